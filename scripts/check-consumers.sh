@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Packs the library and proves that a CommonJS consumer (require) and an ESM consumer
+# (import) of the tarball both load it and see the public API.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+tarball=$(cd "$root" && npm pack --silent --pack-destination "$work" | tail -n 1)
+cd "$work"
+npm init -y >/dev/null
+npm install --silent --no-audit --no-fund "./$tarball" >/dev/null
+cp "$root"/scripts/consumers/* .
+node cjs-consumer.cjs
+node esm-consumer.mjs
+echo "consumers: CommonJS and ESM both load the packed tarball"

@@ -1,0 +1,60 @@
+/**
+ * The one place that reads the wall clock and arms raw timers, so tests and users can
+ * substitute simulated time.
+ */
+
+/** A handle returned by {@link Clock.setTimeout}. */
+export type TimerHandle = { unref?: () => unknown } | number;
+
+/** Time source and timers used by the library. */
+export interface Clock {
+  /** Current time in epoch milliseconds. */
+  now(): number;
+  /** Arms a timer; the library always `unref()`s it so it never keeps the process alive. */
+  setTimeout(callback: () => void, delayMs: number): TimerHandle;
+  /** Cancels a timer armed by {@link Clock.setTimeout}. */
+  clearTimeout(handle: TimerHandle): void;
+}
+
+/** Node's timers cap a delay at 2^31−1 ms (about 24.8 days); longer ones fire at once. */
+export const MAX_TIMER_DELAY_MS = 2_147_483_647;
+
+/**
+ * The real clock. It looks the globals up on every call (rather than capturing them) so
+ * that jest's fake timers, installed after import, still apply.
+ */
+export const systemClock: Clock = Object.freeze({
+  now: () => Date.now(),
+  setTimeout: (callback: () => void, delayMs: number) => globalThis.setTimeout(callback, delayMs),
+  clearTimeout: (handle: TimerHandle) => globalThis.clearTimeout(handle as Parameters<typeof clearTimeout>[0]),
+});
+
+/** Arms an `unref()`ed timer, clamping the delay to what Node supports. */
+export function setUnrefTimeout(clock: Clock, callback: () => void, delayMs: number): TimerHandle {
+  const handle = clock.setTimeout(callback, Math.min(Math.max(0, delayMs), MAX_TIMER_DELAY_MS));
+  if (typeof handle === 'object' && typeof handle.unref === 'function') handle.unref();
+  return handle;
+}
+
+/** Resolves after `delayMs` on the given clock, or rejects with the signal's reason. */
+export function sleep(clock: Clock, delayMs: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = (): void => {
+      clock.clearTimeout(handle);
+      reject(signal?.reason);
+    };
+    const handle = setUnrefTimeout(
+      clock,
+      () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      delayMs,
+    );
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

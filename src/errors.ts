@@ -1,0 +1,206 @@
+/**
+ * Error classes. Every error carries a stable `code`, says whether retrying may help
+ * (`transient`), and never holds a token, signature, secret or key: messages name the
+ * operation and the numbers, and a `cause` is reduced to a sanitised summary first.
+ */
+
+/** Stable error codes, one per way a caller would react. */
+export const ErrorCodes = Object.freeze({
+  CONFIGURATION: 'ERR_ALIX_CONFIGURATION',
+  AUTH_REJECTED: 'ERR_ALIX_AUTH_REJECTED',
+  AUTH_UNAVAILABLE: 'ERR_ALIX_AUTH_UNAVAILABLE',
+  MALFORMED_RESPONSE: 'ERR_ALIX_MALFORMED_RESPONSE',
+  CLOSED: 'ERR_ALIX_MANAGER_CLOSED',
+  ABORTED: 'ERR_ALIX_ABORTED',
+  STORE: 'ERR_ALIX_STORE',
+} as const);
+
+/** One of {@link ErrorCodes}. */
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** Options shared by every error constructor. */
+export interface TokenManagerErrorOptions {
+  /** The underlying failure; it is sanitised before being kept. */
+  cause?: unknown;
+}
+
+/** Base class of every error this library throws. */
+export class TokenManagerError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: ErrorCode;
+  /** Whether the same operation may succeed if retried later. */
+  readonly transient: boolean;
+
+  constructor(code: ErrorCode, message: string, transient: boolean, options: TokenManagerErrorOptions = {}) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.transient = transient;
+    if (options.cause !== undefined) {
+      Object.defineProperty(this, 'cause', {
+        value: sanitizeCause(options.cause),
+        enumerable: false,
+        writable: true,
+        configurable: true,
+      });
+    }
+  }
+
+  /** A JSON form with no secrets: name, code, message and the subclass's numbers. */
+  toJSON(): Record<string, unknown> {
+    const json: Record<string, unknown> = { name: this.name, code: this.code, message: this.message };
+    for (const [key, value] of Object.entries(this)) json[key] = value;
+    return json;
+  }
+}
+
+/** Bad options or environment: fix the configuration; retrying cannot help. */
+export class ConfigurationError extends TokenManagerError {
+  constructor(message: string, options?: TokenManagerErrorOptions) {
+    super(ErrorCodes.CONFIGURATION, message, false, options);
+  }
+}
+
+/** Which auth call failed. */
+export type AuthOperation = 'authenticate' | 'refresh';
+
+/** Details of a rejection by the Alix auth API. */
+export interface AuthRejectedDetails {
+  operation: AuthOperation;
+  /** HTTP status of the response. */
+  status: number;
+  /** The API's `errorCode`, when it sent one. */
+  errorCode?: number;
+  /** The API's own `message`, when it sent one. */
+  apiMessage?: string;
+  /** The request path, for the message. */
+  path?: string;
+}
+
+/**
+ * The auth API answered and said no (`success: false`, or a 4xx other than 429).
+ * Retrying the same request will not help; a rejected refresh falls back to a sign-in.
+ */
+export class AuthRejectedError extends TokenManagerError {
+  readonly operation: AuthOperation;
+  readonly status: number;
+  readonly errorCode: number | undefined;
+  readonly apiMessage: string | undefined;
+
+  constructor(details: AuthRejectedDetails, options?: TokenManagerErrorOptions) {
+    const where = details.path === undefined ? '' : ` POST ${details.path}`;
+    const errorCode = details.errorCode === undefined ? '' : `, errorCode ${details.errorCode}`;
+    const apiMessage = details.apiMessage === undefined ? '' : `: ${details.apiMessage}`;
+    super(
+      ErrorCodes.AUTH_REJECTED,
+      `${details.operation} rejected:${where} → ${details.status}${errorCode}${apiMessage}`,
+      false,
+      options,
+    );
+    this.operation = details.operation;
+    this.status = details.status;
+    this.errorCode = details.errorCode;
+    this.apiMessage = details.apiMessage;
+  }
+}
+
+/** Details of an auth server that could not be reached or was overloaded. */
+export interface AuthUnavailableDetails {
+  operation: AuthOperation;
+  /** Why: `network`, `timeout`, or `http` (5xx / 429). */
+  reason: 'network' | 'timeout' | 'http';
+  /** HTTP status when the server answered (5xx or 429). */
+  status?: number;
+  /** The delay the server asked for with `Retry-After`, in ms. */
+  retryAfterMs?: number;
+  path?: string;
+  /** Extra words for the message, e.g. the network error code. */
+  detail?: string;
+}
+
+/** The auth server is unreachable, timed out, or answered 5xx/429: retry with backoff. */
+export class AuthUnavailableError extends TokenManagerError {
+  readonly operation: AuthOperation;
+  readonly reason: AuthUnavailableDetails['reason'];
+  readonly status: number | undefined;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(details: AuthUnavailableDetails, options?: TokenManagerErrorOptions) {
+    const where = details.path === undefined ? '' : ` POST ${details.path}`;
+    const status = details.status === undefined ? '' : ` → ${details.status}`;
+    const detail = details.detail === undefined ? '' : ` (${details.detail})`;
+    const retryAfter = details.retryAfterMs === undefined ? '' : `, retry after ${details.retryAfterMs} ms`;
+    super(
+      ErrorCodes.AUTH_UNAVAILABLE,
+      `${details.operation} failed: auth server unavailable${where}${status}: ${details.reason}${detail}${retryAfter}`,
+      true,
+      options,
+    );
+    this.operation = details.operation;
+    this.reason = details.reason;
+    this.status = details.status;
+    this.retryAfterMs = details.retryAfterMs;
+  }
+}
+
+/** The auth server answered 2xx with something that is not a usable token set. */
+export class MalformedResponseError extends TokenManagerError {
+  readonly operation: AuthOperation | undefined;
+  readonly status: number | undefined;
+
+  constructor(message: string, details: { operation?: AuthOperation; status?: number } = {}, options?: TokenManagerErrorOptions) {
+    super(ErrorCodes.MALFORMED_RESPONSE, message, false, options);
+    this.operation = details.operation;
+    this.status = details.status;
+  }
+}
+
+/** The manager was closed; create a new one. */
+export class TokenManagerClosedError extends TokenManagerError {
+  constructor() {
+    super(ErrorCodes.CLOSED, 'the token manager is closed', false);
+  }
+}
+
+/** The caller's `AbortSignal` fired; the shared refresh others wait on goes on. */
+export class AbortedError extends TokenManagerError {
+  constructor(message = 'getAccessToken() aborted by the caller', options?: TokenManagerErrorOptions) {
+    super(ErrorCodes.ABORTED, message, false, options);
+  }
+}
+
+/** A token store failed to read or write. */
+export class TokenStoreError extends TokenManagerError {
+  constructor(message: string, options?: TokenManagerErrorOptions) {
+    super(ErrorCodes.STORE, message, true, options);
+  }
+}
+
+/** True for any error thrown by this library, optionally with the given code. */
+export function isTokenManagerError(error: unknown, code?: ErrorCode): error is TokenManagerError {
+  if (typeof error !== 'object' || error === null) return false;
+  const candidate = error as { code?: unknown; name?: unknown };
+  const ours =
+    error instanceof TokenManagerError ||
+    (typeof candidate.code === 'string' && candidate.code.startsWith('ERR_ALIX_'));
+  return ours && (code === undefined || candidate.code === code);
+}
+
+/** True when the error says retrying later may succeed. */
+export function isTransientError(error: unknown): boolean {
+  return isTokenManagerError(error) && error.transient;
+}
+
+/**
+ * Reduces any thrown value to an Error with only its class name, message and code:
+ * an AxiosError, for one, holds the request body (refresh token, signature) in `config`.
+ */
+export function sanitizeCause(cause: unknown): unknown {
+  if (cause instanceof TokenManagerError) return cause;
+  if (!(cause instanceof Error)) return new Error(typeof cause === 'string' ? cause : 'non-error thrown');
+  const summary = new Error(cause.message);
+  summary.name = cause.name;
+  const code = (cause as { code?: unknown }).code;
+  if (typeof code === 'string') Object.defineProperty(summary, 'code', { value: code, enumerable: true });
+  return summary;
+}

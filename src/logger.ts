@@ -1,0 +1,42 @@
+/**
+ * Logging through pino, with every path that could hold a secret redacted at any depth the
+ * library logs.
+ */
+import pino from 'pino';
+import type { Logger } from 'pino';
+
+export type { Logger };
+
+const SECRET_KEYS = [
+  'accessToken',
+  'refreshToken',
+  'signature',
+  'secretKey',
+  'privateKey',
+  'authorization',
+  'Authorization',
+  'token',
+  'bearer',
+];
+
+/**
+ * pino's redact paths match only the depth they name, so each secret key is listed at the
+ * top level and under up to three levels of wildcards (e.g. `err.config.headers.authorization`).
+ */
+export const REDACT_PATHS: readonly string[] = Object.freeze(
+  SECRET_KEYS.flatMap((key) => [key, `*.${key}`, `*.*.${key}`, `*.*.*.${key}`]),
+);
+
+/** The placeholder redacted values are replaced with. */
+export const REDACTED = '[REDACTED]';
+
+const REDACT_OPTIONS = { paths: [...REDACT_PATHS], censor: REDACTED };
+
+/**
+ * The library's logger: a child of the user's pino logger (module-tagged, with our
+ * redaction added), or a silent one when the user gives none.
+ */
+export function createLogger(userLogger?: Logger, module = 'alix-token-manager'): Logger {
+  if (userLogger === undefined) return pino({ level: 'silent', redact: REDACT_OPTIONS });
+  return userLogger.child({ module }, { redact: REDACT_OPTIONS });
+}

@@ -1,0 +1,15 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: { index: 'src/index.ts' },
+  format: ['esm', 'cjs'],
+  dts: true,
+  clean: true,
+  sourcemap: true,
+  target: 'node20',
+  platform: 'node',
+  splitting: true,
+  // p-retry is ESM-only; bundling it lets the CommonJS build run on every Node 20.x,
+  // including those without require(esm).
+  noExternal: ['p-retry', 'is-network-error'],
+});
