@@ -1,0 +1,33 @@
+import { TokenManager } from '../../src/token-manager';
+import type { TokenManagerOptions } from '../../src/manager/options';
+import { FakeProvider } from './fake-provider';
+import type { FakeProviderOptions } from './fake-provider';
+
+/** The start of every simulated day in these tests. */
+export const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
+
+/** Fake Date and timers only: msw and promise plumbing keep their real ticks. */
+export function useFakeClock(now = T0): void {
+  jest.useFakeTimers({ now, doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+}
+
+/** Retries without delays, so failure tests need no timer advancing. */
+export const INSTANT_RETRY = Object.freeze({ minTimeoutMs: 0, maxTimeoutMs: 0, randomize: false });
+
+/** A manager on the fake clock with deterministic windows (no jitter, instant retries). */
+export function makeManager(
+  overrides: Partial<TokenManagerOptions> = {},
+  providerOptions: Partial<FakeProviderOptions> = {},
+): { manager: TokenManager; provider: FakeProvider } {
+  const provider = (overrides.provider as FakeProvider | undefined) ?? new FakeProvider({ now: () => Date.now(), ...providerOptions });
+  const manager = new TokenManager({
+    refreshJitterMs: 0,
+    retry: INSTANT_RETRY,
+    ...overrides,
+    provider,
+  });
+  return { manager, provider };
+}
+
+/** Minutes as ms, for readable schedules. */
+export const minutes = (count: number): number => count * 60_000;

@@ -1,0 +1,175 @@
+import { AuthRejectedError, AuthUnavailableError, MalformedResponseError } from '../../src/errors';
+import { MemoryTokenStore } from '../../src/stores/memory';
+import { flushPromises, makeTokenSet } from '../helpers/fake-provider';
+import { T0, makeManager, minutes, useFakeClock } from '../helpers/manager';
+
+const unavailable = (status = 503, retryAfterMs?: number): AuthUnavailableError =>
+  new AuthUnavailableError({ operation: 'refresh', reason: 'http', status, retryAfterMs });
+const rejected = (operation: 'refresh' | 'authenticate' = 'refresh'): AuthRejectedError =>
+  new AuthRejectedError({ operation, status: 400, errorCode: 32, apiMessage: 'invalid token' });
+
+describe('TokenManager', () => {
+  beforeEach(() => useFakeClock());
+  afterEach(() => jest.useRealTimers());
+
+  describe('fallback sign-in', () => {
+    it('signs in exactly once when the API rejects the refresh token', async () => {
+      const { manager, provider } = makeManager();
+      await manager.getAccessToken();
+      provider.script.push(rejected());
+      expect(await manager.getAccessToken({ forceRefresh: true })).toBe('access-2');
+      expect(provider.calls.map((call) => call.kind)).toEqual(['authenticate', 'refresh', 'authenticate']);
+      manager.close();
+    });
+
+    it('signs in without trying the refresh token once it has expired', async () => {
+      const { manager, provider } = makeManager({ initialTokens: makeTokenSet(T0, { expiresInMs: -1, refreshTokenExpiresAt: T0 - 1 }) });
+      expect(await manager.getAccessToken()).toBe('access-1');
+      expect(provider.calls.map((call) => call.kind)).toEqual(['authenticate']);
+      manager.close();
+    });
+
+    it('treats a refresh token inside refreshTokenMarginMs as expired', async () => {
+      const { manager, provider } = makeManager({
+        refreshTokenMarginMs: 60_000,
+        initialTokens: { refreshToken: 'nearly-dead', refreshTokenExpiresAt: T0 + 60_000 },
+      });
+      await manager.getAccessToken();
+      expect(provider.calls.map((call) => call.kind)).toEqual(['authenticate']);
+      manager.close();
+    });
+  });
+
+  describe('transient failures', () => {
+    it('succeeds after 503, 503 with exponential backoff', async () => {
+      const { manager, provider } = makeManager({ retry: { minTimeoutMs: 1000, factor: 2, randomize: false } });
+      provider.script.push(unavailable(), unavailable());
+      let token: string | undefined;
+      const caller = manager.getAccessToken().then((value) => (token = value));
+      await jest.advanceTimersByTimeAsync(999);
+      expect(provider.calls).toHaveLength(2 - 1);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(provider.calls).toHaveLength(2);
+      await jest.advanceTimersByTimeAsync(1999);
+      expect(provider.calls).toHaveLength(2);
+      await jest.advanceTimersByTimeAsync(1);
+      await caller;
+      expect(provider.calls).toHaveLength(3);
+      expect(token).toBe('access-1');
+      manager.close();
+    });
+
+    it('waits out Retry-After before retrying', async () => {
+      const { manager, provider } = makeManager({ retry: { minTimeoutMs: 0, maxTimeoutMs: 0 } });
+      provider.script.push(unavailable(429, 5000));
+      const caller = manager.getAccessToken();
+      await jest.advanceTimersByTimeAsync(4999);
+      expect(provider.calls).toHaveLength(1);
+      await jest.advanceTimersByTimeAsync(1);
+      await expect(caller).resolves.toBe('access-1');
+      expect(provider.calls).toHaveLength(2);
+      manager.close();
+    });
+
+    it('gives up after the configured retries with the typed transient error', async () => {
+      const { manager, provider } = makeManager({ retry: { retries: 2, minTimeoutMs: 0, maxTimeoutMs: 0 } });
+      provider.script.push(unavailable(), unavailable(), unavailable(502));
+      await expect(manager.getAccessToken()).rejects.toMatchObject({ code: 'ERR_ALIX_AUTH_UNAVAILABLE', status: 502, transient: true });
+      expect(provider.calls).toHaveLength(3);
+      manager.close();
+    });
+
+    it('does not retry a permanent failure', async () => {
+      const { manager, provider } = makeManager();
+      provider.script.push(rejected('authenticate'));
+      await expect(manager.getAccessToken()).rejects.toBeInstanceOf(AuthRejectedError);
+      expect(provider.calls).toHaveLength(1);
+      manager.close();
+    });
+  });
+
+  describe('background failures', () => {
+    it('keeps serving the valid token, retries in the background, and surfaces the error only in the forced window', async () => {
+      const unhandled: unknown[] = [];
+      const trap = (reason: unknown): void => void unhandled.push(reason);
+      process.on('unhandledRejection', trap);
+      try {
+        const { manager, provider } = makeManager({ retry: { retries: 0 } });
+        await manager.getAccessToken();
+        for (let index = 0; index < 50; index += 1) provider.script.push(unavailable());
+        await jest.advanceTimersByTimeAsync(minutes(14));
+        expect(provider.refreshCount).toBeGreaterThan(3);
+        expect(await manager.getAccessToken()).toBe('access-1');
+        expect(manager.status()).toMatchObject({ state: 'valid', lastError: { code: 'ERR_ALIX_AUTH_UNAVAILABLE' } });
+        await jest.advanceTimersByTimeAsync(minutes(1) - 10_000);
+        await expect(manager.getAccessToken()).rejects.toBeInstanceOf(AuthUnavailableError);
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(unhandled).toEqual([]);
+        manager.close();
+      } finally {
+        process.off('unhandledRejection', trap);
+      }
+    });
+
+    it('emits error events for background failures when someone listens', async () => {
+      const { manager, provider } = makeManager({ retry: { retries: 0 } });
+      const errors: unknown[] = [];
+      manager.on('error', (error) => errors.push(error));
+      await manager.getAccessToken();
+      provider.script.push(unavailable());
+      await jest.advanceTimersByTimeAsync(minutes(10));
+      expect(errors).toEqual([expect.any(AuthUnavailableError)]);
+      manager.close();
+    });
+
+    it('never replaces a valid held token with a malformed response', async () => {
+      const store = new MemoryTokenStore();
+      const { manager, provider } = makeManager({ store, retry: { retries: 0 } });
+      await manager.getAccessToken();
+      provider.script.push(() => ({ accessToken: '', accessTokenExpiresAt: Number.NaN }));
+      await expect(manager.getAccessToken({ forceRefresh: true })).rejects.toBeInstanceOf(MalformedResponseError);
+      expect(await manager.getAccessToken()).toBe('access-1');
+      expect((await store.get())?.accessToken).toBe('access-1');
+      manager.close();
+    });
+
+    it('rejects a token set that is already expired', async () => {
+      const { manager, provider } = makeManager();
+      provider.script.push(() => makeTokenSet(T0, { accessToken: 'stale', expiresInMs: -1 }));
+      await expect(manager.getAccessToken()).rejects.toMatchObject({ code: 'ERR_ALIX_MALFORMED_RESPONSE' });
+      manager.close();
+    });
+  });
+
+  describe('after a rejected sign-in', () => {
+    it('fails fast with the same error until rejectedBackoffMs has passed', async () => {
+      const { manager, provider } = makeManager({ rejectedBackoffMs: 30_000 });
+      provider.script.push(rejected('authenticate'));
+      const first = await manager.getAccessToken().catch((error: unknown) => error);
+      await jest.advanceTimersByTimeAsync(30_000 - 1);
+      await expect(manager.getAccessToken()).rejects.toBe(first);
+      expect(provider.calls).toHaveLength(1);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(await manager.getAccessToken()).toBe('access-1');
+      expect(provider.calls).toHaveLength(2);
+      manager.close();
+    });
+  });
+
+  describe('abort', () => {
+    it('abandons only the aborted caller’s wait', async () => {
+      const { manager, provider } = makeManager({}, { manual: true });
+      const controller = new AbortController();
+      const aborted = manager.getAccessToken({ signal: controller.signal });
+      const patient = manager.getAccessToken();
+      await flushPromises();
+      controller.abort();
+      await expect(aborted).rejects.toMatchObject({ code: 'ERR_ALIX_ABORTED' });
+      provider.release();
+      await expect(patient).resolves.toBe('access-1');
+      expect(provider.calls).toHaveLength(1);
+      expect(provider.calls[0]?.signal?.aborted).toBe(false);
+      manager.close();
+    });
+  });
+});

@@ -1,0 +1,107 @@
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { ConfigurationError } from '../../src/errors';
+import { createLogger } from '../../src/logger';
+import { TokenManager } from '../../src/token-manager';
+import { FakeProvider } from '../helpers/fake-provider';
+import { T0, makeManager, minutes, useFakeClock } from '../helpers/manager';
+
+function captureLogs(): { logger: pino.Logger; lines: () => string } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk.toString());
+      done();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, stream), lines: () => chunks.join('') };
+}
+
+describe('TokenManager', () => {
+  beforeEach(() => useFakeClock());
+  afterEach(() => jest.useRealTimers());
+
+  describe('events', () => {
+    it('emits refreshed with expiries and whether it was a sign-in, never a token', async () => {
+      const { manager } = makeManager();
+      const events: unknown[] = [];
+      manager.on('refreshed', (event) => events.push(event));
+      await manager.getAccessToken();
+      await manager.getAccessToken({ forceRefresh: true });
+      expect(events).toEqual([
+        { accessTokenExpiresAt: T0 + minutes(15), refreshTokenExpiresAt: expect.any(Number), signIn: true, reason: 'initial' },
+        { accessTokenExpiresAt: T0 + minutes(15), refreshTokenExpiresAt: expect.any(Number), signIn: false, reason: 'forced' },
+      ]);
+      expect(JSON.stringify(events)).not.toMatch(/access-|refresh-/);
+      manager.close();
+    });
+
+    it('warns once per refresh token when it nears its own expiry', async () => {
+      const { manager } = makeManager({ refreshTokenWarningMs: minutes(60) }, { refreshTtlMs: minutes(59) });
+      const warnings: unknown[] = [];
+      manager.on('refreshTokenExpiring', (event) => warnings.push(event));
+      await manager.getAccessToken();
+      await manager.getAccessToken();
+      expect(warnings).toEqual([{ refreshTokenExpiresAt: T0 + minutes(59), remainingMs: minutes(59) }]);
+      manager.close();
+    });
+  });
+
+  describe('status()', () => {
+    it('reports state, expiries and counters without any secret', async () => {
+      const { manager } = makeManager();
+      expect(manager.status().state).toBe('idle');
+      await manager.getAccessToken();
+      const status = manager.status();
+      expect(status).toMatchObject({
+        state: 'valid',
+        accessTokenExpiresAt: T0 + minutes(15),
+        nextRefreshAt: T0 + minutes(10),
+        lastRefreshAt: T0,
+        lastError: null,
+        refreshCount: 1,
+        signInCount: 1,
+      });
+      expect(JSON.stringify(status)).not.toMatch(/access-1|refresh-1/);
+      jest.setSystemTime(T0 + minutes(16));
+      expect(manager.status().state).toBe('expired');
+      manager.close();
+    });
+  });
+
+  describe('logging', () => {
+    it('logs lifecycle events through the given pino logger with no token in them', async () => {
+      const { logger, lines } = captureLogs();
+      const { manager } = makeManager({ logger });
+      await manager.getAccessToken();
+      manager.invalidate('access-1');
+      await manager.getAccessToken();
+      const output = lines();
+      expect(output).toContain('"event":"refresh-start"');
+      expect(output).toContain('"event":"invalidated"');
+      expect(output).toContain('"module":"alix-token-manager"');
+      expect(output).not.toMatch(/access-\d|refresh-\d/);
+      manager.close();
+    });
+
+    it('redacts tokens and authorization headers at any depth the library logs', () => {
+      const { logger, lines } = captureLogs();
+      const log = createLogger(logger);
+      log.info({ accessToken: 'secret-a', err: { config: { headers: { authorization: 'Bearer secret-b' } } }, nested: { refreshToken: 'secret-c' } });
+      expect(lines()).not.toMatch(/secret-[abc]/);
+      expect(lines()).toContain('[REDACTED]');
+    });
+  });
+
+  describe('constructor', () => {
+    it.each([
+      ['no provider', {}],
+      ['a negative window', { provider: new FakeProvider({ now: Date.now }), refreshBeforeExpiryMs: -1 }],
+      ['a non-function clock', { provider: new FakeProvider({ now: Date.now }), now: 5 }],
+      ['seed tokens with nothing in them', { provider: new FakeProvider({ now: Date.now }), initialTokens: { refreshToken: '' } }],
+      ['a store without methods', { provider: new FakeProvider({ now: Date.now }), store: {} }],
+    ])('throws a ConfigurationError for %s', (_label, options) => {
+      expect(() => new TokenManager(options as never)).toThrow(ConfigurationError);
+    });
+  });
+});

@@ -1,0 +1,240 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock';
+import { ConfigurationError } from '../errors';
+import type { TokenProvider } from '../providers/types';
+import type { TokenStore } from '../stores/types';
+import type { InitialTokens } from '../token-set';
+
+/** How transient auth failures (network, timeout, 5xx, 429) are retried within one refresh. */
+export interface RetryOptions {
+  /**
+   * Retries after the first attempt.
+   * @default 4
+   */
+  retries?: number;
+  /**
+   * Delay before the first retry, in ms; later ones grow by `factor`.
+   * @default 500
+   */
+  minTimeoutMs?: number;
+  /**
+   * Longest delay between two attempts, in ms.
+   * @default 10_000
+   */
+  maxTimeoutMs?: number;
+  /**
+   * Growth of the delay from one retry to the next.
+   * @default 2
+   */
+  factor?: number;
+  /**
+   * Multiply each delay by a random factor in [1, 2) so replicas do not retry in step.
+   * @default true
+   */
+  randomize?: boolean;
+  /**
+   * Stop retrying once this much time has passed since the first attempt, in ms.
+   * @default 30_000
+   */
+  maxRetryTimeMs?: number;
+  /**
+   * The longest `Retry-After` honoured, in ms; a longer one is cut to this.
+   * @default 60_000
+   */
+  maxRetryAfterMs?: number;
+}
+
+/** Options of {@link TokenManager}. */
+export interface TokenManagerOptions {
+  /** Obtains token sets: `AlixAuthProvider`, or your own {@link TokenProvider}. */
+  provider: TokenProvider;
+  /**
+   * Where the session is kept; written on every change, read at start-up and around refreshes.
+   * @default a new MemoryTokenStore
+   */
+  store?: TokenStore;
+  /**
+   * A pino logger; the manager logs through a child of it with secrets redacted.
+   * @default a silent logger
+   */
+  logger?: Logger;
+  /**
+   * Tokens to start from, e.g. a refresh token from the environment. A session already
+   * in the store takes precedence, since its refresh token is newer.
+   * @default none: the first call signs in
+   */
+  initialTokens?: InitialTokens;
+  /**
+   * How long before the access token expires the background refresh starts, in ms; never
+   * more than half the token's lifetime.
+   * @default 300_000 (5 minutes)
+   */
+  refreshBeforeExpiryMs?: number;
+  /**
+   * In the last this-many ms of a token's life callers wait for a new token instead of
+   * getting the old one (never more than half the refresh window), in ms.
+   * @default 10_000
+   */
+  expirySkewMs?: number;
+  /**
+   * Up to this much random delay is added to the refresh point, in ms, so replicas started
+   * together refresh apart (never past the middle of the refresh window).
+   * @default 15_000
+   */
+  refreshJitterMs?: number;
+  /**
+   * A refresh token this close to its expiry is treated as expired (the manager signs in), in ms.
+   * @default 60_000
+   */
+  refreshTokenMarginMs?: number;
+  /**
+   * When the refresh token has less than this left, `'refreshTokenExpiring'` is emitted
+   * and a warning logged, once per refresh token, in ms.
+   * @default 604_800_000 (7 days)
+   */
+  refreshTokenWarningMs?: number;
+  /**
+   * Retry policy for transient failures within one refresh (p-retry).
+   * @default DEFAULT_RETRY_OPTIONS
+   */
+  retry?: RetryOptions;
+  /**
+   * After a failed background refresh, the first delay before trying again while the held
+   * token is still valid, in ms; it doubles up to `backgroundRetryMaxDelayMs`.
+   * @default 5_000
+   */
+  backgroundRetryDelayMs?: number;
+  /**
+   * The longest delay between background attempts, in ms.
+   * @default 60_000
+   */
+  backgroundRetryMaxDelayMs?: number;
+  /**
+   * After a sign-in the API rejected (or answered malformed), calls that need a new token
+   * fail fast with that error for this long instead of asking again, in ms.
+   * @default 30_000
+   */
+  rejectedBackoffMs?: number;
+  /**
+   * The clock, epoch ms. Pass a skewed or simulated one to test or to correct a known offset.
+   * @default Date.now
+   */
+  now?: () => number;
+  /**
+   * Timers for the proactive refresh and backoffs; every timer is `unref()`ed.
+   * @default the global setTimeout / clearTimeout
+   */
+  timers?: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
+  /**
+   * Random numbers in [0, 1) for the refresh jitter.
+   * @default Math.random
+   */
+  random?: () => number;
+}
+
+/** Defaults of {@link RetryOptions}. */
+export const DEFAULT_RETRY_OPTIONS = Object.freeze({
+  retries: 4,
+  minTimeoutMs: 500,
+  maxTimeoutMs: 10_000,
+  factor: 2,
+  randomize: true,
+  maxRetryTimeMs: 30_000,
+  maxRetryAfterMs: 60_000,
+});
+
+/** Defaults of {@link TokenManagerOptions}; see docs/token-lifecycle.md for the reasoning. */
+export const DEFAULT_TOKEN_MANAGER_OPTIONS = Object.freeze({
+  refreshBeforeExpiryMs: 5 * 60_000,
+  expirySkewMs: 10_000,
+  refreshJitterMs: 15_000,
+  refreshTokenMarginMs: 60_000,
+  refreshTokenWarningMs: 7 * 24 * 60 * 60_000,
+  backgroundRetryDelayMs: 5_000,
+  backgroundRetryMaxDelayMs: 60_000,
+  rejectedBackoffMs: 30_000,
+});
+
+/** Options with every default applied. */
+export type ResolvedTokenManagerOptions = Required<Omit<TokenManagerOptions, 'store' | 'logger' | 'initialTokens' | 'retry' | 'timers'>> & {
+  store: TokenStore | undefined;
+  logger: Logger | undefined;
+  initialTokens: InitialTokens | undefined;
+  retry: Required<RetryOptions>;
+  timers: Pick<Clock, 'setTimeout' | 'clearTimeout'> | undefined;
+};
+
+const DURATION_OPTIONS = [
+  'refreshBeforeExpiryMs',
+  'expirySkewMs',
+  'refreshJitterMs',
+  'refreshTokenMarginMs',
+  'refreshTokenWarningMs',
+  'backgroundRetryDelayMs',
+  'backgroundRetryMaxDelayMs',
+  'rejectedBackoffMs',
+] as const;
+
+const RETRY_NUMBERS = ['retries', 'minTimeoutMs', 'maxTimeoutMs', 'factor', 'maxRetryTimeMs', 'maxRetryAfterMs'] as const;
+
+function assertNonNegative(name: string, value: unknown): void {
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
+    throw new ConfigurationError(`TokenManager option ${name} must be a non-negative number of ms`);
+  }
+}
+
+function assertFunction(name: string, value: unknown): void {
+  if (typeof value !== 'function') throw new ConfigurationError(`TokenManager option ${name} must be a function`);
+}
+
+/**
+ * Merges the defaults once and validates everything, so bad configuration throws at
+ * construction rather than at the first request.
+ * @throws ConfigurationError naming the offending option.
+ */
+export function resolveTokenManagerOptions(options: TokenManagerOptions): ResolvedTokenManagerOptions {
+  if (typeof options !== 'object' || options === null) throw new ConfigurationError('TokenManager needs an options object');
+  const provider = options.provider as Partial<TokenProvider> | undefined;
+  if (typeof provider?.authenticate !== 'function' || typeof provider.refresh !== 'function') {
+    throw new ConfigurationError('TokenManager option provider must implement authenticate() and refresh()');
+  }
+  const resolved: ResolvedTokenManagerOptions = {
+    ...DEFAULT_TOKEN_MANAGER_OPTIONS,
+    now: (): number => Date.now(),
+    random: Math.random,
+    ...definedOnly(options),
+    provider: options.provider,
+    store: options.store,
+    logger: options.logger,
+    initialTokens: options.initialTokens,
+    timers: options.timers,
+    retry: { ...DEFAULT_RETRY_OPTIONS, ...definedOnly(options.retry ?? {}) },
+  };
+  for (const name of DURATION_OPTIONS) assertNonNegative(name, resolved[name]);
+  for (const name of RETRY_NUMBERS) assertNonNegative(`retry.${name}`, resolved.retry[name]);
+  assertFunction('now', resolved.now);
+  assertFunction('random', resolved.random);
+  if (resolved.store !== undefined) {
+    for (const method of ['get', 'set', 'delete'] as const) assertFunction(`store.${method}`, resolved.store[method]);
+  }
+  if (resolved.initialTokens !== undefined) validateInitialTokens(resolved.initialTokens);
+  return resolved;
+}
+
+function validateInitialTokens(tokens: InitialTokens): void {
+  const hasAccess = typeof tokens.accessToken === 'string' && tokens.accessToken !== '';
+  const hasRefresh = typeof tokens.refreshToken === 'string' && tokens.refreshToken !== '';
+  if (!hasAccess && !hasRefresh) {
+    throw new ConfigurationError('TokenManager option initialTokens needs an accessToken or a refreshToken');
+  }
+  if (hasAccess && !Number.isFinite((tokens as { accessTokenExpiresAt?: unknown }).accessTokenExpiresAt)) {
+    throw new ConfigurationError('TokenManager option initialTokens.accessTokenExpiresAt must be epoch ms');
+  }
+  if (tokens.refreshTokenExpiresAt !== undefined && !Number.isFinite(tokens.refreshTokenExpiresAt)) {
+    throw new ConfigurationError('TokenManager option initialTokens.refreshTokenExpiresAt must be epoch ms');
+  }
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Partial<T>;
+}
