@@ -1,7 +1,15 @@
+import { existsSync } from 'node:fs';
 import { defineConfig } from 'tsup';
 
+const entry: Record<string, string> = {
+  index: 'src/index.ts',
+  testing: 'src/sandbox/index.ts',
+  cli: 'src/cli/main.ts',
+};
+if (existsSync('src/redis.ts')) entry.redis = 'src/redis.ts';
+
 export default defineConfig({
-  entry: { index: 'src/index.ts' },
+  entry,
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,

@@ -8,8 +8,11 @@ trap 'rm -rf "$work"' EXIT
 tarball=$(cd "$root" && npm pack --silent --pack-destination "$work" | tail -n 1)
 cd "$work"
 npm init -y >/dev/null
-npm install --silent --no-audit --no-fund "./$tarball" >/dev/null
+# msw is the optional peer that alix-token-manager/testing needs.
+msw_version=$(node -p "require('$root/node_modules/msw/package.json').version")
+npm install --silent --no-audit --no-fund "./$tarball" axios "msw@$msw_version" >/dev/null
 cp "$root"/scripts/consumers/* .
 node cjs-consumer.cjs
 node esm-consumer.mjs
-echo "consumers: CommonJS and ESM both load the packed tarball"
+npx --no-install alix-token --help >/dev/null
+echo "consumers: CommonJS and ESM both load the packed tarball; the alix-token bin runs"

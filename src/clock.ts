@@ -58,3 +58,13 @@ export function sleep(clock: Clock, delayMs: number, signal?: AbortSignal): Prom
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/**
+ * Keeps the event loop alive until the returned function is called. A caller awaiting a
+ * refresh must not see its process exit mid-backoff just because every timer of ours is
+ * `unref()`ed; the background work itself stays unref()ed.
+ */
+export function holdProcessOpen(): () => void {
+  const handle = globalThis.setInterval(() => undefined, MAX_TIMER_DELAY_MS);
+  return () => globalThis.clearInterval(handle);
+}

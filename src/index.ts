@@ -33,3 +33,20 @@ export type {
 export { DEFAULT_TOKEN_MANAGER_OPTIONS, DEFAULT_RETRY_OPTIONS } from './manager/options';
 export type { TokenManagerOptions, RetryOptions } from './manager/options';
 export type { AccessTokenSource } from './adapters/types';
+export { AlixAuthProvider, DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS, defaultSignedString, defaultAuthenticateBody, defaultRefreshBody } from './providers/alix';
+export type {
+  AlixAuthProviderOptions,
+  AlixAuthPaths,
+  AlixSigner,
+  AlixSigningContext,
+  AlixAuthenticateBodyContext,
+  AlixRefreshBodyContext,
+} from './providers/alix';
+export { getAccessToken, closeDefaultTokenManager, getDefaultTokenManager, createTokenManagerFromEnv } from './standalone/default-manager';
+export { readAlixEnvConfig, ALIX_ENV } from './standalone/env-config';
+export type { AlixEnvConfig } from './standalone/env-config';
+export { attachTokenManager, DEFAULT_ATTACH_TOKEN_MANAGER_OPTIONS } from './adapters/axios';
+export type { AttachTokenManagerOptions, DetachTokenManager } from './adapters/axios';
+export { createAuthorizedFetch, DEFAULT_AUTHORIZED_FETCH_OPTIONS } from './adapters/fetch';
+export type { CreateAuthorizedFetchOptions } from './adapters/fetch';
+export { REDACTED_BEARER } from './adapters/redact';

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { setUnrefTimeout, systemClock } from './clock';
+import { holdProcessOpen, setUnrefTimeout, systemClock } from './clock';
 import type { Clock, TimerHandle } from './clock';
 import {
   AuthRejectedError,
@@ -16,7 +16,7 @@ import { withTransientRetry } from './manager/retry';
 import { waitWithSignal } from './manager/wait';
 import type { TokenProvider } from './providers/types';
 import { MemoryTokenStore } from './stores/memory';
-import type { TokenStore } from './stores/types';
+import type { RefreshLock, TokenStore } from './stores/types';
 import { computeSchedule, describeTokenSet, hasUsableRefreshToken, toLocalClock } from './token-set';
 import type { TokenSet } from './token-set';
 
@@ -74,6 +74,9 @@ export interface TokenManagerEvents {
   error: [Error];
   refreshTokenExpiring: [RefreshTokenExpiringEvent];
 }
+
+/** Rounds of waiting for the shared lock before refreshing without it. */
+const MAX_LOCK_ROUNDS = 3;
 
 interface HeldTokens {
   readonly tokens: TokenSet;
@@ -218,12 +221,15 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     }
     if (now < this.#failFastUntil && this.#lastError !== undefined && this.#inflight === undefined) throw this.#lastError;
     const reason = options.forceRefresh === true ? 'forced' : held === undefined ? 'initial' : 'expired';
+    const release = holdProcessOpen();
     try {
       const fresh = await waitWithSignal(this.#refreshOnce(reason), options.signal);
       return fresh.accessToken;
     } catch (error) {
       if (this.#closed) throw new TokenManagerClosedError();
       throw error;
+    } finally {
+      release();
     }
   }
 
@@ -277,12 +283,53 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   async #obtain(reason: RefreshReason, signal: AbortSignal): Promise<HeldTokens> {
     await this.#load();
     const rejected = this.#held?.blockAt === Number.NEGATIVE_INFINITY ? this.#held.accessToken : undefined;
-    const stored = await this.#readStore();
-    if (this.#isNewerSession(stored, rejected, reason)) {
-      this.#log.info({ event: 'adopted', reason }, 'using the newer session found in the store');
-      return this.#install(stored as TokenSet, this.#now(), 'adopted');
+    for (let round = 1; ; round += 1) {
+      const lock = await this.#acquireSharedLock(signal, round);
+      if (this.#closed) throw new TokenManagerClosedError();
+      const stored = await this.#readStore();
+      if (this.#isNewerSession(stored, rejected, reason)) {
+        await this.#releaseSharedLock(lock);
+        this.#log.info({ event: 'adopted', reason }, 'using the newer session found in the store');
+        return this.#install(stored as TokenSet, this.#now(), 'adopted');
+      }
+      // Another process published a session we cannot use (say, the rejected one): wait for the lock again.
+      if (lock === 'changed') continue;
+      try {
+        return await this.#callProvider(reason, signal, stored);
+      } finally {
+        await this.#releaseSharedLock(lock);
+      }
     }
+  }
 
+  /**
+   * Takes the cross-process refresh lock when the store offers one. Resolves 'changed' when
+   * another process published a session meanwhile, and undefined when there is no lock to
+   * take (no coordination, coordination failed, or too many rounds) and this process
+   * refreshes on its own.
+   */
+  async #acquireSharedLock(signal: AbortSignal, round: number): Promise<RefreshLock | 'changed' | undefined> {
+    if (this.#store.acquireRefreshLock === undefined || round > MAX_LOCK_ROUNDS) return undefined;
+    try {
+      const result = await this.#store.acquireRefreshLock({ signal });
+      return result.acquired ? result.lock : 'changed';
+    } catch (error) {
+      if (signal.aborted) throw error;
+      this.#log.warn({ event: 'lock-unavailable', err: error }, 'shared refresh lock unavailable; refreshing without it');
+      return undefined;
+    }
+  }
+
+  async #releaseSharedLock(lock: RefreshLock | 'changed' | undefined): Promise<void> {
+    if (lock === undefined || lock === 'changed') return;
+    try {
+      await lock.release();
+    } catch (error) {
+      this.#log.warn({ event: 'lock-release-failed', err: error }, 'releasing the shared refresh lock failed; it expires by itself');
+    }
+  }
+
+  async #callProvider(reason: RefreshReason, signal: AbortSignal, stored: TokenSet | undefined): Promise<HeldTokens> {
     const previous = newest(stored, this.#held?.tokens ?? this.#seed);
     this.#log.info({ event: 'refresh-start', reason }, 'refreshing the access token');
     let signIn = false;

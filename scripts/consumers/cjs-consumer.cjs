@@ -1,6 +1,9 @@
-// Copied into a scratch project that installed the packed tarball: a plain require().
-const api = require('alix-token-manager');
+// Copied into a scratch project that installed the packed tarball: plain require()s.
 const expected = require('./expected-exports.json');
-const missing = expected.filter((name) => api[name] === undefined);
-if (missing.length > 0) throw new Error(`CommonJS consumer misses: ${missing.join(', ')}`);
-console.log(`cjs: all ${expected.length} expected exports present`);
+
+for (const [specifier, names] of Object.entries(expected)) {
+  const api = require(specifier);
+  const missing = names.filter((name) => api[name] === undefined);
+  if (missing.length > 0) throw new Error(`CommonJS consumer of ${specifier} misses: ${missing.join(', ')}`);
+  console.log(`cjs: ${specifier} has all ${names.length} expected exports`);
+}

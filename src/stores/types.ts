@@ -11,4 +11,33 @@ export interface TokenStore {
   set(tokens: TokenSet): Promise<void>;
   /** Forgets the stored token set. */
   delete(): Promise<void>;
+  /**
+   * Optional, for stores shared between processes: serialises refreshes across them so
+   * that only one process calls the auth server (refresh tokens rotate, so two processes
+   * refreshing at once would spend each other's token). See {@link RefreshCoordination}.
+   */
+  acquireRefreshLock?(options: AcquireRefreshLockOptions): Promise<RefreshLockResult>;
 }
+
+/** Options of {@link TokenStore.acquireRefreshLock}. */
+export interface AcquireRefreshLockOptions {
+  /** Aborts the wait (the manager is closing). */
+  signal: AbortSignal;
+}
+
+/** A lock this process holds while it refreshes the shared session. */
+export interface RefreshLock {
+  /** Releases the lock if this process still owns it. */
+  release(): Promise<void>;
+}
+
+/**
+ * What {@link TokenStore.acquireRefreshLock} resolves to: this process holds the lock, or
+ * another process published a new session while this one waited (re-read the store).
+ * A store that cannot coordinate (its server is down, the wait bound passed) rejects, and
+ * the manager refreshes on its own.
+ */
+export type RefreshLockResult = { acquired: true; lock: RefreshLock } | { acquired: false };
+
+/** Documentation anchor: the cross-process protocol is described in docs/scaling.md. */
+export type RefreshCoordination = NonNullable<TokenStore['acquireRefreshLock']>;

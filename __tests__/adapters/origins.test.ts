@@ -1,0 +1,98 @@
+import {
+  createOriginSet,
+  isAllowedUrl,
+  parseOrigin,
+  parseRetryStatuses,
+  resolveRequestUrl,
+} from '../../src/adapters/origins';
+import { ConfigurationError } from '../../src/errors';
+
+describe('parseOrigin()', () => {
+  it('normalises case and drops the default port and a trailing slash', () => {
+    expect(parseOrigin('HTTPS://API.Example.com:443/')).toBe('https://api.example.com');
+  });
+
+  it('keeps a non-default port', () => {
+    expect(parseOrigin('https://api.example.com:8443')).toBe('https://api.example.com:8443');
+  });
+
+  it('accepts plain http for loopback hosts only', () => {
+    expect(parseOrigin('http://127.0.0.1:3000')).toBe('http://127.0.0.1:3000');
+    expect(parseOrigin('http://localhost')).toBe('http://localhost');
+    expect(parseOrigin('http://[::1]:3000')).toBe('http://[::1]:3000');
+    expect(() => parseOrigin('http://api.example.com')).toThrow(ConfigurationError);
+  });
+
+  it.each([
+    ['a path', 'https://api.example.com/v2'],
+    ['a query', 'https://api.example.com/?a=1'],
+    ['credentials', 'https://user:pass@api.example.com'],
+    ['another scheme', 'ftp://api.example.com'],
+    ['no scheme', 'api.example.com'],
+  ])('rejects an entry with %s', (_what, entry) => {
+    expect(() => parseOrigin(entry)).toThrow(ConfigurationError);
+  });
+
+  it('does not echo credentials in its message', () => {
+    expect(() => parseOrigin('https://user:hunter2@api.example.com')).toThrow(/^(?!.*hunter2)/);
+  });
+});
+
+describe('createOriginSet()', () => {
+  it('defaults to the origin of the base URL', () => {
+    expect([...createOriginSet(undefined, 'https://api.example.com/v2/', 'test')]).toEqual(['https://api.example.com']);
+  });
+
+  it('prefers explicit origins over the base URL', () => {
+    const origins = createOriginSet(['https://a.example.com', 'https://b.example.com'], 'https://api.example.com', 'test');
+    expect([...origins]).toEqual(['https://a.example.com', 'https://b.example.com']);
+  });
+
+  it('throws a ConfigurationError with neither origins nor a base URL, or with empty origins', () => {
+    expect(() => createOriginSet(undefined, undefined, 'test')).toThrow(ConfigurationError);
+    expect(() => createOriginSet([], 'https://api.example.com', 'test')).toThrow(ConfigurationError);
+  });
+});
+
+describe('resolveRequestUrl()', () => {
+  const baseURL = 'https://api.example.com/v2/';
+
+  it('joins a relative url to the base URL with one slash', () => {
+    expect(resolveRequestUrl({ baseURL, url: '/cards' })?.href).toBe('https://api.example.com/v2/cards');
+  });
+
+  it('uses an absolute url as it is', () => {
+    expect(resolveRequestUrl({ baseURL, url: 'https://evil.example.net/x' })?.origin).toBe('https://evil.example.net');
+  });
+
+  it('appends even an absolute url to the base URL when allowAbsoluteUrls is false', () => {
+    expect(resolveRequestUrl({ baseURL, url: 'https://evil.example.net/x', allowAbsoluteUrls: false })?.origin).toBe(
+      'https://api.example.com',
+    );
+  });
+
+  it('returns undefined for what cannot be resolved to an absolute URL', () => {
+    expect(resolveRequestUrl({ url: '/cards' })).toBeUndefined();
+    expect(resolveRequestUrl({ url: '//evil.example.net/x' })).toBeUndefined();
+  });
+});
+
+describe('isAllowedUrl()', () => {
+  const origins = createOriginSet(['https://api.example.com'], undefined, 'test');
+
+  it('matches on scheme, host and port', () => {
+    expect(isAllowedUrl(origins, 'https://api.example.com:443/a')).toBe(true);
+    expect(isAllowedUrl(origins, 'http://api.example.com/a')).toBe(false);
+    expect(isAllowedUrl(origins, 'https://api.example.com:8443/a')).toBe(false);
+    expect(isAllowedUrl(origins, 'https://api.example.com.evil.net/a')).toBe(false);
+    expect(isAllowedUrl(origins, 'not a url')).toBe(false);
+  });
+});
+
+describe('parseRetryStatuses()', () => {
+  it('accepts HTTP error statuses and rejects anything else', () => {
+    expect([...parseRetryStatuses([401, 403], 'test')]).toEqual([401, 403]);
+    expect(() => parseRetryStatuses([200], 'test')).toThrow(ConfigurationError);
+    expect(() => parseRetryStatuses([401.5], 'test')).toThrow(ConfigurationError);
+  });
+});

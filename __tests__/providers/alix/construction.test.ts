@@ -1,0 +1,246 @@
+import { createSecretKey, generateKeyPairSync } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { http, HttpResponse } from 'msw';
+import { setupServer } from 'msw/node';
+import { ConfigurationError, ErrorCodes } from '../../../src/errors';
+import { AlixAuthProvider, loadPrivateKey, type AlixAuthProviderOptions } from '../../../src/providers/alix';
+import { captureThrow, findLeaks, makeRsaKeyPair, pemBodyLines } from '../../helpers/alix-keys';
+
+const SECRET_KEY = 'construction-secret-4b1d9e';
+const keys = makeRsaKeyPair();
+const smallKeys = makeRsaKeyPair(1024);
+const ecKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+const ecPem = ecKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+const ONE_YEAR_S = 365 * 86_400;
+
+const errors: unknown[] = [];
+const dir = mkdtempSync(join(tmpdir(), 'alix-keys-'));
+const server = setupServer();
+
+beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
+afterEach(() => server.resetHandlers());
+afterAll(() => {
+  server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function options(overrides: Partial<AlixAuthProviderOptions> = {}): AlixAuthProviderOptions {
+  return { baseUrl: 'https://alix.test', partnerCode: 'acme', secretKey: SECRET_KEY, privateKey: keys.privatePem, ...overrides };
+}
+
+function constructionError(overrides: Partial<AlixAuthProviderOptions>): Error {
+  const error = captureThrow(() => new AlixAuthProvider(options(overrides)), errors);
+  expect(error).toBeInstanceOf(ConfigurationError);
+  expect(error).toMatchObject({ code: ErrorCodes.CONFIGURATION, transient: false });
+  return error as Error;
+}
+
+function tokenResponse(): object {
+  const now = Math.floor(Date.now() / 1000);
+  return {
+    success: true,
+    message: 'ok',
+    errorCode: 0,
+    data: { accessToken: 'a', refreshToken: 'r', accessTokenExpiresAt: String(now + 900), refreshTokenExpiresAt: String(now + ONE_YEAR_S) },
+  };
+}
+
+describe('AlixAuthProvider construction', () => {
+  describe('privateKey', () => {
+    it('accepts a PKCS#8 PEM string', () => {
+      expect(() => new AlixAuthProvider(options())).not.toThrow();
+    });
+
+    it('accepts a PKCS#1 PEM string', () => {
+      const pkcs1 = keys.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+      expect(() => new AlixAuthProvider(options({ privateKey: pkcs1 }))).not.toThrow();
+    });
+
+    it('accepts a one-line PEM with literal \\n sequences (as env variables carry it)', () => {
+      const oneLine = keys.privatePem.replace(/\n/g, '\\n');
+      expect(loadPrivateKey(oneLine).asymmetricKeyType).toBe('rsa');
+    });
+
+    it('accepts a KeyObject', () => {
+      expect(() => new AlixAuthProvider(options({ privateKey: keys.privateKey }))).not.toThrow();
+    });
+
+    it('accepts a PEM file path and signs with it', async () => {
+      const file = join(dir, 'good.pem');
+      writeFileSync(file, keys.privatePem);
+      server.use(http.post('https://alix.test/api/v2/auth/access-token', () => HttpResponse.json(tokenResponse())));
+
+      const set = await new AlixAuthProvider(options({ privateKey: file })).authenticate();
+
+      expect(set.accessToken).toBe('a');
+    });
+
+    it('rejects a 1024-bit key at construction', () => {
+      expect(constructionError({ privateKey: smallKeys.privatePem }).message).toBe(
+        'privateKey is a 1024-bit RSA key; at least 2048 bits are required',
+      );
+    });
+
+    it('rejects a 1024-bit KeyObject at construction', () => {
+      expect(constructionError({ privateKey: smallKeys.privateKey }).message).toMatch(/1024-bit/);
+    });
+
+    it('rejects a public key PEM passed as the private key', () => {
+      expect(constructionError({ privateKey: keys.publicPem }).message).toMatch(/public key/);
+    });
+
+    it('rejects a public KeyObject passed as the private key', () => {
+      expect(constructionError({ privateKey: keys.publicKey }).message).toMatch(/is a public key/);
+    });
+
+    it('rejects an EC key', () => {
+      expect(constructionError({ privateKey: ecPem }).message).toMatch(/is a ec key; Alix signatures need an RSA key/);
+    });
+
+    it('rejects an EC KeyObject', () => {
+      expect(constructionError({ privateKey: ecKey }).message).toMatch(/ec key/);
+    });
+
+    it('rejects a PEM with a corrupt body', () => {
+      const corrupt = keys.privatePem.replace(/[A-Za-z0-9+/]{40}/, 'x'.repeat(40));
+      expect(constructionError({ privateKey: corrupt }).message).toBe('privateKey is not a valid PEM private key');
+    });
+
+    it('rejects an encrypted PEM', () => {
+      const encrypted = keys.privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' }).toString();
+      expect(constructionError({ privateKey: encrypted }).message).toMatch(/encrypted PEM/);
+    });
+
+    it('rejects a bare base64 key body without echoing it', () => {
+      const body = pemBodyLines(keys.privatePem).join('');
+      const error = constructionError({ privateKey: body });
+      expect(error.message).toBe("privateKey is neither a PEM string (no '-----BEGIN' line) nor a file path");
+    });
+
+    it('rejects a multi-line non-PEM string', () => {
+      expect(constructionError({ privateKey: 'not\na key' }).message).toMatch(/neither a PEM string/);
+    });
+
+    it('rejects an unreadable file path, naming the path', () => {
+      const missing = join(dir, 'missing.pem');
+      expect(constructionError({ privateKey: missing }).message).toBe(`privateKey file '${missing}' cannot be read (ENOENT)`);
+    });
+
+    it('rejects a directory as the key file', () => {
+      expect(constructionError({ privateKey: dir }).message).toMatch(/cannot be read \(EISDIR\)/);
+    });
+
+    it('rejects a file without a PEM key', () => {
+      const file = join(dir, 'garbage.pem');
+      writeFileSync(file, 'hello');
+      chmodSync(file, 0o600);
+      expect(constructionError({ privateKey: file }).message).toBe(`privateKey file '${file}' does not contain a PEM key`);
+    });
+
+    it('rejects a file holding a public key', () => {
+      const file = join(dir, 'public.pem');
+      writeFileSync(file, keys.publicPem);
+      expect(constructionError({ privateKey: file }).message).toMatch(/file '.*public\.pem' is a public key/);
+    });
+
+    it('rejects a secret KeyObject', () => {
+      const secret = createSecretKey(Buffer.alloc(32, 1));
+      expect(constructionError({ privateKey: secret }).message).toMatch(/is a secret key/);
+    });
+
+    it('rejects both privateKey and signer', () => {
+      expect(constructionError({ signer: async () => 'AAAA' }).message).toBe('exactly one of privateKey and signer is required');
+    });
+
+    it('rejects neither privateKey nor signer', () => {
+      expect(constructionError({ privateKey: undefined }).message).toBe('exactly one of privateKey and signer is required');
+    });
+
+    it('accepts a signer function instead of a key', () => {
+      expect(() => new AlixAuthProvider(options({ privateKey: undefined, signer: async () => 'AAAA' }))).not.toThrow();
+    });
+  });
+
+  describe('credentials and options', () => {
+    it.each([undefined, '', '   '])('rejects partnerCode %p', (partnerCode) => {
+      expect(constructionError({ partnerCode: partnerCode as string }).message).toMatch(/partnerCode is required/);
+    });
+
+    it.each([undefined, ''])('rejects secretKey %p with the default signed string', (secretKey) => {
+      expect(constructionError({ secretKey }).message).toMatch(/secretKey is required/);
+    });
+
+    it('accepts a missing secretKey when signedString is overridden', () => {
+      expect(() => new AlixAuthProvider(options({ secretKey: undefined, signedString: (c) => c.partnerCode }))).not.toThrow();
+    });
+
+    it.each([0, -1, Number.NaN, Number.POSITIVE_INFINITY])('rejects timeoutMs %p', (timeoutMs) => {
+      expect(constructionError({ timeoutMs }).message).toMatch(/timeoutMs/);
+    });
+
+    it('rejects a path without a leading slash', () => {
+      expect(constructionError({ paths: { refresh: 'api/refresh' } }).message).toBe("paths.refresh must be a string starting with '/'");
+    });
+
+    it('rejects an empty userEmail', () => {
+      expect(constructionError({ userEmail: '' }).message).toMatch(/userEmail/);
+    });
+  });
+
+  describe('baseUrl', () => {
+    it.each(['http://alix.example', 'http://10.0.0.5:8080', 'http://[::2]/', 'http://localhost.evil.example'])(
+      'refuses plain http for the non-loopback %s',
+      (baseUrl) => {
+        expect(constructionError({ baseUrl }).message).toMatch(/plain http: for .*only loopback hosts/);
+      },
+    );
+
+    it.each(['http://127.0.0.1:8080', 'http://127.1.2.3', 'http://localhost:3000', 'http://[::1]:4000', 'https://alix.example'])(
+      'accepts %s',
+      (baseUrl) => {
+        expect(() => new AlixAuthProvider(options({ baseUrl }))).not.toThrow();
+      },
+    );
+
+    it('calls a loopback http base URL', async () => {
+      let hits = 0;
+      server.use(
+        http.post('http://127.0.0.1:8080/api/v2/auth/access-token', () => {
+          hits += 1;
+          return HttpResponse.json(tokenResponse());
+        }),
+      );
+
+      await new AlixAuthProvider(options({ baseUrl: 'http://127.0.0.1:8080' })).authenticate();
+
+      expect(hits).toBe(1);
+    });
+
+    it.each([
+      ['a missing value', undefined, /baseUrl is required/],
+      ['a relative URL', '/api', /not an absolute URL/],
+      ['garbage', 'not a url', /not an absolute URL/],
+      ['another scheme', 'ftp://alix.example', /must use https:/],
+      ['credentials', 'https://user:pw@alix.example', /user name or password/],
+      ['a query', 'https://alix.example/?x=1', /query or fragment/],
+    ])('rejects %s', (_label, baseUrl, message) => {
+      expect(constructionError({ baseUrl: baseUrl as string }).message).toMatch(message);
+    });
+  });
+
+  describe('secrets', () => {
+    const secrets: Record<string, string> = {
+      secretKey: SECRET_KEY,
+      ...Object.fromEntries(
+        [...pemBodyLines(keys.privatePem), ...pemBodyLines(smallKeys.privatePem), ...pemBodyLines(ecPem)].map((line, i) => [`pem line ${i}`, line]),
+      ),
+    };
+
+    it('keeps every construction error free of the secret key and PEM bodies', () => {
+      expect(errors.length).toBeGreaterThan(30);
+      expect(findLeaks(errors, secrets)).toEqual([]);
+    });
+  });
+});

@@ -1,0 +1,128 @@
+import { ConfigurationError } from '../../src/errors';
+import {
+  AlixSandboxCore,
+  createAlixSignature,
+  generatePartnerKeyPairSync,
+  type SandboxAuthCallEvent,
+  type SandboxReply,
+  type SandboxResponse,
+} from '../../src/sandbox';
+
+const keys = generatePartnerKeyPairSync();
+const otherKeys = generatePartnerKeyPairSync();
+const T0 = Date.UTC(2025, 0, 1);
+
+function makeCore(options: ConstructorParameters<typeof AlixSandboxCore>[0] = {}): AlixSandboxCore {
+  return new AlixSandboxCore({ privateKeyPem: keys.privateKeyPem, now: () => T0, ...options });
+}
+
+function answered(reply: SandboxReply): SandboxResponse {
+  if ('reset' in reply) throw new Error('expected an answer, got a reset');
+  return reply;
+}
+
+async function signIn(core: AlixSandboxCore): Promise<SandboxReply> {
+  const signature = createAlixSignature(keys.privateKeyPem, core.partnerCode, core.secretKey);
+  return core.handle({
+    method: 'POST',
+    path: '/api/v2/auth/access-token',
+    headers: { 'content-type': 'application/json' },
+    bodyText: JSON.stringify({ partnerCode: core.partnerCode, signature }),
+  });
+}
+
+function claims(jwt: string): Record<string, unknown> {
+  const [header, payload] = jwt.split('.');
+  expect(JSON.parse(Buffer.from(header ?? '', 'base64url').toString())).toEqual({ alg: 'HS256', typ: 'JWT' });
+  return JSON.parse(Buffer.from(payload ?? '', 'base64url').toString()) as Record<string, unknown>;
+}
+
+describe('AlixSandboxCore', () => {
+  describe('constructor', () => {
+    it('refuses bad options with a ConfigurationError', () => {
+      expect(() => makeCore({ accessTokenTtlMs: 0 })).toThrow(ConfigurationError);
+      expect(() => makeCore({ partnerCode: '' })).toThrow(ConfigurationError);
+      expect(() => makeCore({ publicKeyPem: 'not a key', privateKeyPem: undefined })).toThrow(ConfigurationError);
+      expect(() => makeCore({ publicKeyPem: otherKeys.publicKeyPem })).toThrow(/not one key pair/);
+    });
+
+    it('derives the public key from a private key', () => {
+      expect(makeCore().publicKeyPem).toBe(keys.publicKeyPem);
+    });
+  });
+
+  describe('handle()', () => {
+    it('issues HS256 JWT-looking tokens with iat, exp, partnerCode and session', async () => {
+      const core = makeCore();
+      const body = JSON.parse(answered(await signIn(core)).bodyText) as { data: { accessToken: string; accessTokenExpiresAt: string } };
+      expect(claims(body.data.accessToken)).toEqual({
+        partnerCode: 'sandbox-partner',
+        session: expect.any(String),
+        jti: expect.any(String),
+        iat: T0 / 1000,
+        exp: Number(body.data.accessTokenExpiresAt),
+      });
+    });
+
+    it('rounds expiries up to whole seconds', async () => {
+      const core = makeCore({ now: () => T0 + 1, accessTokenTtlMs: 1_000 });
+      const body = JSON.parse(answered(await signIn(core)).bodyText) as { data: { accessTokenExpiresAt: string } };
+      expect(body.data.accessTokenExpiresAt).toBe(String(T0 / 1000 + 2));
+    });
+
+    it('ignores a query string', async () => {
+      const reply = answered(await makeCore().handle({ method: 'GET', path: '/api/v2/cards?x=1', headers: {}, bodyText: '' }));
+      expect(reply.status).toBe(401);
+    });
+  });
+
+  describe('injectFaults()', () => {
+    it('serves faults in order and only to their endpoint', async () => {
+      const core = makeCore();
+      core.injectFaults(1, { type: 'status', status: 503, endpoint: 'refresh' });
+      core.injectFaults(2, { type: 'status', status: 500 });
+      const statuses = [];
+      for (let i = 0; i < 3; i += 1) statuses.push(answered(await signIn(core)).status);
+      expect(statuses).toEqual([500, 500, 200]);
+      expect(core.pendingFaults()).toBe(1);
+    });
+
+    it('refuses a bad count or fault', () => {
+      const core = makeCore();
+      expect(() => core.injectFaults(-1, { type: 'reset' })).toThrow(RangeError);
+      expect(() => core.injectFaults(1, { type: 'status', status: 200 })).toThrow(RangeError);
+      expect(() => core.injectFaults(1, { type: 'explode' } as never)).toThrow(TypeError);
+    });
+  });
+
+  describe('onAuthCall()', () => {
+    it('reports each auth call without secrets, until removed', async () => {
+      const core = makeCore();
+      const events: SandboxAuthCallEvent[] = [];
+      const remove = core.onAuthCall((event) => events.push(event));
+      core.onAuthCall(() => {
+        throw new Error('a broken listener is ignored');
+      });
+      await signIn(core);
+      core.injectFaults(1, { type: 'reset' });
+      await signIn(core);
+      remove();
+      await signIn(core);
+      expect(events).toEqual([
+        { endpoint: 'authenticate', outcome: 'success', status: 200, errorCode: 0, fault: undefined, at: T0 },
+        { endpoint: 'authenticate', outcome: 'fault', status: undefined, errorCode: undefined, fault: 'reset', at: T0 },
+      ]);
+    });
+  });
+
+  describe('shiftClock()', () => {
+    it('moves the Date header and the issued expiries', async () => {
+      const core = makeCore({ accessTokenTtlMs: 60_000 });
+      core.shiftClock(3_600_000);
+      const reply = answered(await signIn(core));
+      const body = JSON.parse(reply.bodyText) as { data: { accessTokenExpiresAt: string } };
+      expect(reply.headers.Date).toBe(new Date(T0 + 3_600_000).toUTCString());
+      expect(body.data.accessTokenExpiresAt).toBe(String((T0 + 3_660_000) / 1000));
+    });
+  });
+});

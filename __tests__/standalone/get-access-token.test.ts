@@ -1,0 +1,73 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startAlixSandbox } from '../../src/sandbox/server';
+import type { AlixSandbox } from '../../src/sandbox/server';
+import { readAlixEnvConfig } from '../../src/standalone/env-config';
+import { closeDefaultTokenManager, getAccessToken } from '../../src/standalone/default-manager';
+import { DIST_INDEX, DIST_INDEX_ESM, runNode } from '../helpers/child';
+
+describe('getAccessToken() standalone', () => {
+  let sandbox: AlixSandbox;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    sandbox = await startAlixSandbox();
+    const keyFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'alix-standalone-')), 'key.pem');
+    writeFileSync(keyFile, sandbox.privateKeyPem, { mode: 0o600 });
+    env = {
+      ALIX_BASE_URL: sandbox.url,
+      ALIX_PARTNER_CODE: sandbox.partnerCode,
+      ALIX_SECRET_KEY: sandbox.secretKey,
+      ALIX_PRIVATE_KEY_FILE: keyFile,
+    };
+  });
+  afterAll(() => sandbox.close());
+  afterEach(() => closeDefaultTokenManager());
+
+  it('prints a token from a plain require() in a child process that exits by itself', async () => {
+    const result = await runNode(['-e', `require(${JSON.stringify(DIST_INDEX)}).getAccessToken().then(console.log)`], env);
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    expect(result.stdout.trim()).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+  });
+
+  it('works from an ESM import', async () => {
+    const script = `import { getAccessToken } from ${JSON.stringify(DIST_INDEX_ESM)}; console.log(await getAccessToken());`;
+    const result = await runNode(['--input-type=module', '-e', script], env);
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim().length).toBeGreaterThan(20);
+  });
+
+  it('names every missing variable and no value when the environment is incomplete', async () => {
+    const script = `require(${JSON.stringify(DIST_INDEX)}).getAccessToken().catch((e) => { console.error(e.code + ': ' + e.message); process.exit(3); })`;
+    const result = await runNode(['-e', script], { ALIX_SECRET_KEY: 'do-not-print-me' });
+    expect(result.code).toBe(3);
+    expect(result.stderr.trim()).toBe(
+      'ERR_ALIX_CONFIGURATION: missing environment variables: ALIX_BASE_URL, ALIX_PARTNER_CODE, ALIX_PRIVATE_KEY or ALIX_PRIVATE_KEY_FILE',
+    );
+  });
+
+  it('reuses one manager per process and starts from ALIX_REFRESH_TOKEN when given', async () => {
+    const before = sandbox.counters();
+    const first = await getAccessTokenWithEnv(env);
+    const second = await getAccessTokenWithEnv(env);
+    expect(second).toBe(first);
+    expect(sandbox.counters().authenticate - before.authenticate).toBe(1);
+    expect(readAlixEnvConfig({ ...env, ALIX_REFRESH_TOKEN: 'rt' }).initialTokens).toEqual({ refreshToken: 'rt' });
+  });
+
+  it('rejects a PEM-less ALIX_PRIVATE_KEY and both key variables at once', () => {
+    expect(() => readAlixEnvConfig({ ...env, ALIX_PRIVATE_KEY_FILE: '', ALIX_PRIVATE_KEY: 'not a pem' })).toThrow(/must hold a PEM key/);
+    expect(() => readAlixEnvConfig({ ...env, ALIX_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----' })).toThrow(/only one of/);
+  });
+});
+
+async function getAccessTokenWithEnv(env: Record<string, string>): Promise<string> {
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  try {
+    return await getAccessToken();
+  } finally {
+    for (const name of Object.keys(env)) if (saved[name] === undefined) delete process.env[name];
+  }
+}

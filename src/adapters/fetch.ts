@@ -1,0 +1,127 @@
+/**
+ * createAuthorizedFetch(): a `fetch` that adds the bearer to the allowed origins and replays a
+ * request once when the server rejects its token.
+ */
+import { ConfigurationError } from '../errors';
+import { createLogger } from '../logger';
+import type { Logger } from '../logger';
+import { createOriginSet, isAllowedUrl, parseRetryStatuses, withoutUndefined } from './origins';
+import type { AccessTokenSource } from './types';
+
+type FetchInput = Parameters<typeof fetch>[0];
+type FetchInit = NonNullable<Parameters<typeof fetch>[1]>;
+
+/** Options of {@link createAuthorizedFetch}. */
+export interface CreateAuthorizedFetchOptions {
+  /**
+   * Origins (`https://host[:port]`, no path) whose requests get the bearer; required and
+   * non-empty. Plain `http://` is accepted for loopback hosts only.
+   */
+  origins: string[];
+  /**
+   * The `fetch` to wrap.
+   * @default `globalThis.fetch`, looked up on every call (so a later polyfill or mock applies)
+   */
+  fetch?: typeof fetch;
+  /**
+   * Response statuses that mean "this token was rejected": the token is invalidated and the
+   * request replayed once with a fresh one when its body can be sent again.
+   * @default [401]
+   */
+  retryStatuses?: number[];
+  /** A pino logger for retry events (the bearer is redacted). @default a silent logger */
+  logger?: Logger;
+}
+
+/** Defaults of {@link CreateAuthorizedFetchOptions}. */
+export const DEFAULT_AUTHORIZED_FETCH_OPTIONS: Readonly<{ retryStatuses: readonly number[] }> = Object.freeze({
+  retryStatuses: Object.freeze([401]),
+});
+
+/**
+ * Wraps `fetch` so that requests to the allowed origins carry `Authorization: Bearer <token>`.
+ * A response with a status in `retryStatuses` invalidates the token it carried and, when the
+ * body can be sent again, the request is replayed once with a fresh token; otherwise (a
+ * stream body) that response is returned as it is. Requests to other origins pass through
+ * untouched. Redirects are left to `fetch`, which drops `Authorization` when a redirect
+ * changes origin.
+ *
+ * @throws {ConfigurationError} when `origins` is missing, empty or invalid.
+ * @example
+ * ```ts
+ * const authorizedFetch = createAuthorizedFetch(manager, { origins: ['https://api.alixcard.example'] });
+ * const response = await authorizedFetch('https://api.alixcard.example/v2/cards');
+ * ```
+ */
+export function createAuthorizedFetch(manager: AccessTokenSource, options: CreateAuthorizedFetchOptions): typeof fetch {
+  if (typeof manager?.getAccessToken !== 'function' || typeof manager.invalidate !== 'function') {
+    throw new ConfigurationError('createAuthorizedFetch: the first argument has no getAccessToken()/invalidate()');
+  }
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigurationError('createAuthorizedFetch: options with `origins` are required');
+  }
+  const settings = { ...DEFAULT_AUTHORIZED_FETCH_OPTIONS, ...withoutUndefined(options) };
+  const origins = createOriginSet(settings.origins ?? [], undefined, 'createAuthorizedFetch');
+  const retryStatuses = parseRetryStatuses(settings.retryStatuses, 'createAuthorizedFetch');
+  if (settings.fetch !== undefined && typeof settings.fetch !== 'function') {
+    throw new ConfigurationError('createAuthorizedFetch: `fetch` must be a function');
+  }
+  const logger = createLogger(settings.logger);
+
+  const authorizedFetch = async (input: FetchInput, init?: FetchInit): Promise<Response> => {
+    const fetchImpl = settings.fetch ?? globalThis.fetch;
+    const request = asRequest(input);
+    const url = request === undefined ? String(input) : request.url;
+    if (!isAllowedUrl(origins, url)) return fetchImpl(input, init);
+
+    const signal = init?.signal ?? request?.signal ?? undefined;
+    const signalOptions = signal ? { signal } : {};
+    const replayable = isReplayable(request, init);
+    // A Request's body can be read once: keep an unread copy for the replay.
+    const spare = replayable && request?.body && init?.body === undefined ? request.clone() : undefined;
+
+    const token = await manager.getAccessToken(signalOptions);
+    const first = await fetchImpl(input, withBearer(request, init, token));
+    if (!retryStatuses.has(first.status)) {
+      void spare?.body?.cancel().catch(() => undefined);
+      return first;
+    }
+    manager.invalidate(token);
+    const fields = { adapter: 'fetch', status: first.status, method: init?.method ?? request?.method ?? 'GET', origin: new URL(url).origin };
+    if (!replayable) {
+      logger.warn(fields, 'token rejected; request not replayed because its body cannot be sent again');
+      return first;
+    }
+    void first.body?.cancel().catch(() => undefined);
+    const fresh = await manager.getAccessToken(signalOptions);
+    logger.info(fields, 'token rejected; replaying the request once with a fresh token');
+    return fetchImpl(spare ?? input, withBearer(spare ?? request, init, fresh));
+  };
+  return authorizedFetch as typeof fetch;
+}
+
+/** A Request-like input (duck-typed, so another undici's Request counts too). */
+function asRequest(input: FetchInput): Request | undefined {
+  if (typeof input !== 'object' || input === null || input instanceof URL) return undefined;
+  return typeof (input as Request).url === 'string' ? (input as Request) : undefined;
+}
+
+function withBearer(request: Request | undefined, init: FetchInit | undefined, token: string): FetchInit {
+  const headers = new Headers(init?.headers ?? request?.headers);
+  headers.set('Authorization', `Bearer ${token}`);
+  return { ...init, headers };
+}
+
+/**
+ * Whether the request can be sent a second time: bodies held in memory (string,
+ * URLSearchParams, ArrayBuffer and views, Blob, FormData) can; a ReadableStream or an async
+ * iterable cannot, nor a Request whose body was already read.
+ */
+export function isReplayable(request: Request | undefined, init: FetchInit | undefined): boolean {
+  const body: unknown = init?.body;
+  if (body === undefined) return request === undefined || request.body === null || !request.bodyUsed;
+  if (body === null || typeof body === 'string') return true;
+  if (body instanceof URLSearchParams || body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return true;
+  if (body instanceof Blob || body instanceof FormData) return true;
+  return false;
+}

@@ -1,0 +1,114 @@
+/**
+ * Scrubs bearer tokens out of an error before it leaves an adapter. An AxiosError keeps the
+ * request config (with its headers) and the Node request (with the raw header block), so a
+ * plain `console.log(err)` or `JSON.stringify(err.toJSON())` would print the token
+ * (axios/axios#4246, #4249).
+ */
+import { REDACTED } from '../logger';
+
+/** What a redacted `Authorization` header reads. */
+export const REDACTED_BEARER = `Bearer ${REDACTED}`;
+
+const BEARER_VALUE = /^\s*bearer\s+\S/i;
+const BEARER_LINE = /^(authorization:[ \t]*bearer[ \t]+)[^\r\n]*/gim;
+
+type UnknownRecord = Record<PropertyKey, unknown>;
+
+function isObject(value: unknown): value is UnknownRecord {
+  return typeof value === 'object' && value !== null;
+}
+
+function redactValue(value: unknown): unknown {
+  if (typeof value === 'string') return BEARER_VALUE.test(value) ? REDACTED_BEARER : value;
+  if (Array.isArray(value)) return value.map(redactValue);
+  return value;
+}
+
+/**
+ * Replaces every `Authorization: Bearer …` value in a header container (AxiosHeaders, a
+ * plain object or a fetch `Headers`) with `Bearer [REDACTED]`. Other schemes are left alone.
+ */
+export function redactHeaders(headers: unknown): void {
+  if (!isObject(headers)) return;
+  try {
+    if (typeof Headers !== 'undefined' && headers instanceof Headers) {
+      const value = headers.get('authorization');
+      if (value !== null && BEARER_VALUE.test(value)) headers.set('authorization', REDACTED_BEARER);
+      return;
+    }
+    for (const key of Object.keys(headers)) {
+      if (key.toLowerCase() === 'authorization') headers[key] = redactValue(headers[key]);
+    }
+  } catch {
+    // A frozen or exotic header object: the property is hidden from inspection instead.
+  }
+}
+
+/** Node's ClientRequest keeps its outgoing headers under this internal symbol. */
+function outgoingHeaderMap(request: UnknownRecord): unknown {
+  const symbol = Object.getOwnPropertySymbols(request).find((s) => s.description === 'kOutHeaders');
+  return symbol === undefined ? undefined : request[symbol];
+}
+
+/**
+ * Redacts the bearer inside a request object an HTTP client left on an error: a Node
+ * `ClientRequest` (`_header` block, outgoing header map), a follow-redirects
+ * `RedirectableRequest` (`_options.headers`, `_currentRequest`) or a fetch `Request`.
+ */
+export function redactRequest(request: unknown, seen = new Set<unknown>()): void {
+  if (!isObject(request) || seen.has(request)) return;
+  seen.add(request);
+  try {
+    if (typeof request._header === 'string') request._header = request._header.replace(BEARER_LINE, `$1${REDACTED}`);
+    const outgoing = outgoingHeaderMap(request);
+    if (isObject(outgoing)) {
+      const entry = outgoing.authorization;
+      if (Array.isArray(entry) && entry.length === 2) entry[1] = redactValue(entry[1]);
+    }
+    if (isObject(request._options)) redactHeaders(request._options.headers);
+    if (isObject(request.headers)) redactHeaders(request.headers);
+  } catch {
+    // Never let redaction replace the caller's error with one of its own.
+  }
+  redactRequest(request._currentRequest, seen);
+  redactRequest(request._redirectable, seen);
+  if (isObject(request.res)) redactRequest(request.res.req, seen);
+}
+
+function hide(target: UnknownRecord, key: string): void {
+  const descriptor = Object.getOwnPropertyDescriptor(target, key);
+  if (descriptor === undefined || descriptor.enumerable !== true || descriptor.configurable !== true) return;
+  Object.defineProperty(target, key, { ...descriptor, enumerable: false });
+}
+
+/**
+ * Redacts the bearer everywhere it is reachable from an AxiosError-shaped object: the
+ * config's headers, the response's config, and the underlying request objects. The request
+ * objects and the config's `httpAgent`/`httpsAgent` are also made non-enumerable (still
+ * readable as `err.request`, `err.config.httpAgent`), because through their sockets and
+ * timers they reach other in-flight requests that `util.inspect` would print.
+ * Anything that is not an object is left as it is; the function never throws.
+ */
+export function redactAxiosError(error: unknown): void {
+  if (!isObject(error)) return;
+  try {
+    const config = error.config;
+    if (isObject(config)) {
+      redactHeaders(config.headers);
+      // An agent's sockets and timers reach every other request in flight.
+      hide(config, 'httpAgent');
+      hide(config, 'httpsAgent');
+    }
+    redactRequest(error.request);
+    hide(error, 'request');
+    const response = error.response;
+    if (isObject(response)) {
+      if (isObject(response.config)) redactHeaders(response.config.headers);
+      redactRequest(response.request);
+      hide(response, 'request');
+      if (isObject(response.data)) redactRequest(response.data.req);
+    }
+  } catch {
+    // Never let redaction replace the caller's error with one of its own.
+  }
+}

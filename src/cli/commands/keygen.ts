@@ -1,0 +1,55 @@
+import { constants } from 'node:fs';
+import { mkdir, open } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { ConfigurationError } from '../../errors';
+import { generatePartnerKeyPair } from '../../sandbox/keys';
+import { ExitCodes } from '../exit-codes';
+
+/** File names `keygen` writes. */
+export const KEY_FILE_NAMES = Object.freeze({ privateKey: 'alix-partner-private.pem', publicKey: 'alix-partner-public.pem' });
+
+/** Writes a new 2048-bit partner key pair into `dir` (private key mode 0600) and returns the paths. */
+export async function writePartnerKeyPair(dir: string, overwrite: boolean): Promise<{ privateKeyPath: string; publicKeyPath: string; publicKeyPem: string }> {
+  const pair = await generatePartnerKeyPair();
+  await mkdir(dir, { recursive: true });
+  const privateKeyPath = path.join(dir, KEY_FILE_NAMES.privateKey);
+  const publicKeyPath = path.join(dir, KEY_FILE_NAMES.publicKey);
+  await writeNew(privateKeyPath, pair.privateKeyPem, 0o600, overwrite);
+  await writeNew(publicKeyPath, pair.publicKeyPem, 0o644, overwrite);
+  return { privateKeyPath, publicKeyPath, publicKeyPem: pair.publicKeyPem };
+}
+
+async function writeNew(file: string, content: string, mode: number, overwrite: boolean): Promise<void> {
+  const flags = constants.O_WRONLY | constants.O_CREAT | (overwrite ? constants.O_TRUNC : constants.O_EXCL);
+  let handle;
+  try {
+    handle = await open(file, flags, mode);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new ConfigurationError(`${file} exists; pass --force to overwrite it`);
+    throw new ConfigurationError(`cannot write ${file}: ${(error as Error).message}`);
+  }
+  try {
+    await handle.chmod(mode);
+    await handle.writeFile(content);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** `alix-token keygen`: a partner key pair for onboarding. */
+export function registerKeygenCommand(program: Command, run: (action: () => Promise<number>) => Promise<void>): void {
+  program
+    .command('keygen')
+    .description('write a 2048-bit RSA partner key pair (PEM; private key mode 0600) and print the public key')
+    .option('--out <dir>', 'directory to write the key files into', '.')
+    .option('--force', 'overwrite existing key files')
+    .action((flags: { out: string; force?: boolean }) =>
+      run(async () => {
+        const written = await writePartnerKeyPair(flags.out, flags.force === true);
+        process.stderr.write(`private key: ${written.privateKeyPath} (keep it secret)\npublic key:  ${written.publicKeyPath} (send it to Alix)\n`);
+        process.stdout.write(written.publicKeyPem);
+        return ExitCodes.OK;
+      }),
+    );
+}

@@ -1,0 +1,179 @@
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import axios from 'axios';
+import { attachTokenManager } from '../adapters/axios';
+import { AlixAuthProvider } from '../providers/alix/provider';
+import { startAlixSandbox } from '../sandbox/server';
+import { TokenManager } from '../token-manager';
+import { LatencyRecorder } from './latency';
+import { formatProgress, formatSummary } from './report';
+import type { DemoProgress, DemoSummary } from './report';
+
+/** Options of {@link runDemo}. */
+export interface DemoOptions {
+  /** @default 45_000 */
+  durationMs?: number;
+  /** Concurrent request loops. @default 8 */
+  concurrency?: number;
+  /** Lifetime of the sandbox's access tokens, in ms. @default 15_000 */
+  accessTokenTtlMs?: number;
+  /** Print only the JSON summary. @default false */
+  json?: boolean;
+  /** Where to print. @default process.stdout */
+  output?: NodeJS.WriteStream | NodeJS.WritableStream;
+  /** Redraw one live line (TTY) instead of periodic plain lines. @default output.isTTY */
+  live?: boolean;
+}
+
+/** Defaults of {@link DemoOptions}. */
+export const DEFAULT_DEMO_OPTIONS = Object.freeze({ durationMs: 45_000, concurrency: 8, accessTokenTtlMs: 15_000, json: false });
+
+const PAUSE_BETWEEN_REQUESTS_MS = 25;
+
+/**
+ * The `npm start` demo: a sandbox with short-lived tokens, a TokenManager, an axios instance
+ * with the interceptor, and request loops; midway the server revokes every access token
+ * (one refresh recovers) and the auth server answers a burst of 503s (backoff rides it out).
+ * Resolves to the summary; the process exit code is 0 only if no request failed.
+ */
+export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
+  const settings = { ...DEFAULT_DEMO_OPTIONS, ...definedOnly(options) };
+  const output = options.output ?? process.stdout;
+  const live = options.live ?? ((output as NodeJS.WriteStream).isTTY === true && !settings.json);
+  const say = (text: string): void => {
+    if (!settings.json) output.write(`${text}\n`);
+  };
+
+  const sandbox = await startAlixSandbox({ accessTokenTtlMs: settings.accessTokenTtlMs });
+  const manager = new TokenManager({
+    provider: new AlixAuthProvider({
+      baseUrl: sandbox.url,
+      partnerCode: sandbox.partnerCode,
+      secretKey: sandbox.secretKey,
+      privateKey: sandbox.privateKeyPem,
+      timeoutMs: 2_000,
+    }),
+    refreshBeforeExpiryMs: settings.accessTokenTtlMs / 3,
+    expirySkewMs: 1_000,
+    refreshJitterMs: 500,
+    retry: { minTimeoutMs: 200, maxTimeoutMs: 1_000, maxRetryTimeMs: 10_000 },
+    backgroundRetryDelayMs: 500,
+  });
+  const agent = new http.Agent({ keepAlive: true });
+  const api = axios.create({ baseURL: sandbox.url, httpAgent: agent });
+  const detach = attachTokenManager(api, manager);
+
+  let refreshes = 0;
+  let signIns = 0;
+  manager.on('refreshed', (event) => {
+    refreshes += 1;
+    if (event.signIn) signIns += 1;
+  });
+  manager.on('error', () => undefined); // shown through the counters; the demo keeps going
+
+  const latency = new LatencyRecorder();
+  let maxLatency = 0;
+  let requests = 0;
+  let successes = 0;
+  let failures = 0;
+  let revokedAt: number | undefined;
+  let successesAfterRevocation = 0;
+  let note = '';
+  const startedAt = performance.now();
+  const deadline = startedAt + settings.durationMs;
+
+  say(`Alix sandbox at ${sandbox.url} — access tokens live ${settings.accessTokenTtlMs / 1000} s; ${settings.concurrency} request loops for ${settings.durationMs / 1000} s`);
+
+  const loop = async (): Promise<void> => {
+    while (performance.now() < deadline) {
+      const began = performance.now();
+      requests += 1;
+      try {
+        await api.get('/api/v2/cards');
+        successes += 1;
+        if (revokedAt !== undefined) successesAfterRevocation += 1;
+      } catch {
+        failures += 1;
+      }
+      const took = performance.now() - began;
+      latency.record(took);
+      maxLatency = Math.max(maxLatency, took);
+      await new Promise((resolve) => setTimeout(resolve, PAUSE_BETWEEN_REQUESTS_MS));
+    }
+  };
+
+  const snapshot = (): DemoProgress => {
+    const status = manager.status();
+    return {
+      elapsedMs: performance.now() - startedAt,
+      requests,
+      successes,
+      failures,
+      server401s: sandbox.counters().resource401s,
+      refreshes,
+      signIns,
+      p50: latency.percentile(50),
+      p99: latency.percentile(99),
+      nextRefreshInMs: status.nextRefreshAt === null ? null : status.nextRefreshAt - Date.now(),
+      note,
+    };
+  };
+
+  const revocation = setTimeout(() => {
+    revokedAt = performance.now();
+    sandbox.revokeAccessTokens();
+    note = 'server revoked all access tokens';
+    if (!live) say(`>>> ${note}: the next requests get 401; one refresh recovers them`);
+  }, settings.durationMs * 0.4);
+  const outage = setTimeout(() => {
+    sandbox.injectFaults(3, { type: 'status', status: 503, endpoint: 'refresh' });
+    // Refresh now rather than at the next refresh point, so even a short run shows the backoff.
+    void manager.getAccessToken({ forceRefresh: true }).catch(() => undefined);
+    note = 'auth server answers the next 3 refreshes with 503';
+    if (!live) say(`>>> ${note}: retried with backoff while the valid token is still served`);
+  }, settings.durationMs * 0.6);
+  const ticker = setInterval(
+    () => {
+      if (live) output.write(`\r\x1b[2K${formatProgress(snapshot())}`);
+      else say(formatProgress(snapshot()));
+    },
+    live ? 250 : 5_000,
+  );
+
+  try {
+    await Promise.all(Array.from({ length: settings.concurrency }, loop));
+  } finally {
+    clearTimeout(revocation);
+    clearTimeout(outage);
+    clearInterval(ticker);
+    detach();
+    manager.close();
+    agent.destroy();
+  }
+  const counters = sandbox.counters();
+  await sandbox.close();
+  if (live) output.write('\n');
+
+  const summary: DemoSummary = {
+    durationMs: Math.round(performance.now() - startedAt),
+    concurrency: settings.concurrency,
+    requests,
+    successes,
+    failures,
+    server401s: counters.resource401s,
+    refreshes,
+    signIns,
+    authFailures: counters.authFailures,
+    revocationRecovered: revokedAt !== undefined && successesAfterRevocation > 0,
+    latencyMs: { p50: roundTenth(latency.percentile(50)), p99: roundTenth(latency.percentile(99)), max: roundTenth(maxLatency) },
+  };
+  if (settings.json) output.write(`${JSON.stringify(summary, null, 2)}\n`);
+  else say(formatSummary(summary));
+  return summary;
+}
+
+const roundTenth = (ms: number): number => Math.round(ms * 10) / 10;
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Partial<T>;
+}

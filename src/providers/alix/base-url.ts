@@ -1,0 +1,43 @@
+/** Validation of the provider's base URL: https, or http on a loopback host only. */
+import { ConfigurationError } from '../../errors';
+
+/**
+ * True for `localhost`, 127.0.0.0/8 and `::1` (as `URL#hostname` spells them).
+ */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/\.$/, '');
+  if (host === 'localhost' || host === '[::1]') return true;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/**
+ * Parses and checks `baseUrl`, returning it without a trailing slash, query or fragment.
+ * @throws {ConfigurationError} when it is not an absolute http(s) URL, carries credentials,
+ *   or is plain `http:` for a host that is not loopback.
+ */
+export function parseBaseUrl(baseUrl: unknown): string {
+  if (typeof baseUrl !== 'string' || baseUrl.trim() === '') {
+    throw new ConfigurationError('baseUrl is required (e.g. https://api.alix.example)');
+  }
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    throw new ConfigurationError('baseUrl is not an absolute URL');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ConfigurationError(`baseUrl must use https: (got ${url.protocol})`);
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new ConfigurationError('baseUrl must not contain a user name or password');
+  }
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    throw new ConfigurationError(
+      `baseUrl uses plain http: for ${url.hostname}; only loopback hosts (127.0.0.0/8, ::1, localhost) may, use https:`,
+    );
+  }
+  if (url.search !== '' || url.hash !== '') {
+    throw new ConfigurationError('baseUrl must not contain a query or fragment');
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+}

@@ -1,0 +1,188 @@
+/**
+ * Turns what the HTTP layer produced (a response, or a thrown transport error) into a
+ * token set or one of the library's typed errors. No AxiosError leaves this file.
+ */
+import { isAxiosError } from 'axios';
+import {
+  AbortedError,
+  AuthRejectedError,
+  AuthUnavailableError,
+  MalformedResponseError,
+  isTokenManagerError,
+  type AuthOperation,
+  type TokenManagerError,
+} from '../../errors';
+import type { TokenSet } from '../../token-set';
+import { describeNonJson, parseBody, parseServerTime, readEnvelope, toTokenSet, type WireContext } from './wire';
+
+/** `Retry-After` values above this are capped to it, in ms (5 minutes). */
+export const MAX_RETRY_AFTER_MS = 5 * 60 * 1000;
+
+/** The longest API `message` kept in an error, in characters. */
+export const MAX_API_MESSAGE_LENGTH = 300;
+
+/** An HTTP response as the provider read it: the body as text. */
+export interface TextResponse {
+  status: number;
+  /** Response headers with lower-case names. */
+  headers: Readonly<Record<string, unknown>>;
+  text: string;
+}
+
+/** What the classifiers need to know about the call. */
+export interface CallContext {
+  operation: AuthOperation;
+  path: string;
+  /** Secrets of this call (refresh token, signature…) to scrub from echoed API messages. */
+  secrets: readonly string[];
+  /** The local clock, epoch ms. */
+  now: number;
+}
+
+/** Replaces every occurrence of the given secrets with `[REDACTED]`. */
+export function redactSecrets(text: string, secrets: readonly string[]): string {
+  let result = text;
+  for (const secret of secrets) {
+    if (secret.length >= 4) result = result.split(secret).join('[REDACTED]');
+  }
+  return result;
+}
+
+function apiMessageOf(message: string | undefined, secrets: readonly string[]): string | undefined {
+  if (message === undefined) return undefined;
+  const clean = redactSecrets(message, secrets);
+  return clean.length > MAX_API_MESSAGE_LENGTH ? `${clean.slice(0, MAX_API_MESSAGE_LENGTH)}…` : clean;
+}
+
+function header(headers: Readonly<Record<string, unknown>>, name: string): string | undefined {
+  const value = headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * `Retry-After` (delta-seconds or HTTP-date) in ms, capped at {@link MAX_RETRY_AFTER_MS};
+ * `undefined` when absent or unparseable. An HTTP-date is measured from `referenceTime`.
+ */
+export function parseRetryAfterMs(value: string | undefined, referenceTime: number): number | undefined {
+  if (value === undefined) return undefined;
+  const trimmed = value.trim();
+  let delayMs: number;
+  if (/^[0-9]+$/.test(trimmed)) {
+    delayMs = Number(trimmed) * 1000;
+  } else {
+    // An HTTP-date always names a weekday and month; bare numbers like "-5" are not dates.
+    if (!/[A-Za-z]/.test(trimmed)) return undefined;
+    const at = Date.parse(trimmed);
+    if (!Number.isFinite(at)) return undefined;
+    delayMs = at - referenceTime;
+  }
+  return Math.min(Math.max(0, delayMs), MAX_RETRY_AFTER_MS);
+}
+
+/**
+ * Interprets a response whatever its status.
+ * @throws {AuthUnavailableError} on 5xx and 429 (transient, with `retryAfterMs`).
+ * @throws {AuthRejectedError} on other 4xx, and on `success: false` whatever the status.
+ * @throws {MalformedResponseError} on a 2xx that is not a usable envelope, or a 1xx/3xx.
+ */
+export function interpretResponse(response: TextResponse, context: CallContext): TokenSet {
+  const { status } = response;
+  const wire: WireContext = { operation: context.operation, path: context.path, status };
+  const serverTime = parseServerTime(header(response.headers, 'date'));
+  const body = parseBody(response.text, header(response.headers, 'content-type'));
+  const envelope = body.kind === 'json' ? readEnvelope(body.value) : undefined;
+
+  if (status === 429 || status >= 500) {
+    return throwError(
+      new AuthUnavailableError({
+        operation: context.operation,
+        reason: 'http',
+        status,
+        path: context.path,
+        retryAfterMs: parseRetryAfterMs(header(response.headers, 'retry-after'), serverTime ?? context.now),
+        ...(envelope?.errorCode === undefined ? {} : { detail: `errorCode ${envelope.errorCode}` }),
+      }),
+    );
+  }
+  if (status >= 400 || (envelope !== undefined && !envelope.success && status >= 200 && status < 300)) {
+    return throwError(
+      new AuthRejectedError({
+        operation: context.operation,
+        status,
+        path: context.path,
+        errorCode: envelope?.errorCode,
+        apiMessage: apiMessageOf(envelope?.message, context.secrets),
+      }),
+    );
+  }
+  if (status < 200 || status >= 300) {
+    return throwError(
+      new MalformedResponseError(
+        `${context.operation} failed: POST ${context.path} → unexpected HTTP ${status} (redirects are not followed)`,
+        { operation: context.operation, status },
+      ),
+    );
+  }
+  if (body.kind !== 'json') {
+    return throwError(
+      new MalformedResponseError(`${context.operation} failed: response to POST ${context.path} → ${status} ${describeNonJson(body.kind)}`, {
+        operation: context.operation,
+        status,
+      }),
+    );
+  }
+  if (envelope === undefined) {
+    return throwError(
+      new MalformedResponseError(
+        `${context.operation} failed: response to POST ${context.path} → ${status} is JSON but not the Alix envelope (no boolean success)`,
+        { operation: context.operation, status },
+      ),
+    );
+  }
+  return toTokenSet(envelope.data, { serverTime, now: context.now }, wire);
+}
+
+function throwError(error: TokenManagerError): never {
+  throw error;
+}
+
+/** How the request ended when it threw. */
+export interface TransportContext {
+  operation: AuthOperation;
+  path: string;
+  /** The caller's signal fired. */
+  aborted: boolean;
+  /** The provider's own time limit fired. */
+  timedOut: boolean;
+  timeoutMs: number;
+}
+
+const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ECONNABORTED', 'ESOCKETTIMEDOUT']);
+
+/**
+ * Maps an error thrown while sending the request or reading the response to a typed error.
+ * Our own errors pass through; anything else is reduced to a sanitised `cause`.
+ */
+export function classifyTransportError(error: unknown, context: TransportContext): TokenManagerError {
+  if (isTokenManagerError(error)) return error;
+  if (context.aborted) {
+    return new AbortedError(`${context.operation} aborted by the caller: POST ${context.path}`, { cause: error });
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : '';
+  if (context.timedOut || (typeof code === 'string' && TIMEOUT_CODES.has(code) && /timeout/i.test(message))) {
+    return new AuthUnavailableError(
+      { operation: context.operation, reason: 'timeout', path: context.path, detail: `no response within ${context.timeoutMs} ms` },
+      { cause: error },
+    );
+  }
+  if (isAxiosError(error) && /maxContentLength/.test(message)) {
+    return new MalformedResponseError(`${context.operation} failed: response to POST ${context.path} is too large`, {
+      operation: context.operation,
+    }, { cause: error });
+  }
+  let detail = 'network error';
+  if (typeof code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(code)) detail = code;
+  if (/socket hang up/i.test(message)) detail = 'socket hang up';
+  return new AuthUnavailableError({ operation: context.operation, reason: 'network', path: context.path, detail }, { cause: error });
+}

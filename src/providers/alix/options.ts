@@ -1,0 +1,144 @@
+/**
+ * Options of the Alix auth provider, their defaults, and the contexts handed to the
+ * overridable parts (signed string, request bodies).
+ */
+import type { KeyObject } from 'node:crypto';
+import { systemClock } from '../../clock';
+import type { AuthOperation } from '../../errors';
+
+/** What {@link AlixAuthProviderOptions.signedString} receives. */
+export interface AlixSigningContext {
+  /** The partner code from the options. */
+  partnerCode: string;
+  /** The secret key from the options, if one was given. */
+  secretKey: string | undefined;
+  /** The configured end-user email, if any. */
+  userEmail: string | undefined;
+  /** The call the signature is for. */
+  operation: AuthOperation;
+}
+
+/** What {@link AlixAuthProviderOptions.buildAuthenticateBody} receives. */
+export interface AlixAuthenticateBodyContext {
+  partnerCode: string;
+  /** The base64 RSA-SHA256 signature of the signed string. */
+  signature: string;
+  userEmail?: string;
+}
+
+/** What {@link AlixAuthProviderOptions.buildRefreshBody} receives. */
+export interface AlixRefreshBodyContext {
+  partnerCode: string;
+  /** The base64 RSA-SHA256 signature of the signed string. */
+  signature: string;
+  /** The refresh token being exchanged. */
+  refreshToken: string;
+  userEmail?: string;
+}
+
+/** Request paths of the two auth calls, appended to the path of `baseUrl`. */
+export interface AlixAuthPaths {
+  /**
+   * Full sign-in (not documented on the Alix page; see docs/alix-auth.md).
+   * @default '/api/v2/auth/access-token'
+   */
+  authenticate: string;
+  /**
+   * Refresh-token exchange.
+   * @default '/api/v2/auth/refresh-token'
+   */
+  refresh: string;
+}
+
+/**
+ * Signs `data` and resolves to the base64 (padded) RSA-SHA256 PKCS#1 v1.5 signature; for
+ * keys held in a KMS/HSM or another process.
+ */
+export type AlixSigner = (data: string) => Promise<string>;
+
+/** Options of {@link AlixAuthProvider}. Exactly one of `privateKey` and `signer` is required. */
+export interface AlixAuthProviderOptions {
+  /**
+   * Origin (and optional path prefix) of the Alix API, e.g. `https://api.alix.example`.
+   * Must be `https:`, or `http:` on a loopback host (127.0.0.0/8, ::1, localhost); no
+   * user:password part.
+   */
+  baseUrl: string;
+  /** The partner code sent in the onboarding email; must be non-empty. */
+  partnerCode: string;
+  /**
+   * The partner's secret key, signed as `partnerCode|secretKey`. Required unless a custom
+   * {@link AlixAuthProviderOptions.signedString} is given.
+   */
+  secretKey?: string;
+  /**
+   * The partner's RSA private key (2048 bits or more): a PEM string (PKCS#1 or PKCS#8,
+   * unencrypted; literal `\n` sequences from env variables are accepted), a path to a PEM
+   * file, or a `KeyObject`. Validated at construction.
+   */
+  privateKey?: string | KeyObject;
+  /** Signs with a key held elsewhere, instead of `privateKey`. */
+  signer?: AlixSigner;
+  /**
+   * The end-user email; sent as `userEmail` in the sign-in body (not in the refresh body
+   * unless {@link AlixAuthProviderOptions.buildRefreshBody} adds it).
+   */
+  userEmail?: string;
+  /** Request paths; each must start with `/`. */
+  paths?: Partial<AlixAuthPaths>;
+  /**
+   * Time limit of one auth request, in milliseconds.
+   * @default 10_000
+   */
+  timeoutMs?: number;
+  /**
+   * The string to sign.
+   * @default ({ partnerCode, secretKey }) => `${partnerCode}|${secretKey}`
+   */
+  signedString?: (context: AlixSigningContext) => string;
+  /**
+   * The JSON body of the sign-in call.
+   * @default ({ partnerCode, signature, userEmail }) => ({ partnerCode, signature, userEmail? })
+   */
+  buildAuthenticateBody?: (context: AlixAuthenticateBodyContext) => Record<string, unknown>;
+  /**
+   * The JSON body of the refresh call.
+   * @default ({ partnerCode, refreshToken, signature }) => ({ partnerCode, refreshToken, signature })
+   */
+  buildRefreshBody?: (context: AlixRefreshBodyContext) => Record<string, unknown>;
+  /**
+   * The clock expiries are checked against when the response has no `Date` header, epoch ms.
+   * @default Date.now
+   */
+  now?: () => number;
+}
+
+/** The default string to sign: `partnerCode|secretKey`. */
+export function defaultSignedString(context: AlixSigningContext): string {
+  return `${context.partnerCode}|${context.secretKey ?? ''}`;
+}
+
+/** The default sign-in body: `{ partnerCode, signature }` plus `userEmail` when configured. */
+export function defaultAuthenticateBody(context: AlixAuthenticateBodyContext): Record<string, unknown> {
+  const body: Record<string, unknown> = { partnerCode: context.partnerCode, signature: context.signature };
+  if (context.userEmail !== undefined) body.userEmail = context.userEmail;
+  return body;
+}
+
+/** The default refresh body, as in the Alix sample: `{ partnerCode, refreshToken, signature }`. */
+export function defaultRefreshBody(context: AlixRefreshBodyContext): Record<string, unknown> {
+  return { partnerCode: context.partnerCode, refreshToken: context.refreshToken, signature: context.signature };
+}
+
+/** Defaults of {@link AlixAuthProviderOptions}, merged once by the constructor. */
+export const DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS = Object.freeze({
+  paths: Object.freeze({
+    authenticate: '/api/v2/auth/access-token',
+    refresh: '/api/v2/auth/refresh-token',
+  } satisfies AlixAuthPaths),
+  timeoutMs: 10_000,
+  signedString: defaultSignedString,
+  buildAuthenticateBody: defaultAuthenticateBody,
+  buildRefreshBody: defaultRefreshBody,
+  now: (): number => systemClock.now(),
+});

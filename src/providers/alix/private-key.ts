@@ -1,0 +1,89 @@
+/**
+ * Loads the partner's RSA private key from a PEM string, a PEM file or a KeyObject and
+ * checks it can make Alix signatures. Error messages name the problem (and a file path),
+ * never the key material.
+ */
+import { createPrivateKey, KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { ConfigurationError } from '../../errors';
+
+/** The smallest RSA modulus accepted, in bits. */
+export const MIN_RSA_MODULUS_BITS = 2048;
+
+const PEM_MARKER = '-----BEGIN ';
+const PUBLIC_PEM = /-----BEGIN (?:RSA )?PUBLIC KEY-----|-----BEGIN CERTIFICATE-----/;
+const ENCRYPTED_PEM = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/;
+
+/**
+ * Returns a validated RSA private `KeyObject` of at least 2048 bits.
+ * @throws {ConfigurationError} when the input is not a readable PEM/KeyObject holding such a key.
+ */
+export function loadPrivateKey(input: unknown): KeyObject {
+  if (input instanceof KeyObject) return checkKeyObject(input, 'privateKey');
+  if (typeof input !== 'string') {
+    throw new ConfigurationError('privateKey must be a PEM string, a file path or a KeyObject');
+  }
+  if (input.includes(PEM_MARKER)) return parsePem(input, 'privateKey');
+  if (!looksLikePath(input)) {
+    throw new ConfigurationError(
+      "privateKey is neither a PEM string (no '-----BEGIN' line) nor a file path",
+    );
+  }
+  let text: string;
+  try {
+    text = readFileSync(input, 'utf8');
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const why = typeof code === 'string' ? code : 'unreadable';
+    throw new ConfigurationError(`privateKey file '${input}' cannot be read (${why})`, { cause: error });
+  }
+  if (!text.includes(PEM_MARKER)) {
+    throw new ConfigurationError(`privateKey file '${input}' does not contain a PEM key`);
+  }
+  return parsePem(text, `privateKey file '${input}'`);
+}
+
+/**
+ * A string is taken for a path only if it cannot be key material: a single short line that
+ * is not one long run of base64 characters (a PEM body pasted without its header).
+ */
+function looksLikePath(value: string): boolean {
+  if (value.trim() === '' || value.length > 1024 || /[\r\n]/.test(value)) return false;
+  return !(value.length >= 64 && /^[A-Za-z0-9+/=_-]+$/.test(value));
+}
+
+function parsePem(rawPem: string, what: string): KeyObject {
+  // Env variables often carry a PEM on one line with literal "\n" sequences.
+  const pem = /\r?\n/.test(rawPem) ? rawPem : rawPem.replace(/\\n/g, '\n');
+  if (PUBLIC_PEM.test(pem)) {
+    throw new ConfigurationError(`${what} is a public key or certificate; the RSA private key is needed to sign`);
+  }
+  if (ENCRYPTED_PEM.test(pem)) {
+    throw new ConfigurationError(`${what} is an encrypted PEM; decrypt it first or pass a KeyObject`);
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: pem, format: 'pem' });
+  } catch (error) {
+    throw new ConfigurationError(`${what} is not a valid PEM private key`, { cause: error });
+  }
+  return checkKeyObject(key, what);
+}
+
+function checkKeyObject(key: KeyObject, what: string): KeyObject {
+  if (key.type !== 'private') {
+    throw new ConfigurationError(`${what} is a ${key.type} key; the RSA private key is needed to sign`);
+  }
+  if (key.asymmetricKeyType !== 'rsa') {
+    throw new ConfigurationError(
+      `${what} is a ${key.asymmetricKeyType ?? 'non-RSA'} key; Alix signatures need an RSA key (PKCS#1 v1.5)`,
+    );
+  }
+  const bits = key.asymmetricKeyDetails?.modulusLength;
+  if (bits === undefined || bits < MIN_RSA_MODULUS_BITS) {
+    throw new ConfigurationError(
+      `${what} is a ${bits ?? 'unknown'}-bit RSA key; at least ${MIN_RSA_MODULUS_BITS} bits are required`,
+    );
+  }
+  return key;
+}

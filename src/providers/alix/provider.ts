@@ -1,0 +1,271 @@
+/**
+ * AlixAuthProvider: the two Alix auth calls (sign-in and refresh) over a private axios
+ * instance, signed with the partner's RSA key.
+ */
+import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import { setUnrefTimeout, systemClock } from '../../clock';
+import { AbortedError, ConfigurationError, type AuthOperation } from '../../errors';
+import type { TokenSet } from '../../token-set';
+import type { TokenProvider } from '../types';
+import { parseBaseUrl } from './base-url';
+import { classifyTransportError, interpretResponse } from './classify';
+import {
+  DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS,
+  defaultSignedString,
+  type AlixAuthPaths,
+  type AlixAuthProviderOptions,
+  type AlixSigner,
+} from './options';
+import { loadPrivateKey } from './private-key';
+import { createKeySigner, runSigner } from './signer';
+
+/** Responses larger than this are refused as malformed, in bytes (1 MiB). */
+export const MAX_AUTH_RESPONSE_BYTES = 1024 * 1024;
+
+type Settings = Required<Omit<AlixAuthProviderOptions, 'baseUrl' | 'privateKey' | 'signer' | 'secretKey' | 'userEmail' | 'paths'>> & {
+  secretKey: string | undefined;
+  userEmail: string | undefined;
+  paths: AlixAuthPaths;
+};
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function requireNonEmpty(value: unknown, name: string): void {
+  if (typeof value !== 'string' || value.trim() === '') throw new ConfigurationError(`${name} is required and must be a non-empty string`);
+}
+
+function requireFunction(value: unknown, name: string): void {
+  if (typeof value !== 'function') throw new ConfigurationError(`${name} must be a function`);
+}
+
+function mergeOptions(options: AlixAuthProviderOptions): Settings {
+  if (typeof options !== 'object' || options === null) throw new ConfigurationError('AlixAuthProvider options are required');
+  // The key, signer and URL are held apart; keep them out of the settings object.
+  const { privateKey: _privateKey, signer: _signer, baseUrl: _baseUrl, ...rest } = options;
+  const given = definedOnly(rest);
+  const settings: Settings = {
+    ...DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS,
+    ...given,
+    partnerCode: options.partnerCode,
+    secretKey: given.secretKey,
+    userEmail: given.userEmail,
+    paths: { ...DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS.paths, ...definedOnly(options.paths ?? {}) },
+  };
+  requireNonEmpty(settings.partnerCode, 'partnerCode');
+  if (settings.signedString === defaultSignedString || settings.secretKey !== undefined) {
+    requireNonEmpty(settings.secretKey, 'secretKey');
+  }
+  if (settings.userEmail !== undefined) requireNonEmpty(settings.userEmail, 'userEmail');
+  for (const [name, path] of Object.entries(settings.paths)) {
+    if (typeof path !== 'string' || !path.startsWith('/')) throw new ConfigurationError(`paths.${name} must be a string starting with '/'`);
+  }
+  if (typeof settings.timeoutMs !== 'number' || !Number.isFinite(settings.timeoutMs) || settings.timeoutMs <= 0) {
+    throw new ConfigurationError('timeoutMs must be a positive number of milliseconds');
+  }
+  requireFunction(settings.signedString, 'signedString');
+  requireFunction(settings.buildAuthenticateBody, 'buildAuthenticateBody');
+  requireFunction(settings.buildRefreshBody, 'buildRefreshBody');
+  requireFunction(settings.now, 'now');
+  return settings;
+}
+
+function createSigner(options: AlixAuthProviderOptions): AlixSigner {
+  const hasKey = options.privateKey !== undefined;
+  const hasSigner = options.signer !== undefined;
+  if (hasKey === hasSigner) throw new ConfigurationError('exactly one of privateKey and signer is required');
+  if (hasSigner) {
+    requireFunction(options.signer, 'signer');
+    return options.signer as AlixSigner;
+  }
+  return createKeySigner(loadPrivateKey(options.privateKey));
+}
+
+function createHttpClient(): AxiosInstance {
+  // A private instance: interceptors a user adds to the default axios never see auth calls.
+  return axios.create({
+    maxRedirects: 0,
+    responseType: 'text',
+    responseEncoding: 'utf8',
+    transformRequest: [(data: unknown) => data],
+    transformResponse: [(data: unknown) => data],
+    validateStatus: () => true,
+    maxContentLength: MAX_AUTH_RESPONSE_BYTES,
+  });
+}
+
+function lowerCaseHeaders(headers: AxiosResponse['headers']): Record<string, unknown> {
+  const result: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) result[name.toLowerCase()] = value;
+  return result;
+}
+
+function abortedError(operation: AuthOperation, path: string): AbortedError {
+  return new AbortedError(`${operation} aborted by the caller: POST ${path}`);
+}
+
+/** Rejects with an {@link AbortedError} as soon as `signal` fires. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined, onAbort: () => Error): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) {
+      reject(onAbort());
+      return;
+    }
+    const listener = (): void => reject(onAbort());
+    signal.addEventListener('abort', listener, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', listener));
+  });
+}
+
+/**
+ * The Alix Card API auth provider: signs `partnerCode|secretKey` with the partner's RSA
+ * key and calls the sign-in and refresh endpoints, returning token sets in epoch ms.
+ * Everything is validated at construction; failures are typed (see docs/alix-auth.md).
+ *
+ * @example
+ * ```ts
+ * import { AlixAuthProvider } from 'alix-token-manager';
+ *
+ * const provider = new AlixAuthProvider({
+ *   baseUrl: 'https://api.alix.example',
+ *   partnerCode: 'acme',
+ *   secretKey: process.env.ALIX_SECRET_KEY ?? '',
+ *   privateKey: '/etc/alix/private.pem',
+ * });
+ * const session = await provider.authenticate();
+ * const next = await provider.refresh(session.refreshToken ?? '');
+ * console.log(new Date(next.accessTokenExpiresAt));
+ * ```
+ */
+export class AlixAuthProvider implements TokenProvider {
+  readonly #settings: Settings;
+  readonly #signer: AlixSigner;
+  readonly #baseUrl: string;
+  readonly #http: AxiosInstance;
+
+  /**
+   * @throws {ConfigurationError} on a missing or empty partnerCode, a missing secretKey (with
+   *   the default signed string), a bad or non-loopback `http:` baseUrl, both or neither of
+   *   privateKey/signer, or a key that is not a readable RSA private key of 2048+ bits.
+   */
+  constructor(options: AlixAuthProviderOptions) {
+    this.#settings = mergeOptions(options);
+    this.#baseUrl = parseBaseUrl(options.baseUrl);
+    this.#signer = createSigner(options);
+    this.#http = createHttpClient();
+  }
+
+  /**
+   * Full sign-in: POSTs `{ partnerCode, signature }` (plus `userEmail` when configured) to
+   * `paths.authenticate`.
+   * @throws {AuthRejectedError} on `success: false` or a 4xx (not 429).
+   * @throws {AuthUnavailableError} on network errors, timeouts, 5xx and 429.
+   * @throws {MalformedResponseError} on a 2xx that is not a valid token envelope.
+   * @throws {AbortedError} when `signal` fires.
+   * @throws {ConfigurationError} when the signer or a body/signed-string override fails.
+   */
+  authenticate(signal?: AbortSignal): Promise<TokenSet> {
+    return this.#call('authenticate', undefined, signal);
+  }
+
+  /**
+   * Exchanges a refresh token: POSTs `{ partnerCode, refreshToken, signature }` to
+   * `paths.refresh`. The result carries the new (rotated) refresh token.
+   * @throws the same errors as {@link AlixAuthProvider.authenticate}; a
+   *   {@link ConfigurationError} when `refreshToken` is empty.
+   */
+  refresh(refreshToken: string, signal?: AbortSignal): Promise<TokenSet> {
+    if (typeof refreshToken !== 'string' || refreshToken === '') {
+      return Promise.reject(new ConfigurationError('refresh() needs a non-empty refresh token'));
+    }
+    return this.#call('refresh', refreshToken, signal);
+  }
+
+  async #call(operation: AuthOperation, refreshToken: string | undefined, signal: AbortSignal | undefined): Promise<TokenSet> {
+    const settings = this.#settings;
+    const path = settings.paths[operation];
+    if (signal?.aborted) throw abortedError(operation, path);
+
+    const signature = await untilAborted(
+      runSigner(this.#signer, this.#signedString(operation), operation),
+      signal,
+      () => abortedError(operation, path),
+    );
+    const body = this.#body(operation, signature, refreshToken);
+
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setUnrefTimeout(
+      systemClock,
+      () => {
+        timedOut = true;
+        controller.abort();
+      },
+      settings.timeoutMs,
+    );
+    const onAbort = (): void => controller.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let response: AxiosResponse<unknown>;
+    try {
+      if (signal?.aborted) throw abortedError(operation, path);
+      response = await this.#http.request({
+        method: 'POST',
+        url: `${this.#baseUrl}${path}`,
+        data: body,
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+        signal: controller.signal,
+      });
+    } catch (error) {
+      throw classifyTransportError(error, {
+        operation,
+        path,
+        aborted: signal?.aborted === true && !timedOut,
+        timedOut,
+        timeoutMs: settings.timeoutMs,
+      });
+    } finally {
+      systemClock.clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+
+    const secrets = [signature, refreshToken, settings.secretKey].filter((s): s is string => s !== undefined);
+    return interpretResponse(
+      {
+        status: response.status,
+        headers: lowerCaseHeaders(response.headers),
+        text: typeof response.data === 'string' ? response.data : '',
+      },
+      { operation, path, secrets, now: settings.now() },
+    );
+  }
+
+  #signedString(operation: AuthOperation): string {
+    const { partnerCode, secretKey, userEmail, signedString } = this.#settings;
+    let data: unknown;
+    try {
+      data = signedString({ partnerCode, secretKey, userEmail, operation });
+    } catch (error) {
+      throw new ConfigurationError(`${operation} failed: signedString() threw`, { cause: error });
+    }
+    if (typeof data !== 'string' || data === '') throw new ConfigurationError(`${operation} failed: signedString() did not return a non-empty string`);
+    return data;
+  }
+
+  #body(operation: AuthOperation, signature: string, refreshToken: string | undefined): string {
+    const { partnerCode, userEmail, buildAuthenticateBody, buildRefreshBody } = this.#settings;
+    const optional = userEmail === undefined ? {} : { userEmail };
+    let body: unknown;
+    try {
+      body =
+        refreshToken === undefined
+          ? buildAuthenticateBody({ partnerCode, signature, ...optional })
+          : buildRefreshBody({ partnerCode, signature, refreshToken, ...optional });
+    } catch (error) {
+      throw new ConfigurationError(`${operation} failed: the request body builder threw`, { cause: error });
+    }
+    if (typeof body !== 'object' || body === null) throw new ConfigurationError(`${operation} failed: the request body builder did not return an object`);
+    return JSON.stringify(body);
+  }
+}

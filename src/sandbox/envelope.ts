@@ -1,0 +1,88 @@
+/**
+ * The Alix response envelope exactly as the API page shows it, and the sandbox's error
+ * codes. Property order follows the page: success, message, data, errorCode.
+ */
+
+/** The `message` of every successful Alix response. */
+export const ALIX_SUCCESS_MESSAGE = 'Your request has been successful';
+
+/**
+ * The `errorCode`s the sandbox answers with. Only 32 appears on the Alix page; the others
+ * are the sandbox's own, distinct so tests can tell the cases apart. Codes of 400 and up
+ * mirror the HTTP status of a generic failure.
+ */
+export const SandboxErrorCodes = Object.freeze({
+  /** 400: the body is not a JSON object, a field is missing or mistyped, or Content-Type is not JSON. */
+  INVALID_REQUEST: 10,
+  /** 400: `partnerCode` is not the sandbox's partner. */
+  UNKNOWN_PARTNER: 11,
+  /** 400: the signature does not verify against the partner's public key. */
+  INVALID_SIGNATURE: 12,
+  /** 400: the refresh token was never issued (or belongs to another partner). */
+  INVALID_REFRESH_TOKEN: 32,
+  /** 400: the refresh token was already used; refresh tokens rotate. */
+  REFRESH_TOKEN_USED: 33,
+  /** 400: the refresh token has expired. */
+  REFRESH_TOKEN_EXPIRED: 34,
+  /** 400: the refresh token was revoked with `revokeRefreshTokens()`. */
+  REFRESH_TOKEN_REVOKED: 35,
+  /** 401: no `Authorization: Bearer …` header. */
+  MISSING_ACCESS_TOKEN: 40,
+  /** 401: the bearer token was never issued. */
+  INVALID_ACCESS_TOKEN: 41,
+  /** 401: the bearer token has expired. */
+  ACCESS_TOKEN_EXPIRED: 42,
+  /** 401: the bearer token was revoked with `revokeAccessTokens()`. */
+  ACCESS_TOKEN_REVOKED: 43,
+  /** 404: no such route. */
+  NOT_FOUND: 404,
+  /** 405: the route exists with another method. */
+  METHOD_NOT_ALLOWED: 405,
+  /** 413: the request body is over 1 MiB. */
+  PAYLOAD_TOO_LARGE: 413,
+} as const);
+
+/** One of {@link SandboxErrorCodes}. */
+export type SandboxErrorCode = (typeof SandboxErrorCodes)[keyof typeof SandboxErrorCodes];
+
+/** The `data` of a successful auth response: expiries are epoch seconds as strings. */
+export interface AlixTokenData {
+  accessToken: string;
+  refreshToken: string;
+  accessTokenExpiresAt: string;
+  refreshTokenExpiresAt: string;
+}
+
+/** A successful Alix envelope. */
+export interface AlixSuccessEnvelope<T> {
+  success: true;
+  message: string;
+  data: T;
+  errorCode: 0;
+}
+
+/** A failed Alix envelope. */
+export interface AlixFailureEnvelope {
+  success: false;
+  message: string;
+  data: null;
+  errorCode: number;
+}
+
+/** Builds `{ success: true, message, data, errorCode: 0 }`. */
+export function successEnvelope<T>(data: T): AlixSuccessEnvelope<T> {
+  return { success: true, message: ALIX_SUCCESS_MESSAGE, data, errorCode: 0 };
+}
+
+/** Builds `{ success: false, message, data: null, errorCode }`. */
+export function failureEnvelope(errorCode: number, message: string): AlixFailureEnvelope {
+  return { success: false, message, data: null, errorCode };
+}
+
+/** Epoch ms (whole seconds) → the wire's epoch-second string. */
+export function toEpochSecondsString(epochMs: number): string {
+  return String(Math.floor(epochMs / 1000));
+}
+
+/** A body that starts like a success envelope and breaks off: not JSON. */
+export const MALFORMED_BODY = `{"success":true,"message":"${ALIX_SUCCESS_MESSAGE}","data":{"accessToken":`;

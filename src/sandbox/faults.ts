@@ -1,0 +1,120 @@
+/**
+ * Faults a test can inject into the next auth calls, and the queue that hands them out.
+ */
+
+/** The two auth endpoints: sign-in (`access-token`) and `refresh-token`. */
+export type SandboxAuthEndpoint = 'authenticate' | 'refresh';
+
+/** Fields every fault may carry. */
+export interface SandboxFaultTarget {
+  /**
+   * Only this endpoint's calls take the fault; the other endpoint answers normally.
+   * @default both endpoints
+   */
+  endpoint?: SandboxAuthEndpoint;
+}
+
+/** Answer with this HTTP status and a failure envelope whose `errorCode` is the status. */
+export interface StatusFault extends SandboxFaultTarget {
+  type: 'status';
+  /** E.g. 500, 503 or 429. */
+  status: number;
+  /** Sent as the `Retry-After` header, in seconds. @default no header */
+  retryAfterSeconds?: number;
+}
+
+/** Wait, then answer normally. */
+export interface DelayFault extends SandboxFaultTarget {
+  type: 'delay';
+  /** How long to wait before answering, in ms. */
+  ms: number;
+}
+
+/** Drop the connection without an answer (msw: `HttpResponse.error()`). */
+export interface ResetFault extends SandboxFaultTarget {
+  type: 'reset';
+  /**
+   * Process the request first (a refresh token is spent, tokens are issued), then drop the
+   * answer: the "server did it but the client never heard" case.
+   * @default false
+   */
+  afterProcessing?: boolean;
+}
+
+/** Answer 200 with a body that is not valid JSON. */
+export interface MalformedFault extends SandboxFaultTarget {
+  type: 'malformed';
+  /** As for {@link ResetFault.afterProcessing}. @default false */
+  afterProcessing?: boolean;
+}
+
+/** Answer `success: false` with this `errorCode`. */
+export interface RejectFault extends SandboxFaultTarget {
+  type: 'reject';
+  errorCode: number;
+  /** @default 'Rejected by the sandbox (injected fault)' */
+  message?: string;
+  /** @default 400 */
+  status?: number;
+}
+
+/** A fault for {@link FaultQueue.add} / `injectFaults()`. */
+export type SandboxFault = StatusFault | DelayFault | ResetFault | MalformedFault | RejectFault;
+
+/** The `type`s of {@link SandboxFault}. */
+export type SandboxFaultType = SandboxFault['type'];
+
+const FAULT_TYPES: ReadonlySet<string> = new Set<SandboxFaultType>(['status', 'delay', 'reset', 'malformed', 'reject']);
+
+function checkFault(fault: SandboxFault): void {
+  if (typeof fault !== 'object' || fault === null || !FAULT_TYPES.has(fault.type)) {
+    throw new TypeError(`injectFaults(): unknown fault type; expected one of ${[...FAULT_TYPES].join(', ')}`);
+  }
+  if (fault.endpoint !== undefined && fault.endpoint !== 'authenticate' && fault.endpoint !== 'refresh') {
+    throw new TypeError("injectFaults(): endpoint must be 'authenticate' or 'refresh'");
+  }
+  if (fault.type === 'status' && !(Number.isInteger(fault.status) && fault.status >= 400 && fault.status <= 599)) {
+    throw new RangeError('injectFaults(): a status fault needs an HTTP status from 400 to 599');
+  }
+  if (fault.type === 'status' && fault.retryAfterSeconds !== undefined && !(fault.retryAfterSeconds >= 0)) {
+    throw new RangeError('injectFaults(): retryAfterSeconds must be 0 or more');
+  }
+  if (fault.type === 'delay' && !(Number.isFinite(fault.ms) && fault.ms >= 0)) {
+    throw new RangeError('injectFaults(): a delay fault needs ms >= 0');
+  }
+  if (fault.type === 'reject' && !Number.isInteger(fault.errorCode)) {
+    throw new RangeError('injectFaults(): a reject fault needs an integer errorCode');
+  }
+  if (fault.type === 'reject' && fault.status !== undefined && !(Number.isInteger(fault.status) && fault.status >= 100 && fault.status <= 599)) {
+    throw new RangeError('injectFaults(): a reject fault status must be an HTTP status');
+  }
+}
+
+/** First in, first out; each entry serves one auth call of its endpoint. */
+export class FaultQueue {
+  readonly #queue: SandboxFault[] = [];
+
+  /** Queues `count` copies of the fault behind any already queued. */
+  add(count: number, fault: SandboxFault): void {
+    if (!Number.isInteger(count) || count < 0) throw new RangeError('injectFaults(): count must be an integer >= 0');
+    checkFault(fault);
+    const frozen = Object.freeze({ ...fault });
+    for (let i = 0; i < count; i += 1) this.#queue.push(frozen);
+  }
+
+  /** Removes and returns the first fault that applies to this endpoint. */
+  take(endpoint: SandboxAuthEndpoint): SandboxFault | undefined {
+    const index = this.#queue.findIndex((fault) => fault.endpoint === undefined || fault.endpoint === endpoint);
+    return index === -1 ? undefined : this.#queue.splice(index, 1)[0];
+  }
+
+  /** How many faults are still queued. */
+  get size(): number {
+    return this.#queue.length;
+  }
+
+  /** Drops every queued fault. */
+  clear(): void {
+    this.#queue.length = 0;
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * `alix-token-manager/testing`: an embedded Alix sandbox (real HTTP server or msw handlers)
+ * for testing services that use this library.
+ */
+export { AlixSandboxCore, SANDBOX_PATHS } from './core';
+export { startAlixSandbox, DEFAULT_ALIX_SANDBOX_SERVER_OPTIONS, MAX_SANDBOX_BODY_BYTES } from './server';
+export type { AlixSandbox, AlixSandboxServerOptions } from './server';
+export { alixHandlers, DEFAULT_ALIX_HANDLERS_OPTIONS } from './msw';
+export type { AlixHandlers, AlixHandlersOptions } from './msw';
+export { DEFAULT_ALIX_SANDBOX_OPTIONS } from './options';
+export type { AlixSandboxOptions } from './options';
+export { SandboxErrorCodes, ALIX_SUCCESS_MESSAGE } from './envelope';
+export type { SandboxErrorCode, AlixTokenData, AlixSuccessEnvelope, AlixFailureEnvelope } from './envelope';
+export type {
+  SandboxFault,
+  SandboxFaultType,
+  SandboxFaultTarget,
+  SandboxAuthEndpoint,
+  StatusFault,
+  DelayFault,
+  ResetFault,
+  MalformedFault,
+  RejectFault,
+} from './faults';
+export {
+  generatePartnerKeyPair,
+  generatePartnerKeyPairSync,
+  createAlixSignature,
+  verifyAlixSignature,
+  alixSignedString,
+  PARTNER_KEY_BITS,
+} from './keys';
+export type { PartnerKeyPair } from './keys';
+export { DEFAULT_SANDBOX_CARDS } from './cards';
+export type { SandboxCard } from './cards';
+export type {
+  AlixSandboxControl,
+  SandboxAuthCallEvent,
+  SandboxAuthCallListener,
+  SandboxCounters,
+  SandboxRequest,
+  SandboxResponse,
+  SandboxReset,
+  SandboxReply,
+} from './types';

@@ -1,0 +1,87 @@
+/**
+ * The sandbox as msw 2 request handlers: no port, same core, same answers. The only file
+ * of the sandbox that imports msw.
+ */
+import { http, HttpResponse, type HttpHandler } from 'msw';
+import { ConfigurationError } from '../errors';
+import { AlixSandboxCore, SANDBOX_PATHS } from './core';
+import type { AlixSandboxOptions } from './options';
+
+/** Options of {@link alixHandlers}. */
+export interface AlixHandlersOptions extends AlixSandboxOptions {
+  /**
+   * The base URL the handlers answer under (a path prefix is allowed).
+   * @default 'https://sandbox.alix.test'
+   */
+  baseUrl?: string;
+  /**
+   * An existing core to serve (e.g. shared with a running `startAlixSandbox()`); the other
+   * sandbox options must then be left out.
+   * @default a new core built from the other options
+   */
+  core?: AlixSandboxCore;
+}
+
+/** The defaults of {@link AlixHandlersOptions}' own fields. */
+export const DEFAULT_ALIX_HANDLERS_OPTIONS = Object.freeze({ baseUrl: 'https://sandbox.alix.test' });
+
+/**
+ * msw handlers for the sandbox routes, as an array (spread it into `setupServer`) that
+ * also carries the core behind it for credentials and test controls.
+ */
+export type AlixHandlers = HttpHandler[] & {
+  /** The core answering the requests: partner credentials, controls and counters. */
+  readonly core: AlixSandboxCore;
+  /** The base URL the handlers answer under, no trailing slash. */
+  readonly baseUrl: string;
+};
+
+function resolve(input: AlixSandboxCore | AlixHandlersOptions): { core: AlixSandboxCore; baseUrl: string } {
+  if (input instanceof AlixSandboxCore) return { core: input, baseUrl: DEFAULT_ALIX_HANDLERS_OPTIONS.baseUrl };
+  const { baseUrl = DEFAULT_ALIX_HANDLERS_OPTIONS.baseUrl, core, ...coreOptions } = input;
+  let parsed: URL;
+  try {
+    parsed = new URL(baseUrl);
+  } catch (error) {
+    throw new ConfigurationError('alixHandlers(): baseUrl is not a URL', { cause: error });
+  }
+  if (parsed.search !== '' || parsed.hash !== '') throw new ConfigurationError('alixHandlers(): baseUrl must not have a query or hash');
+  const normalized = `${parsed.origin}${parsed.pathname.replace(/\/+$/, '')}`;
+  if (core === undefined) return { core: new AlixSandboxCore(coreOptions), baseUrl: normalized };
+  const extra = Object.entries(coreOptions).filter(([, value]) => value !== undefined);
+  if (extra.length > 0) {
+    throw new ConfigurationError(`alixHandlers(): pass either core or sandbox options, not both (${extra.map(([key]) => key).join(', ')})`);
+  }
+  return { core, baseUrl: normalized };
+}
+
+/**
+ * Builds msw handlers that answer the Alix auth endpoints and `GET /api/v2/cards` exactly as
+ * the sandbox server does (any method on those paths; other paths are left to your
+ * handlers).
+ * @throws {ConfigurationError} on a bad option.
+ * @example
+ * const alix = alixHandlers({ baseUrl: 'https://alix.example.test' });
+ * const server = setupServer(...alix);
+ * server.listen({ onUnhandledRequest: 'error' });
+ * alix.core.injectFaults(1, { type: 'status', status: 503 });
+ */
+export function alixHandlers(coreOrOptions: AlixSandboxCore | AlixHandlersOptions = {}): AlixHandlers {
+  const { core, baseUrl } = resolve(coreOrOptions);
+  const handlers = Object.values(SANDBOX_PATHS).map((path) =>
+    http.all(`${baseUrl}${path}`, async ({ request }) => {
+      const reply = await core.handle(
+        {
+          method: request.method,
+          path,
+          headers: Object.fromEntries(request.headers.entries()),
+          bodyText: await request.text(),
+        },
+        request.signal,
+      );
+      if ('reset' in reply) return HttpResponse.error();
+      return new HttpResponse(reply.bodyText, { status: reply.status, headers: reply.headers });
+    }),
+  );
+  return Object.assign(handlers, { core, baseUrl });
+}

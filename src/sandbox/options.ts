@@ -1,0 +1,170 @@
+/**
+ * Options of the sandbox core, their defaults, and their one-time validation.
+ */
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { systemClock } from '../clock';
+import { ConfigurationError } from '../errors';
+import { DEFAULT_SANDBOX_CARDS, type SandboxCard } from './cards';
+import { createAlixSignature, generatePartnerKeyPairSync, verifyAlixSignature } from './keys';
+import { createTokenSigningSecret } from './tokens';
+import type { SandboxAuthCallListener } from './types';
+
+/** Options of {@link AlixSandboxCore} (and so of `startAlixSandbox()` and `alixHandlers()`). */
+export interface AlixSandboxOptions {
+  /**
+   * The one partner code the sandbox knows.
+   * @default 'sandbox-partner'
+   */
+  partnerCode?: string;
+  /**
+   * The partner's secret key, the second half of the signed `partnerCode|secretKey`.
+   * @default 'sandbox-secret'
+   */
+  secretKey?: string;
+  /**
+   * The partner's RSA public key (PEM) that signatures are verified with.
+   * @default derived from `privateKeyPem`, or from a freshly generated 2048-bit pair
+   */
+  publicKeyPem?: string;
+  /**
+   * The partner's RSA private key (PEM). The sandbox never signs with it; it only exposes it
+   * (and derives the public key from it) so tests can pass one pre-made key to many sandboxes
+   * instead of paying for a key generation each.
+   * @default generated when `publicKeyPem` is not given either
+   */
+  privateKeyPem?: string;
+  /**
+   * Lifetime of issued access tokens, in ms (rounded up to whole seconds on the wire).
+   * @default 900_000 (15 minutes)
+   */
+  accessTokenTtlMs?: number;
+  /**
+   * Lifetime of issued refresh tokens, in ms.
+   * @default 15_552_000_000 (180 days)
+   */
+  refreshTokenTtlMs?: number;
+  /**
+   * The sandbox's base clock, epoch ms; `shiftClock()` adds to it.
+   * @default Date.now
+   */
+  now?: () => number;
+  /**
+   * The HS256 secret issued tokens are signed with.
+   * @default 32 random bytes
+   */
+  tokenSigningSecret?: string;
+  /**
+   * What `GET /api/v2/cards` returns.
+   * @default DEFAULT_SANDBOX_CARDS
+   */
+  cards?: readonly SandboxCard[];
+  /** A first listener for auth calls (more with `onAuthCall()`). @default none */
+  onAuthCall?: SandboxAuthCallListener;
+}
+
+/** The defaults of {@link AlixSandboxOptions} that are constants. */
+export const DEFAULT_ALIX_SANDBOX_OPTIONS = Object.freeze({
+  partnerCode: 'sandbox-partner',
+  secretKey: 'sandbox-secret',
+  accessTokenTtlMs: 15 * 60 * 1000,
+  refreshTokenTtlMs: 180 * 24 * 60 * 60 * 1000,
+  now: systemClock.now,
+  cards: DEFAULT_SANDBOX_CARDS,
+});
+
+/** Options after defaults and validation. */
+export interface ResolvedSandboxOptions {
+  partnerCode: string;
+  secretKey: string;
+  publicKey: KeyObject;
+  publicKeyPem: string;
+  privateKeyPem: string | undefined;
+  accessTokenTtlMs: number;
+  refreshTokenTtlMs: number;
+  now: () => number;
+  tokenSigningSecret: string;
+  cards: readonly SandboxCard[];
+  onAuthCall: SandboxAuthCallListener | undefined;
+}
+
+function checkTtl(name: string, value: number): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new ConfigurationError(`sandbox option ${name} must be a positive number of ms`);
+  }
+}
+
+function checkString(name: string, value: unknown): void {
+  if (typeof value !== 'string' || value === '') {
+    throw new ConfigurationError(`sandbox option ${name} must be a non-empty string`);
+  }
+}
+
+function parseKey(name: string, parse: () => KeyObject): KeyObject {
+  let key: KeyObject;
+  try {
+    key = parse();
+  } catch (error) {
+    throw new ConfigurationError(`sandbox option ${name} is not a PEM key`, { cause: error });
+  }
+  if (key.asymmetricKeyType !== 'rsa') {
+    throw new ConfigurationError(`sandbox option ${name} must be an RSA key (got ${key.asymmetricKeyType ?? 'unknown'})`);
+  }
+  return key;
+}
+
+function resolveKeys(options: AlixSandboxOptions): Pick<ResolvedSandboxOptions, 'publicKey' | 'publicKeyPem' | 'privateKeyPem'> {
+  if (options.publicKeyPem === undefined && options.privateKeyPem === undefined) {
+    const pair = generatePartnerKeyPairSync();
+    return { publicKey: createPublicKey(pair.publicKeyPem), ...pair };
+  }
+  const privateKey =
+    options.privateKeyPem === undefined ? undefined : parseKey('privateKeyPem', () => createPrivateKey(options.privateKeyPem as string));
+  const publicKey =
+    options.publicKeyPem === undefined
+      ? createPublicKey(privateKey as KeyObject)
+      : parseKey('publicKeyPem', () => createPublicKey(options.publicKeyPem as string));
+  if (privateKey !== undefined && options.publicKeyPem !== undefined) {
+    const probe = createAlixSignature(privateKey, 'probe', 'probe');
+    if (!verifyAlixSignature(publicKey, 'probe', 'probe', probe)) {
+      throw new ConfigurationError('sandbox options privateKeyPem and publicKeyPem are not one key pair');
+    }
+  }
+  return {
+    publicKey,
+    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    privateKeyPem: options.privateKeyPem,
+  };
+}
+
+/**
+ * Merges the defaults once and validates everything.
+ * @throws {ConfigurationError} on a bad option.
+ */
+export function resolveSandboxOptions(options: AlixSandboxOptions = {}): ResolvedSandboxOptions {
+  const merged = { ...DEFAULT_ALIX_SANDBOX_OPTIONS, ...stripUndefined(options) };
+  checkString('partnerCode', merged.partnerCode);
+  checkString('secretKey', merged.secretKey);
+  checkTtl('accessTokenTtlMs', merged.accessTokenTtlMs);
+  checkTtl('refreshTokenTtlMs', merged.refreshTokenTtlMs);
+  if (typeof merged.now !== 'function') throw new ConfigurationError('sandbox option now must be a function');
+  if (!Array.isArray(merged.cards)) throw new ConfigurationError('sandbox option cards must be an array');
+  if (merged.tokenSigningSecret !== undefined) checkString('tokenSigningSecret', merged.tokenSigningSecret);
+  if (merged.onAuthCall !== undefined && typeof merged.onAuthCall !== 'function') {
+    throw new ConfigurationError('sandbox option onAuthCall must be a function');
+  }
+  return {
+    partnerCode: merged.partnerCode,
+    secretKey: merged.secretKey,
+    ...resolveKeys(options),
+    accessTokenTtlMs: merged.accessTokenTtlMs,
+    refreshTokenTtlMs: merged.refreshTokenTtlMs,
+    now: merged.now,
+    tokenSigningSecret: merged.tokenSigningSecret ?? createTokenSigningSecret(),
+    cards: merged.cards,
+    onAuthCall: merged.onAuthCall,
+  };
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

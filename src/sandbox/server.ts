@@ -1,0 +1,176 @@
+/**
+ * The sandbox as a real HTTP server on 127.0.0.1, for demos, the CLI and tests that want
+ * real sockets. It does not load msw.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ConfigurationError } from '../errors';
+import { AlixSandboxCore } from './core';
+import { generatePartnerKeyPair } from './keys';
+import type { AlixSandboxOptions } from './options';
+import type { AlixSandboxControl, SandboxRequest } from './types';
+
+/** Options of {@link startAlixSandbox}. */
+export interface AlixSandboxServerOptions extends AlixSandboxOptions {
+  /**
+   * The interface to listen on.
+   * @default '127.0.0.1'
+   */
+  host?: string;
+  /**
+   * The port; 0 picks a free one.
+   * @default 0
+   */
+  port?: number;
+  /**
+   * An existing core to serve (e.g. one shared with msw handlers); the other sandbox
+   * options must then be left out.
+   * @default a new core built from the other options
+   */
+  core?: AlixSandboxCore;
+}
+
+/** The defaults of {@link AlixSandboxServerOptions}' own fields. */
+export const DEFAULT_ALIX_SANDBOX_SERVER_OPTIONS = Object.freeze({ host: '127.0.0.1', port: 0 });
+
+/** Request bodies above this size are answered 413. */
+export const MAX_SANDBOX_BODY_BYTES = 1024 * 1024;
+
+/** A running sandbox server: where it is, the partner credentials, and the test controls. */
+export interface AlixSandbox extends AlixSandboxControl {
+  /** `http://127.0.0.1:PORT`, no trailing slash. */
+  readonly url: string;
+  /** The same as {@link AlixSandbox.url}: pass it as the provider's `baseUrl`. */
+  readonly baseUrl: string;
+  readonly port: number;
+  readonly partnerCode: string;
+  readonly secretKey: string;
+  /** The partner private key (PKCS#8 PEM). Throws if the sandbox was given only a public key. */
+  readonly privateKeyPem: string;
+  readonly publicKeyPem: string;
+  /** The core behind the server. */
+  readonly core: AlixSandboxCore;
+  /** Stops listening, drops open connections (keep-alive too) and pending delays. Idempotent. */
+  close(): Promise<void>;
+}
+
+function buildCore(options: AlixSandboxServerOptions): AlixSandboxCore | Promise<AlixSandboxCore> {
+  const { host: _host, port: _port, core, ...coreOptions } = options;
+  if (core !== undefined) {
+    const extra = Object.entries(coreOptions).filter(([, value]) => value !== undefined);
+    if (extra.length > 0) {
+      throw new ConfigurationError(`startAlixSandbox(): pass either core or sandbox options, not both (${extra.map(([key]) => key).join(', ')})`);
+    }
+    return core;
+  }
+  if (coreOptions.publicKeyPem !== undefined || coreOptions.privateKeyPem !== undefined) return new AlixSandboxCore(coreOptions);
+  // Generate the key pair off the event loop rather than inside the core's constructor.
+  return generatePartnerKeyPair().then((pair) => new AlixSandboxCore({ ...coreOptions, ...pair }));
+}
+
+function readBody(req: IncomingMessage): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_SANDBOX_BODY_BYTES) chunks.push(chunk);
+    });
+    req.on('end', () => resolve(size > MAX_SANDBOX_BODY_BYTES ? undefined : Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/**
+ * Starts the sandbox on a local port.
+ * @throws {ConfigurationError} on a bad option; rejects when the port cannot be bound.
+ * @example
+ * const sandbox = await startAlixSandbox({ accessTokenTtlMs: 60_000 });
+ * const provider = new AlixAuthProvider({
+ *   baseUrl: sandbox.baseUrl,
+ *   partnerCode: sandbox.partnerCode,
+ *   secretKey: sandbox.secretKey,
+ *   privateKey: sandbox.privateKeyPem,
+ * });
+ * // …
+ * await sandbox.close();
+ */
+export async function startAlixSandbox(options: AlixSandboxServerOptions = {}): Promise<AlixSandbox> {
+  const { host, port } = { ...DEFAULT_ALIX_SANDBOX_SERVER_OPTIONS, ...definedOnly({ host: options.host, port: options.port }) };
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigurationError('startAlixSandbox(): port must be 0–65535');
+  const core = await buildCore(options);
+  const inFlight = new Set<AbortController>();
+
+  const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const controller = new AbortController();
+    inFlight.add(controller);
+    res.on('close', () => {
+      inFlight.delete(controller);
+      if (!res.writableFinished) controller.abort();
+    });
+    try {
+      const bodyText = await readBody(req);
+      const request: SandboxRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, bodyText: bodyText ?? '' };
+      const reply = bodyText === undefined ? core.payloadTooLarge() : await core.handle(request, controller.signal);
+      if (res.destroyed) return;
+      if ('reset' in reply) {
+        req.socket.destroy();
+        return;
+      }
+      res.writeHead(reply.status, reply.headers);
+      res.end(reply.bodyText);
+    } catch {
+      req.socket.destroy();
+    }
+  };
+
+  const server = createServer((req, res) => void serve(req, res));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const hostInUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${hostInUrl}:${address.port}`;
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= new Promise<void>((resolve) => {
+      for (const controller of inFlight) controller.abort();
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+    return closing;
+  };
+
+  return {
+    url,
+    baseUrl: url,
+    port: address.port,
+    partnerCode: core.partnerCode,
+    secretKey: core.secretKey,
+    get privateKeyPem() {
+      return core.privateKeyPem;
+    },
+    publicKeyPem: core.publicKeyPem,
+    core,
+    close,
+    now: () => core.now(),
+    shiftClock: (ms) => core.shiftClock(ms),
+    revokeAccessTokens: () => core.revokeAccessTokens(),
+    revokeRefreshTokens: () => core.revokeRefreshTokens(),
+    injectFaults: (count, fault) => core.injectFaults(count, fault),
+    clearFaults: () => core.clearFaults(),
+    pendingFaults: () => core.pendingFaults(),
+    counters: () => core.counters(),
+    resetCounters: () => core.resetCounters(),
+    onAuthCall: (listener) => core.onAuthCall(listener),
+  };
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

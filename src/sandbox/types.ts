@@ -1,0 +1,87 @@
+/**
+ * The shapes shared by the sandbox core and its two front ends (node:http and msw).
+ */
+import type { SandboxAuthEndpoint, SandboxFault, SandboxFaultType } from './faults';
+
+/** An HTTP request as the core sees it. */
+export interface SandboxRequest {
+  method: string;
+  /** The path, e.g. `/api/v2/auth/refresh-token`; a query string is ignored. */
+  path: string;
+  /** Request headers; names in any case. */
+  headers: Record<string, string | string[] | undefined>;
+  bodyText: string;
+}
+
+/** An HTTP answer from the core. */
+export interface SandboxResponse {
+  status: number;
+  headers: Record<string, string>;
+  bodyText: string;
+}
+
+/** The core's instruction to drop the connection without answering. */
+export interface SandboxReset {
+  reset: true;
+}
+
+/** What {@link AlixSandboxCore.handle} resolves to. */
+export type SandboxReply = SandboxResponse | SandboxReset;
+
+/** Request counts since start or the last `resetCounters()`. */
+export interface SandboxCounters {
+  /** Sign-in calls (`POST /api/v2/auth/access-token`), whatever their outcome. */
+  authenticate: number;
+  /** Refresh calls (`POST /api/v2/auth/refresh-token`), whatever their outcome. */
+  refresh: number;
+  /** Auth calls that did not succeed: rejections and injected faults (not delays). */
+  authFailures: number;
+  /** Calls to `GET /api/v2/cards`. */
+  resourceRequests: number;
+  /** Of those, the ones answered 401. */
+  resource401s: number;
+  /** Every request the sandbox received, any route. */
+  requests: number;
+}
+
+/** Reported to `onAuthCall` listeners after each auth call. No tokens or signatures. */
+export interface SandboxAuthCallEvent {
+  endpoint: SandboxAuthEndpoint;
+  /** `fault` when an injected fault (other than a delay) decided the answer. */
+  outcome: 'success' | 'rejected' | 'fault';
+  /** HTTP status sent; `undefined` when the connection was dropped. */
+  status: number | undefined;
+  /** The envelope's `errorCode`, when one was sent. */
+  errorCode: number | undefined;
+  /** The injected fault's type, when one applied (delays included). */
+  fault: SandboxFaultType | undefined;
+  /** Sandbox time of the answer, epoch ms. */
+  at: number;
+}
+
+/** A listener for {@link SandboxAuthCallEvent}s; what it throws is ignored. */
+export type SandboxAuthCallListener = (event: SandboxAuthCallEvent) => void;
+
+/** The test-control surface shared by the core, the server and the msw handlers. */
+export interface AlixSandboxControl {
+  /** Sandbox time, epoch ms: the `now` option plus every `shiftClock()`. */
+  now(): number;
+  /** Moves sandbox time by `ms` (may be negative); cumulative. */
+  shiftClock(ms: number): void;
+  /** Every access token issued so far answers 401 from now on. */
+  revokeAccessTokens(): void;
+  /** Every refresh token issued so far is rejected (errorCode 35) from now on. */
+  revokeRefreshTokens(): void;
+  /** The next `count` auth calls (of `fault.endpoint`, or either) get this fault. */
+  injectFaults(count: number, fault: SandboxFault): void;
+  /** Drops faults not yet used. */
+  clearFaults(): void;
+  /** How many injected faults are still waiting. */
+  pendingFaults(): number;
+  /** A snapshot of the counters. */
+  counters(): SandboxCounters;
+  /** Sets every counter to 0. */
+  resetCounters(): void;
+  /** Adds a listener for auth calls; returns its remover. */
+  onAuthCall(listener: SandboxAuthCallListener): () => void;
+}

@@ -1,0 +1,62 @@
+import { AlixAuthProvider } from '../providers/alix/provider';
+import { TokenManager } from '../token-manager';
+import type { GetAccessTokenOptions } from '../token-manager';
+import type { TokenManagerOptions } from '../manager/options';
+import { readAlixEnvConfig } from './env-config';
+
+let defaultManager: TokenManager | undefined;
+
+/**
+ * A `TokenManager` configured from the environment, for when the whole process shares one
+ * session. The environment is read on the first call.
+ * @throws ConfigurationError listing missing or bad variables.
+ */
+export function createTokenManagerFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  options: Omit<TokenManagerOptions, 'provider'> = {},
+): TokenManager {
+  const config = readAlixEnvConfig(env);
+  return new TokenManager({
+    initialTokens: config.initialTokens,
+    ...options,
+    provider: new AlixAuthProvider(config.provider),
+  });
+}
+
+/**
+ * The process-wide manager behind the standalone {@link getAccessToken}, created lazily.
+ * @throws ConfigurationError when the environment is incomplete (nothing is cached then,
+ *   so a fixed environment works on the next call).
+ */
+export function getDefaultTokenManager(): TokenManager {
+  defaultManager ??= createTokenManagerFromEnv();
+  return defaultManager;
+}
+
+/**
+ * Resolves to a valid Alix access token using the process-wide manager configured from
+ * `ALIX_BASE_URL`, `ALIX_PARTNER_CODE`, `ALIX_SECRET_KEY`, `ALIX_PRIVATE_KEY` or
+ * `ALIX_PRIVATE_KEY_FILE`, and optionally `ALIX_REFRESH_TOKEN` and `ALIX_USER_EMAIL`. Its
+ * timers are `unref()`ed, so a script that calls it exits by itself.
+ * @throws ConfigurationError (as a rejection) when the environment is incomplete; the
+ *   manager's errors otherwise.
+ * @example
+ * ```ts
+ * import { getAccessToken } from 'alix-token-manager';
+ *
+ * const token = await getAccessToken();
+ * ```
+ */
+export function getAccessToken(options?: GetAccessTokenOptions): Promise<string> {
+  try {
+    return getDefaultTokenManager().getAccessToken(options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/** Closes and forgets the process-wide manager (for tests and shutdown hooks). */
+export function closeDefaultTokenManager(): void {
+  defaultManager?.close();
+  defaultManager = undefined;
+}
