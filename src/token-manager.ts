@@ -156,7 +156,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
    */
   getAccessToken(options?: GetAccessTokenOptions): Promise<string> {
     const held = this.#held;
-    if (held !== undefined && options === undefined && this.#now() < held.refreshAt) {
+    if (held !== undefined && this.#now() < held.refreshAt && (options === undefined || isPlainRead(options))) {
       return Promise.resolve(held.accessToken);
     }
     return this.#getAccessTokenSlowly(options ?? {});
@@ -205,6 +205,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#held = undefined;
     this.#cancelTimer();
     this.#inflightAbort?.abort(new TokenManagerClosedError());
     this.#log.debug({ event: 'closed' }, 'token manager closed');
@@ -498,6 +499,11 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     if (this.#lastError !== undefined) return 'failed';
     return held === undefined ? 'idle' : 'expired';
   }
+}
+
+/** Options that still allow the hot path: no forced refresh, no signal that already fired. */
+function isPlainRead(options: GetAccessTokenOptions): boolean {
+  return options.forceRefresh !== true && options.signal?.aborted !== true;
 }
 
 /** Of two token sets, the one whose access token lives longer (refresh tokens rotate with it). */

@@ -29,6 +29,27 @@ describe('TokenManager', () => {
       manager.close();
     });
 
+    it.each([
+      ['no options', undefined],
+      ['a signal that has not fired', { signal: new AbortController().signal }],
+    ])('answers from the hot path, an already-settled promise, with %s', async (_label, options) => {
+      const { manager } = makeManager();
+      await manager.getAccessToken();
+      const order: string[] = [];
+      const read = manager.getAccessToken(options).then(() => order.push('token'));
+      void Promise.resolve().then(() => order.push('next microtask'));
+      await read;
+      expect(order).toEqual(['token', 'next microtask']);
+      manager.close();
+    });
+
+    it('rejects at once for a signal that already fired', async () => {
+      const { manager } = makeManager();
+      await manager.getAccessToken();
+      await expect(manager.getAccessToken({ signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ERR_ALIX_ABORTED' });
+      manager.close();
+    });
+
     it('serves the held token at once inside the refresh window while one background refresh runs', async () => {
       const { manager, provider } = makeManager();
       await manager.getAccessToken();

@@ -128,6 +128,13 @@ describe('TokenManager', () => {
       expect(manager.status().state).toBe('closed');
     });
 
+    it('stops serving the held token once closed', async () => {
+      const { manager } = makeManager();
+      await manager.getAccessToken();
+      manager.close();
+      await expect(manager.getAccessToken()).rejects.toMatchObject({ code: 'ERR_ALIX_MANAGER_CLOSED' });
+    });
+
     it('rejects callers waiting on a refresh it cancels', async () => {
       useFakeClock();
       const { manager } = makeManager({}, { manual: true });

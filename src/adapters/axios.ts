@@ -178,8 +178,9 @@ function bearerOf(config: InternalAxiosRequestConfig): string | undefined {
   return /^Bearer\s+(\S+)\s*$/i.exec(value)?.[1];
 }
 
-function signalOptions(config: InternalAxiosRequestConfig): { signal?: AbortSignal } {
-  return config.signal instanceof AbortSignal ? { signal: config.signal } : {};
+/** The request's signal for the manager; undefined (not `{}`) keeps the manager on its hot path. */
+function signalOptions(config: InternalAxiosRequestConfig): { signal: AbortSignal } | undefined {
+  return config.signal instanceof AbortSignal ? { signal: config.signal } : undefined;
 }
 
 /**
