@@ -1,12 +1,11 @@
-import { existsSync } from 'node:fs';
 import { defineConfig } from 'tsup';
 
-const entry: Record<string, string> = {
+const entry = {
   index: 'src/index.ts',
   testing: 'src/sandbox/index.ts',
+  redis: 'src/redis.ts',
   cli: 'src/cli/main.ts',
 };
-if (existsSync('src/redis.ts')) entry.redis = 'src/redis.ts';
 
 export default defineConfig({
   entry,

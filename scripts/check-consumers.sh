@@ -8,9 +8,9 @@ trap 'rm -rf "$work"' EXIT
 tarball=$(cd "$root" && npm pack --silent --pack-destination "$work" | tail -n 1)
 cd "$work"
 npm init -y >/dev/null
-# msw is the optional peer that alix-token-manager/testing needs.
-msw_version=$(node -p "require('$root/node_modules/msw/package.json').version")
-npm install --silent --no-audit --no-fund "./$tarball" axios "msw@$msw_version" >/dev/null
+# msw and ioredis are the optional peers that the /testing and /redis subpaths need.
+peer() { node -p "require('$root/node_modules/$1/package.json').version"; }
+npm install --silent --no-audit --no-fund "./$tarball" axios "msw@$(peer msw)" "ioredis@$(peer ioredis)" >/dev/null
 cp "$root"/scripts/consumers/* .
 node cjs-consumer.cjs
 node esm-consumer.mjs

@@ -16,7 +16,7 @@ export { systemClock } from './clock';
 export type { Clock, TimerHandle } from './clock';
 export type { TokenSet, InitialTokens } from './token-set';
 export type { TokenProvider } from './providers/types';
-export type { TokenStore } from './stores/types';
+export type { TokenStore, AcquireRefreshLockOptions, RefreshLock, RefreshLockResult } from './stores/types';
 export { MemoryTokenStore, DEFAULT_MEMORY_TOKEN_STORE_OPTIONS } from './stores/memory';
 export type { MemoryTokenStoreOptions } from './stores/memory';
 export { REDACT_PATHS } from './logger';

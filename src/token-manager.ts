@@ -288,7 +288,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       const lock = await this.#acquireSharedLock(signal, round);
       if (this.#closed) throw new TokenManagerClosedError();
       const stored = await this.#readStore();
-      if (this.#isNewerSession(stored, rejected, reason)) {
+      if (this.#isNewerSession(stored, rejected)) {
         await this.#releaseSharedLock(lock);
         this.#log.info({ event: 'adopted', reason }, 'using the newer session found in the store');
         return this.#install(stored as TokenSet, this.#now(), 'adopted');
@@ -362,9 +362,13 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     });
   }
 
-  /** A session in the store is adopted instead of refreshing when another writer got it first. */
-  #isNewerSession(stored: TokenSet | undefined, rejected: string | undefined, reason: RefreshReason): boolean {
-    if (stored === undefined || reason === 'forced') return false;
+  /**
+   * A session in the store is adopted instead of refreshing when another writer got it
+   * first: it is not the token held (nor a rejected one) and lives longer. A forced refresh
+   * is satisfied by it too, since it is newer than the token the caller wanted replaced.
+   */
+  #isNewerSession(stored: TokenSet | undefined, rejected: string | undefined): boolean {
+    if (stored === undefined) return false;
     const held = this.#held;
     if (stored.accessToken === rejected || stored.accessToken === held?.accessToken) return false;
     if (held !== undefined && stored.accessTokenExpiresAt <= held.tokens.accessTokenExpiresAt) return false;

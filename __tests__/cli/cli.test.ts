@@ -1,26 +1,18 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { startAlixSandbox } from '../../src/sandbox/server';
 import type { AlixSandbox } from '../../src/sandbox/server';
 import { CLI, ROOT, runNode } from '../helpers/child';
+import { startSandboxWithEnv } from '../helpers/sandbox-env';
 
 describe('alix-token CLI', () => {
   let sandbox: AlixSandbox;
   let env: Record<string, string>;
-  const scratch = mkdtempSync(path.join(os.tmpdir(), 'alix-cli-'));
+  let scratch: string;
 
   beforeAll(async () => {
-    sandbox = await startAlixSandbox();
-    const keyFile = path.join(scratch, 'sandbox-key.pem');
-    writeFileSync(keyFile, sandbox.privateKeyPem, { mode: 0o600 });
-    env = {
-      ALIX_BASE_URL: sandbox.url,
-      ALIX_PARTNER_CODE: sandbox.partnerCode,
-      ALIX_SECRET_KEY: sandbox.secretKey,
-      ALIX_PRIVATE_KEY_FILE: keyFile,
-    };
+    ({ sandbox, env, scratch } = await startSandboxWithEnv());
   });
   afterAll(() => sandbox.close());
 

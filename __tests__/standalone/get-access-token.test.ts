@@ -1,26 +1,15 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { startAlixSandbox } from '../../src/sandbox/server';
 import type { AlixSandbox } from '../../src/sandbox/server';
 import { readAlixEnvConfig } from '../../src/standalone/env-config';
 import { closeDefaultTokenManager, getAccessToken } from '../../src/standalone/default-manager';
 import { DIST_INDEX, DIST_INDEX_ESM, runNode } from '../helpers/child';
+import { startSandboxWithEnv } from '../helpers/sandbox-env';
 
 describe('getAccessToken() standalone', () => {
   let sandbox: AlixSandbox;
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    sandbox = await startAlixSandbox();
-    const keyFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'alix-standalone-')), 'key.pem');
-    writeFileSync(keyFile, sandbox.privateKeyPem, { mode: 0o600 });
-    env = {
-      ALIX_BASE_URL: sandbox.url,
-      ALIX_PARTNER_CODE: sandbox.partnerCode,
-      ALIX_SECRET_KEY: sandbox.secretKey,
-      ALIX_PRIVATE_KEY_FILE: keyFile,
-    };
+    ({ sandbox, env } = await startSandboxWithEnv());
   });
   afterAll(() => sandbox.close());
   afterEach(() => closeDefaultTokenManager());

@@ -8,7 +8,8 @@ import type { AxiosInstance, AxiosRequestConfig, AxiosResponse, InternalAxiosReq
 import { ConfigurationError } from '../errors';
 import { createLogger } from '../logger';
 import type { Logger } from '../logger';
-import { createOriginSet, isAllowedUrl, parseRetryStatuses, resolveRequestUrl, withoutUndefined } from './origins';
+import { createOriginSet, isAllowedUrl, parseRetryStatuses, resolveRequestUrl } from './origins';
+import { definedOnly } from '../defaults';
 import type { OriginSet } from './origins';
 import { redactAxiosError } from './redact';
 import type { AccessTokenSource } from './types';
@@ -85,7 +86,7 @@ export function attachTokenManager(
   if (typeof manager?.getAccessToken !== 'function' || typeof manager.invalidate !== 'function') {
     throw new ConfigurationError('attachTokenManager: the second argument has no getAccessToken()/invalidate()');
   }
-  const settings = { ...DEFAULT_ATTACH_TOKEN_MANAGER_OPTIONS, ...withoutUndefined(options) };
+  const settings = { ...DEFAULT_ATTACH_TOKEN_MANAGER_OPTIONS, ...definedOnly(options) };
   const origins = createOriginSet(settings.origins, instance.defaults.baseURL, 'attachTokenManager');
   const retryStatuses = parseRetryStatuses(settings.retryStatuses, 'attachTokenManager');
   const logger = createLogger(settings.logger);

@@ -5,7 +5,8 @@
 import { ConfigurationError } from '../errors';
 import { createLogger } from '../logger';
 import type { Logger } from '../logger';
-import { createOriginSet, isAllowedUrl, parseRetryStatuses, withoutUndefined } from './origins';
+import { createOriginSet, isAllowedUrl, parseRetryStatuses } from './origins';
+import { definedOnly } from '../defaults';
 import type { AccessTokenSource } from './types';
 
 type FetchInput = Parameters<typeof fetch>[0];
@@ -60,7 +61,7 @@ export function createAuthorizedFetch(manager: AccessTokenSource, options: Creat
   if (typeof options !== 'object' || options === null) {
     throw new ConfigurationError('createAuthorizedFetch: options with `origins` are required');
   }
-  const settings = { ...DEFAULT_AUTHORIZED_FETCH_OPTIONS, ...withoutUndefined(options) };
+  const settings = { ...DEFAULT_AUTHORIZED_FETCH_OPTIONS, ...definedOnly(options) };
   const origins = createOriginSet(settings.origins ?? [], undefined, 'createAuthorizedFetch');
   const retryStatuses = parseRetryStatuses(settings.retryStatuses, 'createAuthorizedFetch');
   if (settings.fetch !== undefined && typeof settings.fetch !== 'function') {

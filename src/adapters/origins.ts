@@ -3,16 +3,10 @@
  * bearer (parsing, normalising, resolving a request URL the way axios does), and option checks.
  */
 import { ConfigurationError } from '../errors';
+import { isLoopbackHost } from '../loopback';
 
 /** An allow-list of normalised origins (`scheme://host[:port]`, default ports dropped). */
 export type OriginSet = ReadonlySet<string>;
-
-const LOOPBACK_HOSTS = new Set(['localhost', '[::1]']);
-
-/** True for `localhost`, `[::1]` and any `127.x.x.x` address. */
-export function isLoopbackHost(hostname: string): boolean {
-  return LOOPBACK_HOSTS.has(hostname) || /^127(?:\.\d{1,3}){3}$/.test(hostname);
-}
 
 /**
  * Parses one allow-list entry into its origin. The entry must be an `https://` origin (plain
@@ -120,11 +114,6 @@ export function parseRetryStatuses(statuses: readonly number[], where: string): 
     throw new ConfigurationError(`${where}: \`retryStatuses\` must be an array of HTTP error statuses (400–599)`);
   }
   return new Set(statuses);
-}
-
-/** Drops `undefined` fields so that they do not override the defaults. */
-export function withoutUndefined<T extends object>(options: T): Partial<T> {
-  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
 function assertSecureOrigin(url: URL, label: string): void {

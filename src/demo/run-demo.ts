@@ -8,6 +8,7 @@ import { TokenManager } from '../token-manager';
 import { LatencyRecorder } from './latency';
 import { formatProgress, formatSummary } from './report';
 import type { DemoProgress, DemoSummary } from './report';
+import { definedOnly } from '../defaults';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -174,6 +175,3 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
 
 const roundTenth = (ms: number): number => Math.round(ms * 10) / 10;
 
-function definedOnly<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Partial<T>;
-}

@@ -4,6 +4,7 @@ import { ConfigurationError } from '../errors';
 import type { TokenProvider } from '../providers/types';
 import type { TokenStore } from '../stores/types';
 import type { InitialTokens } from '../token-set';
+import { definedOnly } from '../defaults';
 
 /** How transient auth failures (network, timeout, 5xx, 429) are retried within one refresh. */
 export interface RetryOptions {
@@ -235,6 +236,3 @@ function validateInitialTokens(tokens: InitialTokens): void {
   }
 }
 
-function definedOnly<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Partial<T>;
-}

@@ -9,6 +9,7 @@ import { AlixSandboxCore } from './core';
 import { generatePartnerKeyPair } from './keys';
 import type { AlixSandboxOptions } from './options';
 import type { AlixSandboxControl, SandboxRequest } from './types';
+import { definedOnly } from '../defaults';
 
 /** Options of {@link startAlixSandbox}. */
 export interface AlixSandboxServerOptions extends AlixSandboxOptions {
@@ -171,6 +172,3 @@ export async function startAlixSandbox(options: AlixSandboxServerOptions = {}): 
   };
 }
 
-function definedOnly<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
-}

@@ -1,18 +1,12 @@
 import type { Command } from 'commander';
-import { ConfigurationError } from '../../errors';
 import { runDemo } from '../../demo/run-demo';
 import { ExitCodes } from '../exit-codes';
+import { parseNumberFlag } from '../parse';
 
 interface DemoFlags {
   duration: string;
   concurrency: string;
   json?: boolean;
-}
-
-function parsePositive(value: string, flag: string): number {
-  const parsed = Number(value);
-  if (!Number.isFinite(parsed) || parsed <= 0) throw new ConfigurationError(`${flag} must be a positive number, got "${value}"`);
-  return parsed;
 }
 
 /** `alix-token demo` (and `npm start`): a live session against the embedded sandbox. */
@@ -26,8 +20,8 @@ export function registerDemoCommand(program: Command, run: (action: () => Promis
     .action((flags: DemoFlags) =>
       run(async () => {
         const summary = await runDemo({
-          durationMs: parsePositive(flags.duration, '--duration') * 1000,
-          concurrency: Math.round(parsePositive(flags.concurrency, '--concurrency')),
+          durationMs: parseNumberFlag(flags.duration, '--duration', { min: 1 }) * 1000,
+          concurrency: parseNumberFlag(flags.concurrency, '--concurrency', { integer: true, min: 1 }),
           json: flags.json === true,
         });
         return summary.failures === 0 ? ExitCodes.OK : ExitCodes.FAILURE;

@@ -2,21 +2,15 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { ConfigurationError } from '../../errors';
 import { startAlixSandbox } from '../../sandbox/server';
 import { ExitCodes } from '../exit-codes';
+import { parseNumberFlag } from '../parse';
 import { writePartnerKeyPair } from './keygen';
 
 interface SandboxFlags {
   port: string;
   accessTtl: string;
   keyDir?: string;
-}
-
-function parseNonNegativeInteger(value: string, flag: string): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 0) throw new ConfigurationError(`${flag} must be a whole number ≥ 0, got "${value}"`);
-  return parsed;
 }
 
 /** `alix-token sandbox`: the embedded Alix sandbox in the foreground, until Ctrl-C. */
@@ -31,9 +25,8 @@ export function registerSandboxCommand(program: Command, run: (action: () => Pro
 }
 
 async function serveSandbox(flags: SandboxFlags): Promise<number> {
-  const port = parseNonNegativeInteger(flags.port, '--port');
-  const accessTtlSeconds = parseNonNegativeInteger(flags.accessTtl, '--access-ttl');
-  if (accessTtlSeconds < 1) throw new ConfigurationError('--access-ttl must be at least 1 second');
+  const port = parseNumberFlag(flags.port, '--port', { integer: true, min: 0 });
+  const accessTtlSeconds = parseNumberFlag(flags.accessTtl, '--access-ttl', { integer: true, min: 1 });
   const keyDir = flags.keyDir ?? (await mkdtemp(path.join(os.tmpdir(), 'alix-sandbox-')));
   const keys = await writePartnerKeyPair(keyDir, true);
   const sandbox = await startAlixSandbox({

@@ -1,14 +1,8 @@
 /** Validation of the provider's base URL: https, or http on a loopback host only. */
 import { ConfigurationError } from '../../errors';
+import { isLoopbackHost } from '../../loopback';
 
-/**
- * True for `localhost`, 127.0.0.0/8 and `::1` (as `URL#hostname` spells them).
- */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.toLowerCase().replace(/\.$/, '');
-  if (host === 'localhost' || host === '[::1]') return true;
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
+export { isLoopbackHost };
 
 /**
  * Parses and checks `baseUrl`, returning it without a trailing slash, query or fragment.

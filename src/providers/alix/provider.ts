@@ -18,6 +18,7 @@ import {
 } from './options';
 import { loadPrivateKey } from './private-key';
 import { createKeySigner, runSigner } from './signer';
+import { definedOnly } from '../../defaults';
 
 /** Responses larger than this are refused as malformed, in bytes (1 MiB). */
 export const MAX_AUTH_RESPONSE_BYTES = 1024 * 1024;
@@ -28,9 +29,6 @@ type Settings = Required<Omit<AlixAuthProviderOptions, 'baseUrl' | 'privateKey' 
   paths: AlixAuthPaths;
 };
 
-function definedOnly<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
 
 function requireNonEmpty(value: unknown, name: string): void {
   if (typeof value !== 'string' || value.trim() === '') throw new ConfigurationError(`${name} is required and must be a non-empty string`);

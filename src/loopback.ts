@@ -1,0 +1,9 @@
+/**
+ * True for `localhost`, 127.0.0.0/8 and `::1` (as `URL#hostname` spells them): the only
+ * hosts that plain `http://` is accepted for, by the auth provider and by the adapters.
+ */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/\.$/, '');
+  if (host === 'localhost' || host === '[::1]') return true;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}

@@ -1,0 +1,9 @@
+/**
+ * `alix-token-manager/redis`: the Redis-backed token store, kept behind its own entry so
+ * the core never loads ioredis.
+ */
+export { RedisTokenStore } from './stores/redis';
+export type { RedisTokenStoreKeys } from './stores/redis';
+export { DEFAULT_REDIS_TOKEN_STORE_OPTIONS } from './stores/redis-options';
+export type { RedisTokenStoreOptions } from './stores/redis-options';
+export type { AcquireRefreshLockOptions, RefreshLock, RefreshLockResult, TokenStore } from './stores/types';
