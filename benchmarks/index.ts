@@ -1,0 +1,193 @@
+/**
+ * `npm run bench [-- --quick]`: runs every scenario in its own child process (fresh heap,
+ * fresh JIT, no leftovers between scenarios), prints a markdown report and writes
+ * benchmarks/results.json. Progress goes to stderr, the report to stdout.
+ *
+ * The npm script bundles this file with esbuild into benchmarks/.out/bench.mjs and runs it
+ * with --expose-gc; a child is the same bundle started with `--child <scenario>`.
+ */
+import { fork } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { analyse, renderMarkdown, type BenchResults, type Meta } from './report';
+import { runExpiry, type ExpiryParams, type ExpiryRun } from './scenarios/expiry';
+import { runHotPath } from './scenarios/hot-path';
+import { runInterceptor } from './scenarios/interceptor';
+import { runMemory, type MemoryRun } from './scenarios/memory';
+import { runRedisHotPath, runReplicaProcess, runReplicas, type RedisHotPathResult, type ReplicasParams, type ReplicasResult } from './scenarios/replicas';
+import { runSessions, type SessionsRun } from './scenarios/sessions';
+import { runStampede } from './scenarios/stampede';
+import type { ContenderName } from './lib/contenders';
+import { redisServerAvailable, startRedisServer } from './lib/redis';
+
+type Scenario = 'hot-path' | 'interceptor' | 'stampede' | 'expiry' | 'memory' | 'sessions' | 'redis-hot-path';
+
+/** No child may run longer than this; it is killed and the bench fails. */
+const CHILD_TIMEOUT_MS = 150_000;
+
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+
+function expiryParams(): ExpiryParams {
+  return quick ? { ttlMs: 1_000, lifetimes: 2, loops: 8, thinkMs: 100 } : { ttlMs: 3_000, lifetimes: 10, loops: 8, thinkMs: 100 };
+}
+
+function replicasParams(): ReplicasParams {
+  return quick
+    ? { ks: [1, 4, 8], ttlMs: 1_000, lifetimes: 3, thinkMs: 50, refreshBeforeExpiryMs: 400, expirySkewMs: 200 }
+    : { ks: [1, 4, 8], ttlMs: 2_000, lifetimes: 10, thinkMs: 50, refreshBeforeExpiryMs: 700, expirySkewMs: 200 };
+}
+
+/** Runs one scenario in this (child) process and returns its raw result. */
+async function runScenario(scenario: Scenario, args: readonly string[]): Promise<unknown> {
+  switch (scenario) {
+    case 'hot-path':
+      return runHotPath(quick);
+    case 'interceptor':
+      return runInterceptor(quick);
+    case 'stampede':
+      return runStampede(quick ? [200, 500] : [200, 10_000], quick);
+    case 'expiry':
+      return runExpiry(args[0] as ContenderName, expiryParams());
+    case 'memory':
+      return runMemory(quick);
+    case 'sessions':
+      return runSessions(quick ? 1_000 : 10_000);
+    case 'redis-hot-path':
+      return runRedisHotPath(args[0] as string, quick);
+  }
+}
+
+/** Forks this bundle as `--child <scenario>` and resolves with what it sends back. */
+function inChild<T>(scenario: Scenario, ...args: string[]): Promise<T> {
+  const entry = process.argv[1] as string;
+  const child = fork(entry, ['--child', scenario, ...args, ...(quick ? ['--quick'] : [])], {
+    execArgv: process.execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise<T>((resolvePromise, reject) => {
+    let result: { ok: true; value: T } | { ok: false; error: string } | undefined;
+    const timer = setTimeout(() => {
+      child.kill();
+      reject(new Error(`${scenario}: no result within ${CHILD_TIMEOUT_MS / 1000} s`));
+    }, CHILD_TIMEOUT_MS);
+    child.on('message', (message: typeof result) => {
+      result = message;
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (result?.ok === true) resolvePromise(result.value);
+      else reject(new Error(`${scenario} ${args.join(' ')}: ${result?.ok === false ? result.error : `exited with code ${String(code)}`}`));
+    });
+  });
+}
+
+/**
+ * Scenario 7: a private redis-server, the hot-path comparison in a child, then the replica
+ * groups (orchestrated from this process, which also runs the sandbox).
+ */
+async function runReplicasScenario(): Promise<ReplicasResult> {
+  const params = replicasParams();
+  if (!redisServerAvailable()) {
+    const reason = 'redis-server is not on PATH';
+    process.stderr.write(`\n!!! SKIPPING SCENARIO 7 (shared session across replicas): ${reason}. Install redis-server to run it. !!!\n\n`);
+    return { skipped: reason, params, groups: [], hotPath: null, sandbox: null, startupMs: null };
+  }
+  const redis = await startRedisServer();
+  try {
+    const hotPath = await inChild<RedisHotPathResult>('redis-hot-path', redis.url);
+    return { skipped: null, params, hotPath, ...(await runReplicas(params, redis.url, process.argv[1] as string)) };
+  } finally {
+    await redis.close();
+  }
+}
+
+const bootedAt = performance.now();
+
+function progress(message: string): void {
+  process.stderr.write(`[bench ${((performance.now() - bootedAt) / 1000).toFixed(1)} s] ${message}\n`);
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const gcExposed = typeof (globalThis as { gc?: unknown }).gc === 'function';
+  if (!gcExposed) progress('warning: run with node --expose-gc for meaningful heap figures');
+  const memoryRuns = quick ? 1 : 3;
+
+  progress('1/7 hot path');
+  const hotPath = await inChild<BenchResults['hotPath']>('hot-path');
+  progress('2/7 interceptor overhead');
+  const interceptor = await inChild<BenchResults['interceptor']>('interceptor');
+  // Heap figures do not depend on CPU contention, so a memory and a sessions run share the two cores.
+  progress('5/7 memory and handles + 6/7 many sessions (one of each at a time, side by side)');
+  const memory: MemoryRun[] = [];
+  const sessions: SessionsRun[] = [];
+  for (let run = 0; run < memoryRuns; run += 1) {
+    const [memoryRun, sessionsRun] = await Promise.all([inChild<MemoryRun>('memory'), inChild<SessionsRun>('sessions')]);
+    memory.push(memoryRun);
+    sessions.push(sessionsRun);
+  }
+  progress('3/7 stampede after revocation');
+  const stampede = await inChild<BenchResults['stampede']>('stampede');
+  // Paced load (a pause after each request) leaves room to run every run and contender side by side.
+  progress('4/7 expiry crossing (all runs and contenders side by side, one process each)');
+  const expiryRuns = quick ? 1 : 3;
+  const expiryStep = Promise.all(
+    Array.from({ length: expiryRuns }, () => Promise.all([inChild<ExpiryRun>('expiry', 'ours'), inChild<ExpiryRun>('expiry', 'aar')])),
+  ).then((runs) => runs.flat());
+  // --quick only checks that the bench works: there, scenario 7 (13 processes to start, about
+  // 5 s of CPU on 2 cores) runs side by side with scenario 4 to keep the whole run under 20 s.
+  let replicas: ReplicasResult;
+  let expiry: ExpiryRun[];
+  if (quick) {
+    progress('7/7 shared session across replicas (Redis), side by side with 4/7 (--quick only)');
+    [expiry, replicas] = await Promise.all([expiryStep, runReplicasScenario()]);
+  } else {
+    expiry = await expiryStep;
+    progress('7/7 shared session across replicas (Redis): hot path, then K = 1, 4, 8 replica processes side by side');
+    replicas = await runReplicasScenario();
+  }
+
+  const results: BenchResults = { hotPath, interceptor, stampede, expiry: { params: expiryParams(), runs: expiry }, memory, sessions, replicas };
+  const meta: Meta = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpu: cpus()[0]?.model.trim() ?? 'unknown CPU',
+    cores: cpus().length,
+    quick,
+    gcExposed,
+    totalSeconds: (performance.now() - started) / 1000,
+  };
+  const { goals, summaries } = analyse(results);
+  const markdown = renderMarkdown(meta, results, goals);
+  // A quick run (CI) checks that the bench works; it must not replace the recorded full run.
+  const file = quick
+    ? resolve(dirname(process.argv[1] as string), 'results-quick.json')
+    : resolve(dirname(process.argv[1] as string), '..', 'results.json');
+  writeFileSync(file, `${JSON.stringify({ meta, goals, summaries, raw: results }, null, 2)}\n`);
+  process.stdout.write(`${markdown}\n`);
+  progress(`wrote ${file}`);
+}
+
+async function child(scenario: Scenario, args: readonly string[]): Promise<void> {
+  try {
+    const value = await runScenario(scenario, args);
+    process.send?.({ ok: true, value });
+  } catch (error) {
+    process.send?.({ ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+  }
+  process.disconnect?.();
+}
+
+const childAt = argv.indexOf('--child');
+if (childAt === -1) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+} else if (argv[childAt + 1] === 'replica') {
+  runReplicaProcess();
+} else {
+  void child(argv[childAt + 1] as Scenario, argv.slice(childAt + 2).filter((arg) => arg !== '--quick'));
+}

@@ -1,0 +1,98 @@
+/** In-process stand-ins: an instant token provider, counting timers, memory snapshots. */
+import type { Clock, TimerHandle, TokenProvider, TokenSet } from '../../src/index';
+
+const REFRESH_TOKEN_TTL_MS = 180 * 24 * 60 * 60 * 1000;
+
+/** A provider that answers at once (no I/O) with a new token set living `ttlMs` on `now`. */
+export class FakeProvider implements TokenProvider {
+  calls = 0;
+  readonly #now: () => number;
+  readonly #ttlMs: number;
+  readonly #prefix: string;
+  readonly #padding: string;
+
+  /** Tokens are padded to about `tokenLength` characters (Alix JWTs are a few hundred). */
+  constructor(options: { now?: () => number; ttlMs?: number; prefix?: string; tokenLength?: number } = {}) {
+    this.#now = options.now ?? ((): number => Date.now());
+    this.#ttlMs = options.ttlMs ?? 60 * 60 * 1000;
+    this.#prefix = options.prefix ?? 'fake';
+    this.#padding = 'x'.repeat(Math.max(0, (options.tokenLength ?? 300) - 30));
+  }
+
+  authenticate(): Promise<TokenSet> {
+    return Promise.resolve(this.#issue());
+  }
+
+  refresh(): Promise<TokenSet> {
+    return Promise.resolve(this.#issue());
+  }
+
+  #issue(): TokenSet {
+    this.calls += 1;
+    const now = this.#now();
+    return {
+      accessToken: `${this.#prefix}-access-${this.calls}.${this.#padding}`,
+      accessTokenExpiresAt: now + this.#ttlMs,
+      refreshToken: `${this.#prefix}-refresh-${this.calls}.${this.#padding}`,
+      refreshTokenExpiresAt: now + REFRESH_TOKEN_TTL_MS,
+    };
+  }
+}
+
+/**
+ * Real timers that also count how many are armed and not yet fired or cleared
+ * (`process.getActiveResourcesInfo()` does not list `unref()`ed timers).
+ */
+export class CountingTimers implements Pick<Clock, 'setTimeout' | 'clearTimeout'> {
+  readonly #live = new Set<TimerHandle>();
+  armed = 0;
+
+  get live(): number {
+    return this.#live.size;
+  }
+
+  readonly setTimeout = (callback: () => void, delayMs: number): TimerHandle => {
+    this.armed += 1;
+    const handle: TimerHandle = globalThis.setTimeout(() => {
+      this.#live.delete(handle);
+      callback();
+    }, delayMs);
+    this.#live.add(handle);
+    return handle;
+  };
+
+  readonly clearTimeout = (handle: TimerHandle): void => {
+    this.#live.delete(handle);
+    globalThis.clearTimeout(handle as Parameters<typeof clearTimeout>[0]);
+  };
+}
+
+/** Heap and RSS in bytes, after a full GC when the process runs with --expose-gc. */
+export interface MemorySnapshot {
+  heapUsed: number;
+  rss: number;
+  gcExposed: boolean;
+}
+
+/** Collects garbage (when exposed) and reads the memory figures. */
+export async function snapshotMemory(): Promise<MemorySnapshot> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  for (let pass = 0; pass < 3 && gc !== undefined; pass += 1) {
+    gc();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const { heapUsed, rss } = process.memoryUsage();
+  return { heapUsed, rss, gcExposed: gc !== undefined };
+}
+
+/** Active resources (handles and requests keeping the loop alive) that are not in `baseline`. */
+export function newActiveResources(baseline: readonly string[]): string[] {
+  const left = [...baseline];
+  const added: string[] = [];
+  for (const resource of process.getActiveResourcesInfo()) {
+    const index = left.indexOf(resource);
+    if (index === -1) added.push(resource);
+    else left.splice(index, 1);
+  }
+  return added;
+}
