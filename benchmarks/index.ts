@@ -182,10 +182,23 @@ async function child(scenario: Scenario, args: readonly string[]): Promise<void>
 
 const childAt = argv.indexOf('--child');
 if (childAt === -1) {
-  main().catch((error: unknown) => {
-    console.error(error);
-    process.exitCode = 1;
+  let finished = false;
+  // An event loop that empties while a scenario is still awaited must fail the run, not end it quietly.
+  process.on('exit', () => {
+    if (!finished && process.exitCode === undefined) {
+      console.error('bench: ended before the report was written');
+      process.exitCode = 1;
+    }
   });
+  main().then(
+    () => {
+      finished = true;
+    },
+    (error: unknown) => {
+      console.error(error);
+      process.exitCode = 1;
+    },
+  );
 } else if (argv[childAt + 1] === 'replica') {
   runReplicaProcess();
 } else {

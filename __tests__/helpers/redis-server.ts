@@ -1,13 +1,12 @@
-import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 import { Writable } from 'node:stream';
 import Redis from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import pino from 'pino';
+import { freePort, redisServerAvailable, spawnRedisServer, stopRedisServer } from '../../scripts/redis-server';
 
-const SERVER_BIN = process.env.REDIS_SERVER_BIN ?? 'redis-server';
+export { freePort };
 
 /** A Redis server for one test file: a private `redis-server`, or the one at REDIS_URL. */
 export interface RedisTestServer {
@@ -51,20 +50,17 @@ export function useRedisServer(): RedisTestServer {
   const clients = new Set<Redis>();
 
   const startServer = async (): Promise<void> => {
-    child = spawn(SERVER_BIN, ['--save', '', '--appendonly', 'no', '--port', String(port), '--bind', '127.0.0.1'], { stdio: 'ignore' });
-    child.unref();
-    await waitForPong(host, port, child);
+    child = await spawnRedisServer(port, { unref: true });
   };
 
   beforeAll(async () => {
-    if (hasServerBinary()) {
+    if (redisServerAvailable()) {
       for (let attempt = 1; ; attempt += 1) {
         port = await freePort();
         try {
           await startServer();
           break;
         } catch (error) {
-          child?.kill('SIGKILL');
           if (attempt >= 3) throw error;
         }
       }
@@ -90,7 +86,7 @@ export function useRedisServer(): RedisTestServer {
     const open = [...clients].filter((client) => client.status !== 'end');
     await Promise.all(open.map((client) => (client.status === 'ready' ? client.quit().catch(() => client.disconnect()) : client.disconnect())));
     clients.clear();
-    await stopChild(child);
+    await stopRedisServer(child);
   });
 
   return {
@@ -125,7 +121,7 @@ export function useRedisServer(): RedisTestServer {
     },
     async kill() {
       if (!restartable) throw new Error('this Redis server was not started by the test helper');
-      await stopChild(child);
+      await stopRedisServer(child);
       child = undefined;
     },
     async start() {
@@ -133,55 +129,6 @@ export function useRedisServer(): RedisTestServer {
       await startServer();
     },
   };
-}
-
-function hasServerBinary(): boolean {
-  const probe = spawnSync(SERVER_BIN, ['--version'], { stdio: 'ignore' });
-  return probe.error === undefined && probe.status === 0;
-}
-
-async function stopChild(child: ChildProcess | undefined): Promise<void> {
-  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGKILL');
-  await exited;
-}
-
-/** A port that was free a moment ago on the loopback interface. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-async function waitForPong(host: string, port: number, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}`);
-    if (await ping(host, port)) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`redis-server did not answer on ${host}:${port}`);
-}
-
-function ping(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
-    const done = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.on('error', () => done(false));
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (data) => done(data.toString().startsWith('+PONG')));
-  });
 }
 
 /** A pino logger whose JSON lines land in `lines`, for asserting on what was logged. */
