@@ -76,7 +76,8 @@ export function createAuthorizedFetch(manager: AccessTokenSource, options: Creat
     if (!isAllowedUrl(origins, url)) return fetchImpl(input, init);
 
     const signal = init?.signal ?? request?.signal ?? undefined;
-    const signalOptions = signal ? { signal } : {};
+    // No options object without a signal: it keeps the manager on its hot path.
+    const signalOptions = signal ? { signal } : undefined;
     const replayable = isReplayable(request, init);
     // A Request's body can be read once: keep an unread copy for the replay.
     const spare = replayable && request?.body && init?.body === undefined ? request.clone() : undefined;
