@@ -1,7 +1,7 @@
 /**
  * Scrubs bearer tokens out of an error before it leaves an adapter. An AxiosError keeps the
  * request config (with its headers) and the Node request (with the raw header block), so a
- * plain `console.log(err)` or `JSON.stringify(err.toJSON())` would print the token
+ * logging `err` as it is, or `JSON.stringify(err.toJSON())`, would print the token
  * (axios/axios#4246, #4249).
  */
 import { REDACTED } from '../logger';

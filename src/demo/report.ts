@@ -1,7 +1,5 @@
-/** What the demo measured, as printed in its summary and with `--json`. */
-export interface DemoSummary {
-  durationMs: number;
-  concurrency: number;
+/** The counts the demo keeps while it runs. */
+export interface DemoCounts {
   requests: number;
   successes: number;
   failures: number;
@@ -10,6 +8,12 @@ export interface DemoSummary {
   /** Token sets obtained: refreshes plus sign-ins. */
   refreshes: number;
   signIns: number;
+}
+
+/** What the demo measured, as printed in its summary and with `--json`. */
+export interface DemoSummary extends DemoCounts {
+  durationMs: number;
+  concurrency: number;
   /** Auth calls the sandbox failed on purpose (the injected 503 burst). */
   authFailures: number;
   /** Whether the mid-run revocation was followed by successful requests. */
@@ -18,14 +22,8 @@ export interface DemoSummary {
 }
 
 /** A live snapshot for the progress line. */
-export interface DemoProgress {
+export interface DemoProgress extends DemoCounts {
   elapsedMs: number;
-  requests: number;
-  successes: number;
-  failures: number;
-  server401s: number;
-  refreshes: number;
-  signIns: number;
   p50: number;
   p99: number;
   /** Until the manager's next proactive refresh, ms; null while none is planned. */

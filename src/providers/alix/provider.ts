@@ -134,7 +134,7 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined, o
  * });
  * const session = await provider.authenticate();
  * const next = await provider.refresh(session.refreshToken ?? '');
- * console.log(new Date(next.accessTokenExpiresAt));
+ * const nextExpiry = new Date(next.accessTokenExpiresAt);
  * ```
  */
 export class AlixAuthProvider implements TokenProvider {
