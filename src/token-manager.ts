@@ -13,7 +13,7 @@ import { createLogger } from './logger';
 import { resolveTokenManagerOptions } from './manager/options';
 import type { ResolvedTokenManagerOptions, TokenManagerOptions } from './manager/options';
 import { withTransientRetry } from './manager/retry';
-import { waitWithSignal } from './manager/wait';
+import { waitWithSignal } from './wait-with-signal';
 import type { TokenProvider } from './providers/types';
 import { MemoryTokenStore } from './stores/memory';
 import type { RefreshLock, TokenStore } from './stores/types';
@@ -185,8 +185,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const tokens = held?.tokens ?? this.#seed;
     return {
       state: this.#state(),
-      ...describeTokenSet(tokens),
       accessTokenExpiresAt: held?.tokens.accessTokenExpiresAt ?? null,
+      refreshTokenExpiresAt: tokens?.refreshTokenExpiresAt ?? null,
       nextRefreshAt: held === undefined || !Number.isFinite(held.refreshAt) ? null : held.refreshAt,
       lastRefreshAt: this.#lastRefreshAt ?? null,
       lastError:

@@ -3,6 +3,7 @@
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { systemClock } from '../clock';
+import { definedOnly } from '../defaults';
 import { ConfigurationError } from '../errors';
 import { DEFAULT_SANDBOX_CARDS, type SandboxCard } from './cards';
 import { createAlixSignature, generatePartnerKeyPairSync, verifyAlixSignature } from './keys';
@@ -141,7 +142,7 @@ function resolveKeys(options: AlixSandboxOptions): Pick<ResolvedSandboxOptions, 
  * @throws {ConfigurationError} on a bad option.
  */
 export function resolveSandboxOptions(options: AlixSandboxOptions = {}): ResolvedSandboxOptions {
-  const merged = { ...DEFAULT_ALIX_SANDBOX_OPTIONS, ...stripUndefined(options) };
+  const merged = { ...DEFAULT_ALIX_SANDBOX_OPTIONS, ...definedOnly(options) };
   checkString('partnerCode', merged.partnerCode);
   checkString('secretKey', merged.secretKey);
   checkTtl('accessTokenTtlMs', merged.accessTokenTtlMs);
@@ -163,8 +164,4 @@ export function resolveSandboxOptions(options: AlixSandboxOptions = {}): Resolve
     cards: merged.cards,
     onAuthCall: merged.onAuthCall,
   };
-}
-
-function stripUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -1,6 +1,7 @@
 import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 import { systemClock } from '../clock';
+import { definedOnly } from '../defaults';
 import { ConfigurationError } from '../errors';
 
 /** Options of {@link RedisTokenStore}. */
@@ -77,8 +78,8 @@ export function resolveRedisTokenStoreOptions(options: RedisTokenStoreOptions): 
   for (const method of ['get', 'set', 'del', 'eval', 'duplicate'] as const) {
     if (typeof client?.[method] !== 'function') throw new ConfigurationError('RedisTokenStore option client must be an ioredis client');
   }
-  const defined = Object.fromEntries(Object.entries(options).filter(([name, value]) => value !== undefined && name !== 'logger'));
-  const resolved = { ...DEFAULT_REDIS_TOKEN_STORE_OPTIONS, ...defined } as ResolvedRedisTokenStoreOptions;
+  const { logger: _logger, ...rest } = options;
+  const resolved = { ...DEFAULT_REDIS_TOKEN_STORE_OPTIONS, ...definedOnly(rest) } as ResolvedRedisTokenStoreOptions;
   if (typeof resolved.key !== 'string' || resolved.key === '') throw new ConfigurationError('RedisTokenStore option key must be a non-empty string');
   for (const name of DURATIONS) {
     const value = resolved[name];

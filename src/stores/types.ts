@@ -14,7 +14,7 @@ export interface TokenStore {
   /**
    * Optional, for stores shared between processes: serialises refreshes across them so
    * that only one process calls the auth server (refresh tokens rotate, so two processes
-   * refreshing at once would spend each other's token). See {@link RefreshCoordination}.
+   * refreshing at once would spend each other's token). The protocol: docs/scaling.md.
    */
   acquireRefreshLock?(options: AcquireRefreshLockOptions): Promise<RefreshLockResult>;
 }
@@ -38,6 +38,3 @@ export interface RefreshLock {
  * the manager refreshes on its own.
  */
 export type RefreshLockResult = { acquired: true; lock: RefreshLock } | { acquired: false };
-
-/** Documentation anchor: the cross-process protocol is described in docs/scaling.md. */
-export type RefreshCoordination = NonNullable<TokenStore['acquireRefreshLock']>;

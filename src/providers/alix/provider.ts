@@ -18,6 +18,7 @@ import {
 } from './options';
 import { loadPrivateKey } from './private-key';
 import { createKeySigner, runSigner } from './signer';
+import { waitWithSignal } from '../../wait-with-signal';
 import { definedOnly } from '../../defaults';
 
 /** Responses larger than this are refused as malformed, in bytes (1 MiB). */
@@ -103,20 +104,6 @@ function abortedError(operation: AuthOperation, path: string): AbortedError {
   return new AbortedError(`${operation} aborted by the caller: POST ${path}`);
 }
 
-/** Rejects with an {@link AbortedError} as soon as `signal` fires. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined, onAbort: () => Error): Promise<T> {
-  if (signal === undefined) return promise;
-  return new Promise<T>((resolve, reject) => {
-    if (signal.aborted) {
-      reject(onAbort());
-      return;
-    }
-    const listener = (): void => reject(onAbort());
-    signal.addEventListener('abort', listener, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', listener));
-  });
-}
-
 /**
  * The Alix Card API auth provider: signs `partnerCode|secretKey` with the partner's RSA
  * key and calls the sign-in and refresh endpoints, returning token sets in epoch ms.
@@ -186,7 +173,7 @@ export class AlixAuthProvider implements TokenProvider {
     const path = settings.paths[operation];
     if (signal?.aborted) throw abortedError(operation, path);
 
-    const signature = await untilAborted(
+    const signature = await waitWithSignal(
       runSigner(this.#signer, this.#signedString(operation), operation),
       signal,
       () => abortedError(operation, path),
