@@ -3,7 +3,10 @@ import { defineConfig } from 'tsup';
 const entry = {
   index: 'src/index.ts',
   testing: 'src/sandbox/index.ts',
+  // msw is an optional peer: its handlers have their own entry so /testing loads without it.
+  'testing/msw': 'src/sandbox/msw-entry.ts',
   redis: 'src/redis.ts',
+  otel: 'src/otel/index.ts',
   cli: 'src/cli/main.ts',
 };
 

@@ -1,18 +1,72 @@
 #!/usr/bin/env bash
-# Packs the library and proves that a CommonJS consumer (require) and an ESM consumer
-# (import) of the tarball both load it and see the public API.
+# Packs the library (run `npm run build` first) and installs the tarball into two empty projects:
+#   oldest: the oldest axios of the peer range, and no optional peer (msw, ioredis, @opentelemetry/api)
+#   latest: the latest axios, and every optional peer
+# In each, CommonJS and ESM consumers load every subpath (one whose optional peer is missing
+# must fail naming it), the README quick start type-checks under `strict` with
+# `moduleResolution` node16 and bundler, and a script against the embedded sandbox sends a
+# request with the bearer, replays a 401 once, and keeps the bearer off another origin.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-tarball=$(cd "$root" && npm pack --silent --pack-destination "$work" | tail -n 1)
-cd "$work"
-npm init -y >/dev/null
-# msw and ioredis are the optional peers that the /testing and /redis subpaths need.
-peer() { node -p "require('$root/node_modules/$1/package.json').version"; }
-npm install --silent --no-audit --no-fund "./$tarball" axios "msw@$(peer msw)" "ioredis@$(peer ioredis)" >/dev/null
-cp "$root"/scripts/consumers/* .
-node cjs-consumer.cjs
-node esm-consumer.mjs
-npx --no-install alix-token --help >/dev/null
-echo "consumers: CommonJS and ESM both load the packed tarball; the alix-token bin runs"
+tarball="$work/$(cd "$root" && npm pack --silent --pack-destination "$work" | tail -n 1)"
+
+# The floor of the peer range ("^1.6.0" -> 1.6.0) is the oldest axios we claim to support.
+oldest_axios=$(node -p "require('$root/package.json').peerDependencies.axios.replace(/^[\\^~>=]+/, '')")
+# Optional peers at the versions the library's own tests use.
+dev_version() { node -p "require('$root/node_modules/$1/package.json').version"; }
+optional_peers=("msw@$(dev_version msw)" "ioredis@$(dev_version ioredis)")
+if [ -f "$root/dist/otel.js" ]; then optional_peers+=("@opentelemetry/api@$(dev_version @opentelemetry/api)"); fi
+
+# The README's quick start: the first ```ts block after "## Quick start".
+extract_quick_start() {
+  node -e "
+    const text = require('fs').readFileSync('$root/README.md', 'utf8');
+    const section = text.slice(text.indexOf('## Quick start'));
+    const block = /\`\`\`ts\n([\s\S]*?)\`\`\`/.exec(section);
+    if (!block) throw new Error('README.md has no ts block under ## Quick start');
+    process.stdout.write(block[1] + '\nexport {};\n');
+  "
+}
+
+# The compiler and Node's types come from the library's own dev dependencies: only the
+# library and its peers are installed from the registry.
+tsc() {
+  node "$root/node_modules/typescript/bin/tsc" --noEmit --strict --target es2022 --skipLibCheck false \
+    --types node --typeRoots "$root/node_modules/@types" "$@"
+}
+
+check_project() {
+  local name=$1
+  shift
+  local dir="$work/$name"
+  mkdir -p "$dir"
+  cd "$dir"
+  npm init -y >/dev/null
+  npm install --silent --no-audit --no-fund "$tarball" "$@" >/dev/null
+  cp "$root"/scripts/consumers/* .
+  echo "--- $name: $(node -p "'axios ' + require('axios/package.json').version") with $*"
+
+  node cjs-consumer.cjs
+  node esm-consumer.mjs
+  npx --no-install alix-token --help >/dev/null
+
+  extract_quick_start >quick-start.mts
+  cp quick-start.mts quick-start.ts
+  tsc --module node16 --moduleResolution node16 quick-start.mts
+  tsc --module esnext --moduleResolution bundler quick-start.ts
+  echo "types: README quick start type-checks (strict; node16 and bundler resolution)"
+
+  node sandbox-run.mjs
+}
+
+check_project oldest "axios@$oldest_axios"
+for peer in msw ioredis @opentelemetry/api; do
+  if (cd "$work/oldest" && node -e "require.resolve('$peer/package.json')" 2>/dev/null); then
+    echo "oldest: optional peer $peer was installed although nobody asked for it" >&2
+    exit 1
+  fi
+done
+check_project latest axios@latest "${optional_peers[@]}"
+echo "consumers: oldest (axios $oldest_axios, no optional peers) and latest (all optional peers) pass"

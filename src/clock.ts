@@ -29,6 +29,14 @@ export const systemClock: Clock = Object.freeze({
   clearTimeout: (handle: TimerHandle) => globalThis.clearTimeout(handle as Parameters<typeof clearTimeout>[0]),
 });
 
+/**
+ * The system's monotonic clock, in ms from an arbitrary origin: it never jumps when the
+ * wall clock is stepped. Looked up on every call, like {@link systemClock}.
+ */
+export function systemMonotonicNow(): number {
+  return globalThis.performance.now();
+}
+
 /** Arms an `unref()`ed timer, clamping the delay to what Node supports. */
 export function setUnrefTimeout(clock: Clock, callback: () => void, delayMs: number): TimerHandle {
   const handle = clock.setTimeout(callback, Math.min(Math.max(0, delayMs), MAX_TIMER_DELAY_MS));
@@ -56,6 +64,27 @@ export function sleep(clock: Clock, delayMs: number, signal?: AbortSignal): Prom
       delayMs,
     );
     signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Settles like `work`, or rejects with `onTimeout()` once `timeoutMs` pass on `clock`,
+ * whichever comes first. The work itself is not cancelled (pass it a signal for that); its
+ * late outcome is ignored.
+ */
+export function withTimeout<T>(work: Promise<T>, clock: Clock, timeoutMs: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setUnrefTimeout(clock, () => reject(onTimeout()), timeoutMs);
+    work.then(
+      (value) => {
+        clock.clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clock.clearTimeout(timer);
+        reject(error);
+      },
+    );
   });
 }
 

@@ -13,6 +13,7 @@ export const ErrorCodes = Object.freeze({
   CLOSED: 'ERR_ALIX_MANAGER_CLOSED',
   ABORTED: 'ERR_ALIX_ABORTED',
   STORE: 'ERR_ALIX_STORE',
+  TIMEOUT: 'ERR_ALIX_TIMEOUT',
 } as const);
 
 /** One of {@link ErrorCodes}. */
@@ -73,8 +74,12 @@ export interface AuthRejectedDetails {
   errorCode?: number;
   /** The API's own `message`, when it sent one. */
   apiMessage?: string;
-  /** The request path, for the message. */
+  /** The request path, for the message when no {@link AuthRejectedDetails.url} is given. */
   path?: string;
+  /** The full URL called (origin and path, never a query), for the message. */
+  url?: string;
+  /** What to do about it, appended to the message (no secrets). */
+  hint?: string;
 }
 
 /**
@@ -86,14 +91,18 @@ export class AuthRejectedError extends TokenManagerError {
   readonly status: number;
   readonly errorCode: number | undefined;
   readonly apiMessage: string | undefined;
+  /** The full URL that was called (origin and path), when known. */
+  readonly url: string | undefined;
 
   constructor(details: AuthRejectedDetails, options?: TokenManagerErrorOptions) {
-    const where = details.path === undefined ? '' : ` POST ${details.path}`;
-    const errorCode = details.errorCode === undefined ? '' : `, errorCode ${details.errorCode}`;
+    const target = details.url ?? details.path;
+    const where = target === undefined ? '' : ` POST ${target}`;
+    const errorCode = details.errorCode === undefined ? '' : ` with errorCode ${details.errorCode}`;
     const apiMessage = details.apiMessage === undefined ? '' : `: ${details.apiMessage}`;
+    const hint = details.hint === undefined ? '' : ` — ${details.hint}`;
     super(
       ErrorCodes.AUTH_REJECTED,
-      `${details.operation} rejected:${where} → ${details.status}${errorCode}${apiMessage}`,
+      `${details.operation} rejected:${where} answered HTTP ${details.status}${errorCode}${apiMessage}${hint}`,
       false,
       options,
     );
@@ -101,6 +110,7 @@ export class AuthRejectedError extends TokenManagerError {
     this.status = details.status;
     this.errorCode = details.errorCode;
     this.apiMessage = details.apiMessage;
+    this.url = details.url;
   }
 }
 
@@ -113,9 +123,42 @@ export interface AuthUnavailableDetails {
   status?: number;
   /** The delay the server asked for with `Retry-After`, in ms. */
   retryAfterMs?: number;
+  /** The request path, for the message when no {@link AuthUnavailableDetails.url} is given. */
   path?: string;
+  /** The full URL called (origin and path, never a query); its host:port is named too. */
+  url?: string;
   /** Extra words for the message, e.g. the network error code. */
   detail?: string;
+}
+
+/** `host:port` of a URL, with the scheme's default port spelled out (a connection error is about a socket). */
+function hostAndPort(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  try {
+    const parsed = new URL(url);
+    const port = parsed.port !== '' ? parsed.port : parsed.protocol === 'https:' ? '443' : '80';
+    // `hostname` keeps the brackets of an IPv6 literal, so this reads as `[::1]:8443`.
+    return `${parsed.hostname}:${port}`;
+  } catch {
+    return undefined;
+  }
+}
+
+function unavailableMessage(details: AuthUnavailableDetails): string {
+  const target = details.url ?? details.path;
+  const request = target === undefined ? 'the auth request' : `POST ${target}`;
+  const host = hostAndPort(details.url);
+  const detail = details.detail === undefined ? '' : ` (${details.detail})`;
+  const retryAfter = details.retryAfterMs === undefined ? '' : `; the server asked to retry after ${details.retryAfterMs} ms`;
+  const prefix = `${details.operation} failed:`;
+  switch (details.reason) {
+    case 'http':
+      return `${prefix} ${request} answered HTTP ${details.status ?? 'error'}${detail}; the auth server is unavailable${retryAfter}`;
+    case 'timeout':
+      return `${prefix} ${request} got no answer${host === undefined ? '' : ` from ${host}`}${detail}`;
+    case 'network':
+      return `${prefix} could not reach the auth server${host === undefined ? '' : ` at ${host}`}${detail} for ${request}`;
+  }
 }
 
 /** The auth server is unreachable, timed out, or answered 5xx/429: retry with backoff. */
@@ -124,22 +167,16 @@ export class AuthUnavailableError extends TokenManagerError {
   readonly reason: AuthUnavailableDetails['reason'];
   readonly status: number | undefined;
   readonly retryAfterMs: number | undefined;
+  /** The full URL that was called (origin and path), when known. */
+  readonly url: string | undefined;
 
   constructor(details: AuthUnavailableDetails, options?: TokenManagerErrorOptions) {
-    const where = details.path === undefined ? '' : ` POST ${details.path}`;
-    const status = details.status === undefined ? '' : ` → ${details.status}`;
-    const detail = details.detail === undefined ? '' : ` (${details.detail})`;
-    const retryAfter = details.retryAfterMs === undefined ? '' : `, retry after ${details.retryAfterMs} ms`;
-    super(
-      ErrorCodes.AUTH_UNAVAILABLE,
-      `${details.operation} failed: auth server unavailable${where}${status}: ${details.reason}${detail}${retryAfter}`,
-      true,
-      options,
-    );
+    super(ErrorCodes.AUTH_UNAVAILABLE, unavailableMessage(details), true, options);
     this.operation = details.operation;
     this.reason = details.reason;
     this.status = details.status;
     this.retryAfterMs = details.retryAfterMs;
+    this.url = details.url;
   }
 }
 
@@ -176,6 +213,55 @@ export class TokenStoreError extends TokenManagerError {
   }
 }
 
+/** What was being waited for when a deadline passed. */
+export type TimeoutStage = 'signer' | 'store' | 'lock' | 'auth' | 'acquire';
+
+/** Details of a {@link TimeoutError}. */
+export interface TimeoutDetails {
+  stage: TimeoutStage;
+  /** The deadline that passed, in ms. */
+  timeoutMs: number;
+  /** The auth server as `host:port`, when known (never a path or secret). */
+  endpoint?: string;
+  /** Auth calls made before the deadline. */
+  attempts?: number;
+  /** The code of the last failure before the deadline, if any. */
+  lastErrorCode?: string;
+}
+
+const STAGE_WORDS: Readonly<Record<TimeoutStage, string>> = {
+  signer: 'the signer did not answer',
+  store: 'the token store did not answer',
+  lock: 'the shared refresh lock was not granted',
+  auth: 'the auth server did not answer',
+  acquire: 'no token could be obtained',
+};
+
+/**
+ * A deadline passed: the signer, the store, the lock or the auth server did not answer in
+ * time, or no token could be obtained within `acquireTimeoutMs`. Transient: a later call
+ * may succeed.
+ */
+export class TimeoutError extends TokenManagerError {
+  readonly stage: TimeoutStage;
+  readonly timeoutMs: number;
+  readonly endpoint: string | undefined;
+  readonly attempts: number | undefined;
+  readonly lastErrorCode: string | undefined;
+
+  constructor(details: TimeoutDetails, options?: TokenManagerErrorOptions) {
+    const where = details.stage === 'auth' && details.endpoint !== undefined ? ` (${details.endpoint})` : '';
+    const attempts = details.attempts === undefined ? '' : `; ${details.attempts} auth call${details.attempts === 1 ? '' : 's'} made`;
+    const last = details.lastErrorCode === undefined ? '' : `, last error ${details.lastErrorCode}`;
+    super(ErrorCodes.TIMEOUT, `timed out after ${details.timeoutMs} ms: ${STAGE_WORDS[details.stage]}${where}${attempts}${last}`, true, options);
+    this.stage = details.stage;
+    this.timeoutMs = details.timeoutMs;
+    this.endpoint = details.endpoint;
+    this.attempts = details.attempts;
+    this.lastErrorCode = details.lastErrorCode;
+  }
+}
+
 /** True for any error thrown by this library, optionally with the given code. */
 export function isTokenManagerError(error: unknown, code?: ErrorCode): error is TokenManagerError {
   if (typeof error !== 'object' || error === null) return false;
@@ -184,6 +270,13 @@ export function isTokenManagerError(error: unknown, code?: ErrorCode): error is 
     error instanceof TokenManagerError ||
     (typeof candidate.code === 'string' && candidate.code.startsWith('ERR_ALIX_'));
   return ours && (code === undefined || candidate.code === code);
+}
+
+/** The string `code` an error carries (ours, Node's, a client's), or undefined. */
+export function errorCodeOf(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
 }
 
 /** True when the error says retrying later may succeed. */

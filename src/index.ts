@@ -8,28 +8,58 @@ export {
   TokenManagerClosedError,
   AbortedError,
   TokenStoreError,
+  TimeoutError,
   isTokenManagerError,
+  errorCodeOf,
   isTransientError,
 } from './errors';
-export type { ErrorCode, AuthOperation, AuthRejectedDetails, AuthUnavailableDetails, TokenManagerErrorOptions } from './errors';
+export type { ErrorCode, AuthOperation, AuthRejectedDetails, AuthUnavailableDetails, TokenManagerErrorOptions, TimeoutDetails, TimeoutStage } from './errors';
 export { systemClock } from './clock';
 export type { Clock, TimerHandle } from './clock';
-export type { TokenSet, InitialTokens } from './token-set';
-export type { TokenProvider } from './providers/types';
-export type { TokenStore, AcquireRefreshLockOptions, RefreshLock, RefreshLockResult } from './stores/types';
+export type { TokenSet, InitialTokens, RefreshTokenSeed } from './token-set';
+export type { TokenProvider, ProviderIdentity } from './providers/types';
+export type { TokenStore, StoredSession, AcquireRefreshLockOptions, RefreshLock, RefreshLockResult } from './stores/types';
 export { MemoryTokenStore, DEFAULT_MEMORY_TOKEN_STORE_OPTIONS } from './stores/memory';
 export type { MemoryTokenStoreOptions } from './stores/memory';
 export { REDACT_PATHS } from './logger';
-export { TokenManager } from './token-manager';
+export { TokenManager } from './manager/token-manager';
+export type { CloseOptions } from './manager/token-manager';
+export { DIAGNOSTICS_CHANNEL_PREFIX } from './manager/types';
 export type {
   GetAccessTokenOptions,
   TokenManagerState,
   TokenManagerStatus,
+  StatusError,
+  HealthOptions,
+  TokenManagerHealth,
+  InvalidateResult,
   RefreshReason,
+  RefreshOutcome,
+  AuthCallOperation,
   RefreshedEvent,
   RefreshTokenExpiringEvent,
   TokenManagerEvents,
-} from './token-manager';
+  LifecycleEvent,
+  LifecycleEventType,
+  RefreshStartedEvent,
+  RefreshEndedEvent,
+  AuthCallStartedEvent,
+  AuthCallEndedEvent,
+  RetryScheduledEvent,
+  InvalidatedEvent,
+  ReplayedEvent,
+  ReplayReport,
+  LockWaitedEvent,
+  StoreFailedEvent,
+  FailFastEnteredEvent,
+  AdoptedEvent,
+  IdentityMismatchEvent,
+  TokenWaitedEvent,
+  RefreshTokenExpiringLifecycleEvent,
+  ClosedEvent,
+} from './manager/types';
+export type { DiagnosticsMessage } from './manager/lifecycle';
+export { DEFAULT_HEALTH_OPTIONS } from './manager/health';
 export { DEFAULT_TOKEN_MANAGER_OPTIONS, DEFAULT_RETRY_OPTIONS } from './manager/options';
 export type { TokenManagerOptions, RetryOptions } from './manager/options';
 export type { AccessTokenSource } from './adapters/types';

@@ -6,4 +6,4 @@ export { RedisTokenStore } from './stores/redis';
 export type { RedisTokenStoreKeys } from './stores/redis';
 export { DEFAULT_REDIS_TOKEN_STORE_OPTIONS } from './stores/redis-options';
 export type { RedisTokenStoreOptions } from './stores/redis-options';
-export type { AcquireRefreshLockOptions, RefreshLock, RefreshLockResult, TokenStore } from './stores/types';
+export type { AcquireRefreshLockOptions, RefreshLock, RefreshLockResult, StoredSession, TokenStore } from './stores/types';

@@ -20,31 +20,73 @@ export interface TokenSet {
   serverTime?: number;
 }
 
+/** A refresh token held without an access token (seeded from the environment, or a store). */
+export interface RefreshTokenSeed {
+  refreshToken: string;
+  refreshTokenExpiresAt?: number;
+  accessToken?: undefined;
+}
+
 /** Tokens a user may seed a manager with: a refresh token alone is enough to start. */
-export type InitialTokens =
-  | TokenSet
-  | { refreshToken: string; refreshTokenExpiresAt?: number; accessToken?: undefined };
+export type InitialTokens = TokenSet | RefreshTokenSeed;
+
+/** Whether seeded tokens hold an access token (rather than a refresh token alone). */
+export function hasAccessToken(tokens: InitialTokens): tokens is TokenSet {
+  return typeof tokens.accessToken === 'string' && tokens.accessToken !== '';
+}
 
 /**
  * Below this difference between the server's `Date` and the local clock, the local clock
- * is trusted: `Date` has one-second resolution and the response spent time in flight.
+ * is trusted: `Date` has one-second resolution.
  */
 export const SKEW_TOLERANCE_MS = 2_000;
 
+/** When an auth request left and its answer arrived, on the local (wall) clock, epoch ms. */
+export interface RoundTrip {
+  sentAt: number;
+  receivedAt: number;
+}
+
 /**
- * Moves a provider's expiries from the server's clock onto the local one: the remaining
- * lifetime the server granted (expiry − server time) is counted from `receivedAt`.
+ * How far the server's clock is ahead of the local one (negative: behind), estimated from
+ * its `Date` header and the request's round trip, or 0 when the two agree within the round
+ * trip and {@link SKEW_TOLERANCE_MS}. The server stamped `Date` somewhere between sending
+ * and receiving, so delivery delay is not mistaken for skew; of the offsets the round trip
+ * allows, the largest is taken, which places the expiry earliest: never later than the
+ * server's own view.
  */
-export function toLocalClock(set: TokenSet, receivedAt: number): TokenSet {
+export function estimateServerOffset(serverTime: number, roundTrip: RoundTrip): number {
+  const lowest = serverTime - roundTrip.receivedAt - SKEW_TOLERANCE_MS;
+  const highest = serverTime - roundTrip.sentAt + SKEW_TOLERANCE_MS;
+  if (lowest <= 0 && highest >= 0) return 0;
+  return serverTime - roundTrip.sentAt;
+}
+
+/**
+ * Moves a provider's expiries from the server's clock onto the local one, using the
+ * offset {@link estimateServerOffset} gives.
+ */
+export function toLocalClock(set: TokenSet, roundTrip: RoundTrip): TokenSet {
   const { serverTime, ...rest } = set;
   if (serverTime === undefined) return rest;
-  const offsetMs = receivedAt - serverTime;
-  if (Math.abs(offsetMs) < SKEW_TOLERANCE_MS) return rest;
+  const offsetMs = estimateServerOffset(serverTime, roundTrip);
+  if (offsetMs === 0) return rest;
   return {
     ...rest,
-    accessTokenExpiresAt: rest.accessTokenExpiresAt + offsetMs,
-    ...(rest.refreshTokenExpiresAt === undefined ? {} : { refreshTokenExpiresAt: rest.refreshTokenExpiresAt + offsetMs }),
+    accessTokenExpiresAt: rest.accessTokenExpiresAt - offsetMs,
+    ...(rest.refreshTokenExpiresAt === undefined ? {} : { refreshTokenExpiresAt: rest.refreshTokenExpiresAt - offsetMs }),
   };
+}
+
+/**
+ * RFC 6750 `b64token`: the only access tokens that can travel in an `Authorization: Bearer`
+ * header. A token with a space, CR/LF or NUL would break the header (or smuggle another).
+ */
+const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/** Whether `token` fits an `Authorization: Bearer` header. */
+export function isHeaderSafeToken(token: unknown): token is string {
+  return typeof token === 'string' && BEARER_TOKEN.test(token);
 }
 
 /** Timing windows resolved for one token set. */
@@ -65,6 +107,11 @@ export interface ScheduleInput {
   refreshJitterMs: number;
   /** A number in [0, 1) for the jitter. */
   random: number;
+  /**
+   * True for a session adopted from a store: its full lifetime is unknown, so the blocking
+   * margin is the whole `expirySkewMs` rather than a share of the remaining time.
+   */
+  adopted?: boolean;
 }
 
 /**
@@ -79,10 +126,10 @@ export interface ScheduleInput {
 export function computeSchedule(input: ScheduleInput): RefreshSchedule {
   const lifetimeMs = Math.max(0, input.accessTokenExpiresAt - input.obtainedAt);
   const windowMs = Math.min(input.refreshBeforeExpiryMs, lifetimeMs / 2);
-  const skewMs = Math.min(input.expirySkewMs, windowMs / 2);
+  const skewMs = input.adopted === true ? input.expirySkewMs : Math.min(input.expirySkewMs, windowMs / 2);
   const jitterMs = Math.floor(Math.min(input.refreshJitterMs, (windowMs - skewMs) / 2) * input.random);
   return {
-    refreshAt: input.accessTokenExpiresAt - windowMs + jitterMs,
+    refreshAt: Math.min(input.accessTokenExpiresAt - windowMs + jitterMs, input.accessTokenExpiresAt - skewMs),
     blockAt: input.accessTokenExpiresAt - skewMs,
   };
 }

@@ -1,27 +1,56 @@
 import { AbortedError } from './errors';
 
 /**
+ * One 'abort' listener per signal, however many waits share it: 10,000 callers passing the
+ * same `AbortSignal` must not add 10,000 listeners (and a MaxListenersExceededWarning).
+ */
+const waitersBySignal = new WeakMap<AbortSignal, Set<() => void>>();
+
+/** Calls `callback` once when `signal` aborts; the returned function cancels that. */
+export function onAbort(signal: AbortSignal, callback: () => void): () => void {
+  let waiters = waitersBySignal.get(signal);
+  if (waiters === undefined) {
+    const created = new Set<() => void>();
+    waiters = created;
+    waitersBySignal.set(signal, created);
+    signal.addEventListener(
+      'abort',
+      () => {
+        waitersBySignal.delete(signal);
+        for (const waiter of created) waiter();
+        created.clear();
+      },
+      { once: true },
+    );
+  }
+  const registered = waiters;
+  registered.add(callback);
+  return () => {
+    registered.delete(callback);
+  };
+}
+
+/**
  * Waits for a promise on behalf of one caller: the caller's signal abandons only this
- * wait (rejecting with `onAbort()`), never the work behind the promise, which others may
- * share.
+ * wait (rejecting with `onAbortError()`), never the work behind the promise, which others
+ * may share.
  */
 export function waitWithSignal<T>(
   shared: Promise<T>,
   signal: AbortSignal | undefined,
-  onAbort: () => Error = () => new AbortedError(),
+  onAbortError: () => Error = () => new AbortedError(),
 ): Promise<T> {
   if (signal === undefined) return shared;
-  if (signal.aborted) return Promise.reject(onAbort());
+  if (signal.aborted) return Promise.reject(onAbortError());
   return new Promise<T>((resolve, reject) => {
-    const abandon = (): void => reject(onAbort());
-    signal.addEventListener('abort', abandon, { once: true });
+    const cancel = onAbort(signal, () => reject(onAbortError()));
     shared.then(
       (value) => {
-        signal.removeEventListener('abort', abandon);
+        cancel();
         resolve(value);
       },
       (error: unknown) => {
-        signal.removeEventListener('abort', abandon);
+        cancel();
         reject(error);
       },
     );

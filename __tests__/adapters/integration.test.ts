@@ -5,7 +5,7 @@ import { createAuthorizedFetch } from '../../src/adapters/fetch';
 import { AlixAuthProvider } from '../../src/providers/alix/provider';
 import { startAlixSandbox } from '../../src/sandbox/server';
 import type { AlixSandbox } from '../../src/sandbox/server';
-import { TokenManager } from '../../src/token-manager';
+import { TokenManager } from '../../src/manager/token-manager';
 
 /** The real manager, provider and sandbox under the adapters: the SPEC's concurrency contract. */
 describe('adapters with a real TokenManager and the sandbox', () => {

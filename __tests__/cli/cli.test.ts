@@ -1,6 +1,9 @@
-import { spawn } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { printToken } from '../../src/cli/commands/token';
 import { startAlixSandbox } from '../../src/sandbox/server';
 import type { AlixSandbox } from '../../src/sandbox/server';
 import { CLI, ROOT, runNode } from '../helpers/child';
@@ -49,7 +52,7 @@ describe('alix-token CLI', () => {
     it('exits 1 when the auth server rejects the credentials', async () => {
       const result = await runNode([CLI, 'token'], { ...env, ALIX_SECRET_KEY: 'wrong-secret' });
       expect(result.code).toBe(1);
-      expect(result.stderr).toMatch(/^alix-token: authenticate rejected: .*→ 400, errorCode 12.*\[ERR_ALIX_AUTH_REJECTED\]\n$/);
+      expect(result.stderr).toMatch(/^alix-token: authenticate rejected: POST http:\/\/127\.0\.0\.1:\d+\/api\/v2\/auth\/access-token answered HTTP 400 with errorCode 12.*ALIX_SECRET_KEY.*\[ERR_ALIX_AUTH_REJECTED\]\n$/);
       expect(result.stderr).not.toContain('wrong-secret');
     });
 
@@ -59,6 +62,83 @@ describe('alix-token CLI', () => {
       const result = await runNode([CLI, 'token'], { ...env, ALIX_BASE_URL: closed.url });
       expect(result.code).toBe(1);
       expect(result.stderr).toContain('ERR_ALIX_AUTH_UNAVAILABLE');
+      expect(result.stderr).toContain(`could not reach the auth server at 127.0.0.1:${closed.port} (ECONNREFUSED)`);
+    });
+
+    it('gives up with exit 1 and a clear message when --timeout fires', async () => {
+      const silent = await startSilentServer();
+      try {
+        const result = await runNode([CLI, 'token', '--timeout', '300'], { ...env, ALIX_BASE_URL: silent.url });
+        expect(result.code).toBe(1);
+        expect(result.stderr).toBe(`alix-token: no token within 300 ms (--timeout 300) from 127.0.0.1:${silent.port} [ERR_ALIX_ABORTED]\n`);
+      } finally {
+        await silent.close();
+      }
+    });
+
+    it('exits 2 naming --timeout on a bad value', async () => {
+      const result = await runNode([CLI, 'token', '--timeout', 'soon'], env);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain('--timeout must be a whole number');
+    });
+
+    it.each([
+      ['a TTY', true, `signing in to 127.0.0.1:PORT…\r\x1b[2K`],
+      ['a pipe', false, ''],
+    ])('shows progress on stderr only on %s', async (_label, isTTY, expected) => {
+      const stdout = collect();
+      const stderr = Object.assign(collect(), { isTTY });
+      const code = await printToken({}, { env, stdout: stdout.stream, stderr: stderr.stream });
+      expect(code).toBe(0);
+      expect(stdout.text()).toMatch(/^eyJ\S+\n$/);
+      expect(stderr.text()).toBe(expected.replace('PORT', String(sandbox.port)));
+    });
+  });
+
+  describe('--version', () => {
+    it('prints the version from package.json', async () => {
+      const result = await runNode([CLI, '--version']);
+      const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+      expect(result).toMatchObject({ code: 0, stdout: `${pkg.version}\n` });
+    });
+
+    it('reads the package.json beside the installed files of a packed tarball', async () => {
+      // Unpacked under the repository so the installed CLI still resolves commander & co.
+      const install = mkdtempSync(path.join(ROOT, '.tmp', 'packed-'));
+      try {
+        const tarball = execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', install], { cwd: ROOT, encoding: 'utf8' }).trim();
+        const home = path.join(install, 'node_modules', 'alix-token-manager');
+        mkdirSync(home, { recursive: true });
+        execFileSync('tar', ['-xzf', path.join(install, tarball), '-C', home, '--strip-components=1']);
+        const pkgFile = path.join(home, 'package.json');
+        writeFileSync(pkgFile, JSON.stringify({ ...(JSON.parse(readFileSync(pkgFile, 'utf8')) as object), version: '0.0.0-packed-test' }));
+
+        const result = await runNode([path.join(home, 'dist', 'cli.js'), '--version']);
+        expect(result).toMatchObject({ code: 0, stdout: '0.0.0-packed-test\n' });
+      } finally {
+        rmSync(install, { recursive: true, force: true });
+      }
+    }, 60_000);
+  });
+
+  describe('doctor', () => {
+    it('exits 0 with a JSON report when stdout is not a TTY', async () => {
+      const result = await runNode([CLI, 'doctor'], env);
+      expect(result).toMatchObject({ code: 0, stderr: '' });
+      expect(JSON.parse(result.stdout)).toMatchObject({ ok: true, exitCode: 0, failed: [] });
+    });
+
+    it('exits 1 naming the failed check', async () => {
+      const result = await runNode([CLI, 'doctor'], { ...env, ALIX_SECRET_KEY: 'wrong-secret' });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe('alix-token doctor: failed: sign-in\n');
+      expect(result.stdout).not.toContain('wrong-secret');
+    });
+
+    it('exits 2 on missing configuration', async () => {
+      const result = await runNode([CLI, 'doctor']);
+      expect(result.code).toBe(2);
+      expect(result.stdout).toContain('ALIX_BASE_URL');
     });
   });
 
@@ -108,6 +188,59 @@ describe('alix-token CLI', () => {
       expect(result.code).toBe(2);
       expect(result.stderr).toContain('--port');
     });
+
+    it('names --port, not startAlixSandbox(), for a port out of range', async () => {
+      const result = await runNode([CLI, 'sandbox', '--port', '70000']);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe('alix-token: --port must be a whole number from 0 to 65535, got "70000" [ERR_ALIX_CONFIGURATION]\n');
+    });
+
+    it.each(['SIGTERM', 'SIGINT'] as const)('deletes its temporary key directory on %s', async (signal) => {
+      const tmp = freshTmp();
+      const child = spawn(process.execPath, [CLI, 'sandbox'], { cwd: ROOT, env: { ...process.env, TMPDIR: tmp } });
+      const { keyFile } = await sandboxStarted(child);
+      expect(existsSync(keyFile)).toBe(true);
+      expect(path.dirname(keyFile).startsWith(tmp)).toBe(true);
+
+      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+      child.kill(signal);
+      expect(await exited).toBe(0);
+      expect(readdirSync(tmp)).toEqual([]);
+    });
+
+    it('deletes its temporary key directory when the start fails, and names --port', async () => {
+      const tmp = freshTmp();
+      const busy = await listenOnFreePort();
+      try {
+        const result = await runNode([CLI, 'sandbox', '--port', String(busy.port)], { TMPDIR: tmp });
+        expect(result.code).toBe(2);
+        expect(result.stderr).toContain(`--port ${busy.port}: 127.0.0.1:${busy.port} is already in use`);
+        expect(result.stderr).not.toContain('startAlixSandbox');
+        expect(readdirSync(tmp)).toEqual([]);
+      } finally {
+        await busy.close();
+      }
+    });
+
+    it('stops and cleans up when the process that started it is killed', async () => {
+      const tmp = freshTmp();
+      // A parent (think npx) whose child, the sandbox, writes straight into our pipe: the pipe
+      // closes only when the sandbox itself has exited.
+      const parentScript = `require('node:child_process').spawn(process.execPath, [${JSON.stringify(CLI)}, 'sandbox'], { stdio: ['ignore', 'inherit', 'inherit'] }); setInterval(() => {}, 60000);`;
+      const parent = spawn(process.execPath, ['-e', parentScript], { cwd: ROOT, env: { ...process.env, TMPDIR: tmp } });
+      let stderr = '';
+      parent.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const { url, keyFile } = await sandboxStarted(parent);
+      const sandboxGone = new Promise<void>((resolve) => parent.on('close', () => resolve()));
+
+      parent.kill('SIGKILL');
+      await sandboxGone;
+
+      expect(stderr).toContain('the process that started it exited; stopping');
+      expect(existsSync(keyFile)).toBe(false);
+      expect(readdirSync(tmp)).toEqual([]);
+      await expect(fetch(`${url}/api/v2/cards`)).rejects.toThrow();
+    });
   });
 
   describe('demo', () => {
@@ -130,7 +263,7 @@ describe('alix-token CLI', () => {
   });
 
   describe('--help', () => {
-    it.each(['token', 'sandbox', 'keygen', 'demo'])('explains %s and exits 0', async (command) => {
+    it.each(['token', 'sandbox', 'keygen', 'demo', 'doctor'])('explains %s and exits 0', async (command) => {
       const result = await runNode([CLI, command, '--help']);
       expect(result.code).toBe(0);
       expect(result.stdout).toContain(`Usage: alix-token ${command}`);
@@ -141,3 +274,65 @@ describe('alix-token CLI', () => {
     });
   });
 });
+
+/** A fresh, empty directory to serve as a child's TMPDIR. */
+function freshTmp(): string {
+  return mkdtempSync(path.join(ROOT, '.tmp', 'tmpdir-'));
+}
+
+/** Waits for the sandbox banner on `child`'s stdout; returns its URL and key file. */
+function sandboxStarted(child: ChildProcessWithoutNullStreams): Promise<{ url: string; keyFile: string }> {
+  let stdout = '';
+  return new Promise((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const url = /listening on (http:\/\/\S+)/.exec(stdout)?.[1];
+      const keyFile = /ALIX_PRIVATE_KEY_FILE=(\S+)/.exec(stdout)?.[1];
+      if (url !== undefined && keyFile !== undefined) resolve({ url, keyFile });
+    });
+    child.on('error', reject);
+    child.on('close', (code) => reject(new Error(`exited (${code}) before listening: ${stdout}`)));
+  });
+}
+
+/** A loopback TCP server that accepts connections and never answers (a hung auth server). */
+async function startSilentServer(): Promise<{ url: string; port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  const port = await listenOn(server);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A port held by another server, for a failed start. */
+async function listenOnFreePort(): Promise<{ port: number; close(): Promise<void> }> {
+  const server = createServer();
+  const port = await listenOn(server);
+  return { port, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+function listenOn(server: Server): Promise<number> {
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      resolve(typeof address === 'object' && address !== null ? address.port : 0);
+    });
+  });
+}
+
+/** A writable stream that keeps what was written. */
+function collect(): { stream: PassThrough; text(): string } {
+  const stream = new PassThrough();
+  let text = '';
+  stream.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  return { stream, text: () => text };
+}

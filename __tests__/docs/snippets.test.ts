@@ -46,6 +46,7 @@ describe('documentation examples', () => {
         paths: {
           'alix-token-manager': ['src/index.ts'],
           'alix-token-manager/testing': ['src/sandbox/index.ts'],
+          'alix-token-manager/testing/msw': ['src/sandbox/msw-entry.ts'],
           'alix-token-manager/redis': ['src/redis.ts'],
         },
       },

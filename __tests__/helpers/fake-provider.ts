@@ -100,3 +100,15 @@ export function makeTokenSet(now: number, overrides: Partial<TokenSet> & { expir
 export async function flushPromises(rounds = 20): Promise<void> {
   for (let index = 0; index < rounds; index += 1) await Promise.resolve();
 }
+
+/**
+ * Lets queued promise callbacks run until `done()` holds, failing after `maxRounds`: unlike a
+ * fixed number of rounds, it does not depend on how many awaits the code under test has.
+ */
+export async function flushUntil(done: () => boolean, maxRounds = 10_000): Promise<void> {
+  for (let round = 0; round < maxRounds; round += 1) {
+    if (done()) return;
+    await Promise.resolve();
+  }
+  throw new Error(`condition not reached after ${maxRounds} microtask rounds`);
+}

@@ -1,4 +1,4 @@
-import { TokenManager } from '../../src/token-manager';
+import { TokenManager } from '../../src/manager/token-manager';
 import type { TokenManagerOptions } from '../../src/manager/options';
 import { FakeProvider } from './fake-provider';
 import type { FakeProviderOptions } from './fake-provider';
@@ -14,13 +14,19 @@ export function useFakeClock(now = T0): void {
 /** Retries without delays, so failure tests need no timer advancing. */
 export const INSTANT_RETRY = Object.freeze({ minTimeoutMs: 0, maxTimeoutMs: 0, randomize: false });
 
-/** A manager on the fake clock with deterministic windows (no jitter, instant retries). */
+/**
+ * A manager on the fake clock with deterministic windows (no jitter, instant retries). Its
+ * clock is the (fake) wall clock, so `jest.setSystemTime()` moves the manager's time too;
+ * without `now`, a manager tracks held tokens on the monotonic clock, which a wall-clock
+ * step does not move (see the clock tests).
+ */
 export function makeManager(
   overrides: Partial<TokenManagerOptions> = {},
   providerOptions: Partial<FakeProviderOptions> = {},
 ): { manager: TokenManager; provider: FakeProvider } {
   const provider = (overrides.provider as FakeProvider | undefined) ?? new FakeProvider({ now: () => Date.now(), ...providerOptions });
   const manager = new TokenManager({
+    now: () => Date.now(),
     refreshJitterMs: 0,
     retry: INSTANT_RETRY,
     ...overrides,

@@ -1,10 +1,12 @@
 'use strict';
 /**
- * One replica for the multi-process Redis tests, run with child_process.fork(): a
- * TokenManager on a RedisTokenStore, loaded from the built library (ALIX_DIST_DIR), whose
- * provider calls the parent's counting auth server (AUTH_URL). The parent sends
- * `{ type: 'start', durationMs }`; the replica calls getAccessToken() in a loop for that
- * long and answers `{ type: 'done', calls, failures, tokens, refreshCount }`.
+ * One replica for the multi-process Redis tests, run with child_process.fork(): one
+ * RedisTokenStore (on a client used straight after it is created, as docs/scaling.md shows)
+ * serving a TokenManager per identity in IDENTITIES (comma-separated), loaded from the
+ * built library (ALIX_DIST_DIR), whose providers call the parent's counting auth server
+ * (AUTH_URL). The parent sends `{ type: 'start', durationMs }`; the replica calls
+ * getAccessToken() on every manager in a loop for that long and answers
+ * `{ type: 'done', calls, failures, tokens, refreshCount }`.
  */
 const path = require('node:path');
 const Redis = require('ioredis');
@@ -25,26 +27,32 @@ async function callAuthServer(kind, body, signal) {
   return json;
 }
 
-const provider = {
-  authenticate: (signal) => callAuthServer('authenticate', {}, signal),
-  refresh: (refreshToken, signal) => callAuthServer('refresh', { refreshToken }, signal),
-};
+function providerFor(identity) {
+  return {
+    identity: { id: identity },
+    authenticate: (signal) => callAuthServer('authenticate', { identity }, signal),
+    refresh: (refreshToken, signal) => callAuthServer('refresh', { identity, refreshToken }, signal),
+  };
+}
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main() {
-  const client = new Redis(env.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
+  // No await on the connection: the store waits for it (issue 11).
+  const client = new Redis(env.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   client.on('error', () => undefined);
-  await client.connect();
-  const store = new RedisTokenStore({ client, key: env.SESSION_KEY, lockTtlMs: 2_000, lockWaitMs: 3_000, pollIntervalMs: 50 });
-  const manager = new TokenManager({
-    provider,
-    store,
-    refreshJitterMs: 0,
-    refreshBeforeExpiryMs: Number(env.REFRESH_BEFORE_EXPIRY_MS),
-    expirySkewMs: Number(env.EXPIRY_SKEW_MS),
-    retry: { retries: 0 },
-  });
+  const store = new RedisTokenStore({ client, lockTtlMs: 2_000, lockWaitMs: 3_000, pollIntervalMs: 50 });
+  const managers = env.IDENTITIES.split(',').map(
+    (identity) =>
+      new TokenManager({
+        provider: providerFor(identity),
+        store,
+        refreshJitterMs: 0,
+        refreshBeforeExpiryMs: Number(env.REFRESH_BEFORE_EXPIRY_MS),
+        expirySkewMs: Number(env.EXPIRY_SKEW_MS),
+        retry: { retries: 0 },
+      }),
+  );
 
   process.once('message', async (message) => {
     const until = Date.now() + message.durationMs;
@@ -52,16 +60,20 @@ async function main() {
     const failures = [];
     let calls = 0;
     while (Date.now() < until) {
-      calls += 1;
-      try {
-        tokens.add(await manager.getAccessToken());
-      } catch (error) {
-        failures.push(`${error.name}: ${error.message}`);
-      }
+      await Promise.all(
+        managers.map(async (manager) => {
+          calls += 1;
+          try {
+            tokens.add(await manager.getAccessToken());
+          } catch (error) {
+            failures.push(`${error.name}: ${error.message}`);
+          }
+        }),
+      );
       await sleep(10 + Math.random() * 10);
     }
-    const { refreshCount } = manager.status();
-    manager.close();
+    const refreshCount = managers.reduce((sum, manager) => sum + manager.status().refreshCount, 0);
+    for (const manager of managers) manager.close();
     await store.close();
     await client.quit();
     process.send({ type: 'done', calls, failures, tokens: [...tokens], refreshCount }, () => process.exit(0));

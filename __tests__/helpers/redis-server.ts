@@ -1,5 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import Redis from 'ioredis';
 import type { RedisOptions } from 'ioredis';
@@ -8,23 +11,81 @@ import { freePort, redisServerAvailable, spawnRedisServer, stopRedisServer } fro
 
 export { freePort };
 
+/** How the Redis test files run: against a server, skipped (locally), or failing (CI). */
+export type RedisTestMode = 'run' | 'skip' | 'fail';
+
+/** The mode for a machine: a local machine without Redis skips; CI must never skip silently. */
+export function redisTestMode(machine: { serverFound: boolean; url: string | undefined; ci: boolean }): RedisTestMode {
+  if (machine.serverFound || (machine.url !== undefined && machine.url !== '')) return 'run';
+  return machine.ci ? 'fail' : 'skip';
+}
+
+const SKIP_NOTICE = 'Redis tests skipped: redis-server not found; install it (apt-get install redis-server), set REDIS_URL, or run in CI';
+
+/**
+ * Decided once, synchronously, when a test file loads, so jest itself can count skipped
+ * tests (a test that returned early would pass with no assertion).
+ */
+export const REDIS_TESTS = (() => {
+  const serverFound = redisServerAvailable();
+  const url = process.env.REDIS_URL;
+  const mode = redisTestMode({ serverFound, url, ci: process.env.CI === 'true' });
+  return Object.freeze({ mode, ownServer: serverFound });
+})();
+
+/**
+ * `describe` for tests that need Redis: runs them, skips them (jest reports them as
+ * skipped; one line says how to run them), or, under CI, replaces them with one failing
+ * test, so a CI without Redis cannot pass by skipping.
+ */
+export function describeRedis(name: string, body: () => void): void {
+  if (REDIS_TESTS.mode === 'run') {
+    describe(name, body);
+    return;
+  }
+  if (REDIS_TESTS.mode === 'fail') {
+    describe(name, () => {
+      it('has a Redis server to run against (CI requires one)', () => {
+        throw new Error(`${SKIP_NOTICE}. CI=true: the Redis tests must run here.`);
+      });
+    });
+    return;
+  }
+  printSkipNoticeOnce();
+  describe.skip(name, body);
+}
+
+/** Tests that kill, restart or reconfigure the server: only with a server this helper started. */
+export const itOwnServer: jest.It = REDIS_TESTS.ownServer ? it : it.skip;
+
+/**
+ * One line per jest run, not one per test file: the first file to get here leaves a marker
+ * named after the run's main process (the parent of jest's workers, or jest itself in band).
+ * Written straight to stderr, so jest adds no stack frame to it.
+ */
+function printSkipNoticeOnce(): void {
+  const runId = process.env.JEST_WORKER_ID === undefined ? process.pid : process.ppid;
+  try {
+    writeFileSync(path.join(os.tmpdir(), `alix-redis-skip-notice-${runId}`), '', { flag: 'wx' });
+  } catch {
+    return;
+  }
+  process.stderr.write(`${SKIP_NOTICE}\n`);
+}
+
 /** A Redis server for one test file: a private `redis-server`, or the one at REDIS_URL. */
 export interface RedisTestServer {
-  /** False when neither `redis-server` nor REDIS_URL is available (never under CI). */
-  readonly available: boolean;
   readonly host: string;
   readonly port: number;
-  /** True when this helper started the server, so it can stop and restart it. */
-  readonly restartable: boolean;
   /** A client that fails fast while Redis is down (no offline queue), not yet connected; closed in afterAll. */
   createClient(options?: RedisOptions): Redis;
   /** {@link createClient}, connected. */
   connect(options?: RedisOptions): Promise<Redis>;
   /** A unique key for one test, so tests never see each other's sessions. */
   uniqueKey(name: string): string;
-  /** Kills the server (SIGKILL: nothing is saved, as after a crash). */
+  /** Kills the server (SIGKILL: nothing is saved, as after a crash). Only with {@link itOwnServer}. */
   kill(): Promise<void>;
-  /** Starts the server again on the same port, empty. */
+  /** Starts the server again on the same port, empty. Only with {@link itOwnServer}. */
   start(): Promise<void>;
 }
 
@@ -37,14 +98,12 @@ export const FAIL_FAST_CLIENT_OPTIONS: RedisOptions = Object.freeze({
 });
 
 /**
- * Starts one `redis-server` on a free loopback port in `beforeAll` and stops it in
- * `afterAll`. Without `redis-server` it uses REDIS_URL; without either it warns loudly and
- * `available` is false (each test then returns early) — except under CI, where it throws.
+ * Call inside {@link describeRedis}: starts one `redis-server` on a free loopback port in
+ * `beforeAll` (or uses REDIS_URL when there is no `redis-server`) and stops it, and every
+ * client made here, in `afterAll`.
  */
 export function useRedisServer(): RedisTestServer {
   let child: ChildProcess | undefined;
-  let available = false;
-  let restartable = false;
   let host = '127.0.0.1';
   let port = 0;
   const clients = new Set<Redis>();
@@ -52,34 +111,26 @@ export function useRedisServer(): RedisTestServer {
   const startServer = async (): Promise<void> => {
     child = await spawnRedisServer(port, { unref: true });
   };
+  const ownServer = (): void => {
+    if (!REDIS_TESTS.ownServer) throw new Error('this Redis server was not started by the test helper (use itOwnServer)');
+  };
 
   beforeAll(async () => {
-    if (redisServerAvailable()) {
-      for (let attempt = 1; ; attempt += 1) {
-        port = await freePort();
-        try {
-          await startServer();
-          break;
-        } catch (error) {
-          if (attempt >= 3) throw error;
-        }
-      }
-      restartable = true;
-      available = true;
-      return;
-    }
-    const url = process.env.REDIS_URL;
-    if (url !== undefined && url !== '') {
-      const parsed = new URL(url);
+    if (!REDIS_TESTS.ownServer) {
+      const parsed = new URL(process.env.REDIS_URL ?? '');
       host = parsed.hostname;
       port = Number(parsed.port || 6379);
-      available = true;
       return;
     }
-    const message = 'redis-server is not on PATH and REDIS_URL is unset: the Redis store tests cannot run';
-    if (process.env.CI === 'true') throw new Error(`${message} (CI requires them)`);
-    // eslint-disable-next-line no-console
-    console.warn(`\n!!! SKIPPING REDIS TESTS: ${message}. Install redis-server or set REDIS_URL. !!!\n`);
+    for (let attempt = 1; ; attempt += 1) {
+      port = await freePort();
+      try {
+        await startServer();
+        return;
+      } catch (error) {
+        if (attempt >= 3) throw error;
+      }
+    }
   });
 
   afterAll(async () => {
@@ -90,19 +141,11 @@ export function useRedisServer(): RedisTestServer {
   });
 
   return {
-    get available() {
-      // eslint-disable-next-line no-console
-      if (!available) console.warn('redis test skipped: no Redis server (see the warning above)');
-      return available;
-    },
     get host() {
       return host;
     },
     get port() {
       return port;
-    },
-    get restartable() {
-      return restartable;
     },
     createClient(options: RedisOptions = {}) {
       // A short disconnectTimeout: ioredis otherwise keeps a 2 s timer after closing a dead connection.
@@ -120,12 +163,12 @@ export function useRedisServer(): RedisTestServer {
       return `alix-test:${randomUUID()}:${name}`;
     },
     async kill() {
-      if (!restartable) throw new Error('this Redis server was not started by the test helper');
+      ownServer();
       await stopRedisServer(child);
       child = undefined;
     },
     async start() {
-      if (!restartable) throw new Error('this Redis server was not started by the test helper');
+      ownServer();
       await startServer();
     },
   };

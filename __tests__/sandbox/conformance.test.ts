@@ -4,8 +4,8 @@
  * is the equivalence of the two front ends.
  */
 import { setupServer } from 'msw/node';
+import { alixHandlers } from '../../src/sandbox/msw';
 import {
-  alixHandlers,
   createAlixSignature,
   generatePartnerKeyPairSync,
   SandboxErrorCodes,

@@ -5,9 +5,10 @@
 import axios from 'axios';
 import { setupServer } from 'msw/node';
 import { AlixAuthProvider } from '../../src/providers/alix/provider';
-import { TokenManager } from '../../src/token-manager';
+import { TokenManager } from '../../src/manager/token-manager';
 import { attachTokenManager } from '../../src/adapters/axios';
-import { alixHandlers, startAlixSandbox, type AlixSandbox } from '../../src/sandbox';
+import { startAlixSandbox, type AlixSandbox } from '../../src/sandbox';
+import { alixHandlers } from '../../src/sandbox/msw';
 
 describe('docs: startAlixSandbox() example', () => {
   let sandbox: AlixSandbox;

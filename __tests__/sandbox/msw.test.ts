@@ -1,12 +1,7 @@
 import { setupServer } from 'msw/node';
 import { ConfigurationError } from '../../src/errors';
-import {
-  AlixSandboxCore,
-  alixHandlers,
-  createAlixSignature,
-  generatePartnerKeyPairSync,
-  startAlixSandbox,
-} from '../../src/sandbox';
+import { AlixSandboxCore, createAlixSignature, generatePartnerKeyPairSync, startAlixSandbox } from '../../src/sandbox';
+import { alixHandlers } from '../../src/sandbox/msw';
 
 const keys = generatePartnerKeyPairSync();
 const server = setupServer();

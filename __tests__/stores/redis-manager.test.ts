@@ -1,38 +1,35 @@
+import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
 import { RedisTokenStore } from '../../src/redis';
 import type { RedisTokenStoreOptions } from '../../src/redis';
-import { TokenManager } from '../../src/token-manager';
+import { TokenManager } from '../../src/manager/token-manager';
 import type { TokenManagerOptions } from '../../src/manager/options';
+import type { LifecycleEvent } from '../../src/manager/types';
 import { FakeProvider } from '../helpers/fake-provider';
+import type { FakeProviderOptions } from '../helpers/fake-provider';
 import { INSTANT_RETRY } from '../helpers/manager';
-import { captureLogger, freePort, useRedisServer } from '../helpers/redis-server';
-
-const redis = useRedisServer();
+import type { TokenSet } from '../../src/token-set';
+import { describeRedis, freePort, itOwnServer, useRedisServer } from '../helpers/redis-server';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Replica {
-  manager: TokenManager;
-  store: RedisTokenStore;
-}
-
-const opened: Replica[] = [];
-afterEach(async () => {
-  for (const { manager, store } of opened.splice(0)) {
-    manager.close();
-    await store.close();
+/**
+ * A fake provider that says whose session it makes (its store key derives from `id`) and,
+ * with a `tokenPrefix`, marks its tokens so a mix-up between identities shows.
+ */
+function identifiedProvider(id: string, options: FakeProviderOptions, tokenPrefix = ''): FakeProvider {
+  class IdentifiedProvider extends FakeProvider {
+    readonly identity = { id };
+    override issue(): TokenSet {
+      const tokens = super.issue();
+      return { ...tokens, accessToken: `${tokenPrefix}${tokens.accessToken}`, refreshToken: `${tokenPrefix}${tokens.refreshToken ?? ''}` };
+    }
   }
-});
-
-function makeReplica(client: Redis, store: Partial<RedisTokenStoreOptions>, manager: Partial<TokenManagerOptions> & { provider: FakeProvider }): Replica {
-  const replica = {
-    store: new RedisTokenStore({ lockTtlMs: 1_000, lockWaitMs: 1_500, pollIntervalMs: 50, commandTimeoutMs: 200, ...store, client }),
-    manager: undefined as unknown as TokenManager,
-  };
-  replica.manager = new TokenManager({ refreshJitterMs: 0, retry: INSTANT_RETRY, ...manager, store: replica.store });
-  opened.push(replica);
-  return replica;
+  return new IdentifiedProvider(options);
 }
+
+/** A fresh identity id per test, so tests never share a session key. */
+const newIdentity = (name: string): string => `${name}-${randomUUID()}`;
 
 /** Calls getAccessToken() on every manager every `everyMs` until `durationMs` passed; counts failures. */
 async function hammer(managers: TokenManager[], durationMs: number, everyMs = 20): Promise<{ calls: number; failures: unknown[] }> {
@@ -51,41 +48,104 @@ async function hammer(managers: TokenManager[], durationMs: number, everyMs = 20
   return { calls, failures };
 }
 
-describe('RedisTokenStore with TokenManager', () => {
-  it('lets 8 managers on one key share one sign-in, and one refresh once their tokens expire', async () => {
-    if (!redis.available) return;
+describeRedis('RedisTokenStore with TokenManager', () => {
+  const redis = useRedisServer();
+  const managers: TokenManager[] = [];
+  const stores: RedisTokenStore[] = [];
+  afterEach(async () => {
+    for (const manager of managers.splice(0)) manager.close();
+    await Promise.all(stores.splice(0).map((store) => store.close()));
+  });
+
+  /** One replica's store: its own client, serving every session of that replica. */
+  function makeStore(client: Redis, options: Partial<RedisTokenStoreOptions> = {}): RedisTokenStore {
+    const store = new RedisTokenStore({ lockTtlMs: 1_000, lockWaitMs: 1_500, pollIntervalMs: 50, commandTimeoutMs: 200, ...options, client });
+    stores.push(store);
+    return store;
+  }
+
+  function makeManager(store: RedisTokenStore, options: Partial<TokenManagerOptions> & { provider: FakeProvider }): TokenManager {
+    const manager = new TokenManager({ refreshJitterMs: 0, retry: INSTANT_RETRY, ...options, store });
+    managers.push(manager);
+    return manager;
+  }
+
+  it('lets 8 replicas of one identity share one sign-in, and one refresh once their tokens expire', async () => {
     let offsetMs = 0;
     const now = (): number => Date.now() + offsetMs;
-    const provider = new FakeProvider({ now, accessTtlMs: 60_000 });
-    const key = redis.uniqueKey('session');
-    const replicas = await Promise.all(
-      Array.from({ length: 8 }, async () => makeReplica(await redis.connect(), { key, now }, { provider, now })),
-    );
+    const identity = newIdentity('partner');
+    const provider = identifiedProvider(identity, { now, accessTtlMs: 60_000 });
+    const replicas = await Promise.all(Array.from({ length: 8 }, async () => makeManager(makeStore(await redis.connect(), { now }), { provider, now })));
 
-    const first = await Promise.all(replicas.map(({ manager }) => manager.getAccessToken()));
+    const first = await Promise.all(replicas.map((manager) => manager.getAccessToken()));
     expect(provider.calls).toHaveLength(1);
     expect(new Set(first)).toEqual(new Set(['access-1']));
 
     offsetMs = 61_000;
-    const second = await Promise.all(replicas.map(({ manager }) => manager.getAccessToken()));
+    const second = await Promise.all(replicas.map((manager) => manager.getAccessToken()));
     expect(provider.calls.map((call) => call.kind)).toEqual(['authenticate', 'refresh']);
     expect(new Set(second)).toEqual(new Set(['access-2']));
+
+    // The default key derives from the identity, and the value carries it.
+    const key = `alix-token-manager:session:${identity}`;
+    expect(replicas[0]?.storeKey).toBe(key);
+    const reader = makeStore(await redis.connect());
+    expect(await reader.get(key)).toEqual({ identity, tokens: expect.objectContaining({ accessToken: 'access-2' }) });
   });
 
-  it('serves every call while Redis restarts and publishes to it again afterwards', async () => {
-    if (!redis.available) return;
-    if (!redis.restartable) {
-      // eslint-disable-next-line no-console
-      console.warn('redis restart test skipped: the server at REDIS_URL cannot be restarted by the test');
-      return;
-    }
-    const provider = new FakeProvider({ now: () => Date.now(), accessTtlMs: 1_200 });
-    const key = redis.uniqueKey('session');
-    const timing = { provider, refreshBeforeExpiryMs: 500, expirySkewMs: 100 };
-    const replicas = await Promise.all(Array.from({ length: 3 }, async () => makeReplica(await redis.connect(), { key }, timing)));
-    const managers = replicas.map(({ manager }) => manager);
+  it('keeps 3 identities × 3 replicas apart on one store per replica: one sign-in per identity, each served its own token', async () => {
+    const identities = [newIdentity('alice'), newIdentity('bob'), newIdentity('carol')];
+    const providers = identities.map((id, index) => identifiedProvider(id, { now: () => Date.now(), accessTtlMs: 60_000 }, `id${index}-`));
+    const stores3 = await Promise.all([0, 1, 2].map(async () => makeStore(await redis.connect())));
+    // Every replica's store serves all three identities' managers.
+    const fleet = stores3.flatMap((store) => providers.map((provider, index) => ({ index, manager: makeManager(store, { provider }) })));
 
-    const running = hammer(managers, 3_000);
+    const tokens = await Promise.all(fleet.map(({ manager }) => manager.getAccessToken()));
+    expect(providers.map((provider) => provider.calls.length)).toEqual([1, 1, 1]);
+    expect(tokens).toEqual(fleet.map(({ index }) => `id${index}-access-1`));
+    const reader = makeStore(await redis.connect());
+    for (const [position, { index }] of fleet.entries()) {
+      const stored = await reader.get(`alix-token-manager:session:${identities[index] ?? ''}`);
+      expect(stored?.identity).toBe(identities[index]);
+      expect(tokens[position]).toBe(stored?.tokens.accessToken);
+    }
+  });
+
+  it('never serves another identity the session found under a shared storeKey', async () => {
+    const storeKey = `alix-token-manager:shared:${randomUUID()}`;
+    const store = makeStore(await redis.connect());
+    const alice = identifiedProvider(newIdentity('alice'), { now: () => Date.now(), accessTtlMs: 60_000 }, 'alice-');
+    const bob = identifiedProvider(newIdentity('bob'), { now: () => Date.now(), accessTtlMs: 60_000 }, 'bob-');
+    expect(await makeManager(store, { provider: alice, storeKey }).getAccessToken()).toBe('alice-access-1');
+    expect(await makeManager(makeStore(await redis.connect()), { provider: bob, storeKey }).getAccessToken()).toBe('bob-access-1');
+    expect(bob.authenticateCount).toBe(1);
+  });
+
+  it('signs in once for 5 replicas whose clients are still connecting (enableOfflineQueue: false)', async () => {
+    const identity = newIdentity('partner');
+    const provider = identifiedProvider(identity, { now: () => Date.now(), accessTtlMs: 60_000 });
+    const lifecycle: LifecycleEvent[] = [];
+    const replicas = Array.from({ length: 5 }, () => {
+      // Used straight after creation, as docs/scaling.md shows: no await on the connection.
+      const client = redis.createClient({ lazyConnect: false });
+      expect(client.status).toBe('connecting');
+      const manager = makeManager(makeStore(client), { provider });
+      manager.on('lifecycle', (event) => lifecycle.push(event));
+      return manager;
+    });
+    const tokens = await Promise.all(replicas.map((manager) => manager.getAccessToken()));
+    expect(provider.calls).toHaveLength(1);
+    expect(new Set(tokens)).toEqual(new Set(['access-1']));
+    expect(lifecycle.filter((event) => event.type === 'store-failed')).toEqual([]);
+  });
+
+  itOwnServer('serves every call while Redis restarts and publishes to it again afterwards', async () => {
+    const identity = newIdentity('partner');
+    const provider = identifiedProvider(identity, { now: () => Date.now(), accessTtlMs: 1_200 });
+    const timing = { provider, refreshBeforeExpiryMs: 500, expirySkewMs: 100 };
+    const replicas = await Promise.all(Array.from({ length: 3 }, async () => makeManager(makeStore(await redis.connect()), timing)));
+
+    const running = hammer(replicas, 3_000);
     await sleep(700);
     await redis.kill();
     await sleep(300);
@@ -94,19 +154,21 @@ describe('RedisTokenStore with TokenManager', () => {
 
     expect(failures).toEqual([]);
     expect(calls).toBeGreaterThan(100);
-    const reader = new RedisTokenStore({ client: await redis.connect(), key });
-    expect((await reader.get())?.accessToken).toBe(await managers[0]?.getAccessToken());
+    const reader = makeStore(await redis.connect());
+    expect((await reader.get(`alix-token-manager:session:${identity}`))?.tokens.accessToken).toBe(await replicas[0]?.getAccessToken());
   });
 
   it.each([
     ['fails fast (no offline queue)', {}],
     ['queues offline (ioredis defaults)', { enableOfflineQueue: true, maxRetriesPerRequest: 20 }],
-  ])('serves and refreshes process-locally, and logs it, when Redis is down: a client that %s', async (_label, clientOptions) => {
-    if (!redis.available) return;
+  ])('serves and refreshes process-locally, and reports it, when Redis is down: a client that %s', async (_label, clientOptions) => {
     const client = redis.createClient({ port: await freePort(), ...clientOptions });
-    const { logger, lines } = captureLogger();
-    const provider = new FakeProvider({ now: () => Date.now(), accessTtlMs: 600 });
-    const { manager } = makeReplica(client, {}, { provider, logger, refreshBeforeExpiryMs: 200, expirySkewMs: 50 });
+    const provider = identifiedProvider(newIdentity('partner'), { now: () => Date.now(), accessTtlMs: 600 });
+    const manager = makeManager(makeStore(client), { provider, refreshBeforeExpiryMs: 200, expirySkewMs: 50 });
+    const failed = new Set<string>();
+    manager.on('lifecycle', (event) => {
+      if (event.type === 'store-failed') failed.add(event.operation);
+    });
 
     const startedAt = Date.now();
     await manager.getAccessToken();
@@ -115,8 +177,7 @@ describe('RedisTokenStore with TokenManager', () => {
 
     expect(failures).toEqual([]);
     expect(provider.calls.length).toBeGreaterThanOrEqual(3);
-    const events = lines.map((line) => line.event);
-    expect(events).toContain('lock-unavailable');
-    expect(events).toContain('store-write-failed');
+    expect(failed).toContain('lock');
+    expect(failed).toContain('write');
   });
 });

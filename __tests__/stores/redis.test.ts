@@ -1,228 +1,178 @@
 import type Redis from 'ioredis';
 import { ConfigurationError, ErrorCodes, TokenStoreError } from '../../src/errors';
 import { RedisTokenStore } from '../../src/redis';
-import type { RedisTokenStoreOptions } from '../../src/redis';
-import type { RefreshLockResult } from '../../src/stores/types';
+import type { RedisTokenStoreOptions, StoredSession } from '../../src/redis';
+import type { TokenSet } from '../../src/token-set';
 import { makeTokenSet } from '../helpers/fake-provider';
-import { captureLogger, useRedisServer } from '../helpers/redis-server';
+import { captureLogger, describeRedis, redisTestMode, useRedisServer } from '../helpers/redis-server';
 
-const redis = useRedisServer();
+describe('Redis test mode', () => {
+  it('runs with a server or REDIS_URL, skips locally without either, and fails under CI without either', () => {
+    expect(redisTestMode({ serverFound: true, url: undefined, ci: true })).toBe('run');
+    expect(redisTestMode({ serverFound: false, url: 'redis://127.0.0.1:6379', ci: true })).toBe('run');
+    expect(redisTestMode({ serverFound: false, url: undefined, ci: false })).toBe('skip');
+    expect(redisTestMode({ serverFound: false, url: '', ci: false })).toBe('skip');
+    expect(redisTestMode({ serverFound: false, url: undefined, ci: true })).toBe('fail');
+  });
+});
 
-async function makeStore(options: Partial<RedisTokenStoreOptions> = {}): Promise<RedisTokenStore> {
-  const client = options.client ?? (await redis.connect());
-  return new RedisTokenStore({ key: redis.uniqueKey('session'), lockTtlMs: 300, lockWaitMs: 1_000, pollIntervalMs: 50, ...options, client });
-}
+describeRedis('RedisTokenStore: sessions', () => {
+  const redis = useRedisServer();
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Resolves once someone subscribes to `channel`, so a test never races the subscription. */
-async function untilSubscribed(client: Redis, channel: string): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt += 1) {
-    const [, count] = (await client.pubsub('NUMSUB', channel)) as [string, number];
-    if (Number(count) > 0) return;
-    await sleep(10);
+  async function makeStore(options: Partial<RedisTokenStoreOptions> = {}): Promise<RedisTokenStore> {
+    const client = options.client ?? (await redis.connect());
+    return new RedisTokenStore({ lockTtlMs: 300, lockWaitMs: 1_000, pollIntervalMs: 50, ...options, client });
   }
-  throw new Error(`nobody subscribed to ${channel}`);
-}
 
-describe('RedisTokenStore', () => {
-  describe('get(), set(), delete()', () => {
-    it('returns what was set and forgets it on delete', async () => {
-      if (!redis.available) return;
-      const store = await makeStore();
-      const tokens = makeTokenSet(Date.now());
-      expect(await store.get()).toBeUndefined();
-      await store.set(tokens);
-      expect(await store.get()).toEqual(tokens);
-      await store.delete();
-      expect(await store.get()).toBeUndefined();
-    });
+  const session = (identity: string, tokens: TokenSet = makeTokenSet(Date.now())): StoredSession => ({ identity, tokens });
 
-    it('expires the key with the refresh token, or with the access token when there is none', async () => {
-      if (!redis.available) return;
-      const client = await redis.connect();
-      const store = await makeStore({ client });
-      await store.get();
-      await store.set(makeTokenSet(Date.now(), { refreshTokenExpiresAt: Date.now() + 10_000 }));
-      const withRefresh = await client.pttl(store.keys.session);
-      expect(withRefresh).toBeGreaterThan(9_000);
-      expect(withRefresh).toBeLessThanOrEqual(10_000);
+  /** The stored value's JSON as Redis holds it. */
+  async function raw(client: Redis, key: string): Promise<Record<string, unknown>> {
+    return JSON.parse((await client.get(key)) ?? 'null') as Record<string, unknown>;
+  }
 
-      const accessOnly = await makeStore({ client });
-      await accessOnly.get();
-      await accessOnly.set({ accessToken: 'a', accessTokenExpiresAt: Date.now() + 5_000 });
-      const withoutRefresh = await client.pttl(accessOnly.keys.session);
-      expect(withoutRefresh).toBeGreaterThan(4_000);
-      expect(withoutRefresh).toBeLessThanOrEqual(5_000);
-    });
-
-    it.each([
-      ['not JSON', '{oops'],
-      ['a wrong shape', JSON.stringify({ version: 1, tokens: { accessToken: 5, accessTokenExpiresAt: 'soon' } })],
-      ['no version', JSON.stringify({ tokens: makeTokenSet(0) })],
-    ])('treats %s as absent, logs it without the value, and lets the next write repair it', async (_label, raw) => {
-      if (!redis.available) return;
-      const client = await redis.connect();
-      const { logger, lines, text } = captureLogger();
-      const store = await makeStore({ client, logger });
-      await client.set(store.keys.session, raw.replace('}', ',"refreshToken":"secret-refresh"}'));
-      expect(await store.get()).toBeUndefined();
-      expect(lines).toContainEqual(expect.objectContaining({ event: 'store-value-invalid', level: 40 }));
-      expect(text()).not.toContain('secret-refresh');
-      const tokens = makeTokenSet(Date.now());
-      await store.set(tokens);
-      expect(await store.get()).toEqual(tokens);
-    });
-
-    it('refuses a stale write and keeps the newer session', async () => {
-      if (!redis.available) return;
-      const client = await redis.connect();
-      const key = redis.uniqueKey('session');
-      const slow = await makeStore({ client, key });
-      const fast = await makeStore({ client, key });
-      await slow.get();
-      await fast.get();
-      const newer = makeTokenSet(Date.now(), { accessToken: 'newer' });
-      await fast.set(newer);
-
-      const stale = slow.set(makeTokenSet(Date.now(), { accessToken: 'stale' }));
-      await expect(stale).rejects.toBeInstanceOf(TokenStoreError);
-      await expect(stale).rejects.toThrow(/stale write/);
-      expect(await slow.get()).toEqual(newer);
-      // Having read the newer session, the same store may write again.
-      await slow.set(makeTokenSet(Date.now(), { accessToken: 'next' }));
-      expect((await fast.get())?.accessToken).toBe('next');
-    });
-
-    it('rejects quickly with TokenStoreError when Redis is unreachable', async () => {
-      if (!redis.available) return;
-      const client = await redis.connect();
-      client.disconnect();
-      const store = await makeStore({ client });
-      const startedAt = Date.now();
-      await expect(store.get()).rejects.toMatchObject({ code: ErrorCodes.STORE });
-      await expect(store.set(makeTokenSet(Date.now()))).rejects.toBeInstanceOf(TokenStoreError);
-      expect(Date.now() - startedAt).toBeLessThan(500);
-    });
-
-    it('validates its options at construction', async () => {
-      if (!redis.available) return;
-      const client = await redis.connect();
-      expect(() => new RedisTokenStore({ client: {} as never })).toThrow(ConfigurationError);
-      expect(() => new RedisTokenStore({ client, key: '' })).toThrow(/key/);
-      expect(() => new RedisTokenStore({ client, pollIntervalMs: 0 })).toThrow(/pollIntervalMs/);
-      expect(() => new RedisTokenStore({ client, lockTtlMs: 60_000 })).toThrow(/lockWaitMs .* must exceed lockTtlMs/);
-    });
+  it('returns what was set under a key, identity included, and forgets it on delete', async () => {
+    const client = await redis.connect();
+    const store = await makeStore({ client });
+    const key = redis.uniqueKey('session');
+    const stored = session('identity-a');
+    expect(await store.get(key)).toBeUndefined();
+    await store.set(key, stored);
+    expect(await store.get(key)).toEqual(stored);
+    expect(await raw(client, key)).toEqual({ version: 1, identity: 'identity-a', tokens: stored.tokens });
+    await store.delete(key);
+    expect(await store.get(key)).toBeUndefined();
+    expect(await client.exists(key)).toBe(0);
   });
 
-  describe('acquireRefreshLock()', () => {
-    it('gives the lock to one acquirer; the other gets acquired:false once the holder publishes', async () => {
-      if (!redis.available) return;
-      const client = await redis.connect();
-      const key = redis.uniqueKey('session');
-      // Polling far slower than the test: only the pub/sub notification can end the wait.
-      const options = { client, key, lockTtlMs: 20_000, lockWaitMs: 30_000, pollIntervalMs: 10_000 };
-      const holder = await makeStore(options);
-      const waiter = await makeStore(options);
-      await Promise.all([holder.get(), waiter.get()]);
+  it('keeps two identities in one store apart: each key returns only its own session', async () => {
+    const store = await makeStore();
+    const [keyA, keyB] = [redis.uniqueKey('a'), redis.uniqueKey('b')];
+    const sessionA = session('identity-a', makeTokenSet(Date.now(), { accessToken: 'access-a', refreshToken: 'refresh-a' }));
+    const sessionB = session('identity-b', makeTokenSet(Date.now(), { accessToken: 'access-b', refreshToken: 'refresh-b' }));
+    await store.get(keyA);
+    await store.get(keyB);
+    await store.set(keyA, sessionA);
+    expect(await store.get(keyB)).toBeUndefined();
+    await store.set(keyB, sessionB);
+    expect(await store.get(keyA)).toEqual(sessionA);
+    expect(await store.get(keyB)).toEqual(sessionB);
 
-      const first = await holder.acquireRefreshLock({ signal: new AbortController().signal });
-      expect(first.acquired).toBe(true);
-      const waiting = waiter.acquireRefreshLock({ signal: new AbortController().signal });
-      await untilSubscribed(client, waiter.keys.channel);
-      const publishedAt = Date.now();
-      await holder.set(makeTokenSet(Date.now()));
-      expect(await waiting).toEqual({ acquired: false });
-      expect(Date.now() - publishedAt).toBeLessThan(1_000);
-      if (first.acquired) await first.lock.release();
-      expect(await client.exists(holder.keys.lock)).toBe(0);
-    });
+    await store.delete(keyA);
+    expect(await store.get(keyA)).toBeUndefined();
+    expect(await store.get(keyB)).toEqual(sessionB);
+  });
 
-    it('hands the lock to a waiter when the holder releases it without a new session', async () => {
-      if (!redis.available) return;
-      const client = await redis.connect();
-      const key = redis.uniqueKey('session');
-      const options = { client, key, lockTtlMs: 20_000, lockWaitMs: 30_000, pollIntervalMs: 10_000 };
-      const [holder, waiter] = [await makeStore(options), await makeStore(options)];
-      await waiter.get();
-      const first = await holder.acquireRefreshLock({ signal: new AbortController().signal });
-      const waiting = waiter.acquireRefreshLock({ signal: new AbortController().signal });
-      await untilSubscribed(client, waiter.keys.channel);
-      const releasedAt = Date.now();
-      if (first.acquired) await first.lock.release();
-      const second = await waiting;
-      expect(second.acquired).toBe(true);
-      expect(Date.now() - releasedAt).toBeLessThan(1_000);
-    });
+  it('expires a key with the refresh token, or with the access token when there is none', async () => {
+    const client = await redis.connect();
+    const store = await makeStore({ client });
+    const [withRefreshKey, accessOnlyKey] = [redis.uniqueKey('refresh'), redis.uniqueKey('access')];
+    await store.set(withRefreshKey, session('id', makeTokenSet(Date.now(), { refreshTokenExpiresAt: Date.now() + 10_000 })));
+    const withRefresh = await client.pttl(withRefreshKey);
+    expect(withRefresh).toBeGreaterThan(9_000);
+    expect(withRefresh).toBeLessThanOrEqual(10_000);
 
-    it('takes over the lock of a holder that died once its TTL passes', async () => {
-      if (!redis.available) return;
-      const client = await redis.connect();
-      const store = await makeStore({ client, lockTtlMs: 300, lockWaitMs: 1_000 });
-      await store.get();
-      await client.set(store.keys.lock, 'crashed-process', 'PX', 300, 'NX');
-      const startedAt = Date.now();
-      const result = await store.acquireRefreshLock({ signal: new AbortController().signal });
-      expect(result.acquired).toBe(true);
-      expect(Date.now() - startedAt).toBeGreaterThanOrEqual(250);
-      expect(await client.get(store.keys.lock)).not.toBe('crashed-process');
-    });
+    await store.set(accessOnlyKey, session('id', { accessToken: 'a', accessTokenExpiresAt: Date.now() + 5_000 }));
+    const withoutRefresh = await client.pttl(accessOnlyKey);
+    expect(withoutRefresh).toBeGreaterThan(4_000);
+    expect(withoutRefresh).toBeLessThanOrEqual(5_000);
+  });
 
-    it('releases only a lock it still owns', async () => {
-      if (!redis.available) return;
-      const client = await redis.connect();
-      const { logger, lines } = captureLogger();
-      const key = redis.uniqueKey('session');
-      const late = await makeStore({ client, key, lockTtlMs: 100, lockWaitMs: 1_000, logger });
-      const next = await makeStore({ client, key, lockTtlMs: 10_000, lockWaitMs: 20_000 });
-      const expired = await late.acquireRefreshLock({ signal: new AbortController().signal });
-      await sleep(150);
-      const taken = await next.acquireRefreshLock({ signal: new AbortController().signal });
-      expect(taken.acquired).toBe(true);
-      if (expired.acquired) await expired.lock.release();
-      expect(await client.pttl(next.keys.lock)).toBeGreaterThan(5_000);
-      expect(lines).toContainEqual(expect.objectContaining({ event: 'lock-expired' }));
-    });
+  it.each([
+    ['not JSON', '{oops', 'not JSON', 1],
+    ['a version-1 value (no identity)', JSON.stringify({ version: 3, tokens: makeTokenSet(0) }), 'no identity (written by version 1)', 4],
+    ['an identity that is not a string', JSON.stringify({ version: 2, identity: 7, tokens: makeTokenSet(0) }), 'identity is not a non-empty string', 3],
+    ['an empty identity', JSON.stringify({ version: 2, identity: '', tokens: makeTokenSet(0) }), 'identity is not a non-empty string', 3],
+    [
+      'a wrong token shape',
+      JSON.stringify({ version: 1, identity: 'id', tokens: { accessToken: 5, accessTokenExpiresAt: 'soon' } }),
+      'accessToken is not a non-empty string',
+      2,
+    ],
+    ['no version', JSON.stringify({ identity: 'id', tokens: makeTokenSet(0) }), 'no valid version', 1],
+  ])('treats %s as absent, logs why without the value, and lets the next write replace it', async (_label, value, problem, nextVersion) => {
+    const client = await redis.connect();
+    const { logger, lines, text } = captureLogger();
+    const store = await makeStore({ client, logger });
+    const key = redis.uniqueKey('session');
+    await client.set(key, value.replace('}', ',"refreshToken":"secret-refresh"}'));
+    expect(await store.get(key)).toBeUndefined();
+    expect(lines).toContainEqual(expect.objectContaining({ event: 'store-value-invalid', level: 40, key, problem }));
+    expect(text()).not.toContain('secret-refresh');
+    // The write is fenced on the version the bad value carried, so it replaces it.
+    const next = session('identity-v2');
+    await store.set(key, next);
+    expect(await store.get(key)).toEqual(next);
+    expect((await raw(client, key)).version).toBe(nextVersion);
+  });
 
-    it('gives up with TokenStoreError after lockWaitMs', async () => {
-      if (!redis.available) return;
-      const client = await redis.connect();
-      const store = await makeStore({ client, lockTtlMs: 100, lockWaitMs: 300 });
-      await store.get();
-      await client.set(store.keys.lock, 'stuck-holder', 'PX', 10_000);
-      const startedAt = Date.now();
-      await expect(store.acquireRefreshLock({ signal: new AbortController().signal })).rejects.toThrow(TokenStoreError);
-      const waitedMs = Date.now() - startedAt;
-      expect(waitedMs).toBeGreaterThanOrEqual(280);
-      expect(waitedMs).toBeLessThan(800);
-    });
+  it('refuses to store a session without an identity or with a malformed token set, and writes nothing', async () => {
+    const client = await redis.connect();
+    const store = await makeStore({ client });
+    const key = redis.uniqueKey('session');
+    const tokens = makeTokenSet(Date.now());
+    await expect(store.set(key, { tokens } as unknown as StoredSession)).rejects.toThrow(/malformed session .*identity is not a non-empty string/);
+    await expect(store.set(key, { identity: 'id', tokens: { ...tokens, accessToken: '' } })).rejects.toBeInstanceOf(TokenStoreError);
+    await expect(store.set('', session('id'))).rejects.toThrow(/non-empty string/);
+    expect(await client.exists(key)).toBe(0);
+  });
 
-    it('stops waiting when the signal aborts or the store closes', async () => {
-      if (!redis.available) return;
-      const client = await redis.connect();
-      const store = await makeStore({ client, lockTtlMs: 5_000, lockWaitMs: 10_000 });
-      await client.set(store.keys.lock, 'someone-else', 'PX', 10_000);
-      const abort = new AbortController();
-      const aborted = store.acquireRefreshLock({ signal: abort.signal });
-      await sleep(100);
-      abort.abort(new Error('manager closing'));
-      await expect(aborted).rejects.toThrow('manager closing');
+  it('refuses a stale write per key and keeps the newer session; other keys are unaffected', async () => {
+    const client = await redis.connect();
+    const [key, otherKey] = [redis.uniqueKey('session'), redis.uniqueKey('other')];
+    const slow = await makeStore({ client });
+    const fast = await makeStore({ client });
+    await slow.get(key);
+    await fast.get(key);
+    const newer = session('id', makeTokenSet(Date.now(), { accessToken: 'newer' }));
+    await fast.set(key, newer);
 
-      const closing: Promise<RefreshLockResult> = store.acquireRefreshLock({ signal: new AbortController().signal });
-      await sleep(100);
-      await store.close();
-      await expect(closing).rejects.toThrow(/closed/);
-      await expect(store.acquireRefreshLock({ signal: new AbortController().signal })).rejects.toThrow(/closed/);
-    });
+    const stale = slow.set(key, session('id', makeTokenSet(Date.now(), { accessToken: 'stale' })));
+    await expect(stale).rejects.toBeInstanceOf(TokenStoreError);
+    await expect(stale).rejects.toThrow(/stale write refused: the session at .* is at version 1, this write was based on version 0/);
+    expect(await slow.get(key)).toEqual(newer);
+    // Having read the newer session, the same store may write again.
+    await slow.set(key, session('id', makeTokenSet(Date.now(), { accessToken: 'next' })));
+    expect((await fast.get(key))?.tokens.accessToken).toBe('next');
 
-    it('rejects at once when Redis is unreachable, so the manager refreshes on its own', async () => {
-      if (!redis.available) return;
-      const client = await redis.connect();
-      client.disconnect();
-      const store = await makeStore({ client });
-      const startedAt = Date.now();
-      await expect(store.acquireRefreshLock({ signal: new AbortController().signal })).rejects.toBeInstanceOf(TokenStoreError);
-      expect(Date.now() - startedAt).toBeLessThan(500);
-    });
+    // The fence is per key: fast's write to key says nothing about otherKey.
+    await slow.get(otherKey);
+    await slow.set(otherKey, session('other'));
+    expect((await raw(client, otherKey)).version).toBe(1);
+  });
+
+  it('forgets a key version on delete, so the next write starts a new key at version 1', async () => {
+    const client = await redis.connect();
+    const store = await makeStore({ client });
+    const key = redis.uniqueKey('session');
+    await store.set(key, session('id'));
+    await store.get(key);
+    await store.set(key, session('id'));
+    expect((await raw(client, key)).version).toBe(2);
+    await store.delete(key);
+    await store.set(key, session('id'));
+    expect((await raw(client, key)).version).toBe(1);
+  });
+
+  it('rejects quickly with TokenStoreError when Redis is unreachable', async () => {
+    const client = await redis.connect();
+    client.disconnect();
+    const store = await makeStore({ client });
+    const key = redis.uniqueKey('session');
+    const startedAt = Date.now();
+    await expect(store.get(key)).rejects.toMatchObject({ code: ErrorCodes.STORE });
+    await expect(store.set(key, session('id'))).rejects.toBeInstanceOf(TokenStoreError);
+    await expect(store.delete(key)).rejects.toBeInstanceOf(TokenStoreError);
+    expect(Date.now() - startedAt).toBeLessThan(500);
+  });
+
+  it('validates its options at construction, and names the removed key option', async () => {
+    const client = await redis.connect();
+    expect(() => new RedisTokenStore({ client: {} as never })).toThrow(ConfigurationError);
+    expect(() => new RedisTokenStore({ client, key: 'alix:session' } as RedisTokenStoreOptions)).toThrow(/option key was removed in version 2/);
+    expect(() => new RedisTokenStore({ client, pollIntervalMs: 0 })).toThrow(/pollIntervalMs/);
+    expect(() => new RedisTokenStore({ client, connectTimeoutMs: -1 })).toThrow(/connectTimeoutMs/);
+    expect(() => new RedisTokenStore({ client, lockTtlMs: 60_000 })).toThrow(/lockWaitMs .* must exceed lockTtlMs/);
+    expect(new RedisTokenStore({ client }).keysFor('k')).toEqual({ session: 'k', lock: 'k:lock', channel: 'k:published' });
   });
 });

@@ -129,12 +129,12 @@ describe('TokenManager', () => {
       provider.script.push(() => ({ accessToken: '', accessTokenExpiresAt: Number.NaN }));
       await expect(manager.getAccessToken({ forceRefresh: true })).rejects.toBeInstanceOf(MalformedResponseError);
       expect(await manager.getAccessToken()).toBe('access-1');
-      expect((await store.get())?.accessToken).toBe('access-1');
+      expect((await store.get(manager.storeKey))?.tokens.accessToken).toBe('access-1');
       manager.close();
     });
 
     it('rejects a token set that is already expired', async () => {
-      const { manager, provider } = makeManager();
+      const { manager, provider } = makeManager({ retry: { retries: 0 } });
       provider.script.push(() => makeTokenSet(T0, { accessToken: 'stale', expiresInMs: -1 }));
       await expect(manager.getAccessToken()).rejects.toMatchObject({ code: 'ERR_ALIX_MALFORMED_RESPONSE' });
       manager.close();

@@ -1,7 +1,6 @@
 import { MemoryTokenStore } from '../../src/stores/memory';
-import type { TokenStore } from '../../src/stores/types';
-import type { TokenSet } from '../../src/token-set';
-import { flushPromises, makeTokenSet } from '../helpers/fake-provider';
+import type { StoredSession, TokenStore } from '../../src/stores/types';
+import { flushPromises, flushUntil, makeTokenSet } from '../helpers/fake-provider';
 import { T0, makeManager, minutes, useFakeClock } from '../helpers/manager';
 
 describe('TokenManager', () => {
@@ -126,8 +125,8 @@ describe('TokenManager', () => {
 
     it('prefers the session in the store over seeded tokens', async () => {
       const store = new MemoryTokenStore();
-      await store.set(makeTokenSet(T0, { accessToken: 'stored-access' }));
       const { manager } = makeManager({ store, initialTokens: { refreshToken: 'stale-env-token' } });
+      await store.set(manager.storeKey, { identity: 'unidentified', tokens: makeTokenSet(T0, { accessToken: 'stored-access' }) });
       expect(await manager.getAccessToken()).toBe('stored-access');
       manager.close();
     });
@@ -137,7 +136,7 @@ describe('TokenManager', () => {
       let finishWrite: () => void = () => undefined;
       const store: TokenStore = {
         get: async () => undefined,
-        set: (tokens: TokenSet) =>
+        set: (_key: string, { tokens }: StoredSession) =>
           new Promise<void>((resolve) => {
             order.push(`write-start:${tokens.accessToken}`);
             finishWrite = () => {
@@ -149,6 +148,7 @@ describe('TokenManager', () => {
       };
       const { manager } = makeManager({ store });
       const caller = manager.getAccessToken().then((token) => order.push(`caller:${token}`));
+      await flushUntil(() => order.length > 0);
       await flushPromises();
       expect(order).toEqual(['write-start:access-1']);
       finishWrite();

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { ConfigurationError } from '../../src/errors';
 import { createLogger } from '../../src/logger';
-import { TokenManager } from '../../src/token-manager';
+import { TokenManager } from '../../src/manager/token-manager';
 import { FakeProvider } from '../helpers/fake-provider';
 import { T0, makeManager, minutes, useFakeClock } from '../helpers/manager';
 

@@ -1,4 +1,4 @@
-import { TokenManager } from '../../src/token-manager';
+import { TokenManager } from '../../src/manager/token-manager';
 import { FakeProvider } from '../helpers/fake-provider';
 import { INSTANT_RETRY, T0, makeManager, minutes, useFakeClock } from '../helpers/manager';
 

@@ -2,9 +2,12 @@
  * attachTokenManager(): the axios hook. Adds the bearer to requests bound for the allowed
  * origins, replays a request once when the server rejects its token, keeps the bearer off
  * redirects that leave those origins, and scrubs the token out of every error it lets through.
+ *
+ * The work happens in a wrapper around the request's transport (axios's adapter), installed by
+ * a synchronous request interceptor: the wrapper runs after every interceptor, whatever their
+ * order, so the origin is checked on the URL that is really sent, and the 401 replay reuses the
+ * already serialised request without going through the interceptors again.
  */
-import axios, { AxiosHeaders } from 'axios';
-import type { AxiosInstance, AxiosRequestConfig, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
 import { ConfigurationError } from '../errors';
 import { createLogger } from '../logger';
 import type { Logger } from '../logger';
@@ -12,7 +15,10 @@ import { createOriginSet, isAllowedUrl, parseRetryStatuses, resolveRequestUrl } 
 import { definedOnly } from '../defaults';
 import type { OriginSet } from './origins';
 import { redactAxiosError } from './redact';
+import { DEFAULT_ADAPTER_OPTIONS, invalidateAllowsReplay, isReplayableBody, recordReplay } from './replay';
 import type { AccessTokenSource } from './types';
+import { assertSupportedInstance, headersOf, isAxiosErrorLike, resolveTransport } from './axios-peer';
+import type { AxiosAdapterLike, AxiosHeadersLike, AxiosInstanceLike, AxiosRequestConfigLike, AxiosResponseLike } from './axios-peer';
 
 declare module 'axios' {
   interface AxiosRequestConfig {
@@ -44,29 +50,33 @@ export interface AttachTokenManagerOptions {
 }
 
 /** Defaults of {@link AttachTokenManagerOptions}. */
-export const DEFAULT_ATTACH_TOKEN_MANAGER_OPTIONS: Readonly<{ retryStatuses: readonly number[] }> = Object.freeze({
-  retryStatuses: Object.freeze([401]),
-});
+export const DEFAULT_ATTACH_TOKEN_MANAGER_OPTIONS: Readonly<{ retryStatuses: readonly number[] }> = DEFAULT_ADAPTER_OPTIONS;
 
 /** Removes what {@link attachTokenManager} added; calling it again does nothing. */
 export type DetachTokenManager = () => void;
 
-/** Marks a replayed config so that it is never replayed again. Enumerable so that axios's config merge keeps it. */
-const kReplayed = Symbol('alix-token-manager.replayed');
+/** Options of follow-redirects' hook, as the axios http adapter passes them. */
+type RedirectOptions = Record<string, unknown>;
+type BeforeRedirect = (options: RedirectOptions, responseDetails: unknown, requestDetails: unknown) => void;
 
-type ReplayMarked = { [kReplayed]?: true };
-type BeforeRedirect = NonNullable<AxiosRequestConfig['beforeRedirect']>;
+/** Every transport wrapper made by any attachment, mapped to the transport it wraps. */
+const wrappedTransports = new WeakMap<object, unknown>();
 
 /**
- * Attaches a token manager to an axios instance: every request whose resolved URL (baseURL +
- * url, absolute URLs included) has an allowed origin gets `Authorization: Bearer <token>`;
- * a response with a status in `retryStatuses` invalidates the token that request carried and
- * replays the request once with a fresh token; errors leave with the bearer redacted.
+ * Attaches a token manager to an axios instance: every request whose final URL (baseURL +
+ * url, absolute URLs included, after every interceptor ran) has an allowed origin gets
+ * `Authorization: Bearer <token>`; a response with a status in `retryStatuses` invalidates the
+ * token that request carried and, unless the manager answers that a fresh token cannot help
+ * (`cooldown`), replays the request once with a fresh token; errors leave with the bearer
+ * redacted.
  *
- * @returns a function that ejects both interceptors.
+ * `instance` is typed structurally: an instance of any supported axios (1.6 or later, the
+ * peer dependency) fits.
+ *
+ * @returns a function that removes the hook.
  * @throws {ConfigurationError} when there is neither `options.origins` nor an instance
- * `baseURL`, when an origin is invalid or plain http to a non-loopback host, or when an
- * argument is not an axios instance / token manager.
+ * `baseURL`, when an origin is invalid or plain http to a non-loopback host, when an argument
+ * is not an axios instance / token manager, or when the axios is 0.x or older than 1.6.
  * @example
  * ```ts
  * const api = axios.create({ baseURL: 'https://api.alixcard.example' });
@@ -76,13 +86,11 @@ type BeforeRedirect = NonNullable<AxiosRequestConfig['beforeRedirect']>;
  * ```
  */
 export function attachTokenManager(
-  instance: AxiosInstance,
+  instance: AxiosInstanceLike,
   manager: AccessTokenSource,
   options: AttachTokenManagerOptions = {},
 ): DetachTokenManager {
-  if (typeof instance?.request !== 'function' || typeof instance.interceptors?.request?.use !== 'function') {
-    throw new ConfigurationError('attachTokenManager: the first argument is not an axios instance');
-  }
+  assertSupportedInstance(instance, 'attachTokenManager');
   if (typeof manager?.getAccessToken !== 'function' || typeof manager.invalidate !== 'function') {
     throw new ConfigurationError('attachTokenManager: the second argument has no getAccessToken()/invalidate()');
   }
@@ -91,54 +99,79 @@ export function attachTokenManager(
   const retryStatuses = parseRetryStatuses(settings.retryStatuses, 'attachTokenManager');
   const logger = createLogger(settings.logger);
   const guardRedirect = createRedirectGuard(origins);
+  let attached = true;
 
-  const authorize = async (config: InternalAxiosRequestConfig): Promise<InternalAxiosRequestConfig> => {
-    if (config.skipAuth === true || !isAllowedUrl(origins, resolveRequestUrl(config))) return config;
-    const token = await manager.getAccessToken(signalOptions(config));
-    config.headers = AxiosHeaders.from(config.headers);
-    config.headers.set('Authorization', `Bearer ${token}`, true);
-    config.beforeRedirect = guardRedirect(config.beforeRedirect);
+  /** Sends once with `token`; on a rejection of it, replays once with a fresh one when that can help. */
+  const sendWithToken = async (transport: AxiosAdapterLike, config: AxiosRequestConfigLike, headers: AxiosHeadersLike, token: string): Promise<AxiosResponseLike> => {
+    headers.set('Authorization', `Bearer ${token}`, true);
+    config.beforeRedirect = guardRedirect(config.beforeRedirect as BeforeRedirect | undefined);
+    let response: AxiosResponseLike | undefined;
+    let failure: unknown;
+    try {
+      response = await transport(config);
+      if (!retryStatuses.has(response.status)) return response;
+    } catch (error) {
+      const status = isAxiosErrorLike(error) ? error.response?.status : undefined;
+      if (status === undefined || !retryStatuses.has(status)) throw redacted(error);
+      failure = error;
+    }
+    const status = response?.status ?? (failure as { response: AxiosResponseLike }).response.status;
+    const giveUp = (): AxiosResponseLike => {
+      if (response !== undefined) return response;
+      throw redacted(failure);
+    };
+    if (!invalidateAllowsReplay(manager, token)) return giveUp();
+    const report = { adapter: 'axios' as const, status, method: (config.method ?? 'get').toUpperCase(), origin: resolveRequestUrl(config)?.origin ?? '' };
+    if (!isReplayableBody(config.data)) {
+      logger.warn(report, 'token rejected; request not replayed because its body is a stream');
+      return giveUp();
+    }
+    const fresh = await manager.getAccessToken(signalOptions(config));
+    headers.set('Authorization', `Bearer ${fresh}`, true);
+    logger.info(report, 'token rejected; replaying the request once with a fresh token');
+    recordReplay(manager, report);
+    try {
+      return await transport(config);
+    } catch (error) {
+      throw redacted(error);
+    }
+  };
+
+  /** The wrapper axios calls as the request's adapter, after every interceptor has run. */
+  const send = async (inner: unknown, config: AxiosRequestConfigLike): Promise<AxiosResponseLike> => {
+    const transport = resolveTransport(inner, config);
+    if (!attached || config.skipAuth === true || !isAllowedUrl(origins, resolveRequestUrl(config))) return transport(config);
+    const headers = headersOf(config);
+    if (headers === undefined) {
+      throw new ConfigurationError(`attachTokenManager: the request's headers are not AxiosHeaders; axios ${'>='}1.6 is required`);
+    }
+    return sendWithToken(transport, config, headers, await manager.getAccessToken(signalOptions(config)));
+  };
+
+  const installTransport = (config: AxiosRequestConfigLike): AxiosRequestConfigLike => {
+    // A config that went through an attachment before (a retry library re-sending error.config)
+    // carries a wrapper already: wrap what it wraps, so the hook never runs twice.
+    const current = config.adapter;
+    const inner = typeof current === 'function' && wrappedTransports.has(current) ? wrappedTransports.get(current) : current;
+    const wrapper: AxiosAdapterLike = (sent) => send(inner, sent);
+    wrappedTransports.set(wrapper, inner);
+    config.adapter = wrapper;
     return config;
   };
 
-  /** Replays a rejected request once, or returns undefined when it must not be replayed. */
-  const replay = async (config: InternalAxiosRequestConfig | undefined, status: number | undefined): Promise<AxiosResponse | undefined> => {
-    if (config === undefined || status === undefined || !retryStatuses.has(status)) return undefined;
-    if ((config as ReplayMarked)[kReplayed] === true || config.skipAuth === true) return undefined;
-    const target = resolveRequestUrl(config);
-    const carried = bearerOf(config);
-    if (carried === undefined || !isAllowedUrl(origins, target)) return undefined;
-    manager.invalidate(carried);
-    const fields = { adapter: 'axios', status, method: config.method, origin: target?.origin };
-    if (!isReplayableBody(config.data)) {
-      logger.warn(fields, 'token rejected; request not replayed because its body is a stream');
-      return undefined;
-    }
-    await manager.getAccessToken(signalOptions(config));
-    logger.info(fields, 'token rejected; replaying the request once with a fresh token');
-    return instance.request(replayConfig(config));
-  };
-
-  const onFulfilled = async (response: AxiosResponse): Promise<AxiosResponse> =>
-    (await replay(response.config, response.status)) ?? response;
-
-  const onRejected = async (error: unknown): Promise<AxiosResponse> => {
-    if (!axios.isAxiosError(error)) throw error;
-    const replayed = await replay(error.config, error.response?.status);
-    if (replayed !== undefined) return replayed;
-    redactAxiosError(error);
-    throw error;
-  };
-
-  const requestId = instance.interceptors.request.use(authorize);
-  const responseId = instance.interceptors.response.use(onFulfilled, onRejected);
-  let attached = true;
+  // synchronous: axios only skips its promise chain when every request interceptor says so.
+  const requestId = instance.interceptors.request.use(installTransport, null, { synchronous: true });
   return () => {
     if (!attached) return;
     attached = false;
     instance.interceptors.request.eject(requestId);
-    instance.interceptors.response.eject(responseId);
   };
+}
+
+/** Redacts an axios error before it leaves the adapter; anything else passes as it is. */
+function redacted(error: unknown): unknown {
+  if (isAxiosErrorLike(error)) redactAxiosError(error);
+  return error;
 }
 
 /**
@@ -173,33 +206,7 @@ function deleteAuthorization(headers: unknown): void {
   }
 }
 
-function bearerOf(config: InternalAxiosRequestConfig): string | undefined {
-  const value = AxiosHeaders.from(config.headers).get('Authorization');
-  if (typeof value !== 'string') return undefined;
-  return /^Bearer\s+(\S+)\s*$/i.exec(value)?.[1];
-}
-
 /** The request's signal for the manager; undefined (not `{}`) keeps the manager on its hot path. */
-function signalOptions(config: InternalAxiosRequestConfig): { signal: AbortSignal } | undefined {
+function signalOptions(config: AxiosRequestConfigLike): { signal: AbortSignal } | undefined {
   return config.signal instanceof AbortSignal ? { signal: config.signal } : undefined;
-}
-
-/**
- * The replay sends the body axios already serialised, so request transformers are skipped:
- * running `JSON.stringify` again would encode the JSON string a second time.
- */
-function replayConfig(config: InternalAxiosRequestConfig): AxiosRequestConfig {
-  const replayed: AxiosRequestConfig & ReplayMarked = { ...config, transformRequest: [(data: unknown) => data] };
-  replayed[kReplayed] = true;
-  return replayed;
-}
-
-/** A consumed stream cannot be sent again; everything axios keeps in memory can. */
-export function isReplayableBody(data: unknown): boolean {
-  if (data === undefined || data === null || typeof data !== 'object') return true;
-  if (typeof (data as { pipe?: unknown }).pipe === 'function') return false;
-  if (typeof ReadableStream !== 'undefined' && data instanceof ReadableStream) return false;
-  if (ArrayBuffer.isView(data) || data instanceof ArrayBuffer || data instanceof URLSearchParams) return true;
-  if ((typeof Blob !== 'undefined' && data instanceof Blob) || (typeof FormData !== 'undefined' && data instanceof FormData)) return true;
-  return !(Symbol.asyncIterator in data);
 }

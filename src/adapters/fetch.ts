@@ -7,6 +7,7 @@ import { createLogger } from '../logger';
 import type { Logger } from '../logger';
 import { createOriginSet, isAllowedUrl, parseRetryStatuses } from './origins';
 import { definedOnly } from '../defaults';
+import { DEFAULT_ADAPTER_OPTIONS, invalidateAllowsReplay, isReplayableBody, recordReplay } from './replay';
 import type { AccessTokenSource } from './types';
 
 type FetchInput = Parameters<typeof fetch>[0];
@@ -35,15 +36,14 @@ export interface CreateAuthorizedFetchOptions {
 }
 
 /** Defaults of {@link CreateAuthorizedFetchOptions}. */
-export const DEFAULT_AUTHORIZED_FETCH_OPTIONS: Readonly<{ retryStatuses: readonly number[] }> = Object.freeze({
-  retryStatuses: Object.freeze([401]),
-});
+export const DEFAULT_AUTHORIZED_FETCH_OPTIONS: Readonly<{ retryStatuses: readonly number[] }> = DEFAULT_ADAPTER_OPTIONS;
 
 /**
  * Wraps `fetch` so that requests to the allowed origins carry `Authorization: Bearer <token>`.
  * A response with a status in `retryStatuses` invalidates the token it carried and, when the
- * body can be sent again, the request is replayed once with a fresh token; otherwise (a
- * stream body) that response is returned as it is. Requests to other origins pass through
+ * body can be sent again and the manager does not answer that a fresh token cannot help
+ * (`cooldown`), the request is replayed once with a fresh token; otherwise (a stream body, a
+ * cooldown) that response is returned as it is. Requests to other origins pass through
  * untouched. Redirects are left to `fetch`, which drops `Authorization` when a redirect
  * changes origin.
  *
@@ -88,15 +88,20 @@ export function createAuthorizedFetch(manager: AccessTokenSource, options: Creat
       void spare?.body?.cancel().catch(() => undefined);
       return first;
     }
-    manager.invalidate(token);
-    const fields = { adapter: 'fetch', status: first.status, method: init?.method ?? request?.method ?? 'GET', origin: new URL(url).origin };
+    if (!invalidateAllowsReplay(manager, token)) {
+      void spare?.body?.cancel().catch(() => undefined);
+      return first;
+    }
+    const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
+    const report = { adapter: 'fetch' as const, status: first.status, method, origin: new URL(url).origin };
     if (!replayable) {
-      logger.warn(fields, 'token rejected; request not replayed because its body cannot be sent again');
+      logger.warn(report, 'token rejected; request not replayed because its body cannot be sent again');
       return first;
     }
     void first.body?.cancel().catch(() => undefined);
     const fresh = await manager.getAccessToken(signalOptions);
-    logger.info(fields, 'token rejected; replaying the request once with a fresh token');
+    logger.info(report, 'token rejected; replaying the request once with a fresh token');
+    recordReplay(manager, report);
     return fetchImpl(spare ?? input, withBearer(spare ?? request, init, fresh));
   };
   return authorizedFetch as typeof fetch;
@@ -122,8 +127,6 @@ function withBearer(request: Request | undefined, init: FetchInit | undefined, t
 export function isReplayable(request: Request | undefined, init: FetchInit | undefined): boolean {
   const body: unknown = init?.body;
   if (body === undefined) return request === undefined || request.body === null || !request.bodyUsed;
-  if (body === null || typeof body === 'string') return true;
-  if (body instanceof URLSearchParams || body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return true;
-  if (body instanceof Blob || body instanceof FormData) return true;
-  return false;
+  // fetch sends a plain object as the string "[object Object]", so it is as replayable as that string.
+  return isReplayableBody(body);
 }

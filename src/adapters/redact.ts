@@ -50,16 +50,51 @@ function outgoingHeaderMap(request: UnknownRecord): unknown {
   return symbol === undefined ? undefined : request[symbol];
 }
 
+/** Redacts bearer lines in a raw header block held as a string or a byte buffer. */
+function redactRaw(data: unknown): unknown {
+  if (typeof data === 'string') return data.replace(BEARER_LINE, `$1${REDACTED}`);
+  if (data instanceof Uint8Array) {
+    const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
+    const clean = text.replace(BEARER_LINE, `$1${REDACTED}`);
+    return clean === text ? data : Buffer.from(clean, 'latin1');
+  }
+  return data;
+}
+
+/**
+ * A socket that never connected (ECONNREFUSED, a DNS failure) still holds the request it was
+ * asked to write, header block and bearer included, in `_pendingData` (a string, a buffer, or a
+ * writev list of `{ chunk }`); so can the writable buffer (`_writableState.buffered`). Only a
+ * destroyed socket is touched: a live one would send what we change.
+ */
+function redactSocket(socket: unknown): void {
+  if (!isObject(socket) || socket.destroyed !== true) return;
+  if (Array.isArray(socket._pendingData)) {
+    for (const entry of socket._pendingData) if (isObject(entry)) entry.chunk = redactRaw(entry.chunk);
+  } else {
+    socket._pendingData = redactRaw(socket._pendingData);
+  }
+  const state = socket._writableState;
+  if (isObject(state) && Array.isArray(state.buffered)) {
+    for (const entry of state.buffered) if (isObject(entry)) entry.chunk = redactRaw(entry.chunk);
+  }
+}
+
 /**
  * Redacts the bearer inside a request object an HTTP client left on an error: a Node
- * `ClientRequest` (`_header` block, outgoing header map), a follow-redirects
- * `RedirectableRequest` (`_options.headers`, `_currentRequest`) or a fetch `Request`.
+ * `ClientRequest` (`_header` block, outgoing header map, a socket that never sent it), a
+ * follow-redirects `RedirectableRequest` (`_options.headers`, `_currentRequest`) or a fetch
+ * `Request`.
  */
 export function redactRequest(request: unknown, seen = new Set<unknown>()): void {
   if (!isObject(request) || seen.has(request)) return;
   seen.add(request);
   try {
     if (typeof request._header === 'string') request._header = request._header.replace(BEARER_LINE, `$1${REDACTED}`);
+    redactSocket(request.socket);
+    if (Array.isArray(request.outputData)) {
+      for (const entry of request.outputData) if (isObject(entry)) entry.data = redactRaw(entry.data);
+    }
     const outgoing = outgoingHeaderMap(request);
     if (isObject(outgoing)) {
       const entry = outgoing.authorization;

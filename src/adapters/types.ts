@@ -1,3 +1,5 @@
+import type { InvalidateResult, ReplayReport } from '../manager/types';
+
 /**
  * What the HTTP adapters need from a token manager: a token now, and a way to report that
  * the server rejected one. `TokenManager` implements it.
@@ -10,6 +12,15 @@ export interface AccessTokenSource {
    * the manager refreshes (once, however many callers report it); a token that has
    * already been replaced changes nothing. The next `getAccessToken()` waits for the
    * refresh.
+   *
+   * @returns what the manager did (see `InvalidateResult`). On `cooldown` or `ignored` the
+   * adapters do not replay the request: the rejection reaches the caller. A source that
+   * returns nothing is treated as `refreshing`.
    */
-  invalidate(rejectedAccessToken?: string): void;
+  invalidate(rejectedAccessToken?: string): InvalidateResult | void;
+  /**
+   * Called after an adapter replayed a request with a fresh token, so that the replay shows
+   * in the manager's lifecycle stream. Optional; it must not throw (a throw is ignored).
+   */
+  recordReplay?(report: ReplayReport): void;
 }

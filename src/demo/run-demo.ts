@@ -4,7 +4,7 @@ import axios from 'axios';
 import { attachTokenManager } from '../adapters/axios';
 import { AlixAuthProvider } from '../providers/alix/provider';
 import { startAlixSandbox } from '../sandbox/server';
-import { TokenManager } from '../token-manager';
+import { TokenManager } from '../manager/token-manager';
 import { LatencyRecorder } from './latency';
 import { formatProgress, formatSummary } from './report';
 import type { DemoProgress, DemoSummary } from './report';

@@ -34,13 +34,16 @@ export interface RetryOptions {
    */
   randomize?: boolean;
   /**
-   * Stop retrying once this much time has passed since the first attempt, in ms.
+   * Stop retrying once this much time has passed since the first attempt, in ms; the
+   * effective budget is the smaller of this and `acquireTimeoutMs`.
    * @default 30_000
    */
   maxRetryTimeMs?: number;
   /**
-   * The longest `Retry-After` honoured, in ms; a longer one is cut to this.
-   * @default 60_000
+   * The longest `Retry-After` honoured, in ms; a longer one is cut to this. The one cap on
+   * server-requested waits: a caller whose budget is shorter fails at once with the error's
+   * `retryAfterMs`; the background waits it out.
+   * @default 600_000 (10 minutes)
    */
   maxRetryAfterMs?: number;
 }
@@ -100,6 +103,32 @@ export interface TokenManagerOptions {
    */
   retry?: RetryOptions;
   /**
+   * The longest a caller with no valid token waits for one, in ms: the whole refresh run
+   * (lock, store, signer, auth calls and their retries) is abandoned at this deadline and the
+   * caller gets a `TimeoutError` naming what did not answer.
+   * @default 20_000
+   */
+  acquireTimeoutMs?: number;
+  /**
+   * Each store call (read, write, lock release) is given up after this long, in ms; a read
+   * that times out counts as "nothing stored", a write as "held in memory only".
+   * @default 2_000
+   */
+  storeTimeoutMs?: number;
+  /**
+   * After a refresh that a rejected token (a 401) started, a rejection of the new token within
+   * this long starts no further refresh: an endpoint that rejects every token costs at most
+   * one auth call per this many ms, and other callers keep the held token, in ms.
+   * @default 30_000
+   */
+  invalidateCooldownMs?: number;
+  /**
+   * The key the session is stored under. Whatever the key, a stored session is adopted only
+   * when its identity is the provider's.
+   * @default `alix-token-manager:session:<provider identity id>`
+   */
+  storeKey?: string;
+  /**
    * After a failed background refresh, the first delay before trying again while the held
    * token is still valid, in ms; it doubles up to `backgroundRetryMaxDelayMs`.
    * @default 5_000
@@ -117,8 +146,11 @@ export interface TokenManagerOptions {
    */
   rejectedBackoffMs?: number;
   /**
-   * The clock, epoch ms. Pass a skewed or simulated one to test or to correct a known offset.
-   * @default Date.now
+   * The clock, epoch ms. Pass a skewed or simulated one to test or to correct a known
+   * offset; an injected clock is trusted never to step backwards. Without one, expiries are
+   * read against `Date.now()` on arrival and then tracked on the monotonic clock
+   * (`performance.now()`), so a wall-clock step never serves an expired token.
+   * @default Date.now on arrival, then the monotonic clock
    */
   now?: () => number;
   /**
@@ -141,7 +173,7 @@ export const DEFAULT_RETRY_OPTIONS = Object.freeze({
   factor: 2,
   randomize: true,
   maxRetryTimeMs: 30_000,
-  maxRetryAfterMs: 60_000,
+  maxRetryAfterMs: 600_000,
 });
 
 /** Defaults of {@link TokenManagerOptions}; see docs/token-lifecycle.md for the reasoning. */
@@ -154,10 +186,16 @@ export const DEFAULT_TOKEN_MANAGER_OPTIONS = Object.freeze({
   backgroundRetryDelayMs: 5_000,
   backgroundRetryMaxDelayMs: 60_000,
   rejectedBackoffMs: 30_000,
+  acquireTimeoutMs: 20_000,
+  storeTimeoutMs: 2_000,
+  invalidateCooldownMs: 30_000,
 });
 
 /** Options with every default applied. */
-export type ResolvedTokenManagerOptions = Required<Omit<TokenManagerOptions, 'store' | 'logger' | 'initialTokens' | 'retry' | 'timers'>> & {
+export type ResolvedTokenManagerOptions = Required<Omit<TokenManagerOptions, 'store' | 'logger' | 'initialTokens' | 'retry' | 'timers' | 'now' | 'storeKey'>> & {
+  /** The user's clock, when one was injected: then it is the timeline too. */
+  now: (() => number) | undefined;
+  storeKey: string | undefined;
   store: TokenStore | undefined;
   logger: Logger | undefined;
   initialTokens: InitialTokens | undefined;
@@ -174,6 +212,9 @@ const DURATION_OPTIONS = [
   'backgroundRetryDelayMs',
   'backgroundRetryMaxDelayMs',
   'rejectedBackoffMs',
+  'acquireTimeoutMs',
+  'storeTimeoutMs',
+  'invalidateCooldownMs',
 ] as const;
 
 const RETRY_NUMBERS = ['retries', 'minTimeoutMs', 'maxTimeoutMs', 'factor', 'maxRetryTimeMs', 'maxRetryAfterMs'] as const;
@@ -201,9 +242,10 @@ export function resolveTokenManagerOptions(options: TokenManagerOptions): Resolv
   }
   const resolved: ResolvedTokenManagerOptions = {
     ...DEFAULT_TOKEN_MANAGER_OPTIONS,
-    now: (): number => Date.now(),
     random: Math.random,
     ...definedOnly(options),
+    now: options.now,
+    storeKey: options.storeKey,
     provider: options.provider,
     store: options.store,
     logger: options.logger,
@@ -213,7 +255,11 @@ export function resolveTokenManagerOptions(options: TokenManagerOptions): Resolv
   };
   for (const name of DURATION_OPTIONS) assertNonNegative(name, resolved[name]);
   for (const name of RETRY_NUMBERS) assertNonNegative(`retry.${name}`, resolved.retry[name]);
-  assertFunction('now', resolved.now);
+  if (resolved.now !== undefined) assertFunction('now', resolved.now);
+  if (resolved.storeKey !== undefined && (typeof resolved.storeKey !== 'string' || resolved.storeKey === '')) {
+    throw new ConfigurationError('TokenManager option storeKey must be a non-empty string');
+  }
+  if (resolved.acquireTimeoutMs === 0) throw new ConfigurationError('TokenManager option acquireTimeoutMs must be positive');
   assertFunction('random', resolved.random);
   if (resolved.store !== undefined) {
     for (const method of ['get', 'set', 'delete'] as const) assertFunction(`store.${method}`, resolved.store[method]);

@@ -1,6 +1,22 @@
 import type { TokenSet } from '../token-set';
 
 /**
+ * Who a session belongs to, without secrets: a store keeps each session under a key derived
+ * from it, and a manager never adopts a stored session whose identity is not its own.
+ */
+export interface ProviderIdentity {
+  /**
+   * A stable hash (hex) of everything that makes a session distinct: for Alix, the auth
+   * origin, the partner code and the user email. Equal ids mean interchangeable sessions.
+   */
+  readonly id: string;
+  /**
+   * Where the auth server is, as `host:port`, for error messages (never a path or secret).
+   */
+  readonly endpoint?: string;
+}
+
+/**
  * Obtains token sets from an auth server. Providers classify their failures with the
  * library's error classes so the manager knows what to retry.
  */
@@ -9,4 +25,9 @@ export interface TokenProvider {
   authenticate(signal?: AbortSignal): Promise<TokenSet>;
   /** Exchanges a refresh token for a new token set (which may carry a new refresh token). */
   refresh(refreshToken: string, signal?: AbortSignal): Promise<TokenSet>;
+  /**
+   * The session's identity. Give one whenever two providers could share a store: without
+   * it, every such provider has the identity `'unidentified'` and their sessions mix.
+   */
+  readonly identity?: ProviderIdentity;
 }

@@ -1,12 +1,11 @@
 /**
- * `alix-token-manager/testing`: an embedded Alix sandbox (real HTTP server or msw handlers)
- * for testing services that use this library.
+ * `alix-token-manager/testing`: an embedded Alix sandbox (a real HTTP server on a local port)
+ * for testing services that use this library. It loads without msw; the msw handlers built on
+ * the same core live in `alix-token-manager/testing/msw`.
  */
 export { AlixSandboxCore, SANDBOX_PATHS } from './core';
 export { startAlixSandbox, DEFAULT_ALIX_SANDBOX_SERVER_OPTIONS, MAX_SANDBOX_BODY_BYTES } from './server';
 export type { AlixSandbox, AlixSandboxServerOptions } from './server';
-export { alixHandlers, DEFAULT_ALIX_HANDLERS_OPTIONS } from './msw';
-export type { AlixHandlers, AlixHandlersOptions } from './msw';
 export { DEFAULT_ALIX_SANDBOX_OPTIONS } from './options';
 export type { AlixSandboxOptions } from './options';
 export { SandboxErrorCodes, ALIX_SUCCESS_MESSAGE } from './envelope';

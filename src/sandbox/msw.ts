@@ -1,6 +1,7 @@
 /**
- * The sandbox as msw 2 request handlers: no port, same core, same answers. The only file
- * of the sandbox that imports msw.
+ * The sandbox as msw 2 request handlers (no port, same core, same answers), exported by
+ * `alix-token-manager/testing/msw` through msw-entry.ts. The only file of the sandbox that
+ * imports msw, so that `alix-token-manager/testing` loads without msw installed.
  */
 import { http, HttpResponse, type HttpHandler } from 'msw';
 import { ConfigurationError } from '../errors';
@@ -61,6 +62,7 @@ function resolve(input: AlixSandboxCore | AlixHandlersOptions): { core: AlixSand
  * handlers).
  * @throws {ConfigurationError} on a bad option.
  * @example
+ * import { alixHandlers } from 'alix-token-manager/testing/msw';
  * const alix = alixHandlers({ baseUrl: 'https://alix.example.test' });
  * const server = setupServer(...alix);
  * server.listen({ onUnhandledRequest: 'error' });

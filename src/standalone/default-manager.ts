@@ -1,6 +1,6 @@
 import { AlixAuthProvider } from '../providers/alix/provider';
-import { TokenManager } from '../token-manager';
-import type { GetAccessTokenOptions } from '../token-manager';
+import { TokenManager } from '../manager/token-manager';
+import type { GetAccessTokenOptions } from '../manager/types';
 import type { TokenManagerOptions } from '../manager/options';
 import { readAlixEnvConfig } from './env-config';
 

@@ -1,16 +1,13 @@
 import NodeCache from 'node-cache';
-import type { TokenSet } from '../token-set';
-import type { TokenStore } from './types';
+import { definedOnly } from '../defaults';
+import { ConfigurationError } from '../errors';
+import type { StoredSession, TokenStore } from './types';
 
 /** Options of {@link MemoryTokenStore}. */
 export interface MemoryTokenStoreOptions {
   /**
-   * The key the session is kept under; several stores may share one `cache`.
-   * @default 'alix-token-manager:session'
-   */
-  key?: string;
-  /**
-   * A node-cache instance to keep the session in. The default has clones off and no
+   * A node-cache instance to keep the sessions in; several stores (and managers) may share
+   * one, each session under its own identity-derived key. The default has clones off and no
    * check-period timer, so it never keeps the process alive.
    * @default a private NodeCache
    */
@@ -24,37 +21,47 @@ export interface MemoryTokenStoreOptions {
 
 /** Defaults of {@link MemoryTokenStoreOptions}. */
 export const DEFAULT_MEMORY_TOKEN_STORE_OPTIONS = Object.freeze({
-  key: 'alix-token-manager:session',
   now: (): number => Date.now(),
 });
 
 /**
- * The default {@link TokenStore}: the session in process memory (node-cache), dropped
- * when the refresh token (or, without one, the access token) expires.
+ * The default {@link TokenStore}: sessions in process memory (node-cache), one per key, each
+ * dropped when its refresh token (or, without one, its access token) expires.
  */
 export class MemoryTokenStore implements TokenStore {
   readonly #cache: NodeCache;
-  readonly #key: string;
   readonly #now: () => number;
 
+  /** @throws ConfigurationError when an option is invalid. */
   constructor(options: MemoryTokenStoreOptions = {}) {
-    const resolved = { ...DEFAULT_MEMORY_TOKEN_STORE_OPTIONS, ...options };
-    this.#cache = resolved.cache ?? new NodeCache({ useClones: false, checkperiod: 0, stdTTL: 0 });
-    this.#key = resolved.key;
+    if (typeof options !== 'object' || options === null) throw new ConfigurationError('MemoryTokenStore options must be an object');
+    const resolved: MemoryTokenStoreOptions & { now: () => number } = { ...DEFAULT_MEMORY_TOKEN_STORE_OPTIONS, ...definedOnly(options) };
+    if (typeof resolved.now !== 'function') throw new ConfigurationError('MemoryTokenStore option now must be a function');
+    const cache = resolved.cache as unknown;
+    if (cache !== undefined && (typeof (cache as NodeCache).get !== 'function' || typeof (cache as NodeCache).set !== 'function')) {
+      throw new ConfigurationError('MemoryTokenStore option cache must be a NodeCache');
+    }
+    this.#cache = (cache as NodeCache | undefined) ?? new NodeCache({ useClones: false, checkperiod: 0, stdTTL: 0 });
     this.#now = resolved.now;
   }
 
-  async get(): Promise<TokenSet | undefined> {
-    return this.#cache.get<TokenSet>(this.#key);
+  async get(key: string): Promise<StoredSession | undefined> {
+    return this.#cache.get<StoredSession>(checkKey(key));
   }
 
-  async set(tokens: TokenSet): Promise<void> {
+  async set(key: string, session: StoredSession): Promise<void> {
+    const { tokens } = session;
     const expiresAt = tokens.refreshTokenExpiresAt ?? tokens.accessTokenExpiresAt;
     const ttlSeconds = Math.max(1, Math.ceil((expiresAt - this.#now()) / 1000));
-    this.#cache.set(this.#key, Object.freeze({ ...tokens }), ttlSeconds);
+    this.#cache.set(checkKey(key), Object.freeze({ identity: session.identity, tokens: Object.freeze({ ...tokens }) }), ttlSeconds);
   }
 
-  async delete(): Promise<void> {
-    this.#cache.del(this.#key);
+  async delete(key: string): Promise<void> {
+    this.#cache.del(checkKey(key));
   }
+}
+
+function checkKey(key: unknown): string {
+  if (typeof key !== 'string' || key === '') throw new ConfigurationError('MemoryTokenStore: the session key must be a non-empty string');
+  return key;
 }

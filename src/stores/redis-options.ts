@@ -7,17 +7,17 @@ import { ConfigurationError } from '../errors';
 /** Options of {@link RedisTokenStore}. */
 export interface RedisTokenStoreOptions {
   /**
-   * An ioredis client (standalone or Sentinel). You own it: the store never connects or
-   * quits it. Give it `enableOfflineQueue: false` and a small `maxRetriesPerRequest`, so a
-   * command fails at once while Redis is down instead of waiting in a queue.
+   * An ioredis client (standalone or Sentinel). You own it: the store never quits it, and
+   * connects it only when it was created with `lazyConnect: true` and has not connected yet
+   * (as ioredis itself would on the first command). Give it `enableOfflineQueue: false` and
+   * a small `maxRetriesPerRequest`, so a command fails at once while Redis is down instead
+   * of waiting in a queue.
+   *
+   * The store holds any number of sessions: the manager names each one's key (by default
+   * `alix-token-manager:session:<identity id>`); its lock is `<key>:lock` and its
+   * notification channel `<key>:published`.
    */
   client: Redis;
-  /**
-   * The key the session is kept under, one per partner/session. The lock is `<key>:lock`
-   * and the notification channel `<key>:published`.
-   * @default 'alix-token-manager:session'
-   */
-  key?: string;
   /**
    * How long the refresh lock lives if its holder never releases it (a crashed process), in
    * ms. Keep it above the longest refresh, retries included.
@@ -44,6 +44,13 @@ export interface RedisTokenStoreOptions {
    */
   commandTimeoutMs?: number;
   /**
+   * While the client is still connecting (a store used straight after `new Redis(…)`), a
+   * command waits this long for the connection to become ready, in ms, before it fails.
+   * A connection attempt that fails ends the wait at once.
+   * @default 2_000
+   */
+  connectTimeoutMs?: number;
+  /**
    * A pino logger; the store logs through a child of it with secrets redacted.
    * @default a silent logger
    */
@@ -58,29 +65,34 @@ export interface RedisTokenStoreOptions {
 
 /** Defaults of {@link RedisTokenStoreOptions}. */
 export const DEFAULT_REDIS_TOKEN_STORE_OPTIONS = Object.freeze({
-  key: 'alix-token-manager:session',
   lockTtlMs: 30_000,
   lockWaitMs: 45_000,
   pollIntervalMs: 500,
   commandTimeoutMs: 1_000,
+  connectTimeoutMs: 2_000,
   now: (): number => systemClock.now(),
 });
 
 /** Options with every default applied (the logger is resolved apart). */
 export type ResolvedRedisTokenStoreOptions = Required<Omit<RedisTokenStoreOptions, 'logger'>>;
 
-const DURATIONS = ['lockTtlMs', 'lockWaitMs', 'pollIntervalMs', 'commandTimeoutMs'] as const;
+const DURATIONS = ['lockTtlMs', 'lockWaitMs', 'pollIntervalMs', 'commandTimeoutMs', 'connectTimeoutMs'] as const;
 
 /** Merges the defaults and validates; bad options throw at construction. */
 export function resolveRedisTokenStoreOptions(options: RedisTokenStoreOptions): ResolvedRedisTokenStoreOptions {
   if (typeof options !== 'object' || options === null) throw new ConfigurationError('RedisTokenStore needs an options object');
   const client = options.client as Partial<Redis> | undefined;
-  for (const method of ['get', 'set', 'del', 'eval', 'duplicate'] as const) {
+  for (const method of ['get', 'set', 'del', 'eval', 'publish', 'duplicate', 'connect', 'once', 'off'] as const) {
     if (typeof client?.[method] !== 'function') throw new ConfigurationError('RedisTokenStore option client must be an ioredis client');
+  }
+  if ('key' in options) {
+    // Version 1 took one key per store; JavaScript callers would otherwise pass it unnoticed.
+    throw new ConfigurationError(
+      'RedisTokenStore option key was removed in version 2: one store holds every session, and the manager names each key (its storeKey option)',
+    );
   }
   const { logger: _logger, ...rest } = options;
   const resolved = { ...DEFAULT_REDIS_TOKEN_STORE_OPTIONS, ...definedOnly(rest) } as ResolvedRedisTokenStoreOptions;
-  if (typeof resolved.key !== 'string' || resolved.key === '') throw new ConfigurationError('RedisTokenStore option key must be a non-empty string');
   for (const name of DURATIONS) {
     const value = resolved[name];
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {

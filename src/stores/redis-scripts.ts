@@ -2,49 +2,59 @@
  * The format a {@link RedisTokenStore} keeps a session in, and the Lua scripts that read
  * it on the server. Both sides must agree on what a version is, so they live together.
  *
- * Stored value: `{"version":<n>,"tokens":{accessToken, accessTokenExpiresAt, refreshToken?,
- * refreshTokenExpiresAt?}}`, where `version` counts the writes since the key was created.
- * A missing, unparsable or wrong-shaped version counts as 0 on both sides, so a corrupt
- * value can be overwritten by a writer that read it as absent.
+ * Stored value: `{"version":<n>,"identity":"<provider identity id>","tokens":{accessToken,
+ * accessTokenExpiresAt, refreshToken?, refreshTokenExpiresAt?}}`, where `version` counts the
+ * writes since the key was created. A missing, unparsable or wrong-shaped version counts as
+ * 0 on both sides, so a corrupt value can be overwritten by a writer that read it as absent.
+ * Version 1 of the library wrote no `identity`: such a value decodes as absent (with its
+ * version still counted, so a version-2 write may replace it).
  */
 import type { TokenSet } from '../token-set';
+import type { StoredSession } from './types';
 
-/** A decoded stored value: its version, and its token set when that is well formed. */
-export interface StoredSession {
+/** A decoded stored value: its version, and the session when the value is well formed. */
+export interface DecodedSession {
   version: number;
-  /** Undefined when the value is absent or not a valid token set. */
-  tokens: TokenSet | undefined;
+  /** Undefined when the value is absent or not a valid session. */
+  session: StoredSession | undefined;
   /** Why a present value was rejected, for the log (never the value itself). */
   problem?: string;
 }
 
-/** Serialises a token set with the version it will have once written. */
-export function encodeSession(tokens: TokenSet, version: number): string {
-  const stored: TokenSet = { accessToken: tokens.accessToken, accessTokenExpiresAt: tokens.accessTokenExpiresAt };
-  if (tokens.refreshToken !== undefined) stored.refreshToken = tokens.refreshToken;
-  if (tokens.refreshTokenExpiresAt !== undefined) stored.refreshTokenExpiresAt = tokens.refreshTokenExpiresAt;
-  return JSON.stringify({ version, tokens: stored });
+/** The problem reported for a value written by version 1 of the library (no identity). */
+export const NO_IDENTITY_PROBLEM = 'no identity (written by version 1)';
+
+/** Serialises a session with the version it will have once written. */
+export function encodeSession(session: StoredSession, version: number): string {
+  return JSON.stringify({ version, identity: session.identity, tokens: pickTokenSet(session.tokens) });
 }
 
-/** Decodes a stored value; anything malformed yields `tokens: undefined` and a `problem`. */
-export function decodeSession(raw: string | null): StoredSession {
-  if (raw === null) return { version: 0, tokens: undefined };
+/** Decodes a stored value; anything malformed yields `session: undefined` and a `problem`. */
+export function decodeSession(raw: string | null): DecodedSession {
+  if (raw === null) return { version: 0, session: undefined };
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
   } catch {
-    return { version: 0, tokens: undefined, problem: 'not JSON' };
+    return { version: 0, session: undefined, problem: 'not JSON' };
   }
-  if (typeof parsed !== 'object' || parsed === null) return { version: 0, tokens: undefined, problem: 'not an object' };
-  const { version, tokens } = parsed as { version?: unknown; tokens?: unknown };
-  const counted = isVersion(version) ? version : 0;
-  const problem = isVersion(version) ? tokenSetProblem(tokens) : 'no valid version';
-  if (problem !== undefined) return { version: counted, tokens: undefined, problem };
-  return { version: counted, tokens: pickTokenSet(tokens as TokenSet) };
+  if (typeof parsed !== 'object' || parsed === null) return { version: 0, session: undefined, problem: 'not an object' };
+  const { version, identity, tokens } = parsed as { version?: unknown; identity?: unknown; tokens?: unknown };
+  if (!isVersion(version)) return { version: 0, session: undefined, problem: 'no valid version' };
+  const problem = identityProblem(identity) ?? tokenSetProblem(tokens);
+  if (problem !== undefined) return { version, session: undefined, problem };
+  return { version, session: { identity: identity as string, tokens: pickTokenSet(tokens as TokenSet) } };
 }
 
 function isVersion(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/** Why a stored value's identity is unusable, or undefined when it is fine. */
+function identityProblem(value: unknown): string | undefined {
+  if (value === undefined) return NO_IDENTITY_PROBLEM;
+  if (typeof value !== 'string' || value === '') return 'identity is not a non-empty string';
+  return undefined;
 }
 
 /** Why a value is not a storable token set, or undefined when it is one. */
@@ -64,6 +74,7 @@ function isFiniteNumber(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value);
 }
 
+/** Copies only the token set's own fields, so nothing else a caller attached is stored. */
 function pickTokenSet(set: TokenSet): TokenSet {
   const picked: TokenSet = { accessToken: set.accessToken, accessTokenExpiresAt: set.accessTokenExpiresAt };
   if (set.refreshToken !== undefined) picked.refreshToken = set.refreshToken;
@@ -85,26 +96,26 @@ end
 
 /**
  * Fenced write. KEYS[1] session key. ARGV: base version, new value (carrying base + 1),
- * PX in ms, notification channel. Writes only if the stored version still equals the base
- * the writer read, then publishes the new version. Returns `{1, newVersion}` or
- * `{0, storedVersion}` for a stale writer.
+ * PX in ms. Writes only if the stored version still equals the base the writer read.
+ * Returns `{1, newVersion}` or `{0, storedVersion}` for a stale writer.
+ *
+ * The notification is published by a separate command after it: a user whose ACL lacks
+ * channel permissions then loses only the notification, not the write.
  */
 export const FENCED_SET_SCRIPT = `${LUA_STORED_VERSION}
 local current = stored_version(redis.call('GET', KEYS[1]))
 local base = tonumber(ARGV[1])
 if current ~= base then return {0, current} end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-redis.call('PUBLISH', ARGV[4], tostring(base + 1))
 return {1, base + 1}
 `;
 
 /**
- * Owner-checked release. KEYS[1] lock key. ARGV: owner, notification channel. Deletes the
- * lock only while this owner holds it and tells waiters it is free. Returns 1 or 0.
+ * Owner-checked release. KEYS[1] lock key. ARGV: owner. Deletes the lock only while this
+ * owner holds it. Returns 1 or 0. (Waiters are told by a separate PUBLISH, as above.)
  */
 export const RELEASE_LOCK_SCRIPT = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
-redis.call('PUBLISH', ARGV[2], 'released')
 return 1
 `;

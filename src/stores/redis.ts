@@ -5,17 +5,16 @@ import { setUnrefTimeout, systemClock } from '../clock';
 import type { TimerHandle } from '../clock';
 import { TokenStoreError } from '../errors';
 import { createLogger } from '../logger';
-import type { TokenSet } from '../token-set';
 import { FENCED_SET_SCRIPT, RELEASE_LOCK_SCRIPT, decodeSession, encodeSession, tokenSetProblem } from './redis-scripts';
 import { resolveRedisTokenStoreOptions } from './redis-options';
 import type { RedisTokenStoreOptions, ResolvedRedisTokenStoreOptions } from './redis-options';
-import type { AcquireRefreshLockOptions, RefreshLock, RefreshLockResult, TokenStore } from './types';
+import type { AcquireRefreshLockOptions, RefreshLock, RefreshLockResult, StoredSession, TokenStore } from './types';
 
-/** The Redis names one {@link RedisTokenStore} uses. */
+/** The Redis names a {@link RedisTokenStore} uses for one session key. */
 export interface RedisTokenStoreKeys {
-  /** Holds the session as JSON `{ version, tokens }`, expiring with the refresh token. */
+  /** Holds the session as JSON `{ version, identity, tokens }`, expiring with the refresh token. */
   readonly session: string;
-  /** Held (`SET NX PX`) by the process that is refreshing. */
+  /** Held (`SET NX PX`) by the process that is refreshing this session. */
   readonly lock: string;
   /** Pub/sub channel: a new version was written, or the lock was released. */
   readonly channel: string;
@@ -23,6 +22,15 @@ export interface RedisTokenStoreKeys {
 
 /** Connection states in which a command could only wait in ioredis's queue. */
 const DOWN_STATES: ReadonlySet<string> = new Set(['end', 'close', 'reconnecting']);
+/** Connection states on the way to `ready`: a command waits for the attempt's outcome. */
+const CONNECTING_STATES: ReadonlySet<string> = new Set(['wait', 'connecting', 'connect']);
+
+/**
+ * How many session versions a store remembers. A pool may touch many sessions in one
+ * process; forgetting the least recently used one only costs that session a refused write
+ * (its manager re-reads and adopts), so the bound is safe.
+ */
+const MAX_TRACKED_VERSIONS = 10_000;
 
 /** One pending lock wait: woken by a notification, a poll tick, `close()` or its signal. */
 interface Watch {
@@ -31,19 +39,27 @@ interface Watch {
 }
 
 /**
- * A {@link TokenStore} in Redis, shared by every replica of a service: they serve one
- * session and refresh it once between them, not once each.
+ * A {@link TokenStore} in Redis, shared by every replica of a service: they serve each
+ * session and refresh it once between them, not once each. One store holds any number of
+ * sessions, each under the key its manager names.
  *
- * - The session is JSON under one key, expiring with the refresh token. A value that does
- *   not decode to a token set is logged and treated as absent.
- * - `acquireRefreshLock()` serialises refreshes across processes (`SET NX PX` with a random
- *   owner, released only by its owner); a waiter returns as soon as the holder publishes a
- *   new session, or takes the lock over when the holder released it or died.
- * - Writes are fenced: `set()` writes only if the stored version is still the one the last
- *   `get()` saw, so a writer that lost the lock never overwrites a newer session.
+ * - A session is JSON under its key, expiring with the refresh token. A value that does
+ *   not decode to a session (including one written by version 1, which has no identity) is
+ *   logged and treated as absent.
+ * - `acquireRefreshLock(key)` serialises refreshes of one session across processes
+ *   (`SET NX PX` on `<key>:lock` with a random owner, released only by its owner); a waiter
+ *   returns as soon as the holder publishes a new session, or takes the lock over when the
+ *   holder released it or died. All waits share one subscriber connection.
+ * - Writes are fenced per key: `set(key)` writes only if the stored version is still the
+ *   one this store's last `get(key)` saw, so a writer that lost the lock never overwrites a
+ *   newer session.
+ * - A client still connecting is waited for (up to `connectTimeoutMs`); a notification
+ *   that cannot be published (an ACL without channel permission) is logged, and waiters
+ *   fall back to polling: the write itself still succeeds.
  *
- * Use one store per `TokenManager` (the store remembers the version its manager read). The
- * protocol and its failure modes are described in docs/scaling.md.
+ * Use one store per process (or per client); within it, one manager per key, since the
+ * store remembers the version each key's manager last read. The protocol, the keys and the
+ * ACL the store needs are in docs/scaling.md.
  *
  * @example
  * ```ts
@@ -55,7 +71,7 @@ interface Watch {
  *   enableOfflineQueue: false,
  *   maxRetriesPerRequest: 1,
  * });
- * const store = new RedisTokenStore({ client: redis, key: 'alix:my-partner:session' });
+ * const store = new RedisTokenStore({ client: redis });
  * const manager = new TokenManager({
  *   provider: new AlixAuthProvider({
  *     baseUrl: 'https://api.alix.example',
@@ -73,15 +89,19 @@ interface Watch {
  * ```
  */
 export class RedisTokenStore implements TokenStore {
-  /** The Redis key, lock key and channel this store uses. */
-  readonly keys: RedisTokenStoreKeys;
   readonly #client: Redis;
   readonly #options: ResolvedRedisTokenStoreOptions;
   readonly #log: Logger;
-  /** The version the last `get()` read: the base of the next fenced `set()`. */
-  #version: number | undefined;
+  /** Per key, the version the last `get()` read: the base of the next fenced `set()`. Least recently used first. */
+  readonly #versions = new Map<string, number>();
   #subscriber: Redis | undefined;
-  readonly #wakers = new Set<() => void>();
+  /** Per channel, the wakers of the lock waits listening on it. */
+  readonly #waiters = new Map<string, Set<() => void>>();
+  /** The one pending wait for the client's connection, shared by every command meanwhile. */
+  #connecting: Promise<void> | undefined;
+  /** Whether the last PUBLISH / SUBSCRIBE failed: warn once per outage, not per write. */
+  #publishFailing = false;
+  #subscribeFailing = false;
   #closed = false;
 
   /** @throws ConfigurationError when an option is invalid. */
@@ -89,92 +109,97 @@ export class RedisTokenStore implements TokenStore {
     this.#options = resolveRedisTokenStoreOptions(options);
     this.#client = this.#options.client;
     this.#log = createLogger(options.logger, 'alix-token-manager/redis');
-    const session = this.#options.key;
-    this.keys = Object.freeze({ session, lock: `${session}:lock`, channel: `${session}:published` });
+  }
+
+  /** The Redis key, lock key and channel used for the session stored under `key`. */
+  keysFor(key: string): RedisTokenStoreKeys {
+    return { session: key, lock: `${key}:lock`, channel: `${key}:published` };
   }
 
   /**
-   * Reads the session and remembers its version as the base of the next `set()`.
+   * Reads the session under `key` and remembers its version as the base of the next
+   * `set(key)`.
    * @throws TokenStoreError when Redis fails or does not answer within `commandTimeoutMs`.
    */
-  async get(): Promise<TokenSet | undefined> {
-    const stored = decodeSession(await this.#command('GET', () => this.#client.get(this.keys.session)));
-    this.#version = stored.version;
+  async get(key: string): Promise<StoredSession | undefined> {
+    assertKey(key);
+    const stored = decodeSession(await this.#command('GET', key, () => this.#client.get(key)));
+    this.#remember(key, stored.version);
     if (stored.problem !== undefined) {
-      this.#log.warn(
-        { event: 'store-value-invalid', key: this.keys.session, problem: stored.problem },
-        'stored session is malformed; treating it as absent',
-      );
+      this.#log.warn({ event: 'store-value-invalid', key, problem: stored.problem }, 'stored session is malformed; treating it as absent');
     }
-    return stored.tokens;
+    return stored.session;
   }
 
   /**
-   * Writes the session, expiring with its refresh token (or, without one, its access
-   * token), and notifies waiting processes. Fenced: the write happens only if nobody wrote
-   * since this store's last `get()`.
+   * Writes the session under `key`, expiring with its refresh token (or, without one, its
+   * access token), then notifies waiting processes. Fenced: the write happens only if
+   * nobody wrote since this store's last `get(key)`. A notification that fails is logged
+   * (`store-publish-failed`), not thrown: the session is written and waiters poll.
    * @throws TokenStoreError on a stale write (another process wrote a newer session), a
-   *   malformed token set, or a Redis failure.
+   *   malformed session, or a Redis failure of the write itself.
    */
-  async set(tokens: TokenSet): Promise<void> {
-    const problem = tokenSetProblem(tokens);
-    if (problem !== undefined) throw new TokenStoreError(`refusing to store a malformed token set: ${problem}`);
-    const base = this.#version ?? 0;
+  async set(key: string, session: StoredSession): Promise<void> {
+    assertKey(key);
+    const problem = sessionProblem(session);
+    if (problem !== undefined) throw new TokenStoreError(`refusing to store a malformed session at ${key}: ${problem}`);
+    const { tokens } = session;
+    const base = this.#versions.get(key) ?? 0;
     const expiresAt = tokens.refreshTokenExpiresAt ?? tokens.accessTokenExpiresAt;
     const ttlMs = Math.max(1, Math.ceil(expiresAt - this.#options.now()));
-    const reply = await this.#command('EVAL fenced-set', () =>
-      this.#client.eval(FENCED_SET_SCRIPT, 1, this.keys.session, String(base), encodeSession(tokens, base + 1), String(ttlMs), this.keys.channel),
+    const reply = await this.#command('EVAL fenced-set', key, () =>
+      this.#client.eval(FENCED_SET_SCRIPT, 1, key, String(base), encodeSession(session, base + 1), String(ttlMs)),
     );
     const [written, version] = Array.isArray(reply) ? (reply as unknown[]).map(Number) : [Number.NaN, Number.NaN];
-    if (written !== 1) {
-      throw new TokenStoreError(
-        `stale write refused: the session at ${this.keys.session} is at version ${String(version)}, this write was based on version ${base}`,
-      );
+    if (written !== 1 || version === undefined) {
+      throw new TokenStoreError(`stale write refused: the session at ${key} is at version ${String(version)}, this write was based on version ${base}`);
     }
-    this.#version = version;
-    this.#log.debug({ event: 'store-written', key: this.keys.session, version, ttlMs }, 'session written to redis');
+    this.#remember(key, version);
+    this.#log.debug({ event: 'store-written', key, version, ttlMs }, 'session written to redis');
+    await this.#publish(key, String(version));
   }
 
   /**
-   * Deletes the session (unfenced).
+   * Deletes the session under `key` (unfenced) and forgets its version.
    * @throws TokenStoreError when Redis fails.
    */
-  async delete(): Promise<void> {
-    await this.#command('DEL', () => this.#client.del(this.keys.session));
-    this.#version = 0;
+  async delete(key: string): Promise<void> {
+    assertKey(key);
+    await this.#command('DEL', key, () => this.#client.del(key));
+    this.#versions.delete(key);
   }
 
   /**
-   * Takes the cross-process refresh lock, or waits until the holder publishes a new
-   * session (resolving `{ acquired: false }`: re-read the store). A lock freed without a
-   * new session, or expired with its holder, is taken over.
+   * Takes the cross-process refresh lock of the session under `key`, or waits until the
+   * holder publishes a new session (resolving `{ acquired: false }`: re-read the store). A
+   * lock freed without a new session, or expired with its holder, is taken over.
    * @throws TokenStoreError when Redis fails, the store is closed, or `lockWaitMs` passes;
    *   the signal's reason when it aborts.
    */
-  async acquireRefreshLock({ signal }: AcquireRefreshLockOptions): Promise<RefreshLockResult> {
+  async acquireRefreshLock(key: string, { signal }: AcquireRefreshLockOptions): Promise<RefreshLockResult> {
+    assertKey(key);
+    const { lock, channel } = this.keysFor(key);
     const owner = randomUUID();
     const deadline = systemClock.now() + this.#options.lockWaitMs;
-    let baseline = this.#version;
+    let baseline = this.#versions.get(key);
     let watch: Watch | undefined;
     try {
       for (;;) {
         if (this.#closed) throw new TokenStoreError('the redis token store is closed');
         if (signal.aborted) throw signal.reason;
-        if (await this.#trySetLock(owner, deadline)) {
-          this.#log.debug({ event: 'lock-acquired', key: this.keys.lock }, 'refresh lock acquired');
-          return { acquired: true, lock: this.#lockOwnedBy(owner) };
+        if (await this.#trySetLock(key, owner, deadline)) {
+          this.#log.debug({ event: 'lock-acquired', key: lock }, 'refresh lock acquired');
+          return { acquired: true, lock: this.#lockOwnedBy(key, owner) };
         }
-        watch ??= this.#watch();
-        const { version } = decodeSession(await this.#command('GET', () => this.#client.get(this.keys.session), this.#timeoutBefore(deadline)));
+        watch ??= this.#watch(channel);
+        const { version } = decodeSession(await this.#command('GET', key, () => this.#client.get(key), this.#timeoutBefore(deadline)));
         baseline ??= version;
         if (version !== baseline) {
-          this.#log.debug({ event: 'lock-wait-published', key: this.keys.session, version }, 'another process published a new session');
+          this.#log.debug({ event: 'lock-wait-published', key, version }, 'another process published a new session');
           return { acquired: false };
         }
         const remainingMs = deadline - systemClock.now();
-        if (remainingMs <= 0) {
-          throw new TokenStoreError(`refresh lock ${this.keys.lock} still held after waiting ${this.#options.lockWaitMs} ms`);
-        }
+        if (remainingMs <= 0) throw new TokenStoreError(`refresh lock ${lock} still held after waiting ${this.#options.lockWaitMs} ms`);
         await watch.next(Math.min(this.#options.pollIntervalMs, remainingMs), signal);
       }
     } finally {
@@ -189,35 +214,47 @@ export class RedisTokenStore implements TokenStore {
    */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const wake of this.#wakers) wake();
+    for (const wakers of this.#waiters.values()) for (const wake of wakers) wake();
     this.#dropSubscriber();
   }
 
-  async #trySetLock(owner: string, deadline: number): Promise<boolean> {
+  /** Records `key`'s version as the most recently used, dropping the oldest past the bound. */
+  #remember(key: string, version: number): void {
+    this.#versions.delete(key);
+    this.#versions.set(key, version);
+    if (this.#versions.size > MAX_TRACKED_VERSIONS) {
+      const oldest = this.#versions.keys().next();
+      if (oldest.done !== true) this.#versions.delete(oldest.value);
+    }
+  }
+
+  async #trySetLock(key: string, owner: string, deadline: number): Promise<boolean> {
+    const { lock } = this.keysFor(key);
     try {
       const reply = await this.#command(
         'SET NX',
-        () => this.#client.set(this.keys.lock, owner, 'PX', Math.ceil(this.#options.lockTtlMs), 'NX'),
+        key,
+        () => this.#client.set(lock, owner, 'PX', Math.ceil(this.#options.lockTtlMs), 'NX'),
         this.#timeoutBefore(deadline),
       );
       return reply === 'OK';
     } catch (error) {
       // A SET that timed out here may still run on the server; the release queued behind it
       // on the same connection undoes it, so no lock is left without an owner.
-      this.#release(owner).catch(() => undefined);
+      this.#release(key, owner).catch(() => undefined);
       throw error;
     }
   }
 
-  #lockOwnedBy(owner: string): RefreshLock {
+  #lockOwnedBy(key: string, owner: string): RefreshLock {
     let released = false;
     return {
       release: async () => {
         if (released) return;
         released = true;
-        if (!(await this.#release(owner))) {
+        if (!(await this.#release(key, owner))) {
           this.#log.warn(
-            { event: 'lock-expired', key: this.keys.lock, lockTtlMs: this.#options.lockTtlMs },
+            { event: 'lock-expired', key: this.keysFor(key).lock, lockTtlMs: this.#options.lockTtlMs },
             'the refresh lock expired before its holder released it; consider a longer lockTtlMs',
           );
         }
@@ -225,23 +262,43 @@ export class RedisTokenStore implements TokenStore {
     };
   }
 
-  async #release(owner: string): Promise<boolean> {
-    const reply = await this.#command('EVAL release', () =>
-      this.#client.eval(RELEASE_LOCK_SCRIPT, 1, this.keys.lock, owner, this.keys.channel),
-    );
-    return Number(reply) === 1;
+  async #release(key: string, owner: string): Promise<boolean> {
+    const reply = await this.#command('EVAL release', key, () => this.#client.eval(RELEASE_LOCK_SCRIPT, 1, this.keysFor(key).lock, owner));
+    const released = Number(reply) === 1;
+    if (released) await this.#publish(key, 'released');
+    return released;
   }
 
-  /** Subscribes (lazily, on a duplicate connection) for as long as some wait is pending. */
-  #watch(): Watch {
+  /** Tells waiters on `key`'s channel; a failure is logged, never thrown (they poll). */
+  async #publish(key: string, message: string): Promise<void> {
+    const { channel } = this.keysFor(key);
+    try {
+      await this.#command('PUBLISH', key, () => this.#client.publish(channel, message));
+      this.#publishFailing = false;
+    } catch (error) {
+      const fields = { event: 'store-publish-failed', key, channel, err: error };
+      const text = 'pub/sub notification failed; waiters fall back to polling (check the ACL allows PUBLISH on this channel)';
+      if (this.#publishFailing) this.#log.debug(fields, text);
+      else this.#log.warn(fields, text);
+      this.#publishFailing = true;
+    }
+  }
+
+  /** Listens on `channel` (on the shared subscriber connection) for as long as this wait is pending. */
+  #watch(channel: string): Watch {
     let pending = false;
     let wake: (() => void) | undefined;
     const waker = (): void => {
       pending = true;
       wake?.();
     };
-    this.#wakers.add(waker);
-    this.#ensureSubscriber();
+    let wakers = this.#waiters.get(channel);
+    if (wakers === undefined) {
+      wakers = new Set();
+      this.#waiters.set(channel, wakers);
+      this.#subscribe(channel);
+    }
+    wakers.add(waker);
     return {
       next: (delayMs, signal) =>
         new Promise<void>((resolve, reject) => {
@@ -267,29 +324,49 @@ export class RedisTokenStore implements TokenStore {
           const timer = setUnrefTimeout(systemClock, wake, delayMs);
           signal.addEventListener('abort', onAbort, { once: true });
         }),
-      stop: () => {
-        this.#wakers.delete(waker);
-        if (this.#wakers.size === 0) this.#dropSubscriber();
-      },
+      stop: () => this.#unwatch(channel, waker),
     };
   }
 
-  #ensureSubscriber(): void {
-    if (this.#subscriber !== undefined || this.#closed) return;
-    // A subscribed connection can run no other command, hence the duplicate. Polling
-    // covers the moments before it is subscribed and any time it is down.
+  #unwatch(channel: string, waker: () => void): void {
+    const wakers = this.#waiters.get(channel);
+    if (wakers === undefined || !wakers.delete(waker) || wakers.size > 0) return;
+    this.#waiters.delete(channel);
+    // No wait left at all: close the connection rather than keep one open between refreshes.
+    if (this.#waiters.size === 0) this.#dropSubscriber();
+    else this.#subscriber?.unsubscribe(channel).catch(() => undefined);
+  }
+
+  #subscribe(channel: string): void {
+    const subscriber = this.#ensureSubscriber();
+    subscriber?.subscribe(channel).then(
+      () => {
+        this.#subscribeFailing = false;
+      },
+      (error: unknown) => {
+        const fields = { event: 'subscribe-failed', channel, err: error };
+        const text = 'redis subscribe failed; waiters poll instead (check the ACL allows SUBSCRIBE on this channel)';
+        if (this.#subscribeFailing) this.#log.debug(fields, text);
+        else this.#log.warn(fields, text);
+        this.#subscribeFailing = true;
+      },
+    );
+  }
+
+  #ensureSubscriber(): Redis | undefined {
+    if (this.#subscriber !== undefined || this.#closed) return this.#subscriber;
+    // A subscribed connection can run no other command, hence the duplicate; its offline
+    // queue holds the SUBSCRIBE until it connects. Polling covers the moments before it is
+    // subscribed and any time it is down.
     const subscriber = this.#client.duplicate({ enableOfflineQueue: true });
     subscriber.on('error', (error: unknown) => {
       this.#log.debug({ event: 'subscriber-error', err: error }, 'redis subscriber connection error; polling instead');
     });
     subscriber.on('message', (channel: string) => {
-      if (channel !== this.keys.channel) return;
-      for (const wakeWaiter of this.#wakers) wakeWaiter();
-    });
-    subscriber.subscribe(this.keys.channel).catch((error: unknown) => {
-      this.#log.debug({ event: 'subscribe-failed', err: error }, 'redis subscribe failed; polling instead');
+      for (const wakeWaiter of this.#waiters.get(channel) ?? []) wakeWaiter();
     });
     this.#subscriber = subscriber;
+    return subscriber;
   }
 
   #dropSubscriber(): void {
@@ -302,11 +379,13 @@ export class RedisTokenStore implements TokenStore {
     return Math.max(1, Math.min(this.#options.commandTimeoutMs, deadline - systemClock.now()));
   }
 
-  /** Runs one command, failing fast while the client is disconnected and after `timeoutMs`. */
-  async #command<T>(operation: string, run: () => Promise<T>, timeoutMs = this.#options.commandTimeoutMs): Promise<T> {
-    const where = `redis ${operation} on ${this.keys.session}`;
-    const status = this.#client.status;
-    if (DOWN_STATES.has(status)) throw new TokenStoreError(`${where} failed: the connection is ${status}`);
+  /**
+   * Runs one command: after waiting for a connection still being set up, failing fast
+   * while the client is disconnected, and giving up after `timeoutMs`.
+   */
+  async #command<T>(operation: string, key: string, run: () => Promise<T>, timeoutMs = this.#options.commandTimeoutMs): Promise<T> {
+    const where = `redis ${operation} on ${key}`;
+    await this.#whenConnected(where);
     let timer: TimerHandle | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
       timer = setUnrefTimeout(systemClock, () => reject(new TokenStoreError(`${where} timed out after ${timeoutMs} ms`)), timeoutMs);
@@ -320,4 +399,61 @@ export class RedisTokenStore implements TokenStore {
       if (timer !== undefined) systemClock.clearTimeout(timer);
     }
   }
+
+  /**
+   * With `enableOfflineQueue: false`, ioredis rejects every command until the connection
+   * is ready; a store used straight after `new Redis(…)` would fail its first reads, locks
+   * and writes, and every replica would sign in on its own. So a command waits for the
+   * connection attempt in progress (never a down one's reconnect backoff).
+   */
+  async #whenConnected(where: string): Promise<void> {
+    const status = this.#client.status;
+    if (status === 'ready') return;
+    if (DOWN_STATES.has(status)) throw new TokenStoreError(`${where} failed: the connection is ${status}`);
+    if (!CONNECTING_STATES.has(status)) return;
+    this.#connecting ??= this.#waitForReady().finally(() => {
+      this.#connecting = undefined;
+    });
+    try {
+      await this.#connecting;
+    } catch (error) {
+      throw new TokenStoreError(`${where} failed: ${(error as Error).message}`);
+    }
+  }
+
+  #waitForReady(): Promise<void> {
+    const client = this.#client;
+    const timeoutMs = this.#options.connectTimeoutMs;
+    return new Promise<void>((resolve, reject) => {
+      const finish = (error?: Error): void => {
+        systemClock.clearTimeout(timer);
+        client.off('ready', onReady);
+        client.off('close', onClose);
+        client.off('end', onClose);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      const onReady = (): void => finish();
+      const onClose = (): void => finish(new Error('the connection closed before it was ready'));
+      const timer = setUnrefTimeout(systemClock, () => finish(new Error(`the connection was not ready after ${timeoutMs} ms (${client.status})`)), timeoutMs);
+      client.once('ready', onReady);
+      client.once('close', onClose);
+      client.once('end', onClose);
+      // A lazyConnect client that never connected: ioredis would connect on the first
+      // command anyway (and, without an offline queue, fail that command). Its failure
+      // surfaces as 'close' above.
+      if (client.status === 'wait') client.connect().catch(() => undefined);
+    });
+  }
+}
+
+/** Why a value is not a storable session, or undefined when it is one. */
+function sessionProblem(session: StoredSession): string | undefined {
+  if (typeof session !== 'object' || session === null) return 'not a session object';
+  if (typeof session.identity !== 'string' || session.identity === '') return 'identity is not a non-empty string';
+  return tokenSetProblem(session.tokens);
+}
+
+function assertKey(key: string): void {
+  if (typeof key !== 'string' || key === '') throw new TokenStoreError('a store key must be a non-empty string');
 }

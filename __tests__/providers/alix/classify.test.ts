@@ -3,7 +3,13 @@ import { AxiosError } from 'axios';
 import { AbortedError, AuthRejectedError, AuthUnavailableError, MalformedResponseError } from '../../../src/errors';
 import { classifyTransportError, interpretResponse, parseRetryAfterMs } from '../../../src/providers/alix/classify';
 
-const transport = { operation: 'refresh' as const, path: '/api/v2/auth/refresh-token', aborted: false, timedOut: false, timeoutMs: 10_000 };
+const transport = {
+  operation: 'refresh' as const,
+  url: 'https://alix.test/api/v2/auth/refresh-token',
+  aborted: false,
+  timedOut: false,
+  timeoutMs: 10_000,
+};
 
 function axiosError(code: string, message: string): AxiosError {
   const error = new AxiosError(message, code, {
@@ -61,7 +67,7 @@ describe('classifyTransportError()', () => {
 });
 
 describe('interpretResponse()', () => {
-  const context = { operation: 'authenticate' as const, path: '/p', secrets: [], now: 0 };
+  const context = { operation: 'authenticate' as const, url: 'https://alix.test/p', secrets: [], now: 0 };
 
   it('treats a 404 HTML page as a rejection without errorCode', () => {
     const error = captured(() => interpretResponse({ status: 404, headers: {}, text: '<html>Not found</html>' }, context));

@@ -316,7 +316,7 @@ describe('AlixAuthProvider', () => {
         apiMessage: SEED_FAILURE.message,
       });
       expect((error as Error).message).toBe(
-        `refresh rejected: POST /api/v2/auth/refresh-token → 400, errorCode 32: ${SEED_FAILURE.message}`,
+        `refresh rejected: POST ${REFRESH_URL} answered HTTP 400 with errorCode 32: ${SEED_FAILURE.message}`,
       );
     });
 

@@ -1,8 +1,10 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { startAlixSandbox } from '../../sandbox/server';
+import { ConfigurationError } from '../../errors';
+import { startAlixSandbox, type AlixSandbox } from '../../sandbox/server';
 import { ExitCodes } from '../exit-codes';
 import { parseNumberFlag } from '../parse';
 import { writePartnerKeyPair } from './keygen';
@@ -13,49 +15,111 @@ interface SandboxFlags {
   keyDir?: string;
 }
 
+/** How often the sandbox checks that the process that started it is still alive, in ms. */
+export const PARENT_POLL_INTERVAL_MS = 500;
+
 /** `alix-token sandbox`: the embedded Alix sandbox in the foreground, until Ctrl-C. */
 export function registerSandboxCommand(program: Command, run: (action: () => Promise<number>) => Promise<void>): void {
   program
     .command('sandbox')
-    .description('run the embedded Alix sandbox on loopback until interrupted')
+    .description('run the embedded Alix sandbox on loopback until interrupted (or until the process that started it exits)')
     .option('--port <n>', 'port to listen on (0 picks a free one)', '0')
     .option('--access-ttl <seconds>', 'lifetime of issued access tokens', '900')
-    .option('--key-dir <dir>', 'where to write the demo partner key pair (default: a new temp dir)')
+    .option('--key-dir <dir>', 'where to write the demo partner key pair (default: a new temp dir, deleted on exit)')
     .action((flags: SandboxFlags) => run(() => serveSandbox(flags)));
 }
 
 async function serveSandbox(flags: SandboxFlags): Promise<number> {
-  const port = parseNumberFlag(flags.port, '--port', { integer: true, min: 0 });
+  const port = parseNumberFlag(flags.port, '--port', { integer: true, min: 0, max: 65_535 });
   const accessTtlSeconds = parseNumberFlag(flags.accessTtl, '--access-ttl', { integer: true, min: 1 });
-  const keyDir = flags.keyDir ?? (await mkdtemp(path.join(os.tmpdir(), 'alix-sandbox-')));
-  const keys = await writePartnerKeyPair(keyDir, true);
-  const sandbox = await startAlixSandbox({
-    port,
-    accessTokenTtlMs: accessTtlSeconds * 1000,
-    privateKeyPem: await readFile(keys.privateKeyPath, 'utf8'),
+  // A directory we created holds a private key: it goes away however the process ends.
+  // One the user named with --key-dir is theirs to keep.
+  const tempDir = flags.keyDir === undefined ? await mkdtemp(path.join(os.tmpdir(), 'alix-sandbox-')) : undefined;
+  const removeSync = (): void => {
+    if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
+  };
+  process.once('exit', removeSync); // the last resort, e.g. when something calls process.exit()
+  try {
+    const keys = await writePartnerKeyPair(tempDir ?? (flags.keyDir as string), true);
+    const sandbox = await listen(port, accessTtlSeconds, await readFile(keys.privateKeyPath, 'utf8'));
+    process.stdout.write(
+      [
+        `Alix sandbox listening on ${sandbox.url}`,
+        `partner code: ${sandbox.partnerCode}`,
+        `demo key pair: ${keys.privateKeyPath} (private), ${keys.publicKeyPath} (public)${tempDir === undefined ? '' : ', deleted when the sandbox stops'}`,
+        `access tokens live ${accessTtlSeconds} s`,
+        '',
+        'To use it from another shell:',
+        `  export ALIX_BASE_URL=${sandbox.url}`,
+        `  export ALIX_PARTNER_CODE=${sandbox.partnerCode}`,
+        `  export ALIX_SECRET_KEY=${sandbox.secretKey}`,
+        `  export ALIX_PRIVATE_KEY_FILE=${keys.privateKeyPath}`,
+        '  alix-token token',
+        '',
+        'Ctrl-C stops it.',
+        '',
+      ].join('\n'),
+    );
+    const reason = await stopRequested();
+    if (reason === 'parent') process.stderr.write('alix-token sandbox: the process that started it exited; stopping\n');
+    await sandbox.close();
+    return ExitCodes.OK;
+  } finally {
+    if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
+    process.off('exit', removeSync);
+  }
+}
+
+/** Starts the sandbox; a port that cannot be bound is reported against the --port flag. */
+async function listen(port: number, accessTtlSeconds: number, privateKeyPem: string): Promise<AlixSandbox> {
+  try {
+    return await startAlixSandbox({ port, accessTokenTtlMs: accessTtlSeconds * 1000, privateKeyPem });
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === 'EADDRINUSE') throw new ConfigurationError(`--port ${port}: 127.0.0.1:${port} is already in use; pick another port or 0 for a free one`);
+    if (code === 'EACCES') throw new ConfigurationError(`--port ${port}: not allowed to listen on 127.0.0.1:${port}; use a port above 1023 or 0`);
+    throw error;
+  }
+}
+
+/**
+ * Resolves on SIGINT or SIGTERM, when an IPC channel to the parent closes, or when the
+ * parent process dies. A killed parent (say, `npx` under a test runner) sends no signal:
+ * the child is re-parented, so `process.ppid` changes, or the old parent pid stops existing.
+ */
+function stopRequested(): Promise<'signal' | 'parent'> {
+  return new Promise((resolve) => {
+    const parentPid = process.ppid;
+    const cleanups: Array<() => void> = [];
+    const finish = (reason: 'signal' | 'parent'): void => {
+      for (const cleanup of cleanups) cleanup();
+      resolve(reason);
+    };
+    const onSignal = (): void => finish('signal');
+    const onDisconnect = (): void => finish('parent');
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    cleanups.push(() => process.off('SIGINT', onSignal), () => process.off('SIGTERM', onSignal));
+    if (process.channel !== undefined) {
+      process.once('disconnect', onDisconnect);
+      cleanups.push(() => process.off('disconnect', onDisconnect));
+    }
+    // The listening server keeps the process alive; this poll must not.
+    const poll = setInterval(() => {
+      if (!isAlive(parentPid, process.ppid)) finish('parent');
+    }, PARENT_POLL_INTERVAL_MS).unref();
+    cleanups.push(() => clearInterval(poll));
   });
-  process.stdout.write(
-    [
-      `Alix sandbox listening on ${sandbox.url}`,
-      `partner code: ${sandbox.partnerCode}`,
-      `demo key pair: ${keys.privateKeyPath} (private), ${keys.publicKeyPath} (public)`,
-      `access tokens live ${accessTtlSeconds} s`,
-      '',
-      'To use it from another shell:',
-      `  export ALIX_BASE_URL=${sandbox.url}`,
-      `  export ALIX_PARTNER_CODE=${sandbox.partnerCode}`,
-      `  export ALIX_SECRET_KEY=${sandbox.secretKey}`,
-      `  export ALIX_PRIVATE_KEY_FILE=${keys.privateKeyPath}`,
-      '  alix-token token',
-      '',
-      'Ctrl-C stops it.',
-      '',
-    ].join('\n'),
-  );
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  await sandbox.close();
-  return ExitCodes.OK;
+}
+
+/** Whether the original parent still is: same ppid, and the pid still exists. */
+export function isAlive(originalParentPid: number, currentParentPid: number): boolean {
+  if (currentParentPid !== originalParentPid) return false;
+  try {
+    process.kill(originalParentPid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the pid exists but belongs to someone else, so it is alive.
+    return (error as { code?: unknown }).code === 'EPERM';
+  }
 }

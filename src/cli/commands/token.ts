@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
-import { AlixAuthProvider } from '../../providers/alix/provider';
-import { readAlixEnvConfig } from '../../standalone/env-config';
-import { TokenManager } from '../../token-manager';
+import { AbortedError } from '../../errors';
+import { createTokenManagerFromEnv } from '../../standalone/default-manager';
+import { ALIX_ENV } from '../../standalone/env-config';
 import { ExitCodes } from '../exit-codes';
+import { parseNumberFlag } from '../parse';
 
 interface TokenFlags {
   status?: boolean;
@@ -10,6 +11,15 @@ interface TokenFlags {
   partnerCode?: string;
   privateKeyFile?: string;
   userEmail?: string;
+  timeout?: string;
+}
+
+/** Where `alix-token token` reads its configuration and writes. */
+export interface TokenCommandIo {
+  env: NodeJS.ProcessEnv;
+  stdout: NodeJS.WritableStream;
+  /** Progress goes here, and only when it is a TTY (a pipe gets the token and nothing else). */
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
 /** `alix-token token`: prints a valid access token (or, with --status, the session status). */
@@ -22,26 +32,56 @@ export function registerTokenCommand(program: Command, run: (action: () => Promi
     .option('--partner-code <code>', 'partner code (ALIX_PARTNER_CODE)')
     .option('--private-key-file <path>', 'partner RSA private key, PEM file (ALIX_PRIVATE_KEY_FILE)')
     .option('--user-email <email>', 'end-user email for sign-in (ALIX_USER_EMAIL)')
+    .option('--timeout <ms>', 'give up (exit 1) when no token arrives within this many milliseconds')
     .addHelpText('after', '\nThe secret key is read only from ALIX_SECRET_KEY, never from a flag (flags show in ps).')
-    .action((flags: TokenFlags) => run(() => printToken(flags)));
+    .action((flags: TokenFlags) => run(() => printToken(flags, { env: process.env, stdout: process.stdout, stderr: process.stderr })));
 }
 
-async function printToken(flags: TokenFlags): Promise<number> {
-  const env = { ...process.env };
-  if (flags.baseUrl !== undefined) env.ALIX_BASE_URL = flags.baseUrl;
-  if (flags.partnerCode !== undefined) env.ALIX_PARTNER_CODE = flags.partnerCode;
-  if (flags.userEmail !== undefined) env.ALIX_USER_EMAIL = flags.userEmail;
+/** Runs `alix-token token` with the given flags and streams; resolves to the exit code. */
+export async function printToken(flags: TokenFlags, io: TokenCommandIo): Promise<number> {
+  const timeoutMs = flags.timeout === undefined ? undefined : parseNumberFlag(flags.timeout, '--timeout', { integer: true, min: 1 });
+  const env = { ...io.env };
+  if (flags.baseUrl !== undefined) env[ALIX_ENV.baseUrl] = flags.baseUrl;
+  if (flags.partnerCode !== undefined) env[ALIX_ENV.partnerCode] = flags.partnerCode;
+  if (flags.userEmail !== undefined) env[ALIX_ENV.userEmail] = flags.userEmail;
   if (flags.privateKeyFile !== undefined) {
-    delete env.ALIX_PRIVATE_KEY;
-    env.ALIX_PRIVATE_KEY_FILE = flags.privateKeyFile;
+    delete env[ALIX_ENV.privateKey];
+    env[ALIX_ENV.privateKeyFile] = flags.privateKeyFile;
   }
-  const config = readAlixEnvConfig(env);
-  const manager = new TokenManager({ provider: new AlixAuthProvider(config.provider), initialTokens: config.initialTokens });
+  const manager = createTokenManagerFromEnv(env);
+  const progress = progressLine(io.stderr, describeTarget(env));
+  const signal = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
   try {
-    const token = await manager.getAccessToken();
-    process.stdout.write(flags.status === true ? `${JSON.stringify(manager.status(), null, 2)}\n` : `${token}\n`);
+    const token = await manager.getAccessToken(signal === undefined ? undefined : { signal });
+    progress.clear();
+    io.stdout.write(flags.status === true ? `${JSON.stringify(manager.status(), null, 2)}\n` : `${token}\n`);
     return ExitCodes.OK;
+  } catch (error) {
+    progress.clear();
+    if (signal?.aborted === true) {
+      throw new AbortedError(`no token within ${timeoutMs} ms (--timeout ${timeoutMs}) from ${describeTarget(env).where}`, { cause: error });
+    }
+    throw error;
   } finally {
     manager.close();
   }
+}
+
+/** What the progress line says: which call, to which host:port (never a secret). */
+function describeTarget(env: NodeJS.ProcessEnv): { action: string; where: string } {
+  const action = (env[ALIX_ENV.refreshToken] ?? '').trim() === '' ? 'signing in to' : 'refreshing the session at';
+  try {
+    const url = new URL(env[ALIX_ENV.baseUrl] ?? '');
+    return { action, where: `${url.hostname}:${url.port === '' ? (url.protocol === 'https:' ? '443' : '80') : url.port}` };
+  } catch {
+    // The manager was built, so the URL is valid; this only guards the message.
+    return { action, where: 'the auth server' };
+  }
+}
+
+/** One self-erasing status line on a TTY; nothing at all elsewhere (scripts read stdout/stderr). */
+function progressLine(stream: TokenCommandIo['stderr'], target: { action: string; where: string }): { clear(): void } {
+  if (stream.isTTY !== true) return { clear: () => undefined };
+  stream.write(`${target.action} ${target.where}…`);
+  return { clear: () => stream.write('\r\x1b[2K') };
 }

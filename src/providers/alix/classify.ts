@@ -32,11 +32,34 @@ export interface TextResponse {
 /** What the classifiers need to know about the call. */
 export interface CallContext {
   operation: AuthOperation;
-  path: string;
+  /**
+   * The full URL called (origin and path, no query): messages show it whole, so a
+   * `baseUrl` whose path prefix doubles up (`/api/api/v2/…`) is visible at once.
+   */
+  url: string;
   /** Secrets of this call (refresh token, signature…) to scrub from echoed API messages. */
   secrets: readonly string[];
   /** The local clock, epoch ms. */
   now: number;
+}
+
+/**
+ * `errorCode`s that mean "the signature did not verify". The sandbox answers 12; the real
+ * API's code is not published, so its `message` mentioning a signature counts as well.
+ */
+export const SIGNATURE_REJECTED_ERROR_CODES: readonly number[] = Object.freeze([12]);
+
+/**
+ * The advice for a rejected signature. Alix verifies `partnerCode|secretKey` against the
+ * public key it holds, so it cannot tell a wrong secret key from a wrong private key: name both.
+ */
+export const SIGNATURE_REJECTED_HINT =
+  'the signature did not verify: check the secret key (ALIX_SECRET_KEY / secretKey) and that the private key ' +
+  '(ALIX_PRIVATE_KEY / ALIX_PRIVATE_KEY_FILE / privateKey or signer) is the one whose public half Alix holds';
+
+/** True when a rejection is about the request signature (by errorCode or by the API's message). */
+export function isSignatureRejection(errorCode: number | undefined, apiMessage: string | undefined): boolean {
+  return (errorCode !== undefined && SIGNATURE_REJECTED_ERROR_CODES.includes(errorCode)) || /signature/i.test(apiMessage ?? '');
 }
 
 /** Replaces every occurrence of the given secrets with `[REDACTED]`. */
@@ -87,7 +110,8 @@ export function parseRetryAfterMs(value: string | undefined, referenceTime: numb
  */
 export function interpretResponse(response: TextResponse, context: CallContext): TokenSet {
   const { status } = response;
-  const wire: WireContext = { operation: context.operation, path: context.path, status };
+  // The wire messages name the full URL too (WireContext.path is only ever shown in messages).
+  const wire: WireContext = { operation: context.operation, path: context.url, status };
   const serverTime = parseServerTime(header(response.headers, 'date'));
   const body = parseBody(response.text, header(response.headers, 'content-type'));
   const envelope = body.kind === 'json' ? readEnvelope(body.value) : undefined;
@@ -98,34 +122,36 @@ export function interpretResponse(response: TextResponse, context: CallContext):
         operation: context.operation,
         reason: 'http',
         status,
-        path: context.path,
+        url: context.url,
         retryAfterMs: parseRetryAfterMs(header(response.headers, 'retry-after'), serverTime ?? context.now),
         ...(envelope?.errorCode === undefined ? {} : { detail: `errorCode ${envelope.errorCode}` }),
       }),
     );
   }
   if (status >= 400 || (envelope !== undefined && !envelope.success && status >= 200 && status < 300)) {
+    const apiMessage = apiMessageOf(envelope?.message, context.secrets);
     return throwError(
       new AuthRejectedError({
         operation: context.operation,
         status,
-        path: context.path,
+        url: context.url,
         errorCode: envelope?.errorCode,
-        apiMessage: apiMessageOf(envelope?.message, context.secrets),
+        apiMessage,
+        ...(isSignatureRejection(envelope?.errorCode, apiMessage) ? { hint: SIGNATURE_REJECTED_HINT } : {}),
       }),
     );
   }
   if (status < 200 || status >= 300) {
     return throwError(
       new MalformedResponseError(
-        `${context.operation} failed: POST ${context.path} → unexpected HTTP ${status} (redirects are not followed)`,
+        `${context.operation} failed: POST ${context.url} answered an unexpected HTTP ${status} (redirects are not followed)`,
         { operation: context.operation, status },
       ),
     );
   }
   if (body.kind !== 'json') {
     return throwError(
-      new MalformedResponseError(`${context.operation} failed: response to POST ${context.path} → ${status} ${describeNonJson(body.kind)}`, {
+      new MalformedResponseError(`${context.operation} failed: the HTTP ${status} answer to POST ${context.url} ${describeNonJson(body.kind)}`, {
         operation: context.operation,
         status,
       }),
@@ -134,7 +160,7 @@ export function interpretResponse(response: TextResponse, context: CallContext):
   if (envelope === undefined) {
     return throwError(
       new MalformedResponseError(
-        `${context.operation} failed: response to POST ${context.path} → ${status} is JSON but not the Alix envelope (no boolean success)`,
+        `${context.operation} failed: the HTTP ${status} answer to POST ${context.url} is JSON but not the Alix envelope (no boolean success)`,
         { operation: context.operation, status },
       ),
     );
@@ -149,7 +175,8 @@ function throwError(error: TokenManagerError): never {
 /** How the request ended when it threw. */
 export interface TransportContext {
   operation: AuthOperation;
-  path: string;
+  /** The full URL called (origin and path, no query). */
+  url: string;
   /** The caller's signal fired. */
   aborted: boolean;
   /** The provider's own time limit fired. */
@@ -166,23 +193,23 @@ const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ECONNABORTED', 'ESOCKETTIMEDOUT']);
 export function classifyTransportError(error: unknown, context: TransportContext): TokenManagerError {
   if (isTokenManagerError(error)) return error;
   if (context.aborted) {
-    return new AbortedError(`${context.operation} aborted by the caller: POST ${context.path}`, { cause: error });
+    return new AbortedError(`${context.operation} aborted by the caller: POST ${context.url}`, { cause: error });
   }
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : '';
   if (context.timedOut || (typeof code === 'string' && TIMEOUT_CODES.has(code) && /timeout/i.test(message))) {
     return new AuthUnavailableError(
-      { operation: context.operation, reason: 'timeout', path: context.path, detail: `no response within ${context.timeoutMs} ms` },
+      { operation: context.operation, reason: 'timeout', url: context.url, detail: `within ${context.timeoutMs} ms` },
       { cause: error },
     );
   }
   if (isAxiosError(error) && /maxContentLength/.test(message)) {
-    return new MalformedResponseError(`${context.operation} failed: response to POST ${context.path} is too large`, {
+    return new MalformedResponseError(`${context.operation} failed: the answer to POST ${context.url} is too large`, {
       operation: context.operation,
     }, { cause: error });
   }
   let detail = 'network error';
   if (typeof code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(code)) detail = code;
   if (/socket hang up/i.test(message)) detail = 'socket hang up';
-  return new AuthUnavailableError({ operation: context.operation, reason: 'network', path: context.path, detail }, { cause: error });
+  return new AuthUnavailableError({ operation: context.operation, reason: 'network', url: context.url, detail }, { cause: error });
 }

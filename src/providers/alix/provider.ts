@@ -2,7 +2,7 @@
  * AlixAuthProvider: the two Alix auth calls (sign-in and refresh) over a private axios
  * instance, signed with the partner's RSA key.
  */
-import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import axios, { type AxiosResponse } from 'axios';
 import { setUnrefTimeout, systemClock } from '../../clock';
 import { AbortedError, ConfigurationError, type AuthOperation } from '../../errors';
 import type { TokenSet } from '../../token-set';
@@ -20,6 +20,9 @@ import { loadPrivateKey } from './private-key';
 import { createKeySigner, runSigner } from './signer';
 import { waitWithSignal } from '../../wait-with-signal';
 import { definedOnly } from '../../defaults';
+
+/** A bare axios client (`axios.Axios`), typed the same way in the ESM and CommonJS typings. */
+type AxiosClient = InstanceType<typeof axios.Axios>;
 
 /** Responses larger than this are refused as malformed, in bytes (1 MiB). */
 export const MAX_AUTH_RESPONSE_BYTES = 1024 * 1024;
@@ -81,9 +84,21 @@ function createSigner(options: AlixAuthProviderOptions): AlixSigner {
   return createKeySigner(loadPrivateKey(options.privateKey));
 }
 
-function createHttpClient(): AxiosInstance {
-  // A private instance: interceptors a user adds to the default axios never see auth calls.
-  return axios.create({
+/**
+ * The provider's own HTTP client. `axios.create()` would merge in the application's global
+ * `axios.defaults` (an `Authorization` or `X-Api-Key` header, a `baseURL` with
+ * `allowAbsoluteUrls: false` that sends the signed body to another host, `params`, `auth`,
+ * agents, a replaced `adapter`…), so the client is a bare `Axios` built from this explicit
+ * config alone: no global default and no interceptor of the default instance reaches it.
+ * Proxies from the standard environment variables (`HTTPS_PROXY`, `NO_PROXY`) still apply,
+ * as axios's http adapter reads them when `proxy` is unset (see docs/alix-auth.md).
+ */
+function createHttpClient(): AxiosClient {
+  return new axios.Axios({
+    adapter: 'http',
+    baseURL: undefined,
+    allowAbsoluteUrls: true,
+    headers: {},
     maxRedirects: 0,
     responseType: 'text',
     responseEncoding: 'utf8',
@@ -100,8 +115,8 @@ function lowerCaseHeaders(headers: AxiosResponse['headers']): Record<string, unk
   return result;
 }
 
-function abortedError(operation: AuthOperation, path: string): AbortedError {
-  return new AbortedError(`${operation} aborted by the caller: POST ${path}`);
+function abortedError(operation: AuthOperation, url: string): AbortedError {
+  return new AbortedError(`${operation} aborted by the caller: POST ${url}`);
 }
 
 /**
@@ -128,7 +143,7 @@ export class AlixAuthProvider implements TokenProvider {
   readonly #settings: Settings;
   readonly #signer: AlixSigner;
   readonly #baseUrl: string;
-  readonly #http: AxiosInstance;
+  readonly #http: AxiosClient;
 
   /**
    * @throws {ConfigurationError} on a missing or empty partnerCode, a missing secretKey (with
@@ -170,13 +185,15 @@ export class AlixAuthProvider implements TokenProvider {
 
   async #call(operation: AuthOperation, refreshToken: string | undefined, signal: AbortSignal | undefined): Promise<TokenSet> {
     const settings = this.#settings;
-    const path = settings.paths[operation];
-    if (signal?.aborted) throw abortedError(operation, path);
+    // The full URL (origin + path, never a query) goes into every message: a baseUrl whose
+    // path prefix doubles the API's own (`/api/api/v2/…`) is then plain to see.
+    const url = `${this.#baseUrl}${settings.paths[operation]}`;
+    if (signal?.aborted) throw abortedError(operation, url);
 
     const signature = await waitWithSignal(
       runSigner(this.#signer, this.#signedString(operation), operation),
       signal,
-      () => abortedError(operation, path),
+      () => abortedError(operation, url),
     );
     const body = this.#body(operation, signature, refreshToken);
 
@@ -194,10 +211,10 @@ export class AlixAuthProvider implements TokenProvider {
     signal?.addEventListener('abort', onAbort, { once: true });
     let response: AxiosResponse<unknown>;
     try {
-      if (signal?.aborted) throw abortedError(operation, path);
+      if (signal?.aborted) throw abortedError(operation, url);
       response = await this.#http.request({
         method: 'POST',
-        url: `${this.#baseUrl}${path}`,
+        url,
         data: body,
         headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
         signal: controller.signal,
@@ -205,7 +222,7 @@ export class AlixAuthProvider implements TokenProvider {
     } catch (error) {
       throw classifyTransportError(error, {
         operation,
-        path,
+        url,
         aborted: signal?.aborted === true && !timedOut,
         timedOut,
         timeoutMs: settings.timeoutMs,
@@ -222,7 +239,7 @@ export class AlixAuthProvider implements TokenProvider {
         headers: lowerCaseHeaders(response.headers),
         text: typeof response.data === 'string' ? response.data : '',
       },
-      { operation, path, secrets, now: settings.now() },
+      { operation, url, secrets, now: settings.now() },
     );
   }
 

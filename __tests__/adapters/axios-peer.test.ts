@@ -1,0 +1,84 @@
+/**
+ * axios is a peer: the hook accepts instances of the application's axios 1.6+, sets the bearer
+ * through the request's own AxiosHeaders, and refuses what it cannot serve at attach time.
+ */
+import axios, { AxiosHeaders } from 'axios';
+import type { AxiosAdapter, InternalAxiosRequestConfig } from 'axios';
+import { attachTokenManager } from '../../src/adapters/axios';
+import { MIN_AXIOS_VERSION, SUPPORTED_AXIOS_RANGE, unsupportedPeerReason } from '../../src/adapters/axios-peer';
+import { ConfigurationError } from '../../src/errors';
+import { FakeTokenSource } from '../helpers/fake-token-source';
+
+const ORIGIN = 'https://api.example.com';
+
+function captureAdapter(seen: InternalAxiosRequestConfig[]): AxiosAdapter {
+  return async (config) => {
+    seen.push(config);
+    return { data: null, status: 200, statusText: 'OK', headers: {}, config };
+  };
+}
+
+describe('attachTokenManager() and the peer axios', () => {
+  it('sets the bearer on the request’s own AxiosHeaders, beside the other headers', async () => {
+    const seen: InternalAxiosRequestConfig[] = [];
+    const api = axios.create({ baseURL: ORIGIN, adapter: captureAdapter(seen), headers: { 'X-Trace': 't1' } });
+    attachTokenManager(api, new FakeTokenSource('SECRET'));
+    await api.get('/cards');
+    const headers = seen[0]?.headers;
+    expect(headers).toBeInstanceOf(AxiosHeaders);
+    expect(headers?.get('Authorization')).toBe('Bearer SECRET-0');
+    expect(headers?.get('X-Trace')).toBe('t1');
+  });
+
+  it('refuses an axios 0.x instance at attach time', () => {
+    // The shape of an axios 0.27 instance: request(), interceptors and defaults, no postForm().
+    const legacy = { request: jest.fn(), defaults: { baseURL: ORIGIN }, interceptors: { request: { use: jest.fn(), eject: jest.fn() } } };
+    expect(() => attachTokenManager(legacy, new FakeTokenSource())).toThrow(ConfigurationError);
+    expect(() => attachTokenManager(legacy, new FakeTokenSource())).toThrow(/0\.x.*install axios \^1\.6\.0/);
+    expect(legacy.interceptors.request.use).not.toHaveBeenCalled();
+  });
+
+  it('refuses something that is not an axios instance', () => {
+    expect(() => attachTokenManager({} as never, new FakeTokenSource())).toThrow(ConfigurationError);
+  });
+
+  it('refuses an instance of another axios copy that would use that copy’s transports', () => {
+    let foreign: typeof axios | undefined;
+    jest.isolateModules(() => {
+      foreign = jest.requireActual<{ default: typeof axios }>('axios').default;
+    });
+    const api = foreign?.create({ baseURL: ORIGIN });
+    expect(api).toBeDefined();
+    expect(() => attachTokenManager(api as NonNullable<typeof api>, new FakeTokenSource())).toThrow(/another copy of axios/);
+  });
+
+  it('serves an instance of another axios copy that brings its own adapter function', async () => {
+    let foreign: typeof axios | undefined;
+    jest.isolateModules(() => {
+      foreign = jest.requireActual<{ default: typeof axios }>('axios').default;
+    });
+    const seen: InternalAxiosRequestConfig[] = [];
+    const api = (foreign as typeof axios).create({ baseURL: ORIGIN, adapter: captureAdapter(seen) });
+    attachTokenManager(api, new FakeTokenSource('SECRET'));
+    await api.get('/cards');
+    expect(seen[0]?.headers.get('Authorization')).toBe('Bearer SECRET-0');
+  });
+});
+
+describe('unsupportedPeerReason()', () => {
+  const complete = { AxiosHeaders: class {}, getAdapter: () => async () => ({ status: 200 }) };
+
+  it('accepts the installed axios and every 1.x from the minimum', () => {
+    expect(unsupportedPeerReason()).toBeUndefined();
+    expect(unsupportedPeerReason({ ...complete, VERSION: MIN_AXIOS_VERSION })).toBeUndefined();
+    expect(unsupportedPeerReason({ ...complete, VERSION: '1.99.0' })).toBeUndefined();
+  });
+
+  it.each(['0.27.2', '1.5.1', '2.0.0', undefined])('names axios %s as unsupported and the range to install', (version) => {
+    expect(unsupportedPeerReason({ ...complete, VERSION: version })).toMatch(`install axios ${SUPPORTED_AXIOS_RANGE}`);
+  });
+
+  it('names a 1.x without AxiosHeaders or getAdapter as unsupported', () => {
+    expect(unsupportedPeerReason({ VERSION: '1.6.0', AxiosHeaders: class {} })).toMatch(/getAdapter/);
+  });
+});

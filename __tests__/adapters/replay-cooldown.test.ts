@@ -1,0 +1,107 @@
+/**
+ * What the adapters do with the manager's answer to invalidate(): replay once after
+ * `refreshing`/`stale` (or nothing, from a user-written source), surface the rejection after
+ * `cooldown`/`ignored`, and report every replay to the source.
+ */
+import axios from 'axios';
+import type { AxiosError } from 'axios';
+import { attachTokenManager } from '../../src/adapters/axios';
+import { createAuthorizedFetch } from '../../src/adapters/fetch';
+import type { InvalidateResult, ReplayReport } from '../../src/manager/types';
+import { FakeTokenSource } from '../helpers/fake-token-source';
+import { startLocalApi } from './support/local-api';
+import type { LocalApi } from './support/local-api';
+
+/**
+ * A source that behaves like the manager's 401 cooldown: the first report of the held token
+ * refreshes; a report of the token that refresh issued (rejected too) gets `cooldown`.
+ */
+class CooldownSource extends FakeTokenSource {
+  readonly results: InvalidateResult[] = [];
+  readonly replays: ReplayReport[] = [];
+  fixed: InvalidateResult | undefined;
+
+  override invalidate(rejectedAccessToken?: string): InvalidateResult {
+    const result = this.fixed ?? (this.refreshCount === 0 ? 'refreshing' : 'cooldown');
+    if (result === 'refreshing') super.invalidate(rejectedAccessToken);
+    this.results.push(result);
+    return result;
+  }
+
+  recordReplay(report: ReplayReport): void {
+    this.replays.push(report);
+  }
+}
+
+let api: LocalApi;
+
+beforeAll(async () => {
+  api = await startLocalApi();
+});
+
+afterAll(async () => {
+  await api.close();
+});
+
+beforeEach(() => {
+  api.seen.length = 0;
+});
+
+const clients = {
+  axios: (source: CooldownSource) => {
+    const instance = axios.create({ baseURL: api.origin });
+    attachTokenManager(instance, source);
+    return async (path: string): Promise<number> => {
+      const error = (await instance.get(path).catch((e: unknown) => e)) as AxiosError;
+      return error.response?.status ?? 200;
+    };
+  },
+  fetch: (source: CooldownSource) => {
+    const authorizedFetch = createAuthorizedFetch(source, { origins: [api.origin] });
+    return async (path: string): Promise<number> => (await authorizedFetch(`${api.origin}${path}`)).status;
+  },
+};
+
+describe.each(Object.entries(clients))('the %s adapter and invalidate()', (adapter, makeClient) => {
+  it('sends each of 100 sequential requests to an always-401 endpoint once after the first cooldown', async () => {
+    const source = new CooldownSource('SECRET');
+    const get = makeClient(source);
+    const statuses: number[] = [];
+    for (let i = 0; i < 100; i += 1) statuses.push(await get('/always-401'));
+    expect(statuses.every((status) => status === 401)).toBe(true);
+    expect(api.seen).toHaveLength(101);
+    expect(source.refreshCount).toBe(1);
+    expect(source.results).toEqual(['refreshing', ...Array<InvalidateResult>(99).fill('cooldown')]);
+    expect(source.replays).toHaveLength(1);
+  });
+
+  it.each(['cooldown', 'ignored'] as const)('surfaces the 401, sent once, when invalidate() answers %s', async (result) => {
+    const source = new CooldownSource('SECRET');
+    source.fixed = result;
+    expect(await makeClient(source)('/always-401')).toBe(401);
+    expect(api.seen.map((r) => r.auth)).toEqual(['Bearer SECRET-0']);
+    expect(source.replays).toEqual([]);
+  });
+
+  it.each(['refreshing', 'stale'] as const)('replays once with a fresh token when invalidate() answers %s', async (result) => {
+    const source = new CooldownSource('SECRET');
+    source.fixed = result;
+    expect(await makeClient(source)('/always-401')).toBe(401);
+    expect(api.seen).toHaveLength(2);
+  });
+
+  it('reports the replay to the source: adapter, status, method and origin only', async () => {
+    const source = new CooldownSource('SECRET');
+    await makeClient(source)('/always-401?card=1');
+    expect(source.replays).toEqual([{ adapter, status: 401, method: 'GET', origin: api.origin }]);
+  });
+
+  it('replays after a source that returns nothing, and a throwing recordReplay changes nothing', async () => {
+    const source = new FakeTokenSource('SECRET') as FakeTokenSource & { recordReplay(): void };
+    source.recordReplay = () => {
+      throw new Error('listener failed');
+    };
+    expect(await makeClient(source as unknown as CooldownSource)('/always-401')).toBe(401);
+    expect(api.seen.map((r) => r.auth)).toEqual(['Bearer SECRET-0', 'Bearer SECRET-1']);
+  });
+});

@@ -1,0 +1,175 @@
+/**
+ * `alix-token doctor` (issue #10 item 6), run in-process against the real sandbox server,
+ * with the same ALIX_* environment `alix-token token` reads.
+ */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { runDoctor, type DoctorOptions } from '../../src/cli/commands/doctor';
+import type { DoctorRedisClient } from '../../src/cli/doctor/checks';
+import type { DoctorReport } from '../../src/cli/doctor/report';
+import { AlixAuthProvider } from '../../src/providers/alix/provider';
+import type { AlixSandbox } from '../../src/sandbox/server';
+import { makeRsaKeyPair } from '../helpers/alix-keys';
+import { startSandboxWithEnv } from '../helpers/sandbox-env';
+
+let sandbox: AlixSandbox;
+let env: Record<string, string>;
+let scratch: string;
+
+beforeAll(async () => {
+  ({ sandbox, env, scratch } = await startSandboxWithEnv());
+});
+afterAll(() => sandbox.close());
+
+/** Runs the doctor and returns its report and what it printed. */
+async function doctor(options: DoctorOptions & { tty?: boolean } = {}): Promise<{ report: DoctorReport; printed: string }> {
+  const output = Object.assign(new PassThrough(), { isTTY: options.tty === true });
+  let printed = '';
+  output.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+  const report = await runDoctor({ env, ...options, output });
+  return { report, printed };
+}
+
+const statuses = (report: DoctorReport): Record<string, string> =>
+  Object.fromEntries(report.checks.map((check) => [check.name, check.status]));
+
+describe('alix-token doctor', () => {
+  it('exits 0 when everything is good, and prints JSON when stdout is not a TTY', async () => {
+    const { report, printed } = await doctor();
+
+    expect(report).toMatchObject({ ok: true, exitCode: 0, failed: [] });
+    expect(statuses(report)).toEqual({
+      configuration: 'ok',
+      'private key': 'ok',
+      'sign-in': 'ok',
+      'clock offset': 'ok',
+      'token lifetime': 'ok',
+      redis: 'skipped',
+    });
+    expect(JSON.parse(printed)).toEqual(report);
+    expect(report.checks.find((check) => check.name === 'token lifetime')?.detail).toMatch(/^access token 1[45]m \d+s, refresh token (179d 23h|180d 0h)$/);
+    expect(printed).not.toContain(sandbox.secretKey);
+    expect(printed).not.toMatch(/eyJ/);
+  });
+
+  it('prints a table on a TTY', async () => {
+    const { printed } = await doctor({ tty: true });
+
+    expect(printed).toMatch(/^ {2}ok {4}configuration +partner /);
+    expect(printed).toMatch(/^ {2}skip {2}redis +REDIS_URL is not set$/m);
+    expect(printed.endsWith('\nAll checks passed.\n')).toBe(true);
+  });
+
+  it('--json forces JSON on a TTY', async () => {
+    const { printed, report } = await doctor({ tty: true, json: true });
+
+    expect(JSON.parse(printed)).toEqual(report);
+  });
+
+  it('exits 1 naming the sign-in when the key is not the one Alix holds (the local key check passes)', async () => {
+    const otherKeyFile = path.join(scratch, 'other-key.pem');
+    writeFileSync(otherKeyFile, makeRsaKeyPair().privatePem, { mode: 0o600 });
+
+    const { report, printed } = await doctor({ env: { ...env, ALIX_PRIVATE_KEY_FILE: otherKeyFile }, tty: true });
+
+    expect(report).toMatchObject({ ok: false, exitCode: 1, failed: ['sign-in'] });
+    expect(statuses(report)).toMatchObject({ 'private key': 'ok', 'sign-in': 'failed', 'clock offset': 'skipped', 'token lifetime': 'skipped' });
+    const signIn = report.checks.find((check) => check.name === 'sign-in');
+    expect(signIn).toMatchObject({ errorCode: 'ERR_ALIX_AUTH_REJECTED' });
+    expect(signIn?.detail).toContain('errorCode 12');
+    expect(signIn?.detail).toContain('ALIX_SECRET_KEY');
+    expect(printed).toMatch(/1 check failed: sign-in\n$/);
+  });
+
+  it('exits 2 on a missing variable, naming it', async () => {
+    const { report } = await doctor({ env: { ALIX_SECRET_KEY: 'secret-value' } });
+
+    expect(report).toMatchObject({ ok: false, exitCode: 2, failed: ['configuration'] });
+    expect(report.checks[0]?.detail).toContain('ALIX_BASE_URL');
+    expect(JSON.stringify(report)).not.toContain('secret-value');
+  });
+
+  it('refreshes instead of signing in when ALIX_REFRESH_TOKEN is set', async () => {
+    const provider = new AlixAuthProvider({ baseUrl: sandbox.url, partnerCode: sandbox.partnerCode, secretKey: sandbox.secretKey, privateKey: sandbox.privateKeyPem });
+    const { refreshToken } = await provider.authenticate();
+    const before = sandbox.counters();
+
+    const { report } = await doctor({ env: { ...env, ALIX_REFRESH_TOKEN: refreshToken ?? '' } });
+
+    expect(statuses(report)).toMatchObject({ refresh: 'ok' });
+    expect(sandbox.counters()).toMatchObject({ refresh: before.refresh + 1, authenticate: before.authenticate });
+  });
+
+  it("warns about a clock two minutes behind the server's Date header", async () => {
+    sandbox.shiftClock(120_000);
+    try {
+      const { report } = await doctor();
+
+      const offset = report.checks.find((check) => check.name === 'clock offset');
+      expect(offset?.status).toBe('warn');
+      expect(offset?.detail).toMatch(/^local clock is 12[01]\.\d s behind the server's Date header/);
+      expect(report.exitCode).toBe(0);
+    } finally {
+      sandbox.shiftClock(-120_000);
+    }
+  });
+
+  describe('with REDIS_URL', () => {
+    const redisEnv = (): Record<string, string> => ({ ...env, REDIS_URL: 'redis://127.0.0.1:6390' });
+
+    it('checks a round trip and a lock', async () => {
+      const { report } = await doctor({ env: redisEnv(), createRedisClient: async () => fakeRedis() });
+
+      expect(statuses(report)).toMatchObject({ 'redis ping': 'ok', 'redis lock': 'ok' });
+      expect(report.exitCode).toBe(0);
+    });
+
+    it('fails the lock check when a second SET NX is not refused', async () => {
+      const { report } = await doctor({ env: redisEnv(), createRedisClient: async () => fakeRedis({ nxIgnored: true }) });
+
+      expect(report).toMatchObject({ exitCode: 1, failed: ['redis lock'] });
+    });
+
+    it('fails clearly when ioredis cannot be loaded', async () => {
+      const missing = async (): Promise<DoctorRedisClient> => {
+        throw new Error('ioredis not installed: REDIS_URL is set, so run `npm install ioredis` to check Redis');
+      };
+
+      const { report } = await doctor({ env: redisEnv(), createRedisClient: missing });
+
+      expect(report).toMatchObject({ exitCode: 1, failed: ['redis'] });
+      expect(report.checks.at(-1)?.detail).toContain('ioredis not installed');
+    });
+
+    it('fails the ping, naming host:port, when Redis does not answer', async () => {
+      const { report } = await doctor({ env: redisEnv(), createRedisClient: async () => fakeRedis({ refuse: true }) });
+
+      expect(report).toMatchObject({ exitCode: 1, failed: ['redis ping'] });
+      expect(report.checks.find((check) => check.name === 'redis ping')?.detail).toMatch(/^127\.0\.0\.1:6390: connect ECONNREFUSED/);
+    });
+  });
+});
+
+/** An in-memory Redis with just the doctor's commands, and a way to break each. */
+function fakeRedis(faults: { nxIgnored?: boolean; refuse?: boolean } = {}): DoctorRedisClient {
+  const keys = new Map<string, string>();
+  return {
+    connect: async () => {
+      if (faults.refuse === true) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6390'), { code: 'ECONNREFUSED' });
+    },
+    ping: async () => 'PONG',
+    set: async (key, value) => {
+      if (keys.has(key) && faults.nxIgnored !== true) return null;
+      keys.set(key, value);
+      return 'OK';
+    },
+    eval: async (_script, _numKeys, key = '', owner = '') => {
+      if (keys.get(key) !== owner) return 0;
+      keys.delete(key);
+      return 1;
+    },
+    quit: async () => 'OK',
+    disconnect: () => undefined,
+  };
+}

@@ -1,0 +1,361 @@
+import { ROOT_CONTEXT, SpanStatusCode, context, metrics, trace } from '@opentelemetry/api';
+import type { MeterProvider } from '@opentelemetry/api';
+import { ConfigurationError } from '../../src/errors';
+import { ATTRIBUTES, DURATION_BUCKETS_S, METRIC_NAMES, SPAN_EVENT_NAMES, SPAN_NAMES, instrumentTokenManager } from '../../src/otel';
+import type { InstrumentedLifecycleEvent } from '../../src/otel';
+import { AT, FakeLifecycleSource, Telemetry, lifecycle, metricOf, pointsOf, useStackContext } from './telemetry';
+
+const UNAVAILABLE = 'ERR_ALIX_AUTH_UNAVAILABLE';
+
+/** A background refresh whose first call fails with a 503, is retried, and succeeds. */
+function refreshWithOneRetry(refreshId = 1, session?: string): InstrumentedLifecycleEvent[] {
+  const s = session === undefined ? {} : { session };
+  return [
+    lifecycle('refresh-started', { refreshId, reason: 'scheduled', foreground: false, ...s }),
+    lifecycle('auth-call-started', { refreshId, operation: 'refresh', attempt: 1, ...s }),
+    lifecycle('auth-call-ended', { refreshId, operation: 'refresh', attempt: 1, outcome: 'failure', durationMs: 120, errorCode: UNAVAILABLE, status: 503, ...s }),
+    lifecycle('retry-scheduled', { refreshId, operation: 'refresh', attempt: 1, delayMs: 250, errorCode: UNAVAILABLE, background: false, ...s }),
+    lifecycle('auth-call-started', { refreshId, operation: 'refresh', attempt: 2, ...s }),
+    lifecycle('auth-call-ended', { refreshId, operation: 'refresh', attempt: 2, outcome: 'success', durationMs: 80, ...s }),
+    lifecycle('refresh-ended', { refreshId, reason: 'scheduled', outcome: 'refreshed', durationMs: 460, attempts: 2, accessTokenExpiresAt: AT + 900_000, ...s }),
+  ];
+}
+
+describe('instrumentTokenManager()', () => {
+  let telemetry: Telemetry;
+  let source: FakeLifecycleSource;
+
+  beforeEach(() => {
+    telemetry = new Telemetry();
+    source = new FakeLifecycleSource();
+  });
+  afterEach(() => telemetry.shutdown());
+
+  const instrument = (extra: Parameters<typeof instrumentTokenManager>[1] = {}) =>
+    instrumentTokenManager(source, { meterProvider: telemetry.meterProvider, tracerProvider: telemetry.tracerProvider, ...extra });
+
+  describe('metrics', () => {
+    it('counts auth calls and records their durations in seconds by operation and outcome, with the error code on failure', async () => {
+      instrument();
+      source.send(...refreshWithOneRetry());
+
+      const exported = await telemetry.collect();
+      const failure = { [ATTRIBUTES.authOperation]: 'refresh', [ATTRIBUTES.authOutcome]: 'failure', [ATTRIBUTES.errorType]: UNAVAILABLE };
+      const success = { [ATTRIBUTES.authOperation]: 'refresh', [ATTRIBUTES.authOutcome]: 'success' };
+      expect(pointsOf(exported, METRIC_NAMES.authRequests)).toEqual([
+        { attributes: failure, value: 1 },
+        { attributes: success, value: 1 },
+      ]);
+      expect(pointsOf(exported, METRIC_NAMES.authDuration)).toEqual([
+        { attributes: failure, value: { count: 1, sum: 0.12 } },
+        { attributes: success, value: { count: 1, sum: 0.08 } },
+      ]);
+      expect(metricOf(exported, METRIC_NAMES.authRequests).descriptor.unit).toBe('{request}');
+      expect(metricOf(exported, METRIC_NAMES.authDuration).descriptor.unit).toBe('s');
+    });
+
+    it('buckets durations for seconds, not the SDK default milliseconds', async () => {
+      instrument();
+      source.send(...refreshWithOneRetry());
+      const [point] = metricOf(await telemetry.collect(), METRIC_NAMES.authDuration).dataPoints;
+      expect((point?.value as { buckets: { boundaries: number[] } }).buckets.boundaries).toEqual([...DURATION_BUCKETS_S]);
+    });
+
+    it('counts refresh runs by reason and outcome, and retries by operation and error code', async () => {
+      instrument();
+      source.send(
+        ...refreshWithOneRetry(),
+        lifecycle('refresh-started', { refreshId: 2, reason: 'expired', foreground: true }),
+        lifecycle('refresh-ended', { refreshId: 2, reason: 'expired', outcome: 'failed', durationMs: 5, attempts: 1, errorCode: 'ERR_ALIX_AUTH_REJECTED' }),
+        lifecycle('retry-scheduled', { refreshId: 2, operation: 'sign_in', attempt: 1, delayMs: 30_000, errorCode: 'ERR_ALIX_AUTH_REJECTED', background: true }),
+      );
+
+      const exported = await telemetry.collect();
+      expect(pointsOf(exported, METRIC_NAMES.refreshes)).toEqual([
+        { attributes: { [ATTRIBUTES.refreshReason]: 'scheduled', [ATTRIBUTES.refreshOutcome]: 'refreshed' }, value: 1 },
+        {
+          attributes: { [ATTRIBUTES.refreshReason]: 'expired', [ATTRIBUTES.refreshOutcome]: 'failed', [ATTRIBUTES.errorType]: 'ERR_ALIX_AUTH_REJECTED' },
+          value: 1,
+        },
+      ]);
+      expect(pointsOf(exported, METRIC_NAMES.retries)).toEqual([
+        { attributes: { [ATTRIBUTES.authOperation]: 'refresh', [ATTRIBUTES.retryBackground]: false, [ATTRIBUTES.errorType]: UNAVAILABLE }, value: 1 },
+        {
+          attributes: { [ATTRIBUTES.authOperation]: 'sign_in', [ATTRIBUTES.retryBackground]: true, [ATTRIBUTES.errorType]: 'ERR_ALIX_AUTH_REJECTED' },
+          value: 1,
+        },
+      ]);
+    });
+
+    it('records caller waits, invalidations, replays, store errors and lock waits', async () => {
+      instrument();
+      source.send(
+        lifecycle('token-waited', { durationMs: 500, outcome: 'success' }),
+        lifecycle('token-waited', { durationMs: 2_000, outcome: 'failure', errorCode: 'ERR_ALIX_TIMEOUT' }),
+        lifecycle('invalidated', { result: 'refreshing' }),
+        lifecycle('invalidated', { result: 'stale' }),
+        lifecycle('replayed', { adapter: 'axios', status: 401, method: 'get', origin: 'https://api.alix.example' }),
+        lifecycle('replayed', { adapter: 'fetch', status: 401, method: 'PURGE', origin: 'https://api.alix.example' }),
+        lifecycle('store-failed', { operation: 'write', errorCode: 'ERR_ALIX_STORE', message: 'redis: connection refused' }),
+        lifecycle('lock-waited', { durationMs: 40, outcome: 'published' }),
+      );
+
+      const exported = await telemetry.collect();
+      expect(pointsOf(exported, METRIC_NAMES.tokenWaitDuration)).toEqual([
+        { attributes: { [ATTRIBUTES.tokenWaitOutcome]: 'success' }, value: { count: 1, sum: 0.5 } },
+        { attributes: { [ATTRIBUTES.tokenWaitOutcome]: 'failure', [ATTRIBUTES.errorType]: 'ERR_ALIX_TIMEOUT' }, value: { count: 1, sum: 2 } },
+      ]);
+      expect(pointsOf(exported, METRIC_NAMES.invalidations)).toEqual([
+        { attributes: { [ATTRIBUTES.invalidateResult]: 'refreshing' }, value: 1 },
+        { attributes: { [ATTRIBUTES.invalidateResult]: 'stale' }, value: 1 },
+      ]);
+      expect(pointsOf(exported, METRIC_NAMES.replays)).toEqual([
+        { attributes: { [ATTRIBUTES.replayAdapter]: 'axios', [ATTRIBUTES.httpStatusCode]: 401, [ATTRIBUTES.httpMethod]: 'GET' }, value: 1 },
+        { attributes: { [ATTRIBUTES.replayAdapter]: 'fetch', [ATTRIBUTES.httpStatusCode]: 401, [ATTRIBUTES.httpMethod]: '_OTHER' }, value: 1 },
+      ]);
+      expect(pointsOf(exported, METRIC_NAMES.storeErrors)).toEqual([
+        { attributes: { [ATTRIBUTES.storeOperation]: 'write', [ATTRIBUTES.errorType]: 'ERR_ALIX_STORE' }, value: 1 },
+      ]);
+      expect(pointsOf(exported, METRIC_NAMES.lockWaitDuration)).toEqual([
+        { attributes: { [ATTRIBUTES.lockOutcome]: 'published' }, value: { count: 1, sum: 0.04 } },
+      ]);
+    });
+
+    it("reports the held token's remaining lifetime in seconds, 0 once expired, and no point without a token", async () => {
+      instrument({ now: () => AT });
+      source.statusValue = { accessTokenExpiresAt: AT + 90_000 };
+      expect(pointsOf(await telemetry.collect(), METRIC_NAMES.tokenRemainingLifetime)).toEqual([{ attributes: {}, value: 90 }]);
+
+      source.statusValue = { accessTokenExpiresAt: AT - 1 };
+      expect(pointsOf(await telemetry.collect(), METRIC_NAMES.tokenRemainingLifetime)).toEqual([{ attributes: {}, value: 0 }]);
+
+      const fresh = new Telemetry();
+      instrumentTokenManager(new FakeLifecycleSource(), { meterProvider: fresh.meterProvider, now: () => AT });
+      expect(pointsOf(await fresh.collect(), METRIC_NAMES.tokenRemainingLifetime)).toEqual([]);
+      await fresh.shutdown();
+    });
+
+    it('adds the constant attributes to every point and span', async () => {
+      instrument({ attributes: { 'service.component': 'payments' } });
+      source.statusValue = { accessTokenExpiresAt: AT + 1_000 };
+      source.send(...refreshWithOneRetry());
+      const exported = await telemetry.collect();
+      const everyPoint = exported.flatMap((metric) => metric.dataPoints);
+      expect(everyPoint.length).toBeGreaterThanOrEqual(5);
+      for (const point of everyPoint) expect(point.attributes['service.component']).toBe('payments');
+      for (const span of telemetry.spans()) expect(span.attributes['service.component']).toBe('payments');
+    });
+
+    it('uses the global providers when none are passed', async () => {
+      metrics.setGlobalMeterProvider(telemetry.meterProvider);
+      trace.setGlobalTracerProvider(telemetry.tracerProvider);
+      try {
+        instrumentTokenManager(source);
+        source.send(...refreshWithOneRetry());
+        expect(pointsOf(await telemetry.collect(), METRIC_NAMES.authRequests)).toHaveLength(2);
+        expect(telemetry.spans().map((span) => span.name)).toContain(SPAN_NAMES.refresh);
+      } finally {
+        metrics.disable();
+        trace.disable();
+      }
+    });
+  });
+
+  describe('spans', () => {
+    it('makes one span per refresh run with each auth call as a child, the failed call in error with its code and status', () => {
+      instrument();
+      source.send(...refreshWithOneRetry());
+
+      const [failed, succeeded, run] = telemetry.spans();
+      expect(run?.name).toBe(SPAN_NAMES.refresh);
+      expect(run?.parentSpanContext).toBeUndefined();
+      expect(run?.attributes).toEqual({
+        [ATTRIBUTES.refreshReason]: 'scheduled',
+        [ATTRIBUTES.refreshForeground]: false,
+        [ATTRIBUTES.refreshOutcome]: 'refreshed',
+        [ATTRIBUTES.refreshAttempts]: 2,
+      });
+      expect(run?.status.code).toBe(SpanStatusCode.UNSET);
+      expect(failed?.name).toBe(SPAN_NAMES.authRefresh);
+      expect(failed?.parentSpanContext?.spanId).toBe(run?.spanContext().spanId);
+      expect(failed?.attributes).toEqual({
+        [ATTRIBUTES.authOperation]: 'refresh',
+        [ATTRIBUTES.authAttempt]: 1,
+        [ATTRIBUTES.authOutcome]: 'failure',
+        [ATTRIBUTES.httpStatusCode]: 503,
+        [ATTRIBUTES.errorType]: UNAVAILABLE,
+      });
+      expect(failed?.status).toEqual({ code: SpanStatusCode.ERROR, message: UNAVAILABLE });
+      expect(succeeded?.attributes[ATTRIBUTES.authAttempt]).toBe(2);
+      expect(succeeded?.parentSpanContext?.spanId).toBe(run?.spanContext().spanId);
+      expect(succeeded?.status.code).toBe(SpanStatusCode.UNSET);
+    });
+
+    it('notes each scheduled retry as an event on the run span', () => {
+      instrument();
+      source.send(...refreshWithOneRetry());
+      const run = telemetry.spans().find((span) => span.name === SPAN_NAMES.refresh);
+      expect(run?.events.map((event) => ({ name: event.name, attributes: event.attributes }))).toEqual([
+        {
+          name: SPAN_EVENT_NAMES.retryScheduled,
+          attributes: {
+            [ATTRIBUTES.authOperation]: 'refresh',
+            [ATTRIBUTES.authAttempt]: 1,
+            [ATTRIBUTES.retryDelayMs]: 250,
+            [ATTRIBUTES.errorType]: UNAVAILABLE,
+          },
+        },
+      ]);
+    });
+
+    it('names sign-in calls apart and marks a failed run in error with its code', () => {
+      instrument();
+      source.send(
+        lifecycle('refresh-started', { refreshId: 7, reason: 'initial', foreground: true }),
+        lifecycle('lock-waited', { durationMs: 12, outcome: 'acquired' }),
+        lifecycle('auth-call-started', { refreshId: 7, operation: 'sign_in', attempt: 1 }),
+        lifecycle('auth-call-ended', { refreshId: 7, operation: 'sign_in', attempt: 1, outcome: 'failure', durationMs: 30, errorCode: 'ERR_ALIX_AUTH_REJECTED', status: 400 }),
+        lifecycle('store-failed', { operation: 'release', errorCode: 'ERR_ALIX_STORE', message: 'gone' }),
+        lifecycle('refresh-ended', { refreshId: 7, reason: 'initial', outcome: 'failed', durationMs: 50, attempts: 1, errorCode: 'ERR_ALIX_AUTH_REJECTED' }),
+      );
+
+      const [call, run] = telemetry.spans();
+      expect(call?.name).toBe(SPAN_NAMES.authSignIn);
+      expect(run?.status).toEqual({ code: SpanStatusCode.ERROR, message: 'ERR_ALIX_AUTH_REJECTED' });
+      expect(run?.attributes[ATTRIBUTES.errorType]).toBe('ERR_ALIX_AUTH_REJECTED');
+      expect(run?.events.map((event) => [event.name, event.attributes])).toEqual([
+        [SPAN_EVENT_NAMES.lockWaited, { [ATTRIBUTES.lockOutcome]: 'acquired', [ATTRIBUTES.lockWaitMs]: 12 }],
+        [SPAN_EVENT_NAMES.storeFailed, { [ATTRIBUTES.storeOperation]: 'release', [ATTRIBUTES.errorType]: 'ERR_ALIX_STORE' }],
+      ]);
+    });
+
+    it('parents a foreground run on the active context and starts a background run as a new trace', () => {
+      const restore = useStackContext();
+      try {
+        instrument();
+        const request = telemetry.tracerProvider.getTracer('test').startSpan('GET /cards');
+        context.with(trace.setSpan(ROOT_CONTEXT, request), () =>
+          source.send(
+            lifecycle('refresh-started', { refreshId: 1, reason: 'expired', foreground: true }),
+            lifecycle('refresh-ended', { refreshId: 1, reason: 'expired', outcome: 'refreshed', durationMs: 1, attempts: 1 }),
+            lifecycle('refresh-started', { refreshId: 2, reason: 'scheduled', foreground: false }),
+            lifecycle('refresh-ended', { refreshId: 2, reason: 'scheduled', outcome: 'refreshed', durationMs: 1, attempts: 1 }),
+          ),
+        );
+        request.end();
+
+        const [foreground, background] = telemetry.spans();
+        expect(foreground?.parentSpanContext?.spanId).toBe(request.spanContext().spanId);
+        expect(background?.parentSpanContext).toBeUndefined();
+        expect(background?.spanContext().traceId).not.toBe(request.spanContext().traceId);
+      } finally {
+        restore();
+      }
+    });
+
+    it("keeps a pool's sessions apart when their runs share a refreshId, and never reports the session key", async () => {
+      instrument();
+      const a = refreshWithOneRetry(1, 'ada@example.com');
+      const b = [
+        lifecycle('refresh-started', { refreshId: 1, reason: 'initial', foreground: true, session: 'bob@example.com' }),
+        lifecycle('auth-call-started', { refreshId: 1, operation: 'sign_in', attempt: 1, session: 'bob@example.com' }),
+        lifecycle('auth-call-ended', { refreshId: 1, operation: 'sign_in', attempt: 1, outcome: 'success', durationMs: 10, session: 'bob@example.com' }),
+        lifecycle('refresh-ended', { refreshId: 1, reason: 'initial', outcome: 'signed-in', durationMs: 10, attempts: 1, session: 'bob@example.com' }),
+      ];
+      // Interleaved: both runs are open at once.
+      source.send(a[0]!, b[0]!, a[1]!, b[1]!, a[2]!, b[2]!, a[3]!, a[4]!, b[3]!, a[5]!, a[6]!);
+
+      const spans = telemetry.spans();
+      const runA = spans.find((span) => span.name === SPAN_NAMES.refresh && span.attributes[ATTRIBUTES.refreshReason] === 'scheduled');
+      const runB = spans.find((span) => span.name === SPAN_NAMES.refresh && span.attributes[ATTRIBUTES.refreshReason] === 'initial');
+      const childrenOf = (spanId: string | undefined) =>
+        spans.filter((span) => span.parentSpanContext?.spanId === spanId).map((span) => `${span.name}#${span.attributes[ATTRIBUTES.authAttempt]}`);
+      expect(childrenOf(runA?.spanContext().spanId)).toEqual([`${SPAN_NAMES.authRefresh}#1`, `${SPAN_NAMES.authRefresh}#2`]);
+      expect(childrenOf(runB?.spanContext().spanId)).toEqual([`${SPAN_NAMES.authSignIn}#1`]);
+      expect(runA?.events).toHaveLength(1);
+      expect(runB?.events).toHaveLength(0);
+      expect(await telemetry.exportedText()).not.toMatch(/ada@|bob@|example\.com/);
+    });
+  });
+
+  describe('uninstrument()', () => {
+    it('removes the listener and the gauge callback, ends the open spans, and can be called twice', async () => {
+      const instrumentation = instrument();
+      const status = jest.spyOn(source, 'status');
+      source.send(
+        lifecycle('refresh-started', { refreshId: 1, reason: 'scheduled', foreground: false }),
+        lifecycle('auth-call-started', { refreshId: 1, operation: 'refresh', attempt: 1 }),
+      );
+      await telemetry.collect();
+      expect(status).toHaveBeenCalledTimes(1);
+
+      instrumentation.uninstrument();
+      instrumentation.uninstrument();
+      source.send(lifecycle('auth-call-ended', { refreshId: 1, operation: 'refresh', attempt: 1, outcome: 'success', durationMs: 5 }));
+
+      expect(source.listenerCount('lifecycle')).toBe(0);
+      expect(telemetry.spans().map((span) => span.name)).toEqual([SPAN_NAMES.authRefresh, SPAN_NAMES.refresh]);
+      expect(pointsOf(await telemetry.collect(), METRIC_NAMES.authRequests)).toEqual([]);
+      expect(status).toHaveBeenCalledTimes(1);
+    });
+  });
+
+  describe('failure isolation', () => {
+    it('never lets a failing instrument or status() reach the emitter, and keeps the other signals', async () => {
+      const broken: MeterProvider = {
+        getMeter: (...args) => {
+          const meter = telemetry.meterProvider.getMeter(...args);
+          return Object.assign(Object.create(meter) as typeof meter, {
+            createCounter: () => ({
+              add: () => {
+                throw new Error('exporter bug');
+              },
+            }),
+          });
+        },
+      };
+      instrumentTokenManager(source, { meterProvider: broken, tracerProvider: telemetry.tracerProvider });
+      jest.spyOn(source, 'status').mockImplementation(() => {
+        throw new Error('status bug');
+      });
+
+      expect(() => source.send(...refreshWithOneRetry(), lifecycle('token-waited', { durationMs: 5, outcome: 'success' }))).not.toThrow();
+      const exported = await telemetry.collect();
+      expect(pointsOf(exported, METRIC_NAMES.tokenWaitDuration)).toHaveLength(1);
+      expect(pointsOf(exported, METRIC_NAMES.tokenRemainingLifetime)).toEqual([]);
+      expect(telemetry.spans()).toHaveLength(3);
+    });
+
+    it('rejects a source that is not a manager or pool, naming what is missing', () => {
+      expect(() => instrumentTokenManager({ on: () => undefined } as never)).toThrow(ConfigurationError);
+      expect(() => instrumentTokenManager({ on: () => undefined } as never)).toThrow(/without off, status\(\)/);
+    });
+  });
+
+  describe('secrets', () => {
+    it('exports no token, signature, key, message or session key even when the source carries them', async () => {
+      const secrets = {
+        accessToken: 'eyJhbGciOiJIUzI1NiJ9.ACCESS-TOKEN-7f3a9c',
+        refreshToken: 'REFRESH-TOKEN-51c0de-never-export',
+        signature: 'c2lnbmF0dXJlLXNob3VsZC1uZXZlci1sZWFr==',
+        secretKey: 'partner-secret-key-0b7e',
+        storeMessage: 'WRONGPASS invalid password for redis-secret-9d2',
+        session: 'carol.secret-user@example.org',
+      };
+      // A misbehaving source: extra fields on events and status, a store error that echoes a secret.
+      const leaky = { accessToken: secrets.accessToken, refreshToken: secrets.refreshToken, signature: secrets.signature, secretKey: secrets.secretKey };
+      instrument({ now: () => AT });
+      source.statusValue = { accessTokenExpiresAt: AT + 60_000, ...leaky };
+      source.send(
+        ...refreshWithOneRetry(3, secrets.session).map((event) => ({ ...event, ...leaky })),
+        lifecycle('store-failed', { operation: 'write', errorCode: 'ERR_ALIX_STORE', message: secrets.storeMessage, session: secrets.session }),
+        lifecycle('replayed', { adapter: 'axios', status: 401, method: 'GET', origin: 'https://api.alix.example' }),
+      );
+
+      const text = await telemetry.exportedText();
+      expect(text).toContain(METRIC_NAMES.authRequests);
+      expect(text).toContain(METRIC_NAMES.tokenRemainingLifetime);
+      expect(Object.entries(secrets).filter(([, secret]) => text.includes(secret)).map(([label]) => label)).toEqual([]);
+    });
+  });
+});

@@ -1,0 +1,176 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type Redis from 'ioredis';
+import { TokenStoreError } from '../../src/errors';
+import { RedisTokenStore } from '../../src/redis';
+import type { RedisTokenStoreOptions, StoredSession } from '../../src/redis';
+import { makeTokenSet } from '../helpers/fake-provider';
+import { captureLogger, describeRedis, freePort, itOwnServer, useRedisServer } from '../helpers/redis-server';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const never = (): AbortSignal => new AbortController().signal;
+const session = (identity = 'id'): StoredSession => ({ identity, tokens: makeTokenSet(Date.now()) });
+
+/** The `ACL SETUSER` line docs/scaling.md tells users to run, as written there. */
+function documentedAcl(): string[] {
+  const docs = readFileSync(path.resolve(__dirname, '../../docs/scaling.md'), 'utf8');
+  const line = /^ACL SETUSER alix-token-manager .*$/m.exec(docs)?.[0];
+  if (line === undefined) throw new Error('docs/scaling.md has no ACL SETUSER alix-token-manager line');
+  return line.split(' ');
+}
+
+describeRedis('RedisTokenStore: connecting and ACLs', () => {
+  const redis = useRedisServer();
+  const stores: RedisTokenStore[] = [];
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((store) => store.close()));
+  });
+
+  function makeStore(client: Redis, options: Partial<RedisTokenStoreOptions> = {}): RedisTokenStore {
+    const store = new RedisTokenStore({ lockTtlMs: 2_000, lockWaitMs: 3_000, pollIntervalMs: 50, ...options, client });
+    stores.push(store);
+    return store;
+  }
+
+  describe('a client that is still connecting', () => {
+    it('reads, locks and writes through a store used straight after new Redis() with enableOfflineQueue: false', async () => {
+      const client = redis.createClient({ lazyConnect: false });
+      const store = makeStore(client);
+      // What docs/scaling.md shows: no await between creating the client and using the store.
+      expect(client.status).toBe('connecting');
+      const [readKey, lockKey, writeKey] = [redis.uniqueKey('read'), redis.uniqueKey('lock'), redis.uniqueKey('write')];
+      const [read, lock, written] = await Promise.all([
+        store.get(readKey),
+        store.acquireRefreshLock(lockKey, { signal: never() }),
+        store.set(writeKey, session()),
+      ]);
+      expect(read).toBeUndefined();
+      expect(lock.acquired).toBe(true);
+      expect(written).toBeUndefined();
+      expect(client.status).toBe('ready');
+      expect(await store.get(writeKey)).toEqual(expect.objectContaining({ identity: 'id' }));
+    });
+
+    it('connects a lazyConnect client that never connected, as ioredis would on its first command', async () => {
+      const client = redis.createClient({ lazyConnect: true });
+      const store = makeStore(client);
+      expect(client.status).toBe('wait');
+      const key = redis.uniqueKey('session');
+      await store.set(key, session());
+      expect(client.status).toBe('ready');
+      expect((await store.get(key))?.identity).toBe('id');
+    });
+
+    it('fails at once, not after connectTimeoutMs, when the connection attempt is refused', async () => {
+      const client = redis.createClient({ lazyConnect: false, port: await freePort() });
+      const store = makeStore(client, { connectTimeoutMs: 5_000 });
+      expect(client.status).toBe('connecting');
+      const startedAt = Date.now();
+      await expect(store.get(redis.uniqueKey('session'))).rejects.toThrow(/closed before it was ready/);
+      expect(Date.now() - startedAt).toBeLessThan(1_000);
+    });
+
+    it('gives up after connectTimeoutMs when the server accepts the connection but never answers', async () => {
+      const sockets = new Set<net.Socket>();
+      const silent = net.createServer((socket) => sockets.add(socket));
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = silent.address() as AddressInfo;
+        // ioredis's own connect timeout is far longer: only the store's bound can end the wait.
+        const client = redis.createClient({ lazyConnect: false, port, connectTimeout: 20_000 });
+        const store = makeStore(client, { connectTimeoutMs: 300 });
+        const startedAt = Date.now();
+        const failure = store.set(redis.uniqueKey('session'), session());
+        await expect(failure).rejects.toBeInstanceOf(TokenStoreError);
+        await expect(failure).rejects.toThrow(/not ready after 300 ms/);
+        const waitedMs = Date.now() - startedAt;
+        expect(waitedMs).toBeGreaterThanOrEqual(280);
+        expect(waitedMs).toBeLessThan(1_500);
+        client.disconnect();
+      } finally {
+        for (const socket of sockets) socket.destroy();
+        await new Promise<void>((resolve) => silent.close(() => resolve()));
+      }
+    });
+  });
+
+  describe('ACL users', () => {
+    async function createUser(admin: Redis, rules: string[]): Promise<{ username: string; password: string }> {
+      const username = `alix-test-${randomUUID()}`;
+      const password = randomUUID();
+      await admin.call('ACL', 'SETUSER', username, 'on', `>${password}`, ...rules);
+      return { username, password };
+    }
+
+    itOwnServer('writes for a user without channel permission, warns once that PUBLISH failed, and lets waiters poll', async () => {
+      const admin = await redis.connect();
+      const user = await createUser(admin, ['~alix-test:*', 'resetchannels', '+@all']);
+      const { logger, lines } = captureLogger();
+      const holder = makeStore(await redis.connect(user), { logger });
+      const waiter = makeStore(await redis.connect(user), { logger });
+      const key = redis.uniqueKey('session');
+      await expect(admin.call('ACL', 'DRYRUN', user.username, 'PUBLISH', holder.keysFor(key).channel, 'x')).resolves.toMatch(/no permissions/);
+
+      const written = session('acl');
+      await holder.set(key, written);
+      expect(JSON.parse((await admin.get(key)) ?? 'null')).toMatchObject({ version: 1, identity: 'acl' });
+      await holder.get(key);
+      await holder.set(key, session('acl'));
+      const publishWarnings = lines.filter((line) => line.event === 'store-publish-failed' && line.level === 40);
+      expect(publishWarnings).toHaveLength(1);
+      expect(publishWarnings[0]?.msg).toMatch(/pub\/sub notification failed; waiters fall back to polling/);
+
+      await waiter.get(key);
+      const lock = await holder.acquireRefreshLock(key, { signal: never() });
+      expect(lock.acquired).toBe(true);
+      const waiting = waiter.acquireRefreshLock(key, { signal: never() });
+      for (let attempt = 0; attempt < 200 && !lines.some((line) => line.event === 'subscribe-failed'); attempt += 1) await sleep(10);
+      expect(lines).toContainEqual(expect.objectContaining({ event: 'subscribe-failed', level: 40 }));
+      await holder.set(key, session('acl'));
+      expect(await waiting).toEqual({ acquired: false });
+      if (lock.acquired) await lock.lock.release();
+      expect(await admin.exists(holder.keysFor(key).lock)).toBe(0);
+    });
+
+    itOwnServer('runs the whole protocol, notifications included, as the user docs/scaling.md defines', async () => {
+      const admin = await redis.connect();
+      const [setuser, command, , on, , ...rules] = documentedAcl();
+      expect([setuser, command, on]).toEqual(['ACL', 'SETUSER', 'on']);
+      const user = await createUser(admin, rules);
+      const { logger, lines } = captureLogger();
+      const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+      try {
+        // Polling far slower than the test: the hand-over must come by pub/sub.
+        const options = { logger, lockTtlMs: 20_000, lockWaitMs: 30_000, pollIntervalMs: 10_000 };
+        const holder = makeStore(await redis.connect(user), options);
+        const waiter = makeStore(await redis.connect(user), options);
+        const key = `alix-token-manager:session:test-${randomUUID()}`;
+        expect(await waiter.get(key)).toBeUndefined();
+        const lock = await holder.acquireRefreshLock(key, { signal: never() });
+        const waiting = waiter.acquireRefreshLock(key, { signal: never() });
+        for (let attempt = 0; attempt < 200; attempt += 1) {
+          const [, count] = (await admin.pubsub('NUMSUB', waiter.keysFor(key).channel)) as [string, number];
+          if (Number(count) === 1) break;
+          await sleep(10);
+        }
+        const publishedAt = Date.now();
+        const written = session('documented');
+        await holder.get(key);
+        await holder.set(key, written);
+        expect(await waiting).toEqual({ acquired: false });
+        expect(Date.now() - publishedAt).toBeLessThan(1_000);
+        expect(await waiter.get(key)).toEqual(written);
+        if (lock.acquired) await lock.lock.release();
+        await holder.delete(key);
+        expect(await admin.exists(key, `${key}:lock`)).toBe(0);
+        expect(lines.filter((line) => Number(line.level) >= 40)).toEqual([]);
+        expect(warn).not.toHaveBeenCalled();
+      } finally {
+        warn.mockRestore();
+      }
+    });
+  });
+});

@@ -1,0 +1,192 @@
+import type Redis from 'ioredis';
+import { TokenStoreError } from '../../src/errors';
+import { RedisTokenStore } from '../../src/redis';
+import type { RedisTokenStoreOptions, StoredSession } from '../../src/redis';
+import type { RefreshLockResult } from '../../src/stores/types';
+import { makeTokenSet } from '../helpers/fake-provider';
+import { captureLogger, describeRedis, useRedisServer } from '../helpers/redis-server';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const never = (): AbortSignal => new AbortController().signal;
+const session = (identity = 'id'): StoredSession => ({ identity, tokens: makeTokenSet(Date.now()) });
+
+/** Polls Redis (bounded) until `channel` has `count` subscribers, so a test never races the subscription. */
+async function untilSubscribers(client: Redis, channel: string, count: number): Promise<void> {
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    const [, subscribers] = (await client.pubsub('NUMSUB', channel)) as [string, number];
+    if (Number(subscribers) === count) return;
+    await sleep(10);
+  }
+  throw new Error(`${channel} never had ${count} subscribers`);
+}
+
+/** The `sub=` (channel subscriptions) of every pub/sub connection, from CLIENT LIST. */
+async function pubsubConnections(client: Redis): Promise<number[]> {
+  const list = (await client.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
+  return list
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => Number(/ sub=(\d+)/.exec(line)?.[1]));
+}
+
+describeRedis('RedisTokenStore: refresh locks', () => {
+  const redis = useRedisServer();
+  const stores: RedisTokenStore[] = [];
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((store) => store.close()));
+  });
+
+  async function makeStore(options: Partial<RedisTokenStoreOptions> = {}): Promise<RedisTokenStore> {
+    const client = options.client ?? (await redis.connect());
+    const store = new RedisTokenStore({ lockTtlMs: 300, lockWaitMs: 1_000, pollIntervalMs: 50, ...options, client });
+    stores.push(store);
+    return store;
+  }
+
+  // Polling far slower than the tests: only a pub/sub notification can end these waits in time.
+  const NOTIFIED_ONLY = { lockTtlMs: 20_000, lockWaitMs: 30_000, pollIntervalMs: 10_000 };
+
+  it('gives the lock to one acquirer; the other gets acquired:false once the holder publishes', async () => {
+    const client = await redis.connect();
+    const key = redis.uniqueKey('session');
+    const holder = await makeStore({ client, ...NOTIFIED_ONLY });
+    const waiter = await makeStore({ client, ...NOTIFIED_ONLY });
+    await Promise.all([holder.get(key), waiter.get(key)]);
+
+    const first = await holder.acquireRefreshLock(key, { signal: never() });
+    expect(first.acquired).toBe(true);
+    const waiting = waiter.acquireRefreshLock(key, { signal: never() });
+    await untilSubscribers(client, waiter.keysFor(key).channel, 1);
+    const publishedAt = Date.now();
+    await holder.set(key, session());
+    expect(await waiting).toEqual({ acquired: false });
+    expect(Date.now() - publishedAt).toBeLessThan(1_000);
+    if (first.acquired) await first.lock.release();
+    expect(await client.exists(holder.keysFor(key).lock)).toBe(0);
+  });
+
+  it('hands the lock to a waiter when the holder releases it without a new session', async () => {
+    const client = await redis.connect();
+    const key = redis.uniqueKey('session');
+    const [holder, waiter] = [await makeStore({ client, ...NOTIFIED_ONLY }), await makeStore({ client, ...NOTIFIED_ONLY })];
+    await waiter.get(key);
+    const first = await holder.acquireRefreshLock(key, { signal: never() });
+    const waiting = waiter.acquireRefreshLock(key, { signal: never() });
+    await untilSubscribers(client, waiter.keysFor(key).channel, 1);
+    const releasedAt = Date.now();
+    if (first.acquired) await first.lock.release();
+    const second = await waiting;
+    expect(second.acquired).toBe(true);
+    expect(Date.now() - releasedAt).toBeLessThan(1_000);
+  });
+
+  it('locks each key on its own: a held lock on one session never blocks another', async () => {
+    const client = await redis.connect();
+    const [keyA, keyB] = [redis.uniqueKey('a'), redis.uniqueKey('b')];
+    const store = await makeStore({ client, ...NOTIFIED_ONLY });
+    const lockA = await store.acquireRefreshLock(keyA, { signal: never() });
+    const startedAt = Date.now();
+    const lockB = await store.acquireRefreshLock(keyB, { signal: never() });
+    expect([lockA.acquired, lockB.acquired]).toEqual([true, true]);
+    expect(Date.now() - startedAt).toBeLessThan(500);
+    expect(await client.exists(store.keysFor(keyA).lock, store.keysFor(keyB).lock)).toBe(2);
+  });
+
+  it('serves waits on many keys from one subscriber connection, subscribing and unsubscribing per key', async () => {
+    const client = await redis.connect();
+    const [keyA, keyB] = [redis.uniqueKey('a'), redis.uniqueKey('b')];
+    const holder = await makeStore({ client, ...NOTIFIED_ONLY });
+    const waiter = await makeStore({ client, ...NOTIFIED_ONLY });
+    const [channelA, channelB] = [waiter.keysFor(keyA).channel, waiter.keysFor(keyB).channel];
+    await Promise.all([waiter.get(keyA), waiter.get(keyB)]);
+    const locks = [await holder.acquireRefreshLock(keyA, { signal: never() }), await holder.acquireRefreshLock(keyB, { signal: never() })];
+    expect(locks.map((lock) => lock.acquired)).toEqual([true, true]);
+
+    const waitingA = waiter.acquireRefreshLock(keyA, { signal: never() });
+    const waitingB = waiter.acquireRefreshLock(keyB, { signal: never() });
+    await untilSubscribers(client, channelA, 1);
+    await untilSubscribers(client, channelB, 1);
+    expect(await pubsubConnections(client)).toEqual([2]);
+
+    await holder.set(keyA, session('a'));
+    expect(await waitingA).toEqual({ acquired: false });
+    await untilSubscribers(client, channelA, 0);
+    expect(await pubsubConnections(client)).toEqual([1]);
+
+    await holder.set(keyB, session('b'));
+    expect(await waitingB).toEqual({ acquired: false });
+    // The last wait ended: the subscriber connection is closed, not kept between refreshes.
+    await untilSubscribers(client, channelB, 0);
+    for (let attempt = 0; attempt < 100 && (await pubsubConnections(client)).length > 0; attempt += 1) await sleep(10);
+    expect(await pubsubConnections(client)).toEqual([]);
+  });
+
+  it('takes over the lock of a holder that died once its TTL passes', async () => {
+    const client = await redis.connect();
+    const key = redis.uniqueKey('session');
+    const store = await makeStore({ client, lockTtlMs: 300, lockWaitMs: 1_000 });
+    await store.get(key);
+    await client.set(store.keysFor(key).lock, 'crashed-process', 'PX', 300, 'NX');
+    const startedAt = Date.now();
+    const result = await store.acquireRefreshLock(key, { signal: never() });
+    expect(result.acquired).toBe(true);
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(250);
+    expect(await client.get(store.keysFor(key).lock)).not.toBe('crashed-process');
+  });
+
+  it('releases only a lock it still owns', async () => {
+    const client = await redis.connect();
+    const { logger, lines } = captureLogger();
+    const key = redis.uniqueKey('session');
+    const late = await makeStore({ client, lockTtlMs: 100, lockWaitMs: 1_000, logger });
+    const next = await makeStore({ client, lockTtlMs: 10_000, lockWaitMs: 20_000 });
+    const expired = await late.acquireRefreshLock(key, { signal: never() });
+    // Wait (bounded) for the short lock to expire in Redis.
+    for (let attempt = 0; attempt < 100 && (await client.exists(late.keysFor(key).lock)) === 1; attempt += 1) await sleep(10);
+    const taken = await next.acquireRefreshLock(key, { signal: never() });
+    expect(taken.acquired).toBe(true);
+    if (expired.acquired) await expired.lock.release();
+    expect(await client.pttl(next.keysFor(key).lock)).toBeGreaterThan(5_000);
+    expect(lines).toContainEqual(expect.objectContaining({ event: 'lock-expired' }));
+  });
+
+  it('gives up with TokenStoreError after lockWaitMs', async () => {
+    const client = await redis.connect();
+    const key = redis.uniqueKey('session');
+    const store = await makeStore({ client, lockTtlMs: 100, lockWaitMs: 300 });
+    await store.get(key);
+    await client.set(store.keysFor(key).lock, 'stuck-holder', 'PX', 10_000);
+    const startedAt = Date.now();
+    await expect(store.acquireRefreshLock(key, { signal: never() })).rejects.toThrow(/still held after waiting 300 ms/);
+    const waitedMs = Date.now() - startedAt;
+    expect(waitedMs).toBeGreaterThanOrEqual(280);
+    expect(waitedMs).toBeLessThan(800);
+  });
+
+  it('stops waiting when the signal aborts or the store closes', async () => {
+    const client = await redis.connect();
+    const key = redis.uniqueKey('session');
+    const store = await makeStore({ client, lockTtlMs: 5_000, lockWaitMs: 10_000 });
+    await client.set(store.keysFor(key).lock, 'someone-else', 'PX', 10_000);
+    const abort = new AbortController();
+    const aborted = store.acquireRefreshLock(key, { signal: abort.signal });
+    await untilSubscribers(client, store.keysFor(key).channel, 1);
+    abort.abort(new Error('manager closing'));
+    await expect(aborted).rejects.toThrow('manager closing');
+
+    const closing: Promise<RefreshLockResult> = store.acquireRefreshLock(key, { signal: never() });
+    await untilSubscribers(client, store.keysFor(key).channel, 1);
+    await store.close();
+    await expect(closing).rejects.toThrow(/closed/);
+    await expect(store.acquireRefreshLock(key, { signal: never() })).rejects.toThrow(/closed/);
+  });
+
+  it('rejects at once when Redis is unreachable, so the manager refreshes on its own', async () => {
+    const client = await redis.connect();
+    client.disconnect();
+    const store = await makeStore({ client });
+    const startedAt = Date.now();
+    await expect(store.acquireRefreshLock(redis.uniqueKey('session'), { signal: never() })).rejects.toBeInstanceOf(TokenStoreError);
+    expect(Date.now() - startedAt).toBeLessThan(500);
+  });
+});

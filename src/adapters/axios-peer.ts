@@ -1,0 +1,165 @@
+/**
+ * The axios the adapter talks to: axios is a peer dependency, so the application's own copy.
+ * Everything here is structural (no class or type from an axios copy of ours), so an instance
+ * of any supported axios version fits without casts; the only runtime use of the peer is
+ * axios's own `getAdapter`, which turns adapter names into the transport function.
+ */
+import axios from 'axios';
+import { ConfigurationError } from '../errors';
+
+/** The oldest axios minor the adapter supports (`axios.getAdapter` is public from 1.5). */
+export const MIN_AXIOS_VERSION = '1.6.0';
+
+/** The axios versions the adapter supports, as in package.json's peerDependencies. */
+export const SUPPORTED_AXIOS_RANGE = `^${MIN_AXIOS_VERSION}`;
+
+/** A request's `AxiosHeaders`: the adapter sets and reads the bearer through its own methods. */
+export interface AxiosHeadersLike {
+  set(name: string, value: string, rewrite?: boolean): unknown;
+  get(name: string): unknown;
+}
+
+/** The fields of an axios request config that the adapter reads or writes. */
+export interface AxiosRequestConfigLike {
+  url?: string | undefined;
+  baseURL?: string | undefined;
+  allowAbsoluteUrls?: boolean | undefined;
+  method?: string | undefined;
+  headers?: unknown;
+  data?: unknown;
+  signal?: unknown;
+  adapter?: unknown;
+  beforeRedirect?: unknown;
+  skipAuth?: boolean | undefined;
+}
+
+/** What an axios adapter (the transport: http, xhr, fetch or a custom one) resolves to. */
+export interface AxiosResponseLike {
+  status: number;
+}
+
+/** An axios adapter: sends a config, resolves with the response (or rejects per `validateStatus`). */
+export type AxiosAdapterLike = (config: AxiosRequestConfigLike) => Promise<AxiosResponseLike>;
+
+/** The part of an axios instance's request interceptors that the adapter uses. */
+export interface AxiosRequestInterceptorsLike {
+  // `any` on purpose: each axios 1.x release types this callback differently (generic or not,
+  // InternalAxiosRequestConfig or AxiosRequestConfig), and the callback must fit every one.
+  use(
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    onFulfilled: (config: any) => any,
+    onRejected: null,
+    options: { synchronous: boolean },
+  ): number;
+  eject(id: number): void;
+}
+
+/**
+ * The part of an axios instance that {@link attachTokenManager} needs. Any `AxiosInstance` of a
+ * supported axios version (and `axios` itself) is one.
+ */
+export interface AxiosInstanceLike {
+  defaults: { baseURL?: string | undefined; adapter?: unknown };
+  interceptors: { request: AxiosRequestInterceptorsLike };
+}
+
+/** The peer axios module, seen structurally (older typings lack some of these members). */
+interface PeerAxios {
+  VERSION?: unknown;
+  AxiosHeaders?: unknown;
+  getAdapter?: (adapters: unknown, config?: unknown) => AxiosAdapterLike;
+  defaults?: { adapter?: unknown };
+  interceptors?: { request?: object };
+}
+
+const peer = axios as unknown as PeerAxios;
+
+function parseVersion(version: unknown): [number, number] | undefined {
+  const match = typeof version === 'string' ? /^(\d+)\.(\d+)\./.exec(version) : null;
+  return match === null ? undefined : [Number(match[1]), Number(match[2])];
+}
+
+/**
+ * Why the installed (peer) axios cannot be used, or undefined when it can: it must be 1.x from
+ * {@link MIN_AXIOS_VERSION}, with `AxiosHeaders` and `getAdapter`.
+ */
+export function unsupportedPeerReason(candidate: PeerAxios = peer): string | undefined {
+  const version = parseVersion(candidate.VERSION);
+  const [minMajor, minMinor] = parseVersion(MIN_AXIOS_VERSION) ?? [1, 0];
+  const label = typeof candidate.VERSION === 'string' ? `axios ${candidate.VERSION}` : 'the installed axios (no VERSION)';
+  if (version === undefined || version[0] !== minMajor || version[1] < minMinor) {
+    return `${label} is not supported; install axios ${SUPPORTED_AXIOS_RANGE}`;
+  }
+  if (typeof candidate.AxiosHeaders !== 'function' || typeof candidate.getAdapter !== 'function') {
+    return `${label} has no AxiosHeaders/getAdapter; install axios ${SUPPORTED_AXIOS_RANGE}`;
+  }
+  return undefined;
+}
+
+/**
+ * Checks at attach time that `instance` is an axios 1.x instance the adapter can serve.
+ *
+ * @throws {ConfigurationError} when it is not an axios instance, when it is axios 0.x, when the
+ * installed axios is outside {@link SUPPORTED_AXIOS_RANGE}, or when the instance comes from
+ * another copy of axios than the one this library resolves and uses its built-in transports
+ * (mixing two copies' headers is what once collapsed every header into one and leaked the bearer).
+ */
+export function assertSupportedInstance(instance: unknown, where: string): asserts instance is AxiosInstanceLike {
+  const candidate = instance as Partial<AxiosInstanceLike & { request: unknown; postForm: unknown }> | null | undefined;
+  if (
+    (typeof candidate !== 'object' && typeof candidate !== 'function') ||
+    candidate === null ||
+    typeof candidate.request !== 'function' ||
+    typeof candidate.interceptors?.request?.use !== 'function' ||
+    typeof candidate.defaults !== 'object'
+  ) {
+    throw new ConfigurationError(`${where}: the first argument is not an axios instance`);
+  }
+  // postForm() arrived with AxiosHeaders in axios 1.0: an instance without it is axios 0.x.
+  if (typeof candidate.postForm !== 'function') {
+    throw new ConfigurationError(`${where}: this axios instance is axios 0.x, which is not supported; install axios ${SUPPORTED_AXIOS_RANGE}`);
+  }
+  const reason = unsupportedPeerReason();
+  if (reason !== undefined) throw new ConfigurationError(`${where}: ${reason}`);
+  if (!isPeerInstance(candidate as AxiosInstanceLike) && typeof candidate.defaults.adapter !== 'function') {
+    throw new ConfigurationError(
+      `${where}: this axios instance comes from another copy of axios than the one alix-token-manager resolves ` +
+        `(axios ${String(peer.VERSION)}); install a single axios ${SUPPORTED_AXIOS_RANGE} (npm ls axios shows the copies)`,
+    );
+  }
+}
+
+/** True when `instance` was made by the peer axios (its interceptor managers share one class). */
+function isPeerInstance(instance: AxiosInstanceLike): boolean {
+  const ours = peer.interceptors?.request;
+  return ours !== undefined && Object.getPrototypeOf(instance.interceptors.request) === Object.getPrototypeOf(ours);
+}
+
+/**
+ * The transport a request will use, resolved as axios's dispatch does: a function is used as it
+ * is; names (`'http'`, `['xhr', 'http', 'fetch']`) go through axios's own `getAdapter`.
+ */
+export function resolveTransport(adapter: unknown, config: AxiosRequestConfigLike): AxiosAdapterLike {
+  if (typeof adapter === 'function') return adapter as AxiosAdapterLike;
+  const PeerHeaders = peer.AxiosHeaders as abstract new (...args: never[]) => unknown;
+  if (!(config.headers instanceof PeerHeaders)) {
+    // Another copy's transport would rebuild these headers with its own class and could fold
+    // them (bearer included) into one header; refuse instead of sending.
+    throw new ConfigurationError(
+      `attachTokenManager: this request comes from another copy of axios than the one alix-token-manager resolves (axios ${String(peer.VERSION)}); install a single axios ${SUPPORTED_AXIOS_RANGE}`,
+    );
+  }
+  const getAdapter = peer.getAdapter as NonNullable<PeerAxios['getAdapter']>;
+  return getAdapter(adapter ?? peer.defaults?.adapter, config);
+}
+
+/** The request's own AxiosHeaders, or undefined when the headers are not AxiosHeaders-like. */
+export function headersOf(config: AxiosRequestConfigLike): AxiosHeadersLike | undefined {
+  const headers = config.headers as Partial<AxiosHeadersLike> | null | undefined;
+  return typeof headers?.set === 'function' && typeof headers.get === 'function' ? (headers as AxiosHeadersLike) : undefined;
+}
+
+/** axios's own test for its errors, duck-typed so that an error from any copy counts. */
+export function isAxiosErrorLike(error: unknown): error is { isAxiosError: true; config?: AxiosRequestConfigLike; response?: AxiosResponseLike } {
+  return typeof error === 'object' && error !== null && (error as { isAxiosError?: unknown }).isAxiosError === true;
+}

@@ -1,0 +1,256 @@
+/**
+ * The checks behind `alix-token doctor`. Each one returns a row of the report and never
+ * throws: a failure is a row with status `failed`, so one broken part never hides the others.
+ */
+import { createHash, createPublicKey, constants, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
+import { systemClock, systemMonotonicNow, withTimeout } from '../../clock';
+import { isTokenManagerError } from '../../errors';
+import type { AlixAuthProvider } from '../../providers/alix/provider';
+import type { TokenSet } from '../../token-set';
+
+/** How one check ended. `warn` is reported but does not fail the run. */
+export type DoctorCheckStatus = 'ok' | 'warn' | 'failed' | 'skipped';
+
+/** One row of the doctor's report. No secret ever goes into it. */
+export interface DoctorCheck {
+  name: string;
+  status: DoctorCheckStatus;
+  /** One line saying what was found, or what is wrong and what to do. */
+  detail: string;
+  /** How long the check's own round trip took, in ms, when it made one. */
+  durationMs?: number;
+  /** The error code (`ERR_ALIX_…`) of a failure, when it was one of this library's errors. */
+  errorCode?: string;
+}
+
+/** What a check failure carries besides its row: whether the configuration was at fault. */
+export interface AuthCheckResult {
+  checks: DoctorCheck[];
+  /** Whether the failure was a ConfigurationError (exit 2 rather than 1). */
+  configurationError: boolean;
+}
+
+/** The string the key check signs; random, so it never equals a real signed string. */
+function probeString(): string {
+  return `alix-token doctor probe ${randomUUID()}`;
+}
+
+/**
+ * Signs a probe with the private key and verifies it with the public half derived from it,
+ * the same RSA-SHA256 PKCS#1 v1.5 scheme Alix verifies. The SHA-256 fingerprint of the
+ * public key (SPKI DER) lets an operator compare it with the key they sent to Alix.
+ */
+export function checkPrivateKey(key: KeyObject | undefined): DoctorCheck {
+  const name = 'private key';
+  if (key === undefined) return { name, status: 'skipped', detail: 'a signer holds the key: there is no local key to check' };
+  try {
+    const publicKey = createPublicKey(key);
+    const probe = Buffer.from(probeString(), 'utf8');
+    const signature = sign('sha256', probe, { key, padding: constants.RSA_PKCS1_PADDING });
+    if (!verify('sha256', probe, { key: publicKey, padding: constants.RSA_PKCS1_PADDING }, signature)) {
+      return { name, status: 'failed', detail: 'a probe signed with the private key does not verify with its public half' };
+    }
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 'unknown';
+    return { name, status: 'ok', detail: `RSA ${bits}-bit key signs and verifies; public key ${publicKeyFingerprint(publicKey)}` };
+  } catch (error) {
+    return { name, status: 'failed', detail: `cannot sign and verify with the key: ${messageOf(error)}` };
+  }
+}
+
+/** `sha256:` and the hex SHA-256 of the public key's SPKI DER encoding. */
+export function publicKeyFingerprint(publicKey: KeyObject): string {
+  return `sha256:${createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex')}`;
+}
+
+/** The auth call the doctor makes: a refresh when a refresh token is configured, else a sign-in. */
+export interface AuthProbe {
+  provider: Pick<AlixAuthProvider, 'authenticate' | 'refresh'>;
+  refreshToken: string | undefined;
+  /** Where the calls go, for messages (origin and path, no secrets). */
+  baseUrl: string;
+}
+
+/** Above this clock offset the report warns (the manager corrects skew, but logs and JWT checks elsewhere may not). */
+export const CLOCK_OFFSET_WARN_MS = 30_000;
+
+/** Below this remaining lifetime of a fresh access token the report warns, in ms. */
+export const SHORT_LIFETIME_WARN_MS = 60_000;
+
+/**
+ * One real auth round trip, and what it tells: its latency, the clock offset against the
+ * server's `Date` header, and the lifetime of the token it returned.
+ */
+export async function checkAuth(probe: AuthProbe): Promise<AuthCheckResult> {
+  const name = probe.refreshToken === undefined ? 'sign-in' : 'refresh';
+  const sentAt = systemClock.now();
+  const startedAt = systemMonotonicNow();
+  let tokens: TokenSet;
+  try {
+    tokens = probe.refreshToken === undefined ? await probe.provider.authenticate() : await probe.provider.refresh(probe.refreshToken);
+  } catch (error) {
+    const configurationError = isTokenManagerError(error, 'ERR_ALIX_CONFIGURATION');
+    const failed: DoctorCheck = {
+      name,
+      status: 'failed',
+      detail: messageOf(error),
+      durationMs: Math.round(systemMonotonicNow() - startedAt),
+      ...(isTokenManagerError(error) ? { errorCode: error.code } : {}),
+    };
+    const needsAnswer = `needs a successful ${name}`;
+    return {
+      configurationError,
+      checks: [failed, { name: 'clock offset', status: 'skipped', detail: needsAnswer }, { name: 'token lifetime', status: 'skipped', detail: needsAnswer }],
+    };
+  }
+  const durationMs = Math.round(systemMonotonicNow() - startedAt);
+  const receivedAt = systemClock.now();
+  const spent = probe.refreshToken === undefined ? '' : '; ALIX_REFRESH_TOKEN is now spent (refresh tokens rotate)';
+  return {
+    configurationError: false,
+    checks: [
+      { name, status: 'ok', detail: `POST to ${probe.baseUrl} answered with a token set in ${durationMs} ms${spent}`, durationMs },
+      clockOffsetCheck(tokens.serverTime, sentAt, receivedAt),
+      lifetimeCheck(tokens, tokens.serverTime ?? receivedAt),
+    ],
+  };
+}
+
+/**
+ * The server stamped `Date` (whole seconds, rounded down) somewhere between sending and
+ * receiving, so its true clock lay in [Date − received, Date + 1 s − sent] relative to ours.
+ */
+function clockOffsetCheck(serverTime: number | undefined, sentAt: number, receivedAt: number): DoctorCheck {
+  const name = 'clock offset';
+  if (serverTime === undefined) return { name, status: 'skipped', detail: 'the server sent no Date header' };
+  const low = serverTime - receivedAt;
+  const high = serverTime + 1_000 - sentAt;
+  const offsetMs = Math.round((low + high) / 2);
+  const errorMs = Math.round((high - low) / 2);
+  const direction = offsetMs >= 0 ? 'behind' : 'ahead of';
+  const detail = `local clock is ${seconds(Math.abs(offsetMs))} ${direction} the server's Date header (± ${seconds(errorMs)})`;
+  if (Math.abs(offsetMs) - errorMs > CLOCK_OFFSET_WARN_MS) {
+    return { name, status: 'warn', detail: `${detail}; the manager corrects for it, but sync the clock (NTP)` };
+  }
+  return { name, status: 'ok', detail };
+}
+
+function lifetimeCheck(tokens: TokenSet, reference: number): DoctorCheck {
+  const name = 'token lifetime';
+  const accessMs = tokens.accessTokenExpiresAt - reference;
+  const refresh = tokens.refreshTokenExpiresAt === undefined ? 'no refresh token' : `refresh token ${duration(tokens.refreshTokenExpiresAt - reference)}`;
+  const detail = `access token ${duration(accessMs)}, ${refresh}`;
+  if (accessMs < SHORT_LIFETIME_WARN_MS) return { name, status: 'warn', detail: `${detail}: shorter than a minute` };
+  return { name, status: 'ok', detail };
+}
+
+/** The few ioredis calls the doctor makes (structural, so ioredis stays an optional peer). */
+export interface DoctorRedisClient {
+  connect(): Promise<void>;
+  ping(): Promise<string>;
+  set(key: string, value: string, px: 'PX', ms: number, nx: 'NX'): Promise<string | null>;
+  eval(script: string, numKeys: number, ...args: string[]): Promise<unknown>;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}
+
+/** Builds a client for `url`; rejects (e.g. ioredis not installed) with an explaining error. */
+export type DoctorRedisFactory = (url: string) => Promise<DoctorRedisClient>;
+
+/** Deadline of each Redis step (connect, PING, SET, EVAL), in ms. */
+export const REDIS_STEP_TIMEOUT_MS = 5_000;
+
+/** The doctor's own lock key: it never touches a key a manager uses. */
+export const DOCTOR_LOCK_KEY_PREFIX = 'alix-token-manager:doctor:lock:';
+
+const RELEASE_IF_OWNER = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+/** Redis round trip (PING) and a lock taken and released the way the Redis store does it. */
+export async function checkRedis(url: string | undefined, createClient: DoctorRedisFactory): Promise<DoctorCheck[]> {
+  if (url === undefined) {
+    return [{ name: 'redis', status: 'skipped', detail: 'REDIS_URL is not set' }];
+  }
+  const where = redisWhere(url);
+  let client: DoctorRedisClient;
+  try {
+    client = await createClient(url);
+  } catch (error) {
+    return [{ name: 'redis', status: 'failed', detail: messageOf(error) }];
+  }
+  const step = <T>(work: Promise<T>, what: string): Promise<T> =>
+    withTimeout(work, systemClock, REDIS_STEP_TIMEOUT_MS, () => new Error(`${what} got no answer from ${where} within ${REDIS_STEP_TIMEOUT_MS} ms`));
+  const checks: DoctorCheck[] = [];
+  try {
+    const startedAt = systemMonotonicNow();
+    await step(client.connect(), 'connect');
+    const reply = await step(client.ping(), 'PING');
+    const pingMs = Math.round(systemMonotonicNow() - startedAt);
+    checks.push({ name: 'redis ping', status: reply === 'PONG' ? 'ok' : 'failed', detail: `${where} answered ${reply} (connect + PING ${pingMs} ms)`, durationMs: pingMs });
+  } catch (error) {
+    client.disconnect();
+    return [{ name: 'redis ping', status: 'failed', detail: `${where}: ${messageOf(error)}` }, { name: 'redis lock', status: 'skipped', detail: 'needs a Redis connection' }];
+  }
+  checks.push(await lockCheck(client, step, where));
+  await step(client.quit(), 'QUIT').catch(() => client.disconnect());
+  return checks;
+}
+
+async function lockCheck(
+  client: DoctorRedisClient,
+  step: <T>(work: Promise<T>, what: string) => Promise<T>,
+  where: string,
+): Promise<DoctorCheck> {
+  const name = 'redis lock';
+  const key = `${DOCTOR_LOCK_KEY_PREFIX}${randomUUID()}`;
+  const owner = randomUUID();
+  const startedAt = systemMonotonicNow();
+  try {
+    if ((await step(client.set(key, owner, 'PX', 10_000, 'NX'), 'SET NX')) !== 'OK') {
+      return { name, status: 'failed', detail: `SET NX PX on a fresh key did not answer OK at ${where}` };
+    }
+    if ((await step(client.set(key, randomUUID(), 'PX', 10_000, 'NX'), 'SET NX')) !== null) {
+      return { name, status: 'failed', detail: `a second SET NX took a held lock at ${where}: locks would not exclude each other` };
+    }
+    const released = await step(client.eval(RELEASE_IF_OWNER, 1, key, owner), 'EVAL');
+    const durationMs = Math.round(systemMonotonicNow() - startedAt);
+    if (released !== 1) return { name, status: 'failed', detail: `the owner-checked DEL did not release the lock at ${where}`, durationMs };
+    return { name, status: 'ok', detail: `SET NX PX, a refused second SET NX and an owner-checked DEL in ${durationMs} ms`, durationMs };
+  } catch (error) {
+    return { name, status: 'failed', detail: `${where}: ${messageOf(error)} (the Redis user needs SET, GET, DEL and EVAL on ${DOCTOR_LOCK_KEY_PREFIX}*)` };
+  }
+}
+
+/** `host:port` of a Redis URL, without user name or password. */
+function redisWhere(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port === '' ? '6379' : parsed.port}`;
+  } catch {
+    return 'REDIS_URL';
+  }
+}
+
+/** An error's message; this library's messages hold no secrets, and others are reduced to name and code. */
+export function messageOf(error: unknown): string {
+  if (isTokenManagerError(error)) return error.message;
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === 'string' ? `${error.message} (${code})` : error.message;
+  }
+  return String(error);
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** A lifetime as `15m 0s`, `179d 23h`. */
+function duration(ms: number): string {
+  if (ms <= 0) return 'already expired';
+  const totalSeconds = Math.floor(ms / 1000);
+  const days = Math.floor(totalSeconds / 86_400);
+  const hours = Math.floor((totalSeconds % 86_400) / 3_600);
+  const minutes = Math.floor((totalSeconds % 3_600) / 60);
+  if (days > 0) return `${days}d ${hours}h`;
+  if (hours > 0) return `${hours}h ${minutes}m`;
+  return `${minutes}m ${totalSeconds % 60}s`;
+}

@@ -1,0 +1,307 @@
+/**
+ * The acquire pipeline, one refresh run from start to end: take the shared lock → re-read
+ * the store → adopt a newer session, or call the provider (refresh, then one fallback
+ * sign-in) → validate → write → release. Every store call has a deadline; the run as a whole
+ * is bounded by the facade, which aborts `signal` at the run's deadline.
+ */
+import { withTimeout } from '../clock';
+import type { Clock } from '../clock';
+import { ErrorCodes, MalformedResponseError, TimeoutError, errorCodeOf, isTokenManagerError } from '../errors';
+import type { AuthUnavailableError } from '../errors';
+import type { TokenProvider } from '../providers/types';
+import type { RefreshLock, StoredSession, TokenStore } from '../stores/types';
+import { hasUsableRefreshToken, isHeaderSafeToken, toLocalClock } from '../token-set';
+import type { RefreshTokenSeed, TokenSet } from '../token-set';
+import type { BackoffPolicy } from './backoff';
+import type { Lifecycle } from './lifecycle';
+import { RetriesExhausted, retrying } from './retry';
+import type { AuthCallOperation, RefreshReason } from './types';
+
+/** Rounds of waiting for the shared lock before refreshing without it. */
+const MAX_LOCK_ROUNDS = 3;
+
+/** Network failures that prove the request never left: resending cannot spend a token twice. */
+const NOT_SENT = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ENETUNREACH|EHOSTUNREACH/;
+
+/** Everything a run needs that does not change between runs. */
+export interface AcquireContext {
+  provider: TokenProvider;
+  store: TokenStore;
+  storeKey: string;
+  identity: string;
+  /** The manager's timeline clock: retries wait on it, deadlines are on it. */
+  clock: Clock;
+  /** The wall clock, epoch ms: expiries and clock skew are judged on it. */
+  wallNow: () => number;
+  storeTimeoutMs: number;
+  refreshTokenMarginMs: number;
+  expirySkewMs: number;
+  retry: BackoffPolicy;
+  lifecycle: Lifecycle;
+}
+
+/** Where a run is, for the error a deadline produces. */
+export interface AcquireProgress {
+  stage: 'lock' | 'store' | 'auth';
+  attempts: number;
+  lastError: unknown;
+}
+
+/** One run's inputs. */
+export interface AcquireRequest {
+  refreshId: number;
+  reason: RefreshReason;
+  /** Aborted at the run's deadline or on close. */
+  signal: AbortSignal;
+  /** The run's deadline, on the timeline. */
+  deadline: number;
+  /** The session held now, if any (perhaps expired or rejected). */
+  held: TokenSet | undefined;
+  /** The held access token a server rejected, never to be adopted again. */
+  rejectedToken: string | undefined;
+  seed: RefreshTokenSeed | undefined;
+  progress: AcquireProgress;
+}
+
+/** How a run ended well. */
+export type AcquireResult =
+  | { readonly kind: 'obtained'; readonly tokens: TokenSet; readonly signIn: boolean; readonly refreshRejected: boolean }
+  | { readonly kind: 'adopted'; readonly tokens: TokenSet };
+
+type LockOutcome = { kind: 'held'; lock: RefreshLock } | { kind: 'published' } | { kind: 'none' };
+
+/** What one auth attempt produced. */
+type AttemptResult = { kind: 'tokens'; tokens: TokenSet } | { kind: 'adopted'; tokens: TokenSet };
+
+/**
+ * Runs the pipeline once.
+ * @throws the last provider error (typed), a {@link TimeoutError}, or the signal's reason.
+ */
+export async function acquireTokens(context: AcquireContext, request: AcquireRequest): Promise<AcquireResult> {
+  for (let round = 1; ; round += 1) {
+    request.progress.stage = 'lock';
+    const lock = await takeLock(context, request.signal, round);
+    try {
+      request.progress.stage = 'store';
+      const stored = await readSession(context);
+      if (isNewerSession(context, stored, request)) return { kind: 'adopted', tokens: stored as TokenSet };
+      // Another process published a session this one cannot use (the rejected one, say): queue again.
+      if (lock.kind === 'published') continue;
+      const obtained = await callProvider(context, request, stored);
+      if (obtained.kind === 'adopted') return obtained;
+      await writeSession(context, obtained.tokens);
+      return obtained;
+    } finally {
+      if (lock.kind === 'held') await releaseLock(context, lock.lock);
+    }
+  }
+}
+
+/**
+ * Reads this identity's session from the store, within `storeTimeoutMs`. A failure or a
+ * session of another identity counts as absent (and is reported).
+ */
+export async function readSession(context: AcquireContext): Promise<TokenSet | undefined> {
+  let stored: StoredSession | undefined;
+  try {
+    stored = await storeCall(context, () => context.store.get(context.storeKey));
+  } catch (error) {
+    reportStoreFailure(context, 'read', error);
+    return undefined;
+  }
+  if (stored === undefined) return undefined;
+  if (stored.identity !== context.identity) {
+    context.lifecycle.emit({ type: 'identity-mismatch', at: context.wallNow(), key: context.storeKey });
+    return undefined;
+  }
+  return stored.tokens;
+}
+
+async function writeSession(context: AcquireContext, tokens: TokenSet): Promise<void> {
+  try {
+    await storeCall(context, () => context.store.set(context.storeKey, { identity: context.identity, tokens }));
+  } catch (error) {
+    // The new refresh token exists only in memory now; keep serving it rather than lose it.
+    reportStoreFailure(context, 'write', error);
+  }
+}
+
+function storeCall<T>(context: AcquireContext, call: () => Promise<T>): Promise<T> {
+  return withTimeout(
+    Promise.resolve().then(call),
+    context.clock,
+    context.storeTimeoutMs,
+    () => new TimeoutError({ stage: 'store', timeoutMs: context.storeTimeoutMs }),
+  );
+}
+
+function reportStoreFailure(context: AcquireContext, operation: 'read' | 'write' | 'lock' | 'release', error: unknown): void {
+  const message = error instanceof Error ? error.message : String(error);
+  context.lifecycle.emit({ type: 'store-failed', at: context.wallNow(), operation, errorCode: errorCodeOf(error) ?? 'UNKNOWN', message });
+}
+
+/** Takes the cross-process lock when the store offers one; `none` means refresh without it. */
+async function takeLock(context: AcquireContext, signal: AbortSignal, round: number): Promise<LockOutcome> {
+  const { store } = context;
+  if (store.acquireRefreshLock === undefined || round > MAX_LOCK_ROUNDS) return { kind: 'none' };
+  const startedAt = context.clock.now();
+  let outcome: LockOutcome;
+  try {
+    const result = await store.acquireRefreshLock(context.storeKey, { signal });
+    outcome = result.acquired ? { kind: 'held', lock: result.lock } : { kind: 'published' };
+  } catch (error) {
+    if (signal.aborted) throw signal.reason;
+    reportStoreFailure(context, 'lock', error);
+    outcome = { kind: 'none' };
+  }
+  const durationMs = context.clock.now() - startedAt;
+  const reported = outcome.kind === 'held' ? 'acquired' : outcome.kind === 'published' ? 'published' : 'unavailable';
+  context.lifecycle.emit({ type: 'lock-waited', at: context.wallNow(), durationMs, outcome: reported });
+  return outcome;
+}
+
+async function releaseLock(context: AcquireContext, lock: RefreshLock): Promise<void> {
+  try {
+    await storeCall(context, () => lock.release());
+  } catch (error) {
+    reportStoreFailure(context, 'release', error);
+  }
+}
+
+/**
+ * A stored session is adopted instead of refreshing when another writer got there first:
+ * it is neither the held token nor a rejected one, lives longer than the held one, and has
+ * more than `expirySkewMs` left.
+ */
+function isNewerSession(context: AcquireContext, stored: TokenSet | undefined, request: AcquireRequest): boolean {
+  if (stored === undefined) return false;
+  const { held } = request;
+  if (stored.accessToken === request.rejectedToken || stored.accessToken === held?.accessToken) return false;
+  if (held !== undefined && stored.accessTokenExpiresAt <= held.accessTokenExpiresAt) return false;
+  return stored.accessTokenExpiresAt - context.expirySkewMs > context.wallNow();
+}
+
+/** Refresh with the newest refresh token there is, falling back to one sign-in if it is refused. */
+async function callProvider(context: AcquireContext, request: AcquireRequest, stored: TokenSet | undefined): Promise<AcquireResult> {
+  request.progress.stage = 'auth';
+  const previous = newest(stored, request.held) ?? request.seed;
+  const { provider } = context;
+  if (previous !== undefined && hasUsableRefreshToken(previous, context.wallNow(), context.refreshTokenMarginMs)) {
+    const refreshToken = previous.refreshToken as string;
+    try {
+      const result = await attempts(context, request, 'refresh', previous, () => provider.refresh(refreshToken, request.signal));
+      return result.kind === 'adopted' ? result : { kind: 'obtained', tokens: result.tokens, signIn: false, refreshRejected: false };
+    } catch (error) {
+      if (!isTokenManagerError(error, ErrorCodes.AUTH_REJECTED)) throw error;
+    }
+    const result = await attempts(context, request, 'sign_in', previous, () => provider.authenticate(request.signal));
+    return result.kind === 'adopted' ? result : { kind: 'obtained', tokens: result.tokens, signIn: true, refreshRejected: true };
+  }
+  const result = await attempts(context, request, 'sign_in', previous, () => provider.authenticate(request.signal));
+  return result.kind === 'adopted' ? result : { kind: 'obtained', tokens: result.tokens, signIn: true, refreshRejected: false };
+}
+
+/** One auth operation with its retries; each attempt's answer is validated inside the loop. */
+async function attempts(
+  context: AcquireContext,
+  request: AcquireRequest,
+  operation: AuthCallOperation,
+  previous: Partial<TokenSet> | undefined,
+  call: () => Promise<TokenSet>,
+): Promise<AttemptResult> {
+  const { lifecycle, wallNow } = context;
+  const { refreshId, progress } = request;
+  let ambiguous = false;
+  let startedAt = 0;
+  try {
+    return await retrying<AttemptResult>(
+      async () => {
+        if (ambiguous) {
+          // The last refresh may have been processed (and the token rotated) before the
+          // connection broke: another replica may already hold its result.
+          const stored = await readSession(context);
+          if (isNewerSession(context, stored, request)) return { kind: 'adopted', tokens: stored as TokenSet };
+        }
+        const sentAt = wallNow();
+        const raw = await call();
+        return { kind: 'tokens', tokens: checked(toLocalClock(raw, { sentAt, receivedAt: wallNow() }), wallNow(), previous) };
+      },
+      {
+        policy: context.retry,
+        clock: context.clock,
+        signal: request.signal,
+        deadline: request.deadline,
+        observer: {
+          attemptStarted: (attempt) => {
+            progress.attempts += 1;
+            startedAt = context.clock.now();
+            lifecycle.emit({ type: 'auth-call-started', at: wallNow(), refreshId, operation, attempt });
+          },
+          attemptEnded: (attempt, error) => {
+            const durationMs = context.clock.now() - startedAt;
+            if (error === undefined) {
+              lifecycle.emit({ type: 'auth-call-ended', at: wallNow(), refreshId, operation, attempt, outcome: 'success', durationMs });
+              return;
+            }
+            progress.lastError = error;
+            ambiguous = operation === 'refresh' && isAmbiguous(error);
+            const status = (error as { status?: unknown }).status;
+            lifecycle.emit({
+              type: 'auth-call-ended',
+              at: wallNow(),
+              refreshId,
+              operation,
+              attempt,
+              outcome: 'failure',
+              durationMs,
+              errorCode: errorCodeOf(error) ?? 'UNKNOWN',
+              ...(typeof status === 'number' ? { status } : {}),
+              ...(ambiguous ? { ambiguous } : {}),
+            });
+          },
+          retryScheduled: (attempt, delayMs, error) => {
+            lifecycle.emit({ type: 'retry-scheduled', at: wallNow(), refreshId, operation, attempt, delayMs, errorCode: errorCodeOf(error) ?? 'UNKNOWN', background: false });
+          },
+        },
+      },
+    );
+  } catch (error) {
+    throw error instanceof RetriesExhausted ? error.lastError : error;
+  }
+}
+
+/**
+ * A transport failure after the request may have reached the server (a reset, a timeout):
+ * the refresh token may have been spent.
+ */
+function isAmbiguous(error: unknown): boolean {
+  if (!isTokenManagerError(error, ErrorCodes.AUTH_UNAVAILABLE)) return false;
+  const unavailable = error as AuthUnavailableError;
+  if (unavailable.reason === 'timeout') return true;
+  return unavailable.reason === 'network' && !NOT_SENT.test(unavailable.message);
+}
+
+/** Whatever the provider returned, a token set that is not usable never replaces one that is. */
+function checked(tokens: TokenSet, now: number, previous: Partial<TokenSet> | undefined): TokenSet {
+  if (typeof tokens.accessToken !== 'string' || tokens.accessToken === '') {
+    throw new MalformedResponseError('provider returned a token set without an access token');
+  }
+  if (!isHeaderSafeToken(tokens.accessToken)) {
+    throw new MalformedResponseError('provider returned an access token with characters a Bearer header cannot carry (RFC 6750 b64token)');
+  }
+  if (!Number.isFinite(tokens.accessTokenExpiresAt) || tokens.accessTokenExpiresAt <= now) {
+    throw new MalformedResponseError('provider returned an access token that is already expired (after clock correction)');
+  }
+  if (tokens.refreshToken === undefined && typeof previous?.refreshToken === 'string' && previous.refreshToken !== '') {
+    // A provider that does not rotate: keep the refresh token we have.
+    return { ...tokens, refreshToken: previous.refreshToken, refreshTokenExpiresAt: previous.refreshTokenExpiresAt };
+  }
+  return tokens;
+}
+
+/** Of two token sets, the one whose access token lives longer (refresh tokens rotate with it). */
+function newest(a: TokenSet | undefined, b: TokenSet | undefined): TokenSet | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return a.accessTokenExpiresAt >= b.accessTokenExpiresAt ? a : b;
+}

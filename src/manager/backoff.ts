@@ -1,0 +1,66 @@
+/**
+ * The one backoff policy: how long to wait before the next auth attempt, for retries inside
+ * a refresh run, for background attempts after a failed run, and for `Retry-After`.
+ * Pure: no clock, no timers; the caller passes the attempt, the error and the time left.
+ */
+import { ErrorCodes, isTokenManagerError, isTransientError } from '../errors';
+
+/** The numbers of one backoff schedule. */
+export interface BackoffPolicy {
+  /** Delay after the first failure, in ms; later ones grow by `factor`. */
+  minDelayMs: number;
+  /** Longest delay from backoff alone, in ms (`Retry-After` may ask for more, up to `maxRetryAfterMs`). */
+  maxDelayMs: number;
+  factor: number;
+  /** Multiply each delay by a random factor in [1, 2) so replicas do not retry in step. */
+  randomize: boolean;
+  /** Attempts in all (the first one included); `Infinity` for background attempts. */
+  maxAttempts: number;
+  /** The longest `Retry-After` honoured, in ms: the one cap on server-requested waits. */
+  maxRetryAfterMs: number;
+  /** Random numbers in [0, 1). */
+  random: () => number;
+}
+
+/** What to do after a failed attempt. */
+export type Backoff =
+  | { readonly retry: true; readonly delayMs: number }
+  | {
+      readonly retry: false;
+      /** `permanent`: retrying cannot help; `attempts`: none left; `budget`: the wait would outlast the time left. */
+      readonly why: 'permanent' | 'attempts' | 'budget';
+      /** The server's `Retry-After` (capped), when it sent one. */
+      readonly retryAfterMs?: number;
+    };
+
+/**
+ * Whether another attempt may succeed: transient failures (network, timeout, 5xx, 429) and
+ * malformed answers (a proxy's HTML page, a half-written body) may; rejections may not.
+ */
+export function isRetryable(error: unknown): boolean {
+  return isTransientError(error) || isTokenManagerError(error, ErrorCodes.MALFORMED_RESPONSE);
+}
+
+/** The server's requested wait, capped, or undefined. */
+export function retryAfterOf(error: unknown, policy: Pick<BackoffPolicy, 'maxRetryAfterMs'>): number | undefined {
+  const requested = (error as { retryAfterMs?: unknown } | null)?.retryAfterMs;
+  if (typeof requested !== 'number' || !Number.isFinite(requested) || requested <= 0) return undefined;
+  return Math.min(requested, policy.maxRetryAfterMs);
+}
+
+/**
+ * The wait before attempt `attempt + 1`, after attempt `attempt` (1-based) failed with
+ * `error`, given `budgetMs` left: exponential backoff with optional jitter, never shorter
+ * than the server's `Retry-After`, and no retry at all when that wait would outlast the budget.
+ */
+export function nextDelay(attempt: number, error: unknown, budgetMs: number, policy: BackoffPolicy): Backoff {
+  const retryAfterMs = retryAfterOf(error, policy);
+  const withRetryAfter = retryAfterMs === undefined ? {} : { retryAfterMs };
+  if (!isRetryable(error)) return { retry: false, why: 'permanent', ...withRetryAfter };
+  if (attempt >= policy.maxAttempts) return { retry: false, why: 'attempts', ...withRetryAfter };
+  const jitter = policy.randomize ? 1 + policy.random() : 1;
+  const backoffMs = Math.min(Math.round(jitter * policy.minDelayMs * policy.factor ** (attempt - 1)), policy.maxDelayMs);
+  const delayMs = Math.max(backoffMs, retryAfterMs ?? 0);
+  if (delayMs > budgetMs) return { retry: false, why: 'budget', ...withRetryAfter };
+  return { retry: true, delayMs };
+}

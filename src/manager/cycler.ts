@@ -1,0 +1,225 @@
+/**
+ * The refresh cycler: every decision about one session, as pure state transitions over the
+ * held token set and the times it is given. No I/O, no timers, no promises: the facade asks
+ * it what to do, does it, and reports back. All times are on the manager's timeline (a
+ * monotonic clock unless the user injected `now`), in ms.
+ */
+import { ErrorCodes, isTokenManagerError } from '../errors';
+import type { AuthRejectedError } from '../errors';
+import { computeSchedule } from '../token-set';
+import type { RefreshTokenSeed, TokenSet } from '../token-set';
+import { nextDelay, retryAfterOf } from './backoff';
+import type { BackoffPolicy } from './backoff';
+import type { InvalidateResult, RefreshReason } from './types';
+
+/** How the held session was obtained. */
+export type SessionSource = 'refresh' | 'sign-in' | 'adopted' | 'seeded';
+
+/** The session the cycler holds. */
+export interface HeldSession {
+  /** The token set as obtained: expiries in epoch ms on the wall clock of its arrival. */
+  readonly tokens: TokenSet;
+  readonly source: SessionSource;
+  /** Timeline: a background refresh starts from here. */
+  readonly refreshAt: number;
+  /** Timeline: callers wait for a new token from here. */
+  readonly blockAt: number;
+  /** Wall clock minus timeline when the session arrived: turns timeline points into epoch ms. */
+  readonly wallOffset: number;
+  /** A server rejected this token: it is never served again. */
+  readonly rejected: boolean;
+}
+
+/** Where the last failure left the cycler. */
+export type FailureState =
+  | { readonly kind: 'none' }
+  /** The last run failed; the next caller that needs a token tries again. */
+  | { readonly kind: 'failed'; readonly error: Error }
+  /** A valid token is held and the next background attempt is planned. */
+  | { readonly kind: 'retrying'; readonly error: Error; readonly failures: number; readonly nextAttemptAt: number }
+  /** The credentials were rejected: callers without a valid token get this error until `until`. */
+  | { readonly kind: 'fail-fast'; readonly error: Error; readonly until: number; readonly nextAttemptAt: number };
+
+/** What a caller should do now. */
+export type Decision =
+  | { readonly kind: 'serve'; readonly token: string }
+  | { readonly kind: 'serve-and-refresh'; readonly token: string }
+  | { readonly kind: 'wait'; readonly reason: RefreshReason }
+  | { readonly kind: 'fail-fast'; readonly error: Error };
+
+/** The numbers the cycler decides with. */
+export interface CyclerSettings {
+  refreshBeforeExpiryMs: number;
+  expirySkewMs: number;
+  refreshJitterMs: number;
+  rejectedBackoffMs: number;
+  invalidateCooldownMs: number;
+  /** Spacing of background attempts after failed runs. */
+  background: BackoffPolicy;
+  random: () => number;
+}
+
+/** What {@link RefreshCycler.recordFailure} concluded. */
+export interface FailureOutcome {
+  /** Set when fail-fast was entered: until when, on the timeline. */
+  failFastUntil?: number;
+  /** The next background attempt, when one is planned. */
+  nextAttemptAt?: number;
+  /** The delay to it, for the lifecycle stream. */
+  delayMs?: number;
+}
+
+/** Holds one session's state and answers every "what now?" with a pure transition. */
+export class RefreshCycler {
+  #held: HeldSession | undefined;
+  #seed: RefreshTokenSeed | undefined;
+  #failure: FailureState = { kind: 'none' };
+  #lastInvalidationAt = Number.NEGATIVE_INFINITY;
+  #warnedRefreshExpiry: number | undefined;
+
+  constructor(private readonly settings: CyclerSettings) {}
+
+  /** The held session, if any (rejected or expired ones included). */
+  get held(): HeldSession | undefined {
+    return this.#held;
+  }
+
+  /** A refresh token held without an access token (seeded), if any. */
+  get seed(): RefreshTokenSeed | undefined {
+    return this.#seed;
+  }
+
+  get failure(): FailureState {
+    return this.#failure;
+  }
+
+  /** Whether the held token may be served at `now`. */
+  isValid(now: number): boolean {
+    const held = this.#held;
+    return held !== undefined && !held.rejected && now < held.blockAt;
+  }
+
+  /** What a caller that is not on the hot path should do at `now`. */
+  decide(now: number, forceRefresh: boolean, refreshing: boolean): Decision {
+    if (forceRefresh) return { kind: 'wait', reason: 'forced' };
+    const held = this.#held;
+    if (held !== undefined && this.isValid(now)) {
+      const due = now >= held.refreshAt && now >= this.#nextAttemptAt();
+      return due && !refreshing ? { kind: 'serve-and-refresh', token: held.tokens.accessToken } : { kind: 'serve', token: held.tokens.accessToken };
+    }
+    const failure = this.#failure;
+    if (failure.kind === 'fail-fast' && now < failure.until && !refreshing) return { kind: 'fail-fast', error: failure.error };
+    if (held === undefined) return { kind: 'wait', reason: 'initial' };
+    return { kind: 'wait', reason: held.rejected ? 'invalidated' : 'expired' };
+  }
+
+  /** Whether a background refresh should start at `now` (the timer fired). */
+  isDueInBackground(now: number): boolean {
+    const held = this.#held;
+    return held !== undefined && this.isValid(now) && now >= held.refreshAt && now >= this.#nextAttemptAt();
+  }
+
+  /** When the facade's timer should next fire, on the timeline; undefined for none. */
+  timerAt(now: number): number | undefined {
+    const held = this.#held;
+    if (held === undefined || !this.isValid(now)) return undefined;
+    return Math.max(held.refreshAt, this.#nextAttemptAt());
+  }
+
+  /** Holds a new session. `now` is on the timeline, `wallNow` the wall clock at the same instant. */
+  install(tokens: TokenSet, source: SessionSource, now: number, wallNow: number): HeldSession {
+    const wallOffset = wallNow - now;
+    const schedule = computeSchedule({
+      accessTokenExpiresAt: tokens.accessTokenExpiresAt - wallOffset,
+      obtainedAt: now,
+      refreshBeforeExpiryMs: this.settings.refreshBeforeExpiryMs,
+      expirySkewMs: this.settings.expirySkewMs,
+      refreshJitterMs: source === 'adopted' || source === 'seeded' ? 0 : this.settings.refreshJitterMs,
+      random: this.settings.random(),
+      adopted: source === 'adopted',
+    });
+    this.#held = { tokens, source, wallOffset, rejected: false, ...schedule };
+    this.#seed = undefined;
+    this.#failure = { kind: 'none' };
+    return this.#held;
+  }
+
+  /** Keeps a refresh token alone until the first refresh turns it into a session. */
+  holdSeed(seed: RefreshTokenSeed): void {
+    this.#seed = seed;
+  }
+
+  /**
+   * Records a failed run at `now` and plans what follows: fail-fast after a rejected
+   * sign-in; while a valid token is held, the next background attempt (backoff, or the
+   * server's `Retry-After`); otherwise nothing until the next caller.
+   */
+  recordFailure(error: Error, now: number): FailureOutcome {
+    const held = this.#held;
+    const valid = held !== undefined && this.isValid(now);
+    if (isCredentialRejection(error)) {
+      const until = now + this.settings.rejectedBackoffMs;
+      const nextAttemptAt = valid ? Math.min(until, held.blockAt) : until;
+      this.#failure = { kind: 'fail-fast', error, until, nextAttemptAt };
+      return { failFastUntil: until, ...(valid ? { nextAttemptAt, delayMs: nextAttemptAt - now } : {}) };
+    }
+    if (!valid) {
+      this.#failure = { kind: 'failed', error };
+      return {};
+    }
+    const failures = this.#failure.kind === 'retrying' ? this.#failure.failures + 1 : 1;
+    const plan = nextDelay(failures, error, Number.POSITIVE_INFINITY, this.settings.background);
+    const retryAfterMs = retryAfterOf(error, this.settings.background);
+    let nextAttemptAt: number;
+    if (retryAfterMs !== undefined) nextAttemptAt = now + Math.max(retryAfterMs, plan.retry ? plan.delayMs : 0);
+    else nextAttemptAt = Math.min(now + (plan.retry ? plan.delayMs : this.settings.rejectedBackoffMs), held.blockAt);
+    this.#failure = { kind: 'retrying', error, failures, nextAttemptAt };
+    return { nextAttemptAt, delayMs: nextAttemptAt - now };
+  }
+
+  /** What a report that a server rejected `token` (default: the held one) changes. */
+  invalidate(token: string | undefined, now: number): InvalidateResult {
+    const held = this.#held;
+    if (held === undefined) return 'ignored';
+    if ((token !== undefined && token !== held.tokens.accessToken) || held.rejected) return 'stale';
+    // A token obtained after a rejection is rejected too: another refresh will not help yet.
+    if (now - this.#lastInvalidationAt < this.settings.invalidateCooldownMs) return 'cooldown';
+    this.#lastInvalidationAt = now;
+    this.#held = { ...held, rejected: true };
+    if (this.#failure.kind === 'fail-fast') this.#failure = { kind: 'none' };
+    return 'refreshing';
+  }
+
+  /**
+   * Whether to warn that the held refresh token nears its expiry (wall clock `wallNow`):
+   * once per refresh token, when less than `warningMs` is left.
+   */
+  refreshTokenWarning(wallNow: number, warningMs: number): { refreshTokenExpiresAt: number; remainingMs: number } | undefined {
+    const expiresAt = this.#held?.tokens.refreshTokenExpiresAt;
+    if (expiresAt === undefined || expiresAt === this.#warnedRefreshExpiry) return undefined;
+    const remainingMs = expiresAt - wallNow;
+    if (remainingMs > warningMs) return undefined;
+    this.#warnedRefreshExpiry = expiresAt;
+    return { refreshTokenExpiresAt: expiresAt, remainingMs };
+  }
+
+  /** Forgets everything (the manager closed). */
+  clear(): void {
+    this.#held = undefined;
+    this.#seed = undefined;
+  }
+
+  #nextAttemptAt(): number {
+    const failure = this.#failure;
+    return failure.kind === 'retrying' || failure.kind === 'fail-fast' ? failure.nextAttemptAt : Number.NEGATIVE_INFINITY;
+  }
+}
+
+/**
+ * A definitive "no" to the credentials themselves: the sign-in was rejected (4xx or
+ * `success: false`). Matched by code and fields, not `instanceof`, so a second copy of the
+ * library (dual packages) is recognised too.
+ */
+export function isCredentialRejection(error: unknown): boolean {
+  return isTokenManagerError(error, ErrorCodes.AUTH_REJECTED) && (error as AuthRejectedError).operation === 'authenticate';
+}

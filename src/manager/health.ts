@@ -1,0 +1,39 @@
+/** `health()`: a readiness verdict from a status snapshot. Pure. */
+import type { TokenManagerHealth, TokenManagerStatus } from './types';
+
+/** Defaults of `health()` options. */
+export const DEFAULT_HEALTH_OPTIONS = Object.freeze({ minValidityMs: 60_000 });
+
+/** What the verdict is judged against. */
+export interface HealthInput {
+  status: TokenManagerStatus;
+  /** Wall clock, epoch ms. */
+  now: number;
+  minValidityMs: number;
+  /** A refresh token with less than this left is "expiring soon". */
+  refreshTokenWarningMs: number;
+}
+
+/**
+ * - `ok`: a valid token with at least `minValidityMs` left and no failing refresh.
+ * - `degraded`: a valid token, but background refreshes fail, the token is close to expiry,
+ *   or the refresh token expires soon; also a manager that holds no token yet and has not failed.
+ * - `down`: no valid token and the last acquisition failed (or the manager is closed).
+ */
+export function assessHealth(input: HealthInput): TokenManagerHealth {
+  const { status, now } = input;
+  const reasons: string[] = [];
+  if (status.state === 'closed') return { status: 'down', reasons: ['the token manager is closed'] };
+  const valid = status.state === 'valid' || (status.state === 'refreshing' && status.accessTokenExpiresAt !== null && status.accessTokenExpiresAt > now);
+  if (!valid) {
+    if (status.lastError !== null) return { status: 'down', reasons: [`no valid token; the last attempt failed: ${status.lastError.code}`] };
+    return { status: 'degraded', reasons: [status.state === 'idle' ? 'no token held yet; the first call signs in' : 'no valid token held; the next call refreshes'] };
+  }
+  if (status.lastError !== null) reasons.push(`background refresh failing: ${status.lastError.code}`);
+  const remainingMs = (status.accessTokenExpiresAt ?? now) - now;
+  if (remainingMs < input.minValidityMs) reasons.push(`access token expires in ${Math.max(0, Math.round(remainingMs / 1000))} s`);
+  if (status.refreshTokenExpiresAt !== null && status.refreshTokenExpiresAt - now < input.refreshTokenWarningMs) {
+    reasons.push('refresh token expires soon; a full sign-in will follow');
+  }
+  return { status: reasons.length === 0 ? 'ok' : 'degraded', reasons };
+}

@@ -1,0 +1,103 @@
+/**
+ * The manager's counters, kept by watching its own lifecycle stream, and the `status()`
+ * snapshot built from them and the cycler.
+ */
+import { errorCodeOf } from '../errors';
+import type { RefreshCycler } from './cycler';
+import type { LifecycleEvent, StatusError, TokenManagerState, TokenManagerStatus } from './types';
+
+/** Counts what happened to one session. */
+export class SessionStats {
+  refreshCount = 0;
+  signInCount = 0;
+  failureCount = 0;
+  retryCount = 0;
+  invalidationCount = 0;
+  adoptedCount = 0;
+  ambiguousRefreshCount = 0;
+  refreshTokenRejected = false;
+  lastRefreshAt: number | null = null;
+
+  /** Updates the counters from one lifecycle event. */
+  observe(event: LifecycleEvent): void {
+    switch (event.type) {
+      case 'refresh-ended':
+        if (event.outcome === 'refreshed' || event.outcome === 'signed-in') {
+          this.refreshCount += 1;
+          if (event.outcome === 'signed-in') this.signInCount += 1;
+          this.lastRefreshAt = event.at;
+          this.refreshTokenRejected = event.refreshTokenRejected === true;
+        } else if (event.outcome === 'failed' || event.outcome === 'abandoned') {
+          this.failureCount += 1;
+        }
+        break;
+      case 'retry-scheduled':
+        if (!event.background) this.retryCount += 1;
+        break;
+      case 'invalidated':
+        if (event.result === 'refreshing') this.invalidationCount += 1;
+        break;
+      case 'adopted':
+        this.adoptedCount += 1;
+        break;
+      case 'auth-call-ended':
+        if (event.ambiguous === true) this.ambiguousRefreshCount += 1;
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+/** What the snapshot needs besides the cycler and the counters. */
+export interface SnapshotInput {
+  closed: boolean;
+  refreshing: boolean;
+  /** Timeline now. */
+  now: number;
+  /** Wall clock minus timeline now: turns planned timeline points into epoch ms. */
+  wallOffset: number;
+}
+
+/** The `status()` snapshot: integer epoch ms, no secrets. */
+export function snapshotStatus(cycler: RefreshCycler, stats: SessionStats, input: SnapshotInput): TokenManagerStatus {
+  const held = cycler.held;
+  const failure = cycler.failure;
+  const error = failure.kind === 'none' ? undefined : failure.error;
+  const offset = held?.wallOffset ?? input.wallOffset;
+  const planned = failure.kind === 'retrying' || failure.kind === 'fail-fast' ? failure.nextAttemptAt : undefined;
+  return {
+    state: stateOf(cycler, input, error !== undefined),
+    accessTokenExpiresAt: integer(held?.tokens.accessTokenExpiresAt),
+    refreshTokenExpiresAt: integer(held?.tokens.refreshTokenExpiresAt ?? cycler.seed?.refreshTokenExpiresAt),
+    nextRefreshAt: held === undefined || held.rejected ? null : integer(held.refreshAt + offset),
+    nextAttemptAt: planned === undefined ? null : integer(planned + offset),
+    lastRefreshAt: integer(stats.lastRefreshAt ?? undefined),
+    lastError: error === undefined ? null : describeError(error),
+    refreshCount: stats.refreshCount,
+    signInCount: stats.signInCount,
+    failureCount: stats.failureCount,
+    retryCount: stats.retryCount,
+    invalidationCount: stats.invalidationCount,
+    adoptedCount: stats.adoptedCount,
+    ambiguousRefreshCount: stats.ambiguousRefreshCount,
+    refreshTokenRejected: stats.refreshTokenRejected,
+  };
+}
+
+function stateOf(cycler: RefreshCycler, input: SnapshotInput, failing: boolean): TokenManagerState {
+  if (input.closed) return 'closed';
+  if (input.refreshing) return 'refreshing';
+  if (cycler.isValid(input.now)) return 'valid';
+  if (failing) return 'failed';
+  return cycler.held === undefined ? 'idle' : 'expired';
+}
+
+function integer(value: number | undefined): number | null {
+  return value === undefined || !Number.isFinite(value) ? null : Math.floor(value);
+}
+
+/** An error as status() shows it: code, class name and message (messages never hold secrets). */
+export function describeError(error: Error): StatusError {
+  return { code: errorCodeOf(error) ?? 'UNKNOWN', name: error.name, message: error.message };
+}

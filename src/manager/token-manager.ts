@@ -1,0 +1,345 @@
+import { EventEmitter } from 'node:events';
+import { holdProcessOpen, sleep, systemClock, systemMonotonicNow, withTimeout } from '../clock';
+import type { Clock } from '../clock';
+import { TimeoutError, TokenManagerClosedError, errorCodeOf } from '../errors';
+import { createLogger } from '../logger';
+import { MemoryTokenStore } from '../stores/memory';
+import { hasAccessToken } from '../token-set';
+import type { TokenSet } from '../token-set';
+import { waitWithSignal } from '../wait-with-signal';
+import { acquireTokens, readSession } from './acquire';
+import type { AcquireContext, AcquireProgress, AcquireResult } from './acquire';
+import { RefreshCycler } from './cycler';
+import { DEFAULT_HEALTH_OPTIONS, assessHealth } from './health';
+import { Lifecycle } from './lifecycle';
+import { resolveTokenManagerOptions } from './options';
+import type { ResolvedTokenManagerOptions, TokenManagerOptions } from './options';
+import { RefreshTimer } from './refresh-timer';
+import { SessionStats, snapshotStatus } from './status';
+import type {
+  GetAccessTokenOptions,
+  HealthOptions,
+  InvalidateResult,
+  RefreshReason,
+  ReplayReport,
+  TokenManagerEvents,
+  TokenManagerHealth,
+  TokenManagerStatus,
+} from './types';
+
+/** One refresh run: every caller, timer and 401 of its time shares it. */
+interface RefreshRun {
+  readonly id: number;
+  readonly reason: RefreshReason;
+  readonly startedAt: number;
+  readonly abort: AbortController;
+  readonly progress: AcquireProgress;
+  promise: Promise<string>;
+}
+
+/** Options of {@link TokenManager.close}. */
+export interface CloseOptions {
+  /** Let a refresh in flight finish (and be stored) for up to this long first, in ms. @default 0 */
+  drainMs?: number;
+}
+
+/**
+ * Keeps one session's tokens valid: refreshes ahead of expiry in the background, lets any
+ * number of concurrent callers, timers and 401 reports share one auth request, falls back
+ * to a full sign-in when the refresh token is gone, bounds every wait, and never lets a
+ * background failure escape as an unhandled rejection. Decisions live in the cycler, the
+ * I/O in the acquire pipeline, the observability in the lifecycle stream; this class wires them.
+ *
+ * @example
+ * ```ts
+ * import { AlixAuthProvider, TokenManager } from 'alix-token-manager';
+ *
+ * const manager = new TokenManager({
+ *   provider: new AlixAuthProvider({
+ *     baseUrl: 'https://api.alix.example',
+ *     partnerCode: 'my-partner',
+ *     secretKey: process.env.ALIX_SECRET_KEY ?? '',
+ *     privateKey: '/etc/alix/partner-key.pem',
+ *   }),
+ * });
+ * const token = await manager.getAccessToken();
+ * ```
+ */
+export class TokenManager extends EventEmitter<TokenManagerEvents> {
+  /** The key this manager's session is stored under (derived from the provider's identity). */
+  readonly storeKey: string;
+  readonly #options: ResolvedTokenManagerOptions;
+  readonly #time: () => number;
+  readonly #wallNow: () => number;
+  readonly #clock: Clock;
+  readonly #cycler: RefreshCycler;
+  readonly #stats = new SessionStats();
+  readonly #lifecycle: Lifecycle;
+  readonly #acquire: AcquireContext;
+  readonly #timer: RefreshTimer;
+  #hot: { readonly token: string; readonly refreshAt: number } | undefined;
+  #loading: Promise<void> | undefined;
+  #run: RefreshRun | undefined;
+  #runs = 0;
+  #draining = false;
+  #closed = false;
+
+  /** @throws ConfigurationError when an option is invalid. */
+  constructor(options: TokenManagerOptions) {
+    super();
+    const resolved = resolveTokenManagerOptions(options);
+    this.#options = resolved;
+    this.#wallNow = resolved.now ?? ((): number => systemClock.now());
+    this.#time = resolved.now ?? systemMonotonicNow;
+    const timers = resolved.timers ?? systemClock;
+    this.#clock = { now: this.#time, setTimeout: timers.setTimeout, clearTimeout: timers.clearTimeout };
+    const identity = resolved.provider.identity?.id ?? 'unidentified';
+    this.storeKey = resolved.storeKey ?? `alix-token-manager:session:${identity}`;
+    const { retry } = resolved;
+    const cap = retry.maxRetryAfterMs;
+    this.#cycler = new RefreshCycler({
+      ...resolved,
+      background: { minDelayMs: resolved.backgroundRetryDelayMs, maxDelayMs: resolved.backgroundRetryMaxDelayMs, factor: 2, randomize: false, maxAttempts: Number.POSITIVE_INFINITY, maxRetryAfterMs: cap, random: resolved.random },
+    });
+    this.#lifecycle = new Lifecycle({ logger: createLogger(resolved.logger), emitter: this, source: this, observe: (event) => this.#stats.observe(event) });
+    this.#acquire = {
+      ...resolved,
+      store: resolved.store ?? new MemoryTokenStore({ now: this.#wallNow }),
+      storeKey: this.storeKey,
+      identity,
+      clock: this.#clock,
+      wallNow: this.#wallNow,
+      lifecycle: this.#lifecycle,
+      retry: { minDelayMs: retry.minTimeoutMs, maxDelayMs: retry.maxTimeoutMs, factor: retry.factor, randomize: retry.randomize, maxAttempts: retry.retries + 1, maxRetryAfterMs: cap, random: resolved.random },
+    };
+    this.#timer = new RefreshTimer(this.#clock, () => {
+      if (!this.#closed && !this.#draining && this.#cycler.isDueInBackground(this.#time())) this.#background('scheduled');
+    });
+  }
+
+  /**
+   * Resolves to an access token that is valid now. A token outside its refresh window is
+   * returned at once with no I/O; inside the window it is still returned at once while a
+   * background refresh runs; in its last `expirySkewMs`, or with none held, the call waits
+   * (at most `acquireTimeoutMs`) for the one shared refresh or sign-in.
+   * @throws AuthRejectedError, AuthUnavailableError, MalformedResponseError, TimeoutError when
+   *   no valid token can be had; AbortedError when `signal` fires; TokenManagerClosedError after `close()`.
+   */
+  getAccessToken(options?: GetAccessTokenOptions): Promise<string> {
+    const hot = this.#hot;
+    if (hot !== undefined && this.#time() < hot.refreshAt && (options === undefined || (options.forceRefresh !== true && options.signal?.aborted !== true))) {
+      return Promise.resolve(hot.token);
+    }
+    return this.#getAccessTokenSlowly(options ?? {});
+  }
+
+  /**
+   * Reports that a server rejected `rejectedAccessToken` (default: the held token). If it is
+   * still the held token, it is no longer served and one refresh starts, however many callers
+   * report it; a token already replaced changes nothing; within `invalidateCooldownMs` of a
+   * refresh that a rejection started, nothing changes either (see {@link InvalidateResult}).
+   */
+  invalidate(rejectedAccessToken?: string): InvalidateResult {
+    const result = this.#closed ? 'ignored' : this.#cycler.invalidate(rejectedAccessToken, this.#time());
+    this.#lifecycle.emit({ type: 'invalidated', at: this.#wallNow(), result });
+    if (result === 'refreshing') {
+      this.#syncHot();
+      this.#background('invalidated');
+    }
+    return result;
+  }
+
+  /** Told by the HTTP adapters when they replay a request, for the lifecycle stream. */
+  recordReplay(report: ReplayReport): void {
+    this.#lifecycle.emit({ ...report, type: 'replayed', at: this.#wallNow() });
+  }
+
+  /** A snapshot of the session with no secrets: state, expiries, last error, counters. */
+  status(): TokenManagerStatus {
+    const now = this.#time();
+    return snapshotStatus(this.#cycler, this.#stats, { closed: this.#closed, refreshing: this.#run !== undefined, now, wallOffset: this.#wallNow() - now });
+  }
+
+  /** A readiness verdict: `ok`, `degraded` or `down`, with reasons (see docs/observability.md). */
+  health(options: HealthOptions = {}): TokenManagerHealth {
+    const { minValidityMs } = { ...DEFAULT_HEALTH_OPTIONS, ...options };
+    return assessHealth({ status: this.status(), now: this.#wallNow(), minValidityMs, refreshTokenWarningMs: this.#options.refreshTokenWarningMs });
+  }
+
+  /**
+   * Cancels the proactive timer and any running refresh; later calls reject with
+   * `TokenManagerClosedError`. With `drainMs`, a refresh in flight may first finish and be
+   * stored (a deploy then never loses a rotated refresh token). Nothing of the manager's
+   * keeps the process alive after it.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    const run = this.#run;
+    if (this.#closed || options.drainMs === undefined || options.drainMs <= 0 || run === undefined) {
+      this.#closeNow();
+      return Promise.resolve();
+    }
+    this.#draining = true;
+    this.#timer.cancel();
+    const settled = run.promise.then(
+      () => undefined,
+      () => undefined,
+    );
+    return Promise.race([settled, sleep(this.#clock, options.drainMs)]).then(() => this.#closeNow());
+  }
+
+  async #getAccessTokenSlowly(options: GetAccessTokenOptions): Promise<string> {
+    if (this.#closed) throw new TokenManagerClosedError();
+    await waitWithSignal(this.#load(), options.signal);
+    if (this.#closed) throw new TokenManagerClosedError();
+    const decision = this.#cycler.decide(this.#time(), options.forceRefresh === true, this.#run !== undefined);
+    if (decision.kind === 'serve') return decision.token;
+    if (decision.kind === 'serve-and-refresh') {
+      this.#background('window');
+      return decision.token;
+    }
+    if (decision.kind === 'fail-fast') throw decision.error;
+    const release = holdProcessOpen();
+    const startedAt = this.#time();
+    try {
+      const token = await waitWithSignal(this.#refresh(decision.reason), options.signal);
+      this.#lifecycle.emit({ type: 'token-waited', at: this.#wallNow(), durationMs: this.#time() - startedAt, outcome: 'success' });
+      return token;
+    } catch (error) {
+      this.#lifecycle.emit({ type: 'token-waited', at: this.#wallNow(), durationMs: this.#time() - startedAt, outcome: 'failure', errorCode: errorCodeOf(error) ?? 'UNKNOWN' });
+      if (this.#closed) throw new TokenManagerClosedError();
+      throw error;
+    } finally {
+      release();
+    }
+  }
+
+  /** Reads the store (or the seed) once, before the first token is needed. */
+  #load(): Promise<void> {
+    this.#loading ??= readSession(this.#acquire).then((stored) => {
+      if (this.#closed || this.#cycler.held !== undefined) return;
+      const start = stored ?? this.#options.initialTokens;
+      if (start === undefined) return;
+      if (hasAccessToken(start) && start.accessTokenExpiresAt - this.#options.expirySkewMs > this.#wallNow()) {
+        this.#install(start, stored === undefined ? 'seeded' : 'adopted');
+      } else if (typeof start.refreshToken === 'string' && start.refreshToken !== '') {
+        this.#cycler.holdSeed({ refreshToken: start.refreshToken, refreshTokenExpiresAt: start.refreshTokenExpiresAt });
+      }
+    });
+    return this.#loading;
+  }
+
+  #background(reason: RefreshReason): void {
+    this.#refresh(reason).catch(() => undefined);
+  }
+
+  /** Starts a refresh run unless one is running; every caller, timer and 401 shares it. */
+  #refresh(reason: RefreshReason): Promise<string> {
+    if (this.#closed) return Promise.reject(new TokenManagerClosedError());
+    if (this.#run !== undefined) return this.#run.promise;
+    this.#timer.cancel();
+    const startedAt = this.#time();
+    const run: RefreshRun = { id: (this.#runs += 1), reason, startedAt, abort: new AbortController(), progress: { stage: 'store', attempts: 0, lastError: undefined }, promise: Promise.resolve('') };
+    const { acquireTimeoutMs, retry } = this.#options;
+    this.#lifecycle.emit({ type: 'refresh-started', at: this.#wallNow(), refreshId: run.id, reason, foreground: !this.#cycler.isValid(startedAt) });
+    const held = this.#cycler.held;
+    const work = this.#load().then(() =>
+      acquireTokens(this.#acquire, {
+        refreshId: run.id,
+        reason,
+        signal: run.abort.signal,
+        deadline: startedAt + Math.min(acquireTimeoutMs, retry.maxRetryTimeMs),
+        held: held?.tokens,
+        rejectedToken: held?.rejected === true ? held.tokens.accessToken : undefined,
+        seed: this.#cycler.seed,
+        progress: run.progress,
+      }),
+    );
+    run.promise = withTimeout(work, this.#clock, acquireTimeoutMs, () => {
+      const error = this.#deadlineError(run);
+      run.abort.abort(error);
+      return error;
+    }).then(
+      (result) => this.#succeeded(run, result),
+      (error: unknown) => this.#failed(run, error),
+    );
+    run.promise.catch(() => undefined);
+    this.#run = run;
+    return run.promise;
+  }
+
+  #succeeded(run: RefreshRun, result: AcquireResult): string {
+    if (this.#run === run) this.#run = undefined;
+    if (this.#closed) throw new TokenManagerClosedError();
+    const tokens = this.#install(result.tokens, result.kind === 'adopted' ? 'adopted' : result.signIn ? 'sign-in' : 'refresh');
+    const outcome = result.kind === 'adopted' ? 'adopted' : result.signIn ? 'signed-in' : 'refreshed';
+    const { accessTokenExpiresAt } = tokens;
+    const refreshTokenRejected = result.kind === 'obtained' && result.refreshRejected;
+    this.#lifecycle.emit({ type: 'refresh-ended', at: this.#wallNow(), refreshId: run.id, reason: run.reason, outcome, durationMs: this.#time() - run.startedAt, attempts: run.progress.attempts, accessTokenExpiresAt, refreshTokenRejected });
+    if (result.kind === 'obtained') {
+      this.#lifecycle.notify('refreshed', { accessTokenExpiresAt, refreshTokenExpiresAt: tokens.refreshTokenExpiresAt ?? null, signIn: result.signIn, reason: run.reason });
+    }
+    return tokens.accessToken;
+  }
+
+  #failed(run: RefreshRun, error: unknown): never {
+    if (this.#run === run) this.#run = undefined;
+    if (this.#closed) throw new TokenManagerClosedError();
+    const failure = error instanceof Error ? error : new Error(String(error));
+    const now = this.#time();
+    const planned = this.#cycler.recordFailure(failure, now);
+    const errorCode = errorCodeOf(failure) ?? 'UNKNOWN';
+    const abandoned = run.abort.signal.aborted && run.abort.signal.reason === failure;
+    this.#lifecycle.emit({ type: 'refresh-ended', at: this.#wallNow(), refreshId: run.id, reason: run.reason, outcome: abandoned ? 'abandoned' : 'failed', durationMs: now - run.startedAt, attempts: run.progress.attempts, errorCode });
+    const wall = this.#wallNow();
+    if (planned.failFastUntil !== undefined) this.#lifecycle.emit({ type: 'fail-fast-entered', at: wall, untilAt: Math.floor(planned.failFastUntil - now + wall), errorCode });
+    if (planned.delayMs !== undefined) {
+      this.#lifecycle.emit({ type: 'retry-scheduled', at: wall, refreshId: run.id, operation: 'refresh', attempt: run.progress.attempts, delayMs: planned.delayMs, errorCode, background: true });
+    }
+    this.#lifecycle.notify('error', failure);
+    this.#timer.arm(this.#cycler.timerAt(now));
+    throw failure;
+  }
+
+  /** The error a run's deadline produces: what it was waiting for, and the attempts made. */
+  #deadlineError(run: RefreshRun): TimeoutError {
+    const { stage, attempts, lastError } = run.progress;
+    const signerTimedOut = lastError instanceof TimeoutError && lastError.stage === 'signer';
+    return new TimeoutError({
+      stage: stage === 'auth' && signerTimedOut ? 'signer' : stage,
+      timeoutMs: this.#options.acquireTimeoutMs,
+      endpoint: this.#options.provider.identity?.endpoint,
+      attempts,
+      lastErrorCode: errorCodeOf(lastError),
+    });
+  }
+
+  #install(tokens: TokenSet, source: 'refresh' | 'sign-in' | 'adopted' | 'seeded'): TokenSet {
+    const now = this.#time();
+    const wall = this.#wallNow();
+    const held = this.#cycler.install(tokens, source, now, wall);
+    this.#syncHot();
+    if (source === 'adopted') this.#lifecycle.emit({ type: 'adopted', at: wall, accessTokenExpiresAt: tokens.accessTokenExpiresAt });
+    const warning = this.#cycler.refreshTokenWarning(wall, this.#options.refreshTokenWarningMs);
+    if (warning !== undefined) {
+      this.#lifecycle.emit({ type: 'refresh-token-expiring', at: wall, ...warning });
+      this.#lifecycle.notify('refreshTokenExpiring', warning);
+    }
+    if (!this.#draining) this.#timer.arm(held.refreshAt);
+    return held.tokens;
+  }
+
+  #syncHot(): void {
+    const held = this.#cycler.held;
+    this.#hot = held === undefined || held.rejected ? undefined : { token: held.tokens.accessToken, refreshAt: held.refreshAt };
+  }
+
+  #closeNow(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cycler.clear();
+    this.#hot = undefined;
+    this.#timer.cancel();
+    this.#run?.abort.abort(new TokenManagerClosedError());
+    this.#lifecycle.emit({ type: 'closed', at: this.#wallNow() });
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * `alix-token-manager/otel`: OpenTelemetry metrics and spans from a manager's (or pool's)
+ * lifecycle stream. The only entry that loads `@opentelemetry/api`, an optional peer.
+ */
+// First: under CommonJS this module's probe must run before any module that loads the peer.
+export { OTEL_API_PACKAGE } from './peer';
+export { instrumentTokenManager } from './instrument';
+export { DEFAULT_INSTRUMENT_TOKEN_MANAGER_OPTIONS } from './options';
+export type { InstrumentTokenManagerOptions } from './options';
+export type {
+  InstrumentableTokenSource,
+  InstrumentedLifecycleEvent,
+  LifecycleListener,
+  TokenManagerInstrumentation,
+} from './types';
+export { ATTRIBUTES, INSTRUMENTATION_SCOPE, METRIC_NAMES, SPAN_EVENT_NAMES, SPAN_NAMES } from './names';
+export { DURATION_BUCKETS_S } from './metrics';
