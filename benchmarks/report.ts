@@ -62,6 +62,7 @@ export function analyse(results: BenchResults): { goals: Goal[]; summaries: Reco
     ours: summarizeField(results.interceptor.runs, (r) => r.ours),
     staticHeader: summarizeField(results.interceptor.runs, (r) => r.staticHeader),
     ratio: summarizeField(results.interceptor.runs, (r) => r.ratio),
+    addedCpuUs: summarizeField(results.interceptor.cpuRuns, (r) => r.added),
   };
   const stampedeSummary = results.stampede.map((result) => ({
     n: result.n,
@@ -119,6 +120,12 @@ export function analyse(results: BenchResults): { goals: Goal[]; summaries: Reco
     goal: '≥ 0.95 of a static header',
     result: ratio(interceptorSummary.ratio.median),
     met: interceptorSummary.ratio.median >= 0.95,
+  });
+  goals.push({
+    scenario: '2 Interceptor CPU',
+    goal: '≤ 3 µs of CPU added per request',
+    result: `${interceptorSummary.addedCpuUs.median.toFixed(2)} µs`,
+    met: interceptorSummary.addedCpuUs.median <= 3,
   });
   for (const result of results.stampede) {
     const runs = result.runs.ours;
@@ -351,6 +358,20 @@ export function renderMarkdown(meta: Meta, results: BenchResults, goals: readonl
       [
         ['static `Authorization` header', spread(summarizeField(ic.runs, (r) => r.staticHeader)), '1.00'],
         ['**attachTokenManager()**', spread(summarizeField(ic.runs, (r) => r.ours)), spread(summarizeField(ic.runs, (r) => r.ratio), ratio)],
+      ],
+    ),
+  );
+  const usPerRequest = (value: number): string => value.toFixed(2);
+  out.push(
+    '',
+    `CPU time per request (\`process.cpuUsage()\` over the same ${ic.cpuRequests.toLocaleString('en-US')} requests through axios's pipeline to an in-process transport, ${ic.cpuRuns.length} interleaved runs):`,
+    '',
+    table(
+      ['axios instance', 'CPU µs per request'],
+      [
+        ['static `Authorization` header', spread(summarizeField(ic.cpuRuns, (r) => r.staticHeader), usPerRequest)],
+        ['**attachTokenManager()**', spread(summarizeField(ic.cpuRuns, (r) => r.ours), usPerRequest)],
+        ['added by attachTokenManager()', spread(summarizeField(ic.cpuRuns, (r) => r.added), usPerRequest)],
       ],
     ),
   );

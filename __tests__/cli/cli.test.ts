@@ -2,7 +2,7 @@ import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:c
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
+import { Writable } from 'node:stream';
 import { printToken } from '../../src/cli/commands/token';
 import { startAlixSandbox } from '../../src/sandbox/server';
 import type { AlixSandbox } from '../../src/sandbox/server';
@@ -87,8 +87,8 @@ describe('alix-token CLI', () => {
       ['a pipe', false, ''],
     ])('shows progress on stderr only on %s', async (_label, isTTY, expected) => {
       const stdout = collect();
-      const stderr = Object.assign(collect(), { isTTY });
-      const code = await printToken({}, { env, stdout: stdout.stream, stderr: stderr.stream });
+      const stderr = collect();
+      const code = await printToken({}, { env, stdout: stdout.stream, stderr: Object.assign(stderr.stream, { isTTY }) });
       expect(code).toBe(0);
       expect(stdout.text()).toMatch(/^eyJ\S+\n$/);
       expect(stderr.text()).toBe(expected.replace('PORT', String(sandbox.port)));
@@ -104,7 +104,7 @@ describe('alix-token CLI', () => {
 
     it('reads the package.json beside the installed files of a packed tarball', async () => {
       // Unpacked under the repository so the installed CLI still resolves commander & co.
-      const install = mkdtempSync(path.join(ROOT, '.tmp', 'packed-'));
+      const install = freshTmp();
       try {
         const tarball = execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', install], { cwd: ROOT, encoding: 'utf8' }).trim();
         const home = path.join(install, 'node_modules', 'alix-token-manager');
@@ -202,9 +202,11 @@ describe('alix-token CLI', () => {
       expect(existsSync(keyFile)).toBe(true);
       expect(path.dirname(keyFile).startsWith(tmp)).toBe(true);
 
-      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<[number | null, string | null]>((resolve) => child.on('close', (code, sig) => resolve([code, sig])));
       child.kill(signal);
-      expect(await exited).toBe(0);
+      expect([await exited, stderr]).toEqual([[0, null], '']);
       expect(readdirSync(tmp)).toEqual([]);
     });
 
@@ -275,9 +277,17 @@ describe('alix-token CLI', () => {
   });
 });
 
+const tmpDirs: string[] = [];
+afterAll(() => {
+  for (const dir of tmpDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 /** A fresh, empty directory to serve as a child's TMPDIR. */
 function freshTmp(): string {
-  return mkdtempSync(path.join(ROOT, '.tmp', 'tmpdir-'));
+  mkdirSync(path.join(ROOT, '.tmp'), { recursive: true });
+  const dir = mkdtempSync(path.join(ROOT, '.tmp', 'tmpdir-'));
+  tmpDirs.push(dir);
+  return dir;
 }
 
 /** Waits for the sandbox banner on `child`'s stdout; returns its URL and key file. */
@@ -329,10 +339,14 @@ function listenOn(server: Server): Promise<number> {
   });
 }
 
-/** A writable stream that keeps what was written. */
-function collect(): { stream: PassThrough; text(): string } {
-  const stream = new PassThrough();
+/** A writable stream that keeps what was written, synchronously. */
+function collect(): { stream: Writable; text(): string } {
   let text = '';
-  stream.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      text += chunk.toString();
+      done();
+    },
+  });
   return { stream, text: () => text };
 }

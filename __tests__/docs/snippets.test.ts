@@ -48,6 +48,7 @@ describe('documentation examples', () => {
           'alix-token-manager/testing': ['src/sandbox/index.ts'],
           'alix-token-manager/testing/msw': ['src/sandbox/msw-entry.ts'],
           'alix-token-manager/redis': ['src/redis.ts'],
+          'alix-token-manager/otel': ['src/otel/index.ts'],
         },
       },
     );

@@ -1,4 +1,4 @@
-import type { TokenProvider } from '../../src/providers/types';
+import type { ProviderIdentity, TokenProvider } from '../../src/providers/types';
 import type { TokenSet } from '../../src/token-set';
 
 /** One scripted answer: a failure to throw, or undefined to issue tokens normally. */
@@ -18,6 +18,10 @@ export interface FakeProviderOptions {
   refreshTtlMs?: number;
   /** Delay each call until the test releases it with {@link FakeProvider.release}. */
   manual?: boolean;
+  /** The provider's identity (none by default, like a provider that does not declare one). */
+  identity?: ProviderIdentity;
+  /** Prefix of the issued tokens. @default '' */
+  prefix?: string;
 }
 
 /**
@@ -32,6 +36,10 @@ export class FakeProvider implements TokenProvider {
   #pending: Array<() => void> = [];
 
   constructor(readonly options: FakeProviderOptions) {}
+
+  get identity(): ProviderIdentity | undefined {
+    return this.options.identity;
+  }
 
   get authenticateCount(): number {
     return this.calls.filter((call) => call.kind === 'authenticate').length;
@@ -62,9 +70,9 @@ export class FakeProvider implements TokenProvider {
     this.#serial += 1;
     const now = this.options.now();
     return {
-      accessToken: `access-${this.#serial}`,
+      accessToken: `${this.options.prefix ?? ''}access-${this.#serial}`,
       accessTokenExpiresAt: now + (this.options.accessTtlMs ?? 15 * 60_000),
-      refreshToken: `refresh-${this.#serial}`,
+      refreshToken: `${this.options.prefix ?? ''}refresh-${this.#serial}`,
       refreshTokenExpiresAt: now + (this.options.refreshTtlMs ?? 180 * 24 * 60 * 60_000),
     };
   }

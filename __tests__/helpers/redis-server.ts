@@ -46,7 +46,7 @@ export function describeRedis(name: string, body: () => void): void {
   if (REDIS_TESTS.mode === 'fail') {
     describe(name, () => {
       it('has a Redis server to run against (CI requires one)', () => {
-        throw new Error(`${SKIP_NOTICE}. CI=true: the Redis tests must run here.`);
+        throw new Error('redis-server not found and REDIS_URL unset, but CI=true requires the Redis tests to run: install redis-server and redis-tools in CI');
       });
     });
     return;

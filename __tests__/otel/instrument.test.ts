@@ -1,5 +1,5 @@
 import { ROOT_CONTEXT, SpanStatusCode, context, metrics, trace } from '@opentelemetry/api';
-import type { MeterProvider } from '@opentelemetry/api';
+import type { Attributes, MeterProvider } from '@opentelemetry/api';
 import { ConfigurationError } from '../../src/errors';
 import { ATTRIBUTES, DURATION_BUCKETS_S, METRIC_NAMES, SPAN_EVENT_NAMES, SPAN_NAMES, instrumentTokenManager } from '../../src/otel';
 import type { InstrumentedLifecycleEvent } from '../../src/otel';
@@ -140,7 +140,7 @@ describe('instrumentTokenManager()', () => {
       source.statusValue = { accessTokenExpiresAt: AT + 1_000 };
       source.send(...refreshWithOneRetry());
       const exported = await telemetry.collect();
-      const everyPoint = exported.flatMap((metric) => metric.dataPoints);
+      const everyPoint = exported.flatMap((metric): Array<{ attributes: Attributes }> => metric.dataPoints);
       expect(everyPoint.length).toBeGreaterThanOrEqual(5);
       for (const point of everyPoint) expect(point.attributes['service.component']).toBe('payments');
       for (const span of telemetry.spans()) expect(span.attributes['service.component']).toBe('payments');

@@ -6,7 +6,6 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildSync } from 'esbuild';
 
 const root = path.resolve(__dirname, '../..');
 
@@ -20,14 +19,15 @@ function withoutOtelApi(): { loaded: () => boolean } {
   return { loaded: () => loaded };
 }
 
-/** Bundles src/otel/index.ts like the package build does (esbuild, the peer left external). */
-function bundleOtelEntry(outDir: string): { cjs: string; esm: string } {
-  const common = { entryPoints: [path.join(root, 'src/otel/index.ts')], bundle: true, platform: 'node', packages: 'external', logLevel: 'silent' } as const;
-  const cjs = path.join(outDir, 'otel.js');
-  const esm = path.join(outDir, 'otel.mjs');
-  buildSync({ ...common, format: 'cjs', outfile: cjs });
-  buildSync({ ...common, format: 'esm', outfile: esm });
-  return { cjs, esm };
+/**
+ * Builds the otel entry with tsup as tsup.config.ts does (both formats, splitting; the peer
+ * stays external), in a child process so jest never loads the bundler.
+ */
+function buildOtelEntry(outDir: string): { cjs: string; esm: string } {
+  const tsup = path.join(path.dirname(require.resolve('tsup/package.json')), 'dist/cli-default.js');
+  const args = ['--no-config', '--format', 'esm,cjs', '--splitting', '--platform', 'node', '--target', 'node20', '--silent'];
+  execFileSync(process.execPath, [tsup, 'src/otel/index.ts', ...args, '--out-dir', outDir], { cwd: root, stdio: 'ignore' });
+  return { cjs: path.join(outDir, 'index.js'), esm: path.join(outDir, 'index.mjs') };
 }
 
 /** Runs `node file` with no NODE_PATH; returns its exit code and stderr. */
@@ -50,7 +50,7 @@ describe('the @opentelemetry/api optional peer', () => {
     jest.isolateModules(() => {
       const peer = withoutOtelApi();
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- loads the entry inside the isolated registry
-      const core = require('../../src/index') as typeof import('../../src/index');
+      const core = require('../../src/index') as { TokenManager?: unknown };
       expect(typeof core.TokenManager).toBe('function');
       expect(peer.loaded()).toBe(false);
     });
@@ -73,7 +73,7 @@ describe('the @opentelemetry/api optional peer', () => {
     });
 
     it('missing: CommonJS throws our message, ESM fails with Node naming the package', () => {
-      const bundle = bundleOtelEntry(outside);
+      const bundle = buildOtelEntry(outside);
       const cjs = runNode(bundle.cjs);
       const esm = runNode(bundle.esm);
       expect(cjs.code).not.toBe(0);
@@ -85,7 +85,7 @@ describe('the @opentelemetry/api optional peer', () => {
 
     it('installed: both formats load', () => {
       mkdirSync(inside, { recursive: true });
-      const bundle = bundleOtelEntry(inside);
+      const bundle = buildOtelEntry(inside);
       expect(runNode(bundle.cjs)).toEqual({ code: 0, stderr: '' });
       expect(runNode(bundle.esm)).toEqual({ code: 0, stderr: '' });
     });

@@ -102,6 +102,8 @@ describeRedis('RedisTokenStore: refresh locks', () => {
     const locks = [await holder.acquireRefreshLock(keyA, { signal: never() }), await holder.acquireRefreshLock(keyB, { signal: never() })];
     expect(locks.map((lock) => lock.acquired)).toEqual([true, true]);
 
+    // Earlier tests' subscriber connections close asynchronously: count from a clean slate.
+    for (let attempt = 0; attempt < 100 && (await pubsubConnections(client)).length > 0; attempt += 1) await sleep(10);
     const waitingA = waiter.acquireRefreshLock(keyA, { signal: never() });
     const waitingB = waiter.acquireRefreshLock(keyB, { signal: never() });
     await untilSubscribers(client, channelA, 1);

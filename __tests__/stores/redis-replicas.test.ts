@@ -1,6 +1,6 @@
 import { execFileSync, fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -12,6 +12,13 @@ const LIFETIME_MS = 1_500;
 const REFRESH_BEFORE_EXPIRY_MS = 600;
 const RUN_MS = 4_000;
 const ROOT = path.resolve(__dirname, '../..');
+
+/** Where {@link builtLibrary} builds when dist/ is stale: one directory per jest process. */
+const BUILD_DIR = path.join(ROOT, 'node_modules', '.cache', `alix-redis-dist-${process.pid}`);
+
+function removeBuild(): void {
+  rmSync(BUILD_DIR, { recursive: true, force: true });
+}
 
 /** The newest modification time of any file under `dir`, in ms. */
 function newestUnder(dir: string): number {
@@ -27,7 +34,8 @@ function newestUnder(dir: string): number {
 /**
  * The built library the replicas load: ALIX_DIST_DIR; else dist/ when it is newer than
  * every source file (npm test builds it first); else a CommonJS build of src made here, in
- * node_modules/.cache so that its dependencies resolve. A stale dist/ would test old code.
+ * node_modules/.cache so that its dependencies resolve (removed by {@link removeBuild}).
+ * A stale dist/ would test old code.
  */
 function builtLibrary(): string {
   const fromEnv = process.env.ALIX_DIST_DIR;
@@ -35,7 +43,7 @@ function builtLibrary(): string {
   const dist = path.join(ROOT, 'dist');
   const entries = ['index.js', 'redis.js'].map((name) => path.join(dist, name));
   if (entries.every((entry) => existsSync(entry) && statSync(entry).mtimeMs >= newestUnder(path.join(ROOT, 'src')))) return dist;
-  const out = path.join(ROOT, 'node_modules', '.cache', `alix-redis-dist-${process.pid}`);
+  const out = BUILD_DIR;
   mkdirSync(out, { recursive: true });
   const config = path.join(out, 'tsup.config.cjs');
   const options = { entry: { index: 'src/index.ts', redis: 'src/redis.ts' }, format: ['cjs'], outDir: out, target: 'node20', platform: 'node', noExternal: ['p-retry', 'is-network-error'], silent: true };
@@ -123,6 +131,7 @@ describeRedis('RedisTokenStore across processes', () => {
   const children: ChildProcess[] = [];
   afterAll(() => {
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    removeBuild();
   });
 
   it(`lets ${REPLICAS} processes make exactly one auth call per session per token lifetime, for ${IDENTITIES.length} sessions`, async () => {

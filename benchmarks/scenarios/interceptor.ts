@@ -1,9 +1,15 @@
 /**
  * Scenario 2, interceptor overhead: requests/s through axios with `attachTokenManager`
  * against the same kind of instance with a static `Authorization` header, same concurrency,
- * against a keep-alive node:http server on its own thread.
+ * against a keep-alive node:http server on its own thread. Throughput ratios swing with the
+ * machine's load, so the scenario also measures the CPU time the hook adds per request:
+ * `process.cpuUsage()` over the same N requests through each instance, in interleaved runs.
+ * Those requests end in an in-process transport (given to axios as `[transport]`, so that axios's
+ * getAdapter still resolves it, as it resolves 'http'): a socket round trip costs ~100× the hook,
+ * and its jitter on a shared machine would bury a few microseconds.
  */
-import type { AxiosInstance } from 'axios';
+import axios from 'axios';
+import type { AxiosAdapter, AxiosInstance } from 'axios';
 import { attachTokenManager } from '../../src/adapters/axios';
 import { TokenManager } from '../../src/index';
 import { FakeProvider } from '../lib/fakes';
@@ -16,11 +22,25 @@ export interface InterceptorRun {
   ratio: number;
 }
 
+/** CPU time (user + system, whole process) per request over the same `requests`, in µs. */
+export interface InterceptorCpuRun {
+  ours: number;
+  staticHeader: number;
+  /** ours − staticHeader: what attachTokenManager() costs per request. */
+  added: number;
+}
+
 export interface InterceptorResult {
   runs: InterceptorRun[];
   concurrency: number;
   sliceMs: number;
+  cpuRuns: InterceptorCpuRun[];
+  /** Requests per CPU measurement. */
+  cpuRequests: number;
 }
+
+/** Answers every request at once, in process: what remains is axios's pipeline and the hook. */
+const inProcessTransport: AxiosAdapter = async (config) => ({ data: '', status: 200, statusText: 'OK', headers: {}, config, request: {} });
 
 const CONCURRENCY = 16;
 
@@ -38,6 +58,21 @@ async function rate(api: AxiosInstance, sliceMs: number): Promise<number> {
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, loop));
   return done / ((performance.now() - start) / 1000);
+}
+
+/** `count` GETs over `CONCURRENCY` loops; returns the process's CPU µs per request. */
+async function cpuPerRequest(api: AxiosInstance, count: number): Promise<number> {
+  let issued = 0;
+  const loop = async (): Promise<void> => {
+    while (issued < count) {
+      issued += 1;
+      await api.get('/api/v2/cards');
+    }
+  };
+  const before = process.cpuUsage();
+  await Promise.all(Array.from({ length: CONCURRENCY }, loop));
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / count;
 }
 
 export async function runInterceptor(quick: boolean): Promise<InterceptorResult> {
@@ -64,7 +99,23 @@ export async function runInterceptor(quick: boolean): Promise<InterceptorResult>
       for (const name of order) rates[name] = await rate(contenders[name], sliceMs);
       runs.push({ ...rates, ratio: rates.ours / rates.staticHeader });
     }
-    return { runs, concurrency: CONCURRENCY, sliceMs };
+    const cpuRequests = quick ? 5_000 : 50_000;
+    const cpuContenders = {
+      ours: axios.create({ baseURL: server.url, adapter: [inProcessTransport] }),
+      staticHeader: axios.create({ baseURL: server.url, adapter: [inProcessTransport], headers: { Authorization: `Bearer ${'x'.repeat(300)}` } }),
+    };
+    const detachCpu = attachTokenManager(cpuContenders.ours, manager);
+    // Warm-up: both paths optimised by the JIT before anything is counted.
+    for (const name of ['ours', 'staticHeader'] as const) await cpuPerRequest(cpuContenders[name], cpuRequests);
+    const cpuRuns: InterceptorCpuRun[] = [];
+    for (let run = 0; run < runCount; run += 1) {
+      const order = run % 2 === 0 ? (['ours', 'staticHeader'] as const) : (['staticHeader', 'ours'] as const);
+      const cpu = { ours: 0, staticHeader: 0 };
+      for (const name of order) cpu[name] = await cpuPerRequest(cpuContenders[name], cpuRequests);
+      cpuRuns.push({ ...cpu, added: cpu.ours - cpu.staticHeader });
+    }
+    detachCpu();
+    return { runs, concurrency: CONCURRENCY, sliceMs, cpuRuns, cpuRequests };
   } finally {
     detach();
     manager.close();

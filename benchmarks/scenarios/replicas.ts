@@ -160,10 +160,11 @@ const tokenId = (token: string): string => createHash('sha256').update(token).di
 async function replicaMain(config: ReplicaConfig): Promise<void> {
   const { params } = config;
   const client = await connectRedis(config.redisUrl);
-  const store = new RedisTokenStore({ client, key: config.key, ...REPLICA_STORE_OPTIONS });
+  const store = new RedisTokenStore({ client, ...REPLICA_STORE_OPTIONS });
   const provider = new AlixAuthProvider({ baseUrl: config.baseUrl, partnerCode: config.partnerCode, secretKey: config.secretKey, privateKey: config.privateKeyPem });
   // No jitter: every replica's refresh window opens at the same instant, the worst case for the lock.
-  const manager = new TokenManager({ provider, store, refreshBeforeExpiryMs: params.refreshBeforeExpiryMs, expirySkewMs: params.expirySkewMs, refreshJitterMs: 0 });
+  // Every group signs in as the same sandbox partner: its own storeKey keeps each group's session apart.
+  const manager = new TokenManager({ provider, store, storeKey: config.key, refreshBeforeExpiryMs: params.refreshBeforeExpiryMs, expirySkewMs: params.expirySkewMs, refreshJitterMs: 0 });
   const lifetimesMs: number[] = [];
   let errorEvents = 0;
   manager.on('refreshed', (event) => lifetimesMs.push(event.accessTokenExpiresAt - Date.now()));
@@ -390,8 +391,8 @@ export async function runReplicas(params: ReplicasParams, redisUrl: string, entr
 
 export async function runRedisHotPath(redisUrl: string, quick: boolean): Promise<RedisHotPathResult> {
   const client = await connectRedis(redisUrl);
-  const store = new RedisTokenStore({ client, key: `alix-bench:${randomUUID()}:hot-path` });
-  const viaRedis = new TokenManager({ provider: new FakeProvider({ ttlMs: 60 * 60 * 1000 }), store });
+  const store = new RedisTokenStore({ client });
+  const viaRedis = new TokenManager({ provider: new FakeProvider({ ttlMs: 60 * 60 * 1000 }), store, storeKey: `alix-bench:${randomUUID()}:hot-path` });
   const inMemory = new TokenManager({ provider: new FakeProvider({ ttlMs: 60 * 60 * 1000 }), store: new MemoryTokenStore() });
   try {
     await viaRedis.getAccessToken();

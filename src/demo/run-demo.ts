@@ -31,6 +31,10 @@ export const DEFAULT_DEMO_OPTIONS = Object.freeze({ durationMs: 45_000, concurre
 
 const PAUSE_BETWEEN_REQUESTS_MS = 25;
 
+/** The live labels of the demo's two phases; each clears when its phase ends. */
+const REVOCATION_NOTE = 'server revoked all access tokens';
+const OUTAGE_NOTE = 'auth server answers the next 3 refreshes with 503';
+
 /**
  * The `npm start` demo: a sandbox with short-lived tokens, a TokenManager, an axios instance
  * with the interceptor, and request loops; midway the server revokes every access token
@@ -69,6 +73,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   manager.on('refreshed', (event) => {
     refreshes += 1;
     if (event.signIn) signIns += 1;
+    // The outage phase ends with the first refresh that gets through once every injected 503 is spent.
+    if (outageStarted && sandbox.pendingFaults() === 0) endPhase(OUTAGE_NOTE, 'the auth server answers again; the refresh went through');
   });
   manager.on('error', () => undefined); // shown through the counters; the demo keeps going
 
@@ -80,6 +86,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   let revokedAt: number | undefined;
   let successesAfterRevocation = 0;
   let note = '';
+  let outageStarted = false;
+  /** Clears the live label of a phase that is over (unless a later phase already replaced it). */
+  const endPhase = (phaseNote: string, ended: string): void => {
+    if (note !== phaseNote) return;
+    note = '';
+    if (!live) say(`<<< ${ended}`);
+  };
   const startedAt = performance.now();
   const deadline = startedAt + settings.durationMs;
 
@@ -92,7 +105,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       try {
         await api.get('/api/v2/cards');
         successes += 1;
-        if (revokedAt !== undefined) successesAfterRevocation += 1;
+        if (revokedAt !== undefined) {
+          successesAfterRevocation += 1;
+          // Only a request sent after the revocation proves the recovery.
+          if (began > revokedAt) endPhase(REVOCATION_NOTE, 'requests sent after the revocation succeed again');
+        }
       } catch {
         failures += 1;
       }
@@ -123,14 +140,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   const revocation = setTimeout(() => {
     revokedAt = performance.now();
     sandbox.revokeAccessTokens();
-    note = 'server revoked all access tokens';
+    note = REVOCATION_NOTE;
     if (!live) say(`>>> ${note}: the next requests get 401; one refresh recovers them`);
   }, settings.durationMs * 0.4);
   const outage = setTimeout(() => {
     sandbox.injectFaults(3, { type: 'status', status: 503, endpoint: 'refresh' });
+    outageStarted = true;
     // Refresh now rather than at the next refresh point, so even a short run shows the backoff.
     void manager.getAccessToken({ forceRefresh: true }).catch(() => undefined);
-    note = 'auth server answers the next 3 refreshes with 503';
+    note = OUTAGE_NOTE;
     if (!live) say(`>>> ${note}: retried with backoff while the valid token is still served`);
   }, settings.durationMs * 0.6);
   const ticker = setInterval(

@@ -5,6 +5,7 @@ import type { TokenProvider } from '../providers/types';
 import type { TokenStore } from '../stores/types';
 import type { InitialTokens } from '../token-set';
 import { definedOnly } from '../defaults';
+import type { BackoffPolicy } from './backoff';
 
 /** How transient auth failures (network, timeout, 5xx, 429) are retried within one refresh. */
 export interface RetryOptions {
@@ -282,3 +283,32 @@ function validateInitialTokens(tokens: InitialTokens): void {
   }
 }
 
+
+/**
+ * The one backoff policy's two schedules: retries inside a run (`retry`), and background
+ * attempts after a failed run while a valid token is held (`backgroundRetry*`). Both share
+ * the `Retry-After` cap.
+ */
+export function backoffPolicies(options: ResolvedTokenManagerOptions): { foreground: BackoffPolicy; background: BackoffPolicy } {
+  const { retry, random } = options;
+  return {
+    foreground: {
+      minDelayMs: retry.minTimeoutMs,
+      maxDelayMs: retry.maxTimeoutMs,
+      factor: retry.factor,
+      randomize: retry.randomize,
+      maxAttempts: retry.retries + 1,
+      maxRetryAfterMs: retry.maxRetryAfterMs,
+      random,
+    },
+    background: {
+      minDelayMs: options.backgroundRetryDelayMs,
+      maxDelayMs: options.backgroundRetryMaxDelayMs,
+      factor: 2,
+      randomize: false,
+      maxAttempts: Number.POSITIVE_INFINITY,
+      maxRetryAfterMs: retry.maxRetryAfterMs,
+      random,
+    },
+  };
+}

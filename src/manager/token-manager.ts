@@ -1,20 +1,22 @@
 import { EventEmitter } from 'node:events';
-import { holdProcessOpen, sleep, systemClock, systemMonotonicNow, withTimeout } from '../clock';
+import { holdProcessOpen, sleep, systemClock, systemMonotonicNow } from '../clock';
 import type { Clock } from '../clock';
-import { TimeoutError, TokenManagerClosedError, errorCodeOf } from '../errors';
+import { TokenManagerClosedError, errorCodeOf } from '../errors';
 import { createLogger } from '../logger';
 import { MemoryTokenStore } from '../stores/memory';
 import { hasAccessToken } from '../token-set';
 import type { TokenSet } from '../token-set';
 import { waitWithSignal } from '../wait-with-signal';
-import { acquireTokens, readSession } from './acquire';
-import type { AcquireContext, AcquireProgress, AcquireResult } from './acquire';
+import { readSession } from './acquire';
+import type { AcquireContext, AcquireResult } from './acquire';
 import { RefreshCycler } from './cycler';
 import { DEFAULT_HEALTH_OPTIONS, assessHealth } from './health';
 import { Lifecycle } from './lifecycle';
-import { resolveTokenManagerOptions } from './options';
+import { backoffPolicies, resolveTokenManagerOptions } from './options';
 import type { ResolvedTokenManagerOptions, TokenManagerOptions } from './options';
 import { RefreshTimer } from './refresh-timer';
+import { startRefreshRun, wasAbandoned } from './refresh-run';
+import type { RefreshRun } from './refresh-run';
 import { SessionStats, snapshotStatus } from './status';
 import type {
   GetAccessTokenOptions,
@@ -26,16 +28,6 @@ import type {
   TokenManagerHealth,
   TokenManagerStatus,
 } from './types';
-
-/** One refresh run: every caller, timer and 401 of its time shares it. */
-interface RefreshRun {
-  readonly id: number;
-  readonly reason: RefreshReason;
-  readonly startedAt: number;
-  readonly abort: AbortController;
-  readonly progress: AcquireProgress;
-  promise: Promise<string>;
-}
 
 /** Options of {@link TokenManager.close}. */
 export interface CloseOptions {
@@ -79,7 +71,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   readonly #timer: RefreshTimer;
   #hot: { readonly token: string; readonly refreshAt: number } | undefined;
   #loading: Promise<void> | undefined;
-  #run: RefreshRun | undefined;
+  #run: { readonly run: RefreshRun; readonly promise: Promise<string> } | undefined;
   #runs = 0;
   #draining = false;
   #closed = false;
@@ -95,12 +87,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     this.#clock = { now: this.#time, setTimeout: timers.setTimeout, clearTimeout: timers.clearTimeout };
     const identity = resolved.provider.identity?.id ?? 'unidentified';
     this.storeKey = resolved.storeKey ?? `alix-token-manager:session:${identity}`;
-    const { retry } = resolved;
-    const cap = retry.maxRetryAfterMs;
-    this.#cycler = new RefreshCycler({
-      ...resolved,
-      background: { minDelayMs: resolved.backgroundRetryDelayMs, maxDelayMs: resolved.backgroundRetryMaxDelayMs, factor: 2, randomize: false, maxAttempts: Number.POSITIVE_INFINITY, maxRetryAfterMs: cap, random: resolved.random },
-    });
+    const policies = backoffPolicies(resolved);
+    this.#cycler = new RefreshCycler({ ...resolved, background: policies.background });
     this.#lifecycle = new Lifecycle({ logger: createLogger(resolved.logger), emitter: this, source: this, observe: (event) => this.#stats.observe(event) });
     this.#acquire = {
       ...resolved,
@@ -110,7 +98,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       clock: this.#clock,
       wallNow: this.#wallNow,
       lifecycle: this.#lifecycle,
-      retry: { minDelayMs: retry.minTimeoutMs, maxDelayMs: retry.maxTimeoutMs, factor: retry.factor, randomize: retry.randomize, maxAttempts: retry.retries + 1, maxRetryAfterMs: cap, random: resolved.random },
+      retry: policies.foreground,
     };
     this.#timer = new RefreshTimer(this.#clock, () => {
       if (!this.#closed && !this.#draining && this.#cycler.isDueInBackground(this.#time())) this.#background('scheduled');
@@ -237,38 +225,30 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     if (this.#closed) return Promise.reject(new TokenManagerClosedError());
     if (this.#run !== undefined) return this.#run.promise;
     this.#timer.cancel();
-    const startedAt = this.#time();
-    const run: RefreshRun = { id: (this.#runs += 1), reason, startedAt, abort: new AbortController(), progress: { stage: 'store', attempts: 0, lastError: undefined }, promise: Promise.resolve('') };
-    const { acquireTimeoutMs, retry } = this.#options;
-    this.#lifecycle.emit({ type: 'refresh-started', at: this.#wallNow(), refreshId: run.id, reason, foreground: !this.#cycler.isValid(startedAt) });
-    const held = this.#cycler.held;
-    const work = this.#load().then(() =>
-      acquireTokens(this.#acquire, {
-        refreshId: run.id,
-        reason,
-        signal: run.abort.signal,
-        deadline: startedAt + Math.min(acquireTimeoutMs, retry.maxRetryTimeMs),
-        held: held?.tokens,
-        rejectedToken: held?.rejected === true ? held.tokens.accessToken : undefined,
-        seed: this.#cycler.seed,
-        progress: run.progress,
-      }),
-    );
-    run.promise = withTimeout(work, this.#clock, acquireTimeoutMs, () => {
-      const error = this.#deadlineError(run);
-      run.abort.abort(error);
-      return error;
-    }).then(
+    const { acquireTimeoutMs, retry, provider } = this.#options;
+    const id = (this.#runs += 1);
+    this.#lifecycle.emit({ type: 'refresh-started', at: this.#wallNow(), refreshId: id, reason, foreground: !this.#cycler.isValid(this.#time()) });
+    const run = startRefreshRun(this.#acquire, {
+      id,
+      reason,
+      loaded: this.#load(),
+      held: this.#cycler.held,
+      seed: this.#cycler.seed,
+      acquireTimeoutMs,
+      retryBudgetMs: retry.maxRetryTimeMs,
+      endpoint: provider.identity?.endpoint,
+    });
+    const promise = run.outcome.then(
       (result) => this.#succeeded(run, result),
       (error: unknown) => this.#failed(run, error),
     );
-    run.promise.catch(() => undefined);
-    this.#run = run;
-    return run.promise;
+    promise.catch(() => undefined);
+    this.#run = { run, promise };
+    return promise;
   }
 
   #succeeded(run: RefreshRun, result: AcquireResult): string {
-    if (this.#run === run) this.#run = undefined;
+    if (this.#run?.run === run) this.#run = undefined;
     if (this.#closed) throw new TokenManagerClosedError();
     const tokens = this.#install(result.tokens, result.kind === 'adopted' ? 'adopted' : result.signIn ? 'sign-in' : 'refresh');
     const outcome = result.kind === 'adopted' ? 'adopted' : result.signIn ? 'signed-in' : 'refreshed';
@@ -282,15 +262,15 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   }
 
   #failed(run: RefreshRun, error: unknown): never {
-    if (this.#run === run) this.#run = undefined;
+    if (this.#run?.run === run) this.#run = undefined;
     if (this.#closed) throw new TokenManagerClosedError();
     const failure = error instanceof Error ? error : new Error(String(error));
     const now = this.#time();
+    const wall = this.#wallNow();
     const planned = this.#cycler.recordFailure(failure, now);
     const errorCode = errorCodeOf(failure) ?? 'UNKNOWN';
-    const abandoned = run.abort.signal.aborted && run.abort.signal.reason === failure;
-    this.#lifecycle.emit({ type: 'refresh-ended', at: this.#wallNow(), refreshId: run.id, reason: run.reason, outcome: abandoned ? 'abandoned' : 'failed', durationMs: now - run.startedAt, attempts: run.progress.attempts, errorCode });
-    const wall = this.#wallNow();
+    const outcome = wasAbandoned(run, failure) ? 'abandoned' : 'failed';
+    this.#lifecycle.emit({ type: 'refresh-ended', at: wall, refreshId: run.id, reason: run.reason, outcome, durationMs: now - run.startedAt, attempts: run.progress.attempts, errorCode });
     if (planned.failFastUntil !== undefined) this.#lifecycle.emit({ type: 'fail-fast-entered', at: wall, untilAt: Math.floor(planned.failFastUntil - now + wall), errorCode });
     if (planned.delayMs !== undefined) {
       this.#lifecycle.emit({ type: 'retry-scheduled', at: wall, refreshId: run.id, operation: 'refresh', attempt: run.progress.attempts, delayMs: planned.delayMs, errorCode, background: true });
@@ -298,19 +278,6 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     this.#lifecycle.notify('error', failure);
     this.#timer.arm(this.#cycler.timerAt(now));
     throw failure;
-  }
-
-  /** The error a run's deadline produces: what it was waiting for, and the attempts made. */
-  #deadlineError(run: RefreshRun): TimeoutError {
-    const { stage, attempts, lastError } = run.progress;
-    const signerTimedOut = lastError instanceof TimeoutError && lastError.stage === 'signer';
-    return new TimeoutError({
-      stage: stage === 'auth' && signerTimedOut ? 'signer' : stage,
-      timeoutMs: this.#options.acquireTimeoutMs,
-      endpoint: this.#options.provider.identity?.endpoint,
-      attempts,
-      lastErrorCode: errorCodeOf(lastError),
-    });
   }
 
   #install(tokens: TokenSet, source: 'refresh' | 'sign-in' | 'adopted' | 'seeded'): TokenSet {
@@ -339,7 +306,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     this.#cycler.clear();
     this.#hot = undefined;
     this.#timer.cancel();
-    this.#run?.abort.abort(new TokenManagerClosedError());
+    this.#run?.run.abort.abort(new TokenManagerClosedError());
     this.#lifecycle.emit({ type: 'closed', at: this.#wallNow() });
   }
 }

@@ -1,8 +1,9 @@
 /**
  * The optional peer this entry needs. The entry re-exports this module first, before anything
  * that loads the peer, so that under CommonJS (where modules run in import order) a missing
- * install fails with the fix in the message. Under ESM, Node resolves every import before running any code, and its own
- * `ERR_MODULE_NOT_FOUND` ("Cannot find package '@opentelemetry/api'") names the package.
+ * install fails with the fix in the message. Under ESM, Node resolves every import before
+ * running any code, and its own `ERR_MODULE_NOT_FOUND` ("Cannot find package
+ * '@opentelemetry/api'") names the package.
  */
 
 /** The package `alix-token-manager/otel` needs beside it. */

@@ -6,6 +6,8 @@ import type { TimerHandle } from '../clock';
 import { TokenStoreError } from '../errors';
 import { createLogger } from '../logger';
 import { FENCED_SET_SCRIPT, RELEASE_LOCK_SCRIPT, decodeSession, encodeSession, tokenSetProblem } from './redis-scripts';
+import { RedisNotifications } from './redis-notifications';
+import type { Watch } from './redis-notifications';
 import { resolveRedisTokenStoreOptions } from './redis-options';
 import type { RedisTokenStoreOptions, ResolvedRedisTokenStoreOptions } from './redis-options';
 import type { AcquireRefreshLockOptions, RefreshLock, RefreshLockResult, StoredSession, TokenStore } from './types';
@@ -31,12 +33,6 @@ const CONNECTING_STATES: ReadonlySet<string> = new Set(['wait', 'connecting', 'c
  * (its manager re-reads and adopts), so the bound is safe.
  */
 const MAX_TRACKED_VERSIONS = 10_000;
-
-/** One pending lock wait: woken by a notification, a poll tick, `close()` or its signal. */
-interface Watch {
-  next(delayMs: number, signal: AbortSignal): Promise<void>;
-  stop(): void;
-}
 
 /**
  * A {@link TokenStore} in Redis, shared by every replica of a service: they serve each
@@ -94,14 +90,11 @@ export class RedisTokenStore implements TokenStore {
   readonly #log: Logger;
   /** Per key, the version the last `get()` read: the base of the next fenced `set()`. Least recently used first. */
   readonly #versions = new Map<string, number>();
-  #subscriber: Redis | undefined;
-  /** Per channel, the wakers of the lock waits listening on it. */
-  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #notifications: RedisNotifications;
   /** The one pending wait for the client's connection, shared by every command meanwhile. */
   #connecting: Promise<void> | undefined;
   /** Whether the last PUBLISH / SUBSCRIBE failed: warn once per outage, not per write. */
   #publishFailing = false;
-  #subscribeFailing = false;
   #closed = false;
 
   /** @throws ConfigurationError when an option is invalid. */
@@ -109,6 +102,7 @@ export class RedisTokenStore implements TokenStore {
     this.#options = resolveRedisTokenStoreOptions(options);
     this.#client = this.#options.client;
     this.#log = createLogger(options.logger, 'alix-token-manager/redis');
+    this.#notifications = new RedisNotifications(this.#client, this.#log);
   }
 
   /** The Redis key, lock key and channel used for the session stored under `key`. */
@@ -191,7 +185,7 @@ export class RedisTokenStore implements TokenStore {
           this.#log.debug({ event: 'lock-acquired', key: lock }, 'refresh lock acquired');
           return { acquired: true, lock: this.#lockOwnedBy(key, owner) };
         }
-        watch ??= this.#watch(channel);
+        watch ??= this.#notifications.watch(channel);
         const { version } = decodeSession(await this.#command('GET', key, () => this.#client.get(key), this.#timeoutBefore(deadline)));
         baseline ??= version;
         if (version !== baseline) {
@@ -214,8 +208,7 @@ export class RedisTokenStore implements TokenStore {
    */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const wakers of this.#waiters.values()) for (const wake of wakers) wake();
-    this.#dropSubscriber();
+    this.#notifications.close();
   }
 
   /** Records `key`'s version as the most recently used, dropping the oldest past the bound. */
@@ -282,97 +275,6 @@ export class RedisTokenStore implements TokenStore {
       else this.#log.warn(fields, text);
       this.#publishFailing = true;
     }
-  }
-
-  /** Listens on `channel` (on the shared subscriber connection) for as long as this wait is pending. */
-  #watch(channel: string): Watch {
-    let pending = false;
-    let wake: (() => void) | undefined;
-    const waker = (): void => {
-      pending = true;
-      wake?.();
-    };
-    let wakers = this.#waiters.get(channel);
-    if (wakers === undefined) {
-      wakers = new Set();
-      this.#waiters.set(channel, wakers);
-      this.#subscribe(channel);
-    }
-    wakers.add(waker);
-    return {
-      next: (delayMs, signal) =>
-        new Promise<void>((resolve, reject) => {
-          if (pending || this.#closed) {
-            pending = false;
-            resolve();
-            return;
-          }
-          const settle = (): void => {
-            systemClock.clearTimeout(timer);
-            signal.removeEventListener('abort', onAbort);
-            wake = undefined;
-            pending = false;
-          };
-          const onAbort = (): void => {
-            settle();
-            reject(signal.reason);
-          };
-          wake = () => {
-            settle();
-            resolve();
-          };
-          const timer = setUnrefTimeout(systemClock, wake, delayMs);
-          signal.addEventListener('abort', onAbort, { once: true });
-        }),
-      stop: () => this.#unwatch(channel, waker),
-    };
-  }
-
-  #unwatch(channel: string, waker: () => void): void {
-    const wakers = this.#waiters.get(channel);
-    if (wakers === undefined || !wakers.delete(waker) || wakers.size > 0) return;
-    this.#waiters.delete(channel);
-    // No wait left at all: close the connection rather than keep one open between refreshes.
-    if (this.#waiters.size === 0) this.#dropSubscriber();
-    else this.#subscriber?.unsubscribe(channel).catch(() => undefined);
-  }
-
-  #subscribe(channel: string): void {
-    const subscriber = this.#ensureSubscriber();
-    subscriber?.subscribe(channel).then(
-      () => {
-        this.#subscribeFailing = false;
-      },
-      (error: unknown) => {
-        const fields = { event: 'subscribe-failed', channel, err: error };
-        const text = 'redis subscribe failed; waiters poll instead (check the ACL allows SUBSCRIBE on this channel)';
-        if (this.#subscribeFailing) this.#log.debug(fields, text);
-        else this.#log.warn(fields, text);
-        this.#subscribeFailing = true;
-      },
-    );
-  }
-
-  #ensureSubscriber(): Redis | undefined {
-    if (this.#subscriber !== undefined || this.#closed) return this.#subscriber;
-    // A subscribed connection can run no other command, hence the duplicate; its offline
-    // queue holds the SUBSCRIBE until it connects. Polling covers the moments before it is
-    // subscribed and any time it is down.
-    const subscriber = this.#client.duplicate({ enableOfflineQueue: true });
-    subscriber.on('error', (error: unknown) => {
-      this.#log.debug({ event: 'subscriber-error', err: error }, 'redis subscriber connection error; polling instead');
-    });
-    subscriber.on('message', (channel: string) => {
-      for (const wakeWaiter of this.#waiters.get(channel) ?? []) wakeWaiter();
-    });
-    this.#subscriber = subscriber;
-    return subscriber;
-  }
-
-  #dropSubscriber(): void {
-    const subscriber = this.#subscriber;
-    this.#subscriber = undefined;
-    subscriber?.disconnect();
   }
 
   #timeoutBefore(deadline: number): number {

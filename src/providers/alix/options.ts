@@ -92,6 +92,12 @@ export interface AlixAuthProviderOptions {
    */
   timeoutMs?: number;
   /**
+   * Time limit of one signature, in milliseconds: a `signer` (KMS, HSM, another process) that
+   * does not answer fails the attempt with a `TimeoutError` naming the signer.
+   * @default 5_000
+   */
+  signerTimeoutMs?: number;
+  /**
    * The string to sign.
    * @default ({ partnerCode, secretKey }) => `${partnerCode}|${secretKey}`
    */
@@ -137,6 +143,7 @@ export const DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS = Object.freeze({
     refresh: '/api/v2/auth/refresh-token',
   } satisfies AlixAuthPaths),
   timeoutMs: 10_000,
+  signerTimeoutMs: 5_000,
   signedString: defaultSignedString,
   buildAuthenticateBody: defaultAuthenticateBody,
   buildRefreshBody: defaultRefreshBody,

@@ -3,10 +3,11 @@
  * instance, signed with the partner's RSA key.
  */
 import axios, { type AxiosResponse } from 'axios';
-import { setUnrefTimeout, systemClock } from '../../clock';
-import { AbortedError, ConfigurationError, type AuthOperation } from '../../errors';
+import { setUnrefTimeout, systemClock, withTimeout } from '../../clock';
+import { AbortedError, ConfigurationError, TimeoutError, type AuthOperation } from '../../errors';
 import type { TokenSet } from '../../token-set';
-import type { TokenProvider } from '../types';
+import type { ProviderIdentity, TokenProvider } from '../types';
+import { alixIdentity } from './identity';
 import { parseBaseUrl } from './base-url';
 import { classifyTransportError, interpretResponse } from './classify';
 import {
@@ -65,6 +66,9 @@ function mergeOptions(options: AlixAuthProviderOptions): Settings {
   }
   if (typeof settings.timeoutMs !== 'number' || !Number.isFinite(settings.timeoutMs) || settings.timeoutMs <= 0) {
     throw new ConfigurationError('timeoutMs must be a positive number of milliseconds');
+  }
+  if (typeof settings.signerTimeoutMs !== 'number' || !Number.isFinite(settings.signerTimeoutMs) || settings.signerTimeoutMs <= 0) {
+    throw new ConfigurationError('signerTimeoutMs must be a positive number of milliseconds');
   }
   requireFunction(settings.signedString, 'signedString');
   requireFunction(settings.buildAuthenticateBody, 'buildAuthenticateBody');
@@ -144,6 +148,8 @@ export class AlixAuthProvider implements TokenProvider {
   readonly #signer: AlixSigner;
   readonly #baseUrl: string;
   readonly #http: AxiosClient;
+  /** Who the sessions of this provider belong to: auth origin, partner code and user email, hashed. */
+  readonly identity: ProviderIdentity;
 
   /**
    * @throws {ConfigurationError} on a missing or empty partnerCode, a missing secretKey (with
@@ -155,6 +161,7 @@ export class AlixAuthProvider implements TokenProvider {
     this.#baseUrl = parseBaseUrl(options.baseUrl);
     this.#signer = createSigner(options);
     this.#http = createHttpClient();
+    this.identity = alixIdentity(this.#baseUrl, this.#settings.partnerCode, this.#settings.userEmail);
   }
 
   /**
@@ -191,7 +198,12 @@ export class AlixAuthProvider implements TokenProvider {
     if (signal?.aborted) throw abortedError(operation, url);
 
     const signature = await waitWithSignal(
-      runSigner(this.#signer, this.#signedString(operation), operation),
+      withTimeout(
+        runSigner(this.#signer, this.#signedString(operation), operation),
+        systemClock,
+        settings.signerTimeoutMs,
+        () => new TimeoutError({ stage: 'signer', timeoutMs: settings.signerTimeoutMs }),
+      ),
       signal,
       () => abortedError(operation, url),
     );

@@ -1,0 +1,350 @@
+/**
+ * Version 2's hardening (issue #11): each test reproduces a failure of version 1.
+ */
+import NodeCache from 'node-cache';
+import { AuthRejectedError, AuthUnavailableError, MalformedResponseError, TimeoutError } from '../../src/errors';
+import { TokenManager } from '../../src/manager/token-manager';
+import type { LifecycleEvent } from '../../src/manager/types';
+import { AlixAuthProvider } from '../../src/providers/alix/provider';
+import { MemoryTokenStore } from '../../src/stores/memory';
+import type { StoredSession, TokenStore } from '../../src/stores/types';
+import { FakeProvider, flushPromises, flushUntil, makeTokenSet } from '../helpers/fake-provider';
+import { INSTANT_RETRY, T0, makeManager, minutes, useFakeClock } from '../helpers/manager';
+
+const unavailable = (retryAfterMs?: number, detail?: string): AuthUnavailableError =>
+  new AuthUnavailableError({ operation: 'refresh', reason: retryAfterMs === undefined && detail !== undefined ? 'network' : 'http', status: detail === undefined ? 503 : undefined, retryAfterMs, detail });
+const never = <T>(): Promise<T> => new Promise<T>(() => undefined);
+
+function lifecycleOf(manager: TokenManager): LifecycleEvent[] {
+  const events: LifecycleEvent[] = [];
+  manager.on('lifecycle', (event) => events.push(event));
+  return events;
+}
+
+describe('TokenManager hardening', () => {
+  beforeEach(() => useFakeClock());
+  afterEach(() => jest.useRealTimers());
+
+  describe('sessions belong to one identity', () => {
+    it('never hands partner B the session partner A stored under the same key', async () => {
+      const cache = new NodeCache({ useClones: false, checkperiod: 0 });
+      const a = makeManager({ store: new MemoryTokenStore({ cache }), storeKey: 'shared' }, { identity: { id: 'partner-A' }, prefix: 'A-' });
+      const b = makeManager({ store: new MemoryTokenStore({ cache }), storeKey: 'shared' }, { identity: { id: 'partner-B' }, prefix: 'B-' });
+      const events = lifecycleOf(b.manager);
+      expect(await a.manager.getAccessToken()).toBe('A-access-1');
+      expect(await b.manager.getAccessToken()).toBe('B-access-1');
+      expect(b.provider.authenticateCount).toBe(1);
+      expect(events.some((event) => event.type === 'identity-mismatch')).toBe(true);
+      a.manager.close();
+      b.manager.close();
+    });
+
+    it('keeps two identities apart by default key in one shared store', async () => {
+      const store = new MemoryTokenStore();
+      const a = makeManager({ store }, { identity: { id: 'partner-A' }, prefix: 'A-' });
+      const b = makeManager({ store }, { identity: { id: 'partner-B' }, prefix: 'B-' });
+      expect(a.manager.storeKey).not.toBe(b.manager.storeKey);
+      await a.manager.getAccessToken();
+      expect(await b.manager.getAccessToken()).toBe('B-access-1');
+      expect((await store.get(a.manager.storeKey))?.tokens.accessToken).toBe('A-access-1');
+      a.manager.close();
+      b.manager.close();
+    });
+
+    it('reports a foreign session as a mismatch and signs in instead', async () => {
+      const store = new MemoryTokenStore();
+      const { manager, provider } = makeManager({ store, storeKey: 'shared' }, { identity: { id: 'partner-B' } });
+      await store.set('shared', { identity: 'partner-A', tokens: makeTokenSet(T0, { accessToken: 'A-token' }) });
+      const events = lifecycleOf(manager);
+      expect(await manager.getAccessToken()).toBe('access-1');
+      expect(provider.authenticateCount).toBe(1);
+      expect(events.filter((event) => event.type === 'identity-mismatch')).toHaveLength(2);
+      manager.close();
+    });
+
+    it('derives the Alix identity from origin, partner code and user email, never showing them', () => {
+      const key = (overrides: Record<string, string>): string =>
+        new AlixAuthProvider({ baseUrl: 'https://api.alix.example', partnerCode: 'p', secretKey: 's', signer: async () => 'c2ln', ...overrides }).identity.id;
+      const base = key({});
+      expect(new Set([base, key({ partnerCode: 'q' }), key({ userEmail: 'u@example.com' }), key({ baseUrl: 'https://other.example' })]).size).toBe(4);
+      expect(key({ baseUrl: 'https://api.alix.example/prefix' })).toBe(base);
+      expect(base).toMatch(/^[0-9a-f]{32}$/);
+    });
+  });
+
+  describe('every wait is bounded', () => {
+    it('gives 20 callers a TimeoutError naming the signer when it never answers, then starts afresh', async () => {
+      const provider = new AlixAuthProvider({ baseUrl: 'http://127.0.0.1:9', partnerCode: 'p', secretKey: 's', signer: never });
+      const manager = new TokenManager({ provider, acquireTimeoutMs: 20_000, retry: { minTimeoutMs: 0, maxTimeoutMs: 0 } });
+      const events = lifecycleOf(manager);
+      const callers = Array.from({ length: 20 }, () => manager.getAccessToken().catch((error: unknown) => error));
+      await jest.advanceTimersByTimeAsync(20_000);
+      const errors = await Promise.all(callers);
+      expect(errors.every((error) => error instanceof TimeoutError && error.stage === 'signer')).toBe(true);
+      expect((errors[0] as TimeoutError).message).toMatch(/signer/);
+      expect(manager.status().state).toBe('failed');
+      const next = manager.getAccessToken().catch((error: unknown) => error);
+      await jest.advanceTimersByTimeAsync(20_000);
+      expect(await next).toBeInstanceOf(TimeoutError);
+      expect(events.filter((event) => event.type === 'refresh-started')).toHaveLength(2);
+      manager.close();
+    });
+
+    it('names the silent auth server host:port and the attempts made', async () => {
+      const provider = new FakeProvider({ now: () => Date.now(), identity: { id: 'x', endpoint: 'auth.example:443' } });
+      provider.authenticate = () => never();
+      const { manager } = makeManager({ provider, acquireTimeoutMs: 20_000 });
+      const caller = manager.getAccessToken().catch((error: unknown) => error);
+      await jest.advanceTimersByTimeAsync(20_000 - 1);
+      await flushPromises();
+      await jest.advanceTimersByTimeAsync(1);
+      expect(await caller).toMatchObject({ code: 'ERR_ALIX_TIMEOUT', stage: 'auth', endpoint: 'auth.example:443', attempts: 1 });
+      manager.close();
+    });
+
+    it('serves the new token after storeTimeoutMs when store.set() hangs, keeping it in memory', async () => {
+      const store: TokenStore = { get: async () => undefined, set: never, delete: async () => undefined };
+      const { manager } = makeManager({ store, storeTimeoutMs: 2_000 });
+      const events = lifecycleOf(manager);
+      const callers = Array.from({ length: 20 }, () => manager.getAccessToken());
+      await jest.advanceTimersByTimeAsync(2_000);
+      expect(new Set(await Promise.all(callers))).toEqual(new Set(['access-1']));
+      expect(events).toContainEqual(expect.objectContaining({ type: 'store-failed', operation: 'write', errorCode: 'ERR_ALIX_TIMEOUT' }));
+      expect(manager.status().state).toBe('valid');
+      manager.close();
+    });
+
+    it('treats a store read that hangs as nothing stored, after storeTimeoutMs', async () => {
+      const store: TokenStore = { get: never, set: async () => undefined, delete: async () => undefined };
+      const { manager } = makeManager({ store, storeTimeoutMs: 2_000 });
+      const caller = manager.getAccessToken();
+      await jest.advanceTimersByTimeAsync(4_000);
+      await expect(caller).resolves.toBe('access-1');
+      manager.close();
+    });
+
+    it('names the lock when a shared lock is never granted', async () => {
+      const store: TokenStore = { get: async () => undefined, set: async () => undefined, delete: async () => undefined, acquireRefreshLock: never };
+      const { manager, provider } = makeManager({ store, acquireTimeoutMs: 5_000 });
+      const caller = manager.getAccessToken().catch((error: unknown) => error);
+      await jest.advanceTimersByTimeAsync(5_000);
+      expect(await caller).toMatchObject({ code: 'ERR_ALIX_TIMEOUT', stage: 'lock' });
+      expect(provider.calls).toHaveLength(0);
+      manager.close();
+    });
+  });
+
+  describe('no refresh storms from 401s', () => {
+    it('refreshes at most once per cooldown for an endpoint that rejects every token, and nobody else waits', async () => {
+      const { manager, provider } = makeManager({ invalidateCooldownMs: 30_000 });
+      const results: string[] = [];
+      for (let request = 0; request < 100; request += 1) {
+        const token = await manager.getAccessToken();
+        results.push(manager.invalidate(token));
+      }
+      expect(provider.refreshCount).toBe(1);
+      expect(results.filter((result) => result === 'refreshing')).toHaveLength(1);
+      expect(results.filter((result) => result === 'cooldown')).toHaveLength(99);
+      await jest.advanceTimersByTimeAsync(30_000);
+      expect(manager.invalidate(await manager.getAccessToken())).toBe('refreshing');
+      expect(await manager.getAccessToken()).toBe('access-3');
+      manager.close();
+    });
+  });
+
+  describe('a malformed answer never latches', () => {
+    it('retries a malformed sign-in within the budget and recovers at once when the server is healthy', async () => {
+      const { manager, provider } = makeManager({ retry: { ...INSTANT_RETRY, retries: 1 } });
+      const malformed = new MalformedResponseError('sign-in answered an HTML page');
+      provider.script.push(malformed, malformed);
+      await expect(manager.getAccessToken()).rejects.toBe(malformed);
+      expect(provider.calls).toHaveLength(2);
+      expect(await manager.getAccessToken()).toBe('access-1');
+      manager.close();
+    });
+  });
+
+  describe('Retry-After beyond the budget', () => {
+    it('fails at once with retryAfterMs instead of sleeping into a certain failure', async () => {
+      const { manager, provider } = makeManager({ acquireTimeoutMs: 20_000 });
+      provider.script.push(unavailable(300_000));
+      await expect(manager.getAccessToken()).rejects.toMatchObject({ code: 'ERR_ALIX_AUTH_UNAVAILABLE', retryAfterMs: 300_000 });
+      expect(provider.calls).toHaveLength(1);
+      manager.close();
+    });
+
+    it('schedules the next background attempt at Retry-After while a valid token is held', async () => {
+      const { manager, provider } = makeManager({ retry: { retries: 0 } });
+      await manager.getAccessToken();
+      provider.script.push(unavailable(120_000));
+      await jest.advanceTimersByTimeAsync(minutes(10));
+      expect(manager.status().nextAttemptAt).toBe(T0 + minutes(12));
+      await jest.advanceTimersByTimeAsync(minutes(2) - 1);
+      expect(provider.refreshCount).toBe(1);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(provider.refreshCount).toBe(2);
+      manager.close();
+    });
+  });
+
+  describe('time cannot go backwards', () => {
+    it('does not serve a token past its real expiry when the wall clock steps back 60 s', async () => {
+      const { manager, provider } = makeManager({ now: undefined, retry: { retries: 0 }, acquireTimeoutMs: 1_000 });
+      await manager.getAccessToken();
+      for (let index = 0; index < 100; index += 1) provider.script.push(unavailable());
+      await jest.advanceTimersByTimeAsync(minutes(15) - 5_000);
+      jest.setSystemTime(Date.now() - 60_000);
+      await expect(manager.getAccessToken()).rejects.toBeInstanceOf(AuthUnavailableError);
+      manager.close();
+    });
+
+    it('does not count delivery delay as clock skew: the expiry stays the server’s', async () => {
+      const provider = new FakeProvider({ now: () => Date.now(), manual: true });
+      const issue = provider.issue.bind(provider);
+      let sentAt = 0;
+      provider.issue = () => ({ ...issue(), accessTokenExpiresAt: sentAt + minutes(15), serverTime: sentAt });
+      const { manager } = makeManager({ provider });
+      const caller = manager.getAccessToken();
+      await flushUntil(() => provider.calls.length === 1);
+      sentAt = Date.now();
+      await jest.advanceTimersByTimeAsync(9_500);
+      provider.release();
+      await caller;
+      expect(manager.status().accessTokenExpiresAt).toBeLessThanOrEqual(sentAt + minutes(15));
+      manager.close();
+    });
+
+    it.each([
+      ['2 s', 2_000, false],
+      ['20 s', 20_000, true],
+    ])('keeps the last-window margin for a session adopted from the store with %s left', async (_label, leftMs, adopted) => {
+      const store = new MemoryTokenStore();
+      const { manager, provider } = makeManager({ store, expirySkewMs: 10_000 });
+      await store.set(manager.storeKey, { identity: 'unidentified', tokens: makeTokenSet(T0, { accessToken: 'stored', expiresInMs: leftMs }) });
+      expect(await manager.getAccessToken()).toBe(adopted ? 'stored' : 'access-1');
+      if (adopted) {
+        provider.options.manual = true;
+        jest.setSystemTime(T0 + leftMs - 10_000);
+        let served: string | undefined;
+        const waiting = manager.getAccessToken().then((token) => (served = token));
+        await flushPromises(50);
+        expect(served).toBeUndefined();
+        provider.release();
+        await waiting;
+        expect(served).toBe('access-1');
+      }
+      manager.close();
+    });
+  });
+
+  describe('races and listeners', () => {
+    it('installs nothing after close() while the first store read is in flight', async () => {
+      let answer: (session: StoredSession | undefined) => void = () => undefined;
+      const store: TokenStore = { get: () => new Promise((resolve) => (answer = resolve)), set: async () => undefined, delete: async () => undefined };
+      const { manager } = makeManager({ store });
+      const caller = manager.getAccessToken();
+      await flushPromises();
+      manager.close();
+      answer({ identity: 'unidentified', tokens: makeTokenSet(T0, { accessToken: 'stored' }) });
+      await expect(caller).rejects.toMatchObject({ code: 'ERR_ALIX_MANAGER_CLOSED' });
+      expect(manager.status()).toMatchObject({ state: 'closed', accessTokenExpiresAt: null });
+    });
+
+    it('keeps a successful sign-in when an error listener throws during a failed store write', async () => {
+      const store: TokenStore = { get: async () => undefined, set: async () => Promise.reject(new Error('disk full')), delete: async () => undefined };
+      const { manager } = makeManager({ store });
+      manager.on('error', () => {
+        throw new Error('listener bug');
+      });
+      manager.on('lifecycle', () => {
+        throw new Error('another listener bug');
+      });
+      expect(await manager.getAccessToken()).toBe('access-1');
+      expect(await manager.getAccessToken()).toBe('access-1');
+      expect(manager.status()).toMatchObject({ state: 'valid', lastError: null });
+      manager.close();
+    });
+
+    it('lets 10,000 slow-path callers share one AbortSignal without a MaxListenersExceededWarning', async () => {
+      const warnings: Error[] = [];
+      const onWarning = (warning: Error): void => void warnings.push(warning);
+      process.on('warning', onWarning);
+      try {
+        const { manager, provider } = makeManager({}, { manual: true });
+        const { signal } = new AbortController();
+        const callers = Array.from({ length: 10_000 }, () => manager.getAccessToken({ signal }));
+        await flushUntil(() => provider.calls.length === 1);
+        provider.release();
+        expect(new Set(await Promise.all(callers))).toEqual(new Set(['access-1']));
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning')).toEqual([]);
+        manager.close();
+      } finally {
+        process.off('warning', onWarning);
+      }
+    });
+  });
+
+  describe('token grammar', () => {
+    it.each([
+      ['CR/LF', 'abc\r\nX-Injected: 1'],
+      ['NUL', 'abc\u0000def'],
+      ['a space', 'abc def'],
+    ])('rejects an access token containing %s as malformed, without quoting it', async (_label, token) => {
+      const { manager, provider } = makeManager({ retry: { retries: 0 } });
+      provider.script.push(() => makeTokenSet(T0, { accessToken: token }));
+      const error = await manager.getAccessToken().catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(MalformedResponseError);
+      expect(String((error as Error).message)).not.toContain(token);
+      manager.close();
+    });
+  });
+
+  describe('ambiguous refresh and graceful close', () => {
+    it('re-reads the store before resending a refresh whose connection broke, and adopts what another replica stored', async () => {
+      const store = new MemoryTokenStore();
+      const { manager, provider } = makeManager({ store, retry: { ...INSTANT_RETRY, retries: 2 } });
+      await manager.getAccessToken();
+      provider.script.push(() => {
+        void store.set(manager.storeKey, { identity: 'unidentified', tokens: makeTokenSet(Date.now(), { accessToken: 'from-replica', expiresInMs: minutes(20) }) });
+        throw unavailable(undefined, 'ECONNRESET');
+      });
+      expect(await manager.getAccessToken({ forceRefresh: true })).toBe('from-replica');
+      expect(provider.refreshCount).toBe(1);
+      expect(manager.status()).toMatchObject({ ambiguousRefreshCount: 1, adoptedCount: 1 });
+      manager.close();
+    });
+
+    it('lets a refresh in flight finish and be stored with close({ drainMs })', async () => {
+      const store = new MemoryTokenStore();
+      const { manager, provider } = makeManager({ store });
+      await manager.getAccessToken();
+      provider.options.manual = true;
+      void manager.getAccessToken({ forceRefresh: true }).catch(() => undefined);
+      await flushUntil(() => provider.calls.length === 2);
+      const closed = manager.close({ drainMs: 5_000 });
+      provider.release();
+      await closed;
+      expect((await store.get(manager.storeKey))?.tokens.accessToken).toBe('access-2');
+      expect(manager.status().state).toBe('closed');
+    });
+
+    it('closes at once without drainMs, cancelling the refresh', async () => {
+      const { manager, provider } = makeManager({}, { manual: true });
+      const caller = manager.getAccessToken();
+      await flushUntil(() => provider.calls.length === 1);
+      await manager.close();
+      await expect(caller).rejects.toMatchObject({ code: 'ERR_ALIX_MANAGER_CLOSED' });
+    });
+  });
+
+  describe('sign-in rejection', () => {
+    it('makes a rejected seeded refresh token visible in status() after the fallback sign-in', async () => {
+      const { manager, provider } = makeManager({ initialTokens: { refreshToken: 'from-env' } });
+      provider.script.push(new AuthRejectedError({ operation: 'refresh', status: 400, errorCode: 32 }));
+      expect(await manager.getAccessToken()).toBe('access-1');
+      expect(manager.status()).toMatchObject({ refreshTokenRejected: true, signInCount: 1 });
+      manager.close();
+    });
+  });
+});

@@ -1,0 +1,15 @@
+/** The identity of an Alix session: whose tokens these are, without any secret. */
+import { createHash } from 'node:crypto';
+import type { ProviderIdentity } from '../types';
+
+/**
+ * Hashes the auth origin, the partner code and the user email into a stable id (the user
+ * email is personal data, so it is never stored in the clear), and names the auth server's
+ * `host:port` for messages.
+ */
+export function alixIdentity(baseUrl: string, partnerCode: string, userEmail: string | undefined): ProviderIdentity {
+  const url = new URL(baseUrl);
+  const port = url.port !== '' ? url.port : url.protocol === 'https:' ? '443' : '80';
+  const id = createHash('sha256').update(['alix', url.origin, partnerCode, userEmail ?? ''].join('\n')).digest('hex').slice(0, 32);
+  return Object.freeze({ id, endpoint: `${url.hostname}:${port}` });
+}
