@@ -260,6 +260,8 @@ describe('alix-token CLI', () => {
       const result = await runNode([CLI, 'demo', '--duration', '6', '--concurrency', '2'], {}, 60_000);
       expect(result.code).toBe(0);
       expect(result.stdout).toContain('server revoked all access tokens');
+      // The phase's label clears once it is over.
+      expect(result.stdout).toContain('<<< requests sent after the revocation succeed again');
       expect(result.stdout).toMatch(/\| revocation recovered\s+\| yes/);
     });
   });

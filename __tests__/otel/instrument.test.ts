@@ -330,6 +330,12 @@ describe('instrumentTokenManager()', () => {
       expect(() => instrumentTokenManager({ on: () => undefined } as never)).toThrow(ConfigurationError);
       expect(() => instrumentTokenManager({ on: () => undefined } as never)).toThrow(/without off, status\(\)/);
     });
+
+    it('rejects options of the wrong type at once', () => {
+      expect(() => instrument({ now: 5 as never })).toThrow(/now must be a function/);
+      expect(() => instrument({ attributes: null as never })).toThrow(/attributes must be an object/);
+      expect(source.listenerCount('lifecycle')).toBe(0);
+    });
   });
 
   describe('secrets', () => {
@@ -346,15 +352,16 @@ describe('instrumentTokenManager()', () => {
       const leaky = { accessToken: secrets.accessToken, refreshToken: secrets.refreshToken, signature: secrets.signature, secretKey: secrets.secretKey };
       instrument({ now: () => AT });
       source.statusValue = { accessTokenExpiresAt: AT + 60_000, ...leaky };
-      source.send(
-        ...refreshWithOneRetry(3, secrets.session).map((event) => ({ ...event, ...leaky })),
-        lifecycle('store-failed', { operation: 'write', errorCode: 'ERR_ALIX_STORE', message: secrets.storeMessage, session: secrets.session }),
-        lifecycle('replayed', { adapter: 'axios', status: 401, method: 'GET', origin: 'https://api.alix.example' }),
-      );
+      const run = refreshWithOneRetry(3, secrets.session).map((event) => ({ ...event, ...leaky }));
+      const storeFailed = lifecycle('store-failed', { operation: 'write', errorCode: 'ERR_ALIX_STORE', message: secrets.storeMessage, session: secrets.session });
+      // The store failure lands inside the run, so it becomes a span event as well as a metric.
+      source.send(...run.slice(0, -1), storeFailed, ...run.slice(-1), storeFailed);
+      source.send(lifecycle('replayed', { adapter: 'axios', status: 401, method: 'GET', origin: 'https://api.alix.example' }));
 
       const text = await telemetry.exportedText();
       expect(text).toContain(METRIC_NAMES.authRequests);
       expect(text).toContain(METRIC_NAMES.tokenRemainingLifetime);
+      expect(text).toContain(SPAN_EVENT_NAMES.storeFailed);
       expect(Object.entries(secrets).filter(([, secret]) => text.includes(secret)).map(([label]) => label)).toEqual([]);
     });
   });

@@ -122,7 +122,7 @@ describe('instrumentTokenManager() on a real TokenManager and the sandbox', () =
     const forced = runs[1];
     const calls = spans.filter((span) => span.parentSpanContext?.spanId === forced?.spanContext().spanId);
     expect(calls.map((call) => [call.name, call.attributes[ATTRIBUTES.authAttempt], call.status.code])).toEqual([
-      [SPAN_NAMES.authRefresh, 1, SPAN_STATUS_ERROR],
+      [SPAN_NAMES.authRefresh, 1, SpanStatusCode.ERROR],
       [SPAN_NAMES.authRefresh, 2, SpanStatusCode.UNSET],
     ]);
     expect(calls[0]?.attributes[ATTRIBUTES.httpStatusCode]).toBe(503);
@@ -149,5 +149,3 @@ describe('instrumentTokenManager() on a real TokenManager and the sandbox', () =
     expect(parts.filter((part) => text.includes(part))).toEqual([]);
   });
 });
-
-const SPAN_STATUS_ERROR = SpanStatusCode.ERROR;

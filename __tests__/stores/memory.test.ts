@@ -1,4 +1,5 @@
 import NodeCache from 'node-cache';
+import { ConfigurationError } from '../../src/errors';
 import { MemoryTokenStore } from '../../src/stores/memory';
 import { makeTokenSet } from '../helpers/fake-provider';
 import { T0, useFakeClock } from '../helpers/manager';
@@ -7,32 +8,48 @@ describe('MemoryTokenStore', () => {
   beforeEach(() => useFakeClock());
   afterEach(() => jest.useRealTimers());
 
-  it('returns what was set and forgets it on delete', async () => {
+  it('returns what was set, with its identity, and forgets it on delete', async () => {
     const store = new MemoryTokenStore();
-    const tokens = makeTokenSet(T0);
-    await store.set(tokens);
-    expect(await store.get()).toEqual(tokens);
-    await store.delete();
-    expect(await store.get()).toBeUndefined();
+    const session = { identity: 'id-a', tokens: makeTokenSet(T0) };
+    await store.set('k', session);
+    expect(await store.get('k')).toEqual(session);
+    await store.delete('k');
+    expect(await store.get('k')).toBeUndefined();
   });
 
   it('drops the session when the refresh token expires', async () => {
     const store = new MemoryTokenStore();
-    await store.set(makeTokenSet(T0, { refreshTokenExpiresAt: T0 + 10_000 }));
+    await store.set('k', { identity: 'id-a', tokens: makeTokenSet(T0, { refreshTokenExpiresAt: T0 + 10_000 }) });
     jest.setSystemTime(T0 + 9_000);
-    expect(await store.get()).toBeDefined();
+    expect(await store.get('k')).toBeDefined();
     jest.setSystemTime(T0 + 10_001);
-    expect(await store.get()).toBeUndefined();
+    expect(await store.get('k')).toBeUndefined();
   });
 
-  it('keeps sessions apart by key in a shared cache and arms no timer of its own', async () => {
+  it('holds many sessions apart by key, in one store or a shared cache, and arms no timer of its own', async () => {
     const cache = new NodeCache({ useClones: false, checkperiod: 0 });
     const timersBefore = jest.getTimerCount();
-    const first = new MemoryTokenStore({ cache, key: 'a' });
-    const second = new MemoryTokenStore({ cache, key: 'b' });
-    await first.set(makeTokenSet(T0, { accessToken: 'first' }));
-    expect(await second.get()).toBeUndefined();
-    expect((await first.get())?.accessToken).toBe('first');
+    const first = new MemoryTokenStore({ cache });
+    const second = new MemoryTokenStore({ cache });
+    await first.set('a', { identity: 'id-a', tokens: makeTokenSet(T0, { accessToken: 'first' }) });
+    await first.set('b', { identity: 'id-b', tokens: makeTokenSet(T0, { accessToken: 'other' }) });
+    expect((await second.get('a'))?.tokens.accessToken).toBe('first');
+    expect((await second.get('b'))?.tokens.accessToken).toBe('other');
+    expect(await second.get('c')).toBeUndefined();
     expect(jest.getTimerCount()).toBe(timersBefore);
+  });
+
+  it.each([
+    ['an empty key', () => new MemoryTokenStore().get('')],
+    ['an undefined key', () => new MemoryTokenStore().get(undefined as unknown as string)],
+  ])('rejects %s with a ConfigurationError instead of node-cache’s EKEYTYPE', async (_label, call) => {
+    await expect(call()).rejects.toBeInstanceOf(ConfigurationError);
+  });
+
+  it.each([
+    ['a cache that is not a NodeCache', { cache: {} }],
+    ['a clock that is not a function', { now: 5 }],
+  ])('throws a ConfigurationError at construction for %s', (_label, options) => {
+    expect(() => new MemoryTokenStore(options as never)).toThrow(ConfigurationError);
   });
 });

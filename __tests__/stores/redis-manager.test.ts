@@ -19,13 +19,12 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  */
 function identifiedProvider(id: string, options: FakeProviderOptions, tokenPrefix = ''): FakeProvider {
   class IdentifiedProvider extends FakeProvider {
-    readonly identity = { id };
     override issue(): TokenSet {
       const tokens = super.issue();
       return { ...tokens, accessToken: `${tokenPrefix}${tokens.accessToken}`, refreshToken: `${tokenPrefix}${tokens.refreshToken ?? ''}` };
     }
   }
-  return new IdentifiedProvider(options);
+  return new IdentifiedProvider({ ...options, identity: { id } });
 }
 
 /** A fresh identity id per test, so tests never share a session key. */

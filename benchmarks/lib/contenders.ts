@@ -5,7 +5,7 @@
 import type { AxiosInstance } from 'axios';
 import { attachTokenManager } from '../../src/adapters/axios';
 import { TokenManager } from '../../src/index';
-import type { TokenManagerOptions, TokenProvider, TokenSet } from '../../src/index';
+import type { ReplayReport, TokenManagerOptions, TokenProvider, TokenSet } from '../../src/index';
 import { createClient } from './http';
 
 export type ContenderName = 'ours' | 'aar' | 'aar-no-dedupe';
@@ -82,7 +82,8 @@ export async function createContender(
         tokenWaitsMs.push(performance.now() - start);
         return token;
       },
-      invalidate: (token?: string): void => manager.invalidate(token),
+      invalidate: (token?: string) => manager.invalidate(token),
+      recordReplay: (report: ReplayReport) => manager.recordReplay(report),
     };
     const detach = attachTokenManager(api, timedSource);
     await manager.getAccessToken();

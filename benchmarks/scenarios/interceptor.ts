@@ -4,9 +4,8 @@
  * against a keep-alive node:http server on its own thread. Throughput ratios swing with the
  * machine's load, so the scenario also measures the CPU time the hook adds per request:
  * `process.cpuUsage()` over the same N requests through each instance, in interleaved runs.
- * Those requests end in an in-process transport (given to axios as `[transport]`, so that axios's
- * getAdapter still resolves it, as it resolves 'http'): a socket round trip costs ~100× the hook,
- * and its jitter on a shared machine would bury a few microseconds.
+ * Those requests end in an in-process transport: a socket round trip costs ~100× the hook, and
+ * its jitter on a shared machine would bury a few microseconds.
  */
 import axios from 'axios';
 import type { AxiosAdapter, AxiosInstance } from 'axios';
@@ -101,8 +100,8 @@ export async function runInterceptor(quick: boolean): Promise<InterceptorResult>
     }
     const cpuRequests = quick ? 5_000 : 50_000;
     const cpuContenders = {
-      ours: axios.create({ baseURL: server.url, adapter: [inProcessTransport] }),
-      staticHeader: axios.create({ baseURL: server.url, adapter: [inProcessTransport], headers: { Authorization: `Bearer ${'x'.repeat(300)}` } }),
+      ours: axios.create({ baseURL: server.url, adapter: inProcessTransport }),
+      staticHeader: axios.create({ baseURL: server.url, adapter: inProcessTransport, headers: { Authorization: `Bearer ${'x'.repeat(300)}` } }),
     };
     const detachCpu = attachTokenManager(cpuContenders.ours, manager);
     // Warm-up: both paths optimised by the JIT before anything is counted.

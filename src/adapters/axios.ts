@@ -11,7 +11,7 @@
 import { ConfigurationError } from '../errors';
 import { createLogger } from '../logger';
 import type { Logger } from '../logger';
-import { createOriginSet, isAllowedUrl, parseRetryStatuses, resolveRequestUrl } from './origins';
+import { combineUrls, createOriginSet, isAbsoluteUrl, isAllowedUrl, parseRetryStatuses, resolveRequestUrl } from './origins';
 import { definedOnly } from '../defaults';
 import type { OriginSet } from './origins';
 import { redactAxiosError } from './redact';
@@ -138,9 +138,10 @@ export function attachTokenManager(
   };
 
   /** The wrapper axios calls as the request's adapter, after every interceptor has run. */
+  const isAllowedTarget = createTargetCheck(origins);
   const send = async (inner: unknown, config: AxiosRequestConfigLike): Promise<AxiosResponseLike> => {
     const transport = resolveTransport(inner, config);
-    if (!attached || config.skipAuth === true || !isAllowedUrl(origins, resolveRequestUrl(config))) return transport(config);
+    if (!attached || config.skipAuth === true || !isAllowedTarget(config)) return transport(config);
     const headers = headersOf(config);
     if (headers === undefined) {
       throw new ConfigurationError(`attachTokenManager: the request's headers are not AxiosHeaders; axios ${'>='}1.6 is required`);
@@ -148,14 +149,26 @@ export function attachTokenManager(
     return sendWithToken(transport, config, headers, await manager.getAccessToken(signalOptions(config)));
   };
 
+  // One wrapper per transport (an adapter function, or a list of adapter names), made once:
+  // the per-request path allocates nothing here.
+  const byFunction = new WeakMap<object, AxiosAdapterLike>();
+  const byNames = new Map<string, AxiosAdapterLike>();
+  const wrap = (inner: unknown): AxiosAdapterLike => {
+    const key = namesKey(inner);
+    const cached = typeof inner === 'function' ? byFunction.get(inner) : key === undefined ? undefined : byNames.get(key);
+    if (cached !== undefined) return cached;
+    const wrapper: AxiosAdapterLike = (sent) => send(inner, sent);
+    wrappedTransports.set(wrapper, inner);
+    if (typeof inner === 'function') byFunction.set(inner, wrapper);
+    else if (key !== undefined && byNames.size < 16) byNames.set(key, wrapper);
+    return wrapper;
+  };
+
   const installTransport = (config: AxiosRequestConfigLike): AxiosRequestConfigLike => {
     // A config that went through an attachment before (a retry library re-sending error.config)
     // carries a wrapper already: wrap what it wraps, so the hook never runs twice.
     const current = config.adapter;
-    const inner = typeof current === 'function' && wrappedTransports.has(current) ? wrappedTransports.get(current) : current;
-    const wrapper: AxiosAdapterLike = (sent) => send(inner, sent);
-    wrappedTransports.set(wrapper, inner);
-    config.adapter = wrapper;
+    config.adapter = wrap(typeof current === 'function' && wrappedTransports.has(current) ? wrappedTransports.get(current) : current);
     return config;
   };
 
@@ -166,6 +179,42 @@ export function attachTokenManager(
     attached = false;
     instance.interceptors.request.eject(requestId);
   };
+}
+
+/** A cache key for adapter names (`'http'`, `['xhr', 'http', 'fetch']`, or none); undefined for anything else. */
+function namesKey(adapter: unknown): string | undefined {
+  if (adapter === undefined || typeof adapter === 'string') return String(adapter);
+  return Array.isArray(adapter) && adapter.every((name) => typeof name === 'string') ? `[${adapter.join(',')}]` : undefined;
+}
+
+/**
+ * Whether a request's final URL (as axios's buildFullPath makes it) has an allowed origin. A
+ * relative url keeps its base URL's origin whenever the base URL has a host of its own (the
+ * joining slash ends the base's authority), so that decision is cached per base URL and the
+ * hot path parses no URL; absolute urls and host-less bases are resolved each time.
+ */
+function createTargetCheck(origins: OriginSet): (config: AxiosRequestConfigLike) => boolean {
+  const byBase = new Map<string, boolean>();
+  return (config) => {
+    const url = typeof config.url === 'string' ? config.url : '';
+    const base = typeof config.baseURL === 'string' ? config.baseURL : '';
+    if (base === '' || (isAbsoluteUrl(url) && config.allowAbsoluteUrls !== false)) return isAllowedUrl(origins, resolveRequestUrl(config));
+    const cached = byBase.get(base);
+    if (cached !== undefined) return cached;
+    const allowed = isAllowedUrl(origins, resolveRequestUrl(config));
+    if (hasOwnHost(base) && byBase.size < 64) byBase.set(base, allowed);
+    return allowed;
+  };
+}
+
+/** True when `base` parses with a host, and joining a path to it keeps that origin. */
+function hasOwnHost(base: string): boolean {
+  try {
+    const origin = new URL(base);
+    return origin.host !== '' && new URL(combineUrls(base, 'x')).origin === origin.origin;
+  } catch {
+    return false;
+  }
 }
 
 /** Redacts an axios error before it leaves the adapter; anything else passes as it is. */

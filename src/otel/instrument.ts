@@ -2,6 +2,7 @@
  * The entry point: subscribes metrics and spans to a source's lifecycle stream.
  */
 import { metrics, trace } from '@opentelemetry/api';
+import { definedOnly } from '../defaults';
 import { ConfigurationError } from '../errors';
 import { createMetricsRecorder } from './metrics';
 import { INSTRUMENTATION_SCOPE } from './names';
@@ -20,6 +21,21 @@ function assertSource(source: unknown): asserts source is InstrumentableTokenSou
   }
 }
 
+/** Merges the options over their defaults once, and validates them. */
+function resolveOptions(options: InstrumentTokenManagerOptions): Required<InstrumentTokenManagerOptions> {
+  const merged = { ...DEFAULT_INSTRUMENT_TOKEN_MANAGER_OPTIONS, ...definedOnly(options) };
+  if (typeof merged.attributes !== 'object' || merged.attributes === null) {
+    throw new ConfigurationError('instrumentTokenManager(): attributes must be an object of attribute values');
+  }
+  if (typeof merged.now !== 'function') throw new ConfigurationError('instrumentTokenManager(): now must be a function returning epoch ms');
+  return {
+    ...merged,
+    // Looked up here, not at import, so a global SDK registered after this module loads is used.
+    meterProvider: merged.meterProvider ?? metrics.getMeterProvider(),
+    tracerProvider: merged.tracerProvider ?? trace.getTracerProvider(),
+  };
+}
+
 /**
  * Reports a `TokenManager`'s (or a `TokenManagerPool`'s) lifecycle to OpenTelemetry over
  * `@opentelemetry/api` (an optional peer): auth call counts and
@@ -34,7 +50,7 @@ function assertSource(source: unknown): asserts source is InstrumentableTokenSou
  * @param source - the manager or pool to observe.
  * @param options - providers (the global ones by default) and constant attributes.
  * @returns a handle whose `uninstrument()` stops all reporting.
- * @throws ConfigurationError when `source` lacks `on`, `off` or `status`.
+ * @throws ConfigurationError when `source` lacks `on`, `off` or `status`, or an option has the wrong type.
  *
  * @example
  * ```ts
@@ -53,10 +69,7 @@ export function instrumentTokenManager(
   options: InstrumentTokenManagerOptions = {},
 ): TokenManagerInstrumentation {
   assertSource(source);
-  const attributes = options.attributes ?? DEFAULT_INSTRUMENT_TOKEN_MANAGER_OPTIONS.attributes;
-  const now = options.now ?? DEFAULT_INSTRUMENT_TOKEN_MANAGER_OPTIONS.now;
-  const meterProvider = options.meterProvider ?? metrics.getMeterProvider();
-  const tracerProvider = options.tracerProvider ?? trace.getTracerProvider();
+  const { attributes, now, meterProvider, tracerProvider } = resolveOptions(options);
 
   const recorders: LifecycleRecorder[] = [
     createMetricsRecorder(meterProvider.getMeter(INSTRUMENTATION_SCOPE), () => source.status(), now, attributes),
