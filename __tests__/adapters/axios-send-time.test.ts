@@ -54,6 +54,21 @@ describe('attachTokenManager() at send time', () => {
     expect(allowed.seen).toEqual([{ path: '/echo', auth: 'Bearer SECRET-0' }]);
   });
 
+  it('decides per request when the base URL has no host of its own', async () => {
+    const sent: Array<string | null> = [];
+    const capture = async (config: InternalAxiosRequestConfig) => {
+      sent.push((config.headers.get('Authorization') as string | undefined) ?? null);
+      return { data: null, status: 200, statusText: 'OK', headers: {}, config };
+    };
+    const api = axios.create({ baseURL: 'http:', adapter: capture });
+    const detach = attachTokenManager(api, new FakeTokenSource('SECRET'), { origins: [allowed.origin] });
+    // Joined as axios does: http:/127.0.0.1:<port>/echo, which a URL parser reads with that host.
+    await api.get(`${allowed.origin.slice('http://'.length)}/echo`);
+    await api.get(`${other.origin.slice('http://'.length)}/echo`);
+    detach();
+    expect(sent).toEqual(['Bearer SECRET-0', null]);
+  });
+
   it('adds the bearer to a config re-sent through the instance, once, with the current token', async () => {
     const source = new FakeTokenSource('SECRET');
     const api = axios.create({ baseURL: allowed.origin });

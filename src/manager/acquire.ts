@@ -13,6 +13,7 @@ import type { RefreshLock, StoredSession, TokenStore } from '../stores/types';
 import { hasUsableRefreshToken, isHeaderSafeToken, toLocalClock } from '../token-set';
 import type { RefreshTokenSeed, TokenSet } from '../token-set';
 import type { BackoffPolicy } from './backoff';
+import type { AuthGate } from './options';
 import type { Lifecycle } from './lifecycle';
 import { RetriesExhausted, retrying } from './retry';
 import type { AuthCallOperation, RefreshReason } from './types';
@@ -38,6 +39,8 @@ export interface AcquireContext {
   expirySkewMs: number;
   retry: BackoffPolicy;
   lifecycle: Lifecycle;
+  /** Waited for before each auth call (a pool's concurrency cap). */
+  authGate: AuthGate | undefined;
 }
 
 /** Where a run is, for the error a deadline produces. */
@@ -222,8 +225,14 @@ async function attempts(
           const stored = await readSession(context);
           if (isNewerSession(context, stored, request)) return { kind: 'adopted', tokens: stored as TokenSet };
         }
+        const release = context.authGate === undefined ? undefined : await context.authGate(request.signal);
         const sentAt = wallNow();
-        const raw = await call();
+        let raw: TokenSet;
+        try {
+          raw = await call();
+        } finally {
+          release?.();
+        }
         return { kind: 'tokens', tokens: checked(toLocalClock(raw, { sentAt, receivedAt: wallNow() }), wallNow(), previous) };
       },
       {

@@ -160,11 +160,36 @@ export interface TokenManagerOptions {
    */
   timers?: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
   /**
+   * Arms the proactive refresh. By default each manager has one `unref()`ed timer; a
+   * `TokenManagerPool` passes one shared scheduler so that any number of sessions use one timer.
+   * @default a timer of the manager's own
+   */
+  scheduler?: RefreshScheduler;
+  /**
+   * Waited for before each auth call, and released after it: a pool caps how many auth calls
+   * run at once across its sessions. The wait is bounded by the run's deadline (`signal`).
+   * @default no gate
+   */
+  authGate?: AuthGate;
+  /**
    * Random numbers in [0, 1) for the refresh jitter.
    * @default Math.random
    */
   random?: () => number;
 }
+
+/** One session's proactive-refresh timer, as a {@link RefreshScheduler} hands it out. */
+export interface ScheduledRefresh {
+  /** Fires at `at` (the manager's timeline); replaces any armed point; `undefined` cancels. */
+  arm(at: number | undefined): void;
+  cancel(): void;
+}
+
+/** Hands out {@link ScheduledRefresh}es: one per manager, all on one timer if it likes. */
+export type RefreshScheduler = (onDue: () => void) => ScheduledRefresh;
+
+/** Resolves to a release function once an auth call may start; rejects when `signal` aborts. */
+export type AuthGate = (signal: AbortSignal) => Promise<() => void>;
 
 /** Defaults of {@link RetryOptions}. */
 export const DEFAULT_RETRY_OPTIONS = Object.freeze({
@@ -193,7 +218,9 @@ export const DEFAULT_TOKEN_MANAGER_OPTIONS = Object.freeze({
 });
 
 /** Options with every default applied. */
-export type ResolvedTokenManagerOptions = Required<Omit<TokenManagerOptions, 'store' | 'logger' | 'initialTokens' | 'retry' | 'timers' | 'now' | 'storeKey'>> & {
+export type ResolvedTokenManagerOptions = Required<Omit<TokenManagerOptions, 'store' | 'logger' | 'initialTokens' | 'retry' | 'timers' | 'now' | 'storeKey' | 'scheduler' | 'authGate'>> & {
+  scheduler: RefreshScheduler | undefined;
+  authGate: AuthGate | undefined;
   /** The user's clock, when one was injected: then it is the timeline too. */
   now: (() => number) | undefined;
   storeKey: string | undefined;
@@ -247,6 +274,8 @@ export function resolveTokenManagerOptions(options: TokenManagerOptions): Resolv
     ...definedOnly(options),
     now: options.now,
     storeKey: options.storeKey,
+    scheduler: options.scheduler,
+    authGate: options.authGate,
     provider: options.provider,
     store: options.store,
     logger: options.logger,
@@ -257,6 +286,8 @@ export function resolveTokenManagerOptions(options: TokenManagerOptions): Resolv
   for (const name of DURATION_OPTIONS) assertNonNegative(name, resolved[name]);
   for (const name of RETRY_NUMBERS) assertNonNegative(`retry.${name}`, resolved.retry[name]);
   if (resolved.now !== undefined) assertFunction('now', resolved.now);
+  if (resolved.scheduler !== undefined) assertFunction('scheduler', resolved.scheduler);
+  if (resolved.authGate !== undefined) assertFunction('authGate', resolved.authGate);
   if (resolved.storeKey !== undefined && (typeof resolved.storeKey !== 'string' || resolved.storeKey === '')) {
     throw new ConfigurationError('TokenManager option storeKey must be a non-empty string');
   }

@@ -13,7 +13,7 @@ import { RefreshCycler } from './cycler';
 import { DEFAULT_HEALTH_OPTIONS, assessHealth } from './health';
 import { Lifecycle } from './lifecycle';
 import { backoffPolicies, resolveTokenManagerOptions } from './options';
-import type { ResolvedTokenManagerOptions, TokenManagerOptions } from './options';
+import type { ResolvedTokenManagerOptions, ScheduledRefresh, TokenManagerOptions } from './options';
 import { RefreshTimer } from './refresh-timer';
 import { startRefreshRun, wasAbandoned } from './refresh-run';
 import type { RefreshRun } from './refresh-run';
@@ -68,7 +68,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   readonly #stats = new SessionStats();
   readonly #lifecycle: Lifecycle;
   readonly #acquire: AcquireContext;
-  readonly #timer: RefreshTimer;
+  readonly #timer: ScheduledRefresh;
   #hot: { readonly token: string; readonly refreshAt: number } | undefined;
   #loading: Promise<void> | undefined;
   #run: { readonly run: RefreshRun; readonly promise: Promise<string> } | undefined;
@@ -100,9 +100,10 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       lifecycle: this.#lifecycle,
       retry: policies.foreground,
     };
-    this.#timer = new RefreshTimer(this.#clock, () => {
+    const onDue = (): void => {
       if (!this.#closed && !this.#draining && this.#cycler.isDueInBackground(this.#time())) this.#background('scheduled');
-    });
+    };
+    this.#timer = resolved.scheduler === undefined ? new RefreshTimer(this.#clock, onDue) : resolved.scheduler(onDue);
   }
 
   /**
