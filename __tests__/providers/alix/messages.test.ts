@@ -136,3 +136,13 @@ async function closedPort(): Promise<number> {
   if (address === null || typeof address === 'string') throw new Error('no port');
   return address.port;
 }
+
+describe('a malformed answer', () => {
+  it('names the full URL in a sentence', async () => {
+    sandbox.injectFaults(1, { type: 'malformed', endpoint: 'authenticate' });
+
+    const error = await failure(provider().authenticate());
+
+    expect((error as Error).message).toBe(`authenticate failed: the HTTP 200 answer to POST ${signInUrl()} is not valid JSON`);
+  });
+});

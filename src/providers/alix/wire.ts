@@ -29,7 +29,7 @@ export const MAX_EXPIRY_AHEAD_MS = 10 * 365.25 * 24 * 60 * 60 * 1000;
 const NUMERIC_STRING = /^[0-9]+(?:\.[0-9]+)?$/;
 
 function where(context: WireContext): string {
-  return `${context.operation} failed: response to POST ${context.path} → ${context.status}`;
+  return `${context.operation} failed: the HTTP ${context.status} answer to POST ${context.path}`;
 }
 
 function malformed(context: WireContext, problem: string): MalformedResponseError {
