@@ -4,6 +4,8 @@
  * operation and the numbers, and a `cause` is reduced to a sanitised summary first.
  */
 
+import { sanitizeCause } from './redaction';
+
 /** Stable error codes, one per way a caller would react. */
 export const ErrorCodes = Object.freeze({
   CONFIGURATION: 'ERR_ALIX_CONFIGURATION',
@@ -284,16 +286,4 @@ export function isTransientError(error: unknown): boolean {
   return isTokenManagerError(error) && error.transient;
 }
 
-/**
- * Reduces any thrown value to an Error with only its class name, message and code:
- * an AxiosError, for one, holds the request body (refresh token, signature) in `config`.
- */
-export function sanitizeCause(cause: unknown): unknown {
-  if (cause instanceof TokenManagerError) return cause;
-  if (!(cause instanceof Error)) return new Error(typeof cause === 'string' ? cause : 'non-error thrown');
-  const summary = new Error(cause.message);
-  summary.name = cause.name;
-  const code = (cause as { code?: unknown }).code;
-  if (typeof code === 'string') Object.defineProperty(summary, 'code', { value: code, enumerable: true });
-  return summary;
-}
+export { sanitizeCause };

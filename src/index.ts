@@ -21,7 +21,7 @@ export type { TokenProvider, ProviderIdentity } from './providers/types';
 export type { TokenStore, StoredSession, AcquireRefreshLockOptions, RefreshLock, RefreshLockResult } from './stores/types';
 export { MemoryTokenStore, DEFAULT_MEMORY_TOKEN_STORE_OPTIONS } from './stores/memory';
 export type { MemoryTokenStoreOptions } from './stores/memory';
-export { REDACT_PATHS } from './logger';
+export { REDACT_PATHS, REDACTED, REDACTED_BEARER } from './redaction';
 export { TokenManager } from './manager/token-manager';
 export type { CloseOptions } from './manager/token-manager';
 export { DIAGNOSTICS_CHANNEL_PREFIX } from './manager/types';
@@ -79,4 +79,3 @@ export { attachTokenManager, DEFAULT_ATTACH_TOKEN_MANAGER_OPTIONS } from './adap
 export type { AttachTokenManagerOptions, DetachTokenManager } from './adapters/axios';
 export { createAuthorizedFetch, DEFAULT_AUTHORIZED_FETCH_OPTIONS } from './adapters/fetch';
 export type { CreateAuthorizedFetchOptions } from './adapters/fetch';
-export { REDACTED_BEARER } from './adapters/redact';

@@ -4,31 +4,11 @@
  */
 import pino from 'pino';
 import type { Logger } from 'pino';
+import { REDACT_PATHS, REDACTED } from './redaction';
 
 export type { Logger };
 
-const SECRET_KEYS = [
-  'accessToken',
-  'refreshToken',
-  'signature',
-  'secretKey',
-  'privateKey',
-  'authorization',
-  'Authorization',
-  'token',
-  'bearer',
-];
-
-/**
- * pino's redact paths match only the depth they name, so each secret key is listed at the
- * top level and under up to three levels of wildcards (e.g. `err.config.headers.authorization`).
- */
-export const REDACT_PATHS: readonly string[] = Object.freeze(
-  SECRET_KEYS.flatMap((key) => [key, `*.${key}`, `*.*.${key}`, `*.*.*.${key}`]),
-);
-
-/** The placeholder redacted values are replaced with. */
-export const REDACTED = '[REDACTED]';
+export { REDACT_PATHS, REDACTED };
 
 const REDACT_OPTIONS = { paths: [...REDACT_PATHS], censor: REDACTED };
 

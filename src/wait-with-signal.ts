@@ -41,7 +41,11 @@ export function waitWithSignal<T>(
   onAbortError: () => Error = () => new AbortedError(),
 ): Promise<T> {
   if (signal === undefined) return shared;
-  if (signal.aborted) return Promise.reject(onAbortError());
+  if (signal.aborted) {
+    // Nobody else may be waiting on the work: its late failure must not go unhandled.
+    shared.catch(() => undefined);
+    return Promise.reject(onAbortError());
+  }
   return new Promise<T>((resolve, reject) => {
     const cancel = onAbort(signal, () => reject(onAbortError()));
     shared.then(

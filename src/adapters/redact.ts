@@ -4,13 +4,9 @@
  * logging `err` as it is, or `JSON.stringify(err.toJSON())`, would print the token
  * (axios/axios#4246, #4249).
  */
-import { REDACTED } from '../logger';
+import { REDACTED_BEARER, isBearerValue, redactBearerLines } from '../redaction';
 
-/** What a redacted `Authorization` header reads. */
-export const REDACTED_BEARER = `Bearer ${REDACTED}`;
-
-const BEARER_VALUE = /^\s*bearer\s+\S/i;
-const BEARER_LINE = /^(authorization:[ \t]*bearer[ \t]+)[^\r\n]*/gim;
+export { REDACTED_BEARER };
 
 type UnknownRecord = Record<PropertyKey, unknown>;
 
@@ -19,7 +15,7 @@ function isObject(value: unknown): value is UnknownRecord {
 }
 
 function redactValue(value: unknown): unknown {
-  if (typeof value === 'string') return BEARER_VALUE.test(value) ? REDACTED_BEARER : value;
+  if (typeof value === 'string') return isBearerValue(value) ? REDACTED_BEARER : value;
   if (Array.isArray(value)) return value.map(redactValue);
   return value;
 }
@@ -33,7 +29,7 @@ export function redactHeaders(headers: unknown): void {
   try {
     if (typeof Headers !== 'undefined' && headers instanceof Headers) {
       const value = headers.get('authorization');
-      if (value !== null && BEARER_VALUE.test(value)) headers.set('authorization', REDACTED_BEARER);
+      if (value !== null && isBearerValue(value)) headers.set('authorization', REDACTED_BEARER);
       return;
     }
     for (const key of Object.keys(headers)) {
@@ -52,10 +48,10 @@ function outgoingHeaderMap(request: UnknownRecord): unknown {
 
 /** Redacts bearer lines in a raw header block held as a string or a byte buffer. */
 function redactRaw(data: unknown): unknown {
-  if (typeof data === 'string') return data.replace(BEARER_LINE, `$1${REDACTED}`);
+  if (typeof data === 'string') return redactBearerLines(data);
   if (data instanceof Uint8Array) {
     const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
-    const clean = text.replace(BEARER_LINE, `$1${REDACTED}`);
+    const clean = redactBearerLines(text);
     return clean === text ? data : Buffer.from(clean, 'latin1');
   }
   return data;
@@ -90,7 +86,7 @@ export function redactRequest(request: unknown, seen = new Set<unknown>()): void
   if (!isObject(request) || seen.has(request)) return;
   seen.add(request);
   try {
-    if (typeof request._header === 'string') request._header = request._header.replace(BEARER_LINE, `$1${REDACTED}`);
+    if (typeof request._header === 'string') request._header = redactBearerLines(request._header);
     redactSocket(request.socket);
     if (Array.isArray(request.outputData)) {
       for (const entry of request.outputData) if (isObject(entry)) entry.data = redactRaw(entry.data);

@@ -24,3 +24,16 @@ export interface AccessTokenSource {
    */
   recordReplay?(report: ReplayReport): void;
 }
+
+/**
+ * Many sessions, one per key (an end user's `userEmail`): what the HTTP adapters need from a
+ * `TokenManagerPool`. `get(key)` returns that key's session, the same one while it lives.
+ *
+ * The adapters tell a pool from a single source by shape: a value with a `get()` method is a
+ * pool (even when it also has pool-level `getAccessToken(key)`/`invalidate(key)`, as
+ * `TokenManagerPool` does); otherwise it must be an {@link AccessTokenSource}.
+ */
+export interface SessionSource {
+  /** The session for `key`, created on first use. */
+  get(key: string): AccessTokenSource;
+}

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 // Type only (erased): ioredis itself is loaded lazily below, and only when REDIS_URL is set.
 import type { Redis as IoRedis } from 'ioredis';
-import { ConfigurationError, isTokenManagerError } from '../../errors';
+import { ConfigurationError, errorCodeOf, isTokenManagerError } from '../../errors';
 import { loadPrivateKey } from '../../providers/alix/private-key';
 import { AlixAuthProvider } from '../../providers/alix/provider';
 import { readAlixEnvConfig } from '../../standalone/env-config';
@@ -73,7 +73,7 @@ async function createIoredisClient(url: string): Promise<DoctorRedisClient> {
   try {
     ({ Redis } = await import('ioredis'));
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
+    const code = errorCodeOf(error);
     if (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') {
       throw new ConfigurationError('ioredis not installed: REDIS_URL is set, so run `npm install ioredis` to check Redis');
     }

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { ConfigurationError } from '../../errors';
+import { ConfigurationError, errorCodeOf } from '../../errors';
 import { startAlixSandbox, type AlixSandbox } from '../../sandbox/server';
 import { ExitCodes } from '../exit-codes';
 import { parseNumberFlag } from '../parse';
@@ -75,7 +75,7 @@ async function listen(port: number, accessTtlSeconds: number, privateKeyPem: str
   try {
     return await startAlixSandbox({ port, accessTokenTtlMs: accessTtlSeconds * 1000, privateKeyPem });
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
+    const code = errorCodeOf(error);
     if (code === 'EADDRINUSE') throw new ConfigurationError(`--port ${port}: 127.0.0.1:${port} is already in use; pick another port or 0 for a free one`);
     if (code === 'EACCES') throw new ConfigurationError(`--port ${port}: not allowed to listen on 127.0.0.1:${port}; use a port above 1023 or 0`);
     throw error;
@@ -120,6 +120,6 @@ export function isAlive(originalParentPid: number, currentParentPid: number): bo
     return true;
   } catch (error) {
     // EPERM: the pid exists but belongs to someone else, so it is alive.
-    return (error as { code?: unknown }).code === 'EPERM';
+    return errorCodeOf(error) === 'EPERM';
   }
 }

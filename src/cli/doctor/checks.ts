@@ -4,7 +4,7 @@
  */
 import { createHash, createPublicKey, constants, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
 import { systemClock, systemMonotonicNow, withTimeout } from '../../clock';
-import { isTokenManagerError } from '../../errors';
+import { errorCodeOf, isTokenManagerError } from '../../errors';
 import type { AlixAuthProvider } from '../../providers/alix/provider';
 import type { TokenSet } from '../../token-set';
 
@@ -233,8 +233,8 @@ function redisWhere(url: string): string {
 export function messageOf(error: unknown): string {
   if (isTokenManagerError(error)) return error.message;
   if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return typeof code === 'string' ? `${error.message} (${code})` : error.message;
+    const code = errorCodeOf(error);
+    return code === undefined ? error.message : `${error.message} (${code})`;
   }
   return String(error);
 }

@@ -8,15 +8,15 @@ import {
   AuthRejectedError,
   AuthUnavailableError,
   MalformedResponseError,
+  errorCodeOf,
   isTokenManagerError,
   type AuthOperation,
   type TokenManagerError,
 } from '../../errors';
+import { redactSecrets } from '../../redaction';
 import type { TokenSet } from '../../token-set';
 import { describeNonJson, parseBody, parseServerTime, readEnvelope, toTokenSet, type WireContext } from './wire';
 
-/** `Retry-After` values above this are capped to it, in ms (5 minutes). */
-export const MAX_RETRY_AFTER_MS = 5 * 60 * 1000;
 
 /** The longest API `message` kept in an error, in characters. */
 export const MAX_API_MESSAGE_LENGTH = 300;
@@ -62,14 +62,6 @@ export function isSignatureRejection(errorCode: number | undefined, apiMessage: 
   return (errorCode !== undefined && SIGNATURE_REJECTED_ERROR_CODES.includes(errorCode)) || /signature/i.test(apiMessage ?? '');
 }
 
-/** Replaces every occurrence of the given secrets with `[REDACTED]`. */
-export function redactSecrets(text: string, secrets: readonly string[]): string {
-  let result = text;
-  for (const secret of secrets) {
-    if (secret.length >= 4) result = result.split(secret).join('[REDACTED]');
-  }
-  return result;
-}
 
 function apiMessageOf(message: string | undefined, secrets: readonly string[]): string | undefined {
   if (message === undefined) return undefined;
@@ -83,7 +75,7 @@ function header(headers: Readonly<Record<string, unknown>>, name: string): strin
 }
 
 /**
- * `Retry-After` (delta-seconds or HTTP-date) in ms, capped at {@link MAX_RETRY_AFTER_MS};
+ * `Retry-After` (delta-seconds or HTTP-date) in ms, as the server sent it (the manager's backoff policy applies the one cap, `retry.maxRetryAfterMs`);
  * `undefined` when absent or unparseable. An HTTP-date is measured from `referenceTime`.
  */
 export function parseRetryAfterMs(value: string | undefined, referenceTime: number): number | undefined {
@@ -99,7 +91,7 @@ export function parseRetryAfterMs(value: string | undefined, referenceTime: numb
     if (!Number.isFinite(at)) return undefined;
     delayMs = at - referenceTime;
   }
-  return Math.min(Math.max(0, delayMs), MAX_RETRY_AFTER_MS);
+  return Math.max(0, delayMs);
 }
 
 /**
@@ -195,7 +187,7 @@ export function classifyTransportError(error: unknown, context: TransportContext
   if (context.aborted) {
     return new AbortedError(`${context.operation} aborted by the caller: POST ${context.url}`, { cause: error });
   }
-  const code = (error as { code?: unknown } | null)?.code;
+  const code = errorCodeOf(error);
   const message = error instanceof Error ? error.message : '';
   if (context.timedOut || (typeof code === 'string' && TIMEOUT_CODES.has(code) && /timeout/i.test(message))) {
     return new AuthUnavailableError(

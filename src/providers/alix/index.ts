@@ -17,5 +17,5 @@ export type {
 export { loadPrivateKey, MIN_RSA_MODULUS_BITS } from './private-key';
 export { createKeySigner } from './signer';
 export { isLoopbackHost } from './base-url';
-export { MAX_RETRY_AFTER_MS, parseRetryAfterMs } from './classify';
+export { parseRetryAfterMs } from './classify';
 export { MAX_EXPIRY_AHEAD_MS } from './wire';

@@ -5,7 +5,7 @@
  */
 import { createPrivateKey, KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ConfigurationError } from '../../errors';
+import { ConfigurationError, errorCodeOf } from '../../errors';
 
 /** The smallest RSA modulus accepted, in bits. */
 export const MIN_RSA_MODULUS_BITS = 2048;
@@ -33,8 +33,7 @@ export function loadPrivateKey(input: unknown): KeyObject {
   try {
     text = readFileSync(input, 'utf8');
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    const why = typeof code === 'string' ? code : 'unreadable';
+    const why = errorCodeOf(error) ?? 'unreadable';
     throw new ConfigurationError(`privateKey file '${input}' cannot be read (${why})`, { cause: error });
   }
   if (!text.includes(PEM_MARKER)) {

@@ -1,0 +1,75 @@
+/**
+ * Every redaction rule of the library in one place: what a secret looks like to the logger
+ * (pino paths), in a header (`Authorization: Bearer …`), in an echoed API message, and in a
+ * foreign error kept as a `cause`. The adapters' error scrubber (`adapters/redact.ts`) and
+ * the logger apply these rules; they define none of their own.
+ */
+
+/** The placeholder redacted values are replaced with. */
+export const REDACTED = '[REDACTED]';
+
+/** What a redacted `Authorization` header reads. */
+export const REDACTED_BEARER = `Bearer ${REDACTED}`;
+
+/** Field names whose values are secrets wherever they appear in a logged object. */
+const SECRET_KEYS = [
+  'accessToken',
+  'refreshToken',
+  'signature',
+  'secretKey',
+  'privateKey',
+  'authorization',
+  'Authorization',
+  'token',
+  'bearer',
+];
+
+/**
+ * pino's redact paths match only the depth they name, so each secret key is listed at the
+ * top level and under up to three levels of wildcards (e.g. `err.config.headers.authorization`).
+ */
+export const REDACT_PATHS: readonly string[] = Object.freeze(
+  SECRET_KEYS.flatMap((key) => [key, `*.${key}`, `*.*.${key}`, `*.*.*.${key}`]),
+);
+
+/** A header value carrying a bearer token. */
+const BEARER_VALUE = /^\s*bearer\s+\S/i;
+
+/** An `Authorization: Bearer …` line in a raw HTTP header block. */
+const BEARER_LINE = /^(authorization:[ \t]*bearer[ \t]+)[^\r\n]*/gim;
+
+/** Whether a header value carries a bearer token. */
+export function isBearerValue(value: string): boolean {
+  return BEARER_VALUE.test(value);
+}
+
+/** Replaces the token of every `Authorization: Bearer …` line in a raw header block. */
+export function redactBearerLines(text: string): string {
+  return text.replace(BEARER_LINE, `$1${REDACTED}`);
+}
+
+/** Replaces every occurrence of the given secrets (4 characters or more) with `[REDACTED]`. */
+export function redactSecrets(text: string, secrets: readonly string[]): string {
+  let result = text;
+  for (const secret of secrets) {
+    if (secret.length >= 4) result = result.split(secret).join(REDACTED);
+  }
+  return result;
+}
+
+/**
+ * Reduces a thrown value to an Error with its class name, message, code and stack, and
+ * nothing else: an AxiosError, for one, holds the request body (refresh token, signature)
+ * in `config` and the bearer in `request`. This library's own errors (codes `ERR_ALIX_*`)
+ * hold no secret and are kept as they are.
+ */
+export function sanitizeCause(cause: unknown): unknown {
+  const code = typeof cause === 'object' && cause !== null ? (cause as { code?: unknown }).code : undefined;
+  if (cause instanceof Error && typeof code === 'string' && code.startsWith('ERR_ALIX_')) return cause;
+  if (!(cause instanceof Error)) return new Error(typeof cause === 'string' ? cause : 'non-error thrown');
+  const summary = new Error(cause.message);
+  summary.name = cause.name;
+  if (typeof cause.stack === 'string') summary.stack = redactBearerLines(cause.stack);
+  if (typeof code === 'string') Object.defineProperty(summary, 'code', { value: code, enumerable: true });
+  return summary;
+}
