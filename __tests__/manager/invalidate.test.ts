@@ -1,4 +1,4 @@
-import { flushPromises } from '../helpers/fake-provider';
+import { flushUntil } from '../helpers/fake-provider';
 import { makeManager, useFakeClock } from '../helpers/manager';
 
 describe('TokenManager', () => {
@@ -20,8 +20,10 @@ describe('TokenManager', () => {
       const { manager, provider } = makeManager();
       const old = await manager.getAccessToken();
       await manager.getAccessToken({ forceRefresh: true });
-      manager.invalidate(old);
-      await flushPromises();
+      const started: string[] = [];
+      manager.on('lifecycle', (event) => started.push(event.type));
+      expect(manager.invalidate(old)).toBe('stale');
+      expect(started).not.toContain('refresh-started');
       expect(provider.refreshCount).toBe(1);
       expect(await manager.getAccessToken()).toBe('access-2');
       manager.close();
@@ -34,7 +36,8 @@ describe('TokenManager', () => {
       manager.invalidate(rejected);
       let received: string | undefined;
       const caller = manager.getAccessToken().then((token) => (received = token));
-      await flushPromises();
+      // The provider holds the refresh until released, so nothing but the rejected token could be served now.
+      await flushUntil(() => provider.calls.length === 2);
       expect(received).toBeUndefined();
       provider.release();
       await caller;

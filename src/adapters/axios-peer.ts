@@ -31,6 +31,8 @@ export interface AxiosRequestConfigLike {
   adapter?: unknown;
   beforeRedirect?: unknown;
   skipAuth?: boolean | undefined;
+  /** The session a request names when the adapter serves a pool (unknown: JavaScript callers may send anything). */
+  alixSession?: unknown;
 }
 
 /** What an axios adapter (the transport: http, xhr, fetch or a custom one) resolves to. */

@@ -16,8 +16,10 @@ import { definedOnly } from '../defaults';
 import type { OriginSet } from './origins';
 import { redactAxiosError } from './redact';
 import { DEFAULT_ADAPTER_OPTIONS, invalidateAllowsReplay, isReplayableBody, recordReplay } from './replay';
-import type { AccessTokenSource } from './types';
+import type { AccessTokenSource, SessionSource } from './types';
+import { isSessionKey, missingSessionKeyError, resolveTokenSource } from './session';
 import { assertSupportedInstance, headersOf, isAxiosErrorLike, resolveTransport } from './axios-peer';
+import type { InternalAxiosRequestConfig } from 'axios';
 import type { AxiosAdapterLike, AxiosHeadersLike, AxiosInstanceLike, AxiosRequestConfigLike, AxiosResponseLike } from './axios-peer';
 
 declare module 'axios' {
@@ -28,6 +30,13 @@ declare module 'axios' {
      * @default false
      */
     skipAuth?: boolean;
+    /**
+     * The session this request acts for (an end user's `userEmail`) when the instance is
+     * attached to a session pool (`TokenManagerPool`): its bearer comes from `pool.get(key)`,
+     * and a 401 invalidates that session only. Takes precedence over the `sessionKey` option;
+     * ignored when the instance is attached to a single token manager.
+     */
+    alixSession?: string;
   }
 }
 
@@ -47,6 +56,15 @@ export interface AttachTokenManagerOptions {
   retryStatuses?: number[];
   /** A pino logger for retry events (the bearer is redacted). @default a silent logger */
   logger?: Logger;
+  /**
+   * With a session pool only: derives a request's session key (an end user's `userEmail`)
+   * from its config as it is sent (after every interceptor), e.g. from a header or the URL,
+   * for requests that carry no `alixSession` option. Returning `undefined` or `''` means the
+   * request names no session: one bound for an allowed origin is then rejected with a
+   * `ConfigurationError` and not sent.
+   * @default none: each request must carry `alixSession`
+   */
+  sessionKey?: (config: InternalAxiosRequestConfig) => string | undefined;
 }
 
 /** Defaults of {@link AttachTokenManagerOptions}. */
@@ -73,27 +91,37 @@ const wrappedTransports = new WeakMap<object, unknown>();
  * `instance` is typed structurally: an instance of any supported axios (1.6 or later, the
  * peer dependency) fits.
  *
+ * `source` is one session (a `TokenManager`) or a session pool (a `TokenManagerPool`, or any
+ * value with a `get(key)` method, see {@link SessionSource}). With a pool, each request bound
+ * for an allowed origin names its session with the `alixSession` request option or through
+ * `options.sessionKey(config)`; its bearer, its 401 invalidation and its replay all use
+ * `pool.get(key)` alone. Such a request that names no session is rejected with a
+ * `ConfigurationError` and not sent; requests to other origins need no key.
+ *
  * @returns a function that removes the hook.
  * @throws {ConfigurationError} when there is neither `options.origins` nor an instance
  * `baseURL`, when an origin is invalid or plain http to a non-loopback host, when an argument
- * is not an axios instance / token manager, or when the axios is 0.x or older than 1.6.
+ * is not an axios instance / token manager / session pool, when `sessionKey` is not a function
+ * or is given with a single token manager, or when the axios is 0.x or older than 1.6.
  * @example
  * ```ts
  * const api = axios.create({ baseURL: 'https://api.alixcard.example' });
  * const detach = attachTokenManager(api, manager);
  * await api.get('/v2/cards'); // carries the bearer
  * detach();
+ *
+ * const perUser = axios.create({ baseURL: 'https://api.alixcard.example' });
+ * attachTokenManager(perUser, pool);
+ * await perUser.get('/v2/cards', { alixSession: 'user@example.com' }); // that user's bearer
  * ```
  */
 export function attachTokenManager(
   instance: AxiosInstanceLike,
-  manager: AccessTokenSource,
+  source: AccessTokenSource | SessionSource,
   options: AttachTokenManagerOptions = {},
 ): DetachTokenManager {
   assertSupportedInstance(instance, 'attachTokenManager');
-  if (typeof manager?.getAccessToken !== 'function' || typeof manager.invalidate !== 'function') {
-    throw new ConfigurationError('attachTokenManager: the second argument has no getAccessToken()/invalidate()');
-  }
+  const { single, pool } = resolveTokenSource(source, options?.sessionKey, 'attachTokenManager', 'second');
   const settings = { ...DEFAULT_ATTACH_TOKEN_MANAGER_OPTIONS, ...definedOnly(options) };
   const origins = createOriginSet(settings.origins, instance.defaults.baseURL, 'attachTokenManager');
   const retryStatuses = parseRetryStatuses(settings.retryStatuses, 'attachTokenManager');
@@ -101,8 +129,19 @@ export function attachTokenManager(
   const guardRedirect = createRedirectGuard(origins);
   let attached = true;
 
-  /** Sends once with `token`; on a rejection of it, replays once with a fresh one when that can help. */
-  const sendWithToken = async (transport: AxiosAdapterLike, config: AxiosRequestConfigLike, headers: AxiosHeadersLike, token: string): Promise<AxiosResponseLike> => {
+  /**
+   * Sends once with `token` from `source`; on a rejection of it, replays once with a fresh one
+   * when that can help. `key` is the request's session when the source is a pool: the
+   * invalidation and the replay go to `pool.get(key)` alone.
+   */
+  const sendWithToken = async (
+    source: AccessTokenSource,
+    key: string | undefined,
+    transport: AxiosAdapterLike,
+    config: AxiosRequestConfigLike,
+    headers: AxiosHeadersLike,
+    token: string,
+  ): Promise<AxiosResponseLike> => {
     headers.set('Authorization', `Bearer ${token}`, true);
     config.beforeRedirect = guardRedirect(config.beforeRedirect as BeforeRedirect | undefined);
     let response: AxiosResponseLike | undefined;
@@ -120,6 +159,8 @@ export function attachTokenManager(
       if (response !== undefined) return response;
       throw redacted(failure);
     };
+    // Looked up again: the session that issued the token may have been evicted meanwhile.
+    const manager = key === undefined || pool === undefined ? source : pool.get(key);
     if (!invalidateAllowsReplay(manager, token)) return giveUp();
     const report = { adapter: 'axios' as const, status, method: (config.method ?? 'get').toUpperCase(), origin: resolveRequestUrl(config)?.origin ?? '' };
     if (!isReplayableBody(config.data)) {
@@ -146,7 +187,22 @@ export function attachTokenManager(
     if (headers === undefined) {
       throw new ConfigurationError(`attachTokenManager: the request's headers are not AxiosHeaders; axios ${'>='}1.6 is required`);
     }
-    return sendWithToken(transport, config, headers, await manager.getAccessToken(signalOptions(config)));
+    if (single !== undefined) return sendWithToken(single, undefined, transport, config, headers, await single.getAccessToken(signalOptions(config)));
+    const key = sessionKeyOf(config);
+    const session = pool.get(key);
+    return sendWithToken(session, key, transport, config, headers, await session.getAccessToken(signalOptions(config)));
+  };
+
+  /** The session a request bound for an allowed origin names, with a pool. */
+  const deriveKey = settings.sessionKey;
+  const sessionKeyOf = (config: AxiosRequestConfigLike): string => {
+    const key = config.alixSession ?? deriveKey?.(config as InternalAxiosRequestConfig);
+    if (isSessionKey(key)) return key;
+    throw missingSessionKeyError(
+      'attachTokenManager',
+      resolveRequestUrl(config)?.origin ?? '',
+      "pass `{ alixSession: '<user key>' }` with the request, or a `sessionKey(config)` option to attachTokenManager()",
+    );
   };
 
   // One wrapper per transport (an adapter function, or a list of adapter names), made once:
