@@ -62,7 +62,7 @@ export type { DiagnosticsMessage } from './manager/lifecycle';
 export { DEFAULT_HEALTH_OPTIONS } from './manager/health';
 export { DEFAULT_TOKEN_MANAGER_OPTIONS, DEFAULT_RETRY_OPTIONS } from './manager/options';
 export type { TokenManagerOptions, RetryOptions } from './manager/options';
-export type { AccessTokenSource } from './adapters/types';
+export type { AccessTokenSource, SessionSource } from './adapters/types';
 export { AlixAuthProvider, DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS, defaultSignedString, defaultAuthenticateBody, defaultRefreshBody } from './providers/alix';
 export type {
   AlixAuthProviderOptions,
@@ -78,4 +78,4 @@ export type { AlixEnvConfig } from './standalone/env-config';
 export { attachTokenManager, DEFAULT_ATTACH_TOKEN_MANAGER_OPTIONS } from './adapters/axios';
 export type { AttachTokenManagerOptions, DetachTokenManager } from './adapters/axios';
 export { createAuthorizedFetch, DEFAULT_AUTHORIZED_FETCH_OPTIONS } from './adapters/fetch';
-export type { CreateAuthorizedFetchOptions } from './adapters/fetch';
+export type { CreateAuthorizedFetchOptions, AuthorizedFetch, AuthorizedFetchInit } from './adapters/fetch';

@@ -30,6 +30,22 @@ export interface RefreshTokenSeed {
 /** Tokens a user may seed a manager with: a refresh token alone is enough to start. */
 export type InitialTokens = TokenSet | RefreshTokenSeed;
 
+/**
+ * Where a session starts from: a stored set (newer) or else the seed; its access token if it
+ * is still good at `usableUntil`, else its refresh token alone, else nothing.
+ */
+export function startingPoint(
+  stored: TokenSet | undefined,
+  seed: InitialTokens | undefined,
+  usableUntil: number,
+): { kind: 'tokens'; tokens: TokenSet } | { kind: 'seed'; seed: RefreshTokenSeed } | undefined {
+  const start = stored ?? seed;
+  if (start === undefined) return undefined;
+  if (hasAccessToken(start) && start.accessTokenExpiresAt > usableUntil) return { kind: 'tokens', tokens: start };
+  if (typeof start.refreshToken !== 'string' || start.refreshToken === '') return undefined;
+  return { kind: 'seed', seed: { refreshToken: start.refreshToken, refreshTokenExpiresAt: start.refreshTokenExpiresAt } };
+}
+
 /** Whether seeded tokens hold an access token (rather than a refresh token alone). */
 export function hasAccessToken(tokens: InitialTokens): tokens is TokenSet {
   return typeof tokens.accessToken === 'string' && tokens.accessToken !== '';

@@ -8,10 +8,27 @@ import type { Logger } from '../logger';
 import { createOriginSet, isAllowedUrl, parseRetryStatuses } from './origins';
 import { definedOnly } from '../defaults';
 import { DEFAULT_ADAPTER_OPTIONS, invalidateAllowsReplay, isReplayableBody, recordReplay } from './replay';
-import type { AccessTokenSource } from './types';
+import { isSessionKey, missingSessionKeyError, resolveTokenSource } from './session';
+import type { AccessTokenSource, SessionSource } from './types';
 
 type FetchInput = Parameters<typeof fetch>[0];
 type FetchInit = NonNullable<Parameters<typeof fetch>[1]>;
+
+/** The `init` of an {@link AuthorizedFetch}: `fetch`'s own, plus the session the call acts for. */
+export type AuthorizedFetchInit = FetchInit & {
+  /**
+   * The session this call acts for (an end user's `userEmail`) when the wrapper serves a
+   * session pool: its bearer comes from `pool.get(key)`, and a 401 invalidates that session
+   * only. Takes precedence over the `sessionKey` option; ignored with a single token manager.
+   */
+  alixSession?: string;
+};
+
+/**
+ * The function {@link createAuthorizedFetch} returns: `fetch`'s signature, with an optional
+ * `alixSession` in `init`. It can be passed wherever a `typeof fetch` is expected.
+ */
+export type AuthorizedFetch = (input: FetchInput, init?: AuthorizedFetchInit) => Promise<Response>;
 
 /** Options of {@link createAuthorizedFetch}. */
 export interface CreateAuthorizedFetchOptions {
@@ -33,6 +50,15 @@ export interface CreateAuthorizedFetchOptions {
   retryStatuses?: number[];
   /** A pino logger for retry events (the bearer is redacted). @default a silent logger */
   logger?: Logger;
+  /**
+   * With a session pool only: derives a call's session key (an end user's `userEmail`) for
+   * calls that pass no `init.alixSession`. It receives the call as a `Request` with its URL,
+   * method and headers (the given `Request` itself when `init` changes neither; never a copy of
+   * the body). Returning `undefined` or `''` means the call names no session: one bound for an
+   * allowed origin is then rejected with a `ConfigurationError` and not sent.
+   * @default none: each call must pass `init.alixSession`
+   */
+  sessionKey?: (request: Request) => string | undefined;
 }
 
 /** Defaults of {@link CreateAuthorizedFetchOptions}. */
@@ -47,20 +73,30 @@ export const DEFAULT_AUTHORIZED_FETCH_OPTIONS: Readonly<{ retryStatuses: readonl
  * untouched. Redirects are left to `fetch`, which drops `Authorization` when a redirect
  * changes origin.
  *
- * @throws {ConfigurationError} when `origins` is missing, empty or invalid.
+ * `source` is one session (a `TokenManager`) or a session pool (a `TokenManagerPool`, or any
+ * value with a `get(key)` method, see {@link SessionSource}). With a pool, each call bound for
+ * an allowed origin names its session with `init.alixSession` or through
+ * `options.sessionKey(request)`; its bearer, its 401 invalidation and its replay all use
+ * `pool.get(key)` alone. Such a call that names no session is rejected with a
+ * `ConfigurationError` and not sent; calls to other origins need no key.
+ *
+ * @throws {ConfigurationError} when `origins` is missing, empty or invalid, when `source` is
+ * neither a token manager nor a session pool, or when `sessionKey` is not a function or is
+ * given with a single token manager.
  * @example
  * ```ts
  * const authorizedFetch = createAuthorizedFetch(manager, { origins: ['https://api.alixcard.example'] });
  * const response = await authorizedFetch('https://api.alixcard.example/v2/cards');
+ *
+ * const perUserFetch = createAuthorizedFetch(pool, { origins: ['https://api.alixcard.example'] });
+ * await perUserFetch('https://api.alixcard.example/v2/cards', { alixSession: 'user@example.com' });
  * ```
  */
-export function createAuthorizedFetch(manager: AccessTokenSource, options: CreateAuthorizedFetchOptions): typeof fetch {
-  if (typeof manager?.getAccessToken !== 'function' || typeof manager.invalidate !== 'function') {
-    throw new ConfigurationError('createAuthorizedFetch: the first argument has no getAccessToken()/invalidate()');
-  }
+export function createAuthorizedFetch(source: AccessTokenSource | SessionSource, options: CreateAuthorizedFetchOptions): AuthorizedFetch {
   if (typeof options !== 'object' || options === null) {
     throw new ConfigurationError('createAuthorizedFetch: options with `origins` are required');
   }
+  const { single, pool } = resolveTokenSource(source, options.sessionKey, 'createAuthorizedFetch', 'first');
   const settings = { ...DEFAULT_AUTHORIZED_FETCH_OPTIONS, ...definedOnly(options) };
   const origins = createOriginSet(settings.origins ?? [], undefined, 'createAuthorizedFetch');
   const retryStatuses = parseRetryStatuses(settings.retryStatuses, 'createAuthorizedFetch');
@@ -69,11 +105,16 @@ export function createAuthorizedFetch(manager: AccessTokenSource, options: Creat
   }
   const logger = createLogger(settings.logger);
 
-  const authorizedFetch = async (input: FetchInput, init?: FetchInit): Promise<Response> => {
+  const authorizedFetch = async (input: FetchInput, init?: AuthorizedFetchInit): Promise<Response> => {
     const fetchImpl = settings.fetch ?? globalThis.fetch;
     const request = asRequest(input);
     const url = request === undefined ? String(input) : request.url;
     if (!isAllowedUrl(origins, url)) return fetchImpl(input, init);
+
+    let key: string | undefined;
+    let manager: AccessTokenSource;
+    if (single !== undefined) manager = single;
+    else manager = pool.get((key = sessionKeyOf(request, url, init)));
 
     const signal = init?.signal ?? request?.signal ?? undefined;
     // No options object without a signal: it keeps the manager on its hot path.
@@ -88,7 +129,9 @@ export function createAuthorizedFetch(manager: AccessTokenSource, options: Creat
       void spare?.body?.cancel().catch(() => undefined);
       return first;
     }
-    if (!invalidateAllowsReplay(manager, token)) {
+    // Looked up again: the session that issued the token may have been evicted meanwhile.
+    const current = key === undefined || pool === undefined ? manager : pool.get(key);
+    if (!invalidateAllowsReplay(current, token)) {
       void spare?.body?.cancel().catch(() => undefined);
       return first;
     }
@@ -99,12 +142,30 @@ export function createAuthorizedFetch(manager: AccessTokenSource, options: Creat
       return first;
     }
     void first.body?.cancel().catch(() => undefined);
-    const fresh = await manager.getAccessToken(signalOptions);
+    const fresh = await current.getAccessToken(signalOptions);
     logger.info(report, 'token rejected; replaying the request once with a fresh token');
-    recordReplay(manager, report);
+    recordReplay(current, report);
     return fetchImpl(spare ?? input, withBearer(spare ?? request, init, fresh));
   };
-  return authorizedFetch as typeof fetch;
+
+  /** The session a call bound for an allowed origin names, with a pool. */
+  const deriveKey = settings.sessionKey;
+  const sessionKeyOf = (request: Request | undefined, url: string, init: AuthorizedFetchInit | undefined): string => {
+    const key = init?.alixSession ?? deriveKey?.(keyRequest(request, url, init));
+    if (isSessionKey(key)) return key;
+    throw missingSessionKeyError(
+      'createAuthorizedFetch',
+      new URL(url).origin,
+      "pass `{ alixSession: '<user key>' }` in the call's init, or a `sessionKey(request)` option to createAuthorizedFetch()",
+    );
+  };
+  return authorizedFetch;
+}
+
+/** The call as `sessionKey` sees it: URL, method and headers, never the body (it stays unread). */
+function keyRequest(request: Request | undefined, url: string, init: FetchInit | undefined): Request {
+  if (request !== undefined && init?.headers === undefined && init?.method === undefined) return request;
+  return new Request(url, { method: init?.method ?? request?.method ?? 'GET', headers: init?.headers ?? request?.headers });
 }
 
 /** A Request-like input (duck-typed, so another undici's Request counts too). */

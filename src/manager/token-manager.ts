@@ -4,19 +4,18 @@ import type { Clock } from '../clock';
 import { TokenManagerClosedError, errorCodeOf } from '../errors';
 import { createLogger } from '../logger';
 import { MemoryTokenStore } from '../stores/memory';
-import { hasAccessToken } from '../token-set';
+import { startingPoint } from '../token-set';
 import type { TokenSet } from '../token-set';
 import { waitWithSignal } from '../wait-with-signal';
 import { readSession } from './acquire';
-import type { AcquireContext, AcquireResult } from './acquire';
+import type { AcquireContext } from './acquire';
 import { RefreshCycler } from './cycler';
 import { DEFAULT_HEALTH_OPTIONS, assessHealth } from './health';
 import { Lifecycle } from './lifecycle';
 import { backoffPolicies, resolveTokenManagerOptions } from './options';
 import type { ResolvedTokenManagerOptions, ScheduledRefresh, TokenManagerOptions } from './options';
 import { RefreshTimer } from './refresh-timer';
-import { startRefreshRun, wasAbandoned } from './refresh-run';
-import type { RefreshRun } from './refresh-run';
+import { RefreshFlight } from './refresh-run';
 import { SessionStats, snapshotStatus } from './status';
 import type {
   GetAccessTokenOptions,
@@ -69,10 +68,9 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   readonly #lifecycle: Lifecycle;
   readonly #acquire: AcquireContext;
   readonly #timer: ScheduledRefresh;
+  readonly #flight: RefreshFlight;
   #hot: { readonly token: string; readonly refreshAt: number } | undefined;
   #loading: Promise<void> | undefined;
-  #run: { readonly run: RefreshRun; readonly promise: Promise<string> } | undefined;
-  #runs = 0;
   #draining = false;
   #closed = false;
 
@@ -83,8 +81,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     this.#options = resolved;
     this.#wallNow = resolved.now ?? ((): number => systemClock.now());
     this.#time = resolved.now ?? systemMonotonicNow;
-    const timers = resolved.timers ?? systemClock;
-    this.#clock = { now: this.#time, setTimeout: timers.setTimeout, clearTimeout: timers.clearTimeout };
+    this.#clock = { ...systemClock, ...resolved.timers, now: this.#time };
     const identity = resolved.provider.identity?.id ?? 'unidentified';
     this.storeKey = resolved.storeKey ?? `alix-token-manager:session:${identity}`;
     const policies = backoffPolicies(resolved);
@@ -100,10 +97,17 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       lifecycle: this.#lifecycle,
       retry: policies.foreground,
     };
-    const onDue = (): void => {
-      if (!this.#closed && !this.#draining && this.#cycler.isDueInBackground(this.#time())) this.#background('scheduled');
-    };
+    const onDue = (): void => void (!this.#closed && !this.#draining && this.#cycler.isDueInBackground(this.#time()) && this.#background('scheduled'));
     this.#timer = resolved.scheduler === undefined ? new RefreshTimer(this.#clock, onDue) : resolved.scheduler(onDue);
+    this.#flight = new RefreshFlight({
+      context: this.#acquire,
+      cycler: this.#cycler,
+      options: resolved,
+      loaded: () => this.#load(),
+      isClosed: () => this.#closed,
+      install: (tokens, source) => this.#install(tokens, source),
+      arm: (at) => this.#timer.arm(at),
+    });
   }
 
   /**
@@ -146,7 +150,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   /** A snapshot of the session with no secrets: state, expiries, last error, counters. */
   status(): TokenManagerStatus {
     const now = this.#time();
-    return snapshotStatus(this.#cycler, this.#stats, { closed: this.#closed, refreshing: this.#run !== undefined, now, wallOffset: this.#wallNow() - now });
+    return snapshotStatus(this.#cycler, this.#stats, { closed: this.#closed, refreshing: this.#flight.running, now, wallOffset: this.#wallNow() - now });
   }
 
   /** A readiness verdict: `ok`, `degraded` or `down`, with reasons (see docs/observability.md). */
@@ -162,25 +166,20 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
    * keeps the process alive after it.
    */
   close(options: CloseOptions = {}): Promise<void> {
-    const run = this.#run;
-    if (this.#closed || options.drainMs === undefined || options.drainMs <= 0 || run === undefined) {
+    if (this.#closed || options.drainMs === undefined || options.drainMs <= 0 || !this.#flight.running) {
       this.#closeNow();
       return Promise.resolve();
     }
     this.#draining = true;
     this.#timer.cancel();
-    const settled = run.promise.then(
-      () => undefined,
-      () => undefined,
-    );
-    return Promise.race([settled, sleep(this.#clock, options.drainMs)]).then(() => this.#closeNow());
+    return Promise.race([this.#flight.settled(), sleep(this.#clock, options.drainMs)]).then(() => this.#closeNow());
   }
 
   async #getAccessTokenSlowly(options: GetAccessTokenOptions): Promise<string> {
     if (this.#closed) throw new TokenManagerClosedError();
     await waitWithSignal(this.#load(), options.signal);
     if (this.#closed) throw new TokenManagerClosedError();
-    const decision = this.#cycler.decide(this.#time(), options.forceRefresh === true, this.#run !== undefined);
+    const decision = this.#cycler.decide(this.#time(), options.forceRefresh === true, this.#flight.running);
     if (decision.kind === 'serve') return decision.token;
     if (decision.kind === 'serve-and-refresh') {
       this.#background('window');
@@ -189,14 +188,15 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     if (decision.kind === 'fail-fast') throw decision.error;
     const release = holdProcessOpen();
     const startedAt = this.#time();
+    const waited = (errorCode?: string): void =>
+      this.#lifecycle.emit({ type: 'token-waited', at: this.#wallNow(), durationMs: this.#time() - startedAt, outcome: errorCode === undefined ? 'success' : 'failure', ...(errorCode === undefined ? {} : { errorCode }) });
     try {
-      const token = await waitWithSignal(this.#refresh(decision.reason), options.signal);
-      this.#lifecycle.emit({ type: 'token-waited', at: this.#wallNow(), durationMs: this.#time() - startedAt, outcome: 'success' });
+      const token = await waitWithSignal(this.#flight.join(decision.reason), options.signal);
+      waited();
       return token;
     } catch (error) {
-      this.#lifecycle.emit({ type: 'token-waited', at: this.#wallNow(), durationMs: this.#time() - startedAt, outcome: 'failure', errorCode: errorCodeOf(error) ?? 'UNKNOWN' });
-      if (this.#closed) throw new TokenManagerClosedError();
-      throw error;
+      waited(errorCodeOf(error) ?? 'UNKNOWN');
+      throw this.#closed ? new TokenManagerClosedError() : error;
     } finally {
       release();
     }
@@ -206,79 +206,15 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   #load(): Promise<void> {
     this.#loading ??= readSession(this.#acquire).then((stored) => {
       if (this.#closed || this.#cycler.held !== undefined) return;
-      const start = stored ?? this.#options.initialTokens;
-      if (start === undefined) return;
-      if (hasAccessToken(start) && start.accessTokenExpiresAt - this.#options.expirySkewMs > this.#wallNow()) {
-        this.#install(start, stored === undefined ? 'seeded' : 'adopted');
-      } else if (typeof start.refreshToken === 'string' && start.refreshToken !== '') {
-        this.#cycler.holdSeed({ refreshToken: start.refreshToken, refreshTokenExpiresAt: start.refreshTokenExpiresAt });
-      }
+      const start = startingPoint(stored, this.#options.initialTokens, this.#wallNow() + this.#options.expirySkewMs);
+      if (start?.kind === 'tokens') this.#install(start.tokens, stored === undefined ? 'seeded' : 'adopted');
+      if (start?.kind === 'seed') this.#cycler.holdSeed(start.seed);
     });
     return this.#loading;
   }
 
   #background(reason: RefreshReason): void {
-    this.#refresh(reason).catch(() => undefined);
-  }
-
-  /** Starts a refresh run unless one is running; every caller, timer and 401 shares it. */
-  #refresh(reason: RefreshReason): Promise<string> {
-    if (this.#closed) return Promise.reject(new TokenManagerClosedError());
-    if (this.#run !== undefined) return this.#run.promise;
-    this.#timer.cancel();
-    const { acquireTimeoutMs, retry, provider } = this.#options;
-    const id = (this.#runs += 1);
-    this.#lifecycle.emit({ type: 'refresh-started', at: this.#wallNow(), refreshId: id, reason, foreground: !this.#cycler.isValid(this.#time()) });
-    const run = startRefreshRun(this.#acquire, {
-      id,
-      reason,
-      loaded: this.#load(),
-      held: this.#cycler.held,
-      seed: this.#cycler.seed,
-      acquireTimeoutMs,
-      retryBudgetMs: retry.maxRetryTimeMs,
-      endpoint: provider.identity?.endpoint,
-    });
-    const promise = run.outcome.then(
-      (result) => this.#succeeded(run, result),
-      (error: unknown) => this.#failed(run, error),
-    );
-    promise.catch(() => undefined);
-    this.#run = { run, promise };
-    return promise;
-  }
-
-  #succeeded(run: RefreshRun, result: AcquireResult): string {
-    if (this.#run?.run === run) this.#run = undefined;
-    if (this.#closed) throw new TokenManagerClosedError();
-    const tokens = this.#install(result.tokens, result.kind === 'adopted' ? 'adopted' : result.signIn ? 'sign-in' : 'refresh');
-    const outcome = result.kind === 'adopted' ? 'adopted' : result.signIn ? 'signed-in' : 'refreshed';
-    const { accessTokenExpiresAt } = tokens;
-    const refreshTokenRejected = result.kind === 'obtained' && result.refreshRejected;
-    this.#lifecycle.emit({ type: 'refresh-ended', at: this.#wallNow(), refreshId: run.id, reason: run.reason, outcome, durationMs: this.#time() - run.startedAt, attempts: run.progress.attempts, accessTokenExpiresAt, refreshTokenRejected });
-    if (result.kind === 'obtained') {
-      this.#lifecycle.notify('refreshed', { accessTokenExpiresAt, refreshTokenExpiresAt: tokens.refreshTokenExpiresAt ?? null, signIn: result.signIn, reason: run.reason });
-    }
-    return tokens.accessToken;
-  }
-
-  #failed(run: RefreshRun, error: unknown): never {
-    if (this.#run?.run === run) this.#run = undefined;
-    if (this.#closed) throw new TokenManagerClosedError();
-    const failure = error instanceof Error ? error : new Error(String(error));
-    const now = this.#time();
-    const wall = this.#wallNow();
-    const planned = this.#cycler.recordFailure(failure, now);
-    const errorCode = errorCodeOf(failure) ?? 'UNKNOWN';
-    const outcome = wasAbandoned(run, failure) ? 'abandoned' : 'failed';
-    this.#lifecycle.emit({ type: 'refresh-ended', at: wall, refreshId: run.id, reason: run.reason, outcome, durationMs: now - run.startedAt, attempts: run.progress.attempts, errorCode });
-    if (planned.failFastUntil !== undefined) this.#lifecycle.emit({ type: 'fail-fast-entered', at: wall, untilAt: Math.floor(planned.failFastUntil - now + wall), errorCode });
-    if (planned.delayMs !== undefined) {
-      this.#lifecycle.emit({ type: 'retry-scheduled', at: wall, refreshId: run.id, operation: 'refresh', attempt: run.progress.attempts, delayMs: planned.delayMs, errorCode, background: true });
-    }
-    this.#lifecycle.notify('error', failure);
-    this.#timer.arm(this.#cycler.timerAt(now));
-    throw failure;
+    this.#flight.join(reason).catch(() => undefined);
   }
 
   #install(tokens: TokenSet, source: 'refresh' | 'sign-in' | 'adopted' | 'seeded'): TokenSet {
@@ -307,7 +243,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     this.#cycler.clear();
     this.#hot = undefined;
     this.#timer.cancel();
-    this.#run?.run.abort.abort(new TokenManagerClosedError());
+    this.#flight.abort(new TokenManagerClosedError());
     this.#lifecycle.emit({ type: 'closed', at: this.#wallNow() });
   }
 }

@@ -1,0 +1,316 @@
+/**
+ * TokenManagerPool: one `TokenManager` per key (an end user's email), created lazily, held
+ * in node-cache (idle TTL) with a recency order (LRU cap), all scheduled on one timer, and
+ * with the auth calls of every session capped at `maxConcurrentAuth` at once.
+ */
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import NodeCache from 'node-cache';
+import { systemClock, systemMonotonicNow } from '../clock';
+import type { Clock } from '../clock';
+import { TokenManagerClosedError } from '../errors';
+import { TokenManager } from '../manager/token-manager';
+import type { RefreshScheduler } from '../manager/options';
+import type { GetAccessTokenOptions, InvalidateResult, LifecycleEvent, TokenManagerHealth } from '../manager/types';
+import { MemoryTokenStore } from '../stores/memory';
+import type { TokenStore } from '../stores/types';
+import { TimerHeap } from './heap';
+import type { HeapEntry } from './heap';
+import { assessPoolHealth, snapshotPoolStatus } from './status';
+import { assertSessionKey, resolvePoolOptions } from './options';
+import type { PooledManagerOptions, ResolvedPoolOptions, TokenManagerPoolOptions } from './options';
+import { AuthSemaphore } from './semaphore';
+import { PoolSession } from './session';
+import type { PoolEvictionReason, TokenManagerPoolEvents, TokenManagerPoolStatus } from './types';
+
+/** A session's idle TTL and LRU place are renewed at most this often, in ms: the hot path stays a Map lookup. */
+export const POOL_RENEW_INTERVAL_MS = 1_000;
+
+/** Cumulative counters of a pool. */
+export interface PoolCounters {
+  refreshCount: number;
+  signInCount: number;
+  failureCount: number;
+  adoptedCount: number;
+  evictedCount: number;
+}
+
+/**
+ * Many sessions in one process, one per key (SPEC §7): lazily created, evicted when idle
+ * (node-cache TTL, renewed on use) or over `maxSessions` (least recently used first), all
+ * scheduled on one shared `unref()`ed timer, with auth calls capped at `maxConcurrentAuth`
+ * at once and refresh points spread over half of each refresh window. Only sessions used
+ * within their last token lifetime refresh in the background; idle ones refresh on next use.
+ *
+ * Use sessions through the pool (`pool.getAccessToken(key)`, or `pool.get(key)` per
+ * request): that is what counts as use. A manager kept from `get()` is closed when its
+ * session is evicted.
+ *
+ * @example
+ * ```ts
+ * import { AlixAuthProvider, TokenManagerPool } from 'alix-token-manager';
+ *
+ * const pool = new TokenManagerPool({
+ *   createProvider: AlixAuthProvider.forUsers({
+ *     baseUrl: 'https://api.alix.example',
+ *     partnerCode: 'my-partner',
+ *     secretKey: process.env.ALIX_SECRET_KEY ?? '',
+ *     privateKey: '/etc/alix/partner-key.pem',
+ *   }),
+ * });
+ * const token = await pool.getAccessToken('jane@example.com');
+ * ```
+ */
+export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
+  readonly #options: ResolvedPoolOptions;
+  readonly #manager: PooledManagerOptions & { store: TokenStore };
+  readonly #time: () => number;
+  readonly #heap: TimerHeap;
+  readonly #semaphore: AuthSemaphore;
+  /** The sessions in recency order (least recently used first); node-cache decides their expiry. */
+  readonly #sessions = new Map<string, PoolSession>();
+  readonly #cache: NodeCache;
+  readonly #ttlSeconds: number;
+  readonly #scheduler: RefreshScheduler;
+  readonly #sweeper: HeapEntry;
+  readonly #counters: PoolCounters = { refreshCount: 0, signInCount: 0, failureCount: 0, adoptedCount: 0, evictedCount: 0 };
+  #constructing: PoolSession | undefined;
+  #evicting: PoolEvictionReason | undefined;
+  #closed = false;
+
+  /** @throws ConfigurationError when an option is invalid (manager options included). */
+  constructor(options: TokenManagerPoolOptions) {
+    super();
+    this.#options = resolvePoolOptions(options);
+    const managerOptions = this.#options.manager;
+    this.#manager = { ...managerOptions, store: managerOptions.store ?? new MemoryTokenStore({ now: managerOptions.now }) };
+    this.#time = managerOptions.now ?? systemMonotonicNow;
+    const timers = managerOptions.timers ?? systemClock;
+    const clock: Clock = { now: this.#time, setTimeout: timers.setTimeout, clearTimeout: timers.clearTimeout };
+    this.#heap = new TimerHeap(clock);
+    this.#semaphore = new AuthSemaphore(this.#options.maxConcurrentAuth);
+    this.#ttlSeconds = this.#options.idleTtlMs / 1000;
+    this.#cache = new NodeCache({ stdTTL: this.#ttlSeconds, checkperiod: 0, useClones: false, deleteOnExpire: true });
+    this.#cache.on('del', (key: string, session: PoolSession) => this.#evicted(key, session));
+    this.#scheduler = () => {
+      const session = this.#constructing;
+      if (session === undefined) throw new Error('TokenManagerPool: a session asked for its timer outside of its construction');
+      return session;
+    };
+    this.#sweeper = { at: undefined, heapIndex: -1, fire: () => this.#sweep() };
+    // Validates the manager options now: bad configuration throws here, not at the first user.
+    new TokenManager({ ...this.#manager, provider: PROBE_PROVIDER, scheduler: () => NO_TIMER }).close();
+  }
+
+  /** Sessions held now. */
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  /** Whether a session for `key` is held now (does not count as use). */
+  has(key: string): boolean {
+    return this.#sessions.has(key);
+  }
+
+  /**
+   * The session for `key`: the same `TokenManager` while it lives, created on first use.
+   * Counts as use (renews its idle TTL and LRU place).
+   * @throws ConfigurationError when `key` is not a non-empty string of at most 320 characters,
+   *   or `createProvider` throws; TokenManagerClosedError after `close()`.
+   */
+  get(key: string): TokenManager {
+    const session = this.#sessions.get(key);
+    if (session !== undefined) {
+      const now = this.#time();
+      session.lastUsedAt = now;
+      if (now - session.renewedAt < POOL_RENEW_INTERVAL_MS || this.#renew(session, now)) return session.manager;
+    }
+    return this.#create(key);
+  }
+
+  /**
+   * Resolves to a valid access token of `key`'s session (see `TokenManager.getAccessToken()`).
+   * A session that needs a token waits its turn for one of the `maxConcurrentAuth` slots, within
+   * its `acquireTimeoutMs`.
+   */
+  getAccessToken(key: string, options?: GetAccessTokenOptions): Promise<string> {
+    let manager: TokenManager;
+    try {
+      manager = this.get(key);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return manager.getAccessToken(options);
+  }
+
+  /**
+   * Reports that a server rejected `key`'s token (see `TokenManager.invalidate()`); `ignored`
+   * when no session for `key` is held.
+   */
+  invalidate(key: string, rejectedAccessToken?: string): InvalidateResult {
+    const session = this.#sessions.get(key);
+    return session === undefined ? 'ignored' : session.manager.invalidate(rejectedAccessToken);
+  }
+
+  /**
+   * Closes and forgets `key`'s session; its stored tokens stay in the store (delete them with
+   * `store.delete(manager.storeKey)` to sign the user out). Resolves to whether one was held.
+   */
+  delete(key: string): boolean {
+    if (!this.#sessions.has(key)) return false;
+    this.#evicting = 'deleted';
+    try {
+      this.#cache.del(key);
+    } finally {
+      this.#evicting = undefined;
+    }
+    return true;
+  }
+
+  /** The aggregate snapshot: counts by state, auth concurrency, earliest expiry. No keys, no secrets. */
+  status(): TokenManagerPoolStatus {
+    return snapshotPoolStatus({
+      closed: this.#closed,
+      sessions: this.#sessions.values(),
+      size: this.#sessions.size,
+      maxSessions: this.#options.maxSessions,
+      scheduled: Math.max(0, this.#heap.size - (this.#sweeper.heapIndex === -1 ? 0 : 1)),
+      counters: this.#counters,
+      semaphore: this.#semaphore,
+      wallNow: this.#wallNow(),
+    });
+  }
+
+  /**
+   * A readiness verdict for the pool as a whole (idle sessions with expired tokens are normal):
+   * - `down`: closed, or sessions are held and none has a valid token while some failed.
+   * - `degraded`: some sessions failed their last refresh.
+   * - `ok`: otherwise (also with no session yet: they are created on use).
+   */
+  health(): TokenManagerHealth {
+    return assessPoolHealth(this.status());
+  }
+
+  /** Closes every session and the shared timer; later calls reject with `TokenManagerClosedError`. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#evicting = 'closed';
+    try {
+      for (const key of [...this.#sessions.keys()]) this.#cache.del(key);
+    } finally {
+      this.#evicting = undefined;
+    }
+    this.#heap.clear();
+  }
+
+  #create(key: string): TokenManager {
+    if (this.#closed) throw new TokenManagerClosedError();
+    assertSessionKey(key);
+    const provider = this.#options.createProvider(key);
+    while (this.#sessions.size >= this.#options.maxSessions) this.#evictOldest();
+    const now = this.#time();
+    const session = new PoolSession(key, this.#heap, now);
+    this.#constructing = session;
+    try {
+      session.manager = new TokenManager({
+        ...this.#manager,
+        provider,
+        scheduler: this.#scheduler,
+        authGate: this.#semaphore.gate,
+        ...(provider.identity === undefined ? { storeKey: anonymousStoreKey(key) } : {}),
+      });
+    } finally {
+      this.#constructing = undefined;
+    }
+    session.forward = (event) => this.#observe(session, event);
+    session.manager.on('lifecycle', session.forward);
+    this.#sessions.set(key, session);
+    this.#cache.set(key, session);
+    if (this.#sweeper.heapIndex === -1) this.#heap.schedule(this.#sweeper, now + this.#options.idleTtlMs);
+    return session.manager;
+  }
+
+  /** Renews the idle TTL and moves the session to the most recent end; false when it had expired (now closed). */
+  #renew(session: PoolSession, now: number): boolean {
+    if (!this.#cache.ttl(session.key, this.#ttlSeconds)) return false;
+    this.#sessions.delete(session.key);
+    this.#sessions.set(session.key, session);
+    session.renewedAt = now;
+    return true;
+  }
+
+  #evictOldest(): void {
+    const oldest = this.#sessions.keys().next();
+    if (oldest.done === true) return;
+    this.#evicting = 'capacity';
+    try {
+      this.#cache.del(oldest.value);
+    } finally {
+      this.#evicting = undefined;
+    }
+    // A session node-cache no longer held (it cannot happen, but never loop on it).
+    this.#sessions.delete(oldest.value);
+  }
+
+  /** node-cache dropped a session (expired, evicted, deleted): close it at once. */
+  #evicted(key: string, session: PoolSession): void {
+    const reason = this.#evicting ?? 'idle';
+    if (this.#sessions.get(key) === session) this.#sessions.delete(key);
+    if (reason === 'idle' || reason === 'capacity') this.#counters.evictedCount += 1;
+    session.manager.close();
+    if (session.forward !== undefined) session.manager.off('lifecycle', session.forward);
+    session.cancel();
+    if (this.listenerCount('evicted') > 0) this.emit('evicted', { session: key, reason });
+  }
+
+  /**
+   * The idle sweep, on the shared timer: node-cache expires sessions from the least recently
+   * used end (the recency order is the expiry order) until it finds one still live.
+   */
+  #sweep(): void {
+    for (const key of this.#sessions.keys()) {
+      if (this.#cache.has(key)) break;
+    }
+    const oldest = this.#sessions.values().next();
+    if (oldest.done !== true) this.#heap.schedule(this.#sweeper, Math.max(oldest.value.renewedAt + this.#options.idleTtlMs, this.#time() + POOL_RENEW_INTERVAL_MS));
+  }
+
+  #observe(session: PoolSession, event: LifecycleEvent): void {
+    session.observe(event);
+    const counters = this.#counters;
+    if (event.type === 'refresh-ended') {
+      if (event.outcome === 'refreshed' || event.outcome === 'signed-in') counters.refreshCount += 1;
+      if (event.outcome === 'signed-in') counters.signInCount += 1;
+      if (event.outcome === 'failed' || event.outcome === 'abandoned') counters.failureCount += 1;
+    } else if (event.type === 'adopted') {
+      counters.adoptedCount += 1;
+    } else if (event.type === 'closed' && this.#sessions.get(session.key) === session && this.#evicting === undefined) {
+      // Closed by hand (pool.get(key).close()): forget it, so the next use builds a new one.
+      this.#evicting = 'deleted';
+      try {
+        this.#cache.del(session.key);
+      } finally {
+        this.#evicting = undefined;
+      }
+    }
+    if (this.listenerCount('lifecycle') > 0) this.emit('lifecycle', { ...event, session: session.key });
+  }
+
+  #wallNow(): number {
+    return this.#manager.now?.() ?? systemClock.now();
+  }
+}
+
+/** A provider that is never called: builds the throwaway manager that validates the options. */
+const PROBE_PROVIDER = Object.freeze({
+  authenticate: () => Promise.reject(new Error('probe')),
+  refresh: () => Promise.reject(new Error('probe')),
+});
+
+const NO_TIMER = Object.freeze({ arm: () => undefined, cancel: () => undefined });
+
+/** A store key for a session whose provider declares no identity: derived from the key, hashed (it is personal data). */
+function anonymousStoreKey(key: string): string {
+  return `alix-token-manager:session:pool-${createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
+}
