@@ -18,10 +18,12 @@ import { runMemory, type MemoryRun } from './scenarios/memory';
 import { runRedisHotPath, runReplicaProcess, runReplicas, type RedisHotPathResult, type ReplicasParams, type ReplicasResult } from './scenarios/replicas';
 import { runSessions, type SessionsRun } from './scenarios/sessions';
 import { runStampede } from './scenarios/stampede';
+import { runStorm } from './scenarios/storm';
+import { runHungAuth } from './scenarios/hung-auth';
 import type { ContenderName } from './lib/contenders';
 import { redisServerAvailable, startRedisServer } from './lib/redis';
 
-type Scenario = 'hot-path' | 'interceptor' | 'stampede' | 'expiry' | 'memory' | 'sessions' | 'redis-hot-path';
+type Scenario = 'hot-path' | 'interceptor' | 'stampede' | 'expiry' | 'memory' | 'sessions' | 'redis-hot-path' | 'storm' | 'hung-auth';
 
 /** No child may run longer than this; it is killed and the bench fails. */
 const CHILD_TIMEOUT_MS = 150_000;
@@ -56,6 +58,10 @@ async function runScenario(scenario: Scenario, args: readonly string[]): Promise
       return runSessions(quick ? 1_000 : 10_000);
     case 'redis-hot-path':
       return runRedisHotPath(args[0] as string, quick);
+    case 'storm':
+      return runStorm(quick);
+    case 'hung-auth':
+      return runHungAuth(quick);
   }
 }
 
@@ -149,7 +155,12 @@ async function main(): Promise<void> {
     replicas = await runReplicasScenario();
   }
 
-  const results: BenchResults = { hotPath, interceptor, stampede, expiry: { params: expiryParams(), runs: expiry }, memory, sessions, replicas };
+  progress('8/9 401 storm beside a healthy endpoint');
+  const storm = await inChild<BenchResults['storm']>('storm');
+  progress('9/9 hung auth server: time to the first typed error');
+  const hungAuth = await inChild<BenchResults['hungAuth']>('hung-auth');
+
+  const results: BenchResults = { hotPath, interceptor, stampede, expiry: { params: expiryParams(), runs: expiry }, memory, sessions, replicas, storm, hungAuth };
   const meta: Meta = {
     date: new Date().toISOString(),
     node: process.version,

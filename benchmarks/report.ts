@@ -9,6 +9,8 @@ import type { MemoryRun } from './scenarios/memory';
 import type { ReplicasResult } from './scenarios/replicas';
 import type { SessionsRun } from './scenarios/sessions';
 import type { StampedeResult } from './scenarios/stampede';
+import type { StormResult } from './scenarios/storm';
+import type { HungAuthResult } from './scenarios/hung-auth';
 
 export interface BenchResults {
   hotPath: HotPathResult;
@@ -18,6 +20,8 @@ export interface BenchResults {
   memory: MemoryRun[];
   sessions: SessionsRun[];
   replicas: ReplicasResult;
+  storm: StormResult;
+  hungAuth: HungAuthResult;
 }
 
 export interface Meta {
@@ -53,7 +57,10 @@ export function analyse(results: BenchResults): { goals: Goal[]; summaries: Reco
     bare: summarizeField(hot, (r) => r.bare),
     bareWithClock: summarizeField(hot, (r) => r.bareWithClock),
     ours: summarizeField(hot, (r) => r.ours),
+    oursSubscribed: summarizeField(hot, (r) => r.oursSubscribed),
     google: summarizeField(hot, (r) => r.google),
+    oursVsClock: summarizeField(hot, (r) => r.oursVsClock),
+    oursSubscribedVsClock: summarizeField(hot, (r) => r.oursSubscribedVsClock),
     oursVsBare: summarizeField(hot, (r) => r.oursVsBare),
     googleVsBare: summarizeField(hot, (r) => r.googleVsBare),
     oursVsGoogle: summarizeField(hot, (r) => r.oursVsGoogle),
@@ -111,9 +118,22 @@ export function analyse(results: BenchResults): { goals: Goal[]; summaries: Reco
   const goals: Goal[] = [];
   goals.push({
     scenario: '1 Hot path',
-    goal: '≥ 0.80 of bare async, ahead of google-auth-library',
-    result: `${ratio(hotSummary.oursVsBare.median)} of bare; ${ratio(hotSummary.oursVsGoogle.median)}× google-auth-library`,
-    met: hotSummary.oursVsBare.median >= 0.8 && hotSummary.oursVsGoogle.median > 1,
+    goal: '≥ 0.90 of bare async + one clock read, with the lifecycle stream subscribed and not',
+    result: `${ratio(hotSummary.oursVsClock.median)} unsubscribed, ${ratio(hotSummary.oursSubscribedVsClock.median)} subscribed; ${ratio(hotSummary.oursVsBare.median)} of bare async; ${ratio(hotSummary.oursVsGoogle.median)}× google-auth-library`,
+    met: hotSummary.oursVsClock.median >= 0.9 && hotSummary.oursSubscribedVsClock.median >= 0.9,
+  });
+  const { storm, hungAuth } = results;
+  goals.push({
+    scenario: '8 401 storm',
+    goal: '≤ 1 auth call per 30 s cooldown; healthy p99 unchanged',
+    result: `${storm.storm.authCalls} auth call(s) in ${(storm.storm.durationMs / 1000).toFixed(0)} s; healthy p99 ${ms(storm.storm.healthyP99Ms)} ms vs ${ms(storm.calm.healthyP99Ms)} ms without the storm; ${storm.storm.healthyCalls} vs ${storm.calm.healthyCalls} healthy calls`,
+    met: storm.storm.authCalls <= 1,
+  });
+  goals.push({
+    scenario: '9 Hung auth server',
+    goal: 'a typed error by acquireTimeoutMs',
+    result: `${hungAuth.code} (${hungAuth.stage ?? '—'}) after ${(hungAuth.errorAfterMs / 1000).toFixed(1)} s, acquireTimeoutMs ${hungAuth.acquireTimeoutMs / 1000} s`,
+    met: hungAuth.code === 'ERR_ALIX_TIMEOUT' && hungAuth.errorAfterMs <= hungAuth.acquireTimeoutMs + 500,
   });
   goals.push({
     scenario: '2 Interceptor',
@@ -184,6 +204,8 @@ export function analyse(results: BenchResults): { goals: Goal[]; summaries: Reco
     goals,
     summaries: {
       hotPath: hotSummary,
+      storm: results.storm,
+      hungAuth: results.hungAuth,
       interceptor: interceptorSummary,
       stampede: stampedeSummary,
       expiry: Object.fromEntries(
@@ -345,6 +367,7 @@ export function renderMarkdown(meta: Meta, results: BenchResults, goals: readonl
         ['bare `async () => cachedString` (the limit)', spread(summarizeField(hot, (r) => r.bare)), '1.00'],
         ['bare async + one `Date.now()` (reference)', spread(summarizeField(hot, (r) => r.bareWithClock)), vsBare((r) => r.bareWithClock)],
         ['**alix-token-manager** `manager.getAccessToken()`', spread(summarizeField(hot, (r) => r.ours)), vsBare((r) => r.ours)],
+        ['… with every diagnostics channel and a `lifecycle` listener subscribed', spread(summarizeField(hot, (r) => r.oursSubscribed)), vsBare((r) => r.oursSubscribed)],
         ['google-auth-library `OAuth2Client.getAccessToken()`', spread(summarizeField(hot, (r) => r.google)), vsBare((r) => r.google)],
       ],
     ),
@@ -462,5 +485,30 @@ export function renderMarkdown(meta: Meta, results: BenchResults, goals: readonl
     ),
   );
   out.push(...renderReplicas(results.replicas));
+  out.push(...renderStorm(results.storm), ...renderHungAuth(results.hungAuth));
   return out.join('\n');
+}
+
+function renderStorm(storm: StormResult): string[] {
+  const row = (label: string, run: StormResult['calm']): string[] => [label, String(run.authCalls), String(run.healthyCalls), ms(run.healthyP99Ms), String(run.storm401s)];
+  return [
+    '',
+    `## 8. 401 storm (4 loops on a healthy endpoint, 4 on one that 401s every token, ${(storm.storm.durationMs / 1000).toFixed(0)} s, auth calls take ${storm.authLatencyMs} ms)`,
+    '',
+    table(['Run', 'auth calls', 'healthy calls', 'healthy p99 (ms)', '401s surfaced'], [row('healthy endpoint alone', storm.calm), row('beside the always-401 endpoint', storm.storm)]),
+  ];
+}
+
+function renderHungAuth(hung: HungAuthResult): string[] {
+  return [
+    '',
+    '## 9. Hung auth server (accepts connections, never answers)',
+    '',
+    table(
+      ['acquireTimeoutMs', 'first typed error after', 'code', 'stage', 'auth calls made'],
+      [[`${hung.acquireTimeoutMs} ms`, `${hung.errorAfterMs.toFixed(0)} ms`, hung.code, hung.stage ?? '—', String(hung.attempts ?? '—')]],
+    ),
+    '',
+    `Message: \`${hung.message}\``,
+  ];
 }

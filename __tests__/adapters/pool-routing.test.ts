@@ -13,6 +13,7 @@ import { createAuthorizedFetch } from '../../src/adapters/fetch';
 import type { AccessTokenSource, SessionSource } from '../../src/adapters/types';
 import { ConfigurationError, ErrorCodes } from '../../src/errors';
 import type { ReplayReport } from '../../src/manager/types';
+import type { TokenManagerPool } from '../../src/pool/pool';
 import { FakeTokenSource } from '../helpers/fake-token-source';
 import { startLocalApi } from './support/local-api';
 import type { LocalApi } from './support/local-api';
@@ -52,6 +53,11 @@ class FakePool implements SessionSource {
     throw new Error('the adapters must go through get(key)');
   }
 }
+
+// Type-level: the real pool goes to both adapters without a cast (tsc fails here otherwise).
+export const acceptsRealPool: Array<(pool: TokenManagerPool) => Parameters<typeof attachTokenManager>[1] & Parameters<typeof createAuthorizedFetch>[0]> = [
+  (real) => real,
+];
 
 interface UserApi {
   origin: string;
@@ -177,12 +183,15 @@ describe('attachTokenManager() with a session pool', () => {
     expect(api.state.hits).toBe(0);
   });
 
-  it('sends a request to another origin untouched, with no session key', async () => {
+  it('sends a request to another origin, or with skipAuth, untouched and with no session key', async () => {
     const client = pooledAxios();
 
     await client.get(`${other.origin}/public`);
+    const skipped = await client.get('/x', { ...asUser('alice'), skipAuth: true }).catch((error: AxiosError) => error.response);
 
     expect(other.seen).toEqual([{ path: '/public', auth: null }]);
+    expect(skipped?.status).toBe(403);
+    expect(api.state.seen).toEqual([{ user: 'alice', auth: null }]);
     expect(pool.lookups).toEqual([]);
   });
 

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { holdProcessOpen, sleep, systemClock, systemMonotonicNow } from '../clock';
+import { holdProcessOpen, monotonicClock, sleep, systemClock } from '../clock';
 import type { Clock } from '../clock';
 import { TokenManagerClosedError, errorCodeOf } from '../errors';
 import { createLogger } from '../logger';
@@ -80,7 +80,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const resolved = resolveTokenManagerOptions(options);
     this.#options = resolved;
     this.#wallNow = resolved.now ?? ((): number => systemClock.now());
-    this.#time = resolved.now ?? systemMonotonicNow;
+    this.#time = resolved.now ?? monotonicClock();
     this.#clock = { ...systemClock, ...resolved.timers, now: this.#time };
     const identity = resolved.provider.identity?.id ?? 'unidentified';
     this.storeKey = resolved.storeKey ?? `alix-token-manager:session:${identity}`;

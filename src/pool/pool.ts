@@ -10,6 +10,7 @@ import { systemClock, systemMonotonicNow } from '../clock';
 import type { Clock } from '../clock';
 import { TokenManagerClosedError } from '../errors';
 import { TokenManager } from '../manager/token-manager';
+import { DEFAULT_TOKEN_MANAGER_OPTIONS } from '../manager/options';
 import type { RefreshScheduler } from '../manager/options';
 import type { GetAccessTokenOptions, InvalidateResult, LifecycleEvent, TokenManagerHealth } from '../manager/types';
 import { MemoryTokenStore } from '../stores/memory';
@@ -71,6 +72,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   readonly #sessions = new Map<string, PoolSession>();
   readonly #cache: NodeCache;
   readonly #ttlSeconds: number;
+  readonly #acquireTimeoutMs: number;
   readonly #scheduler: RefreshScheduler;
   readonly #sweeper: HeapEntry;
   readonly #counters: PoolCounters = { refreshCount: 0, signInCount: 0, failureCount: 0, adoptedCount: 0, evictedCount: 0 };
@@ -90,11 +92,13 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     this.#heap = new TimerHeap(clock);
     this.#semaphore = new AuthSemaphore(this.#options.maxConcurrentAuth);
     this.#ttlSeconds = this.#options.idleTtlMs / 1000;
+    this.#acquireTimeoutMs = managerOptions.acquireTimeoutMs ?? DEFAULT_TOKEN_MANAGER_OPTIONS.acquireTimeoutMs;
     this.#cache = new NodeCache({ stdTTL: this.#ttlSeconds, checkperiod: 0, useClones: false, deleteOnExpire: true });
     this.#cache.on('del', (key: string, session: PoolSession) => this.#evicted(key, session));
-    this.#scheduler = () => {
+    this.#scheduler = (onDue) => {
       const session = this.#constructing;
       if (session === undefined) throw new Error('TokenManagerPool: a session asked for its timer outside of its construction');
+      session.onDue = onDue;
       return session;
     };
     this.#sweeper = { at: undefined, heapIndex: -1, fire: () => this.#sweep() };
@@ -208,7 +212,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     if (this.#closed) throw new TokenManagerClosedError();
     assertSessionKey(key);
     const provider = this.#options.createProvider(key);
-    while (this.#sessions.size >= this.#options.maxSessions) this.#evictOldest();
+    this.#trim(this.#options.maxSessions - 1);
     const now = this.#time();
     const session = new PoolSession(key, this.#heap, now);
     this.#constructing = session;
@@ -227,7 +231,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     session.manager.on('lifecycle', session.forward);
     this.#sessions.set(key, session);
     this.#cache.set(key, session);
-    if (this.#sweeper.heapIndex === -1) this.#heap.schedule(this.#sweeper, now + this.#options.idleTtlMs);
+    if (this.#sweeper.heapIndex === -1) this.#heap.schedule(this.#sweeper, now + this.#options.idleTtlMs + 1);
     return session.manager;
   }
 
@@ -240,17 +244,36 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     return true;
   }
 
-  #evictOldest(): void {
-    const oldest = this.#sessions.keys().next();
-    if (oldest.done === true) return;
-    this.#evicting = 'capacity';
-    try {
-      this.#cache.del(oldest.value);
-    } finally {
-      this.#evicting = undefined;
+  /** Evicts least recently used sessions until at most `size` are held (or all left are busy). */
+  #trim(size: number): void {
+    while (this.#sessions.size > size && this.#evictOldest());
+  }
+
+  /**
+   * Evicts the least recently used session that no caller can be waiting on: one with a
+   * refresh in flight, or without a valid token and used within `acquireTimeoutMs`, is
+   * skipped (the pool then holds more than `maxSessions` for that long at most).
+   */
+  #evictOldest(): boolean {
+    const now = this.#time();
+    const wallNow = this.#wallNow();
+    for (const session of this.#sessions.values()) {
+      if (this.#busy(session, now, wallNow)) continue;
+      this.#evicting = 'capacity';
+      try {
+        this.#cache.del(session.key);
+      } finally {
+        this.#evicting = undefined;
+      }
+      this.#sessions.delete(session.key);
+      return true;
     }
-    // A session node-cache no longer held (it cannot happen, but never loop on it).
-    this.#sessions.delete(oldest.value);
+    return false;
+  }
+
+  /** Whether a caller may be waiting on this session's token (it must not be closed under them). */
+  #busy(session: PoolSession, now: number, wallNow: number): boolean {
+    return session.refreshing || (!(session.expiresAt > wallNow) && now - session.lastUsedAt < this.#acquireTimeoutMs);
   }
 
   /** node-cache dropped a session (expired, evicted, deleted): close it at once. */
@@ -269,17 +292,25 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
    * used end (the recency order is the expiry order) until it finds one still live.
    */
   #sweep(): void {
-    for (const key of this.#sessions.keys()) {
-      if (this.#cache.has(key)) break;
+    const now = this.#time();
+    const wallNow = this.#wallNow();
+    for (const session of this.#sessions.values()) {
+      // From here on, sessions were renewed in this very sweep (or just now): all live.
+      if (session.renewedAt === now) break;
+      // A session a caller may be waiting on is kept a little longer (it moves to the end).
+      if (this.#busy(session, now, wallNow) && this.#renew(session, now)) continue;
+      if (this.#cache.has(session.key)) break;
     }
     const oldest = this.#sessions.values().next();
-    if (oldest.done !== true) this.#heap.schedule(this.#sweeper, Math.max(oldest.value.renewedAt + this.#options.idleTtlMs, this.#time() + POOL_RENEW_INTERVAL_MS));
+    if (oldest.done !== true) this.#heap.schedule(this.#sweeper, Math.max(oldest.value.renewedAt + this.#options.idleTtlMs + 1, now + POOL_RENEW_INTERVAL_MS));
   }
 
   #observe(session: PoolSession, event: LifecycleEvent): void {
     session.observe(event);
     const counters = this.#counters;
     if (event.type === 'refresh-ended') {
+      // Sessions kept over the cap because callers waited on them are evicted once they are served.
+      if (this.#sessions.size > this.#options.maxSessions) this.#trim(this.#options.maxSessions);
       if (event.outcome === 'refreshed' || event.outcome === 'signed-in') counters.refreshCount += 1;
       if (event.outcome === 'signed-in') counters.signInCount += 1;
       if (event.outcome === 'failed' || event.outcome === 'abandoned') counters.failureCount += 1;

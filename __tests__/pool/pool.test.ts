@@ -1,0 +1,238 @@
+import { ConfigurationError, TokenManagerClosedError } from '../../src/errors';
+import { TokenManagerPool } from '../../src/pool/pool';
+import { MemoryTokenStore } from '../../src/stores/memory';
+import type { PoolLifecycleEvent } from '../../src/pool/types';
+import { FakeProvider, flushPromises, flushUntil } from '../helpers/fake-provider';
+import { T0, minutes, useFakeClock } from '../helpers/manager';
+import { makePool, tokenPrefix, user } from './support';
+
+describe('TokenManagerPool', () => {
+  beforeEach(() => useFakeClock(T0));
+  afterEach(() => jest.useRealTimers());
+
+  describe('construction', () => {
+    it.each([
+      ['no createProvider', {}],
+      ['maxSessions 0', { maxSessions: 0 }],
+      ['a fractional maxConcurrentAuth', { maxConcurrentAuth: 1.5 }],
+      ['idleTtlMs under a second', { idleTtlMs: 999 }],
+      ['a per-session option (storeKey)', { storeKey: 'shared' }],
+      ['a bad manager option', { acquireTimeoutMs: -1 }],
+    ])('throws ConfigurationError at once for %s', (_name, options) => {
+      const createProvider = (): FakeProvider => new FakeProvider({ now: () => Date.now() });
+      const build = (): TokenManagerPool =>
+        new TokenManagerPool({ ...(_name === 'no createProvider' ? {} : { createProvider }), ...options } as ConstructorParameters<typeof TokenManagerPool>[0]);
+      expect(build).toThrow(ConfigurationError);
+    });
+  });
+
+  describe('get()', () => {
+    it('returns the same manager for a key while it lives, and one per key', () => {
+      const { pool } = makePool();
+      const first = pool.get(user(1));
+      expect(pool.get(user(1))).toBe(first);
+      expect(pool.get(user(2))).not.toBe(first);
+      expect(pool.size).toBe(2);
+      pool.close();
+    });
+
+    it.each([[''], ['x'.repeat(321)], [undefined], [42]])('refuses the key %p with a ConfigurationError that does not repeat it', async (key) => {
+      const { pool } = makePool();
+      expect(() => pool.get(key as string)).toThrow(ConfigurationError);
+      await expect(pool.getAccessToken(key as string)).rejects.toBeInstanceOf(ConfigurationError);
+      expect(pool.size).toBe(0);
+      pool.close();
+    });
+
+    it('accepts a key of exactly 320 characters', () => {
+      const { pool } = makePool();
+      expect(() => pool.get('x'.repeat(320))).not.toThrow();
+      pool.close();
+    });
+  });
+
+  describe('getAccessToken()', () => {
+    it("signs each user in once and hands out that user's token", async () => {
+      const { pool, providers } = makePool();
+      await expect(pool.getAccessToken(user(1))).resolves.toBe(`${tokenPrefix(user(1))}access-1`);
+      await expect(pool.getAccessToken(user(2))).resolves.toBe(`${tokenPrefix(user(2))}access-1`);
+      await expect(pool.getAccessToken(user(1))).resolves.toBe(`${tokenPrefix(user(1))}access-1`);
+      expect(providers.get(user(1))?.authenticateCount).toBe(1);
+      expect(pool.status()).toMatchObject({ sessions: 2, signInCount: 2, refreshCount: 2, states: { valid: 2 } });
+      pool.close();
+    });
+  });
+
+  describe('eviction', () => {
+    it('evicts a session idle for idleTtlMs and closes it at once', async () => {
+      const { pool } = makePool({ idleTtlMs: minutes(10) });
+      await pool.getAccessToken(user(1));
+      const manager = pool.get(user(1));
+      jest.advanceTimersByTime(minutes(10) - 1);
+      expect(pool.has(user(1))).toBe(true);
+      jest.advanceTimersByTime(2);
+      expect(pool.has(user(1))).toBe(false);
+      expect(manager.status().state).toBe('closed');
+      expect(pool.status()).toMatchObject({ sessions: 0, evictedCount: 1, scheduledRefreshes: 0 });
+      pool.close();
+    });
+
+    it('renews the idle TTL on use', async () => {
+      const { pool } = makePool({ idleTtlMs: minutes(10) });
+      await pool.getAccessToken(user(1));
+      jest.advanceTimersByTime(minutes(6));
+      await pool.getAccessToken(user(1));
+      jest.advanceTimersByTime(minutes(6));
+      await flushPromises();
+      expect(pool.has(user(1))).toBe(true);
+      jest.advanceTimersByTime(minutes(4) + 1);
+      expect(pool.has(user(1))).toBe(false);
+      pool.close();
+    });
+
+    it('evicts the least recently used session beyond maxSessions', async () => {
+      const { pool } = makePool({ maxSessions: 2 });
+      await pool.getAccessToken(user(1));
+      await pool.getAccessToken(user(2));
+      const first = pool.get(user(1));
+      jest.advanceTimersByTime(1_000);
+      pool.get(user(1));
+      await pool.getAccessToken(user(3));
+      expect([pool.has(user(1)), pool.has(user(2)), pool.has(user(3))]).toEqual([true, false, true]);
+      expect(pool.get(user(1))).toBe(first);
+      expect(pool.status().evictedCount).toBe(1);
+      pool.close();
+    });
+
+    it('frees an evicted session’s place on the shared timer', async () => {
+      const { pool } = makePool({ maxSessions: 1 });
+      await pool.getAccessToken(user(1));
+      expect(pool.status().scheduledRefreshes).toBe(1);
+      await pool.getAccessToken(user(2));
+      expect(pool.status().scheduledRefreshes).toBe(1);
+      pool.delete(user(2));
+      expect(pool.status().scheduledRefreshes).toBe(0);
+      pool.close();
+    });
+
+    it('re-adopts an evicted session from a shared store instead of signing in again', async () => {
+      const store = new MemoryTokenStore();
+      const { pool, providers } = makePool({ store, maxSessions: 1 });
+      const token = await pool.getAccessToken(user(1));
+      await pool.getAccessToken(user(2));
+      expect(pool.has(user(1))).toBe(false);
+
+      await expect(pool.getAccessToken(user(1))).resolves.toBe(token);
+      expect(providers.get(user(1))?.calls).toEqual([]);
+      expect(pool.get(user(1)).status().adoptedCount).toBe(1);
+      expect(pool.status()).toMatchObject({ signInCount: 2, adoptedCount: 1 });
+      pool.close();
+    });
+
+    it('keeps a session a caller is waiting on over the cap, and evicts it once it is served', async () => {
+      const { pool, providers } = makePool({ maxSessions: 1 }, { manual: true });
+      const first = pool.getAccessToken(user(1));
+      const second = pool.getAccessToken(user(2));
+      await flushUntil(() => providers.get(user(2))?.calls.length === 1 && providers.get(user(1))?.calls.length === 1);
+      expect(pool.size).toBe(2);
+      providers.get(user(1))?.release();
+      providers.get(user(2))?.release();
+      await expect(first).resolves.toBe(`${tokenPrefix(user(1))}access-1`);
+      await expect(second).resolves.toBe(`${tokenPrefix(user(2))}access-1`);
+      expect(pool.size).toBe(1);
+      pool.close();
+    });
+
+    it('forgets a session closed by hand, so the next use builds a new one', async () => {
+      const { pool } = makePool();
+      const manager = pool.get(user(1));
+      manager.close();
+      expect(pool.has(user(1))).toBe(false);
+      expect(pool.get(user(1))).not.toBe(manager);
+      pool.close();
+    });
+  });
+
+  describe('background refresh', () => {
+    it('refreshes a session used within its token lifetime at its refresh point exactly', async () => {
+      const { pool, providers } = makePool({ refreshBeforeExpiryMs: minutes(5) });
+      await pool.getAccessToken(user(1));
+      jest.advanceTimersByTime(minutes(10) - 1);
+      expect(providers.get(user(1))?.refreshCount).toBe(0);
+      jest.advanceTimersByTime(1);
+      await flushUntil(() => pool.status().refreshCount === 2);
+      expect(providers.get(user(1))?.refreshCount).toBe(1);
+    });
+
+    it('leaves an idle session alone in the background and refreshes it on its next use', async () => {
+      const { pool, providers } = makePool({ refreshBeforeExpiryMs: minutes(5), idleTtlMs: minutes(60) });
+      await pool.getAccessToken(user(1));
+      // Refreshed once in the background: it was used within its first token's lifetime.
+      jest.advanceTimersByTime(minutes(10));
+      await flushUntil(() => pool.status().refreshCount === 2);
+      // Not used since: no more background refreshes, however long it waits.
+      jest.advanceTimersByTime(minutes(40));
+      await Promise.resolve();
+      const provider = providers.get(user(1)) as FakeProvider;
+      expect(provider.refreshCount).toBe(1);
+      expect(pool.status().states.expired).toBe(1);
+
+      await expect(pool.getAccessToken(user(1))).resolves.toBe(`${tokenPrefix(user(1))}access-3`);
+      expect(provider.refreshCount).toBe(2);
+      expect(provider.authenticateCount).toBe(1);
+      pool.close();
+    });
+  });
+
+  describe('events, status and health', () => {
+    it("re-emits each session's lifecycle events with its key", async () => {
+      const { pool } = makePool();
+      const events: PoolLifecycleEvent[] = [];
+      pool.on('lifecycle', (event) => events.push(event));
+      await pool.getAccessToken(user(1));
+      await pool.getAccessToken(user(2));
+      const ended = events.filter((event) => event.type === 'refresh-ended');
+      expect(ended.map((event) => event.session)).toEqual([user(1), user(2)]);
+      pool.delete(user(1));
+      expect(events.at(-1)).toMatchObject({ type: 'closed', session: user(1) });
+      pool.close();
+    });
+
+    it('reports the earliest expiry among valid tokens and counts, never a key or token', async () => {
+      const { pool } = makePool();
+      await pool.getAccessToken(user(1));
+      jest.advanceTimersByTime(1_000);
+      await pool.getAccessToken(user(2));
+      const status = pool.status();
+      expect(status.accessTokenExpiresAt).toBe(T0 + minutes(15));
+      expect(JSON.stringify(status)).not.toMatch(/example|access-/);
+      expect(pool.health()).toEqual({ status: 'ok', reasons: [] });
+      pool.close();
+    });
+
+    it('is down when sessions are held, none has a valid token and some failed; degraded when only some failed', async () => {
+      const { pool, providers } = makePool();
+      pool.get(user(1));
+      providers.get(user(1))?.script.push(new ConfigurationError('boom'));
+      await expect(pool.getAccessToken(user(1))).rejects.toThrow('boom');
+      expect(pool.health().status).toBe('down');
+      await pool.getAccessToken(user(2));
+      expect(pool.health()).toEqual({ status: 'degraded', reasons: ['1 of 2 sessions failed their last refresh'] });
+      pool.close();
+      expect(pool.health().status).toBe('down');
+    });
+  });
+
+  describe('close()', () => {
+    it('closes every session, frees the timer and rejects later calls', async () => {
+      const { pool } = makePool();
+      await pool.getAccessToken(user(1));
+      const manager = pool.get(user(1));
+      pool.close();
+      expect(manager.status().state).toBe('closed');
+      expect(jest.getTimerCount()).toBe(0);
+      await expect(pool.getAccessToken(user(1))).rejects.toBeInstanceOf(TokenManagerClosedError);
+      expect(pool.status()).toMatchObject({ state: 'closed', sessions: 0 });
+    });
+  });
+});

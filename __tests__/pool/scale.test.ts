@@ -1,0 +1,78 @@
+import { TimeoutError } from '../../src/errors';
+import { MemoryTokenStore } from '../../src/stores/memory';
+import type { TokenSet } from '../../src/token-set';
+import { flushUntil } from '../helpers/fake-provider';
+import { T0, minutes, useFakeClock } from '../helpers/manager';
+import { makePool, tokenPrefix, user } from './support';
+
+describe('TokenManagerPool at scale', () => {
+  beforeEach(() => useFakeClock(T0));
+  afterEach(() => jest.useRealTimers());
+
+  it('schedules 10,000 sessions on one timer', async () => {
+    const { pool } = makePool({ maxConcurrentAuth: 10_000 });
+    const users = Array.from({ length: 10_000 }, (_, index) => user(index));
+    await Promise.all(users.map((name) => pool.getAccessToken(name)));
+    expect(pool.status()).toMatchObject({ sessions: 10_000, scheduledRefreshes: 10_000, states: { valid: 10_000 } });
+    expect(jest.getTimerCount()).toBe(1);
+    pool.close();
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
+  it('never runs more than maxConcurrentAuth auth calls at once in a burst, and every caller gets its token', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const { pool, providers } = makePool({ maxConcurrentAuth: 4 }, { manual: true });
+    const users = Array.from({ length: 200 }, (_, index) => user(index));
+    const tokens = Promise.all(users.map((name) => pool.getAccessToken(name)));
+    const pending = (): number => [...providers.values()].reduce((sum, provider) => sum + provider.calls.length, 0);
+    // Release the calls a few at a time, as a slow auth server would answer them.
+    while (pending() < users.length || [...providers.values()].some((provider) => provider.calls.length === 0)) {
+      await flushUntil(() => pool.status().authInFlight === Math.min(4, users.length - pool.status().signInCount));
+      inFlight = pool.status().authInFlight;
+      peak = Math.max(peak, inFlight);
+      for (const provider of providers.values()) provider.release();
+      await flushUntil(() => pool.status().authInFlight === 0 || pool.status().authQueued === 0 || pool.status().signInCount > 0);
+      if (pool.status().signInCount === users.length) break;
+    }
+    for (const provider of providers.values()) provider.release();
+    const got = await tokens;
+    expect(got).toEqual(users.map((name) => `${tokenPrefix(name)}access-1`));
+    expect(peak).toBe(4);
+    expect(pool.status()).toMatchObject({ authInFlightPeak: 4, authInFlight: 0, authQueued: 0, signInCount: 200 });
+    pool.close();
+  });
+
+  it('fails a caller whose turn does not come within acquireTimeoutMs, and takes it out of the queue', async () => {
+    const { pool, providers } = makePool({ maxConcurrentAuth: 1, acquireTimeoutMs: 5_000 }, { manual: true });
+    const first = pool.getAccessToken(user(1));
+    const second = pool.getAccessToken(user(2));
+    await flushUntil(() => pool.status().authQueued === 1);
+    jest.advanceTimersByTime(5_000);
+    await expect(second).rejects.toBeInstanceOf(TimeoutError);
+    await expect(first).rejects.toBeInstanceOf(TimeoutError);
+    expect(pool.status()).toMatchObject({ authQueued: 0, authInFlight: 0 });
+    expect(providers.get(user(2))?.calls).toEqual([]);
+    pool.close();
+  });
+
+  it("never hands one user's token to another: 1,000 users, one shared store, mixed concurrent requests across refreshes", async () => {
+    const store = new MemoryTokenStore();
+    const { pool } = makePool({ store, maxConcurrentAuth: 16, maxSessions: 600 });
+    const users = Array.from({ length: 1_000 }, (_, index) => user(index));
+    // Each user's requests, interleaved with everyone else's, over three token lifetimes.
+    for (let round = 0; round < 6; round += 1) {
+      const order = users.flatMap((name, index) => [name, users[(index * 7919 + round) % users.length] as string]);
+      const results = await Promise.all(order.map(async (name) => ({ name, token: await pool.getAccessToken(name) })));
+      for (const { name, token } of results) expect(token.startsWith(tokenPrefix(name))).toBe(true);
+      jest.advanceTimersByTime(minutes(8));
+    }
+    // Evicted sessions (600 held at most) came back from the store, each under its own key.
+    expect(pool.status().adoptedCount).toBeGreaterThan(0);
+    for (const name of users.slice(0, 50)) {
+      const stored = await store.get(pool.get(name).storeKey);
+      expect((stored?.tokens as TokenSet).accessToken.startsWith(tokenPrefix(name))).toBe(true);
+    }
+    pool.close();
+  });
+});
