@@ -20,16 +20,20 @@ import { runSessions, type SessionsRun } from './scenarios/sessions';
 import { runStampede } from './scenarios/stampede';
 import { runStorm } from './scenarios/storm';
 import { runHungAuth } from './scenarios/hung-auth';
+import { runPoolBurst, runPoolHot, runPoolIdle, runPoolSteady, type PoolResult } from './scenarios/pool';
+import { renderPool } from './report';
 import type { ContenderName } from './lib/contenders';
 import { redisServerAvailable, startRedisServer } from './lib/redis';
 
-type Scenario = 'hot-path' | 'interceptor' | 'stampede' | 'expiry' | 'memory' | 'sessions' | 'redis-hot-path' | 'storm' | 'hung-auth';
+type Scenario = 'hot-path' | 'interceptor' | 'stampede' | 'expiry' | 'memory' | 'sessions' | 'redis-hot-path' | 'storm' | 'hung-auth' | 'pool-idle' | 'pool-burst' | 'pool-steady' | 'pool-hot';
 
 /** No child may run longer than this; it is killed and the bench fails. */
 const CHILD_TIMEOUT_MS = 150_000;
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
+/** `--only pool`: run only that group of scenarios and print its section (no results file). */
+const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined;
 
 function expiryParams(): ExpiryParams {
   return quick ? { ttlMs: 1_000, lifetimes: 2, loops: 8, thinkMs: 100 } : { ttlMs: 3_000, lifetimes: 10, loops: 8, thinkMs: 100 };
@@ -60,6 +64,14 @@ async function runScenario(scenario: Scenario, args: readonly string[]): Promise
       return runRedisHotPath(args[0] as string, quick);
     case 'storm':
       return runStorm(quick);
+    case 'pool-idle':
+      return runPoolIdle(quick ? 10_000 : 100_000);
+    case 'pool-burst':
+      return quick ? runPoolBurst(1_000, 8, 5) : runPoolBurst(10_000, 16, 5);
+    case 'pool-steady':
+      return quick ? runPoolSteady(100, 3, 1_000) : runPoolSteady(1_000, 5, 2_000);
+    case 'pool-hot':
+      return runPoolHot(quick ? 200_000 : 1_000_000, 1_000);
     case 'hung-auth':
       return runHungAuth(quick);
   }
@@ -115,7 +127,24 @@ function progress(message: string): void {
   process.stderr.write(`[bench ${((performance.now() - bootedAt) / 1000).toFixed(1)} s] ${message}\n`);
 }
 
+/** Scenario 10 (many end users, `TokenManagerPool`): one child per part. */
+async function runPoolScenario(): Promise<PoolResult> {
+  progress('10 many end users (pool): idle sessions');
+  const idle = await inChild<PoolResult['idle']>('pool-idle');
+  progress('10 many end users (pool): burst of sessions');
+  const burst = await inChild<PoolResult['burst']>('pool-burst');
+  progress('10 many end users (pool): steady load');
+  const steady = await inChild<PoolResult['steady']>('pool-steady');
+  progress('10 many end users (pool): hot path');
+  const hot = await inChild<PoolResult['hot']>('pool-hot');
+  return { idle, burst, steady, hot };
+}
+
 async function main(): Promise<void> {
+  if (only === 'pool') {
+    process.stdout.write(`${renderPool(await runPoolScenario()).join('\n')}\n`);
+    return;
+  }
   const started = performance.now();
   const gcExposed = typeof (globalThis as { gc?: unknown }).gc === 'function';
   if (!gcExposed) progress('warning: run with node --expose-gc for meaningful heap figures');

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import NodeCache from 'node-cache';
-import { systemClock, systemMonotonicNow } from '../clock';
+import { monotonicClock, systemClock } from '../clock';
 import type { Clock } from '../clock';
 import { TokenManagerClosedError } from '../errors';
 import { TokenManager } from '../manager/token-manager';
@@ -86,7 +86,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     this.#options = resolvePoolOptions(options);
     const managerOptions = this.#options.manager;
     this.#manager = { ...managerOptions, store: managerOptions.store ?? new MemoryTokenStore({ now: managerOptions.now }) };
-    this.#time = managerOptions.now ?? systemMonotonicNow;
+    this.#time = managerOptions.now ?? monotonicClock();
     const timers = managerOptions.timers ?? systemClock;
     const clock: Clock = { now: this.#time, setTimeout: timers.setTimeout, clearTimeout: timers.clearTimeout };
     this.#heap = new TimerHeap(clock);

@@ -177,23 +177,32 @@ export class RedisTokenStore implements TokenStore {
     const deadline = systemClock.now() + this.#options.lockWaitMs;
     let baseline = this.#versions.get(key);
     let watch: Watch | undefined;
+    const stillHeld = (): TokenStoreError => new TokenStoreError(`refresh lock ${lock} still held after waiting ${this.#options.lockWaitMs} ms`);
     try {
       for (;;) {
         if (this.#closed) throw new TokenStoreError('the redis token store is closed');
         if (signal.aborted) throw signal.reason;
-        if (await this.#trySetLock(key, owner, deadline)) {
-          this.#log.debug({ event: 'lock-acquired', key: lock }, 'refresh lock acquired');
-          return { acquired: true, lock: this.#lockOwnedBy(key, owner) };
+        if (systemClock.now() >= deadline) throw stillHeld();
+        let version: number;
+        try {
+          if (await this.#trySetLock(key, owner, deadline)) {
+            this.#log.debug({ event: 'lock-acquired', key: lock }, 'refresh lock acquired');
+            return { acquired: true, lock: this.#lockOwnedBy(key, owner) };
+          }
+          watch ??= this.#notifications.watch(channel);
+          ({ version } = decodeSession(await this.#command('GET', key, () => this.#client.get(key), this.#timeoutBefore(deadline))));
+        } catch (error) {
+          // A command cut short by the end of the wait is the wait running out, not Redis failing.
+          if (systemClock.now() >= deadline) throw stillHeld();
+          throw error;
         }
-        watch ??= this.#notifications.watch(channel);
-        const { version } = decodeSession(await this.#command('GET', key, () => this.#client.get(key), this.#timeoutBefore(deadline)));
         baseline ??= version;
         if (version !== baseline) {
           this.#log.debug({ event: 'lock-wait-published', key, version }, 'another process published a new session');
           return { acquired: false };
         }
         const remainingMs = deadline - systemClock.now();
-        if (remainingMs <= 0) throw new TokenStoreError(`refresh lock ${lock} still held after waiting ${this.#options.lockWaitMs} ms`);
+        if (remainingMs <= 0) throw stillHeld();
         await watch.next(Math.min(this.#options.pollIntervalMs, remainingMs), signal);
       }
     } finally {

@@ -165,6 +165,36 @@ export class AlixAuthProvider implements TokenProvider {
   }
 
   /**
+   * The `createProvider` of a `TokenManagerPool` with one session per end user: returns
+   * `(userEmail) => new AlixAuthProvider({ ...common, userEmail })`. `common` is validated
+   * once, here (a bad key or URL throws at once, not at the first user), and a private key
+   * given as a path or PEM is loaded once and shared by every user's provider.
+   * @throws {ConfigurationError} as the constructor does, or when `common` has a `userEmail`.
+   * @example
+   * ```ts
+   * import { AlixAuthProvider, TokenManagerPool } from 'alix-token-manager';
+   *
+   * const pool = new TokenManagerPool({
+   *   createProvider: AlixAuthProvider.forUsers({
+   *     baseUrl: 'https://api.alix.example',
+   *     partnerCode: 'acme',
+   *     secretKey: process.env.ALIX_SECRET_KEY ?? '',
+   *     privateKey: '/etc/alix/private.pem',
+   *   }),
+   * });
+   * ```
+   */
+  static forUsers(common: Omit<AlixAuthProviderOptions, 'userEmail'>): (userEmail: string) => AlixAuthProvider {
+    if (typeof common !== 'object' || common === null) throw new ConfigurationError('AlixAuthProvider options are required');
+    if ((common as AlixAuthProviderOptions).userEmail !== undefined) throw new ConfigurationError('forUsers(): leave out userEmail; each session key is one');
+    const shared: AlixAuthProviderOptions =
+      common.privateKey === undefined ? { ...common } : { ...common, privateKey: loadPrivateKey(common.privateKey) };
+    // The probe validates everything else once.
+    new AlixAuthProvider(shared);
+    return (userEmail) => new AlixAuthProvider({ ...shared, userEmail });
+  }
+
+  /**
    * Full sign-in: POSTs `{ partnerCode, signature }` (plus `userEmail` when configured) to
    * `paths.authenticate`.
    * @throws {AuthRejectedError} on `success: false` or a 4xx (not 429).

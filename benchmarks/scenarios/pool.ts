@@ -1,0 +1,179 @@
+/**
+ * Scenario 10, many end users in one process (`TokenManagerPool`, SPEC §7):
+ * - idle: N sessions each holding a token, then idle: heap per session and timers in use;
+ * - burst: N sessions created at once against an auth server with latency: peak concurrent
+ *   auth calls and time until every session holds a token;
+ * - steady: U active users under steady load across 5 token lifetimes: 401s (a token used
+ *   after its expiry) and auth calls per used session per lifetime;
+ * - hot: pool lookup + getAccessToken() on a cached token vs one manager's getAccessToken().
+ */
+import { TokenManager, TokenManagerPool } from '../../src/index';
+import type { TokenProvider, TokenSet } from '../../src/index';
+import { CountingTimers, FakeProvider, snapshotMemory } from '../lib/fakes';
+
+export interface PoolIdleRun {
+  sessions: number;
+  gcExposed: boolean;
+  heapPerSession: number;
+  /** Of which the two token strings (about 300 characters each, like Alix JWTs), bytes. */
+  tokenBytesPerSession: number;
+  timersInUse: number;
+  createMs: number;
+}
+
+export interface PoolBurstRun {
+  sessions: number;
+  maxConcurrentAuth: number;
+  authLatencyMs: number;
+  peakConcurrentAuth: number;
+  allHoldTokenMs: number;
+  failures: number;
+}
+
+export interface PoolSteadyRun {
+  users: number;
+  lifetimes: number;
+  ttlMs: number;
+  requests: number;
+  unauthorized: number;
+  authCalls: number;
+  authCallsPerSessionPerLifetime: number;
+}
+
+export interface PoolHotRun {
+  calls: number;
+  keys: number;
+  poolOpsPerSec: number;
+  managerOpsPerSec: number;
+  ratio: number;
+}
+
+export interface PoolResult {
+  idle: PoolIdleRun;
+  burst: PoolBurstRun;
+  steady: PoolSteadyRun;
+  hot: PoolHotRun;
+}
+
+const key = (index: number): string => `user-${index}@example.com`;
+
+export async function runPoolIdle(sessions: number): Promise<PoolIdleRun> {
+  const provider = new FakeProvider({ ttlMs: 15 * 60_000 });
+  const timers = new CountingTimers();
+  const keys = Array.from({ length: sessions }, (_, index) => key(index));
+  const before = await snapshotMemory();
+  const started = performance.now();
+  const pool = new TokenManagerPool({ createProvider: () => provider, timers, maxSessions: sessions, maxConcurrentAuth: 64 });
+  for (let offset = 0; offset < sessions; offset += 5_000) {
+    await Promise.all(keys.slice(offset, offset + 5_000).map((name) => pool.getAccessToken(name)));
+  }
+  const createMs = performance.now() - started;
+  const open = await snapshotMemory();
+  const token = await pool.getAccessToken(key(0));
+  const result: PoolIdleRun = {
+    sessions,
+    gcExposed: before.gcExposed,
+    heapPerSession: (open.heapUsed - before.heapUsed) / sessions,
+    tokenBytesPerSession: 2 * (token.length + 16),
+    timersInUse: timers.live,
+    createMs,
+  };
+  pool.close();
+  return result;
+}
+
+/** A provider whose calls take `latencyMs` and that counts how many run at once. */
+class SlowProvider implements TokenProvider {
+  inFlight = 0;
+  peak = 0;
+  constructor(private readonly latencyMs: number, private readonly ttlMs: number) {}
+  authenticate(): Promise<TokenSet> {
+    return this.#call();
+  }
+  refresh(): Promise<TokenSet> {
+    return this.#call();
+  }
+  async #call(): Promise<TokenSet> {
+    this.inFlight += 1;
+    this.peak = Math.max(this.peak, this.inFlight);
+    await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+    this.inFlight -= 1;
+    const now = Date.now();
+    return { accessToken: `t${now}${Math.random().toString(36).slice(2)}`, accessTokenExpiresAt: now + this.ttlMs, refreshToken: `r${Math.random().toString(36).slice(2)}`, refreshTokenExpiresAt: now + 86_400_000 };
+  }
+}
+
+export async function runPoolBurst(sessions: number, maxConcurrentAuth: number, authLatencyMs: number): Promise<PoolBurstRun> {
+  const provider = new SlowProvider(authLatencyMs, 15 * 60_000);
+  const pool = new TokenManagerPool({ createProvider: () => provider, maxSessions: sessions, maxConcurrentAuth, acquireTimeoutMs: 120_000, retry: { maxRetryTimeMs: 120_000 } });
+  const started = performance.now();
+  const results = await Promise.allSettled(Array.from({ length: sessions }, (_, index) => pool.getAccessToken(key(index))));
+  const allHoldTokenMs = performance.now() - started;
+  pool.close();
+  return { sessions, maxConcurrentAuth, authLatencyMs, peakConcurrentAuth: provider.peak, allHoldTokenMs, failures: results.filter((r) => r.status === 'rejected').length };
+}
+
+export async function runPoolSteady(users: number, lifetimes: number, ttlMs: number): Promise<PoolSteadyRun> {
+  const expiries = new Map<string, number>();
+  let authCalls = 0;
+  const createProvider = (): TokenProvider => {
+    const issue = async (): Promise<TokenSet> => {
+      authCalls += 1;
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      const now = Date.now();
+      const accessToken = `t${authCalls}x${Math.random().toString(36).slice(2)}`;
+      expiries.set(accessToken, now + ttlMs);
+      return { accessToken, accessTokenExpiresAt: now + ttlMs, refreshToken: `r${authCalls}`, refreshTokenExpiresAt: now + 86_400_000 };
+    };
+    return { authenticate: issue, refresh: issue };
+  };
+  const pool = new TokenManagerPool({
+    createProvider,
+    maxConcurrentAuth: 16,
+    refreshBeforeExpiryMs: Math.round(ttlMs * 0.35),
+    expirySkewMs: Math.round(ttlMs * 0.1),
+  });
+  let requests = 0;
+  let unauthorized = 0;
+  const endAt = Date.now() + lifetimes * ttlMs;
+  const userLoop = async (name: string): Promise<void> => {
+    while (Date.now() < endAt) {
+      const token = await pool.getAccessToken(name);
+      requests += 1;
+      if ((expiries.get(token) ?? 0) <= Date.now()) unauthorized += 1;
+      await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 30));
+    }
+  };
+  await Promise.all(Array.from({ length: users }, (_, index) => userLoop(key(index))));
+  pool.close();
+  return { users, lifetimes, ttlMs, requests, unauthorized, authCalls, authCallsPerSessionPerLifetime: authCalls / (users * lifetimes) };
+}
+
+export async function runPoolHot(calls: number, keys: number): Promise<PoolHotRun> {
+  const provider = new FakeProvider({ ttlMs: 60 * 60_000 });
+  const pool = new TokenManagerPool({ createProvider: () => provider, maxConcurrentAuth: 64 });
+  const names = Array.from({ length: keys }, (_, index) => key(index));
+  await Promise.all(names.map((name) => pool.getAccessToken(name)));
+  const manager = new TokenManager({ provider });
+  await manager.getAccessToken();
+  const timeOf = async (run: () => Promise<void>): Promise<number> => {
+    await run();
+    const started = performance.now();
+    await run();
+    return performance.now() - started;
+  };
+  const poolRun = async (): Promise<void> => {
+    for (let index = 0; index < calls; index += 1) await pool.getAccessToken(names[index % keys] as string);
+  };
+  const managerRun = async (): Promise<void> => {
+    for (let index = 0; index < calls; index += 1) await manager.getAccessToken();
+  };
+  const best = async (run: () => Promise<void>): Promise<number> => Math.min(await timeOf(run), await timeOf(run), await timeOf(run));
+  const poolMs = await best(poolRun);
+  const managerMs = await best(managerRun);
+  pool.close();
+  manager.close();
+  const poolOpsPerSec = calls / (poolMs / 1000);
+  const managerOpsPerSec = calls / (managerMs / 1000);
+  return { calls, keys, poolOpsPerSec, managerOpsPerSec, ratio: poolOpsPerSec / managerOpsPerSec };
+}
