@@ -54,6 +54,16 @@ export function setUnrefTimeout(clock: Clock, callback: () => void, delayMs: num
   return handle;
 }
 
+/**
+ * Calls `callback` every `intervalMs` until the returned function is called; the interval
+ * is `unref()`ed, so it never keeps the process alive by itself.
+ */
+export function setUnrefInterval(callback: () => void, intervalMs: number): () => void {
+  const handle = globalThis.setInterval(callback, intervalMs);
+  handle.unref();
+  return () => globalThis.clearInterval(handle);
+}
+
 /** Resolves after `delayMs` on the given clock, or rejects with the signal's reason. */
 export function sleep(clock: Clock, delayMs: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { setUnrefInterval } from '../../clock';
 import { ConfigurationError, errorCodeOf } from '../../errors';
 import { startAlixSandbox, type AlixSandbox } from '../../sandbox/server';
 import { ExitCodes } from '../exit-codes';
@@ -105,10 +106,7 @@ function stopRequested(): Promise<'signal' | 'parent'> {
       cleanups.push(() => process.off('disconnect', onDisconnect));
     }
     // The listening server keeps the process alive; this poll must not.
-    const poll = setInterval(() => {
-      if (!isAlive(parentPid, process.ppid)) finish('parent');
-    }, PARENT_POLL_INTERVAL_MS).unref();
-    cleanups.push(() => clearInterval(poll));
+    cleanups.push(setUnrefInterval(() => isAlive(parentPid, process.ppid) || finish('parent'), PARENT_POLL_INTERVAL_MS));
   });
 }
 
