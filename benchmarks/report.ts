@@ -10,6 +10,7 @@ import type { ReplicasResult } from './scenarios/replicas';
 import type { SessionsRun } from './scenarios/sessions';
 import type { StampedeResult } from './scenarios/stampede';
 import type { StormResult } from './scenarios/storm';
+import type { PoolResult } from './scenarios/pool';
 import type { HungAuthResult } from './scenarios/hung-auth';
 
 export interface BenchResults {
@@ -510,5 +511,32 @@ function renderHungAuth(hung: HungAuthResult): string[] {
     ),
     '',
     `Message: \`${hung.message}\``,
+  ];
+}
+
+/** Goal verdicts of scenario 10 (many end users, `TokenManagerPool`). */
+export function poolGoals(pool: PoolResult): Goal[] {
+  const { idle, burst, steady, hot } = pool;
+  return [
+    { scenario: '10 pool, idle sessions', goal: 'heap per session ≤ 1.5 kB', result: `${bytes(idle.heapPerSession)} per session (${bytes(idle.tokenBytesPerSession)} of it the two token strings), ${compact(idle.sessions)} sessions`, met: idle.gcExposed ? idle.heapPerSession <= 1536 : null },
+    { scenario: '10 pool, idle sessions', goal: 'timers in use = 1', result: `${idle.timersInUse} for ${compact(idle.sessions)} sessions`, met: idle.timersInUse <= 1 },
+    { scenario: '10 pool, burst', goal: 'peak concurrent auth calls = maxConcurrentAuth', result: `${burst.peakConcurrentAuth} (cap ${burst.maxConcurrentAuth}); all ${compact(burst.sessions)} hold a token after ${(burst.allHoldTokenMs / 1000).toFixed(1)} s, ${burst.failures} failed`, met: burst.peakConcurrentAuth <= burst.maxConcurrentAuth && burst.failures === 0 },
+    { scenario: '10 pool, steady load', goal: '0 401s; 1.0 auth call per used session per lifetime', result: `${steady.unauthorized} 401s in ${compact(steady.requests)} requests; ${steady.authCallsPerSessionPerLifetime.toFixed(2)} auth calls per session per lifetime`, met: steady.unauthorized === 0 && steady.authCallsPerSessionPerLifetime <= 1.05 },
+    { scenario: '10 pool, hot path', goal: 'pool lookup + cached token ≥ 0.8 × one manager', result: `${ratio(hot.ratio)} (${compact(hot.poolOpsPerSec)} vs ${compact(hot.managerOpsPerSec)} calls/s, ${compact(hot.keys)} keys)`, met: hot.ratio >= 0.8 },
+  ];
+}
+
+/** The markdown section of scenario 10. */
+export function renderPool(pool: PoolResult): string[] {
+  return [
+    '',
+    '## 10. Many end users in one process (`TokenManagerPool`)',
+    '',
+    table(
+      ['Goal', 'Result', 'Met'],
+      poolGoals(pool).map((goal) => [`${goal.scenario}: ${goal.goal}`, goal.result, goal.met === null ? 'n/a (no --expose-gc)' : goal.met ? 'yes' : 'no']),
+    ),
+    '',
+    `Idle: ${compact(pool.idle.sessions)} sessions created and served once in ${(pool.idle.createMs / 1000).toFixed(1)} s. Burst: auth calls take ${pool.burst.authLatencyMs} ms. Steady: ${compact(pool.steady.users)} users, a request every 20–50 ms each, ${pool.steady.lifetimes} lifetimes of ${pool.steady.ttlMs} ms (${compact(pool.steady.authCalls)} auth calls).`,
   ];
 }

@@ -77,7 +77,8 @@ export type {
   AlixAuthenticateBodyContext,
   AlixRefreshBodyContext,
 } from './providers/alix';
-export { getAccessToken, closeDefaultTokenManager, getDefaultTokenManager, createTokenManagerFromEnv } from './standalone/default-manager';
+export { getAccessToken, closeDefaultTokenManager, getDefaultTokenManager, createTokenManagerFromEnv, createTokenManagerPoolFromEnv, getDefaultTokenManagerPool } from './standalone/default-manager';
+export type { StandaloneGetAccessTokenOptions } from './standalone/default-manager';
 export { readAlixEnvConfig, ALIX_ENV } from './standalone/env-config';
 export type { AlixEnvConfig } from './standalone/env-config';
 export { attachTokenManager, DEFAULT_ATTACH_TOKEN_MANAGER_OPTIONS } from './adapters/axios';

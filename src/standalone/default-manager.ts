@@ -2,9 +2,37 @@ import { AlixAuthProvider } from '../providers/alix/provider';
 import { TokenManager } from '../manager/token-manager';
 import type { GetAccessTokenOptions } from '../manager/types';
 import type { TokenManagerOptions } from '../manager/options';
+import { TokenManagerPool } from '../pool/pool';
+import type { TokenManagerPoolOptions } from '../pool/options';
 import { readAlixEnvConfig } from './env-config';
 
 let defaultManager: TokenManager | undefined;
+let defaultPool: TokenManagerPool | undefined;
+
+/** Options of the standalone {@link getAccessToken}: a manager's, plus the end user. */
+export interface StandaloneGetAccessTokenOptions extends GetAccessTokenOptions {
+  /** The end user whose session to use (a session of the process-wide pool); without it, the one default session. */
+  userEmail?: string;
+}
+
+/**
+ * A `TokenManagerPool` configured from the environment (`ALIX_USER_EMAIL` and
+ * `ALIX_REFRESH_TOKEN` are ignored: each session key is a user email and signs in).
+ * @throws ConfigurationError listing missing or bad variables.
+ */
+export function createTokenManagerPoolFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  options: Omit<TokenManagerPoolOptions, 'createProvider'> = {},
+): TokenManagerPool {
+  const { userEmail: _userEmail, ...common } = readAlixEnvConfig(env).provider;
+  return new TokenManagerPool({ ...options, createProvider: AlixAuthProvider.forUsers(common) });
+}
+
+/** The process-wide pool behind `getAccessToken({ userEmail })`, created lazily. */
+export function getDefaultTokenManagerPool(): TokenManagerPool {
+  defaultPool ??= createTokenManagerPoolFromEnv();
+  return defaultPool;
+}
 
 /**
  * A `TokenManager` configured from the environment, for when the whole process shares one
@@ -47,16 +75,22 @@ export function getDefaultTokenManager(): TokenManager {
  * const token = await getAccessToken();
  * ```
  */
-export function getAccessToken(options?: GetAccessTokenOptions): Promise<string> {
+export function getAccessToken(options?: StandaloneGetAccessTokenOptions): Promise<string> {
   try {
+    if (options?.userEmail !== undefined) {
+      const { userEmail, ...rest } = options;
+      return getDefaultTokenManagerPool().getAccessToken(userEmail, rest);
+    }
     return getDefaultTokenManager().getAccessToken(options);
   } catch (error) {
     return Promise.reject(error);
   }
 }
 
-/** Closes and forgets the process-wide manager (for tests and shutdown hooks). */
+/** Closes and forgets the process-wide manager and pool (for tests and shutdown hooks). */
 export function closeDefaultTokenManager(): void {
   defaultManager?.close();
   defaultManager = undefined;
+  defaultPool?.close();
+  defaultPool = undefined;
 }

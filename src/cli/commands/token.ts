@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { AbortedError } from '../../errors';
-import { createTokenManagerFromEnv } from '../../standalone/default-manager';
+import { createTokenManagerFromEnv, createTokenManagerPoolFromEnv } from '../../standalone/default-manager';
 import { ALIX_ENV } from '../../standalone/env-config';
 import { ExitCodes } from '../exit-codes';
 import { parseNumberFlag } from '../parse';
@@ -11,6 +11,7 @@ interface TokenFlags {
   partnerCode?: string;
   privateKeyFile?: string;
   userEmail?: string;
+  user?: string;
   timeout?: string;
 }
 
@@ -32,6 +33,7 @@ export function registerTokenCommand(program: Command, run: (action: () => Promi
     .option('--partner-code <code>', 'partner code (ALIX_PARTNER_CODE)')
     .option('--private-key-file <path>', 'partner RSA private key, PEM file (ALIX_PRIVATE_KEY_FILE)')
     .option('--user-email <email>', 'end-user email for sign-in (ALIX_USER_EMAIL)')
+    .option('--user <email>', "an end user's session, from a session pool (one sign-in per user; ALIX_REFRESH_TOKEN is not used)")
     .option('--timeout <ms>', 'give up (exit 1) when no token arrives within this many milliseconds')
     .addHelpText('after', '\nThe secret key is read only from ALIX_SECRET_KEY, never from a flag (flags show in ps).')
     .action((flags: TokenFlags) => run(() => printToken(flags, { env: process.env, stdout: process.stdout, stderr: process.stderr })));
@@ -48,7 +50,9 @@ export async function printToken(flags: TokenFlags, io: TokenCommandIo): Promise
     delete env[ALIX_ENV.privateKey];
     env[ALIX_ENV.privateKeyFile] = flags.privateKeyFile;
   }
-  const manager = createTokenManagerFromEnv(env);
+  const { user } = flags;
+  const pool = user === undefined ? undefined : createTokenManagerPoolFromEnv(env);
+  const manager = user === undefined || pool === undefined ? createTokenManagerFromEnv(env) : pool.get(user);
   const progress = progressLine(io.stderr, describeTarget(env));
   const signal = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
   try {
@@ -64,6 +68,7 @@ export async function printToken(flags: TokenFlags, io: TokenCommandIo): Promise
     throw error;
   } finally {
     manager.close();
+    pool?.close();
   }
 }
 
