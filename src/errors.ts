@@ -119,8 +119,11 @@ export class AuthRejectedError extends TokenManagerError {
 /** Details of an auth server that could not be reached or was overloaded. */
 export interface AuthUnavailableDetails {
   operation: AuthOperation;
-  /** Why: `network`, `timeout`, or `http` (5xx / 429). */
-  reason: 'network' | 'timeout' | 'http';
+  /**
+   * Why: `network`, `timeout`, `http` (5xx / 429), or `breaker`: no call was made because the
+   * auth circuit breaker is open after repeated failures (retry after `retryAfterMs`).
+   */
+  reason: 'network' | 'timeout' | 'http' | 'breaker';
   /** HTTP status when the server answered (5xx or 429). */
   status?: number;
   /** The delay the server asked for with `Retry-After`, in ms. */
@@ -160,6 +163,8 @@ function unavailableMessage(details: AuthUnavailableDetails): string {
       return `${prefix} ${request} got no answer${host === undefined ? '' : ` from ${host}`}${detail}`;
     case 'network':
       return `${prefix} could not reach the auth server${host === undefined ? '' : ` at ${host}`}${detail} for ${request}`;
+    case 'breaker':
+      return `${details.operation} not attempted: the auth circuit breaker is open after repeated failures of the auth server${host === undefined ? '' : ` at ${host}`}; retry after ${details.retryAfterMs ?? 0} ms`;
   }
 }
 

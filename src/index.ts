@@ -18,7 +18,20 @@ export { systemClock } from './clock';
 export type { Clock, TimerHandle } from './clock';
 export type { TokenSet, InitialTokens, RefreshTokenSeed } from './token-set';
 export type { TokenProvider, ProviderIdentity } from './providers/types';
-export type { TokenStore, StoredSession, AcquireRefreshLockOptions, RefreshLock, RefreshLockResult } from './stores/types';
+export type {
+  TokenStore,
+  StoredSession,
+  AcquireRefreshLockOptions,
+  RefreshLock,
+  RefreshLockResult,
+  AuthBreaker,
+  BreakerAdmission,
+  BreakerOutcome,
+  BreakerState,
+  BreakerStatus,
+} from './stores/types';
+export { LocalAuthBreaker, DEFAULT_AUTH_BREAKER_OPTIONS } from './manager/breaker';
+export type { AuthBreakerOptions } from './manager/breaker';
 export { MemoryTokenStore, DEFAULT_MEMORY_TOKEN_STORE_OPTIONS } from './stores/memory';
 export type { MemoryTokenStoreOptions } from './stores/memory';
 export { REDACT_PATHS, REDACTED, REDACTED_BEARER } from './redaction';
@@ -56,6 +69,7 @@ export type {
   IdentityMismatchEvent,
   TokenWaitedEvent,
   RefreshTokenExpiringLifecycleEvent,
+  BreakerChangedEvent,
   ClosedEvent,
 } from './manager/types';
 export type { DiagnosticsMessage } from './manager/lifecycle';

@@ -5,5 +5,7 @@
 export { RedisTokenStore } from './stores/redis';
 export type { RedisTokenStoreKeys } from './stores/redis';
 export { DEFAULT_REDIS_TOKEN_STORE_OPTIONS } from './stores/redis-options';
-export type { RedisTokenStoreOptions } from './stores/redis-options';
-export type { AcquireRefreshLockOptions, RefreshLock, RefreshLockResult, StoredSession, TokenStore } from './stores/types';
+export type { RedisTokenStoreOptions, RedisAuthBreakerOptions } from './stores/redis-options';
+export { RedisAuthBreaker } from './stores/redis-breaker';
+export type { RedisBreakerKeys } from './stores/redis-breaker';
+export type { AcquireRefreshLockOptions, AuthBreaker, BreakerStatus, RefreshLock, RefreshLockResult, StoredSession, TokenStore } from './stores/types';

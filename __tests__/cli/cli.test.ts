@@ -264,6 +264,43 @@ describe('alix-token CLI', () => {
       expect(result.stdout).toContain('<<< requests sent after the revocation succeed again');
       expect(result.stdout).toMatch(/\| revocation recovered\s+\| yes/);
     });
+
+    it('runs many users on a pool with no cross-user token and exits 0 (--users)', async () => {
+      const result = await runNode([CLI, 'demo', '--users', '20', '--duration', '4', '--json'], {}, 60_000);
+      expect(result.code).toBe(0);
+      const summary = JSON.parse(result.stdout) as Record<string, unknown>;
+      expect(summary).toMatchObject({
+        mode: 'users',
+        users: 20,
+        sessions: 20,
+        failures: 0,
+        userMismatches: 0,
+        unrecovered401s: 0,
+        usersSeenBySandbox: 20,
+        signInsPerUser: { min: 1, max: 1 },
+        usersRecovered: 20,
+        maxConcurrentAuth: 4,
+        ok: true,
+      });
+      expect(summary.requests as number).toBeGreaterThan(20);
+      expect(summary.server401s as number).toBeGreaterThan(0);
+      expect(summary.authInFlightPeak as number).toBeLessThanOrEqual(4);
+    });
+
+    it('prints progress lines and a users summary table when not on a TTY (--users)', async () => {
+      const result = await runNode([CLI, 'demo', '--users', '5', '--duration', '3', '--max-concurrent-auth', '2'], {}, 60_000);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/users 5 · sessions 5 · requests \d+/);
+      expect(result.stdout).toMatch(/\| user mismatches \(403\)\s+\| 0 /);
+      expect(result.stdout).toMatch(/\| peak concurrent auth calls\s+\| [12] \(max 2\)/);
+      expect(result.stdout).toMatch(/\| result\s+\| ok /);
+    });
+
+    it('exits 2 on a bad --users value', async () => {
+      const result = await runNode([CLI, 'demo', '--users', '0']);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain('--users');
+    });
   });
 
   describe('--help', () => {

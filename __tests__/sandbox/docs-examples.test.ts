@@ -7,7 +7,8 @@ import { setupServer } from 'msw/node';
 import { AlixAuthProvider } from '../../src/providers/alix/provider';
 import { TokenManager } from '../../src/manager/token-manager';
 import { attachTokenManager } from '../../src/adapters/axios';
-import { startAlixSandbox, type AlixSandbox } from '../../src/sandbox';
+import { TokenManagerPool } from '../../src/pool/pool';
+import { SANDBOX_USER_HEADER, startAlixSandbox, type AlixSandbox } from '../../src/sandbox';
 import { alixHandlers } from '../../src/sandbox/msw';
 
 describe('docs: startAlixSandbox() example', () => {
@@ -44,5 +45,28 @@ describe('docs: alixHandlers() example', () => {
     expect(response.status).toBe(200);
     expect(alix.core.counters().authenticate).toBe(2);
     manager.close();
+  });
+});
+describe('docs: per-user tokens example', () => {
+  it('sends each user’s own bearer, checked by the sandbox through X-Alix-User', async () => {
+    const sandbox = await startAlixSandbox({ accessTokenTtlMs: 60_000 });
+    const pool = new TokenManagerPool({
+      createProvider: AlixAuthProvider.forUsers({ baseUrl: sandbox.baseUrl, partnerCode: sandbox.partnerCode, secretKey: sandbox.secretKey, privateKey: sandbox.privateKeyPem }),
+    });
+    try {
+      const api = axios.create({ baseURL: sandbox.baseUrl });
+      attachTokenManager(api, pool);
+      for (const user of ['jane@example.com', 'li@example.com']) {
+        await api.get('/api/v2/cards', { alixSession: user, headers: { [SANDBOX_USER_HEADER]: user } });
+      }
+      expect(sandbox.authCallsFor('jane@example.com')).toEqual({ authenticate: 1, refresh: 0 });
+      expect(sandbox.userCounters().resourceUserMismatches).toBe(0);
+      await expect(api.get('/api/v2/cards', { alixSession: 'jane@example.com', headers: { [SANDBOX_USER_HEADER]: 'li@example.com' } })).rejects.toMatchObject({
+        response: { status: 403 },
+      });
+    } finally {
+      pool.close();
+      await sandbox.close();
+    }
   });
 });

@@ -107,7 +107,7 @@ describeRedis('RedisTokenStore: connecting and ACLs', () => {
 
     itOwnServer('writes for a user without channel permission, warns once that PUBLISH failed, and lets waiters poll', async () => {
       const admin = await redis.connect();
-      const user = await createUser(admin, ['~alix-test:*', 'resetchannels', '+@all']);
+      const user = await createUser(admin, ['~{alix-test:*', 'resetchannels', '+@all']);
       const { logger, lines } = captureLogger();
       const holder = makeStore(await redis.connect(user), { logger });
       const waiter = makeStore(await redis.connect(user), { logger });
@@ -116,7 +116,7 @@ describeRedis('RedisTokenStore: connecting and ACLs', () => {
 
       const written = session('acl');
       await holder.set(key, written);
-      expect(JSON.parse((await admin.get(key)) ?? 'null')).toMatchObject({ version: 1, identity: 'acl' });
+      expect(JSON.parse((await admin.get(holder.keysFor(key).session)) ?? 'null')).toMatchObject({ version: 1, identity: 'acl' });
       await holder.get(key);
       await holder.set(key, session('acl'));
       const publishWarnings = lines.filter((line) => line.event === 'store-publish-failed' && line.level === 40);
@@ -165,7 +165,13 @@ describeRedis('RedisTokenStore: connecting and ACLs', () => {
         expect(await waiter.get(key)).toEqual(written);
         if (lock.acquired) await lock.lock.release();
         await holder.delete(key);
-        expect(await admin.exists(key, `${key}:lock`)).toBe(0);
+        expect(await admin.exists(holder.keysFor(key).session, holder.keysFor(key).lock)).toBe(0);
+        // The breaker's keys and commands are covered by the documented ACL too.
+        await holder.breaker?.record('transient-failure');
+        expect(holder.breaker?.snapshot().failures).toBe(1);
+        expect(await holder.breaker?.admit()).toEqual({ allowed: true, probe: false });
+        await holder.breaker?.record('success');
+        expect(await admin.exists(`{alix-token-manager:breaker}:failures`)).toBe(0);
         expect(lines.filter((line) => Number(line.level) >= 40)).toEqual([]);
         expect(warn).not.toHaveBeenCalled();
       } finally {

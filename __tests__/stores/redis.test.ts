@@ -28,7 +28,7 @@ describeRedis('RedisTokenStore: sessions', () => {
 
   /** The stored value's JSON as Redis holds it. */
   async function raw(client: Redis, key: string): Promise<Record<string, unknown>> {
-    return JSON.parse((await client.get(key)) ?? 'null') as Record<string, unknown>;
+    return JSON.parse((await client.get(`{${key}}`)) ?? 'null') as Record<string, unknown>;
   }
 
   it('returns what was set under a key, identity included, and forgets it on delete', async () => {
@@ -42,7 +42,7 @@ describeRedis('RedisTokenStore: sessions', () => {
     expect(await raw(client, key)).toEqual({ version: 1, identity: 'identity-a', tokens: stored.tokens });
     await store.delete(key);
     expect(await store.get(key)).toBeUndefined();
-    expect(await client.exists(key)).toBe(0);
+    expect(await client.exists(`{${key}}`)).toBe(0);
   });
 
   it('keeps two identities in one store apart: each key returns only its own session', async () => {
@@ -68,12 +68,12 @@ describeRedis('RedisTokenStore: sessions', () => {
     const store = await makeStore({ client });
     const [withRefreshKey, accessOnlyKey] = [redis.uniqueKey('refresh'), redis.uniqueKey('access')];
     await store.set(withRefreshKey, session('id', makeTokenSet(Date.now(), { refreshTokenExpiresAt: Date.now() + 10_000 })));
-    const withRefresh = await client.pttl(withRefreshKey);
+    const withRefresh = await client.pttl(store.keysFor(withRefreshKey).session);
     expect(withRefresh).toBeGreaterThan(9_000);
     expect(withRefresh).toBeLessThanOrEqual(10_000);
 
     await store.set(accessOnlyKey, session('id', { accessToken: 'a', accessTokenExpiresAt: Date.now() + 5_000 }));
-    const withoutRefresh = await client.pttl(accessOnlyKey);
+    const withoutRefresh = await client.pttl(store.keysFor(accessOnlyKey).session);
     expect(withoutRefresh).toBeGreaterThan(4_000);
     expect(withoutRefresh).toBeLessThanOrEqual(5_000);
   });
@@ -95,7 +95,7 @@ describeRedis('RedisTokenStore: sessions', () => {
     const { logger, lines, text } = captureLogger();
     const store = await makeStore({ client, logger });
     const key = redis.uniqueKey('session');
-    await client.set(key, value.replace('}', ',"refreshToken":"secret-refresh"}'));
+    await client.set(store.keysFor(key).session, value.replace('}', ',"refreshToken":"secret-refresh"}'));
     expect(await store.get(key)).toBeUndefined();
     expect(lines).toContainEqual(expect.objectContaining({ event: 'store-value-invalid', level: 40, key, problem }));
     expect(text()).not.toContain('secret-refresh');
@@ -114,7 +114,7 @@ describeRedis('RedisTokenStore: sessions', () => {
     await expect(store.set(key, { tokens } as unknown as StoredSession)).rejects.toThrow(/malformed session .*identity is not a non-empty string/);
     await expect(store.set(key, { identity: 'id', tokens: { ...tokens, accessToken: '' } })).rejects.toBeInstanceOf(TokenStoreError);
     await expect(store.set('', session('id'))).rejects.toThrow(/non-empty string/);
-    expect(await client.exists(key)).toBe(0);
+    expect(await client.exists(`{${key}}`)).toBe(0);
   });
 
   it('refuses a stale write per key and keeps the newer session; other keys are unaffected', async () => {
@@ -173,6 +173,10 @@ describeRedis('RedisTokenStore: sessions', () => {
     expect(() => new RedisTokenStore({ client, pollIntervalMs: 0 })).toThrow(/pollIntervalMs/);
     expect(() => new RedisTokenStore({ client, connectTimeoutMs: -1 })).toThrow(/connectTimeoutMs/);
     expect(() => new RedisTokenStore({ client, lockTtlMs: 60_000 })).toThrow(/lockWaitMs .* must exceed lockTtlMs/);
-    expect(new RedisTokenStore({ client }).keysFor('k')).toEqual({ session: 'k', lock: 'k:lock', channel: 'k:published' });
+    expect(new RedisTokenStore({ client }).keysFor('k')).toEqual({ session: '{k}', lock: '{k}:lock', channel: '{k}:published' });
+    expect(new RedisTokenStore({ client }).keysFor('app:{tenant}:k')).toEqual({ session: 'app:{tenant}:k', lock: 'app:{tenant}:k:lock', channel: 'app:{tenant}:k:published' });
+    expect(() => new RedisTokenStore({ client, breaker: { failureThreshold: 0 } })).toThrow(/failureThreshold/);
+    expect(() => new RedisTokenStore({ client, breaker: { key: '' } })).toThrow(/breaker.key/);
+    expect(new RedisTokenStore({ client, breaker: false }).breaker).toBeUndefined();
   });
 });

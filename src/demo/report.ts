@@ -57,7 +57,13 @@ export function formatSummary(summary: DemoSummary): string {
     ['revocation recovered', summary.revocationRecovered ? 'yes' : 'no'],
     ['latency p50 / p99 / max', `${summary.latencyMs.p50.toFixed(1)} / ${summary.latencyMs.p99.toFixed(1)} / ${summary.latencyMs.max.toFixed(1)} ms`],
   ];
+  return formatTable(rows);
+}
+
+/** A two-column table of label/value rows; the value column is at least 24 characters wide. */
+export function formatTable(rows: ReadonlyArray<readonly [string, string]>): string {
   const width = Math.max(...rows.map(([label]) => label.length));
-  const line = `+${'-'.repeat(width + 2)}+${'-'.repeat(26)}+`;
-  return [line, ...rows.map(([label, value]) => `| ${label.padEnd(width)} | ${value.padEnd(24)} |`), line].join('\n');
+  const valueWidth = Math.max(24, ...rows.map(([, value]) => value.length));
+  const line = `+${'-'.repeat(width + 2)}+${'-'.repeat(valueWidth + 2)}+`;
+  return [line, ...rows.map(([label, value]) => `| ${label.padEnd(width)} | ${value.padEnd(valueWidth)} |`), line].join('\n');
 }

@@ -6,13 +6,14 @@
  */
 import { withTimeout } from '../clock';
 import type { Clock } from '../clock';
-import { ErrorCodes, MalformedResponseError, TimeoutError, errorCodeOf, isTokenManagerError } from '../errors';
-import type { AuthUnavailableError } from '../errors';
+import { AuthUnavailableError, ErrorCodes, MalformedResponseError, TimeoutError, errorCodeOf, isTokenManagerError } from '../errors';
 import type { TokenProvider } from '../providers/types';
-import type { RefreshLock, StoredSession, TokenStore } from '../stores/types';
+import type { BreakerAdmission, BreakerOutcome, RefreshLock, StoredSession, TokenStore } from '../stores/types';
 import { hasUsableRefreshToken, isHeaderSafeToken, toLocalClock } from '../token-set';
 import type { RefreshTokenSeed, TokenSet } from '../token-set';
+import { isBreakerError } from './backoff';
 import type { BackoffPolicy } from './backoff';
+import type { BreakerLink } from './breaker';
 import type { AuthGate } from './options';
 import type { Lifecycle } from './lifecycle';
 import { RetriesExhausted, retrying } from './retry';
@@ -41,6 +42,8 @@ export interface AcquireContext {
   lifecycle: Lifecycle;
   /** Waited for before each auth call (a pool's concurrency cap). */
   authGate: AuthGate | undefined;
+  /** Asked before each auth call, told after it; undefined when the manager has no breaker. */
+  breaker: BreakerLink | undefined;
 }
 
 /** Where a run is, for the error a deadline produces. */
@@ -218,7 +221,11 @@ async function attempts(
   let startedAt = 0;
   try {
     return await retrying<AttemptResult>(
-      async () => {
+      async (attempt) => {
+        await admitAuthCall(context, operation);
+        progress.attempts += 1;
+        startedAt = context.clock.now();
+        lifecycle.emit({ type: 'auth-call-started', at: wallNow(), refreshId, operation, attempt });
         if (ambiguous) {
           // The last refresh may have been processed (and the token rotated) before the
           // connection broke: another replica may already hold its result.
@@ -230,9 +237,14 @@ async function attempts(
         let raw: TokenSet;
         try {
           raw = await call();
-        } finally {
+        } catch (error) {
           release?.();
+          await recordAuthCall(context, error);
+          throw error;
         }
+        release?.();
+        // Not awaited: the token goes to its callers now (a failure is awaited, so the next attempt sees it counted).
+        void recordAuthCall(context, undefined);
         return { kind: 'tokens', tokens: checked(toLocalClock(raw, { sentAt, receivedAt: wallNow() }), wallNow(), previous) };
       },
       {
@@ -241,12 +253,13 @@ async function attempts(
         signal: request.signal,
         deadline: request.deadline,
         observer: {
-          attemptStarted: (attempt) => {
-            progress.attempts += 1;
-            startedAt = context.clock.now();
-            lifecycle.emit({ type: 'auth-call-started', at: wallNow(), refreshId, operation, attempt });
-          },
+          attemptStarted: () => undefined,
           attemptEnded: (attempt, error) => {
+            if (isBreakerError(error)) {
+              // Refused before any call was made: not an auth call.
+              progress.lastError = error;
+              return;
+            }
             const durationMs = context.clock.now() - startedAt;
             if (error === undefined) {
               lifecycle.emit({ type: 'auth-call-ended', at: wallNow(), refreshId, operation, attempt, outcome: 'success', durationMs });
@@ -277,6 +290,57 @@ async function attempts(
   } catch (error) {
     throw error instanceof RetriesExhausted ? error.lastError : error;
   }
+}
+
+/**
+ * Asks the breaker whether an auth call may start; a breaker that fails admits. (The Redis
+ * breaker bounds its own commands by `commandTimeoutMs`; a custom one must answer promptly.)
+ * @throws AuthUnavailableError with `reason: 'breaker'` and `retryAfterMs` when it refuses.
+ */
+async function admitAuthCall(context: AcquireContext, operation: AuthCallOperation): Promise<void> {
+  const link = context.breaker;
+  if (link === undefined) return;
+  let admission: BreakerAdmission;
+  try {
+    admission = await link.breaker.admit();
+  } catch {
+    return;
+  }
+  observeBreaker(context, link);
+  if (admission.allowed) return;
+  const retryAfterMs = Math.max(1, Math.ceil(admission.retryAfterMs));
+  throw new AuthUnavailableError({ operation: operation === 'sign_in' ? 'authenticate' : 'refresh', reason: 'breaker', retryAfterMs });
+}
+
+/**
+ * Tells the breaker how an admitted call ended: the server answered (a token, or a
+ * rejection), or failed transiently (5xx, 429, timeout, connection error). Anything else (a
+ * malformed answer, an abort, a signer failure) is not counted either way.
+ */
+async function recordAuthCall(context: AcquireContext, error: unknown): Promise<void> {
+  const link = context.breaker;
+  if (link === undefined) return;
+  let outcome: BreakerOutcome | undefined;
+  if (error === undefined || isTokenManagerError(error, ErrorCodes.AUTH_REJECTED)) outcome = 'success';
+  else if (isTokenManagerError(error, ErrorCodes.AUTH_UNAVAILABLE) && !isBreakerError(error)) outcome = 'transient-failure';
+  if (outcome === undefined) return;
+  const retryAfterMs = outcome === 'transient-failure' ? (error as AuthUnavailableError).retryAfterMs : undefined;
+  try {
+    await link.breaker.record(outcome, retryAfterMs);
+  } catch {
+    return;
+  }
+  observeBreaker(context, link);
+}
+
+/** Emits `breaker-changed` when the breaker's state differs from the one this manager last saw. */
+function observeBreaker(context: AcquireContext, link: BreakerLink): void {
+  const status = link.breaker.snapshot();
+  if (status.state === link.seen) return;
+  link.seen = status.state;
+  const at = context.wallNow();
+  const retryAfterMs = status.state === 'open' && status.openUntil !== null ? Math.max(0, status.openUntil - at) : undefined;
+  context.lifecycle.emit({ type: 'breaker-changed', at, state: status.state, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
 }
 
 /**

@@ -4,6 +4,7 @@
  * Pure: no clock, no timers; the caller passes the attempt, the error and the time left.
  */
 import { ErrorCodes, isTokenManagerError, isTransientError } from '../errors';
+import type { AuthUnavailableError } from '../errors';
 
 /** The numbers of one backoff schedule. */
 export interface BackoffPolicy {
@@ -27,8 +28,11 @@ export type Backoff =
   | { readonly retry: true; readonly delayMs: number }
   | {
       readonly retry: false;
-      /** `permanent`: retrying cannot help; `attempts`: none left; `budget`: the wait would outlast the time left. */
-      readonly why: 'permanent' | 'attempts' | 'budget';
+      /**
+       * `permanent`: retrying cannot help; `attempts`: none left; `budget`: the wait would
+       * outlast the time left; `breaker`: the auth circuit breaker is open (fail at once).
+       */
+      readonly why: 'permanent' | 'attempts' | 'budget' | 'breaker';
       /** The server's `Retry-After` (capped), when it sent one. */
       readonly retryAfterMs?: number;
     };
@@ -57,10 +61,18 @@ export function nextDelay(attempt: number, error: unknown, budgetMs: number, pol
   const retryAfterMs = retryAfterOf(error, policy);
   const withRetryAfter = retryAfterMs === undefined ? {} : { retryAfterMs };
   if (!isRetryable(error)) return { retry: false, why: 'permanent', ...withRetryAfter };
+  // An open breaker: waiting inside this run would only delay the caller; the background
+  // (which holds a valid token) tries again at `retryAfterMs`.
+  if (isBreakerError(error)) return { retry: false, why: 'breaker', ...withRetryAfter };
   if (attempt >= policy.maxAttempts) return { retry: false, why: 'attempts', ...withRetryAfter };
   const jitter = policy.randomize ? 1 + policy.random() : 1;
   const backoffMs = Math.min(Math.round(jitter * policy.minDelayMs * policy.factor ** (attempt - 1)), policy.maxDelayMs);
   const delayMs = Math.max(backoffMs, retryAfterMs ?? 0);
   if (delayMs > budgetMs) return { retry: false, why: 'budget', ...withRetryAfter };
   return { retry: true, delayMs };
+}
+
+/** Whether an error says the auth circuit breaker refused the call (no call was made). */
+export function isBreakerError(error: unknown): boolean {
+  return isTokenManagerError(error, ErrorCodes.AUTH_UNAVAILABLE) && (error as AuthUnavailableError).reason === 'breaker';
 }

@@ -1,5 +1,6 @@
 /** `health()`: a readiness verdict from a status snapshot. Pure. */
-import type { TokenManagerHealth, TokenManagerStatus } from './types';
+import { definedOnly } from '../defaults';
+import type { HealthOptions, TokenManagerHealth, TokenManagerStatus } from './types';
 
 /** Defaults of `health()` options. */
 export const DEFAULT_HEALTH_OPTIONS = Object.freeze({ minValidityMs: 60_000 });
@@ -9,7 +10,8 @@ export interface HealthInput {
   status: TokenManagerStatus;
   /** Wall clock, epoch ms. */
   now: number;
-  minValidityMs: number;
+  /** The caller's options; defaults from {@link DEFAULT_HEALTH_OPTIONS}. */
+  options: HealthOptions;
   /** A refresh token with less than this left is "expiring soon". */
   refreshTokenWarningMs: number;
 }
@@ -22,6 +24,7 @@ export interface HealthInput {
  */
 export function assessHealth(input: HealthInput): TokenManagerHealth {
   const { status, now } = input;
+  const { minValidityMs } = { ...DEFAULT_HEALTH_OPTIONS, ...definedOnly(input.options) };
   const reasons: string[] = [];
   if (status.state === 'closed') return { status: 'down', reasons: ['the token manager is closed'] };
   const valid = status.state === 'valid' || (status.state === 'refreshing' && status.accessTokenExpiresAt !== null && status.accessTokenExpiresAt > now);
@@ -31,7 +34,7 @@ export function assessHealth(input: HealthInput): TokenManagerHealth {
   }
   if (status.lastError !== null) reasons.push(`background refresh failing: ${status.lastError.code}`);
   const remainingMs = (status.accessTokenExpiresAt ?? now) - now;
-  if (remainingMs < input.minValidityMs) reasons.push(`access token expires in ${Math.max(0, Math.round(remainingMs / 1000))} s`);
+  if (remainingMs < minValidityMs) reasons.push(`access token expires in ${Math.max(0, Math.round(remainingMs / 1000))} s`);
   if (status.refreshTokenExpiresAt !== null && status.refreshTokenExpiresAt - now < input.refreshTokenWarningMs) {
     reasons.push('refresh token expires soon; a full sign-in will follow');
   }

@@ -28,6 +28,7 @@ const LOG_FORMAT: Readonly<Record<LifecycleEventType, readonly [Level, string, s
   'identity-mismatch': ['warn', 'identity-mismatch', 'the stored session belongs to another identity; ignoring it'],
   'token-waited': ['debug', 'token-waited', 'caller waited for a token'],
   'refresh-token-expiring': ['warn', 'refresh-token-expiring', 'refresh token expires soon; a full sign-in will follow'],
+  'breaker-changed': ['warn', 'breaker-changed', 'the auth circuit breaker changed state'],
   closed: ['debug', 'closed', 'token manager closed'],
 };
 

@@ -2,10 +2,11 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock';
 import { ConfigurationError } from '../errors';
 import type { TokenProvider } from '../providers/types';
-import type { TokenStore } from '../stores/types';
+import type { AuthBreaker, TokenStore } from '../stores/types';
 import type { InitialTokens } from '../token-set';
 import { definedOnly } from '../defaults';
 import type { BackoffPolicy } from './backoff';
+import { isAuthBreaker } from './breaker';
 
 /** How transient auth failures (network, timeout, 5xx, 429) are retried within one refresh. */
 export interface RetryOptions {
@@ -172,6 +173,15 @@ export interface TokenManagerOptions {
    */
   authGate?: AuthGate;
   /**
+   * The auth circuit breaker asked before every auth call: after repeated transient failures
+   * (5xx, 429, timeouts, connection errors) it lets no call through but one probe per
+   * `openMs`, and callers without a valid token fail at once with an `AuthUnavailableError`
+   * (`reason: 'breaker'`, `retryAfterMs`). A `RedisTokenStore`'s breaker is shared by the
+   * whole fleet; `false` turns the breaker off.
+   * @default the store's `breaker` (a `MemoryTokenStore` has a process-local one), else none
+   */
+  breaker?: AuthBreaker | false;
+  /**
    * Random numbers in [0, 1) for the refresh jitter.
    * @default Math.random
    */
@@ -218,7 +228,8 @@ export const DEFAULT_TOKEN_MANAGER_OPTIONS = Object.freeze({
 });
 
 /** Options with every default applied. */
-export type ResolvedTokenManagerOptions = Required<Omit<TokenManagerOptions, 'store' | 'logger' | 'initialTokens' | 'retry' | 'timers' | 'now' | 'storeKey' | 'scheduler' | 'authGate'>> & {
+export type ResolvedTokenManagerOptions = Required<Omit<TokenManagerOptions, 'store' | 'logger' | 'initialTokens' | 'retry' | 'timers' | 'now' | 'storeKey' | 'scheduler' | 'authGate' | 'breaker'>> & {
+  breaker: AuthBreaker | false | undefined;
   scheduler: RefreshScheduler | undefined;
   authGate: AuthGate | undefined;
   /** The user's clock, when one was injected: then it is the timeline too. */
@@ -276,6 +287,7 @@ export function resolveTokenManagerOptions(options: TokenManagerOptions): Resolv
     storeKey: options.storeKey,
     scheduler: options.scheduler,
     authGate: options.authGate,
+    breaker: options.breaker,
     provider: options.provider,
     store: options.store,
     logger: options.logger,
@@ -288,6 +300,9 @@ export function resolveTokenManagerOptions(options: TokenManagerOptions): Resolv
   if (resolved.now !== undefined) assertFunction('now', resolved.now);
   if (resolved.scheduler !== undefined) assertFunction('scheduler', resolved.scheduler);
   if (resolved.authGate !== undefined) assertFunction('authGate', resolved.authGate);
+  if (resolved.breaker !== undefined && resolved.breaker !== false && !isAuthBreaker(resolved.breaker)) {
+    throw new ConfigurationError('TokenManager option breaker must be an AuthBreaker (admit(), record(), snapshot()) or false');
+  }
   if (resolved.storeKey !== undefined && (typeof resolved.storeKey !== 'string' || resolved.storeKey === '')) {
     throw new ConfigurationError('TokenManager option storeKey must be a non-empty string');
   }

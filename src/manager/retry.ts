@@ -32,7 +32,7 @@ export interface RetryContext {
 export class RetriesExhausted extends Error {
   constructor(
     readonly lastError: unknown,
-    readonly why: 'permanent' | 'attempts' | 'budget',
+    readonly why: 'permanent' | 'attempts' | 'budget' | 'breaker',
     readonly retryAfterMs: number | undefined,
   ) {
     super(`retries exhausted: ${errorCodeOf(lastError) ?? 'error'}`);

@@ -3,6 +3,7 @@
  * snapshot built from them and the cycler.
  */
 import { errorCodeOf } from '../errors';
+import type { BreakerLink } from './breaker';
 import type { RefreshCycler } from './cycler';
 import type { LifecycleEvent, StatusError, TokenManagerState, TokenManagerStatus } from './types';
 
@@ -57,6 +58,8 @@ export interface SnapshotInput {
   now: number;
   /** Wall clock minus timeline now: turns planned timeline points into epoch ms. */
   wallOffset: number;
+  /** The manager's breaker, if it has one. */
+  breaker?: BreakerLink | undefined;
 }
 
 /** The `status()` snapshot: integer epoch ms, no secrets. */
@@ -82,6 +85,7 @@ export function snapshotStatus(cycler: RefreshCycler, stats: SessionStats, input
     adoptedCount: stats.adoptedCount,
     ambiguousRefreshCount: stats.ambiguousRefreshCount,
     refreshTokenRejected: stats.refreshTokenRejected,
+    breaker: input.breaker?.breaker.snapshot() ?? null,
   };
 }
 

@@ -4,19 +4,22 @@ import type { Clock } from '../clock';
 import { TokenManagerClosedError, errorCodeOf } from '../errors';
 import { createLogger } from '../logger';
 import { MemoryTokenStore } from '../stores/memory';
+import { withBreaker } from './breaker';
 import { startingPoint } from '../token-set';
 import type { TokenSet } from '../token-set';
 import { waitWithSignal } from '../wait-with-signal';
 import { readSession } from './acquire';
 import type { AcquireContext } from './acquire';
 import { RefreshCycler } from './cycler';
-import { DEFAULT_HEALTH_OPTIONS, assessHealth } from './health';
+import { assessHealth } from './health';
 import { Lifecycle } from './lifecycle';
 import { backoffPolicies, resolveTokenManagerOptions } from './options';
 import type { ResolvedTokenManagerOptions, ScheduledRefresh, TokenManagerOptions } from './options';
 import { RefreshTimer } from './refresh-timer';
 import { RefreshFlight } from './refresh-run';
 import { SessionStats, snapshotStatus } from './status';
+import { hotTokenListener } from './internal';
+import type { HotTokenListener } from './internal';
 import type {
   GetAccessTokenOptions,
   HealthOptions,
@@ -70,6 +73,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   readonly #timer: ScheduledRefresh;
   readonly #flight: RefreshFlight;
   #hot: { readonly token: string; readonly refreshAt: number } | undefined;
+  readonly #onHot: HotTokenListener | undefined;
   #loading: Promise<void> | undefined;
   #draining = false;
   #closed = false;
@@ -79,6 +83,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     super();
     const resolved = resolveTokenManagerOptions(options);
     this.#options = resolved;
+    this.#onHot = (options as { [hotTokenListener]?: HotTokenListener })[hotTokenListener];
     this.#wallNow = resolved.now ?? ((): number => systemClock.now());
     this.#time = resolved.now ?? monotonicClock();
     this.#clock = { ...systemClock, ...resolved.timers, now: this.#time };
@@ -89,7 +94,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     this.#lifecycle = new Lifecycle({ logger: createLogger(resolved.logger), emitter: this, source: this, observe: (event) => this.#stats.observe(event) });
     this.#acquire = {
       ...resolved,
-      store: resolved.store ?? new MemoryTokenStore({ now: this.#wallNow }),
+      ...withBreaker(resolved.breaker, resolved.store ?? new MemoryTokenStore({ now: this.#wallNow })),
       storeKey: this.storeKey,
       identity,
       clock: this.#clock,
@@ -120,9 +125,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
    */
   getAccessToken(options?: GetAccessTokenOptions): Promise<string> {
     const hot = this.#hot;
-    if (hot !== undefined && this.#time() < hot.refreshAt && (options === undefined || (options.forceRefresh !== true && options.signal?.aborted !== true))) {
-      return Promise.resolve(hot.token);
-    }
+    if (hot !== undefined && this.#time() < hot.refreshAt && (options === undefined || (options.forceRefresh !== true && options.signal?.aborted !== true))) return Promise.resolve(hot.token);
     return this.#getAccessTokenSlowly(options ?? {});
   }
 
@@ -135,10 +138,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   invalidate(rejectedAccessToken?: string): InvalidateResult {
     const result = this.#closed ? 'ignored' : this.#cycler.invalidate(rejectedAccessToken, this.#time());
     this.#lifecycle.emit({ type: 'invalidated', at: this.#wallNow(), result });
-    if (result === 'refreshing') {
-      this.#syncHot();
-      this.#background('invalidated');
-    }
+    if (result === 'refreshing') this.#background('invalidated');
     return result;
   }
 
@@ -150,13 +150,12 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   /** A snapshot of the session with no secrets: state, expiries, last error, counters. */
   status(): TokenManagerStatus {
     const now = this.#time();
-    return snapshotStatus(this.#cycler, this.#stats, { closed: this.#closed, refreshing: this.#flight.running, now, wallOffset: this.#wallNow() - now });
+    return snapshotStatus(this.#cycler, this.#stats, { closed: this.#closed, refreshing: this.#flight.running, now, wallOffset: this.#wallNow() - now, breaker: this.#acquire.breaker });
   }
 
   /** A readiness verdict: `ok`, `degraded` or `down`, with reasons (see docs/observability.md). */
   health(options: HealthOptions = {}): TokenManagerHealth {
-    const { minValidityMs } = { ...DEFAULT_HEALTH_OPTIONS, ...options };
-    return assessHealth({ status: this.status(), now: this.#wallNow(), minValidityMs, refreshTokenWarningMs: this.#options.refreshTokenWarningMs });
+    return assessHealth({ options, status: this.status(), now: this.#wallNow(), refreshTokenWarningMs: this.#options.refreshTokenWarningMs });
   }
 
   /**
@@ -214,6 +213,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   }
 
   #background(reason: RefreshReason): void {
+    this.#syncHot();
     this.#flight.join(reason).catch(() => undefined);
   }
 
@@ -235,13 +235,14 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   #syncHot(): void {
     const held = this.#cycler.held;
     this.#hot = held === undefined || held.rejected ? undefined : { token: held.tokens.accessToken, refreshAt: held.refreshAt };
+    this.#onHot?.(this.#hot?.token, this.#hot?.refreshAt ?? Number.NEGATIVE_INFINITY);
   }
 
   #closeNow(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#cycler.clear();
-    this.#hot = undefined;
+    this.#syncHot();
     this.#timer.cancel();
     this.#flight.abort(new TokenManagerClosedError());
     this.#lifecycle.emit({ type: 'closed', at: this.#wallNow() });

@@ -2,6 +2,7 @@
  * The public shapes of a {@link TokenManager}: call options, status, health, and the typed
  * lifecycle stream every observer (logs, events, diagnostics channels, OpenTelemetry) reads.
  */
+import type { BreakerState, BreakerStatus } from '../stores/types';
 
 /** Options of `TokenManager.getAccessToken()`. */
 export interface GetAccessTokenOptions {
@@ -71,6 +72,8 @@ export interface TokenManagerStatus {
   ambiguousRefreshCount: number;
   /** True when the last refresh-token exchange was rejected and a full sign-in followed. */
   refreshTokenRejected: boolean;
+  /** The auth circuit breaker as this manager last saw it, or null without one. */
+  breaker: BreakerStatus | null;
 }
 
 /** Options of `TokenManager.health()`. */
@@ -233,6 +236,18 @@ export interface RefreshTokenExpiringLifecycleEvent extends LifecycleBase {
   remainingMs: number;
 }
 
+/**
+ * The auth circuit breaker changed state, as this manager saw it around an auth call: `open`
+ * (no auth calls; callers without a valid token fail at once), `half-open` (one probe may
+ * go), `closed` (a call succeeded).
+ */
+export interface BreakerChangedEvent extends LifecycleBase {
+  type: 'breaker-changed';
+  state: BreakerState;
+  /** While open: how long until a probe may go, in ms. */
+  retryAfterMs?: number;
+}
+
 /** The manager was closed. */
 export interface ClosedEvent extends LifecycleBase {
   type: 'closed';
@@ -254,6 +269,7 @@ export type LifecycleEvent =
   | IdentityMismatchEvent
   | TokenWaitedEvent
   | RefreshTokenExpiringLifecycleEvent
+  | BreakerChangedEvent
   | ClosedEvent;
 
 /** The `type` of a {@link LifecycleEvent}. */

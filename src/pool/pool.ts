@@ -10,8 +10,10 @@ import { monotonicClock, systemClock } from '../clock';
 import type { Clock } from '../clock';
 import { TokenManagerClosedError } from '../errors';
 import { TokenManager } from '../manager/token-manager';
+import { hotTokenListener } from '../manager/internal';
+import type { ManagerInternals } from '../manager/internal';
 import { DEFAULT_TOKEN_MANAGER_OPTIONS } from '../manager/options';
-import type { RefreshScheduler } from '../manager/options';
+import type { RefreshScheduler, TokenManagerOptions } from '../manager/options';
 import type { GetAccessTokenOptions, InvalidateResult, LifecycleEvent, TokenManagerHealth } from '../manager/types';
 import { MemoryTokenStore } from '../stores/memory';
 import type { TokenStore } from '../stores/types';
@@ -138,6 +140,15 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
    * its `acquireTimeoutMs`.
    */
   getAccessToken(key: string, options?: GetAccessTokenOptions): Promise<string> {
+    const session = this.#sessions.get(key);
+    if (session !== undefined && options === undefined) {
+      // The hot path: one clock read serves the use mark and the token's validity.
+      const now = this.#time();
+      if (now < session.hotUntil && now - session.renewedAt < POOL_RENEW_INTERVAL_MS) {
+        session.lastUsedAt = now;
+        return Promise.resolve(session.hotToken as string);
+      }
+    }
     let manager: TokenManager;
     try {
       manager = this.get(key);
@@ -217,13 +228,18 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     const session = new PoolSession(key, this.#heap, now);
     this.#constructing = session;
     try {
-      session.manager = new TokenManager({
+      const options: TokenManagerOptions & ManagerInternals = {
         ...this.#manager,
         provider,
         scheduler: this.#scheduler,
         authGate: this.#semaphore.gate,
+        [hotTokenListener]: (token, until) => {
+          session.hotToken = token;
+          session.hotUntil = until;
+        },
         ...(provider.identity === undefined ? { storeKey: anonymousStoreKey(key) } : {}),
-      });
+      };
+      session.manager = new TokenManager(options);
     } finally {
       this.#constructing = undefined;
     }

@@ -28,6 +28,9 @@ export class PoolSession implements HeapEntry, ScheduledRefresh {
   refreshing = false;
   /** The last run ended without a token. */
   failing = false;
+  /** The token the manager's hot path serves, and until when (timeline): the pool's hot path reads these. */
+  hotToken: string | undefined = undefined;
+  hotUntil = Number.NEGATIVE_INFINITY;
   /** Forwards this session's lifecycle events to the pool (set by the pool). */
   forward: ((event: LifecycleEvent) => void) | undefined = undefined;
 

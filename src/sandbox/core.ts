@@ -24,6 +24,8 @@ import type {
   SandboxReply,
   SandboxRequest,
   SandboxResponse,
+  SandboxUserAuthCalls,
+  SandboxUserCounters,
 } from './types';
 
 /** The routes the sandbox serves. */
@@ -32,6 +34,13 @@ export const SANDBOX_PATHS = Object.freeze({
   refresh: '/api/v2/auth/refresh-token',
   cards: '/api/v2/cards',
 });
+
+/**
+ * The request header naming the end user a resource request acts for. When a request to
+ * `GET /api/v2/cards` carries it, the bearer token must have been issued to that user (exact,
+ * case-sensitive match), else the answer is 403 with errorCode 44.
+ */
+export const SANDBOX_USER_HEADER = 'X-Alix-User';
 
 const REFRESH_PROBLEMS: Readonly<Record<RefreshTokenProblem, [number, string]>> = {
   unknown: [SandboxErrorCodes.INVALID_REFRESH_TOKEN, 'The refresh token is invalid'],
@@ -83,7 +92,9 @@ function wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
 /**
  * A fake Alix auth server with one partner: verifies RSA signatures, issues rotating
  * tokens with the exact Alix envelope, guards `GET /api/v2/cards`, and lets a test revoke
- * tokens, move time, inject faults and count calls.
+ * tokens, move time, inject faults and count calls. Tokens are per end user: a sign-in's
+ * `userEmail` becomes a claim that refreshes keep, auth calls are counted per user, and a
+ * resource request naming its user in `X-Alix-User` is refused (403) with another user's token.
  * @example
  * const core = new AlixSandboxCore({ accessTokenTtlMs: 60_000 });
  * const reply = await core.handle({ method: 'GET', path: '/api/v2/cards', headers: {}, bodyText: '' });
@@ -101,6 +112,9 @@ export class AlixSandboxCore implements AlixSandboxControl {
   readonly #faults = new FaultQueue();
   readonly #listeners = new Set<SandboxAuthCallListener>();
   #counters = zeroCounters();
+  #userCalls = new Map<string, SandboxUserAuthCalls>();
+  #anonymousCalls: SandboxUserAuthCalls = { authenticate: 0, refresh: 0 };
+  #resourceUserMismatches = 0;
   #shiftMs = 0;
 
   /** @throws {ConfigurationError} on a bad option. */
@@ -175,6 +189,20 @@ export class AlixSandboxCore implements AlixSandboxControl {
 
   resetCounters(): void {
     this.#counters = zeroCounters();
+    this.#userCalls = new Map();
+    this.#anonymousCalls = { authenticate: 0, refresh: 0 };
+    this.#resourceUserMismatches = 0;
+  }
+
+  authCallsFor(userEmail?: string): SandboxUserAuthCalls {
+    const calls = userEmail === undefined || userEmail === '' ? this.#anonymousCalls : this.#userCalls.get(userEmail);
+    return { authenticate: calls?.authenticate ?? 0, refresh: calls?.refresh ?? 0 };
+  }
+
+  userCounters(): SandboxUserCounters {
+    const byUser = new Map<string, SandboxUserAuthCalls>();
+    for (const [user, calls] of this.#userCalls) byUser.set(user, { ...calls });
+    return { byUser, resourceUserMismatches: this.#resourceUserMismatches };
   }
 
   onAuthCall(listener: SandboxAuthCallListener): () => void {
@@ -191,6 +219,7 @@ export class AlixSandboxCore implements AlixSandboxControl {
 
   async #authCall(endpoint: SandboxAuthEndpoint, request: SandboxRequest, signal: AbortSignal | undefined): Promise<SandboxReply> {
     this.#counters[endpoint] += 1;
+    this.#countUserCall(endpoint, request);
     const fault = this.#faults.take(endpoint);
     if (fault?.type === 'delay') {
       await wait(fault.ms, signal);
@@ -237,13 +266,17 @@ export class AlixSandboxCore implements AlixSandboxControl {
     }
     const nowMs = this.now();
     let session: string = randomUUID();
+    // A sign-in names its user; a refresh keeps the user of its refresh token (a userEmail in its body is ignored).
+    let user = userEmail === '' ? undefined : (userEmail as string | undefined);
     if (endpoint === 'refresh') {
       const spent = this.#tokens.consumeRefresh(refreshToken as string, this.partnerCode, nowMs);
       if (!spent.ok) return this.#reject(...REFRESH_PROBLEMS[spent.problem]);
       session = spent.session;
+      user = spent.userEmail;
     }
     const pair = this.#tokens.issue({
       partnerCode: this.partnerCode,
+      userEmail: user,
       session,
       nowMs,
       accessTokenTtlMs: this.#options.accessTokenTtlMs,
@@ -261,13 +294,41 @@ export class AlixSandboxCore implements AlixSandboxControl {
   #cards(request: SandboxRequest): SandboxResponse {
     this.#counters.resourceRequests += 1;
     const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header(request.headers, 'authorization') ?? '');
-    const check: AccessTokenCheck | 'missing' = match?.[1] === undefined ? 'missing' : this.#tokens.checkAccess(match[1], this.now());
-    if (check === 'valid') return this.#json(200, successEnvelope(this.#options.cards));
+    const token = match?.[1];
+    const check: AccessTokenCheck | 'missing' = token === undefined ? 'missing' : this.#tokens.checkAccess(token, this.now());
+    if (check === 'valid') {
+      const claimedUser = header(request.headers, SANDBOX_USER_HEADER.toLowerCase())?.trim();
+      if (claimedUser === undefined || claimedUser === '') return this.#json(200, successEnvelope(this.#options.cards));
+      const owner = this.#tokens.accessTokenUser(token as string);
+      if (owner.known && owner.userEmail === claimedUser) return this.#json(200, successEnvelope(this.#options.cards));
+      this.#resourceUserMismatches += 1;
+      return this.#json(
+        403,
+        failureEnvelope(SandboxErrorCodes.TOKEN_USER_MISMATCH, `The access token was not issued to the user named in ${SANDBOX_USER_HEADER}`),
+      );
+    }
     this.#counters.resource401s += 1;
     const [errorCode, message] =
       check === 'missing' ? [SandboxErrorCodes.MISSING_ACCESS_TOKEN, 'An access token is required'] : ACCESS_PROBLEMS[check];
     const challenge = check === 'missing' ? 'Bearer' : 'Bearer error="invalid_token"';
     return this.#json(401, failureEnvelope(errorCode, message), { 'WWW-Authenticate': challenge });
+  }
+
+  /** Attributes an auth call to its end user, whatever its outcome: the sign-in's `userEmail`, the refresh token's user. */
+  #countUserCall(endpoint: SandboxAuthEndpoint, request: SandboxRequest): void {
+    const body = parseJsonObject(request.bodyText);
+    let user: string | undefined;
+    if (endpoint === 'authenticate') {
+      user = typeof body?.userEmail === 'string' && body.userEmail !== '' ? body.userEmail : undefined;
+    } else if (typeof body?.refreshToken === 'string') {
+      user = this.#tokens.refreshTokenUser(body.refreshToken);
+    }
+    let calls = user === undefined ? this.#anonymousCalls : this.#userCalls.get(user);
+    if (calls === undefined) {
+      calls = { authenticate: 0, refresh: 0 };
+      this.#userCalls.set(user as string, calls);
+    }
+    calls[endpoint] += 1;
   }
 
   #faultReply(fault: Exclude<SandboxFault, { type: 'delay' }>): SandboxReply {

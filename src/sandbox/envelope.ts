@@ -34,6 +34,11 @@ export const SandboxErrorCodes = Object.freeze({
   ACCESS_TOKEN_EXPIRED: 42,
   /** 401: the bearer token was revoked with `revokeAccessTokens()`. */
   ACCESS_TOKEN_REVOKED: 43,
+  /**
+   * 403: the request names its end user (`X-Alix-User`) and the bearer token, valid as it
+   * is, was issued to another user or to none.
+   */
+  TOKEN_USER_MISMATCH: 44,
   /** 404: no such route. */
   NOT_FOUND: 404,
   /** 405: the route exists with another method. */

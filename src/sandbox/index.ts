@@ -3,7 +3,7 @@
  * for testing services that use this library. It loads without msw; the msw handlers built on
  * the same core live in `alix-token-manager/testing/msw`.
  */
-export { AlixSandboxCore, SANDBOX_PATHS } from './core';
+export { AlixSandboxCore, SANDBOX_PATHS, SANDBOX_USER_HEADER } from './core';
 export { startAlixSandbox, DEFAULT_ALIX_SANDBOX_SERVER_OPTIONS, MAX_SANDBOX_BODY_BYTES } from './server';
 export type { AlixSandbox, AlixSandboxServerOptions } from './server';
 export { DEFAULT_ALIX_SANDBOX_OPTIONS } from './options';
@@ -37,6 +37,8 @@ export type {
   SandboxAuthCallEvent,
   SandboxAuthCallListener,
   SandboxCounters,
+  SandboxUserAuthCalls,
+  SandboxUserCounters,
   SandboxRequest,
   SandboxResponse,
   SandboxReset,

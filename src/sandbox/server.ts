@@ -168,6 +168,8 @@ export async function startAlixSandbox(options: AlixSandboxServerOptions = {}): 
     pendingFaults: () => core.pendingFaults(),
     counters: () => core.counters(),
     resetCounters: () => core.resetCounters(),
+    authCallsFor: (userEmail) => core.authCallsFor(userEmail),
+    userCounters: () => core.userCounters(),
     onAuthCall: (listener) => core.onAuthCall(listener),
   };
 }

@@ -21,6 +21,8 @@ export interface IssuedTokenPair {
 /** What {@link SandboxTokenRegistry.issue} needs. */
 export interface IssueRequest {
   partnerCode: string;
+  /** The end user the session acts for; `undefined` when the sign-in named none. */
+  userEmail: string | undefined;
   session: string;
   nowMs: number;
   accessTokenTtlMs: number;
@@ -29,6 +31,7 @@ export interface IssueRequest {
 
 interface IssuedToken {
   partnerCode: string;
+  userEmail: string | undefined;
   session: string;
   expiresAt: number;
   revoked: boolean;
@@ -56,7 +59,7 @@ export class SandboxTokenRegistry {
     const refreshTokenExpiresAt = expiryAt(request.nowMs, request.refreshTokenTtlMs);
     const accessToken = this.#mint(request, accessTokenExpiresAt);
     const refreshToken = this.#mint(request, refreshTokenExpiresAt);
-    const base = { partnerCode: request.partnerCode, session: request.session, revoked: false, used: false };
+    const base = { partnerCode: request.partnerCode, userEmail: request.userEmail, session: request.session, revoked: false, used: false };
     this.#access.set(accessToken, { ...base, expiresAt: accessTokenExpiresAt });
     this.#refresh.set(refreshToken, { ...base, expiresAt: refreshTokenExpiresAt });
     return { accessToken, refreshToken, accessTokenExpiresAt, refreshTokenExpiresAt };
@@ -72,21 +75,35 @@ export class SandboxTokenRegistry {
   }
 
   /**
-   * Spends a refresh token: on success it is dead from then on and its session is
+   * The end user an issued access token acts for: `{ known: false }` for a token never
+   * issued, `userEmail: undefined` for one whose sign-in named no user.
+   */
+  accessTokenUser(token: string): { known: true; userEmail: string | undefined } | { known: false } {
+    const issued = this.#access.get(token);
+    return issued === undefined ? { known: false } : { known: true, userEmail: issued.userEmail };
+  }
+
+  /** The end user an issued refresh token acts for (used, expired or revoked alike); `undefined` when unknown or none. */
+  refreshTokenUser(token: string): string | undefined {
+    return this.#refresh.get(token)?.userEmail;
+  }
+
+  /**
+   * Spends a refresh token: on success it is dead from then on and its session and user are
    * returned for the new pair.
    */
   consumeRefresh(
     token: string,
     partnerCode: string,
     nowMs: number,
-  ): { ok: true; session: string } | { ok: false; problem: RefreshTokenProblem } {
+  ): { ok: true; session: string; userEmail: string | undefined } | { ok: false; problem: RefreshTokenProblem } {
     const issued = this.#refresh.get(token);
     if (issued === undefined || issued.partnerCode !== partnerCode) return { ok: false, problem: 'unknown' };
     if (issued.revoked) return { ok: false, problem: 'revoked' };
     if (issued.used) return { ok: false, problem: 'used' };
     if (nowMs >= issued.expiresAt) return { ok: false, problem: 'expired' };
     issued.used = true;
-    return { ok: true, session: issued.session };
+    return { ok: true, session: issued.session, userEmail: issued.userEmail };
   }
 
   /** Revokes every access token issued so far. */
@@ -103,6 +120,7 @@ export class SandboxTokenRegistry {
     return signSandboxJwt(
       {
         partnerCode: request.partnerCode,
+        ...(request.userEmail === undefined ? {} : { userEmail: request.userEmail }),
         session: request.session,
         jti: createTokenId(),
         iat: Math.floor(request.nowMs / 1000),

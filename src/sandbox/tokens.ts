@@ -1,6 +1,6 @@
 /**
  * Opaque, JWT-looking tokens like the ones Alix issues (HS256 with `iat`, `exp`,
- * `partnerCode`, `session`). Clients must not decode them; the sandbox itself trusts only
+ * `partnerCode`, `session`, and `userEmail` for a sign-in that named its end user). Clients must not decode them; the sandbox itself trusts only
  * its own registry, never the claims.
  */
 import { createHmac, randomBytes } from 'node:crypto';
@@ -8,6 +8,8 @@ import { createHmac, randomBytes } from 'node:crypto';
 /** The claims of a sandbox token; times in epoch seconds, as in a JWT. */
 export interface SandboxTokenClaims {
   partnerCode: string;
+  /** The end user the sign-in named (its `userEmail`); absent when it named none. Refreshes keep it. */
+  userEmail?: string;
   /** The sign-in session the token belongs to; refreshes keep it. */
   session: string;
   /** Makes every token unique, even two issued in the same second. */

@@ -44,6 +44,29 @@ export interface SandboxCounters {
   requests: number;
 }
 
+/** Auth calls made for one end user (or for none), since start or the last `resetCounters()`. */
+export interface SandboxUserAuthCalls {
+  /** Sign-in calls whose body named this user as `userEmail`, whatever their outcome. */
+  authenticate: number;
+  /** Refresh calls presenting a refresh token issued to this user, whatever their outcome. */
+  refresh: number;
+}
+
+/** The per-user counts, since start or the last `resetCounters()`. */
+export interface SandboxUserCounters {
+  /**
+   * Auth calls by end user, in the order the users were first seen. Calls that named no user
+   * (a sign-in without `userEmail`, a refresh token the sandbox never issued or issued to no
+   * user) are left out: read them with `authCallsFor()`.
+   */
+  byUser: Map<string, SandboxUserAuthCalls>;
+  /**
+   * `GET /api/v2/cards` requests answered 403 (errorCode 44) because the bearer token belongs
+   * to another user, or to none, than the one the `X-Alix-User` header names.
+   */
+  resourceUserMismatches: number;
+}
+
 /** Reported to `onAuthCall` listeners after each auth call. No tokens or signatures. */
 export interface SandboxAuthCallEvent {
   endpoint: SandboxAuthEndpoint;
@@ -80,8 +103,16 @@ export interface AlixSandboxControl {
   pendingFaults(): number;
   /** A snapshot of the counters. */
   counters(): SandboxCounters;
-  /** Sets every counter to 0. */
+  /** Sets every counter to 0, the per-user ones too. */
   resetCounters(): void;
+  /**
+   * The auth calls made for one end user: sign-ins whose body named `userEmail`, refreshes
+   * presenting a refresh token issued to that user. Without an argument: the calls that named
+   * no user. Zeros for a user never seen.
+   */
+  authCallsFor(userEmail?: string): SandboxUserAuthCalls;
+  /** A snapshot of the per-user counts: auth calls by user and resource requests refused for the wrong user. */
+  userCounters(): SandboxUserCounters;
   /** Adds a listener for auth calls; returns its remover. */
   onAuthCall(listener: SandboxAuthCallListener): () => void;
 }

@@ -1,7 +1,9 @@
 import NodeCache from 'node-cache';
 import { definedOnly } from '../defaults';
 import { ConfigurationError } from '../errors';
-import type { StoredSession, TokenStore } from './types';
+import { LocalAuthBreaker } from '../manager/breaker';
+import type { AuthBreakerOptions } from '../manager/breaker';
+import type { AuthBreaker, StoredSession, TokenStore } from './types';
 
 /** Options of {@link MemoryTokenStore}. */
 export interface MemoryTokenStoreOptions {
@@ -17,6 +19,12 @@ export interface MemoryTokenStoreOptions {
    * @default Date.now
    */
   now?: () => number;
+  /**
+   * The process-local auth breaker every manager on this store shares (so all sessions of a
+   * pool count the auth server's failures together); `false` for none.
+   * @default a LocalAuthBreaker with its defaults
+   */
+  breaker?: AuthBreakerOptions | false;
 }
 
 /** Defaults of {@link MemoryTokenStoreOptions}. */
@@ -29,6 +37,8 @@ export const DEFAULT_MEMORY_TOKEN_STORE_OPTIONS = Object.freeze({
  * dropped when its refresh token (or, without one, its access token) expires.
  */
 export class MemoryTokenStore implements TokenStore {
+  /** The process-local breaker the managers on this store share by default (see {@link LocalAuthBreaker}). */
+  readonly breaker: AuthBreaker | undefined;
   readonly #cache: NodeCache;
   readonly #now: () => number;
 
@@ -43,6 +53,7 @@ export class MemoryTokenStore implements TokenStore {
     }
     this.#cache = (cache as NodeCache | undefined) ?? new NodeCache({ useClones: false, checkperiod: 0, stdTTL: 0 });
     this.#now = resolved.now;
+    this.breaker = resolved.breaker === false ? undefined : new LocalAuthBreaker({ now: resolved.now, ...resolved.breaker });
   }
 
   async get(key: string): Promise<StoredSession | undefined> {

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { setUnrefTimeout, systemClock } from '../clock';
 
@@ -8,6 +8,11 @@ export interface Watch {
   next(delayMs: number, signal: AbortSignal): Promise<void>;
   /** Ends the wait: unsubscribes its channel when no other wait listens on it. */
   stop(): void;
+  /**
+   * Resolves once the channel's SUBSCRIBE was answered (or failed), or after `timeoutMs`: a
+   * read after it cannot miss a notification published later.
+   */
+  subscribed(timeoutMs: number): Promise<void>;
 }
 
 /**
@@ -18,15 +23,17 @@ export interface Watch {
  * channel permission, a down Redis) only costs promptness: waiters poll as well.
  */
 export class RedisNotifications {
-  #subscriber: Redis | undefined;
+  #subscriber: Redis | Cluster | undefined;
   /** Per channel, the wakers of the waits listening on it. */
   readonly #waiters = new Map<string, Set<() => void>>();
+  /** Per channel, settles when its SUBSCRIBE was answered (either way). */
+  readonly #subscriptions = new Map<string, Promise<void>>();
   /** Whether the last SUBSCRIBE failed: warn once per outage, not per wait. */
   #subscribeFailing = false;
   #closed = false;
 
   constructor(
-    private readonly client: Redis,
+    private readonly client: Redis | Cluster,
     private readonly log: Logger,
   ) {}
 
@@ -78,6 +85,14 @@ export class RedisNotifications {
           signal.addEventListener('abort', onAbort, { once: true });
         }),
       stop: () => this.#unwatch(channel, waker),
+      subscribed: (timeoutMs) =>
+        new Promise<void>((resolve) => {
+          const timer = setUnrefTimeout(systemClock, resolve, timeoutMs);
+          void (this.#subscriptions.get(channel) ?? Promise.resolve()).then(() => {
+            systemClock.clearTimeout(timer);
+            resolve();
+          });
+        }),
     };
   }
 
@@ -85,6 +100,7 @@ export class RedisNotifications {
     const wakers = this.#waiters.get(channel);
     if (wakers === undefined || !wakers.delete(waker) || wakers.size > 0) return;
     this.#waiters.delete(channel);
+    this.#subscriptions.delete(channel);
     // No wait left at all: close the connection rather than keep one open between refreshes.
     if (this.#waiters.size === 0) this.#dropSubscriber();
     else this.#subscriber?.unsubscribe(channel).catch(() => undefined);
@@ -92,7 +108,7 @@ export class RedisNotifications {
 
   #subscribe(channel: string): void {
     const subscriber = this.#ensureSubscriber();
-    subscriber?.subscribe(channel).then(
+    const subscribed = subscriber?.subscribe(channel).then(
       () => {
         this.#subscribeFailing = false;
       },
@@ -104,14 +120,17 @@ export class RedisNotifications {
         this.#subscribeFailing = true;
       },
     );
+    if (subscribed !== undefined) this.#subscriptions.set(channel, subscribed);
   }
 
-  #ensureSubscriber(): Redis | undefined {
+  #ensureSubscriber(): Redis | Cluster | undefined {
     if (this.#subscriber !== undefined || this.#closed) return this.#subscriber;
     // A subscribed connection can run no other command, hence the duplicate; its offline
     // queue holds the SUBSCRIBE until it connects. Polling covers the moments before it is
     // subscribed and any time it is down.
-    const subscriber = this.client.duplicate({ enableOfflineQueue: true });
+    // On a Cluster, the duplicate subscribes through one node: a PUBLISH reaches every node.
+    const client = this.client;
+    const subscriber = client.isCluster ? (client as Cluster).duplicate([], { enableOfflineQueue: true }) : (client as Redis).duplicate({ enableOfflineQueue: true });
     subscriber.on('error', (error: unknown) => {
       this.log.debug({ event: 'subscriber-error', err: error }, 'redis subscriber connection error; polling instead');
     });

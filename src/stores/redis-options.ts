@@ -1,23 +1,43 @@
-import type Redis from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { systemClock } from '../clock';
 import { definedOnly } from '../defaults';
 import { ConfigurationError } from '../errors';
+import { resolveAuthBreakerOptions } from '../manager/breaker';
+import type { AuthBreakerOptions, ResolvedAuthBreakerOptions } from '../manager/breaker';
+
+/** Options of the fleet-wide breaker a {@link RedisTokenStoreOptions} store keeps in Redis. */
+export interface RedisAuthBreakerOptions extends AuthBreakerOptions {
+  /**
+   * The prefix of the breaker's keys: `{<key>}:tripped`, `{<key>}:open`, `{<key>}:probe`,
+   * `{<key>}:failures` (one hash tag: one cluster slot). Replicas that share it share the breaker.
+   * @default 'alix-token-manager:breaker'
+   */
+  key?: string;
+}
 
 /** Options of {@link RedisTokenStore}. */
 export interface RedisTokenStoreOptions {
   /**
-   * An ioredis client (standalone or Sentinel). You own it: the store never quits it, and
+   * An ioredis client: standalone, Sentinel (`new Redis({ sentinels, name })`) or Cluster
+   * (`new Redis.Cluster(nodes)`). You own it: the store never quits it, and
    * connects it only when it was created with `lazyConnect: true` and has not connected yet
    * (as ioredis itself would on the first command). Give it `enableOfflineQueue: false` and
    * a small `maxRetriesPerRequest`, so a command fails at once while Redis is down instead
    * of waiting in a queue.
    *
-   * The store holds any number of sessions: the manager names each one's key (by default
-   * `alix-token-manager:session:<identity id>`); its lock is `<key>:lock` and its
-   * notification channel `<key>:published`.
+   * The store holds any number of sessions: the manager names each one's key `<key>` (by
+   * default `alix-token-manager:session:<identity id>`); in Redis the session is `{<key>}`, its
+   * lock `{<key>}:lock` and its notification channel `{<key>}:published` (hash-tagged, so one
+   * cluster slot; a key that already has a hash tag is used as it is).
    */
-  client: Redis;
+  client: Redis | Cluster;
+  /**
+   * The breaker shared by every replica on this Redis (see `TokenManagerOptions.breaker`);
+   * `false` for none (managers then use no breaker unless given one).
+   * @default DEFAULT_AUTH_BREAKER_OPTIONS, key 'alix-token-manager:breaker'
+   */
+  breaker?: RedisAuthBreakerOptions | false;
   /**
    * How long the refresh lock lives if its holder never releases it (a crashed process), in
    * ms. Keep it above the longest refresh, retries included.
@@ -71,10 +91,14 @@ export const DEFAULT_REDIS_TOKEN_STORE_OPTIONS = Object.freeze({
   commandTimeoutMs: 1_000,
   connectTimeoutMs: 2_000,
   now: (): number => systemClock.now(),
+  breakerKey: 'alix-token-manager:breaker',
 });
 
 /** Options with every default applied (the logger is resolved apart). */
-export type ResolvedRedisTokenStoreOptions = Required<Omit<RedisTokenStoreOptions, 'logger'>>;
+export type ResolvedRedisTokenStoreOptions = Required<Omit<RedisTokenStoreOptions, 'logger' | 'breaker'>> & {
+  /** The breaker's options and key prefix, or false. */
+  breaker: (ResolvedAuthBreakerOptions & { key: string }) | false;
+};
 
 const DURATIONS = ['lockTtlMs', 'lockWaitMs', 'pollIntervalMs', 'commandTimeoutMs', 'connectTimeoutMs'] as const;
 
@@ -82,6 +106,7 @@ const DURATIONS = ['lockTtlMs', 'lockWaitMs', 'pollIntervalMs', 'commandTimeoutM
 export function resolveRedisTokenStoreOptions(options: RedisTokenStoreOptions): ResolvedRedisTokenStoreOptions {
   if (typeof options !== 'object' || options === null) throw new ConfigurationError('RedisTokenStore needs an options object');
   const client = options.client as Partial<Redis> | undefined;
+  // Structural: a Redis, a Sentinel-configured Redis and a Cluster all have these.
   for (const method of ['get', 'set', 'del', 'eval', 'publish', 'duplicate', 'connect', 'once', 'off'] as const) {
     if (typeof client?.[method] !== 'function') throw new ConfigurationError('RedisTokenStore option client must be an ioredis client');
   }
@@ -91,8 +116,14 @@ export function resolveRedisTokenStoreOptions(options: RedisTokenStoreOptions): 
       'RedisTokenStore option key was removed in version 2: one store holds every session, and the manager names each key (its storeKey option)',
     );
   }
-  const { logger: _logger, ...rest } = options;
-  const resolved = { ...DEFAULT_REDIS_TOKEN_STORE_OPTIONS, ...definedOnly(rest) } as ResolvedRedisTokenStoreOptions;
+  const { logger: _logger, breaker, ...rest } = options;
+  const { breakerKey, ...defaults } = DEFAULT_REDIS_TOKEN_STORE_OPTIONS;
+  const resolved = { ...defaults, ...definedOnly(rest), breaker: false } as ResolvedRedisTokenStoreOptions;
+  if (breaker !== false) {
+    const { key = breakerKey, ...breakerOptions } = breaker ?? {};
+    if (typeof key !== 'string' || key === '') throw new ConfigurationError('RedisTokenStore option breaker.key must be a non-empty string');
+    resolved.breaker = { ...resolveAuthBreakerOptions({ now: resolved.now, ...breakerOptions }, 'RedisTokenStore breaker'), key };
+  }
   for (const name of DURATIONS) {
     const value = resolved[name];
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {

@@ -119,3 +119,51 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 return 1
 `;
+
+/**
+ * Owner-checked extension (the lock watchdog). KEYS[1] lock key. ARGV: owner, PX in ms.
+ * Extends the lock only while this owner holds it. Returns 1 or 0 (the lock was lost).
+ */
+export const EXTEND_LOCK_SCRIPT = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`;
+
+/**
+ * Breaker admission. KEYS: tripped, open, probe, failures (one hash tag: one slot). ARGV:
+ * probe lease in ms, owner. Returns `{allowed, probe, waitMs, state, failures}` with state 0
+ * closed, 1 open, 2 half-open.
+ */
+export const BREAKER_ADMIT_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {1, 0, 0, 0, tonumber(redis.call('GET', KEYS[4]) or '0') or 0} end
+local failures = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local open = redis.call('PTTL', KEYS[2])
+if open > 0 then return {0, 0, open, 1, failures} end
+if redis.call('SET', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[1]) then return {1, 1, 0, 2, failures} end
+local lease = redis.call('PTTL', KEYS[3])
+if lease < 1 then lease = 1 end
+return {0, 0, lease, 2, failures}
+`;
+
+/**
+ * A transient failure. KEYS: tripped, open, failures. ARGV: windowMs, threshold, open for
+ * (ms), tripped lifetime (ms). Counts it in the window (opened by the first failure); at the
+ * threshold, trips and opens; while tripped, keeps it open at least `open for` from now.
+ * Returns `{state, failures, openMs}` (state 0 closed, 1 open).
+ */
+export const BREAKER_FAILURE_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[3]) then redis.call('SET', KEYS[2], '1', 'PX', ARGV[3]) end
+  return {1, tonumber(redis.call('GET', KEYS[1]) or '0') or 0, redis.call('PTTL', KEYS[2])}
+end
+local failures = redis.call('INCR', KEYS[3])
+if redis.call('PTTL', KEYS[3]) < 0 then redis.call('PEXPIRE', KEYS[3], ARGV[1]) end
+if failures >= tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[1], failures, 'PX', ARGV[4])
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
+  redis.call('DEL', KEYS[3])
+  return {1, failures, tonumber(ARGV[3])}
+end
+return {0, failures, 0}
+`;

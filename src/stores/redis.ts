@@ -1,18 +1,24 @@
 import { randomUUID } from 'node:crypto';
-import type Redis from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { setUnrefTimeout, systemClock } from '../clock';
 import type { TimerHandle } from '../clock';
 import { TokenStoreError } from '../errors';
 import { createLogger } from '../logger';
-import { FENCED_SET_SCRIPT, RELEASE_LOCK_SCRIPT, decodeSession, encodeSession, tokenSetProblem } from './redis-scripts';
+import { EXTEND_LOCK_SCRIPT, FENCED_SET_SCRIPT, RELEASE_LOCK_SCRIPT, decodeSession, encodeSession, tokenSetProblem } from './redis-scripts';
+import { RedisAuthBreaker } from './redis-breaker';
 import { RedisNotifications } from './redis-notifications';
 import type { Watch } from './redis-notifications';
 import { resolveRedisTokenStoreOptions } from './redis-options';
 import type { RedisTokenStoreOptions, ResolvedRedisTokenStoreOptions } from './redis-options';
-import type { AcquireRefreshLockOptions, RefreshLock, RefreshLockResult, StoredSession, TokenStore } from './types';
+import type { AcquireRefreshLockOptions, AuthBreaker, RefreshLock, RefreshLockResult, StoredSession, TokenStore } from './types';
 
-/** The Redis names a {@link RedisTokenStore} uses for one session key. */
+/**
+ * The Redis names a {@link RedisTokenStore} uses for one session key `<key>`: `{<key>}`,
+ * `{<key>}:lock`, `{<key>}:published`. The hash tag puts all three in one cluster slot; a
+ * key that already holds a hash tag (`a{b}c`) is used as it is, with `:lock` and
+ * `:published` appended.
+ */
 export interface RedisTokenStoreKeys {
   /** Holds the session as JSON `{ version, identity, tokens }`, expiring with the refresh token. */
   readonly session: string;
@@ -20,6 +26,14 @@ export interface RedisTokenStoreKeys {
   readonly lock: string;
   /** Pub/sub channel: a new version was written, or the lock was released. */
   readonly channel: string;
+}
+
+/** Whether `key` already has a Redis Cluster hash tag (a `{…}` with something inside). */
+function hasHashTag(key: string): boolean {
+  const open = key.indexOf('{');
+  if (open === -1) return false;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1;
 }
 
 /** Connection states in which a command could only wait in ioredis's queue. */
@@ -85,7 +99,12 @@ const MAX_TRACKED_VERSIONS = 10_000;
  * ```
  */
 export class RedisTokenStore implements TokenStore {
-  readonly #client: Redis;
+  /**
+   * The auth breaker every replica on this Redis shares (managers on this store use it by
+   * default); undefined with `breaker: false`.
+   */
+  readonly breaker: AuthBreaker | undefined;
+  readonly #client: Redis | Cluster;
   readonly #options: ResolvedRedisTokenStoreOptions;
   readonly #log: Logger;
   /** Per key, the version the last `get()` read: the base of the next fenced `set()`. Least recently used first. */
@@ -95,6 +114,8 @@ export class RedisTokenStore implements TokenStore {
   #connecting: Promise<void> | undefined;
   /** Whether the last PUBLISH / SUBSCRIBE failed: warn once per outage, not per write. */
   #publishFailing = false;
+  /** The stop functions of the lock watchdogs running now (close() stops them). */
+  readonly #watchdogs = new Set<() => void>();
   #closed = false;
 
   /** @throws ConfigurationError when an option is invalid. */
@@ -103,11 +124,24 @@ export class RedisTokenStore implements TokenStore {
     this.#client = this.#options.client;
     this.#log = createLogger(options.logger, 'alix-token-manager/redis');
     this.#notifications = new RedisNotifications(this.#client, this.#log);
+    const breaker = this.#options.breaker;
+    this.breaker =
+      breaker === false
+        ? undefined
+        : new RedisAuthBreaker({
+            options: breaker,
+            prefix: breaker.key,
+            log: this.#log,
+            command: (operation, run) => this.#command(operation, breaker.key, run),
+            evaluate: (script, keys, args) => this.#client.eval(script, keys.length, ...keys, ...args),
+            del: (keys) => this.#client.del(...keys),
+          });
   }
 
-  /** The Redis key, lock key and channel used for the session stored under `key`. */
+  /** The Redis key, lock key and channel used for the session stored under `key` (see {@link RedisTokenStoreKeys}). */
   keysFor(key: string): RedisTokenStoreKeys {
-    return { session: key, lock: `${key}:lock`, channel: `${key}:published` };
+    const session = hasHashTag(key) ? key : `{${key}}`;
+    return { session, lock: `${session}:lock`, channel: `${session}:published` };
   }
 
   /**
@@ -117,7 +151,8 @@ export class RedisTokenStore implements TokenStore {
    */
   async get(key: string): Promise<StoredSession | undefined> {
     assertKey(key);
-    const stored = decodeSession(await this.#command('GET', key, () => this.#client.get(key)));
+    const { session } = this.keysFor(key);
+    const stored = decodeSession(await this.#command('GET', key, () => this.#client.get(session)));
     this.#remember(key, stored.version);
     if (stored.problem !== undefined) {
       this.#log.warn({ event: 'store-value-invalid', key, problem: stored.problem }, 'stored session is malformed; treating it as absent');
@@ -142,7 +177,7 @@ export class RedisTokenStore implements TokenStore {
     const expiresAt = tokens.refreshTokenExpiresAt ?? tokens.accessTokenExpiresAt;
     const ttlMs = Math.max(1, Math.ceil(expiresAt - this.#options.now()));
     const reply = await this.#command('EVAL fenced-set', key, () =>
-      this.#client.eval(FENCED_SET_SCRIPT, 1, key, String(base), encodeSession(session, base + 1), String(ttlMs)),
+      this.#client.eval(FENCED_SET_SCRIPT, 1, this.keysFor(key).session, String(base), encodeSession(session, base + 1), String(ttlMs)),
     );
     const [written, version] = Array.isArray(reply) ? (reply as unknown[]).map(Number) : [Number.NaN, Number.NaN];
     if (written !== 1 || version === undefined) {
@@ -159,7 +194,7 @@ export class RedisTokenStore implements TokenStore {
    */
   async delete(key: string): Promise<void> {
     assertKey(key);
-    await this.#command('DEL', key, () => this.#client.del(key));
+    await this.#command('DEL', key, () => this.#client.del(this.keysFor(key).session));
     this.#versions.delete(key);
   }
 
@@ -172,7 +207,7 @@ export class RedisTokenStore implements TokenStore {
    */
   async acquireRefreshLock(key: string, { signal }: AcquireRefreshLockOptions): Promise<RefreshLockResult> {
     assertKey(key);
-    const { lock, channel } = this.keysFor(key);
+    const { session, lock, channel } = this.keysFor(key);
     const owner = randomUUID();
     const deadline = systemClock.now() + this.#options.lockWaitMs;
     let baseline = this.#versions.get(key);
@@ -189,8 +224,12 @@ export class RedisTokenStore implements TokenStore {
             this.#log.debug({ event: 'lock-acquired', key: lock }, 'refresh lock acquired');
             return { acquired: true, lock: this.#lockOwnedBy(key, owner) };
           }
-          watch ??= this.#notifications.watch(channel);
-          ({ version } = decodeSession(await this.#command('GET', key, () => this.#client.get(key), this.#timeoutBefore(deadline))));
+          if (watch === undefined) {
+            watch = this.#notifications.watch(channel);
+            // Subscribed before reading the version: a session published after the read wakes this wait.
+            await watch.subscribed(Math.min(this.#options.pollIntervalMs, Math.max(1, deadline - systemClock.now())));
+          }
+          ({ version } = decodeSession(await this.#command('GET', key, () => this.#client.get(session), this.#timeoutBefore(deadline))));
         } catch (error) {
           // A command cut short by the end of the wait is the wait running out, not Redis failing.
           if (systemClock.now() >= deadline) throw stillHeld();
@@ -217,6 +256,7 @@ export class RedisTokenStore implements TokenStore {
    */
   async close(): Promise<void> {
     this.#closed = true;
+    for (const stop of [...this.#watchdogs]) stop();
     this.#notifications.close();
   }
 
@@ -250,10 +290,12 @@ export class RedisTokenStore implements TokenStore {
 
   #lockOwnedBy(key: string, owner: string): RefreshLock {
     let released = false;
+    const stopWatchdog = this.#watchdog(key, owner);
     return {
       release: async () => {
         if (released) return;
         released = true;
+        stopWatchdog();
         if (!(await this.#release(key, owner))) {
           this.#log.warn(
             { event: 'lock-expired', key: this.keysFor(key).lock, lockTtlMs: this.#options.lockTtlMs },
@@ -262,6 +304,48 @@ export class RedisTokenStore implements TokenStore {
         }
       },
     };
+  }
+
+  /**
+   * The lock watchdog: while the lock is held, extends it (owner-checked) every third of
+   * `lockTtlMs`, so a refresh slower than `lockTtlMs` keeps it and no second process gets in;
+   * a holder that dies stops extending, and its lock expires `lockTtlMs` later. It extends
+   * for at most `lockWaitMs` (waiters give up by then anyway) and stops once the lock is lost.
+   * Returns the stop function.
+   */
+  #watchdog(key: string, owner: string): () => void {
+    const { lockTtlMs, lockWaitMs } = this.#options;
+    const { lock } = this.keysFor(key);
+    const until = systemClock.now() + lockWaitMs;
+    let timer: TimerHandle | undefined;
+    let stopped = false;
+    const stop = (): void => {
+      stopped = true;
+      this.#watchdogs.delete(stop);
+      if (timer !== undefined) systemClock.clearTimeout(timer);
+    };
+    const tick = (): void => {
+      if (stopped || systemClock.now() >= until) return stop();
+      this.#command('EVAL extend-lock', key, () => this.#client.eval(EXTEND_LOCK_SCRIPT, 1, lock, owner, String(Math.ceil(lockTtlMs)))).then(
+        (reply) => {
+          if (stopped) return;
+          if (Number(reply) === 1) {
+            timer = setUnrefTimeout(systemClock, tick, lockTtlMs / 3);
+            return;
+          }
+          this.#log.warn({ event: 'lock-lost', key: lock, lockTtlMs }, 'the refresh lock was lost while held (it expired, or Redis failed over); fencing still protects the session');
+          stop();
+        },
+        (error: unknown) => {
+          // One failed extension is not a lost lock: try again at the next tick.
+          this.#log.debug({ event: 'lock-extend-failed', key: lock, err: error }, 'could not extend the refresh lock; retrying');
+          if (!stopped) timer = setUnrefTimeout(systemClock, tick, lockTtlMs / 3);
+        },
+      );
+    };
+    this.#watchdogs.add(stop);
+    timer = setUnrefTimeout(systemClock, tick, lockTtlMs / 3);
+    return stop;
   }
 
   async #release(key: string, owner: string): Promise<boolean> {

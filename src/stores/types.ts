@@ -29,6 +29,11 @@ export interface TokenStore {
    * docs/scaling.md.
    */
   acquireRefreshLock?(key: string, options: AcquireRefreshLockOptions): Promise<RefreshLockResult>;
+  /**
+   * Optional: the auth breaker every manager on this store shares by default (a shared store's
+   * breaker counts failures across the fleet). See {@link AuthBreaker}.
+   */
+  readonly breaker?: AuthBreaker;
 }
 
 /** Options of {@link TokenStore.acquireRefreshLock}. */
@@ -50,3 +55,38 @@ export interface RefreshLock {
  * the manager refreshes on its own.
  */
 export type RefreshLockResult = { acquired: true; lock: RefreshLock } | { acquired: false };
+
+/** Where an {@link AuthBreaker} stands. */
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+/** A breaker's state as last known (a shared breaker's view from its last exchange with the fleet). */
+export interface BreakerStatus {
+  state: BreakerState;
+  /** Transient auth failures counted in the current window (when open: the count that opened it). */
+  failures: number;
+  /** While open: when a probe may be admitted again, epoch ms; otherwise null. */
+  openUntil: number | null;
+}
+
+/** What {@link AuthBreaker.admit} answers before an auth call. */
+export type BreakerAdmission = { allowed: true; probe: boolean } | { allowed: false; retryAfterMs: number };
+
+/** How an admitted auth call ended, as far as the breaker counts: the server answered, or it did not. */
+export type BreakerOutcome = 'success' | 'transient-failure';
+
+/**
+ * A circuit breaker in front of the auth server, possibly shared by a whole fleet: transient
+ * failures (5xx, 429, timeouts, connection errors; never rejections) are counted, and past a
+ * threshold within a window the breaker opens: no auth calls but one probe per `openMs`, until
+ * a call succeeds. The manager asks {@link admit} before every auth call and tells
+ * {@link record} after it. A breaker that cannot reach its shared state admits (it never
+ * blocks auth on its own failure).
+ */
+export interface AuthBreaker {
+  /** Whether an auth call may start now; `probe` marks the one call let through while half-open. */
+  admit(): Promise<BreakerAdmission>;
+  /** Counts an admitted call's outcome; `retryAfterMs` is the server's `Retry-After`, the earliest close. */
+  record(outcome: BreakerOutcome, retryAfterMs?: number): Promise<void>;
+  /** The state as last known, synchronously (for `status()`). */
+  snapshot(): BreakerStatus;
+}

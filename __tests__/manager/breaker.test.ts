@@ -1,0 +1,204 @@
+import { ConfigurationError, ErrorCodes } from '../../src/errors';
+import { DEFAULT_AUTH_BREAKER_OPTIONS, LocalAuthBreaker } from '../../src/manager/breaker';
+import { nextDelay } from '../../src/manager/backoff';
+import { TokenManager } from '../../src/manager/token-manager';
+import type { TokenManagerOptions } from '../../src/manager/options';
+import type { LifecycleEvent } from '../../src/manager/types';
+import { AlixAuthProvider } from '../../src/providers/alix/provider';
+import { startAlixSandbox } from '../../src/sandbox/server';
+import type { AlixSandbox } from '../../src/sandbox/server';
+import { MemoryTokenStore } from '../../src/stores/memory';
+import { AuthUnavailableError } from '../../src/errors';
+
+/** A clock the test moves by hand. */
+function manualClock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
+  let time = start;
+  return { now: () => time, advance: (ms) => (time += ms) };
+}
+
+describe('LocalAuthBreaker', () => {
+  const make = (clock = manualClock()) => ({ clock, breaker: new LocalAuthBreaker({ failureThreshold: 3, windowMs: 10_000, openMs: 1_000, now: clock.now }) });
+
+  it('stays closed at threshold − 1 failures and opens at the threshold', async () => {
+    const { breaker } = make();
+    await breaker.record('transient-failure');
+    await breaker.record('transient-failure');
+    expect(breaker.snapshot()).toEqual({ state: 'closed', failures: 2, openUntil: null });
+    expect(await breaker.admit()).toEqual({ allowed: true, probe: false });
+    await breaker.record('transient-failure');
+    expect(breaker.snapshot()).toEqual({ state: 'open', failures: 3, openUntil: 1_001_000 });
+    expect(await breaker.admit()).toEqual({ allowed: false, retryAfterMs: 1_000 });
+  });
+
+  it('admits no probe 1 ms before openMs, and exactly one at openMs', async () => {
+    const { breaker, clock } = make();
+    for (let i = 0; i < 3; i += 1) await breaker.record('transient-failure');
+    clock.advance(999);
+    expect(await breaker.admit()).toEqual({ allowed: false, retryAfterMs: 1 });
+    clock.advance(1);
+    expect(await breaker.admit()).toEqual({ allowed: true, probe: true });
+    expect(breaker.snapshot().state).toBe('half-open');
+    expect(await breaker.admit()).toEqual({ allowed: false, retryAfterMs: 1_000 });
+  });
+
+  it('reopens for openMs when the probe fails, and closes when it succeeds', async () => {
+    const { breaker, clock } = make();
+    for (let i = 0; i < 3; i += 1) await breaker.record('transient-failure');
+    clock.advance(1_000);
+    await breaker.admit();
+    clock.advance(200);
+    await breaker.record('transient-failure');
+    expect(breaker.snapshot()).toMatchObject({ state: 'open', openUntil: 1_002_200 });
+    clock.advance(1_000);
+    expect(await breaker.admit()).toEqual({ allowed: true, probe: true });
+    await breaker.record('success');
+    expect(breaker.snapshot()).toEqual({ state: 'closed', failures: 0, openUntil: null });
+    expect(await breaker.admit()).toEqual({ allowed: true, probe: false });
+  });
+
+  it("stays open until the server's Retry-After when that is longer than openMs", async () => {
+    const { breaker, clock } = make();
+    await breaker.record('transient-failure');
+    await breaker.record('transient-failure');
+    await breaker.record('transient-failure', 30_000);
+    clock.advance(29_999);
+    expect(await breaker.admit()).toEqual({ allowed: false, retryAfterMs: 1 });
+    clock.advance(1);
+    expect(await breaker.admit()).toEqual({ allowed: true, probe: true });
+  });
+
+  it('counts failures within windowMs only, and a success resets the count', async () => {
+    const { breaker, clock } = make();
+    await breaker.record('transient-failure');
+    await breaker.record('transient-failure');
+    clock.advance(10_000);
+    await breaker.record('transient-failure');
+    expect(breaker.snapshot()).toMatchObject({ state: 'closed', failures: 1 });
+    await breaker.record('transient-failure');
+    await breaker.record('success');
+    await breaker.record('transient-failure');
+    expect(breaker.snapshot()).toMatchObject({ state: 'closed', failures: 1 });
+  });
+
+  it('refuses bad options at construction', () => {
+    expect(() => new LocalAuthBreaker({ failureThreshold: 0 })).toThrow(ConfigurationError);
+    expect(() => new LocalAuthBreaker({ openMs: -1 })).toThrow(/openMs/);
+    expect(() => new LocalAuthBreaker({ windowMs: Number.NaN })).toThrow(/windowMs/);
+    expect(Object.isFrozen(DEFAULT_AUTH_BREAKER_OPTIONS)).toBe(true);
+  });
+});
+
+describe('nextDelay() with an open breaker', () => {
+  it('does not retry a breaker refusal in the foreground, and carries its retryAfterMs', () => {
+    const error = new AuthUnavailableError({ operation: 'refresh', reason: 'breaker', retryAfterMs: 4_000 });
+    const policy = { minDelayMs: 0, maxDelayMs: 0, factor: 2, randomize: false, maxAttempts: 5, maxRetryAfterMs: 600_000, random: () => 0 };
+    expect(nextDelay(1, error, 60_000, policy)).toEqual({ retry: false, why: 'breaker', retryAfterMs: 4_000 });
+    expect(error.message).toMatch(/circuit breaker is open.*retry after 4000 ms/);
+  });
+});
+
+describe('TokenManager with a breaker, against the sandbox (503 faults)', () => {
+  let sandbox: AlixSandbox;
+  const managers: TokenManager[] = [];
+  const INSTANT = { minTimeoutMs: 0, maxTimeoutMs: 0, randomize: false, retries: 4 };
+
+  beforeAll(async () => {
+    sandbox = await startAlixSandbox();
+  });
+  afterEach(() => {
+    for (const manager of managers.splice(0)) manager.close();
+    sandbox.clearFaults();
+    sandbox.resetCounters();
+  });
+  afterAll(() => sandbox.close());
+
+  const authCalls = (): number => {
+    const counters = sandbox.counters();
+    return counters.authenticate + counters.refresh;
+  };
+  const start = (options: Partial<TokenManagerOptions> = {}): { manager: TokenManager; events: LifecycleEvent[] } => {
+    const manager = new TokenManager({
+      provider: new AlixAuthProvider({ baseUrl: sandbox.url, partnerCode: sandbox.partnerCode, secretKey: sandbox.secretKey, privateKey: sandbox.privateKeyPem }),
+      retry: INSTANT,
+      refreshJitterMs: 0,
+      ...options,
+    });
+    const events: LifecycleEvent[] = [];
+    manager.on('lifecycle', (event) => events.push(event));
+    managers.push(manager);
+    return { manager, events };
+  };
+
+  it('opens after the threshold; callers without a token then fail at once with retryAfterMs and no auth call', async () => {
+    const clock = manualClock(Date.now());
+    const { manager, events } = start({ breaker: new LocalAuthBreaker({ failureThreshold: 3, openMs: 5_000, now: clock.now }) });
+    sandbox.injectFaults(100, { type: 'status', status: 503 });
+
+    await expect(manager.getAccessToken()).rejects.toMatchObject({ code: ErrorCodes.AUTH_UNAVAILABLE, reason: 'breaker', retryAfterMs: 5_000 });
+    expect(authCalls()).toBe(3);
+    expect(events.filter((event) => event.type === 'breaker-changed')).toEqual([expect.objectContaining({ state: 'open', retryAfterMs: expect.any(Number) })]);
+    expect(manager.status().breaker).toMatchObject({ state: 'open', failures: 3 });
+
+    clock.advance(1_000);
+    for (let i = 0; i < 10; i += 1) {
+      await expect(manager.getAccessToken()).rejects.toMatchObject({ reason: 'breaker', retryAfterMs: 4_000 });
+    }
+    expect(authCalls()).toBe(3);
+  });
+
+  it('lets one probe through per openMs across managers sharing it, and closes when the probe succeeds', async () => {
+    const clock = manualClock(Date.now());
+    const breaker = new LocalAuthBreaker({ failureThreshold: 2, openMs: 5_000, now: clock.now });
+    const [a, b] = [start({ breaker }), start({ breaker })];
+    sandbox.injectFaults(2, { type: 'status', status: 503 });
+    await expect(a.manager.getAccessToken()).rejects.toMatchObject({ reason: 'breaker' });
+    expect(authCalls()).toBe(2);
+
+    sandbox.injectFaults(1, { type: 'status', status: 503 });
+    clock.advance(5_000);
+    const [probe, other] = await Promise.allSettled([a.manager.getAccessToken(), b.manager.getAccessToken()]);
+    expect(authCalls()).toBe(3);
+    // The probe's 503 reopens the breaker, so its own retry is refused too.
+    expect([probe, other]).toEqual([
+      expect.objectContaining({ status: 'rejected', reason: expect.objectContaining({ reason: 'breaker' }) }),
+      expect.objectContaining({ status: 'rejected', reason: expect.objectContaining({ reason: 'breaker' }) }),
+    ]);
+
+    clock.advance(5_000);
+    const tokens = await Promise.allSettled([a.manager.getAccessToken(), b.manager.getAccessToken()]);
+    expect(tokens.map((result) => result.status)).toEqual(['fulfilled', 'rejected']);
+    expect(authCalls()).toBe(4);
+    expect(breaker.snapshot().state).toBe('closed');
+    expect(a.events.filter((event) => event.type === 'breaker-changed').map((event) => (event as { state: string }).state)).toEqual(['open', 'half-open', 'open', 'half-open', 'closed']);
+    await expect(b.manager.getAccessToken()).resolves.toEqual(expect.any(String));
+    expect(authCalls()).toBe(5);
+  });
+
+  it('leaves callers holding a valid token unaffected while it is open', async () => {
+    const clock = manualClock(Date.now());
+    const { manager } = start({ breaker: new LocalAuthBreaker({ failureThreshold: 2, openMs: 5_000, now: clock.now }) });
+    const held = await manager.getAccessToken();
+    sandbox.injectFaults(100, { type: 'status', status: 503 });
+    await expect(manager.getAccessToken({ forceRefresh: true })).rejects.toMatchObject({ reason: 'breaker' });
+    expect(manager.status().breaker?.state).toBe('open');
+    for (let i = 0; i < 100; i += 1) expect(await manager.getAccessToken()).toBe(held);
+    expect(authCalls()).toBe(3);
+  });
+
+  it('shares the MemoryTokenStore breaker between managers on one store by default; breaker: false turns it off', async () => {
+    const store = new MemoryTokenStore();
+    const { manager } = start({ store });
+    expect(manager.status().breaker).toEqual({ state: 'closed', failures: 0, openUntil: null });
+    sandbox.injectFaults(5, { type: 'status', status: 503 });
+    await expect(manager.getAccessToken()).rejects.toMatchObject({ reason: 'http' });
+    expect(store.breaker?.snapshot().state).toBe('open');
+    await expect(start({ store }).manager.getAccessToken()).rejects.toMatchObject({ reason: 'breaker' });
+    const off = start({ store, breaker: false }).manager;
+    expect(off.status().breaker).toBeNull();
+    await expect(off.getAccessToken()).resolves.toEqual(expect.any(String));
+  });
+
+  it('refuses a breaker option that is not a breaker', () => {
+    expect(() => start({ breaker: {} as never })).toThrow(ConfigurationError);
+  });
+});

@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import { AuthUnavailableError, ErrorCodes } from '../../src/errors';
+import { TokenManager } from '../../src/manager/token-manager';
+import type { TokenProvider } from '../../src/providers/types';
+import { RedisTokenStore } from '../../src/redis';
+import type { TokenSet } from '../../src/token-set';
+import { INSTANT_RETRY } from '../helpers/manager';
+import { describeRedis, useRedisServer } from '../helpers/redis-server';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** An auth server the test can take down and bring back; counts calls from every replica. */
+function flakyAuthServer(): { calls: number; down: boolean; providerFor: (id: string) => TokenProvider } {
+  const server = {
+    calls: 0,
+    down: true,
+    providerFor: (id: string): TokenProvider => ({ identity: { id }, authenticate: answer, refresh: answer }),
+  };
+  async function answer(): Promise<TokenSet> {
+    server.calls += 1;
+    await sleep(5);
+    if (server.down) throw new AuthUnavailableError({ operation: 'authenticate', reason: 'http', status: 503 });
+    const now = Date.now();
+    return { accessToken: `access-${server.calls}`, accessTokenExpiresAt: now + 60_000, refreshToken: `refresh-${server.calls}`, refreshTokenExpiresAt: now + 3_600_000 };
+  }
+  return server;
+}
+
+describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
+  const redis = useRedisServer();
+  const stores: RedisTokenStore[] = [];
+  const managers: TokenManager[] = [];
+  afterEach(async () => {
+    for (const manager of managers.splice(0)) manager.close();
+    await Promise.all(stores.splice(0).map((store) => store.close()));
+  });
+
+  async function fleet(count: number, breakerKey: string, server: ReturnType<typeof flakyAuthServer>, identity: (index: number) => string): Promise<TokenManager[]> {
+    return Promise.all(
+      Array.from({ length: count }, async (_, index) => {
+        const store = new RedisTokenStore({ client: await redis.connect(), lockTtlMs: 1_000, lockWaitMs: 2_000, pollIntervalMs: 50, breaker: { key: breakerKey, failureThreshold: 3, openMs: 400 } });
+        stores.push(store);
+        const manager = new TokenManager({ provider: server.providerFor(identity(index)), store, retry: { ...INSTANT_RETRY, retries: 4 }, refreshJitterMs: 0 });
+        managers.push(manager);
+        return manager;
+      }),
+    );
+  }
+
+  /** Every manager asks for a token every 20 ms for `durationMs`; returns the errors. */
+  async function hammer(replicas: TokenManager[], durationMs: number): Promise<unknown[]> {
+    const errors: unknown[] = [];
+    const until = Date.now() + durationMs;
+    while (Date.now() < until) {
+      await Promise.all(replicas.map((manager) => manager.getAccessToken().catch((error: unknown) => errors.push(error))));
+      await sleep(20);
+    }
+    return errors;
+  }
+
+  it('caps 3 replicas × 2 sessions at threshold + one probe per openMs during an outage, then recovers', async () => {
+    const server = flakyAuthServer();
+    const ids = [`a-${randomUUID()}`, `b-${randomUUID()}`];
+    const replicas = await fleet(6, `breaker-${randomUUID()}`, server, (index) => ids[index % 2] ?? '');
+    const startedAt = Date.now();
+    const errors = await hammer(replicas, 2_000);
+    const outageMs = Date.now() - startedAt;
+    // threshold (3) + one probe per openMs (400 ms) + calls already in flight when it opened (one per session).
+    expect(server.calls).toBeLessThanOrEqual(3 + Math.ceil(outageMs / 400) + ids.length);
+    expect(errors.length).toBeGreaterThan(20);
+    expect(errors.filter((error) => (error as AuthUnavailableError).reason === 'breaker').length).toBeGreaterThan(errors.length * 0.9);
+    expect(errors[errors.length - 1]).toMatchObject({ code: ErrorCodes.AUTH_UNAVAILABLE, retryAfterMs: expect.any(Number) });
+
+    server.down = false;
+    const before = server.calls;
+    let tokens: string[] = [];
+    for (let round = 0; round < 100 && tokens.length < replicas.length; round += 1) {
+      await sleep(20);
+      tokens = (await Promise.all(replicas.map((manager) => manager.getAccessToken().catch(() => undefined)))).filter((token): token is string => token !== undefined);
+    }
+    expect(tokens).toHaveLength(replicas.length);
+    // One probe closes it (a second only if the first outlived its openMs lease); each session
+    // then signs in once (its replicas share it through the store).
+    expect(server.calls - before).toBeLessThanOrEqual(ids.length + 2);
+    // The shared state is closed (a replica that adopted its session without an auth call may
+    // still show the last state it saw until its next exchange with Redis).
+    expect(await stores[0]?.breaker?.admit()).toEqual({ allowed: true, probe: false });
+    expect(stores[0]?.breaker?.snapshot().state).toBe('closed');
+  });
+
+  it('shows the shared state to every replica: a breaker opened by one refuses the others', async () => {
+    const server = flakyAuthServer();
+    const [first, second] = await fleet(2, `breaker-${randomUUID()}`, server, (index) => `solo-${index}-${randomUUID()}`);
+    await expect(first?.getAccessToken()).rejects.toMatchObject({ reason: 'breaker' });
+    expect(server.calls).toBe(3);
+    await expect(second?.getAccessToken()).rejects.toMatchObject({ reason: 'breaker', retryAfterMs: expect.any(Number) });
+    expect(server.calls).toBe(3);
+    expect(second?.status().breaker).toMatchObject({ state: 'open', failures: 3 });
+  });
+});

@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto';
+import { TokenManager } from '../../src/manager/token-manager';
+import type { TokenProvider } from '../../src/providers/types';
+import { RedisTokenStore } from '../../src/redis';
+import type { RedisTokenStoreOptions } from '../../src/redis';
+import type { TokenSet } from '../../src/token-set';
+import { INSTANT_RETRY } from '../helpers/manager';
+import { describeRedis, useRedisServer } from '../helpers/redis-server';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const never = (): AbortSignal => new AbortController().signal;
+
+/** An auth server that takes `delayMs` to answer each call, counting them across every replica. */
+function slowAuthServer(delayMs: number): { calls: number; providerFor: (id: string) => TokenProvider } {
+  const server = { calls: 0, providerFor: (id: string): TokenProvider => provider(id) };
+  const issue = async (): Promise<TokenSet> => {
+    server.calls += 1;
+    const serial = server.calls;
+    await sleep(delayMs);
+    const now = Date.now();
+    return { accessToken: `access-${serial}`, accessTokenExpiresAt: now + 60_000, refreshToken: `refresh-${serial}`, refreshTokenExpiresAt: now + 3_600_000 };
+  };
+  const provider = (id: string): TokenProvider => ({ identity: { id }, authenticate: issue, refresh: issue });
+  return server;
+}
+
+describeRedis('RedisTokenStore: the lock watchdog', () => {
+  const redis = useRedisServer();
+  const stores: RedisTokenStore[] = [];
+  const managers: TokenManager[] = [];
+  afterEach(async () => {
+    for (const manager of managers.splice(0)) manager.close();
+    await Promise.all(stores.splice(0).map((store) => store.close()));
+  });
+
+  async function makeStore(options: Partial<RedisTokenStoreOptions> = {}): Promise<RedisTokenStore> {
+    const store = new RedisTokenStore({ lockTtlMs: 300, lockWaitMs: 5_000, pollIntervalMs: 50, ...options, client: options.client ?? (await redis.connect()) });
+    stores.push(store);
+    return store;
+  }
+
+  it('keeps the lock through a refresh slower than lockTtlMs: 4 replicas make one auth call in all', async () => {
+    const server = slowAuthServer(1_200);
+    const id = `slow-${randomUUID()}`;
+    const replicas = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const manager = new TokenManager({ provider: server.providerFor(id), store: await makeStore(), refreshJitterMs: 0, retry: INSTANT_RETRY });
+        managers.push(manager);
+        return manager;
+      }),
+    );
+    const tokens = await Promise.all(replicas.map((manager) => manager.getAccessToken()));
+    expect(server.calls).toBe(1);
+    expect(new Set(tokens)).toEqual(new Set(['access-1']));
+  });
+
+  it('extends a held lock past lockTtlMs and deletes it on release', async () => {
+    const client = await redis.connect();
+    const store = await makeStore({ client });
+    const key = redis.uniqueKey('held');
+    const result = await store.acquireRefreshLock(key, { signal: never() });
+    if (!result.acquired) throw new Error('the lock was not acquired');
+    await sleep(900); // three lifetimes of an unextended lock
+    const ttl = await client.pttl(store.keysFor(key).lock);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(300);
+    await result.lock.release();
+    expect(await client.exists(store.keysFor(key).lock)).toBe(0);
+  });
+
+  it('lets a holder that stopped extending (a dead process) be replaced once its lock expires', async () => {
+    const client = await redis.connect();
+    const dead = await makeStore({ client });
+    const key = redis.uniqueKey('dead-holder');
+    expect((await dead.acquireRefreshLock(key, { signal: never() })).acquired).toBe(true);
+    await dead.close(); // stops its watchdog without releasing, as a crash would
+    const successor = await makeStore({ client });
+    await successor.get(key);
+    const next = await successor.acquireRefreshLock(key, { signal: never() });
+    expect(next.acquired).toBe(true);
+    if (next.acquired) await next.lock.release();
+  });
+
+  it('stops extending a lock it lost: the new owner keeps it', async () => {
+    const client = await redis.connect();
+    const store = await makeStore({ client });
+    const key = redis.uniqueKey('lost');
+    const result = await store.acquireRefreshLock(key, { signal: never() });
+    if (!result.acquired) throw new Error('the lock was not acquired');
+    const { lock } = store.keysFor(key);
+    await client.set(lock, 'someone-else', 'PX', 300);
+    await sleep(600);
+    expect(await client.get(lock)).toBeNull();
+    await result.lock.release();
+  });
+});
