@@ -77,7 +77,7 @@ export { DEFAULT_HEALTH_OPTIONS } from './manager/health';
 export { DEFAULT_TOKEN_MANAGER_OPTIONS, DEFAULT_RETRY_OPTIONS } from './manager/options';
 export type { TokenManagerOptions, RetryOptions } from './manager/options';
 export { TokenManagerPool, POOL_RENEW_INTERVAL_MS } from './pool/pool';
-export type { PoolCounters } from './pool/pool';
+export type { PoolCounters } from './pool/types';
 export { DEFAULT_TOKEN_MANAGER_POOL_OPTIONS, MAX_SESSION_KEY_LENGTH } from './pool/options';
 export type { TokenManagerPoolOptions, PooledManagerOptions } from './pool/options';
 export type { TokenManagerPoolStatus, TokenManagerPoolEvents, PoolLifecycleEvent, PoolEvictedEvent, PoolEvictionReason } from './pool/types';

@@ -24,19 +24,11 @@ import { assertSessionKey, resolvePoolOptions } from './options';
 import type { PooledManagerOptions, ResolvedPoolOptions, TokenManagerPoolOptions } from './options';
 import { AuthSemaphore } from './semaphore';
 import { PoolSession } from './session';
-import type { PoolEvictionReason, TokenManagerPoolEvents, TokenManagerPoolStatus } from './types';
+import type { PoolCounters, PoolEvictionReason, TokenManagerPoolEvents, TokenManagerPoolStatus } from './types';
 
 /** A session's idle TTL and LRU place are renewed at most this often, in ms: the hot path stays a Map lookup. */
 export const POOL_RENEW_INTERVAL_MS = 1_000;
 
-/** Cumulative counters of a pool. */
-export interface PoolCounters {
-  refreshCount: number;
-  signInCount: number;
-  failureCount: number;
-  adoptedCount: number;
-  evictedCount: number;
-}
 
 /**
  * Many sessions in one process, one per key (SPEC §7): lazily created, evicted when idle

@@ -1,9 +1,8 @@
 /** The pool's aggregate `status()` and `health()`, computed from its sessions' bookkeeping. Pure. */
 import type { TokenManagerHealth, TokenManagerState } from '../manager/types';
-import type { PoolCounters } from './pool';
 import type { AuthSemaphore } from './semaphore';
 import type { PoolSession } from './session';
-import type { TokenManagerPoolStatus } from './types';
+import type { PoolCounters, TokenManagerPoolStatus } from './types';
 
 /** What the snapshot reads. */
 export interface PoolSnapshotInput {

@@ -58,3 +58,12 @@ export interface TokenManagerPoolStatus {
   /** The earliest expiry among the valid tokens held, epoch ms (the OpenTelemetry gauge reads it); null when none. */
   accessTokenExpiresAt: number | null;
 }
+
+/** Cumulative counters of a pool. */
+export interface PoolCounters {
+  refreshCount: number;
+  signInCount: number;
+  failureCount: number;
+  adoptedCount: number;
+  evictedCount: number;
+}
