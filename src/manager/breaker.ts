@@ -3,8 +3,9 @@
  * shared options and their validation, and how a manager links to whichever breaker it uses.
  */
 import { systemClock } from '../clock';
-import { definedOnly } from '../defaults';
+import { assertPositiveMs, definedOnly } from '../defaults';
 import { ConfigurationError } from '../errors';
+import { DEFAULT_MAX_RETRY_AFTER_MS } from './backoff';
 import type { AuthBreaker, BreakerAdmission, BreakerOutcome, BreakerState, BreakerStatus, TokenStore } from '../stores/types';
 
 /** Options of {@link LocalAuthBreaker} (and of a Redis store's shared breaker). */
@@ -40,8 +41,8 @@ export const DEFAULT_AUTH_BREAKER_OPTIONS = Object.freeze({
   now: (): number => systemClock.now(),
 });
 
-/** The longest a server's `Retry-After` keeps a breaker open, in ms. */
-export const MAX_BREAKER_OPEN_MS = 600_000;
+/** The longest a server's `Retry-After` keeps a breaker open, in ms: the manager's one `Retry-After` cap. */
+export const MAX_BREAKER_OPEN_MS = DEFAULT_MAX_RETRY_AFTER_MS;
 
 /** Breaker options with the defaults applied. */
 export type ResolvedAuthBreakerOptions = Required<AuthBreakerOptions>;
@@ -57,10 +58,7 @@ export function resolveAuthBreakerOptions(options: AuthBreakerOptions = {}, owne
   if (typeof failureThreshold !== 'number' || !Number.isInteger(failureThreshold) || failureThreshold < 1) {
     throw new ConfigurationError(`${owner} option failureThreshold must be an integer ≥ 1`);
   }
-  for (const name of ['windowMs', 'openMs'] as const) {
-    const value = resolved[name];
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new ConfigurationError(`${owner} option ${name} must be a positive number of ms`);
-  }
+  for (const name of ['windowMs', 'openMs'] as const) assertPositiveMs(`${owner} option ${name}`, resolved[name]);
   if (typeof resolved.now !== 'function') throw new ConfigurationError(`${owner} option now must be a function`);
   return resolved;
 }

@@ -5,6 +5,7 @@ import type { TokenProvider } from '../providers/types';
 import type { AuthBreaker, TokenStore } from '../stores/types';
 import type { InitialTokens } from '../token-set';
 import { definedOnly } from '../defaults';
+import { DEFAULT_MAX_RETRY_AFTER_MS } from './backoff';
 import type { BackoffPolicy } from './backoff';
 import { isAuthBreaker } from './breaker';
 
@@ -209,7 +210,7 @@ export const DEFAULT_RETRY_OPTIONS = Object.freeze({
   factor: 2,
   randomize: true,
   maxRetryTimeMs: 30_000,
-  maxRetryAfterMs: 600_000,
+  maxRetryAfterMs: DEFAULT_MAX_RETRY_AFTER_MS,
 });
 
 /** Defaults of {@link TokenManagerOptions}; see docs/token-lifecycle.md for the reasoning. */

@@ -17,6 +17,7 @@ import type { RefreshScheduler, TokenManagerOptions } from '../manager/options';
 import type { GetAccessTokenOptions, InvalidateResult, LifecycleEvent, TokenManagerHealth } from '../manager/types';
 import { MemoryTokenStore } from '../stores/memory';
 import type { TokenStore } from '../stores/types';
+import { SessionStats } from '../manager/status';
 import { TimerHeap } from './heap';
 import type { HeapEntry } from './heap';
 import { assessPoolHealth, snapshotPoolStatus } from './status';
@@ -69,7 +70,9 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   readonly #acquireTimeoutMs: number;
   readonly #scheduler: RefreshScheduler;
   readonly #sweeper: HeapEntry;
-  readonly #counters: PoolCounters = { refreshCount: 0, signInCount: 0, failureCount: 0, adoptedCount: 0, evictedCount: 0 };
+  /** Every session's lifecycle events, counted the way one manager counts its own. */
+  readonly #stats = new SessionStats();
+  #evictedCount = 0;
   #constructing: PoolSession | undefined;
   #evicting: PoolEvictionReason | undefined;
   #closed = false;
@@ -182,7 +185,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       size: this.#sessions.size,
       maxSessions: this.#options.maxSessions,
       scheduled: Math.max(0, this.#heap.size - (this.#sweeper.heapIndex === -1 ? 0 : 1)),
-      counters: this.#counters,
+      counters: this.#counters(),
       semaphore: this.#semaphore,
       wallNow: this.#wallNow(),
     });
@@ -288,7 +291,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   #evicted(key: string, session: PoolSession): void {
     const reason = this.#evicting ?? 'idle';
     if (this.#sessions.get(key) === session) this.#sessions.delete(key);
-    if (reason === 'idle' || reason === 'capacity') this.#counters.evictedCount += 1;
+    if (reason === 'idle' || reason === 'capacity') this.#evictedCount += 1;
     session.manager.close();
     if (session.forward !== undefined) session.manager.off('lifecycle', session.forward);
     session.cancel();
@@ -315,15 +318,10 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
 
   #observe(session: PoolSession, event: LifecycleEvent): void {
     session.observe(event);
-    const counters = this.#counters;
+    this.#stats.observe(event);
     if (event.type === 'refresh-ended') {
       // Sessions kept over the cap because callers waited on them are evicted once they are served.
       if (this.#sessions.size > this.#options.maxSessions) this.#trim(this.#options.maxSessions);
-      if (event.outcome === 'refreshed' || event.outcome === 'signed-in') counters.refreshCount += 1;
-      if (event.outcome === 'signed-in') counters.signInCount += 1;
-      if (event.outcome === 'failed' || event.outcome === 'abandoned') counters.failureCount += 1;
-    } else if (event.type === 'adopted') {
-      counters.adoptedCount += 1;
     } else if (event.type === 'closed' && this.#sessions.get(session.key) === session && this.#evicting === undefined) {
       // Closed by hand (pool.get(key).close()): forget it, so the next use builds a new one.
       this.#evicting = 'deleted';
@@ -334,6 +332,11 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       }
     }
     if (this.listenerCount('lifecycle') > 0) this.emit('lifecycle', { ...event, session: session.key });
+  }
+
+  #counters(): PoolCounters {
+    const { refreshCount, signInCount, failureCount, adoptedCount } = this.#stats;
+    return { refreshCount, signInCount, failureCount, adoptedCount, evictedCount: this.#evictedCount };
   }
 
   #wallNow(): number {

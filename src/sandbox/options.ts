@@ -3,7 +3,7 @@
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { systemClock } from '../clock';
-import { definedOnly } from '../defaults';
+import { assertPositiveMs, definedOnly } from '../defaults';
 import { ConfigurationError } from '../errors';
 import { DEFAULT_SANDBOX_CARDS, type SandboxCard } from './cards';
 import { createAlixSignature, generatePartnerKeyPairSync, verifyAlixSignature } from './keys';
@@ -89,9 +89,7 @@ export interface ResolvedSandboxOptions {
 }
 
 function checkTtl(name: string, value: number): void {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new ConfigurationError(`sandbox option ${name} must be a positive number of ms`);
-  }
+  assertPositiveMs(`sandbox option ${name}`, value);
 }
 
 function checkString(name: string, value: unknown): void {

@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { systemClock } from '../clock';
-import { definedOnly } from '../defaults';
+import { assertPositiveMs, definedOnly } from '../defaults';
 import { ConfigurationError } from '../errors';
 import { resolveAuthBreakerOptions } from '../manager/breaker';
 import type { AuthBreakerOptions, ResolvedAuthBreakerOptions } from '../manager/breaker';
@@ -124,12 +124,7 @@ export function resolveRedisTokenStoreOptions(options: RedisTokenStoreOptions): 
     if (typeof key !== 'string' || key === '') throw new ConfigurationError('RedisTokenStore option breaker.key must be a non-empty string');
     resolved.breaker = { ...resolveAuthBreakerOptions({ now: resolved.now, ...breakerOptions }, 'RedisTokenStore breaker'), key };
   }
-  for (const name of DURATIONS) {
-    const value = resolved[name];
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-      throw new ConfigurationError(`RedisTokenStore option ${name} must be a positive number of ms`);
-    }
-  }
+  for (const name of DURATIONS) assertPositiveMs(`RedisTokenStore option ${name}`, resolved[name]);
   if (resolved.lockWaitMs <= resolved.lockTtlMs) {
     throw new ConfigurationError(
       `RedisTokenStore option lockWaitMs (${resolved.lockWaitMs}) must exceed lockTtlMs (${resolved.lockTtlMs}) so a crashed holder's lock can be taken over`,

@@ -20,7 +20,7 @@ import {
 import { loadPrivateKey } from './private-key';
 import { createKeySigner, runSigner } from './signer';
 import { waitWithSignal } from '../../wait-with-signal';
-import { definedOnly } from '../../defaults';
+import { assertPositiveMs, definedOnly } from '../../defaults';
 
 /** A bare axios client (`axios.Axios`), typed the same way in the ESM and CommonJS typings. */
 type AxiosClient = InstanceType<typeof axios.Axios>;
@@ -64,12 +64,8 @@ function mergeOptions(options: AlixAuthProviderOptions): Settings {
   for (const [name, path] of Object.entries(settings.paths)) {
     if (typeof path !== 'string' || !path.startsWith('/')) throw new ConfigurationError(`paths.${name} must be a string starting with '/'`);
   }
-  if (typeof settings.timeoutMs !== 'number' || !Number.isFinite(settings.timeoutMs) || settings.timeoutMs <= 0) {
-    throw new ConfigurationError('timeoutMs must be a positive number of milliseconds');
-  }
-  if (typeof settings.signerTimeoutMs !== 'number' || !Number.isFinite(settings.signerTimeoutMs) || settings.signerTimeoutMs <= 0) {
-    throw new ConfigurationError('signerTimeoutMs must be a positive number of milliseconds');
-  }
+  assertPositiveMs('timeoutMs', settings.timeoutMs);
+  assertPositiveMs('signerTimeoutMs', settings.signerTimeoutMs);
   requireFunction(settings.signedString, 'signedString');
   requireFunction(settings.buildAuthenticateBody, 'buildAuthenticateBody');
   requireFunction(settings.buildRefreshBody, 'buildRefreshBody');
