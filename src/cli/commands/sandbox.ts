@@ -43,6 +43,8 @@ async function serveSandbox(flags: SandboxFlags): Promise<number> {
   try {
     const keys = await writePartnerKeyPair(tempDir ?? (flags.keyDir as string), true);
     const sandbox = await listen(port, accessTtlSeconds, await readFile(keys.privateKeyPath, 'utf8'));
+    // Handlers first, banner second: whoever reads the banner may signal us at once.
+    const stopped = stopRequested();
     process.stdout.write(
       [
         `Alix sandbox listening on ${sandbox.url}`,
@@ -61,7 +63,7 @@ async function serveSandbox(flags: SandboxFlags): Promise<number> {
         '',
       ].join('\n'),
     );
-    const reason = await stopRequested();
+    const reason = await stopped;
     if (reason === 'parent') process.stderr.write('alix-token sandbox: the process that started it exited; stopping\n');
     await sandbox.close();
     return ExitCodes.OK;
