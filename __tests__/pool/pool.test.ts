@@ -1,4 +1,5 @@
 import { ConfigurationError, TokenManagerClosedError } from '../../src/errors';
+import type { TokenManager } from '../../src/manager/token-manager';
 import { TokenManagerPool } from '../../src/pool/pool';
 import { MemoryTokenStore } from '../../src/stores/memory';
 import type { PoolLifecycleEvent } from '../../src/pool/types';
@@ -125,7 +126,8 @@ describe('TokenManagerPool', () => {
       expect(pool.has(user(1))).toBe(false);
 
       await expect(pool.getAccessToken(user(1))).resolves.toBe(token);
-      expect(providers.get(user(1))?.calls).toEqual([]);
+      // The one sign-in of its first session, nothing since.
+      expect(providers.get(user(1))?.calls.map((call) => call.kind)).toEqual(['authenticate']);
       expect(pool.get(user(1)).status().adoptedCount).toBe(1);
       expect(pool.status()).toMatchObject({ signInCount: 2, adoptedCount: 1 });
       pool.close();
@@ -182,6 +184,105 @@ describe('TokenManagerPool', () => {
       await expect(pool.getAccessToken(user(1))).resolves.toBe(`${tokenPrefix(user(1))}access-3`);
       expect(provider.refreshCount).toBe(2);
       expect(provider.authenticateCount).toBe(1);
+      pool.close();
+    });
+  });
+
+  describe('resting', () => {
+    const window = { refreshBeforeExpiryMs: minutes(5), idleTtlMs: minutes(60) };
+
+    /** Signs `user(1)` in at T0, lets the used session refresh at 10 min, then rest unused at 20 min. */
+    async function restedSession(overrides: Parameters<typeof makePool>[0] = {}): Promise<ReturnType<typeof makePool> & { first: TokenManager }> {
+      const made = makePool({ ...window, ...overrides });
+      const first = made.pool.get(user(1));
+      await made.pool.getAccessToken(user(1));
+      jest.advanceTimersByTime(minutes(10));
+      await flushUntil(() => made.pool.status().refreshCount === 2);
+      expect(made.pool.status().restingSessions).toBe(0);
+      jest.advanceTimersByTime(minutes(10));
+      return { ...made, first };
+    }
+
+    it('closes the manager of a session left unused for a whole token lifetime, and keeps its record', async () => {
+      const { pool, first } = await restedSession();
+      expect(first.status().state).toBe('closed');
+      expect(pool.has(user(1))).toBe(true);
+      expect(pool.status()).toMatchObject({ sessions: 1, restingSessions: 1, scheduledRefreshes: 0, refreshCount: 2, states: { valid: 1 } });
+      pool.close();
+    });
+
+    it('wakes on the next use with a new manager that adopts the stored tokens, without signing in', async () => {
+      const { pool, providers, first } = await restedSession();
+      // 20 min: the stored token (issued at 10 min, 15 min lifetime) is adopted; as for any
+      // adopted token, its window is half of what is left: the refresh is due at 22.5 min.
+      await expect(pool.getAccessToken(user(1))).resolves.toBe(`${tokenPrefix(user(1))}access-2`);
+      jest.advanceTimersByTime(minutes(2.5));
+      await flushUntil(() => pool.status().refreshCount === 3);
+      expect(providers.get(user(1))?.calls.map((call) => call.kind)).toEqual(['authenticate', 'refresh', 'refresh']);
+      expect(pool.get(user(1))).not.toBe(first);
+      expect(pool.status()).toMatchObject({ restingSessions: 0, adoptedCount: 1, signInCount: 1 });
+      await expect(pool.getAccessToken(user(1))).resolves.toBe(`${tokenPrefix(user(1))}access-3`);
+      pool.close();
+    });
+
+    it('wakes from its own last tokens when the store lost them: a refresh, not a sign-in', async () => {
+      const store = new MemoryTokenStore();
+      const { pool, providers, first } = await restedSession({ store });
+      await store.delete(first.storeKey);
+      jest.advanceTimersByTime(minutes(10)); // 30 min: the held access token expired at 25
+      await expect(pool.getAccessToken(user(1))).resolves.toBe(`${tokenPrefix(user(1))}access-3`);
+      const provider = providers.get(user(1)) as FakeProvider;
+      expect(provider.authenticateCount).toBe(1);
+      expect(provider.usedRefreshTokens).toEqual([`${tokenPrefix(user(1))}refresh-1`, `${tokenPrefix(user(1))}refresh-2`]);
+      pool.close();
+    });
+
+    it('ignores a rejection reported to a resting session (it serves nothing) and stays at rest', async () => {
+      const { pool, providers } = await restedSession();
+      expect(pool.invalidate(user(1), `${tokenPrefix(user(1))}access-2`)).toBe('ignored');
+      expect(pool.status().restingSessions).toBe(1);
+      expect(providers.get(user(1))?.calls).toHaveLength(2);
+      pool.close();
+    });
+
+    it('keeps a session awake while someone else listens to its manager', async () => {
+      const made = makePool(window);
+      const manager = made.pool.get(user(1));
+      manager.on('refreshed', () => undefined);
+      await made.pool.getAccessToken(user(1));
+      jest.advanceTimersByTime(minutes(10));
+      await flushUntil(() => made.pool.status().refreshCount === 2);
+      jest.advanceTimersByTime(minutes(10));
+      expect(made.pool.status().restingSessions).toBe(0);
+      expect(manager.status().state).not.toBe('closed');
+      made.pool.close();
+    });
+
+    it('keeps a session whose last refresh failed awake (its failure state matters)', async () => {
+      const { pool, providers } = makePool(window);
+      await pool.getAccessToken(user(1));
+      const provider = providers.get(user(1)) as FakeProvider;
+      provider.script.push(...Array.from({ length: 50 }, () => Object.assign(new Error('down'), { code: 'ERR_ALIX_AUTH_UNAVAILABLE' })));
+      jest.advanceTimersByTime(minutes(10));
+      await flushUntil(() => pool.status().failureCount >= 1);
+      jest.advanceTimersByTime(minutes(30));
+      await Promise.resolve();
+      expect(pool.status().restingSessions).toBe(0);
+      pool.close();
+    });
+
+    it('never rests a session used only on the hot path: it refreshes in the background once per lifetime', async () => {
+      const { pool, providers } = makePool(window);
+      const tokens = new Set<string>();
+      for (let step = 0; step < 90; step += 1) {
+        tokens.add(await pool.getAccessToken(user(1)));
+        jest.advanceTimersByTime(30_000);
+        await flushUntil(() => pool.status().states.refreshing === 0);
+      }
+      // 45 minutes of use: a sign-in, then a refresh at 10, 20, 30 and 40 min; no caller ever waited.
+      expect(providers.get(user(1))?.calls.map((call) => call.kind)).toEqual(['authenticate', 'refresh', 'refresh', 'refresh', 'refresh']);
+      expect(tokens.size).toBe(5);
+      expect(pool.status()).toMatchObject({ restingSessions: 0, scheduledRefreshes: 1 });
       pool.close();
     });
   });

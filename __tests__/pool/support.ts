@@ -10,7 +10,7 @@ export function identityOf(user: string): { id: string } {
   return { id: createHash('sha256').update(user).digest('hex').slice(0, 32) };
 }
 
-/** A pool whose sessions each get a FakeProvider issuing `<user>/access-<n>` on the fake clock. */
+/** A pool whose users each get a FakeProvider issuing `<user>/access-<n>` on the fake clock. */
 export function makePool(
   overrides: Partial<TokenManagerPoolOptions> = {},
   providerOptions: { accessTtlMs?: number; manual?: boolean } = {},
@@ -20,8 +20,10 @@ export function makePool(
     now: () => Date.now(),
     refreshJitterMs: 0,
     retry: INSTANT_RETRY,
+    // One provider per user for the pool's life (a session woken or re-created gets the same
+    // one), so its counts and token numbers span all of the user's sessions.
     createProvider: (user) => {
-      const provider = new FakeProvider({ now: () => Date.now(), prefix: tokenPrefix(user), identity: identityOf(user), ...providerOptions });
+      const provider = providers.get(user) ?? new FakeProvider({ now: () => Date.now(), prefix: tokenPrefix(user), identity: identityOf(user), ...providerOptions });
       providers.set(user, provider);
       return provider;
     },

@@ -17,6 +17,19 @@ describe('MemoryTokenStore', () => {
     expect(await store.get('k')).toBeUndefined();
   });
 
+  it("copies a caller's mutable token set, and shares a frozen one (the manager's) instead of copying it", async () => {
+    const store = new MemoryTokenStore();
+    const mutable = makeTokenSet(T0);
+    await store.set('mutable', { identity: 'id-a', tokens: mutable });
+    mutable.accessToken = 'changed-after-set';
+    expect((await store.get('mutable'))?.tokens.accessToken).not.toBe('changed-after-set');
+    expect(Object.isFrozen((await store.get('mutable'))?.tokens)).toBe(true);
+
+    const frozen = Object.freeze(makeTokenSet(T0));
+    await store.set('frozen', { identity: 'id-a', tokens: frozen });
+    expect((await store.get('frozen'))?.tokens).toBe(frozen);
+  });
+
   it('drops the session when the refresh token expires', async () => {
     const store = new MemoryTokenStore();
     await store.set('k', { identity: 'id-a', tokens: makeTokenSet(T0, { refreshTokenExpiresAt: T0 + 10_000 }) });

@@ -367,9 +367,10 @@ function checked(tokens: TokenSet, now: number, previous: Partial<TokenSet> | un
   }
   if (tokens.refreshToken === undefined && typeof previous?.refreshToken === 'string' && previous.refreshToken !== '') {
     // A provider that does not rotate: keep the refresh token we have.
-    return { ...tokens, refreshToken: previous.refreshToken, refreshTokenExpiresAt: previous.refreshTokenExpiresAt };
+    return Object.freeze({ ...tokens, refreshToken: previous.refreshToken, refreshTokenExpiresAt: previous.refreshTokenExpiresAt });
   }
-  return tokens;
+  // Frozen: the manager and a memory store can then share one set instead of copying it.
+  return Object.freeze(tokens);
 }
 
 /** Of two token sets, the one whose access token lives longer (refresh tokens rotate with it). */

@@ -234,8 +234,9 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
 
   #syncHot(): void {
     const held = this.#cycler.held;
-    this.#hot = held === undefined || held.rejected ? undefined : { token: held.tokens.accessToken, refreshAt: held.refreshAt };
-    this.#onHot?.(this.#hot?.token, this.#hot?.refreshAt ?? Number.NEGATIVE_INFINITY);
+    const servable = held === undefined || held.rejected ? undefined : held;
+    this.#hot = servable && { token: servable.tokens.accessToken, refreshAt: servable.refreshAt };
+    this.#onHot?.(servable?.tokens, servable?.refreshAt ?? Number.NEGATIVE_INFINITY);
   }
 
   #closeNow(): void {

@@ -1,7 +1,8 @@
 /**
  * TokenManagerPool: one `TokenManager` per key (an end user's email), created lazily, held
  * in node-cache (idle TTL) with a recency order (LRU cap), all scheduled on one timer, and
- * with the auth calls of every session capped at `maxConcurrentAuth` at once.
+ * with the auth calls of every session capped at `maxConcurrentAuth` at once. Idle sessions
+ * rest without a manager until their next use.
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -25,6 +26,8 @@ import { assertSessionKey, resolvePoolOptions } from './options';
 import type { PooledManagerOptions, ResolvedPoolOptions, TokenManagerPoolOptions } from './options';
 import { AuthSemaphore } from './semaphore';
 import { PoolSession } from './session';
+import type { SessionHost } from './session';
+import type { TokenSet } from '../token-set';
 import type { PoolCounters, PoolEvictionReason, TokenManagerPoolEvents, TokenManagerPoolStatus } from './types';
 
 /** A session's idle TTL and LRU place are renewed at most this often, in ms: the hot path stays a Map lookup. */
@@ -36,11 +39,12 @@ export const POOL_RENEW_INTERVAL_MS = 1_000;
  * (node-cache TTL, renewed on use) or over `maxSessions` (least recently used first), all
  * scheduled on one shared `unref()`ed timer, with auth calls capped at `maxConcurrentAuth`
  * at once and refresh points spread over half of each refresh window. Only sessions used
- * within their last token lifetime refresh in the background; idle ones refresh on next use.
+ * within their last token lifetime refresh in the background; an idle one rests instead (its
+ * manager is closed, its record and last tokens kept) and refreshes on its next use.
  *
  * Use sessions through the pool (`pool.getAccessToken(key)`, or `pool.get(key)` per
  * request): that is what counts as use. A manager kept from `get()` is closed when its
- * session is evicted.
+ * session is evicted or rests.
  *
  * @example
  * ```ts
@@ -70,6 +74,8 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   readonly #acquireTimeoutMs: number;
   readonly #scheduler: RefreshScheduler;
   readonly #sweeper: HeapEntry;
+  /** What every session shares: the timer, and where idle ones go to rest. */
+  readonly #host: SessionHost;
   /** Every session's lifecycle events, counted the way one manager counts its own. */
   readonly #stats = new SessionStats();
   #evictedCount = 0;
@@ -99,6 +105,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       return session;
     };
     this.#sweeper = { at: undefined, heapIndex: -1, fire: () => this.#sweep() };
+    this.#host = { heap: this.#heap, rest: (session) => this.#rest(session), renewIntervalMs: POOL_RENEW_INTERVAL_MS };
     // Validates the manager options now: bad configuration throws here, not at the first user.
     new TokenManager({ ...this.#manager, provider: PROBE_PROVIDER, scheduler: () => NO_TIMER }).close();
   }
@@ -114,8 +121,8 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   }
 
   /**
-   * The session for `key`: the same `TokenManager` while it lives, created on first use.
-   * Counts as use (renews its idle TTL and LRU place).
+   * The session for `key`: the same `TokenManager` while it is awake, created on first use
+   * (or when a resting session wakes). Counts as use (renews its idle TTL and LRU place).
    * @throws ConfigurationError when `key` is not a non-empty string of at most 320 characters,
    *   or `createProvider` throws; TokenManagerClosedError after `close()`.
    */
@@ -123,8 +130,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     const session = this.#sessions.get(key);
     if (session !== undefined) {
       const now = this.#time();
-      session.lastUsedAt = now;
-      if (now - session.renewedAt < POOL_RENEW_INTERVAL_MS || this.#renew(session, now)) return session.manager;
+      if (now - session.renewedAt < POOL_RENEW_INTERVAL_MS || this.#renew(session, now)) return session.manager ?? this.#wake(session);
     }
     return this.#create(key);
   }
@@ -135,15 +141,15 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
    * its `acquireTimeoutMs`.
    */
   getAccessToken(key: string, options?: GetAccessTokenOptions): Promise<string> {
+    // The hot path: one lookup, one clock read, one comparison. A session in use leaves it at
+    // least once per renewal interval, which renews its idle TTL and marks the use.
     const session = this.#sessions.get(key);
-    if (session !== undefined && options === undefined) {
-      // The hot path: one clock read serves the use mark and the token's validity.
-      const now = this.#time();
-      if (now < session.hotUntil && now - session.renewedAt < POOL_RENEW_INTERVAL_MS) {
-        session.lastUsedAt = now;
-        return Promise.resolve(session.hotToken as string);
-      }
-    }
+    if (session !== undefined && options === undefined && this.#time() < session.servableUntil) return Promise.resolve(session.accessToken as string);
+    return this.#getAccessTokenSlowly(key, options);
+  }
+
+  /** Apart from the hot path, which stays small enough to inline. */
+  #getAccessTokenSlowly(key: string, options: GetAccessTokenOptions | undefined): Promise<string> {
     let manager: TokenManager;
     try {
       manager = this.get(key);
@@ -155,11 +161,10 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
 
   /**
    * Reports that a server rejected `key`'s token (see `TokenManager.invalidate()`); `ignored`
-   * when no session for `key` is held.
+   * when no session for `key` is held, or it rests (it serves no token until its next use).
    */
   invalidate(key: string, rejectedAccessToken?: string): InvalidateResult {
-    const session = this.#sessions.get(key);
-    return session === undefined ? 'ignored' : session.manager.invalidate(rejectedAccessToken);
+    return this.#sessions.get(key)?.manager?.invalidate(rejectedAccessToken) ?? 'ignored';
   }
 
   /**
@@ -217,10 +222,26 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   #create(key: string): TokenManager {
     if (this.#closed) throw new TokenManagerClosedError();
     assertSessionKey(key);
-    const provider = this.#options.createProvider(key);
-    this.#trim(this.#options.maxSessions - 1);
     const now = this.#time();
-    const session = new PoolSession(key, this.#heap, now);
+    const session = new PoolSession(key, this.#host, now);
+    const manager = this.#build(session, undefined);
+    this.#trim(this.#options.maxSessions - 1);
+    this.#sessions.set(key, session);
+    this.#cache.set(key, session);
+    if (this.#sweeper.heapIndex === -1) this.#heap.schedule(this.#sweeper, now + this.#options.idleTtlMs + 1);
+    return manager;
+  }
+
+  /** A resting session is used again: a new manager, seeded with the tokens it held (the store's, when newer, win). */
+  #wake(session: PoolSession): TokenManager {
+    if (this.#closed) throw new TokenManagerClosedError();
+    return this.#build(session, session.tokens);
+  }
+
+  /** Builds `session`'s manager on the pool's timer, auth cap and lifecycle stream. */
+  #build(session: PoolSession, seed: TokenSet | undefined): TokenManager {
+    const provider = this.#options.createProvider(session.key);
+    let manager: TokenManager;
     this.#constructing = session;
     try {
       const options: TokenManagerOptions & ManagerInternals = {
@@ -228,22 +249,32 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
         provider,
         scheduler: this.#scheduler,
         authGate: this.#semaphore.gate,
-        [hotTokenListener]: (token, until) => {
-          session.hotToken = token;
-          session.hotUntil = until;
-        },
-        ...(provider.identity === undefined ? { storeKey: anonymousStoreKey(key) } : {}),
+        [hotTokenListener]: (tokens, refreshAt) => session.hold(tokens, refreshAt),
+        ...(provider.identity === undefined ? { storeKey: anonymousStoreKey(session.key) } : {}),
+        ...(seed === undefined ? {} : { initialTokens: seed }),
       };
-      session.manager = new TokenManager(options);
+      manager = new TokenManager(options);
     } finally {
       this.#constructing = undefined;
     }
+    session.manager = manager;
     session.forward = (event) => this.#observe(session, event);
-    session.manager.on('lifecycle', session.forward);
-    this.#sessions.set(key, session);
-    this.#cache.set(key, session);
-    if (this.#sweeper.heapIndex === -1) this.#heap.schedule(this.#sweeper, now + this.#options.idleTtlMs + 1);
-    return session.manager;
+    manager.on('lifecycle', session.forward);
+    return manager;
+  }
+
+  /**
+   * An idle session's refresh point passed unused: close its manager and keep only the
+   * session's record and its last tokens. Not while a refresh runs or failed (its state
+   * matters), nor while anyone else listens to the manager.
+   */
+  #rest(session: PoolSession): void {
+    const { manager, forward, tokens } = session;
+    if (manager === undefined || forward === undefined || session.refreshing || session.failing) return;
+    if (manager.eventNames().length !== 1 || manager.listenerCount('lifecycle') !== 1) return;
+    manager.off('lifecycle', forward);
+    manager.close();
+    session.rest(tokens);
   }
 
   /** Renews the idle TTL and moves the session to the most recent end; false when it had expired (now closed). */
@@ -251,7 +282,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     if (!this.#cache.ttl(session.key, this.#ttlSeconds)) return false;
     this.#sessions.delete(session.key);
     this.#sessions.set(session.key, session);
-    session.renewedAt = now;
+    session.renewed(now);
     return true;
   }
 
@@ -284,7 +315,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
 
   /** Whether a caller may be waiting on this session's token (it must not be closed under them). */
   #busy(session: PoolSession, now: number, wallNow: number): boolean {
-    return session.refreshing || (!(session.expiresAt > wallNow) && now - session.lastUsedAt < this.#acquireTimeoutMs);
+    return session.refreshing || (!(session.expiresAt > wallNow) && now - session.renewedAt < this.#acquireTimeoutMs + POOL_RENEW_INTERVAL_MS);
   }
 
   /** node-cache dropped a session (expired, evicted, deleted): close it at once. */
@@ -292,8 +323,8 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     const reason = this.#evicting ?? 'idle';
     if (this.#sessions.get(key) === session) this.#sessions.delete(key);
     if (reason === 'idle' || reason === 'capacity') this.#evictedCount += 1;
-    session.manager.close();
-    if (session.forward !== undefined) session.manager.off('lifecycle', session.forward);
+    session.manager?.close();
+    if (session.forward !== undefined) session.manager?.off('lifecycle', session.forward);
     session.cancel();
     if (this.listenerCount('evicted') > 0) this.emit('evicted', { session: key, reason });
   }

@@ -1,24 +1,37 @@
 /**
- * One session of a pool: its manager, when it was last used, what its lifecycle stream
- * said about its token, and its slot on the pool's one timer. It is the `ScheduledRefresh`
- * its manager arms, so a session costs no timer and no extra object for scheduling.
+ * One session of a pool: its manager (while awake), when it was last used, what its lifecycle
+ * stream said about its token, and its slot on the pool's one timer. It is the
+ * `ScheduledRefresh` its manager arms, so a session costs no timer and no extra object for
+ * scheduling. A session left idle for a whole token lifetime rests: its manager is closed and
+ * only this record (with the last token set, to seed the next manager) stays.
  */
 import type { TokenManager } from '../manager/token-manager';
 import type { ScheduledRefresh } from '../manager/options';
 import type { LifecycleEvent, TokenManagerState } from '../manager/types';
+import type { TokenSet } from '../token-set';
 import type { HeapEntry, TimerHeap } from './heap';
+
+/** What the sessions of one pool share: its timer, and where an idle session goes to rest. */
+export interface SessionHost {
+  readonly heap: TimerHeap;
+  /** Called when an idle session's refresh point passes unused. */
+  rest(session: PoolSession): void;
+  /** A session is renewed (its idle TTL and LRU place) at most this often on the hot path, in ms. */
+  readonly renewIntervalMs: number;
+}
 
 /** A pool session's slot on the shared timer, and its bookkeeping. */
 export class PoolSession implements HeapEntry, ScheduledRefresh {
   at: number | undefined = undefined;
   heapIndex = -1;
-  /** Set once the manager is built (the manager asks for its timer while being built). */
-  manager!: TokenManager;
+  /** The session's manager; `undefined` while the session rests. */
+  manager: TokenManager | undefined = undefined;
   /** The manager's proactive-refresh callback. */
   onDue: (() => void) | undefined = undefined;
-  /** Timeline: the last time the pool handed this session out. */
-  lastUsedAt: number;
-  /** Timeline: the last time its idle TTL (and LRU place) was renewed. */
+  /**
+   * Timeline: the last time a use renewed its idle TTL (and LRU place), at most
+   * `renewIntervalMs` apart: the session was last used at this time or within that much after.
+   */
   renewedAt: number;
   /** Epoch ms: when the held access token expires; NaN while none is held. */
   expiresAt = Number.NaN;
@@ -28,38 +41,67 @@ export class PoolSession implements HeapEntry, ScheduledRefresh {
   refreshing = false;
   /** The last run ended without a token. */
   failing = false;
-  /** The token the manager's hot path serves, and until when (timeline): the pool's hot path reads these. */
-  hotToken: string | undefined = undefined;
-  hotUntil = Number.NEGATIVE_INFINITY;
-  /** Forwards this session's lifecycle events to the pool (set by the pool). */
+  /** The token set the manager holds and serves (or, resting, held last); `undefined` while none is servable. */
+  tokens: TokenSet | undefined = undefined;
+  /** `tokens.accessToken`, one hop closer for the hot path. */
+  accessToken: string | undefined = undefined;
+  /**
+   * Timeline: until when the pool's hot path may hand out `tokens.accessToken` without asking
+   * anything else: the earlier of the manager's refresh point and the next renewal.
+   */
+  servableUntil = Number.NEGATIVE_INFINITY;
+  /** The manager's refresh point for `tokens` (timeline). */
+  #refreshAt = Number.NEGATIVE_INFINITY;
+  /** Forwards this session's lifecycle events to the pool (set by the pool while awake). */
   forward: ((event: LifecycleEvent) => void) | undefined = undefined;
 
   constructor(
     readonly key: string,
-    private readonly heap: TimerHeap,
+    private readonly host: SessionHost,
     now: number,
   ) {
-    this.lastUsedAt = now;
     this.renewedAt = now;
   }
 
   arm(at: number | undefined): void {
-    this.heap.schedule(this, at);
+    this.host.heap.schedule(this, at);
   }
 
   cancel(): void {
-    this.heap.remove(this);
+    this.host.heap.remove(this);
   }
 
   /**
    * The timer reached this session's refresh point: refresh in the background only when it
-   * was used within its last token lifetime. An idle session is left alone; its next use
+   * was used within its last token lifetime. An idle one rests instead; its next use wakes it,
    * finds the refresh window open (or the token expired) and refreshes then.
    */
   fire(now: number): void {
     if (this.onDue === undefined) return;
-    if (!Number.isNaN(this.lifetimeMs) && now - this.lastUsedAt > this.lifetimeMs) return;
-    this.onDue();
+    if (!Number.isNaN(this.lifetimeMs) && now - this.renewedAt > this.lifetimeMs + this.host.renewIntervalMs) this.host.rest(this);
+    else this.onDue();
+  }
+
+  /** The manager's hot token changed (the pool's hot path serves it until `refreshAt`). */
+  hold(tokens: TokenSet | undefined, refreshAt: number): void {
+    this.tokens = tokens;
+    this.accessToken = tokens?.accessToken;
+    this.#refreshAt = tokens === undefined ? Number.NEGATIVE_INFINITY : refreshAt;
+    this.servableUntil = Math.min(this.#refreshAt, this.renewedAt + this.host.renewIntervalMs);
+  }
+
+  /** Marks a use at `now` that renewed the session's idle TTL. */
+  renewed(now: number): void {
+    this.renewedAt = now;
+    this.servableUntil = Math.min(this.#refreshAt, now + this.host.renewIntervalMs);
+  }
+
+  /** The manager is gone (closed by the pool); keeps `tokens` to seed the next one. */
+  rest(tokens: TokenSet | undefined): void {
+    this.manager = undefined;
+    this.onDue = undefined;
+    this.forward = undefined;
+    this.hold(tokens, Number.NEGATIVE_INFINITY);
   }
 
   /** Updates the bookkeeping from one of the session's lifecycle events. */
@@ -70,11 +112,11 @@ export class PoolSession implements HeapEntry, ScheduledRefresh {
         return;
       case 'refresh-ended':
         this.refreshing = false;
-        if (event.accessTokenExpiresAt !== undefined) this.#hold(event.accessTokenExpiresAt, event.at);
+        if (event.accessTokenExpiresAt !== undefined) this.#held(event.accessTokenExpiresAt, event.at);
         else if (event.outcome === 'failed' || event.outcome === 'abandoned') this.failing = true;
         return;
       case 'adopted':
-        this.#hold(event.accessTokenExpiresAt, event.at);
+        this.#held(event.accessTokenExpiresAt, event.at);
         return;
       case 'invalidated':
         if (event.result === 'refreshing') this.expiresAt = Number.NaN;
@@ -92,7 +134,7 @@ export class PoolSession implements HeapEntry, ScheduledRefresh {
     return Number.isNaN(this.lifetimeMs) ? 'idle' : 'expired';
   }
 
-  #hold(expiresAt: number, at: number): void {
+  #held(expiresAt: number, at: number): void {
     this.expiresAt = expiresAt;
     this.lifetimeMs = Math.max(0, expiresAt - at);
     this.failing = false;

@@ -21,8 +21,10 @@ export interface PoolSnapshotInput {
 export function snapshotPoolStatus(input: PoolSnapshotInput): TokenManagerPoolStatus {
   const states: Record<TokenManagerState, number> = { idle: 0, valid: 0, refreshing: 0, expired: 0, failed: 0, closed: 0 };
   let earliest = Number.POSITIVE_INFINITY;
+  let resting = 0;
   for (const session of input.sessions) {
     states[session.state(input.wallNow)] += 1;
+    if (session.manager === undefined) resting += 1;
     if (session.expiresAt > input.wallNow && session.expiresAt < earliest) earliest = session.expiresAt;
   }
   const { semaphore } = input;
@@ -31,6 +33,7 @@ export function snapshotPoolStatus(input: PoolSnapshotInput): TokenManagerPoolSt
     sessions: input.size,
     maxSessions: input.maxSessions,
     states,
+    restingSessions: resting,
     scheduledRefreshes: input.scheduled,
     ...input.counters,
     authInFlight: semaphore.inFlight,

@@ -36,6 +36,11 @@ export interface TokenManagerPoolStatus {
   maxSessions: number;
   /** Sessions held now, by state (as their lifecycle streams report it). */
   states: Record<TokenManagerState, number>;
+  /**
+   * Of the sessions held, those resting: left idle for a whole token lifetime, they keep only
+   * their record and last tokens (no manager) until their next use wakes them.
+   */
+  restingSessions: number;
   /** Sessions whose proactive refresh is scheduled on the pool's one timer. */
   scheduledRefreshes: number;
   /** Token sets obtained (refreshes and sign-ins), all sessions. */

@@ -64,7 +64,8 @@ export class MemoryTokenStore implements TokenStore {
     const { tokens } = session;
     const expiresAt = tokens.refreshTokenExpiresAt ?? tokens.accessTokenExpiresAt;
     const ttlSeconds = Math.max(1, Math.ceil((expiresAt - this.#now()) / 1000));
-    this.#cache.set(checkKey(key), Object.freeze({ identity: session.identity, tokens: Object.freeze({ ...tokens }) }), ttlSeconds);
+    // A frozen set (the manager's own) is shared, not copied: nobody can change it under us.
+    this.#cache.set(checkKey(key), Object.freeze({ identity: session.identity, tokens: Object.isFrozen(tokens) ? tokens : Object.freeze({ ...tokens }) }), ttlSeconds);
   }
 
   async delete(key: string): Promise<void> {
