@@ -33,8 +33,10 @@ export function freePort(): Promise<number> {
  * and throws. With `unref`, the server does not keep this process alive (test files stop it
  * in afterAll); without, it does, like any child process.
  */
-export async function spawnRedisServer(port: number, options: { unref?: boolean } = {}): Promise<ChildProcess> {
-  const child = spawn(REDIS_SERVER_BIN, ['--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--port', String(port)], { stdio: 'ignore' });
+export async function spawnRedisServer(port: number, options: { unref?: boolean; dir?: string } = {}): Promise<ChildProcess> {
+  // `dir`: where a replica sync (or a failover) may still write an RDB file, instead of the cwd.
+  const dirArgs = options.dir === undefined ? [] : ['--dir', options.dir];
+  const child = spawn(REDIS_SERVER_BIN, ['--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--port', String(port), ...dirArgs], { stdio: 'ignore' });
   if (options.unref === true) child.unref();
   let spawnError: Error | undefined;
   child.on('error', (error) => {

@@ -51,9 +51,9 @@ export function useRedisSentinel(): RedisTestSentinel {
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'alix-sentinel-'));
     const masterPort = await freePort();
-    servers.set(masterPort, await spawnRedisServer(masterPort, { unref: true }));
+    servers.set(masterPort, await spawnRedisServer(masterPort, { unref: true, dir }));
     const replicaPort = await freePort();
-    const replica = await spawnRedisServer(replicaPort, { unref: true });
+    const replica = await spawnRedisServer(replicaPort, { unref: true, dir });
     servers.set(replicaPort, replica);
     const replicaClient = new Redis({ port: replicaPort, lazyConnect: true });
     await replicaClient.replicaof('127.0.0.1', masterPort);
