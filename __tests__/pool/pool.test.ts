@@ -45,6 +45,18 @@ describe('TokenManagerPool', () => {
       pool.close();
     });
 
+    it.each([['__proto__'], ['constructor'], ['toString'], ['hasOwnProperty']])('treats the key %p as just a key: its own session, served on the hot path', async (key) => {
+      const { pool, providers } = makePool();
+      const token = await pool.getAccessToken(key);
+      expect(token).toBe(`${tokenPrefix(key)}access-1`);
+      await expect(pool.getAccessToken(key)).resolves.toBe(token);
+      expect(pool.delete(key)).toBe(true);
+      await expect(pool.getAccessToken(key)).resolves.toBe(token); // re-adopted from the store
+      expect(providers.get(key)?.calls).toHaveLength(1);
+      expect(pool.has('another key')).toBe(false);
+      pool.close();
+    });
+
     it('accepts a key of exactly 320 characters', () => {
       const { pool } = makePool();
       expect(() => pool.get('x'.repeat(320))).not.toThrow();

@@ -69,6 +69,11 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   readonly #semaphore: AuthSemaphore;
   /** The sessions in recency order (least recently used first); node-cache decides their expiry. */
   readonly #sessions = new Map<string, PoolSession>();
+  /**
+   * The same sessions by key, for the hot path: a property lookup on a dictionary-mode object
+   * (null prototype, so any key is just a key) costs less than `Map.get` over many keys.
+   */
+  readonly #index: Record<string, PoolSession | undefined> = dictionary();
   readonly #cache: NodeCache;
   readonly #ttlSeconds: number;
   readonly #acquireTimeoutMs: number;
@@ -143,7 +148,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   getAccessToken(key: string, options?: GetAccessTokenOptions): Promise<string> {
     // The hot path: one lookup, one clock read, one comparison. A session in use leaves it at
     // least once per renewal interval, which renews its idle TTL and marks the use.
-    const session = this.#sessions.get(key);
+    const session = this.#index[key];
     if (session !== undefined && options === undefined && this.#time() < session.servableUntil) return Promise.resolve(session.accessToken as string);
     return this.#getAccessTokenSlowly(key, options);
   }
@@ -227,6 +232,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     const manager = this.#build(session, undefined);
     this.#trim(this.#options.maxSessions - 1);
     this.#sessions.set(key, session);
+    this.#index[key] = session;
     this.#cache.set(key, session);
     if (this.#sweeper.heapIndex === -1) this.#heap.schedule(this.#sweeper, now + this.#options.idleTtlMs + 1);
     return manager;
@@ -307,10 +313,17 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       } finally {
         this.#evicting = undefined;
       }
-      this.#sessions.delete(session.key);
+      this.#forget(session);
       return true;
     }
     return false;
+  }
+
+  /** Drops `session` from the pool's maps (if it is still the one held for its key). */
+  #forget(session: PoolSession): void {
+    if (this.#sessions.get(session.key) !== session) return;
+    this.#sessions.delete(session.key);
+    delete this.#index[session.key];
   }
 
   /** Whether a caller may be waiting on this session's token (it must not be closed under them). */
@@ -321,7 +334,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   /** node-cache dropped a session (expired, evicted, deleted): close it at once. */
   #evicted(key: string, session: PoolSession): void {
     const reason = this.#evicting ?? 'idle';
-    if (this.#sessions.get(key) === session) this.#sessions.delete(key);
+    this.#forget(session);
     if (reason === 'idle' || reason === 'capacity') this.#evictedCount += 1;
     session.manager?.close();
     if (session.forward !== undefined) session.manager?.off('lifecycle', session.forward);
@@ -382,6 +395,14 @@ const PROBE_PROVIDER = Object.freeze({
 });
 
 const NO_TIMER = Object.freeze({ arm: () => undefined, cancel: () => undefined });
+
+/** An empty object with no prototype, in dictionary mode from the start (it will hold thousands of keys). */
+function dictionary<T>(): Record<string, T> {
+  const object = Object.create(null) as Record<string, T>;
+  object.seed = undefined as T;
+  delete object.seed;
+  return object;
+}
 
 /** A store key for a session whose provider declares no identity: derived from the key, hashed (it is personal data). */
 function anonymousStoreKey(key: string): string {
