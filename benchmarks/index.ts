@@ -21,22 +21,59 @@ import { runStampede } from './scenarios/stampede';
 import { runStorm } from './scenarios/storm';
 import { runHungAuth } from './scenarios/hung-auth';
 import { runPoolBurst, runPoolHot, runPoolIdle, runPoolSteady, type PoolResult } from './scenarios/pool';
+import { runFleet, type FleetParams, type FleetResult } from './scenarios/fleet';
+import { runFleetReplicaProcess } from './scenarios/fleet-replica';
+import { renderFleet } from './report-fleet';
 import { renderPool } from './report';
 import type { ContenderName } from './lib/contenders';
 import { redisServerAvailable, startRedisServer } from './lib/redis';
 
 type Scenario = 'hot-path' | 'interceptor' | 'stampede' | 'expiry' | 'memory' | 'sessions' | 'redis-hot-path' | 'storm' | 'hung-auth' | 'pool-idle' | 'pool-burst' | 'pool-steady' | 'pool-hot';
 
-/** No child may run longer than this; it is killed and the bench fails. */
+/**
+ * No child run by `inChild()` may run longer than this; it is killed and the bench fails. The
+ * replica processes of scenarios 7 and 11 are forked by their orchestrators instead and bounded
+ * per step (a fleet replica serves both parts of scenario 11, about 2.5 minutes in a full run;
+ * each of its steps must end within its planned length + 30 s, or every replica is killed).
+ */
 const CHILD_TIMEOUT_MS = 150_000;
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
-/** `--only pool`: run only that group of scenarios and print its section (no results file). */
+/** `--only pool` / `--only fleet`: run only that group of scenarios and print its section (no results file). */
 const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined;
 
 function expiryParams(): ExpiryParams {
   return quick ? { ttlMs: 1_000, lifetimes: 2, loops: 8, thinkMs: 100 } : { ttlMs: 3_000, lifetimes: 10, loops: 8, thinkMs: 100 };
+}
+
+/**
+ * Scenario 11. Full: 15 s tokens, so part A (3 lifetimes) takes about a minute and part B's
+ * tokens expire well within its 60 s outage; shorter tokens saturate 2 cores with 8,000
+ * sessions' refreshes (see docs/performance.md). Window and skew scale with the lifetime as in
+ * scenario 10 (0.35 and 0.1); each replica's loop of a user pauses 0.4–1.2 lifetimes.
+ * Quick: 8 × 50 users and 2 s tokens, a 3 s outage with openMs 1 s: proof that it runs.
+ */
+function fleetParams(): FleetParams {
+  return quick
+    ? {
+        replicas: 8,
+        masters: 3,
+        ttlMs: 2_000,
+        refreshBeforeExpiryMs: 700,
+        expirySkewMs: 200,
+        steady: { users: 50, lifetimes: 2, thinkMinMs: 800, thinkMaxMs: 2_400 },
+        outage: { users: 50, beforeMs: 1_000, outageMs: 3_000, afterMs: 2_000, thinkMinMs: 500, thinkMaxMs: 1_500, breaker: { openMs: 1_000 } },
+      }
+    : {
+        replicas: 8,
+        masters: 3,
+        ttlMs: 15_000,
+        refreshBeforeExpiryMs: 5_250,
+        expirySkewMs: 1_500,
+        steady: { users: 1_000, lifetimes: 3, thinkMinMs: 6_000, thinkMaxMs: 18_000 },
+        outage: { users: 100, beforeMs: 10_000, outageMs: 60_000, afterMs: 15_000, thinkMinMs: 1_000, thinkMaxMs: 2_000, breaker: {} },
+      };
 }
 
 function replicasParams(): ReplicasParams {
@@ -129,15 +166,25 @@ function progress(message: string): void {
 
 /** Scenario 10 (many end users, `TokenManagerPool`): one child per part. */
 async function runPoolScenario(): Promise<PoolResult> {
-  progress('10 many end users (pool): idle sessions');
+  progress('10/11 many end users (pool): idle sessions');
   const idle = await inChild<PoolResult['idle']>('pool-idle');
-  progress('10 many end users (pool): burst of sessions');
+  progress('10/11 many end users (pool): burst of sessions');
   const burst = await inChild<PoolResult['burst']>('pool-burst');
-  progress('10 many end users (pool): steady load');
+  progress('10/11 many end users (pool): steady load');
   const steady = await inChild<PoolResult['steady']>('pool-steady');
-  progress('10 many end users (pool): hot path');
+  progress('10/11 many end users (pool): hot path');
   const hot = await inChild<PoolResult['hot']>('pool-hot');
   return { idle, burst, steady, hot };
+}
+
+/** Scenario 11 (fleets on a Redis Cluster): orchestrated from this process, which also runs the sandbox. */
+function runFleetScenario(): Promise<FleetResult> {
+  const params = fleetParams();
+  progress(
+    `11/11 fleets (Redis Cluster): K=${params.replicas} × ${params.steady.users.toLocaleString('en-US')} users across ${params.steady.lifetimes} lifetimes, ` +
+      `then a ${params.outage.outageMs / 1000} s auth outage under K=${params.replicas} × ${params.outage.users}`,
+  );
+  return runFleet(params, process.argv[1] as string, progress);
 }
 
 async function main(): Promise<void> {
@@ -145,17 +192,22 @@ async function main(): Promise<void> {
     process.stdout.write(`${renderPool(await runPoolScenario()).join('\n')}\n`);
     return;
   }
+  if (only === 'fleet') {
+    process.stdout.write(`${renderFleet(await runFleetScenario()).join('\n')}\n`);
+    return;
+  }
+  if (only !== undefined) throw new Error(`--only ${only}: expected pool or fleet`);
   const started = performance.now();
   const gcExposed = typeof (globalThis as { gc?: unknown }).gc === 'function';
   if (!gcExposed) progress('warning: run with node --expose-gc for meaningful heap figures');
   const memoryRuns = quick ? 1 : 3;
 
-  progress('1/7 hot path');
+  progress('1/11 hot path');
   const hotPath = await inChild<BenchResults['hotPath']>('hot-path');
-  progress('2/7 interceptor overhead');
+  progress('2/11 interceptor overhead');
   const interceptor = await inChild<BenchResults['interceptor']>('interceptor');
   // Heap figures do not depend on CPU contention, so a memory and a sessions run share the two cores.
-  progress('5/7 memory and handles + 6/7 many sessions (one of each at a time, side by side)');
+  progress('5/11 memory and handles + 6/11 many sessions (one of each at a time, side by side)');
   const memory: MemoryRun[] = [];
   const sessions: SessionsRun[] = [];
   for (let run = 0; run < memoryRuns; run += 1) {
@@ -163,10 +215,10 @@ async function main(): Promise<void> {
     memory.push(memoryRun);
     sessions.push(sessionsRun);
   }
-  progress('3/7 stampede after revocation');
+  progress('3/11 stampede after revocation');
   const stampede = await inChild<BenchResults['stampede']>('stampede');
   // Paced load (a pause after each request) leaves room to run every run and contender side by side.
-  progress('4/7 expiry crossing (all runs and contenders side by side, one process each)');
+  progress('4/11 expiry crossing (all runs and contenders side by side, one process each)');
   const expiryRuns = quick ? 1 : 3;
   const expiryStep = Promise.all(
     Array.from({ length: expiryRuns }, () => Promise.all([inChild<ExpiryRun>('expiry', 'ours'), inChild<ExpiryRun>('expiry', 'aar')])),
@@ -176,20 +228,23 @@ async function main(): Promise<void> {
   let replicas: ReplicasResult;
   let expiry: ExpiryRun[];
   if (quick) {
-    progress('7/7 shared session across replicas (Redis), side by side with 4/7 (--quick only)');
+    progress('7/11 shared session across replicas (Redis), side by side with 4/11 (--quick only)');
     [expiry, replicas] = await Promise.all([expiryStep, runReplicasScenario()]);
   } else {
     expiry = await expiryStep;
-    progress('7/7 shared session across replicas (Redis): hot path, then K = 1, 4, 8 replica processes side by side');
+    progress('7/11 shared session across replicas (Redis): hot path, then K = 1, 4, 8 replica processes side by side');
     replicas = await runReplicasScenario();
   }
 
-  progress('8/9 401 storm beside a healthy endpoint');
+  progress('8/11 401 storm beside a healthy endpoint');
   const storm = await inChild<BenchResults['storm']>('storm');
-  progress('9/9 hung auth server: time to the first typed error');
+  progress('9/11 hung auth server: time to the first typed error');
   const hungAuth = await inChild<BenchResults['hungAuth']>('hung-auth');
 
-  const results: BenchResults = { hotPath, interceptor, stampede, expiry: { params: expiryParams(), runs: expiry }, memory, sessions, replicas, storm, hungAuth };
+  const pool = await runPoolScenario();
+  const fleet = await runFleetScenario();
+
+  const results: BenchResults = { hotPath, interceptor, stampede, expiry: { params: expiryParams(), runs: expiry }, memory, sessions, replicas, storm, hungAuth, pool, fleet };
   const meta: Meta = {
     date: new Date().toISOString(),
     node: process.version,
@@ -241,6 +296,8 @@ if (childAt === -1) {
   );
 } else if (argv[childAt + 1] === 'replica') {
   runReplicaProcess();
+} else if (argv[childAt + 1] === 'fleet-replica') {
+  runFleetReplicaProcess();
 } else {
   void child(argv[childAt + 1] as Scenario, argv.slice(childAt + 2).filter((arg) => arg !== '--quick'));
 }

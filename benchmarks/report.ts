@@ -1,6 +1,7 @@
 /** Turns the raw runs into goal verdicts, markdown tables and the JSON summary. */
 import { CONTENDER_LABELS, type ContenderName } from './lib/contenders';
 import { bytes, compact, spread, table } from './lib/format';
+import { ONE_PER_LIFETIME, type Goal } from './lib/goals';
 import { summarize, summarizeField, type Summary } from './lib/stats';
 import { EXPIRY_MANAGER_OPTIONS, type ExpiryParams, type ExpiryRun } from './scenarios/expiry';
 import type { HotPathResult } from './scenarios/hot-path';
@@ -12,6 +13,8 @@ import type { StampedeResult } from './scenarios/stampede';
 import type { StormResult } from './scenarios/storm';
 import type { PoolResult } from './scenarios/pool';
 import type { HungAuthResult } from './scenarios/hung-auth';
+import type { FleetResult } from './scenarios/fleet';
+import { fleetGoals, fleetSummary, renderFleet } from './report-fleet';
 
 export interface BenchResults {
   hotPath: HotPathResult;
@@ -23,6 +26,8 @@ export interface BenchResults {
   replicas: ReplicasResult;
   storm: StormResult;
   hungAuth: HungAuthResult;
+  pool: PoolResult;
+  fleet: FleetResult;
 }
 
 export interface Meta {
@@ -35,12 +40,7 @@ export interface Meta {
   totalSeconds: number;
 }
 
-export interface Goal {
-  scenario: string;
-  goal: string;
-  result: string;
-  met: boolean | null;
-}
+export type { Goal };
 
 const ratio = (value: number): string => value.toFixed(2);
 const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(1) : 'n/a');
@@ -200,7 +200,7 @@ export function analyse(results: BenchResults): { goals: Goal[]; summaries: Reco
     result: `${bytes(sessionsSummary.heapPerSession.median)} heap per session, ${compact(sessionsSummary.timersInUse.median)} timers for ${compact(sessions[0]?.sessions ?? 0)} sessions`,
     met: null,
   });
-  goals.push(...replicaGoals(results.replicas));
+  goals.push(...replicaGoals(results.replicas), ...poolGoals(results.pool), ...fleetGoals(results.fleet));
   return {
     goals,
     summaries: {
@@ -226,12 +226,12 @@ export function analyse(results: BenchResults): { goals: Goal[]; summaries: Reco
       memory: memorySummary,
       sessions: sessionsSummary,
       replicas: replicasSummary(results.replicas),
+      pool: results.pool,
+      fleet: fleetSummary(results.fleet),
     },
   };
 }
 
-/** An auth call per token lifetime within these bounds counts as "one" (as for the expiry scenario). */
-const ONE_PER_LIFETIME = { min: 0.8, max: 1.25 } as const;
 /** The Redis-backed hot path must keep this share of the in-memory rate (the difference is noise). */
 const REDIS_HOT_PATH_MIN_RATIO = 0.95;
 
@@ -486,7 +486,7 @@ export function renderMarkdown(meta: Meta, results: BenchResults, goals: readonl
     ),
   );
   out.push(...renderReplicas(results.replicas));
-  out.push(...renderStorm(results.storm), ...renderHungAuth(results.hungAuth));
+  out.push(...renderStorm(results.storm), ...renderHungAuth(results.hungAuth), ...renderPool(results.pool), ...renderFleet(results.fleet));
   return out.join('\n');
 }
 

@@ -150,6 +150,19 @@ export function computeSchedule(input: ScheduleInput): RefreshSchedule {
   };
 }
 
+/**
+ * A fraction in [0, 1) derived from a token (FNV-1a over its characters): the same on every
+ * replica that holds the token, different from one token to the next.
+ */
+export function sharedJitterFraction(token: string): number {
+  let hash = 0x811c9dc5;
+  for (let index = 0; index < token.length; index += 1) {
+    hash ^= token.charCodeAt(index);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) / 0x1_0000_0000;
+}
+
 /** Whether the refresh token can still be used at `now`, keeping `marginMs` in hand. */
 export function hasUsableRefreshToken(set: Pick<TokenSet, 'refreshToken' | 'refreshTokenExpiresAt'> | undefined, now: number, marginMs: number): boolean {
   if (set?.refreshToken === undefined || set.refreshToken === '') return false;

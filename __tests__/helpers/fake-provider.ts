@@ -49,6 +49,11 @@ export class FakeProvider implements TokenProvider {
     return this.calls.filter((call) => call.kind === 'refresh').length;
   }
 
+  /** Calls held back in manual mode now. */
+  get pendingCount(): number {
+    return this.#pending.length;
+  }
+
   /** Releases calls held back in manual mode. */
   release(): void {
     const pending = this.#pending;

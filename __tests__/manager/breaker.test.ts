@@ -9,6 +9,10 @@ import { startAlixSandbox } from '../../src/sandbox/server';
 import type { AlixSandbox } from '../../src/sandbox/server';
 import { MemoryTokenStore } from '../../src/stores/memory';
 import { AuthUnavailableError } from '../../src/errors';
+import { TokenManagerPool } from '../../src/pool/pool';
+import type { TokenSet } from '../../src/token-set';
+import { FakeProvider, flushUntil, makeTokenSet } from '../helpers/fake-provider';
+import { INSTANT_RETRY } from '../helpers/manager';
 
 /** A clock the test moves by hand. */
 function manualClock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
@@ -131,7 +135,8 @@ describe('TokenManager with a breaker, against the sandbox (503 faults)', () => 
 
   it('opens after the threshold; callers without a token then fail at once with retryAfterMs and no auth call', async () => {
     const clock = manualClock(Date.now());
-    const { manager, events } = start({ breaker: new LocalAuthBreaker({ failureThreshold: 3, openMs: 5_000, now: clock.now }) });
+    // One wall clock for the manager and its breaker, as in a service.
+    const { manager, events } = start({ now: clock.now, breaker: new LocalAuthBreaker({ failureThreshold: 3, openMs: 5_000, now: clock.now }) });
     sandbox.injectFaults(100, { type: 'status', status: 503 });
 
     await expect(manager.getAccessToken()).rejects.toMatchObject({ code: ErrorCodes.AUTH_UNAVAILABLE, reason: 'breaker', retryAfterMs: 5_000 });
@@ -200,5 +205,69 @@ describe('TokenManager with a breaker, against the sandbox (503 faults)', () => 
 
   it('refuses a breaker option that is not a breaker', () => {
     expect(() => start({ breaker: {} as never })).toThrow(ConfigurationError);
+  });
+});
+
+describe('An open breaker, known to the manager, before any lock or queue', () => {
+  const clock = manualClock(Date.now());
+  async function openBreaker(): Promise<LocalAuthBreaker> {
+    const breaker = new LocalAuthBreaker({ failureThreshold: 1, openMs: 5_000, now: clock.now });
+    await breaker.record('transient-failure');
+    return breaker;
+  }
+
+  /** A store whose lock never comes (another replica holds it through a long refresh). */
+  function lockedStore(stored?: TokenSet): MemoryTokenStore & { lockCalls: number } {
+    const store = Object.assign(new MemoryTokenStore({ now: clock.now, breaker: false }), { lockCalls: 0 });
+    if (stored !== undefined) void store.set('alix-token-manager:session:held-elsewhere', { identity: 'held-elsewhere', tokens: stored });
+    return Object.assign(store, {
+      acquireRefreshLock: (): Promise<never> => {
+        store.lockCalls += 1;
+        return new Promise<never>(() => undefined);
+      },
+    });
+  }
+
+  it('fails a caller without a token at once, without waiting for the shared lock', async () => {
+    const store = lockedStore();
+    const provider = new FakeProvider({ now: clock.now, identity: { id: 'held-elsewhere' } });
+    const manager = new TokenManager({ provider, store, breaker: await openBreaker(), now: clock.now, retry: INSTANT_RETRY });
+    // The manager learns the state from the breaker it shares: it saw the breaker open at its last call.
+    await expect(manager.getAccessToken()).rejects.toMatchObject({ reason: 'breaker', retryAfterMs: 5_000 });
+    expect([store.lockCalls, provider.calls.length]).toEqual([0, 0]);
+    manager.close();
+  });
+
+  it('adopts a session another replica stored instead of failing', async () => {
+    const stored = makeTokenSet(clock.now());
+    const manager = new TokenManager({ provider: new FakeProvider({ now: clock.now, identity: { id: 'held-elsewhere' } }), store: lockedStore(stored), breaker: await openBreaker(), now: clock.now });
+    await expect(manager.getAccessToken()).resolves.toBe(stored.accessToken);
+    manager.close();
+  });
+
+  it('refuses, not sends, a call that queued behind the pool cap while the breaker opened', async () => {
+    const breaker = new LocalAuthBreaker({ failureThreshold: 1, openMs: 5_000, now: clock.now });
+    const providers = new Map<string, FakeProvider>();
+    const pool = new TokenManagerPool({
+      createProvider: (key) => {
+        const provider = new FakeProvider({ now: clock.now, identity: { id: key }, manual: true });
+        // The first call fails when released (the auth server went down): that opens the breaker.
+        if (key === 'first') provider.script.push(new AuthUnavailableError({ operation: 'authenticate', reason: 'http', status: 503 }));
+        providers.set(key, provider);
+        return provider;
+      },
+      breaker,
+      maxConcurrentAuth: 1,
+      now: clock.now,
+      retry: INSTANT_RETRY,
+    });
+    const first = pool.getAccessToken('first');
+    const second = pool.getAccessToken('second');
+    await flushUntil(() => pool.status().authQueued === 1 && providers.get('first')?.pendingCount === 1);
+    providers.get('first')?.release();
+    await expect(first).rejects.toMatchObject({ code: ErrorCodes.AUTH_UNAVAILABLE });
+    await expect(second).rejects.toMatchObject({ reason: 'breaker' });
+    expect(providers.get('second')?.calls).toEqual([]);
+    pool.close();
   });
 });

@@ -76,6 +76,22 @@ describe('RefreshCycler', () => {
       expect(cycler.decide(T0 + leftMs - marginMs - 1, false, false).kind).not.toBe('wait');
       expect(cycler.decide(T0 + leftMs - marginMs, false, false).kind).toBe('wait');
     });
+
+    it('are jittered by their token: every replica adopting one token refreshes at the same point, and tokens spread', () => {
+      // A 15-minute window, jitter up to (window − skew) / 2 = 445 s; no randomness of the replica's own.
+      const settings = { refreshBeforeExpiryMs: 15 * MINUTE, refreshJitterMs: Number.POSITIVE_INFINITY, random: () => 0.99 };
+      const pointOf = (accessToken: string): number => {
+        const cycler = makeCycler(settings);
+        return cycler.install(tokens(30 * MINUTE, accessToken), 'adopted', T0, T0).refreshAt;
+      };
+      expect(pointOf('token-of-user-1')).toBe(pointOf('token-of-user-1'));
+      const points = Array.from({ length: 200 }, (_, index) => pointOf(`token-of-user-${index}`) - (T0 + 15 * MINUTE));
+      for (const offset of points) expect(offset).toBeGreaterThanOrEqual(0);
+      for (const offset of points) expect(offset).toBeLessThan(445_000);
+      // Spread over the range, not bunched: every quarter of it holds some of the 200 points.
+      const quarters = new Set(points.map((offset) => Math.floor(offset / (445_000 / 4))));
+      expect(quarters).toEqual(new Set([0, 1, 2, 3]));
+    });
   });
 
   describe('recordFailure()', () => {

@@ -25,15 +25,17 @@ describe('TokenManagerPool at scale', () => {
     const { pool, providers } = makePool({ maxConcurrentAuth: 4 }, { manual: true });
     const users = Array.from({ length: 200 }, (_, index) => user(index));
     const tokens = Promise.all(users.map((name) => pool.getAccessToken(name)));
-    const pending = (): number => [...providers.values()].reduce((sum, provider) => sum + provider.calls.length, 0);
-    // Release the calls a few at a time, as a slow auth server would answer them.
-    while (pending() < users.length || [...providers.values()].some((provider) => provider.calls.length === 0)) {
-      await flushUntil(() => pool.status().authInFlight === Math.min(4, users.length - pool.status().signInCount));
-      inFlight = pool.status().authInFlight;
+    const atServer = (): number => [...providers.values()].reduce((sum, provider) => sum + provider.pendingCount, 0);
+    // Release the calls a batch at a time, as a slow auth server would answer them: each batch
+    // is every call the pool let through, which must be the cap (or what is left).
+    while (pool.status().signInCount < users.length) {
+      const expected = Math.min(4, users.length - pool.status().signInCount);
+      await flushUntil(() => atServer() === expected && pool.status().authInFlight === expected);
+      inFlight = atServer();
       peak = Math.max(peak, inFlight);
+      const signedIn = pool.status().signInCount;
       for (const provider of providers.values()) provider.release();
-      await flushUntil(() => pool.status().authInFlight === 0 || pool.status().authQueued === 0 || pool.status().signInCount > 0);
-      if (pool.status().signInCount === users.length) break;
+      await flushUntil(() => pool.status().signInCount === signedIn + inFlight);
     }
     for (const provider of providers.values()) provider.release();
     const got = await tokens;

@@ -19,6 +19,7 @@ import { generatePartnerKeyPair, startAlixSandbox } from '../../src/sandbox/inde
 import { FakeProvider } from '../lib/fakes';
 import { createClient } from '../lib/http';
 import { startCountingProxy, type CountingProxy, type ProxyCounts } from '../lib/proxy';
+import { deferred, exited, nextMessage, withTimeout } from '../lib/processes';
 import { commandsProcessed } from '../lib/redis';
 import { rate } from './hot-path';
 
@@ -131,29 +132,7 @@ function connectRedis(url: string): Promise<Redis> {
   return client.connect().then(() => client);
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 // ---------------------------------------------------------------- replica process
-
-function nextMessage<T>(timeoutMs: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (message: unknown): void => {
-      clearTimeout(timer);
-      resolve(message as T);
-    };
-    const timer = setTimeout(() => {
-      process.off('message', onMessage);
-      reject(new Error(`replica: no message from the orchestrator within ${timeoutMs / 1000} s`));
-    }, timeoutMs);
-    process.once('message', onMessage);
-  });
-}
 
 const tokenId = (token: string): string => createHash('sha256').update(token).digest('hex').slice(0, 16);
 
@@ -261,18 +240,6 @@ interface ReplicaHandle {
   done: Promise<ReplicaReport>;
 }
 
-function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: Error) => void } {
-  let resolve: (value: T) => void = () => undefined;
-  let reject: (error: Error) => void = () => undefined;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  // Either of a replica's promises may be left unawaited when the other fails first.
-  promise.catch(() => undefined);
-  return { promise, resolve, reject };
-}
-
 function forkReplica(entry: string, config: ReplicaConfig): ReplicaHandle {
   const child = fork(entry, ['--child', 'replica'], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const ready = deferred<void>();
@@ -290,20 +257,6 @@ function forkReplica(entry: string, config: ReplicaConfig): ReplicaHandle {
   child.on('exit', (code, signal) => fail(new Error(`replica exited (${signal ?? `code ${String(code)}`}) before reporting`)));
   child.send(config);
   return { child, ready: ready.promise, done: done.promise };
-}
-
-function exited(child: ChildProcess, ms: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      resolve();
-    }, ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }
 
 const sum = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0);

@@ -84,6 +84,16 @@ type AttemptResult = { kind: 'tokens'; tokens: TokenSet } | { kind: 'adopted'; t
  * @throws the last provider error (typed), a {@link TimeoutError}, or the signal's reason.
  */
 export async function acquireTokens(context: AcquireContext, request: AcquireRequest): Promise<AcquireResult> {
+  const refused = breakerKnownOpen(context, request);
+  if (refused !== undefined) {
+    // No lock wait behind other replicas' runs that the breaker refuses too: adopt what one of
+    // them may have published, or fail at once.
+    request.progress.stage = 'store';
+    const stored = await readSession(context);
+    if (isNewerSession(context, stored, request)) return { kind: 'adopted', tokens: stored as TokenSet };
+    request.progress.lastError = refused;
+    throw refused;
+  }
   for (let round = 1; ; round += 1) {
     request.progress.stage = 'lock';
     const lock = await takeLock(context, request.signal, round);
@@ -218,11 +228,23 @@ async function attempts(
   const { lifecycle, wallNow } = context;
   const { refreshId, progress } = request;
   let ambiguous = false;
-  let startedAt = 0;
+  /** When this attempt's call started on the timeline; undefined until it did. */
+  let startedAt: number | undefined;
   try {
     return await retrying<AttemptResult>(
       async (attempt) => {
-        await admitAuthCall(context, operation);
+        // The pool's cap first, the breaker second: a call that queued while the breaker
+        // opened is refused, not sent.
+        startedAt = undefined;
+        const release = context.authGate === undefined ? undefined : await context.authGate(request.signal);
+        try {
+          await admitAuthCall(context, operation);
+          // The run may have been abandoned while the breaker was asked.
+          if (request.signal.aborted) throw request.signal.reason;
+        } catch (error) {
+          release?.();
+          throw error;
+        }
         progress.attempts += 1;
         startedAt = context.clock.now();
         lifecycle.emit({ type: 'auth-call-started', at: wallNow(), refreshId, operation, attempt });
@@ -230,9 +252,11 @@ async function attempts(
           // The last refresh may have been processed (and the token rotated) before the
           // connection broke: another replica may already hold its result.
           const stored = await readSession(context);
-          if (isNewerSession(context, stored, request)) return { kind: 'adopted', tokens: stored as TokenSet };
+          if (isNewerSession(context, stored, request)) {
+            release?.();
+            return { kind: 'adopted', tokens: stored as TokenSet };
+          }
         }
-        const release = context.authGate === undefined ? undefined : await context.authGate(request.signal);
         const sentAt = wallNow();
         let raw: TokenSet;
         try {
@@ -255,8 +279,8 @@ async function attempts(
         observer: {
           attemptStarted: () => undefined,
           attemptEnded: (attempt, error) => {
-            if (isBreakerError(error)) {
-              // Refused before any call was made: not an auth call.
+            if (startedAt === undefined) {
+              // Refused (breaker) or given up (deadline) before any call was made: not an auth call.
               progress.lastError = error;
               return;
             }
@@ -310,6 +334,16 @@ async function admitAuthCall(context: AcquireContext, operation: AuthCallOperati
   if (admission.allowed) return;
   const retryAfterMs = Math.max(1, Math.ceil(admission.retryAfterMs));
   throw new AuthUnavailableError({ operation: operation === 'sign_in' ? 'authenticate' : 'refresh', reason: 'breaker', retryAfterMs });
+}
+
+/** The error an auth call would meet now, when the breaker is known to be open (no I/O). */
+function breakerKnownOpen(context: AcquireContext, request: AcquireRequest): AuthUnavailableError | undefined {
+  const status = context.breaker?.breaker.snapshot();
+  if (status?.state !== 'open' || status.openUntil === null) return undefined;
+  const retryAfterMs = Math.ceil(status.openUntil - context.wallNow());
+  if (retryAfterMs <= 0) return undefined; // half-open now: the run may be the probe
+  const refreshable = hasUsableRefreshToken(request.held ?? request.seed, context.wallNow(), context.refreshTokenMarginMs);
+  return new AuthUnavailableError({ operation: refreshable ? 'refresh' : 'authenticate', reason: 'breaker', retryAfterMs });
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import { ErrorCodes, isTokenManagerError } from '../errors';
 import type { AuthRejectedError } from '../errors';
-import { computeSchedule } from '../token-set';
+import { computeSchedule, sharedJitterFraction } from '../token-set';
 import type { RefreshTokenSeed, TokenSet } from '../token-set';
 import { nextDelay, retryAfterOf } from './backoff';
 import type { BackoffPolicy } from './backoff';
@@ -134,8 +134,10 @@ export class RefreshCycler {
       obtainedAt: now,
       refreshBeforeExpiryMs: this.settings.refreshBeforeExpiryMs,
       expirySkewMs: this.settings.expirySkewMs,
-      refreshJitterMs: source === 'adopted' || source === 'seeded' ? 0 : this.settings.refreshJitterMs,
-      random: this.settings.random(),
+      refreshJitterMs: source === 'seeded' ? 0 : this.settings.refreshJitterMs,
+      // Every replica that adopts one session computes the same point from its token, and
+      // sessions spread: a fleet's refreshes stay jittered however sessions are shared.
+      random: source === 'adopted' ? sharedJitterFraction(tokens.accessToken) : this.settings.random(),
       adopted: source === 'adopted',
     });
     this.#held = { tokens, source, wallOffset, rejected: false, ...schedule };
