@@ -22,6 +22,14 @@ export interface SessionHost {
 
 /** A pool session's slot on the shared timer, and its bookkeeping. */
 export class PoolSession implements HeapEntry, ScheduledRefresh {
+  // The two fields the pool's hot path reads come first: one cache line with the header.
+  /**
+   * Timeline: until when the pool's hot path may hand out `tokens.accessToken` without asking
+   * anything else: the earlier of the manager's refresh point and the next renewal.
+   */
+  servableUntil = Number.NEGATIVE_INFINITY;
+  /** `tokens.accessToken`, read by the hot path without a hop to `tokens`. */
+  accessToken: string | undefined = undefined;
   at: number | undefined = undefined;
   heapIndex = -1;
   /** The session's manager; `undefined` while the session rests. */
@@ -43,13 +51,6 @@ export class PoolSession implements HeapEntry, ScheduledRefresh {
   failing = false;
   /** The token set the manager holds and serves (or, resting, held last); `undefined` while none is servable. */
   tokens: TokenSet | undefined = undefined;
-  /** `tokens.accessToken`, one hop closer for the hot path. */
-  accessToken: string | undefined = undefined;
-  /**
-   * Timeline: until when the pool's hot path may hand out `tokens.accessToken` without asking
-   * anything else: the earlier of the manager's refresh point and the next renewal.
-   */
-  servableUntil = Number.NEGATIVE_INFINITY;
   /** The manager's refresh point for `tokens` (timeline). */
   #refreshAt = Number.NEGATIVE_INFINITY;
   /** Forwards this session's lifecycle events to the pool (set by the pool while awake). */
