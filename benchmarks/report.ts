@@ -537,6 +537,6 @@ export function renderPool(pool: PoolResult): string[] {
       poolGoals(pool).map((goal) => [`${goal.scenario}: ${goal.goal}`, goal.result, goal.met === null ? 'n/a (no --expose-gc)' : goal.met ? 'yes' : 'no']),
     ),
     '',
-    `Idle: ${compact(pool.idle.sessions)} sessions created and served once in ${(pool.idle.createMs / 1000).toFixed(1)} s. Burst: auth calls take ${pool.burst.authLatencyMs} ms. Steady: ${compact(pool.steady.users)} users, a request every 20–50 ms each, ${pool.steady.lifetimes} lifetimes of ${pool.steady.ttlMs} ms (${compact(pool.steady.authCalls)} auth calls).`,
+    `Idle: ${compact(pool.idle.sessions)} sessions created and served once in ${(pool.idle.createMs / 1000).toFixed(1)} s (${pool.idle.heapPerActiveSession.toFixed(0)} B each while in use), then left unused on a manual clock for 26 min: refreshed once, then ${compact(pool.idle.restingSessions)} rested. Burst: auth calls take ${pool.burst.authLatencyMs} ms. Steady: ${compact(pool.steady.users)} users, a request every 20–50 ms each, ${pool.steady.lifetimes} lifetimes of ${pool.steady.ttlMs} ms (${compact(pool.steady.authCalls)} auth calls).`,
   ];
 }
