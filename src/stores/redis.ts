@@ -7,6 +7,7 @@ import { TokenStoreError } from '../errors';
 import { createLogger } from '../logger';
 import { EXTEND_LOCK_SCRIPT, FENCED_SET_SCRIPT, RELEASE_LOCK_SCRIPT, decodeSession, encodeSession, tokenSetProblem } from './redis-scripts';
 import { RedisAuthBreaker } from './redis-breaker';
+import { RedisCommands } from './redis-commands';
 import { RedisNotifications } from './redis-notifications';
 import type { Watch } from './redis-notifications';
 import { resolveRedisTokenStoreOptions } from './redis-options';
@@ -35,11 +36,6 @@ function hasHashTag(key: string): boolean {
   const close = key.indexOf('}', open + 1);
   return close > open + 1;
 }
-
-/** Connection states in which a command could only wait in ioredis's queue. */
-const DOWN_STATES: ReadonlySet<string> = new Set(['end', 'close', 'reconnecting']);
-/** Connection states on the way to `ready`: a command waits for the attempt's outcome. */
-const CONNECTING_STATES: ReadonlySet<string> = new Set(['wait', 'connecting', 'connect']);
 
 /**
  * How many session versions a store remembers. A pool may touch many sessions in one
@@ -110,8 +106,7 @@ export class RedisTokenStore implements TokenStore {
   /** Per key, the version the last `get()` read: the base of the next fenced `set()`. Least recently used first. */
   readonly #versions = new Map<string, number>();
   readonly #notifications: RedisNotifications;
-  /** The one pending wait for the client's connection, shared by every command meanwhile. */
-  #connecting: Promise<void> | undefined;
+  readonly #commands: RedisCommands;
   /** Whether the last PUBLISH / SUBSCRIBE failed: warn once per outage, not per write. */
   #publishFailing = false;
   /** The stop functions of the lock watchdogs running now (close() stops them). */
@@ -124,6 +119,7 @@ export class RedisTokenStore implements TokenStore {
     this.#client = this.#options.client;
     this.#log = createLogger(options.logger, 'alix-token-manager/redis');
     this.#notifications = new RedisNotifications(this.#client, this.#log);
+    this.#commands = new RedisCommands(this.#client, this.#options);
     const breaker = this.#options.breaker;
     this.breaker =
       breaker === false
@@ -132,7 +128,7 @@ export class RedisTokenStore implements TokenStore {
             options: breaker,
             prefix: breaker.key,
             log: this.#log,
-            command: (operation, run) => this.#command(operation, breaker.key, run),
+            command: (operation, run) => this.#commands.run(operation, breaker.key, run),
             evaluate: (script, keys, args) => this.#client.eval(script, keys.length, ...keys, ...args),
             del: (keys) => this.#client.del(...keys),
           });
@@ -152,7 +148,7 @@ export class RedisTokenStore implements TokenStore {
   async get(key: string): Promise<StoredSession | undefined> {
     assertKey(key);
     const { session } = this.keysFor(key);
-    const stored = decodeSession(await this.#command('GET', key, () => this.#client.get(session)));
+    const stored = decodeSession(await this.#commands.run('GET', key, () => this.#client.get(session)));
     this.#remember(key, stored.version);
     if (stored.problem !== undefined) {
       this.#log.warn({ event: 'store-value-invalid', key, problem: stored.problem }, 'stored session is malformed; treating it as absent');
@@ -176,7 +172,7 @@ export class RedisTokenStore implements TokenStore {
     const base = this.#versions.get(key) ?? 0;
     const expiresAt = tokens.refreshTokenExpiresAt ?? tokens.accessTokenExpiresAt;
     const ttlMs = Math.max(1, Math.ceil(expiresAt - this.#options.now()));
-    const reply = await this.#command('EVAL fenced-set', key, () =>
+    const reply = await this.#commands.run('EVAL fenced-set', key, () =>
       this.#client.eval(FENCED_SET_SCRIPT, 1, this.keysFor(key).session, String(base), encodeSession(session, base + 1), String(ttlMs)),
     );
     const [written, version] = Array.isArray(reply) ? (reply as unknown[]).map(Number) : [Number.NaN, Number.NaN];
@@ -194,7 +190,7 @@ export class RedisTokenStore implements TokenStore {
    */
   async delete(key: string): Promise<void> {
     assertKey(key);
-    await this.#command('DEL', key, () => this.#client.del(this.keysFor(key).session));
+    await this.#commands.run('DEL', key, () => this.#client.del(this.keysFor(key).session));
     this.#versions.delete(key);
   }
 
@@ -229,7 +225,7 @@ export class RedisTokenStore implements TokenStore {
             // Subscribed before reading the version: a session published after the read wakes this wait.
             await watch.subscribed(Math.min(this.#options.pollIntervalMs, Math.max(1, deadline - systemClock.now())));
           }
-          ({ version } = decodeSession(await this.#command('GET', key, () => this.#client.get(session), this.#timeoutBefore(deadline))));
+          ({ version } = decodeSession(await this.#commands.run('GET', key, () => this.#client.get(session), this.#commands.timeoutBefore(deadline))));
         } catch (error) {
           // A command cut short by the end of the wait is the wait running out, not Redis failing.
           if (systemClock.now() >= deadline) throw stillHeld();
@@ -273,11 +269,11 @@ export class RedisTokenStore implements TokenStore {
   async #trySetLock(key: string, owner: string, deadline: number): Promise<boolean> {
     const { lock } = this.keysFor(key);
     try {
-      const reply = await this.#command(
+      const reply = await this.#commands.run(
         'SET NX',
         key,
         () => this.#client.set(lock, owner, 'PX', Math.ceil(this.#options.lockTtlMs), 'NX'),
-        this.#timeoutBefore(deadline),
+        this.#commands.timeoutBefore(deadline),
       );
       return reply === 'OK';
     } catch (error) {
@@ -326,7 +322,7 @@ export class RedisTokenStore implements TokenStore {
     };
     const tick = (): void => {
       if (stopped || systemClock.now() >= until) return stop();
-      this.#command('EVAL extend-lock', key, () => this.#client.eval(EXTEND_LOCK_SCRIPT, 1, lock, owner, String(Math.ceil(lockTtlMs)))).then(
+      this.#commands.run('EVAL extend-lock', key, () => this.#client.eval(EXTEND_LOCK_SCRIPT, 1, lock, owner, String(Math.ceil(lockTtlMs)))).then(
         (reply) => {
           if (stopped) return;
           if (Number(reply) === 1) {
@@ -349,7 +345,7 @@ export class RedisTokenStore implements TokenStore {
   }
 
   async #release(key: string, owner: string): Promise<boolean> {
-    const reply = await this.#command('EVAL release', key, () => this.#client.eval(RELEASE_LOCK_SCRIPT, 1, this.keysFor(key).lock, owner));
+    const reply = await this.#commands.run('EVAL release', key, () => this.#client.eval(RELEASE_LOCK_SCRIPT, 1, this.keysFor(key).lock, owner));
     const released = Number(reply) === 1;
     if (released) await this.#publish(key, 'released');
     return released;
@@ -359,7 +355,7 @@ export class RedisTokenStore implements TokenStore {
   async #publish(key: string, message: string): Promise<void> {
     const { channel } = this.keysFor(key);
     try {
-      await this.#command('PUBLISH', key, () => this.#client.publish(channel, message));
+      await this.#commands.run('PUBLISH', key, () => this.#client.publish(channel, message));
       this.#publishFailing = false;
     } catch (error) {
       const fields = { event: 'store-publish-failed', key, channel, err: error };
@@ -368,77 +364,6 @@ export class RedisTokenStore implements TokenStore {
       else this.#log.warn(fields, text);
       this.#publishFailing = true;
     }
-  }
-
-  #timeoutBefore(deadline: number): number {
-    return Math.max(1, Math.min(this.#options.commandTimeoutMs, deadline - systemClock.now()));
-  }
-
-  /**
-   * Runs one command: after waiting for a connection still being set up, failing fast
-   * while the client is disconnected, and giving up after `timeoutMs`.
-   */
-  async #command<T>(operation: string, key: string, run: () => Promise<T>, timeoutMs = this.#options.commandTimeoutMs): Promise<T> {
-    const where = `redis ${operation} on ${key}`;
-    await this.#whenConnected(where);
-    let timer: TimerHandle | undefined;
-    const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setUnrefTimeout(systemClock, () => reject(new TokenStoreError(`${where} timed out after ${timeoutMs} ms`)), timeoutMs);
-    });
-    try {
-      return await Promise.race([run(), timeout]);
-    } catch (error) {
-      if (error instanceof TokenStoreError) throw error;
-      throw new TokenStoreError(`${where} failed`, { cause: error });
-    } finally {
-      if (timer !== undefined) systemClock.clearTimeout(timer);
-    }
-  }
-
-  /**
-   * With `enableOfflineQueue: false`, ioredis rejects every command until the connection
-   * is ready; a store used straight after `new Redis(…)` would fail its first reads, locks
-   * and writes, and every replica would sign in on its own. So a command waits for the
-   * connection attempt in progress (never a down one's reconnect backoff).
-   */
-  async #whenConnected(where: string): Promise<void> {
-    const status = this.#client.status;
-    if (status === 'ready') return;
-    if (DOWN_STATES.has(status)) throw new TokenStoreError(`${where} failed: the connection is ${status}`);
-    if (!CONNECTING_STATES.has(status)) return;
-    this.#connecting ??= this.#waitForReady().finally(() => {
-      this.#connecting = undefined;
-    });
-    try {
-      await this.#connecting;
-    } catch (error) {
-      throw new TokenStoreError(`${where} failed: ${(error as Error).message}`);
-    }
-  }
-
-  #waitForReady(): Promise<void> {
-    const client = this.#client;
-    const timeoutMs = this.#options.connectTimeoutMs;
-    return new Promise<void>((resolve, reject) => {
-      const finish = (error?: Error): void => {
-        systemClock.clearTimeout(timer);
-        client.off('ready', onReady);
-        client.off('close', onClose);
-        client.off('end', onClose);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      const onReady = (): void => finish();
-      const onClose = (): void => finish(new Error('the connection closed before it was ready'));
-      const timer = setUnrefTimeout(systemClock, () => finish(new Error(`the connection was not ready after ${timeoutMs} ms (${client.status})`)), timeoutMs);
-      client.once('ready', onReady);
-      client.once('close', onClose);
-      client.once('end', onClose);
-      // A lazyConnect client that never connected: ioredis would connect on the first
-      // command anyway (and, without an offline queue, fail that command). Its failure
-      // surfaces as 'close' above.
-      if (client.status === 'wait') client.connect().catch(() => undefined);
-    });
   }
 }
 
