@@ -39,6 +39,37 @@ export class FakeProvider implements TokenProvider {
   }
 }
 
+/** A provider whose calls take `latencyMs` (like an auth server under load), counting calls and how many run at once. */
+export class SlowProvider implements TokenProvider {
+  calls = 0;
+  inFlight = 0;
+  peak = 0;
+  constructor(
+    private readonly latencyMs: number,
+    private readonly options: { ttlMs?: number; prefix?: string } = {},
+  ) {}
+
+  authenticate(): Promise<TokenSet> {
+    return this.#issue();
+  }
+
+  refresh(): Promise<TokenSet> {
+    return this.#issue();
+  }
+
+  async #issue(): Promise<TokenSet> {
+    this.calls += 1;
+    const serial = this.calls;
+    this.inFlight += 1;
+    this.peak = Math.max(this.peak, this.inFlight);
+    await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+    this.inFlight -= 1;
+    const now = Date.now();
+    const prefix = this.options.prefix ?? 'slow';
+    return { accessToken: `${prefix}-access-${serial}`, accessTokenExpiresAt: now + (this.options.ttlMs ?? 15 * 60_000), refreshToken: `${prefix}-refresh-${serial}`, refreshTokenExpiresAt: now + 86_400_000 };
+  }
+}
+
 /**
  * Real timers that also count how many are armed and not yet fired or cleared
  * (`process.getActiveResourcesInfo()` does not list `unref()`ed timers).

@@ -9,7 +9,7 @@
  */
 import { TokenManager, TokenManagerPool } from '../../src/index';
 import type { TokenProvider, TokenSet } from '../../src/index';
-import { FakeProvider, ManualClock, snapshotMemory } from '../lib/fakes';
+import { FakeProvider, ManualClock, SlowProvider, snapshotMemory } from '../lib/fakes';
 
 export interface PoolIdleRun {
   sessions: number;
@@ -97,29 +97,8 @@ export async function runPoolIdle(sessions: number): Promise<PoolIdleRun> {
   return result;
 }
 
-/** A provider whose calls take `latencyMs` and that counts how many run at once. */
-class SlowProvider implements TokenProvider {
-  inFlight = 0;
-  peak = 0;
-  constructor(private readonly latencyMs: number, private readonly ttlMs: number) {}
-  authenticate(): Promise<TokenSet> {
-    return this.#call();
-  }
-  refresh(): Promise<TokenSet> {
-    return this.#call();
-  }
-  async #call(): Promise<TokenSet> {
-    this.inFlight += 1;
-    this.peak = Math.max(this.peak, this.inFlight);
-    await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
-    this.inFlight -= 1;
-    const now = Date.now();
-    return { accessToken: `t${now}${Math.random().toString(36).slice(2)}`, accessTokenExpiresAt: now + this.ttlMs, refreshToken: `r${Math.random().toString(36).slice(2)}`, refreshTokenExpiresAt: now + 86_400_000 };
-  }
-}
-
 export async function runPoolBurst(sessions: number, maxConcurrentAuth: number, authLatencyMs: number): Promise<PoolBurstRun> {
-  const provider = new SlowProvider(authLatencyMs, 15 * 60_000);
+  const provider = new SlowProvider(authLatencyMs);
   const pool = new TokenManagerPool({ createProvider: () => provider, maxSessions: sessions, maxConcurrentAuth, acquireTimeoutMs: 120_000, retry: { maxRetryTimeMs: 120_000 } });
   const started = performance.now();
   const results = await Promise.allSettled(Array.from({ length: sessions }, (_, index) => pool.getAccessToken(key(index))));

@@ -7,8 +7,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { attachTokenManager, TokenManager } from '../../src/index';
-import type { TokenProvider, TokenSet } from '../../src/index';
 import { createClient } from '../lib/http';
+import { SlowProvider } from '../lib/fakes';
 import { quantile } from '../lib/stats';
 
 /** What one storm (or calm) run measured. */
@@ -26,24 +26,6 @@ export interface StormResult {
   authLatencyMs: number;
   calm: StormRun;
   storm: StormRun;
-}
-
-/** Answers after `latencyMs`, like an auth server under load. */
-class SlowProvider implements TokenProvider {
-  calls = 0;
-  constructor(private readonly latencyMs: number) {}
-  authenticate(): Promise<TokenSet> {
-    return this.#issue();
-  }
-  refresh(): Promise<TokenSet> {
-    return this.#issue();
-  }
-  async #issue(): Promise<TokenSet> {
-    this.calls += 1;
-    const serial = this.calls;
-    await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
-    return { accessToken: `storm-access-${serial}`, accessTokenExpiresAt: Date.now() + 15 * 60_000, refreshToken: `storm-refresh-${serial}`, refreshTokenExpiresAt: Date.now() + 86_400_000 };
-  }
 }
 
 async function startServer(): Promise<{ url: string; close: () => Promise<void> }> {
@@ -69,7 +51,7 @@ async function startServer(): Promise<{ url: string; close: () => Promise<void> 
 }
 
 async function runOnce(url: string, storm: boolean, durationMs: number, authLatencyMs: number): Promise<StormRun> {
-  const provider = new SlowProvider(authLatencyMs);
+  const provider = new SlowProvider(authLatencyMs, { prefix: 'storm' });
   const manager = new TokenManager({ provider });
   const { api, agent } = createClient(url, 32);
   attachTokenManager(api, manager);
