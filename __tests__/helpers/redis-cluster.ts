@@ -1,45 +1,27 @@
-import { writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Cluster } from 'ioredis';
 import type { ClusterOptions } from 'ioredis';
 import { LocalRedisCluster, redisClusterAvailable } from '../../scripts/redis-cluster';
 import type { ClusterNode, LocalRedisClusterOptions } from '../../scripts/redis-cluster';
+import { describeNeeding } from './redis-server';
+import type { MissingRequirement, RedisTestMode } from './redis-server';
 
 export type { ClusterNode };
 
 /** How the cluster tests run: a local machine without redis-server/redis-cli skips them; CI fails. */
-export const REDIS_CLUSTER_TESTS = (() => {
-  const available = redisClusterAvailable();
-  const mode: 'run' | 'skip' | 'fail' = available ? 'run' : process.env.CI === 'true' ? 'fail' : 'skip';
-  return Object.freeze({ mode });
-})();
+export const REDIS_CLUSTER_TESTS = Object.freeze({
+  mode: (redisClusterAvailable() ? 'run' : process.env.CI === 'true' ? 'fail' : 'skip') as RedisTestMode,
+});
 
-/**
- * `describe` for tests on a real local Redis Cluster: runs them; skips them (one line says
- * why) when redis-server or redis-cli is missing outside CI; under CI=true fails instead.
- */
+const NO_CLUSTER: MissingRequirement = {
+  test: 'has redis-server and redis-cli to build a cluster (CI requires them)',
+  failure: 'redis-server or redis-cli not found, but CI=true requires the Redis Cluster tests to run: install redis-server and redis-tools',
+  notice: 'Redis Cluster tests skipped: redis-server or redis-cli not found (apt-get install redis-server redis-tools)',
+  marker: 'alix-redis-cluster-skip-notice',
+};
+
+/** `describe` for tests on a real local Redis Cluster (see {@link describeNeeding}). */
 export function describeRedisCluster(name: string, body: () => void): void {
-  if (REDIS_CLUSTER_TESTS.mode === 'run') {
-    describe(name, body);
-    return;
-  }
-  if (REDIS_CLUSTER_TESTS.mode === 'fail') {
-    describe(name, () => {
-      it('has redis-server and redis-cli to build a cluster (CI requires them)', () => {
-        throw new Error('redis-server or redis-cli not found, but CI=true requires the Redis Cluster tests to run: install redis-server and redis-tools');
-      });
-    });
-    return;
-  }
-  const marker = path.join(os.tmpdir(), `alix-redis-cluster-skip-notice-${process.env.JEST_WORKER_ID === undefined ? process.pid : process.ppid}`);
-  try {
-    writeFileSync(marker, '', { flag: 'wx' });
-    process.stderr.write('Redis Cluster tests skipped: redis-server or redis-cli not found (apt-get install redis-server redis-tools)\n');
-  } catch {
-    // Already said once in this run.
-  }
-  describe.skip(name, body);
+  describeNeeding(REDIS_CLUSTER_TESTS.mode, NO_CLUSTER, name, body);
 }
 
 /** A local Redis Cluster for one test file (the nodes and their control: scripts/redis-cluster.ts). */

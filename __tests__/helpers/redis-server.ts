@@ -7,6 +7,8 @@ import { Writable } from 'node:stream';
 import Redis from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import pino from 'pino';
+import type { TokenManager } from '../../src/manager/token-manager';
+import type { RedisTokenStore } from '../../src/redis';
 import { freePort, redisServerAvailable, spawnRedisServer, stopRedisServer } from '../../scripts/redis-server';
 
 export { freePort };
@@ -33,26 +35,50 @@ export const REDIS_TESTS = (() => {
   return Object.freeze({ mode, ownServer: serverFound });
 })();
 
+/** What {@link describeNeeding} says when the test file cannot run here. */
+export interface MissingRequirement {
+  /** The one failing test's name under CI=true. */
+  test: string;
+  /** Its error message. */
+  failure: string;
+  /** The line printed once per jest run when skipping locally. */
+  notice: string;
+  /** Names the once-per-run marker file (one per kind of requirement). */
+  marker: string;
+}
+
 /**
- * `describe` for tests that need Redis: runs them, skips them (jest reports them as
- * skipped; one line says how to run them), or, under CI, replaces them with one failing
- * test, so a CI without Redis cannot pass by skipping.
+ * `describe` for tests that need a server: runs them (`run`), skips them (jest reports them as
+ * skipped; one line says how to run them), or, under CI (`fail`), replaces them with one
+ * failing test, so a CI without the server cannot pass by skipping.
  */
-export function describeRedis(name: string, body: () => void): void {
-  if (REDIS_TESTS.mode === 'run') {
+export function describeNeeding(mode: RedisTestMode, missing: MissingRequirement, name: string, body: () => void): void {
+  if (mode === 'run') {
     describe(name, body);
     return;
   }
-  if (REDIS_TESTS.mode === 'fail') {
+  if (mode === 'fail') {
     describe(name, () => {
-      it('has a Redis server to run against (CI requires one)', () => {
-        throw new Error('redis-server not found and REDIS_URL unset, but CI=true requires the Redis tests to run: install redis-server and redis-tools in CI');
+      it(missing.test, () => {
+        throw new Error(missing.failure);
       });
     });
     return;
   }
-  printSkipNoticeOnce();
+  printOncePerRun(missing.marker, missing.notice);
   describe.skip(name, body);
+}
+
+const NO_REDIS: MissingRequirement = {
+  test: 'has a Redis server to run against (CI requires one)',
+  failure: 'redis-server not found and REDIS_URL unset, but CI=true requires the Redis tests to run: install redis-server and redis-tools in CI',
+  notice: SKIP_NOTICE,
+  marker: 'alix-redis-skip-notice',
+};
+
+/** `describe` for tests that need Redis (see {@link describeNeeding}). */
+export function describeRedis(name: string, body: () => void): void {
+  describeNeeding(REDIS_TESTS.mode, NO_REDIS, name, body);
 }
 
 /** Tests that kill, restart or reconfigure the server: only with a server this helper started. */
@@ -63,14 +89,26 @@ export const itOwnServer: jest.It = REDIS_TESTS.ownServer ? it : it.skip;
  * named after the run's main process (the parent of jest's workers, or jest itself in band).
  * Written straight to stderr, so jest adds no stack frame to it.
  */
-function printSkipNoticeOnce(): void {
+function printOncePerRun(marker: string, line: string): void {
   const runId = process.env.JEST_WORKER_ID === undefined ? process.pid : process.ppid;
   try {
-    writeFileSync(path.join(os.tmpdir(), `alix-redis-skip-notice-${runId}`), '', { flag: 'wx' });
+    writeFileSync(path.join(os.tmpdir(), `${marker}-${runId}`), '', { flag: 'wx' });
   } catch {
     return;
   }
-  process.stderr.write(`${SKIP_NOTICE}\n`);
+  process.stderr.write(`${line}\n`);
+}
+
+/**
+ * The managers and stores a test file makes, closed after each test: push them as they are made.
+ */
+export function closedAfterEach(): { managers: TokenManager[]; stores: RedisTokenStore[] } {
+  const made = { managers: [] as TokenManager[], stores: [] as RedisTokenStore[] };
+  afterEach(async () => {
+    for (const manager of made.managers.splice(0)) manager.close();
+    await Promise.all(made.stores.splice(0).map((store) => store.close()));
+  });
+  return made;
 }
 
 /** A Redis server for one test file: a private `redis-server`, or the one at REDIS_URL. */

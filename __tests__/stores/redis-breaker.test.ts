@@ -5,7 +5,7 @@ import type { TokenProvider } from '../../src/providers/types';
 import { RedisTokenStore } from '../../src/redis';
 import type { TokenSet } from '../../src/token-set';
 import { INSTANT_RETRY } from '../helpers/manager';
-import { describeRedis, useRedisServer } from '../helpers/redis-server';
+import { closedAfterEach, describeRedis, useRedisServer } from '../helpers/redis-server';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -28,12 +28,7 @@ function flakyAuthServer(): { calls: number; down: boolean; providerFor: (id: st
 
 describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
   const redis = useRedisServer();
-  const stores: RedisTokenStore[] = [];
-  const managers: TokenManager[] = [];
-  afterEach(async () => {
-    for (const manager of managers.splice(0)) manager.close();
-    await Promise.all(stores.splice(0).map((store) => store.close()));
-  });
+  const { managers, stores } = closedAfterEach();
 
   async function fleet(count: number, breakerKey: string, server: ReturnType<typeof flakyAuthServer>, identity: (index: number) => string): Promise<TokenManager[]> {
     return Promise.all(

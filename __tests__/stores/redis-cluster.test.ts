@@ -7,17 +7,13 @@ import type { RedisTokenStoreOptions } from '../../src/redis';
 import { FakeProvider } from '../helpers/fake-provider';
 import { INSTANT_RETRY } from '../helpers/manager';
 import { describeRedisCluster, useRedisCluster } from '../helpers/redis-cluster';
+import { closedAfterEach } from '../helpers/redis-server';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describeRedisCluster('RedisTokenStore on a Redis Cluster (3 masters, 3 replicas)', () => {
   const cluster = useRedisCluster({ masters: 3, replicas: 1, nodeTimeoutMs: 1_000 });
-  const stores: RedisTokenStore[] = [];
-  const managers: TokenManager[] = [];
-  afterEach(async () => {
-    for (const manager of managers.splice(0)) manager.close();
-    await Promise.all(stores.splice(0).map((store) => store.close()));
-  });
+  const { managers, stores } = closedAfterEach();
 
   async function replicas(count: number, provider: FakeProvider, now: () => number, options: Partial<RedisTokenStoreOptions> = {}): Promise<TokenManager[]> {
     return Promise.all(

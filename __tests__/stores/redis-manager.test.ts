@@ -9,7 +9,7 @@ import { FakeProvider } from '../helpers/fake-provider';
 import type { FakeProviderOptions } from '../helpers/fake-provider';
 import { INSTANT_RETRY } from '../helpers/manager';
 import type { TokenSet } from '../../src/token-set';
-import { describeRedis, freePort, itOwnServer, useRedisServer } from '../helpers/redis-server';
+import { closedAfterEach, describeRedis, freePort, itOwnServer, useRedisServer } from '../helpers/redis-server';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -49,12 +49,7 @@ async function hammer(managers: TokenManager[], durationMs: number, everyMs = 20
 
 describeRedis('RedisTokenStore with TokenManager', () => {
   const redis = useRedisServer();
-  const managers: TokenManager[] = [];
-  const stores: RedisTokenStore[] = [];
-  afterEach(async () => {
-    for (const manager of managers.splice(0)) manager.close();
-    await Promise.all(stores.splice(0).map((store) => store.close()));
-  });
+  const { managers, stores } = closedAfterEach();
 
   /** One replica's store: its own client, serving every session of that replica. */
   function makeStore(client: Redis, options: Partial<RedisTokenStoreOptions> = {}): RedisTokenStore {

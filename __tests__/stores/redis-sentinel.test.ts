@@ -4,7 +4,7 @@ import { TokenManager } from '../../src/manager/token-manager';
 import { RedisTokenStore } from '../../src/redis';
 import { FakeProvider } from '../helpers/fake-provider';
 import { INSTANT_RETRY } from '../helpers/manager';
-import { REDIS_TESTS, describeRedis } from '../helpers/redis-server';
+import { REDIS_TESTS, closedAfterEach, describeRedis } from '../helpers/redis-server';
 import { useRedisSentinel } from '../helpers/redis-sentinel';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -14,12 +14,9 @@ const describeSentinel = REDIS_TESTS.ownServer ? describeRedis : describe.skip;
 
 describeSentinel('RedisTokenStore on a Sentinel-managed Redis (master, replica, sentinel)', () => {
   const sentinel = useRedisSentinel();
-  const stores: RedisTokenStore[] = [];
+  const { managers, stores } = closedAfterEach();
   const clients: Redis[] = [];
-  const managers: TokenManager[] = [];
-  afterEach(async () => {
-    for (const manager of managers.splice(0)) manager.close();
-    await Promise.all(stores.splice(0).map((store) => store.close()));
+  afterEach(() => {
     for (const client of clients.splice(0)) client.disconnect();
   });
 

@@ -5,7 +5,7 @@ import { RedisTokenStore } from '../../src/redis';
 import type { RedisTokenStoreOptions } from '../../src/redis';
 import type { TokenSet } from '../../src/token-set';
 import { INSTANT_RETRY } from '../helpers/manager';
-import { describeRedis, useRedisServer } from '../helpers/redis-server';
+import { closedAfterEach, describeRedis, useRedisServer } from '../helpers/redis-server';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const never = (): AbortSignal => new AbortController().signal;
@@ -26,12 +26,7 @@ function slowAuthServer(delayMs: number): { calls: number; providerFor: (id: str
 
 describeRedis('RedisTokenStore: the lock watchdog', () => {
   const redis = useRedisServer();
-  const stores: RedisTokenStore[] = [];
-  const managers: TokenManager[] = [];
-  afterEach(async () => {
-    for (const manager of managers.splice(0)) manager.close();
-    await Promise.all(stores.splice(0).map((store) => store.close()));
-  });
+  const { managers, stores } = closedAfterEach();
 
   async function makeStore(options: Partial<RedisTokenStoreOptions> = {}): Promise<RedisTokenStore> {
     const store = new RedisTokenStore({ lockTtlMs: 300, lockWaitMs: 5_000, pollIntervalMs: 50, ...options, client: options.client ?? (await redis.connect()) });
