@@ -313,7 +313,6 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       } finally {
         this.#evicting = undefined;
       }
-      this.#forget(session);
       return true;
     }
     return false;
