@@ -230,46 +230,46 @@ async function attempts(
   let ambiguous = false;
   /** When this attempt's call started on the timeline; undefined until it did. */
   let startedAt: number | undefined;
+  /**
+   * One attempt's call, holding a slot of the pool's cap from before the breaker is asked until
+   * the call ends (and a failure is counted): the cap first, the breaker second, so a call that
+   * queued while the breaker opened is refused, not sent.
+   */
+  const gated = async (attempt: number): Promise<{ kind: 'adopted'; tokens: TokenSet } | { kind: 'answered'; raw: TokenSet; sentAt: number }> => {
+    const release = context.authGate === undefined ? undefined : await context.authGate(request.signal);
+    try {
+      await admitAuthCall(context, operation);
+      // The run may have been abandoned while the breaker was asked.
+      if (request.signal.aborted) throw request.signal.reason;
+      progress.attempts += 1;
+      startedAt = context.clock.now();
+      lifecycle.emit({ type: 'auth-call-started', at: wallNow(), refreshId, operation, attempt });
+      if (ambiguous) {
+        // The last refresh may have been processed (and the token rotated) before the
+        // connection broke: another replica may already hold its result.
+        const stored = await readSession(context);
+        if (isNewerSession(context, stored, request)) return { kind: 'adopted', tokens: stored as TokenSet };
+      }
+      const sentAt = wallNow();
+      return { kind: 'answered', raw: await call(), sentAt };
+    } catch (error) {
+      // Only a call that was made counts for the breaker, and before its slot goes to the next
+      // call in the queue: that one then sees the failure counted.
+      if (startedAt !== undefined) await recordAuthCall(context, error);
+      throw error;
+    } finally {
+      release?.();
+    }
+  };
   try {
     return await retrying<AttemptResult>(
       async (attempt) => {
-        // The pool's cap first, the breaker second: a call that queued while the breaker
-        // opened is refused, not sent.
         startedAt = undefined;
-        const release = context.authGate === undefined ? undefined : await context.authGate(request.signal);
-        try {
-          await admitAuthCall(context, operation);
-          // The run may have been abandoned while the breaker was asked.
-          if (request.signal.aborted) throw request.signal.reason;
-        } catch (error) {
-          release?.();
-          throw error;
-        }
-        progress.attempts += 1;
-        startedAt = context.clock.now();
-        lifecycle.emit({ type: 'auth-call-started', at: wallNow(), refreshId, operation, attempt });
-        if (ambiguous) {
-          // The last refresh may have been processed (and the token rotated) before the
-          // connection broke: another replica may already hold its result.
-          const stored = await readSession(context);
-          if (isNewerSession(context, stored, request)) {
-            release?.();
-            return { kind: 'adopted', tokens: stored as TokenSet };
-          }
-        }
-        const sentAt = wallNow();
-        let raw: TokenSet;
-        try {
-          raw = await call();
-        } catch (error) {
-          release?.();
-          await recordAuthCall(context, error);
-          throw error;
-        }
-        release?.();
-        // Not awaited: the token goes to its callers now (a failure is awaited, so the next attempt sees it counted).
+        const answer = await gated(attempt);
+        if (answer.kind === 'adopted') return answer;
+        // Not awaited: the token goes to its callers now.
         void recordAuthCall(context, undefined);
-        return { kind: 'tokens', tokens: checked(toLocalClock(raw, { sentAt, receivedAt: wallNow() }), wallNow(), previous) };
+        return { kind: 'tokens', tokens: checked(toLocalClock(answer.raw, { sentAt: answer.sentAt, receivedAt: wallNow() }), wallNow(), previous) };
       },
       {
         policy: context.retry,
