@@ -2,6 +2,8 @@
  * Version 2's hardening (issue #11): each test reproduces a failure of version 1.
  */
 import NodeCache from 'node-cache';
+import pino from 'pino';
+import { createAuthorizedFetch } from '../../src/adapters/fetch';
 import { AuthRejectedError, AuthUnavailableError, MalformedResponseError, TimeoutError } from '../../src/errors';
 import { TokenManager } from '../../src/manager/token-manager';
 import type { LifecycleEvent } from '../../src/manager/types';
@@ -123,6 +125,27 @@ describe('TokenManager hardening', () => {
       manager.close();
     });
 
+    it('counts the start-up store read in acquireTimeoutMs, and keeps the process alive during it', async () => {
+      const setInterval = jest.spyOn(globalThis, 'setInterval');
+      const store: TokenStore = { get: never, set: async () => undefined, delete: async () => undefined };
+      // 300 ms for the start-up read, 300 ms for the run's re-read, then a silent auth server.
+      const { manager, provider } = makeManager({ store, storeTimeoutMs: 300, acquireTimeoutMs: 1_000 });
+      provider.authenticate = () => never();
+      let settled: unknown;
+      const caller = manager.getAccessToken().then(
+        () => (settled = 'token'),
+        (error: unknown) => (settled = error),
+      );
+      expect(setInterval).toHaveBeenCalledTimes(1);
+      await jest.advanceTimersByTimeAsync(999);
+      expect(settled).toBeUndefined();
+      await jest.advanceTimersByTimeAsync(1);
+      await caller;
+      expect(settled).toMatchObject({ code: 'ERR_ALIX_TIMEOUT', stage: 'auth', timeoutMs: 1_000 });
+      setInterval.mockRestore();
+      manager.close();
+    });
+
     it('names the lock when a shared lock is never granted', async () => {
       const store: TokenStore = { get: async () => undefined, set: async () => undefined, delete: async () => undefined, acquireRefreshLock: never };
       const { manager, provider } = makeManager({ store, acquireTimeoutMs: 5_000 });
@@ -216,6 +239,7 @@ describe('TokenManager hardening', () => {
 
     it.each([
       ['2 s', 2_000, false],
+      ['5 s', 5_000, false],
       ['20 s', 20_000, true],
     ])('keeps the last-window margin for a session adopted from the store with %s left', async (_label, leftMs, adopted) => {
       const store = new MemoryTokenStore();
@@ -227,7 +251,8 @@ describe('TokenManager hardening', () => {
         jest.setSystemTime(T0 + leftMs - 10_000);
         let served: string | undefined;
         const waiting = manager.getAccessToken().then((token) => (served = token));
-        await flushPromises(50);
+        // The caller waits for the refresh: the provider was asked and has not answered yet.
+        await flushUntil(() => provider.calls.length === 1);
         expect(served).toBeUndefined();
         provider.release();
         await waiting;
@@ -265,6 +290,44 @@ describe('TokenManager hardening', () => {
       manager.close();
     });
 
+    it('keeps serving the held token, and refreshes later, when an error listener throws on a failed background refresh', async () => {
+      const { manager, provider } = makeManager({ retry: { ...INSTANT_RETRY, retries: 0 } });
+      await manager.getAccessToken();
+      const thrown: unknown[] = [];
+      manager.on('error', (error) => {
+        thrown.push(error);
+        throw new Error('listener bug');
+      });
+      provider.script.push(unavailable());
+      await jest.advanceTimersByTimeAsync(minutes(10));
+      expect(thrown).toEqual([expect.any(AuthUnavailableError)]);
+      expect(await manager.getAccessToken()).toBe('access-1');
+      expect(manager.status()).toMatchObject({ state: 'valid' });
+      await jest.advanceTimersByTimeAsync(minutes(3));
+      expect(await manager.getAccessToken()).toBe('access-2');
+      manager.close();
+    });
+
+    it('installs nothing after close() while a refresh reads the store', async () => {
+      let reads = 0;
+      let answer: (session: StoredSession | undefined) => void = () => undefined;
+      const store: TokenStore = {
+        // The start-up read and the first run's re-read find nothing; the forced refresh's read hangs.
+        get: () => (reads++ < 2 ? Promise.resolve(undefined) : new Promise((resolve) => (answer = resolve))),
+        set: async () => undefined,
+        delete: async () => undefined,
+      };
+      const { manager, provider } = makeManager({ store });
+      await manager.getAccessToken();
+      const caller = manager.getAccessToken({ forceRefresh: true });
+      await flushUntil(() => reads === 3);
+      manager.close();
+      answer({ identity: 'unidentified', tokens: makeTokenSet(T0, { accessToken: 'stored', expiresInMs: minutes(30) }) });
+      await expect(caller).rejects.toMatchObject({ code: 'ERR_ALIX_MANAGER_CLOSED' });
+      expect(manager.status()).toMatchObject({ state: 'closed', accessTokenExpiresAt: null, adoptedCount: 0 });
+      expect(provider.calls).toHaveLength(1);
+    });
+
     it('lets 10,000 slow-path callers share one AbortSignal without a MaxListenersExceededWarning', async () => {
       const warnings: Error[] = [];
       const onWarning = (warning: Error): void => void warnings.push(warning);
@@ -300,6 +363,38 @@ describe('TokenManager hardening', () => {
     });
   });
 
+  describe('token grammar outside the provider', () => {
+    it('never serves a stored session whose access token a Bearer header cannot carry', async () => {
+      const store = new MemoryTokenStore();
+      const { manager, provider } = makeManager({ store });
+      const events = lifecycleOf(manager);
+      await store.set(manager.storeKey, { identity: 'unidentified', tokens: makeTokenSet(T0, { accessToken: 'abc\r\nX-Injected: 1', expiresInMs: minutes(30) }) });
+      expect(await manager.getAccessToken()).toBe('access-1');
+      expect(provider.authenticateCount).toBe(1);
+      const failure = events.find((event) => event.type === 'store-failed');
+      expect(failure).toMatchObject({ operation: 'read', errorCode: 'ERR_ALIX_MALFORMED_RESPONSE' });
+      expect(JSON.stringify(failure)).not.toContain('abc');
+      manager.close();
+    });
+
+    it('refuses seeded initialTokens whose access token a Bearer header cannot carry, without quoting it', () => {
+      const build = (): unknown => makeManager({ initialTokens: makeTokenSet(T0, { accessToken: 'secret\u0000part' }) });
+      expect(build).toThrow(expect.objectContaining({ code: 'ERR_ALIX_CONFIGURATION' }));
+      expect(() => build()).toThrow(expect.not.objectContaining({ message: expect.stringContaining('secret') }));
+    });
+
+    it('turns the fetch wrapper’s header error into a typed one that does not quote the token', async () => {
+      const token = 'secret\r\nX-Injected: 1';
+      const source = { getAccessToken: async () => token, invalidate: () => 'ignored' as const };
+      const fetchImpl = jest.fn(async () => new Response('ok'));
+      const authorizedFetch = createAuthorizedFetch(source, { origins: ['https://api.example'], fetch: fetchImpl });
+      const error = await authorizedFetch('https://api.example/v1').catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(MalformedResponseError);
+      expect(String((error as Error).message)).not.toContain('secret');
+      expect(fetchImpl).not.toHaveBeenCalled();
+    });
+  });
+
   describe('ambiguous refresh and graceful close', () => {
     it('re-reads the store before resending a refresh whose connection broke, and adopts what another replica stored', async () => {
       const store = new MemoryTokenStore();
@@ -309,9 +404,14 @@ describe('TokenManager hardening', () => {
         void store.set(manager.storeKey, { identity: 'unidentified', tokens: makeTokenSet(Date.now(), { accessToken: 'from-replica', expiresInMs: minutes(20) }) });
         throw unavailable(undefined, 'ECONNRESET');
       });
+      const events = lifecycleOf(manager);
       expect(await manager.getAccessToken({ forceRefresh: true })).toBe('from-replica');
       expect(provider.refreshCount).toBe(1);
       expect(manager.status()).toMatchObject({ ambiguousRefreshCount: 1, adoptedCount: 1 });
+      // The re-read is not an auth call: one call started and ended, and the run made one attempt.
+      expect(events.filter((event) => event.type === 'auth-call-started')).toHaveLength(1);
+      expect(events.filter((event) => event.type === 'auth-call-ended')).toHaveLength(1);
+      expect(events.find((event) => event.type === 'refresh-ended')).toMatchObject({ outcome: 'adopted', attempts: 1 });
       manager.close();
     });
 
@@ -327,6 +427,8 @@ describe('TokenManager hardening', () => {
       await closed;
       expect((await store.get(manager.storeKey))?.tokens.accessToken).toBe('access-2');
       expect(manager.status().state).toBe('closed');
+      // The drain's own deadline timer goes with it.
+      expect(jest.getTimerCount()).toBe(0);
     });
 
     it('closes at once without drainMs, cancelling the refresh', async () => {
@@ -343,7 +445,20 @@ describe('TokenManager hardening', () => {
       const { manager, provider } = makeManager({ initialTokens: { refreshToken: 'from-env' } });
       provider.script.push(new AuthRejectedError({ operation: 'refresh', status: 400, errorCode: 32 }));
       expect(await manager.getAccessToken()).toBe('access-1');
-      expect(manager.status()).toMatchObject({ refreshTokenRejected: true, signInCount: 1 });
+      expect(manager.status()).toMatchObject({ refreshTokenRejected: true, refreshTokenRejectedCount: 1, lastRefreshTokenRejectedAt: T0, signInCount: 1 });
+      manager.close();
+    });
+
+    it('logs the rejected refresh token as a warning, and keeps it counted after the next refresh', async () => {
+      const lines: Array<{ level: number; msg: string; event: string }> = [];
+      const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string; event: string }) });
+      const { manager, provider } = makeManager({ initialTokens: { refreshToken: 'from-env' }, logger });
+      provider.script.push(new AuthRejectedError({ operation: 'refresh', status: 400, errorCode: 32 }));
+      await manager.getAccessToken();
+      expect(lines).toContainEqual(expect.objectContaining({ level: 40, event: 'refresh-end', msg: expect.stringMatching(/refresh token was rejected/) }));
+      expect(JSON.stringify(lines)).not.toContain('from-env');
+      await manager.getAccessToken({ forceRefresh: true });
+      expect(manager.status()).toMatchObject({ refreshTokenRejected: false, refreshTokenRejectedCount: 1, lastRefreshTokenRejectedAt: T0 });
       manager.close();
     });
   });

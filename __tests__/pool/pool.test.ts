@@ -349,5 +349,27 @@ describe('TokenManagerPool', () => {
       await expect(pool.getAccessToken(user(1))).rejects.toBeInstanceOf(TokenManagerClosedError);
       expect(pool.status()).toMatchObject({ state: 'closed', sessions: 0 });
     });
+
+    it('lets the refreshes in flight finish and be stored with close({ drainMs }), and closes the idle sessions at once', async () => {
+      const store = new MemoryTokenStore();
+      const { pool, providers } = makePool({ store });
+      await pool.getAccessToken(user(1));
+      await pool.getAccessToken(user(2));
+      const refreshing = pool.get(user(1));
+      const idle = pool.get(user(2));
+      const provider = providers.get(user(1)) as FakeProvider;
+      provider.options.manual = true;
+      void pool.getAccessToken(user(1), { forceRefresh: true }).catch(() => undefined);
+      await flushUntil(() => provider.calls.length === 2);
+      const closed = pool.close({ drainMs: 5_000 });
+      expect(idle.status().state).toBe('closed');
+      expect(refreshing.status().state).toBe('refreshing');
+      provider.release();
+      await closed;
+      expect((await store.get(refreshing.storeKey))?.tokens.accessToken).toBe(`${tokenPrefix(user(1))}access-2`);
+      expect(refreshing.status().state).toBe('closed');
+      expect(pool.status()).toMatchObject({ state: 'closed', sessions: 0 });
+      expect(jest.getTimerCount()).toBe(0);
+    });
   });
 });

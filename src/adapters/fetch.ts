@@ -2,7 +2,7 @@
  * createAuthorizedFetch(): a `fetch` that adds the bearer to the allowed origins and replays a
  * request once when the server rejects its token.
  */
-import { ConfigurationError } from '../errors';
+import { ConfigurationError, MalformedResponseError } from '../errors';
 import { createLogger } from '../logger';
 import type { Logger } from '../logger';
 import { createOriginSet, isAllowedUrl, parseRetryStatuses } from './origins';
@@ -176,7 +176,12 @@ function asRequest(input: FetchInput): Request | undefined {
 
 function withBearer(request: Request | undefined, init: FetchInit | undefined, token: string): FetchInit {
   const headers = new Headers(init?.headers ?? request?.headers);
-  headers.set('Authorization', `Bearer ${token}`);
+  try {
+    headers.set('Authorization', `Bearer ${token}`);
+  } catch {
+    // undici's message quotes the whole header value: the token must not reach an error.
+    throw new MalformedResponseError('the access token has characters a Bearer header cannot carry (RFC 6750 b64token)');
+  }
   return { ...init, headers };
 }
 

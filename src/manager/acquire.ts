@@ -130,7 +130,17 @@ export async function readSession(context: AcquireContext): Promise<TokenSet | u
     context.lifecycle.emit({ type: 'identity-mismatch', at: context.wallNow(), key: context.storeKey });
     return undefined;
   }
+  if (!isServableSet(stored.tokens)) {
+    // Whoever wrote it, a set that cannot travel in a Bearer header is never served.
+    const error = new MalformedResponseError('the stored session holds an access token a Bearer header cannot carry (RFC 6750 b64token); treated as absent');
+    reportStoreFailure(context, 'read', error);
+    return undefined;
+  }
   return stored.tokens;
+}
+
+function isServableSet(tokens: TokenSet): boolean {
+  return isHeaderSafeToken(tokens.accessToken) && Number.isFinite(tokens.accessTokenExpiresAt);
 }
 
 async function writeSession(context: AcquireContext, tokens: TokenSet): Promise<void> {
@@ -236,6 +246,15 @@ async function attempts(
    * queued while the breaker opened is refused, not sent.
    */
   const gated = async (attempt: number): Promise<{ kind: 'adopted'; tokens: TokenSet } | { kind: 'answered'; raw: TokenSet; sentAt: number }> => {
+    if (ambiguous) {
+      // The last refresh may have been processed (and the token rotated) before the connection
+      // broke: another replica may already hold its result. Asked before queuing for a call,
+      // and not an auth call itself.
+      progress.stage = 'store';
+      const stored = await readSession(context);
+      progress.stage = 'auth';
+      if (isNewerSession(context, stored, request)) return { kind: 'adopted', tokens: stored as TokenSet };
+    }
     const release = context.authGate === undefined ? undefined : await context.authGate(request.signal);
     try {
       await admitAuthCall(context, operation);
@@ -244,12 +263,6 @@ async function attempts(
       progress.attempts += 1;
       startedAt = context.clock.now();
       lifecycle.emit({ type: 'auth-call-started', at: wallNow(), refreshId, operation, attempt });
-      if (ambiguous) {
-        // The last refresh may have been processed (and the token rotated) before the
-        // connection broke: another replica may already hold its result.
-        const stored = await readSession(context);
-        if (isNewerSession(context, stored, request)) return { kind: 'adopted', tokens: stored as TokenSet };
-      }
       const sentAt = wallNow();
       return { kind: 'answered', raw: await call(), sentAt };
     } catch (error) {

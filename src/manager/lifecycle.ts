@@ -32,6 +32,9 @@ const LOG_FORMAT: Readonly<Record<LifecycleEventType, readonly [Level, string, s
   closed: ['debug', 'closed', 'token manager closed'],
 };
 
+/** A run that signed in because the refresh token (a seeded `ALIX_REFRESH_TOKEN`, say) was refused: worth a warning. */
+const REFRESH_TOKEN_REJECTED: readonly [Level, string, string] = ['warn', 'refresh-end', 'the refresh token was rejected (expired or revoked); signed in again with the partner key'];
+
 const channels = new Map<LifecycleEventType, diagnosticsChannel.Channel>(
   (Object.keys(LOG_FORMAT) as LifecycleEventType[]).map((type) => [type, diagnosticsChannel.channel(`${DIAGNOSTICS_CHANNEL_PREFIX}${type}`)]),
 );
@@ -60,7 +63,7 @@ export class Lifecycle {
   emit(event: LifecycleEvent): void {
     const { logger, emitter, source, observe } = this.sinks;
     observe(event);
-    const [level, name, message] = LOG_FORMAT[event.type];
+    const [level, name, message] = event.type === 'refresh-ended' && event.refreshTokenRejected === true ? REFRESH_TOKEN_REJECTED : LOG_FORMAT[event.type];
     if (logger.isLevelEnabled(level)) {
       const { type: _type, ...fields } = event;
       this.#safely(() => logger[level]({ event: name, ...fields }, message));

@@ -6,7 +6,7 @@
  */
 import { withTimeout } from '../clock';
 import type { Clock } from '../clock';
-import { TimeoutError, TokenManagerClosedError, errorCodeOf } from '../errors';
+import { ErrorCodes, TimeoutError, TokenManagerClosedError, errorCodeOf, isTokenManagerError } from '../errors';
 import type { RefreshTokenSeed, TokenSet } from '../token-set';
 import { acquireTokens } from './acquire';
 import type { AcquireContext, AcquireProgress, AcquireResult } from './acquire';
@@ -35,8 +35,10 @@ export interface RefreshRunInput {
   loaded: Promise<void>;
   held: HeldSession | undefined;
   seed: RefreshTokenSeed | undefined;
-  /** The whole run's deadline, in ms. */
+  /** The whole run's deadline, in ms from `since`. */
   acquireTimeoutMs: number;
+  /** Timeline: when the caller that started the run arrived (its start-up read counts); default now. */
+  since: number | undefined;
   /** The retry loop's budget (the smaller of it and `acquireTimeoutMs` applies), in ms. */
   retryBudgetMs: number;
   /** The auth server, `host:port`, for the deadline's message. */
@@ -46,6 +48,7 @@ export interface RefreshRunInput {
 /** Starts the pipeline under its deadline. */
 export function startRefreshRun(context: AcquireContext & { clock: Clock }, input: RefreshRunInput): RefreshRun {
   const startedAt = context.clock.now();
+  const since = Math.min(input.since ?? startedAt, startedAt);
   const abort = new AbortController();
   const progress: AcquireProgress = { stage: 'store', attempts: 0, lastError: undefined };
   const { held } = input;
@@ -54,14 +57,14 @@ export function startRefreshRun(context: AcquireContext & { clock: Clock }, inpu
       refreshId: input.id,
       reason: input.reason,
       signal: abort.signal,
-      deadline: startedAt + Math.min(input.acquireTimeoutMs, input.retryBudgetMs),
+      deadline: since + Math.min(input.acquireTimeoutMs, input.retryBudgetMs),
       held: held?.tokens,
       rejectedToken: held?.rejected === true ? held.tokens.accessToken : undefined,
       seed: input.seed,
       progress,
     }),
   );
-  const outcome = withTimeout(work, context.clock, input.acquireTimeoutMs, () => {
+  const outcome = withTimeout(work, context.clock, Math.max(0, since + input.acquireTimeoutMs - startedAt), () => {
     const error = deadlineError(progress, input);
     abort.abort(error);
     return error;
@@ -72,7 +75,7 @@ export function startRefreshRun(context: AcquireContext & { clock: Clock }, inpu
 /** The error a run's deadline produces: what it was waiting for, and the attempts made. */
 function deadlineError(progress: AcquireProgress, input: RefreshRunInput): TimeoutError {
   const { stage, attempts, lastError } = progress;
-  const signerTimedOut = lastError instanceof TimeoutError && lastError.stage === 'signer';
+  const signerTimedOut = isTokenManagerError(lastError, ErrorCodes.TIMEOUT) && (lastError as TimeoutError).stage === 'signer';
   return new TimeoutError({
     stage: stage === 'auth' && signerTimedOut ? 'signer' : stage,
     timeoutMs: input.acquireTimeoutMs,
@@ -133,8 +136,11 @@ export class RefreshFlight {
     );
   }
 
-  /** Joins the run in flight, or starts one. Resolves to the new access token. */
-  join(reason: RefreshReason): Promise<string> {
+  /**
+   * Joins the run in flight, or starts one whose deadline counts from `since` (timeline; the
+   * arrival of the caller that starts it). Resolves to the new access token.
+   */
+  join(reason: RefreshReason, since?: number): Promise<string> {
     const hooks = this.hooks;
     if (hooks.isClosed()) return Promise.reject(new TokenManagerClosedError());
     if (this.#current !== undefined) return this.#current.promise;
@@ -148,6 +154,7 @@ export class RefreshFlight {
       held: hooks.cycler.held,
       seed: hooks.cycler.seed,
       acquireTimeoutMs: hooks.options.acquireTimeoutMs,
+      since,
       retryBudgetMs: hooks.options.retry.maxRetryTimeMs,
       endpoint: hooks.options.provider.identity?.endpoint,
     });

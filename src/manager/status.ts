@@ -17,6 +17,8 @@ export class SessionStats {
   adoptedCount = 0;
   ambiguousRefreshCount = 0;
   refreshTokenRejected = false;
+  refreshTokenRejectedCount = 0;
+  lastRefreshTokenRejectedAt: number | null = null;
   lastRefreshAt: number | null = null;
 
   /** Updates the counters from one lifecycle event. */
@@ -28,6 +30,10 @@ export class SessionStats {
           if (event.outcome === 'signed-in') this.signInCount += 1;
           this.lastRefreshAt = event.at;
           this.refreshTokenRejected = event.refreshTokenRejected === true;
+          if (this.refreshTokenRejected) {
+            this.refreshTokenRejectedCount += 1;
+            this.lastRefreshTokenRejectedAt = event.at;
+          }
         } else if (event.outcome === 'failed' || event.outcome === 'abandoned') {
           this.failureCount += 1;
         }
@@ -85,6 +91,8 @@ export function snapshotStatus(cycler: RefreshCycler, stats: SessionStats, input
     adoptedCount: stats.adoptedCount,
     ambiguousRefreshCount: stats.ambiguousRefreshCount,
     refreshTokenRejected: stats.refreshTokenRejected,
+    refreshTokenRejectedCount: stats.refreshTokenRejectedCount,
+    lastRefreshTokenRejectedAt: integer(stats.lastRefreshTokenRejectedAt ?? undefined),
     breaker: input.breaker?.breaker.snapshot() ?? null,
   };
 }

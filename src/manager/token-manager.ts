@@ -17,19 +17,11 @@ import { backoffPolicies, resolveTokenManagerOptions } from './options';
 import type { ResolvedTokenManagerOptions, ScheduledRefresh, TokenManagerOptions } from './options';
 import { RefreshTimer } from './refresh-timer';
 import { RefreshFlight } from './refresh-run';
+import { StartupRead } from './startup-read';
 import { SessionStats, snapshotStatus } from './status';
 import { hotTokenListener } from './internal';
 import type { HotTokenListener } from './internal';
-import type {
-  GetAccessTokenOptions,
-  HealthOptions,
-  InvalidateResult,
-  RefreshReason,
-  ReplayReport,
-  TokenManagerEvents,
-  TokenManagerHealth,
-  TokenManagerStatus,
-} from './types';
+import type { GetAccessTokenOptions, HealthOptions, InvalidateResult, RefreshReason, ReplayReport, TokenManagerEvents, TokenManagerHealth, TokenManagerStatus } from './types';
 
 /** Options of {@link TokenManager.close}. */
 export interface CloseOptions {
@@ -74,7 +66,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   readonly #flight: RefreshFlight;
   #hot: { readonly token: string; readonly refreshAt: number } | undefined;
   readonly #onHot: HotTokenListener | undefined;
-  #loading: Promise<void> | undefined;
+  readonly #startup = new StartupRead(() => readSession(this.#acquire).then((stored) => this.#start(stored)));
   #draining = false;
   #closed = false;
 
@@ -108,7 +100,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       context: this.#acquire,
       cycler: this.#cycler,
       options: resolved,
-      loaded: () => this.#load(),
+      loaded: () => this.#startup.start(),
       isClosed: () => this.#closed,
       install: (tokens, source) => this.#install(tokens, source),
       arm: (at) => this.#timer.arm(at),
@@ -171,12 +163,18 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     }
     this.#draining = true;
     this.#timer.cancel();
-    return Promise.race([this.#flight.settled(), sleep(this.#clock, options.drainMs)]).then(() => this.#closeNow());
+    const drained = new AbortController();
+    const deadline = sleep(this.#clock, options.drainMs, drained.signal).catch(() => undefined);
+    return Promise.race([this.#flight.settled(), deadline]).then(() => {
+      drained.abort();
+      this.#closeNow();
+    });
   }
 
   async #getAccessTokenSlowly(options: GetAccessTokenOptions): Promise<string> {
     if (this.#closed) throw new TokenManagerClosedError();
-    await waitWithSignal(this.#load(), options.signal);
+    const arrivedAt = this.#time();
+    await this.#startup.wait(options.signal);
     if (this.#closed) throw new TokenManagerClosedError();
     const decision = this.#cycler.decide(this.#time(), options.forceRefresh === true, this.#flight.running);
     if (decision.kind === 'serve') return decision.token;
@@ -186,11 +184,11 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     }
     if (decision.kind === 'fail-fast') throw decision.error;
     const release = holdProcessOpen();
-    const startedAt = this.#time();
     const waited = (errorCode?: string): void =>
-      this.#lifecycle.emit({ type: 'token-waited', at: this.#wallNow(), durationMs: this.#time() - startedAt, outcome: errorCode === undefined ? 'success' : 'failure', ...(errorCode === undefined ? {} : { errorCode }) });
+      this.#lifecycle.emit({ type: 'token-waited', at: this.#wallNow(), durationMs: this.#time() - arrivedAt, outcome: errorCode === undefined ? 'success' : 'failure', ...(errorCode === undefined ? {} : { errorCode }) });
     try {
-      const token = await waitWithSignal(this.#flight.join(decision.reason), options.signal);
+      // A run this caller starts ends by its arrival + acquireTimeoutMs: the start-up read counts.
+      const token = await waitWithSignal(this.#flight.join(decision.reason, arrivedAt), options.signal);
       waited();
       return token;
     } catch (error) {
@@ -201,15 +199,12 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     }
   }
 
-  /** Reads the store (or the seed) once, before the first token is needed. */
-  #load(): Promise<void> {
-    this.#loading ??= readSession(this.#acquire).then((stored) => {
-      if (this.#closed || this.#cycler.held !== undefined) return;
-      const start = startingPoint(stored, this.#options.initialTokens, this.#wallNow() + this.#options.expirySkewMs);
-      if (start?.kind === 'tokens') this.#install(start.tokens, stored === undefined ? 'seeded' : 'adopted');
-      if (start?.kind === 'seed') this.#cycler.holdSeed(start.seed);
-    });
-    return this.#loading;
+  /** What the start-up read found: a stored session (newer) or else the seed. */
+  #start(stored: TokenSet | undefined): void {
+    if (this.#closed || this.#cycler.held !== undefined) return;
+    const start = startingPoint(stored, this.#options.initialTokens, this.#wallNow() + this.#options.expirySkewMs);
+    if (start?.kind === 'tokens') this.#install(start.tokens, stored === undefined ? 'seeded' : 'adopted');
+    if (start?.kind === 'seed') this.#cycler.holdSeed(start.seed);
   }
 
   #background(reason: RefreshReason): void {

@@ -11,6 +11,7 @@ import { monotonicClock, systemClock } from '../clock';
 import type { Clock } from '../clock';
 import { TokenManagerClosedError } from '../errors';
 import { TokenManager } from '../manager/token-manager';
+import type { CloseOptions } from '../manager/token-manager';
 import { hotTokenListener } from '../manager/internal';
 import type { ManagerInternals } from '../manager/internal';
 import { DEFAULT_TOKEN_MANAGER_OPTIONS } from '../manager/options';
@@ -211,10 +212,23 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     return assessPoolHealth(this.status());
   }
 
-  /** Closes every session and the shared timer; later calls reject with `TokenManagerClosedError`. */
-  close(): void {
-    if (this.#closed) return;
+  /**
+   * Closes every session and the shared timer; later calls reject with `TokenManagerClosedError`.
+   * With `drainMs`, the refreshes in flight may first finish and be stored (see
+   * `TokenManager.close()`); the returned promise settles when they have.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     this.#closed = true;
+    const draining: Array<Promise<void>> = [];
+    if (options.drainMs !== undefined && options.drainMs > 0) {
+      for (const session of this.#sessions.values()) {
+        if (!session.refreshing || session.manager === undefined) continue;
+        // Handed over to its own drain: the eviction below must not close it at once.
+        draining.push(session.manager.close(options));
+        session.manager = undefined;
+      }
+    }
     this.#evicting = 'closed';
     try {
       for (const key of [...this.#sessions.keys()]) this.#cache.del(key);
@@ -222,6 +236,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       this.#evicting = undefined;
     }
     this.#heap.clear();
+    return Promise.all(draining).then(() => undefined);
   }
 
   #create(key: string): TokenManager {

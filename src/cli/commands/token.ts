@@ -58,6 +58,9 @@ export async function printToken(flags: TokenFlags, io: TokenCommandIo): Promise
   try {
     const token = await manager.getAccessToken(signal === undefined ? undefined : { signal });
     progress.clear();
+    if (manager.status().refreshTokenRejected && (env[ALIX_ENV.refreshToken] ?? '').trim() !== '') {
+      io.stderr.write(`warning: ${ALIX_ENV.refreshToken} was rejected (expired or revoked); signed in with the partner key instead. Replace or unset it.\n`);
+    }
     io.stdout.write(flags.status === true ? `${JSON.stringify(manager.status(), null, 2)}\n` : `${token}\n`);
     return ExitCodes.OK;
   } catch (error) {
