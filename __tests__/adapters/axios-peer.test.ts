@@ -31,11 +31,19 @@ describe('attachTokenManager() and the peer axios', () => {
   });
 
   it('refuses an axios 0.x instance at attach time', () => {
-    // The shape of an axios 0.27 instance: request(), interceptors and defaults, no postForm().
+    // A look-alike not built from axios 1.x's Axios class (real 0.27 instances: axios-versions.test.ts).
     const legacy = { request: jest.fn(), defaults: { baseURL: ORIGIN }, interceptors: { request: { use: jest.fn(), eject: jest.fn() } } };
     expect(() => attachTokenManager(legacy, new FakeTokenSource())).toThrow(ConfigurationError);
     expect(() => attachTokenManager(legacy, new FakeTokenSource())).toThrow(/0\.x.*install axios \^1\.6\.0/);
     expect(legacy.interceptors.request.use).not.toHaveBeenCalled();
+  });
+
+  it('serves a bare `new axios.Axios()` of the peer', async () => {
+    const seen: InternalAxiosRequestConfig[] = [];
+    const bare = new axios.Axios({ baseURL: ORIGIN, adapter: captureAdapter(seen), headers: {} });
+    attachTokenManager(bare, new FakeTokenSource('SECRET'));
+    await bare.request({ url: '/cards' });
+    expect(seen[0]?.headers.get('Authorization')).toBe('Bearer SECRET-0');
   });
 
   it('refuses something that is not an axios instance', () => {

@@ -47,10 +47,11 @@ export type AxiosAdapterLike = (config: AxiosRequestConfigLike) => Promise<Axios
 export interface AxiosRequestInterceptorsLike {
   // `any` on purpose: each axios 1.x release types this callback differently (generic or not,
   // InternalAxiosRequestConfig or AxiosRequestConfig), and the callback must fit every one.
+  // `onRejected` is `… | undefined` in axios 1.6's typings and `… | null` in later ones.
   use(
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     onFulfilled: (config: any) => any,
-    onRejected: null,
+    onRejected: ((error: unknown) => unknown) | null | undefined,
     options: { synchronous: boolean },
   ): number;
   eject(id: number): void;
@@ -99,6 +100,17 @@ export function unsupportedPeerReason(candidate: PeerAxios = peer): string | und
 }
 
 /**
+ * Checks that the installed (peer) axios is one this library can use: what the adapter checks
+ * at attach time, and what `AlixAuthProvider` checks at construction.
+ *
+ * @throws {ConfigurationError} `<where>: <reason>` (see {@link unsupportedPeerReason}).
+ */
+export function assertSupportedPeer(where: string, candidate: PeerAxios = peer): void {
+  const reason = unsupportedPeerReason(candidate);
+  if (reason !== undefined) throw new ConfigurationError(`${where}: ${reason}`);
+}
+
+/**
  * Checks at attach time that `instance` is an axios 1.x instance the adapter can serve.
  *
  * @throws {ConfigurationError} when it is not an axios instance, when it is axios 0.x, when the
@@ -107,7 +119,7 @@ export function unsupportedPeerReason(candidate: PeerAxios = peer): string | und
  * (mixing two copies' headers is what once collapsed every header into one and leaked the bearer).
  */
 export function assertSupportedInstance(instance: unknown, where: string): asserts instance is AxiosInstanceLike {
-  const candidate = instance as Partial<AxiosInstanceLike & { request: unknown; postForm: unknown }> | null | undefined;
+  const candidate = instance as Partial<AxiosInstanceLike & { request: unknown }> | null | undefined;
   if (
     (typeof candidate !== 'object' && typeof candidate !== 'function') ||
     candidate === null ||
@@ -117,18 +129,29 @@ export function assertSupportedInstance(instance: unknown, where: string): asser
   ) {
     throw new ConfigurationError(`${where}: the first argument is not an axios instance`);
   }
-  // postForm() arrived with AxiosHeaders in axios 1.0: an instance without it is axios 0.x.
-  if (typeof candidate.postForm !== 'function') {
+  if (isLegacyInstance(candidate)) {
     throw new ConfigurationError(`${where}: this axios instance is axios 0.x, which is not supported; install axios ${SUPPORTED_AXIOS_RANGE}`);
   }
-  const reason = unsupportedPeerReason();
-  if (reason !== undefined) throw new ConfigurationError(`${where}: ${reason}`);
+  assertSupportedPeer(where);
   if (!isPeerInstance(candidate as AxiosInstanceLike) && typeof candidate.defaults.adapter !== 'function') {
     throw new ConfigurationError(
       `${where}: this axios instance comes from another copy of axios than the one alix-token-manager resolves ` +
         `(axios ${String(peer.VERSION)}); install a single axios ${SUPPORTED_AXIOS_RANGE} (npm ls axios shows the copies)`,
     );
   }
+}
+
+/**
+ * True when `instance` is not built from axios 1.x's `Axios` class. Nothing else on an instance
+ * tells 0.x from 1.x (0.27 and later have postForm(), 0.30 and later interceptors' clear()):
+ * axios 1.x copies the class prototype's own keys, `constructor` included, onto the function
+ * `axios.create()` returns, where 0.x copies only the enumerable ones of a function prototype;
+ * a bare `new Axios()` of 1.x has a class as its constructor.
+ */
+function isLegacyInstance(instance: object): boolean {
+  if (typeof instance === 'function') return !Object.hasOwn(instance, 'constructor');
+  const ctor = (Object.getPrototypeOf(instance) as { constructor?: unknown } | null)?.constructor;
+  return typeof ctor !== 'function' || !Function.prototype.toString.call(ctor).startsWith('class');
 }
 
 /** True when `instance` was made by the peer axios (its interceptor managers share one class). */

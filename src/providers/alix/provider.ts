@@ -21,6 +21,7 @@ import { loadPrivateKey } from './private-key';
 import { createKeySigner, runSigner } from './signer';
 import { waitWithSignal } from '../../wait-with-signal';
 import { assertPositiveMs, definedOnly } from '../../defaults';
+import { assertSupportedPeer } from '../../adapters/axios-peer';
 
 /** A bare axios client (`axios.Axios`), typed the same way in the ESM and CommonJS typings. */
 type AxiosClient = InstanceType<typeof axios.Axios>;
@@ -148,11 +149,14 @@ export class AlixAuthProvider implements TokenProvider {
   readonly identity: ProviderIdentity;
 
   /**
-   * @throws {ConfigurationError} on a missing or empty partnerCode, a missing secretKey (with
+   * @throws {ConfigurationError} when the installed axios is outside the supported range (see
+   *   `SUPPORTED_AXIOS_RANGE`), on a missing or empty partnerCode, a missing secretKey (with
    *   the default signed string), a bad or non-loopback `http:` baseUrl, both or neither of
    *   privateKey/signer, or a key that is not a readable RSA private key of 2048+ bits.
    */
   constructor(options: AlixAuthProviderOptions) {
+    // The auth calls go through the application's (peer) axios: refuse 0.x and 1.x before 1.6 here, not at the first call.
+    assertSupportedPeer('AlixAuthProvider');
     this.#settings = mergeOptions(options);
     this.#baseUrl = parseBaseUrl(options.baseUrl);
     this.#signer = createSigner(options);
