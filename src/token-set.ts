@@ -69,7 +69,9 @@ export interface RoundTrip {
  * trip and {@link SKEW_TOLERANCE_MS}. The server stamped `Date` somewhere between sending
  * and receiving, so delivery delay is not mistaken for skew; of the offsets the round trip
  * allows, the largest is taken, which places the expiry earliest: never later than the
- * server's own view.
+ * server's own view. The one exception is by design: within the `Date` header's resolution
+ * ({@link SKEW_TOLERANCE_MS}) the local clock is trusted, so an expiry may land up to that
+ * much later than the server's; the last-window margin (`expirySkewMs`, 10 s) covers it.
  */
 export function estimateServerOffset(serverTime: number, roundTrip: RoundTrip): number {
   const lowest = serverTime - roundTrip.receivedAt - SKEW_TOLERANCE_MS;
