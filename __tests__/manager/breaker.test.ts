@@ -208,6 +208,32 @@ describe('TokenManager with a breaker, against the sandbox (503 faults)', () => 
   });
 });
 
+describe("The breaker and the manager's one Retry-After cap (retry.maxRetryAfterMs)", () => {
+  const HOUR_MS = 60 * 60_000;
+
+  it.each([
+    ['a cap shorter than the default', 20_000, HOUR_MS, 20_000],
+    ['a cap longer than the default (10 min)', 2 * HOUR_MS, HOUR_MS, HOUR_MS],
+    ['the default cap', undefined, 24 * HOUR_MS, 600_000],
+  ])("opens for the server's Retry-After capped by %s", async (_label, maxRetryAfterMs, retryAfterMs, openForMs) => {
+    const clock = manualClock(Date.now());
+    const breaker = new LocalAuthBreaker({ failureThreshold: 1, openMs: 1_000, now: clock.now });
+    const provider = new FakeProvider({ now: clock.now });
+    provider.script.push(new AuthUnavailableError({ operation: 'authenticate', reason: 'http', status: 503, retryAfterMs }));
+    // A budget shorter than any of these waits: the caller fails at once, nothing sleeps.
+    const manager = new TokenManager({ provider, breaker, now: clock.now, acquireTimeoutMs: 10_000, retry: { ...INSTANT_RETRY, maxRetryAfterMs } });
+
+    await expect(manager.getAccessToken()).rejects.toMatchObject({ code: ErrorCodes.AUTH_UNAVAILABLE, reason: 'http' });
+    expect(breaker.snapshot()).toEqual({ state: 'open', failures: 1, openUntil: clock.now() + openForMs });
+    clock.advance(openForMs - 1);
+    await expect(manager.getAccessToken()).rejects.toMatchObject({ reason: 'breaker', retryAfterMs: 1 });
+    clock.advance(1);
+    await expect(manager.getAccessToken()).resolves.toBe('access-1');
+    expect(provider.calls).toHaveLength(2);
+    manager.close();
+  });
+});
+
 describe('An open breaker, known to the manager, before any lock or queue', () => {
   const clock = manualClock(Date.now());
   async function openBreaker(): Promise<LocalAuthBreaker> {

@@ -1,6 +1,6 @@
 import { MemoryTokenStore } from '../../src/stores/memory';
 import type { StoredSession, TokenStore } from '../../src/stores/types';
-import { flushPromises, flushUntil, makeTokenSet } from '../helpers/fake-provider';
+import { flushUntil, makeTokenSet } from '../helpers/fake-provider';
 import { T0, makeManager, minutes, useFakeClock } from '../helpers/manager';
 
 describe('TokenManager', () => {
@@ -56,10 +56,10 @@ describe('TokenManager', () => {
       jest.setSystemTime(T0 + minutes(11));
       const tokens = await Promise.all([manager.getAccessToken(), manager.getAccessToken(), manager.getAccessToken()]);
       expect(tokens).toEqual(['access-1', 'access-1', 'access-1']);
-      await flushPromises();
+      await flushUntil(() => provider.pendingCount === 1);
       expect(provider.refreshCount).toBe(1);
       provider.release();
-      await flushPromises();
+      await flushUntil(() => manager.status().state === 'valid');
       expect(await manager.getAccessToken()).toBe('access-2');
       manager.close();
     });
@@ -71,7 +71,8 @@ describe('TokenManager', () => {
       jest.setSystemTime(T0 + minutes(15) - 10_000);
       let settled: string | undefined;
       const waiting = manager.getAccessToken().then((token) => (settled = token));
-      await flushPromises();
+      // The refresh has reached the provider, which holds it: no new token exists yet.
+      await flushUntil(() => provider.pendingCount === 1);
       expect(settled).toBeUndefined();
       provider.release();
       await waiting;
@@ -82,7 +83,7 @@ describe('TokenManager', () => {
     it('gives 1,000 concurrent callers with no token one sign-in and the same token', async () => {
       const { manager, provider } = makeManager({}, { manual: true });
       const callers = Array.from({ length: 1000 }, () => manager.getAccessToken());
-      await flushPromises();
+      await flushUntil(() => provider.pendingCount === 1);
       provider.release();
       const tokens = await Promise.all(callers);
       expect(provider.calls).toHaveLength(1);
@@ -149,8 +150,8 @@ describe('TokenManager', () => {
       const { manager } = makeManager({ store });
       const caller = manager.getAccessToken().then((token) => order.push(`caller:${token}`));
       await flushUntil(() => order.length > 0);
-      await flushPromises();
       expect(order).toEqual(['write-start:access-1']);
+      // The proof is the final order: a caller served before the write ended would come before 'write-done'.
       finishWrite();
       await caller;
       expect(order).toEqual(['write-start:access-1', 'write-done', 'caller:access-1']);

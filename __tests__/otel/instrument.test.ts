@@ -229,6 +229,39 @@ describe('instrumentTokenManager()', () => {
       ]);
     });
 
+    it('marks a run abandoned at its deadline in error, and the auth call it left unanswered too', () => {
+      instrument();
+      source.send(
+        lifecycle('refresh-started', { refreshId: 3, reason: 'expired', foreground: true }),
+        lifecycle('auth-call-started', { refreshId: 3, operation: 'refresh', attempt: 1 }),
+        lifecycle('refresh-ended', { refreshId: 3, reason: 'expired', outcome: 'abandoned', durationMs: 20_000, attempts: 1, errorCode: 'ERR_ALIX_TIMEOUT' }),
+        // The aborted call reports its end after the run's: it changes nothing.
+        lifecycle('auth-call-ended', { refreshId: 3, operation: 'refresh', attempt: 1, outcome: 'failure', durationMs: 20_001, errorCode: 'ERR_ALIX_ABORTED' }),
+      );
+
+      const spans = telemetry.spans();
+      expect(spans.map((span) => span.name)).toEqual([SPAN_NAMES.authRefresh, SPAN_NAMES.refresh]);
+      const [call, run] = spans;
+      expect(run?.status).toEqual({ code: SpanStatusCode.ERROR, message: 'ERR_ALIX_TIMEOUT' });
+      expect(run?.attributes).toMatchObject({ [ATTRIBUTES.refreshOutcome]: 'abandoned', [ATTRIBUTES.errorType]: 'ERR_ALIX_TIMEOUT' });
+      expect(call?.status).toEqual({ code: SpanStatusCode.ERROR, message: 'ERR_ALIX_TIMEOUT' });
+      expect(call?.attributes[ATTRIBUTES.errorType]).toBe('ERR_ALIX_TIMEOUT');
+    });
+
+    it('ends a successful run, and an auth call it left open, without an error status', () => {
+      instrument();
+      source.send(
+        lifecycle('refresh-started', { refreshId: 4, reason: 'scheduled', foreground: false }),
+        lifecycle('auth-call-started', { refreshId: 4, operation: 'refresh', attempt: 1 }),
+        lifecycle('refresh-ended', { refreshId: 4, reason: 'scheduled', outcome: 'adopted', durationMs: 5, attempts: 1 }),
+      );
+
+      expect(telemetry.spans().map((span) => [span.name, span.status.code])).toEqual([
+        [SPAN_NAMES.authRefresh, SpanStatusCode.UNSET],
+        [SPAN_NAMES.refresh, SpanStatusCode.UNSET],
+      ]);
+    });
+
     it('parents a foreground run on the active context and starts a background run as a new trace', () => {
       const restore = useStackContext();
       try {

@@ -15,6 +15,7 @@ import type { TokenProvider } from '../../src/providers/types';
 import { startAlixSandbox } from '../../src/sandbox/server';
 import type { AlixSandbox } from '../../src/sandbox/server';
 import { pemBodyLines } from '../helpers/alix-keys';
+import { ManualClock } from '../helpers/manual-clock';
 import { Telemetry, pointsOf } from './telemetry';
 
 /** What crossed the wire: every token issued and every signature sent. */
@@ -127,6 +128,33 @@ describe('instrumentTokenManager() on a real TokenManager and the sandbox', () =
     ]);
     expect(calls[0]?.attributes[ATTRIBUTES.httpStatusCode]).toBe(503);
     expect(forced?.events.map((event) => event.name)).toEqual([SPAN_EVENT_NAMES.retryScheduled]);
+  });
+
+  it('marks a run abandoned at its deadline, and the auth call the sandbox never answered, in error', async () => {
+    // The deadline runs on an injected clock: the test decides when it passes, nothing sleeps.
+    const clock = new ManualClock(Date.now());
+    const abandoning = new TokenManager({ provider: recordingProvider(sandbox, wire), now: clock.now, timers: clock, acquireTimeoutMs: 5_000 });
+    const instrumentation = instrumentTokenManager(abandoning, { tracerProvider: telemetry.tracerProvider });
+    sandbox.injectFaults(1, { type: 'delay', ms: 60_000, endpoint: 'authenticate' });
+    const callStarted = new Promise<void>((resolve) => abandoning.on('lifecycle', (event) => event.type === 'auth-call-started' && resolve()));
+    const outcome = abandoning.getAccessToken().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    try {
+      await callStarted;
+      clock.advance(5_000);
+      expect(await outcome).toMatchObject({ code: ErrorCodes.TIMEOUT });
+    } finally {
+      instrumentation.uninstrument();
+      abandoning.close();
+    }
+
+    const run = telemetry.spans().find((span) => span.name === SPAN_NAMES.refresh);
+    const calls = telemetry.spans().filter((span) => span.parentSpanContext?.spanId === run?.spanContext().spanId);
+    expect(run?.attributes[ATTRIBUTES.refreshOutcome]).toBe('abandoned');
+    expect(run?.status).toEqual({ code: SpanStatusCode.ERROR, message: ErrorCodes.TIMEOUT });
+    expect(calls.map((call) => [call.name, call.status])).toEqual([[SPAN_NAMES.authSignIn, { code: SpanStatusCode.ERROR, message: ErrorCodes.TIMEOUT }]]);
   });
 
   it('exports none of the tokens, signatures or keys that crossed the wire', async () => {

@@ -5,7 +5,7 @@
 import { systemClock } from '../clock';
 import { assertPositiveMs, definedOnly } from '../defaults';
 import { ConfigurationError } from '../errors';
-import { DEFAULT_MAX_RETRY_AFTER_MS } from './backoff';
+import { retryAfterOf } from './backoff';
 import type { AuthBreaker, BreakerAdmission, BreakerOutcome, BreakerState, BreakerStatus, TokenStore } from '../stores/types';
 
 /** Options of {@link LocalAuthBreaker} (and of a Redis store's shared breaker). */
@@ -22,7 +22,8 @@ export interface AuthBreakerOptions {
   windowMs?: number;
   /**
    * How long the breaker stays open before one probe is let through (at least the server's
-   * `Retry-After`, at most 10 minutes); also the longest a probe holds its lease, in ms.
+   * `Retry-After`, as capped by the recording manager's `retry.maxRetryAfterMs`); also the
+   * longest a probe holds its lease, in ms.
    * @default 5_000
    */
   openMs?: number;
@@ -40,9 +41,6 @@ export const DEFAULT_AUTH_BREAKER_OPTIONS = Object.freeze({
   openMs: 5_000,
   now: (): number => systemClock.now(),
 });
-
-/** The longest a server's `Retry-After` keeps a breaker open, in ms: the manager's one `Retry-After` cap. */
-export const MAX_BREAKER_OPEN_MS = DEFAULT_MAX_RETRY_AFTER_MS;
 
 /** Breaker options with the defaults applied. */
 export type ResolvedAuthBreakerOptions = Required<AuthBreakerOptions>;
@@ -63,10 +61,14 @@ export function resolveAuthBreakerOptions(options: AuthBreakerOptions = {}, owne
   return resolved;
 }
 
-/** How long a failure opens the breaker for: `openMs`, or the server's `Retry-After` if longer (capped). */
+/**
+ * How long a failure opens the breaker for: `openMs`, or the server's `Retry-After` if longer.
+ * The breaker applies no cap of its own: a manager records `Retry-After` already capped at its
+ * `retry.maxRetryAfterMs` (see {@link withBreaker}), the one cap on server-requested waits.
+ */
 export function openDurationMs(openMs: number, retryAfterMs: number | undefined): number {
   const requested = typeof retryAfterMs === 'number' && Number.isFinite(retryAfterMs) ? retryAfterMs : 0;
-  return Math.ceil(Math.min(Math.max(openMs, requested), Math.max(openMs, MAX_BREAKER_OPEN_MS)));
+  return Math.ceil(Math.max(openMs, requested));
 }
 
 const ADMITTED: BreakerAdmission = Object.freeze({ allowed: true, probe: false });
@@ -152,13 +154,33 @@ export interface BreakerLink {
   seen: BreakerState;
 }
 
+/** A manager's `breaker` option as resolved: which breaker, and the `Retry-After` cap it records with. */
+export interface BreakerChoice {
+  /** The option as given: a breaker, `false` for none, undefined for the store's own. */
+  readonly option: AuthBreaker | false | undefined;
+  /** The manager's `retry.maxRetryAfterMs`: a longer `Retry-After` is recorded as this, in ms. */
+  readonly maxRetryAfterMs: number;
+}
+
 /**
  * The store, and the breaker a manager uses with it: the `breaker` option, else the store's
- * own, else none (`false`, or a store without one).
+ * own, else none (`false`, or a store without one). The manager records through a view that
+ * caps the server's `Retry-After` at its `retry.maxRetryAfterMs`: what a manager records never
+ * holds the breaker open longer than that manager itself would wait.
  */
-export function withBreaker(option: AuthBreaker | false | undefined, store: TokenStore): { store: TokenStore; breaker: BreakerLink | undefined } {
-  const breaker = option === false ? undefined : (option ?? store.breaker);
-  return { store, breaker: breaker === undefined ? undefined : { breaker, seen: breaker.snapshot().state } };
+export function withBreaker(choice: BreakerChoice, store: TokenStore): { store: TokenStore; breaker: BreakerLink | undefined } {
+  const breaker = choice.option === false ? undefined : (choice.option ?? store.breaker);
+  if (breaker === undefined) return { store, breaker: undefined };
+  return { store, breaker: { breaker: cappingRetryAfter(breaker, choice.maxRetryAfterMs), seen: breaker.snapshot().state } };
+}
+
+/** `breaker`, told a server's `Retry-After` capped at `maxRetryAfterMs` (the backoff policy's one cap). */
+function cappingRetryAfter(breaker: AuthBreaker, maxRetryAfterMs: number): AuthBreaker {
+  return {
+    admit: () => breaker.admit(),
+    record: (outcome, retryAfterMs) => breaker.record(outcome, retryAfterOf({ retryAfterMs }, { maxRetryAfterMs })),
+    snapshot: () => breaker.snapshot(),
+  };
 }
 
 /** Whether a value looks like an {@link AuthBreaker}. */

@@ -3,11 +3,13 @@ import type { Clock } from '../clock';
 import { ConfigurationError } from '../errors';
 import type { TokenProvider } from '../providers/types';
 import type { AuthBreaker, TokenStore } from '../stores/types';
+import { isHeaderSafeToken } from '../token-set';
 import type { InitialTokens } from '../token-set';
 import { definedOnly } from '../defaults';
 import { DEFAULT_MAX_RETRY_AFTER_MS } from './backoff';
 import type { BackoffPolicy } from './backoff';
 import { isAuthBreaker } from './breaker';
+import type { BreakerChoice } from './breaker';
 
 /** How transient auth failures (network, timeout, 5xx, 429) are retried within one refresh. */
 export interface RetryOptions {
@@ -230,7 +232,8 @@ export const DEFAULT_TOKEN_MANAGER_OPTIONS = Object.freeze({
 
 /** Options with every default applied. */
 export type ResolvedTokenManagerOptions = Required<Omit<TokenManagerOptions, 'store' | 'logger' | 'initialTokens' | 'retry' | 'timers' | 'now' | 'storeKey' | 'scheduler' | 'authGate' | 'breaker'>> & {
-  breaker: AuthBreaker | false | undefined;
+  /** The `breaker` option, with the `Retry-After` cap (`retry.maxRetryAfterMs`) it records with. */
+  breaker: BreakerChoice;
   scheduler: RefreshScheduler | undefined;
   authGate: AuthGate | undefined;
   /** The user's clock, when one was injected: then it is the timeline too. */
@@ -280,6 +283,7 @@ export function resolveTokenManagerOptions(options: TokenManagerOptions): Resolv
   if (typeof provider?.authenticate !== 'function' || typeof provider.refresh !== 'function') {
     throw new ConfigurationError('TokenManager option provider must implement authenticate() and refresh()');
   }
+  const retry = { ...DEFAULT_RETRY_OPTIONS, ...definedOnly(options.retry ?? {}) };
   const resolved: ResolvedTokenManagerOptions = {
     ...DEFAULT_TOKEN_MANAGER_OPTIONS,
     random: Math.random,
@@ -288,20 +292,20 @@ export function resolveTokenManagerOptions(options: TokenManagerOptions): Resolv
     storeKey: options.storeKey,
     scheduler: options.scheduler,
     authGate: options.authGate,
-    breaker: options.breaker,
+    breaker: { option: options.breaker, maxRetryAfterMs: retry.maxRetryAfterMs },
     provider: options.provider,
     store: options.store,
     logger: options.logger,
     initialTokens: options.initialTokens,
     timers: options.timers,
-    retry: { ...DEFAULT_RETRY_OPTIONS, ...definedOnly(options.retry ?? {}) },
+    retry,
   };
   for (const name of DURATION_OPTIONS) assertNonNegative(name, resolved[name]);
   for (const name of RETRY_NUMBERS) assertNonNegative(`retry.${name}`, resolved.retry[name]);
   if (resolved.now !== undefined) assertFunction('now', resolved.now);
   if (resolved.scheduler !== undefined) assertFunction('scheduler', resolved.scheduler);
   if (resolved.authGate !== undefined) assertFunction('authGate', resolved.authGate);
-  if (resolved.breaker !== undefined && resolved.breaker !== false && !isAuthBreaker(resolved.breaker)) {
+  if (options.breaker !== undefined && options.breaker !== false && !isAuthBreaker(options.breaker)) {
     throw new ConfigurationError('TokenManager option breaker must be an AuthBreaker (admit(), record(), snapshot()) or false');
   }
   if (resolved.storeKey !== undefined && (typeof resolved.storeKey !== 'string' || resolved.storeKey === '')) {
@@ -321,6 +325,9 @@ function validateInitialTokens(tokens: InitialTokens): void {
   const hasRefresh = typeof tokens.refreshToken === 'string' && tokens.refreshToken !== '';
   if (!hasAccess && !hasRefresh) {
     throw new ConfigurationError('TokenManager option initialTokens needs an accessToken or a refreshToken');
+  }
+  if (hasAccess && !isHeaderSafeToken(tokens.accessToken)) {
+    throw new ConfigurationError('TokenManager option initialTokens.accessToken has characters a Bearer header cannot carry (RFC 6750 b64token)');
   }
   if (hasAccess && !Number.isFinite((tokens as { accessTokenExpiresAt?: unknown }).accessTokenExpiresAt)) {
     throw new ConfigurationError('TokenManager option initialTokens.accessTokenExpiresAt must be epoch ms');

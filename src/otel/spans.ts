@@ -30,10 +30,14 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
   /** The newest open run per session: where events without a `refreshId` belong. */
   const latest = new Map<string, string>();
 
-  const endRun = (key: string): void => {
+  /** Ends a run's span and its auth calls still open; with `errorCode`, those calls failed with it. */
+  const endRun = (key: string, errorCode?: string): void => {
     const run = runs.get(key);
     if (run === undefined) return;
-    for (const call of run.calls.values()) call.end();
+    for (const call of run.calls.values()) {
+      if (errorCode !== undefined) fail(call, errorCode);
+      call.end();
+    }
     run.span.end();
     runs.delete(key);
   };
@@ -107,8 +111,11 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
           const run = runs.get(key);
           if (run === undefined) return;
           run.span.setAttributes({ [ATTRIBUTES.refreshOutcome]: event.outcome, [ATTRIBUTES.refreshAttempts]: event.attempts });
-          if (event.outcome === 'failed') fail(run.span, event.errorCode ?? 'UNKNOWN');
-          endRun(key);
+          // A run that hit its deadline (`abandoned`) failed too, and so did any auth call it
+          // left unanswered: the deadline's error code is theirs.
+          const errorCode = event.outcome === 'failed' || event.outcome === 'abandoned' ? (event.errorCode ?? 'UNKNOWN') : undefined;
+          if (errorCode !== undefined) fail(run.span, errorCode);
+          endRun(key, errorCode);
           if (latest.get(sessionOf(event)) === key) latest.delete(sessionOf(event));
           return;
         }

@@ -52,7 +52,6 @@ const EXPECTED_SIGNATURE = sign('sha256', Buffer.from(`${PARTNER_CODE}|${SECRET_
   padding: constants.RSA_PKCS1_PADDING,
 }).toString('base64');
 
-const errors: unknown[] = [];
 const server = setupServer();
 
 beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
@@ -85,8 +84,13 @@ function withData(data: Record<string, unknown>): object {
   return { ...SEED_SUCCESS, data: { ...SEED_SUCCESS.data, ...data } };
 }
 
+/** The error a call that must fail rejects with. */
+function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  return captureRejection(promise, []);
+}
+
 function refreshError(provider = makeProvider()): Promise<unknown> {
-  return captureRejection(provider.refresh(OLD_REFRESH_TOKEN), errors);
+  return rejectionOf(provider.refresh(OLD_REFRESH_TOKEN));
 }
 
 describe('AlixAuthProvider', () => {
@@ -212,7 +216,7 @@ describe('AlixAuthProvider', () => {
     });
 
     it('rejects an empty refresh token without a request', async () => {
-      const error = await captureRejection(makeProvider().refresh(''), errors);
+      const error = await rejectionOf(makeProvider().refresh(''));
 
       expect(error).toBeInstanceOf(ConfigurationError);
     });
@@ -430,7 +434,7 @@ describe('AlixAuthProvider', () => {
         }),
       );
 
-      const error = await captureRejection(makeProvider().refresh(OLD_REFRESH_TOKEN, controller.signal), errors);
+      const error = await rejectionOf(makeProvider().refresh(OLD_REFRESH_TOKEN, controller.signal));
 
       expect(error).toBeInstanceOf(AbortedError);
       expect(error).toMatchObject({ code: ErrorCodes.ABORTED });
@@ -445,7 +449,7 @@ describe('AlixAuthProvider', () => {
         }),
       );
 
-      const error = await captureRejection(makeProvider().authenticate(AbortSignal.abort()), errors);
+      const error = await rejectionOf(makeProvider().authenticate(AbortSignal.abort()));
 
       expect(error).toBeInstanceOf(AbortedError);
       expect(hits).toBe(0);
@@ -461,7 +465,7 @@ describe('AlixAuthProvider', () => {
         },
       });
 
-      const error = await captureRejection(provider.authenticate(controller.signal), errors);
+      const error = await rejectionOf(provider.authenticate(controller.signal));
 
       expect(error).toBeInstanceOf(AbortedError);
     });
@@ -562,26 +566,70 @@ describe('AlixAuthProvider', () => {
       expect(findLeaks([planted], secrets)).toEqual(['0: oldRefreshToken']);
     });
 
+    /**
+     * Every kind of failure the suites above produce, each with secrets within reach: echoed in
+     * the answer, in the request, or in what a signer threw. The scan covers this list alone,
+     * so it passes or fails the same when run by itself (`-t`).
+     */
+    const failures: Array<[label: string, fail: () => Promise<unknown>]> = [
+      ['empty refresh token', () => makeProvider().refresh('')],
+      ['signer throws', () => makeProvider({ privateKey: undefined, signer: () => Promise.reject(new Error('HSM offline')) }).refresh(OLD_REFRESH_TOKEN)],
+      ['signer returns non-base64', () => makeProvider({ privateKey: undefined, signer: async () => `not base64 ${SECRET_KEY}!` }).refresh(OLD_REFRESH_TOKEN)],
+      ['aborted before the request', () => makeProvider().refresh(OLD_REFRESH_TOKEN, AbortSignal.abort())],
+      [
+        'aborted while the signer is pending',
+        () => {
+          const controller = new AbortController();
+          const signer = (): Promise<string> => {
+            controller.abort();
+            return new Promise<string>(() => undefined);
+          };
+          return makeProvider({ privateKey: undefined, signer }).authenticate(controller.signal);
+        },
+      ],
+    ];
+    /** Failures of the refresh call, by the answer the server gives. */
+    const answers: Array<[label: string, answer: () => Response]> = [
+      ['400 echoing token, signature, secret', () => HttpResponse.json({ ...SEED_FAILURE, message: `bad ${OLD_REFRESH_TOKEN} ${EXPECTED_SIGNATURE} ${SECRET_KEY}` }, { status: 400 })],
+      ['200 success:false echoing the token', () => HttpResponse.json({ ...SEED_FAILURE, errorCode: 7, message: `Invalid ${OLD_REFRESH_TOKEN}` })],
+      ['401 text echoing the token', () => new HttpResponse(`Unauthorized ${OLD_REFRESH_TOKEN}`, { status: 401 })],
+      ['503 echoing the token, with Retry-After', () => HttpResponse.json({ ...SEED_FAILURE, message: `overloaded ${OLD_REFRESH_TOKEN}` }, { status: 503, headers: { 'Retry-After': '5' } })],
+      ['429 echoing the signature', () => new HttpResponse(`slow down ${EXPECTED_SIGNATURE}`, { status: 429, headers: { 'Retry-After': '7' } })],
+      ['502 HTML page echoing the token', () => new HttpResponse(`<html>${OLD_REFRESH_TOKEN}</html>`, { status: 502, headers: { 'Content-Type': 'text/html' } })],
+      ['200 HTML page echoing the token', () => new HttpResponse(`<html>${OLD_REFRESH_TOKEN}</html>`, { status: 200, headers: { 'Content-Type': 'text/html' } })],
+      ['200 truncated JSON holding the new token', () => new HttpResponse(`{"success": true, "data": {"accessToken": "${SEED_SUCCESS.data.accessToken}"`, { headers: { 'Content-Type': 'application/json' } })],
+      ['200 JSON that is not the envelope', () => HttpResponse.json({ accessToken: SEED_SUCCESS.data.accessToken, refreshToken: SEED_SUCCESS.data.refreshToken })],
+      ['200 without data.refreshToken', () => HttpResponse.json(withData({ refreshToken: undefined }))],
+      ['200 with a malformed accessTokenExpiresAt', () => HttpResponse.json(withData({ accessTokenExpiresAt: 'soon' }))],
+      ['200 with expiries in milliseconds', () => HttpResponse.json(withData({ accessTokenExpiresAt: String(SEED_NOW + 900_000) }))],
+      ['200 with a past refreshTokenExpiresAt', () => HttpResponse.json(withData({ refreshTokenExpiresAt: '1700000000' }))],
+      ['302 redirect', () => new HttpResponse(null, { status: 302, headers: { Location: `https://elsewhere.test/?token=${OLD_REFRESH_TOKEN}` } })],
+      ['network error', () => HttpResponse.error()],
+    ];
+
     it('keeps every kind of provider error free of tokens, signature, secret key and PEM', async () => {
       const own: unknown[] = [];
-      const answers: Array<() => Response> = [
-        () => HttpResponse.json({ ...SEED_FAILURE, message: `bad ${OLD_REFRESH_TOKEN} ${EXPECTED_SIGNATURE} ${SECRET_KEY}` }, { status: 400 }),
-        () => HttpResponse.json({ ...SEED_FAILURE, message: `overloaded ${OLD_REFRESH_TOKEN}` }, { status: 503, headers: { 'Retry-After': '5' } }),
-        () => new HttpResponse(`<html>${OLD_REFRESH_TOKEN}</html>`, { status: 200, headers: { 'Content-Type': 'text/html' } }),
-        () => HttpResponse.json(withData({ accessTokenExpiresAt: 'soon' })),
-        () => HttpResponse.error(),
-      ];
-      for (const answer of answers) {
+      const labels: string[] = [];
+      const capture = async (label: string, failure: Promise<unknown>): Promise<void> => {
+        labels.push(label);
+        await captureRejection(failure, own);
+      };
+      for (const [label, fail] of failures) await capture(label, fail());
+      for (const [label, answer] of answers) {
         server.use(http.post(REFRESH_URL, answer));
-        await captureRejection(makeProvider().refresh(OLD_REFRESH_TOKEN), own);
+        await capture(label, makeProvider().refresh(OLD_REFRESH_TOKEN));
       }
-      await captureRejection(makeProvider().refresh(OLD_REFRESH_TOKEN, AbortSignal.abort()), own);
-      expect(own).toHaveLength(answers.length + 1);
-      expect(findLeaks(own, secrets)).toEqual([]);
-    });
+      server.use(http.post(AUTH_URL, () => HttpResponse.json({ ...SEED_FAILURE, message: `bad signature ${EXPECTED_SIGNATURE}` }, { status: 400 })));
+      await capture('sign-in 400 echoing the signature', makeProvider().authenticate());
+      server.use(http.post(REFRESH_URL, () => delay('infinite')));
+      await capture('no answer within timeoutMs', makeProvider({ timeoutMs: 20 }).refresh(OLD_REFRESH_TOKEN));
 
-    it('keeps every error this suite produced free of tokens, signature, secret key and PEM', () => {
-      expect(findLeaks(errors, secrets)).toEqual([]);
+      expect(own).toHaveLength(failures.length + answers.length + 2);
+      const leaks = findLeaks(own, secrets).map((leak) => {
+        const [index, secret] = leak.split(': ');
+        return `${labels[Number(index)]}: ${secret}`;
+      });
+      expect(leaks).toEqual([]);
     });
 
     it('keeps the provider itself free of secrets under util.inspect', () => {
