@@ -73,3 +73,15 @@ export function sanitizeCause(cause: unknown): unknown {
   if (typeof code === 'string') Object.defineProperty(summary, 'code', { value: code, enumerable: true });
   return summary;
 }
+
+/**
+ * {@link sanitizeCause}, with every occurrence of `secrets` also taken out of the message and
+ * stack: for errors of user code (a signer, `signedString()`) that saw a secret and may echo it.
+ */
+export function sanitizeCauseOf(cause: unknown, secrets: readonly string[]): unknown {
+  const summary = sanitizeCause(cause);
+  if (!(summary instanceof Error) || summary === cause) return summary;
+  summary.message = redactSecrets(summary.message, secrets);
+  if (typeof summary.stack === 'string') summary.stack = redactSecrets(summary.stack, secrets);
+  return summary;
+}

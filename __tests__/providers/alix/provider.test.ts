@@ -574,6 +574,16 @@ describe('AlixAuthProvider', () => {
     const failures: Array<[label: string, fail: () => Promise<unknown>]> = [
       ['empty refresh token', () => makeProvider().refresh('')],
       ['signer throws', () => makeProvider({ privateKey: undefined, signer: () => Promise.reject(new Error('HSM offline')) }).refresh(OLD_REFRESH_TOKEN)],
+      ['signer throws, echoing what it was asked to sign', () => makeProvider({ privateKey: undefined, signer: (data) => Promise.reject(new Error(`HSM refused to sign ${data}`)) }).refresh(OLD_REFRESH_TOKEN)],
+      [
+        'signedString() throws, echoing the secret key',
+        () =>
+          makeProvider({
+            signedString: ({ secretKey }) => {
+              throw new Error(`cannot build the string from ${secretKey}`);
+            },
+          }).refresh(OLD_REFRESH_TOKEN),
+      ],
       ['signer returns non-base64', () => makeProvider({ privateKey: undefined, signer: async () => `not base64 ${SECRET_KEY}!` }).refresh(OLD_REFRESH_TOKEN)],
       ['aborted before the request', () => makeProvider().refresh(OLD_REFRESH_TOKEN, AbortSignal.abort())],
       [

@@ -20,6 +20,7 @@ import {
 import { loadPrivateKey } from './private-key';
 import { createKeySigner, runSigner } from './signer';
 import { waitWithSignal } from '../../wait-with-signal';
+import { sanitizeCauseOf } from '../../redaction';
 import { assertPositiveMs, definedOnly } from '../../defaults';
 import { assertSupportedPeer } from '../../adapters/axios-peer';
 
@@ -229,7 +230,7 @@ export class AlixAuthProvider implements TokenProvider {
 
     const signature = await waitWithSignal(
       withTimeout(
-        runSigner(this.#signer, this.#signedString(operation), operation),
+        runSigner(this.#signer, this.#signedString(operation), operation, [this.#settings.secretKey ?? '']),
         systemClock,
         settings.signerTimeoutMs,
         () => new TimeoutError({ stage: 'signer', timeoutMs: settings.signerTimeoutMs }),
@@ -291,7 +292,7 @@ export class AlixAuthProvider implements TokenProvider {
     try {
       data = signedString({ partnerCode, secretKey, userEmail, operation });
     } catch (error) {
-      throw new ConfigurationError(`${operation} failed: signedString() threw`, { cause: error });
+      throw new ConfigurationError(`${operation} failed: signedString() threw`, { cause: sanitizeCauseOf(error, [secretKey ?? '']) });
     }
     if (typeof data !== 'string' || data === '') throw new ConfigurationError(`${operation} failed: signedString() did not return a non-empty string`);
     return data;
