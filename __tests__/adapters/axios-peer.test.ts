@@ -5,7 +5,7 @@
 import axios, { AxiosHeaders } from 'axios';
 import type { AxiosAdapter, InternalAxiosRequestConfig } from 'axios';
 import { attachTokenManager } from '../../src/adapters/axios';
-import { MIN_AXIOS_VERSION, SUPPORTED_AXIOS_RANGE, unsupportedPeerReason } from '../../src/adapters/axios-peer';
+import { MIN_AXIOS_VERSION, SUPPORTED_AXIOS_RANGE, unsupportedPeerReason } from '../../src/axios-peer-version';
 import { ConfigurationError } from '../../src/errors';
 import { FakeTokenSource } from '../helpers/fake-token-source';
 

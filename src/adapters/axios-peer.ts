@@ -4,14 +4,9 @@
  * of any supported axios version fits without casts; the only runtime use of the peer is
  * axios's own `getAdapter`, which turns adapter names into the transport function.
  */
-import axios from 'axios';
 import { ConfigurationError } from '../errors';
-
-/** The oldest axios minor the adapter supports (`axios.getAdapter` is public from 1.5). */
-export const MIN_AXIOS_VERSION = '1.6.0';
-
-/** The axios versions the adapter supports, as in package.json's peerDependencies. */
-export const SUPPORTED_AXIOS_RANGE = `^${MIN_AXIOS_VERSION}`;
+import { SUPPORTED_AXIOS_RANGE, assertSupportedPeer, peerAxios as peer } from '../axios-peer-version';
+import type { PeerAxios } from '../axios-peer-version';
 
 /** A request's `AxiosHeaders`: the adapter sets and reads the bearer through its own methods. */
 export interface AxiosHeadersLike {
@@ -66,49 +61,6 @@ export interface AxiosInstanceLike {
   interceptors: { request: AxiosRequestInterceptorsLike };
 }
 
-/** The peer axios module, seen structurally (older typings lack some of these members). */
-interface PeerAxios {
-  VERSION?: unknown;
-  AxiosHeaders?: unknown;
-  getAdapter?: (adapters: unknown, config?: unknown) => AxiosAdapterLike;
-  defaults?: { adapter?: unknown };
-  interceptors?: { request?: object };
-}
-
-const peer = axios as unknown as PeerAxios;
-
-function parseVersion(version: unknown): [number, number] | undefined {
-  const match = typeof version === 'string' ? /^(\d+)\.(\d+)\./.exec(version) : null;
-  return match === null ? undefined : [Number(match[1]), Number(match[2])];
-}
-
-/**
- * Why the installed (peer) axios cannot be used, or undefined when it can: it must be 1.x from
- * {@link MIN_AXIOS_VERSION}, with `AxiosHeaders` and `getAdapter`.
- */
-export function unsupportedPeerReason(candidate: PeerAxios = peer): string | undefined {
-  const version = parseVersion(candidate.VERSION);
-  const [minMajor, minMinor] = parseVersion(MIN_AXIOS_VERSION) ?? [1, 0];
-  const label = typeof candidate.VERSION === 'string' ? `axios ${candidate.VERSION}` : 'the installed axios (no VERSION)';
-  if (version === undefined || version[0] !== minMajor || version[1] < minMinor) {
-    return `${label} is not supported; install axios ${SUPPORTED_AXIOS_RANGE}`;
-  }
-  if (typeof candidate.AxiosHeaders !== 'function' || typeof candidate.getAdapter !== 'function') {
-    return `${label} has no AxiosHeaders/getAdapter; install axios ${SUPPORTED_AXIOS_RANGE}`;
-  }
-  return undefined;
-}
-
-/**
- * Checks that the installed (peer) axios is one this library can use: what the adapter checks
- * at attach time, and what `AlixAuthProvider` checks at construction.
- *
- * @throws {ConfigurationError} `<where>: <reason>` (see {@link unsupportedPeerReason}).
- */
-export function assertSupportedPeer(where: string, candidate: PeerAxios = peer): void {
-  const reason = unsupportedPeerReason(candidate);
-  if (reason !== undefined) throw new ConfigurationError(`${where}: ${reason}`);
-}
 
 /**
  * Checks at attach time that `instance` is an axios 1.x instance the adapter can serve.
@@ -175,7 +127,7 @@ export function resolveTransport(adapter: unknown, config: AxiosRequestConfigLik
     );
   }
   const getAdapter = peer.getAdapter as NonNullable<PeerAxios['getAdapter']>;
-  return getAdapter(adapter ?? peer.defaults?.adapter, config);
+  return getAdapter(adapter ?? peer.defaults?.adapter, config) as AxiosAdapterLike;
 }
 
 /** The request's own AxiosHeaders, or undefined when the headers are not AxiosHeaders-like. */

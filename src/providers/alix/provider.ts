@@ -22,7 +22,7 @@ import { createKeySigner, runSigner } from './signer';
 import { waitWithSignal } from '../../wait-with-signal';
 import { sanitizeCauseOf } from '../../redaction';
 import { assertPositiveMs, definedOnly } from '../../defaults';
-import { assertSupportedPeer } from '../../adapters/axios-peer';
+import { assertSupportedPeer } from '../../axios-peer-version';
 
 /** A bare axios client (`axios.Axios`), typed the same way in the ESM and CommonJS typings. */
 type AxiosClient = InstanceType<typeof axios.Axios>;
