@@ -1,5 +1,6 @@
 /** In-process stand-ins: an instant token provider, counting timers, memory snapshots. */
 import type { Clock, TimerHandle, TokenProvider, TokenSet } from '../../src/index';
+import { ManualClock as TestManualClock } from '../../__tests__/helpers/manual-clock';
 
 const REFRESH_TOKEN_TTL_MS = 180 * 24 * 60 * 60 * 1000;
 
@@ -129,52 +130,26 @@ export function newActiveResources(baseline: readonly string[]): string[] {
 }
 
 /**
- * A clock and timers that move only when told: `advanceBy()` walks the timeline in steps,
- * fires what is due at each step and lets promise chains settle in between (for scenarios
- * that span token lifetimes in a few seconds of real time).
+ * The tests' {@link TestManualClock}, walked in steps: `advanceBy()` fires what is due at
+ * each step and lets promise chains settle in between (for scenarios that span token
+ * lifetimes in a few seconds of real time).
  */
-export class ManualClock implements Pick<Clock, 'setTimeout' | 'clearTimeout'> {
-  #now: number;
-  #serial = 0;
-  readonly #timers = new Map<number, { at: number; callback: () => void }>();
-
+export class ManualClock extends TestManualClock {
   constructor(start = Date.now()) {
-    this.#now = start;
+    super(start);
   }
 
   /** Timers armed and not yet fired or cleared. */
   get live(): number {
-    return this.#timers.size;
+    return this.pending().length;
   }
-
-  readonly now = (): number => this.#now;
-
-  readonly setTimeout = (callback: () => void, delayMs: number): TimerHandle => {
-    this.#serial += 1;
-    this.#timers.set(this.#serial, { at: this.#now + Math.max(0, delayMs), callback });
-    return this.#serial;
-  };
-
-  readonly clearTimeout = (handle: TimerHandle): void => {
-    this.#timers.delete(handle as number);
-  };
 
   /** Moves `ms` ahead in steps of `stepMs`, firing due timers in order and settling after each step. */
   async advanceBy(ms: number, stepMs: number): Promise<void> {
-    const end = this.#now + ms;
-    while (this.#now < end) {
-      this.#now = Math.min(end, this.#now + stepMs);
-      for (let due = this.#nextDue(); due !== undefined; due = this.#nextDue()) {
-        this.#timers.delete(due[0]);
-        due[1].callback();
-      }
+    const end = this.now() + ms;
+    while (this.now() < end) {
+      this.advance(Math.min(stepMs, end - this.now()));
       await new Promise((resolve) => setImmediate(resolve));
     }
-  }
-
-  #nextDue(): [number, { at: number; callback: () => void }] | undefined {
-    let next: [number, { at: number; callback: () => void }] | undefined;
-    for (const entry of this.#timers) if (entry[1].at <= this.#now && (next === undefined || entry[1].at < next[1].at)) next = entry;
-    return next;
   }
 }
