@@ -4,8 +4,10 @@
 #   latest: the latest axios, and every optional peer
 # In each, CommonJS and ESM consumers load every subpath (one whose optional peer is missing
 # must fail naming it), the README quick start type-checks under `strict` with
-# `moduleResolution` node16 and bundler, and a script against the embedded sandbox sends a
-# request with the bearer, replays a 401 once, and keeps the bearer off another origin.
+# `moduleResolution` node16 and bundler and then runs, as printed, against the embedded
+# sandbox (quick-start-run.mjs, with the ALIX_* variables it reads pointing there), and a
+# script against the sandbox sends a request with the bearer, replays a 401 once, and keeps
+# the bearer off another origin.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
@@ -33,7 +35,7 @@ extract_quick_start() {
 # The compiler and Node's types come from the library's own dev dependencies: only the
 # library and its peers are installed from the registry.
 tsc() {
-  node "$root/node_modules/typescript/bin/tsc" --noEmit --strict --target es2022 --skipLibCheck false \
+  node "$root/node_modules/typescript/bin/tsc" --strict --target es2022 --skipLibCheck false \
     --types node --typeRoots "$root/node_modules/@types" "$@"
 }
 
@@ -54,10 +56,12 @@ check_project() {
 
   extract_quick_start >quick-start.mts
   cp quick-start.mts quick-start.ts
-  tsc --module node16 --moduleResolution node16 quick-start.mts
-  tsc --module esnext --moduleResolution bundler quick-start.ts
+  # The node16 check also emits the JavaScript that runs below: readme/quick-start.mjs.
+  tsc --module node16 --moduleResolution node16 --outDir readme quick-start.mts
+  tsc --noEmit --module esnext --moduleResolution bundler quick-start.ts
   echo "types: README quick start type-checks (strict; node16 and bundler resolution)"
 
+  node quick-start-run.mjs readme/quick-start.mjs
   node sandbox-run.mjs
 }
 

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -195,7 +195,7 @@ describe('alix-token CLI', () => {
       expect(result.stderr).toBe('alix-token: --port must be a whole number from 0 to 65535, got "70000" [ERR_ALIX_CONFIGURATION]\n');
     });
 
-    it.each(['SIGTERM', 'SIGINT'] as const)('deletes its temporary key directory on %s', async (signal) => {
+    it.each(['SIGTERM', 'SIGINT', 'SIGHUP'] as const)('deletes its temporary key directory on %s', async (signal) => {
       const tmp = freshTmp();
       const child = spawn(process.execPath, [CLI, 'sandbox'], { cwd: ROOT, env: { ...process.env, TMPDIR: tmp } });
       const { keyFile } = await sandboxStarted(child);
@@ -207,6 +207,24 @@ describe('alix-token CLI', () => {
       const exited = new Promise<[number | null, string | null]>((resolve) => child.on('close', (code, sig) => resolve([code, sig])));
       child.kill(signal);
       expect([await exited, stderr]).toEqual([[0, null], '']);
+      expect(readdirSync(tmp)).toEqual([]);
+    });
+
+    it.each(['SIGTERM', 'SIGHUP'] as const)('deletes its temporary key directory on %s while the key pair is being made', async (signal) => {
+      const tmp = freshTmp();
+      // The key directory exists from before the key pair is generated (tens of ms for RSA 2048);
+      // the signal goes out the moment it appears.
+      const watcher = watch(tmp);
+      const child = spawn(process.execPath, [CLI, 'sandbox'], { cwd: ROOT, env: { ...process.env, TMPDIR: tmp } });
+      watcher.once('change', () => child.kill(signal));
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+
+      const exited = await new Promise<[number | null, string | null]>((resolve) => child.on('close', (code, sig) => resolve([code, sig])));
+      watcher.close();
+
+      expect([exited, output]).toEqual([[0, null], '']);
       expect(readdirSync(tmp)).toEqual([]);
     });
 

@@ -2,7 +2,7 @@ import { Cluster } from 'ioredis';
 import type { ClusterOptions } from 'ioredis';
 import { LocalRedisCluster, redisClusterAvailable } from '../../scripts/redis-cluster';
 import type { ClusterNode, LocalRedisClusterOptions } from '../../scripts/redis-cluster';
-import { describeNeeding } from './redis-server';
+import { REDIS_SKIP_MARKER, REDIS_SKIP_NOTICE, REDIS_TESTS, describeNeeding } from './redis-server';
 import type { MissingRequirement, RedisTestMode } from './redis-server';
 
 export type { ClusterNode };
@@ -15,8 +15,12 @@ export const REDIS_CLUSTER_TESTS = Object.freeze({
 const NO_CLUSTER: MissingRequirement = {
   test: 'has redis-server and redis-cli to build a cluster (CI requires them)',
   failure: 'redis-server or redis-cli not found, but CI=true requires the Redis Cluster tests to run: install redis-server and redis-tools',
-  notice: 'Redis Cluster tests skipped: redis-server or redis-cli not found (apt-get install redis-server redis-tools)',
-  marker: 'alix-redis-cluster-skip-notice',
+  // When the single-server Redis tests skip as well, their line already covers these.
+  notice:
+    REDIS_TESTS.mode === 'skip'
+      ? REDIS_SKIP_NOTICE
+      : 'Redis Cluster tests skipped: redis-server or redis-cli not found; to run them, apt-get install redis-server redis-tools',
+  marker: REDIS_SKIP_MARKER,
 };
 
 /** `describe` for tests on a real local Redis Cluster (see {@link describeNeeding}). */

@@ -22,7 +22,15 @@ export function redisTestMode(machine: { serverFound: boolean; url: string | und
   return machine.ci ? 'fail' : 'skip';
 }
 
-const SKIP_NOTICE = 'Redis tests skipped: redis-server not found; install it (apt-get install redis-server), set REDIS_URL, or run in CI';
+/**
+ * The one line a local run without redis-server prints. Without it the Redis Cluster tests
+ * skip too, so the line covers both (see redis-cluster.ts, which shares the marker).
+ */
+export const REDIS_SKIP_NOTICE =
+  'Redis and Redis Cluster tests skipped: redis-server not found; to run them, apt-get install redis-server redis-tools (or set REDIS_URL for all but the cluster tests)';
+
+/** The once-per-run marker every Redis notice shares, so a run prints one line at most. */
+export const REDIS_SKIP_MARKER = 'alix-redis-skip-notice';
 
 /**
  * Decided once, synchronously, when a test file loads, so jest itself can count skipped
@@ -43,7 +51,7 @@ export interface MissingRequirement {
   failure: string;
   /** The line printed once per jest run when skipping locally. */
   notice: string;
-  /** Names the once-per-run marker file (one per kind of requirement). */
+  /** Names the once-per-run marker file: requirements that share one print one line between them. */
   marker: string;
 }
 
@@ -72,8 +80,8 @@ export function describeNeeding(mode: RedisTestMode, missing: MissingRequirement
 const NO_REDIS: MissingRequirement = {
   test: 'has a Redis server to run against (CI requires one)',
   failure: 'redis-server not found and REDIS_URL unset, but CI=true requires the Redis tests to run: install redis-server and redis-tools in CI',
-  notice: SKIP_NOTICE,
-  marker: 'alix-redis-skip-notice',
+  notice: REDIS_SKIP_NOTICE,
+  marker: REDIS_SKIP_MARKER,
 };
 
 /** `describe` for tests that need Redis (see {@link describeNeeding}). */

@@ -33,44 +33,53 @@ export function registerSandboxCommand(program: Command, run: (action: () => Pro
 async function serveSandbox(flags: SandboxFlags): Promise<number> {
   const port = parseNumberFlag(flags.port, '--port', { integer: true, min: 0, max: 65_535 });
   const accessTtlSeconds = parseNumberFlag(flags.accessTtl, '--access-ttl', { integer: true, min: 1 });
+  // Stop handlers before anything is written: a signal that arrives while the key pair is
+  // being made must end up in the cleanup below, not kill the process around it.
+  const stop = watchForStop();
   // A directory we created holds a private key: it goes away however the process ends.
   // One the user named with --key-dir is theirs to keep.
-  const tempDir = flags.keyDir === undefined ? await mkdtemp(path.join(os.tmpdir(), 'alix-sandbox-')) : undefined;
+  let tempDir: string | undefined;
   const removeSync = (): void => {
     if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
   };
   process.once('exit', removeSync); // the last resort, e.g. when something calls process.exit()
   try {
+    if (flags.keyDir === undefined) tempDir = await mkdtemp(path.join(os.tmpdir(), 'alix-sandbox-'));
     const keys = await writePartnerKeyPair(tempDir ?? (flags.keyDir as string), true);
     const sandbox = await listen(port, accessTtlSeconds, await readFile(keys.privateKeyPath, 'utf8'));
-    // Handlers first, banner second: whoever reads the banner may signal us at once.
-    const stopped = stopRequested();
-    process.stdout.write(
-      [
-        `Alix sandbox listening on ${sandbox.url}`,
-        `partner code: ${sandbox.partnerCode}`,
-        `demo key pair: ${keys.privateKeyPath} (private), ${keys.publicKeyPath} (public)${tempDir === undefined ? '' : ', deleted when the sandbox stops'}`,
-        `access tokens live ${accessTtlSeconds} s`,
-        '',
-        'To use it from another shell:',
-        `  export ALIX_BASE_URL=${sandbox.url}`,
-        `  export ALIX_PARTNER_CODE=${sandbox.partnerCode}`,
-        `  export ALIX_SECRET_KEY=${sandbox.secretKey}`,
-        `  export ALIX_PRIVATE_KEY_FILE=${keys.privateKeyPath}`,
-        '  alix-token token',
-        '',
-        'Ctrl-C stops it.',
-        '',
-      ].join('\n'),
-    );
-    const reason = await stopped;
-    if (reason === 'parent') process.stderr.write('alix-token sandbox: the process that started it exited; stopping\n');
-    await sandbox.close();
+    try {
+      // A stop requested during start-up still wins; only a sandbox that stays up announces itself.
+      if (stop.reason() === undefined) process.stdout.write(banner(sandbox, keys, accessTtlSeconds, tempDir !== undefined));
+      if ((await stop.stopped) === 'parent') process.stderr.write('alix-token sandbox: the process that started it exited; stopping\n');
+    } finally {
+      await sandbox.close();
+    }
     return ExitCodes.OK;
   } finally {
+    stop.dispose();
     if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
     process.off('exit', removeSync);
   }
+}
+
+/** What a client needs to use the running sandbox. */
+function banner(sandbox: AlixSandbox, keys: { privateKeyPath: string; publicKeyPath: string }, accessTtlSeconds: number, keysAreTemporary: boolean): string {
+  return [
+    `Alix sandbox listening on ${sandbox.url}`,
+    `partner code: ${sandbox.partnerCode}`,
+    `demo key pair: ${keys.privateKeyPath} (private), ${keys.publicKeyPath} (public)${keysAreTemporary ? ', deleted when the sandbox stops' : ''}`,
+    `access tokens live ${accessTtlSeconds} s`,
+    '',
+    'To use it from another shell:',
+    `  export ALIX_BASE_URL=${sandbox.url}`,
+    `  export ALIX_PARTNER_CODE=${sandbox.partnerCode}`,
+    `  export ALIX_SECRET_KEY=${sandbox.secretKey}`,
+    `  export ALIX_PRIVATE_KEY_FILE=${keys.privateKeyPath}`,
+    '  alix-token token',
+    '',
+    'Ctrl-C stops it.',
+    '',
+  ].join('\n');
 }
 
 /** Starts the sandbox; a port that cannot be bound is reported against the --port flag. */
@@ -85,24 +94,46 @@ async function listen(port: number, accessTtlSeconds: number, privateKeyPem: str
   }
 }
 
+/** Why the sandbox stops: a signal, or the process that started it went away. */
+type StopReason = 'signal' | 'parent';
+
+/** Signals that stop the sandbox cleanly; SIGHUP arrives when its terminal closes. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** The pending stop request; `dispose()` removes the handlers. */
+interface StopWatch {
+  /** Resolves with the first stop request. */
+  stopped: Promise<StopReason>;
+  /** The stop request so far, if there was one. */
+  reason(): StopReason | undefined;
+  dispose(): void;
+}
+
 /**
- * Resolves on SIGINT or SIGTERM, when an IPC channel to the parent closes, or when the
- * parent process dies. A killed parent (say, `npx` under a test runner) sends no signal:
- * the child is re-parented, so `process.ppid` changes, or the old parent pid stops existing.
+ * Watches for SIGINT, SIGTERM or SIGHUP, for an IPC channel to the parent closing, and for
+ * the parent process dying. A killed parent (say, `npx` under a test runner) sends no
+ * signal: the child is re-parented, so `process.ppid` changes, or the old parent pid stops
+ * existing.
  */
-function stopRequested(): Promise<'signal' | 'parent'> {
-  return new Promise((resolve) => {
-    const parentPid = process.ppid;
-    const cleanups: Array<() => void> = [];
-    const finish = (reason: 'signal' | 'parent'): void => {
-      for (const cleanup of cleanups) cleanup();
-      resolve(reason);
+function watchForStop(): StopWatch {
+  const parentPid = process.ppid;
+  const cleanups: Array<() => void> = [];
+  const dispose = (): void => {
+    for (const cleanup of cleanups.splice(0)) cleanup();
+  };
+  let reason: StopReason | undefined;
+  const stopped = new Promise<StopReason>((resolve) => {
+    const finish = (why: StopReason): void => {
+      dispose();
+      reason = why;
+      resolve(why);
     };
     const onSignal = (): void => finish('signal');
     const onDisconnect = (): void => finish('parent');
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    cleanups.push(() => process.off('SIGINT', onSignal), () => process.off('SIGTERM', onSignal));
+    for (const signal of STOP_SIGNALS) {
+      process.once(signal, onSignal);
+      cleanups.push(() => process.off(signal, onSignal));
+    }
     if (process.channel !== undefined) {
       process.once('disconnect', onDisconnect);
       cleanups.push(() => process.off('disconnect', onDisconnect));
@@ -110,6 +141,7 @@ function stopRequested(): Promise<'signal' | 'parent'> {
     // The listening server keeps the process alive; this poll must not.
     cleanups.push(setUnrefInterval(() => isAlive(parentPid, process.ppid) || finish('parent'), PARENT_POLL_INTERVAL_MS));
   });
+  return { stopped, reason: () => reason, dispose };
 }
 
 /** Whether the original parent still is: same ppid, and the pid still exists. */
