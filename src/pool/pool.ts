@@ -26,6 +26,7 @@ import { assessPoolHealth, snapshotPoolStatus } from './status';
 import { assertSessionKey, resolvePoolOptions } from './options';
 import type { PooledManagerOptions, ResolvedPoolOptions, TokenManagerPoolOptions } from './options';
 import { AuthSemaphore } from './semaphore';
+import { HotTable } from './hot-table';
 import { PoolSession } from './session';
 import type { SessionHost } from './session';
 import type { TokenSet } from '../token-set';
@@ -70,11 +71,8 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   readonly #semaphore: AuthSemaphore;
   /** The sessions in recency order (least recently used first); node-cache decides their expiry. */
   readonly #sessions = new Map<string, PoolSession>();
-  /**
-   * The same sessions by key, for the hot path: a property lookup on a dictionary-mode object
-   * (null prototype, so any key is just a key) costs less than `Map.get` over many keys.
-   */
-  readonly #index: Record<string, PoolSession | undefined> = dictionary();
+  /** What the hot path reads: each session's token and until when it may be served as is. */
+  readonly #hot = new HotTable();
   readonly #cache: NodeCache;
   readonly #ttlSeconds: number;
   readonly #acquireTimeoutMs: number;
@@ -111,7 +109,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       return session;
     };
     this.#sweeper = { at: undefined, heapIndex: -1, fire: () => this.#sweep() };
-    this.#host = { heap: this.#heap, rest: (session) => this.#rest(session), renewIntervalMs: POOL_RENEW_INTERVAL_MS };
+    this.#host = { heap: this.#heap, hot: this.#hot, rest: (session) => this.#rest(session), renewIntervalMs: POOL_RENEW_INTERVAL_MS };
     // Validates the manager options now: bad configuration throws here, not at the first user.
     new TokenManager({ ...this.#manager, provider: PROBE_PROVIDER, scheduler: () => NO_TIMER }).close();
   }
@@ -149,8 +147,9 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   getAccessToken(key: string, options?: GetAccessTokenOptions): Promise<string> {
     // The hot path: one lookup, one clock read, one comparison. A session in use leaves it at
     // least once per renewal interval, which renews its idle TTL and marks the use.
-    const session = this.#index[key];
-    if (session !== undefined && options === undefined && this.#time() < session.servableUntil) return Promise.resolve(session.accessToken as string);
+    const hot = this.#hot;
+    const slot = hot.slots[key];
+    if (slot !== undefined && options === undefined && this.#time() < (hot.until[slot] as number)) return Promise.resolve(hot.tokens[slot] as string);
     return this.#getAccessTokenSlowly(key, options);
   }
 
@@ -247,7 +246,8 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     const manager = this.#build(session, undefined);
     this.#trim(this.#options.maxSessions - 1);
     this.#sessions.set(key, session);
-    this.#index[key] = session;
+    session.slot = this.#hot.add(key);
+    session.publish();
     this.#cache.set(key, session);
     if (this.#sweeper.heapIndex === -1) this.#heap.schedule(this.#sweeper, now + this.#options.idleTtlMs + 1);
     return manager;
@@ -337,7 +337,8 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   #forget(session: PoolSession): void {
     if (this.#sessions.get(session.key) !== session) return;
     this.#sessions.delete(session.key);
-    delete this.#index[session.key];
+    this.#hot.remove(session.key, session.slot);
+    session.slot = -1;
   }
 
   /** Whether a caller may be waiting on this session's token (it must not be closed under them). */
@@ -409,14 +410,6 @@ const PROBE_PROVIDER = Object.freeze({
 });
 
 const NO_TIMER = Object.freeze({ arm: () => undefined, cancel: () => undefined });
-
-/** An empty object with no prototype, in dictionary mode from the start (it will hold thousands of keys). */
-function dictionary<T>(): Record<string, T> {
-  const object = Object.create(null) as Record<string, T>;
-  object.seed = undefined as T;
-  delete object.seed;
-  return object;
-}
 
 /** A store key for a session whose provider declares no identity: derived from the key, hashed (it is personal data). */
 function anonymousStoreKey(key: string): string {

@@ -10,10 +10,13 @@ import type { ScheduledRefresh } from '../manager/options';
 import type { LifecycleEvent, TokenManagerState } from '../manager/types';
 import type { TokenSet } from '../token-set';
 import type { HeapEntry, TimerHeap } from './heap';
+import type { HotTable } from './hot-table';
 
 /** What the sessions of one pool share: its timer, and where an idle session goes to rest. */
 export interface SessionHost {
   readonly heap: TimerHeap;
+  /** What the pool's hot path reads. */
+  readonly hot: HotTable;
   /** Called when an idle session's refresh point passes unused. */
   rest(session: PoolSession): void;
   /** A session is renewed (its idle TTL and LRU place) at most this often on the hot path, in ms. */
@@ -22,14 +25,12 @@ export interface SessionHost {
 
 /** A pool session's slot on the shared timer, and its bookkeeping. */
 export class PoolSession implements HeapEntry, ScheduledRefresh {
-  // The two fields the pool's hot path reads come first: one cache line with the header.
   /**
-   * Timeline: until when the pool's hot path may hand out `tokens.accessToken` without asking
-   * anything else: the earlier of the manager's refresh point and the next renewal.
+   * The session's slot in the pool's {@link HotTable}, −1 while it has none (before it is
+   * registered, after it is forgotten): a forgotten session's manager can never write into a
+   * slot that another session reuses.
    */
-  servableUntil = Number.NEGATIVE_INFINITY;
-  /** `tokens.accessToken`, read by the hot path without a hop to `tokens`. */
-  accessToken: string | undefined = undefined;
+  slot = -1;
   at: number | undefined = undefined;
   heapIndex = -1;
   /** The session's manager; `undefined` while the session rests. */
@@ -86,15 +87,23 @@ export class PoolSession implements HeapEntry, ScheduledRefresh {
   /** The manager's hot token changed (the pool's hot path serves it until `refreshAt`). */
   hold(tokens: TokenSet | undefined, refreshAt: number): void {
     this.tokens = tokens;
-    this.accessToken = tokens?.accessToken;
     this.#refreshAt = tokens === undefined ? Number.NEGATIVE_INFINITY : refreshAt;
-    this.servableUntil = Math.min(this.#refreshAt, this.renewedAt + this.host.renewIntervalMs);
+    this.publish();
   }
 
   /** Marks a use at `now` that renewed the session's idle TTL. */
   renewed(now: number): void {
     this.renewedAt = now;
-    this.servableUntil = Math.min(this.#refreshAt, now + this.host.renewIntervalMs);
+    this.publish();
+  }
+
+  /**
+   * Tells the pool's hot path what it may serve without asking anything else: the held
+   * access token, until the earlier of the manager's refresh point and the next renewal.
+   */
+  publish(): void {
+    if (this.slot === -1) return;
+    this.host.hot.set(this.slot, Math.min(this.#refreshAt, this.renewedAt + this.host.renewIntervalMs), this.tokens?.accessToken);
   }
 
   /** The manager is gone (closed by the pool); keeps `tokens` to seed the next one. */
