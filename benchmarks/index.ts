@@ -172,8 +172,15 @@ async function runPoolScenario(): Promise<PoolResult> {
   const burst = await inChild<PoolResult['burst']>('pool-burst');
   progress('10/11 many end users (pool): steady load');
   const steady = await inChild<PoolResult['steady']>('pool-steady');
-  progress('10/11 many end users (pool): hot path');
-  const hot = await inChild<PoolResult['hot']>('pool-hot');
+  // Three fresh processes (one in --quick): a transient load from outside on this shared
+  // machine then moves one ratio, not the median.
+  const hotRuns: Array<PoolResult['hot']> = [];
+  for (let run = 1, runs = quick ? 1 : 3; run <= runs; run += 1) {
+    progress(`10/11 many end users (pool): hot path (process ${run} of ${runs})`);
+    hotRuns.push(await inChild<PoolResult['hot']>('pool-hot'));
+  }
+  const byRatio = [...hotRuns].sort((a, b) => a.ratio - b.ratio);
+  const hot = { ...(byRatio[Math.floor(byRatio.length / 2)] as PoolResult['hot']), processRatios: hotRuns.map((run) => run.ratio) };
   return { idle, burst, steady, hot };
 }
 

@@ -49,7 +49,10 @@ export interface PoolHotRun {
   keys: number;
   poolOpsPerSec: number;
   managerOpsPerSec: number;
+  /** Median of 7 interleaved pairs in one process. */
   ratio: number;
+  /** With several processes: each one's ratio (this run is the median one). */
+  processRatios?: number[];
 }
 
 export interface PoolResult {

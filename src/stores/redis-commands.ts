@@ -7,7 +7,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { setUnrefTimeout, systemClock } from '../clock';
 import type { TimerHandle } from '../clock';
-import { TokenStoreError } from '../errors';
+import { ErrorCodes, TokenStoreError, isTokenManagerError } from '../errors';
 
 /** Connection states in which a command could only wait in ioredis's queue. */
 const DOWN_STATES: ReadonlySet<string> = new Set(['end', 'close', 'reconnecting']);
@@ -45,7 +45,7 @@ export class RedisCommands {
     try {
       return await Promise.race([command(), timeout]);
     } catch (error) {
-      if (error instanceof TokenStoreError) throw error;
+      if (isTokenManagerError(error, ErrorCodes.STORE)) throw error;
       throw new TokenStoreError(`${where} failed`, { cause: error });
     } finally {
       if (timer !== undefined) systemClock.clearTimeout(timer);
