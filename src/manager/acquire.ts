@@ -11,7 +11,7 @@ import type { TokenProvider } from '../providers/types';
 import type { BreakerAdmission, BreakerOutcome, RefreshLock, StoredSession, TokenStore } from '../stores/types';
 import { hasUsableRefreshToken, isHeaderSafeToken, toLocalClock } from '../token-set';
 import type { RefreshTokenSeed, TokenSet } from '../token-set';
-import { isBreakerError } from './backoff';
+import { isBreakerError, retryAfterOf } from './backoff';
 import type { BackoffPolicy } from './backoff';
 import type { BreakerLink } from './breaker';
 import type { AuthGate } from './options';
@@ -371,7 +371,8 @@ async function recordAuthCall(context: AcquireContext, error: unknown): Promise<
   if (error === undefined || isTokenManagerError(error, ErrorCodes.AUTH_REJECTED)) outcome = 'success';
   else if (isTokenManagerError(error, ErrorCodes.AUTH_UNAVAILABLE) && !isBreakerError(error)) outcome = 'transient-failure';
   if (outcome === undefined) return;
-  const retryAfterMs = outcome === 'transient-failure' ? (error as AuthUnavailableError).retryAfterMs : undefined;
+  // Capped like every server-requested wait: the breaker stays open no longer than this manager would wait.
+  const retryAfterMs = outcome === 'transient-failure' ? retryAfterOf(error, context.retry) : undefined;
   try {
     await link.breaker.record(outcome, retryAfterMs);
   } catch {

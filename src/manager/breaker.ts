@@ -5,7 +5,6 @@
 import { systemClock } from '../clock';
 import { assertPositiveMs, definedOnly } from '../defaults';
 import { ConfigurationError } from '../errors';
-import { retryAfterOf } from './backoff';
 import type { AuthBreaker, BreakerAdmission, BreakerOutcome, BreakerState, BreakerStatus, TokenStore } from '../stores/types';
 
 /** Options of {@link LocalAuthBreaker} (and of a Redis store's shared breaker). */
@@ -64,7 +63,7 @@ export function resolveAuthBreakerOptions(options: AuthBreakerOptions = {}, owne
 /**
  * How long a failure opens the breaker for: `openMs`, or the server's `Retry-After` if longer.
  * The breaker applies no cap of its own: a manager records `Retry-After` already capped at its
- * `retry.maxRetryAfterMs` (see {@link withBreaker}), the one cap on server-requested waits.
+ * `retry.maxRetryAfterMs`, the one cap on server-requested waits.
  */
 export function openDurationMs(openMs: number, retryAfterMs: number | undefined): number {
   const requested = typeof retryAfterMs === 'number' && Number.isFinite(retryAfterMs) ? retryAfterMs : 0;
@@ -154,33 +153,13 @@ export interface BreakerLink {
   seen: BreakerState;
 }
 
-/** A manager's `breaker` option as resolved: which breaker, and the `Retry-After` cap it records with. */
-export interface BreakerChoice {
-  /** The option as given: a breaker, `false` for none, undefined for the store's own. */
-  readonly option: AuthBreaker | false | undefined;
-  /** The manager's `retry.maxRetryAfterMs`: a longer `Retry-After` is recorded as this, in ms. */
-  readonly maxRetryAfterMs: number;
-}
-
 /**
  * The store, and the breaker a manager uses with it: the `breaker` option, else the store's
- * own, else none (`false`, or a store without one). The manager records through a view that
- * caps the server's `Retry-After` at its `retry.maxRetryAfterMs`: what a manager records never
- * holds the breaker open longer than that manager itself would wait.
+ * own, else none (`false`, or a store without one).
  */
-export function withBreaker(choice: BreakerChoice, store: TokenStore): { store: TokenStore; breaker: BreakerLink | undefined } {
-  const breaker = choice.option === false ? undefined : (choice.option ?? store.breaker);
-  if (breaker === undefined) return { store, breaker: undefined };
-  return { store, breaker: { breaker: cappingRetryAfter(breaker, choice.maxRetryAfterMs), seen: breaker.snapshot().state } };
-}
-
-/** `breaker`, told a server's `Retry-After` capped at `maxRetryAfterMs` (the backoff policy's one cap). */
-function cappingRetryAfter(breaker: AuthBreaker, maxRetryAfterMs: number): AuthBreaker {
-  return {
-    admit: () => breaker.admit(),
-    record: (outcome, retryAfterMs) => breaker.record(outcome, retryAfterOf({ retryAfterMs }, { maxRetryAfterMs })),
-    snapshot: () => breaker.snapshot(),
-  };
+export function withBreaker(option: AuthBreaker | false | undefined, store: TokenStore): { store: TokenStore; breaker: BreakerLink | undefined } {
+  const breaker = option === false ? undefined : (option ?? store.breaker);
+  return { store, breaker: breaker === undefined ? undefined : { breaker, seen: breaker.snapshot().state } };
 }
 
 /** Whether a value looks like an {@link AuthBreaker}. */

@@ -9,7 +9,6 @@ import { definedOnly } from '../defaults';
 import { DEFAULT_MAX_RETRY_AFTER_MS } from './backoff';
 import type { BackoffPolicy } from './backoff';
 import { isAuthBreaker } from './breaker';
-import type { BreakerChoice } from './breaker';
 
 /** How transient auth failures (network, timeout, 5xx, 429) are retried within one refresh. */
 export interface RetryOptions {
@@ -232,8 +231,7 @@ export const DEFAULT_TOKEN_MANAGER_OPTIONS = Object.freeze({
 
 /** Options with every default applied. */
 export type ResolvedTokenManagerOptions = Required<Omit<TokenManagerOptions, 'store' | 'logger' | 'initialTokens' | 'retry' | 'timers' | 'now' | 'storeKey' | 'scheduler' | 'authGate' | 'breaker'>> & {
-  /** The `breaker` option, with the `Retry-After` cap (`retry.maxRetryAfterMs`) it records with. */
-  breaker: BreakerChoice;
+  breaker: AuthBreaker | false | undefined;
   scheduler: RefreshScheduler | undefined;
   authGate: AuthGate | undefined;
   /** The user's clock, when one was injected: then it is the timeline too. */
@@ -283,7 +281,6 @@ export function resolveTokenManagerOptions(options: TokenManagerOptions): Resolv
   if (typeof provider?.authenticate !== 'function' || typeof provider.refresh !== 'function') {
     throw new ConfigurationError('TokenManager option provider must implement authenticate() and refresh()');
   }
-  const retry = { ...DEFAULT_RETRY_OPTIONS, ...definedOnly(options.retry ?? {}) };
   const resolved: ResolvedTokenManagerOptions = {
     ...DEFAULT_TOKEN_MANAGER_OPTIONS,
     random: Math.random,
@@ -292,13 +289,13 @@ export function resolveTokenManagerOptions(options: TokenManagerOptions): Resolv
     storeKey: options.storeKey,
     scheduler: options.scheduler,
     authGate: options.authGate,
-    breaker: { option: options.breaker, maxRetryAfterMs: retry.maxRetryAfterMs },
+    breaker: options.breaker,
     provider: options.provider,
     store: options.store,
     logger: options.logger,
     initialTokens: options.initialTokens,
     timers: options.timers,
-    retry,
+    retry: { ...DEFAULT_RETRY_OPTIONS, ...definedOnly(options.retry ?? {}) },
   };
   for (const name of DURATION_OPTIONS) assertNonNegative(name, resolved[name]);
   for (const name of RETRY_NUMBERS) assertNonNegative(`retry.${name}`, resolved.retry[name]);
