@@ -56,17 +56,16 @@ describe('PoolSession and its slot', () => {
   it('publishes the earlier of the refresh point and the next renewal, and nothing once it lost its slot', () => {
     const hot = new HotTable();
     const session = new PoolSession('jane@example.com', hostWith(hot), 0);
-    session.slot = hot.add('jane@example.com');
+    session.enter();
     session.hold(makeTokenSet(0, { accessToken: 'jane-token' }), 60_000);
     expect([hot.until[session.slot], hot.tokens[session.slot]]).toEqual([1_000, 'jane-token']);
     session.renewed(59_500);
     expect(hot.until[session.slot]).toBe(60_000);
     // Forgotten by the pool (evicted): its slot goes to another session.
     const slot = session.slot;
-    hot.remove('jane@example.com', slot);
-    session.slot = -1;
+    session.leave();
     const john = new PoolSession('john@example.com', hostWith(hot), 0);
-    john.slot = hot.add('john@example.com');
+    john.enter();
     expect(john.slot).toBe(slot);
     john.hold(makeTokenSet(0, { accessToken: 'john-token' }), 60_000);
     // Jane's manager, still closing, reports a token: it must not land in John's slot.

@@ -85,6 +85,8 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   #evictedCount = 0;
   #constructing: PoolSession | undefined;
   #evicting: PoolEvictionReason | undefined;
+  /** While `close()` evicts the sessions: how they close (`drainMs`), and each one's closing. */
+  #closing: { readonly options: CloseOptions; readonly closed: Array<Promise<void>> } | undefined;
   #closed = false;
 
   /** @throws ConfigurationError when an option is invalid (manager options included). */
@@ -178,12 +180,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
    */
   delete(key: string): boolean {
     if (!this.#sessions.has(key)) return false;
-    this.#evicting = 'deleted';
-    try {
-      this.#cache.del(key);
-    } finally {
-      this.#evicting = undefined;
-    }
+    this.#evict(key, 'deleted');
     return true;
   }
 
@@ -219,23 +216,15 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   close(options: CloseOptions = {}): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
-    const draining: Array<Promise<void>> = [];
-    if (options.drainMs !== undefined && options.drainMs > 0) {
-      for (const session of this.#sessions.values()) {
-        if (!session.refreshing || session.manager === undefined) continue;
-        // Handed over to its own drain: the eviction below must not close it at once.
-        draining.push(session.manager.close(options));
-        session.manager = undefined;
-      }
-    }
-    this.#evicting = 'closed';
+    const closing = { options, closed: [] as Array<Promise<void>> };
+    this.#closing = closing;
     try {
-      for (const key of [...this.#sessions.keys()]) this.#cache.del(key);
+      for (const key of [...this.#sessions.keys()]) this.#evict(key, 'closed');
     } finally {
-      this.#evicting = undefined;
+      this.#closing = undefined;
     }
     this.#heap.clear();
-    return Promise.all(draining).then(() => undefined);
+    return Promise.all(closing.closed).then(() => undefined);
   }
 
   #create(key: string): TokenManager {
@@ -246,8 +235,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     const manager = this.#build(session, undefined);
     this.#trim(this.#options.maxSessions - 1);
     this.#sessions.set(key, session);
-    session.slot = this.#hot.add(key);
-    session.publish();
+    session.enter();
     this.#cache.set(key, session);
     if (this.#sweeper.heapIndex === -1) this.#heap.schedule(this.#sweeper, now + this.#options.idleTtlMs + 1);
     return manager;
@@ -322,12 +310,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     const wallNow = this.#wallNow();
     for (const session of this.#sessions.values()) {
       if (this.#busy(session, now, wallNow)) continue;
-      this.#evicting = 'capacity';
-      try {
-        this.#cache.del(session.key);
-      } finally {
-        this.#evicting = undefined;
-      }
+      this.#evict(session.key, 'capacity');
       return true;
     }
     return false;
@@ -337,8 +320,17 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   #forget(session: PoolSession): void {
     if (this.#sessions.get(session.key) !== session) return;
     this.#sessions.delete(session.key);
-    this.#hot.remove(session.key, session.slot);
-    session.slot = -1;
+    session.leave();
+  }
+
+  /** Drops `key` from node-cache for `reason`; its `del` event closes and forgets the session. */
+  #evict(key: string, reason: PoolEvictionReason): void {
+    this.#evicting = reason;
+    try {
+      this.#cache.del(key);
+    } finally {
+      this.#evicting = undefined;
+    }
   }
 
   /** Whether a caller may be waiting on this session's token (it must not be closed under them). */
@@ -346,13 +338,21 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     return session.refreshing || (!(session.expiresAt > wallNow) && now - session.renewedAt < this.#acquireTimeoutMs + POOL_RENEW_INTERVAL_MS);
   }
 
-  /** node-cache dropped a session (expired, evicted, deleted): close it at once. */
+  /**
+   * node-cache dropped a session (expired, evicted, deleted): close it at once, or, while the
+   * pool closes with `drainMs`, once its refresh in flight has finished and been stored.
+   */
   #evicted(key: string, session: PoolSession): void {
     const reason = this.#evicting ?? 'idle';
     this.#forget(session);
     if (reason === 'idle' || reason === 'capacity') this.#evictedCount += 1;
-    session.manager?.close();
-    if (session.forward !== undefined) session.manager?.off('lifecycle', session.forward);
+    const { manager, forward } = session;
+    if (manager !== undefined) {
+      const closed = manager.close(this.#closing?.options);
+      this.#closing?.closed.push(closed);
+      // A draining manager still reports its refresh to the pool until it has closed.
+      if (forward !== undefined) void closed.then(() => manager.off('lifecycle', forward));
+    }
     session.cancel();
     if (this.listenerCount('evicted') > 0) this.emit('evicted', { session: key, reason });
   }
@@ -383,12 +383,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       if (this.#sessions.size > this.#options.maxSessions) this.#trim(this.#options.maxSessions);
     } else if (event.type === 'closed' && this.#sessions.get(session.key) === session && this.#evicting === undefined) {
       // Closed by hand (pool.get(key).close()): forget it, so the next use builds a new one.
-      this.#evicting = 'deleted';
-      try {
-        this.#cache.del(session.key);
-      } finally {
-        this.#evicting = undefined;
-      }
+      this.#evict(session.key, 'deleted');
     }
     if (this.listenerCount('lifecycle') > 0) this.emit('lifecycle', { ...event, session: session.key });
   }

@@ -97,6 +97,19 @@ export class PoolSession implements HeapEntry, ScheduledRefresh {
     this.publish();
   }
 
+  /** Takes a slot in the pool's hot table and publishes what it may serve there. */
+  enter(): void {
+    this.slot = this.host.hot.add(this.key);
+    this.publish();
+  }
+
+  /** Gives its slot back: nothing the session (or its closing manager) does later reaches the table. */
+  leave(): void {
+    if (this.slot === -1) return;
+    this.host.hot.remove(this.key, this.slot);
+    this.slot = -1;
+  }
+
   /**
    * Tells the pool's hot path what it may serve without asking anything else: the held
    * access token, until the earlier of the manager's refresh point and the next renewal.
