@@ -2,12 +2,12 @@ import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:c
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { printToken } from '../../src/cli/commands/token';
 import { startAlixSandbox } from '../../src/sandbox/server';
 import type { AlixSandbox } from '../../src/sandbox/server';
 import { CLI, ROOT, runNode } from '../helpers/child';
 import { startSandboxWithEnv } from '../helpers/sandbox-env';
+import { collectingStream } from '../helpers/streams';
 
 describe('alix-token CLI', () => {
   let sandbox: AlixSandbox;
@@ -86,8 +86,8 @@ describe('alix-token CLI', () => {
       ['a TTY', true, `signing in to 127.0.0.1:PORT…\r\x1b[2K`],
       ['a pipe', false, ''],
     ])('shows progress on stderr only on %s', async (_label, isTTY, expected) => {
-      const stdout = collect();
-      const stderr = collect();
+      const stdout = collectingStream();
+      const stderr = collectingStream();
       const code = await printToken({}, { env, stdout: stdout.stream, stderr: Object.assign(stderr.stream, { isTTY }) });
       expect(code).toBe(0);
       expect(stdout.text()).toMatch(/^eyJ\S+\n$/);
@@ -396,14 +396,3 @@ function listenOn(server: Server): Promise<number> {
   });
 }
 
-/** A writable stream that keeps what was written, synchronously. */
-function collect(): { stream: Writable; text(): string } {
-  let text = '';
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      text += chunk.toString();
-      done();
-    },
-  });
-  return { stream, text: () => text };
-}

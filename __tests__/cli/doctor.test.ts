@@ -4,7 +4,6 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { runDoctor, type DoctorOptions } from '../../src/cli/commands/doctor';
 import type { DoctorRedisClient } from '../../src/cli/doctor/checks';
 import type { DoctorReport } from '../../src/cli/doctor/report';
@@ -12,6 +11,7 @@ import { AlixAuthProvider } from '../../src/providers/alix/provider';
 import type { AlixSandbox } from '../../src/sandbox/server';
 import { makeRsaKeyPair } from '../helpers/alix-keys';
 import { startSandboxWithEnv } from '../helpers/sandbox-env';
+import { collectingStream } from '../helpers/streams';
 
 let sandbox: AlixSandbox;
 let env: Record<string, string>;
@@ -24,18 +24,9 @@ afterAll(() => sandbox.close());
 
 /** Runs the doctor and returns its report and what it printed. */
 async function doctor(options: DoctorOptions & { tty?: boolean } = {}): Promise<{ report: DoctorReport; printed: string }> {
-  let printed = '';
-  const output = Object.assign(
-    new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        printed += chunk.toString();
-        done();
-      },
-    }),
-    { isTTY: options.tty === true },
-  );
-  const report = await runDoctor({ env, ...options, output });
-  return { report, printed };
+  const output = collectingStream({ isTTY: options.tty === true });
+  const report = await runDoctor({ env, ...options, output: output.stream });
+  return { report, printed: output.text() };
 }
 
 const statuses = (report: DoctorReport): Record<string, string> =>

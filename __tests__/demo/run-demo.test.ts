@@ -1,4 +1,4 @@
-import { Writable } from 'node:stream';
+import { collectingStream } from '../helpers/streams';
 import { runDemo } from '../../src/demo/run-demo';
 
 /** The live labels the demo shows while its phases last. */
@@ -6,17 +6,6 @@ const REVOCATION_LABEL = 'server revoked all access tokens';
 const OUTAGE_LABEL = 'auth server answers the next 3 refreshes with 503';
 const CLEAR_LINE = '\r\x1b[2K';
 
-/** A writable stream that says it is a terminal and keeps what was written. */
-function fakeTty(): { stream: Writable & { isTTY: true }; text(): string } {
-  let text = '';
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      text += chunk.toString();
-      done();
-    },
-  });
-  return { stream: Object.assign(stream, { isTTY: true as const }), text: () => text };
-}
 
 /** The redrawn progress line's frames, each with the elapsed seconds it shows. */
 function liveFrames(text: string): Array<{ elapsedS: number; line: string }> {
@@ -31,7 +20,7 @@ describe('runDemo()', () => {
   describe('on a TTY', () => {
     it('redraws one line whose phase label clears when its phase ends', async () => {
       const durationMs = 8_000;
-      const tty = fakeTty();
+      const tty = collectingStream({ isTTY: true });
 
       const summary = await runDemo({ durationMs, concurrency: 2, output: tty.stream });
 
