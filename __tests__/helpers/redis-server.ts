@@ -7,8 +7,10 @@ import { Writable } from 'node:stream';
 import Redis from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import pino from 'pino';
-import type { TokenManager } from '../../src/manager/token-manager';
-import type { RedisTokenStore } from '../../src/redis';
+import type { TokenManagerOptions } from '../../src/manager/options';
+import { TokenManager } from '../../src/manager/token-manager';
+import { RedisTokenStore } from '../../src/redis';
+import type { RedisTokenStoreOptions } from '../../src/redis';
 import { freePort, redisServerAvailable, spawnRedisServer, stopRedisServer } from '../../scripts/redis-server';
 
 export { freePort };
@@ -107,16 +109,41 @@ function printOncePerRun(marker: string, line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
+/** The managers and stores of a test file, each closed after the test that made it. */
+export interface ClosedAfterEach {
+  readonly managers: TokenManager[];
+  readonly stores: RedisTokenStore[];
+  /** A `RedisTokenStore`, closed after the test. */
+  store(options: RedisTokenStoreOptions): RedisTokenStore;
+  /** A `TokenManager`, closed after the test. */
+  manager(options: TokenManagerOptions): TokenManager;
+}
+
 /**
- * The managers and stores a test file makes, closed after each test: push them as they are made.
+ * The managers and stores a test file makes, closed after each test: make them with `store()`
+ * and `manager()` (or push them as they are made).
  */
-export function closedAfterEach(): { managers: TokenManager[]; stores: RedisTokenStore[] } {
-  const made = { managers: [] as TokenManager[], stores: [] as RedisTokenStore[] };
+export function closedAfterEach(): ClosedAfterEach {
+  const managers: TokenManager[] = [];
+  const stores: RedisTokenStore[] = [];
   afterEach(async () => {
-    for (const manager of made.managers.splice(0)) manager.close();
-    await Promise.all(made.stores.splice(0).map((store) => store.close()));
+    for (const manager of managers.splice(0)) manager.close();
+    await Promise.all(stores.splice(0).map((store) => store.close()));
   });
-  return made;
+  return {
+    managers,
+    stores,
+    store: (options) => {
+      const store = new RedisTokenStore(options);
+      stores.push(store);
+      return store;
+    },
+    manager: (options) => {
+      const manager = new TokenManager(options);
+      managers.push(manager);
+      return manager;
+    },
+  };
 }
 
 /** A Redis server for one test file: a private `redis-server`, or the one at REDIS_URL. */

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AuthUnavailableError, ErrorCodes } from '../../src/errors';
-import { TokenManager } from '../../src/manager/token-manager';
+import type { TokenManager } from '../../src/manager/token-manager';
 import type { TokenProvider } from '../../src/providers/types';
-import { RedisTokenStore } from '../../src/redis';
 import type { TokenSet } from '../../src/token-set';
 import { INSTANT_RETRY } from '../helpers/manager';
 import { closedAfterEach, describeRedis, useRedisServer } from '../helpers/redis-server';
@@ -28,16 +27,13 @@ function flakyAuthServer(): { calls: number; down: boolean; providerFor: (id: st
 
 describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
   const redis = useRedisServer();
-  const { managers, stores } = closedAfterEach();
+  const made = closedAfterEach();
 
   async function fleet(count: number, breakerKey: string, server: ReturnType<typeof flakyAuthServer>, identity: (index: number) => string): Promise<TokenManager[]> {
     return Promise.all(
       Array.from({ length: count }, async (_, index) => {
-        const store = new RedisTokenStore({ client: await redis.connect(), lockTtlMs: 1_000, lockWaitMs: 2_000, pollIntervalMs: 50, breaker: { key: breakerKey, failureThreshold: 3, openMs: 400 } });
-        stores.push(store);
-        const manager = new TokenManager({ provider: server.providerFor(identity(index)), store, retry: { ...INSTANT_RETRY, retries: 4 }, refreshJitterMs: 0 });
-        managers.push(manager);
-        return manager;
+        const store = made.store({ client: await redis.connect(), lockTtlMs: 1_000, lockWaitMs: 2_000, pollIntervalMs: 50, breaker: { key: breakerKey, failureThreshold: 3, openMs: 400 } });
+        return made.manager({ provider: server.providerFor(identity(index)), store, retry: { ...INSTANT_RETRY, retries: 4 }, refreshJitterMs: 0 });
       }),
     );
   }
@@ -79,8 +75,8 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
     expect(server.calls - before).toBeLessThanOrEqual(ids.length + 2);
     // The shared state is closed (a replica that adopted its session without an auth call may
     // still show the last state it saw until its next exchange with Redis).
-    expect(await stores[0]?.breaker?.admit()).toEqual({ allowed: true, probe: false });
-    expect(stores[0]?.breaker?.snapshot().state).toBe('closed');
+    expect(await made.stores[0]?.breaker?.admit()).toEqual({ allowed: true, probe: false });
+    expect(made.stores[0]?.breaker?.snapshot().state).toBe('closed');
   });
 
   it('shows the shared state to every replica: a breaker opened by one refuses the others', async () => {

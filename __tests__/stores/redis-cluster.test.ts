@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { TokenManager } from '../../src/manager/token-manager';
+import type { TokenManager } from '../../src/manager/token-manager';
 import { TokenManagerPool } from '../../src/pool/pool';
 import type { LifecycleEvent } from '../../src/manager/types';
-import { RedisTokenStore } from '../../src/redis';
 import type { RedisTokenStoreOptions } from '../../src/redis';
 import { FakeProvider } from '../helpers/fake-provider';
 import { INSTANT_RETRY } from '../helpers/manager';
@@ -13,16 +12,13 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 describeRedisCluster('RedisTokenStore on a Redis Cluster (3 masters, 3 replicas)', () => {
   const cluster = useRedisCluster({ masters: 3, replicas: 1, nodeTimeoutMs: 1_000 });
-  const { managers, stores } = closedAfterEach();
+  const made = closedAfterEach();
 
   async function replicas(count: number, provider: FakeProvider, now: () => number, options: Partial<RedisTokenStoreOptions> = {}): Promise<TokenManager[]> {
     return Promise.all(
       Array.from({ length: count }, async () => {
-        const store = new RedisTokenStore({ client: await cluster.connect(), now, lockTtlMs: 2_000, lockWaitMs: 60_000, pollIntervalMs: 30_000, ...options });
-        stores.push(store);
-        const manager = new TokenManager({ provider, store, now, refreshJitterMs: 0, retry: INSTANT_RETRY });
-        managers.push(manager);
-        return manager;
+        const store = made.store({ client: await cluster.connect(), now, lockTtlMs: 2_000, lockWaitMs: 60_000, pollIntervalMs: 30_000, ...options });
+        return made.manager({ provider, store, now, refreshJitterMs: 0, retry: INSTANT_RETRY });
       }),
     );
   }
@@ -39,7 +35,7 @@ describeRedisCluster('RedisTokenStore on a Redis Cluster (3 masters, 3 replicas)
       offsetMs += 61_000;
     }
     expect(provider.calls.map((call) => call.kind)).toEqual(['authenticate', 'refresh', 'refresh']);
-    const { session, lock } = stores[0]?.keysFor(fleet[0]?.storeKey ?? '') ?? { session: '', lock: '' };
+    const { session, lock } = made.stores[0]?.keysFor(fleet[0]?.storeKey ?? '') ?? { session: '', lock: '' };
     expect([session, lock]).toEqual([`{${fleet[0]?.storeKey ?? ''}}`, `{${fleet[0]?.storeKey ?? ''}}:lock`]);
   });
 
@@ -52,8 +48,7 @@ describeRedisCluster('RedisTokenStore on a Redis Cluster (3 masters, 3 replicas)
     const providers = new Map(users.map((user) => [user, new FakeProvider({ now, accessTtlMs: 60_000, identity: { id: `${run}-${user}` }, prefix: prefix(user) })]));
     const pools: TokenManagerPool[] = [];
     for (let replica = 0; replica < 3; replica += 1) {
-      const store = new RedisTokenStore({ client: await cluster.connect(), now, lockTtlMs: 2_000, lockWaitMs: 10_000, pollIntervalMs: 200 });
-      stores.push(store);
+      const store = made.store({ client: await cluster.connect(), now, lockTtlMs: 2_000, lockWaitMs: 10_000, pollIntervalMs: 200 });
       pools.push(new TokenManagerPool({ createProvider: (key) => providers.get(key) as FakeProvider, store, now, retry: INSTANT_RETRY, maxConcurrentAuth: 16 }));
     }
     try {
@@ -88,7 +83,7 @@ describeRedisCluster('RedisTokenStore on a Redis Cluster (3 masters, 3 replicas)
     const events: LifecycleEvent[] = [];
     for (const manager of fleet) manager.on('lifecycle', (event) => events.push(event));
     expect(new Set(await Promise.all(fleet.map((manager) => manager.getAccessToken())))).toEqual(new Set(['access-1']));
-    const sessionKey = stores[0]?.keysFor(fleet[0]?.storeKey ?? '').session ?? '';
+    const sessionKey = made.stores[0]?.keysFor(fleet[0]?.storeKey ?? '').session ?? '';
     const master = await cluster.masterFor(sessionKey);
 
     // Inside the refresh window (the token is still valid): the refresh starts and hangs at the auth server.

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
-import { RedisTokenStore } from '../../src/redis';
+import type { RedisTokenStore } from '../../src/redis';
 import type { RedisTokenStoreOptions } from '../../src/redis';
-import { TokenManager } from '../../src/manager/token-manager';
+import type { TokenManager } from '../../src/manager/token-manager';
 import type { TokenManagerOptions } from '../../src/manager/options';
 import type { LifecycleEvent } from '../../src/manager/types';
 import { FakeProvider } from '../helpers/fake-provider';
@@ -49,19 +49,15 @@ async function hammer(managers: TokenManager[], durationMs: number, everyMs = 20
 
 describeRedis('RedisTokenStore with TokenManager', () => {
   const redis = useRedisServer();
-  const { managers, stores } = closedAfterEach();
+  const made = closedAfterEach();
 
   /** One replica's store: its own client, serving every session of that replica. */
   function makeStore(client: Redis, options: Partial<RedisTokenStoreOptions> = {}): RedisTokenStore {
-    const store = new RedisTokenStore({ lockTtlMs: 1_000, lockWaitMs: 1_500, pollIntervalMs: 50, commandTimeoutMs: 200, ...options, client });
-    stores.push(store);
-    return store;
+    return made.store({ lockTtlMs: 1_000, lockWaitMs: 1_500, pollIntervalMs: 50, commandTimeoutMs: 200, ...options, client });
   }
 
   function makeManager(store: RedisTokenStore, options: Partial<TokenManagerOptions> & { provider: FakeProvider }): TokenManager {
-    const manager = new TokenManager({ refreshJitterMs: 0, retry: INSTANT_RETRY, ...options, store });
-    managers.push(manager);
-    return manager;
+    return made.manager({ refreshJitterMs: 0, retry: INSTANT_RETRY, ...options, store });
   }
 
   it('lets 8 replicas of one identity share one sign-in, and one refresh once their tokens expire', async () => {

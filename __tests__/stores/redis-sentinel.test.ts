@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
-import { TokenManager } from '../../src/manager/token-manager';
-import { RedisTokenStore } from '../../src/redis';
+import type { TokenManager } from '../../src/manager/token-manager';
 import { FakeProvider } from '../helpers/fake-provider';
 import { INSTANT_RETRY } from '../helpers/manager';
 import { REDIS_TESTS, closedAfterEach, describeRedis } from '../helpers/redis-server';
@@ -14,7 +13,7 @@ const describeSentinel = REDIS_TESTS.ownServer ? describeRedis : describe.skip;
 
 describeSentinel('RedisTokenStore on a Sentinel-managed Redis (master, replica, sentinel)', () => {
   const sentinel = useRedisSentinel();
-  const { managers, stores } = closedAfterEach();
+  const made = closedAfterEach();
   const clients: Redis[] = [];
   afterEach(() => {
     for (const client of clients.splice(0)) client.disconnect();
@@ -24,11 +23,8 @@ describeSentinel('RedisTokenStore on a Sentinel-managed Redis (master, replica, 
     return Array.from({ length: count }, () => {
       const client = sentinel.connect();
       clients.push(client);
-      const store = new RedisTokenStore({ client, now, lockTtlMs: 2_000, lockWaitMs: 10_000, pollIntervalMs: 100, commandTimeoutMs: 300 });
-      stores.push(store);
-      const manager = new TokenManager({ provider, store, now, refreshJitterMs: 0, retry: INSTANT_RETRY });
-      managers.push(manager);
-      return manager;
+      const store = made.store({ client, now, lockTtlMs: 2_000, lockWaitMs: 10_000, pollIntervalMs: 100, commandTimeoutMs: 300 });
+      return made.manager({ provider, store, now, refreshJitterMs: 0, retry: INSTANT_RETRY });
     });
   }
 
@@ -50,7 +46,7 @@ describeSentinel('RedisTokenStore on a Sentinel-managed Redis (master, replica, 
     const provider = new FakeProvider({ now, accessTtlMs: 60_000, identity: { id: `sentinel-failover-${randomUUID()}` } });
     const fleet = replicas(2, provider, now);
     expect(new Set(await Promise.all(fleet.map((manager) => manager.getAccessToken())))).toEqual(new Set(['access-1']));
-    await sentinel.waitForReplica(stores[0]?.keysFor(fleet[0]?.storeKey ?? '').session ?? '');
+    await sentinel.waitForReplica(made.stores[0]?.keysFor(fleet[0]?.storeKey ?? '').session ?? '');
 
     const oldMaster = await sentinel.masterPort();
     await sentinel.killMaster();

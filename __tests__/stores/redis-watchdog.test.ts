@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { TokenManager } from '../../src/manager/token-manager';
 import type { TokenProvider } from '../../src/providers/types';
-import { RedisTokenStore } from '../../src/redis';
+import type { RedisTokenStore } from '../../src/redis';
 import type { RedisTokenStoreOptions } from '../../src/redis';
 import type { TokenSet } from '../../src/token-set';
 import { INSTANT_RETRY } from '../helpers/manager';
@@ -26,23 +25,17 @@ function slowAuthServer(delayMs: number): { calls: number; providerFor: (id: str
 
 describeRedis('RedisTokenStore: the lock watchdog', () => {
   const redis = useRedisServer();
-  const { managers, stores } = closedAfterEach();
+  const made = closedAfterEach();
 
   async function makeStore(options: Partial<RedisTokenStoreOptions> = {}): Promise<RedisTokenStore> {
-    const store = new RedisTokenStore({ lockTtlMs: 300, lockWaitMs: 5_000, pollIntervalMs: 50, ...options, client: options.client ?? (await redis.connect()) });
-    stores.push(store);
-    return store;
+    return made.store({ lockTtlMs: 300, lockWaitMs: 5_000, pollIntervalMs: 50, ...options, client: options.client ?? (await redis.connect()) });
   }
 
   it('keeps the lock through a refresh slower than lockTtlMs: 4 replicas make one auth call in all', async () => {
     const server = slowAuthServer(1_200);
     const id = `slow-${randomUUID()}`;
     const replicas = await Promise.all(
-      Array.from({ length: 4 }, async () => {
-        const manager = new TokenManager({ provider: server.providerFor(id), store: await makeStore(), refreshJitterMs: 0, retry: INSTANT_RETRY });
-        managers.push(manager);
-        return manager;
-      }),
+      Array.from({ length: 4 }, async () => made.manager({ provider: server.providerFor(id), store: await makeStore(), refreshJitterMs: 0, retry: INSTANT_RETRY })),
     );
     const tokens = await Promise.all(replicas.map((manager) => manager.getAccessToken()));
     expect(server.calls).toBe(1);
