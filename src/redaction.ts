@@ -58,6 +58,39 @@ export function redactSecrets(text: string, secrets: readonly string[]): string 
 }
 
 /**
+ * A run of base64 / base64url / hex characters (hex is a subset of both): stretches of 16 or
+ * more, joined by one separator (space, `.`, `:`, or `-`, which base64url also uses), as a
+ * signature or token is when it is echoed split in chunks, or as the parts of a JWT are.
+ */
+const OPAQUE_RUN = /[A-Za-z0-9+/_-]{16,}={0,2}(?:[ .:][A-Za-z0-9+/_-]{16,}={0,2})*/g;
+
+/** The shortest run {@link redactOpaqueRuns} replaces, separators not counted. */
+export const MIN_OPAQUE_RUN_LENGTH = 32;
+
+/**
+ * Whether a run reads as data rather than words: it holds a digit and 16 alphanumerics in a row.
+ * Paths (`/api/v2/cards/12345/transactions`), kebab/snake-case codes and UUIDs break every
+ * 4–12 characters and stay; encoded binary almost never does.
+ */
+function isOpaque(run: string): boolean {
+  return run.replace(/[ .:]/g, '').length >= MIN_OPAQUE_RUN_LENGTH && /[0-9]/.test(run) && /[A-Za-z0-9]{16}/.test(run);
+}
+
+/**
+ * Replaces every opaque run in text that came from a server (an API `message`, a body quoted
+ * in an error) with `[REDACTED]`: 32 or more base64, base64url or hex characters, one separator
+ * allowed after every 16 or more. The Alix signature is deterministic, so an echo of it
+ * re-encoded (base64url, hex), split by a space or cut short is as much a credential as the
+ * exact value that {@link redactSecrets} removes; so is a JWT. Words, hosts, paths, error codes
+ * and short ids (UUIDs) are kept.
+ * @example
+ * redactOpaqueRuns('bad signature NvbOckSnBVXJiOqhY+9UIbDBGHCMuEOHsz9hR3M+3L/GU13n…') // 'bad signature [REDACTED]'
+ */
+export function redactOpaqueRuns(text: string): string {
+  return text.replace(OPAQUE_RUN, (run) => (isOpaque(run) ? REDACTED : run));
+}
+
+/**
  * Reduces a thrown value to an Error with its class name, message, code and stack, and
  * nothing else: an AxiosError, for one, holds the request body (refresh token, signature)
  * in `config` and the bearer in `request`. This library's own errors (codes `ERR_ALIX_*`)

@@ -11,7 +11,9 @@ import {
   failureEnvelope,
   successEnvelope,
   toEpochSecondsString,
+  toIsoDatetime,
   type AlixTokenData,
+  type AlixTokenDatetimeData,
 } from './envelope';
 import { FaultQueue, type SandboxAuthEndpoint, type SandboxFault } from './faults';
 import { verifyAlixSignature } from './keys';
@@ -95,6 +97,8 @@ function wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
  * tokens, move time, inject faults and count calls. Tokens are per end user: a sign-in's
  * `userEmail` becomes a claim that refreshes keep, auth calls are counted per user, and a
  * resource request naming its user in `X-Alix-User` is refused (403) with another user's token.
+ * Faults and revocations can aim at one user; the `strict` option enforces the Alix page's
+ * tables where they disagree with its sample.
  * @example
  * const core = new AlixSandboxCore({ accessTokenTtlMs: 60_000 });
  * const reply = await core.handle({ method: 'GET', path: '/api/v2/cards', headers: {}, bodyText: '' });
@@ -163,12 +167,12 @@ export class AlixSandboxCore implements AlixSandboxControl {
     this.#shiftMs += ms;
   }
 
-  revokeAccessTokens(): void {
-    this.#tokens.revokeAccessTokens();
+  revokeAccessTokens(userEmail?: string): void {
+    this.#tokens.revokeAccessTokens(checkRevokedUser('revokeAccessTokens', userEmail));
   }
 
-  revokeRefreshTokens(): void {
-    this.#tokens.revokeRefreshTokens();
+  revokeRefreshTokens(userEmail?: string): void {
+    this.#tokens.revokeRefreshTokens(checkRevokedUser('revokeRefreshTokens', userEmail));
   }
 
   injectFaults(count: number, fault: SandboxFault): void {
@@ -219,8 +223,9 @@ export class AlixSandboxCore implements AlixSandboxControl {
 
   async #authCall(endpoint: SandboxAuthEndpoint, request: SandboxRequest, signal: AbortSignal | undefined): Promise<SandboxReply> {
     this.#counters[endpoint] += 1;
-    this.#countUserCall(endpoint, request);
-    const fault = this.#faults.take(endpoint);
+    const userEmail = this.#userOf(endpoint, request);
+    this.#countUserCall(endpoint, userEmail);
+    const fault = this.#faults.take({ endpoint, userEmail });
     if (fault?.type === 'delay') {
       await wait(fault.ms, signal);
       if (signal?.aborted) return { reset: true };
@@ -260,6 +265,10 @@ export class AlixSandboxCore implements AlixSandboxControl {
     if (userEmail !== undefined && typeof userEmail !== 'string') {
       return this.#reject(SandboxErrorCodes.INVALID_REQUEST, 'userEmail must be a string');
     }
+    const userEmailMissing = userEmail === undefined || userEmail === '';
+    if (endpoint === 'refresh' && this.#options.strict.refreshUserEmail && userEmailMissing) {
+      return this.#reject(SandboxErrorCodes.INVALID_REQUEST, 'userEmail is required');
+    }
     if (partnerCode !== this.partnerCode) return this.#reject(SandboxErrorCodes.UNKNOWN_PARTNER, 'The partner code is not recognised');
     if (!verifyAlixSignature(this.#options.publicKey, this.partnerCode, this.secretKey, signature as string)) {
       return this.#reject(SandboxErrorCodes.INVALID_SIGNATURE, 'The signature is invalid');
@@ -282,12 +291,18 @@ export class AlixSandboxCore implements AlixSandboxControl {
       accessTokenTtlMs: this.#options.accessTokenTtlMs,
       refreshTokenTtlMs: this.#options.refreshTokenTtlMs,
     });
-    const data: AlixTokenData = {
-      accessToken: pair.accessToken,
-      refreshToken: pair.refreshToken,
-      accessTokenExpiresAt: toEpochSecondsString(pair.accessTokenExpiresAt),
-      refreshTokenExpiresAt: toEpochSecondsString(pair.refreshTokenExpiresAt),
-    };
+    const tokens = { accessToken: pair.accessToken, refreshToken: pair.refreshToken };
+    const data: AlixTokenData | AlixTokenDatetimeData = this.#options.strict.datetimeExpiries
+      ? {
+          ...tokens,
+          accessTokenExpiredAt: toIsoDatetime(pair.accessTokenExpiresAt),
+          refreshTokenExpiredAt: toIsoDatetime(pair.refreshTokenExpiresAt),
+        }
+      : {
+          ...tokens,
+          accessTokenExpiresAt: toEpochSecondsString(pair.accessTokenExpiresAt),
+          refreshTokenExpiresAt: toEpochSecondsString(pair.refreshTokenExpiresAt),
+        };
     return this.#json(200, successEnvelope(data), { 'Cache-Control': 'no-store' });
   }
 
@@ -314,15 +329,19 @@ export class AlixSandboxCore implements AlixSandboxControl {
     return this.#json(401, failureEnvelope(errorCode, message), { 'WWW-Authenticate': challenge });
   }
 
-  /** Attributes an auth call to its end user, whatever its outcome: the sign-in's `userEmail`, the refresh token's user. */
-  #countUserCall(endpoint: SandboxAuthEndpoint, request: SandboxRequest): void {
+  /**
+   * The end user an auth call acts for, whatever its outcome: the sign-in's `userEmail`, the
+   * refresh token's user (a refresh body's `userEmail` is a claim, the token is the proof).
+   */
+  #userOf(endpoint: SandboxAuthEndpoint, request: SandboxRequest): string | undefined {
     const body = parseJsonObject(request.bodyText);
-    let user: string | undefined;
     if (endpoint === 'authenticate') {
-      user = typeof body?.userEmail === 'string' && body.userEmail !== '' ? body.userEmail : undefined;
-    } else if (typeof body?.refreshToken === 'string') {
-      user = this.#tokens.refreshTokenUser(body.refreshToken);
+      return typeof body?.userEmail === 'string' && body.userEmail !== '' ? body.userEmail : undefined;
     }
+    return typeof body?.refreshToken === 'string' ? this.#tokens.refreshTokenUser(body.refreshToken) : undefined;
+  }
+
+  #countUserCall(endpoint: SandboxAuthEndpoint, user: string | undefined): void {
     let calls = user === undefined ? this.#anonymousCalls : this.#userCalls.get(user);
     if (calls === undefined) {
       calls = { authenticate: 0, refresh: 0 };
@@ -375,6 +394,13 @@ export class AlixSandboxCore implements AlixSandboxControl {
       }
     }
   }
+}
+
+function checkRevokedUser(method: string, userEmail: string | undefined): string | undefined {
+  if (userEmail !== undefined && (typeof userEmail !== 'string' || userEmail === '')) {
+    throw new TypeError(`${method}(): userEmail must be a non-empty string`);
+  }
+  return userEmail;
 }
 
 function readErrorCode(bodyText: string): number | undefined {

@@ -58,6 +58,17 @@ export interface AlixTokenData {
   refreshTokenExpiresAt: string;
 }
 
+/**
+ * The `data` of a successful auth response as the page's response table reads it (sandbox
+ * option `strict.datetimeExpiries`): expiries are ISO 8601 datetimes in UTC.
+ */
+export interface AlixTokenDatetimeData {
+  accessToken: string;
+  refreshToken: string;
+  accessTokenExpiredAt: string;
+  refreshTokenExpiredAt: string;
+}
+
 /** A successful Alix envelope. */
 export interface AlixSuccessEnvelope<T> {
   success: true;
@@ -87,6 +98,11 @@ export function failureEnvelope(errorCode: number, message: string): AlixFailure
 /** Epoch ms (whole seconds) → the wire's epoch-second string. */
 export function toEpochSecondsString(epochMs: number): string {
   return String(Math.floor(epochMs / 1000));
+}
+
+/** Epoch ms (whole seconds) → an ISO 8601 datetime in UTC without fractions, e.g. `2024-11-11T08:47:58Z`. */
+export function toIsoDatetime(epochMs: number): string {
+  return new Date(Math.floor(epochMs / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 }
 
 /** A body that starts like a success envelope and breaks off: not JSON. */

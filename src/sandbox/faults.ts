@@ -12,6 +12,13 @@ export interface SandboxFaultTarget {
    * @default both endpoints
    */
   endpoint?: SandboxAuthEndpoint;
+  /**
+   * Only this end user's auth calls take the fault: a sign-in whose body names this
+   * `userEmail`, a refresh presenting a refresh token issued to this user (the same calls
+   * `authCallsFor(userEmail)` counts). Other users' calls answer normally and leave it queued.
+   * @default every user's calls, and calls that name none
+   */
+  userEmail?: string;
 }
 
 /** Answer with this HTTP status and a failure envelope whose `errorCode` is the status. */
@@ -73,6 +80,9 @@ function checkFault(fault: SandboxFault): void {
   if (fault.endpoint !== undefined && fault.endpoint !== 'authenticate' && fault.endpoint !== 'refresh') {
     throw new TypeError("injectFaults(): endpoint must be 'authenticate' or 'refresh'");
   }
+  if (fault.userEmail !== undefined && (typeof fault.userEmail !== 'string' || fault.userEmail === '')) {
+    throw new TypeError('injectFaults(): userEmail must be a non-empty string');
+  }
   if (fault.type === 'status' && !(Number.isInteger(fault.status) && fault.status >= 400 && fault.status <= 599)) {
     throw new RangeError('injectFaults(): a status fault needs an HTTP status from 400 to 599');
   }
@@ -90,30 +100,58 @@ function checkFault(fault: SandboxFault): void {
   }
 }
 
-/** First in, first out; each entry serves one auth call of its endpoint. */
+/** Who an auth call is for, as far as faults care. */
+export interface FaultCall {
+  endpoint: SandboxAuthEndpoint;
+  /** The end user the call acts for; `undefined` when it names none. */
+  userEmail: string | undefined;
+}
+
+interface QueuedFault {
+  fault: SandboxFault;
+  /** Calls still to take it; `Infinity` for a fault that lasts until `clear()`. */
+  remaining: number;
+}
+
+/**
+ * First in, first out: each call takes the first queued fault aimed at it (its endpoint, its
+ * user), and a fault aimed elsewhere waits for its own calls.
+ */
 export class FaultQueue {
-  readonly #queue: SandboxFault[] = [];
+  readonly #queue: QueuedFault[] = [];
 
-  /** Queues `count` copies of the fault behind any already queued. */
+  /**
+   * Queues the fault for the next `count` calls it applies to, behind any already queued;
+   * `Infinity` keeps it for every such call until {@link FaultQueue.clear}.
+   */
   add(count: number, fault: SandboxFault): void {
-    if (!Number.isInteger(count) || count < 0) throw new RangeError('injectFaults(): count must be an integer >= 0');
+    if (count !== Infinity && !(Number.isInteger(count) && count >= 0)) {
+      throw new RangeError('injectFaults(): count must be an integer >= 0, or Infinity');
+    }
     checkFault(fault);
-    const frozen = Object.freeze({ ...fault });
-    for (let i = 0; i < count; i += 1) this.#queue.push(frozen);
+    if (count > 0) this.#queue.push({ fault: Object.freeze({ ...fault }), remaining: count });
   }
 
-  /** Removes and returns the first fault that applies to this endpoint. */
-  take(endpoint: SandboxAuthEndpoint): SandboxFault | undefined {
-    const index = this.#queue.findIndex((fault) => fault.endpoint === undefined || fault.endpoint === endpoint);
-    return index === -1 ? undefined : this.#queue.splice(index, 1)[0];
+  /** Takes one use of the first fault that applies to this call. */
+  take(call: FaultCall): SandboxFault | undefined {
+    const index = this.#queue.findIndex(
+      ({ fault }) =>
+        (fault.endpoint === undefined || fault.endpoint === call.endpoint) &&
+        (fault.userEmail === undefined || fault.userEmail === call.userEmail),
+    );
+    const entry = this.#queue[index];
+    if (entry === undefined) return undefined;
+    entry.remaining -= 1;
+    if (entry.remaining === 0) this.#queue.splice(index, 1);
+    return entry.fault;
   }
 
-  /** How many faults are still queued. */
+  /** How many faulted calls are still to come: `Infinity` while a lasting fault is queued. */
   get size(): number {
-    return this.#queue.length;
+    return this.#queue.reduce((sum, entry) => sum + entry.remaining, 0);
   }
 
-  /** Drops every queued fault. */
+  /** Drops every queued fault, lasting ones too. */
   clear(): void {
     this.#queue.length = 0;
   }

@@ -7,9 +7,15 @@ export { AlixSandboxCore, SANDBOX_PATHS, SANDBOX_USER_HEADER } from './core';
 export { startAlixSandbox, DEFAULT_ALIX_SANDBOX_SERVER_OPTIONS, MAX_SANDBOX_BODY_BYTES } from './server';
 export type { AlixSandbox, AlixSandboxServerOptions } from './server';
 export { DEFAULT_ALIX_SANDBOX_OPTIONS } from './options';
-export type { AlixSandboxOptions } from './options';
+export type { AlixSandboxOptions, SandboxStrictOptions } from './options';
 export { SandboxErrorCodes, ALIX_SUCCESS_MESSAGE } from './envelope';
-export type { SandboxErrorCode, AlixTokenData, AlixSuccessEnvelope, AlixFailureEnvelope } from './envelope';
+export type {
+  SandboxErrorCode,
+  AlixTokenData,
+  AlixTokenDatetimeData,
+  AlixSuccessEnvelope,
+  AlixFailureEnvelope,
+} from './envelope';
 export type {
   SandboxFault,
   SandboxFaultType,

@@ -10,6 +10,27 @@ import { createAlixSignature, generatePartnerKeyPairSync, verifyAlixSignature } 
 import { createTokenSigningSecret } from './tokens';
 import type { SandboxAuthCallListener } from './types';
 
+/**
+ * Strict readings of the Alix page, where its tables and its sample disagree. By default the
+ * sandbox is lenient and answers as the sample does; each flag makes it behave as one table
+ * reads, so a client can be tested against a server that enforces it.
+ */
+export interface SandboxStrictOptions {
+  /**
+   * Refuse a refresh whose body has no `userEmail` (400, errorCode 10), as the page's refresh
+   * field table reads (it marks `userEmail` required).
+   * @default false
+   */
+  refreshUserEmail?: boolean;
+  /**
+   * Send expiries as ISO 8601 datetimes in UTC (`2024-11-11T08:47:58Z`) named
+   * `accessTokenExpiredAt` / `refreshTokenExpiredAt`, as the page's response table reads,
+   * instead of the sample's epoch-second strings named `…ExpiresAt`.
+   * @default false
+   */
+  datetimeExpiries?: boolean;
+}
+
 /** Options of {@link AlixSandboxCore} (and so of `startAlixSandbox()` and `alixHandlers()`). */
 export interface AlixSandboxOptions {
   /**
@@ -61,6 +82,11 @@ export interface AlixSandboxOptions {
   cards?: readonly SandboxCard[];
   /** A first listener for auth calls (more with `onAuthCall()`). @default none */
   onAuthCall?: SandboxAuthCallListener;
+  /**
+   * Which of the page's tables to enforce where they disagree with its sample.
+   * @default { refreshUserEmail: false, datetimeExpiries: false } (the sample's reading)
+   */
+  strict?: SandboxStrictOptions;
 }
 
 /** The defaults of {@link AlixSandboxOptions} that are constants. */
@@ -71,6 +97,7 @@ export const DEFAULT_ALIX_SANDBOX_OPTIONS = Object.freeze({
   refreshTokenTtlMs: 180 * 24 * 60 * 60 * 1000,
   now: systemClock.now,
   cards: DEFAULT_SANDBOX_CARDS,
+  strict: Object.freeze({ refreshUserEmail: false, datetimeExpiries: false } satisfies Required<SandboxStrictOptions>),
 });
 
 /** Options after defaults and validation. */
@@ -86,6 +113,7 @@ export interface ResolvedSandboxOptions {
   tokenSigningSecret: string;
   cards: readonly SandboxCard[];
   onAuthCall: SandboxAuthCallListener | undefined;
+  strict: Readonly<Required<SandboxStrictOptions>>;
 }
 
 function checkTtl(name: string, value: number): void {
@@ -135,6 +163,20 @@ function resolveKeys(options: AlixSandboxOptions): Pick<ResolvedSandboxOptions, 
   };
 }
 
+function resolveStrict(strict: SandboxStrictOptions | undefined): Readonly<Required<SandboxStrictOptions>> {
+  if (strict !== undefined && (typeof strict !== 'object' || strict === null)) {
+    throw new ConfigurationError('sandbox option strict must be an object');
+  }
+  const resolved = { ...DEFAULT_ALIX_SANDBOX_OPTIONS.strict, ...definedOnly(strict ?? {}) };
+  for (const [name, value] of Object.entries(resolved)) {
+    if (name !== 'refreshUserEmail' && name !== 'datetimeExpiries') {
+      throw new ConfigurationError(`sandbox option strict.${name} is unknown`);
+    }
+    if (typeof value !== 'boolean') throw new ConfigurationError(`sandbox option strict.${name} must be a boolean`);
+  }
+  return Object.freeze(resolved);
+}
+
 /**
  * Merges the defaults once and validates everything.
  * @throws {ConfigurationError} on a bad option.
@@ -161,5 +203,6 @@ export function resolveSandboxOptions(options: AlixSandboxOptions = {}): Resolve
     tokenSigningSecret: merged.tokenSigningSecret ?? createTokenSigningSecret(),
     cards: merged.cards,
     onAuthCall: merged.onAuthCall,
+    strict: resolveStrict(options.strict),
   };
 }

@@ -43,6 +43,12 @@ function expiryAt(nowMs: number, ttlMs: number): number {
   return Math.ceil((nowMs + ttlMs) / 1000) * 1000;
 }
 
+function revoke(issued: Map<string, IssuedToken>, userEmail: string | undefined): void {
+  for (const token of issued.values()) {
+    if (userEmail === undefined || token.userEmail === userEmail) token.revoked = true;
+  }
+}
+
 /** Issues tokens and answers whether a presented token is still good. */
 export class SandboxTokenRegistry {
   readonly #signingSecret: string;
@@ -106,14 +112,14 @@ export class SandboxTokenRegistry {
     return { ok: true, session: issued.session, userEmail: issued.userEmail };
   }
 
-  /** Revokes every access token issued so far. */
-  revokeAccessTokens(): void {
-    for (const issued of this.#access.values()) issued.revoked = true;
+  /** Revokes every access token issued so far, or only those issued to `userEmail`. */
+  revokeAccessTokens(userEmail?: string): void {
+    revoke(this.#access, userEmail);
   }
 
-  /** Revokes every refresh token issued so far. */
-  revokeRefreshTokens(): void {
-    for (const issued of this.#refresh.values()) issued.revoked = true;
+  /** Revokes every refresh token issued so far, or only those issued to `userEmail`. */
+  revokeRefreshTokens(userEmail?: string): void {
+    revoke(this.#refresh, userEmail);
   }
 
   #mint(request: IssueRequest, expiresAt: number): string {

@@ -91,15 +91,30 @@ export interface AlixSandboxControl {
   now(): number;
   /** Moves sandbox time by `ms` (may be negative); cumulative. */
   shiftClock(ms: number): void;
-  /** Every access token issued so far answers 401 from now on. */
-  revokeAccessTokens(): void;
-  /** Every refresh token issued so far is rejected (errorCode 35) from now on. */
-  revokeRefreshTokens(): void;
-  /** The next `count` auth calls (of `fault.endpoint`, or either) get this fault. */
+  /**
+   * Every access token issued so far (to `userEmail` only, when given) answers 401 from now on.
+   * @throws {TypeError} when `userEmail` is given and is not a non-empty string.
+   */
+  revokeAccessTokens(userEmail?: string): void;
+  /**
+   * Every refresh token issued so far (to `userEmail` only, when given) is rejected
+   * (errorCode 35) from now on.
+   * @throws {TypeError} when `userEmail` is given and is not a non-empty string.
+   */
+  revokeRefreshTokens(userEmail?: string): void;
+  /**
+   * The next `count` auth calls the fault applies to (of `fault.endpoint` and for
+   * `fault.userEmail`, when given) get this fault; `Infinity` means every such call until
+   * `clearFaults()`.
+   * @throws {RangeError} when `count` is not an integer >= 0 or `Infinity`, or a fault's
+   *   number is out of range.
+   * @throws {TypeError} on an unknown fault type, endpoint, or a `userEmail` that is not a
+   *   non-empty string.
+   */
   injectFaults(count: number, fault: SandboxFault): void;
-  /** Drops faults not yet used. */
+  /** Drops faults not yet used, lasting ones (`Infinity`) too. */
   clearFaults(): void;
-  /** How many injected faults are still waiting. */
+  /** How many faulted calls are still to come: `Infinity` while a lasting fault is queued, 0 when none. */
   pendingFaults(): number;
   /** A snapshot of the counters. */
   counters(): SandboxCounters;

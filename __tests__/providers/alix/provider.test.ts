@@ -156,9 +156,45 @@ describe('AlixAuthProvider', () => {
         }),
       );
 
-      await makeProvider({ userEmail: USER_EMAIL }).refresh(OLD_REFRESH_TOKEN);
+      await makeProvider().refresh(OLD_REFRESH_TOKEN);
 
       expect(contentType).toBe('application/json');
+      expect(body).toEqual({ partnerCode: PARTNER_CODE, refreshToken: OLD_REFRESH_TOKEN, signature: EXPECTED_SIGNATURE });
+    });
+
+    it('adds userEmail to the refresh body when configured (the field table and the sample together)', async () => {
+      let body: unknown;
+      server.use(
+        http.post(REFRESH_URL, async ({ request }) => {
+          body = await request.json();
+          return HttpResponse.json(SEED_SUCCESS);
+        }),
+      );
+
+      await makeProvider({ userEmail: USER_EMAIL }).refresh(OLD_REFRESH_TOKEN);
+
+      expect(body).toEqual({
+        partnerCode: PARTNER_CODE,
+        refreshToken: OLD_REFRESH_TOKEN,
+        signature: EXPECTED_SIGNATURE,
+        userEmail: USER_EMAIL,
+      });
+    });
+
+    it('lets buildRefreshBody override the refresh body', async () => {
+      let body: unknown;
+      server.use(
+        http.post(REFRESH_URL, async ({ request }) => {
+          body = await request.json();
+          return HttpResponse.json(SEED_SUCCESS);
+        }),
+      );
+
+      await makeProvider({
+        userEmail: USER_EMAIL,
+        buildRefreshBody: ({ partnerCode, refreshToken, signature }) => ({ partnerCode, refreshToken, signature }),
+      }).refresh(OLD_REFRESH_TOKEN);
+
       expect(body).toEqual({ partnerCode: PARTNER_CODE, refreshToken: OLD_REFRESH_TOKEN, signature: EXPECTED_SIGNATURE });
     });
 
@@ -514,22 +550,24 @@ describe('AlixAuthProvider', () => {
       await expectMalformed(/lacks data\.accessToken/);
     });
 
+    // An access token without a JWT exp claim, so nothing can stand in for a bad expiry.
     it.each([
-      ['a non-numeric string', 'tomorrow', /non-numeric data\.accessTokenExpiresAt/],
-      ['an ISO date', '2024-11-11T08:47:58Z', /non-numeric data\.accessTokenExpiresAt/],
-      ['a boolean', true, /non-numeric data\.accessTokenExpiresAt/],
-      ['a missing value', undefined, /lacks data\.accessTokenExpiresAt/],
-      ['NaN', 'NaN', /non-numeric data\.accessTokenExpiresAt/],
-      ['Infinity', 'Infinity', /non-numeric data\.accessTokenExpiresAt/],
-      ['a huge number overflowing to Infinity', '1e400', /non-numeric data\.accessTokenExpiresAt/],
+      ['a non-numeric string', 'tomorrow', /data\.accessTokenExpiresAt as a string that is neither epoch seconds/],
+      ['an ISO date without a zone', '2024-11-11T08:47:58', /data\.accessTokenExpiresAt as an ISO 8601 datetime without/],
+      ['an impossible ISO date', '2024-02-31T08:47:58Z', /data\.accessTokenExpiresAt as a string that is neither/],
+      ['a boolean', true, /data\.accessTokenExpiresAt as a boolean/],
+      ['a missing value', undefined, /lacks data\.accessTokenExpiresAt, and the access token carries no JWT exp claim/],
+      ['NaN', 'NaN', /data\.accessTokenExpiresAt as a string that is neither/],
+      ['Infinity', 'Infinity', /data\.accessTokenExpiresAt as a string that is neither/],
+      ['a huge number overflowing to Infinity', '1e400', /data\.accessTokenExpiresAt as a string that is neither/],
       ['a digit string overflowing to Infinity', '9'.repeat(400), /non-finite/],
-      ['zero', 0, /non-finite or non-positive data\.accessTokenExpiresAt/],
+      ['zero', 0, /data\.accessTokenExpiresAt as a non-finite or non-positive value/],
       ['a past time', String(SEED_NOW / 1000 - 1), /data\.accessTokenExpiresAt 1731313977, already past/],
       ['the current second', String(SEED_NOW / 1000), /already past/],
       ['more than 10 years ahead', String(SEED_NOW / 1000 + 11 * 365 * 86_400), /more than 10 years ahead/],
       ['milliseconds', String(SEED_NOW + 900_000), /milliseconds sent instead of seconds/],
     ])('rejects accessTokenExpiresAt given as %s', async (_label, value, message) => {
-      respondToRefresh(withData({ accessTokenExpiresAt: value }));
+      respondToRefresh(withData({ accessToken: 'opaque-access-token', accessTokenExpiresAt: value }));
       await expectMalformed(message);
     });
 
@@ -610,7 +648,10 @@ describe('AlixAuthProvider', () => {
       ['200 truncated JSON holding the new token', () => new HttpResponse(`{"success": true, "data": {"accessToken": "${SEED_SUCCESS.data.accessToken}"`, { headers: { 'Content-Type': 'application/json' } })],
       ['200 JSON that is not the envelope', () => HttpResponse.json({ accessToken: SEED_SUCCESS.data.accessToken, refreshToken: SEED_SUCCESS.data.refreshToken })],
       ['200 without data.refreshToken', () => HttpResponse.json(withData({ refreshToken: undefined }))],
-      ['200 with a malformed accessTokenExpiresAt', () => HttpResponse.json(withData({ accessTokenExpiresAt: 'soon' }))],
+      [
+        '200 with a malformed accessTokenExpiresAt and no JWT to fall back on',
+        () => HttpResponse.json(withData({ accessToken: `opaque-${OLD_REFRESH_TOKEN}`, accessTokenExpiresAt: 'soon' })),
+      ],
       ['200 with expiries in milliseconds', () => HttpResponse.json(withData({ accessTokenExpiresAt: String(SEED_NOW + 900_000) }))],
       ['200 with a past refreshTokenExpiresAt', () => HttpResponse.json(withData({ refreshTokenExpiresAt: '1700000000' }))],
       ['302 redirect', () => new HttpResponse(null, { status: 302, headers: { Location: `https://elsewhere.test/?token=${OLD_REFRESH_TOKEN}` } })],

@@ -13,7 +13,7 @@ import {
   type AuthOperation,
   type TokenManagerError,
 } from '../../errors';
-import { redactSecrets } from '../../redaction';
+import { redactOpaqueRuns, redactSecrets } from '../../redaction';
 import type { TokenSet } from '../../token-set';
 import { describeNonJson, parseBody, parseServerTime, readEnvelope, toTokenSet, type WireContext } from './wire';
 
@@ -41,6 +41,8 @@ export interface CallContext {
   secrets: readonly string[];
   /** The local clock, epoch ms. */
   now: number;
+  /** Told when a successful response departs from the page's sample (`TokenSetInput.onNonSampleShape`). */
+  onNonSampleShape?: (shape: string) => void;
 }
 
 /**
@@ -63,9 +65,13 @@ export function isSignatureRejection(errorCode: number | undefined, apiMessage: 
 }
 
 
+/**
+ * The API's `message` as an error may carry it: this call's secrets taken out by value, then
+ * any opaque run (a re-encoded signature, a token) by shape, then cut to length.
+ */
 function apiMessageOf(message: string | undefined, secrets: readonly string[]): string | undefined {
   if (message === undefined) return undefined;
-  const clean = redactSecrets(message, secrets);
+  const clean = redactOpaqueRuns(redactSecrets(message, secrets));
   return clean.length > MAX_API_MESSAGE_LENGTH ? `${clean.slice(0, MAX_API_MESSAGE_LENGTH)}…` : clean;
 }
 
@@ -157,7 +163,7 @@ export function interpretResponse(response: TextResponse, context: CallContext):
       ),
     );
   }
-  return toTokenSet(envelope.data, { serverTime, now: context.now }, wire);
+  return toTokenSet(envelope.data, { serverTime, now: context.now, onNonSampleShape: context.onNonSampleShape }, wire);
 }
 
 function throwError(error: TokenManagerError): never {

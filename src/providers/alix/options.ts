@@ -5,6 +5,7 @@
 import type { KeyObject } from 'node:crypto';
 import { systemClock } from '../../clock';
 import type { AuthOperation } from '../../errors';
+import type { Logger } from '../../logger';
 
 /** What {@link AlixAuthProviderOptions.signedString} receives. */
 export interface AlixSigningContext {
@@ -80,8 +81,8 @@ export interface AlixAuthProviderOptions {
   /** Signs with a key held elsewhere, instead of `privateKey`. */
   signer?: AlixSigner;
   /**
-   * The end-user email; sent as `userEmail` in the sign-in body (not in the refresh body
-   * unless {@link AlixAuthProviderOptions.buildRefreshBody} adds it).
+   * The end-user email; sent as `userEmail` in the sign-in and the refresh body (the page's
+   * refresh field table requires it; its sample omits it).
    */
   userEmail?: string;
   /** Request paths; each must start with `/`. */
@@ -109,7 +110,8 @@ export interface AlixAuthProviderOptions {
   buildAuthenticateBody?: (context: AlixAuthenticateBodyContext) => Record<string, unknown>;
   /**
    * The JSON body of the refresh call.
-   * @default ({ partnerCode, refreshToken, signature }) => ({ partnerCode, refreshToken, signature })
+   * @default ({ partnerCode, refreshToken, signature, userEmail }) =>
+   *   ({ partnerCode, refreshToken, signature, userEmail? })
    */
   buildRefreshBody?: (context: AlixRefreshBodyContext) => Record<string, unknown>;
   /**
@@ -117,6 +119,13 @@ export interface AlixAuthProviderOptions {
    * @default Date.now
    */
   now?: () => number;
+  /**
+   * A pino logger for the provider's one warning: a response whose expiries depart from the
+   * page's sample (the `…ExpiredAt` names, numbers, ISO datetimes, a JWT `exp` fallback), once
+   * per process and shape, naming the shape and never a value.
+   * @default a silent logger
+   */
+  logger?: Logger;
 }
 
 /** The default string to sign: `partnerCode|secretKey`. */
@@ -131,9 +140,19 @@ export function defaultAuthenticateBody(context: AlixAuthenticateBodyContext): R
   return body;
 }
 
-/** The default refresh body, as in the Alix sample: `{ partnerCode, refreshToken, signature }`. */
+/**
+ * The default refresh body: `{ partnerCode, refreshToken, signature }` plus `userEmail` when
+ * configured. The union of the page's sample (which sends `refreshToken`) and its field table
+ * (which requires `userEmail`), so a server that enforces either reading accepts it.
+ */
 export function defaultRefreshBody(context: AlixRefreshBodyContext): Record<string, unknown> {
-  return { partnerCode: context.partnerCode, refreshToken: context.refreshToken, signature: context.signature };
+  const body: Record<string, unknown> = {
+    partnerCode: context.partnerCode,
+    refreshToken: context.refreshToken,
+    signature: context.signature,
+  };
+  if (context.userEmail !== undefined) body.userEmail = context.userEmail;
+  return body;
 }
 
 /** Defaults of {@link AlixAuthProviderOptions}, merged once by the constructor. */

@@ -23,6 +23,8 @@ import { waitWithSignal } from '../../wait-with-signal';
 import { sanitizeCauseOf } from '../../redaction';
 import { assertPositiveMs, definedOnly } from '../../defaults';
 import { assertSupportedPeer } from '../../axios-peer-version';
+import { createLogger, type Logger } from '../../logger';
+import { reportNonSampleShape } from './shape-warning';
 
 /** A bare axios client (`axios.Axios`), typed the same way in the ESM and CommonJS typings. */
 type AxiosClient = InstanceType<typeof axios.Axios>;
@@ -30,7 +32,8 @@ type AxiosClient = InstanceType<typeof axios.Axios>;
 /** Responses larger than this are refused as malformed, in bytes (1 MiB). */
 export const MAX_AUTH_RESPONSE_BYTES = 1024 * 1024;
 
-type Settings = Required<Omit<AlixAuthProviderOptions, 'baseUrl' | 'privateKey' | 'signer' | 'secretKey' | 'userEmail' | 'paths'>> & {
+type Held = 'baseUrl' | 'privateKey' | 'signer' | 'secretKey' | 'userEmail' | 'paths' | 'logger';
+type Settings = Required<Omit<AlixAuthProviderOptions, Held>> & {
   secretKey: string | undefined;
   userEmail: string | undefined;
   paths: AlixAuthPaths;
@@ -48,7 +51,7 @@ function requireFunction(value: unknown, name: string): void {
 function mergeOptions(options: AlixAuthProviderOptions): Settings {
   if (typeof options !== 'object' || options === null) throw new ConfigurationError('AlixAuthProvider options are required');
   // The key, signer and URL are held apart; keep them out of the settings object.
-  const { privateKey: _privateKey, signer: _signer, baseUrl: _baseUrl, ...rest } = options;
+  const { privateKey: _privateKey, signer: _signer, baseUrl: _baseUrl, logger: _logger, ...rest } = options;
   const given = definedOnly(rest);
   const settings: Settings = {
     ...DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS,
@@ -146,6 +149,7 @@ export class AlixAuthProvider implements TokenProvider {
   readonly #signer: AlixSigner;
   readonly #baseUrl: string;
   readonly #http: AxiosClient;
+  readonly #logger: Logger;
   /** Who the sessions of this provider belong to: auth origin, partner code and user email, hashed. */
   readonly identity: ProviderIdentity;
 
@@ -162,6 +166,7 @@ export class AlixAuthProvider implements TokenProvider {
     this.#baseUrl = parseBaseUrl(options.baseUrl);
     this.#signer = createSigner(options);
     this.#http = createHttpClient();
+    this.#logger = createLogger(options.logger);
     this.identity = alixIdentity(this.#baseUrl, this.#settings.partnerCode, this.#settings.userEmail);
   }
 
@@ -209,8 +214,9 @@ export class AlixAuthProvider implements TokenProvider {
   }
 
   /**
-   * Exchanges a refresh token: POSTs `{ partnerCode, refreshToken, signature }` to
-   * `paths.refresh`. The result carries the new (rotated) refresh token.
+   * Exchanges a refresh token: POSTs `{ partnerCode, refreshToken, signature }` (plus
+   * `userEmail` when configured) to `paths.refresh`. The result carries the new (rotated)
+   * refresh token.
    * @throws the same errors as {@link AlixAuthProvider.authenticate}; a
    *   {@link ConfigurationError} when `refreshToken` is empty.
    */
@@ -282,7 +288,13 @@ export class AlixAuthProvider implements TokenProvider {
         headers: lowerCaseHeaders(response.headers),
         text: typeof response.data === 'string' ? response.data : '',
       },
-      { operation, url, secrets, now: settings.now() },
+      {
+        operation,
+        url,
+        secrets,
+        now: settings.now(),
+        onNonSampleShape: (shape) => reportNonSampleShape(this.#logger, shape),
+      },
     );
   }
 

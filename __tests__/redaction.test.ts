@@ -1,0 +1,57 @@
+import { constants, generateKeyPairSync, sign } from 'node:crypto';
+import { REDACTED, redactOpaqueRuns } from '../src/redaction';
+
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const raw = sign('sha256', Buffer.from('zencardtest|rjgQDe8QVlnP9AJL'), {
+  key: privateKey,
+  padding: constants.RSA_PKCS1_PADDING,
+});
+const SIGNATURE = raw.toString('base64');
+// The Alix page's sample access token (a JWT).
+const JWT =
+  'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzaWduIjoicmpnUURlOFFWbG5QOUFKTCIsInBhcnRuZXJDb2RlIjoiemVuY2FyZHRlc3QiLCJp' +
+  'YXQiOjE3MzEzMTM5NzgsImV4cCI6MTczMTMxNDg3OH0.7iBLv8Ib6UHbxlrtfjnMzvhpkdYlldSkaXe6RRUI4eQ';
+
+/** Every stretch of 16 characters of `secret`: none may be left in a redacted text. */
+function fragmentsOf(secret: string): string[] {
+  return Array.from({ length: secret.length - 15 }, (_, i) => secret.slice(i, i + 16));
+}
+
+describe('redactOpaqueRuns()', () => {
+  it.each([
+    ['base64', SIGNATURE],
+    ['base64url', raw.toString('base64url')],
+    ['hex', raw.toString('hex')],
+    ['split by a space in two, the first part short', `${SIGNATURE.slice(0, 20)} ${SIGNATURE.slice(20)}`],
+    ['split by a space every 20 characters', SIGNATURE.match(/.{1,20}/g)?.join(' ') ?? ''],
+    ['without its last character', SIGNATURE.slice(0, -1)],
+    ['a JWT', JWT],
+  ])('replaces a signature or token echoed as %s, keeping the words around it', (_label, echo) => {
+    const text = redactOpaqueRuns(`Signature mismatch: got ${echo} for partner zencardtest`);
+
+    const [before, after, ...more] = text.split(REDACTED);
+    expect([before, more]).toEqual(['Signature mismatch: got ', []]);
+    // A tail under 16 characters after the last separator is not a credential, and is let be.
+    expect(after).toMatch(/^(?: [^ ]{1,15})? for partner zencardtest$/);
+    expect(fragmentsOf(echo.replace(/ /g, '')).filter((fragment) => text.includes(fragment))).toEqual([]);
+  });
+
+  it.each([
+    'The QR code is invalid. Please check and try again',
+    'No route for POST /api/v2/auth/refresh-token',
+    'see https://partner-gateway.alix.example.com/api/v2/cards/12345/transactions/history',
+    'errorCode 32 (ERR_ALIX_REFRESH_TOKEN_EXPIRED_FOR_PARTNER_2024), request b69830a2-c97e-4484-a5c7-a955b04adc6d',
+    'accessTokenExpiredAt refreshTokenExpiredAt are required',
+    'card 4242424242424242 declined',
+    'short hex id 7f9c2ba4e88f827d',
+  ])('keeps %j as it is', (text) => {
+    expect(redactOpaqueRuns(text)).toBe(text);
+  });
+
+  it('replaces a 32-character hex id and keeps a 31-character one', () => {
+    const hex = '7f9c2ba4e88f827d616045507605853e';
+
+    expect(redactOpaqueRuns(`id ${hex}`)).toBe(`id ${REDACTED}`);
+    expect(redactOpaqueRuns(`id ${hex.slice(1)}`)).toBe(`id ${hex.slice(1)}`);
+  });
+});
