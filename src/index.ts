@@ -46,6 +46,7 @@ export type {
   HealthOptions,
   TokenManagerHealth,
   InvalidateResult,
+  InvalidateOptions,
   RefreshReason,
   RefreshOutcome,
   AuthCallOperation,

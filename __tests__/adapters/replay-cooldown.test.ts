@@ -7,7 +7,7 @@ import axios from 'axios';
 import type { AxiosError } from 'axios';
 import { attachTokenManager } from '../../src/adapters/axios';
 import { createAuthorizedFetch } from '../../src/adapters/fetch';
-import type { InvalidateResult, ReplayReport } from '../../src/manager/types';
+import type { InvalidateOptions, InvalidateResult, ReplayReport } from '../../src/manager/types';
 import { FakeTokenSource } from '../helpers/fake-token-source';
 import { startLocalApi } from './support/local-api';
 import type { LocalApi } from './support/local-api';
@@ -21,7 +21,11 @@ class CooldownSource extends FakeTokenSource {
   readonly replays: ReplayReport[] = [];
   fixed: InvalidateResult | undefined;
 
-  override invalidate(rejectedAccessToken?: string): InvalidateResult {
+  override invalidate(rejectedAccessToken?: string, options?: InvalidateOptions): InvalidateResult {
+    if (options?.replay === true) {
+      super.invalidate(rejectedAccessToken, options);
+      return 'cooldown';
+    }
     const result = this.fixed ?? (this.refreshCount === 0 ? 'refreshing' : 'cooldown');
     if (result === 'refreshing') super.invalidate(rejectedAccessToken);
     this.results.push(result);
@@ -73,6 +77,8 @@ describe.each(Object.entries(clients))('the %s adapter and invalidate()', (adapt
     expect(source.refreshCount).toBe(1);
     expect(source.results).toEqual(['refreshing', ...Array<InvalidateResult>(99).fill('cooldown')]);
     expect(source.replays).toHaveLength(1);
+    // The replay's 401 (a token minted after the request started) marked the target's storm.
+    expect(source.storms).toEqual(['GET /always-401']);
   });
 
   it.each(['cooldown', 'ignored'] as const)('surfaces the 401, sent once, when invalidate() answers %s', async (result) => {

@@ -1,13 +1,17 @@
 import type { AccessTokenSource } from '../../src/adapters/types';
+import type { InvalidateOptions } from '../../src/manager/types';
 
 /**
  * A tiny AccessTokenSource with the TokenManager's single-flight semantics: tokens are
  * `${prefix}-0`, `${prefix}-1`, …; `invalidate(current)` starts one refresh (on a later
  * microtask), `invalidate(old)` does nothing, and `getAccessToken()` waits for a running refresh.
+ * A report that a replay was rejected too (a 401 storm) is noted in `storms` and refreshes nothing.
  */
 export class FakeTokenSource implements AccessTokenSource {
   refreshCount = 0;
   readonly invalidated: (string | undefined)[] = [];
+  /** The targets of the rejected replays reported. */
+  readonly storms: string[] = [];
   private current: string;
   private pending: Promise<string> | undefined;
 
@@ -29,7 +33,11 @@ export class FakeTokenSource implements AccessTokenSource {
     return this.pending ?? this.current;
   }
 
-  invalidate(rejectedAccessToken?: string): void {
+  invalidate(rejectedAccessToken?: string, options?: InvalidateOptions): void {
+    if (options?.replay === true) {
+      this.storms.push(options.target ?? '');
+      return;
+    }
     this.invalidated.push(rejectedAccessToken);
     if (rejectedAccessToken !== undefined && rejectedAccessToken !== this.current) return;
     this.refresh();

@@ -20,68 +20,71 @@ function manualClock(start = 1_000_000): { now: () => number; advance: (ms: numb
   return { now: () => time, advance: (ms) => (time += ms) };
 }
 
+/** One session of one scope. */
+const ONE = { scope: 'partner-a', session: 'session-1' };
+
 describe('LocalAuthBreaker', () => {
   const make = (clock = manualClock()) => ({ clock, breaker: new LocalAuthBreaker({ failureThreshold: 3, windowMs: 10_000, openMs: 1_000, now: clock.now }) });
 
   it('stays closed at threshold − 1 failures and opens at the threshold', async () => {
     const { breaker } = make();
-    await breaker.record('transient-failure');
-    await breaker.record('transient-failure');
-    expect(breaker.snapshot()).toEqual({ state: 'closed', failures: 2, openUntil: null });
-    expect(await breaker.admit()).toEqual({ allowed: true, probe: false });
-    await breaker.record('transient-failure');
-    expect(breaker.snapshot()).toEqual({ state: 'open', failures: 3, openUntil: 1_001_000 });
-    expect(await breaker.admit()).toEqual({ allowed: false, retryAfterMs: 1_000 });
+    await breaker.record(ONE, 'transient-failure');
+    await breaker.record(ONE, 'transient-failure');
+    expect(breaker.snapshot(ONE)).toEqual({ state: 'closed', failures: 2, openUntil: null, level: null });
+    expect(await breaker.admit(ONE)).toEqual({ allowed: true, probe: false });
+    await breaker.record(ONE, 'transient-failure');
+    expect(breaker.snapshot(ONE)).toEqual({ state: 'open', failures: 3, openUntil: 1_001_000, level: 'session' });
+    expect(await breaker.admit(ONE)).toEqual({ allowed: false, retryAfterMs: 1_000 });
   });
 
   it('admits no probe 1 ms before openMs, and exactly one at openMs', async () => {
     const { breaker, clock } = make();
-    for (let i = 0; i < 3; i += 1) await breaker.record('transient-failure');
+    for (let i = 0; i < 3; i += 1) await breaker.record(ONE, 'transient-failure');
     clock.advance(999);
-    expect(await breaker.admit()).toEqual({ allowed: false, retryAfterMs: 1 });
+    expect(await breaker.admit(ONE)).toEqual({ allowed: false, retryAfterMs: 1 });
     clock.advance(1);
-    expect(await breaker.admit()).toEqual({ allowed: true, probe: true });
-    expect(breaker.snapshot().state).toBe('half-open');
-    expect(await breaker.admit()).toEqual({ allowed: false, retryAfterMs: 1_000 });
+    expect(await breaker.admit(ONE)).toEqual({ allowed: true, probe: true });
+    expect(breaker.snapshot(ONE).state).toBe('half-open');
+    expect(await breaker.admit(ONE)).toEqual({ allowed: false, retryAfterMs: 1_000 });
   });
 
   it('reopens for openMs when the probe fails, and closes when it succeeds', async () => {
     const { breaker, clock } = make();
-    for (let i = 0; i < 3; i += 1) await breaker.record('transient-failure');
+    for (let i = 0; i < 3; i += 1) await breaker.record(ONE, 'transient-failure');
     clock.advance(1_000);
-    await breaker.admit();
+    await breaker.admit(ONE);
     clock.advance(200);
-    await breaker.record('transient-failure');
-    expect(breaker.snapshot()).toMatchObject({ state: 'open', openUntil: 1_002_200 });
+    await breaker.record(ONE, 'transient-failure');
+    expect(breaker.snapshot(ONE)).toMatchObject({ state: 'open', openUntil: 1_002_200 });
     clock.advance(1_000);
-    expect(await breaker.admit()).toEqual({ allowed: true, probe: true });
-    await breaker.record('success');
-    expect(breaker.snapshot()).toEqual({ state: 'closed', failures: 0, openUntil: null });
-    expect(await breaker.admit()).toEqual({ allowed: true, probe: false });
+    expect(await breaker.admit(ONE)).toEqual({ allowed: true, probe: true });
+    await breaker.record(ONE, 'success');
+    expect(breaker.snapshot(ONE)).toEqual({ state: 'closed', failures: 0, openUntil: null, level: null });
+    expect(await breaker.admit(ONE)).toEqual({ allowed: true, probe: false });
   });
 
   it("stays open until the server's Retry-After when that is longer than openMs", async () => {
     const { breaker, clock } = make();
-    await breaker.record('transient-failure');
-    await breaker.record('transient-failure');
-    await breaker.record('transient-failure', 30_000);
+    await breaker.record(ONE, 'transient-failure');
+    await breaker.record(ONE, 'transient-failure');
+    await breaker.record(ONE, 'transient-failure', 30_000);
     clock.advance(29_999);
-    expect(await breaker.admit()).toEqual({ allowed: false, retryAfterMs: 1 });
+    expect(await breaker.admit(ONE)).toEqual({ allowed: false, retryAfterMs: 1 });
     clock.advance(1);
-    expect(await breaker.admit()).toEqual({ allowed: true, probe: true });
+    expect(await breaker.admit(ONE)).toEqual({ allowed: true, probe: true });
   });
 
   it('counts failures within windowMs only, and a success resets the count', async () => {
     const { breaker, clock } = make();
-    await breaker.record('transient-failure');
-    await breaker.record('transient-failure');
+    await breaker.record(ONE, 'transient-failure');
+    await breaker.record(ONE, 'transient-failure');
     clock.advance(10_000);
-    await breaker.record('transient-failure');
-    expect(breaker.snapshot()).toMatchObject({ state: 'closed', failures: 1 });
-    await breaker.record('transient-failure');
-    await breaker.record('success');
-    await breaker.record('transient-failure');
-    expect(breaker.snapshot()).toMatchObject({ state: 'closed', failures: 1 });
+    await breaker.record(ONE, 'transient-failure');
+    expect(breaker.snapshot(ONE)).toMatchObject({ state: 'closed', failures: 1 });
+    await breaker.record(ONE, 'transient-failure');
+    await breaker.record(ONE, 'success');
+    await breaker.record(ONE, 'transient-failure');
+    expect(breaker.snapshot(ONE)).toMatchObject({ state: 'closed', failures: 1 });
   });
 
   it('refuses bad options at construction', () => {
@@ -97,7 +100,7 @@ describe('nextDelay() with an open breaker', () => {
     const error = new AuthUnavailableError({ operation: 'refresh', reason: 'breaker', retryAfterMs: 4_000 });
     const policy = { minDelayMs: 0, maxDelayMs: 0, factor: 2, randomize: false, maxAttempts: 5, maxRetryAfterMs: 600_000, random: () => 0 };
     expect(nextDelay(1, error, 60_000, policy)).toEqual({ retry: false, why: 'breaker', retryAfterMs: 4_000 });
-    expect(error.message).toMatch(/circuit breaker is open.*retry after 4000 ms/);
+    expect(error.message).toMatch(/circuit breaker is open.*retry after 4000 ms/i);
   });
 });
 
@@ -173,7 +176,7 @@ describe('TokenManager with a breaker, against the sandbox (503 faults)', () => 
     const tokens = await Promise.allSettled([a.manager.getAccessToken(), b.manager.getAccessToken()]);
     expect(tokens.map((result) => result.status)).toEqual(['fulfilled', 'rejected']);
     expect(authCalls()).toBe(4);
-    expect(breaker.snapshot().state).toBe('closed');
+    expect(a.manager.status().breaker?.state).toBe('closed');
     expect(a.events.filter((event) => event.type === 'breaker-changed').map((event) => (event as { state: string }).state)).toEqual(['open', 'half-open', 'open', 'half-open', 'closed']);
     await expect(b.manager.getAccessToken()).resolves.toEqual(expect.any(String));
     expect(authCalls()).toBe(5);
@@ -193,10 +196,11 @@ describe('TokenManager with a breaker, against the sandbox (503 faults)', () => 
   it('shares the MemoryTokenStore breaker between managers on one store by default; breaker: false turns it off', async () => {
     const store = new MemoryTokenStore();
     const { manager } = start({ store });
-    expect(manager.status().breaker).toEqual({ state: 'closed', failures: 0, openUntil: null });
+    expect(manager.status().breaker).toEqual({ state: 'closed', failures: 0, openUntil: null, level: null });
     sandbox.injectFaults(5, { type: 'status', status: 503 });
-    await expect(manager.getAccessToken()).rejects.toMatchObject({ reason: 'http' });
-    expect(store.breaker?.snapshot().state).toBe('open');
+    // The fifth failure opens the breaker: the run ends with its answer, the 503 as the cause.
+    await expect(manager.getAccessToken()).rejects.toMatchObject({ reason: 'breaker', cause: expect.objectContaining({ code: ErrorCodes.AUTH_UNAVAILABLE }) });
+    expect(manager.status().breaker?.state).toBe('open');
     await expect(start({ store }).manager.getAccessToken()).rejects.toMatchObject({ reason: 'breaker' });
     const off = start({ store, breaker: false }).manager;
     expect(off.status().breaker).toBeNull();
@@ -223,8 +227,8 @@ describe("The breaker and the manager's one Retry-After cap (retry.maxRetryAfter
     // A budget shorter than any of these waits: the caller fails at once, nothing sleeps.
     const manager = new TokenManager({ provider, breaker, now: clock.now, acquireTimeoutMs: 10_000, retry: { ...INSTANT_RETRY, maxRetryAfterMs } });
 
-    await expect(manager.getAccessToken()).rejects.toMatchObject({ code: ErrorCodes.AUTH_UNAVAILABLE, reason: 'http' });
-    expect(breaker.snapshot()).toEqual({ state: 'open', failures: 1, openUntil: clock.now() + openForMs });
+    await expect(manager.getAccessToken()).rejects.toMatchObject({ code: ErrorCodes.AUTH_UNAVAILABLE, reason: 'breaker', retryAfterMs: openForMs });
+    expect(manager.status().breaker).toEqual({ state: 'open', failures: 1, openUntil: clock.now() + openForMs, level: 'session' });
     clock.advance(openForMs - 1);
     await expect(manager.getAccessToken()).rejects.toMatchObject({ reason: 'breaker', retryAfterMs: 1 });
     clock.advance(1);
@@ -238,7 +242,7 @@ describe('An open breaker, known to the manager, before any lock or queue', () =
   const clock = manualClock(Date.now());
   async function openBreaker(): Promise<LocalAuthBreaker> {
     const breaker = new LocalAuthBreaker({ failureThreshold: 1, openMs: 5_000, now: clock.now });
-    await breaker.record('transient-failure');
+    await breaker.record({ scope: 'held-elsewhere', session: 'alix-token-manager:session:held-elsewhere' }, 'transient-failure');
     return breaker;
   }
 
@@ -272,28 +276,81 @@ describe('An open breaker, known to the manager, before any lock or queue', () =
   });
 
   it('refuses, not sends, a call that queued behind the pool cap while the breaker opened', async () => {
-    const breaker = new LocalAuthBreaker({ failureThreshold: 1, openMs: 5_000, now: clock.now });
+    const breaker = new LocalAuthBreaker({ failureThreshold: 2, openMs: 5_000, now: clock.now });
     const providers = new Map<string, FakeProvider>();
     const pool = new TokenManagerPool({
       createProvider: (key) => {
-        const provider = new FakeProvider({ now: clock.now, identity: { id: key }, manual: true });
-        // The first call fails when released (the auth server went down): that opens the breaker.
-        if (key === 'first') provider.script.push(new AuthUnavailableError({ operation: 'authenticate', reason: 'http', status: 503 }));
+        const provider = new FakeProvider({ now: clock.now, identity: { id: key, scope: 'partner' }, manual: true });
+        // The first two users' calls fail when released (the auth server went down): two
+        // distinct sessions' failures open the partner's breaker.
+        if (key !== 'third') provider.script.push(new AuthUnavailableError({ operation: 'authenticate', reason: 'http', status: 503 }));
         providers.set(key, provider);
         return provider;
       },
       breaker,
       maxConcurrentAuth: 1,
       now: clock.now,
-      retry: INSTANT_RETRY,
+      retry: { ...INSTANT_RETRY, retries: 0 },
     });
     const first = pool.getAccessToken('first');
     const second = pool.getAccessToken('second');
-    await flushUntil(() => pool.status().authQueued === 1 && providers.get('first')?.pendingCount === 1);
+    const third = pool.getAccessToken('third');
+    await flushUntil(() => pool.status().authQueued === 2 && providers.get('first')?.pendingCount === 1);
     providers.get('first')?.release();
     await expect(first).rejects.toMatchObject({ code: ErrorCodes.AUTH_UNAVAILABLE });
-    await expect(second).rejects.toMatchObject({ reason: 'breaker' });
-    expect(providers.get('second')?.calls).toEqual([]);
+    await flushUntil(() => providers.get('second')?.pendingCount === 1);
+    providers.get('second')?.release();
+    await expect(second).rejects.toMatchObject({ code: ErrorCodes.AUTH_UNAVAILABLE });
+    await expect(third).rejects.toMatchObject({ reason: 'breaker' });
+    expect(providers.get('third')?.calls).toEqual([]);
     pool.close();
+  });
+});
+
+describe('LocalAuthBreaker scopes: one session, one partner never refuses another', () => {
+  const make = (clock = manualClock()) => ({ clock, breaker: new LocalAuthBreaker({ failureThreshold: 3, windowMs: 10_000, openMs: 1_000, now: clock.now }) });
+  const call = (scope: string, session: string) => ({ scope, session });
+
+  it("opens one session's own circuit after its failures and leaves the other sessions of the scope admitted", async () => {
+    const { breaker } = make();
+    const bad = call('partner-a', 'bad-user');
+    for (let i = 0; i < 10; i += 1) await breaker.record(bad, 'transient-failure');
+    expect(await breaker.admit(bad)).toEqual({ allowed: false, retryAfterMs: 1_000 });
+    expect(breaker.snapshot(bad)).toMatchObject({ state: 'open', level: 'session' });
+    for (let i = 0; i < 20; i += 1) expect(await breaker.admit(call('partner-a', `user-${i}`))).toEqual({ allowed: true, probe: false });
+  });
+
+  it('opens the scope only on failures of at least two distinct sessions within the window', async () => {
+    const { breaker } = make();
+    await breaker.record(call('partner-a', 'u1'), 'transient-failure');
+    await breaker.record(call('partner-a', 'u1'), 'transient-failure');
+    expect(await breaker.admit(call('partner-a', 'u9'))).toEqual({ allowed: true, probe: false });
+    await breaker.record(call('partner-a', 'u2'), 'transient-failure');
+    expect(await breaker.admit(call('partner-a', 'u9'))).toEqual({ allowed: false, retryAfterMs: 1_000 });
+    expect(breaker.snapshot(call('partner-a', 'u9'))).toMatchObject({ state: 'open', level: 'scope', failures: 3 });
+    // Another partner (scope) is untouched.
+    expect(await breaker.admit(call('partner-b', 'u1'))).toEqual({ allowed: true, probe: false });
+  });
+
+  it("holds only the session that got a 429 for its Retry-After, and the scope once two sessions got one", async () => {
+    const { breaker, clock } = make();
+    const limited = call('partner-a', 'limited');
+    for (let i = 0; i < 6; i += 1) await breaker.record(limited, 'transient-failure', 600_000);
+    expect(await breaker.admit(limited)).toEqual({ allowed: false, retryAfterMs: 600_000 });
+    expect(await breaker.admit(call('partner-a', 'other'))).toEqual({ allowed: true, probe: false });
+    // A second session rate-limited too: the partner's server asks everyone to wait.
+    await breaker.record(call('partner-a', 'second'), 'transient-failure', 600_000);
+    clock.advance(1);
+    expect(await breaker.admit(call('partner-a', 'other'))).toEqual({ allowed: false, retryAfterMs: 599_999 });
+  });
+
+  it("closes the scope on any session's success, but not another session's own circuit", async () => {
+    const { breaker } = make();
+    for (const session of ['u1', 'u2', 'u1']) await breaker.record(call('partner-a', session), 'transient-failure');
+    for (let i = 0; i < 3; i += 1) await breaker.record(call('partner-a', 'u1'), 'transient-failure');
+    expect(await breaker.admit(call('partner-a', 'u3'))).toMatchObject({ allowed: false });
+    await breaker.record(call('partner-a', 'u3'), 'success');
+    expect(await breaker.admit(call('partner-a', 'u3'))).toEqual({ allowed: true, probe: false });
+    expect(await breaker.admit(call('partner-a', 'u1'))).toMatchObject({ allowed: false });
   });
 });

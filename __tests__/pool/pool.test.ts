@@ -90,6 +90,26 @@ describe('TokenManagerPool', () => {
       pool.close();
     });
 
+    it('never evicts a session under a caller waiting on a sign-in that outlasts idleTtlMs', async () => {
+      const { pool, providers } = makePool({ idleTtlMs: 5_000 }, { manual: true });
+      const waiting = pool.getAccessToken(user(1));
+      const manager = pool.get(user(1));
+      await flushUntil(() => providers.get(user(1))?.pendingCount === 1);
+      jest.advanceTimersByTime(7_500);
+      // Another caller arrives meanwhile: it joins the same sign-in, nothing is evicted.
+      const joining = pool.getAccessToken(user(1));
+      expect(pool.has(user(1))).toBe(true);
+      expect(manager.status().state).not.toBe('closed');
+      providers.get(user(1))?.release();
+      await expect(waiting).resolves.toBe(`${tokenPrefix(user(1))}access-1`);
+      await expect(joining).resolves.toBe(`${tokenPrefix(user(1))}access-1`);
+      expect(providers.get(user(1))?.authenticateCount).toBe(1);
+      // Idle again from the end of the wait: evicted idleTtlMs later.
+      jest.advanceTimersByTime(5_000 + 1_001);
+      expect(pool.has(user(1))).toBe(false);
+      await pool.close();
+    });
+
     it('renews the idle TTL on use', async () => {
       const { pool } = makePool({ idleTtlMs: minutes(10) });
       await pool.getAccessToken(user(1));

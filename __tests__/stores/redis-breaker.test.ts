@@ -9,11 +9,11 @@ import { closedAfterEach, describeRedis, useRedisServer } from '../helpers/redis
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** An auth server the test can take down and bring back; counts calls from every replica. */
-function flakyAuthServer(): { calls: number; down: boolean; providerFor: (id: string) => TokenProvider } {
+function flakyAuthServer(scope = 'partner-a'): { calls: number; down: boolean; providerFor: (id: string) => TokenProvider } {
   const server = {
     calls: 0,
     down: true,
-    providerFor: (id: string): TokenProvider => ({ identity: { id }, authenticate: answer, refresh: answer }),
+    providerFor: (id: string): TokenProvider => ({ identity: { id, scope }, authenticate: answer, refresh: answer }),
   };
   async function answer(): Promise<TokenSet> {
     server.calls += 1;
@@ -75,17 +75,40 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
     expect(server.calls - before).toBeLessThanOrEqual(ids.length + 2);
     // The shared state is closed (a replica that adopted its session without an auth call may
     // still show the last state it saw until its next exchange with Redis).
-    expect(await made.stores[0]?.breaker?.admit()).toEqual({ allowed: true, probe: false });
-    expect(made.stores[0]?.breaker?.snapshot().state).toBe('closed');
+    const call = { scope: 'partner-a', session: replicas[0]?.storeKey ?? '' };
+    expect(await made.stores[0]?.breaker?.admit(call)).toEqual({ allowed: true, probe: false });
+    expect(made.stores[0]?.breaker?.snapshot(call).state).toBe('closed');
   });
 
-  it('shows the shared state to every replica: a breaker opened by one refuses the others', async () => {
+  it("shows one session's circuit to every replica that holds the session", async () => {
     const server = flakyAuthServer();
-    const [first, second] = await fleet(2, `breaker-${randomUUID()}`, server, (index) => `solo-${index}-${randomUUID()}`);
+    const shared = `shared-${randomUUID()}`;
+    const [first, second] = await fleet(2, `breaker-${randomUUID()}`, server, () => shared);
     await expect(first?.getAccessToken()).rejects.toMatchObject({ reason: 'breaker' });
     expect(server.calls).toBe(3);
     await expect(second?.getAccessToken()).rejects.toMatchObject({ reason: 'breaker', retryAfterMs: expect.any(Number) });
     expect(server.calls).toBe(3);
-    expect(second?.status().breaker).toMatchObject({ state: 'open', failures: 3 });
+    expect(second?.status().breaker).toMatchObject({ state: 'open', failures: 3, level: 'session' });
+  });
+
+  it("never refuses another session for one session's failures, nor another partner for one partner's outage", async () => {
+    const breakerKey = `breaker-${randomUUID()}`;
+    const partnerA = flakyAuthServer('partner-a');
+    const partnerB = flakyAuthServer('partner-b');
+    partnerB.down = false;
+    const [failing, healthy] = await fleet(2, breakerKey, partnerA, (index) => `a-${index}-${randomUUID()}`);
+    await expect(failing?.getAccessToken()).rejects.toMatchObject({ reason: 'breaker' });
+    expect(failing?.status().breaker).toMatchObject({ state: 'open', level: 'session' });
+    // Another end user of the same partner is asked for: its call goes out (and fails on its own).
+    const callsBefore = partnerA.calls;
+    await expect(healthy?.getAccessToken()).rejects.toMatchObject({ code: ErrorCodes.AUTH_UNAVAILABLE });
+    expect(partnerA.calls).toBeGreaterThan(callsBefore);
+    // Two of partner A's sessions failed: A's server is out, for A's sessions only.
+    const [third] = await fleet(1, breakerKey, partnerA, () => `a-third-${randomUUID()}`);
+    await expect(third?.getAccessToken()).rejects.toMatchObject({ reason: 'breaker' });
+    expect(third?.status().breaker).toMatchObject({ level: 'scope' });
+    const [otherPartner] = await fleet(1, breakerKey, partnerB, () => `b-${randomUUID()}`);
+    await expect(otherPartner?.getAccessToken()).resolves.toEqual(expect.any(String));
+    expect(partnerB.calls).toBe(1);
   });
 });

@@ -167,11 +167,12 @@ describeRedis('RedisTokenStore: connecting and ACLs', () => {
         await holder.delete(key);
         expect(await admin.exists(holder.keysFor(key).session, holder.keysFor(key).lock)).toBe(0);
         // The breaker's keys and commands are covered by the documented ACL too.
-        await holder.breaker?.record('transient-failure');
-        expect(holder.breaker?.snapshot().failures).toBe(1);
-        expect(await holder.breaker?.admit()).toEqual({ allowed: true, probe: false });
-        await holder.breaker?.record('success');
-        expect(await admin.exists(`{alix-token-manager:breaker}:failures`)).toBe(0);
+        const call = { scope: 'partner-a', session: key };
+        await holder.breaker?.record(call, 'transient-failure');
+        expect(holder.breaker?.snapshot(call).failures).toBe(1);
+        expect(await holder.breaker?.admit(call)).toEqual({ allowed: true, probe: false });
+        await holder.breaker?.record(call, 'success');
+        expect(await admin.exists(`{alix-token-manager:breaker:partner-a}:failures`)).toBe(0);
         expect(lines.filter((line) => Number(line.level) >= 40)).toEqual([]);
         expect(warn).not.toHaveBeenCalled();
       } finally {

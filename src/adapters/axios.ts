@@ -15,9 +15,9 @@ import { combineUrls, createOriginSet, isAbsoluteUrl, isAllowedUrl, parseRetrySt
 import { definedOnly } from '../defaults';
 import type { OriginSet } from './origins';
 import { redactAxiosError } from './redact';
-import { DEFAULT_ADAPTER_OPTIONS, invalidateAllowsReplay, isReplayableBody, recordReplay } from './replay';
+import { DEFAULT_ADAPTER_OPTIONS, invalidateAllowsReplay, isReplayableBody, recordReplay, requestTarget } from './replay';
 import type { AccessTokenSource, SessionSource } from './types';
-import { isSessionKey, missingSessionKeyError, resolveTokenSource } from './session';
+import { assertActsFor, isSessionKey, missingSessionKeyError, resolveTokenSource } from './session';
 import { assertSupportedInstance, headersOf, isAxiosErrorLike, resolveTransport } from './axios-peer';
 import type { InternalAxiosRequestConfig } from 'axios';
 import type { AxiosAdapterLike, AxiosHeadersLike, AxiosInstanceLike, AxiosRequestConfigLike, AxiosResponseLike } from './axios-peer';
@@ -33,8 +33,9 @@ declare module 'axios' {
     /**
      * The session this request acts for (an end user's `userEmail`) when the instance is
      * attached to a session pool (`TokenManagerPool`): its bearer comes from `pool.get(key)`,
-     * and a 401 invalidates that session only. Takes precedence over the `sessionKey` option;
-     * ignored when the instance is attached to a single token manager.
+     * and a 401 invalidates that session only. Takes precedence over the `sessionKey` option.
+     * With a single token manager it must name the user that manager acts for (its
+     * `userEmail`), or the request is refused unsent (`ERR_ALIX_CONFIGURATION`).
      */
     alixSession?: string;
   }
@@ -161,8 +162,11 @@ export function attachTokenManager(
     };
     // Looked up again: the session that issued the token may have been evicted meanwhile.
     const manager = key === undefined || pool === undefined ? source : pool.get(key);
-    if (!invalidateAllowsReplay(manager, token)) return giveUp();
-    const report = { adapter: 'axios' as const, status, method: (config.method ?? 'get').toUpperCase(), origin: resolveRequestUrl(config)?.origin ?? '' };
+    const url = resolveRequestUrl(config);
+    const method = (config.method ?? 'get').toUpperCase();
+    const target = requestTarget(method, url);
+    if (!invalidateAllowsReplay(manager, token, { target })) return giveUp();
+    const report = { adapter: 'axios' as const, status, method, origin: url?.origin ?? '' };
     if (!isReplayableBody(config.data)) {
       logger.warn(report, 'token rejected; request not replayed because its body is a stream');
       return giveUp();
@@ -171,11 +175,17 @@ export function attachTokenManager(
     headers.set('Authorization', `Bearer ${fresh}`, true);
     logger.info(report, 'token rejected; replaying the request once with a fresh token');
     recordReplay(manager, report);
+    let replayed: AxiosResponseLike;
     try {
-      return await transport(config);
+      replayed = await transport(config);
     } catch (error) {
+      const replayStatus = isAxiosErrorLike(error) ? error.response?.status : undefined;
+      // A token minted after this request started is rejected too: a storm at this target.
+      if (replayStatus !== undefined && retryStatuses.has(replayStatus)) manager.invalidate(fresh, { target, replay: true });
       throw redacted(error);
     }
+    if (retryStatuses.has(replayed.status)) manager.invalidate(fresh, { target, replay: true });
+    return replayed;
   };
 
   /** The wrapper axios calls as the request's adapter, after every interceptor has run. */
@@ -187,7 +197,10 @@ export function attachTokenManager(
     if (headers === undefined) {
       throw new ConfigurationError(`attachTokenManager: the request's headers are not AxiosHeaders; axios ${'>='}1.6 is required`);
     }
-    if (single !== undefined) return sendWithToken(single, undefined, transport, config, headers, await single.getAccessToken(signalOptions(config)));
+    if (single !== undefined) {
+      assertActsFor(single, config.alixSession, 'attachTokenManager');
+      return sendWithToken(single, undefined, transport, config, headers, await single.getAccessToken(signalOptions(config)));
+    }
     const key = sessionKeyOf(config);
     const session = pool.get(key);
     return sendWithToken(session, key, transport, config, headers, await session.getAccessToken(signalOptions(config)));

@@ -7,8 +7,8 @@ import { createLogger } from '../logger';
 import type { Logger } from '../logger';
 import { createOriginSet, isAllowedUrl, parseRetryStatuses } from './origins';
 import { definedOnly } from '../defaults';
-import { DEFAULT_ADAPTER_OPTIONS, invalidateAllowsReplay, isReplayableBody, recordReplay } from './replay';
-import { isSessionKey, missingSessionKeyError, resolveTokenSource } from './session';
+import { DEFAULT_ADAPTER_OPTIONS, invalidateAllowsReplay, isReplayableBody, recordReplay, requestTarget } from './replay';
+import { assertActsFor, isSessionKey, missingSessionKeyError, resolveTokenSource } from './session';
 import type { AccessTokenSource, SessionSource } from './types';
 
 type FetchInput = Parameters<typeof fetch>[0];
@@ -19,7 +19,8 @@ export type AuthorizedFetchInit = FetchInit & {
   /**
    * The session this call acts for (an end user's `userEmail`) when the wrapper serves a
    * session pool: its bearer comes from `pool.get(key)`, and a 401 invalidates that session
-   * only. Takes precedence over the `sessionKey` option; ignored with a single token manager.
+   * only. Takes precedence over the `sessionKey` option; with a single token manager it must name
+   * the user that manager acts for (its `userEmail`), or the call is refused unsent.
    */
   alixSession?: string;
 };
@@ -113,8 +114,10 @@ export function createAuthorizedFetch(source: AccessTokenSource | SessionSource,
 
     let key: string | undefined;
     let manager: AccessTokenSource;
-    if (single !== undefined) manager = single;
-    else manager = pool.get((key = sessionKeyOf(request, url, init)));
+    if (single !== undefined) {
+      assertActsFor(single, init?.alixSession, 'createAuthorizedFetch');
+      manager = single;
+    } else manager = pool.get((key = sessionKeyOf(request, url, init)));
 
     const signal = init?.signal ?? request?.signal ?? undefined;
     // No options object without a signal: it keeps the manager on its hot path.
@@ -131,11 +134,12 @@ export function createAuthorizedFetch(source: AccessTokenSource | SessionSource,
     }
     // Looked up again: the session that issued the token may have been evicted meanwhile.
     const current = key === undefined || pool === undefined ? manager : pool.get(key);
-    if (!invalidateAllowsReplay(current, token)) {
+    const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
+    const target = requestTarget(method, new URL(url));
+    if (!invalidateAllowsReplay(current, token, { target })) {
       void spare?.body?.cancel().catch(() => undefined);
       return first;
     }
-    const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
     const report = { adapter: 'fetch' as const, status: first.status, method, origin: new URL(url).origin };
     if (!replayable) {
       logger.warn(report, 'token rejected; request not replayed because its body cannot be sent again');
@@ -145,7 +149,10 @@ export function createAuthorizedFetch(source: AccessTokenSource | SessionSource,
     const fresh = await current.getAccessToken(signalOptions);
     logger.info(report, 'token rejected; replaying the request once with a fresh token');
     recordReplay(current, report);
-    return fetchImpl(spare ?? input, withBearer(spare ?? request, init, fresh));
+    const replayed = await fetchImpl(spare ?? input, withBearer(spare ?? request, init, fresh));
+    // A token minted after this request started is rejected too: a storm at this target.
+    if (retryStatuses.has(replayed.status)) current.invalidate(fresh, { target, replay: true });
+    return replayed;
   };
 
   /** The session a call bound for an allowed origin names, with a pool. */

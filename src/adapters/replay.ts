@@ -3,7 +3,7 @@
  * which bodies can be sent a second time, and whether the manager's answer to `invalidate()`
  * allows a replay at all.
  */
-import type { ReplayReport } from '../manager/types';
+import type { InvalidateOptions, ReplayReport } from '../manager/types';
 import type { AccessTokenSource } from './types';
 
 /** Defaults shared by {@link AttachTokenManagerOptions} and {@link CreateAuthorizedFetchOptions}. */
@@ -27,13 +27,18 @@ export function isReplayableBody(body: unknown): boolean {
 
 /**
  * Reports a rejected token to the source and says whether a fresh token can help. `cooldown`
- * (the token that replaced a rejected one is rejected too) and `ignored` (nothing held, or
- * closed) mean a replay would only repeat the rejection, so the caller gets the first answer.
- * A user-written source that returns nothing is treated as `refreshing`.
+ * (the target is in a 401 storm) and `ignored` (nothing held, or closed) mean a replay would
+ * only repeat the rejection, so the caller gets the first answer. A user-written source that
+ * returns nothing is treated as `refreshing`.
  */
-export function invalidateAllowsReplay(source: AccessTokenSource, rejectedAccessToken: string): boolean {
-  const result = source.invalidate(rejectedAccessToken);
+export function invalidateAllowsReplay(source: AccessTokenSource, rejectedAccessToken: string, options: InvalidateOptions): boolean {
+  const result = source.invalidate(rejectedAccessToken, options);
   return result !== 'cooldown' && result !== 'ignored';
+}
+
+/** The storm key of a request: `METHOD /path`, without the query (ids in it vary per call). */
+export function requestTarget(method: string, url: URL | undefined): string {
+  return `${method.toUpperCase()} ${url?.pathname ?? '/'}`;
 }
 
 /** Tells the source (when it listens) that a request was replayed; a throwing listener changes nothing. */

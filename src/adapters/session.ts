@@ -61,3 +61,17 @@ export function missingSessionKeyError(where: string, origin: string, fix: strin
     `${where}: a request to ${origin || 'an allowed origin'} names no session, and the token source is a session pool; ${fix}. The request was not sent`,
   );
 }
+
+/**
+ * Refuses a request that names a session (`alixSession`) another than the one a single token
+ * source acts for: it would go out with another end user's bearer.
+ * @throws ConfigurationError naming the fix (nothing of the key: it is personal data).
+ */
+export function assertActsFor(source: AccessTokenSource, sessionKey: unknown, adapter: string): void {
+  if (sessionKey === undefined) return;
+  if (typeof sessionKey === 'string' && source.actsFor?.(sessionKey) === true) return;
+  throw new ConfigurationError(
+    `${adapter}: the request names a session (alixSession) that this single token manager does not act for, so it was not sent. ` +
+      "Attach a TokenManagerPool to serve many users, or leave alixSession out.",
+  );
+}

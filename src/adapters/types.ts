@@ -1,4 +1,4 @@
-import type { InvalidateResult, ReplayReport } from '../manager/types';
+import type { InvalidateOptions, InvalidateResult, ReplayReport } from '../manager/types';
 
 /**
  * What the HTTP adapters need from a token manager: a token now, and a way to report that
@@ -13,11 +13,21 @@ export interface AccessTokenSource {
    * already been replaced changes nothing. The next `getAccessToken()` waits for the
    * refresh.
    *
+   * The adapters pass the request's `target` (`METHOD /path`), and `replay: true` when the
+   * 401 answered their replay (a token minted after the request started was rejected too: a
+   * storm at that target, not a revocation).
+   *
    * @returns what the manager did (see `InvalidateResult`). On `cooldown` or `ignored` the
    * adapters do not replay the request: the rejection reaches the caller. A source that
    * returns nothing is treated as `refreshing`.
    */
-  invalidate(rejectedAccessToken?: string): InvalidateResult | void;
+  invalidate(rejectedAccessToken?: string, options?: InvalidateOptions): InvalidateResult | void;
+  /**
+   * Whether a request that names `sessionKey` (the adapters' `alixSession`) may carry this
+   * source's bearer: true only for the end user the session acts for. Without it, a request
+   * that names a session is refused (`ERR_ALIX_CONFIGURATION`) and nothing is sent.
+   */
+  actsFor?(sessionKey: string): boolean;
   /**
    * Called after an adapter replayed a request with a fresh token, so that the replay shows
    * in the manager's lifecycle stream. Optional; it must not throw (a throw is ignored).

@@ -268,8 +268,11 @@ async function attempts(
     } catch (error) {
       // Only a call that was made counts for the breaker, and before its slot goes to the next
       // call in the queue: that one then sees the failure counted.
-      if (startedAt !== undefined) await recordAuthCall(context, error);
-      throw error;
+      if (startedAt === undefined) throw error;
+      await recordAuthCall(context, error);
+      // A failure that opened the breaker (or a failed probe) ends the run now: every caller
+      // joined to it gets the breaker's answer instead of waiting for an attempt it would refuse.
+      throw breakerKnownOpen(context, request, error) ?? error;
     } finally {
       release?.();
     }
@@ -339,7 +342,7 @@ async function admitAuthCall(context: AcquireContext, operation: AuthCallOperati
   if (link === undefined) return;
   let admission: BreakerAdmission;
   try {
-    admission = await link.breaker.admit();
+    admission = await link.breaker.admit(link.call);
   } catch {
     return;
   }
@@ -349,14 +352,21 @@ async function admitAuthCall(context: AcquireContext, operation: AuthCallOperati
   throw new AuthUnavailableError({ operation: operation === 'sign_in' ? 'authenticate' : 'refresh', reason: 'breaker', retryAfterMs });
 }
 
-/** The error an auth call would meet now, when the breaker is known to be open (no I/O). */
-function breakerKnownOpen(context: AcquireContext, request: AcquireRequest): AuthUnavailableError | undefined {
-  const status = context.breaker?.breaker.snapshot();
-  if (status?.state !== 'open' || status.openUntil === null) return undefined;
+/**
+ * The error an auth call would meet now, when the breaker is known to be open (no I/O); `cause`
+ * is the failure that opened it, when this run saw it.
+ */
+function breakerKnownOpen(context: AcquireContext, request: AcquireRequest, cause?: unknown): AuthUnavailableError | undefined {
+  const link = context.breaker;
+  if (link === undefined) return undefined;
+  if (cause !== undefined) observeBreaker(context, link);
+  const status = link.breaker.snapshot(link.call);
+  if (status.state !== 'open' || status.openUntil === null) return undefined;
   const retryAfterMs = Math.ceil(status.openUntil - context.wallNow());
   if (retryAfterMs <= 0) return undefined; // half-open now: the run may be the probe
   const refreshable = hasUsableRefreshToken(request.held ?? request.seed, context.wallNow(), context.refreshTokenMarginMs);
-  return new AuthUnavailableError({ operation: refreshable ? 'refresh' : 'authenticate', reason: 'breaker', retryAfterMs });
+  const operation = refreshable ? 'refresh' : 'authenticate';
+  return new AuthUnavailableError({ operation, reason: 'breaker', retryAfterMs }, cause === undefined ? undefined : { cause });
 }
 
 /**
@@ -374,7 +384,7 @@ async function recordAuthCall(context: AcquireContext, error: unknown): Promise<
   // Capped like every server-requested wait: the breaker stays open no longer than this manager would wait.
   const retryAfterMs = outcome === 'transient-failure' ? retryAfterOf(error, context.retry) : undefined;
   try {
-    await link.breaker.record(outcome, retryAfterMs);
+    await link.breaker.record(link.call, outcome, retryAfterMs);
   } catch {
     return;
   }
@@ -383,7 +393,7 @@ async function recordAuthCall(context: AcquireContext, error: unknown): Promise<
 
 /** Emits `breaker-changed` when the breaker's state differs from the one this manager last saw. */
 function observeBreaker(context: AcquireContext, link: BreakerLink): void {
-  const status = link.breaker.snapshot();
+  const status = link.breaker.snapshot(link.call);
   if (status.state === link.seen) return;
   link.seen = status.state;
   const at = context.wallNow();

@@ -5,7 +5,7 @@
 import { systemClock } from '../clock';
 import { assertPositiveMs, definedOnly } from '../defaults';
 import { ConfigurationError } from '../errors';
-import type { AuthBreaker, BreakerAdmission, BreakerOutcome, BreakerState, BreakerStatus, TokenStore } from '../stores/types';
+import type { AuthBreaker, BreakerAdmission, BreakerCall, BreakerOutcome, BreakerState, BreakerStatus, TokenStore } from '../stores/types';
 
 /** Options of {@link LocalAuthBreaker} (and of a Redis store's shared breaker). */
 export interface AuthBreakerOptions {
@@ -72,12 +72,99 @@ export function openDurationMs(openMs: number, retryAfterMs: number | undefined)
 
 const ADMITTED: BreakerAdmission = Object.freeze({ allowed: true, probe: false });
 
+/** At most this many scopes (partner auth servers) are tracked; the least recently failing is forgotten first. */
+const MAX_SCOPES = 256;
+
+/** At most this many failing sessions are tracked per scope; a session's entry lives only while it fails. */
+const MAX_FAILING_SESSIONS = 10_000;
+
+/** One circuit: a session's own, or a scope's. */
+class Circuit {
+  failures = 0;
+  windowEndsAt = Number.NEGATIVE_INFINITY;
+  tripped = false;
+  openUntil = Number.NEGATIVE_INFINITY;
+  probeUntil = Number.NEGATIVE_INFINITY;
+
+  /** Closed: admitted; open: refused with the wait; half-open: a probe when none holds the lease. */
+  gate(now: number): BreakerAdmission | 'probe' {
+    if (!this.tripped) return ADMITTED;
+    const until = Math.max(this.openUntil, this.probeUntil);
+    return now < until ? { allowed: false, retryAfterMs: Math.ceil(until - now) } : 'probe';
+  }
+
+  /** Counts a failure in the window (opened by the first); while tripped, keeps it open at least `openForMs`. */
+  fail(now: number, windowMs: number, openForMs: number): void {
+    if (this.tripped) {
+      this.openUntil = Math.max(this.openUntil, now + openForMs);
+      return;
+    }
+    if (now >= this.windowEndsAt) {
+      this.failures = 0;
+      this.windowEndsAt = now + windowMs;
+    }
+    this.failures += 1;
+  }
+
+  /** Back to closed, with no failures counted. */
+  reset(): void {
+    this.failures = 0;
+    this.windowEndsAt = Number.NEGATIVE_INFINITY;
+    this.tripped = false;
+    this.openUntil = Number.NEGATIVE_INFINITY;
+    this.probeUntil = Number.NEGATIVE_INFINITY;
+  }
+
+  trip(now: number, openForMs: number): void {
+    this.tripped = true;
+    this.openUntil = now + openForMs;
+  }
+
+  status(now: number): Omit<BreakerStatus, 'level'> {
+    if (!this.tripped) return { state: 'closed', failures: now < this.windowEndsAt ? this.failures : 0, openUntil: null };
+    if (now < this.openUntil) return { state: 'open', failures: this.failures, openUntil: Math.ceil(this.openUntil) };
+    return { state: 'half-open', failures: this.failures, openUntil: null };
+  }
+}
+
+/** A scope's circuit, with the evidence that its failures come from more than one session. */
+class ScopeCircuit extends Circuit {
+  readonly sessions = new Map<string, Circuit>();
+  /** The first session that failed in the window, and whether another one did. */
+  firstFailing: string | undefined;
+  manyFailing = false;
+  /** The same for failures that carried a `Retry-After`. */
+  firstLimited: string | undefined;
+  manyLimited = false;
+
+  override reset(): void {
+    super.reset();
+    this.firstFailing = undefined;
+    this.manyFailing = false;
+    this.firstLimited = undefined;
+    this.manyLimited = false;
+  }
+
+  /** Notes which session failed (for the distinct-sessions rule), opening a new window when the last one ended. */
+  note(now: number, session: string, limited: boolean): void {
+    if (!this.tripped && now >= this.windowEndsAt) this.reset();
+    if (this.firstFailing === undefined) this.firstFailing = session;
+    else if (this.firstFailing !== session) this.manyFailing = true;
+    if (!limited) return;
+    if (this.firstLimited === undefined) this.firstLimited = session;
+    else if (this.firstLimited !== session) this.manyLimited = true;
+  }
+}
+
 /**
  * A circuit breaker in this process's memory: what a `MemoryTokenStore` (so a lone manager,
- * or every session of a pool) uses by default. Closed, it admits every auth call and counts
- * transient failures in a window opened by the first one; at `failureThreshold` it opens for
- * `openMs` (or the server's `Retry-After`); then it admits one probe per `openMs` until a
- * call succeeds, which closes it.
+ * or every session of a pool) uses by default. It keeps a circuit per session and one per
+ * scope (a partner's auth server). A session's circuit opens after `failureThreshold` of its
+ * own transient failures within `windowMs`; the scope's opens after `failureThreshold`
+ * failures of at least two distinct sessions, so one end user's failing account never refuses
+ * the others. Open, a circuit admits no call for `openMs` (or the server's `Retry-After`: the
+ * session's own, the scope's once two sessions received one), then one probe per `openMs`
+ * until a call succeeds, which closes the session's circuit and the scope's.
  *
  * @example
  * ```ts
@@ -90,66 +177,103 @@ const ADMITTED: BreakerAdmission = Object.freeze({ allowed: true, probe: false }
  */
 export class LocalAuthBreaker implements AuthBreaker {
   readonly #options: ResolvedAuthBreakerOptions;
-  #failures = 0;
-  #windowEndsAt = Number.NEGATIVE_INFINITY;
-  #tripped = false;
-  #openUntil = Number.NEGATIVE_INFINITY;
-  #probeUntil = Number.NEGATIVE_INFINITY;
+  readonly #scopes = new Map<string, ScopeCircuit>();
 
   /** @throws ConfigurationError when an option is invalid. */
   constructor(options: AuthBreakerOptions = {}) {
     this.#options = resolveAuthBreakerOptions(options, 'LocalAuthBreaker');
   }
 
-  /** Admits every call while closed; while open none; half-open, one probe per `openMs`. */
-  admit(): Promise<BreakerAdmission> {
+  /** Admits while both circuits are closed; refuses while either is open; half-open, one probe per `openMs`. */
+  admit(call: BreakerCall): Promise<BreakerAdmission> {
+    const scope = this.#scopes.get(call.scope);
+    if (scope === undefined) return Promise.resolve(ADMITTED);
     const now = this.#options.now();
-    if (!this.#tripped) return Promise.resolve(ADMITTED);
-    if (now < this.#openUntil) return Promise.resolve({ allowed: false, retryAfterMs: Math.ceil(this.#openUntil - now) });
-    if (now < this.#probeUntil) return Promise.resolve({ allowed: false, retryAfterMs: Math.ceil(this.#probeUntil - now) });
-    this.#probeUntil = now + this.#options.openMs;
+    const session = scope.sessions.get(call.session);
+    const own = session?.gate(now) ?? ADMITTED;
+    if (own !== 'probe' && !own.allowed) return Promise.resolve(own);
+    const shared = scope.gate(now);
+    if (shared !== 'probe' && !shared.allowed) return Promise.resolve(shared);
+    if (own !== 'probe' && shared !== 'probe') return Promise.resolve(ADMITTED);
+    const leaseUntil = now + this.#options.openMs;
+    if (own === 'probe' && session !== undefined) session.probeUntil = leaseUntil;
+    if (shared === 'probe') scope.probeUntil = leaseUntil;
     return Promise.resolve({ allowed: true, probe: true });
   }
 
-  /** A success closes the breaker; a transient failure counts, or (re)opens it when tripped. */
-  record(outcome: BreakerOutcome, retryAfterMs?: number): Promise<void> {
+  /**
+   * A success closes the session's circuit and the scope's (the server answers), but not other
+   * sessions' own circuits; a transient failure counts in both.
+   */
+  record(call: BreakerCall, outcome: BreakerOutcome, retryAfterMs?: number): Promise<void> {
     const now = this.#options.now();
     if (outcome === 'success') {
-      this.#failures = 0;
-      this.#windowEndsAt = Number.NEGATIVE_INFINITY;
-      this.#tripped = false;
-      this.#openUntil = Number.NEGATIVE_INFINITY;
-      this.#probeUntil = Number.NEGATIVE_INFINITY;
+      const scope = this.#scopes.get(call.scope);
+      scope?.sessions.delete(call.session);
+      scope?.reset();
+      if (scope?.sessions.size === 0) this.#scopes.delete(call.scope);
       return Promise.resolve();
     }
-    const openUntil = now + openDurationMs(this.#options.openMs, retryAfterMs);
-    if (this.#tripped) {
-      this.#openUntil = Math.max(this.#openUntil, openUntil);
-      return Promise.resolve();
-    }
-    if (now >= this.#windowEndsAt) {
-      this.#failures = 0;
-      this.#windowEndsAt = now + this.#options.windowMs;
-    }
-    this.#failures += 1;
-    if (this.#failures >= this.#options.failureThreshold) {
-      this.#tripped = true;
-      this.#openUntil = openUntil;
-    }
+    const { windowMs, failureThreshold, openMs } = this.#options;
+    const scope = this.#scope(call.scope);
+    const limited = retryAfterMs !== undefined && retryAfterMs > 0;
+    const session = this.#session(scope, call.session);
+    const ownOpenMs = openDurationMs(openMs, retryAfterMs);
+    const wasTripped = session.tripped;
+    session.fail(now, windowMs, ownOpenMs);
+    if (!wasTripped && session.failures >= failureThreshold) session.trip(now, ownOpenMs);
+    scope.note(now, call.session, limited);
+    const sharedOpenMs = openDurationMs(openMs, scope.manyLimited ? retryAfterMs : undefined);
+    const scopeWasTripped = scope.tripped;
+    scope.fail(now, windowMs, sharedOpenMs);
+    if (!scopeWasTripped && scope.manyFailing && scope.failures >= failureThreshold) scope.trip(now, sharedOpenMs);
     return Promise.resolve();
   }
 
-  snapshot(): BreakerStatus {
+  snapshot(call: BreakerCall): BreakerStatus {
+    const scope = this.#scopes.get(call.scope);
+    if (scope === undefined) return { state: 'closed', failures: 0, openUntil: null, level: null };
     const now = this.#options.now();
-    if (!this.#tripped) return { state: 'closed', failures: now < this.#windowEndsAt ? this.#failures : 0, openUntil: null };
-    if (now < this.#openUntil) return { state: 'open', failures: this.#failures, openUntil: Math.ceil(this.#openUntil) };
-    return { state: 'half-open', failures: this.#failures, openUntil: null };
+    return combine(scope.sessions.get(call.session)?.status(now), scope.status(now));
+  }
+
+  #scope(key: string): ScopeCircuit {
+    let scope = this.#scopes.get(key);
+    if (scope === undefined) {
+      scope = new ScopeCircuit();
+      this.#scopes.set(key, scope);
+      if (this.#scopes.size > MAX_SCOPES) this.#scopes.delete(this.#scopes.keys().next().value as string);
+    }
+    return scope;
+  }
+
+  #session(scope: ScopeCircuit, key: string): Circuit {
+    const session = scope.sessions.get(key) ?? new Circuit();
+    // Re-inserted at the end: the map's order is the order of the latest failures.
+    scope.sessions.delete(key);
+    scope.sessions.set(key, session);
+    if (scope.sessions.size > MAX_FAILING_SESSIONS) scope.sessions.delete(scope.sessions.keys().next().value as string);
+    return session;
   }
 }
 
-/** A manager's link to its breaker: the breaker, and the state this manager last saw (for `breaker-changed`). */
+/** The view of one call: whichever circuit holds it longest decides. */
+export function combine(own: Omit<BreakerStatus, 'level'> | undefined, shared: Omit<BreakerStatus, 'level'>): BreakerStatus {
+  const rank = { closed: 0, 'half-open': 1, open: 2 } as const;
+  const ownRank = own === undefined ? 0 : rank[own.state];
+  const sharedRank = rank[shared.state];
+  if (ownRank === 0 && sharedRank === 0) return { ...shared, failures: Math.max(shared.failures, own?.failures ?? 0), level: null };
+  const useOwn = own !== undefined && (ownRank > sharedRank || (ownRank === sharedRank && (own.openUntil ?? 0) >= (shared.openUntil ?? 0)));
+  return useOwn ? { ...own, level: 'session' } : { ...shared, level: 'scope' };
+}
+
+/**
+ * A manager's link to its breaker: the breaker, whose calls it makes (its scope and session),
+ * and the state this manager last saw (for `breaker-changed`).
+ */
 export interface BreakerLink {
   readonly breaker: AuthBreaker;
+  readonly call: BreakerCall;
   seen: BreakerState;
 }
 
@@ -157,9 +281,13 @@ export interface BreakerLink {
  * The store, and the breaker a manager uses with it: the `breaker` option, else the store's
  * own, else none (`false`, or a store without one).
  */
-export function withBreaker(option: AuthBreaker | false | undefined, store: TokenStore): { store: TokenStore; breaker: BreakerLink | undefined } {
+export function withBreaker(
+  option: AuthBreaker | false | undefined,
+  store: TokenStore,
+  call: BreakerCall,
+): { store: TokenStore; breaker: BreakerLink | undefined } {
   const breaker = option === false ? undefined : (option ?? store.breaker);
-  return { store, breaker: breaker === undefined ? undefined : { breaker, seen: breaker.snapshot().state } };
+  return { store, breaker: breaker === undefined ? undefined : { breaker, call, seen: breaker.snapshot(call).state } };
 }
 
 /** Whether a value looks like an {@link AuthBreaker}. */

@@ -10,7 +10,7 @@ import { computeSchedule, sharedJitterFraction } from '../token-set';
 import type { RefreshTokenSeed, TokenSet } from '../token-set';
 import { nextDelay, retryAfterOf } from './backoff';
 import type { BackoffPolicy } from './backoff';
-import type { InvalidateResult, RefreshReason } from './types';
+import type { InvalidateOptions, InvalidateResult, RefreshReason } from './types';
 
 /** How the held session was obtained. */
 export type SessionSource = 'refresh' | 'sign-in' | 'adopted' | 'seeded';
@@ -69,12 +69,17 @@ export interface FailureOutcome {
   delayMs?: number;
 }
 
+/** At most this many request targets in a 401 storm are remembered per session; the oldest go first. */
+const MAX_STORM_TARGETS = 256;
+
 /** Holds one session's state and answers every "what now?" with a pure transition. */
 export class RefreshCycler {
   #held: HeldSession | undefined;
   #seed: RefreshTokenSeed | undefined;
   #failure: FailureState = { kind: 'none' };
   #lastInvalidationAt = Number.NEGATIVE_INFINITY;
+  /** Targets (`METHOD /path`) in a 401 storm, and until when (timeline); oldest first, bounded. */
+  readonly #storms = new Map<string, number>();
   #warnedRefreshExpiry: number | undefined;
 
   constructor(private readonly settings: CyclerSettings) {}
@@ -179,17 +184,39 @@ export class RefreshCycler {
     return { nextAttemptAt, delayMs: nextAttemptAt - now };
   }
 
-  /** What a report that a server rejected `token` (default: the held one) changes. */
-  invalidate(token: string | undefined, now: number): InvalidateResult {
+  /**
+   * What a report that a server rejected `token` (default: the held one) changes. A 401 that
+   * answered a replay puts its target in a storm; a target in a storm changes nothing; any
+   * other report of the held token refreshes it (a revocation is always worth one refresh).
+   */
+  invalidate(token: string | undefined, now: number, options: InvalidateOptions = {}): InvalidateResult {
     const held = this.#held;
     if (held === undefined) return 'ignored';
+    const { target } = options;
+    if (target !== undefined && options.replay === true) {
+      this.#storms.delete(target);
+      this.#storms.set(target, now + this.settings.invalidateCooldownMs);
+      if (this.#storms.size > MAX_STORM_TARGETS) this.#storms.delete(this.#storms.keys().next().value as string);
+      return 'cooldown';
+    }
+    if (target !== undefined && this.#inStorm(target, now)) return 'cooldown';
     if ((token !== undefined && token !== held.tokens.accessToken) || held.rejected) return 'stale';
-    // A token obtained after a rejection is rejected too: another refresh will not help yet.
-    if (now - this.#lastInvalidationAt < this.settings.invalidateCooldownMs) return 'cooldown';
-    this.#lastInvalidationAt = now;
+    if (target === undefined) {
+      // Without a target the rule is session-wide: a token obtained after a rejection is rejected too.
+      if (now - this.#lastInvalidationAt < this.settings.invalidateCooldownMs) return 'cooldown';
+      this.#lastInvalidationAt = now;
+    }
     this.#held = { ...held, rejected: true };
     if (this.#failure.kind === 'fail-fast') this.#failure = { kind: 'none' };
     return 'refreshing';
+  }
+
+  #inStorm(target: string, now: number): boolean {
+    const until = this.#storms.get(target);
+    if (until === undefined) return false;
+    if (now < until) return true;
+    this.#storms.delete(target);
+    return false;
   }
 
   /**

@@ -14,12 +14,15 @@ export interface HealthInput {
   options: HealthOptions;
   /** A refresh token with less than this left is "expiring soon". */
   refreshTokenWarningMs: number;
+  /** Why the store's refresh lock could not be used at the last try, if it could not. */
+  lockUnavailable?: string | undefined;
 }
 
 /**
  * - `ok`: a valid token with at least `minValidityMs` left and no failing refresh.
  * - `degraded`: a valid token, but background refreshes fail, the token is close to expiry,
- *   or the refresh token expires soon; also a manager that holds no token yet and has not failed.
+ *   the refresh token expires soon, or the store's breaker or lock cannot be used (an ACL
+ *   refusing them, say); also a manager that holds no token yet and has not failed.
  * - `down`: no valid token and the last acquisition failed (or the manager is closed).
  */
 export function assessHealth(input: HealthInput): TokenManagerHealth {
@@ -33,6 +36,9 @@ export function assessHealth(input: HealthInput): TokenManagerHealth {
     return { status: 'degraded', reasons: [status.state === 'idle' ? 'no token held yet; the first call signs in' : 'no valid token held; the next call refreshes'] };
   }
   if (status.lastError !== null) reasons.push(`background refresh failing: ${status.lastError.code}`);
+  // Protection lost quietly is still lost: say so while a valid token hides it.
+  if (status.breaker?.unavailable !== undefined) reasons.push(`auth breaker unavailable: ${status.breaker.unavailable}`);
+  if (input.lockUnavailable !== undefined) reasons.push(`refresh lock unavailable: ${input.lockUnavailable}`);
   const remainingMs = (status.accessTokenExpiresAt ?? now) - now;
   if (remainingMs < minValidityMs) reasons.push(`access token expires in ${Math.max(0, Math.round(remainingMs / 1000))} s`);
   if (status.refreshTokenExpiresAt !== null && status.refreshTokenExpiresAt - now < input.refreshTokenWarningMs) {

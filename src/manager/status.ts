@@ -20,6 +20,8 @@ export class SessionStats {
   refreshTokenRejectedCount = 0;
   lastRefreshTokenRejectedAt: number | null = null;
   lastRefreshAt: number | null = null;
+  /** Why the store's lock could not be used at the last try (an ACL refusing it, say); undefined once it works. */
+  lockUnavailable: string | undefined = undefined;
 
   /** Updates the counters from one lifecycle event. */
   observe(event: LifecycleEvent): void {
@@ -49,6 +51,12 @@ export class SessionStats {
         break;
       case 'auth-call-ended':
         if (event.ambiguous === true) this.ambiguousRefreshCount += 1;
+        break;
+      case 'store-failed':
+        if (event.operation === 'lock') this.lockUnavailable = event.message;
+        break;
+      case 'lock-waited':
+        if (event.outcome !== 'unavailable') this.lockUnavailable = undefined;
         break;
       default:
         break;
@@ -93,7 +101,7 @@ export function snapshotStatus(cycler: RefreshCycler, stats: SessionStats, input
     refreshTokenRejected: stats.refreshTokenRejected,
     refreshTokenRejectedCount: stats.refreshTokenRejectedCount,
     lastRefreshTokenRejectedAt: integer(stats.lastRefreshTokenRejectedAt ?? undefined),
-    breaker: input.breaker?.breaker.snapshot() ?? null,
+    breaker: input.breaker === undefined ? null : input.breaker.breaker.snapshot(input.breaker.call),
   };
 }
 

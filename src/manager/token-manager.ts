@@ -21,7 +21,7 @@ import { StartupRead } from './startup-read';
 import { SessionStats, snapshotStatus } from './status';
 import { hotTokenListener } from './internal';
 import type { HotTokenListener } from './internal';
-import type { GetAccessTokenOptions, HealthOptions, InvalidateResult, RefreshReason, ReplayReport, TokenManagerEvents, TokenManagerHealth, TokenManagerStatus } from './types';
+import type { GetAccessTokenOptions, HealthOptions, InvalidateOptions, InvalidateResult, RefreshReason, ReplayReport, TokenManagerEvents, TokenManagerHealth, TokenManagerStatus } from './types';
 
 /** Options of {@link TokenManager.close}. */
 export interface CloseOptions {
@@ -79,14 +79,16 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     this.#wallNow = resolved.now ?? ((): number => systemClock.now());
     this.#time = resolved.now ?? monotonicClock();
     this.#clock = { ...systemClock, ...resolved.timers, now: this.#time };
-    const identity = resolved.provider.identity?.id ?? 'unidentified';
+    const { identity: provided } = resolved.provider;
+    const identity = provided?.id ?? 'unidentified';
     this.storeKey = resolved.storeKey ?? `alix-token-manager:session:${identity}`;
+    const breakerCall = { scope: provided?.scope ?? provided?.endpoint ?? identity, session: this.storeKey };
     const policies = backoffPolicies(resolved);
     this.#cycler = new RefreshCycler({ ...resolved, background: policies.background });
     this.#lifecycle = new Lifecycle({ logger: createLogger(resolved.logger), emitter: this, source: this, observe: (event) => this.#stats.observe(event) });
     this.#acquire = {
       ...resolved,
-      ...withBreaker(resolved.breaker, resolved.store ?? new MemoryTokenStore({ now: this.#wallNow })),
+      ...withBreaker(resolved.breaker, resolved.store ?? new MemoryTokenStore({ now: this.#wallNow }), breakerCall),
       storeKey: this.storeKey,
       identity,
       clock: this.#clock,
@@ -124,14 +126,21 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   /**
    * Reports that a server rejected `rejectedAccessToken` (default: the held token). If it is
    * still the held token, it is no longer served and one refresh starts, however many callers
-   * report it; a token already replaced changes nothing; within `invalidateCooldownMs` of a
-   * refresh that a rejection started, nothing changes either (see {@link InvalidateResult}).
+   * report it; a token already replaced changes nothing. With `options.target`, a target that
+   * rejected a replay is in a 401 storm for `invalidateCooldownMs` (its reports change nothing,
+   * other targets' still refresh); without one, nothing changes within `invalidateCooldownMs`
+   * of a refresh that a rejection started (see {@link InvalidateResult}).
    */
-  invalidate(rejectedAccessToken?: string): InvalidateResult {
-    const result = this.#closed ? 'ignored' : this.#cycler.invalidate(rejectedAccessToken, this.#time());
+  invalidate(rejectedAccessToken?: string, options?: InvalidateOptions): InvalidateResult {
+    const result = this.#closed ? 'ignored' : this.#cycler.invalidate(rejectedAccessToken, this.#time(), options);
     this.#lifecycle.emit({ type: 'invalidated', at: this.#wallNow(), result });
     if (result === 'refreshing') this.#background('invalidated');
     return result;
+  }
+
+  /** Whether a request that names `sessionKey` (an end user's `userEmail`) may carry this session's bearer. */
+  actsFor(sessionKey: string): boolean {
+    return sessionKey === this.#options.provider.identity?.user;
   }
 
   /** Told by the HTTP adapters when they replay a request, for the lifecycle stream. */
@@ -147,7 +156,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
 
   /** A readiness verdict: `ok`, `degraded` or `down`, with reasons (see docs/observability.md). */
   health(options: HealthOptions = {}): TokenManagerHealth {
-    return assessHealth({ options, status: this.status(), now: this.#wallNow(), refreshTokenWarningMs: this.#options.refreshTokenWarningMs });
+    const { refreshTokenWarningMs } = this.#options;
+    return assessHealth({ options, status: this.status(), now: this.#wallNow(), refreshTokenWarningMs, lockUnavailable: this.#stats.lockUnavailable });
   }
 
   /**

@@ -25,11 +25,33 @@ export type AuthCallOperation = 'refresh' | 'sign_in';
  * What `invalidate()` did with a reported token:
  * - `refreshing`: it was the held token; it is no longer served and one refresh runs.
  * - `stale`: it was already replaced (or a refresh for it already runs); the held token is newer.
- * - `cooldown`: a refresh for a rejected token ran less than `invalidateCooldownMs` ago and
- *   the new token is rejected too, so another refresh cannot help: the held token stays.
+ * - `cooldown`: another refresh cannot help: the target is in a 401 storm (it rejected a
+ *   token minted after its request started, less than `invalidateCooldownMs` ago), or,
+ *   without a target, a refresh for a rejected token ran less than `invalidateCooldownMs` ago
+ *   and the new token is rejected too. The held token stays.
  * - `ignored`: nothing is held, or the manager is closed.
  */
 export type InvalidateResult = 'refreshing' | 'stale' | 'cooldown' | 'ignored';
+
+/**
+ * Options of `TokenManager.invalidate()`: where the rejection came from, so that a real
+ * revocation (the server revoked the session's token) is told from a 401 storm (an endpoint
+ * that rejects every token).
+ */
+export interface InvalidateOptions {
+  /**
+   * The request target that answered 401, as `METHOD /path` (no query). Storms are tracked per
+   * target: a target in a storm gets `cooldown` for `invalidateCooldownMs`, other targets'
+   * 401s still refresh. Without a target, any second rejection within `invalidateCooldownMs`
+   * of a refresh that a rejection started gets `cooldown` (the session-wide rule).
+   */
+  target?: string;
+  /**
+   * True when the 401 answered a replay: the target rejected a token minted after its request
+   * started, which a refresh cannot fix. Puts the target in a storm (no refresh).
+   */
+  replay?: boolean;
+}
 
 /** The last failure, as `status()` reports it: no secrets, no stack. */
 export interface StatusError {

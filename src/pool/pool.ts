@@ -16,7 +16,7 @@ import { hotTokenListener } from '../manager/internal';
 import type { ManagerInternals } from '../manager/internal';
 import { DEFAULT_TOKEN_MANAGER_OPTIONS } from '../manager/options';
 import type { RefreshScheduler, TokenManagerOptions } from '../manager/options';
-import type { GetAccessTokenOptions, InvalidateResult, LifecycleEvent, TokenManagerHealth } from '../manager/types';
+import type { GetAccessTokenOptions, InvalidateOptions, InvalidateResult, LifecycleEvent, TokenManagerHealth } from '../manager/types';
 import { MemoryTokenStore } from '../stores/memory';
 import type { TokenStore } from '../stores/types';
 import { SessionStats } from '../manager/status';
@@ -163,15 +163,34 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     } catch (error) {
       return Promise.reject(error);
     }
-    return manager.getAccessToken(options);
+    const session = this.#sessions.get(key) as PoolSession;
+    this.#pin(session);
+    const token = manager.getAccessToken(options);
+    token.then(
+      () => this.#unpin(session),
+      () => this.#unpin(session),
+    );
+    return token;
+  }
+
+  /** A caller waits on the session, or it refreshes: node-cache holds it without a TTL meanwhile. */
+  #pin(session: PoolSession): void {
+    session.pins += 1;
+    if (session.pins === 1 && this.#sessions.get(session.key) === session) this.#cache.set(session.key, session, 0);
+  }
+
+  /** The last wait on the session ended: its idle TTL starts again from now. */
+  #unpin(session: PoolSession): void {
+    session.pins -= 1;
+    if (session.pins === 0 && this.#sessions.get(session.key) === session) this.#cache.set(session.key, session, this.#ttlSeconds);
   }
 
   /**
    * Reports that a server rejected `key`'s token (see `TokenManager.invalidate()`); `ignored`
    * when no session for `key` is held, or it rests (it serves no token until its next use).
    */
-  invalidate(key: string, rejectedAccessToken?: string): InvalidateResult {
-    return this.#sessions.get(key)?.manager?.invalidate(rejectedAccessToken) ?? 'ignored';
+  invalidate(key: string, rejectedAccessToken?: string, options?: InvalidateOptions): InvalidateResult {
+    return this.#sessions.get(key)?.manager?.invalidate(rejectedAccessToken, options) ?? 'ignored';
   }
 
   /**
@@ -288,7 +307,8 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
 
   /** Renews the idle TTL and moves the session to the most recent end; false when it had expired (now closed). */
   #renew(session: PoolSession, now: number): boolean {
-    if (!this.#cache.ttl(session.key, this.#ttlSeconds)) return false;
+    // A pinned session keeps no TTL until its last wait ends.
+    if (session.pins === 0 && !this.#cache.ttl(session.key, this.#ttlSeconds)) return false;
     this.#sessions.delete(session.key);
     this.#sessions.set(session.key, session);
     session.renewed(now);
@@ -335,7 +355,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
 
   /** Whether a caller may be waiting on this session's token (it must not be closed under them). */
   #busy(session: PoolSession, now: number, wallNow: number): boolean {
-    return session.refreshing || (!(session.expiresAt > wallNow) && now - session.renewedAt < this.#acquireTimeoutMs + POOL_RENEW_INTERVAL_MS);
+    return session.pins > 0 || session.refreshing || (!(session.expiresAt > wallNow) && now - session.renewedAt < this.#acquireTimeoutMs + POOL_RENEW_INTERVAL_MS);
   }
 
   /**
@@ -376,6 +396,8 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   }
 
   #observe(session: PoolSession, event: LifecycleEvent): void {
+    if (event.type === 'refresh-started') this.#pin(session);
+    if (event.type === 'refresh-ended') this.#unpin(session);
     session.observe(event);
     this.#stats.observe(event);
     if (event.type === 'refresh-ended') {

@@ -48,6 +48,11 @@ export class PoolSession implements HeapEntry, ScheduledRefresh {
   lifetimeMs = Number.NaN;
   /** Refresh runs in flight (0 or 1). */
   refreshing = false;
+  /**
+   * Callers waiting on the session, plus its refresh in flight: while above 0 the session is
+   * held in node-cache without a TTL, so idle eviction never closes it under a caller.
+   */
+  pins = 0;
   /** The last run ended without a token. */
   failing = false;
   /** The token set the manager holds and serves (or, resting, held last); `undefined` while none is servable. */

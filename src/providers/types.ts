@@ -14,6 +14,19 @@ export interface ProviderIdentity {
    * Where the auth server is, as `host:port`, for error messages (never a path or secret).
    */
   readonly endpoint?: string;
+  /**
+   * A stable hash (hex) of what the sessions of one partner at one auth server share: for
+   * Alix, the auth origin and the partner code, without the end user. The auth breaker keeps
+   * its server-wide state under it, so one partner's outage never refuses another partner.
+   * @default `endpoint`, else the id
+   */
+  readonly scope?: string;
+  /**
+   * The end user the session acts for (Alix: `userEmail`), when it has one. Kept in memory
+   * only, never stored or logged: a request that names another user (the adapters'
+   * `alixSession`) is refused instead of being sent with this session's bearer.
+   */
+  readonly user?: string;
 }
 
 /**

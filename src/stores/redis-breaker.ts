@@ -1,37 +1,143 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { openDurationMs } from '../manager/breaker';
+import { combine, openDurationMs } from '../manager/breaker';
 import type { ResolvedAuthBreakerOptions } from '../manager/breaker';
-import { BREAKER_ADMIT_SCRIPT, BREAKER_FAILURE_SCRIPT } from './redis-scripts';
-import type { AuthBreaker, BreakerAdmission, BreakerOutcome, BreakerState, BreakerStatus } from './types';
+import { isRefusal, warnRefusedOnce } from './redis-commands';
+import type { AuthBreaker, BreakerAdmission, BreakerCall, BreakerOutcome, BreakerState, BreakerStatus } from './types';
 
-/** The Redis names of a fleet's breaker; one hash tag, so one cluster slot. */
-export interface RedisBreakerKeys {
-  /** Exists while the breaker is tripped (open or half-open); holds the failure count that tripped it. */
+/** The Redis names of one circuit (a scope's, or one session's within it). */
+export interface RedisCircuitKeys {
+  /** Exists while the circuit is tripped (open or half-open); holds the failure count that tripped it. */
   readonly tripped: string;
-  /** Exists (with `PX`) while the breaker is open. */
+  /** Exists (with `PX`) while the circuit is open. */
   readonly open: string;
-  /** The half-open probe lease (`SET NX PX openMs`). */
+  /** The half-open probe lease (`SET PX openMs`). */
   readonly probe: string;
   /** Transient failures in the current window (`INCR`, `PEXPIRE windowMs` on the first). */
   readonly failures: string;
 }
 
-/** The breaker keys under `prefix` (hash-tagged). */
-export function breakerKeys(prefix: string): RedisBreakerKeys {
-  const tag = `{${prefix}}`;
-  return { tripped: `${tag}:tripped`, open: `${tag}:open`, probe: `${tag}:probe`, failures: `${tag}:failures` };
+/**
+ * The Redis names of the breaker for one call: every key under the scope's hash tag (one
+ * cluster slot, so one script sees both circuits), the session's circuit keyed by a hash of its
+ * store key, and the scope's evidence that more than one session failed.
+ */
+export interface RedisBreakerKeys {
+  readonly scope: RedisCircuitKeys & {
+    /** The first session that failed in the window. */
+    readonly firstFailing: string;
+    /** Exists once a second session failed in the window. */
+    readonly manyFailing: string;
+    /** The same two for failures that carried a `Retry-After`. */
+    readonly firstLimited: string;
+    readonly manyLimited: string;
+  };
+  readonly session: RedisCircuitKeys;
 }
 
-/** A tripped breaker's marker outlives any open period; one probe clears it on a quiet fleet. */
+/** The breaker keys of `call` under `prefix`: `{<prefix>:<scope>}:…`. */
+export function breakerKeys(prefix: string, call: BreakerCall): RedisBreakerKeys {
+  const tag = `{${prefix}:${call.scope}}`;
+  const circuit = (base: string): RedisCircuitKeys => ({
+    tripped: `${base}:tripped`,
+    open: `${base}:open`,
+    probe: `${base}:probe`,
+    failures: `${base}:failures`,
+  });
+  return {
+    scope: {
+      ...circuit(tag),
+      firstFailing: `${tag}:first-failing`,
+      manyFailing: `${tag}:many-failing`,
+      firstLimited: `${tag}:first-limited`,
+      manyLimited: `${tag}:many-limited`,
+    },
+    session: circuit(`${tag}:session:${sessionId(call.session)}`),
+  };
+}
+
+/** A session's store key names an end user: only a hash of it goes to Redis. */
+function sessionId(session: string): string {
+  return createHash('sha256').update(session).digest('hex').slice(0, 24);
+}
+
+/**
+ * Admission. KEYS: session tripped, open, probe; scope tripped, open, probe, failures. ARGV:
+ * openMs, a lease token. Either circuit open refuses (with its wait); a tripped circuit whose
+ * open period ran out lets one probe through per `openMs`. Returns `{allowed, probe, waitMs,
+ * level (0 none, 1 session, 2 scope), scope failures}`.
+ */
+const ADMIT_SCRIPT = `
+local function gate(tripped, open, probe)
+  if redis.call('EXISTS', tripped) == 0 then return 1, 0 end
+  local left = redis.call('PTTL', open)
+  if left > 0 then return 0, left end
+  local lease = redis.call('PTTL', probe)
+  if lease > 0 then return 0, lease end
+  return 2, 0
+end
+local failures = tonumber(redis.call('GET', KEYS[7]) or '0') or 0
+local own, ownWait = gate(KEYS[1], KEYS[2], KEYS[3])
+if own == 0 then return {0, 0, ownWait, 1, failures} end
+local shared, sharedWait = gate(KEYS[4], KEYS[5], KEYS[6])
+if shared == 0 then return {0, 0, sharedWait, 2, failures} end
+if own == 2 then redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[1]) end
+if shared == 2 then redis.call('SET', KEYS[6], ARGV[2], 'PX', ARGV[1]) end
+if own == 2 or shared == 2 then return {1, 1, 0, 0, failures} end
+return {1, 0, 0, 0, failures}
+`;
+
+/**
+ * A transient failure. KEYS: session tripped, open, failures; scope tripped, open, failures,
+ * first-failing, many-failing, first-limited, many-limited. ARGV: windowMs, threshold, openMs,
+ * Retry-After ms (0 for none), the session's id, the scope's tripped lifetime (ms). Counts the
+ * failure in both circuits; the session's trips at the threshold, the scope's only once two
+ * sessions failed in the window; while tripped, a failure keeps a circuit open at least
+ * `openMs` (or the Retry-After it honours). Returns `{session open ms, scope open ms, scope
+ * failures}` (0 when closed).
+ */
+const FAILURE_SCRIPT = `
+local windowMs, threshold, openMs, retryAfter = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local session, scopeLifetime = ARGV[5], ARGV[6]
+local function note(first, many)
+  local seen = redis.call('GET', first)
+  if not seen then redis.call('SET', first, session, 'PX', windowMs)
+  elseif seen ~= session then redis.call('SET', many, '1', 'PX', windowMs) end
+end
+local function fail(tripped, open, failures, openFor, canTrip, lifetime)
+  if redis.call('EXISTS', tripped) == 1 then
+    if redis.call('PTTL', open) < openFor then redis.call('SET', open, '1', 'PX', openFor) end
+    return redis.call('PTTL', open), tonumber(redis.call('GET', tripped) or '0') or 0
+  end
+  local count = redis.call('INCR', failures)
+  if redis.call('PTTL', failures) < 0 then redis.call('PEXPIRE', failures, windowMs) end
+  if count < threshold or not canTrip then return 0, count end
+  redis.call('SET', tripped, count, 'PX', lifetime)
+  redis.call('SET', open, '1', 'PX', openFor)
+  redis.call('DEL', failures)
+  return openFor, count
+end
+note(KEYS[7], KEYS[8])
+if retryAfter > 0 then note(KEYS[9], KEYS[10]) end
+local ownOpen = math.max(openMs, retryAfter)
+local sharedOpen = openMs
+if redis.call('EXISTS', KEYS[10]) == 1 then sharedOpen = ownOpen end
+local ownLeft = fail(KEYS[1], KEYS[2], KEYS[3], ownOpen, true, ownOpen + windowMs)
+local sharedLeft, count = fail(KEYS[4], KEYS[5], KEYS[6], sharedOpen, redis.call('EXISTS', KEYS[8]) == 1, scopeLifetime)
+if sharedLeft > 0 then redis.call('DEL', KEYS[7], KEYS[8], KEYS[9], KEYS[10]) end
+return {ownLeft, sharedLeft, count}
+`;
+
+/** A tripped scope's marker outlives any open period; one probe clears it on a quiet fleet. */
 const TRIPPED_LIFETIME_MS = 24 * 60 * 60_000;
 
-const STATES: readonly BreakerState[] = ['closed', 'open', 'half-open'];
+/** At most this many calls' last-seen states are remembered (for `snapshot()`); the oldest go first. */
+const MAX_REMEMBERED = 10_000;
 
 /** What the breaker needs from its store: a bounded Redis command runner and the client's EVAL/DEL. */
 export interface RedisBreakerDeps {
-  /** Runs one command with the store's connection wait and `commandTimeoutMs`. */
-  command<T>(operation: string, run: () => Promise<T>): Promise<T>;
+  /** Runs one command with the store's connection wait and `commandTimeoutMs`; `key` names where, for errors. */
+  command<T>(operation: string, key: string, run: () => Promise<T>): Promise<T>;
   evaluate(script: string, keys: readonly string[], args: readonly string[]): Promise<unknown>;
   del(keys: readonly string[]): Promise<unknown>;
   options: ResolvedAuthBreakerOptions;
@@ -39,69 +145,138 @@ export interface RedisBreakerDeps {
   log: Logger;
 }
 
+type Remembered = Omit<BreakerStatus, 'level'>;
+
 /**
- * The fleet-wide {@link AuthBreaker} of a `RedisTokenStore`: every replica on the Redis counts
- * transient auth failures in one window and sees one open state, and half-open lets one
- * probe through per `openMs` for the whole fleet (`SET NX PX` lease). When Redis cannot be
- * reached, it admits (falling back to the last state it saw): it never blocks auth on its own.
+ * The fleet-wide {@link AuthBreaker} of a `RedisTokenStore`: every replica on the Redis shares
+ * each session's circuit and each scope's (partner auth server's), with the same rules as
+ * `LocalAuthBreaker`; half-open lets one probe through per `openMs` for the whole fleet. When
+ * Redis refuses it (no connection, an ACL without its keys, a missing script), it admits
+ * (falling back to the last state it saw), warns once per process, and says so in `snapshot()`
+ * (and so in `health()`): it never blocks auth on its own failure.
  */
 export class RedisAuthBreaker implements AuthBreaker {
-  /** The Redis key names. */
-  readonly keys: RedisBreakerKeys;
   readonly #deps: RedisBreakerDeps;
-  #last: { state: BreakerState; failures: number; openUntil: number | null } = { state: 'closed', failures: 0, openUntil: null };
+  /** Per call (scope and session), the state of its two circuits as last seen; least recently seen first. */
+  readonly #last = new Map<string, { own: Remembered; shared: Remembered }>();
+  #unavailable: string | undefined;
 
   constructor(deps: RedisBreakerDeps) {
     this.#deps = deps;
-    this.keys = breakerKeys(deps.prefix);
   }
 
-  async admit(): Promise<BreakerAdmission> {
-    const { options } = this.#deps;
-    const { tripped, open, probe, failures } = this.keys;
+  /** The Redis keys of `call`. */
+  keysFor(call: BreakerCall): RedisBreakerKeys {
+    return breakerKeys(this.#deps.prefix, call);
+  }
+
+  async admit(call: BreakerCall): Promise<BreakerAdmission> {
+    const { scope, session } = this.keysFor(call);
+    const keys = [session.tripped, session.open, session.probe, scope.tripped, scope.open, scope.probe, scope.failures];
     let reply: number[];
     try {
-      reply = numbers(await this.#deps.command('EVAL breaker-admit', () => this.#deps.evaluate(BREAKER_ADMIT_SCRIPT, [tripped, open, probe, failures], [String(Math.ceil(options.openMs)), randomUUID()])));
+      const args = [String(Math.ceil(this.#deps.options.openMs)), randomUUID()];
+      reply = numbers(await this.#run('EVAL breaker-admit', scope.tripped, () => this.#deps.evaluate(ADMIT_SCRIPT, keys, args)));
     } catch (error) {
-      this.#deps.log.debug({ event: 'breaker-unavailable', err: error }, 'the shared breaker could not be read; going by the last state seen');
-      const seen = this.snapshot();
-      const now = options.now();
-      return seen.state === 'open' && seen.openUntil !== null && seen.openUntil > now ? { allowed: false, retryAfterMs: seen.openUntil - now } : { allowed: true, probe: false };
+      this.#failed(error);
+      const seen = this.snapshot(call);
+      const now = this.#deps.options.now();
+      const open = seen.state === 'open' && seen.openUntil !== null && seen.openUntil > now;
+      return open ? { allowed: false, retryAfterMs: (seen.openUntil as number) - now } : { allowed: true, probe: false };
     }
-    const [allowed = 1, isProbe = 0, waitMs = 0, state = 0, count = 0] = reply;
-    this.#remember(STATES[state] ?? 'closed', count, state === 1 ? waitMs : undefined);
+    const [allowed = 1, isProbe = 0, waitMs = 0, level = 0, failures = 0] = reply;
+    const shared = level === 2 ? opened(waitMs, failures, this.#deps.options.now()) : closedOr(isProbe, failures);
+    const own = level === 1 ? opened(waitMs, failures, this.#deps.options.now()) : closedOr(isProbe, 0);
+    this.#remember(call, own, shared);
     return allowed === 1 ? { allowed: true, probe: isProbe === 1 } : { allowed: false, retryAfterMs: Math.max(1, waitMs) };
   }
 
-  async record(outcome: BreakerOutcome, retryAfterMs?: number): Promise<void> {
+  async record(call: BreakerCall, outcome: BreakerOutcome, retryAfterMs?: number): Promise<void> {
+    const { scope, session } = this.keysFor(call);
     const { options } = this.#deps;
-    const { tripped, open, probe, failures } = this.keys;
     try {
       if (outcome === 'success') {
-        // Any answer from the auth server closes the breaker, and starts the count afresh.
-        await this.#deps.command('DEL breaker', () => this.#deps.del([tripped, open, probe, failures]));
-        this.#remember('closed', 0, undefined);
+        // The server answered: the session's circuit and the scope's close (other sessions' stay).
+        const keys = [...Object.values(session), ...Object.values(scope)];
+        await this.#run('DEL breaker', scope.tripped, () => this.#deps.del(keys));
+        this.#last.delete(rememberedKey(call));
         return;
       }
-      const args = [options.windowMs, options.failureThreshold, openDurationMs(options.openMs, retryAfterMs), TRIPPED_LIFETIME_MS].map((value) => String(Math.ceil(value)));
-      const [state = 0, count = 0, openMs = 0] = numbers(await this.#deps.command('EVAL breaker-failure', () => this.#deps.evaluate(BREAKER_FAILURE_SCRIPT, [tripped, open, failures], args)));
-      this.#remember(state === 1 ? 'open' : 'closed', count, state === 1 ? openMs : undefined);
+      const keys = [
+        session.tripped,
+        session.open,
+        session.failures,
+        scope.tripped,
+        scope.open,
+        scope.failures,
+        scope.firstFailing,
+        scope.manyFailing,
+        scope.firstLimited,
+        scope.manyLimited,
+      ];
+      const requested = retryAfterMs !== undefined && retryAfterMs > 0 ? retryAfterMs : 0;
+      const args = [
+        ...[options.windowMs, options.failureThreshold, options.openMs].map((value) => String(Math.ceil(value))),
+        String(Math.ceil(openDurationMs(0, requested))),
+        sessionId(call.session),
+        String(TRIPPED_LIFETIME_MS),
+      ];
+      const reply = await this.#run('EVAL breaker-failure', scope.tripped, () => this.#deps.evaluate(FAILURE_SCRIPT, keys, args));
+      const [ownLeft = 0, sharedLeft = 0, count = 0] = numbers(reply);
+      const now = options.now();
+      this.#remember(call, ownLeft > 0 ? opened(ownLeft, count, now) : closedOr(0, 0), sharedLeft > 0 ? opened(sharedLeft, count, now) : closedOr(0, count));
     } catch (error) {
-      this.#deps.log.debug({ event: 'breaker-unavailable', err: error }, 'could not record an auth outcome in the shared breaker');
+      this.#failed(error);
     }
   }
 
-  /** The state as of this process's last exchange with Redis (an open period that ran out reads as half-open). */
-  snapshot(): BreakerStatus {
-    const last = this.#last;
-    if (last.state === 'open' && last.openUntil !== null && last.openUntil <= this.#deps.options.now()) return { state: 'half-open', failures: last.failures, openUntil: null };
-    return { ...last };
+  /** The state for `call` as of this process's last exchange with Redis (an open period that ran out reads as half-open). */
+  snapshot(call: BreakerCall): BreakerStatus {
+    const last = this.#last.get(rememberedKey(call));
+    const now = this.#deps.options.now();
+    const status = last === undefined ? { state: 'closed' as const, failures: 0, openUntil: null, level: null } : combine(lapse(last.own, now), lapse(last.shared, now));
+    return this.#unavailable === undefined ? status : { ...status, unavailable: this.#unavailable };
   }
 
-  #remember(state: BreakerState, failures: number, openForMs: number | undefined): void {
-    const openUntil = state === 'open' && openForMs !== undefined && openForMs > 0 ? Math.ceil(this.#deps.options.now() + openForMs) : null;
-    this.#last = { state, failures, openUntil };
+  #run<T>(operation: string, key: string, command: () => Promise<T>): Promise<T> {
+    return this.#deps.command(operation, key, command).then((result) => {
+      this.#unavailable = undefined;
+      return result;
+    });
   }
+
+  /** Redis refused the breaker, or did not answer: admit, say so in snapshots, and warn once per process if refused. */
+  #failed(error: unknown): void {
+    const refused = isRefusal(error);
+    this.#unavailable = refused ? 'the Redis user may not use the breaker keys or EVAL (check its ACL)' : 'Redis could not be reached';
+    if (refused) warnRefusedOnce(this.#deps.log, 'breaker', error);
+    else this.#deps.log.debug({ event: 'breaker-unavailable', err: error }, 'the shared breaker could not be read; going by the last state seen');
+  }
+
+  #remember(call: BreakerCall, own: Remembered, shared: Remembered): void {
+    const key = rememberedKey(call);
+    this.#last.delete(key);
+    if (own.state === 'closed' && shared.state === 'closed' && shared.failures === 0) return;
+    this.#last.set(key, { own, shared });
+    if (this.#last.size > MAX_REMEMBERED) this.#last.delete(this.#last.keys().next().value as string);
+  }
+}
+
+function rememberedKey(call: BreakerCall): string {
+  return `${call.scope}\n${call.session}`;
+}
+
+function opened(waitMs: number, failures: number, now: number): Remembered {
+  return { state: 'open', failures, openUntil: Math.ceil(now + waitMs) };
+}
+
+function closedOr(probe: number, failures: number): Remembered {
+  return { state: probe === 1 ? 'half-open' : 'closed', failures, openUntil: null };
+}
+
+/** An open period that ran out reads as half-open. */
+function lapse(status: Remembered, now: number): Remembered {
+  return status.state === 'open' && status.openUntil !== null && status.openUntil <= now ? { ...status, state: 'half-open' as BreakerState, openUntil: null } : status;
 }
 
 function numbers(reply: unknown): number[] {

@@ -8,6 +8,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { setUnrefTimeout, systemClock } from '../clock';
 import type { TimerHandle } from '../clock';
 import { ErrorCodes, TokenStoreError, isTokenManagerError } from '../errors';
+import type { Logger } from 'pino';
 
 /** Connection states in which a command could only wait in ioredis's queue. */
 const DOWN_STATES: ReadonlySet<string> = new Set(['end', 'close', 'reconnecting']);
@@ -97,4 +98,26 @@ export class RedisCommands {
       if (client.status === 'wait') client.connect().catch(() => undefined);
     });
   }
+}
+
+/** What a refused command says: an ACL without the key or command, or a disabled script. */
+const REFUSED = /NOPERM|NOSCRIPT|no permissions|unknown command/i;
+
+/** Whether Redis refused a command for this user (it will refuse it again), as opposed to failing to answer. */
+export function isRefusal(error: unknown): boolean {
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  return REFUSED.test(`${error instanceof Error ? error.message : String(error)} ${cause instanceof Error ? cause.message : ''}`);
+}
+
+/** The uses of Redis already warned about in this process. */
+const warnedRefusals = new Set<string>();
+
+/**
+ * Warns once per process that Redis refuses the store `use` (`lock`, `breaker`): the protection
+ * it gives is gone until the ACL is fixed, and a refusal lasts, so repeating it would only be noise.
+ */
+export function warnRefusedOnce(log: Logger, use: 'lock' | 'breaker', error: unknown): void {
+  if (warnedRefusals.has(use)) return;
+  warnedRefusals.add(use);
+  log.warn({ event: `${use}-refused`, err: error }, `Redis refuses the ${use} commands for this user; the ${use} is off until its ACL allows them (see docs/scaling.md)`);
 }

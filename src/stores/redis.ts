@@ -7,7 +7,7 @@ import { TokenStoreError } from '../errors';
 import { createLogger } from '../logger';
 import { EXTEND_LOCK_SCRIPT, FENCED_SET_SCRIPT, RELEASE_LOCK_SCRIPT, decodeSession, encodeSession, tokenSetProblem } from './redis-scripts';
 import { RedisAuthBreaker } from './redis-breaker';
-import { RedisCommands } from './redis-commands';
+import { RedisCommands, isRefusal, warnRefusedOnce } from './redis-commands';
 import { RedisNotifications } from './redis-notifications';
 import type { Watch } from './redis-notifications';
 import { resolveRedisTokenStoreOptions } from './redis-options';
@@ -128,7 +128,7 @@ export class RedisTokenStore implements TokenStore {
             options: breaker,
             prefix: breaker.key,
             log: this.#log,
-            command: (operation, run) => this.#commands.run(operation, breaker.key, run),
+            command: (operation, key, run) => this.#commands.run(operation, key, run),
             evaluate: (script, keys, args) => this.#client.eval(script, keys.length, ...keys, ...args),
             del: (keys) => this.#client.del(...keys),
           });
@@ -229,6 +229,7 @@ export class RedisTokenStore implements TokenStore {
         } catch (error) {
           // A command cut short by the end of the wait is the wait running out, not Redis failing.
           if (systemClock.now() >= deadline) throw stillHeld();
+          if (isRefusal(error)) warnRefusedOnce(this.#log, 'lock', error);
           throw error;
         }
         baseline ??= version;

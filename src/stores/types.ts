@@ -59,13 +59,29 @@ export type RefreshLockResult = { acquired: true; lock: RefreshLock } | { acquir
 /** Where an {@link AuthBreaker} stands. */
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
-/** A breaker's state as last known (a shared breaker's view from its last exchange with the fleet). */
+/**
+ * Whose auth call a breaker is asked about: the auth server of one partner (`scope`), and the
+ * one session (end user) making the call. A breaker keeps its state per scope and per session,
+ * so that one session's failures never refuse another session, nor one partner's another's.
+ */
+export interface BreakerCall {
+  /** The provider's `identity.scope` (partner + auth endpoint), without the end user. */
+  readonly scope: string;
+  /** The session's store key. */
+  readonly session: string;
+}
+
+/** A breaker's state as last known for one call's scope and session (a shared breaker's view from its last exchange). */
 export interface BreakerStatus {
   state: BreakerState;
   /** Transient auth failures counted in the current window (when open: the count that opened it). */
   failures: number;
-  /** While open: when a probe may be admitted again, epoch ms; otherwise null. */
+  /** While open: when a call may be admitted again, epoch ms; otherwise null. */
   openUntil: number | null;
+  /** What opened it: this session's own failures, or the auth server's (seen across sessions); null while closed. */
+  level: 'session' | 'scope' | null;
+  /** Set when the breaker cannot use its shared state (an ACL refuses its keys, say): it then admits every call. */
+  unavailable?: string;
 }
 
 /** What {@link AuthBreaker.admit} answers before an auth call. */
@@ -75,18 +91,21 @@ export type BreakerAdmission = { allowed: true; probe: boolean } | { allowed: fa
 export type BreakerOutcome = 'success' | 'transient-failure';
 
 /**
- * A circuit breaker in front of the auth server, possibly shared by a whole fleet: transient
- * failures (5xx, 429, timeouts, connection errors; never rejections) are counted, and past a
- * threshold within a window the breaker opens: no auth calls but one probe per `openMs`, until
- * a call succeeds. The manager asks {@link admit} before every auth call and tells
- * {@link record} after it. A breaker that cannot reach its shared state admits (it never
- * blocks auth on its own failure).
+ * A circuit breaker in front of the auth server, possibly shared by a whole fleet. It keeps
+ * two circuits for each call: the session's own, opened by `failureThreshold` transient
+ * failures of that session (5xx, 429, timeouts, connection errors; never rejections), and the
+ * scope's (one partner's auth server), opened only by failures of at least two distinct
+ * sessions: evidence that the server, not one account, is unwell. An open circuit admits no
+ * call but one probe per `openMs`, until a call succeeds. A 429's `Retry-After` holds the
+ * session that received it; it holds the scope only once two sessions received one. The
+ * manager asks {@link admit} before every auth call and tells {@link record} after it. A
+ * breaker that cannot reach its shared state admits (it never blocks auth on its own failure).
  */
 export interface AuthBreaker {
-  /** Whether an auth call may start now; `probe` marks the one call let through while half-open. */
-  admit(): Promise<BreakerAdmission>;
+  /** Whether `call` may start now; `probe` marks a call let through while half-open. */
+  admit(call: BreakerCall): Promise<BreakerAdmission>;
   /** Counts an admitted call's outcome; `retryAfterMs` is the server's `Retry-After`, the earliest close. */
-  record(outcome: BreakerOutcome, retryAfterMs?: number): Promise<void>;
-  /** The state as last known, synchronously (for `status()`). */
-  snapshot(): BreakerStatus;
+  record(call: BreakerCall, outcome: BreakerOutcome, retryAfterMs?: number): Promise<void>;
+  /** The state for `call` as last known, synchronously (for `status()`). */
+  snapshot(call: BreakerCall): BreakerStatus;
 }
