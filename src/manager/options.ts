@@ -9,6 +9,7 @@ import { definedOnly } from '../defaults';
 import { DEFAULT_MAX_RETRY_AFTER_MS } from './backoff';
 import type { BackoffPolicy } from './backoff';
 import { isAuthBreaker } from './breaker';
+import { isPrivateStore } from '../stores/memory';
 
 /** How transient auth failures (network, timeout, 5xx, 429) are retried within one refresh. */
 export interface RetryOptions {
@@ -312,10 +313,17 @@ export function resolveTokenManagerOptions(options: TokenManagerOptions): Resolv
   assertFunction('random', resolved.random);
   if (resolved.store !== undefined) {
     for (const method of ['get', 'set', 'delete'] as const) assertFunction(`store.${method}`, resolved.store[method]);
+    if (resolved.provider.identity === undefined && !isPrivateStore(resolved.store)) throw new ConfigurationError(UNIDENTIFIED_ON_SHARED_STORE);
   }
   if (resolved.initialTokens !== undefined) validateInitialTokens(resolved.initialTokens);
   return resolved;
 }
+
+/** Why a provider without identity is refused on a store the caller passed in. */
+export const UNIDENTIFIED_ON_SHARED_STORE =
+  'TokenManager: the provider declares no identity, and the store was passed in, so its sessions could mix with ' +
+  "another provider's (another partner's tokens served to your users). Declare `identity` on the provider; a " +
+  'wrapper forwards it: `{ authenticate, refresh, identity: inner.identity }`.';
 
 function validateInitialTokens(tokens: InitialTokens): void {
   const hasAccess = typeof tokens.accessToken === 'string' && tokens.accessToken !== '';

@@ -23,6 +23,14 @@ export interface TokenManagerPoolOptions extends PooledManagerOptions {
    */
   maxSessions?: number;
   /**
+   * The most sessions the pool's private store keeps (used only without a `store` option):
+   * a user whose session was evicted adopts the kept one on return, without a sign-in, while
+   * it is held; beyond this many, the least recently stored are dropped. Each takes about
+   * 1.1 kB of heap.
+   * @default 50_000
+   */
+  maxStoredSessions?: number;
+  /**
    * A session not used for this long is evicted (node-cache TTL, renewed on use at most once
    * a second), in ms; at least 1_000.
    * @default 1_800_000 (30 minutes)
@@ -46,6 +54,7 @@ export interface TokenManagerPoolOptions extends PooledManagerOptions {
 /** Defaults of {@link TokenManagerPoolOptions} (the `TokenManager` ones apply to the rest). */
 export const DEFAULT_TOKEN_MANAGER_POOL_OPTIONS = Object.freeze({
   maxSessions: 10_000,
+  maxStoredSessions: 50_000,
   idleTtlMs: 30 * 60_000,
   maxConcurrentAuth: 8,
   refreshJitterMs: Number.POSITIVE_INFINITY,
@@ -55,6 +64,7 @@ export const DEFAULT_TOKEN_MANAGER_POOL_OPTIONS = Object.freeze({
 export interface ResolvedPoolOptions {
   createProvider: (key: string) => TokenProvider;
   maxSessions: number;
+  maxStoredSessions: number;
   idleTtlMs: number;
   maxConcurrentAuth: number;
   /** What each session's manager is built with (besides its provider and the pool's hooks). */
@@ -82,9 +92,11 @@ export function resolvePoolOptions(options: TokenManagerPoolOptions): ResolvedPo
       throw new ConfigurationError(`TokenManagerPool option ${name} is per session and set by the pool; remove it`);
     }
   }
-  const { createProvider, maxSessions: _m, idleTtlMs: _i, maxConcurrentAuth: _c, ...rest } = options;
-  const merged = { ...DEFAULT_TOKEN_MANAGER_POOL_OPTIONS, ...definedOnly({ maxSessions: _m, idleTtlMs: _i, maxConcurrentAuth: _c, refreshJitterMs: options.refreshJitterMs }) };
+  const { createProvider, maxSessions: _m, maxStoredSessions: _s, idleTtlMs: _i, maxConcurrentAuth: _c, ...rest } = options;
+  const given = { maxSessions: _m, maxStoredSessions: _s, idleTtlMs: _i, maxConcurrentAuth: _c, refreshJitterMs: options.refreshJitterMs };
+  const merged = { ...DEFAULT_TOKEN_MANAGER_POOL_OPTIONS, ...definedOnly(given) };
   assertCount('maxSessions', merged.maxSessions, 1);
+  assertCount('maxStoredSessions', merged.maxStoredSessions, 1);
   assertCount('maxConcurrentAuth', merged.maxConcurrentAuth, 1);
   if (typeof merged.idleTtlMs !== 'number' || Number.isNaN(merged.idleTtlMs) || merged.idleTtlMs < 1_000) {
     throw new ConfigurationError('TokenManagerPool option idleTtlMs must be a number of ms ≥ 1000');
@@ -92,6 +104,7 @@ export function resolvePoolOptions(options: TokenManagerPoolOptions): ResolvedPo
   return {
     createProvider,
     maxSessions: merged.maxSessions,
+    maxStoredSessions: merged.maxStoredSessions,
     idleTtlMs: merged.idleTtlMs,
     maxConcurrentAuth: merged.maxConcurrentAuth,
     manager: { ...rest, refreshJitterMs: merged.refreshJitterMs },

@@ -17,7 +17,7 @@ import type { ManagerInternals } from '../manager/internal';
 import { DEFAULT_TOKEN_MANAGER_OPTIONS } from '../manager/options';
 import type { RefreshScheduler, TokenManagerOptions } from '../manager/options';
 import type { GetAccessTokenOptions, InvalidateOptions, InvalidateResult, LifecycleEvent, TokenManagerHealth } from '../manager/types';
-import { MemoryTokenStore } from '../stores/memory';
+import { MemoryTokenStore, markPrivate } from '../stores/memory';
 import type { TokenStore } from '../stores/types';
 import { SessionStats } from '../manager/status';
 import { TimerHeap } from './heap';
@@ -88,13 +88,17 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   /** While `close()` evicts the sessions: how they close (`drainMs`), and each one's closing. */
   #closing: { readonly options: CloseOptions; readonly closed: Array<Promise<void>> } | undefined;
   #closed = false;
+  /** The store the pool made for itself (without a `store` option): emptied by `close()`. */
+  readonly #private: MemoryTokenStore | undefined;
 
   /** @throws ConfigurationError when an option is invalid (manager options included). */
   constructor(options: TokenManagerPoolOptions) {
     super();
     this.#options = resolvePoolOptions(options);
     const managerOptions = this.#options.manager;
-    this.#manager = { ...managerOptions, store: managerOptions.store ?? new MemoryTokenStore({ now: managerOptions.now }) };
+    const { maxStoredSessions } = this.#options;
+    this.#private = managerOptions.store === undefined ? markPrivate(new MemoryTokenStore({ now: managerOptions.now, maxSessions: maxStoredSessions })) : undefined;
+    this.#manager = { ...managerOptions, store: managerOptions.store ?? (this.#private as MemoryTokenStore) };
     this.#time = managerOptions.now ?? monotonicClock();
     const timers = managerOptions.timers ?? systemClock;
     const clock: Clock = { now: this.#time, setTimeout: timers.setTimeout, clearTimeout: timers.clearTimeout };
@@ -166,10 +170,12 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     const session = this.#sessions.get(key) as PoolSession;
     this.#pin(session);
     const token = manager.getAccessToken(options);
-    token.then(
-      () => this.#unpin(session),
-      () => this.#unpin(session),
-    );
+    // A wait that ended is a use: the caller holds a token, or will ask again.
+    const ended = (): void => {
+      session.renewed(this.#time());
+      this.#unpin(session);
+    };
+    token.then(ended, ended);
     return token;
   }
 
@@ -179,10 +185,15 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     if (session.pins === 1 && this.#sessions.get(session.key) === session) this.#cache.set(session.key, session, 0);
   }
 
-  /** The last wait on the session ended: its idle TTL starts again from now. */
+  /** The last wait on the session ended: its idle TTL runs again from its last use (a background refresh is no use). */
   #unpin(session: PoolSession): void {
     session.pins -= 1;
-    if (session.pins === 0 && this.#sessions.get(session.key) === session) this.#cache.set(session.key, session, this.#ttlSeconds);
+    if (session.pins !== 0 || this.#sessions.get(session.key) !== session) return;
+    const leftMs = session.renewedAt + this.#options.idleTtlMs - this.#time();
+    if (leftMs > 0) this.#cache.set(session.key, session, leftMs / 1000);
+    else this.#evict(session.key, 'idle');
+    // Sessions kept over the cap because callers waited on them go once they are served.
+    if (this.#sessions.size > this.#options.maxSessions) this.#trim(this.#options.maxSessions);
   }
 
   /**
@@ -211,6 +222,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       size: this.#sessions.size,
       maxSessions: this.#options.maxSessions,
       scheduled: Math.max(0, this.#heap.size - (this.#sweeper.heapIndex === -1 ? 0 : 1)),
+      stored: this.#private?.size ?? null,
       counters: this.#counters(),
       semaphore: this.#semaphore,
       wallNow: this.#wallNow(),
@@ -243,7 +255,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       this.#closing = undefined;
     }
     this.#heap.clear();
-    return Promise.all(closing.closed).then(() => undefined);
+    return Promise.all(closing.closed).then(() => this.#private?.clear());
   }
 
   #create(key: string): TokenManager {
@@ -309,10 +321,15 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   #renew(session: PoolSession, now: number): boolean {
     // A pinned session keeps no TTL until its last wait ends.
     if (session.pins === 0 && !this.#cache.ttl(session.key, this.#ttlSeconds)) return false;
-    this.#sessions.delete(session.key);
-    this.#sessions.set(session.key, session);
+    this.#toEnd(session);
     session.renewed(now);
     return true;
+  }
+
+  /** Moves the session to the most recent end of the recency order. */
+  #toEnd(session: PoolSession): void {
+    this.#sessions.delete(session.key);
+    this.#sessions.set(session.key, session);
   }
 
   /** Evicts least recently used sessions until at most `size` are held (or all left are busy). */
@@ -384,26 +401,27 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   #sweep(): void {
     const now = this.#time();
     const wallNow = this.#wallNow();
+    let unvisited = this.#sessions.size;
     for (const session of this.#sessions.values()) {
-      // From here on, sessions were renewed in this very sweep (or just now): all live.
-      if (session.renewedAt === now) break;
+      // From here on, sessions were moved to the end in this very sweep (or renewed just now): all live.
+      if (unvisited === 0 || session.renewedAt === now) break;
+      unvisited -= 1;
+      // A session under a wait (no TTL in node-cache) moves to the end without counting as used.
+      if (session.pins > 0) this.#toEnd(session);
       // A session a caller may be waiting on is kept a little longer (it moves to the end).
-      if (this.#busy(session, now, wallNow) && this.#renew(session, now)) continue;
-      if (this.#cache.has(session.key)) break;
+      else if (this.#busy(session, now, wallNow) && this.#renew(session, now)) continue;
+      else if (this.#cache.has(session.key)) break;
     }
     const oldest = this.#sessions.values().next();
     if (oldest.done !== true) this.#heap.schedule(this.#sweeper, Math.max(oldest.value.renewedAt + this.#options.idleTtlMs + 1, now + POOL_RENEW_INTERVAL_MS));
   }
 
   #observe(session: PoolSession, event: LifecycleEvent): void {
-    if (event.type === 'refresh-started') this.#pin(session);
-    if (event.type === 'refresh-ended') this.#unpin(session);
     session.observe(event);
     this.#stats.observe(event);
-    if (event.type === 'refresh-ended') {
-      // Sessions kept over the cap because callers waited on them are evicted once they are served.
-      if (this.#sessions.size > this.#options.maxSessions) this.#trim(this.#options.maxSessions);
-    } else if (event.type === 'closed' && this.#sessions.get(session.key) === session && this.#evicting === undefined) {
+    if (event.type === 'refresh-started') this.#pin(session);
+    if (event.type === 'refresh-ended') this.#unpin(session);
+    if (event.type === 'closed' && this.#sessions.get(session.key) === session && this.#evicting === undefined) {
       // Closed by hand (pool.get(key).close()): forget it, so the next use builds a new one.
       this.#evict(session.key, 'deleted');
     }
@@ -424,6 +442,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
 const PROBE_PROVIDER = Object.freeze({
   authenticate: () => Promise.reject(new Error('probe')),
   refresh: () => Promise.reject(new Error('probe')),
+  identity: Object.freeze({ id: 'probe' }),
 });
 
 const NO_TIMER = Object.freeze({ arm: () => undefined, cancel: () => undefined });

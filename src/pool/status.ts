@@ -11,6 +11,8 @@ export interface PoolSnapshotInput {
   size: number;
   maxSessions: number;
   scheduled: number;
+  /** Sessions in the pool's private store, or null without one. */
+  stored: number | null;
   counters: PoolCounters;
   semaphore: Pick<AuthSemaphore, 'inFlight' | 'peak' | 'queued' | 'limit'>;
   /** Wall clock, epoch ms. */
@@ -35,6 +37,7 @@ export function snapshotPoolStatus(input: PoolSnapshotInput): TokenManagerPoolSt
     states,
     restingSessions: resting,
     scheduledRefreshes: input.scheduled,
+    storedSessions: input.stored,
     ...input.counters,
     authInFlight: semaphore.inFlight,
     authInFlightPeak: semaphore.peak,

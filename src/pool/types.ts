@@ -43,6 +43,8 @@ export interface TokenManagerPoolStatus {
   restingSessions: number;
   /** Sessions whose proactive refresh is scheduled on the pool's one timer. */
   scheduledRefreshes: number;
+  /** Sessions the pool's private store keeps (at most `maxStoredSessions`); null with a `store` option. */
+  storedSessions: number | null;
   /** Token sets obtained (refreshes and sign-ins), all sessions. */
   refreshCount: number;
   /** Of those, full sign-ins. */

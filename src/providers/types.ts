@@ -39,8 +39,22 @@ export interface TokenProvider {
   /** Exchanges a refresh token for a new token set (which may carry a new refresh token). */
   refresh(refreshToken: string, signal?: AbortSignal): Promise<TokenSet>;
   /**
-   * The session's identity. Give one whenever two providers could share a store: without
-   * it, every such provider has the identity `'unidentified'` and their sessions mix.
+   * The session's identity. Required with any store you pass in (a `RedisTokenStore`, or a
+   * store two managers or pools could share): without it a manager is refused there with a
+   * `ConfigurationError`, since its sessions could mix with another provider's. Only the
+   * private store a lone manager or pool makes for itself accepts a provider without one. A
+   * wrapper forwards it:
+   *
+   * ```ts
+   * import type { TokenProvider } from 'alix-token-manager';
+   *
+   * declare const inner: TokenProvider;
+   * const measured: TokenProvider = {
+   *   authenticate: (signal) => inner.authenticate(signal),
+   *   refresh: (refreshToken, signal) => inner.refresh(refreshToken, signal),
+   *   identity: inner.identity,
+   * };
+   * ```
    */
   readonly identity?: ProviderIdentity;
 }

@@ -25,12 +25,33 @@ export interface MemoryTokenStoreOptions {
    * @default a LocalAuthBreaker with its defaults
    */
   breaker?: AuthBreakerOptions | false;
+  /**
+   * The most sessions kept: storing one more drops the least recently stored (its user then
+   * signs in again on return). Bounds memory however many users a service ever sees.
+   * @default 100_000 (about 110 MB of heap at most)
+   */
+  maxSessions?: number;
 }
 
 /** Defaults of {@link MemoryTokenStoreOptions}. */
 export const DEFAULT_MEMORY_TOKEN_STORE_OPTIONS = Object.freeze({
   now: (): number => Date.now(),
+  maxSessions: 100_000,
 });
+
+/** Stores a manager or pool made for itself and shares with nobody: the only ones a provider without identity may use. */
+const privateStores = new WeakSet<TokenStore>();
+
+/** Marks `store` as private to the manager or pool that made it. */
+export function markPrivate<T extends TokenStore>(store: T): T {
+  privateStores.add(store);
+  return store;
+}
+
+/** Whether `store` is private to the manager or pool that made it. */
+export function isPrivateStore(store: TokenStore): boolean {
+  return privateStores.has(store);
+}
 
 /**
  * The default {@link TokenStore}: sessions in process memory (node-cache), one per key, each
@@ -41,18 +62,28 @@ export class MemoryTokenStore implements TokenStore {
   readonly breaker: AuthBreaker | undefined;
   readonly #cache: NodeCache;
   readonly #now: () => number;
+  readonly #maxSessions: number;
+  /** This store's keys, least recently stored first (node-cache keeps no order it can evict by). */
+  readonly #order = new Set<string>();
 
   /** @throws ConfigurationError when an option is invalid. */
   constructor(options: MemoryTokenStoreOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new ConfigurationError('MemoryTokenStore options must be an object');
-    const resolved: MemoryTokenStoreOptions & { now: () => number } = { ...DEFAULT_MEMORY_TOKEN_STORE_OPTIONS, ...definedOnly(options) };
+    const resolved = { ...DEFAULT_MEMORY_TOKEN_STORE_OPTIONS, ...definedOnly(options) };
     if (typeof resolved.now !== 'function') throw new ConfigurationError('MemoryTokenStore option now must be a function');
+    const { maxSessions } = resolved;
+    if (typeof maxSessions !== 'number' || !(Number.isInteger(maxSessions) || maxSessions === Number.POSITIVE_INFINITY) || maxSessions < 1) {
+      throw new ConfigurationError('MemoryTokenStore option maxSessions must be an integer ≥ 1');
+    }
+    this.#maxSessions = maxSessions;
     const cache = resolved.cache as unknown;
     if (cache !== undefined && (typeof (cache as NodeCache).get !== 'function' || typeof (cache as NodeCache).set !== 'function')) {
       throw new ConfigurationError('MemoryTokenStore option cache must be a NodeCache');
     }
     this.#cache = (cache as NodeCache | undefined) ?? new NodeCache({ useClones: false, checkperiod: 0, stdTTL: 0 });
     this.#now = resolved.now;
+    // Expired and deleted entries leave the order too (the cache may be shared: other keys are not ours).
+    this.#cache.on('del', (key: string) => this.#order.delete(key));
     this.breaker = resolved.breaker === false ? undefined : new LocalAuthBreaker({ now: resolved.now, ...resolved.breaker });
   }
 
@@ -66,10 +97,23 @@ export class MemoryTokenStore implements TokenStore {
     const ttlSeconds = Math.max(1, Math.ceil((expiresAt - this.#now()) / 1000));
     // A frozen set (the manager's own) is shared, not copied: nobody can change it under us.
     this.#cache.set(checkKey(key), Object.freeze({ identity: session.identity, tokens: Object.isFrozen(tokens) ? tokens : Object.freeze({ ...tokens }) }), ttlSeconds);
+    this.#order.delete(key);
+    this.#order.add(key);
+    if (this.#order.size > this.#maxSessions) this.#cache.del(this.#order.values().next().value as string);
   }
 
   async delete(key: string): Promise<void> {
     this.#cache.del(checkKey(key));
+  }
+
+  /** How many sessions this store holds now. */
+  get size(): number {
+    return this.#order.size;
+  }
+
+  /** Forgets every session of this store (a pool's `close()` empties its private store so). */
+  clear(): void {
+    this.#cache.del([...this.#order]);
   }
 }
 
