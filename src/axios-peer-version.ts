@@ -36,7 +36,8 @@ function parseVersion(version: unknown): [number, number] | undefined {
 export function unsupportedPeerReason(candidate: PeerAxios = peerAxios): string | undefined {
   const version = parseVersion(candidate.VERSION);
   const [minMajor, minMinor] = parseVersion(MIN_AXIOS_VERSION) ?? [1, 0];
-  const label = typeof candidate.VERSION === 'string' ? `axios ${candidate.VERSION}` : 'the installed axios (no VERSION)';
+  const label =
+    typeof candidate.VERSION === 'string' ? `axios ${candidate.VERSION}` : 'the installed axios (no VERSION)';
   if (version === undefined || version[0] !== minMajor || version[1] < minMinor) {
     return `${label} is not supported; install axios ${SUPPORTED_AXIOS_RANGE}`;
   }

@@ -1,8 +1,9 @@
 /**
- * The axios the adapter talks to: axios is a peer dependency, so the application's own copy.
+ * The axios the adapter talks to: axios is a peer dependency, so the application's own copy, or
+ * any other copy an instance comes from (a nested or bundled one, a fresh module registry).
  * Everything here is structural (no class or type from an axios copy of ours), so an instance
- * of any supported axios version fits without casts; the only runtime use of the peer is
- * axios's own `getAdapter`, which turns adapter names into the transport function.
+ * of any supported axios version and copy fits without casts; the only runtime use of the peer
+ * is axios's own `getAdapter` for the peer's instances, which turns adapter names into a transport.
  */
 import { ConfigurationError } from '../errors';
 import { SUPPORTED_AXIOS_RANGE, assertSupportedPeer, peerAxios as peer } from '../axios-peer-version';
@@ -61,17 +62,16 @@ export interface AxiosInstanceLike {
   interceptors: { request: AxiosRequestInterceptorsLike };
 }
 
-
 /**
- * Checks at attach time that `instance` is an axios 1.x instance the adapter can serve.
+ * Checks at attach time that `instance` is an axios 1.x instance the adapter can serve: one of the
+ * peer axios, or of another copy in the same process (a nested or bundled copy, a fresh module
+ * registry), served through that copy's own transports.
  *
- * @throws {ConfigurationError} when it is not an axios instance, when it is axios 0.x, when the
- * installed axios is outside {@link SUPPORTED_AXIOS_RANGE}, or when the instance comes from
- * another copy of axios than the one this library resolves and uses its built-in transports
- * (mixing two copies' headers is what once collapsed every header into one and leaked the bearer).
+ * @throws {ConfigurationError} when it is not an axios instance, when it is axios 0.x or shows a
+ * `VERSION` outside {@link SUPPORTED_AXIOS_RANGE}, or when the installed axios is outside that range.
  */
 export function assertSupportedInstance(instance: unknown, where: string): asserts instance is AxiosInstanceLike {
-  const candidate = instance as Partial<AxiosInstanceLike & { request: unknown }> | null | undefined;
+  const candidate = instance as Partial<AxiosInstanceLike & { request: unknown; VERSION: unknown }> | null | undefined;
   if (
     (typeof candidate !== 'object' && typeof candidate !== 'function') ||
     candidate === null ||
@@ -82,15 +82,13 @@ export function assertSupportedInstance(instance: unknown, where: string): asser
     throw new ConfigurationError(`${where}: the first argument is not an axios instance`);
   }
   if (isLegacyInstance(candidate)) {
-    throw new ConfigurationError(`${where}: this axios instance is axios 0.x, which is not supported; install axios ${SUPPORTED_AXIOS_RANGE}`);
-  }
-  assertSupportedPeer(where);
-  if (!isPeerInstance(candidate as AxiosInstanceLike) && typeof candidate.defaults.adapter !== 'function') {
     throw new ConfigurationError(
-      `${where}: this axios instance comes from another copy of axios than the one alix-token-manager resolves ` +
-        `(axios ${String(peer.VERSION)}); install a single axios ${SUPPORTED_AXIOS_RANGE} (npm ls axios shows the copies)`,
+      `${where}: this axios instance is axios 0.x, which is not supported; install axios ${SUPPORTED_AXIOS_RANGE}`,
     );
   }
+  // Only an axios module itself shows its VERSION; an instance made by create() does not.
+  if (candidate.VERSION !== undefined) assertSupportedPeer(where, candidate as PeerAxios);
+  assertSupportedPeer(where);
 }
 
 /**
@@ -106,37 +104,103 @@ function isLegacyInstance(instance: object): boolean {
   return typeof ctor !== 'function' || !Function.prototype.toString.call(ctor).startsWith('class');
 }
 
-/** True when `instance` was made by the peer axios (its interceptor managers share one class). */
-function isPeerInstance(instance: AxiosInstanceLike): boolean {
-  const ours = peer.interceptors?.request;
-  return ours !== undefined && Object.getPrototypeOf(instance.interceptors.request) === Object.getPrototypeOf(ours);
+/**
+ * Whether the axios that made `instance` joins an absolute url to the base URL under
+ * `allowAbsoluteUrls: false` (1.8 and later); earlier versions ignore the option and send the url as
+ * it is. Asked of the instance's own `getUri()`; false when that cannot tell.
+ */
+export function joinsAbsoluteUrls(instance: AxiosInstanceLike): boolean {
+  const base = 'https://base.invalid';
+  try {
+    const getUri = (instance as { getUri?: (config: object) => unknown }).getUri;
+    const uri = getUri?.call(instance, { baseURL: base, url: 'https://url.invalid/', allowAbsoluteUrls: false });
+    return typeof uri === 'string' && uri.startsWith(`${base}/`);
+  } catch {
+    return false;
+  }
+}
+
+/** Turns a request's adapter (a function, or names such as `['xhr', 'http', 'fetch']`) into its transport. */
+export type TransportResolver = (adapter: unknown, config: AxiosRequestConfigLike) => AxiosAdapterLike;
+
+/** A bare axios 1.x `Axios` (no interceptors, no defaults) of some copy, seen structurally. */
+interface BareAxiosLike {
+  request(config: object): Promise<AxiosResponseLike & { config?: unknown }>;
 }
 
 /**
- * The transport a request will use, resolved as axios's dispatch does: a function is used as it
- * is; names (`'http'`, `['xhr', 'http', 'fetch']`) go through axios's own `getAdapter`.
+ * How the requests of `instance` reach their transport. A function adapter is used as it is. Adapter
+ * names go through the axios that made the instance: the peer's `getAdapter` for the peer's
+ * instances; for an instance of another copy, that copy's own dispatch (a bare `Axios` of that copy:
+ * no interceptors, defaults or transforms, as axios already applied them), so its transports, its
+ * AxiosHeaders class, its URL rules and its error classes are the ones used. Never another copy's
+ * transport: it would rebuild the headers with its own class, and an older one folds a foreign
+ * AxiosHeaders, bearer included, into one header.
  */
-export function resolveTransport(adapter: unknown, config: AxiosRequestConfigLike): AxiosAdapterLike {
-  if (typeof adapter === 'function') return adapter as AxiosAdapterLike;
-  const PeerHeaders = peer.AxiosHeaders as abstract new (...args: never[]) => unknown;
-  if (!(config.headers instanceof PeerHeaders)) {
-    // Another copy's transport would rebuild these headers with its own class and could fold
-    // them (bearer included) into one header; refuse instead of sending.
-    throw new ConfigurationError(
-      `attachTokenManager: this request comes from another copy of axios than the one alix-token-manager resolves (axios ${String(peer.VERSION)}); install a single axios ${SUPPORTED_AXIOS_RANGE}`,
-    );
+export function createTransportResolver(instance: AxiosInstanceLike): TransportResolver {
+  const ours = peer.interceptors?.request;
+  if (ours !== undefined && Object.getPrototypeOf(instance.interceptors.request) === Object.getPrototypeOf(ours)) {
+    const getAdapter = peer.getAdapter as NonNullable<PeerAxios['getAdapter']>;
+    return (adapter, config) =>
+      typeof adapter === 'function'
+        ? (adapter as AxiosAdapterLike)
+        : (getAdapter(adapter ?? peer.defaults?.adapter, config) as AxiosAdapterLike);
   }
-  const getAdapter = peer.getAdapter as NonNullable<PeerAxios['getAdapter']>;
-  return getAdapter(adapter ?? peer.defaults?.adapter, config) as AxiosAdapterLike;
+  const runner = bareAxiosOf(instance);
+  if (typeof runner?.request !== 'function') {
+    throw new ConfigurationError('attachTokenManager: this axios instance has no Axios class to send through');
+  }
+  return (adapter) => (typeof adapter === 'function' ? (adapter as AxiosAdapterLike) : viaCopy(runner, adapter));
+}
+
+/**
+ * A bare `Axios` of the copy that made `instance`: `create()` of that copy with its defaults emptied
+ * (an instance made by `create()`, or the module), or its class (a `new Axios()`).
+ */
+function bareAxiosOf(instance: AxiosInstanceLike): BareAxiosLike | undefined {
+  const { create } = instance as { create?: (config: object) => BareAxiosLike & { defaults: object } };
+  if (typeof create === 'function') {
+    const bare = create.call(instance, {});
+    const defaults = bare.defaults as Record<string, unknown>;
+    for (const key of Object.keys(defaults)) delete defaults[key];
+    return bare;
+  }
+  if (typeof instance === 'function') return undefined;
+  // A bare `new Axios()`: its constructor is a class (assertSupportedInstance checked it).
+  const prototype = Object.getPrototypeOf(instance) as { constructor: new (defaults: object) => BareAxiosLike };
+  return new prototype.constructor({});
+}
+
+/** Sends a prepared request through another copy's dispatch; its response or error keeps the config sent. */
+function viaCopy(runner: BareAxiosLike, adapter: unknown): AxiosAdapterLike {
+  return (config) =>
+    runner.request({ ...config, adapter, transformRequest: [], transformResponse: [] }).then(
+      (response) => Object.assign(response, { config }),
+      (error: unknown) => {
+        if (isAxiosErrorLike(error)) {
+          error.config = config;
+          if (error.response !== undefined) Object.assign(error.response, { config });
+        }
+        throw error;
+      },
+    );
 }
 
 /** The request's own AxiosHeaders, or undefined when the headers are not AxiosHeaders-like. */
 export function headersOf(config: AxiosRequestConfigLike): AxiosHeadersLike | undefined {
   const headers = config.headers as Partial<AxiosHeadersLike> | null | undefined;
-  return typeof headers?.set === 'function' && typeof headers.get === 'function' ? (headers as AxiosHeadersLike) : undefined;
+  const usable = typeof headers?.set === 'function' && typeof headers.get === 'function';
+  return usable ? (headers as AxiosHeadersLike) : undefined;
+}
+
+/** An AxiosError of any copy, seen structurally. */
+export interface AxiosErrorLike {
+  isAxiosError: true;
+  config?: AxiosRequestConfigLike;
+  response?: AxiosResponseLike;
 }
 
 /** axios's own test for its errors, duck-typed so that an error from any copy counts. */
-export function isAxiosErrorLike(error: unknown): error is { isAxiosError: true; config?: AxiosRequestConfigLike; response?: AxiosResponseLike } {
+export function isAxiosErrorLike(error: unknown): error is AxiosErrorLike {
   return typeof error === 'object' && error !== null && (error as { isAxiosError?: unknown }).isAxiosError === true;
 }

@@ -11,16 +11,41 @@
 import { ConfigurationError } from '../errors';
 import { createLogger } from '../logger';
 import type { Logger } from '../logger';
-import { combineUrls, createOriginSet, isAbsoluteUrl, isAllowedUrl, parseRetryStatuses, resolveRequestUrl } from './origins';
+import {
+  combineUrls,
+  createOriginSet,
+  isAbsoluteUrl,
+  isAllowedUrl,
+  parseRetryStatuses,
+  resolveRequestUrl,
+} from './origins';
 import { definedOnly } from '../defaults';
 import type { OriginSet } from './origins';
 import { redactAxiosError } from './redact';
-import { DEFAULT_ADAPTER_OPTIONS, invalidateAllowsReplay, isReplayableBody, recordReplay, requestTarget } from './replay';
+import {
+  DEFAULT_ADAPTER_OPTIONS,
+  invalidateAllowsReplay,
+  isReplayableBody,
+  recordReplay,
+  requestTarget,
+} from './replay';
 import type { AccessTokenSource, SessionSource } from './types';
 import { assertActsFor, isSessionKey, missingSessionKeyError, resolveTokenSource } from './session';
-import { assertSupportedInstance, headersOf, isAxiosErrorLike, resolveTransport } from './axios-peer';
+import {
+  assertSupportedInstance,
+  createTransportResolver,
+  headersOf,
+  isAxiosErrorLike,
+  joinsAbsoluteUrls,
+} from './axios-peer';
 import type { InternalAxiosRequestConfig } from 'axios';
-import type { AxiosAdapterLike, AxiosHeadersLike, AxiosInstanceLike, AxiosRequestConfigLike, AxiosResponseLike } from './axios-peer';
+import type {
+  AxiosAdapterLike,
+  AxiosHeadersLike,
+  AxiosInstanceLike,
+  AxiosRequestConfigLike,
+  AxiosResponseLike,
+} from './axios-peer';
 
 declare module 'axios' {
   interface AxiosRequestConfig {
@@ -69,7 +94,8 @@ export interface AttachTokenManagerOptions {
 }
 
 /** Defaults of {@link AttachTokenManagerOptions}. */
-export const DEFAULT_ATTACH_TOKEN_MANAGER_OPTIONS: Readonly<{ retryStatuses: readonly number[] }> = DEFAULT_ADAPTER_OPTIONS;
+export const DEFAULT_ATTACH_TOKEN_MANAGER_OPTIONS: Readonly<{ retryStatuses: readonly number[] }> =
+  DEFAULT_ADAPTER_OPTIONS;
 
 /** Removes what {@link attachTokenManager} added; calling it again does nothing. */
 export type DetachTokenManager = () => void;
@@ -89,8 +115,9 @@ const wrappedTransports = new WeakMap<object, unknown>();
  * (`cooldown`), replays the request once with a fresh token; errors leave with the bearer
  * redacted.
  *
- * `instance` is typed structurally: an instance of any supported axios (1.6 or later, the
- * peer dependency) fits.
+ * `instance` is typed structurally: an instance of any supported axios (1.6 or later) fits,
+ * whichever copy of axios in the process made it (the peer, a copy nested under another package,
+ * a bundled one, a fresh module registry); each request is sent through its own copy's transport.
  *
  * `source` is one session (a `TokenManager`) or a session pool (a `TokenManagerPool`, or any
  * value with a `get(key)` method, see {@link SessionSource}). With a pool, each request bound
@@ -122,6 +149,7 @@ export function attachTokenManager(
   options: AttachTokenManagerOptions = {},
 ): DetachTokenManager {
   assertSupportedInstance(instance, 'attachTokenManager');
+  const resolveTransport = createTransportResolver(instance);
   const { single, pool } = resolveTokenSource(source, options?.sessionKey, 'attachTokenManager', 'second');
   const settings = { ...DEFAULT_ATTACH_TOKEN_MANAGER_OPTIONS, ...definedOnly(options) };
   const origins = createOriginSet(settings.origins, instance.defaults.baseURL, 'attachTokenManager');
@@ -181,7 +209,9 @@ export function attachTokenManager(
     } catch (error) {
       const replayStatus = isAxiosErrorLike(error) ? error.response?.status : undefined;
       // A token minted after this request started is rejected too: a storm at this target.
-      if (replayStatus !== undefined && retryStatuses.has(replayStatus)) manager.invalidate(fresh, { target, replay: true });
+      if (replayStatus !== undefined && retryStatuses.has(replayStatus)) {
+        manager.invalidate(fresh, { target, replay: true });
+      }
       throw redacted(error);
     }
     if (retryStatuses.has(replayed.status)) manager.invalidate(fresh, { target, replay: true });
@@ -189,17 +219,20 @@ export function attachTokenManager(
   };
 
   /** The wrapper axios calls as the request's adapter, after every interceptor has run. */
-  const isAllowedTarget = createTargetCheck(origins);
+  const isAllowedTarget = createTargetCheck(origins, joinsAbsoluteUrls(instance));
   const send = async (inner: unknown, config: AxiosRequestConfigLike): Promise<AxiosResponseLike> => {
     const transport = resolveTransport(inner, config);
     if (!attached || config.skipAuth === true || !isAllowedTarget(config)) return transport(config);
     const headers = headersOf(config);
     if (headers === undefined) {
-      throw new ConfigurationError(`attachTokenManager: the request's headers are not AxiosHeaders; axios ${'>='}1.6 is required`);
+      throw new ConfigurationError(
+        `attachTokenManager: the request's headers are not AxiosHeaders; axios ${'>='}1.6 is required`,
+      );
     }
     if (single !== undefined) {
       assertActsFor(single, config.alixSession, 'attachTokenManager');
-      return sendWithToken(single, undefined, transport, config, headers, await single.getAccessToken(signalOptions(config)));
+      const token = await single.getAccessToken(signalOptions(config));
+      return sendWithToken(single, undefined, transport, config, headers, token);
     }
     const key = sessionKeyOf(config);
     const session = pool.get(key);
@@ -224,7 +257,8 @@ export function attachTokenManager(
   const byNames = new Map<string, AxiosAdapterLike>();
   const wrap = (inner: unknown): AxiosAdapterLike => {
     const key = namesKey(inner);
-    const cached = typeof inner === 'function' ? byFunction.get(inner) : key === undefined ? undefined : byNames.get(key);
+    const cached =
+      typeof inner === 'function' ? byFunction.get(inner) : key === undefined ? undefined : byNames.get(key);
     if (cached !== undefined) return cached;
     const wrapper: AxiosAdapterLike = (sent) => send(inner, sent);
     wrappedTransports.set(wrapper, inner);
@@ -237,7 +271,8 @@ export function attachTokenManager(
     // A config that went through an attachment before (a retry library re-sending error.config)
     // carries a wrapper already: wrap what it wraps, so the hook never runs twice.
     const current = config.adapter;
-    config.adapter = wrap(typeof current === 'function' && wrappedTransports.has(current) ? wrappedTransports.get(current) : current);
+    const wrapped = typeof current === 'function' && wrappedTransports.has(current);
+    config.adapter = wrap(wrapped ? wrappedTransports.get(current) : current);
     return config;
   };
 
@@ -253,21 +288,28 @@ export function attachTokenManager(
 /** A cache key for adapter names (`'http'`, `['xhr', 'http', 'fetch']`, or none); undefined for anything else. */
 function namesKey(adapter: unknown): string | undefined {
   if (adapter === undefined || typeof adapter === 'string') return String(adapter);
-  return Array.isArray(adapter) && adapter.every((name) => typeof name === 'string') ? `[${adapter.join(',')}]` : undefined;
+  const names = Array.isArray(adapter) && adapter.every((name) => typeof name === 'string');
+  return names ? `[${adapter.join(',')}]` : undefined;
 }
 
 /**
  * Whether a request's final URL (as axios's buildFullPath makes it) has an allowed origin. A
  * relative url keeps its base URL's origin whenever the base URL has a host of its own (the
  * joining slash ends the base's authority), so that decision is cached per base URL and the
- * hot path parses no URL; absolute urls and host-less bases are resolved each time.
+ * hot path parses no URL; absolute urls and host-less bases are resolved each time. An absolute url
+ * is joined to the base URL under `allowAbsoluteUrls: false` only when the instance's axios does so
+ * (`joinsAbsoluteUrls`, axios 1.8 and later); earlier versions send it as it is.
  */
-function createTargetCheck(origins: OriginSet): (config: AxiosRequestConfigLike) => boolean {
+function createTargetCheck(
+  origins: OriginSet,
+  joinsAbsoluteUrls: boolean,
+): (config: AxiosRequestConfigLike) => boolean {
   const byBase = new Map<string, boolean>();
   return (config) => {
     const url = typeof config.url === 'string' ? config.url : '';
     const base = typeof config.baseURL === 'string' ? config.baseURL : '';
-    if (base === '' || (isAbsoluteUrl(url) && config.allowAbsoluteUrls !== false)) return isAllowedUrl(origins, resolveRequestUrl(config));
+    const absolute = isAbsoluteUrl(url) && (config.allowAbsoluteUrls !== false || !joinsAbsoluteUrls);
+    if (absolute || base === '') return isAllowedUrl(origins, absolute ? url : resolveRequestUrl(config));
     const cached = byBase.get(base);
     if (cached !== undefined) return cached;
     const allowed = isAllowedUrl(origins, resolveRequestUrl(config));
