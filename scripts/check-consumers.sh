@@ -2,12 +2,16 @@
 # Packs the library (run `npm run build` first) and installs the tarball into two empty projects:
 #   oldest: the oldest axios of the peer range, and no optional peer (msw, ioredis, @opentelemetry/api)
 #   latest: the latest axios, and every optional peer
-# In each, CommonJS and ESM consumers load every subpath (one whose optional peer is missing
-# must fail naming it), the README quick start type-checks under `strict` with
-# `moduleResolution` node16 and bundler and then runs, as printed, against the embedded
-# sandbox (quick-start-run.mjs, with the ALIX_* variables it reads pointing there), and a
-# script against the sandbox sends a request with the bearer, replays a 401 once, and keeps
-# the bearer off another origin.
+# Each install must print no `npm warn` line. In each project, CommonJS and ESM consumers load
+# every subpath; a subpath whose optional peer is missing still loads, and its first use
+# throws the typed MissingPeerError (ERR_ALIX_MISSING_PEER, the peer's range, the install
+# command). The README quick start type-checks under `strict` with `moduleResolution` node16
+# and bundler and then runs, verbatim, as ES module code against the embedded sandbox
+# (quick-start-run.mjs, with the ALIX_* variables it reads pointing there), and a script
+# against the sandbox sends a request with the bearer, replays a 401 once, and keeps the
+# bearer off another origin. In the latest project, every ts/js block of README.md and docs/
+# is type-checked and the ones doc-snippets.json marks `run` run against the sandbox
+# (doc-snippets.mjs).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
@@ -46,9 +50,19 @@ check_project() {
   mkdir -p "$dir"
   cd "$dir"
   npm init -y >/dev/null
-  npm install --silent --no-audit --no-fund "$tarball" "$@" >/dev/null
+  # --loglevel warn: `npm run` may pass its own (silent) log level down through the environment.
+  npm install --loglevel warn --no-audit --no-fund "$tarball" "$@" >install.log 2>&1 || {
+    cat install.log >&2
+    exit 1
+  }
+  # npm 11 notes packages whose install scripts it has not been allowed to run (msw's
+  # postinstall, in the latest project): that is the consumer's policy, not the tarball's.
+  if grep -i '^npm warn' install.log | grep -iv '^npm warn install-scripts' >&2; then
+    echo "$name: npm install of the packed tarball printed the warnings above" >&2
+    exit 1
+  fi
   cp "$root"/scripts/consumers/* .
-  echo "--- $name: $(node -p "'axios ' + require('axios/package.json').version") with $*"
+  echo "--- $name: $(node -p "'axios ' + require('axios/package.json').version") with $*; no npm warning"
 
   node cjs-consumer.cjs
   node esm-consumer.mjs
@@ -63,6 +77,7 @@ check_project() {
 
   node quick-start-run.mjs readme/quick-start.mjs
   node sandbox-run.mjs
+  if [ "$name" = latest ]; then node doc-snippets.mjs "$root"; fi
 }
 
 check_project oldest "axios@$oldest_axios"

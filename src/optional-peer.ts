@@ -1,38 +1,68 @@
 /**
- * The check an optional subpath runs before it loads its peer. Under CommonJS (where modules
- * run in import order) a missing install then fails with the fix in the message. Under ESM,
- * Node resolves every import before running any code, and its own `ERR_MODULE_NOT_FOUND`
- * ("Cannot find package '…'") names the package; the ESM build rewrites `require` into a
- * shim that always throws, so the probe runs only where `__filename` exists.
+ * Loads an optional peer dependency on first use, so that an entry which needs one
+ * (`/otel`, `/testing/msw`) imports without it and fails where the user calls, with one typed
+ * {@link MissingPeerError}, in CommonJS and ESM alike. A static `import` of the peer would
+ * fail in ESM before any of our code runs, with Node's own `ERR_MODULE_NOT_FOUND`.
  */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { peerDependencies } from '../package.json';
+import { MissingPeerError, errorCodeOf } from './errors';
 
-/** How to name a missing peer. */
+/** An optional peer and the entry that needs it. */
 export interface OptionalPeer {
-  /** The package, e.g. `msw`. */
-  packageName: string;
+  /** The package, a key of `peerDependencies`, e.g. `msw`. */
+  packageName: keyof typeof peerDependencies;
   /** The subpath that needs it, e.g. `alix-token-manager/testing/msw`. */
   entry: string;
-  /** The command that installs it. */
-  install: string;
-  /** Words after the package name, e.g. ` (2.x)`. */
-  versionHint?: string;
-  /** A last remark, e.g. what works without it. */
-  note?: string;
+  /** What to use without it, e.g. `startAlixSandbox() from alix-token-manager/testing`. */
+  worksWithout: string;
+  /** Whether it is a development dependency (the install command adds `--save-dev`). */
+  dev?: boolean;
 }
 
 /**
- * @throws Error naming the package and the install command when it cannot be loaded (CommonJS).
+ * A `require` that resolves from this file: the module's own under CommonJS (and jest), and
+ * one made from `__filename` in the ESM build, where tsup's `shims` define it from
+ * `import.meta.url` (`require` there is a stub that always throws).
  */
-export function assertOptionalPeer(peer: OptionalPeer): void {
-  if (typeof __filename !== 'string' || typeof require !== 'function') return;
+function requireFromHere(): NodeJS.Require {
+  if (typeof module === 'object') return require;
+  // A build without the shims: the working directory is where an application's node_modules usually are.
+  return createRequire(typeof __filename === 'string' ? __filename : path.join(process.cwd(), 'index.js'));
+}
+
+const loaded = new Map<string, unknown>();
+
+/** The supported range of an optional peer, from `peerDependencies` in package.json. */
+export function peerRange(packageName: OptionalPeer['packageName']): string {
+  return peerDependencies[packageName];
+}
+
+/**
+ * The peer's module, loaded once (Node caches it as well).
+ * @throws {MissingPeerError} when the peer is not installed; any other failure to load it
+ *   (a broken install) is thrown as it is.
+ */
+export function loadOptionalPeer<T>(peer: OptionalPeer): T {
+  if (loaded.has(peer.packageName)) return loaded.get(peer.packageName) as T;
+  let peerModule: T;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a probe, CommonJS only; the static imports do the real loading
-    require(peer.packageName);
+    peerModule = requireFromHere()(peer.packageName) as T;
   } catch (error) {
-    throw new Error(
-      `${peer.entry} needs the optional peer dependency ${peer.packageName}${peer.versionHint ?? ''}, which could not be loaded: ` +
-        `install it beside alix-token-manager (${peer.install})${peer.note ?? ''}`,
-      { cause: error },
-    );
+    if (!isNotFound(error, peer.packageName)) throw error;
+    const { packageName, entry, worksWithout, dev } = peer;
+    const range = peerRange(packageName);
+    throw new MissingPeerError({ packageName, range, entry, worksWithout, dev }, { cause: error });
   }
+  loaded.set(peer.packageName, peerModule);
+  return peerModule;
+}
+
+/** Whether `error` says that `packageName` itself (not one of its own files or dependencies) cannot be found. */
+function isNotFound(error: unknown, packageName: string): boolean {
+  const code = errorCodeOf(error);
+  if (code !== 'MODULE_NOT_FOUND' && code !== 'ERR_MODULE_NOT_FOUND') return false;
+  const message = error instanceof Error ? error.message : '';
+  return message.includes(`'${packageName}'`);
 }

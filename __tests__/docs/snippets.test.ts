@@ -1,100 +1,64 @@
 /**
- * Every ```ts block in README.md and docs/ is type-checked against the sources, with the
- * package's import paths mapped onto them, so the examples cannot rot.
+ * Every fenced ts/js block in README.md and docs/ is checked from the packed tarball by
+ * `npm run check:consumers` (scripts/consumers/doc-snippets.mjs): type-checked, and the
+ * `run` ones executed against the embedded sandbox. This test keeps the list that says which
+ * (scripts/consumers/doc-snippets.json) in step with the docs, and the README's shape honest.
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import ts from 'typescript';
+import { codeBlocks, codeBlocksOf, listProblems, snippetChecks } from '../../scripts/consumers/doc-blocks.cjs';
 
 const root = path.resolve(__dirname, '../..');
-const outDir = path.join(root, '.tmp', 'snippets');
 
-/** The options every snippet is checked with. */
-const SNIPPET_COMPILER_OPTIONS: ts.CompilerOptions = {
-  target: ts.ScriptTarget.ES2022,
-  module: ts.ModuleKind.ES2022,
-  moduleResolution: ts.ModuleResolutionKind.Bundler,
-  strict: true,
-  noEmit: true,
-  skipLibCheck: true,
-  esModuleInterop: true,
-  types: ['node', 'jest'],
-  typeRoots: [path.join(root, 'node_modules', '@types')],
-  baseUrl: root,
-  paths: {
-    'alix-token-manager': ['src/index.ts'],
-    'alix-token-manager/testing': ['src/sandbox/index.ts'],
-    'alix-token-manager/testing/msw': ['src/sandbox/msw-entry.ts'],
-    'alix-token-manager/redis': ['src/redis.ts'],
-    'alix-token-manager/otel': ['src/otel/index.ts'],
-  },
-};
-
-/** What a NestJS project's tsconfig (from `nest new`) adds: Nest's decorators are the legacy ones. */
-const NEST_COMPILER_OPTIONS: ts.CompilerOptions = { experimentalDecorators: true, emitDecoratorMetadata: true };
-
-interface Snippet {
-  name: string;
-  code: string;
-}
-
-function documents(): string[] {
-  const docs = readdirSync(path.join(root, 'docs'))
-    .filter((name) => name.endsWith('.md'))
-    .map((name) => path.join('docs', name));
-  return ['README.md', ...docs];
-}
-
-function snippetsOf(document: string): Snippet[] {
-  const text = readFileSync(path.join(root, document), 'utf8');
-  const blocks = [...text.matchAll(/^```ts\n([\s\S]*?)^```/gm)].map((match) => match[1] ?? '');
-  return blocks.map((code, index) => ({ name: `${document.replace(/[/.]/g, '_')}_${index + 1}.ts`, code: `${code}\nexport {};\n` }));
-}
-
-/** Whether a snippet decorates a class or member (`@Injectable()`, `@Module({…})`), as NestJS code does. */
-function usesDecorators(snippet: Snippet): boolean {
-  return /^\s*@[A-Za-z_$][\w$]*\(/m.test(snippet.code);
-}
-
-/** The last program built: the next one reuses its parsed files (the library sources and types). */
-let previousProgram: ts.Program | undefined;
-
-/** The compiler's complaints about `snippets`, one line each, naming the snippet file. */
-function typeCheck(snippets: readonly Snippet[], options: ts.CompilerOptions): string[] {
-  const program = ts.createProgram({
-    rootNames: snippets.map((snippet) => path.join(outDir, snippet.name)),
-    options,
-    ...(previousProgram === undefined ? {} : { oldProgram: previousProgram }),
-  });
-  previousProgram = program;
-  return ts
-    .getPreEmitDiagnostics(program)
-    .filter((diagnostic) => diagnostic.file?.fileName.startsWith(outDir) ?? true)
-    .map((diagnostic) => {
-      const where = diagnostic.file === undefined ? '' : `${path.basename(diagnostic.file.fileName)}: `;
-      return `${where}${ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')}`;
-    });
-}
-
-describe('documentation examples', () => {
-  let snippets: Snippet[];
-
-  beforeAll(() => {
-    rmSync(outDir, { recursive: true, force: true });
-    mkdirSync(outDir, { recursive: true });
-    snippets = documents().flatMap(snippetsOf);
-    for (const snippet of snippets) writeFileSync(path.join(outDir, snippet.name), snippet.code);
+describe('the documentation snippet list', () => {
+  it('names every ts/js block of README.md and docs/, and nothing else', () => {
+    expect(listProblems(root)).toEqual([]);
   });
 
-  it('type-check against the library sources', () => {
-    const plain = snippets.filter((snippet) => !usesDecorators(snippet));
-    expect(plain.length).toBeGreaterThan(5);
-    expect(typeCheck(plain, SNIPPET_COMPILER_OPTIONS)).toEqual([]);
+  it('marks NestJS blocks (decorators) for the NestJS compiler options', () => {
+    const checks = snippetChecks();
+    const decorated = codeBlocks(root).filter((block) => /^\s*@[A-Za-z_$][\w$]*\(/m.test(block.code));
+
+    expect(decorated.length).toBeGreaterThan(0);
+    for (const block of decorated) expect([block.id, checks[block.id]]).toEqual([block.id, 'typecheck-nestjs']);
   });
 
-  it('type-check with NestJS compiler options where they use decorators', () => {
-    const decorated = snippets.filter(usesDecorators);
-    expect(decorated.map((snippet) => snippet.name)).toContain('docs_existing-services_md_1.ts');
-    expect(typeCheck(decorated, { ...SNIPPET_COMPILER_OPTIONS, ...NEST_COMPILER_OPTIONS })).toEqual([]);
+  it('runs the README blocks against the sandbox', () => {
+    const checks = snippetChecks();
+    expect(codeBlocksOf(root, 'README.md').map((block) => checks[block.id])).toEqual(['run', 'run']);
+  });
+});
+
+describe('the README quick start', () => {
+  const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+  const [quickStart, standalone] = codeBlocksOf(root, 'README.md');
+
+  it('is the block the consumer check runs verbatim: the first ts block under "## Quick start"', () => {
+    const section = readme.slice(readme.indexOf('## Quick start'));
+    expect(/```ts\n([\s\S]*?)```/.exec(section)?.[1]).toBe(quickStart?.code);
+  });
+
+  it('says it is ES module code', () => {
+    const intro = readme.slice(readme.indexOf('## Quick start'), readme.indexOf('```ts'));
+    expect(intro).toMatch(/ES module/);
+    expect(intro).toMatch(/CommonJS/);
+  });
+
+  it('configures userEmail from ALIX_USER_EMAIL and keeps one session', () => {
+    expect(quickStart?.code).toMatch(/userEmail: process\.env\.ALIX_USER_EMAIL \?\? '[^']+@[^']+'/);
+    expect(quickStart?.code.match(/new TokenManager\(/g)).toHaveLength(1);
+    expect(quickStart?.code).not.toMatch(/getAccessToken\(/);
+  });
+
+  it('shows the standalone getAccessToken() as its own example, from the ALIX_* environment', () => {
+    expect(standalone?.code).toMatch(/await getAccessToken\(\)/);
+    expect(standalone?.code).not.toMatch(/new TokenManager\(/);
+  });
+
+  it('keeps the first screen: the two set-up commands before the quick start', () => {
+    const firstScreen = readme.slice(0, readme.indexOf('## Quick start'));
+    expect(firstScreen).toContain('npm install && npm start');
+    expect(firstScreen).toContain('npm test');
+    expect(firstScreen.match(/^- \*\*/gm)).toHaveLength(3);
   });
 });

@@ -26,15 +26,27 @@ Object.assign(env, {
   ALIX_PARTNER_CODE: sandbox.partnerCode,
   ALIX_SECRET_KEY: sandbox.secretKey,
   ALIX_PRIVATE_KEY_FILE: keyFile,
+  ALIX_USER_EMAIL: 'reader@example.com',
 });
 
 try {
   const run = await runNode([compiled], env);
   assert.equal(run.code, 0, `the README quick start exited ${run.code ?? run.signal}:\n${run.output}`);
   const counters = sandbox.counters();
-  assert.ok(counters.authenticate >= 1, 'the quick start signed in at the sandbox');
-  assert.ok(counters.resourceRequests >= 1, 'the quick start called the API at the sandbox (with the bearer: the sandbox answers 401 without it)');
-  console.log(`quick start: the README code ran against the sandbox (${counters.authenticate} sign-ins, ${counters.resourceRequests} API calls)`);
+  assert.equal(counters.authenticate, 1, 'the quick start signed in at the sandbox once: one session');
+  assert.equal(
+    sandbox.authCallsFor('reader@example.com').authenticate,
+    1,
+    'the quick start signed in for ALIX_USER_EMAIL',
+  );
+  assert.ok(
+    counters.resourceRequests >= 1,
+    'the quick start called the API at the sandbox (with the bearer: the sandbox answers 401 without it)',
+  );
+  console.log(
+    `quick start: the README code ran against the sandbox ` +
+      `(${counters.authenticate} sign-in, API calls: ${counters.resourceRequests})`,
+  );
 } finally {
   await sandbox.close();
   rmSync(scratch, { recursive: true, force: true });

@@ -27,7 +27,9 @@ const manager = new TokenManager({
 try {
   const api = axios.create({ baseURL: sandbox.baseUrl });
   // Registered before the hook, so axios runs it after ours: it must not carry the bearer away.
-  api.interceptors.request.use((config) => (config.url === '/elsewhere' ? { ...config, baseURL: otherOrigin } : config));
+  api.interceptors.request.use((config) =>
+    config.url === '/elsewhere' ? { ...config, baseURL: otherOrigin } : config,
+  );
   attachTokenManager(api, manager);
 
   const first = await api.get('/api/v2/cards');

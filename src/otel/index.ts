@@ -1,8 +1,9 @@
 /**
  * `alix-token-manager/otel`: OpenTelemetry metrics and spans from a manager's (or pool's)
- * lifecycle stream. The only entry that loads `@opentelemetry/api`, an optional peer.
+ * lifecycle stream. The only entry that loads `@opentelemetry/api`, an optional peer, and
+ * only on first use: it imports without the peer, and `instrumentTokenManager()` then throws
+ * a `MissingPeerError` (`ERR_ALIX_MISSING_PEER`) saying what to install.
  */
-// First: under CommonJS this module's probe must run before any module that loads the peer.
 export { OTEL_API_PACKAGE } from './peer';
 export { instrumentTokenManager } from './instrument';
 export { DEFAULT_INSTRUMENT_TOKEN_MANAGER_OPTIONS } from './options';

@@ -1,13 +1,13 @@
 /**
  * The entry point: subscribes metrics and spans to a source's lifecycle stream.
  */
-import { metrics, trace } from '@opentelemetry/api';
 import { definedOnly } from '../defaults';
 import { ConfigurationError } from '../errors';
 import { createMetricsRecorder } from './metrics';
 import { INSTRUMENTATION_SCOPE } from './names';
 import { DEFAULT_INSTRUMENT_TOKEN_MANAGER_OPTIONS } from './options';
 import type { InstrumentTokenManagerOptions } from './options';
+import { otelApi } from './peer';
 import { createSpanRecorder } from './spans';
 import type { InstrumentableTokenSource, InstrumentedLifecycleEvent, LifecycleRecorder, TokenManagerInstrumentation } from './types';
 
@@ -28,6 +28,7 @@ function resolveOptions(options: InstrumentTokenManagerOptions): Required<Instru
     throw new ConfigurationError('instrumentTokenManager(): attributes must be an object of attribute values');
   }
   if (typeof merged.now !== 'function') throw new ConfigurationError('instrumentTokenManager(): now must be a function returning epoch ms');
+  const { metrics, trace } = otelApi();
   return {
     ...merged,
     // Looked up here, not at import, so a global SDK registered after this module loads is used.
@@ -50,6 +51,7 @@ function resolveOptions(options: InstrumentTokenManagerOptions): Required<Instru
  * @param source - the manager or pool to observe.
  * @param options - providers (the global ones by default) and constant attributes.
  * @returns a handle whose `uninstrument()` stops all reporting.
+ * @throws MissingPeerError (`ERR_ALIX_MISSING_PEER`) when `@opentelemetry/api` is not installed.
  * @throws ConfigurationError when `source` lacks `on`, `off` or `status`, or an option has the wrong type.
  *
  * @example
@@ -68,6 +70,7 @@ export function instrumentTokenManager(
   source: InstrumentableTokenSource,
   options: InstrumentTokenManagerOptions = {},
 ): TokenManagerInstrumentation {
+  otelApi(); // first: without the peer nothing else matters
   assertSource(source);
   const { attributes, now, meterProvider, tracerProvider } = resolveOptions(options);
 

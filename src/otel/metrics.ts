@@ -2,9 +2,9 @@
  * Lifecycle events → OpenTelemetry metrics: counters and histograms recorded as events
  * arrive, and one observable gauge read from `status()` at collection time.
  */
-import { ValueType } from '@opentelemetry/api';
 import type { Attributes, Meter, ObservableResult } from '@opentelemetry/api';
 import { ATTRIBUTES, METRIC_NAMES } from './names';
+import { otelApi } from './peer';
 import type { InstrumentedLifecycleEvent, LifecycleRecorder } from './types';
 
 /**
@@ -40,6 +40,7 @@ export function createMetricsRecorder(
   now: () => number,
   base: Attributes,
 ): LifecycleRecorder {
+  const { ValueType } = otelApi();
   const seconds = (description: string) => ({
     description,
     unit: 's',

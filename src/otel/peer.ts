@@ -1,10 +1,22 @@
 /**
- * The optional peer this entry needs. The entry re-exports this module first, before anything
- * that loads the peer (see `optional-peer.ts` for why).
+ * `@opentelemetry/api`, the optional peer of `alix-token-manager/otel`, loaded on first use:
+ * the entry imports without it, and `instrumentTokenManager()` throws a typed
+ * `MissingPeerError` (`ERR_ALIX_MISSING_PEER`) when it is not installed.
  */
-import { assertOptionalPeer } from '../optional-peer';
+import type * as OpenTelemetryApi from '@opentelemetry/api';
+import { loadOptionalPeer } from '../optional-peer';
 
 /** The package `alix-token-manager/otel` needs beside it. */
 export const OTEL_API_PACKAGE = '@opentelemetry/api';
 
-assertOptionalPeer({ packageName: OTEL_API_PACKAGE, entry: 'alix-token-manager/otel', install: `npm install ${OTEL_API_PACKAGE}` });
+/**
+ * The `@opentelemetry/api` module, loaded once.
+ * @throws {MissingPeerError} when `@opentelemetry/api` is not installed.
+ */
+export function otelApi(): typeof OpenTelemetryApi {
+  return loadOptionalPeer<typeof OpenTelemetryApi>({
+    packageName: OTEL_API_PACKAGE,
+    entry: 'alix-token-manager/otel',
+    worksWithout: "the manager's lifecycle events and diagnostics channels (alix-token-manager)",
+  });
+}

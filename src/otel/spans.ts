@@ -3,9 +3,9 @@
  * span, retries and store/lock happenings as events on the run's span. Runs are correlated
  * by `refreshId` within a session (a pool's sessions count their runs independently).
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api';
 import type { Attributes, Span, Tracer } from '@opentelemetry/api';
 import { ATTRIBUTES, SPAN_EVENT_NAMES, SPAN_NAMES } from './names';
+import { otelApi } from './peer';
 import type { InstrumentedLifecycleEvent, LifecycleRecorder } from './types';
 
 /** A refresh run whose span is open, with its auth calls still in flight. */
@@ -21,11 +21,12 @@ const callKey = (operation: string, attempt: number): string => `${operation}#${
 /** Marks a span failed with the error code only: messages may echo the auth server's text. */
 function fail(span: Span, errorCode: string): void {
   span.setAttribute(ATTRIBUTES.errorType, errorCode);
-  span.setStatus({ code: SpanStatusCode.ERROR, message: errorCode });
+  span.setStatus({ code: otelApi().SpanStatusCode.ERROR, message: errorCode });
 }
 
 /** Returns a recorder that turns lifecycle events into spans on `tracer`. */
 export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleRecorder {
+  const { ROOT_CONTEXT, SpanKind, context, trace } = otelApi();
   const runs = new Map<string, OpenRun>();
   /** The newest open run per session: where events without a `refreshId` belong. */
   const latest = new Map<string, string>();

@@ -1,16 +1,23 @@
 /**
- * The optional peer `alix-token-manager/testing/msw` needs. The entry re-exports this module
- * first, before anything that loads msw (see `optional-peer.ts` for why).
+ * msw, the optional peer of `alix-token-manager/testing/msw`, loaded on first use: the entry
+ * imports without it, and `alixHandlers()` throws a typed `MissingPeerError`
+ * (`ERR_ALIX_MISSING_PEER`) when it is not installed.
  */
-import { assertOptionalPeer } from '../optional-peer';
+import type * as Msw from 'msw';
+import { loadOptionalPeer } from '../optional-peer';
 
 /** The package `alix-token-manager/testing/msw` needs beside it. */
 export const MSW_PACKAGE = 'msw';
 
-assertOptionalPeer({
-  packageName: MSW_PACKAGE,
-  entry: 'alix-token-manager/testing/msw',
-  install: `npm install --save-dev ${MSW_PACKAGE}`,
-  versionHint: ' (2.x)',
-  note: '; alix-token-manager/testing works without it',
-});
+/**
+ * The `msw` module, loaded once.
+ * @throws {MissingPeerError} when msw is not installed.
+ */
+export function mswApi(): typeof Msw {
+  return loadOptionalPeer<typeof Msw>({
+    packageName: MSW_PACKAGE,
+    entry: 'alix-token-manager/testing/msw',
+    worksWithout: 'startAlixSandbox() from alix-token-manager/testing, a real local server',
+    dev: true,
+  });
+}

@@ -1,11 +1,13 @@
 /**
  * The sandbox as msw 2 request handlers (no port, same core, same answers), exported by
  * `alix-token-manager/testing/msw` through msw-entry.ts. The only file of the sandbox that
- * imports msw, so that `alix-token-manager/testing` loads without msw installed.
+ * uses msw, loaded on first use (msw-peer.ts), so that `alix-token-manager/testing` loads
+ * without msw installed.
  */
-import { http, HttpResponse, type HttpHandler } from 'msw';
+import type { HttpHandler } from 'msw';
 import { ConfigurationError } from '../errors';
 import { AlixSandboxCore, SANDBOX_PATHS } from './core';
+import { mswApi } from './msw-peer';
 import type { AlixSandboxOptions } from './options';
 
 /** Options of {@link alixHandlers}. */
@@ -60,6 +62,7 @@ function resolve(input: AlixSandboxCore | AlixHandlersOptions): { core: AlixSand
  * Builds msw handlers that answer the Alix auth endpoints and `GET /api/v2/cards` exactly as
  * the sandbox server does (any method on those paths; other paths are left to your
  * handlers).
+ * @throws {MissingPeerError} when msw is not installed.
  * @throws {ConfigurationError} on a bad option.
  * @example
  * import { alixHandlers } from 'alix-token-manager/testing/msw';
@@ -69,6 +72,7 @@ function resolve(input: AlixSandboxCore | AlixHandlersOptions): { core: AlixSand
  * alix.core.injectFaults(1, { type: 'status', status: 503 });
  */
 export function alixHandlers(coreOrOptions: AlixSandboxCore | AlixHandlersOptions = {}): AlixHandlers {
+  const { http, HttpResponse } = mswApi();
   const { core, baseUrl } = resolve(coreOrOptions);
   const handlers = Object.values(SANDBOX_PATHS).map((path) =>
     http.all(`${baseUrl}${path}`, async ({ request }) => {

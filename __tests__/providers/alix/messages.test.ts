@@ -83,7 +83,8 @@ describe('an unavailable auth server', () => {
 
     expect(error).toBeInstanceOf(AuthUnavailableError);
     expect((error as Error).message).toBe(
-      `authenticate failed: POST ${signInUrl()} answered HTTP 502 (errorCode 502); the auth server is unavailable`,
+      `authenticate failed: POST ${signInUrl()} answered HTTP 502 (errorCode 502): the auth server is unavailable. ` +
+        'A TokenManager retries with backoff; if this persists, run alix-token doctor and ask Alix about it.',
     );
   });
 
@@ -92,7 +93,7 @@ describe('an unavailable auth server', () => {
 
     const error = await failure(provider().authenticate());
 
-    expect((error as Error).message).toMatch(/answered HTTP 503 .*; the server asked to retry after 4000 ms$/);
+    expect((error as Error).message).toMatch(/answered HTTP 503 .*: the auth server is unavailable and asked to retry after 4000 ms\. /);
   });
 
   it('names host:port when the connection is refused', async () => {
@@ -102,7 +103,8 @@ describe('an unavailable auth server', () => {
 
     expect(error).toMatchObject({ reason: 'network' });
     expect((error as Error).message).toBe(
-      `authenticate failed: could not reach the auth server at 127.0.0.1:${port} (ECONNREFUSED) for POST http://127.0.0.1:${port}/api/v2/auth/access-token`,
+      `authenticate failed: could not reach the auth server at 127.0.0.1:${port} (ECONNREFUSED) for POST /api/v2/auth/access-token. ` +
+        'Check baseUrl, or run alix-token doctor.',
     );
   });
 
@@ -113,7 +115,9 @@ describe('an unavailable auth server', () => {
 
     expect(error).toMatchObject({ reason: 'timeout' });
     expect((error as Error).message).toBe(
-      `authenticate failed: POST ${signInUrl()} got no answer from 127.0.0.1:${sandbox.port} (within 100 ms)`,
+      `authenticate failed: POST ${signInUrl()} got no answer from 127.0.0.1:${sandbox.port} (within 100 ms). ` +
+        'Check that baseUrl is reachable from this host (DNS, firewall, HTTPS_PROXY), raise timeoutMs for a slow server, ' +
+        'or run alix-token doctor.',
     );
   });
 });
@@ -143,6 +147,9 @@ describe('a malformed answer', () => {
 
     const error = await failure(provider().authenticate());
 
-    expect((error as Error).message).toBe(`authenticate failed: the HTTP 200 answer to POST ${signInUrl()} is not valid JSON`);
+    expect((error as Error).message).toBe(
+      `authenticate failed: the HTTP 200 answer to POST ${signInUrl()} is not valid JSON. ` +
+        'Check that baseUrl and paths point at the Alix auth API (not a proxy or a web page), or run alix-token doctor.',
+    );
   });
 });

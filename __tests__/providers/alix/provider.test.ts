@@ -356,7 +356,8 @@ describe('AlixAuthProvider', () => {
         apiMessage: SEED_FAILURE.message,
       });
       expect((error as Error).message).toBe(
-        `refresh rejected: POST ${REFRESH_URL} answered HTTP 400 with errorCode 32: ${SEED_FAILURE.message}`,
+        `refresh rejected: POST ${REFRESH_URL} answered HTTP 400 with errorCode 32: ${SEED_FAILURE.message}. ` +
+          'Sign in again (a TokenManager does so by itself once the refresh token is rejected).',
       );
     });
 

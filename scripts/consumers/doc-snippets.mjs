@@ -1,0 +1,167 @@
+// Copied into a scratch project that installed the packed tarball and every optional peer:
+// checks every fenced ts/js block of the README.md and docs/ the tarball ships, as
+// doc-snippets.json says: all are type-checked (strict) against the installed package, and
+// the `run` ones are then executed, each against a fresh embedded sandbox that the ALIX_*
+// variables point at. argv: the library's checkout (its compiler, @types, and the
+// third-party packages some examples import, e.g. express or @nestjs/common).
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { startAlixSandbox } from 'alix-token-manager/testing';
+
+const RUN_TIMEOUT_MS = 30_000;
+const [root] = process.argv.slice(2);
+assert.ok(root, 'usage: node doc-snippets.mjs <library checkout>');
+const require = createRequire(import.meta.url);
+const { codeBlocks, listProblems, snippetChecks } = require('./doc-blocks.cjs');
+
+const packageDir = path.dirname(require.resolve('alix-token-manager/package.json'));
+const problems = listProblems(packageDir);
+assert.deepEqual(problems, [], `the doc snippet list does not match the docs:\n${problems.join('\n')}`);
+const checks = snippetChecks();
+const blocks = codeBlocks(packageDir).map((block) => ({ ...block, check: checks[block.id], file: fileName(block) }));
+
+const sourceDir = path.resolve('doc-snippets');
+const outDir = path.resolve('doc-snippets-out');
+mkdirSync(sourceDir, { recursive: true });
+for (const block of blocks) writeFileSync(path.join(sourceDir, block.file), `${block.code}\nexport {};\n`);
+linkThirdPartyPackages(blocks);
+
+const plain = blocks.filter((block) => block.check !== 'typecheck-nestjs');
+const nestjs = blocks.filter((block) => block.check === 'typecheck-nestjs');
+typeCheck('tsconfig.doc-snippets.json', plain, { outDir, rootDir: sourceDir, noEmitOnError: true });
+typeCheck('tsconfig.doc-snippets-nestjs.json', nestjs, {
+  noEmit: true,
+  experimentalDecorators: true,
+  emitDecoratorMetadata: true,
+});
+console.log(
+  `doc snippets: ${blocks.length} blocks type-check against the packed package (${nestjs.length} with NestJS options)`,
+);
+
+const runnable = blocks.filter((block) => block.check === 'run');
+for (const block of runnable) await runAgainstSandbox(block);
+console.log(
+  `doc snippets: ${runnable.length} ran against the embedded sandbox: ${runnable.map((block) => block.id).join(', ')}`,
+);
+
+/** `docs/x.md#2` → `docs_x_md_2.mts` (`.mjs` for a JavaScript block). */
+function fileName(block) {
+  const javascript = ['js', 'javascript', 'mjs', 'jsx'].includes(block.language);
+  return `${block.id.replace(/[^A-Za-z0-9]+/g, '_')}${javascript ? '.mjs' : '.mts'}`;
+}
+
+/**
+ * Makes the packages the examples import beside the library (express, @nestjs/common…)
+ * resolvable here by linking the checkout's copies, with their @types; the library and its
+ * peers come from the tarball's install, never from the checkout.
+ */
+function linkThirdPartyPackages(list) {
+  const names = new Set();
+  for (const { code } of list) {
+    for (const match of code.matchAll(/(?:from|import)\s+'([^'.][^']*)'/g)) {
+      const specifier = match[1];
+      if (specifier.startsWith('node:')) continue;
+      const parts = specifier.split('/');
+      names.add(specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]);
+    }
+  }
+  for (const name of names) {
+    const types = name.startsWith('@') ? undefined : `@types/${name}`;
+    for (const candidate of [name, types]) {
+      if (candidate === undefined) continue;
+      const here = path.resolve('node_modules', candidate);
+      const there = path.join(root, 'node_modules', candidate);
+      if (existsSync(here) || !existsSync(there)) continue;
+      mkdirSync(path.dirname(here), { recursive: true });
+      symlinkSync(there, here, 'dir');
+    }
+  }
+}
+
+/** Type-checks `list` in one program; fails with the compiler's output naming each block. */
+function typeCheck(configName, list, extraOptions) {
+  if (list.length === 0) return;
+  const config = {
+    compilerOptions: {
+      target: 'es2022',
+      module: 'esnext',
+      moduleResolution: 'bundler',
+      strict: true,
+      skipLibCheck: true,
+      esModuleInterop: true,
+      allowJs: true,
+      checkJs: true,
+      types: ['node', 'jest'],
+      typeRoots: [path.join(root, 'node_modules', '@types')],
+      ...extraOptions,
+    },
+    files: list.map((block) => path.join(sourceDir, block.file)),
+  };
+  writeFileSync(configName, JSON.stringify(config, null, 2));
+  const tsc = spawnSync(
+    process.execPath,
+    [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', configName, '--pretty', 'false'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  const byFile = new Map(list.map((block) => [block.file, `${block.id} (line ${block.line})`]));
+  const output = `${tsc.stdout}${tsc.stderr}`.replace(
+    /doc-snippets\/([\w.]+)/g,
+    (whole, file) => byFile.get(file) ?? whole,
+  );
+  assert.equal(tsc.status, 0, `doc snippets do not type-check (${configName}):\n${output}`);
+}
+
+/** Runs one compiled block with the ALIX_* variables pointing at a fresh sandbox. */
+async function runAgainstSandbox(block) {
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'doc-snippet-'));
+  const sandbox = await startAlixSandbox();
+  const keyFile = path.join(scratch, 'partner-key.pem');
+  writeFileSync(keyFile, sandbox.privateKeyPem, { mode: 0o600 });
+  // No proxy or ALIX_* setting of the caller's may interfere.
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !/proxy/i.test(name) && !name.startsWith('ALIX_')),
+  );
+  Object.assign(env, {
+    ALIX_BASE_URL: sandbox.baseUrl,
+    ALIX_PARTNER_CODE: sandbox.partnerCode,
+    ALIX_SECRET_KEY: sandbox.secretKey,
+    ALIX_PRIVATE_KEY_FILE: keyFile,
+    ALIX_USER_EMAIL: 'reader@example.com',
+  });
+  try {
+    const compiled = path.join(outDir, block.file.replace(/\.mts$/, '.mjs'));
+    const run = await runNode([compiled], env);
+    assert.equal(run.code, 0, `${block.id} (line ${block.line}) exited ${run.code ?? run.signal}:\n${run.output}`);
+    if (block.code.includes('ALIX_')) {
+      assert.ok(
+        sandbox.counters().authenticate >= 1,
+        `${block.id} reads the ALIX_* variables but did not sign in at the sandbox`,
+      );
+    }
+  } finally {
+    await sandbox.close();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Runs `node args…` to completion (killed after RUN_TIMEOUT_MS); stdout and stderr together. */
+function runNode(args, childEnv) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, output });
+    });
+  });
+}
