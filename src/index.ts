@@ -9,11 +9,12 @@ export {
   AbortedError,
   TokenStoreError,
   TimeoutError,
+  MissingPeerError,
   isTokenManagerError,
   errorCodeOf,
   isTransientError,
 } from './errors';
-export type { ErrorCode, AuthOperation, AuthRejectedDetails, AuthUnavailableDetails, TokenManagerErrorOptions, TimeoutDetails, TimeoutStage } from './errors';
+export type { ErrorCode, AuthOperation, AuthRejectedDetails, AuthUnavailableDetails, TokenManagerErrorOptions, TimeoutDetails, TimeoutStage, MissingPeerDetails } from './errors';
 export { systemClock } from './clock';
 export type { Clock, TimerHandle } from './clock';
 export type { TokenSet, InitialTokens, RefreshTokenSeed } from './token-set';
@@ -34,6 +35,10 @@ export { LocalAuthBreaker, DEFAULT_AUTH_BREAKER_OPTIONS } from './manager/breake
 export type { AuthBreakerOptions } from './manager/breaker';
 export { MemoryTokenStore, DEFAULT_MEMORY_TOKEN_STORE_OPTIONS } from './stores/memory';
 export type { MemoryTokenStoreOptions } from './stores/memory';
+export { AesGcmTokenCipher } from './stores/cipher';
+export type { TokenCipher, AesGcmTokenCipherOptions } from './stores/cipher';
+export { UnreadableSessionError } from './stores/encryption';
+export type { TokenEncryptionOptions } from './stores/encryption';
 export { REDACT_PATHS, REDACTED, REDACTED_BEARER } from './redaction';
 export { TokenManager } from './manager/token-manager';
 export type { CloseOptions } from './manager/token-manager';

@@ -3,6 +3,7 @@
  * snapshot built from them and the cycler.
  */
 import { errorCodeOf } from '../errors';
+import { UNREADABLE_SESSION_CODE } from '../stores/encryption';
 import type { BreakerLink } from './breaker';
 import type { RefreshCycler } from './cycler';
 import type { LifecycleEvent, StatusError, TokenManagerState, TokenManagerStatus } from './types';
@@ -16,6 +17,7 @@ export class SessionStats {
   invalidationCount = 0;
   adoptedCount = 0;
   ambiguousRefreshCount = 0;
+  unreadableSessionCount = 0;
   refreshTokenRejected = false;
   refreshTokenRejectedCount = 0;
   lastRefreshTokenRejectedAt: number | null = null;
@@ -54,6 +56,7 @@ export class SessionStats {
         break;
       case 'store-failed':
         if (event.operation === 'lock') this.lockUnavailable = event.message;
+        if (event.errorCode === UNREADABLE_SESSION_CODE) this.unreadableSessionCount += 1;
         break;
       case 'lock-waited':
         if (event.outcome !== 'unavailable') this.lockUnavailable = undefined;
@@ -98,6 +101,7 @@ export function snapshotStatus(cycler: RefreshCycler, stats: SessionStats, input
     invalidationCount: stats.invalidationCount,
     adoptedCount: stats.adoptedCount,
     ambiguousRefreshCount: stats.ambiguousRefreshCount,
+    unreadableSessionCount: stats.unreadableSessionCount,
     refreshTokenRejected: stats.refreshTokenRejected,
     refreshTokenRejectedCount: stats.refreshTokenRejectedCount,
     lastRefreshTokenRejectedAt: integer(stats.lastRefreshTokenRejectedAt ?? undefined),

@@ -92,6 +92,11 @@ export interface TokenManagerStatus {
    * the store was re-read before the next attempt.
    */
   ambiguousRefreshCount: number;
+  /**
+   * Store reads that found a value that does not open (encrypted under an unlisted key,
+   * altered, or moved from another session's key): each counted as no stored session.
+   */
+  unreadableSessionCount: number;
   /** True when the last refresh-token exchange was rejected and a full sign-in followed. */
   refreshTokenRejected: boolean;
   /** How many refresh tokens were rejected (each followed by a full sign-in); a seeded `ALIX_REFRESH_TOKEN` counts too. */

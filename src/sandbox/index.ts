@@ -50,3 +50,12 @@ export type {
   SandboxReset,
   SandboxReply,
 } from './types';
+export { describeTokenStoreConformance } from '../testing/store-conformance';
+export type {
+  TokenStoreConformanceOptions,
+  ConformanceLockOptions,
+  ConformanceRawAccess,
+  ConformanceDescribe,
+  ConformanceIt,
+  CreateTokenStore,
+} from '../testing/conformance-support';

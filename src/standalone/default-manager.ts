@@ -3,6 +3,7 @@ import { TokenManager } from '../manager/token-manager';
 import type { GetAccessTokenOptions } from '../manager/types';
 import type { TokenManagerOptions } from '../manager/options';
 import { TokenManagerPool } from '../pool/pool';
+import { MemoryTokenStore } from '../stores/memory';
 import type { TokenManagerPoolOptions } from '../pool/options';
 import { readAlixEnvConfig } from './env-config';
 
@@ -36,7 +37,9 @@ export function getDefaultTokenManagerPool(): TokenManagerPool {
 
 /**
  * A `TokenManager` configured from the environment, for when the whole process shares one
- * session. The environment is read on the first call.
+ * session. The environment is read on the first call. With `ALIX_TOKEN_ENCRYPTION_KEYS`
+ * (`id:base64key,…`, the first current) and no `store` option, the session is kept
+ * encrypted; for a store you pass, give it `readAlixEnvConfig(env).encryption` yourself.
  * @throws ConfigurationError listing missing or bad variables.
  */
 export function createTokenManagerFromEnv(
@@ -44,8 +47,10 @@ export function createTokenManagerFromEnv(
   options: Omit<TokenManagerOptions, 'provider'> = {},
 ): TokenManager {
   const config = readAlixEnvConfig(env);
+  const { encryption } = config;
   return new TokenManager({
     initialTokens: config.initialTokens,
+    ...(encryption === undefined || options.store !== undefined ? {} : { store: new MemoryTokenStore({ encryption }) }),
     ...options,
     provider: new AlixAuthProvider(config.provider),
   });

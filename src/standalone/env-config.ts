@@ -1,5 +1,7 @@
 import { ConfigurationError } from '../errors';
 import type { AlixAuthProviderOptions } from '../providers/alix/options';
+import { AesGcmTokenCipher } from '../stores/cipher';
+import type { AesGcmTokenCipherOptions } from '../stores/cipher';
 import type { InitialTokens } from '../token-set';
 
 /** The environment variables the standalone `getAccessToken()` and the CLI read. */
@@ -11,12 +13,18 @@ export const ALIX_ENV = Object.freeze({
   privateKeyFile: 'ALIX_PRIVATE_KEY_FILE',
   refreshToken: 'ALIX_REFRESH_TOKEN',
   userEmail: 'ALIX_USER_EMAIL',
+  tokenEncryptionKeys: 'ALIX_TOKEN_ENCRYPTION_KEYS',
 });
 
 /** Provider options and seed tokens read from the environment. */
 export interface AlixEnvConfig {
   provider: AlixAuthProviderOptions;
   initialTokens: InitialTokens | undefined;
+  /**
+   * From `ALIX_TOKEN_ENCRYPTION_KEYS` (`id:base64key,id:base64key`, the first one current):
+   * a store's `encryption` option, or undefined when the variable is unset.
+   */
+  encryption: AesGcmTokenCipherOptions | undefined;
 }
 
 /**
@@ -43,7 +51,9 @@ export function readAlixEnvConfig(env: NodeJS.ProcessEnv = process.env): AlixEnv
   }
   const userEmail = value(ALIX_ENV.userEmail);
   const refreshToken = value(ALIX_ENV.refreshToken);
+  const encryptionKeys = value(ALIX_ENV.tokenEncryptionKeys);
   return {
+    encryption: encryptionKeys === undefined ? undefined : parseEncryptionKeys(encryptionKeys),
     provider: {
       baseUrl: value(ALIX_ENV.baseUrl) as string,
       partnerCode: value(ALIX_ENV.partnerCode) as string,
@@ -53,4 +63,30 @@ export function readAlixEnvConfig(env: NodeJS.ProcessEnv = process.env): AlixEnv
     },
     initialTokens: refreshToken === undefined ? undefined : { refreshToken },
   };
+}
+
+/**
+ * Parses `ALIX_TOKEN_ENCRYPTION_KEYS`: comma-separated `keyId:base64key` pairs, the first
+ * one current (new values are sealed with it), the others still read (rotation).
+ * @throws ConfigurationError naming the variable and the key id, never a key.
+ */
+export function parseEncryptionKeys(text: string): AesGcmTokenCipherOptions {
+  const name = ALIX_ENV.tokenEncryptionKeys;
+  const keys: Record<string, string> = {};
+  let current: string | undefined;
+  for (const [index, entry] of text.split(',').entries()) {
+    const colon = entry.indexOf(':');
+    const id = entry.slice(0, colon).trim();
+    if (colon === -1 || id === '') throw new ConfigurationError(`${name} entry ${index + 1} must be keyId:base64key`);
+    if (id in keys) throw new ConfigurationError(`${name} entry ${index + 1} repeats an earlier key id`);
+    keys[id] = entry.slice(colon + 1).trim();
+    current ??= id;
+  }
+  const options = { keys, current: current as string };
+  try {
+    new AesGcmTokenCipher(options);
+  } catch (error) {
+    throw new ConfigurationError(`${name}: ${(error as Error).message}`);
+  }
+  return options;
 }

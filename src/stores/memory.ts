@@ -3,6 +3,9 @@ import { definedOnly } from '../defaults';
 import { ConfigurationError } from '../errors';
 import { LocalAuthBreaker } from '../manager/breaker';
 import type { AuthBreakerOptions } from '../manager/breaker';
+import type { TokenCipher } from './cipher';
+import { UnreadableSessionError, isSealedSession, openSession, resolveTokenCipher, sealSession } from './encryption';
+import type { TokenEncryptionOptions } from './encryption';
 import type { AuthBreaker, StoredSession, TokenStore } from './types';
 
 /** Options of {@link MemoryTokenStore}. */
@@ -31,6 +34,12 @@ export interface MemoryTokenStoreOptions {
    * @default 100_000 (about 110 MB of heap at most)
    */
   maxSessions?: number;
+  /**
+   * Encrypts sessions at rest, as `RedisTokenStoreOptions.encryption` does (for a cache
+   * shared beyond this store, or heap dumps): `{ keys, current }` or `{ cipher }`.
+   * @default no encryption
+   */
+  encryption?: TokenEncryptionOptions;
 }
 
 /** Defaults of {@link MemoryTokenStoreOptions}. */
@@ -63,6 +72,7 @@ export class MemoryTokenStore implements TokenStore {
   readonly #cache: NodeCache;
   readonly #now: () => number;
   readonly #maxSessions: number;
+  readonly #cipher: TokenCipher | undefined;
   /** This store's keys, least recently stored first (node-cache keeps no order it can evict by). */
   readonly #order = new Set<string>();
 
@@ -82,21 +92,37 @@ export class MemoryTokenStore implements TokenStore {
     }
     this.#cache = (cache as NodeCache | undefined) ?? new NodeCache({ useClones: false, checkperiod: 0, stdTTL: 0 });
     this.#now = resolved.now;
+    this.#cipher = resolveTokenCipher(resolved.encryption, 'MemoryTokenStore');
     // Expired and deleted entries leave the order too (the cache may be shared: other keys are not ours).
     this.#cache.on('del', (key: string) => this.#order.delete(key));
     this.breaker = resolved.breaker === false ? undefined : new LocalAuthBreaker({ now: resolved.now, ...resolved.breaker });
   }
 
+  /** @throws UnreadableSessionError when an encrypted value does not open (the manager treats it as absent). */
   async get(key: string): Promise<StoredSession | undefined> {
-    return this.#cache.get<StoredSession>(checkKey(key));
+    const entry = this.#cache.get<unknown>(checkKey(key));
+    const cipher = this.#cipher;
+    if (isSealedSession(entry)) {
+      if (cipher === undefined) throw new UnreadableSessionError(key, 'it is encrypted; this store has no encryption');
+      return openSession(cipher, key, entry);
+    }
+    const session = entry as StoredSession | undefined;
+    // A plaintext session (from before encryption was turned on) is re-written sealed.
+    if (cipher !== undefined && session !== undefined) await this.set(key, session);
+    return session;
   }
 
   async set(key: string, session: StoredSession): Promise<void> {
     const { tokens } = session;
     const expiresAt = tokens.refreshTokenExpiresAt ?? tokens.accessTokenExpiresAt;
     const ttlSeconds = Math.max(1, Math.ceil((expiresAt - this.#now()) / 1000));
+    checkKey(key);
     // A frozen set (the manager's own) is shared, not copied: nobody can change it under us.
-    this.#cache.set(checkKey(key), Object.freeze({ identity: session.identity, tokens: Object.isFrozen(tokens) ? tokens : Object.freeze({ ...tokens }) }), ttlSeconds);
+    const value =
+      this.#cipher === undefined
+        ? { identity: session.identity, tokens: Object.isFrozen(tokens) ? tokens : Object.freeze({ ...tokens }) }
+        : await sealSession(this.#cipher, key, session);
+    this.#cache.set(key, Object.freeze(value), ttlSeconds);
     this.#order.delete(key);
     this.#order.add(key);
     if (this.#order.size > this.#maxSessions) this.#cache.del(this.#order.values().next().value as string);

@@ -5,6 +5,9 @@ import { assertPositiveMs, definedOnly } from '../defaults';
 import { ConfigurationError } from '../errors';
 import { resolveAuthBreakerOptions } from '../manager/breaker';
 import type { AuthBreakerOptions, ResolvedAuthBreakerOptions } from '../manager/breaker';
+import type { TokenCipher } from './cipher';
+import { resolveTokenCipher } from './encryption';
+import type { TokenEncryptionOptions } from './encryption';
 
 /** Options of the fleet-wide breaker a {@link RedisTokenStoreOptions} store keeps in Redis. */
 export interface RedisAuthBreakerOptions extends AuthBreakerOptions {
@@ -71,6 +74,14 @@ export interface RedisTokenStoreOptions {
    */
   connectTimeoutMs?: number;
   /**
+   * Encrypts every session at rest (AES-256-GCM; the store key and identity are authenticated
+   * with it): `{ keys: { [keyId]: key }, current: keyId }` with 32-byte keys (Buffers or
+   * base64), or `{ cipher }` for a KMS. A value that does not open counts as no stored session.
+   * Plaintext values are read once and re-written sealed. See docs/security.md.
+   * @default no encryption
+   */
+  encryption?: TokenEncryptionOptions;
+  /**
    * A pino logger; the store logs through a child of it with secrets redacted.
    * @default a silent logger
    */
@@ -94,10 +105,15 @@ export const DEFAULT_REDIS_TOKEN_STORE_OPTIONS = Object.freeze({
   breakerKey: 'alix-token-manager:breaker',
 });
 
+/** The options that are plain values. */
+type PlainRedisTokenStoreOptions = Omit<RedisTokenStoreOptions, 'logger' | 'breaker' | 'encryption'>;
+
 /** Options with every default applied (the logger is resolved apart). */
-export type ResolvedRedisTokenStoreOptions = Required<Omit<RedisTokenStoreOptions, 'logger' | 'breaker'>> & {
+export type ResolvedRedisTokenStoreOptions = Required<PlainRedisTokenStoreOptions> & {
   /** The breaker's options and key prefix, or false. */
   breaker: (ResolvedAuthBreakerOptions & { key: string }) | false;
+  /** What seals sessions, or undefined without encryption. */
+  cipher: TokenCipher | undefined;
 };
 
 const DURATIONS = ['lockTtlMs', 'lockWaitMs', 'pollIntervalMs', 'commandTimeoutMs', 'connectTimeoutMs'] as const;
@@ -116,9 +132,10 @@ export function resolveRedisTokenStoreOptions(options: RedisTokenStoreOptions): 
       'RedisTokenStore option key was removed in version 2: one store holds every session, and the manager names each key (its storeKey option)',
     );
   }
-  const { logger: _logger, breaker, ...rest } = options;
+  const { logger: _logger, breaker, encryption, ...rest } = options;
   const { breakerKey, ...defaults } = DEFAULT_REDIS_TOKEN_STORE_OPTIONS;
-  const resolved = { ...defaults, ...definedOnly(rest), breaker: false } as ResolvedRedisTokenStoreOptions;
+  const cipher = resolveTokenCipher(encryption, 'RedisTokenStore');
+  const resolved = { ...defaults, ...definedOnly(rest), breaker: false, cipher } as ResolvedRedisTokenStoreOptions;
   if (breaker !== false) {
     const { key = breakerKey, ...breakerOptions } = breaker ?? {};
     if (typeof key !== 'string' || key === '') throw new ConfigurationError('RedisTokenStore option breaker.key must be a non-empty string');

@@ -8,9 +8,17 @@
  * 0 on both sides, so a corrupt value can be overwritten by a writer that read it as absent.
  * Version 1 of the library wrote no `identity`: such a value decodes as absent (with its
  * version still counted, so a version-2 write may replace it).
+ * With encryption, `tokens` is replaced by `sealed` (see encryption.ts); `version` and
+ * `identity` stay in clear, so fencing works on the server unchanged.
  */
 import type { TokenSet } from '../token-set';
 import type { StoredSession } from './types';
+
+/** A sealed session as stored (encryption.ts seals and opens it): the identity in clear, the tokens sealed. */
+interface SealedValue {
+  identity: string;
+  sealed: string;
+}
 
 /** A decoded stored value: its version, and the session when the value is well formed. */
 export interface DecodedSession {
@@ -19,6 +27,8 @@ export interface DecodedSession {
   session: StoredSession | undefined;
   /** Why a present value was rejected, for the log (never the value itself). */
   problem?: string;
+  /** A sealed value (an encrypting store's), still to be opened; `session` is then undefined. */
+  sealed?: SealedValue;
 }
 
 /** The problem reported for a value written by version 1 of the library (no identity). */
@@ -27,6 +37,11 @@ export const NO_IDENTITY_PROBLEM = 'no identity (written by version 1)';
 /** Serialises a session with the version it will have once written. */
 export function encodeSession(session: StoredSession, version: number): string {
   return JSON.stringify({ version, identity: session.identity, tokens: pickTokenSet(session.tokens) });
+}
+
+/** Serialises a sealed session with the version it will have once written. */
+export function encodeSealedSession(sealed: SealedValue, version: number): string {
+  return JSON.stringify({ version, identity: sealed.identity, sealed: sealed.sealed });
 }
 
 /** Decodes a stored value; anything malformed yields `session: undefined` and a `problem`. */
@@ -39,8 +54,14 @@ export function decodeSession(raw: string | null): DecodedSession {
     return { version: 0, session: undefined, problem: 'not JSON' };
   }
   if (typeof parsed !== 'object' || parsed === null) return { version: 0, session: undefined, problem: 'not an object' };
-  const { version, identity, tokens } = parsed as { version?: unknown; identity?: unknown; tokens?: unknown };
+  type Fields = Partial<Record<'version' | 'identity' | 'tokens' | 'sealed', unknown>>;
+  const { version, identity, tokens, sealed } = parsed as Fields;
   if (!isVersion(version)) return { version: 0, session: undefined, problem: 'no valid version' };
+  if (typeof sealed === 'string') {
+    const problem = identityProblem(identity);
+    if (problem !== undefined) return { version, session: undefined, problem };
+    return { version, session: undefined, sealed: { identity: identity as string, sealed } };
+  }
   const problem = identityProblem(identity) ?? tokenSetProblem(tokens);
   if (problem !== undefined) return { version, session: undefined, problem };
   return { version, session: { identity: identity as string, tokens: pickTokenSet(tokens as TokenSet) } };

@@ -5,7 +5,17 @@ import { setUnrefTimeout, systemClock } from '../clock';
 import type { TimerHandle } from '../clock';
 import { TokenStoreError } from '../errors';
 import { createLogger } from '../logger';
-import { EXTEND_LOCK_SCRIPT, FENCED_SET_SCRIPT, RELEASE_LOCK_SCRIPT, decodeSession, encodeSession, tokenSetProblem } from './redis-scripts';
+import {
+  EXTEND_LOCK_SCRIPT,
+  FENCED_SET_SCRIPT,
+  RELEASE_LOCK_SCRIPT,
+  decodeSession,
+  encodeSealedSession,
+  encodeSession,
+  tokenSetProblem,
+} from './redis-scripts';
+import type { DecodedSession } from './redis-scripts';
+import { UnreadableSessionError, openSession, sealSession, warnOnce } from './encryption';
 import { RedisAuthBreaker } from './redis-breaker';
 import { RedisCommands, isRefusal, warnRefusedOnce } from './redis-commands';
 import { RedisNotifications } from './redis-notifications';
@@ -21,7 +31,7 @@ import type { AcquireRefreshLockOptions, AuthBreaker, RefreshLock, RefreshLockRe
  * `:published` appended.
  */
 export interface RedisTokenStoreKeys {
-  /** Holds the session as JSON `{ version, identity, tokens }`, expiring with the refresh token. */
+  /** Holds the session as JSON `{ version, identity, tokens }` (`sealed` when encrypted), expiring with it. */
   readonly session: string;
   /** Held (`SET NX PX`) by the process that is refreshing this session. */
   readonly lock: string;
@@ -51,7 +61,8 @@ const MAX_TRACKED_VERSIONS = 10_000;
  *
  * - A session is JSON under its key, expiring with the refresh token. A value that does
  *   not decode to a session (including one written by version 1, which has no identity) is
- *   logged and treated as absent.
+ *   logged and treated as absent. With `encryption`, the tokens are sealed (AES-256-GCM,
+ *   bound to the key and identity); a value that does not open is reported and treated as absent.
  * - `acquireRefreshLock(key)` serialises refreshes of one session across processes
  *   (`SET NX PX` on `<key>:lock` with a random owner, released only by its owner); a waiter
  *   returns as soon as the holder publishes a new session, or takes the lock over when the
@@ -142,8 +153,9 @@ export class RedisTokenStore implements TokenStore {
 
   /**
    * Reads the session under `key` and remembers its version as the base of the next
-   * `set(key)`.
-   * @throws TokenStoreError when Redis fails or does not answer within `commandTimeoutMs`.
+   * `set(key)`. With encryption, opens it (a plaintext value is re-written sealed).
+   * @throws TokenStoreError when Redis fails or does not answer within `commandTimeoutMs`;
+   *   {@link UnreadableSessionError} when the value does not open (the manager treats it as absent).
    */
   async get(key: string): Promise<StoredSession | undefined> {
     assertKey(key);
@@ -153,6 +165,32 @@ export class RedisTokenStore implements TokenStore {
     if (stored.problem !== undefined) {
       this.#log.warn({ event: 'store-value-invalid', key, problem: stored.problem }, 'stored session is malformed; treating it as absent');
     }
+    if (this.#options.cipher === undefined && stored.sealed === undefined) return stored.session;
+    return this.#open(key, stored);
+  }
+
+  /** Opens a sealed value, or re-writes a plaintext one sealed (the migration to encryption). */
+  async #open(key: string, stored: DecodedSession): Promise<StoredSession | undefined> {
+    const { cipher } = this.#options;
+    try {
+      if (stored.sealed !== undefined) {
+        if (cipher === undefined) throw new UnreadableSessionError(key, 'encrypted, but this store has no keys');
+        return await openSession(cipher, key, stored.sealed);
+      }
+    } catch (error) {
+      if (!(error instanceof UnreadableSessionError)) {
+        throw new TokenStoreError(`could not open the stored session at ${key}: the cipher failed`, { cause: error });
+      }
+      const text = 'a stored session does not decrypt (altered, moved, or under an unlisted key); treated as absent';
+      warnOnce(this.#log, 'store-value-unreadable', { key }, text);
+      throw error;
+    }
+    if (stored.session === undefined) return undefined;
+    warnOnce(this.#log, 'store-value-plaintext', { key }, 'a stored session is in plaintext; re-writing it encrypted');
+    await this.#write(key, stored.session).catch((error: unknown) => {
+      const text = 'could not re-write the plaintext session; the next refresh will';
+      this.#log.debug({ event: 'store-value-plaintext', key, err: error }, text);
+    });
     return stored.session;
   }
 
@@ -168,12 +206,23 @@ export class RedisTokenStore implements TokenStore {
     assertKey(key);
     const problem = sessionProblem(session);
     if (problem !== undefined) throw new TokenStoreError(`refusing to store a malformed session at ${key}: ${problem}`);
+    const version = await this.#write(key, session);
+    await this.#publish(key, String(version));
+  }
+
+  /** The fenced write of `set()`, without the notification; resolves to the new version. */
+  async #write(key: string, session: StoredSession): Promise<number> {
     const { tokens } = session;
+    const { cipher } = this.#options;
     const base = this.#versions.get(key) ?? 0;
     const expiresAt = tokens.refreshTokenExpiresAt ?? tokens.accessTokenExpiresAt;
     const ttlMs = Math.max(1, Math.ceil(expiresAt - this.#options.now()));
+    const value =
+      cipher === undefined
+        ? encodeSession(session, base + 1)
+        : encodeSealedSession(await sealSession(cipher, key, session), base + 1);
     const reply = await this.#commands.run('EVAL fenced-set', key, () =>
-      this.#client.eval(FENCED_SET_SCRIPT, 1, this.keysFor(key).session, String(base), encodeSession(session, base + 1), String(ttlMs)),
+      this.#client.eval(FENCED_SET_SCRIPT, 1, this.keysFor(key).session, String(base), value, String(ttlMs)),
     );
     const [written, version] = Array.isArray(reply) ? (reply as unknown[]).map(Number) : [Number.NaN, Number.NaN];
     if (written !== 1 || version === undefined) {
@@ -181,7 +230,7 @@ export class RedisTokenStore implements TokenStore {
     }
     this.#remember(key, version);
     this.#log.debug({ event: 'store-written', key, version, ttlMs }, 'session written to redis');
-    await this.#publish(key, String(version));
+    return version;
   }
 
   /**

@@ -16,7 +16,11 @@ export interface StoredSession {
  * One store may hold any number of sessions (one per identity, or per end user in a pool).
  */
 export interface TokenStore {
-  /** The session stored under `key`, or `undefined` when there is none (or it is unreadable). */
+  /**
+   * The session stored under `key`, or `undefined` when there is none (or it is unreadable).
+   * A value that does not decrypt may instead reject with an `UnreadableSessionError`, which the
+   * manager counts (`status().unreadableSessionCount`); it treats every rejection as no session.
+   */
   get(key: string): Promise<StoredSession | undefined>;
   /** Replaces the session stored under `key`. */
   set(key: string, session: StoredSession): Promise<void>;

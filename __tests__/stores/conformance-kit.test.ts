@@ -1,0 +1,100 @@
+import NodeCache from 'node-cache';
+import { describeTokenStoreConformance } from '../../src/sandbox/index';
+import type { TokenStoreConformanceOptions } from '../../src/sandbox/index';
+import { MemoryTokenStore } from '../../src/stores/memory';
+import type { RefreshLockResult, TokenStore } from '../../src/stores/types';
+
+type Check = { name: string; run: () => Promise<void> };
+
+/** The kit's checks declared through a runner of our own (as node:test's or vitest's would be), run one by one. */
+async function failedChecks(
+  createStore: () => TokenStore,
+  options: TokenStoreConformanceOptions = {},
+): Promise<string[]> {
+  const checks: Check[] = [];
+  const names: string[] = [];
+  const describe = (name: string, body: () => void): void => {
+    names.push(name);
+    body();
+    names.pop();
+  };
+  const it = (name: string, run: () => Promise<void>): void => {
+    checks.push({ name: [...names.slice(1), name].join(' › '), run });
+  };
+  describeTokenStoreConformance('store', createStore, { ...options, describe, it });
+  const failed: string[] = [];
+  for (const check of checks) await check.run().catch(() => failed.push(check.name));
+  return failed;
+}
+
+/** A cache the stores of one check share (each store listens to it: a few dozen listeners). */
+function sharedCache(): NodeCache {
+  const cache = new NodeCache({ useClones: false, checkperiod: 0 });
+  cache.setMaxListeners(100);
+  return cache;
+}
+
+/** MemoryTokenStores over one cache, with `change` made to each. */
+function memoryStores(change: (store: MemoryTokenStore) => Partial<TokenStore> = () => ({})): () => TokenStore {
+  const cache = sharedCache();
+  return () => {
+    const store = new MemoryTokenStore({ cache });
+    const methods: TokenStore = {
+      get: (key) => store.get(key),
+      set: (key, session) => store.set(key, session),
+      delete: (key) => store.delete(key),
+    };
+    return { ...methods, ...change(store) };
+  };
+}
+
+/** A "lock" every caller gets at once. */
+const EVERYONE_HOLDS = async (): Promise<RefreshLockResult> => ({
+  acquired: true,
+  lock: { release: async () => undefined },
+});
+
+describe('describeTokenStoreConformance()', () => {
+  it('passes MemoryTokenStore through any runner given its describe and it', async () => {
+    expect(await failedChecks(memoryStores())).toEqual([]);
+  });
+
+  it('fails a store that loses the identity', async () => {
+    const loses = memoryStores((store) => ({
+      get: async (key) => {
+        const stored = await store.get(key);
+        return stored === undefined ? undefined : { ...stored, identity: 'someone else' };
+      },
+    }));
+    expect(await failedChecks(loses)).toContain(
+      'get() and set() › returns the session set, with its identity, to this store and to another',
+    );
+  });
+
+  it('fails a store declared fenced that lets a stale write through', async () => {
+    expect(await failedChecks(memoryStores(), { fencing: true })).toEqual([
+      'fencing › refuses a write based on a stale read, and keeps the newer session',
+    ]);
+  });
+
+  it('fails a store with a lock it does not declare, and a lock that is not exclusive', async () => {
+    const locking = memoryStores(() => ({ acquireRefreshLock: EVERYONE_HOLDS }));
+    expect(await failedChecks(locking)).toEqual(['get() and set() › declares the lock it has']);
+    const failed = await failedChecks(locking, { fencing: true, lock: { lockTtlMs: 100, handOverMs: 200 } });
+    const exclusive = 'grants the lock to one store at a time, and to a waiter once released';
+    expect(failed).toContain(`acquireRefreshLock() › ${exclusive}`);
+  });
+
+  it('fails a store declared encrypted that keeps tokens in the clear and serves moved or altered values', async () => {
+    const cache = sharedCache();
+    const encryption = {
+      read: async (key: string) => JSON.stringify(cache.get(key)),
+      write: async (key: string, value: string) => void cache.set(key, JSON.parse(value) as unknown),
+    };
+    expect(await failedChecks(() => new MemoryTokenStore({ cache }), { encryption })).toEqual([
+      'encryption at rest › keeps no token, nor any 8-character run of one, in the stored value',
+      'encryption at rest › does not serve a value moved under another session key',
+      'encryption at rest › does not serve a value with one character changed',
+    ]);
+  });
+});

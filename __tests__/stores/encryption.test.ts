@@ -1,0 +1,209 @@
+import { randomBytes } from 'node:crypto';
+import NodeCache from 'node-cache';
+import { ConfigurationError } from '../../src/errors';
+import type { LifecycleEvent } from '../../src/manager/types';
+import { createTokenManagerFromEnv } from '../../src/standalone/default-manager';
+import { parseEncryptionKeys, readAlixEnvConfig } from '../../src/standalone/env-config';
+import { AesGcmTokenCipher } from '../../src/stores/cipher';
+import type { TokenCipher } from '../../src/stores/cipher';
+import { UNREADABLE_SESSION_CODE, UnreadableSessionError, sessionAad } from '../../src/stores/encryption';
+import { MemoryTokenStore } from '../../src/stores/memory';
+import { FakeProvider, makeTokenSet } from '../helpers/fake-provider';
+import { T0, makeManager } from '../helpers/manager';
+import { startSandboxWithEnv } from '../helpers/sandbox-env';
+
+const K1 = randomBytes(32);
+const K2 = randomBytes(32).toString('base64');
+const K3 = randomBytes(32);
+const KEY = 'alix-token-manager:session:id-a';
+
+describe('AesGcmTokenCipher', () => {
+  it('opens what it sealed, with a fresh nonce for every value', async () => {
+    const cipher = new AesGcmTokenCipher({ keys: { k1: K1 }, current: 'k1' });
+    const [first, second] = [await cipher.seal('plain', 'aad'), await cipher.seal('plain', 'aad')];
+    expect(first).not.toBe(second);
+    expect(first.startsWith('a1.k1.')).toBe(true);
+    expect(await cipher.open(first, 'aad')).toBe('plain');
+    expect(await cipher.open(second, 'aad')).toBe('plain');
+  });
+
+  it('does not open a value under other additional data, altered, relabelled or under an unlisted key', async () => {
+    const cipher = new AesGcmTokenCipher({ keys: { k1: K1, k2: K2 }, current: 'k1' });
+    const sealed = await cipher.seal('plain', 'aad');
+    const body = sealed.slice('a1.k1.'.length);
+    const flipped = `${body.slice(0, 20)}${body[20] === 'A' ? 'B' : 'A'}${body.slice(21)}`;
+    expect(await cipher.open(sealed, 'other aad')).toBeUndefined();
+    expect(await cipher.open(`a1.k1.${flipped}`, 'aad')).toBeUndefined();
+    expect(await cipher.open(`a1.k2.${body}`, 'aad')).toBeUndefined();
+    expect(await cipher.open(`a1.k9.${body}`, 'aad')).toBeUndefined();
+    expect(await cipher.open('not sealed', 'aad')).toBeUndefined();
+    expect(await new AesGcmTokenCipher({ keys: { k3: K3 }, current: 'k3' }).open(sealed, 'aad')).toBeUndefined();
+  });
+
+  it('seals with the current key and opens every listed one (rotation)', async () => {
+    const old = await new AesGcmTokenCipher({ keys: { k1: K1 }, current: 'k1' }).seal('plain', 'aad');
+    const rotated = new AesGcmTokenCipher({ keys: { k1: K1, k2: K2 }, current: 'k2' });
+    expect(await rotated.open(old, 'aad')).toBe('plain');
+    expect((await rotated.seal('plain', 'aad')).startsWith('a1.k2.')).toBe(true);
+  });
+
+  it.each([
+    ['a short key', { keys: { k1: randomBytes(31) }, current: 'k1' }, /"k1" must be 32 bytes .* it is 31 bytes/],
+    ['a key that is not base64', { keys: { k1: 'not base64!' }, current: 'k1' }, /"k1" must be a 32-byte Buffer/],
+    ['an unlisted current key', { keys: { k1: K1 }, current: 'k2' }, /current must name one of the listed key ids/],
+    ['a key id with a dot', { keys: { 'k.1': K1 }, current: 'k.1' }, /key id number 1 must be 1 to 32 characters/],
+    ['no keys', { keys: {}, current: 'k1' }, /at least one key/],
+  ])('refuses %s with a ConfigurationError that does not echo the key', (_name, options, message) => {
+    const attempt = (): unknown => new MemoryTokenStore({ encryption: options as never });
+    expect(attempt).toThrow(ConfigurationError);
+    expect(attempt).toThrow(message);
+    expect(attempt).toThrow(/^MemoryTokenStore option encryption/);
+    for (const key of Object.values(options.keys)) {
+      const text = Buffer.isBuffer(key) ? key.toString('base64') : String(key);
+      expect(() => attempt()).not.toThrow(text);
+    }
+  });
+
+  it('costs at most a few tens of microseconds of CPU per seal and open (goal: 20 µs)', async () => {
+    const cipher = new AesGcmTokenCipher({ keys: { k1: K1 }, current: 'k1' });
+    const plaintext = JSON.stringify(makeTokenSet(T0));
+    const aad = sessionAad(KEY, 'id-a');
+    for (let i = 0; i < 2_000; i += 1) cipher.openSync(cipher.sealSync(plaintext, aad), aad);
+    const rounds = 20_000;
+    const before = process.cpuUsage();
+    for (let i = 0; i < rounds; i += 1) cipher.openSync(cipher.sealSync(plaintext, aad), aad);
+    const used = process.cpuUsage(before);
+    const microsPerRound = (used.user + used.system) / rounds;
+    // Loose bound: the machine is shared; docs/security.md reports the measured figure.
+    expect(microsPerRound).toBeLessThan(100);
+  });
+});
+
+describe('MemoryTokenStore with encryption', () => {
+  const encryption = { keys: { k1: K1 }, current: 'k1' };
+
+  it('keeps the tokens sealed in its cache and returns them with their identity', async () => {
+    const cache = new NodeCache({ useClones: false });
+    const store = new MemoryTokenStore({ cache, encryption });
+    const session = { identity: 'id-a', tokens: makeTokenSet(Date.now()) };
+    await store.set(KEY, session);
+    const raw = JSON.stringify(cache.get(KEY));
+    expect(raw).not.toContain(session.tokens.accessToken);
+    expect(raw).not.toContain(session.tokens.refreshToken);
+    expect(await store.get(KEY)).toEqual(session);
+  });
+
+  it('refuses a value moved under another key with an UnreadableSessionError (its own code)', async () => {
+    const cache = new NodeCache({ useClones: false });
+    const store = new MemoryTokenStore({ cache, encryption });
+    await store.set(KEY, { identity: 'id-a', tokens: makeTokenSet(Date.now()) });
+    cache.set('alix-token-manager:session:id-b', cache.get(KEY));
+    const read = store.get('alix-token-manager:session:id-b');
+    await expect(read).rejects.toBeInstanceOf(UnreadableSessionError);
+    await expect(read).rejects.toMatchObject({ code: UNREADABLE_SESSION_CODE });
+    await expect(new MemoryTokenStore({ cache }).get(KEY)).rejects.toMatchObject({ code: UNREADABLE_SESSION_CODE });
+  });
+
+  it('reads a plaintext session written before encryption once, and re-writes it sealed', async () => {
+    const cache = new NodeCache({ useClones: false });
+    const session = { identity: 'id-a', tokens: makeTokenSet(Date.now()) };
+    await new MemoryTokenStore({ cache }).set(KEY, session);
+    const store = new MemoryTokenStore({ cache, encryption });
+    expect(await store.get(KEY)).toEqual(session);
+    expect(JSON.stringify(cache.get(KEY))).not.toContain(session.tokens.refreshToken);
+    expect(await store.get(KEY)).toEqual(session);
+  });
+
+  it('takes a TokenCipher of its own (a KMS) and binds the store key and identity as additional data', async () => {
+    const aads: string[] = [];
+    const inner = new AesGcmTokenCipher({ keys: { k1: K1 }, current: 'k1' });
+    const cipher: TokenCipher = {
+      seal: async (plaintext, aad) => (aads.push(aad), inner.seal(plaintext, aad)),
+      open: async (sealed, aad) => (aads.push(aad), inner.open(sealed, aad)),
+    };
+    const store = new MemoryTokenStore({ encryption: { cipher } });
+    const session = { identity: 'id-a', tokens: makeTokenSet(Date.now()) };
+    await store.set(KEY, session);
+    expect(await store.get(KEY)).toEqual(session);
+    expect(aads).toEqual([sessionAad(KEY, 'id-a'), sessionAad(KEY, 'id-a')]);
+    expect(aads[0]).toContain(KEY);
+    expect(aads[0]).toContain('id-a');
+    const noCipher = (): unknown => new MemoryTokenStore({ encryption: { cipher: {} as TokenCipher } });
+    expect(noCipher).toThrow(/encryption.cipher must have seal\(\) and open\(\)/);
+  });
+});
+
+describe('TokenManager on an encrypting store', () => {
+  it('treats a value that does not decrypt as no stored session: signs in, counts it, never throws', async () => {
+    const cache = new NodeCache({ useClones: false });
+    const encryption = { keys: { k1: K1 }, current: 'k1' };
+    const provider = new FakeProvider({ now: () => Date.now(), identity: { id: 'unidentified' } });
+    const { manager: first } = makeManager({ store: new MemoryTokenStore({ cache, encryption }), provider });
+    await first.getAccessToken();
+    const key = first.storeKey;
+    first.close();
+    // Another session's value copied over this one: it does not open under this key.
+    const elsewhere = { identity: 'unidentified', tokens: makeTokenSet(Date.now()) };
+    await new MemoryTokenStore({ cache, encryption }).set('elsewhere', elsewhere);
+    cache.set(key, cache.get('elsewhere'));
+    const events: LifecycleEvent[] = [];
+    const { manager } = makeManager({ store: new MemoryTokenStore({ cache, encryption }), provider });
+    manager.on('lifecycle', (event) => events.push(event));
+    await expect(manager.getAccessToken()).resolves.toBe('access-2');
+    // Nothing held, nothing readable stored: a sign-in.
+    expect(provider.authenticateCount).toBe(2);
+    expect(manager.status().unreadableSessionCount).toBeGreaterThanOrEqual(1);
+    const failures = events.flatMap((event) => (event.type === 'store-failed' ? [event.errorCode] : []));
+    expect(failures).toContain(UNREADABLE_SESSION_CODE);
+    // Its write replaced the bad value: a new manager adopts the session.
+    const { manager: next } = makeManager({ store: new MemoryTokenStore({ cache, encryption }), provider });
+    await expect(next.getAccessToken()).resolves.toBe('access-2');
+    expect(next.status().unreadableSessionCount).toBe(0);
+    manager.close();
+    next.close();
+  });
+});
+
+describe('ALIX_TOKEN_ENCRYPTION_KEYS', () => {
+  it('reads id:base64key pairs, the first one current', () => {
+    const k1 = randomBytes(32).toString('base64');
+    const k2 = randomBytes(32).toString('base64');
+    expect(parseEncryptionKeys(`k2:${k2}, k1:${k1}`)).toEqual({ keys: { k2, k1 }, current: 'k2' });
+  });
+
+  it.each([
+    ['an entry without a colon', 'k1', /entry 1 must be keyId:base64key/],
+    ['a repeated id', `k1:${K2},k1:${K2}`, /entry 2 repeats an earlier key id/],
+    ['a key where its id belongs', `${K2}:k1`, /key id number 1 must be/],
+    ['a short key', `k1:${randomBytes(16).toString('base64')}`, /ALIX_TOKEN_ENCRYPTION_KEYS: .* "k1" must be 32 bytes/],
+  ])('refuses %s, naming the variable and no key', (_name, value, message) => {
+    expect(() => parseEncryptionKeys(value)).toThrow(message);
+    expect(() => parseEncryptionKeys(value)).toThrow(/^ALIX_TOKEN_ENCRYPTION_KEYS/);
+    expect(() => parseEncryptionKeys(value)).not.toThrow(K2);
+  });
+
+  it('is optional in readAlixEnvConfig()', () => {
+    const env = {
+      ALIX_BASE_URL: 'https://api.example',
+      ALIX_PARTNER_CODE: 'p',
+      ALIX_SECRET_KEY: 's',
+      ALIX_PRIVATE_KEY_FILE: '/k.pem',
+    };
+    expect(readAlixEnvConfig(env).encryption).toBeUndefined();
+    const withKeys = readAlixEnvConfig({ ...env, ALIX_TOKEN_ENCRYPTION_KEYS: `k1:${K2}` });
+    expect(withKeys.encryption).toEqual({ keys: { k1: K2 }, current: 'k1' });
+  });
+
+  it('gives createTokenManagerFromEnv() an encrypting store; a malformed value fails at construction', async () => {
+    const { sandbox, env } = await startSandboxWithEnv();
+    try {
+      const manager = createTokenManagerFromEnv({ ...env, ALIX_TOKEN_ENCRYPTION_KEYS: `k1:${K2}` });
+      await expect(manager.getAccessToken()).resolves.toEqual(expect.any(String));
+      manager.close();
+      const malformed = { ...env, ALIX_TOKEN_ENCRYPTION_KEYS: 'k1:short' };
+      expect(() => createTokenManagerFromEnv(malformed)).toThrow(ConfigurationError);
+    } finally {
+      await sandbox.close();
+    }
+  });
+});
