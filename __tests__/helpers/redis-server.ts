@@ -1,8 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Writable } from 'node:stream';
 import Redis from 'ioredis';
 import type { RedisOptions } from 'ioredis';
@@ -12,6 +10,7 @@ import { TokenManager } from '../../src/manager/token-manager';
 import { RedisTokenStore } from '../../src/redis';
 import type { RedisTokenStoreOptions } from '../../src/redis';
 import { freePort, redisServerAvailable, spawnRedisServer, stopRedisServer } from '../../scripts/redis-server';
+import { REDIS_SKIP_MARKER, runMarkerPath } from './run-markers';
 
 export { freePort };
 
@@ -31,8 +30,7 @@ export function redisTestMode(machine: { serverFound: boolean; url: string | und
 export const REDIS_SKIP_NOTICE =
   'Redis and Redis Cluster tests skipped: redis-server not found; to run them, apt-get install redis-server redis-tools (or set REDIS_URL for all but the cluster tests)';
 
-/** The once-per-run marker every Redis notice shares, so a run prints one line at most. */
-export const REDIS_SKIP_MARKER = 'alix-redis-skip-notice';
+export { REDIS_SKIP_MARKER };
 
 /**
  * Decided once, synchronously, when a test file loads, so jest itself can count skipped
@@ -96,13 +94,12 @@ export const itOwnServer: jest.It = REDIS_TESTS.ownServer ? it : it.skip;
 
 /**
  * One line per jest run, not one per test file: the first file to get here leaves a marker
- * named after the run's main process (the parent of jest's workers, or jest itself in band).
+ * named after the run's main process (removed by the run's global teardown).
  * Written straight to stderr, so jest adds no stack frame to it.
  */
 function printOncePerRun(marker: string, line: string): void {
-  const runId = process.env.JEST_WORKER_ID === undefined ? process.pid : process.ppid;
   try {
-    writeFileSync(path.join(os.tmpdir(), `${marker}-${runId}`), '', { flag: 'wx' });
+    writeFileSync(runMarkerPath(marker), '', { flag: 'wx' });
   } catch {
     return;
   }

@@ -116,7 +116,11 @@ describe('AlixSandbox.close()', () => {
       req.on('error', (error) => resolve(error.message));
       req.end(JSON.stringify(signInBody(sandbox)));
     });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The request waits on the delay once it has taken the fault: let the event loop turn until then.
+    for (let turn = 0; sandbox.pendingFaults() > 0; turn += 1) {
+      if (turn === 10_000) throw new Error('the request never reached the delay fault');
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     const startedAt = performance.now();
     await sandbox.close();
     expect(await pending).toMatch(/socket hang up|ECONNRESET/);

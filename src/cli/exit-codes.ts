@@ -9,10 +9,10 @@ export const ExitCodes = Object.freeze({
   CONFIGURATION: 2,
 });
 
-/** Prints one line on stderr for `error` and returns the exit code it deserves. */
-export function reportError(error: unknown): number {
+/** Prints one line on `stderr` for `error` and returns the exit code it deserves. */
+export function reportError(error: unknown, stderr: NodeJS.WritableStream): number {
   const message = error instanceof Error ? error.message : String(error);
   const code = isTokenManagerError(error) ? ` [${error.code}]` : '';
-  process.stderr.write(`alix-token: ${message}${code}\n`);
+  stderr.write(`alix-token: ${message}${code}\n`);
   return isTokenManagerError(error, ErrorCodes.CONFIGURATION) ? ExitCodes.CONFIGURATION : ExitCodes.FAILURE;
 }

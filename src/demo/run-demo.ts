@@ -4,6 +4,7 @@ import axios from 'axios';
 import { attachTokenManager } from '../adapters/axios';
 import { AlixAuthProvider } from '../providers/alix/provider';
 import { startAlixSandbox } from '../sandbox/server';
+import type { RetryOptions } from '../manager/options';
 import { TokenManager } from '../manager/token-manager';
 import { LatencyRecorder } from './latency';
 import { formatProgress, formatSummary } from './report';
@@ -24,10 +25,27 @@ export interface DemoOptions {
   output?: NodeJS.WriteStream | NodeJS.WritableStream;
   /** Redraw one live line (TTY) instead of periodic plain lines. @default output.isTTY */
   live?: boolean;
+  /**
+   * The manager's retries within a refresh, which ride out the injected 503s; fields given
+   * replace the demo's.
+   * @default { minTimeoutMs: 200, maxTimeoutMs: 1_000, maxRetryTimeMs: 10_000 }
+   */
+  retry?: RetryOptions;
+  /** How often the progress line is redrawn (live) or printed, in ms. @default 250 live, else 5_000 */
+  progressIntervalMs?: number;
 }
 
 /** Defaults of {@link DemoOptions}. */
-export const DEFAULT_DEMO_OPTIONS = Object.freeze({ durationMs: 45_000, concurrency: 8, accessTokenTtlMs: 15_000, json: false });
+export const DEFAULT_DEMO_OPTIONS = Object.freeze({
+  durationMs: 45_000,
+  concurrency: 8,
+  accessTokenTtlMs: 15_000,
+  json: false,
+  retry: Object.freeze({ minTimeoutMs: 200, maxTimeoutMs: 1_000, maxRetryTimeMs: 10_000 }),
+});
+
+/** How often the demos show progress, in ms: a live line is redrawn, plain lines are printed. */
+export const DEMO_PROGRESS_INTERVAL_MS = Object.freeze({ live: 250, plain: 5_000 });
 
 const PAUSE_BETWEEN_REQUESTS_MS = 25;
 
@@ -43,6 +61,7 @@ const OUTAGE_NOTE = 'auth server answers the next 3 refreshes with 503';
  */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   const settings = { ...DEFAULT_DEMO_OPTIONS, ...definedOnly(options) };
+  const retry = { ...DEFAULT_DEMO_OPTIONS.retry, ...definedOnly(options.retry ?? {}) };
   const output = options.output ?? process.stdout;
   const live = options.live ?? ((output as NodeJS.WriteStream).isTTY === true && !settings.json);
   const say = (text: string): void => {
@@ -61,7 +80,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     refreshBeforeExpiryMs: settings.accessTokenTtlMs / 3,
     expirySkewMs: 1_000,
     refreshJitterMs: 500,
-    retry: { minTimeoutMs: 200, maxTimeoutMs: 1_000, maxRetryTimeMs: 10_000 },
+    retry,
     backgroundRetryDelayMs: 500,
   });
   const agent = new http.Agent({ keepAlive: true });
@@ -156,7 +175,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       if (live) output.write(`\r\x1b[2K${formatProgress(snapshot())}`);
       else say(formatProgress(snapshot()));
     },
-    live ? 250 : 5_000,
+    settings.progressIntervalMs ?? (live ? DEMO_PROGRESS_INTERVAL_MS.live : DEMO_PROGRESS_INTERVAL_MS.plain),
   );
 
   try {

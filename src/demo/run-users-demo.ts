@@ -9,12 +9,14 @@ import axios from 'axios';
 import { attachTokenManager } from '../adapters/axios';
 import { definedOnly } from '../defaults';
 import { ConfigurationError } from '../errors';
+import type { RetryOptions } from '../manager/options';
 import { TokenManagerPool } from '../pool/pool';
 import { AlixAuthProvider } from '../providers/alix/provider';
 import { SANDBOX_USER_HEADER } from '../sandbox/core';
 import { startAlixSandbox } from '../sandbox/server';
 import type { AlixSandbox } from '../sandbox/server';
 import { LatencyRecorder } from './latency';
+import { DEMO_PROGRESS_INTERVAL_MS } from './run-demo';
 import { formatUsersProgress, formatUsersSummary } from './users-report';
 import type { UsersDemoProgress, UsersDemoSummary } from './users-report';
 
@@ -39,10 +41,26 @@ export interface UsersDemoOptions {
   output?: NodeJS.WriteStream | NodeJS.WritableStream;
   /** Redraw one live line (TTY) instead of periodic plain lines. @default output.isTTY */
   live?: boolean;
+  /**
+   * The pool's retries within a refresh; fields given replace the demo's.
+   * @default { minTimeoutMs: 200, maxTimeoutMs: 1_000, maxRetryTimeMs: 10_000 }
+   */
+  retry?: RetryOptions;
+  /**
+   * How often the progress line is redrawn (live) or printed, in ms.
+   * @default 250 live, else a fifth of `durationMs` within 1_000–5_000
+   */
+  progressIntervalMs?: number;
 }
 
 /** Defaults of {@link UsersDemoOptions} (the token lifetime's follows from `durationMs`). */
-export const DEFAULT_USERS_DEMO_OPTIONS = Object.freeze({ durationMs: 45_000, maxConcurrentAuth: 4, requestIntervalMs: 250, json: false });
+export const DEFAULT_USERS_DEMO_OPTIONS = Object.freeze({
+  durationMs: 45_000,
+  maxConcurrentAuth: 4,
+  requestIntervalMs: 250,
+  json: false,
+  retry: Object.freeze({ minTimeoutMs: 200, maxTimeoutMs: 1_000, maxRetryTimeMs: 10_000 }),
+});
 
 /** The most users the demo simulates. */
 export const MAX_DEMO_USERS = 10_000;
@@ -92,8 +110,11 @@ export async function runUsersDemo(options: UsersDemoOptions): Promise<UsersDemo
   const { durationMs, maxConcurrentAuth, requestIntervalMs, json } = options;
   const settings = { ...DEFAULT_USERS_DEMO_OPTIONS, ...definedOnly({ durationMs, maxConcurrentAuth, requestIntervalMs, json }) };
   const ttlMs = options.accessTokenTtlMs ?? defaultUsersDemoTokenTtlMs(settings.durationMs);
+  const retry = { ...DEFAULT_USERS_DEMO_OPTIONS.retry, ...definedOnly(options.retry ?? {}) };
   const output = options.output ?? process.stdout;
   const live = options.live ?? ((output as NodeJS.WriteStream).isTTY === true && !settings.json);
+  const plainIntervalMs = Math.min(DEMO_PROGRESS_INTERVAL_MS.plain, Math.max(1_000, settings.durationMs / 5));
+  const progressIntervalMs = options.progressIntervalMs ?? (live ? DEMO_PROGRESS_INTERVAL_MS.live : plainIntervalMs);
   const say = (text: string): void => {
     if (!settings.json) output.write(`${text}\n`);
   };
@@ -110,7 +131,7 @@ export async function runUsersDemo(options: UsersDemoOptions): Promise<UsersDemo
     maxConcurrentAuth: settings.maxConcurrentAuth,
     refreshBeforeExpiryMs: ttlMs / 3,
     expirySkewMs: Math.min(1_000, ttlMs / 6),
-    retry: { minTimeoutMs: 200, maxTimeoutMs: 1_000, maxRetryTimeMs: 10_000 },
+    retry,
     backgroundRetryDelayMs: 500,
   });
   const agent = new http.Agent({ keepAlive: true });
@@ -212,7 +233,7 @@ export async function runUsersDemo(options: UsersDemoOptions): Promise<UsersDemo
       if (live) output.write(`\r\x1b[2K${formatUsersProgress(snapshot()).slice(0, Math.max(20, ((output as NodeJS.WriteStream).columns ?? 200) - 1))}`);
       else say(formatUsersProgress(snapshot()));
     },
-    live ? 250 : Math.min(5_000, Math.max(1_000, settings.durationMs / 5)),
+    progressIntervalMs,
   );
 
   let summary: UsersDemoSummary;

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { runDemo } from '../../demo/run-demo';
 import { MAX_DEMO_USERS, runUsersDemo } from '../../demo/run-users-demo';
 import { ExitCodes } from '../exit-codes';
+import type { CliIo, RunAction } from '../io';
 import { parseNumberFlag } from '../parse';
 
 interface DemoFlags {
@@ -13,7 +14,7 @@ interface DemoFlags {
 }
 
 /** `alix-token demo` (and `npm start`): a live session against the embedded sandbox; `--users N` for many end users. */
-export function registerDemoCommand(program: Command, run: (action: () => Promise<number>) => Promise<void>): void {
+export function registerDemoCommand(program: Command, run: RunAction, io: CliIo): void {
   program
     .command('demo')
     .description('run the live demo: sandbox, TokenManager, axios interceptor, revocation and 503 recovery')
@@ -32,6 +33,7 @@ export function registerDemoCommand(program: Command, run: (action: () => Promis
             maxConcurrentAuth: parseNumberFlag(flags.maxConcurrentAuth, '--max-concurrent-auth', { integer: true, min: 1 }),
             durationMs,
             json,
+            output: io.stdout,
           });
           return summary.ok ? ExitCodes.OK : ExitCodes.FAILURE;
         }
@@ -39,6 +41,7 @@ export function registerDemoCommand(program: Command, run: (action: () => Promis
           durationMs,
           concurrency: parseNumberFlag(flags.concurrency, '--concurrency', { integer: true, min: 1 }),
           json,
+          output: io.stdout,
         });
         return summary.failures === 0 ? ExitCodes.OK : ExitCodes.FAILURE;
       }),

@@ -6,6 +6,7 @@ import { loadPrivateKey } from '../../providers/alix/private-key';
 import { AlixAuthProvider } from '../../providers/alix/provider';
 import { readAlixEnvConfig } from '../../standalone/env-config';
 import { ExitCodes } from '../exit-codes';
+import type { CliIo, RunAction } from '../io';
 import { checkAuth, checkPrivateKey, checkRedis, messageOf, type DoctorCheck, type DoctorRedisClient, type DoctorRedisFactory } from '../doctor/checks';
 import { formatDoctorJson, formatDoctorTable, type DoctorReport } from '../doctor/report';
 
@@ -80,11 +81,21 @@ async function createIoredisClient(url: string): Promise<DoctorRedisClient> {
     throw error;
   }
   // No retries and no offline queue: the doctor wants the first answer, or the first error.
-  return new Redis(url, { lazyConnect: true, connectTimeout: 5_000, commandTimeout: 5_000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  // disconnectTimeout 0: after a failed check the socket is closed at once; ioredis would
+  // otherwise hold the process open for 2 s with a timer on a socket that never closes again.
+  return new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 5_000,
+    commandTimeout: 5_000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+    disconnectTimeout: 0,
+  });
 }
 
 /** `alix-token doctor`: checks the key, the clock, the auth server and Redis from the environment. */
-export function registerDoctorCommand(program: Command, run: (action: () => Promise<number>) => Promise<void>): void {
+export function registerDoctorCommand(program: Command, run: RunAction, io: CliIo): void {
   program
     .command('doctor')
     .description('check the ALIX_* configuration: key, clock offset, auth round trip, token lifetime, and Redis with REDIS_URL')
@@ -92,8 +103,9 @@ export function registerDoctorCommand(program: Command, run: (action: () => Prom
     .addHelpText('after', '\nExit codes: 0 all good, 1 a check failed, 2 bad configuration.\nWith ALIX_REFRESH_TOKEN set the auth check refreshes, which spends that token (refresh tokens rotate).')
     .action((flags: { json?: boolean }) =>
       run(async () => {
-        const report = await runDoctor(flags.json === true ? { json: true } : {});
-        if (!report.ok) process.stderr.write(`alix-token doctor: failed: ${report.failed.join(', ')}\n`);
+        const json = flags.json === true ? { json: true } : {};
+        const report = await runDoctor({ env: io.env, output: io.stdout, ...json });
+        if (!report.ok) io.stderr.write(`alix-token doctor: failed: ${report.failed.join(', ')}\n`);
         return report.exitCode;
       }),
     );

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { ConfigurationError } from '../../errors';
 import { generatePartnerKeyPair } from '../../sandbox/keys';
 import { ExitCodes } from '../exit-codes';
+import type { CliIo, RunAction } from '../io';
 
 /** File names `keygen` writes. */
 export const KEY_FILE_NAMES = Object.freeze({ privateKey: 'alix-partner-private.pem', publicKey: 'alix-partner-public.pem' });
@@ -38,7 +39,7 @@ async function writeNew(file: string, content: string, mode: number, overwrite: 
 }
 
 /** `alix-token keygen`: a partner key pair for onboarding. */
-export function registerKeygenCommand(program: Command, run: (action: () => Promise<number>) => Promise<void>): void {
+export function registerKeygenCommand(program: Command, run: RunAction, io: CliIo): void {
   program
     .command('keygen')
     .description('write a 2048-bit RSA partner key pair (PEM; private key mode 0600) and print the public key')
@@ -47,8 +48,9 @@ export function registerKeygenCommand(program: Command, run: (action: () => Prom
     .action((flags: { out: string; force?: boolean }) =>
       run(async () => {
         const written = await writePartnerKeyPair(flags.out, flags.force === true);
-        process.stderr.write(`private key: ${written.privateKeyPath} (keep it secret)\npublic key:  ${written.publicKeyPath} (send it to Alix)\n`);
-        process.stdout.write(written.publicKeyPem);
+        io.stderr.write(`private key: ${written.privateKeyPath} (keep it secret)\n`);
+        io.stderr.write(`public key:  ${written.publicKeyPath} (send it to Alix)\n`);
+        io.stdout.write(written.publicKeyPem);
         return ExitCodes.OK;
       }),
     );

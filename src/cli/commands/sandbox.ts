@@ -7,6 +7,7 @@ import { setUnrefInterval } from '../../clock';
 import { ConfigurationError, errorCodeOf } from '../../errors';
 import { startAlixSandbox, type AlixSandbox } from '../../sandbox/server';
 import { ExitCodes } from '../exit-codes';
+import type { CliIo, RunAction } from '../io';
 import { parseNumberFlag } from '../parse';
 import { writePartnerKeyPair } from './keygen';
 
@@ -20,22 +21,22 @@ interface SandboxFlags {
 export const PARENT_POLL_INTERVAL_MS = 500;
 
 /** `alix-token sandbox`: the embedded Alix sandbox in the foreground, until Ctrl-C. */
-export function registerSandboxCommand(program: Command, run: (action: () => Promise<number>) => Promise<void>): void {
+export function registerSandboxCommand(program: Command, run: RunAction, io: CliIo): void {
   program
     .command('sandbox')
     .description('run the embedded Alix sandbox on loopback until interrupted (or until the process that started it exits)')
     .option('--port <n>', 'port to listen on (0 picks a free one)', '0')
     .option('--access-ttl <seconds>', 'lifetime of issued access tokens', '900')
     .option('--key-dir <dir>', 'where to write the demo partner key pair (default: a new temp dir, deleted on exit)')
-    .action((flags: SandboxFlags) => run(() => serveSandbox(flags)));
+    .action((flags: SandboxFlags) => run(() => serveSandbox(flags, io)));
 }
 
-async function serveSandbox(flags: SandboxFlags): Promise<number> {
+async function serveSandbox(flags: SandboxFlags, io: CliIo): Promise<number> {
   const port = parseNumberFlag(flags.port, '--port', { integer: true, min: 0, max: 65_535 });
   const accessTtlSeconds = parseNumberFlag(flags.accessTtl, '--access-ttl', { integer: true, min: 1 });
   // Stop handlers before anything is written: a signal that arrives while the key pair is
   // being made must end up in the cleanup below, not kill the process around it.
-  const stop = watchForStop();
+  const stop = watchForStop(io.signals);
   // A directory we created holds a private key: it goes away however the process ends.
   // One the user named with --key-dir is theirs to keep.
   let tempDir: string | undefined;
@@ -49,8 +50,10 @@ async function serveSandbox(flags: SandboxFlags): Promise<number> {
     const sandbox = await listen(port, accessTtlSeconds, await readFile(keys.privateKeyPath, 'utf8'));
     try {
       // A stop requested during start-up still wins; only a sandbox that stays up announces itself.
-      if (stop.reason() === undefined) process.stdout.write(banner(sandbox, keys, accessTtlSeconds, tempDir !== undefined));
-      if ((await stop.stopped) === 'parent') process.stderr.write('alix-token sandbox: the process that started it exited; stopping\n');
+      if (stop.reason() === undefined) io.stdout.write(banner(sandbox, keys, accessTtlSeconds, tempDir !== undefined));
+      if ((await stop.stopped) === 'parent') {
+        io.stderr.write('alix-token sandbox: the process that started it exited; stopping\n');
+      }
     } finally {
       await sandbox.close();
     }
@@ -110,12 +113,12 @@ interface StopWatch {
 }
 
 /**
- * Watches for SIGINT, SIGTERM or SIGHUP, for an IPC channel to the parent closing, and for
- * the parent process dying. A killed parent (say, `npx` under a test runner) sends no
+ * Watches for SIGINT, SIGTERM or SIGHUP on `signals`, for an IPC channel to the parent closing,
+ * and for the parent process dying. A killed parent (say, `npx` under a test runner) sends no
  * signal: the child is re-parented, so `process.ppid` changes, or the old parent pid stops
  * existing.
  */
-function watchForStop(): StopWatch {
+function watchForStop(signals: CliIo['signals']): StopWatch {
   const parentPid = process.ppid;
   const cleanups: Array<() => void> = [];
   const dispose = (): void => {
@@ -131,8 +134,8 @@ function watchForStop(): StopWatch {
     const onSignal = (): void => finish('signal');
     const onDisconnect = (): void => finish('parent');
     for (const signal of STOP_SIGNALS) {
-      process.once(signal, onSignal);
-      cleanups.push(() => process.off(signal, onSignal));
+      signals.once(signal, onSignal);
+      cleanups.push(() => signals.off(signal, onSignal));
     }
     if (process.channel !== undefined) {
       process.once('disconnect', onDisconnect);

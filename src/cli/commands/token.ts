@@ -3,6 +3,7 @@ import { AbortedError } from '../../errors';
 import { createTokenManagerFromEnv, createTokenManagerPoolFromEnv } from '../../standalone/default-manager';
 import { ALIX_ENV } from '../../standalone/env-config';
 import { ExitCodes } from '../exit-codes';
+import type { CliIo, RunAction } from '../io';
 import { parseNumberFlag } from '../parse';
 
 interface TokenFlags {
@@ -24,7 +25,7 @@ export interface TokenCommandIo {
 }
 
 /** `alix-token token`: prints a valid access token (or, with --status, the session status). */
-export function registerTokenCommand(program: Command, run: (action: () => Promise<number>) => Promise<void>): void {
+export function registerTokenCommand(program: Command, run: RunAction, io: CliIo): void {
   program
     .command('token')
     .description('print a valid access token using ALIX_* environment variables (flags override them)')
@@ -36,7 +37,7 @@ export function registerTokenCommand(program: Command, run: (action: () => Promi
     .option('--user <email>', "an end user's session, from a session pool (one sign-in per user; ALIX_REFRESH_TOKEN is not used)")
     .option('--timeout <ms>', 'give up (exit 1) when no token arrives within this many milliseconds')
     .addHelpText('after', '\nThe secret key is read only from ALIX_SECRET_KEY, never from a flag (flags show in ps).')
-    .action((flags: TokenFlags) => run(() => printToken(flags, { env: process.env, stdout: process.stdout, stderr: process.stderr })));
+    .action((flags: TokenFlags) => run(() => printToken(flags, io)));
 }
 
 /** Runs `alix-token token` with the given flags and streams; resolves to the exit code. */
