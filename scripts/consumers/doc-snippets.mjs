@@ -5,14 +5,14 @@
 // variables point at. argv: the library's checkout (its compiler, @types, and the
 // third-party packages some examples import, e.g. express or @nestjs/common).
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { startAlixSandbox } from 'alix-token-manager/testing';
+import { runNode } from './run-node.mjs';
 
-const RUN_TIMEOUT_MS = 30_000;
 const [root] = process.argv.slice(2);
 assert.ok(root, 'usage: node doc-snippets.mjs <library checkout>');
 const require = createRequire(import.meta.url);
@@ -148,20 +148,4 @@ async function runAgainstSandbox(block) {
     await sandbox.close();
     rmSync(scratch, { recursive: true, force: true });
   }
-}
-
-/** Runs `node args…` to completion (killed after RUN_TIMEOUT_MS); stdout and stderr together. */
-function runNode(args, childEnv) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, output });
-    });
-  });
 }

@@ -3,13 +3,12 @@
 // embedded sandbox (no msw needed): the quick start reads its settings from the ALIX_*
 // variables, which point at the sandbox here.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startAlixSandbox } from 'alix-token-manager/testing';
+import { runNode } from './run-node.mjs';
 
-const RUN_TIMEOUT_MS = 30_000;
 const [compiled] = process.argv.slice(2);
 assert.ok(compiled, 'usage: node quick-start-run.mjs <quick-start.mjs>');
 
@@ -50,20 +49,4 @@ try {
 } finally {
   await sandbox.close();
   rmSync(scratch, { recursive: true, force: true });
-}
-
-/** Runs `node args…` to completion (killed after RUN_TIMEOUT_MS); stdout and stderr together. */
-function runNode(args, childEnv) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, output });
-    });
-  });
 }
