@@ -21,14 +21,22 @@ import { runStampede } from './scenarios/stampede';
 import { runStorm } from './scenarios/storm';
 import { runHungAuth } from './scenarios/hung-auth';
 import { runPoolBurst, runPoolHot, runPoolIdle, runPoolSteady, type PoolResult } from './scenarios/pool';
+import { runPoolMixed } from './scenarios/pool-mixed';
 import { runFleet, type FleetParams, type FleetResult } from './scenarios/fleet';
 import { runFleetReplicaProcess } from './scenarios/fleet-replica';
 import { renderFleet } from './report-fleet';
+import { runHandOver, type HandOverResult, type HandOverRowParams } from './scenarios/fleet-handover';
+import { renderHandOver } from './report-handover';
+import { renderIsolation } from './report-isolation';
+import { runIsolationBadUser, runIsolationChurn } from './scenarios/isolation';
+import type { BadUserParams, IsolationResult } from './scenarios/isolation';
+import { runIsolationOutage, type OutageParams } from './scenarios/isolation-outage';
 import { renderPool } from './report';
 import type { ContenderName } from './lib/contenders';
 import { redisServerAvailable, startRedisServer } from './lib/redis';
 
-type Scenario = 'hot-path' | 'interceptor' | 'stampede' | 'expiry' | 'memory' | 'sessions' | 'redis-hot-path' | 'storm' | 'hung-auth' | 'pool-idle' | 'pool-burst' | 'pool-steady' | 'pool-hot';
+type Scenario = 'hot-path' | 'interceptor' | 'stampede' | 'expiry' | 'memory' | 'sessions' | 'redis-hot-path' | 'storm' | 'hung-auth' | 'pool-idle' | 'pool-burst' | 'pool-steady' | 'pool-hot' | 'pool-mixed' | IsolationScenario;
+type IsolationScenario = 'isolation-bad-user' | 'isolation-churn' | 'isolation-outage';
 
 /**
  * No child run by `inChild()` may run longer than this; it is killed and the bench fails. The
@@ -40,7 +48,10 @@ const CHILD_TIMEOUT_MS = 150_000;
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
-/** `--only pool` / `--only fleet`: run only that group of scenarios and print its section (no results file). */
+/**
+ * `--only pool` / `--only fleet` / `--only isolation`: run only that group of scenarios and print
+ * its section (no results file).
+ */
 const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined;
 
 function expiryParams(): ExpiryParams {
@@ -76,6 +87,36 @@ function fleetParams(): FleetParams {
       };
 }
 
+/**
+ * Scenario 13 (hand-over cost). Full: K = 8 and 16 with scenario 11's settings (500 users, with
+ * requests), then a larger fleet: 16 × 2,000 users with 60 s tokens, loops asking only for tokens
+ * (16 × 10,000 saturated this 2-core machine even so: see docs/performance.md). Quick: K = 8 and
+ * 16 × 30 users, 2 s tokens.
+ */
+function handOverParams(): HandOverRowParams[] {
+  const fleet = fleetParams();
+  const row = (replicas: number, users: number): HandOverRowParams => ({
+    ...fleet,
+    replicas,
+    steady: { ...fleet.steady, users },
+  });
+  if (quick) return [row(8, 30), row(16, 30)];
+  const big: HandOverRowParams = {
+    replicas: 16,
+    masters: 3,
+    ttlMs: 60_000,
+    refreshBeforeExpiryMs: 21_000,
+    expirySkewMs: 6_000,
+    steady: { users: 2_000, lifetimes: 2, thinkMinMs: 12_000, thinkMaxMs: 30_000, http: false },
+  };
+  return [row(8, 500), row(16, 500), big];
+}
+
+/** Scenario 13 (hand-over cost on a Redis Cluster): a fleet per row, orchestrated from this process. */
+function runHandOverScenario(): Promise<HandOverResult> {
+  return runHandOver(handOverParams(), process.argv[1] as string, progress);
+}
+
 function replicasParams(): ReplicasParams {
   return quick
     ? { ks: [1, 4, 8], ttlMs: 1_000, lifetimes: 3, thinkMs: 50, refreshBeforeExpiryMs: 400, expirySkewMs: 200 }
@@ -107,10 +148,18 @@ async function runScenario(scenario: Scenario, args: readonly string[]): Promise
       return quick ? runPoolBurst(1_000, 8, 5) : runPoolBurst(10_000, 16, 5);
     case 'pool-steady':
       return quick ? runPoolSteady(100, 3, 1_000) : runPoolSteady(1_000, 5, 2_000);
+    case 'pool-mixed':
+      return runPoolMixed(quick ? 1_000 : 10_000);
     case 'pool-hot':
       return runPoolHot(quick ? 200_000 : 1_000_000, 1_000);
     case 'hung-auth':
       return runHungAuth(quick);
+    case 'isolation-bad-user':
+      return runIsolationBadUser(isolationParams().badUser);
+    case 'isolation-churn':
+      return runIsolationChurn(quick ? 10_000 : 100_000);
+    case 'isolation-outage':
+      return runIsolationOutage(isolationParams().outage);
   }
 }
 
@@ -166,32 +215,75 @@ function progress(message: string): void {
 
 /** Scenario 10 (many end users, `TokenManagerPool`): one child per part. */
 async function runPoolScenario(): Promise<PoolResult> {
-  progress('10/11 many end users (pool): idle sessions');
+  progress('10/12 many end users (pool): idle sessions');
   const idle = await inChild<PoolResult['idle']>('pool-idle');
-  progress('10/11 many end users (pool): burst of sessions');
+  progress('10/12 many end users (pool): burst of sessions');
   const burst = await inChild<PoolResult['burst']>('pool-burst');
-  progress('10/11 many end users (pool): steady load');
+  progress('10/12 many end users (pool): steady load');
   const steady = await inChild<PoolResult['steady']>('pool-steady');
+  progress('10/12 many end users (pool): mixed users across refreshes and evictions');
+  const mixed = await inChild<PoolResult['mixed']>('pool-mixed');
   // Three fresh processes (one in --quick): a transient load from outside on this shared
   // machine then moves one ratio, not the median.
   const hotRuns: Array<PoolResult['hot']> = [];
   for (let run = 1, runs = quick ? 1 : 3; run <= runs; run += 1) {
-    progress(`10/11 many end users (pool): hot path (process ${run} of ${runs})`);
+    progress(`10/12 many end users (pool): hot path (process ${run} of ${runs})`);
     hotRuns.push(await inChild<PoolResult['hot']>('pool-hot'));
   }
   const byRatio = [...hotRuns].sort((a, b) => a.ratio - b.ratio);
   const hot = { ...(byRatio[Math.floor(byRatio.length / 2)] as PoolResult['hot']), processRatios: hotRuns.map((run) => run.ratio) };
-  return { idle, burst, steady, hot };
+  return { idle, burst, steady, hot, mixed };
 }
 
 /** Scenario 11 (fleets on a Redis Cluster): orchestrated from this process, which also runs the sandbox. */
 function runFleetScenario(): Promise<FleetResult> {
   const params = fleetParams();
   progress(
-    `11/11 fleets (Redis Cluster): K=${params.replicas} × ${params.steady.users.toLocaleString('en-US')} users across ${params.steady.lifetimes} lifetimes, ` +
+    `11/12 fleets (Redis Cluster): K=${params.replicas} × ${params.steady.users.toLocaleString('en-US')} users across ${params.steady.lifetimes} lifetimes, ` +
       `then a ${params.outage.outageMs / 1000} s auth outage under K=${params.replicas} × ${params.outage.users}`,
   );
   return runFleet(params, process.argv[1] as string, progress);
+}
+
+/**
+ * Scenario 12 with default options. Full: 1,000 users signing in over 30 s (the bad user's
+ * first run, 5 attempts with the default backoff, takes 7.5–15 s), 100,000 users churned, a
+ * 20 s outage with 4 s tokens. Quick: 100 users over 5 s, 10,000 churned, a 3 s outage with
+ * 1 s tokens, and a 20 ms first retry delay so that breakers open within those few seconds.
+ */
+function isolationParams(): { badUser: BadUserParams; outage: OutageParams } {
+  const retry = quick ? { minTimeoutMs: 20 } : null;
+  return {
+    badUser: quick
+      ? { users: 100, batches: 10, spanMs: 5_000, askEveryMs: 50, retry }
+      : { users: 1_000, batches: 30, spanMs: 30_000, askEveryMs: 50, retry },
+    outage: quick
+      ? { tokenMs: 1_000, outageMs: 3_000, callEveryMs: 50, singles: 3, poolUsers: 20, retry }
+      : { tokenMs: 4_000, outageMs: 20_000, callEveryMs: 50, singles: 3, poolUsers: 20, retry },
+  };
+}
+
+/**
+ * Scenario 12 (isolation and bounds): one child per part. --quick runs the first two side by side
+ * (their goals are counts, not latencies); the outage, which measures latencies, always runs alone.
+ */
+async function runIsolationScenario(): Promise<IsolationResult> {
+  const label = '12/12 isolation and bounds';
+  if (quick) {
+    progress(`${label}: one failing user + churn (side by side, --quick only), then outage fail-fast`);
+    const [badUser, churn] = await Promise.all([
+      inChild<IsolationResult['badUser']>('isolation-bad-user'),
+      inChild<IsolationResult['churn']>('isolation-churn'),
+    ]);
+    return { badUser, churn, outage: await inChild<IsolationResult['outage']>('isolation-outage') };
+  }
+  progress(`${label}: one failing user in a 1,000-user pool (30 s)`);
+  const badUser = await inChild<IsolationResult['badUser']>('isolation-bad-user');
+  progress(`${label}: 100,000 users churned through maxSessions 1,000`);
+  const churn = await inChild<IsolationResult['churn']>('isolation-churn');
+  progress(`${label}: outage fail-fast with real timers (20 s)`);
+  const outage = await inChild<IsolationResult['outage']>('isolation-outage');
+  return { badUser, churn, outage };
 }
 
 async function main(): Promise<void> {
@@ -201,20 +293,25 @@ async function main(): Promise<void> {
   }
   if (only === 'fleet') {
     process.stdout.write(`${renderFleet(await runFleetScenario()).join('\n')}\n`);
+    process.stdout.write(`${renderHandOver(await runHandOverScenario()).join('\n')}\n`);
     return;
   }
-  if (only !== undefined) throw new Error(`--only ${only}: expected pool or fleet`);
+  if (only === 'isolation') {
+    process.stdout.write(`${renderIsolation(await runIsolationScenario()).join('\n')}\n`);
+    return;
+  }
+  if (only !== undefined) throw new Error(`--only ${only}: expected pool, fleet or isolation`);
   const started = performance.now();
   const gcExposed = typeof (globalThis as { gc?: unknown }).gc === 'function';
   if (!gcExposed) progress('warning: run with node --expose-gc for meaningful heap figures');
   const memoryRuns = quick ? 1 : 3;
 
-  progress('1/11 hot path');
+  progress('1/12 hot path');
   const hotPath = await inChild<BenchResults['hotPath']>('hot-path');
-  progress('2/11 interceptor overhead');
+  progress('2/12 interceptor overhead');
   const interceptor = await inChild<BenchResults['interceptor']>('interceptor');
   // Heap figures do not depend on CPU contention, so a memory and a sessions run share the two cores.
-  progress('5/11 memory and handles + 6/11 many sessions (one of each at a time, side by side)');
+  progress('5/12 memory and handles + 6/12 many sessions (one of each at a time, side by side)');
   const memory: MemoryRun[] = [];
   const sessions: SessionsRun[] = [];
   for (let run = 0; run < memoryRuns; run += 1) {
@@ -222,10 +319,10 @@ async function main(): Promise<void> {
     memory.push(memoryRun);
     sessions.push(sessionsRun);
   }
-  progress('3/11 stampede after revocation');
+  progress('3/12 stampede after revocation');
   const stampede = await inChild<BenchResults['stampede']>('stampede');
   // Paced load (a pause after each request) leaves room to run every run and contender side by side.
-  progress('4/11 expiry crossing (all runs and contenders side by side, one process each)');
+  progress('4/12 expiry crossing (all runs and contenders side by side, one process each)');
   const expiryRuns = quick ? 1 : 3;
   const expiryStep = Promise.all(
     Array.from({ length: expiryRuns }, () => Promise.all([inChild<ExpiryRun>('expiry', 'ours'), inChild<ExpiryRun>('expiry', 'aar')])),
@@ -235,23 +332,25 @@ async function main(): Promise<void> {
   let replicas: ReplicasResult;
   let expiry: ExpiryRun[];
   if (quick) {
-    progress('7/11 shared session across replicas (Redis), side by side with 4/11 (--quick only)');
+    progress('7/12 shared session across replicas (Redis), side by side with 4/12 (--quick only)');
     [expiry, replicas] = await Promise.all([expiryStep, runReplicasScenario()]);
   } else {
     expiry = await expiryStep;
-    progress('7/11 shared session across replicas (Redis): hot path, then K = 1, 4, 8 replica processes side by side');
+    progress('7/12 shared session across replicas (Redis): hot path, then K = 1, 4, 8 replica processes side by side');
     replicas = await runReplicasScenario();
   }
 
-  progress('8/11 401 storm beside a healthy endpoint');
+  progress('8/12 401 storm beside a healthy endpoint');
   const storm = await inChild<BenchResults['storm']>('storm');
-  progress('9/11 hung auth server: time to the first typed error');
+  progress('9/12 hung auth server: time to the first typed error');
   const hungAuth = await inChild<BenchResults['hungAuth']>('hung-auth');
 
   const pool = await runPoolScenario();
   const fleet = await runFleetScenario();
+  const handOver = await runHandOverScenario();
+  const isolation = await runIsolationScenario();
 
-  const results: BenchResults = { hotPath, interceptor, stampede, expiry: { params: expiryParams(), runs: expiry }, memory, sessions, replicas, storm, hungAuth, pool, fleet };
+  const results: BenchResults = { hotPath, interceptor, stampede, expiry: { params: expiryParams(), runs: expiry }, memory, sessions, replicas, storm, hungAuth, pool, fleet, handOver, isolation };
   const meta: Meta = {
     date: new Date().toISOString(),
     node: process.version,

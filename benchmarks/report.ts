@@ -12,9 +12,14 @@ import type { SessionsRun } from './scenarios/sessions';
 import type { StampedeResult } from './scenarios/stampede';
 import type { StormResult } from './scenarios/storm';
 import type { PoolResult } from './scenarios/pool';
+import { poolMixedGoal } from './scenarios/pool-mixed';
 import type { HungAuthResult } from './scenarios/hung-auth';
 import type { FleetResult } from './scenarios/fleet';
 import { fleetGoals, fleetSummary, renderFleet } from './report-fleet';
+import { isolationGoals, isolationSummary, renderIsolation } from './report-isolation';
+import type { IsolationResult } from './scenarios/isolation';
+import { handOverGoals, handOverSummary, renderHandOver } from './report-handover';
+import type { HandOverResult } from './scenarios/fleet-handover';
 
 export interface BenchResults {
   hotPath: HotPathResult;
@@ -28,6 +33,9 @@ export interface BenchResults {
   hungAuth: HungAuthResult;
   pool: PoolResult;
   fleet: FleetResult;
+  /** Scenario 13; absent from results recorded before it existed. */
+  handOver?: HandOverResult;
+  isolation: IsolationResult;
 }
 
 export interface Meta {
@@ -203,6 +211,8 @@ export function analyse(results: BenchResults): { goals: Goal[]; summaries: Reco
     met: null,
   });
   goals.push(...replicaGoals(results.replicas), ...poolGoals(results.pool), ...fleetGoals(results.fleet));
+  if (results.handOver !== undefined) goals.push(...handOverGoals(results.handOver));
+  goals.push(...isolationGoals(results.isolation));
   return {
     goals,
     summaries: {
@@ -230,6 +240,8 @@ export function analyse(results: BenchResults): { goals: Goal[]; summaries: Reco
       replicas: replicasSummary(results.replicas),
       pool: results.pool,
       fleet: fleetSummary(results.fleet),
+      ...(results.handOver === undefined ? {} : { handOver: handOverSummary(results.handOver) }),
+      isolation: isolationSummary(results.isolation),
     },
   };
 }
@@ -490,6 +502,8 @@ export function renderMarkdown(meta: Meta, results: BenchResults, goals: readonl
   );
   out.push(...renderReplicas(results.replicas));
   out.push(...renderStorm(results.storm), ...renderHungAuth(results.hungAuth), ...renderPool(results.pool), ...renderFleet(results.fleet));
+  if (results.handOver !== undefined) out.push(...renderHandOver(results.handOver));
+  out.push(...renderIsolation(results.isolation));
   return out.join('\n');
 }
 
@@ -526,6 +540,7 @@ export function poolGoals(pool: PoolResult): Goal[] {
     { scenario: '10 pool, burst', goal: 'peak concurrent auth calls = maxConcurrentAuth', result: `${burst.peakConcurrentAuth} (cap ${burst.maxConcurrentAuth}); all ${compact(burst.sessions)} hold a token after ${(burst.allHoldTokenMs / 1000).toFixed(1)} s, ${burst.failures} failed`, met: burst.peakConcurrentAuth <= burst.maxConcurrentAuth && burst.failures === 0 },
     { scenario: '10 pool, steady load', goal: '0 401s; 1.0 auth call per used session per lifetime', result: `${steady.unauthorized} 401s in ${compact(steady.requests)} requests; ${steady.authCallsPerSessionPerLifetime.toFixed(2)} auth calls per session per lifetime`, met: steady.unauthorized === 0 && steady.authCallsPerSessionPerLifetime <= 1.05 },
     { scenario: '10 pool, hot path', goal: 'pool lookup + cached token ≥ 0.8 × one manager', result: `${ratio(hot.ratio)}${processSpread(hot.processRatios)} (${compact(hot.poolOpsPerSec)} vs ${compact(hot.managerOpsPerSec)} calls/s, ${compact(hot.keys)} keys)`, met: hot.ratio >= 0.8 },
+    poolMixedGoal(pool.mixed),
   ];
 }
 

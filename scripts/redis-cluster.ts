@@ -43,7 +43,16 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 /** Runs one command on one node over a short-lived connection. */
 export async function nodeCommand(port: number, ...command: string[]): Promise<string> {
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
+  // disconnectTimeout: after a refused connection ioredis would keep a 2 s timer on the dead socket.
+  const client = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 500,
+    disconnectTimeout: 0,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -160,6 +169,19 @@ export class LocalRedisCluster {
   async commandsProcessed(): Promise<number> {
     const stats = await Promise.all(this.nodes.filter((node) => node.process !== undefined).map((node) => nodeCommand(node.port, 'INFO', 'stats')));
     return stats.reduce((total, text) => total + Number(/total_commands_processed:(\d+)/.exec(text)?.[1] ?? Number.NaN), 0);
+  }
+
+  /**
+   * Bytes the live nodes have received from and sent to their clients since they started
+   * (`total_net_input_bytes` + `total_net_output_bytes`, summed).
+   */
+  async clientTrafficBytes(): Promise<number> {
+    const live = this.nodes.filter((node) => node.process !== undefined);
+    const stats = await Promise.all(live.map((node) => nodeCommand(node.port, 'INFO', 'stats')));
+    const field = (text: string, name: string): number =>
+      Number(new RegExp(`${name}:(\\d+)`).exec(text)?.[1] ?? Number.NaN);
+    const bytes = (text: string): number => field(text, 'total_net_input_bytes') + field(text, 'total_net_output_bytes');
+    return stats.reduce((total, text) => total + bytes(text), 0);
   }
 
   /** Kills every node and removes the temp directory. Idempotent. */

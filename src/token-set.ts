@@ -130,6 +130,13 @@ export interface ScheduleInput {
    * margin is the whole `expirySkewMs` rather than a share of the remaining time.
    */
   adopted?: boolean;
+  /**
+   * A number in [0, 1), set for an adopted session whose store announces hand-overs: the
+   * refresh point becomes a fallback after the latest point a refreshing replica can have
+   * picked, spread by this number, so one replica refreshes and the rest hear its hand-over
+   * before their own timers fire.
+   */
+  fallback?: number;
 }
 
 /**
@@ -146,9 +153,20 @@ export function computeSchedule(input: ScheduleInput): RefreshSchedule {
   const windowMs = Math.min(input.refreshBeforeExpiryMs, lifetimeMs / 2);
   const skewMs = input.adopted === true ? input.expirySkewMs : Math.min(input.expirySkewMs, windowMs / 2);
   const jitterMs = Math.floor(Math.min(input.refreshJitterMs, (windowMs - skewMs) / 2) * input.random);
+  const blockAt = input.accessTokenExpiresAt - skewMs;
+  if (input.fallback !== undefined) {
+    // The latest point a replica that fetched this set can refresh at (its own skew, full jitter),
+    // then a quarter to three quarters of the way on to blockAt: the gap leaves that replica
+    // time to refresh and publish before any fallback fires.
+    const refresherSkewMs = Math.min(input.expirySkewMs, windowMs / 2);
+    const latestJitterMs = Math.min(input.refreshJitterMs, (windowMs - refresherSkewMs) / 2);
+    const latest = input.accessTokenExpiresAt - windowMs + latestJitterMs;
+    const roomMs = Math.max(0, blockAt - latest);
+    return { refreshAt: Math.min(Math.floor(latest + roomMs * (0.25 + 0.5 * input.fallback)), blockAt), blockAt };
+  }
   return {
-    refreshAt: Math.min(input.accessTokenExpiresAt - windowMs + jitterMs, input.accessTokenExpiresAt - skewMs),
-    blockAt: input.accessTokenExpiresAt - skewMs,
+    refreshAt: Math.min(input.accessTokenExpiresAt - windowMs + jitterMs, blockAt),
+    blockAt,
   };
 }
 

@@ -1,5 +1,5 @@
 /** In-process stand-ins: an instant token provider, counting timers, memory snapshots. */
-import type { Clock, TimerHandle, TokenProvider, TokenSet } from '../../src/index';
+import type { Clock, ProviderIdentity, TimerHandle, TokenProvider, TokenSet } from '../../src/index';
 import { ManualClock as TestManualClock } from '../../__tests__/helpers/manual-clock';
 
 const REFRESH_TOKEN_TTL_MS = 180 * 24 * 60 * 60 * 1000;
@@ -7,13 +7,18 @@ const REFRESH_TOKEN_TTL_MS = 180 * 24 * 60 * 60 * 1000;
 /** A provider that answers at once (no I/O) with a new token set living `ttlMs` on `now`. */
 export class FakeProvider implements TokenProvider {
   calls = 0;
+  /** Required with a store passed in; without one, only a manager's or pool's private store accepts the provider. */
+  readonly identity: ProviderIdentity | undefined;
   readonly #now: () => number;
   readonly #ttlMs: number;
   readonly #prefix: string;
   readonly #padding: string;
 
   /** Tokens are padded to about `tokenLength` characters (Alix JWTs are a few hundred). */
-  constructor(options: { now?: () => number; ttlMs?: number; prefix?: string; tokenLength?: number } = {}) {
+  constructor(
+    options: { now?: () => number; ttlMs?: number; prefix?: string; tokenLength?: number; identity?: ProviderIdentity } = {},
+  ) {
+    this.identity = options.identity;
     this.#now = options.now ?? ((): number => Date.now());
     this.#ttlMs = options.ttlMs ?? 60 * 60 * 1000;
     this.#prefix = options.prefix ?? 'fake';

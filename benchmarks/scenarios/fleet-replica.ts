@@ -33,7 +33,8 @@ export type FleetPart = 'steady' | 'outage';
 /** One step the orchestrator asks for. */
 export type FleetStep =
   | { op: 'prepare'; part: FleetPart; users: number; breaker: RedisAuthBreakerOptions; startAt: number; rampMs: number }
-  | { op: 'steady'; startAt: number; endAt: number; thinkMinMs: number; thinkMaxMs: number }
+  /** `http: false`: each loop only asks for its user's token (keeps the session in use), no request (scenario 13). */
+  | { op: 'steady'; startAt: number; endAt: number; thinkMinMs: number; thinkMaxMs: number; http?: boolean }
   | { op: 'outage'; startAt: number; outageStartAt: number; outageEndAt: number; endAt: number; thinkMinMs: number; thinkMaxMs: number };
 
 /** The messages a replica receives. */
@@ -74,6 +75,12 @@ export interface FleetSteadyReport {
   obtained: Array<[number, number, number]>;
   /** Refresh runs that adopted another replica's session. */
   adopted: number;
+  /** Refresh runs started here (lifecycle `refresh-started`). */
+  refreshRuns: number;
+  /** Sessions adopted here (lifecycle `adopted`): hand-overs heard, plus runs that adopted (`adopted` above). */
+  adoptedEvents: number;
+  /** Commands this replica sent to Redis during the run, by name (its counter on every ioredis `Cluster`). */
+  redisCommands: Record<string, number>;
   lockOutcomes: Record<'acquired' | 'published' | 'unavailable', number>;
   storeFailures: number;
   /** How long each caller that had to wait for a token (lifecycle `token-waited`) waited, ms. */
@@ -114,6 +121,30 @@ export interface FleetOutageReport {
 }
 
 const userOf = (part: FleetPart, index: number): string => `${part}-user-${index}@example.com`;
+
+/** Commands this process sent through ioredis `Cluster` clients, by name (in `Cluster.prototype.sendCommand`). */
+const sentCommands = new Map<string, number>();
+
+/** Counts every command an ioredis `Cluster` in this process sends (the store's client and its subscriber's). */
+function countSentCommands(): void {
+  type Send = (this: Cluster, command: { name: string }, ...rest: unknown[]) => unknown;
+  const prototype = Cluster.prototype as unknown as { sendCommand: Send };
+  const send = prototype.sendCommand;
+  prototype.sendCommand = function count(this: Cluster, command: { name: string }, ...rest: unknown[]): unknown {
+    sentCommands.set(command.name, (sentCommands.get(command.name) ?? 0) + 1);
+    return send.call(this, command, ...rest);
+  };
+}
+
+/** The commands counted since `before` (a copy of {@link sentCommands}), by name. */
+function commandsSince(before: ReadonlyMap<string, number>): Record<string, number> {
+  const since: Record<string, number> = {};
+  for (const [name, count] of sentCommands) {
+    const added = count - (before.get(name) ?? 0);
+    if (added > 0) since[name] = added;
+  }
+  return since;
+}
 
 interface Part {
   part: FleetPart;
@@ -224,7 +255,12 @@ class FleetReplica {
   }
 
   /** One request: token (timed), then the resource with that bearer; counts go to `counts`. */
-  async #request(part: Part, user: string, counts: FleetRequestCounts): Promise<{ served: boolean; tokenMs: number }> {
+  async #request(
+    part: Part,
+    user: string,
+    counts: FleetRequestCounts,
+    http = true,
+  ): Promise<{ served: boolean; tokenMs: number }> {
     counts.requests += 1;
     const asked = performance.now();
     let token: string;
@@ -236,6 +272,10 @@ class FleetReplica {
       return { served: false, tokenMs: performance.now() - asked };
     }
     const tokenMs = performance.now() - asked;
+    if (!http) {
+      counts.ok += 1;
+      return { served: true, tokenMs };
+    }
     try {
       const response = await this.#http.api.get('/api/v2/cards', {
         headers: { Authorization: `Bearer ${token}`, [SANDBOX_USER_HEADER]: user },
@@ -261,6 +301,9 @@ class FleetReplica {
       tokenLatenciesMs: [],
       obtained: [],
       adopted: 0,
+      refreshRuns: 0,
+      adoptedEvents: 0,
+      redisCommands: {},
       lockOutcomes: { acquired: 0, published: 0, unavailable: 0 },
       storeFailures: 0,
       waitedMs: [],
@@ -272,6 +315,8 @@ class FleetReplica {
       if (event.type === 'refresh-ended' && (event.outcome === 'refreshed' || event.outcome === 'signed-in') && event.accessTokenExpiresAt !== undefined) {
         report.obtained.push([part.indexOf.get(event.session) ?? -1, event.at, event.accessTokenExpiresAt - event.at]);
       } else if (event.type === 'refresh-ended' && event.outcome === 'adopted') report.adopted += 1;
+      else if (event.type === 'refresh-started') report.refreshRuns += 1;
+      else if (event.type === 'adopted') report.adoptedEvents += 1;
       else if (event.type === 'lock-waited') report.lockOutcomes[event.outcome] += 1;
       else if (event.type === 'store-failed') report.storeFailures += 1;
       else if (event.type === 'token-waited') report.waitedMs.push(Math.round(event.durationMs));
@@ -281,16 +326,18 @@ class FleetReplica {
     const delay = monitorEventLoopDelay({ resolution: 10 });
     delay.enable();
     const cpuBefore = process.cpuUsage();
+    const commandsBefore = new Map(sentCommands);
     const loop = async (user: string): Promise<void> => {
       // Start spread over one pause, so the loops do not run in step.
       await think(0, step.thinkMaxMs, step.endAt);
       while (Date.now() < step.endAt) {
-        const { tokenMs } = await this.#request(part, user, report.counts);
+        const { tokenMs } = await this.#request(part, user, report.counts, step.http !== false);
         report.tokenLatenciesMs.push(Math.round(tokenMs * 1000) / 1000);
         await think(step.thinkMinMs, step.thinkMaxMs, step.endAt);
       }
     };
     await Promise.all(part.users.map(loop));
+    report.redisCommands = commandsSince(commandsBefore);
     delay.disable();
     const cpu = process.cpuUsage(cpuBefore);
     report.cpuMs = (cpu.user + cpu.system) / 1000;
@@ -347,6 +394,7 @@ function reply(message: FleetReplicaReply): void {
  * orchestrator is bounded, so an orphaned replica ends by itself.
  */
 export function runFleetReplicaProcess(): void {
+  countSentCommands();
   const main = async (): Promise<void> => {
     const first = await nextMessage<FleetReplicaRequest>(30_000);
     if (first.type !== 'config') throw new Error(`fleet replica: expected its config, got ${first.type}`);

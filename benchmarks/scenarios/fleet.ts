@@ -30,7 +30,8 @@ export interface FleetParams {
   ttlMs: number;
   refreshBeforeExpiryMs: number;
   expirySkewMs: number;
-  steady: { users: number; lifetimes: number; thinkMinMs: number; thinkMaxMs: number };
+  /** `http: false`: loops only ask for tokens (no resource request), for runs larger than the machine could load. */
+  steady: { users: number; lifetimes: number; thinkMinMs: number; thinkMaxMs: number; http?: boolean };
   outage: {
     users: number;
     beforeMs: number;
@@ -90,8 +91,16 @@ export interface FleetSteadyRun {
   adopted: number;
   lockOutcomes: Record<'acquired' | 'published' | 'unavailable', number>;
   storeFailures: number;
-  /** Commands the cluster processed during the run. */
+  /** Commands the cluster processed during the run (a script's own calls included). */
   redisCommands: number;
+  /** Commands the replicas sent during the run (their own counters), by name, and in all. */
+  clientCommands: Record<string, number>;
+  clientCommandsTotal: number;
+  /** Bytes between the cluster and its clients during the run (in + out, every node). */
+  netBytes: number;
+  /** Refresh runs the replicas started, and sessions they adopted without one (a hand-over heard). */
+  refreshRuns: number;
+  handOvers: number;
   /** CPU the replicas used during the run, in cores (1.0: one core busy throughout). */
   replicaCores: number;
   /** The worst replica's event-loop delay during the run: p99 and max, ms. */
@@ -154,7 +163,9 @@ export interface FleetResult {
 const OUTAGE_FAULTS = 100_000;
 
 export function summarizeLatency(samples: readonly number[]): LatencySummary {
-  return { count: samples.length, p50: quantile(samples, 0.5), p99: quantile(samples, 0.99), max: samples.length === 0 ? Number.NaN : Math.max(...samples) };
+  // A loop, not Math.max(...samples): a million samples would overflow the stack.
+  const max = samples.reduce((a, b) => (b > a ? b : a), Number.NEGATIVE_INFINITY);
+  return { count: samples.length, p50: quantile(samples, 0.5), p99: quantile(samples, 0.99), max: samples.length === 0 ? Number.NaN : max };
 }
 
 const seconds = (ms: number): string => `${ms / 1000} s`;
@@ -221,7 +232,7 @@ export async function runFleet(params: FleetParams, entry: string, progress: (me
 }
 
 /** What both parts run on. */
-interface Fleet {
+export interface Fleet {
   params: FleetParams;
   workers: readonly FleetWorker[];
   sandbox: AlixSandbox;
@@ -234,16 +245,21 @@ interface Fleet {
 const rampOf = (params: FleetParams): number => params.ttlMs - params.refreshBeforeExpiryMs;
 
 /** Every replica prepares `part` (every user gets a token); resolves with the slowest replica's time. */
-async function prepareAll(fleet: Fleet, part: 'steady' | 'outage', users: number, breaker: RedisAuthBreakerOptions): Promise<{ startupMs: number; failures: number }> {
+export async function prepareAll(
+  fleet: Fleet,
+  part: 'steady' | 'outage',
+  users: number,
+  breaker: RedisAuthBreakerOptions,
+): Promise<{ startupMs: number; failures: number }> {
   const startAt = Date.now() + 300;
   const rampMs = rampOf(fleet.params);
   const prepared = await Promise.all(fleet.workers.map((worker) => worker.step<FleetPrepared>({ op: 'prepare', part, users, breaker, startAt, rampMs }, rampMs + 90_000)));
   return { startupMs: Math.max(...prepared.map((p) => p.startupMs)), failures: sum(prepared.map((p) => p.failures)) };
 }
 
-async function runSteady(fleet: Fleet): Promise<FleetSteadyRun> {
+export async function runSteady(fleet: Fleet): Promise<FleetSteadyRun> {
   const { params, workers, sandbox, cluster, authCalls } = fleet;
-  const { users, lifetimes, thinkMinMs, thinkMaxMs } = params.steady;
+  const { users, lifetimes, thinkMinMs, thinkMaxMs, http } = params.steady;
   sandbox.resetCounters();
   const { startupMs, failures } = await prepareAll(fleet, 'steady', users, { key: 'alix-bench:fleet-steady:breaker' });
   const startup = sandbox.counters();
@@ -251,10 +267,19 @@ async function runSteady(fleet: Fleet): Promise<FleetSteadyRun> {
 
   sandbox.resetCounters();
   const commandsBefore = await cluster.commandsProcessed();
+  const bytesBefore = await cluster.clientTrafficBytes();
   const startAt = Date.now() + 300;
   const endAt = startAt + lifetimes * params.ttlMs;
-  const reports = await Promise.all(workers.map((worker) => worker.step<FleetSteadyReport>({ op: 'steady', startAt, endAt, thinkMinMs, thinkMaxMs }, endAt - Date.now() + 30_000)));
+  const step: FleetStep = { op: 'steady', startAt, endAt, thinkMinMs, thinkMaxMs, ...(http === false ? { http } : {}) };
+  const timeoutMs = endAt - Date.now() + 30_000;
+  const reports = await Promise.all(workers.map((worker) => worker.step<FleetSteadyReport>(step, timeoutMs)));
   const redisCommands = (await cluster.commandsProcessed()) - commandsBefore;
+  const netBytes = (await cluster.clientTrafficBytes()) - bytesBefore;
+  const clientCommands: Record<string, number> = {};
+  for (const report of reports) {
+    for (const [name, count] of Object.entries(report.redisCommands)) clientCommands[name] = (clientCommands[name] ?? 0) + count;
+  }
+  const adopted = sum(reports.map((report) => report.adopted));
   const counters = sandbox.counters();
   const byUser = [...sandbox.userCounters().byUser.values()].map((calls) => calls.authenticate + calls.refresh);
 
@@ -285,16 +310,16 @@ async function runSteady(fleet: Fleet): Promise<FleetSteadyRun> {
     authCalls: inRun,
     authCallsPerSessionPerLifetime: inRun / (users * periods),
     duplicates: intervals.filter((intervalMs) => intervalMs < servicePeriodMs / 2).length,
-    perUserMin: byUser.length < users ? 0 : Math.min(...byUser),
-    perUserMax: byUser.length === 0 ? 0 : Math.max(...byUser),
+    perUserMin: byUser.length < users ? 0 : byUser.reduce((a, b) => (b < a ? b : a), Number.POSITIVE_INFINITY),
+    perUserMax: byUser.reduce((a, b) => (b > a ? b : a), 0),
     requests: counts.requests,
     requestsPerSecond: counts.requests / (durationMs / 1000),
     server401s: counters.resource401s,
     counts,
     tokenLatency: summarizeLatency(reports.flatMap((report) => report.tokenLatenciesMs)),
     waits: waits.length,
-    longestWaitMs: waits.length === 0 ? 0 : Math.max(...waits),
-    adopted: sum(reports.map((report) => report.adopted)),
+    longestWaitMs: waits.reduce((a, b) => (b > a ? b : a), 0),
+    adopted,
     lockOutcomes: {
       acquired: sum(reports.map((report) => report.lockOutcomes.acquired)),
       published: sum(reports.map((report) => report.lockOutcomes.published)),
@@ -302,6 +327,11 @@ async function runSteady(fleet: Fleet): Promise<FleetSteadyRun> {
     },
     storeFailures: sum(reports.map((report) => report.storeFailures)),
     redisCommands,
+    clientCommands,
+    clientCommandsTotal: sum(Object.values(clientCommands)),
+    netBytes,
+    refreshRuns: sum(reports.map((report) => report.refreshRuns)),
+    handOvers: sum(reports.map((report) => report.adoptedEvents)) - adopted,
     replicaCores: sum(reports.map((report) => report.cpuMs)) / durationMs,
     eventLoopDelayP99Ms: Math.max(...reports.map((report) => report.eventLoopDelayP99Ms)),
     eventLoopDelayMaxMs: Math.max(...reports.map((report) => report.eventLoopDelayMaxMs)),

@@ -10,6 +10,7 @@
 import { TokenManager, TokenManagerPool } from '../../src/index';
 import type { TokenProvider, TokenSet } from '../../src/index';
 import { FakeProvider, ManualClock, SlowProvider, snapshotMemory } from '../lib/fakes';
+import type { PoolMixedRun } from './pool-mixed';
 
 export interface PoolIdleRun {
   sessions: number;
@@ -60,6 +61,7 @@ export interface PoolResult {
   burst: PoolBurstRun;
   steady: PoolSteadyRun;
   hot: PoolHotRun;
+  mixed: PoolMixedRun;
 }
 
 const key = (index: number): string => `user-${index}@example.com`;

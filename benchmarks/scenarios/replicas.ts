@@ -345,8 +345,10 @@ export async function runReplicas(params: ReplicasParams, redisUrl: string, entr
 export async function runRedisHotPath(redisUrl: string, quick: boolean): Promise<RedisHotPathResult> {
   const client = await connectRedis(redisUrl);
   const store = new RedisTokenStore({ client });
-  const viaRedis = new TokenManager({ provider: new FakeProvider({ ttlMs: 60 * 60 * 1000 }), store, storeKey: `alix-bench:${randomUUID()}:hot-path` });
-  const inMemory = new TokenManager({ provider: new FakeProvider({ ttlMs: 60 * 60 * 1000 }), store: new MemoryTokenStore() });
+  // A store passed in needs a provider with an identity.
+  const identity = { id: `alix-bench:${randomUUID()}`, scope: 'alix-bench' };
+  const viaRedis = new TokenManager({ provider: new FakeProvider({ ttlMs: 60 * 60 * 1000, identity }), store, storeKey: `alix-bench:${randomUUID()}:hot-path` });
+  const inMemory = new TokenManager({ provider: new FakeProvider({ ttlMs: 60 * 60 * 1000, identity }), store: new MemoryTokenStore() });
   try {
     await viaRedis.getAccessToken();
     await inMemory.getAccessToken();

@@ -139,6 +139,28 @@ export async function readSession(context: AcquireContext): Promise<TokenSet | u
   return stored.tokens;
 }
 
+/**
+ * The hand-over without a run: reads the store after another process published, and returns
+ * the stored session when it is this identity's, servable and newer than `held` (see
+ * {@link isNewerSession}), else undefined. One store read; no lock, no auth call. Quiet: a read
+ * that fails or finds nothing usable changes nothing (the manager's own refresh, which still
+ * comes, reads again and reports what it finds).
+ */
+export async function readPublished(
+  context: AcquireContext,
+  held: TokenSet | undefined,
+  rejectedToken: string | undefined,
+): Promise<TokenSet | undefined> {
+  let stored: StoredSession | undefined;
+  try {
+    stored = await storeCall(context, () => context.store.get(context.storeKey));
+  } catch {
+    return undefined;
+  }
+  if (stored === undefined || stored.identity !== context.identity || !isServableSet(stored.tokens)) return undefined;
+  return isNewerSession(context, stored.tokens, { held, rejectedToken }) ? stored.tokens : undefined;
+}
+
 function isServableSet(tokens: TokenSet): boolean {
   return isHeaderSafeToken(tokens.accessToken) && Number.isFinite(tokens.accessTokenExpiresAt);
 }
@@ -199,7 +221,11 @@ async function releaseLock(context: AcquireContext, lock: RefreshLock): Promise<
  * it is neither the held token nor a rejected one, lives longer than the held one, and has
  * more than `expirySkewMs` left.
  */
-function isNewerSession(context: AcquireContext, stored: TokenSet | undefined, request: AcquireRequest): boolean {
+function isNewerSession(
+  context: AcquireContext,
+  stored: TokenSet | undefined,
+  request: Pick<AcquireRequest, 'held' | 'rejectedToken'>,
+): boolean {
   if (stored === undefined) return false;
   const { held } = request;
   if (stored.accessToken === request.rejectedToken || stored.accessToken === held?.accessToken) return false;

@@ -131,8 +131,12 @@ export class RefreshCycler {
     return Math.max(held.refreshAt, this.#nextAttemptAt());
   }
 
-  /** Holds a new session. `now` is on the timeline, `wallNow` the wall clock at the same instant. */
-  install(tokens: TokenSet, source: SessionSource, now: number, wallNow: number): HeldSession {
+  /**
+   * Holds a new session. `now` is on the timeline, `wallNow` the wall clock at the same instant.
+   * With `handOver` (the store announces new sessions to this manager), an adopted session's
+   * refresh point is a fallback placed after the refreshing replica's, spread per replica.
+   */
+  install(tokens: TokenSet, source: SessionSource, now: number, wallNow: number, handOver = false): HeldSession {
     const wallOffset = wallNow - now;
     const schedule = computeSchedule({
       accessTokenExpiresAt: tokens.accessTokenExpiresAt - wallOffset,
@@ -144,6 +148,7 @@ export class RefreshCycler {
       // sessions spread: a fleet's refreshes stay jittered however sessions are shared.
       random: source === 'adopted' ? sharedJitterFraction(tokens.accessToken) : this.settings.random(),
       adopted: source === 'adopted',
+      ...(handOver && source === 'adopted' ? { fallback: this.settings.random() } : {}),
     });
     this.#held = { tokens, source, wallOffset, rejected: false, ...schedule };
     this.#seed = undefined;

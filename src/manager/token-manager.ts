@@ -8,7 +8,7 @@ import { withBreaker } from './breaker';
 import { startingPoint } from '../token-set';
 import type { TokenSet } from '../token-set';
 import { waitWithSignal } from '../wait-with-signal';
-import { readSession } from './acquire';
+import { readPublished, readSession } from './acquire';
 import type { AcquireContext } from './acquire';
 import { RefreshCycler } from './cycler';
 import { assessHealth } from './health';
@@ -69,6 +69,10 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   readonly #startup = new StartupRead(() => readSession(this.#acquire).then((stored) => this.#start(stored)));
   #draining = false;
   #closed = false;
+  /** Stops watching the store for hand-overs; set while this manager holds a session on a store that announces them. */
+  #unwatch: (() => void) | undefined;
+  /** Whether a published session is being read (one read at a time). */
+  #adopting = false;
 
   /** @throws ConfigurationError when an option is invalid. */
   constructor(options: TokenManagerOptions) {
@@ -225,7 +229,11 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   #install(tokens: TokenSet, source: 'refresh' | 'sign-in' | 'adopted' | 'seeded'): TokenSet {
     const now = this.#time();
     const wall = this.#wallNow();
-    const held = this.#cycler.install(tokens, source, now, wall);
+    const { store } = this.#acquire;
+    if (this.#unwatch === undefined && !this.#closed && store.watch !== undefined) {
+      this.#unwatch = store.watch(this.storeKey, () => this.#onPublished());
+    }
+    const held = this.#cycler.install(tokens, source, now, wall, this.#unwatch !== undefined);
     this.#syncHot();
     if (source === 'adopted') this.#lifecycle.emit({ type: 'adopted', at: wall, accessTokenExpiresAt: tokens.accessTokenExpiresAt });
     const warning = this.#cycler.refreshTokenWarning(wall, this.#options.refreshTokenWarningMs);
@@ -235,6 +243,28 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     }
     if (!this.#draining) this.#timer.arm(held.refreshAt);
     return held.tokens;
+  }
+
+  /**
+   * Another process published a new session: adopt it with one store read, no run. Skipped
+   * while a run is in flight (the run adopts it itself) or while draining; the refresh timer
+   * stays armed, so a hand-over that is missed or unusable costs only a later refresh.
+   */
+  #onPublished(): void {
+    if (this.#closed || this.#draining || this.#adopting || this.#flight.running) return;
+    this.#adopting = true;
+    const held = this.#cycler.held;
+    const rejected = held?.rejected === true ? held.tokens.accessToken : undefined;
+    readPublished(this.#acquire, held?.tokens, rejected)
+      .then((tokens) => {
+        // Installed only if nothing changed meanwhile (a run started, or ended with its own session).
+        const unchanged = !this.#closed && !this.#flight.running && this.#cycler.held === held;
+        if (tokens !== undefined && unchanged) this.#install(tokens, 'adopted');
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        this.#adopting = false;
+      });
   }
 
   #syncHot(): void {
@@ -247,6 +277,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   #closeNow(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unwatch?.();
+    this.#unwatch = undefined;
     this.#cycler.clear();
     this.#syncHot();
     this.#timer.cancel();

@@ -62,10 +62,12 @@ function sessionId(session: string): string {
 }
 
 /**
- * Admission. KEYS: session tripped, open, probe; scope tripped, open, probe, failures. ARGV:
- * openMs, a lease token. Either circuit open refuses (with its wait); a tripped circuit whose
- * open period ran out lets one probe through per `openMs`. Returns `{allowed, probe, waitMs,
- * level (0 none, 1 session, 2 scope), scope failures}`.
+ * Admission. KEYS: session tripped, open, probe; scope tripped, open, probe, failures; then the
+ * rest of what a success deletes (session failures; scope first-failing, many-failing,
+ * first-limited, many-limited). ARGV: openMs, a lease token. Either circuit open refuses (with
+ * its wait); a tripped circuit whose open period ran out lets one probe through per `openMs`.
+ * Returns `{allowed, probe, waitMs, level (0 none, 1 session, 2 scope), scope failures, clean}`,
+ * `clean` 1 when none of the keys a success deletes exists (the success then has nothing to reset).
  */
 const ADMIT_SCRIPT = `
 local function gate(tripped, open, probe)
@@ -78,13 +80,15 @@ local function gate(tripped, open, probe)
 end
 local failures = tonumber(redis.call('GET', KEYS[7]) or '0') or 0
 local own, ownWait = gate(KEYS[1], KEYS[2], KEYS[3])
-if own == 0 then return {0, 0, ownWait, 1, failures} end
+if own == 0 then return {0, 0, ownWait, 1, failures, 0} end
 local shared, sharedWait = gate(KEYS[4], KEYS[5], KEYS[6])
-if shared == 0 then return {0, 0, sharedWait, 2, failures} end
+if shared == 0 then return {0, 0, sharedWait, 2, failures, 0} end
 if own == 2 then redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[1]) end
 if shared == 2 then redis.call('SET', KEYS[6], ARGV[2], 'PX', ARGV[1]) end
-if own == 2 or shared == 2 then return {1, 1, 0, 0, failures} end
-return {1, 0, 0, 0, failures}
+if own == 2 or shared == 2 then return {1, 1, 0, 0, failures, 0} end
+local clean = 0
+if redis.call('EXISTS', unpack(KEYS)) == 0 then clean = 1 end
+return {1, 0, 0, 0, failures, clean}
 `;
 
 /**
@@ -159,6 +163,18 @@ export class RedisAuthBreaker implements AuthBreaker {
   readonly #deps: RedisBreakerDeps;
   /** Per call (scope and session), the state of its two circuits as last seen; least recently seen first. */
   readonly #last = new Map<string, { own: Remembered; shared: Remembered }>();
+  /**
+   * Calls whose last admission found none of the keys a success deletes: their success sends no
+   * DEL. Failures counted anywhere in the fleet before that admission are seen by it (and then
+   * reset by the DEL); one counted during the call itself is concurrent with the success and
+   * stays, as it would had it landed just after the DEL.
+   */
+  readonly #clean = new Set<string>();
+  /**
+   * Per scope, its circuit as last seen open by any session of this process: the scope's circuit
+   * is one for all its sessions, so each of them fails fast on it without asking Redis first.
+   */
+  readonly #openScopes = new Map<string, Remembered>();
   #unavailable: string | undefined;
 
   constructor(deps: RedisBreakerDeps) {
@@ -173,6 +189,9 @@ export class RedisAuthBreaker implements AuthBreaker {
   async admit(call: BreakerCall): Promise<BreakerAdmission> {
     const { scope, session } = this.keysFor(call);
     const keys = [session.tripped, session.open, session.probe, scope.tripped, scope.open, scope.probe, scope.failures];
+    keys.push(session.failures, scope.firstFailing, scope.manyFailing, scope.firstLimited, scope.manyLimited);
+    const remembered = rememberedKey(call);
+    this.#clean.delete(remembered);
     let reply: number[];
     try {
       const args = [String(Math.ceil(this.#deps.options.openMs)), randomUUID()];
@@ -184,10 +203,15 @@ export class RedisAuthBreaker implements AuthBreaker {
       const open = seen.state === 'open' && seen.openUntil !== null && seen.openUntil > now;
       return open ? { allowed: false, retryAfterMs: (seen.openUntil as number) - now } : { allowed: true, probe: false };
     }
-    const [allowed = 1, isProbe = 0, waitMs = 0, level = 0, failures = 0] = reply;
+    const [allowed = 1, isProbe = 0, waitMs = 0, level = 0, failures = 0, clean = 0] = reply;
+    if (clean === 1) {
+      this.#clean.add(remembered);
+      if (this.#clean.size > MAX_REMEMBERED) this.#clean.delete(this.#clean.values().next().value as string);
+    }
     const shared = level === 2 ? opened(waitMs, failures, this.#deps.options.now()) : closedOr(isProbe, failures);
     const own = level === 1 ? opened(waitMs, failures, this.#deps.options.now()) : closedOr(isProbe, 0);
-    this.#remember(call, own, shared);
+    // Refused by the session's own circuit, the script did not look at the scope's.
+    this.#remember(call, own, shared, level !== 1);
     return allowed === 1 ? { allowed: true, probe: isProbe === 1 } : { allowed: false, retryAfterMs: Math.max(1, waitMs) };
   }
 
@@ -196,10 +220,17 @@ export class RedisAuthBreaker implements AuthBreaker {
     const { options } = this.#deps;
     try {
       if (outcome === 'success') {
+        // Nothing was counted when this call was admitted: nothing to reset.
+        if (this.#clean.delete(rememberedKey(call))) {
+          this.#last.delete(rememberedKey(call));
+          this.#openScopes.delete(call.scope);
+          return;
+        }
         // The server answered: the session's circuit and the scope's close (other sessions' stay).
         const keys = [...Object.values(session), ...Object.values(scope)];
         await this.#run('DEL breaker', scope.tripped, () => this.#deps.del(keys));
         this.#last.delete(rememberedKey(call));
+        this.#openScopes.delete(call.scope);
         return;
       }
       const keys = [
@@ -221,6 +252,7 @@ export class RedisAuthBreaker implements AuthBreaker {
         sessionId(call.session),
         String(TRIPPED_LIFETIME_MS),
       ];
+      this.#clean.delete(rememberedKey(call));
       const reply = await this.#run('EVAL breaker-failure', scope.tripped, () => this.#deps.evaluate(FAILURE_SCRIPT, keys, args));
       const [ownLeft = 0, sharedLeft = 0, count = 0] = numbers(reply);
       const now = options.now();
@@ -232,7 +264,9 @@ export class RedisAuthBreaker implements AuthBreaker {
 
   /** The state for `call` as of this process's last exchange with Redis (an open period that ran out reads as half-open). */
   snapshot(call: BreakerCall): BreakerStatus {
-    const last = this.#last.get(rememberedKey(call));
+    const seen = this.#last.get(rememberedKey(call));
+    const scope = this.#openScopes.get(call.scope);
+    const last = scope === undefined ? seen : { own: seen?.own ?? closedOr(0, 0), shared: scope };
     const now = this.#deps.options.now();
     const status = last === undefined ? { state: 'closed' as const, failures: 0, openUntil: null, level: null } : combine(lapse(last.own, now), lapse(last.shared, now));
     return this.#unavailable === undefined ? status : { ...status, unavailable: this.#unavailable };
@@ -253,12 +287,21 @@ export class RedisAuthBreaker implements AuthBreaker {
     else this.#deps.log.debug({ event: 'breaker-unavailable', err: error }, 'the shared breaker could not be read; going by the last state seen');
   }
 
-  #remember(call: BreakerCall, own: Remembered, shared: Remembered): void {
+  #remember(call: BreakerCall, own: Remembered, shared: Remembered, scopeSeen = true): void {
+    if (scopeSeen) this.#noteScope(call.scope, shared);
     const key = rememberedKey(call);
     this.#last.delete(key);
     if (own.state === 'closed' && shared.state === 'closed' && shared.failures === 0) return;
     this.#last.set(key, { own, shared });
     if (this.#last.size > MAX_REMEMBERED) this.#last.delete(this.#last.keys().next().value as string);
+  }
+
+  /** Keeps the scope's circuit while it is open (for every session of the scope), forgets it otherwise. */
+  #noteScope(scope: string, shared: Remembered): void {
+    this.#openScopes.delete(scope);
+    if (shared.state !== 'open') return;
+    this.#openScopes.set(scope, shared);
+    if (this.#openScopes.size > MAX_REMEMBERED) this.#openScopes.delete(this.#openScopes.keys().next().value as string);
   }
 }
 

@@ -116,29 +116,48 @@ end
 `;
 
 /**
- * Fenced write. KEYS[1] session key. ARGV: base version, new value (carrying base + 1),
- * PX in ms. Writes only if the stored version still equals the base the writer read.
- * Returns `{1, newVersion}` or `{0, storedVersion}` for a stale writer.
- *
- * The notification is published by a separate command after it: a user whose ACL lacks
- * channel permissions then loses only the notification, not the write.
+ * Lua: publishes `message` on `channel` with `command` (`PUBLISH`, `SPUBLISH` for sharded
+ * pub/sub, `BOTH` while the publisher does not know which its fleet uses, or empty for none).
+ * `pcall`: a user whose ACL lacks channel permissions loses only the notification, never the
+ * write before it. Returns '' or the refusal's text.
  */
-export const FENCED_SET_SCRIPT = `${LUA_STORED_VERSION}
-local current = stored_version(redis.call('GET', KEYS[1]))
-local base = tonumber(ARGV[1])
-if current ~= base then return {0, current} end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-return {1, base + 1}
+const LUA_NOTIFY = `
+local function notify(command, channel, message)
+  if command == '' then return '' end
+  if command == 'BOTH' then
+    redis.pcall('SPUBLISH', channel, message)
+    command = 'PUBLISH'
+  end
+  local reply = redis.pcall(command, channel, message)
+  if type(reply) == 'table' and reply.err then return reply.err end
+  return ''
+end
 `;
 
 /**
- * Owner-checked release. KEYS[1] lock key. ARGV: owner. Deletes the lock only while this
- * owner holds it. Returns 1 or 0. (Waiters are told by a separate PUBLISH, as above.)
+ * Fenced write and hand-over in one command. KEYS[1] session key, KEYS[2] its channel (same
+ * slot). ARGV: base version, new value (carrying base + 1), PX in ms, publish command (or '').
+ * Writes only if the stored version still equals the base the writer read, then publishes the
+ * new version. Returns `{1, newVersion, publishError}` or `{0, storedVersion, ''}` for a stale
+ * writer (nothing published).
  */
-export const RELEASE_LOCK_SCRIPT = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+export const FENCED_SET_SCRIPT = `${LUA_STORED_VERSION}${LUA_NOTIFY}
+local current = stored_version(redis.call('GET', KEYS[1]))
+local base = tonumber(ARGV[1])
+if current ~= base then return {0, current, ''} end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return {1, base + 1, notify(ARGV[4], KEYS[2], tostring(base + 1))}
+`;
+
+/**
+ * Owner-checked release. KEYS[1] lock key, KEYS[2] the session's channel. ARGV: owner, publish
+ * command (or '' when this hold already published a new version). Deletes the lock only while
+ * this owner holds it, then tells waiters `released`. Returns `{1, publishError}` or `{0, ''}`.
+ */
+export const RELEASE_LOCK_SCRIPT = `${LUA_NOTIFY}
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0, ''} end
 redis.call('DEL', KEYS[1])
-return 1
+return {1, notify(ARGV[2], KEYS[2], 'released')}
 `;
 
 /**

@@ -19,7 +19,7 @@ import { UnreadableSessionError, openSession, sealSession, warnOnce } from './en
 import { RedisAuthBreaker } from './redis-breaker';
 import { RedisCommands, isRefusal, warnRefusedOnce } from './redis-commands';
 import { RedisNotifications } from './redis-notifications';
-import type { Watch } from './redis-notifications';
+import type { PubSubMode, Watch } from './redis-notifications';
 import { resolveRedisTokenStoreOptions } from './redis-options';
 import type { RedisTokenStoreOptions, ResolvedRedisTokenStoreOptions } from './redis-options';
 import type { AcquireRefreshLockOptions, AuthBreaker, RefreshLock, RefreshLockResult, StoredSession, TokenStore } from './types';
@@ -120,6 +120,8 @@ export class RedisTokenStore implements TokenStore {
   readonly #commands: RedisCommands;
   /** Whether the last PUBLISH / SUBSCRIBE failed: warn once per outage, not per write. */
   #publishFailing = false;
+  /** Per key, the lock this store holds on it now, and whether a write published during the hold. */
+  readonly #holds = new Map<string, { owner: string; published: boolean }>();
   /** The stop functions of the lock watchdogs running now (close() stops them). */
   readonly #watchdogs = new Set<() => void>();
   #closed = false;
@@ -129,7 +131,9 @@ export class RedisTokenStore implements TokenStore {
     this.#options = resolveRedisTokenStoreOptions(options);
     this.#client = this.#options.client;
     this.#log = createLogger(options.logger, 'alix-token-manager/redis');
-    this.#notifications = new RedisNotifications(this.#client, this.#log);
+    this.#notifications = new RedisNotifications(this.#client, this.#log, () =>
+      this.#commands.run('INFO', 'server', () => this.#client.info('server')),
+    );
     this.#commands = new RedisCommands(this.#client, this.#options);
     const breaker = this.#options.breaker;
     this.breaker =
@@ -187,7 +191,7 @@ export class RedisTokenStore implements TokenStore {
     }
     if (stored.session === undefined) return undefined;
     warnOnce(this.#log, 'store-value-plaintext', { key }, 'a stored session is in plaintext; re-writing it encrypted');
-    await this.#write(key, stored.session).catch((error: unknown) => {
+    await this.#write(key, stored.session, false).catch((error: unknown) => {
       const text = 'could not re-write the plaintext session; the next refresh will';
       this.#log.debug({ event: 'store-value-plaintext', key, err: error }, text);
     });
@@ -206,12 +210,14 @@ export class RedisTokenStore implements TokenStore {
     assertKey(key);
     const problem = sessionProblem(session);
     if (problem !== undefined) throw new TokenStoreError(`refusing to store a malformed session at ${key}: ${problem}`);
-    const version = await this.#write(key, session);
-    await this.#publish(key, String(version));
+    await this.#write(key, session, true);
   }
 
-  /** The fenced write of `set()`, without the notification; resolves to the new version. */
-  async #write(key: string, session: StoredSession): Promise<number> {
+  /**
+   * The fenced write of `set()`; with `notify`, the same script publishes the new version on the
+   * key's channel (one command). Resolves to the new version.
+   */
+  async #write(key: string, session: StoredSession, notify: boolean): Promise<number> {
     const { tokens } = session;
     const { cipher } = this.#options;
     const base = this.#versions.get(key) ?? 0;
@@ -221,15 +227,23 @@ export class RedisTokenStore implements TokenStore {
       cipher === undefined
         ? encodeSession(session, base + 1)
         : encodeSealedSession(await sealSession(cipher, key, session), base + 1);
+    const publish = notify ? await this.#notifications.publishCommand() : '';
+    const { session: sessionKey, channel } = this.keysFor(key);
     const reply = await this.#commands.run('EVAL fenced-set', key, () =>
-      this.#client.eval(FENCED_SET_SCRIPT, 1, this.keysFor(key).session, String(base), value, String(ttlMs)),
+      this.#client.eval(FENCED_SET_SCRIPT, 2, sessionKey, channel, String(base), value, String(ttlMs), publish),
     );
-    const [written, version] = Array.isArray(reply) ? (reply as unknown[]).map(Number) : [Number.NaN, Number.NaN];
+    const fields: unknown[] = Array.isArray(reply) ? reply : [];
+    const [written, version] = fields.slice(0, 2).map(Number);
     if (written !== 1 || version === undefined) {
       throw new TokenStoreError(`stale write refused: the session at ${key} is at version ${String(version)}, this write was based on version ${base}`);
     }
     this.#remember(key, version);
     this.#log.debug({ event: 'store-written', key, version, ttlMs }, 'session written to redis');
+    if (notify) {
+      const hold = this.#holds.get(key);
+      if (hold !== undefined) hold.published = true;
+      this.#notified(key, fields[2]);
+    }
     return version;
   }
 
@@ -296,6 +310,31 @@ export class RedisTokenStore implements TokenStore {
   }
 
   /**
+   * Calls `onPublished` whenever another process publishes a new session under `key` (a version
+   * this store has not read or written yet), until the returned function is called. The
+   * manager holding the session re-reads it then (one `GET`) instead of running a refresh of
+   * its own. All of a store's keys share its one subscriber connection.
+   */
+  watch(key: string, onPublished: () => void): () => void {
+    assertKey(key);
+    return this.#notifications.listen(this.keysFor(key).channel, (message) => {
+      if (this.#closed || !/^\d+$/.test(message)) return;
+      const known = this.#versions.get(key);
+      if (known !== undefined && known >= Number(message)) return;
+      onPublished();
+    });
+  }
+
+  /**
+   * How this store's notifications travel: `sharded` (`SPUBLISH`/`SSUBSCRIBE`, on a cluster of
+   * Redis ≥ 7) or `classic` (`PUBLISH`/`SUBSCRIBE`). Asked of Redis once (`INFO server`);
+   * `unknown` while it cannot be asked (the store then publishes both ways).
+   */
+  pubSubMode(): Promise<PubSubMode | 'unknown'> {
+    return this.#notifications.mode().then((mode) => mode ?? 'unknown');
+  }
+
+  /**
    * Ends pending lock waits (they reject) and the subscriber connection; later waits
    * reject, so a manager refreshes on its own. The client you passed stays open: quit it
    * yourself.
@@ -329,20 +368,24 @@ export class RedisTokenStore implements TokenStore {
     } catch (error) {
       // A SET that timed out here may still run on the server; the release queued behind it
       // on the same connection undoes it, so no lock is left without an owner.
-      this.#release(key, owner).catch(() => undefined);
+      this.#release(key, owner, true).catch(() => undefined);
       throw error;
     }
   }
 
   #lockOwnedBy(key: string, owner: string): RefreshLock {
     let released = false;
+    const hold = { owner, published: false };
+    this.#holds.set(key, hold);
     const stopWatchdog = this.#watchdog(key, owner);
     return {
       release: async () => {
         if (released) return;
         released = true;
         stopWatchdog();
-        if (!(await this.#release(key, owner))) {
+        if (this.#holds.get(key) === hold) this.#holds.delete(key);
+        // A write during the hold told the waiters already; otherwise tell them the lock is free.
+        if (!(await this.#release(key, owner, !hold.published))) {
           this.#log.warn(
             { event: 'lock-expired', key: this.keysFor(key).lock, lockTtlMs: this.#options.lockTtlMs },
             'the refresh lock expired before its holder released it; consider a longer lockTtlMs',
@@ -394,21 +437,29 @@ export class RedisTokenStore implements TokenStore {
     return stop;
   }
 
-  async #release(key: string, owner: string): Promise<boolean> {
-    const reply = await this.#commands.run('EVAL release', key, () => this.#client.eval(RELEASE_LOCK_SCRIPT, 1, this.keysFor(key).lock, owner));
-    const released = Number(reply) === 1;
-    if (released) await this.#publish(key, 'released');
+  /** Deletes the lock if `owner` still holds it, and with `notify` tells waiters it is free (one script). */
+  async #release(key: string, owner: string, notify: boolean): Promise<boolean> {
+    const { lock, channel } = this.keysFor(key);
+    const publish = notify ? await this.#notifications.publishCommand() : '';
+    const reply = await this.#commands.run('EVAL release', key, () =>
+      this.#client.eval(RELEASE_LOCK_SCRIPT, 2, lock, channel, owner, publish),
+    );
+    const fields: unknown[] = Array.isArray(reply) ? reply : [];
+    const released = Number(fields[0]) === 1;
+    if (released && notify) this.#notified(key, fields[1]);
     return released;
   }
 
-  /** Tells waiters on `key`'s channel; a failure is logged, never thrown (they poll). */
-  async #publish(key: string, message: string): Promise<void> {
+  /**
+   * Logs a notification the script could not publish (`error`: Redis's refusal, or '' when it
+   * went out); never throws (waiters poll).
+   */
+  #notified(key: string, error: unknown): void {
     const { channel } = this.keysFor(key);
-    try {
-      await this.#commands.run('PUBLISH', key, () => this.#client.publish(channel, message));
+    if (typeof error !== 'string' || error === '') {
       this.#publishFailing = false;
-    } catch (error) {
-      const fields = { event: 'store-publish-failed', key, channel, err: error };
+    } else {
+      const fields = { event: 'store-publish-failed', key, channel, err: new Error(error) };
       const text = 'pub/sub notification failed; waiters fall back to polling (check the ACL allows PUBLISH on this channel)';
       if (this.#publishFailing) this.#log.debug(fields, text);
       else this.#log.warn(fields, text);

@@ -34,6 +34,14 @@ export interface TokenStore {
    */
   acquireRefreshLock?(key: string, options: AcquireRefreshLockOptions): Promise<RefreshLockResult>;
   /**
+   * Optional, for stores shared between processes: calls `onPublished` when another process
+   * stores a new session under `key`, until the returned function is called. A manager holding
+   * the session watches it and adopts what was published (one `get()`) instead of running a
+   * refresh of its own; its own refresh timer stays armed as a fallback. A store may call
+   * `onPublished` spuriously (the manager adopts only a newer session of its identity).
+   */
+  watch?(key: string, onPublished: () => void): () => void;
+  /**
    * Optional: the auth breaker every manager on this store shares by default (a shared store's
    * breaker counts failures across the fleet). See {@link AuthBreaker}.
    */

@@ -149,6 +149,8 @@ export interface DoctorRedisClient {
   ping(): Promise<string>;
   set(key: string, value: string, px: 'PX', ms: number, nx: 'NX'): Promise<string | null>;
   eval(script: string, numKeys: number, ...args: string[]): Promise<unknown>;
+  /** `INFO <section>`; optional: without it the pub/sub mode is not reported. */
+  info?(section: string): Promise<string>;
   quit(): Promise<unknown>;
   disconnect(): void;
 }
@@ -184,14 +186,58 @@ export async function checkRedis(url: string | undefined, createClient: DoctorRe
     await step(client.connect(), 'connect');
     const reply = await step(client.ping(), 'PING');
     const pingMs = Math.round(systemMonotonicNow() - startedAt);
-    checks.push({ name: 'redis ping', status: reply === 'PONG' ? 'ok' : 'failed', detail: `${where} answered ${reply} (connect + PING ${pingMs} ms)`, durationMs: pingMs });
+    const pubSub = client.info === undefined ? '' : pubSubDetail(await step(client.info('server'), 'INFO').catch(() => undefined));
+    const detail = `${where} answered ${reply} (connect + PING ${pingMs} ms)${pubSub}`;
+    checks.push({ name: 'redis ping', status: reply === 'PONG' ? 'ok' : 'failed', detail, durationMs: pingMs });
   } catch (error) {
     client.disconnect();
     return [{ name: 'redis ping', status: 'failed', detail: `${where}: ${messageOf(error)}` }, { name: 'redis lock', status: 'skipped', detail: 'needs a Redis connection' }];
   }
   checks.push(await lockCheck(client, step, where));
+  checks.push(await breakerCheck(client, step, where));
   await step(client.quit(), 'QUIT').catch(() => client.disconnect());
   return checks;
+}
+
+/** The prefix of the shared auth breaker's keys (a RedisTokenStore's default `breaker.key`). */
+export const DOCTOR_BREAKER_KEY_PREFIX = 'alix-token-manager:breaker';
+
+/** What the breaker's scripts do to its keys (SET PX, INCR, PEXPIRE, PTTL, EXISTS, GET, DEL), on keys of its own. */
+const BREAKER_PERMISSIONS = `
+redis.call('SET', KEYS[1], '1', 'PX', 10000)
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], 10000)
+local left = redis.call('PTTL', KEYS[1]) + redis.call('EXISTS', KEYS[2])
+redis.call('GET', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[2])
+return left > 0 and 1 or 0
+`;
+
+/**
+ * Whether this Redis user may use the shared auth breaker's keys the way its scripts do. A
+ * refused breaker is not an outage (the store admits every call), but the fleet then calls
+ * the auth server unguarded during one: a warning, with the ACL fix.
+ */
+async function breakerCheck(
+  client: DoctorRedisClient,
+  step: <T>(work: Promise<T>, what: string) => Promise<T>,
+  where: string,
+): Promise<DoctorCheck> {
+  const name = 'redis breaker';
+  const tag = `{${DOCTOR_BREAKER_KEY_PREFIX}:doctor-${randomUUID()}}`;
+  try {
+    const done = await step(client.eval(BREAKER_PERMISSIONS, 2, `${tag}:open`, `${tag}:failures`), 'EVAL');
+    if (done !== 1) return { name, status: 'warn', detail: `the breaker's commands did not keep their expiry at ${where}` };
+    return { name, status: 'ok', detail: `EVAL with SET PX, INCR, PEXPIRE, PTTL and DEL on ${DOCTOR_BREAKER_KEY_PREFIX}:* keys` };
+  } catch (error) {
+    return {
+      name,
+      status: 'warn',
+      detail:
+        `${where}: ${messageOf(error)}. The auth breaker will be off, so an outage is not contained: allow ` +
+        `EVAL, SET, GET, DEL, EXISTS, INCR, PEXPIRE and PTTL on ~{${DOCTOR_BREAKER_KEY_PREFIX}:* (see docs/scaling.md)`,
+    };
+  }
 }
 
 async function lockCheck(
@@ -217,6 +263,18 @@ async function lockCheck(
   } catch (error) {
     return { name, status: 'failed', detail: `${where}: ${messageOf(error)} (the Redis user needs SET, GET, DEL and EVAL on ${DOCTOR_LOCK_KEY_PREFIX}*)` };
   }
+}
+
+/**
+ * How a `RedisTokenStore` on this server would notify: sharded pub/sub (`SPUBLISH`) on a
+ * cluster of Redis ≥ 7, classic `PUBLISH` otherwise (as the store detects it at start).
+ */
+export function pubSubDetail(info: string | undefined): string {
+  if (info === undefined) return '; pub/sub mode unknown (INFO refused)';
+  const major = Number(/redis_version:(\d+)/.exec(info)?.[1] ?? '0');
+  const cluster = /redis_mode:cluster/.test(info);
+  if (cluster && major >= 7) return '; pub/sub: sharded (SPUBLISH/SSUBSCRIBE, Redis Cluster ≥ 7)';
+  return `; pub/sub: classic (PUBLISH/SUBSCRIBE${cluster ? ', a cluster before Redis 7' : ''})`;
 }
 
 /** `host:port` of a Redis URL, without user name or password. */

@@ -1,0 +1,99 @@
+import { randomUUID } from 'node:crypto';
+import type Redis from 'ioredis';
+import type { RedisAuthBreaker } from '../../src/redis';
+import type { BreakerCall } from '../../src/stores/types';
+import { closedAfterEach, describeRedis, useRedisServer } from '../helpers/redis-server';
+
+/** Counts the commands clients send while `body` runs, by name (`MONITOR`; a script's own calls left out). */
+async function commandsDuring(client: Redis, body: () => Promise<void>): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  const monitor = await client.monitor();
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    const name = String(args[0]).toLowerCase();
+    if (source !== 'lua' && name !== 'ping') counts[name] = (counts[name] ?? 0) + 1;
+  });
+  await body();
+  // MONITOR lines arrive on their own connection: let the last ones land.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await monitor.disconnect();
+  return counts;
+}
+
+describeRedis('RedisAuthBreaker: a success resets the fleet’s counts', () => {
+  const redis = useRedisServer();
+  const made = closedAfterEach();
+
+  /** Two replicas' breakers on one Redis, sharing `key`. */
+  async function replicas(key: string): Promise<[RedisAuthBreaker, RedisAuthBreaker]> {
+    const breaker = { key, failureThreshold: 5 };
+    const [a, b] = await Promise.all([0, 1].map(async () => made.store({ client: await redis.connect(), breaker })));
+    return [a?.breaker as RedisAuthBreaker, b?.breaker as RedisAuthBreaker];
+  }
+
+  const calls = (): { jane: BreakerCall; joe: BreakerCall } => {
+    const scope = `partner-${randomUUID()}`;
+    return { jane: { scope, session: `jane-${randomUUID()}` }, joe: { scope, session: `joe-${randomUUID()}` } };
+  };
+
+  it('sends no DEL for a success admitted while nothing was counted anywhere', async () => {
+    const [a] = await replicas(`breaker-${randomUUID()}`);
+    const { jane } = calls();
+    const commands = await commandsDuring(await redis.connect(), async () => {
+      await a.admit(jane);
+      await a.record(jane, 'success');
+    });
+    expect(commands).toEqual({ eval: 1 });
+  });
+
+  it("resets another replica's failures of another session (the scope's count) and of the same session", async () => {
+    const [a, b] = await replicas(`breaker-${randomUUID()}`);
+    const { jane, joe } = calls();
+    const client = await redis.connect();
+    await b.record(joe, 'transient-failure');
+    await b.record(jane, 'transient-failure');
+    const { scope, session } = a.keysFor(jane);
+    expect(await client.exists(scope.failures, session.failures, scope.manyFailing)).toBe(3);
+
+    await expect(a.admit(jane)).resolves.toEqual({ allowed: true, probe: false });
+    const commands = await commandsDuring(client, () => a.record(jane, 'success'));
+    expect(commands).toEqual({ del: 1 });
+    expect(await client.exists(scope.failures, session.failures, scope.firstFailing, scope.manyFailing)).toBe(0);
+  });
+
+  it('deletes again once a failure was counted after a clean admission, at the next admission', async () => {
+    const [a, b] = await replicas(`breaker-${randomUUID()}`);
+    const { jane, joe } = calls();
+    const client = await redis.connect();
+    await a.admit(jane);
+    await a.record(jane, 'success');
+    await b.record(joe, 'transient-failure');
+    await a.admit(jane);
+    await a.record(jane, 'success');
+    expect(await client.exists(a.keysFor(jane).scope.failures)).toBe(0);
+  });
+
+  it('deletes after its own failure, even when the admission before it was clean', async () => {
+    const [a] = await replicas(`breaker-${randomUUID()}`);
+    const { jane } = calls();
+    const client = await redis.connect();
+    await a.admit(jane);
+    await a.record(jane, 'transient-failure');
+    await a.record(jane, 'success');
+    expect(await client.exists(a.keysFor(jane).session.failures, a.keysFor(jane).scope.failures)).toBe(0);
+  });
+
+  it("shows every session of a scope the scope's circuit once one of them saw it open", async () => {
+    const [a] = await replicas(`breaker-${randomUUID()}`);
+    const { jane, joe } = calls();
+    const sam = { scope: jane.scope, session: `sam-${randomUUID()}` };
+    for (let failure = 0; failure < 3; failure += 1) {
+      await a.record(jane, 'transient-failure');
+      await a.record(joe, 'transient-failure');
+    }
+    expect(a.snapshot(jane)).toMatchObject({ state: 'open' });
+    // Sam never asked Redis: the scope's circuit, one for all its sessions, refuses him too.
+    expect(a.snapshot(sam)).toMatchObject({ state: 'open', level: 'scope' });
+    await a.admit(sam).then((admission) => expect(admission.allowed).toBe(false));
+    expect(a.snapshot({ scope: `other-${randomUUID()}`, session: sam.session })).toMatchObject({ state: 'closed' });
+  });
+});
