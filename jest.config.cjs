@@ -4,13 +4,7 @@
  */
 const os = require('node:os');
 
-const esmOnly = [
-  'p-retry',
-  'is-network-error',
-  'rettime',
-  '@open-draft/deferred-promise',
-  'until-async',
-].join('|');
+const esmOnly = ['p-retry', 'is-network-error', 'rettime', '@open-draft/deferred-promise', 'until-async'].join('|');
 
 module.exports = {
   testEnvironment: 'node',

@@ -15,7 +15,14 @@ import { runExpiry, type ExpiryParams, type ExpiryRun } from './scenarios/expiry
 import { runHotPath } from './scenarios/hot-path';
 import { runInterceptor } from './scenarios/interceptor';
 import { runMemory, type MemoryRun } from './scenarios/memory';
-import { runRedisHotPath, runReplicaProcess, runReplicas, type RedisHotPathResult, type ReplicasParams, type ReplicasResult } from './scenarios/replicas';
+import {
+  runRedisHotPath,
+  runReplicaProcess,
+  runReplicas,
+  type RedisHotPathResult,
+  type ReplicasParams,
+  type ReplicasResult,
+} from './scenarios/replicas';
 import { runSessions, type SessionsRun } from './scenarios/sessions';
 import { runStampede } from './scenarios/stampede';
 import { runStorm } from './scenarios/storm';
@@ -35,7 +42,22 @@ import { renderPool } from './report';
 import type { ContenderName } from './lib/contenders';
 import { redisServerAvailable, startRedisServer } from './lib/redis';
 
-type Scenario = 'hot-path' | 'interceptor' | 'stampede' | 'expiry' | 'memory' | 'sessions' | 'redis-hot-path' | 'storm' | 'hung-auth' | 'pool-idle' | 'pool-burst' | 'pool-steady' | 'pool-hot' | 'pool-mixed' | IsolationScenario;
+type Scenario =
+  | 'hot-path'
+  | 'interceptor'
+  | 'stampede'
+  | 'expiry'
+  | 'memory'
+  | 'sessions'
+  | 'redis-hot-path'
+  | 'storm'
+  | 'hung-auth'
+  | 'pool-idle'
+  | 'pool-burst'
+  | 'pool-steady'
+  | 'pool-hot'
+  | 'pool-mixed'
+  | IsolationScenario;
 type IsolationScenario = 'isolation-bad-user' | 'isolation-churn' | 'isolation-outage';
 
 /**
@@ -55,7 +77,9 @@ const quick = argv.includes('--quick');
 const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined;
 
 function expiryParams(): ExpiryParams {
-  return quick ? { ttlMs: 1_000, lifetimes: 2, loops: 8, thinkMs: 100 } : { ttlMs: 3_000, lifetimes: 10, loops: 8, thinkMs: 100 };
+  return quick
+    ? { ttlMs: 1_000, lifetimes: 2, loops: 8, thinkMs: 100 }
+    : { ttlMs: 3_000, lifetimes: 10, loops: 8, thinkMs: 100 };
 }
 
 /**
@@ -74,7 +98,15 @@ function fleetParams(): FleetParams {
         refreshBeforeExpiryMs: 700,
         expirySkewMs: 200,
         steady: { users: 50, lifetimes: 2, thinkMinMs: 800, thinkMaxMs: 2_400 },
-        outage: { users: 50, beforeMs: 1_000, outageMs: 3_000, afterMs: 2_000, thinkMinMs: 500, thinkMaxMs: 1_500, breaker: { openMs: 1_000 } },
+        outage: {
+          users: 50,
+          beforeMs: 1_000,
+          outageMs: 3_000,
+          afterMs: 2_000,
+          thinkMinMs: 500,
+          thinkMaxMs: 1_500,
+          breaker: { openMs: 1_000 },
+        },
       }
     : {
         replicas: 8,
@@ -83,7 +115,15 @@ function fleetParams(): FleetParams {
         refreshBeforeExpiryMs: 5_250,
         expirySkewMs: 1_500,
         steady: { users: 1_000, lifetimes: 3, thinkMinMs: 6_000, thinkMaxMs: 18_000 },
-        outage: { users: 100, beforeMs: 10_000, outageMs: 60_000, afterMs: 15_000, thinkMinMs: 1_000, thinkMaxMs: 2_000, breaker: {} },
+        outage: {
+          users: 100,
+          beforeMs: 10_000,
+          outageMs: 60_000,
+          afterMs: 15_000,
+          thinkMinMs: 1_000,
+          thinkMaxMs: 2_000,
+          breaker: {},
+        },
       };
 }
 
@@ -182,7 +222,12 @@ function inChild<T>(scenario: Scenario, ...args: string[]): Promise<T> {
     child.on('exit', (code) => {
       clearTimeout(timer);
       if (result?.ok === true) resolvePromise(result.value);
-      else reject(new Error(`${scenario} ${args.join(' ')}: ${result?.ok === false ? result.error : `exited with code ${String(code)}`}`));
+      else
+        reject(
+          new Error(
+            `${scenario} ${args.join(' ')}: ${result?.ok === false ? result.error : `exited with code ${String(code)}`}`,
+          ),
+        );
     });
   });
 }
@@ -195,7 +240,9 @@ async function runReplicasScenario(): Promise<ReplicasResult> {
   const params = replicasParams();
   if (!redisServerAvailable()) {
     const reason = 'redis-server is not on PATH';
-    process.stderr.write(`\n!!! SKIPPING SCENARIO 7 (shared session across replicas): ${reason}. Install redis-server to run it. !!!\n\n`);
+    process.stderr.write(
+      `\n!!! SKIPPING SCENARIO 7 (shared session across replicas): ${reason}. Install redis-server to run it. !!!\n\n`,
+    );
     return { skipped: reason, params, groups: [], hotPath: null, sandbox: null, startupMs: null };
   }
   const redis = await startRedisServer();
@@ -231,7 +278,10 @@ async function runPoolScenario(): Promise<PoolResult> {
     hotRuns.push(await inChild<PoolResult['hot']>('pool-hot'));
   }
   const byRatio = [...hotRuns].sort((a, b) => a.ratio - b.ratio);
-  const hot = { ...(byRatio[Math.floor(byRatio.length / 2)] as PoolResult['hot']), processRatios: hotRuns.map((run) => run.ratio) };
+  const hot = {
+    ...(byRatio[Math.floor(byRatio.length / 2)] as PoolResult['hot']),
+    processRatios: hotRuns.map((run) => run.ratio),
+  };
   return { idle, burst, steady, hot, mixed };
 }
 
@@ -315,7 +365,10 @@ async function main(): Promise<void> {
   const memory: MemoryRun[] = [];
   const sessions: SessionsRun[] = [];
   for (let run = 0; run < memoryRuns; run += 1) {
-    const [memoryRun, sessionsRun] = await Promise.all([inChild<MemoryRun>('memory'), inChild<SessionsRun>('sessions')]);
+    const [memoryRun, sessionsRun] = await Promise.all([
+      inChild<MemoryRun>('memory'),
+      inChild<SessionsRun>('sessions'),
+    ]);
     memory.push(memoryRun);
     sessions.push(sessionsRun);
   }
@@ -325,7 +378,9 @@ async function main(): Promise<void> {
   progress('4/12 expiry crossing (all runs and contenders side by side, one process each)');
   const expiryRuns = quick ? 1 : 3;
   const expiryStep = Promise.all(
-    Array.from({ length: expiryRuns }, () => Promise.all([inChild<ExpiryRun>('expiry', 'ours'), inChild<ExpiryRun>('expiry', 'aar')])),
+    Array.from({ length: expiryRuns }, () =>
+      Promise.all([inChild<ExpiryRun>('expiry', 'ours'), inChild<ExpiryRun>('expiry', 'aar')]),
+    ),
   ).then((runs) => runs.flat());
   // --quick only checks that the bench works: there, scenario 7 (13 processes to start, about
   // 5 s of CPU on 2 cores) runs side by side with scenario 4 to keep the whole run under 20 s.
@@ -350,7 +405,21 @@ async function main(): Promise<void> {
   const handOver = await runHandOverScenario();
   const isolation = await runIsolationScenario();
 
-  const results: BenchResults = { hotPath, interceptor, stampede, expiry: { params: expiryParams(), runs: expiry }, memory, sessions, replicas, storm, hungAuth, pool, fleet, handOver, isolation };
+  const results: BenchResults = {
+    hotPath,
+    interceptor,
+    stampede,
+    expiry: { params: expiryParams(), runs: expiry },
+    memory,
+    sessions,
+    replicas,
+    storm,
+    hungAuth,
+    pool,
+    fleet,
+    handOver,
+    isolation,
+  };
   const meta: Meta = {
     date: new Date().toISOString(),
     node: process.version,
@@ -405,5 +474,8 @@ if (childAt === -1) {
 } else if (argv[childAt + 1] === 'fleet-replica') {
   runFleetReplicaProcess();
 } else {
-  void child(argv[childAt + 1] as Scenario, argv.slice(childAt + 2).filter((arg) => arg !== '--quick'));
+  void child(
+    argv[childAt + 1] as Scenario,
+    argv.slice(childAt + 2).filter((arg) => arg !== '--quick'),
+  );
 }

@@ -1,7 +1,13 @@
 /** Scenario 11 (fleets on a Redis Cluster): goal verdicts, the JSON summary and the markdown section. */
 import { compact, table } from './lib/format';
 import { ONE_PER_LIFETIME, type Goal } from './lib/goals';
-import type { FleetOutagePhaseRun, FleetOutageRun, FleetResult, FleetSteadyRun, LatencySummary } from './scenarios/fleet';
+import type {
+  FleetOutagePhaseRun,
+  FleetOutageRun,
+  FleetResult,
+  FleetSteadyRun,
+  LatencySummary,
+} from './scenarios/fleet';
 import type { FleetRequestCounts } from './scenarios/fleet-replica';
 
 /** Callers holding a valid token count as "unchanged" during the outage within this of their p99 before: ×2, or +1 ms. */
@@ -11,7 +17,8 @@ const FAIL_FAST_P99_MS = 50;
 /** The code of `AuthUnavailableError`; the replica appends its reason (`…/breaker`). */
 const AUTH_UNAVAILABLE = 'ERR_ALIX_AUTH_UNAVAILABLE';
 
-const ms = (value: number | null): string => (value === null || !Number.isFinite(value) ? 'n/a' : value < 10 ? value.toFixed(2) : value.toFixed(0));
+const ms = (value: number | null): string =>
+  value === null || !Number.isFinite(value) ? 'n/a' : value < 10 ? value.toFixed(2) : value.toFixed(0);
 const seconds = (value: number): string => `${(value / 1000).toFixed(value % 1000 === 0 ? 0 : 1)} s`;
 const count = (value: number): string => value.toLocaleString('en-US');
 const failures = (counts: FleetRequestCounts): number => Object.values(counts.tokenFailures).reduce((a, b) => a + b, 0);
@@ -20,8 +27,10 @@ const listed = (kinds: Record<string, number>): string =>
     .map(([kind, n]) => `${count(n)} ${kind}`)
     .join(', ') || 'none';
 const codes = (counts: FleetRequestCounts): string => listed(counts.tokenFailures);
-const onlyAuthUnavailable = (counts: FleetRequestCounts): boolean => Object.keys(counts.tokenFailures).every((code) => code.startsWith(AUTH_UNAVAILABLE));
-const latency = (summary: LatencySummary): string => (summary.count === 0 ? '—' : `${count(summary.count)}: ${ms(summary.p50)} / ${ms(summary.p99)} / ${ms(summary.max)}`);
+const onlyAuthUnavailable = (counts: FleetRequestCounts): boolean =>
+  Object.keys(counts.tokenFailures).every((code) => code.startsWith(AUTH_UNAVAILABLE));
+const latency = (summary: LatencySummary): string =>
+  summary.count === 0 ? '—' : `${count(summary.count)}: ${ms(summary.p50)} / ${ms(summary.p99)} / ${ms(summary.max)}`;
 
 function steadyMet(run: FleetSteadyRun, users: number): boolean {
   const perLifetime = run.authCallsPerSessionPerLifetime;
@@ -71,7 +80,14 @@ function outageGoals(fleet: FleetResult): Goal[] {
   const { params, outage } = fleet;
   const scenario = `11 Fleet, ${seconds(params.outage.outageMs)} auth outage, K=${params.replicas} × ${params.outage.users}`;
   if (outage === null) {
-    return [{ scenario, goal: 'auth calls ≤ threshold + outage / openMs; valid-token p99 unchanged; recovery ≤ openMs', result: `SKIPPED: ${fleet.skipped ?? 'not run'}`, met: null }];
+    return [
+      {
+        scenario,
+        goal: 'auth calls ≤ threshold + outage / openMs; valid-token p99 unchanged; recovery ≤ openMs',
+        result: `SKIPPED: ${fleet.skipped ?? 'not run'}`,
+        met: null,
+      },
+    ];
   }
   const { failureThreshold, openMs } = outage.breaker;
   const { before, during, after } = outage;
@@ -96,7 +112,11 @@ function outageGoals(fleet: FleetResult): Goal[] {
       scenario: `${scenario}: callers without one`,
       goal: `fail fast with AuthUnavailableError (p99 ≤ ${FAIL_FAST_P99_MS} ms)`,
       result: `${count(failures(during.counts))} failed during the outage, p99 ${ms(during.failed.p99)} ms, max ${ms(during.failed.max)} ms (${codes(during.counts)})`,
-      met: failures(during.counts) > 0 && onlyAuthUnavailable(during.counts) && onlyAuthUnavailable(after.counts) && during.failed.p99 <= FAIL_FAST_P99_MS,
+      met:
+        failures(during.counts) > 0 &&
+        onlyAuthUnavailable(during.counts) &&
+        onlyAuthUnavailable(after.counts) &&
+        during.failed.p99 <= FAIL_FAST_P99_MS,
     },
     {
       scenario: `${scenario}: recovery`,
@@ -139,7 +159,17 @@ export function fleetSummary(fleet: FleetResult): unknown {
 }
 
 function phaseRow(name: string, phase: FleetOutagePhaseRun): string[] {
-  return [name, compact(phase.counts.requests), latency(phase.served), latency(phase.failed), codes(phase.counts), latency(phase.lockWaits), String(phase.authCalls), String(phase.authCallsStarted), String(phase.counts.unauthorized)];
+  return [
+    name,
+    compact(phase.counts.requests),
+    latency(phase.served),
+    latency(phase.failed),
+    codes(phase.counts),
+    latency(phase.lockWaits),
+    String(phase.authCalls),
+    String(phase.authCallsStarted),
+    String(phase.counts.unauthorized),
+  ];
 }
 
 /** The markdown section of scenario 11. */
@@ -154,7 +184,12 @@ export function renderFleet(fleet: FleetResult): string[] {
     out.push(`**SKIPPED: ${fleet.skipped}.** Install redis-server and redis-tools to run this scenario (CI does).`);
     return out;
   }
-  out.push(...fleetGoals(fleet).map((goal) => `- **${goal.met === null ? '—' : goal.met ? 'met' : 'MISSED'}** ${goal.scenario}: ${goal.goal} → ${goal.result}`));
+  out.push(
+    ...fleetGoals(fleet).map(
+      (goal) =>
+        `- **${goal.met === null ? '—' : goal.met ? 'met' : 'MISSED'}** ${goal.scenario}: ${goal.goal} → ${goal.result}`,
+    ),
+  );
   if (fleet.steady !== null) out.push(...renderSteady(fleet, fleet.steady));
   if (fleet.outage !== null) out.push(...renderOutage(fleet, fleet.outage));
   return out;
@@ -170,21 +205,45 @@ function renderSteady(fleet: FleetResult, steady: FleetSteadyRun): string[] {
       ['Measure', 'Value'],
       [
         ['replicas connected to the cluster', `${ms(fleet.connectMs)} ms after forking`],
-        ['start-up: every user holds a token in every replica', `after ${ms(steady.startupMs)} ms; ${count(steady.startupSignIns)} sign-ins, ${steady.startupRefreshes} refreshes, ${steady.usersSignedInTwice} users signed in twice, ${steady.startupFailures} failed`],
-        ['run', `${seconds(steady.durationMs)}, ${compact(steady.requests)} requests (${compact(steady.requestsPerSecond)}/s, a pause of ${seconds(params.steady.thinkMinMs)}–${seconds(params.steady.thinkMaxMs)} after each)`],
+        [
+          'start-up: every user holds a token in every replica',
+          `after ${ms(steady.startupMs)} ms; ${count(steady.startupSignIns)} sign-ins, ${steady.startupRefreshes} refreshes, ${steady.usersSignedInTwice} users signed in twice, ${steady.startupFailures} failed`,
+        ],
+        [
+          'run',
+          `${seconds(steady.durationMs)}, ${compact(steady.requests)} requests (${compact(steady.requestsPerSecond)}/s, a pause of ${seconds(params.steady.thinkMinMs)}–${seconds(params.steady.thinkMaxMs)} after each)`,
+        ],
         [
           'token lifetime at arrival (mean) − refresh window = service period',
           `${ms(steady.meanLifetimeMs)} − ${ms(steady.windowMs)} = ${ms(steady.meanLifetimeMs - steady.windowMs)} ms → ${steady.lifetimes.toFixed(2)} lifetimes in the run`,
         ],
-        ['auth calls at the sandbox during the run', `${count(steady.authCalls)} → ${steady.authCallsPerSessionPerLifetime.toFixed(3)} per session per lifetime; per user ${steady.perUserMin}–${steady.perUserMax}`],
+        [
+          'auth calls at the sandbox during the run',
+          `${count(steady.authCalls)} → ${steady.authCallsPerSessionPerLifetime.toFixed(3)} per session per lifetime; per user ${steady.perUserMin}–${steady.perUserMax}`,
+        ],
         ['time between two tokens of one user (median, any replica)', `${ms(steady.medianIntervalMs)} ms`],
         ['duplicate auth calls (same user, < half a service period apart)', String(steady.duplicates)],
-        ['refresh runs that adopted another replica\'s session', compact(steady.adopted)],
-        ['lock waits: acquired / published / unavailable', `${compact(steady.lockOutcomes.acquired)} / ${compact(steady.lockOutcomes.published)} / ${compact(steady.lockOutcomes.unavailable)}; ${steady.storeFailures} store failures`],
-        ['Redis commands during the run', `${compact(steady.redisCommands)} (${compact(steady.redisCommands / Math.max(1, steady.authCalls))} per auth call, ${compact(steady.redisCommands / (steady.durationMs / 1000))}/s)`],
-        ['server 401s / wrong-user 403s / other failures', `${steady.server401s} / ${steady.counts.wrongUser} / ${steady.counts.httpFailures} (${listed(steady.counts.httpFailureKinds)}); token failures: ${codes(steady.counts)}`],
-        ['getAccessToken() p50 / p99 / max', `${ms(steady.tokenLatency.p50)} / ${ms(steady.tokenLatency.p99)} / ${ms(steady.tokenLatency.max)} ms; ${count(steady.waits)} callers waited for a token, longest ${ms(steady.longestWaitMs)} ms`],
-        ['CPU of the replicas / worst event-loop delay p99, max', `${steady.replicaCores.toFixed(2)} cores / ${ms(steady.eventLoopDelayP99Ms)} ms, ${ms(steady.eventLoopDelayMaxMs)} ms`],
+        ["refresh runs that adopted another replica's session", compact(steady.adopted)],
+        [
+          'lock waits: acquired / published / unavailable',
+          `${compact(steady.lockOutcomes.acquired)} / ${compact(steady.lockOutcomes.published)} / ${compact(steady.lockOutcomes.unavailable)}; ${steady.storeFailures} store failures`,
+        ],
+        [
+          'Redis commands during the run',
+          `${compact(steady.redisCommands)} (${compact(steady.redisCommands / Math.max(1, steady.authCalls))} per auth call, ${compact(steady.redisCommands / (steady.durationMs / 1000))}/s)`,
+        ],
+        [
+          'server 401s / wrong-user 403s / other failures',
+          `${steady.server401s} / ${steady.counts.wrongUser} / ${steady.counts.httpFailures} (${listed(steady.counts.httpFailureKinds)}); token failures: ${codes(steady.counts)}`,
+        ],
+        [
+          'getAccessToken() p50 / p99 / max',
+          `${ms(steady.tokenLatency.p50)} / ${ms(steady.tokenLatency.p99)} / ${ms(steady.tokenLatency.max)} ms; ${count(steady.waits)} callers waited for a token, longest ${ms(steady.longestWaitMs)} ms`,
+        ],
+        [
+          'CPU of the replicas / worst event-loop delay p99, max',
+          `${steady.replicaCores.toFixed(2)} cores / ${ms(steady.eventLoopDelayP99Ms)} ms, ${ms(steady.eventLoopDelayMaxMs)} ms`,
+        ],
       ],
     ),
   ];
@@ -201,8 +260,22 @@ function renderOutage(fleet: FleetResult, outage: FleetOutageRun): string[] {
       `Phases by when a call started; latencies (of getAccessToken(), and of a refresh run's wait for the session's cross-replica lock) as n: p50 / p99 / max ms.`,
     '',
     table(
-      ['phase', 'requests', 'served a token', 'failed', 'failures', 'refresh runs\' waits for the lock', 'auth calls at the server', 'auth calls admitted (replicas)', '401s'],
-      [phaseRow(`before (${seconds(params.outage.beforeMs)})`, outage.before), phaseRow(`outage (${seconds(params.outage.outageMs)})`, outage.during), phaseRow(`after (${seconds(params.outage.afterMs)})`, outage.after)],
+      [
+        'phase',
+        'requests',
+        'served a token',
+        'failed',
+        'failures',
+        "refresh runs' waits for the lock",
+        'auth calls at the server',
+        'auth calls admitted (replicas)',
+        '401s',
+      ],
+      [
+        phaseRow(`before (${seconds(params.outage.beforeMs)})`, outage.before),
+        phaseRow(`outage (${seconds(params.outage.outageMs)})`, outage.during),
+        phaseRow(`after (${seconds(params.outage.afterMs)})`, outage.after),
+      ],
     ),
     '',
     `Auth calls at the server during the outage, ms after it began: ${outage.callsAtMs.map((at) => at.toFixed(0)).join(', ') || 'none'}; ` +

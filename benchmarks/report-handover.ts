@@ -70,7 +70,7 @@ export function renderHandOver(result: HandOverResult): string[] {
   out.push(
     'K replica processes, each a `TokenManagerPool` over a `RedisTokenStore` on a local 3-master Redis Cluster, ' +
       'hold the same users; part A of scenario 11 runs on them. Per auth call: the commands the replicas sent ' +
-      '(their own counters; a script counts once), the commands the cluster processed (a script\'s inner calls ' +
+      "(their own counters; a script counts once), the commands the cluster processed (a script's inner calls " +
       'included), the bytes between the cluster and its clients.',
     '',
   );

@@ -79,9 +79,15 @@ export function analyse(results: BenchResults): { goals: Goal[]; summaries: Reco
     staticHeader: summarizeField(results.interceptor.runs, (r) => r.staticHeader),
     ratio: summarizeField(results.interceptor.runs, (r) => r.ratio),
     /** CPU µs added per request, by axios version. */
-    addedCpuUs: Object.fromEntries(results.interceptor.cpuByAxios.map(({ axios, runs }) => [axios, summarizeField(runs, (r) => r.added)])),
+    addedCpuUs: Object.fromEntries(
+      results.interceptor.cpuByAxios.map(({ axios, runs }) => [axios, summarizeField(runs, (r) => r.added)]),
+    ),
   };
-  const addedCpu = results.interceptor.cpuByAxios.map(({ axios, role, runs }) => ({ axios, role, median: summarizeField(runs, (r) => r.added).median }));
+  const addedCpu = results.interceptor.cpuByAxios.map(({ axios, role, runs }) => ({
+    axios,
+    role,
+    median: summarizeField(runs, (r) => r.added).median,
+  }));
   const stampedeSummary = results.stampede.map((result) => ({
     n: result.n,
     contenders: Object.fromEntries(
@@ -155,7 +161,9 @@ export function analyse(results: BenchResults): { goals: Goal[]; summaries: Reco
   goals.push({
     scenario: '2 Interceptor CPU',
     goal: '≤ 3 µs of CPU added per request, with the repo’s axios and the oldest supported peer',
-    result: addedCpu.map(({ axios, role, median }) => `${median.toFixed(2)} µs with axios ${axios} (${role})`).join('; '),
+    result: addedCpu
+      .map(({ axios, role, median }) => `${median.toFixed(2)} µs with axios ${axios} (${role})`)
+      .join('; '),
     met: addedCpu.length > 0 && addedCpu.every(({ median }) => median <= 3),
   });
   for (const result of results.stampede) {
@@ -192,7 +200,9 @@ export function analyse(results: BenchResults): { goals: Goal[]; summaries: Reco
   // Flat: after the first half (JIT, lazily built objects) the second half adds < 1 B per call and < 32 B per refresh.
   const calls = results.memory[0]?.calls ?? 1;
   const cycles = results.memory[0]?.refreshCycles ?? 1;
-  const flat = memorySummary.heapGrowthCallsSecondHalf.median < calls / 2 && memorySummary.heapGrowthRefreshesSecondHalf.median < (cycles / 2) * 32;
+  const flat =
+    memorySummary.heapGrowthCallsSecondHalf.median < calls / 2 &&
+    memorySummary.heapGrowthRefreshesSecondHalf.median < (cycles / 2) * 32;
   const handles = memorySummary.timersAfterClose.max + memorySummary.resourcesAfterClose.max;
   goals.push({
     scenario: '5 Memory & handles',
@@ -251,7 +261,14 @@ const REDIS_HOT_PATH_MIN_RATIO = 0.95;
 
 function replicaGoals(replicas: ReplicasResult): Goal[] {
   if (replicas.skipped !== null) {
-    return [{ scenario: '7 Replicas (Redis)', goal: '1 auth call per lifetime at every K', result: `SKIPPED: ${replicas.skipped}`, met: null }];
+    return [
+      {
+        scenario: '7 Replicas (Redis)',
+        goal: '1 auth call per lifetime at every K',
+        result: `SKIPPED: ${replicas.skipped}`,
+        met: null,
+      },
+    ];
   }
   const groups = replicas.groups;
   const perK = groups.map((g) => `K=${g.k}: ${ratio(g.authPerLifetime)}`).join(', ');
@@ -263,7 +280,12 @@ function replicaGoals(replicas: ReplicasResult): Goal[] {
         `auth calls per lifetime ${perK}; start-up sign-ins ${groups.map((g) => g.startup.authenticate).join('/')}; ` +
         `${Math.max(...groups.map((g) => g.server401s))} 401s; ${Math.max(...groups.map((g) => g.failures))} failed requests (worst group)`,
       met: groups.every(
-        (g) => g.authPerLifetime > ONE_PER_LIFETIME.min && g.authPerLifetime < ONE_PER_LIFETIME.max && g.server401s === 0 && g.failures === 0 && g.startup.authenticate === 1,
+        (g) =>
+          g.authPerLifetime > ONE_PER_LIFETIME.min &&
+          g.authPerLifetime < ONE_PER_LIFETIME.max &&
+          g.server401s === 0 &&
+          g.failures === 0 &&
+          g.startup.authenticate === 1,
       ),
     },
   ];
@@ -320,7 +342,19 @@ function renderReplicas(replicas: ReplicasResult): string[] {
   }
   out.push(
     table(
-      ['replicas (K)', 'token lifetimes', 'requests', 'auth calls', 'auth calls per lifetime', 'sign-ins at start-up', 'server 401s', 'failed requests', 'distinct tokens served', 'auth calls by replica', 'longest getAccessToken() wait'],
+      [
+        'replicas (K)',
+        'token lifetimes',
+        'requests',
+        'auth calls',
+        'auth calls per lifetime',
+        'sign-ins at start-up',
+        'server 401s',
+        'failed requests',
+        'distinct tokens served',
+        'auth calls by replica',
+        'longest getAccessToken() wait',
+      ],
       replicas.groups.map((g) => [
         String(g.k),
         g.lifetimes.toFixed(1),
@@ -339,17 +373,30 @@ function renderReplicas(replicas: ReplicasResult): string[] {
   const hot = replicas.hotPath;
   if (hot !== null) {
     const nsPerCall = (callsPerSecond: number): string => `${(1e9 / callsPerSecond).toFixed(1)} ns`;
-    out.push('', `Hot path, getAccessToken() on a valid token in one process (${hot.runs.length} runs × ${hot.sliceMs} ms each, alternating order):`, '');
+    out.push(
+      '',
+      `Hot path, getAccessToken() on a valid token in one process (${hot.runs.length} runs × ${hot.sliceMs} ms each, alternating order):`,
+      '',
+    );
     out.push(
       table(
         ['Store', 'calls/s', 'per call', 'vs MemoryTokenStore', 'Redis commands sent'],
         [
-          ['MemoryTokenStore (default)', spread(summarizeField(hot.runs, (r) => r.memory)), nsPerCall(summarize(hot.runs.map((r) => r.memory)).median), '1.00', '—'],
+          [
+            'MemoryTokenStore (default)',
+            spread(summarizeField(hot.runs, (r) => r.memory)),
+            nsPerCall(summarize(hot.runs.map((r) => r.memory)).median),
+            '1.00',
+            '—',
+          ],
           [
             '**RedisTokenStore**',
             spread(summarizeField(hot.runs, (r) => r.redis)),
             nsPerCall(summarize(hot.runs.map((r) => r.redis)).median),
-            spread(summarizeField(hot.runs, (r) => r.ratio), ratio),
+            spread(
+              summarizeField(hot.runs, (r) => r.ratio),
+              ratio,
+            ),
             `${hot.redisCommands} during ${compact(hot.redisCalls)} calls`,
           ],
         ],
@@ -362,40 +409,81 @@ function renderReplicas(replicas: ReplicasResult): string[] {
 /** The markdown report: machine, goals, then one table per scenario. */
 export function renderMarkdown(meta: Meta, results: BenchResults, goals: readonly Goal[]): string {
   const out: string[] = [];
-  out.push(`# alix-token-manager benchmark${meta.quick ? ' (--quick: fewer/shorter runs, numbers indicative only)' : ''}`);
+  out.push(
+    `# alix-token-manager benchmark${meta.quick ? ' (--quick: fewer/shorter runs, numbers indicative only)' : ''}`,
+  );
   out.push('');
-  out.push(`${meta.date} · Node ${meta.node} · ${meta.cpu} · ${meta.cores} cores · --expose-gc ${meta.gcExposed ? 'on' : 'OFF'} · ${meta.totalSeconds.toFixed(0)} s`);
+  out.push(
+    `${meta.date} · Node ${meta.node} · ${meta.cpu} · ${meta.cores} cores · --expose-gc ${meta.gcExposed ? 'on' : 'OFF'} · ${meta.totalSeconds.toFixed(0)} s`,
+  );
   out.push('');
   out.push('Figures are the median of the runs, with (min–max) when runs differ; ratios are computed within each run.');
   out.push('');
   out.push('## Goals');
   out.push('');
-  out.push(table(['Scenario', 'Goal', 'Result (median)', 'Met'], goals.map((g) => [g.scenario, g.goal, g.result, g.met === null ? '—' : g.met ? 'yes' : '**no**'])));
+  out.push(
+    table(
+      ['Scenario', 'Goal', 'Result (median)', 'Met'],
+      goals.map((g) => [g.scenario, g.goal, g.result, g.met === null ? '—' : g.met ? 'yes' : '**no**']),
+    ),
+  );
 
   const hot = results.hotPath.runs;
-  out.push('', `## 1. Hot path: getAccessToken() on a cached token (${hot.length} runs × ${results.hotPath.sliceMs} ms each)`, '');
-  const vsBare = (pick: (r: (typeof hot)[number]) => number): string => spread(summarize(hot.map((r) => pick(r) / r.bare)), ratio);
+  out.push(
+    '',
+    `## 1. Hot path: getAccessToken() on a cached token (${hot.length} runs × ${results.hotPath.sliceMs} ms each)`,
+    '',
+  );
+  const vsBare = (pick: (r: (typeof hot)[number]) => number): string =>
+    spread(summarize(hot.map((r) => pick(r) / r.bare)), ratio);
   out.push(
     table(
       ['Contender', 'calls/s', 'vs bare async'],
       [
         ['bare `async () => cachedString` (the limit)', spread(summarizeField(hot, (r) => r.bare)), '1.00'],
-        ['bare async + one `Date.now()` (reference)', spread(summarizeField(hot, (r) => r.bareWithClock)), vsBare((r) => r.bareWithClock)],
-        ['**alix-token-manager** `manager.getAccessToken()`', spread(summarizeField(hot, (r) => r.ours)), vsBare((r) => r.ours)],
-        ['… with every diagnostics channel and a `lifecycle` listener subscribed', spread(summarizeField(hot, (r) => r.oursSubscribed)), vsBare((r) => r.oursSubscribed)],
-        ['google-auth-library `OAuth2Client.getAccessToken()`', spread(summarizeField(hot, (r) => r.google)), vsBare((r) => r.google)],
+        [
+          'bare async + one `Date.now()` (reference)',
+          spread(summarizeField(hot, (r) => r.bareWithClock)),
+          vsBare((r) => r.bareWithClock),
+        ],
+        [
+          '**alix-token-manager** `manager.getAccessToken()`',
+          spread(summarizeField(hot, (r) => r.ours)),
+          vsBare((r) => r.ours),
+        ],
+        [
+          '… with every diagnostics channel and a `lifecycle` listener subscribed',
+          spread(summarizeField(hot, (r) => r.oursSubscribed)),
+          vsBare((r) => r.oursSubscribed),
+        ],
+        [
+          'google-auth-library `OAuth2Client.getAccessToken()`',
+          spread(summarizeField(hot, (r) => r.google)),
+          vsBare((r) => r.google),
+        ],
       ],
     ),
   );
 
   const ic = results.interceptor;
-  out.push('', `## 2. Interceptor overhead (${ic.runs.length} runs × ${ic.sliceMs} ms, concurrency ${ic.concurrency}, keep-alive loopback server)`, '');
+  out.push(
+    '',
+    `## 2. Interceptor overhead (${ic.runs.length} runs × ${ic.sliceMs} ms, concurrency ${ic.concurrency}, keep-alive loopback server)`,
+    '',
+  );
   out.push(
     table(
       ['axios instance', 'requests/s', 'ratio'],
       [
         ['static `Authorization` header', spread(summarizeField(ic.runs, (r) => r.staticHeader)), '1.00'],
-        ['**attachTokenManager()**', spread(summarizeField(ic.runs, (r) => r.ours)), spread(summarizeField(ic.runs, (r) => r.ratio), ratio)],
+        [
+          '**attachTokenManager()**',
+          spread(summarizeField(ic.runs, (r) => r.ours)),
+          spread(
+            summarizeField(ic.runs, (r) => r.ratio),
+            ratio,
+          ),
+        ],
       ],
     ),
   );
@@ -408,14 +496,27 @@ export function renderMarkdown(meta: Meta, results: BenchResults, goals: readonl
       ['axios', 'static `Authorization` header', '**attachTokenManager()**', 'added by attachTokenManager()'],
       ic.cpuByAxios.map(({ axios, role, runs }) => [
         `${axios} (${role})`,
-        spread(summarizeField(runs, (r) => r.staticHeader), usPerRequest),
-        spread(summarizeField(runs, (r) => r.ours), usPerRequest),
-        spread(summarizeField(runs, (r) => r.added), usPerRequest),
+        spread(
+          summarizeField(runs, (r) => r.staticHeader),
+          usPerRequest,
+        ),
+        spread(
+          summarizeField(runs, (r) => r.ours),
+          usPerRequest,
+        ),
+        spread(
+          summarizeField(runs, (r) => r.added),
+          usPerRequest,
+        ),
       ]),
     ),
   );
 
-  out.push('', `## 3. Stampede after revocation (sandbox GET /api/v2/cards, ${results.stampede[0]?.maxSockets ?? 0} keep-alive sockets per client)`, '');
+  out.push(
+    '',
+    `## 3. Stampede after revocation (sandbox GET /api/v2/cards, ${results.stampede[0]?.maxSockets ?? 0} keep-alive sockets per client)`,
+    '',
+  );
   const rows: string[][] = [];
   for (const result of results.stampede) {
     for (const name of STAMPEDE_ORDER) {
@@ -428,7 +529,10 @@ export function renderMarkdown(meta: Meta, results: BenchResults, goals: readonl
         spread(summarizeField(runs, (r) => r.successes)),
         spread(summarizeField(runs, (r) => r.failures)),
         spread(summarizeField(runs, (r) => r.sentMoreThanTwice)),
-        spread(summarizeField(runs, (r) => r.wallMs), (v) => v.toFixed(0)),
+        spread(
+          summarizeField(runs, (r) => r.wallMs),
+          (v) => v.toFixed(0),
+        ),
       ]);
     }
   }
@@ -444,7 +548,10 @@ export function renderMarkdown(meta: Meta, results: BenchResults, goals: readonl
     const runs = expiryRuns.filter((run) => run.contender === name);
     return [
       name === 'ours' ? `**${CONTENDER_LABELS[name]}**` : CONTENDER_LABELS[name],
-      spread(summarizeField(runs, (r) => r.lifetimes), (v) => v.toFixed(1)),
+      spread(
+        summarizeField(runs, (r) => r.lifetimes),
+        (v) => v.toFixed(1),
+      ),
       spread(summarizeField(runs, (r) => r.requests)),
       spread(summarizeField(runs, (r) => r.server401s)),
       spread(summarizeField(runs, (r) => r.refreshes)),
@@ -455,13 +562,28 @@ export function renderMarkdown(meta: Meta, results: BenchResults, goals: readonl
     ];
   });
   out.push(
-    table(['Client', 'lifetimes', 'requests', 'server 401s', 'refreshes', 'sign-ins', 'failed requests', 'overlapping an auth call: p50 / p99 / max ms', 'others: p50 / p99 / max ms'], expiryRows),
+    table(
+      [
+        'Client',
+        'lifetimes',
+        'requests',
+        'server 401s',
+        'refreshes',
+        'sign-ins',
+        'failed requests',
+        'overlapping an auth call: p50 / p99 / max ms',
+        'others: p50 / p99 / max ms',
+      ],
+      expiryRows,
+    ),
   );
   const oursRuns = expiryRuns.filter((run) => run.contender === 'ours');
   out.push(
     '',
-    `alix-token-manager, time a request waited in the interceptor for its token: longest ${spread(summarizeField(oursRuns, (r) => r.maxTokenWaitMs), ms)} ms; ` +
-      `requests that waited > 1 ms: ${spread(summarizeField(oursRuns, (r) => r.tokenWaitsOver1Ms))}.`,
+    `alix-token-manager, time a request waited in the interceptor for its token: longest ${spread(
+      summarizeField(oursRuns, (r) => r.maxTokenWaitMs),
+      ms,
+    )} ms; ` + `requests that waited > 1 ms: ${spread(summarizeField(oursRuns, (r) => r.tokenWaitsOver1Ms))}.`,
   );
 
   const memory = results.memory;
@@ -470,50 +592,143 @@ export function renderMarkdown(meta: Meta, results: BenchResults, goals: readonl
     table(
       ['Measure', 'Value'],
       [
-        ['heapUsed after setup', spread(summarizeField(memory, (r) => r.start.heapUsed), bytes)],
-        [`heapUsed growth, second half of ${compact(memory[0]?.calls ?? 0)} cached calls`, spread(summarizeField(memory, (r) => r.heapGrowthCallsSecondHalf), bytes)],
-        [`heapUsed growth over ${compact(memory[0]?.refreshCycles ?? 0)} refresh cycles`, spread(summarizeField(memory, (r) => r.heapGrowthRefreshes), bytes)],
-        ['heapUsed growth, second half of the refresh cycles', spread(summarizeField(memory, (r) => r.heapGrowthRefreshesSecondHalf), bytes)],
-        ['… the same with `refreshJitterMs: 0`', spread(summarizeField(memory, (r) => r.heapGrowthRefreshesSecondHalfNoJitter), bytes)],
-        ['heapUsed / RSS at the end', `${spread(summarizeField(memory, (r) => r.afterRefreshes.heapUsed), bytes)} / ${spread(summarizeField(memory, (r) => r.afterRefreshes.rss), bytes)}`],
-        ['RSS growth, whole scenario', spread(summarizeField(memory, (r) => r.rssGrowthTotal), bytes)],
+        [
+          'heapUsed after setup',
+          spread(
+            summarizeField(memory, (r) => r.start.heapUsed),
+            bytes,
+          ),
+        ],
+        [
+          `heapUsed growth, second half of ${compact(memory[0]?.calls ?? 0)} cached calls`,
+          spread(
+            summarizeField(memory, (r) => r.heapGrowthCallsSecondHalf),
+            bytes,
+          ),
+        ],
+        [
+          `heapUsed growth over ${compact(memory[0]?.refreshCycles ?? 0)} refresh cycles`,
+          spread(
+            summarizeField(memory, (r) => r.heapGrowthRefreshes),
+            bytes,
+          ),
+        ],
+        [
+          'heapUsed growth, second half of the refresh cycles',
+          spread(
+            summarizeField(memory, (r) => r.heapGrowthRefreshesSecondHalf),
+            bytes,
+          ),
+        ],
+        [
+          '… the same with `refreshJitterMs: 0`',
+          spread(
+            summarizeField(memory, (r) => r.heapGrowthRefreshesSecondHalfNoJitter),
+            bytes,
+          ),
+        ],
+        [
+          'heapUsed / RSS at the end',
+          `${spread(
+            summarizeField(memory, (r) => r.afterRefreshes.heapUsed),
+            bytes,
+          )} / ${spread(
+            summarizeField(memory, (r) => r.afterRefreshes.rss),
+            bytes,
+          )}`,
+        ],
+        [
+          'RSS growth, whole scenario',
+          spread(
+            summarizeField(memory, (r) => r.rssGrowthTotal),
+            bytes,
+          ),
+        ],
         ['refreshes counted by status()', spread(summarizeField(memory, (r) => r.refreshCount))],
-        ['timers pending before / after close()', `${spread(summarizeField(memory, (r) => r.timersBeforeClose))} / ${spread(summarizeField(memory, (r) => r.timersAfterClose))}`],
+        [
+          'timers pending before / after close()',
+          `${spread(summarizeField(memory, (r) => r.timersBeforeClose))} / ${spread(summarizeField(memory, (r) => r.timersAfterClose))}`,
+        ],
         ['active resources added, after close()', spread(summarizeField(memory, (r) => r.resourcesAfterClose.length))],
       ],
     ),
   );
 
   const sessions = results.sessions;
-  out.push('', `## 6. Many sessions (${compact(sessions[0]?.sessions ?? 0)} managers in one process, ${sessions.length} runs)`, '');
+  out.push(
+    '',
+    `## 6. Many sessions (${compact(sessions[0]?.sessions ?? 0)} managers in one process, ${sessions.length} runs)`,
+    '',
+  );
   out.push(
     table(
       ['Measure', 'Value'],
       [
-        ['heapUsed per session', spread(summarizeField(sessions, (r) => r.heapPerSession), bytes)],
-        ['RSS per session', spread(summarizeField(sessions, (r) => r.rssPerSession), bytes)],
+        [
+          'heapUsed per session',
+          spread(
+            summarizeField(sessions, (r) => r.heapPerSession),
+            bytes,
+          ),
+        ],
+        [
+          'RSS per session',
+          spread(
+            summarizeField(sessions, (r) => r.rssPerSession),
+            bytes,
+          ),
+        ],
         ['timers in use (all unref()ed)', spread(summarizeField(sessions, (r) => r.timersInUse))],
-        ['ref\'ed handles added (process.getActiveResourcesInfo())', spread(summarizeField(sessions, (r) => r.activeResourcesWhileOpen))],
-        ['create + first token, all sessions', spread(summarizeField(sessions, (r) => r.createMs), (v) => `${v.toFixed(0)} ms`)],
+        [
+          "ref'ed handles added (process.getActiveResourcesInfo())",
+          spread(summarizeField(sessions, (r) => r.activeResourcesWhileOpen)),
+        ],
+        [
+          'create + first token, all sessions',
+          spread(
+            summarizeField(sessions, (r) => r.createMs),
+            (v) => `${v.toFixed(0)} ms`,
+          ),
+        ],
         ['timers after close()', spread(summarizeField(sessions, (r) => r.timersAfterClose))],
-        ['heapUsed still held per session after close() + drop', spread(summarizeField(sessions, (r) => r.heapLeftPerSession), bytes)],
+        [
+          'heapUsed still held per session after close() + drop',
+          spread(
+            summarizeField(sessions, (r) => r.heapLeftPerSession),
+            bytes,
+          ),
+        ],
       ],
     ),
   );
   out.push(...renderReplicas(results.replicas));
-  out.push(...renderStorm(results.storm), ...renderHungAuth(results.hungAuth), ...renderPool(results.pool), ...renderFleet(results.fleet));
+  out.push(
+    ...renderStorm(results.storm),
+    ...renderHungAuth(results.hungAuth),
+    ...renderPool(results.pool),
+    ...renderFleet(results.fleet),
+  );
   if (results.handOver !== undefined) out.push(...renderHandOver(results.handOver));
   out.push(...renderIsolation(results.isolation));
   return out.join('\n');
 }
 
 function renderStorm(storm: StormResult): string[] {
-  const row = (label: string, run: StormResult['calm']): string[] => [label, String(run.authCalls), String(run.healthyCalls), ms(run.healthyP99Ms), String(run.storm401s)];
+  const row = (label: string, run: StormResult['calm']): string[] => [
+    label,
+    String(run.authCalls),
+    String(run.healthyCalls),
+    ms(run.healthyP99Ms),
+    String(run.storm401s),
+  ];
   return [
     '',
     `## 8. 401 storm (4 loops on a healthy endpoint, 4 on one that 401s every token, ${(storm.storm.durationMs / 1000).toFixed(0)} s, auth calls take ${storm.authLatencyMs} ms)`,
     '',
-    table(['Run', 'auth calls', 'healthy calls', 'healthy p99 (ms)', '401s surfaced'], [row('healthy endpoint alone', storm.calm), row('beside the always-401 endpoint', storm.storm)]),
+    table(
+      ['Run', 'auth calls', 'healthy calls', 'healthy p99 (ms)', '401s surfaced'],
+      [row('healthy endpoint alone', storm.calm), row('beside the always-401 endpoint', storm.storm)],
+    ),
   ];
 }
 
@@ -524,7 +739,15 @@ function renderHungAuth(hung: HungAuthResult): string[] {
     '',
     table(
       ['acquireTimeoutMs', 'first typed error after', 'code', 'stage', 'auth calls made'],
-      [[`${hung.acquireTimeoutMs} ms`, `${hung.errorAfterMs.toFixed(0)} ms`, hung.code, hung.stage ?? '—', String(hung.attempts ?? '—')]],
+      [
+        [
+          `${hung.acquireTimeoutMs} ms`,
+          `${hung.errorAfterMs.toFixed(0)} ms`,
+          hung.code,
+          hung.stage ?? '—',
+          String(hung.attempts ?? '—'),
+        ],
+      ],
     ),
     '',
     `Message: \`${hung.message}\``,
@@ -535,11 +758,36 @@ function renderHungAuth(hung: HungAuthResult): string[] {
 export function poolGoals(pool: PoolResult): Goal[] {
   const { idle, burst, steady, hot } = pool;
   return [
-    { scenario: '10 pool, idle sessions', goal: 'heap per session ≤ 1.5 kB', result: `${bytes(idle.heapPerSession)} per session (${bytes(idle.tokenBytesPerSession)} of it the two token strings), ${compact(idle.sessions)} sessions`, met: idle.gcExposed ? idle.heapPerSession <= 1536 : null },
-    { scenario: '10 pool, idle sessions', goal: 'timers in use = 1', result: `${idle.timersInUse} for ${compact(idle.sessions)} sessions`, met: idle.timersInUse <= 1 },
-    { scenario: '10 pool, burst', goal: 'peak concurrent auth calls = maxConcurrentAuth', result: `${burst.peakConcurrentAuth} (cap ${burst.maxConcurrentAuth}); all ${compact(burst.sessions)} hold a token after ${(burst.allHoldTokenMs / 1000).toFixed(1)} s, ${burst.failures} failed`, met: burst.peakConcurrentAuth <= burst.maxConcurrentAuth && burst.failures === 0 },
-    { scenario: '10 pool, steady load', goal: '0 401s; 1.0 auth call per used session per lifetime', result: `${steady.unauthorized} 401s in ${compact(steady.requests)} requests; ${steady.authCallsPerSessionPerLifetime.toFixed(2)} auth calls per session per lifetime`, met: steady.unauthorized === 0 && steady.authCallsPerSessionPerLifetime <= 1.05 },
-    { scenario: '10 pool, hot path', goal: 'pool lookup + cached token ≥ 0.8 × one manager', result: `${ratio(hot.ratio)}${processSpread(hot.processRatios)} (${compact(hot.poolOpsPerSec)} vs ${compact(hot.managerOpsPerSec)} calls/s, ${compact(hot.keys)} keys)`, met: hot.ratio >= 0.8 },
+    {
+      scenario: '10 pool, idle sessions',
+      goal: 'heap per session ≤ 1.5 kB',
+      result: `${bytes(idle.heapPerSession)} per session (${bytes(idle.tokenBytesPerSession)} of it the two token strings), ${compact(idle.sessions)} sessions`,
+      met: idle.gcExposed ? idle.heapPerSession <= 1536 : null,
+    },
+    {
+      scenario: '10 pool, idle sessions',
+      goal: 'timers in use = 1',
+      result: `${idle.timersInUse} for ${compact(idle.sessions)} sessions`,
+      met: idle.timersInUse <= 1,
+    },
+    {
+      scenario: '10 pool, burst',
+      goal: 'peak concurrent auth calls = maxConcurrentAuth',
+      result: `${burst.peakConcurrentAuth} (cap ${burst.maxConcurrentAuth}); all ${compact(burst.sessions)} hold a token after ${(burst.allHoldTokenMs / 1000).toFixed(1)} s, ${burst.failures} failed`,
+      met: burst.peakConcurrentAuth <= burst.maxConcurrentAuth && burst.failures === 0,
+    },
+    {
+      scenario: '10 pool, steady load',
+      goal: '0 401s; 1.0 auth call per used session per lifetime',
+      result: `${steady.unauthorized} 401s in ${compact(steady.requests)} requests; ${steady.authCallsPerSessionPerLifetime.toFixed(2)} auth calls per session per lifetime`,
+      met: steady.unauthorized === 0 && steady.authCallsPerSessionPerLifetime <= 1.05,
+    },
+    {
+      scenario: '10 pool, hot path',
+      goal: 'pool lookup + cached token ≥ 0.8 × one manager',
+      result: `${ratio(hot.ratio)}${processSpread(hot.processRatios)} (${compact(hot.poolOpsPerSec)} vs ${compact(hot.managerOpsPerSec)} calls/s, ${compact(hot.keys)} keys)`,
+      met: hot.ratio >= 0.8,
+    },
     poolMixedGoal(pool.mixed),
   ];
 }
@@ -558,7 +806,11 @@ export function renderPool(pool: PoolResult): string[] {
     '',
     table(
       ['Goal', 'Result', 'Met'],
-      poolGoals(pool).map((goal) => [`${goal.scenario}: ${goal.goal}`, goal.result, goal.met === null ? 'n/a (no --expose-gc)' : goal.met ? 'yes' : 'no']),
+      poolGoals(pool).map((goal) => [
+        `${goal.scenario}: ${goal.goal}`,
+        goal.result,
+        goal.met === null ? 'n/a (no --expose-gc)' : goal.met ? 'yes' : 'no',
+      ]),
     ),
     '',
     `Idle: ${compact(pool.idle.sessions)} sessions created and served once in ${(pool.idle.createMs / 1000).toFixed(1)} s (${pool.idle.heapPerActiveSession.toFixed(0)} B each while in use), then left unused on a manual clock for 26 min: refreshed once, then ${compact(pool.idle.restingSessions)} rested. Burst: auth calls take ${pool.burst.authLatencyMs} ms. Steady: ${compact(pool.steady.users)} users, a request every 20–50 ms each, ${pool.steady.lifetimes} lifetimes of ${pool.steady.ttlMs} ms (${compact(pool.steady.authCalls)} auth calls).`,

@@ -63,7 +63,26 @@ export async function nodeCommand(port: number, ...command: string[]): Promise<s
 }
 
 async function startNode(port: number, dir: string, nodeTimeoutMs: number): Promise<ChildProcess> {
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', String(nodeTimeoutMs), '--save', '', '--appendonly', 'no', '--dir', dir, '--repl-diskless-sync-delay', '0'];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--cluster-enabled',
+    'yes',
+    '--cluster-config-file',
+    path.join(dir, `nodes-${port}.conf`),
+    '--cluster-node-timeout',
+    String(nodeTimeoutMs),
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+    '--repl-diskless-sync-delay',
+    '0',
+  ];
   const child = spawn(REDIS_SERVER_BIN, args, { stdio: 'ignore' });
   // The owner stops it (close()); a test runner or bench must not be kept alive by it.
   child.unref();
@@ -109,7 +128,18 @@ export class LocalRedisCluster {
         const port = await freePort();
         this.nodes.push({ port, process: await startNode(port, this.#dir, nodeTimeoutMs) });
       }
-      const create = spawnSync(REDIS_CLI_BIN, ['--cluster', 'create', ...this.nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], { encoding: 'utf8', timeout: 30_000 });
+      const create = spawnSync(
+        REDIS_CLI_BIN,
+        [
+          '--cluster',
+          'create',
+          ...this.nodes.map((node) => `127.0.0.1:${node.port}`),
+          '--cluster-replicas',
+          String(replicas),
+          '--cluster-yes',
+        ],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
       if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stderr || create.stdout}`);
       await this.#waitUntilReady();
     } catch (error) {
@@ -120,7 +150,9 @@ export class LocalRedisCluster {
 
   /** Seed addresses for an ioredis `Cluster`. */
   seeds(): Array<{ host: string; port: number }> {
-    return this.nodes.filter((node) => node.process !== undefined).map((node) => ({ host: '127.0.0.1', port: node.port }));
+    return this.nodes
+      .filter((node) => node.process !== undefined)
+      .map((node) => ({ host: '127.0.0.1', port: node.port }));
   }
 
   /** The node currently serving `key`'s slot as master. */
@@ -167,8 +199,13 @@ export class LocalRedisCluster {
 
   /** Commands the live nodes have processed since they started (`total_commands_processed`, summed; the INFO calls count too). */
   async commandsProcessed(): Promise<number> {
-    const stats = await Promise.all(this.nodes.filter((node) => node.process !== undefined).map((node) => nodeCommand(node.port, 'INFO', 'stats')));
-    return stats.reduce((total, text) => total + Number(/total_commands_processed:(\d+)/.exec(text)?.[1] ?? Number.NaN), 0);
+    const stats = await Promise.all(
+      this.nodes.filter((node) => node.process !== undefined).map((node) => nodeCommand(node.port, 'INFO', 'stats')),
+    );
+    return stats.reduce(
+      (total, text) => total + Number(/total_commands_processed:(\d+)/.exec(text)?.[1] ?? Number.NaN),
+      0,
+    );
   }
 
   /**
@@ -180,7 +217,8 @@ export class LocalRedisCluster {
     const stats = await Promise.all(live.map((node) => nodeCommand(node.port, 'INFO', 'stats')));
     const field = (text: string, name: string): number =>
       Number(new RegExp(`${name}:(\\d+)`).exec(text)?.[1] ?? Number.NaN);
-    const bytes = (text: string): number => field(text, 'total_net_input_bytes') + field(text, 'total_net_output_bytes');
+    const bytes = (text: string): number =>
+      field(text, 'total_net_input_bytes') + field(text, 'total_net_output_bytes');
     return stats.reduce((total, text) => total + bytes(text), 0);
   }
 
@@ -193,9 +231,13 @@ export class LocalRedisCluster {
 
   async #waitUntilReady(): Promise<void> {
     for (let attempt = 0; ; attempt += 1) {
-      const states = await Promise.all(this.nodes.map((node) => nodeCommand(node.port, 'CLUSTER', 'INFO').catch(() => '')));
+      const states = await Promise.all(
+        this.nodes.map((node) => nodeCommand(node.port, 'CLUSTER', 'INFO').catch(() => '')),
+      );
       // A replica that never finished its first sync cannot be promoted: wait for every link too.
-      const links = await Promise.all(this.nodes.map((node) => nodeCommand(node.port, 'INFO', 'replication').catch(() => '')));
+      const links = await Promise.all(
+        this.nodes.map((node) => nodeCommand(node.port, 'INFO', 'replication').catch(() => '')),
+      );
       const synced = links.every((link) => !link.includes('role:slave') || link.includes('master_link_status:up'));
       if (synced && states.every((state) => state.includes('cluster_state:ok'))) return;
       if (attempt >= 200) throw new Error('the cluster never reached cluster_state:ok with every replica in sync');

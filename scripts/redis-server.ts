@@ -23,7 +23,9 @@ export function freePort(): Promise<number> {
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -33,10 +35,17 @@ export function freePort(): Promise<number> {
  * and throws. With `unref`, the server does not keep this process alive (test files stop it
  * in afterAll); without, it does, like any child process.
  */
-export async function spawnRedisServer(port: number, options: { unref?: boolean; dir?: string } = {}): Promise<ChildProcess> {
+export async function spawnRedisServer(
+  port: number,
+  options: { unref?: boolean; dir?: string } = {},
+): Promise<ChildProcess> {
   // `dir`: where a replica sync (or a failover) may still write an RDB file, instead of the cwd.
   const dirArgs = options.dir === undefined ? [] : ['--dir', options.dir];
-  const child = spawn(REDIS_SERVER_BIN, ['--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--port', String(port), ...dirArgs], { stdio: 'ignore' });
+  const child = spawn(
+    REDIS_SERVER_BIN,
+    ['--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--port', String(port), ...dirArgs],
+    { stdio: 'ignore' },
+  );
   if (options.unref === true) child.unref();
   let spawnError: Error | undefined;
   child.on('error', (error) => {
@@ -48,7 +57,9 @@ export async function spawnRedisServer(port: number, options: { unref?: boolean;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   await stopRedisServer(child);
-  throw new Error(`redis-server did not answer on 127.0.0.1:${port}${spawnError === undefined ? '' : `: ${spawnError.message}`}`);
+  throw new Error(
+    `redis-server did not answer on 127.0.0.1:${port}${spawnError === undefined ? '' : `: ${spawnError.message}`}`,
+  );
 }
 
 /** Kills the server (SIGKILL: nothing is saved, as after a crash) and waits for it to exit. */

@@ -13,5 +13,6 @@ export function definedOnly<T extends object>(value: T): Partial<T> {
  * @throws ConfigurationError `<label> must be a positive number of ms`.
  */
 export function assertPositiveMs(label: string, value: unknown): void {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new ConfigurationError(`${label} must be a positive number of ms`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
+    throw new ConfigurationError(`${label} must be a positive number of ms`);
 }

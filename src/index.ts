@@ -14,7 +14,16 @@ export {
   errorCodeOf,
   isTransientError,
 } from './errors';
-export type { ErrorCode, AuthOperation, AuthRejectedDetails, AuthUnavailableDetails, TokenManagerErrorOptions, TimeoutDetails, TimeoutStage, MissingPeerDetails } from './errors';
+export type {
+  ErrorCode,
+  AuthOperation,
+  AuthRejectedDetails,
+  AuthUnavailableDetails,
+  TokenManagerErrorOptions,
+  TimeoutDetails,
+  TimeoutStage,
+  MissingPeerDetails,
+} from './errors';
 export { systemClock } from './clock';
 export type { Clock, TimerHandle } from './clock';
 export type { TokenSet, InitialTokens, RefreshTokenSeed } from './token-set';
@@ -86,9 +95,21 @@ export { TokenManagerPool, POOL_RENEW_INTERVAL_MS } from './pool/pool';
 export type { PoolCounters } from './pool/types';
 export { DEFAULT_TOKEN_MANAGER_POOL_OPTIONS, MAX_SESSION_KEY_LENGTH } from './pool/options';
 export type { TokenManagerPoolOptions, PooledManagerOptions } from './pool/options';
-export type { TokenManagerPoolStatus, TokenManagerPoolEvents, PoolLifecycleEvent, PoolEvictedEvent, PoolEvictionReason } from './pool/types';
+export type {
+  TokenManagerPoolStatus,
+  TokenManagerPoolEvents,
+  PoolLifecycleEvent,
+  PoolEvictedEvent,
+  PoolEvictionReason,
+} from './pool/types';
 export type { AccessTokenSource, SessionSource } from './adapters/types';
-export { AlixAuthProvider, DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS, defaultSignedString, defaultAuthenticateBody, defaultRefreshBody } from './providers/alix';
+export {
+  AlixAuthProvider,
+  DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS,
+  defaultSignedString,
+  defaultAuthenticateBody,
+  defaultRefreshBody,
+} from './providers/alix';
 export type {
   AlixAuthProviderOptions,
   AlixAuthPaths,
@@ -97,7 +118,14 @@ export type {
   AlixAuthenticateBodyContext,
   AlixRefreshBodyContext,
 } from './providers/alix';
-export { getAccessToken, closeDefaultTokenManager, getDefaultTokenManager, createTokenManagerFromEnv, createTokenManagerPoolFromEnv, getDefaultTokenManagerPool } from './standalone/default-manager';
+export {
+  getAccessToken,
+  closeDefaultTokenManager,
+  getDefaultTokenManager,
+  createTokenManagerFromEnv,
+  createTokenManagerPoolFromEnv,
+  getDefaultTokenManagerPool,
+} from './standalone/default-manager';
 export type { StandaloneGetAccessTokenOptions } from './standalone/default-manager';
 export { readAlixEnvConfig, ALIX_ENV } from './standalone/env-config';
 export type { AlixEnvConfig } from './standalone/env-config';

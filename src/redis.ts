@@ -8,4 +8,12 @@ export { DEFAULT_REDIS_TOKEN_STORE_OPTIONS } from './stores/redis-options';
 export type { RedisTokenStoreOptions, RedisAuthBreakerOptions } from './stores/redis-options';
 export { RedisAuthBreaker } from './stores/redis-breaker';
 export type { RedisBreakerKeys } from './stores/redis-breaker';
-export type { AcquireRefreshLockOptions, AuthBreaker, BreakerStatus, RefreshLock, RefreshLockResult, StoredSession, TokenStore } from './stores/types';
+export type {
+  AcquireRefreshLockOptions,
+  AuthBreaker,
+  BreakerStatus,
+  RefreshLock,
+  RefreshLockResult,
+  StoredSession,
+  TokenStore,
+} from './stores/types';

@@ -43,7 +43,10 @@ export function startingPoint(
   if (start === undefined) return undefined;
   if (hasAccessToken(start) && start.accessTokenExpiresAt > usableUntil) return { kind: 'tokens', tokens: start };
   if (typeof start.refreshToken !== 'string' || start.refreshToken === '') return undefined;
-  return { kind: 'seed', seed: { refreshToken: start.refreshToken, refreshTokenExpiresAt: start.refreshTokenExpiresAt } };
+  return {
+    kind: 'seed',
+    seed: { refreshToken: start.refreshToken, refreshTokenExpiresAt: start.refreshTokenExpiresAt },
+  };
 }
 
 /** Whether seeded tokens hold an access token (rather than a refresh token alone). */
@@ -92,7 +95,9 @@ export function toLocalClock(set: TokenSet, roundTrip: RoundTrip): TokenSet {
   return {
     ...rest,
     accessTokenExpiresAt: rest.accessTokenExpiresAt - offsetMs,
-    ...(rest.refreshTokenExpiresAt === undefined ? {} : { refreshTokenExpiresAt: rest.refreshTokenExpiresAt - offsetMs }),
+    ...(rest.refreshTokenExpiresAt === undefined
+      ? {}
+      : { refreshTokenExpiresAt: rest.refreshTokenExpiresAt - offsetMs }),
   };
 }
 
@@ -184,13 +189,20 @@ export function sharedJitterFraction(token: string): number {
 }
 
 /** Whether the refresh token can still be used at `now`, keeping `marginMs` in hand. */
-export function hasUsableRefreshToken(set: Pick<TokenSet, 'refreshToken' | 'refreshTokenExpiresAt'> | undefined, now: number, marginMs: number): boolean {
+export function hasUsableRefreshToken(
+  set: Pick<TokenSet, 'refreshToken' | 'refreshTokenExpiresAt'> | undefined,
+  now: number,
+  marginMs: number,
+): boolean {
   if (set?.refreshToken === undefined || set.refreshToken === '') return false;
   return set.refreshTokenExpiresAt === undefined || set.refreshTokenExpiresAt - marginMs > now;
 }
 
 /** The parts of a token set that are safe to log or report. */
-export function describeTokenSet(set: TokenSet | undefined): { accessTokenExpiresAt: number | null; refreshTokenExpiresAt: number | null } {
+export function describeTokenSet(set: TokenSet | undefined): {
+  accessTokenExpiresAt: number | null;
+  refreshTokenExpiresAt: number | null;
+} {
   return {
     accessTokenExpiresAt: set?.accessTokenExpiresAt ?? null,
     refreshTokenExpiresAt: set?.refreshTokenExpiresAt ?? null,

@@ -27,7 +27,9 @@ beforeEach(() => {
 
 /** An app interceptor that sends every request to the other origin instead. */
 function redirectToOther(api: AxiosInstance): void {
-  api.interceptors.request.use((config: InternalAxiosRequestConfig) => ({ ...config, baseURL: other.origin }) as InternalAxiosRequestConfig);
+  api.interceptors.request.use(
+    (config: InternalAxiosRequestConfig) => ({ ...config, baseURL: other.origin }) as InternalAxiosRequestConfig,
+  );
 }
 
 describe('attachTokenManager() at send time', () => {
@@ -47,7 +49,9 @@ describe('attachTokenManager() at send time', () => {
 
   it('adds the bearer when an interceptor registered before it switches to the allowed origin', async () => {
     const api = axios.create({ baseURL: other.origin });
-    api.interceptors.request.use((config: InternalAxiosRequestConfig) => ({ ...config, baseURL: allowed.origin }) as InternalAxiosRequestConfig);
+    api.interceptors.request.use(
+      (config: InternalAxiosRequestConfig) => ({ ...config, baseURL: allowed.origin }) as InternalAxiosRequestConfig,
+    );
     const detach = attachTokenManager(api, new FakeTokenSource('SECRET'), { origins: [allowed.origin] });
     await api.get('/echo');
     detach();

@@ -152,7 +152,9 @@ describe('attachTokenManager() with a real axios 0.27 instance', () => {
 
       expect(error).toBeInstanceOf(library.ConfigurationError);
       expect(error).toMatchObject({ code: ErrorCodes.CONFIGURATION });
-      expect((error as Error).message).toBe('attachTokenManager: this axios instance is axios 0.x, which is not supported; install axios ^1.6.0');
+      expect((error as Error).message).toBe(
+        'attachTokenManager: this axios instance is axios 0.x, which is not supported; install axios ^1.6.0',
+      );
       expect(requestInterceptors(legacy)).toEqual([]);
       expect(tokenRequests).toBe(0);
       expect(api.seen).toEqual([]);

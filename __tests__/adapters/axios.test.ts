@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import util from 'node:util';
 import axios, { AxiosHeaders } from 'axios';
-import type { AxiosAdapter, AxiosInstance, InternalAxiosRequestConfig , AxiosError} from 'axios';
+import type { AxiosAdapter, AxiosInstance, InternalAxiosRequestConfig, AxiosError } from 'axios';
 import { attachTokenManager, createRedirectGuard } from '../../src/adapters/axios';
 import { ConfigurationError } from '../../src/errors';
 import { FakeTokenSource } from '../helpers/fake-token-source';
@@ -180,7 +180,9 @@ describe('attachTokenManager()', () => {
     it('throws a ConfigurationError for plain http to a host that is not loopback', () => {
       const remote = axios.create({ baseURL: 'http://api.example.com/v2' });
       expect(() => attachTokenManager(remote, source)).toThrow(ConfigurationError);
-      expect(() => attachTokenManager(remote, source, { origins: ['https://api.example.com/v2'] })).toThrow(/origin only/);
+      expect(() => attachTokenManager(remote, source, { origins: ['https://api.example.com/v2'] })).toThrow(
+        /origin only/,
+      );
     });
 
     it('leaves a request with skipAuth untouched', async () => {
@@ -264,7 +266,10 @@ describe('attachTokenManager()', () => {
 
   describe('redirect guard', () => {
     const guard = createRedirectGuard(new Set(['https://api.example.com']));
-    const details = [{ headers: {}, statusCode: 302 }, { headers: {}, url: 'https://api.example.com/', method: 'GET' }] as const;
+    const details = [
+      { headers: {}, statusCode: 302 },
+      { headers: {}, url: 'https://api.example.com/', method: 'GET' },
+    ] as const;
 
     it('deletes Authorization when the redirect target is outside the allow-list', () => {
       const options = { href: 'https://api.example.com:8443/x', headers: { authorization: 'Bearer t', Accept: '*/*' } };

@@ -34,7 +34,10 @@ const b = createApi();
 const origins = { a: '', b: '' };
 
 beforeAll(async () => {
-  for (const [name, api] of [['a', a], ['b', b]] as const) {
+  for (const [name, api] of [
+    ['a', a],
+    ['b', b],
+  ] as const) {
     await new Promise<void>((resolve) => api.server.listen(0, '127.0.0.1', resolve));
     origins[name] = `http://127.0.0.1:${(api.server.address() as AddressInfo).port}`;
   }
@@ -61,17 +64,21 @@ const adapters: Record<string, (source: FakeTokenSource) => Send> = {
     const instance = axios.create({ baseURL: origins.a });
     attachTokenManager(instance, source);
     return async (url, id) => {
-      const answered = await instance.get<{ auth: string | null }>(url, { headers: { 'x-request-id': id } }).catch((error: AxiosError) => {
-        if (error.response === undefined) throw error;
-        return error.response as { status: number; data: { auth: string | null } };
-      });
+      const answered = await instance
+        .get<{ auth: string | null }>(url, { headers: { 'x-request-id': id } })
+        .catch((error: AxiosError) => {
+          if (error.response === undefined) throw error;
+          return error.response as { status: number; data: { auth: string | null } };
+        });
       return { status: answered.status, auth: answered.data.auth };
     };
   },
   fetch: (source) => {
     const authorizedFetch = createAuthorizedFetch(source, { origins: [origins.a] });
     return async (url, id) => {
-      const response = await authorizedFetch(url.startsWith('http') ? url : `${origins.a}${url}`, { headers: { 'x-request-id': id } });
+      const response = await authorizedFetch(url.startsWith('http') ? url : `${origins.a}${url}`, {
+        headers: { 'x-request-id': id },
+      });
       const body = (await response.json()) as { auth: string | null };
       return { status: response.status, auth: body.auth };
     };

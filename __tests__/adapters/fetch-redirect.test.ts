@@ -11,7 +11,9 @@ function createServer(): http.Server {
       res.writeHead(302, { location: url.searchParams.get('to') ?? '/' }).end();
       return;
     }
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ auth: req.headers.authorization ?? null }));
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ auth: req.headers.authorization ?? null }));
   });
 }
 

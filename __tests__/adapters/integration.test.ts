@@ -66,7 +66,9 @@ describe('adapters with a real TokenManager and the sandbox', () => {
     await authorizedFetch(`${sandbox.url}/api/v2/cards`);
     sandbox.revokeAccessTokens();
     sandbox.resetCounters();
-    const responses = await Promise.all(Array.from({ length: 50 }, () => authorizedFetch(`${sandbox.url}/api/v2/cards`)));
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, () => authorizedFetch(`${sandbox.url}/api/v2/cards`)),
+    );
     expect(responses.map((response) => response.status)).toEqual(Array(50).fill(200));
     expect(sandbox.counters().refresh).toBe(1);
   });

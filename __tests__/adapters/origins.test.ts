@@ -44,7 +44,11 @@ describe('createOriginSet()', () => {
   });
 
   it('prefers explicit origins over the base URL', () => {
-    const origins = createOriginSet(['https://a.example.com', 'https://b.example.com'], 'https://api.example.com', 'test');
+    const origins = createOriginSet(
+      ['https://a.example.com', 'https://b.example.com'],
+      'https://api.example.com',
+      'test',
+    );
     expect([...origins]).toEqual(['https://a.example.com', 'https://b.example.com']);
   });
 

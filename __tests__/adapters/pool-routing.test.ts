@@ -55,9 +55,9 @@ class FakePool implements SessionSource {
 }
 
 // Type-level: the real pool goes to both adapters without a cast (tsc fails here otherwise).
-export const acceptsRealPool: Array<(pool: TokenManagerPool) => Parameters<typeof attachTokenManager>[1] & Parameters<typeof createAuthorizedFetch>[0]> = [
-  (real) => real,
-];
+export const acceptsRealPool: Array<
+  (pool: TokenManagerPool) => Parameters<typeof attachTokenManager>[1] & Parameters<typeof createAuthorizedFetch>[0]
+> = [(real) => real];
 
 interface UserApi {
   origin: string;
@@ -76,7 +76,8 @@ async function startUserApi(): Promise<UserApi> {
       const user = String(req.headers['x-user'] ?? '');
       const auth = req.headers.authorization ?? null;
       state.seen.push({ user, auth });
-      const send = (status: number): void => void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ auth }));
+      const send = (status: number): void =>
+        void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ auth }));
       if (auth === null || !auth.startsWith(`Bearer T:${user}-`)) {
         state.mismatches += 1;
         send(403);
@@ -150,7 +151,9 @@ describe('attachTokenManager() with a session pool', () => {
     });
 
     const derived = await client.get<{ auth: string }>('/x');
-    const named = await client.get<{ auth: string }>('/x', { alixSession: 'dave' }).catch((error: AxiosError) => error.response);
+    const named = await client
+      .get<{ auth: string }>('/x', { alixSession: 'dave' })
+      .catch((error: AxiosError) => error.response);
 
     expect(derived.data.auth).toBe('Bearer T:carol-0');
     expect(named?.status).toBe(403); // dave's bearer, carol's X-User: the explicit option won
@@ -161,17 +164,20 @@ describe('attachTokenManager() with a session pool', () => {
     ['no alixSession and no sessionKey option', {}, {}],
     ['a sessionKey(config) that returns undefined', { sessionKey: () => undefined }, {}],
     ['an empty alixSession', {}, { alixSession: '' }],
-  ])('rejects a request to an allowed origin with %s, before sending it', async (_case, options: AttachTokenManagerOptions, request) => {
-    const client = pooledAxios(options);
+  ])(
+    'rejects a request to an allowed origin with %s, before sending it',
+    async (_case, options: AttachTokenManagerOptions, request) => {
+      const client = pooledAxios(options);
 
-    const error = await client.get('/x', { ...asUser('alice'), ...request }).catch((e: unknown) => e);
+      const error = await client.get('/x', { ...asUser('alice'), ...request }).catch((e: unknown) => e);
 
-    expect(error).toBeInstanceOf(ConfigurationError);
-    expect((error as ConfigurationError).code).toBe(ErrorCodes.CONFIGURATION);
-    expect((error as Error).message).toMatch(/alixSession[\s\S]*sessionKey/);
-    expect(api.state.hits).toBe(0);
-    expect(pool.lookups).toEqual([]);
-  });
+      expect(error).toBeInstanceOf(ConfigurationError);
+      expect((error as ConfigurationError).code).toBe(ErrorCodes.CONFIGURATION);
+      expect((error as Error).message).toMatch(/alixSession[\s\S]*sessionKey/);
+      expect(api.state.hits).toBe(0);
+      expect(pool.lookups).toEqual([]);
+    },
+  );
 
   it('rejects a non-string alixSession from untyped callers', async () => {
     const client = pooledAxios();
@@ -187,7 +193,9 @@ describe('attachTokenManager() with a session pool', () => {
     const client = pooledAxios();
 
     await client.get(`${other.origin}/public`);
-    const skipped = await client.get('/x', { ...asUser('alice'), skipAuth: true }).catch((error: AxiosError) => error.response);
+    const skipped = await client
+      .get('/x', { ...asUser('alice'), skipAuth: true })
+      .catch((error: AxiosError) => error.response);
 
     expect(other.seen).toEqual([{ path: '/public', auth: null }]);
     expect(skipped?.status).toBe(403);
@@ -204,7 +212,9 @@ describe('attachTokenManager() with a session pool', () => {
 
     expect(alice.data.auth).toBe('Bearer T:alice-1');
     expect(pool.sessions.get('alice')?.invalidated).toEqual(['T:alice-0']);
-    expect(pool.sessions.get('alice')?.replays).toEqual([expect.objectContaining({ adapter: 'axios', status: 401, origin: api.origin })]);
+    expect(pool.sessions.get('alice')?.replays).toEqual([
+      expect.objectContaining({ adapter: 'axios', status: 401, origin: api.origin }),
+    ]);
     expect(pool.sessions.get('bob')).toMatchObject({ refreshCount: 0, invalidated: [], replays: [] });
     expect(bobBefore.data.auth).toBe('Bearer T:bob-0');
     expect(api.state.seen.map((seen) => seen.auth)).toEqual(['Bearer T:bob-0', 'Bearer T:alice-0', 'Bearer T:alice-1']);
@@ -230,7 +240,9 @@ describe('createAuthorizedFetch() with a session pool', () => {
   it("sends each call with the bearer of the session its init's alixSession names", async () => {
     const alixFetch = pooledFetch();
 
-    const [alice, bob] = await Promise.all(['alice', 'bob'].map((user) => alixFetch(`${api.origin}/x`, { ...asUser(user), alixSession: user })));
+    const [alice, bob] = await Promise.all(
+      ['alice', 'bob'].map((user) => alixFetch(`${api.origin}/x`, { ...asUser(user), alixSession: user })),
+    );
 
     expect([await authOf(alice!), await authOf(bob!)]).toEqual(['Bearer T:alice-0', 'Bearer T:bob-0']);
     expect(api.state.mismatches).toBe(0);
@@ -240,7 +252,9 @@ describe('createAuthorizedFetch() with a session pool', () => {
     const alixFetch = pooledFetch((request) => request.headers.get('x-user') ?? undefined);
 
     const fromUrl = await alixFetch(new URL('/x', api.origin), asUser('carol'));
-    const fromRequest = await alixFetch(new Request(`${api.origin}/x`, { method: 'POST', body: 'payload', ...asUser('dave') }));
+    const fromRequest = await alixFetch(
+      new Request(`${api.origin}/x`, { method: 'POST', body: 'payload', ...asUser('dave') }),
+    );
 
     expect([await authOf(fromUrl), await authOf(fromRequest)]).toEqual(['Bearer T:carol-0', 'Bearer T:dave-0']);
     expect(pool.lookups).toEqual(['carol', 'dave']);
@@ -269,7 +283,9 @@ describe('createAuthorizedFetch() with a session pool', () => {
     const alixFetch = pooledFetch();
     api.state.rejected.add('T:alice-0');
 
-    const [alice, bob] = await Promise.all(['alice', 'bob'].map((user) => alixFetch(`${api.origin}/x`, { ...asUser(user), alixSession: user })));
+    const [alice, bob] = await Promise.all(
+      ['alice', 'bob'].map((user) => alixFetch(`${api.origin}/x`, { ...asUser(user), alixSession: user })),
+    );
 
     expect([await authOf(alice!), await authOf(bob!)]).toEqual(['Bearer T:alice-1', 'Bearer T:bob-0']);
     expect(pool.sessions.get('alice')).toMatchObject({ refreshCount: 1, invalidated: ['T:alice-0'] });
@@ -279,8 +295,12 @@ describe('createAuthorizedFetch() with a session pool', () => {
 
   it('throws a ConfigurationError at creation for a bad sessionKey', () => {
     // @ts-expect-error sessionKey must be a function
-    expect(() => createAuthorizedFetch(pool, { origins: [api.origin], sessionKey: 'x-user' })).toThrow(ConfigurationError);
-    expect(() => createAuthorizedFetch(new FakeTokenSource(), { origins: [api.origin], sessionKey: () => 'alice' })).toThrow(/single token manager/);
+    expect(() => createAuthorizedFetch(pool, { origins: [api.origin], sessionKey: 'x-user' })).toThrow(
+      ConfigurationError,
+    );
+    expect(() =>
+      createAuthorizedFetch(new FakeTokenSource(), { origins: [api.origin], sessionKey: () => 'alice' }),
+    ).toThrow(/single token manager/);
   });
 });
 

@@ -36,8 +36,13 @@ describe('redactRequest()', () => {
   it('redacts the raw header block and the outgoing header map of a Node request', () => {
     const request = fakeClientRequest('abc.def');
     redactRequest(request);
-    expect(request._header).toBe('GET /x HTTP/1.1\r\nAccept: */*\r\nAuthorization: Bearer [REDACTED]\r\nHost: api\r\n\r\n');
-    expect((request[kOutHeaders] as Record<string, string[]>).authorization).toEqual(['Authorization', REDACTED_BEARER]);
+    expect(request._header).toBe(
+      'GET /x HTTP/1.1\r\nAccept: */*\r\nAuthorization: Bearer [REDACTED]\r\nHost: api\r\n\r\n',
+    );
+    expect((request[kOutHeaders] as Record<string, string[]>).authorization).toEqual([
+      'Authorization',
+      REDACTED_BEARER,
+    ]);
   });
 
   it('follows a redirectable request to its options and current request', () => {

@@ -81,20 +81,26 @@ describe.each(Object.entries(clients))('the %s adapter and invalidate()', (adapt
     expect(source.storms).toEqual(['GET /always-401']);
   });
 
-  it.each(['cooldown', 'ignored'] as const)('surfaces the 401, sent once, when invalidate() answers %s', async (result) => {
-    const source = new CooldownSource('SECRET');
-    source.fixed = result;
-    expect(await makeClient(source)('/always-401')).toBe(401);
-    expect(api.seen.map((r) => r.auth)).toEqual(['Bearer SECRET-0']);
-    expect(source.replays).toEqual([]);
-  });
+  it.each(['cooldown', 'ignored'] as const)(
+    'surfaces the 401, sent once, when invalidate() answers %s',
+    async (result) => {
+      const source = new CooldownSource('SECRET');
+      source.fixed = result;
+      expect(await makeClient(source)('/always-401')).toBe(401);
+      expect(api.seen.map((r) => r.auth)).toEqual(['Bearer SECRET-0']);
+      expect(source.replays).toEqual([]);
+    },
+  );
 
-  it.each(['refreshing', 'stale'] as const)('replays once with a fresh token when invalidate() answers %s', async (result) => {
-    const source = new CooldownSource('SECRET');
-    source.fixed = result;
-    expect(await makeClient(source)('/always-401')).toBe(401);
-    expect(api.seen).toHaveLength(2);
-  });
+  it.each(['refreshing', 'stale'] as const)(
+    'replays once with a fresh token when invalidate() answers %s',
+    async (result) => {
+      const source = new CooldownSource('SECRET');
+      source.fixed = result;
+      expect(await makeClient(source)('/always-401')).toBe(401);
+      expect(api.seen).toHaveLength(2);
+    },
+  );
 
   it('reports the replay to the source: adapter, status, method and origin only', async () => {
     const source = new CooldownSource('SECRET');

@@ -121,7 +121,13 @@ describe('TokenManager.invalidate() with a target', () => {
   it('keeps a target in a storm for invalidateCooldownMs after a rejected replay, then refreshes for it again', async () => {
     let time = 1_000_000;
     const provider = new FakeProvider({ now: () => time });
-    const manager = new TokenManager({ provider, now: () => time, retry: INSTANT_RETRY, refreshJitterMs: 0, invalidateCooldownMs: 30_000 });
+    const manager = new TokenManager({
+      provider,
+      now: () => time,
+      retry: INSTANT_RETRY,
+      refreshJitterMs: 0,
+      invalidateCooldownMs: 30_000,
+    });
     const first = await manager.getAccessToken();
     expect(manager.invalidate(first, { target: 'GET /x' })).toBe('refreshing');
     const second = await manager.getAccessToken();
@@ -139,24 +145,42 @@ describe('TokenManager.invalidate() with a target', () => {
 
 describe('alixSession on a single token manager', () => {
   const managerFor = (user: string | undefined): TokenManager =>
-    new TokenManager({ provider: new FakeProvider({ now: Date.now, identity: { id: `id-${user ?? 'none'}`, ...(user === undefined ? {} : { user }) } }), retry: INSTANT_RETRY });
+    new TokenManager({
+      provider: new FakeProvider({
+        now: Date.now,
+        identity: { id: `id-${user ?? 'none'}`, ...(user === undefined ? {} : { user }) },
+      }),
+      retry: INSTANT_RETRY,
+    });
 
-  it.each(Object.entries(clients))('%s: refuses, unsent, a request that names another user than the manager acts for', async (adapter) => {
-    const manager = managerFor('a@example.com');
-    const before = api.requests;
-    const names = async (alixSession: string): Promise<unknown> => {
-      if (adapter === 'axios') {
-        const instance = axios.create({ baseURL: api.origin });
-        attachTokenManager(instance, manager);
-        return instance.get('/cards', { alixSession }).then((response) => response.status, (error: unknown) => error);
-      }
-      const authorizedFetch = createAuthorizedFetch(manager, { origins: [api.origin] });
-      return authorizedFetch(`${api.origin}/cards`, { alixSession }).then((response) => response.status, (error: unknown) => error);
-    };
-    await expect(names('b@example.com')).resolves.toMatchObject({ code: 'ERR_ALIX_CONFIGURATION', message: expect.stringMatching(/not sent/) });
-    expect(api.requests).toBe(before);
-    await expect(names('a@example.com')).resolves.toBe(200);
-    expect(api.requests).toBe(before + 1);
-    manager.close();
-  });
+  it.each(Object.entries(clients))(
+    '%s: refuses, unsent, a request that names another user than the manager acts for',
+    async (adapter) => {
+      const manager = managerFor('a@example.com');
+      const before = api.requests;
+      const names = async (alixSession: string): Promise<unknown> => {
+        if (adapter === 'axios') {
+          const instance = axios.create({ baseURL: api.origin });
+          attachTokenManager(instance, manager);
+          return instance.get('/cards', { alixSession }).then(
+            (response) => response.status,
+            (error: unknown) => error,
+          );
+        }
+        const authorizedFetch = createAuthorizedFetch(manager, { origins: [api.origin] });
+        return authorizedFetch(`${api.origin}/cards`, { alixSession }).then(
+          (response) => response.status,
+          (error: unknown) => error,
+        );
+      };
+      await expect(names('b@example.com')).resolves.toMatchObject({
+        code: 'ERR_ALIX_CONFIGURATION',
+        message: expect.stringMatching(/not sent/),
+      });
+      expect(api.requests).toBe(before);
+      await expect(names('a@example.com')).resolves.toBe(200);
+      expect(api.requests).toBe(before + 1);
+      manager.close();
+    },
+  );
 });

@@ -6,7 +6,9 @@ describe('doctor: pubSubDetail()', () => {
   });
 
   it('reports classic pub/sub on a standalone server and on a cluster before Redis 7', () => {
-    expect(pubSubDetail('redis_version:7.2.4\r\nredis_mode:standalone\r\n')).toBe('; pub/sub: classic (PUBLISH/SUBSCRIBE)');
+    expect(pubSubDetail('redis_version:7.2.4\r\nredis_mode:standalone\r\n')).toBe(
+      '; pub/sub: classic (PUBLISH/SUBSCRIBE)',
+    );
     expect(pubSubDetail('redis_version:6.2.14\r\nredis_mode:cluster\r\n')).toMatch(/classic .*before Redis 7/);
   });
 

@@ -17,7 +17,9 @@ describeRedis('alix-token doctor against a real Redis (REDIS_URL)', () => {
   it('passes the round trip and the lock with ioredis against redis-server', async () => {
     const report = await doctor({ ...alix.env, REDIS_URL: `redis://${redis.host}:${redis.port}` });
 
-    expect(report.checks.filter((check) => check.name.startsWith('redis')).map((check) => [check.name, check.status])).toEqual([
+    expect(
+      report.checks.filter((check) => check.name.startsWith('redis')).map((check) => [check.name, check.status]),
+    ).toEqual([
       ['redis ping', 'ok'],
       ['redis lock', 'ok'],
       ['redis breaker', 'ok'],

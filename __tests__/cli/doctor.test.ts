@@ -23,7 +23,9 @@ beforeAll(async () => {
 afterAll(() => sandbox.close());
 
 /** Runs the doctor and returns its report and what it printed. */
-async function doctor(options: DoctorOptions & { tty?: boolean } = {}): Promise<{ report: DoctorReport; printed: string }> {
+async function doctor(
+  options: DoctorOptions & { tty?: boolean } = {},
+): Promise<{ report: DoctorReport; printed: string }> {
   const output = collectingStream({ isTTY: options.tty === true });
   const report = await runDoctor({ env, ...options, output: output.stream });
   return { report, printed: output.text() };
@@ -46,7 +48,9 @@ describe('alix-token doctor', () => {
       redis: 'skipped',
     });
     expect(JSON.parse(printed)).toEqual(report);
-    expect(report.checks.find((check) => check.name === 'token lifetime')?.detail).toMatch(/^access token 1[45]m \d+s, refresh token (179d 23h|180d 0h)$/);
+    expect(report.checks.find((check) => check.name === 'token lifetime')?.detail).toMatch(
+      /^access token 1[45]m \d+s, refresh token (179d 23h|180d 0h)$/,
+    );
     expect(printed).not.toContain(sandbox.secretKey);
     expect(printed).not.toMatch(/eyJ/);
   });
@@ -72,7 +76,12 @@ describe('alix-token doctor', () => {
     const { report, printed } = await doctor({ env: { ...env, ALIX_PRIVATE_KEY_FILE: otherKeyFile }, tty: true });
 
     expect(report).toMatchObject({ ok: false, exitCode: 1, failed: ['sign-in'] });
-    expect(statuses(report)).toMatchObject({ 'private key': 'ok', 'sign-in': 'failed', 'clock offset': 'skipped', 'token lifetime': 'skipped' });
+    expect(statuses(report)).toMatchObject({
+      'private key': 'ok',
+      'sign-in': 'failed',
+      'clock offset': 'skipped',
+      'token lifetime': 'skipped',
+    });
     const signIn = report.checks.find((check) => check.name === 'sign-in');
     expect(signIn).toMatchObject({ errorCode: 'ERR_ALIX_AUTH_REJECTED' });
     expect(signIn?.detail).toContain('errorCode 12');
@@ -89,7 +98,12 @@ describe('alix-token doctor', () => {
   });
 
   it('refreshes instead of signing in when ALIX_REFRESH_TOKEN is set', async () => {
-    const provider = new AlixAuthProvider({ baseUrl: sandbox.url, partnerCode: sandbox.partnerCode, secretKey: sandbox.secretKey, privateKey: sandbox.privateKeyPem });
+    const provider = new AlixAuthProvider({
+      baseUrl: sandbox.url,
+      partnerCode: sandbox.partnerCode,
+      secretKey: sandbox.secretKey,
+      privateKey: sandbox.privateKeyPem,
+    });
     const { refreshToken } = await provider.authenticate();
     const before = sandbox.counters();
 
@@ -124,7 +138,10 @@ describe('alix-token doctor', () => {
     });
 
     it('fails the lock check when a second SET NX is not refused', async () => {
-      const { report } = await doctor({ env: redisEnv(), createRedisClient: async () => fakeRedis({ nxIgnored: true }) });
+      const { report } = await doctor({
+        env: redisEnv(),
+        createRedisClient: async () => fakeRedis({ nxIgnored: true }),
+      });
 
       expect(report).toMatchObject({ exitCode: 1, failed: ['redis lock'] });
     });
@@ -144,7 +161,9 @@ describe('alix-token doctor', () => {
       const { report } = await doctor({ env: redisEnv(), createRedisClient: async () => fakeRedis({ refuse: true }) });
 
       expect(report).toMatchObject({ exitCode: 1, failed: ['redis ping'] });
-      expect(report.checks.find((check) => check.name === 'redis ping')?.detail).toMatch(/^127\.0\.0\.1:6390: connect ECONNREFUSED/);
+      expect(report.checks.find((check) => check.name === 'redis ping')?.detail).toMatch(
+        /^127\.0\.0\.1:6390: connect ECONNREFUSED/,
+      );
     });
   });
 });
@@ -154,7 +173,8 @@ function fakeRedis(faults: { nxIgnored?: boolean; refuse?: boolean } = {}): Doct
   const keys = new Map<string, string>();
   return {
     connect: async () => {
-      if (faults.refuse === true) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6390'), { code: 'ECONNREFUSED' });
+      if (faults.refuse === true)
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6390'), { code: 'ECONNREFUSED' });
     },
     ping: async () => 'PONG',
     set: async (key, value) => {

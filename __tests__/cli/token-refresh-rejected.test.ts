@@ -9,7 +9,10 @@ describe('alix-token token with a rejected ALIX_REFRESH_TOKEN', () => {
     alix.sandbox.resetCounters();
     const stdout = collectingStream();
     const stderr = collectingStream();
-    const code = await printToken({}, { env: { ...alix.env, ALIX_REFRESH_TOKEN: 'stale-refresh-token' }, stdout: stdout.stream, stderr: stderr.stream });
+    const code = await printToken(
+      {},
+      { env: { ...alix.env, ALIX_REFRESH_TOKEN: 'stale-refresh-token' }, stdout: stdout.stream, stderr: stderr.stream },
+    );
     expect(code).toBe(0);
     expect(stdout.text().trim()).toMatch(/^[A-Za-z0-9\-._~+/]+=*$/);
     expect(alix.sandbox.counters()).toMatchObject({ refresh: 1, authenticate: 1 });
@@ -19,7 +22,9 @@ describe('alix-token token with a rejected ALIX_REFRESH_TOKEN', () => {
 
   it('says nothing on stderr when no refresh token was given', async () => {
     const stderr = collectingStream();
-    await expect(printToken({}, { env: alix.env, stdout: collectingStream().stream, stderr: stderr.stream })).resolves.toBe(0);
+    await expect(
+      printToken({}, { env: alix.env, stdout: collectingStream().stream, stderr: stderr.stream }),
+    ).resolves.toBe(0);
     expect(stderr.text()).toBe('');
   });
 });

@@ -27,7 +27,8 @@ export function makeManager(
   // An identity, so the manager may use a store the test passes in; its id keeps the default
   // store key `alix-token-manager:session:unidentified` the tests write sessions under.
   const provider =
-    (overrides.provider as FakeProvider | undefined) ?? new FakeProvider({ now: () => Date.now(), identity: { id: 'unidentified' }, ...providerOptions });
+    (overrides.provider as FakeProvider | undefined) ??
+    new FakeProvider({ now: () => Date.now(), identity: { id: 'unidentified' }, ...providerOptions });
   const manager = new TokenManager({
     now: () => Date.now(),
     refreshJitterMs: 0,

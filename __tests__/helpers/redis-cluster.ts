@@ -14,7 +14,8 @@ export const REDIS_CLUSTER_TESTS = Object.freeze({
 
 const NO_CLUSTER: MissingRequirement = {
   test: 'has redis-server and redis-cli to build a cluster (CI requires them)',
-  failure: 'redis-server or redis-cli not found, but CI=true requires the Redis Cluster tests to run: install redis-server and redis-tools',
+  failure:
+    'redis-server or redis-cli not found, but CI=true requires the Redis Cluster tests to run: install redis-server and redis-tools',
   // When the single-server Redis tests skip as well, their line already covers these.
   notice:
     REDIS_TESTS.mode === 'skip'
@@ -64,7 +65,11 @@ export function useRedisCluster(options: LocalRedisClusterOptions = {}): RedisTe
   beforeAll(() => cluster.start(), 60_000);
 
   afterAll(async () => {
-    await Promise.all([...clients].map((client) => (client.status === 'ready' ? client.quit().catch(() => client.disconnect()) : client.disconnect())));
+    await Promise.all(
+      [...clients].map((client) =>
+        client.status === 'ready' ? client.quit().catch(() => client.disconnect()) : client.disconnect(),
+      ),
+    );
     clients.clear();
     await cluster.close();
   });
@@ -72,7 +77,11 @@ export function useRedisCluster(options: LocalRedisClusterOptions = {}): RedisTe
   return {
     nodes: cluster.nodes,
     async connect(overrides: ClusterOptions = {}) {
-      const client = new Cluster(cluster.seeds().slice(0, 1), { ...CLUSTER_CLIENT_OPTIONS, lazyConnect: true, ...overrides });
+      const client = new Cluster(cluster.seeds().slice(0, 1), {
+        ...CLUSTER_CLIENT_OPTIONS,
+        lazyConnect: true,
+        ...overrides,
+      });
       client.on('error', () => undefined);
       clients.add(client);
       await client.connect();

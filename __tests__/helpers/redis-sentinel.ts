@@ -60,7 +60,9 @@ export function useRedisSentinel(): RedisTestSentinel {
     servers.set(replicaPort, replica);
     const replicaClient = new Redis({ port: replicaPort, lazyConnect: true, ...QUICK_CLOSE });
     await replicaClient.replicaof('127.0.0.1', masterPort);
-    await until('replica in sync', async () => (await replicaClient.info('replication')).includes('master_link_status:up'));
+    await until('replica in sync', async () =>
+      (await replicaClient.info('replication')).includes('master_link_status:up'),
+    );
     replicaClient.disconnect();
 
     sentinelPort = await freePort();
@@ -95,7 +97,10 @@ export function useRedisSentinel(): RedisTestSentinel {
   });
 
   const masterPort = async (): Promise<number> => {
-    const [, port] = (await admin?.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', SENTINEL_MASTER_NAME)) as [string, string];
+    const [, port] = (await admin?.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', SENTINEL_MASTER_NAME)) as [
+      string,
+      string,
+    ];
     return Number(port);
   };
 

@@ -60,7 +60,12 @@ export interface MissingRequirement {
  * skipped; one line says how to run them), or, under CI (`fail`), replaces them with one
  * failing test, so a CI without the server cannot pass by skipping.
  */
-export function describeNeeding(mode: RedisTestMode, missing: MissingRequirement, name: string, body: () => void): void {
+export function describeNeeding(
+  mode: RedisTestMode,
+  missing: MissingRequirement,
+  name: string,
+  body: () => void,
+): void {
   if (mode === 'run') {
     describe(name, body);
     return;
@@ -79,7 +84,8 @@ export function describeNeeding(mode: RedisTestMode, missing: MissingRequirement
 
 const NO_REDIS: MissingRequirement = {
   test: 'has a Redis server to run against (CI requires one)',
-  failure: 'redis-server not found and REDIS_URL unset, but CI=true requires the Redis tests to run: install redis-server and redis-tools in CI',
+  failure:
+    'redis-server not found and REDIS_URL unset, but CI=true requires the Redis tests to run: install redis-server and redis-tools in CI',
   notice: REDIS_SKIP_NOTICE,
   marker: REDIS_SKIP_MARKER,
 };
@@ -182,7 +188,8 @@ export function useRedisServer(): RedisTestServer {
     child = await spawnRedisServer(port, { unref: true });
   };
   const ownServer = (): void => {
-    if (!REDIS_TESTS.ownServer) throw new Error('this Redis server was not started by the test helper (use itOwnServer)');
+    if (!REDIS_TESTS.ownServer)
+      throw new Error('this Redis server was not started by the test helper (use itOwnServer)');
   };
 
   beforeAll(async () => {
@@ -205,7 +212,11 @@ export function useRedisServer(): RedisTestServer {
 
   afterAll(async () => {
     const open = [...clients].filter((client) => client.status !== 'end');
-    await Promise.all(open.map((client) => (client.status === 'ready' ? client.quit().catch(() => client.disconnect()) : client.disconnect())));
+    await Promise.all(
+      open.map((client) =>
+        client.status === 'ready' ? client.quit().catch(() => client.disconnect()) : client.disconnect(),
+      ),
+    );
     clients.clear();
     await stopRedisServer(child);
   });
@@ -219,7 +230,14 @@ export function useRedisServer(): RedisTestServer {
     },
     createClient(options: RedisOptions = {}) {
       // A short disconnectTimeout: ioredis otherwise keeps a 2 s timer after closing a dead connection.
-      const client = new Redis({ host, port, lazyConnect: true, disconnectTimeout: 20, ...FAIL_FAST_CLIENT_OPTIONS, ...options });
+      const client = new Redis({
+        host,
+        port,
+        lazyConnect: true,
+        disconnectTimeout: 20,
+        ...FAIL_FAST_CLIENT_OPTIONS,
+        ...options,
+      });
       client.on('error', () => undefined);
       clients.add(client);
       return client;
@@ -249,7 +267,8 @@ export function captureLogger(): { logger: pino.Logger; lines: Array<Record<stri
   const lines: Array<Record<string, unknown>> = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split('\n'))
+        if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
       callback();
     },
   });

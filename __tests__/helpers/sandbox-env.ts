@@ -9,7 +9,11 @@ import type { AlixSandbox } from '../../src/sandbox/server';
  * `scratch`) that points at it. `sandbox.close()` also removes `scratch`, so the afterAll that
  * closes the sandbox leaves nothing in the temp directory, whether the tests passed or not.
  */
-export async function startSandboxWithEnv(): Promise<{ sandbox: AlixSandbox; env: Record<string, string>; scratch: string }> {
+export async function startSandboxWithEnv(): Promise<{
+  sandbox: AlixSandbox;
+  env: Record<string, string>;
+  scratch: string;
+}> {
   const sandbox = await startAlixSandbox();
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'alix-test-'));
   const closeSandbox = sandbox.close;

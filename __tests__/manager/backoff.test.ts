@@ -2,8 +2,17 @@ import { AuthRejectedError, AuthUnavailableError, MalformedResponseError } from 
 import { nextDelay } from '../../src/manager/backoff';
 import type { BackoffPolicy } from '../../src/manager/backoff';
 
-const policy: BackoffPolicy = { minDelayMs: 500, maxDelayMs: 10_000, factor: 2, randomize: false, maxAttempts: 5, maxRetryAfterMs: 600_000, random: () => 0.5 };
-const unavailable = (retryAfterMs?: number): AuthUnavailableError => new AuthUnavailableError({ operation: 'refresh', reason: 'http', status: 503, retryAfterMs });
+const policy: BackoffPolicy = {
+  minDelayMs: 500,
+  maxDelayMs: 10_000,
+  factor: 2,
+  randomize: false,
+  maxAttempts: 5,
+  maxRetryAfterMs: 600_000,
+  random: () => 0.5,
+};
+const unavailable = (retryAfterMs?: number): AuthUnavailableError =>
+  new AuthUnavailableError({ operation: 'refresh', reason: 'http', status: 503, retryAfterMs });
 
 describe('nextDelay()', () => {
   it.each([
@@ -16,7 +25,10 @@ describe('nextDelay()', () => {
   });
 
   it('caps exponential growth at maxDelayMs', () => {
-    expect(nextDelay(4, unavailable(), 60_000, { ...policy, maxAttempts: 10, minDelayMs: 5_000 })).toEqual({ retry: true, delayMs: 10_000 });
+    expect(nextDelay(4, unavailable(), 60_000, { ...policy, maxAttempts: 10, minDelayMs: 5_000 })).toEqual({
+      retry: true,
+      delayMs: 10_000,
+    });
   });
 
   it('multiplies by a factor in [1, 2) when randomized', () => {
@@ -28,11 +40,17 @@ describe('nextDelay()', () => {
   });
 
   it('never retries a rejection', () => {
-    expect(nextDelay(1, new AuthRejectedError({ operation: 'refresh', status: 400 }), 60_000, policy)).toEqual({ retry: false, why: 'permanent' });
+    expect(nextDelay(1, new AuthRejectedError({ operation: 'refresh', status: 400 }), 60_000, policy)).toEqual({
+      retry: false,
+      why: 'permanent',
+    });
   });
 
   it('retries a malformed answer like a transient fault', () => {
-    expect(nextDelay(1, new MalformedResponseError('html page'), 60_000, policy)).toEqual({ retry: true, delayMs: 500 });
+    expect(nextDelay(1, new MalformedResponseError('html page'), 60_000, policy)).toEqual({
+      retry: true,
+      delayMs: 500,
+    });
   });
 
   it('waits at least Retry-After', () => {
@@ -41,10 +59,17 @@ describe('nextDelay()', () => {
 
   it('gives up at once, with retryAfterMs, when Retry-After outlasts the budget (to the millisecond)', () => {
     expect(nextDelay(1, unavailable(20_000), 20_000, policy)).toEqual({ retry: true, delayMs: 20_000 });
-    expect(nextDelay(1, unavailable(20_001), 20_000, policy)).toEqual({ retry: false, why: 'budget', retryAfterMs: 20_001 });
+    expect(nextDelay(1, unavailable(20_001), 20_000, policy)).toEqual({
+      retry: false,
+      why: 'budget',
+      retryAfterMs: 20_001,
+    });
   });
 
   it('caps Retry-After at maxRetryAfterMs, the one cap', () => {
-    expect(nextDelay(1, unavailable(3_600_000), Number.POSITIVE_INFINITY, policy)).toEqual({ retry: true, delayMs: 600_000 });
+    expect(nextDelay(1, unavailable(3_600_000), Number.POSITIVE_INFINITY, policy)).toEqual({
+      retry: true,
+      delayMs: 600_000,
+    });
   });
 });

@@ -14,7 +14,8 @@ function outageProvider(clock: ManualClock, state: { down: boolean; calls: numbe
   let serial = 0;
   const answer = (): Promise<TokenSet> => {
     state.calls += 1;
-    if (state.down) return Promise.reject(new AuthUnavailableError({ operation: 'authenticate', reason: 'http', status: 503 }));
+    if (state.down)
+      return Promise.reject(new AuthUnavailableError({ operation: 'authenticate', reason: 'http', status: 503 }));
     serial += 1;
     const now = clock.now();
     return Promise.resolve({
@@ -56,7 +57,8 @@ async function failWaitsDuringOutage(
       call(index).then(
         () => undefined,
         (error: unknown) => {
-          if (counted && (error as { code?: string }).code === ErrorCodes.AUTH_UNAVAILABLE) waits.push(clock.now() - startedAt);
+          if (counted && (error as { code?: string }).code === ErrorCodes.AUTH_UNAVAILABLE)
+            waits.push(clock.now() - startedAt);
         },
       );
     }
@@ -76,7 +78,15 @@ describe('A failed half-open probe ends the run at once', () => {
     const clock = new ManualClock(1_000_000);
     const state = { down: false, calls: 0 };
     const managers = [0, 1, 2].map(
-      () => new TokenManager({ provider: outageProvider(clock, state), now: clock.now, timers: clock, refreshJitterMs: 0, refreshBeforeExpiryMs: 1_000, expirySkewMs: 500 }),
+      () =>
+        new TokenManager({
+          provider: outageProvider(clock, state),
+          now: clock.now,
+          timers: clock,
+          refreshJitterMs: 0,
+          refreshBeforeExpiryMs: 1_000,
+          expirySkewMs: 500,
+        }),
     );
     const waits = await failWaitsDuringOutage(
       clock,

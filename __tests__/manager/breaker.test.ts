@@ -24,7 +24,10 @@ function manualClock(start = 1_000_000): { now: () => number; advance: (ms: numb
 const ONE = { scope: 'partner-a', session: 'session-1' };
 
 describe('LocalAuthBreaker', () => {
-  const make = (clock = manualClock()) => ({ clock, breaker: new LocalAuthBreaker({ failureThreshold: 3, windowMs: 10_000, openMs: 1_000, now: clock.now }) });
+  const make = (clock = manualClock()) => ({
+    clock,
+    breaker: new LocalAuthBreaker({ failureThreshold: 3, windowMs: 10_000, openMs: 1_000, now: clock.now }),
+  });
 
   it('stays closed at threshold − 1 failures and opens at the threshold', async () => {
     const { breaker } = make();
@@ -98,7 +101,15 @@ describe('LocalAuthBreaker', () => {
 describe('nextDelay() with an open breaker', () => {
   it('does not retry a breaker refusal in the foreground, and carries its retryAfterMs', () => {
     const error = new AuthUnavailableError({ operation: 'refresh', reason: 'breaker', retryAfterMs: 4_000 });
-    const policy = { minDelayMs: 0, maxDelayMs: 0, factor: 2, randomize: false, maxAttempts: 5, maxRetryAfterMs: 600_000, random: () => 0 };
+    const policy = {
+      minDelayMs: 0,
+      maxDelayMs: 0,
+      factor: 2,
+      randomize: false,
+      maxAttempts: 5,
+      maxRetryAfterMs: 600_000,
+      random: () => 0,
+    };
     expect(nextDelay(1, error, 60_000, policy)).toEqual({ retry: false, why: 'breaker', retryAfterMs: 4_000 });
     expect(error.message).toMatch(/circuit breaker is open.*retry after 4000 ms/i);
   });
@@ -125,7 +136,12 @@ describe('TokenManager with a breaker, against the sandbox (503 faults)', () => 
   };
   const start = (options: Partial<TokenManagerOptions> = {}): { manager: TokenManager; events: LifecycleEvent[] } => {
     const manager = new TokenManager({
-      provider: new AlixAuthProvider({ baseUrl: sandbox.url, partnerCode: sandbox.partnerCode, secretKey: sandbox.secretKey, privateKey: sandbox.privateKeyPem }),
+      provider: new AlixAuthProvider({
+        baseUrl: sandbox.url,
+        partnerCode: sandbox.partnerCode,
+        secretKey: sandbox.secretKey,
+        privateKey: sandbox.privateKeyPem,
+      }),
       retry: INSTANT,
       refreshJitterMs: 0,
       ...options,
@@ -139,12 +155,21 @@ describe('TokenManager with a breaker, against the sandbox (503 faults)', () => 
   it('opens after the threshold; callers without a token then fail at once with retryAfterMs and no auth call', async () => {
     const clock = manualClock(Date.now());
     // One wall clock for the manager and its breaker, as in a service.
-    const { manager, events } = start({ now: clock.now, breaker: new LocalAuthBreaker({ failureThreshold: 3, openMs: 5_000, now: clock.now }) });
+    const { manager, events } = start({
+      now: clock.now,
+      breaker: new LocalAuthBreaker({ failureThreshold: 3, openMs: 5_000, now: clock.now }),
+    });
     sandbox.injectFaults(100, { type: 'status', status: 503 });
 
-    await expect(manager.getAccessToken()).rejects.toMatchObject({ code: ErrorCodes.AUTH_UNAVAILABLE, reason: 'breaker', retryAfterMs: 5_000 });
+    await expect(manager.getAccessToken()).rejects.toMatchObject({
+      code: ErrorCodes.AUTH_UNAVAILABLE,
+      reason: 'breaker',
+      retryAfterMs: 5_000,
+    });
     expect(authCalls()).toBe(3);
-    expect(events.filter((event) => event.type === 'breaker-changed')).toEqual([expect.objectContaining({ state: 'open', retryAfterMs: expect.any(Number) })]);
+    expect(events.filter((event) => event.type === 'breaker-changed')).toEqual([
+      expect.objectContaining({ state: 'open', retryAfterMs: expect.any(Number) }),
+    ]);
     expect(manager.status().breaker).toMatchObject({ state: 'open', failures: 3 });
 
     clock.advance(1_000);
@@ -177,14 +202,18 @@ describe('TokenManager with a breaker, against the sandbox (503 faults)', () => 
     expect(tokens.map((result) => result.status)).toEqual(['fulfilled', 'rejected']);
     expect(authCalls()).toBe(4);
     expect(a.manager.status().breaker?.state).toBe('closed');
-    expect(a.events.filter((event) => event.type === 'breaker-changed').map((event) => (event as { state: string }).state)).toEqual(['open', 'half-open', 'open', 'half-open', 'closed']);
+    expect(
+      a.events.filter((event) => event.type === 'breaker-changed').map((event) => (event as { state: string }).state),
+    ).toEqual(['open', 'half-open', 'open', 'half-open', 'closed']);
     await expect(b.manager.getAccessToken()).resolves.toEqual(expect.any(String));
     expect(authCalls()).toBe(5);
   });
 
   it('leaves callers holding a valid token unaffected while it is open', async () => {
     const clock = manualClock(Date.now());
-    const { manager } = start({ breaker: new LocalAuthBreaker({ failureThreshold: 2, openMs: 5_000, now: clock.now }) });
+    const { manager } = start({
+      breaker: new LocalAuthBreaker({ failureThreshold: 2, openMs: 5_000, now: clock.now }),
+    });
     const held = await manager.getAccessToken();
     sandbox.injectFaults(100, { type: 'status', status: 503 });
     await expect(manager.getAccessToken({ forceRefresh: true })).rejects.toMatchObject({ reason: 'breaker' });
@@ -222,12 +251,25 @@ describe("The breaker and the manager's one Retry-After cap (retry.maxRetryAfter
     const clock = manualClock(Date.now());
     const breaker = new LocalAuthBreaker({ failureThreshold: 1, openMs: 1_000, now: clock.now });
     const provider = new FakeProvider({ now: clock.now });
-    provider.script.push(new AuthUnavailableError({ operation: 'authenticate', reason: 'http', status: 503, retryAfterMs }));
+    provider.script.push(
+      new AuthUnavailableError({ operation: 'authenticate', reason: 'http', status: 503, retryAfterMs }),
+    );
     // A budget shorter than any of these waits: the caller fails at once, nothing sleeps.
-    const manager = new TokenManager({ provider, breaker, now: clock.now, acquireTimeoutMs: 10_000, retry: { ...INSTANT_RETRY, maxRetryAfterMs } });
+    const manager = new TokenManager({
+      provider,
+      breaker,
+      now: clock.now,
+      acquireTimeoutMs: 10_000,
+      retry: { ...INSTANT_RETRY, maxRetryAfterMs },
+    });
 
     await expect(manager.getAccessToken()).rejects.toMatchObject({ code: ErrorCodes.AUTH_UNAVAILABLE, reason: 'http' });
-    expect(manager.status().breaker).toEqual({ state: 'open', failures: 1, openUntil: clock.now() + openForMs, level: 'session' });
+    expect(manager.status().breaker).toEqual({
+      state: 'open',
+      failures: 1,
+      openUntil: clock.now() + openForMs,
+      level: 'session',
+    });
     clock.advance(openForMs - 1);
     await expect(manager.getAccessToken()).rejects.toMatchObject({ reason: 'breaker', retryAfterMs: 1 });
     clock.advance(1);
@@ -241,14 +283,18 @@ describe('An open breaker, known to the manager, before any lock or queue', () =
   const clock = manualClock(Date.now());
   async function openBreaker(): Promise<LocalAuthBreaker> {
     const breaker = new LocalAuthBreaker({ failureThreshold: 1, openMs: 5_000, now: clock.now });
-    await breaker.record({ scope: 'held-elsewhere', session: 'alix-token-manager:session:held-elsewhere' }, 'transient-failure');
+    await breaker.record(
+      { scope: 'held-elsewhere', session: 'alix-token-manager:session:held-elsewhere' },
+      'transient-failure',
+    );
     return breaker;
   }
 
   /** A store whose lock never comes (another replica holds it through a long refresh). */
   function lockedStore(stored?: TokenSet): MemoryTokenStore & { lockCalls: number } {
     const store = Object.assign(new MemoryTokenStore({ now: clock.now, breaker: false }), { lockCalls: 0 });
-    if (stored !== undefined) void store.set('alix-token-manager:session:held-elsewhere', { identity: 'held-elsewhere', tokens: stored });
+    if (stored !== undefined)
+      void store.set('alix-token-manager:session:held-elsewhere', { identity: 'held-elsewhere', tokens: stored });
     return Object.assign(store, {
       acquireRefreshLock: (): Promise<never> => {
         store.lockCalls += 1;
@@ -260,7 +306,13 @@ describe('An open breaker, known to the manager, before any lock or queue', () =
   it('fails a caller without a token at once, without waiting for the shared lock', async () => {
     const store = lockedStore();
     const provider = new FakeProvider({ now: clock.now, identity: { id: 'held-elsewhere' } });
-    const manager = new TokenManager({ provider, store, breaker: await openBreaker(), now: clock.now, retry: INSTANT_RETRY });
+    const manager = new TokenManager({
+      provider,
+      store,
+      breaker: await openBreaker(),
+      now: clock.now,
+      retry: INSTANT_RETRY,
+    });
     // The manager learns the state from the breaker it shares: it saw the breaker open at its last call.
     await expect(manager.getAccessToken()).rejects.toMatchObject({ reason: 'breaker', retryAfterMs: 5_000 });
     expect([store.lockCalls, provider.calls.length]).toEqual([0, 0]);
@@ -269,7 +321,12 @@ describe('An open breaker, known to the manager, before any lock or queue', () =
 
   it('adopts a session another replica stored instead of failing', async () => {
     const stored = makeTokenSet(clock.now());
-    const manager = new TokenManager({ provider: new FakeProvider({ now: clock.now, identity: { id: 'held-elsewhere' } }), store: lockedStore(stored), breaker: await openBreaker(), now: clock.now });
+    const manager = new TokenManager({
+      provider: new FakeProvider({ now: clock.now, identity: { id: 'held-elsewhere' } }),
+      store: lockedStore(stored),
+      breaker: await openBreaker(),
+      now: clock.now,
+    });
     await expect(manager.getAccessToken()).resolves.toBe(stored.accessToken);
     manager.close();
   });
@@ -282,7 +339,8 @@ describe('An open breaker, known to the manager, before any lock or queue', () =
         const provider = new FakeProvider({ now: clock.now, identity: { id: key, scope: 'partner' }, manual: true });
         // The first two users' calls fail when released (the auth server went down): two
         // distinct sessions' failures open the partner's breaker.
-        if (key !== 'third') provider.script.push(new AuthUnavailableError({ operation: 'authenticate', reason: 'http', status: 503 }));
+        if (key !== 'third')
+          provider.script.push(new AuthUnavailableError({ operation: 'authenticate', reason: 'http', status: 503 }));
         providers.set(key, provider);
         return provider;
       },
@@ -307,7 +365,10 @@ describe('An open breaker, known to the manager, before any lock or queue', () =
 });
 
 describe('LocalAuthBreaker scopes: one session, one partner never refuses another', () => {
-  const make = (clock = manualClock()) => ({ clock, breaker: new LocalAuthBreaker({ failureThreshold: 3, windowMs: 10_000, openMs: 1_000, now: clock.now }) });
+  const make = (clock = manualClock()) => ({
+    clock,
+    breaker: new LocalAuthBreaker({ failureThreshold: 3, windowMs: 10_000, openMs: 1_000, now: clock.now }),
+  });
   const call = (scope: string, session: string) => ({ scope, session });
 
   it("opens one session's own circuit after its failures and leaves the other sessions of the scope admitted", async () => {
@@ -316,7 +377,8 @@ describe('LocalAuthBreaker scopes: one session, one partner never refuses anothe
     for (let i = 0; i < 10; i += 1) await breaker.record(bad, 'transient-failure');
     expect(await breaker.admit(bad)).toEqual({ allowed: false, retryAfterMs: 1_000 });
     expect(breaker.snapshot(bad)).toMatchObject({ state: 'open', level: 'session' });
-    for (let i = 0; i < 20; i += 1) expect(await breaker.admit(call('partner-a', `user-${i}`))).toEqual({ allowed: true, probe: false });
+    for (let i = 0; i < 20; i += 1)
+      expect(await breaker.admit(call('partner-a', `user-${i}`))).toEqual({ allowed: true, probe: false });
   });
 
   it('opens the scope only on failures of at least two distinct sessions within the window', async () => {
@@ -331,7 +393,7 @@ describe('LocalAuthBreaker scopes: one session, one partner never refuses anothe
     expect(await breaker.admit(call('partner-b', 'u1'))).toEqual({ allowed: true, probe: false });
   });
 
-  it("holds only the session that got a 429 for its Retry-After, and the scope once two sessions got one", async () => {
+  it('holds only the session that got a 429 for its Retry-After, and the scope once two sessions got one', async () => {
     const { breaker, clock } = make();
     const limited = call('partner-a', 'limited');
     for (let i = 0; i < 6; i += 1) await breaker.record(limited, 'transient-failure', 600_000);

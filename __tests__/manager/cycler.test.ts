@@ -14,7 +14,15 @@ function makeCycler(overrides: Partial<CyclerSettings> = {}): RefreshCycler {
     rejectedBackoffMs: 30_000,
     invalidateCooldownMs: 30_000,
     random: () => 0,
-    background: { minDelayMs: 5_000, maxDelayMs: 60_000, factor: 2, randomize: false, maxAttempts: Number.POSITIVE_INFINITY, maxRetryAfterMs: 600_000, random: () => 0 },
+    background: {
+      minDelayMs: 5_000,
+      maxDelayMs: 60_000,
+      factor: 2,
+      randomize: false,
+      maxAttempts: Number.POSITIVE_INFINITY,
+      maxRetryAfterMs: 600_000,
+      random: () => 0,
+    },
     ...overrides,
   });
 }
@@ -25,8 +33,10 @@ const tokens = (expiresInMs = 15 * MINUTE, accessToken = 'a1'): TokenSet => ({
   refreshToken: 'r1',
   refreshTokenExpiresAt: T0 + 180 * 24 * 60 * MINUTE,
 });
-const unavailable = (retryAfterMs?: number): AuthUnavailableError => new AuthUnavailableError({ operation: 'refresh', reason: 'http', status: 503, retryAfterMs });
-const signInRejected = (): AuthRejectedError => new AuthRejectedError({ operation: 'authenticate', status: 400, errorCode: 32 });
+const unavailable = (retryAfterMs?: number): AuthUnavailableError =>
+  new AuthUnavailableError({ operation: 'refresh', reason: 'http', status: 503, retryAfterMs });
+const signInRejected = (): AuthRejectedError =>
+  new AuthRejectedError({ operation: 'authenticate', status: 400, errorCode: 32 });
 
 describe('RefreshCycler', () => {
   describe('decide()', () => {
@@ -79,7 +89,11 @@ describe('RefreshCycler', () => {
 
     it('are jittered by their token: every replica adopting one token refreshes at the same point, and tokens spread', () => {
       // A 15-minute window, jitter up to (window − skew) / 2 = 445 s; no randomness of the replica's own.
-      const settings = { refreshBeforeExpiryMs: 15 * MINUTE, refreshJitterMs: Number.POSITIVE_INFINITY, random: () => 0.99 };
+      const settings = {
+        refreshBeforeExpiryMs: 15 * MINUTE,
+        refreshJitterMs: Number.POSITIVE_INFINITY,
+        random: () => 0.99,
+      };
       const pointOf = (accessToken: string): number => {
         const cycler = makeCycler(settings);
         return cycler.install(tokens(30 * MINUTE, accessToken), 'adopted', T0, T0).refreshAt;

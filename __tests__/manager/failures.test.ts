@@ -23,7 +23,9 @@ describe('TokenManager', () => {
     });
 
     it('signs in without trying the refresh token once it has expired', async () => {
-      const { manager, provider } = makeManager({ initialTokens: makeTokenSet(T0, { expiresInMs: -1, refreshTokenExpiresAt: T0 - 1 }) });
+      const { manager, provider } = makeManager({
+        initialTokens: makeTokenSet(T0, { expiresInMs: -1, refreshTokenExpiresAt: T0 - 1 }),
+      });
       expect(await manager.getAccessToken()).toBe('access-1');
       expect(provider.calls.map((call) => call.kind)).toEqual(['authenticate']);
       manager.close();
@@ -74,7 +76,11 @@ describe('TokenManager', () => {
     it('gives up after the configured retries with the typed transient error', async () => {
       const { manager, provider } = makeManager({ retry: { retries: 2, minTimeoutMs: 0, maxTimeoutMs: 0 } });
       provider.script.push(unavailable(), unavailable(), unavailable(502));
-      await expect(manager.getAccessToken()).rejects.toMatchObject({ code: 'ERR_ALIX_AUTH_UNAVAILABLE', status: 502, transient: true });
+      await expect(manager.getAccessToken()).rejects.toMatchObject({
+        code: 'ERR_ALIX_AUTH_UNAVAILABLE',
+        status: 502,
+        transient: true,
+      });
       expect(provider.calls).toHaveLength(3);
       manager.close();
     });

@@ -45,7 +45,9 @@ describe('TokenManager', () => {
     it('rejects at once for a signal that already fired', async () => {
       const { manager } = makeManager();
       await manager.getAccessToken();
-      await expect(manager.getAccessToken({ signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ERR_ALIX_ABORTED' });
+      await expect(manager.getAccessToken({ signal: AbortSignal.abort() })).rejects.toMatchObject({
+        code: 'ERR_ALIX_ABORTED',
+      });
       manager.close();
     });
 
@@ -104,7 +106,9 @@ describe('TokenManager', () => {
     it('shares one refresh among concurrent forceRefresh calls', async () => {
       const { manager, provider } = makeManager();
       await manager.getAccessToken();
-      const tokens = await Promise.all(Array.from({ length: 50 }, () => manager.getAccessToken({ forceRefresh: true })));
+      const tokens = await Promise.all(
+        Array.from({ length: 50 }, () => manager.getAccessToken({ forceRefresh: true })),
+      );
       expect(provider.refreshCount).toBe(1);
       expect(new Set(tokens)).toEqual(new Set(['access-2']));
       manager.close();
@@ -127,7 +131,10 @@ describe('TokenManager', () => {
     it('prefers the session in the store over seeded tokens', async () => {
       const store = new MemoryTokenStore();
       const { manager } = makeManager({ store, initialTokens: { refreshToken: 'stale-env-token' } });
-      await store.set(manager.storeKey, { identity: 'unidentified', tokens: makeTokenSet(T0, { accessToken: 'stored-access' }) });
+      await store.set(manager.storeKey, {
+        identity: 'unidentified',
+        tokens: makeTokenSet(T0, { accessToken: 'stored-access' }),
+      });
       expect(await manager.getAccessToken()).toBe('stored-access');
       manager.close();
     });

@@ -14,7 +14,13 @@ import { FakeProvider, flushPromises, flushUntil, makeTokenSet } from '../helper
 import { INSTANT_RETRY, T0, makeManager, minutes, useFakeClock } from '../helpers/manager';
 
 const unavailable = (retryAfterMs?: number, detail?: string): AuthUnavailableError =>
-  new AuthUnavailableError({ operation: 'refresh', reason: retryAfterMs === undefined && detail !== undefined ? 'network' : 'http', status: detail === undefined ? 503 : undefined, retryAfterMs, detail });
+  new AuthUnavailableError({
+    operation: 'refresh',
+    reason: retryAfterMs === undefined && detail !== undefined ? 'network' : 'http',
+    status: detail === undefined ? 503 : undefined,
+    retryAfterMs,
+    detail,
+  });
 const never = <T>(): Promise<T> => new Promise<T>(() => undefined);
 
 function lifecycleOf(manager: TokenManager): LifecycleEvent[] {
@@ -30,8 +36,14 @@ describe('TokenManager hardening', () => {
   describe('sessions belong to one identity', () => {
     it('never hands partner B the session partner A stored under the same key', async () => {
       const cache = new NodeCache({ useClones: false, checkperiod: 0 });
-      const a = makeManager({ store: new MemoryTokenStore({ cache }), storeKey: 'shared' }, { identity: { id: 'partner-A' }, prefix: 'A-' });
-      const b = makeManager({ store: new MemoryTokenStore({ cache }), storeKey: 'shared' }, { identity: { id: 'partner-B' }, prefix: 'B-' });
+      const a = makeManager(
+        { store: new MemoryTokenStore({ cache }), storeKey: 'shared' },
+        { identity: { id: 'partner-A' }, prefix: 'A-' },
+      );
+      const b = makeManager(
+        { store: new MemoryTokenStore({ cache }), storeKey: 'shared' },
+        { identity: { id: 'partner-B' }, prefix: 'B-' },
+      );
       const events = lifecycleOf(b.manager);
       expect(await a.manager.getAccessToken()).toBe('A-access-1');
       expect(await b.manager.getAccessToken()).toBe('B-access-1');
@@ -66,9 +78,22 @@ describe('TokenManager hardening', () => {
 
     it('derives the Alix identity from origin, partner code and user email, never showing them', () => {
       const key = (overrides: Record<string, string>): string =>
-        new AlixAuthProvider({ baseUrl: 'https://api.alix.example', partnerCode: 'p', secretKey: 's', signer: async () => 'c2ln', ...overrides }).identity.id;
+        new AlixAuthProvider({
+          baseUrl: 'https://api.alix.example',
+          partnerCode: 'p',
+          secretKey: 's',
+          signer: async () => 'c2ln',
+          ...overrides,
+        }).identity.id;
       const base = key({});
-      expect(new Set([base, key({ partnerCode: 'q' }), key({ userEmail: 'u@example.com' }), key({ baseUrl: 'https://other.example' })]).size).toBe(4);
+      expect(
+        new Set([
+          base,
+          key({ partnerCode: 'q' }),
+          key({ userEmail: 'u@example.com' }),
+          key({ baseUrl: 'https://other.example' }),
+        ]).size,
+      ).toBe(4);
       expect(key({ baseUrl: 'https://api.alix.example/prefix' })).toBe(base);
       expect(base).toMatch(/^[0-9a-f]{32}$/);
     });
@@ -76,8 +101,17 @@ describe('TokenManager hardening', () => {
 
   describe('every wait is bounded', () => {
     it('gives 20 callers a TimeoutError naming the signer when it never answers, then starts afresh', async () => {
-      const provider = new AlixAuthProvider({ baseUrl: 'http://127.0.0.1:9', partnerCode: 'p', secretKey: 's', signer: never });
-      const manager = new TokenManager({ provider, acquireTimeoutMs: 20_000, retry: { minTimeoutMs: 0, maxTimeoutMs: 0 } });
+      const provider = new AlixAuthProvider({
+        baseUrl: 'http://127.0.0.1:9',
+        partnerCode: 'p',
+        secretKey: 's',
+        signer: never,
+      });
+      const manager = new TokenManager({
+        provider,
+        acquireTimeoutMs: 20_000,
+        retry: { minTimeoutMs: 0, maxTimeoutMs: 0 },
+      });
       const events = lifecycleOf(manager);
       const callers = Array.from({ length: 20 }, () => manager.getAccessToken().catch((error: unknown) => error));
       await jest.advanceTimersByTimeAsync(20_000);
@@ -100,7 +134,12 @@ describe('TokenManager hardening', () => {
       await jest.advanceTimersByTimeAsync(20_000 - 1);
       await flushPromises();
       await jest.advanceTimersByTimeAsync(1);
-      expect(await caller).toMatchObject({ code: 'ERR_ALIX_TIMEOUT', stage: 'auth', endpoint: 'auth.example:443', attempts: 1 });
+      expect(await caller).toMatchObject({
+        code: 'ERR_ALIX_TIMEOUT',
+        stage: 'auth',
+        endpoint: 'auth.example:443',
+        attempts: 1,
+      });
       manager.close();
     });
 
@@ -111,7 +150,9 @@ describe('TokenManager hardening', () => {
       const callers = Array.from({ length: 20 }, () => manager.getAccessToken());
       await jest.advanceTimersByTimeAsync(2_000);
       expect(new Set(await Promise.all(callers))).toEqual(new Set(['access-1']));
-      expect(events).toContainEqual(expect.objectContaining({ type: 'store-failed', operation: 'write', errorCode: 'ERR_ALIX_TIMEOUT' }));
+      expect(events).toContainEqual(
+        expect.objectContaining({ type: 'store-failed', operation: 'write', errorCode: 'ERR_ALIX_TIMEOUT' }),
+      );
       expect(manager.status().state).toBe('valid');
       manager.close();
     });
@@ -147,7 +188,12 @@ describe('TokenManager hardening', () => {
     });
 
     it('names the lock when a shared lock is never granted', async () => {
-      const store: TokenStore = { get: async () => undefined, set: async () => undefined, delete: async () => undefined, acquireRefreshLock: never };
+      const store: TokenStore = {
+        get: async () => undefined,
+        set: async () => undefined,
+        delete: async () => undefined,
+        acquireRefreshLock: never,
+      };
       const { manager, provider } = makeManager({ store, acquireTimeoutMs: 5_000 });
       const caller = manager.getAccessToken().catch((error: unknown) => error);
       await jest.advanceTimersByTimeAsync(5_000);
@@ -191,7 +237,10 @@ describe('TokenManager hardening', () => {
     it('fails at once with retryAfterMs instead of sleeping into a certain failure', async () => {
       const { manager, provider } = makeManager({ acquireTimeoutMs: 20_000 });
       provider.script.push(unavailable(300_000));
-      await expect(manager.getAccessToken()).rejects.toMatchObject({ code: 'ERR_ALIX_AUTH_UNAVAILABLE', retryAfterMs: 300_000 });
+      await expect(manager.getAccessToken()).rejects.toMatchObject({
+        code: 'ERR_ALIX_AUTH_UNAVAILABLE',
+        retryAfterMs: 300_000,
+      });
       expect(provider.calls).toHaveLength(1);
       manager.close();
     });
@@ -241,31 +290,41 @@ describe('TokenManager hardening', () => {
       ['2 s', 2_000, false],
       ['5 s', 5_000, false],
       ['20 s', 20_000, true],
-    ])('keeps the last-window margin for a session adopted from the store with %s left', async (_label, leftMs, adopted) => {
-      const store = new MemoryTokenStore();
-      const { manager, provider } = makeManager({ store, expirySkewMs: 10_000 });
-      await store.set(manager.storeKey, { identity: 'unidentified', tokens: makeTokenSet(T0, { accessToken: 'stored', expiresInMs: leftMs }) });
-      expect(await manager.getAccessToken()).toBe(adopted ? 'stored' : 'access-1');
-      if (adopted) {
-        provider.options.manual = true;
-        jest.setSystemTime(T0 + leftMs - 10_000);
-        let served: string | undefined;
-        const waiting = manager.getAccessToken().then((token) => (served = token));
-        // The caller waits for the refresh: the provider was asked and has not answered yet.
-        await flushUntil(() => provider.calls.length === 1);
-        expect(served).toBeUndefined();
-        provider.release();
-        await waiting;
-        expect(served).toBe('access-1');
-      }
-      manager.close();
-    });
+    ])(
+      'keeps the last-window margin for a session adopted from the store with %s left',
+      async (_label, leftMs, adopted) => {
+        const store = new MemoryTokenStore();
+        const { manager, provider } = makeManager({ store, expirySkewMs: 10_000 });
+        await store.set(manager.storeKey, {
+          identity: 'unidentified',
+          tokens: makeTokenSet(T0, { accessToken: 'stored', expiresInMs: leftMs }),
+        });
+        expect(await manager.getAccessToken()).toBe(adopted ? 'stored' : 'access-1');
+        if (adopted) {
+          provider.options.manual = true;
+          jest.setSystemTime(T0 + leftMs - 10_000);
+          let served: string | undefined;
+          const waiting = manager.getAccessToken().then((token) => (served = token));
+          // The caller waits for the refresh: the provider was asked and has not answered yet.
+          await flushUntil(() => provider.calls.length === 1);
+          expect(served).toBeUndefined();
+          provider.release();
+          await waiting;
+          expect(served).toBe('access-1');
+        }
+        manager.close();
+      },
+    );
   });
 
   describe('races and listeners', () => {
     it('installs nothing after close() while the first store read is in flight', async () => {
       let answer: (session: StoredSession | undefined) => void = () => undefined;
-      const store: TokenStore = { get: () => new Promise((resolve) => (answer = resolve)), set: async () => undefined, delete: async () => undefined };
+      const store: TokenStore = {
+        get: () => new Promise((resolve) => (answer = resolve)),
+        set: async () => undefined,
+        delete: async () => undefined,
+      };
       const { manager } = makeManager({ store });
       const caller = manager.getAccessToken();
       await flushPromises();
@@ -276,7 +335,11 @@ describe('TokenManager hardening', () => {
     });
 
     it('keeps a successful sign-in when an error listener throws during a failed store write', async () => {
-      const store: TokenStore = { get: async () => undefined, set: async () => Promise.reject(new Error('disk full')), delete: async () => undefined };
+      const store: TokenStore = {
+        get: async () => undefined,
+        set: async () => Promise.reject(new Error('disk full')),
+        delete: async () => undefined,
+      };
       const { manager } = makeManager({ store });
       manager.on('error', () => {
         throw new Error('listener bug');
@@ -322,7 +385,10 @@ describe('TokenManager hardening', () => {
       const caller = manager.getAccessToken({ forceRefresh: true });
       await flushUntil(() => reads === 3);
       manager.close();
-      answer({ identity: 'unidentified', tokens: makeTokenSet(T0, { accessToken: 'stored', expiresInMs: minutes(30) }) });
+      answer({
+        identity: 'unidentified',
+        tokens: makeTokenSet(T0, { accessToken: 'stored', expiresInMs: minutes(30) }),
+      });
       await expect(caller).rejects.toMatchObject({ code: 'ERR_ALIX_MANAGER_CLOSED' });
       expect(manager.status()).toMatchObject({ state: 'closed', accessTokenExpiresAt: null, adoptedCount: 0 });
       expect(provider.calls).toHaveLength(1);
@@ -368,7 +434,10 @@ describe('TokenManager hardening', () => {
       const store = new MemoryTokenStore();
       const { manager, provider } = makeManager({ store });
       const events = lifecycleOf(manager);
-      await store.set(manager.storeKey, { identity: 'unidentified', tokens: makeTokenSet(T0, { accessToken: 'abc\r\nX-Injected: 1', expiresInMs: minutes(30) }) });
+      await store.set(manager.storeKey, {
+        identity: 'unidentified',
+        tokens: makeTokenSet(T0, { accessToken: 'abc\r\nX-Injected: 1', expiresInMs: minutes(30) }),
+      });
       expect(await manager.getAccessToken()).toBe('access-1');
       expect(provider.authenticateCount).toBe(1);
       const failure = events.find((event) => event.type === 'store-failed');
@@ -378,7 +447,8 @@ describe('TokenManager hardening', () => {
     });
 
     it('refuses seeded initialTokens whose access token a Bearer header cannot carry, without quoting it', () => {
-      const build = (): unknown => makeManager({ initialTokens: makeTokenSet(T0, { accessToken: 'secret\u0000part' }) });
+      const build = (): unknown =>
+        makeManager({ initialTokens: makeTokenSet(T0, { accessToken: 'secret\u0000part' }) });
       expect(build).toThrow(expect.objectContaining({ code: 'ERR_ALIX_CONFIGURATION' }));
       expect(() => build()).toThrow(expect.not.objectContaining({ message: expect.stringContaining('secret') }));
     });
@@ -401,7 +471,10 @@ describe('TokenManager hardening', () => {
       const { manager, provider } = makeManager({ store, retry: { ...INSTANT_RETRY, retries: 2 } });
       await manager.getAccessToken();
       provider.script.push(() => {
-        void store.set(manager.storeKey, { identity: 'unidentified', tokens: makeTokenSet(Date.now(), { accessToken: 'from-replica', expiresInMs: minutes(20) }) });
+        void store.set(manager.storeKey, {
+          identity: 'unidentified',
+          tokens: makeTokenSet(Date.now(), { accessToken: 'from-replica', expiresInMs: minutes(20) }),
+        });
         throw unavailable(undefined, 'ECONNRESET');
       });
       const events = lifecycleOf(manager);
@@ -445,20 +518,38 @@ describe('TokenManager hardening', () => {
       const { manager, provider } = makeManager({ initialTokens: { refreshToken: 'from-env' } });
       provider.script.push(new AuthRejectedError({ operation: 'refresh', status: 400, errorCode: 32 }));
       expect(await manager.getAccessToken()).toBe('access-1');
-      expect(manager.status()).toMatchObject({ refreshTokenRejected: true, refreshTokenRejectedCount: 1, lastRefreshTokenRejectedAt: T0, signInCount: 1 });
+      expect(manager.status()).toMatchObject({
+        refreshTokenRejected: true,
+        refreshTokenRejectedCount: 1,
+        lastRefreshTokenRejectedAt: T0,
+        signInCount: 1,
+      });
       manager.close();
     });
 
     it('logs the rejected refresh token as a warning, and keeps it counted after the next refresh', async () => {
       const lines: Array<{ level: number; msg: string; event: string }> = [];
-      const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string; event: string }) });
+      const logger = pino(
+        { level: 'warn' },
+        { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string; event: string }) },
+      );
       const { manager, provider } = makeManager({ initialTokens: { refreshToken: 'from-env' }, logger });
       provider.script.push(new AuthRejectedError({ operation: 'refresh', status: 400, errorCode: 32 }));
       await manager.getAccessToken();
-      expect(lines).toContainEqual(expect.objectContaining({ level: 40, event: 'refresh-end', msg: expect.stringMatching(/refresh token was rejected/) }));
+      expect(lines).toContainEqual(
+        expect.objectContaining({
+          level: 40,
+          event: 'refresh-end',
+          msg: expect.stringMatching(/refresh token was rejected/),
+        }),
+      );
       expect(JSON.stringify(lines)).not.toContain('from-env');
       await manager.getAccessToken({ forceRefresh: true });
-      expect(manager.status()).toMatchObject({ refreshTokenRejected: false, refreshTokenRejectedCount: 1, lastRefreshTokenRejectedAt: T0 });
+      expect(manager.status()).toMatchObject({
+        refreshTokenRejected: false,
+        refreshTokenRejectedCount: 1,
+        lastRefreshTokenRejectedAt: T0,
+      });
       manager.close();
     });
   });

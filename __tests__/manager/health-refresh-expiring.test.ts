@@ -23,7 +23,12 @@ describe('health() when the refresh token expires soon (sandbox)', () => {
 
   const start = (options: Partial<TokenManagerOptions> = {}): TokenManager => {
     manager = new TokenManager({
-      provider: new AlixAuthProvider({ baseUrl: sandbox.url, partnerCode: sandbox.partnerCode, secretKey: sandbox.secretKey, privateKey: sandbox.privateKeyPem }),
+      provider: new AlixAuthProvider({
+        baseUrl: sandbox.url,
+        partnerCode: sandbox.partnerCode,
+        secretKey: sandbox.secretKey,
+        privateKey: sandbox.privateKeyPem,
+      }),
       ...options,
     });
     return manager;

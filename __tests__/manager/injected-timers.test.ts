@@ -16,7 +16,8 @@ import { ManualClock } from '../helpers/manual-clock';
 const FOREGROUND_DELAY_MS = 7_001;
 const BACKGROUND_DELAY_MS = 4_321;
 
-const unavailable = (operation: 'authenticate' | 'refresh'): AuthUnavailableError => new AuthUnavailableError({ operation, reason: 'http', status: 503 });
+const unavailable = (operation: 'authenticate' | 'refresh'): AuthUnavailableError =>
+  new AuthUnavailableError({ operation, reason: 'http', status: 503 });
 
 describe('TokenManager with injected now and timers (global timers real)', () => {
   let clock: ManualClock;
@@ -34,7 +35,10 @@ describe('TokenManager with injected now and timers (global timers real)', () =>
     globalSetTimeout.mockRestore();
   });
 
-  function start(provider: FakeProvider, overrides: Partial<TokenManagerOptions>): { manager: TokenManager; events: LifecycleEvent[] } {
+  function start(
+    provider: FakeProvider,
+    overrides: Partial<TokenManagerOptions>,
+  ): { manager: TokenManager; events: LifecycleEvent[] } {
     const created = new TokenManager({ provider, now: clock.now, timers: clock, refreshJitterMs: 0, ...overrides });
     const events: LifecycleEvent[] = [];
     created.on('lifecycle', (event) => events.push(event));
@@ -65,7 +69,10 @@ describe('TokenManager with injected now and timers (global timers real)', () =>
     );
     await flushUntil(() => events.some((event) => event.type === 'retry-scheduled'));
 
-    expect(events.find((event) => event.type === 'retry-scheduled')).toMatchObject({ delayMs: FOREGROUND_DELAY_MS, background: false });
+    expect(events.find((event) => event.type === 'retry-scheduled')).toMatchObject({
+      delayMs: FOREGROUND_DELAY_MS,
+      background: false,
+    });
     expect(clock.pending()).toContainEqual({ at: T0 + FOREGROUND_DELAY_MS, delayMs: FOREGROUND_DELAY_MS });
     expectNoGlobalTimer();
 
@@ -99,7 +106,10 @@ describe('TokenManager with injected now and timers (global timers real)', () =>
     const failedAt = T0 + minutes(10);
 
     expect(provider.refreshCount).toBe(1);
-    expect(events.find((event) => event.type === 'retry-scheduled')).toMatchObject({ delayMs: BACKGROUND_DELAY_MS, background: true });
+    expect(events.find((event) => event.type === 'retry-scheduled')).toMatchObject({
+      delayMs: BACKGROUND_DELAY_MS,
+      background: true,
+    });
     expect(subject.status().nextAttemptAt).toBe(failedAt + BACKGROUND_DELAY_MS);
     expect(clock.pending()).toEqual([{ at: failedAt + BACKGROUND_DELAY_MS, delayMs: BACKGROUND_DELAY_MS }]);
     expectNoGlobalTimer();

@@ -17,7 +17,12 @@ describe('TokenManager lifecycle, status and health against the sandbox', () => 
 
   const start = (options: Partial<TokenManagerOptions> = {}): TokenManager => {
     manager = new TokenManager({
-      provider: new AlixAuthProvider({ baseUrl: sandbox.url, partnerCode: sandbox.partnerCode, secretKey: sandbox.secretKey, privateKey: sandbox.privateKeyPem }),
+      provider: new AlixAuthProvider({
+        baseUrl: sandbox.url,
+        partnerCode: sandbox.partnerCode,
+        secretKey: sandbox.secretKey,
+        privateKey: sandbox.privateKeyPem,
+      }),
       retry: INSTANT,
       ...options,
     });
@@ -45,8 +50,13 @@ describe('TokenManager lifecycle, status and health against the sandbox', () => 
     it('is degraded while background refreshes fail but a valid token is held', async () => {
       await start().getAccessToken();
       sandbox.injectFaults(10, { type: 'status', status: 503 });
-      await expect(manager.getAccessToken({ forceRefresh: true })).rejects.toMatchObject({ code: 'ERR_ALIX_AUTH_UNAVAILABLE' });
-      expect(manager.health()).toEqual({ status: 'degraded', reasons: ['background refresh failing: ERR_ALIX_AUTH_UNAVAILABLE'] });
+      await expect(manager.getAccessToken({ forceRefresh: true })).rejects.toMatchObject({
+        code: 'ERR_ALIX_AUTH_UNAVAILABLE',
+      });
+      expect(manager.health()).toEqual({
+        status: 'degraded',
+        reasons: ['background refresh failing: ERR_ALIX_AUTH_UNAVAILABLE'],
+      });
       expect(await manager.getAccessToken()).toEqual(expect.any(String));
     });
 
@@ -58,7 +68,10 @@ describe('TokenManager lifecycle, status and health against the sandbox', () => 
     it('is down when no valid token is held and the last sign-in failed', async () => {
       sandbox.injectFaults(1, { type: 'reject', errorCode: 12, endpoint: 'authenticate' });
       await expect(start().getAccessToken()).rejects.toMatchObject({ code: 'ERR_ALIX_AUTH_REJECTED' });
-      expect(manager.health()).toEqual({ status: 'down', reasons: ['no valid token; the last attempt failed: ERR_ALIX_AUTH_REJECTED'] });
+      expect(manager.health()).toEqual({
+        status: 'down',
+        reasons: ['no valid token; the last attempt failed: ERR_ALIX_AUTH_REJECTED'],
+      });
     });
   });
 
@@ -73,7 +86,14 @@ describe('TokenManager lifecycle, status and health against the sandbox', () => 
       for (const key of ['accessTokenExpiresAt', 'refreshTokenExpiresAt', 'nextRefreshAt', 'lastRefreshAt'] as const) {
         expect(Number.isInteger(status[key])).toBe(true);
       }
-      expect(status).toMatchObject({ failureCount: 1, retryCount: 2, invalidationCount: 1, refreshCount: 2, lastError: null, nextAttemptAt: null });
+      expect(status).toMatchObject({
+        failureCount: 1,
+        retryCount: 2,
+        invalidationCount: 1,
+        refreshCount: 2,
+        lastError: null,
+        nextAttemptAt: null,
+      });
     });
 
     it('plans nextAttemptAt in the future after a failed background refresh', async () => {
@@ -94,10 +114,23 @@ describe('TokenManager lifecycle, status and health against the sandbox', () => 
       await manager.getAccessToken({ forceRefresh: true });
       const ended = events.filter((event) => event.type === 'refresh-ended');
       expect(ended).toEqual([
-        expect.objectContaining({ reason: 'initial', outcome: 'signed-in', attempts: 1, durationMs: expect.any(Number) }),
+        expect.objectContaining({
+          reason: 'initial',
+          outcome: 'signed-in',
+          attempts: 1,
+          durationMs: expect.any(Number),
+        }),
         expect.objectContaining({ reason: 'forced', outcome: 'refreshed', attempts: 2 }),
       ]);
-      expect(events).toContainEqual(expect.objectContaining({ type: 'retry-scheduled', operation: 'refresh', attempt: 1, errorCode: 'ERR_ALIX_AUTH_UNAVAILABLE', background: false }));
+      expect(events).toContainEqual(
+        expect.objectContaining({
+          type: 'retry-scheduled',
+          operation: 'refresh',
+          attempt: 1,
+          errorCode: 'ERR_ALIX_AUTH_UNAVAILABLE',
+          background: false,
+        }),
+      );
       expect(types().filter((type) => type === 'auth-call-ended')).toHaveLength(3);
     });
 
@@ -123,7 +156,9 @@ describe('TokenManager lifecycle, status and health against the sandbox', () => 
       } finally {
         diagnosticsChannel.unsubscribe('alix-token-manager:refresh-ended', listener);
       }
-      expect(seen).toEqual([{ event: expect.objectContaining({ type: 'refresh-ended', outcome: 'signed-in' }), source: manager }]);
+      expect(seen).toEqual([
+        { event: expect.objectContaining({ type: 'refresh-ended', outcome: 'signed-in' }), source: manager },
+      ]);
       await manager.getAccessToken({ forceRefresh: true });
       expect(seen).toHaveLength(1);
     });
@@ -137,7 +172,8 @@ describe('TokenManager lifecycle, status and health against the sandbox', () => 
         manager.invalidate(first);
         const second = await manager.getAccessToken();
         const text = JSON.stringify([events, published, manager.status(), manager.health()]);
-        for (const secret of [first, second, sandbox.secretKey, sandbox.privateKeyPem.split('\n')[1] as string]) expect(text).not.toContain(secret);
+        for (const secret of [first, second, sandbox.secretKey, sandbox.privateKeyPem.split('\n')[1] as string])
+          expect(text).not.toContain(secret);
       } finally {
         diagnosticsChannel.unsubscribe('alix-token-manager:refresh-started', listener);
       }

@@ -29,8 +29,18 @@ describe('TokenManager', () => {
       await manager.getAccessToken();
       await manager.getAccessToken({ forceRefresh: true });
       expect(events).toEqual([
-        { accessTokenExpiresAt: T0 + minutes(15), refreshTokenExpiresAt: expect.any(Number), signIn: true, reason: 'initial' },
-        { accessTokenExpiresAt: T0 + minutes(15), refreshTokenExpiresAt: expect.any(Number), signIn: false, reason: 'forced' },
+        {
+          accessTokenExpiresAt: T0 + minutes(15),
+          refreshTokenExpiresAt: expect.any(Number),
+          signIn: true,
+          reason: 'initial',
+        },
+        {
+          accessTokenExpiresAt: T0 + minutes(15),
+          refreshTokenExpiresAt: expect.any(Number),
+          signIn: false,
+          reason: 'forced',
+        },
       ]);
       expect(JSON.stringify(events)).not.toMatch(/access-|refresh-/);
       manager.close();
@@ -87,7 +97,11 @@ describe('TokenManager', () => {
     it('redacts tokens and authorization headers at any depth the library logs', () => {
       const { logger, lines } = captureLogs();
       const log = createLogger(logger);
-      log.info({ accessToken: 'secret-a', err: { config: { headers: { authorization: 'Bearer secret-b' } } }, nested: { refreshToken: 'secret-c' } });
+      log.info({
+        accessToken: 'secret-a',
+        err: { config: { headers: { authorization: 'Bearer secret-b' } } },
+        nested: { refreshToken: 'secret-c' },
+      });
       expect(lines()).not.toMatch(/secret-[abc]/);
       expect(lines()).toContain('[REDACTED]');
     });
@@ -98,7 +112,10 @@ describe('TokenManager', () => {
       ['no provider', {}],
       ['a negative window', { provider: new FakeProvider({ now: Date.now }), refreshBeforeExpiryMs: -1 }],
       ['a non-function clock', { provider: new FakeProvider({ now: Date.now }), now: 5 }],
-      ['seed tokens with nothing in them', { provider: new FakeProvider({ now: Date.now }), initialTokens: { refreshToken: '' } }],
+      [
+        'seed tokens with nothing in them',
+        { provider: new FakeProvider({ now: Date.now }), initialTokens: { refreshToken: '' } },
+      ],
       ['a store without methods', { provider: new FakeProvider({ now: Date.now }), store: {} }],
     ])('throws a ConfigurationError for %s', (_label, options) => {
       expect(() => new TokenManager(options as never)).toThrow(ConfigurationError);

@@ -87,7 +87,12 @@ describe('TokenManager', () => {
       const provider = new FakeProvider({ now: serverNow });
       const issue = provider.issue.bind(provider);
       provider.issue = () => ({ ...issue(), serverTime: serverNow() });
-      const manager = new TokenManager({ provider, now: () => Date.now() + offsetMs, refreshJitterMs: 0, retry: INSTANT_RETRY });
+      const manager = new TokenManager({
+        provider,
+        now: () => Date.now() + offsetMs,
+        refreshJitterMs: 0,
+        retry: INSTANT_RETRY,
+      });
       await manager.getAccessToken();
       expect(manager.status().accessTokenExpiresAt).toBe(T0 + offsetMs + minutes(15));
       await jest.advanceTimersByTimeAsync(minutes(10) - 1);

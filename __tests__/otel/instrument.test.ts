@@ -1,7 +1,14 @@
 import { ROOT_CONTEXT, SpanStatusCode, context, metrics, trace } from '@opentelemetry/api';
 import type { Attributes, MeterProvider } from '@opentelemetry/api';
 import { ConfigurationError } from '../../src/errors';
-import { ATTRIBUTES, DURATION_BUCKETS_S, METRIC_NAMES, SPAN_EVENT_NAMES, SPAN_NAMES, instrumentTokenManager } from '../../src/otel';
+import {
+  ATTRIBUTES,
+  DURATION_BUCKETS_S,
+  METRIC_NAMES,
+  SPAN_EVENT_NAMES,
+  SPAN_NAMES,
+  instrumentTokenManager,
+} from '../../src/otel';
 import type { InstrumentedLifecycleEvent } from '../../src/otel';
 import { AT, FakeLifecycleSource, Telemetry, lifecycle, metricOf, pointsOf, useStackContext } from './telemetry';
 
@@ -13,11 +20,43 @@ function refreshWithOneRetry(refreshId = 1, session?: string): InstrumentedLifec
   return [
     lifecycle('refresh-started', { refreshId, reason: 'scheduled', foreground: false, ...s }),
     lifecycle('auth-call-started', { refreshId, operation: 'refresh', attempt: 1, ...s }),
-    lifecycle('auth-call-ended', { refreshId, operation: 'refresh', attempt: 1, outcome: 'failure', durationMs: 120, errorCode: UNAVAILABLE, status: 503, ...s }),
-    lifecycle('retry-scheduled', { refreshId, operation: 'refresh', attempt: 1, delayMs: 250, errorCode: UNAVAILABLE, background: false, ...s }),
+    lifecycle('auth-call-ended', {
+      refreshId,
+      operation: 'refresh',
+      attempt: 1,
+      outcome: 'failure',
+      durationMs: 120,
+      errorCode: UNAVAILABLE,
+      status: 503,
+      ...s,
+    }),
+    lifecycle('retry-scheduled', {
+      refreshId,
+      operation: 'refresh',
+      attempt: 1,
+      delayMs: 250,
+      errorCode: UNAVAILABLE,
+      background: false,
+      ...s,
+    }),
     lifecycle('auth-call-started', { refreshId, operation: 'refresh', attempt: 2, ...s }),
-    lifecycle('auth-call-ended', { refreshId, operation: 'refresh', attempt: 2, outcome: 'success', durationMs: 80, ...s }),
-    lifecycle('refresh-ended', { refreshId, reason: 'scheduled', outcome: 'refreshed', durationMs: 460, attempts: 2, accessTokenExpiresAt: AT + 900_000, ...s }),
+    lifecycle('auth-call-ended', {
+      refreshId,
+      operation: 'refresh',
+      attempt: 2,
+      outcome: 'success',
+      durationMs: 80,
+      ...s,
+    }),
+    lifecycle('refresh-ended', {
+      refreshId,
+      reason: 'scheduled',
+      outcome: 'refreshed',
+      durationMs: 460,
+      attempts: 2,
+      accessTokenExpiresAt: AT + 900_000,
+      ...s,
+    }),
   ];
 }
 
@@ -32,7 +71,11 @@ describe('instrumentTokenManager()', () => {
   afterEach(() => telemetry.shutdown());
 
   const instrument = (extra: Parameters<typeof instrumentTokenManager>[1] = {}) =>
-    instrumentTokenManager(source, { meterProvider: telemetry.meterProvider, tracerProvider: telemetry.tracerProvider, ...extra });
+    instrumentTokenManager(source, {
+      meterProvider: telemetry.meterProvider,
+      tracerProvider: telemetry.tracerProvider,
+      ...extra,
+    });
 
   describe('metrics', () => {
     it('counts auth calls and records their durations in seconds by operation and outcome, with the error code on failure', async () => {
@@ -40,7 +83,11 @@ describe('instrumentTokenManager()', () => {
       source.send(...refreshWithOneRetry());
 
       const exported = await telemetry.collect();
-      const failure = { [ATTRIBUTES.authOperation]: 'refresh', [ATTRIBUTES.authOutcome]: 'failure', [ATTRIBUTES.errorType]: UNAVAILABLE };
+      const failure = {
+        [ATTRIBUTES.authOperation]: 'refresh',
+        [ATTRIBUTES.authOutcome]: 'failure',
+        [ATTRIBUTES.errorType]: UNAVAILABLE,
+      };
       const success = { [ATTRIBUTES.authOperation]: 'refresh', [ATTRIBUTES.authOutcome]: 'success' };
       expect(pointsOf(exported, METRIC_NAMES.authRequests)).toEqual([
         { attributes: failure, value: 1 },
@@ -58,7 +105,9 @@ describe('instrumentTokenManager()', () => {
       instrument();
       source.send(...refreshWithOneRetry());
       const [point] = metricOf(await telemetry.collect(), METRIC_NAMES.authDuration).dataPoints;
-      expect((point?.value as { buckets: { boundaries: number[] } }).buckets.boundaries).toEqual([...DURATION_BUCKETS_S]);
+      expect((point?.value as { buckets: { boundaries: number[] } }).buckets.boundaries).toEqual([
+        ...DURATION_BUCKETS_S,
+      ]);
     });
 
     it('counts refresh runs by reason and outcome, and retries by operation and error code', async () => {
@@ -66,22 +115,51 @@ describe('instrumentTokenManager()', () => {
       source.send(
         ...refreshWithOneRetry(),
         lifecycle('refresh-started', { refreshId: 2, reason: 'expired', foreground: true }),
-        lifecycle('refresh-ended', { refreshId: 2, reason: 'expired', outcome: 'failed', durationMs: 5, attempts: 1, errorCode: 'ERR_ALIX_AUTH_REJECTED' }),
-        lifecycle('retry-scheduled', { refreshId: 2, operation: 'sign_in', attempt: 1, delayMs: 30_000, errorCode: 'ERR_ALIX_AUTH_REJECTED', background: true }),
+        lifecycle('refresh-ended', {
+          refreshId: 2,
+          reason: 'expired',
+          outcome: 'failed',
+          durationMs: 5,
+          attempts: 1,
+          errorCode: 'ERR_ALIX_AUTH_REJECTED',
+        }),
+        lifecycle('retry-scheduled', {
+          refreshId: 2,
+          operation: 'sign_in',
+          attempt: 1,
+          delayMs: 30_000,
+          errorCode: 'ERR_ALIX_AUTH_REJECTED',
+          background: true,
+        }),
       );
 
       const exported = await telemetry.collect();
       expect(pointsOf(exported, METRIC_NAMES.refreshes)).toEqual([
         { attributes: { [ATTRIBUTES.refreshReason]: 'scheduled', [ATTRIBUTES.refreshOutcome]: 'refreshed' }, value: 1 },
         {
-          attributes: { [ATTRIBUTES.refreshReason]: 'expired', [ATTRIBUTES.refreshOutcome]: 'failed', [ATTRIBUTES.errorType]: 'ERR_ALIX_AUTH_REJECTED' },
+          attributes: {
+            [ATTRIBUTES.refreshReason]: 'expired',
+            [ATTRIBUTES.refreshOutcome]: 'failed',
+            [ATTRIBUTES.errorType]: 'ERR_ALIX_AUTH_REJECTED',
+          },
           value: 1,
         },
       ]);
       expect(pointsOf(exported, METRIC_NAMES.retries)).toEqual([
-        { attributes: { [ATTRIBUTES.authOperation]: 'refresh', [ATTRIBUTES.retryBackground]: false, [ATTRIBUTES.errorType]: UNAVAILABLE }, value: 1 },
         {
-          attributes: { [ATTRIBUTES.authOperation]: 'sign_in', [ATTRIBUTES.retryBackground]: true, [ATTRIBUTES.errorType]: 'ERR_ALIX_AUTH_REJECTED' },
+          attributes: {
+            [ATTRIBUTES.authOperation]: 'refresh',
+            [ATTRIBUTES.retryBackground]: false,
+            [ATTRIBUTES.errorType]: UNAVAILABLE,
+          },
+          value: 1,
+        },
+        {
+          attributes: {
+            [ATTRIBUTES.authOperation]: 'sign_in',
+            [ATTRIBUTES.retryBackground]: true,
+            [ATTRIBUTES.errorType]: 'ERR_ALIX_AUTH_REJECTED',
+          },
           value: 1,
         },
       ]);
@@ -96,22 +174,43 @@ describe('instrumentTokenManager()', () => {
         lifecycle('invalidated', { result: 'stale' }),
         lifecycle('replayed', { adapter: 'axios', status: 401, method: 'get', origin: 'https://api.alix.example' }),
         lifecycle('replayed', { adapter: 'fetch', status: 401, method: 'PURGE', origin: 'https://api.alix.example' }),
-        lifecycle('store-failed', { operation: 'write', errorCode: 'ERR_ALIX_STORE', message: 'redis: connection refused' }),
+        lifecycle('store-failed', {
+          operation: 'write',
+          errorCode: 'ERR_ALIX_STORE',
+          message: 'redis: connection refused',
+        }),
         lifecycle('lock-waited', { durationMs: 40, outcome: 'published' }),
       );
 
       const exported = await telemetry.collect();
       expect(pointsOf(exported, METRIC_NAMES.tokenWaitDuration)).toEqual([
         { attributes: { [ATTRIBUTES.tokenWaitOutcome]: 'success' }, value: { count: 1, sum: 0.5 } },
-        { attributes: { [ATTRIBUTES.tokenWaitOutcome]: 'failure', [ATTRIBUTES.errorType]: 'ERR_ALIX_TIMEOUT' }, value: { count: 1, sum: 2 } },
+        {
+          attributes: { [ATTRIBUTES.tokenWaitOutcome]: 'failure', [ATTRIBUTES.errorType]: 'ERR_ALIX_TIMEOUT' },
+          value: { count: 1, sum: 2 },
+        },
       ]);
       expect(pointsOf(exported, METRIC_NAMES.invalidations)).toEqual([
         { attributes: { [ATTRIBUTES.invalidateResult]: 'refreshing' }, value: 1 },
         { attributes: { [ATTRIBUTES.invalidateResult]: 'stale' }, value: 1 },
       ]);
       expect(pointsOf(exported, METRIC_NAMES.replays)).toEqual([
-        { attributes: { [ATTRIBUTES.replayAdapter]: 'axios', [ATTRIBUTES.httpStatusCode]: 401, [ATTRIBUTES.httpMethod]: 'GET' }, value: 1 },
-        { attributes: { [ATTRIBUTES.replayAdapter]: 'fetch', [ATTRIBUTES.httpStatusCode]: 401, [ATTRIBUTES.httpMethod]: '_OTHER' }, value: 1 },
+        {
+          attributes: {
+            [ATTRIBUTES.replayAdapter]: 'axios',
+            [ATTRIBUTES.httpStatusCode]: 401,
+            [ATTRIBUTES.httpMethod]: 'GET',
+          },
+          value: 1,
+        },
+        {
+          attributes: {
+            [ATTRIBUTES.replayAdapter]: 'fetch',
+            [ATTRIBUTES.httpStatusCode]: 401,
+            [ATTRIBUTES.httpMethod]: '_OTHER',
+          },
+          value: 1,
+        },
       ]);
       expect(pointsOf(exported, METRIC_NAMES.storeErrors)).toEqual([
         { attributes: { [ATTRIBUTES.storeOperation]: 'write', [ATTRIBUTES.errorType]: 'ERR_ALIX_STORE' }, value: 1 },
@@ -124,10 +223,14 @@ describe('instrumentTokenManager()', () => {
     it("reports the held token's remaining lifetime in seconds, 0 once expired, and no point without a token", async () => {
       instrument({ now: () => AT });
       source.statusValue = { accessTokenExpiresAt: AT + 90_000 };
-      expect(pointsOf(await telemetry.collect(), METRIC_NAMES.tokenRemainingLifetime)).toEqual([{ attributes: {}, value: 90 }]);
+      expect(pointsOf(await telemetry.collect(), METRIC_NAMES.tokenRemainingLifetime)).toEqual([
+        { attributes: {}, value: 90 },
+      ]);
 
       source.statusValue = { accessTokenExpiresAt: AT - 1 };
-      expect(pointsOf(await telemetry.collect(), METRIC_NAMES.tokenRemainingLifetime)).toEqual([{ attributes: {}, value: 0 }]);
+      expect(pointsOf(await telemetry.collect(), METRIC_NAMES.tokenRemainingLifetime)).toEqual([
+        { attributes: {}, value: 0 },
+      ]);
 
       const fresh = new Telemetry();
       instrumentTokenManager(new FakeLifecycleSource(), { meterProvider: fresh.meterProvider, now: () => AT });
@@ -214,9 +317,24 @@ describe('instrumentTokenManager()', () => {
         lifecycle('refresh-started', { refreshId: 7, reason: 'initial', foreground: true }),
         lifecycle('lock-waited', { durationMs: 12, outcome: 'acquired' }),
         lifecycle('auth-call-started', { refreshId: 7, operation: 'sign_in', attempt: 1 }),
-        lifecycle('auth-call-ended', { refreshId: 7, operation: 'sign_in', attempt: 1, outcome: 'failure', durationMs: 30, errorCode: 'ERR_ALIX_AUTH_REJECTED', status: 400 }),
+        lifecycle('auth-call-ended', {
+          refreshId: 7,
+          operation: 'sign_in',
+          attempt: 1,
+          outcome: 'failure',
+          durationMs: 30,
+          errorCode: 'ERR_ALIX_AUTH_REJECTED',
+          status: 400,
+        }),
         lifecycle('store-failed', { operation: 'release', errorCode: 'ERR_ALIX_STORE', message: 'gone' }),
-        lifecycle('refresh-ended', { refreshId: 7, reason: 'initial', outcome: 'failed', durationMs: 50, attempts: 1, errorCode: 'ERR_ALIX_AUTH_REJECTED' }),
+        lifecycle('refresh-ended', {
+          refreshId: 7,
+          reason: 'initial',
+          outcome: 'failed',
+          durationMs: 50,
+          attempts: 1,
+          errorCode: 'ERR_ALIX_AUTH_REJECTED',
+        }),
       );
 
       const [call, run] = telemetry.spans();
@@ -225,7 +343,10 @@ describe('instrumentTokenManager()', () => {
       expect(run?.attributes[ATTRIBUTES.errorType]).toBe('ERR_ALIX_AUTH_REJECTED');
       expect(run?.events.map((event) => [event.name, event.attributes])).toEqual([
         [SPAN_EVENT_NAMES.lockWaited, { [ATTRIBUTES.lockOutcome]: 'acquired', [ATTRIBUTES.lockWaitMs]: 12 }],
-        [SPAN_EVENT_NAMES.storeFailed, { [ATTRIBUTES.storeOperation]: 'release', [ATTRIBUTES.errorType]: 'ERR_ALIX_STORE' }],
+        [
+          SPAN_EVENT_NAMES.storeFailed,
+          { [ATTRIBUTES.storeOperation]: 'release', [ATTRIBUTES.errorType]: 'ERR_ALIX_STORE' },
+        ],
       ]);
     });
 
@@ -234,16 +355,33 @@ describe('instrumentTokenManager()', () => {
       source.send(
         lifecycle('refresh-started', { refreshId: 3, reason: 'expired', foreground: true }),
         lifecycle('auth-call-started', { refreshId: 3, operation: 'refresh', attempt: 1 }),
-        lifecycle('refresh-ended', { refreshId: 3, reason: 'expired', outcome: 'abandoned', durationMs: 20_000, attempts: 1, errorCode: 'ERR_ALIX_TIMEOUT' }),
+        lifecycle('refresh-ended', {
+          refreshId: 3,
+          reason: 'expired',
+          outcome: 'abandoned',
+          durationMs: 20_000,
+          attempts: 1,
+          errorCode: 'ERR_ALIX_TIMEOUT',
+        }),
         // The aborted call reports its end after the run's: it changes nothing.
-        lifecycle('auth-call-ended', { refreshId: 3, operation: 'refresh', attempt: 1, outcome: 'failure', durationMs: 20_001, errorCode: 'ERR_ALIX_ABORTED' }),
+        lifecycle('auth-call-ended', {
+          refreshId: 3,
+          operation: 'refresh',
+          attempt: 1,
+          outcome: 'failure',
+          durationMs: 20_001,
+          errorCode: 'ERR_ALIX_ABORTED',
+        }),
       );
 
       const spans = telemetry.spans();
       expect(spans.map((span) => span.name)).toEqual([SPAN_NAMES.authRefresh, SPAN_NAMES.refresh]);
       const [call, run] = spans;
       expect(run?.status).toEqual({ code: SpanStatusCode.ERROR, message: 'ERR_ALIX_TIMEOUT' });
-      expect(run?.attributes).toMatchObject({ [ATTRIBUTES.refreshOutcome]: 'abandoned', [ATTRIBUTES.errorType]: 'ERR_ALIX_TIMEOUT' });
+      expect(run?.attributes).toMatchObject({
+        [ATTRIBUTES.refreshOutcome]: 'abandoned',
+        [ATTRIBUTES.errorType]: 'ERR_ALIX_TIMEOUT',
+      });
       expect(call?.status).toEqual({ code: SpanStatusCode.ERROR, message: 'ERR_ALIX_TIMEOUT' });
       expect(call?.attributes[ATTRIBUTES.errorType]).toBe('ERR_ALIX_TIMEOUT');
     });
@@ -253,7 +391,13 @@ describe('instrumentTokenManager()', () => {
       source.send(
         lifecycle('refresh-started', { refreshId: 4, reason: 'scheduled', foreground: false }),
         lifecycle('auth-call-started', { refreshId: 4, operation: 'refresh', attempt: 1 }),
-        lifecycle('refresh-ended', { refreshId: 4, reason: 'scheduled', outcome: 'adopted', durationMs: 5, attempts: 1 }),
+        lifecycle('refresh-ended', {
+          refreshId: 4,
+          reason: 'scheduled',
+          outcome: 'adopted',
+          durationMs: 5,
+          attempts: 1,
+        }),
       );
 
       expect(telemetry.spans().map((span) => [span.name, span.status.code])).toEqual([
@@ -270,9 +414,21 @@ describe('instrumentTokenManager()', () => {
         context.with(trace.setSpan(ROOT_CONTEXT, request), () =>
           source.send(
             lifecycle('refresh-started', { refreshId: 1, reason: 'expired', foreground: true }),
-            lifecycle('refresh-ended', { refreshId: 1, reason: 'expired', outcome: 'refreshed', durationMs: 1, attempts: 1 }),
+            lifecycle('refresh-ended', {
+              refreshId: 1,
+              reason: 'expired',
+              outcome: 'refreshed',
+              durationMs: 1,
+              attempts: 1,
+            }),
             lifecycle('refresh-started', { refreshId: 2, reason: 'scheduled', foreground: false }),
-            lifecycle('refresh-ended', { refreshId: 2, reason: 'scheduled', outcome: 'refreshed', durationMs: 1, attempts: 1 }),
+            lifecycle('refresh-ended', {
+              refreshId: 2,
+              reason: 'scheduled',
+              outcome: 'refreshed',
+              durationMs: 1,
+              attempts: 1,
+            }),
           ),
         );
         request.end();
@@ -292,18 +448,41 @@ describe('instrumentTokenManager()', () => {
       const b = [
         lifecycle('refresh-started', { refreshId: 1, reason: 'initial', foreground: true, session: 'bob@example.com' }),
         lifecycle('auth-call-started', { refreshId: 1, operation: 'sign_in', attempt: 1, session: 'bob@example.com' }),
-        lifecycle('auth-call-ended', { refreshId: 1, operation: 'sign_in', attempt: 1, outcome: 'success', durationMs: 10, session: 'bob@example.com' }),
-        lifecycle('refresh-ended', { refreshId: 1, reason: 'initial', outcome: 'signed-in', durationMs: 10, attempts: 1, session: 'bob@example.com' }),
+        lifecycle('auth-call-ended', {
+          refreshId: 1,
+          operation: 'sign_in',
+          attempt: 1,
+          outcome: 'success',
+          durationMs: 10,
+          session: 'bob@example.com',
+        }),
+        lifecycle('refresh-ended', {
+          refreshId: 1,
+          reason: 'initial',
+          outcome: 'signed-in',
+          durationMs: 10,
+          attempts: 1,
+          session: 'bob@example.com',
+        }),
       ];
       // Interleaved: both runs are open at once.
       source.send(a[0]!, b[0]!, a[1]!, b[1]!, a[2]!, b[2]!, a[3]!, a[4]!, b[3]!, a[5]!, a[6]!);
 
       const spans = telemetry.spans();
-      const runA = spans.find((span) => span.name === SPAN_NAMES.refresh && span.attributes[ATTRIBUTES.refreshReason] === 'scheduled');
-      const runB = spans.find((span) => span.name === SPAN_NAMES.refresh && span.attributes[ATTRIBUTES.refreshReason] === 'initial');
+      const runA = spans.find(
+        (span) => span.name === SPAN_NAMES.refresh && span.attributes[ATTRIBUTES.refreshReason] === 'scheduled',
+      );
+      const runB = spans.find(
+        (span) => span.name === SPAN_NAMES.refresh && span.attributes[ATTRIBUTES.refreshReason] === 'initial',
+      );
       const childrenOf = (spanId: string | undefined) =>
-        spans.filter((span) => span.parentSpanContext?.spanId === spanId).map((span) => `${span.name}#${span.attributes[ATTRIBUTES.authAttempt]}`);
-      expect(childrenOf(runA?.spanContext().spanId)).toEqual([`${SPAN_NAMES.authRefresh}#1`, `${SPAN_NAMES.authRefresh}#2`]);
+        spans
+          .filter((span) => span.parentSpanContext?.spanId === spanId)
+          .map((span) => `${span.name}#${span.attributes[ATTRIBUTES.authAttempt]}`);
+      expect(childrenOf(runA?.spanContext().spanId)).toEqual([
+        `${SPAN_NAMES.authRefresh}#1`,
+        `${SPAN_NAMES.authRefresh}#2`,
+      ]);
       expect(childrenOf(runB?.spanContext().spanId)).toEqual([`${SPAN_NAMES.authSignIn}#1`]);
       expect(runA?.events).toHaveLength(1);
       expect(runB?.events).toHaveLength(0);
@@ -324,7 +503,15 @@ describe('instrumentTokenManager()', () => {
 
       instrumentation.uninstrument();
       instrumentation.uninstrument();
-      source.send(lifecycle('auth-call-ended', { refreshId: 1, operation: 'refresh', attempt: 1, outcome: 'success', durationMs: 5 }));
+      source.send(
+        lifecycle('auth-call-ended', {
+          refreshId: 1,
+          operation: 'refresh',
+          attempt: 1,
+          outcome: 'success',
+          durationMs: 5,
+        }),
+      );
 
       expect(source.listenerCount('lifecycle')).toBe(0);
       expect(telemetry.spans().map((span) => span.name)).toEqual([SPAN_NAMES.authRefresh, SPAN_NAMES.refresh]);
@@ -352,7 +539,9 @@ describe('instrumentTokenManager()', () => {
         throw new Error('status bug');
       });
 
-      expect(() => source.send(...refreshWithOneRetry(), lifecycle('token-waited', { durationMs: 5, outcome: 'success' }))).not.toThrow();
+      expect(() =>
+        source.send(...refreshWithOneRetry(), lifecycle('token-waited', { durationMs: 5, outcome: 'success' })),
+      ).not.toThrow();
       const exported = await telemetry.collect();
       expect(pointsOf(exported, METRIC_NAMES.tokenWaitDuration)).toHaveLength(1);
       expect(pointsOf(exported, METRIC_NAMES.tokenRemainingLifetime)).toEqual([]);
@@ -382,20 +571,36 @@ describe('instrumentTokenManager()', () => {
         session: 'carol.secret-user@example.org',
       };
       // A misbehaving source: extra fields on events and status, a store error that echoes a secret.
-      const leaky = { accessToken: secrets.accessToken, refreshToken: secrets.refreshToken, signature: secrets.signature, secretKey: secrets.secretKey };
+      const leaky = {
+        accessToken: secrets.accessToken,
+        refreshToken: secrets.refreshToken,
+        signature: secrets.signature,
+        secretKey: secrets.secretKey,
+      };
       instrument({ now: () => AT });
       source.statusValue = { accessTokenExpiresAt: AT + 60_000, ...leaky };
       const run = refreshWithOneRetry(3, secrets.session).map((event) => ({ ...event, ...leaky }));
-      const storeFailed = lifecycle('store-failed', { operation: 'write', errorCode: 'ERR_ALIX_STORE', message: secrets.storeMessage, session: secrets.session });
+      const storeFailed = lifecycle('store-failed', {
+        operation: 'write',
+        errorCode: 'ERR_ALIX_STORE',
+        message: secrets.storeMessage,
+        session: secrets.session,
+      });
       // The store failure lands inside the run, so it becomes a span event as well as a metric.
       source.send(...run.slice(0, -1), storeFailed, ...run.slice(-1), storeFailed);
-      source.send(lifecycle('replayed', { adapter: 'axios', status: 401, method: 'GET', origin: 'https://api.alix.example' }));
+      source.send(
+        lifecycle('replayed', { adapter: 'axios', status: 401, method: 'GET', origin: 'https://api.alix.example' }),
+      );
 
       const text = await telemetry.exportedText();
       expect(text).toContain(METRIC_NAMES.authRequests);
       expect(text).toContain(METRIC_NAMES.tokenRemainingLifetime);
       expect(text).toContain(SPAN_EVENT_NAMES.storeFailed);
-      expect(Object.entries(secrets).filter(([, secret]) => text.includes(secret)).map(([label]) => label)).toEqual([]);
+      expect(
+        Object.entries(secrets)
+          .filter(([, secret]) => text.includes(secret))
+          .map(([label]) => label),
+      ).toEqual([]);
     });
   });
 });

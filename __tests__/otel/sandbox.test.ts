@@ -66,7 +66,10 @@ describe('instrumentTokenManager() on a real TokenManager and the sandbox', () =
       provider: recordingProvider(sandbox, wire),
       retry: { minTimeoutMs: 0, maxTimeoutMs: 0, randomize: false },
     });
-    instrumentTokenManager(manager, { meterProvider: telemetry.meterProvider, tracerProvider: telemetry.tracerProvider });
+    instrumentTokenManager(manager, {
+      meterProvider: telemetry.meterProvider,
+      tracerProvider: telemetry.tracerProvider,
+    });
   });
   afterEach(async () => {
     manager.close();
@@ -92,13 +95,24 @@ describe('instrumentTokenManager() on a real TokenManager and the sandbox', () =
         { attributes: { [ATTRIBUTES.authOperation]: 'sign_in', [ATTRIBUTES.authOutcome]: 'success' }, value: 1 },
         { attributes: { [ATTRIBUTES.authOperation]: 'refresh', [ATTRIBUTES.authOutcome]: 'success' }, value: 1 },
         {
-          attributes: { [ATTRIBUTES.authOperation]: 'refresh', [ATTRIBUTES.authOutcome]: 'failure', [ATTRIBUTES.errorType]: ErrorCodes.AUTH_UNAVAILABLE },
+          attributes: {
+            [ATTRIBUTES.authOperation]: 'refresh',
+            [ATTRIBUTES.authOutcome]: 'failure',
+            [ATTRIBUTES.errorType]: ErrorCodes.AUTH_UNAVAILABLE,
+          },
           value: 1,
         },
       ]),
     );
     expect(pointsOf(exported, METRIC_NAMES.retries)).toEqual([
-      { attributes: { [ATTRIBUTES.authOperation]: 'refresh', [ATTRIBUTES.retryBackground]: false, [ATTRIBUTES.errorType]: ErrorCodes.AUTH_UNAVAILABLE }, value: 1 },
+      {
+        attributes: {
+          [ATTRIBUTES.authOperation]: 'refresh',
+          [ATTRIBUTES.retryBackground]: false,
+          [ATTRIBUTES.errorType]: ErrorCodes.AUTH_UNAVAILABLE,
+        },
+        value: 1,
+      },
     ]);
     expect(pointsOf(exported, METRIC_NAMES.refreshes)).toEqual(
       expect.arrayContaining([
@@ -106,7 +120,9 @@ describe('instrumentTokenManager() on a real TokenManager and the sandbox', () =
         { attributes: { [ATTRIBUTES.refreshReason]: 'forced', [ATTRIBUTES.refreshOutcome]: 'refreshed' }, value: 1 },
       ]),
     );
-    const waits = pointsOf(exported, METRIC_NAMES.tokenWaitDuration).find((point) => point.attributes[ATTRIBUTES.tokenWaitOutcome] === 'success');
+    const waits = pointsOf(exported, METRIC_NAMES.tokenWaitDuration).find(
+      (point) => point.attributes[ATTRIBUTES.tokenWaitOutcome] === 'success',
+    );
     expect(waits?.value).toEqual({ count: expect.any(Number), sum: expect.any(Number) });
     const [lifetime] = pointsOf(exported, METRIC_NAMES.tokenRemainingLifetime);
     const expiresAt = manager.status().accessTokenExpiresAt ?? Number.NaN;
@@ -133,10 +149,17 @@ describe('instrumentTokenManager() on a real TokenManager and the sandbox', () =
   it('marks a run abandoned at its deadline, and the auth call the sandbox never answered, in error', async () => {
     // The deadline runs on an injected clock: the test decides when it passes, nothing sleeps.
     const clock = new ManualClock(Date.now());
-    const abandoning = new TokenManager({ provider: recordingProvider(sandbox, wire), now: clock.now, timers: clock, acquireTimeoutMs: 5_000 });
+    const abandoning = new TokenManager({
+      provider: recordingProvider(sandbox, wire),
+      now: clock.now,
+      timers: clock,
+      acquireTimeoutMs: 5_000,
+    });
     const instrumentation = instrumentTokenManager(abandoning, { tracerProvider: telemetry.tracerProvider });
     sandbox.injectFaults(1, { type: 'delay', ms: 60_000, endpoint: 'authenticate' });
-    const callStarted = new Promise<void>((resolve) => abandoning.on('lifecycle', (event) => event.type === 'auth-call-started' && resolve()));
+    const callStarted = new Promise<void>((resolve) =>
+      abandoning.on('lifecycle', (event) => event.type === 'auth-call-started' && resolve()),
+    );
     const outcome = abandoning.getAccessToken().then(
       () => undefined,
       (error: unknown) => error,
@@ -154,7 +177,9 @@ describe('instrumentTokenManager() on a real TokenManager and the sandbox', () =
     const calls = telemetry.spans().filter((span) => span.parentSpanContext?.spanId === run?.spanContext().spanId);
     expect(run?.attributes[ATTRIBUTES.refreshOutcome]).toBe('abandoned');
     expect(run?.status).toEqual({ code: SpanStatusCode.ERROR, message: ErrorCodes.TIMEOUT });
-    expect(calls.map((call) => [call.name, call.status])).toEqual([[SPAN_NAMES.authSignIn, { code: SpanStatusCode.ERROR, message: ErrorCodes.TIMEOUT }]]);
+    expect(calls.map((call) => [call.name, call.status])).toEqual([
+      [SPAN_NAMES.authSignIn, { code: SpanStatusCode.ERROR, message: ErrorCodes.TIMEOUT }],
+    ]);
   });
 
   it('exports none of the tokens, signatures or keys that crossed the wire', async () => {

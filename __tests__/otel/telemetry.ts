@@ -22,7 +22,10 @@ export class Telemetry {
   readonly metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
   readonly spanExporter = new InMemorySpanExporter();
   // The interval is never reached: collect() flushes by hand.
-  readonly reader = new PeriodicExportingMetricReader({ exporter: this.metricExporter, exportIntervalMillis: 3_600_000 });
+  readonly reader = new PeriodicExportingMetricReader({
+    exporter: this.metricExporter,
+    exportIntervalMillis: 3_600_000,
+  });
   readonly meterProvider = new MeterProvider({ readers: [this.reader] });
   readonly tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(this.spanExporter)] });
 
@@ -30,7 +33,9 @@ export class Telemetry {
   async collect(): Promise<MetricData[]> {
     this.metricExporter.reset();
     await this.reader.forceFlush();
-    return this.metricExporter.getMetrics().flatMap((resource) => resource.scopeMetrics.flatMap((scope) => scope.metrics));
+    return this.metricExporter
+      .getMetrics()
+      .flatMap((resource) => resource.scopeMetrics.flatMap((scope) => scope.metrics));
   }
 
   /** Ended spans, in the order they ended. */
@@ -118,7 +123,12 @@ export class StackContextManager implements ContextManager {
     return this.#stack[this.#stack.length - 1] ?? ROOT_CONTEXT;
   }
 
-  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(ctx: Context, fn: F, thisArg?: ThisParameterType<F>, ...args: A): ReturnType<F> {
+  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
+    ctx: Context,
+    fn: F,
+    thisArg?: ThisParameterType<F>,
+    ...args: A
+  ): ReturnType<F> {
     this.#stack.push(ctx);
     try {
       return fn.call(thisArg, ...args);

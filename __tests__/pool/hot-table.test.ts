@@ -82,7 +82,9 @@ describe('the pool hot path after eviction', () => {
     const { pool } = makePool();
     for (let round = 0; round < 3; round += 1) {
       const tokens = await Promise.all([0, 1, 2, 3].map((index) => pool.getAccessToken(user(index + round * 4))));
-      tokens.forEach((token, index) => expect(token.startsWith(user(index + round * 4).replace('@', '_at_'))).toBe(true));
+      tokens.forEach((token, index) =>
+        expect(token.startsWith(user(index + round * 4).replace('@', '_at_'))).toBe(true),
+      );
       for (const index of [0, 2]) pool.delete(user(index + round * 4));
       jest.advanceTimersByTime(minutes(0.5));
     }

@@ -13,7 +13,10 @@ describe('TokenManagerPool observability', () => {
 
   it("is instrumented like a manager: every session's auth calls counted, the earliest expiry gauged, no session key reported", async () => {
     const { pool } = makePool();
-    const instrumentation = instrumentTokenManager(pool, { meterProvider: telemetry.meterProvider, tracerProvider: telemetry.tracerProvider });
+    const instrumentation = instrumentTokenManager(pool, {
+      meterProvider: telemetry.meterProvider,
+      tracerProvider: telemetry.tracerProvider,
+    });
     await pool.getAccessToken(user(1));
     await pool.getAccessToken(user(2));
 
@@ -32,7 +35,12 @@ describe('TokenManagerPool observability', () => {
 });
 
 describe('AlixAuthProvider.forUsers()', () => {
-  const common = { baseUrl: 'https://api.alix.example', partnerCode: 'acme', secretKey: 'secret', signer: async () => 'c2ln' };
+  const common = {
+    baseUrl: 'https://api.alix.example',
+    partnerCode: 'acme',
+    secretKey: 'secret',
+    signer: async () => 'c2ln',
+  };
 
   it('returns a factory of one provider per user, each with its own identity', () => {
     const forUser = AlixAuthProvider.forUsers(common);
@@ -44,7 +52,11 @@ describe('AlixAuthProvider.forUsers()', () => {
 
   it('validates the common options once, at once', () => {
     expect(() => AlixAuthProvider.forUsers({ ...common, partnerCode: '' })).toThrow(ConfigurationError);
-    expect(() => AlixAuthProvider.forUsers({ ...common, baseUrl: 'http://api.alix.example' })).toThrow(ConfigurationError);
-    expect(() => AlixAuthProvider.forUsers({ ...common, privateKey: '/nonexistent/key.pem', signer: undefined })).toThrow(ConfigurationError);
+    expect(() => AlixAuthProvider.forUsers({ ...common, baseUrl: 'http://api.alix.example' })).toThrow(
+      ConfigurationError,
+    );
+    expect(() =>
+      AlixAuthProvider.forUsers({ ...common, privateKey: '/nonexistent/key.pem', signer: undefined }),
+    ).toThrow(ConfigurationError);
   });
 });

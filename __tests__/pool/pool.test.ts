@@ -22,7 +22,10 @@ describe('TokenManagerPool', () => {
     ])('throws ConfigurationError at once for %s', (_name, options) => {
       const createProvider = (): FakeProvider => new FakeProvider({ now: () => Date.now() });
       const build = (): TokenManagerPool =>
-        new TokenManagerPool({ ...(_name === 'no createProvider' ? {} : { createProvider }), ...options } as ConstructorParameters<typeof TokenManagerPool>[0]);
+        new TokenManagerPool({
+          ...(_name === 'no createProvider' ? {} : { createProvider }),
+          ...options,
+        } as ConstructorParameters<typeof TokenManagerPool>[0]);
       expect(build).toThrow(ConfigurationError);
     });
   });
@@ -37,25 +40,31 @@ describe('TokenManagerPool', () => {
       pool.close();
     });
 
-    it.each([[''], ['x'.repeat(321)], [undefined], [42]])('refuses the key %p with a ConfigurationError that does not repeat it', async (key) => {
-      const { pool } = makePool();
-      expect(() => pool.get(key as string)).toThrow(ConfigurationError);
-      await expect(pool.getAccessToken(key as string)).rejects.toBeInstanceOf(ConfigurationError);
-      expect(pool.size).toBe(0);
-      pool.close();
-    });
+    it.each([[''], ['x'.repeat(321)], [undefined], [42]])(
+      'refuses the key %p with a ConfigurationError that does not repeat it',
+      async (key) => {
+        const { pool } = makePool();
+        expect(() => pool.get(key as string)).toThrow(ConfigurationError);
+        await expect(pool.getAccessToken(key as string)).rejects.toBeInstanceOf(ConfigurationError);
+        expect(pool.size).toBe(0);
+        pool.close();
+      },
+    );
 
-    it.each([['__proto__'], ['constructor'], ['toString'], ['hasOwnProperty']])('treats the key %p as just a key: its own session, served on the hot path', async (key) => {
-      const { pool, providers } = makePool();
-      const token = await pool.getAccessToken(key);
-      expect(token).toBe(`${tokenPrefix(key)}access-1`);
-      await expect(pool.getAccessToken(key)).resolves.toBe(token);
-      expect(pool.delete(key)).toBe(true);
-      await expect(pool.getAccessToken(key)).resolves.toBe(token); // re-adopted from the store
-      expect(providers.get(key)?.calls).toHaveLength(1);
-      expect(pool.has('another key')).toBe(false);
-      pool.close();
-    });
+    it.each([['__proto__'], ['constructor'], ['toString'], ['hasOwnProperty']])(
+      'treats the key %p as just a key: its own session, served on the hot path',
+      async (key) => {
+        const { pool, providers } = makePool();
+        const token = await pool.getAccessToken(key);
+        expect(token).toBe(`${tokenPrefix(key)}access-1`);
+        await expect(pool.getAccessToken(key)).resolves.toBe(token);
+        expect(pool.delete(key)).toBe(true);
+        await expect(pool.getAccessToken(key)).resolves.toBe(token); // re-adopted from the store
+        expect(providers.get(key)?.calls).toHaveLength(1);
+        expect(pool.has('another key')).toBe(false);
+        pool.close();
+      },
+    );
 
     it('accepts a key of exactly 320 characters', () => {
       const { pool } = makePool();
@@ -225,7 +234,9 @@ describe('TokenManagerPool', () => {
     const window = { refreshBeforeExpiryMs: minutes(5), idleTtlMs: minutes(60) };
 
     /** Signs `user(1)` in at T0, lets the used session refresh at 10 min, then rest unused at 20 min. */
-    async function restedSession(overrides: Parameters<typeof makePool>[0] = {}): Promise<ReturnType<typeof makePool> & { first: TokenManager }> {
+    async function restedSession(
+      overrides: Parameters<typeof makePool>[0] = {},
+    ): Promise<ReturnType<typeof makePool> & { first: TokenManager }> {
       const made = makePool({ ...window, ...overrides });
       const first = made.pool.get(user(1));
       await made.pool.getAccessToken(user(1));
@@ -240,7 +251,13 @@ describe('TokenManagerPool', () => {
       const { pool, first } = await restedSession();
       expect(first.status().state).toBe('closed');
       expect(pool.has(user(1))).toBe(true);
-      expect(pool.status()).toMatchObject({ sessions: 1, restingSessions: 1, scheduledRefreshes: 0, refreshCount: 2, states: { valid: 1 } });
+      expect(pool.status()).toMatchObject({
+        sessions: 1,
+        restingSessions: 1,
+        scheduledRefreshes: 0,
+        refreshCount: 2,
+        states: { valid: 1 },
+      });
       pool.close();
     });
 
@@ -266,7 +283,10 @@ describe('TokenManagerPool', () => {
       await expect(pool.getAccessToken(user(1))).resolves.toBe(`${tokenPrefix(user(1))}access-3`);
       const provider = providers.get(user(1)) as FakeProvider;
       expect(provider.authenticateCount).toBe(1);
-      expect(provider.usedRefreshTokens).toEqual([`${tokenPrefix(user(1))}refresh-1`, `${tokenPrefix(user(1))}refresh-2`]);
+      expect(provider.usedRefreshTokens).toEqual([
+        `${tokenPrefix(user(1))}refresh-1`,
+        `${tokenPrefix(user(1))}refresh-2`,
+      ]);
       pool.close();
     });
 
@@ -295,7 +315,9 @@ describe('TokenManagerPool', () => {
       const { pool, providers } = makePool(window);
       await pool.getAccessToken(user(1));
       const provider = providers.get(user(1)) as FakeProvider;
-      provider.script.push(...Array.from({ length: 50 }, () => Object.assign(new Error('down'), { code: 'ERR_ALIX_AUTH_UNAVAILABLE' })));
+      provider.script.push(
+        ...Array.from({ length: 50 }, () => Object.assign(new Error('down'), { code: 'ERR_ALIX_AUTH_UNAVAILABLE' })),
+      );
       jest.advanceTimersByTime(minutes(10));
       await flushUntil(() => pool.status().failureCount >= 1);
       jest.advanceTimersByTime(minutes(30));
@@ -313,7 +335,13 @@ describe('TokenManagerPool', () => {
         await flushUntil(() => pool.status().states.refreshing === 0);
       }
       // 45 minutes of use: a sign-in, then a refresh at 10, 20, 30 and 40 min; no caller ever waited.
-      expect(providers.get(user(1))?.calls.map((call) => call.kind)).toEqual(['authenticate', 'refresh', 'refresh', 'refresh', 'refresh']);
+      expect(providers.get(user(1))?.calls.map((call) => call.kind)).toEqual([
+        'authenticate',
+        'refresh',
+        'refresh',
+        'refresh',
+        'refresh',
+      ]);
       expect(tokens.size).toBe(5);
       expect(pool.status()).toMatchObject({ restingSessions: 0, scheduledRefreshes: 1 });
       pool.close();

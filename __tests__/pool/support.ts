@@ -23,7 +23,14 @@ export function makePool(
     // One provider per user for the pool's life (a session woken or re-created gets the same
     // one), so its counts and token numbers span all of the user's sessions.
     createProvider: (user) => {
-      const provider = providers.get(user) ?? new FakeProvider({ now: () => Date.now(), prefix: tokenPrefix(user), identity: identityOf(user), ...providerOptions });
+      const provider =
+        providers.get(user) ??
+        new FakeProvider({
+          now: () => Date.now(),
+          prefix: tokenPrefix(user),
+          identity: identityOf(user),
+          ...providerOptions,
+        });
       providers.set(user, provider);
       return provider;
     },

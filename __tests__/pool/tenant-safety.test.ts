@@ -13,21 +13,33 @@ import { INSTANT_RETRY } from '../helpers/manager';
 
 /** What a service writes to add metrics around a provider: it forgets `identity`. */
 function wrapped(inner: TokenProvider): TokenProvider {
-  return { authenticate: (signal) => inner.authenticate(signal), refresh: (token, signal) => inner.refresh(token, signal) };
+  return {
+    authenticate: (signal) => inner.authenticate(signal),
+    refresh: (token, signal) => inner.refresh(token, signal),
+  };
 }
 
 describe('a provider without identity on a store passed in', () => {
   it('is refused at construction for two single managers on one store, naming the fix', () => {
     const store = new MemoryTokenStore();
-    const build = (): TokenManager => new TokenManager({ provider: wrapped(new FakeProvider({ now: Date.now })), store });
+    const build = (): TokenManager =>
+      new TokenManager({ provider: wrapped(new FakeProvider({ now: Date.now })), store });
     expect(build).toThrow(ConfigurationError);
     expect(build).toThrow(/identity: inner\.identity/);
   });
 
   it('serves each partner its own session once the wrapper forwards identity', async () => {
     const store = new MemoryTokenStore();
-    const partnerA = new FakeProvider({ now: Date.now, prefix: 'A-', identity: { id: 'partner-a:jane', scope: 'partner-a' } });
-    const partnerB = new FakeProvider({ now: Date.now, prefix: 'B-', identity: { id: 'partner-b:jane', scope: 'partner-b' } });
+    const partnerA = new FakeProvider({
+      now: Date.now,
+      prefix: 'A-',
+      identity: { id: 'partner-a:jane', scope: 'partner-a' },
+    });
+    const partnerB = new FakeProvider({
+      now: Date.now,
+      prefix: 'B-',
+      identity: { id: 'partner-b:jane', scope: 'partner-b' },
+    });
     const forward = (inner: FakeProvider): TokenProvider => ({ ...wrapped(inner), identity: inner.identity });
     const a = new TokenManager({ provider: forward(partnerA), store, retry: INSTANT_RETRY });
     const b = new TokenManager({ provider: forward(partnerB), store, retry: INSTANT_RETRY });
@@ -39,14 +51,21 @@ describe('a provider without identity on a store passed in', () => {
   });
 
   it('is refused by a pool with a store passed in, when the session is created', async () => {
-    const pool = new TokenManagerPool({ createProvider: () => wrapped(new FakeProvider({ now: Date.now })), store: new MemoryTokenStore(), retry: INSTANT_RETRY });
+    const pool = new TokenManagerPool({
+      createProvider: () => wrapped(new FakeProvider({ now: Date.now })),
+      store: new MemoryTokenStore(),
+      retry: INSTANT_RETRY,
+    });
     expect(() => pool.get('jane@example.com')).toThrow(ConfigurationError);
     await expect(pool.getAccessToken('jane@example.com')).rejects.toMatchObject({ code: ErrorCodes.CONFIGURATION });
     await pool.close();
   });
 
   it("keeps a pool's private store allowed: each user gets their own session", async () => {
-    const pool = new TokenManagerPool({ createProvider: (key) => wrapped(new FakeProvider({ now: Date.now, prefix: `${key}-` })), retry: INSTANT_RETRY });
+    const pool = new TokenManagerPool({
+      createProvider: (key) => wrapped(new FakeProvider({ now: Date.now, prefix: `${key}-` })),
+      retry: INSTANT_RETRY,
+    });
     expect(await pool.getAccessToken('a')).toBe('a-access-1');
     expect(await pool.getAccessToken('b')).toBe('b-access-1');
     await pool.close();
@@ -58,7 +77,9 @@ describe("the pool's private store is bounded", () => {
     const providers = new Map<string, FakeProvider>();
     const pool = new TokenManagerPool({
       createProvider: (key) => {
-        const provider = providers.get(key) ?? new FakeProvider({ now: Date.now, prefix: `${key}-`, identity: { id: key, scope: 'partner' } });
+        const provider =
+          providers.get(key) ??
+          new FakeProvider({ now: Date.now, prefix: `${key}-`, identity: { id: key, scope: 'partner' } });
         providers.set(key, provider);
         return provider;
       },
@@ -91,6 +112,8 @@ describe("the pool's private store is bounded", () => {
   });
 
   it('refuses a maxStoredSessions that is not a positive integer', () => {
-    expect(() => new TokenManagerPool({ createProvider: () => new FakeProvider({ now: Date.now }), maxStoredSessions: 0 })).toThrow(/maxStoredSessions/);
+    expect(
+      () => new TokenManagerPool({ createProvider: () => new FakeProvider({ now: Date.now }), maxStoredSessions: 0 }),
+    ).toThrow(/maxStoredSessions/);
   });
 });

@@ -59,7 +59,11 @@ interface Answer {
 
 async function call(url: string, init: RequestInit): Promise<Answer> {
   const response = await fetch(url, init);
-  return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, unknown> };
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: (await response.json()) as Record<string, unknown>,
+  };
 }
 
 function post(h: Harness, path: string, body: unknown): Promise<Answer> {
@@ -71,7 +75,10 @@ function post(h: Harness, path: string, body: unknown): Promise<Answer> {
 }
 
 function signIn(h: Harness, privateKeyPem = partnerKeys.privateKeyPem, partnerCode = PARTNER): Promise<Answer> {
-  return post(h, '/api/v2/auth/access-token', { partnerCode, signature: createAlixSignature(privateKeyPem, PARTNER, SECRET) });
+  return post(h, '/api/v2/auth/access-token', {
+    partnerCode,
+    signature: createAlixSignature(privateKeyPem, PARTNER, SECRET),
+  });
 }
 
 function refresh(h: Harness, refreshToken: string): Promise<Answer> {
@@ -99,7 +106,13 @@ describe.each([
   const start = setup();
   let nowMs = T0;
   const begin = (options: AlixSandboxOptions = {}): Promise<Harness> =>
-    start({ partnerCode: PARTNER, secretKey: SECRET, privateKeyPem: partnerKeys.privateKeyPem, now: () => nowMs, ...options });
+    start({
+      partnerCode: PARTNER,
+      secretKey: SECRET,
+      privateKeyPem: partnerKeys.privateKeyPem,
+      now: () => nowMs,
+      ...options,
+    });
 
   beforeEach(() => {
     nowMs = T0;
@@ -129,7 +142,11 @@ describe.each([
     it('accepts a userEmail', async () => {
       const h = await begin();
       const signature = createAlixSignature(partnerKeys.privateKeyPem, PARTNER, SECRET);
-      const answer = await post(h, '/api/v2/auth/access-token', { partnerCode: PARTNER, signature, userEmail: 'a@b.test' });
+      const answer = await post(h, '/api/v2/auth/access-token', {
+        partnerCode: PARTNER,
+        signature,
+        userEmail: 'a@b.test',
+      });
       expect(answer.status).toBe(200);
     });
 
@@ -169,7 +186,10 @@ describe.each([
       nowMs += 60_000;
       const second = await refresh(h, first.refreshToken);
       expect(second.status).toBe(200);
-      expect(second.body.data).toMatchObject({ accessTokenExpiresAt: '1731314938', refreshTokenExpiresAt: '1746866038' });
+      expect(second.body.data).toMatchObject({
+        accessTokenExpiresAt: '1731314938',
+        refreshTokenExpiresAt: '1746866038',
+      });
       expect(tokens(second).refreshToken).not.toBe(first.refreshToken);
       expect(tokens(second).accessToken).not.toBe(first.accessToken);
       const replay = await refresh(h, first.refreshToken);
@@ -203,7 +223,11 @@ describe.each([
       h.core.shiftClock(1);
       const expired = await getCards(h, accessToken);
       expect(ok.status).toBe(200);
-      expect(ok.body).toMatchObject({ success: true, errorCode: 0, data: expect.arrayContaining([expect.objectContaining({ last4: '4242' })]) });
+      expect(ok.body).toMatchObject({
+        success: true,
+        errorCode: 0,
+        data: expect.arrayContaining([expect.objectContaining({ last4: '4242' })]),
+      });
       expect(lastMs.status).toBe(200);
       expect([expired.status, expired.body]).toEqual([401, failure(SandboxErrorCodes.ACCESS_TOKEN_EXPIRED)]);
       expect(expired.headers.get('date')).toBe('Mon, 11 Nov 2024 08:33:58 GMT');
@@ -230,7 +254,11 @@ describe.each([
       h.core.injectFaults(1, { type: 'status', status, retryAfterSeconds: 2 });
       const faulted = await signIn(h);
       const next = await signIn(h);
-      expect([faulted.status, faulted.body, faulted.headers.get('retry-after')]).toEqual([status, failure(status), '2']);
+      expect([faulted.status, faulted.body, faulted.headers.get('retry-after')]).toEqual([
+        status,
+        failure(status),
+        '2',
+      ]);
       expect(faulted.headers.get('date')).toBe('Mon, 11 Nov 2024 08:32:58 GMT');
       expect(next.status).toBe(200);
     });
@@ -257,7 +285,10 @@ describe.each([
       const response = await fetch(`${h.baseUrl}/api/v2/auth/access-token`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ partnerCode: PARTNER, signature: createAlixSignature(partnerKeys.privateKeyPem, PARTNER, SECRET) }),
+        body: JSON.stringify({
+          partnerCode: PARTNER,
+          signature: createAlixSignature(partnerKeys.privateKeyPem, PARTNER, SECRET),
+        }),
       });
       const text = await response.text();
       expect(response.status).toBe(200);
@@ -271,7 +302,10 @@ describe.each([
       const signInAnswer = await signIn(h);
       const rejected = await refresh(h, refreshToken);
       expect(signInAnswer.status).toBe(200);
-      expect([rejected.status, rejected.body]).toEqual([400, { success: false, message: 'The QR code is invalid', data: null, errorCode: 32 }]);
+      expect([rejected.status, rejected.body]).toEqual([
+        400,
+        { success: false, message: 'The QR code is invalid', data: null, errorCode: 32 },
+      ]);
       expect((await refresh(h, refreshToken)).status).toBe(200);
     });
 
@@ -294,9 +328,23 @@ describe.each([
       await refresh(h, refreshToken);
       await getCards(h, accessToken);
       await getCards(h);
-      expect(h.core.counters()).toEqual({ authenticate: 2, refresh: 2, authFailures: 2, resourceRequests: 2, resource401s: 1, requests: 6 });
+      expect(h.core.counters()).toEqual({
+        authenticate: 2,
+        refresh: 2,
+        authFailures: 2,
+        resourceRequests: 2,
+        resource401s: 1,
+        requests: 6,
+      });
       h.core.resetCounters();
-      expect(h.core.counters()).toEqual({ authenticate: 0, refresh: 0, authFailures: 0, resourceRequests: 0, resource401s: 0, requests: 0 });
+      expect(h.core.counters()).toEqual({
+        authenticate: 0,
+        refresh: 0,
+        authFailures: 0,
+        resourceRequests: 0,
+        resource401s: 0,
+        requests: 0,
+      });
     });
   });
 });

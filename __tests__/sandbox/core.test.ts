@@ -54,7 +54,9 @@ describe('AlixSandboxCore', () => {
   describe('handle()', () => {
     it('issues HS256 JWT-looking tokens with iat, exp, partnerCode and session', async () => {
       const core = makeCore();
-      const body = JSON.parse(answered(await signIn(core)).bodyText) as { data: { accessToken: string; accessTokenExpiresAt: string } };
+      const body = JSON.parse(answered(await signIn(core)).bodyText) as {
+        data: { accessToken: string; accessTokenExpiresAt: string };
+      };
       expect(claims(body.data.accessToken)).toEqual({
         partnerCode: 'sandbox-partner',
         session: expect.any(String),
@@ -71,7 +73,9 @@ describe('AlixSandboxCore', () => {
     });
 
     it('ignores a query string', async () => {
-      const reply = answered(await makeCore().handle({ method: 'GET', path: '/api/v2/cards?x=1', headers: {}, bodyText: '' }));
+      const reply = answered(
+        await makeCore().handle({ method: 'GET', path: '/api/v2/cards?x=1', headers: {}, bodyText: '' }),
+      );
       expect(reply.status).toBe(401);
     });
   });

@@ -17,10 +17,18 @@ describe('docs: startAlixSandbox() example', () => {
   beforeEach(async () => {
     sandbox = await startAlixSandbox({ accessTokenTtlMs: 60_000 });
     manager = new TokenManager({
-      provider: new AlixAuthProvider({ baseUrl: sandbox.baseUrl, partnerCode: sandbox.partnerCode, secretKey: sandbox.secretKey, privateKey: sandbox.privateKeyPem }),
+      provider: new AlixAuthProvider({
+        baseUrl: sandbox.baseUrl,
+        partnerCode: sandbox.partnerCode,
+        secretKey: sandbox.secretKey,
+        privateKey: sandbox.privateKeyPem,
+      }),
     });
   });
-  afterEach(async () => { manager.close(); await sandbox.close(); });
+  afterEach(async () => {
+    manager.close();
+    await sandbox.close();
+  });
   it('recovers when the API revokes its token', async () => {
     const api = axios.create({ baseURL: sandbox.baseUrl });
     attachTokenManager(api, manager);
@@ -37,7 +45,14 @@ describe('docs: alixHandlers() example', () => {
   beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
   afterAll(() => server.close());
   it('rides out a 503 from the auth server', async () => {
-    const manager = new TokenManager({ provider: new AlixAuthProvider({ baseUrl: alix.baseUrl, partnerCode: alix.core.partnerCode, secretKey: alix.core.secretKey, privateKey: alix.core.privateKeyPem }) });
+    const manager = new TokenManager({
+      provider: new AlixAuthProvider({
+        baseUrl: alix.baseUrl,
+        partnerCode: alix.core.partnerCode,
+        secretKey: alix.core.secretKey,
+        privateKey: alix.core.privateKeyPem,
+      }),
+    });
     const api = axios.create({ baseURL: alix.baseUrl });
     attachTokenManager(api, manager);
     alix.core.injectFaults(1, { type: 'status', status: 503 });
@@ -51,7 +66,12 @@ describe('docs: per-user tokens example', () => {
   it('sends each user’s own bearer, checked by the sandbox through X-Alix-User', async () => {
     const sandbox = await startAlixSandbox({ accessTokenTtlMs: 60_000 });
     const pool = new TokenManagerPool({
-      createProvider: AlixAuthProvider.forUsers({ baseUrl: sandbox.baseUrl, partnerCode: sandbox.partnerCode, secretKey: sandbox.secretKey, privateKey: sandbox.privateKeyPem }),
+      createProvider: AlixAuthProvider.forUsers({
+        baseUrl: sandbox.baseUrl,
+        partnerCode: sandbox.partnerCode,
+        secretKey: sandbox.secretKey,
+        privateKey: sandbox.privateKeyPem,
+      }),
     });
     try {
       const api = axios.create({ baseURL: sandbox.baseUrl });
@@ -61,7 +81,12 @@ describe('docs: per-user tokens example', () => {
       }
       expect(sandbox.authCallsFor('jane@example.com')).toEqual({ authenticate: 1, refresh: 0 });
       expect(sandbox.userCounters().resourceUserMismatches).toBe(0);
-      await expect(api.get('/api/v2/cards', { alixSession: 'jane@example.com', headers: { [SANDBOX_USER_HEADER]: 'li@example.com' } })).rejects.toMatchObject({
+      await expect(
+        api.get('/api/v2/cards', {
+          alixSession: 'jane@example.com',
+          headers: { [SANDBOX_USER_HEADER]: 'li@example.com' },
+        }),
+      ).rejects.toMatchObject({
         response: { status: 403 },
       });
     } finally {

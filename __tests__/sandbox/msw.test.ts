@@ -14,7 +14,10 @@ async function signIn(baseUrl: string, core: AlixSandboxCore): Promise<Response>
   return fetch(`${baseUrl}/api/v2/auth/access-token`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ partnerCode: core.partnerCode, signature: createAlixSignature(keys.privateKeyPem, core.partnerCode, core.secretKey) }),
+    body: JSON.stringify({
+      partnerCode: core.partnerCode,
+      signature: createAlixSignature(keys.privateKeyPem, core.partnerCode, core.secretKey),
+    }),
   });
 }
 
@@ -43,7 +46,9 @@ describe('alixHandlers()', () => {
     server.close();
     const sandbox = await startAlixSandbox({ core });
     try {
-      const response = await fetch(`${sandbox.url}/api/v2/cards`, { headers: { Authorization: `Bearer ${data.accessToken}` } });
+      const response = await fetch(`${sandbox.url}/api/v2/cards`, {
+        headers: { Authorization: `Bearer ${data.accessToken}` },
+      });
       expect(response.status).toBe(200);
       expect(core.counters()).toMatchObject({ authenticate: 1, resourceRequests: 1, requests: 2 });
     } finally {

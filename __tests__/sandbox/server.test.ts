@@ -23,7 +23,10 @@ afterEach(async () => {
 });
 
 function signInBody(sandbox: AlixSandbox): { partnerCode: string; signature: string } {
-  return { partnerCode: sandbox.partnerCode, signature: createAlixSignature(sandbox.privateKeyPem, sandbox.partnerCode, sandbox.secretKey) };
+  return {
+    partnerCode: sandbox.partnerCode,
+    signature: createAlixSignature(sandbox.privateKeyPem, sandbox.partnerCode, sandbox.secretKey),
+  };
 }
 
 describe('startAlixSandbox()', () => {
@@ -47,7 +50,9 @@ describe('startAlixSandbox()', () => {
   it('works for axios, whose reset surfaces as a network error', async () => {
     const sandbox = await begin();
     sandbox.injectFaults(1, { type: 'reset' });
-    const error: unknown = await axios.post(`${sandbox.url}/api/v2/auth/access-token`, signInBody(sandbox)).catch((e: unknown) => e);
+    const error: unknown = await axios
+      .post(`${sandbox.url}/api/v2/auth/access-token`, signInBody(sandbox))
+      .catch((e: unknown) => e);
     expect(axios.isAxiosError(error) && error.response === undefined).toBe(true);
     expect(sandbox.counters()).toMatchObject({ authenticate: 1, authFailures: 1 });
   });
@@ -64,7 +69,10 @@ describe('startAlixSandbox()', () => {
   it('answers 404 with a failure envelope to an unknown route', async () => {
     const sandbox = await begin();
     const response = await fetch(`${sandbox.url}/api/v2/nothing`);
-    expect([response.status, await response.json()]).toEqual([404, { success: false, message: expect.any(String), data: null, errorCode: 404 }]);
+    expect([response.status, await response.json()]).toEqual([
+      404,
+      { success: false, message: expect.any(String), data: null, errorCode: 404 },
+    ]);
     expect(response.headers.get('date')).not.toBeNull();
   });
 
@@ -111,7 +119,10 @@ describe('AlixSandbox.close()', () => {
     const sandbox = await begin();
     sandbox.injectFaults(1, { type: 'delay', ms: 60_000 });
     const pending = new Promise<string>((resolve) => {
-      const req = httpRequest(`${sandbox.url}/api/v2/auth/access-token`, { method: 'POST', headers: { 'Content-Type': 'application/json' } });
+      const req = httpRequest(`${sandbox.url}/api/v2/auth/access-token`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+      });
       req.on('response', () => resolve('answered'));
       req.on('error', (error) => resolve(error.message));
       req.end(JSON.stringify(signInBody(sandbox)));

@@ -40,7 +40,10 @@ function post(core: AlixSandboxCore, path: string, body: Record<string, unknown>
   return core.handle({ method: 'POST', path, headers: { 'content-type': 'application/json' }, bodyText }).then(answer);
 }
 
-async function signIn(core: AlixSandboxCore, userEmail?: string): Promise<{ accessToken: string; refreshToken: string }> {
+async function signIn(
+  core: AlixSandboxCore,
+  userEmail?: string,
+): Promise<{ accessToken: string; refreshToken: string }> {
   const reply = await post(core, '/api/v2/auth/access-token', userEmail === undefined ? {} : { userEmail });
   expect(reply.status).toBe(200);
   return reply.body.data;
@@ -82,7 +85,10 @@ describe('AlixSandboxCore per-user tokens', () => {
       const second = await refresh(core, first.refreshToken, { userEmail: BOB });
       const third = await refresh(core, second.body.data.refreshToken);
       expect(third.status).toBe(200);
-      expect(claims(second.body.data.accessToken)).toMatchObject({ userEmail: ALICE, session: claims(first.accessToken).session });
+      expect(claims(second.body.data.accessToken)).toMatchObject({
+        userEmail: ALICE,
+        session: claims(first.accessToken).session,
+      });
       expect(claims(third.body.data.accessToken)).toMatchObject({ userEmail: ALICE });
       expect((await getCards(core, third.body.data.accessToken, ALICE)).status).toBe(200);
     });
@@ -135,7 +141,11 @@ describe('AlixSandboxCore per-user tokens', () => {
       const alice = await signIn(core, ALICE);
       const reply = await getCards(core, alice.accessToken, BOB);
       expect(reply.status).toBe(403);
-      expect(reply.body).toMatchObject({ success: false, errorCode: SandboxErrorCodes.TOKEN_USER_MISMATCH, data: null });
+      expect(reply.body).toMatchObject({
+        success: false,
+        errorCode: SandboxErrorCodes.TOKEN_USER_MISMATCH,
+        data: null,
+      });
       expect(core.userCounters().resourceUserMismatches).toBe(1);
       expect(core.counters()).toMatchObject({ resourceRequests: 1, resource401s: 0 });
     });
@@ -169,18 +179,33 @@ describe('AlixSandboxCore per-user tokens', () => {
 describe.each([
   [
     'startAlixSandbox()',
-    async (): Promise<{ baseUrl: string; control: AlixSandboxControl; core: AlixSandboxCore; stop: () => Promise<void> }> => {
+    async (): Promise<{
+      baseUrl: string;
+      control: AlixSandboxControl;
+      core: AlixSandboxCore;
+      stop: () => Promise<void>;
+    }> => {
       const sandbox = await startAlixSandbox({ privateKeyPem: keys.privateKeyPem });
       return { baseUrl: sandbox.baseUrl, control: sandbox, core: sandbox.core, stop: () => sandbox.close() };
     },
   ],
   [
     'alixHandlers()',
-    async (): Promise<{ baseUrl: string; control: AlixSandboxControl; core: AlixSandboxCore; stop: () => Promise<void> }> => {
+    async (): Promise<{
+      baseUrl: string;
+      control: AlixSandboxControl;
+      core: AlixSandboxCore;
+      stop: () => Promise<void>;
+    }> => {
       const handlers = alixHandlers({ baseUrl: 'https://alix.users.test', privateKeyPem: keys.privateKeyPem });
       const server = setupServer(...handlers);
       server.listen({ onUnhandledRequest: 'error' });
-      return { baseUrl: handlers.baseUrl, control: handlers.core, core: handlers.core, stop: async () => server.close() };
+      return {
+        baseUrl: handlers.baseUrl,
+        control: handlers.core,
+        core: handlers.core,
+        stop: async () => server.close(),
+      };
     },
   ],
 ])('per-user checks over %s', (_name, start) => {
@@ -195,7 +220,9 @@ describe.each([
       });
       const { data } = (await signedIn.json()) as Answer['body'];
       const cards = (user: string): Promise<Response> =>
-        fetch(`${baseUrl}/api/v2/cards`, { headers: { Authorization: `Bearer ${data.accessToken}`, [SANDBOX_USER_HEADER]: user } });
+        fetch(`${baseUrl}/api/v2/cards`, {
+          headers: { Authorization: `Bearer ${data.accessToken}`, [SANDBOX_USER_HEADER]: user },
+        });
       expect((await cards(ALICE)).status).toBe(200);
       const wrong = await cards(BOB);
       expect(wrong.status).toBe(403);

@@ -15,7 +15,10 @@ describe('getAccessToken() standalone', () => {
   afterEach(() => closeDefaultTokenManager());
 
   it('prints a token from a plain require() in a child process that exits by itself', async () => {
-    const result = await runNode(['-e', `require(${JSON.stringify(DIST_INDEX)}).getAccessToken().then(console.log)`], env);
+    const result = await runNode(
+      ['-e', `require(${JSON.stringify(DIST_INDEX)}).getAccessToken().then(console.log)`],
+      env,
+    );
     expect(result).toMatchObject({ code: 0, stderr: '' });
     expect(result.stdout.trim()).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
   });
@@ -46,7 +49,9 @@ describe('getAccessToken() standalone', () => {
   });
 
   it('rejects a PEM-less ALIX_PRIVATE_KEY and both key variables at once', () => {
-    expect(() => readAlixEnvConfig({ ...env, ALIX_PRIVATE_KEY_FILE: '', ALIX_PRIVATE_KEY: 'not a pem' })).toThrow(/must hold a PEM key/);
+    expect(() => readAlixEnvConfig({ ...env, ALIX_PRIVATE_KEY_FILE: '', ALIX_PRIVATE_KEY: 'not a pem' })).toThrow(
+      /must hold a PEM key/,
+    );
     expect(() => readAlixEnvConfig({ ...env, ALIX_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----' })).toThrow(/only one of/);
   });
 });

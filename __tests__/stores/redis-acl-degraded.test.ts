@@ -19,9 +19,18 @@ describeRedis('RedisTokenStore: a breaker and lock the ACL refuses', () => {
     // The session key `{alix-test:…}` only: not its `:lock` key, not the breaker's keys.
     await admin.call('ACL', 'SETUSER', username, 'on', `>${password}`, '~{alix-test:*}', '&*', '+@all');
     const { logger, lines } = captureLogger();
-    const store = new RedisTokenStore({ client: await redis.connect({ username, password }), logger, lockTtlMs: 1_000, lockWaitMs: 2_000 });
+    const store = new RedisTokenStore({
+      client: await redis.connect({ username, password }),
+      logger,
+      lockTtlMs: 1_000,
+      lockWaitMs: 2_000,
+    });
     let time = Date.now();
-    const provider = new FakeProvider({ now: () => time, accessTtlMs: 60_000, identity: { id: 'acl-user', scope: 'partner' } });
+    const provider = new FakeProvider({
+      now: () => time,
+      accessTtlMs: 60_000,
+      identity: { id: 'acl-user', scope: 'partner' },
+    });
     const manager = new TokenManager({
       provider,
       store,
@@ -41,7 +50,10 @@ describeRedis('RedisTokenStore: a breaker and lock the ACL refuses', () => {
       const health = manager.health({ minValidityMs: 1_000 });
       expect(health.status).toBe('degraded');
       expect(health.reasons).toEqual(
-        expect.arrayContaining([expect.stringMatching(/^auth breaker unavailable: .*ACL/), expect.stringMatching(/^refresh lock unavailable: /)]),
+        expect.arrayContaining([
+          expect.stringMatching(/^auth breaker unavailable: .*ACL/),
+          expect.stringMatching(/^refresh lock unavailable: /),
+        ]),
       );
       expect(manager.status().breaker).toMatchObject({ state: 'closed', unavailable: expect.stringMatching(/ACL/) });
     } finally {

@@ -9,7 +9,11 @@ import { closedAfterEach, describeRedis, useRedisServer } from '../helpers/redis
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** An auth server the test can take down and bring back; counts calls from every replica. */
-function flakyAuthServer(scope = 'partner-a'): { calls: number; down: boolean; providerFor: (id: string) => TokenProvider } {
+function flakyAuthServer(scope = 'partner-a'): {
+  calls: number;
+  down: boolean;
+  providerFor: (id: string) => TokenProvider;
+} {
   const server = {
     calls: 0,
     down: true,
@@ -20,7 +24,12 @@ function flakyAuthServer(scope = 'partner-a'): { calls: number; down: boolean; p
     await sleep(5);
     if (server.down) throw new AuthUnavailableError({ operation: 'authenticate', reason: 'http', status: 503 });
     const now = Date.now();
-    return { accessToken: `access-${server.calls}`, accessTokenExpiresAt: now + 60_000, refreshToken: `refresh-${server.calls}`, refreshTokenExpiresAt: now + 3_600_000 };
+    return {
+      accessToken: `access-${server.calls}`,
+      accessTokenExpiresAt: now + 60_000,
+      refreshToken: `refresh-${server.calls}`,
+      refreshTokenExpiresAt: now + 3_600_000,
+    };
   }
   return server;
 }
@@ -29,11 +38,27 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
   const redis = useRedisServer();
   const made = closedAfterEach();
 
-  async function fleet(count: number, breakerKey: string, server: ReturnType<typeof flakyAuthServer>, identity: (index: number) => string): Promise<TokenManager[]> {
+  async function fleet(
+    count: number,
+    breakerKey: string,
+    server: ReturnType<typeof flakyAuthServer>,
+    identity: (index: number) => string,
+  ): Promise<TokenManager[]> {
     return Promise.all(
       Array.from({ length: count }, async (_, index) => {
-        const store = made.store({ client: await redis.connect(), lockTtlMs: 1_000, lockWaitMs: 2_000, pollIntervalMs: 50, breaker: { key: breakerKey, failureThreshold: 3, openMs: 400 } });
-        return made.manager({ provider: server.providerFor(identity(index)), store, retry: { ...INSTANT_RETRY, retries: 4 }, refreshJitterMs: 0 });
+        const store = made.store({
+          client: await redis.connect(),
+          lockTtlMs: 1_000,
+          lockWaitMs: 2_000,
+          pollIntervalMs: 50,
+          breaker: { key: breakerKey, failureThreshold: 3, openMs: 400 },
+        });
+        return made.manager({
+          provider: server.providerFor(identity(index)),
+          store,
+          retry: { ...INSTANT_RETRY, retries: 4 },
+          refreshJitterMs: 0,
+        });
       }),
     );
   }
@@ -43,7 +68,9 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
     const errors: unknown[] = [];
     const until = Date.now() + durationMs;
     while (Date.now() < until) {
-      await Promise.all(replicas.map((manager) => manager.getAccessToken().catch((error: unknown) => errors.push(error))));
+      await Promise.all(
+        replicas.map((manager) => manager.getAccessToken().catch((error: unknown) => errors.push(error))),
+      );
       await sleep(20);
     }
     return errors;
@@ -59,15 +86,22 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
     // threshold (3) + one probe per openMs (400 ms) + calls already in flight when it opened (one per session).
     expect(server.calls).toBeLessThanOrEqual(3 + Math.ceil(outageMs / 400) + ids.length);
     expect(errors.length).toBeGreaterThan(20);
-    expect(errors.filter((error) => (error as AuthUnavailableError).reason === 'breaker').length).toBeGreaterThan(errors.length * 0.9);
-    expect(errors[errors.length - 1]).toMatchObject({ code: ErrorCodes.AUTH_UNAVAILABLE, retryAfterMs: expect.any(Number) });
+    expect(errors.filter((error) => (error as AuthUnavailableError).reason === 'breaker').length).toBeGreaterThan(
+      errors.length * 0.9,
+    );
+    expect(errors[errors.length - 1]).toMatchObject({
+      code: ErrorCodes.AUTH_UNAVAILABLE,
+      retryAfterMs: expect.any(Number),
+    });
 
     server.down = false;
     const before = server.calls;
     let tokens: string[] = [];
     for (let round = 0; round < 100 && tokens.length < replicas.length; round += 1) {
       await sleep(20);
-      tokens = (await Promise.all(replicas.map((manager) => manager.getAccessToken().catch(() => undefined)))).filter((token): token is string => token !== undefined);
+      tokens = (await Promise.all(replicas.map((manager) => manager.getAccessToken().catch(() => undefined)))).filter(
+        (token): token is string => token !== undefined,
+      );
     }
     expect(tokens).toHaveLength(replicas.length);
     // One probe closes it (a second only if the first outlived its openMs lease); each session
@@ -86,7 +120,10 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
     const [first, second] = await fleet(2, `breaker-${randomUUID()}`, server, () => shared);
     await expect(first?.getAccessToken()).rejects.toMatchObject({ reason: 'breaker' });
     expect(server.calls).toBe(3);
-    await expect(second?.getAccessToken()).rejects.toMatchObject({ reason: 'breaker', retryAfterMs: expect.any(Number) });
+    await expect(second?.getAccessToken()).rejects.toMatchObject({
+      reason: 'breaker',
+      retryAfterMs: expect.any(Number),
+    });
     expect(server.calls).toBe(3);
     expect(second?.status().breaker).toMatchObject({ state: 'open', failures: 3, level: 'session' });
   });

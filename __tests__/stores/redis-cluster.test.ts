@@ -14,10 +14,22 @@ describeRedisCluster('RedisTokenStore on a Redis Cluster (3 masters, 3 replicas)
   const cluster = useRedisCluster({ masters: 3, replicas: 1, nodeTimeoutMs: 1_000 });
   const made = closedAfterEach();
 
-  async function replicas(count: number, provider: FakeProvider, now: () => number, options: Partial<RedisTokenStoreOptions> = {}): Promise<TokenManager[]> {
+  async function replicas(
+    count: number,
+    provider: FakeProvider,
+    now: () => number,
+    options: Partial<RedisTokenStoreOptions> = {},
+  ): Promise<TokenManager[]> {
     return Promise.all(
       Array.from({ length: count }, async () => {
-        const store = made.store({ client: await cluster.connect(), now, lockTtlMs: 2_000, lockWaitMs: 60_000, pollIntervalMs: 30_000, ...options });
+        const store = made.store({
+          client: await cluster.connect(),
+          now,
+          lockTtlMs: 2_000,
+          lockWaitMs: 60_000,
+          pollIntervalMs: 30_000,
+          ...options,
+        });
         return made.manager({ provider, store, now, refreshJitterMs: 0, retry: INSTANT_RETRY });
       }),
     );
@@ -45,11 +57,30 @@ describeRedisCluster('RedisTokenStore on a Redis Cluster (3 masters, 3 replicas)
     const run = randomUUID();
     const users = Array.from({ length: 60 }, (_, index) => `user${index}@example.com`);
     const prefix = (user: string): string => `${user.split('@')[0] ?? ''}-`;
-    const providers = new Map(users.map((user) => [user, new FakeProvider({ now, accessTtlMs: 60_000, identity: { id: `${run}-${user}` }, prefix: prefix(user) })]));
+    const providers = new Map(
+      users.map((user) => [
+        user,
+        new FakeProvider({ now, accessTtlMs: 60_000, identity: { id: `${run}-${user}` }, prefix: prefix(user) }),
+      ]),
+    );
     const pools: TokenManagerPool[] = [];
     for (let replica = 0; replica < 3; replica += 1) {
-      const store = made.store({ client: await cluster.connect(), now, lockTtlMs: 2_000, lockWaitMs: 10_000, pollIntervalMs: 200 });
-      pools.push(new TokenManagerPool({ createProvider: (key) => providers.get(key) as FakeProvider, store, now, retry: INSTANT_RETRY, maxConcurrentAuth: 16 }));
+      const store = made.store({
+        client: await cluster.connect(),
+        now,
+        lockTtlMs: 2_000,
+        lockWaitMs: 10_000,
+        pollIntervalMs: 200,
+      });
+      pools.push(
+        new TokenManagerPool({
+          createProvider: (key) => providers.get(key) as FakeProvider,
+          store,
+          now,
+          retry: INSTANT_RETRY,
+          maxConcurrentAuth: 16,
+        }),
+      );
     }
     try {
       // One user's auth call hangs: the others' sessions are not held up by its lock.
@@ -58,7 +89,9 @@ describeRedisCluster('RedisTokenStore on a Redis Cluster (3 masters, 3 replicas)
       const stuckTokens = Promise.all(pools.map((pool) => pool.getAccessToken(users[0] ?? '')));
       for (let lifetime = 1; lifetime <= 2; lifetime += 1) {
         const rest = users.slice(1);
-        const tokens = await Promise.all(pools.flatMap((pool) => rest.map(async (user) => [user, await pool.getAccessToken(user)] as const)));
+        const tokens = await Promise.all(
+          pools.flatMap((pool) => rest.map(async (user) => [user, await pool.getAccessToken(user)] as const)),
+        );
         for (const [user, token] of tokens) expect(token).toBe(`${prefix(user)}access-${lifetime}`);
         if (lifetime === 1) {
           expect(stuck.calls).toHaveLength(1);
@@ -69,7 +102,8 @@ describeRedisCluster('RedisTokenStore on a Redis Cluster (3 masters, 3 replicas)
         }
         offsetMs += 61_000;
       }
-      for (const user of users.slice(1)) expect(providers.get(user)?.calls.map((call) => call.kind)).toEqual(['authenticate', 'refresh']);
+      for (const user of users.slice(1))
+        expect(providers.get(user)?.calls.map((call) => call.kind)).toEqual(['authenticate', 'refresh']);
     } finally {
       for (const pool of pools) pool.close();
     }
@@ -98,14 +132,26 @@ describeRedisCluster('RedisTokenStore on a Redis Cluster (3 masters, 3 replicas)
     const failures: unknown[] = [];
     const failover = cluster.waitForFailover(sessionKey, master);
     let done = false;
-    void failover.then(() => (done = true), () => (done = true));
+    void failover.then(
+      () => (done = true),
+      () => (done = true),
+    );
     while (!done) {
-      for (const manager of fleet) await manager.getAccessToken().then((token) => served.push(token), (error: unknown) => failures.push(error));
+      for (const manager of fleet)
+        await manager.getAccessToken().then(
+          (token) => served.push(token),
+          (error: unknown) => failures.push(error),
+        );
       await sleep(50);
     }
     await failover;
     provider.release();
-    for (let attempt = 0; attempt < 100 && fleet.some((manager) => manager.status().state === 'refreshing'); attempt += 1) await sleep(50);
+    for (
+      let attempt = 0;
+      attempt < 100 && fleet.some((manager) => manager.status().state === 'refreshing');
+      attempt += 1
+    )
+      await sleep(50);
     provider.options.manual = false;
 
     // Past the old token's last valid moment: every replica must hold (or get) a new one.

@@ -105,35 +105,44 @@ describeRedis('RedisTokenStore: connecting and ACLs', () => {
       return { username, password };
     }
 
-    itOwnServer('writes for a user without channel permission, warns once that PUBLISH failed, and lets waiters poll', async () => {
-      const admin = await redis.connect();
-      const user = await createUser(admin, ['~{alix-test:*', 'resetchannels', '+@all']);
-      const { logger, lines } = captureLogger();
-      const holder = makeStore(await redis.connect(user), { logger });
-      const waiter = makeStore(await redis.connect(user), { logger });
-      const key = redis.uniqueKey('session');
-      await expect(admin.call('ACL', 'DRYRUN', user.username, 'PUBLISH', holder.keysFor(key).channel, 'x')).resolves.toMatch(/no permissions/);
+    itOwnServer(
+      'writes for a user without channel permission, warns once that PUBLISH failed, and lets waiters poll',
+      async () => {
+        const admin = await redis.connect();
+        const user = await createUser(admin, ['~{alix-test:*', 'resetchannels', '+@all']);
+        const { logger, lines } = captureLogger();
+        const holder = makeStore(await redis.connect(user), { logger });
+        const waiter = makeStore(await redis.connect(user), { logger });
+        const key = redis.uniqueKey('session');
+        await expect(
+          admin.call('ACL', 'DRYRUN', user.username, 'PUBLISH', holder.keysFor(key).channel, 'x'),
+        ).resolves.toMatch(/no permissions/);
 
-      const written = session('acl');
-      await holder.set(key, written);
-      expect(JSON.parse((await admin.get(holder.keysFor(key).session)) ?? 'null')).toMatchObject({ version: 1, identity: 'acl' });
-      await holder.get(key);
-      await holder.set(key, session('acl'));
-      const publishWarnings = lines.filter((line) => line.event === 'store-publish-failed' && line.level === 40);
-      expect(publishWarnings).toHaveLength(1);
-      expect(publishWarnings[0]?.msg).toMatch(/pub\/sub notification failed; waiters fall back to polling/);
+        const written = session('acl');
+        await holder.set(key, written);
+        expect(JSON.parse((await admin.get(holder.keysFor(key).session)) ?? 'null')).toMatchObject({
+          version: 1,
+          identity: 'acl',
+        });
+        await holder.get(key);
+        await holder.set(key, session('acl'));
+        const publishWarnings = lines.filter((line) => line.event === 'store-publish-failed' && line.level === 40);
+        expect(publishWarnings).toHaveLength(1);
+        expect(publishWarnings[0]?.msg).toMatch(/pub\/sub notification failed; waiters fall back to polling/);
 
-      await waiter.get(key);
-      const lock = await holder.acquireRefreshLock(key, { signal: never() });
-      expect(lock.acquired).toBe(true);
-      const waiting = waiter.acquireRefreshLock(key, { signal: never() });
-      for (let attempt = 0; attempt < 200 && !lines.some((line) => line.event === 'subscribe-failed'); attempt += 1) await sleep(10);
-      expect(lines).toContainEqual(expect.objectContaining({ event: 'subscribe-failed', level: 40 }));
-      await holder.set(key, session('acl'));
-      expect(await waiting).toEqual({ acquired: false });
-      if (lock.acquired) await lock.lock.release();
-      expect(await admin.exists(holder.keysFor(key).lock)).toBe(0);
-    });
+        await waiter.get(key);
+        const lock = await holder.acquireRefreshLock(key, { signal: never() });
+        expect(lock.acquired).toBe(true);
+        const waiting = waiter.acquireRefreshLock(key, { signal: never() });
+        for (let attempt = 0; attempt < 200 && !lines.some((line) => line.event === 'subscribe-failed'); attempt += 1)
+          await sleep(10);
+        expect(lines).toContainEqual(expect.objectContaining({ event: 'subscribe-failed', level: 40 }));
+        await holder.set(key, session('acl'));
+        expect(await waiting).toEqual({ acquired: false });
+        if (lock.acquired) await lock.lock.release();
+        expect(await admin.exists(holder.keysFor(key).lock)).toBe(0);
+      },
+    );
 
     itOwnServer('runs the whole protocol, notifications included, as the user docs/scaling.md defines', async () => {
       const admin = await redis.connect();

@@ -77,25 +77,28 @@ describeRedis('RedisTokenStore hand-over', () => {
     return { provider, managers, stores, events };
   }
 
-  it.each([8, 16])('refreshes once per lifetime across %i replicas for ≤ K + 6 commands, others adopt', async (replicas) => {
-    const { provider, managers, events } = await fleet(replicas);
-    const counter = await countCommands(await redis.connect());
+  it.each([8, 16])(
+    'refreshes once per lifetime across %i replicas for ≤ K + 6 commands, others adopt',
+    async (replicas) => {
+      const { provider, managers, events } = await fleet(replicas);
+      const counter = await countCommands(await redis.connect());
 
-    // The refresher's timer fires at expiry − 2 s; the others' fallbacks only after it.
-    await untilAllServe(managers, 'access-2', 5_000);
-    const commands = await counter.stop();
+      // The refresher's timer fires at expiry − 2 s; the others' fallbacks only after it.
+      await untilAllServe(managers, 'access-2', 5_000);
+      const commands = await counter.stop();
 
-    expect(provider.calls.map((call) => call.kind)).toEqual(['authenticate', 'refresh']);
-    const runs = events.map((list) => list.filter((event) => event.type === 'refresh-started').length);
-    expect(runs.filter((count) => count > 0)).toEqual([1]);
-    const adopted = events.map((list) => list.filter((event) => event.type === 'adopted').length);
-    expect(adopted.filter((count) => count === 1)).toHaveLength(replicas - 1);
-    const total = Object.values(commands).reduce((sum, calls) => sum + calls, 0);
-    expect(total).toBeLessThanOrEqual(replicas + 6);
-    // SET NX (lock), GET, EVAL (breaker admit), EVAL (fenced write + publish), EVAL (release); one GET per other
-    // replica. No breaker DEL: nothing was counted when the call was admitted.
-    expect(commands).toEqual({ set: 1, get: replicas, eval: 3 });
-  });
+      expect(provider.calls.map((call) => call.kind)).toEqual(['authenticate', 'refresh']);
+      const runs = events.map((list) => list.filter((event) => event.type === 'refresh-started').length);
+      expect(runs.filter((count) => count > 0)).toEqual([1]);
+      const adopted = events.map((list) => list.filter((event) => event.type === 'adopted').length);
+      expect(adopted.filter((count) => count === 1)).toHaveLength(replicas - 1);
+      const total = Object.values(commands).reduce((sum, calls) => sum + calls, 0);
+      expect(total).toBeLessThanOrEqual(replicas + 6);
+      // SET NX (lock), GET, EVAL (breaker admit), EVAL (fenced write + publish), EVAL (release); one GET per other
+      // replica. No breaker DEL: nothing was counted when the call was admitted.
+      expect(commands).toEqual({ set: 1, get: replicas, eval: 3 });
+    },
+  );
 
   it('keeps one subscriber connection per store across lifetimes', async () => {
     const { managers } = await fleet(3);

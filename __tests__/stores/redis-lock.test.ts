@@ -68,7 +68,10 @@ describeRedis('RedisTokenStore: refresh locks', () => {
   it('hands the lock to a waiter when the holder releases it without a new session', async () => {
     const client = await redis.connect();
     const key = redis.uniqueKey('session');
-    const [holder, waiter] = [await makeStore({ client, ...NOTIFIED_ONLY }), await makeStore({ client, ...NOTIFIED_ONLY })];
+    const [holder, waiter] = [
+      await makeStore({ client, ...NOTIFIED_ONLY }),
+      await makeStore({ client, ...NOTIFIED_ONLY }),
+    ];
     await waiter.get(key);
     const first = await holder.acquireRefreshLock(key, { signal: never() });
     const waiting = waiter.acquireRefreshLock(key, { signal: never() });
@@ -99,7 +102,10 @@ describeRedis('RedisTokenStore: refresh locks', () => {
     const waiter = await makeStore({ client, ...NOTIFIED_ONLY });
     const [channelA, channelB] = [waiter.keysFor(keyA).channel, waiter.keysFor(keyB).channel];
     await Promise.all([waiter.get(keyA), waiter.get(keyB)]);
-    const locks = [await holder.acquireRefreshLock(keyA, { signal: never() }), await holder.acquireRefreshLock(keyB, { signal: never() })];
+    const locks = [
+      await holder.acquireRefreshLock(keyA, { signal: never() }),
+      await holder.acquireRefreshLock(keyB, { signal: never() }),
+    ];
     expect(locks.map((lock) => lock.acquired)).toEqual([true, true]);
 
     // Earlier tests' subscriber connections close asynchronously: count from a clean slate.
@@ -189,7 +195,9 @@ describeRedis('RedisTokenStore: refresh locks', () => {
     client.disconnect();
     const store = await makeStore({ client });
     const startedAt = Date.now();
-    await expect(store.acquireRefreshLock(redis.uniqueKey('session'), { signal: never() })).rejects.toBeInstanceOf(TokenStoreError);
+    await expect(store.acquireRefreshLock(redis.uniqueKey('session'), { signal: never() })).rejects.toBeInstanceOf(
+      TokenStoreError,
+    );
     expect(Date.now() - startedAt).toBeLessThan(500);
   });
 });

@@ -21,7 +21,11 @@ function identifiedProvider(id: string, options: FakeProviderOptions, tokenPrefi
   class IdentifiedProvider extends FakeProvider {
     override issue(): TokenSet {
       const tokens = super.issue();
-      return { ...tokens, accessToken: `${tokenPrefix}${tokens.accessToken}`, refreshToken: `${tokenPrefix}${tokens.refreshToken ?? ''}` };
+      return {
+        ...tokens,
+        accessToken: `${tokenPrefix}${tokens.accessToken}`,
+        refreshToken: `${tokenPrefix}${tokens.refreshToken ?? ''}`,
+      };
     }
   }
   return new IdentifiedProvider({ ...options, identity: { id } });
@@ -31,7 +35,11 @@ function identifiedProvider(id: string, options: FakeProviderOptions, tokenPrefi
 const newIdentity = (name: string): string => `${name}-${randomUUID()}`;
 
 /** Calls getAccessToken() on every manager every `everyMs` until `durationMs` passed; counts failures. */
-async function hammer(managers: TokenManager[], durationMs: number, everyMs = 20): Promise<{ calls: number; failures: unknown[] }> {
+async function hammer(
+  managers: TokenManager[],
+  durationMs: number,
+  everyMs = 20,
+): Promise<{ calls: number; failures: unknown[] }> {
   const failures: unknown[] = [];
   let calls = 0;
   const until = Date.now() + durationMs;
@@ -53,10 +61,20 @@ describeRedis('RedisTokenStore with TokenManager', () => {
 
   /** One replica's store: its own client, serving every session of that replica. */
   function makeStore(client: Redis, options: Partial<RedisTokenStoreOptions> = {}): RedisTokenStore {
-    return made.store({ lockTtlMs: 1_000, lockWaitMs: 1_500, pollIntervalMs: 50, commandTimeoutMs: 200, ...options, client });
+    return made.store({
+      lockTtlMs: 1_000,
+      lockWaitMs: 1_500,
+      pollIntervalMs: 50,
+      commandTimeoutMs: 200,
+      ...options,
+      client,
+    });
   }
 
-  function makeManager(store: RedisTokenStore, options: Partial<TokenManagerOptions> & { provider: FakeProvider }): TokenManager {
+  function makeManager(
+    store: RedisTokenStore,
+    options: Partial<TokenManagerOptions> & { provider: FakeProvider },
+  ): TokenManager {
     return made.manager({ refreshJitterMs: 0, retry: INSTANT_RETRY, ...options, store });
   }
 
@@ -65,7 +83,9 @@ describeRedis('RedisTokenStore with TokenManager', () => {
     const now = (): number => Date.now() + offsetMs;
     const identity = newIdentity('partner');
     const provider = identifiedProvider(identity, { now, accessTtlMs: 60_000 });
-    const replicas = await Promise.all(Array.from({ length: 8 }, async () => makeManager(makeStore(await redis.connect(), { now }), { provider, now })));
+    const replicas = await Promise.all(
+      Array.from({ length: 8 }, async () => makeManager(makeStore(await redis.connect(), { now }), { provider, now })),
+    );
 
     const first = await Promise.all(replicas.map((manager) => manager.getAccessToken()));
     expect(provider.calls).toHaveLength(1);
@@ -85,10 +105,14 @@ describeRedis('RedisTokenStore with TokenManager', () => {
 
   it('keeps 3 identities × 3 replicas apart on one store per replica: one sign-in per identity, each served its own token', async () => {
     const identities = [newIdentity('alice'), newIdentity('bob'), newIdentity('carol')];
-    const providers = identities.map((id, index) => identifiedProvider(id, { now: () => Date.now(), accessTtlMs: 60_000 }, `id${index}-`));
+    const providers = identities.map((id, index) =>
+      identifiedProvider(id, { now: () => Date.now(), accessTtlMs: 60_000 }, `id${index}-`),
+    );
     const stores3 = await Promise.all([0, 1, 2].map(async () => makeStore(await redis.connect())));
     // Every replica's store serves all three identities' managers.
-    const fleet = stores3.flatMap((store) => providers.map((provider, index) => ({ index, manager: makeManager(store, { provider }) })));
+    const fleet = stores3.flatMap((store) =>
+      providers.map((provider, index) => ({ index, manager: makeManager(store, { provider }) })),
+    );
 
     const tokens = await Promise.all(fleet.map(({ manager }) => manager.getAccessToken()));
     expect(providers.map((provider) => provider.calls.length)).toEqual([1, 1, 1]);
@@ -107,7 +131,9 @@ describeRedis('RedisTokenStore with TokenManager', () => {
     const alice = identifiedProvider(newIdentity('alice'), { now: () => Date.now(), accessTtlMs: 60_000 }, 'alice-');
     const bob = identifiedProvider(newIdentity('bob'), { now: () => Date.now(), accessTtlMs: 60_000 }, 'bob-');
     expect(await makeManager(store, { provider: alice, storeKey }).getAccessToken()).toBe('alice-access-1');
-    expect(await makeManager(makeStore(await redis.connect()), { provider: bob, storeKey }).getAccessToken()).toBe('bob-access-1');
+    expect(await makeManager(makeStore(await redis.connect()), { provider: bob, storeKey }).getAccessToken()).toBe(
+      'bob-access-1',
+    );
     expect(bob.authenticateCount).toBe(1);
   });
 
@@ -133,7 +159,9 @@ describeRedis('RedisTokenStore with TokenManager', () => {
     const identity = newIdentity('partner');
     const provider = identifiedProvider(identity, { now: () => Date.now(), accessTtlMs: 1_200 });
     const timing = { provider, refreshBeforeExpiryMs: 500, expirySkewMs: 100 };
-    const replicas = await Promise.all(Array.from({ length: 3 }, async () => makeManager(makeStore(await redis.connect()), timing)));
+    const replicas = await Promise.all(
+      Array.from({ length: 3 }, async () => makeManager(makeStore(await redis.connect()), timing)),
+    );
 
     const running = hammer(replicas, 3_000);
     await sleep(700);
@@ -145,29 +173,34 @@ describeRedis('RedisTokenStore with TokenManager', () => {
     expect(failures).toEqual([]);
     expect(calls).toBeGreaterThan(100);
     const reader = makeStore(await redis.connect());
-    expect((await reader.get(`alix-token-manager:session:${identity}`))?.tokens.accessToken).toBe(await replicas[0]?.getAccessToken());
+    expect((await reader.get(`alix-token-manager:session:${identity}`))?.tokens.accessToken).toBe(
+      await replicas[0]?.getAccessToken(),
+    );
   });
 
   it.each([
     ['fails fast (no offline queue)', {}],
     ['queues offline (ioredis defaults)', { enableOfflineQueue: true, maxRetriesPerRequest: 20 }],
-  ])('serves and refreshes process-locally, and reports it, when Redis is down: a client that %s', async (_label, clientOptions) => {
-    const client = redis.createClient({ port: await freePort(), ...clientOptions });
-    const provider = identifiedProvider(newIdentity('partner'), { now: () => Date.now(), accessTtlMs: 600 });
-    const manager = makeManager(makeStore(client), { provider, refreshBeforeExpiryMs: 200, expirySkewMs: 50 });
-    const failed = new Set<string>();
-    manager.on('lifecycle', (event) => {
-      if (event.type === 'store-failed') failed.add(event.operation);
-    });
+  ])(
+    'serves and refreshes process-locally, and reports it, when Redis is down: a client that %s',
+    async (_label, clientOptions) => {
+      const client = redis.createClient({ port: await freePort(), ...clientOptions });
+      const provider = identifiedProvider(newIdentity('partner'), { now: () => Date.now(), accessTtlMs: 600 });
+      const manager = makeManager(makeStore(client), { provider, refreshBeforeExpiryMs: 200, expirySkewMs: 50 });
+      const failed = new Set<string>();
+      manager.on('lifecycle', (event) => {
+        if (event.type === 'store-failed') failed.add(event.operation);
+      });
 
-    const startedAt = Date.now();
-    await manager.getAccessToken();
-    expect(Date.now() - startedAt).toBeLessThan(1_500);
-    const { failures } = await hammer([manager], 1_500);
+      const startedAt = Date.now();
+      await manager.getAccessToken();
+      expect(Date.now() - startedAt).toBeLessThan(1_500);
+      const { failures } = await hammer([manager], 1_500);
 
-    expect(failures).toEqual([]);
-    expect(provider.calls.length).toBeGreaterThanOrEqual(3);
-    expect(failed).toContain('lock');
-    expect(failed).toContain('write');
-  });
+      expect(failures).toEqual([]);
+      expect(provider.calls.length).toBeGreaterThanOrEqual(3);
+      expect(failed).toContain('lock');
+      expect(failed).toContain('write');
+    },
+  );
 });

@@ -42,11 +42,20 @@ function builtLibrary(): string {
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
   const dist = path.join(ROOT, 'dist');
   const entries = ['index.js', 'redis.js'].map((name) => path.join(dist, name));
-  if (entries.every((entry) => existsSync(entry) && statSync(entry).mtimeMs >= newestUnder(path.join(ROOT, 'src')))) return dist;
+  if (entries.every((entry) => existsSync(entry) && statSync(entry).mtimeMs >= newestUnder(path.join(ROOT, 'src'))))
+    return dist;
   const out = BUILD_DIR;
   mkdirSync(out, { recursive: true });
   const config = path.join(out, 'tsup.config.cjs');
-  const options = { entry: { index: 'src/index.ts', redis: 'src/redis.ts' }, format: ['cjs'], outDir: out, target: 'node20', platform: 'node', noExternal: ['p-retry', 'is-network-error'], silent: true };
+  const options = {
+    entry: { index: 'src/index.ts', redis: 'src/redis.ts' },
+    format: ['cjs'],
+    outDir: out,
+    target: 'node20',
+    platform: 'node',
+    noExternal: ['p-retry', 'is-network-error'],
+    silent: true,
+  };
   writeFileSync(config, `module.exports = ${JSON.stringify(options)};\n`);
   execFileSync(path.join(ROOT, 'node_modules', '.bin', 'tsup'), ['--config', config], { cwd: ROOT, stdio: 'ignore' });
   return out;
@@ -59,7 +68,13 @@ interface AuthCall {
 }
 
 /** The shared auth server: counts calls, issues rotating tokens per identity, refuses a spent refresh token. */
-function startAuthServer(): Promise<{ url: string; calls: AuthCall[]; issued: Set<string>; reusedRefreshTokens: string[]; close: () => Promise<void> }> {
+function startAuthServer(): Promise<{
+  url: string;
+  calls: AuthCall[];
+  issued: Set<string>;
+  reusedRefreshTokens: string[];
+  close: () => Promise<void>;
+}> {
   const calls: AuthCall[] = [];
   const issued = new Set<string>();
   const reusedRefreshTokens: string[] = [];
@@ -74,7 +89,10 @@ function startAuthServer(): Promise<{ url: string; calls: AuthCall[]; issued: Se
       calls.push({ kind, identity, at: Date.now() });
       const reply = (status: number, payload: unknown): void => {
         // A little latency, so replicas overlap as they would against the real API.
-        setTimeout(() => response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(payload)), 30);
+        setTimeout(
+          () => response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(payload)),
+          30,
+        );
       };
       if (kind === 'refresh' && refreshToken !== latestRefreshToken.get(identity)) {
         reusedRefreshTokens.push(String(refreshToken));
@@ -150,7 +168,12 @@ describeRedis('RedisTokenStore across processes', () => {
         EXPIRY_SKEW_MS: '100',
       };
       for (let index = 0; index < REPLICAS; index += 1) {
-        children.push(fork(path.join(__dirname, '../helpers/redis-replica.cjs'), [], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+        children.push(
+          fork(path.join(__dirname, '../helpers/redis-replica.cjs'), [], {
+            env,
+            stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+          }),
+        );
       }
       await Promise.all(children.map((child) => nextMessage(child, 'ready')));
       const reports = children.map((child) => nextMessage<ReplicaReport>(child, 'done'));
@@ -170,7 +193,8 @@ describeRedis('RedisTokenStore across processes', () => {
       expect(done.reduce((sum, report) => sum + report.refreshCount, 0)).toBe(auth.calls.length);
       const served = done.flatMap((report) => report.tokens);
       for (const token of served) expect(auth.issued).toContain(token);
-      for (const identity of identities) expect(served.some((token) => token.startsWith(`${identity}-access-`))).toBe(true);
+      for (const identity of identities)
+        expect(served.some((token) => token.startsWith(`${identity}-access-`))).toBe(true);
     } finally {
       await auth.close();
     }

@@ -17,7 +17,12 @@ function slowAuthServer(delayMs: number): { calls: number; providerFor: (id: str
     const serial = server.calls;
     await sleep(delayMs);
     const now = Date.now();
-    return { accessToken: `access-${serial}`, accessTokenExpiresAt: now + 60_000, refreshToken: `refresh-${serial}`, refreshTokenExpiresAt: now + 3_600_000 };
+    return {
+      accessToken: `access-${serial}`,
+      accessTokenExpiresAt: now + 60_000,
+      refreshToken: `refresh-${serial}`,
+      refreshTokenExpiresAt: now + 3_600_000,
+    };
   };
   const provider = (id: string): TokenProvider => ({ identity: { id }, authenticate: issue, refresh: issue });
   return server;
@@ -28,14 +33,27 @@ describeRedis('RedisTokenStore: the lock watchdog', () => {
   const made = closedAfterEach();
 
   async function makeStore(options: Partial<RedisTokenStoreOptions> = {}): Promise<RedisTokenStore> {
-    return made.store({ lockTtlMs: 300, lockWaitMs: 5_000, pollIntervalMs: 50, ...options, client: options.client ?? (await redis.connect()) });
+    return made.store({
+      lockTtlMs: 300,
+      lockWaitMs: 5_000,
+      pollIntervalMs: 50,
+      ...options,
+      client: options.client ?? (await redis.connect()),
+    });
   }
 
   it('keeps the lock through a refresh slower than lockTtlMs: 4 replicas make one auth call in all', async () => {
     const server = slowAuthServer(1_200);
     const id = `slow-${randomUUID()}`;
     const replicas = await Promise.all(
-      Array.from({ length: 4 }, async () => made.manager({ provider: server.providerFor(id), store: await makeStore(), refreshJitterMs: 0, retry: INSTANT_RETRY })),
+      Array.from({ length: 4 }, async () =>
+        made.manager({
+          provider: server.providerFor(id),
+          store: await makeStore(),
+          refreshJitterMs: 0,
+          retry: INSTANT_RETRY,
+        }),
+      ),
     );
     const tokens = await Promise.all(replicas.map((manager) => manager.getAccessToken()));
     expect(server.calls).toBe(1);

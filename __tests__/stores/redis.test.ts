@@ -24,7 +24,10 @@ describeRedis('RedisTokenStore: sessions', () => {
     return new RedisTokenStore({ lockTtlMs: 300, lockWaitMs: 1_000, pollIntervalMs: 50, ...options, client });
   }
 
-  const session = (identity: string, tokens: TokenSet = makeTokenSet(Date.now())): StoredSession => ({ identity, tokens });
+  const session = (identity: string, tokens: TokenSet = makeTokenSet(Date.now())): StoredSession => ({
+    identity,
+    tokens,
+  });
 
   /** The stored value's JSON as Redis holds it. */
   async function raw(client: Redis, key: string): Promise<Record<string, unknown>> {
@@ -48,8 +51,14 @@ describeRedis('RedisTokenStore: sessions', () => {
   it('keeps two identities in one store apart: each key returns only its own session', async () => {
     const store = await makeStore();
     const [keyA, keyB] = [redis.uniqueKey('a'), redis.uniqueKey('b')];
-    const sessionA = session('identity-a', makeTokenSet(Date.now(), { accessToken: 'access-a', refreshToken: 'refresh-a' }));
-    const sessionB = session('identity-b', makeTokenSet(Date.now(), { accessToken: 'access-b', refreshToken: 'refresh-b' }));
+    const sessionA = session(
+      'identity-a',
+      makeTokenSet(Date.now(), { accessToken: 'access-a', refreshToken: 'refresh-a' }),
+    );
+    const sessionB = session(
+      'identity-b',
+      makeTokenSet(Date.now(), { accessToken: 'access-b', refreshToken: 'refresh-b' }),
+    );
     await store.get(keyA);
     await store.get(keyB);
     await store.set(keyA, sessionA);
@@ -67,7 +76,10 @@ describeRedis('RedisTokenStore: sessions', () => {
     const client = await redis.connect();
     const store = await makeStore({ client });
     const [withRefreshKey, accessOnlyKey] = [redis.uniqueKey('refresh'), redis.uniqueKey('access')];
-    await store.set(withRefreshKey, session('id', makeTokenSet(Date.now(), { refreshTokenExpiresAt: Date.now() + 10_000 })));
+    await store.set(
+      withRefreshKey,
+      session('id', makeTokenSet(Date.now(), { refreshTokenExpiresAt: Date.now() + 10_000 })),
+    );
     const withRefresh = await client.pttl(store.keysFor(withRefreshKey).session);
     expect(withRefresh).toBeGreaterThan(9_000);
     expect(withRefresh).toBeLessThanOrEqual(10_000);
@@ -80,9 +92,24 @@ describeRedis('RedisTokenStore: sessions', () => {
 
   it.each([
     ['not JSON', '{oops', 'not JSON', 1],
-    ['a version-1 value (no identity)', JSON.stringify({ version: 3, tokens: makeTokenSet(0) }), 'no identity (written by version 1)', 4],
-    ['an identity that is not a string', JSON.stringify({ version: 2, identity: 7, tokens: makeTokenSet(0) }), 'identity is not a non-empty string', 3],
-    ['an empty identity', JSON.stringify({ version: 2, identity: '', tokens: makeTokenSet(0) }), 'identity is not a non-empty string', 3],
+    [
+      'a version-1 value (no identity)',
+      JSON.stringify({ version: 3, tokens: makeTokenSet(0) }),
+      'no identity (written by version 1)',
+      4,
+    ],
+    [
+      'an identity that is not a string',
+      JSON.stringify({ version: 2, identity: 7, tokens: makeTokenSet(0) }),
+      'identity is not a non-empty string',
+      3,
+    ],
+    [
+      'an empty identity',
+      JSON.stringify({ version: 2, identity: '', tokens: makeTokenSet(0) }),
+      'identity is not a non-empty string',
+      3,
+    ],
     [
       'a wrong token shape',
       JSON.stringify({ version: 1, identity: 'id', tokens: { accessToken: 5, accessTokenExpiresAt: 'soon' } }),
@@ -90,29 +117,36 @@ describeRedis('RedisTokenStore: sessions', () => {
       2,
     ],
     ['no version', JSON.stringify({ identity: 'id', tokens: makeTokenSet(0) }), 'no valid version', 1],
-  ])('treats %s as absent, logs why without the value, and lets the next write replace it', async (_label, value, problem, nextVersion) => {
-    const client = await redis.connect();
-    const { logger, lines, text } = captureLogger();
-    const store = await makeStore({ client, logger });
-    const key = redis.uniqueKey('session');
-    await client.set(store.keysFor(key).session, value.replace('}', ',"refreshToken":"secret-refresh"}'));
-    expect(await store.get(key)).toBeUndefined();
-    expect(lines).toContainEqual(expect.objectContaining({ event: 'store-value-invalid', level: 40, key, problem }));
-    expect(text()).not.toContain('secret-refresh');
-    // The write is fenced on the version the bad value carried, so it replaces it.
-    const next = session('identity-v2');
-    await store.set(key, next);
-    expect(await store.get(key)).toEqual(next);
-    expect((await raw(client, key)).version).toBe(nextVersion);
-  });
+  ])(
+    'treats %s as absent, logs why without the value, and lets the next write replace it',
+    async (_label, value, problem, nextVersion) => {
+      const client = await redis.connect();
+      const { logger, lines, text } = captureLogger();
+      const store = await makeStore({ client, logger });
+      const key = redis.uniqueKey('session');
+      await client.set(store.keysFor(key).session, value.replace('}', ',"refreshToken":"secret-refresh"}'));
+      expect(await store.get(key)).toBeUndefined();
+      expect(lines).toContainEqual(expect.objectContaining({ event: 'store-value-invalid', level: 40, key, problem }));
+      expect(text()).not.toContain('secret-refresh');
+      // The write is fenced on the version the bad value carried, so it replaces it.
+      const next = session('identity-v2');
+      await store.set(key, next);
+      expect(await store.get(key)).toEqual(next);
+      expect((await raw(client, key)).version).toBe(nextVersion);
+    },
+  );
 
   it('refuses to store a session without an identity or with a malformed token set, and writes nothing', async () => {
     const client = await redis.connect();
     const store = await makeStore({ client });
     const key = redis.uniqueKey('session');
     const tokens = makeTokenSet(Date.now());
-    await expect(store.set(key, { tokens } as unknown as StoredSession)).rejects.toThrow(/malformed session .*identity is not a non-empty string/);
-    await expect(store.set(key, { identity: 'id', tokens: { ...tokens, accessToken: '' } })).rejects.toBeInstanceOf(TokenStoreError);
+    await expect(store.set(key, { tokens } as unknown as StoredSession)).rejects.toThrow(
+      /malformed session .*identity is not a non-empty string/,
+    );
+    await expect(store.set(key, { identity: 'id', tokens: { ...tokens, accessToken: '' } })).rejects.toBeInstanceOf(
+      TokenStoreError,
+    );
     await expect(store.set('', session('id'))).rejects.toThrow(/non-empty string/);
     expect(await client.exists(`{${key}}`)).toBe(0);
   });
@@ -129,7 +163,9 @@ describeRedis('RedisTokenStore: sessions', () => {
 
     const stale = slow.set(key, session('id', makeTokenSet(Date.now(), { accessToken: 'stale' })));
     await expect(stale).rejects.toBeInstanceOf(TokenStoreError);
-    await expect(stale).rejects.toThrow(/stale write refused: the session at .* is at version 1, this write was based on version 0/);
+    await expect(stale).rejects.toThrow(
+      /stale write refused: the session at .* is at version 1, this write was based on version 0/,
+    );
     expect(await slow.get(key)).toEqual(newer);
     // Having read the newer session, the same store may write again.
     await slow.set(key, session('id', makeTokenSet(Date.now(), { accessToken: 'next' })));
@@ -169,12 +205,22 @@ describeRedis('RedisTokenStore: sessions', () => {
   it('validates its options at construction, and names the removed key option', async () => {
     const client = await redis.connect();
     expect(() => new RedisTokenStore({ client: {} as never })).toThrow(ConfigurationError);
-    expect(() => new RedisTokenStore({ client, key: 'alix:session' } as RedisTokenStoreOptions)).toThrow(/option key was removed in version 2/);
+    expect(() => new RedisTokenStore({ client, key: 'alix:session' } as RedisTokenStoreOptions)).toThrow(
+      /option key was removed in version 2/,
+    );
     expect(() => new RedisTokenStore({ client, pollIntervalMs: 0 })).toThrow(/pollIntervalMs/);
     expect(() => new RedisTokenStore({ client, connectTimeoutMs: -1 })).toThrow(/connectTimeoutMs/);
     expect(() => new RedisTokenStore({ client, lockTtlMs: 60_000 })).toThrow(/lockWaitMs .* must exceed lockTtlMs/);
-    expect(new RedisTokenStore({ client }).keysFor('k')).toEqual({ session: '{k}', lock: '{k}:lock', channel: '{k}:published' });
-    expect(new RedisTokenStore({ client }).keysFor('app:{tenant}:k')).toEqual({ session: 'app:{tenant}:k', lock: 'app:{tenant}:k:lock', channel: 'app:{tenant}:k:published' });
+    expect(new RedisTokenStore({ client }).keysFor('k')).toEqual({
+      session: '{k}',
+      lock: '{k}:lock',
+      channel: '{k}:published',
+    });
+    expect(new RedisTokenStore({ client }).keysFor('app:{tenant}:k')).toEqual({
+      session: 'app:{tenant}:k',
+      lock: 'app:{tenant}:k:lock',
+      channel: 'app:{tenant}:k:published',
+    });
     expect(() => new RedisTokenStore({ client, breaker: { failureThreshold: 0 } })).toThrow(/failureThreshold/);
     expect(() => new RedisTokenStore({ client, breaker: { key: '' } })).toThrow(/breaker.key/);
     expect(new RedisTokenStore({ client, breaker: false }).breaker).toBeUndefined();

@@ -103,7 +103,9 @@ export async function createContender(
     config.headers.set('Authorization', `Bearer ${session.accessToken}`);
     return config;
   });
-  const refreshAuthLogic = async (failedRequest: { response: { config: { headers: Record<string, unknown> } } }): Promise<void> => {
+  const refreshAuthLogic = async (failedRequest: {
+    response: { config: { headers: Record<string, unknown> } };
+  }): Promise<void> => {
     session = await provider.refresh(session.refreshToken ?? '');
     failedRequest.response.config.headers.Authorization = `Bearer ${session.accessToken}`;
   };

@@ -16,7 +16,13 @@ export class FakeProvider implements TokenProvider {
 
   /** Tokens are padded to about `tokenLength` characters (Alix JWTs are a few hundred). */
   constructor(
-    options: { now?: () => number; ttlMs?: number; prefix?: string; tokenLength?: number; identity?: ProviderIdentity } = {},
+    options: {
+      now?: () => number;
+      ttlMs?: number;
+      prefix?: string;
+      tokenLength?: number;
+      identity?: ProviderIdentity;
+    } = {},
   ) {
     this.identity = options.identity;
     this.#now = options.now ?? ((): number => Date.now());
@@ -72,7 +78,12 @@ export class SlowProvider implements TokenProvider {
     this.inFlight -= 1;
     const now = Date.now();
     const prefix = this.options.prefix ?? 'slow';
-    return { accessToken: `${prefix}-access-${serial}`, accessTokenExpiresAt: now + (this.options.ttlMs ?? 15 * 60_000), refreshToken: `${prefix}-refresh-${serial}`, refreshTokenExpiresAt: now + 86_400_000 };
+    return {
+      accessToken: `${prefix}-access-${serial}`,
+      accessTokenExpiresAt: now + (this.options.ttlMs ?? 15 * 60_000),
+      refreshToken: `${prefix}-refresh-${serial}`,
+      refreshTokenExpiresAt: now + 86_400_000,
+    };
   }
 }
 

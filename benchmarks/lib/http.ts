@@ -46,8 +46,17 @@ export function startLoopbackServer(): Promise<LoopbackServer> {
  * `idleTimeoutMs` below the server's keep-alive timeout (5 s for node:http), an idle socket is
  * closed by the client first, so a request never races the server closing it (ECONNRESET).
  */
-export function createClient(baseURL: string, maxSockets: number, headers: Record<string, string> = {}, idleTimeoutMs?: number): { api: AxiosInstance; agent: Agent } {
-  const agent = new Agent({ keepAlive: true, maxSockets, ...(idleTimeoutMs === undefined ? {} : { timeout: idleTimeoutMs }) });
+export function createClient(
+  baseURL: string,
+  maxSockets: number,
+  headers: Record<string, string> = {},
+  idleTimeoutMs?: number,
+): { api: AxiosInstance; agent: Agent } {
+  const agent = new Agent({
+    keepAlive: true,
+    maxSockets,
+    ...(idleTimeoutMs === undefined ? {} : { timeout: idleTimeoutMs }),
+  });
   const api = axios.create({ baseURL, httpAgent: agent, headers, proxy: false });
   return { api, agent };
 }

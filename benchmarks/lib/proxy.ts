@@ -35,7 +35,15 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     else if (path === SANDBOX_PATHS.refresh) counts.refresh += 1;
     else if (path === SANDBOX_PATHS.cards) counts.resourceRequests += 1;
     const forward = request(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host }, agent, timeout: 10_000 },
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: upstream.host },
+        agent,
+        timeout: 10_000,
+      },
       (answer) => {
         if (path === SANDBOX_PATHS.cards && answer.statusCode === 401) counts.resource401s += 1;
         res.writeHead(answer.statusCode ?? 502, answer.headers);

@@ -46,10 +46,19 @@ export interface ExpiryParams {
 }
 
 /** The manager's windows for 3 s tokens: refresh from 1 s before expiry, wait only in the last 200 ms. */
-export const EXPIRY_MANAGER_OPTIONS = Object.freeze({ refreshBeforeExpiryMs: 1_000, expirySkewMs: 200, refreshJitterMs: 0 });
+export const EXPIRY_MANAGER_OPTIONS = Object.freeze({
+  refreshBeforeExpiryMs: 1_000,
+  expirySkewMs: 200,
+  refreshJitterMs: 0,
+});
 
 function figures(samples: number[]): LatencyFigures {
-  return { count: samples.length, p50: quantile(samples, 0.5), p99: quantile(samples, 0.99), max: samples.length === 0 ? Number.NaN : samples.reduce((a, b) => Math.max(a, b), 0) };
+  return {
+    count: samples.length,
+    p50: quantile(samples, 0.5),
+    p99: quantile(samples, 0.99),
+    max: samples.length === 0 ? Number.NaN : samples.reduce((a, b) => Math.max(a, b), 0),
+  };
 }
 
 function overlaps(start: number, end: number, intervals: readonly AuthInterval[]): boolean {
@@ -78,7 +87,12 @@ export async function runExpiry(name: ContenderName, params: ExpiryParams): Prom
   const { privateKeyPem } = await generatePartnerKeyPair();
   const sandbox = await startAlixSandbox({ privateKeyPem, accessTokenTtlMs: params.ttlMs });
   const provider = new LifetimeRecorder(
-    new AlixAuthProvider({ baseUrl: sandbox.url, partnerCode: sandbox.partnerCode, secretKey: sandbox.secretKey, privateKey: privateKeyPem }),
+    new AlixAuthProvider({
+      baseUrl: sandbox.url,
+      partnerCode: sandbox.partnerCode,
+      secretKey: sandbox.secretKey,
+      privateKey: privateKeyPem,
+    }),
   );
   const contender = await createContender(name, sandbox.url, provider, params.loops, EXPIRY_MANAGER_OPTIONS);
   try {
@@ -112,8 +126,10 @@ export async function runExpiry(name: ContenderName, params: ExpiryParams): Prom
     const counters = sandbox.counters();
     const overlapped: number[] = [];
     const clear: number[] = [];
-    for (const { start, end } of latencies) (overlaps(start, end, provider.intervals) ? overlapped : clear).push(end - start);
-    const meanLifetimeMs = provider.lifetimesMs.reduce((sum, ms) => sum + ms, 0) / Math.max(1, provider.lifetimesMs.length);
+    for (const { start, end } of latencies)
+      (overlaps(start, end, provider.intervals) ? overlapped : clear).push(end - start);
+    const meanLifetimeMs =
+      provider.lifetimesMs.reduce((sum, ms) => sum + ms, 0) / Math.max(1, provider.lifetimesMs.length);
     return {
       contender: name,
       ttlMs: params.ttlMs,

@@ -35,13 +35,25 @@ export type FleetStep =
   | { op: 'prepare'; part: FleetPart; users: number; breaker: RedisAuthBreakerOptions; startAt: number; rampMs: number }
   /** `http: false`: each loop only asks for its user's token (keeps the session in use), no request (scenario 13). */
   | { op: 'steady'; startAt: number; endAt: number; thinkMinMs: number; thinkMaxMs: number; http?: boolean }
-  | { op: 'outage'; startAt: number; outageStartAt: number; outageEndAt: number; endAt: number; thinkMinMs: number; thinkMaxMs: number };
+  | {
+      op: 'outage';
+      startAt: number;
+      outageStartAt: number;
+      outageEndAt: number;
+      endAt: number;
+      thinkMinMs: number;
+      thinkMaxMs: number;
+    };
 
 /** The messages a replica receives. */
-export type FleetReplicaRequest = { type: 'config'; config: FleetReplicaConfig } | { type: 'step'; id: number; step: FleetStep } | { type: 'exit' };
+export type FleetReplicaRequest =
+  { type: 'config'; config: FleetReplicaConfig } | { type: 'step'; id: number; step: FleetStep } | { type: 'exit' };
 
 /** The messages a replica sends. */
-export type FleetReplicaReply = { type: 'ready' } | { type: 'result'; id: number; value: unknown } | { type: 'failed'; id: number | null; error: string };
+export type FleetReplicaReply =
+  | { type: 'ready' }
+  | { type: 'result'; id: number; value: unknown }
+  | { type: 'failed'; id: number | null; error: string };
 
 /** After `prepare`: how long it took until every user held a token here. */
 export interface FleetPrepared {
@@ -157,12 +169,23 @@ interface Part {
 }
 
 function zeroCounts(): FleetRequestCounts {
-  return { requests: 0, ok: 0, unauthorized: 0, wrongUser: 0, httpFailures: 0, httpFailureKinds: {}, tokenFailures: {} };
+  return {
+    requests: 0,
+    ok: 0,
+    unauthorized: 0,
+    wrongUser: 0,
+    httpFailures: 0,
+    httpFailureKinds: {},
+    tokenFailures: {},
+  };
 }
 
 /** An error's code, with the reason of an `AuthUnavailableError` (`ERR_ALIX_AUTH_UNAVAILABLE/breaker`). */
 function failureKind(error: unknown): string {
-  const { code, reason } = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; reason?: unknown };
+  const { code, reason } = (typeof error === 'object' && error !== null ? error : {}) as {
+    code?: unknown;
+    reason?: unknown;
+  };
   const base = typeof code === 'string' ? code : error instanceof Error ? error.name : 'UNKNOWN';
   return typeof reason === 'string' ? `${base}/${reason}` : base;
 }
@@ -173,7 +196,8 @@ function countFailure(counts: FleetRequestCounts, kind: string): void {
 }
 
 /** A uniformly random pause in [min, max), ending at `until` (epoch ms) at the latest. */
-const think = (min: number, max: number, until: number): Promise<void> => sleep(Math.max(0, Math.min(min + Math.random() * (max - min), until - Date.now())));
+const think = (min: number, max: number, until: number): Promise<void> =>
+  sleep(Math.max(0, Math.min(min + Math.random() * (max - min), until - Date.now())));
 
 class FleetReplica {
   readonly #config: FleetReplicaConfig;
@@ -190,7 +214,12 @@ class FleetReplica {
 
   static async connect(config: FleetReplicaConfig): Promise<FleetReplica> {
     // As docs/scaling.md recommends for a cluster: fail fast while a slot is down.
-    const cluster = new Cluster(config.seeds, { enableOfflineQueue: false, retryDelayOnFailover: 100, lazyConnect: true, redisOptions: { maxRetriesPerRequest: 1, disconnectTimeout: 20 } });
+    const cluster = new Cluster(config.seeds, {
+      enableOfflineQueue: false,
+      retryDelayOnFailover: 100,
+      lazyConnect: true,
+      redisOptions: { maxRetriesPerRequest: 1, disconnectTimeout: 20 },
+    });
     cluster.on('error', () => undefined);
     await cluster.connect();
     return new FleetReplica(config, cluster);
@@ -218,7 +247,13 @@ class FleetReplica {
    * (the same instant in every replica), so first sign-ins, and with them refresh points, are spread
    * over the ramp as in a fleet that has been running a while.
    */
-  async #prepare({ part, users: count, breaker, startAt, rampMs }: Extract<FleetStep, { op: 'prepare' }>): Promise<FleetPrepared> {
+  async #prepare({
+    part,
+    users: count,
+    breaker,
+    startAt,
+    rampMs,
+  }: Extract<FleetStep, { op: 'prepare' }>): Promise<FleetPrepared> {
     await this.#closePart();
     const { baseUrl, partnerCode, secretKey, privateKeyPem, refreshBeforeExpiryMs, expirySkewMs } = this.#config;
     const store = new RedisTokenStore({ client: this.#cluster, breaker });
@@ -230,7 +265,14 @@ class FleetReplica {
       maxSessions: count,
     });
     const users = Array.from({ length: count }, (_, index) => userOf(part, index));
-    const current: Part = { part, users, indexOf: new Map(users.map((user, index) => [user, index])), store, pool, observe: () => undefined };
+    const current: Part = {
+      part,
+      users,
+      indexOf: new Map(users.map((user, index) => [user, index])),
+      store,
+      pool,
+      observe: () => undefined,
+    };
     pool.on('lifecycle', (event) => current.observe(event));
     this.#part = current;
     const first = async (user: string, index: number): Promise<void> => {
@@ -238,7 +280,10 @@ class FleetReplica {
       await pool.getAccessToken(user);
     };
     const results = await Promise.allSettled(users.map(first));
-    return { startupMs: Date.now() - startAt, failures: results.filter((result) => result.status === 'rejected').length };
+    return {
+      startupMs: Date.now() - startAt,
+      failures: results.filter((result) => result.status === 'rejected').length,
+    };
   }
 
   async #closePart(): Promise<void> {
@@ -312,7 +357,11 @@ class FleetReplica {
       eventLoopDelayMaxMs: 0,
     };
     part.observe = (event) => {
-      if (event.type === 'refresh-ended' && (event.outcome === 'refreshed' || event.outcome === 'signed-in') && event.accessTokenExpiresAt !== undefined) {
+      if (
+        event.type === 'refresh-ended' &&
+        (event.outcome === 'refreshed' || event.outcome === 'signed-in') &&
+        event.accessTokenExpiresAt !== undefined
+      ) {
         report.obtained.push([part.indexOf.get(event.session) ?? -1, event.at, event.accessTokenExpiresAt - event.at]);
       } else if (event.type === 'refresh-ended' && event.outcome === 'adopted') report.adopted += 1;
       else if (event.type === 'refresh-started') report.refreshRuns += 1;
@@ -350,15 +399,31 @@ class FleetReplica {
 
   async #outage(step: Extract<FleetStep, { op: 'outage' }>): Promise<FleetOutageReport> {
     const part = this.#current();
-    const phase = (): FleetOutagePhase => ({ counts: zeroCounts(), servedMs: [], failedMs: [], authCallsStarted: 0, lockWaitsMs: [] });
-    const report: FleetOutageReport = { before: phase(), during: phase(), after: phase(), firstServedAfterEndMs: [], neverServedAfterEnd: 0, breakerChanges: [], admittedDuringAt: [] };
-    const phaseAt = (at: number): FleetOutagePhase => (at < step.outageStartAt ? report.before : at < step.outageEndAt ? report.during : report.after);
+    const phase = (): FleetOutagePhase => ({
+      counts: zeroCounts(),
+      servedMs: [],
+      failedMs: [],
+      authCallsStarted: 0,
+      lockWaitsMs: [],
+    });
+    const report: FleetOutageReport = {
+      before: phase(),
+      during: phase(),
+      after: phase(),
+      firstServedAfterEndMs: [],
+      neverServedAfterEnd: 0,
+      breakerChanges: [],
+      admittedDuringAt: [],
+    };
+    const phaseAt = (at: number): FleetOutagePhase =>
+      at < step.outageStartAt ? report.before : at < step.outageEndAt ? report.during : report.after;
     part.observe = (event) => {
       if (event.type === 'auth-call-started') {
         const into = phaseAt(event.at);
         into.authCallsStarted += 1;
         if (into === report.during) report.admittedDuringAt.push(event.at);
-      } else if (event.type === 'lock-waited') phaseAt(event.at).lockWaitsMs.push(Math.round(event.durationMs * 10) / 10);
+      } else if (event.type === 'lock-waited')
+        phaseAt(event.at).lockWaitsMs.push(Math.round(event.durationMs * 10) / 10);
       else if (event.type === 'breaker-changed') report.breakerChanges.push([event.at, event.state]);
     };
     const firstServed = new Map<string, number>();
@@ -371,7 +436,8 @@ class FleetReplica {
         const { served, tokenMs } = await this.#request(part, user, into.counts);
         (served ? into.servedMs : into.failedMs).push(Math.round(tokenMs * 1000) / 1000);
         const doneAt = Date.now();
-        if (served && doneAt >= step.outageEndAt && !firstServed.has(user)) firstServed.set(user, doneAt - step.outageEndAt);
+        if (served && doneAt >= step.outageEndAt && !firstServed.has(user))
+          firstServed.set(user, doneAt - step.outageEndAt);
         await think(step.thinkMinMs, step.thinkMaxMs, step.endAt);
       }
     };

@@ -11,7 +11,10 @@ export class FleetWorker {
   #nextId = 1;
 
   constructor(entry: string) {
-    this.child = fork(entry, ['--child', 'fleet-replica'], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child = fork(entry, ['--child', 'fleet-replica'], {
+      execArgv: process.execArgv,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     this.child.on('message', (message: FleetReplicaReply) => {
       if (message.type === 'ready') this.ready.resolve();
       else if (message.type === 'result') this.#pending.get(message.id)?.resolve(message.value);
@@ -19,7 +22,9 @@ export class FleetWorker {
       else this.#pending.get(message.id)?.reject(new Error(`fleet replica failed: ${message.error}`));
     });
     this.child.on('error', (error) => this.#fail(error));
-    this.child.on('exit', (code, signal) => this.#fail(new Error(`fleet replica exited (${signal ?? `code ${String(code)}`})`)));
+    this.child.on('exit', (code, signal) =>
+      this.#fail(new Error(`fleet replica exited (${signal ?? `code ${String(code)}`})`)),
+    );
   }
 
   /** Sends the replica its config; it connects and reports ready (`ready`). */
@@ -34,7 +39,9 @@ export class FleetWorker {
     const result = deferred<unknown>();
     this.#pending.set(id, result);
     this.#send({ type: 'step', id, step });
-    return withTimeout(result.promise, timeoutMs, `a fleet replica did not finish its ${step.op} step`).finally(() => this.#pending.delete(id)) as Promise<T>;
+    return withTimeout(result.promise, timeoutMs, `a fleet replica did not finish its ${step.op} step`).finally(() =>
+      this.#pending.delete(id),
+    ) as Promise<T>;
   }
 
   /** Asks the replica to close its pool, store and client and exit; SIGKILLs it after `graceMs`. */

@@ -18,7 +18,15 @@ import type { AlixSandbox, SandboxAuthCallEvent } from '../../src/sandbox/index'
 import { LocalRedisCluster, redisClusterAvailable } from '../../scripts/redis-cluster';
 import { withTimeout } from '../lib/processes';
 import { quantile } from '../lib/stats';
-import type { FleetOutagePhase, FleetOutageReport, FleetPrepared, FleetReplicaConfig, FleetRequestCounts, FleetSteadyReport, FleetStep } from './fleet-replica';
+import type {
+  FleetOutagePhase,
+  FleetOutageReport,
+  FleetPrepared,
+  FleetReplicaConfig,
+  FleetRequestCounts,
+  FleetSteadyReport,
+  FleetStep,
+} from './fleet-replica';
 import { FleetWorker } from './fleet-worker';
 
 export interface FleetParams {
@@ -165,31 +173,52 @@ const OUTAGE_FAULTS = 100_000;
 export function summarizeLatency(samples: readonly number[]): LatencySummary {
   // A loop, not Math.max(...samples): a million samples would overflow the stack.
   const max = samples.reduce((a, b) => (b > a ? b : a), Number.NEGATIVE_INFINITY);
-  return { count: samples.length, p50: quantile(samples, 0.5), p99: quantile(samples, 0.99), max: samples.length === 0 ? Number.NaN : max };
+  return {
+    count: samples.length,
+    p50: quantile(samples, 0.5),
+    p99: quantile(samples, 0.99),
+    max: samples.length === 0 ? Number.NaN : max,
+  };
 }
 
 const seconds = (ms: number): string => `${ms / 1000} s`;
 const sum = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0);
 
 function addCounts(all: readonly FleetRequestCounts[]): FleetRequestCounts {
-  const total: FleetRequestCounts = { requests: 0, ok: 0, unauthorized: 0, wrongUser: 0, httpFailures: 0, httpFailureKinds: {}, tokenFailures: {} };
+  const total: FleetRequestCounts = {
+    requests: 0,
+    ok: 0,
+    unauthorized: 0,
+    wrongUser: 0,
+    httpFailures: 0,
+    httpFailureKinds: {},
+    tokenFailures: {},
+  };
   for (const counts of all) {
     total.requests += counts.requests;
     total.ok += counts.ok;
     total.unauthorized += counts.unauthorized;
     total.wrongUser += counts.wrongUser;
     total.httpFailures += counts.httpFailures;
-    for (const [code, count] of Object.entries(counts.tokenFailures)) total.tokenFailures[code] = (total.tokenFailures[code] ?? 0) + count;
-    for (const [kind, count] of Object.entries(counts.httpFailureKinds)) total.httpFailureKinds[kind] = (total.httpFailureKinds[kind] ?? 0) + count;
+    for (const [code, count] of Object.entries(counts.tokenFailures))
+      total.tokenFailures[code] = (total.tokenFailures[code] ?? 0) + count;
+    for (const [kind, count] of Object.entries(counts.httpFailureKinds))
+      total.httpFailureKinds[kind] = (total.httpFailureKinds[kind] ?? 0) + count;
   }
   return total;
 }
 
 /** Runs both parts; `entry` is this bundle. Skips (with a loud line) when redis-server or redis-cli is missing. */
-export async function runFleet(params: FleetParams, entry: string, progress: (message: string) => void): Promise<FleetResult> {
+export async function runFleet(
+  params: FleetParams,
+  entry: string,
+  progress: (message: string) => void,
+): Promise<FleetResult> {
   if (!redisClusterAvailable()) {
     const reason = 'redis-server or redis-cli is not on PATH';
-    process.stderr.write(`\n!!! SKIPPING SCENARIO 11 (fleets on a Redis Cluster): ${reason}. Install redis-server and redis-tools to run it. !!!\n\n`);
+    process.stderr.write(
+      `\n!!! SKIPPING SCENARIO 11 (fleets on a Redis Cluster): ${reason}. Install redis-server and redis-tools to run it. !!!\n\n`,
+    );
     return { skipped: reason, params, connectMs: null, steady: null, outage: null };
   }
   const cluster = new LocalRedisCluster({ masters: params.masters });
@@ -214,12 +243,20 @@ export async function runFleet(params: FleetParams, entry: string, progress: (me
       expirySkewMs: params.expirySkewMs,
     };
     for (const worker of workers) worker.configure(config);
-    await withTimeout(Promise.all(workers.map((worker) => worker.ready.promise)), 60_000, `${params.replicas} fleet replicas did not all connect`);
+    await withTimeout(
+      Promise.all(workers.map((worker) => worker.ready.promise)),
+      60_000,
+      `${params.replicas} fleet replicas did not all connect`,
+    );
     const connectMs = performance.now() - forkedAt;
     const fleet: Fleet = { params, workers, sandbox, cluster, authCalls };
-    progress(`11 fleets: A, users arrive over ${seconds(rampOf(params))} in every replica, then ${params.steady.lifetimes} lifetimes of steady load`);
+    progress(
+      `11 fleets: A, users arrive over ${seconds(rampOf(params))} in every replica, then ${params.steady.lifetimes} lifetimes of steady load`,
+    );
     const steady = await runSteady(fleet);
-    progress(`11 fleets: B, ${seconds(params.outage.beforeMs)} of load, a ${seconds(params.outage.outageMs)} auth outage, ${seconds(params.outage.afterMs)} after it`);
+    progress(
+      `11 fleets: B, ${seconds(params.outage.beforeMs)} of load, a ${seconds(params.outage.outageMs)} auth outage, ${seconds(params.outage.afterMs)} after it`,
+    );
     const outage = await runOutage(fleet);
     completed = true;
     return { skipped: null, params, connectMs, steady, outage };
@@ -253,7 +290,11 @@ export async function prepareAll(
 ): Promise<{ startupMs: number; failures: number }> {
   const startAt = Date.now() + 300;
   const rampMs = rampOf(fleet.params);
-  const prepared = await Promise.all(fleet.workers.map((worker) => worker.step<FleetPrepared>({ op: 'prepare', part, users, breaker, startAt, rampMs }, rampMs + 90_000)));
+  const prepared = await Promise.all(
+    fleet.workers.map((worker) =>
+      worker.step<FleetPrepared>({ op: 'prepare', part, users, breaker, startAt, rampMs }, rampMs + 90_000),
+    ),
+  );
   return { startupMs: Math.max(...prepared.map((p) => p.startupMs)), failures: sum(prepared.map((p) => p.failures)) };
 }
 
@@ -263,7 +304,9 @@ export async function runSteady(fleet: Fleet): Promise<FleetSteadyRun> {
   sandbox.resetCounters();
   const { startupMs, failures } = await prepareAll(fleet, 'steady', users, { key: 'alix-bench:fleet-steady:breaker' });
   const startup = sandbox.counters();
-  const usersSignedInTwice = [...sandbox.userCounters().byUser.values()].filter((calls) => calls.authenticate > 1).length;
+  const usersSignedInTwice = [...sandbox.userCounters().byUser.values()].filter(
+    (calls) => calls.authenticate > 1,
+  ).length;
 
   sandbox.resetCounters();
   const commandsBefore = await cluster.commandsProcessed();
@@ -277,7 +320,8 @@ export async function runSteady(fleet: Fleet): Promise<FleetSteadyRun> {
   const netBytes = (await cluster.clientTrafficBytes()) - bytesBefore;
   const clientCommands: Record<string, number> = {};
   for (const report of reports) {
-    for (const [name, count] of Object.entries(report.redisCommands)) clientCommands[name] = (clientCommands[name] ?? 0) + count;
+    for (const [name, count] of Object.entries(report.redisCommands))
+      clientCommands[name] = (clientCommands[name] ?? 0) + count;
   }
   const adopted = sum(reports.map((report) => report.adopted));
   const counters = sandbox.counters();
@@ -285,7 +329,8 @@ export async function runSteady(fleet: Fleet): Promise<FleetSteadyRun> {
 
   const durationMs = endAt - startAt;
   const obtained = reports.flatMap((report) => report.obtained);
-  const meanLifetimeMs = obtained.length === 0 ? params.ttlMs + 500 : sum(obtained.map(([, , lifetimeMs]) => lifetimeMs)) / obtained.length;
+  const meanLifetimeMs =
+    obtained.length === 0 ? params.ttlMs + 500 : sum(obtained.map(([, , lifetimeMs]) => lifetimeMs)) / obtained.length;
   // As in scenarios 7 and 10: a token serves from its arrival until the next one's refresh
   // window opens. Jitter adds nothing here: the replicas that adopt a session refresh it
   // without jitter, and one of them always reaches the refresh point first.
@@ -349,7 +394,8 @@ function tokenIntervals(obtained: ReadonlyArray<readonly [number, number, number
   const intervals: number[] = [];
   for (const times of byUser.values()) {
     times.sort((a, b) => a - b);
-    for (let index = 1; index < times.length; index += 1) intervals.push((times[index] as number) - (times[index - 1] as number));
+    for (let index = 1; index < times.length; index += 1)
+      intervals.push((times[index] as number) - (times[index - 1] as number));
   }
   return intervals;
 }
@@ -380,14 +426,21 @@ async function runOutage(fleet: Fleet): Promise<FleetOutageRun> {
   const step: FleetStep = { op: 'outage', startAt, outageStartAt, outageEndAt, endAt, thinkMinMs, thinkMaxMs };
   let reports: FleetOutageReport[];
   try {
-    [reports] = await Promise.all([Promise.all(workers.map((worker) => worker.step<FleetOutageReport>(step, endAt - Date.now() + 30_000))), switchOutage()]);
+    [reports] = await Promise.all([
+      Promise.all(workers.map((worker) => worker.step<FleetOutageReport>(step, endAt - Date.now() + 30_000))),
+      switchOutage(),
+    ]);
   } finally {
     stop.abort();
     sandbox.clearFaults();
   }
   const { startedAt, endedAt } = actual;
   const inRun = authCalls.filter((event) => event.at >= startAt);
-  const phase = (pick: (report: FleetOutageReport) => FleetOutagePhase, from: number, to: number): FleetOutagePhaseRun => {
+  const phase = (
+    pick: (report: FleetOutageReport) => FleetOutagePhase,
+    from: number,
+    to: number,
+  ): FleetOutagePhaseRun => {
     const phases = reports.map(pick);
     return {
       counts: addCounts(phases.map((p) => p.counts)),
@@ -398,11 +451,17 @@ async function runOutage(fleet: Fleet): Promise<FleetOutageRun> {
       lockWaits: summarizeLatency(phases.flatMap((p) => p.lockWaitsMs)),
     };
   };
-  const opened = reports.flatMap((report) => report.breakerChanges).filter(([at, state]) => state === 'open' && at >= startedAt);
+  const opened = reports
+    .flatMap((report) => report.breakerChanges)
+    .filter(([at, state]) => state === 'open' && at >= startedAt);
   const authBack = inRun.find((event) => event.outcome === 'success' && event.at >= endedAt);
   // Per session: each replica's session of each user, served its first token after the outage.
   const servedSorted = reports.flatMap((report) => report.firstServedAfterEndMs).sort((a, b) => a - b);
-  const requests = sum(reports.map((report) => report.before.counts.requests + report.during.counts.requests + report.after.counts.requests));
+  const requests = sum(
+    reports.map(
+      (report) => report.before.counts.requests + report.during.counts.requests + report.after.counts.requests,
+    ),
+  );
   return {
     breaker: { failureThreshold: resolved.failureThreshold, windowMs: resolved.windowMs, openMs: resolved.openMs },
     authCallBound: resolved.failureThreshold + Math.ceil(outageMs / resolved.openMs),
@@ -412,8 +471,12 @@ async function runOutage(fleet: Fleet): Promise<FleetOutageRun> {
     before: phase((report) => report.before, startAt, startedAt),
     during: phase((report) => report.during, startedAt, endedAt + 1),
     after: phase((report) => report.after, endedAt + 1, Number.POSITIVE_INFINITY),
-    callsAtMs: inRun.filter((event) => event.at >= startedAt && event.at <= endedAt).map((event) => event.at - startedAt),
-    admittedAtMs: reports.flatMap((report) => report.admittedDuringAt.map((at) => at - startedAt)).sort((a, b) => a - b),
+    callsAtMs: inRun
+      .filter((event) => event.at >= startedAt && event.at <= endedAt)
+      .map((event) => event.at - startedAt),
+    admittedAtMs: reports
+      .flatMap((report) => report.admittedDuringAt.map((at) => at - startedAt))
+      .sort((a, b) => a - b),
     openedAfterMs: opened.length === 0 ? null : Math.min(...opened.map(([at]) => at)) - startedAt,
     authBackAfterMs: authBack === undefined ? null : authBack.at - endedAt,
     servedAgainMedianMs: servedSorted.length === 0 ? null : quantile(servedSorted, 0.5),

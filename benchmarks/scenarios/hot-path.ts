@@ -32,7 +32,23 @@ export interface HotPathResult {
 
 const CHUNK = 10_000;
 
-const LIFECYCLE_TYPES = ['refresh-started', 'refresh-ended', 'auth-call-started', 'auth-call-ended', 'retry-scheduled', 'invalidated', 'replayed', 'lock-waited', 'store-failed', 'fail-fast-entered', 'adopted', 'identity-mismatch', 'token-waited', 'refresh-token-expiring', 'closed'] as const;
+const LIFECYCLE_TYPES = [
+  'refresh-started',
+  'refresh-ended',
+  'auth-call-started',
+  'auth-call-ended',
+  'retry-scheduled',
+  'invalidated',
+  'replayed',
+  'lock-waited',
+  'store-failed',
+  'fail-fast-entered',
+  'adopted',
+  'identity-mismatch',
+  'token-waited',
+  'refresh-token-expiring',
+  'closed',
+] as const;
 
 /** Calls `loop(CHUNK)` until `sliceMs` have passed; returns calls per second. */
 export async function rate(loop: (calls: number) => Promise<number>, sliceMs: number): Promise<number> {
@@ -73,7 +89,10 @@ export async function runHotPath(quick: boolean): Promise<HotPathResult> {
   google.setCredentials({ access_token: cached, expiry_date: Date.now() + 365 * 24 * 60 * 60 * 1000 });
 
   // One loop per contender, so no call site is shared (and made polymorphic) between them.
-  const loops: Record<'bare' | 'bareWithClock' | 'ours' | 'oursSubscribed' | 'google', (calls: number) => Promise<number>> = {
+  const loops: Record<
+    'bare' | 'bareWithClock' | 'ours' | 'oursSubscribed' | 'google',
+    (calls: number) => Promise<number>
+  > = {
     bare: async (calls) => {
       let length = 0;
       for (let i = 0; i < calls; i += 1) length += (await bare()).length;

@@ -31,7 +31,13 @@ export async function runHungAuth(quick: boolean): Promise<HungAuthResult> {
   // --quick checks the scenario works; the full run uses the defaults users get.
   const acquireTimeoutMs = quick ? 2_000 : 20_000;
   const manager = new TokenManager({
-    provider: new AlixAuthProvider({ baseUrl: `http://127.0.0.1:${port}`, partnerCode: 'bench', secretKey: 'bench-secret', privateKey, ...(quick ? { timeoutMs: 1_000 } : {}) }),
+    provider: new AlixAuthProvider({
+      baseUrl: `http://127.0.0.1:${port}`,
+      partnerCode: 'bench',
+      secretKey: 'bench-secret',
+      privateKey,
+      ...(quick ? { timeoutMs: 1_000 } : {}),
+    }),
     acquireTimeoutMs,
   });
   const start = performance.now();
@@ -42,7 +48,14 @@ export async function runHungAuth(quick: boolean): Promise<HungAuthResult> {
     const errorAfterMs = performance.now() - start;
     if (!isTokenManagerError(error)) throw error;
     const details = error as { stage?: string; attempts?: number };
-    return { acquireTimeoutMs, errorAfterMs, code: error.code, stage: details.stage ?? null, attempts: details.attempts ?? null, message: error.message };
+    return {
+      acquireTimeoutMs,
+      errorAfterMs,
+      code: error.code,
+      stage: details.stage ?? null,
+      attempts: details.attempts ?? null,
+      message: error.message,
+    };
   } finally {
     manager.close();
     for (const socket of sockets) socket.destroy();

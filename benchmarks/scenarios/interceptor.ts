@@ -53,7 +53,9 @@ export interface InterceptorResult {
 }
 
 /** Answers every request at once, in process: what remains is axios's pipeline and the hook. */
-async function inProcessTransport<C>(config: C): Promise<{ data: string; status: number; statusText: string; headers: object; config: C; request: object }> {
+async function inProcessTransport<C>(
+  config: C,
+): Promise<{ data: string; status: number; statusText: string; headers: object; config: C; request: object }> {
   return { data: '', status: 200, statusText: 'OK', headers: {}, config, request: {} };
 }
 
@@ -152,7 +154,11 @@ export async function runInterceptor(quick: boolean): Promise<InterceptorResult>
     for (const contenders of cpuContenders) {
       for (const name of ['ours', 'staticHeader'] as const) await cpuPerRequest(contenders[name], cpuRequests);
     }
-    const cpuByAxios: InterceptorCpuByAxios[] = cpuContenders.map(({ axios: version, role }) => ({ axios: version, role, runs: [] }));
+    const cpuByAxios: InterceptorCpuByAxios[] = cpuContenders.map(({ axios: version, role }) => ({
+      axios: version,
+      role,
+      runs: [],
+    }));
     for (let run = 0; run < runCount; run += 1) {
       const order = run % 2 === 0 ? (['ours', 'staticHeader'] as const) : (['staticHeader', 'ours'] as const);
       for (const [index, contenders] of cpuContenders.entries()) {

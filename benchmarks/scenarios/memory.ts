@@ -51,7 +51,11 @@ export async function runMemory(quick = false): Promise<MemoryRun> {
   const baseline = process.getActiveResourcesInfo();
   let now = Date.UTC(2030, 0, 1);
   const timers = new CountingTimers();
-  const manager = new TokenManager({ provider: new FakeProvider({ now: () => now, ttlMs: TOKEN_TTL_MS }), now: () => now, timers });
+  const manager = new TokenManager({
+    provider: new FakeProvider({ now: () => now, ttlMs: TOKEN_TTL_MS }),
+    now: () => now,
+    timers,
+  });
   await manager.getAccessToken();
   const calls = quick ? 200_000 : 1_000_000;
   const cycles = quick ? 2_000 : 10_000;
@@ -72,7 +76,12 @@ export async function runMemory(quick = false): Promise<MemoryRun> {
   const timersBeforeClose = timers.live;
   manager.close();
 
-  const steady = new TokenManager({ provider: new FakeProvider({ now: () => now, ttlMs: TOKEN_TTL_MS }), now: () => now, timers, refreshJitterMs: 0 });
+  const steady = new TokenManager({
+    provider: new FakeProvider({ now: () => now, ttlMs: TOKEN_TTL_MS }),
+    now: () => now,
+    timers,
+    refreshJitterMs: 0,
+  });
   await refreshCycles(steady, advance, cycles / 2);
   const steadyHalf = await snapshotMemory();
   await refreshCycles(steady, advance, cycles / 2);

@@ -79,7 +79,14 @@ export async function runPoolIdle(sessions: number): Promise<PoolIdleRun> {
   const before = await snapshotMemory();
   const started = performance.now();
   // An idle TTL of 2 h keeps every session through the two token lifetimes measured.
-  const pool = new TokenManagerPool({ createProvider: () => provider, now: clock.now, timers: clock, maxSessions: sessions, idleTtlMs: 2 * 60 * 60_000, maxConcurrentAuth: 64 });
+  const pool = new TokenManagerPool({
+    createProvider: () => provider,
+    now: clock.now,
+    timers: clock,
+    maxSessions: sessions,
+    idleTtlMs: 2 * 60 * 60_000,
+    maxConcurrentAuth: 64,
+  });
   for (let offset = 0; offset < sessions; offset += 5_000) {
     await Promise.all(keys.slice(offset, offset + 5_000).map((name) => pool.getAccessToken(name)));
   }
@@ -102,14 +109,33 @@ export async function runPoolIdle(sessions: number): Promise<PoolIdleRun> {
   return result;
 }
 
-export async function runPoolBurst(sessions: number, maxConcurrentAuth: number, authLatencyMs: number): Promise<PoolBurstRun> {
+export async function runPoolBurst(
+  sessions: number,
+  maxConcurrentAuth: number,
+  authLatencyMs: number,
+): Promise<PoolBurstRun> {
   const provider = new SlowProvider(authLatencyMs);
-  const pool = new TokenManagerPool({ createProvider: () => provider, maxSessions: sessions, maxConcurrentAuth, acquireTimeoutMs: 120_000, retry: { maxRetryTimeMs: 120_000 } });
+  const pool = new TokenManagerPool({
+    createProvider: () => provider,
+    maxSessions: sessions,
+    maxConcurrentAuth,
+    acquireTimeoutMs: 120_000,
+    retry: { maxRetryTimeMs: 120_000 },
+  });
   const started = performance.now();
-  const results = await Promise.allSettled(Array.from({ length: sessions }, (_, index) => pool.getAccessToken(key(index))));
+  const results = await Promise.allSettled(
+    Array.from({ length: sessions }, (_, index) => pool.getAccessToken(key(index))),
+  );
   const allHoldTokenMs = performance.now() - started;
   pool.close();
-  return { sessions, maxConcurrentAuth, authLatencyMs, peakConcurrentAuth: provider.peak, allHoldTokenMs, failures: results.filter((r) => r.status === 'rejected').length };
+  return {
+    sessions,
+    maxConcurrentAuth,
+    authLatencyMs,
+    peakConcurrentAuth: provider.peak,
+    allHoldTokenMs,
+    failures: results.filter((r) => r.status === 'rejected').length,
+  };
 }
 
 export async function runPoolSteady(users: number, lifetimes: number, ttlMs: number): Promise<PoolSteadyRun> {
@@ -122,7 +148,12 @@ export async function runPoolSteady(users: number, lifetimes: number, ttlMs: num
       const now = Date.now();
       const accessToken = `t${authCalls}x${Math.random().toString(36).slice(2)}`;
       expiries.set(accessToken, now + ttlMs);
-      return { accessToken, accessTokenExpiresAt: now + ttlMs, refreshToken: `r${authCalls}`, refreshTokenExpiresAt: now + 86_400_000 };
+      return {
+        accessToken,
+        accessTokenExpiresAt: now + ttlMs,
+        refreshToken: `r${authCalls}`,
+        refreshTokenExpiresAt: now + 86_400_000,
+      };
     };
     return { authenticate: issue, refresh: issue };
   };
@@ -151,7 +182,15 @@ export async function runPoolSteady(users: number, lifetimes: number, ttlMs: num
   const windowMs = Math.min(Math.round(ttlMs * 0.35), ttlMs / 2);
   const servicePeriodMs = ttlMs - windowMs + (windowMs - Math.round(ttlMs * 0.1)) / 4;
   const periods = (lifetimes * ttlMs) / servicePeriodMs;
-  return { users, lifetimes, ttlMs, requests, unauthorized, authCalls, authCallsPerSessionPerLifetime: (authCalls - users) / (users * periods) };
+  return {
+    users,
+    lifetimes,
+    ttlMs,
+    requests,
+    unauthorized,
+    authCalls,
+    authCallsPerSessionPerLifetime: (authCalls - users) / (users * periods),
+  };
 }
 
 export async function runPoolHot(calls: number, keys: number): Promise<PoolHotRun> {
@@ -178,7 +217,8 @@ export async function runPoolHot(calls: number, keys: number): Promise<PoolHotRu
   // Pairs run back to back (pool, then manager): the ratio of each pair, median of 7, is
   // robust to the load of a shared machine drifting during the run.
   const pairs: Array<{ poolMs: number; managerMs: number }> = [];
-  for (let pair = 0; pair < 7; pair += 1) pairs.push({ poolMs: await timeOf(poolRun), managerMs: await timeOf(managerRun) });
+  for (let pair = 0; pair < 7; pair += 1)
+    pairs.push({ poolMs: await timeOf(poolRun), managerMs: await timeOf(managerRun) });
   pool.close();
   manager.close();
   const median = (values: number[]): number => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;

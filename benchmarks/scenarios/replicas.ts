@@ -37,7 +37,12 @@ export interface ReplicasParams {
 }
 
 /** Store options scaled down to second-long tokens (the defaults suit 15-minute tokens). */
-export const REPLICA_STORE_OPTIONS = Object.freeze({ lockTtlMs: 2_000, lockWaitMs: 3_000, pollIntervalMs: 100, commandTimeoutMs: 1_000 });
+export const REPLICA_STORE_OPTIONS = Object.freeze({
+  lockTtlMs: 2_000,
+  lockWaitMs: 3_000,
+  pollIntervalMs: 100,
+  commandTimeoutMs: 1_000,
+});
 
 /** What one replica process reports after its loop. */
 export interface ReplicaReport {
@@ -127,7 +132,13 @@ type ReplicaMessage = { type: 'ready' } | { type: 'done'; report: ReplicaReport 
 
 function connectRedis(url: string): Promise<Redis> {
   // Fail fast while disconnected, as docs/scaling.md recommends.
-  const client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, connectTimeout: 2_000, disconnectTimeout: 20 });
+  const client = new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    lazyConnect: true,
+    connectTimeout: 2_000,
+    disconnectTimeout: 20,
+  });
   client.on('error', () => undefined);
   return client.connect().then(() => client);
 }
@@ -140,10 +151,22 @@ async function replicaMain(config: ReplicaConfig): Promise<void> {
   const { params } = config;
   const client = await connectRedis(config.redisUrl);
   const store = new RedisTokenStore({ client, ...REPLICA_STORE_OPTIONS });
-  const provider = new AlixAuthProvider({ baseUrl: config.baseUrl, partnerCode: config.partnerCode, secretKey: config.secretKey, privateKey: config.privateKeyPem });
+  const provider = new AlixAuthProvider({
+    baseUrl: config.baseUrl,
+    partnerCode: config.partnerCode,
+    secretKey: config.secretKey,
+    privateKey: config.privateKeyPem,
+  });
   // No jitter: every replica's refresh window opens at the same instant, the worst case for the lock.
   // Every group signs in as the same sandbox partner: its own storeKey keeps each group's session apart.
-  const manager = new TokenManager({ provider, store, storeKey: config.key, refreshBeforeExpiryMs: params.refreshBeforeExpiryMs, expirySkewMs: params.expirySkewMs, refreshJitterMs: 0 });
+  const manager = new TokenManager({
+    provider,
+    store,
+    storeKey: config.key,
+    refreshBeforeExpiryMs: params.refreshBeforeExpiryMs,
+    expirySkewMs: params.expirySkewMs,
+    refreshJitterMs: 0,
+  });
   const lifetimesMs: number[] = [];
   let errorEvents = 0;
   manager.on('refreshed', (event) => lifetimesMs.push(event.accessTokenExpiresAt - Date.now()));
@@ -187,7 +210,11 @@ async function replicaMain(config: ReplicaConfig): Promise<void> {
       if (waitedMs > 1) tokenWaitsOver1Ms += 1;
       tokens.add(token);
       try {
-        const response = await api.get('/api/v2/cards', { headers: { Authorization: `Bearer ${token}` }, timeout: 5_000, validateStatus: () => true });
+        const response = await api.get('/api/v2/cards', {
+          headers: { Authorization: `Bearer ${token}` },
+          timeout: 5_000,
+          validateStatus: () => true,
+        });
         if (response.status === 401) {
           client401s += 1;
           manager.invalidate(token);
@@ -227,7 +254,10 @@ export function runReplicaProcess(): void {
   nextMessage<ReplicaConfig>(30_000)
     .then(replicaMain)
     .catch((error: unknown) => {
-      process.send?.({ type: 'failed', error: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies ReplicaMessage);
+      process.send?.({
+        type: 'failed',
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      } satisfies ReplicaMessage);
     })
     .finally(() => process.disconnect?.());
 }
@@ -241,7 +271,10 @@ interface ReplicaHandle {
 }
 
 function forkReplica(entry: string, config: ReplicaConfig): ReplicaHandle {
-  const child = fork(entry, ['--child', 'replica'], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(entry, ['--child', 'replica'], {
+    execArgv: process.execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const ready = deferred<void>();
   const done = deferred<ReplicaReport>();
   const fail = (error: Error): void => {
@@ -254,7 +287,9 @@ function forkReplica(entry: string, config: ReplicaConfig): ReplicaHandle {
     else fail(new Error(`replica failed: ${message.error}`));
   });
   child.on('error', (error) => fail(error));
-  child.on('exit', (code, signal) => fail(new Error(`replica exited (${signal ?? `code ${String(code)}`}) before reporting`)));
+  child.on('exit', (code, signal) =>
+    fail(new Error(`replica exited (${signal ?? `code ${String(code)}`}) before reporting`)),
+  );
   child.send(config);
   return { child, ready: ready.promise, done: done.promise };
 }
@@ -262,7 +297,11 @@ function forkReplica(entry: string, config: ReplicaConfig): ReplicaHandle {
 const sum = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0);
 
 /** Runs every group side by side against one sandbox; `entry` is this bundle. */
-export async function runReplicas(params: ReplicasParams, redisUrl: string, entry: string): Promise<Pick<ReplicasResult, 'groups' | 'sandbox' | 'startupMs'>> {
+export async function runReplicas(
+  params: ReplicasParams,
+  redisUrl: string,
+  entry: string,
+): Promise<Pick<ReplicasResult, 'groups' | 'sandbox' | 'startupMs'>> {
   const { privateKeyPem } = await generatePartnerKeyPair();
   const sandbox = await startAlixSandbox({ privateKeyPem, accessTokenTtlMs: params.ttlMs });
   const groups: Array<{ k: number; proxy: CountingProxy; replicas: ReplicaHandle[] }> = [];
@@ -272,11 +311,24 @@ export async function runReplicas(params: ReplicasParams, redisUrl: string, entr
     for (const k of params.ks) {
       const proxy = await startCountingProxy(sandbox.url);
       const key = `alix-bench:${randomUUID()}:k${k}`;
-      const config: ReplicaConfig = { type: 'config', redisUrl, key, baseUrl: proxy.url, partnerCode: sandbox.partnerCode, secretKey: sandbox.secretKey, privateKeyPem, params };
+      const config: ReplicaConfig = {
+        type: 'config',
+        redisUrl,
+        key,
+        baseUrl: proxy.url,
+        partnerCode: sandbox.partnerCode,
+        secretKey: sandbox.secretKey,
+        privateKeyPem,
+        params,
+      };
       groups.push({ k, proxy, replicas: Array.from({ length: k }, () => forkReplica(entry, config)) });
     }
     const all = groups.flatMap((group) => group.replicas);
-    await withTimeout(Promise.all(all.map((replica) => replica.ready)), 60_000, `${all.length} replicas did not all start`);
+    await withTimeout(
+      Promise.all(all.map((replica) => replica.ready)),
+      60_000,
+      `${all.length} replicas did not all start`,
+    );
 
     const startupMs = performance.now() - forkedAt;
     const startup = groups.map((group) => group.proxy.counts());
@@ -329,7 +381,12 @@ export async function runReplicas(params: ReplicasParams, redisUrl: string, entr
     return {
       startupMs,
       groups: runs,
-      sandbox: { authenticate: totals.authenticate, refresh: totals.refresh, resource401s: totals.resource401s, resourceRequests: totals.resourceRequests },
+      sandbox: {
+        authenticate: totals.authenticate,
+        refresh: totals.refresh,
+        resource401s: totals.resource401s,
+        resourceRequests: totals.resourceRequests,
+      },
     };
   } finally {
     const children = groups.flatMap((group) => group.replicas.map((replica) => replica.child));
@@ -347,8 +404,15 @@ export async function runRedisHotPath(redisUrl: string, quick: boolean): Promise
   const store = new RedisTokenStore({ client });
   // A store passed in needs a provider with an identity.
   const identity = { id: `alix-bench:${randomUUID()}`, scope: 'alix-bench' };
-  const viaRedis = new TokenManager({ provider: new FakeProvider({ ttlMs: 60 * 60 * 1000, identity }), store, storeKey: `alix-bench:${randomUUID()}:hot-path` });
-  const inMemory = new TokenManager({ provider: new FakeProvider({ ttlMs: 60 * 60 * 1000, identity }), store: new MemoryTokenStore() });
+  const viaRedis = new TokenManager({
+    provider: new FakeProvider({ ttlMs: 60 * 60 * 1000, identity }),
+    store,
+    storeKey: `alix-bench:${randomUUID()}:hot-path`,
+  });
+  const inMemory = new TokenManager({
+    provider: new FakeProvider({ ttlMs: 60 * 60 * 1000, identity }),
+    store: new MemoryTokenStore(),
+  });
   try {
     await viaRedis.getAccessToken();
     await inMemory.getAccessToken();
@@ -375,7 +439,10 @@ export async function runRedisHotPath(redisUrl: string, quick: boolean): Promise
       // Alternate which goes first.
       const first = run % 2 === 0 ? 'memory' : 'redis';
       const second = first === 'memory' ? 'redis' : 'memory';
-      const rates = { [first]: await rate(loops[first], sliceMs), [second]: await rate(loops[second], sliceMs) } as Record<'memory' | 'redis', number>;
+      const rates = {
+        [first]: await rate(loops[first], sliceMs),
+        [second]: await rate(loops[second], sliceMs),
+      } as Record<'memory' | 'redis', number>;
       runs.push({ memory: rates.memory, redis: rates.redis, ratio: rates.redis / rates.memory });
     }
     const after = await commandsProcessed(client);

@@ -47,7 +47,9 @@ async function stampedeOnce(name: ContenderName, n: number, privateKeyPem: strin
 
     const start = performance.now();
     const outcomes = await Promise.allSettled(
-      Array.from({ length: n }, (_, i) => contender.api.get('/api/v2/cards', { headers: { [REQUEST_ID_HEADER]: String(i) }, timeout: 60_000 })),
+      Array.from({ length: n }, (_, i) =>
+        contender.api.get('/api/v2/cards', { headers: { [REQUEST_ID_HEADER]: String(i) }, timeout: 60_000 }),
+      ),
     );
     const wallMs = performance.now() - start;
     const counters = sandbox.counters();

@@ -73,10 +73,20 @@ async function runOnce(url: string, storm: boolean, durationMs: number, authLate
       if (status === 401) storm401s += 1;
     }
   };
-  await Promise.all([...Array.from({ length: 4 }, healthyLoop), ...(storm ? Array.from({ length: 4 }, stormLoop) : [])]);
+  await Promise.all([
+    ...Array.from({ length: 4 }, healthyLoop),
+    ...(storm ? Array.from({ length: 4 }, stormLoop) : []),
+  ]);
   manager.close();
   agent.destroy();
-  return { storm, durationMs, authCalls: provider.calls - authBefore, healthyCalls: latencies.length, healthyP99Ms: quantile(latencies, 0.99), storm401s };
+  return {
+    storm,
+    durationMs,
+    authCalls: provider.calls - authBefore,
+    healthyCalls: latencies.length,
+    healthyP99Ms: quantile(latencies, 0.99),
+    storm401s,
+  };
 }
 
 export async function runStorm(quick: boolean): Promise<StormResult> {

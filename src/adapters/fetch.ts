@@ -7,7 +7,13 @@ import { createLogger } from '../logger';
 import type { Logger } from '../logger';
 import { createOriginSet, isAllowedUrl, parseRetryStatuses } from './origins';
 import { definedOnly } from '../defaults';
-import { DEFAULT_ADAPTER_OPTIONS, invalidateAllowsReplay, isReplayableBody, recordReplay, requestTarget } from './replay';
+import {
+  DEFAULT_ADAPTER_OPTIONS,
+  invalidateAllowsReplay,
+  isReplayableBody,
+  recordReplay,
+  requestTarget,
+} from './replay';
 import { assertActsFor, isSessionKey, missingSessionKeyError, resolveTokenSource } from './session';
 import type { AccessTokenSource, SessionSource } from './types';
 
@@ -93,7 +99,10 @@ export const DEFAULT_AUTHORIZED_FETCH_OPTIONS: Readonly<{ retryStatuses: readonl
  * await perUserFetch('https://api.alixcard.example/v2/cards', { alixSession: 'user@example.com' });
  * ```
  */
-export function createAuthorizedFetch(source: AccessTokenSource | SessionSource, options: CreateAuthorizedFetchOptions): AuthorizedFetch {
+export function createAuthorizedFetch(
+  source: AccessTokenSource | SessionSource,
+  options: CreateAuthorizedFetchOptions,
+): AuthorizedFetch {
   if (typeof options !== 'object' || options === null) {
     throw new ConfigurationError('createAuthorizedFetch: options with `origins` are required');
   }
@@ -172,7 +181,10 @@ export function createAuthorizedFetch(source: AccessTokenSource | SessionSource,
 /** The call as `sessionKey` sees it: URL, method and headers, never the body (it stays unread). */
 function keyRequest(request: Request | undefined, url: string, init: FetchInit | undefined): Request {
   if (request !== undefined && init?.headers === undefined && init?.method === undefined) return request;
-  return new Request(url, { method: init?.method ?? request?.method ?? 'GET', headers: init?.headers ?? request?.headers });
+  return new Request(url, {
+    method: init?.method ?? request?.method ?? 'GET',
+    headers: init?.headers ?? request?.headers,
+  });
 }
 
 /** A Request-like input (duck-typed, so another undici's Request counts too). */
@@ -187,7 +199,9 @@ function withBearer(request: Request | undefined, init: FetchInit | undefined, t
     headers.set('Authorization', `Bearer ${token}`);
   } catch {
     // undici's message quotes the whole header value: the token must not reach an error.
-    throw new MalformedResponseError('the access token has characters a Bearer header cannot carry (RFC 6750 b64token)');
+    throw new MalformedResponseError(
+      'the access token has characters a Bearer header cannot carry (RFC 6750 b64token)',
+    );
   }
   return { ...init, headers };
 }

@@ -53,7 +53,11 @@ export function originOfBaseUrl(baseUrl: string, label = 'baseURL'): string {
  *
  * @throws {ConfigurationError} when neither gives an origin, or an entry is invalid.
  */
-export function createOriginSet(origins: readonly string[] | undefined, baseUrl: string | undefined, where: string): OriginSet {
+export function createOriginSet(
+  origins: readonly string[] | undefined,
+  baseUrl: string | undefined,
+  where: string,
+): OriginSet {
   if (origins !== undefined) {
     if (!Array.isArray(origins) || origins.length === 0) {
       throw new ConfigurationError(`${where}: \`origins\` must be a non-empty array of origins`);
@@ -94,7 +98,8 @@ export interface RequestTarget {
 export function resolveRequestUrl(target: RequestTarget): URL | undefined {
   const url = typeof target.url === 'string' ? target.url : '';
   const baseUrl = typeof target.baseURL === 'string' ? target.baseURL : '';
-  const full = baseUrl !== '' && (!isAbsoluteUrl(url) || target.allowAbsoluteUrls === false) ? combineUrls(baseUrl, url) : url;
+  const full =
+    baseUrl !== '' && (!isAbsoluteUrl(url) || target.allowAbsoluteUrls === false) ? combineUrls(baseUrl, url) : url;
   return tryParseUrl(full);
 }
 
@@ -102,7 +107,9 @@ export function resolveRequestUrl(target: RequestTarget): URL | undefined {
 export function isAllowedUrl(origins: OriginSet, url: string | URL | undefined): boolean {
   if (url === undefined) return false;
   const parsed = typeof url === 'string' ? tryParseUrl(url) : url;
-  return parsed !== undefined && (parsed.protocol === 'https:' || parsed.protocol === 'http:') && origins.has(parsed.origin);
+  return (
+    parsed !== undefined && (parsed.protocol === 'https:' || parsed.protocol === 'http:') && origins.has(parsed.origin)
+  );
 }
 
 /**
@@ -118,7 +125,9 @@ export function parseRetryStatuses(statuses: readonly number[], where: string): 
 
 function assertSecureOrigin(url: URL, label: string): void {
   if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-    throw new ConfigurationError(`${label} ${url.origin} is plain http; the bearer is only sent over https (or to loopback)`);
+    throw new ConfigurationError(
+      `${label} ${url.origin} is plain http; the bearer is only sent over https (or to loopback)`,
+    );
   }
 }
 

@@ -21,7 +21,11 @@ export function isReplayableBody(body: unknown): boolean {
   if (typeof (body as { pipe?: unknown }).pipe === 'function') return false;
   if (typeof ReadableStream !== 'undefined' && body instanceof ReadableStream) return false;
   if (ArrayBuffer.isView(body) || body instanceof ArrayBuffer || body instanceof URLSearchParams) return true;
-  if ((typeof Blob !== 'undefined' && body instanceof Blob) || (typeof FormData !== 'undefined' && body instanceof FormData)) return true;
+  if (
+    (typeof Blob !== 'undefined' && body instanceof Blob) ||
+    (typeof FormData !== 'undefined' && body instanceof FormData)
+  )
+    return true;
   return !(Symbol.asyncIterator in body);
 }
 
@@ -31,7 +35,11 @@ export function isReplayableBody(body: unknown): boolean {
  * only repeat the rejection, so the caller gets the first answer. A user-written source that
  * returns nothing is treated as `refreshing`.
  */
-export function invalidateAllowsReplay(source: AccessTokenSource, rejectedAccessToken: string, options: InvalidateOptions): boolean {
+export function invalidateAllowsReplay(
+  source: AccessTokenSource,
+  rejectedAccessToken: string,
+  options: InvalidateOptions,
+): boolean {
   const result = source.invalidate(rejectedAccessToken, options);
   return result !== 'cooldown' && result !== 'ignored';
 }

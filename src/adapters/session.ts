@@ -6,7 +6,8 @@ import { ConfigurationError } from '../errors';
 import type { AccessTokenSource, SessionSource } from './types';
 
 /** What an adapter was given, decided once when it is set up. */
-export type ResolvedTokenSource = { single: AccessTokenSource; pool: undefined } | { single: undefined; pool: SessionSource };
+export type ResolvedTokenSource =
+  { single: AccessTokenSource; pool: undefined } | { single: undefined; pool: SessionSource };
 
 /**
  * Whether `value` is a session pool: it has a `get()` method. `TokenManager` has none;
@@ -14,7 +15,11 @@ export type ResolvedTokenSource = { single: AccessTokenSource; pool: undefined }
  * not tell the two apart.
  */
 export function isSessionSource(value: unknown): value is SessionSource {
-  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { get?: unknown }).get === 'function';
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { get?: unknown }).get === 'function'
+  );
 }
 
 function isAccessTokenSource(value: unknown): value is AccessTokenSource {
@@ -29,20 +34,29 @@ function isAccessTokenSource(value: unknown): value is AccessTokenSource {
  * @throws {ConfigurationError} when the argument is neither, when `sessionKey` is given but is
  * not a function, or when it is given with a single source (where it would route nothing).
  */
-export function resolveTokenSource(value: unknown, sessionKey: unknown, where: string, argument: string): ResolvedTokenSource {
+export function resolveTokenSource(
+  value: unknown,
+  sessionKey: unknown,
+  where: string,
+  argument: string,
+): ResolvedTokenSource {
   const resolved: ResolvedTokenSource | undefined = isSessionSource(value)
     ? { single: undefined, pool: value }
     : isAccessTokenSource(value)
       ? { single: value, pool: undefined }
       : undefined;
   if (resolved === undefined) {
-    throw new ConfigurationError(`${where}: the ${argument} argument is neither a token manager (getAccessToken()/invalidate()) nor a session pool (get(key))`);
+    throw new ConfigurationError(
+      `${where}: the ${argument} argument is neither a token manager (getAccessToken()/invalidate()) nor a session pool (get(key))`,
+    );
   }
   if (sessionKey !== undefined && typeof sessionKey !== 'function') {
     throw new ConfigurationError(`${where}: \`sessionKey\` must be a function returning the request's session key`);
   }
   if (sessionKey !== undefined && resolved.pool === undefined) {
-    throw new ConfigurationError(`${where}: \`sessionKey\` routes requests between the sessions of a pool; it cannot be used with a single token manager`);
+    throw new ConfigurationError(
+      `${where}: \`sessionKey\` routes requests between the sessions of a pool; it cannot be used with a single token manager`,
+    );
   }
   return resolved;
 }
@@ -72,6 +86,6 @@ export function assertActsFor(source: AccessTokenSource, sessionKey: unknown, ad
   if (typeof sessionKey === 'string' && source.actsFor?.(sessionKey) === true) return;
   throw new ConfigurationError(
     `${adapter}: the request names a session (alixSession) that this single token manager does not act for, so it was not sent. ` +
-      "Attach a TokenManagerPool to serve many users, or leave alixSession out.",
+      'Attach a TokenManagerPool to serve many users, or leave alixSession out.',
   );
 }

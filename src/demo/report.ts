@@ -33,7 +33,8 @@ export interface DemoProgress extends DemoCounts {
 
 /** One progress line (no newline). */
 export function formatProgress(progress: DemoProgress): string {
-  const next = progress.nextRefreshInMs === null ? '—' : `${(Math.max(0, progress.nextRefreshInMs) / 1000).toFixed(1)}s`;
+  const next =
+    progress.nextRefreshInMs === null ? '—' : `${(Math.max(0, progress.nextRefreshInMs) / 1000).toFixed(1)}s`;
   return (
     `[${(progress.elapsedMs / 1000).toFixed(1).padStart(5)}s] ` +
     `requests ${progress.requests} · ok ${progress.successes} · failed ${progress.failures} · ` +
@@ -55,7 +56,10 @@ export function formatSummary(summary: DemoSummary): string {
     ['token sets obtained', `${summary.refreshes} (${summary.signIns} sign-in)`],
     ['auth calls failed (injected 503s)', String(summary.authFailures)],
     ['revocation recovered', summary.revocationRecovered ? 'yes' : 'no'],
-    ['latency p50 / p99 / max', `${summary.latencyMs.p50.toFixed(1)} / ${summary.latencyMs.p99.toFixed(1)} / ${summary.latencyMs.max.toFixed(1)} ms`],
+    [
+      'latency p50 / p99 / max',
+      `${summary.latencyMs.p50.toFixed(1)} / ${summary.latencyMs.p99.toFixed(1)} / ${summary.latencyMs.max.toFixed(1)} ms`,
+    ],
   ];
   return formatTable(rows);
 }
@@ -65,5 +69,7 @@ export function formatTable(rows: ReadonlyArray<readonly [string, string]>): str
   const width = Math.max(...rows.map(([label]) => label.length));
   const valueWidth = Math.max(24, ...rows.map(([, value]) => value.length));
   const line = `+${'-'.repeat(width + 2)}+${'-'.repeat(valueWidth + 2)}+`;
-  return [line, ...rows.map(([label, value]) => `| ${label.padEnd(width)} | ${value.padEnd(valueWidth)} |`), line].join('\n');
+  return [line, ...rows.map(([label, value]) => `| ${label.padEnd(width)} | ${value.padEnd(valueWidth)} |`), line].join(
+    '\n',
+  );
 }

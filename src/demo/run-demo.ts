@@ -93,7 +93,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     refreshes += 1;
     if (event.signIn) signIns += 1;
     // The outage phase ends with the first refresh that gets through once every injected 503 is spent.
-    if (outageStarted && sandbox.pendingFaults() === 0) endPhase(OUTAGE_NOTE, 'the auth server answers again; the refresh went through');
+    if (outageStarted && sandbox.pendingFaults() === 0)
+      endPhase(OUTAGE_NOTE, 'the auth server answers again; the refresh went through');
   });
   manager.on('error', () => undefined); // shown through the counters; the demo keeps going
 
@@ -115,7 +116,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   const startedAt = performance.now();
   const deadline = startedAt + settings.durationMs;
 
-  say(`Alix sandbox at ${sandbox.url} — access tokens live ${settings.accessTokenTtlMs / 1000} s; ${settings.concurrency} request loops for ${settings.durationMs / 1000} s`);
+  say(
+    `Alix sandbox at ${sandbox.url} — access tokens live ${settings.accessTokenTtlMs / 1000} s; ${settings.concurrency} request loops for ${settings.durationMs / 1000} s`,
+  );
 
   const loop = async (): Promise<void> => {
     while (performance.now() < deadline) {
@@ -203,7 +206,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     signIns,
     authFailures: counters.authFailures,
     revocationRecovered: revokedAt !== undefined && successesAfterRevocation > 0,
-    latencyMs: { p50: roundTenth(latency.percentile(50)), p99: roundTenth(latency.percentile(99)), max: roundTenth(maxLatency) },
+    latencyMs: {
+      p50: roundTenth(latency.percentile(50)),
+      p99: roundTenth(latency.percentile(99)),
+      max: roundTenth(maxLatency),
+    },
   };
   if (settings.json) output.write(`${JSON.stringify(summary, null, 2)}\n`);
   else say(formatSummary(summary));
@@ -211,4 +218,3 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
 }
 
 const roundTenth = (ms: number): number => Math.round(ms * 10) / 10;
-

@@ -108,7 +108,10 @@ export async function runUsersDemo(options: UsersDemoOptions): Promise<UsersDemo
     throw new ConfigurationError(`runUsersDemo(): users must be a whole number from 1 to ${MAX_DEMO_USERS}`);
   }
   const { durationMs, maxConcurrentAuth, requestIntervalMs, json } = options;
-  const settings = { ...DEFAULT_USERS_DEMO_OPTIONS, ...definedOnly({ durationMs, maxConcurrentAuth, requestIntervalMs, json }) };
+  const settings = {
+    ...DEFAULT_USERS_DEMO_OPTIONS,
+    ...definedOnly({ durationMs, maxConcurrentAuth, requestIntervalMs, json }),
+  };
   const ttlMs = options.accessTokenTtlMs ?? defaultUsersDemoTokenTtlMs(settings.durationMs);
   const retry = { ...DEFAULT_USERS_DEMO_OPTIONS.retry, ...definedOnly(options.retry ?? {}) };
   const output = options.output ?? process.stdout;
@@ -227,14 +230,14 @@ export async function runUsersDemo(options: UsersDemoOptions): Promise<UsersDemo
       if (!live) say(`<<< every user's requests succeed again after the revocation`);
     }
   }, 100);
-  const ticker = setInterval(
-    () => {
-      // One terminal row, or the redraw would leave the wrapped rest behind.
-      if (live) output.write(`\r\x1b[2K${formatUsersProgress(snapshot()).slice(0, Math.max(20, ((output as NodeJS.WriteStream).columns ?? 200) - 1))}`);
-      else say(formatUsersProgress(snapshot()));
-    },
-    progressIntervalMs,
-  );
+  const ticker = setInterval(() => {
+    // One terminal row, or the redraw would leave the wrapped rest behind.
+    if (live)
+      output.write(
+        `\r\x1b[2K${formatUsersProgress(snapshot()).slice(0, Math.max(20, ((output as NodeJS.WriteStream).columns ?? 200) - 1))}`,
+      );
+    else say(formatUsersProgress(snapshot()));
+  }, progressIntervalMs);
 
   let summary: UsersDemoSummary;
   try {
@@ -245,7 +248,11 @@ export async function runUsersDemo(options: UsersDemoOptions): Promise<UsersDemo
       ttlMs,
       counts,
       recovered: recovered.size,
-      latencyMs: { p50: roundTenth(latency.percentile(50)), p99: roundTenth(latency.percentile(99)), max: roundTenth(maxLatency) },
+      latencyMs: {
+        p50: roundTenth(latency.percentile(50)),
+        p99: roundTenth(latency.percentile(99)),
+        max: roundTenth(maxLatency),
+      },
     });
   } finally {
     clearTimeout(revocation);
@@ -265,7 +272,9 @@ export async function runUsersDemo(options: UsersDemoOptions): Promise<UsersDemo
 /** No request and no auth call in flight or waiting: a revocation now cannot race a token on its way. */
 function quiet(pool: TokenManagerPool, requestsInFlight: number): boolean {
   const status = pool.status();
-  return requestsInFlight === 0 && status.authInFlight === 0 && status.authQueued === 0 && status.states.refreshing === 0;
+  return (
+    requestsInFlight === 0 && status.authInFlight === 0 && status.authQueued === 0 && status.states.refreshing === 0
+  );
 }
 
 interface RunTotals {
@@ -276,7 +285,12 @@ interface RunTotals {
   latencyMs: UsersDemoSummary['latencyMs'];
 }
 
-function summarize(sandbox: AlixSandbox, pool: TokenManagerPool, emails: string[], totals: RunTotals): UsersDemoSummary {
+function summarize(
+  sandbox: AlixSandbox,
+  pool: TokenManagerPool,
+  emails: string[],
+  totals: RunTotals,
+): UsersDemoSummary {
   const status = pool.status();
   const counters = sandbox.counters();
   const { byUser, resourceUserMismatches } = sandbox.userCounters();

@@ -86,7 +86,10 @@ export function formatUsersSummary(summary: UsersDemoSummary): string {
     ['auth calls at the sandbox', `${summary.authCalls} for ${summary.usersSeenBySandbox} users`],
     ['sign-ins / refreshes per user', `${range(summary.signInsPerUser)} / ${range(summary.refreshesPerUser)}`],
     ['peak concurrent auth calls', `${summary.authInFlightPeak} (max ${summary.maxConcurrentAuth})`],
-    ['latency p50 / p99 / max', `${summary.latencyMs.p50.toFixed(1)} / ${summary.latencyMs.p99.toFixed(1)} / ${summary.latencyMs.max.toFixed(1)} ms`],
+    [
+      'latency p50 / p99 / max',
+      `${summary.latencyMs.p50.toFixed(1)} / ${summary.latencyMs.p99.toFixed(1)} / ${summary.latencyMs.max.toFixed(1)} ms`,
+    ],
     ['result', summary.ok ? 'ok' : 'FAILED'],
   ]);
 }

@@ -6,7 +6,15 @@
  */
 import { withTimeout } from '../clock';
 import type { Clock } from '../clock';
-import { AuthUnavailableError, ErrorCodes, MalformedResponseError, TimeoutError, errorCodeOf, isTokenManagerError, withAttemptSummary } from '../errors';
+import {
+  AuthUnavailableError,
+  ErrorCodes,
+  MalformedResponseError,
+  TimeoutError,
+  errorCodeOf,
+  isTokenManagerError,
+  withAttemptSummary,
+} from '../errors';
 import type { TokenProvider } from '../providers/types';
 import type { BreakerAdmission, BreakerOutcome, RefreshLock, StoredSession, TokenStore } from '../stores/types';
 import { hasUsableRefreshToken, isHeaderSafeToken, toLocalClock } from '../token-set';
@@ -71,7 +79,12 @@ export interface AcquireRequest {
 
 /** How a run ended well. */
 export type AcquireResult =
-  | { readonly kind: 'obtained'; readonly tokens: TokenSet; readonly signIn: boolean; readonly refreshRejected: boolean }
+  | {
+      readonly kind: 'obtained';
+      readonly tokens: TokenSet;
+      readonly signIn: boolean;
+      readonly refreshRejected: boolean;
+    }
   | { readonly kind: 'adopted'; readonly tokens: TokenSet };
 
 type LockOutcome = { kind: 'held'; lock: RefreshLock } | { kind: 'published' } | { kind: 'none' };
@@ -132,7 +145,9 @@ export async function readSession(context: AcquireContext): Promise<TokenSet | u
   }
   if (!isServableSet(stored.tokens)) {
     // Whoever wrote it, a set that cannot travel in a Bearer header is never served.
-    const error = new MalformedResponseError('the stored session holds an access token a Bearer header cannot carry (RFC 6750 b64token); treated as absent');
+    const error = new MalformedResponseError(
+      'the stored session holds an access token a Bearer header cannot carry (RFC 6750 b64token); treated as absent',
+    );
     reportStoreFailure(context, 'read', error);
     return undefined;
   }
@@ -183,9 +198,19 @@ function storeCall<T>(context: AcquireContext, call: () => Promise<T>): Promise<
   );
 }
 
-function reportStoreFailure(context: AcquireContext, operation: 'read' | 'write' | 'lock' | 'release', error: unknown): void {
+function reportStoreFailure(
+  context: AcquireContext,
+  operation: 'read' | 'write' | 'lock' | 'release',
+  error: unknown,
+): void {
   const message = error instanceof Error ? error.message : String(error);
-  context.lifecycle.emit({ type: 'store-failed', at: context.wallNow(), operation, errorCode: errorCodeOf(error) ?? 'UNKNOWN', message });
+  context.lifecycle.emit({
+    type: 'store-failed',
+    at: context.wallNow(),
+    operation,
+    errorCode: errorCodeOf(error) ?? 'UNKNOWN',
+    message,
+  });
 }
 
 /** Takes the cross-process lock when the store offers one; `none` means refresh without it. */
@@ -234,23 +259,35 @@ function isNewerSession(
 }
 
 /** Refresh with the newest refresh token there is, falling back to one sign-in if it is refused. */
-async function callProvider(context: AcquireContext, request: AcquireRequest, stored: TokenSet | undefined): Promise<AcquireResult> {
+async function callProvider(
+  context: AcquireContext,
+  request: AcquireRequest,
+  stored: TokenSet | undefined,
+): Promise<AcquireResult> {
   request.progress.stage = 'auth';
   const previous = newest(stored, request.held) ?? request.seed;
   const { provider } = context;
   if (previous !== undefined && hasUsableRefreshToken(previous, context.wallNow(), context.refreshTokenMarginMs)) {
     const refreshToken = previous.refreshToken as string;
     try {
-      const result = await attempts(context, request, 'refresh', previous, () => provider.refresh(refreshToken, request.signal));
-      return result.kind === 'adopted' ? result : { kind: 'obtained', tokens: result.tokens, signIn: false, refreshRejected: false };
+      const result = await attempts(context, request, 'refresh', previous, () =>
+        provider.refresh(refreshToken, request.signal),
+      );
+      return result.kind === 'adopted'
+        ? result
+        : { kind: 'obtained', tokens: result.tokens, signIn: false, refreshRejected: false };
     } catch (error) {
       if (!isTokenManagerError(error, ErrorCodes.AUTH_REJECTED)) throw error;
     }
     const result = await attempts(context, request, 'sign_in', previous, () => provider.authenticate(request.signal));
-    return result.kind === 'adopted' ? result : { kind: 'obtained', tokens: result.tokens, signIn: true, refreshRejected: true };
+    return result.kind === 'adopted'
+      ? result
+      : { kind: 'obtained', tokens: result.tokens, signIn: true, refreshRejected: true };
   }
   const result = await attempts(context, request, 'sign_in', previous, () => provider.authenticate(request.signal));
-  return result.kind === 'adopted' ? result : { kind: 'obtained', tokens: result.tokens, signIn: true, refreshRejected: false };
+  return result.kind === 'adopted'
+    ? result
+    : { kind: 'obtained', tokens: result.tokens, signIn: true, refreshRejected: false };
 }
 
 /** One auth operation with its retries; each attempt's answer is validated inside the loop. */
@@ -274,7 +311,9 @@ async function attempts(
    * the call ends (and a failure is counted): the cap first, the breaker second, so a call that
    * queued while the breaker opened is refused, not sent.
    */
-  const gated = async (attempt: number): Promise<{ kind: 'adopted'; tokens: TokenSet } | { kind: 'answered'; raw: TokenSet; sentAt: number }> => {
+  const gated = async (
+    attempt: number,
+  ): Promise<{ kind: 'adopted'; tokens: TokenSet } | { kind: 'answered'; raw: TokenSet; sentAt: number }> => {
     if (ambiguous) {
       // The last refresh may have been processed (and the token rotated) before the connection
       // broke: another replica may already hold its result. Asked before queuing for a call,
@@ -318,7 +357,14 @@ async function attempts(
         if (answer.kind === 'adopted') return answer;
         // Not awaited: the token goes to its callers now.
         void recordAuthCall(context, undefined);
-        return { kind: 'tokens', tokens: checked(toLocalClock(answer.raw, { sentAt: answer.sentAt, receivedAt: wallNow() }), wallNow(), previous) };
+        return {
+          kind: 'tokens',
+          tokens: checked(
+            toLocalClock(answer.raw, { sentAt: answer.sentAt, receivedAt: wallNow() }),
+            wallNow(),
+            previous,
+          ),
+        };
       },
       {
         policy: context.retry,
@@ -335,7 +381,15 @@ async function attempts(
             }
             const durationMs = context.clock.now() - startedAt;
             if (error === undefined) {
-              lifecycle.emit({ type: 'auth-call-ended', at: wallNow(), refreshId, operation, attempt, outcome: 'success', durationMs });
+              lifecycle.emit({
+                type: 'auth-call-ended',
+                at: wallNow(),
+                refreshId,
+                operation,
+                attempt,
+                outcome: 'success',
+                durationMs,
+              });
               return;
             }
             progress.lastError = error;
@@ -355,7 +409,16 @@ async function attempts(
             });
           },
           retryScheduled: (attempt, delayMs, error) => {
-            lifecycle.emit({ type: 'retry-scheduled', at: wallNow(), refreshId, operation, attempt, delayMs, errorCode: errorCodeOf(error) ?? 'UNKNOWN', background: false });
+            lifecycle.emit({
+              type: 'retry-scheduled',
+              at: wallNow(),
+              refreshId,
+              operation,
+              attempt,
+              delayMs,
+              errorCode: errorCodeOf(error) ?? 'UNKNOWN',
+              background: false,
+            });
           },
         },
       },
@@ -384,14 +447,22 @@ async function admitAuthCall(context: AcquireContext, operation: AuthCallOperati
   observeBreaker(context, link);
   if (admission.allowed) return;
   const retryAfterMs = Math.max(1, Math.ceil(admission.retryAfterMs));
-  throw new AuthUnavailableError({ operation: operation === 'sign_in' ? 'authenticate' : 'refresh', reason: 'breaker', retryAfterMs });
+  throw new AuthUnavailableError({
+    operation: operation === 'sign_in' ? 'authenticate' : 'refresh',
+    reason: 'breaker',
+    retryAfterMs,
+  });
 }
 
 /**
  * The error an auth call would meet now, when the breaker is known to be open (no I/O); `cause`
  * is the failure that opened it, when this run saw it.
  */
-function breakerKnownOpen(context: AcquireContext, request: AcquireRequest, cause?: unknown): AuthUnavailableError | undefined {
+function breakerKnownOpen(
+  context: AcquireContext,
+  request: AcquireRequest,
+  cause?: unknown,
+): AuthUnavailableError | undefined {
   const link = context.breaker;
   if (link === undefined) return undefined;
   if (cause !== undefined) observeBreaker(context, link);
@@ -399,9 +470,16 @@ function breakerKnownOpen(context: AcquireContext, request: AcquireRequest, caus
   if (status.state !== 'open' || status.openUntil === null) return undefined;
   const retryAfterMs = Math.ceil(status.openUntil - context.wallNow());
   if (retryAfterMs <= 0) return undefined; // half-open now: the run may be the probe
-  const refreshable = hasUsableRefreshToken(request.held ?? request.seed, context.wallNow(), context.refreshTokenMarginMs);
+  const refreshable = hasUsableRefreshToken(
+    request.held ?? request.seed,
+    context.wallNow(),
+    context.refreshTokenMarginMs,
+  );
   const operation = refreshable ? 'refresh' : 'authenticate';
-  return new AuthUnavailableError({ operation, reason: 'breaker', retryAfterMs }, cause === undefined ? undefined : { cause });
+  return new AuthUnavailableError(
+    { operation, reason: 'breaker', retryAfterMs },
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /**
@@ -414,7 +492,8 @@ async function recordAuthCall(context: AcquireContext, error: unknown): Promise<
   if (link === undefined) return;
   let outcome: BreakerOutcome | undefined;
   if (error === undefined || isTokenManagerError(error, ErrorCodes.AUTH_REJECTED)) outcome = 'success';
-  else if (isTokenManagerError(error, ErrorCodes.AUTH_UNAVAILABLE) && !isBreakerError(error)) outcome = 'transient-failure';
+  else if (isTokenManagerError(error, ErrorCodes.AUTH_UNAVAILABLE) && !isBreakerError(error))
+    outcome = 'transient-failure';
   if (outcome === undefined) return;
   // Capped like every server-requested wait: the breaker stays open no longer than this manager would wait.
   const retryAfterMs = outcome === 'transient-failure' ? retryAfterOf(error, context.retry) : undefined;
@@ -432,8 +511,14 @@ function observeBreaker(context: AcquireContext, link: BreakerLink): void {
   if (status.state === link.seen) return;
   link.seen = status.state;
   const at = context.wallNow();
-  const retryAfterMs = status.state === 'open' && status.openUntil !== null ? Math.max(0, status.openUntil - at) : undefined;
-  context.lifecycle.emit({ type: 'breaker-changed', at, state: status.state, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
+  const retryAfterMs =
+    status.state === 'open' && status.openUntil !== null ? Math.max(0, status.openUntil - at) : undefined;
+  context.lifecycle.emit({
+    type: 'breaker-changed',
+    at,
+    state: status.state,
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+  });
 }
 
 /**
@@ -453,14 +538,22 @@ function checked(tokens: TokenSet, now: number, previous: Partial<TokenSet> | un
     throw new MalformedResponseError('provider returned a token set without an access token');
   }
   if (!isHeaderSafeToken(tokens.accessToken)) {
-    throw new MalformedResponseError('provider returned an access token with characters a Bearer header cannot carry (RFC 6750 b64token)');
+    throw new MalformedResponseError(
+      'provider returned an access token with characters a Bearer header cannot carry (RFC 6750 b64token)',
+    );
   }
   if (!Number.isFinite(tokens.accessTokenExpiresAt) || tokens.accessTokenExpiresAt <= now) {
-    throw new MalformedResponseError('provider returned an access token that is already expired (after clock correction)');
+    throw new MalformedResponseError(
+      'provider returned an access token that is already expired (after clock correction)',
+    );
   }
   if (tokens.refreshToken === undefined && typeof previous?.refreshToken === 'string' && previous.refreshToken !== '') {
     // A provider that does not rotate: keep the refresh token we have.
-    return Object.freeze({ ...tokens, refreshToken: previous.refreshToken, refreshTokenExpiresAt: previous.refreshTokenExpiresAt });
+    return Object.freeze({
+      ...tokens,
+      refreshToken: previous.refreshToken,
+      refreshTokenExpiresAt: previous.refreshTokenExpiresAt,
+    });
   }
   // Frozen: the manager and a memory store can then share one set instead of copying it.
   return Object.freeze(tokens);

@@ -69,7 +69,10 @@ export function nextDelay(attempt: number, error: unknown, budgetMs: number, pol
   if (isBreakerError(error)) return { retry: false, why: 'breaker', ...withRetryAfter };
   if (attempt >= policy.maxAttempts) return { retry: false, why: 'attempts', ...withRetryAfter };
   const jitter = policy.randomize ? 1 + policy.random() : 1;
-  const backoffMs = Math.min(Math.round(jitter * policy.minDelayMs * policy.factor ** (attempt - 1)), policy.maxDelayMs);
+  const backoffMs = Math.min(
+    Math.round(jitter * policy.minDelayMs * policy.factor ** (attempt - 1)),
+    policy.maxDelayMs,
+  );
   const delayMs = Math.max(backoffMs, retryAfterMs ?? 0);
   if (delayMs > budgetMs) return { retry: false, why: 'budget', ...withRetryAfter };
   return { retry: true, delayMs };
@@ -77,5 +80,7 @@ export function nextDelay(attempt: number, error: unknown, budgetMs: number, pol
 
 /** Whether an error says the auth circuit breaker refused the call (no call was made). */
 export function isBreakerError(error: unknown): boolean {
-  return isTokenManagerError(error, ErrorCodes.AUTH_UNAVAILABLE) && (error as AuthUnavailableError).reason === 'breaker';
+  return (
+    isTokenManagerError(error, ErrorCodes.AUTH_UNAVAILABLE) && (error as AuthUnavailableError).reason === 'breaker'
+  );
 }

@@ -5,7 +5,15 @@
 import { systemClock } from '../clock';
 import { assertPositiveMs, definedOnly } from '../defaults';
 import { ConfigurationError } from '../errors';
-import type { AuthBreaker, BreakerAdmission, BreakerCall, BreakerOutcome, BreakerState, BreakerStatus, TokenStore } from '../stores/types';
+import type {
+  AuthBreaker,
+  BreakerAdmission,
+  BreakerCall,
+  BreakerOutcome,
+  BreakerState,
+  BreakerStatus,
+  TokenStore,
+} from '../stores/types';
 
 /** Options of {@link LocalAuthBreaker} (and of a Redis store's shared breaker). */
 export interface AuthBreakerOptions {
@@ -48,8 +56,12 @@ export type ResolvedAuthBreakerOptions = Required<AuthBreakerOptions>;
  * Merges the defaults and validates.
  * @throws ConfigurationError naming the offending option (`owner` says whose option it is).
  */
-export function resolveAuthBreakerOptions(options: AuthBreakerOptions = {}, owner = 'AuthBreaker'): ResolvedAuthBreakerOptions {
-  if (typeof options !== 'object' || options === null) throw new ConfigurationError(`${owner} breaker options must be an object`);
+export function resolveAuthBreakerOptions(
+  options: AuthBreakerOptions = {},
+  owner = 'AuthBreaker',
+): ResolvedAuthBreakerOptions {
+  if (typeof options !== 'object' || options === null)
+    throw new ConfigurationError(`${owner} breaker options must be an object`);
   const resolved = { ...DEFAULT_AUTH_BREAKER_OPTIONS, ...definedOnly(options) } as ResolvedAuthBreakerOptions;
   const { failureThreshold } = resolved;
   if (typeof failureThreshold !== 'number' || !Number.isInteger(failureThreshold) || failureThreshold < 1) {
@@ -121,7 +133,8 @@ class Circuit {
   }
 
   status(now: number): Omit<BreakerStatus, 'level'> {
-    if (!this.tripped) return { state: 'closed', failures: now < this.windowEndsAt ? this.failures : 0, openUntil: null };
+    if (!this.tripped)
+      return { state: 'closed', failures: now < this.windowEndsAt ? this.failures : 0, openUntil: null };
     if (now < this.openUntil) return { state: 'open', failures: this.failures, openUntil: Math.ceil(this.openUntil) };
     return { state: 'half-open', failures: this.failures, openUntil: null };
   }
@@ -258,12 +271,18 @@ export class LocalAuthBreaker implements AuthBreaker {
 }
 
 /** The view of one call: whichever circuit holds it longest decides. */
-export function combine(own: Omit<BreakerStatus, 'level'> | undefined, shared: Omit<BreakerStatus, 'level'>): BreakerStatus {
+export function combine(
+  own: Omit<BreakerStatus, 'level'> | undefined,
+  shared: Omit<BreakerStatus, 'level'>,
+): BreakerStatus {
   const rank = { closed: 0, 'half-open': 1, open: 2 } as const;
   const ownRank = own === undefined ? 0 : rank[own.state];
   const sharedRank = rank[shared.state];
-  if (ownRank === 0 && sharedRank === 0) return { ...shared, failures: Math.max(shared.failures, own?.failures ?? 0), level: null };
-  const useOwn = own !== undefined && (ownRank > sharedRank || (ownRank === sharedRank && (own.openUntil ?? 0) >= (shared.openUntil ?? 0)));
+  if (ownRank === 0 && sharedRank === 0)
+    return { ...shared, failures: Math.max(shared.failures, own?.failures ?? 0), level: null };
+  const useOwn =
+    own !== undefined &&
+    (ownRank > sharedRank || (ownRank === sharedRank && (own.openUntil ?? 0) >= (shared.openUntil ?? 0)));
   return useOwn ? { ...own, level: 'session' } : { ...shared, level: 'scope' };
 }
 
@@ -293,5 +312,11 @@ export function withBreaker(
 /** Whether a value looks like an {@link AuthBreaker}. */
 export function isAuthBreaker(value: unknown): value is AuthBreaker {
   const candidate = value as Partial<AuthBreaker> | null;
-  return typeof candidate === 'object' && candidate !== null && typeof candidate.admit === 'function' && typeof candidate.record === 'function' && typeof candidate.snapshot === 'function';
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    typeof candidate.admit === 'function' &&
+    typeof candidate.record === 'function' &&
+    typeof candidate.snapshot === 'function'
+  );
 }

@@ -110,10 +110,13 @@ export class RefreshCycler {
     const held = this.#held;
     if (held !== undefined && this.isValid(now)) {
       const due = now >= held.refreshAt && now >= this.#nextAttemptAt();
-      return due && !refreshing ? { kind: 'serve-and-refresh', token: held.tokens.accessToken } : { kind: 'serve', token: held.tokens.accessToken };
+      return due && !refreshing
+        ? { kind: 'serve-and-refresh', token: held.tokens.accessToken }
+        : { kind: 'serve', token: held.tokens.accessToken };
     }
     const failure = this.#failure;
-    if (failure.kind === 'fail-fast' && now < failure.until && !refreshing) return { kind: 'fail-fast', error: failure.error };
+    if (failure.kind === 'fail-fast' && now < failure.until && !refreshing)
+      return { kind: 'fail-fast', error: failure.error };
     if (held === undefined) return { kind: 'wait', reason: 'initial' };
     return { kind: 'wait', reason: held.rejected ? 'invalidated' : 'expired' };
   }
@@ -228,7 +231,10 @@ export class RefreshCycler {
    * Whether to warn that the held refresh token nears its expiry (wall clock `wallNow`):
    * once per refresh token, when less than `warningMs` is left.
    */
-  refreshTokenWarning(wallNow: number, warningMs: number): { refreshTokenExpiresAt: number; remainingMs: number } | undefined {
+  refreshTokenWarning(
+    wallNow: number,
+    warningMs: number,
+  ): { refreshTokenExpiresAt: number; remainingMs: number } | undefined {
     const expiresAt = this.#held?.tokens.refreshTokenExpiresAt;
     if (expiresAt === undefined || expiresAt === this.#warnedRefreshExpiry) return undefined;
     const remainingMs = expiresAt - wallNow;
@@ -245,7 +251,9 @@ export class RefreshCycler {
 
   #nextAttemptAt(): number {
     const failure = this.#failure;
-    return failure.kind === 'retrying' || failure.kind === 'fail-fast' ? failure.nextAttemptAt : Number.NEGATIVE_INFINITY;
+    return failure.kind === 'retrying' || failure.kind === 'fail-fast'
+      ? failure.nextAttemptAt
+      : Number.NEGATIVE_INFINITY;
   }
 }
 
@@ -255,5 +263,7 @@ export class RefreshCycler {
  * library (dual packages) is recognised too.
  */
 export function isCredentialRejection(error: unknown): boolean {
-  return isTokenManagerError(error, ErrorCodes.AUTH_REJECTED) && (error as AuthRejectedError).operation === 'authenticate';
+  return (
+    isTokenManagerError(error, ErrorCodes.AUTH_REJECTED) && (error as AuthRejectedError).operation === 'authenticate'
+  );
 }

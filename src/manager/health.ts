@@ -30,17 +30,29 @@ export function assessHealth(input: HealthInput): TokenManagerHealth {
   const { minValidityMs } = { ...DEFAULT_HEALTH_OPTIONS, ...definedOnly(input.options) };
   const reasons: string[] = [];
   if (status.state === 'closed') return { status: 'down', reasons: ['the token manager is closed'] };
-  const valid = status.state === 'valid' || (status.state === 'refreshing' && status.accessTokenExpiresAt !== null && status.accessTokenExpiresAt > now);
+  const valid =
+    status.state === 'valid' ||
+    (status.state === 'refreshing' && status.accessTokenExpiresAt !== null && status.accessTokenExpiresAt > now);
   if (!valid) {
-    if (status.lastError !== null) return { status: 'down', reasons: [`no valid token; the last attempt failed: ${status.lastError.code}`] };
-    return { status: 'degraded', reasons: [status.state === 'idle' ? 'no token held yet; the first call signs in' : 'no valid token held; the next call refreshes'] };
+    if (status.lastError !== null)
+      return { status: 'down', reasons: [`no valid token; the last attempt failed: ${status.lastError.code}`] };
+    return {
+      status: 'degraded',
+      reasons: [
+        status.state === 'idle'
+          ? 'no token held yet; the first call signs in'
+          : 'no valid token held; the next call refreshes',
+      ],
+    };
   }
   if (status.lastError !== null) reasons.push(`background refresh failing: ${status.lastError.code}`);
   // Protection lost quietly is still lost: say so while a valid token hides it.
-  if (status.breaker?.unavailable !== undefined) reasons.push(`auth breaker unavailable: ${status.breaker.unavailable}`);
+  if (status.breaker?.unavailable !== undefined)
+    reasons.push(`auth breaker unavailable: ${status.breaker.unavailable}`);
   if (input.lockUnavailable !== undefined) reasons.push(`refresh lock unavailable: ${input.lockUnavailable}`);
   const remainingMs = (status.accessTokenExpiresAt ?? now) - now;
-  if (remainingMs < minValidityMs) reasons.push(`access token expires in ${Math.max(0, Math.round(remainingMs / 1000))} s`);
+  if (remainingMs < minValidityMs)
+    reasons.push(`access token expires in ${Math.max(0, Math.round(remainingMs / 1000))} s`);
   if (status.refreshTokenExpiresAt !== null && status.refreshTokenExpiresAt - now < input.refreshTokenWarningMs) {
     reasons.push('refresh token expires soon; a full sign-in will follow');
   }

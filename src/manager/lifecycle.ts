@@ -27,16 +27,27 @@ const LOG_FORMAT: Readonly<Record<LifecycleEventType, readonly [Level, string, s
   adopted: ['info', 'adopted', 'using the newer session found in the store'],
   'identity-mismatch': ['warn', 'identity-mismatch', 'the stored session belongs to another identity; ignoring it'],
   'token-waited': ['debug', 'token-waited', 'caller waited for a token'],
-  'refresh-token-expiring': ['warn', 'refresh-token-expiring', 'refresh token expires soon; a full sign-in will follow'],
+  'refresh-token-expiring': [
+    'warn',
+    'refresh-token-expiring',
+    'refresh token expires soon; a full sign-in will follow',
+  ],
   'breaker-changed': ['warn', 'breaker-changed', 'the auth circuit breaker changed state'],
   closed: ['debug', 'closed', 'token manager closed'],
 };
 
 /** A run that signed in because the refresh token (a seeded `ALIX_REFRESH_TOKEN`, say) was refused: worth a warning. */
-const REFRESH_TOKEN_REJECTED: readonly [Level, string, string] = ['warn', 'refresh-end', 'the refresh token was rejected (expired or revoked); signed in again with the partner key'];
+const REFRESH_TOKEN_REJECTED: readonly [Level, string, string] = [
+  'warn',
+  'refresh-end',
+  'the refresh token was rejected (expired or revoked); signed in again with the partner key',
+];
 
 const channels = new Map<LifecycleEventType, diagnosticsChannel.Channel>(
-  (Object.keys(LOG_FORMAT) as LifecycleEventType[]).map((type) => [type, diagnosticsChannel.channel(`${DIAGNOSTICS_CHANNEL_PREFIX}${type}`)]),
+  (Object.keys(LOG_FORMAT) as LifecycleEventType[]).map((type) => [
+    type,
+    diagnosticsChannel.channel(`${DIAGNOSTICS_CHANNEL_PREFIX}${type}`),
+  ]),
 );
 
 /** The message published on a diagnostics channel. */
@@ -63,14 +74,18 @@ export class Lifecycle {
   emit(event: LifecycleEvent): void {
     const { logger, emitter, source, observe } = this.sinks;
     observe(event);
-    const [level, name, message] = event.type === 'refresh-ended' && event.refreshTokenRejected === true ? REFRESH_TOKEN_REJECTED : LOG_FORMAT[event.type];
+    const [level, name, message] =
+      event.type === 'refresh-ended' && event.refreshTokenRejected === true
+        ? REFRESH_TOKEN_REJECTED
+        : LOG_FORMAT[event.type];
     if (logger.isLevelEnabled(level)) {
       const { type: _type, ...fields } = event;
       this.#safely(() => logger[level]({ event: name, ...fields }, message));
     }
     if (emitter.listenerCount('lifecycle') > 0) this.#safely(() => emitter.emit('lifecycle', event));
     const channel = channels.get(event.type);
-    if (channel?.hasSubscribers === true) this.#safely(() => channel.publish({ event, source } satisfies DiagnosticsMessage));
+    if (channel?.hasSubscribers === true)
+      this.#safely(() => channel.publish({ event, source } satisfies DiagnosticsMessage));
   }
 
   /** Emits a named `EventEmitter` event, if anyone listens, without letting a listener change an outcome. */
@@ -86,7 +101,10 @@ export class Lifecycle {
       run();
     } catch (error) {
       try {
-        this.sinks.logger.error({ event: 'listener-threw', err: error }, 'a lifecycle listener threw; the outcome is unchanged');
+        this.sinks.logger.error(
+          { event: 'listener-threw', err: error },
+          'a lifecycle listener threw; the outcome is unchanged',
+        );
       } catch {
         // Logging must never throw into the manager either.
       }

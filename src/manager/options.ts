@@ -231,7 +231,21 @@ export const DEFAULT_TOKEN_MANAGER_OPTIONS = Object.freeze({
 });
 
 /** Options with every default applied. */
-export type ResolvedTokenManagerOptions = Required<Omit<TokenManagerOptions, 'store' | 'logger' | 'initialTokens' | 'retry' | 'timers' | 'now' | 'storeKey' | 'scheduler' | 'authGate' | 'breaker'>> & {
+export type ResolvedTokenManagerOptions = Required<
+  Omit<
+    TokenManagerOptions,
+    | 'store'
+    | 'logger'
+    | 'initialTokens'
+    | 'retry'
+    | 'timers'
+    | 'now'
+    | 'storeKey'
+    | 'scheduler'
+    | 'authGate'
+    | 'breaker'
+  >
+> & {
   breaker: AuthBreaker | false | undefined;
   scheduler: RefreshScheduler | undefined;
   authGate: AuthGate | undefined;
@@ -259,7 +273,14 @@ const DURATION_OPTIONS = [
   'invalidateCooldownMs',
 ] as const;
 
-const RETRY_NUMBERS = ['retries', 'minTimeoutMs', 'maxTimeoutMs', 'factor', 'maxRetryTimeMs', 'maxRetryAfterMs'] as const;
+const RETRY_NUMBERS = [
+  'retries',
+  'minTimeoutMs',
+  'maxTimeoutMs',
+  'factor',
+  'maxRetryTimeMs',
+  'maxRetryAfterMs',
+] as const;
 
 function assertNonNegative(name: string, value: unknown): void {
   if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
@@ -277,7 +298,8 @@ function assertFunction(name: string, value: unknown): void {
  * @throws ConfigurationError naming the offending option.
  */
 export function resolveTokenManagerOptions(options: TokenManagerOptions): ResolvedTokenManagerOptions {
-  if (typeof options !== 'object' || options === null) throw new ConfigurationError('TokenManager needs an options object');
+  if (typeof options !== 'object' || options === null)
+    throw new ConfigurationError('TokenManager needs an options object');
   const provider = options.provider as Partial<TokenProvider> | undefined;
   if (typeof provider?.authenticate !== 'function' || typeof provider.refresh !== 'function') {
     throw new ConfigurationError('TokenManager option provider must implement authenticate() and refresh()');
@@ -304,16 +326,20 @@ export function resolveTokenManagerOptions(options: TokenManagerOptions): Resolv
   if (resolved.scheduler !== undefined) assertFunction('scheduler', resolved.scheduler);
   if (resolved.authGate !== undefined) assertFunction('authGate', resolved.authGate);
   if (options.breaker !== undefined && options.breaker !== false && !isAuthBreaker(options.breaker)) {
-    throw new ConfigurationError('TokenManager option breaker must be an AuthBreaker (admit(), record(), snapshot()) or false');
+    throw new ConfigurationError(
+      'TokenManager option breaker must be an AuthBreaker (admit(), record(), snapshot()) or false',
+    );
   }
   if (resolved.storeKey !== undefined && (typeof resolved.storeKey !== 'string' || resolved.storeKey === '')) {
     throw new ConfigurationError('TokenManager option storeKey must be a non-empty string');
   }
-  if (resolved.acquireTimeoutMs === 0) throw new ConfigurationError('TokenManager option acquireTimeoutMs must be positive');
+  if (resolved.acquireTimeoutMs === 0)
+    throw new ConfigurationError('TokenManager option acquireTimeoutMs must be positive');
   assertFunction('random', resolved.random);
   if (resolved.store !== undefined) {
     for (const method of ['get', 'set', 'delete'] as const) assertFunction(`store.${method}`, resolved.store[method]);
-    if (resolved.provider.identity === undefined && !isPrivateStore(resolved.store)) throw new ConfigurationError(UNIDENTIFIED_ON_SHARED_STORE);
+    if (resolved.provider.identity === undefined && !isPrivateStore(resolved.store))
+      throw new ConfigurationError(UNIDENTIFIED_ON_SHARED_STORE);
   }
   if (resolved.initialTokens !== undefined) validateInitialTokens(resolved.initialTokens);
   return resolved;
@@ -332,7 +358,9 @@ function validateInitialTokens(tokens: InitialTokens): void {
     throw new ConfigurationError('TokenManager option initialTokens needs an accessToken or a refreshToken');
   }
   if (hasAccess && !isHeaderSafeToken(tokens.accessToken)) {
-    throw new ConfigurationError('TokenManager option initialTokens.accessToken has characters a Bearer header cannot carry (RFC 6750 b64token)');
+    throw new ConfigurationError(
+      'TokenManager option initialTokens.accessToken has characters a Bearer header cannot carry (RFC 6750 b64token)',
+    );
   }
   if (hasAccess && !Number.isFinite((tokens as { accessTokenExpiresAt?: unknown }).accessTokenExpiresAt)) {
     throw new ConfigurationError('TokenManager option initialTokens.accessTokenExpiresAt must be epoch ms');
@@ -342,13 +370,15 @@ function validateInitialTokens(tokens: InitialTokens): void {
   }
 }
 
-
 /**
  * The one backoff policy's two schedules: retries inside a run (`retry`), and background
  * attempts after a failed run while a valid token is held (`backgroundRetry*`). Both share
  * the `Retry-After` cap.
  */
-export function backoffPolicies(options: ResolvedTokenManagerOptions): { foreground: BackoffPolicy; background: BackoffPolicy } {
+export function backoffPolicies(options: ResolvedTokenManagerOptions): {
+  foreground: BackoffPolicy;
+  background: BackoffPolicy;
+} {
   const { retry, random } = options;
   return {
     foreground: {

@@ -75,7 +75,8 @@ export function startRefreshRun(context: AcquireContext & { clock: Clock }, inpu
 /** The error a run's deadline produces: what it was waiting for, and the attempts made. */
 function deadlineError(progress: AcquireProgress, input: RefreshRunInput): TimeoutError {
   const { stage, attempts, lastError } = progress;
-  const signerTimedOut = isTokenManagerError(lastError, ErrorCodes.TIMEOUT) && (lastError as TimeoutError).stage === 'signer';
+  const signerTimedOut =
+    isTokenManagerError(lastError, ErrorCodes.TIMEOUT) && (lastError as TimeoutError).stage === 'signer';
   return new TimeoutError({
     stage: stage === 'auth' && signerTimedOut ? 'signer' : stage,
     timeoutMs: input.acquireTimeoutMs,
@@ -146,7 +147,13 @@ export class RefreshFlight {
     if (this.#current !== undefined) return this.#current.promise;
     hooks.arm(undefined);
     const id = (this.#runs += 1);
-    this.#lifecycle.emit({ type: 'refresh-started', at: this.#wallNow(), refreshId: id, reason, foreground: !hooks.cycler.isValid(this.#time()) });
+    this.#lifecycle.emit({
+      type: 'refresh-started',
+      at: this.#wallNow(),
+      refreshId: id,
+      reason,
+      foreground: !hooks.cycler.isValid(this.#time()),
+    });
     const run = startRefreshRun(hooks.context, {
       id,
       reason,
@@ -191,7 +198,12 @@ export class RefreshFlight {
       refreshTokenRejected: result.kind === 'obtained' && result.refreshRejected,
     });
     if (result.kind === 'obtained') {
-      this.#lifecycle.notify('refreshed', { accessTokenExpiresAt, refreshTokenExpiresAt: tokens.refreshTokenExpiresAt ?? null, signIn, reason: run.reason });
+      this.#lifecycle.notify('refreshed', {
+        accessTokenExpiresAt,
+        refreshTokenExpiresAt: tokens.refreshTokenExpiresAt ?? null,
+        signIn,
+        reason: run.reason,
+      });
     }
     return tokens.accessToken;
   }
@@ -207,10 +219,34 @@ export class RefreshFlight {
     const errorCode = errorCodeOf(failure) ?? 'UNKNOWN';
     const lifecycle = this.#lifecycle;
     const outcome = wasAbandoned(run, failure) ? 'abandoned' : 'failed';
-    lifecycle.emit({ type: 'refresh-ended', at: wall, refreshId: run.id, reason: run.reason, outcome, durationMs: now - run.startedAt, attempts: run.progress.attempts, errorCode });
-    if (planned.failFastUntil !== undefined) lifecycle.emit({ type: 'fail-fast-entered', at: wall, untilAt: Math.floor(planned.failFastUntil - now + wall), errorCode });
+    lifecycle.emit({
+      type: 'refresh-ended',
+      at: wall,
+      refreshId: run.id,
+      reason: run.reason,
+      outcome,
+      durationMs: now - run.startedAt,
+      attempts: run.progress.attempts,
+      errorCode,
+    });
+    if (planned.failFastUntil !== undefined)
+      lifecycle.emit({
+        type: 'fail-fast-entered',
+        at: wall,
+        untilAt: Math.floor(planned.failFastUntil - now + wall),
+        errorCode,
+      });
     if (planned.delayMs !== undefined) {
-      lifecycle.emit({ type: 'retry-scheduled', at: wall, refreshId: run.id, operation: 'refresh', attempt: run.progress.attempts, delayMs: planned.delayMs, errorCode, background: true });
+      lifecycle.emit({
+        type: 'retry-scheduled',
+        at: wall,
+        refreshId: run.id,
+        operation: 'refresh',
+        attempt: run.progress.attempts,
+        delayMs: planned.delayMs,
+        errorCode,
+        background: true,
+      });
     }
     lifecycle.notify('error', failure);
     hooks.arm(hooks.cycler.timerAt(now));

@@ -21,7 +21,17 @@ import { StartupRead } from './startup-read';
 import { SessionStats, snapshotStatus } from './status';
 import { hotTokenListener } from './internal';
 import type { HotTokenListener } from './internal';
-import type { GetAccessTokenOptions, HealthOptions, InvalidateOptions, InvalidateResult, RefreshReason, ReplayReport, TokenManagerEvents, TokenManagerHealth, TokenManagerStatus } from './types';
+import type {
+  GetAccessTokenOptions,
+  HealthOptions,
+  InvalidateOptions,
+  InvalidateResult,
+  RefreshReason,
+  ReplayReport,
+  TokenManagerEvents,
+  TokenManagerHealth,
+  TokenManagerStatus,
+} from './types';
 
 /** Options of {@link TokenManager.close}. */
 export interface CloseOptions {
@@ -89,7 +99,12 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const breakerCall = { scope: provided?.scope ?? provided?.endpoint ?? identity, session: this.storeKey };
     const policies = backoffPolicies(resolved);
     this.#cycler = new RefreshCycler({ ...resolved, background: policies.background });
-    this.#lifecycle = new Lifecycle({ logger: createLogger(resolved.logger), emitter: this, source: this, observe: (event) => this.#stats.observe(event) });
+    this.#lifecycle = new Lifecycle({
+      logger: createLogger(resolved.logger),
+      emitter: this,
+      source: this,
+      observe: (event) => this.#stats.observe(event),
+    });
     this.#acquire = {
       ...resolved,
       ...withBreaker(resolved.breaker, resolved.store ?? new MemoryTokenStore({ now: this.#wallNow }), breakerCall),
@@ -100,7 +115,13 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       lifecycle: this.#lifecycle,
       retry: policies.foreground,
     };
-    const onDue = (): void => void (!this.#closed && !this.#draining && this.#cycler.isDueInBackground(this.#time()) && this.#background('scheduled'));
+    const onDue = (): void =>
+      void (
+        !this.#closed &&
+        !this.#draining &&
+        this.#cycler.isDueInBackground(this.#time()) &&
+        this.#background('scheduled')
+      );
     this.#timer = resolved.scheduler === undefined ? new RefreshTimer(this.#clock, onDue) : resolved.scheduler(onDue);
     this.#flight = new RefreshFlight({
       context: this.#acquire,
@@ -123,7 +144,12 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
    */
   getAccessToken(options?: GetAccessTokenOptions): Promise<string> {
     const hot = this.#hot;
-    if (hot !== undefined && this.#time() < hot.refreshAt && (options === undefined || (options.forceRefresh !== true && options.signal?.aborted !== true))) return Promise.resolve(hot.token);
+    if (
+      hot !== undefined &&
+      this.#time() < hot.refreshAt &&
+      (options === undefined || (options.forceRefresh !== true && options.signal?.aborted !== true))
+    )
+      return Promise.resolve(hot.token);
     return this.#getAccessTokenSlowly(options ?? {});
   }
 
@@ -155,13 +181,25 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   /** A snapshot of the session with no secrets: state, expiries, last error, counters. */
   status(): TokenManagerStatus {
     const now = this.#time();
-    return snapshotStatus(this.#cycler, this.#stats, { closed: this.#closed, refreshing: this.#flight.running, now, wallOffset: this.#wallNow() - now, breaker: this.#acquire.breaker });
+    return snapshotStatus(this.#cycler, this.#stats, {
+      closed: this.#closed,
+      refreshing: this.#flight.running,
+      now,
+      wallOffset: this.#wallNow() - now,
+      breaker: this.#acquire.breaker,
+    });
   }
 
   /** A readiness verdict: `ok`, `degraded` or `down`, with reasons (see docs/observability.md). */
   health(options: HealthOptions = {}): TokenManagerHealth {
     const { refreshTokenWarningMs } = this.#options;
-    return assessHealth({ options, status: this.status(), now: this.#wallNow(), refreshTokenWarningMs, lockUnavailable: this.#stats.lockUnavailable });
+    return assessHealth({
+      options,
+      status: this.status(),
+      now: this.#wallNow(),
+      refreshTokenWarningMs,
+      lockUnavailable: this.#stats.lockUnavailable,
+    });
   }
 
   /**
@@ -199,7 +237,13 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     if (decision.kind === 'fail-fast') throw decision.error;
     const release = holdProcessOpen();
     const waited = (errorCode?: string): void =>
-      this.#lifecycle.emit({ type: 'token-waited', at: this.#wallNow(), durationMs: this.#time() - arrivedAt, outcome: errorCode === undefined ? 'success' : 'failure', ...(errorCode === undefined ? {} : { errorCode }) });
+      this.#lifecycle.emit({
+        type: 'token-waited',
+        at: this.#wallNow(),
+        durationMs: this.#time() - arrivedAt,
+        outcome: errorCode === undefined ? 'success' : 'failure',
+        ...(errorCode === undefined ? {} : { errorCode }),
+      });
     try {
       // A run this caller starts ends by its arrival + acquireTimeoutMs: the start-up read counts.
       const token = await waitWithSignal(this.#flight.join(decision.reason, arrivedAt), options.signal);
@@ -235,7 +279,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     }
     const held = this.#cycler.install(tokens, source, now, wall, this.#unwatch !== undefined);
     this.#syncHot();
-    if (source === 'adopted') this.#lifecycle.emit({ type: 'adopted', at: wall, accessTokenExpiresAt: tokens.accessTokenExpiresAt });
+    if (source === 'adopted')
+      this.#lifecycle.emit({ type: 'adopted', at: wall, accessTokenExpiresAt: tokens.accessTokenExpiresAt });
     const warning = this.#cycler.refreshTokenWarning(wall, this.#options.refreshTokenWarningMs);
     if (warning !== undefined) {
       this.#lifecycle.emit({ type: 'refresh-token-expiring', at: wall, ...warning });

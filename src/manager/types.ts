@@ -99,7 +99,9 @@ export interface TokenManagerStatus {
   unreadableSessionCount: number;
   /** True when the last refresh-token exchange was rejected and a full sign-in followed. */
   refreshTokenRejected: boolean;
-  /** How many refresh tokens were rejected (each followed by a full sign-in); a seeded `ALIX_REFRESH_TOKEN` counts too. */
+  /**
+   * How many refresh tokens were rejected (each followed by a full sign-in); a seeded `ALIX_REFRESH_TOKEN` counts too.
+   */
   refreshTokenRejectedCount: number;
   /** When a refresh token was last rejected, epoch ms; null if never. */
   lastRefreshTokenRejectedAt: number | null;

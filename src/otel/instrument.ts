@@ -9,7 +9,12 @@ import { DEFAULT_INSTRUMENT_TOKEN_MANAGER_OPTIONS } from './options';
 import type { InstrumentTokenManagerOptions } from './options';
 import { otelApi } from './peer';
 import { createSpanRecorder } from './spans';
-import type { InstrumentableTokenSource, InstrumentedLifecycleEvent, LifecycleRecorder, TokenManagerInstrumentation } from './types';
+import type {
+  InstrumentableTokenSource,
+  InstrumentedLifecycleEvent,
+  LifecycleRecorder,
+  TokenManagerInstrumentation,
+} from './types';
 
 function assertSource(source: unknown): asserts source is InstrumentableTokenSource {
   const candidate = source as Partial<Record<'on' | 'off' | 'status', unknown>> | null;
@@ -27,7 +32,8 @@ function resolveOptions(options: InstrumentTokenManagerOptions): Required<Instru
   if (typeof merged.attributes !== 'object' || merged.attributes === null) {
     throw new ConfigurationError('instrumentTokenManager(): attributes must be an object of attribute values');
   }
-  if (typeof merged.now !== 'function') throw new ConfigurationError('instrumentTokenManager(): now must be a function returning epoch ms');
+  if (typeof merged.now !== 'function')
+    throw new ConfigurationError('instrumentTokenManager(): now must be a function returning epoch ms');
   const { metrics, trace } = otelApi();
   return {
     ...merged,

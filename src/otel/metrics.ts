@@ -49,15 +49,42 @@ export function createMetricsRecorder(
   });
   const count = (description: string, unit: string) => ({ description, unit, valueType: ValueType.INT });
 
-  const authRequests = meter.createCounter(METRIC_NAMES.authRequests, count('Auth calls made to the Alix auth server', '{request}'));
-  const authDuration = meter.createHistogram(METRIC_NAMES.authDuration, seconds('Duration of auth calls to the Alix auth server'));
-  const refreshes = meter.createCounter(METRIC_NAMES.refreshes, count('Refresh runs (one per single flight), by reason and outcome', '{refresh}'));
-  const retries = meter.createCounter(METRIC_NAMES.retries, count('Failed auth calls scheduled for another attempt', '{retry}'));
-  const tokenWait = meter.createHistogram(METRIC_NAMES.tokenWaitDuration, seconds('Time callers without a usable token waited for one'));
-  const invalidations = meter.createCounter(METRIC_NAMES.invalidations, count('invalidate() reports, by what they caused', '{invalidation}'));
-  const replays = meter.createCounter(METRIC_NAMES.replays, count('Requests replayed after their token was rejected', '{request}'));
-  const storeErrors = meter.createCounter(METRIC_NAMES.storeErrors, count('Token store operations that failed', '{error}'));
-  const lockWait = meter.createHistogram(METRIC_NAMES.lockWaitDuration, seconds("Waits for the store's cross-process refresh lock"));
+  const authRequests = meter.createCounter(
+    METRIC_NAMES.authRequests,
+    count('Auth calls made to the Alix auth server', '{request}'),
+  );
+  const authDuration = meter.createHistogram(
+    METRIC_NAMES.authDuration,
+    seconds('Duration of auth calls to the Alix auth server'),
+  );
+  const refreshes = meter.createCounter(
+    METRIC_NAMES.refreshes,
+    count('Refresh runs (one per single flight), by reason and outcome', '{refresh}'),
+  );
+  const retries = meter.createCounter(
+    METRIC_NAMES.retries,
+    count('Failed auth calls scheduled for another attempt', '{retry}'),
+  );
+  const tokenWait = meter.createHistogram(
+    METRIC_NAMES.tokenWaitDuration,
+    seconds('Time callers without a usable token waited for one'),
+  );
+  const invalidations = meter.createCounter(
+    METRIC_NAMES.invalidations,
+    count('invalidate() reports, by what they caused', '{invalidation}'),
+  );
+  const replays = meter.createCounter(
+    METRIC_NAMES.replays,
+    count('Requests replayed after their token was rejected', '{request}'),
+  );
+  const storeErrors = meter.createCounter(
+    METRIC_NAMES.storeErrors,
+    count('Token store operations that failed', '{error}'),
+  );
+  const lockWait = meter.createHistogram(
+    METRIC_NAMES.lockWaitDuration,
+    seconds("Waits for the store's cross-process refresh lock"),
+  );
   const remainingLifetime = meter.createObservableGauge(METRIC_NAMES.tokenRemainingLifetime, {
     description: 'Lifetime left on the held access token',
     unit: 's',
@@ -78,7 +105,9 @@ export function createMetricsRecorder(
   remainingLifetime.addCallback(observeLifetime);
 
   const withError = (attributes: Attributes, errorCode: string | undefined): Attributes =>
-    errorCode === undefined ? { ...base, ...attributes } : { ...base, ...attributes, [ATTRIBUTES.errorType]: errorCode };
+    errorCode === undefined
+      ? { ...base, ...attributes }
+      : { ...base, ...attributes, [ATTRIBUTES.errorType]: errorCode };
 
   return {
     record(event: InstrumentedLifecycleEvent): void {
@@ -86,7 +115,7 @@ export function createMetricsRecorder(
         case 'auth-call-ended': {
           const attributes = withError(
             { [ATTRIBUTES.authOperation]: event.operation, [ATTRIBUTES.authOutcome]: event.outcome },
-            event.outcome === 'failure' ? event.errorCode ?? 'UNKNOWN' : undefined,
+            event.outcome === 'failure' ? (event.errorCode ?? 'UNKNOWN') : undefined,
           );
           authRequests.add(1, attributes);
           authDuration.record(event.durationMs / 1000, attributes);
@@ -95,7 +124,10 @@ export function createMetricsRecorder(
         case 'refresh-ended':
           refreshes.add(
             1,
-            withError({ [ATTRIBUTES.refreshReason]: event.reason, [ATTRIBUTES.refreshOutcome]: event.outcome }, event.errorCode),
+            withError(
+              { [ATTRIBUTES.refreshReason]: event.reason, [ATTRIBUTES.refreshOutcome]: event.outcome },
+              event.errorCode,
+            ),
           );
           return;
         case 'retry-scheduled':
@@ -110,7 +142,10 @@ export function createMetricsRecorder(
         case 'token-waited':
           tokenWait.record(
             event.durationMs / 1000,
-            withError({ [ATTRIBUTES.tokenWaitOutcome]: event.outcome }, event.outcome === 'failure' ? event.errorCode ?? 'UNKNOWN' : undefined),
+            withError(
+              { [ATTRIBUTES.tokenWaitOutcome]: event.outcome },
+              event.outcome === 'failure' ? (event.errorCode ?? 'UNKNOWN') : undefined,
+            ),
           );
           return;
         case 'invalidated':

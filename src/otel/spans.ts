@@ -60,7 +60,11 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
             SPAN_NAMES.refresh,
             {
               kind: SpanKind.INTERNAL,
-              attributes: { ...base, [ATTRIBUTES.refreshReason]: event.reason, [ATTRIBUTES.refreshForeground]: event.foreground },
+              attributes: {
+                ...base,
+                [ATTRIBUTES.refreshReason]: event.reason,
+                [ATTRIBUTES.refreshForeground]: event.foreground,
+              },
             },
             parent,
           );
@@ -75,7 +79,11 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
             event.operation === 'sign_in' ? SPAN_NAMES.authSignIn : SPAN_NAMES.authRefresh,
             {
               kind: SpanKind.INTERNAL,
-              attributes: { ...base, [ATTRIBUTES.authOperation]: event.operation, [ATTRIBUTES.authAttempt]: event.attempt },
+              attributes: {
+                ...base,
+                [ATTRIBUTES.authOperation]: event.operation,
+                [ATTRIBUTES.authAttempt]: event.attempt,
+              },
             },
             trace.setSpan(ROOT_CONTEXT, run.span),
           );
@@ -111,10 +119,14 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
           const key = runKey(sessionOf(event), event.refreshId);
           const run = runs.get(key);
           if (run === undefined) return;
-          run.span.setAttributes({ [ATTRIBUTES.refreshOutcome]: event.outcome, [ATTRIBUTES.refreshAttempts]: event.attempts });
+          run.span.setAttributes({
+            [ATTRIBUTES.refreshOutcome]: event.outcome,
+            [ATTRIBUTES.refreshAttempts]: event.attempts,
+          });
           // A run that hit its deadline (`abandoned`) failed too, and so did any auth call it
           // left unanswered: the deadline's error code is theirs.
-          const errorCode = event.outcome === 'failed' || event.outcome === 'abandoned' ? (event.errorCode ?? 'UNKNOWN') : undefined;
+          const errorCode =
+            event.outcome === 'failed' || event.outcome === 'abandoned' ? (event.errorCode ?? 'UNKNOWN') : undefined;
           if (errorCode !== undefined) fail(run.span, errorCode);
           endRun(key, errorCode);
           if (latest.get(sessionOf(event)) === key) latest.delete(sessionOf(event));

@@ -148,7 +148,8 @@ export class TimerHeap {
       if (left >= length) break;
       const right = left + 1;
       let child = left;
-      if (right < length && ((entries[right] as HeapEntry).at as number) < ((entries[left] as HeapEntry).at as number)) child = right;
+      if (right < length && ((entries[right] as HeapEntry).at as number) < ((entries[left] as HeapEntry).at as number))
+        child = right;
       const childEntry = entries[child] as HeapEntry;
       if ((childEntry.at as number) >= at) break;
       entries[index] = childEntry;

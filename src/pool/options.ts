@@ -8,9 +8,14 @@ import type { TokenProvider } from '../providers/types';
 export const MAX_SESSION_KEY_LENGTH = 320;
 
 /** What every session of a pool shares: the {@link TokenManagerOptions} a pool passes on. */
-export type PooledManagerOptions = Omit<TokenManagerOptions, 'provider' | 'scheduler' | 'authGate' | 'storeKey' | 'initialTokens'>;
+export type PooledManagerOptions = Omit<
+  TokenManagerOptions,
+  'provider' | 'scheduler' | 'authGate' | 'storeKey' | 'initialTokens'
+>;
 
-/** Options of {@link TokenManagerPool}; every `TokenManager` option (but the per-session ones) applies to each session. */
+/**
+ * Options of {@link TokenManagerPool}; every `TokenManager` option (but the per-session ones) applies to each session.
+ */
 export interface TokenManagerPoolOptions extends PooledManagerOptions {
   /**
    * Builds the provider of one session from its key (an end user's email, say); called once
@@ -85,15 +90,30 @@ function assertCount(name: string, value: unknown, min: number): void {
  * @throws ConfigurationError naming the offending option.
  */
 export function resolvePoolOptions(options: TokenManagerPoolOptions): ResolvedPoolOptions {
-  if (typeof options !== 'object' || options === null) throw new ConfigurationError('TokenManagerPool needs an options object');
-  if (typeof options.createProvider !== 'function') throw new ConfigurationError('TokenManagerPool option createProvider must be a function (key) => TokenProvider');
+  if (typeof options !== 'object' || options === null)
+    throw new ConfigurationError('TokenManagerPool needs an options object');
+  if (typeof options.createProvider !== 'function')
+    throw new ConfigurationError('TokenManagerPool option createProvider must be a function (key) => TokenProvider');
   for (const name of FORBIDDEN) {
     if ((options as unknown as Record<string, unknown>)[name] !== undefined) {
       throw new ConfigurationError(`TokenManagerPool option ${name} is per session and set by the pool; remove it`);
     }
   }
-  const { createProvider, maxSessions: _m, maxStoredSessions: _s, idleTtlMs: _i, maxConcurrentAuth: _c, ...rest } = options;
-  const given = { maxSessions: _m, maxStoredSessions: _s, idleTtlMs: _i, maxConcurrentAuth: _c, refreshJitterMs: options.refreshJitterMs };
+  const {
+    createProvider,
+    maxSessions: _m,
+    maxStoredSessions: _s,
+    idleTtlMs: _i,
+    maxConcurrentAuth: _c,
+    ...rest
+  } = options;
+  const given = {
+    maxSessions: _m,
+    maxStoredSessions: _s,
+    idleTtlMs: _i,
+    maxConcurrentAuth: _c,
+    refreshJitterMs: options.refreshJitterMs,
+  };
   const merged = { ...DEFAULT_TOKEN_MANAGER_POOL_OPTIONS, ...definedOnly(given) };
   assertCount('maxSessions', merged.maxSessions, 1);
   assertCount('maxStoredSessions', merged.maxStoredSessions, 1);
@@ -118,6 +138,8 @@ export function resolvePoolOptions(options: TokenManagerPoolOptions): ResolvedPo
 export function assertSessionKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || key.length === 0 || key.length > MAX_SESSION_KEY_LENGTH) {
     const what = typeof key === 'string' ? `a string of ${key.length} characters` : typeof key;
-    throw new ConfigurationError(`TokenManagerPool: a session key must be a non-empty string of at most ${MAX_SESSION_KEY_LENGTH} characters, got ${what}`);
+    throw new ConfigurationError(
+      `TokenManagerPool: a session key must be a non-empty string of at most ${MAX_SESSION_KEY_LENGTH} characters, got ${what}`,
+    );
   }
 }

@@ -16,7 +16,13 @@ import { hotTokenListener } from '../manager/internal';
 import type { ManagerInternals } from '../manager/internal';
 import { DEFAULT_TOKEN_MANAGER_OPTIONS } from '../manager/options';
 import type { RefreshScheduler, TokenManagerOptions } from '../manager/options';
-import type { GetAccessTokenOptions, InvalidateOptions, InvalidateResult, LifecycleEvent, TokenManagerHealth } from '../manager/types';
+import type {
+  GetAccessTokenOptions,
+  InvalidateOptions,
+  InvalidateResult,
+  LifecycleEvent,
+  TokenManagerHealth,
+} from '../manager/types';
 import { MemoryTokenStore, markPrivate } from '../stores/memory';
 import type { TokenStore } from '../stores/types';
 import { SessionStats } from '../manager/status';
@@ -34,7 +40,6 @@ import type { PoolCounters, PoolEvictionReason, TokenManagerPoolEvents, TokenMan
 
 /** A session's idle TTL and LRU place are renewed at most this often, in ms: the hot path stays a Map lookup. */
 export const POOL_RENEW_INTERVAL_MS = 1_000;
-
 
 /**
  * Many sessions in one process, one per key (SPEC §7): lazily created, evicted when idle
@@ -97,7 +102,10 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     this.#options = resolvePoolOptions(options);
     const managerOptions = this.#options.manager;
     const { maxStoredSessions } = this.#options;
-    this.#private = managerOptions.store === undefined ? markPrivate(new MemoryTokenStore({ now: managerOptions.now, maxSessions: maxStoredSessions })) : undefined;
+    this.#private =
+      managerOptions.store === undefined
+        ? markPrivate(new MemoryTokenStore({ now: managerOptions.now, maxSessions: maxStoredSessions }))
+        : undefined;
     this.#manager = { ...managerOptions, store: managerOptions.store ?? (this.#private as MemoryTokenStore) };
     this.#time = managerOptions.now ?? monotonicClock();
     const timers = managerOptions.timers ?? systemClock;
@@ -110,12 +118,18 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     this.#cache.on('del', (key: string, session: PoolSession) => this.#evicted(key, session));
     this.#scheduler = (onDue) => {
       const session = this.#constructing;
-      if (session === undefined) throw new Error('TokenManagerPool: a session asked for its timer outside of its construction');
+      if (session === undefined)
+        throw new Error('TokenManagerPool: a session asked for its timer outside of its construction');
       session.onDue = onDue;
       return session;
     };
     this.#sweeper = { at: undefined, heapIndex: -1, fire: () => this.#sweep() };
-    this.#host = { heap: this.#heap, hot: this.#hot, rest: (session) => this.#rest(session), renewIntervalMs: POOL_RENEW_INTERVAL_MS };
+    this.#host = {
+      heap: this.#heap,
+      hot: this.#hot,
+      rest: (session) => this.#rest(session),
+      renewIntervalMs: POOL_RENEW_INTERVAL_MS,
+    };
     // Validates the manager options now: bad configuration throws here, not at the first user.
     new TokenManager({ ...this.#manager, provider: PROBE_PROVIDER, scheduler: () => NO_TIMER }).close();
   }
@@ -140,7 +154,8 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     const session = this.#sessions.get(key);
     if (session !== undefined) {
       const now = this.#time();
-      if (now - session.renewedAt < POOL_RENEW_INTERVAL_MS || this.#renew(session, now)) return session.manager ?? this.#wake(session);
+      if (now - session.renewedAt < POOL_RENEW_INTERVAL_MS || this.#renew(session, now))
+        return session.manager ?? this.#wake(session);
     }
     return this.#create(key);
   }
@@ -155,7 +170,8 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     // least once per renewal interval, which renews its idle TTL and marks the use.
     const hot = this.#hot;
     const slot = hot.slots[key];
-    if (slot !== undefined && options === undefined && this.#time() < (hot.until[slot] as number)) return Promise.resolve(hot.tokens[slot] as string);
+    if (slot !== undefined && options === undefined && this.#time() < (hot.until[slot] as number))
+      return Promise.resolve(hot.tokens[slot] as string);
     return this.#getAccessTokenSlowly(key, options);
   }
 
@@ -372,7 +388,11 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
 
   /** Whether a caller may be waiting on this session's token (it must not be closed under them). */
   #busy(session: PoolSession, now: number, wallNow: number): boolean {
-    return session.pins > 0 || session.refreshing || (!(session.expiresAt > wallNow) && now - session.renewedAt < this.#acquireTimeoutMs + POOL_RENEW_INTERVAL_MS);
+    return (
+      session.pins > 0 ||
+      session.refreshing ||
+      (!(session.expiresAt > wallNow) && now - session.renewedAt < this.#acquireTimeoutMs + POOL_RENEW_INTERVAL_MS)
+    );
   }
 
   /**
@@ -413,7 +433,11 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       else if (this.#cache.has(session.key)) break;
     }
     const oldest = this.#sessions.values().next();
-    if (oldest.done !== true) this.#heap.schedule(this.#sweeper, Math.max(oldest.value.renewedAt + this.#options.idleTtlMs + 1, now + POOL_RENEW_INTERVAL_MS));
+    if (oldest.done !== true)
+      this.#heap.schedule(
+        this.#sweeper,
+        Math.max(oldest.value.renewedAt + this.#options.idleTtlMs + 1, now + POOL_RENEW_INTERVAL_MS),
+      );
   }
 
   #observe(session: PoolSession, event: LifecycleEvent): void {
@@ -447,7 +471,9 @@ const PROBE_PROVIDER = Object.freeze({
 
 const NO_TIMER = Object.freeze({ arm: () => undefined, cancel: () => undefined });
 
-/** A store key for a session whose provider declares no identity: derived from the key, hashed (it is personal data). */
+/**
+ * A store key for a session whose provider declares no identity: derived from the key, hashed (it is personal data).
+ */
 function anonymousStoreKey(key: string): string {
   return `alix-token-manager:session:pool-${createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
 }

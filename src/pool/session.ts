@@ -85,7 +85,8 @@ export class PoolSession implements HeapEntry, ScheduledRefresh {
    */
   fire(now: number): void {
     if (this.onDue === undefined) return;
-    if (!Number.isNaN(this.lifetimeMs) && now - this.renewedAt > this.lifetimeMs + this.host.renewIntervalMs) this.host.rest(this);
+    if (!Number.isNaN(this.lifetimeMs) && now - this.renewedAt > this.lifetimeMs + this.host.renewIntervalMs)
+      this.host.rest(this);
     else this.onDue();
   }
 
@@ -121,7 +122,11 @@ export class PoolSession implements HeapEntry, ScheduledRefresh {
    */
   publish(): void {
     if (this.slot === -1) return;
-    this.host.hot.set(this.slot, Math.min(this.#refreshAt, this.renewedAt + this.host.renewIntervalMs), this.tokens?.accessToken);
+    this.host.hot.set(
+      this.slot,
+      Math.min(this.#refreshAt, this.renewedAt + this.host.renewIntervalMs),
+      this.tokens?.accessToken,
+    );
   }
 
   /** The manager is gone (closed by the pool); keeps `tokens` to seed the next one. */

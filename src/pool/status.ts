@@ -19,9 +19,18 @@ export interface PoolSnapshotInput {
   wallNow: number;
 }
 
-/** Counts sessions by state and finds the earliest expiry among valid tokens: O(sessions), no allocation per session. */
+/**
+ * Counts sessions by state and finds the earliest expiry among valid tokens: O(sessions), no allocation per session.
+ */
 export function snapshotPoolStatus(input: PoolSnapshotInput): TokenManagerPoolStatus {
-  const states: Record<TokenManagerState, number> = { idle: 0, valid: 0, refreshing: 0, expired: 0, failed: 0, closed: 0 };
+  const states: Record<TokenManagerState, number> = {
+    idle: 0,
+    valid: 0,
+    refreshing: 0,
+    expired: 0,
+    failed: 0,
+    closed: 0,
+  };
   let earliest = Number.POSITIVE_INFINITY;
   let resting = 0;
   for (const session of input.sessions) {
@@ -54,6 +63,7 @@ export function assessPoolHealth(status: TokenManagerPoolStatus): TokenManagerHe
   if (failed > 0 && valid + refreshing === 0) {
     return { status: 'down', reasons: [`no session holds a valid token and ${failed} failed their last refresh`] };
   }
-  if (failed > 0) return { status: 'degraded', reasons: [`${failed} of ${status.sessions} sessions failed their last refresh`] };
+  if (failed > 0)
+    return { status: 'degraded', reasons: [`${failed} of ${status.sessions} sessions failed their last refresh`] };
   return { status: 'ok', reasons: [] };
 }

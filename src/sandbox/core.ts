@@ -71,7 +71,9 @@ function header(headers: SandboxRequest['headers'], name: string): string | unde
 function parseJsonObject(text: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }
@@ -221,7 +223,11 @@ export class AlixSandboxCore implements AlixSandboxControl {
     return this.#json(413, failureEnvelope(SandboxErrorCodes.PAYLOAD_TOO_LARGE, 'The request body is too large'));
   }
 
-  async #authCall(endpoint: SandboxAuthEndpoint, request: SandboxRequest, signal: AbortSignal | undefined): Promise<SandboxReply> {
+  async #authCall(
+    endpoint: SandboxAuthEndpoint,
+    request: SandboxRequest,
+    signal: AbortSignal | undefined,
+  ): Promise<SandboxReply> {
     this.#counters[endpoint] += 1;
     const userEmail = this.#userOf(endpoint, request);
     this.#countUserCall(endpoint, userEmail);
@@ -254,14 +260,16 @@ export class AlixSandboxCore implements AlixSandboxControl {
       return this.#reject(SandboxErrorCodes.INVALID_REQUEST, 'Content-Type must be application/json');
     }
     const body = parseJsonObject(request.bodyText);
-    if (body === undefined) return this.#reject(SandboxErrorCodes.INVALID_REQUEST, 'The request body must be a JSON object');
+    if (body === undefined)
+      return this.#reject(SandboxErrorCodes.INVALID_REQUEST, 'The request body must be a JSON object');
     const { partnerCode, signature, refreshToken, userEmail } = body;
     const missing = [
       ['partnerCode', partnerCode],
       ['signature', signature],
       ...(endpoint === 'refresh' ? [['refreshToken', refreshToken]] : []),
     ].find(([, value]) => typeof value !== 'string' || value === '');
-    if (missing !== undefined) return this.#reject(SandboxErrorCodes.INVALID_REQUEST, `${String(missing[0])} is required`);
+    if (missing !== undefined)
+      return this.#reject(SandboxErrorCodes.INVALID_REQUEST, `${String(missing[0])} is required`);
     if (userEmail !== undefined && typeof userEmail !== 'string') {
       return this.#reject(SandboxErrorCodes.INVALID_REQUEST, 'userEmail must be a string');
     }
@@ -269,7 +277,8 @@ export class AlixSandboxCore implements AlixSandboxControl {
     if (endpoint === 'refresh' && this.#options.strict.refreshUserEmail && userEmailMissing) {
       return this.#reject(SandboxErrorCodes.INVALID_REQUEST, 'userEmail is required');
     }
-    if (partnerCode !== this.partnerCode) return this.#reject(SandboxErrorCodes.UNKNOWN_PARTNER, 'The partner code is not recognised');
+    if (partnerCode !== this.partnerCode)
+      return this.#reject(SandboxErrorCodes.UNKNOWN_PARTNER, 'The partner code is not recognised');
     if (!verifyAlixSignature(this.#options.publicKey, this.partnerCode, this.secretKey, signature as string)) {
       return this.#reject(SandboxErrorCodes.INVALID_SIGNATURE, 'The signature is invalid');
     }
@@ -310,7 +319,8 @@ export class AlixSandboxCore implements AlixSandboxControl {
     this.#counters.resourceRequests += 1;
     const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header(request.headers, 'authorization') ?? '');
     const token = match?.[1];
-    const check: AccessTokenCheck | 'missing' = token === undefined ? 'missing' : this.#tokens.checkAccess(token, this.now());
+    const check: AccessTokenCheck | 'missing' =
+      token === undefined ? 'missing' : this.#tokens.checkAccess(token, this.now());
     if (check === 'valid') {
       const claimedUser = header(request.headers, SANDBOX_USER_HEADER.toLowerCase())?.trim();
       if (claimedUser === undefined || claimedUser === '') return this.#json(200, successEnvelope(this.#options.cards));
@@ -319,12 +329,17 @@ export class AlixSandboxCore implements AlixSandboxControl {
       this.#resourceUserMismatches += 1;
       return this.#json(
         403,
-        failureEnvelope(SandboxErrorCodes.TOKEN_USER_MISMATCH, `The access token was not issued to the user named in ${SANDBOX_USER_HEADER}`),
+        failureEnvelope(
+          SandboxErrorCodes.TOKEN_USER_MISMATCH,
+          `The access token was not issued to the user named in ${SANDBOX_USER_HEADER}`,
+        ),
       );
     }
     this.#counters.resource401s += 1;
     const [errorCode, message] =
-      check === 'missing' ? [SandboxErrorCodes.MISSING_ACCESS_TOKEN, 'An access token is required'] : ACCESS_PROBLEMS[check];
+      check === 'missing'
+        ? [SandboxErrorCodes.MISSING_ACCESS_TOKEN, 'An access token is required']
+        : ACCESS_PROBLEMS[check];
     const challenge = check === 'missing' ? 'Bearer' : 'Bearer error="invalid_token"';
     return this.#json(401, failureEnvelope(errorCode, message), { 'WWW-Authenticate': challenge });
   }

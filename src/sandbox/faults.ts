@@ -95,7 +95,11 @@ function checkFault(fault: SandboxFault): void {
   if (fault.type === 'reject' && !Number.isInteger(fault.errorCode)) {
     throw new RangeError('injectFaults(): a reject fault needs an integer errorCode');
   }
-  if (fault.type === 'reject' && fault.status !== undefined && !(Number.isInteger(fault.status) && fault.status >= 100 && fault.status <= 599)) {
+  if (
+    fault.type === 'reject' &&
+    fault.status !== undefined &&
+    !(Number.isInteger(fault.status) && fault.status >= 100 && fault.status <= 599)
+  ) {
     throw new RangeError('injectFaults(): a reject fault status must be an HTTP status');
   }
 }

@@ -2,7 +2,15 @@
  * Partner RSA key pairs and the `partnerCode|secretKey` signature the Alix auth endpoints
  * check: RSA with SHA-256, PKCS#1 v1.5 padding, base64 with padding (SPEC §2).
  */
-import { constants, createPrivateKey, generateKeyPair, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import {
+  constants,
+  createPrivateKey,
+  generateKeyPair,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 
 /** An RSA key pair in PEM: the private key as PKCS#8, the public key as SPKI. */
 export interface PartnerKeyPair {
@@ -14,7 +22,6 @@ export interface PartnerKeyPair {
 
 /** The RSA modulus length of generated partner keys, in bits (as in the Alix example). */
 export const PARTNER_KEY_BITS = 2048;
-
 
 /**
  * Generates a 2048-bit RSA partner key pair without blocking the event loop.

@@ -48,12 +48,15 @@ function resolve(input: AlixSandboxCore | AlixHandlersOptions): { core: AlixSand
   } catch (error) {
     throw new ConfigurationError('alixHandlers(): baseUrl is not a URL', { cause: error });
   }
-  if (parsed.search !== '' || parsed.hash !== '') throw new ConfigurationError('alixHandlers(): baseUrl must not have a query or hash');
+  if (parsed.search !== '' || parsed.hash !== '')
+    throw new ConfigurationError('alixHandlers(): baseUrl must not have a query or hash');
   const normalized = `${parsed.origin}${parsed.pathname.replace(/\/+$/, '')}`;
   if (core === undefined) return { core: new AlixSandboxCore(coreOptions), baseUrl: normalized };
   const extra = Object.entries(coreOptions).filter(([, value]) => value !== undefined);
   if (extra.length > 0) {
-    throw new ConfigurationError(`alixHandlers(): pass either core or sandbox options, not both (${extra.map(([key]) => key).join(', ')})`);
+    throw new ConfigurationError(
+      `alixHandlers(): pass either core or sandbox options, not both (${extra.map(([key]) => key).join(', ')})`,
+    );
   }
   return { core, baseUrl: normalized };
 }

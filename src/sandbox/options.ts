@@ -134,18 +134,24 @@ function parseKey(name: string, parse: () => KeyObject): KeyObject {
     throw new ConfigurationError(`sandbox option ${name} is not a PEM key`, { cause: error });
   }
   if (key.asymmetricKeyType !== 'rsa') {
-    throw new ConfigurationError(`sandbox option ${name} must be an RSA key (got ${key.asymmetricKeyType ?? 'unknown'})`);
+    throw new ConfigurationError(
+      `sandbox option ${name} must be an RSA key (got ${key.asymmetricKeyType ?? 'unknown'})`,
+    );
   }
   return key;
 }
 
-function resolveKeys(options: AlixSandboxOptions): Pick<ResolvedSandboxOptions, 'publicKey' | 'publicKeyPem' | 'privateKeyPem'> {
+function resolveKeys(
+  options: AlixSandboxOptions,
+): Pick<ResolvedSandboxOptions, 'publicKey' | 'publicKeyPem' | 'privateKeyPem'> {
   if (options.publicKeyPem === undefined && options.privateKeyPem === undefined) {
     const pair = generatePartnerKeyPairSync();
     return { publicKey: createPublicKey(pair.publicKeyPem), ...pair };
   }
   const privateKey =
-    options.privateKeyPem === undefined ? undefined : parseKey('privateKeyPem', () => createPrivateKey(options.privateKeyPem as string));
+    options.privateKeyPem === undefined
+      ? undefined
+      : parseKey('privateKeyPem', () => createPrivateKey(options.privateKeyPem as string));
   const publicKey =
     options.publicKeyPem === undefined
       ? createPublicKey(privateKey as KeyObject)

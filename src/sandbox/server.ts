@@ -60,11 +60,14 @@ function buildCore(options: AlixSandboxServerOptions): AlixSandboxCore | Promise
   if (core !== undefined) {
     const extra = Object.entries(coreOptions).filter(([, value]) => value !== undefined);
     if (extra.length > 0) {
-      throw new ConfigurationError(`startAlixSandbox(): pass either core or sandbox options, not both (${extra.map(([key]) => key).join(', ')})`);
+      throw new ConfigurationError(
+        `startAlixSandbox(): pass either core or sandbox options, not both (${extra.map(([key]) => key).join(', ')})`,
+      );
     }
     return core;
   }
-  if (coreOptions.publicKeyPem !== undefined || coreOptions.privateKeyPem !== undefined) return new AlixSandboxCore(coreOptions);
+  if (coreOptions.publicKeyPem !== undefined || coreOptions.privateKeyPem !== undefined)
+    return new AlixSandboxCore(coreOptions);
   // Generate the key pair off the event loop rather than inside the core's constructor.
   return generatePartnerKeyPair().then((pair) => new AlixSandboxCore({ ...coreOptions, ...pair }));
 }
@@ -97,8 +100,12 @@ function readBody(req: IncomingMessage): Promise<string | undefined> {
  * await sandbox.close();
  */
 export async function startAlixSandbox(options: AlixSandboxServerOptions = {}): Promise<AlixSandbox> {
-  const { host, port } = { ...DEFAULT_ALIX_SANDBOX_SERVER_OPTIONS, ...definedOnly({ host: options.host, port: options.port }) };
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigurationError('startAlixSandbox(): port must be 0–65535');
+  const { host, port } = {
+    ...DEFAULT_ALIX_SANDBOX_SERVER_OPTIONS,
+    ...definedOnly({ host: options.host, port: options.port }),
+  };
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new ConfigurationError('startAlixSandbox(): port must be 0–65535');
   const core = await buildCore(options);
   const inFlight = new Set<AbortController>();
 
@@ -111,7 +118,12 @@ export async function startAlixSandbox(options: AlixSandboxServerOptions = {}): 
     });
     try {
       const bodyText = await readBody(req);
-      const request: SandboxRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, bodyText: bodyText ?? '' };
+      const request: SandboxRequest = {
+        method: req.method ?? 'GET',
+        path: req.url ?? '/',
+        headers: req.headers,
+        bodyText: bodyText ?? '',
+      };
       const reply = bodyText === undefined ? core.payloadTooLarge() : await core.handle(request, controller.signal);
       if (res.destroyed) return;
       if ('reset' in reply) {
@@ -173,4 +185,3 @@ export async function startAlixSandbox(options: AlixSandboxServerOptions = {}): 
     onAuthCall: (listener) => core.onAuthCall(listener),
   };
 }
-

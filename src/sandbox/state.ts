@@ -65,7 +65,13 @@ export class SandboxTokenRegistry {
     const refreshTokenExpiresAt = expiryAt(request.nowMs, request.refreshTokenTtlMs);
     const accessToken = this.#mint(request, accessTokenExpiresAt);
     const refreshToken = this.#mint(request, refreshTokenExpiresAt);
-    const base = { partnerCode: request.partnerCode, userEmail: request.userEmail, session: request.session, revoked: false, used: false };
+    const base = {
+      partnerCode: request.partnerCode,
+      userEmail: request.userEmail,
+      session: request.session,
+      revoked: false,
+      used: false,
+    };
     this.#access.set(accessToken, { ...base, expiresAt: accessTokenExpiresAt });
     this.#refresh.set(refreshToken, { ...base, expiresAt: refreshTokenExpiresAt });
     return { accessToken, refreshToken, accessTokenExpiresAt, refreshTokenExpiresAt };
@@ -89,7 +95,9 @@ export class SandboxTokenRegistry {
     return issued === undefined ? { known: false } : { known: true, userEmail: issued.userEmail };
   }
 
-  /** The end user an issued refresh token acts for (used, expired or revoked alike); `undefined` when unknown or none. */
+  /**
+   * The end user an issued refresh token acts for (used, expired or revoked alike); `undefined` when unknown or none.
+   */
   refreshTokenUser(token: string): string | undefined {
     return this.#refresh.get(token)?.userEmail;
   }

@@ -1,6 +1,7 @@
 /**
  * Opaque, JWT-looking tokens like the ones Alix issues (HS256 with `iat`, `exp`,
- * `partnerCode`, `session`, and `userEmail` for a sign-in that named its end user). Clients must not decode them; the sandbox itself trusts only
+ * `partnerCode`, `session`, and `userEmail` for a sign-in that named its end user). Clients must not decode them; the
+ * sandbox itself trusts only
  * its own registry, never the claims.
  */
 import { createHmac, randomBytes } from 'node:crypto';

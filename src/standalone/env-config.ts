@@ -36,10 +36,13 @@ export function readAlixEnvConfig(env: NodeJS.ProcessEnv = process.env): AlixEnv
     const raw = env[name]?.trim();
     return raw === undefined || raw === '' ? undefined : raw;
   };
-  const missing: string[] = [ALIX_ENV.baseUrl, ALIX_ENV.partnerCode, ALIX_ENV.secretKey].filter((name) => value(name) === undefined);
+  const missing: string[] = [ALIX_ENV.baseUrl, ALIX_ENV.partnerCode, ALIX_ENV.secretKey].filter(
+    (name) => value(name) === undefined,
+  );
   const privateKey = value(ALIX_ENV.privateKey);
   const privateKeyFile = value(ALIX_ENV.privateKeyFile);
-  if (privateKey === undefined && privateKeyFile === undefined) missing.push(`${ALIX_ENV.privateKey} or ${ALIX_ENV.privateKeyFile}`);
+  if (privateKey === undefined && privateKeyFile === undefined)
+    missing.push(`${ALIX_ENV.privateKey} or ${ALIX_ENV.privateKeyFile}`);
   if (missing.length > 0) {
     throw new ConfigurationError(`missing environment variables: ${missing.join(', ')}`);
   }
@@ -47,7 +50,9 @@ export function readAlixEnvConfig(env: NodeJS.ProcessEnv = process.env): AlixEnv
     throw new ConfigurationError(`set only one of ${ALIX_ENV.privateKey} and ${ALIX_ENV.privateKeyFile}`);
   }
   if (privateKey !== undefined && !privateKey.includes('-----BEGIN')) {
-    throw new ConfigurationError(`${ALIX_ENV.privateKey} must hold a PEM key; use ${ALIX_ENV.privateKeyFile} for a path`);
+    throw new ConfigurationError(
+      `${ALIX_ENV.privateKey} must hold a PEM key; use ${ALIX_ENV.privateKeyFile} for a path`,
+    );
   }
   const userEmail = value(ALIX_ENV.userEmail);
   const refreshToken = value(ALIX_ENV.refreshToken);

@@ -48,7 +48,9 @@ export const DEFAULT_MEMORY_TOKEN_STORE_OPTIONS = Object.freeze({
   maxSessions: 100_000,
 });
 
-/** Stores a manager or pool made for itself and shares with nobody: the only ones a provider without identity may use. */
+/**
+ * Stores a manager or pool made for itself and shares with nobody: the only ones a provider without identity may use.
+ */
 const privateStores = new WeakSet<TokenStore>();
 
 /** Marks `store` as private to the manager or pool that made it. */
@@ -78,16 +80,25 @@ export class MemoryTokenStore implements TokenStore {
 
   /** @throws ConfigurationError when an option is invalid. */
   constructor(options: MemoryTokenStoreOptions = {}) {
-    if (typeof options !== 'object' || options === null) throw new ConfigurationError('MemoryTokenStore options must be an object');
+    if (typeof options !== 'object' || options === null)
+      throw new ConfigurationError('MemoryTokenStore options must be an object');
     const resolved = { ...DEFAULT_MEMORY_TOKEN_STORE_OPTIONS, ...definedOnly(options) };
-    if (typeof resolved.now !== 'function') throw new ConfigurationError('MemoryTokenStore option now must be a function');
+    if (typeof resolved.now !== 'function')
+      throw new ConfigurationError('MemoryTokenStore option now must be a function');
     const { maxSessions } = resolved;
-    if (typeof maxSessions !== 'number' || !(Number.isInteger(maxSessions) || maxSessions === Number.POSITIVE_INFINITY) || maxSessions < 1) {
+    if (
+      typeof maxSessions !== 'number' ||
+      !(Number.isInteger(maxSessions) || maxSessions === Number.POSITIVE_INFINITY) ||
+      maxSessions < 1
+    ) {
       throw new ConfigurationError('MemoryTokenStore option maxSessions must be an integer ≥ 1');
     }
     this.#maxSessions = maxSessions;
     const cache = resolved.cache as unknown;
-    if (cache !== undefined && (typeof (cache as NodeCache).get !== 'function' || typeof (cache as NodeCache).set !== 'function')) {
+    if (
+      cache !== undefined &&
+      (typeof (cache as NodeCache).get !== 'function' || typeof (cache as NodeCache).set !== 'function')
+    ) {
       throw new ConfigurationError('MemoryTokenStore option cache must be a NodeCache');
     }
     this.#cache = (cache as NodeCache | undefined) ?? new NodeCache({ useClones: false, checkperiod: 0, stdTTL: 0 });
@@ -95,7 +106,8 @@ export class MemoryTokenStore implements TokenStore {
     this.#cipher = resolveTokenCipher(resolved.encryption, 'MemoryTokenStore');
     // Expired and deleted entries leave the order too (the cache may be shared: other keys are not ours).
     this.#cache.on('del', (key: string) => this.#order.delete(key));
-    this.breaker = resolved.breaker === false ? undefined : new LocalAuthBreaker({ now: resolved.now, ...resolved.breaker });
+    this.breaker =
+      resolved.breaker === false ? undefined : new LocalAuthBreaker({ now: resolved.now, ...resolved.breaker });
   }
 
   /** @throws UnreadableSessionError when an encrypted value does not open (the manager treats it as absent). */
@@ -144,6 +156,7 @@ export class MemoryTokenStore implements TokenStore {
 }
 
 function checkKey(key: unknown): string {
-  if (typeof key !== 'string' || key === '') throw new ConfigurationError('MemoryTokenStore: the session key must be a non-empty string');
+  if (typeof key !== 'string' || key === '')
+    throw new ConfigurationError('MemoryTokenStore: the session key must be a non-empty string');
   return key;
 }

@@ -195,13 +195,17 @@ export class RedisAuthBreaker implements AuthBreaker {
     let reply: number[];
     try {
       const args = [String(Math.ceil(this.#deps.options.openMs)), randomUUID()];
-      reply = numbers(await this.#run('EVAL breaker-admit', scope.tripped, () => this.#deps.evaluate(ADMIT_SCRIPT, keys, args)));
+      reply = numbers(
+        await this.#run('EVAL breaker-admit', scope.tripped, () => this.#deps.evaluate(ADMIT_SCRIPT, keys, args)),
+      );
     } catch (error) {
       this.#failed(error);
       const seen = this.snapshot(call);
       const now = this.#deps.options.now();
       const open = seen.state === 'open' && seen.openUntil !== null && seen.openUntil > now;
-      return open ? { allowed: false, retryAfterMs: (seen.openUntil as number) - now } : { allowed: true, probe: false };
+      return open
+        ? { allowed: false, retryAfterMs: (seen.openUntil as number) - now }
+        : { allowed: true, probe: false };
     }
     const [allowed = 1, isProbe = 0, waitMs = 0, level = 0, failures = 0, clean = 0] = reply;
     if (clean === 1) {
@@ -212,7 +216,9 @@ export class RedisAuthBreaker implements AuthBreaker {
     const own = level === 1 ? opened(waitMs, failures, this.#deps.options.now()) : closedOr(isProbe, 0);
     // Refused by the session's own circuit, the script did not look at the scope's.
     this.#remember(call, own, shared, level !== 1);
-    return allowed === 1 ? { allowed: true, probe: isProbe === 1 } : { allowed: false, retryAfterMs: Math.max(1, waitMs) };
+    return allowed === 1
+      ? { allowed: true, probe: isProbe === 1 }
+      : { allowed: false, retryAfterMs: Math.max(1, waitMs) };
   }
 
   async record(call: BreakerCall, outcome: BreakerOutcome, retryAfterMs?: number): Promise<void> {
@@ -253,22 +259,34 @@ export class RedisAuthBreaker implements AuthBreaker {
         String(TRIPPED_LIFETIME_MS),
       ];
       this.#clean.delete(rememberedKey(call));
-      const reply = await this.#run('EVAL breaker-failure', scope.tripped, () => this.#deps.evaluate(FAILURE_SCRIPT, keys, args));
+      const reply = await this.#run('EVAL breaker-failure', scope.tripped, () =>
+        this.#deps.evaluate(FAILURE_SCRIPT, keys, args),
+      );
       const [ownLeft = 0, sharedLeft = 0, count = 0] = numbers(reply);
       const now = options.now();
-      this.#remember(call, ownLeft > 0 ? opened(ownLeft, count, now) : closedOr(0, 0), sharedLeft > 0 ? opened(sharedLeft, count, now) : closedOr(0, count));
+      this.#remember(
+        call,
+        ownLeft > 0 ? opened(ownLeft, count, now) : closedOr(0, 0),
+        sharedLeft > 0 ? opened(sharedLeft, count, now) : closedOr(0, count),
+      );
     } catch (error) {
       this.#failed(error);
     }
   }
 
-  /** The state for `call` as of this process's last exchange with Redis (an open period that ran out reads as half-open). */
+  /**
+   * The state for `call` as of this process's last exchange with Redis (an open period that ran out reads as
+   * half-open).
+   */
   snapshot(call: BreakerCall): BreakerStatus {
     const seen = this.#last.get(rememberedKey(call));
     const scope = this.#openScopes.get(call.scope);
     const last = scope === undefined ? seen : { own: seen?.own ?? closedOr(0, 0), shared: scope };
     const now = this.#deps.options.now();
-    const status = last === undefined ? { state: 'closed' as const, failures: 0, openUntil: null, level: null } : combine(lapse(last.own, now), lapse(last.shared, now));
+    const status =
+      last === undefined
+        ? { state: 'closed' as const, failures: 0, openUntil: null, level: null }
+        : combine(lapse(last.own, now), lapse(last.shared, now));
     return this.#unavailable === undefined ? status : { ...status, unavailable: this.#unavailable };
   }
 
@@ -282,9 +300,15 @@ export class RedisAuthBreaker implements AuthBreaker {
   /** Redis refused the breaker, or did not answer: admit, say so in snapshots, and warn once per process if refused. */
   #failed(error: unknown): void {
     const refused = isRefusal(error);
-    this.#unavailable = refused ? 'the Redis user may not use the breaker keys or EVAL (check its ACL)' : 'Redis could not be reached';
+    this.#unavailable = refused
+      ? 'the Redis user may not use the breaker keys or EVAL (check its ACL)'
+      : 'Redis could not be reached';
     if (refused) warnRefusedOnce(this.#deps.log, 'breaker', error);
-    else this.#deps.log.debug({ event: 'breaker-unavailable', err: error }, 'the shared breaker could not be read; going by the last state seen');
+    else
+      this.#deps.log.debug(
+        { event: 'breaker-unavailable', err: error },
+        'the shared breaker could not be read; going by the last state seen',
+      );
   }
 
   #remember(call: BreakerCall, own: Remembered, shared: Remembered, scopeSeen = true): void {
@@ -319,7 +343,9 @@ function closedOr(probe: number, failures: number): Remembered {
 
 /** An open period that ran out reads as half-open. */
 function lapse(status: Remembered, now: number): Remembered {
-  return status.state === 'open' && status.openUntil !== null && status.openUntil <= now ? { ...status, state: 'half-open' as BreakerState, openUntil: null } : status;
+  return status.state === 'open' && status.openUntil !== null && status.openUntil <= now
+    ? { ...status, state: 'half-open' as BreakerState, openUntil: null }
+    : status;
 }
 
 function numbers(reply: unknown): number[] {

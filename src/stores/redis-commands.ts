@@ -22,7 +22,10 @@ export class RedisCommands {
   /** The one pending wait for the client's connection, shared by every command meanwhile. */
   #connecting: Promise<void> | undefined;
 
-  constructor(client: Redis | Cluster, options: { readonly commandTimeoutMs: number; readonly connectTimeoutMs: number }) {
+  constructor(
+    client: Redis | Cluster,
+    options: { readonly commandTimeoutMs: number; readonly connectTimeoutMs: number },
+  ) {
     this.#client = client;
     this.#options = options;
   }
@@ -36,12 +39,21 @@ export class RedisCommands {
    * Runs one command: after waiting for a connection still being set up, failing fast
    * while the client is disconnected, and giving up after `timeoutMs`.
    */
-  async run<T>(operation: string, key: string, command: () => Promise<T>, timeoutMs = this.#options.commandTimeoutMs): Promise<T> {
+  async run<T>(
+    operation: string,
+    key: string,
+    command: () => Promise<T>,
+    timeoutMs = this.#options.commandTimeoutMs,
+  ): Promise<T> {
     const where = `redis ${operation} on ${key}`;
     await this.#whenConnected(where);
     let timer: TimerHandle | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setUnrefTimeout(systemClock, () => reject(new TokenStoreError(`${where} timed out after ${timeoutMs} ms`)), timeoutMs);
+      timer = setUnrefTimeout(
+        systemClock,
+        () => reject(new TokenStoreError(`${where} timed out after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
     });
     try {
       return await Promise.race([command(), timeout]);
@@ -88,7 +100,11 @@ export class RedisCommands {
       };
       const onReady = (): void => finish();
       const onClose = (): void => finish(new Error('the connection closed before it was ready'));
-      const timer = setUnrefTimeout(systemClock, () => finish(new Error(`the connection was not ready after ${timeoutMs} ms (${client.status})`)), timeoutMs);
+      const timer = setUnrefTimeout(
+        systemClock,
+        () => finish(new Error(`the connection was not ready after ${timeoutMs} ms (${client.status})`)),
+        timeoutMs,
+      );
       client.once('ready', onReady);
       client.once('close', onClose);
       client.once('end', onClose);
@@ -106,7 +122,9 @@ const REFUSED = /NOPERM|NOSCRIPT|no permissions|unknown command/i;
 /** Whether Redis refused a command for this user (it will refuse it again), as opposed to failing to answer. */
 export function isRefusal(error: unknown): boolean {
   const cause = (error as { cause?: unknown } | null)?.cause;
-  return REFUSED.test(`${error instanceof Error ? error.message : String(error)} ${cause instanceof Error ? cause.message : ''}`);
+  return REFUSED.test(
+    `${error instanceof Error ? error.message : String(error)} ${cause instanceof Error ? cause.message : ''}`,
+  );
 }
 
 /** The uses of Redis already warned about in this process. */
@@ -119,5 +137,8 @@ const warnedRefusals = new Set<string>();
 export function warnRefusedOnce(log: Logger, use: 'lock' | 'breaker', error: unknown): void {
   if (warnedRefusals.has(use)) return;
   warnedRefusals.add(use);
-  log.warn({ event: `${use}-refused`, err: error }, `Redis refuses the ${use} commands for this user; the ${use} is off until its ACL allows them (see docs/scaling.md)`);
+  log.warn(
+    { event: `${use}-refused`, err: error },
+    `Redis refuses the ${use} commands for this user; the ${use} is off until its ACL allows them (see docs/scaling.md)`,
+  );
 }

@@ -172,7 +172,10 @@ export class RedisNotifications {
   #unlisten(channel: string, listener: ChannelListener): void {
     const listeners = this.#listeners.get(channel);
     if (listeners === undefined || !listeners.delete(listener) || listeners.size > 0 || this.#closed) return;
-    this.#leaving.set(channel, setUnrefTimeout(systemClock, () => this.#unsubscribe(channel), UNSUBSCRIBE_AFTER_MS));
+    this.#leaving.set(
+      channel,
+      setUnrefTimeout(systemClock, () => this.#unsubscribe(channel), UNSUBSCRIBE_AFTER_MS),
+    );
   }
 
   #unsubscribe(channel: string): void {
@@ -185,7 +188,9 @@ export class RedisNotifications {
     if (subscriber === undefined) return;
     const unsubscribe = (mode: PubSubMode | undefined): Promise<unknown> =>
       mode === 'sharded' ? subscriber.sunsubscribe(channel) : subscriber.unsubscribe(channel);
-    void this.mode().then(unsubscribe).catch(() => undefined);
+    void this.mode()
+      .then(unsubscribe)
+      .catch(() => undefined);
   }
 
   async #subscribe(channel: string): Promise<void> {

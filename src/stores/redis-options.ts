@@ -120,11 +120,13 @@ const DURATIONS = ['lockTtlMs', 'lockWaitMs', 'pollIntervalMs', 'commandTimeoutM
 
 /** Merges the defaults and validates; bad options throw at construction. */
 export function resolveRedisTokenStoreOptions(options: RedisTokenStoreOptions): ResolvedRedisTokenStoreOptions {
-  if (typeof options !== 'object' || options === null) throw new ConfigurationError('RedisTokenStore needs an options object');
+  if (typeof options !== 'object' || options === null)
+    throw new ConfigurationError('RedisTokenStore needs an options object');
   const client = options.client as Partial<Redis> | undefined;
   // Structural: a Redis, a Sentinel-configured Redis and a Cluster all have these.
   for (const method of ['get', 'set', 'del', 'eval', 'publish', 'duplicate', 'connect', 'once', 'off'] as const) {
-    if (typeof client?.[method] !== 'function') throw new ConfigurationError('RedisTokenStore option client must be an ioredis client');
+    if (typeof client?.[method] !== 'function')
+      throw new ConfigurationError('RedisTokenStore option client must be an ioredis client');
   }
   if ('key' in options) {
     // Version 1 took one key per store; JavaScript callers would otherwise pass it unnoticed.
@@ -138,8 +140,12 @@ export function resolveRedisTokenStoreOptions(options: RedisTokenStoreOptions): 
   const resolved = { ...defaults, ...definedOnly(rest), breaker: false, cipher } as ResolvedRedisTokenStoreOptions;
   if (breaker !== false) {
     const { key = breakerKey, ...breakerOptions } = breaker ?? {};
-    if (typeof key !== 'string' || key === '') throw new ConfigurationError('RedisTokenStore option breaker.key must be a non-empty string');
-    resolved.breaker = { ...resolveAuthBreakerOptions({ now: resolved.now, ...breakerOptions }, 'RedisTokenStore breaker'), key };
+    if (typeof key !== 'string' || key === '')
+      throw new ConfigurationError('RedisTokenStore option breaker.key must be a non-empty string');
+    resolved.breaker = {
+      ...resolveAuthBreakerOptions({ now: resolved.now, ...breakerOptions }, 'RedisTokenStore breaker'),
+      key,
+    };
   }
   for (const name of DURATIONS) assertPositiveMs(`RedisTokenStore option ${name}`, resolved[name]);
   if (resolved.lockWaitMs <= resolved.lockTtlMs) {

@@ -53,7 +53,8 @@ export function decodeSession(raw: string | null): DecodedSession {
   } catch {
     return { version: 0, session: undefined, problem: 'not JSON' };
   }
-  if (typeof parsed !== 'object' || parsed === null) return { version: 0, session: undefined, problem: 'not an object' };
+  if (typeof parsed !== 'object' || parsed === null)
+    return { version: 0, session: undefined, problem: 'not an object' };
   type Fields = Partial<Record<'version' | 'identity' | 'tokens' | 'sealed', unknown>>;
   const { version, identity, tokens, sealed } = parsed as Fields;
   if (!isVersion(version)) return { version: 0, session: undefined, problem: 'no valid version' };

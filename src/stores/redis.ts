@@ -22,7 +22,14 @@ import { RedisNotifications } from './redis-notifications';
 import type { PubSubMode, Watch } from './redis-notifications';
 import { resolveRedisTokenStoreOptions } from './redis-options';
 import type { RedisTokenStoreOptions, ResolvedRedisTokenStoreOptions } from './redis-options';
-import type { AcquireRefreshLockOptions, AuthBreaker, RefreshLock, RefreshLockResult, StoredSession, TokenStore } from './types';
+import type {
+  AcquireRefreshLockOptions,
+  AuthBreaker,
+  RefreshLock,
+  RefreshLockResult,
+  StoredSession,
+  TokenStore,
+} from './types';
 
 /**
  * The Redis names a {@link RedisTokenStore} uses for one session key `<key>`: `{<key>}`,
@@ -167,7 +174,10 @@ export class RedisTokenStore implements TokenStore {
     const stored = decodeSession(await this.#commands.run('GET', key, () => this.#client.get(session)));
     this.#remember(key, stored.version);
     if (stored.problem !== undefined) {
-      this.#log.warn({ event: 'store-value-invalid', key, problem: stored.problem }, 'stored session is malformed; treating it as absent');
+      this.#log.warn(
+        { event: 'store-value-invalid', key, problem: stored.problem },
+        'stored session is malformed; treating it as absent',
+      );
     }
     if (this.#options.cipher === undefined && stored.sealed === undefined) return stored.session;
     return this.#open(key, stored);
@@ -235,7 +245,9 @@ export class RedisTokenStore implements TokenStore {
     const fields: unknown[] = Array.isArray(reply) ? reply : [];
     const [written, version] = fields.slice(0, 2).map(Number);
     if (written !== 1 || version === undefined) {
-      throw new TokenStoreError(`stale write refused: the session at ${key} is at version ${String(version)}, this write was based on version ${base}`);
+      throw new TokenStoreError(
+        `stale write refused: the session at ${key} is at version ${String(version)}, this write was based on version ${base}`,
+      );
     }
     this.#remember(key, version);
     this.#log.debug({ event: 'store-written', key, version, ttlMs }, 'session written to redis');
@@ -271,7 +283,8 @@ export class RedisTokenStore implements TokenStore {
     const deadline = systemClock.now() + this.#options.lockWaitMs;
     let baseline = this.#versions.get(key);
     let watch: Watch | undefined;
-    const stillHeld = (): TokenStoreError => new TokenStoreError(`refresh lock ${lock} still held after waiting ${this.#options.lockWaitMs} ms`);
+    const stillHeld = (): TokenStoreError =>
+      new TokenStoreError(`refresh lock ${lock} still held after waiting ${this.#options.lockWaitMs} ms`);
     try {
       for (;;) {
         if (this.#closed) throw new TokenStoreError('the redis token store is closed');
@@ -288,7 +301,14 @@ export class RedisTokenStore implements TokenStore {
             // Subscribed before reading the version: a session published after the read wakes this wait.
             await watch.subscribed(Math.min(this.#options.pollIntervalMs, Math.max(1, deadline - systemClock.now())));
           }
-          ({ version } = decodeSession(await this.#commands.run('GET', key, () => this.#client.get(session), this.#commands.timeoutBefore(deadline))));
+          ({ version } = decodeSession(
+            await this.#commands.run(
+              'GET',
+              key,
+              () => this.#client.get(session),
+              this.#commands.timeoutBefore(deadline),
+            ),
+          ));
         } catch (error) {
           // A command cut short by the end of the wait is the wait running out, not Redis failing.
           if (systemClock.now() >= deadline) throw stillHeld();
@@ -415,22 +435,32 @@ export class RedisTokenStore implements TokenStore {
     };
     const tick = (): void => {
       if (stopped || systemClock.now() >= until) return stop();
-      this.#commands.run('EVAL extend-lock', key, () => this.#client.eval(EXTEND_LOCK_SCRIPT, 1, lock, owner, String(Math.ceil(lockTtlMs)))).then(
-        (reply) => {
-          if (stopped) return;
-          if (Number(reply) === 1) {
-            timer = setUnrefTimeout(systemClock, tick, lockTtlMs / 3);
-            return;
-          }
-          this.#log.warn({ event: 'lock-lost', key: lock, lockTtlMs }, 'the refresh lock was lost while held (it expired, or Redis failed over); fencing still protects the session');
-          stop();
-        },
-        (error: unknown) => {
-          // One failed extension is not a lost lock: try again at the next tick.
-          this.#log.debug({ event: 'lock-extend-failed', key: lock, err: error }, 'could not extend the refresh lock; retrying');
-          if (!stopped) timer = setUnrefTimeout(systemClock, tick, lockTtlMs / 3);
-        },
-      );
+      this.#commands
+        .run('EVAL extend-lock', key, () =>
+          this.#client.eval(EXTEND_LOCK_SCRIPT, 1, lock, owner, String(Math.ceil(lockTtlMs))),
+        )
+        .then(
+          (reply) => {
+            if (stopped) return;
+            if (Number(reply) === 1) {
+              timer = setUnrefTimeout(systemClock, tick, lockTtlMs / 3);
+              return;
+            }
+            this.#log.warn(
+              { event: 'lock-lost', key: lock, lockTtlMs },
+              'the refresh lock was lost while held (it expired, or Redis failed over); fencing still protects the session',
+            );
+            stop();
+          },
+          (error: unknown) => {
+            // One failed extension is not a lost lock: try again at the next tick.
+            this.#log.debug(
+              { event: 'lock-extend-failed', key: lock, err: error },
+              'could not extend the refresh lock; retrying',
+            );
+            if (!stopped) timer = setUnrefTimeout(systemClock, tick, lockTtlMs / 3);
+          },
+        );
     };
     this.#watchdogs.add(stop);
     timer = setUnrefTimeout(systemClock, tick, lockTtlMs / 3);
@@ -460,7 +490,8 @@ export class RedisTokenStore implements TokenStore {
       this.#publishFailing = false;
     } else {
       const fields = { event: 'store-publish-failed', key, channel, err: new Error(error) };
-      const text = 'pub/sub notification failed; waiters fall back to polling (check the ACL allows PUBLISH on this channel)';
+      const text =
+        'pub/sub notification failed; waiters fall back to polling (check the ACL allows PUBLISH on this channel)';
       if (this.#publishFailing) this.#log.debug(fields, text);
       else this.#log.warn(fields, text);
       this.#publishFailing = true;

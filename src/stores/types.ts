@@ -83,7 +83,9 @@ export interface BreakerCall {
   readonly session: string;
 }
 
-/** A breaker's state as last known for one call's scope and session (a shared breaker's view from its last exchange). */
+/**
+ * A breaker's state as last known for one call's scope and session (a shared breaker's view from its last exchange).
+ */
 export interface BreakerStatus {
   state: BreakerState;
   /** Transient auth failures counted in the current window (when open: the count that opened it). */

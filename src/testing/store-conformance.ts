@@ -130,7 +130,10 @@ function roundTrip(test: Test, options: TokenStoreConformanceOptions): void {
     const store = await make();
     const [a, b] = [conformanceKey('a'), conformanceKey('b')];
     const [sessionA, sessionB] = [conformanceSession(), conformanceSession()];
-    for (const [key, session] of [[a, sessionA], [b, sessionB]] as const) {
+    for (const [key, session] of [
+      [a, sessionA],
+      [b, sessionB],
+    ] as const) {
       await store.get(key);
       await store.set(key, session);
     }

@@ -23,7 +23,9 @@ export async function startLocalApi(): Promise<LocalApi> {
       const auth = req.headers.authorization ?? null;
       seen.push({ path, auth });
       const body = path === '/always-401' ? { error: 'invalid token' } : { auth };
-      res.writeHead(path === '/always-401' ? 401 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      res
+        .writeHead(path === '/always-401' ? 401 : 200, { 'content-type': 'application/json' })
+        .end(JSON.stringify(body));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -62,10 +64,12 @@ export function pathsHolding(root: unknown, secret: string): string[] {
     if ((typeof value !== 'object' && typeof value !== 'function') || value === null || seen.has(value)) continue;
     seen.add(value);
     if (ArrayBuffer.isView(value)) {
-      if (Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('latin1').includes(secret)) found.push(path);
+      if (Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('latin1').includes(secret))
+        found.push(path);
       continue;
     }
-    if (value instanceof Map) for (const [key, entry] of value) stack.push([entry, `${path}.get(${String(key)})`], [key, `${path}.<key>`]);
+    if (value instanceof Map)
+      for (const [key, entry] of value) stack.push([entry, `${path}.get(${String(key)})`], [key, `${path}.<key>`]);
     if (value instanceof Set) for (const entry of value) stack.push([entry, `${path}.<entry>`]);
     for (const key of Reflect.ownKeys(value)) {
       const descriptor = Object.getOwnPropertyDescriptor(value, key);

@@ -47,7 +47,12 @@ describe('AlixAuthProvider and the installed axios version', () => {
   afterAll(() => sandbox.close());
 
   function options(): AlixAuthProviderOptions {
-    return { baseUrl: sandbox.url, partnerCode: sandbox.partnerCode, secretKey: sandbox.secretKey, privateKey: sandbox.privateKeyPem };
+    return {
+      baseUrl: sandbox.url,
+      partnerCode: sandbox.partnerCode,
+      secretKey: sandbox.secretKey,
+      privateKey: sandbox.privateKeyPem,
+    };
   }
 
   it('refuses to construct with axios 0.27 installed, naming the version and the range to install', () => {
@@ -60,7 +65,9 @@ describe('AlixAuthProvider and the installed axios version', () => {
     expect(error).toBeInstanceOf(ConfigurationError);
     expect(error).toMatchObject({ code: ErrorCodes.CONFIGURATION });
     expect((error as Error).message).toBe('AlixAuthProvider: axios 0.27.2 is not supported; install axios ^1.6.0');
-    expect(findLeaks([error], { secretKey: sandbox.secretKey, privateKey: pemBodyLines(sandbox.privateKeyPem)[0] ?? '' })).toEqual([]);
+    expect(
+      findLeaks([error], { secretKey: sandbox.secretKey, privateKey: pemBodyLines(sandbox.privateKeyPem)[0] ?? '' }),
+    ).toEqual([]);
     expect(sandbox.counters().requests).toBe(0);
   });
 

@@ -47,11 +47,16 @@ describe('classifyTransportError()', () => {
   });
 
   it('maps the caller aborting to AbortedError', () => {
-    expect(classifyTransportError(axiosError('ERR_CANCELED', 'canceled'), { ...transport, aborted: true })).toBeInstanceOf(AbortedError);
+    expect(
+      classifyTransportError(axiosError('ERR_CANCELED', 'canceled'), { ...transport, aborted: true }),
+    ).toBeInstanceOf(AbortedError);
   });
 
   it('maps an oversized response to MalformedResponseError', () => {
-    const error = classifyTransportError(axiosError('ERR_BAD_RESPONSE', 'maxContentLength size of 1048576 exceeded'), transport);
+    const error = classifyTransportError(
+      axiosError('ERR_BAD_RESPONSE', 'maxContentLength size of 1048576 exceeded'),
+      transport,
+    );
 
     expect(error).toBeInstanceOf(MalformedResponseError);
   });
@@ -70,7 +75,9 @@ describe('interpretResponse()', () => {
   const context = { operation: 'authenticate' as const, url: 'https://alix.test/p', secrets: [], now: 0 };
 
   it('treats a 404 HTML page as a rejection without errorCode', () => {
-    const error = captured(() => interpretResponse({ status: 404, headers: {}, text: '<html>Not found</html>' }, context));
+    const error = captured(() =>
+      interpretResponse({ status: 404, headers: {}, text: '<html>Not found</html>' }, context),
+    );
 
     expect(error).toBeInstanceOf(AuthRejectedError);
     expect(error).toMatchObject({ status: 404, errorCode: undefined, operation: 'authenticate' });

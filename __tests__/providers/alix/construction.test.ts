@@ -27,7 +27,13 @@ afterAll(() => {
 });
 
 function options(overrides: Partial<AlixAuthProviderOptions> = {}): AlixAuthProviderOptions {
-  return { baseUrl: 'https://alix.test', partnerCode: 'acme', secretKey: SECRET_KEY, privateKey: keys.privatePem, ...overrides };
+  return {
+    baseUrl: 'https://alix.test',
+    partnerCode: 'acme',
+    secretKey: SECRET_KEY,
+    privateKey: keys.privatePem,
+    ...overrides,
+  };
 }
 
 function constructionError(overrides: Partial<AlixAuthProviderOptions>): Error {
@@ -43,7 +49,12 @@ function tokenResponse(): object {
     success: true,
     message: 'ok',
     errorCode: 0,
-    data: { accessToken: 'a', refreshToken: 'r', accessTokenExpiresAt: String(now + 900), refreshTokenExpiresAt: String(now + ONE_YEAR_S) },
+    data: {
+      accessToken: 'a',
+      refreshToken: 'r',
+      accessTokenExpiresAt: String(now + 900),
+      refreshTokenExpiresAt: String(now + ONE_YEAR_S),
+    },
   };
 }
 
@@ -109,7 +120,9 @@ describe('AlixAuthProvider construction', () => {
     });
 
     it('rejects an encrypted PEM', () => {
-      const encrypted = keys.privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' }).toString();
+      const encrypted = keys.privateKey
+        .export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' })
+        .toString();
       expect(constructionError({ privateKey: encrypted }).message).toMatch(/encrypted PEM/);
     });
 
@@ -125,7 +138,9 @@ describe('AlixAuthProvider construction', () => {
 
     it('rejects an unreadable file path, naming the path', () => {
       const missing = join(dir, 'missing.pem');
-      expect(constructionError({ privateKey: missing }).message).toBe(`privateKey file '${missing}' cannot be read (ENOENT)`);
+      expect(constructionError({ privateKey: missing }).message).toBe(
+        `privateKey file '${missing}' cannot be read (ENOENT)`,
+      );
     });
 
     it('rejects a directory as the key file', () => {
@@ -136,7 +151,9 @@ describe('AlixAuthProvider construction', () => {
       const file = join(dir, 'garbage.pem');
       writeFileSync(file, 'hello');
       chmodSync(file, 0o600);
-      expect(constructionError({ privateKey: file }).message).toBe(`privateKey file '${file}' does not contain a PEM key`);
+      expect(constructionError({ privateKey: file }).message).toBe(
+        `privateKey file '${file}' does not contain a PEM key`,
+      );
     });
 
     it('rejects a file holding a public key', () => {
@@ -151,11 +168,15 @@ describe('AlixAuthProvider construction', () => {
     });
 
     it('rejects both privateKey and signer', () => {
-      expect(constructionError({ signer: async () => 'AAAA' }).message).toBe('exactly one of privateKey and signer is required');
+      expect(constructionError({ signer: async () => 'AAAA' }).message).toBe(
+        'exactly one of privateKey and signer is required',
+      );
     });
 
     it('rejects neither privateKey nor signer', () => {
-      expect(constructionError({ privateKey: undefined }).message).toBe('exactly one of privateKey and signer is required');
+      expect(constructionError({ privateKey: undefined }).message).toBe(
+        'exactly one of privateKey and signer is required',
+      );
     });
 
     it('accepts a signer function instead of a key', () => {
@@ -173,7 +194,9 @@ describe('AlixAuthProvider construction', () => {
     });
 
     it('accepts a missing secretKey when signedString is overridden', () => {
-      expect(() => new AlixAuthProvider(options({ secretKey: undefined, signedString: (c) => c.partnerCode }))).not.toThrow();
+      expect(
+        () => new AlixAuthProvider(options({ secretKey: undefined, signedString: (c) => c.partnerCode })),
+      ).not.toThrow();
     });
 
     it.each([0, -1, Number.NaN, Number.POSITIVE_INFINITY])('rejects timeoutMs %p', (timeoutMs) => {
@@ -181,7 +204,9 @@ describe('AlixAuthProvider construction', () => {
     });
 
     it('rejects a path without a leading slash', () => {
-      expect(constructionError({ paths: { refresh: 'api/refresh' } }).message).toBe("paths.refresh must be a string starting with '/'");
+      expect(constructionError({ paths: { refresh: 'api/refresh' } }).message).toBe(
+        "paths.refresh must be a string starting with '/'",
+      );
     });
 
     it('rejects an empty userEmail', () => {
@@ -197,12 +222,15 @@ describe('AlixAuthProvider construction', () => {
       },
     );
 
-    it.each(['http://127.0.0.1:8080', 'http://127.1.2.3', 'http://localhost:3000', 'http://[::1]:4000', 'https://alix.example'])(
-      'accepts %s',
-      (baseUrl) => {
-        expect(() => new AlixAuthProvider(options({ baseUrl }))).not.toThrow();
-      },
-    );
+    it.each([
+      'http://127.0.0.1:8080',
+      'http://127.1.2.3',
+      'http://localhost:3000',
+      'http://[::1]:4000',
+      'https://alix.example',
+    ])('accepts %s', (baseUrl) => {
+      expect(() => new AlixAuthProvider(options({ baseUrl }))).not.toThrow();
+    });
 
     it('calls a loopback http base URL', async () => {
       let hits = 0;
@@ -234,7 +262,9 @@ describe('AlixAuthProvider construction', () => {
     const secrets: Record<string, string> = {
       secretKey: SECRET_KEY,
       ...Object.fromEntries(
-        [...pemBodyLines(keys.privatePem), ...pemBodyLines(smallKeys.privatePem), ...pemBodyLines(ecPem)].map((line, i) => [`pem line ${i}`, line]),
+        [...pemBodyLines(keys.privatePem), ...pemBodyLines(smallKeys.privatePem), ...pemBodyLines(ecPem)].map(
+          (line, i) => [`pem line ${i}`, line],
+        ),
       ),
     };
 

@@ -22,7 +22,12 @@ beforeAll(async () => {
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       received.push({ url: req.url, headers: req.headers });
-      const request = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, bodyText: Buffer.concat(chunks).toString('utf8') };
+      const request = {
+        method: req.method ?? 'GET',
+        path: req.url ?? '/',
+        headers: req.headers,
+        bodyText: Buffer.concat(chunks).toString('utf8'),
+      };
       void core.handle(request).then((reply) => {
         if ('reset' in reply) return req.socket.destroy();
         res.writeHead(reply.status, reply.headers);
@@ -94,7 +99,11 @@ describe('the auth client with polluted axios globals', () => {
 
   it('proves the pollution is real: the default axios does carry it', async () => {
     // Without this, a broken setup (globals not applied) would let the test above pass.
-    await axios.post(`${baseUrl}/api/v2/auth/access-token`, {}, { allowAbsoluteUrls: true, baseURL: undefined, validateStatus: () => true });
+    await axios.post(
+      `${baseUrl}/api/v2/auth/access-token`,
+      {},
+      { allowAbsoluteUrls: true, baseURL: undefined, validateStatus: () => true },
+    );
 
     expect(interceptorCalls).toBe(1);
     expect(received[0]?.headers.authorization).toBe('Bearer global');

@@ -93,7 +93,9 @@ describe('an unavailable auth server', () => {
 
     const error = await failure(provider().authenticate());
 
-    expect((error as Error).message).toMatch(/answered HTTP 503 .*: the auth server is unavailable and asked to retry after 4000 ms\. /);
+    expect((error as Error).message).toMatch(
+      /answered HTTP 503 .*: the auth server is unavailable and asked to retry after 4000 ms\. /,
+    );
   });
 
   it('names host:port when the connection is refused', async () => {

@@ -70,7 +70,10 @@ function makeProvider(overrides: Partial<AlixAuthProviderOptions> = {}): AlixAut
 }
 
 /** Answers the refresh call once with the given body/status/headers. */
-function respondToRefresh(body: string | object, init: { status?: number; headers?: Record<string, string> } = {}): void {
+function respondToRefresh(
+  body: string | object,
+  init: { status?: number; headers?: Record<string, string> } = {},
+): void {
   server.use(
     http.post(REFRESH_URL, () =>
       typeof body === 'string'
@@ -159,7 +162,11 @@ describe('AlixAuthProvider', () => {
       await makeProvider().refresh(OLD_REFRESH_TOKEN);
 
       expect(contentType).toBe('application/json');
-      expect(body).toEqual({ partnerCode: PARTNER_CODE, refreshToken: OLD_REFRESH_TOKEN, signature: EXPECTED_SIGNATURE });
+      expect(body).toEqual({
+        partnerCode: PARTNER_CODE,
+        refreshToken: OLD_REFRESH_TOKEN,
+        signature: EXPECTED_SIGNATURE,
+      });
     });
 
     it('adds userEmail to the refresh body when configured (the field table and the sample together)', async () => {
@@ -195,7 +202,11 @@ describe('AlixAuthProvider', () => {
         buildRefreshBody: ({ partnerCode, refreshToken, signature }) => ({ partnerCode, refreshToken, signature }),
       }).refresh(OLD_REFRESH_TOKEN);
 
-      expect(body).toEqual({ partnerCode: PARTNER_CODE, refreshToken: OLD_REFRESH_TOKEN, signature: EXPECTED_SIGNATURE });
+      expect(body).toEqual({
+        partnerCode: PARTNER_CODE,
+        refreshToken: OLD_REFRESH_TOKEN,
+        signature: EXPECTED_SIGNATURE,
+      });
     });
 
     it('keeps a base URL path prefix', async () => {
@@ -272,7 +283,12 @@ describe('AlixAuthProvider', () => {
     }
 
     function verifies(data: string, signature: string, publicKey = keys.publicKey): boolean {
-      return verify('sha256', Buffer.from(data), { key: publicKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.from(signature, 'base64'));
+      return verify(
+        'sha256',
+        Buffer.from(data),
+        { key: publicKey, padding: constants.RSA_PKCS1_PADDING },
+        Buffer.from(signature, 'base64'),
+      );
     }
 
     it('signs partnerCode|secretKey with RSA-SHA256 as padded base64', async () => {
@@ -380,7 +396,10 @@ describe('AlixAuthProvider', () => {
     });
 
     it('redacts the refresh token and signature when the API echoes them', async () => {
-      respondToRefresh({ ...SEED_FAILURE, message: `bad token ${OLD_REFRESH_TOKEN} / ${EXPECTED_SIGNATURE}` }, { status: 400 });
+      respondToRefresh(
+        { ...SEED_FAILURE, message: `bad token ${OLD_REFRESH_TOKEN} / ${EXPECTED_SIGNATURE}` },
+        { status: 400 },
+      );
 
       const error = await refreshError();
 
@@ -411,7 +430,10 @@ describe('AlixAuthProvider', () => {
       const serverTime = Date.UTC(2030, 0, 1, 12, 0, 0);
       respondToRefresh('slow down', {
         status: 429,
-        headers: { Date: new Date(serverTime).toUTCString(), 'Retry-After': new Date(serverTime + 30_000).toUTCString() },
+        headers: {
+          Date: new Date(serverTime).toUTCString(),
+          'Retry-After': new Date(serverTime + 30_000).toUTCString(),
+        },
       });
 
       const error = await refreshError();
@@ -428,7 +450,10 @@ describe('AlixAuthProvider', () => {
     });
 
     it('maps an HTML 502 page to a transient AuthUnavailableError', async () => {
-      respondToRefresh('<html><body>Bad Gateway</body></html>', { status: 502, headers: { 'Content-Type': 'text/html' } });
+      respondToRefresh('<html><body>Bad Gateway</body></html>', {
+        status: 502,
+        headers: { 'Content-Type': 'text/html' },
+      });
 
       const error = await refreshError();
 
@@ -554,7 +579,11 @@ describe('AlixAuthProvider', () => {
     // An access token without a JWT exp claim, so nothing can stand in for a bad expiry.
     it.each([
       ['a non-numeric string', 'tomorrow', /data\.accessTokenExpiresAt as a string that is neither epoch seconds/],
-      ['an ISO date without a zone', '2024-11-11T08:47:58', /data\.accessTokenExpiresAt as an ISO 8601 datetime without/],
+      [
+        'an ISO date without a zone',
+        '2024-11-11T08:47:58',
+        /data\.accessTokenExpiresAt as an ISO 8601 datetime without/,
+      ],
       ['an impossible ISO date', '2024-02-31T08:47:58Z', /data\.accessTokenExpiresAt as a string that is neither/],
       ['a boolean', true, /data\.accessTokenExpiresAt as a boolean/],
       ['a missing value', undefined, /lacks data\.accessTokenExpiresAt, and the access token carries no JWT exp claim/],
@@ -612,8 +641,21 @@ describe('AlixAuthProvider', () => {
      */
     const failures: Array<[label: string, fail: () => Promise<unknown>]> = [
       ['empty refresh token', () => makeProvider().refresh('')],
-      ['signer throws', () => makeProvider({ privateKey: undefined, signer: () => Promise.reject(new Error('HSM offline')) }).refresh(OLD_REFRESH_TOKEN)],
-      ['signer throws, echoing what it was asked to sign', () => makeProvider({ privateKey: undefined, signer: (data) => Promise.reject(new Error(`HSM refused to sign ${data}`)) }).refresh(OLD_REFRESH_TOKEN)],
+      [
+        'signer throws',
+        () =>
+          makeProvider({ privateKey: undefined, signer: () => Promise.reject(new Error('HSM offline')) }).refresh(
+            OLD_REFRESH_TOKEN,
+          ),
+      ],
+      [
+        'signer throws, echoing what it was asked to sign',
+        () =>
+          makeProvider({
+            privateKey: undefined,
+            signer: (data) => Promise.reject(new Error(`HSM refused to sign ${data}`)),
+          }).refresh(OLD_REFRESH_TOKEN),
+      ],
       [
         'signedString() throws, echoing the secret key',
         () =>
@@ -623,7 +665,13 @@ describe('AlixAuthProvider', () => {
             },
           }).refresh(OLD_REFRESH_TOKEN),
       ],
-      ['signer returns non-base64', () => makeProvider({ privateKey: undefined, signer: async () => `not base64 ${SECRET_KEY}!` }).refresh(OLD_REFRESH_TOKEN)],
+      [
+        'signer returns non-base64',
+        () =>
+          makeProvider({ privateKey: undefined, signer: async () => `not base64 ${SECRET_KEY}!` }).refresh(
+            OLD_REFRESH_TOKEN,
+          ),
+      ],
       ['aborted before the request', () => makeProvider().refresh(OLD_REFRESH_TOKEN, AbortSignal.abort())],
       [
         'aborted while the signer is pending',
@@ -639,23 +687,83 @@ describe('AlixAuthProvider', () => {
     ];
     /** Failures of the refresh call, by the answer the server gives. */
     const answers: Array<[label: string, answer: () => Response]> = [
-      ['400 echoing token, signature, secret', () => HttpResponse.json({ ...SEED_FAILURE, message: `bad ${OLD_REFRESH_TOKEN} ${EXPECTED_SIGNATURE} ${SECRET_KEY}` }, { status: 400 })],
-      ['200 success:false echoing the token', () => HttpResponse.json({ ...SEED_FAILURE, errorCode: 7, message: `Invalid ${OLD_REFRESH_TOKEN}` })],
+      [
+        '400 echoing token, signature, secret',
+        () =>
+          HttpResponse.json(
+            { ...SEED_FAILURE, message: `bad ${OLD_REFRESH_TOKEN} ${EXPECTED_SIGNATURE} ${SECRET_KEY}` },
+            { status: 400 },
+          ),
+      ],
+      [
+        '200 success:false echoing the token',
+        () => HttpResponse.json({ ...SEED_FAILURE, errorCode: 7, message: `Invalid ${OLD_REFRESH_TOKEN}` }),
+      ],
       ['401 text echoing the token', () => new HttpResponse(`Unauthorized ${OLD_REFRESH_TOKEN}`, { status: 401 })],
-      ['503 echoing the token, with Retry-After', () => HttpResponse.json({ ...SEED_FAILURE, message: `overloaded ${OLD_REFRESH_TOKEN}` }, { status: 503, headers: { 'Retry-After': '5' } })],
-      ['429 echoing the signature', () => new HttpResponse(`slow down ${EXPECTED_SIGNATURE}`, { status: 429, headers: { 'Retry-After': '7' } })],
-      ['502 HTML page echoing the token', () => new HttpResponse(`<html>${OLD_REFRESH_TOKEN}</html>`, { status: 502, headers: { 'Content-Type': 'text/html' } })],
-      ['200 HTML page echoing the token', () => new HttpResponse(`<html>${OLD_REFRESH_TOKEN}</html>`, { status: 200, headers: { 'Content-Type': 'text/html' } })],
-      ['200 truncated JSON holding the new token', () => new HttpResponse(`{"success": true, "data": {"accessToken": "${SEED_SUCCESS.data.accessToken}"`, { headers: { 'Content-Type': 'application/json' } })],
-      ['200 JSON that is not the envelope', () => HttpResponse.json({ accessToken: SEED_SUCCESS.data.accessToken, refreshToken: SEED_SUCCESS.data.refreshToken })],
+      [
+        '503 echoing the token, with Retry-After',
+        () =>
+          HttpResponse.json(
+            { ...SEED_FAILURE, message: `overloaded ${OLD_REFRESH_TOKEN}` },
+            { status: 503, headers: { 'Retry-After': '5' } },
+          ),
+      ],
+      [
+        '429 echoing the signature',
+        () => new HttpResponse(`slow down ${EXPECTED_SIGNATURE}`, { status: 429, headers: { 'Retry-After': '7' } }),
+      ],
+      [
+        '502 HTML page echoing the token',
+        () =>
+          new HttpResponse(`<html>${OLD_REFRESH_TOKEN}</html>`, {
+            status: 502,
+            headers: { 'Content-Type': 'text/html' },
+          }),
+      ],
+      [
+        '200 HTML page echoing the token',
+        () =>
+          new HttpResponse(`<html>${OLD_REFRESH_TOKEN}</html>`, {
+            status: 200,
+            headers: { 'Content-Type': 'text/html' },
+          }),
+      ],
+      [
+        '200 truncated JSON holding the new token',
+        () =>
+          new HttpResponse(`{"success": true, "data": {"accessToken": "${SEED_SUCCESS.data.accessToken}"`, {
+            headers: { 'Content-Type': 'application/json' },
+          }),
+      ],
+      [
+        '200 JSON that is not the envelope',
+        () =>
+          HttpResponse.json({
+            accessToken: SEED_SUCCESS.data.accessToken,
+            refreshToken: SEED_SUCCESS.data.refreshToken,
+          }),
+      ],
       ['200 without data.refreshToken', () => HttpResponse.json(withData({ refreshToken: undefined }))],
       [
         '200 with a malformed accessTokenExpiresAt and no JWT to fall back on',
         () => HttpResponse.json(withData({ accessToken: `opaque-${OLD_REFRESH_TOKEN}`, accessTokenExpiresAt: 'soon' })),
       ],
-      ['200 with expiries in milliseconds', () => HttpResponse.json(withData({ accessTokenExpiresAt: String(SEED_NOW + 900_000) }))],
-      ['200 with a past refreshTokenExpiresAt', () => HttpResponse.json(withData({ refreshTokenExpiresAt: '1700000000' }))],
-      ['302 redirect', () => new HttpResponse(null, { status: 302, headers: { Location: `https://elsewhere.test/?token=${OLD_REFRESH_TOKEN}` } })],
+      [
+        '200 with expiries in milliseconds',
+        () => HttpResponse.json(withData({ accessTokenExpiresAt: String(SEED_NOW + 900_000) })),
+      ],
+      [
+        '200 with a past refreshTokenExpiresAt',
+        () => HttpResponse.json(withData({ refreshTokenExpiresAt: '1700000000' })),
+      ],
+      [
+        '302 redirect',
+        () =>
+          new HttpResponse(null, {
+            status: 302,
+            headers: { Location: `https://elsewhere.test/?token=${OLD_REFRESH_TOKEN}` },
+          }),
+      ],
       ['network error', () => HttpResponse.error()],
     ];
 
@@ -671,7 +779,11 @@ describe('AlixAuthProvider', () => {
         server.use(http.post(REFRESH_URL, answer));
         await capture(label, makeProvider().refresh(OLD_REFRESH_TOKEN));
       }
-      server.use(http.post(AUTH_URL, () => HttpResponse.json({ ...SEED_FAILURE, message: `bad signature ${EXPECTED_SIGNATURE}` }, { status: 400 })));
+      server.use(
+        http.post(AUTH_URL, () =>
+          HttpResponse.json({ ...SEED_FAILURE, message: `bad signature ${EXPECTED_SIGNATURE}` }, { status: 400 }),
+        ),
+      );
       await capture('sign-in 400 echoing the signature', makeProvider().authenticate());
       server.use(http.post(REFRESH_URL, () => delay('infinite')));
       await capture('no answer within timeoutMs', makeProvider({ timeoutMs: 20 }).refresh(OLD_REFRESH_TOKEN));

@@ -63,7 +63,9 @@ describe('AlixAuthProvider › an API message echoing the signature', () => {
   it.each(ECHOES)('keeps the signature echoed as %s out of error.message', async (_label, echo) => {
     answerSignInWith(`Signature mismatch for partner ${PARTNER_CODE}: got ${echo}`);
 
-    const error = await provider().authenticate().catch((caught: unknown) => caught);
+    const error = await provider()
+      .authenticate()
+      .catch((caught: unknown) => caught);
 
     expect(error).toBeInstanceOf(AuthRejectedError);
     const { message, apiMessage } = error as AuthRejectedError;

@@ -115,7 +115,7 @@ describe('AlixAuthProvider › expiries as the page reads them', () => {
     expect(set.accessTokenExpiresAt).toBe(ACCESS_EXPIRES_AT);
   });
 
-  it("refuses a JWT exp that is already past, naming the claim", async () => {
+  it('refuses a JWT exp that is already past, naming the claim', async () => {
     answerRefreshWith({ refreshTokenExpiresAt: '1746865978' });
 
     const error = await refreshError(makeProvider({ now: () => ACCESS_EXPIRES_AT }));
@@ -166,7 +166,11 @@ describe('AlixAuthProvider › the warning about a non-sample shape', () => {
     await makeProvider({ logger }).refresh('old-refresh-token');
     await makeProvider({ logger }).refresh('old-refresh-token');
 
-    const lines = output.text().trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const lines = output
+      .text()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines.map((line) => [line.level, line.shape])).toEqual([
       [40, 'data.accessTokenExpiredAt as ISO 8601 datetime; data.refreshTokenExpiredAt as ISO 8601 datetime'],
       [40, 'no access expiry (the JWT exp claim was read)'],

@@ -20,8 +20,11 @@ export function registerDemoCommand(program: Command, run: RunAction, io: CliIo)
     .description('run the live demo: sandbox, TokenManager, axios interceptor, revocation and 503 recovery')
     .option('--duration <seconds>', 'how long the request loops run', '45')
     .option('--concurrency <n>', 'concurrent request loops (single-session demo)', '8')
-    .option('--users <n>', 'many end users instead: a TokenManagerPool with one session per user, each user a request loop')
-    .option('--max-concurrent-auth <n>', 'with --users: the pool\'s cap on auth calls at once', '4')
+    .option(
+      '--users <n>',
+      'many end users instead: a TokenManagerPool with one session per user, each user a request loop',
+    )
+    .option('--max-concurrent-auth <n>', "with --users: the pool's cap on auth calls at once", '4')
     .option('--json', 'print only a machine-readable summary')
     .action((flags: DemoFlags) =>
       run(async () => {
@@ -30,7 +33,10 @@ export function registerDemoCommand(program: Command, run: RunAction, io: CliIo)
         if (flags.users !== undefined) {
           const summary = await runUsersDemo({
             users: parseNumberFlag(flags.users, '--users', { integer: true, min: 1, max: MAX_DEMO_USERS }),
-            maxConcurrentAuth: parseNumberFlag(flags.maxConcurrentAuth, '--max-concurrent-auth', { integer: true, min: 1 }),
+            maxConcurrentAuth: parseNumberFlag(flags.maxConcurrentAuth, '--max-concurrent-auth', {
+              integer: true,
+              min: 1,
+            }),
             durationMs,
             json,
             output: io.stdout,

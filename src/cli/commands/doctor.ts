@@ -7,7 +7,15 @@ import { AlixAuthProvider } from '../../providers/alix/provider';
 import { readAlixEnvConfig } from '../../standalone/env-config';
 import { ExitCodes } from '../exit-codes';
 import type { CliIo, RunAction } from '../io';
-import { checkAuth, checkPrivateKey, checkRedis, messageOf, type DoctorCheck, type DoctorRedisClient, type DoctorRedisFactory } from '../doctor/checks';
+import {
+  checkAuth,
+  checkPrivateKey,
+  checkRedis,
+  messageOf,
+  type DoctorCheck,
+  type DoctorRedisClient,
+  type DoctorRedisFactory,
+} from '../doctor/checks';
 import { formatDoctorJson, formatDoctorTable, type DoctorReport } from '../doctor/report';
 
 /** Where the doctor reads its configuration and writes its report. */
@@ -34,14 +42,25 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
   const checks: DoctorCheck[] = [];
   let configurationError = false;
 
-  let probe: { provider: AlixAuthProvider; refreshToken: string | undefined; baseUrl: string; key: ReturnType<typeof loadPrivateKey> | undefined } | undefined;
+  let probe:
+    | {
+        provider: AlixAuthProvider;
+        refreshToken: string | undefined;
+        baseUrl: string;
+        key: ReturnType<typeof loadPrivateKey> | undefined;
+      }
+    | undefined;
   try {
     const config = readAlixEnvConfig(env);
     const provider = new AlixAuthProvider(config.provider);
     // The provider validated the key already; load it again to get the KeyObject it holds privately.
     const key = config.provider.privateKey === undefined ? undefined : loadPrivateKey(config.provider.privateKey);
     probe = { provider, refreshToken: config.initialTokens?.refreshToken, baseUrl: config.provider.baseUrl, key };
-    checks.push({ name: 'configuration', status: 'ok', detail: `partner ${config.provider.partnerCode} at ${config.provider.baseUrl}` });
+    checks.push({
+      name: 'configuration',
+      status: 'ok',
+      detail: `partner ${config.provider.partnerCode} at ${config.provider.baseUrl}`,
+    });
   } catch (error) {
     if (!isTokenManagerError(error, 'ERR_ALIX_CONFIGURATION')) throw error;
     configurationError = true;
@@ -76,7 +95,9 @@ async function createIoredisClient(url: string): Promise<DoctorRedisClient> {
   } catch (error) {
     const code = errorCodeOf(error);
     if (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') {
-      throw new ConfigurationError('ioredis not installed: REDIS_URL is set, so run `npm install ioredis` to check Redis');
+      throw new ConfigurationError(
+        'ioredis not installed: REDIS_URL is set, so run `npm install ioredis` to check Redis',
+      );
     }
     throw error;
   }
@@ -98,9 +119,14 @@ async function createIoredisClient(url: string): Promise<DoctorRedisClient> {
 export function registerDoctorCommand(program: Command, run: RunAction, io: CliIo): void {
   program
     .command('doctor')
-    .description('check the ALIX_* configuration: key, clock offset, auth round trip, token lifetime, and Redis with REDIS_URL')
+    .description(
+      'check the ALIX_* configuration: key, clock offset, auth round trip, token lifetime, and Redis with REDIS_URL',
+    )
     .option('--json', 'print JSON (the default when stdout is not a terminal)')
-    .addHelpText('after', '\nExit codes: 0 all good, 1 a check failed, 2 bad configuration.\nWith ALIX_REFRESH_TOKEN set the auth check refreshes, which spends that token (refresh tokens rotate).')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 all good, 1 a check failed, 2 bad configuration.\nWith ALIX_REFRESH_TOKEN set the auth check refreshes, which spends that token (refresh tokens rotate).',
+    )
     .action((flags: { json?: boolean }) =>
       run(async () => {
         const json = flags.json === true ? { json: true } : {};

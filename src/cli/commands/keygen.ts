@@ -8,10 +8,16 @@ import { ExitCodes } from '../exit-codes';
 import type { CliIo, RunAction } from '../io';
 
 /** File names `keygen` writes. */
-export const KEY_FILE_NAMES = Object.freeze({ privateKey: 'alix-partner-private.pem', publicKey: 'alix-partner-public.pem' });
+export const KEY_FILE_NAMES = Object.freeze({
+  privateKey: 'alix-partner-private.pem',
+  publicKey: 'alix-partner-public.pem',
+});
 
 /** Writes a new 2048-bit partner key pair into `dir` (private key mode 0600) and returns the paths. */
-export async function writePartnerKeyPair(dir: string, overwrite: boolean): Promise<{ privateKeyPath: string; publicKeyPath: string; publicKeyPem: string }> {
+export async function writePartnerKeyPair(
+  dir: string,
+  overwrite: boolean,
+): Promise<{ privateKeyPath: string; publicKeyPath: string; publicKeyPem: string }> {
   const pair = await generatePartnerKeyPair();
   await mkdir(dir, { recursive: true });
   const privateKeyPath = path.join(dir, KEY_FILE_NAMES.privateKey);
@@ -27,7 +33,8 @@ async function writeNew(file: string, content: string, mode: number, overwrite: 
   try {
     handle = await open(file, flags, mode);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new ConfigurationError(`${file} exists; pass --force to overwrite it`);
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new ConfigurationError(`${file} exists; pass --force to overwrite it`);
     throw new ConfigurationError(`cannot write ${file}: ${(error as Error).message}`);
   }
   try {

@@ -24,7 +24,9 @@ export const PARENT_POLL_INTERVAL_MS = 500;
 export function registerSandboxCommand(program: Command, run: RunAction, io: CliIo): void {
   program
     .command('sandbox')
-    .description('run the embedded Alix sandbox on loopback until interrupted (or until the process that started it exits)')
+    .description(
+      'run the embedded Alix sandbox on loopback until interrupted (or until the process that started it exits)',
+    )
     .option('--port <n>', 'port to listen on (0 picks a free one)', '0')
     .option('--access-ttl <seconds>', 'lifetime of issued access tokens', '900')
     .option('--key-dir <dir>', 'where to write the demo partner key pair (default: a new temp dir, deleted on exit)')
@@ -66,7 +68,12 @@ async function serveSandbox(flags: SandboxFlags, io: CliIo): Promise<number> {
 }
 
 /** What a client needs to use the running sandbox. */
-function banner(sandbox: AlixSandbox, keys: { privateKeyPath: string; publicKeyPath: string }, accessTtlSeconds: number, keysAreTemporary: boolean): string {
+function banner(
+  sandbox: AlixSandbox,
+  keys: { privateKeyPath: string; publicKeyPath: string },
+  accessTtlSeconds: number,
+  keysAreTemporary: boolean,
+): string {
   return [
     `Alix sandbox listening on ${sandbox.url}`,
     `partner code: ${sandbox.partnerCode}`,
@@ -91,8 +98,14 @@ async function listen(port: number, accessTtlSeconds: number, privateKeyPem: str
     return await startAlixSandbox({ port, accessTokenTtlMs: accessTtlSeconds * 1000, privateKeyPem });
   } catch (error) {
     const code = errorCodeOf(error);
-    if (code === 'EADDRINUSE') throw new ConfigurationError(`--port ${port}: 127.0.0.1:${port} is already in use; pick another port or 0 for a free one`);
-    if (code === 'EACCES') throw new ConfigurationError(`--port ${port}: not allowed to listen on 127.0.0.1:${port}; use a port above 1023 or 0`);
+    if (code === 'EADDRINUSE')
+      throw new ConfigurationError(
+        `--port ${port}: 127.0.0.1:${port} is already in use; pick another port or 0 for a free one`,
+      );
+    if (code === 'EACCES')
+      throw new ConfigurationError(
+        `--port ${port}: not allowed to listen on 127.0.0.1:${port}; use a port above 1023 or 0`,
+      );
     throw error;
   }
 }
@@ -142,7 +155,9 @@ function watchForStop(signals: CliIo['signals']): StopWatch {
       cleanups.push(() => process.off('disconnect', onDisconnect));
     }
     // The listening server keeps the process alive; this poll must not.
-    cleanups.push(setUnrefInterval(() => isAlive(parentPid, process.ppid) || finish('parent'), PARENT_POLL_INTERVAL_MS));
+    cleanups.push(
+      setUnrefInterval(() => isAlive(parentPid, process.ppid) || finish('parent'), PARENT_POLL_INTERVAL_MS),
+    );
   });
   return { stopped, reason: () => reason, dispose };
 }

@@ -34,7 +34,10 @@ export function registerTokenCommand(program: Command, run: RunAction, io: CliIo
     .option('--partner-code <code>', 'partner code (ALIX_PARTNER_CODE)')
     .option('--private-key-file <path>', 'partner RSA private key, PEM file (ALIX_PRIVATE_KEY_FILE)')
     .option('--user-email <email>', 'end-user email for sign-in (ALIX_USER_EMAIL)')
-    .option('--user <email>', "an end user's session, from a session pool (one sign-in per user; ALIX_REFRESH_TOKEN is not used)")
+    .option(
+      '--user <email>',
+      "an end user's session, from a session pool (one sign-in per user; ALIX_REFRESH_TOKEN is not used)",
+    )
     .option('--timeout <ms>', 'give up (exit 1) when no token arrives within this many milliseconds')
     .addHelpText('after', '\nThe secret key is read only from ALIX_SECRET_KEY, never from a flag (flags show in ps).')
     .action((flags: TokenFlags) => run(() => printToken(flags, io)));
@@ -42,7 +45,8 @@ export function registerTokenCommand(program: Command, run: RunAction, io: CliIo
 
 /** Runs `alix-token token` with the given flags and streams; resolves to the exit code. */
 export async function printToken(flags: TokenFlags, io: TokenCommandIo): Promise<number> {
-  const timeoutMs = flags.timeout === undefined ? undefined : parseNumberFlag(flags.timeout, '--timeout', { integer: true, min: 1 });
+  const timeoutMs =
+    flags.timeout === undefined ? undefined : parseNumberFlag(flags.timeout, '--timeout', { integer: true, min: 1 });
   const env = { ...io.env };
   if (flags.baseUrl !== undefined) env[ALIX_ENV.baseUrl] = flags.baseUrl;
   if (flags.partnerCode !== undefined) env[ALIX_ENV.partnerCode] = flags.partnerCode;
@@ -60,14 +64,19 @@ export async function printToken(flags: TokenFlags, io: TokenCommandIo): Promise
     const token = await manager.getAccessToken(signal === undefined ? undefined : { signal });
     progress.clear();
     if (manager.status().refreshTokenRejected && (env[ALIX_ENV.refreshToken] ?? '').trim() !== '') {
-      io.stderr.write(`warning: ${ALIX_ENV.refreshToken} was rejected (expired or revoked); signed in with the partner key instead. Replace or unset it.\n`);
+      io.stderr.write(
+        `warning: ${ALIX_ENV.refreshToken} was rejected (expired or revoked); signed in with the partner key instead. Replace or unset it.\n`,
+      );
     }
     io.stdout.write(flags.status === true ? `${JSON.stringify(manager.status(), null, 2)}\n` : `${token}\n`);
     return ExitCodes.OK;
   } catch (error) {
     progress.clear();
     if (signal?.aborted === true) {
-      throw new AbortedError(`no token within ${timeoutMs} ms (--timeout ${timeoutMs}) from ${describeTarget(env).where}`, { cause: error });
+      throw new AbortedError(
+        `no token within ${timeoutMs} ms (--timeout ${timeoutMs}) from ${describeTarget(env).where}`,
+        { cause: error },
+      );
     }
     throw error;
   } finally {
@@ -81,7 +90,10 @@ function describeTarget(env: NodeJS.ProcessEnv): { action: string; where: string
   const action = (env[ALIX_ENV.refreshToken] ?? '').trim() === '' ? 'signing in to' : 'refreshing the session at';
   try {
     const url = new URL(env[ALIX_ENV.baseUrl] ?? '');
-    return { action, where: `${url.hostname}:${url.port === '' ? (url.protocol === 'https:' ? '443' : '80') : url.port}` };
+    return {
+      action,
+      where: `${url.hostname}:${url.port === '' ? (url.protocol === 'https:' ? '443' : '80') : url.port}`,
+    };
   } catch {
     // The manager was built, so the URL is valid; this only guards the message.
     return { action, where: 'the auth server' };

@@ -42,16 +42,25 @@ function probeString(): string {
  */
 export function checkPrivateKey(key: KeyObject | undefined): DoctorCheck {
   const name = 'private key';
-  if (key === undefined) return { name, status: 'skipped', detail: 'a signer holds the key: there is no local key to check' };
+  if (key === undefined)
+    return { name, status: 'skipped', detail: 'a signer holds the key: there is no local key to check' };
   try {
     const publicKey = createPublicKey(key);
     const probe = Buffer.from(probeString(), 'utf8');
     const signature = sign('sha256', probe, { key, padding: constants.RSA_PKCS1_PADDING });
     if (!verify('sha256', probe, { key: publicKey, padding: constants.RSA_PKCS1_PADDING }, signature)) {
-      return { name, status: 'failed', detail: 'a probe signed with the private key does not verify with its public half' };
+      return {
+        name,
+        status: 'failed',
+        detail: 'a probe signed with the private key does not verify with its public half',
+      };
     }
     const bits = key.asymmetricKeyDetails?.modulusLength ?? 'unknown';
-    return { name, status: 'ok', detail: `RSA ${bits}-bit key signs and verifies; public key ${publicKeyFingerprint(publicKey)}` };
+    return {
+      name,
+      status: 'ok',
+      detail: `RSA ${bits}-bit key signs and verifies; public key ${publicKeyFingerprint(publicKey)}`,
+    };
   } catch (error) {
     return { name, status: 'failed', detail: `cannot sign and verify with the key: ${messageOf(error)}` };
   }
@@ -59,7 +68,9 @@ export function checkPrivateKey(key: KeyObject | undefined): DoctorCheck {
 
 /** `sha256:` and the hex SHA-256 of the public key's SPKI DER encoding. */
 export function publicKeyFingerprint(publicKey: KeyObject): string {
-  return `sha256:${createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex')}`;
+  return `sha256:${createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('hex')}`;
 }
 
 /** The auth call the doctor makes: a refresh when a refresh token is configured, else a sign-in. */
@@ -86,7 +97,10 @@ export async function checkAuth(probe: AuthProbe): Promise<AuthCheckResult> {
   const startedAt = systemMonotonicNow();
   let tokens: TokenSet;
   try {
-    tokens = probe.refreshToken === undefined ? await probe.provider.authenticate() : await probe.provider.refresh(probe.refreshToken);
+    tokens =
+      probe.refreshToken === undefined
+        ? await probe.provider.authenticate()
+        : await probe.provider.refresh(probe.refreshToken);
   } catch (error) {
     const configurationError = isTokenManagerError(error, 'ERR_ALIX_CONFIGURATION');
     const failed: DoctorCheck = {
@@ -99,7 +113,11 @@ export async function checkAuth(probe: AuthProbe): Promise<AuthCheckResult> {
     const needsAnswer = `needs a successful ${name}`;
     return {
       configurationError,
-      checks: [failed, { name: 'clock offset', status: 'skipped', detail: needsAnswer }, { name: 'token lifetime', status: 'skipped', detail: needsAnswer }],
+      checks: [
+        failed,
+        { name: 'clock offset', status: 'skipped', detail: needsAnswer },
+        { name: 'token lifetime', status: 'skipped', detail: needsAnswer },
+      ],
     };
   }
   const durationMs = Math.round(systemMonotonicNow() - startedAt);
@@ -108,7 +126,12 @@ export async function checkAuth(probe: AuthProbe): Promise<AuthCheckResult> {
   return {
     configurationError: false,
     checks: [
-      { name, status: 'ok', detail: `POST to ${probe.baseUrl} answered with a token set in ${durationMs} ms${spent}`, durationMs },
+      {
+        name,
+        status: 'ok',
+        detail: `POST to ${probe.baseUrl} answered with a token set in ${durationMs} ms${spent}`,
+        durationMs,
+      },
       clockOffsetCheck(tokens.serverTime, sentAt, receivedAt),
       lifetimeCheck(tokens, tokens.serverTime ?? receivedAt),
     ],
@@ -137,7 +160,10 @@ function clockOffsetCheck(serverTime: number | undefined, sentAt: number, receiv
 function lifetimeCheck(tokens: TokenSet, reference: number): DoctorCheck {
   const name = 'token lifetime';
   const accessMs = tokens.accessTokenExpiresAt - reference;
-  const refresh = tokens.refreshTokenExpiresAt === undefined ? 'no refresh token' : `refresh token ${duration(tokens.refreshTokenExpiresAt - reference)}`;
+  const refresh =
+    tokens.refreshTokenExpiresAt === undefined
+      ? 'no refresh token'
+      : `refresh token ${duration(tokens.refreshTokenExpiresAt - reference)}`;
   const detail = `access token ${duration(accessMs)}, ${refresh}`;
   if (accessMs < SHORT_LIFETIME_WARN_MS) return { name, status: 'warn', detail: `${detail}: shorter than a minute` };
   return { name, status: 'ok', detail };
@@ -164,7 +190,8 @@ export const REDIS_STEP_TIMEOUT_MS = 5_000;
 /** The doctor's own lock key: it never touches a key a manager uses. */
 export const DOCTOR_LOCK_KEY_PREFIX = 'alix-token-manager:doctor:lock:';
 
-const RELEASE_IF_OWNER = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+const RELEASE_IF_OWNER =
+  "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
 /** Redis round trip (PING) and a lock taken and released the way the Redis store does it. */
 export async function checkRedis(url: string | undefined, createClient: DoctorRedisFactory): Promise<DoctorCheck[]> {
@@ -179,19 +206,28 @@ export async function checkRedis(url: string | undefined, createClient: DoctorRe
     return [{ name: 'redis', status: 'failed', detail: messageOf(error) }];
   }
   const step = <T>(work: Promise<T>, what: string): Promise<T> =>
-    withTimeout(work, systemClock, REDIS_STEP_TIMEOUT_MS, () => new Error(`${what} got no answer from ${where} within ${REDIS_STEP_TIMEOUT_MS} ms`));
+    withTimeout(
+      work,
+      systemClock,
+      REDIS_STEP_TIMEOUT_MS,
+      () => new Error(`${what} got no answer from ${where} within ${REDIS_STEP_TIMEOUT_MS} ms`),
+    );
   const checks: DoctorCheck[] = [];
   try {
     const startedAt = systemMonotonicNow();
     await step(client.connect(), 'connect');
     const reply = await step(client.ping(), 'PING');
     const pingMs = Math.round(systemMonotonicNow() - startedAt);
-    const pubSub = client.info === undefined ? '' : pubSubDetail(await step(client.info('server'), 'INFO').catch(() => undefined));
+    const pubSub =
+      client.info === undefined ? '' : pubSubDetail(await step(client.info('server'), 'INFO').catch(() => undefined));
     const detail = `${where} answered ${reply} (connect + PING ${pingMs} ms)${pubSub}`;
     checks.push({ name: 'redis ping', status: reply === 'PONG' ? 'ok' : 'failed', detail, durationMs: pingMs });
   } catch (error) {
     client.disconnect();
-    return [{ name: 'redis ping', status: 'failed', detail: `${where}: ${messageOf(error)}` }, { name: 'redis lock', status: 'skipped', detail: 'needs a Redis connection' }];
+    return [
+      { name: 'redis ping', status: 'failed', detail: `${where}: ${messageOf(error)}` },
+      { name: 'redis lock', status: 'skipped', detail: 'needs a Redis connection' },
+    ];
   }
   checks.push(await lockCheck(client, step, where));
   checks.push(await breakerCheck(client, step, where));
@@ -227,8 +263,13 @@ async function breakerCheck(
   const tag = `{${DOCTOR_BREAKER_KEY_PREFIX}:doctor-${randomUUID()}}`;
   try {
     const done = await step(client.eval(BREAKER_PERMISSIONS, 2, `${tag}:open`, `${tag}:failures`), 'EVAL');
-    if (done !== 1) return { name, status: 'warn', detail: `the breaker's commands did not keep their expiry at ${where}` };
-    return { name, status: 'ok', detail: `EVAL with SET PX, INCR, PEXPIRE, PTTL and DEL on ${DOCTOR_BREAKER_KEY_PREFIX}:* keys` };
+    if (done !== 1)
+      return { name, status: 'warn', detail: `the breaker's commands did not keep their expiry at ${where}` };
+    return {
+      name,
+      status: 'ok',
+      detail: `EVAL with SET PX, INCR, PEXPIRE, PTTL and DEL on ${DOCTOR_BREAKER_KEY_PREFIX}:* keys`,
+    };
   } catch (error) {
     return {
       name,
@@ -254,14 +295,33 @@ async function lockCheck(
       return { name, status: 'failed', detail: `SET NX PX on a fresh key did not answer OK at ${where}` };
     }
     if ((await step(client.set(key, randomUUID(), 'PX', 10_000, 'NX'), 'SET NX')) !== null) {
-      return { name, status: 'failed', detail: `a second SET NX took a held lock at ${where}: locks would not exclude each other` };
+      return {
+        name,
+        status: 'failed',
+        detail: `a second SET NX took a held lock at ${where}: locks would not exclude each other`,
+      };
     }
     const released = await step(client.eval(RELEASE_IF_OWNER, 1, key, owner), 'EVAL');
     const durationMs = Math.round(systemMonotonicNow() - startedAt);
-    if (released !== 1) return { name, status: 'failed', detail: `the owner-checked DEL did not release the lock at ${where}`, durationMs };
-    return { name, status: 'ok', detail: `SET NX PX, a refused second SET NX and an owner-checked DEL in ${durationMs} ms`, durationMs };
+    if (released !== 1)
+      return {
+        name,
+        status: 'failed',
+        detail: `the owner-checked DEL did not release the lock at ${where}`,
+        durationMs,
+      };
+    return {
+      name,
+      status: 'ok',
+      detail: `SET NX PX, a refused second SET NX and an owner-checked DEL in ${durationMs} ms`,
+      durationMs,
+    };
   } catch (error) {
-    return { name, status: 'failed', detail: `${where}: ${messageOf(error)} (the Redis user needs SET, GET, DEL and EVAL on ${DOCTOR_LOCK_KEY_PREFIX}*)` };
+    return {
+      name,
+      status: 'failed',
+      detail: `${where}: ${messageOf(error)} (the Redis user needs SET, GET, DEL and EVAL on ${DOCTOR_LOCK_KEY_PREFIX}*)`,
+    };
   }
 }
 

@@ -12,12 +12,19 @@ export interface DoctorReport {
   checks: DoctorCheck[];
 }
 
-const MARKS: Readonly<Record<DoctorCheckStatus, string>> = Object.freeze({ ok: 'ok', warn: 'warn', failed: 'FAIL', skipped: 'skip' });
+const MARKS: Readonly<Record<DoctorCheckStatus, string>> = Object.freeze({
+  ok: 'ok',
+  warn: 'warn',
+  failed: 'FAIL',
+  skipped: 'skip',
+});
 
 /** The report as an aligned table with a closing verdict line (ends with a newline). */
 export function formatDoctorTable(report: DoctorReport): string {
   const nameWidth = Math.max(...report.checks.map((check) => check.name.length));
-  const rows = report.checks.map((check) => `  ${MARKS[check.status].padEnd(4)}  ${check.name.padEnd(nameWidth)}  ${check.detail}`);
+  const rows = report.checks.map(
+    (check) => `  ${MARKS[check.status].padEnd(4)}  ${check.name.padEnd(nameWidth)}  ${check.detail}`,
+  );
   const verdict = report.ok
     ? 'All checks passed.'
     : `${report.failed.length} check${report.failed.length === 1 ? '' : 's'} failed: ${report.failed.join(', ')}`;

@@ -17,7 +17,6 @@ import { redactOpaqueRuns, redactSecrets } from '../../redaction';
 import type { TokenSet } from '../../token-set';
 import { describeNonJson, parseBody, parseServerTime, readEnvelope, toTokenSet, type WireContext } from './wire';
 
-
 /** The longest API `message` kept in an error, in characters. */
 export const MAX_API_MESSAGE_LENGTH = 300;
 
@@ -61,9 +60,11 @@ export const SIGNATURE_REJECTED_HINT =
 
 /** True when a rejection is about the request signature (by errorCode or by the API's message). */
 export function isSignatureRejection(errorCode: number | undefined, apiMessage: string | undefined): boolean {
-  return (errorCode !== undefined && SIGNATURE_REJECTED_ERROR_CODES.includes(errorCode)) || /signature/i.test(apiMessage ?? '');
+  return (
+    (errorCode !== undefined && SIGNATURE_REJECTED_ERROR_CODES.includes(errorCode)) ||
+    /signature/i.test(apiMessage ?? '')
+  );
 }
-
 
 /**
  * The API's `message` as an error may carry it: this call's secrets taken out by value, then
@@ -81,7 +82,8 @@ function header(headers: Readonly<Record<string, unknown>>, name: string): strin
 }
 
 /**
- * `Retry-After` (delta-seconds or HTTP-date) in ms, as the server sent it (the manager's backoff policy applies the one cap, `retry.maxRetryAfterMs`);
+ * `Retry-After` (delta-seconds or HTTP-date) in ms, as the server sent it (the manager's backoff policy applies the one
+ * cap, `retry.maxRetryAfterMs`);
  * `undefined` when absent or unparseable. An HTTP-date is measured from `referenceTime`.
  */
 export function parseRetryAfterMs(value: string | undefined, referenceTime: number): number | undefined {
@@ -149,10 +151,13 @@ export function interpretResponse(response: TextResponse, context: CallContext):
   }
   if (body.kind !== 'json') {
     return throwError(
-      new MalformedResponseError(`${context.operation} failed: the HTTP ${status} answer to POST ${context.url} ${describeNonJson(body.kind)}`, {
-        operation: context.operation,
-        status,
-      }),
+      new MalformedResponseError(
+        `${context.operation} failed: the HTTP ${status} answer to POST ${context.url} ${describeNonJson(body.kind)}`,
+        {
+          operation: context.operation,
+          status,
+        },
+      ),
     );
   }
   if (envelope === undefined) {
@@ -202,12 +207,19 @@ export function classifyTransportError(error: unknown, context: TransportContext
     );
   }
   if (isAxiosError(error) && /maxContentLength/.test(message)) {
-    return new MalformedResponseError(`${context.operation} failed: the answer to POST ${context.url} is too large`, {
-      operation: context.operation,
-    }, { cause: error });
+    return new MalformedResponseError(
+      `${context.operation} failed: the answer to POST ${context.url} is too large`,
+      {
+        operation: context.operation,
+      },
+      { cause: error },
+    );
   }
   let detail = 'network error';
   if (typeof code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(code)) detail = code;
   if (/socket hang up/i.test(message)) detail = 'socket hang up';
-  return new AuthUnavailableError({ operation: context.operation, reason: 'network', url: context.url, detail }, { cause: error });
+  return new AuthUnavailableError(
+    { operation: context.operation, reason: 'network', url: context.url, detail },
+    { cause: error },
+  );
 }

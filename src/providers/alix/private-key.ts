@@ -25,9 +25,7 @@ export function loadPrivateKey(input: unknown): KeyObject {
   }
   if (input.includes(PEM_MARKER)) return parsePem(input, 'privateKey');
   if (!looksLikePath(input)) {
-    throw new ConfigurationError(
-      "privateKey is neither a PEM string (no '-----BEGIN' line) nor a file path",
-    );
+    throw new ConfigurationError("privateKey is neither a PEM string (no '-----BEGIN' line) nor a file path");
   }
   let text: string;
   try {

@@ -39,9 +39,9 @@ type Settings = Required<Omit<AlixAuthProviderOptions, Held>> & {
   paths: AlixAuthPaths;
 };
 
-
 function requireNonEmpty(value: unknown, name: string): void {
-  if (typeof value !== 'string' || value.trim() === '') throw new ConfigurationError(`${name} is required and must be a non-empty string`);
+  if (typeof value !== 'string' || value.trim() === '')
+    throw new ConfigurationError(`${name} is required and must be a non-empty string`);
 }
 
 function requireFunction(value: unknown, name: string): void {
@@ -49,7 +49,8 @@ function requireFunction(value: unknown, name: string): void {
 }
 
 function mergeOptions(options: AlixAuthProviderOptions): Settings {
-  if (typeof options !== 'object' || options === null) throw new ConfigurationError('AlixAuthProvider options are required');
+  if (typeof options !== 'object' || options === null)
+    throw new ConfigurationError('AlixAuthProvider options are required');
   // The key, signer and URL are held apart; keep them out of the settings object.
   const { privateKey: _privateKey, signer: _signer, baseUrl: _baseUrl, logger: _logger, ...rest } = options;
   const given = definedOnly(rest);
@@ -67,7 +68,8 @@ function mergeOptions(options: AlixAuthProviderOptions): Settings {
   }
   if (settings.userEmail !== undefined) requireNonEmpty(settings.userEmail, 'userEmail');
   for (const [name, path] of Object.entries(settings.paths)) {
-    if (typeof path !== 'string' || !path.startsWith('/')) throw new ConfigurationError(`paths.${name} must be a string starting with '/'`);
+    if (typeof path !== 'string' || !path.startsWith('/'))
+      throw new ConfigurationError(`paths.${name} must be a string starting with '/'`);
   }
   assertPositiveMs('timeoutMs', settings.timeoutMs);
   assertPositiveMs('signerTimeoutMs', settings.signerTimeoutMs);
@@ -160,7 +162,8 @@ export class AlixAuthProvider implements TokenProvider {
    *   privateKey/signer, or a key that is not a readable RSA private key of 2048+ bits.
    */
   constructor(options: AlixAuthProviderOptions) {
-    // The auth calls go through the application's (peer) axios: refuse 0.x and 1.x before 1.6 here, not at the first call.
+    // The auth calls go through the application's (peer) axios: refuse 0.x and 1.x before 1.6 here, not at the first
+    // call.
     assertSupportedPeer('AlixAuthProvider');
     this.#settings = mergeOptions(options);
     this.#baseUrl = parseBaseUrl(options.baseUrl);
@@ -191,8 +194,10 @@ export class AlixAuthProvider implements TokenProvider {
    * ```
    */
   static forUsers(common: Omit<AlixAuthProviderOptions, 'userEmail'>): (userEmail: string) => AlixAuthProvider {
-    if (typeof common !== 'object' || common === null) throw new ConfigurationError('AlixAuthProvider options are required');
-    if ((common as AlixAuthProviderOptions).userEmail !== undefined) throw new ConfigurationError('forUsers(): leave out userEmail; each session key is one');
+    if (typeof common !== 'object' || common === null)
+      throw new ConfigurationError('AlixAuthProvider options are required');
+    if ((common as AlixAuthProviderOptions).userEmail !== undefined)
+      throw new ConfigurationError('forUsers(): leave out userEmail; each session key is one');
     const shared: AlixAuthProviderOptions =
       common.privateKey === undefined ? { ...common } : { ...common, privateKey: loadPrivateKey(common.privateKey) };
     // The probe validates everything else once.
@@ -227,7 +232,11 @@ export class AlixAuthProvider implements TokenProvider {
     return this.#call('refresh', refreshToken, signal);
   }
 
-  async #call(operation: AuthOperation, refreshToken: string | undefined, signal: AbortSignal | undefined): Promise<TokenSet> {
+  async #call(
+    operation: AuthOperation,
+    refreshToken: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<TokenSet> {
     const settings = this.#settings;
     // The full URL (origin + path, never a query) goes into every message: a baseUrl whose
     // path prefix doubles the API's own (`/api/api/v2/…`) is then plain to see.
@@ -304,9 +313,12 @@ export class AlixAuthProvider implements TokenProvider {
     try {
       data = signedString({ partnerCode, secretKey, userEmail, operation });
     } catch (error) {
-      throw new ConfigurationError(`${operation} failed: signedString() threw`, { cause: sanitizeCauseOf(error, [secretKey ?? '']) });
+      throw new ConfigurationError(`${operation} failed: signedString() threw`, {
+        cause: sanitizeCauseOf(error, [secretKey ?? '']),
+      });
     }
-    if (typeof data !== 'string' || data === '') throw new ConfigurationError(`${operation} failed: signedString() did not return a non-empty string`);
+    if (typeof data !== 'string' || data === '')
+      throw new ConfigurationError(`${operation} failed: signedString() did not return a non-empty string`);
     return data;
   }
 
@@ -322,7 +334,8 @@ export class AlixAuthProvider implements TokenProvider {
     } catch (error) {
       throw new ConfigurationError(`${operation} failed: the request body builder threw`, { cause: error });
     }
-    if (typeof body !== 'object' || body === null) throw new ConfigurationError(`${operation} failed: the request body builder did not return an object`);
+    if (typeof body !== 'object' || body === null)
+      throw new ConfigurationError(`${operation} failed: the request body builder did not return an object`);
     return JSON.stringify(body);
   }
 }

@@ -21,7 +21,12 @@ export function createKeySigner(key: KeyObject): AlixSigner {
  *   throw `AuthUnavailableError` to ask for a retry); otherwise {@link ConfigurationError},
  *   whose cause has `data` and `secrets` taken out.
  */
-export async function runSigner(signer: AlixSigner, data: string, operation: AuthOperation, secrets: readonly string[] = []): Promise<string> {
+export async function runSigner(
+  signer: AlixSigner,
+  data: string,
+  operation: AuthOperation,
+  secrets: readonly string[] = [],
+): Promise<string> {
   let signature: unknown;
   try {
     signature = await signer(data);
@@ -29,7 +34,9 @@ export async function runSigner(signer: AlixSigner, data: string, operation: Aut
     if (isTokenManagerError(error)) throw error;
     const name = error instanceof Error ? error.name : typeof error;
     // A signer's error may echo what it was given to sign, and so the secret key.
-    throw new ConfigurationError(`${operation} failed: the signer threw (${name})`, { cause: sanitizeCauseOf(error, [data, ...secrets]) });
+    throw new ConfigurationError(`${operation} failed: the signer threw (${name})`, {
+      cause: sanitizeCauseOf(error, [data, ...secrets]),
+    });
   }
   if (typeof signature !== 'string' || signature === '' || !BASE64.test(signature)) {
     throw new ConfigurationError(`${operation} failed: the signer did not return a base64 string`);

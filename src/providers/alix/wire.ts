@@ -67,11 +67,12 @@ export function readEnvelope(value: unknown): AlixEnvelope | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   const record = value as Record<string, unknown>;
   if (typeof record.success !== 'boolean') return undefined;
-  const errorCode = typeof record.errorCode === 'number' && Number.isFinite(record.errorCode)
-    ? record.errorCode
-    : typeof record.errorCode === 'string' && /^-?[0-9]+$/.test(record.errorCode)
-      ? Number(record.errorCode)
-      : undefined;
+  const errorCode =
+    typeof record.errorCode === 'number' && Number.isFinite(record.errorCode)
+      ? record.errorCode
+      : typeof record.errorCode === 'string' && /^-?[0-9]+$/.test(record.errorCode)
+        ? Number(record.errorCode)
+        : undefined;
   return {
     success: record.success,
     message: typeof record.message === 'string' ? record.message : undefined,
@@ -213,7 +214,10 @@ function describeShape(reading: ExpiryReading): string | undefined {
 function requireToken(data: Record<string, unknown>, field: string, context: WireContext): string {
   const value = data[field];
   if (typeof value !== 'string' || value.trim() === '') {
-    throw malformed(context, value === undefined || value === null || value === '' ? `lacks data.${field}` : `has a non-string data.${field}`);
+    throw malformed(
+      context,
+      value === undefined || value === null || value === '' ? `lacks data.${field}` : `has a non-string data.${field}`,
+    );
   }
   return value;
 }
