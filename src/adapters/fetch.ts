@@ -172,7 +172,8 @@ export function createAuthorizedFetch(
     throw missingSessionKeyError(
       'createAuthorizedFetch',
       new URL(url).origin,
-      "pass `{ alixSession: '<user key>' }` in the call's init, or a `sessionKey(request)` option to createAuthorizedFetch()",
+      "pass `{ alixSession: '<user key>' }` in the call's init, or a `sessionKey(request)` option to " +
+        'createAuthorizedFetch()',
     );
   };
   return authorizedFetch;

@@ -25,7 +25,8 @@ export function parseOrigin(entry: string, label = 'origin'): string {
   }
   if (url.pathname !== '/' || url.search !== '' || url.hash !== '') {
     throw new ConfigurationError(
-      `${label} ${JSON.stringify(url.origin + url.pathname)} has a path, query or fragment; give the origin only (${url.origin})`,
+      `${label} ${JSON.stringify(url.origin + url.pathname)} has a path, query or fragment; give the origin only ` +
+        `(${url.origin})`,
     );
   }
   assertSecureOrigin(url, label);

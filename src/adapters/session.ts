@@ -47,7 +47,8 @@ export function resolveTokenSource(
       : undefined;
   if (resolved === undefined) {
     throw new ConfigurationError(
-      `${where}: the ${argument} argument is neither a token manager (getAccessToken()/invalidate()) nor a session pool (get(key))`,
+      `${where}: the ${argument} argument is neither a token manager (getAccessToken()/invalidate()) nor a session ` +
+        `pool (get(key))`,
     );
   }
   if (sessionKey !== undefined && typeof sessionKey !== 'function') {
@@ -55,7 +56,8 @@ export function resolveTokenSource(
   }
   if (sessionKey !== undefined && resolved.pool === undefined) {
     throw new ConfigurationError(
-      `${where}: \`sessionKey\` routes requests between the sessions of a pool; it cannot be used with a single token manager`,
+      `${where}: \`sessionKey\` routes requests between the sessions of a pool; it cannot be used with a single ` +
+        `token manager`,
     );
   }
   return resolved;
@@ -72,7 +74,8 @@ export function isSessionKey(key: unknown): key is string {
  */
 export function missingSessionKeyError(where: string, origin: string, fix: string): ConfigurationError {
   return new ConfigurationError(
-    `${where}: a request to ${origin || 'an allowed origin'} names no session, and the token source is a session pool; ${fix}. The request was not sent`,
+    `${where}: a request to ${origin || 'an allowed origin'} names no session, and the token source is a session ` +
+      `pool; ${fix}. The request was not sent`,
   );
 }
 
@@ -85,7 +88,8 @@ export function assertActsFor(source: AccessTokenSource, sessionKey: unknown, ad
   if (sessionKey === undefined) return;
   if (typeof sessionKey === 'string' && source.actsFor?.(sessionKey) === true) return;
   throw new ConfigurationError(
-    `${adapter}: the request names a session (alixSession) that this single token manager does not act for, so it was not sent. ` +
+    `${adapter}: the request names a session (alixSession) that this single token manager does not act for, so it ` +
+      `was not sent. ` +
       'Attach a TokenManagerPool to serve many users, or leave alixSession out.',
   );
 }

@@ -58,7 +58,8 @@ export function formatSummary(summary: DemoSummary): string {
     ['revocation recovered', summary.revocationRecovered ? 'yes' : 'no'],
     [
       'latency p50 / p99 / max',
-      `${summary.latencyMs.p50.toFixed(1)} / ${summary.latencyMs.p99.toFixed(1)} / ${summary.latencyMs.max.toFixed(1)} ms`,
+      `${summary.latencyMs.p50.toFixed(1)} / ${summary.latencyMs.p99.toFixed(1)} / ` +
+        `${summary.latencyMs.max.toFixed(1)} ms`,
     ],
   ];
   return formatTable(rows);

@@ -117,7 +117,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   const deadline = startedAt + settings.durationMs;
 
   say(
-    `Alix sandbox at ${sandbox.url} — access tokens live ${settings.accessTokenTtlMs / 1000} s; ${settings.concurrency} request loops for ${settings.durationMs / 1000} s`,
+    `Alix sandbox at ${sandbox.url} — access tokens live ${settings.accessTokenTtlMs / 1000} s; ` +
+      `${settings.concurrency} request loops for ${settings.durationMs / 1000} s`,
   );
 
   const loop = async (): Promise<void> => {

@@ -232,10 +232,8 @@ export async function runUsersDemo(options: UsersDemoOptions): Promise<UsersDemo
   }, 100);
   const ticker = setInterval(() => {
     // One terminal row, or the redraw would leave the wrapped rest behind.
-    if (live)
-      output.write(
-        `\r\x1b[2K${formatUsersProgress(snapshot()).slice(0, Math.max(20, ((output as NodeJS.WriteStream).columns ?? 200) - 1))}`,
-      );
+    const width = Math.max(20, ((output as NodeJS.WriteStream).columns ?? 200) - 1);
+    if (live) output.write(`\r\x1b[2K${formatUsersProgress(snapshot()).slice(0, width)}`);
     else say(formatUsersProgress(snapshot()));
   }, progressIntervalMs);
 

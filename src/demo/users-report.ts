@@ -61,10 +61,12 @@ export interface UsersDemoSummary extends UsersDemoCounts {
 export function formatUsersProgress(progress: UsersDemoProgress): string {
   return (
     `[${(progress.elapsedMs / 1000).toFixed(1).padStart(5)}s] ` +
-    `users ${progress.users} · sessions ${progress.sessions} · requests ${progress.requests} · ok ${progress.successes} · ` +
+    `users ${progress.users} · sessions ${progress.sessions} · requests ${progress.requests} · ok ` +
+    `${progress.successes} · ` +
     `401s ${progress.server401s} (unrecovered ${progress.unrecovered401s}) · mismatches ${progress.userMismatches} · ` +
     `refreshes ${progress.refreshes} (sign-ins ${progress.signIns}) · ` +
-    `auth in flight ${progress.authInFlight} (queued ${progress.authQueued}) peak ${progress.authInFlightPeak}/${progress.maxConcurrentAuth}` +
+    `auth in flight ${progress.authInFlight} (queued ${progress.authQueued}) peak ` +
+    `${progress.authInFlightPeak}/${progress.maxConcurrentAuth}` +
     (progress.note === '' ? '' : ` · ${progress.note}`)
   );
 }
@@ -88,7 +90,8 @@ export function formatUsersSummary(summary: UsersDemoSummary): string {
     ['peak concurrent auth calls', `${summary.authInFlightPeak} (max ${summary.maxConcurrentAuth})`],
     [
       'latency p50 / p99 / max',
-      `${summary.latencyMs.p50.toFixed(1)} / ${summary.latencyMs.p99.toFixed(1)} / ${summary.latencyMs.max.toFixed(1)} ms`,
+      `${summary.latencyMs.p50.toFixed(1)} / ${summary.latencyMs.p99.toFixed(1)} / ` +
+        `${summary.latencyMs.max.toFixed(1)} ms`,
     ],
     ['result', summary.ok ? 'ok' : 'FAILED'],
   ]);

@@ -185,7 +185,8 @@ class ScopeCircuit extends Circuit {
  * import type { TokenProvider } from 'alix-token-manager';
  *
  * declare const provider: TokenProvider;
- * const manager = new TokenManager({ provider, breaker: new LocalAuthBreaker({ failureThreshold: 3, openMs: 10_000 }) });
+ * const breaker = new LocalAuthBreaker({ failureThreshold: 3, openMs: 10_000 });
+ * const manager = new TokenManager({ provider, breaker });
  * ```
  */
 export class LocalAuthBreaker implements AuthBreaker {

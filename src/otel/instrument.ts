@@ -21,7 +21,8 @@ function assertSource(source: unknown): asserts source is InstrumentableTokenSou
   const missing = (['on', 'off', 'status'] as const).filter((name) => typeof candidate?.[name] !== 'function');
   if (missing.length > 0) {
     throw new ConfigurationError(
-      `instrumentTokenManager(): expected a TokenManager or TokenManagerPool, got an object without ${missing.join(', ')}()`,
+      `instrumentTokenManager(): expected a TokenManager or TokenManagerPool, got an object without ` +
+        `${missing.join(', ')}()`,
     );
   }
 }

@@ -139,7 +139,8 @@ export function assertSessionKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || key.length === 0 || key.length > MAX_SESSION_KEY_LENGTH) {
     const what = typeof key === 'string' ? `a string of ${key.length} characters` : typeof key;
     throw new ConfigurationError(
-      `TokenManagerPool: a session key must be a non-empty string of at most ${MAX_SESSION_KEY_LENGTH} characters, got ${what}`,
+      `TokenManagerPool: a session key must be a non-empty string of at most ${MAX_SESSION_KEY_LENGTH} characters, ` +
+        `got ${what}`,
     );
   }
 }

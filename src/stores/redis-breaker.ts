@@ -101,7 +101,8 @@ return {1, 0, 0, 0, failures, clean}
  * failures}` (0 when closed).
  */
 const FAILURE_SCRIPT = `
-local windowMs, threshold, openMs, retryAfter = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local windowMs, threshold = tonumber(ARGV[1]), tonumber(ARGV[2])
+local openMs, retryAfter = tonumber(ARGV[3]), tonumber(ARGV[4])
 local session, scopeLifetime = ARGV[5], ARGV[6]
 local function note(first, many)
   local seen = redis.call('GET', first)

@@ -139,6 +139,7 @@ export function warnRefusedOnce(log: Logger, use: 'lock' | 'breaker', error: unk
   warnedRefusals.add(use);
   log.warn(
     { event: `${use}-refused`, err: error },
-    `Redis refuses the ${use} commands for this user; the ${use} is off until its ACL allows them (see docs/scaling.md)`,
+    `Redis refuses the ${use} commands for this user; the ${use} is off until its ACL allows them (see ` +
+      `docs/scaling.md)`,
   );
 }

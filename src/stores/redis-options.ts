@@ -131,7 +131,8 @@ export function resolveRedisTokenStoreOptions(options: RedisTokenStoreOptions): 
   if ('key' in options) {
     // Version 1 took one key per store; JavaScript callers would otherwise pass it unnoticed.
     throw new ConfigurationError(
-      'RedisTokenStore option key was removed in version 2: one store holds every session, and the manager names each key (its storeKey option)',
+      'RedisTokenStore option key was removed in version 2: one store holds every session, and the manager names ' +
+        'each key (its storeKey option)',
     );
   }
   const { logger: _logger, breaker, encryption, ...rest } = options;
@@ -150,7 +151,8 @@ export function resolveRedisTokenStoreOptions(options: RedisTokenStoreOptions): 
   for (const name of DURATIONS) assertPositiveMs(`RedisTokenStore option ${name}`, resolved[name]);
   if (resolved.lockWaitMs <= resolved.lockTtlMs) {
     throw new ConfigurationError(
-      `RedisTokenStore option lockWaitMs (${resolved.lockWaitMs}) must exceed lockTtlMs (${resolved.lockTtlMs}) so a crashed holder's lock can be taken over`,
+      `RedisTokenStore option lockWaitMs (${resolved.lockWaitMs}) must exceed lockTtlMs (${resolved.lockTtlMs}) so a ` +
+        `crashed holder's lock can be taken over`,
     );
   }
   if (typeof resolved.now !== 'function') throw new ConfigurationError('RedisTokenStore option now must be a function');

@@ -246,7 +246,8 @@ export class RedisTokenStore implements TokenStore {
     const [written, version] = fields.slice(0, 2).map(Number);
     if (written !== 1 || version === undefined) {
       throw new TokenStoreError(
-        `stale write refused: the session at ${key} is at version ${String(version)}, this write was based on version ${base}`,
+        `stale write refused: the session at ${key} is at version ${String(version)}, this write was based on ` +
+          `version ${base}`,
       );
     }
     this.#remember(key, version);
@@ -448,7 +449,8 @@ export class RedisTokenStore implements TokenStore {
             }
             this.#log.warn(
               { event: 'lock-lost', key: lock, lockTtlMs },
-              'the refresh lock was lost while held (it expired, or Redis failed over); fencing still protects the session',
+              'the refresh lock was lost while held (it expired, or Redis failed over); fencing still protects the ' +
+                'session',
             );
             stop();
           },

@@ -125,7 +125,8 @@ export function registerDoctorCommand(program: Command, run: RunAction, io: CliI
     .option('--json', 'print JSON (the default when stdout is not a terminal)')
     .addHelpText(
       'after',
-      '\nExit codes: 0 all good, 1 a check failed, 2 bad configuration.\nWith ALIX_REFRESH_TOKEN set the auth check refreshes, which spends that token (refresh tokens rotate).',
+      '\nExit codes: 0 all good, 1 a check failed, 2 bad configuration.\nWith ALIX_REFRESH_TOKEN set the auth check ' +
+        'refreshes, which spends that token (refresh tokens rotate).',
     )
     .action((flags: { json?: boolean }) =>
       run(async () => {

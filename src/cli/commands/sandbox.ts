@@ -77,7 +77,8 @@ function banner(
   return [
     `Alix sandbox listening on ${sandbox.url}`,
     `partner code: ${sandbox.partnerCode}`,
-    `demo key pair: ${keys.privateKeyPath} (private), ${keys.publicKeyPath} (public)${keysAreTemporary ? ', deleted when the sandbox stops' : ''}`,
+    `demo key pair: ${keys.privateKeyPath} (private), ${keys.publicKeyPath} ` +
+      `(public)${keysAreTemporary ? ', deleted when the sandbox stops' : ''}`,
     `access tokens live ${accessTtlSeconds} s`,
     '',
     'To use it from another shell:',

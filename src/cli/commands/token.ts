@@ -65,7 +65,8 @@ export async function printToken(flags: TokenFlags, io: TokenCommandIo): Promise
     progress.clear();
     if (manager.status().refreshTokenRejected && (env[ALIX_ENV.refreshToken] ?? '').trim() !== '') {
       io.stderr.write(
-        `warning: ${ALIX_ENV.refreshToken} was rejected (expired or revoked); signed in with the partner key instead. Replace or unset it.\n`,
+        `warning: ${ALIX_ENV.refreshToken} was rejected (expired or revoked); signed in with the partner key ` +
+          `instead. Replace or unset it.\n`,
       );
     }
     io.stdout.write(flags.status === true ? `${JSON.stringify(manager.status(), null, 2)}\n` : `${token}\n`);

@@ -150,7 +150,8 @@ function clockOffsetCheck(serverTime: number | undefined, sentAt: number, receiv
   const offsetMs = Math.round((low + high) / 2);
   const errorMs = Math.round((high - low) / 2);
   const direction = offsetMs >= 0 ? 'behind' : 'ahead of';
-  const detail = `local clock is ${seconds(Math.abs(offsetMs))} ${direction} the server's Date header (± ${seconds(errorMs)})`;
+  const detail =
+    `local clock is ${seconds(Math.abs(offsetMs))} ${direction} the server's Date header (± ` + `${seconds(errorMs)})`;
   if (Math.abs(offsetMs) - errorMs > CLOCK_OFFSET_WARN_MS) {
     return { name, status: 'warn', detail: `${detail}; the manager corrects for it, but sync the clock (NTP)` };
   }
@@ -320,7 +321,9 @@ async function lockCheck(
     return {
       name,
       status: 'failed',
-      detail: `${where}: ${messageOf(error)} (the Redis user needs SET, GET, DEL and EVAL on ${DOCTOR_LOCK_KEY_PREFIX}*)`,
+      detail:
+        `${where}: ${messageOf(error)} (the Redis user needs SET, GET, DEL and EVAL on ` +
+        `${DOCTOR_LOCK_KEY_PREFIX}*)`,
     };
   }
 }

@@ -27,7 +27,8 @@ export function parseBaseUrl(baseUrl: unknown): string {
   }
   if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
     throw new ConfigurationError(
-      `baseUrl uses plain http: for ${url.hostname}, which only loopback hosts (127.0.0.0/8, ::1, localhost) may. Use https:.`,
+      `baseUrl uses plain http: for ${url.hostname}, which only loopback hosts (127.0.0.0/8, ::1, localhost) may. ` +
+        `Use https:.`,
     );
   }
   if (url.search !== '' || url.hash !== '') {

@@ -144,7 +144,8 @@ export function interpretResponse(response: TextResponse, context: CallContext):
   if (status < 200 || status >= 300) {
     return throwError(
       new MalformedResponseError(
-        `${context.operation} failed: POST ${context.url} answered an unexpected HTTP ${status} (redirects are not followed)`,
+        `${context.operation} failed: POST ${context.url} answered an unexpected HTTP ${status} (redirects are not ` +
+          `followed)`,
         { operation: context.operation, status },
       ),
     );
@@ -163,7 +164,8 @@ export function interpretResponse(response: TextResponse, context: CallContext):
   if (envelope === undefined) {
     return throwError(
       new MalformedResponseError(
-        `${context.operation} failed: the HTTP ${status} answer to POST ${context.url} is JSON but not the Alix envelope (no boolean success)`,
+        `${context.operation} failed: the HTTP ${status} answer to POST ${context.url} is JSON but not the Alix ` +
+          `envelope (no boolean success)`,
         { operation: context.operation, status },
       ),
     );
