@@ -27,6 +27,7 @@ import { runSessions, type SessionsRun } from './scenarios/sessions';
 import { runStampede } from './scenarios/stampede';
 import { runStorm } from './scenarios/storm';
 import { runHungAuth } from './scenarios/hung-auth';
+import { runEncryption } from './scenarios/encryption';
 import { runPoolBurst, runPoolHot, runPoolIdle, runPoolSteady, type PoolResult } from './scenarios/pool';
 import { runPoolMixed } from './scenarios/pool-mixed';
 import { runFleet, type FleetParams, type FleetResult } from './scenarios/fleet';
@@ -52,6 +53,7 @@ type Scenario =
   | 'redis-hot-path'
   | 'storm'
   | 'hung-auth'
+  | 'encryption'
   | 'pool-idle'
   | 'pool-burst'
   | 'pool-steady'
@@ -194,6 +196,8 @@ async function runScenario(scenario: Scenario, args: readonly string[]): Promise
       return runPoolHot(quick ? 200_000 : 1_000_000, 1_000);
     case 'hung-auth':
       return runHungAuth(quick);
+    case 'encryption':
+      return runEncryption(quick);
     case 'isolation-bad-user':
       return runIsolationBadUser(isolationParams().badUser);
     case 'isolation-churn':
@@ -262,19 +266,19 @@ function progress(message: string): void {
 
 /** Scenario 10 (many end users, `TokenManagerPool`): one child per part. */
 async function runPoolScenario(): Promise<PoolResult> {
-  progress('10/12 many end users (pool): idle sessions');
+  progress('10/14 many end users (pool): idle sessions');
   const idle = await inChild<PoolResult['idle']>('pool-idle');
-  progress('10/12 many end users (pool): burst of sessions');
+  progress('10/14 many end users (pool): burst of sessions');
   const burst = await inChild<PoolResult['burst']>('pool-burst');
-  progress('10/12 many end users (pool): steady load');
+  progress('10/14 many end users (pool): steady load');
   const steady = await inChild<PoolResult['steady']>('pool-steady');
-  progress('10/12 many end users (pool): mixed users across refreshes and evictions');
+  progress('10/14 many end users (pool): mixed users across refreshes and evictions');
   const mixed = await inChild<PoolResult['mixed']>('pool-mixed');
   // Three fresh processes (one in --quick): a transient load from outside on this shared
   // machine then moves one ratio, not the median.
   const hotRuns: Array<PoolResult['hot']> = [];
   for (let run = 1, runs = quick ? 1 : 3; run <= runs; run += 1) {
-    progress(`10/12 many end users (pool): hot path (process ${run} of ${runs})`);
+    progress(`10/14 many end users (pool): hot path (process ${run} of ${runs})`);
     hotRuns.push(await inChild<PoolResult['hot']>('pool-hot'));
   }
   const byRatio = [...hotRuns].sort((a, b) => a.ratio - b.ratio);
@@ -289,7 +293,7 @@ async function runPoolScenario(): Promise<PoolResult> {
 function runFleetScenario(): Promise<FleetResult> {
   const params = fleetParams();
   progress(
-    `11/12 fleets (Redis Cluster): K=${params.replicas} × ${params.steady.users.toLocaleString('en-US')} users across ${params.steady.lifetimes} lifetimes, ` +
+    `11/14 fleets (Redis Cluster): K=${params.replicas} × ${params.steady.users.toLocaleString('en-US')} users across ${params.steady.lifetimes} lifetimes, ` +
       `then a ${params.outage.outageMs / 1000} s auth outage under K=${params.replicas} × ${params.outage.users}`,
   );
   return runFleet(params, process.argv[1] as string, progress);
@@ -318,7 +322,7 @@ function isolationParams(): { badUser: BadUserParams; outage: OutageParams } {
  * (their goals are counts, not latencies); the outage, which measures latencies, always runs alone.
  */
 async function runIsolationScenario(): Promise<IsolationResult> {
-  const label = '12/12 isolation and bounds';
+  const label = '12/14 isolation and bounds';
   if (quick) {
     progress(`${label}: one failing user + churn (side by side, --quick only), then outage fail-fast`);
     const [badUser, churn] = await Promise.all([
@@ -346,22 +350,27 @@ async function main(): Promise<void> {
     process.stdout.write(`${renderHandOver(await runHandOverScenario()).join('\n')}\n`);
     return;
   }
+  if (only === 'encryption') {
+    const encryption = await inChild<NonNullable<BenchResults['encryption']>>('encryption');
+    process.stdout.write(`${JSON.stringify(encryption, null, 2)}\n`);
+    return;
+  }
   if (only === 'isolation') {
     process.stdout.write(`${renderIsolation(await runIsolationScenario()).join('\n')}\n`);
     return;
   }
-  if (only !== undefined) throw new Error(`--only ${only}: expected pool, fleet or isolation`);
+  if (only !== undefined) throw new Error(`--only ${only}: expected pool, fleet, isolation or encryption`);
   const started = performance.now();
   const gcExposed = typeof (globalThis as { gc?: unknown }).gc === 'function';
   if (!gcExposed) progress('warning: run with node --expose-gc for meaningful heap figures');
   const memoryRuns = quick ? 1 : 3;
 
-  progress('1/12 hot path');
+  progress('1/14 hot path');
   const hotPath = await inChild<BenchResults['hotPath']>('hot-path');
-  progress('2/12 interceptor overhead');
+  progress('2/14 interceptor overhead');
   const interceptor = await inChild<BenchResults['interceptor']>('interceptor');
   // Heap figures do not depend on CPU contention, so a memory and a sessions run share the two cores.
-  progress('5/12 memory and handles + 6/12 many sessions (one of each at a time, side by side)');
+  progress('5/14 memory and handles + 6/14 many sessions (one of each at a time, side by side)');
   const memory: MemoryRun[] = [];
   const sessions: SessionsRun[] = [];
   for (let run = 0; run < memoryRuns; run += 1) {
@@ -372,10 +381,10 @@ async function main(): Promise<void> {
     memory.push(memoryRun);
     sessions.push(sessionsRun);
   }
-  progress('3/12 stampede after revocation');
+  progress('3/14 stampede after revocation');
   const stampede = await inChild<BenchResults['stampede']>('stampede');
   // Paced load (a pause after each request) leaves room to run every run and contender side by side.
-  progress('4/12 expiry crossing (all runs and contenders side by side, one process each)');
+  progress('4/14 expiry crossing (all runs and contenders side by side, one process each)');
   const expiryRuns = quick ? 1 : 3;
   const expiryStep = Promise.all(
     Array.from({ length: expiryRuns }, () =>
@@ -387,23 +396,25 @@ async function main(): Promise<void> {
   let replicas: ReplicasResult;
   let expiry: ExpiryRun[];
   if (quick) {
-    progress('7/12 shared session across replicas (Redis), side by side with 4/12 (--quick only)');
+    progress('7/14 shared session across replicas (Redis), side by side with 4/14 (--quick only)');
     [expiry, replicas] = await Promise.all([expiryStep, runReplicasScenario()]);
   } else {
     expiry = await expiryStep;
-    progress('7/12 shared session across replicas (Redis): hot path, then K = 1, 4, 8 replica processes side by side');
+    progress('7/14 shared session across replicas (Redis): hot path, then K = 1, 4, 8 replica processes side by side');
     replicas = await runReplicasScenario();
   }
 
-  progress('8/12 401 storm beside a healthy endpoint');
+  progress('8/14 401 storm beside a healthy endpoint');
   const storm = await inChild<BenchResults['storm']>('storm');
-  progress('9/12 hung auth server: time to the first typed error');
+  progress('9/14 hung auth server: time to the first typed error');
   const hungAuth = await inChild<BenchResults['hungAuth']>('hung-auth');
 
   const pool = await runPoolScenario();
   const fleet = await runFleetScenario();
   const handOver = await runHandOverScenario();
   const isolation = await runIsolationScenario();
+  progress('14/14 encryption at rest: CPU per seal and open');
+  const encryption = await inChild<BenchResults['encryption']>('encryption');
 
   const results: BenchResults = {
     hotPath,
@@ -419,6 +430,7 @@ async function main(): Promise<void> {
     fleet,
     handOver,
     isolation,
+    encryption,
   };
   const meta: Meta = {
     date: new Date().toISOString(),

@@ -14,6 +14,7 @@ import type { StormResult } from './scenarios/storm';
 import type { PoolResult } from './scenarios/pool';
 import { poolMixedGoal } from './scenarios/pool-mixed';
 import type { HungAuthResult } from './scenarios/hung-auth';
+import type { EncryptionResult } from './scenarios/encryption';
 import type { FleetResult } from './scenarios/fleet';
 import { fleetGoals, fleetSummary, renderFleet } from './report-fleet';
 import { isolationGoals, isolationSummary, renderIsolation } from './report-isolation';
@@ -31,6 +32,8 @@ export interface BenchResults {
   replicas: ReplicasResult;
   storm: StormResult;
   hungAuth: HungAuthResult;
+  /** Scenario 14; absent from results recorded before it existed. */
+  encryption?: EncryptionResult;
   pool: PoolResult;
   fleet: FleetResult;
   /** Scenario 13; absent from results recorded before it existed. */
@@ -223,12 +226,14 @@ export function analyse(results: BenchResults): { goals: Goal[]; summaries: Reco
   goals.push(...replicaGoals(results.replicas), ...poolGoals(results.pool), ...fleetGoals(results.fleet));
   if (results.handOver !== undefined) goals.push(...handOverGoals(results.handOver));
   goals.push(...isolationGoals(results.isolation));
+  if (results.encryption !== undefined) goals.push(encryptionGoal(results.encryption));
   return {
     goals,
     summaries: {
       hotPath: hotSummary,
       storm: results.storm,
       hungAuth: results.hungAuth,
+      encryption: results.encryption,
       interceptor: interceptorSummary,
       stampede: stampedeSummary,
       expiry: Object.fromEntries(
@@ -710,6 +715,7 @@ export function renderMarkdown(meta: Meta, results: BenchResults, goals: readonl
   );
   if (results.handOver !== undefined) out.push(...renderHandOver(results.handOver));
   out.push(...renderIsolation(results.isolation));
+  if (results.encryption !== undefined) out.push(...renderEncryption(results.encryption));
   return out.join('\n');
 }
 
@@ -729,6 +735,35 @@ function renderStorm(storm: StormResult): string[] {
       ['Run', 'auth calls', 'healthy calls', 'healthy p99 (ms)', '401s surfaced'],
       [row('healthy endpoint alone', storm.calm), row('beside the always-401 endpoint', storm.storm)],
     ),
+  ];
+}
+
+/** Goal of scenario 14: encryption at rest costs at most 20 µs of CPU per seal and open. */
+function encryptionGoal(encryption: EncryptionResult): Goal {
+  return {
+    scenario: '14 Encryption at rest',
+    goal: '≤ 20 µs CPU per seal + open; hot path untouched (no store call)',
+    result: `${encryption.sealOpenCpuUs.toFixed(1)} µs per seal + open (store set + get: ${encryption.storeCpuUs.toFixed(1)} µs encrypted, ${encryption.plainStoreCpuUs.toFixed(1)} µs plain)`,
+    met: encryption.sealOpenCpuUs <= 20,
+  };
+}
+
+function renderEncryption(encryption: EncryptionResult): string[] {
+  const us = (value: number): string => `${value.toFixed(1)} µs`;
+  return [
+    '',
+    `## 14. Encryption at rest (CPU per operation, ${encryption.operations.toLocaleString('en-US')} operations each)`,
+    '',
+    table(
+      ['operation', 'CPU'],
+      [
+        ['seal + open of one session (AES-256-GCM, two JWT-sized tokens)', us(encryption.sealOpenCpuUs)],
+        ['MemoryTokenStore set + get, encrypted', us(encryption.storeCpuUs)],
+        ['MemoryTokenStore set + get, plain', us(encryption.plainStoreCpuUs)],
+      ],
+    ),
+    '',
+    'A refresh seals once (its write); a replica that adopts the session opens once (its read). The hot path never reads the store.',
   ];
 }
 
