@@ -6,12 +6,10 @@
 // third-party packages some examples import, e.g. express or @nestjs/common).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
-import { startAlixSandbox } from 'alix-token-manager/testing';
-import { runNode } from './run-node.mjs';
+import { runNode, sandboxForChild } from './run-node.mjs';
 
 const [root] = process.argv.slice(2);
 assert.ok(root, 'usage: node doc-snippets.mjs <library checkout>');
@@ -119,21 +117,7 @@ function typeCheck(configName, list, extraOptions) {
 
 /** Runs one compiled block with the ALIX_* variables pointing at a fresh sandbox. */
 async function runAgainstSandbox(block) {
-  const scratch = mkdtempSync(path.join(os.tmpdir(), 'doc-snippet-'));
-  const sandbox = await startAlixSandbox();
-  const keyFile = path.join(scratch, 'partner-key.pem');
-  writeFileSync(keyFile, sandbox.privateKeyPem, { mode: 0o600 });
-  // No proxy or ALIX_* setting of the caller's may interfere.
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !/proxy/i.test(name) && !name.startsWith('ALIX_')),
-  );
-  Object.assign(env, {
-    ALIX_BASE_URL: sandbox.baseUrl,
-    ALIX_PARTNER_CODE: sandbox.partnerCode,
-    ALIX_SECRET_KEY: sandbox.secretKey,
-    ALIX_PRIVATE_KEY_FILE: keyFile,
-    ALIX_USER_EMAIL: 'reader@example.com',
-  });
+  const { sandbox, env, close } = await sandboxForChild('doc-snippet-');
   try {
     const compiled = path.join(outDir, block.file.replace(/\.mts$/, '.mjs'));
     const run = await runNode([compiled], env);
@@ -145,7 +129,6 @@ async function runAgainstSandbox(block) {
       );
     }
   } finally {
-    await sandbox.close();
-    rmSync(scratch, { recursive: true, force: true });
+    await close();
   }
 }

@@ -3,30 +3,12 @@
 // embedded sandbox (no msw needed): the quick start reads its settings from the ALIX_*
 // variables, which point at the sandbox here.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { startAlixSandbox } from 'alix-token-manager/testing';
-import { runNode } from './run-node.mjs';
+import { runNode, sandboxForChild } from './run-node.mjs';
 
 const [compiled] = process.argv.slice(2);
 assert.ok(compiled, 'usage: node quick-start-run.mjs <quick-start.mjs>');
 
-const scratch = mkdtempSync(path.join(os.tmpdir(), 'quick-start-'));
-const sandbox = await startAlixSandbox();
-const keyFile = path.join(scratch, 'partner-key.pem');
-writeFileSync(keyFile, sandbox.privateKeyPem, { mode: 0o600 });
-const env = Object.fromEntries(
-  // No proxy or ALIX_* setting of the caller's (npm_config_https_proxy, no_proxy…) may interfere.
-  Object.entries(process.env).filter(([name]) => !/proxy/i.test(name) && !name.startsWith('ALIX_')),
-);
-Object.assign(env, {
-  ALIX_BASE_URL: sandbox.baseUrl,
-  ALIX_PARTNER_CODE: sandbox.partnerCode,
-  ALIX_SECRET_KEY: sandbox.secretKey,
-  ALIX_PRIVATE_KEY_FILE: keyFile,
-  ALIX_USER_EMAIL: 'reader@example.com',
-});
+const { sandbox, env, close } = await sandboxForChild('quick-start-');
 
 try {
   const run = await runNode([compiled], env);
@@ -47,6 +29,5 @@ try {
       `(${counters.authenticate} sign-in, API calls: ${counters.resourceRequests})`,
   );
 } finally {
-  await sandbox.close();
-  rmSync(scratch, { recursive: true, force: true });
+  await close();
 }
