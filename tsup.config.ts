@@ -22,6 +22,8 @@ export default defineConfig({
   // Defines __filename/__dirname in the ESM build (from import.meta.url): optional peers are
   // loaded on first use with a require made from __filename (src/optional-peer.ts).
   shims: true,
+  // Error classes take `name` from their class (`new.target.name`): keep it whatever the bundler wraps.
+  keepNames: true,
   // p-retry is ESM-only; bundling it lets the CommonJS build run on every Node 20.x,
   // including those without require(esm).
   noExternal: ['p-retry', 'is-network-error'],

@@ -306,7 +306,7 @@ function runFleetScenario(): Promise<FleetResult> {
  * 1 s tokens, and a 20 ms first retry delay so that breakers open within those few seconds.
  */
 function isolationParams(): { badUser: BadUserParams; outage: OutageParams } {
-  const retry = quick ? { minTimeoutMs: 20 } : null;
+  const retry = quick ? { minDelayMs: 20 } : null;
   return {
     badUser: quick
       ? { users: 100, batches: 10, spanMs: 5_000, askEveryMs: 50, retry }

@@ -24,21 +24,17 @@ export interface PeerAxios {
 /** The axios module the application installed (the peer), seen structurally. */
 export const peerAxios = axios as unknown as PeerAxios;
 
-function parseVersion(version: unknown): [number, number] | undefined {
-  const match = typeof version === 'string' ? /^(\d+)\.(\d+)\./.exec(version) : null;
-  return match === null ? undefined : [Number(match[1]), Number(match[2])];
-}
-
 /**
  * Why the installed (peer) axios cannot be used, or undefined when it can: it must be 1.x from
  * {@link MIN_AXIOS_VERSION}, with `AxiosHeaders` and `getAdapter`.
  */
 export function unsupportedPeerReason(candidate: PeerAxios = peerAxios): string | undefined {
-  const version = parseVersion(candidate.VERSION);
-  const [minMajor, minMinor] = parseVersion(MIN_AXIOS_VERSION) ?? [1, 0];
-  const label =
-    typeof candidate.VERSION === 'string' ? `axios ${candidate.VERSION}` : 'the installed axios (no VERSION)';
-  if (version === undefined || version[0] !== minMajor || version[1] < minMinor) {
+  const version = typeof candidate.VERSION === 'string' ? candidate.VERSION : undefined;
+  const label = version === undefined ? 'the installed axios (no VERSION)' : `axios ${version}`;
+  // Same major as MIN_AXIOS_VERSION, and at least its minor.
+  const [, major, minor] = /^(\d+)\.(\d+)\./.exec(version ?? '') ?? [];
+  const [, minMajor, minMinor] = /^(\d+)\.(\d+)\./.exec(MIN_AXIOS_VERSION) ?? [];
+  if (major === undefined || Number(major) !== Number(minMajor) || Number(minor) < Number(minMinor)) {
     return `${label} is not supported; install axios ${SUPPORTED_AXIOS_RANGE}`;
   }
   if (typeof candidate.AxiosHeaders !== 'function' || typeof candidate.getAdapter !== 'function') {

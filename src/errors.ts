@@ -55,6 +55,23 @@ export function composeErrorMessage(what: string, next?: string): string {
   return `${head}. ${tail.charAt(0).toUpperCase()}${tail.slice(1)}.`;
 }
 
+/** Sets a writable, configurable own property. */
+function define(target: object, key: string, value: unknown, enumerable: boolean): void {
+  Object.defineProperty(target, key, { value, enumerable, writable: true, configurable: true });
+}
+
+/** Copies the named details onto an error as its own (enumerable, so `toJSON()` shows them) fields. */
+function keep<T extends object>(error: TokenManagerError, details: T, keys: readonly (keyof T & string)[]): void {
+  for (const key of keys) (error as unknown as Record<string, unknown>)[key] = details[key];
+}
+
+/** {@link TokenManagerError} typed with the read-only fields `F` its subclass copies from its details. */
+function withFields<F>(): new (
+  ...args: ConstructorParameters<typeof TokenManagerError>
+) => TokenManagerError & Readonly<F> {
+  return TokenManagerError as never;
+}
+
 /** Base class of every error this library throws. */
 export class TokenManagerError extends Error {
   /** Stable machine-readable code. */
@@ -72,21 +89,12 @@ export class TokenManagerError extends Error {
     this.name = new.target.name;
     this.code = code;
     this.transient = transient;
-    if (options.cause !== undefined) {
-      Object.defineProperty(this, 'cause', {
-        value: sanitizeCause(options.cause),
-        enumerable: false,
-        writable: true,
-        configurable: true,
-      });
-    }
+    if (options.cause !== undefined) define(this, 'cause', sanitizeCause(options.cause), false);
   }
 
   /** A JSON form with no secrets: name, code, message and the subclass's numbers. */
   toJSON(): Record<string, unknown> {
-    const json: Record<string, unknown> = { name: this.name, code: this.code, message: this.message };
-    for (const [key, value] of Object.entries(this)) json[key] = value;
-    return json;
+    return { name: this.name, code: this.code, message: this.message, ...(this as object) };
   }
 }
 
@@ -95,6 +103,11 @@ export class ConfigurationError extends TokenManagerError {
   constructor(message: string, options?: TokenManagerErrorOptions) {
     super(ErrorCodes.CONFIGURATION, message, false, options);
   }
+}
+
+/** Throws a {@link ConfigurationError} saying `message` unless `ok`: the one form of an option check. */
+export function assertConfig(ok: unknown, message: string): asserts ok {
+  if (!ok) throw new ConfigurationError(message);
 }
 
 /** Which auth call failed. */
@@ -121,42 +134,31 @@ export interface AuthRejectedDetails {
   hint?: string;
 }
 
-/** The next step for a rejection the provider gave no hint for. */
-function rejectedHint(details: AuthRejectedDetails): string {
-  if (details.status === 404 || details.status === 405) {
-    return 'check baseUrl and paths: the URL above is not an Alix auth endpoint (give baseUrl as the origin only)';
-  }
-  if (details.operation === 'refresh') {
-    return 'sign in again (a TokenManager does so by itself once the refresh token is rejected)';
-  }
-  return 'check partnerCode, secretKey, userEmail and the private key (the ALIX_* variables), or run alix-token doctor';
-}
+/** The next step for a rejection the provider gave no hint for: by status (404, 405), else by operation. */
+const REJECTED_HINTS = {
+  path: 'check baseUrl and paths: the URL above is not an Alix auth endpoint (give baseUrl as the origin only)',
+  refresh: 'sign in again (a TokenManager does so by itself once the refresh token is rejected)',
+  authenticate:
+    'check partnerCode, secretKey, userEmail and the private key (the ALIX_* variables), or run alix-token doctor',
+};
 
 /**
  * The auth API answered and said no (`success: false`, or a 4xx other than 429).
  * Retrying the same request will not help; a rejected refresh falls back to a sign-in.
  */
-export class AuthRejectedError extends TokenManagerError {
-  readonly operation: AuthOperation;
-  readonly status: number;
-  readonly errorCode: number | undefined;
-  readonly apiMessage: string | undefined;
-  /** The full URL that was called (origin and path), when known. */
-  readonly url: string | undefined;
-
+export class AuthRejectedError extends withFields<
+  Pick<AuthRejectedDetails, 'operation' | 'status' | 'errorCode' | 'apiMessage' | 'url'>
+>() {
   constructor(details: AuthRejectedDetails, options: TokenManagerErrorOptions = {}) {
     const target = details.url ?? details.path;
     const where = target === undefined ? '' : ` POST ${target}`;
     const errorCode = details.errorCode === undefined ? '' : ` with errorCode ${details.errorCode}`;
     const apiMessage = details.apiMessage === undefined ? '' : `: ${details.apiMessage}`;
     const what = `${details.operation} rejected:${where} answered HTTP ${details.status}${errorCode}${apiMessage}`;
-    const hint = options.hint ?? details.hint ?? rejectedHint(details);
+    const byStatus = details.status === 404 || details.status === 405 ? 'path' : details.operation;
+    const hint = options.hint ?? details.hint ?? REJECTED_HINTS[byStatus];
     super(ErrorCodes.AUTH_REJECTED, what, false, { ...options, hint });
-    this.operation = details.operation;
-    this.status = details.status;
-    this.errorCode = details.errorCode;
-    this.apiMessage = details.apiMessage;
-    this.url = details.url;
+    keep(this, details, ['operation', 'status', 'errorCode', 'apiMessage', 'url']);
   }
 }
 
@@ -180,114 +182,68 @@ export interface AuthUnavailableDetails {
   detail?: string;
 }
 
-/** `host:port` of a URL, with the scheme's default port spelled out (a connection error is about a socket). */
-function hostAndPort(url: string | undefined): string | undefined {
-  if (url === undefined) return undefined;
-  try {
-    const parsed = new URL(url);
-    const port = parsed.port !== '' ? parsed.port : parsed.protocol === 'https:' ? '443' : '80';
-    // `hostname` keeps the brackets of an IPv6 literal, so this reads as `[::1]:8443`.
-    return `${parsed.hostname}:${port}`;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The path of a URL (what to show after its host:port is named), or the input when it is not a URL. */
-function pathOf(url: string): string {
-  try {
-    return new URL(url).pathname;
-  } catch {
-    return url;
-  }
-}
+/** What to do, by reason, for {@link AuthUnavailableError} (an open breaker says when to retry). */
+const UNAVAILABLE_HINTS = {
+  http: 'a TokenManager retries with backoff; if this persists, run alix-token doctor and ask Alix about it',
+  timeout:
+    'check that baseUrl is reachable from this host (DNS, firewall, HTTPS_PROXY), raise timeoutMs for a slow ' +
+    'server, or run alix-token doctor',
+  network: 'check baseUrl, or run alix-token doctor',
+};
 
 /** What happened, one sentence, for {@link AuthUnavailableError}. */
 function unavailableMessage(details: AuthUnavailableDetails): string {
-  const target = details.url ?? details.path;
-  const request = target === undefined ? 'the auth request' : `POST ${target}`;
-  const host = hostAndPort(details.url);
+  const { operation, url } = details;
+  const parsed = url !== undefined && URL.canParse(url) ? new URL(url) : undefined;
+  // A connection error is about a socket: the scheme's default port is spelled out (`[::1]:8443` for IPv6).
+  const host = parsed && `${parsed.hostname}:${parsed.port || (parsed.protocol === 'https:' ? '443' : '80')}`;
+  const at = host === undefined ? '' : ` at ${host}`;
+  const request = (url ?? details.path) === undefined ? 'the auth request' : `POST ${url ?? details.path}`;
   const detail = details.detail === undefined ? '' : ` (${details.detail})`;
   const retryAfter = details.retryAfterMs === undefined ? '' : ` and asked to retry after ${details.retryAfterMs} ms`;
-  const prefix = `${details.operation} failed:`;
-  switch (details.reason) {
-    case 'http':
-      return (
-        `${prefix} ${request} answered HTTP ${details.status ?? 'error'}${detail}: ` +
-        `the auth server is unavailable${retryAfter}`
-      );
-    case 'timeout':
-      return `${prefix} ${request} got no answer${host === undefined ? '' : ` from ${host}`}${detail}`;
-    case 'network':
-      if (host === undefined) return `${prefix} could not reach the auth server${detail} for ${request}`;
-      return `${prefix} could not reach the auth server at ${host}${detail} for POST ${pathOf(details.url ?? '')}`;
-    case 'breaker':
-      return (
-        `${details.operation} not attempted: the auth circuit breaker is open after repeated failures ` +
-        `of the auth server${host === undefined ? '' : ` at ${host}`}`
-      );
-  }
-}
-
-/** What to do, one sentence, for {@link AuthUnavailableError}. */
-function unavailableHint(details: AuthUnavailableDetails): string {
-  switch (details.reason) {
-    case 'http':
-      return 'a TokenManager retries with backoff; if this persists, run alix-token doctor and ask Alix about it';
-    case 'timeout':
-      return (
-        'check that baseUrl is reachable from this host (DNS, firewall, HTTPS_PROXY), ' +
-        'raise timeoutMs for a slow server, or run alix-token doctor'
-      );
-    case 'network':
-      return 'check baseUrl, or run alix-token doctor';
-    case 'breaker':
-      return `retry after ${details.retryAfterMs ?? 0} ms; the manager's status().lastError shows what opened it`;
-  }
+  return {
+    http:
+      `${operation} failed: ${request} answered HTTP ${details.status ?? 'error'}${detail}: the auth server is ` +
+      `unavailable${retryAfter}`,
+    timeout: `${operation} failed: ${request} got no answer${host === undefined ? '' : ` from ${host}`}${detail}`,
+    network:
+      `${operation} failed: could not reach the auth server${at}${detail} for ` +
+      `${parsed ? `POST ${parsed.pathname}` : request}`,
+    breaker:
+      `${operation} not attempted: the auth circuit breaker is open after repeated failures of the auth ` +
+      `server${at}`,
+  }[details.reason];
 }
 
 /** The auth server is unreachable, timed out, or answered 5xx/429: retry with backoff. */
-export class AuthUnavailableError extends TokenManagerError {
-  readonly operation: AuthOperation;
-  readonly reason: AuthUnavailableDetails['reason'];
-  readonly status: number | undefined;
-  readonly retryAfterMs: number | undefined;
-  /** The full URL that was called (origin and path), when known. */
-  readonly url: string | undefined;
-
+export class AuthUnavailableError extends withFields<
+  Pick<AuthUnavailableDetails, 'operation' | 'reason' | 'status' | 'retryAfterMs' | 'url'>
+>() {
   constructor(details: AuthUnavailableDetails, options: TokenManagerErrorOptions = {}) {
-    const hint = options.hint ?? unavailableHint(details);
-    super(ErrorCodes.AUTH_UNAVAILABLE, unavailableMessage(details), true, { ...options, hint });
-    this.operation = details.operation;
-    this.reason = details.reason;
-    this.status = details.status;
-    this.retryAfterMs = details.retryAfterMs;
-    this.url = details.url;
+    const hint =
+      details.reason === 'breaker'
+        ? `retry after ${details.retryAfterMs ?? 0} ms; the manager's status().lastError shows what opened it`
+        : UNAVAILABLE_HINTS[details.reason];
+    super(ErrorCodes.AUTH_UNAVAILABLE, unavailableMessage(details), true, { ...options, hint: options.hint ?? hint });
+    keep(this, details, ['operation', 'reason', 'status', 'retryAfterMs', 'url']);
   }
 }
 
-/** The next step for an auth answer that is not a token set: it usually did not come from Alix. */
-const MALFORMED_ANSWER_HINT =
-  'check that baseUrl and paths point at the Alix auth API (not a proxy or a web page), or run alix-token doctor';
+/** Details of a {@link MalformedResponseError}: the auth call and the status of its answer, when known. */
+type MalformedDetails = { operation?: AuthOperation; status?: number };
 
 /**
  * The auth server answered 2xx with something that is not a usable token set. When
  * `details.operation` names the auth call, the message ends with the next step (check
- * `baseUrl` and `paths`) unless `options.hint` gives another.
+ * `baseUrl` and `paths`: the answer usually did not come from Alix) unless `options.hint` gives another.
  */
-export class MalformedResponseError extends TokenManagerError {
-  readonly operation: AuthOperation | undefined;
-  readonly status: number | undefined;
-
-  constructor(
-    message: string,
-    details: { operation?: AuthOperation; status?: number } = {},
-    options: TokenManagerErrorOptions = {},
-  ) {
-    const hint = options.hint ?? (details.operation === undefined ? undefined : MALFORMED_ANSWER_HINT);
-    super(ErrorCodes.MALFORMED_RESPONSE, message, false, hint === undefined ? options : { ...options, hint });
-    this.operation = details.operation;
-    this.status = details.status;
+export class MalformedResponseError extends withFields<MalformedDetails>() {
+  constructor(message: string, details: MalformedDetails = {}, options: TokenManagerErrorOptions = {}) {
+    const hint =
+      details.operation &&
+      'check that baseUrl and paths point at the Alix auth API (not a proxy or a web page), or run alix-token doctor';
+    super(ErrorCodes.MALFORMED_RESPONSE, message, false, { ...options, hint: options.hint ?? hint });
+    keep(this, details, ['operation', 'status']);
   }
 }
 
@@ -307,14 +263,12 @@ export class AbortedError extends TokenManagerError {
    * @default message `getAccessToken() aborted by the caller's AbortSignal`, with the hint that the refresh goes on.
    */
   constructor(message?: string, options: TokenManagerErrorOptions = {}) {
-    super(
-      ErrorCodes.ABORTED,
-      message ?? "getAccessToken() aborted by the caller's AbortSignal",
-      false,
-      message === undefined && options.hint === undefined
-        ? { ...options, hint: 'call getAccessToken() again when you need a token; the shared refresh goes on' }
-        : options,
-    );
+    const hint =
+      message === undefined
+        ? 'call getAccessToken() again when you need a token; the shared refresh goes on'
+        : undefined;
+    const what = message ?? "getAccessToken() aborted by the caller's AbortSignal";
+    super(ErrorCodes.ABORTED, what, false, { ...options, hint: options.hint ?? hint });
   }
 }
 
@@ -341,6 +295,15 @@ export interface TimeoutDetails {
   lastErrorCode?: string;
 }
 
+/** What did not answer when a stage's deadline passed. */
+const STAGE_WORDS: Readonly<Record<TimeoutStage, string>> = {
+  signer: 'the signer did not answer',
+  store: 'the token store did not answer',
+  lock: 'the shared refresh lock was not granted',
+  auth: 'the auth server did not answer',
+  acquire: 'no token could be obtained',
+};
+
 /** What to do when a stage's deadline passed. */
 const STAGE_HINTS: Readonly<Record<TimeoutStage, string>> = {
   signer: 'check the signer (a KMS or HSM call, say), or raise the provider option signerTimeoutMs',
@@ -350,26 +313,12 @@ const STAGE_HINTS: Readonly<Record<TimeoutStage, string>> = {
   acquire: "the manager's status().lastError says why; raise acquireTimeoutMs only if the auth server is merely slow",
 };
 
-const STAGE_WORDS: Readonly<Record<TimeoutStage, string>> = {
-  signer: 'the signer did not answer',
-  store: 'the token store did not answer',
-  lock: 'the shared refresh lock was not granted',
-  auth: 'the auth server did not answer',
-  acquire: 'no token could be obtained',
-};
-
 /**
  * A deadline passed: the signer, the store, the lock or the auth server did not answer in
  * time, or no token could be obtained within `acquireTimeoutMs`. Transient: a later call
  * may succeed.
  */
-export class TimeoutError extends TokenManagerError {
-  readonly stage: TimeoutStage;
-  readonly timeoutMs: number;
-  readonly endpoint: string | undefined;
-  readonly attempts: number | undefined;
-  readonly lastErrorCode: string | undefined;
-
+export class TimeoutError extends withFields<Required<Pick<TimeoutDetails, 'stage' | 'timeoutMs'>> & TimeoutDetails>() {
   constructor(details: TimeoutDetails, options: TokenManagerErrorOptions = {}) {
     const where = details.stage === 'auth' && details.endpoint !== undefined ? ` (${details.endpoint})` : '';
     const calls = details.attempts === 1 ? 'call' : 'calls';
@@ -377,11 +326,7 @@ export class TimeoutError extends TokenManagerError {
     const last = details.lastErrorCode === undefined ? '' : `, last error ${details.lastErrorCode}`;
     const what = `timed out after ${details.timeoutMs} ms: ${STAGE_WORDS[details.stage]}${where}${attempts}${last}`;
     super(ErrorCodes.TIMEOUT, what, true, { ...options, hint: options.hint ?? STAGE_HINTS[details.stage] });
-    this.stage = details.stage;
-    this.timeoutMs = details.timeoutMs;
-    this.endpoint = details.endpoint;
-    this.attempts = details.attempts;
-    this.lastErrorCode = details.lastErrorCode;
+    keep(this, details, ['stage', 'timeoutMs', 'endpoint', 'attempts', 'lastErrorCode']);
   }
 }
 
@@ -402,20 +347,9 @@ export interface MissingPeerDetails {
 /**
  * An entry that needs an optional peer dependency was used, and the peer is not installed.
  * Thrown on first use (e.g. `instrumentTokenManager()`, `alixHandlers()`), in CommonJS and
- * ESM alike; `installCommand` installs a supported version.
+ * ESM alike; `installCommand` installs a supported version (e.g. `npm install "@opentelemetry/api@^1.4.0"`).
  */
-export class MissingPeerError extends TokenManagerError {
-  /** The missing package, e.g. `@opentelemetry/api`. */
-  readonly packageName: string;
-  /** The supported range, e.g. `^1.4.0`. */
-  readonly range: string;
-  /** The subpath that needs it, e.g. `alix-token-manager/otel`. */
-  readonly entry: string;
-  /** What to use without it. */
-  readonly worksWithout: string;
-  /** The command that installs it, e.g. `npm install "@opentelemetry/api@^1.4.0"`. */
-  readonly installCommand: string;
-
+export class MissingPeerError extends withFields<Omit<MissingPeerDetails, 'dev'> & { installCommand: string }>() {
   constructor(details: MissingPeerDetails, options: TokenManagerErrorOptions = {}) {
     // Quoted: `^` is an escape character in cmd.exe and `>`/`<` redirect in every shell.
     const flags = details.dev === true ? ' --save-dev' : '';
@@ -424,17 +358,8 @@ export class MissingPeerError extends TokenManagerError {
     const what = `${entry} needs the optional peer dependency ${packageName} (${range}), which is not installed`;
     const hint = options.hint ?? `install it with ${installCommand}; without it, use ${details.worksWithout}`;
     super(ErrorCodes.MISSING_PEER, what, false, { ...options, hint });
-    this.packageName = details.packageName;
-    this.range = details.range;
-    this.entry = details.entry;
-    this.worksWithout = details.worksWithout;
-    this.installCommand = installCommand;
+    keep(this, { ...details, installCommand }, ['packageName', 'range', 'entry', 'worksWithout', 'installCommand']);
   }
-}
-
-/** `11.9 s`: a duration in seconds with one decimal. */
-function seconds(elapsedMs: number): string {
-  return `${(Math.max(0, elapsedMs) / 1000).toFixed(1)} s`;
 }
 
 /**
@@ -458,44 +383,31 @@ function seconds(elapsedMs: number): string {
 export function withAttemptSummary<E>(error: E, attempts: number, elapsedMs: number): E {
   if (!(error instanceof TokenManagerError) || !Number.isInteger(attempts) || attempts < 2) return error;
   if ('elapsedMs' in error) return error; // summarised already
-  const summary = `after ${attempts} attempts in ${seconds(elapsedMs)}`;
+  const summary = `after ${attempts} attempts in ${(Math.max(0, elapsedMs) / 1000).toFixed(1)} s`;
   // The summary goes after the headline: up to the first `: ` of the first sentence, else that sentence.
-  const sentenceEnd = error.message.search(/\. [A-Z]/);
-  const firstSentence = sentenceEnd === -1 ? error.message.length : sentenceEnd;
-  const colon = error.message.indexOf(': ');
-  const cut = colon !== -1 && colon < firstSentence ? colon : firstSentence;
-  const headline = error.message.slice(0, cut);
-  const rest = error.message.slice(cut);
-  const summarised = / not attempted$/.test(headline)
-    ? `${headline.replace(/ not attempted$/, ' stopped')} ${summary}${rest}`
-    : `${headline} ${summary}${rest}`;
+  const headline = /^[^]*?(?=: |\. [A-Z]|$)/.exec(error.message)?.[0] ?? '';
+  const rest = error.message.slice(headline.length);
+  const summarised = `${headline.replace(/ not attempted$/, ' stopped')} ${summary}${rest}`;
   const before = `${error.name}: ${error.message}`;
-  const define = (key: string, value: unknown, enumerable: boolean): void => {
-    Object.defineProperty(error, key, { value, enumerable, writable: true, configurable: true });
-  };
-  define('message', summarised, false);
-  define('attempts', attempts, true);
-  define('elapsedMs', Math.max(0, Math.round(elapsedMs)), true);
+  define(error, 'message', summarised, false);
+  define(error, 'attempts', attempts, true);
+  define(error, 'elapsedMs', Math.max(0, Math.round(elapsedMs)), true);
   if (typeof error.stack === 'string' && error.stack.startsWith(before)) {
-    define('stack', `${error.name}: ${summarised}${error.stack.slice(before.length)}`, false);
+    define(error, 'stack', `${error.name}: ${summarised}${error.stack.slice(before.length)}`, false);
   }
   return error;
 }
 
 /** True for any error thrown by this library, optionally with the given code. */
 export function isTokenManagerError(error: unknown, code?: ErrorCode): error is TokenManagerError {
-  if (typeof error !== 'object' || error === null) return false;
-  const candidate = error as { code?: unknown; name?: unknown };
-  const ours =
-    error instanceof TokenManagerError ||
-    (typeof candidate.code === 'string' && candidate.code.startsWith('ERR_ALIX_'));
-  return ours && (code === undefined || candidate.code === code);
+  const actual = errorCodeOf(error);
+  const ours = error instanceof TokenManagerError || actual?.startsWith('ERR_ALIX_') === true;
+  return ours && (code === undefined || actual === code);
 }
 
 /** The string `code` an error carries (ours, Node's, a client's), or undefined. */
 export function errorCodeOf(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const code = (error as { code?: unknown }).code;
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
   return typeof code === 'string' ? code : undefined;
 }
 

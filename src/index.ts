@@ -1,135 +1,48 @@
-export {
-  ErrorCodes,
-  TokenManagerError,
-  ConfigurationError,
-  AuthRejectedError,
-  AuthUnavailableError,
-  MalformedResponseError,
-  TokenManagerClosedError,
-  AbortedError,
-  TokenStoreError,
-  TimeoutError,
-  MissingPeerError,
-  isTokenManagerError,
-  errorCodeOf,
-  isTransientError,
-} from './errors';
-export type {
-  ErrorCode,
-  AuthOperation,
-  AuthRejectedDetails,
-  AuthUnavailableDetails,
-  TokenManagerErrorOptions,
-  TimeoutDetails,
-  TimeoutStage,
-  MissingPeerDetails,
-} from './errors';
-export { systemClock } from './clock';
-export type { Clock, TimerHandle } from './clock';
-export type { TokenSet, InitialTokens, RefreshTokenSeed } from './token-set';
+/**
+ * The public API of `alix-token-manager`, by name. Defaults are documented in
+ * docs/configuration.md rather than exported; optional parts live behind subpath entries
+ * (`/redis`, `/otel`, `/testing`, `/testing/msw`).
+ */
+export { TokenManager } from './manager/token-manager';
+export type { CloseOptions } from './manager/token-manager';
+export type { RetryOptions, TokenManagerOptions } from './manager/options';
+export type { GetAccessTokenOptions, HealthOptions, InvalidateOptions, InvalidateResult } from './manager/types';
+export type { TokenManagerHealth, TokenManagerState, TokenManagerStatus } from './manager/types';
+export type { LifecycleEvent, LifecycleEventType, RefreshedEvent, RefreshReason } from './manager/types';
+export type { TokenManagerEvents } from './manager/types';
+export type { DiagnosticsMessage } from './manager/lifecycle';
+export { TokenManagerPool } from './pool/pool';
+export type { TokenManagerPoolOptions } from './pool/options';
+export type { TokenManagerPoolEvents, TokenManagerPoolStatus, PoolLifecycleEvent } from './pool/types';
+export { AlixAuthProvider } from './providers/alix';
+export type { AlixAuthProviderOptions, AlixSigner, AlixSigningContext } from './providers/alix';
 export type { TokenProvider, ProviderIdentity } from './providers/types';
+export type { TokenSet, InitialTokens, RefreshTokenSeed } from './token-set';
+export { MemoryTokenStore } from './stores/memory';
+export type { MemoryTokenStoreOptions } from './stores/memory';
+export { AesGcmTokenCipher, UnreadableSessionError } from './stores/encryption';
+export type { TokenCipher, AesGcmTokenCipherOptions, TokenEncryptionOptions } from './stores/encryption';
+export { LocalAuthBreaker } from './manager/breaker';
+export type { AuthBreakerOptions } from './manager/breaker';
 export type {
   TokenStore,
   StoredSession,
   AcquireRefreshLockOptions,
   RefreshLock,
   RefreshLockResult,
-  AuthBreaker,
-  BreakerAdmission,
-  BreakerOutcome,
-  BreakerState,
-  BreakerStatus,
 } from './stores/types';
-export { LocalAuthBreaker, DEFAULT_AUTH_BREAKER_OPTIONS } from './manager/breaker';
-export type { AuthBreakerOptions } from './manager/breaker';
-export { MemoryTokenStore, DEFAULT_MEMORY_TOKEN_STORE_OPTIONS } from './stores/memory';
-export type { MemoryTokenStoreOptions } from './stores/memory';
-export { AesGcmTokenCipher } from './stores/cipher';
-export type { TokenCipher, AesGcmTokenCipherOptions } from './stores/cipher';
-export { UnreadableSessionError } from './stores/encryption';
-export type { TokenEncryptionOptions } from './stores/encryption';
-export { REDACT_PATHS, REDACTED, REDACTED_BEARER } from './redaction';
-export { TokenManager } from './manager/token-manager';
-export type { CloseOptions } from './manager/token-manager';
-export { DIAGNOSTICS_CHANNEL_PREFIX } from './manager/types';
-export type {
-  GetAccessTokenOptions,
-  TokenManagerState,
-  TokenManagerStatus,
-  StatusError,
-  HealthOptions,
-  TokenManagerHealth,
-  InvalidateResult,
-  InvalidateOptions,
-  RefreshReason,
-  RefreshOutcome,
-  AuthCallOperation,
-  RefreshedEvent,
-  RefreshTokenExpiringEvent,
-  TokenManagerEvents,
-  LifecycleEvent,
-  LifecycleEventType,
-  RefreshStartedEvent,
-  RefreshEndedEvent,
-  AuthCallStartedEvent,
-  AuthCallEndedEvent,
-  RetryScheduledEvent,
-  InvalidatedEvent,
-  ReplayedEvent,
-  ReplayReport,
-  LockWaitedEvent,
-  StoreFailedEvent,
-  FailFastEnteredEvent,
-  AdoptedEvent,
-  IdentityMismatchEvent,
-  TokenWaitedEvent,
-  RefreshTokenExpiringLifecycleEvent,
-  BreakerChangedEvent,
-  ClosedEvent,
-} from './manager/types';
-export type { DiagnosticsMessage } from './manager/lifecycle';
-export { DEFAULT_HEALTH_OPTIONS } from './manager/health';
-export { DEFAULT_TOKEN_MANAGER_OPTIONS, DEFAULT_RETRY_OPTIONS } from './manager/options';
-export type { TokenManagerOptions, RetryOptions } from './manager/options';
-export { TokenManagerPool, POOL_RENEW_INTERVAL_MS } from './pool/pool';
-export type { PoolCounters } from './pool/types';
-export { DEFAULT_TOKEN_MANAGER_POOL_OPTIONS, MAX_SESSION_KEY_LENGTH } from './pool/options';
-export type { TokenManagerPoolOptions, PooledManagerOptions } from './pool/options';
-export type {
-  TokenManagerPoolStatus,
-  TokenManagerPoolEvents,
-  PoolLifecycleEvent,
-  PoolEvictedEvent,
-  PoolEvictionReason,
-} from './pool/types';
-export type { AccessTokenSource, SessionSource } from './adapters/types';
-export {
-  AlixAuthProvider,
-  DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS,
-  defaultSignedString,
-  defaultAuthenticateBody,
-  defaultRefreshBody,
-} from './providers/alix';
-export type {
-  AlixAuthProviderOptions,
-  AlixAuthPaths,
-  AlixSigner,
-  AlixSigningContext,
-  AlixAuthenticateBodyContext,
-  AlixRefreshBodyContext,
-} from './providers/alix';
-export {
-  getAccessToken,
-  closeDefaultTokenManager,
-  getDefaultTokenManager,
-  createTokenManagerFromEnv,
-  createTokenManagerPoolFromEnv,
-  getDefaultTokenManagerPool,
-} from './standalone/default-manager';
-export type { StandaloneGetAccessTokenOptions } from './standalone/default-manager';
-export { readAlixEnvConfig, ALIX_ENV } from './standalone/env-config';
-export type { AlixEnvConfig } from './standalone/env-config';
-export { attachTokenManager, DEFAULT_ATTACH_TOKEN_MANAGER_OPTIONS } from './adapters/axios';
+export type { AuthBreaker, BreakerAdmission, BreakerOutcome, BreakerState, BreakerStatus } from './stores/types';
+export { attachTokenManager } from './adapters/axios';
 export type { AttachTokenManagerOptions, DetachTokenManager } from './adapters/axios';
-export { createAuthorizedFetch, DEFAULT_AUTHORIZED_FETCH_OPTIONS } from './adapters/fetch';
-export type { CreateAuthorizedFetchOptions, AuthorizedFetch, AuthorizedFetchInit } from './adapters/fetch';
+export { createAuthorizedFetch } from './adapters/fetch';
+export type { AuthorizedFetch, AuthorizedFetchInit, CreateAuthorizedFetchOptions } from './adapters/fetch';
+export type { AccessTokenSource, SessionSource } from './adapters/types';
+export { getAccessToken, getDefaultTokenManager, closeDefaultTokenManager } from './standalone/default-manager';
+export { createTokenManagerFromEnv, createTokenManagerPoolFromEnv } from './standalone/default-manager';
+export type { StandaloneGetAccessTokenOptions } from './standalone/default-manager';
+export { readAlixEnvConfig } from './standalone/env-config';
+export type { AlixEnvConfig } from './standalone/env-config';
+export { ErrorCodes, isTokenManagerError, TokenManagerError, ConfigurationError } from './errors';
+export { AuthRejectedError, AuthUnavailableError, MalformedResponseError, TimeoutError } from './errors';
+export { TokenManagerClosedError, AbortedError, TokenStoreError, MissingPeerError } from './errors';
+export type { ErrorCode } from './errors';

@@ -45,24 +45,18 @@ export function peerRange(packageName: OptionalPeer['packageName']): string {
  *   (a broken install) is thrown as it is.
  */
 export function loadOptionalPeer<T>(peer: OptionalPeer): T {
-  if (loaded.has(peer.packageName)) return loaded.get(peer.packageName) as T;
-  let peerModule: T;
-  try {
-    peerModule = requireFromHere()(peer.packageName) as T;
-  } catch (error) {
-    if (!isNotFound(error, peer.packageName)) throw error;
-    const { packageName, entry, worksWithout, dev } = peer;
-    const range = peerRange(packageName);
-    throw new MissingPeerError({ packageName, range, entry, worksWithout, dev }, { cause: error });
+  const { packageName, entry, worksWithout, dev } = peer;
+  if (!loaded.has(packageName)) {
+    try {
+      loaded.set(packageName, requireFromHere()(packageName));
+    } catch (error) {
+      // Only `packageName` itself missing (not one of its own files or dependencies) is a missing peer.
+      const code = errorCodeOf(error);
+      const notFound = code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND';
+      if (!notFound || !(error instanceof Error) || !error.message.includes(`'${packageName}'`)) throw error;
+      const range = peerRange(packageName);
+      throw new MissingPeerError({ packageName, range, entry, worksWithout, dev }, { cause: error });
+    }
   }
-  loaded.set(peer.packageName, peerModule);
-  return peerModule;
-}
-
-/** Whether `error` says that `packageName` itself (not one of its own files or dependencies) cannot be found. */
-function isNotFound(error: unknown, packageName: string): boolean {
-  const code = errorCodeOf(error);
-  if (code !== 'MODULE_NOT_FOUND' && code !== 'ERR_MODULE_NOT_FOUND') return false;
-  const message = error instanceof Error ? error.message : '';
-  return message.includes(`'${packageName}'`);
+  return loaded.get(packageName) as T;
 }

@@ -197,14 +197,3 @@ export function hasUsableRefreshToken(
   if (set?.refreshToken === undefined || set.refreshToken === '') return false;
   return set.refreshTokenExpiresAt === undefined || set.refreshTokenExpiresAt - marginMs > now;
 }
-
-/** The parts of a token set that are safe to log or report. */
-export function describeTokenSet(set: TokenSet | undefined): {
-  accessTokenExpiresAt: number | null;
-  refreshTokenExpiresAt: number | null;
-} {
-  return {
-    accessTokenExpiresAt: set?.accessTokenExpiresAt ?? null,
-    refreshTokenExpiresAt: set?.refreshTokenExpiresAt ?? null,
-  };
-}

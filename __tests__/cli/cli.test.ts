@@ -43,7 +43,7 @@ describe('alix-token CLI', () => {
       const result = await runAlixToken(['token', '--status'], { env: alix.env });
       expect(result.code).toBe(0);
       const status = JSON.parse(result.stdout) as Record<string, unknown>;
-      expect(status).toMatchObject({ state: 'valid', refreshCount: 1, signInCount: 1 });
+      expect(status).toMatchObject({ state: 'valid', refreshCount: 1, counts: { signIns: 1 } });
       expect(result.stdout).not.toMatch(/eyJ/);
     });
 

@@ -2,10 +2,8 @@
  * `alix-token demo` in-process: the flags reach runDemo()/runUsersDemo() and the summary
  * decides the exit code. The demos themselves run in __tests__/demo (and in CI's `npm start`).
  */
-import { runDemo } from '../../src/demo/run-demo';
-import type { DemoSummary } from '../../src/demo/report';
-import { runUsersDemo } from '../../src/demo/run-users-demo';
-import type { UsersDemoSummary } from '../../src/demo/users-report';
+import { runDemo, type DemoSummary } from '../../src/demo/run-demo';
+import { runUsersDemo, type UsersDemoSummary } from '../../src/demo/run-users-demo';
 import { runAlixToken } from '../helpers/cli';
 
 jest.mock('../../src/demo/run-demo', () => ({ ...jest.requireActual('../../src/demo/run-demo'), runDemo: jest.fn() }));

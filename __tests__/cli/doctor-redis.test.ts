@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { runDoctor } from '../../src/cli/commands/doctor';
-import type { DoctorReport } from '../../src/cli/doctor/report';
+import { runDoctor, type DoctorReport } from '../../src/cli/commands/doctor';
 import { describeRedis, useRedisServer } from '../helpers/redis-server';
 import { useSandboxWithEnv } from '../helpers/sandbox-env';
 import { collectingStream } from '../helpers/streams';

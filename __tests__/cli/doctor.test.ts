@@ -4,9 +4,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { runDoctor, type DoctorOptions } from '../../src/cli/commands/doctor';
+import { runDoctor, type DoctorOptions, type DoctorReport } from '../../src/cli/commands/doctor';
 import type { DoctorRedisClient } from '../../src/cli/doctor/checks';
-import type { DoctorReport } from '../../src/cli/doctor/report';
 import { AlixAuthProvider } from '../../src/providers/alix/provider';
 import type { AlixSandbox } from '../../src/sandbox/server';
 import { makeRsaKeyPair } from '../helpers/alix-keys';

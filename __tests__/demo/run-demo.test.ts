@@ -13,7 +13,7 @@ const CLEAR_LINE = '\r\x1b[2K';
  */
 export const QUICK_DEMO: DemoOptions = Object.freeze({
   durationMs: 1_500,
-  retry: { minTimeoutMs: 20, maxTimeoutMs: 100 },
+  retry: { minDelayMs: 20, maxDelayMs: 100 },
   progressIntervalMs: 50,
 });
 

@@ -9,7 +9,7 @@ import { collectingStream } from '../helpers/streams';
 const QUICK_USERS_DEMO: Omit<UsersDemoOptions, 'users'> = Object.freeze({
   durationMs: 1_500,
   requestIntervalMs: 50,
-  retry: { minTimeoutMs: 20, maxTimeoutMs: 100 },
+  retry: { minDelayMs: 20, maxDelayMs: 100 },
 });
 
 describe('runUsersDemo()', () => {

@@ -1,5 +1,5 @@
 import { TokenManager } from '../../src/manager/token-manager';
-import type { TokenManagerOptions } from '../../src/manager/options';
+import type { InternalTokenManagerOptions } from '../../src/internal';
 import { FakeProvider } from './fake-provider';
 import type { FakeProviderOptions } from './fake-provider';
 
@@ -12,7 +12,7 @@ export function useFakeClock(now = T0): void {
 }
 
 /** Retries without delays, so failure tests need no timer advancing. */
-export const INSTANT_RETRY = Object.freeze({ minTimeoutMs: 0, maxTimeoutMs: 0, randomize: false });
+export const INSTANT_RETRY = Object.freeze({ minDelayMs: 0, maxDelayMs: 0, randomize: false });
 
 /**
  * A manager on the fake clock with deterministic windows (no jitter, instant retries). Its
@@ -21,7 +21,7 @@ export const INSTANT_RETRY = Object.freeze({ minTimeoutMs: 0, maxTimeoutMs: 0, r
  * step does not move (see the clock tests).
  */
 export function makeManager(
-  overrides: Partial<TokenManagerOptions> = {},
+  overrides: Partial<InternalTokenManagerOptions> = {},
   providerOptions: Partial<FakeProviderOptions> = {},
 ): { manager: TokenManager; provider: FakeProvider } {
   // An identity, so the manager may use a store the test passes in; its id keeps the default

@@ -54,11 +54,19 @@ describe('nextDelay()', () => {
   });
 
   it('waits at least Retry-After', () => {
-    expect(nextDelay(1, unavailable(5_000), 60_000, policy)).toEqual({ retry: true, delayMs: 5_000 });
+    expect(nextDelay(1, unavailable(5_000), 60_000, policy)).toEqual({
+      retry: true,
+      delayMs: 5_000,
+      retryAfterMs: 5_000,
+    });
   });
 
   it('gives up at once, with retryAfterMs, when Retry-After outlasts the budget (to the millisecond)', () => {
-    expect(nextDelay(1, unavailable(20_000), 20_000, policy)).toEqual({ retry: true, delayMs: 20_000 });
+    expect(nextDelay(1, unavailable(20_000), 20_000, policy)).toEqual({
+      retry: true,
+      delayMs: 20_000,
+      retryAfterMs: 20_000,
+    });
     expect(nextDelay(1, unavailable(20_001), 20_000, policy)).toEqual({
       retry: false,
       why: 'budget',
@@ -70,6 +78,7 @@ describe('nextDelay()', () => {
     expect(nextDelay(1, unavailable(3_600_000), Number.POSITIVE_INFINITY, policy)).toEqual({
       retry: true,
       delayMs: 600_000,
+      retryAfterMs: 600_000,
     });
   });
 });

@@ -1,6 +1,7 @@
 import { AuthUnavailableError, ErrorCodes } from '../../src/errors';
 import { TokenManager } from '../../src/manager/token-manager';
 import { TokenManagerPool } from '../../src/pool/pool';
+import type { InternalTokenManagerOptions, InternalTokenManagerPoolOptions } from '../../src/internal';
 import type { TokenProvider } from '../../src/providers/types';
 import type { TokenSet } from '../../src/token-set';
 import { flushPromises } from '../helpers/fake-provider';
@@ -74,7 +75,7 @@ async function failWaitsDuringOutage(
 }
 
 describe('A failed half-open probe ends the run at once', () => {
-  it('fails callers without a token within 50 ms p99 through a 20 s outage, for three independent single managers', async () => {
+  it('fails callers without a token within 50 ms p99 through a 20 s outage, for three single managers', async () => {
     const clock = new ManualClock(1_000_000);
     const state = { down: false, calls: 0 };
     const managers = [0, 1, 2].map(
@@ -86,7 +87,7 @@ describe('A failed half-open probe ends the run at once', () => {
           refreshJitterMs: 0,
           refreshBeforeExpiryMs: 1_000,
           expirySkewMs: 500,
-        }),
+        } as InternalTokenManagerOptions),
     );
     const waits = await failWaitsDuringOutage(
       clock,
@@ -110,7 +111,7 @@ describe('A failed half-open probe ends the run at once', () => {
       refreshJitterMs: 0,
       refreshBeforeExpiryMs: 1_000,
       expirySkewMs: 500,
-    });
+    } as InternalTokenManagerPoolOptions);
     const keys = Array.from({ length: 20 }, (_, index) => `user-${index}`);
     const waits = await failWaitsDuringOutage(
       clock,

@@ -1,5 +1,5 @@
 import { ConfigurationError, ErrorCodes } from '../../src/errors';
-import { DEFAULT_AUTH_BREAKER_OPTIONS, LocalAuthBreaker } from '../../src/manager/breaker';
+import { DEFAULT_AUTH_BREAKER_OPTIONS, LocalAuthBreaker } from '../../src/stores/memory-breaker';
 import { nextDelay } from '../../src/manager/backoff';
 import { TokenManager } from '../../src/manager/token-manager';
 import type { TokenManagerOptions } from '../../src/manager/options';
@@ -118,7 +118,7 @@ describe('nextDelay() with an open breaker', () => {
 describe('TokenManager with a breaker, against the sandbox (503 faults)', () => {
   let sandbox: AlixSandbox;
   const managers: TokenManager[] = [];
-  const INSTANT = { minTimeoutMs: 0, maxTimeoutMs: 0, randomize: false, retries: 4 };
+  const INSTANT = { minDelayMs: 0, maxDelayMs: 0, randomize: false, retries: 4 };
 
   beforeAll(async () => {
     sandbox = await startAlixSandbox();
@@ -152,7 +152,7 @@ describe('TokenManager with a breaker, against the sandbox (503 faults)', () => 
     return { manager, events };
   };
 
-  it('opens after the threshold; callers without a token then fail at once with retryAfterMs and no auth call', async () => {
+  it('opens after the threshold; callers without a token fail at once with retryAfterMs, no auth call', async () => {
     const clock = manualClock(Date.now());
     // One wall clock for the manager and its breaker, as in a service.
     const { manager, events } = start({
@@ -222,7 +222,7 @@ describe('TokenManager with a breaker, against the sandbox (503 faults)', () => 
     expect(authCalls()).toBe(3);
   });
 
-  it('shares the MemoryTokenStore breaker between managers on one store by default; breaker: false turns it off', async () => {
+  it('shares the MemoryTokenStore breaker between managers on one store; breaker: false turns it off', async () => {
     const store = new MemoryTokenStore();
     const { manager } = start({ store });
     expect(manager.status().breaker).toEqual({ state: 'closed', failures: 0, openUntil: null, level: null });
@@ -371,7 +371,7 @@ describe('LocalAuthBreaker scopes: one session, one partner never refuses anothe
   });
   const call = (scope: string, session: string) => ({ scope, session });
 
-  it("opens one session's own circuit after its failures and leaves the other sessions of the scope admitted", async () => {
+  it("opens one session's own circuit after its failures; the scope's other sessions stay admitted", async () => {
     const { breaker } = make();
     const bad = call('partner-a', 'bad-user');
     for (let i = 0; i < 10; i += 1) await breaker.record(bad, 'transient-failure');

@@ -87,7 +87,7 @@ describe('RefreshCycler', () => {
       expect(cycler.decide(T0 + leftMs - marginMs, false, false).kind).toBe('wait');
     });
 
-    it('are jittered by their token: every replica adopting one token refreshes at the same point, and tokens spread', () => {
+    it('are jittered by their token: replicas adopting one token refresh at one point; tokens spread', () => {
       // A 15-minute window, jitter up to (window − skew) / 2 = 445 s; no randomness of the replica's own.
       const settings = {
         refreshBeforeExpiryMs: 15 * MINUTE,

@@ -44,7 +44,7 @@ describe('TokenManager', () => {
 
   describe('transient failures', () => {
     it('succeeds after 503, 503 with exponential backoff', async () => {
-      const { manager, provider } = makeManager({ retry: { minTimeoutMs: 1000, factor: 2, randomize: false } });
+      const { manager, provider } = makeManager({ retry: { minDelayMs: 1000, factor: 2, randomize: false } });
       provider.script.push(unavailable(), unavailable());
       let token: string | undefined;
       const caller = manager.getAccessToken().then((value) => (token = value));
@@ -62,7 +62,7 @@ describe('TokenManager', () => {
     });
 
     it('waits out Retry-After before retrying', async () => {
-      const { manager, provider } = makeManager({ retry: { minTimeoutMs: 0, maxTimeoutMs: 0 } });
+      const { manager, provider } = makeManager({ retry: { minDelayMs: 0, maxDelayMs: 0 } });
       provider.script.push(unavailable(429, 5000));
       const caller = manager.getAccessToken();
       await jest.advanceTimersByTimeAsync(4999);
@@ -74,7 +74,7 @@ describe('TokenManager', () => {
     });
 
     it('gives up after the configured retries with the typed transient error', async () => {
-      const { manager, provider } = makeManager({ retry: { retries: 2, minTimeoutMs: 0, maxTimeoutMs: 0 } });
+      const { manager, provider } = makeManager({ retry: { retries: 2, minDelayMs: 0, maxDelayMs: 0 } });
       provider.script.push(unavailable(), unavailable(), unavailable(502));
       await expect(manager.getAccessToken()).rejects.toMatchObject({
         code: 'ERR_ALIX_AUTH_UNAVAILABLE',
@@ -95,7 +95,7 @@ describe('TokenManager', () => {
   });
 
   describe('background failures', () => {
-    it('keeps serving the valid token, retries in the background, and surfaces the error only in the forced window', async () => {
+    it('serves the valid token, retries in the background, surfaces the error only in the forced window', async () => {
       const unhandled: unknown[] = [];
       const trap = (reason: unknown): void => void unhandled.push(reason);
       process.on('unhandledRejection', trap);
@@ -177,6 +177,21 @@ describe('TokenManager', () => {
       await expect(patient).resolves.toBe('access-1');
       expect(provider.calls).toHaveLength(1);
       expect(provider.calls[0]?.signal?.aborted).toBe(false);
+      manager.close();
+    });
+  });
+
+  describe('a provider that rejects with a non-Error', () => {
+    it('rejects callers with an Error carrying its text, after one call', async () => {
+      const { manager, provider } = makeManager();
+      provider.script.push(() => {
+        // eslint-disable-next-line @typescript-eslint/only-throw-error -- the contract breach under test
+        throw 'signer exploded';
+      });
+      const failure = manager.getAccessToken();
+      await expect(failure).rejects.toBeInstanceOf(Error);
+      await expect(failure).rejects.toThrow(/^signer exploded$/);
+      expect(provider.calls).toHaveLength(1);
       manager.close();
     });
   });

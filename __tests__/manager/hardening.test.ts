@@ -110,7 +110,7 @@ describe('TokenManager hardening', () => {
       const manager = new TokenManager({
         provider,
         acquireTimeoutMs: 20_000,
-        retry: { minTimeoutMs: 0, maxTimeoutMs: 0 },
+        retry: { minDelayMs: 0, maxDelayMs: 0 },
       });
       const events = lifecycleOf(manager);
       const callers = Array.from({ length: 20 }, () => manager.getAccessToken().catch((error: unknown) => error));
@@ -204,7 +204,7 @@ describe('TokenManager hardening', () => {
   });
 
   describe('no refresh storms from 401s', () => {
-    it('refreshes at most once per cooldown for an endpoint that rejects every token, and nobody else waits', async () => {
+    it('refreshes at most once per cooldown for an endpoint rejecting every token; nobody else waits', async () => {
       const { manager, provider } = makeManager({ invalidateCooldownMs: 30_000 });
       const results: string[] = [];
       for (let request = 0; request < 100; request += 1) {
@@ -250,7 +250,7 @@ describe('TokenManager hardening', () => {
       await manager.getAccessToken();
       provider.script.push(unavailable(120_000));
       await jest.advanceTimersByTimeAsync(minutes(10));
-      expect(manager.status().nextAttemptAt).toBe(T0 + minutes(12));
+      expect(manager.status().lastError?.nextAttemptAt).toBe(T0 + minutes(12));
       await jest.advanceTimersByTimeAsync(minutes(2) - 1);
       expect(provider.refreshCount).toBe(1);
       await jest.advanceTimersByTimeAsync(1);
@@ -353,7 +353,7 @@ describe('TokenManager hardening', () => {
       manager.close();
     });
 
-    it('keeps serving the held token, and refreshes later, when an error listener throws on a failed background refresh', async () => {
+    it('serves the held token, refreshing later, when an error listener throws on a failed refresh', async () => {
       const { manager, provider } = makeManager({ retry: { ...INSTANT_RETRY, retries: 0 } });
       await manager.getAccessToken();
       const thrown: unknown[] = [];
@@ -390,7 +390,7 @@ describe('TokenManager hardening', () => {
         tokens: makeTokenSet(T0, { accessToken: 'stored', expiresInMs: minutes(30) }),
       });
       await expect(caller).rejects.toMatchObject({ code: 'ERR_ALIX_MANAGER_CLOSED' });
-      expect(manager.status()).toMatchObject({ state: 'closed', accessTokenExpiresAt: null, adoptedCount: 0 });
+      expect(manager.status()).toMatchObject({ state: 'closed', accessTokenExpiresAt: null, counts: { adoptions: 0 } });
       expect(provider.calls).toHaveLength(1);
     });
 
@@ -466,7 +466,7 @@ describe('TokenManager hardening', () => {
   });
 
   describe('ambiguous refresh and graceful close', () => {
-    it('re-reads the store before resending a refresh whose connection broke, and adopts what another replica stored', async () => {
+    it('re-reads the store before resending a refresh whose connection broke; adopts what another stored', async () => {
       const store = new MemoryTokenStore();
       const { manager, provider } = makeManager({ store, retry: { ...INSTANT_RETRY, retries: 2 } });
       await manager.getAccessToken();
@@ -480,7 +480,7 @@ describe('TokenManager hardening', () => {
       const events = lifecycleOf(manager);
       expect(await manager.getAccessToken({ forceRefresh: true })).toBe('from-replica');
       expect(provider.refreshCount).toBe(1);
-      expect(manager.status()).toMatchObject({ ambiguousRefreshCount: 1, adoptedCount: 1 });
+      expect(manager.status()).toMatchObject({ counts: { ambiguousRefreshes: 1, adoptions: 1 } });
       // The re-read is not an auth call: one call started and ended, and the run made one attempt.
       expect(events.filter((event) => event.type === 'auth-call-started')).toHaveLength(1);
       expect(events.filter((event) => event.type === 'auth-call-ended')).toHaveLength(1);
@@ -519,10 +519,8 @@ describe('TokenManager hardening', () => {
       provider.script.push(new AuthRejectedError({ operation: 'refresh', status: 400, errorCode: 32 }));
       expect(await manager.getAccessToken()).toBe('access-1');
       expect(manager.status()).toMatchObject({
-        refreshTokenRejected: true,
-        refreshTokenRejectedCount: 1,
-        lastRefreshTokenRejectedAt: T0,
-        signInCount: 1,
+        refreshTokenRejections: { current: true, count: 1, lastAt: T0 },
+        counts: { signIns: 1 },
       });
       manager.close();
     });
@@ -545,11 +543,7 @@ describe('TokenManager hardening', () => {
       );
       expect(JSON.stringify(lines)).not.toContain('from-env');
       await manager.getAccessToken({ forceRefresh: true });
-      expect(manager.status()).toMatchObject({
-        refreshTokenRejected: false,
-        refreshTokenRejectedCount: 1,
-        lastRefreshTokenRejectedAt: T0,
-      });
+      expect(manager.status()).toMatchObject({ refreshTokenRejections: { current: false, count: 1, lastAt: T0 } });
       manager.close();
     });
   });

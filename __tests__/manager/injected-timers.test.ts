@@ -6,7 +6,7 @@
  */
 import { AuthUnavailableError } from '../../src/errors';
 import { TokenManager } from '../../src/manager/token-manager';
-import type { TokenManagerOptions } from '../../src/manager/options';
+import type { InternalTokenManagerOptions } from '../../src/internal';
 import type { LifecycleEvent } from '../../src/manager/types';
 import { FakeProvider, flushUntil } from '../helpers/fake-provider';
 import { T0, minutes } from '../helpers/manager';
@@ -37,9 +37,16 @@ describe('TokenManager with injected now and timers (global timers real)', () =>
 
   function start(
     provider: FakeProvider,
-    overrides: Partial<TokenManagerOptions>,
+    overrides: Partial<InternalTokenManagerOptions>,
   ): { manager: TokenManager; events: LifecycleEvent[] } {
-    const created = new TokenManager({ provider, now: clock.now, timers: clock, refreshJitterMs: 0, ...overrides });
+    const options: InternalTokenManagerOptions = {
+      provider,
+      now: clock.now,
+      timers: clock,
+      refreshJitterMs: 0,
+      ...overrides,
+    };
+    const created = new TokenManager(options);
     const events: LifecycleEvent[] = [];
     created.on('lifecycle', (event) => events.push(event));
     manager = created;
@@ -53,11 +60,11 @@ describe('TokenManager with injected now and timers (global timers real)', () =>
    */
   const expectNoGlobalTimer = (): void => expect(globalSetTimeout).not.toHaveBeenCalled();
 
-  it('sleeps a foreground retry on the injected timers, and resumes only when the injected clock reaches it', async () => {
+  it('sleeps a foreground retry on the injected timers, resuming only when the injected clock reaches it', async () => {
     const provider = new FakeProvider({ now: clock.now });
     provider.script.push(unavailable('authenticate'));
     const { manager: subject, events } = start(provider, {
-      retry: { retries: 2, minTimeoutMs: FOREGROUND_DELAY_MS, maxTimeoutMs: FOREGROUND_DELAY_MS, randomize: false },
+      retry: { retries: 2, minDelayMs: FOREGROUND_DELAY_MS, maxDelayMs: FOREGROUND_DELAY_MS, randomize: false },
     });
 
     let token: string | undefined;
@@ -89,12 +96,11 @@ describe('TokenManager with injected now and timers (global timers real)', () =>
     expectNoGlobalTimer();
   });
 
-  it('arms a background retry after a failed proactive refresh on the injected timers, while the held token is served', async () => {
+  it('arms a background retry on the injected timers after a failed proactive refresh, serving the token', async () => {
     const provider = new FakeProvider({ now: clock.now });
     const { manager: subject, events } = start(provider, {
       // One attempt per run: the wait after the failure is the background one alone.
-      retry: { retries: 0, randomize: false },
-      backgroundRetryDelayMs: BACKGROUND_DELAY_MS,
+      retry: { retries: 0, randomize: false, backgroundMinDelayMs: BACKGROUND_DELAY_MS },
     });
     expect(await subject.getAccessToken()).toBe('access-1');
     // The proactive refresh is armed on the injected timers too: 15 min token, refresh 5 min early.
@@ -110,7 +116,7 @@ describe('TokenManager with injected now and timers (global timers real)', () =>
       delayMs: BACKGROUND_DELAY_MS,
       background: true,
     });
-    expect(subject.status().nextAttemptAt).toBe(failedAt + BACKGROUND_DELAY_MS);
+    expect(subject.status().lastError?.nextAttemptAt).toBe(failedAt + BACKGROUND_DELAY_MS);
     expect(clock.pending()).toEqual([{ at: failedAt + BACKGROUND_DELAY_MS, delayMs: BACKGROUND_DELAY_MS }]);
     expectNoGlobalTimer();
     expect(await subject.getAccessToken()).toBe('access-1');

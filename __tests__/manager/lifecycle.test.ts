@@ -7,7 +7,7 @@ import type { DiagnosticsMessage } from '../../src/manager/lifecycle';
 import { startAlixSandbox } from '../../src/sandbox/server';
 import type { AlixSandbox } from '../../src/sandbox/server';
 
-const INSTANT = { minTimeoutMs: 0, maxTimeoutMs: 0, randomize: false, retries: 2 };
+const INSTANT = { minDelayMs: 0, maxDelayMs: 0, randomize: false, retries: 2 };
 
 /** The real provider against the sandbox; real timers, time moved only by the sandbox's clock. */
 describe('TokenManager lifecycle, status and health against the sandbox', () => {
@@ -87,21 +87,19 @@ describe('TokenManager lifecycle, status and health against the sandbox', () => 
         expect(Number.isInteger(status[key])).toBe(true);
       }
       expect(status).toMatchObject({
-        failureCount: 1,
-        retryCount: 2,
-        invalidationCount: 1,
+        counts: { failures: 1, retries: 2, invalidations: 1 },
         refreshCount: 2,
+        // No failure since the last success, so no next attempt planned.
         lastError: null,
-        nextAttemptAt: null,
       });
     });
 
-    it('plans nextAttemptAt in the future after a failed background refresh', async () => {
+    it('plans lastError.nextAttemptAt in the future after a failed background refresh', async () => {
       await start().getAccessToken();
       sandbox.injectFaults(3, { type: 'status', status: 503 });
       const before = Date.now();
       await manager.getAccessToken({ forceRefresh: true }).catch(() => undefined);
-      const { nextAttemptAt } = manager.status();
+      const nextAttemptAt = manager.status().lastError?.nextAttemptAt;
       expect(nextAttemptAt).toBeGreaterThanOrEqual(before + 5_000);
       expect(nextAttemptAt).toBeLessThanOrEqual(Date.now() + 5_000);
     });
@@ -183,7 +181,10 @@ describe('TokenManager lifecycle, status and health against the sandbox', () => 
       await start().getAccessToken();
       sandbox.injectFaults(1, { type: 'reset', afterProcessing: true, endpoint: 'refresh' });
       expect(await manager.getAccessToken({ forceRefresh: true })).toEqual(expect.any(String));
-      expect(manager.status()).toMatchObject({ ambiguousRefreshCount: 1, signInCount: 2, refreshTokenRejected: true });
+      expect(manager.status()).toMatchObject({
+        counts: { ambiguousRefreshes: 1, signIns: 2 },
+        refreshTokenRejections: { current: true },
+      });
     });
   });
 });

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { ConfigurationError } from '../../src/errors';
+import { AuthRejectedError, ConfigurationError } from '../../src/errors';
 import { createLogger } from '../../src/logger';
 import { TokenManager } from '../../src/manager/token-manager';
 import { FakeProvider } from '../helpers/fake-provider';
@@ -46,6 +46,21 @@ describe('TokenManager', () => {
       manager.close();
     });
 
+    it('derives error from the refresh-ended event of a failed run: the same Error, right after it', async () => {
+      const { manager, provider } = makeManager();
+      provider.script.push(new AuthRejectedError({ operation: 'authenticate', status: 400, errorCode: 32 }));
+      const seen: Array<[string, unknown]> = [];
+      manager.on('lifecycle', (event) => {
+        if (event.type === 'refresh-ended') seen.push(['refresh-ended', event.error]);
+      });
+      manager.on('error', (error) => seen.push(['error', error]));
+      const failure: unknown = await manager.getAccessToken().catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(AuthRejectedError);
+      expect(seen.map(([name]) => name)).toEqual(['refresh-ended', 'error']);
+      for (const [, error] of seen) expect(error).toBe(failure);
+      manager.close();
+    });
+
     it('warns once per refresh token when it nears its own expiry', async () => {
       const { manager } = makeManager({ refreshTokenWarningMs: minutes(60) }, { refreshTtlMs: minutes(59) });
       const warnings: unknown[] = [];
@@ -70,7 +85,7 @@ describe('TokenManager', () => {
         lastRefreshAt: T0,
         lastError: null,
         refreshCount: 1,
-        signInCount: 1,
+        counts: { signIns: 1 },
       });
       expect(JSON.stringify(status)).not.toMatch(/access-1|refresh-1/);
       jest.setSystemTime(T0 + minutes(16));
@@ -119,6 +134,17 @@ describe('TokenManager', () => {
       ['a store without methods', { provider: new FakeProvider({ now: Date.now }), store: {} }],
     ])('throws a ConfigurationError for %s', (_label, options) => {
       expect(() => new TokenManager(options as never)).toThrow(ConfigurationError);
+    });
+
+    it.each([
+      [{ retry: { minTimeoutMs: 0 } }, 'retry.minTimeoutMs is now retry.minDelayMs'],
+      [{ retry: { maxTimeoutMs: 0 } }, 'retry.maxTimeoutMs is now retry.maxDelayMs'],
+      [{ backgroundRetryDelayMs: 1 }, 'backgroundRetryDelayMs is now retry.backgroundMinDelayMs'],
+      [{ backgroundRetryMaxDelayMs: 1 }, 'backgroundRetryMaxDelayMs is now retry.backgroundMaxDelayMs'],
+    ])('refuses the renamed option in %j, naming its new name', (renamed, message) => {
+      const options = { provider: new FakeProvider({ now: Date.now }), ...renamed };
+      expect(() => new TokenManager(options as never)).toThrow(ConfigurationError);
+      expect(() => new TokenManager(options as never)).toThrow(message);
     });
   });
 });

@@ -38,7 +38,7 @@ describe('TokenManager', () => {
       manager.close();
     });
 
-    it('refreshes once per 10 minutes for 24 simulated hours of 15-minute tokens, timers and listeners flat', async () => {
+    it('refreshes once per 10 minutes for 24 simulated hours of 15-minute tokens; timers, listeners flat', async () => {
       const { manager, provider } = makeManager({ refreshBeforeExpiryMs: minutes(5) });
       let refreshed = 0;
       manager.on('refreshed', () => (refreshed += 1));

@@ -8,6 +8,7 @@ import axios from 'axios';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { attachTokenManager } from '../../src/adapters/axios';
 import { ErrorCodes } from '../../src/errors';
+import type { InternalTokenManagerOptions } from '../../src/internal';
 import { TokenManager } from '../../src/manager/token-manager';
 import { ATTRIBUTES, METRIC_NAMES, SPAN_EVENT_NAMES, SPAN_NAMES, instrumentTokenManager } from '../../src/otel';
 import { AlixAuthProvider } from '../../src/providers/alix/provider';
@@ -64,7 +65,7 @@ describe('instrumentTokenManager() on a real TokenManager and the sandbox', () =
     wire = { tokens: [], signatures: [] };
     manager = new TokenManager({
       provider: recordingProvider(sandbox, wire),
-      retry: { minTimeoutMs: 0, maxTimeoutMs: 0, randomize: false },
+      retry: { minDelayMs: 0, maxDelayMs: 0, randomize: false },
     });
     instrumentTokenManager(manager, {
       meterProvider: telemetry.meterProvider,
@@ -154,7 +155,7 @@ describe('instrumentTokenManager() on a real TokenManager and the sandbox', () =
       now: clock.now,
       timers: clock,
       acquireTimeoutMs: 5_000,
-    });
+    } as InternalTokenManagerOptions);
     const instrumentation = instrumentTokenManager(abandoning, { tracerProvider: telemetry.tracerProvider });
     sandbox.injectFaults(1, { type: 'delay', ms: 60_000, endpoint: 'authenticate' });
     const callStarted = new Promise<void>((resolve) =>

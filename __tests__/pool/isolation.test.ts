@@ -32,7 +32,7 @@ function makePool(): TokenManagerPool {
 const newUser = (index: number): string => `user-${index}@example.com`;
 
 describe('TokenManagerPool: one user failing never refuses the others', () => {
-  it('serves 20 new users after one user failed 3 times with 500, and 96 of 96 while that user keeps asking', async () => {
+  it('serves 20 new users after one failed 3 times with 500, and 96 of 96 while that one keeps asking', async () => {
     const pool = makePool();
     const bad = 'broken-account@example.com';
     sandbox.injectFaults(Number.POSITIVE_INFINITY, {

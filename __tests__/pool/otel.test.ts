@@ -11,7 +11,7 @@ describe('TokenManagerPool observability', () => {
   });
   afterEach(() => telemetry.shutdown());
 
-  it("is instrumented like a manager: every session's auth calls counted, the earliest expiry gauged, no session key reported", async () => {
+  it('is instrumented like a manager: auth calls counted, earliest expiry gauged, no key reported', async () => {
     const { pool } = makePool();
     const instrumentation = instrumentTokenManager(pool, {
       meterProvider: telemetry.meterProvider,

@@ -2,7 +2,7 @@ import { ConfigurationError, TokenManagerClosedError } from '../../src/errors';
 import type { TokenManager } from '../../src/manager/token-manager';
 import { TokenManagerPool } from '../../src/pool/pool';
 import { MemoryTokenStore } from '../../src/stores/memory';
-import type { PoolLifecycleEvent } from '../../src/pool/types';
+import type { PoolEvictedEvent, PoolLifecycleEvent } from '../../src/pool/types';
 import { FakeProvider, flushUntil } from '../helpers/fake-provider';
 import { T0, minutes, useFakeClock } from '../helpers/manager';
 import { makePool, tokenPrefix, user } from './support';
@@ -170,7 +170,7 @@ describe('TokenManagerPool', () => {
       await expect(pool.getAccessToken(user(1))).resolves.toBe(token);
       // The one sign-in of its first session, nothing since.
       expect(providers.get(user(1))?.calls.map((call) => call.kind)).toEqual(['authenticate']);
-      expect(pool.get(user(1)).status().adoptedCount).toBe(1);
+      expect(pool.get(user(1)).status().counts.adoptions).toBe(1);
       expect(pool.status()).toMatchObject({ signInCount: 2, adoptedCount: 1 });
       pool.close();
     });
@@ -326,7 +326,7 @@ describe('TokenManagerPool', () => {
       pool.close();
     });
 
-    it('never rests a session used only on the hot path: it refreshes in the background once per lifetime', async () => {
+    it('never rests a session used only on the hot path: it refreshes in the background once a lifetime', async () => {
       const { pool, providers } = makePool(window);
       const tokens = new Set<string>();
       for (let step = 0; step < 90; step += 1) {
@@ -362,6 +362,29 @@ describe('TokenManagerPool', () => {
       pool.close();
     });
 
+    it('reports each eviction once, with its reason, once the session is gone', async () => {
+      const { pool } = makePool({ maxSessions: 1, idleTtlMs: 5_000 });
+      const evicted: Array<PoolEvictedEvent & { held: boolean }> = [];
+      pool.on('evicted', (event) => evicted.push({ ...event, held: pool.has(event.session) }));
+      await pool.getAccessToken(user(1));
+      await pool.getAccessToken(user(2));
+      pool.get(user(2)).close();
+      await pool.getAccessToken(user(3));
+      jest.advanceTimersByTime(5_001);
+      await pool.getAccessToken(user(4));
+      pool.delete(user(4));
+      await pool.getAccessToken(user(5));
+      await pool.close();
+      expect(evicted).toEqual([
+        { session: user(1), reason: 'capacity', held: false },
+        { session: user(2), reason: 'deleted', held: false },
+        { session: user(3), reason: 'idle', held: false },
+        { session: user(4), reason: 'deleted', held: false },
+        { session: user(5), reason: 'closed', held: false },
+      ]);
+      expect(pool.status().evictedCount).toBe(2);
+    });
+
     it('reports the earliest expiry among valid tokens and counts, never a key or token', async () => {
       const { pool } = makePool();
       await pool.getAccessToken(user(1));
@@ -374,7 +397,7 @@ describe('TokenManagerPool', () => {
       pool.close();
     });
 
-    it('is down when sessions are held, none has a valid token and some failed; degraded when only some failed', async () => {
+    it('is down when no session holds a valid token and some failed; degraded when only some failed', async () => {
       const { pool, providers } = makePool();
       pool.get(user(1));
       providers.get(user(1))?.script.push(new ConfigurationError('boom'));
@@ -399,7 +422,7 @@ describe('TokenManagerPool', () => {
       expect(pool.status()).toMatchObject({ state: 'closed', sessions: 0 });
     });
 
-    it('lets the refreshes in flight finish and be stored with close({ drainMs }), and closes the idle sessions at once', async () => {
+    it('lets refreshes in flight finish and be stored on close({ drainMs }); idle ones close at once', async () => {
       const store = new MemoryTokenStore();
       const { pool, providers } = makePool({ store });
       await pool.getAccessToken(user(1));

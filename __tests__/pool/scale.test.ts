@@ -23,7 +23,7 @@ describe('TokenManagerPool at scale', () => {
     expect(jest.getTimerCount()).toBe(0);
   });
 
-  it('never runs more than maxConcurrentAuth auth calls at once in a burst, and every caller gets its token', async () => {
+  it('never runs more than maxConcurrentAuth auth calls at once in a burst; every caller gets its token', async () => {
     let inFlight = 0;
     let peak = 0;
     const { pool, providers } = makePool({ maxConcurrentAuth: 4 }, { manual: true });
@@ -62,7 +62,7 @@ describe('TokenManagerPool at scale', () => {
     pool.close();
   });
 
-  it("never hands one user's token to another: 200 users, one shared store, mixed concurrent requests across refreshes", async () => {
+  it("never hands one user's token to another: 200 users, one store, mixed requests across refreshes", async () => {
     const store = new MemoryTokenStore();
     const { pool } = makePool({ store, maxConcurrentAuth: 16, maxSessions: 120 });
     const users = Array.from({ length: 200 }, (_, index) => user(index));

@@ -98,7 +98,7 @@ describe("the pool's private store is bounded", () => {
     expect(pool.status().storedSessions).toBe(0);
   });
 
-  it('lets a returning user whose entry is still held adopt it without a sign-in; one dropped signs in again', async () => {
+  it('lets a returning user whose entry is held adopt it without a sign-in; one dropped signs in again', async () => {
     const { pool, providers } = makePool(10);
     const first = await pool.getAccessToken('user-0');
     for (let index = 1; index <= 6; index += 1) await pool.getAccessToken(`user-${index}`);

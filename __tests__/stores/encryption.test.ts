@@ -4,8 +4,8 @@ import { ConfigurationError } from '../../src/errors';
 import type { LifecycleEvent } from '../../src/manager/types';
 import { createTokenManagerFromEnv } from '../../src/standalone/default-manager';
 import { parseEncryptionKeys, readAlixEnvConfig } from '../../src/standalone/env-config';
-import { AesGcmTokenCipher } from '../../src/stores/cipher';
-import type { TokenCipher } from '../../src/stores/cipher';
+import { AesGcmTokenCipher } from '../../src/stores/encryption';
+import type { TokenCipher } from '../../src/stores/encryption';
 import { UNREADABLE_SESSION_CODE, UnreadableSessionError, sessionAad } from '../../src/stores/encryption';
 import { MemoryTokenStore } from '../../src/stores/memory';
 import { FakeProvider, makeTokenSet } from '../helpers/fake-provider';
@@ -152,13 +152,13 @@ describe('TokenManager on an encrypting store', () => {
     await expect(manager.getAccessToken()).resolves.toBe('access-2');
     // Nothing held, nothing readable stored: a sign-in.
     expect(provider.authenticateCount).toBe(2);
-    expect(manager.status().unreadableSessionCount).toBeGreaterThanOrEqual(1);
+    expect(manager.status().counts.unreadableSessions).toBeGreaterThanOrEqual(1);
     const failures = events.flatMap((event) => (event.type === 'store-failed' ? [event.errorCode] : []));
     expect(failures).toContain(UNREADABLE_SESSION_CODE);
     // Its write replaced the bad value: a new manager adopts the session.
     const { manager: next } = makeManager({ store: new MemoryTokenStore({ cache, encryption }), provider });
     await expect(next.getAccessToken()).resolves.toBe('access-2');
-    expect(next.status().unreadableSessionCount).toBe(0);
+    expect(next.status().counts.unreadableSessions).toBe(0);
     manager.close();
     next.close();
   });

@@ -130,7 +130,7 @@ describeRedis('RedisTokenStore with encryption', () => {
     const bobToken = await bobManager.getAccessToken();
     expect(bobToken).not.toBe(aliceToken);
     expect(bob.authenticateCount).toBe(1);
-    expect(bobManager.status().unreadableSessionCount).toBeGreaterThanOrEqual(1);
+    expect(bobManager.status().counts.unreadableSessions).toBeGreaterThanOrEqual(1);
 
     // One character of Alice's sealed value changed: a new replica signs in, never serves a forged session.
     const sessionKey = bobStore.keysFor(aliceManager.storeKey).session;
@@ -142,8 +142,8 @@ describeRedis('RedisTokenStore with encryption', () => {
     const replica = makeManager(makeStore(await redis.connect(), { logger }), alice);
     await expect(replica.getAccessToken()).resolves.not.toBe(aliceToken);
     expect(alice.authenticateCount).toBe(2);
-    expect(replica.status()).toMatchObject({ unreadableSessionCount: expect.any(Number), lastError: null });
-    expect(replica.status().unreadableSessionCount).toBeGreaterThanOrEqual(1);
+    expect(replica.status()).toMatchObject({ counts: { unreadableSessions: expect.any(Number) }, lastError: null });
+    expect(replica.status().counts.unreadableSessions).toBeGreaterThanOrEqual(1);
 
     const unreadable = lines.filter((line) => line.event === 'store-value-unreadable');
     expect(unreadable.filter((line) => line.level === 40)).toHaveLength(1);
@@ -181,12 +181,12 @@ describeRedis('RedisTokenStore with encryption', () => {
     const fourth = makeManager(withKeys({ k3: KEYS.k3 }, 'k3'), provider);
     await fourth.getAccessToken();
     expect(provider.calls.map((call) => call.kind)).toEqual(['authenticate', 'refresh', 'refresh']);
-    expect([second, third, fourth].map((manager) => manager.status().unreadableSessionCount)).toEqual([0, 0, 0]);
+    expect([second, third, fourth].map((manager) => manager.status().counts.unreadableSessions)).toEqual([0, 0, 0]);
 
     // A replica that lists only a retired key cannot open the value: it signs in (counted), never fails.
     const stale = makeManager(withKeys({ k1: KEYS.k1 }, 'k1'), provider);
     await expect(stale.getAccessToken()).resolves.toEqual(expect.any(String));
-    expect(stale.status().unreadableSessionCount).toBeGreaterThanOrEqual(1);
+    expect(stale.status().counts.unreadableSessions).toBeGreaterThanOrEqual(1);
     expect(provider.authenticateCount).toBe(2);
   });
 
@@ -211,6 +211,6 @@ describeRedis('RedisTokenStore with encryption', () => {
     // A replica still without encryption (a rolling deploy) cannot read it: absent, counted, it signs in.
     const old = makeManager(makeStore(await redis.connect(), { encryption: undefined }), provider);
     await expect(old.getAccessToken()).resolves.toEqual(expect.any(String));
-    expect(old.status().unreadableSessionCount).toBeGreaterThanOrEqual(1);
+    expect(old.status().counts.unreadableSessions).toBeGreaterThanOrEqual(1);
   });
 });

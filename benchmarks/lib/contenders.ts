@@ -5,7 +5,8 @@
 import type { AxiosInstance } from 'axios';
 import { attachTokenManager } from '../../src/adapters/axios';
 import { TokenManager } from '../../src/index';
-import type { ReplayReport, TokenManagerOptions, TokenProvider, TokenSet } from '../../src/index';
+import type { TokenManagerOptions, TokenProvider, TokenSet } from '../../src/index';
+import type { ReplayReport } from '../../src/manager/types';
 import { createClient } from './http';
 
 export type ContenderName = 'ours' | 'aar' | 'aar-no-dedupe';

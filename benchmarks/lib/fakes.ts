@@ -1,5 +1,6 @@
 /** In-process stand-ins: an instant token provider, counting timers, memory snapshots. */
-import type { Clock, ProviderIdentity, TimerHandle, TokenProvider, TokenSet } from '../../src/index';
+import type { ProviderIdentity, TokenProvider, TokenSet } from '../../src/index';
+import type { Clock, TimerHandle } from '../../src/clock';
 import { ManualClock as TestManualClock } from '../../__tests__/helpers/manual-clock';
 
 const REFRESH_TOKEN_TTL_MS = 180 * 24 * 60 * 60 * 1000;

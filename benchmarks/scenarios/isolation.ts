@@ -7,12 +7,9 @@
  *   heap and the private store's entries after the churn and after `close()`.
  * - outage (isolation-outage.ts): single managers and a pool through an auth outage, real timers.
  */
-import {
-  AlixAuthProvider,
-  DEFAULT_AUTH_BREAKER_OPTIONS,
-  DEFAULT_TOKEN_MANAGER_POOL_OPTIONS,
-  TokenManagerPool,
-} from '../../src/index';
+import { AlixAuthProvider, TokenManagerPool } from '../../src/index';
+import { DEFAULT_AUTH_BREAKER_OPTIONS } from '../../src/manager/breaker';
+import { DEFAULT_TOKEN_MANAGER_POOL_OPTIONS } from '../../src/pool/options';
 import type { RetryOptions, TokenProvider } from '../../src/index';
 import { startAlixSandbox } from '../../src/sandbox/index';
 import { FakeProvider, snapshotMemory } from '../lib/fakes';

@@ -4,6 +4,7 @@
  * then what is left alive after `close()`.
  */
 import { TokenManager } from '../../src/index';
+import type { InternalTokenManagerOptions } from '../../src/internal';
 import { CountingTimers, FakeProvider, newActiveResources, snapshotMemory } from '../lib/fakes';
 import type { MemorySnapshot } from '../lib/fakes';
 
@@ -55,7 +56,7 @@ export async function runMemory(quick = false): Promise<MemoryRun> {
     provider: new FakeProvider({ now: () => now, ttlMs: TOKEN_TTL_MS }),
     now: () => now,
     timers,
-  });
+  } as InternalTokenManagerOptions);
   await manager.getAccessToken();
   const calls = quick ? 200_000 : 1_000_000;
   const cycles = quick ? 2_000 : 10_000;
@@ -81,7 +82,7 @@ export async function runMemory(quick = false): Promise<MemoryRun> {
     now: () => now,
     timers,
     refreshJitterMs: 0,
-  });
+  } as InternalTokenManagerOptions);
   await refreshCycles(steady, advance, cycles / 2);
   const steadyHalf = await snapshotMemory();
   await refreshCycles(steady, advance, cycles / 2);

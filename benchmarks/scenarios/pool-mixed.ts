@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { MemoryTokenStore, TokenManagerPool } from '../../src/index';
+import type { InternalTokenManagerPoolOptions } from '../../src/internal';
 import type { Goal } from '../lib/goals';
 import { FakeProvider, ManualClock } from '../lib/fakes';
 
@@ -47,7 +48,7 @@ export async function runPoolMixed(users: number): Promise<PoolMixedRun> {
     timers: clock,
     createProvider: (name) =>
       new FakeProvider({ now: clock.now, ttlMs: TOKEN_TTL_MS, prefix: prefixOf(name), identity: identityOf(name) }),
-  });
+  } as InternalTokenManagerPoolOptions);
   const names = Array.from({ length: users }, (_, index) => userName(index));
   const started = performance.now();
   let requests = 0;

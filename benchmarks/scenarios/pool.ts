@@ -9,6 +9,7 @@
  */
 import { TokenManager, TokenManagerPool } from '../../src/index';
 import type { TokenProvider, TokenSet } from '../../src/index';
+import type { InternalTokenManagerPoolOptions } from '../../src/internal';
 import { FakeProvider, ManualClock, SlowProvider, snapshotMemory } from '../lib/fakes';
 import type { PoolMixedRun } from './pool-mixed';
 
@@ -86,7 +87,7 @@ export async function runPoolIdle(sessions: number): Promise<PoolIdleRun> {
     maxSessions: sessions,
     idleTtlMs: 2 * 60 * 60_000,
     maxConcurrentAuth: 64,
-  });
+  } as InternalTokenManagerPoolOptions);
   for (let offset = 0; offset < sessions; offset += 5_000) {
     await Promise.all(keys.slice(offset, offset + 5_000).map((name) => pool.getAccessToken(name)));
   }

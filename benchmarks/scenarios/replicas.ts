@@ -236,7 +236,7 @@ async function replicaMain(config: ReplicaConfig): Promise<void> {
       tokenWaitsOver1Ms,
       tokenIds: [...tokens].map(tokenId),
       authCalls: after.refreshCount - before.refreshCount,
-      signIns: after.signInCount - before.signInCount,
+      signIns: after.counts.signIns - before.counts.signIns,
       lifetimesMs,
       errorEvents,
     };

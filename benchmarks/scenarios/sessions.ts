@@ -3,6 +3,7 @@
  * each): memory per session and timers in use, then what `close()` gives back.
  */
 import { TokenManager } from '../../src/index';
+import type { InternalTokenManagerOptions } from '../../src/internal';
 import { CountingTimers, FakeProvider, newActiveResources, snapshotMemory } from '../lib/fakes';
 
 export interface SessionsRun {
@@ -29,7 +30,8 @@ export async function runSessions(sessions: number): Promise<SessionsRun> {
   const before = await snapshotMemory();
   const started = performance.now();
   let managers: TokenManager[] = [];
-  for (let i = 0; i < sessions; i += 1) managers.push(new TokenManager({ provider, timers }));
+  for (let i = 0; i < sessions; i += 1)
+    managers.push(new TokenManager({ provider, timers } as InternalTokenManagerOptions));
   await Promise.all(managers.map((manager) => manager.getAccessToken()));
   const createMs = performance.now() - started;
   const open = await snapshotMemory();

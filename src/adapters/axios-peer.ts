@@ -5,15 +5,9 @@
  * of any supported axios version and copy fits without casts; the only runtime use of the peer
  * is axios's own `getAdapter` for the peer's instances, which turns adapter names into a transport.
  */
-import { ConfigurationError } from '../errors';
+import { assertConfig } from '../errors';
 import { SUPPORTED_AXIOS_RANGE, assertSupportedPeer, peerAxios as peer } from '../axios-peer-version';
 import type { PeerAxios } from '../axios-peer-version';
-
-/** A request's `AxiosHeaders`: the adapter sets and reads the bearer through its own methods. */
-export interface AxiosHeadersLike {
-  set(name: string, value: string, rewrite?: boolean): unknown;
-  get(name: string): unknown;
-}
 
 /** The fields of an axios request config that the adapter reads or writes. */
 export interface AxiosRequestConfigLike {
@@ -31,27 +25,8 @@ export interface AxiosRequestConfigLike {
   alixSession?: unknown;
 }
 
-/** What an axios adapter (the transport: http, xhr, fetch or a custom one) resolves to. */
-export interface AxiosResponseLike {
-  status: number;
-}
-
-/** An axios adapter: sends a config, resolves with the response (or rejects per `validateStatus`). */
-export type AxiosAdapterLike = (config: AxiosRequestConfigLike) => Promise<AxiosResponseLike>;
-
-/** The part of an axios instance's request interceptors that the adapter uses. */
-export interface AxiosRequestInterceptorsLike {
-  // `any` on purpose: each axios 1.x release types this callback differently (generic or not,
-  // InternalAxiosRequestConfig or AxiosRequestConfig), and the callback must fit every one.
-  // `onRejected` is `… | undefined` in axios 1.6's typings and `… | null` in later ones.
-  use(
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    onFulfilled: (config: any) => any,
-    onRejected: ((error: unknown) => unknown) | null | undefined,
-    options: { synchronous: boolean },
-  ): number;
-  eject(id: number): void;
-}
+/** An axios adapter (the transport: http, xhr, fetch or a custom one): sends a config, resolves with the response. */
+export type AxiosAdapterLike = (config: AxiosRequestConfigLike) => Promise<{ status: number }>;
 
 /**
  * The part of an axios instance that {@link attachTokenManager} needs. Any `AxiosInstance` of a
@@ -59,7 +34,20 @@ export interface AxiosRequestInterceptorsLike {
  */
 export interface AxiosInstanceLike {
   defaults: { baseURL?: string | undefined; adapter?: unknown };
-  interceptors: { request: AxiosRequestInterceptorsLike };
+  interceptors: {
+    request: {
+      // `any` on purpose: each axios 1.x release types this callback differently (generic or not,
+      // InternalAxiosRequestConfig or AxiosRequestConfig), and the callback must fit every one.
+      // `onRejected` is `… | undefined` in axios 1.6's typings and `… | null` in later ones.
+      use(
+        // eslint-disable-next-line @typescript-eslint/no-explicit-any
+        onFulfilled: (config: any) => any,
+        onRejected: ((error: unknown) => unknown) | null | undefined,
+        options: { synchronous: boolean },
+      ): number;
+      eject(id: number): void;
+    };
+  };
 }
 
 /**
@@ -72,20 +60,18 @@ export interface AxiosInstanceLike {
  */
 export function assertSupportedInstance(instance: unknown, where: string): asserts instance is AxiosInstanceLike {
   const candidate = instance as Partial<AxiosInstanceLike & { request: unknown; VERSION: unknown }> | null | undefined;
-  if (
-    (typeof candidate !== 'object' && typeof candidate !== 'function') ||
-    candidate === null ||
-    typeof candidate.request !== 'function' ||
-    typeof candidate.interceptors?.request?.use !== 'function' ||
-    typeof candidate.defaults !== 'object'
-  ) {
-    throw new ConfigurationError(`${where}: the first argument is not an axios instance`);
-  }
-  if (isLegacyInstance(candidate)) {
-    throw new ConfigurationError(
-      `${where}: this axios instance is axios 0.x, which is not supported; install axios ${SUPPORTED_AXIOS_RANGE}`,
-    );
-  }
+  assertConfig(
+    (typeof candidate === 'object' || typeof candidate === 'function') &&
+      candidate !== null &&
+      typeof candidate.request === 'function' &&
+      typeof candidate.interceptors?.request?.use === 'function' &&
+      typeof candidate.defaults === 'object',
+    `${where}: the first argument is not an axios instance`,
+  );
+  assertConfig(
+    !isLegacyInstance(candidate),
+    `${where}: this axios instance is axios 0.x, which is not supported; install axios ${SUPPORTED_AXIOS_RANGE}`,
+  );
   // Only an axios module itself shows its VERSION; an instance made by create() does not.
   if (candidate.VERSION !== undefined) assertSupportedPeer(where, candidate as PeerAxios);
   assertSupportedPeer(where);
@@ -120,12 +106,9 @@ export function joinsAbsoluteUrls(instance: AxiosInstanceLike): boolean {
   }
 }
 
-/** Turns a request's adapter (a function, or names such as `['xhr', 'http', 'fetch']`) into its transport. */
-export type TransportResolver = (adapter: unknown, config: AxiosRequestConfigLike) => AxiosAdapterLike;
-
 /** A bare axios 1.x `Axios` (no interceptors, no defaults) of some copy, seen structurally. */
 interface BareAxiosLike {
-  request(config: object): Promise<AxiosResponseLike & { config?: unknown }>;
+  request(config: object): Promise<{ status: number; config?: unknown }>;
 }
 
 /**
@@ -137,7 +120,9 @@ interface BareAxiosLike {
  * transport: it would rebuild the headers with its own class, and an older one folds a foreign
  * AxiosHeaders, bearer included, into one header.
  */
-export function createTransportResolver(instance: AxiosInstanceLike): TransportResolver {
+export function createTransportResolver(
+  instance: AxiosInstanceLike,
+): (adapter: unknown, config: AxiosRequestConfigLike) => AxiosAdapterLike {
   const ours = peer.interceptors?.request;
   if (ours !== undefined && Object.getPrototypeOf(instance.interceptors.request) === Object.getPrototypeOf(ours)) {
     const getAdapter = peer.getAdapter as NonNullable<PeerAxios['getAdapter']>;
@@ -147,10 +132,25 @@ export function createTransportResolver(instance: AxiosInstanceLike): TransportR
         : (getAdapter(adapter ?? peer.defaults?.adapter, config) as AxiosAdapterLike);
   }
   const runner = bareAxiosOf(instance);
-  if (typeof runner?.request !== 'function') {
-    throw new ConfigurationError('attachTokenManager: this axios instance has no Axios class to send through');
-  }
-  return (adapter) => (typeof adapter === 'function' ? (adapter as AxiosAdapterLike) : viaCopy(runner, adapter));
+  assertConfig(
+    typeof runner?.request === 'function',
+    'attachTokenManager: this axios instance has no Axios class to send through',
+  );
+  // Through the copy's dispatch; its response or error keeps the config sent.
+  const viaCopy =
+    (adapter: unknown): AxiosAdapterLike =>
+    (config) =>
+      runner.request({ ...config, adapter, transformRequest: [], transformResponse: [] }).then(
+        (response) => Object.assign(response, { config }),
+        (error: unknown) => {
+          if (isAxiosErrorLike(error)) {
+            error.config = config;
+            if (error.response !== undefined) Object.assign(error.response, { config });
+          }
+          throw error;
+        },
+      );
+  return (adapter) => (typeof adapter === 'function' ? (adapter as AxiosAdapterLike) : viaCopy(adapter));
 }
 
 /**
@@ -171,36 +171,9 @@ function bareAxiosOf(instance: AxiosInstanceLike): BareAxiosLike | undefined {
   return new prototype.constructor({});
 }
 
-/** Sends a prepared request through another copy's dispatch; its response or error keeps the config sent. */
-function viaCopy(runner: BareAxiosLike, adapter: unknown): AxiosAdapterLike {
-  return (config) =>
-    runner.request({ ...config, adapter, transformRequest: [], transformResponse: [] }).then(
-      (response) => Object.assign(response, { config }),
-      (error: unknown) => {
-        if (isAxiosErrorLike(error)) {
-          error.config = config;
-          if (error.response !== undefined) Object.assign(error.response, { config });
-        }
-        throw error;
-      },
-    );
-}
-
-/** The request's own AxiosHeaders, or undefined when the headers are not AxiosHeaders-like. */
-export function headersOf(config: AxiosRequestConfigLike): AxiosHeadersLike | undefined {
-  const headers = config.headers as Partial<AxiosHeadersLike> | null | undefined;
-  const usable = typeof headers?.set === 'function' && typeof headers.get === 'function';
-  return usable ? (headers as AxiosHeadersLike) : undefined;
-}
-
-/** An AxiosError of any copy, seen structurally. */
-export interface AxiosErrorLike {
-  isAxiosError: true;
-  config?: AxiosRequestConfigLike;
-  response?: AxiosResponseLike;
-}
-
 /** axios's own test for its errors, duck-typed so that an error from any copy counts. */
-export function isAxiosErrorLike(error: unknown): error is AxiosErrorLike {
+export function isAxiosErrorLike(
+  error: unknown,
+): error is { isAxiosError: true; config?: AxiosRequestConfigLike; response?: { status: number } } {
   return typeof error === 'object' && error !== null && (error as { isAxiosError?: unknown }).isAxiosError === true;
 }

@@ -8,43 +8,20 @@
  * order, so the origin is checked on the URL that is really sent, and the 401 replay reuses the
  * already serialised request without going through the interceptors again.
  */
+import type { InternalAxiosRequestConfig } from 'axios';
 import { ConfigurationError } from '../errors';
-import { createLogger } from '../logger';
-import type { Logger } from '../logger';
-import {
-  combineUrls,
-  createOriginSet,
-  isAbsoluteUrl,
-  isAllowedUrl,
-  parseRetryStatuses,
-  resolveRequestUrl,
-} from './origins';
-import { definedOnly } from '../defaults';
-import type { OriginSet } from './origins';
+import { DEFAULT_ADAPTER_OPTIONS, createAuthorizer, isReplayableBody } from './authorize';
+import { combineUrls, isAbsoluteUrl, isAllowedUrl, resolveRequestUrl, type OriginSet } from './origins';
 import { redactAxiosError } from './redact';
-import {
-  DEFAULT_ADAPTER_OPTIONS,
-  invalidateAllowsReplay,
-  isReplayableBody,
-  recordReplay,
-  requestTarget,
-} from './replay';
 import type { AccessTokenSource, SessionSource } from './types';
-import { assertActsFor, isSessionKey, missingSessionKeyError, resolveTokenSource } from './session';
 import {
   assertSupportedInstance,
   createTransportResolver,
-  headersOf,
   isAxiosErrorLike,
   joinsAbsoluteUrls,
-} from './axios-peer';
-import type { InternalAxiosRequestConfig } from 'axios';
-import type {
-  AxiosAdapterLike,
-  AxiosHeadersLike,
-  AxiosInstanceLike,
-  AxiosRequestConfigLike,
-  AxiosResponseLike,
+  type AxiosAdapterLike,
+  type AxiosInstanceLike,
+  type AxiosRequestConfigLike,
 } from './axios-peer';
 
 declare module 'axios' {
@@ -80,8 +57,6 @@ export interface AttachTokenManagerOptions {
    * @default [401]
    */
   retryStatuses?: number[];
-  /** A pino logger for retry events (the bearer is redacted). @default a silent logger */
-  logger?: Logger;
   /**
    * With a session pool only: derives a request's session key (an end user's `userEmail`)
    * from its config as it is sent (after every interceptor), e.g. from a header or the URL,
@@ -94,15 +69,16 @@ export interface AttachTokenManagerOptions {
 }
 
 /** Defaults of {@link AttachTokenManagerOptions}. */
-export const DEFAULT_ATTACH_TOKEN_MANAGER_OPTIONS: Readonly<{ retryStatuses: readonly number[] }> =
-  DEFAULT_ADAPTER_OPTIONS;
+export const DEFAULT_ATTACH_TOKEN_MANAGER_OPTIONS = DEFAULT_ADAPTER_OPTIONS;
 
 /** Removes what {@link attachTokenManager} added; calling it again does nothing. */
 export type DetachTokenManager = () => void;
 
-/** Options of follow-redirects' hook, as the axios http adapter passes them. */
-type RedirectOptions = Record<string, unknown>;
-type BeforeRedirect = (options: RedirectOptions, responseDetails: unknown, requestDetails: unknown) => void;
+/** follow-redirects' hook, as the axios http adapter calls it. */
+type BeforeRedirect = (options: Record<string, unknown>, responseDetails: unknown, requestDetails: unknown) => void;
+
+/** What one send ended with: axios rejects a 401 (by `validateStatus`), and the replay must see it. */
+type Outcome = { status: number | undefined } & ({ response: { status: number } } | { error: unknown });
 
 /** Every transport wrapper made by any attachment, mapped to the transport it wraps. */
 const wrappedTransports = new WeakMap<object, unknown>();
@@ -148,136 +124,84 @@ export function attachTokenManager(
   source: AccessTokenSource | SessionSource,
   options: AttachTokenManagerOptions = {},
 ): DetachTokenManager {
-  assertSupportedInstance(instance, 'attachTokenManager');
+  const where = 'attachTokenManager';
+  assertSupportedInstance(instance, where);
   const resolveTransport = createTransportResolver(instance);
-  const { single, pool } = resolveTokenSource(source, options?.sessionKey, 'attachTokenManager', 'second');
-  const settings = { ...DEFAULT_ATTACH_TOKEN_MANAGER_OPTIONS, ...definedOnly(options) };
-  const origins = createOriginSet(settings.origins, instance.defaults.baseURL, 'attachTokenManager');
-  const retryStatuses = parseRetryStatuses(settings.retryStatuses, 'attachTokenManager');
-  const logger = createLogger(settings.logger);
-  const guardRedirect = createRedirectGuard(origins);
+  const authorizer = createAuthorizer(source, options ?? {}, where, {
+    argument: 'second',
+    baseUrl: instance.defaults.baseURL,
+    fix:
+      "pass `{ alixSession: '<user key>' }` with the request, or a `sessionKey(config)` option to " +
+      'attachTokenManager()',
+  });
+  const guardRedirect = createRedirectGuard(authorizer.origins);
+  const isAllowedTarget = createTargetCheck(authorizer.origins, joinsAbsoluteUrls(instance));
   let attached = true;
 
-  /**
-   * Sends once with `token` from `source`; on a rejection of it, replays once with a fresh one
-   * when that can help. `key` is the request's session when the source is a pool: the
-   * invalidation and the replay go to `pool.get(key)` alone.
-   */
-  const sendWithToken = async (
-    source: AccessTokenSource,
-    key: string | undefined,
-    transport: AxiosAdapterLike,
-    config: AxiosRequestConfigLike,
-    headers: AxiosHeadersLike,
-    token: string,
-  ): Promise<AxiosResponseLike> => {
-    headers.set('Authorization', `Bearer ${token}`, true);
-    config.beforeRedirect = guardRedirect(config.beforeRedirect as BeforeRedirect | undefined);
-    let response: AxiosResponseLike | undefined;
-    let failure: unknown;
-    try {
-      response = await transport(config);
-      if (!retryStatuses.has(response.status)) return response;
-    } catch (error) {
-      const status = isAxiosErrorLike(error) ? error.response?.status : undefined;
-      if (status === undefined || !retryStatuses.has(status)) throw redacted(error);
-      failure = error;
-    }
-    const status = response?.status ?? (failure as { response: AxiosResponseLike }).response.status;
-    const giveUp = (): AxiosResponseLike => {
-      if (response !== undefined) return response;
-      throw redacted(failure);
-    };
-    // Looked up again: the session that issued the token may have been evicted meanwhile.
-    const manager = key === undefined || pool === undefined ? source : pool.get(key);
-    const url = resolveRequestUrl(config);
-    const method = (config.method ?? 'get').toUpperCase();
-    const target = requestTarget(method, url);
-    if (!invalidateAllowsReplay(manager, token, { target })) return giveUp();
-    const report = { adapter: 'axios' as const, status, method, origin: url?.origin ?? '' };
-    if (!isReplayableBody(config.data)) {
-      logger.warn(report, 'token rejected; request not replayed because its body is a stream');
-      return giveUp();
-    }
-    const fresh = await manager.getAccessToken(signalOptions(config));
-    headers.set('Authorization', `Bearer ${fresh}`, true);
-    logger.info(report, 'token rejected; replaying the request once with a fresh token');
-    recordReplay(manager, report);
-    let replayed: AxiosResponseLike;
-    try {
-      replayed = await transport(config);
-    } catch (error) {
-      const replayStatus = isAxiosErrorLike(error) ? error.response?.status : undefined;
-      // A token minted after this request started is rejected too: a storm at this target.
-      if (replayStatus !== undefined && retryStatuses.has(replayStatus)) {
-        manager.invalidate(fresh, { target, replay: true });
-      }
-      throw redacted(error);
-    }
-    if (retryStatuses.has(replayed.status)) manager.invalidate(fresh, { target, replay: true });
-    return replayed;
-  };
-
   /** The wrapper axios calls as the request's adapter, after every interceptor has run. */
-  const isAllowedTarget = createTargetCheck(origins, joinsAbsoluteUrls(instance));
-  const send = async (inner: unknown, config: AxiosRequestConfigLike): Promise<AxiosResponseLike> => {
+  const send = async (inner: unknown, config: AxiosRequestConfigLike): Promise<{ status: number }> => {
     const transport = resolveTransport(inner, config);
     if (!attached || config.skipAuth === true || !isAllowedTarget(config)) return transport(config);
-    const headers = headersOf(config);
-    if (headers === undefined) {
+    // The request's own AxiosHeaders: the bearer is set through its methods.
+    const headers = config.headers as { set?(name: string, value: string, rewrite: boolean): unknown; get?: unknown };
+    if (typeof headers?.set !== 'function' || typeof headers.get !== 'function') {
       throw new ConfigurationError(
-        `attachTokenManager: the request's headers are not AxiosHeaders; axios ${'>='}1.6 is required`,
+        `${where}: the request's headers are not AxiosHeaders; axios ${'>='}1.6 is required`,
       );
     }
-    if (single !== undefined) {
-      assertActsFor(single, config.alixSession, 'attachTokenManager');
-      const token = await single.getAccessToken(signalOptions(config));
-      return sendWithToken(single, undefined, transport, config, headers, token);
-    }
-    const key = sessionKeyOf(config);
-    const session = pool.get(key);
-    return sendWithToken(session, key, transport, config, headers, await session.getAccessToken(signalOptions(config)));
-  };
-
-  /** The session a request bound for an allowed origin names, with a pool. */
-  const deriveKey = settings.sessionKey;
-  const sessionKeyOf = (config: AxiosRequestConfigLike): string => {
-    const key = config.alixSession ?? deriveKey?.(config as InternalAxiosRequestConfig);
-    if (isSessionKey(key)) return key;
-    throw missingSessionKeyError(
-      'attachTokenManager',
-      resolveRequestUrl(config)?.origin ?? '',
-      "pass `{ alixSession: '<user key>' }` with the request, or a `sessionKey(config)` option to attachTokenManager()",
+    const route = authorizer.route(
+      config.alixSession,
+      () => options?.sessionKey?.(config as InternalAxiosRequestConfig),
+      () => resolveRequestUrl(config)?.origin ?? '',
     );
+    const outcome = await authorizer.send<Outcome>(route, {
+      adapter: 'axios',
+      signal: config.signal instanceof AbortSignal ? config.signal : undefined,
+      describe: () => ({ method: (config.method ?? 'get').toUpperCase(), url: resolveRequestUrl(config) }),
+      replayable: () => isReplayableBody(config.data),
+      send: async (token) => {
+        headers.set?.('Authorization', `Bearer ${token}`, true);
+        config.beforeRedirect = guardRedirect(config.beforeRedirect as BeforeRedirect | undefined);
+        try {
+          const response = await transport(config);
+          return { status: response.status, response };
+        } catch (error) {
+          return { status: isAxiosErrorLike(error) ? error.response?.status : undefined, error };
+        }
+      },
+    });
+    if ('response' in outcome) return outcome.response;
+    if (isAxiosErrorLike(outcome.error)) redactAxiosError(outcome.error);
+    throw outcome.error;
   };
 
   // One wrapper per transport (an adapter function, or a list of adapter names), made once:
   // the per-request path allocates nothing here.
-  const byFunction = new WeakMap<object, AxiosAdapterLike>();
-  const byNames = new Map<string, AxiosAdapterLike>();
+  const wrappers = new Map<unknown, AxiosAdapterLike>();
   const wrap = (inner: unknown): AxiosAdapterLike => {
-    const key = namesKey(inner);
-    const cached =
-      typeof inner === 'function' ? byFunction.get(inner) : key === undefined ? undefined : byNames.get(key);
-    if (cached !== undefined) return cached;
-    const wrapper: AxiosAdapterLike = (sent) => send(inner, sent);
-    wrappedTransports.set(wrapper, inner);
-    if (typeof inner === 'function') byFunction.set(inner, wrapper);
-    else if (key !== undefined && byNames.size < 16) byNames.set(key, wrapper);
+    const key = typeof inner === 'function' ? inner : namesKey(inner);
+    let wrapper = key === undefined ? undefined : wrappers.get(key);
+    if (wrapper === undefined) {
+      wrapper = (sent) => send(inner, sent);
+      wrappedTransports.set(wrapper, inner);
+      if (key !== undefined && wrappers.size < 16) wrappers.set(key, wrapper);
+    }
     return wrapper;
   };
 
-  const installTransport = (config: AxiosRequestConfigLike): AxiosRequestConfigLike => {
-    // A config that went through an attachment before (a retry library re-sending error.config)
-    // carries a wrapper already: wrap what it wraps, so the hook never runs twice.
-    const current = config.adapter;
-    const wrapped = typeof current === 'function' && wrappedTransports.has(current);
-    config.adapter = wrap(wrapped ? wrappedTransports.get(current) : current);
-    return config;
-  };
-
   // synchronous: axios only skips its promise chain when every request interceptor says so.
-  const requestId = instance.interceptors.request.use(installTransport, null, { synchronous: true });
+  const requestId = instance.interceptors.request.use(
+    (config: AxiosRequestConfigLike) => {
+      // A config that went through an attachment before (a retry library re-sending error.config)
+      // carries a wrapper already: wrap what it wraps, so the hook never runs twice.
+      const current = config.adapter;
+      const wrapped = typeof current === 'function' && wrappedTransports.has(current);
+      config.adapter = wrap(wrapped ? wrappedTransports.get(current) : current);
+      return config;
+    },
+    null,
+    { synchronous: true },
+  );
   return () => {
     if (!attached) return;
     attached = false;
@@ -300,15 +224,12 @@ function namesKey(adapter: unknown): string | undefined {
  * is joined to the base URL under `allowAbsoluteUrls: false` only when the instance's axios does so
  * (`joinsAbsoluteUrls`, axios 1.8 and later); earlier versions send it as it is.
  */
-function createTargetCheck(
-  origins: OriginSet,
-  joinsAbsoluteUrls: boolean,
-): (config: AxiosRequestConfigLike) => boolean {
+function createTargetCheck(origins: OriginSet, joinsAbsolute: boolean): (config: AxiosRequestConfigLike) => boolean {
   const byBase = new Map<string, boolean>();
   return (config) => {
     const url = typeof config.url === 'string' ? config.url : '';
     const base = typeof config.baseURL === 'string' ? config.baseURL : '';
-    const absolute = isAbsoluteUrl(url) && (config.allowAbsoluteUrls !== false || !joinsAbsoluteUrls);
+    const absolute = isAbsoluteUrl(url) && (config.allowAbsoluteUrls !== false || !joinsAbsolute);
     if (absolute || base === '') return isAllowedUrl(origins, absolute ? url : resolveRequestUrl(config));
     const cached = byBase.get(base);
     if (cached !== undefined) return cached;
@@ -328,12 +249,6 @@ function hasOwnHost(base: string): boolean {
   }
 }
 
-/** Redacts an axios error before it leaves the adapter; anything else passes as it is. */
-function redacted(error: unknown): unknown {
-  if (isAxiosErrorLike(error)) redactAxiosError(error);
-  return error;
-}
-
 /**
  * Builds a follow-redirects `beforeRedirect` hook (axios http adapter) that deletes the
  * Authorization header when a redirect leaves the allowed origins, then calls the user's
@@ -344,7 +259,10 @@ export function createRedirectGuard(origins: OriginSet): (existing: BeforeRedire
   return (existing) => {
     if (existing !== undefined && guards.has(existing)) return existing;
     const guard: BeforeRedirect = (options, responseDetails, requestDetails) => {
-      if (!isAllowedUrl(origins, redirectTarget(options))) deleteAuthorization(options.headers);
+      if (!isAllowedUrl(origins, redirectTarget(options))) {
+        const headers = (options.headers ?? {}) as Record<string, unknown>;
+        for (const key of Object.keys(headers)) if (key.toLowerCase() === 'authorization') delete headers[key];
+      }
       existing?.(options, responseDetails, requestDetails);
     };
     guards.add(guard);
@@ -357,16 +275,4 @@ function redirectTarget(options: Record<string, unknown>): string | undefined {
   if (typeof options.protocol !== 'string' || typeof options.hostname !== 'string') return undefined;
   const port = options.port === undefined || options.port === '' ? '' : `:${String(options.port)}`;
   return `${options.protocol}//${options.hostname}${port}/`;
-}
-
-function deleteAuthorization(headers: unknown): void {
-  if (typeof headers !== 'object' || headers === null) return;
-  for (const key of Object.keys(headers)) {
-    if (key.toLowerCase() === 'authorization') delete (headers as Record<string, unknown>)[key];
-  }
-}
-
-/** The request's signal for the manager; undefined (not `{}`) keeps the manager on its hot path. */
-function signalOptions(config: AxiosRequestConfigLike): { signal: AbortSignal } | undefined {
-  return config.signal instanceof AbortSignal ? { signal: config.signal } : undefined;
 }

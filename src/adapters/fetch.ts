@@ -2,19 +2,9 @@
  * createAuthorizedFetch(): a `fetch` that adds the bearer to the allowed origins and replays a
  * request once when the server rejects its token.
  */
-import { ConfigurationError, MalformedResponseError } from '../errors';
-import { createLogger } from '../logger';
-import type { Logger } from '../logger';
-import { createOriginSet, isAllowedUrl, parseRetryStatuses } from './origins';
-import { definedOnly } from '../defaults';
-import {
-  DEFAULT_ADAPTER_OPTIONS,
-  invalidateAllowsReplay,
-  isReplayableBody,
-  recordReplay,
-  requestTarget,
-} from './replay';
-import { assertActsFor, isSessionKey, missingSessionKeyError, resolveTokenSource } from './session';
+import { MalformedResponseError, assertConfig } from '../errors';
+import { DEFAULT_ADAPTER_OPTIONS, createAuthorizer, isReplayableBody } from './authorize';
+import { isAllowedUrl } from './origins';
 import type { AccessTokenSource, SessionSource } from './types';
 
 type FetchInput = Parameters<typeof fetch>[0];
@@ -55,8 +45,6 @@ export interface CreateAuthorizedFetchOptions {
    * @default [401]
    */
   retryStatuses?: number[];
-  /** A pino logger for retry events (the bearer is redacted). @default a silent logger */
-  logger?: Logger;
   /**
    * With a session pool only: derives a call's session key (an end user's `userEmail`) for
    * calls that pass no `init.alixSession`. It receives the call as a `Request` with its URL,
@@ -69,7 +57,7 @@ export interface CreateAuthorizedFetchOptions {
 }
 
 /** Defaults of {@link CreateAuthorizedFetchOptions}. */
-export const DEFAULT_AUTHORIZED_FETCH_OPTIONS: Readonly<{ retryStatuses: readonly number[] }> = DEFAULT_ADAPTER_OPTIONS;
+export const DEFAULT_AUTHORIZED_FETCH_OPTIONS = DEFAULT_ADAPTER_OPTIONS;
 
 /**
  * Wraps `fetch` so that requests to the allowed origins carry `Authorization: Bearer <token>`.
@@ -103,80 +91,52 @@ export function createAuthorizedFetch(
   source: AccessTokenSource | SessionSource,
   options: CreateAuthorizedFetchOptions,
 ): AuthorizedFetch {
-  if (typeof options !== 'object' || options === null) {
-    throw new ConfigurationError('createAuthorizedFetch: options with `origins` are required');
-  }
-  const { single, pool } = resolveTokenSource(source, options.sessionKey, 'createAuthorizedFetch', 'first');
-  const settings = { ...DEFAULT_AUTHORIZED_FETCH_OPTIONS, ...definedOnly(options) };
-  const origins = createOriginSet(settings.origins ?? [], undefined, 'createAuthorizedFetch');
-  const retryStatuses = parseRetryStatuses(settings.retryStatuses, 'createAuthorizedFetch');
-  if (settings.fetch !== undefined && typeof settings.fetch !== 'function') {
-    throw new ConfigurationError('createAuthorizedFetch: `fetch` must be a function');
-  }
-  const logger = createLogger(settings.logger);
+  const where = 'createAuthorizedFetch';
+  assertConfig(typeof options === 'object' && options !== null, `${where}: options with \`origins\` are required`);
+  const authorizer = createAuthorizer(source, { ...options, origins: options.origins ?? [] }, where, {
+    argument: 'first',
+    baseUrl: undefined,
+    fix:
+      "pass `{ alixSession: '<user key>' }` in the call's init, or a `sessionKey(request)` option to " +
+      'createAuthorizedFetch()',
+  });
+  assertConfig(
+    options.fetch === undefined || typeof options.fetch === 'function',
+    `${where}: \`fetch\` must be a function`,
+  );
 
-  const authorizedFetch = async (input: FetchInput, init?: AuthorizedFetchInit): Promise<Response> => {
-    const fetchImpl = settings.fetch ?? globalThis.fetch;
+  return async (input, init) => {
+    const fetchImpl = options.fetch ?? globalThis.fetch;
     const request = asRequest(input);
     const url = request === undefined ? String(input) : request.url;
-    if (!isAllowedUrl(origins, url)) return fetchImpl(input, init);
-
-    let key: string | undefined;
-    let manager: AccessTokenSource;
-    if (single !== undefined) {
-      assertActsFor(single, init?.alixSession, 'createAuthorizedFetch');
-      manager = single;
-    } else manager = pool.get((key = sessionKeyOf(request, url, init)));
-
-    const signal = init?.signal ?? request?.signal ?? undefined;
-    // No options object without a signal: it keeps the manager on its hot path.
-    const signalOptions = signal ? { signal } : undefined;
-    const replayable = isReplayable(request, init);
+    if (!isAllowedUrl(authorizer.origins, url)) return fetchImpl(input, init);
+    const route = authorizer.route(
+      init?.alixSession,
+      () => options.sessionKey?.(keyRequest(request, url, init)),
+      () => new URL(url).origin,
+    );
+    // Bodies held in memory (string, URLSearchParams, ArrayBuffer and views, Blob, FormData) can be sent again; a
+    // stream cannot, nor a Request whose body was already read. fetch sends a plain object as "[object Object]".
+    const body: unknown = init?.body;
+    const replayable =
+      body === undefined ? request === undefined || request.body === null || !request.bodyUsed : isReplayableBody(body);
     // A Request's body can be read once: keep an unread copy for the replay.
     const spare = replayable && request?.body && init?.body === undefined ? request.clone() : undefined;
-
-    const token = await manager.getAccessToken(signalOptions);
-    const first = await fetchImpl(input, withBearer(request, init, token));
-    if (!retryStatuses.has(first.status)) {
-      void spare?.body?.cancel().catch(() => undefined);
-      return first;
-    }
-    // Looked up again: the session that issued the token may have been evicted meanwhile.
-    const current = key === undefined || pool === undefined ? manager : pool.get(key);
-    const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
-    const target = requestTarget(method, new URL(url));
-    if (!invalidateAllowsReplay(current, token, { target })) {
-      void spare?.body?.cancel().catch(() => undefined);
-      return first;
-    }
-    const report = { adapter: 'fetch' as const, status: first.status, method, origin: new URL(url).origin };
-    if (!replayable) {
-      logger.warn(report, 'token rejected; request not replayed because its body cannot be sent again');
-      return first;
-    }
-    void first.body?.cancel().catch(() => undefined);
-    const fresh = await current.getAccessToken(signalOptions);
-    logger.info(report, 'token rejected; replaying the request once with a fresh token');
-    recordReplay(current, report);
-    const replayed = await fetchImpl(spare ?? input, withBearer(spare ?? request, init, fresh));
-    // A token minted after this request started is rejected too: a storm at this target.
-    if (retryStatuses.has(replayed.status)) current.invalidate(fresh, { target, replay: true });
-    return replayed;
+    let first: Response | undefined;
+    const response = await authorizer.send(route, {
+      adapter: 'fetch',
+      signal: init?.signal ?? request?.signal ?? undefined,
+      describe: () => ({ method: (init?.method ?? request?.method ?? 'GET').toUpperCase(), url: new URL(url) }),
+      replayable: () => replayable,
+      send: async (token, replay) => {
+        if (!replay) return (first = await fetchImpl(input, withBearer(request, init, token)));
+        void first?.body?.cancel().catch(() => undefined);
+        return fetchImpl(spare ?? input, withBearer(spare ?? request, init, token));
+      },
+    });
+    if (response === first) void spare?.body?.cancel().catch(() => undefined);
+    return response;
   };
-
-  /** The session a call bound for an allowed origin names, with a pool. */
-  const deriveKey = settings.sessionKey;
-  const sessionKeyOf = (request: Request | undefined, url: string, init: AuthorizedFetchInit | undefined): string => {
-    const key = init?.alixSession ?? deriveKey?.(keyRequest(request, url, init));
-    if (isSessionKey(key)) return key;
-    throw missingSessionKeyError(
-      'createAuthorizedFetch',
-      new URL(url).origin,
-      "pass `{ alixSession: '<user key>' }` in the call's init, or a `sessionKey(request)` option to " +
-        'createAuthorizedFetch()',
-    );
-  };
-  return authorizedFetch;
 }
 
 /** The call as `sessionKey` sees it: URL, method and headers, never the body (it stays unread). */
@@ -205,16 +165,4 @@ function withBearer(request: Request | undefined, init: FetchInit | undefined, t
     );
   }
   return { ...init, headers };
-}
-
-/**
- * Whether the request can be sent a second time: bodies held in memory (string,
- * URLSearchParams, ArrayBuffer and views, Blob, FormData) can; a ReadableStream or an async
- * iterable cannot, nor a Request whose body was already read.
- */
-export function isReplayable(request: Request | undefined, init: FetchInit | undefined): boolean {
-  const body: unknown = init?.body;
-  if (body === undefined) return request === undefined || request.body === null || !request.bodyUsed;
-  // fetch sends a plain object as the string "[object Object]", so it is as replayable as that string.
-  return isReplayableBody(body);
 }

@@ -1,8 +1,8 @@
 /**
- * What the HTTP adapters share: the origin allow-list that decides which requests may carry the
- * bearer (parsing, normalising, resolving a request URL the way axios does), and option checks.
+ * The origin allow-list both HTTP adapters check at send time (parsing and normalising its
+ * entries), the URL a request really goes to (axios's `buildFullPath`), and option checks.
  */
-import { ConfigurationError } from '../errors';
+import { ConfigurationError, assertConfig } from '../errors';
 import { isLoopbackHost } from '../loopback';
 
 /** An allow-list of normalised origins (`scheme://host[:port]`, default ports dropped). */
@@ -11,40 +11,24 @@ export type OriginSet = ReadonlySet<string>;
 /**
  * Parses one allow-list entry into its origin. The entry must be an `https://` origin (plain
  * `http://` only for loopback hosts), with no credentials, path, query or fragment: a path
- * would suggest a narrower scope than the origin the bearer is actually sent to.
+ * would suggest a narrower scope than the origin the bearer is actually sent to. A base URL
+ * (`baseUrl: true`) may have any path.
  *
  * @throws {ConfigurationError} when the entry is not such an origin.
  */
-export function parseOrigin(entry: string, label = 'origin'): string {
+export function parseOrigin(entry: string, label = 'origin', baseUrl = false): string {
   const url = tryParseUrl(entry);
-  if (url === undefined || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
-    throw new ConfigurationError(`${label} is not an absolute http(s) URL`);
-  }
-  if (url.username !== '' || url.password !== '') {
-    throw new ConfigurationError(`${label} must not contain credentials`);
-  }
-  if (url.pathname !== '/' || url.search !== '' || url.hash !== '') {
-    throw new ConfigurationError(
-      `${label} ${JSON.stringify(url.origin + url.pathname)} has a path, query or fragment; give the origin only ` +
-        `(${url.origin})`,
-    );
-  }
-  assertSecureOrigin(url, label);
-  return url.origin;
-}
-
-/**
- * The origin of a base URL (any path allowed), under the same rules as {@link parseOrigin}.
- *
- * @throws {ConfigurationError} when the base URL is not absolute http(s), or plain http to a
- * host that is not loopback.
- */
-export function originOfBaseUrl(baseUrl: string, label = 'baseURL'): string {
-  const url = tryParseUrl(baseUrl);
-  if (url === undefined || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
-    throw new ConfigurationError(`${label} is not an absolute http(s) URL`);
-  }
-  assertSecureOrigin(url, label);
+  assertConfig(url?.protocol === 'https:' || url?.protocol === 'http:', `${label} is not an absolute http(s) URL`);
+  assertConfig(baseUrl || (url.username === '' && url.password === ''), `${label} must not contain credentials`);
+  assertConfig(
+    baseUrl || (url.pathname === '/' && url.search === '' && url.hash === ''),
+    `${label} ${JSON.stringify(url.origin + url.pathname)} has a path, query or fragment; give the origin only ` +
+      `(${url.origin})`,
+  );
+  assertConfig(
+    url.protocol === 'https:' || isLoopbackHost(url.hostname),
+    `${label} ${url.origin} is plain http; the bearer is only sent over https (or to loopback)`,
+  );
   return url.origin;
 }
 
@@ -60,14 +44,13 @@ export function createOriginSet(
   where: string,
 ): OriginSet {
   if (origins !== undefined) {
-    if (!Array.isArray(origins) || origins.length === 0) {
-      throw new ConfigurationError(`${where}: \`origins\` must be a non-empty array of origins`);
-    }
+    assertConfig(
+      Array.isArray(origins) && origins.length > 0,
+      `${where}: \`origins\` must be a non-empty array of origins`,
+    );
     return new Set(origins.map((entry, index) => parseOrigin(entry, `${where}: origins[${index}]`)));
   }
-  if (typeof baseUrl === 'string' && baseUrl !== '') {
-    return new Set([originOfBaseUrl(baseUrl, `${where}: baseURL`)]);
-  }
+  if (typeof baseUrl === 'string' && baseUrl !== '') return new Set([parseOrigin(baseUrl, `${where}: baseURL`, true)]);
   throw new ConfigurationError(
     `${where}: no origin to send the bearer to; give the axios instance a baseURL or pass \`origins\``,
   );
@@ -84,33 +67,27 @@ export function combineUrls(baseUrl: string, relativeUrl: string): string {
   return `${baseUrl.replace(/\/+$/, '')}/${relativeUrl.replace(/^\/+/, '')}`;
 }
 
-/** The parts of an axios request config that decide where it goes. */
-export interface RequestTarget {
-  baseURL?: string | undefined;
-  url?: string | undefined;
-  allowAbsoluteUrls?: boolean | undefined;
-}
-
 /**
  * Resolves the URL a request will go to, following axios's `buildFullPath`: a relative `url`
  * (or any `url` when `allowAbsoluteUrls` is `false`) is appended to `baseURL`; an absolute
  * one is used as it is. Returns `undefined` when the result is not an absolute URL.
  */
-export function resolveRequestUrl(target: RequestTarget): URL | undefined {
+export function resolveRequestUrl(target: {
+  baseURL?: unknown;
+  url?: unknown;
+  allowAbsoluteUrls?: unknown;
+}): URL | undefined {
   const url = typeof target.url === 'string' ? target.url : '';
   const baseUrl = typeof target.baseURL === 'string' ? target.baseURL : '';
-  const full =
-    baseUrl !== '' && (!isAbsoluteUrl(url) || target.allowAbsoluteUrls === false) ? combineUrls(baseUrl, url) : url;
-  return tryParseUrl(full);
+  const joined = baseUrl !== '' && (!isAbsoluteUrl(url) || target.allowAbsoluteUrls === false);
+  return tryParseUrl(joined ? combineUrls(baseUrl, url) : url);
 }
 
-/** True when `url` (a string, URL or unparseable value) has an origin in the allow-list. */
+/** True when `url` (a string, URL or unparseable value) is http(s) with an origin in the allow-list. */
 export function isAllowedUrl(origins: OriginSet, url: string | URL | undefined): boolean {
-  if (url === undefined) return false;
   const parsed = typeof url === 'string' ? tryParseUrl(url) : url;
-  return (
-    parsed !== undefined && (parsed.protocol === 'https:' || parsed.protocol === 'http:') && origins.has(parsed.origin)
-  );
+  // The protocol is checked too: a `blob:https://host/…` URL has that host's origin.
+  return parsed !== undefined && /^https?:$/.test(parsed.protocol) && origins.has(parsed.origin);
 }
 
 /**
@@ -118,18 +95,11 @@ export function isAllowedUrl(origins: OriginSet, url: string | URL | undefined):
  * @throws {ConfigurationError} otherwise.
  */
 export function parseRetryStatuses(statuses: readonly number[], where: string): ReadonlySet<number> {
-  if (!Array.isArray(statuses) || !statuses.every((s) => Number.isInteger(s) && s >= 400 && s <= 599)) {
-    throw new ConfigurationError(`${where}: \`retryStatuses\` must be an array of HTTP error statuses (400–599)`);
-  }
+  assertConfig(
+    Array.isArray(statuses) && statuses.every((s) => Number.isInteger(s) && s >= 400 && s <= 599),
+    `${where}: \`retryStatuses\` must be an array of HTTP error statuses (400–599)`,
+  );
   return new Set(statuses);
-}
-
-function assertSecureOrigin(url: URL, label: string): void {
-  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-    throw new ConfigurationError(
-      `${label} ${url.origin} is plain http; the bearer is only sent over https (or to loopback)`,
-    );
-  }
 }
 
 function tryParseUrl(value: string): URL | undefined {

@@ -16,8 +16,7 @@ function isObject(value: unknown): value is UnknownRecord {
 
 function redactValue(value: unknown): unknown {
   if (typeof value === 'string') return isBearerValue(value) ? REDACTED_BEARER : value;
-  if (Array.isArray(value)) return value.map(redactValue);
-  return value;
+  return Array.isArray(value) ? value.map(redactValue) : value;
 }
 
 /**
@@ -27,9 +26,8 @@ function redactValue(value: unknown): unknown {
 export function redactHeaders(headers: unknown): void {
   if (!isObject(headers)) return;
   try {
-    if (typeof Headers !== 'undefined' && headers instanceof Headers) {
-      const value = headers.get('authorization');
-      if (value !== null && isBearerValue(value)) headers.set('authorization', REDACTED_BEARER);
+    if (headers instanceof Headers) {
+      if (isBearerValue(headers.get('authorization') ?? '')) headers.set('authorization', REDACTED_BEARER);
       return;
     }
     for (const key of Object.keys(headers)) {
@@ -40,40 +38,18 @@ export function redactHeaders(headers: unknown): void {
   }
 }
 
-/** Node's ClientRequest keeps its outgoing headers under this internal symbol. */
-function outgoingHeaderMap(request: UnknownRecord): unknown {
-  const symbol = Object.getOwnPropertySymbols(request).find((s) => s.description === 'kOutHeaders');
-  return symbol === undefined ? undefined : request[symbol];
-}
-
 /** Redacts bearer lines in a raw header block held as a string or a byte buffer. */
 function redactRaw(data: unknown): unknown {
   if (typeof data === 'string') return redactBearerLines(data);
-  if (data instanceof Uint8Array) {
-    const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
-    const clean = redactBearerLines(text);
-    return clean === text ? data : Buffer.from(clean, 'latin1');
-  }
-  return data;
+  if (!(data instanceof Uint8Array)) return data;
+  const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
+  const clean = redactBearerLines(text);
+  return clean === text ? data : Buffer.from(clean, 'latin1');
 }
 
-/**
- * A socket that never connected (ECONNREFUSED, a DNS failure) still holds the request it was
- * asked to write, header block and bearer included, in `_pendingData` (a string, a buffer, or a
- * writev list of `{ chunk }`); so can the writable buffer (`_writableState.buffered`). Only a
- * destroyed socket is touched: a live one would send what we change.
- */
-function redactSocket(socket: unknown): void {
-  if (!isObject(socket) || socket.destroyed !== true) return;
-  if (Array.isArray(socket._pendingData)) {
-    for (const entry of socket._pendingData) if (isObject(entry)) entry.chunk = redactRaw(entry.chunk);
-  } else {
-    socket._pendingData = redactRaw(socket._pendingData);
-  }
-  const state = socket._writableState;
-  if (isObject(state) && Array.isArray(state.buffered)) {
-    for (const entry of state.buffered) if (isObject(entry)) entry.chunk = redactRaw(entry.chunk);
-  }
+/** Redacts the `chunk` (or `data`) of every entry of a list of pending writes. */
+function redactEntries(list: unknown, field: 'chunk' | 'data'): void {
+  if (Array.isArray(list)) for (const entry of list) if (isObject(entry)) entry[field] = redactRaw(entry[field]);
 }
 
 /**
@@ -87,17 +63,22 @@ export function redactRequest(request: unknown, seen = new Set<unknown>()): void
   seen.add(request);
   try {
     if (typeof request._header === 'string') request._header = redactBearerLines(request._header);
-    redactSocket(request.socket);
-    if (Array.isArray(request.outputData)) {
-      for (const entry of request.outputData) if (isObject(entry)) entry.data = redactRaw(entry.data);
+    // A socket that never connected (ECONNREFUSED, a DNS failure) still holds the request it was asked to write in
+    // `_pendingData` (a string, a buffer, or a writev list of `{ chunk }`) or its writable buffer. Only a destroyed
+    // socket is touched: a live one would send what we change.
+    const socket = request.socket;
+    if (isObject(socket) && socket.destroyed === true) {
+      if (Array.isArray(socket._pendingData)) redactEntries(socket._pendingData, 'chunk');
+      else socket._pendingData = redactRaw(socket._pendingData);
+      if (isObject(socket._writableState)) redactEntries(socket._writableState.buffered, 'chunk');
     }
-    const outgoing = outgoingHeaderMap(request);
-    if (isObject(outgoing)) {
-      const entry = outgoing.authorization;
-      if (Array.isArray(entry) && entry.length === 2) entry[1] = redactValue(entry[1]);
-    }
+    redactEntries(request.outputData, 'data');
+    // Node's ClientRequest keeps its outgoing headers under this internal symbol.
+    const symbol = Object.getOwnPropertySymbols(request).find((s) => s.description === 'kOutHeaders');
+    const entry = symbol === undefined ? undefined : (request[symbol] as UnknownRecord | undefined)?.authorization;
+    if (Array.isArray(entry) && entry.length === 2) entry[1] = redactValue(entry[1]);
     if (isObject(request._options)) redactHeaders(request._options.headers);
-    if (isObject(request.headers)) redactHeaders(request.headers);
+    redactHeaders(request.headers);
   } catch {
     // Never let redaction replace the caller's error with one of its own.
   }
@@ -106,9 +87,10 @@ export function redactRequest(request: unknown, seen = new Set<unknown>()): void
   if (isObject(request.res)) redactRequest(request.res.req, seen);
 }
 
+/** Makes a property non-enumerable (still readable), when it is an own, configurable, enumerable one. */
 function hide(target: UnknownRecord, key: string): void {
   const descriptor = Object.getOwnPropertyDescriptor(target, key);
-  if (descriptor === undefined || descriptor.enumerable !== true || descriptor.configurable !== true) return;
+  if (descriptor?.enumerable !== true || descriptor.configurable !== true) return;
   Object.defineProperty(target, key, { ...descriptor, enumerable: false });
 }
 
@@ -123,16 +105,14 @@ function hide(target: UnknownRecord, key: string): void {
 export function redactAxiosError(error: unknown): void {
   if (!isObject(error)) return;
   try {
-    const config = error.config;
+    const { config, response } = error;
     if (isObject(config)) {
       redactHeaders(config.headers);
-      // An agent's sockets and timers reach every other request in flight.
       hide(config, 'httpAgent');
       hide(config, 'httpsAgent');
     }
     redactRequest(error.request);
     hide(error, 'request');
-    const response = error.response;
     if (isObject(response)) {
       if (isObject(response.config)) redactHeaders(response.config.headers);
       redactRequest(response.request);

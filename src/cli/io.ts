@@ -1,3 +1,7 @@
+/** What every `alix-token` command shares: its streams, its exit codes and its number flags. */
+import type { Command } from 'commander';
+import { ConfigurationError, ErrorCodes, isTokenManagerError } from '../errors';
+
 /** Where `alix-token` reads its environment, writes its output and hears stop signals. */
 export interface CliIo {
   /** ALIX_* variables and REDIS_URL. @default process.env */
@@ -10,10 +14,54 @@ export interface CliIo {
   signals: Pick<NodeJS.EventEmitter, 'once' | 'off'>;
 }
 
-/** The real process's environment, streams and signals. */
-export function processIo(): CliIo {
-  return { env: process.env, stdout: process.stdout, stderr: process.stderr, signals: process };
-}
-
 /** Runs one command's action and records its exit code (an error is reported, and decides it). */
 export type RunAction = (action: () => Promise<number>) => Promise<void>;
+
+/** Exit codes of `alix-token`. */
+export const ExitCodes = Object.freeze({
+  OK: 0,
+  /** The API or the network failed, or a demo request failed. */
+  FAILURE: 1,
+  /** Configuration (flags, environment, key) is wrong. */
+  CONFIGURATION: 2,
+});
+
+/** Prints one line on `stderr` for `error` and returns the exit code it deserves. */
+export function reportError(error: unknown, stderr: NodeJS.WritableStream): number {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = isTokenManagerError(error) ? ` [${error.code}]` : '';
+  stderr.write(`alix-token: ${message}${code}\n`);
+  return isTokenManagerError(error, ErrorCodes.CONFIGURATION) ? ExitCodes.CONFIGURATION : ExitCodes.FAILURE;
+}
+
+/** What a numeric flag accepts. */
+export interface NumberRule {
+  integer?: boolean;
+  min: number;
+  max?: number;
+}
+
+/** A numeric option: its flags, its help line, what it accepts, and its default. */
+export type NumberOption = [flags: string, description: string, rule: NumberRule, defaultValue?: number];
+
+/**
+ * Adds numeric options to `command`. Each value is parsed as it is read; a bad one is a
+ * ConfigurationError naming the flag, which leaves the parse and is reported like any other
+ * (exit 2) before the command runs.
+ */
+export function addNumberOptions(command: Command, options: NumberOption[]): Command {
+  for (const [flags, description, rule, defaultValue] of options) {
+    const flag = flags.split(' ')[0] as string;
+    command.option(flags, description, (value: string) => parseNumberFlag(value, flag, rule), defaultValue);
+  }
+  return command;
+}
+
+/** The number a flag's value holds, or a ConfigurationError naming the flag. */
+export function parseNumberFlag(value: string, flag: string, { integer = false, min, max }: NumberRule): number {
+  const parsed = Number(value);
+  const valid = value.trim() !== '' && Number.isFinite(parsed) && parsed >= min && parsed <= (max ?? Infinity);
+  if (valid && (!integer || Number.isInteger(parsed))) return parsed;
+  const range = max === undefined ? `≥ ${min}` : `from ${min} to ${max}`;
+  throw new ConfigurationError(`${flag} must be ${integer ? 'a whole number' : 'a number'} ${range}, got "${value}"`);
+}

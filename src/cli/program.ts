@@ -1,21 +1,46 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { ExitCodes, reportError } from './exit-codes';
 import { registerDemoCommand } from './commands/demo';
 import { registerDoctorCommand } from './commands/doctor';
 import { registerKeygenCommand } from './commands/keygen';
 import { registerSandboxCommand } from './commands/sandbox';
 import { registerTokenCommand } from './commands/token';
-import type { CliIo, RunAction } from './io';
-import { readPackageVersion } from './version';
+import { ExitCodes, reportError, type CliIo, type RunAction } from './io';
+
+/** The package whose version `alix-token --version` prints. */
+export const PACKAGE_NAME = 'alix-token-manager';
+
+/**
+ * The version in this package's own package.json, read at run time (not baked in at build
+ * time, so it never disagrees with the installed package). The file is found by walking up
+ * from the running code: dist/cli.js in the repository and in an installed tarball sits one
+ * level below it, and src/cli/ (tests) two levels. The CommonJS bin has `__dirname`; the ESM
+ * copy of the bundle falls back to the script being run.
+ * @returns `undefined` when no package.json of this package is found.
+ */
+export function readPackageVersion(
+  startDir: string = typeof __dirname === 'string' ? __dirname : path.dirname(path.resolve(process.argv[1] ?? '.')),
+): string | undefined {
+  for (let dir = startDir; ; dir = path.dirname(dir)) {
+    try {
+      const { name, version } = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
+      if (name === PACKAGE_NAME && typeof version === 'string') return version;
+    } catch {
+      // No package.json here, or not JSON: look further up.
+    }
+    if (path.dirname(dir) === dir) return undefined;
+  }
+}
 
 /** Builds the `alix-token` program on `io`; each command hands its exit code to `run`. */
 export function createProgram(io: CliIo, run: RunAction): Command {
   const program = new Command('alix-token')
     // Before the commands are added: they copy the output settings when they are made.
-    .configureOutput({
-      writeOut: (text) => io.stdout.write(text),
-      writeErr: (text) => io.stderr.write(text),
-    })
+    .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) })
     .description('Alix Card API tokens: print one, run the sandbox, make a key pair, watch the demo')
     .version(readPackageVersion() ?? 'unknown', '-V, --version', 'print the alix-token-manager version')
     .showHelpAfterError()
@@ -30,7 +55,7 @@ export function createProgram(io: CliIo, run: RunAction): Command {
 
 /**
  * Runs the CLI with `argv` (as `process.argv`: node, script, arguments…) on `io` and resolves
- * to the exit code; `main()` runs it on the real process.
+ * to the exit code; main.ts runs it on the real process.
  */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   let exitCode: number = ExitCodes.OK;

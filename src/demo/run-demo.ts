@@ -1,38 +1,24 @@
-import http from 'node:http';
-import { performance } from 'node:perf_hooks';
-import axios from 'axios';
-import { attachTokenManager } from '../adapters/axios';
-import { AlixAuthProvider } from '../providers/alix/provider';
-import { startAlixSandbox } from '../sandbox/server';
-import type { RetryOptions } from '../manager/options';
-import { TokenManager } from '../manager/token-manager';
-import { LatencyRecorder } from './latency';
-import { formatProgress, formatSummary } from './report';
-import type { DemoProgress, DemoSummary } from './report';
+/**
+ * The `npm start` demo: one session (a TokenManager) and several request loops against the
+ * embedded sandbox.
+ */
 import { definedOnly } from '../defaults';
+import { TokenManager } from '../manager/token-manager';
+import { AlixAuthProvider } from '../providers/alix/provider';
+import {
+  DEMO_RETRY,
+  REVOCATION_NOTE,
+  formatTable,
+  latencyRow,
+  runDemoLoops,
+  type DemoLatency,
+  type DemoRunOptions,
+} from './runner';
 
 /** Options of {@link runDemo}. */
-export interface DemoOptions {
-  /** @default 45_000 */
-  durationMs?: number;
+export interface DemoOptions extends DemoRunOptions {
   /** Concurrent request loops. @default 8 */
   concurrency?: number;
-  /** Lifetime of the sandbox's access tokens, in ms. @default 15_000 */
-  accessTokenTtlMs?: number;
-  /** Print only the JSON summary. @default false */
-  json?: boolean;
-  /** Where to print. @default process.stdout */
-  output?: NodeJS.WriteStream | NodeJS.WritableStream;
-  /** Redraw one live line (TTY) instead of periodic plain lines. @default output.isTTY */
-  live?: boolean;
-  /**
-   * The manager's retries within a refresh, which ride out the injected 503s; fields given
-   * replace the demo's.
-   * @default { minTimeoutMs: 200, maxTimeoutMs: 1_000, maxRetryTimeMs: 10_000 }
-   */
-  retry?: RetryOptions;
-  /** How often the progress line is redrawn (live) or printed, in ms. @default 250 live, else 5_000 */
-  progressIntervalMs?: number;
 }
 
 /** Defaults of {@link DemoOptions}. */
@@ -41,16 +27,29 @@ export const DEFAULT_DEMO_OPTIONS = Object.freeze({
   concurrency: 8,
   accessTokenTtlMs: 15_000,
   json: false,
-  retry: Object.freeze({ minTimeoutMs: 200, maxTimeoutMs: 1_000, maxRetryTimeMs: 10_000 }),
+  retry: DEMO_RETRY,
 });
 
-/** How often the demos show progress, in ms: a live line is redrawn, plain lines are printed. */
-export const DEMO_PROGRESS_INTERVAL_MS = Object.freeze({ live: 250, plain: 5_000 });
+/** What the demo measured, as printed in its summary and with `--json`. */
+export interface DemoSummary {
+  durationMs: number;
+  concurrency: number;
+  requests: number;
+  successes: number;
+  failures: number;
+  /** 401s the sandbox answered (each was replayed once by the interceptor). */
+  server401s: number;
+  /** Token sets obtained: refreshes plus sign-ins. */
+  refreshes: number;
+  signIns: number;
+  /** Auth calls the sandbox failed on purpose (the injected 503 burst). */
+  authFailures: number;
+  /** Whether the mid-run revocation was followed by successful requests. */
+  revocationRecovered: boolean;
+  latencyMs: DemoLatency;
+}
 
 const PAUSE_BETWEEN_REQUESTS_MS = 25;
-
-/** The live labels of the demo's two phases; each clears when its phase ends. */
-const REVOCATION_NOTE = 'server revoked all access tokens';
 const OUTAGE_NOTE = 'auth server answers the next 3 refreshes with 503';
 
 /**
@@ -59,163 +58,92 @@ const OUTAGE_NOTE = 'auth server answers the next 3 refreshes with 503';
  * (one refresh recovers) and the auth server answers a burst of 503s (backoff rides it out).
  * Resolves to the summary; the process exit code is 0 only if no request failed.
  */
-export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
+export function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   const settings = { ...DEFAULT_DEMO_OPTIONS, ...definedOnly(options) };
-  const retry = { ...DEFAULT_DEMO_OPTIONS.retry, ...definedOnly(options.retry ?? {}) };
-  const output = options.output ?? process.stdout;
-  const live = options.live ?? ((output as NodeJS.WriteStream).isTTY === true && !settings.json);
-  const say = (text: string): void => {
-    if (!settings.json) output.write(`${text}\n`);
-  };
-
-  const sandbox = await startAlixSandbox({ accessTokenTtlMs: settings.accessTokenTtlMs });
-  const manager = new TokenManager({
-    provider: new AlixAuthProvider({
-      baseUrl: sandbox.url,
-      partnerCode: sandbox.partnerCode,
-      secretKey: sandbox.secretKey,
-      privateKey: sandbox.privateKeyPem,
-      timeoutMs: 2_000,
-    }),
-    refreshBeforeExpiryMs: settings.accessTokenTtlMs / 3,
-    expirySkewMs: 1_000,
-    refreshJitterMs: 500,
-    retry,
-    backgroundRetryDelayMs: 500,
-  });
-  const agent = new http.Agent({ keepAlive: true });
-  const api = axios.create({ baseURL: sandbox.url, httpAgent: agent });
-  const detach = attachTokenManager(api, manager);
-
-  let refreshes = 0;
-  let signIns = 0;
-  manager.on('refreshed', (event) => {
-    refreshes += 1;
-    if (event.signIn) signIns += 1;
-    // The outage phase ends with the first refresh that gets through once every injected 503 is spent.
-    if (outageStarted && sandbox.pendingFaults() === 0)
-      endPhase(OUTAGE_NOTE, 'the auth server answers again; the refresh went through');
-  });
-  manager.on('error', () => undefined); // shown through the counters; the demo keeps going
-
-  const latency = new LatencyRecorder();
-  let maxLatency = 0;
-  let requests = 0;
-  let successes = 0;
-  let failures = 0;
-  let revokedAt: number | undefined;
-  let successesAfterRevocation = 0;
-  let note = '';
-  let outageStarted = false;
-  /** Clears the live label of a phase that is over (unless a later phase already replaced it). */
-  const endPhase = (phaseNote: string, ended: string): void => {
-    if (note !== phaseNote) return;
-    note = '';
-    if (!live) say(`<<< ${ended}`);
-  };
-  const startedAt = performance.now();
-  const deadline = startedAt + settings.durationMs;
-
-  say(
-    `Alix sandbox at ${sandbox.url} — access tokens live ${settings.accessTokenTtlMs / 1000} s; ` +
-      `${settings.concurrency} request loops for ${settings.durationMs / 1000} s`,
-  );
-
-  const loop = async (): Promise<void> => {
-    while (performance.now() < deadline) {
-      const began = performance.now();
-      requests += 1;
-      try {
-        await api.get('/api/v2/cards');
-        successes += 1;
-        if (revokedAt !== undefined) {
-          successesAfterRevocation += 1;
-          // Only a request sent after the revocation proves the recovery.
-          if (began > revokedAt) endPhase(REVOCATION_NOTE, 'requests sent after the revocation succeed again');
-        }
-      } catch {
-        failures += 1;
-      }
-      const took = performance.now() - began;
-      latency.record(took);
-      maxLatency = Math.max(maxLatency, took);
-      await new Promise((resolve) => setTimeout(resolve, PAUSE_BETWEEN_REQUESTS_MS));
-    }
-  };
-
-  const snapshot = (): DemoProgress => {
-    const status = manager.status();
+  const retry = { ...DEMO_RETRY, ...definedOnly(options.retry ?? {}) };
+  const ttlMs = settings.accessTokenTtlMs;
+  return runDemoLoops({ ...settings, retry }, (run) => {
+    const { sandbox } = run;
+    const manager = new TokenManager({
+      provider: new AlixAuthProvider(run.partner),
+      refreshBeforeExpiryMs: ttlMs / 3,
+      expirySkewMs: 1_000,
+      refreshJitterMs: 500,
+      retry,
+    });
+    let refreshes = 0;
+    let signIns = 0;
+    let outageStarted = false;
+    let recovered = false;
+    manager.on('refreshed', (event) => {
+      refreshes += 1;
+      if (event.signIn) signIns += 1;
+      // The outage phase ends with the first refresh that gets through once every injected 503 is spent.
+      if (outageStarted && sandbox.pendingFaults() === 0)
+        run.endPhase(OUTAGE_NOTE, 'the auth server answers again; the refresh went through');
+    });
+    manager.on('error', () => undefined); // shown through the counters; the demo keeps going
+    const { counts } = run;
     return {
-      elapsedMs: performance.now() - startedAt,
-      requests,
-      successes,
-      failures,
-      server401s: sandbox.counters().resource401s,
-      refreshes,
-      signIns,
-      p50: latency.percentile(50),
-      p99: latency.percentile(99),
-      nextRefreshInMs: status.nextRefreshAt === null ? null : status.nextRefreshAt - Date.now(),
-      note,
+      client: manager,
+      banner:
+        `Alix sandbox at ${sandbox.url} — access tokens live ${ttlMs / 1000} s; ` +
+        `${settings.concurrency} request loops for ${settings.durationMs / 1000} s`,
+      loops: Array.from({ length: settings.concurrency }, (_, index) => String(index)),
+      request: (api) => api.get('/api/v2/cards'),
+      recovered: () => {
+        recovered = true;
+        run.endPhase(REVOCATION_NOTE, 'requests sent after the revocation succeed again');
+      },
+      pauseMs: () => PAUSE_BETWEEN_REQUESTS_MS,
+      phases: [
+        [0.4, () => run.revoke('the next requests get 401; one refresh recovers them')],
+        [
+          0.6,
+          () => {
+            sandbox.injectFaults(3, { type: 'status', status: 503, endpoint: 'refresh' });
+            outageStarted = true;
+            // Refresh now rather than at the next refresh point, so even a short run shows the backoff.
+            void manager.getAccessToken({ forceRefresh: true }).catch(() => undefined);
+            run.startPhase(OUTAGE_NOTE, 'retried with backoff while the valid token is still served');
+          },
+        ],
+      ],
+      progress: () => {
+        const next = manager.status().nextRefreshAt;
+        const nextText = next === null ? '—' : `${(Math.max(0, next - Date.now()) / 1000).toFixed(1)}s`;
+        return (
+          `[${(run.elapsedMs() / 1000).toFixed(1).padStart(5)}s] ` +
+          `requests ${counts.requests} · ok ${counts.successes} · failed ${counts.failures} · ` +
+          `401s ${sandbox.counters().resource401s} · refreshes ${refreshes} (sign-ins ${signIns}) · ` +
+          `p50 ${run.percentile(50).toFixed(1)}ms p99 ${run.percentile(99).toFixed(1)}ms · next refresh ${nextText}` +
+          (run.note === '' ? '' : ` · ${run.note}`)
+        );
+      },
+      summarize: (durationMs, latencyMs) => ({
+        durationMs,
+        concurrency: settings.concurrency,
+        ...counts,
+        server401s: sandbox.counters().resource401s,
+        refreshes,
+        signIns,
+        authFailures: sandbox.counters().authFailures,
+        revocationRecovered: recovered,
+        latencyMs,
+      }),
+      table: (summary) =>
+        formatTable([
+          ['duration', `${(summary.durationMs / 1000).toFixed(1)} s`],
+          ['concurrent loops', String(summary.concurrency)],
+          ['requests', String(summary.requests)],
+          ['successes', String(summary.successes)],
+          ['failures', String(summary.failures)],
+          ['401s answered by the server', String(summary.server401s)],
+          ['token sets obtained', `${summary.refreshes} (${summary.signIns} sign-in)`],
+          ['auth calls failed (injected 503s)', String(summary.authFailures)],
+          ['revocation recovered', summary.revocationRecovered ? 'yes' : 'no'],
+          latencyRow(summary.latencyMs),
+        ]),
     };
-  };
-
-  const revocation = setTimeout(() => {
-    revokedAt = performance.now();
-    sandbox.revokeAccessTokens();
-    note = REVOCATION_NOTE;
-    if (!live) say(`>>> ${note}: the next requests get 401; one refresh recovers them`);
-  }, settings.durationMs * 0.4);
-  const outage = setTimeout(() => {
-    sandbox.injectFaults(3, { type: 'status', status: 503, endpoint: 'refresh' });
-    outageStarted = true;
-    // Refresh now rather than at the next refresh point, so even a short run shows the backoff.
-    void manager.getAccessToken({ forceRefresh: true }).catch(() => undefined);
-    note = OUTAGE_NOTE;
-    if (!live) say(`>>> ${note}: retried with backoff while the valid token is still served`);
-  }, settings.durationMs * 0.6);
-  const ticker = setInterval(
-    () => {
-      if (live) output.write(`\r\x1b[2K${formatProgress(snapshot())}`);
-      else say(formatProgress(snapshot()));
-    },
-    settings.progressIntervalMs ?? (live ? DEMO_PROGRESS_INTERVAL_MS.live : DEMO_PROGRESS_INTERVAL_MS.plain),
-  );
-
-  try {
-    await Promise.all(Array.from({ length: settings.concurrency }, loop));
-  } finally {
-    clearTimeout(revocation);
-    clearTimeout(outage);
-    clearInterval(ticker);
-    detach();
-    manager.close();
-    agent.destroy();
-  }
-  const counters = sandbox.counters();
-  await sandbox.close();
-  if (live) output.write('\n');
-
-  const summary: DemoSummary = {
-    durationMs: Math.round(performance.now() - startedAt),
-    concurrency: settings.concurrency,
-    requests,
-    successes,
-    failures,
-    server401s: counters.resource401s,
-    refreshes,
-    signIns,
-    authFailures: counters.authFailures,
-    revocationRecovered: revokedAt !== undefined && successesAfterRevocation > 0,
-    latencyMs: {
-      p50: roundTenth(latency.percentile(50)),
-      p99: roundTenth(latency.percentile(99)),
-      max: roundTenth(maxLatency),
-    },
-  };
-  if (settings.json) output.write(`${JSON.stringify(summary, null, 2)}\n`);
-  else say(formatSummary(summary));
-  return summary;
+  });
 }
-
-const roundTenth = (ms: number): number => Math.round(ms * 10) / 10;

@@ -1,7 +1,8 @@
 /**
- * The one backoff policy: how long to wait before the next auth attempt, for retries inside
- * a refresh run, for background attempts after a failed run, and for `Retry-After`.
- * Pure: no clock, no timers; the caller passes the attempt, the error and the time left.
+ * The one timing rule: how long to wait before the next auth attempt, for retries inside a
+ * refresh run (acquire.ts), for background attempts after a failed run (cycler.ts), and for
+ * `Retry-After`, capped here once (also for what a breaker is told). Pure: no clock, no timers;
+ * the caller passes the attempt, the error and the time left.
  */
 import { ErrorCodes, isTokenManagerError, isTransientError } from '../errors';
 import type { AuthUnavailableError } from '../errors';
@@ -28,7 +29,8 @@ export interface BackoffPolicy {
 
 /** What to do after a failed attempt. */
 export type Backoff =
-  | { readonly retry: true; readonly delayMs: number }
+  /** `retryAfterMs`: the server's `Retry-After` (capped), when it sent one; `delayMs` is never shorter. */
+  | { readonly retry: true; readonly delayMs: number; readonly retryAfterMs?: number }
   | {
       readonly retry: false;
       /**
@@ -75,7 +77,7 @@ export function nextDelay(attempt: number, error: unknown, budgetMs: number, pol
   );
   const delayMs = Math.max(backoffMs, retryAfterMs ?? 0);
   if (delayMs > budgetMs) return { retry: false, why: 'budget', ...withRetryAfter };
-  return { retry: true, delayMs };
+  return { retry: true, delayMs, ...withRetryAfter };
 }
 
 /** Whether an error says the auth circuit breaker refused the call (no call was made). */

@@ -8,7 +8,7 @@ import { ErrorCodes, isTokenManagerError } from '../errors';
 import type { AuthRejectedError } from '../errors';
 import { computeSchedule, sharedJitterFraction } from '../token-set';
 import type { RefreshTokenSeed, TokenSet } from '../token-set';
-import { nextDelay, retryAfterOf } from './backoff';
+import { nextDelay } from './backoff';
 import type { BackoffPolicy } from './backoff';
 import type { InvalidateOptions, InvalidateResult, RefreshReason } from './types';
 
@@ -109,10 +109,8 @@ export class RefreshCycler {
     if (forceRefresh) return { kind: 'wait', reason: 'forced' };
     const held = this.#held;
     if (held !== undefined && this.isValid(now)) {
-      const due = now >= held.refreshAt && now >= this.#nextAttemptAt();
-      return due && !refreshing
-        ? { kind: 'serve-and-refresh', token: held.tokens.accessToken }
-        : { kind: 'serve', token: held.tokens.accessToken };
+      const kind = this.isDueInBackground(now) && !refreshing ? 'serve-and-refresh' : 'serve';
+      return { kind, token: held.tokens.accessToken };
     }
     const failure = this.#failure;
     if (failure.kind === 'fail-fast' && now < failure.until && !refreshing)
@@ -123,8 +121,8 @@ export class RefreshCycler {
 
   /** Whether a background refresh should start at `now` (the timer fired). */
   isDueInBackground(now: number): boolean {
-    const held = this.#held;
-    return held !== undefined && this.isValid(now) && now >= held.refreshAt && now >= this.#nextAttemptAt();
+    const at = this.timerAt(now);
+    return at !== undefined && now >= at;
   }
 
   /** When the facade's timer should next fire, on the timeline; undefined for none. */
@@ -184,10 +182,9 @@ export class RefreshCycler {
     }
     const failures = this.#failure.kind === 'retrying' ? this.#failure.failures + 1 : 1;
     const plan = nextDelay(failures, error, Number.POSITIVE_INFINITY, this.settings.background);
-    const retryAfterMs = retryAfterOf(error, this.settings.background);
-    let nextAttemptAt: number;
-    if (retryAfterMs !== undefined) nextAttemptAt = now + Math.max(retryAfterMs, plan.retry ? plan.delayMs : 0);
-    else nextAttemptAt = Math.min(now + (plan.retry ? plan.delayMs : this.settings.rejectedBackoffMs), held.blockAt);
+    const delayMs = plan.retry ? plan.delayMs : (plan.retryAfterMs ?? this.settings.rejectedBackoffMs);
+    // The server's Retry-After is honoured even past blockAt; our own backoff never waits that long.
+    const nextAttemptAt = plan.retryAfterMs === undefined ? Math.min(now + delayMs, held.blockAt) : now + delayMs;
     this.#failure = { kind: 'retrying', error, failures, nextAttemptAt };
     return { nextAttemptAt, delayMs: nextAttemptAt - now };
   }

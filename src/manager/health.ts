@@ -1,5 +1,4 @@
 /** `health()`: a readiness verdict from a status snapshot. Pure. */
-import { definedOnly } from '../defaults';
 import type { HealthOptions, TokenManagerHealth, TokenManagerStatus } from './types';
 
 /** Defaults of `health()` options. */
@@ -27,24 +26,17 @@ export interface HealthInput {
  */
 export function assessHealth(input: HealthInput): TokenManagerHealth {
   const { status, now } = input;
-  const { minValidityMs } = { ...DEFAULT_HEALTH_OPTIONS, ...definedOnly(input.options) };
+  const minValidityMs = input.options.minValidityMs ?? DEFAULT_HEALTH_OPTIONS.minValidityMs;
   const reasons: string[] = [];
   if (status.state === 'closed') return { status: 'down', reasons: ['the token manager is closed'] };
   const valid =
     status.state === 'valid' ||
     (status.state === 'refreshing' && status.accessTokenExpiresAt !== null && status.accessTokenExpiresAt > now);
-  if (!valid) {
-    if (status.lastError !== null)
-      return { status: 'down', reasons: [`no valid token; the last attempt failed: ${status.lastError.code}`] };
-    return {
-      status: 'degraded',
-      reasons: [
-        status.state === 'idle'
-          ? 'no token held yet; the first call signs in'
-          : 'no valid token held; the next call refreshes',
-      ],
-    };
-  }
+  if (!valid && status.lastError !== null)
+    return { status: 'down', reasons: [`no valid token; the last attempt failed: ${status.lastError.code}`] };
+  if (!valid && status.state === 'idle')
+    return { status: 'degraded', reasons: ['no token held yet; the first call signs in'] };
+  if (!valid) return { status: 'degraded', reasons: ['no valid token held; the next call refreshes'] };
   if (status.lastError !== null) reasons.push(`background refresh failing: ${status.lastError.code}`);
   // Protection lost quietly is still lost: say so while a valid token hides it.
   if (status.breaker?.unavailable !== undefined)

@@ -1,13 +1,14 @@
 /**
  * The one lifecycle stream: every point in a session's life goes through {@link Lifecycle.emit},
- * which feeds the pino logger, the typed `EventEmitter`, `node:diagnostics_channel` channels
- * named `alix-token-manager:<type>`, and the manager's own counters. Each sink is skipped when
- * nobody listens, and no sink can change an outcome: a throwing listener is logged and ignored.
+ * which feeds the manager's own counters, the pino logger, the typed `EventEmitter` (the
+ * `'lifecycle'` event, and `'refreshed'`, `'error'` and `'refreshTokenExpiring'` derived from the
+ * lifecycle events), and `node:diagnostics_channel` channels named `alix-token-manager:<type>`.
+ * Each sink is skipped when nobody listens, and no sink can change an outcome: a throwing
+ * listener is logged and ignored.
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { DIAGNOSTICS_CHANNEL_PREFIX } from './types';
 import type { LifecycleEvent, LifecycleEventType, TokenManagerEvents } from './types';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
@@ -37,18 +38,8 @@ const LOG_FORMAT: Readonly<Record<LifecycleEventType, readonly [Level, string, s
 };
 
 /** A run that signed in because the refresh token (a seeded `ALIX_REFRESH_TOKEN`, say) was refused: worth a warning. */
-const REFRESH_TOKEN_REJECTED: readonly [Level, string, string] = [
-  'warn',
-  'refresh-end',
-  'the refresh token was rejected (expired or revoked); signed in again with the partner key',
-];
-
-const channels = new Map<LifecycleEventType, diagnosticsChannel.Channel>(
-  (Object.keys(LOG_FORMAT) as LifecycleEventType[]).map((type) => [
-    type,
-    diagnosticsChannel.channel(`${DIAGNOSTICS_CHANNEL_PREFIX}${type}`),
-  ]),
-);
+const REFRESH_TOKEN_REJECTED =
+  'the refresh token was rejected (expired or revoked); signed in again with the partner key';
 
 /** The message published on a diagnostics channel. */
 export interface DiagnosticsMessage {
@@ -67,6 +58,29 @@ export interface LifecycleSinks {
   observe: (event: LifecycleEvent) => void;
 }
 
+/** A named `EventEmitter` event with its payload. */
+type NamedEvent = { [K in keyof TokenManagerEvents]: [K, ...TokenManagerEvents[K]] }[keyof TokenManagerEvents];
+
+/**
+ * The named event a lifecycle event also is, if any: the one rule behind `'refreshed'`, `'error'`
+ * and `'refreshTokenExpiring'`.
+ */
+function namedEventOf(event: LifecycleEvent): NamedEvent | undefined {
+  if (event.type === 'refresh-token-expiring') {
+    const { refreshTokenExpiresAt, remainingMs } = event;
+    return ['refreshTokenExpiring', { refreshTokenExpiresAt, remainingMs }];
+  }
+  if (event.type !== 'refresh-ended') return undefined;
+  const { outcome, accessTokenExpiresAt, error } = event;
+  if ((outcome === 'failed' || outcome === 'abandoned') && error !== undefined) return ['error', error];
+  if ((outcome !== 'refreshed' && outcome !== 'signed-in') || accessTokenExpiresAt === undefined) return undefined;
+  const refreshTokenExpiresAt = event.refreshTokenExpiresAt ?? null;
+  return [
+    'refreshed',
+    { accessTokenExpiresAt, refreshTokenExpiresAt, signIn: outcome === 'signed-in', reason: event.reason },
+  ];
+}
+
 /** Emits lifecycle events to every sink. */
 export class Lifecycle {
   constructor(private readonly sinks: LifecycleSinks) {}
@@ -74,27 +88,26 @@ export class Lifecycle {
   emit(event: LifecycleEvent): void {
     const { logger, emitter, source, observe } = this.sinks;
     observe(event);
-    const [level, name, message] =
-      event.type === 'refresh-ended' && event.refreshTokenRejected === true
-        ? REFRESH_TOKEN_REJECTED
-        : LOG_FORMAT[event.type];
+    const rejected = event.type === 'refresh-ended' && event.refreshTokenRejected === true;
+    const [level, name, message] = rejected
+      ? (['warn', 'refresh-end', REFRESH_TOKEN_REJECTED] as const)
+      : LOG_FORMAT[event.type];
     if (logger.isLevelEnabled(level)) {
-      const { type: _type, ...fields } = event;
+      // The error object stays out of the log line: its code is there as `errorCode`.
+      const { type: _type, error: _error, ...fields } = event as LifecycleEvent & { error?: Error };
       this.#safely(() => logger[level]({ event: name, ...fields }, message));
     }
     if (emitter.listenerCount('lifecycle') > 0) this.#safely(() => emitter.emit('lifecycle', event));
-    const channel = channels.get(event.type);
-    if (channel?.hasSubscribers === true)
-      this.#safely(() => channel.publish({ event, source } satisfies DiagnosticsMessage));
+    const channel = diagnosticsChannel.channel(`alix-token-manager:${event.type}`);
+    if (channel.hasSubscribers) this.#safely(() => channel.publish({ event, source } satisfies DiagnosticsMessage));
+    const named = namedEventOf(event);
+    // EventEmitter throws on an 'error' nobody listens to; a background failure must not.
+    if (named !== undefined && emitter.listenerCount(named[0]) > 0)
+      this.#safely(() => (emitter.emit as (...args: NamedEvent) => boolean)(...named));
   }
 
-  /** Emits a named `EventEmitter` event, if anyone listens, without letting a listener change an outcome. */
-  notify<K extends 'refreshed' | 'error' | 'refreshTokenExpiring'>(name: K, ...payload: TokenManagerEvents[K]): void {
-    const { emitter } = this.sinks;
-    // EventEmitter throws on an 'error' nobody listens to; a background failure must not.
-    if (emitter.listenerCount(name) === 0) return;
-    this.#safely(() => (emitter.emit as (event: K, ...args: TokenManagerEvents[K]) => boolean)(name, ...payload));
-  }
+  /** A no-op, kept until no caller is left: the named events are derived from the lifecycle events in {@link emit}. */
+  notify(..._ignored: unknown[]): void {}
 
   #safely(run: () => unknown): void {
     try {

@@ -11,30 +11,33 @@ import type { BackoffPolicy } from './backoff';
 import { isAuthBreaker } from './breaker';
 import { isPrivateStore } from '../stores/memory';
 
-/** How transient auth failures (network, timeout, 5xx, 429) are retried within one refresh. */
+/**
+ * How failed auth calls are retried: transient failures (network, timeout, 5xx, 429) within one
+ * refresh run, and, after a failed run while a valid token is still held, background runs.
+ */
 export interface RetryOptions {
   /**
-   * Retries after the first attempt.
+   * Retries after the first attempt, within one run.
    * @default 4
    */
   retries?: number;
   /**
-   * Delay before the first retry, in ms; later ones grow by `factor`.
+   * Delay before the first retry within a run, in ms; later ones grow by `factor`.
    * @default 500
    */
-  minTimeoutMs?: number;
+  minDelayMs?: number;
   /**
-   * Longest delay between two attempts, in ms.
+   * Longest delay between two attempts within a run, in ms.
    * @default 10_000
    */
-  maxTimeoutMs?: number;
+  maxDelayMs?: number;
   /**
    * Growth of the delay from one retry to the next.
    * @default 2
    */
   factor?: number;
   /**
-   * Multiply each delay by a random factor in [1, 2) so replicas do not retry in step.
+   * Multiply each delay within a run by a random factor in [1, 2) so replicas do not retry in step.
    * @default true
    */
   randomize?: boolean;
@@ -51,10 +54,22 @@ export interface RetryOptions {
    * @default 600_000 (10 minutes)
    */
   maxRetryAfterMs?: number;
+  /**
+   * After a failed background refresh, the first delay before the next background run while the
+   * held token is still valid, in ms; it doubles up to `backgroundMaxDelayMs`.
+   * @default 5_000
+   */
+  backgroundMinDelayMs?: number;
+  /**
+   * The longest delay between background runs, in ms.
+   * @default 60_000
+   */
+  backgroundMaxDelayMs?: number;
 }
 
 /** Options of {@link TokenManager}. */
 export interface TokenManagerOptions {
+  // The session
   /** Obtains token sets: `AlixAuthProvider`, or your own {@link TokenProvider}. */
   provider: TokenProvider;
   /**
@@ -63,16 +78,24 @@ export interface TokenManagerOptions {
    */
   store?: TokenStore;
   /**
-   * A pino logger; the manager logs through a child of it with secrets redacted.
-   * @default a silent logger
+   * The key the session is stored under. Whatever the key, a stored session is adopted only
+   * when its identity is the provider's.
+   * @default `alix-token-manager:session:<provider identity id>`
    */
-  logger?: Logger;
+  storeKey?: string;
   /**
    * Tokens to start from, e.g. a refresh token from the environment. A session already
    * in the store takes precedence, since its refresh token is newer.
    * @default none: the first call signs in
    */
   initialTokens?: InitialTokens;
+  /**
+   * A pino logger; the manager logs through a child of it with secrets redacted.
+   * @default a silent logger
+   */
+  logger?: Logger;
+
+  // When to refresh
   /**
    * How long before the access token expires the background refresh starts, in ms; never
    * more than half the token's lifetime.
@@ -103,10 +126,23 @@ export interface TokenManagerOptions {
    */
   refreshTokenWarningMs?: number;
   /**
-   * Retry policy for transient failures within one refresh (p-retry).
-   * @default DEFAULT_RETRY_OPTIONS
+   * The clock, epoch ms. Pass a skewed or simulated one to test or to correct a known
+   * offset; an injected clock is trusted never to step backwards. Without one, expiries are
+   * read against `Date.now()` on arrival and then tracked on the monotonic clock
+   * (`performance.now()`), so a wall-clock step never serves an expired token.
+   * @default Date.now on arrival, then the monotonic clock
+   */
+  now?: () => number;
+
+  // Retries: every wait before another auth attempt
+  /**
+   * How failed auth calls are retried: within one refresh run, and in the background after a
+   * failed run while a valid token is held.
+   * @default see {@link RetryOptions}: 4 retries from 500 ms up to 10 s; background runs from 5 s up to 60 s
    */
   retry?: RetryOptions;
+
+  // Deadlines, cooldowns and the breaker
   /**
    * The longest a caller with no valid token waits for one, in ms: the whole refresh run
    * (lock, store, signer, auth calls and their retries) is abandoned at this deadline and the
@@ -128,36 +164,27 @@ export interface TokenManagerOptions {
    */
   invalidateCooldownMs?: number;
   /**
-   * The key the session is stored under. Whatever the key, a stored session is adopted only
-   * when its identity is the provider's.
-   * @default `alix-token-manager:session:<provider identity id>`
-   */
-  storeKey?: string;
-  /**
-   * After a failed background refresh, the first delay before trying again while the held
-   * token is still valid, in ms; it doubles up to `backgroundRetryMaxDelayMs`.
-   * @default 5_000
-   */
-  backgroundRetryDelayMs?: number;
-  /**
-   * The longest delay between background attempts, in ms.
-   * @default 60_000
-   */
-  backgroundRetryMaxDelayMs?: number;
-  /**
    * After a sign-in the API rejected (or answered malformed), calls that need a new token
    * fail fast with that error for this long instead of asking again, in ms.
    * @default 30_000
    */
   rejectedBackoffMs?: number;
   /**
-   * The clock, epoch ms. Pass a skewed or simulated one to test or to correct a known
-   * offset; an injected clock is trusted never to step backwards. Without one, expiries are
-   * read against `Date.now()` on arrival and then tracked on the monotonic clock
-   * (`performance.now()`), so a wall-clock step never serves an expired token.
-   * @default Date.now on arrival, then the monotonic clock
+   * The auth circuit breaker asked before every auth call: after repeated transient failures
+   * (5xx, 429, timeouts, connection errors) it lets no call through but one probe per
+   * `openMs`, and callers without a valid token fail at once with an `AuthUnavailableError`
+   * (`reason: 'breaker'`, `retryAfterMs`). A `RedisTokenStore`'s breaker is shared by the
+   * whole fleet; `false` turns the breaker off.
+   * @default the store's `breaker` (a `MemoryTokenStore` has a process-local one), else none
    */
-  now?: () => number;
+  breaker?: AuthBreaker | false;
+}
+
+/**
+ * What the library's own parts (a pool) and its tests may pass beyond {@link TokenManagerOptions}:
+ * read from the options object, but not part of the public type (see src/internal.ts).
+ */
+export interface InternalTokenManagerOptions extends TokenManagerOptions {
   /**
    * Timers for the proactive refresh and backoffs; every timer is `unref()`ed.
    * @default the global setTimeout / clearTimeout
@@ -175,15 +202,6 @@ export interface TokenManagerOptions {
    * @default no gate
    */
   authGate?: AuthGate;
-  /**
-   * The auth circuit breaker asked before every auth call: after repeated transient failures
-   * (5xx, 429, timeouts, connection errors) it lets no call through but one probe per
-   * `openMs`, and callers without a valid token fail at once with an `AuthUnavailableError`
-   * (`reason: 'breaker'`, `retryAfterMs`). A `RedisTokenStore`'s breaker is shared by the
-   * whole fleet; `false` turns the breaker off.
-   * @default the store's `breaker` (a `MemoryTokenStore` has a process-local one), else none
-   */
-  breaker?: AuthBreaker | false;
   /**
    * Random numbers in [0, 1) for the refresh jitter.
    * @default Math.random
@@ -207,12 +225,14 @@ export type AuthGate = (signal: AbortSignal) => Promise<() => void>;
 /** Defaults of {@link RetryOptions}. */
 export const DEFAULT_RETRY_OPTIONS = Object.freeze({
   retries: 4,
-  minTimeoutMs: 500,
-  maxTimeoutMs: 10_000,
+  minDelayMs: 500,
+  maxDelayMs: 10_000,
   factor: 2,
   randomize: true,
   maxRetryTimeMs: 30_000,
   maxRetryAfterMs: DEFAULT_MAX_RETRY_AFTER_MS,
+  backgroundMinDelayMs: 5_000,
+  backgroundMaxDelayMs: 60_000,
 });
 
 /** Defaults of {@link TokenManagerOptions}; see docs/token-lifecycle.md for the reasoning. */
@@ -222,181 +242,125 @@ export const DEFAULT_TOKEN_MANAGER_OPTIONS = Object.freeze({
   refreshJitterMs: 15_000,
   refreshTokenMarginMs: 60_000,
   refreshTokenWarningMs: 7 * 24 * 60 * 60_000,
-  backgroundRetryDelayMs: 5_000,
-  backgroundRetryMaxDelayMs: 60_000,
   rejectedBackoffMs: 30_000,
   acquireTimeoutMs: 20_000,
   storeTimeoutMs: 2_000,
   invalidateCooldownMs: 30_000,
 });
 
+type Duration = keyof typeof DEFAULT_TOKEN_MANAGER_OPTIONS;
+
 /** Options with every default applied. */
-export type ResolvedTokenManagerOptions = Required<
-  Omit<
-    TokenManagerOptions,
-    | 'store'
-    | 'logger'
-    | 'initialTokens'
-    | 'retry'
-    | 'timers'
-    | 'now'
-    | 'storeKey'
-    | 'scheduler'
-    | 'authGate'
-    | 'breaker'
-  >
-> & {
-  breaker: AuthBreaker | false | undefined;
-  scheduler: RefreshScheduler | undefined;
-  authGate: AuthGate | undefined;
-  /** The user's clock, when one was injected: then it is the timeline too. */
-  now: (() => number) | undefined;
-  storeKey: string | undefined;
-  store: TokenStore | undefined;
-  logger: Logger | undefined;
-  initialTokens: InitialTokens | undefined;
-  retry: Required<RetryOptions>;
-  timers: Pick<Clock, 'setTimeout' | 'clearTimeout'> | undefined;
+export type ResolvedTokenManagerOptions = Omit<InternalTokenManagerOptions, Duration | 'retry' | 'random'> & {
+  -readonly [K in Duration]: number;
+} & { retry: Required<RetryOptions>; random: () => number };
+
+/** @throws ConfigurationError with `message` unless `ok`. */
+function check(ok: unknown, message: string): asserts ok {
+  if (!ok) throw new ConfigurationError(message);
+}
+
+/** Options renamed in 0.x: refused with their new name, so that an upgrade never drops one silently. */
+const RENAMED: Readonly<Record<string, string>> = {
+  'retry.minTimeoutMs': 'retry.minDelayMs',
+  'retry.maxTimeoutMs': 'retry.maxDelayMs',
+  backgroundRetryDelayMs: 'retry.backgroundMinDelayMs',
+  backgroundRetryMaxDelayMs: 'retry.backgroundMaxDelayMs',
 };
 
-const DURATION_OPTIONS = [
-  'refreshBeforeExpiryMs',
-  'expirySkewMs',
-  'refreshJitterMs',
-  'refreshTokenMarginMs',
-  'refreshTokenWarningMs',
-  'backgroundRetryDelayMs',
-  'backgroundRetryMaxDelayMs',
-  'rejectedBackoffMs',
-  'acquireTimeoutMs',
-  'storeTimeoutMs',
-  'invalidateCooldownMs',
-] as const;
-
-const RETRY_NUMBERS = [
-  'retries',
-  'minTimeoutMs',
-  'maxTimeoutMs',
-  'factor',
-  'maxRetryTimeMs',
-  'maxRetryAfterMs',
-] as const;
-
-function assertNonNegative(name: string, value: unknown): void {
-  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
-    throw new ConfigurationError(`TokenManager option ${name} must be a non-negative number of ms`);
-  }
-}
-
-function assertFunction(name: string, value: unknown): void {
-  if (typeof value !== 'function') throw new ConfigurationError(`TokenManager option ${name} must be a function`);
-}
+/** Why a provider without identity is refused on a store the caller passed in. */
+const UNIDENTIFIED_ON_SHARED_STORE =
+  'TokenManager: the provider declares no identity, and the store was passed in, so its sessions could mix with ' +
+  "another provider's (another partner's tokens served to your users). Declare `identity` on the provider; a " +
+  'wrapper forwards it: `{ authenticate, refresh, identity: inner.identity }`.';
 
 /**
  * Merges the defaults once and validates everything, so bad configuration throws at
  * construction rather than at the first request.
  * @throws ConfigurationError naming the offending option.
  */
-export function resolveTokenManagerOptions(options: TokenManagerOptions): ResolvedTokenManagerOptions {
-  if (typeof options !== 'object' || options === null)
-    throw new ConfigurationError('TokenManager needs an options object');
+export function resolveTokenManagerOptions(options: InternalTokenManagerOptions): ResolvedTokenManagerOptions {
+  check(typeof options === 'object' && options !== null, 'TokenManager needs an options object');
   const provider = options.provider as Partial<TokenProvider> | undefined;
-  if (typeof provider?.authenticate !== 'function' || typeof provider.refresh !== 'function') {
-    throw new ConfigurationError('TokenManager option provider must implement authenticate() and refresh()');
-  }
+  check(
+    typeof provider?.authenticate === 'function' && typeof provider.refresh === 'function',
+    'TokenManager option provider must implement authenticate() and refresh()',
+  );
   const resolved: ResolvedTokenManagerOptions = {
     ...DEFAULT_TOKEN_MANAGER_OPTIONS,
     random: Math.random,
     ...definedOnly(options),
-    now: options.now,
-    storeKey: options.storeKey,
-    scheduler: options.scheduler,
-    authGate: options.authGate,
-    breaker: options.breaker,
     provider: options.provider,
-    store: options.store,
-    logger: options.logger,
-    initialTokens: options.initialTokens,
-    timers: options.timers,
     retry: { ...DEFAULT_RETRY_OPTIONS, ...definedOnly(options.retry ?? {}) },
   };
-  for (const name of DURATION_OPTIONS) assertNonNegative(name, resolved[name]);
-  for (const name of RETRY_NUMBERS) assertNonNegative(`retry.${name}`, resolved.retry[name]);
-  if (resolved.now !== undefined) assertFunction('now', resolved.now);
-  if (resolved.scheduler !== undefined) assertFunction('scheduler', resolved.scheduler);
-  if (resolved.authGate !== undefined) assertFunction('authGate', resolved.authGate);
-  if (options.breaker !== undefined && options.breaker !== false && !isAuthBreaker(options.breaker)) {
-    throw new ConfigurationError(
-      'TokenManager option breaker must be an AuthBreaker (admit(), record(), snapshot()) or false',
+  const ms = (name: string, value: unknown): void =>
+    check(typeof value === 'number' && value >= 0, `TokenManager option ${name} must be a non-negative number of ms`);
+  for (const name of Object.keys(DEFAULT_TOKEN_MANAGER_OPTIONS) as Duration[]) ms(name, resolved[name]);
+  for (const name of Object.keys(DEFAULT_RETRY_OPTIONS) as (keyof RetryOptions)[])
+    if (name !== 'randomize') ms(`retry.${name}`, resolved.retry[name]);
+  const given = [...Object.keys(options), ...Object.keys(options.retry ?? {}).map((key) => `retry.${key}`)];
+  for (const name of given) check(!(name in RENAMED), `TokenManager option ${name} is now ${RENAMED[name]}`);
+  for (const name of ['now', 'scheduler', 'authGate', 'random'] as const)
+    check(
+      resolved[name] === undefined || typeof resolved[name] === 'function',
+      `TokenManager option ${name} must be a function`,
     );
-  }
-  if (resolved.storeKey !== undefined && (typeof resolved.storeKey !== 'string' || resolved.storeKey === '')) {
-    throw new ConfigurationError('TokenManager option storeKey must be a non-empty string');
-  }
-  if (resolved.acquireTimeoutMs === 0)
-    throw new ConfigurationError('TokenManager option acquireTimeoutMs must be positive');
-  assertFunction('random', resolved.random);
-  if (resolved.store !== undefined) {
-    for (const method of ['get', 'set', 'delete'] as const) assertFunction(`store.${method}`, resolved.store[method]);
-    if (resolved.provider.identity === undefined && !isPrivateStore(resolved.store))
-      throw new ConfigurationError(UNIDENTIFIED_ON_SHARED_STORE);
+  const { breaker, storeKey, store } = resolved;
+  check(
+    breaker === undefined || breaker === false || isAuthBreaker(breaker),
+    'TokenManager option breaker must be an AuthBreaker (admit(), record(), snapshot()) or false',
+  );
+  check(
+    storeKey === undefined || (typeof storeKey === 'string' && storeKey !== ''),
+    'TokenManager option storeKey must be a non-empty string',
+  );
+  check(resolved.acquireTimeoutMs > 0, 'TokenManager option acquireTimeoutMs must be positive');
+  if (store !== undefined) {
+    for (const method of ['get', 'set', 'delete'] as const)
+      check(typeof store[method] === 'function', `TokenManager option store.${method} must be a function`);
+    check(resolved.provider.identity !== undefined || isPrivateStore(store), UNIDENTIFIED_ON_SHARED_STORE);
   }
   if (resolved.initialTokens !== undefined) validateInitialTokens(resolved.initialTokens);
   return resolved;
 }
 
-/** Why a provider without identity is refused on a store the caller passed in. */
-export const UNIDENTIFIED_ON_SHARED_STORE =
-  'TokenManager: the provider declares no identity, and the store was passed in, so its sessions could mix with ' +
-  "another provider's (another partner's tokens served to your users). Declare `identity` on the provider; a " +
-  'wrapper forwards it: `{ authenticate, refresh, identity: inner.identity }`.';
-
 function validateInitialTokens(tokens: InitialTokens): void {
   const hasAccess = typeof tokens.accessToken === 'string' && tokens.accessToken !== '';
   const hasRefresh = typeof tokens.refreshToken === 'string' && tokens.refreshToken !== '';
-  if (!hasAccess && !hasRefresh) {
-    throw new ConfigurationError('TokenManager option initialTokens needs an accessToken or a refreshToken');
-  }
-  if (hasAccess && !isHeaderSafeToken(tokens.accessToken)) {
-    throw new ConfigurationError(
-      'TokenManager option initialTokens.accessToken has characters a Bearer header cannot carry (RFC 6750 b64token)',
-    );
-  }
-  if (hasAccess && !Number.isFinite((tokens as { accessTokenExpiresAt?: unknown }).accessTokenExpiresAt)) {
-    throw new ConfigurationError('TokenManager option initialTokens.accessTokenExpiresAt must be epoch ms');
-  }
-  if (tokens.refreshTokenExpiresAt !== undefined && !Number.isFinite(tokens.refreshTokenExpiresAt)) {
-    throw new ConfigurationError('TokenManager option initialTokens.refreshTokenExpiresAt must be epoch ms');
-  }
+  const option = 'TokenManager option initialTokens';
+  check(hasAccess || hasRefresh, `${option} needs an accessToken or a refreshToken`);
+  check(
+    !hasAccess || isHeaderSafeToken(tokens.accessToken),
+    `${option}.accessToken has characters a Bearer header cannot carry (RFC 6750 b64token)`,
+  );
+  check(
+    !hasAccess || Number.isFinite((tokens as { accessTokenExpiresAt?: unknown }).accessTokenExpiresAt),
+    `${option}.accessTokenExpiresAt must be epoch ms`,
+  );
+  check(
+    tokens.refreshTokenExpiresAt === undefined || Number.isFinite(tokens.refreshTokenExpiresAt),
+    `${option}.refreshTokenExpiresAt must be epoch ms`,
+  );
 }
 
 /**
  * The one backoff policy's two schedules: retries inside a run (`retry`), and background
- * attempts after a failed run while a valid token is held (`backgroundRetry*`). Both share
+ * attempts after a failed run while a valid token is held (`retry.background*`). Both share
  * the `Retry-After` cap.
  */
-export function backoffPolicies(options: ResolvedTokenManagerOptions): {
-  foreground: BackoffPolicy;
-  background: BackoffPolicy;
-} {
-  const { retry, random } = options;
+export function backoffPolicies({
+  retry,
+  random,
+}: ResolvedTokenManagerOptions): Record<'foreground' | 'background', BackoffPolicy> {
   return {
-    foreground: {
-      minDelayMs: retry.minTimeoutMs,
-      maxDelayMs: retry.maxTimeoutMs,
-      factor: retry.factor,
-      randomize: retry.randomize,
-      maxAttempts: retry.retries + 1,
-      maxRetryAfterMs: retry.maxRetryAfterMs,
-      random,
-    },
+    foreground: { ...retry, maxAttempts: retry.retries + 1, random },
     background: {
-      minDelayMs: options.backgroundRetryDelayMs,
-      maxDelayMs: options.backgroundRetryMaxDelayMs,
+      ...retry,
+      minDelayMs: retry.backgroundMinDelayMs,
+      maxDelayMs: retry.backgroundMaxDelayMs,
       factor: 2,
       randomize: false,
       maxAttempts: Number.POSITIVE_INFINITY,
-      maxRetryAfterMs: retry.maxRetryAfterMs,
       random,
     },
   };

@@ -6,64 +6,47 @@ import { errorCodeOf } from '../errors';
 import { UNREADABLE_SESSION_CODE } from '../stores/encryption';
 import type { BreakerLink } from './breaker';
 import type { RefreshCycler } from './cycler';
-import type { LifecycleEvent, StatusError, TokenManagerState, TokenManagerStatus } from './types';
+import type { LifecycleEvent, TokenManagerState, TokenManagerStatus } from './types';
+
+type Counts = TokenManagerStatus['counts'];
+type Rejections = TokenManagerStatus['refreshTokenRejections'];
+
+/** Which lifecycle events each counter counts. */
+const COUNTED: { readonly [K in keyof Counts]: (event: LifecycleEvent) => boolean } = {
+  signIns: (event) => event.type === 'refresh-ended' && event.outcome === 'signed-in',
+  failures: (event) => event.type === 'refresh-ended' && (event.outcome === 'failed' || event.outcome === 'abandoned'),
+  retries: (event) => event.type === 'retry-scheduled' && !event.background,
+  invalidations: (event) => event.type === 'invalidated' && event.result === 'refreshing',
+  adoptions: (event) => event.type === 'adopted',
+  ambiguousRefreshes: (event) => event.type === 'auth-call-ended' && event.ambiguous === true,
+  unreadableSessions: (event) => event.type === 'store-failed' && event.errorCode === UNREADABLE_SESSION_CODE,
+};
+const COUNTERS = Object.keys(COUNTED) as (keyof Counts)[];
 
 /** Counts what happened to one session. */
 export class SessionStats {
   refreshCount = 0;
-  signInCount = 0;
-  failureCount = 0;
-  retryCount = 0;
-  invalidationCount = 0;
-  adoptedCount = 0;
-  ambiguousRefreshCount = 0;
-  unreadableSessionCount = 0;
-  refreshTokenRejected = false;
-  refreshTokenRejectedCount = 0;
-  lastRefreshTokenRejectedAt: number | null = null;
   lastRefreshAt: number | null = null;
+  readonly counts = Object.fromEntries(COUNTERS.map((key) => [key, 0])) as Record<keyof Counts, number>;
+  readonly refreshTokenRejections: Rejections = { count: 0, lastAt: null, current: false };
   /** Why the store's lock could not be used at the last try (an ACL refusing it, say); undefined once it works. */
   lockUnavailable: string | undefined = undefined;
 
   /** Updates the counters from one lifecycle event. */
   observe(event: LifecycleEvent): void {
-    switch (event.type) {
-      case 'refresh-ended':
-        if (event.outcome === 'refreshed' || event.outcome === 'signed-in') {
-          this.refreshCount += 1;
-          if (event.outcome === 'signed-in') this.signInCount += 1;
-          this.lastRefreshAt = event.at;
-          this.refreshTokenRejected = event.refreshTokenRejected === true;
-          if (this.refreshTokenRejected) {
-            this.refreshTokenRejectedCount += 1;
-            this.lastRefreshTokenRejectedAt = event.at;
-          }
-        } else if (event.outcome === 'failed' || event.outcome === 'abandoned') {
-          this.failureCount += 1;
-        }
-        break;
-      case 'retry-scheduled':
-        if (!event.background) this.retryCount += 1;
-        break;
-      case 'invalidated':
-        if (event.result === 'refreshing') this.invalidationCount += 1;
-        break;
-      case 'adopted':
-        this.adoptedCount += 1;
-        break;
-      case 'auth-call-ended':
-        if (event.ambiguous === true) this.ambiguousRefreshCount += 1;
-        break;
-      case 'store-failed':
-        if (event.operation === 'lock') this.lockUnavailable = event.message;
-        if (event.errorCode === UNREADABLE_SESSION_CODE) this.unreadableSessionCount += 1;
-        break;
-      case 'lock-waited':
-        if (event.outcome !== 'unavailable') this.lockUnavailable = undefined;
-        break;
-      default:
-        break;
+    for (const key of COUNTERS) if (COUNTED[key](event)) this.counts[key] += 1;
+    if (event.type === 'refresh-ended' && (event.outcome === 'refreshed' || event.outcome === 'signed-in')) {
+      this.refreshCount += 1;
+      this.lastRefreshAt = event.at;
+      const rejections = this.refreshTokenRejections;
+      rejections.current = event.refreshTokenRejected === true;
+      if (rejections.current) {
+        rejections.count += 1;
+        rejections.lastAt = event.at;
+      }
     }
+    if (event.type === 'store-failed' && event.operation === 'lock') this.lockUnavailable = event.message;
+    if (event.type === 'lock-waited' && event.outcome !== 'unavailable') this.lockUnavailable = undefined;
   }
 }
 
@@ -83,28 +66,24 @@ export interface SnapshotInput {
 export function snapshotStatus(cycler: RefreshCycler, stats: SessionStats, input: SnapshotInput): TokenManagerStatus {
   const held = cycler.held;
   const failure = cycler.failure;
-  const error = failure.kind === 'none' ? undefined : failure.error;
+  const error = failure.kind === 'none' ? null : failure.error;
   const offset = held?.wallOffset ?? input.wallOffset;
-  const planned = failure.kind === 'retrying' || failure.kind === 'fail-fast' ? failure.nextAttemptAt : undefined;
+  const planned = failure.kind === 'retrying' || failure.kind === 'fail-fast' ? failure.nextAttemptAt + offset : null;
   return {
-    state: stateOf(cycler, input, error !== undefined),
+    state: stateOf(cycler, input, error !== null),
     accessTokenExpiresAt: integer(held?.tokens.accessTokenExpiresAt),
     refreshTokenExpiresAt: integer(held?.tokens.refreshTokenExpiresAt ?? cycler.seed?.refreshTokenExpiresAt),
     nextRefreshAt: held === undefined || held.rejected ? null : integer(held.refreshAt + offset),
-    nextAttemptAt: planned === undefined ? null : integer(planned + offset),
-    lastRefreshAt: integer(stats.lastRefreshAt ?? undefined),
-    lastError: error === undefined ? null : describeError(error),
+    lastRefreshAt: integer(stats.lastRefreshAt),
+    lastError: error && {
+      code: errorCodeOf(error) ?? 'UNKNOWN',
+      name: error.name,
+      message: error.message, // messages never hold secrets
+      nextAttemptAt: integer(planned),
+    },
     refreshCount: stats.refreshCount,
-    signInCount: stats.signInCount,
-    failureCount: stats.failureCount,
-    retryCount: stats.retryCount,
-    invalidationCount: stats.invalidationCount,
-    adoptedCount: stats.adoptedCount,
-    ambiguousRefreshCount: stats.ambiguousRefreshCount,
-    unreadableSessionCount: stats.unreadableSessionCount,
-    refreshTokenRejected: stats.refreshTokenRejected,
-    refreshTokenRejectedCount: stats.refreshTokenRejectedCount,
-    lastRefreshTokenRejectedAt: integer(stats.lastRefreshTokenRejectedAt ?? undefined),
+    counts: { ...stats.counts },
+    refreshTokenRejections: { ...stats.refreshTokenRejections },
     breaker: input.breaker === undefined ? null : input.breaker.breaker.snapshot(input.breaker.call),
   };
 }
@@ -117,11 +96,6 @@ function stateOf(cycler: RefreshCycler, input: SnapshotInput, failing: boolean):
   return cycler.held === undefined ? 'idle' : 'expired';
 }
 
-function integer(value: number | undefined): number | null {
-  return value === undefined || !Number.isFinite(value) ? null : Math.floor(value);
-}
-
-/** An error as status() shows it: code, class name and message (messages never hold secrets). */
-export function describeError(error: Error): StatusError {
-  return { code: errorCodeOf(error) ?? 'UNKNOWN', name: error.name, message: error.message };
+function integer(value: number | null | undefined): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? Math.floor(value) : null;
 }

@@ -1,23 +1,21 @@
 import { EventEmitter } from 'node:events';
-import { holdProcessOpen, monotonicClock, sleep, systemClock } from '../clock';
-import type { Clock } from '../clock';
+import { holdProcessOpen, monotonicClock, setUnrefTimeout, systemClock, withTimeout } from '../clock';
+import type { Clock, TimerHandle } from '../clock';
 import { TokenManagerClosedError, errorCodeOf } from '../errors';
 import { createLogger } from '../logger';
 import { MemoryTokenStore } from '../stores/memory';
-import { withBreaker } from './breaker';
 import { startingPoint } from '../token-set';
 import type { TokenSet } from '../token-set';
 import { waitWithSignal } from '../wait-with-signal';
-import { readPublished, readSession } from './acquire';
-import type { AcquireContext } from './acquire';
+import { acquireTokens, deadlineError, isNewerSession, readSession } from './acquire';
+import type { AcquireContext, AcquireResult, RunRecord } from './acquire';
+import { BreakerLink } from './breaker';
 import { RefreshCycler } from './cycler';
+import type { SessionSource } from './cycler';
 import { assessHealth } from './health';
 import { Lifecycle } from './lifecycle';
 import { backoffPolicies, resolveTokenManagerOptions } from './options';
 import type { ResolvedTokenManagerOptions, ScheduledRefresh, TokenManagerOptions } from './options';
-import { RefreshTimer } from './refresh-timer';
-import { RefreshFlight } from './refresh-run';
-import { StartupRead } from './startup-read';
 import { SessionStats, snapshotStatus } from './status';
 import { hotTokenListener } from './internal';
 import type { HotTokenListener } from './internal';
@@ -44,7 +42,8 @@ export interface CloseOptions {
  * number of concurrent callers, timers and 401 reports share one auth request, falls back
  * to a full sign-in when the refresh token is gone, bounds every wait, and never lets a
  * background failure escape as an unhandled rejection. Decisions live in the cycler, the
- * I/O in the acquire pipeline, the observability in the lifecycle stream; this class wires them.
+ * I/O in the acquire pipeline, the observability in the lifecycle stream; this class owns the one
+ * refresh in flight (single flight, one deadline) and the proactive timer.
  *
  * @example
  * ```ts
@@ -73,10 +72,14 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   readonly #lifecycle: Lifecycle;
   readonly #acquire: AcquireContext;
   readonly #timer: ScheduledRefresh;
-  readonly #flight: RefreshFlight;
+  /** The one refresh run in flight: every caller, timer and 401 of its time shares it. */
+  #flight: Flight | undefined;
+  #runs = 0;
   #hot: { readonly token: string; readonly refreshAt: number } | undefined;
   readonly #onHot: HotTokenListener | undefined;
-  readonly #startup = new StartupRead(() => readSession(this.#acquire).then((stored) => this.#start(stored)));
+  /** The start-up read (the store, else the seed), made once; callers that arrive meanwhile wait for it. */
+  #startup: Promise<void> | undefined;
+  #started = false;
   #draining = false;
   #closed = false;
   /** Stops watching the store for hand-overs; set while this manager holds a session on a store that announces them. */
@@ -96,7 +99,6 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const { identity: provided } = resolved.provider;
     const identity = provided?.id ?? 'unidentified';
     this.storeKey = resolved.storeKey ?? `alix-token-manager:session:${identity}`;
-    const breakerCall = { scope: provided?.scope ?? provided?.endpoint ?? identity, session: this.storeKey };
     const policies = backoffPolicies(resolved);
     this.#cycler = new RefreshCycler({ ...resolved, background: policies.background });
     this.#lifecycle = new Lifecycle({
@@ -105,9 +107,15 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       source: this,
       observe: (event) => this.#stats.observe(event),
     });
+    const store = resolved.store ?? new MemoryTokenStore({ now: this.#wallNow });
+    // The `breaker` option, else the store's own, else none (`false`, or a store without one).
+    const breaker = resolved.breaker === false ? undefined : (resolved.breaker ?? store.breaker);
+    const call = { scope: provided?.scope ?? provided?.endpoint ?? identity, session: this.storeKey };
     this.#acquire = {
       ...resolved,
-      ...withBreaker(resolved.breaker, resolved.store ?? new MemoryTokenStore({ now: this.#wallNow }), breakerCall),
+      store,
+      breaker:
+        breaker && new BreakerLink(breaker, call, this.#lifecycle, this.#wallNow, resolved.retry.maxRetryAfterMs),
       storeKey: this.storeKey,
       identity,
       clock: this.#clock,
@@ -122,16 +130,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
         this.#cycler.isDueInBackground(this.#time()) &&
         this.#background('scheduled')
       );
-    this.#timer = resolved.scheduler === undefined ? new RefreshTimer(this.#clock, onDue) : resolved.scheduler(onDue);
-    this.#flight = new RefreshFlight({
-      context: this.#acquire,
-      cycler: this.#cycler,
-      options: resolved,
-      loaded: () => this.#startup.start(),
-      isClosed: () => this.#closed,
-      install: (tokens, source) => this.#install(tokens, source),
-      arm: (at) => this.#timer.arm(at),
-    });
+    this.#timer = resolved.scheduler === undefined ? ownTimer(this.#clock, onDue) : resolved.scheduler(onDue);
   }
 
   /**
@@ -183,7 +182,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const now = this.#time();
     return snapshotStatus(this.#cycler, this.#stats, {
       closed: this.#closed,
-      refreshing: this.#flight.running,
+      refreshing: this.#flight !== undefined,
       now,
       wallOffset: this.#wallNow() - now,
       breaker: this.#acquire.breaker,
@@ -209,33 +208,31 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
    * keeps the process alive after it.
    */
   close(options: CloseOptions = {}): Promise<void> {
-    if (this.#closed || options.drainMs === undefined || options.drainMs <= 0 || !this.#flight.running) {
+    const flight = this.#flight;
+    if (this.#closed || options.drainMs === undefined || options.drainMs <= 0 || flight === undefined) {
       this.#closeNow();
       return Promise.resolve();
     }
     this.#draining = true;
     this.#timer.cancel();
-    const drained = new AbortController();
-    const deadline = sleep(this.#clock, options.drainMs, drained.signal).catch(() => undefined);
-    return Promise.race([this.#flight.settled(), deadline]).then(() => {
-      drained.abort();
-      this.#closeNow();
-    });
+    const drained = withTimeout(flight.promise, this.#clock, options.drainMs, () => new TokenManagerClosedError());
+    return drained.catch(() => undefined).then(() => this.#closeNow());
   }
 
   async #getAccessTokenSlowly(options: GetAccessTokenOptions): Promise<string> {
     if (this.#closed) throw new TokenManagerClosedError();
     const arrivedAt = this.#time();
-    await this.#startup.wait(options.signal);
+    const ready = this.#started && options.signal?.aborted !== true;
+    // Awaited even when the read is done: that tick lets a run whose deadline just fired settle first.
+    await (ready ? undefined : this.#waitFor(this.#startUp(), options.signal));
     if (this.#closed) throw new TokenManagerClosedError();
-    const decision = this.#cycler.decide(this.#time(), options.forceRefresh === true, this.#flight.running);
+    const decision = this.#cycler.decide(this.#time(), options.forceRefresh === true, this.#flight !== undefined);
     if (decision.kind === 'serve') return decision.token;
     if (decision.kind === 'serve-and-refresh') {
       this.#background('window');
       return decision.token;
     }
     if (decision.kind === 'fail-fast') throw decision.error;
-    const release = holdProcessOpen();
     const waited = (errorCode?: string): void =>
       this.#lifecycle.emit({
         type: 'token-waited',
@@ -246,15 +243,36 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       });
     try {
       // A run this caller starts ends by its arrival + acquireTimeoutMs: the start-up read counts.
-      const token = await waitWithSignal(this.#flight.join(decision.reason, arrivedAt), options.signal);
+      const token = await this.#waitFor(this.#join(decision.reason, arrivedAt), options.signal);
       waited();
       return token;
     } catch (error) {
       waited(errorCodeOf(error) ?? 'UNKNOWN');
       throw this.#closed ? new TokenManagerClosedError() : error;
+    }
+  }
+
+  /**
+   * Waits for shared work on one caller's behalf: its signal abandons only this wait, and the
+   * process stays alive meanwhile (every timer of ours is `unref()`ed; a caller's wait is not).
+   */
+  async #waitFor<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    const release = holdProcessOpen();
+    try {
+      return await waitWithSignal(work, signal);
     } finally {
       release();
     }
+  }
+
+  /** Starts the start-up read once; resolves (never rejects) when it has ended. */
+  #startUp(): Promise<void> {
+    this.#startup ??= readSession(this.#acquire)
+      .then((stored) => this.#start(stored))
+      .finally(() => {
+        this.#started = true;
+      });
+    return this.#startup;
   }
 
   /** What the start-up read found: a stored session (newer) or else the seed. */
@@ -267,10 +285,124 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
 
   #background(reason: RefreshReason): void {
     this.#syncHot();
-    this.#flight.join(reason).catch(() => undefined);
+    this.#join(reason).catch(() => undefined);
   }
 
-  #install(tokens: TokenSet, source: 'refresh' | 'sign-in' | 'adopted' | 'seeded'): TokenSet {
+  /**
+   * Joins the run in flight, or starts one: the acquire pipeline (after the start-up read) under
+   * one deadline, counted from `since` (timeline; the arrival of the caller that starts it). At
+   * the deadline the run is abandoned (its signal aborts the provider call, the store wait or the
+   * lock wait) and rejects with a TimeoutError naming what it waited for; a late answer is ignored.
+   */
+  #join(reason: RefreshReason, since?: number): Promise<string> {
+    if (this.#closed) return Promise.reject(new TokenManagerClosedError());
+    if (this.#flight !== undefined) return this.#flight.promise;
+    this.#timer.arm(undefined);
+    const id = (this.#runs += 1);
+    const startedAt = this.#time();
+    const foreground = !this.#cycler.isValid(startedAt);
+    this.#lifecycle.emit({ type: 'refresh-started', at: this.#wallNow(), refreshId: id, reason, foreground });
+    const { acquireTimeoutMs, retry, provider } = this.#options;
+    const from = Math.min(since ?? startedAt, startedAt);
+    const abort = new AbortController();
+    const record: RunRecord = { stage: 'store', attempts: 0, lastError: undefined };
+    const held = this.#cycler.held;
+    const request = {
+      refreshId: id,
+      signal: abort.signal,
+      deadline: from + Math.min(acquireTimeoutMs, retry.maxRetryTimeMs),
+      held: held?.tokens,
+      rejectedToken: held?.rejected === true ? held.tokens.accessToken : undefined,
+      seed: this.#cycler.seed,
+      record,
+    };
+    const work = this.#startUp().then(() => acquireTokens(this.#acquire, request));
+    const outcome = withTimeout(work, this.#clock, Math.max(0, from + acquireTimeoutMs - startedAt), () => {
+      const error = deadlineError(record, acquireTimeoutMs, provider.identity?.endpoint);
+      abort.abort(error);
+      return error;
+    });
+    const flight: Flight = {
+      id,
+      reason,
+      startedAt,
+      abort,
+      record,
+      promise: outcome.then(
+        (result) => this.#succeeded(flight, result),
+        (error: unknown) => this.#failed(flight, error),
+      ),
+    };
+    flight.promise.catch(() => undefined);
+    this.#flight = flight;
+    return flight.promise;
+  }
+
+  #succeeded(flight: Flight, result: AcquireResult): string {
+    if (this.#flight === flight) this.#flight = undefined;
+    if (this.#closed) throw new TokenManagerClosedError();
+    const tokens = this.#install(result.tokens, result.source);
+    const { accessTokenExpiresAt } = tokens;
+    this.#lifecycle.emit({
+      type: 'refresh-ended',
+      at: this.#wallNow(),
+      refreshId: flight.id,
+      reason: flight.reason,
+      outcome: OUTCOMES[result.source],
+      durationMs: this.#time() - flight.startedAt,
+      attempts: flight.record.attempts,
+      accessTokenExpiresAt,
+      refreshTokenExpiresAt: tokens.refreshTokenExpiresAt ?? null,
+      refreshTokenRejected: result.refreshRejected,
+    });
+    if (result.source !== 'adopted') {
+      this.#lifecycle.notify('refreshed', {
+        accessTokenExpiresAt,
+        refreshTokenExpiresAt: tokens.refreshTokenExpiresAt ?? null,
+        signIn: result.source === 'sign-in',
+        reason: flight.reason,
+      });
+    }
+    return tokens.accessToken;
+  }
+
+  #failed(flight: Flight, error: unknown): never {
+    if (this.#flight === flight) this.#flight = undefined;
+    if (this.#closed) throw new TokenManagerClosedError();
+    const failure = error instanceof Error ? error : new Error(String(error));
+    const now = this.#time();
+    const at = this.#wallNow();
+    const planned = this.#cycler.recordFailure(failure, now);
+    const errorCode = errorCodeOf(failure) ?? 'UNKNOWN';
+    // Abandoned: the deadline's own error (the reason its signal was aborted with) ended the run.
+    const abandoned = flight.abort.signal.aborted && flight.abort.signal.reason === failure;
+    const { id: refreshId, reason, record } = flight;
+    this.#lifecycle.emit({
+      type: 'refresh-ended',
+      at,
+      refreshId,
+      reason,
+      outcome: abandoned ? 'abandoned' : 'failed',
+      durationMs: now - flight.startedAt,
+      attempts: record.attempts,
+      errorCode,
+      error: failure,
+    });
+    if (planned.failFastUntil !== undefined) {
+      const untilAt = Math.floor(planned.failFastUntil - now + at);
+      this.#lifecycle.emit({ type: 'fail-fast-entered', at, untilAt, errorCode });
+    }
+    if (planned.delayMs !== undefined) {
+      const { delayMs } = planned;
+      const retry = { refreshId, operation: 'refresh', attempt: record.attempts, delayMs, errorCode } as const;
+      this.#lifecycle.emit({ type: 'retry-scheduled', at, ...retry, background: true });
+    }
+    this.#lifecycle.notify('error', failure);
+    this.#timer.arm(this.#cycler.timerAt(now));
+    throw failure;
+  }
+
+  #install(tokens: TokenSet, source: SessionSource): TokenSet {
     const now = this.#time();
     const wall = this.#wallNow();
     const { store } = this.#acquire;
@@ -291,20 +423,24 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   }
 
   /**
-   * Another process published a new session: adopt it with one store read, no run. Skipped
+   * Another process published a new session: adopt it with one quiet store read, no run. Skipped
    * while a run is in flight (the run adopts it itself) or while draining; the refresh timer
    * stays armed, so a hand-over that is missed or unusable costs only a later refresh.
    */
   #onPublished(): void {
-    if (this.#closed || this.#draining || this.#adopting || this.#flight.running) return;
+    if (this.#closed || this.#draining || this.#adopting || this.#flight !== undefined) return;
     this.#adopting = true;
     const held = this.#cycler.held;
-    const rejected = held?.rejected === true ? held.tokens.accessToken : undefined;
-    readPublished(this.#acquire, held?.tokens, rejected)
-      .then((tokens) => {
+    const current = {
+      held: held?.tokens,
+      rejectedToken: held?.rejected === true ? held.tokens.accessToken : undefined,
+    };
+    readSession(this.#acquire, true)
+      .then((stored) => {
+        const newer = isNewerSession(this.#acquire, stored, current);
         // Installed only if nothing changed meanwhile (a run started, or ended with its own session).
-        const unchanged = !this.#closed && !this.#flight.running && this.#cycler.held === held;
-        if (tokens !== undefined && unchanged) this.#install(tokens, 'adopted');
+        const unchanged = !this.#closed && this.#flight === undefined && this.#cycler.held === held;
+        if (newer && unchanged) this.#install(stored as TokenSet, 'adopted');
       })
       .catch(() => undefined)
       .finally(() => {
@@ -327,7 +463,47 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     this.#cycler.clear();
     this.#syncHot();
     this.#timer.cancel();
-    this.#flight.abort(new TokenManagerClosedError());
+    this.#flight?.abort.abort(new TokenManagerClosedError());
     this.#lifecycle.emit({ type: 'closed', at: this.#wallNow() });
   }
+}
+
+/** The refresh run in flight. */
+interface Flight {
+  readonly id: number;
+  readonly reason: RefreshReason;
+  /** Timeline. */
+  readonly startedAt: number;
+  /** Aborted at the deadline (with its TimeoutError) or on close. */
+  readonly abort: AbortController;
+  readonly record: RunRecord;
+  /** Resolves to the new access token, or rejects with why the run failed. */
+  readonly promise: Promise<string>;
+}
+
+/** The `refresh-ended` outcome of each way a run obtains a session. */
+const OUTCOMES = { refresh: 'refreshed', 'sign-in': 'signed-in', adopted: 'adopted' } as const;
+
+/** A manager's own proactive timer (without a pool's scheduler): one `unref()`ed timer for a point on the timeline. */
+function ownTimer(clock: Clock, onDue: () => void): ScheduledRefresh {
+  let handle: TimerHandle | undefined;
+  const cancel = (): void => {
+    if (handle !== undefined) clock.clearTimeout(handle);
+    handle = undefined;
+  };
+  const arm = (at: number | undefined): void => {
+    cancel();
+    if (at === undefined || !Number.isFinite(at)) return;
+    handle = setUnrefTimeout(
+      clock,
+      () => {
+        handle = undefined;
+        // Long delays are clamped by Node; re-arm until the real point is reached.
+        if (clock.now() < at) arm(at);
+        else onDue();
+      },
+      at - clock.now(),
+    );
+  };
+  return { arm, cancel };
 }

@@ -21,6 +21,9 @@ export type RefreshReason = 'initial' | 'scheduled' | 'window' | 'expired' | 'fo
 /** Which auth call a provider made: a refresh-token exchange or a full sign-in. */
 export type AuthCallOperation = 'refresh' | 'sign_in';
 
+/** How a refresh run ended. */
+export type RefreshOutcome = 'refreshed' | 'signed-in' | 'adopted' | 'failed' | 'abandoned' | 'closed';
+
 /**
  * What `invalidate()` did with a reported token:
  * - `refreshing`: it was the held token; it is no longer served and one refresh runs.
@@ -58,6 +61,42 @@ export interface StatusError {
   code: string;
   name: string;
   message: string;
+  /** When the next attempt is planned (a background retry, or the end of fail-fast), epoch ms; null when none is. */
+  nextAttemptAt: number | null;
+}
+
+/** What happened to one session, counted since the manager was built. */
+export interface TokenManagerCounts {
+  /** Token sets obtained by a full sign-in (also counted in `refreshCount`). */
+  signIns: number;
+  /** Refresh runs (foreground or background) that ended without a token. */
+  failures: number;
+  /** Auth calls retried after a transient failure. */
+  retries: number;
+  /** `invalidate()` reports that started a refresh. */
+  invalidations: number;
+  /** Sessions adopted from the store (written by another manager or process). */
+  adoptions: number;
+  /**
+   * Refresh calls whose outcome was unknown (the connection broke after the request was sent);
+   * the store was re-read before the next attempt.
+   */
+  ambiguousRefreshes: number;
+  /**
+   * Store reads that found a value that does not open (encrypted under an unlisted key,
+   * altered, or moved from another session's key): each counted as no stored session.
+   */
+  unreadableSessions: number;
+}
+
+/** Refresh tokens the API rejected (expired or revoked), each followed by a full sign-in. */
+export interface RefreshTokenRejections {
+  /** How many; a seeded `ALIX_REFRESH_TOKEN` counts too. */
+  count: number;
+  /** When the last one was rejected, epoch ms; null if never. */
+  lastAt: number | null;
+  /** True when the newest token set came from the sign-in that followed a rejection. */
+  current: boolean;
 }
 
 /** A snapshot of a manager's session, with no secrets in it. Times are integer epoch ms. */
@@ -69,42 +108,14 @@ export interface TokenManagerStatus {
   refreshTokenExpiresAt: number | null;
   /** When the refresh window opens for the held token, epoch ms. */
   nextRefreshAt: number | null;
-  /** After a failure: when the next attempt is planned, epoch ms; null when none is planned. */
-  nextAttemptAt: number | null;
   /** When the last new token set arrived, epoch ms. */
   lastRefreshAt: number | null;
-  /** The last failure since the last success: its code and message only. */
+  /** The last failure since the last success, and when the next attempt is planned. */
   lastError: StatusError | null;
   /** Token sets obtained (refreshes and sign-ins). */
   refreshCount: number;
-  /** Of those, full sign-ins. */
-  signInCount: number;
-  /** Refresh runs (foreground or background) that ended without a token. */
-  failureCount: number;
-  /** Auth calls retried after a transient failure. */
-  retryCount: number;
-  /** `invalidate()` reports that started a refresh. */
-  invalidationCount: number;
-  /** Sessions adopted from the store (written by another manager or process). */
-  adoptedCount: number;
-  /**
-   * Refresh calls whose outcome was unknown (the connection broke after the request was sent);
-   * the store was re-read before the next attempt.
-   */
-  ambiguousRefreshCount: number;
-  /**
-   * Store reads that found a value that does not open (encrypted under an unlisted key,
-   * altered, or moved from another session's key): each counted as no stored session.
-   */
-  unreadableSessionCount: number;
-  /** True when the last refresh-token exchange was rejected and a full sign-in followed. */
-  refreshTokenRejected: boolean;
-  /**
-   * How many refresh tokens were rejected (each followed by a full sign-in); a seeded `ALIX_REFRESH_TOKEN` counts too.
-   */
-  refreshTokenRejectedCount: number;
-  /** When a refresh token was last rejected, epoch ms; null if never. */
-  lastRefreshTokenRejectedAt: number | null;
+  counts: TokenManagerCounts;
+  refreshTokenRejections: RefreshTokenRejections;
   /** The auth circuit breaker as this manager last saw it, or null without one. */
   breaker: BreakerStatus | null;
 }
@@ -125,191 +136,100 @@ export interface TokenManagerHealth {
   reasons: string[];
 }
 
-/** Fields every lifecycle event carries. */
-interface LifecycleBase {
-  /** The manager's clock when the event happened, integer epoch ms. */
-  at: number;
-}
-
-/** A refresh run began (one per single flight, whatever the number of callers). */
-export interface RefreshStartedEvent extends LifecycleBase {
-  type: 'refresh-started';
-  /** Counts refresh runs of this manager; correlates the events of one run. */
-  refreshId: number;
-  reason: RefreshReason;
-  /** True when no valid token was held, so callers are waiting on this run. */
-  foreground: boolean;
-}
-
-/** How a refresh run ended. */
-export type RefreshOutcome = 'refreshed' | 'signed-in' | 'adopted' | 'failed' | 'abandoned' | 'closed';
-
-/** A refresh run ended. */
-export interface RefreshEndedEvent extends LifecycleBase {
-  type: 'refresh-ended';
-  refreshId: number;
-  reason: RefreshReason;
-  outcome: RefreshOutcome;
-  durationMs: number;
-  /** Auth calls made by this run (0 when a session was adopted). */
-  attempts: number;
-  /** The error code when the run failed. */
-  errorCode?: string;
-  /** The new access token's expiry, epoch ms, when the run obtained one. */
-  accessTokenExpiresAt?: number;
-  /** True when the refresh token was rejected and a full sign-in followed. */
-  refreshTokenRejected?: boolean;
-}
-
-/** One auth call (refresh or sign-in) is about to be made. */
-export interface AuthCallStartedEvent extends LifecycleBase {
-  type: 'auth-call-started';
-  refreshId: number;
-  operation: AuthCallOperation;
-  /** 1 for the first call of this operation in the run. */
-  attempt: number;
-}
-
-/** One auth call ended. */
-export interface AuthCallEndedEvent extends LifecycleBase {
-  type: 'auth-call-ended';
-  refreshId: number;
-  operation: AuthCallOperation;
-  attempt: number;
-  outcome: 'success' | 'failure';
-  durationMs: number;
-  errorCode?: string;
-  /** HTTP status, when the provider's error carried one. */
-  status?: number;
-  /**
-   * A refresh whose request may have reached the server before the connection broke (the
-   * token may have rotated): the store is re-read before the next attempt.
-   */
-  ambiguous?: boolean;
-}
-
-/** A failed auth call will be retried after `delayMs`. */
-export interface RetryScheduledEvent extends LifecycleBase {
-  type: 'retry-scheduled';
-  refreshId: number;
-  operation: AuthCallOperation;
-  /** The attempt that failed. */
-  attempt: number;
-  delayMs: number;
-  errorCode: string;
-  /** True for the next background attempt after a failed run (a valid token is still held). */
-  background: boolean;
-}
-
-/** `invalidate()` was called. */
-export interface InvalidatedEvent extends LifecycleBase {
-  type: 'invalidated';
-  result: InvalidateResult;
-}
-
-/** An HTTP adapter replayed a request after its token was rejected. */
-export interface ReplayedEvent extends LifecycleBase {
-  type: 'replayed';
-  adapter: 'axios' | 'fetch';
-  /** The status that rejected the token (401 by default). */
-  status: number;
-  method: string;
-  /** The request's origin (never its path or query). */
-  origin: string;
-}
-
-/** Waited for the store's cross-process refresh lock. */
-export interface LockWaitedEvent extends LifecycleBase {
-  type: 'lock-waited';
-  durationMs: number;
-  /** `acquired`: this process refreshes; `published`: another one did; `unavailable`: no coordination. */
-  outcome: 'acquired' | 'published' | 'unavailable';
-}
-
-/** A store operation failed; the manager carried on with what it holds. */
-export interface StoreFailedEvent extends LifecycleBase {
-  type: 'store-failed';
-  operation: 'read' | 'write' | 'lock' | 'release';
-  errorCode: string;
-  message: string;
-}
-
-/** Calls that need a new token fail at once with the last error until `untilAt`. */
-export interface FailFastEnteredEvent extends LifecycleBase {
-  type: 'fail-fast-entered';
-  untilAt: number;
-  errorCode: string;
-}
-
-/** A session written by another manager or process was adopted from the store. */
-export interface AdoptedEvent extends LifecycleBase {
-  type: 'adopted';
-  accessTokenExpiresAt: number;
-}
-
-/** A stored session was not adopted because it belongs to another identity. */
-export interface IdentityMismatchEvent extends LifecycleBase {
-  type: 'identity-mismatch';
-  /** The store key the foreign session was found under. */
-  key: string;
-}
-
-/** A caller waited for a token (the slow path); hot-path reads emit nothing. */
-export interface TokenWaitedEvent extends LifecycleBase {
-  type: 'token-waited';
-  durationMs: number;
-  outcome: 'success' | 'failure';
-  errorCode?: string;
-}
-
-/** The refresh token is close to its expiry; a full sign-in will follow. */
-export interface RefreshTokenExpiringLifecycleEvent extends LifecycleBase {
-  type: 'refresh-token-expiring';
-  refreshTokenExpiresAt: number;
-  remainingMs: number;
-}
-
 /**
- * The auth circuit breaker changed state, as this manager saw it around an auth call: `open`
- * (no auth calls; callers without a valid token fail at once), `half-open` (one probe may
- * go), `closed` (a call succeeded).
+ * Every point in a session's life, as one union on `type`. `at` is the manager's clock when it
+ * happened, integer epoch ms. `refreshId` counts a manager's refresh runs and ties the events of
+ * one run together. No event ever holds a secret.
  */
-export interface BreakerChangedEvent extends LifecycleBase {
-  type: 'breaker-changed';
-  state: BreakerState;
-  /** While open: how long until a probe may go, in ms. */
-  retryAfterMs?: number;
-}
+export type LifecycleEvent = { at: number } & LifecyclePoint;
 
-/** The manager was closed. */
-export interface ClosedEvent extends LifecycleBase {
-  type: 'closed';
-}
-
-/** Every point in a session's life, as one discriminated union. No event ever holds a secret. */
-export type LifecycleEvent =
-  | RefreshStartedEvent
-  | RefreshEndedEvent
-  | AuthCallStartedEvent
-  | AuthCallEndedEvent
-  | RetryScheduledEvent
-  | InvalidatedEvent
-  | ReplayedEvent
-  | LockWaitedEvent
-  | StoreFailedEvent
-  | FailFastEnteredEvent
-  | AdoptedEvent
-  | IdentityMismatchEvent
-  | TokenWaitedEvent
-  | RefreshTokenExpiringLifecycleEvent
-  | BreakerChangedEvent
-  | ClosedEvent;
+/** What a {@link LifecycleEvent} says, by `type`. */
+type LifecyclePoint =
+  /** A refresh run began (one per single flight); `foreground`: no valid token was held, so callers wait on it. */
+  | { type: 'refresh-started'; refreshId: number; reason: RefreshReason; foreground: boolean }
+  | {
+      /** A refresh run ended. */
+      type: 'refresh-ended';
+      refreshId: number;
+      reason: RefreshReason;
+      outcome: RefreshOutcome;
+      durationMs: number;
+      /** Auth calls made by this run (0 when a session was adopted). */
+      attempts: number;
+      /** The error code when the run failed. */
+      errorCode?: string;
+      /** The error, when the run failed or was abandoned (the `'error'` event's payload). */
+      error?: Error;
+      /** The new access token's expiry, epoch ms, when the run obtained one. */
+      accessTokenExpiresAt?: number;
+      /** The new refresh token's expiry, epoch ms (null when unknown), when the run obtained one. */
+      refreshTokenExpiresAt?: number | null;
+      /** True when the refresh token was rejected and a full sign-in followed. */
+      refreshTokenRejected?: boolean;
+    }
+  /** One auth call (refresh or sign-in) is about to be made; `attempt` 1 is the run's first of its operation. */
+  | { type: 'auth-call-started'; refreshId: number; operation: AuthCallOperation; attempt: number }
+  | {
+      /** One auth call ended. */
+      type: 'auth-call-ended';
+      refreshId: number;
+      operation: AuthCallOperation;
+      attempt: number;
+      outcome: 'success' | 'failure';
+      durationMs: number;
+      errorCode?: string;
+      /** HTTP status, when the provider's error carried one. */
+      status?: number;
+      /** A refresh whose request may have reached the server before the connection broke: the store is re-read. */
+      ambiguous?: boolean;
+    }
+  | {
+      /** Failed auth call `attempt` will be retried after `delayMs`. */
+      type: 'retry-scheduled';
+      refreshId: number;
+      operation: AuthCallOperation;
+      attempt: number;
+      delayMs: number;
+      errorCode: string;
+      /** True for the next background attempt after a failed run (a valid token is still held). */
+      background: boolean;
+    }
+  | { type: 'invalidated'; result: InvalidateResult }
+  /** An HTTP adapter replayed a request after its token was rejected with `status`; `origin` has no path or query. */
+  | { type: 'replayed'; adapter: 'axios' | 'fetch'; status: number; method: string; origin: string }
+  /**
+   * Waited for the store's cross-process refresh lock: `acquired` (this process refreshes), `published`
+   * (another one did), `unavailable` (no coordination).
+   */
+  | { type: 'lock-waited'; durationMs: number; outcome: 'acquired' | 'published' | 'unavailable' }
+  /** A store operation failed; the manager carried on with what it holds. */
+  | { type: 'store-failed'; operation: 'read' | 'write' | 'lock' | 'release'; errorCode: string; message: string }
+  /** Calls that need a new token fail at once with the last error until `untilAt`. */
+  | { type: 'fail-fast-entered'; untilAt: number; errorCode: string }
+  /** A session written by another manager or process was adopted from the store. */
+  | { type: 'adopted'; accessTokenExpiresAt: number }
+  /** A stored session (under store key `key`) was not adopted because it belongs to another identity. */
+  | { type: 'identity-mismatch'; key: string }
+  /** A caller waited for a token (the slow path); hot-path reads emit nothing. */
+  | { type: 'token-waited'; durationMs: number; outcome: 'success' | 'failure'; errorCode?: string }
+  /** The refresh token is close to its expiry; a full sign-in will follow. */
+  | { type: 'refresh-token-expiring'; refreshTokenExpiresAt: number; remainingMs: number }
+  /**
+   * The auth circuit breaker changed state, as this manager saw it around an auth call: `open`
+   * (callers without a valid token fail at once; `retryAfterMs` until a probe may go),
+   * `half-open` (one probe may go), `closed` (a call succeeded).
+   */
+  | { type: 'breaker-changed'; state: BreakerState; retryAfterMs?: number }
+  | { type: 'closed' };
 
 /** The `type` of a {@link LifecycleEvent}. */
 export type LifecycleEventType = LifecycleEvent['type'];
 
+/** The lifecycle event of one `type`. */
+export type LifecycleEventOf<T extends LifecycleEventType> = Extract<LifecycleEvent, { type: T }>;
+
 /** What an HTTP adapter reports about a replay (the manager stamps the time). */
-export type ReplayReport = Omit<ReplayedEvent, 'type' | 'at'>;
+export type ReplayReport = Omit<LifecycleEventOf<'replayed'>, 'type' | 'at'>;
 
 /** Payload of the `'refreshed'` event: metadata only, never a token. */
 export interface RefreshedEvent {
@@ -320,23 +240,17 @@ export interface RefreshedEvent {
   reason: RefreshReason;
 }
 
-/** Payload of the `'refreshTokenExpiring'` event. */
-export interface RefreshTokenExpiringEvent {
-  refreshTokenExpiresAt: number;
-  remainingMs: number;
-}
-
-/** Events a `TokenManager` emits (Node `EventEmitter`). Listeners never change an outcome. */
+/**
+ * Events a `TokenManager` emits (Node `EventEmitter`), all derived from the lifecycle stream.
+ * Listeners never change an outcome.
+ */
 export interface TokenManagerEvents {
-  /** A new token set arrived from the auth server. */
+  /** A new token set arrived from the auth server (a `refresh-ended` that refreshed or signed in). */
   refreshed: [RefreshedEvent];
   /** A refresh failed (also in the background); emitted only when someone listens. */
   error: [Error];
   /** The refresh token has less than `refreshTokenWarningMs` left. */
-  refreshTokenExpiring: [RefreshTokenExpiringEvent];
+  refreshTokenExpiring: [Omit<LifecycleEventOf<'refresh-token-expiring'>, 'type' | 'at'>];
   /** Every lifecycle point, typed; see {@link LifecycleEvent}. */
   lifecycle: [LifecycleEvent];
 }
-
-/** The `node:diagnostics_channel` name of each lifecycle event type: `alix-token-manager:<type>`. */
-export const DIAGNOSTICS_CHANNEL_PREFIX = 'alix-token-manager:';

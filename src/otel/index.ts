@@ -6,13 +6,11 @@
  */
 export { OTEL_API_PACKAGE } from './peer';
 export { instrumentTokenManager } from './instrument';
-export { DEFAULT_INSTRUMENT_TOKEN_MANAGER_OPTIONS } from './options';
-export type { InstrumentTokenManagerOptions } from './options';
 export type {
   InstrumentableTokenSource,
   InstrumentedLifecycleEvent,
-  LifecycleListener,
+  InstrumentTokenManagerOptions,
   TokenManagerInstrumentation,
-} from './types';
+} from './instrument';
 export { ATTRIBUTES, INSTRUMENTATION_SCOPE, METRIC_NAMES, SPAN_EVENT_NAMES, SPAN_NAMES } from './names';
 export { DURATION_BUCKETS_S } from './metrics';

@@ -1,47 +1,78 @@
 /**
  * The entry point: subscribes metrics and spans to a source's lifecycle stream.
  */
-import { definedOnly } from '../defaults';
+import type { Attributes, MeterProvider, TracerProvider } from '@opentelemetry/api';
 import { ConfigurationError } from '../errors';
+import type { LifecycleEvent } from '../manager/types';
 import { createMetricsRecorder } from './metrics';
 import { INSTRUMENTATION_SCOPE } from './names';
-import { DEFAULT_INSTRUMENT_TOKEN_MANAGER_OPTIONS } from './options';
-import type { InstrumentTokenManagerOptions } from './options';
 import { otelApi } from './peer';
 import { createSpanRecorder } from './spans';
-import type {
-  InstrumentableTokenSource,
-  InstrumentedLifecycleEvent,
-  LifecycleRecorder,
-  TokenManagerInstrumentation,
-} from './types';
 
-function assertSource(source: unknown): asserts source is InstrumentableTokenSource {
-  const candidate = source as Partial<Record<'on' | 'off' | 'status', unknown>> | null;
-  const missing = (['on', 'off', 'status'] as const).filter((name) => typeof candidate?.[name] !== 'function');
-  if (missing.length > 0) {
-    throw new ConfigurationError(
-      `instrumentTokenManager(): expected a TokenManager or TokenManagerPool, got an object without ` +
-        `${missing.join(', ')}()`,
-    );
-  }
+/** Options of {@link instrumentTokenManager}. */
+export interface InstrumentTokenManagerOptions {
+  /**
+   * Where metrics go.
+   * @default the global provider, `metrics.getMeterProvider()`, looked up at call time
+   */
+  meterProvider?: MeterProvider;
+  /**
+   * Where spans go.
+   * @default the global provider, `trace.getTracerProvider()`, looked up at call time
+   */
+  tracerProvider?: TracerProvider;
+  /**
+   * Constant attributes added to every metric point and span, to tell instrumented managers
+   * apart (e.g. `{ 'service.component': 'payments' }`). Keep them low-cardinality and never
+   * put a secret in them.
+   * @default {}
+   */
+  attributes?: Attributes;
+  /**
+   * The clock the remaining-lifetime gauge subtracts from `accessTokenExpiresAt`, epoch ms.
+   * Pass the manager's own `now` when it runs on a custom clock.
+   * @default () => Date.now()
+   */
+  now?: () => number;
 }
 
-/** Merges the options over their defaults once, and validates them. */
-function resolveOptions(options: InstrumentTokenManagerOptions): Required<InstrumentTokenManagerOptions> {
-  const merged = { ...DEFAULT_INSTRUMENT_TOKEN_MANAGER_OPTIONS, ...definedOnly(options) };
-  if (typeof merged.attributes !== 'object' || merged.attributes === null) {
-    throw new ConfigurationError('instrumentTokenManager(): attributes must be an object of attribute values');
-  }
-  if (typeof merged.now !== 'function')
-    throw new ConfigurationError('instrumentTokenManager(): now must be a function returning epoch ms');
-  const { metrics, trace } = otelApi();
-  return {
-    ...merged,
-    // Looked up here, not at import, so a global SDK registered after this module loads is used.
-    meterProvider: merged.meterProvider ?? metrics.getMeterProvider(),
-    tracerProvider: merged.tracerProvider ?? trace.getTracerProvider(),
-  };
+/**
+ * A lifecycle event as an instrumented source emits it. A pool adds the `session` it belongs
+ * to; the instrumentation uses it only to tell concurrent runs apart and never reports it
+ * (it is an end user's email, and unbounded).
+ */
+export type InstrumentedLifecycleEvent = LifecycleEvent & { session?: string };
+
+/**
+ * What can be instrumented: a `TokenManager`, a `TokenManagerPool`, or anything that emits
+ * `'lifecycle'` events and has `status()`. `status()` is read on every metric collection: its
+ * `accessTokenExpiresAt` (epoch ms, or null when no token is held) feeds the remaining-lifetime
+ * gauge; a status without a numeric one reports no gauge point.
+ */
+export interface InstrumentableTokenSource {
+  on(event: 'lifecycle', listener: (event: InstrumentedLifecycleEvent) => void): unknown;
+  off(event: 'lifecycle', listener: (event: InstrumentedLifecycleEvent) => void): unknown;
+  status(): unknown;
+}
+
+/** What {@link instrumentTokenManager} returns. */
+export interface TokenManagerInstrumentation {
+  /**
+   * Stops reporting: removes the lifecycle listener and the gauge callback, and ends the
+   * spans still open. Calling it again does nothing.
+   */
+  uninstrument(): void;
+}
+
+/** Turns lifecycle events into one kind of telemetry. */
+export interface LifecycleRecorder {
+  record(event: InstrumentedLifecycleEvent): void;
+  /** Releases callbacks and open spans. */
+  dispose(): void;
+}
+
+function check(ok: boolean, problem: string): void {
+  if (!ok) throw new ConfigurationError(`instrumentTokenManager(): ${problem}`);
 }
 
 /**
@@ -77,13 +108,22 @@ export function instrumentTokenManager(
   source: InstrumentableTokenSource,
   options: InstrumentTokenManagerOptions = {},
 ): TokenManagerInstrumentation {
-  otelApi(); // first: without the peer nothing else matters
-  assertSource(source);
-  const { attributes, now, meterProvider, tracerProvider } = resolveOptions(options);
-
-  const recorders: LifecycleRecorder[] = [
-    createMetricsRecorder(meterProvider.getMeter(INSTRUMENTATION_SCOPE), () => source.status(), now, attributes),
-    createSpanRecorder(tracerProvider.getTracer(INSTRUMENTATION_SCOPE), attributes),
+  const { metrics, trace } = otelApi(); // first: without the peer nothing else matters
+  const candidate = source as Partial<Record<'on' | 'off' | 'status', unknown>> | null;
+  const missing = (['on', 'off', 'status'] as const).filter((name) => typeof candidate?.[name] !== 'function');
+  check(
+    missing.length === 0,
+    `expected a TokenManager or TokenManagerPool, got an object without ${missing.join(', ')}()`,
+  );
+  const { attributes = {}, now = Date.now } = options;
+  check(typeof attributes === 'object' && attributes !== null, 'attributes must be an object of attribute values');
+  check(typeof now === 'function', 'now must be a function returning epoch ms');
+  // Looked up here, not at import, so a global SDK registered after this module loads is used.
+  const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(INSTRUMENTATION_SCOPE);
+  const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(INSTRUMENTATION_SCOPE);
+  const recorders = [
+    createMetricsRecorder(meter, () => source.status(), now, attributes),
+    createSpanRecorder(tracer, attributes),
   ];
   const listener = (event: InstrumentedLifecycleEvent): void => {
     for (const recorder of recorders) {
@@ -97,12 +137,9 @@ export function instrumentTokenManager(
     }
   };
   source.on('lifecycle', listener);
-
-  let active = true;
   return {
+    // Idempotent: removing the listener, the gauge callback and the open spans a second time does nothing.
     uninstrument(): void {
-      if (!active) return;
-      active = false;
       source.off('lifecycle', listener);
       for (const recorder of recorders) recorder.dispose();
     },

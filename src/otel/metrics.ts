@@ -3,9 +3,12 @@
  * arrive, and one observable gauge read from `status()` at collection time.
  */
 import type { Attributes, Meter, ObservableResult } from '@opentelemetry/api';
+import type { InstrumentedLifecycleEvent, LifecycleRecorder } from './instrument';
 import { ATTRIBUTES, METRIC_NAMES } from './names';
 import { otelApi } from './peer';
-import type { InstrumentedLifecycleEvent, LifecycleRecorder } from './types';
+
+/** The attribute keys, by a short name. */
+const A = ATTRIBUTES;
 
 /**
  * Bucket bounds for durations in seconds: the OpenTelemetry HTTP semantic conventions' set,
@@ -16,19 +19,12 @@ export const DURATION_BUCKETS_S: readonly number[] = Object.freeze([
   0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30, 60,
 ]);
 
-/** Standard HTTP methods keep their name; anything else is `_OTHER` (semantic conventions). */
+/** Standard HTTP methods keep their name; anything else is `_OTHER` (semantic conventions), bounding cardinality. */
 const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE']);
-
-/** Normalizes an HTTP method for an attribute, bounding its cardinality. */
-export function normalizeMethod(method: string): string {
-  const upper = method.toUpperCase();
-  return KNOWN_METHODS.has(upper) ? upper : '_OTHER';
-}
 
 /** The remaining lifetime in seconds from a status, or undefined when it holds no token. */
 function remainingLifetimeS(status: unknown, nowMs: number): number | undefined {
-  if (typeof status !== 'object' || status === null) return undefined;
-  const expiresAt = (status as { accessTokenExpiresAt?: unknown }).accessTokenExpiresAt;
+  const expiresAt = (status as { accessTokenExpiresAt?: unknown } | null)?.accessTokenExpiresAt;
   if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) return undefined;
   return Math.max(0, expiresAt - nowMs) / 1000;
 }
@@ -41,56 +37,24 @@ export function createMetricsRecorder(
   base: Attributes,
 ): LifecycleRecorder {
   const { ValueType } = otelApi();
-  const seconds = (description: string) => ({
-    description,
-    unit: 's',
-    valueType: ValueType.DOUBLE,
-    advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_S] },
-  });
-  const count = (description: string, unit: string) => ({ description, unit, valueType: ValueType.INT });
-
-  const authRequests = meter.createCounter(
-    METRIC_NAMES.authRequests,
-    count('Auth calls made to the Alix auth server', '{request}'),
-  );
-  const authDuration = meter.createHistogram(
-    METRIC_NAMES.authDuration,
-    seconds('Duration of auth calls to the Alix auth server'),
-  );
-  const refreshes = meter.createCounter(
-    METRIC_NAMES.refreshes,
-    count('Refresh runs (one per single flight), by reason and outcome', '{refresh}'),
-  );
-  const retries = meter.createCounter(
-    METRIC_NAMES.retries,
-    count('Failed auth calls scheduled for another attempt', '{retry}'),
-  );
-  const tokenWait = meter.createHistogram(
-    METRIC_NAMES.tokenWaitDuration,
-    seconds('Time callers without a usable token waited for one'),
-  );
-  const invalidations = meter.createCounter(
-    METRIC_NAMES.invalidations,
-    count('invalidate() reports, by what they caused', '{invalidation}'),
-  );
-  const replays = meter.createCounter(
-    METRIC_NAMES.replays,
-    count('Requests replayed after their token was rejected', '{request}'),
-  );
-  const storeErrors = meter.createCounter(
-    METRIC_NAMES.storeErrors,
-    count('Token store operations that failed', '{error}'),
-  );
-  const lockWait = meter.createHistogram(
-    METRIC_NAMES.lockWaitDuration,
-    seconds("Waits for the store's cross-process refresh lock"),
-  );
-  const remainingLifetime = meter.createObservableGauge(METRIC_NAMES.tokenRemainingLifetime, {
-    description: 'Lifetime left on the held access token',
-    unit: 's',
-    valueType: ValueType.DOUBLE,
-  });
-
+  const counter = (name: string, description: string, unit: string) =>
+    meter.createCounter(name, { description, unit, valueType: ValueType.INT });
+  const seconds = { unit: 's', valueType: ValueType.DOUBLE };
+  const buckets = { explicitBucketBoundaries: [...DURATION_BUCKETS_S] };
+  const histogram = (name: string, description: string) =>
+    meter.createHistogram(name, { description, ...seconds, advice: buckets });
+  const { authRequests, authDuration, refreshes, retries, tokenWaitDuration, invalidations } = METRIC_NAMES;
+  const authCalls = counter(authRequests, 'Auth calls made to the Alix auth server', '{request}');
+  const authTime = histogram(authDuration, 'Duration of auth calls to the Alix auth server');
+  const runs = counter(refreshes, 'Refresh runs (one per single flight), by reason and outcome', '{refresh}');
+  const retried = counter(retries, 'Failed auth calls scheduled for another attempt', '{retry}');
+  const tokenWait = histogram(tokenWaitDuration, 'Time callers without a usable token waited for one');
+  const invalidated = counter(invalidations, 'invalidate() reports, by what they caused', '{invalidation}');
+  const replays = counter(METRIC_NAMES.replays, 'Requests replayed after their token was rejected', '{request}');
+  const storeErrors = counter(METRIC_NAMES.storeErrors, 'Token store operations that failed', '{error}');
+  const lockWait = histogram(METRIC_NAMES.lockWaitDuration, "Waits for the store's cross-process refresh lock");
+  const lifetime = { description: 'Lifetime left on the held access token', ...seconds };
+  const remainingLifetime = meter.createObservableGauge(METRIC_NAMES.tokenRemainingLifetime, lifetime);
   const observeLifetime = (result: ObservableResult): void => {
     // A collection must not fail because one source's status() threw: report no point instead.
     let status: unknown;
@@ -104,66 +68,52 @@ export function createMetricsRecorder(
   };
   remainingLifetime.addCallback(observeLifetime);
 
-  const withError = (attributes: Attributes, errorCode: string | undefined): Attributes =>
-    errorCode === undefined
-      ? { ...base, ...attributes }
-      : { ...base, ...attributes, [ATTRIBUTES.errorType]: errorCode };
+  /** The base attributes, these, and the error code (the semantic conventions' `error.type`) when there is one. */
+  const attrs = (attributes: Attributes, errorCode?: string): Attributes =>
+    errorCode === undefined ? { ...base, ...attributes } : { ...base, ...attributes, [A.errorType]: errorCode };
 
   return {
     record(event: InstrumentedLifecycleEvent): void {
       switch (event.type) {
         case 'auth-call-ended': {
-          const attributes = withError(
-            { [ATTRIBUTES.authOperation]: event.operation, [ATTRIBUTES.authOutcome]: event.outcome },
-            event.outcome === 'failure' ? (event.errorCode ?? 'UNKNOWN') : undefined,
-          );
-          authRequests.add(1, attributes);
-          authDuration.record(event.durationMs / 1000, attributes);
+          const { operation, outcome } = event;
+          const failed = outcome === 'failure' ? (event.errorCode ?? 'UNKNOWN') : undefined;
+          const attributes = attrs({ [A.authOperation]: operation, [A.authOutcome]: outcome }, failed);
+          authCalls.add(1, attributes);
+          authTime.record(event.durationMs / 1000, attributes);
           return;
         }
         case 'refresh-ended':
-          refreshes.add(
-            1,
-            withError(
-              { [ATTRIBUTES.refreshReason]: event.reason, [ATTRIBUTES.refreshOutcome]: event.outcome },
-              event.errorCode,
-            ),
-          );
+          runs.add(1, attrs({ [A.refreshReason]: event.reason, [A.refreshOutcome]: event.outcome }, event.errorCode));
           return;
-        case 'retry-scheduled':
-          retries.add(
-            1,
-            withError(
-              { [ATTRIBUTES.authOperation]: event.operation, [ATTRIBUTES.retryBackground]: event.background },
-              event.errorCode,
-            ),
-          );
+        case 'retry-scheduled': {
+          const attributes = { [A.authOperation]: event.operation, [A.retryBackground]: event.background };
+          retried.add(1, attrs(attributes, event.errorCode));
           return;
-        case 'token-waited':
-          tokenWait.record(
-            event.durationMs / 1000,
-            withError(
-              { [ATTRIBUTES.tokenWaitOutcome]: event.outcome },
-              event.outcome === 'failure' ? (event.errorCode ?? 'UNKNOWN') : undefined,
-            ),
-          );
+        }
+        case 'token-waited': {
+          const failed = event.outcome === 'failure' ? (event.errorCode ?? 'UNKNOWN') : undefined;
+          tokenWait.record(event.durationMs / 1000, attrs({ [A.tokenWaitOutcome]: event.outcome }, failed));
           return;
+        }
         case 'invalidated':
-          invalidations.add(1, { ...base, [ATTRIBUTES.invalidateResult]: event.result });
+          invalidated.add(1, attrs({ [A.invalidateResult]: event.result }));
           return;
-        case 'replayed':
-          replays.add(1, {
-            ...base,
-            [ATTRIBUTES.replayAdapter]: event.adapter,
-            [ATTRIBUTES.httpStatusCode]: event.status,
-            [ATTRIBUTES.httpMethod]: normalizeMethod(event.method),
-          });
+        case 'replayed': {
+          const upper = event.method.toUpperCase();
+          const method = KNOWN_METHODS.has(upper) ? upper : '_OTHER';
+          const { replayAdapter, httpStatusCode, httpMethod } = A;
+          replays.add(
+            1,
+            attrs({ [replayAdapter]: event.adapter, [httpStatusCode]: event.status, [httpMethod]: method }),
+          );
           return;
+        }
         case 'store-failed':
-          storeErrors.add(1, withError({ [ATTRIBUTES.storeOperation]: event.operation }, event.errorCode));
+          storeErrors.add(1, attrs({ [A.storeOperation]: event.operation }, event.errorCode));
           return;
         case 'lock-waited':
-          lockWait.record(event.durationMs / 1000, { ...base, [ATTRIBUTES.lockOutcome]: event.outcome });
+          lockWait.record(event.durationMs / 1000, attrs({ [A.lockOutcome]: event.outcome }));
           return;
         default:
           return;

@@ -3,24 +3,25 @@
  * span, retries and store/lock happenings as events on the run's span. Runs are correlated
  * by `refreshId` within a session (a pool's sessions count their runs independently).
  */
-import type { Attributes, Span, Tracer } from '@opentelemetry/api';
+import type { Attributes, Context, Span, Tracer } from '@opentelemetry/api';
+import type { InstrumentedLifecycleEvent, LifecycleRecorder } from './instrument';
 import { ATTRIBUTES, SPAN_EVENT_NAMES, SPAN_NAMES } from './names';
 import { otelApi } from './peer';
-import type { InstrumentedLifecycleEvent, LifecycleRecorder } from './types';
 
-/** A refresh run whose span is open, with its auth calls still in flight. */
+/** The attribute keys, by a short name. */
+const A = ATTRIBUTES;
+
+/** A refresh run whose span is open, with its auth calls still in flight (by `operation#attempt`). */
 interface OpenRun {
   span: Span;
   calls: Map<string, Span>;
 }
 
-const sessionOf = (event: InstrumentedLifecycleEvent): string => event.session ?? '';
 const runKey = (session: string, refreshId: number): string => `${session}\u0000${refreshId}`;
-const callKey = (operation: string, attempt: number): string => `${operation}#${attempt}`;
 
 /** Marks a span failed with the error code only: messages may echo the auth server's text. */
 function fail(span: Span, errorCode: string): void {
-  span.setAttribute(ATTRIBUTES.errorType, errorCode);
+  span.setAttribute(A.errorType, errorCode);
   span.setStatus({ code: otelApi().SpanStatusCode.ERROR, message: errorCode });
 }
 
@@ -30,7 +31,14 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
   const runs = new Map<string, OpenRun>();
   /** The newest open run per session: where events without a `refreshId` belong. */
   const latest = new Map<string, string>();
-
+  const start = (name: string, attributes: Attributes, parent: Context): Span =>
+    tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes: { ...base, ...attributes } }, parent);
+  /** The open run an event belongs to: by its `refreshId`, else the session's newest. */
+  const runOf = (event: InstrumentedLifecycleEvent): OpenRun | undefined => {
+    const session = event.session ?? '';
+    const key = 'refreshId' in event ? runKey(session, event.refreshId) : latest.get(session);
+    return key === undefined ? undefined : runs.get(key);
+  };
   /** Ends a run's span and its auth calls still open; with `errorCode`, those calls failed with it. */
   const endRun = (key: string, errorCode?: string): void => {
     const run = runs.get(key);
@@ -42,110 +50,82 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
     run.span.end();
     runs.delete(key);
   };
-  const currentRun = (event: InstrumentedLifecycleEvent): OpenRun | undefined => {
-    const key = latest.get(sessionOf(event));
-    return key === undefined ? undefined : runs.get(key);
-  };
 
   return {
     record(event: InstrumentedLifecycleEvent): void {
+      const session = event.session ?? '';
+      const run = runOf(event);
       switch (event.type) {
         case 'refresh-started': {
-          const key = runKey(sessionOf(event), event.refreshId);
+          const key = runKey(session, event.refreshId);
           endRun(key);
           // A foreground run belongs to the caller that waits on it; a background run would
           // otherwise inherit whatever context armed its timer, often an unrelated old request.
           const parent = event.foreground ? context.active() : ROOT_CONTEXT;
-          const span = tracer.startSpan(
-            SPAN_NAMES.refresh,
-            {
-              kind: SpanKind.INTERNAL,
-              attributes: {
-                ...base,
-                [ATTRIBUTES.refreshReason]: event.reason,
-                [ATTRIBUTES.refreshForeground]: event.foreground,
-              },
-            },
-            parent,
-          );
+          const attributes = { [A.refreshReason]: event.reason, [A.refreshForeground]: event.foreground };
+          const span = start(SPAN_NAMES.refresh, attributes, parent);
           runs.set(key, { span, calls: new Map() });
-          latest.set(sessionOf(event), key);
+          latest.set(session, key);
           return;
         }
         case 'auth-call-started': {
-          const run = runs.get(runKey(sessionOf(event), event.refreshId));
           if (run === undefined) return;
-          const span = tracer.startSpan(
-            event.operation === 'sign_in' ? SPAN_NAMES.authSignIn : SPAN_NAMES.authRefresh,
-            {
-              kind: SpanKind.INTERNAL,
-              attributes: {
-                ...base,
-                [ATTRIBUTES.authOperation]: event.operation,
-                [ATTRIBUTES.authAttempt]: event.attempt,
-              },
-            },
-            trace.setSpan(ROOT_CONTEXT, run.span),
-          );
-          run.calls.get(callKey(event.operation, event.attempt))?.end();
-          run.calls.set(callKey(event.operation, event.attempt), span);
+          const { operation, attempt } = event;
+          const name = operation === 'sign_in' ? SPAN_NAMES.authSignIn : SPAN_NAMES.authRefresh;
+          const attributes = { [A.authOperation]: operation, [A.authAttempt]: attempt };
+          const span = start(name, attributes, trace.setSpan(ROOT_CONTEXT, run.span));
+          run.calls.get(`${operation}#${attempt}`)?.end();
+          run.calls.set(`${operation}#${attempt}`, span);
           return;
         }
         case 'auth-call-ended': {
-          const run = runs.get(runKey(sessionOf(event), event.refreshId));
-          const key = callKey(event.operation, event.attempt);
+          const key = `${event.operation}#${event.attempt}`;
           const span = run?.calls.get(key);
-          if (run === undefined || span === undefined) return;
-          span.setAttribute(ATTRIBUTES.authOutcome, event.outcome);
-          if (event.status !== undefined) span.setAttribute(ATTRIBUTES.httpStatusCode, event.status);
+          if (span === undefined) return;
+          span.setAttribute(A.authOutcome, event.outcome);
+          if (event.status !== undefined) span.setAttribute(A.httpStatusCode, event.status);
           if (event.outcome === 'failure') fail(span, event.errorCode ?? 'UNKNOWN');
           span.end();
-          run.calls.delete(key);
+          run?.calls.delete(key);
           return;
         }
-        case 'retry-scheduled': {
+        case 'retry-scheduled':
           // A background retry comes after its run ended: there is no open span to note it on
           // (the retries counter still counts it).
-          const run = runs.get(runKey(sessionOf(event), event.refreshId));
           run?.span.addEvent(SPAN_EVENT_NAMES.retryScheduled, {
-            [ATTRIBUTES.authOperation]: event.operation,
-            [ATTRIBUTES.authAttempt]: event.attempt,
-            [ATTRIBUTES.retryDelayMs]: event.delayMs,
-            [ATTRIBUTES.errorType]: event.errorCode,
+            [A.authOperation]: event.operation,
+            [A.authAttempt]: event.attempt,
+            [A.retryDelayMs]: event.delayMs,
+            [A.errorType]: event.errorCode,
           });
           return;
-        }
         case 'refresh-ended': {
-          const key = runKey(sessionOf(event), event.refreshId);
-          const run = runs.get(key);
           if (run === undefined) return;
-          run.span.setAttributes({
-            [ATTRIBUTES.refreshOutcome]: event.outcome,
-            [ATTRIBUTES.refreshAttempts]: event.attempts,
-          });
+          run.span.setAttributes({ [A.refreshOutcome]: event.outcome, [A.refreshAttempts]: event.attempts });
           // A run that hit its deadline (`abandoned`) failed too, and so did any auth call it
           // left unanswered: the deadline's error code is theirs.
-          const errorCode =
-            event.outcome === 'failed' || event.outcome === 'abandoned' ? (event.errorCode ?? 'UNKNOWN') : undefined;
+          const failed = event.outcome === 'failed' || event.outcome === 'abandoned';
+          const errorCode = failed ? (event.errorCode ?? 'UNKNOWN') : undefined;
           if (errorCode !== undefined) fail(run.span, errorCode);
+          const key = runKey(session, event.refreshId);
           endRun(key, errorCode);
-          if (latest.get(sessionOf(event)) === key) latest.delete(sessionOf(event));
+          if (latest.get(session) === key) latest.delete(session);
           return;
         }
         case 'lock-waited':
-          currentRun(event)?.span.addEvent(SPAN_EVENT_NAMES.lockWaited, {
-            [ATTRIBUTES.lockOutcome]: event.outcome,
-            [ATTRIBUTES.lockWaitMs]: event.durationMs,
+          run?.span.addEvent(SPAN_EVENT_NAMES.lockWaited, {
+            [A.lockOutcome]: event.outcome,
+            [A.lockWaitMs]: event.durationMs,
           });
           return;
         case 'store-failed':
-          currentRun(event)?.span.addEvent(SPAN_EVENT_NAMES.storeFailed, {
-            [ATTRIBUTES.storeOperation]: event.operation,
-            [ATTRIBUTES.errorType]: event.errorCode,
+          run?.span.addEvent(SPAN_EVENT_NAMES.storeFailed, {
+            [A.storeOperation]: event.operation,
+            [A.errorType]: event.errorCode,
           });
           return;
         case 'adopted':
-          currentRun(event)?.span.addEvent(SPAN_EVENT_NAMES.sessionAdopted);
+          run?.span.addEvent(SPAN_EVENT_NAMES.sessionAdopted);
           return;
         default:
           return;

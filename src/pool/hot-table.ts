@@ -17,14 +17,12 @@ export class HotTable {
   /** Takes a slot for `key`, servable nothing until {@link HotTable.set}. */
   add(key: string): number {
     const slot = this.#free.pop() ?? this.until.length;
-    if (slot === this.until.length) {
-      this.until.push(Number.NEGATIVE_INFINITY);
-      this.tokens.push(undefined);
-    }
+    this.set(slot, Number.NEGATIVE_INFINITY, undefined);
     this.slots[key] = slot;
     return slot;
   }
 
+  /** Serves `token` from `slot` until `until` (timeline); nothing without a token. */
   set(slot: number, until: number, token: string | undefined): void {
     this.until[slot] = token === undefined ? Number.NEGATIVE_INFINITY : until;
     this.tokens[slot] = token;

@@ -1,17 +1,18 @@
 /** Options of {@link TokenManagerPool}, their defaults and their validation. */
 import { definedOnly } from '../defaults';
 import { ConfigurationError } from '../errors';
-import type { TokenManagerOptions } from '../manager/options';
+import { resolveTokenManagerOptions } from '../manager/options';
+import type { InternalTokenManagerOptions, TokenManagerOptions } from '../manager/options';
 import type { TokenProvider } from '../providers/types';
 
 /** The longest session key accepted, in characters (an email address is at most 320). */
 export const MAX_SESSION_KEY_LENGTH = 320;
 
 /** What every session of a pool shares: the {@link TokenManagerOptions} a pool passes on. */
-export type PooledManagerOptions = Omit<
-  TokenManagerOptions,
-  'provider' | 'scheduler' | 'authGate' | 'storeKey' | 'initialTokens'
->;
+export type PooledManagerOptions = Omit<TokenManagerOptions, (typeof PER_SESSION)[number]>;
+
+/** The manager options the pool sets for each session itself. */
+const PER_SESSION = ['provider', 'scheduler', 'authGate', 'storeKey', 'initialTokens'] as const;
 
 /**
  * Options of {@link TokenManagerPool}; every `TokenManager` option (but the per-session ones) applies to each session.
@@ -65,70 +66,52 @@ export const DEFAULT_TOKEN_MANAGER_POOL_OPTIONS = Object.freeze({
   refreshJitterMs: Number.POSITIVE_INFINITY,
 });
 
+/** What the library's tests and benches may pass beyond {@link TokenManagerPoolOptions} (see src/internal.ts). */
+export interface InternalTokenManagerPoolOptions
+  extends TokenManagerPoolOptions, Pick<InternalTokenManagerOptions, 'timers' | 'random'> {}
+
 /** Pool options with their defaults applied, split into the pool's and the sessions'. */
-export interface ResolvedPoolOptions {
-  createProvider: (key: string) => TokenProvider;
-  maxSessions: number;
-  maxStoredSessions: number;
-  idleTtlMs: number;
-  maxConcurrentAuth: number;
+export interface ResolvedPoolOptions extends Required<Omit<TokenManagerPoolOptions, keyof PooledManagerOptions>> {
+  /** The sessions' `acquireTimeoutMs` (default applied). */
+  acquireTimeoutMs: number;
   /** What each session's manager is built with (besides its provider and the pool's hooks). */
-  manager: PooledManagerOptions;
+  manager: Omit<InternalTokenManagerOptions, (typeof PER_SESSION)[number]>;
 }
 
-const FORBIDDEN = ['provider', 'scheduler', 'authGate', 'storeKey', 'initialTokens'] as const;
-
-function assertCount(name: string, value: unknown, min: number): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new ConfigurationError(`TokenManagerPool option ${name} must be an integer ≥ ${min}`);
-  }
-}
+/** Stands in for the per-session providers while the shared manager options are validated; never called. */
+const NO_PROVIDER: TokenProvider = {
+  authenticate: () => Promise.reject(new Error('unused')),
+  refresh: () => Promise.reject(new Error('unused')),
+  identity: { id: 'pool' },
+};
 
 /**
- * Merges the defaults once and validates the pool's own options (the manager options are
- * validated by building the first session's template at construction).
+ * Merges the defaults once and validates every option, the sessions' manager options included.
  * @throws ConfigurationError naming the offending option.
  */
-export function resolvePoolOptions(options: TokenManagerPoolOptions): ResolvedPoolOptions {
+export function resolvePoolOptions(options: InternalTokenManagerPoolOptions): ResolvedPoolOptions {
   if (typeof options !== 'object' || options === null)
     throw new ConfigurationError('TokenManagerPool needs an options object');
   if (typeof options.createProvider !== 'function')
     throw new ConfigurationError('TokenManagerPool option createProvider must be a function (key) => TokenProvider');
-  for (const name of FORBIDDEN) {
-    if ((options as unknown as Record<string, unknown>)[name] !== undefined) {
+  for (const name of PER_SESSION) {
+    if ((options as Partial<InternalTokenManagerOptions>)[name] !== undefined)
       throw new ConfigurationError(`TokenManagerPool option ${name} is per session and set by the pool; remove it`);
-    }
   }
-  const {
-    createProvider,
-    maxSessions: _m,
-    maxStoredSessions: _s,
-    idleTtlMs: _i,
-    maxConcurrentAuth: _c,
-    ...rest
-  } = options;
-  const given = {
-    maxSessions: _m,
-    maxStoredSessions: _s,
-    idleTtlMs: _i,
-    maxConcurrentAuth: _c,
-    refreshJitterMs: options.refreshJitterMs,
+  const merged = {
+    ...DEFAULT_TOKEN_MANAGER_POOL_OPTIONS,
+    ...definedOnly(options),
+    createProvider: options.createProvider,
   };
-  const merged = { ...DEFAULT_TOKEN_MANAGER_POOL_OPTIONS, ...definedOnly(given) };
-  assertCount('maxSessions', merged.maxSessions, 1);
-  assertCount('maxStoredSessions', merged.maxStoredSessions, 1);
-  assertCount('maxConcurrentAuth', merged.maxConcurrentAuth, 1);
-  if (typeof merged.idleTtlMs !== 'number' || Number.isNaN(merged.idleTtlMs) || merged.idleTtlMs < 1_000) {
+  const { createProvider, maxSessions, maxStoredSessions, idleTtlMs, maxConcurrentAuth, ...manager } = merged;
+  for (const [name, value] of Object.entries({ maxSessions, maxStoredSessions, maxConcurrentAuth })) {
+    if (!Number.isInteger(value) || value < 1)
+      throw new ConfigurationError(`TokenManagerPool option ${name} must be an integer ≥ 1`);
+  }
+  if (typeof idleTtlMs !== 'number' || Number.isNaN(idleTtlMs) || idleTtlMs < 1_000)
     throw new ConfigurationError('TokenManagerPool option idleTtlMs must be a number of ms ≥ 1000');
-  }
-  return {
-    createProvider,
-    maxSessions: merged.maxSessions,
-    maxStoredSessions: merged.maxStoredSessions,
-    idleTtlMs: merged.idleTtlMs,
-    maxConcurrentAuth: merged.maxConcurrentAuth,
-    manager: { ...rest, refreshJitterMs: merged.refreshJitterMs },
-  };
+  const { acquireTimeoutMs } = resolveTokenManagerOptions({ ...manager, provider: NO_PROVIDER });
+  return { createProvider, maxSessions, maxStoredSessions, idleTtlMs, maxConcurrentAuth, acquireTimeoutMs, manager };
 }
 
 /**

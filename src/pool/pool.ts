@@ -8,14 +8,11 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import NodeCache from 'node-cache';
 import { monotonicClock, systemClock } from '../clock';
-import type { Clock } from '../clock';
 import { TokenManagerClosedError } from '../errors';
-import { TokenManager } from '../manager/token-manager';
-import type { CloseOptions } from '../manager/token-manager';
-import { hotTokenListener } from '../manager/internal';
-import type { ManagerInternals } from '../manager/internal';
-import { DEFAULT_TOKEN_MANAGER_OPTIONS } from '../manager/options';
-import type { RefreshScheduler, TokenManagerOptions } from '../manager/options';
+import { hotTokenListener, type ManagerInternals } from '../manager/internal';
+import type { InternalTokenManagerOptions, ScheduledRefresh } from '../manager/options';
+import { SessionStats } from '../manager/status';
+import { TokenManager, type CloseOptions } from '../manager/token-manager';
 import type {
   GetAccessTokenOptions,
   InvalidateOptions,
@@ -24,22 +21,50 @@ import type {
   TokenManagerHealth,
 } from '../manager/types';
 import { MemoryTokenStore, markPrivate } from '../stores/memory';
-import type { TokenStore } from '../stores/types';
-import { SessionStats } from '../manager/status';
-import { TimerHeap } from './heap';
-import type { HeapEntry } from './heap';
-import { assessPoolHealth, snapshotPoolStatus } from './status';
-import { assertSessionKey, resolvePoolOptions } from './options';
-import type { PooledManagerOptions, ResolvedPoolOptions, TokenManagerPoolOptions } from './options';
-import { AuthSemaphore } from './semaphore';
-import { HotTable } from './hot-table';
-import { PoolSession } from './session';
-import type { SessionHost } from './session';
 import type { TokenSet } from '../token-set';
-import type { PoolCounters, PoolEvictionReason, TokenManagerPoolEvents, TokenManagerPoolStatus } from './types';
+import { TimerHeap, type HeapEntry } from './heap';
+import { HotTable } from './hot-table';
+import { assertSessionKey, resolvePoolOptions, type InternalTokenManagerPoolOptions } from './options';
+import type { ResolvedPoolOptions, TokenManagerPoolOptions } from './options';
+import { AuthSemaphore } from './semaphore';
+import type { PoolEvictionReason, TokenManagerPoolEvents, TokenManagerPoolStatus } from './types';
 
-/** A session's idle TTL and LRU place are renewed at most this often, in ms: the hot path stays a Map lookup. */
+/** A session's idle TTL and LRU place are renewed at most this often, in ms: the hot path stays a table lookup. */
 export const POOL_RENEW_INTERVAL_MS = 1_000;
+
+/**
+ * What the pool keeps of one session: its manager while awake, and what outlives it while it
+ * rests (its key, last tokens, last use and pins). Everything else is the manager's to answer.
+ */
+class PoolSession {
+  /** The session's manager; `undefined` while the session rests (or once it is evicted). */
+  manager: TokenManager | undefined = undefined;
+  /** Forwards the manager's lifecycle events to the pool (set while awake). */
+  forward: ((event: LifecycleEvent) => void) | undefined = undefined;
+  /** The token set the manager serves (or, resting, held last); `undefined` while none is servable. */
+  tokens: TokenSet | undefined = undefined;
+  /** Timeline: the manager's refresh point for `tokens` (−∞ while resting or without tokens). */
+  refreshAt = Number.NEGATIVE_INFINITY;
+  /** The held token's lifetime when it arrived, in ms; NaN while unknown. */
+  lifetimeMs = Number.NaN;
+  /** Its slot in the pool's {@link HotTable} while held, −1 before and after. */
+  slot = -1;
+  /**
+   * Callers waiting on the session, plus its refresh in flight: while above 0 the session is
+   * held in node-cache without a TTL, so idle eviction never closes it under a caller.
+   */
+  pins = 0;
+
+  /** `renewedAt` (timeline): the last use that renewed its idle TTL and LRU place, at most a renewal interval ago. */
+  constructor(
+    readonly key: string,
+    public renewedAt: number,
+  ) {}
+
+  get expiresAt(): number {
+    return this.tokens?.accessTokenExpiresAt ?? Number.NaN;
+  }
+}
 
 /**
  * Many sessions in one process, one per key (SPEC §7): lazily created, evicted when idle
@@ -70,68 +95,43 @@ export const POOL_RENEW_INTERVAL_MS = 1_000;
  */
 export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   readonly #options: ResolvedPoolOptions;
-  readonly #manager: PooledManagerOptions & { store: TokenStore };
+  /** The store the pool made for itself (without a `store` option): emptied by `close()`. */
+  readonly #private: MemoryTokenStore | undefined;
   readonly #time: () => number;
+  readonly #wallNow: () => number;
   readonly #heap: TimerHeap;
   readonly #semaphore: AuthSemaphore;
   /** The sessions in recency order (least recently used first); node-cache decides their expiry. */
   readonly #sessions = new Map<string, PoolSession>();
   /** What the hot path reads: each session's token and until when it may be served as is. */
   readonly #hot = new HotTable();
+  /** Holds every session with its idle TTL; its `del` event is the one way a session leaves. */
   readonly #cache: NodeCache;
-  readonly #ttlSeconds: number;
-  readonly #acquireTimeoutMs: number;
-  readonly #scheduler: RefreshScheduler;
-  readonly #sweeper: HeapEntry;
-  /** What every session shares: the timer, and where idle ones go to rest. */
-  readonly #host: SessionHost;
+  /** The idle sweep's place on the shared timer. */
+  readonly #sweeper: HeapEntry = { at: 0, heapIndex: -1, fire: () => this.#sweep() };
   /** Every session's lifecycle events, counted the way one manager counts its own. */
   readonly #stats = new SessionStats();
   #evictedCount = 0;
-  #constructing: PoolSession | undefined;
-  #evicting: PoolEvictionReason | undefined;
-  /** While `close()` evicts the sessions: how they close (`drainMs`), and each one's closing. */
-  #closing: { readonly options: CloseOptions; readonly closed: Array<Promise<void>> } | undefined;
-  #closed = false;
-  /** The store the pool made for itself (without a `store` option): emptied by `close()`. */
-  readonly #private: MemoryTokenStore | undefined;
+  /** Set by `close()`: how the evicted sessions close (`drainMs`), and their closing. */
+  #closed: { readonly options: CloseOptions; readonly closing: Array<Promise<void>> } | undefined;
 
   /** @throws ConfigurationError when an option is invalid (manager options included). */
   constructor(options: TokenManagerPoolOptions) {
     super();
-    this.#options = resolvePoolOptions(options);
-    const managerOptions = this.#options.manager;
-    const { maxStoredSessions } = this.#options;
+    this.#options = resolvePoolOptions(options as InternalTokenManagerPoolOptions);
+    const { manager, maxStoredSessions, idleTtlMs } = this.#options;
     this.#private =
-      managerOptions.store === undefined
-        ? markPrivate(new MemoryTokenStore({ now: managerOptions.now, maxSessions: maxStoredSessions }))
+      manager.store === undefined
+        ? markPrivate(new MemoryTokenStore({ now: manager.now, maxSessions: maxStoredSessions }))
         : undefined;
-    this.#manager = { ...managerOptions, store: managerOptions.store ?? (this.#private as MemoryTokenStore) };
-    this.#time = managerOptions.now ?? monotonicClock();
-    const timers = managerOptions.timers ?? systemClock;
-    const clock: Clock = { now: this.#time, setTimeout: timers.setTimeout, clearTimeout: timers.clearTimeout };
-    this.#heap = new TimerHeap(clock);
+    manager.store ??= this.#private;
+    this.#time = manager.now ?? monotonicClock();
+    this.#wallNow = manager.now ?? ((): number => systemClock.now());
+    this.#heap = new TimerHeap({ ...systemClock, ...manager.timers, now: this.#time });
     this.#semaphore = new AuthSemaphore(this.#options.maxConcurrentAuth);
-    this.#ttlSeconds = this.#options.idleTtlMs / 1000;
-    this.#acquireTimeoutMs = managerOptions.acquireTimeoutMs ?? DEFAULT_TOKEN_MANAGER_OPTIONS.acquireTimeoutMs;
-    this.#cache = new NodeCache({ stdTTL: this.#ttlSeconds, checkperiod: 0, useClones: false, deleteOnExpire: true });
-    this.#cache.on('del', (key: string, session: PoolSession) => this.#evicted(key, session));
-    this.#scheduler = (onDue) => {
-      const session = this.#constructing;
-      if (session === undefined)
-        throw new Error('TokenManagerPool: a session asked for its timer outside of its construction');
-      session.onDue = onDue;
-      return session;
-    };
-    this.#sweeper = { at: undefined, heapIndex: -1, fire: () => this.#sweep() };
-    this.#host = {
-      heap: this.#heap,
-      hot: this.#hot,
-      rest: (session) => this.#rest(session),
-      renewIntervalMs: POOL_RENEW_INTERVAL_MS,
-    };
-    // Validates the manager options now: bad configuration throws here, not at the first user.
-    new TokenManager({ ...this.#manager, provider: PROBE_PROVIDER, scheduler: () => NO_TIMER }).close();
+    this.#cache = new NodeCache({ stdTTL: idleTtlMs / 1000, checkperiod: 0, useClones: false, deleteOnExpire: true });
+    this.#cache.on('del', (_key: string, session: PoolSession) => this.#close(session));
+    this.#cache.on('expired', (key: string) => this.#evicted(key, 'idle'));
   }
 
   /** Sessions held now. */
@@ -155,7 +155,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     if (session !== undefined) {
       const now = this.#time();
       if (now - session.renewedAt < POOL_RENEW_INTERVAL_MS || this.#renew(session, now))
-        return session.manager ?? this.#wake(session);
+        return session.manager ?? this.#build(session);
     }
     return this.#create(key);
   }
@@ -176,40 +176,17 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   }
 
   /** Apart from the hot path, which stays small enough to inline. */
-  #getAccessTokenSlowly(key: string, options: GetAccessTokenOptions | undefined): Promise<string> {
-    let manager: TokenManager;
-    try {
-      manager = this.get(key);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  async #getAccessTokenSlowly(key: string, options: GetAccessTokenOptions | undefined): Promise<string> {
+    const manager = this.get(key);
     const session = this.#sessions.get(key) as PoolSession;
     this.#pin(session);
-    const token = manager.getAccessToken(options);
-    // A wait that ended is a use: the caller holds a token, or will ask again.
-    const ended = (): void => {
-      session.renewed(this.#time());
+    try {
+      return await manager.getAccessToken(options);
+    } finally {
+      // A wait that ended is a use: the caller holds a token, or will ask again.
+      this.#renewed(session, this.#time());
       this.#unpin(session);
-    };
-    token.then(ended, ended);
-    return token;
-  }
-
-  /** A caller waits on the session, or it refreshes: node-cache holds it without a TTL meanwhile. */
-  #pin(session: PoolSession): void {
-    session.pins += 1;
-    if (session.pins === 1 && this.#sessions.get(session.key) === session) this.#cache.set(session.key, session, 0);
-  }
-
-  /** The last wait on the session ended: its idle TTL runs again from its last use (a background refresh is no use). */
-  #unpin(session: PoolSession): void {
-    session.pins -= 1;
-    if (session.pins !== 0 || this.#sessions.get(session.key) !== session) return;
-    const leftMs = session.renewedAt + this.#options.idleTtlMs - this.#time();
-    if (leftMs > 0) this.#cache.set(session.key, session, leftMs / 1000);
-    else this.#evict(session.key, 'idle');
-    // Sessions kept over the cap because callers waited on them go once they are served.
-    if (this.#sessions.size > this.#options.maxSessions) this.#trim(this.#options.maxSessions);
+    }
   }
 
   /**
@@ -232,17 +209,38 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
 
   /** The aggregate snapshot: counts by state, auth concurrency, earliest expiry. No keys, no secrets. */
   status(): TokenManagerPoolStatus {
-    return snapshotPoolStatus({
-      closed: this.#closed,
-      sessions: this.#sessions.values(),
-      size: this.#sessions.size,
+    const wallNow = this.#wallNow();
+    const states = { idle: 0, valid: 0, refreshing: 0, expired: 0, failed: 0, closed: 0 };
+    let earliest = Number.POSITIVE_INFINITY;
+    let resting = 0;
+    for (const session of this.#sessions.values()) {
+      const valid = session.expiresAt > wallNow;
+      // An awake session's state is its manager's; a resting one has no refresh and no failure.
+      if (session.manager === undefined) resting += 1;
+      states[session.manager?.status().state ?? (valid ? 'valid' : 'expired')] += 1;
+      if (valid && session.expiresAt < earliest) earliest = session.expiresAt;
+    }
+    const semaphore = this.#semaphore;
+    const { refreshCount, counts } = this.#stats;
+    return {
+      state: this.#closed === undefined ? 'open' : 'closed',
+      sessions: this.#sessions.size,
       maxSessions: this.#options.maxSessions,
-      scheduled: Math.max(0, this.#heap.size - (this.#sweeper.heapIndex === -1 ? 0 : 1)),
-      stored: this.#private?.size ?? null,
-      counters: this.#counters(),
-      semaphore: this.#semaphore,
-      wallNow: this.#wallNow(),
-    });
+      states,
+      restingSessions: resting,
+      scheduledRefreshes: this.#heap.size - (this.#sweeper.heapIndex === -1 ? 0 : 1),
+      storedSessions: this.#private?.size ?? null,
+      refreshCount,
+      signInCount: counts.signIns,
+      failureCount: counts.failures,
+      adoptedCount: counts.adoptions,
+      evictedCount: this.#evictedCount,
+      authInFlight: semaphore.inFlight,
+      authInFlightPeak: semaphore.peak,
+      authQueued: semaphore.queued,
+      maxConcurrentAuth: semaphore.limit,
+      accessTokenExpiresAt: Number.isFinite(earliest) ? Math.floor(earliest) : null,
+    };
   }
 
   /**
@@ -252,7 +250,14 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
    * - `ok`: otherwise (also with no session yet: they are created on use).
    */
   health(): TokenManagerHealth {
-    return assessPoolHealth(this.status());
+    const { state, states, sessions } = this.status();
+    const { failed, valid, refreshing } = states;
+    if (state === 'closed') return { status: 'down', reasons: ['the token manager pool is closed'] };
+    if (failed > 0 && valid + refreshing === 0)
+      return { status: 'down', reasons: [`no session holds a valid token and ${failed} failed their last refresh`] };
+    if (failed > 0)
+      return { status: 'degraded', reasons: [`${failed} of ${sessions} sessions failed their last refresh`] };
+    return { status: 'ok', reasons: [] };
   }
 
   /**
@@ -261,58 +266,45 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
    * `TokenManager.close()`); the returned promise settles when they have.
    */
   close(options: CloseOptions = {}): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    this.#closed = true;
-    const closing = { options, closed: [] as Array<Promise<void>> };
-    this.#closing = closing;
-    try {
-      for (const key of [...this.#sessions.keys()]) this.#evict(key, 'closed');
-    } finally {
-      this.#closing = undefined;
-    }
+    if (this.#closed !== undefined) return Promise.resolve();
+    const closed = { options, closing: [] };
+    this.#closed = closed;
+    for (const key of [...this.#sessions.keys()]) this.#evict(key, 'closed');
     this.#heap.clear();
-    return Promise.all(closing.closed).then(() => this.#private?.clear());
+    return Promise.all(closed.closing).then(() => this.#private?.clear());
   }
 
   #create(key: string): TokenManager {
-    if (this.#closed) throw new TokenManagerClosedError();
+    if (this.#closed !== undefined) throw new TokenManagerClosedError();
     assertSessionKey(key);
     const now = this.#time();
-    const session = new PoolSession(key, this.#host, now);
-    const manager = this.#build(session, undefined);
+    const session = new PoolSession(key, now);
+    const manager = this.#build(session);
     this.#trim(this.#options.maxSessions - 1);
     this.#sessions.set(key, session);
-    session.enter();
+    session.slot = this.#hot.add(key);
+    this.#publish(session);
     this.#cache.set(key, session);
     if (this.#sweeper.heapIndex === -1) this.#heap.schedule(this.#sweeper, now + this.#options.idleTtlMs + 1);
     return manager;
   }
 
-  /** A resting session is used again: a new manager, seeded with the tokens it held (the store's, when newer, win). */
-  #wake(session: PoolSession): TokenManager {
-    if (this.#closed) throw new TokenManagerClosedError();
-    return this.#build(session, session.tokens);
-  }
-
-  /** Builds `session`'s manager on the pool's timer, auth cap and lifecycle stream. */
-  #build(session: PoolSession, seed: TokenSet | undefined): TokenManager {
+  /**
+   * Builds `session`'s manager (a resting session's is seeded with the tokens it held; the
+   * store's, when newer, win) on the pool's timer, auth cap and lifecycle stream.
+   */
+  #build(session: PoolSession): TokenManager {
     const provider = this.#options.createProvider(session.key);
-    let manager: TokenManager;
-    this.#constructing = session;
-    try {
-      const options: TokenManagerOptions & ManagerInternals = {
-        ...this.#manager,
-        provider,
-        scheduler: this.#scheduler,
-        authGate: this.#semaphore.gate,
-        [hotTokenListener]: (tokens, refreshAt) => session.hold(tokens, refreshAt),
-        ...(provider.identity === undefined ? { storeKey: anonymousStoreKey(session.key) } : {}),
-        ...(seed === undefined ? {} : { initialTokens: seed }),
-      };
-      manager = new TokenManager(options);
-    } finally {
-      this.#constructing = undefined;
-    }
+    const options: InternalTokenManagerOptions & ManagerInternals = {
+      ...this.#options.manager,
+      provider,
+      authGate: this.#semaphore.gate,
+      scheduler: (onDue) => this.#schedule(session, onDue),
+      [hotTokenListener]: (tokens, refreshAt) => this.#hold(session, tokens, refreshAt),
+      ...(provider.identity === undefined ? { storeKey: anonymousStoreKey(session.key) } : {}),
+      ...(session.tokens === undefined ? {} : { initialTokens: session.tokens }),
+    };
+    const manager = new TokenManager(options);
     session.manager = manager;
     session.forward = (event) => this.#observe(session, event);
     manager.on('lifecycle', session.forward);
@@ -320,25 +312,81 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   }
 
   /**
-   * An idle session's refresh point passed unused: close its manager and keep only the
-   * session's record and its last tokens. Not while a refresh runs or failed (its state
-   * matters), nor while anyone else listens to the manager.
+   * The session's proactive-refresh timer: a point on the pool's one heap, per manager. At that
+   * point it refreshes in the background only when it was used within its last token lifetime.
+   * An idle one rests instead; its next use wakes it, finds the refresh window open (or the
+   * token expired) and refreshes then.
+   */
+  #schedule(session: PoolSession, onDue: () => void): ScheduledRefresh {
+    const idle = (now: number): boolean => now - session.renewedAt > session.lifetimeMs + POOL_RENEW_INTERVAL_MS;
+    const entry: HeapEntry = { at: 0, heapIndex: -1, fire: (now) => (idle(now) ? this.#rest(session) : onDue()) };
+    return { arm: (at) => this.#heap.schedule(entry, at), cancel: () => this.#heap.remove(entry) };
+  }
+
+  /**
+   * Closes an idle session's manager and keeps only the session's record and its last tokens.
+   * Not while a refresh runs or a caller waits (pins), after a failure (its state matters),
+   * nor while anyone else listens to the manager.
    */
   #rest(session: PoolSession): void {
     const { manager, forward, tokens } = session;
-    if (manager === undefined || forward === undefined || session.refreshing || session.failing) return;
+    if (manager === undefined || forward === undefined || session.pins > 0) return;
     if (manager.eventNames().length !== 1 || manager.listenerCount('lifecycle') !== 1) return;
+    if (manager.status().lastError !== null) return;
     manager.off('lifecycle', forward);
     manager.close();
-    session.rest(tokens);
+    session.manager = undefined;
+    session.forward = undefined;
+    // Its last tokens seed the next manager (closing cleared them); the hot path serves none meanwhile.
+    session.tokens = tokens;
+    session.refreshAt = Number.NEGATIVE_INFINITY;
+    this.#publish(session);
+  }
+
+  /** The manager's servable token set changed: learn a new token's lifetime, and publish it to the hot path. */
+  #hold(session: PoolSession, tokens: TokenSet | undefined, refreshAt: number): void {
+    if (tokens !== undefined && tokens !== session.tokens)
+      session.lifetimeMs = Math.max(0, tokens.accessTokenExpiresAt - this.#wallNow());
+    session.tokens = tokens;
+    session.refreshAt = tokens === undefined ? Number.NEGATIVE_INFINITY : refreshAt;
+    this.#publish(session);
+  }
+
+  /** Marks a use at `now` that renewed the session's idle TTL. */
+  #renewed(session: PoolSession, now: number): void {
+    session.renewedAt = now;
+    this.#publish(session);
+  }
+
+  /** The hot path serves the session's token until the earlier of its refresh point and its next renewal. */
+  #publish(session: PoolSession): void {
+    const until = Math.min(session.refreshAt, session.renewedAt + POOL_RENEW_INTERVAL_MS);
+    if (session.slot !== -1) this.#hot.set(session.slot, until, session.tokens?.accessToken);
+  }
+
+  /** A caller waits on the session, or it refreshes: node-cache holds it without a TTL meanwhile. */
+  #pin(session: PoolSession): void {
+    session.pins += 1;
+    if (session.pins === 1 && this.#sessions.get(session.key) === session) this.#cache.set(session.key, session, 0);
+  }
+
+  /** The last wait on the session ended: its idle TTL runs again from its last use (a background refresh is no use). */
+  #unpin(session: PoolSession): void {
+    session.pins -= 1;
+    if (session.pins !== 0 || this.#sessions.get(session.key) !== session) return;
+    const leftMs = session.renewedAt + this.#options.idleTtlMs - this.#time();
+    if (leftMs > 0) this.#cache.set(session.key, session, leftMs / 1000);
+    else this.#evict(session.key, 'idle');
+    // Sessions kept over the cap because callers waited on them go once they are served.
+    if (this.#sessions.size > this.#options.maxSessions) this.#trim(this.#options.maxSessions);
   }
 
   /** Renews the idle TTL and moves the session to the most recent end; false when it had expired (now closed). */
   #renew(session: PoolSession, now: number): boolean {
     // A pinned session keeps no TTL until its last wait ends.
-    if (session.pins === 0 && !this.#cache.ttl(session.key, this.#ttlSeconds)) return false;
+    if (session.pins === 0 && !this.#cache.ttl(session.key, this.#options.idleTtlMs / 1000)) return false;
     this.#toEnd(session);
-    session.renewed(now);
+    this.#renewed(session, now);
     return true;
   }
 
@@ -348,70 +396,56 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     this.#sessions.set(session.key, session);
   }
 
-  /** Evicts least recently used sessions until at most `size` are held (or all left are busy). */
-  #trim(size: number): void {
-    while (this.#sessions.size > size && this.#evictOldest());
-  }
-
   /**
-   * Evicts the least recently used session that no caller can be waiting on: one with a
-   * refresh in flight, or without a valid token and used within `acquireTimeoutMs`, is
-   * skipped (the pool then holds more than `maxSessions` for that long at most).
+   * Evicts least recently used sessions until at most `size` are held. A session a caller may
+   * be waiting on is skipped (the pool then holds more than `maxSessions` for that long at most).
    */
-  #evictOldest(): boolean {
+  #trim(size: number): void {
     const now = this.#time();
     const wallNow = this.#wallNow();
     for (const session of this.#sessions.values()) {
-      if (this.#busy(session, now, wallNow)) continue;
-      this.#evict(session.key, 'capacity');
-      return true;
+      if (this.#sessions.size <= size) return;
+      if (!this.#busy(session, now, wallNow)) this.#evict(session.key, 'capacity');
     }
-    return false;
-  }
-
-  /** Drops `session` from the pool's maps (if it is still the one held for its key). */
-  #forget(session: PoolSession): void {
-    if (this.#sessions.get(session.key) !== session) return;
-    this.#sessions.delete(session.key);
-    session.leave();
-  }
-
-  /** Drops `key` from node-cache for `reason`; its `del` event closes and forgets the session. */
-  #evict(key: string, reason: PoolEvictionReason): void {
-    this.#evicting = reason;
-    try {
-      this.#cache.del(key);
-    } finally {
-      this.#evicting = undefined;
-    }
-  }
-
-  /** Whether a caller may be waiting on this session's token (it must not be closed under them). */
-  #busy(session: PoolSession, now: number, wallNow: number): boolean {
-    return (
-      session.pins > 0 ||
-      session.refreshing ||
-      (!(session.expiresAt > wallNow) && now - session.renewedAt < this.#acquireTimeoutMs + POOL_RENEW_INTERVAL_MS)
-    );
   }
 
   /**
-   * node-cache dropped a session (expired, evicted, deleted): close it at once, or, while the
-   * pool closes with `drainMs`, once its refresh in flight has finished and been stored.
+   * Whether a caller may be waiting on this session's token (it must not be closed under them):
+   * pinned, or without a valid token and used within `acquireTimeoutMs`.
    */
-  #evicted(key: string, session: PoolSession): void {
-    const reason = this.#evicting ?? 'idle';
-    this.#forget(session);
+  #busy(session: PoolSession, now: number, wallNow: number): boolean {
+    const recent = now - session.renewedAt < this.#options.acquireTimeoutMs + POOL_RENEW_INTERVAL_MS;
+    return session.pins > 0 || (!(session.expiresAt > wallNow) && recent);
+  }
+
+  /** Evicts `key`'s session for `reason`: node-cache's `del` closes it. */
+  #evict(key: string, reason: PoolEvictionReason): void {
+    this.#cache.del(key);
+    this.#evicted(key, reason);
+  }
+
+  /** Counts and reports an eviction (node-cache reports its own, the idle ones, as `expired`). */
+  #evicted(key: string, reason: PoolEvictionReason): void {
     if (reason === 'idle' || reason === 'capacity') this.#evictedCount += 1;
-    const { manager, forward } = session;
-    if (manager !== undefined) {
-      const closed = manager.close(this.#closing?.options);
-      this.#closing?.closed.push(closed);
-      // A draining manager still reports its refresh to the pool until it has closed.
-      if (forward !== undefined) void closed.then(() => manager.off('lifecycle', forward));
-    }
-    session.cancel();
     if (this.listenerCount('evicted') > 0) this.emit('evicted', { session: key, reason });
+  }
+
+  /**
+   * node-cache dropped a session (expired, evicted, deleted): forget it and close its manager
+   * at once, or, while the pool closes with `drainMs`, once its refresh in flight has finished
+   * and been stored.
+   */
+  #close(session: PoolSession): void {
+    if (this.#sessions.get(session.key) === session) this.#sessions.delete(session.key);
+    if (session.slot !== -1) this.#hot.remove(session.key, session.slot);
+    session.slot = -1;
+    const { manager, forward } = session;
+    session.manager = undefined;
+    if (manager === undefined) return;
+    const closed = manager.close(this.#closed?.options);
+    this.#closed?.closing.push(closed);
+    // A draining manager still reports its refresh to the pool until it has closed.
+    if (forward !== undefined) void closed.then(() => manager.off('lifecycle', forward));
   }
 
   /**
@@ -433,43 +467,21 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       else if (this.#cache.has(session.key)) break;
     }
     const oldest = this.#sessions.values().next();
-    if (oldest.done !== true)
-      this.#heap.schedule(
-        this.#sweeper,
-        Math.max(oldest.value.renewedAt + this.#options.idleTtlMs + 1, now + POOL_RENEW_INTERVAL_MS),
-      );
+    if (oldest.done !== true) {
+      const at = Math.max(oldest.value.renewedAt + this.#options.idleTtlMs + 1, now + POOL_RENEW_INTERVAL_MS);
+      this.#heap.schedule(this.#sweeper, at);
+    }
   }
 
   #observe(session: PoolSession, event: LifecycleEvent): void {
-    session.observe(event);
     this.#stats.observe(event);
     if (event.type === 'refresh-started') this.#pin(session);
     if (event.type === 'refresh-ended') this.#unpin(session);
-    if (event.type === 'closed' && this.#sessions.get(session.key) === session && this.#evicting === undefined) {
-      // Closed by hand (pool.get(key).close()): forget it, so the next use builds a new one.
-      this.#evict(session.key, 'deleted');
-    }
+    // Closed by hand (pool.get(key).close()): forget it, so the next use builds a new one.
+    if (event.type === 'closed' && this.#sessions.get(session.key) === session) this.#evict(session.key, 'deleted');
     if (this.listenerCount('lifecycle') > 0) this.emit('lifecycle', { ...event, session: session.key });
   }
-
-  #counters(): PoolCounters {
-    const { refreshCount, signInCount, failureCount, adoptedCount } = this.#stats;
-    return { refreshCount, signInCount, failureCount, adoptedCount, evictedCount: this.#evictedCount };
-  }
-
-  #wallNow(): number {
-    return this.#manager.now?.() ?? systemClock.now();
-  }
 }
-
-/** A provider that is never called: builds the throwaway manager that validates the options. */
-const PROBE_PROVIDER = Object.freeze({
-  authenticate: () => Promise.reject(new Error('probe')),
-  refresh: () => Promise.reject(new Error('probe')),
-  identity: Object.freeze({ id: 'probe' }),
-});
-
-const NO_TIMER = Object.freeze({ arm: () => undefined, cancel: () => undefined });
 
 /**
  * A store key for a session whose provider declares no identity: derived from the key, hashed (it is personal data).

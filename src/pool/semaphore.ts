@@ -7,34 +7,16 @@
 import { onAbort } from '../wait-with-signal';
 import type { AuthGate } from '../manager/options';
 
-interface Waiter {
-  grant: (release: () => void) => void;
-  cancel: () => void;
-}
-
 /** Counts permits and queues waiters; `gate` is what managers are given. */
 export class AuthSemaphore {
-  readonly limit: number;
-  readonly #queue = new Set<Waiter>();
-  #inFlight = 0;
-  #peak = 0;
-  /** The {@link AuthGate} handed to every session of the pool. */
-  readonly gate: AuthGate;
-
-  constructor(limit: number) {
-    this.limit = limit;
-    this.gate = (signal) => this.acquire(signal);
-  }
-
   /** Auth calls running now. */
-  get inFlight(): number {
-    return this.#inFlight;
-  }
-
+  inFlight = 0;
   /** The most auth calls that ever ran at once. */
-  get peak(): number {
-    return this.#peak;
-  }
+  peak = 0;
+  /** Waiters in arrival order; each takes its permit when called. */
+  readonly #queue = new Set<() => void>();
+
+  constructor(readonly limit: number) {}
 
   /** Auth calls waiting for a permit. */
   get queued(): number {
@@ -42,42 +24,36 @@ export class AuthSemaphore {
   }
 
   /** Resolves to a release function once a permit is free; rejects when `signal` aborts first. */
-  acquire(signal: AbortSignal): Promise<() => void> {
+  readonly gate: AuthGate = (signal) => {
     if (signal.aborted) return Promise.reject(signal.reason);
-    if (this.#inFlight < this.limit && this.#queue.size === 0) return Promise.resolve(this.#take());
+    if (this.inFlight < this.limit && this.#queue.size === 0) return Promise.resolve(this.#take());
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        grant: (release) => {
-          stop();
-          resolve(release);
-        },
-        cancel: () => {
-          this.#queue.delete(waiter);
-          reject(signal.reason);
-        },
+      const granted = (): void => {
+        stop();
+        resolve(this.#take());
       };
-      const stop = onAbort(signal, waiter.cancel);
-      this.#queue.add(waiter);
+      const stop = onAbort(signal, () => {
+        this.#queue.delete(granted);
+        reject(signal.reason);
+      });
+      this.#queue.add(granted);
     });
-  }
+  };
 
+  /** Takes a permit (handed over at once, so no later arrival can take it first). */
   #take(): () => void {
-    this.#inFlight += 1;
-    if (this.#inFlight > this.#peak) this.#peak = this.#inFlight;
+    this.inFlight += 1;
+    this.peak = Math.max(this.peak, this.inFlight);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      this.#inFlight -= 1;
-      this.#next();
+      this.inFlight -= 1;
+      for (const granted of this.#queue) {
+        if (this.inFlight >= this.limit) return;
+        this.#queue.delete(granted);
+        granted();
+      }
     };
-  }
-
-  #next(): void {
-    for (const waiter of this.#queue) {
-      if (this.#inFlight >= this.limit) return;
-      this.#queue.delete(waiter);
-      waiter.grant(this.#take());
-    }
   }
 }

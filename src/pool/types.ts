@@ -24,27 +24,8 @@ export interface TokenManagerPoolEvents {
   evicted: [PoolEvictedEvent];
 }
 
-/**
- * The pool's aggregate snapshot: counts only, never a session key, token or secret.
- * Counters are cumulative over the pool's life (evicted sessions included).
- */
-export interface TokenManagerPoolStatus {
-  /** `closed` after `close()`, else `open`. */
-  state: 'open' | 'closed';
-  /** Sessions held now. */
-  sessions: number;
-  maxSessions: number;
-  /** Sessions held now, by state (as their lifecycle streams report it). */
-  states: Record<TokenManagerState, number>;
-  /**
-   * Of the sessions held, those resting: left idle for a whole token lifetime, they keep only
-   * their record and last tokens (no manager) until their next use wakes them.
-   */
-  restingSessions: number;
-  /** Sessions whose proactive refresh is scheduled on the pool's one timer. */
-  scheduledRefreshes: number;
-  /** Sessions the pool's private store keeps (at most `maxStoredSessions`); null with a `store` option. */
-  storedSessions: number | null;
+/** Cumulative counters of a pool, over its whole life (evicted sessions included). */
+export interface PoolCounters {
   /** Token sets obtained (refreshes and sign-ins), all sessions. */
   refreshCount: number;
   /** Of those, full sign-ins. */
@@ -55,6 +36,26 @@ export interface TokenManagerPoolStatus {
   adoptedCount: number;
   /** Sessions evicted for idleness or capacity. */
   evictedCount: number;
+}
+
+/** The pool's aggregate snapshot: counts only, never a session key, token or secret. */
+export interface TokenManagerPoolStatus extends PoolCounters {
+  /** `closed` after `close()`, else `open`. */
+  state: 'open' | 'closed';
+  /** Sessions held now. */
+  sessions: number;
+  maxSessions: number;
+  /** Sessions held now, by state (an awake one's is its manager's). */
+  states: Record<TokenManagerState, number>;
+  /**
+   * Of the sessions held, those resting: left idle for a whole token lifetime, they keep only
+   * their record and last tokens (no manager) until their next use wakes them.
+   */
+  restingSessions: number;
+  /** Sessions whose proactive refresh is scheduled on the pool's one timer. */
+  scheduledRefreshes: number;
+  /** Sessions the pool's private store keeps (at most `maxStoredSessions`); null with a `store` option. */
+  storedSessions: number | null;
   /** Auth calls running now, across the pool. */
   authInFlight: number;
   /** The most auth calls that ran at once. */
@@ -64,13 +65,4 @@ export interface TokenManagerPoolStatus {
   maxConcurrentAuth: number;
   /** The earliest expiry among the valid tokens held, epoch ms (the OpenTelemetry gauge reads it); null when none. */
   accessTokenExpiresAt: number | null;
-}
-
-/** Cumulative counters of a pool. */
-export interface PoolCounters {
-  refreshCount: number;
-  signInCount: number;
-  failureCount: number;
-  adoptedCount: number;
-  evictedCount: number;
 }

@@ -12,15 +12,14 @@ import {
   successEnvelope,
   toEpochSecondsString,
   toIsoDatetime,
-  type AlixTokenData,
-  type AlixTokenDatetimeData,
 } from './envelope';
 import { FaultQueue, type SandboxAuthEndpoint, type SandboxFault } from './faults';
 import { verifyAlixSignature } from './keys';
 import { resolveSandboxOptions, type AlixSandboxOptions, type ResolvedSandboxOptions } from './options';
-import { SandboxTokenRegistry, type AccessTokenCheck, type RefreshTokenProblem } from './state';
+import { SandboxTokenRegistry, type IssuedToken, type TokenProblem } from './state';
 import type {
   AlixSandboxControl,
+  SandboxAuthCallEvent,
   SandboxAuthCallListener,
   SandboxCounters,
   SandboxReply,
@@ -44,17 +43,20 @@ export const SANDBOX_PATHS = Object.freeze({
  */
 export const SANDBOX_USER_HEADER = 'X-Alix-User';
 
-const REFRESH_PROBLEMS: Readonly<Record<RefreshTokenProblem, [number, string]>> = {
-  unknown: [SandboxErrorCodes.INVALID_REFRESH_TOKEN, 'The refresh token is invalid'],
-  used: [SandboxErrorCodes.REFRESH_TOKEN_USED, 'The refresh token has already been used'],
-  expired: [SandboxErrorCodes.REFRESH_TOKEN_EXPIRED, 'The refresh token has expired'],
-  revoked: [SandboxErrorCodes.REFRESH_TOKEN_REVOKED, 'The refresh token has been revoked'],
-};
-
-const ACCESS_PROBLEMS: Readonly<Record<Exclude<AccessTokenCheck, 'valid'>, [number, string]>> = {
-  unknown: [SandboxErrorCodes.INVALID_ACCESS_TOKEN, 'The access token is invalid'],
-  expired: [SandboxErrorCodes.ACCESS_TOKEN_EXPIRED, 'The access token has expired'],
-  revoked: [SandboxErrorCodes.ACCESS_TOKEN_REVOKED, 'The access token has been revoked'],
+/** The `errorCode` and message of each reason a presented token is refused. */
+const TOKEN_PROBLEMS: Readonly<Record<'refresh' | 'access', Record<TokenProblem, [number, string]>>> = {
+  refresh: {
+    unknown: [SandboxErrorCodes.INVALID_REFRESH_TOKEN, 'The refresh token is invalid'],
+    used: [SandboxErrorCodes.REFRESH_TOKEN_USED, 'The refresh token has already been used'],
+    expired: [SandboxErrorCodes.REFRESH_TOKEN_EXPIRED, 'The refresh token has expired'],
+    revoked: [SandboxErrorCodes.REFRESH_TOKEN_REVOKED, 'The refresh token has been revoked'],
+  },
+  access: {
+    unknown: [SandboxErrorCodes.INVALID_ACCESS_TOKEN, 'The access token is invalid'],
+    used: [SandboxErrorCodes.INVALID_ACCESS_TOKEN, 'The access token is invalid'], // access tokens are never spent
+    expired: [SandboxErrorCodes.ACCESS_TOKEN_EXPIRED, 'The access token has expired'],
+    revoked: [SandboxErrorCodes.ACCESS_TOKEN_REVOKED, 'The access token has been revoked'],
+  },
 };
 
 function zeroCounters(): SandboxCounters {
@@ -62,10 +64,8 @@ function zeroCounters(): SandboxCounters {
 }
 
 function header(headers: SandboxRequest['headers'], name: string): string | undefined {
-  for (const [key, value] of Object.entries(headers)) {
-    if (key.toLowerCase() === name) return Array.isArray(value) ? value.join(', ') : value;
-  }
-  return undefined;
+  const entry = Object.entries(headers).find(([key]) => key.toLowerCase() === name);
+  return Array.isArray(entry?.[1]) ? entry[1].join(', ') : entry?.[1];
 }
 
 function parseJsonObject(text: string): Record<string, unknown> | undefined {
@@ -93,6 +93,27 @@ function wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
+function checkUserArgument(method: string, userEmail: string | undefined): string | undefined {
+  if (userEmail !== undefined && (typeof userEmail !== 'string' || userEmail === '')) {
+    throw new TypeError(`${method}(): userEmail must be a non-empty string`);
+  }
+  return userEmail;
+}
+
+/**
+ * The core a front end serves: the one given, or a new one built from the sandbox options;
+ * both at once is a ConfigurationError naming `caller`.
+ */
+export function coreFor(
+  caller: string,
+  core: AlixSandboxCore | undefined,
+  options: AlixSandboxOptions,
+): AlixSandboxCore | undefined {
+  const extra = Object.keys(options).filter((key) => options[key as keyof AlixSandboxOptions] !== undefined);
+  if (core === undefined || extra.length === 0) return core;
+  throw new ConfigurationError(`${caller}: pass either core or sandbox options, not both (${extra.join(', ')})`);
+}
+
 /**
  * A fake Alix auth server with one partner: verifies RSA signatures, issues rotating
  * tokens with the exact Alix envelope, guards `GET /api/v2/cards`, and lets a test revoke
@@ -118,18 +139,16 @@ export class AlixSandboxCore implements AlixSandboxControl {
   readonly #faults = new FaultQueue();
   readonly #listeners = new Set<SandboxAuthCallListener>();
   #counters = zeroCounters();
-  #userCalls = new Map<string, SandboxUserAuthCalls>();
-  #anonymousCalls: SandboxUserAuthCalls = { authenticate: 0, refresh: 0 };
+  /** Auth calls by end user; the `undefined` key holds the calls that named none. */
+  #userCalls = new Map<string | undefined, SandboxUserAuthCalls>();
   #resourceUserMismatches = 0;
   #shiftMs = 0;
 
   /** @throws {ConfigurationError} on a bad option. */
   constructor(options: AlixSandboxOptions = {}) {
     this.#options = resolveSandboxOptions(options);
-    this.partnerCode = this.#options.partnerCode;
-    this.secretKey = this.#options.secretKey;
-    this.publicKeyPem = this.#options.publicKeyPem;
-    this.#tokens = new SandboxTokenRegistry(this.#options.tokenSigningSecret);
+    ({ partnerCode: this.partnerCode, secretKey: this.secretKey, publicKeyPem: this.publicKeyPem } = this.#options);
+    this.#tokens = new SandboxTokenRegistry(this.#options);
     if (this.#options.onAuthCall !== undefined) this.#listeners.add(this.#options.onAuthCall);
   }
 
@@ -149,15 +168,16 @@ export class AlixSandboxCore implements AlixSandboxControl {
     this.#counters.requests += 1;
     const path = request.path.split('?')[0] ?? '';
     const method = request.method.toUpperCase();
-    if (path === SANDBOX_PATHS.authenticate || path === SANDBOX_PATHS.refresh) {
-      if (method !== 'POST') return this.#methodNotAllowed('POST');
-      return this.#authCall(path === SANDBOX_PATHS.authenticate ? 'authenticate' : 'refresh', request, signal);
+    const auth = path === SANDBOX_PATHS.authenticate || path === SANDBOX_PATHS.refresh;
+    const allow = path === SANDBOX_PATHS.cards ? 'GET' : auth ? 'POST' : '';
+    if (allow === '') {
+      return this.#json(404, failureEnvelope(SandboxErrorCodes.NOT_FOUND, `No route for ${method} ${path}`));
     }
-    if (path === SANDBOX_PATHS.cards) {
-      if (method !== 'GET') return this.#methodNotAllowed('GET');
-      return this.#cards(request);
+    if (method !== allow) {
+      return this.#json(405, failureEnvelope(SandboxErrorCodes.METHOD_NOT_ALLOWED, `Use ${allow}`), { Allow: allow });
     }
-    return this.#json(404, failureEnvelope(SandboxErrorCodes.NOT_FOUND, `No route for ${method} ${path}`));
+    if (path === SANDBOX_PATHS.cards) return this.#cards(request);
+    return this.#authCall(path === SANDBOX_PATHS.authenticate ? 'authenticate' : 'refresh', request, signal);
   }
 
   now(): number {
@@ -170,11 +190,11 @@ export class AlixSandboxCore implements AlixSandboxControl {
   }
 
   revokeAccessTokens(userEmail?: string): void {
-    this.#tokens.revokeAccessTokens(checkRevokedUser('revokeAccessTokens', userEmail));
+    this.#tokens.revoke('access', checkUserArgument('revokeAccessTokens', userEmail));
   }
 
   revokeRefreshTokens(userEmail?: string): void {
-    this.#tokens.revokeRefreshTokens(checkRevokedUser('revokeRefreshTokens', userEmail));
+    this.#tokens.revoke('refresh', checkUserArgument('revokeRefreshTokens', userEmail));
   }
 
   injectFaults(count: number, fault: SandboxFault): void {
@@ -196,18 +216,16 @@ export class AlixSandboxCore implements AlixSandboxControl {
   resetCounters(): void {
     this.#counters = zeroCounters();
     this.#userCalls = new Map();
-    this.#anonymousCalls = { authenticate: 0, refresh: 0 };
     this.#resourceUserMismatches = 0;
   }
 
   authCallsFor(userEmail?: string): SandboxUserAuthCalls {
-    const calls = userEmail === undefined || userEmail === '' ? this.#anonymousCalls : this.#userCalls.get(userEmail);
-    return { authenticate: calls?.authenticate ?? 0, refresh: calls?.refresh ?? 0 };
+    return { authenticate: 0, refresh: 0, ...this.#userCalls.get(userEmail === '' ? undefined : userEmail) };
   }
 
   userCounters(): SandboxUserCounters {
     const byUser = new Map<string, SandboxUserAuthCalls>();
-    for (const [user, calls] of this.#userCalls) byUser.set(user, { ...calls });
+    for (const [user, calls] of this.#userCalls) if (user !== undefined) byUser.set(user, { ...calls });
     return { byUser, resourceUserMismatches: this.#resourceUserMismatches };
   }
 
@@ -229,25 +247,36 @@ export class AlixSandboxCore implements AlixSandboxControl {
     signal: AbortSignal | undefined,
   ): Promise<SandboxReply> {
     this.#counters[endpoint] += 1;
-    const userEmail = this.#userOf(endpoint, request);
-    this.#countUserCall(endpoint, userEmail);
-    const fault = this.#faults.take({ endpoint, userEmail });
+    // The end user the call acts for, whatever its outcome: the sign-in's `userEmail`, the refresh
+    // token's user (a refresh body's `userEmail` is a claim, the token is the proof).
+    const body = parseJsonObject(request.bodyText) ?? {};
+    const userEmail =
+      endpoint === 'refresh'
+        ? this.#tokens.get(String(body.refreshToken), 'refresh')?.userEmail
+        : (typeof body.userEmail === 'string' && body.userEmail) || undefined;
+    const calls = this.#userCalls.get(userEmail) ?? { authenticate: 0, refresh: 0 };
+    this.#userCalls.set(userEmail, calls);
+    calls[endpoint] += 1;
+    const fault = this.#faults.take(endpoint, userEmail);
     if (fault?.type === 'delay') {
       await wait(fault.ms, signal);
       if (signal?.aborted) return { reset: true };
     }
-    const decisive = fault !== undefined && fault.type !== 'delay' ? fault : undefined;
-    const processes = decisive === undefined || ('afterProcessing' in decisive && decisive.afterProcessing === true);
-    let reply: SandboxReply = processes ? this.#processAuth(endpoint, request) : { reset: true };
-    if (decisive !== undefined) reply = this.#faultReply(decisive);
+    const decisive = fault?.type === 'delay' ? undefined : fault;
+    // With `afterProcessing` the request is processed (a refresh token spent, tokens issued), then the fault answers.
+    if (decisive !== undefined && 'afterProcessing' in decisive && decisive.afterProcessing === true) {
+      this.#processAuth(endpoint, request);
+    }
+    const reply = decisive === undefined ? this.#processAuth(endpoint, request) : this.#faultReply(decisive);
     const status = 'reset' in reply ? undefined : reply.status;
     const outcome = decisive !== undefined ? 'fault' : status === 200 ? 'success' : 'rejected';
     if (outcome !== 'success') this.#counters.authFailures += 1;
+    const errorCode = 'reset' in reply ? undefined : parseJsonObject(reply.bodyText)?.errorCode;
     this.#emit({
       endpoint,
       outcome,
       status,
-      errorCode: 'reset' in reply ? undefined : readErrorCode(reply.bodyText),
+      errorCode: typeof errorCode === 'number' ? errorCode : undefined,
       fault: fault?.type,
       at: this.now(),
     });
@@ -255,114 +284,80 @@ export class AlixSandboxCore implements AlixSandboxControl {
   }
 
   #processAuth(endpoint: SandboxAuthEndpoint, request: SandboxRequest): SandboxResponse {
+    const invalid = (message: string): SandboxResponse => this.#reject(SandboxErrorCodes.INVALID_REQUEST, message);
     const contentType = header(request.headers, 'content-type') ?? '';
     if (!/^application\/([a-z0-9.+-]*\+)?json\b/i.test(contentType.trim())) {
-      return this.#reject(SandboxErrorCodes.INVALID_REQUEST, 'Content-Type must be application/json');
+      return invalid('Content-Type must be application/json');
     }
     const body = parseJsonObject(request.bodyText);
-    if (body === undefined)
-      return this.#reject(SandboxErrorCodes.INVALID_REQUEST, 'The request body must be a JSON object');
+    if (body === undefined) return invalid('The request body must be a JSON object');
     const { partnerCode, signature, refreshToken, userEmail } = body;
-    const missing = [
-      ['partnerCode', partnerCode],
-      ['signature', signature],
-      ...(endpoint === 'refresh' ? [['refreshToken', refreshToken]] : []),
-    ].find(([, value]) => typeof value !== 'string' || value === '');
-    if (missing !== undefined)
-      return this.#reject(SandboxErrorCodes.INVALID_REQUEST, `${String(missing[0])} is required`);
-    if (userEmail !== undefined && typeof userEmail !== 'string') {
-      return this.#reject(SandboxErrorCodes.INVALID_REQUEST, 'userEmail must be a string');
+    const required = endpoint === 'refresh' ? { partnerCode, signature, refreshToken } : { partnerCode, signature };
+    const missing = Object.entries(required).find(([, value]) => typeof value !== 'string' || value === '');
+    if (missing !== undefined) return invalid(`${missing[0]} is required`);
+    if (userEmail !== undefined && typeof userEmail !== 'string') return invalid('userEmail must be a string');
+    if (endpoint === 'refresh' && this.#options.strict.refreshUserEmail && (userEmail ?? '') === '') {
+      return invalid('userEmail is required');
     }
-    const userEmailMissing = userEmail === undefined || userEmail === '';
-    if (endpoint === 'refresh' && this.#options.strict.refreshUserEmail && userEmailMissing) {
-      return this.#reject(SandboxErrorCodes.INVALID_REQUEST, 'userEmail is required');
-    }
-    if (partnerCode !== this.partnerCode)
+    if (partnerCode !== this.partnerCode) {
       return this.#reject(SandboxErrorCodes.UNKNOWN_PARTNER, 'The partner code is not recognised');
+    }
     if (!verifyAlixSignature(this.#options.publicKey, this.partnerCode, this.secretKey, signature as string)) {
       return this.#reject(SandboxErrorCodes.INVALID_SIGNATURE, 'The signature is invalid');
     }
     const nowMs = this.now();
-    let session: string = randomUUID();
-    // A sign-in names its user; a refresh keeps the user of its refresh token (a userEmail in its body is ignored).
-    let user = userEmail === '' ? undefined : (userEmail as string | undefined);
+    // A sign-in names its user; a refresh keeps the session and user of its refresh token (a userEmail in its body
+    // is ignored), and spends the token: refresh tokens rotate.
+    let session: Pick<IssuedToken, 'session' | 'userEmail'> = {
+      session: randomUUID(),
+      userEmail: userEmail === '' ? undefined : (userEmail as string | undefined),
+    };
     if (endpoint === 'refresh') {
-      const spent = this.#tokens.consumeRefresh(refreshToken as string, this.partnerCode, nowMs);
-      if (!spent.ok) return this.#reject(...REFRESH_PROBLEMS[spent.problem]);
-      session = spent.session;
-      user = spent.userEmail;
+      const problem = this.#tokens.problem(refreshToken as string, 'refresh', nowMs);
+      if (problem !== undefined) return this.#reject(...TOKEN_PROBLEMS.refresh[problem]);
+      const spent = this.#tokens.get(refreshToken as string, 'refresh') as IssuedToken;
+      spent.used = true;
+      session = spent;
     }
-    const pair = this.#tokens.issue({
-      partnerCode: this.partnerCode,
-      userEmail: user,
-      session,
-      nowMs,
-      accessTokenTtlMs: this.#options.accessTokenTtlMs,
-      refreshTokenTtlMs: this.#options.refreshTokenTtlMs,
-    });
-    const tokens = { accessToken: pair.accessToken, refreshToken: pair.refreshToken };
-    const data: AlixTokenData | AlixTokenDatetimeData = this.#options.strict.datetimeExpiries
-      ? {
-          ...tokens,
-          accessTokenExpiredAt: toIsoDatetime(pair.accessTokenExpiresAt),
-          refreshTokenExpiredAt: toIsoDatetime(pair.refreshTokenExpiresAt),
-        }
-      : {
-          ...tokens,
-          accessTokenExpiresAt: toEpochSecondsString(pair.accessTokenExpiresAt),
-          refreshTokenExpiresAt: toEpochSecondsString(pair.refreshTokenExpiresAt),
-        };
+    const pair = this.#tokens.issue(session, nowMs);
+    // The sample's epoch-second strings named `…ExpiresAt`, or (strict) the table's ISO datetimes named `…ExpiredAt`.
+    const [suffix, format] = this.#options.strict.datetimeExpiries
+      ? ['ExpiredAt', toIsoDatetime]
+      : ['ExpiresAt', toEpochSecondsString];
+    const data = {
+      accessToken: pair.accessToken,
+      refreshToken: pair.refreshToken,
+      [`accessToken${suffix}`]: format(pair.accessTokenExpiresAt),
+      [`refreshToken${suffix}`]: format(pair.refreshTokenExpiresAt),
+    };
     return this.#json(200, successEnvelope(data), { 'Cache-Control': 'no-store' });
   }
 
   #cards(request: SandboxRequest): SandboxResponse {
     this.#counters.resourceRequests += 1;
-    const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header(request.headers, 'authorization') ?? '');
-    const token = match?.[1];
-    const check: AccessTokenCheck | 'missing' =
-      token === undefined ? 'missing' : this.#tokens.checkAccess(token, this.now());
-    if (check === 'valid') {
-      const claimedUser = header(request.headers, SANDBOX_USER_HEADER.toLowerCase())?.trim();
-      if (claimedUser === undefined || claimedUser === '') return this.#json(200, successEnvelope(this.#options.cards));
-      const owner = this.#tokens.accessTokenUser(token as string);
-      if (owner.known && owner.userEmail === claimedUser) return this.#json(200, successEnvelope(this.#options.cards));
-      this.#resourceUserMismatches += 1;
-      return this.#json(
-        403,
-        failureEnvelope(
-          SandboxErrorCodes.TOKEN_USER_MISMATCH,
-          `The access token was not issued to the user named in ${SANDBOX_USER_HEADER}`,
-        ),
-      );
+    const token = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header(request.headers, 'authorization') ?? '')?.[1];
+    if (token === undefined) {
+      this.#counters.resource401s += 1;
+      const missing = failureEnvelope(SandboxErrorCodes.MISSING_ACCESS_TOKEN, 'An access token is required');
+      return this.#json(401, missing, { 'WWW-Authenticate': 'Bearer' });
     }
-    this.#counters.resource401s += 1;
-    const [errorCode, message] =
-      check === 'missing'
-        ? [SandboxErrorCodes.MISSING_ACCESS_TOKEN, 'An access token is required']
-        : ACCESS_PROBLEMS[check];
-    const challenge = check === 'missing' ? 'Bearer' : 'Bearer error="invalid_token"';
-    return this.#json(401, failureEnvelope(errorCode, message), { 'WWW-Authenticate': challenge });
-  }
-
-  /**
-   * The end user an auth call acts for, whatever its outcome: the sign-in's `userEmail`, the
-   * refresh token's user (a refresh body's `userEmail` is a claim, the token is the proof).
-   */
-  #userOf(endpoint: SandboxAuthEndpoint, request: SandboxRequest): string | undefined {
-    const body = parseJsonObject(request.bodyText);
-    if (endpoint === 'authenticate') {
-      return typeof body?.userEmail === 'string' && body.userEmail !== '' ? body.userEmail : undefined;
+    const problem = this.#tokens.problem(token, 'access', this.now());
+    if (problem !== undefined) {
+      this.#counters.resource401s += 1;
+      const refused = failureEnvelope(...TOKEN_PROBLEMS.access[problem]);
+      return this.#json(401, refused, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
     }
-    return typeof body?.refreshToken === 'string' ? this.#tokens.refreshTokenUser(body.refreshToken) : undefined;
-  }
-
-  #countUserCall(endpoint: SandboxAuthEndpoint, user: string | undefined): void {
-    let calls = user === undefined ? this.#anonymousCalls : this.#userCalls.get(user);
-    if (calls === undefined) {
-      calls = { authenticate: 0, refresh: 0 };
-      this.#userCalls.set(user as string, calls);
+    const claimedUser = header(request.headers, SANDBOX_USER_HEADER.toLowerCase())?.trim();
+    if (
+      claimedUser === undefined ||
+      claimedUser === '' ||
+      this.#tokens.get(token, 'access')?.userEmail === claimedUser
+    ) {
+      return this.#json(200, successEnvelope(this.#options.cards));
     }
-    calls[endpoint] += 1;
+    this.#resourceUserMismatches += 1;
+    const message = `The access token was not issued to the user named in ${SANDBOX_USER_HEADER}`;
+    return this.#json(403, failureEnvelope(SandboxErrorCodes.TOKEN_USER_MISMATCH, message));
   }
 
   #faultReply(fault: Exclude<SandboxFault, { type: 'delay' }>): SandboxReply {
@@ -371,11 +366,10 @@ export class AlixSandboxCore implements AlixSandboxControl {
         return { reset: true };
       case 'malformed':
         return { status: 200, headers: this.#headers(), bodyText: MALFORMED_BODY };
-      case 'reject':
-        return this.#json(
-          fault.status ?? 400,
-          failureEnvelope(fault.errorCode, fault.message ?? 'Rejected by the sandbox (injected fault)'),
-        );
+      case 'reject': {
+        const message = fault.message ?? 'Rejected by the sandbox (injected fault)';
+        return this.#json(fault.status ?? 400, failureEnvelope(fault.errorCode, message));
+      }
       case 'status': {
         const extra: Record<string, string> =
           fault.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(Math.ceil(fault.retryAfterSeconds)) };
@@ -388,10 +382,6 @@ export class AlixSandboxCore implements AlixSandboxControl {
     return this.#json(400, failureEnvelope(errorCode, message));
   }
 
-  #methodNotAllowed(allow: string): SandboxResponse {
-    return this.#json(405, failureEnvelope(SandboxErrorCodes.METHOD_NOT_ALLOWED, `Use ${allow}`), { Allow: allow });
-  }
-
   #json(status: number, body: unknown, extra: Record<string, string> = {}): SandboxResponse {
     return { status, headers: { ...this.#headers(), ...extra }, bodyText: JSON.stringify(body) };
   }
@@ -400,7 +390,7 @@ export class AlixSandboxCore implements AlixSandboxControl {
     return { 'Content-Type': 'application/json; charset=utf-8', Date: new Date(this.now()).toUTCString() };
   }
 
-  #emit(event: Parameters<SandboxAuthCallListener>[0]): void {
+  #emit(event: SandboxAuthCallEvent): void {
     for (const listener of this.#listeners) {
       try {
         listener(event);
@@ -409,16 +399,4 @@ export class AlixSandboxCore implements AlixSandboxControl {
       }
     }
   }
-}
-
-function checkRevokedUser(method: string, userEmail: string | undefined): string | undefined {
-  if (userEmail !== undefined && (typeof userEmail !== 'string' || userEmail === '')) {
-    throw new TypeError(`${method}(): userEmail must be a non-empty string`);
-  }
-  return userEmail;
-}
-
-function readErrorCode(bodyText: string): number | undefined {
-  const body = parseJsonObject(bodyText);
-  return typeof body?.errorCode === 'number' ? body.errorCode : undefined;
 }

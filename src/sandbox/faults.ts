@@ -73,6 +73,9 @@ export type SandboxFaultType = SandboxFault['type'];
 
 const FAULT_TYPES: ReadonlySet<string> = new Set<SandboxFaultType>(['status', 'delay', 'reset', 'malformed', 'reject']);
 
+const isHttpStatus = (value: unknown, min: number): boolean =>
+  Number.isInteger(value) && (value as number) >= min && (value as number) <= 599;
+
 function checkFault(fault: SandboxFault): void {
   if (typeof fault !== 'object' || fault === null || !FAULT_TYPES.has(fault.type)) {
     throw new TypeError(`injectFaults(): unknown fault type; expected one of ${[...FAULT_TYPES].join(', ')}`);
@@ -83,51 +86,30 @@ function checkFault(fault: SandboxFault): void {
   if (fault.userEmail !== undefined && (typeof fault.userEmail !== 'string' || fault.userEmail === '')) {
     throw new TypeError('injectFaults(): userEmail must be a non-empty string');
   }
-  if (fault.type === 'status' && !(Number.isInteger(fault.status) && fault.status >= 400 && fault.status <= 599)) {
-    throw new RangeError('injectFaults(): a status fault needs an HTTP status from 400 to 599');
-  }
-  if (fault.type === 'status' && fault.retryAfterSeconds !== undefined && !(fault.retryAfterSeconds >= 0)) {
-    throw new RangeError('injectFaults(): retryAfterSeconds must be 0 or more');
-  }
-  if (fault.type === 'delay' && !(Number.isFinite(fault.ms) && fault.ms >= 0)) {
-    throw new RangeError('injectFaults(): a delay fault needs ms >= 0');
-  }
-  if (fault.type === 'reject' && !Number.isInteger(fault.errorCode)) {
-    throw new RangeError('injectFaults(): a reject fault needs an integer errorCode');
-  }
-  if (
-    fault.type === 'reject' &&
-    fault.status !== undefined &&
-    !(Number.isInteger(fault.status) && fault.status >= 100 && fault.status <= 599)
-  ) {
-    throw new RangeError('injectFaults(): a reject fault status must be an HTTP status');
-  }
-}
-
-/** Who an auth call is for, as far as faults care. */
-export interface FaultCall {
-  endpoint: SandboxAuthEndpoint;
-  /** The end user the call acts for; `undefined` when it names none. */
-  userEmail: string | undefined;
-}
-
-interface QueuedFault {
-  fault: SandboxFault;
-  /** Calls still to take it; `Infinity` for a fault that lasts until `clear()`. */
-  remaining: number;
+  const outOfRange = (message: string): never => {
+    throw new RangeError(`injectFaults(): ${message}`);
+  };
+  if (fault.type === 'status' && !isHttpStatus(fault.status, 400))
+    outOfRange('a status fault needs an HTTP status from 400 to 599');
+  if (fault.type === 'status' && !(fault.retryAfterSeconds === undefined || fault.retryAfterSeconds >= 0))
+    outOfRange('retryAfterSeconds must be 0 or more');
+  if (fault.type === 'delay' && !(Number.isFinite(fault.ms) && fault.ms >= 0))
+    outOfRange('a delay fault needs ms >= 0');
+  if (fault.type === 'reject' && !Number.isInteger(fault.errorCode))
+    outOfRange('a reject fault needs an integer errorCode');
+  if (fault.type === 'reject' && fault.status !== undefined && !isHttpStatus(fault.status, 100))
+    outOfRange('a reject fault status must be an HTTP status');
 }
 
 /**
  * First in, first out: each call takes the first queued fault aimed at it (its endpoint, its
- * user), and a fault aimed elsewhere waits for its own calls.
+ * user), and a fault aimed elsewhere waits for its own calls. A fault queued with `Infinity`
+ * stays for every such call until {@link FaultQueue.clear}.
  */
 export class FaultQueue {
-  readonly #queue: QueuedFault[] = [];
+  readonly #queue: Array<{ fault: SandboxFault; remaining: number }> = [];
 
-  /**
-   * Queues the fault for the next `count` calls it applies to, behind any already queued;
-   * `Infinity` keeps it for every such call until {@link FaultQueue.clear}.
-   */
+  /** Queues the fault for the next `count` calls it applies to, behind any already queued. */
   add(count: number, fault: SandboxFault): void {
     if (count !== Infinity && !(Number.isInteger(count) && count >= 0)) {
       throw new RangeError('injectFaults(): count must be an integer >= 0, or Infinity');
@@ -136,12 +118,11 @@ export class FaultQueue {
     if (count > 0) this.#queue.push({ fault: Object.freeze({ ...fault }), remaining: count });
   }
 
-  /** Takes one use of the first fault that applies to this call. */
-  take(call: FaultCall): SandboxFault | undefined {
+  /** Takes one use of the first fault that applies to a call of `endpoint` for `userEmail`. */
+  take(endpoint: SandboxAuthEndpoint, userEmail: string | undefined): SandboxFault | undefined {
     const index = this.#queue.findIndex(
       ({ fault }) =>
-        (fault.endpoint === undefined || fault.endpoint === call.endpoint) &&
-        (fault.userEmail === undefined || fault.userEmail === call.userEmail),
+        (fault.endpoint ?? endpoint) === endpoint && (fault.userEmail === undefined || fault.userEmail === userEmail),
     );
     const entry = this.#queue[index];
     if (entry === undefined) return undefined;

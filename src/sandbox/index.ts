@@ -6,8 +6,8 @@
 export { AlixSandboxCore, SANDBOX_PATHS, SANDBOX_USER_HEADER } from './core';
 export { startAlixSandbox, DEFAULT_ALIX_SANDBOX_SERVER_OPTIONS, MAX_SANDBOX_BODY_BYTES } from './server';
 export type { AlixSandbox, AlixSandboxServerOptions } from './server';
-export { DEFAULT_ALIX_SANDBOX_OPTIONS } from './options';
-export type { AlixSandboxOptions, SandboxStrictOptions } from './options';
+export { DEFAULT_ALIX_SANDBOX_OPTIONS, DEFAULT_SANDBOX_CARDS } from './options';
+export type { AlixSandboxOptions, SandboxStrictOptions, SandboxCard } from './options';
 export { SandboxErrorCodes, ALIX_SUCCESS_MESSAGE } from './envelope';
 export type {
   SandboxErrorCode,
@@ -36,8 +36,6 @@ export {
   PARTNER_KEY_BITS,
 } from './keys';
 export type { PartnerKeyPair } from './keys';
-export { DEFAULT_SANDBOX_CARDS } from './cards';
-export type { SandboxCard } from './cards';
 export type {
   AlixSandboxControl,
   SandboxAuthCallEvent,
@@ -58,4 +56,4 @@ export type {
   ConformanceDescribe,
   ConformanceIt,
   CreateTokenStore,
-} from '../testing/conformance-support';
+} from '../testing/store-conformance';

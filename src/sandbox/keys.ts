@@ -11,6 +11,7 @@ import {
   verify,
   type KeyObject,
 } from 'node:crypto';
+import { promisify } from 'node:util';
 
 /** An RSA key pair in PEM: the private key as PKCS#8, the public key as SPKI. */
 export interface PartnerKeyPair {
@@ -23,35 +24,25 @@ export interface PartnerKeyPair {
 /** The RSA modulus length of generated partner keys, in bits (as in the Alix example). */
 export const PARTNER_KEY_BITS = 2048;
 
+const KEY_PAIR_OPTIONS = {
+  modulusLength: PARTNER_KEY_BITS,
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+  privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+} as const;
+
 /**
  * Generates a 2048-bit RSA partner key pair without blocking the event loop.
  * @example
  * const { privateKeyPem, publicKeyPem } = await generatePartnerKeyPair();
  */
-export function generatePartnerKeyPair(): Promise<PartnerKeyPair> {
-  return new Promise((resolve, reject) => {
-    generateKeyPair(
-      'rsa',
-      {
-        modulusLength: PARTNER_KEY_BITS,
-        publicKeyEncoding: { type: 'spki', format: 'pem' },
-        privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-      },
-      (error, publicKeyPem, privateKeyPem) => {
-        if (error) reject(error);
-        else resolve({ privateKeyPem, publicKeyPem });
-      },
-    );
-  });
+export async function generatePartnerKeyPair(): Promise<PartnerKeyPair> {
+  const { privateKey, publicKey } = await promisify(generateKeyPair)('rsa', KEY_PAIR_OPTIONS);
+  return { privateKeyPem: privateKey, publicKeyPem: publicKey };
 }
 
 /** Generates a 2048-bit RSA partner key pair synchronously (tens to hundreds of ms). */
 export function generatePartnerKeyPairSync(): PartnerKeyPair {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', {
-    modulusLength: PARTNER_KEY_BITS,
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-  });
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', KEY_PAIR_OPTIONS);
   return { privateKeyPem: privateKey, publicKeyPem: publicKey };
 }
 

@@ -4,6 +4,5 @@
  * throws a `MissingPeerError` (`ERR_ALIX_MISSING_PEER`), and `alix-token-manager/testing`
  * works without it.
  */
-export { MSW_PACKAGE } from './msw-peer';
-export { alixHandlers, DEFAULT_ALIX_HANDLERS_OPTIONS } from './msw';
+export { alixHandlers, DEFAULT_ALIX_HANDLERS_OPTIONS, MSW_PACKAGE } from './msw';
 export type { AlixHandlers, AlixHandlersOptions } from './msw';

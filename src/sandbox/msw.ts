@@ -1,14 +1,17 @@
 /**
  * The sandbox as msw 2 request handlers (no port, same core, same answers), exported by
  * `alix-token-manager/testing/msw` through msw-entry.ts. The only file of the sandbox that
- * uses msw, loaded on first use (msw-peer.ts), so that `alix-token-manager/testing` loads
- * without msw installed.
+ * uses msw, loaded on first use, so that `alix-token-manager/testing` loads without msw
+ * installed and `alixHandlers()` throws a typed `MissingPeerError` (`ERR_ALIX_MISSING_PEER`).
  */
-import type { HttpHandler } from 'msw';
+import type * as Msw from 'msw';
 import { ConfigurationError } from '../errors';
-import { AlixSandboxCore, SANDBOX_PATHS } from './core';
-import { mswApi } from './msw-peer';
+import { loadOptionalPeer } from '../optional-peer';
+import { AlixSandboxCore, SANDBOX_PATHS, coreFor } from './core';
 import type { AlixSandboxOptions } from './options';
+
+/** The package `alix-token-manager/testing/msw` needs beside it. */
+export const MSW_PACKAGE = 'msw';
 
 /** Options of {@link alixHandlers}. */
 export interface AlixHandlersOptions extends AlixSandboxOptions {
@@ -32,7 +35,7 @@ export const DEFAULT_ALIX_HANDLERS_OPTIONS = Object.freeze({ baseUrl: 'https://s
  * msw handlers for the sandbox routes, as an array (spread it into `setupServer`) that
  * also carries the core behind it for credentials and test controls.
  */
-export type AlixHandlers = HttpHandler[] & {
+export type AlixHandlers = Msw.HttpHandler[] & {
   /** The core answering the requests: partner credentials, controls and counters. */
   readonly core: AlixSandboxCore;
   /** The base URL the handlers answer under, no trailing slash. */
@@ -50,15 +53,10 @@ function resolve(input: AlixSandboxCore | AlixHandlersOptions): { core: AlixSand
   }
   if (parsed.search !== '' || parsed.hash !== '')
     throw new ConfigurationError('alixHandlers(): baseUrl must not have a query or hash');
-  const normalized = `${parsed.origin}${parsed.pathname.replace(/\/+$/, '')}`;
-  if (core === undefined) return { core: new AlixSandboxCore(coreOptions), baseUrl: normalized };
-  const extra = Object.entries(coreOptions).filter(([, value]) => value !== undefined);
-  if (extra.length > 0) {
-    throw new ConfigurationError(
-      `alixHandlers(): pass either core or sandbox options, not both (${extra.map(([key]) => key).join(', ')})`,
-    );
-  }
-  return { core, baseUrl: normalized };
+  return {
+    core: coreFor('alixHandlers()', core, coreOptions) ?? new AlixSandboxCore(coreOptions),
+    baseUrl: `${parsed.origin}${parsed.pathname.replace(/\/+$/, '')}`,
+  };
 }
 
 /**
@@ -75,7 +73,12 @@ function resolve(input: AlixSandboxCore | AlixHandlersOptions): { core: AlixSand
  * alix.core.injectFaults(1, { type: 'status', status: 503 });
  */
 export function alixHandlers(coreOrOptions: AlixSandboxCore | AlixHandlersOptions = {}): AlixHandlers {
-  const { http, HttpResponse } = mswApi();
+  const { http, HttpResponse } = loadOptionalPeer<typeof Msw>({
+    packageName: MSW_PACKAGE,
+    entry: 'alix-token-manager/testing/msw',
+    worksWithout: 'startAlixSandbox() from alix-token-manager/testing, a real local server',
+    dev: true,
+  });
   const { core, baseUrl } = resolve(coreOrOptions);
   const handlers = Object.values(SANDBOX_PATHS).map((path) =>
     http.all(`${baseUrl}${path}`, async ({ request }) => {

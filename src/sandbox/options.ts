@@ -1,14 +1,30 @@
 /**
- * Options of the sandbox core, their defaults, and their one-time validation.
+ * Options of the sandbox core, their defaults, and their one-time validation; and the fake
+ * cards `GET /api/v2/cards` returns.
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { systemClock } from '../clock';
 import { assertPositiveMs, definedOnly } from '../defaults';
 import { ConfigurationError } from '../errors';
-import { DEFAULT_SANDBOX_CARDS, type SandboxCard } from './cards';
 import { createAlixSignature, generatePartnerKeyPairSync, verifyAlixSignature } from './keys';
-import { createTokenSigningSecret } from './tokens';
 import type { SandboxAuthCallListener } from './types';
+
+/** One fake Alix card. */
+export interface SandboxCard {
+  id: string;
+  last4: string;
+  status: 'active' | 'frozen';
+  currency: string;
+  /** Balance in minor units (cents). */
+  balance: number;
+}
+
+/** The cards a sandbox serves unless given others. */
+export const DEFAULT_SANDBOX_CARDS: readonly SandboxCard[] = Object.freeze([
+  Object.freeze({ id: 'card_sandbox_0001', last4: '4242', status: 'active', currency: 'USD', balance: 125_000 }),
+  Object.freeze({ id: 'card_sandbox_0002', last4: '1881', status: 'active', currency: 'EUR', balance: 9_950 }),
+  Object.freeze({ id: 'card_sandbox_0003', last4: '0005', status: 'frozen', currency: 'USD', balance: 0 }),
+] as const satisfies readonly SandboxCard[]);
 
 /**
  * Strict readings of the Alix page, where its tables and its sample disagree. By default the
@@ -100,25 +116,15 @@ export const DEFAULT_ALIX_SANDBOX_OPTIONS = Object.freeze({
   strict: Object.freeze({ refreshUserEmail: false, datetimeExpiries: false } satisfies Required<SandboxStrictOptions>),
 });
 
-/** Options after defaults and validation. */
-export interface ResolvedSandboxOptions {
-  partnerCode: string;
-  secretKey: string;
-  publicKey: KeyObject;
-  publicKeyPem: string;
-  privateKeyPem: string | undefined;
-  accessTokenTtlMs: number;
-  refreshTokenTtlMs: number;
-  now: () => number;
-  tokenSigningSecret: string;
-  cards: readonly SandboxCard[];
-  onAuthCall: SandboxAuthCallListener | undefined;
-  strict: Readonly<Required<SandboxStrictOptions>>;
-}
+/** The options that stay optional after defaults. */
+type Optional = 'privateKeyPem' | 'onAuthCall' | 'tokenSigningSecret';
 
-function checkTtl(name: string, value: number): void {
-  assertPositiveMs(`sandbox option ${name}`, value);
-}
+/** Options after defaults and validation. */
+export type ResolvedSandboxOptions = Required<Omit<AlixSandboxOptions, Optional | 'strict'>> &
+  Pick<AlixSandboxOptions, Optional> & {
+    publicKey: KeyObject;
+    strict: Readonly<Required<SandboxStrictOptions>>;
+  };
 
 function checkString(name: string, value: unknown): void {
   if (typeof value !== 'string' || value === '') {
@@ -126,21 +132,7 @@ function checkString(name: string, value: unknown): void {
   }
 }
 
-function parseKey(name: string, parse: () => KeyObject): KeyObject {
-  let key: KeyObject;
-  try {
-    key = parse();
-  } catch (error) {
-    throw new ConfigurationError(`sandbox option ${name} is not a PEM key`, { cause: error });
-  }
-  if (key.asymmetricKeyType !== 'rsa') {
-    throw new ConfigurationError(
-      `sandbox option ${name} must be an RSA key (got ${key.asymmetricKeyType ?? 'unknown'})`,
-    );
-  }
-  return key;
-}
-
+/** The key pair: generated when neither half is given, else parsed, checked to be RSA and to match. */
 function resolveKeys(
   options: AlixSandboxOptions,
 ): Pick<ResolvedSandboxOptions, 'publicKey' | 'publicKeyPem' | 'privateKeyPem'> {
@@ -148,25 +140,30 @@ function resolveKeys(
     const pair = generatePartnerKeyPairSync();
     return { publicKey: createPublicKey(pair.publicKeyPem), ...pair };
   }
-  const privateKey =
-    options.privateKeyPem === undefined
-      ? undefined
-      : parseKey('privateKeyPem', () => createPrivateKey(options.privateKeyPem as string));
-  const publicKey =
-    options.publicKeyPem === undefined
-      ? createPublicKey(privateKey as KeyObject)
-      : parseKey('publicKeyPem', () => createPublicKey(options.publicKeyPem as string));
+  const parse = (name: 'privateKeyPem' | 'publicKeyPem', pem: string | undefined): KeyObject | undefined => {
+    if (pem === undefined) return undefined;
+    let key: KeyObject;
+    try {
+      key = name === 'privateKeyPem' ? createPrivateKey(pem) : createPublicKey(pem);
+    } catch (error) {
+      throw new ConfigurationError(`sandbox option ${name} is not a PEM key`, { cause: error });
+    }
+    if (key.asymmetricKeyType !== 'rsa') {
+      const type = key.asymmetricKeyType ?? 'unknown';
+      throw new ConfigurationError(`sandbox option ${name} must be an RSA key (got ${type})`);
+    }
+    return key;
+  };
+  const privateKey = parse('privateKeyPem', options.privateKeyPem);
+  const publicKey = parse('publicKeyPem', options.publicKeyPem) ?? createPublicKey(privateKey as KeyObject);
   if (privateKey !== undefined && options.publicKeyPem !== undefined) {
     const probe = createAlixSignature(privateKey, 'probe', 'probe');
     if (!verifyAlixSignature(publicKey, 'probe', 'probe', probe)) {
       throw new ConfigurationError('sandbox options privateKeyPem and publicKeyPem are not one key pair');
     }
   }
-  return {
-    publicKey,
-    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-    privateKeyPem: options.privateKeyPem,
-  };
+  const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  return { publicKey, publicKeyPem, privateKeyPem: options.privateKeyPem };
 }
 
 function resolveStrict(strict: SandboxStrictOptions | undefined): Readonly<Required<SandboxStrictOptions>> {
@@ -175,7 +172,7 @@ function resolveStrict(strict: SandboxStrictOptions | undefined): Readonly<Requi
   }
   const resolved = { ...DEFAULT_ALIX_SANDBOX_OPTIONS.strict, ...definedOnly(strict ?? {}) };
   for (const [name, value] of Object.entries(resolved)) {
-    if (name !== 'refreshUserEmail' && name !== 'datetimeExpiries') {
+    if (!Object.hasOwn(DEFAULT_ALIX_SANDBOX_OPTIONS.strict, name)) {
       throw new ConfigurationError(`sandbox option strict.${name} is unknown`);
     }
     if (typeof value !== 'boolean') throw new ConfigurationError(`sandbox option strict.${name} must be a boolean`);
@@ -191,24 +188,13 @@ export function resolveSandboxOptions(options: AlixSandboxOptions = {}): Resolve
   const merged = { ...DEFAULT_ALIX_SANDBOX_OPTIONS, ...definedOnly(options) };
   checkString('partnerCode', merged.partnerCode);
   checkString('secretKey', merged.secretKey);
-  checkTtl('accessTokenTtlMs', merged.accessTokenTtlMs);
-  checkTtl('refreshTokenTtlMs', merged.refreshTokenTtlMs);
+  assertPositiveMs('sandbox option accessTokenTtlMs', merged.accessTokenTtlMs);
+  assertPositiveMs('sandbox option refreshTokenTtlMs', merged.refreshTokenTtlMs);
   if (typeof merged.now !== 'function') throw new ConfigurationError('sandbox option now must be a function');
   if (!Array.isArray(merged.cards)) throw new ConfigurationError('sandbox option cards must be an array');
   if (merged.tokenSigningSecret !== undefined) checkString('tokenSigningSecret', merged.tokenSigningSecret);
   if (merged.onAuthCall !== undefined && typeof merged.onAuthCall !== 'function') {
     throw new ConfigurationError('sandbox option onAuthCall must be a function');
   }
-  return {
-    partnerCode: merged.partnerCode,
-    secretKey: merged.secretKey,
-    ...resolveKeys(options),
-    accessTokenTtlMs: merged.accessTokenTtlMs,
-    refreshTokenTtlMs: merged.refreshTokenTtlMs,
-    now: merged.now,
-    tokenSigningSecret: merged.tokenSigningSecret ?? createTokenSigningSecret(),
-    cards: merged.cards,
-    onAuthCall: merged.onAuthCall,
-    strict: resolveStrict(options.strict),
-  };
+  return { ...merged, ...resolveKeys(options), strict: resolveStrict(options.strict) };
 }

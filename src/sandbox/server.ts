@@ -5,11 +5,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigurationError } from '../errors';
-import { AlixSandboxCore } from './core';
+import { definedOnly } from '../defaults';
+import { AlixSandboxCore, coreFor } from './core';
 import { generatePartnerKeyPair } from './keys';
 import type { AlixSandboxOptions } from './options';
-import type { AlixSandboxControl, SandboxRequest } from './types';
-import { definedOnly } from '../defaults';
+import type { AlixSandboxControl } from './types';
 
 /** Options of {@link startAlixSandbox}. */
 export interface AlixSandboxServerOptions extends AlixSandboxOptions {
@@ -55,34 +55,15 @@ export interface AlixSandbox extends AlixSandboxControl {
   close(): Promise<void>;
 }
 
-function buildCore(options: AlixSandboxServerOptions): AlixSandboxCore | Promise<AlixSandboxCore> {
-  const { host: _host, port: _port, core, ...coreOptions } = options;
-  if (core !== undefined) {
-    const extra = Object.entries(coreOptions).filter(([, value]) => value !== undefined);
-    if (extra.length > 0) {
-      throw new ConfigurationError(
-        `startAlixSandbox(): pass either core or sandbox options, not both (${extra.map(([key]) => key).join(', ')})`,
-      );
-    }
-    return core;
+/** The request body, or `undefined` when it is over {@link MAX_SANDBOX_BODY_BYTES}. */
+async function readBody(req: IncomingMessage): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size <= MAX_SANDBOX_BODY_BYTES) chunks.push(chunk);
   }
-  if (coreOptions.publicKeyPem !== undefined || coreOptions.privateKeyPem !== undefined)
-    return new AlixSandboxCore(coreOptions);
-  // Generate the key pair off the event loop rather than inside the core's constructor.
-  return generatePartnerKeyPair().then((pair) => new AlixSandboxCore({ ...coreOptions, ...pair }));
-}
-
-function readBody(req: IncomingMessage): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_SANDBOX_BODY_BYTES) chunks.push(chunk);
-    });
-    req.on('end', () => resolve(size > MAX_SANDBOX_BODY_BYTES ? undefined : Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
+  return size > MAX_SANDBOX_BODY_BYTES ? undefined : Buffer.concat(chunks).toString('utf8');
 }
 
 /**
@@ -106,7 +87,13 @@ export async function startAlixSandbox(options: AlixSandboxServerOptions = {}): 
   };
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new ConfigurationError('startAlixSandbox(): port must be 0–65535');
-  const core = await buildCore(options);
+  const { host: _host, port: _port, core: given, ...coreOptions } = options;
+  const core =
+    coreFor('startAlixSandbox()', given, coreOptions) ??
+    (coreOptions.publicKeyPem !== undefined || coreOptions.privateKeyPem !== undefined
+      ? new AlixSandboxCore(coreOptions)
+      : // Generate the key pair off the event loop rather than inside the core's constructor.
+        new AlixSandboxCore({ ...coreOptions, ...(await generatePartnerKeyPair()) }));
   const inFlight = new Set<AbortController>();
 
   const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -118,7 +105,7 @@ export async function startAlixSandbox(options: AlixSandboxServerOptions = {}): 
     });
     try {
       const bodyText = await readBody(req);
-      const request: SandboxRequest = {
+      const request = {
         method: req.method ?? 'GET',
         path: req.url ?? '/',
         headers: req.headers,
@@ -158,7 +145,6 @@ export async function startAlixSandbox(options: AlixSandboxServerOptions = {}): 
     });
     return closing;
   };
-
   return {
     url,
     baseUrl: url,

@@ -1,146 +1,100 @@
 /**
- * The sandbox's memory of every token it issued: expiry, revocation and (for refresh
- * tokens) whether it was already used, since Alix refresh tokens rotate.
+ * The sandbox's memory of every token it issued: its kind, session, user, expiry, revocation
+ * and (for refresh tokens, which rotate) whether it was already used. The tokens themselves are
+ * opaque, JWT-looking strings like the ones Alix issues (HS256 with `partnerCode`, `session`,
+ * `userEmail` for a sign-in that named its end user, `jti`, `iat`, `exp`): clients must not
+ * decode them, and the sandbox trusts only this registry, never the claims.
  */
-import { createTokenId, signSandboxJwt } from './tokens';
+import { createHmac, randomBytes } from 'node:crypto';
+import type { ResolvedSandboxOptions } from './options';
 
-/** Why an access token is not accepted. */
-export type AccessTokenCheck = 'valid' | 'unknown' | 'expired' | 'revoked';
+/** Why a presented token is not accepted. */
+export type TokenProblem = 'unknown' | 'used' | 'expired' | 'revoked';
 
-/** Why a refresh token is not accepted. */
-export type RefreshTokenProblem = 'unknown' | 'used' | 'expired' | 'revoked';
-
-/** A freshly issued pair; expiries in epoch ms, always whole seconds. */
-export interface IssuedTokenPair {
-  accessToken: string;
-  refreshToken: string;
-  accessTokenExpiresAt: number;
-  refreshTokenExpiresAt: number;
-}
-
-/** What {@link SandboxTokenRegistry.issue} needs. */
-export interface IssueRequest {
-  partnerCode: string;
-  /** The end user the session acts for; `undefined` when the sign-in named none. */
+/** What the registry remembers of one issued token. */
+export interface IssuedToken {
+  kind: 'access' | 'refresh';
+  /** The end user the session acts for; `undefined` when the sign-in named none. Refreshes keep it. */
   userEmail: string | undefined;
+  /** The sign-in session the token belongs to; refreshes keep it. */
   session: string;
-  nowMs: number;
-  accessTokenTtlMs: number;
-  refreshTokenTtlMs: number;
-}
-
-interface IssuedToken {
-  partnerCode: string;
-  userEmail: string | undefined;
-  session: string;
+  /** Epoch ms, always a whole second, so the wire's epoch seconds never promise more than we keep. */
   expiresAt: number;
   revoked: boolean;
   used: boolean;
 }
 
-/** Rounds up to a whole second so the wire's epoch seconds never promise more than we keep. */
-function expiryAt(nowMs: number, ttlMs: number): number {
-  return Math.ceil((nowMs + ttlMs) / 1000) * 1000;
-}
-
-function revoke(issued: Map<string, IssuedToken>, userEmail: string | undefined): void {
-  for (const token of issued.values()) {
-    if (userEmail === undefined || token.userEmail === userEmail) token.revoked = true;
-  }
-}
+const JWT_HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
 
 /** Issues tokens and answers whether a presented token is still good. */
 export class SandboxTokenRegistry {
-  readonly #signingSecret: string;
-  readonly #access = new Map<string, IssuedToken>();
-  readonly #refresh = new Map<string, IssuedToken>();
+  readonly #issued = new Map<string, IssuedToken>();
 
-  constructor(signingSecret: string) {
-    this.#signingSecret = signingSecret;
+  readonly #options: Pick<ResolvedSandboxOptions, 'partnerCode' | 'accessTokenTtlMs' | 'refreshTokenTtlMs'>;
+  /** The HS256 secret tokens are signed with; 32 random bytes unless the options give one. */
+  readonly #signingSecret: string;
+
+  constructor(options: ResolvedSandboxOptions) {
+    this.#options = options;
+    this.#signingSecret = options.tokenSigningSecret ?? randomBytes(32).toString('base64url');
   }
 
   /** Issues a new access/refresh pair for a session. */
-  issue(request: IssueRequest): IssuedTokenPair {
-    const accessTokenExpiresAt = expiryAt(request.nowMs, request.accessTokenTtlMs);
-    const refreshTokenExpiresAt = expiryAt(request.nowMs, request.refreshTokenTtlMs);
-    const accessToken = this.#mint(request, accessTokenExpiresAt);
-    const refreshToken = this.#mint(request, refreshTokenExpiresAt);
-    const base = {
-      partnerCode: request.partnerCode,
-      userEmail: request.userEmail,
-      session: request.session,
-      revoked: false,
-      used: false,
-    };
-    this.#access.set(accessToken, { ...base, expiresAt: accessTokenExpiresAt });
-    this.#refresh.set(refreshToken, { ...base, expiresAt: refreshTokenExpiresAt });
+  issue(
+    session: Pick<IssuedToken, 'userEmail' | 'session'>,
+    nowMs: number,
+  ): { accessToken: string; refreshToken: string; accessTokenExpiresAt: number; refreshTokenExpiresAt: number } {
+    const [accessToken, accessTokenExpiresAt] = this.#mint('access', session, nowMs, this.#options.accessTokenTtlMs);
+    const [refreshToken, refreshTokenExpiresAt] = this.#mint(
+      'refresh',
+      session,
+      nowMs,
+      this.#options.refreshTokenTtlMs,
+    );
     return { accessToken, refreshToken, accessTokenExpiresAt, refreshTokenExpiresAt };
   }
 
-  /** Whether a bearer token may call a protected resource at `nowMs`. */
-  checkAccess(token: string, nowMs: number): AccessTokenCheck {
-    const issued = this.#access.get(token);
+  /** The token of this kind, used, expired or revoked alike; `undefined` when never issued. */
+  get(token: string, kind: IssuedToken['kind']): IssuedToken | undefined {
+    const issued = this.#issued.get(token);
+    return issued?.kind === kind ? issued : undefined;
+  }
+
+  /** Why the token may not be used at `nowMs`; `undefined` when it may. */
+  problem(token: string, kind: IssuedToken['kind'], nowMs: number): TokenProblem | undefined {
+    const issued = this.get(token, kind);
     if (issued === undefined) return 'unknown';
     if (issued.revoked) return 'revoked';
-    if (nowMs >= issued.expiresAt) return 'expired';
-    return 'valid';
+    if (issued.used) return 'used';
+    return nowMs >= issued.expiresAt ? 'expired' : undefined;
   }
 
-  /**
-   * The end user an issued access token acts for: `{ known: false }` for a token never
-   * issued, `userEmail: undefined` for one whose sign-in named no user.
-   */
-  accessTokenUser(token: string): { known: true; userEmail: string | undefined } | { known: false } {
-    const issued = this.#access.get(token);
-    return issued === undefined ? { known: false } : { known: true, userEmail: issued.userEmail };
+  /** Revokes every token of this kind issued so far, or only those issued to `userEmail`. */
+  revoke(kind: IssuedToken['kind'], userEmail: string | undefined): void {
+    for (const token of this.#issued.values()) {
+      if (token.kind === kind && (userEmail === undefined || token.userEmail === userEmail)) token.revoked = true;
+    }
   }
 
-  /**
-   * The end user an issued refresh token acts for (used, expired or revoked alike); `undefined` when unknown or none.
-   */
-  refreshTokenUser(token: string): string | undefined {
-    return this.#refresh.get(token)?.userEmail;
-  }
-
-  /**
-   * Spends a refresh token: on success it is dead from then on and its session and user are
-   * returned for the new pair.
-   */
-  consumeRefresh(
-    token: string,
-    partnerCode: string,
+  #mint(
+    kind: IssuedToken['kind'],
+    { userEmail, session }: Pick<IssuedToken, 'userEmail' | 'session'>,
     nowMs: number,
-  ): { ok: true; session: string; userEmail: string | undefined } | { ok: false; problem: RefreshTokenProblem } {
-    const issued = this.#refresh.get(token);
-    if (issued === undefined || issued.partnerCode !== partnerCode) return { ok: false, problem: 'unknown' };
-    if (issued.revoked) return { ok: false, problem: 'revoked' };
-    if (issued.used) return { ok: false, problem: 'used' };
-    if (nowMs >= issued.expiresAt) return { ok: false, problem: 'expired' };
-    issued.used = true;
-    return { ok: true, session: issued.session, userEmail: issued.userEmail };
-  }
-
-  /** Revokes every access token issued so far, or only those issued to `userEmail`. */
-  revokeAccessTokens(userEmail?: string): void {
-    revoke(this.#access, userEmail);
-  }
-
-  /** Revokes every refresh token issued so far, or only those issued to `userEmail`. */
-  revokeRefreshTokens(userEmail?: string): void {
-    revoke(this.#refresh, userEmail);
-  }
-
-  #mint(request: IssueRequest, expiresAt: number): string {
-    return signSandboxJwt(
-      {
-        partnerCode: request.partnerCode,
-        ...(request.userEmail === undefined ? {} : { userEmail: request.userEmail }),
-        session: request.session,
-        jti: createTokenId(),
-        iat: Math.floor(request.nowMs / 1000),
-        exp: expiresAt / 1000,
-      },
-      this.#signingSecret,
-    );
+    ttlMs: number,
+  ): [string, number] {
+    const expiresAt = Math.ceil((nowMs + ttlMs) / 1000) * 1000;
+    const claims = {
+      partnerCode: this.#options.partnerCode,
+      ...(userEmail === undefined ? {} : { userEmail }),
+      session,
+      // Makes every token unique, even two issued in the same second.
+      jti: randomBytes(12).toString('base64url'),
+      iat: Math.floor(nowMs / 1000),
+      exp: expiresAt / 1000,
+    };
+    const payload = `${JWT_HEADER}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+    const token = `${payload}.${createHmac('sha256', this.#signingSecret).update(payload).digest('base64url')}`;
+    this.#issued.set(token, { kind, userEmail, session, expiresAt, revoked: false, used: false });
+    return [token, expiresAt];
   }
 }

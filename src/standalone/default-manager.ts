@@ -29,12 +29,6 @@ export function createTokenManagerPoolFromEnv(
   return new TokenManagerPool({ ...options, createProvider: AlixAuthProvider.forUsers(common) });
 }
 
-/** The process-wide pool behind `getAccessToken({ userEmail })`, created lazily. */
-export function getDefaultTokenManagerPool(): TokenManagerPool {
-  defaultPool ??= createTokenManagerPoolFromEnv();
-  return defaultPool;
-}
-
 /**
  * A `TokenManager` configured from the environment, for when the whole process shares one
  * session. The environment is read on the first call. With `ALIX_TOKEN_ENCRYPTION_KEYS`
@@ -46,8 +40,7 @@ export function createTokenManagerFromEnv(
   env: NodeJS.ProcessEnv = process.env,
   options: Omit<TokenManagerOptions, 'provider'> = {},
 ): TokenManager {
-  const config = readAlixEnvConfig(env);
-  const { encryption } = config;
+  const { encryption, ...config } = readAlixEnvConfig(env);
   return new TokenManager({
     initialTokens: config.initialTokens,
     ...(encryption === undefined || options.store !== undefined ? {} : { store: new MemoryTokenStore({ encryption }) }),
@@ -82,11 +75,11 @@ export function getDefaultTokenManager(): TokenManager {
  */
 export function getAccessToken(options?: StandaloneGetAccessTokenOptions): Promise<string> {
   try {
-    if (options?.userEmail !== undefined) {
-      const { userEmail, ...rest } = options;
-      return getDefaultTokenManagerPool().getAccessToken(userEmail, rest);
-    }
-    return getDefaultTokenManager().getAccessToken(options);
+    if (options?.userEmail === undefined) return getDefaultTokenManager().getAccessToken(options);
+    const { userEmail, ...rest } = options;
+    // The process-wide pool, created lazily like the manager.
+    defaultPool ??= createTokenManagerPoolFromEnv();
+    return defaultPool.getAccessToken(userEmail, rest);
   } catch (error) {
     return Promise.reject(error);
   }

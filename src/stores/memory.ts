@@ -1,11 +1,10 @@
 import NodeCache from 'node-cache';
 import { definedOnly } from '../defaults';
 import { ConfigurationError } from '../errors';
-import { LocalAuthBreaker } from '../manager/breaker';
-import type { AuthBreakerOptions } from '../manager/breaker';
-import type { TokenCipher } from './cipher';
+import { LocalAuthBreaker } from './memory-breaker';
+import type { AuthBreakerOptions } from './memory-breaker';
 import { UnreadableSessionError, isSealedSession, openSession, resolveTokenCipher, sealSession } from './encryption';
-import type { TokenEncryptionOptions } from './encryption';
+import type { TokenCipher, TokenEncryptionOptions } from './encryption';
 import type { AuthBreaker, StoredSession, TokenStore } from './types';
 
 /** Options of {@link MemoryTokenStore}. */
@@ -80,34 +79,24 @@ export class MemoryTokenStore implements TokenStore {
 
   /** @throws ConfigurationError when an option is invalid. */
   constructor(options: MemoryTokenStoreOptions = {}) {
-    if (typeof options !== 'object' || options === null)
-      throw new ConfigurationError('MemoryTokenStore options must be an object');
+    const invalid = (what: string): ConfigurationError => new ConfigurationError(`MemoryTokenStore ${what}`);
+    if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
     const resolved = { ...DEFAULT_MEMORY_TOKEN_STORE_OPTIONS, ...definedOnly(options) };
-    if (typeof resolved.now !== 'function')
-      throw new ConfigurationError('MemoryTokenStore option now must be a function');
-    const { maxSessions } = resolved;
-    if (
-      typeof maxSessions !== 'number' ||
-      !(Number.isInteger(maxSessions) || maxSessions === Number.POSITIVE_INFINITY) ||
-      maxSessions < 1
-    ) {
-      throw new ConfigurationError('MemoryTokenStore option maxSessions must be an integer ≥ 1');
+    const { now, maxSessions, cache, breaker, encryption } = resolved;
+    if (typeof now !== 'function') throw invalid('option now must be a function');
+    if (!(Number.isInteger(maxSessions) || maxSessions === Infinity) || maxSessions < 1) {
+      throw invalid('option maxSessions must be an integer ≥ 1');
+    }
+    if (cache !== undefined && (typeof cache.get !== 'function' || typeof cache.set !== 'function')) {
+      throw invalid('option cache must be a NodeCache');
     }
     this.#maxSessions = maxSessions;
-    const cache = resolved.cache as unknown;
-    if (
-      cache !== undefined &&
-      (typeof (cache as NodeCache).get !== 'function' || typeof (cache as NodeCache).set !== 'function')
-    ) {
-      throw new ConfigurationError('MemoryTokenStore option cache must be a NodeCache');
-    }
-    this.#cache = (cache as NodeCache | undefined) ?? new NodeCache({ useClones: false, checkperiod: 0, stdTTL: 0 });
-    this.#now = resolved.now;
-    this.#cipher = resolveTokenCipher(resolved.encryption, 'MemoryTokenStore');
+    this.#cache = cache ?? new NodeCache({ useClones: false, checkperiod: 0, stdTTL: 0 });
+    this.#now = now;
+    this.#cipher = resolveTokenCipher(encryption, 'MemoryTokenStore');
     // Expired and deleted entries leave the order too (the cache may be shared: other keys are not ours).
     this.#cache.on('del', (key: string) => this.#order.delete(key));
-    this.breaker =
-      resolved.breaker === false ? undefined : new LocalAuthBreaker({ now: resolved.now, ...resolved.breaker });
+    this.breaker = breaker === false ? undefined : new LocalAuthBreaker({ now, ...breaker });
   }
 
   /** @throws UnreadableSessionError when an encrypted value does not open (the manager treats it as absent). */

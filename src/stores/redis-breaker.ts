@@ -1,57 +1,43 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { combine, openDurationMs } from '../manager/breaker';
-import type { ResolvedAuthBreakerOptions } from '../manager/breaker';
-import { isRefusal, warnRefusedOnce } from './redis-commands';
+import { combine, openDurationMs } from './memory-breaker';
+import type { ResolvedAuthBreakerOptions } from './memory-breaker';
+import { isRefusal, setRecent, warnRefusedOnce } from './redis-commands';
+import type { RedisCommands } from './redis-commands';
 import type { AuthBreaker, BreakerAdmission, BreakerCall, BreakerOutcome, BreakerState, BreakerStatus } from './types';
 
-/** The Redis names of one circuit (a scope's, or one session's within it). */
-export interface RedisCircuitKeys {
-  /** Exists while the circuit is tripped (open or half-open); holds the failure count that tripped it. */
-  readonly tripped: string;
-  /** Exists (with `PX`) while the circuit is open. */
-  readonly open: string;
-  /** The half-open probe lease (`SET PX openMs`). */
-  readonly probe: string;
-  /** Transient failures in the current window (`INCR`, `PEXPIRE windowMs` on the first). */
-  readonly failures: string;
-}
+/**
+ * The Redis names of one circuit (a scope's, or one session's within it): `tripped` exists while
+ * the circuit is tripped (open or half-open) and holds the failure count that tripped it; `open`
+ * exists (with `PX`) while it is open; `probe` is the half-open probe lease (`SET PX openMs`);
+ * `failures` counts transient failures in the current window (`INCR`, `PEXPIRE windowMs` on the first).
+ */
+export type RedisCircuitKeys = Names<(typeof CIRCUIT)[number]>;
+const CIRCUIT = ['tripped', 'open', 'probe', 'failures'] as const;
+type Names<K extends string> = Readonly<Record<K, string>>;
 
 /**
  * The Redis names of the breaker for one call: every key under the scope's hash tag (one
  * cluster slot, so one script sees both circuits), the session's circuit keyed by a hash of its
- * store key, and the scope's evidence that more than one session failed.
+ * store key, and the scope's evidence that more than one session failed: the first session that
+ * failed in the window, whether a second one did, and the same two for failures that carried a
+ * `Retry-After`.
  */
 export interface RedisBreakerKeys {
-  readonly scope: RedisCircuitKeys & {
-    /** The first session that failed in the window. */
-    readonly firstFailing: string;
-    /** Exists once a second session failed in the window. */
-    readonly manyFailing: string;
-    /** The same two for failures that carried a `Retry-After`. */
-    readonly firstLimited: string;
-    readonly manyLimited: string;
-  };
+  readonly scope: RedisCircuitKeys & Names<'firstFailing' | 'manyFailing' | 'firstLimited' | 'manyLimited'>;
   readonly session: RedisCircuitKeys;
 }
 
 /** The breaker keys of `call` under `prefix`: `{<prefix>:<scope>}:…`. */
 export function breakerKeys(prefix: string, call: BreakerCall): RedisBreakerKeys {
   const tag = `{${prefix}:${call.scope}}`;
-  const circuit = (base: string): RedisCircuitKeys => ({
-    tripped: `${base}:tripped`,
-    open: `${base}:open`,
-    probe: `${base}:probe`,
-    failures: `${base}:failures`,
-  });
+  const circuit = (base: string): RedisCircuitKeys =>
+    Object.fromEntries(CIRCUIT.map((name) => [name, `${base}:${name}`])) as RedisCircuitKeys;
+  const evidence = { firstFailing: `${tag}:first-failing`, manyFailing: `${tag}:many-failing` };
+  const limited = { firstLimited: `${tag}:first-limited`, manyLimited: `${tag}:many-limited` };
   return {
-    scope: {
-      ...circuit(tag),
-      firstFailing: `${tag}:first-failing`,
-      manyFailing: `${tag}:many-failing`,
-      firstLimited: `${tag}:first-limited`,
-      manyLimited: `${tag}:many-limited`,
-    },
+    scope: { ...circuit(tag), ...evidence, ...limited },
     session: circuit(`${tag}:session:${sessionId(call.session)}`),
   };
 }
@@ -62,12 +48,14 @@ function sessionId(session: string): string {
 }
 
 /**
- * Admission. KEYS: session tripped, open, probe; scope tripped, open, probe, failures; then the
- * rest of what a success deletes (session failures; scope first-failing, many-failing,
- * first-limited, many-limited). ARGV: openMs, a lease token. Either circuit open refuses (with
- * its wait); a tripped circuit whose open period ran out lets one probe through per `openMs`.
- * Returns `{allowed, probe, waitMs, level (0 none, 1 session, 2 scope), scope failures, clean}`,
- * `clean` 1 when none of the keys a success deletes exists (the success then has nothing to reset).
+ * Both scripts take every key of the call, in the order of {@link RedisBreakerKeys}: session
+ * tripped, open, probe, failures (1-4); scope tripped, open, probe, failures (5-8); scope
+ * first-failing, many-failing, first-limited, many-limited (9-12). A success deletes them all.
+ *
+ * Admission. ARGV: openMs, a lease token. Either circuit open refuses (with its wait); a tripped
+ * circuit whose open period ran out lets one probe through per `openMs`. Returns `{allowed,
+ * probe, waitMs, level (0 none, 1 session, 2 scope), scope failures, clean}`, `clean` 1 when none
+ * of the keys exists (a success then has nothing to reset).
  */
 const ADMIT_SCRIPT = `
 local function gate(tripped, open, probe)
@@ -78,13 +66,13 @@ local function gate(tripped, open, probe)
   if lease > 0 then return 0, lease end
   return 2, 0
 end
-local failures = tonumber(redis.call('GET', KEYS[7]) or '0') or 0
+local failures = tonumber(redis.call('GET', KEYS[8]) or '0') or 0
 local own, ownWait = gate(KEYS[1], KEYS[2], KEYS[3])
 if own == 0 then return {0, 0, ownWait, 1, failures, 0} end
-local shared, sharedWait = gate(KEYS[4], KEYS[5], KEYS[6])
+local shared, sharedWait = gate(KEYS[5], KEYS[6], KEYS[7])
 if shared == 0 then return {0, 0, sharedWait, 2, failures, 0} end
 if own == 2 then redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[1]) end
-if shared == 2 then redis.call('SET', KEYS[6], ARGV[2], 'PX', ARGV[1]) end
+if shared == 2 then redis.call('SET', KEYS[7], ARGV[2], 'PX', ARGV[1]) end
 if own == 2 or shared == 2 then return {1, 1, 0, 0, failures, 0} end
 local clean = 0
 if redis.call('EXISTS', unpack(KEYS)) == 0 then clean = 1 end
@@ -92,13 +80,11 @@ return {1, 0, 0, 0, failures, clean}
 `;
 
 /**
- * A transient failure. KEYS: session tripped, open, failures; scope tripped, open, failures,
- * first-failing, many-failing, first-limited, many-limited. ARGV: windowMs, threshold, openMs,
- * Retry-After ms (0 for none), the session's id, the scope's tripped lifetime (ms). Counts the
- * failure in both circuits; the session's trips at the threshold, the scope's only once two
- * sessions failed in the window; while tripped, a failure keeps a circuit open at least
- * `openMs` (or the Retry-After it honours). Returns `{session open ms, scope open ms, scope
- * failures}` (0 when closed).
+ * A transient failure. ARGV: windowMs, threshold, openMs, Retry-After ms (0 for none), the
+ * session's id, the scope's tripped lifetime (ms). Counts the failure in both circuits; the
+ * session's trips at the threshold, the scope's only once two sessions failed in the window;
+ * while tripped, a failure keeps a circuit open at least `openMs` (or the Retry-After it
+ * honours). Returns `{session open ms, scope open ms, scope failures}` (0 when closed).
  */
 const FAILURE_SCRIPT = `
 local windowMs, threshold = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -122,14 +108,15 @@ local function fail(tripped, open, failures, openFor, canTrip, lifetime)
   redis.call('DEL', failures)
   return openFor, count
 end
-note(KEYS[7], KEYS[8])
-if retryAfter > 0 then note(KEYS[9], KEYS[10]) end
+note(KEYS[9], KEYS[10])
+if retryAfter > 0 then note(KEYS[11], KEYS[12]) end
 local ownOpen = math.max(openMs, retryAfter)
 local sharedOpen = openMs
-if redis.call('EXISTS', KEYS[10]) == 1 then sharedOpen = ownOpen end
-local ownLeft = fail(KEYS[1], KEYS[2], KEYS[3], ownOpen, true, ownOpen + windowMs)
-local sharedLeft, count = fail(KEYS[4], KEYS[5], KEYS[6], sharedOpen, redis.call('EXISTS', KEYS[8]) == 1, scopeLifetime)
-if sharedLeft > 0 then redis.call('DEL', KEYS[7], KEYS[8], KEYS[9], KEYS[10]) end
+if redis.call('EXISTS', KEYS[12]) == 1 then sharedOpen = ownOpen end
+local ownLeft = fail(KEYS[1], KEYS[2], KEYS[4], ownOpen, true, ownOpen + windowMs)
+local manySessions = redis.call('EXISTS', KEYS[10]) == 1
+local sharedLeft, count = fail(KEYS[5], KEYS[6], KEYS[8], sharedOpen, manySessions, scopeLifetime)
+if sharedLeft > 0 then redis.call('DEL', KEYS[9], KEYS[10], KEYS[11], KEYS[12]) end
 return {ownLeft, sharedLeft, count}
 `;
 
@@ -138,17 +125,6 @@ const TRIPPED_LIFETIME_MS = 24 * 60 * 60_000;
 
 /** At most this many calls' last-seen states are remembered (for `snapshot()`); the oldest go first. */
 const MAX_REMEMBERED = 10_000;
-
-/** What the breaker needs from its store: a bounded Redis command runner and the client's EVAL/DEL. */
-export interface RedisBreakerDeps {
-  /** Runs one command with the store's connection wait and `commandTimeoutMs`; `key` names where, for errors. */
-  command<T>(operation: string, key: string, run: () => Promise<T>): Promise<T>;
-  evaluate(script: string, keys: readonly string[], args: readonly string[]): Promise<unknown>;
-  del(keys: readonly string[]): Promise<unknown>;
-  options: ResolvedAuthBreakerOptions;
-  prefix: string;
-  log: Logger;
-}
 
 type Remembered = Omit<BreakerStatus, 'level'>;
 
@@ -161,7 +137,6 @@ type Remembered = Omit<BreakerStatus, 'level'>;
  * (and so in `health()`): it never blocks auth on its own failure.
  */
 export class RedisAuthBreaker implements AuthBreaker {
-  readonly #deps: RedisBreakerDeps;
   /** Per call (scope and session), the state of its two circuits as last seen; least recently seen first. */
   readonly #last = new Map<string, { own: Remembered; shared: Remembered }>();
   /**
@@ -170,7 +145,7 @@ export class RedisAuthBreaker implements AuthBreaker {
    * reset by the DEL); one counted during the call itself is concurrent with the success and
    * stays, as it would had it landed just after the DEL.
    */
-  readonly #clean = new Set<string>();
+  readonly #clean = new Map<string, true>();
   /**
    * Per scope, its circuit as last seen open by any session of this process: the scope's circuit
    * is one for all its sessions, so each of them fails fast on it without asking Redis first.
@@ -178,43 +153,37 @@ export class RedisAuthBreaker implements AuthBreaker {
   readonly #openScopes = new Map<string, Remembered>();
   #unavailable: string | undefined;
 
-  constructor(deps: RedisBreakerDeps) {
-    this.#deps = deps;
-  }
+  /** Made by its `RedisTokenStore`: runs its scripts through the store's client and command runner. */
+  constructor(
+    private readonly client: Redis | Cluster,
+    private readonly commands: RedisCommands,
+    private readonly options: ResolvedAuthBreakerOptions & { readonly key: string },
+    private readonly log: Logger,
+  ) {}
 
   /** The Redis keys of `call`. */
   keysFor(call: BreakerCall): RedisBreakerKeys {
-    return breakerKeys(this.#deps.prefix, call);
+    return breakerKeys(this.options.key, call);
   }
 
   async admit(call: BreakerCall): Promise<BreakerAdmission> {
-    const { scope, session } = this.keysFor(call);
-    const keys = [session.tripped, session.open, session.probe, scope.tripped, scope.open, scope.probe, scope.failures];
-    keys.push(session.failures, scope.firstFailing, scope.manyFailing, scope.firstLimited, scope.manyLimited);
-    const remembered = rememberedKey(call);
-    this.#clean.delete(remembered);
+    const { options } = this;
+    const id = rememberedKey(call);
+    this.#clean.delete(id);
     let reply: number[];
     try {
-      const args = [String(Math.ceil(this.#deps.options.openMs)), randomUUID()];
-      reply = numbers(
-        await this.#run('EVAL breaker-admit', scope.tripped, () => this.#deps.evaluate(ADMIT_SCRIPT, keys, args)),
-      );
+      reply = await this.#eval('admit', ADMIT_SCRIPT, call, [String(Math.ceil(options.openMs)), randomUUID()]);
     } catch (error) {
       this.#failed(error);
-      const seen = this.snapshot(call);
-      const now = this.#deps.options.now();
-      const open = seen.state === 'open' && seen.openUntil !== null && seen.openUntil > now;
-      return open
-        ? { allowed: false, retryAfterMs: (seen.openUntil as number) - now }
-        : { allowed: true, probe: false };
+      const { state, openUntil } = this.snapshot(call);
+      const waitMs = state === 'open' && openUntil !== null ? openUntil - options.now() : 0;
+      return waitMs > 0 ? { allowed: false, retryAfterMs: waitMs } : { allowed: true, probe: false };
     }
     const [allowed = 1, isProbe = 0, waitMs = 0, level = 0, failures = 0, clean = 0] = reply;
-    if (clean === 1) {
-      this.#clean.add(remembered);
-      if (this.#clean.size > MAX_REMEMBERED) this.#clean.delete(this.#clean.values().next().value as string);
-    }
-    const shared = level === 2 ? opened(waitMs, failures, this.#deps.options.now()) : closedOr(isProbe, failures);
-    const own = level === 1 ? opened(waitMs, failures, this.#deps.options.now()) : closedOr(isProbe, 0);
+    if (clean === 1) setRecent(this.#clean, id, true, MAX_REMEMBERED);
+    const now = options.now();
+    const shared = level === 2 ? opened(waitMs, failures, now) : closedOr(isProbe, failures);
+    const own = level === 1 ? opened(waitMs, failures, now) : closedOr(isProbe, 0);
     // Refused by the session's own circuit, the script did not look at the scope's.
     this.#remember(call, own, shared, level !== 1);
     return allowed === 1
@@ -223,53 +192,29 @@ export class RedisAuthBreaker implements AuthBreaker {
   }
 
   async record(call: BreakerCall, outcome: BreakerOutcome, retryAfterMs?: number): Promise<void> {
-    const { scope, session } = this.keysFor(call);
-    const { options } = this.#deps;
+    const { options } = this;
+    const id = rememberedKey(call);
     try {
       if (outcome === 'success') {
-        // Nothing was counted when this call was admitted: nothing to reset.
-        if (this.#clean.delete(rememberedKey(call))) {
-          this.#last.delete(rememberedKey(call));
-          this.#openScopes.delete(call.scope);
-          return;
-        }
         // The server answered: the session's circuit and the scope's close (other sessions' stay).
-        const keys = [...Object.values(session), ...Object.values(scope)];
-        await this.#run('DEL breaker', scope.tripped, () => this.#deps.del(keys));
-        this.#last.delete(rememberedKey(call));
+        // Nothing was counted when this call was admitted: nothing to reset.
+        if (!this.#clean.delete(id)) {
+          const keys = keyList(this.keysFor(call));
+          await this.#run(this.commands.run('DEL breaker', keys[4] ?? '', () => this.client.del(...keys)));
+        }
+        this.#last.delete(id);
         this.#openScopes.delete(call.scope);
         return;
       }
-      const keys = [
-        session.tripped,
-        session.open,
-        session.failures,
-        scope.tripped,
-        scope.open,
-        scope.failures,
-        scope.firstFailing,
-        scope.manyFailing,
-        scope.firstLimited,
-        scope.manyLimited,
-      ];
       const requested = retryAfterMs !== undefined && retryAfterMs > 0 ? retryAfterMs : 0;
-      const args = [
-        ...[options.windowMs, options.failureThreshold, options.openMs].map((value) => String(Math.ceil(value))),
-        String(Math.ceil(openDurationMs(0, requested))),
-        sessionId(call.session),
-        String(TRIPPED_LIFETIME_MS),
-      ];
-      this.#clean.delete(rememberedKey(call));
-      const reply = await this.#run('EVAL breaker-failure', scope.tripped, () =>
-        this.#deps.evaluate(FAILURE_SCRIPT, keys, args),
-      );
-      const [ownLeft = 0, sharedLeft = 0, count = 0] = numbers(reply);
+      const args = [options.windowMs, options.failureThreshold, options.openMs, openDurationMs(0, requested)]
+        .map((value) => String(Math.ceil(value)))
+        .concat(sessionId(call.session), String(TRIPPED_LIFETIME_MS));
+      this.#clean.delete(id);
+      const [ownLeft = 0, sharedLeft = 0, count = 0] = await this.#eval('failure', FAILURE_SCRIPT, call, args);
       const now = options.now();
-      this.#remember(
-        call,
-        ownLeft > 0 ? opened(ownLeft, count, now) : closedOr(0, 0),
-        sharedLeft > 0 ? opened(sharedLeft, count, now) : closedOr(0, count),
-      );
+      const own = ownLeft > 0 ? opened(ownLeft, count, now) : closedOr(0, 0);
+      this.#remember(call, own, sharedLeft > 0 ? opened(sharedLeft, count, now) : closedOr(0, count));
     } catch (error) {
       this.#failed(error);
     }
@@ -283,7 +228,7 @@ export class RedisAuthBreaker implements AuthBreaker {
     const seen = this.#last.get(rememberedKey(call));
     const scope = this.#openScopes.get(call.scope);
     const last = scope === undefined ? seen : { own: seen?.own ?? closedOr(0, 0), shared: scope };
-    const now = this.#deps.options.now();
+    const now = this.options.now();
     const status =
       last === undefined
         ? { state: 'closed' as const, failures: 0, openUntil: null, level: null }
@@ -291,11 +236,18 @@ export class RedisAuthBreaker implements AuthBreaker {
     return this.#unavailable === undefined ? status : { ...status, unavailable: this.#unavailable };
   }
 
-  #run<T>(operation: string, key: string, command: () => Promise<T>): Promise<T> {
-    return this.#deps.command(operation, key, command).then((result) => {
-      this.#unavailable = undefined;
-      return result;
-    });
+  /** Runs one breaker script on every key of `call`; resolves to its reply's numbers. */
+  async #eval(name: string, script: string, call: BreakerCall, args: string[]): Promise<number[]> {
+    const keys = keyList(this.keysFor(call));
+    const reply = await this.#run(this.commands.eval(`EVAL breaker-${name}`, keys[4] ?? '', script, keys, ...args));
+    return Array.isArray(reply) ? reply.map(Number) : [];
+  }
+
+  /** `command`'s outcome; an answer from Redis means the breaker is available again. */
+  async #run<T>(command: Promise<T>): Promise<T> {
+    const result = await command;
+    this.#unavailable = undefined;
+    return result;
   }
 
   /** Redis refused the breaker, or did not answer: admit, say so in snapshots, and warn once per process if refused. */
@@ -304,30 +256,30 @@ export class RedisAuthBreaker implements AuthBreaker {
     this.#unavailable = refused
       ? 'the Redis user may not use the breaker keys or EVAL (check its ACL)'
       : 'Redis could not be reached';
-    if (refused) warnRefusedOnce(this.#deps.log, 'breaker', error);
-    else
-      this.#deps.log.debug(
-        { event: 'breaker-unavailable', err: error },
-        'the shared breaker could not be read; going by the last state seen',
-      );
+    if (refused) warnRefusedOnce(this.log, 'breaker', error);
+    else {
+      const text = 'the shared breaker could not be read; going by the last state seen';
+      this.log.debug({ event: 'breaker-unavailable', err: error }, text);
+    }
   }
 
   #remember(call: BreakerCall, own: Remembered, shared: Remembered, scopeSeen = true): void {
-    if (scopeSeen) this.#noteScope(call.scope, shared);
-    const key = rememberedKey(call);
-    this.#last.delete(key);
-    if (own.state === 'closed' && shared.state === 'closed' && shared.failures === 0) return;
-    this.#last.set(key, { own, shared });
-    if (this.#last.size > MAX_REMEMBERED) this.#last.delete(this.#last.keys().next().value as string);
+    if (scopeSeen) {
+      // The scope's circuit is kept while it is open (for every session of the scope), forgotten otherwise.
+      this.#openScopes.delete(call.scope);
+      if (shared.state === 'open') setRecent(this.#openScopes, call.scope, shared, MAX_REMEMBERED);
+    }
+    const id = rememberedKey(call);
+    this.#last.delete(id);
+    if (own.state !== 'closed' || shared.state !== 'closed' || shared.failures !== 0) {
+      setRecent(this.#last, id, { own, shared }, MAX_REMEMBERED);
+    }
   }
+}
 
-  /** Keeps the scope's circuit while it is open (for every session of the scope), forgets it otherwise. */
-  #noteScope(scope: string, shared: Remembered): void {
-    this.#openScopes.delete(scope);
-    if (shared.state !== 'open') return;
-    this.#openScopes.set(scope, shared);
-    if (this.#openScopes.size > MAX_REMEMBERED) this.#openScopes.delete(this.#openScopes.keys().next().value as string);
-  }
+/** Every key of one call, in the scripts' order (the property order of {@link RedisBreakerKeys}). */
+function keyList({ session, scope }: RedisBreakerKeys): string[] {
+  return [...Object.values(session), ...Object.values(scope)] as string[];
 }
 
 function rememberedKey(call: BreakerCall): string {
@@ -347,8 +299,4 @@ function lapse(status: Remembered, now: number): Remembered {
   return status.state === 'open' && status.openUntil !== null && status.openUntil <= now
     ? { ...status, state: 'half-open' as BreakerState, openUntil: null }
     : status;
-}
-
-function numbers(reply: unknown): number[] {
-  return Array.isArray(reply) ? reply.map(Number) : [];
 }

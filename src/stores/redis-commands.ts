@@ -5,10 +5,9 @@
  * naming the operation and key.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { setUnrefTimeout, systemClock } from '../clock';
-import type { TimerHandle } from '../clock';
-import { ErrorCodes, TokenStoreError, isTokenManagerError } from '../errors';
 import type { Logger } from 'pino';
+import { systemClock, withTimeout } from '../clock';
+import { ErrorCodes, TokenStoreError, isTokenManagerError } from '../errors';
 
 /** Connection states in which a command could only wait in ioredis's queue. */
 const DOWN_STATES: ReadonlySet<string> = new Set(['end', 'close', 'reconnecting']);
@@ -17,52 +16,38 @@ const CONNECTING_STATES: ReadonlySet<string> = new Set(['wait', 'connecting', 'c
 
 /** Runs a store's commands on its client, within their deadlines. */
 export class RedisCommands {
-  readonly #client: Redis | Cluster;
-  readonly #options: { readonly commandTimeoutMs: number; readonly connectTimeoutMs: number };
   /** The one pending wait for the client's connection, shared by every command meanwhile. */
   #connecting: Promise<void> | undefined;
 
   constructor(
-    client: Redis | Cluster,
-    options: { readonly commandTimeoutMs: number; readonly connectTimeoutMs: number },
-  ) {
-    this.#client = client;
-    this.#options = options;
-  }
+    private readonly client: Redis | Cluster,
+    private readonly options: { readonly commandTimeoutMs: number; readonly connectTimeoutMs: number },
+  ) {}
 
   /** A command timeout that ends no later than `deadline` (system clock, epoch ms). */
   timeoutBefore(deadline: number): number {
-    return Math.max(1, Math.min(this.#options.commandTimeoutMs, deadline - systemClock.now()));
+    return Math.max(1, Math.min(this.options.commandTimeoutMs, deadline - systemClock.now()));
   }
 
   /**
    * Runs one command: after waiting for a connection still being set up, failing fast
    * while the client is disconnected, and giving up after `timeoutMs`.
    */
-  async run<T>(
-    operation: string,
-    key: string,
-    command: () => Promise<T>,
-    timeoutMs = this.#options.commandTimeoutMs,
-  ): Promise<T> {
+  async run<T>(operation: string, key: string, command: () => Promise<T>, timeoutMs = this.options.commandTimeoutMs) {
     const where = `redis ${operation} on ${key}`;
-    await this.#whenConnected(where);
-    let timer: TimerHandle | undefined;
-    const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setUnrefTimeout(
-        systemClock,
-        () => reject(new TokenStoreError(`${where} timed out after ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-    });
     try {
-      return await Promise.race([command(), timeout]);
+      await this.#whenConnected(where);
+      const timedOut = (): Error => new TokenStoreError(`${where} timed out after ${timeoutMs} ms`);
+      return await withTimeout(command(), systemClock, timeoutMs, timedOut);
     } catch (error) {
       if (isTokenManagerError(error, ErrorCodes.STORE)) throw error;
       throw new TokenStoreError(`${where} failed`, { cause: error });
-    } finally {
-      if (timer !== undefined) systemClock.clearTimeout(timer);
     }
+  }
+
+  /** Runs a Lua script on `keys` as one command (see {@link run}); `operation` and `key` name it in errors. */
+  eval(operation: string, key: string, script: string, keys: string[], ...args: string[]): Promise<unknown> {
+    return this.run(operation, key, () => this.client.eval(script, keys.length, ...keys, ...args));
   }
 
   /**
@@ -72,46 +57,33 @@ export class RedisCommands {
    * connection attempt in progress (never a down one's reconnect backoff).
    */
   async #whenConnected(where: string): Promise<void> {
-    const status = this.#client.status;
-    if (status === 'ready') return;
+    const status = this.client.status;
     if (DOWN_STATES.has(status)) throw new TokenStoreError(`${where} failed: the connection is ${status}`);
     if (!CONNECTING_STATES.has(status)) return;
-    this.#connecting ??= this.#waitForReady().finally(() => {
-      this.#connecting = undefined;
+    this.#connecting ??= this.#waitForReady().finally(() => (this.#connecting = undefined));
+    await this.#connecting.catch((error: Error) => {
+      throw new TokenStoreError(`${where} failed: ${error.message}`);
     });
-    try {
-      await this.#connecting;
-    } catch (error) {
-      throw new TokenStoreError(`${where} failed: ${(error as Error).message}`);
-    }
   }
 
   #waitForReady(): Promise<void> {
-    const client = this.#client;
-    const timeoutMs = this.#options.connectTimeoutMs;
-    return new Promise<void>((resolve, reject) => {
-      const finish = (error?: Error): void => {
-        systemClock.clearTimeout(timer);
-        client.off('ready', onReady);
-        client.off('close', onClose);
-        client.off('end', onClose);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      const onReady = (): void => finish();
-      const onClose = (): void => finish(new Error('the connection closed before it was ready'));
-      const timer = setUnrefTimeout(
-        systemClock,
-        () => finish(new Error(`the connection was not ready after ${timeoutMs} ms (${client.status})`)),
-        timeoutMs,
-      );
-      client.once('ready', onReady);
-      client.once('close', onClose);
-      client.once('end', onClose);
-      // A lazyConnect client that never connected: ioredis would connect on the first
-      // command anyway (and, without an offline queue, fail that command). Its failure
-      // surfaces as 'close' above.
-      if (client.status === 'wait') client.connect().catch(() => undefined);
+    const { client } = this;
+    let settle: (error?: Error) => void = () => undefined;
+    const ready = new Promise<void>((resolve, reject) => {
+      settle = (error) => (error === undefined ? resolve() : reject(error));
+    });
+    const onReady = (): void => settle();
+    const onClose = (): void => settle(new Error('the connection closed before it was ready'));
+    client.once('ready', onReady).once('close', onClose).once('end', onClose);
+    // A lazyConnect client that never connected: ioredis would connect on the first
+    // command anyway (and, without an offline queue, fail that command). Its failure
+    // surfaces as 'close' above.
+    if (client.status === 'wait') client.connect().catch(() => undefined);
+    const { connectTimeoutMs } = this.options;
+    const notReady = (): Error =>
+      new Error(`the connection was not ready after ${connectTimeoutMs} ms (${client.status})`);
+    return withTimeout(ready, systemClock, connectTimeoutMs, notReady).finally(() => {
+      client.off('ready', onReady).off('close', onClose).off('end', onClose);
     });
   }
 }
@@ -122,24 +94,31 @@ const REFUSED = /NOPERM|NOSCRIPT|no permissions|unknown command/i;
 /** Whether Redis refused a command for this user (it will refuse it again), as opposed to failing to answer. */
 export function isRefusal(error: unknown): boolean {
   const cause = (error as { cause?: unknown } | null)?.cause;
-  return REFUSED.test(
-    `${error instanceof Error ? error.message : String(error)} ${cause instanceof Error ? cause.message : ''}`,
-  );
+  const message = error instanceof Error ? error.message : String(error);
+  return REFUSED.test(`${message} ${cause instanceof Error ? cause.message : ''}`);
 }
 
-/** The uses of Redis already warned about in this process. */
-const warnedRefusals = new Set<string>();
+/** The events already warned about in this process. */
+const warned = new Set<string>();
 
 /**
- * Warns once per process that Redis refuses the store `use` (`lock`, `breaker`): the protection
- * it gives is gone until the ACL is fixed, and a refusal lasts, so repeating it would only be noise.
+ * Logs `event` at warn the first time in this process, at debug after that: a refusal lasts, and
+ * a fleet of sessions that fail the same way says so once.
  */
+export function warnOnce(log: Logger, event: string, fields: object, message: string): void {
+  log[warned.has(event) ? 'debug' : 'warn']({ event, ...fields }, message);
+  warned.add(event);
+}
+
+/** Warns once per process that Redis refuses the store `use`: its protection is gone until the ACL is fixed. */
 export function warnRefusedOnce(log: Logger, use: 'lock' | 'breaker', error: unknown): void {
-  if (warnedRefusals.has(use)) return;
-  warnedRefusals.add(use);
-  log.warn(
-    { event: `${use}-refused`, err: error },
-    `Redis refuses the ${use} commands for this user; the ${use} is off until its ACL allows them (see ` +
-      `docs/scaling.md)`,
-  );
+  const text = `Redis refuses the ${use} commands for this user; the ${use} is off until its ACL allows them`;
+  warnOnce(log, `${use}-refused`, { err: error }, `${text} (see docs/scaling.md)`);
+}
+
+/** Sets `key` as the most recently used entry of `map`, dropping the least recently used past `max`. */
+export function setRecent<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > max) map.delete(map.keys().next().value as K);
 }

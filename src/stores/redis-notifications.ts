@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { setUnrefTimeout, systemClock } from '../clock';
+import { setUnrefTimeout, systemClock, withTimeout } from '../clock';
 import type { TimerHandle } from '../clock';
 
 /**
@@ -23,11 +23,6 @@ export interface Watch {
   next(delayMs: number, signal: AbortSignal): Promise<void>;
   /** Ends the wait: unsubscribes its channel when nothing else listens on it. */
   stop(): void;
-  /**
-   * Resolves once the channel's SUBSCRIBE was answered (or failed), or after `timeoutMs`: a
-   * read after it cannot miss a notification published later.
-   */
-  subscribed(timeoutMs: number): Promise<void>;
 }
 
 /** Called with each message published on a channel listened to. */
@@ -52,8 +47,8 @@ export class RedisNotifications {
   #mode: Promise<PubSubMode | undefined> | undefined;
   /** After a failed detection: not asked again before this (system clock, epoch ms). */
   #detectAfter = 0;
-  /** Whether the last SUBSCRIBE failed: warn once per outage, not per wait. */
-  #subscribeFailing = false;
+  /** Whether the last PUBLISH / SUBSCRIBE failed: warn once per outage, not per write or wait. */
+  readonly #failing = { publish: false, subscribe: false };
   #closed = false;
 
   /** `info` runs `INFO server` with the store's connection wait and timeout (for {@link mode}). */
@@ -72,12 +67,8 @@ export class RedisNotifications {
   mode(): Promise<PubSubMode | undefined> {
     if (this.#mode === undefined && systemClock.now() < this.#detectAfter) return Promise.resolve(undefined);
     this.#mode ??= detectMode(this.client, this.info).then((mode) => {
-      if (mode === undefined) {
-        this.#mode = undefined;
-        this.#detectAfter = systemClock.now() + REDETECT_AFTER_MS;
-        return undefined;
-      }
-      this.log.debug({ event: 'pubsub-mode', mode }, `notifications use ${mode} pub/sub`);
+      if (mode !== undefined) this.log.debug({ event: 'pubsub-mode', mode }, `notifications use ${mode} pub/sub`);
+      else [this.#mode, this.#detectAfter] = [undefined, systemClock.now() + REDETECT_AFTER_MS];
       return mode;
     });
     return this.#mode;
@@ -93,13 +84,12 @@ export class RedisNotifications {
   close(): void {
     this.#closed = true;
     for (const timer of this.#leaving.values()) systemClock.clearTimeout(timer);
-    this.#leaving.clear();
     for (const listeners of [...this.#listeners.values()]) for (const listener of [...listeners]) listener('closed');
+    this.#leaving.clear();
     this.#listeners.clear();
     this.#subscriptions.clear();
-    const subscriber = this.#subscriber;
+    this.#subscriber?.disconnect();
     this.#subscriber = undefined;
-    subscriber?.disconnect();
   }
 
   /** Calls `listener` with every message on `channel` until the returned function is called. */
@@ -108,74 +98,55 @@ export class RedisNotifications {
     const leaving = this.#leaving.get(channel);
     if (leaving !== undefined) systemClock.clearTimeout(leaving);
     this.#leaving.delete(channel);
-    let listeners = this.#listeners.get(channel);
-    if (listeners === undefined) {
-      listeners = new Set();
+    const listeners = this.#listeners.get(channel) ?? new Set();
+    if (!this.#listeners.has(channel)) {
       this.#listeners.set(channel, listeners);
       this.#subscriptions.set(channel, this.#subscribe(channel));
     }
     // A set holds each function once: wrap, so one function may listen twice.
     const own: ChannelListener = (message) => listener(message);
     listeners.add(own);
-    return () => this.#unlisten(channel, own);
+    return () => {
+      if (!listeners.delete(own) || listeners.size > 0 || this.#closed) return;
+      const unsubscribe = (): void => this.#unsubscribe(channel);
+      this.#leaving.set(channel, setUnrefTimeout(systemClock, unsubscribe, UNSUBSCRIBE_AFTER_MS));
+    };
   }
 
-  /** Settles once `channel`'s SUBSCRIBE was answered (either way), or after `timeoutMs`. */
-  subscribed(channel: string, timeoutMs: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setUnrefTimeout(systemClock, resolve, timeoutMs);
-      void (this.#subscriptions.get(channel) ?? Promise.resolve()).then(() => {
-        systemClock.clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
-
-  /** A lock wait on `channel`: woken by any message on it. */
-  watch(channel: string): Watch {
+  /**
+   * A lock wait on `channel`, woken by any message on it. Resolves once the channel's SUBSCRIBE
+   * was answered (or failed), or after `timeoutMs`: a read after that cannot miss a notification
+   * published later.
+   */
+  async watch(channel: string, timeoutMs: number): Promise<Watch> {
     let pending = false;
     let wake: (() => void) | undefined;
     const stop = this.listen(channel, () => {
       pending = true;
       wake?.();
     });
-    return {
-      next: (delayMs, signal) =>
-        new Promise<void>((resolve, reject) => {
-          if (pending || this.#closed) {
-            pending = false;
-            resolve();
-            return;
-          }
-          const settle = (): void => {
-            systemClock.clearTimeout(timer);
-            signal.removeEventListener('abort', onAbort);
-            wake = undefined;
-            pending = false;
-          };
-          const onAbort = (): void => {
-            settle();
-            reject(signal.reason);
-          };
-          wake = () => {
-            settle();
-            resolve();
-          };
-          const timer = setUnrefTimeout(systemClock, wake, delayMs);
-          signal.addEventListener('abort', onAbort, { once: true });
-        }),
-      stop,
-      subscribed: (timeoutMs) => this.subscribed(channel, timeoutMs),
-    };
-  }
-
-  #unlisten(channel: string, listener: ChannelListener): void {
-    const listeners = this.#listeners.get(channel);
-    if (listeners === undefined || !listeners.delete(listener) || listeners.size > 0 || this.#closed) return;
-    this.#leaving.set(
-      channel,
-      setUnrefTimeout(systemClock, () => this.#unsubscribe(channel), UNSUBSCRIBE_AFTER_MS),
-    );
+    const next = (delayMs: number, signal: AbortSignal): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        if (pending || this.#closed) {
+          pending = false;
+          return resolve();
+        }
+        const settle = (error?: unknown): void => {
+          systemClock.clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+          wake = undefined;
+          pending = false;
+          if (error === undefined) resolve();
+          else reject(error);
+        };
+        const onAbort = (): void => settle(signal.reason);
+        const timer = setUnrefTimeout(systemClock, () => settle(), delayMs);
+        wake = () => settle();
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+    const subscription = this.#subscriptions.get(channel) ?? Promise.resolve();
+    await withTimeout(subscription, systemClock, timeoutMs, () => new Error('not yet')).catch(() => undefined);
+    return { next, stop };
   }
 
   #unsubscribe(channel: string): void {
@@ -186,10 +157,8 @@ export class RedisNotifications {
     // The connection stays: the next wait or hand-over needs it again.
     const subscriber = this.#subscriber;
     if (subscriber === undefined) return;
-    const unsubscribe = (mode: PubSubMode | undefined): Promise<unknown> =>
-      mode === 'sharded' ? subscriber.sunsubscribe(channel) : subscriber.unsubscribe(channel);
     void this.mode()
-      .then(unsubscribe)
+      .then((mode) => (mode === 'sharded' ? subscriber.sunsubscribe(channel) : subscriber.unsubscribe(channel)))
       .catch(() => undefined);
   }
 
@@ -197,7 +166,10 @@ export class RedisNotifications {
     const mode = await this.mode();
     if (mode === undefined) {
       // Not known yet: try again shortly (the waiters poll, the managers' timers stay armed).
-      setUnrefTimeout(systemClock, () => this.#resubscribe(channel), REDETECT_AFTER_MS);
+      const retry = (): void => {
+        if (!this.#closed && this.#listeners.has(channel)) this.#subscriptions.set(channel, this.#subscribe(channel));
+      };
+      setUnrefTimeout(systemClock, retry, REDETECT_AFTER_MS);
       return;
     }
     const subscriber = this.#ensureSubscriber(mode);
@@ -205,20 +177,30 @@ export class RedisNotifications {
     if (subscriber === undefined || !this.#listeners.has(channel)) return;
     try {
       await (mode === 'sharded' ? subscriber.ssubscribe(channel) : subscriber.subscribe(channel));
-      this.#subscribeFailing = false;
+      this.#failing.subscribe = false;
     } catch (error) {
-      const fields = { event: 'subscribe-failed', channel, err: error };
       const text = 'redis subscribe failed; waiters poll instead (check the ACL allows SUBSCRIBE on this channel)';
-      if (this.#subscribeFailing) this.log.debug(fields, text);
-      else this.log.warn(fields, text);
-      this.#subscribeFailing = true;
+      this.#failed('subscribe', { event: 'subscribe-failed', channel, err: error }, text);
     }
   }
 
-  /** Subscribes `channel` again if it is still listened to (after the mode could not be asked). */
-  #resubscribe(channel: string): void {
-    if (this.#closed || !this.#listeners.has(channel)) return;
-    this.#subscriptions.set(channel, this.#subscribe(channel));
+  /**
+   * Logs a notification a store's script could not publish on `channel` (`error`: Redis's refusal,
+   * or '' when it went out); never throws (waiters poll).
+   */
+  published(key: string, channel: string, error: unknown): void {
+    if (typeof error !== 'string' || error === '') {
+      this.#failing.publish = false;
+      return;
+    }
+    const text = 'pub/sub notification failed; waiters fall back to polling (check the ACL allows PUBLISH on this';
+    this.#failed('publish', { event: 'store-publish-failed', key, channel, err: new Error(error) }, `${text} channel)`);
+  }
+
+  /** Logs a failure at warn the first time in an outage, at debug while it lasts. */
+  #failed(kind: 'publish' | 'subscribe', fields: object, text: string): void {
+    this.log[this.#failing[kind] ? 'debug' : 'warn'](fields, text);
+    this.#failing[kind] = true;
   }
 
   #ensureSubscriber(mode: PubSubMode): Redis | Cluster | undefined {
@@ -226,23 +208,18 @@ export class RedisNotifications {
     // A subscribed connection can run no other command, hence the duplicate; its offline
     // queue holds the SUBSCRIBE until it connects, and ioredis re-subscribes after a
     // reconnect. Polling covers the moments before it is subscribed and any time it is down.
-    const client = this.client;
-    let subscriber: Redis | Cluster;
-    if (!client.isCluster) subscriber = (client as Redis).duplicate({ enableOfflineQueue: true });
-    else if (mode === 'sharded') {
-      // One subscriber per master, each SSUBSCRIBEd to the channels of its own slots.
-      subscriber = (client as Cluster).duplicate([], { enableOfflineQueue: true, shardedSubscribers: true } as never);
-    } else {
-      // Classic PUBLISH reaches every node of a cluster: one connection to any node hears all.
-      subscriber = (client as Cluster).duplicate([], { enableOfflineQueue: true });
-    }
+    // On a cluster, sharded: one subscriber per master, each SSUBSCRIBEd to the channels of its
+    // own slots; classic: PUBLISH reaches every node, so one connection to any node hears all.
+    const options = { enableOfflineQueue: true, ...(mode === 'sharded' ? { shardedSubscribers: true } : {}) };
+    const subscriber = this.client.isCluster
+      ? (this.client as Cluster).duplicate([], options as never)
+      : (this.client as Redis).duplicate({ enableOfflineQueue: true });
     subscriber.on('error', (error: unknown) => {
       this.log.debug({ event: 'subscriber-error', err: error }, 'redis subscriber connection error; polling instead');
     });
-    const deliver = (channel: string, message: string): void => {
+    subscriber.on(mode === 'sharded' ? 'smessage' : 'message', (channel: string, message: string) => {
       for (const listener of [...(this.#listeners.get(channel) ?? [])]) listener(message);
-    };
-    subscriber.on(mode === 'sharded' ? 'smessage' : 'message', deliver);
+    });
     this.#subscriber = subscriber;
     return subscriber;
   }

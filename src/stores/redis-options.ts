@@ -3,11 +3,10 @@ import type { Logger } from 'pino';
 import { systemClock } from '../clock';
 import { assertPositiveMs, definedOnly } from '../defaults';
 import { ConfigurationError } from '../errors';
-import { resolveAuthBreakerOptions } from '../manager/breaker';
-import type { AuthBreakerOptions, ResolvedAuthBreakerOptions } from '../manager/breaker';
-import type { TokenCipher } from './cipher';
+import { resolveAuthBreakerOptions } from './memory-breaker';
+import type { AuthBreakerOptions, ResolvedAuthBreakerOptions } from './memory-breaker';
 import { resolveTokenCipher } from './encryption';
-import type { TokenEncryptionOptions } from './encryption';
+import type { TokenCipher, TokenEncryptionOptions } from './encryption';
 
 /** Options of the fleet-wide breaker a {@link RedisTokenStoreOptions} store keeps in Redis. */
 export interface RedisAuthBreakerOptions extends AuthBreakerOptions {
@@ -105,35 +104,31 @@ export const DEFAULT_REDIS_TOKEN_STORE_OPTIONS = Object.freeze({
   breakerKey: 'alix-token-manager:breaker',
 });
 
-/** The options that are plain values. */
-type PlainRedisTokenStoreOptions = Omit<RedisTokenStoreOptions, 'logger' | 'breaker' | 'encryption'>;
-
 /** Options with every default applied (the logger is resolved apart). */
-export type ResolvedRedisTokenStoreOptions = Required<PlainRedisTokenStoreOptions> & {
+type PlainOptions = Omit<RedisTokenStoreOptions, 'logger' | 'breaker' | 'encryption'>;
+export type ResolvedRedisTokenStoreOptions = Required<PlainOptions> & {
   /** The breaker's options and key prefix, or false. */
   breaker: (ResolvedAuthBreakerOptions & { key: string }) | false;
   /** What seals sessions, or undefined without encryption. */
   cipher: TokenCipher | undefined;
 };
 
+/** The methods a client must have: a Redis, a Sentinel-configured Redis and a Cluster all have these. */
+const CLIENT_METHODS = ['get', 'set', 'del', 'eval', 'publish', 'duplicate', 'connect', 'once', 'off'] as const;
 const DURATIONS = ['lockTtlMs', 'lockWaitMs', 'pollIntervalMs', 'commandTimeoutMs', 'connectTimeoutMs'] as const;
 
 /** Merges the defaults and validates; bad options throw at construction. */
 export function resolveRedisTokenStoreOptions(options: RedisTokenStoreOptions): ResolvedRedisTokenStoreOptions {
-  if (typeof options !== 'object' || options === null)
-    throw new ConfigurationError('RedisTokenStore needs an options object');
+  const invalid = (what: string): ConfigurationError => new ConfigurationError(`RedisTokenStore ${what}`);
+  if (typeof options !== 'object' || options === null) throw invalid('needs an options object');
   const client = options.client as Partial<Redis> | undefined;
-  // Structural: a Redis, a Sentinel-configured Redis and a Cluster all have these.
-  for (const method of ['get', 'set', 'del', 'eval', 'publish', 'duplicate', 'connect', 'once', 'off'] as const) {
-    if (typeof client?.[method] !== 'function')
-      throw new ConfigurationError('RedisTokenStore option client must be an ioredis client');
+  if (CLIENT_METHODS.some((method) => typeof client?.[method] !== 'function')) {
+    throw invalid('option client must be an ioredis client');
   }
+  // Version 1 took one key per store; JavaScript callers would otherwise pass it unnoticed.
   if ('key' in options) {
-    // Version 1 took one key per store; JavaScript callers would otherwise pass it unnoticed.
-    throw new ConfigurationError(
-      'RedisTokenStore option key was removed in version 2: one store holds every session, and the manager names ' +
-        'each key (its storeKey option)',
-    );
+    const why = 'one store holds every session, and the manager names each key (its storeKey option)';
+    throw invalid(`option key was removed in version 2: ${why}`);
   }
   const { logger: _logger, breaker, encryption, ...rest } = options;
   const { breakerKey, ...defaults } = DEFAULT_REDIS_TOKEN_STORE_OPTIONS;
@@ -141,20 +136,16 @@ export function resolveRedisTokenStoreOptions(options: RedisTokenStoreOptions): 
   const resolved = { ...defaults, ...definedOnly(rest), breaker: false, cipher } as ResolvedRedisTokenStoreOptions;
   if (breaker !== false) {
     const { key = breakerKey, ...breakerOptions } = breaker ?? {};
-    if (typeof key !== 'string' || key === '')
-      throw new ConfigurationError('RedisTokenStore option breaker.key must be a non-empty string');
-    resolved.breaker = {
-      ...resolveAuthBreakerOptions({ now: resolved.now, ...breakerOptions }, 'RedisTokenStore breaker'),
-      key,
-    };
+    if (typeof key !== 'string' || key === '') throw invalid('option breaker.key must be a non-empty string');
+    const now = resolved.now;
+    resolved.breaker = { ...resolveAuthBreakerOptions({ now, ...breakerOptions }, 'RedisTokenStore breaker'), key };
   }
   for (const name of DURATIONS) assertPositiveMs(`RedisTokenStore option ${name}`, resolved[name]);
-  if (resolved.lockWaitMs <= resolved.lockTtlMs) {
-    throw new ConfigurationError(
-      `RedisTokenStore option lockWaitMs (${resolved.lockWaitMs}) must exceed lockTtlMs (${resolved.lockTtlMs}) so a ` +
-        `crashed holder's lock can be taken over`,
-    );
+  const { lockWaitMs, lockTtlMs } = resolved;
+  if (lockWaitMs <= lockTtlMs) {
+    const why = `so a crashed holder's lock can be taken over`;
+    throw invalid(`option lockWaitMs (${lockWaitMs}) must exceed lockTtlMs (${lockTtlMs}) ${why}`);
   }
-  if (typeof resolved.now !== 'function') throw new ConfigurationError('RedisTokenStore option now must be a function');
+  if (typeof resolved.now !== 'function') throw invalid('option now must be a function');
   return resolved;
 }

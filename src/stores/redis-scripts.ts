@@ -11,14 +11,9 @@
  * With encryption, `tokens` is replaced by `sealed` (see encryption.ts); `version` and
  * `identity` stay in clear, so fencing works on the server unchanged.
  */
+import { definedOnly } from '../defaults';
 import type { TokenSet } from '../token-set';
-import type { StoredSession } from './types';
-
-/** A sealed session as stored (encryption.ts seals and opens it): the identity in clear, the tokens sealed. */
-interface SealedValue {
-  identity: string;
-  sealed: string;
-}
+import type { SealedSession, StoredSession } from './types';
 
 /** A decoded stored value: its version, and the session when the value is well formed. */
 export interface DecodedSession {
@@ -28,53 +23,47 @@ export interface DecodedSession {
   /** Why a present value was rejected, for the log (never the value itself). */
   problem?: string;
   /** A sealed value (an encrypting store's), still to be opened; `session` is then undefined. */
-  sealed?: SealedValue;
+  sealed?: SealedSession;
 }
 
-/** The problem reported for a value written by version 1 of the library (no identity). */
-export const NO_IDENTITY_PROBLEM = 'no identity (written by version 1)';
-
-/** Serialises a session with the version it will have once written. */
-export function encodeSession(session: StoredSession, version: number): string {
-  return JSON.stringify({ version, identity: session.identity, tokens: pickTokenSet(session.tokens) });
-}
-
-/** Serialises a sealed session with the version it will have once written. */
-export function encodeSealedSession(sealed: SealedValue, version: number): string {
-  return JSON.stringify({ version, identity: sealed.identity, sealed: sealed.sealed });
+/** Serialises a session (or a sealed one) with the version it will have once written. */
+export function encodeSession(value: StoredSession | SealedSession, version: number): string {
+  const body = 'sealed' in value ? { sealed: value.sealed } : { tokens: pickTokenSet(value.tokens) };
+  return JSON.stringify({ version, identity: value.identity, ...body });
 }
 
 /** Decodes a stored value; anything malformed yields `session: undefined` and a `problem`. */
 export function decodeSession(raw: string | null): DecodedSession {
   if (raw === null) return { version: 0, session: undefined };
-  let parsed: unknown;
+  let parsed: Partial<Record<'version' | 'identity' | 'tokens' | 'sealed', unknown>> | null;
   try {
-    parsed = JSON.parse(raw);
+    parsed = JSON.parse(raw) as typeof parsed;
   } catch {
     return { version: 0, session: undefined, problem: 'not JSON' };
   }
   if (typeof parsed !== 'object' || parsed === null)
     return { version: 0, session: undefined, problem: 'not an object' };
-  type Fields = Partial<Record<'version' | 'identity' | 'tokens' | 'sealed', unknown>>;
-  const { version, identity, tokens, sealed } = parsed as Fields;
-  if (!isVersion(version)) return { version: 0, session: undefined, problem: 'no valid version' };
-  if (typeof sealed === 'string') {
-    const problem = identityProblem(identity);
-    if (problem !== undefined) return { version, session: undefined, problem };
-    return { version, session: undefined, sealed: { identity: identity as string, sealed } };
+  const { version, identity, tokens, sealed } = parsed;
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) {
+    return { version: 0, session: undefined, problem: 'no valid version' };
   }
-  const problem = identityProblem(identity) ?? tokenSetProblem(tokens);
+  const problem = identityProblem(identity) ?? (typeof sealed === 'string' ? undefined : tokenSetProblem(tokens));
   if (problem !== undefined) return { version, session: undefined, problem };
+  if (typeof sealed === 'string')
+    return { version, session: undefined, sealed: { identity: identity as string, sealed } };
   return { version, session: { identity: identity as string, tokens: pickTokenSet(tokens as TokenSet) } };
 }
 
-function isVersion(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+/** Why `session` may not be stored, or undefined when it may. */
+export function sessionProblem(session: StoredSession): string | undefined {
+  if (typeof session !== 'object' || session === null) return 'not a session object';
+  // A write must carry an identity: a missing one is not version 1's, just a bad session.
+  return identityProblem(session.identity ?? null) ?? tokenSetProblem(session.tokens);
 }
 
 /** Why a stored value's identity is unusable, or undefined when it is fine. */
 function identityProblem(value: unknown): string | undefined {
-  if (value === undefined) return NO_IDENTITY_PROBLEM;
+  if (value === undefined) return 'no identity (written by version 1)';
   if (typeof value !== 'string' || value === '') return 'identity is not a non-empty string';
   return undefined;
 }
@@ -84,24 +73,18 @@ export function tokenSetProblem(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null) return 'no tokens object';
   const set = value as Record<string, unknown>;
   if (typeof set.accessToken !== 'string' || set.accessToken === '') return 'accessToken is not a non-empty string';
-  if (!isFiniteNumber(set.accessTokenExpiresAt)) return 'accessTokenExpiresAt is not a number';
+  if (!Number.isFinite(set.accessTokenExpiresAt)) return 'accessTokenExpiresAt is not a number';
   if (set.refreshToken !== undefined && typeof set.refreshToken !== 'string') return 'refreshToken is not a string';
-  if (set.refreshTokenExpiresAt !== undefined && !isFiniteNumber(set.refreshTokenExpiresAt)) {
+  if (set.refreshTokenExpiresAt !== undefined && !Number.isFinite(set.refreshTokenExpiresAt)) {
     return 'refreshTokenExpiresAt is not a number';
   }
   return undefined;
 }
 
-function isFiniteNumber(value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value);
-}
-
 /** Copies only the token set's own fields, so nothing else a caller attached is stored. */
-function pickTokenSet(set: TokenSet): TokenSet {
-  const picked: TokenSet = { accessToken: set.accessToken, accessTokenExpiresAt: set.accessTokenExpiresAt };
-  if (set.refreshToken !== undefined) picked.refreshToken = set.refreshToken;
-  if (set.refreshTokenExpiresAt !== undefined) picked.refreshTokenExpiresAt = set.refreshTokenExpiresAt;
-  return picked;
+export function pickTokenSet(set: TokenSet): TokenSet {
+  const { accessToken, accessTokenExpiresAt, refreshToken, refreshTokenExpiresAt } = set;
+  return definedOnly({ accessToken, accessTokenExpiresAt, refreshToken, refreshTokenExpiresAt }) as TokenSet;
 }
 
 /** Lua: the stored value's version, counted exactly as {@link decodeSession} counts it. */

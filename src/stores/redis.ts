@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { setUnrefTimeout, systemClock } from '../clock';
-import type { TimerHandle } from '../clock';
+import { setUnrefInterval, systemClock } from '../clock';
 import { TokenStoreError } from '../errors';
 import { createLogger } from '../logger';
 import {
@@ -10,14 +9,13 @@ import {
   FENCED_SET_SCRIPT,
   RELEASE_LOCK_SCRIPT,
   decodeSession,
-  encodeSealedSession,
   encodeSession,
-  tokenSetProblem,
+  sessionProblem,
 } from './redis-scripts';
 import type { DecodedSession } from './redis-scripts';
-import { UnreadableSessionError, openSession, sealSession, warnOnce } from './encryption';
+import { UnreadableSessionError, openSession, sealSession } from './encryption';
 import { RedisAuthBreaker } from './redis-breaker';
-import { RedisCommands, isRefusal, warnRefusedOnce } from './redis-commands';
+import { RedisCommands, isRefusal, setRecent, warnOnce, warnRefusedOnce } from './redis-commands';
 import { RedisNotifications } from './redis-notifications';
 import type { PubSubMode, Watch } from './redis-notifications';
 import { resolveRedisTokenStoreOptions } from './redis-options';
@@ -46,13 +44,8 @@ export interface RedisTokenStoreKeys {
   readonly channel: string;
 }
 
-/** Whether `key` already has a Redis Cluster hash tag (a `{…}` with something inside). */
-function hasHashTag(key: string): boolean {
-  const open = key.indexOf('{');
-  if (open === -1) return false;
-  const close = key.indexOf('}', open + 1);
-  return close > open + 1;
-}
+/** A Redis Cluster hash tag: the first `{`, then something, then the first `}` after it. */
+const HASH_TAG = /^[^{]*\{[^}]+\}/;
 
 /**
  * How many session versions a store remembers. A pool may touch many sessions in one
@@ -125,10 +118,8 @@ export class RedisTokenStore implements TokenStore {
   readonly #versions = new Map<string, number>();
   readonly #notifications: RedisNotifications;
   readonly #commands: RedisCommands;
-  /** Whether the last PUBLISH / SUBSCRIBE failed: warn once per outage, not per write. */
-  #publishFailing = false;
-  /** Per key, the lock this store holds on it now, and whether a write published during the hold. */
-  readonly #holds = new Map<string, { owner: string; published: boolean }>();
+  /** Per key, the lock this store holds on it now: whether a write published during the hold. */
+  readonly #holds = new Map<string, { published: boolean }>();
   /** The stop functions of the lock watchdogs running now (close() stops them). */
   readonly #watchdogs = new Set<() => void>();
   #closed = false;
@@ -136,29 +127,19 @@ export class RedisTokenStore implements TokenStore {
   /** @throws ConfigurationError when an option is invalid. */
   constructor(options: RedisTokenStoreOptions) {
     this.#options = resolveRedisTokenStoreOptions(options);
-    this.#client = this.#options.client;
+    const client = (this.#client = this.#options.client);
     this.#log = createLogger(options.logger, 'alix-token-manager/redis');
-    this.#notifications = new RedisNotifications(this.#client, this.#log, () =>
-      this.#commands.run('INFO', 'server', () => this.#client.info('server')),
+    const commands = (this.#commands = new RedisCommands(client, this.#options));
+    this.#notifications = new RedisNotifications(client, this.#log, () =>
+      commands.run('INFO', 'server', () => client.info('server')),
     );
-    this.#commands = new RedisCommands(this.#client, this.#options);
-    const breaker = this.#options.breaker;
-    this.breaker =
-      breaker === false
-        ? undefined
-        : new RedisAuthBreaker({
-            options: breaker,
-            prefix: breaker.key,
-            log: this.#log,
-            command: (operation, key, run) => this.#commands.run(operation, key, run),
-            evaluate: (script, keys, args) => this.#client.eval(script, keys.length, ...keys, ...args),
-            del: (keys) => this.#client.del(...keys),
-          });
+    const { breaker } = this.#options;
+    this.breaker = breaker === false ? undefined : new RedisAuthBreaker(client, commands, breaker, this.#log);
   }
 
   /** The Redis key, lock key and channel used for the session stored under `key` (see {@link RedisTokenStoreKeys}). */
   keysFor(key: string): RedisTokenStoreKeys {
-    const session = hasHashTag(key) ? key : `{${key}}`;
+    const session = HASH_TAG.test(key) ? key : `{${key}}`;
     return { session, lock: `${session}:lock`, channel: `${session}:published` };
   }
 
@@ -169,43 +150,39 @@ export class RedisTokenStore implements TokenStore {
    *   {@link UnreadableSessionError} when the value does not open (the manager treats it as absent).
    */
   async get(key: string): Promise<StoredSession | undefined> {
-    assertKey(key);
-    const { session } = this.keysFor(key);
-    const stored = decodeSession(await this.#commands.run('GET', key, () => this.#client.get(session)));
-    this.#remember(key, stored.version);
+    const stored = await this.#read(assertKey(key));
+    setRecent(this.#versions, key, stored.version, MAX_TRACKED_VERSIONS);
     if (stored.problem !== undefined) {
-      this.#log.warn(
-        { event: 'store-value-invalid', key, problem: stored.problem },
-        'stored session is malformed; treating it as absent',
-      );
+      const fields = { event: 'store-value-invalid', key, problem: stored.problem };
+      this.#log.warn(fields, 'stored session is malformed; treating it as absent');
     }
     if (this.#options.cipher === undefined && stored.sealed === undefined) return stored.session;
     return this.#open(key, stored);
   }
 
   /** Opens a sealed value, or re-writes a plaintext one sealed (the migration to encryption). */
-  async #open(key: string, stored: DecodedSession): Promise<StoredSession | undefined> {
+  async #open(key: string, { sealed, session }: DecodedSession): Promise<StoredSession | undefined> {
     const { cipher } = this.#options;
-    try {
-      if (stored.sealed !== undefined) {
+    if (sealed !== undefined) {
+      try {
         if (cipher === undefined) throw new UnreadableSessionError(key, 'encrypted, but this store has no keys');
-        return await openSession(cipher, key, stored.sealed);
+        return await openSession(cipher, key, sealed);
+      } catch (error) {
+        if (!(error instanceof UnreadableSessionError)) {
+          throw new TokenStoreError(`could not open the stored session at ${key}: the cipher failed`, { cause: error });
+        }
+        const text = 'a stored session does not decrypt (altered, moved, or under an unlisted key); treated as absent';
+        warnOnce(this.#log, 'store-value-unreadable', { key }, text);
+        throw error;
       }
-    } catch (error) {
-      if (!(error instanceof UnreadableSessionError)) {
-        throw new TokenStoreError(`could not open the stored session at ${key}: the cipher failed`, { cause: error });
-      }
-      const text = 'a stored session does not decrypt (altered, moved, or under an unlisted key); treated as absent';
-      warnOnce(this.#log, 'store-value-unreadable', { key }, text);
-      throw error;
     }
-    if (stored.session === undefined) return undefined;
+    if (session === undefined) return undefined;
     warnOnce(this.#log, 'store-value-plaintext', { key }, 'a stored session is in plaintext; re-writing it encrypted');
-    await this.#write(key, stored.session, false).catch((error: unknown) => {
+    await this.#write(key, session, false).catch((error: unknown) => {
       const text = 'could not re-write the plaintext session; the next refresh will';
       this.#log.debug({ event: 'store-value-plaintext', key, err: error }, text);
     });
-    return stored.session;
+    return session;
   }
 
   /**
@@ -225,39 +202,30 @@ export class RedisTokenStore implements TokenStore {
 
   /**
    * The fenced write of `set()`; with `notify`, the same script publishes the new version on the
-   * key's channel (one command). Resolves to the new version.
+   * key's channel (one command).
    */
-  async #write(key: string, session: StoredSession, notify: boolean): Promise<number> {
-    const { tokens } = session;
-    const { cipher } = this.#options;
+  async #write(key: string, session: StoredSession, notify: boolean): Promise<void> {
+    const { cipher, now } = this.#options;
     const base = this.#versions.get(key) ?? 0;
-    const expiresAt = tokens.refreshTokenExpiresAt ?? tokens.accessTokenExpiresAt;
-    const ttlMs = Math.max(1, Math.ceil(expiresAt - this.#options.now()));
-    const value =
-      cipher === undefined
-        ? encodeSession(session, base + 1)
-        : encodeSealedSession(await sealSession(cipher, key, session), base + 1);
+    const expiresAt = session.tokens.refreshTokenExpiresAt ?? session.tokens.accessTokenExpiresAt;
+    const ttlMs = Math.max(1, Math.ceil(expiresAt - now()));
+    const value = encodeSession(cipher === undefined ? session : await sealSession(cipher, key, session), base + 1);
     const publish = notify ? await this.#notifications.publishCommand() : '';
     const { session: sessionKey, channel } = this.keysFor(key);
-    const reply = await this.#commands.run('EVAL fenced-set', key, () =>
-      this.#client.eval(FENCED_SET_SCRIPT, 2, sessionKey, channel, String(base), value, String(ttlMs), publish),
-    );
+    const args = [String(base), value, String(ttlMs), publish];
+    const reply = await this.#commands.eval('EVAL fenced-set', key, FENCED_SET_SCRIPT, [sessionKey, channel], ...args);
     const fields: unknown[] = Array.isArray(reply) ? reply : [];
     const [written, version] = fields.slice(0, 2).map(Number);
     if (written !== 1 || version === undefined) {
-      throw new TokenStoreError(
-        `stale write refused: the session at ${key} is at version ${String(version)}, this write was based on ` +
-          `version ${base}`,
-      );
+      const stale = `the session at ${key} is at version ${String(version)}, this write was based on version ${base}`;
+      throw new TokenStoreError(`stale write refused: ${stale}`);
     }
-    this.#remember(key, version);
+    setRecent(this.#versions, key, version, MAX_TRACKED_VERSIONS);
     this.#log.debug({ event: 'store-written', key, version, ttlMs }, 'session written to redis');
-    if (notify) {
-      const hold = this.#holds.get(key);
-      if (hold !== undefined) hold.published = true;
-      this.#notified(key, fields[2]);
-    }
-    return version;
+    if (!notify) return;
+    const hold = this.#holds.get(key);
+    if (hold !== undefined) hold.published = true;
+    this.#notifications.published(key, this.keysFor(key).channel, fields[2]);
   }
 
   /**
@@ -265,8 +233,8 @@ export class RedisTokenStore implements TokenStore {
    * @throws TokenStoreError when Redis fails.
    */
   async delete(key: string): Promise<void> {
-    assertKey(key);
-    await this.#commands.run('DEL', key, () => this.#client.del(this.keysFor(key).session));
+    const { session } = this.keysFor(assertKey(key));
+    await this.#commands.run('DEL', key, () => this.#client.del(session));
     this.#versions.delete(key);
   }
 
@@ -278,14 +246,14 @@ export class RedisTokenStore implements TokenStore {
    *   the signal's reason when it aborts.
    */
   async acquireRefreshLock(key: string, { signal }: AcquireRefreshLockOptions): Promise<RefreshLockResult> {
-    assertKey(key);
-    const { session, lock, channel } = this.keysFor(key);
+    const { lock, channel } = this.keysFor(assertKey(key));
+    const { lockWaitMs, pollIntervalMs } = this.#options;
     const owner = randomUUID();
-    const deadline = systemClock.now() + this.#options.lockWaitMs;
+    const deadline = systemClock.now() + lockWaitMs;
     let baseline = this.#versions.get(key);
     let watch: Watch | undefined;
     const stillHeld = (): TokenStoreError =>
-      new TokenStoreError(`refresh lock ${lock} still held after waiting ${this.#options.lockWaitMs} ms`);
+      new TokenStoreError(`refresh lock ${lock} still held after waiting ${lockWaitMs} ms`);
     try {
       for (;;) {
         if (this.#closed) throw new TokenStoreError('the redis token store is closed');
@@ -297,19 +265,10 @@ export class RedisTokenStore implements TokenStore {
             this.#log.debug({ event: 'lock-acquired', key: lock }, 'refresh lock acquired');
             return { acquired: true, lock: this.#lockOwnedBy(key, owner) };
           }
-          if (watch === undefined) {
-            watch = this.#notifications.watch(channel);
-            // Subscribed before reading the version: a session published after the read wakes this wait.
-            await watch.subscribed(Math.min(this.#options.pollIntervalMs, Math.max(1, deadline - systemClock.now())));
-          }
-          ({ version } = decodeSession(
-            await this.#commands.run(
-              'GET',
-              key,
-              () => this.#client.get(session),
-              this.#commands.timeoutBefore(deadline),
-            ),
-          ));
+          // Subscribed before reading the version: a session published after the read wakes this wait.
+          const subscribeMs = Math.min(pollIntervalMs, Math.max(1, deadline - systemClock.now()));
+          watch ??= await this.#notifications.watch(channel, subscribeMs);
+          ({ version } = await this.#read(key, this.#commands.timeoutBefore(deadline)));
         } catch (error) {
           // A command cut short by the end of the wait is the wait running out, not Redis failing.
           if (systemClock.now() >= deadline) throw stillHeld();
@@ -323,7 +282,7 @@ export class RedisTokenStore implements TokenStore {
         }
         const remainingMs = deadline - systemClock.now();
         if (remainingMs <= 0) throw stillHeld();
-        await watch.next(Math.min(this.#options.pollIntervalMs, remainingMs), signal);
+        await watch.next(Math.min(pollIntervalMs, remainingMs), signal);
       }
     } finally {
       watch?.stop();
@@ -337,12 +296,10 @@ export class RedisTokenStore implements TokenStore {
    * its own. All of a store's keys share its one subscriber connection.
    */
   watch(key: string, onPublished: () => void): () => void {
-    assertKey(key);
-    return this.#notifications.listen(this.keysFor(key).channel, (message) => {
+    return this.#notifications.listen(this.keysFor(assertKey(key)).channel, (message) => {
       if (this.#closed || !/^\d+$/.test(message)) return;
       const known = this.#versions.get(key);
-      if (known !== undefined && known >= Number(message)) return;
-      onPublished();
+      if (known === undefined || known < Number(message)) onPublished();
     });
   }
 
@@ -351,8 +308,8 @@ export class RedisTokenStore implements TokenStore {
    * Redis ≥ 7) or `classic` (`PUBLISH`/`SUBSCRIBE`). Asked of Redis once (`INFO server`);
    * `unknown` while it cannot be asked (the store then publishes both ways).
    */
-  pubSubMode(): Promise<PubSubMode | 'unknown'> {
-    return this.#notifications.mode().then((mode) => mode ?? 'unknown');
+  async pubSubMode(): Promise<PubSubMode | 'unknown'> {
+    return (await this.#notifications.mode()) ?? 'unknown';
   }
 
   /**
@@ -366,26 +323,12 @@ export class RedisTokenStore implements TokenStore {
     this.#notifications.close();
   }
 
-  /** Records `key`'s version as the most recently used, dropping the oldest past the bound. */
-  #remember(key: string, version: number): void {
-    this.#versions.delete(key);
-    this.#versions.set(key, version);
-    if (this.#versions.size > MAX_TRACKED_VERSIONS) {
-      const oldest = this.#versions.keys().next();
-      if (oldest.done !== true) this.#versions.delete(oldest.value);
-    }
-  }
-
   async #trySetLock(key: string, owner: string, deadline: number): Promise<boolean> {
     const { lock } = this.keysFor(key);
+    const ttlMs = Math.ceil(this.#options.lockTtlMs);
+    const set = (): Promise<string | null> => this.#client.set(lock, owner, 'PX', ttlMs, 'NX');
     try {
-      const reply = await this.#commands.run(
-        'SET NX',
-        key,
-        () => this.#client.set(lock, owner, 'PX', Math.ceil(this.#options.lockTtlMs), 'NX'),
-        this.#commands.timeoutBefore(deadline),
-      );
-      return reply === 'OK';
+      return (await this.#commands.run('SET NX', key, set, this.#commands.timeoutBefore(deadline))) === 'OK';
     } catch (error) {
       // A SET that timed out here may still run on the server; the release queued behind it
       // on the same connection undoes it, so no lock is left without an owner.
@@ -395,10 +338,10 @@ export class RedisTokenStore implements TokenStore {
   }
 
   #lockOwnedBy(key: string, owner: string): RefreshLock {
-    let released = false;
-    const hold = { owner, published: false };
+    const hold = { published: false };
     this.#holds.set(key, hold);
     const stopWatchdog = this.#watchdog(key, owner);
+    let released = false;
     return {
       release: async () => {
         if (released) return;
@@ -406,12 +349,9 @@ export class RedisTokenStore implements TokenStore {
         stopWatchdog();
         if (this.#holds.get(key) === hold) this.#holds.delete(key);
         // A write during the hold told the waiters already; otherwise tell them the lock is free.
-        if (!(await this.#release(key, owner, !hold.published))) {
-          this.#log.warn(
-            { event: 'lock-expired', key: this.keysFor(key).lock, lockTtlMs: this.#options.lockTtlMs },
-            'the refresh lock expired before its holder released it; consider a longer lockTtlMs',
-          );
-        }
+        if (await this.#release(key, owner, !hold.published)) return;
+        const fields = { event: 'lock-expired', key: this.keysFor(key).lock, lockTtlMs: this.#options.lockTtlMs };
+        this.#log.warn(fields, 'the refresh lock expired before its holder released it; consider a longer lockTtlMs');
       },
     };
   }
@@ -427,87 +367,49 @@ export class RedisTokenStore implements TokenStore {
     const { lockTtlMs, lockWaitMs } = this.#options;
     const { lock } = this.keysFor(key);
     const until = systemClock.now() + lockWaitMs;
-    let timer: TimerHandle | undefined;
-    let stopped = false;
-    const stop = (): void => {
-      stopped = true;
-      this.#watchdogs.delete(stop);
-      if (timer !== undefined) systemClock.clearTimeout(timer);
+    const args = [owner, String(Math.ceil(lockTtlMs))];
+    const tick = async (): Promise<void> => {
+      if (systemClock.now() >= until) return stop();
+      try {
+        const reply = await this.#commands.eval('EVAL extend-lock', key, EXTEND_LOCK_SCRIPT, [lock], ...args);
+        if (Number(reply) === 1 || !this.#watchdogs.has(stop)) return;
+        const text = 'the refresh lock was lost while held (it expired, or Redis failed over); fencing still protects';
+        this.#log.warn({ event: 'lock-lost', key: lock, lockTtlMs }, `${text} the session`);
+        stop();
+      } catch (error) {
+        // One failed extension is not a lost lock: try again at the next tick.
+        const fields = { event: 'lock-extend-failed', key: lock, err: error };
+        this.#log.debug(fields, 'could not extend the refresh lock; retrying');
+      }
     };
-    const tick = (): void => {
-      if (stopped || systemClock.now() >= until) return stop();
-      this.#commands
-        .run('EVAL extend-lock', key, () =>
-          this.#client.eval(EXTEND_LOCK_SCRIPT, 1, lock, owner, String(Math.ceil(lockTtlMs))),
-        )
-        .then(
-          (reply) => {
-            if (stopped) return;
-            if (Number(reply) === 1) {
-              timer = setUnrefTimeout(systemClock, tick, lockTtlMs / 3);
-              return;
-            }
-            this.#log.warn(
-              { event: 'lock-lost', key: lock, lockTtlMs },
-              'the refresh lock was lost while held (it expired, or Redis failed over); fencing still protects the ' +
-                'session',
-            );
-            stop();
-          },
-          (error: unknown) => {
-            // One failed extension is not a lost lock: try again at the next tick.
-            this.#log.debug(
-              { event: 'lock-extend-failed', key: lock, err: error },
-              'could not extend the refresh lock; retrying',
-            );
-            if (!stopped) timer = setUnrefTimeout(systemClock, tick, lockTtlMs / 3);
-          },
-        );
+    const clear = setUnrefInterval(() => void tick(), lockTtlMs / 3);
+    const stop = (): void => {
+      clear();
+      this.#watchdogs.delete(stop);
     };
     this.#watchdogs.add(stop);
-    timer = setUnrefTimeout(systemClock, tick, lockTtlMs / 3);
     return stop;
+  }
+
+  /** Reads and decodes the value stored under `key`. */
+  async #read(key: string, timeoutMs?: number): Promise<DecodedSession> {
+    const { session } = this.keysFor(key);
+    return decodeSession(await this.#commands.run('GET', key, () => this.#client.get(session), timeoutMs));
   }
 
   /** Deletes the lock if `owner` still holds it, and with `notify` tells waiters it is free (one script). */
   async #release(key: string, owner: string, notify: boolean): Promise<boolean> {
     const { lock, channel } = this.keysFor(key);
     const publish = notify ? await this.#notifications.publishCommand() : '';
-    const reply = await this.#commands.run('EVAL release', key, () =>
-      this.#client.eval(RELEASE_LOCK_SCRIPT, 2, lock, channel, owner, publish),
-    );
+    const reply = await this.#commands.eval('EVAL release', key, RELEASE_LOCK_SCRIPT, [lock, channel], owner, publish);
     const fields: unknown[] = Array.isArray(reply) ? reply : [];
     const released = Number(fields[0]) === 1;
-    if (released && notify) this.#notified(key, fields[1]);
+    if (released && notify) this.#notifications.published(key, channel, fields[1]);
     return released;
   }
-
-  /**
-   * Logs a notification the script could not publish (`error`: Redis's refusal, or '' when it
-   * went out); never throws (waiters poll).
-   */
-  #notified(key: string, error: unknown): void {
-    const { channel } = this.keysFor(key);
-    if (typeof error !== 'string' || error === '') {
-      this.#publishFailing = false;
-    } else {
-      const fields = { event: 'store-publish-failed', key, channel, err: new Error(error) };
-      const text =
-        'pub/sub notification failed; waiters fall back to polling (check the ACL allows PUBLISH on this channel)';
-      if (this.#publishFailing) this.#log.debug(fields, text);
-      else this.#log.warn(fields, text);
-      this.#publishFailing = true;
-    }
-  }
 }
 
-/** Why a value is not a storable session, or undefined when it is one. */
-function sessionProblem(session: StoredSession): string | undefined {
-  if (typeof session !== 'object' || session === null) return 'not a session object';
-  if (typeof session.identity !== 'string' || session.identity === '') return 'identity is not a non-empty string';
-  return tokenSetProblem(session.tokens);
-}
-
-function assertKey(key: string): void {
+function assertKey(key: string): string {
   if (typeof key !== 'string' || key === '') throw new TokenStoreError('a store key must be a non-empty string');
+  return key;
 }

@@ -19,7 +19,7 @@ export interface TokenStore {
   /**
    * The session stored under `key`, or `undefined` when there is none (or it is unreadable).
    * A value that does not decrypt may instead reject with an `UnreadableSessionError`, which the
-   * manager counts (`status().unreadableSessionCount`); it treats every rejection as no session.
+   * manager counts (`status().counts.unreadableSessions`); it treats every rejection as no session.
    */
   get(key: string): Promise<StoredSession | undefined>;
   /** Replaces the session stored under `key`. */
@@ -122,4 +122,11 @@ export interface AuthBreaker {
   record(call: BreakerCall, outcome: BreakerOutcome, retryAfterMs?: number): Promise<void>;
   /** The state for `call` as last known, synchronously (for `status()`). */
   snapshot(call: BreakerCall): BreakerStatus;
+}
+
+/** A session as an encrypting store keeps it: the identity in clear, the token set sealed by the cipher. */
+export interface SealedSession {
+  readonly identity: string;
+  /** The token set's JSON, sealed by the cipher. */
+  readonly sealed: string;
 }

@@ -5,22 +5,81 @@
  * `node:assert`, so it needs no test framework of ours.
  */
 import assert from 'node:assert/strict';
-import type { RefreshLockResult, TokenStore } from '../stores/types';
-import {
-  comparable,
-  conformanceKey,
-  conformanceSession,
-  flipOneCharacter,
-  fragmentsOf,
-  settleWithin,
-} from './conformance-support';
-import type {
-  ConformanceDescribe,
-  ConformanceIt,
-  ConformanceRawAccess,
-  CreateTokenStore,
-  TokenStoreConformanceOptions,
-} from './conformance-support';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { RefreshLockResult, StoredSession, TokenStore } from '../stores/types';
+
+/** A test runner's `describe`: jest's, vitest's, or `node:test`'s. */
+export type ConformanceDescribe = (name: string, body: () => void) => unknown;
+
+/** A test runner's `it` (or `test`): jest's, vitest's, or `node:test`'s. */
+export type ConformanceIt = (name: string, body: () => Promise<void>) => unknown;
+
+/**
+ * Makes a store for one test. Every call must return a store over the same backend (the
+ * same Redis, database or cache), as another process of the same service would see it: the
+ * kit plays two replicas with two calls.
+ */
+export type CreateTokenStore = () => TokenStore | Promise<TokenStore>;
+
+/** Options of `describeTokenStoreConformance()`. */
+export interface TokenStoreConformanceOptions {
+  /**
+   * The runner's `describe`.
+   * @default globalThis.describe (jest, vitest with globals); pass `describe` from `node:test` there
+   */
+  describe?: ConformanceDescribe;
+  /**
+   * The runner's `it`. The kit's own waits are bounded (a few seconds at most with the
+   * defaults); wrap `it` to give a runner a longer per-test timeout if you raise them.
+   * @default globalThis.it
+   */
+  it?: ConformanceIt;
+  /**
+   * Whether `set()` is fenced: a write based on a stale read (another writer stored a session
+   * since this store's last `get()` of the key) is refused. Required of a store with a lock.
+   * @default false
+   */
+  fencing?: boolean;
+  /**
+   * The store's `acquireRefreshLock()` contract to check; `false` (the default) for a store
+   * without one. A store that has the method must pass this.
+   * @default false
+   */
+  lock?: ConformanceLockOptions | false;
+  /**
+   * Raw access to the backend, to check encryption at rest: the store must keep no token in
+   * the clear and refuse a value moved to another key or altered. Leave out for a store
+   * without encryption.
+   * @default undefined (the encryption checks are skipped)
+   */
+  encryption?: ConformanceRawAccess;
+  /**
+   * Closes a store made by `createStore` after each test (and, in the lock checks, plays a
+   * holder that died).
+   * @default calls the store's `close()` when it has one
+   */
+  close?: (store: TokenStore) => Promise<void> | void;
+}
+
+/** How the kit exercises a store's refresh lock. */
+export interface ConformanceLockOptions {
+  /** How long a lock outlives a holder that died (closed without releasing), in ms. */
+  lockTtlMs: number;
+  /**
+   * The most a waiter may take to notice that the holder released the lock or published a
+   * session (pub/sub, or polling), in ms.
+   * @default 2_000
+   */
+  handOverMs?: number;
+}
+
+/** Reads and writes the backend's raw value for a session key, bypassing the store. */
+export interface ConformanceRawAccess {
+  /** The value as kept in the backend (serialised to text), or undefined when there is none. */
+  read(key: string): Promise<string | undefined>;
+  /** Replaces the raw value under `key` (the kit writes back a value it read, moved or altered). */
+  write(key: string, value: string): Promise<void>;
+}
 
 const DEFAULT_HAND_OVER_MS = 2_000;
 
@@ -50,93 +109,84 @@ export function describeTokenStoreConformance(
     throw new Error('describeTokenStoreConformance needs describe and it: pass them (from node:test, say) as options');
   }
   const closeStore = options.close ?? ((store: TokenStore) => (store as { close?: () => unknown }).close?.());
-  const closed = new WeakSet<TokenStore>();
-  /** Closes a store once, however often asked (a check may close one early, as a holder that died). */
-  const close = async (store: TokenStore): Promise<void> => {
-    if (closed.has(store)) return;
-    closed.add(store);
-    await closeStore(store);
-  };
-  /** Runs `check` with stores made for it, closing every one afterwards (even a failed check's). */
-  const test = (title: string, check: (make: () => Promise<TokenStore>) => Promise<void>): void => {
+  /** Runs `check` with a fresh key and stores made for it, closing every one afterwards (even a failed check's). */
+  const test: Test = (title, check) =>
     it(title, async () => {
-      const made: TokenStore[] = [];
+      const open = new Set<TokenStore>();
+      const make = async (): Promise<TokenStore> => {
+        const store = await createStore();
+        open.add(store);
+        return store;
+      };
+      /** Closes a store once, however often asked (a check may close one early, as a holder that died). */
+      const close = async (store: TokenStore): Promise<void> => {
+        if (open.delete(store)) await closeStore(store);
+      };
       try {
-        await check(async () => {
-          const store = await createStore();
-          made.push(store);
-          return store;
-        });
+        await check(make, conformanceKey('check'), close);
       } finally {
-        await Promise.allSettled(made.map(async (store) => close(store)));
+        await Promise.allSettled([...open].map(close));
       }
     });
-  };
-
+  const { fencing, lock, encryption } = options;
   describe(`${name} (TokenStore conformance)`, () => {
     describe('get() and set()', () => roundTrip(test, options));
-    if (options.fencing === true) describe('fencing', () => fencing(test));
-    const lockOptions = options.lock === undefined || options.lock === false ? undefined : options.lock;
-    if (lockOptions !== undefined) {
-      const handOverMs = lockOptions.handOverMs ?? DEFAULT_HAND_OVER_MS;
-      describe('acquireRefreshLock()', () => lock(test, lockOptions.lockTtlMs, handOverMs, close));
+    if (fencing === true) describe('fencing', () => fencingChecks(test));
+    if (lock !== undefined && lock !== false) {
+      const handOverMs = lock.handOverMs ?? DEFAULT_HAND_OVER_MS;
+      describe('acquireRefreshLock()', () => lockChecks(test, lock.lockTtlMs, handOverMs));
     }
-    const raw = options.encryption;
-    if (raw !== undefined) describe('encryption at rest', () => encryption(test, raw));
+    if (encryption !== undefined) describe('encryption at rest', () => encryptionChecks(test, encryption));
   });
 }
 
-type Test = (title: string, check: (make: () => Promise<TokenStore>) => Promise<void>) => void;
+type Check = (
+  make: () => Promise<TokenStore>,
+  key: string,
+  close: (store: TokenStore) => Promise<void>,
+) => Promise<void>;
+type Test = (title: string, check: Check) => void;
+
+/** Reads `key` (the base of a fenced write), then stores `session` under it. */
+async function write(store: TokenStore, key: string, session: StoredSession): Promise<void> {
+  await store.get(key);
+  await store.set(key, session);
+}
 
 function roundTrip(test: Test, options: TokenStoreConformanceOptions): void {
-  test('resolves undefined for a key never written', async (make) => {
-    const store = await make();
-    assert.equal(await store.get(conformanceKey('never')), undefined);
+  test('resolves undefined for a key never written', async (make, key) => {
+    assert.equal(await (await make()).get(key), undefined);
   });
 
-  test('returns the session set, with its identity, to this store and to another', async (make) => {
-    const [store, other] = [await make(), await make()];
-    const key = conformanceKey('round-trip');
-    const session = conformanceSession();
+  test('returns the session set, with its identity, to this store and to another', async (make, key) => {
+    const [store, other, session] = [await make(), await make(), conformanceSession()];
     assert.equal(await store.get(key), undefined);
     await store.set(key, session);
     assert.deepEqual(comparable(await store.get(key)), comparable(session));
     assert.deepEqual(comparable(await other.get(key)), comparable(session));
   });
 
-  test('keeps a session without a refresh token as it is', async (make) => {
+  test('keeps a session without a refresh token as it is', async (make, key) => {
     const store = await make();
-    const key = conformanceKey('access-only');
     const { identity, tokens } = conformanceSession();
     const { accessToken, accessTokenExpiresAt } = tokens;
     const session = { identity, tokens: { accessToken, accessTokenExpiresAt } };
-    await store.get(key);
-    await store.set(key, session);
+    await write(store, key, session);
     assert.deepEqual(comparable(await store.get(key)), comparable(session));
   });
 
-  test('replaces a session with the next one set after a read', async (make) => {
-    const store = await make();
-    const key = conformanceKey('replace');
-    const [first, second] = [conformanceSession(), conformanceSession()];
-    await store.get(key);
-    await store.set(key, first);
-    await store.get(key);
-    await store.set(key, second);
+  test('replaces a session with the next one set after a read', async (make, key) => {
+    const [store, second] = [await make(), conformanceSession()];
+    await write(store, key, conformanceSession());
+    await write(store, key, second);
     assert.deepEqual(comparable(await store.get(key)), comparable(second));
   });
 
-  test('keeps sessions apart by key, and delete() forgets one', async (make) => {
-    const store = await make();
-    const [a, b] = [conformanceKey('a'), conformanceKey('b')];
+  test('keeps sessions apart by key, and delete() forgets one', async (make, a) => {
+    const [store, b] = [await make(), conformanceKey('b')];
     const [sessionA, sessionB] = [conformanceSession(), conformanceSession()];
-    for (const [key, session] of [
-      [a, sessionA],
-      [b, sessionB],
-    ] as const) {
-      await store.get(key);
-      await store.set(key, session);
-    }
+    await write(store, a, sessionA);
+    await write(store, b, sessionB);
     assert.deepEqual(comparable(await store.get(a)), comparable(sessionA));
     await store.delete(a);
     assert.equal(await store.get(a), undefined);
@@ -144,8 +194,7 @@ function roundTrip(test: Test, options: TokenStoreConformanceOptions): void {
   });
 
   test('declares the lock it has', async (make) => {
-    const store = await make();
-    const hasLock = typeof store.acquireRefreshLock === 'function';
+    const hasLock = typeof (await make()).acquireRefreshLock === 'function';
     const declared = options.lock !== undefined && options.lock !== false;
     const mismatch = hasLock
       ? 'the store has acquireRefreshLock(): pass options.lock'
@@ -156,10 +205,9 @@ function roundTrip(test: Test, options: TokenStoreConformanceOptions): void {
   });
 }
 
-function fencing(test: Test): void {
-  test('refuses a write based on a stale read, and keeps the newer session', async (make) => {
+function fencingChecks(test: Test): void {
+  test('refuses a write based on a stale read, and keeps the newer session', async (make, key) => {
     const [a, b] = [await make(), await make()];
-    const key = conformanceKey('fencing');
     const [newer, stale] = [conformanceSession('fenced'), conformanceSession('fenced')];
     await a.get(key);
     await b.get(key);
@@ -172,71 +220,65 @@ function fencing(test: Test): void {
   });
 }
 
-function lock(test: Test, lockTtlMs: number, handOverMs: number, close: (store: TokenStore) => Promise<void>): void {
-  const acquire = (store: TokenStore, key: string, signal?: AbortSignal): Promise<RefreshLockResult> => {
-    const method = store.acquireRefreshLock;
-    assert.equal(typeof method, 'function', 'the store has no acquireRefreshLock()');
+type Held = Extract<RefreshLockResult, { acquired: true }>;
+type Wait = Promise<RefreshLockResult>;
+
+function lockChecks(test: Test, lockTtlMs: number, handOverMs: number): void {
+  const acquire = (store: TokenStore, key: string, signal?: AbortSignal): Wait => {
+    assert.equal(typeof store.acquireRefreshLock, 'function', 'the store has no acquireRefreshLock()');
     const options = { signal: signal ?? new AbortController().signal };
-    return (method as NonNullable<TokenStore['acquireRefreshLock']>).call(store, key, options);
+    return (store.acquireRefreshLock as NonNullable<TokenStore['acquireRefreshLock']>).call(store, key, options);
   };
-  const held = async (result: Promise<RefreshLockResult>): Promise<Extract<RefreshLockResult, { acquired: true }>> => {
+  const held = async (result: Wait): Promise<Held> => {
     const value = await result;
     assert.equal(value.acquired, true, 'the lock was free: acquireRefreshLock() must resolve { acquired: true }');
-    return value as Extract<RefreshLockResult, { acquired: true }>;
+    return value as Held;
+  };
+  /** The wait's result once it resolved within `ms` (else fails with `late`), its lock released. */
+  const resolvedWithin = async (waiting: Wait, ms: number, late: string): Promise<RefreshLockResult> => {
+    const after = await settleWithin(waiting, ms);
+    assert.equal(after.state, 'resolved', late);
+    const result = (after as { value: RefreshLockResult }).value;
+    if (result.acquired) await result.lock.release();
+    return result;
   };
 
-  test('grants the lock to one store at a time, and to a waiter once released', async (make) => {
+  test('grants the lock to one store at a time, and to a waiter once released', async (make, key) => {
     const [a, b] = [await make(), await make()];
-    const key = conformanceKey('exclusive');
     const first = await held(acquire(a, key));
     const waiting = acquire(b, key);
     // Within the lock's lifetime (a store may also extend it while held, as RedisTokenStore does).
     const early = await settleWithin(waiting, Math.max(lockTtlMs / 2, 50));
     assert.equal(early.state, 'pending', 'a second store got past acquireRefreshLock() while the first held the lock');
     await first.lock.release();
-    const after = await settleWithin(waiting, handOverMs);
-    assert.equal(after.state, 'resolved', `the waiter did not get the released lock within ${handOverMs} ms`);
-    const result = (after as { value: RefreshLockResult }).value;
+    const late = `the waiter did not get the released lock within ${handOverMs} ms`;
+    const result = await resolvedWithin(waiting, handOverMs, late);
     assert.equal(result.acquired, true, 'a lock released without a new session is taken over (not "published")');
-    if (result.acquired) await result.lock.release();
   });
 
-  test('hands over to a waiter when the holder publishes a session', async (make) => {
-    const [a, b] = [await make(), await make()];
-    const key = conformanceKey('hand-over');
-    const session = conformanceSession();
+  test('hands over to a waiter when the holder publishes a session', async (make, key) => {
+    const [a, b, session] = [await make(), await make(), conformanceSession()];
     const first = await held(acquire(a, key));
     await b.get(key);
     const waiting = acquire(b, key);
-    await a.get(key);
-    await a.set(key, session);
+    await write(a, key, session);
     await first.lock.release();
-    const after = await settleWithin(waiting, handOverMs);
-    assert.equal(after.state, 'resolved', `the waiter was not told of the new session within ${handOverMs} ms`);
-    const result = (after as { value: RefreshLockResult }).value;
-    if (result.acquired) await result.lock.release();
+    await resolvedWithin(waiting, handOverMs, `the waiter was not told of the new session within ${handOverMs} ms`);
     const read = comparable(await b.get(key));
     assert.deepEqual(read, comparable(session), 'after the hand-over the waiter reads the published session');
   });
 
-  test('lets another store take the lock when its holder is gone', async (make) => {
+  test('lets another store take the lock when its holder is gone', async (make, key, close) => {
     const [a, b] = [await make(), await make()];
-    const key = conformanceKey('expiry');
     await held(acquire(a, key));
     await close(a); // the holder dies without releasing
-    const after = await settleWithin(acquire(b, key), lockTtlMs + handOverMs);
     const late = `the lock of a holder that died was not taken over within lockTtlMs + ${handOverMs} ms`;
-    assert.equal(after.state, 'resolved', late);
-    const result = (after as { value: RefreshLockResult }).value;
-    assert.equal(result.acquired, true);
-    if (result.acquired) await result.lock.release();
+    assert.equal((await resolvedWithin(acquire(b, key), lockTtlMs + handOverMs, late)).acquired, true);
   });
 
-  test('rejects a wait whose signal aborts', async (make) => {
-    const [a, b] = [await make(), await make()];
-    const key = conformanceKey('abort');
+  test('rejects a wait whose signal aborts', async (make, key) => {
+    const [a, b, controller] = [await make(), await make(), new AbortController()];
     const first = await held(acquire(a, key));
-    const controller = new AbortController();
     const waiting = acquire(b, key, controller.signal);
     controller.abort(new Error('caller gave up'));
     const after = await settleWithin(waiting, handOverMs);
@@ -244,11 +286,9 @@ function lock(test: Test, lockTtlMs: number, handOverMs: number, close: (store: 
     await first.lock.release();
   });
 
-  test('ends pending and later waits when closed', async (make) => {
+  test('ends pending and later waits when closed', async (make, key, close) => {
     const [a, b] = [await make(), await make()];
-    const closable = typeof (b as { close?: unknown }).close === 'function';
-    if (!closable) return;
-    const key = conformanceKey('close');
+    if (typeof (b as { close?: unknown }).close !== 'function') return;
     const first = await held(acquire(a, key));
     const waiting = acquire(b, key);
     await close(b);
@@ -260,29 +300,24 @@ function lock(test: Test, lockTtlMs: number, handOverMs: number, close: (store: 
   });
 }
 
-function encryption(test: Test, raw: ConformanceRawAccess): void {
+function encryptionChecks(test: Test, raw: ConformanceRawAccess): void {
   /** What get() did with a value it must not serve: resolved undefined, or rejected. */
   const refused = async (store: TokenStore, key: string): Promise<void> => {
     const outcome = await settleWithin(store.get(key), 5_000);
     assert.notEqual(outcome.state, 'pending', 'get() did not answer');
     if (outcome.state === 'resolved') assert.equal(outcome.value, undefined, 'get() served a value that must not open');
   };
-  const written = async (store: TokenStore, name: string): Promise<{ key: string; value: string }> => {
-    const key = conformanceKey(name);
-    await store.get(key);
-    await store.set(key, conformanceSession());
+  /** Stores `session` under `key` and returns the raw value kept for it. */
+  const written = async (store: TokenStore, key: string, session = conformanceSession()): Promise<string> => {
+    await write(store, key, session);
     const value = await raw.read(key);
     assert.equal(typeof value, 'string', 'the raw value was not found under the key just written');
-    return { key, value: value as string };
+    return value as string;
   };
 
-  test('keeps no token, nor any 8-character run of one, in the stored value', async (make) => {
-    const store = await make();
-    const key = conformanceKey('at-rest');
+  test('keeps no token, nor any 8-character run of one, in the stored value', async (make, key) => {
     const session = conformanceSession();
-    await store.get(key);
-    await store.set(key, session);
-    const value = (await raw.read(key)) ?? '';
+    const value = await written(await make(), key, session);
     assert.ok(value.length > 0, 'the raw value was not found under the key just written');
     for (const token of [session.tokens.accessToken, session.tokens.refreshToken ?? '']) {
       const leaked = fragmentsOf(token).filter((fragment) => value.includes(fragment));
@@ -290,20 +325,67 @@ function encryption(test: Test, raw: ConformanceRawAccess): void {
     }
   });
 
-  test('does not serve a value moved under another session key', async (make) => {
-    const store = await make();
-    const { value } = await written(store, 'moved-from');
-    const target = conformanceKey('moved-to');
-    await store.get(target);
-    await store.set(target, conformanceSession());
+  test('does not serve a value moved under another session key', async (make, key) => {
+    const [store, target] = [await make(), conformanceKey('moved-to')];
+    const value = await written(store, key);
+    await write(store, target, conformanceSession());
     await raw.write(target, value);
     await refused(await make(), target);
   });
 
-  test('does not serve a value with one character changed', async (make) => {
+  test('does not serve a value with one character changed', async (make, key) => {
     const store = await make();
-    const { key, value } = await written(store, 'altered');
-    await raw.write(key, flipOneCharacter(value));
+    await raw.write(key, flipOneCharacter(await written(store, key)));
     await refused(await make(), key);
   });
+}
+
+/** A fresh key for one check, so checks never see each other's sessions. */
+function conformanceKey(name: string): string {
+  return `alix-conformance:${randomUUID()}:${name}`;
+}
+
+/** A session with random tokens (so a fragment of one can be searched for) valid for 15 min. */
+function conformanceSession(identity = `identity-${randomUUID()}`): StoredSession {
+  const [now, token] = [Date.now(), (): string => randomBytes(24).toString('base64url')];
+  const tokens = { accessToken: token(), accessTokenExpiresAt: now + 15 * 60_000 };
+  return { identity, tokens: { ...tokens, refreshToken: token(), refreshTokenExpiresAt: now + 180 * 86_400_000 } };
+}
+
+/** The session's fields the manager relies on, for comparison (a store may add or drop nothing else). */
+function comparable(session: StoredSession | undefined): unknown {
+  if (session === undefined) return undefined;
+  const { accessToken, accessTokenExpiresAt, refreshToken, refreshTokenExpiresAt } = session.tokens;
+  const tokens = { accessToken, accessTokenExpiresAt, refreshToken, refreshTokenExpiresAt };
+  return { identity: session.identity, tokens };
+}
+
+/** How a promise stood after waiting at most `ms`. */
+type Settled<T> = { state: 'pending' } | { state: 'resolved'; value: T } | { state: 'rejected'; error: unknown };
+
+/** Waits for `promise` at most `ms`; never rejects. */
+function settleWithin<T>(promise: Promise<T>, ms: number): Promise<Settled<T>> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const pending = new Promise<Settled<T>>((resolve) => (timer = setTimeout(() => resolve({ state: 'pending' }), ms)));
+  const settled = promise.then(
+    (value): Settled<T> => ({ state: 'resolved', value }),
+    (error: unknown): Settled<T> => ({ state: 'rejected', error }),
+  );
+  return Promise.race([settled, pending]).finally(() => clearTimeout(timer));
+}
+
+/** Every run of 8 characters of `token`. */
+function fragmentsOf(token: string): string[] {
+  return Array.from({ length: Math.max(0, token.length - 7) }, (_, start) => token.slice(start, start + 8));
+}
+
+/** `raw` with one character changed in the middle of its longest run of base64/base64url/hex characters. */
+function flipOneCharacter(raw: string): string {
+  const runs = [...raw.matchAll(/[A-Za-z0-9+/_-]{16,}/g)];
+  const longest = runs.reduce<RegExpMatchArray | undefined>(
+    (a, b) => (a === undefined || b[0].length > a[0].length ? b : a),
+    undefined,
+  );
+  const at = longest === undefined ? raw.length >> 1 : (longest.index ?? 0) + (longest[0].length >> 1);
+  return `${raw.slice(0, at)}${raw[at] === 'A' ? 'B' : 'A'}${raw.slice(at + 1)}`;
 }

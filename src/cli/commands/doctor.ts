@@ -5,18 +5,18 @@ import { ConfigurationError, errorCodeOf, isTokenManagerError } from '../../erro
 import { loadPrivateKey } from '../../providers/alix/private-key';
 import { AlixAuthProvider } from '../../providers/alix/provider';
 import { readAlixEnvConfig } from '../../standalone/env-config';
-import { ExitCodes } from '../exit-codes';
-import type { CliIo, RunAction } from '../io';
 import {
   checkAuth,
   checkPrivateKey,
   checkRedis,
   messageOf,
+  row,
   type DoctorCheck,
+  type DoctorCheckStatus,
   type DoctorRedisClient,
   type DoctorRedisFactory,
 } from '../doctor/checks';
-import { formatDoctorJson, formatDoctorTable, type DoctorReport } from '../doctor/report';
+import { ExitCodes, type CliIo, type RunAction } from '../io';
 
 /** Where the doctor reads its configuration and writes its report. */
 export interface DoctorOptions {
@@ -30,61 +30,63 @@ export interface DoctorOptions {
   createRedisClient?: DoctorRedisFactory;
 }
 
+/** The whole report, as printed with `--json`. */
+export interface DoctorReport {
+  /** True when no check failed (warnings allowed). */
+  ok: boolean;
+  /** The process exit code: 0 all good, 1 a check failed, 2 bad configuration. */
+  exitCode: number;
+  /** Names of the failed checks, in order. */
+  failed: string[];
+  checks: DoctorCheck[];
+}
+
+const MARKS: Readonly<Record<DoctorCheckStatus, string>> = { ok: 'ok', warn: 'warn', failed: 'FAIL', skipped: 'skip' };
+
 /**
- * Runs every check, prints the report and resolves to the exit code: 0 all good, 1 a check
- * failed, 2 bad configuration. The auth check is one real sign-in (or, with
- * ALIX_REFRESH_TOKEN, one refresh, which spends that token: refresh tokens rotate).
+ * Runs every check, prints the report (a table for people, JSON for scripts) and resolves to
+ * it; its `exitCode`: 0 all good, 1 a check failed, 2 bad configuration. The auth check is one
+ * real sign-in (or, with ALIX_REFRESH_TOKEN, one refresh, which spends that token: refresh
+ * tokens rotate).
  */
 export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorReport> {
   const env = options.env ?? process.env;
   const output = options.output ?? process.stdout;
-  const json = options.json ?? output.isTTY !== true;
   const checks: DoctorCheck[] = [];
   let configurationError = false;
-
-  let probe:
-    | {
-        provider: AlixAuthProvider;
-        refreshToken: string | undefined;
-        baseUrl: string;
-        key: ReturnType<typeof loadPrivateKey> | undefined;
-      }
-    | undefined;
   try {
     const config = readAlixEnvConfig(env);
+    const { baseUrl, partnerCode, privateKey } = config.provider;
     const provider = new AlixAuthProvider(config.provider);
     // The provider validated the key already; load it again to get the KeyObject it holds privately.
-    const key = config.provider.privateKey === undefined ? undefined : loadPrivateKey(config.provider.privateKey);
-    probe = { provider, refreshToken: config.initialTokens?.refreshToken, baseUrl: config.provider.baseUrl, key };
-    checks.push({
-      name: 'configuration',
-      status: 'ok',
-      detail: `partner ${config.provider.partnerCode} at ${config.provider.baseUrl}`,
-    });
+    const key = privateKey === undefined ? undefined : loadPrivateKey(privateKey);
+    checks.push(row('configuration', 'ok', `partner ${partnerCode} at ${baseUrl}`), checkPrivateKey(key));
+    const auth = await checkAuth({ provider, refreshToken: config.initialTokens?.refreshToken, baseUrl });
+    configurationError = auth.configurationError;
+    checks.push(...auth.checks);
   } catch (error) {
     if (!isTokenManagerError(error, 'ERR_ALIX_CONFIGURATION')) throw error;
     configurationError = true;
-    checks.push({ name: 'configuration', status: 'failed', detail: messageOf(error), errorCode: error.code });
+    checks.push(row('configuration', 'failed', messageOf(error), { errorCode: error.code }));
   }
-
-  if (probe !== undefined) {
-    checks.push(checkPrivateKey(probe.key));
-    const auth = await checkAuth(probe);
-    configurationError ||= auth.configurationError;
-    checks.push(...auth.checks);
-  }
-  checks.push(...(await checkRedis(nonEmpty(env.REDIS_URL), options.createRedisClient ?? createIoredisClient)));
+  const redisUrl = env.REDIS_URL?.trim() === '' ? undefined : env.REDIS_URL?.trim();
+  checks.push(...(await checkRedis(redisUrl, options.createRedisClient ?? createIoredisClient)));
 
   const failed = checks.filter((check) => check.status === 'failed').map((check) => check.name);
   const exitCode = configurationError ? ExitCodes.CONFIGURATION : failed.length > 0 ? ExitCodes.FAILURE : ExitCodes.OK;
   const report: DoctorReport = { ok: failed.length === 0, exitCode, failed, checks };
-  output.write(json ? formatDoctorJson(report) : formatDoctorTable(report));
+  if (options.json ?? output.isTTY !== true) {
+    output.write(`${JSON.stringify(report, null, 2)}\n`);
+  } else {
+    const nameWidth = Math.max(...checks.map((check) => check.name.length));
+    const rows = checks.map(
+      (check) => `  ${MARKS[check.status].padEnd(4)}  ${check.name.padEnd(nameWidth)}  ${check.detail}`,
+    );
+    const plural = failed.length === 1 ? '' : 's';
+    const verdict = report.ok ? 'All checks passed.' : `${failed.length} check${plural} failed: ${failed.join(', ')}`;
+    output.write(`${rows.join('\n')}\n\n${verdict}\n`);
+  }
   return report;
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  const trimmed = value?.trim();
-  return trimmed === undefined || trimmed === '' ? undefined : trimmed;
 }
 
 /** ioredis is an optional peer: loaded only here, and only when REDIS_URL is set. */
@@ -94,12 +96,10 @@ async function createIoredisClient(url: string): Promise<DoctorRedisClient> {
     ({ Redis } = await import('ioredis'));
   } catch (error) {
     const code = errorCodeOf(error);
-    if (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') {
-      throw new ConfigurationError(
-        'ioredis not installed: REDIS_URL is set, so run `npm install ioredis` to check Redis',
-      );
-    }
-    throw error;
+    if (code !== 'MODULE_NOT_FOUND' && code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new ConfigurationError(
+      'ioredis not installed: REDIS_URL is set, so run `npm install ioredis` to check Redis',
+    );
   }
   // No retries and no offline queue: the doctor wants the first answer, or the first error.
   // disconnectTimeout 0: after a failed check the socket is closed at once; ioredis would
@@ -130,8 +130,7 @@ export function registerDoctorCommand(program: Command, run: RunAction, io: CliI
     )
     .action((flags: { json?: boolean }) =>
       run(async () => {
-        const json = flags.json === true ? { json: true } : {};
-        const report = await runDoctor({ env: io.env, output: io.stdout, ...json });
+        const report = await runDoctor({ env: io.env, output: io.stdout, json: flags.json });
         if (!report.ok) io.stderr.write(`alix-token doctor: failed: ${report.failed.join(', ')}\n`);
         return report.exitCode;
       }),

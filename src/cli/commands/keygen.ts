@@ -4,8 +4,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { ConfigurationError } from '../../errors';
 import { generatePartnerKeyPair } from '../../sandbox/keys';
-import { ExitCodes } from '../exit-codes';
-import type { CliIo, RunAction } from '../io';
+import { ExitCodes, type CliIo, type RunAction } from '../io';
 
 /** File names `keygen` writes. */
 export const KEY_FILE_NAMES = Object.freeze({
@@ -29,14 +28,10 @@ export async function writePartnerKeyPair(
 
 async function writeNew(file: string, content: string, mode: number, overwrite: boolean): Promise<void> {
   const flags = constants.O_WRONLY | constants.O_CREAT | (overwrite ? constants.O_TRUNC : constants.O_EXCL);
-  let handle;
-  try {
-    handle = await open(file, flags, mode);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST')
-      throw new ConfigurationError(`${file} exists; pass --force to overwrite it`);
-    throw new ConfigurationError(`cannot write ${file}: ${(error as Error).message}`);
-  }
+  const handle = await open(file, flags, mode).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'EEXIST') throw new ConfigurationError(`${file} exists; pass --force to overwrite it`);
+    throw new ConfigurationError(`cannot write ${file}: ${error.message}`);
+  });
   try {
     await handle.chmod(mode);
     await handle.writeFile(content);

@@ -6,36 +6,38 @@ import type { Command } from 'commander';
 import { setUnrefInterval } from '../../clock';
 import { ConfigurationError, errorCodeOf } from '../../errors';
 import { startAlixSandbox, type AlixSandbox } from '../../sandbox/server';
-import { ExitCodes } from '../exit-codes';
-import type { CliIo, RunAction } from '../io';
-import { parseNumberFlag } from '../parse';
+import { ExitCodes, addNumberOptions, type CliIo, type RunAction } from '../io';
 import { writePartnerKeyPair } from './keygen';
 
 interface SandboxFlags {
-  port: string;
-  accessTtl: string;
+  port: number;
+  /** In seconds. */
+  accessTtl: number;
   keyDir?: string;
 }
 
 /** How often the sandbox checks that the process that started it is still alive, in ms. */
 export const PARENT_POLL_INTERVAL_MS = 500;
 
+/** Signals that stop the sandbox cleanly; SIGHUP arrives when its terminal closes. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /** `alix-token sandbox`: the embedded Alix sandbox in the foreground, until Ctrl-C. */
 export function registerSandboxCommand(program: Command, run: RunAction, io: CliIo): void {
-  program
+  const command = program
     .command('sandbox')
     .description(
       'run the embedded Alix sandbox on loopback until interrupted (or until the process that started it exits)',
-    )
-    .option('--port <n>', 'port to listen on (0 picks a free one)', '0')
-    .option('--access-ttl <seconds>', 'lifetime of issued access tokens', '900')
+    );
+  addNumberOptions(command, [
+    ['--port <n>', 'port to listen on (0 picks a free one)', { integer: true, min: 0, max: 65_535 }, 0],
+    ['--access-ttl <seconds>', 'lifetime of issued access tokens', { integer: true, min: 1 }, 900],
+  ])
     .option('--key-dir <dir>', 'where to write the demo partner key pair (default: a new temp dir, deleted on exit)')
     .action((flags: SandboxFlags) => run(() => serveSandbox(flags, io)));
 }
 
 async function serveSandbox(flags: SandboxFlags, io: CliIo): Promise<number> {
-  const port = parseNumberFlag(flags.port, '--port', { integer: true, min: 0, max: 65_535 });
-  const accessTtlSeconds = parseNumberFlag(flags.accessTtl, '--access-ttl', { integer: true, min: 1 });
   // Stop handlers before anything is written: a signal that arrives while the key pair is
   // being made must end up in the cleanup below, not kill the process around it.
   const stop = watchForStop(io.signals);
@@ -49,10 +51,10 @@ async function serveSandbox(flags: SandboxFlags, io: CliIo): Promise<number> {
   try {
     if (flags.keyDir === undefined) tempDir = await mkdtemp(path.join(os.tmpdir(), 'alix-sandbox-'));
     const keys = await writePartnerKeyPair(tempDir ?? (flags.keyDir as string), true);
-    const sandbox = await listen(port, accessTtlSeconds, await readFile(keys.privateKeyPath, 'utf8'));
+    const sandbox = await listen(flags, await readFile(keys.privateKeyPath, 'utf8'));
     try {
       // A stop requested during start-up still wins; only a sandbox that stays up announces itself.
-      if (stop.reason() === undefined) io.stdout.write(banner(sandbox, keys, accessTtlSeconds, tempDir !== undefined));
+      if (stop.reason() === undefined) io.stdout.write(banner(sandbox, keys, flags.accessTtl, tempDir !== undefined));
       if ((await stop.stopped) === 'parent') {
         io.stderr.write('alix-token sandbox: the process that started it exited; stopping\n');
       }
@@ -94,15 +96,14 @@ function banner(
 }
 
 /** Starts the sandbox; a port that cannot be bound is reported against the --port flag. */
-async function listen(port: number, accessTtlSeconds: number, privateKeyPem: string): Promise<AlixSandbox> {
+async function listen({ port, accessTtl }: SandboxFlags, privateKeyPem: string): Promise<AlixSandbox> {
   try {
-    return await startAlixSandbox({ port, accessTokenTtlMs: accessTtlSeconds * 1000, privateKeyPem });
+    return await startAlixSandbox({ port, accessTokenTtlMs: accessTtl * 1000, privateKeyPem });
   } catch (error) {
+    const where = `--port ${port}: 127.0.0.1:${port}`;
     const code = errorCodeOf(error);
     if (code === 'EADDRINUSE')
-      throw new ConfigurationError(
-        `--port ${port}: 127.0.0.1:${port} is already in use; pick another port or 0 for a free one`,
-      );
+      throw new ConfigurationError(`${where} is already in use; pick another port or 0 for a free one`);
     if (code === 'EACCES')
       throw new ConfigurationError(
         `--port ${port}: not allowed to listen on 127.0.0.1:${port}; use a port above 1023 or 0`,
@@ -111,57 +112,46 @@ async function listen(port: number, accessTtlSeconds: number, privateKeyPem: str
   }
 }
 
-/** Why the sandbox stops: a signal, or the process that started it went away. */
-type StopReason = 'signal' | 'parent';
-
-/** Signals that stop the sandbox cleanly; SIGHUP arrives when its terminal closes. */
-const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-
-/** The pending stop request; `dispose()` removes the handlers. */
-interface StopWatch {
-  /** Resolves with the first stop request. */
-  stopped: Promise<StopReason>;
-  /** The stop request so far, if there was one. */
-  reason(): StopReason | undefined;
-  dispose(): void;
-}
-
 /**
  * Watches for SIGINT, SIGTERM or SIGHUP on `signals`, for an IPC channel to the parent closing,
- * and for the parent process dying. A killed parent (say, `npx` under a test runner) sends no
- * signal: the child is re-parented, so `process.ppid` changes, or the old parent pid stops
- * existing.
+ * and for the parent process dying: `stopped` resolves with the first (and the handlers go),
+ * `reason()` tells it so far, `dispose()` removes the handlers. A killed parent (say, `npx`
+ * under a test runner) sends no signal: the child is re-parented, so `process.ppid` changes, or
+ * the old parent pid stops existing.
  */
-function watchForStop(signals: CliIo['signals']): StopWatch {
+function watchForStop(signals: CliIo['signals']): {
+  stopped: Promise<StopReason>;
+  reason(): StopReason | undefined;
+  dispose(): void;
+} {
   const parentPid = process.ppid;
-  const cleanups: Array<() => void> = [];
-  const dispose = (): void => {
-    for (const cleanup of cleanups.splice(0)) cleanup();
-  };
   let reason: StopReason | undefined;
-  const stopped = new Promise<StopReason>((resolve) => {
-    const finish = (why: StopReason): void => {
-      dispose();
-      reason = why;
-      resolve(why);
-    };
-    const onSignal = (): void => finish('signal');
-    const onDisconnect = (): void => finish('parent');
-    for (const signal of STOP_SIGNALS) {
-      signals.once(signal, onSignal);
-      cleanups.push(() => signals.off(signal, onSignal));
-    }
-    if (process.channel !== undefined) {
-      process.once('disconnect', onDisconnect);
-      cleanups.push(() => process.off('disconnect', onDisconnect));
-    }
-    // The listening server keeps the process alive; this poll must not.
-    cleanups.push(
-      setUnrefInterval(() => isAlive(parentPid, process.ppid) || finish('parent'), PARENT_POLL_INTERVAL_MS),
-    );
-  });
+  let resolve: (why: StopReason) => void = () => undefined;
+  const stopped = new Promise<StopReason>((settle) => (resolve = settle));
+  const stop = (why: StopReason): void => {
+    dispose();
+    reason ??= why;
+    resolve(why);
+  };
+  const onSignal = (): void => stop('signal');
+  const onDisconnect = (): void => stop('parent');
+  for (const signal of STOP_SIGNALS) signals.once(signal, onSignal);
+  if (process.channel !== undefined) process.once('disconnect', onDisconnect);
+  // The listening server keeps the process alive; this poll must not.
+  const stopPolling = setUnrefInterval(
+    () => isAlive(parentPid, process.ppid) || stop('parent'),
+    PARENT_POLL_INTERVAL_MS,
+  );
+  const dispose = (): void => {
+    for (const signal of STOP_SIGNALS) signals.off(signal, onSignal);
+    process.off('disconnect', onDisconnect);
+    stopPolling();
+  };
   return { stopped, reason: () => reason, dispose };
 }
+
+/** Why the sandbox stops: a signal, or the process that started it went away. */
+type StopReason = 'signal' | 'parent';
 
 /** Whether the original parent still is: same ppid, and the pid still exists. */
 export function isAlive(originalParentPid: number, currentParentPid: number): boolean {

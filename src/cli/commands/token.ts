@@ -2,9 +2,7 @@ import type { Command } from 'commander';
 import { AbortedError } from '../../errors';
 import { createTokenManagerFromEnv, createTokenManagerPoolFromEnv } from '../../standalone/default-manager';
 import { ALIX_ENV } from '../../standalone/env-config';
-import { ExitCodes } from '../exit-codes';
-import type { CliIo, RunAction } from '../io';
-import { parseNumberFlag } from '../parse';
+import { ExitCodes, addNumberOptions, type CliIo, type RunAction } from '../io';
 
 interface TokenFlags {
   status?: boolean;
@@ -13,7 +11,8 @@ interface TokenFlags {
   privateKeyFile?: string;
   userEmail?: string;
   user?: string;
-  timeout?: string;
+  /** In ms. */
+  timeout?: number;
 }
 
 /** Where `alix-token token` reads its configuration and writes. */
@@ -26,7 +25,7 @@ export interface TokenCommandIo {
 
 /** `alix-token token`: prints a valid access token (or, with --status, the session status). */
 export function registerTokenCommand(program: Command, run: RunAction, io: CliIo): void {
-  program
+  const command = program
     .command('token')
     .description('print a valid access token using ALIX_* environment variables (flags override them)')
     .option('--status', 'print the non-secret session status as JSON instead of the token')
@@ -37,16 +36,15 @@ export function registerTokenCommand(program: Command, run: RunAction, io: CliIo
     .option(
       '--user <email>',
       "an end user's session, from a session pool (one sign-in per user; ALIX_REFRESH_TOKEN is not used)",
-    )
-    .option('--timeout <ms>', 'give up (exit 1) when no token arrives within this many milliseconds')
+    );
+  const timeout = 'give up (exit 1) when no token arrives within this many milliseconds';
+  addNumberOptions(command, [['--timeout <ms>', timeout, { integer: true, min: 1 }]])
     .addHelpText('after', '\nThe secret key is read only from ALIX_SECRET_KEY, never from a flag (flags show in ps).')
     .action((flags: TokenFlags) => run(() => printToken(flags, io)));
 }
 
 /** Runs `alix-token token` with the given flags and streams; resolves to the exit code. */
 export async function printToken(flags: TokenFlags, io: TokenCommandIo): Promise<number> {
-  const timeoutMs =
-    flags.timeout === undefined ? undefined : parseNumberFlag(flags.timeout, '--timeout', { integer: true, min: 1 });
   const env = { ...io.env };
   if (flags.baseUrl !== undefined) env[ALIX_ENV.baseUrl] = flags.baseUrl;
   if (flags.partnerCode !== undefined) env[ALIX_ENV.partnerCode] = flags.partnerCode;
@@ -55,15 +53,18 @@ export async function printToken(flags: TokenFlags, io: TokenCommandIo): Promise
     delete env[ALIX_ENV.privateKey];
     env[ALIX_ENV.privateKeyFile] = flags.privateKeyFile;
   }
-  const { user } = flags;
-  const pool = user === undefined ? undefined : createTokenManagerPoolFromEnv(env);
-  const manager = user === undefined || pool === undefined ? createTokenManagerFromEnv(env) : pool.get(user);
-  const progress = progressLine(io.stderr, describeTarget(env));
-  const signal = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
+  const pool = flags.user === undefined ? undefined : createTokenManagerPoolFromEnv(env);
+  const manager = pool === undefined ? createTokenManagerFromEnv(env) : pool.get(flags.user as string);
+  const refreshing = (env[ALIX_ENV.refreshToken] ?? '').trim() !== '';
+  const where = hostAndPort(env[ALIX_ENV.baseUrl]);
+  // One self-erasing status line on a TTY; nothing at all elsewhere (scripts read stdout/stderr).
+  const tty = io.stderr.isTTY === true;
+  if (tty) io.stderr.write(`${refreshing ? 'refreshing the session at' : 'signing in to'} ${where}…`);
+  const signal = flags.timeout === undefined ? undefined : AbortSignal.timeout(flags.timeout);
   try {
     const token = await manager.getAccessToken(signal === undefined ? undefined : { signal });
-    progress.clear();
-    if (manager.status().refreshTokenRejected && (env[ALIX_ENV.refreshToken] ?? '').trim() !== '') {
+    if (tty) io.stderr.write('\r\x1b[2K');
+    if (manager.status().refreshTokenRejections.current && refreshing) {
       io.stderr.write(
         `warning: ${ALIX_ENV.refreshToken} was rejected (expired or revoked); signed in with the partner key ` +
           `instead. Replace or unset it.\n`,
@@ -72,38 +73,23 @@ export async function printToken(flags: TokenFlags, io: TokenCommandIo): Promise
     io.stdout.write(flags.status === true ? `${JSON.stringify(manager.status(), null, 2)}\n` : `${token}\n`);
     return ExitCodes.OK;
   } catch (error) {
-    progress.clear();
-    if (signal?.aborted === true) {
-      throw new AbortedError(
-        `no token within ${timeoutMs} ms (--timeout ${timeoutMs}) from ${describeTarget(env).where}`,
-        { cause: error },
-      );
-    }
-    throw error;
+    if (tty) io.stderr.write('\r\x1b[2K');
+    if (signal?.aborted !== true) throw error;
+    const message = `no token within ${flags.timeout} ms (--timeout ${flags.timeout}) from ${where}`;
+    throw new AbortedError(message, { cause: error });
   } finally {
     manager.close();
     pool?.close();
   }
 }
 
-/** What the progress line says: which call, to which host:port (never a secret). */
-function describeTarget(env: NodeJS.ProcessEnv): { action: string; where: string } {
-  const action = (env[ALIX_ENV.refreshToken] ?? '').trim() === '' ? 'signing in to' : 'refreshing the session at';
+/** `host:port` of the auth server, for messages (never a secret). */
+function hostAndPort(baseUrl: string | undefined): string {
   try {
-    const url = new URL(env[ALIX_ENV.baseUrl] ?? '');
-    return {
-      action,
-      where: `${url.hostname}:${url.port === '' ? (url.protocol === 'https:' ? '443' : '80') : url.port}`,
-    };
+    const url = new URL(baseUrl ?? '');
+    return `${url.hostname}:${url.port === '' ? (url.protocol === 'https:' ? '443' : '80') : url.port}`;
   } catch {
     // The manager was built, so the URL is valid; this only guards the message.
-    return { action, where: 'the auth server' };
+    return 'the auth server';
   }
-}
-
-/** One self-erasing status line on a TTY; nothing at all elsewhere (scripts read stdout/stderr). */
-function progressLine(stream: TokenCommandIo['stderr'], target: { action: string; where: string }): { clear(): void } {
-  if (stream.isTTY !== true) return { clear: () => undefined };
-  stream.write(`${target.action} ${target.where}…`);
-  return { clear: () => stream.write('\r\x1b[2K') };
 }

@@ -1,5 +1,5 @@
 /**
- * The checks behind `alix-token doctor`. Each one returns a row of the report and never
+ * The checks behind `alix-token doctor`. Each one returns rows of the report and never
  * throws: a failure is a row with status `failed`, so one broken part never hides the others.
  */
 import { createHash, createPublicKey, constants, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
@@ -23,54 +23,41 @@ export interface DoctorCheck {
   errorCode?: string;
 }
 
-/** What a check failure carries besides its row: whether the configuration was at fault. */
-export interface AuthCheckResult {
-  checks: DoctorCheck[];
-  /** Whether the failure was a ConfigurationError (exit 2 rather than 1). */
-  configurationError: boolean;
+/** A row; `extra` adds `durationMs` or `errorCode`. */
+export function row(
+  name: string,
+  status: DoctorCheckStatus,
+  detail: string,
+  extra: Pick<DoctorCheck, 'durationMs' | 'errorCode'> = {},
+): DoctorCheck {
+  return { name, status, detail, ...extra };
 }
 
-/** The string the key check signs; random, so it never equals a real signed string. */
-function probeString(): string {
-  return `alix-token doctor probe ${randomUUID()}`;
-}
+const PKCS1 = constants.RSA_PKCS1_PADDING;
 
 /**
- * Signs a probe with the private key and verifies it with the public half derived from it,
- * the same RSA-SHA256 PKCS#1 v1.5 scheme Alix verifies. The SHA-256 fingerprint of the
+ * Signs a random probe with the private key and verifies it with the public half derived from
+ * it, the same RSA-SHA256 PKCS#1 v1.5 scheme Alix verifies. The SHA-256 fingerprint of the
  * public key (SPKI DER) lets an operator compare it with the key they sent to Alix.
  */
 export function checkPrivateKey(key: KeyObject | undefined): DoctorCheck {
   const name = 'private key';
-  if (key === undefined)
-    return { name, status: 'skipped', detail: 'a signer holds the key: there is no local key to check' };
+  if (key === undefined) return row(name, 'skipped', 'a signer holds the key: there is no local key to check');
   try {
     const publicKey = createPublicKey(key);
-    const probe = Buffer.from(probeString(), 'utf8');
-    const signature = sign('sha256', probe, { key, padding: constants.RSA_PKCS1_PADDING });
-    if (!verify('sha256', probe, { key: publicKey, padding: constants.RSA_PKCS1_PADDING }, signature)) {
-      return {
-        name,
-        status: 'failed',
-        detail: 'a probe signed with the private key does not verify with its public half',
-      };
+    const probe = Buffer.from(`alix-token doctor probe ${randomUUID()}`, 'utf8');
+    const signature = sign('sha256', probe, { key, padding: PKCS1 });
+    if (!verify('sha256', probe, { key: publicKey, padding: PKCS1 }, signature)) {
+      return row(name, 'failed', 'a probe signed with the private key does not verify with its public half');
     }
+    const fingerprint = createHash('sha256')
+      .update(publicKey.export({ type: 'spki', format: 'der' }))
+      .digest('hex');
     const bits = key.asymmetricKeyDetails?.modulusLength ?? 'unknown';
-    return {
-      name,
-      status: 'ok',
-      detail: `RSA ${bits}-bit key signs and verifies; public key ${publicKeyFingerprint(publicKey)}`,
-    };
+    return row(name, 'ok', `RSA ${bits}-bit key signs and verifies; public key sha256:${fingerprint}`);
   } catch (error) {
-    return { name, status: 'failed', detail: `cannot sign and verify with the key: ${messageOf(error)}` };
+    return row(name, 'failed', `cannot sign and verify with the key: ${messageOf(error)}`);
   }
-}
-
-/** `sha256:` and the hex SHA-256 of the public key's SPKI DER encoding. */
-export function publicKeyFingerprint(publicKey: KeyObject): string {
-  return `sha256:${createHash('sha256')
-    .update(publicKey.export({ type: 'spki', format: 'der' }))
-    .digest('hex')}`;
 }
 
 /** The auth call the doctor makes: a refresh when a refresh token is configured, else a sign-in. */
@@ -89,9 +76,10 @@ export const SHORT_LIFETIME_WARN_MS = 60_000;
 
 /**
  * One real auth round trip, and what it tells: its latency, the clock offset against the
- * server's `Date` header, and the lifetime of the token it returned.
+ * server's `Date` header, and the lifetime of the token it returned. `configurationError`:
+ * whether the failure was a ConfigurationError (exit 2 rather than 1).
  */
-export async function checkAuth(probe: AuthProbe): Promise<AuthCheckResult> {
+export async function checkAuth(probe: AuthProbe): Promise<{ checks: DoctorCheck[]; configurationError: boolean }> {
   const name = probe.refreshToken === undefined ? 'sign-in' : 'refresh';
   const sentAt = systemClock.now();
   const startedAt = systemMonotonicNow();
@@ -102,36 +90,26 @@ export async function checkAuth(probe: AuthProbe): Promise<AuthCheckResult> {
         ? await probe.provider.authenticate()
         : await probe.provider.refresh(probe.refreshToken);
   } catch (error) {
-    const configurationError = isTokenManagerError(error, 'ERR_ALIX_CONFIGURATION');
-    const failed: DoctorCheck = {
-      name,
-      status: 'failed',
-      detail: messageOf(error),
-      durationMs: Math.round(systemMonotonicNow() - startedAt),
-      ...(isTokenManagerError(error) ? { errorCode: error.code } : {}),
-    };
+    const durationMs = Math.round(systemMonotonicNow() - startedAt);
+    const errorCode = isTokenManagerError(error) ? { errorCode: error.code } : {};
     const needsAnswer = `needs a successful ${name}`;
     return {
-      configurationError,
+      configurationError: isTokenManagerError(error, 'ERR_ALIX_CONFIGURATION'),
       checks: [
-        failed,
-        { name: 'clock offset', status: 'skipped', detail: needsAnswer },
-        { name: 'token lifetime', status: 'skipped', detail: needsAnswer },
+        row(name, 'failed', messageOf(error), { durationMs, ...errorCode }),
+        row('clock offset', 'skipped', needsAnswer),
+        row('token lifetime', 'skipped', needsAnswer),
       ],
     };
   }
   const durationMs = Math.round(systemMonotonicNow() - startedAt);
   const receivedAt = systemClock.now();
   const spent = probe.refreshToken === undefined ? '' : '; ALIX_REFRESH_TOKEN is now spent (refresh tokens rotate)';
+  const answered = `POST to ${probe.baseUrl} answered with a token set in ${durationMs} ms${spent}`;
   return {
     configurationError: false,
     checks: [
-      {
-        name,
-        status: 'ok',
-        detail: `POST to ${probe.baseUrl} answered with a token set in ${durationMs} ms${spent}`,
-        durationMs,
-      },
+      row(name, 'ok', answered, { durationMs }),
       clockOffsetCheck(tokens.serverTime, sentAt, receivedAt),
       lifetimeCheck(tokens, tokens.serverTime ?? receivedAt),
     ],
@@ -144,30 +122,26 @@ export async function checkAuth(probe: AuthProbe): Promise<AuthCheckResult> {
  */
 function clockOffsetCheck(serverTime: number | undefined, sentAt: number, receivedAt: number): DoctorCheck {
   const name = 'clock offset';
-  if (serverTime === undefined) return { name, status: 'skipped', detail: 'the server sent no Date header' };
+  if (serverTime === undefined) return row(name, 'skipped', 'the server sent no Date header');
   const low = serverTime - receivedAt;
   const high = serverTime + 1_000 - sentAt;
   const offsetMs = Math.round((low + high) / 2);
   const errorMs = Math.round((high - low) / 2);
-  const direction = offsetMs >= 0 ? 'behind' : 'ahead of';
-  const detail =
-    `local clock is ${seconds(Math.abs(offsetMs))} ${direction} the server's Date header (± ` + `${seconds(errorMs)})`;
+  const offset = `${seconds(Math.abs(offsetMs))} ${offsetMs >= 0 ? 'behind' : 'ahead of'}`;
+  const detail = `local clock is ${offset} the server's Date header (± ${seconds(errorMs)})`;
   if (Math.abs(offsetMs) - errorMs > CLOCK_OFFSET_WARN_MS) {
-    return { name, status: 'warn', detail: `${detail}; the manager corrects for it, but sync the clock (NTP)` };
+    return row(name, 'warn', `${detail}; the manager corrects for it, but sync the clock (NTP)`);
   }
-  return { name, status: 'ok', detail };
+  return row(name, 'ok', detail);
 }
 
 function lifetimeCheck(tokens: TokenSet, reference: number): DoctorCheck {
-  const name = 'token lifetime';
   const accessMs = tokens.accessTokenExpiresAt - reference;
-  const refresh =
-    tokens.refreshTokenExpiresAt === undefined
-      ? 'no refresh token'
-      : `refresh token ${duration(tokens.refreshTokenExpiresAt - reference)}`;
+  const refreshAt = tokens.refreshTokenExpiresAt;
+  const refresh = refreshAt === undefined ? 'no refresh token' : `refresh token ${duration(refreshAt - reference)}`;
   const detail = `access token ${duration(accessMs)}, ${refresh}`;
-  if (accessMs < SHORT_LIFETIME_WARN_MS) return { name, status: 'warn', detail: `${detail}: shorter than a minute` };
-  return { name, status: 'ok', detail };
+  if (accessMs < SHORT_LIFETIME_WARN_MS) return row('token lifetime', 'warn', `${detail}: shorter than a minute`);
+  return row('token lifetime', 'ok', detail);
 }
 
 /** The few ioredis calls the doctor makes (structural, so ioredis stays an optional peer). */
@@ -191,53 +165,15 @@ export const REDIS_STEP_TIMEOUT_MS = 5_000;
 /** The doctor's own lock key: it never touches a key a manager uses. */
 export const DOCTOR_LOCK_KEY_PREFIX = 'alix-token-manager:doctor:lock:';
 
+/**
+ * The prefix of the shared auth breaker's keys (a RedisTokenStore's default `breaker.key`). The
+ * doctor checks the commands the store's lock and breaker use on keys of its own, through a
+ * client it makes, rather than through a store: it must name the command Redis refused.
+ */
+export const DOCTOR_BREAKER_KEY_PREFIX = 'alix-token-manager:breaker';
+
 const RELEASE_IF_OWNER =
   "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
-
-/** Redis round trip (PING) and a lock taken and released the way the Redis store does it. */
-export async function checkRedis(url: string | undefined, createClient: DoctorRedisFactory): Promise<DoctorCheck[]> {
-  if (url === undefined) {
-    return [{ name: 'redis', status: 'skipped', detail: 'REDIS_URL is not set' }];
-  }
-  const where = redisWhere(url);
-  let client: DoctorRedisClient;
-  try {
-    client = await createClient(url);
-  } catch (error) {
-    return [{ name: 'redis', status: 'failed', detail: messageOf(error) }];
-  }
-  const step = <T>(work: Promise<T>, what: string): Promise<T> =>
-    withTimeout(
-      work,
-      systemClock,
-      REDIS_STEP_TIMEOUT_MS,
-      () => new Error(`${what} got no answer from ${where} within ${REDIS_STEP_TIMEOUT_MS} ms`),
-    );
-  const checks: DoctorCheck[] = [];
-  try {
-    const startedAt = systemMonotonicNow();
-    await step(client.connect(), 'connect');
-    const reply = await step(client.ping(), 'PING');
-    const pingMs = Math.round(systemMonotonicNow() - startedAt);
-    const pubSub =
-      client.info === undefined ? '' : pubSubDetail(await step(client.info('server'), 'INFO').catch(() => undefined));
-    const detail = `${where} answered ${reply} (connect + PING ${pingMs} ms)${pubSub}`;
-    checks.push({ name: 'redis ping', status: reply === 'PONG' ? 'ok' : 'failed', detail, durationMs: pingMs });
-  } catch (error) {
-    client.disconnect();
-    return [
-      { name: 'redis ping', status: 'failed', detail: `${where}: ${messageOf(error)}` },
-      { name: 'redis lock', status: 'skipped', detail: 'needs a Redis connection' },
-    ];
-  }
-  checks.push(await lockCheck(client, step, where));
-  checks.push(await breakerCheck(client, step, where));
-  await step(client.quit(), 'QUIT').catch(() => client.disconnect());
-  return checks;
-}
-
-/** The prefix of the shared auth breaker's keys (a RedisTokenStore's default `breaker.key`). */
-export const DOCTOR_BREAKER_KEY_PREFIX = 'alix-token-manager:breaker';
 
 /** What the breaker's scripts do to its keys (SET PX, INCR, PEXPIRE, PTTL, EXISTS, GET, DEL), on keys of its own. */
 const BREAKER_PERMISSIONS = `
@@ -251,35 +187,55 @@ return left > 0 and 1 or 0
 `;
 
 /**
- * Whether this Redis user may use the shared auth breaker's keys the way its scripts do. A
- * refused breaker is not an outage (the store admits every call), but the fleet then calls
- * the auth server unguarded during one: a warning, with the ACL fix.
+ * Redis round trip (PING), a lock taken and released the way the Redis store does it, and
+ * whether this Redis user may use the shared auth breaker's keys the way its scripts do. A
+ * refused breaker is not an outage (the store admits every call), but the fleet then calls the
+ * auth server unguarded during one: a warning, with the ACL fix.
  */
-async function breakerCheck(
-  client: DoctorRedisClient,
-  step: <T>(work: Promise<T>, what: string) => Promise<T>,
-  where: string,
-): Promise<DoctorCheck> {
-  const name = 'redis breaker';
+export async function checkRedis(url: string | undefined, createClient: DoctorRedisFactory): Promise<DoctorCheck[]> {
+  if (url === undefined) return [row('redis', 'skipped', 'REDIS_URL is not set')];
+  const where = redisWhere(url);
+  let client: DoctorRedisClient;
+  try {
+    client = await createClient(url);
+  } catch (error) {
+    return [row('redis', 'failed', messageOf(error))];
+  }
+  const step = <T>(work: Promise<T>, what: string): Promise<T> =>
+    withTimeout(work, systemClock, REDIS_STEP_TIMEOUT_MS, () => {
+      return new Error(`${what} got no answer from ${where} within ${REDIS_STEP_TIMEOUT_MS} ms`);
+    });
+  const checks: DoctorCheck[] = [];
+  try {
+    const startedAt = systemMonotonicNow();
+    await step(client.connect(), 'connect');
+    const reply = await step(client.ping(), 'PING');
+    const pingMs = Math.round(systemMonotonicNow() - startedAt);
+    const info = client.info === undefined ? null : await step(client.info('server'), 'INFO').catch(() => undefined);
+    const detail = `${where} answered ${reply} (connect + PING ${pingMs} ms)${info === null ? '' : pubSubDetail(info)}`;
+    checks.push(row('redis ping', reply === 'PONG' ? 'ok' : 'failed', detail, { durationMs: pingMs }));
+  } catch (error) {
+    client.disconnect();
+    return [
+      row('redis ping', 'failed', `${where}: ${messageOf(error)}`),
+      row('redis lock', 'skipped', 'needs a Redis connection'),
+    ];
+  }
+  checks.push(await lockCheck(client, step, where));
   const tag = `{${DOCTOR_BREAKER_KEY_PREFIX}:doctor-${randomUUID()}}`;
   try {
     const done = await step(client.eval(BREAKER_PERMISSIONS, 2, `${tag}:open`, `${tag}:failures`), 'EVAL');
-    if (done !== 1)
-      return { name, status: 'warn', detail: `the breaker's commands did not keep their expiry at ${where}` };
-    return {
-      name,
-      status: 'ok',
-      detail: `EVAL with SET PX, INCR, PEXPIRE, PTTL and DEL on ${DOCTOR_BREAKER_KEY_PREFIX}:* keys`,
-    };
+    const used = `EVAL with SET PX, INCR, PEXPIRE, PTTL and DEL on ${DOCTOR_BREAKER_KEY_PREFIX}:* keys`;
+    const lost = `the breaker's commands did not keep their expiry at ${where}`;
+    checks.push(done === 1 ? row('redis breaker', 'ok', used) : row('redis breaker', 'warn', lost));
   } catch (error) {
-    return {
-      name,
-      status: 'warn',
-      detail:
-        `${where}: ${messageOf(error)}. The auth breaker will be off, so an outage is not contained: allow ` +
-        `EVAL, SET, GET, DEL, EXISTS, INCR, PEXPIRE and PTTL on ~{${DOCTOR_BREAKER_KEY_PREFIX}:* (see docs/scaling.md)`,
-    };
+    const fix =
+      `The auth breaker will be off, so an outage is not contained: allow EVAL, SET, GET, DEL, EXISTS, INCR, ` +
+      `PEXPIRE and PTTL on ~{${DOCTOR_BREAKER_KEY_PREFIX}:* (see docs/scaling.md)`;
+    checks.push(row('redis breaker', 'warn', `${where}: ${messageOf(error)}. ${fix}`));
   }
+  await step(client.quit(), 'QUIT').catch(() => client.disconnect());
+  return checks;
 }
 
 async function lockCheck(
@@ -293,38 +249,21 @@ async function lockCheck(
   const startedAt = systemMonotonicNow();
   try {
     if ((await step(client.set(key, owner, 'PX', 10_000, 'NX'), 'SET NX')) !== 'OK') {
-      return { name, status: 'failed', detail: `SET NX PX on a fresh key did not answer OK at ${where}` };
+      return row(name, 'failed', `SET NX PX on a fresh key did not answer OK at ${where}`);
     }
     if ((await step(client.set(key, randomUUID(), 'PX', 10_000, 'NX'), 'SET NX')) !== null) {
-      return {
-        name,
-        status: 'failed',
-        detail: `a second SET NX took a held lock at ${where}: locks would not exclude each other`,
-      };
+      return row(name, 'failed', `a second SET NX took a held lock at ${where}: locks would not exclude each other`);
     }
     const released = await step(client.eval(RELEASE_IF_OWNER, 1, key, owner), 'EVAL');
     const durationMs = Math.round(systemMonotonicNow() - startedAt);
-    if (released !== 1)
-      return {
-        name,
-        status: 'failed',
-        detail: `the owner-checked DEL did not release the lock at ${where}`,
-        durationMs,
-      };
-    return {
-      name,
-      status: 'ok',
-      detail: `SET NX PX, a refused second SET NX and an owner-checked DEL in ${durationMs} ms`,
-      durationMs,
-    };
+    if (released !== 1) {
+      return row(name, 'failed', `the owner-checked DEL did not release the lock at ${where}`, { durationMs });
+    }
+    const detail = `SET NX PX, a refused second SET NX and an owner-checked DEL in ${durationMs} ms`;
+    return row(name, 'ok', detail, { durationMs });
   } catch (error) {
-    return {
-      name,
-      status: 'failed',
-      detail:
-        `${where}: ${messageOf(error)} (the Redis user needs SET, GET, DEL and EVAL on ` +
-        `${DOCTOR_LOCK_KEY_PREFIX}*)`,
-    };
+    const needs = `the Redis user needs SET, GET, DEL and EVAL on ${DOCTOR_LOCK_KEY_PREFIX}*`;
+    return row(name, 'failed', `${where}: ${messageOf(error)} (${needs})`);
   }
 }
 
@@ -353,11 +292,9 @@ function redisWhere(url: string): string {
 /** An error's message; this library's messages hold no secrets, and others are reduced to name and code. */
 export function messageOf(error: unknown): string {
   if (isTokenManagerError(error)) return error.message;
-  if (error instanceof Error) {
-    const code = errorCodeOf(error);
-    return code === undefined ? error.message : `${error.message} (${code})`;
-  }
-  return String(error);
+  if (!(error instanceof Error)) return String(error);
+  const code = errorCodeOf(error);
+  return code === undefined ? error.message : `${error.message} (${code})`;
 }
 
 function seconds(ms: number): string {

@@ -1,6 +1,9 @@
 /**
- * Turns what the HTTP layer produced (a response, or a thrown transport error) into a
- * token set or one of the library's typed errors. No AxiosError leaves this file.
+ * The Alix wire format and its one border with the library: what the HTTP layer produced (a
+ * response read as text, or a thrown transport error) becomes a {@link TokenSet} in epoch ms or
+ * one of the library's typed errors. The envelope, the sample's epoch-second strings and the
+ * other shapes the page's response table names (see docs/alix-auth.md, "ambiguities") are read
+ * here and nowhere else; no AxiosError leaves this file.
  */
 import { isAxiosError } from 'axios';
 import {
@@ -15,15 +18,30 @@ import {
 } from '../../errors';
 import { redactOpaqueRuns, redactSecrets } from '../../redaction';
 import type { TokenSet } from '../../token-set';
-import { describeNonJson, parseBody, parseServerTime, readEnvelope, toTokenSet, type WireContext } from './wire';
 
 /** The longest API `message` kept in an error, in characters. */
-export const MAX_API_MESSAGE_LENGTH = 300;
+const MAX_API_MESSAGE_LENGTH = 300;
 
-/** An HTTP response as the provider read it: the body as text. */
+/** Expiries further ahead than this (10 years) are taken for a unit or format error. */
+const MAX_EXPIRY_AHEAD_MS = 10 * 365.25 * 24 * 60 * 60 * 1000;
+
+/**
+ * `errorCode`s that mean "the signature did not verify". The sandbox answers 12; the real
+ * API's code is not published, so its `message` mentioning a signature counts as well.
+ */
+const SIGNATURE_REJECTED_ERROR_CODES: readonly number[] = [12];
+
+/**
+ * The advice for a rejected signature. Alix verifies `partnerCode|secretKey` against the
+ * public key it holds, so it cannot tell a wrong secret key from a wrong private key: name both.
+ */
+const SIGNATURE_REJECTED_HINT =
+  'the signature did not verify: check the secret key (ALIX_SECRET_KEY / secretKey) and that the private key ' +
+  '(ALIX_PRIVATE_KEY / ALIX_PRIVATE_KEY_FILE / privateKey or signer) is the one whose public half Alix holds';
+
+/** An HTTP response as the provider read it: the body as text, header names in lower case. */
 export interface TextResponse {
   status: number;
-  /** Response headers with lower-case names. */
   headers: Readonly<Record<string, unknown>>;
   text: string;
 }
@@ -38,68 +56,42 @@ export interface CallContext {
   url: string;
   /** Secrets of this call (refresh token, signature…) to scrub from echoed API messages. */
   secrets: readonly string[];
-  /** The local clock, epoch ms. */
+  /** The local clock, epoch ms: the reference for expiries when the response has no `Date` header. */
   now: number;
-  /** Told when a successful response departs from the page's sample (`TokenSetInput.onNonSampleShape`). */
+  /**
+   * Told how a successful response departs from the page's sample (e.g. `data.accessTokenExpiredAt
+   * as ISO 8601 datetime`), once per response that does; never a token or a value.
+   */
   onNonSampleShape?: (shape: string) => void;
 }
 
 /**
- * `errorCode`s that mean "the signature did not verify". The sandbox answers 12; the real
- * API's code is not published, so its `message` mentioning a signature counts as well.
- */
-export const SIGNATURE_REJECTED_ERROR_CODES: readonly number[] = Object.freeze([12]);
-
-/**
- * The advice for a rejected signature. Alix verifies `partnerCode|secretKey` against the
- * public key it holds, so it cannot tell a wrong secret key from a wrong private key: name both.
- */
-export const SIGNATURE_REJECTED_HINT =
-  'the signature did not verify: check the secret key (ALIX_SECRET_KEY / secretKey) and that the private key ' +
-  '(ALIX_PRIVATE_KEY / ALIX_PRIVATE_KEY_FILE / privateKey or signer) is the one whose public half Alix holds';
-
-/** True when a rejection is about the request signature (by errorCode or by the API's message). */
-export function isSignatureRejection(errorCode: number | undefined, apiMessage: string | undefined): boolean {
-  return (
-    (errorCode !== undefined && SIGNATURE_REJECTED_ERROR_CODES.includes(errorCode)) ||
-    /signature/i.test(apiMessage ?? '')
-  );
-}
-
-/**
- * The API's `message` as an error may carry it: this call's secrets taken out by value, then
- * any opaque run (a re-encoded signature, a token) by shape, then cut to length.
- */
-function apiMessageOf(message: string | undefined, secrets: readonly string[]): string | undefined {
-  if (message === undefined) return undefined;
-  const clean = redactOpaqueRuns(redactSecrets(message, secrets));
-  return clean.length > MAX_API_MESSAGE_LENGTH ? `${clean.slice(0, MAX_API_MESSAGE_LENGTH)}…` : clean;
-}
-
-function header(headers: Readonly<Record<string, unknown>>, name: string): string | undefined {
-  const value = headers[name];
-  return typeof value === 'string' ? value : undefined;
-}
-
-/**
- * `Retry-After` (delta-seconds or HTTP-date) in ms, as the server sent it (the manager's backoff policy applies the one
- * cap, `retry.maxRetryAfterMs`);
- * `undefined` when absent or unparseable. An HTTP-date is measured from `referenceTime`.
+ * `Retry-After` (delta-seconds or HTTP-date) in ms, as the server sent it (the manager's backoff
+ * policy applies the one cap, `retry.maxRetryAfterMs`); `undefined` when absent or unparseable.
+ * An HTTP-date is measured from `referenceTime`.
  */
 export function parseRetryAfterMs(value: string | undefined, referenceTime: number): number | undefined {
-  if (value === undefined) return undefined;
-  const trimmed = value.trim();
-  let delayMs: number;
-  if (/^[0-9]+$/.test(trimmed)) {
-    delayMs = Number(trimmed) * 1000;
-  } else {
-    // An HTTP-date always names a weekday and month; bare numbers like "-5" are not dates.
-    if (!/[A-Za-z]/.test(trimmed)) return undefined;
-    const at = Date.parse(trimmed);
-    if (!Number.isFinite(at)) return undefined;
-    delayMs = at - referenceTime;
+  const trimmed = value?.trim() ?? '';
+  if (/^[0-9]+$/.test(trimmed)) return Number(trimmed) * 1000;
+  // An HTTP-date always names a weekday and month; bare numbers like "-5" are not dates.
+  const at = /[A-Za-z]/.test(trimmed) ? Date.parse(trimmed) : NaN;
+  return Number.isFinite(at) ? Math.max(0, at - referenceTime) : undefined;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Parses a body read as text; HTML and garbage are described (never quoted), never thrown. */
+function parseBody(text: string, contentType: string | undefined): { value: unknown } | { problem: string } {
+  const trimmed = text.trim();
+  if (trimmed === '') return { problem: 'has an empty body, not JSON' };
+  try {
+    return { value: JSON.parse(trimmed) as unknown };
+  } catch {
+    const html = trimmed.startsWith('<') || (contentType ?? '').toLowerCase().includes('html');
+    return { problem: html ? 'is an HTML page, not JSON' : 'is not valid JSON' };
   }
-  return Math.max(0, delayMs);
 }
 
 /**
@@ -110,78 +102,189 @@ export function parseRetryAfterMs(value: string | undefined, referenceTime: numb
  */
 export function interpretResponse(response: TextResponse, context: CallContext): TokenSet {
   const { status } = response;
-  // The wire messages name the full URL too (WireContext.path is only ever shown in messages).
-  const wire: WireContext = { operation: context.operation, path: context.url, status };
-  const serverTime = parseServerTime(header(response.headers, 'date'));
-  const body = parseBody(response.text, header(response.headers, 'content-type'));
-  const envelope = body.kind === 'json' ? readEnvelope(body.value) : undefined;
+  const { operation, url } = context;
+  const header = (name: string): string | undefined => {
+    const value = response.headers[name];
+    return typeof value === 'string' ? value : undefined;
+  };
+  const date = Date.parse(header('date') ?? '');
+  const serverTime = Number.isFinite(date) ? date : undefined;
+  const body = parseBody(response.text, header('content-type'));
+  // The Alix envelope: `{ success, message, errorCode, data }`.
+  const envelope = 'value' in body && isRecord(body.value) && typeof body.value.success === 'boolean' ? body.value : {};
+  const numeric = typeof envelope.errorCode === 'string' && /^-?[0-9]+$/.test(envelope.errorCode);
+  const code = numeric ? Number(envelope.errorCode) : envelope.errorCode;
+  const errorCode = typeof code === 'number' && Number.isFinite(code) ? code : undefined;
 
   if (status === 429 || status >= 500) {
-    return throwError(
-      new AuthUnavailableError({
-        operation: context.operation,
-        reason: 'http',
-        status,
-        url: context.url,
-        retryAfterMs: parseRetryAfterMs(header(response.headers, 'retry-after'), serverTime ?? context.now),
-        ...(envelope?.errorCode === undefined ? {} : { detail: `errorCode ${envelope.errorCode}` }),
-      }),
-    );
+    const retryAfterMs = parseRetryAfterMs(header('retry-after'), serverTime ?? context.now);
+    const detail = errorCode === undefined ? {} : { detail: `errorCode ${errorCode}` };
+    throw new AuthUnavailableError({ operation, reason: 'http', status, url, retryAfterMs, ...detail });
   }
-  if (status >= 400 || (envelope !== undefined && !envelope.success && status >= 200 && status < 300)) {
-    const apiMessage = apiMessageOf(envelope?.message, context.secrets);
-    return throwError(
-      new AuthRejectedError({
-        operation: context.operation,
-        status,
-        url: context.url,
-        errorCode: envelope?.errorCode,
-        apiMessage,
-        ...(isSignatureRejection(envelope?.errorCode, apiMessage) ? { hint: SIGNATURE_REJECTED_HINT } : {}),
-      }),
-    );
+  if (status >= 400 || (envelope.success === false && status >= 200 && status < 300)) {
+    // The API's message without this call's secrets (by value), nor any opaque run (a re-encoded signature, a token).
+    const message = typeof envelope.message === 'string' ? envelope.message : undefined;
+    const clean = message === undefined ? undefined : redactOpaqueRuns(redactSecrets(message, context.secrets));
+    const cut = clean !== undefined && clean.length > MAX_API_MESSAGE_LENGTH;
+    const apiMessage = cut ? `${clean.slice(0, MAX_API_MESSAGE_LENGTH)}…` : clean;
+    const signature =
+      (errorCode !== undefined && SIGNATURE_REJECTED_ERROR_CODES.includes(errorCode)) ||
+      /signature/i.test(apiMessage ?? '');
+    const hint = signature ? { hint: SIGNATURE_REJECTED_HINT } : {};
+    throw new AuthRejectedError({ operation, status, url, errorCode, apiMessage, ...hint });
   }
+  const fail = (problem: string): MalformedResponseError =>
+    new MalformedResponseError(`${operation} failed: the HTTP ${status} answer to POST ${url} ${problem}`, {
+      operation,
+      status,
+    });
   if (status < 200 || status >= 300) {
-    return throwError(
-      new MalformedResponseError(
-        `${context.operation} failed: POST ${context.url} answered an unexpected HTTP ${status} (redirects are not ` +
-          `followed)`,
-        { operation: context.operation, status },
-      ),
+    throw new MalformedResponseError(
+      `${operation} failed: POST ${url} answered an unexpected HTTP ${status} (redirects are not followed)`,
+      { operation, status },
     );
   }
-  if (body.kind !== 'json') {
-    return throwError(
-      new MalformedResponseError(
-        `${context.operation} failed: the HTTP ${status} answer to POST ${context.url} ${describeNonJson(body.kind)}`,
-        {
-          operation: context.operation,
-          status,
-        },
-      ),
-    );
-  }
-  if (envelope === undefined) {
-    return throwError(
-      new MalformedResponseError(
-        `${context.operation} failed: the HTTP ${status} answer to POST ${context.url} is JSON but not the Alix ` +
-          `envelope (no boolean success)`,
-        { operation: context.operation, status },
-      ),
-    );
-  }
-  return toTokenSet(envelope.data, { serverTime, now: context.now, onNonSampleShape: context.onNonSampleShape }, wire);
+  if ('problem' in body) throw fail(body.problem);
+  if (envelope.success === undefined) throw fail('is JSON but not the Alix envelope (no boolean success)');
+  return toTokenSet(envelope.data, serverTime, context, fail);
 }
 
-function throwError(error: TokenManagerError): never {
-  throw error;
+/** How an expiry was written. `epoch seconds (string)` is the sample's; the others earn the warning. */
+type ExpiryFormat = 'epoch seconds (string)' | 'epoch seconds (number)' | 'ISO 8601 datetime' | 'JWT exp claim';
+
+type ExpiryValue = { ms: number; format: ExpiryFormat } | { problem: string };
+
+/** An ISO 8601 datetime with a zone (`Z` or `±hh:mm`); a zoneless one would be read in the host's zone. */
+const ISO_DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i;
+
+/** Epoch ms of an ISO 8601 datetime with a zone, or `undefined`. */
+function isoDatetimeToMs(text: string): number | undefined {
+  const zone = (ISO_DATETIME.exec(text)?.[1] ?? '').toUpperCase();
+  const ms = zone === '' ? NaN : Date.parse(text);
+  if (!Number.isFinite(ms)) return undefined;
+  const sign = zone.startsWith('-') ? -1 : 1;
+  const offsetMin = zone === 'Z' ? 0 : sign * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4)));
+  // `Date.parse` rolls 31 February over into March: the written fields must survive the round trip.
+  const written = new Date(ms + offsetMin * 60_000).toISOString().slice(0, 16);
+  return written === text.slice(0, 16).toUpperCase() ? ms : undefined;
+}
+
+/** Reads one expiry value: epoch seconds (string or number) or an ISO 8601 datetime with a zone. */
+function readExpiryValue(value: unknown): ExpiryValue {
+  const text = typeof value === 'string' ? value.trim() : undefined;
+  const iso = text === undefined ? undefined : isoDatetimeToMs(text);
+  let read: [number, ExpiryFormat];
+  if (typeof value === 'number') read = [value * 1000, 'epoch seconds (number)'];
+  else if (text !== undefined && /^[0-9]+(?:\.[0-9]+)?$/.test(text))
+    read = [Number(text) * 1000, 'epoch seconds (string)'];
+  else if (iso !== undefined) read = [iso, 'ISO 8601 datetime'];
+  else if (text !== undefined && /^\d{4}-\d{2}-\d{2}T[\d:.]+$/i.test(text)) {
+    return { problem: 'an ISO 8601 datetime without a zone (Z or ±hh:mm)' };
+  } else {
+    const type = typeof value;
+    const article = /^[aeiou]/.test(type) ? 'an' : 'a';
+    return { problem: `${article} ${type} that is neither epoch seconds nor an ISO 8601 datetime with a zone` };
+  }
+  if (!Number.isFinite(read[0]) || read[0] <= 0) return { problem: 'a non-finite or non-positive value' };
+  return { ms: Math.round(read[0]), format: read[1] };
+}
+
+/**
+ * The `exp` claim of a JWT, in epoch ms, read without verifying anything (the client cannot:
+ * the key is the server's). `undefined` when the token is not a JWT or has no numeric `exp`.
+ */
+function jwtExpiryMs(token: string): number | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3 || !parts[1]) return undefined;
+  try {
+    const claims: unknown = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+    const exp = isRecord(claims) ? claims.exp : undefined;
+    return typeof exp === 'number' && Number.isFinite(exp) && exp > 0 ? Math.round(exp * 1000) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Turns a successful envelope's `data` into a {@link TokenSet}. Both tokens are required. Each
+ * expiry is read under the sample's name (`…ExpiresAt`) or the response table's (`…ExpiredAt`),
+ * as epoch seconds (string or number) or an ISO 8601 datetime with a zone, and converted to
+ * epoch ms. A missing or unreadable access expiry falls back to the access token's JWT `exp`
+ * claim (decoded, never verified); a missing or unreadable refresh expiry is malformed. An expiry
+ * that says something clear but wrong (past, or more than 10 years ahead) is malformed, never patched.
+ * @throws {MalformedResponseError} naming the missing or bad field.
+ */
+function toTokenSet(
+  data: unknown,
+  serverTime: number | undefined,
+  context: CallContext,
+  fail: (problem: string) => MalformedResponseError,
+): TokenSet {
+  if (!isRecord(data)) throw fail('has success:true but no data object');
+  const reference = serverTime ?? context.now;
+  const token = (field: string): string => {
+    const value = data[field];
+    if (typeof value === 'string' && value.trim() !== '') return value;
+    const absent = value === undefined || value === null || value === '';
+    throw fail(absent ? `lacks data.${field}` : `has a non-string data.${field}`);
+  };
+  const [accessToken, refreshToken] = [token('accessToken'), token('refreshToken')];
+  /** One expiry under whichever of its two names came first; `tableName` when it is the table's `…ExpiredAt`. */
+  const expiry = (
+    kind: 'access' | 'refresh',
+  ): { shown: string; value: ExpiryValue; tableName: boolean } | undefined => {
+    const names = [`${kind}TokenExpiresAt`, `${kind}TokenExpiredAt`];
+    const name = names.find((n) => data[n] !== undefined && data[n] !== null && data[n] !== '');
+    if (name === undefined) return undefined;
+    return { shown: `data.${name}`, value: readExpiryValue(data[name]), tableName: name.endsWith('ExpiredAt') };
+  };
+  const inRange = (ms: number, shown: string, format: ExpiryFormat): number => {
+    const sent = format === 'ISO 8601 datetime' ? new Date(ms).toISOString() : String(ms / 1000);
+    if (ms <= reference)
+      throw fail(`has ${shown} ${sent}, already past (reference ${new Date(reference).toISOString()})`);
+    if (ms - reference <= MAX_EXPIRY_AHEAD_MS) return ms;
+    const hint = format !== 'ISO 8601 datetime' && ms > 1e14 ? '; milliseconds sent instead of seconds?' : '';
+    throw fail(`has ${shown} ${sent}, more than 10 years ahead${hint}`);
+  };
+  const shapes: string[] = [];
+
+  const access = expiry('access');
+  const read = access?.value;
+  let accessTokenExpiresAt: number;
+  if (read !== undefined && 'ms' in read) {
+    accessTokenExpiresAt = inRange(read.ms, access?.shown ?? '', read.format);
+  } else {
+    // The sample's JWTs carry `exp` equal to accessTokenExpiresAt: the one stand-in worth trusting.
+    const claimed = jwtExpiryMs(accessToken);
+    const problem = read === undefined ? 'lacks data.accessTokenExpiresAt' : `has ${access?.shown} as ${read.problem}`;
+    if (claimed === undefined) {
+      throw fail(`${problem}, and the access token carries no JWT exp claim to fall back on`);
+    }
+    accessTokenExpiresAt = inRange(claimed, "the access token's JWT exp claim", 'JWT exp claim');
+    shapes.push(
+      `${access === undefined ? 'no access expiry' : `${access.shown} unreadable`} (the JWT exp claim was read)`,
+    );
+  }
+
+  const refresh = expiry('refresh');
+  if (refresh === undefined) throw fail('lacks data.refreshTokenExpiresAt');
+  if ('problem' in refresh.value) throw fail(`has ${refresh.shown} as ${refresh.value.problem}`);
+  const refreshTokenExpiresAt = inRange(refresh.value.ms, refresh.shown, refresh.value.format);
+
+  for (const reading of [access, refresh]) {
+    if (reading === undefined || !('ms' in reading.value)) continue;
+    if (reading.tableName || reading.value.format !== 'epoch seconds (string)') {
+      shapes.push(`${reading.shown} as ${reading.value.format}`);
+    }
+  }
+  if (shapes.length > 0) context.onNonSampleShape?.(shapes.join('; '));
+  const set: TokenSet = { accessToken, accessTokenExpiresAt, refreshToken, refreshTokenExpiresAt };
+  if (serverTime !== undefined) set.serverTime = serverTime;
+  return set;
 }
 
 /** How the request ended when it threw. */
-export interface TransportContext {
-  operation: AuthOperation;
-  /** The full URL called (origin and path, no query). */
-  url: string;
+export interface TransportContext extends Pick<CallContext, 'operation' | 'url'> {
   /** The caller's signal fired. */
   aborted: boolean;
   /** The provider's own time limit fired. */
@@ -197,31 +300,19 @@ const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ECONNABORTED', 'ESOCKETTIMEDOUT']);
  */
 export function classifyTransportError(error: unknown, context: TransportContext): TokenManagerError {
   if (isTokenManagerError(error)) return error;
-  if (context.aborted) {
-    return new AbortedError(`${context.operation} aborted by the caller: POST ${context.url}`, { cause: error });
-  }
+  const { operation, url } = context;
+  if (context.aborted) return new AbortedError(`${operation} aborted by the caller: POST ${url}`, { cause: error });
   const code = errorCodeOf(error);
   const message = error instanceof Error ? error.message : '';
-  if (context.timedOut || (typeof code === 'string' && TIMEOUT_CODES.has(code) && /timeout/i.test(message))) {
-    return new AuthUnavailableError(
-      { operation: context.operation, reason: 'timeout', url: context.url, detail: `within ${context.timeoutMs} ms` },
-      { cause: error },
-    );
+  if (context.timedOut || (code !== undefined && TIMEOUT_CODES.has(code) && /timeout/i.test(message))) {
+    const detail = `within ${context.timeoutMs} ms`;
+    return new AuthUnavailableError({ operation, reason: 'timeout', url, detail }, { cause: error });
   }
   if (isAxiosError(error) && /maxContentLength/.test(message)) {
-    return new MalformedResponseError(
-      `${context.operation} failed: the answer to POST ${context.url} is too large`,
-      {
-        operation: context.operation,
-      },
-      { cause: error },
-    );
+    const what = `${operation} failed: the answer to POST ${url} is too large`;
+    return new MalformedResponseError(what, { operation }, { cause: error });
   }
-  let detail = 'network error';
-  if (typeof code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(code)) detail = code;
+  let detail = code !== undefined && /^[A-Z][A-Z0-9_]+$/.test(code) ? code : 'network error';
   if (/socket hang up/i.test(message)) detail = 'socket hang up';
-  return new AuthUnavailableError(
-    { operation: context.operation, reason: 'network', url: context.url, detail },
-    { cause: error },
-  );
+  return new AuthUnavailableError({ operation, reason: 'network', url, detail }, { cause: error });
 }

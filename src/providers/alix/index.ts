@@ -1,5 +1,5 @@
 /** The Alix auth provider: signer, HTTP calls, wire format → TokenSet. */
-export { AlixAuthProvider, MAX_AUTH_RESPONSE_BYTES } from './provider';
+export { AlixAuthProvider } from './provider';
 export {
   DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS,
   defaultSignedString,
@@ -14,8 +14,4 @@ export type {
   AlixAuthenticateBodyContext,
   AlixRefreshBodyContext,
 } from './options';
-export { loadPrivateKey, MIN_RSA_MODULUS_BITS } from './private-key';
-export { createKeySigner } from './signer';
-export { isLoopbackHost } from './base-url';
-export { parseRetryAfterMs } from './classify';
-export { MAX_EXPIRY_AHEAD_MS } from './wire';
+export { loadPrivateKey } from './private-key';

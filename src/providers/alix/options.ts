@@ -28,13 +28,9 @@ export interface AlixAuthenticateBodyContext {
 }
 
 /** What {@link AlixAuthProviderOptions.buildRefreshBody} receives. */
-export interface AlixRefreshBodyContext {
-  partnerCode: string;
-  /** The base64 RSA-SHA256 signature of the signed string. */
-  signature: string;
+export interface AlixRefreshBodyContext extends AlixAuthenticateBodyContext {
   /** The refresh token being exchanged. */
   refreshToken: string;
-  userEmail?: string;
 }
 
 /** Request paths of the two auth calls, appended to the path of `baseUrl`. */
@@ -135,9 +131,8 @@ export function defaultSignedString(context: AlixSigningContext): string {
 
 /** The default sign-in body: `{ partnerCode, signature }` plus `userEmail` when configured. */
 export function defaultAuthenticateBody(context: AlixAuthenticateBodyContext): Record<string, unknown> {
-  const body: Record<string, unknown> = { partnerCode: context.partnerCode, signature: context.signature };
-  if (context.userEmail !== undefined) body.userEmail = context.userEmail;
-  return body;
+  const { partnerCode, signature, userEmail } = context;
+  return userEmail === undefined ? { partnerCode, signature } : { partnerCode, signature, userEmail };
 }
 
 /**
@@ -146,13 +141,9 @@ export function defaultAuthenticateBody(context: AlixAuthenticateBodyContext): R
  * (which requires `userEmail`), so a server that enforces either reading accepts it.
  */
 export function defaultRefreshBody(context: AlixRefreshBodyContext): Record<string, unknown> {
-  const body: Record<string, unknown> = {
-    partnerCode: context.partnerCode,
-    refreshToken: context.refreshToken,
-    signature: context.signature,
-  };
-  if (context.userEmail !== undefined) body.userEmail = context.userEmail;
-  return body;
+  const { partnerCode, refreshToken, signature, userEmail } = context;
+  const body = { partnerCode, refreshToken, signature };
+  return userEmail === undefined ? body : { ...body, userEmail };
 }
 
 /** Defaults of {@link AlixAuthProviderOptions}, merged once by the constructor. */

@@ -5,14 +5,12 @@
  */
 import { createPrivateKey, KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ConfigurationError, errorCodeOf } from '../../errors';
+import { ConfigurationError, assertConfig, errorCodeOf } from '../../errors';
 
 /** The smallest RSA modulus accepted, in bits. */
-export const MIN_RSA_MODULUS_BITS = 2048;
+const MIN_RSA_MODULUS_BITS = 2048;
 
 const PEM_MARKER = '-----BEGIN ';
-const PUBLIC_PEM = /-----BEGIN (?:RSA )?PUBLIC KEY-----|-----BEGIN CERTIFICATE-----/;
-const ENCRYPTED_PEM = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/;
 
 /**
  * Returns a validated RSA private `KeyObject` of at least 2048 bits.
@@ -20,13 +18,9 @@ const ENCRYPTED_PEM = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYP
  */
 export function loadPrivateKey(input: unknown): KeyObject {
   if (input instanceof KeyObject) return checkKeyObject(input, 'privateKey');
-  if (typeof input !== 'string') {
-    throw new ConfigurationError('privateKey must be a PEM string, a file path or a KeyObject');
-  }
+  assertConfig(typeof input === 'string', 'privateKey must be a PEM string, a file path or a KeyObject');
   if (input.includes(PEM_MARKER)) return parsePem(input, 'privateKey');
-  if (!looksLikePath(input)) {
-    throw new ConfigurationError("privateKey is neither a PEM string (no '-----BEGIN' line) nor a file path");
-  }
+  assertConfig(looksLikePath(input), "privateKey is neither a PEM string (no '-----BEGIN' line) nor a file path");
   let text: string;
   try {
     text = readFileSync(input, 'utf8');
@@ -34,9 +28,7 @@ export function loadPrivateKey(input: unknown): KeyObject {
     const why = errorCodeOf(error) ?? 'unreadable';
     throw new ConfigurationError(`privateKey file '${input}' cannot be read (${why})`, { cause: error });
   }
-  if (!text.includes(PEM_MARKER)) {
-    throw new ConfigurationError(`privateKey file '${input}' does not contain a PEM key`);
-  }
+  assertConfig(text.includes(PEM_MARKER), `privateKey file '${input}' does not contain a PEM key`);
   return parsePem(text, `privateKey file '${input}'`);
 }
 
@@ -52,35 +44,30 @@ function looksLikePath(value: string): boolean {
 function parsePem(rawPem: string, what: string): KeyObject {
   // Env variables often carry a PEM on one line with literal "\n" sequences.
   const pem = /\r?\n/.test(rawPem) ? rawPem : rawPem.replace(/\\n/g, '\n');
-  if (PUBLIC_PEM.test(pem)) {
-    throw new ConfigurationError(`${what} is a public key or certificate; the RSA private key is needed to sign`);
-  }
-  if (ENCRYPTED_PEM.test(pem)) {
-    throw new ConfigurationError(`${what} is an encrypted PEM; decrypt it first or pass a KeyObject`);
-  }
-  let key: KeyObject;
+  assertConfig(
+    !/-----BEGIN (?:RSA )?PUBLIC KEY-----|-----BEGIN CERTIFICATE-----/.test(pem),
+    `${what} is a public key or certificate; the RSA private key is needed to sign`,
+  );
+  assertConfig(
+    !/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(pem),
+    `${what} is an encrypted PEM; decrypt it first or pass a KeyObject`,
+  );
   try {
-    key = createPrivateKey({ key: pem, format: 'pem' });
+    return checkKeyObject(createPrivateKey({ key: pem, format: 'pem' }), what);
   } catch (error) {
+    if (error instanceof ConfigurationError) throw error;
     throw new ConfigurationError(`${what} is not a valid PEM private key`, { cause: error });
   }
-  return checkKeyObject(key, what);
 }
 
 function checkKeyObject(key: KeyObject, what: string): KeyObject {
-  if (key.type !== 'private') {
-    throw new ConfigurationError(`${what} is a ${key.type} key; the RSA private key is needed to sign`);
-  }
-  if (key.asymmetricKeyType !== 'rsa') {
-    throw new ConfigurationError(
-      `${what} is a ${key.asymmetricKeyType ?? 'non-RSA'} key; Alix signatures need an RSA key (PKCS#1 v1.5)`,
-    );
-  }
-  const bits = key.asymmetricKeyDetails?.modulusLength;
-  if (bits === undefined || bits < MIN_RSA_MODULUS_BITS) {
-    throw new ConfigurationError(
-      `${what} is a ${bits ?? 'unknown'}-bit RSA key; at least ${MIN_RSA_MODULUS_BITS} bits are required`,
-    );
-  }
+  assertConfig(key.type === 'private', `${what} is a ${key.type} key; the RSA private key is needed to sign`);
+  const type = key.asymmetricKeyType;
+  assertConfig(type === 'rsa', `${what} is a ${type ?? 'non-RSA'} key; Alix signatures need an RSA key (PKCS#1 v1.5)`);
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  assertConfig(
+    bits >= MIN_RSA_MODULUS_BITS,
+    `${what} is a ${bits || 'unknown'}-bit RSA key; at least ${MIN_RSA_MODULUS_BITS} bits are required`,
+  );
   return key;
 }

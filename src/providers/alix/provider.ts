@@ -1,14 +1,21 @@
 /**
  * AlixAuthProvider: the two Alix auth calls (sign-in and refresh) over a private axios
- * instance, signed with the partner's RSA key.
+ * instance, signed with the partner's RSA key (RSA-SHA256, PKCS#1 v1.5, base64 with padding)
+ * or by a user-supplied signer.
  */
+import { constants, createHash, sign } from 'node:crypto';
 import axios, { type AxiosResponse } from 'axios';
 import { setUnrefTimeout, systemClock, withTimeout } from '../../clock';
-import { AbortedError, ConfigurationError, TimeoutError, type AuthOperation } from '../../errors';
+import {
+  AbortedError,
+  ConfigurationError,
+  TimeoutError,
+  assertConfig,
+  isTokenManagerError,
+  type AuthOperation,
+} from '../../errors';
 import type { TokenSet } from '../../token-set';
 import type { ProviderIdentity, TokenProvider } from '../types';
-import { alixIdentity } from './identity';
-import { parseBaseUrl } from './base-url';
 import { classifyTransportError, interpretResponse } from './classify';
 import {
   DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS,
@@ -18,19 +25,20 @@ import {
   type AlixSigner,
 } from './options';
 import { loadPrivateKey } from './private-key';
-import { createKeySigner, runSigner } from './signer';
 import { waitWithSignal } from '../../wait-with-signal';
 import { sanitizeCauseOf } from '../../redaction';
 import { assertPositiveMs, definedOnly } from '../../defaults';
 import { assertSupportedPeer } from '../../axios-peer-version';
+import { isLoopbackHost } from '../../loopback';
 import { createLogger, type Logger } from '../../logger';
-import { reportNonSampleShape } from './shape-warning';
-
-/** A bare axios client (`axios.Axios`), typed the same way in the ESM and CommonJS typings. */
-type AxiosClient = InstanceType<typeof axios.Axios>;
 
 /** Responses larger than this are refused as malformed, in bytes (1 MiB). */
-export const MAX_AUTH_RESPONSE_BYTES = 1024 * 1024;
+const MAX_AUTH_RESPONSE_BYTES = 1024 * 1024;
+
+/** The abort reason of an auth request stopped by the provider's own time limit (`timeoutMs`). */
+const TIMED_OUT = Symbol('timed out');
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 type Held = 'baseUrl' | 'privateKey' | 'signer' | 'secretKey' | 'userEmail' | 'paths' | 'logger';
 type Settings = Required<Omit<AlixAuthProviderOptions, Held>> & {
@@ -39,18 +47,12 @@ type Settings = Required<Omit<AlixAuthProviderOptions, Held>> & {
   paths: AlixAuthPaths;
 };
 
-function requireNonEmpty(value: unknown, name: string): void {
-  if (typeof value !== 'string' || value.trim() === '')
-    throw new ConfigurationError(`${name} is required and must be a non-empty string`);
-}
-
-function requireFunction(value: unknown, name: string): void {
-  if (typeof value !== 'function') throw new ConfigurationError(`${name} must be a function`);
+function isNonEmpty(value: unknown): boolean {
+  return typeof value === 'string' && value.trim() !== '';
 }
 
 function mergeOptions(options: AlixAuthProviderOptions): Settings {
-  if (typeof options !== 'object' || options === null)
-    throw new ConfigurationError('AlixAuthProvider options are required');
+  assertConfig(typeof options === 'object' && options !== null, 'AlixAuthProvider options are required');
   // The key, signer and URL are held apart; keep them out of the settings object.
   const { privateKey: _privateKey, signer: _signer, baseUrl: _baseUrl, logger: _logger, ...rest } = options;
   const given = definedOnly(rest);
@@ -62,34 +64,77 @@ function mergeOptions(options: AlixAuthProviderOptions): Settings {
     userEmail: given.userEmail,
     paths: { ...DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS.paths, ...definedOnly(options.paths ?? {}) },
   };
-  requireNonEmpty(settings.partnerCode, 'partnerCode');
+  const required = (name: string): string => `${name} is required and must be a non-empty string`;
+  assertConfig(isNonEmpty(settings.partnerCode), required('partnerCode'));
   if (settings.signedString === defaultSignedString || settings.secretKey !== undefined) {
-    requireNonEmpty(settings.secretKey, 'secretKey');
+    assertConfig(isNonEmpty(settings.secretKey), required('secretKey'));
   }
-  if (settings.userEmail !== undefined) requireNonEmpty(settings.userEmail, 'userEmail');
+  if (settings.userEmail !== undefined) assertConfig(isNonEmpty(settings.userEmail), required('userEmail'));
   for (const [name, path] of Object.entries(settings.paths)) {
-    if (typeof path !== 'string' || !path.startsWith('/'))
-      throw new ConfigurationError(`paths.${name} must be a string starting with '/'`);
+    assertConfig(typeof path === 'string' && path.startsWith('/'), `paths.${name} must be a string starting with '/'`);
   }
   assertPositiveMs('timeoutMs', settings.timeoutMs);
   assertPositiveMs('signerTimeoutMs', settings.signerTimeoutMs);
-  requireFunction(settings.signedString, 'signedString');
-  requireFunction(settings.buildAuthenticateBody, 'buildAuthenticateBody');
-  requireFunction(settings.buildRefreshBody, 'buildRefreshBody');
-  requireFunction(settings.now, 'now');
+  for (const name of ['signedString', 'buildAuthenticateBody', 'buildRefreshBody', 'now'] as const) {
+    assertConfig(typeof settings[name] === 'function', `${name} must be a function`);
+  }
   return settings;
 }
 
+/**
+ * Parses and checks `baseUrl`, returning it without a trailing slash, query or fragment: https,
+ * or http on a loopback host only, and no credentials.
+ */
+function parseBaseUrl(baseUrl: unknown): string {
+  assertConfig(isNonEmpty(baseUrl), 'baseUrl is required (e.g. https://api.alix.example)');
+  assertConfig(URL.canParse(baseUrl as string), 'baseUrl is not an absolute URL');
+  const url = new URL(baseUrl as string);
+  assertConfig(url.protocol === 'https:' || url.protocol === 'http:', `baseUrl must use https: (got ${url.protocol})`);
+  assertConfig(url.username === '' && url.password === '', 'baseUrl must not contain a user name or password');
+  assertConfig(
+    url.protocol === 'https:' || isLoopbackHost(url.hostname),
+    `baseUrl uses plain http: for ${url.hostname}, which only loopback hosts (127.0.0.0/8, ::1, localhost) may. ` +
+      `Use https:.`,
+  );
+  assertConfig(url.search === '' && url.hash === '', 'baseUrl must not contain a query or fragment');
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+}
+
+/**
+ * Who the sessions belong to: the auth origin, the partner code and the user email hashed into a
+ * stable id (the email is personal data, never stored in the clear), the origin and the partner
+ * code alone into the breaker's scope, and the auth server's `host:port` for messages.
+ */
+function alixIdentity(baseUrl: string, partnerCode: string, userEmail: string | undefined): ProviderIdentity {
+  const url = new URL(baseUrl);
+  const digest = (...parts: string[]): string =>
+    createHash('sha256')
+      .update(['alix', url.origin, ...parts].join('\n'))
+      .digest('hex')
+      .slice(0, 32);
+  const endpoint = `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`;
+  const identity = { id: digest(partnerCode, userEmail ?? ''), scope: digest(partnerCode), endpoint };
+  return Object.freeze(userEmail === undefined ? identity : { ...identity, user: userEmail });
+}
+
 function createSigner(options: AlixAuthProviderOptions): AlixSigner {
-  const hasKey = options.privateKey !== undefined;
   const hasSigner = options.signer !== undefined;
-  if (hasKey === hasSigner) throw new ConfigurationError('exactly one of privateKey and signer is required');
+  assertConfig((options.privateKey !== undefined) !== hasSigner, 'exactly one of privateKey and signer is required');
   if (hasSigner) {
-    requireFunction(options.signer, 'signer');
+    assertConfig(typeof options.signer === 'function', 'signer must be a function');
     return options.signer as AlixSigner;
   }
-  return createKeySigner(loadPrivateKey(options.privateKey));
+  const key = loadPrivateKey(options.privateKey);
+  return async (data) =>
+    sign('sha256', Buffer.from(data, 'utf8'), { key, padding: constants.RSA_PKCS1_PADDING }).toString('base64');
 }
+
+/**
+ * Shapes of auth answers already reported (see `AlixAuthProviderOptions.logger`). Process-wide on
+ * purpose: the auth API answers every session alike, so one line tells the operator and a line
+ * per session or per refresh would bury it. Bounded by the few names × formats the reader accepts.
+ */
+const reportedShapes = new Set<string>();
 
 /**
  * The provider's own HTTP client. `axios.create()` would merge in the application's global
@@ -100,7 +145,7 @@ function createSigner(options: AlixAuthProviderOptions): AlixSigner {
  * Proxies from the standard environment variables (`HTTPS_PROXY`, `NO_PROXY`) still apply,
  * as axios's http adapter reads them when `proxy` is unset (see docs/alix-auth.md).
  */
-function createHttpClient(): AxiosClient {
+function createHttpClient(): InstanceType<typeof axios.Axios> {
   return new axios.Axios({
     adapter: 'http',
     baseURL: undefined,
@@ -114,16 +159,6 @@ function createHttpClient(): AxiosClient {
     validateStatus: () => true,
     maxContentLength: MAX_AUTH_RESPONSE_BYTES,
   });
-}
-
-function lowerCaseHeaders(headers: AxiosResponse['headers']): Record<string, unknown> {
-  const result: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) result[name.toLowerCase()] = value;
-  return result;
-}
-
-function abortedError(operation: AuthOperation, url: string): AbortedError {
-  return new AbortedError(`${operation} aborted by the caller: POST ${url}`);
 }
 
 /**
@@ -150,7 +185,7 @@ export class AlixAuthProvider implements TokenProvider {
   readonly #settings: Settings;
   readonly #signer: AlixSigner;
   readonly #baseUrl: string;
-  readonly #http: AxiosClient;
+  readonly #http = createHttpClient();
   readonly #logger: Logger;
   /** Who the sessions of this provider belong to: auth origin, partner code and user email, hashed. */
   readonly identity: ProviderIdentity;
@@ -168,7 +203,6 @@ export class AlixAuthProvider implements TokenProvider {
     this.#settings = mergeOptions(options);
     this.#baseUrl = parseBaseUrl(options.baseUrl);
     this.#signer = createSigner(options);
-    this.#http = createHttpClient();
     this.#logger = createLogger(options.logger);
     this.identity = alixIdentity(this.#baseUrl, this.#settings.partnerCode, this.#settings.userEmail);
   }
@@ -194,10 +228,11 @@ export class AlixAuthProvider implements TokenProvider {
    * ```
    */
   static forUsers(common: Omit<AlixAuthProviderOptions, 'userEmail'>): (userEmail: string) => AlixAuthProvider {
-    if (typeof common !== 'object' || common === null)
-      throw new ConfigurationError('AlixAuthProvider options are required');
-    if ((common as AlixAuthProviderOptions).userEmail !== undefined)
-      throw new ConfigurationError('forUsers(): leave out userEmail; each session key is one');
+    assertConfig(typeof common === 'object' && common !== null, 'AlixAuthProvider options are required');
+    assertConfig(
+      (common as AlixAuthProviderOptions).userEmail === undefined,
+      'forUsers(): leave out userEmail; each session key is one',
+    );
     const shared: AlixAuthProviderOptions =
       common.privateKey === undefined ? { ...common } : { ...common, privateKey: loadPrivateKey(common.privateKey) };
     // The probe validates everything else once.
@@ -225,10 +260,8 @@ export class AlixAuthProvider implements TokenProvider {
    * @throws the same errors as {@link AlixAuthProvider.authenticate}; a
    *   {@link ConfigurationError} when `refreshToken` is empty.
    */
-  refresh(refreshToken: string, signal?: AbortSignal): Promise<TokenSet> {
-    if (typeof refreshToken !== 'string' || refreshToken === '') {
-      return Promise.reject(new ConfigurationError('refresh() needs a non-empty refresh token'));
-    }
+  async refresh(refreshToken: string, signal?: AbortSignal): Promise<TokenSet> {
+    assertConfig(typeof refreshToken === 'string' && refreshToken !== '', 'refresh() needs a non-empty refresh token');
     return this.#call('refresh', refreshToken, signal);
   }
 
@@ -237,105 +270,120 @@ export class AlixAuthProvider implements TokenProvider {
     refreshToken: string | undefined,
     signal: AbortSignal | undefined,
   ): Promise<TokenSet> {
-    const settings = this.#settings;
+    const { timeoutMs, signerTimeoutMs, secretKey } = this.#settings;
     // The full URL (origin + path, never a query) goes into every message: a baseUrl whose
     // path prefix doubles the API's own (`/api/api/v2/…`) is then plain to see.
-    const url = `${this.#baseUrl}${settings.paths[operation]}`;
-    if (signal?.aborted) throw abortedError(operation, url);
-
-    const signature = await waitWithSignal(
-      withTimeout(
-        runSigner(this.#signer, this.#signedString(operation), operation, [this.#settings.secretKey ?? '']),
-        systemClock,
-        settings.signerTimeoutMs,
-        () => new TimeoutError({ stage: 'signer', timeoutMs: settings.signerTimeoutMs }),
-      ),
-      signal,
-      () => abortedError(operation, url),
-    );
-    const body = this.#body(operation, signature, refreshToken);
+    const url = `${this.#baseUrl}${this.#settings.paths[operation]}`;
+    const aborted = (): AbortedError => new AbortedError(`${operation} aborted by the caller: POST ${url}`);
+    if (signal?.aborted) throw aborted();
+    const signerTimeout = (): TimeoutError => new TimeoutError({ stage: 'signer', timeoutMs: signerTimeoutMs });
+    const signing = withTimeout(this.#sign(operation), systemClock, signerTimeoutMs, signerTimeout);
+    const signature = await waitWithSignal(signing, signal, aborted);
+    const data = this.#body(operation, signature, refreshToken);
 
     const controller = new AbortController();
-    let timedOut = false;
-    const timer = setUnrefTimeout(
-      systemClock,
-      () => {
-        timedOut = true;
-        controller.abort();
-      },
-      settings.timeoutMs,
-    );
+    const timer = setUnrefTimeout(systemClock, () => controller.abort(TIMED_OUT), timeoutMs);
     const onAbort = (): void => controller.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
     let response: AxiosResponse<unknown>;
     try {
-      if (signal?.aborted) throw abortedError(operation, url);
-      response = await this.#http.request({
-        method: 'POST',
-        url,
-        data: body,
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-        signal: controller.signal,
-      });
+      if (signal?.aborted) throw aborted();
+      const headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
+      response = await this.#http.request({ method: 'POST', url, data, headers, signal: controller.signal });
     } catch (error) {
-      throw classifyTransportError(error, {
-        operation,
-        url,
-        aborted: signal?.aborted === true && !timedOut,
-        timedOut,
-        timeoutMs: settings.timeoutMs,
-      });
+      const timedOut = controller.signal.reason === TIMED_OUT;
+      const context = { operation, url, aborted: signal?.aborted === true && !timedOut, timedOut, timeoutMs };
+      throw classifyTransportError(error, context);
     } finally {
       systemClock.clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
     }
 
-    const secrets = [signature, refreshToken, settings.secretKey].filter((s): s is string => s !== undefined);
+    const headers = Object.entries(response.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value]);
+    const text = typeof response.data === 'string' ? response.data : '';
     return interpretResponse(
-      {
-        status: response.status,
-        headers: lowerCaseHeaders(response.headers),
-        text: typeof response.data === 'string' ? response.data : '',
-      },
+      { status: response.status, headers: Object.fromEntries(headers) as Record<string, unknown>, text },
       {
         operation,
         url,
-        secrets,
-        now: settings.now(),
-        onNonSampleShape: (shape) => reportNonSampleShape(this.#logger, shape),
+        secrets: [signature, refreshToken, secretKey].filter((secret): secret is string => secret !== undefined),
+        now: this.#settings.now(),
+        onNonSampleShape: (shape) => this.#reportShape(shape),
       },
     );
   }
 
-  #signedString(operation: AuthOperation): string {
+  /**
+   * Signs this call's string. A signer's own error of this library passes (so a signer can throw
+   * `AuthUnavailableError` to ask for a retry); any other becomes a {@link ConfigurationError} whose
+   * cause has the signed data and the secret key taken out (it may echo them).
+   */
+  async #sign(operation: AuthOperation): Promise<string> {
     const { partnerCode, secretKey, userEmail, signedString } = this.#settings;
-    let data: unknown;
+    const secrets = [secretKey ?? ''];
+    const data = runUserCode(`${operation} failed: signedString() threw`, secrets, () =>
+      signedString({ partnerCode, secretKey, userEmail, operation }),
+    );
+    assertConfig(
+      typeof data === 'string' && data !== '',
+      `${operation} failed: signedString() did not return a non-empty string`,
+    );
+    let signature: unknown;
     try {
-      data = signedString({ partnerCode, secretKey, userEmail, operation });
+      signature = await this.#signer(data);
     } catch (error) {
-      throw new ConfigurationError(`${operation} failed: signedString() threw`, {
-        cause: sanitizeCauseOf(error, [secretKey ?? '']),
-      });
+      if (isTokenManagerError(error)) throw error;
+      const name = error instanceof Error ? error.name : typeof error;
+      const cause = sanitizeCauseOf(error, [data, ...secrets]);
+      throw new ConfigurationError(`${operation} failed: the signer threw (${name})`, { cause });
     }
-    if (typeof data !== 'string' || data === '')
-      throw new ConfigurationError(`${operation} failed: signedString() did not return a non-empty string`);
-    return data;
+    assertConfig(
+      typeof signature === 'string' && signature !== '' && BASE64.test(signature),
+      `${operation} failed: the signer did not return a base64 string`,
+    );
+    return signature as string;
   }
 
   #body(operation: AuthOperation, signature: string, refreshToken: string | undefined): string {
     const { partnerCode, userEmail, buildAuthenticateBody, buildRefreshBody } = this.#settings;
     const optional = userEmail === undefined ? {} : { userEmail };
-    let body: unknown;
-    try {
-      body =
-        refreshToken === undefined
-          ? buildAuthenticateBody({ partnerCode, signature, ...optional })
-          : buildRefreshBody({ partnerCode, signature, refreshToken, ...optional });
-    } catch (error) {
-      throw new ConfigurationError(`${operation} failed: the request body builder threw`, { cause: error });
-    }
-    if (typeof body !== 'object' || body === null)
-      throw new ConfigurationError(`${operation} failed: the request body builder did not return an object`);
+    const body = runUserCode(`${operation} failed: the request body builder threw`, [], () =>
+      refreshToken === undefined
+        ? buildAuthenticateBody({ partnerCode, signature, ...optional })
+        : buildRefreshBody({ partnerCode, signature, refreshToken, ...optional }),
+    );
+    assertConfig(
+      typeof body === 'object' && body !== null,
+      `${operation} failed: the request body builder did not return an object`,
+    );
     return JSON.stringify(body);
+  }
+
+  /**
+   * Logs at warn level, the first time this process meets it, an answer shape the page's sample
+   * does not show. A logger that would drop the line (the default silent one) does not use up the
+   * report, so a provider given a logger later still tells. Never throws.
+   */
+  #reportShape(shape: string): void {
+    try {
+      if (reportedShapes.has(shape) || !this.#logger.isLevelEnabled('warn')) return;
+      reportedShapes.add(shape);
+      this.#logger.warn(
+        { event: 'auth-response-shape', shape },
+        `the Alix auth API answered in a shape its published sample does not show (${shape}); read it as documented ` +
+          'in docs/alix-auth.md; this is logged once per process',
+      );
+    } catch {
+      // Logging never breaks a sign-in or refresh.
+    }
+  }
+}
+
+/** Runs user code (signedString, a body builder): a throw becomes a ConfigurationError, its cause without `secrets`. */
+function runUserCode<T>(message: string, secrets: readonly string[], run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    throw new ConfigurationError(message, { cause: sanitizeCauseOf(error, secrets) });
   }
 }

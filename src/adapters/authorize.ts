@@ -1,0 +1,157 @@
+/**
+ * What the axios and fetch adapters share, written once: their options (origins, retry
+ * statuses, one session or a pool), which session a request acts for, and the request's flow:
+ * bearer, send, and on a rejection of that bearer one replay with a fresh one when it can help.
+ */
+import { ConfigurationError, assertConfig } from '../errors';
+import { definedOnly } from '../defaults';
+import { createOriginSet, parseRetryStatuses, type OriginSet } from './origins';
+import type { AccessTokenSource, SessionSource } from './types';
+
+/** Defaults shared by {@link AttachTokenManagerOptions} and {@link CreateAuthorizedFetchOptions}. */
+export const DEFAULT_ADAPTER_OPTIONS: Readonly<{ retryStatuses: readonly number[] }> = Object.freeze({
+  retryStatuses: Object.freeze([401]),
+});
+
+/** The session of one request: its bearer's source, and that source looked up again (a pool may have evicted it). */
+interface Route {
+  session: AccessTokenSource;
+  current(): AccessTokenSource;
+}
+
+/** One request as the shared flow sees it; `R` is what one send ends with, and its HTTP status if any. */
+export interface Attempt<R extends { status: number | undefined }> {
+  adapter: 'axios' | 'fetch';
+  signal: AbortSignal | undefined;
+  /** The method and URL, asked only when the token is rejected (the hot path parses no URL). */
+  describe(): { method: string; url: URL | undefined };
+  /** Whether the body can be sent a second time. */
+  replayable(): boolean;
+  /** Sends the request with `Authorization: Bearer <token>`; `replay` on the second send. */
+  send(token: string, replay: boolean): Promise<R>;
+}
+
+/** What an adapter was configured with, checked once when it is set up. */
+export interface Authorizer {
+  origins: OriginSet;
+  /**
+   * The session a request bound for an allowed origin acts for: with a single source, the
+   * request may name only the user it acts for; with a pool, it must name one (`named`, else
+   * `derive()`).
+   * @throws {ConfigurationError} otherwise; the request is not sent.
+   */
+  route(named: unknown, derive: () => unknown, origin: () => string): Route;
+  /** Sends with a bearer from the route; on a rejection of it, invalidates it and replays once when that can help. */
+  send<R extends { status: number | undefined }>(route: Route, attempt: Attempt<R>): Promise<R>;
+}
+
+/** The options both adapters take. */
+export interface AuthorizerOptions {
+  origins?: string[] | undefined;
+  retryStatuses?: number[] | undefined;
+  sessionKey?: unknown;
+}
+
+/**
+ * Checks an adapter's token source and options. `source` is a pool when it has a `get()`
+ * method (`TokenManagerPool` also has pool-level `getAccessToken(key)`/`invalidate(key)`, so
+ * those do not tell the two apart), else it must be a token manager.
+ *
+ * @throws {ConfigurationError} when the source is neither, when `sessionKey` is not a function
+ * or is given with a single source (where it would route nothing), or when an origin or a
+ * retry status is invalid.
+ */
+export function createAuthorizer(
+  source: unknown,
+  options: AuthorizerOptions,
+  where: string,
+  context: { argument: string; baseUrl: string | undefined; fix: string },
+): Authorizer {
+  const candidate = source as Partial<SessionSource & AccessTokenSource> | null | undefined;
+  const pool = typeof candidate?.get === 'function' ? (candidate as SessionSource) : undefined;
+  const single =
+    pool === undefined && typeof candidate?.getAccessToken === 'function' && typeof candidate.invalidate === 'function'
+      ? (candidate as AccessTokenSource)
+      : undefined;
+  assertConfig(
+    pool ?? single,
+    `${where}: the ${context.argument} argument is neither a token manager (getAccessToken()/invalidate()) nor a ` +
+      `session pool (get(key))`,
+  );
+  const { sessionKey } = options;
+  assertConfig(
+    sessionKey === undefined || typeof sessionKey === 'function',
+    `${where}: \`sessionKey\` must be a function returning the request's session key`,
+  );
+  assertConfig(
+    sessionKey === undefined || pool !== undefined,
+    `${where}: \`sessionKey\` routes requests between the sessions of a pool; it cannot be used with a single ` +
+      `token manager`,
+  );
+  const settings = { ...DEFAULT_ADAPTER_OPTIONS, ...definedOnly(options) };
+  const origins = createOriginSet(settings.origins, context.baseUrl, where);
+  const retryStatuses = parseRetryStatuses(settings.retryStatuses, where);
+  const singleRoute = single === undefined ? undefined : { session: single, current: () => single };
+
+  const route = (named: unknown, derive: () => unknown, origin: () => string): Route => {
+    if (pool === undefined) {
+      // A request that names another end user would go out with this session's bearer.
+      if (named === undefined || (typeof named === 'string' && single?.actsFor?.(named) === true)) {
+        return singleRoute as Route;
+      }
+      throw new ConfigurationError(
+        `${where}: the request names a session (alixSession) that this single token manager does not act for, so ` +
+          `it was not sent. Attach a TokenManagerPool to serve many users, or leave alixSession out.`,
+      );
+    }
+    const key = named ?? derive();
+    if (typeof key === 'string' && key !== '') return { session: pool.get(key), current: () => pool.get(key) };
+    // The origin only: a path or query may hold personal data.
+    throw new ConfigurationError(
+      `${where}: a request to ${origin() || 'an allowed origin'} names no session, and the token source is a ` +
+        `session pool; ${context.fix}. The request was not sent`,
+    );
+  };
+
+  const send = async <R extends { status: number | undefined }>(route: Route, attempt: Attempt<R>): Promise<R> => {
+    // No options object without a signal: it keeps the manager on its hot path.
+    const options = attempt.signal === undefined ? undefined : { signal: attempt.signal };
+    const token = await route.session.getAccessToken(options);
+    const first = await attempt.send(token, false);
+    const { status } = first;
+    if (status === undefined || !retryStatuses.has(status)) return first;
+    const manager = route.current();
+    const { method, url } = attempt.describe();
+    // The storm key: `METHOD /path`, without the query (ids in it vary per call).
+    const target = `${method} ${url?.pathname ?? '/'}`;
+    // `cooldown` (a 401 storm at this target) and `ignored` (nothing held, or closed): a replay would only repeat
+    // the rejection. A user-written source that returns nothing is treated as `refreshing`.
+    const answer = manager.invalidate(token, { target });
+    if (answer === 'cooldown' || answer === 'ignored' || !attempt.replayable()) return first;
+    const fresh = await manager.getAccessToken(options);
+    try {
+      manager.recordReplay?.({ adapter: attempt.adapter, status, method, origin: url?.origin ?? '' });
+    } catch {
+      // Observability must never change a request's outcome.
+    }
+    const replayed = await attempt.send(fresh, true);
+    // A token minted after this request started is rejected too: a storm at this target.
+    if (replayed.status !== undefined && retryStatuses.has(replayed.status)) {
+      manager.invalidate(fresh, { target, replay: true });
+    }
+    return replayed;
+  };
+  return { origins, route, send };
+}
+
+/**
+ * Whether a request body can be sent a second time: everything held in memory (string,
+ * URLSearchParams, ArrayBuffer and views, Blob, FormData, plain objects) can; a Node stream, a
+ * web ReadableStream or an async iterable is consumed by the first send and cannot.
+ */
+export function isReplayableBody(body: unknown): boolean {
+  if (body === undefined || body === null || typeof body !== 'object') return true;
+  if (typeof (body as { pipe?: unknown }).pipe === 'function' || body instanceof ReadableStream) return false;
+  if (ArrayBuffer.isView(body) || body instanceof ArrayBuffer || body instanceof URLSearchParams) return true;
+  return body instanceof Blob || body instanceof FormData || !(Symbol.asyncIterator in body);
+}

@@ -1,0 +1,231 @@
+/**
+ * What both demos share: the embedded sandbox, one axios instance attached to the demo's
+ * manager or pool, the request loops with their counts and latencies, the phase labels, the
+ * progress line and the closing summary.
+ */
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import axios, { type AxiosInstance } from 'axios';
+import { attachTokenManager } from '../adapters/axios';
+import type { TokenManagerOptions } from '../manager/options';
+import type { TokenManager } from '../manager/token-manager';
+import type { TokenManagerPool } from '../pool/pool';
+import { startAlixSandbox, type AlixSandbox } from '../sandbox/server';
+
+/** Options both demos take. */
+export interface DemoRunOptions {
+  /** How long the request loops run, in ms. @default 45_000 */
+  durationMs?: number;
+  /** Lifetime of the sandbox's access tokens, in ms. */
+  accessTokenTtlMs?: number;
+  /** Print only the JSON summary. @default false */
+  json?: boolean;
+  /** Where to print. @default process.stdout */
+  output?: NodeJS.WriteStream | NodeJS.WritableStream;
+  /** Redraw one live line (TTY) instead of periodic plain lines. @default output.isTTY */
+  live?: boolean;
+  /**
+   * The retries within a refresh, which ride out the injected 503s; fields given replace the demo's.
+   * @default { minDelayMs: 200, maxDelayMs: 1_000, maxRetryTimeMs: 10_000, backgroundMinDelayMs: 500 }
+   */
+  retry?: TokenManagerOptions['retry'];
+  /**
+   * How often the progress line is redrawn (live) or printed, in ms.
+   * @default 250 live, else a fifth of `durationMs` within 1_000–5_000
+   */
+  progressIntervalMs?: number;
+}
+
+/** The demos' retries within a refresh. */
+export const DEMO_RETRY = Object.freeze({
+  minDelayMs: 200,
+  maxDelayMs: 1_000,
+  maxRetryTimeMs: 10_000,
+  backgroundMinDelayMs: 500,
+});
+
+/** How often the demos show progress, in ms: a live line is redrawn, plain lines are printed. */
+export const DEMO_PROGRESS_INTERVAL_MS = Object.freeze({ live: 250, plain: 5_000 });
+
+/** The live label of the mid-run revocation, which both demos make. */
+export const REVOCATION_NOTE = 'server revoked all access tokens';
+
+/** Latencies of a run, in ms, rounded to a tenth. */
+export interface DemoLatency {
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/** The state a demo's loops share with its phases and its progress line. */
+export class DemoRun {
+  readonly counts = { requests: 0, successes: 0, failures: 0 };
+  /** Requests sent and not yet answered. */
+  inFlight = 0;
+  /** While set, the loops wait for it before their next request. */
+  hold: Promise<void> | undefined;
+  /** When the sandbox revoked every access token (`performance.now()`), once it has. */
+  revokedAt: number | undefined;
+  /** The label of the phase under way, shown in the progress line. */
+  note = '';
+  /** Request latencies, kept in full so percentiles are exact (the demos' volumes are small). */
+  readonly samples: number[] = [];
+  readonly startedAt = performance.now();
+
+  constructor(
+    readonly sandbox: AlixSandbox,
+    readonly live: boolean,
+    readonly say: (text: string) => void,
+  ) {}
+
+  /** The provider options that sign in to the run's sandbox. */
+  get partner(): { baseUrl: string; partnerCode: string; secretKey: string; privateKey: string; timeoutMs: number } {
+    const { url: baseUrl, partnerCode, secretKey, privateKeyPem: privateKey } = this.sandbox;
+    return { baseUrl, partnerCode, secretKey, privateKey, timeoutMs: 2_000 };
+  }
+
+  elapsedMs(): number {
+    return performance.now() - this.startedAt;
+  }
+
+  /** The `p`-th percentile (0–100) of the latencies so far, nearest-rank; 0 with none. */
+  percentile(p: number): number {
+    if (this.samples.length === 0) return 0;
+    const sorted = [...this.samples].sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+  }
+
+  /** Shows `note` until {@link DemoRun.endPhase}; a plain output also gets a `>>>` line. */
+  startPhase(note: string, detail: string): void {
+    this.note = note;
+    if (!this.live) this.say(`>>> ${note}: ${detail}`);
+  }
+
+  /** Clears the label of a phase that is over (unless a later phase replaced it). */
+  endPhase(note: string, ended: string): void {
+    if (this.note !== note) return;
+    this.note = '';
+    if (!this.live) this.say(`<<< ${ended}`);
+  }
+
+  /** Revokes every access token now and starts the revocation phase. */
+  revoke(detail: string): void {
+    this.sandbox.revokeAccessTokens();
+    this.revokedAt = performance.now();
+    this.startPhase(REVOCATION_NOTE, detail);
+  }
+}
+
+/** One demo, built on a started run. */
+export interface DemoScript<S> {
+  client: TokenManager | TokenManagerPool;
+  banner: string;
+  /** One key per request loop. */
+  loops: readonly string[];
+  /** Sends one request of loop `key`; a failure rejects. */
+  request(api: AxiosInstance, key: string): Promise<unknown>;
+  /** A request of loop `key` sent after the revocation succeeded. */
+  recovered(key: string): void;
+  failed?(error: unknown): void;
+  /** The pause after each request, ms. */
+  pauseMs(): number;
+  /** At which fraction of the run each phase starts; the run waits for what they return. */
+  phases: Array<[number, () => unknown]>;
+  progress(): string;
+  summarize(durationMs: number, latencyMs: DemoLatency): S;
+  table(summary: S): string;
+}
+
+export const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const roundTenth = (ms: number): number => Math.round(ms * 10) / 10;
+
+/** Runs a demo to its end, prints its summary (JSON or a table) and resolves to it. */
+export async function runDemoLoops<S>(
+  options: DemoRunOptions & { durationMs: number; accessTokenTtlMs: number },
+  build: (run: DemoRun) => DemoScript<S>,
+): Promise<S> {
+  const output = options.output ?? process.stdout;
+  const live = options.live ?? ((output as NodeJS.WriteStream).isTTY === true && options.json !== true);
+  const sandbox = await startAlixSandbox({ accessTokenTtlMs: options.accessTokenTtlMs });
+  const say = (text: string): void => {
+    if (options.json !== true) output.write(`${text}\n`);
+  };
+  const run = new DemoRun(sandbox, live, say);
+  let maxLatency = 0;
+  const demo = build(run);
+  const agent = new http.Agent({ keepAlive: true });
+  const api = axios.create({ baseURL: sandbox.url, httpAgent: agent });
+  const detach = attachTokenManager(api, demo.client);
+  const deadline = run.startedAt + options.durationMs;
+  say(demo.banner);
+
+  const loop = async (key: string): Promise<void> => {
+    while (performance.now() < deadline) {
+      if (run.hold !== undefined) await run.hold;
+      const began = performance.now();
+      run.counts.requests += 1;
+      run.inFlight += 1;
+      try {
+        await demo.request(api, key);
+        run.counts.successes += 1;
+        // Only a request sent after the revocation proves the recovery.
+        if (run.revokedAt !== undefined && began > run.revokedAt) demo.recovered(key);
+      } catch (error) {
+        run.counts.failures += 1;
+        demo.failed?.(error);
+      } finally {
+        run.inFlight -= 1;
+      }
+      const took = performance.now() - began;
+      run.samples.push(took);
+      maxLatency = Math.max(maxLatency, took);
+      await pause(demo.pauseMs());
+    }
+  };
+
+  const started: unknown[] = [];
+  const timers = demo.phases.map(([at, start]) => setTimeout(() => started.push(start()), options.durationMs * at));
+  const plainMs = Math.min(DEMO_PROGRESS_INTERVAL_MS.plain, Math.max(1_000, options.durationMs / 5));
+  const ticker = setInterval(
+    () => {
+      // One terminal row, or the redraw would leave the wrapped rest behind.
+      const width = Math.max(20, ((output as NodeJS.WriteStream).columns ?? 200) - 1);
+      if (live) output.write(`\r\x1b[2K${demo.progress().slice(0, width)}`);
+      else say(demo.progress());
+    },
+    options.progressIntervalMs ?? (live ? DEMO_PROGRESS_INTERVAL_MS.live : plainMs),
+  );
+  let summary: S;
+  try {
+    await Promise.all(demo.loops.map(loop));
+    await Promise.all(started);
+    const [p50, p99, max] = [run.percentile(50), run.percentile(99), maxLatency].map(roundTenth) as number[];
+    summary = demo.summarize(Math.round(run.elapsedMs()), { p50, p99, max } as DemoLatency);
+  } finally {
+    timers.forEach(clearTimeout);
+    clearInterval(ticker);
+    detach();
+    demo.client.close();
+    agent.destroy();
+    await sandbox.close();
+  }
+  if (live) output.write('\n');
+  if (options.json === true) output.write(`${JSON.stringify(summary, null, 2)}\n`);
+  else say(demo.table(summary));
+  return summary;
+}
+
+/** A two-column table of label/value rows; the value column is at least 24 characters wide. */
+export function formatTable(rows: ReadonlyArray<readonly [string, string]>): string {
+  const width = Math.max(...rows.map(([label]) => label.length));
+  const valueWidth = Math.max(24, ...rows.map(([, value]) => value.length));
+  const line = `+${'-'.repeat(width + 2)}+${'-'.repeat(valueWidth + 2)}+`;
+  return [line, ...rows.map(([label, value]) => `| ${label.padEnd(width)} | ${value.padEnd(valueWidth)} |`), line].join(
+    '\n',
+  );
+}
+
+/** The latency row of both summaries. */
+export function latencyRow({ p50, p99, max }: DemoLatency): [string, string] {
+  return ['latency p50 / p99 / max', `${p50.toFixed(1)} / ${p99.toFixed(1)} / ${max.toFixed(1)} ms`];
+}
