@@ -117,3 +117,33 @@ export function holdProcessOpen(): () => void {
   const handle = globalThis.setInterval(() => undefined, MAX_TIMER_DELAY_MS);
   return () => globalThis.clearInterval(handle);
 }
+
+/**
+ * One `unref()`ed timer for a point on `clock`'s timeline, re-armed at will: `arm(at)` replaces
+ * the point (`undefined`: none), `cancel()` clears it. A manager's own proactive timer.
+ */
+export function timerAt(
+  clock: Clock,
+  onDue: () => void,
+): { arm: (at: number | undefined) => void; cancel: () => void } {
+  let handle: TimerHandle | undefined;
+  const cancel = (): void => {
+    if (handle !== undefined) clock.clearTimeout(handle);
+    handle = undefined;
+  };
+  const arm = (at: number | undefined): void => {
+    cancel();
+    if (at === undefined || !Number.isFinite(at)) return;
+    handle = setUnrefTimeout(
+      clock,
+      () => {
+        handle = undefined;
+        // Long delays are clamped by Node; re-arm until the real point is reached.
+        if (clock.now() < at) arm(at);
+        else onDue();
+      },
+      at - clock.now(),
+    );
+  };
+  return { arm, cancel };
+}

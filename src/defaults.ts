@@ -1,4 +1,4 @@
-import { ConfigurationError } from './errors';
+import { assertConfig } from './errors';
 
 /**
  * Merging user options over frozen defaults: a field the user left `undefined` must not
@@ -13,6 +13,5 @@ export function definedOnly<T extends object>(value: T): Partial<T> {
  * @throws ConfigurationError `<label> must be a positive number of ms`.
  */
 export function assertPositiveMs(label: string, value: unknown): void {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
-    throw new ConfigurationError(`${label} must be a positive number of ms`);
+  assertConfig(Number.isFinite(value) && (value as number) > 0, `${label} must be a positive number of ms`);
 }

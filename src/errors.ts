@@ -318,7 +318,7 @@ const STAGE_HINTS: Readonly<Record<TimeoutStage, string>> = {
  * time, or no token could be obtained within `acquireTimeoutMs`. Transient: a later call
  * may succeed.
  */
-export class TimeoutError extends withFields<Required<Pick<TimeoutDetails, 'stage' | 'timeoutMs'>> & TimeoutDetails>() {
+export class TimeoutError extends withFields<TimeoutDetails>() {
   constructor(details: TimeoutDetails, options: TokenManagerErrorOptions = {}) {
     const where = details.stage === 'auth' && details.endpoint !== undefined ? ` (${details.endpoint})` : '';
     const calls = details.attempts === 1 ? 'call' : 'calls';
@@ -352,9 +352,8 @@ export interface MissingPeerDetails {
 export class MissingPeerError extends withFields<Omit<MissingPeerDetails, 'dev'> & { installCommand: string }>() {
   constructor(details: MissingPeerDetails, options: TokenManagerErrorOptions = {}) {
     // Quoted: `^` is an escape character in cmd.exe and `>`/`<` redirect in every shell.
-    const flags = details.dev === true ? ' --save-dev' : '';
-    const installCommand = `npm install${flags} "${details.packageName}@${details.range}"`;
     const { entry, packageName, range } = details;
+    const installCommand = `npm install${details.dev === true ? ' --save-dev' : ''} "${packageName}@${range}"`;
     const what = `${entry} needs the optional peer dependency ${packageName} (${range}), which is not installed`;
     const hint = options.hint ?? `install it with ${installCommand}; without it, use ${details.worksWithout}`;
     super(ErrorCodes.MISSING_PEER, what, false, { ...options, hint });
@@ -415,5 +414,3 @@ export function errorCodeOf(error: unknown): string | undefined {
 export function isTransientError(error: unknown): boolean {
   return isTokenManagerError(error) && error.transient;
 }
-
-export { sanitizeCause };

@@ -8,8 +8,6 @@ import { REDACT_PATHS, REDACTED } from './redaction';
 
 export type { Logger };
 
-export { REDACT_PATHS, REDACTED };
-
 const REDACT_OPTIONS = { paths: [...REDACT_PATHS], censor: REDACTED };
 
 /**

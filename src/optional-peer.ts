@@ -7,19 +7,12 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { peerDependencies } from '../package.json';
-import { MissingPeerError, errorCodeOf } from './errors';
+import { MissingPeerError, errorCodeOf, type MissingPeerDetails } from './errors';
 
-/** An optional peer and the entry that needs it. */
-export interface OptionalPeer {
-  /** The package, a key of `peerDependencies`, e.g. `msw`. */
+/** An optional peer (a key of `peerDependencies`, e.g. `msw`) and the entry that needs it. */
+export type OptionalPeer = Omit<MissingPeerDetails, 'packageName' | 'range'> & {
   packageName: keyof typeof peerDependencies;
-  /** The subpath that needs it, e.g. `alix-token-manager/testing/msw`. */
-  entry: string;
-  /** What to use without it, e.g. `startAlixSandbox() from alix-token-manager/testing`. */
-  worksWithout: string;
-  /** Whether it is a development dependency (the install command adds `--save-dev`). */
-  dev?: boolean;
-}
+};
 
 /**
  * A `require` that resolves from this file: the module's own under CommonJS (and jest), and

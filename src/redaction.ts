@@ -65,7 +65,7 @@ export function redactSecrets(text: string, secrets: readonly string[]): string 
 const OPAQUE_RUN = /[A-Za-z0-9+/_-]{16,}={0,2}(?:[ .:][A-Za-z0-9+/_-]{16,}={0,2})*/g;
 
 /** The shortest run {@link redactOpaqueRuns} replaces, separators not counted. */
-export const MIN_OPAQUE_RUN_LENGTH = 32;
+const MIN_OPAQUE_RUN_LENGTH = 32;
 
 /**
  * Whether a run reads as data rather than words: it holds a digit and 16 alphanumerics in a row.

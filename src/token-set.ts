@@ -67,38 +67,25 @@ export interface RoundTrip {
 }
 
 /**
- * How far the server's clock is ahead of the local one (negative: behind), estimated from
- * its `Date` header and the request's round trip, or 0 when the two agree within the round
- * trip and {@link SKEW_TOLERANCE_MS}. The server stamped `Date` somewhere between sending
- * and receiving, so delivery delay is not mistaken for skew; of the offsets the round trip
- * allows, the largest is taken, which places the expiry earliest: never later than the
- * server's own view. The one exception is by design: within the `Date` header's resolution
- * ({@link SKEW_TOLERANCE_MS}) the local clock is trusted, so an expiry may land up to that
- * much later than the server's; the last-window margin (`expirySkewMs`, 10 s) covers it.
+ * Moves a provider's expiries from the server's clock onto the local one. The offset (how far
+ * the server's clock is ahead) is estimated from its `Date` and the request's round trip: the
+ * server stamped `Date` somewhere between sending and receiving, so delivery delay is not
+ * mistaken for skew, and of the offsets the round trip allows the largest is taken, which
+ * places the expiry earliest: never later than the server's own view. The one exception is by
+ * design: within the `Date` header's resolution ({@link SKEW_TOLERANCE_MS}) the local clock is
+ * trusted, so an expiry may land up to that much later than the server's; the last-window
+ * margin (`expirySkewMs`, 10 s) covers it.
  */
-export function estimateServerOffset(serverTime: number, roundTrip: RoundTrip): number {
-  const lowest = serverTime - roundTrip.receivedAt - SKEW_TOLERANCE_MS;
-  const highest = serverTime - roundTrip.sentAt + SKEW_TOLERANCE_MS;
-  if (lowest <= 0 && highest >= 0) return 0;
-  return serverTime - roundTrip.sentAt;
-}
-
-/**
- * Moves a provider's expiries from the server's clock onto the local one, using the
- * offset {@link estimateServerOffset} gives.
- */
-export function toLocalClock(set: TokenSet, roundTrip: RoundTrip): TokenSet {
+export function toLocalClock(set: TokenSet, { sentAt, receivedAt }: RoundTrip): TokenSet {
   const { serverTime, ...rest } = set;
   if (serverTime === undefined) return rest;
-  const offsetMs = estimateServerOffset(serverTime, roundTrip);
-  if (offsetMs === 0) return rest;
-  return {
-    ...rest,
-    accessTokenExpiresAt: rest.accessTokenExpiresAt - offsetMs,
-    ...(rest.refreshTokenExpiresAt === undefined
-      ? {}
-      : { refreshTokenExpiresAt: rest.refreshTokenExpiresAt - offsetMs }),
-  };
+  const agrees = serverTime - receivedAt - SKEW_TOLERANCE_MS <= 0 && serverTime - sentAt + SKEW_TOLERANCE_MS >= 0;
+  if (agrees) return rest;
+  const offsetMs = serverTime - sentAt;
+  const { accessTokenExpiresAt, refreshTokenExpiresAt } = rest;
+  const refresh =
+    refreshTokenExpiresAt === undefined ? {} : { refreshTokenExpiresAt: refreshTokenExpiresAt - offsetMs };
+  return { ...rest, accessTokenExpiresAt: accessTokenExpiresAt - offsetMs, ...refresh };
 }
 
 /**

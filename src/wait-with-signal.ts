@@ -48,15 +48,7 @@ export function waitWithSignal<T>(
   }
   return new Promise<T>((resolve, reject) => {
     const cancel = onAbort(signal, () => reject(onAbortError()));
-    shared.then(
-      (value) => {
-        cancel();
-        resolve(value);
-      },
-      (error: unknown) => {
-        cancel();
-        reject(error);
-      },
-    );
+    // A late abort after the work settled rejects a settled promise: a no-op.
+    void shared.then(resolve, reject).finally(cancel);
   });
 }

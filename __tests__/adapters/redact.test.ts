@@ -1,7 +1,8 @@
 import util from 'node:util';
 import { AxiosError, AxiosHeaders } from 'axios';
 import type { InternalAxiosRequestConfig } from 'axios';
-import { REDACTED_BEARER, redactAxiosError, redactHeaders, redactRequest } from '../../src/adapters/redact';
+import { redactAxiosError, redactHeaders, redactRequest } from '../../src/adapters/redact';
+import { REDACTED_BEARER } from '../../src/redaction';
 
 const kOutHeaders = Symbol('kOutHeaders');
 

@@ -5,7 +5,7 @@
  */
 import { ConfigurationError, assertConfig } from '../errors';
 import { definedOnly } from '../defaults';
-import { createOriginSet, parseRetryStatuses, type OriginSet } from './origins';
+import { createOriginSet, parseRetryStatuses } from './origins';
 import type { AccessTokenSource, SessionSource } from './types';
 
 /** Defaults shared by {@link AttachTokenManagerOptions} and {@link CreateAuthorizedFetchOptions}. */
@@ -31,20 +31,6 @@ export interface Attempt<R extends { status: number | undefined }> {
   send(token: string, replay: boolean): Promise<R>;
 }
 
-/** What an adapter was configured with, checked once when it is set up. */
-export interface Authorizer {
-  origins: OriginSet;
-  /**
-   * The session a request bound for an allowed origin acts for: with a single source, the
-   * request may name only the user it acts for; with a pool, it must name one (`named`, else
-   * `derive()`).
-   * @throws {ConfigurationError} otherwise; the request is not sent.
-   */
-  route(named: unknown, derive: () => unknown, origin: () => string): Route;
-  /** Sends with a bearer from the route; on a rejection of it, invalidates it and replays once when that can help. */
-  send<R extends { status: number | undefined }>(route: Route, attempt: Attempt<R>): Promise<R>;
-}
-
 /** The options both adapters take. */
 export interface AuthorizerOptions {
   origins?: string[] | undefined;
@@ -66,7 +52,7 @@ export function createAuthorizer(
   options: AuthorizerOptions,
   where: string,
   context: { argument: string; baseUrl: string | undefined; fix: string },
-): Authorizer {
+) {
   const candidate = source as Partial<SessionSource & AccessTokenSource> | null | undefined;
   const pool = typeof candidate?.get === 'function' ? (candidate as SessionSource) : undefined;
   const single =
@@ -93,6 +79,12 @@ export function createAuthorizer(
   const retryStatuses = parseRetryStatuses(settings.retryStatuses, where);
   const singleRoute = single === undefined ? undefined : { session: single, current: () => single };
 
+  /**
+   * The session a request bound for an allowed origin acts for: with a single source, the
+   * request may name only the user it acts for; with a pool, it must name one (`named`, else
+   * `derive()`).
+   * @throws {ConfigurationError} otherwise; the request is not sent.
+   */
   const route = (named: unknown, derive: () => unknown, origin: () => string): Route => {
     if (pool === undefined) {
       // A request that names another end user would go out with this session's bearer.
@@ -113,6 +105,7 @@ export function createAuthorizer(
     );
   };
 
+  /** Sends with a bearer from the route; on a rejection of it, invalidates it and replays once when that can help. */
   const send = async <R extends { status: number | undefined }>(route: Route, attempt: Attempt<R>): Promise<R> => {
     // No options object without a signal: it keeps the manager on its hot path.
     const options = attempt.signal === undefined ? undefined : { signal: attempt.signal };

@@ -10,7 +10,7 @@
  */
 import type { InternalAxiosRequestConfig } from 'axios';
 import { ConfigurationError } from '../errors';
-import { DEFAULT_ADAPTER_OPTIONS, createAuthorizer, isReplayableBody } from './authorize';
+import { createAuthorizer, isReplayableBody } from './authorize';
 import { combineUrls, isAbsoluteUrl, isAllowedUrl, resolveRequestUrl, type OriginSet } from './origins';
 import { redactAxiosError } from './redact';
 import type { AccessTokenSource, SessionSource } from './types';
@@ -67,9 +67,6 @@ export interface AttachTokenManagerOptions {
    */
   sessionKey?: (config: InternalAxiosRequestConfig) => string | undefined;
 }
-
-/** Defaults of {@link AttachTokenManagerOptions}. */
-export const DEFAULT_ATTACH_TOKEN_MANAGER_OPTIONS = DEFAULT_ADAPTER_OPTIONS;
 
 /** Removes what {@link attachTokenManager} added; calling it again does nothing. */
 export type DetachTokenManager = () => void;

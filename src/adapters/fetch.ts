@@ -3,7 +3,7 @@
  * request once when the server rejects its token.
  */
 import { MalformedResponseError, assertConfig } from '../errors';
-import { DEFAULT_ADAPTER_OPTIONS, createAuthorizer, isReplayableBody } from './authorize';
+import { createAuthorizer, isReplayableBody } from './authorize';
 import { isAllowedUrl } from './origins';
 import type { AccessTokenSource, SessionSource } from './types';
 
@@ -55,9 +55,6 @@ export interface CreateAuthorizedFetchOptions {
    */
   sessionKey?: (request: Request) => string | undefined;
 }
-
-/** Defaults of {@link CreateAuthorizedFetchOptions}. */
-export const DEFAULT_AUTHORIZED_FETCH_OPTIONS = DEFAULT_ADAPTER_OPTIONS;
 
 /**
  * Wraps `fetch` so that requests to the allowed origins carry `Authorization: Bearer <token>`.

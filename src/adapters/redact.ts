@@ -6,8 +6,6 @@
  */
 import { REDACTED_BEARER, isBearerValue, redactBearerLines } from '../redaction';
 
-export { REDACTED_BEARER };
-
 type UnknownRecord = Record<PropertyKey, unknown>;
 
 function isObject(value: unknown): value is UnknownRecord {

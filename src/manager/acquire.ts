@@ -155,6 +155,10 @@ export async function readSession(context: AcquireContext, quiet = false): Promi
   return stored.tokens;
 }
 
+function adopted(tokens: TokenSet): AcquireResult {
+  return { tokens, source: 'adopted', refreshRejected: false };
+}
+
 /**
  * A stored session is adopted instead of refreshing when another writer got there first:
  * it is neither the held token nor a rejected one, lives longer than the held one, and has
@@ -170,10 +174,6 @@ export function isNewerSession(
   if (stored.accessToken === request.rejectedToken || stored.accessToken === held?.accessToken) return false;
   if (held !== undefined && stored.accessTokenExpiresAt <= held.accessTokenExpiresAt) return false;
   return stored.accessTokenExpiresAt - context.expirySkewMs > context.wallNow();
-}
-
-function adopted(tokens: TokenSet): AcquireResult {
-  return { tokens, source: 'adopted', refreshRejected: false };
 }
 
 function storeCall<T>(context: AcquireContext, call: () => Promise<T>): Promise<T> {
@@ -223,8 +223,8 @@ async function takeLock(context: AcquireContext, signal: AbortSignal, round: num
     outcome = { kind: 'none' };
   }
   const durationMs = context.clock.now() - startedAt;
-  const reported = outcome.kind === 'held' ? 'acquired' : outcome.kind === 'published' ? 'published' : 'unavailable';
-  context.lifecycle.emit({ type: 'lock-waited', at: context.wallNow(), durationMs, outcome: reported });
+  const reported = { held: 'acquired', published: 'published', none: 'unavailable' } as const;
+  context.lifecycle.emit({ type: 'lock-waited', at: context.wallNow(), durationMs, outcome: reported[outcome.kind] });
   return outcome;
 }
 
@@ -239,9 +239,9 @@ async function callProvider(
   const { signal } = request;
   const refreshable = hasUsableRefreshToken(previous, context.wallNow(), context.refreshTokenMarginMs);
   if (refreshable) {
-    const refreshToken = previous?.refreshToken as string;
+    const refresh = (): Promise<TokenSet> => provider.refresh(previous?.refreshToken as string, signal);
     try {
-      return await attempts(context, request, 'refresh', previous, () => provider.refresh(refreshToken, signal));
+      return await attempts(context, request, 'refresh', previous, refresh);
     } catch (error) {
       if (!isTokenManagerError(error, ErrorCodes.AUTH_REJECTED)) throw error;
     }
@@ -309,12 +309,8 @@ async function attempts(
     void breaker?.record(undefined);
     const receivedAt = wallNow();
     const tokens = checked(toLocalClock(answer.raw, { sentAt: answer.sentAt, receivedAt }), receivedAt, previous);
-    const ended = {
-      ...event,
-      attempt: attemptNumber,
-      outcome: 'success',
-      durationMs: clock.now() - startedAt,
-    } as const;
+    const durationMs = clock.now() - startedAt;
+    const ended = { ...event, attempt: attemptNumber, outcome: 'success', durationMs } as const;
     lifecycle.emit({ type: 'auth-call-ended', at: wallNow(), ...ended });
     return { tokens, source: operation === 'refresh' ? 'refresh' : 'sign-in', refreshRejected };
   };
@@ -332,17 +328,11 @@ async function attempts(
         if (startedAt === undefined) return;
         ambiguous = operation === 'refresh' && isAmbiguous(error);
         const status = (error as { status?: unknown }).status;
-        lifecycle.emit({
-          type: 'auth-call-ended',
-          at: wallNow(),
-          ...event,
-          attempt: attemptNumber,
-          outcome: 'failure',
-          durationMs: clock.now() - startedAt,
-          errorCode: errorCodeOf(error) ?? 'UNKNOWN',
-          ...(typeof status === 'number' ? { status } : {}),
-          ...(ambiguous ? { ambiguous } : {}),
-        });
+        const durationMs = clock.now() - startedAt;
+        const errorCode = errorCodeOf(error) ?? 'UNKNOWN';
+        const failure = { attempt: attemptNumber, outcome: 'failure', durationMs, errorCode } as const;
+        const detail = { ...(typeof status === 'number' ? { status } : {}), ...(ambiguous ? { ambiguous } : {}) };
+        lifecycle.emit({ type: 'auth-call-ended', at: wallNow(), ...event, ...failure, ...detail });
       },
       shouldRetry: async ({ error, attemptNumber }) => {
         signal.throwIfAborted();
@@ -383,9 +373,8 @@ function refusal(context: AcquireContext, request: AcquireRequest, cause?: unkno
  */
 function isAmbiguous(error: unknown): boolean {
   if (!isTokenManagerError(error, ErrorCodes.AUTH_UNAVAILABLE)) return false;
-  const unavailable = error as AuthUnavailableError;
-  if (unavailable.reason === 'timeout') return true;
-  return unavailable.reason === 'network' && !NOT_SENT.test(unavailable.message);
+  const { reason, message } = error as AuthUnavailableError;
+  return reason === 'timeout' || (reason === 'network' && !NOT_SENT.test(message));
 }
 
 /** Whatever the provider returned, a token set that is not usable never replaces one that is. */
@@ -417,9 +406,7 @@ function checked(tokens: TokenSet, now: number, previous: Partial<TokenSet> | un
 
 /** Of two token sets, the one whose access token lives longer (refresh tokens rotate with it). */
 function newest(a: TokenSet | undefined, b: TokenSet | undefined): TokenSet | undefined {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return a.accessTokenExpiresAt >= b.accessTokenExpiresAt ? a : b;
+  return a === undefined || (b !== undefined && b.accessTokenExpiresAt > a.accessTokenExpiresAt) ? b : a;
 }
 
 /** The error a run's deadline produces: what it was waiting for, and the attempts made. */

@@ -42,14 +42,6 @@ export type Backoff =
       readonly retryAfterMs?: number;
     };
 
-/**
- * Whether another attempt may succeed: transient failures (network, timeout, 5xx, 429) and
- * malformed answers (a proxy's HTML page, a half-written body) may; rejections may not.
- */
-export function isRetryable(error: unknown): boolean {
-  return isTransientError(error) || isTokenManagerError(error, ErrorCodes.MALFORMED_RESPONSE);
-}
-
 /** The server's requested wait, capped, or undefined. */
 export function retryAfterOf(error: unknown, policy: Pick<BackoffPolicy, 'maxRetryAfterMs'>): number | undefined {
   const requested = (error as { retryAfterMs?: unknown } | null)?.retryAfterMs;
@@ -65,7 +57,10 @@ export function retryAfterOf(error: unknown, policy: Pick<BackoffPolicy, 'maxRet
 export function nextDelay(attempt: number, error: unknown, budgetMs: number, policy: BackoffPolicy): Backoff {
   const retryAfterMs = retryAfterOf(error, policy);
   const withRetryAfter = retryAfterMs === undefined ? {} : { retryAfterMs };
-  if (!isRetryable(error)) return { retry: false, why: 'permanent', ...withRetryAfter };
+  // Transient failures (network, timeout, 5xx, 429) and malformed answers (a proxy's HTML page, a
+  // half-written body) may pass on another attempt; rejections may not.
+  const retryable = isTransientError(error) || isTokenManagerError(error, ErrorCodes.MALFORMED_RESPONSE);
+  if (!retryable) return { retry: false, why: 'permanent', ...withRetryAfter };
   // An open breaker: waiting inside this run would only delay the caller; the background
   // (which holds a valid token) tries again at `retryAfterMs`.
   if (isBreakerError(error)) return { retry: false, why: 'breaker', ...withRetryAfter };

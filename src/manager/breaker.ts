@@ -4,7 +4,7 @@
  * breakers themselves live with the stores (./stores/memory-breaker.ts, ./stores/redis-breaker.ts).
  */
 import { AuthUnavailableError, ErrorCodes, isTokenManagerError } from '../errors';
-import type { AuthBreaker, BreakerAdmission, BreakerCall, BreakerOutcome, BreakerState } from '../stores/types';
+import type { AuthBreaker, BreakerAdmission, BreakerCall, BreakerState } from '../stores/types';
 import { isBreakerError, retryAfterOf } from './backoff';
 import type { Lifecycle } from './lifecycle';
 
@@ -54,15 +54,12 @@ export class BreakerLink {
    * (a malformed answer, an abort, a signer failure) is not counted either way.
    */
   async record(error: unknown): Promise<void> {
-    let outcome: BreakerOutcome | undefined;
-    if (error === undefined || isTokenManagerError(error, ErrorCodes.AUTH_REJECTED)) outcome = 'success';
-    else if (isTokenManagerError(error, ErrorCodes.AUTH_UNAVAILABLE) && !isBreakerError(error))
-      outcome = 'transient-failure';
-    if (outcome === undefined) return;
-    const retryAfterMs =
-      outcome === 'transient-failure' ? retryAfterOf(error, { maxRetryAfterMs: this.maxRetryAfterMs }) : undefined;
+    const success = error === undefined || isTokenManagerError(error, ErrorCodes.AUTH_REJECTED);
+    const transient = !success && isTokenManagerError(error, ErrorCodes.AUTH_UNAVAILABLE) && !isBreakerError(error);
+    if (!success && !transient) return;
+    const retryAfterMs = transient ? retryAfterOf(error, { maxRetryAfterMs: this.maxRetryAfterMs }) : undefined;
     try {
-      await this.breaker.record(this.call, outcome, retryAfterMs);
+      await this.breaker.record(this.call, success ? 'success' : 'transient-failure', retryAfterMs);
     } catch {
       return;
     }
@@ -91,14 +88,9 @@ export class BreakerLink {
     if (status.state === this.#seen) return;
     this.#seen = status.state;
     const at = this.wallNow();
-    const retryAfterMs =
-      status.state === 'open' && status.openUntil !== null ? Math.max(0, status.openUntil - at) : undefined;
-    this.lifecycle.emit({
-      type: 'breaker-changed',
-      at,
-      state: status.state,
-      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-    });
+    const { state, openUntil } = status;
+    const open = state === 'open' && openUntil !== null ? { retryAfterMs: Math.max(0, openUntil - at) } : {};
+    this.lifecycle.emit({ type: 'breaker-changed', at, state, ...open });
   }
 }
 

@@ -170,7 +170,10 @@ export class RefreshCycler {
   recordFailure(error: Error, now: number): FailureOutcome {
     const held = this.#held;
     const valid = held !== undefined && this.isValid(now);
-    if (isCredentialRejection(error)) {
+    // A definitive "no" to the credentials themselves: the sign-in was rejected (4xx or `success: false`).
+    // Matched by code and fields, not `instanceof`, so a second copy of the library (dual packages) is recognised too.
+    const signInRejected = (error as Partial<AuthRejectedError>).operation === 'authenticate';
+    if (isTokenManagerError(error, ErrorCodes.AUTH_REJECTED) && signInRejected) {
       const until = now + this.settings.rejectedBackoffMs;
       const nextAttemptAt = valid ? Math.min(until, held.blockAt) : until;
       this.#failure = { kind: 'fail-fast', error, until, nextAttemptAt };
@@ -217,11 +220,9 @@ export class RefreshCycler {
   }
 
   #inStorm(target: string, now: number): boolean {
-    const until = this.#storms.get(target);
-    if (until === undefined) return false;
-    if (now < until) return true;
-    this.#storms.delete(target);
-    return false;
+    const until = this.#storms.get(target) ?? Number.NEGATIVE_INFINITY;
+    if (now >= until) this.#storms.delete(target);
+    return now < until;
   }
 
   /**
@@ -248,19 +249,6 @@ export class RefreshCycler {
 
   #nextAttemptAt(): number {
     const failure = this.#failure;
-    return failure.kind === 'retrying' || failure.kind === 'fail-fast'
-      ? failure.nextAttemptAt
-      : Number.NEGATIVE_INFINITY;
+    return 'nextAttemptAt' in failure ? failure.nextAttemptAt : Number.NEGATIVE_INFINITY;
   }
-}
-
-/**
- * A definitive "no" to the credentials themselves: the sign-in was rejected (4xx or
- * `success: false`). Matched by code and fields, not `instanceof`, so a second copy of the
- * library (dual packages) is recognised too.
- */
-export function isCredentialRejection(error: unknown): boolean {
-  return (
-    isTokenManagerError(error, ErrorCodes.AUTH_REJECTED) && (error as AuthRejectedError).operation === 'authenticate'
-  );
 }

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { holdProcessOpen, monotonicClock, setUnrefTimeout, systemClock, withTimeout } from '../clock';
-import type { Clock, TimerHandle } from '../clock';
+import { holdProcessOpen, monotonicClock, systemClock, timerAt, withTimeout } from '../clock';
+import type { Clock } from '../clock';
 import { TokenManagerClosedError, errorCodeOf } from '../errors';
 import { createLogger } from '../logger';
 import { MemoryTokenStore } from '../stores/memory';
@@ -24,6 +24,7 @@ import type {
   HealthOptions,
   InvalidateOptions,
   InvalidateResult,
+  LifecycleEventOf,
   RefreshReason,
   ReplayReport,
   TokenManagerEvents,
@@ -96,7 +97,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     this.#wallNow = resolved.now ?? ((): number => systemClock.now());
     this.#time = resolved.now ?? monotonicClock();
     this.#clock = { ...systemClock, ...resolved.timers, now: this.#time };
-    const { identity: provided } = resolved.provider;
+    const provided = resolved.provider.identity;
     const identity = provided?.id ?? 'unidentified';
     this.storeKey = resolved.storeKey ?? `alix-token-manager:session:${identity}`;
     const policies = backoffPolicies(resolved);
@@ -123,14 +124,11 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       lifecycle: this.#lifecycle,
       retry: policies.foreground,
     };
-    const onDue = (): void =>
-      void (
-        !this.#closed &&
-        !this.#draining &&
-        this.#cycler.isDueInBackground(this.#time()) &&
-        this.#background('scheduled')
-      );
-    this.#timer = resolved.scheduler === undefined ? ownTimer(this.#clock, onDue) : resolved.scheduler(onDue);
+    const onDue = (): void => {
+      if (!this.#closed && !this.#draining && this.#cycler.isDueInBackground(this.#time()))
+        this.#background('scheduled');
+    };
+    this.#timer = resolved.scheduler === undefined ? timerAt(this.#clock, onDue) : resolved.scheduler(onDue);
   }
 
   /**
@@ -180,25 +178,17 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   /** A snapshot of the session with no secrets: state, expiries, last error, counters. */
   status(): TokenManagerStatus {
     const now = this.#time();
-    return snapshotStatus(this.#cycler, this.#stats, {
-      closed: this.#closed,
-      refreshing: this.#flight !== undefined,
-      now,
-      wallOffset: this.#wallNow() - now,
-      breaker: this.#acquire.breaker,
-    });
+    const { breaker } = this.#acquire;
+    const state = { closed: this.#closed, refreshing: this.#flight !== undefined, breaker };
+    return snapshotStatus(this.#cycler, this.#stats, { ...state, now, wallOffset: this.#wallNow() - now });
   }
 
   /** A readiness verdict: `ok`, `degraded` or `down`, with reasons (see docs/observability.md). */
   health(options: HealthOptions = {}): TokenManagerHealth {
     const { refreshTokenWarningMs } = this.#options;
-    return assessHealth({
-      options,
-      status: this.status(),
-      now: this.#wallNow(),
-      refreshTokenWarningMs,
-      lockUnavailable: this.#stats.lockUnavailable,
-    });
+    const { lockUnavailable } = this.#stats;
+    const now = this.#wallNow();
+    return assessHealth({ options, status: this.status(), now, refreshTokenWarningMs, lockUnavailable });
   }
 
   /**
@@ -227,28 +217,23 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     await (ready ? undefined : this.#waitFor(this.#startUp(), options.signal));
     if (this.#closed) throw new TokenManagerClosedError();
     const decision = this.#cycler.decide(this.#time(), options.forceRefresh === true, this.#flight !== undefined);
-    if (decision.kind === 'serve') return decision.token;
-    if (decision.kind === 'serve-and-refresh') {
-      this.#background('window');
+    if (decision.kind === 'fail-fast') throw decision.error;
+    if (decision.kind !== 'wait') {
+      if (decision.kind === 'serve-and-refresh') this.#background('window');
       return decision.token;
     }
-    if (decision.kind === 'fail-fast') throw decision.error;
-    const waited = (errorCode?: string): void =>
-      this.#lifecycle.emit({
-        type: 'token-waited',
-        at: this.#wallNow(),
-        durationMs: this.#time() - arrivedAt,
-        outcome: errorCode === undefined ? 'success' : 'failure',
-        ...(errorCode === undefined ? {} : { errorCode }),
-      });
+    let errorCode: string | undefined;
     try {
       // A run this caller starts ends by its arrival + acquireTimeoutMs: the start-up read counts.
-      const token = await this.#waitFor(this.#join(decision.reason, arrivedAt), options.signal);
-      waited();
-      return token;
+      return await this.#waitFor(this.#join(decision.reason, arrivedAt), options.signal);
     } catch (error) {
-      waited(errorCodeOf(error) ?? 'UNKNOWN');
+      errorCode = errorCodeOf(error) ?? 'UNKNOWN';
       throw this.#closed ? new TokenManagerClosedError() : error;
+    } finally {
+      const waited = { at: this.#wallNow(), durationMs: this.#time() - arrivedAt };
+      const outcome =
+        errorCode === undefined ? { outcome: 'success' as const } : { outcome: 'failure' as const, errorCode };
+      this.#lifecycle.emit({ type: 'token-waited', ...waited, ...outcome });
     }
   }
 
@@ -306,13 +291,11 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const from = Math.min(since ?? startedAt, startedAt);
     const abort = new AbortController();
     const record: RunRecord = { stage: 'store', attempts: 0, lastError: undefined };
-    const held = this.#cycler.held;
     const request = {
+      ...this.#current(),
       refreshId: id,
       signal: abort.signal,
       deadline: from + Math.min(acquireTimeoutMs, retry.maxRetryTimeMs),
-      held: held?.tokens,
-      rejectedToken: held?.rejected === true ? held.tokens.accessToken : undefined,
       seed: this.#cycler.seed,
       record,
     };
@@ -322,79 +305,61 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       abort.abort(error);
       return error;
     });
-    const flight: Flight = {
-      id,
-      reason,
-      startedAt,
-      abort,
-      record,
-      promise: outcome.then(
-        (result) => this.#succeeded(flight, result),
-        (error: unknown) => this.#failed(flight, error),
-      ),
-    };
+    const promise = outcome.then(
+      (result) => this.#succeeded(flight, result),
+      (error: unknown) => this.#failed(flight, error),
+    );
+    const flight: Flight = { id, reason, startedAt, abort, record, promise };
     flight.promise.catch(() => undefined);
     this.#flight = flight;
     return flight.promise;
   }
 
-  #succeeded(flight: Flight, result: AcquireResult): string {
+  /** Lets go of a run that ended (unless closed meanwhile): the fields its `refresh-ended` always carries. */
+  #land(flight: Flight): Omit<LifecycleEventOf<'refresh-ended'>, 'outcome'> {
     if (this.#flight === flight) this.#flight = undefined;
     if (this.#closed) throw new TokenManagerClosedError();
+    const { id: refreshId, reason, record, startedAt } = flight;
+    const durationMs = this.#time() - startedAt;
+    return { type: 'refresh-ended', at: this.#wallNow(), refreshId, reason, durationMs, attempts: record.attempts };
+  }
+
+  #succeeded(flight: Flight, result: AcquireResult): string {
+    const ended = this.#land(flight);
     const tokens = this.#install(result.tokens, result.source);
-    const { accessTokenExpiresAt } = tokens;
-    this.#lifecycle.emit({
-      type: 'refresh-ended',
-      at: this.#wallNow(),
-      refreshId: flight.id,
-      reason: flight.reason,
-      outcome: OUTCOMES[result.source],
-      durationMs: this.#time() - flight.startedAt,
-      attempts: flight.record.attempts,
-      accessTokenExpiresAt,
-      refreshTokenExpiresAt: tokens.refreshTokenExpiresAt ?? null,
-      refreshTokenRejected: result.refreshRejected,
-    });
-    if (result.source !== 'adopted') {
-      this.#lifecycle.notify('refreshed', {
-        accessTokenExpiresAt,
-        refreshTokenExpiresAt: tokens.refreshTokenExpiresAt ?? null,
-        signIn: result.source === 'sign-in',
-        reason: flight.reason,
-      });
-    }
+    const { accessTokenExpiresAt, refreshTokenExpiresAt = null } = tokens;
+    const outcome = OUTCOMES[result.source];
+    const obtained = { accessTokenExpiresAt, refreshTokenExpiresAt };
+    this.#lifecycle.emit({ ...ended, outcome, ...obtained, refreshTokenRejected: result.refreshRejected });
+    const signIn = result.source === 'sign-in';
+    if (result.source !== 'adopted')
+      this.#lifecycle.notify('refreshed', { ...obtained, signIn, reason: flight.reason });
     return tokens.accessToken;
   }
 
   #failed(flight: Flight, error: unknown): never {
-    if (this.#flight === flight) this.#flight = undefined;
-    if (this.#closed) throw new TokenManagerClosedError();
+    const ended = this.#land(flight);
     const failure = error instanceof Error ? error : new Error(String(error));
     const now = this.#time();
-    const at = this.#wallNow();
+    const { at } = ended;
     const planned = this.#cycler.recordFailure(failure, now);
     const errorCode = errorCodeOf(failure) ?? 'UNKNOWN';
     // Abandoned: the deadline's own error (the reason its signal was aborted with) ended the run.
     const abandoned = flight.abort.signal.aborted && flight.abort.signal.reason === failure;
-    const { id: refreshId, reason, record } = flight;
-    this.#lifecycle.emit({
-      type: 'refresh-ended',
-      at,
-      refreshId,
-      reason,
-      outcome: abandoned ? 'abandoned' : 'failed',
-      durationMs: now - flight.startedAt,
-      attempts: record.attempts,
-      errorCode,
-      error: failure,
-    });
+    this.#lifecycle.emit({ ...ended, outcome: abandoned ? 'abandoned' : 'failed', errorCode, error: failure });
     if (planned.failFastUntil !== undefined) {
       const untilAt = Math.floor(planned.failFastUntil - now + at);
       this.#lifecycle.emit({ type: 'fail-fast-entered', at, untilAt, errorCode });
     }
     if (planned.delayMs !== undefined) {
       const { delayMs } = planned;
-      const retry = { refreshId, operation: 'refresh', attempt: record.attempts, delayMs, errorCode } as const;
+      const retry = {
+        refreshId: flight.id,
+        operation: 'refresh',
+        attempt: ended.attempts,
+        delayMs,
+        errorCode,
+      } as const;
       this.#lifecycle.emit({ type: 'retry-scheduled', at, ...retry, background: true });
     }
     this.#lifecycle.notify('error', failure);
@@ -406,9 +371,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const now = this.#time();
     const wall = this.#wallNow();
     const { store } = this.#acquire;
-    if (this.#unwatch === undefined && !this.#closed && store.watch !== undefined) {
-      this.#unwatch = store.watch(this.storeKey, () => this.#onPublished());
-    }
+    if (!this.#closed) this.#unwatch ??= store.watch?.(this.storeKey, () => this.#onPublished());
     const held = this.#cycler.install(tokens, source, now, wall, this.#unwatch !== undefined);
     this.#syncHot();
     if (source === 'adopted')
@@ -431,10 +394,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     if (this.#closed || this.#draining || this.#adopting || this.#flight !== undefined) return;
     this.#adopting = true;
     const held = this.#cycler.held;
-    const current = {
-      held: held?.tokens,
-      rejectedToken: held?.rejected === true ? held.tokens.accessToken : undefined,
-    };
+    const current = this.#current();
     readSession(this.#acquire, true)
       .then((stored) => {
         const newer = isNewerSession(this.#acquire, stored, current);
@@ -446,6 +406,12 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       .finally(() => {
         this.#adopting = false;
       });
+  }
+
+  /** The held session as a run sees it: its tokens, and the access token a server rejected. */
+  #current(): { held: TokenSet | undefined; rejectedToken: string | undefined } {
+    const held = this.#cycler.held;
+    return { held: held?.tokens, rejectedToken: held?.rejected === true ? held.tokens.accessToken : undefined };
   }
 
   #syncHot(): void {
@@ -483,27 +449,3 @@ interface Flight {
 
 /** The `refresh-ended` outcome of each way a run obtains a session. */
 const OUTCOMES = { refresh: 'refreshed', 'sign-in': 'signed-in', adopted: 'adopted' } as const;
-
-/** A manager's own proactive timer (without a pool's scheduler): one `unref()`ed timer for a point on the timeline. */
-function ownTimer(clock: Clock, onDue: () => void): ScheduledRefresh {
-  let handle: TimerHandle | undefined;
-  const cancel = (): void => {
-    if (handle !== undefined) clock.clearTimeout(handle);
-    handle = undefined;
-  };
-  const arm = (at: number | undefined): void => {
-    cancel();
-    if (at === undefined || !Number.isFinite(at)) return;
-    handle = setUnrefTimeout(
-      clock,
-      () => {
-        handle = undefined;
-        // Long delays are clamped by Node; re-arm until the real point is reached.
-        if (clock.now() < at) arm(at);
-        else onDue();
-      },
-      at - clock.now(),
-    );
-  };
-  return { arm, cancel };
-}

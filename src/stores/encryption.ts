@@ -6,7 +6,7 @@
  * as absent).
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { ConfigurationError, ErrorCodes, TokenStoreError } from '../errors';
+import { ConfigurationError, ErrorCodes, TokenStoreError, assertConfig } from '../errors';
 import type { TokenSet } from '../token-set';
 import { pickTokenSet, tokenSetProblem } from './redis-scripts';
 import type { SealedSession, StoredSession } from './types';
@@ -65,44 +65,25 @@ export class AesGcmTokenCipher implements TokenCipher {
 
   /** @throws ConfigurationError when a key id or key is invalid, or `current` is not listed (never echoing a key). */
   constructor(options: AesGcmTokenCipherOptions) {
-    if (typeof options !== 'object' || options === null) {
-      throw new ConfigurationError('encryption options must be an object');
-    }
+    assertConfig(typeof options === 'object' && options !== null, 'encryption options must be an object');
     const { keys, current } = options;
-    if (typeof keys !== 'object' || keys === null || Object.keys(keys).length === 0) {
-      throw new ConfigurationError('encryption.keys must list at least one key by id');
-    }
+    const listed = typeof keys === 'object' && keys !== null && Object.keys(keys).length > 0;
+    assertConfig(listed, 'encryption.keys must list at least one key by id');
     const parsed = new Map<string, Buffer>();
     for (const [index, [id, key]] of Object.entries(keys).entries()) {
       // Not echoed: a key pasted where its id belongs would end up in the message.
       const rule = 'must be 1 to 32 characters of A-Z a-z 0-9 _ -';
-      if (!KEY_ID.test(id)) throw new ConfigurationError(`encryption key id number ${index + 1} ${rule}`);
+      assertConfig(KEY_ID.test(id), `encryption key id number ${index + 1} ${rule}`);
       parsed.set(id, keyBytes(id, key));
     }
     const currentKey = parsed.get(current);
-    if (typeof current !== 'string' || currentKey === undefined) {
-      throw new ConfigurationError('encryption.current must name one of the listed key ids');
-    }
+    assertConfig(typeof current === 'string' && currentKey, 'encryption.current must name one of the listed key ids');
     this.#keys = parsed;
     this.#current = current;
     this.#currentKey = currentKey;
   }
 
-  /** The id of the key new values are sealed with. */
-  get currentKeyId(): string {
-    return this.#current;
-  }
-
   async seal(plaintext: string, aad: string): Promise<string> {
-    return this.sealSync(plaintext, aad);
-  }
-
-  async open(sealed: string, aad: string): Promise<string | undefined> {
-    return this.openSync(sealed, aad);
-  }
-
-  /** {@link seal}, synchronously. */
-  sealSync(plaintext: string, aad: string): string {
     const nonce = randomBytes(NONCE_BYTES);
     const cipher = createCipheriv('aes-256-gcm', this.#currentKey, nonce);
     cipher.setAAD(authenticatedData(this.#current, aad));
@@ -110,8 +91,7 @@ export class AesGcmTokenCipher implements TokenCipher {
     return `${FORMAT}.${this.#current}.${body.toString('base64url')}`;
   }
 
-  /** {@link open}, synchronously. */
-  openSync(sealed: string, aad: string): string | undefined {
+  async open(sealed: string, aad: string): Promise<string | undefined> {
     if (typeof sealed !== 'string') return undefined;
     const [format, id, payload, extra] = sealed.split('.');
     if (format !== FORMAT || id === undefined || payload === undefined || extra !== undefined) return undefined;
@@ -142,9 +122,7 @@ function keyBytes(id: string, key: unknown): Buffer {
   const text = typeof key === 'string' ? key.trim() : undefined;
   const base64 = text !== undefined && BASE64.test(text) ? Buffer.from(text, 'base64') : undefined;
   const bytes = key instanceof Uint8Array ? Buffer.from(key) : base64;
-  if (bytes === undefined) {
-    throw new ConfigurationError(`encryption key "${id}" must be a 32-byte Buffer or base64 of 32 bytes`);
-  }
+  assertConfig(bytes, `encryption key "${id}" must be a 32-byte Buffer or base64 of 32 bytes`);
   if (bytes.length !== KEY_BYTES) {
     const expected = `${KEY_BYTES} bytes (base64: 44 characters)`;
     throw new ConfigurationError(`encryption key "${id}" must be ${expected}; it is ${bytes.length} bytes`);
@@ -158,8 +136,6 @@ function keyBytes(id: string, key: unknown): Buffer {
  * identity as additional authenticated data.
  */
 export type TokenEncryptionOptions = AesGcmTokenCipherOptions | { cipher: TokenCipher };
-
-/** A session as an encrypting store keeps it: the identity in clear (a hash), the tokens sealed. */
 
 /**
  * The `errorCode` of the manager's `store-failed` event (and of the error a store's `get()`
@@ -191,9 +167,7 @@ export class UnreadableSessionError extends TokenStoreError {
  */
 export function resolveTokenCipher(option: unknown, owner: string): TokenCipher | undefined {
   if (option === undefined) return undefined;
-  if (typeof option !== 'object' || option === null) {
-    throw new ConfigurationError(`${owner} option encryption must be an object`);
-  }
+  assertConfig(typeof option === 'object' && option !== null, `${owner} option encryption must be an object`);
   if (!('cipher' in option)) {
     try {
       return new AesGcmTokenCipher(option as AesGcmTokenCipherOptions);
@@ -202,9 +176,8 @@ export function resolveTokenCipher(option: unknown, owner: string): TokenCipher 
     }
   }
   const cipher = (option as { cipher: Partial<TokenCipher> | null }).cipher;
-  if (typeof cipher?.seal !== 'function' || typeof cipher.open !== 'function') {
-    throw new ConfigurationError(`${owner} option encryption.cipher must have seal() and open()`);
-  }
+  const usable = typeof cipher?.seal === 'function' && typeof cipher.open === 'function';
+  assertConfig(usable, `${owner} option encryption.cipher must have seal() and open()`);
   return cipher as TokenCipher;
 }
 

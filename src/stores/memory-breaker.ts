@@ -97,31 +97,28 @@ class Circuit {
     return now < until ? { allowed: false, retryAfterMs: Math.ceil(until - now) } : 'probe';
   }
 
-  /** Counts a failure in the window (opened by the first); while tripped, keeps it open at least `openForMs`. */
-  fail(now: number, windowMs: number, openForMs: number): void {
+  /**
+   * Counts a failure in the window (opened by the first) and opens the circuit for `openForMs` at
+   * `failureThreshold` (when `mayTrip`); while tripped, keeps it open at least `openForMs`.
+   */
+  fail(now: number, options: ResolvedAuthBreakerOptions, openForMs: number, mayTrip = true): void {
     if (this.tripped) {
       this.openUntil = Math.max(this.openUntil, now + openForMs);
       return;
     }
     if (now >= this.windowEndsAt) {
       this.failures = 0;
-      this.windowEndsAt = now + windowMs;
+      this.windowEndsAt = now + options.windowMs;
     }
     this.failures += 1;
+    if (!mayTrip || this.failures < options.failureThreshold) return;
+    this.tripped = true;
+    this.openUntil = now + openForMs;
   }
 
   /** Back to closed, with no failures counted. */
   reset(): void {
-    this.failures = 0;
-    this.windowEndsAt = Number.NEGATIVE_INFINITY;
-    this.tripped = false;
-    this.openUntil = Number.NEGATIVE_INFINITY;
-    this.probeUntil = Number.NEGATIVE_INFINITY;
-  }
-
-  trip(now: number, openForMs: number): void {
-    this.tripped = true;
-    this.openUntil = now + openForMs;
+    Object.assign(this, new Circuit());
   }
 
   status(now: number): Omit<BreakerStatus, 'level'> {
@@ -135,29 +132,22 @@ class Circuit {
 /** A scope's circuit, with the evidence that its failures come from more than one session. */
 class ScopeCircuit extends Circuit {
   readonly sessions = new Map<string, Circuit>();
-  /** The first session that failed in the window, and whether another one did. */
-  firstFailing: string | undefined;
-  manyFailing = false;
+  /** Up to two distinct sessions that failed in the window (two prove it is not one account's fault). */
+  readonly failing = new Set<string>();
   /** The same for failures that carried a `Retry-After`. */
-  firstLimited: string | undefined;
-  manyLimited = false;
+  readonly limited = new Set<string>();
 
   override reset(): void {
     super.reset();
-    this.firstFailing = undefined;
-    this.manyFailing = false;
-    this.firstLimited = undefined;
-    this.manyLimited = false;
+    this.failing.clear();
+    this.limited.clear();
   }
 
   /** Notes which session failed (for the distinct-sessions rule), opening a new window when the last one ended. */
   note(now: number, session: string, limited: boolean): void {
     if (!this.tripped && now >= this.windowEndsAt) this.reset();
-    if (this.firstFailing === undefined) this.firstFailing = session;
-    else if (this.firstFailing !== session) this.manyFailing = true;
-    if (!limited) return;
-    if (this.firstLimited === undefined) this.firstLimited = session;
-    else if (this.firstLimited !== session) this.manyLimited = true;
+    if (this.failing.size < 2) this.failing.add(session);
+    if (limited && this.limited.size < 2) this.limited.add(session);
   }
 }
 
@@ -220,19 +210,13 @@ export class LocalAuthBreaker implements AuthBreaker {
       if (scope?.sessions.size === 0) this.#scopes.delete(call.scope);
       return Promise.resolve();
     }
-    const { windowMs, failureThreshold, openMs } = this.#options;
+    const options = this.#options;
     const scope = this.#scope(call.scope);
-    const limited = retryAfterMs !== undefined && retryAfterMs > 0;
-    const session = this.#session(scope, call.session);
-    const ownOpenMs = openDurationMs(openMs, retryAfterMs);
-    const wasTripped = session.tripped;
-    session.fail(now, windowMs, ownOpenMs);
-    if (!wasTripped && session.failures >= failureThreshold) session.trip(now, ownOpenMs);
-    scope.note(now, call.session, limited);
-    const sharedOpenMs = openDurationMs(openMs, scope.manyLimited ? retryAfterMs : undefined);
-    const scopeWasTripped = scope.tripped;
-    scope.fail(now, windowMs, sharedOpenMs);
-    if (!scopeWasTripped && scope.manyFailing && scope.failures >= failureThreshold) scope.trip(now, sharedOpenMs);
+    this.#session(scope, call.session).fail(now, options, openDurationMs(options.openMs, retryAfterMs));
+    scope.note(now, call.session, retryAfterMs !== undefined && retryAfterMs > 0);
+    const sharedOpenMs = openDurationMs(options.openMs, scope.limited.size > 1 ? retryAfterMs : undefined);
+    // The scope opens only on the evidence of two sessions: one account's failures never refuse the others.
+    scope.fail(now, options, sharedOpenMs, scope.failing.size > 1);
     return Promise.resolve();
   }
 

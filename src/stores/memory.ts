@@ -1,6 +1,6 @@
 import NodeCache from 'node-cache';
 import { definedOnly } from '../defaults';
-import { ConfigurationError } from '../errors';
+import { assertConfig } from '../errors';
 import { LocalAuthBreaker } from './memory-breaker';
 import type { AuthBreakerOptions } from './memory-breaker';
 import { UnreadableSessionError, isSealedSession, openSession, resolveTokenCipher, sealSession } from './encryption';
@@ -41,12 +41,6 @@ export interface MemoryTokenStoreOptions {
   encryption?: TokenEncryptionOptions;
 }
 
-/** Defaults of {@link MemoryTokenStoreOptions}. */
-export const DEFAULT_MEMORY_TOKEN_STORE_OPTIONS = Object.freeze({
-  now: (): number => Date.now(),
-  maxSessions: 100_000,
-});
-
 /**
  * Stores a manager or pool made for itself and shares with nobody: the only ones a provider without identity may use.
  */
@@ -79,17 +73,14 @@ export class MemoryTokenStore implements TokenStore {
 
   /** @throws ConfigurationError when an option is invalid. */
   constructor(options: MemoryTokenStoreOptions = {}) {
-    const invalid = (what: string): ConfigurationError => new ConfigurationError(`MemoryTokenStore ${what}`);
-    if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
-    const resolved = { ...DEFAULT_MEMORY_TOKEN_STORE_OPTIONS, ...definedOnly(options) };
+    assertConfig(typeof options === 'object' && options !== null, 'MemoryTokenStore options must be an object');
+    const resolved = { now: (): number => Date.now(), maxSessions: 100_000, ...definedOnly(options) };
     const { now, maxSessions, cache, breaker, encryption } = resolved;
-    if (typeof now !== 'function') throw invalid('option now must be a function');
-    if (!(Number.isInteger(maxSessions) || maxSessions === Infinity) || maxSessions < 1) {
-      throw invalid('option maxSessions must be an integer ≥ 1');
-    }
-    if (cache !== undefined && (typeof cache.get !== 'function' || typeof cache.set !== 'function')) {
-      throw invalid('option cache must be a NodeCache');
-    }
+    assertConfig(typeof now === 'function', 'MemoryTokenStore option now must be a function');
+    const bounded = (Number.isInteger(maxSessions) || maxSessions === Infinity) && maxSessions >= 1;
+    assertConfig(bounded, 'MemoryTokenStore option maxSessions must be an integer ≥ 1');
+    const isCache = cache === undefined || (typeof cache.get === 'function' && typeof cache.set === 'function');
+    assertConfig(isCache, 'MemoryTokenStore option cache must be a NodeCache');
     this.#maxSessions = maxSessions;
     this.#cache = cache ?? new NodeCache({ useClones: false, checkperiod: 0, stdTTL: 0 });
     this.#now = now;
@@ -145,7 +136,6 @@ export class MemoryTokenStore implements TokenStore {
 }
 
 function checkKey(key: unknown): string {
-  if (typeof key !== 'string' || key === '')
-    throw new ConfigurationError('MemoryTokenStore: the session key must be a non-empty string');
+  assertConfig(typeof key === 'string' && key !== '', 'MemoryTokenStore: the session key must be a non-empty string');
   return key;
 }

@@ -29,19 +29,6 @@ export interface RedisBreakerKeys {
   readonly session: RedisCircuitKeys;
 }
 
-/** The breaker keys of `call` under `prefix`: `{<prefix>:<scope>}:…`. */
-export function breakerKeys(prefix: string, call: BreakerCall): RedisBreakerKeys {
-  const tag = `{${prefix}:${call.scope}}`;
-  const circuit = (base: string): RedisCircuitKeys =>
-    Object.fromEntries(CIRCUIT.map((name) => [name, `${base}:${name}`])) as RedisCircuitKeys;
-  const evidence = { firstFailing: `${tag}:first-failing`, manyFailing: `${tag}:many-failing` };
-  const limited = { firstLimited: `${tag}:first-limited`, manyLimited: `${tag}:many-limited` };
-  return {
-    scope: { ...circuit(tag), ...evidence, ...limited },
-    session: circuit(`${tag}:session:${sessionId(call.session)}`),
-  };
-}
-
 /** A session's store key names an end user: only a hash of it goes to Redis. */
 function sessionId(session: string): string {
   return createHash('sha256').update(session).digest('hex').slice(0, 24);
@@ -161,9 +148,17 @@ export class RedisAuthBreaker implements AuthBreaker {
     private readonly log: Logger,
   ) {}
 
-  /** The Redis keys of `call`. */
+  /** The Redis keys of `call`: `{<prefix>:<scope>}:…`. */
   keysFor(call: BreakerCall): RedisBreakerKeys {
-    return breakerKeys(this.options.key, call);
+    const tag = `{${this.options.key}:${call.scope}}`;
+    const circuit = (base: string): RedisCircuitKeys =>
+      Object.fromEntries(CIRCUIT.map((name) => [name, `${base}:${name}`])) as RedisCircuitKeys;
+    const evidence = { firstFailing: `${tag}:first-failing`, manyFailing: `${tag}:many-failing` };
+    const limited = { firstLimited: `${tag}:first-limited`, manyLimited: `${tag}:many-limited` };
+    return {
+      scope: { ...circuit(tag), ...evidence, ...limited },
+      session: circuit(`${tag}:session:${sessionId(call.session)}`),
+    };
   }
 
   async admit(call: BreakerCall): Promise<BreakerAdmission> {

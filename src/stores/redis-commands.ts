@@ -68,12 +68,12 @@ export class RedisCommands {
 
   #waitForReady(): Promise<void> {
     const { client } = this;
-    let settle: (error?: Error) => void = () => undefined;
+    let onReady = (): void => undefined;
+    let onClose = onReady;
     const ready = new Promise<void>((resolve, reject) => {
-      settle = (error) => (error === undefined ? resolve() : reject(error));
+      onReady = () => resolve();
+      onClose = () => reject(new Error('the connection closed before it was ready'));
     });
-    const onReady = (): void => settle();
-    const onClose = (): void => settle(new Error('the connection closed before it was ready'));
     client.once('ready', onReady).once('close', onClose).once('end', onClose);
     // A lazyConnect client that never connected: ioredis would connect on the first
     // command anyway (and, without an offline queue, fail that command). Its failure

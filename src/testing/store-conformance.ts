@@ -224,11 +224,8 @@ type Held = Extract<RefreshLockResult, { acquired: true }>;
 type Wait = Promise<RefreshLockResult>;
 
 function lockChecks(test: Test, lockTtlMs: number, handOverMs: number): void {
-  const acquire = (store: TokenStore, key: string, signal?: AbortSignal): Wait => {
-    assert.equal(typeof store.acquireRefreshLock, 'function', 'the store has no acquireRefreshLock()');
-    const options = { signal: signal ?? new AbortController().signal };
-    return (store.acquireRefreshLock as NonNullable<TokenStore['acquireRefreshLock']>).call(store, key, options);
-  };
+  const acquire = (store: TokenStore, key: string, signal = new AbortController().signal): Wait =>
+    store.acquireRefreshLock?.(key, { signal }) ?? assert.fail('the store has no acquireRefreshLock()');
   const held = async (result: Wait): Promise<Held> => {
     const value = await result;
     assert.equal(value.acquired, true, 'the lock was free: acquireRefreshLock() must resolve { acquired: true }');
@@ -382,10 +379,8 @@ function fragmentsOf(token: string): string[] {
 /** `raw` with one character changed in the middle of its longest run of base64/base64url/hex characters. */
 function flipOneCharacter(raw: string): string {
   const runs = [...raw.matchAll(/[A-Za-z0-9+/_-]{16,}/g)];
-  const longest = runs.reduce<RegExpMatchArray | undefined>(
-    (a, b) => (a === undefined || b[0].length > a[0].length ? b : a),
-    undefined,
-  );
+  // A stable sort: the first of the longest runs.
+  const longest = runs.sort((a, b) => b[0].length - a[0].length)[0];
   const at = longest === undefined ? raw.length >> 1 : (longest.index ?? 0) + (longest[0].length >> 1);
   return `${raw.slice(0, at)}${raw[at] === 'A' ? 'B' : 'A'}${raw.slice(at + 1)}`;
 }

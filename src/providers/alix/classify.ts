@@ -229,15 +229,6 @@ function toTokenSet(
     throw fail(absent ? `lacks data.${field}` : `has a non-string data.${field}`);
   };
   const [accessToken, refreshToken] = [token('accessToken'), token('refreshToken')];
-  /** One expiry under whichever of its two names came first; `tableName` when it is the table's `…ExpiredAt`. */
-  const expiry = (
-    kind: 'access' | 'refresh',
-  ): { shown: string; value: ExpiryValue; tableName: boolean } | undefined => {
-    const names = [`${kind}TokenExpiresAt`, `${kind}TokenExpiredAt`];
-    const name = names.find((n) => data[n] !== undefined && data[n] !== null && data[n] !== '');
-    if (name === undefined) return undefined;
-    return { shown: `data.${name}`, value: readExpiryValue(data[name]), tableName: name.endsWith('ExpiredAt') };
-  };
   const inRange = (ms: number, shown: string, format: ExpiryFormat): number => {
     const sent = format === 'ISO 8601 datetime' ? new Date(ms).toISOString() : String(ms / 1000);
     if (ms <= reference)
@@ -247,36 +238,37 @@ function toTokenSet(
     throw fail(`has ${shown} ${sent}, more than 10 years ahead${hint}`);
   };
   const shapes: string[] = [];
+  /**
+   * One expiry in epoch ms, under whichever of its two names came first, its shape noted when it is
+   * not the sample's; else what is wrong with it (`shown` is empty when it is missing).
+   */
+  const expiry = (kind: 'access' | 'refresh'): number | { shown: string; problem: string } => {
+    const names = [`${kind}TokenExpiresAt`, `${kind}TokenExpiredAt`];
+    const name = names.find((n) => data[n] !== undefined && data[n] !== null && data[n] !== '');
+    if (name === undefined) return { shown: '', problem: `lacks data.${kind}TokenExpiresAt` };
+    const shown = `data.${name}`;
+    const value = readExpiryValue(data[name]);
+    if ('problem' in value) return { shown, problem: `has ${shown} as ${value.problem}` };
+    const ms = inRange(value.ms, shown, value.format);
+    if (name.endsWith('ExpiredAt') || value.format !== 'epoch seconds (string)') {
+      shapes.push(`${shown} as ${value.format}`);
+    }
+    return ms;
+  };
 
-  const access = expiry('access');
-  const read = access?.value;
-  let accessTokenExpiresAt: number;
-  if (read !== undefined && 'ms' in read) {
-    accessTokenExpiresAt = inRange(read.ms, access?.shown ?? '', read.format);
-  } else {
+  let accessTokenExpiresAt = expiry('access');
+  if (typeof accessTokenExpiresAt !== 'number') {
     // The sample's JWTs carry `exp` equal to accessTokenExpiresAt: the one stand-in worth trusting.
+    const { shown, problem } = accessTokenExpiresAt;
     const claimed = jwtExpiryMs(accessToken);
-    const problem = read === undefined ? 'lacks data.accessTokenExpiresAt' : `has ${access?.shown} as ${read.problem}`;
     if (claimed === undefined) {
       throw fail(`${problem}, and the access token carries no JWT exp claim to fall back on`);
     }
     accessTokenExpiresAt = inRange(claimed, "the access token's JWT exp claim", 'JWT exp claim');
-    shapes.push(
-      `${access === undefined ? 'no access expiry' : `${access.shown} unreadable`} (the JWT exp claim was read)`,
-    );
+    shapes.push(`${shown === '' ? 'no access expiry' : `${shown} unreadable`} (the JWT exp claim was read)`);
   }
-
-  const refresh = expiry('refresh');
-  if (refresh === undefined) throw fail('lacks data.refreshTokenExpiresAt');
-  if ('problem' in refresh.value) throw fail(`has ${refresh.shown} as ${refresh.value.problem}`);
-  const refreshTokenExpiresAt = inRange(refresh.value.ms, refresh.shown, refresh.value.format);
-
-  for (const reading of [access, refresh]) {
-    if (reading === undefined || !('ms' in reading.value)) continue;
-    if (reading.tableName || reading.value.format !== 'epoch seconds (string)') {
-      shapes.push(`${reading.shown} as ${reading.value.format}`);
-    }
-  }
+  const refreshTokenExpiresAt = expiry('refresh');
+  if (typeof refreshTokenExpiresAt !== 'number') throw fail(refreshTokenExpiresAt.problem);
   if (shapes.length > 0) context.onNonSampleShape?.(shapes.join('; '));
   const set: TokenSet = { accessToken, accessTokenExpiresAt, refreshToken, refreshTokenExpiresAt };
   if (serverTime !== undefined) set.serverTime = serverTime;
