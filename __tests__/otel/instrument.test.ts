@@ -125,7 +125,7 @@ describe('instrumentTokenManager()', () => {
         }),
         lifecycle('retry-scheduled', {
           refreshId: 2,
-          operation: 'sign_in',
+          operation: 'authenticate',
           attempt: 1,
           delayMs: 30_000,
           errorCode: 'ERR_ALIX_AUTH_REJECTED',
@@ -156,7 +156,7 @@ describe('instrumentTokenManager()', () => {
         },
         {
           attributes: {
-            [ATTRIBUTES.authOperation]: 'sign_in',
+            [ATTRIBUTES.authOperation]: 'authenticate',
             [ATTRIBUTES.retryBackground]: true,
             [ATTRIBUTES.errorType]: 'ERR_ALIX_AUTH_REJECTED',
           },
@@ -316,10 +316,10 @@ describe('instrumentTokenManager()', () => {
       source.send(
         lifecycle('refresh-started', { refreshId: 7, reason: 'initial', foreground: true }),
         lifecycle('lock-waited', { durationMs: 12, outcome: 'acquired' }),
-        lifecycle('auth-call-started', { refreshId: 7, operation: 'sign_in', attempt: 1 }),
+        lifecycle('auth-call-started', { refreshId: 7, operation: 'authenticate', attempt: 1 }),
         lifecycle('auth-call-ended', {
           refreshId: 7,
-          operation: 'sign_in',
+          operation: 'authenticate',
           attempt: 1,
           outcome: 'failure',
           durationMs: 30,
@@ -447,10 +447,10 @@ describe('instrumentTokenManager()', () => {
       const a = refreshWithOneRetry(1, 'ada@example.com');
       const b = [
         lifecycle('refresh-started', { refreshId: 1, reason: 'initial', foreground: true, session: 'bob@example.com' }),
-        lifecycle('auth-call-started', { refreshId: 1, operation: 'sign_in', attempt: 1, session: 'bob@example.com' }),
+        lifecycle('auth-call-started', { refreshId: 1, operation: 'authenticate', attempt: 1, session: 'bob@example.com' }),
         lifecycle('auth-call-ended', {
           refreshId: 1,
-          operation: 'sign_in',
+          operation: 'authenticate',
           attempt: 1,
           outcome: 'success',
           durationMs: 10,

@@ -93,7 +93,7 @@ describe('instrumentTokenManager() on a real TokenManager and the sandbox', () =
     expect(requests).toHaveLength(3);
     expect(requests).toEqual(
       expect.arrayContaining([
-        { attributes: { [ATTRIBUTES.authOperation]: 'sign_in', [ATTRIBUTES.authOutcome]: 'success' }, value: 1 },
+        { attributes: { [ATTRIBUTES.authOperation]: 'authenticate', [ATTRIBUTES.authOutcome]: 'success' }, value: 1 },
         { attributes: { [ATTRIBUTES.authOperation]: 'refresh', [ATTRIBUTES.authOutcome]: 'success' }, value: 1 },
         {
           attributes: {

@@ -246,7 +246,7 @@ async function callProvider(
       if (!isTokenManagerError(error, ErrorCodes.AUTH_REJECTED)) throw error;
     }
   }
-  return attempts(context, request, 'sign_in', previous, () => provider.authenticate(signal), refreshable);
+  return attempts(context, request, 'authenticate', previous, () => provider.authenticate(signal), refreshable);
 }
 
 /**
@@ -286,7 +286,7 @@ async function attempts(
     const release = context.authGate === undefined ? undefined : await context.authGate(signal);
     let answer: { raw: TokenSet; sentAt: number };
     try {
-      await breaker?.admit(operation === 'sign_in' ? 'authenticate' : 'refresh');
+      await breaker?.admit(operation);
       // The run may have been abandoned while the breaker was asked.
       signal.throwIfAborted();
       record.attempts += 1;

@@ -4,6 +4,7 @@
  * breakers themselves live with the stores (./stores/memory-breaker.ts, ./stores/redis-breaker.ts).
  */
 import { AuthUnavailableError, ErrorCodes, isTokenManagerError } from '../errors';
+import type { AuthOperation } from '../errors';
 import type { AuthBreaker, BreakerAdmission, BreakerCall, BreakerState } from '../stores/types';
 import { isBreakerError, retryAfterOf } from './backoff';
 import type { Lifecycle } from './lifecycle';
@@ -11,9 +12,6 @@ import type { Lifecycle } from './lifecycle';
 // The process-local breaker is part of the public API; src/index.ts re-exports it from here.
 export { DEFAULT_AUTH_BREAKER_OPTIONS, LocalAuthBreaker } from '../stores/memory-breaker';
 export type { AuthBreakerOptions } from '../stores/memory-breaker';
-
-/** Which auth call a breaker error names. */
-type BreakerOperation = 'refresh' | 'authenticate';
 
 /** A manager's link to its breaker: whose calls it makes (scope and session), and the state it last saw. */
 export class BreakerLink {
@@ -35,7 +33,7 @@ export class BreakerLink {
    * its own commands by `commandTimeoutMs`; a custom one must answer promptly.)
    * @throws AuthUnavailableError with `reason: 'breaker'` and `retryAfterMs` when it refuses.
    */
-  async admit(operation: BreakerOperation): Promise<void> {
+  async admit(operation: AuthOperation): Promise<void> {
     let admission: BreakerAdmission;
     try {
       admission = await this.breaker.admit(this.call);
@@ -70,7 +68,7 @@ export class BreakerLink {
    * The error an auth call would meet now, when the breaker is known to be open (no I/O); `cause`
    * is the failure that opened it, when the caller saw it.
    */
-  refusal(operation: BreakerOperation, cause?: unknown): AuthUnavailableError | undefined {
+  refusal(operation: AuthOperation, cause?: unknown): AuthUnavailableError | undefined {
     if (cause !== undefined) this.#observe();
     const status = this.breaker.snapshot(this.call);
     if (status.state !== 'open' || status.openUntil === null) return undefined;

@@ -106,9 +106,6 @@ export class Lifecycle {
       this.#safely(() => (emitter.emit as (...args: NamedEvent) => boolean)(...named));
   }
 
-  /** A no-op, kept until no caller is left: the named events are derived from the lifecycle events in {@link emit}. */
-  notify(..._ignored: unknown[]): void {}
-
   #safely(run: () => unknown): void {
     try {
       run();

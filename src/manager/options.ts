@@ -4,7 +4,7 @@ import { ConfigurationError } from '../errors';
 import type { TokenProvider } from '../providers/types';
 import type { AuthBreaker, TokenStore } from '../stores/types';
 import { isHeaderSafeToken } from '../token-set';
-import type { InitialTokens } from '../token-set';
+import type { InitialTokens, TokenSet } from '../token-set';
 import { definedOnly } from '../defaults';
 import { DEFAULT_MAX_RETRY_AFTER_MS } from './backoff';
 import type { BackoffPolicy } from './backoff';
@@ -207,6 +207,12 @@ export interface InternalTokenManagerOptions extends TokenManagerOptions {
    * @default Math.random
    */
   random?: () => number;
+  /**
+   * Told the token set the hot path serves and its refresh point (timeline), or `undefined` and
+   * −∞, whenever that changes: a pool answers its own hot path from it, and seeds the session's
+   * next manager with it.
+   */
+  onServable?: (tokens: TokenSet | undefined, refreshAt: number) => void;
 }
 
 /** One session's proactive-refresh timer, as a {@link RefreshScheduler} hands it out. */
@@ -300,7 +306,7 @@ export function resolveTokenManagerOptions(options: InternalTokenManagerOptions)
     if (name !== 'randomize') ms(`retry.${name}`, resolved.retry[name]);
   const given = [...Object.keys(options), ...Object.keys(options.retry ?? {}).map((key) => `retry.${key}`)];
   for (const name of given) check(!(name in RENAMED), `TokenManager option ${name} is now ${RENAMED[name]}`);
-  for (const name of ['now', 'scheduler', 'authGate', 'random'] as const)
+  for (const name of ['now', 'scheduler', 'authGate', 'random', 'onServable'] as const)
     check(
       resolved[name] === undefined || typeof resolved[name] === 'function',
       `TokenManager option ${name} must be a function`,

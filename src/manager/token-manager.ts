@@ -15,10 +15,13 @@ import type { SessionSource } from './cycler';
 import { assessHealth } from './health';
 import { Lifecycle } from './lifecycle';
 import { backoffPolicies, resolveTokenManagerOptions } from './options';
-import type { ResolvedTokenManagerOptions, ScheduledRefresh, TokenManagerOptions } from './options';
+import type {
+  InternalTokenManagerOptions,
+  ResolvedTokenManagerOptions,
+  ScheduledRefresh,
+  TokenManagerOptions,
+} from './options';
 import { SessionStats, snapshotStatus } from './status';
-import { hotTokenListener } from './internal';
-import type { HotTokenListener } from './internal';
 import type {
   GetAccessTokenOptions,
   HealthOptions,
@@ -77,7 +80,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   #flight: Flight | undefined;
   #runs = 0;
   #hot: { readonly token: string; readonly refreshAt: number } | undefined;
-  readonly #onHot: HotTokenListener | undefined;
+  readonly #onServable: InternalTokenManagerOptions['onServable'];
   /** The start-up read (the store, else the seed), made once; callers that arrive meanwhile wait for it. */
   #startup: Promise<void> | undefined;
   #started = false;
@@ -93,7 +96,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     super();
     const resolved = resolveTokenManagerOptions(options);
     this.#options = resolved;
-    this.#onHot = (options as { [hotTokenListener]?: HotTokenListener })[hotTokenListener];
+    this.#onServable = resolved.onServable;
     this.#wallNow = resolved.now ?? ((): number => systemClock.now());
     this.#time = resolved.now ?? monotonicClock();
     this.#clock = { ...systemClock, ...resolved.timers, now: this.#time };
@@ -331,9 +334,6 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const outcome = OUTCOMES[result.source];
     const obtained = { accessTokenExpiresAt, refreshTokenExpiresAt };
     this.#lifecycle.emit({ ...ended, outcome, ...obtained, refreshTokenRejected: result.refreshRejected });
-    const signIn = result.source === 'sign-in';
-    if (result.source !== 'adopted')
-      this.#lifecycle.notify('refreshed', { ...obtained, signIn, reason: flight.reason });
     return tokens.accessToken;
   }
 
@@ -362,7 +362,6 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       } as const;
       this.#lifecycle.emit({ type: 'retry-scheduled', at, ...retry, background: true });
     }
-    this.#lifecycle.notify('error', failure);
     this.#timer.arm(this.#cycler.timerAt(now));
     throw failure;
   }
@@ -377,10 +376,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     if (source === 'adopted')
       this.#lifecycle.emit({ type: 'adopted', at: wall, accessTokenExpiresAt: tokens.accessTokenExpiresAt });
     const warning = this.#cycler.refreshTokenWarning(wall, this.#options.refreshTokenWarningMs);
-    if (warning !== undefined) {
-      this.#lifecycle.emit({ type: 'refresh-token-expiring', at: wall, ...warning });
-      this.#lifecycle.notify('refreshTokenExpiring', warning);
-    }
+    if (warning !== undefined) this.#lifecycle.emit({ type: 'refresh-token-expiring', at: wall, ...warning });
     if (!this.#draining) this.#timer.arm(held.refreshAt);
     return held.tokens;
   }
@@ -418,7 +414,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const held = this.#cycler.held;
     const servable = held === undefined || held.rejected ? undefined : held;
     this.#hot = servable && { token: servable.tokens.accessToken, refreshAt: servable.refreshAt };
-    this.#onHot?.(servable?.tokens, servable?.refreshAt ?? Number.NEGATIVE_INFINITY);
+    this.#onServable?.(servable?.tokens, servable?.refreshAt ?? Number.NEGATIVE_INFINITY);
   }
 
   #closeNow(): void {

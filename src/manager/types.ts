@@ -2,6 +2,7 @@
  * The public shapes of a {@link TokenManager}: call options, status, health, and the typed
  * lifecycle stream every observer (logs, events, diagnostics channels, OpenTelemetry) reads.
  */
+import type { AuthOperation } from '../errors';
 import type { BreakerState, BreakerStatus } from '../stores/types';
 
 /** Options of `TokenManager.getAccessToken()`. */
@@ -18,8 +19,11 @@ export type TokenManagerState = 'idle' | 'valid' | 'refreshing' | 'expired' | 'f
 /** Why a refresh ran. */
 export type RefreshReason = 'initial' | 'scheduled' | 'window' | 'expired' | 'forced' | 'invalidated';
 
-/** Which auth call a provider made: a refresh-token exchange or a full sign-in. */
-export type AuthCallOperation = 'refresh' | 'sign_in';
+/**
+ * Which auth call a provider made: a refresh-token exchange, or a full sign-in (named after
+ * `TokenProvider.authenticate()`, as in errors, paths and telemetry).
+ */
+export type AuthCallOperation = AuthOperation;
 
 /** How a refresh run ended. */
 export type RefreshOutcome = 'refreshed' | 'signed-in' | 'adopted' | 'failed' | 'abandoned' | 'closed';

@@ -3,7 +3,7 @@
  */
 import type { Attributes, MeterProvider, TracerProvider } from '@opentelemetry/api';
 import { ConfigurationError } from '../errors';
-import type { LifecycleEvent } from '../manager/types';
+import type { InstrumentedLifecycleEvent } from './recorder';
 import { createMetricsRecorder } from './metrics';
 import { INSTRUMENTATION_SCOPE } from './names';
 import { otelApi } from './peer';
@@ -37,13 +37,6 @@ export interface InstrumentTokenManagerOptions {
 }
 
 /**
- * A lifecycle event as an instrumented source emits it. A pool adds the `session` it belongs
- * to; the instrumentation uses it only to tell concurrent runs apart and never reports it
- * (it is an end user's email, and unbounded).
- */
-export type InstrumentedLifecycleEvent = LifecycleEvent & { session?: string };
-
-/**
  * What can be instrumented: a `TokenManager`, a `TokenManagerPool`, or anything that emits
  * `'lifecycle'` events and has `status()`. `status()` is read on every metric collection: its
  * `accessTokenExpiresAt` (epoch ms, or null when no token is held) feeds the remaining-lifetime
@@ -62,13 +55,6 @@ export interface TokenManagerInstrumentation {
    * spans still open. Calling it again does nothing.
    */
   uninstrument(): void;
-}
-
-/** Turns lifecycle events into one kind of telemetry. */
-export interface LifecycleRecorder {
-  record(event: InstrumentedLifecycleEvent): void;
-  /** Releases callbacks and open spans. */
-  dispose(): void;
 }
 
 function check(ok: boolean, problem: string): void {

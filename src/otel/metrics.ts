@@ -3,7 +3,7 @@
  * arrive, and one observable gauge read from `status()` at collection time.
  */
 import type { Attributes, Meter, ObservableResult } from '@opentelemetry/api';
-import type { InstrumentedLifecycleEvent, LifecycleRecorder } from './instrument';
+import type { InstrumentedLifecycleEvent, LifecycleRecorder } from './recorder';
 import { ATTRIBUTES, METRIC_NAMES } from './names';
 import { otelApi } from './peer';
 

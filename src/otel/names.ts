@@ -41,7 +41,7 @@ export const SPAN_NAMES = Object.freeze({
   /** One refresh-token exchange (a child of the run). */
   authRefresh: 'alix.auth.refresh',
   /** One full sign-in (a child of the run). */
-  authSignIn: 'alix.auth.sign_in',
+  authSignIn: 'alix.auth.authenticate',
 });
 
 /** Names of the span events added to a refresh run's span. */
@@ -61,7 +61,7 @@ export const SPAN_EVENT_NAMES = Object.freeze({
  * error message or session key (a pool's session key is an end user's email).
  */
 export const ATTRIBUTES = Object.freeze({
-  /** `refresh` | `sign_in`. */
+  /** `refresh` | `authenticate` (a sign-in). */
   authOperation: 'alix.auth.operation',
   /** `success` | `failure`. */
   authOutcome: 'alix.auth.outcome',

@@ -4,7 +4,7 @@
  * by `refreshId` within a session (a pool's sessions count their runs independently).
  */
 import type { Attributes, Context, Span, Tracer } from '@opentelemetry/api';
-import type { InstrumentedLifecycleEvent, LifecycleRecorder } from './instrument';
+import type { InstrumentedLifecycleEvent, LifecycleRecorder } from './recorder';
 import { ATTRIBUTES, SPAN_EVENT_NAMES, SPAN_NAMES } from './names';
 import { otelApi } from './peer';
 
@@ -71,7 +71,7 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
         case 'auth-call-started': {
           if (run === undefined) return;
           const { operation, attempt } = event;
-          const name = operation === 'sign_in' ? SPAN_NAMES.authSignIn : SPAN_NAMES.authRefresh;
+          const name = operation === 'authenticate' ? SPAN_NAMES.authSignIn : SPAN_NAMES.authRefresh;
           const attributes = { [A.authOperation]: operation, [A.authAttempt]: attempt };
           const span = start(name, attributes, trace.setSpan(ROOT_CONTEXT, run.span));
           run.calls.get(`${operation}#${attempt}`)?.end();

@@ -12,7 +12,7 @@ export const MAX_SESSION_KEY_LENGTH = 320;
 export type PooledManagerOptions = Omit<TokenManagerOptions, (typeof PER_SESSION)[number]>;
 
 /** The manager options the pool sets for each session itself. */
-const PER_SESSION = ['provider', 'scheduler', 'authGate', 'storeKey', 'initialTokens'] as const;
+const PER_SESSION = ['provider', 'scheduler', 'authGate', 'onServable', 'storeKey', 'initialTokens'] as const;
 
 /**
  * Options of {@link TokenManagerPool}; every `TokenManager` option (but the per-session ones) applies to each session.

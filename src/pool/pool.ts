@@ -9,7 +9,6 @@ import { EventEmitter } from 'node:events';
 import NodeCache from 'node-cache';
 import { monotonicClock, systemClock } from '../clock';
 import { TokenManagerClosedError } from '../errors';
-import { hotTokenListener, type ManagerInternals } from '../manager/internal';
 import type { InternalTokenManagerOptions, ScheduledRefresh } from '../manager/options';
 import { SessionStats } from '../manager/status';
 import { TokenManager, type CloseOptions } from '../manager/token-manager';
@@ -295,12 +294,12 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
    */
   #build(session: PoolSession): TokenManager {
     const provider = this.#options.createProvider(session.key);
-    const options: InternalTokenManagerOptions & ManagerInternals = {
+    const options: InternalTokenManagerOptions = {
       ...this.#options.manager,
       provider,
       authGate: this.#semaphore.gate,
       scheduler: (onDue) => this.#schedule(session, onDue),
-      [hotTokenListener]: (tokens, refreshAt) => this.#hold(session, tokens, refreshAt),
+      onServable: (tokens, refreshAt) => this.#hold(session, tokens, refreshAt),
       ...(provider.identity === undefined ? { storeKey: anonymousStoreKey(session.key) } : {}),
       ...(session.tokens === undefined ? {} : { initialTokens: session.tokens }),
     };
