@@ -22,8 +22,8 @@ export { MemoryTokenStore } from './stores/memory';
 export type { MemoryTokenStoreOptions } from './stores/memory';
 export { AesGcmTokenCipher, UnreadableSessionError } from './stores/encryption';
 export type { TokenCipher, AesGcmTokenCipherOptions, TokenEncryptionOptions } from './stores/encryption';
-export { LocalAuthBreaker } from './manager/breaker';
-export type { AuthBreakerOptions } from './manager/breaker';
+export { LocalAuthBreaker } from './stores/memory-breaker';
+export type { AuthBreakerOptions } from './stores/memory-breaker';
 export type {
   TokenStore,
   StoredSession,

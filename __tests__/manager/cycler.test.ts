@@ -48,7 +48,7 @@ describe('RefreshCycler', () => {
       ['after expiry', 'wait', 15 * MINUTE + 1],
     ])('for a 15-minute token %s: %s', (_label, kind, elapsed) => {
       const cycler = makeCycler();
-      cycler.install(tokens(), 'sign-in', T0, T0);
+      cycler.install(tokens(), 'signed-in', T0, T0);
       expect(cycler.decide(T0 + elapsed, false, false).kind).toBe(kind);
     });
 
@@ -57,20 +57,20 @@ describe('RefreshCycler', () => {
       ['a valid token and forceRefresh', 'forced', 'valid', true],
     ] as const)('with %s waits (%s)', (_label, reason, held, force) => {
       const cycler = makeCycler();
-      if (held !== undefined) cycler.install(tokens(), 'sign-in', T0, T0);
+      if (held !== undefined) cycler.install(tokens(), 'signed-in', T0, T0);
       expect(cycler.decide(T0, force, false)).toEqual({ kind: 'wait', reason });
     });
 
     it('serves without a second refresh while one runs inside the window', () => {
       const cycler = makeCycler();
-      cycler.install(tokens(), 'sign-in', T0, T0);
+      cycler.install(tokens(), 'signed-in', T0, T0);
       expect(cycler.decide(T0 + 11 * MINUTE, false, true)).toEqual({ kind: 'serve', token: 'a1' });
     });
 
     it('reads the timeline, not the wall clock, once a token arrived (wall ahead by an hour)', () => {
       const cycler = makeCycler();
       const wall = T0 + 60 * MINUTE;
-      cycler.install({ ...tokens(), accessTokenExpiresAt: wall + 15 * MINUTE }, 'sign-in', T0, wall);
+      cycler.install({ ...tokens(), accessTokenExpiresAt: wall + 15 * MINUTE }, 'signed-in', T0, wall);
       expect(cycler.held?.refreshAt).toBe(T0 + 10 * MINUTE);
       expect(cycler.decide(T0 + 10 * MINUTE - 1, false, false).kind).toBe('serve');
     });
@@ -111,7 +111,7 @@ describe('RefreshCycler', () => {
   describe('recordFailure()', () => {
     it('plans background attempts with doubling delays, never past the blocking margin', () => {
       const cycler = makeCycler();
-      cycler.install(tokens(), 'sign-in', T0, T0);
+      cycler.install(tokens(), 'signed-in', T0, T0);
       const at = T0 + 10 * MINUTE;
       expect(cycler.recordFailure(unavailable(), at)).toEqual({ nextAttemptAt: at + 5_000, delayMs: 5_000 });
       expect(cycler.recordFailure(unavailable(), at + 5_000)).toEqual({ nextAttemptAt: at + 15_000, delayMs: 10_000 });
@@ -121,7 +121,7 @@ describe('RefreshCycler', () => {
 
     it('schedules the next background attempt at Retry-After, even past the blocking margin', () => {
       const cycler = makeCycler();
-      cycler.install(tokens(), 'sign-in', T0, T0);
+      cycler.install(tokens(), 'signed-in', T0, T0);
       const at = T0 + 10 * MINUTE;
       expect(cycler.recordFailure(unavailable(300_000), at)).toEqual({ nextAttemptAt: at + 300_000, delayMs: 300_000 });
       expect(cycler.timerAt(at)).toBe(at + 300_000);
@@ -129,7 +129,7 @@ describe('RefreshCycler', () => {
 
     it('enters fail-fast only for a rejected sign-in, and a valid token is still served', () => {
       const cycler = makeCycler();
-      cycler.install(tokens(), 'sign-in', T0, T0);
+      cycler.install(tokens(), 'signed-in', T0, T0);
       expect(cycler.recordFailure(signInRejected(), T0 + 10 * MINUTE).failFastUntil).toBe(T0 + 10 * MINUTE + 30_000);
       expect(cycler.decide(T0 + 10 * MINUTE + 1, false, false).kind).toBe('serve');
     });
@@ -161,16 +161,16 @@ describe('RefreshCycler', () => {
       ['no token (the held one)', 'refreshing', 'held', undefined],
     ] as const)('with %s reports %s', (_label, result, held, token) => {
       const cycler = makeCycler();
-      if (held !== undefined) cycler.install(tokens(), 'sign-in', T0, T0);
+      if (held !== undefined) cycler.install(tokens(), 'signed-in', T0, T0);
       expect(cycler.invalidate(token, T0)).toBe(result);
     });
 
     it('starts one refresh per cooldown, to the millisecond, and keeps serving the new token meanwhile', () => {
       const cycler = makeCycler();
-      cycler.install(tokens(), 'sign-in', T0, T0);
+      cycler.install(tokens(), 'signed-in', T0, T0);
       expect(cycler.invalidate('a1', T0)).toBe('refreshing');
       expect(cycler.decide(T0, false, false)).toEqual({ kind: 'wait', reason: 'invalidated' });
-      cycler.install(tokens(15 * MINUTE, 'a2'), 'refresh', T0 + 100, T0 + 100);
+      cycler.install(tokens(15 * MINUTE, 'a2'), 'refreshed', T0 + 100, T0 + 100);
       expect(cycler.invalidate('a2', T0 + 30_000 - 1)).toBe('cooldown');
       expect(cycler.decide(T0 + 30_000 - 1, false, false).kind).toBe('serve');
       expect(cycler.invalidate('a2', T0 + 30_000)).toBe('refreshing');

@@ -11,7 +11,7 @@
  *   token, and how soon auth works again.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULT_AUTH_BREAKER_OPTIONS } from '../../src/manager/breaker';
+import { DEFAULT_AUTH_BREAKER_OPTIONS } from '../../src/stores/memory-breaker';
 import type { RedisAuthBreakerOptions } from '../../src/redis';
 import { generatePartnerKeyPair, startAlixSandbox } from '../../src/sandbox/index';
 import type { AlixSandbox, SandboxAuthCallEvent } from '../../src/sandbox/index';

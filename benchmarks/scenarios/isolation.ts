@@ -8,7 +8,7 @@
  * - outage (isolation-outage.ts): single managers and a pool through an auth outage, real timers.
  */
 import { AlixAuthProvider, TokenManagerPool } from '../../src/index';
-import { DEFAULT_AUTH_BREAKER_OPTIONS } from '../../src/manager/breaker';
+import { DEFAULT_AUTH_BREAKER_OPTIONS } from '../../src/stores/memory-breaker';
 import { DEFAULT_TOKEN_MANAGER_POOL_OPTIONS } from '../../src/pool/options';
 import type { RetryOptions, TokenProvider } from '../../src/index';
 import { startAlixSandbox } from '../../src/sandbox/index';

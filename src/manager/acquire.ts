@@ -23,7 +23,7 @@ import type { RefreshTokenSeed, TokenSet } from '../token-set';
 import { nextDelay } from './backoff';
 import type { BackoffPolicy } from './backoff';
 import type { BreakerLink } from './breaker';
-import type { SessionSource } from './cycler';
+import type { TokenOrigin } from './cycler';
 import type { Lifecycle } from './lifecycle';
 import type { AuthGate } from './options';
 import type { AuthCallOperation } from './types';
@@ -83,7 +83,7 @@ export interface AcquireRequest {
 /** What a run obtained, and how. */
 export interface AcquireResult {
   readonly tokens: TokenSet;
-  readonly source: Exclude<SessionSource, 'seeded'>;
+  readonly source: Exclude<TokenOrigin, 'seeded'>;
   /** The refresh token was refused, so the run signed in. */
   readonly refreshRejected: boolean;
 }
@@ -312,7 +312,7 @@ async function attempts(
     const durationMs = clock.now() - startedAt;
     const ended = { ...event, attempt: attemptNumber, outcome: 'success', durationMs } as const;
     lifecycle.emit({ type: 'auth-call-ended', at: wallNow(), ...ended });
-    return { tokens, source: operation === 'refresh' ? 'refresh' : 'sign-in', refreshRejected };
+    return { tokens, source: operation === 'refresh' ? 'refreshed' : 'signed-in', refreshRejected };
   };
 
   try {

@@ -9,10 +9,6 @@ import type { AuthBreaker, BreakerAdmission, BreakerCall, BreakerState } from '.
 import { isBreakerError, retryAfterOf } from './backoff';
 import type { Lifecycle } from './lifecycle';
 
-// The process-local breaker is part of the public API; src/index.ts re-exports it from here.
-export { DEFAULT_AUTH_BREAKER_OPTIONS, LocalAuthBreaker } from '../stores/memory-breaker';
-export type { AuthBreakerOptions } from '../stores/memory-breaker';
-
 /** A manager's link to its breaker: whose calls it makes (scope and session), and the state it last saw. */
 export class BreakerLink {
   #seen: BreakerState;

@@ -12,14 +12,14 @@ import { nextDelay } from './backoff';
 import type { BackoffPolicy } from './backoff';
 import type { InvalidateOptions, InvalidateResult, RefreshReason } from './types';
 
-/** How the held session was obtained. */
-export type SessionSource = 'refresh' | 'sign-in' | 'adopted' | 'seeded';
+/** How the held token set was obtained: the outcome of the run that brought it, or the seed. */
+export type TokenOrigin = 'refreshed' | 'signed-in' | 'adopted' | 'seeded';
 
 /** The session the cycler holds. */
 export interface HeldSession {
   /** The token set as obtained: expiries in epoch ms on the wall clock of its arrival. */
   readonly tokens: TokenSet;
-  readonly source: SessionSource;
+  readonly source: TokenOrigin;
   /** Timeline: a background refresh starts from here. */
   readonly refreshAt: number;
   /** Timeline: callers wait for a new token from here. */
@@ -137,7 +137,7 @@ export class RefreshCycler {
    * With `handOver` (the store announces new sessions to this manager), an adopted session's
    * refresh point is a fallback placed after the refreshing replica's, spread per replica.
    */
-  install(tokens: TokenSet, source: SessionSource, now: number, wallNow: number, handOver = false): HeldSession {
+  install(tokens: TokenSet, source: TokenOrigin, now: number, wallNow: number, handOver = false): HeldSession {
     const wallOffset = wallNow - now;
     const schedule = computeSchedule({
       accessTokenExpiresAt: tokens.accessTokenExpiresAt - wallOffset,

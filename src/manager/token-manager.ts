@@ -11,7 +11,7 @@ import { acquireTokens, deadlineError, isNewerSession, readSession } from './acq
 import type { AcquireContext, AcquireResult, RunRecord } from './acquire';
 import { BreakerLink } from './breaker';
 import { RefreshCycler } from './cycler';
-import type { SessionSource } from './cycler';
+import type { TokenOrigin } from './cycler';
 import { assessHealth } from './health';
 import { Lifecycle } from './lifecycle';
 import { backoffPolicies, resolveTokenManagerOptions } from './options';
@@ -331,9 +331,13 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const ended = this.#land(flight);
     const tokens = this.#install(result.tokens, result.source);
     const { accessTokenExpiresAt, refreshTokenExpiresAt = null } = tokens;
-    const outcome = OUTCOMES[result.source];
     const obtained = { accessTokenExpiresAt, refreshTokenExpiresAt };
-    this.#lifecycle.emit({ ...ended, outcome, ...obtained, refreshTokenRejected: result.refreshRejected });
+    this.#lifecycle.emit({
+      ...ended,
+      outcome: result.source,
+      ...obtained,
+      refreshTokenRejected: result.refreshRejected,
+    });
     return tokens.accessToken;
   }
 
@@ -366,7 +370,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     throw failure;
   }
 
-  #install(tokens: TokenSet, source: SessionSource): TokenSet {
+  #install(tokens: TokenSet, source: TokenOrigin): TokenSet {
     const now = this.#time();
     const wall = this.#wallNow();
     const { store } = this.#acquire;
@@ -442,6 +446,3 @@ interface Flight {
   /** Resolves to the new access token, or rejects with why the run failed. */
   readonly promise: Promise<string>;
 }
-
-/** The `refresh-ended` outcome of each way a run obtains a session. */
-const OUTCOMES = { refresh: 'refreshed', 'sign-in': 'signed-in', adopted: 'adopted' } as const;
