@@ -447,7 +447,12 @@ describe('instrumentTokenManager()', () => {
       const a = refreshWithOneRetry(1, 'ada@example.com');
       const b = [
         lifecycle('refresh-started', { refreshId: 1, reason: 'initial', foreground: true, session: 'bob@example.com' }),
-        lifecycle('auth-call-started', { refreshId: 1, operation: 'authenticate', attempt: 1, session: 'bob@example.com' }),
+        lifecycle('auth-call-started', {
+          refreshId: 1,
+          operation: 'authenticate',
+          attempt: 1,
+          session: 'bob@example.com',
+        }),
         lifecycle('auth-call-ended', {
           refreshId: 1,
           operation: 'authenticate',
