@@ -253,22 +253,22 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     }
   }
 
-  /** Starts the start-up read once; resolves (never rejects) when it has ended. */
+  /**
+   * Starts the start-up read once; resolves (never rejects) when it has ended. What it found
+   * is held: a stored session (newer) or else the seed.
+   */
   #startUp(): Promise<void> {
     this.#startup ??= readSession(this.#acquire)
-      .then((stored) => this.#start(stored))
+      .then((stored) => {
+        if (this.#closed || this.#cycler.held !== undefined) return;
+        const start = startingPoint(stored, this.#options.initialTokens, this.#wallNow() + this.#options.expirySkewMs);
+        if (start?.kind === 'tokens') this.#install(start.tokens, stored === undefined ? 'seeded' : 'adopted');
+        if (start?.kind === 'seed') this.#cycler.holdSeed(start.seed);
+      })
       .finally(() => {
         this.#started = true;
       });
     return this.#startup;
-  }
-
-  /** What the start-up read found: a stored session (newer) or else the seed. */
-  #start(stored: TokenSet | undefined): void {
-    if (this.#closed || this.#cycler.held !== undefined) return;
-    const start = startingPoint(stored, this.#options.initialTokens, this.#wallNow() + this.#options.expirySkewMs);
-    if (start?.kind === 'tokens') this.#install(start.tokens, stored === undefined ? 'seeded' : 'adopted');
-    if (start?.kind === 'seed') this.#cycler.holdSeed(start.seed);
   }
 
   #background(reason: RefreshReason): void {
