@@ -15,8 +15,7 @@ import {
   isTokenManagerError,
   withAttemptSummary,
 } from '../errors';
-import type { AuthUnavailableError } from '../errors';
-import type { TokenProvider } from '../providers/types';
+import type { AuthOperation, AuthUnavailableError } from '../errors';
 import type { RefreshLock, StoredSession, TokenStore } from '../stores/types';
 import { hasUsableRefreshToken, isHeaderSafeToken, toLocalClock } from '../token-set';
 import type { RefreshTokenSeed, TokenSet } from '../token-set';
@@ -25,8 +24,8 @@ import type { BackoffPolicy } from './backoff';
 import type { BreakerLink } from './breaker';
 import type { TokenOrigin } from './cycler';
 import type { Lifecycle } from './lifecycle';
-import type { AuthGate } from './options';
-import type { AuthCallOperation } from './types';
+import type { ResolvedTokenManagerOptions } from './options';
+import type { LifecycleEventOf } from './types';
 
 /** Rounds of waiting for the shared lock before refreshing without it. */
 const MAX_LOCK_ROUNDS = 3;
@@ -35,8 +34,10 @@ const MAX_LOCK_ROUNDS = 3;
 const NOT_SENT = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ENETUNREACH|EHOSTUNREACH/;
 
 /** Everything a run needs that does not change between runs. */
-export interface AcquireContext {
-  provider: TokenProvider;
+export type AcquireContext = Pick<
+  ResolvedTokenManagerOptions,
+  'provider' | 'storeTimeoutMs' | 'refreshTokenMarginMs' | 'expirySkewMs' | 'authGate'
+> & {
   store: TokenStore;
   storeKey: string;
   identity: string;
@@ -44,16 +45,11 @@ export interface AcquireContext {
   clock: Clock;
   /** The wall clock, epoch ms: expiries and clock skew are judged on it. */
   wallNow: () => number;
-  storeTimeoutMs: number;
-  refreshTokenMarginMs: number;
-  expirySkewMs: number;
   retry: BackoffPolicy;
   lifecycle: Lifecycle;
-  /** Waited for before each auth call (a pool's concurrency cap). */
-  authGate?: AuthGate;
   /** Asked before each auth call, told after it; undefined when the manager has no breaker. */
   breaker: BreakerLink | undefined;
-}
+};
 
 /**
  * Where a run is: the one record its deadline reads (the manager creates it, only the run's
@@ -88,7 +84,7 @@ export interface AcquireResult {
   readonly refreshRejected: boolean;
 }
 
-type LockOutcome = { kind: 'held'; lock: RefreshLock } | { kind: 'published' } | { kind: 'none' };
+type LockOutcome = { kind: 'acquired'; lock: RefreshLock } | { kind: 'published' } | { kind: 'unavailable' };
 
 /**
  * Runs the pipeline once.
@@ -116,7 +112,7 @@ export async function acquireTokens(context: AcquireContext, request: AcquireReq
       if (obtained.source !== 'adopted') await storeCallQuietly(context, 'write', () => store.set(storeKey, session));
       return obtained;
     } finally {
-      if (lock.kind === 'held') await storeCallQuietly(context, 'release', () => lock.lock.release());
+      if (lock.kind === 'acquired') await storeCallQuietly(context, 'release', () => lock.lock.release());
     }
   }
 }
@@ -146,10 +142,8 @@ export async function readSession(context: AcquireContext, quiet = false): Promi
   }
   if (!isHeaderSafeToken(stored.tokens.accessToken) || !Number.isFinite(stored.tokens.accessTokenExpiresAt)) {
     // Whoever wrote it, a set that cannot travel in a Bearer header is never served.
-    const error = new MalformedResponseError(
-      'the stored session holds an access token a Bearer header cannot carry (RFC 6750 b64token); treated as absent',
-    );
-    if (!quiet) reportStoreFailure(context, 'read', error);
+    const why = 'the stored session holds an access token a Bearer header cannot carry (RFC 6750 b64token)';
+    if (!quiet) reportStoreFailure(context, 'read', new MalformedResponseError(`${why}; treated as absent`));
     return undefined;
   }
   return stored.tokens;
@@ -189,18 +183,14 @@ function storeCall<T>(context: AcquireContext, call: () => Promise<T>): Promise<
  * A store write or lock release whose failure is reported, not thrown: after a failed write the
  * new refresh token exists only in memory, and serving it beats losing it.
  */
-function storeCallQuietly(
-  context: AcquireContext,
-  operation: 'write' | 'release',
-  call: () => Promise<unknown>,
-): Promise<void> {
+function storeCallQuietly(context: AcquireContext, operation: 'write' | 'release', call: () => Promise<unknown>) {
   return storeCall(context, call).then(
     () => undefined,
     (error: unknown) => reportStoreFailure(context, operation, error),
   );
 }
 
-type StoreOperation = 'read' | 'write' | 'lock' | 'release';
+type StoreOperation = LifecycleEventOf<'store-failed'>['operation'];
 
 function reportStoreFailure(context: AcquireContext, operation: StoreOperation, error: unknown): void {
   const message = error instanceof Error ? error.message : String(error);
@@ -208,23 +198,22 @@ function reportStoreFailure(context: AcquireContext, operation: StoreOperation, 
   context.lifecycle.emit({ type: 'store-failed', at: context.wallNow(), operation, errorCode, message });
 }
 
-/** Takes the cross-process lock when the store offers one; `none` means refresh without it. */
+/** Takes the cross-process lock when the store offers one; `unavailable` means refresh without it. */
 async function takeLock(context: AcquireContext, signal: AbortSignal, round: number): Promise<LockOutcome> {
   const { store } = context;
-  if (store.acquireRefreshLock === undefined || round > MAX_LOCK_ROUNDS) return { kind: 'none' };
+  if (store.acquireRefreshLock === undefined || round > MAX_LOCK_ROUNDS) return { kind: 'unavailable' };
   const startedAt = context.clock.now();
   let outcome: LockOutcome;
   try {
     const result = await store.acquireRefreshLock(context.storeKey, { signal });
-    outcome = result.acquired ? { kind: 'held', lock: result.lock } : { kind: 'published' };
+    outcome = result.acquired ? { kind: 'acquired', lock: result.lock } : { kind: 'published' };
   } catch (error) {
     if (signal.aborted) throw signal.reason;
     reportStoreFailure(context, 'lock', error);
-    outcome = { kind: 'none' };
+    outcome = { kind: 'unavailable' };
   }
   const durationMs = context.clock.now() - startedAt;
-  const reported = { held: 'acquired', published: 'published', none: 'unavailable' } as const;
-  context.lifecycle.emit({ type: 'lock-waited', at: context.wallNow(), durationMs, outcome: reported[outcome.kind] });
+  context.lifecycle.emit({ type: 'lock-waited', at: context.wallNow(), durationMs, outcome: outcome.kind });
   return outcome;
 }
 
@@ -257,7 +246,7 @@ async function callProvider(
 async function attempts(
   context: AcquireContext,
   request: AcquireRequest,
-  operation: AuthCallOperation,
+  operation: AuthOperation,
   previous: Partial<TokenSet> | undefined,
   call: () => Promise<TokenSet>,
   refreshRejected = false,
@@ -265,6 +254,9 @@ async function attempts(
   const { lifecycle, wallNow, clock, breaker } = context;
   const { refreshId, signal, record } = request;
   const event = { refreshId, operation };
+  type CallResult = Pick<LifecycleEventOf<'auth-call-ended'>, 'outcome' | 'errorCode' | 'status' | 'ambiguous'>;
+  const callEnded = (attempt: number, durationMs: number, result: CallResult): void =>
+    lifecycle.emit({ type: 'auth-call-ended', at: wallNow(), ...event, attempt, durationMs, ...result });
   /** The last refresh may have been processed (and the token rotated) before the connection broke. */
   let ambiguous = false;
   /** Auth calls this operation made, and when the first started (for the summary of a final error). */
@@ -284,7 +276,8 @@ async function attempts(
     }
     // The pool's cap first, the breaker second: a call that queued while the breaker opened is refused, not sent.
     const release = context.authGate === undefined ? undefined : await context.authGate(signal);
-    let answer: { raw: TokenSet; sentAt: number };
+    let raw: TokenSet;
+    let sentAt: number;
     try {
       await breaker?.admit(operation);
       // The run may have been abandoned while the breaker was asked.
@@ -294,8 +287,8 @@ async function attempts(
       startedAt = clock.now();
       firstCallAt ??= startedAt;
       lifecycle.emit({ type: 'auth-call-started', at: wallNow(), ...event, attempt: attemptNumber });
-      const sentAt = wallNow();
-      answer = { raw: await call(), sentAt };
+      sentAt = wallNow();
+      raw = await call();
     } catch (error) {
       // Only a call that was made counts for the breaker, and before its slot goes to the next
       // call in the queue: that one then sees the failure counted.
@@ -308,10 +301,8 @@ async function attempts(
     // Not awaited: the token goes to its callers now.
     void breaker?.record(undefined);
     const receivedAt = wallNow();
-    const tokens = checked(toLocalClock(answer.raw, { sentAt: answer.sentAt, receivedAt }), receivedAt, previous);
-    const durationMs = clock.now() - startedAt;
-    const ended = { ...event, attempt: attemptNumber, outcome: 'success', durationMs } as const;
-    lifecycle.emit({ type: 'auth-call-ended', at: wallNow(), ...ended });
+    const tokens = checked(toLocalClock(raw, { sentAt, receivedAt }), receivedAt, previous);
+    callEnded(attemptNumber, clock.now() - startedAt, { outcome: 'success' });
     return { tokens, source: operation === 'refresh' ? 'refreshed' : 'signed-in', refreshRejected };
   };
 
@@ -328,11 +319,9 @@ async function attempts(
         if (startedAt === undefined) return;
         ambiguous = operation === 'refresh' && isAmbiguous(error);
         const status = (error as { status?: unknown }).status;
-        const durationMs = clock.now() - startedAt;
-        const errorCode = errorCodeOf(error) ?? 'UNKNOWN';
-        const failure = { attempt: attemptNumber, outcome: 'failure', durationMs, errorCode } as const;
         const detail = { ...(typeof status === 'number' ? { status } : {}), ...(ambiguous ? { ambiguous } : {}) };
-        lifecycle.emit({ type: 'auth-call-ended', at: wallNow(), ...event, ...failure, ...detail });
+        const errorCode = errorCodeOf(error) ?? 'UNKNOWN';
+        callEnded(attemptNumber, clock.now() - startedAt, { outcome: 'failure', errorCode, ...detail });
       },
       shouldRetry: async ({ error, attemptNumber }) => {
         signal.throwIfAborted();
@@ -342,10 +331,9 @@ async function attempts(
         // joined to it gets the breaker's answer instead of waiting for an attempt it would refuse.
         const refused = startedAt === undefined ? undefined : refusal(context, request, error);
         if (refused !== undefined) throw refused;
-        const errorCode = errorCodeOf(error) ?? 'UNKNOWN';
         const { delayMs } = plan;
-        const scheduled = { ...event, attempt: attemptNumber, delayMs, errorCode, background: false };
-        lifecycle.emit({ type: 'retry-scheduled', at: wallNow(), ...scheduled });
+        const scheduled = { attempt: attemptNumber, delayMs, errorCode: errorCodeOf(error) ?? 'UNKNOWN' };
+        lifecycle.emit({ type: 'retry-scheduled', at: wallNow(), ...event, ...scheduled, background: false });
         if (delayMs > 0) await sleep(clock, delayMs, signal);
         return true;
       },
@@ -377,28 +365,26 @@ function isAmbiguous(error: unknown): boolean {
   return reason === 'timeout' || (reason === 'network' && !NOT_SENT.test(message));
 }
 
-/** Whatever the provider returned, a token set that is not usable never replaces one that is. */
+/** Why a token set from the provider is not usable, tried in order; a set that is not usable never replaces one that is. */
+const UNUSABLE: readonly [(tokens: TokenSet, now: number) => boolean, string][] = [
+  [({ accessToken }) => typeof accessToken !== 'string' || accessToken === '', 'a token set without an access token'],
+  [
+    ({ accessToken }) => !isHeaderSafeToken(accessToken),
+    'an access token with characters a Bearer header cannot carry (RFC 6750 b64token)',
+  ],
+  [
+    ({ accessTokenExpiresAt }, now) => !Number.isFinite(accessTokenExpiresAt) || accessTokenExpiresAt <= now,
+    'an access token that is already expired (after clock correction)',
+  ],
+];
+
 function checked(tokens: TokenSet, now: number, previous: Partial<TokenSet> | undefined): TokenSet {
-  if (typeof tokens.accessToken !== 'string' || tokens.accessToken === '') {
-    throw new MalformedResponseError('provider returned a token set without an access token');
-  }
-  if (!isHeaderSafeToken(tokens.accessToken)) {
-    throw new MalformedResponseError(
-      'provider returned an access token with characters a Bearer header cannot carry (RFC 6750 b64token)',
-    );
-  }
-  if (!Number.isFinite(tokens.accessTokenExpiresAt) || tokens.accessTokenExpiresAt <= now) {
-    throw new MalformedResponseError(
-      'provider returned an access token that is already expired (after clock correction)',
-    );
-  }
+  for (const [unusable, what] of UNUSABLE)
+    if (unusable(tokens, now)) throw new MalformedResponseError(`provider returned ${what}`);
   if (tokens.refreshToken === undefined && typeof previous?.refreshToken === 'string' && previous.refreshToken !== '') {
     // A provider that does not rotate: keep the refresh token we have.
-    return Object.freeze({
-      ...tokens,
-      refreshToken: previous.refreshToken,
-      refreshTokenExpiresAt: previous.refreshTokenExpiresAt,
-    });
+    const { refreshToken, refreshTokenExpiresAt } = previous;
+    return Object.freeze({ ...tokens, refreshToken, refreshTokenExpiresAt });
   }
   // Frozen: the manager and a memory store can then share one set instead of copying it.
   return Object.freeze(tokens);

@@ -1,7 +1,7 @@
 /**
  * The one timing rule: how long to wait before the next auth attempt, for retries inside a
  * refresh run (acquire.ts), for background attempts after a failed run (cycler.ts), and for
- * `Retry-After`, capped here once (also for what a breaker is told). Pure: no clock, no timers;
+ * `Retry-After`, capped here once (also for what a breaker is told), and the breaker's open time. Pure: no clock, no timers;
  * the caller passes the attempt, the error and the time left.
  */
 import { ErrorCodes, isTokenManagerError, isTransientError } from '../errors';
@@ -73,6 +73,16 @@ export function nextDelay(attempt: number, error: unknown, budgetMs: number, pol
   const delayMs = Math.max(backoffMs, retryAfterMs ?? 0);
   if (delayMs > budgetMs) return { retry: false, why: 'budget', ...withRetryAfter };
   return { retry: true, delayMs, ...withRetryAfter };
+}
+
+/**
+ * How long a transient failure opens an auth circuit breaker: its `openMs`, or the server's
+ * `Retry-After` if longer. No cap here: a manager records `Retry-After` already capped by
+ * {@link retryAfterOf} (its `retry.maxRetryAfterMs`), the one cap on server-requested waits.
+ */
+export function breakerOpenMs(openMs: number, retryAfterMs: number | undefined): number {
+  const requested = typeof retryAfterMs === 'number' && Number.isFinite(retryAfterMs) ? retryAfterMs : 0;
+  return Math.ceil(Math.max(openMs, requested));
 }
 
 /** Whether an error says the auth circuit breaker refused the call (no call was made). */

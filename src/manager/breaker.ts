@@ -87,15 +87,3 @@ export class BreakerLink {
     this.lifecycle.emit({ type: 'breaker-changed', at, state, ...open });
   }
 }
-
-/** Whether a value looks like an {@link AuthBreaker}. */
-export function isAuthBreaker(value: unknown): value is AuthBreaker {
-  const candidate = value as Partial<AuthBreaker> | null;
-  return (
-    typeof candidate === 'object' &&
-    candidate !== null &&
-    typeof candidate.admit === 'function' &&
-    typeof candidate.record === 'function' &&
-    typeof candidate.snapshot === 'function'
-  );
-}

@@ -8,7 +8,6 @@ import type { InitialTokens, TokenSet } from '../token-set';
 import { definedOnly } from '../defaults';
 import { DEFAULT_MAX_RETRY_AFTER_MS } from './backoff';
 import type { BackoffPolicy } from './backoff';
-import { isAuthBreaker } from './breaker';
 import { isPrivateStore } from '../stores/memory';
 
 /**
@@ -313,7 +312,7 @@ export function resolveTokenManagerOptions(options: InternalTokenManagerOptions)
     );
   const { breaker, storeKey, store } = resolved;
   check(
-    breaker === undefined || breaker === false || isAuthBreaker(breaker),
+    breaker === undefined || breaker === false || implementsAll(breaker, ['admit', 'record', 'snapshot']),
     'TokenManager option breaker must be an AuthBreaker (admit(), record(), snapshot()) or false',
   );
   check(
@@ -322,12 +321,19 @@ export function resolveTokenManagerOptions(options: InternalTokenManagerOptions)
   );
   check(resolved.acquireTimeoutMs > 0, 'TokenManager option acquireTimeoutMs must be positive');
   if (store !== undefined) {
-    for (const method of ['get', 'set', 'delete'] as const)
-      check(typeof store[method] === 'function', `TokenManager option store.${method} must be a function`);
+    const missing = ['get', 'set', 'delete'].find((method) => !implementsAll(store, [method]));
+    check(missing === undefined, `TokenManager option store.${missing} must be a function`);
     check(resolved.provider.identity !== undefined || isPrivateStore(store), UNIDENTIFIED_ON_SHARED_STORE);
   }
   if (resolved.initialTokens !== undefined) validateInitialTokens(resolved.initialTokens);
   return resolved;
+}
+
+/** Whether `value` is an object with every one of `methods`. */
+function implementsAll(value: unknown, methods: string[]): boolean {
+  return (
+    typeof value === 'object' && value !== null && methods.every((m) => typeof Reflect.get(value, m) === 'function')
+  );
 }
 
 function validateInitialTokens(tokens: InitialTokens): void {

@@ -181,17 +181,15 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   /** A snapshot of the session with no secrets: state, expiries, last error, counters. */
   status(): TokenManagerStatus {
     const now = this.#time();
-    const { breaker } = this.#acquire;
-    const state = { closed: this.#closed, refreshing: this.#flight !== undefined, breaker };
+    const state = { closed: this.#closed, refreshing: this.#flight !== undefined, breaker: this.#acquire.breaker };
     return snapshotStatus(this.#cycler, this.#stats, { ...state, now, wallOffset: this.#wallNow() - now });
   }
 
   /** A readiness verdict: `ok`, `degraded` or `down`, with reasons (see docs/observability.md). */
   health(options: HealthOptions = {}): TokenManagerHealth {
     const { refreshTokenWarningMs } = this.#options;
-    const { lockUnavailable } = this.#stats;
-    const now = this.#wallNow();
-    return assessHealth({ options, status: this.status(), now, refreshTokenWarningMs, lockUnavailable });
+    const input = { options, status: this.status(), now: this.#wallNow(), refreshTokenWarningMs };
+    return assessHealth({ ...input, lockUnavailable: this.#stats.lockUnavailable });
   }
 
   /**
@@ -322,8 +320,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   #land(flight: Flight): Omit<LifecycleEventOf<'refresh-ended'>, 'outcome'> {
     if (this.#flight === flight) this.#flight = undefined;
     if (this.#closed) throw new TokenManagerClosedError();
-    const { id: refreshId, reason, record, startedAt } = flight;
-    const durationMs = this.#time() - startedAt;
+    const { id: refreshId, reason, record } = flight;
+    const durationMs = this.#time() - flight.startedAt;
     return { type: 'refresh-ended', at: this.#wallNow(), refreshId, reason, durationMs, attempts: record.attempts };
   }
 
@@ -331,13 +329,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const ended = this.#land(flight);
     const tokens = this.#install(result.tokens, result.source);
     const { accessTokenExpiresAt, refreshTokenExpiresAt = null } = tokens;
-    const obtained = { accessTokenExpiresAt, refreshTokenExpiresAt };
-    this.#lifecycle.emit({
-      ...ended,
-      outcome: result.source,
-      ...obtained,
-      refreshTokenRejected: result.refreshRejected,
-    });
+    const obtained = { accessTokenExpiresAt, refreshTokenExpiresAt, refreshTokenRejected: result.refreshRejected };
+    this.#lifecycle.emit({ ...ended, outcome: result.source, ...obtained });
     return tokens.accessToken;
   }
 
@@ -345,7 +338,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const ended = this.#land(flight);
     const failure = error instanceof Error ? error : new Error(String(error));
     const now = this.#time();
-    const { at } = ended;
+    const at = ended.at;
     const planned = this.#cycler.recordFailure(failure, now);
     const errorCode = errorCodeOf(failure) ?? 'UNKNOWN';
     // Abandoned: the deadline's own error (the reason its signal was aborted with) ended the run.
@@ -356,15 +349,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       this.#lifecycle.emit({ type: 'fail-fast-entered', at, untilAt, errorCode });
     }
     if (planned.delayMs !== undefined) {
-      const { delayMs } = planned;
-      const retry = {
-        refreshId: flight.id,
-        operation: 'refresh',
-        attempt: ended.attempts,
-        delayMs,
-        errorCode,
-      } as const;
-      this.#lifecycle.emit({ type: 'retry-scheduled', at, ...retry, background: true });
+      const retry = { refreshId: flight.id, attempt: ended.attempts, delayMs: planned.delayMs, errorCode };
+      this.#lifecycle.emit({ type: 'retry-scheduled', at, operation: 'refresh', ...retry, background: true });
     }
     this.#timer.arm(this.#cycler.timerAt(now));
     throw failure;

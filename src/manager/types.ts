@@ -19,12 +19,6 @@ export type TokenManagerState = 'idle' | 'valid' | 'refreshing' | 'expired' | 'f
 /** Why a refresh ran. */
 export type RefreshReason = 'initial' | 'scheduled' | 'window' | 'expired' | 'forced' | 'invalidated';
 
-/**
- * Which auth call a provider made: a refresh-token exchange, or a full sign-in (named after
- * `TokenProvider.authenticate()`, as in errors, paths and telemetry).
- */
-export type AuthCallOperation = AuthOperation;
-
 /** How a refresh run ended. */
 export type RefreshOutcome = 'refreshed' | 'signed-in' | 'adopted' | 'failed' | 'abandoned' | 'closed';
 
@@ -172,12 +166,12 @@ type LifecyclePoint =
       refreshTokenRejected?: boolean;
     }
   /** One auth call (refresh or sign-in) is about to be made; `attempt` 1 is the run's first of its operation. */
-  | { type: 'auth-call-started'; refreshId: number; operation: AuthCallOperation; attempt: number }
+  | { type: 'auth-call-started'; refreshId: number; operation: AuthOperation; attempt: number }
   | {
       /** One auth call ended. */
       type: 'auth-call-ended';
       refreshId: number;
-      operation: AuthCallOperation;
+      operation: AuthOperation;
       attempt: number;
       outcome: 'success' | 'failure';
       durationMs: number;
@@ -191,7 +185,7 @@ type LifecyclePoint =
       /** Failed auth call `attempt` will be retried after `delayMs`. */
       type: 'retry-scheduled';
       refreshId: number;
-      operation: AuthCallOperation;
+      operation: AuthOperation;
       attempt: number;
       delayMs: number;
       errorCode: string;
