@@ -27,10 +27,9 @@ async function failedChecks(
   return failed;
 }
 
-/** A cache the stores of one check share (each store listens to it: a few dozen listeners). */
+/** A cache the stores of one check share. */
 function sharedCache(): NodeCache {
   const cache = new NodeCache({ useClones: false, checkperiod: 0 });
-  cache.setMaxListeners(100);
   return cache;
 }
 

@@ -6,14 +6,11 @@ import { MemoryTokenStore } from '../../src/stores/memory';
 /** Every store made for one file shares one cache, as two managers of one process share a store's cache. */
 const cache = new NodeCache({ useClones: false, checkperiod: 0 });
 afterAll(() => cache.close());
-// Each store listens for its cache's deletions; the kit makes a few dozen stores over these caches.
-cache.setMaxListeners(100);
 
 describeTokenStoreConformance('MemoryTokenStore', () => new MemoryTokenStore({ cache }));
 
 const encryptedCache = new NodeCache({ useClones: false, checkperiod: 0 });
 afterAll(() => encryptedCache.close());
-encryptedCache.setMaxListeners(100);
 const encryption = { keys: { k1: randomBytes(32) }, current: 'k1' };
 
 const createEncrypted = (): MemoryTokenStore => new MemoryTokenStore({ cache: encryptedCache, encryption });

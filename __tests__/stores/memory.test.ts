@@ -52,6 +52,35 @@ describe('MemoryTokenStore', () => {
     expect(jest.getTimerCount()).toBe(timersBefore);
   });
 
+  it('adds no listener to a cache it shares with other stores, however many share it', () => {
+    const cache = new NodeCache({ useClones: false, checkperiod: 0 });
+    const listeners = (): number => cache.eventNames().reduce((sum, name) => sum + cache.listenerCount(name), 0);
+    for (let index = 0; index < 20; index += 1) new MemoryTokenStore({ cache });
+    expect(listeners()).toBeLessThanOrEqual(1);
+  });
+
+  it('counts and bounds its own sessions, without those another store deleted or that expired', async () => {
+    const cache = new NodeCache({ useClones: false, checkperiod: 0 });
+    const [store, other] = [new MemoryTokenStore({ cache, maxSessions: 2 }), new MemoryTokenStore({ cache })];
+    const session = (expiresAt = T0 + 60_000) => ({
+      identity: 'id-a',
+      tokens: makeTokenSet(T0, { refreshTokenExpiresAt: expiresAt }),
+    });
+    await store.set('a', session());
+    await store.set('b', session(T0 + 10_000));
+    await other.delete('a');
+    expect(store.size).toBe(1);
+    jest.setSystemTime(T0 + 10_001);
+    expect(store.size).toBe(0);
+    for (const key of ['c', 'd', 'e']) await store.set(key, session());
+    expect(store.size).toBe(2);
+    expect(await other.get('c')).toBeUndefined();
+    expect(await other.get('e')).toBeDefined();
+    store.clear();
+    expect(store.size).toBe(0);
+    expect(await other.get('e')).toBeUndefined();
+  });
+
   it.each([
     ['an empty key', () => new MemoryTokenStore().get('')],
     ['an undefined key', () => new MemoryTokenStore().get(undefined as unknown as string)],

@@ -69,43 +69,32 @@ export class AesGcmTokenCipher implements TokenCipher {
     const { keys, current } = options;
     const listed = typeof keys === 'object' && keys !== null && Object.keys(keys).length > 0;
     assertConfig(listed, 'encryption.keys must list at least one key by id');
-    const parsed = new Map<string, Buffer>();
-    for (const [index, [id, key]] of Object.entries(keys).entries()) {
-      // Not echoed: a key pasted where its id belongs would end up in the message.
-      const rule = 'must be 1 to 32 characters of A-Z a-z 0-9 _ -';
-      assertConfig(KEY_ID.test(id), `encryption key id number ${index + 1} ${rule}`);
-      parsed.set(id, keyBytes(id, key));
-    }
-    const currentKey = parsed.get(current);
-    assertConfig(typeof current === 'string' && currentKey, 'encryption.current must name one of the listed key ids');
-    this.#keys = parsed;
+    this.#keys = new Map(Object.entries(keys).map(([id, key], index) => [id, keyBytes(id, key, index)]));
+    const currentKey = this.#keys.get(current);
+    assertConfig(currentKey, 'encryption.current must name one of the listed key ids');
     this.#current = current;
     this.#currentKey = currentKey;
   }
 
   async seal(plaintext: string, aad: string): Promise<string> {
     const nonce = randomBytes(NONCE_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.#currentKey, nonce);
-    cipher.setAAD(authenticatedData(this.#current, aad));
+    const cipher = createCipheriv('aes-256-gcm', this.#currentKey, nonce).setAAD(authenticatedData(this.#current, aad));
     const body = Buffer.concat([nonce, cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
     return `${FORMAT}.${this.#current}.${body.toString('base64url')}`;
   }
 
   async open(sealed: string, aad: string): Promise<string | undefined> {
-    if (typeof sealed !== 'string') return undefined;
-    const [format, id, payload, extra] = sealed.split('.');
-    if (format !== FORMAT || id === undefined || payload === undefined || extra !== undefined) return undefined;
+    // `sealed` comes from the store: not trusted to be a string, nor well formed.
+    const [format, id = '', payload = '', extra] = String(sealed).split('.');
     const key = this.#keys.get(id);
-    if (key === undefined) return undefined;
     const body = Buffer.from(payload, 'base64url');
-    if (body.length < NONCE_BYTES + TAG_BYTES) return undefined;
+    if (format !== FORMAT || key === undefined || extra !== undefined || body.length < NONCE_BYTES + TAG_BYTES)
+      return undefined;
     try {
       const nonce = body.subarray(0, NONCE_BYTES);
-      const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
-      decipher.setAAD(authenticatedData(id, aad));
-      decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
-      const ciphertext = body.subarray(NONCE_BYTES, body.length - TAG_BYTES);
-      return Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString('utf8');
+      const decipher = createDecipheriv('aes-256-gcm', key, nonce).setAAD(authenticatedData(id, aad));
+      decipher.setAuthTag(body.subarray(-TAG_BYTES));
+      return Buffer.concat([decipher.update(body.subarray(NONCE_BYTES, -TAG_BYTES)), decipher.final()]).toString();
     } catch {
       return undefined;
     }
@@ -117,16 +106,20 @@ function authenticatedData(keyId: string, aad: string): Buffer {
   return Buffer.from(`${keyId}\n${aad}`, 'utf8');
 }
 
-/** A key's 32 bytes; the error names the key id and the length found, never the key. */
-function keyBytes(id: string, key: unknown): Buffer {
-  const text = typeof key === 'string' ? key.trim() : undefined;
-  const base64 = text !== undefined && BASE64.test(text) ? Buffer.from(text, 'base64') : undefined;
-  const bytes = key instanceof Uint8Array ? Buffer.from(key) : base64;
+/**
+ * A key's 32 bytes; the error names the key id (by its position, if the id is wrong) and the
+ * length found, never the key.
+ */
+function keyBytes(id: string, key: Buffer | Uint8Array | string, index: number): Buffer {
+  // Not echoed: a key pasted where its id belongs would end up in the message.
+  assertConfig(KEY_ID.test(id), `encryption key id number ${index + 1} must be 1 to 32 characters of A-Z a-z 0-9 _ -`);
+  const bytes =
+    typeof key === 'string'
+      ? BASE64.test(key.trim()) && Buffer.from(key, 'base64')
+      : key instanceof Uint8Array && Buffer.from(key);
   assertConfig(bytes, `encryption key "${id}" must be a 32-byte Buffer or base64 of 32 bytes`);
-  if (bytes.length !== KEY_BYTES) {
-    const expected = `${KEY_BYTES} bytes (base64: 44 characters)`;
-    throw new ConfigurationError(`encryption key "${id}" must be ${expected}; it is ${bytes.length} bytes`);
-  }
+  const expected = `${KEY_BYTES} bytes (base64: 44 characters)`;
+  assertConfig(bytes.length === KEY_BYTES, `encryption key "${id}" must be ${expected}; it is ${bytes.length} bytes`);
   return bytes;
 }
 
@@ -209,11 +202,4 @@ export async function openSession(cipher: TokenCipher, key: string, value: Seale
   const problem = tokenSetProblem(tokens);
   if (problem !== undefined) throw new UnreadableSessionError(key, problem);
   return { identity: value.identity, tokens: pickTokenSet(tokens as TokenSet) };
-}
-
-/** Whether a stored value is a sealed session (rather than a plaintext one). */
-export function isSealedSession(value: unknown): value is SealedSession {
-  if (typeof value !== 'object' || value === null) return false;
-  const { identity, sealed } = value as Partial<SealedSession>;
-  return typeof identity === 'string' && identity !== '' && typeof sealed === 'string';
 }

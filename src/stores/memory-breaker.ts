@@ -4,7 +4,8 @@
  */
 import { systemClock } from '../clock';
 import { assertPositiveMs, definedOnly } from '../defaults';
-import { ConfigurationError } from '../errors';
+import { assertConfig } from '../errors';
+import { breakerOpenMs } from '../manager/backoff';
 import type { AuthBreaker, BreakerAdmission, BreakerCall, BreakerOutcome, BreakerStatus } from './types';
 
 /** Options of {@link LocalAuthBreaker} (and of a Redis store's shared breaker). */
@@ -52,29 +53,18 @@ export function resolveAuthBreakerOptions(
   options: AuthBreakerOptions = {},
   owner = 'AuthBreaker',
 ): ResolvedAuthBreakerOptions {
-  if (typeof options !== 'object' || options === null)
-    throw new ConfigurationError(`${owner} breaker options must be an object`);
-  const resolved = { ...DEFAULT_AUTH_BREAKER_OPTIONS, ...definedOnly(options) } as ResolvedAuthBreakerOptions;
-  const { failureThreshold } = resolved;
-  if (typeof failureThreshold !== 'number' || !Number.isInteger(failureThreshold) || failureThreshold < 1) {
-    throw new ConfigurationError(`${owner} option failureThreshold must be an integer ≥ 1`);
-  }
-  for (const name of ['windowMs', 'openMs'] as const) assertPositiveMs(`${owner} option ${name}`, resolved[name]);
-  if (typeof resolved.now !== 'function') throw new ConfigurationError(`${owner} option now must be a function`);
+  assertConfig(typeof options === 'object' && options !== null, `${owner} breaker options must be an object`);
+  const resolved = { ...DEFAULT_AUTH_BREAKER_OPTIONS, ...definedOnly(options) };
+  const { failureThreshold, windowMs, openMs, now } = resolved;
+  assertConfig(
+    Number.isInteger(failureThreshold) && failureThreshold >= 1,
+    `${owner} option failureThreshold must be an integer ≥ 1`,
+  );
+  assertPositiveMs(`${owner} option windowMs`, windowMs);
+  assertPositiveMs(`${owner} option openMs`, openMs);
+  assertConfig(typeof now === 'function', `${owner} option now must be a function`);
   return resolved;
 }
-
-/**
- * How long a failure opens the breaker for: `openMs`, or the server's `Retry-After` if longer.
- * The breaker applies no cap of its own: a manager records `Retry-After` already capped at its
- * `retry.maxRetryAfterMs`, the one cap on server-requested waits.
- */
-export function openDurationMs(openMs: number, retryAfterMs: number | undefined): number {
-  const requested = typeof retryAfterMs === 'number' && Number.isFinite(retryAfterMs) ? retryAfterMs : 0;
-  return Math.ceil(Math.max(openMs, requested));
-}
-
-const ADMITTED: BreakerAdmission = Object.freeze({ allowed: true, probe: false });
 
 /** At most this many scopes (partner auth servers) are tracked; the least recently failing is forgotten first. */
 const MAX_SCOPES = 256;
@@ -82,43 +72,28 @@ const MAX_SCOPES = 256;
 /** At most this many failing sessions are tracked per scope; a session's entry lives only while it fails. */
 const MAX_FAILING_SESSIONS = 10_000;
 
-/** One circuit: a session's own, or a scope's. */
+/** One circuit: a session's own, or a scope's. Tripped, it is open until `openUntil`, then half-open. */
 class Circuit {
   failures = 0;
   windowEndsAt = Number.NEGATIVE_INFINITY;
   tripped = false;
   openUntil = Number.NEGATIVE_INFINITY;
+  /** Until when the half-open probe holds its lease. */
   probeUntil = Number.NEGATIVE_INFINITY;
-
-  /** Closed: admitted; open: refused with the wait; half-open: a probe when none holds the lease. */
-  gate(now: number): BreakerAdmission | 'probe' {
-    if (!this.tripped) return ADMITTED;
-    const until = Math.max(this.openUntil, this.probeUntil);
-    return now < until ? { allowed: false, retryAfterMs: Math.ceil(until - now) } : 'probe';
-  }
 
   /**
    * Counts a failure in the window (opened by the first) and opens the circuit for `openForMs` at
    * `failureThreshold` (when `mayTrip`); while tripped, keeps it open at least `openForMs`.
    */
-  fail(now: number, options: ResolvedAuthBreakerOptions, openForMs: number, mayTrip = true): void {
+  fail(now: number, options: ResolvedAuthBreakerOptions, openForMs: number, mayTrip: boolean): void {
     if (this.tripped) {
       this.openUntil = Math.max(this.openUntil, now + openForMs);
       return;
     }
-    if (now >= this.windowEndsAt) {
-      this.failures = 0;
-      this.windowEndsAt = now + options.windowMs;
-    }
+    if (now >= this.windowEndsAt) Object.assign(this, { failures: 0, windowEndsAt: now + options.windowMs });
     this.failures += 1;
-    if (!mayTrip || this.failures < options.failureThreshold) return;
-    this.tripped = true;
-    this.openUntil = now + openForMs;
-  }
-
-  /** Back to closed, with no failures counted. */
-  reset(): void {
-    Object.assign(this, new Circuit());
+    if (mayTrip && this.failures >= options.failureThreshold)
+      Object.assign(this, { tripped: true, openUntil: now + openForMs });
   }
 
   status(now: number): Omit<BreakerStatus, 'level'> {
@@ -129,26 +104,15 @@ class Circuit {
   }
 }
 
-/** A scope's circuit, with the evidence that its failures come from more than one session. */
+/**
+ * A scope's circuit, its failing sessions' own circuits, and the evidence that its failures come
+ * from more than one session: up to two distinct sessions that failed in the window (two prove it
+ * is not one account's fault), and the same for failures that carried a `Retry-After`.
+ */
 class ScopeCircuit extends Circuit {
   readonly sessions = new Map<string, Circuit>();
-  /** Up to two distinct sessions that failed in the window (two prove it is not one account's fault). */
   readonly failing = new Set<string>();
-  /** The same for failures that carried a `Retry-After`. */
   readonly limited = new Set<string>();
-
-  override reset(): void {
-    super.reset();
-    this.failing.clear();
-    this.limited.clear();
-  }
-
-  /** Notes which session failed (for the distinct-sessions rule), opening a new window when the last one ended. */
-  note(now: number, session: string, limited: boolean): void {
-    if (!this.tripped && now >= this.windowEndsAt) this.reset();
-    if (this.failing.size < 2) this.failing.add(session);
-    if (limited && this.limited.size < 2) this.limited.add(session);
-  }
 }
 
 /**
@@ -181,84 +145,83 @@ export class LocalAuthBreaker implements AuthBreaker {
   }
 
   /** Admits while both circuits are closed; refuses while either is open; half-open, one probe per `openMs`. */
-  admit(call: BreakerCall): Promise<BreakerAdmission> {
-    const scope = this.#scopes.get(call.scope);
-    if (scope === undefined) return Promise.resolve(ADMITTED);
+  async admit(call: BreakerCall): Promise<BreakerAdmission> {
     const now = this.#options.now();
-    const session = scope.sessions.get(call.session);
-    const own = session?.gate(now) ?? ADMITTED;
-    if (own !== 'probe' && !own.allowed) return Promise.resolve(own);
-    const shared = scope.gate(now);
-    if (shared !== 'probe' && !shared.allowed) return Promise.resolve(shared);
-    if (own !== 'probe' && shared !== 'probe') return Promise.resolve(ADMITTED);
-    const leaseUntil = now + this.#options.openMs;
-    if (own === 'probe' && session !== undefined) session.probeUntil = leaseUntil;
-    if (shared === 'probe') scope.probeUntil = leaseUntil;
-    return Promise.resolve({ allowed: true, probe: true });
+    const scope = this.#scopes.get(call.scope);
+    const tripped = [scope?.sessions.get(call.session), scope].filter((circuit) => circuit?.tripped) as Circuit[];
+    for (const circuit of tripped) {
+      const until = Math.max(circuit.openUntil, circuit.probeUntil);
+      if (now < until) return { allowed: false, retryAfterMs: Math.ceil(until - now) };
+    }
+    // Half-open: this call is the probe, and holds the lease of every tripped circuit for openMs.
+    for (const circuit of tripped) circuit.probeUntil = now + this.#options.openMs;
+    return { allowed: true, probe: tripped.length > 0 };
   }
 
   /**
    * A success closes the session's circuit and the scope's (the server answers), but not other
    * sessions' own circuits; a transient failure counts in both.
    */
-  record(call: BreakerCall, outcome: BreakerOutcome, retryAfterMs?: number): Promise<void> {
-    const now = this.#options.now();
-    if (outcome === 'success') {
-      const scope = this.#scopes.get(call.scope);
-      scope?.sessions.delete(call.session);
-      scope?.reset();
-      if (scope?.sessions.size === 0) this.#scopes.delete(call.scope);
-      return Promise.resolve();
-    }
+  async record(call: BreakerCall, outcome: BreakerOutcome, retryAfterMs?: number): Promise<void> {
     const options = this.#options;
-    const scope = this.#scope(call.scope);
-    this.#session(scope, call.session).fail(now, options, openDurationMs(options.openMs, retryAfterMs));
-    scope.note(now, call.session, retryAfterMs !== undefined && retryAfterMs > 0);
-    const sharedOpenMs = openDurationMs(options.openMs, scope.limited.size > 1 ? retryAfterMs : undefined);
+    const scope = this.#scopes.get(call.scope) ?? new ScopeCircuit();
+    const now = options.now();
+    if (outcome === 'success') {
+      scope.sessions.delete(call.session);
+      if (scope.sessions.size === 0) this.#scopes.delete(call.scope);
+      resetScope(scope);
+      return;
+    }
+    touch(this.#scopes, call.scope, MAX_SCOPES, () => scope);
+    const session = touch(scope.sessions, call.session, MAX_FAILING_SESSIONS, () => new Circuit());
+    session.fail(now, options, breakerOpenMs(options.openMs, retryAfterMs), true);
+    // A new window of the scope's evidence once the last one ended.
+    if (!scope.tripped && now >= scope.windowEndsAt) resetScope(scope);
+    if (scope.failing.size < 2) scope.failing.add(call.session);
+    if ((retryAfterMs ?? 0) > 0 && scope.limited.size < 2) scope.limited.add(call.session);
+    const sharedOpenMs = breakerOpenMs(options.openMs, scope.limited.size > 1 ? retryAfterMs : undefined);
     // The scope opens only on the evidence of two sessions: one account's failures never refuse the others.
     scope.fail(now, options, sharedOpenMs, scope.failing.size > 1);
-    return Promise.resolve();
   }
 
   snapshot(call: BreakerCall): BreakerStatus {
-    const scope = this.#scopes.get(call.scope);
-    if (scope === undefined) return { state: 'closed', failures: 0, openUntil: null, level: null };
+    const scope = this.#scopes.get(call.scope) ?? new ScopeCircuit();
     const now = this.#options.now();
     return combine(scope.sessions.get(call.session)?.status(now), scope.status(now));
   }
-
-  #scope(key: string): ScopeCircuit {
-    let scope = this.#scopes.get(key);
-    if (scope === undefined) {
-      scope = new ScopeCircuit();
-      this.#scopes.set(key, scope);
-      if (this.#scopes.size > MAX_SCOPES) this.#scopes.delete(this.#scopes.keys().next().value as string);
-    }
-    return scope;
-  }
-
-  #session(scope: ScopeCircuit, key: string): Circuit {
-    const session = scope.sessions.get(key) ?? new Circuit();
-    // Re-inserted at the end: the map's order is the order of the latest failures.
-    scope.sessions.delete(key);
-    scope.sessions.set(key, session);
-    if (scope.sessions.size > MAX_FAILING_SESSIONS) scope.sessions.delete(scope.sessions.keys().next().value as string);
-    return session;
-  }
 }
 
-/** The view of one call: whichever circuit holds it longest decides. */
+/** Back to closed, with no failures nor failing sessions counted. */
+function resetScope(scope: ScopeCircuit): void {
+  Object.assign(scope, new Circuit());
+  scope.failing.clear();
+  scope.limited.clear();
+}
+
+/**
+ * The entry under `key` (made if missing), put last in `map` (the order of the latest failures);
+ * past `max`, the first is forgotten.
+ */
+function touch<T>(map: Map<string, T>, key: string, max: number, make: () => T): T {
+  const value = map.get(key) ?? make();
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > max) map.delete(map.keys().next().value as string);
+  return value;
+}
+
+/**
+ * The view of one call: whichever circuit holds it longest decides (open over half-open, then
+ * the later `openUntil`).
+ */
 export function combine(
   own: Omit<BreakerStatus, 'level'> | undefined,
   shared: Omit<BreakerStatus, 'level'>,
 ): BreakerStatus {
-  const rank = { closed: 0, 'half-open': 1, open: 2 } as const;
-  const ownRank = own === undefined ? 0 : rank[own.state];
-  const sharedRank = rank[shared.state];
-  if (ownRank === 0 && sharedRank === 0)
+  if (shared.state === 'closed' && (own === undefined || own.state === 'closed'))
     return { ...shared, failures: Math.max(shared.failures, own?.failures ?? 0), level: null };
-  const useOwn =
-    own !== undefined &&
-    (ownRank > sharedRank || (ownRank === sharedRank && (own.openUntil ?? 0) >= (shared.openUntil ?? 0)));
-  return useOwn ? { ...own, level: 'session' } : { ...shared, level: 'scope' };
+  const rank = { closed: 0, 'half-open': 1, open: 2 } as const;
+  const ownFirst =
+    own !== undefined && (rank[own.state] - rank[shared.state] || (own.openUntil ?? 0) - (shared.openUntil ?? 0)) >= 0;
+  return ownFirst ? { ...own, level: 'session' } : { ...shared, level: 'scope' };
 }

@@ -3,9 +3,9 @@ import { definedOnly } from '../defaults';
 import { assertConfig } from '../errors';
 import { LocalAuthBreaker } from './memory-breaker';
 import type { AuthBreakerOptions } from './memory-breaker';
-import { UnreadableSessionError, isSealedSession, openSession, resolveTokenCipher, sealSession } from './encryption';
+import { UnreadableSessionError, openSession, resolveTokenCipher, sealSession } from './encryption';
 import type { TokenCipher, TokenEncryptionOptions } from './encryption';
-import type { AuthBreaker, StoredSession, TokenStore } from './types';
+import type { AuthBreaker, SealedSession, StoredSession, TokenStore } from './types';
 
 /** Options of {@link MemoryTokenStore}. */
 export interface MemoryTokenStoreOptions {
@@ -68,7 +68,11 @@ export class MemoryTokenStore implements TokenStore {
   readonly #now: () => number;
   readonly #maxSessions: number;
   readonly #cipher: TokenCipher | undefined;
-  /** This store's keys, least recently stored first (node-cache keeps no order it can evict by). */
+  /**
+   * The keys this store wrote, least recently stored first (node-cache keeps no order it can
+   * evict by). No 'del' listener keeps it (stores sharing a cache would pile them up): a key
+   * that expired or another store deleted leaves it when counted or evicted.
+   */
   readonly #order = new Set<string>();
 
   /** @throws ConfigurationError when an option is invalid. */
@@ -85,23 +89,20 @@ export class MemoryTokenStore implements TokenStore {
     this.#cache = cache ?? new NodeCache({ useClones: false, checkperiod: 0, stdTTL: 0 });
     this.#now = now;
     this.#cipher = resolveTokenCipher(encryption, 'MemoryTokenStore');
-    // Expired and deleted entries leave the order too (the cache may be shared: other keys are not ours).
-    this.#cache.on('del', (key: string) => this.#order.delete(key));
     this.breaker = breaker === false ? undefined : new LocalAuthBreaker({ now, ...breaker });
   }
 
   /** @throws UnreadableSessionError when an encrypted value does not open (the manager treats it as absent). */
   async get(key: string): Promise<StoredSession | undefined> {
-    const entry = this.#cache.get<unknown>(checkKey(key));
-    const cipher = this.#cipher;
-    if (isSealedSession(entry)) {
-      if (cipher === undefined) throw new UnreadableSessionError(key, 'it is encrypted; this store has no encryption');
-      return openSession(cipher, key, entry);
+    const entry = this.#cache.get<StoredSession | SealedSession>(checkKey(key));
+    if (entry !== undefined && 'sealed' in entry) {
+      if (this.#cipher === undefined)
+        throw new UnreadableSessionError(key, 'it is encrypted; this store has no encryption');
+      return openSession(this.#cipher, key, entry);
     }
-    const session = entry as StoredSession | undefined;
     // A plaintext session (from before encryption was turned on) is re-written sealed.
-    if (cipher !== undefined && session !== undefined) await this.set(key, session);
-    return session;
+    if (this.#cipher !== undefined && entry !== undefined) await this.set(key, entry);
+    return entry;
   }
 
   async set(key: string, session: StoredSession): Promise<void> {
@@ -117,21 +118,28 @@ export class MemoryTokenStore implements TokenStore {
     this.#cache.set(key, Object.freeze(value), ttlSeconds);
     this.#order.delete(key);
     this.#order.add(key);
-    if (this.#order.size > this.#maxSessions) this.#cache.del(this.#order.values().next().value as string);
+    if (this.#order.size > this.#maxSessions) this.#forget(this.#order.values().next().value as string);
   }
 
   async delete(key: string): Promise<void> {
-    this.#cache.del(checkKey(key));
+    this.#forget(checkKey(key));
   }
 
   /** How many sessions this store holds now. */
   get size(): number {
+    for (const key of this.#order) if (!this.#cache.has(key)) this.#order.delete(key);
     return this.#order.size;
   }
 
   /** Forgets every session of this store (a pool's `close()` empties its private store so). */
   clear(): void {
-    this.#cache.del([...this.#order]);
+    for (const key of this.#order) this.#forget(key);
+  }
+
+  /** Drops `key` from the cache and from this store's order. */
+  #forget(key: string): void {
+    this.#order.delete(key);
+    this.#cache.del(key);
   }
 }
 

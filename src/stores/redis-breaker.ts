@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { combine, openDurationMs } from './memory-breaker';
+import { breakerOpenMs } from '../manager/backoff';
+import { combine } from './memory-breaker';
 import type { ResolvedAuthBreakerOptions } from './memory-breaker';
 import { isRefusal, setRecent, warnRefusedOnce } from './redis-commands';
 import type { RedisCommands } from './redis-commands';
@@ -39,18 +39,17 @@ function sessionId(session: string): string {
  * tripped, open, probe, failures (1-4); scope tripped, open, probe, failures (5-8); scope
  * first-failing, many-failing, first-limited, many-limited (9-12). A success deletes them all.
  *
- * Admission. ARGV: openMs, a lease token. Either circuit open refuses (with its wait); a tripped
- * circuit whose open period ran out lets one probe through per `openMs`. Returns `{allowed,
- * probe, waitMs, level (0 none, 1 session, 2 scope), scope failures, clean}`, `clean` 1 when none
- * of the keys exists (a success then has nothing to reset).
+ * Admission. ARGV: openMs, a lease token. Either circuit open refuses (with its wait: the longer of
+ * its open period and a probe's lease, as in `LocalAuthBreaker`); a tripped circuit whose open
+ * period ran out lets one probe through per `openMs`. Returns `{allowed, probe, waitMs, level (0
+ * none, 1 session, 2 scope), scope failures, clean}`, `clean` 1 when none of the keys exists (a
+ * success then has nothing to reset).
  */
 const ADMIT_SCRIPT = `
 local function gate(tripped, open, probe)
   if redis.call('EXISTS', tripped) == 0 then return 1, 0 end
-  local left = redis.call('PTTL', open)
+  local left = math.max(redis.call('PTTL', open), redis.call('PTTL', probe))
   if left > 0 then return 0, left end
-  local lease = redis.call('PTTL', probe)
-  if lease > 0 then return 0, lease end
   return 2, 0
 end
 local failures = tonumber(redis.call('GET', KEYS[8]) or '0') or 0
@@ -61,22 +60,22 @@ if shared == 0 then return {0, 0, sharedWait, 2, failures, 0} end
 if own == 2 then redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[1]) end
 if shared == 2 then redis.call('SET', KEYS[7], ARGV[2], 'PX', ARGV[1]) end
 if own == 2 or shared == 2 then return {1, 1, 0, 0, failures, 0} end
-local clean = 0
-if redis.call('EXISTS', unpack(KEYS)) == 0 then clean = 1 end
-return {1, 0, 0, 0, failures, clean}
+return {1, 0, 0, 0, failures, redis.call('EXISTS', unpack(KEYS)) == 0 and 1 or 0}
 `;
 
 /**
- * A transient failure. ARGV: windowMs, threshold, openMs, Retry-After ms (0 for none), the
- * session's id, the scope's tripped lifetime (ms). Counts the failure in both circuits; the
- * session's trips at the threshold, the scope's only once two sessions failed in the window;
- * while tripped, a failure keeps a circuit open at least `openMs` (or the Retry-After it
- * honours). Returns `{session open ms, scope open ms, scope failures}` (0 when closed).
+ * A transient failure. ARGV: windowMs, threshold, openMs, the session's open time (`breakerOpenMs`:
+ * at least openMs, or the Retry-After it honours), 1 when the failure carried a Retry-After (else
+ * 0), the session's id, the scope's tripped lifetime (ms). Counts the failure in both circuits; the
+ * session's trips at the threshold, the scope's only once two sessions failed in the window; while
+ * tripped, a failure keeps a circuit open at least its open time: the session's own, and for the
+ * scope the same once two sessions were rate-limited, else openMs. Returns `{session open ms,
+ * scope open ms, scope failures}` (0 when closed).
  */
 const FAILURE_SCRIPT = `
 local windowMs, threshold = tonumber(ARGV[1]), tonumber(ARGV[2])
-local openMs, retryAfter = tonumber(ARGV[3]), tonumber(ARGV[4])
-local session, scopeLifetime = ARGV[5], ARGV[6]
+local openMs, ownOpen = tonumber(ARGV[3]), tonumber(ARGV[4])
+local limited, session, scopeLifetime = ARGV[5] == '1', ARGV[6], ARGV[7]
 local function note(first, many)
   local seen = redis.call('GET', first)
   if not seen then redis.call('SET', first, session, 'PX', windowMs)
@@ -96,8 +95,7 @@ local function fail(tripped, open, failures, openFor, canTrip, lifetime)
   return openFor, count
 end
 note(KEYS[9], KEYS[10])
-if retryAfter > 0 then note(KEYS[11], KEYS[12]) end
-local ownOpen = math.max(openMs, retryAfter)
+if limited then note(KEYS[11], KEYS[12]) end
 local sharedOpen = openMs
 if redis.call('EXISTS', KEYS[12]) == 1 then sharedOpen = ownOpen end
 local ownLeft = fail(KEYS[1], KEYS[2], KEYS[4], ownOpen, true, ownOpen + windowMs)
@@ -110,10 +108,11 @@ return {ownLeft, sharedLeft, count}
 /** A tripped scope's marker outlives any open period; one probe clears it on a quiet fleet. */
 const TRIPPED_LIFETIME_MS = 24 * 60 * 60_000;
 
-/** At most this many calls' last-seen states are remembered (for `snapshot()`); the oldest go first. */
+/** At most this many sessions' and scopes' last-seen states are remembered (for `snapshot()`); the oldest go first. */
 const MAX_REMEMBERED = 10_000;
 
 type Remembered = Omit<BreakerStatus, 'level'>;
+const CLOSED: Remembered = Object.freeze({ state: 'closed', failures: 0, openUntil: null });
 
 /**
  * The fleet-wide {@link AuthBreaker} of a `RedisTokenStore`: every replica on the Redis shares
@@ -124,8 +123,13 @@ type Remembered = Omit<BreakerStatus, 'level'>;
  * (and so in `health()`): it never blocks auth on its own failure.
  */
 export class RedisAuthBreaker implements AuthBreaker {
-  /** Per call (scope and session), the state of its two circuits as last seen; least recently seen first. */
-  readonly #last = new Map<string, { own: Remembered; shared: Remembered }>();
+  /** Per call (scope and session), its session's circuit as last seen, while not closed; least recently seen first. */
+  readonly #sessions = new Map<string, Remembered>();
+  /**
+   * Per scope, its circuit as last seen by any session of this process, while not closed or counting: the
+   * scope's circuit is one for all its sessions, so each of them fails fast on it without asking Redis first.
+   */
+  readonly #scopes = new Map<string, Remembered>();
   /**
    * Calls whose last admission found none of the keys a success deletes: their success sends no
    * DEL. Failures counted anywhere in the fleet before that admission are seen by it (and then
@@ -133,16 +137,10 @@ export class RedisAuthBreaker implements AuthBreaker {
    * stays, as it would had it landed just after the DEL.
    */
   readonly #clean = new Map<string, true>();
-  /**
-   * Per scope, its circuit as last seen open by any session of this process: the scope's circuit
-   * is one for all its sessions, so each of them fails fast on it without asking Redis first.
-   */
-  readonly #openScopes = new Map<string, Remembered>();
   #unavailable: string | undefined;
 
-  /** Made by its `RedisTokenStore`: runs its scripts through the store's client and command runner. */
+  /** Made by its `RedisTokenStore`: runs its scripts through the store's command runner (and so its client). */
   constructor(
-    private readonly client: Redis | Cluster,
     private readonly commands: RedisCommands,
     private readonly options: ResolvedAuthBreakerOptions & { readonly key: string },
     private readonly log: Logger,
@@ -163,13 +161,11 @@ export class RedisAuthBreaker implements AuthBreaker {
 
   async admit(call: BreakerCall): Promise<BreakerAdmission> {
     const { options } = this;
-    const id = rememberedKey(call);
+    const id = sessionKey(call);
     this.#clean.delete(id);
-    let reply: number[];
-    try {
-      reply = await this.#eval('admit', ADMIT_SCRIPT, call, [String(Math.ceil(options.openMs)), randomUUID()]);
-    } catch (error) {
-      this.#failed(error);
+    const reply = await this.#eval('admit', ADMIT_SCRIPT, call, [String(Math.ceil(options.openMs)), randomUUID()]);
+    if (reply === undefined) {
+      // Redis refused or did not answer: admit, unless the last state seen is still open.
       const { state, openUntil } = this.snapshot(call);
       const waitMs = state === 'open' && openUntil !== null ? openUntil - options.now() : 0;
       return waitMs > 0 ? { allowed: false, retryAfterMs: waitMs } : { allowed: true, probe: false };
@@ -177,10 +173,10 @@ export class RedisAuthBreaker implements AuthBreaker {
     const [allowed = 1, isProbe = 0, waitMs = 0, level = 0, failures = 0, clean = 0] = reply;
     if (clean === 1) setRecent(this.#clean, id, true, MAX_REMEMBERED);
     const now = options.now();
-    const shared = level === 2 ? opened(waitMs, failures, now) : closedOr(isProbe, failures);
     const own = level === 1 ? opened(waitMs, failures, now) : closedOr(isProbe, 0);
+    const shared = level === 2 ? opened(waitMs, failures, now) : closedOr(isProbe, failures);
     // Refused by the session's own circuit, the script did not look at the scope's.
-    this.#remember(call, own, shared, level !== 1);
+    this.#remember(call, own, level === 1 ? undefined : shared);
     return allowed === 1
       ? { allowed: true, probe: isProbe === 1 }
       : { allowed: false, retryAfterMs: Math.max(1, waitMs) };
@@ -188,96 +184,89 @@ export class RedisAuthBreaker implements AuthBreaker {
 
   async record(call: BreakerCall, outcome: BreakerOutcome, retryAfterMs?: number): Promise<void> {
     const { options } = this;
-    const id = rememberedKey(call);
-    try {
-      if (outcome === 'success') {
-        // The server answered: the session's circuit and the scope's close (other sessions' stay).
-        // Nothing was counted when this call was admitted: nothing to reset.
-        if (!this.#clean.delete(id)) {
-          const keys = keyList(this.keysFor(call));
-          await this.#run(this.commands.run('DEL breaker', keys[4] ?? '', () => this.client.del(...keys)));
-        }
-        this.#last.delete(id);
-        this.#openScopes.delete(call.scope);
-        return;
+    const id = sessionKey(call);
+    if (outcome === 'success') {
+      // The server answered: the session's circuit and the scope's close (other sessions' stay).
+      // Nothing was counted when this call was admitted: nothing to reset.
+      if (!this.#clean.delete(id)) {
+        const del = (keys: string[], at: string): Promise<number> =>
+          this.commands.run('DEL breaker', at, () => this.commands.client.del(...keys));
+        if ((await this.#send(call, del)) === undefined) return;
       }
-      const requested = retryAfterMs !== undefined && retryAfterMs > 0 ? retryAfterMs : 0;
-      const args = [options.windowMs, options.failureThreshold, options.openMs, openDurationMs(0, requested)]
-        .map((value) => String(Math.ceil(value)))
-        .concat(sessionId(call.session), String(TRIPPED_LIFETIME_MS));
-      this.#clean.delete(id);
-      const [ownLeft = 0, sharedLeft = 0, count = 0] = await this.#eval('failure', FAILURE_SCRIPT, call, args);
-      const now = options.now();
-      const own = ownLeft > 0 ? opened(ownLeft, count, now) : closedOr(0, 0);
-      this.#remember(call, own, sharedLeft > 0 ? opened(sharedLeft, count, now) : closedOr(0, count));
-    } catch (error) {
-      this.#failed(error);
+      this.#remember(call, CLOSED, CLOSED);
+      return;
     }
+    this.#clean.delete(id);
+    const durations = [options.windowMs, options.failureThreshold, options.openMs];
+    const args = [...durations, breakerOpenMs(options.openMs, retryAfterMs)].map((value) => String(Math.ceil(value)));
+    const limited = breakerOpenMs(0, retryAfterMs) > 0 ? '1' : '0';
+    args.push(limited, sessionId(call.session), String(TRIPPED_LIFETIME_MS));
+    const reply = await this.#eval('failure', FAILURE_SCRIPT, call, args);
+    if (reply === undefined) return;
+    const [ownLeft = 0, sharedLeft = 0, count = 0] = reply;
+    const now = options.now();
+    const own = ownLeft > 0 ? opened(ownLeft, count, now) : CLOSED;
+    this.#remember(call, own, sharedLeft > 0 ? opened(sharedLeft, count, now) : closedOr(0, count));
   }
 
   /**
-   * The state for `call` as of this process's last exchange with Redis (an open period that ran out reads as
-   * half-open).
+   * The state for `call` as of this process's last exchange with Redis about its session, and about its scope
+   * by any session (an open period that ran out reads as half-open).
    */
   snapshot(call: BreakerCall): BreakerStatus {
-    const seen = this.#last.get(rememberedKey(call));
-    const scope = this.#openScopes.get(call.scope);
-    const last = scope === undefined ? seen : { own: seen?.own ?? closedOr(0, 0), shared: scope };
     const now = this.options.now();
-    const status =
-      last === undefined
-        ? { state: 'closed' as const, failures: 0, openUntil: null, level: null }
-        : combine(lapse(last.own, now), lapse(last.shared, now));
+    const own = this.#sessions.get(sessionKey(call));
+    const status = combine(own && lapse(own, now), lapse(this.#scopes.get(call.scope) ?? CLOSED, now));
     return this.#unavailable === undefined ? status : { ...status, unavailable: this.#unavailable };
   }
 
-  /** Runs one breaker script on every key of `call`; resolves to its reply's numbers. */
-  async #eval(name: string, script: string, call: BreakerCall, args: string[]): Promise<number[]> {
-    const keys = keyList(this.keysFor(call));
-    const reply = await this.#run(this.commands.eval(`EVAL breaker-${name}`, keys[4] ?? '', script, keys, ...args));
-    return Array.isArray(reply) ? reply.map(Number) : [];
+  /** Runs one breaker script on every key of `call`: its reply's numbers, or undefined (see {@link #send}). */
+  async #eval(name: string, script: string, call: BreakerCall, args: string[]): Promise<number[] | undefined> {
+    const run = (keys: string[], at: string): Promise<unknown> =>
+      this.commands.eval(`EVAL breaker-${name}`, at, script, keys, ...args);
+    const reply = await this.#send(call, run);
+    return reply === undefined ? undefined : Array.isArray(reply) ? reply.map(Number) : [];
   }
 
-  /** `command`'s outcome; an answer from Redis means the breaker is available again. */
-  async #run<T>(command: Promise<T>): Promise<T> {
-    const result = await command;
-    this.#unavailable = undefined;
-    return result;
-  }
-
-  /** Redis refused the breaker, or did not answer: admit, say so in snapshots, and warn once per process if refused. */
-  #failed(error: unknown): void {
-    const refused = isRefusal(error);
-    this.#unavailable = refused
-      ? 'the Redis user may not use the breaker keys or EVAL (check its ACL)'
-      : 'Redis could not be reached';
-    if (refused) warnRefusedOnce(this.log, 'breaker', error);
-    else {
-      const text = 'the shared breaker could not be read; going by the last state seen';
-      this.log.debug({ event: 'breaker-unavailable', err: error }, text);
+  /**
+   * Sends `command` on every key of `call` (named in errors by the scope's first key). An answer means the
+   * breaker is available again. A refusal or no answer resolves undefined: the breaker says so in snapshots,
+   * and warns once per process if refused.
+   */
+  async #send<T>(call: BreakerCall, command: (keys: string[], at: string) => Promise<T>): Promise<T | undefined> {
+    const { session, scope } = this.keysFor(call);
+    try {
+      const result = await command([...Object.values(session), ...Object.values(scope)], scope.tripped);
+      this.#unavailable = undefined;
+      return result;
+    } catch (error) {
+      const refused = isRefusal(error);
+      this.#unavailable = refused
+        ? 'the Redis user may not use the breaker keys or EVAL (check its ACL)'
+        : 'Redis could not be reached';
+      if (refused) warnRefusedOnce(this.log, 'breaker', error);
+      else {
+        const text = 'the shared breaker could not be read; going by the last state seen';
+        this.log.debug({ event: 'breaker-unavailable', err: error }, text);
+      }
+      return undefined;
     }
   }
 
-  #remember(call: BreakerCall, own: Remembered, shared: Remembered, scopeSeen = true): void {
-    if (scopeSeen) {
-      // The scope's circuit is kept while it is open (for every session of the scope), forgotten otherwise.
-      this.#openScopes.delete(call.scope);
-      if (shared.state === 'open') setRecent(this.#openScopes, call.scope, shared, MAX_REMEMBERED);
-    }
-    const id = rememberedKey(call);
-    this.#last.delete(id);
-    if (own.state !== 'closed' || shared.state !== 'closed' || shared.failures !== 0) {
-      setRecent(this.#last, id, { own, shared }, MAX_REMEMBERED);
-    }
+  /** Keeps the session's circuit, and the scope's when seen, while they are not closed (or count failures). */
+  #remember(call: BreakerCall, own: Remembered, shared?: Remembered): void {
+    keepWhileFailing(this.#sessions, sessionKey(call), own);
+    if (shared !== undefined) keepWhileFailing(this.#scopes, call.scope, shared);
   }
 }
 
-/** Every key of one call, in the scripts' order (the property order of {@link RedisBreakerKeys}). */
-function keyList({ session, scope }: RedisBreakerKeys): string[] {
-  return [...Object.values(session), ...Object.values(scope)] as string[];
+function keepWhileFailing(map: Map<string, Remembered>, key: string, status: Remembered): void {
+  if (status.state !== 'closed' || status.failures !== 0) setRecent(map, key, status, MAX_REMEMBERED);
+  else map.delete(key);
 }
 
-function rememberedKey(call: BreakerCall): string {
+/** The session's identity within the breaker: its scope and store key. */
+function sessionKey(call: BreakerCall): string {
   return `${call.scope}\n${call.session}`;
 }
 

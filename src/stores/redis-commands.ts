@@ -20,7 +20,7 @@ export class RedisCommands {
   #connecting: Promise<void> | undefined;
 
   constructor(
-    private readonly client: Redis | Cluster,
+    readonly client: Redis | Cluster,
     private readonly options: { readonly commandTimeoutMs: number; readonly connectTimeoutMs: number },
   ) {}
 
@@ -57,9 +57,10 @@ export class RedisCommands {
    * connection attempt in progress (never a down one's reconnect backoff).
    */
   async #whenConnected(where: string): Promise<void> {
-    const status = this.client.status;
-    if (DOWN_STATES.has(status)) throw new TokenStoreError(`${where} failed: the connection is ${status}`);
-    if (!CONNECTING_STATES.has(status)) return;
+    const { client } = this;
+    if (DOWN_STATES.has(client.status))
+      throw new TokenStoreError(`${where} failed: the connection is ${client.status}`);
+    if (!CONNECTING_STATES.has(client.status)) return;
     this.#connecting ??= this.#waitForReady().finally(() => (this.#connecting = undefined));
     await this.#connecting.catch((error: Error) => {
       throw new TokenStoreError(`${where} failed: ${error.message}`);
@@ -68,22 +69,21 @@ export class RedisCommands {
 
   #waitForReady(): Promise<void> {
     const { client } = this;
-    let onReady = (): void => undefined;
-    let onClose = onReady;
+    const { connectTimeoutMs } = this.options;
+    let settle = (): void => undefined;
     const ready = new Promise<void>((resolve, reject) => {
-      onReady = () => resolve();
-      onClose = () => reject(new Error('the connection closed before it was ready'));
+      settle = () =>
+        client.status === 'ready' ? resolve() : reject(new Error('the connection closed before it was ready'));
     });
-    client.once('ready', onReady).once('close', onClose).once('end', onClose);
+    client.once('ready', settle).once('close', settle).once('end', settle);
     // A lazyConnect client that never connected: ioredis would connect on the first
     // command anyway (and, without an offline queue, fail that command). Its failure
     // surfaces as 'close' above.
     if (client.status === 'wait') client.connect().catch(() => undefined);
-    const { connectTimeoutMs } = this.options;
     const notReady = (): Error =>
       new Error(`the connection was not ready after ${connectTimeoutMs} ms (${client.status})`);
     return withTimeout(ready, systemClock, connectTimeoutMs, notReady).finally(() => {
-      client.off('ready', onReady).off('close', onClose).off('end', onClose);
+      client.off('ready', settle).off('close', settle).off('end', settle);
     });
   }
 }

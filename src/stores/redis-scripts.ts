@@ -47,11 +47,12 @@ export function decodeSession(raw: string | null): DecodedSession {
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) {
     return { version: 0, session: undefined, problem: 'no valid version' };
   }
-  const problem = identityProblem(identity) ?? (typeof sealed === 'string' ? undefined : tokenSetProblem(tokens));
+  const isSealed = typeof sealed === 'string';
+  const problem = identityProblem(identity) ?? (isSealed ? undefined : tokenSetProblem(tokens));
   if (problem !== undefined) return { version, session: undefined, problem };
-  if (typeof sealed === 'string')
-    return { version, session: undefined, sealed: { identity: identity as string, sealed } };
-  return { version, session: { identity: identity as string, tokens: pickTokenSet(tokens as TokenSet) } };
+  const id = identity as string;
+  if (isSealed) return { version, session: undefined, sealed: { identity: id, sealed } };
+  return { version, session: { identity: id, tokens: pickTokenSet(tokens as TokenSet) } };
 }
 
 /** Why `session` may not be stored, or undefined when it may. */
@@ -90,10 +91,8 @@ export function pickTokenSet(set: TokenSet): TokenSet {
 /** Lua: the stored value's version, counted exactly as {@link decodeSession} counts it. */
 const LUA_STORED_VERSION = `
 local function stored_version(raw)
-  if not raw then return 0 end
-  local ok, decoded = pcall(cjson.decode, raw)
-  if not ok or type(decoded) ~= 'table' then return 0 end
-  local version = decoded.version
+  local ok, decoded = pcall(cjson.decode, raw or 'null')
+  local version = ok and type(decoded) == 'table' and decoded.version
   if type(version) ~= 'number' or version < 0 or version % 1 ~= 0 or version > 9007199254740991 then return 0 end
   return version
 end
@@ -108,13 +107,9 @@ end
 const LUA_NOTIFY = `
 local function notify(command, channel, message)
   if command == '' then return '' end
-  if command == 'BOTH' then
-    redis.pcall('SPUBLISH', channel, message)
-    command = 'PUBLISH'
-  end
-  local reply = redis.pcall(command, channel, message)
-  if type(reply) == 'table' and reply.err then return reply.err end
-  return ''
+  if command == 'BOTH' then redis.pcall('SPUBLISH', channel, message) end
+  local reply = redis.pcall(command == 'BOTH' and 'PUBLISH' or command, channel, message)
+  return type(reply) == 'table' and reply.err or ''
 end
 `;
 
@@ -122,13 +117,12 @@ end
  * Fenced write and hand-over in one command. KEYS[1] session key, KEYS[2] its channel (same
  * slot). ARGV: base version, new value (carrying base + 1), PX in ms, publish command (or '').
  * Writes only if the stored version still equals the base the writer read, then publishes the
- * new version. Returns `{1, newVersion, publishError}` or `{0, storedVersion, ''}` for a stale
+ * new version. Returns `{1, newVersion, publishError}` or `{0, storedVersion}` for a stale
  * writer (nothing published).
  */
 export const FENCED_SET_SCRIPT = `${LUA_STORED_VERSION}${LUA_NOTIFY}
-local current = stored_version(redis.call('GET', KEYS[1]))
-local base = tonumber(ARGV[1])
-if current ~= base then return {0, current, ''} end
+local current, base = stored_version(redis.call('GET', KEYS[1])), tonumber(ARGV[1])
+if current ~= base then return {0, current} end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return {1, base + 1, notify(ARGV[4], KEYS[2], tostring(base + 1))}
 `;
@@ -136,10 +130,10 @@ return {1, base + 1, notify(ARGV[4], KEYS[2], tostring(base + 1))}
 /**
  * Owner-checked release. KEYS[1] lock key, KEYS[2] the session's channel. ARGV: owner, publish
  * command (or '' when this hold already published a new version). Deletes the lock only while
- * this owner holds it, then tells waiters `released`. Returns `{1, publishError}` or `{0, ''}`.
+ * this owner holds it, then tells waiters `released`. Returns `{1, publishError}` or `{0}`.
  */
 export const RELEASE_LOCK_SCRIPT = `${LUA_NOTIFY}
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0, ''} end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
 redis.call('DEL', KEYS[1])
 return {1, notify(ARGV[2], KEYS[2], 'released')}
 `;
@@ -150,6 +144,5 @@ return {1, notify(ARGV[2], KEYS[2], 'released')}
  */
 export const EXTEND_LOCK_SCRIPT = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 `;

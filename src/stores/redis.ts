@@ -17,7 +17,7 @@ import type { DecodedSession } from './redis-scripts';
 import { UnreadableSessionError, openSession, resolveTokenCipher, sealSession } from './encryption';
 import type { TokenCipher, TokenEncryptionOptions } from './encryption';
 import { resolveAuthBreakerOptions } from './memory-breaker';
-import type { AuthBreakerOptions, ResolvedAuthBreakerOptions } from './memory-breaker';
+import type { AuthBreakerOptions } from './memory-breaker';
 import { RedisAuthBreaker } from './redis-breaker';
 import { RedisCommands, isRefusal, setRecent, warnOnce, warnRefusedOnce } from './redis-commands';
 import { RedisNotifications } from './redis-notifications';
@@ -27,6 +27,7 @@ import type {
   AuthBreaker,
   RefreshLock,
   RefreshLockResult,
+  SealedSession,
   StoredSession,
   TokenStore,
 } from './types';
@@ -127,11 +128,8 @@ export const DEFAULT_REDIS_TOKEN_STORE_OPTIONS = Object.freeze({
   breakerKey: 'alix-token-manager:breaker',
 });
 
-/** Options with every default applied (the logger is resolved apart). */
-type PlainOptions = Omit<RedisTokenStoreOptions, 'logger' | 'breaker' | 'encryption'>;
-type ResolvedRedisTokenStoreOptions = Required<PlainOptions> & {
-  /** The breaker's options and key prefix, or false. */
-  breaker: (ResolvedAuthBreakerOptions & { key: string }) | false;
+/** Options with every default applied (the logger and breaker are resolved apart). */
+type ResolvedRedisTokenStoreOptions = Required<Omit<RedisTokenStoreOptions, 'logger' | 'breaker' | 'encryption'>> & {
   /** What seals sessions, or undefined without encryption. */
   cipher: TokenCipher | undefined;
 };
@@ -149,26 +147,15 @@ function resolveRedisTokenStoreOptions(options: RedisTokenStoreOptions): Resolve
   // Version 1 took one key per store; JavaScript callers would otherwise pass it unnoticed.
   const why = 'one store holds every session, and the manager names each key (its storeKey option)';
   assertConfig(!('key' in options), `RedisTokenStore option key was removed in version 2: ${why}`);
-  const { logger: _logger, breaker, encryption, ...rest } = options;
-  const { breakerKey, ...defaults } = DEFAULT_REDIS_TOKEN_STORE_OPTIONS;
-  const cipher = resolveTokenCipher(encryption, 'RedisTokenStore');
-  const resolved = { ...defaults, ...definedOnly(rest), breaker: false, cipher } as ResolvedRedisTokenStoreOptions;
-  if (breaker !== false) {
-    const { key = breakerKey, ...breakerOptions } = breaker ?? {};
-    assertConfig(
-      typeof key === 'string' && key !== '',
-      'RedisTokenStore option breaker.key must be a non-empty string',
-    );
-    const now = resolved.now;
-    resolved.breaker = { ...resolveAuthBreakerOptions({ now, ...breakerOptions }, 'RedisTokenStore breaker'), key };
-  }
+  const { logger: _logger, breaker: _breaker, encryption, ...rest } = options;
+  const { breakerKey: _breakerKey, ...defaults } = DEFAULT_REDIS_TOKEN_STORE_OPTIONS;
+  const resolved = { ...defaults, ...definedOnly(rest), cipher: resolveTokenCipher(encryption, 'RedisTokenStore') };
   for (const name of DURATIONS) assertPositiveMs(`RedisTokenStore option ${name}`, resolved[name]);
   const { lockWaitMs, lockTtlMs } = resolved;
-  const takeOver = `so a crashed holder's lock can be taken over`;
-  const exceeds = `RedisTokenStore option lockWaitMs (${lockWaitMs}) must exceed lockTtlMs (${lockTtlMs}) ${takeOver}`;
-  assertConfig(lockWaitMs > lockTtlMs, exceeds);
+  const exceeds = `RedisTokenStore option lockWaitMs (${lockWaitMs}) must exceed lockTtlMs (${lockTtlMs})`;
+  assertConfig(lockWaitMs > lockTtlMs, `${exceeds} so a crashed holder's lock can be taken over`);
   assertConfig(typeof resolved.now === 'function', 'RedisTokenStore option now must be a function');
-  return resolved;
+  return resolved as ResolvedRedisTokenStoreOptions;
 }
 
 /**
@@ -253,13 +240,12 @@ export class RedisTokenStore implements TokenStore {
    * default); undefined with `breaker: false`.
    */
   readonly breaker: AuthBreaker | undefined;
-  readonly #client: Redis | Cluster;
   readonly #options: ResolvedRedisTokenStoreOptions;
   readonly #log: Logger;
+  readonly #commands: RedisCommands;
+  readonly #notifications: RedisNotifications;
   /** Per key, the version the last `get()` read: the base of the next fenced `set()`. Least recently used first. */
   readonly #versions = new Map<string, number>();
-  readonly #notifications: RedisNotifications;
-  readonly #commands: RedisCommands;
   /** Per key, the lock this store holds on it now: whether a write published during the hold. */
   readonly #holds = new Map<string, { published: boolean }>();
   /** The stop functions of the lock watchdogs running now (close() stops them). */
@@ -268,15 +254,17 @@ export class RedisTokenStore implements TokenStore {
 
   /** @throws ConfigurationError when an option is invalid. */
   constructor(options: RedisTokenStoreOptions) {
-    this.#options = resolveRedisTokenStoreOptions(options);
-    const client = (this.#client = this.#options.client);
+    const resolved = (this.#options = resolveRedisTokenStoreOptions(options));
     this.#log = createLogger(options.logger, 'alix-token-manager/redis');
-    const commands = (this.#commands = new RedisCommands(client, this.#options));
-    this.#notifications = new RedisNotifications(client, this.#log, () =>
-      commands.run('INFO', 'server', () => client.info('server')),
-    );
-    const { breaker } = this.#options;
-    this.breaker = breaker === false ? undefined : new RedisAuthBreaker(client, commands, breaker, this.#log);
+    const commands = (this.#commands = new RedisCommands(options.client, resolved));
+    const info = (): Promise<string> => commands.run('INFO', 'server', () => commands.client.info('server'));
+    this.#notifications = new RedisNotifications(options.client, this.#log, info);
+    if (options.breaker === false) return;
+    const { key = DEFAULT_REDIS_TOKEN_STORE_OPTIONS.breakerKey, ...breaker } = options.breaker ?? {};
+    const keyProblem = 'RedisTokenStore option breaker.key must be a non-empty string';
+    assertConfig(typeof key === 'string' && key !== '', keyProblem);
+    const breakerOptions = resolveAuthBreakerOptions({ now: resolved.now, ...breaker }, 'RedisTokenStore breaker');
+    this.breaker = new RedisAuthBreaker(commands, { ...breakerOptions, key }, this.#log);
   }
 
   /** The Redis key, lock key and channel used for the session stored under `key` (see {@link RedisTokenStoreKeys}). */
@@ -292,39 +280,35 @@ export class RedisTokenStore implements TokenStore {
    *   {@link UnreadableSessionError} when the value does not open (the manager treats it as absent).
    */
   async get(key: string): Promise<StoredSession | undefined> {
-    const stored = await this.#read(assertKey(key));
-    setRecent(this.#versions, key, stored.version, MAX_TRACKED_VERSIONS);
-    if (stored.problem !== undefined) {
-      const fields = { event: 'store-value-invalid', key, problem: stored.problem };
-      this.#log.warn(fields, 'stored session is malformed; treating it as absent');
-    }
-    if (this.#options.cipher === undefined && stored.sealed === undefined) return stored.session;
-    return this.#open(key, stored);
-  }
-
-  /** Opens a sealed value, or re-writes a plaintext one sealed (the migration to encryption). */
-  async #open(key: string, { sealed, session }: DecodedSession): Promise<StoredSession | undefined> {
-    const { cipher } = this.#options;
-    if (sealed !== undefined) {
-      try {
-        if (cipher === undefined) throw new UnreadableSessionError(key, 'encrypted, but this store has no keys');
-        return await openSession(cipher, key, sealed);
-      } catch (error) {
-        if (!(error instanceof UnreadableSessionError)) {
-          throw new TokenStoreError(`could not open the stored session at ${key}: the cipher failed`, { cause: error });
-        }
-        const text = 'a stored session does not decrypt (altered, moved, or under an unlisted key); treated as absent';
-        warnOnce(this.#log, 'store-value-unreadable', { key }, text);
-        throw error;
-      }
-    }
-    if (session === undefined) return undefined;
+    const { version, session, sealed, problem } = await this.#read(assertKey(key));
+    setRecent(this.#versions, key, version, MAX_TRACKED_VERSIONS);
+    const malformed = 'stored session is malformed; treating it as absent';
+    if (problem !== undefined) this.#log.warn({ event: 'store-value-invalid', key, problem }, malformed);
+    if (sealed !== undefined) return this.#open(key, sealed);
+    if (this.#options.cipher === undefined || session === undefined) return session;
+    // The migration to encryption: a plaintext value is re-written sealed.
     warnOnce(this.#log, 'store-value-plaintext', { key }, 'a stored session is in plaintext; re-writing it encrypted');
     await this.#write(key, session, false).catch((error: unknown) => {
       const text = 'could not re-write the plaintext session; the next refresh will';
       this.#log.debug({ event: 'store-value-plaintext', key, err: error }, text);
     });
     return session;
+  }
+
+  /** Opens a sealed value; one that does not open is reported (once) and rethrown as unreadable. */
+  async #open(key: string, sealed: SealedSession): Promise<StoredSession> {
+    const { cipher } = this.#options;
+    try {
+      if (cipher === undefined) throw new UnreadableSessionError(key, 'encrypted, but this store has no keys');
+      return await openSession(cipher, key, sealed);
+    } catch (error) {
+      if (!(error instanceof UnreadableSessionError)) {
+        throw new TokenStoreError(`could not open the stored session at ${key}: the cipher failed`, { cause: error });
+      }
+      const text = 'a stored session does not decrypt (altered, moved, or under an unlisted key); treated as absent';
+      warnOnce(this.#log, 'store-value-unreadable', { key }, text);
+      throw error;
+    }
   }
 
   /**
@@ -352,22 +336,17 @@ export class RedisTokenStore implements TokenStore {
     const expiresAt = session.tokens.refreshTokenExpiresAt ?? session.tokens.accessTokenExpiresAt;
     const ttlMs = Math.max(1, Math.ceil(expiresAt - now()));
     const value = encodeSession(cipher === undefined ? session : await sealSession(cipher, key, session), base + 1);
-    const publish = notify ? await this.#notifications.publishCommand() : '';
-    const { session: sessionKey, channel } = this.keysFor(key);
-    const args = [String(base), value, String(ttlMs), publish];
-    const reply = await this.#commands.eval('EVAL fenced-set', key, FENCED_SET_SCRIPT, [sessionKey, channel], ...args);
-    const fields: unknown[] = Array.isArray(reply) ? reply : [];
-    const [written, version] = fields.slice(0, 2).map(Number);
+    const args = [String(base), value, String(ttlMs)];
+    const reply = await this.#evalPublishing('EVAL fenced-set', key, FENCED_SET_SCRIPT, 'session', args, notify);
+    const [written, version] = reply.slice(0, 2).map(Number);
     if (written !== 1 || version === undefined) {
       const stale = `the session at ${key} is at version ${String(version)}, this write was based on version ${base}`;
       throw new TokenStoreError(`stale write refused: ${stale}`);
     }
     setRecent(this.#versions, key, version, MAX_TRACKED_VERSIONS);
     this.#log.debug({ event: 'store-written', key, version, ttlMs }, 'session written to redis');
-    if (!notify) return;
     const hold = this.#holds.get(key);
-    if (hold !== undefined) hold.published = true;
-    this.#notifications.published(key, channel, fields[2]);
+    if (notify && hold !== undefined) hold.published = true;
   }
 
   /**
@@ -376,7 +355,7 @@ export class RedisTokenStore implements TokenStore {
    */
   async delete(key: string): Promise<void> {
     const { session } = this.keysFor(assertKey(key));
-    await this.#commands.run('DEL', key, () => this.#client.del(session));
+    await this.#commands.run('DEL', key, () => this.#commands.client.del(session));
     this.#versions.delete(key);
   }
 
@@ -389,8 +368,10 @@ export class RedisTokenStore implements TokenStore {
    */
   async acquireRefreshLock(key: string, { signal }: AcquireRefreshLockOptions): Promise<RefreshLockResult> {
     const { lock, channel } = this.keysFor(assertKey(key));
-    const { lockWaitMs, pollIntervalMs } = this.#options;
+    const { lockWaitMs, lockTtlMs, pollIntervalMs } = this.#options;
     const owner = randomUUID();
+    const setLock = (): Promise<string | null> =>
+      this.#commands.client.set(lock, owner, 'PX', Math.ceil(lockTtlMs), 'NX');
     const deadline = systemClock.now() + lockWaitMs;
     let baseline = this.#versions.get(key);
     let watch: Watch | undefined;
@@ -403,9 +384,17 @@ export class RedisTokenStore implements TokenStore {
         if (systemClock.now() >= deadline) throw stillHeld();
         let version: number;
         try {
-          if (await this.#trySetLock(key, owner, deadline)) {
+          const reply = await this.#commands
+            .run('SET NX', key, setLock, this.#commands.timeoutBefore(deadline))
+            .catch((error: unknown) => {
+              // A SET that timed out here may still run on the server; the release queued behind it
+              // on the same connection undoes it, so no lock is left without an owner.
+              this.#release(key, owner, true).catch(() => undefined);
+              throw error;
+            });
+          if (reply === 'OK') {
             this.#log.debug({ event: 'lock-acquired', key: lock }, 'refresh lock acquired');
-            return { acquired: true, lock: this.#lockOwnedBy(key, owner) };
+            return { acquired: true, lock: this.#hold(key, owner) };
           }
           // Subscribed before reading the version: a session published after the read wakes this wait.
           const subscribeMs = Math.min(pollIntervalMs, Math.max(1, deadline - systemClock.now()));
@@ -422,9 +411,8 @@ export class RedisTokenStore implements TokenStore {
           this.#log.debug({ event: 'lock-wait-published', key, version }, 'another process published a new session');
           return { acquired: false };
         }
-        const remainingMs = deadline - systemClock.now();
-        if (remainingMs <= 0) throw stillHeld();
-        await watch.next(Math.min(pollIntervalMs, remainingMs), signal);
+        // A wait that runs out here ends at the deadline check above.
+        await watch.next(Math.min(pollIntervalMs, deadline - systemClock.now()), signal);
       }
     } finally {
       watch?.stop();
@@ -456,8 +444,8 @@ export class RedisTokenStore implements TokenStore {
 
   /**
    * Ends pending lock waits (they reject) and the subscriber connection; later waits
-   * reject, so a manager refreshes on its own. The client you passed stays open: quit it
-   * yourself.
+   * reject, so a manager refreshes on its own; lock watchdogs stop. The client you passed
+   * stays open: quit it yourself.
    */
   async close(): Promise<void> {
     this.#closed = true;
@@ -465,56 +453,27 @@ export class RedisTokenStore implements TokenStore {
     this.#notifications.close();
   }
 
-  async #trySetLock(key: string, owner: string, deadline: number): Promise<boolean> {
-    const { lock } = this.keysFor(key);
-    const ttlMs = Math.ceil(this.#options.lockTtlMs);
-    const set = (): Promise<string | null> => this.#client.set(lock, owner, 'PX', ttlMs, 'NX');
-    try {
-      return (await this.#commands.run('SET NX', key, set, this.#commands.timeoutBefore(deadline))) === 'OK';
-    } catch (error) {
-      // A SET that timed out here may still run on the server; the release queued behind it
-      // on the same connection undoes it, so no lock is left without an owner.
-      this.#release(key, owner, true).catch(() => undefined);
-      throw error;
-    }
-  }
-
-  #lockOwnedBy(key: string, owner: string): RefreshLock {
-    const hold = { published: false };
-    this.#holds.set(key, hold);
-    const stopWatchdog = this.#watchdog(key, owner);
-    let released = false;
-    return {
-      release: async () => {
-        if (released) return;
-        released = true;
-        stopWatchdog();
-        if (this.#holds.get(key) === hold) this.#holds.delete(key);
-        // A write during the hold told the waiters already; otherwise tell them the lock is free.
-        if (await this.#release(key, owner, !hold.published)) return;
-        const fields = { event: 'lock-expired', key: this.keysFor(key).lock, lockTtlMs: this.#options.lockTtlMs };
-        this.#log.warn(fields, 'the refresh lock expired before its holder released it; consider a longer lockTtlMs');
-      },
-    };
-  }
-
   /**
-   * The lock watchdog: while the lock is held, extends it (owner-checked) every third of
-   * `lockTtlMs`, so a refresh slower than `lockTtlMs` keeps it and no second process gets in;
-   * a holder that dies stops extending, and its lock expires `lockTtlMs` later. It extends
-   * for at most `lockWaitMs` (waiters give up by then anyway) and stops once the lock is lost.
-   * Returns the stop function.
+   * The lock `owner` now holds on `key`, kept by a watchdog: while the lock is held, it extends it
+   * (owner-checked) every third of `lockTtlMs`, so a refresh slower than `lockTtlMs` keeps it and no
+   * second process gets in; a holder that dies (or closes its store) stops extending, and its lock
+   * expires `lockTtlMs` later. It extends for at most `lockWaitMs` (waiters give up by then anyway)
+   * and stops once the lock is lost.
    */
-  #watchdog(key: string, owner: string): () => void {
+  #hold(key: string, owner: string): RefreshLock {
     const { lockTtlMs, lockWaitMs } = this.#options;
     const { lock } = this.keysFor(key);
+    const hold = { published: false };
+    this.#holds.set(key, hold);
     const until = systemClock.now() + lockWaitMs;
-    const args = [owner, String(Math.ceil(lockTtlMs))];
-    const tick = async (): Promise<void> => {
+    const ttlMs = String(Math.ceil(lockTtlMs));
+    let stopped = false;
+    let released = false;
+    const extend = async (): Promise<void> => {
       if (systemClock.now() >= until) return stop();
       try {
-        const reply = await this.#commands.eval('EVAL extend-lock', key, EXTEND_LOCK_SCRIPT, [lock], ...args);
-        if (Number(reply) === 1 || !this.#watchdogs.has(stop)) return;
+        const reply = await this.#commands.eval('EVAL extend-lock', key, EXTEND_LOCK_SCRIPT, [lock], owner, ttlMs);
+        if (Number(reply) === 1 || stopped) return;
         const text = 'the refresh lock was lost while held (it expired, or Redis failed over); fencing still protects';
         this.#log.warn({ event: 'lock-lost', key: lock, lockTtlMs }, `${text} the session`);
         stop();
@@ -524,30 +483,57 @@ export class RedisTokenStore implements TokenStore {
         this.#log.debug(fields, 'could not extend the refresh lock; retrying');
       }
     };
-    const clear = setUnrefInterval(() => void tick(), lockTtlMs / 3);
+    const clear = setUnrefInterval(() => void extend(), lockTtlMs / 3);
     const stop = (): void => {
+      stopped = true;
       clear();
       this.#watchdogs.delete(stop);
     };
     this.#watchdogs.add(stop);
-    return stop;
+    return {
+      release: async () => {
+        if (released) return;
+        released = true;
+        stop();
+        if (this.#holds.get(key) === hold) this.#holds.delete(key);
+        // A write during the hold told the waiters already; otherwise tell them the lock is free.
+        if (await this.#release(key, owner, !hold.published)) return;
+        const fields = { event: 'lock-expired', key: lock, lockTtlMs };
+        this.#log.warn(fields, 'the refresh lock expired before its holder released it; consider a longer lockTtlMs');
+      },
+    };
   }
 
   /** Reads and decodes the value stored under `key`. */
   async #read(key: string, timeoutMs?: number): Promise<DecodedSession> {
     const { session } = this.keysFor(key);
-    return decodeSession(await this.#commands.run('GET', key, () => this.#client.get(session), timeoutMs));
+    return decodeSession(await this.#commands.run('GET', key, () => this.#commands.client.get(session), timeoutMs));
   }
 
   /** Deletes the lock if `owner` still holds it, and with `notify` tells waiters it is free (one script). */
   async #release(key: string, owner: string, notify: boolean): Promise<boolean> {
-    const { lock, channel } = this.keysFor(key);
+    const reply = await this.#evalPublishing('EVAL release', key, RELEASE_LOCK_SCRIPT, 'lock', [owner], notify);
+    return Number(reply[0]) === 1;
+  }
+
+  /**
+   * Runs a script on `key`'s `first` key and its channel whose last argument is the publish command ('' without
+   * `notify`, or when it published nothing); a notification Redis refused in a reply `{1, …, refusal}` is logged.
+   */
+  async #evalPublishing(
+    operation: string,
+    key: string,
+    script: string,
+    first: 'session' | 'lock',
+    args: string[],
+    notify: boolean,
+  ): Promise<unknown[]> {
+    const keys = this.keysFor(key);
     const publish = notify ? await this.#notifications.publishCommand() : '';
-    const reply = await this.#commands.eval('EVAL release', key, RELEASE_LOCK_SCRIPT, [lock, channel], owner, publish);
+    const reply = await this.#commands.eval(operation, key, script, [keys[first], keys.channel], ...args, publish);
     const fields: unknown[] = Array.isArray(reply) ? reply : [];
-    const released = Number(fields[0]) === 1;
-    if (released && notify) this.#notifications.published(key, channel, fields[1]);
-    return released;
+    if (notify && Number(fields[0]) === 1) this.#notifications.published(key, keys.channel, fields.at(-1));
+    return fields;
   }
 }
 
