@@ -76,7 +76,7 @@ describe('interpretResponse()', () => {
 
   it('treats a 404 HTML page as a rejection without errorCode', () => {
     const error = captured(() =>
-      interpretResponse({ status: 404, headers: {}, text: '<html>Not found</html>' }, context),
+      interpretResponse({ status: 404, headers: {}, data: '<html>Not found</html>' }, context),
     );
 
     expect(error).toBeInstanceOf(AuthRejectedError);
@@ -85,14 +85,16 @@ describe('interpretResponse()', () => {
 
   it('accepts an errorCode sent as a numeric string', () => {
     const text = JSON.stringify({ success: false, message: 'no', data: null, errorCode: '32' });
-    const error = captured(() => interpretResponse({ status: 400, headers: {}, text }, context));
+    const error = captured(() => interpretResponse({ status: 400, headers: {}, data: text }, context));
 
     expect(error).toMatchObject({ errorCode: 32 });
   });
 
   it('truncates a long API message', () => {
     const text = JSON.stringify({ success: false, message: 'x'.repeat(1000), data: null, errorCode: 1 });
-    const error = captured(() => interpretResponse({ status: 400, headers: {}, text }, context)) as AuthRejectedError;
+    const error = captured(() =>
+      interpretResponse({ status: 400, headers: {}, data: text }, context),
+    ) as AuthRejectedError;
 
     expect(error.apiMessage).toHaveLength(301);
   });

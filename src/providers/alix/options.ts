@@ -3,7 +3,6 @@
  * overridable parts (signed string, request bodies).
  */
 import type { KeyObject } from 'node:crypto';
-import { systemClock } from '../../clock';
 import type { AuthOperation } from '../../errors';
 import type { Logger } from '../../logger';
 
@@ -27,11 +26,8 @@ export interface AlixAuthenticateBodyContext {
   userEmail?: string;
 }
 
-/** What {@link AlixAuthProviderOptions.buildRefreshBody} receives. */
-export interface AlixRefreshBodyContext extends AlixAuthenticateBodyContext {
-  /** The refresh token being exchanged. */
-  refreshToken: string;
-}
+/** What {@link AlixAuthProviderOptions.buildRefreshBody} receives: also the refresh token being exchanged. */
+export type AlixRefreshBodyContext = AlixAuthenticateBodyContext & { refreshToken: string };
 
 /** Request paths of the two auth calls, appended to the path of `baseUrl`. */
 export interface AlixAuthPaths {
@@ -129,33 +125,24 @@ export function defaultSignedString(context: AlixSigningContext): string {
   return `${context.partnerCode}|${context.secretKey ?? ''}`;
 }
 
-/** The default sign-in body: `{ partnerCode, signature }` plus `userEmail` when configured. */
-export function defaultAuthenticateBody(context: AlixAuthenticateBodyContext): Record<string, unknown> {
-  const { partnerCode, signature, userEmail } = context;
-  return userEmail === undefined ? { partnerCode, signature } : { partnerCode, signature, userEmail };
-}
-
 /**
- * The default refresh body: `{ partnerCode, refreshToken, signature }` plus `userEmail` when
- * configured. The union of the page's sample (which sends `refreshToken`) and its field table
- * (which requires `userEmail`), so a server that enforces either reading accepts it.
+ * The default body of both calls: the context as it is, so `{ partnerCode, signature }` for the
+ * sign-in and `{ partnerCode, refreshToken, signature }` for the refresh, each plus `userEmail`
+ * when configured. For the refresh, the union of the page's sample (which sends `refreshToken`)
+ * and its field table (which requires `userEmail`), so a server that enforces either reading
+ * accepts it.
  */
-export function defaultRefreshBody(context: AlixRefreshBodyContext): Record<string, unknown> {
-  const { partnerCode, refreshToken, signature, userEmail } = context;
-  const body = { partnerCode, refreshToken, signature };
-  return userEmail === undefined ? body : { ...body, userEmail };
+export function defaultBody(context: AlixAuthenticateBodyContext): Record<string, unknown> {
+  return { ...context };
 }
 
 /** Defaults of {@link AlixAuthProviderOptions}, merged once by the constructor. */
 export const DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS = Object.freeze({
-  paths: Object.freeze({
-    authenticate: '/api/v2/auth/access-token',
-    refresh: '/api/v2/auth/refresh-token',
-  } satisfies AlixAuthPaths),
+  paths: Object.freeze({ authenticate: '/api/v2/auth/access-token', refresh: '/api/v2/auth/refresh-token' }),
   timeoutMs: 10_000,
   signerTimeoutMs: 5_000,
   signedString: defaultSignedString,
-  buildAuthenticateBody: defaultAuthenticateBody,
-  buildRefreshBody: defaultRefreshBody,
-  now: (): number => systemClock.now(),
+  buildAuthenticateBody: defaultBody,
+  buildRefreshBody: defaultBody,
+  now: (): number => Date.now(),
 });

@@ -21,15 +21,15 @@ export function loadPrivateKey(input: unknown): KeyObject {
   assertConfig(typeof input === 'string', 'privateKey must be a PEM string, a file path or a KeyObject');
   if (input.includes(PEM_MARKER)) return parsePem(input, 'privateKey');
   assertConfig(looksLikePath(input), "privateKey is neither a PEM string (no '-----BEGIN' line) nor a file path");
+  const what = `privateKey file '${input}'`;
   let text: string;
   try {
     text = readFileSync(input, 'utf8');
   } catch (error) {
-    const why = errorCodeOf(error) ?? 'unreadable';
-    throw new ConfigurationError(`privateKey file '${input}' cannot be read (${why})`, { cause: error });
+    throw new ConfigurationError(`${what} cannot be read (${errorCodeOf(error) ?? 'unreadable'})`, { cause: error });
   }
-  assertConfig(text.includes(PEM_MARKER), `privateKey file '${input}' does not contain a PEM key`);
-  return parsePem(text, `privateKey file '${input}'`);
+  assertConfig(text.includes(PEM_MARKER), `${what} does not contain a PEM key`);
+  return parsePem(text, what);
 }
 
 /**
@@ -37,21 +37,16 @@ export function loadPrivateKey(input: unknown): KeyObject {
  * is not one long run of base64 characters (a PEM body pasted without its header).
  */
 function looksLikePath(value: string): boolean {
-  if (value.trim() === '' || value.length > 1024 || /[\r\n]/.test(value)) return false;
-  return !(value.length >= 64 && /^[A-Za-z0-9+/=_-]+$/.test(value));
+  return value.trim() !== '' && value.length <= 1024 && !/[\r\n]/.test(value) && !/^[A-Za-z0-9+/=_-]{64,}$/.test(value);
 }
 
 function parsePem(rawPem: string, what: string): KeyObject {
   // Env variables often carry a PEM on one line with literal "\n" sequences.
   const pem = /\r?\n/.test(rawPem) ? rawPem : rawPem.replace(/\\n/g, '\n');
-  assertConfig(
-    !/-----BEGIN (?:RSA )?PUBLIC KEY-----|-----BEGIN CERTIFICATE-----/.test(pem),
-    `${what} is a public key or certificate; the RSA private key is needed to sign`,
-  );
-  assertConfig(
-    !/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(pem),
-    `${what} is an encrypted PEM; decrypt it first or pass a KeyObject`,
-  );
+  const publicOnly = /-----BEGIN (?:RSA )?PUBLIC KEY-----|-----BEGIN CERTIFICATE-----/.test(pem);
+  assertConfig(!publicOnly, `${what} is a public key or certificate; the RSA private key is needed to sign`);
+  const encrypted = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(pem);
+  assertConfig(!encrypted, `${what} is an encrypted PEM; decrypt it first or pass a KeyObject`);
   try {
     return checkKeyObject(createPrivateKey({ key: pem, format: 'pem' }), what);
   } catch (error) {

@@ -5,32 +5,21 @@
  */
 import { constants, createHash, sign } from 'node:crypto';
 import axios, { type AxiosResponse } from 'axios';
+import { assertSupportedPeer } from '../../axios-peer-version';
 import { setUnrefTimeout, systemClock, withTimeout } from '../../clock';
-import {
-  AbortedError,
-  ConfigurationError,
-  TimeoutError,
-  assertConfig,
-  isTokenManagerError,
-  type AuthOperation,
-} from '../../errors';
+import { assertPositiveMs, definedOnly } from '../../defaults';
+import { AbortedError, ConfigurationError, TimeoutError, assertConfig, isTokenManagerError } from '../../errors';
+import type { AuthOperation } from '../../errors';
+import { createLogger, type Logger } from '../../logger';
+import { isLoopbackHost } from '../../loopback';
+import { sanitizeCauseOf } from '../../redaction';
 import type { TokenSet } from '../../token-set';
+import { onAbort, waitWithSignal } from '../../wait-with-signal';
 import type { ProviderIdentity, TokenProvider } from '../types';
 import { classifyTransportError, interpretResponse } from './classify';
-import {
-  DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS,
-  defaultSignedString,
-  type AlixAuthPaths,
-  type AlixAuthProviderOptions,
-  type AlixSigner,
-} from './options';
+import { DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS as DEFAULTS, defaultSignedString } from './options';
+import type { AlixAuthProviderOptions, AlixRefreshBodyContext, AlixSigner } from './options';
 import { loadPrivateKey } from './private-key';
-import { waitWithSignal } from '../../wait-with-signal';
-import { sanitizeCauseOf } from '../../redaction';
-import { assertPositiveMs, definedOnly } from '../../defaults';
-import { assertSupportedPeer } from '../../axios-peer-version';
-import { isLoopbackHost } from '../../loopback';
-import { createLogger, type Logger } from '../../logger';
 
 /** Responses larger than this are refused as malformed, in bytes (1 MiB). */
 const MAX_AUTH_RESPONSE_BYTES = 1024 * 1024;
@@ -40,64 +29,46 @@ const TIMED_OUT = Symbol('timed out');
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
-type Held = 'baseUrl' | 'privateKey' | 'signer' | 'secretKey' | 'userEmail' | 'paths' | 'logger';
-type Settings = Required<Omit<AlixAuthProviderOptions, Held>> & {
-  secretKey: string | undefined;
-  userEmail: string | undefined;
-  paths: AlixAuthPaths;
-};
-
 function isNonEmpty(value: unknown): boolean {
   return typeof value === 'string' && value.trim() !== '';
 }
 
-function mergeOptions(options: AlixAuthProviderOptions): Settings {
+/**
+ * The options the calls use, defaults merged and checked. The key, signer, URL and logger are held
+ * apart; `secretKey` and `userEmail` have no default and stay `undefined` unless given.
+ */
+function mergeOptions(options: AlixAuthProviderOptions) {
   assertConfig(typeof options === 'object' && options !== null, 'AlixAuthProvider options are required');
-  // The key, signer and URL are held apart; keep them out of the settings object.
-  const { privateKey: _privateKey, signer: _signer, baseUrl: _baseUrl, logger: _logger, ...rest } = options;
-  const given = definedOnly(rest);
-  const settings: Settings = {
-    ...DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS,
-    ...given,
-    partnerCode: options.partnerCode,
-    secretKey: given.secretKey,
-    userEmail: given.userEmail,
-    paths: { ...DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS.paths, ...definedOnly(options.paths ?? {}) },
-  };
+  const { privateKey: _key, signer: _signer, baseUrl: _url, logger: _logger, ...given } = definedOnly(options);
+  const paths = { ...DEFAULTS.paths, ...definedOnly(options.paths ?? {}) };
+  const settings = { ...DEFAULTS, ...given, partnerCode: given.partnerCode as string, paths };
   const required = (name: string): string => `${name} is required and must be a non-empty string`;
   assertConfig(isNonEmpty(settings.partnerCode), required('partnerCode'));
-  if (settings.signedString === defaultSignedString || settings.secretKey !== undefined) {
-    assertConfig(isNonEmpty(settings.secretKey), required('secretKey'));
-  }
+  const needsSecret = settings.signedString === defaultSignedString || settings.secretKey !== undefined;
+  if (needsSecret) assertConfig(isNonEmpty(settings.secretKey), required('secretKey'));
   if (settings.userEmail !== undefined) assertConfig(isNonEmpty(settings.userEmail), required('userEmail'));
-  for (const [name, path] of Object.entries(settings.paths)) {
+  for (const [name, path] of Object.entries(paths)) {
     assertConfig(typeof path === 'string' && path.startsWith('/'), `paths.${name} must be a string starting with '/'`);
   }
-  assertPositiveMs('timeoutMs', settings.timeoutMs);
-  assertPositiveMs('signerTimeoutMs', settings.signerTimeoutMs);
+  for (const name of ['timeoutMs', 'signerTimeoutMs'] as const) assertPositiveMs(name, settings[name]);
   for (const name of ['signedString', 'buildAuthenticateBody', 'buildRefreshBody', 'now'] as const) {
     assertConfig(typeof settings[name] === 'function', `${name} must be a function`);
   }
   return settings;
 }
 
-/**
- * Parses and checks `baseUrl`, returning it without a trailing slash, query or fragment: https,
- * or http on a loopback host only, and no credentials.
- */
-function parseBaseUrl(baseUrl: unknown): string {
+/** Parses and checks `baseUrl`: https, or http on a loopback host only, and no credentials, query or fragment. */
+function parseBaseUrl(baseUrl: unknown): URL {
   assertConfig(isNonEmpty(baseUrl), 'baseUrl is required (e.g. https://api.alix.example)');
   assertConfig(URL.canParse(baseUrl as string), 'baseUrl is not an absolute URL');
   const url = new URL(baseUrl as string);
   assertConfig(url.protocol === 'https:' || url.protocol === 'http:', `baseUrl must use https: (got ${url.protocol})`);
   assertConfig(url.username === '' && url.password === '', 'baseUrl must not contain a user name or password');
-  assertConfig(
-    url.protocol === 'https:' || isLoopbackHost(url.hostname),
-    `baseUrl uses plain http: for ${url.hostname}, which only loopback hosts (127.0.0.0/8, ::1, localhost) may. ` +
-      `Use https:.`,
-  );
+  const plainHttp = url.protocol === 'http:' && !isLoopbackHost(url.hostname);
+  const loopback = 'loopback hosts (127.0.0.0/8, ::1, localhost)';
+  assertConfig(!plainHttp, `baseUrl uses plain http: for ${url.hostname}, which only ${loopback} may. Use https:.`);
   assertConfig(url.search === '' && url.hash === '', 'baseUrl must not contain a query or fragment');
-  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  return url;
 }
 
 /**
@@ -105,60 +76,42 @@ function parseBaseUrl(baseUrl: unknown): string {
  * stable id (the email is personal data, never stored in the clear), the origin and the partner
  * code alone into the breaker's scope, and the auth server's `host:port` for messages.
  */
-function alixIdentity(baseUrl: string, partnerCode: string, userEmail: string | undefined): ProviderIdentity {
-  const url = new URL(baseUrl);
-  const digest = (...parts: string[]): string =>
-    createHash('sha256')
-      .update(['alix', url.origin, ...parts].join('\n'))
-      .digest('hex')
-      .slice(0, 32);
+function alixIdentity(url: URL, partnerCode: string, userEmail: string | undefined): ProviderIdentity {
+  const digest = (...parts: string[]): string => {
+    const hash = createHash('sha256').update(['alix', url.origin, ...parts].join('\n'));
+    return hash.digest('hex').slice(0, 32);
+  };
   const endpoint = `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`;
   const identity = { id: digest(partnerCode, userEmail ?? ''), scope: digest(partnerCode), endpoint };
   return Object.freeze(userEmail === undefined ? identity : { ...identity, user: userEmail });
 }
 
 function createSigner(options: AlixAuthProviderOptions): AlixSigner {
-  const hasSigner = options.signer !== undefined;
-  assertConfig((options.privateKey !== undefined) !== hasSigner, 'exactly one of privateKey and signer is required');
-  if (hasSigner) {
-    assertConfig(typeof options.signer === 'function', 'signer must be a function');
-    return options.signer as AlixSigner;
+  const { privateKey, signer } = options;
+  const hasKey = privateKey !== undefined;
+  assertConfig(hasKey !== (signer !== undefined), 'exactly one of privateKey and signer is required');
+  if (!hasKey) {
+    assertConfig(typeof signer === 'function', 'signer must be a function');
+    return signer;
   }
-  const key = loadPrivateKey(options.privateKey);
+  const key = loadPrivateKey(privateKey);
   return async (data) =>
     sign('sha256', Buffer.from(data, 'utf8'), { key, padding: constants.RSA_PKCS1_PADDING }).toString('base64');
 }
 
 /**
- * Shapes of auth answers already reported (see `AlixAuthProviderOptions.logger`). Process-wide on
- * purpose: the auth API answers every session alike, so one line tells the operator and a line
- * per session or per refresh would bury it. Bounded by the few names × formats the reader accepts.
+ * Runs user code (signedString, the signer, a body builder). A library error it throws passes (so a
+ * signer can throw `AuthUnavailableError` to ask for a retry); any other becomes a
+ * {@link ConfigurationError} naming its class, whose cause has `secrets` taken out (it may echo them).
  */
-const reportedShapes = new Set<string>();
-
-/**
- * The provider's own HTTP client. `axios.create()` would merge in the application's global
- * `axios.defaults` (an `Authorization` or `X-Api-Key` header, a `baseURL` with
- * `allowAbsoluteUrls: false` that sends the signed body to another host, `params`, `auth`,
- * agents, a replaced `adapter`…), so the client is a bare `Axios` built from this explicit
- * config alone: no global default and no interceptor of the default instance reaches it.
- * Proxies from the standard environment variables (`HTTPS_PROXY`, `NO_PROXY`) still apply,
- * as axios's http adapter reads them when `proxy` is unset (see docs/alix-auth.md).
- */
-function createHttpClient(): InstanceType<typeof axios.Axios> {
-  return new axios.Axios({
-    adapter: 'http',
-    baseURL: undefined,
-    allowAbsoluteUrls: true,
-    headers: {},
-    maxRedirects: 0,
-    responseType: 'text',
-    responseEncoding: 'utf8',
-    transformRequest: [(data: unknown) => data],
-    transformResponse: [(data: unknown) => data],
-    validateStatus: () => true,
-    maxContentLength: MAX_AUTH_RESPONSE_BYTES,
-  });
+async function runUserCode<T>(what: string, secrets: readonly string[], run: () => T | Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (isTokenManagerError(error)) throw error;
+    const name = error instanceof Error ? error.name : typeof error;
+    throw new ConfigurationError(`${what} threw (${name})`, { cause: sanitizeCauseOf(error, secrets) });
+  }
 }
 
 /**
@@ -182,11 +135,29 @@ function createHttpClient(): InstanceType<typeof axios.Axios> {
  * ```
  */
 export class AlixAuthProvider implements TokenProvider {
-  readonly #settings: Settings;
+  readonly #settings: ReturnType<typeof mergeOptions>;
   readonly #signer: AlixSigner;
+  /** `baseUrl` without a trailing slash, query or fragment. */
   readonly #baseUrl: string;
-  readonly #http = createHttpClient();
   readonly #logger: Logger;
+  /**
+   * The provider's own HTTP client. `axios.create()` would merge in the application's global
+   * `axios.defaults` (an `Authorization` or `X-Api-Key` header, a `baseURL` with
+   * `allowAbsoluteUrls: false` that sends the signed body to another host, `params`, `auth`,
+   * agents, a replaced `adapter`…), so the client is a bare `Axios` built from this explicit
+   * config alone: no global default and no interceptor of the default instance reaches it. Being
+   * bare, it has no request or response transforms either: the body goes as the string given and
+   * comes back as text, whatever its status.
+   * Proxies from the standard environment variables (`HTTPS_PROXY`, `NO_PROXY`) still apply,
+   * as axios's http adapter reads them when `proxy` is unset (see docs/alix-auth.md).
+   */
+  readonly #http = new axios.Axios({
+    adapter: 'http',
+    maxRedirects: 0,
+    responseType: 'text',
+    validateStatus: () => true,
+    maxContentLength: MAX_AUTH_RESPONSE_BYTES,
+  });
   /** Who the sessions of this provider belong to: auth origin, partner code and user email, hashed. */
   readonly identity: ProviderIdentity;
 
@@ -201,10 +172,11 @@ export class AlixAuthProvider implements TokenProvider {
     // call.
     assertSupportedPeer('AlixAuthProvider');
     this.#settings = mergeOptions(options);
-    this.#baseUrl = parseBaseUrl(options.baseUrl);
+    const url = parseBaseUrl(options.baseUrl);
+    this.#baseUrl = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
     this.#signer = createSigner(options);
     this.#logger = createLogger(options.logger);
-    this.identity = alixIdentity(this.#baseUrl, this.#settings.partnerCode, this.#settings.userEmail);
+    this.identity = alixIdentity(url, this.#settings.partnerCode, this.#settings.userEmail);
   }
 
   /**
@@ -229,12 +201,9 @@ export class AlixAuthProvider implements TokenProvider {
    */
   static forUsers(common: Omit<AlixAuthProviderOptions, 'userEmail'>): (userEmail: string) => AlixAuthProvider {
     assertConfig(typeof common === 'object' && common !== null, 'AlixAuthProvider options are required');
-    assertConfig(
-      (common as AlixAuthProviderOptions).userEmail === undefined,
-      'forUsers(): leave out userEmail; each session key is one',
-    );
-    const shared: AlixAuthProviderOptions =
-      common.privateKey === undefined ? { ...common } : { ...common, privateKey: loadPrivateKey(common.privateKey) };
+    const shared: AlixAuthProviderOptions = { ...common };
+    assertConfig(shared.userEmail === undefined, 'forUsers(): leave out userEmail; each session key is one');
+    if (shared.privateKey !== undefined) shared.privateKey = loadPrivateKey(shared.privateKey);
     // The probe validates everything else once.
     new AlixAuthProvider(shared);
     return (userEmail) => new AlixAuthProvider({ ...shared, userEmail });
@@ -265,29 +234,30 @@ export class AlixAuthProvider implements TokenProvider {
     return this.#call('refresh', refreshToken, signal);
   }
 
-  async #call(
-    operation: AuthOperation,
-    refreshToken: string | undefined,
-    signal: AbortSignal | undefined,
-  ): Promise<TokenSet> {
-    const { timeoutMs, signerTimeoutMs, secretKey } = this.#settings;
+  /** One auth call: sign, build the body (the sign-in's has no `refreshToken`), POST it, read the answer. */
+  async #call(operation: AuthOperation, refreshToken: string | undefined, signal?: AbortSignal): Promise<TokenSet> {
+    const { timeoutMs, partnerCode, secretKey, userEmail } = this.#settings;
     // The full URL (origin + path, never a query) goes into every message: a baseUrl whose
     // path prefix doubles the API's own (`/api/api/v2/…`) is then plain to see.
     const url = `${this.#baseUrl}${this.#settings.paths[operation]}`;
     const aborted = (): AbortedError => new AbortedError(`${operation} aborted by the caller: POST ${url}`);
     if (signal?.aborted) throw aborted();
-    const signerTimeout = (): TimeoutError => new TimeoutError({ stage: 'signer', timeoutMs: signerTimeoutMs });
-    const signing = withTimeout(this.#sign(operation), systemClock, signerTimeoutMs, signerTimeout);
-    const signature = await waitWithSignal(signing, signal, aborted);
-    const data = this.#body(operation, signature, refreshToken);
+    const signature = await waitWithSignal(this.#sign(operation), signal, aborted);
+    const secrets = [signature, refreshToken ?? '', secretKey ?? ''];
+    // The default builders send this context as it is: `refreshToken` and `userEmail` only when set.
+    const context = definedOnly({ partnerCode, refreshToken, signature, userEmail }) as AlixRefreshBodyContext;
+    const build = refreshToken === undefined ? this.#settings.buildAuthenticateBody : this.#settings.buildRefreshBody;
+    const builder = `${operation} failed: the request body builder`;
+    const body = await runUserCode(builder, secrets, () => build(context));
+    assertConfig(typeof body === 'object' && body !== null, `${builder} did not return an object`);
+    const data = JSON.stringify(body);
+    if (signal?.aborted) throw aborted();
 
     const controller = new AbortController();
     const timer = setUnrefTimeout(systemClock, () => controller.abort(TIMED_OUT), timeoutMs);
-    const onAbort = (): void => controller.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const stopForwarding = signal && onAbort(signal, () => controller.abort());
     let response: AxiosResponse<unknown>;
     try {
-      if (signal?.aborted) throw aborted();
       const headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
       response = await this.#http.request({ method: 'POST', url, data, headers, signal: controller.signal });
     } catch (error) {
@@ -296,94 +266,24 @@ export class AlixAuthProvider implements TokenProvider {
       throw classifyTransportError(error, context);
     } finally {
       systemClock.clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      stopForwarding?.();
     }
-
-    const headers = Object.entries(response.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value]);
-    const text = typeof response.data === 'string' ? response.data : '';
-    return interpretResponse(
-      { status: response.status, headers: Object.fromEntries(headers) as Record<string, unknown>, text },
-      {
-        operation,
-        url,
-        secrets: [signature, refreshToken, secretKey].filter((secret): secret is string => secret !== undefined),
-        now: this.#settings.now(),
-        onNonSampleShape: (shape) => this.#reportShape(shape),
-      },
-    );
+    return interpretResponse(response, { operation, url, secrets, now: this.#settings.now(), logger: this.#logger });
   }
 
-  /**
-   * Signs this call's string. A signer's own error of this library passes (so a signer can throw
-   * `AuthUnavailableError` to ask for a retry); any other becomes a {@link ConfigurationError} whose
-   * cause has the signed data and the secret key taken out (it may echo them).
-   */
+  /** Signs this call's string, `signedString()`'s result, with the signer within `signerTimeoutMs`. */
   async #sign(operation: AuthOperation): Promise<string> {
-    const { partnerCode, secretKey, userEmail, signedString } = this.#settings;
+    const { partnerCode, secretKey, userEmail, signedString, signerTimeoutMs: timeoutMs } = this.#settings;
+    const failed = `${operation} failed:`;
     const secrets = [secretKey ?? ''];
-    const data = runUserCode(`${operation} failed: signedString() threw`, secrets, () =>
-      signedString({ partnerCode, secretKey, userEmail, operation }),
-    );
-    assertConfig(
-      typeof data === 'string' && data !== '',
-      `${operation} failed: signedString() did not return a non-empty string`,
-    );
-    let signature: unknown;
-    try {
-      signature = await this.#signer(data);
-    } catch (error) {
-      if (isTokenManagerError(error)) throw error;
-      const name = error instanceof Error ? error.name : typeof error;
-      const cause = sanitizeCauseOf(error, [data, ...secrets]);
-      throw new ConfigurationError(`${operation} failed: the signer threw (${name})`, { cause });
-    }
-    assertConfig(
-      typeof signature === 'string' && signature !== '' && BASE64.test(signature),
-      `${operation} failed: the signer did not return a base64 string`,
-    );
+    const context = { partnerCode, secretKey, userEmail, operation };
+    const data = await runUserCode(`${failed} signedString()`, secrets, () => signedString(context));
+    assertConfig(typeof data === 'string' && data !== '', `${failed} signedString() did not return a non-empty string`);
+    const signing = runUserCode(`${failed} the signer`, [data, ...secrets], () => this.#signer(data));
+    const timedOut = (): TimeoutError => new TimeoutError({ stage: 'signer', timeoutMs });
+    const signature: unknown = await withTimeout(signing, systemClock, timeoutMs, timedOut);
+    const base64 = typeof signature === 'string' && signature !== '' && BASE64.test(signature);
+    assertConfig(base64, `${failed} the signer did not return a base64 string`);
     return signature as string;
-  }
-
-  #body(operation: AuthOperation, signature: string, refreshToken: string | undefined): string {
-    const { partnerCode, userEmail, buildAuthenticateBody, buildRefreshBody } = this.#settings;
-    const optional = userEmail === undefined ? {} : { userEmail };
-    const body = runUserCode(`${operation} failed: the request body builder threw`, [], () =>
-      refreshToken === undefined
-        ? buildAuthenticateBody({ partnerCode, signature, ...optional })
-        : buildRefreshBody({ partnerCode, signature, refreshToken, ...optional }),
-    );
-    assertConfig(
-      typeof body === 'object' && body !== null,
-      `${operation} failed: the request body builder did not return an object`,
-    );
-    return JSON.stringify(body);
-  }
-
-  /**
-   * Logs at warn level, the first time this process meets it, an answer shape the page's sample
-   * does not show. A logger that would drop the line (the default silent one) does not use up the
-   * report, so a provider given a logger later still tells. Never throws.
-   */
-  #reportShape(shape: string): void {
-    try {
-      if (reportedShapes.has(shape) || !this.#logger.isLevelEnabled('warn')) return;
-      reportedShapes.add(shape);
-      this.#logger.warn(
-        { event: 'auth-response-shape', shape },
-        `the Alix auth API answered in a shape its published sample does not show (${shape}); read it as documented ` +
-          'in docs/alix-auth.md; this is logged once per process',
-      );
-    } catch {
-      // Logging never breaks a sign-in or refresh.
-    }
-  }
-}
-
-/** Runs user code (signedString, a body builder): a throw becomes a ConfigurationError, its cause without `secrets`. */
-function runUserCode<T>(message: string, secrets: readonly string[], run: () => T): T {
-  try {
-    return run();
-  } catch (error) {
-    throw new ConfigurationError(message, { cause: sanitizeCauseOf(error, secrets) });
   }
 }
