@@ -4,7 +4,6 @@
  * bearer, send, and on a rejection of that bearer one replay with a fresh one when it can help.
  */
 import { ConfigurationError, assertConfig } from '../errors';
-import { definedOnly } from '../defaults';
 import { createOriginSet, parseRetryStatuses } from './origins';
 import type { AccessTokenSource, SessionSource } from './types';
 
@@ -13,20 +12,22 @@ export const DEFAULT_ADAPTER_OPTIONS: Readonly<{ retryStatuses: readonly number[
   retryStatuses: Object.freeze([401]),
 });
 
-/** The session of one request: its bearer's source, and that source looked up again (a pool may have evicted it). */
-interface Route {
-  session: AccessTokenSource;
-  current(): AccessTokenSource;
-}
-
-/** One request as the shared flow sees it; `R` is what one send ends with, and its HTTP status if any. */
+/**
+ * One request bound for an allowed origin, as the shared flow sees it; `R` is what one send ends
+ * with, and its HTTP status if any.
+ */
 export interface Attempt<R extends { status: number | undefined }> {
   adapter: 'axios' | 'fetch';
+  method: string;
+  /** The URL the request goes to (asked only for a 401 or an error). */
+  url(): URL;
   signal: AbortSignal | undefined;
-  /** The method and URL, asked only when the token is rejected (the hot path parses no URL). */
-  describe(): { method: string; url: URL | undefined };
+  /** The session the request names (`alixSession`), if any. */
+  session: unknown;
+  /** The `sessionKey` option's answer for the request: asked only of a pool, when the request names no session. */
+  deriveSession(): unknown;
   /** Whether the body can be sent a second time. */
-  replayable(): boolean;
+  replayable: boolean;
   /** Sends the request with `Authorization: Bearer <token>`; `replay` on the second send. */
   send(token: string, replay: boolean): Promise<R>;
 }
@@ -55,15 +56,13 @@ export function createAuthorizer(
 ) {
   const candidate = source as Partial<SessionSource & AccessTokenSource> | null | undefined;
   const pool = typeof candidate?.get === 'function' ? (candidate as SessionSource) : undefined;
-  const single =
-    pool === undefined && typeof candidate?.getAccessToken === 'function' && typeof candidate.invalidate === 'function'
-      ? (candidate as AccessTokenSource)
-      : undefined;
   assertConfig(
-    pool ?? single,
+    pool !== undefined ||
+      (typeof candidate?.getAccessToken === 'function' && typeof candidate.invalidate === 'function'),
     `${where}: the ${context.argument} argument is neither a token manager (getAccessToken()/invalidate()) nor a ` +
       `session pool (get(key))`,
   );
+  const single = candidate as AccessTokenSource;
   const { sessionKey } = options;
   assertConfig(
     sessionKey === undefined || typeof sessionKey === 'function',
@@ -74,56 +73,55 @@ export function createAuthorizer(
     `${where}: \`sessionKey\` routes requests between the sessions of a pool; it cannot be used with a single ` +
       `token manager`,
   );
-  const settings = { ...DEFAULT_ADAPTER_OPTIONS, ...definedOnly(options) };
-  const origins = createOriginSet(settings.origins, context.baseUrl, where);
-  const retryStatuses = parseRetryStatuses(settings.retryStatuses, where);
-  const singleRoute = single === undefined ? undefined : { session: single, current: () => single };
+  const origins = createOriginSet(options.origins, context.baseUrl, where);
+  const retryStatuses = parseRetryStatuses(options.retryStatuses ?? DEFAULT_ADAPTER_OPTIONS.retryStatuses, where);
+  const singleSession = (): AccessTokenSource => single;
 
   /**
-   * The session a request bound for an allowed origin acts for: with a single source, the
-   * request may name only the user it acts for; with a pool, it must name one (`named`, else
-   * `derive()`).
+   * The session a request acts for, looked up on each call (a pool may evict it): with a single
+   * source, the request may name only the user it acts for; with a pool, it must name one.
    * @throws {ConfigurationError} otherwise; the request is not sent.
    */
-  const route = (named: unknown, derive: () => unknown, origin: () => string): Route => {
+  const sessionOf = (attempt: Attempt<{ status: number | undefined }>): (() => AccessTokenSource) => {
     if (pool === undefined) {
+      const named = attempt.session;
       // A request that names another end user would go out with this session's bearer.
-      if (named === undefined || (typeof named === 'string' && single?.actsFor?.(named) === true)) {
-        return singleRoute as Route;
-      }
+      if (named === undefined || (typeof named === 'string' && single.actsFor?.(named) === true)) return singleSession;
       throw new ConfigurationError(
         `${where}: the request names a session (alixSession) that this single token manager does not act for, so ` +
           `it was not sent. Attach a TokenManagerPool to serve many users, or leave alixSession out.`,
       );
     }
-    const key = named ?? derive();
-    if (typeof key === 'string' && key !== '') return { session: pool.get(key), current: () => pool.get(key) };
+    const key = attempt.session ?? attempt.deriveSession();
+    if (typeof key === 'string' && key !== '') return () => pool.get(key);
     // The origin only: a path or query may hold personal data.
     throw new ConfigurationError(
-      `${where}: a request to ${origin() || 'an allowed origin'} names no session, and the token source is a ` +
-        `session pool; ${context.fix}. The request was not sent`,
+      `${where}: a request to ${attempt.url().origin} names no session, and the token source is a session pool; ` +
+        `${context.fix}. The request was not sent`,
     );
   };
 
-  /** Sends with a bearer from the route; on a rejection of it, invalidates it and replays once when that can help. */
-  const send = async <R extends { status: number | undefined }>(route: Route, attempt: Attempt<R>): Promise<R> => {
+  /** Sends with a bearer of the request's session; on its rejection, invalidates it and replays once if that helps. */
+  const send = async <R extends { status: number | undefined }>(attempt: Attempt<R>): Promise<R> => {
+    const session = sessionOf(attempt);
     // No options object without a signal: it keeps the manager on its hot path.
     const options = attempt.signal === undefined ? undefined : { signal: attempt.signal };
-    const token = await route.session.getAccessToken(options);
+    const token = await session().getAccessToken(options);
     const first = await attempt.send(token, false);
     const { status } = first;
     if (status === undefined || !retryStatuses.has(status)) return first;
-    const manager = route.current();
-    const { method, url } = attempt.describe();
+    const manager = session();
+    const { method } = attempt;
+    const url = attempt.url();
     // The storm key: `METHOD /path`, without the query (ids in it vary per call).
-    const target = `${method} ${url?.pathname ?? '/'}`;
+    const target = `${method} ${url.pathname}`;
     // `cooldown` (a 401 storm at this target) and `ignored` (nothing held, or closed): a replay would only repeat
     // the rejection. A user-written source that returns nothing is treated as `refreshing`.
     const answer = manager.invalidate(token, { target });
-    if (answer === 'cooldown' || answer === 'ignored' || !attempt.replayable()) return first;
+    if (answer === 'cooldown' || answer === 'ignored' || !attempt.replayable) return first;
     const fresh = await manager.getAccessToken(options);
     try {
-      manager.recordReplay?.({ adapter: attempt.adapter, status, method, origin: url?.origin ?? '' });
+      manager.recordReplay?.({ adapter: attempt.adapter, status, method, origin: url.origin });
     } catch {
       // Observability must never change a request's outcome.
     }
@@ -134,7 +132,7 @@ export function createAuthorizer(
     }
     return replayed;
   };
-  return { origins, route, send };
+  return { origins, send };
 }
 
 /**
@@ -143,8 +141,7 @@ export function createAuthorizer(
  * web ReadableStream or an async iterable is consumed by the first send and cannot.
  */
 export function isReplayableBody(body: unknown): boolean {
-  if (body === undefined || body === null || typeof body !== 'object') return true;
-  if (typeof (body as { pipe?: unknown }).pipe === 'function' || body instanceof ReadableStream) return false;
-  if (ArrayBuffer.isView(body) || body instanceof ArrayBuffer || body instanceof URLSearchParams) return true;
-  return body instanceof Blob || body instanceof FormData || !(Symbol.asyncIterator in body);
+  if (typeof body !== 'object' || body === null) return true;
+  const stream = typeof (body as { pipe?: unknown }).pipe === 'function' || body instanceof ReadableStream;
+  return !stream && !(Symbol.asyncIterator in body);
 }

@@ -1,53 +1,28 @@
 /**
  * The axios the adapter talks to: axios is a peer dependency, so the application's own copy, or
  * any other copy an instance comes from (a nested or bundled one, a fresh module registry).
- * Everything here is structural (no class or type from an axios copy of ours), so an instance
- * of any supported axios version and copy fits without casts; the only runtime use of the peer
- * is axios's own `getAdapter` for the peer's instances, which turns adapter names into a transport.
+ * Instances are typed structurally (no class or type from an axios copy of ours), so an instance
+ * of any supported axios version and copy fits without casts; the configs inside the hook use the
+ * peer's typings (types only). The only runtime uses of the peer are its duck-typed `isAxiosError`
+ * and its own `getAdapter` for the peer's instances, which turns adapter names into a transport.
  */
+import axios from 'axios';
+import type { AxiosAdapter, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
 import { assertConfig } from '../errors';
 import { SUPPORTED_AXIOS_RANGE, assertSupportedPeer, peerAxios as peer } from '../axios-peer-version';
 import type { PeerAxios } from '../axios-peer-version';
-
-/** The fields of an axios request config that the adapter reads or writes. */
-export interface AxiosRequestConfigLike {
-  url?: string | undefined;
-  baseURL?: string | undefined;
-  allowAbsoluteUrls?: boolean | undefined;
-  method?: string | undefined;
-  headers?: unknown;
-  data?: unknown;
-  signal?: unknown;
-  adapter?: unknown;
-  beforeRedirect?: unknown;
-  skipAuth?: boolean | undefined;
-  /** The session a request names when the adapter serves a pool (unknown: JavaScript callers may send anything). */
-  alixSession?: unknown;
-}
-
-/** An axios adapter (the transport: http, xhr, fetch or a custom one): sends a config, resolves with the response. */
-export type AxiosAdapterLike = (config: AxiosRequestConfigLike) => Promise<{ status: number }>;
 
 /**
  * The part of an axios instance that {@link attachTokenManager} needs. Any `AxiosInstance` of a
  * supported axios version (and `axios` itself) is one.
  */
 export interface AxiosInstanceLike {
-  defaults: { baseURL?: string | undefined; adapter?: unknown };
-  interceptors: {
-    request: {
-      // `any` on purpose: each axios 1.x release types this callback differently (generic or not,
-      // InternalAxiosRequestConfig or AxiosRequestConfig), and the callback must fit every one.
-      // `onRejected` is `… | undefined` in axios 1.6's typings and `… | null` in later ones.
-      use(
-        // eslint-disable-next-line @typescript-eslint/no-explicit-any
-        onFulfilled: (config: any) => any,
-        onRejected: ((error: unknown) => unknown) | null | undefined,
-        options: { synchronous: boolean },
-      ): number;
-      eject(id: number): void;
-    };
-  };
+  defaults: { baseURL?: string | undefined };
+  // `any` on purpose: each axios 1.x release types `use()` differently (a generic callback or not,
+  // InternalAxiosRequestConfig or AxiosRequestConfig, `onRejected` `… | undefined` in 1.6 and
+  // `… | null` later), and every one must fit.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  interceptors: { request: { use(...args: any[]): number; eject(id: number): void } };
 }
 
 /**
@@ -61,9 +36,7 @@ export interface AxiosInstanceLike {
 export function assertSupportedInstance(instance: unknown, where: string): asserts instance is AxiosInstanceLike {
   const candidate = instance as Partial<AxiosInstanceLike & { request: unknown; VERSION: unknown }> | null | undefined;
   assertConfig(
-    (typeof candidate === 'object' || typeof candidate === 'function') &&
-      candidate !== null &&
-      typeof candidate.request === 'function' &&
+    typeof candidate?.request === 'function' &&
       typeof candidate.interceptors?.request?.use === 'function' &&
       typeof candidate.defaults === 'object',
     `${where}: the first argument is not an axios instance`,
@@ -93,22 +66,13 @@ function isLegacyInstance(instance: object): boolean {
 /**
  * Whether the axios that made `instance` joins an absolute url to the base URL under
  * `allowAbsoluteUrls: false` (1.8 and later); earlier versions ignore the option and send the url as
- * it is. Asked of the instance's own `getUri()`; false when that cannot tell.
+ * it is. Asked of the instance's own `getUri()`.
  */
 export function joinsAbsoluteUrls(instance: AxiosInstanceLike): boolean {
   const base = 'https://base.invalid';
-  try {
-    const getUri = (instance as { getUri?: (config: object) => unknown }).getUri;
-    const uri = getUri?.call(instance, { baseURL: base, url: 'https://url.invalid/', allowAbsoluteUrls: false });
-    return typeof uri === 'string' && uri.startsWith(`${base}/`);
-  } catch {
-    return false;
-  }
-}
-
-/** A bare axios 1.x `Axios` (no interceptors, no defaults) of some copy, seen structurally. */
-interface BareAxiosLike {
-  request(config: object): Promise<{ status: number; config?: unknown }>;
+  const { getUri } = instance as { getUri?: (config: object) => unknown };
+  const uri = getUri?.call(instance, { baseURL: base, url: 'https://url.invalid/', allowAbsoluteUrls: false });
+  return String(uri).startsWith(`${base}/`);
 }
 
 /**
@@ -122,43 +86,41 @@ interface BareAxiosLike {
  */
 export function createTransportResolver(
   instance: AxiosInstanceLike,
-): (adapter: unknown, config: AxiosRequestConfigLike) => AxiosAdapterLike {
+): (adapter: unknown, config: InternalAxiosRequestConfig) => AxiosAdapter {
   const ours = peer.interceptors?.request;
   if (ours !== undefined && Object.getPrototypeOf(instance.interceptors.request) === Object.getPrototypeOf(ours)) {
-    const getAdapter = peer.getAdapter as NonNullable<PeerAxios['getAdapter']>;
+    const getAdapter = peer.getAdapter as (names: unknown, config: unknown) => AxiosAdapter;
     return (adapter, config) =>
-      typeof adapter === 'function'
-        ? (adapter as AxiosAdapterLike)
-        : (getAdapter(adapter ?? peer.defaults?.adapter, config) as AxiosAdapterLike);
+      typeof adapter === 'function' ? (adapter as AxiosAdapter) : getAdapter(adapter ?? peer.defaults?.adapter, config);
   }
   const runner = bareAxiosOf(instance);
-  assertConfig(
-    typeof runner?.request === 'function',
-    'attachTokenManager: this axios instance has no Axios class to send through',
-  );
+  assertConfig(runner !== undefined, 'attachTokenManager: this axios instance has no Axios class to send through');
   // Through the copy's dispatch; its response or error keeps the config sent.
   const viaCopy =
-    (adapter: unknown): AxiosAdapterLike =>
+    (names: unknown): AxiosAdapter =>
     (config) =>
-      runner.request({ ...config, adapter, transformRequest: [], transformResponse: [] }).then(
+      runner.request({ ...config, adapter: names, transformRequest: [], transformResponse: [] }).then(
         (response) => Object.assign(response, { config }),
         (error: unknown) => {
-          if (isAxiosErrorLike(error)) {
+          if (axios.isAxiosError(error)) {
             error.config = config;
-            if (error.response !== undefined) Object.assign(error.response, { config });
+            if (error.response !== undefined) error.response.config = config;
           }
           throw error;
         },
       );
-  return (adapter) => (typeof adapter === 'function' ? (adapter as AxiosAdapterLike) : viaCopy(adapter));
+  return (adapter) => (typeof adapter === 'function' ? (adapter as AxiosAdapter) : viaCopy(adapter));
 }
+
+/** A bare axios 1.x `Axios` (no interceptors, no defaults) of some copy, seen structurally. */
+type BareAxios = { request(config: object): Promise<AxiosResponse> };
 
 /**
  * A bare `Axios` of the copy that made `instance`: `create()` of that copy with its defaults emptied
  * (an instance made by `create()`, or the module), or its class (a `new Axios()`).
  */
-function bareAxiosOf(instance: AxiosInstanceLike): BareAxiosLike | undefined {
-  const { create } = instance as { create?: (config: object) => BareAxiosLike & { defaults: object } };
+function bareAxiosOf(instance: AxiosInstanceLike): BareAxios | undefined {
+  const { create } = instance as { create?: (config: object) => BareAxios & { defaults: object } };
   if (typeof create === 'function') {
     const bare = create.call(instance, {});
     const defaults = bare.defaults as Record<string, unknown>;
@@ -167,13 +129,6 @@ function bareAxiosOf(instance: AxiosInstanceLike): BareAxiosLike | undefined {
   }
   if (typeof instance === 'function') return undefined;
   // A bare `new Axios()`: its constructor is a class (assertSupportedInstance checked it).
-  const prototype = Object.getPrototypeOf(instance) as { constructor: new (defaults: object) => BareAxiosLike };
+  const prototype = Object.getPrototypeOf(instance) as { constructor: new (defaults: object) => BareAxios };
   return new prototype.constructor({});
-}
-
-/** axios's own test for its errors, duck-typed so that an error from any copy counts. */
-export function isAxiosErrorLike(
-  error: unknown,
-): error is { isAxiosError: true; config?: AxiosRequestConfigLike; response?: { status: number } } {
-  return typeof error === 'object' && error !== null && (error as { isAxiosError?: unknown }).isAxiosError === true;
 }

@@ -8,21 +8,18 @@
  * order, so the origin is checked on the URL that is really sent, and the 401 replay reuses the
  * already serialised request without going through the interceptors again.
  */
-import type { InternalAxiosRequestConfig } from 'axios';
-import { ConfigurationError } from '../errors';
+import axios from 'axios';
+import type { AxiosAdapter, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
 import { createAuthorizer, isReplayableBody } from './authorize';
-import { combineUrls, isAbsoluteUrl, isAllowedUrl, resolveRequestUrl, type OriginSet } from './origins';
-import { redactAxiosError } from './redact';
-import type { AccessTokenSource, SessionSource } from './types';
 import {
   assertSupportedInstance,
   createTransportResolver,
-  isAxiosErrorLike,
   joinsAbsoluteUrls,
-  type AxiosAdapterLike,
   type AxiosInstanceLike,
-  type AxiosRequestConfigLike,
 } from './axios-peer';
+import { createTargetCheck, isAllowedUrl, resolveRequestUrl, type OriginSet } from './origins';
+import { redactAxiosError } from './redact';
+import type { AccessTokenSource, SessionSource } from './types';
 
 declare module 'axios' {
   interface AxiosRequestConfig {
@@ -72,10 +69,10 @@ export interface AttachTokenManagerOptions {
 export type DetachTokenManager = () => void;
 
 /** follow-redirects' hook, as the axios http adapter calls it. */
-type BeforeRedirect = (options: Record<string, unknown>, responseDetails: unknown, requestDetails: unknown) => void;
+type BeforeRedirect = (options: Record<string, unknown>, ...details: unknown[]) => void;
 
 /** What one send ended with: axios rejects a 401 (by `validateStatus`), and the replay must see it. */
-type Outcome = { status: number | undefined } & ({ response: { status: number } } | { error: unknown });
+type Outcome = { status: number | undefined } & ({ response: AxiosResponse } | { error: unknown });
 
 /** Every transport wrapper made by any attachment, mapped to the transport it wraps. */
 const wrappedTransports = new WeakMap<object, unknown>();
@@ -124,6 +121,7 @@ export function attachTokenManager(
   const where = 'attachTokenManager';
   assertSupportedInstance(instance, where);
   const resolveTransport = createTransportResolver(instance);
+  const joinsAbsolute = joinsAbsoluteUrls(instance);
   const authorizer = createAuthorizer(source, options ?? {}, where, {
     argument: 'second',
     baseUrl: instance.defaults.baseURL,
@@ -132,52 +130,45 @@ export function attachTokenManager(
       'attachTokenManager()',
   });
   const guardRedirect = createRedirectGuard(authorizer.origins);
-  const isAllowedTarget = createTargetCheck(authorizer.origins, joinsAbsoluteUrls(instance));
+  const isAllowedTarget = createTargetCheck(authorizer.origins, joinsAbsolute);
   let attached = true;
 
-  /** The wrapper axios calls as the request's adapter, after every interceptor has run. */
-  const send = async (inner: unknown, config: AxiosRequestConfigLike): Promise<{ status: number }> => {
+  /** What the wrapper around the request's transport does, after every interceptor has run. */
+  const send = async (inner: unknown, config: InternalAxiosRequestConfig): Promise<AxiosResponse> => {
     const transport = resolveTransport(inner, config);
     if (!attached || config.skipAuth === true || !isAllowedTarget(config)) return transport(config);
-    // The request's own AxiosHeaders: the bearer is set through its methods.
-    const headers = config.headers as { set?(name: string, value: string, rewrite: boolean): unknown; get?: unknown };
-    if (typeof headers?.set !== 'function' || typeof headers.get !== 'function') {
-      throw new ConfigurationError(
-        `${where}: the request's headers are not AxiosHeaders; axios ${'>='}1.6 is required`,
-      );
-    }
-    const route = authorizer.route(
-      config.alixSession,
-      () => options?.sessionKey?.(config as InternalAxiosRequestConfig),
-      () => resolveRequestUrl(config)?.origin ?? '',
-    );
-    const outcome = await authorizer.send<Outcome>(route, {
+    const outcome = await authorizer.send<Outcome>({
       adapter: 'axios',
+      method: (config.method ?? 'get').toUpperCase(),
+      // Parsed only when needed (a 401, an error): an allowed target always parses.
+      url: () => resolveRequestUrl(config, joinsAbsolute) as URL,
       signal: config.signal instanceof AbortSignal ? config.signal : undefined,
-      describe: () => ({ method: (config.method ?? 'get').toUpperCase(), url: resolveRequestUrl(config) }),
-      replayable: () => isReplayableBody(config.data),
+      session: config.alixSession,
+      deriveSession: () => options?.sessionKey?.(config),
+      replayable: isReplayableBody(config.data),
       send: async (token) => {
-        headers.set?.('Authorization', `Bearer ${token}`, true);
+        // The request's own AxiosHeaders: axios 1.x makes them before it calls the transport.
+        config.headers.set('Authorization', `Bearer ${token}`, true);
         config.beforeRedirect = guardRedirect(config.beforeRedirect as BeforeRedirect | undefined);
         try {
           const response = await transport(config);
           return { status: response.status, response };
         } catch (error) {
-          return { status: isAxiosErrorLike(error) ? error.response?.status : undefined, error };
+          return { status: axios.isAxiosError(error) ? error.response?.status : undefined, error };
         }
       },
     });
     if ('response' in outcome) return outcome.response;
-    if (isAxiosErrorLike(outcome.error)) redactAxiosError(outcome.error);
+    if (axios.isAxiosError(outcome.error)) redactAxiosError(outcome.error);
     throw outcome.error;
   };
 
   // One wrapper per transport (an adapter function, or a list of adapter names), made once:
   // the per-request path allocates nothing here.
-  const wrappers = new Map<unknown, AxiosAdapterLike>();
-  const wrap = (inner: unknown): AxiosAdapterLike => {
+  const wrappers = new Map<unknown, AxiosAdapter>();
+  const wrap = (inner: unknown): AxiosAdapter => {
     const key = typeof inner === 'function' ? inner : namesKey(inner);
-    let wrapper = key === undefined ? undefined : wrappers.get(key);
+    let wrapper = wrappers.get(key);
     if (wrapper === undefined) {
       wrapper = (sent) => send(inner, sent);
       wrappedTransports.set(wrapper, inner);
@@ -188,7 +179,7 @@ export function attachTokenManager(
 
   // synchronous: axios only skips its promise chain when every request interceptor says so.
   const requestId = instance.interceptors.request.use(
-    (config: AxiosRequestConfigLike) => {
+    (config: InternalAxiosRequestConfig) => {
       // A config that went through an attachment before (a retry library re-sending error.config)
       // carries a wrapper already: wrap what it wraps, so the hook never runs twice.
       const current = config.adapter;
@@ -214,62 +205,22 @@ function namesKey(adapter: unknown): string | undefined {
 }
 
 /**
- * Whether a request's final URL (as axios's buildFullPath makes it) has an allowed origin. A
- * relative url keeps its base URL's origin whenever the base URL has a host of its own (the
- * joining slash ends the base's authority), so that decision is cached per base URL and the
- * hot path parses no URL; absolute urls and host-less bases are resolved each time. An absolute url
- * is joined to the base URL under `allowAbsoluteUrls: false` only when the instance's axios does so
- * (`joinsAbsoluteUrls`, axios 1.8 and later); earlier versions send it as it is.
- */
-function createTargetCheck(origins: OriginSet, joinsAbsolute: boolean): (config: AxiosRequestConfigLike) => boolean {
-  const byBase = new Map<string, boolean>();
-  return (config) => {
-    const url = typeof config.url === 'string' ? config.url : '';
-    const base = typeof config.baseURL === 'string' ? config.baseURL : '';
-    const absolute = isAbsoluteUrl(url) && (config.allowAbsoluteUrls !== false || !joinsAbsolute);
-    if (absolute || base === '') return isAllowedUrl(origins, absolute ? url : resolveRequestUrl(config));
-    const cached = byBase.get(base);
-    if (cached !== undefined) return cached;
-    const allowed = isAllowedUrl(origins, resolveRequestUrl(config));
-    if (hasOwnHost(base) && byBase.size < 64) byBase.set(base, allowed);
-    return allowed;
-  };
-}
-
-/** True when `base` parses with a host, and joining a path to it keeps that origin. */
-function hasOwnHost(base: string): boolean {
-  try {
-    const origin = new URL(base);
-    return origin.host !== '' && new URL(combineUrls(base, 'x')).origin === origin.origin;
-  } catch {
-    return false;
-  }
-}
-
-/**
  * Builds a follow-redirects `beforeRedirect` hook (axios http adapter) that deletes the
- * Authorization header when a redirect leaves the allowed origins, then calls the user's
- * own hook. Wrapping is idempotent, so a replayed config is not wrapped twice.
+ * Authorization header when a redirect leaves the allowed origins (or names no `href`), then
+ * calls the user's own hook. Wrapping is idempotent, so a replayed config is not wrapped twice.
  */
 export function createRedirectGuard(origins: OriginSet): (existing: BeforeRedirect | undefined) => BeforeRedirect {
   const guards = new WeakSet<BeforeRedirect>();
   return (existing) => {
     if (existing !== undefined && guards.has(existing)) return existing;
-    const guard: BeforeRedirect = (options, responseDetails, requestDetails) => {
-      if (!isAllowedUrl(origins, redirectTarget(options))) {
+    const guard: BeforeRedirect = (options, ...details) => {
+      if (!isAllowedUrl(origins, typeof options.href === 'string' ? options.href : undefined)) {
         const headers = (options.headers ?? {}) as Record<string, unknown>;
         for (const key of Object.keys(headers)) if (key.toLowerCase() === 'authorization') delete headers[key];
       }
-      existing?.(options, responseDetails, requestDetails);
+      existing?.(options, ...details);
     };
     guards.add(guard);
     return guard;
   };
-}
-
-function redirectTarget(options: Record<string, unknown>): string | undefined {
-  if (typeof options.href === 'string') return options.href;
-  if (typeof options.protocol !== 'string' || typeof options.hostname !== 'string') return undefined;
-  const port = options.port === undefined || options.port === '' ? '' : `:${String(options.port)}`;
-  return `${options.protocol}//${options.hostname}${port}/`;
 }

@@ -107,28 +107,29 @@ export function createAuthorizedFetch(
     const request = asRequest(input);
     const url = request === undefined ? String(input) : request.url;
     if (!isAllowedUrl(authorizer.origins, url)) return fetchImpl(input, init);
-    const route = authorizer.route(
-      init?.alixSession,
-      () => options.sessionKey?.(keyRequest(request, url, init)),
-      () => new URL(url).origin,
-    );
     // Bodies held in memory (string, URLSearchParams, ArrayBuffer and views, Blob, FormData) can be sent again; a
     // stream cannot, nor a Request whose body was already read. fetch sends a plain object as "[object Object]".
     const body: unknown = init?.body;
     const replayable =
       body === undefined ? request === undefined || request.body === null || !request.bodyUsed : isReplayableBody(body);
-    // A Request's body can be read once: keep an unread copy for the replay.
-    const spare = replayable && request?.body && init?.body === undefined ? request.clone() : undefined;
     let first: Response | undefined;
-    const response = await authorizer.send(route, {
+    let spare: Request | undefined;
+    const response = await authorizer.send({
       adapter: 'fetch',
+      method: (init?.method ?? request?.method ?? 'GET').toUpperCase(),
+      url: () => new URL(url),
       signal: init?.signal ?? request?.signal ?? undefined,
-      describe: () => ({ method: (init?.method ?? request?.method ?? 'GET').toUpperCase(), url: new URL(url) }),
-      replayable: () => replayable,
+      session: init?.alixSession,
+      deriveSession: () => options.sessionKey?.(keyRequest(request, url, init)),
+      replayable,
       send: async (token, replay) => {
-        if (!replay) return (first = await fetchImpl(input, withBearer(request, init, token)));
-        void first?.body?.cancel().catch(() => undefined);
-        return fetchImpl(spare ?? input, withBearer(spare ?? request, init, token));
+        if (replay) {
+          void first?.body?.cancel().catch(() => undefined);
+          return fetchImpl(spare ?? input, withBearer(spare ?? request, init, token));
+        }
+        // A Request's body can be read once: keep an unread copy for the replay.
+        spare = replayable && request?.body && body === undefined ? request.clone() : undefined;
+        return (first = await fetchImpl(input, withBearer(request, init, token)));
       },
     });
     if (response === first) void spare?.body?.cancel().catch(() => undefined);

@@ -2,7 +2,7 @@
  * The origin allow-list both HTTP adapters check at send time (parsing and normalising its
  * entries), the URL a request really goes to (axios's `buildFullPath`), and option checks.
  */
-import { ConfigurationError, assertConfig } from '../errors';
+import { assertConfig } from '../errors';
 import { isLoopbackHost } from '../loopback';
 
 /** An allow-list of normalised origins (`scheme://host[:port]`, default ports dropped). */
@@ -17,7 +17,7 @@ export type OriginSet = ReadonlySet<string>;
  * @throws {ConfigurationError} when the entry is not such an origin.
  */
 export function parseOrigin(entry: string, label = 'origin', baseUrl = false): string {
-  const url = tryParseUrl(entry);
+  const url = parseUrl(entry);
   assertConfig(url?.protocol === 'https:' || url?.protocol === 'http:', `${label} is not an absolute http(s) URL`);
   assertConfig(baseUrl || (url.username === '' && url.password === ''), `${label} must not contain credentials`);
   assertConfig(
@@ -43,49 +43,69 @@ export function createOriginSet(
   baseUrl: string | undefined,
   where: string,
 ): OriginSet {
-  if (origins !== undefined) {
+  if (origins === undefined) {
     assertConfig(
-      Array.isArray(origins) && origins.length > 0,
-      `${where}: \`origins\` must be a non-empty array of origins`,
+      typeof baseUrl === 'string' && baseUrl !== '',
+      `${where}: no origin to send the bearer to; give the axios instance a baseURL or pass \`origins\``,
     );
-    return new Set(origins.map((entry, index) => parseOrigin(entry, `${where}: origins[${index}]`)));
+    return new Set([parseOrigin(baseUrl, `${where}: baseURL`, true)]);
   }
-  if (typeof baseUrl === 'string' && baseUrl !== '') return new Set([parseOrigin(baseUrl, `${where}: baseURL`, true)]);
-  throw new ConfigurationError(
-    `${where}: no origin to send the bearer to; give the axios instance a baseURL or pass \`origins\``,
+  assertConfig(
+    Array.isArray(origins) && origins.length > 0,
+    `${where}: \`origins\` must be a non-empty array of origins`,
   );
-}
-
-/** The same test axios uses: `scheme://` or protocol-relative `//`. */
-export function isAbsoluteUrl(url: string): boolean {
-  return /^([a-z][a-z\d+\-.]*:)?\/\//i.test(url);
-}
-
-/** Joins a base URL and a relative URL with exactly one slash, as axios does. */
-export function combineUrls(baseUrl: string, relativeUrl: string): string {
-  if (relativeUrl === '') return baseUrl;
-  return `${baseUrl.replace(/\/+$/, '')}/${relativeUrl.replace(/^\/+/, '')}`;
+  return new Set(origins.map((entry, index) => parseOrigin(entry, `${where}: origins[${index}]`)));
 }
 
 /**
  * Resolves the URL a request will go to, following axios's `buildFullPath`: a relative `url`
- * (or any `url` when `allowAbsoluteUrls` is `false`) is appended to `baseURL`; an absolute
- * one is used as it is. Returns `undefined` when the result is not an absolute URL.
+ * (or any `url` when `allowAbsoluteUrls` is `false` and the axios joins absolute urls, 1.8 and
+ * later) is appended to `baseURL` with exactly one slash; an absolute one (`scheme://` or
+ * protocol-relative `//`) is used as it is. Returns `undefined` when the result is not an
+ * absolute URL.
  */
-export function resolveRequestUrl(target: {
-  baseURL?: unknown;
-  url?: unknown;
-  allowAbsoluteUrls?: unknown;
-}): URL | undefined {
+export function resolveRequestUrl(target: RequestTarget, joinsAbsoluteUrls = true): URL | undefined {
   const url = typeof target.url === 'string' ? target.url : '';
-  const baseUrl = typeof target.baseURL === 'string' ? target.baseURL : '';
-  const joined = baseUrl !== '' && (!isAbsoluteUrl(url) || target.allowAbsoluteUrls === false);
-  return tryParseUrl(joined ? combineUrls(baseUrl, url) : url);
+  if (!joinedToBase(target, joinsAbsoluteUrls)) return parseUrl(url);
+  const base = target.baseURL as string;
+  return parseUrl(url === '' ? base : `${base.replace(/\/+$/, '')}/${url.replace(/^\/+/, '')}`);
+}
+
+/** What axios builds a request's URL from. */
+type RequestTarget = { baseURL?: unknown; url?: unknown; allowAbsoluteUrls?: unknown };
+
+/** Whether axios appends the request's `url` to its `baseURL` (see {@link resolveRequestUrl}). */
+function joinedToBase(target: RequestTarget, joinsAbsoluteUrls: boolean): boolean {
+  const url = typeof target.url === 'string' ? target.url : '';
+  const absolute =
+    /^([a-z][a-z\d+\-.]*:)?\/\//i.test(url) && (target.allowAbsoluteUrls !== false || !joinsAbsoluteUrls);
+  return typeof target.baseURL === 'string' && target.baseURL !== '' && !absolute;
+}
+
+/**
+ * The allow-list check of an axios instance's requests. A URL appended to a `baseURL` with a host
+ * of its own has that base's origin, so the answer is kept per base (at most 64): parsing each
+ * request's URL would cost more than all the rest of the adapter's work.
+ */
+export function createTargetCheck(origins: OriginSet, joinsAbsoluteUrls: boolean): (target: RequestTarget) => boolean {
+  const byBase = new Map<string, boolean>();
+  return (target) => {
+    if (!joinedToBase(target, joinsAbsoluteUrls))
+      return isAllowedUrl(origins, resolveRequestUrl(target, joinsAbsoluteUrls));
+    const base = target.baseURL as string;
+    const cached = byBase.get(base);
+    if (cached !== undefined) return cached;
+    const allowed = isAllowedUrl(origins, resolveRequestUrl(target, joinsAbsoluteUrls));
+    const origin = parseUrl(base);
+    const keepsOrigin = origin !== undefined && origin.host !== '' && parseUrl(`${base}/x`)?.origin === origin.origin;
+    if (keepsOrigin && byBase.size < 64) byBase.set(base, allowed);
+    return allowed;
+  };
 }
 
 /** True when `url` (a string, URL or unparseable value) is http(s) with an origin in the allow-list. */
 export function isAllowedUrl(origins: OriginSet, url: string | URL | undefined): boolean {
-  const parsed = typeof url === 'string' ? tryParseUrl(url) : url;
+  const parsed = typeof url === 'string' ? parseUrl(url) : url;
   // The protocol is checked too: a `blob:https://host/…` URL has that host's origin.
   return parsed !== undefined && /^https?:$/.test(parsed.protocol) && origins.has(parsed.origin);
 }
@@ -102,7 +122,7 @@ export function parseRetryStatuses(statuses: readonly number[], where: string): 
   return new Set(statuses);
 }
 
-function tryParseUrl(value: string): URL | undefined {
+function parseUrl(value: string): URL | undefined {
   try {
     return new URL(value);
   } catch {

@@ -12,6 +12,7 @@ function isObject(value: unknown): value is UnknownRecord {
   return typeof value === 'object' && value !== null;
 }
 
+/** A header value (a string, or a list of them) with every bearer replaced. */
 function redactValue(value: unknown): unknown {
   if (typeof value === 'string') return isBearerValue(value) ? REDACTED_BEARER : value;
   return Array.isArray(value) ? value.map(redactValue) : value;
@@ -24,9 +25,8 @@ function redactValue(value: unknown): unknown {
 export function redactHeaders(headers: unknown): void {
   if (!isObject(headers)) return;
   try {
-    if (headers instanceof Headers) {
-      if (isBearerValue(headers.get('authorization') ?? '')) headers.set('authorization', REDACTED_BEARER);
-      return;
+    if (headers instanceof Headers && isBearerValue(headers.get('authorization') ?? '')) {
+      headers.set('authorization', REDACTED_BEARER);
     }
     for (const key of Object.keys(headers)) {
       if (key.toLowerCase() === 'authorization') headers[key] = redactValue(headers[key]);
@@ -36,18 +36,19 @@ export function redactHeaders(headers: unknown): void {
   }
 }
 
-/** Redacts bearer lines in a raw header block held as a string or a byte buffer. */
-function redactRaw(data: unknown): unknown {
+/**
+ * Redacts bearer lines in raw request bytes: a string, a byte buffer, or a list of pending writes
+ * whose `field` (`chunk` or `data`) holds them.
+ */
+function redactRaw(data: unknown, field?: 'chunk' | 'data'): unknown {
+  if (field !== undefined && Array.isArray(data)) {
+    for (const entry of data) if (isObject(entry)) entry[field] = redactRaw(entry[field]);
+  }
   if (typeof data === 'string') return redactBearerLines(data);
   if (!(data instanceof Uint8Array)) return data;
   const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
   const clean = redactBearerLines(text);
   return clean === text ? data : Buffer.from(clean, 'latin1');
-}
-
-/** Redacts the `chunk` (or `data`) of every entry of a list of pending writes. */
-function redactEntries(list: unknown, field: 'chunk' | 'data'): void {
-  if (Array.isArray(list)) for (const entry of list) if (isObject(entry)) entry[field] = redactRaw(entry[field]);
 }
 
 /**
@@ -66,11 +67,10 @@ export function redactRequest(request: unknown, seen = new Set<unknown>()): void
     // socket is touched: a live one would send what we change.
     const socket = request.socket;
     if (isObject(socket) && socket.destroyed === true) {
-      if (Array.isArray(socket._pendingData)) redactEntries(socket._pendingData, 'chunk');
-      else socket._pendingData = redactRaw(socket._pendingData);
-      if (isObject(socket._writableState)) redactEntries(socket._writableState.buffered, 'chunk');
+      socket._pendingData = redactRaw(socket._pendingData, 'chunk');
+      if (isObject(socket._writableState)) redactRaw(socket._writableState.buffered, 'chunk');
     }
-    redactEntries(request.outputData, 'data');
+    redactRaw(request.outputData, 'data');
     // Node's ClientRequest keeps its outgoing headers under this internal symbol.
     const symbol = Object.getOwnPropertySymbols(request).find((s) => s.description === 'kOutHeaders');
     const entry = symbol === undefined ? undefined : (request[symbol] as UnknownRecord | undefined)?.authorization;
@@ -80,16 +80,16 @@ export function redactRequest(request: unknown, seen = new Set<unknown>()): void
   } catch {
     // Never let redaction replace the caller's error with one of its own.
   }
-  redactRequest(request._currentRequest, seen);
-  redactRequest(request._redirectable, seen);
-  if (isObject(request.res)) redactRequest(request.res.req, seen);
+  const viaResponse = isObject(request.res) ? request.res.req : undefined;
+  for (const next of [request._currentRequest, request._redirectable, viaResponse]) redactRequest(next, seen);
 }
 
 /** Makes a property non-enumerable (still readable), when it is an own, configurable, enumerable one. */
 function hide(target: UnknownRecord, key: string): void {
   const descriptor = Object.getOwnPropertyDescriptor(target, key);
-  if (descriptor?.enumerable !== true || descriptor.configurable !== true) return;
-  Object.defineProperty(target, key, { ...descriptor, enumerable: false });
+  if (descriptor?.enumerable === true && descriptor.configurable === true) {
+    Object.defineProperty(target, key, { ...descriptor, enumerable: false });
+  }
 }
 
 /**
@@ -103,20 +103,18 @@ function hide(target: UnknownRecord, key: string): void {
 export function redactAxiosError(error: unknown): void {
   if (!isObject(error)) return;
   try {
-    const { config, response } = error;
-    if (isObject(config)) {
-      redactHeaders(config.headers);
-      hide(config, 'httpAgent');
-      hide(config, 'httpsAgent');
+    // The error and its response each hold the config sent and the request objects.
+    for (const holder of [error, error.response]) {
+      if (!isObject(holder)) continue;
+      if (isObject(holder.config)) {
+        redactHeaders(holder.config.headers);
+        hide(holder.config, 'httpAgent');
+        hide(holder.config, 'httpsAgent');
+      }
+      redactRequest(holder.request);
+      hide(holder, 'request');
     }
-    redactRequest(error.request);
-    hide(error, 'request');
-    if (isObject(response)) {
-      if (isObject(response.config)) redactHeaders(response.config.headers);
-      redactRequest(response.request);
-      hide(response, 'request');
-      if (isObject(response.data)) redactRequest(response.data.req);
-    }
+    if (isObject(error.response) && isObject(error.response.data)) redactRequest(error.response.data.req);
   } catch {
     // Never let redaction replace the caller's error with one of its own.
   }
