@@ -352,7 +352,7 @@ describe('An open breaker, known to the manager, before any lock or queue', () =
     const first = pool.getAccessToken('first');
     const second = pool.getAccessToken('second');
     const third = pool.getAccessToken('third');
-    await flushUntil(() => pool.status().authQueued === 2 && providers.get('first')?.pendingCount === 1);
+    await flushUntil(() => pool.status().auth.queued === 2 && providers.get('first')?.pendingCount === 1);
     providers.get('first')?.release();
     await expect(first).rejects.toMatchObject({ code: ErrorCodes.AUTH_UNAVAILABLE });
     await flushUntil(() => providers.get('second')?.pendingCount === 1);

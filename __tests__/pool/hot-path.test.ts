@@ -65,6 +65,26 @@ describe('the pool hot path', () => {
     }
   });
 
+  it("answers a held token without the session's manager; never a tokenless, deleted or other key's entry", async () => {
+    const { pool } = makePool();
+    const [jane, john] = ['__proto__', 'constructor'].map((key) => jest.spyOn(pool.get(key), 'getAccessToken'));
+    // No token yet: the manager is asked; then the token is answered from the hot path.
+    for (let call = 0; call < 2; call += 1) {
+      await expect(pool.getAccessToken('__proto__')).resolves.toBe(`${tokenPrefix('__proto__')}access-1`);
+      await expect(pool.getAccessToken('constructor')).resolves.toBe(`${tokenPrefix('constructor')}access-1`);
+    }
+    expect([jane?.mock.calls.length, john?.mock.calls.length]).toEqual([1, 1]);
+    // Deleted, then created again: the new session's manager is asked, the old entry is gone.
+    pool.delete('__proto__');
+    const again = jest.spyOn(pool.get('__proto__'), 'getAccessToken');
+    await pool.getAccessToken('__proto__');
+    expect([jane?.mock.calls.length, again.mock.calls.length]).toEqual([1, 1]);
+    // Another key's delete never touches this one's entry.
+    await expect(pool.getAccessToken('constructor')).resolves.toBe(`${tokenPrefix('constructor')}access-1`);
+    expect(john?.mock.calls.length).toBe(1);
+    pool.close();
+  });
+
   it("hands the call to the session's manager at its refresh point exactly", async () => {
     const { pool, providers } = makePool({ refreshBeforeExpiryMs: minutes(5) });
     await pool.getAccessToken(user(1));

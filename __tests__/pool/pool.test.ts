@@ -80,7 +80,12 @@ describe('TokenManagerPool', () => {
       await expect(pool.getAccessToken(user(2))).resolves.toBe(`${tokenPrefix(user(2))}access-1`);
       await expect(pool.getAccessToken(user(1))).resolves.toBe(`${tokenPrefix(user(1))}access-1`);
       expect(providers.get(user(1))?.authenticateCount).toBe(1);
-      expect(pool.status()).toMatchObject({ sessions: 2, signInCount: 2, refreshCount: 2, states: { valid: 2 } });
+      expect(pool.status()).toMatchObject({
+        sessions: { held: 2 },
+        counts: { signIns: 2 },
+        refreshCount: 2,
+        states: { valid: 2 },
+      });
       pool.close();
     });
   });
@@ -96,7 +101,7 @@ describe('TokenManagerPool', () => {
       // Its background refresh started at the same moment: it is evicted once that ends, never under it.
       await flushUntil(() => !pool.has(user(1)));
       expect(manager.status().state).toBe('closed');
-      expect(pool.status()).toMatchObject({ sessions: 0, evictedCount: 1, scheduledRefreshes: 0 });
+      expect(pool.status()).toMatchObject({ sessions: { held: 0, scheduled: 0 }, counts: { evictions: 1 } });
       pool.close();
     });
 
@@ -145,18 +150,18 @@ describe('TokenManagerPool', () => {
       await pool.getAccessToken(user(3));
       expect([pool.has(user(1)), pool.has(user(2)), pool.has(user(3))]).toEqual([true, false, true]);
       expect(pool.get(user(1))).toBe(first);
-      expect(pool.status().evictedCount).toBe(1);
+      expect(pool.status().counts.evictions).toBe(1);
       pool.close();
     });
 
     it('frees an evicted session’s place on the shared timer', async () => {
       const { pool } = makePool({ maxSessions: 1 });
       await pool.getAccessToken(user(1));
-      expect(pool.status().scheduledRefreshes).toBe(1);
+      expect(pool.status().sessions.scheduled).toBe(1);
       await pool.getAccessToken(user(2));
-      expect(pool.status().scheduledRefreshes).toBe(1);
+      expect(pool.status().sessions.scheduled).toBe(1);
       pool.delete(user(2));
-      expect(pool.status().scheduledRefreshes).toBe(0);
+      expect(pool.status().sessions.scheduled).toBe(0);
       pool.close();
     });
 
@@ -171,7 +176,7 @@ describe('TokenManagerPool', () => {
       // The one sign-in of its first session, nothing since.
       expect(providers.get(user(1))?.calls.map((call) => call.kind)).toEqual(['authenticate']);
       expect(pool.get(user(1)).status().counts.adoptions).toBe(1);
-      expect(pool.status()).toMatchObject({ signInCount: 2, adoptedCount: 1 });
+      expect(pool.status()).toMatchObject({ counts: { signIns: 2, adoptions: 1 } });
       pool.close();
     });
 
@@ -242,7 +247,7 @@ describe('TokenManagerPool', () => {
       await made.pool.getAccessToken(user(1));
       jest.advanceTimersByTime(minutes(10));
       await flushUntil(() => made.pool.status().refreshCount === 2);
-      expect(made.pool.status().restingSessions).toBe(0);
+      expect(made.pool.status().sessions.resting).toBe(0);
       jest.advanceTimersByTime(minutes(10));
       return { ...made, first };
     }
@@ -252,9 +257,7 @@ describe('TokenManagerPool', () => {
       expect(first.status().state).toBe('closed');
       expect(pool.has(user(1))).toBe(true);
       expect(pool.status()).toMatchObject({
-        sessions: 1,
-        restingSessions: 1,
-        scheduledRefreshes: 0,
+        sessions: { held: 1, resting: 1, scheduled: 0 },
         refreshCount: 2,
         states: { valid: 1 },
       });
@@ -270,7 +273,7 @@ describe('TokenManagerPool', () => {
       await flushUntil(() => pool.status().refreshCount === 3);
       expect(providers.get(user(1))?.calls.map((call) => call.kind)).toEqual(['authenticate', 'refresh', 'refresh']);
       expect(pool.get(user(1))).not.toBe(first);
-      expect(pool.status()).toMatchObject({ restingSessions: 0, adoptedCount: 1, signInCount: 1 });
+      expect(pool.status()).toMatchObject({ sessions: { resting: 0 }, counts: { adoptions: 1, signIns: 1 } });
       await expect(pool.getAccessToken(user(1))).resolves.toBe(`${tokenPrefix(user(1))}access-3`);
       pool.close();
     });
@@ -293,7 +296,7 @@ describe('TokenManagerPool', () => {
     it('ignores a rejection reported to a resting session (it serves nothing) and stays at rest', async () => {
       const { pool, providers } = await restedSession();
       expect(pool.invalidate(user(1), `${tokenPrefix(user(1))}access-2`)).toBe('ignored');
-      expect(pool.status().restingSessions).toBe(1);
+      expect(pool.status().sessions.resting).toBe(1);
       expect(providers.get(user(1))?.calls).toHaveLength(2);
       pool.close();
     });
@@ -306,7 +309,7 @@ describe('TokenManagerPool', () => {
       jest.advanceTimersByTime(minutes(10));
       await flushUntil(() => made.pool.status().refreshCount === 2);
       jest.advanceTimersByTime(minutes(10));
-      expect(made.pool.status().restingSessions).toBe(0);
+      expect(made.pool.status().sessions.resting).toBe(0);
       expect(manager.status().state).not.toBe('closed');
       made.pool.close();
     });
@@ -319,10 +322,10 @@ describe('TokenManagerPool', () => {
         ...Array.from({ length: 50 }, () => Object.assign(new Error('down'), { code: 'ERR_ALIX_AUTH_UNAVAILABLE' })),
       );
       jest.advanceTimersByTime(minutes(10));
-      await flushUntil(() => pool.status().failureCount >= 1);
+      await flushUntil(() => pool.status().counts.failures >= 1);
       jest.advanceTimersByTime(minutes(30));
       await Promise.resolve();
-      expect(pool.status().restingSessions).toBe(0);
+      expect(pool.status().sessions.resting).toBe(0);
       pool.close();
     });
 
@@ -343,7 +346,7 @@ describe('TokenManagerPool', () => {
         'refresh',
       ]);
       expect(tokens.size).toBe(5);
-      expect(pool.status()).toMatchObject({ restingSessions: 0, scheduledRefreshes: 1 });
+      expect(pool.status()).toMatchObject({ sessions: { resting: 0, scheduled: 1 } });
       pool.close();
     });
   });
@@ -382,7 +385,7 @@ describe('TokenManagerPool', () => {
         { session: user(4), reason: 'deleted', held: false },
         { session: user(5), reason: 'closed', held: false },
       ]);
-      expect(pool.status().evictedCount).toBe(2);
+      expect(pool.status().counts.evictions).toBe(2);
     });
 
     it('reports the earliest expiry among valid tokens and counts, never a key or token', async () => {
@@ -419,7 +422,7 @@ describe('TokenManagerPool', () => {
       expect(manager.status().state).toBe('closed');
       expect(jest.getTimerCount()).toBe(0);
       await expect(pool.getAccessToken(user(1))).rejects.toBeInstanceOf(TokenManagerClosedError);
-      expect(pool.status()).toMatchObject({ state: 'closed', sessions: 0 });
+      expect(pool.status()).toMatchObject({ state: 'closed', sessions: { held: 0 } });
     });
 
     it('lets refreshes in flight finish and be stored on close({ drainMs }); idle ones close at once', async () => {
@@ -440,7 +443,7 @@ describe('TokenManagerPool', () => {
       await closed;
       expect((await store.get(refreshing.storeKey))?.tokens.accessToken).toBe(`${tokenPrefix(user(1))}access-2`);
       expect(refreshing.status().state).toBe('closed');
-      expect(pool.status()).toMatchObject({ state: 'closed', sessions: 0 });
+      expect(pool.status()).toMatchObject({ state: 'closed', sessions: { held: 0 } });
       expect(jest.getTimerCount()).toBe(0);
     });
   });

@@ -17,7 +17,10 @@ describe('TokenManagerPool at scale', () => {
     const { pool } = makePool({ maxConcurrentAuth: 1_000 });
     const users = Array.from({ length: 1_000 }, (_, index) => user(index));
     await Promise.all(users.map((name) => pool.getAccessToken(name)));
-    expect(pool.status()).toMatchObject({ sessions: 1_000, scheduledRefreshes: 1_000, states: { valid: 1_000 } });
+    expect(pool.status()).toMatchObject({
+      sessions: { held: 1_000, scheduled: 1_000 },
+      states: { valid: 1_000 },
+    });
     expect(jest.getTimerCount()).toBe(1);
     pool.close();
     expect(jest.getTimerCount()).toBe(0);
@@ -32,20 +35,20 @@ describe('TokenManagerPool at scale', () => {
     const atServer = (): number => [...providers.values()].reduce((sum, provider) => sum + provider.pendingCount, 0);
     // Release the calls a batch at a time, as a slow auth server would answer them: each batch
     // is every call the pool let through, which must be the cap (or what is left).
-    while (pool.status().signInCount < users.length) {
-      const expected = Math.min(4, users.length - pool.status().signInCount);
-      await flushUntil(() => atServer() === expected && pool.status().authInFlight === expected);
+    while (pool.status().counts.signIns < users.length) {
+      const expected = Math.min(4, users.length - pool.status().counts.signIns);
+      await flushUntil(() => atServer() === expected && pool.status().auth.inFlight === expected);
       inFlight = atServer();
       peak = Math.max(peak, inFlight);
-      const signedIn = pool.status().signInCount;
+      const signedIn = pool.status().counts.signIns;
       for (const provider of providers.values()) provider.release();
-      await flushUntil(() => pool.status().signInCount === signedIn + inFlight);
+      await flushUntil(() => pool.status().counts.signIns === signedIn + inFlight);
     }
     for (const provider of providers.values()) provider.release();
     const got = await tokens;
     expect(got).toEqual(users.map((name) => `${tokenPrefix(name)}access-1`));
     expect(peak).toBe(4);
-    expect(pool.status()).toMatchObject({ authInFlightPeak: 4, authInFlight: 0, authQueued: 0, signInCount: 200 });
+    expect(pool.status()).toMatchObject({ auth: { peak: 4, inFlight: 0, queued: 0 }, counts: { signIns: 200 } });
     pool.close();
   });
 
@@ -53,11 +56,11 @@ describe('TokenManagerPool at scale', () => {
     const { pool, providers } = makePool({ maxConcurrentAuth: 1, acquireTimeoutMs: 5_000 }, { manual: true });
     const first = pool.getAccessToken(user(1));
     const second = pool.getAccessToken(user(2));
-    await flushUntil(() => pool.status().authQueued === 1);
+    await flushUntil(() => pool.status().auth.queued === 1);
     jest.advanceTimersByTime(5_000);
     await expect(second).rejects.toBeInstanceOf(TimeoutError);
     await expect(first).rejects.toBeInstanceOf(TimeoutError);
-    expect(pool.status()).toMatchObject({ authQueued: 0, authInFlight: 0 });
+    expect(pool.status()).toMatchObject({ auth: { queued: 0, inFlight: 0 } });
     expect(providers.get(user(2))?.calls).toEqual([]);
     pool.close();
   });
@@ -74,7 +77,7 @@ describe('TokenManagerPool at scale', () => {
       jest.advanceTimersByTime(minutes(8));
     }
     // Evicted sessions (120 held at most) came back from the store, each under its own key.
-    expect(pool.status().adoptedCount).toBeGreaterThan(0);
+    expect(pool.status().counts.adoptions).toBeGreaterThan(0);
     for (const name of users.slice(0, 50)) {
       const stored = await store.get(pool.get(name).storeKey);
       expect((stored?.tokens as TokenSet).accessToken.startsWith(tokenPrefix(name))).toBe(true);

@@ -1,6 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { printToken } from '../../src/cli/commands/token';
-import { createTokenManagerPoolFromEnv } from '../../src/standalone/default-manager';
+import { closeDefaultTokenManager, getAccessToken } from '../../src/standalone/default-manager';
+import { createTokenManagerFromEnv, createTokenManagerPoolFromEnv } from '../../src/standalone/default-manager';
+import { TokenManagerPool } from '../../src/pool/pool';
+import { AesGcmTokenCipher } from '../../src/stores/encryption';
 import type { AlixSandbox } from '../../src/sandbox/server';
 import { startSandboxWithEnv } from '../helpers/sandbox-env';
 
@@ -21,6 +25,42 @@ describe('a pool from the environment', () => {
     expect(john).not.toBe(jane);
     expect(sandbox.counters().authenticate).toBe(2);
     pool.close();
+  });
+
+  it('keeps the sessions sealed with ALIX_TOKEN_ENCRYPTION_KEYS, as a single manager from the environment does', async () => {
+    const withKeys = { ...env, ALIX_TOKEN_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}` };
+    const seal = jest.spyOn(AesGcmTokenCipher.prototype, 'seal');
+    try {
+      const manager = createTokenManagerFromEnv(withKeys);
+      await manager.getAccessToken();
+      manager.close();
+      expect(seal).toHaveBeenCalledTimes(1);
+      const pool = createTokenManagerPoolFromEnv(withKeys);
+      await pool.getAccessToken('jane@example.com');
+      expect(seal).toHaveBeenCalledTimes(2);
+      // Still the pool's own store: bounded by maxStoredSessions, emptied by close().
+      expect(pool.status().sessions.stored).toBe(1);
+      await pool.close();
+    } finally {
+      seal.mockRestore();
+    }
+  });
+
+  it('standalone getAccessToken({ userEmail }) asks the pool with no options, so its hot path can serve', async () => {
+    const saved = process.env;
+    process.env = { ...saved, ...env };
+    const ask = jest.spyOn(TokenManagerPool.prototype, 'getAccessToken');
+    try {
+      const token = await getAccessToken({ userEmail: 'jane@example.com' });
+      expect(await getAccessToken({ userEmail: 'jane@example.com' })).toBe(token);
+      expect(ask).toHaveBeenLastCalledWith('jane@example.com', undefined);
+      await getAccessToken({ userEmail: 'jane@example.com', forceRefresh: true });
+      expect(ask).toHaveBeenLastCalledWith('jane@example.com', { forceRefresh: true });
+    } finally {
+      ask.mockRestore();
+      closeDefaultTokenManager();
+      process.env = saved;
+    }
   });
 
   it('alix-token token --user prints that user’s token', async () => {

@@ -93,9 +93,9 @@ describe("the pool's private store is bounded", () => {
   it('keeps at most maxStoredSessions of 50 churned users, and none after close()', async () => {
     const { pool } = makePool(10);
     for (let index = 0; index < 50; index += 1) await pool.getAccessToken(`user-${index}`);
-    expect(pool.status()).toMatchObject({ sessions: 5, storedSessions: 10 });
+    expect(pool.status()).toMatchObject({ sessions: { held: 5, stored: 10 } });
     await pool.close();
-    expect(pool.status().storedSessions).toBe(0);
+    expect(pool.status().sessions.stored).toBe(0);
   });
 
   it('lets a returning user whose entry is held adopt it without a sign-in; one dropped signs in again', async () => {

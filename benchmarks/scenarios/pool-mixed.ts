@@ -66,7 +66,7 @@ export async function runPoolMixed(users: number): Promise<PoolMixedRun> {
     const stored = await store.get(pool.get(name).storeKey);
     if (stored?.tokens.accessToken.startsWith(prefixOf(name)) !== true) foreignStored += 1;
   }
-  const { adoptedCount } = pool.status();
+  const adoptedCount = pool.status().counts.adoptions;
   pool.close();
   const ms = performance.now() - started;
   const run = { users, maxSessions, requests, foreignTokens, foreignStored, adopted: adoptedCount, ms };

@@ -101,7 +101,7 @@ export async function runPoolIdle(sessions: number): Promise<PoolIdleRun> {
     gcExposed: before.gcExposed,
     heapPerSession: (idle.heapUsed - before.heapUsed) / sessions,
     heapPerActiveSession: (active.heapUsed - before.heapUsed) / sessions,
-    restingSessions: pool.status().restingSessions,
+    restingSessions: pool.status().sessions.resting,
     tokenBytesPerSession: 2 * (token.length + 16),
     timersInUse: clock.live,
     createMs,

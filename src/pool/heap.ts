@@ -2,7 +2,9 @@
  * One timer for any number of scheduled points: a binary min-heap of entries ordered by
  * their point on the timeline, and a single `unref()`ed timer armed for the earliest one.
  * Arming, re-arming and cancelling an entry is O(log n); the timer is re-armed only when
- * the earliest point moves earlier (a timer that fires early simply re-arms).
+ * the earliest point moves earlier (a timer that fires early simply re-arms). No package in
+ * our dependencies keeps one timer for many points on an injected clock (node-cache's expiry
+ * check is a periodic scan of every key on `Date.now()`, with a timer of its own).
  */
 import { setUnrefTimeout } from '../clock';
 import type { Clock, TimerHandle } from '../clock';
@@ -35,7 +37,7 @@ export class TimerHeap {
     if (at === undefined || !Number.isFinite(at)) return this.remove(entry);
     if (entry.heapIndex === -1) entry.heapIndex = this.#entries.push(entry) - 1;
     entry.at = at;
-    this.#sift(entry.heapIndex);
+    this.#sift(entry);
     if (at < this.#timerAt) this.#arm();
   }
 
@@ -46,35 +48,21 @@ export class TimerHeap {
     entry.heapIndex = -1;
     const last = this.#entries.pop() as HeapEntry;
     if (last !== entry) {
-      this.#entries[index] = last;
       last.heapIndex = index;
-      this.#sift(index);
+      this.#sift(last);
     }
-    if (this.#entries.length === 0) this.#disarm();
+    if (this.#entries.length === 0) this.#arm();
   }
 
-  /** Cancels the timer and forgets every entry. */
-  clear(): void {
-    for (const entry of this.#entries.splice(0)) entry.heapIndex = -1;
-    this.#disarm();
-  }
-
+  /** Re-arms the one timer for the earliest entry (none when the heap is empty). */
   #arm(): void {
-    this.#disarm();
-    const top = this.#entries[0];
-    if (top === undefined) return;
-    this.#timerAt = top.at;
-    this.#timer = setUnrefTimeout(this.clock, () => this.#fire(), top.at - this.clock.now());
-  }
-
-  #disarm(): void {
     if (this.#timer !== undefined) this.clock.clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerAt = Number.POSITIVE_INFINITY;
+    const top = this.#entries[0];
+    this.#timerAt = top?.at ?? Number.POSITIVE_INFINITY;
+    this.#timer = top && setUnrefTimeout(this.clock, () => this.#fire(), top.at - this.clock.now());
   }
 
   #fire(): void {
-    this.#disarm();
     const now = this.clock.now();
     for (let top = this.#entries[0]; top !== undefined && top.at <= now; top = this.#entries[0]) {
       this.remove(top);
@@ -87,29 +75,28 @@ export class TimerHeap {
     this.#arm();
   }
 
-  /** Moves the entry at `start` up towards the root, or else down, to its place. */
-  #sift(start: number): void {
+  /** Moves `entry` (its `heapIndex` is its slot, maybe still held by another) up towards the root, or else down. */
+  #sift(entry: HeapEntry): void {
     const entries = this.#entries;
-    const entry = entries[start] as HeapEntry;
-    let index = start;
+    let index = entry.heapIndex;
     while (index > 0) {
-      const parentIndex = (index - 1) >> 1;
-      const parent = entries[parentIndex] as HeapEntry;
-      if (parent.at <= entry.at) break;
-      entries[index] = parent;
-      parent.heapIndex = index;
-      index = parentIndex;
+      const parent = (index - 1) >> 1;
+      if ((entries[parent] as HeapEntry).at <= entry.at) break;
+      this.#place(entries[parent] as HeapEntry, index);
+      index = parent;
     }
     for (let child = 2 * index + 1; child < entries.length; child = 2 * index + 1) {
       const right = entries[child + 1];
       if (right !== undefined && right.at < (entries[child] as HeapEntry).at) child += 1;
-      const smaller = entries[child] as HeapEntry;
-      if (smaller.at >= entry.at) break;
-      entries[index] = smaller;
-      smaller.heapIndex = index;
+      if ((entries[child] as HeapEntry).at >= entry.at) break;
+      this.#place(entries[child] as HeapEntry, index);
       index = child;
     }
-    entries[index] = entry;
+    this.#place(entry, index);
+  }
+
+  #place(entry: HeapEntry, index: number): void {
+    this.#entries[index] = entry;
     entry.heapIndex = index;
   }
 }

@@ -1,18 +1,20 @@
 /** Options of {@link TokenManagerPool}, their defaults and their validation. */
 import { definedOnly } from '../defaults';
-import { ConfigurationError } from '../errors';
+import { assertConfig } from '../errors';
 import { resolveTokenManagerOptions } from '../manager/options';
 import type { InternalTokenManagerOptions, TokenManagerOptions } from '../manager/options';
 import type { TokenProvider } from '../providers/types';
+import { MemoryTokenStore, markPrivate } from '../stores/memory';
+import type { MemoryTokenStoreOptions } from '../stores/memory';
 
 /** The longest session key accepted, in characters (an email address is at most 320). */
-export const MAX_SESSION_KEY_LENGTH = 320;
-
-/** What every session of a pool shares: the {@link TokenManagerOptions} a pool passes on. */
-export type PooledManagerOptions = Omit<TokenManagerOptions, (typeof PER_SESSION)[number]>;
+const MAX_SESSION_KEY_LENGTH = 320;
 
 /** The manager options the pool sets for each session itself. */
 const PER_SESSION = ['provider', 'scheduler', 'authGate', 'onServable', 'storeKey', 'initialTokens'] as const;
+
+/** What every session of a pool shares: the {@link TokenManagerOptions} a pool passes on. */
+type PooledManagerOptions = Omit<TokenManagerOptions, (typeof PER_SESSION)[number]>;
 
 /**
  * Options of {@link TokenManagerPool}; every `TokenManager` option (but the per-session ones) applies to each session.
@@ -66,52 +68,56 @@ export const DEFAULT_TOKEN_MANAGER_POOL_OPTIONS = Object.freeze({
   refreshJitterMs: Number.POSITIVE_INFINITY,
 });
 
-/** What the library's tests and benches may pass beyond {@link TokenManagerPoolOptions} (see src/internal.ts). */
+/**
+ * What the library's own parts, tests and benches may pass beyond {@link TokenManagerPoolOptions}
+ * (see src/internal.ts).
+ */
 export interface InternalTokenManagerPoolOptions
-  extends TokenManagerPoolOptions, Pick<InternalTokenManagerOptions, 'timers' | 'random'> {}
+  extends TokenManagerPoolOptions, Pick<InternalTokenManagerOptions, 'timers' | 'random'> {
+  /** Encrypts the sessions in the pool's private store (`ALIX_TOKEN_ENCRYPTION_KEYS`); unused with a `store` option. */
+  encryption?: MemoryTokenStoreOptions['encryption'];
+}
 
 /** Pool options with their defaults applied, split into the pool's and the sessions'. */
-export interface ResolvedPoolOptions extends Required<Omit<TokenManagerPoolOptions, keyof PooledManagerOptions>> {
+export interface ResolvedPoolOptions extends Required<
+  Pick<TokenManagerPoolOptions, 'createProvider' | 'maxSessions' | 'idleTtlMs' | 'maxConcurrentAuth'>
+> {
   /** The sessions' `acquireTimeoutMs` (default applied). */
   acquireTimeoutMs: number;
+  /** The store the pool made for itself, without a `store` option (then also `manager.store`): emptied by `close()`. */
+  privateStore: MemoryTokenStore | undefined;
   /** What each session's manager is built with (besides its provider and the pool's hooks). */
   manager: Omit<InternalTokenManagerOptions, (typeof PER_SESSION)[number]>;
 }
 
 /** Stands in for the per-session providers while the shared manager options are validated; never called. */
-const NO_PROVIDER: TokenProvider = {
-  authenticate: () => Promise.reject(new Error('unused')),
-  refresh: () => Promise.reject(new Error('unused')),
-  identity: { id: 'pool' },
-};
+const unused = (): Promise<never> => Promise.reject(new Error('unused'));
+const NO_PROVIDER: TokenProvider = { authenticate: unused, refresh: unused, identity: { id: 'pool' } };
 
 /**
  * Merges the defaults once and validates every option, the sessions' manager options included.
  * @throws ConfigurationError naming the offending option.
  */
 export function resolvePoolOptions(options: InternalTokenManagerPoolOptions): ResolvedPoolOptions {
-  if (typeof options !== 'object' || options === null)
-    throw new ConfigurationError('TokenManagerPool needs an options object');
-  if (typeof options.createProvider !== 'function')
-    throw new ConfigurationError('TokenManagerPool option createProvider must be a function (key) => TokenProvider');
-  for (const name of PER_SESSION) {
-    if ((options as Partial<InternalTokenManagerOptions>)[name] !== undefined)
-      throw new ConfigurationError(`TokenManagerPool option ${name} is per session and set by the pool; remove it`);
-  }
-  const merged = {
+  assertConfig(typeof options === 'object' && options !== null, 'TokenManagerPool needs an options object');
+  const check = (ok: boolean, problem: string): void => assertConfig(ok, `TokenManagerPool option ${problem}`);
+  check(typeof options.createProvider === 'function', 'createProvider must be a function (key) => TokenProvider');
+  const given = options as Partial<InternalTokenManagerOptions>;
+  for (const name of PER_SESSION)
+    check(given[name] === undefined, `${name} is per session and set by the pool; remove it`);
+  const { createProvider, maxSessions, maxStoredSessions, idleTtlMs, maxConcurrentAuth, encryption, ...manager } = {
     ...DEFAULT_TOKEN_MANAGER_POOL_OPTIONS,
     ...definedOnly(options),
     createProvider: options.createProvider,
   };
-  const { createProvider, maxSessions, maxStoredSessions, idleTtlMs, maxConcurrentAuth, ...manager } = merged;
-  for (const [name, value] of Object.entries({ maxSessions, maxStoredSessions, maxConcurrentAuth })) {
-    if (!Number.isInteger(value) || value < 1)
-      throw new ConfigurationError(`TokenManagerPool option ${name} must be an integer ≥ 1`);
-  }
-  if (typeof idleTtlMs !== 'number' || Number.isNaN(idleTtlMs) || idleTtlMs < 1_000)
-    throw new ConfigurationError('TokenManagerPool option idleTtlMs must be a number of ms ≥ 1000');
+  for (const [name, value] of Object.entries({ maxSessions, maxStoredSessions, maxConcurrentAuth }))
+    check(Number.isInteger(value) && value >= 1, `${name} must be an integer ≥ 1`);
+  check(typeof idleTtlMs === 'number' && idleTtlMs >= 1_000, 'idleTtlMs must be a number of ms ≥ 1000');
   const { acquireTimeoutMs } = resolveTokenManagerOptions({ ...manager, provider: NO_PROVIDER });
-  return { createProvider, maxSessions, maxStoredSessions, idleTtlMs, maxConcurrentAuth, acquireTimeoutMs, manager };
+  const storeOptions = { now: manager.now, maxSessions: maxStoredSessions, encryption };
+  const privateStore = manager.store ? undefined : markPrivate(new MemoryTokenStore(storeOptions));
+  manager.store ??= privateStore;
+  return { createProvider, maxSessions, idleTtlMs, maxConcurrentAuth, acquireTimeoutMs, privateStore, manager };
 }
 
 /**
@@ -119,11 +125,8 @@ export function resolvePoolOptions(options: InternalTokenManagerPoolOptions): Re
  * @throws ConfigurationError otherwise (the message never repeats the key: it is personal data).
  */
 export function assertSessionKey(key: unknown): asserts key is string {
-  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_SESSION_KEY_LENGTH) {
-    const what = typeof key === 'string' ? `a string of ${key.length} characters` : typeof key;
-    throw new ConfigurationError(
-      `TokenManagerPool: a session key must be a non-empty string of at most ${MAX_SESSION_KEY_LENGTH} characters, ` +
-        `got ${what}`,
-    );
-  }
+  const what = typeof key === 'string' ? `a string of ${key.length} characters` : typeof key;
+  const valid = typeof key === 'string' && key.length > 0 && key.length <= MAX_SESSION_KEY_LENGTH;
+  const rule = `a non-empty string of at most ${MAX_SESSION_KEY_LENGTH} characters`;
+  assertConfig(valid, `TokenManagerPool: a session key must be ${rule}, got ${what}`);
 }

@@ -12,24 +12,18 @@ import { TokenManagerClosedError } from '../errors';
 import type { InternalTokenManagerOptions, ScheduledRefresh } from '../manager/options';
 import { SessionStats } from '../manager/status';
 import { TokenManager, type CloseOptions } from '../manager/token-manager';
-import type {
-  GetAccessTokenOptions,
-  InvalidateOptions,
-  InvalidateResult,
-  LifecycleEvent,
-  TokenManagerHealth,
-} from '../manager/types';
-import { MemoryTokenStore, markPrivate } from '../stores/memory';
+import type { GetAccessTokenOptions, InvalidateOptions, InvalidateResult } from '../manager/types';
+import type { LifecycleEvent, TokenManagerHealth } from '../manager/types';
 import type { TokenSet } from '../token-set';
 import { TimerHeap, type HeapEntry } from './heap';
 import { HotTable } from './hot-table';
-import { assertSessionKey, resolvePoolOptions, type InternalTokenManagerPoolOptions } from './options';
-import type { ResolvedPoolOptions, TokenManagerPoolOptions } from './options';
+import { assertSessionKey, resolvePoolOptions } from './options';
+import type { InternalTokenManagerPoolOptions, ResolvedPoolOptions, TokenManagerPoolOptions } from './options';
 import { AuthSemaphore } from './semaphore';
 import type { PoolEvictionReason, TokenManagerPoolEvents, TokenManagerPoolStatus } from './types';
 
 /** A session's idle TTL and LRU place are renewed at most this often, in ms: the hot path stays a table lookup. */
-export const POOL_RENEW_INTERVAL_MS = 1_000;
+const RENEW_INTERVAL_MS = 1_000;
 
 /**
  * What the pool keeps of one session: its manager while awake, and what outlives it while it
@@ -38,31 +32,25 @@ export const POOL_RENEW_INTERVAL_MS = 1_000;
 class PoolSession {
   /** The session's manager; `undefined` while the session rests (or once it is evicted). */
   manager: TokenManager | undefined = undefined;
-  /** Forwards the manager's lifecycle events to the pool (set while awake). */
+  /** Forwards the manager's lifecycle events to the pool (its listener on the manager). */
   forward: ((event: LifecycleEvent) => void) | undefined = undefined;
   /** The token set the manager serves (or, resting, held last); `undefined` while none is servable. */
   tokens: TokenSet | undefined = undefined;
   /** Timeline: the manager's refresh point for `tokens` (−∞ while resting or without tokens). */
   refreshAt = Number.NEGATIVE_INFINITY;
-  /** The held token's lifetime when it arrived, in ms; NaN while unknown. */
-  lifetimeMs = Number.NaN;
   /** Its slot in the pool's {@link HotTable} while held, −1 before and after. */
   slot = -1;
+  /** The held token's lifetime when it arrived, in ms; NaN while unknown. */
+  lifetimeMs = Number.NaN;
+  /** Timeline: the last use that renewed its idle TTL and LRU place, at most a renewal interval ago. */
+  renewedAt = Number.NEGATIVE_INFINITY;
   /**
    * Callers waiting on the session, plus its refresh in flight: while above 0 the session is
    * held in node-cache without a TTL, so idle eviction never closes it under a caller.
    */
   pins = 0;
 
-  /** `renewedAt` (timeline): the last use that renewed its idle TTL and LRU place, at most a renewal interval ago. */
-  constructor(
-    readonly key: string,
-    public renewedAt: number,
-  ) {}
-
-  get expiresAt(): number {
-    return this.tokens?.accessTokenExpiresAt ?? Number.NaN;
-  }
+  constructor(readonly key: string) {}
 }
 
 /**
@@ -94,12 +82,10 @@ class PoolSession {
  */
 export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   readonly #options: ResolvedPoolOptions;
-  /** The store the pool made for itself (without a `store` option): emptied by `close()`. */
-  readonly #private: MemoryTokenStore | undefined;
   readonly #time: () => number;
   readonly #wallNow: () => number;
   readonly #heap: TimerHeap;
-  readonly #semaphore: AuthSemaphore;
+  readonly #auth: AuthSemaphore;
   /** The sessions in recency order (least recently used first); node-cache decides their expiry. */
   readonly #sessions = new Map<string, PoolSession>();
   /** What the hot path reads: each session's token and until when it may be served as is. */
@@ -110,7 +96,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   readonly #sweeper: HeapEntry = { at: 0, heapIndex: -1, fire: () => this.#sweep() };
   /** Every session's lifecycle events, counted the way one manager counts its own. */
   readonly #stats = new SessionStats();
-  #evictedCount = 0;
+  #evictions = 0;
   /** Set by `close()`: how the evicted sessions close (`drainMs`), and their closing. */
   #closed: { readonly options: CloseOptions; readonly closing: Array<Promise<void>> } | undefined;
 
@@ -118,19 +104,14 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   constructor(options: TokenManagerPoolOptions) {
     super();
     this.#options = resolvePoolOptions(options as InternalTokenManagerPoolOptions);
-    const { manager, maxStoredSessions, idleTtlMs } = this.#options;
-    this.#private =
-      manager.store === undefined
-        ? markPrivate(new MemoryTokenStore({ now: manager.now, maxSessions: maxStoredSessions }))
-        : undefined;
-    manager.store ??= this.#private;
+    const { manager, idleTtlMs } = this.#options;
     this.#time = manager.now ?? monotonicClock();
     this.#wallNow = manager.now ?? ((): number => systemClock.now());
     this.#heap = new TimerHeap({ ...systemClock, ...manager.timers, now: this.#time });
-    this.#semaphore = new AuthSemaphore(this.#options.maxConcurrentAuth);
+    this.#auth = new AuthSemaphore(this.#options.maxConcurrentAuth);
     this.#cache = new NodeCache({ stdTTL: idleTtlMs / 1000, checkperiod: 0, useClones: false, deleteOnExpire: true });
     this.#cache.on('del', (_key: string, session: PoolSession) => this.#close(session));
-    this.#cache.on('expired', (key: string) => this.#evicted(key, 'idle'));
+    this.#cache.on('expired', (key: string) => this.#evict(key, 'idle'));
   }
 
   /** Sessions held now. */
@@ -153,7 +134,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     const session = this.#sessions.get(key);
     if (session !== undefined) {
       const now = this.#time();
-      if (now - session.renewedAt < POOL_RENEW_INTERVAL_MS || this.#renew(session, now))
+      if (now - session.renewedAt < RENEW_INTERVAL_MS || this.#renew(session, now))
         return session.manager ?? this.#build(session);
     }
     return this.#create(key);
@@ -183,7 +164,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       return await manager.getAccessToken(options);
     } finally {
       // A wait that ended is a use: the caller holds a token, or will ask again.
-      this.#renewed(session, this.#time());
+      this.#publish(session, this.#time());
       this.#unpin(session);
     }
   }
@@ -212,32 +193,23 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     const states = { idle: 0, valid: 0, refreshing: 0, expired: 0, failed: 0, closed: 0 };
     let earliest = Number.POSITIVE_INFINITY;
     let resting = 0;
-    for (const session of this.#sessions.values()) {
-      const valid = session.expiresAt > wallNow;
+    for (const { manager, tokens } of this.#sessions.values()) {
+      const expiresAt = tokens?.accessTokenExpiresAt ?? Number.NaN;
       // An awake session's state is its manager's; a resting one has no refresh and no failure.
-      if (session.manager === undefined) resting += 1;
-      states[session.manager?.status().state ?? (valid ? 'valid' : 'expired')] += 1;
-      if (valid && session.expiresAt < earliest) earliest = session.expiresAt;
+      if (manager === undefined) resting += 1;
+      states[manager?.status().state ?? (expiresAt > wallNow ? 'valid' : 'expired')] += 1;
+      if (expiresAt > wallNow) earliest = Math.min(earliest, expiresAt);
     }
-    const semaphore = this.#semaphore;
-    const { refreshCount, counts } = this.#stats;
+    const { signIns, failures, adoptions } = this.#stats.counts;
+    const scheduled = this.#heap.size - (this.#sweeper.heapIndex === -1 ? 0 : 1);
+    const stored = this.#options.privateStore?.size ?? null;
     return {
       state: this.#closed === undefined ? 'open' : 'closed',
-      sessions: this.#sessions.size,
-      maxSessions: this.#options.maxSessions,
+      sessions: { held: this.#sessions.size, max: this.#options.maxSessions, resting, scheduled, stored },
       states,
-      restingSessions: resting,
-      scheduledRefreshes: this.#heap.size - (this.#sweeper.heapIndex === -1 ? 0 : 1),
-      storedSessions: this.#private?.size ?? null,
-      refreshCount,
-      signInCount: counts.signIns,
-      failureCount: counts.failures,
-      adoptedCount: counts.adoptions,
-      evictedCount: this.#evictedCount,
-      authInFlight: semaphore.inFlight,
-      authInFlightPeak: semaphore.peak,
-      authQueued: semaphore.queued,
-      maxConcurrentAuth: semaphore.limit,
+      refreshCount: this.#stats.refreshCount,
+      counts: { signIns, failures, adoptions, evictions: this.#evictions },
+      auth: this.#auth.status(),
       accessTokenExpiresAt: Number.isFinite(earliest) ? Math.floor(earliest) : null,
     };
   }
@@ -255,7 +227,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     if (failed > 0 && valid + refreshing === 0)
       return { status: 'down', reasons: [`no session holds a valid token and ${failed} failed their last refresh`] };
     if (failed > 0)
-      return { status: 'degraded', reasons: [`${failed} of ${sessions} sessions failed their last refresh`] };
+      return { status: 'degraded', reasons: [`${failed} of ${sessions.held} sessions failed their last refresh`] };
     return { status: 'ok', reasons: [] };
   }
 
@@ -266,25 +238,26 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
    */
   close(options: CloseOptions = {}): Promise<void> {
     if (this.#closed !== undefined) return Promise.resolve();
-    const closed = { options, closing: [] };
-    this.#closed = closed;
+    const closing: Array<Promise<void>> = [];
+    this.#closed = { options, closing };
     for (const key of [...this.#sessions.keys()]) this.#evict(key, 'closed');
-    this.#heap.clear();
-    return Promise.all(closed.closing).then(() => this.#private?.clear());
+    // Each manager cancelled its refresh point as it closed: the sweep is the last one on the timer.
+    this.#heap.remove(this.#sweeper);
+    return Promise.all(closing).then(() => this.#options.privateStore?.clear());
   }
 
   #create(key: string): TokenManager {
     if (this.#closed !== undefined) throw new TokenManagerClosedError();
     assertSessionKey(key);
-    const now = this.#time();
-    const session = new PoolSession(key, now);
+    const session = new PoolSession(key);
     const manager = this.#build(session);
     this.#trim(this.#options.maxSessions - 1);
     this.#sessions.set(key, session);
     session.slot = this.#hot.add(key);
-    this.#publish(session);
     this.#cache.set(key, session);
-    if (this.#sweeper.heapIndex === -1) this.#heap.schedule(this.#sweeper, now + this.#options.idleTtlMs + 1);
+    this.#publish(session, this.#time());
+    if (this.#sweeper.heapIndex === -1)
+      this.#heap.schedule(this.#sweeper, session.renewedAt + this.#options.idleTtlMs + 1);
     return manager;
   }
 
@@ -297,11 +270,12 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     const options: InternalTokenManagerOptions = {
       ...this.#options.manager,
       provider,
-      authGate: this.#semaphore.gate,
+      authGate: this.#auth.gate,
       scheduler: (onDue) => this.#schedule(session, onDue),
       onServable: (tokens, refreshAt) => this.#hold(session, tokens, refreshAt),
-      ...(provider.identity === undefined ? { storeKey: anonymousStoreKey(session.key) } : {}),
-      ...(session.tokens === undefined ? {} : { initialTokens: session.tokens }),
+      // Undefined options are dropped: the manager's defaults apply.
+      storeKey: provider.identity === undefined ? anonymousStoreKey(session.key) : undefined,
+      initialTokens: session.tokens,
     };
     const manager = new TokenManager(options);
     session.manager = manager;
@@ -317,7 +291,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
    * token expired) and refreshes then.
    */
   #schedule(session: PoolSession, onDue: () => void): ScheduledRefresh {
-    const idle = (now: number): boolean => now - session.renewedAt > session.lifetimeMs + POOL_RENEW_INTERVAL_MS;
+    const idle = (now: number): boolean => now - session.renewedAt > session.lifetimeMs + RENEW_INTERVAL_MS;
     const entry: HeapEntry = { at: 0, heapIndex: -1, fire: (now) => (idle(now) ? this.#rest(session) : onDue()) };
     return { arm: (at) => this.#heap.schedule(entry, at), cancel: () => this.#heap.remove(entry) };
   }
@@ -328,14 +302,13 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
    * nor while anyone else listens to the manager.
    */
   #rest(session: PoolSession): void {
-    const { manager, forward, tokens } = session;
-    if (manager === undefined || forward === undefined || session.pins > 0) return;
-    if (manager.eventNames().length !== 1 || manager.listenerCount('lifecycle') !== 1) return;
-    if (manager.status().lastError !== null) return;
-    manager.off('lifecycle', forward);
+    const { manager, tokens } = session;
+    if (manager === undefined || session.pins > 0 || manager.eventNames().length !== 1) return;
+    if (manager.listenerCount('lifecycle') !== 1 || manager.status().lastError !== null) return;
+    // Ours is its only listener: its `closed` event is no eviction.
+    manager.removeAllListeners('lifecycle');
     manager.close();
     session.manager = undefined;
-    session.forward = undefined;
     // Its last tokens seed the next manager (closing cleared them); the hot path serves none meanwhile.
     session.tokens = tokens;
     session.refreshAt = Number.NEGATIVE_INFINITY;
@@ -351,15 +324,13 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     this.#publish(session);
   }
 
-  /** Marks a use at `now` that renewed the session's idle TTL. */
-  #renewed(session: PoolSession, now: number): void {
-    session.renewedAt = now;
-    this.#publish(session);
-  }
-
-  /** The hot path serves the session's token until the earlier of its refresh point and its next renewal. */
-  #publish(session: PoolSession): void {
-    const until = Math.min(session.refreshAt, session.renewedAt + POOL_RENEW_INTERVAL_MS);
+  /**
+   * Marks a use at `renewedAt` that renewed the session's idle TTL (by default, none), and tells
+   * the hot path until when it serves the session's token: its refresh point, or its next renewal.
+   */
+  #publish(session: PoolSession, renewedAt = session.renewedAt): void {
+    session.renewedAt = renewedAt;
+    const until = Math.min(session.refreshAt, renewedAt + RENEW_INTERVAL_MS);
     if (session.slot !== -1) this.#hot.set(session.slot, until, session.tokens?.accessToken);
   }
 
@@ -385,7 +356,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     // A pinned session keeps no TTL until its last wait ends.
     if (session.pins === 0 && !this.#cache.ttl(session.key, this.#options.idleTtlMs / 1000)) return false;
     this.#toEnd(session);
-    this.#renewed(session, now);
+    this.#publish(session, now);
     return true;
   }
 
@@ -413,26 +384,24 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
    * pinned, or without a valid token and used within `acquireTimeoutMs`.
    */
   #busy(session: PoolSession, now: number, wallNow: number): boolean {
-    const recent = now - session.renewedAt < this.#options.acquireTimeoutMs + POOL_RENEW_INTERVAL_MS;
-    return session.pins > 0 || (!(session.expiresAt > wallNow) && recent);
+    const recent = now - session.renewedAt < this.#options.acquireTimeoutMs + RENEW_INTERVAL_MS;
+    return session.pins > 0 || (!((session.tokens?.accessTokenExpiresAt ?? 0) > wallNow) && recent);
   }
 
-  /** Evicts `key`'s session for `reason`: node-cache's `del` closes it. */
+  /**
+   * Evicts `key`'s session for `reason` (node-cache's `del` closes it), and counts and reports the
+   * eviction. node-cache reports its own, the idle ones, as `expired` once it has deleted them.
+   */
   #evict(key: string, reason: PoolEvictionReason): void {
     this.#cache.del(key);
-    this.#evicted(key, reason);
-  }
-
-  /** Counts and reports an eviction (node-cache reports its own, the idle ones, as `expired`). */
-  #evicted(key: string, reason: PoolEvictionReason): void {
-    if (reason === 'idle' || reason === 'capacity') this.#evictedCount += 1;
+    if (reason === 'idle' || reason === 'capacity') this.#evictions += 1;
     if (this.listenerCount('evicted') > 0) this.emit('evicted', { session: key, reason });
   }
 
   /**
    * node-cache dropped a session (expired, evicted, deleted): forget it and close its manager
    * at once, or, while the pool closes with `drainMs`, once its refresh in flight has finished
-   * and been stored.
+   * and been stored (it still reports that refresh to the pool).
    */
   #close(session: PoolSession): void {
     if (this.#sessions.get(session.key) === session) this.#sessions.delete(session.key);
@@ -441,10 +410,10 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     const { manager, forward } = session;
     session.manager = undefined;
     if (manager === undefined) return;
-    const closed = manager.close(this.#closed?.options);
-    this.#closed?.closing.push(closed);
+    const closing = manager.close(this.#closed?.options);
+    this.#closed?.closing.push(closing);
     // A draining manager still reports its refresh to the pool until it has closed.
-    if (forward !== undefined) void closed.then(() => manager.off('lifecycle', forward));
+    if (forward !== undefined) void closing.then(() => manager.off('lifecycle', forward));
   }
 
   /**
@@ -465,11 +434,10 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       else if (this.#busy(session, now, wallNow) && this.#renew(session, now)) continue;
       else if (this.#cache.has(session.key)) break;
     }
-    const oldest = this.#sessions.values().next();
-    if (oldest.done !== true) {
-      const at = Math.max(oldest.value.renewedAt + this.#options.idleTtlMs + 1, now + POOL_RENEW_INTERVAL_MS);
-      this.#heap.schedule(this.#sweeper, at);
-    }
+    const oldest = this.#sessions.values().next().value;
+    if (oldest === undefined) return;
+    const idleAt = oldest.renewedAt + this.#options.idleTtlMs + 1;
+    this.#heap.schedule(this.#sweeper, Math.max(idleAt, now + RENEW_INTERVAL_MS));
   }
 
   #observe(session: PoolSession, event: LifecycleEvent): void {

@@ -1,32 +1,32 @@
 /**
- * The pool's cap on concurrent auth calls: an {@link AuthGate} that lets at most `limit`
- * calls run at once and queues the rest in arrival order. A waiter whose signal aborts (its
- * run's deadline passed, or the session closed) leaves the queue at once and rejects with
- * the signal's reason.
+ * The pool's cap on concurrent auth calls: an {@link AuthGate} that lets at most `max` calls
+ * run at once and queues the rest in arrival order. A waiter whose signal aborts (its run's
+ * deadline passed, or the session closed) leaves the queue at once and rejects with the
+ * signal's reason. No package in our dependencies does this (node-cache holds entries,
+ * p-retry runs attempts), and it is a dozen lines.
  */
 import { onAbort } from '../wait-with-signal';
 import type { AuthGate } from '../manager/options';
+import type { TokenManagerPoolStatus } from './types';
 
 /** Counts permits and queues waiters; `gate` is what managers are given. */
 export class AuthSemaphore {
-  /** Auth calls running now. */
-  inFlight = 0;
-  /** The most auth calls that ever ran at once. */
-  peak = 0;
+  #inFlight = 0;
+  #peak = 0;
   /** Waiters in arrival order; each takes its permit when called. */
   readonly #queue = new Set<() => void>();
 
-  constructor(readonly limit: number) {}
+  constructor(readonly max: number) {}
 
-  /** Auth calls waiting for a permit. */
-  get queued(): number {
-    return this.#queue.size;
+  /** Auth calls running, the most that ever ran at once, those waiting for a permit, and the cap. */
+  status(): TokenManagerPoolStatus['auth'] {
+    return { inFlight: this.#inFlight, peak: this.#peak, queued: this.#queue.size, max: this.max };
   }
 
-  /** Resolves to a release function once a permit is free; rejects when `signal` aborts first. */
+  /** Resolves to a release function (to call once) when a permit is free; rejects when `signal` aborts first. */
   readonly gate: AuthGate = (signal) => {
     if (signal.aborted) return Promise.reject(signal.reason);
-    if (this.inFlight < this.limit && this.#queue.size === 0) return Promise.resolve(this.#take());
+    if (this.#inFlight < this.max && this.#queue.size === 0) return Promise.resolve(this.#take());
     return new Promise((resolve, reject) => {
       const granted = (): void => {
         stop();
@@ -40,20 +40,16 @@ export class AuthSemaphore {
     });
   };
 
-  /** Takes a permit (handed over at once, so no later arrival can take it first). */
+  /** Takes a permit; its release hands it straight to the first waiter, so no later arrival can take it first. */
   #take(): () => void {
-    this.inFlight += 1;
-    this.peak = Math.max(this.peak, this.inFlight);
-    let released = false;
+    this.#inFlight += 1;
+    this.#peak = Math.max(this.#peak, this.#inFlight);
     return () => {
-      if (released) return;
-      released = true;
-      this.inFlight -= 1;
-      for (const granted of this.#queue) {
-        if (this.inFlight >= this.limit) return;
-        this.#queue.delete(granted);
-        granted();
-      }
+      this.#inFlight -= 1;
+      const [next] = this.#queue;
+      if (next === undefined) return;
+      this.#queue.delete(next);
+      next();
     };
   }
 }

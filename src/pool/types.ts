@@ -24,45 +24,51 @@ export interface TokenManagerPoolEvents {
   evicted: [PoolEvictedEvent];
 }
 
-/** Cumulative counters of a pool, over its whole life (evicted sessions included). */
-export interface PoolCounters {
-  /** Token sets obtained (refreshes and sign-ins), all sessions. */
-  refreshCount: number;
-  /** Of those, full sign-ins. */
-  signInCount: number;
-  /** Refresh runs that ended without a token. */
-  failureCount: number;
-  /** Sessions adopted from the store (another replica's, or one evicted here earlier). */
-  adoptedCount: number;
-  /** Sessions evicted for idleness or capacity. */
-  evictedCount: number;
-}
-
 /** The pool's aggregate snapshot: counts only, never a session key, token or secret. */
-export interface TokenManagerPoolStatus extends PoolCounters {
+export interface TokenManagerPoolStatus {
   /** `closed` after `close()`, else `open`. */
   state: 'open' | 'closed';
-  /** Sessions held now. */
-  sessions: number;
-  maxSessions: number;
+  sessions: {
+    /** Sessions held now. */
+    held: number;
+    /** The `maxSessions` option. */
+    max: number;
+    /**
+     * Of the sessions held, those resting: left idle for a whole token lifetime, they keep only
+     * their record and last tokens (no manager) until their next use wakes them.
+     */
+    resting: number;
+    /** Of the sessions held, those whose proactive refresh is scheduled on the pool's one timer. */
+    scheduled: number;
+    /** Sessions the pool's private store keeps (at most `maxStoredSessions`); null with a `store` option. */
+    stored: number | null;
+  };
   /** Sessions held now, by state (an awake one's is its manager's). */
   states: Record<TokenManagerState, number>;
-  /**
-   * Of the sessions held, those resting: left idle for a whole token lifetime, they keep only
-   * their record and last tokens (no manager) until their next use wakes them.
-   */
-  restingSessions: number;
-  /** Sessions whose proactive refresh is scheduled on the pool's one timer. */
-  scheduledRefreshes: number;
-  /** Sessions the pool's private store keeps (at most `maxStoredSessions`); null with a `store` option. */
-  storedSessions: number | null;
-  /** Auth calls running now, across the pool. */
-  authInFlight: number;
-  /** The most auth calls that ran at once. */
-  authInFlightPeak: number;
-  /** Auth calls waiting for one of the `maxConcurrentAuth` slots. */
-  authQueued: number;
-  maxConcurrentAuth: number;
+  /** Token sets obtained (refreshes and sign-ins), all sessions, over the pool's whole life. */
+  refreshCount: number;
+  /** Cumulative counters over the pool's whole life (evicted sessions included). */
+  counts: {
+    /** Of the token sets obtained, full sign-ins. */
+    signIns: number;
+    /** Refresh runs that ended without a token. */
+    failures: number;
+    /** Sessions adopted from the store (another replica's, or one evicted here earlier). */
+    adoptions: number;
+    /** Sessions evicted for idleness or capacity. */
+    evictions: number;
+  };
+  /** Auth calls (sign-ins and refreshes) across the pool. */
+  auth: {
+    /** Running now. */
+    inFlight: number;
+    /** The most that ever ran at once. */
+    peak: number;
+    /** Waiting for one of the `maxConcurrentAuth` slots. */
+    queued: number;
+    /** The `maxConcurrentAuth` option. */
+    max: number;
+  };
   /** The earliest expiry among the valid tokens held, epoch ms (the OpenTelemetry gauge reads it); null when none. */
   accessTokenExpiresAt: number | null;
 }

@@ -4,7 +4,7 @@ import type { GetAccessTokenOptions } from '../manager/types';
 import type { TokenManagerOptions } from '../manager/options';
 import { TokenManagerPool } from '../pool/pool';
 import { MemoryTokenStore } from '../stores/memory';
-import type { TokenManagerPoolOptions } from '../pool/options';
+import type { InternalTokenManagerPoolOptions, TokenManagerPoolOptions } from '../pool/options';
 import { readAlixEnvConfig } from './env-config';
 
 let defaultManager: TokenManager | undefined;
@@ -18,15 +18,20 @@ export interface StandaloneGetAccessTokenOptions extends GetAccessTokenOptions {
 
 /**
  * A `TokenManagerPool` configured from the environment (`ALIX_USER_EMAIL` and
- * `ALIX_REFRESH_TOKEN` are ignored: each session key is a user email and signs in).
+ * `ALIX_REFRESH_TOKEN` are ignored: each session key is a user email and signs in). With
+ * `ALIX_TOKEN_ENCRYPTION_KEYS` and no `store` option, the pool's own store keeps the sessions
+ * encrypted; for a store you pass, give it `readAlixEnvConfig(env).encryption` yourself.
  * @throws ConfigurationError listing missing or bad variables.
  */
 export function createTokenManagerPoolFromEnv(
   env: NodeJS.ProcessEnv = process.env,
   options: Omit<TokenManagerPoolOptions, 'createProvider'> = {},
 ): TokenManagerPool {
-  const { userEmail: _userEmail, ...common } = readAlixEnvConfig(env).provider;
-  return new TokenManagerPool({ ...options, createProvider: AlixAuthProvider.forUsers(common) });
+  const { provider, encryption } = readAlixEnvConfig(env);
+  const { userEmail: _userEmail, ...common } = provider;
+  const createProvider = AlixAuthProvider.forUsers(common);
+  const withEncryption: InternalTokenManagerPoolOptions = { encryption, ...options, createProvider };
+  return new TokenManagerPool(withEncryption);
 }
 
 /**
@@ -40,13 +45,9 @@ export function createTokenManagerFromEnv(
   env: NodeJS.ProcessEnv = process.env,
   options: Omit<TokenManagerOptions, 'provider'> = {},
 ): TokenManager {
-  const { encryption, ...config } = readAlixEnvConfig(env);
-  return new TokenManager({
-    initialTokens: config.initialTokens,
-    ...(encryption === undefined || options.store !== undefined ? {} : { store: new MemoryTokenStore({ encryption }) }),
-    ...options,
-    provider: new AlixAuthProvider(config.provider),
-  });
+  const { encryption, initialTokens, provider } = readAlixEnvConfig(env);
+  const store = encryption && !options.store ? new MemoryTokenStore({ encryption }) : undefined;
+  return new TokenManager({ initialTokens, store, ...options, provider: new AlixAuthProvider(provider) });
 }
 
 /**
@@ -73,16 +74,13 @@ export function getDefaultTokenManager(): TokenManager {
  * const token = await getAccessToken();
  * ```
  */
-export function getAccessToken(options?: StandaloneGetAccessTokenOptions): Promise<string> {
-  try {
-    if (options?.userEmail === undefined) return getDefaultTokenManager().getAccessToken(options);
-    const { userEmail, ...rest } = options;
-    // The process-wide pool, created lazily like the manager.
-    defaultPool ??= createTokenManagerPoolFromEnv();
-    return defaultPool.getAccessToken(userEmail, rest);
-  } catch (error) {
-    return Promise.reject(error);
-  }
+export async function getAccessToken(options?: StandaloneGetAccessTokenOptions): Promise<string> {
+  if (options?.userEmail === undefined) return getDefaultTokenManager().getAccessToken(options);
+  const { userEmail, ...rest } = options;
+  // The process-wide pool, created lazily like the manager.
+  defaultPool ??= createTokenManagerPoolFromEnv();
+  // No options beyond the user: the pool's hot path serves a held token only to a call without them.
+  return defaultPool.getAccessToken(userEmail, Object.keys(rest).length === 0 ? undefined : rest);
 }
 
 /** Closes and forgets the process-wide manager and pool (for tests and shutdown hooks). */

@@ -1,4 +1,4 @@
-import { ConfigurationError } from '../errors';
+import { ConfigurationError, assertConfig } from '../errors';
 import type { AlixAuthProviderOptions } from '../providers/alix/options';
 import { AesGcmTokenCipher } from '../stores/encryption';
 import type { AesGcmTokenCipherOptions } from '../stores/encryption';
@@ -32,40 +32,26 @@ export interface AlixEnvConfig {
  * @throws ConfigurationError listing every missing variable by name (never a value).
  */
 export function readAlixEnvConfig(env: NodeJS.ProcessEnv = process.env): AlixEnvConfig {
-  const value = (name: string): string | undefined => {
-    const raw = env[name]?.trim();
-    return raw === undefined || raw === '' ? undefined : raw;
-  };
-  const missing: string[] = [ALIX_ENV.baseUrl, ALIX_ENV.partnerCode, ALIX_ENV.secretKey].filter(
-    (name) => value(name) === undefined,
+  const value = (name: string): string | undefined => env[name]?.trim() || undefined;
+  const required = [ALIX_ENV.baseUrl, ALIX_ENV.partnerCode, ALIX_ENV.secretKey];
+  const missing: string[] = required.filter((name) => !value(name));
+  const privateKey = value(ALIX_ENV.privateKey) ?? '';
+  const privateKeyFile = value(ALIX_ENV.privateKeyFile) ?? '';
+  if (!privateKey && !privateKeyFile) missing.push(`${ALIX_ENV.privateKey} or ${ALIX_ENV.privateKeyFile}`);
+  assertConfig(missing.length === 0, `missing environment variables: ${missing.join(', ')}`);
+  assertConfig(!privateKey || !privateKeyFile, `set only one of ${ALIX_ENV.privateKey} and ${ALIX_ENV.privateKeyFile}`);
+  assertConfig(
+    !privateKey || privateKey.includes('-----BEGIN'),
+    `${ALIX_ENV.privateKey} must hold a PEM key; use ${ALIX_ENV.privateKeyFile} for a path`,
   );
-  const privateKey = value(ALIX_ENV.privateKey);
-  const privateKeyFile = value(ALIX_ENV.privateKeyFile);
-  if (privateKey === undefined && privateKeyFile === undefined)
-    missing.push(`${ALIX_ENV.privateKey} or ${ALIX_ENV.privateKeyFile}`);
-  if (missing.length > 0) {
-    throw new ConfigurationError(`missing environment variables: ${missing.join(', ')}`);
-  }
-  if (privateKey !== undefined && privateKeyFile !== undefined) {
-    throw new ConfigurationError(`set only one of ${ALIX_ENV.privateKey} and ${ALIX_ENV.privateKeyFile}`);
-  }
-  if (privateKey !== undefined && !privateKey.includes('-----BEGIN')) {
-    throw new ConfigurationError(
-      `${ALIX_ENV.privateKey} must hold a PEM key; use ${ALIX_ENV.privateKeyFile} for a path`,
-    );
-  }
+  const [baseUrl, partnerCode, secretKey] = required.map(value) as [string, string, string];
+  const provider = { baseUrl, partnerCode, secretKey, privateKey: privateKey || privateKeyFile };
   const userEmail = value(ALIX_ENV.userEmail);
   const refreshToken = value(ALIX_ENV.refreshToken);
   const encryptionKeys = value(ALIX_ENV.tokenEncryptionKeys);
   return {
     encryption: encryptionKeys === undefined ? undefined : parseEncryptionKeys(encryptionKeys),
-    provider: {
-      baseUrl: value(ALIX_ENV.baseUrl) as string,
-      partnerCode: value(ALIX_ENV.partnerCode) as string,
-      secretKey: value(ALIX_ENV.secretKey) as string,
-      privateKey: (privateKey ?? privateKeyFile) as string,
-      ...(userEmail === undefined ? {} : { userEmail }),
-    },
+    provider: userEmail === undefined ? provider : { ...provider, userEmail },
     initialTokens: refreshToken === undefined ? undefined : { refreshToken },
   };
 }
@@ -82,8 +68,8 @@ export function parseEncryptionKeys(text: string): AesGcmTokenCipherOptions {
   for (const [index, entry] of text.split(',').entries()) {
     const colon = entry.indexOf(':');
     const id = entry.slice(0, colon).trim();
-    if (colon === -1 || id === '') throw new ConfigurationError(`${name} entry ${index + 1} must be keyId:base64key`);
-    if (id in keys) throw new ConfigurationError(`${name} entry ${index + 1} repeats an earlier key id`);
+    assertConfig(colon !== -1 && id !== '', `${name} entry ${index + 1} must be keyId:base64key`);
+    assertConfig(!(id in keys), `${name} entry ${index + 1} repeats an earlier key id`);
     keys[id] = entry.slice(colon + 1).trim();
     current ??= id;
   }
