@@ -34,12 +34,10 @@ export function unsupportedPeerReason(candidate: PeerAxios = peerAxios): string 
   // Same major as MIN_AXIOS_VERSION, and at least its minor.
   const [, major, minor] = /^(\d+)\.(\d+)\./.exec(version ?? '') ?? [];
   const [, minMajor, minMinor] = /^(\d+)\.(\d+)\./.exec(MIN_AXIOS_VERSION) ?? [];
-  if (major === undefined || Number(major) !== Number(minMajor) || Number(minor) < Number(minMinor)) {
-    return `${label} is not supported; install axios ${SUPPORTED_AXIOS_RANGE}`;
-  }
-  if (typeof candidate.AxiosHeaders !== 'function' || typeof candidate.getAdapter !== 'function') {
-    return `${label} has no AxiosHeaders/getAdapter; install axios ${SUPPORTED_AXIOS_RANGE}`;
-  }
+  const tooOld = major === undefined || Number(major) !== Number(minMajor) || Number(minor) < Number(minMinor);
+  const incomplete = typeof candidate.AxiosHeaders !== 'function' || typeof candidate.getAdapter !== 'function';
+  if (tooOld) return `${label} is not supported; install axios ${SUPPORTED_AXIOS_RANGE}`;
+  if (incomplete) return `${label} has no AxiosHeaders/getAdapter; install axios ${SUPPORTED_AXIOS_RANGE}`;
   return undefined;
 }
 

@@ -2,9 +2,10 @@
  * The one place that reads the wall clock and arms raw timers, so tests and users can
  * substitute simulated time.
  */
+import { waitWithSignal } from './wait-with-signal';
 
 /** A handle returned by {@link Clock.setTimeout}. */
-export type TimerHandle = { unref?: () => unknown } | number;
+export type TimerHandle = { unref?: () => unknown; ref?: () => unknown } | number;
 
 /** Time source and timers used by the library. */
 export interface Clock {
@@ -17,7 +18,7 @@ export interface Clock {
 }
 
 /** Node's timers cap a delay at 2^31−1 ms (about 24.8 days); longer ones fire at once. */
-export const MAX_TIMER_DELAY_MS = 2_147_483_647;
+const MAX_TIMER_DELAY_MS = 2_147_483_647;
 
 /**
  * The real clock. It looks the globals up on every call (rather than capturing them) so
@@ -26,7 +27,12 @@ export const MAX_TIMER_DELAY_MS = 2_147_483_647;
 export const systemClock: Clock = Object.freeze({
   now: () => Date.now(),
   setTimeout: (callback: () => void, delayMs: number) => globalThis.setTimeout(callback, delayMs),
-  clearTimeout: (handle: TimerHandle) => globalThis.clearTimeout(handle as Parameters<typeof clearTimeout>[0]),
+  clearTimeout: (handle: TimerHandle) => {
+    // Ref'ed first: Node frees an emptied per-delay timer list only when a ref'ed timer leaves it
+    // (lib/timers.js, unenroll), so every unref()ed timer of a new delay would leave a list behind.
+    if (typeof handle === 'object') handle.ref?.();
+    globalThis.clearTimeout(handle as Parameters<typeof clearTimeout>[0]);
+  },
 });
 
 /**
@@ -64,26 +70,15 @@ export function setUnrefInterval(callback: () => void, intervalMs: number): () =
   return () => globalThis.clearInterval(handle);
 }
 
-/** Resolves after `delayMs` on the given clock, or rejects with the signal's reason. */
+/** Resolves after `delayMs` on the given clock, or rejects with the signal's reason (and clears the timer). */
 export function sleep(clock: Clock, delayMs: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = (): void => {
-      clock.clearTimeout(handle);
-      reject(signal?.reason);
-    };
-    const handle = setUnrefTimeout(
-      clock,
-      () => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      },
-      delayMs,
-    );
-    signal?.addEventListener('abort', onAbort, { once: true });
+  let timer: TimerHandle | undefined;
+  const slept = new Promise<void>((resolve) => {
+    timer = setUnrefTimeout(clock, resolve, delayMs);
+  });
+  return waitWithSignal(slept, signal, () => {
+    if (timer !== undefined) clock.clearTimeout(timer);
+    return signal?.reason;
   });
 }
 
@@ -95,16 +90,10 @@ export function sleep(clock: Clock, delayMs: number, signal?: AbortSignal): Prom
 export function withTimeout<T>(work: Promise<T>, clock: Clock, timeoutMs: number, onTimeout: () => Error): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setUnrefTimeout(clock, () => reject(onTimeout()), timeoutMs);
-    work.then(
-      (value) => {
-        clock.clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clock.clearTimeout(timer);
-        reject(error);
-      },
-    );
+    const clear = (): void => clock.clearTimeout(timer);
+    // Registered first: the timer is cleared in the turn the work settles, before any caller hears of it.
+    work.then(clear, clear);
+    work.then(resolve, reject);
   });
 }
 
@@ -131,19 +120,15 @@ export function timerAt(
     if (handle !== undefined) clock.clearTimeout(handle);
     handle = undefined;
   };
+  const due = (): void => {
+    handle = undefined;
+    onDue();
+  };
   const arm = (at: number | undefined): void => {
     cancel();
     if (at === undefined || !Number.isFinite(at)) return;
-    handle = setUnrefTimeout(
-      clock,
-      () => {
-        handle = undefined;
-        // Long delays are clamped by Node; re-arm until the real point is reached.
-        if (clock.now() < at) arm(at);
-        else onDue();
-      },
-      at - clock.now(),
-    );
+    // Long delays are clamped by Node; re-arm until the real point is reached.
+    handle = setUnrefTimeout(clock, () => (clock.now() < at ? arm(at) : due()), at - clock.now());
   };
   return { arm, cancel };
 }

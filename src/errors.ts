@@ -48,21 +48,10 @@ const DANGLING = /[\s,;:.\u2013\u2014-]+$/u;
  * @param what - one sentence (lower-case start) saying what happened.
  * @param next - one sentence saying what to do; left out when empty.
  */
-export function composeErrorMessage(what: string, next?: string): string {
-  const head = what.replace(DANGLING, '').trim();
-  const tail = next?.replace(DANGLING, '').trim() ?? '';
-  if (tail === '') return head;
-  return `${head}. ${tail.charAt(0).toUpperCase()}${tail.slice(1)}.`;
-}
-
-/** Sets a writable, configurable own property. */
-function define(target: object, key: string, value: unknown, enumerable: boolean): void {
-  Object.defineProperty(target, key, { value, enumerable, writable: true, configurable: true });
-}
-
-/** Copies the named details onto an error as its own (enumerable, so `toJSON()` shows them) fields. */
-function keep<T extends object>(error: TokenManagerError, details: T, keys: readonly (keyof T & string)[]): void {
-  for (const key of keys) (error as unknown as Record<string, unknown>)[key] = details[key];
+export function composeErrorMessage(what: string, next = ''): string {
+  const trim = (part: string): string => part.replace(DANGLING, '').trim();
+  const tail = trim(next);
+  return tail === '' ? trim(what) : `${trim(what)}. ${tail.charAt(0).toUpperCase()}${tail.slice(1)}.`;
 }
 
 /** {@link TokenManagerError} typed with the read-only fields `F` its subclass copies from its details. */
@@ -75,21 +64,18 @@ function withFields<F>(): new (
 /** Base class of every error this library throws. */
 export class TokenManagerError extends Error {
   /** Stable machine-readable code. */
-  readonly code: ErrorCode;
+  declare readonly code: ErrorCode;
   /** Whether the same operation may succeed if retried later. */
-  readonly transient: boolean;
+  declare readonly transient: boolean;
 
   /**
    * @param code - the stable code.
    * @param message - what happened, one sentence; `options.hint` says what to do.
    * @param transient - whether retrying the same operation later may succeed.
    */
-  constructor(code: ErrorCode, message: string, transient: boolean, options: TokenManagerErrorOptions = {}) {
-    super(composeErrorMessage(message, options.hint));
-    this.name = new.target.name;
-    this.code = code;
-    this.transient = transient;
-    if (options.cause !== undefined) define(this, 'cause', sanitizeCause(options.cause), false);
+  constructor(code: ErrorCode, message: string, transient: boolean, { cause, hint }: TokenManagerErrorOptions = {}) {
+    super(composeErrorMessage(message, hint), cause === undefined ? undefined : { cause: sanitizeCause(cause) });
+    Object.assign(this, { name: new.target.name, code, transient });
   }
 
   /** A JSON form with no secrets: name, code, message and the subclass's numbers. */
@@ -122,8 +108,6 @@ export interface AuthRejectedDetails {
   errorCode?: number;
   /** The API's own `message`, when it sent one. */
   apiMessage?: string;
-  /** The request path, for the message when no {@link AuthRejectedDetails.url} is given. */
-  path?: string;
   /** The full URL called (origin and path, never a query), for the message. */
   url?: string;
   /**
@@ -146,19 +130,16 @@ const REJECTED_HINTS = {
  * The auth API answered and said no (`success: false`, or a 4xx other than 429).
  * Retrying the same request will not help; a rejected refresh falls back to a sign-in.
  */
-export class AuthRejectedError extends withFields<
-  Pick<AuthRejectedDetails, 'operation' | 'status' | 'errorCode' | 'apiMessage' | 'url'>
->() {
+export class AuthRejectedError extends withFields<Omit<AuthRejectedDetails, 'hint'>>() {
   constructor(details: AuthRejectedDetails, options: TokenManagerErrorOptions = {}) {
-    const target = details.url ?? details.path;
-    const where = target === undefined ? '' : ` POST ${target}`;
-    const errorCode = details.errorCode === undefined ? '' : ` with errorCode ${details.errorCode}`;
-    const apiMessage = details.apiMessage === undefined ? '' : `: ${details.apiMessage}`;
-    const what = `${details.operation} rejected:${where} answered HTTP ${details.status}${errorCode}${apiMessage}`;
-    const byStatus = details.status === 404 || details.status === 405 ? 'path' : details.operation;
-    const hint = options.hint ?? details.hint ?? REJECTED_HINTS[byStatus];
+    const { operation, status, errorCode, apiMessage, url } = details;
+    const where = url === undefined ? '' : ` POST ${url}`;
+    const code = errorCode === undefined ? '' : ` with errorCode ${errorCode}`;
+    const said = apiMessage === undefined ? '' : `: ${apiMessage}`;
+    const hint = options.hint ?? details.hint ?? REJECTED_HINTS[status === 404 || status === 405 ? 'path' : operation];
+    const what = `${operation} rejected:${where} answered HTTP ${status}${code}${said}`;
     super(ErrorCodes.AUTH_REJECTED, what, false, { ...options, hint });
-    keep(this, details, ['operation', 'status', 'errorCode', 'apiMessage', 'url']);
+    Object.assign(this, { operation, status, errorCode, apiMessage, url });
   }
 }
 
@@ -174,8 +155,6 @@ export interface AuthUnavailableDetails {
   status?: number;
   /** The delay the server asked for with `Retry-After`, in ms. */
   retryAfterMs?: number;
-  /** The request path, for the message when no {@link AuthUnavailableDetails.url} is given. */
-  path?: string;
   /** The full URL called (origin and path, never a query); its host:port is named too. */
   url?: string;
   /** Extra words for the message, e.g. the network error code. */
@@ -189,48 +168,45 @@ const UNAVAILABLE_HINTS = {
     'check that baseUrl is reachable from this host (DNS, firewall, HTTPS_PROXY), raise timeoutMs for a slow ' +
     'server, or run alix-token doctor',
   network: 'check baseUrl, or run alix-token doctor',
+  breaker: "the manager's status().lastError shows what opened it",
 };
 
 /** What happened, one sentence, for {@link AuthUnavailableError}. */
-function unavailableMessage(details: AuthUnavailableDetails): string {
-  const { operation, url } = details;
+function unavailableMessage({ operation, reason, status, retryAfterMs, url, detail }: AuthUnavailableDetails): string {
   const parsed = url !== undefined && URL.canParse(url) ? new URL(url) : undefined;
   // A connection error is about a socket: the scheme's default port is spelled out (`[::1]:8443` for IPv6).
   const host = parsed && `${parsed.hostname}:${parsed.port || (parsed.protocol === 'https:' ? '443' : '80')}`;
-  const at = host === undefined ? '' : ` at ${host}`;
-  const request = (url ?? details.path) === undefined ? 'the auth request' : `POST ${url ?? details.path}`;
-  const detail = details.detail === undefined ? '' : ` (${details.detail})`;
-  const retryAfter = details.retryAfterMs === undefined ? '' : ` and asked to retry after ${details.retryAfterMs} ms`;
+  const server = `the auth server${host === undefined ? '' : ` at ${host}`}`;
+  const request = url === undefined ? 'the auth request' : `POST ${url}`;
+  const extra = detail === undefined ? '' : ` (${detail})`;
+  const retry = retryAfterMs === undefined ? '' : ` and asked to retry after ${retryAfterMs} ms`;
+  const unavailable = `the auth server is unavailable${retry}`;
+  const target = parsed ? `POST ${parsed.pathname}` : request;
   return {
-    http:
-      `${operation} failed: ${request} answered HTTP ${details.status ?? 'error'}${detail}: the auth server is ` +
-      `unavailable${retryAfter}`,
-    timeout: `${operation} failed: ${request} got no answer${host === undefined ? '' : ` from ${host}`}${detail}`,
-    network:
-      `${operation} failed: could not reach the auth server${at}${detail} for ` +
-      `${parsed ? `POST ${parsed.pathname}` : request}`,
-    breaker:
-      `${operation} not attempted: the auth circuit breaker is open after repeated failures of the auth ` +
-      `server${at}`,
-  }[details.reason];
+    http: `${operation} failed: ${request} answered HTTP ${status ?? 'error'}${extra}: ${unavailable}`,
+    timeout: `${operation} failed: ${request} got no answer${host === undefined ? '' : ` from ${host}`}${extra}`,
+    network: `${operation} failed: could not reach ${server}${extra} for ${target}`,
+    breaker: `${operation} not attempted: the auth circuit breaker is open after repeated failures of ${server}`,
+  }[reason];
 }
 
 /** The auth server is unreachable, timed out, or answered 5xx/429: retry with backoff. */
-export class AuthUnavailableError extends withFields<
-  Pick<AuthUnavailableDetails, 'operation' | 'reason' | 'status' | 'retryAfterMs' | 'url'>
->() {
+export class AuthUnavailableError extends withFields<Omit<AuthUnavailableDetails, 'detail'>>() {
   constructor(details: AuthUnavailableDetails, options: TokenManagerErrorOptions = {}) {
-    const hint =
-      details.reason === 'breaker'
-        ? `retry after ${details.retryAfterMs ?? 0} ms; the manager's status().lastError shows what opened it`
-        : UNAVAILABLE_HINTS[details.reason];
-    super(ErrorCodes.AUTH_UNAVAILABLE, unavailableMessage(details), true, { ...options, hint: options.hint ?? hint });
-    keep(this, details, ['operation', 'reason', 'status', 'retryAfterMs', 'url']);
+    const { operation, reason, status, retryAfterMs, url } = details;
+    const wait = reason === 'breaker' ? `retry after ${retryAfterMs ?? 0} ms; ` : '';
+    const hint = options.hint ?? `${wait}${UNAVAILABLE_HINTS[reason]}`;
+    super(ErrorCodes.AUTH_UNAVAILABLE, unavailableMessage(details), true, { ...options, hint });
+    Object.assign(this, { operation, reason, status, retryAfterMs, url });
   }
 }
 
 /** Details of a {@link MalformedResponseError}: the auth call and the status of its answer, when known. */
 type MalformedDetails = { operation?: AuthOperation; status?: number };
+
+/** The next step for a malformed answer to an auth call: it usually did not come from Alix. */
+const CHECK_ENDPOINT =
+  'check that baseUrl and paths point at the Alix auth API (not a proxy or a web page), or run alix-token doctor';
 
 /**
  * The auth server answered 2xx with something that is not a usable token set. When
@@ -238,12 +214,10 @@ type MalformedDetails = { operation?: AuthOperation; status?: number };
  * `baseUrl` and `paths`: the answer usually did not come from Alix) unless `options.hint` gives another.
  */
 export class MalformedResponseError extends withFields<MalformedDetails>() {
-  constructor(message: string, details: MalformedDetails = {}, options: TokenManagerErrorOptions = {}) {
-    const hint =
-      details.operation &&
-      'check that baseUrl and paths point at the Alix auth API (not a proxy or a web page), or run alix-token doctor';
-    super(ErrorCodes.MALFORMED_RESPONSE, message, false, { ...options, hint: options.hint ?? hint });
-    keep(this, details, ['operation', 'status']);
+  constructor(message: string, { operation, status }: MalformedDetails = {}, options: TokenManagerErrorOptions = {}) {
+    const hint = options.hint ?? (operation && CHECK_ENDPOINT);
+    super(ErrorCodes.MALFORMED_RESPONSE, message, false, { ...options, hint });
+    Object.assign(this, { operation, status });
   }
 }
 
@@ -256,6 +230,9 @@ export class TokenManagerClosedError extends TokenManagerError {
   }
 }
 
+/** The next step after a caller's own abort: the refresh it gave up on is shared, and goes on. */
+const CALL_AGAIN = 'call getAccessToken() again when you need a token; the shared refresh goes on';
+
 /** The caller's `AbortSignal` fired; the shared refresh others wait on goes on. */
 export class AbortedError extends TokenManagerError {
   /**
@@ -263,12 +240,9 @@ export class AbortedError extends TokenManagerError {
    * @default message `getAccessToken() aborted by the caller's AbortSignal`, with the hint that the refresh goes on.
    */
   constructor(message?: string, options: TokenManagerErrorOptions = {}) {
-    const hint =
-      message === undefined
-        ? 'call getAccessToken() again when you need a token; the shared refresh goes on'
-        : undefined;
     const what = message ?? "getAccessToken() aborted by the caller's AbortSignal";
-    super(ErrorCodes.ABORTED, what, false, { ...options, hint: options.hint ?? hint });
+    const hint = options.hint ?? (message === undefined ? CALL_AGAIN : undefined);
+    super(ErrorCodes.ABORTED, what, false, { ...options, hint });
   }
 }
 
@@ -320,13 +294,13 @@ const STAGE_HINTS: Readonly<Record<TimeoutStage, string>> = {
  */
 export class TimeoutError extends withFields<TimeoutDetails>() {
   constructor(details: TimeoutDetails, options: TokenManagerErrorOptions = {}) {
-    const where = details.stage === 'auth' && details.endpoint !== undefined ? ` (${details.endpoint})` : '';
-    const calls = details.attempts === 1 ? 'call' : 'calls';
-    const attempts = details.attempts === undefined ? '' : `; ${details.attempts} auth ${calls} made`;
-    const last = details.lastErrorCode === undefined ? '' : `, last error ${details.lastErrorCode}`;
-    const what = `timed out after ${details.timeoutMs} ms: ${STAGE_WORDS[details.stage]}${where}${attempts}${last}`;
-    super(ErrorCodes.TIMEOUT, what, true, { ...options, hint: options.hint ?? STAGE_HINTS[details.stage] });
-    keep(this, details, ['stage', 'timeoutMs', 'endpoint', 'attempts', 'lastErrorCode']);
+    const { stage, timeoutMs, endpoint, attempts, lastErrorCode } = details;
+    const where = stage === 'auth' && endpoint !== undefined ? ` (${endpoint})` : '';
+    const made = attempts === undefined ? '' : `; ${attempts} auth ${attempts === 1 ? 'call' : 'calls'} made`;
+    const last = lastErrorCode === undefined ? '' : `, last error ${lastErrorCode}`;
+    const what = `timed out after ${timeoutMs} ms: ${STAGE_WORDS[stage]}${where}${made}${last}`;
+    super(ErrorCodes.TIMEOUT, what, true, { ...options, hint: options.hint ?? STAGE_HINTS[stage] });
+    Object.assign(this, { stage, timeoutMs, endpoint, attempts, lastErrorCode });
   }
 }
 
@@ -351,13 +325,13 @@ export interface MissingPeerDetails {
  */
 export class MissingPeerError extends withFields<Omit<MissingPeerDetails, 'dev'> & { installCommand: string }>() {
   constructor(details: MissingPeerDetails, options: TokenManagerErrorOptions = {}) {
+    const { packageName, range, entry, worksWithout } = details;
     // Quoted: `^` is an escape character in cmd.exe and `>`/`<` redirect in every shell.
-    const { entry, packageName, range } = details;
     const installCommand = `npm install${details.dev === true ? ' --save-dev' : ''} "${packageName}@${range}"`;
     const what = `${entry} needs the optional peer dependency ${packageName} (${range}), which is not installed`;
-    const hint = options.hint ?? `install it with ${installCommand}; without it, use ${details.worksWithout}`;
+    const hint = options.hint ?? `install it with ${installCommand}; without it, use ${worksWithout}`;
     super(ErrorCodes.MISSING_PEER, what, false, { ...options, hint });
-    keep(this, { ...details, installCommand }, ['packageName', 'range', 'entry', 'worksWithout', 'installCommand']);
+    Object.assign(this, { packageName, range, entry, worksWithout, installCommand });
   }
 }
 
@@ -367,8 +341,8 @@ export class MissingPeerError extends withFields<Omit<MissingPeerDetails, 'dev'>
  * failed after 4 attempts in 11.9 s: could not reach …`, and `refresh not attempted: the
  * auth circuit breaker is open …` becomes `refresh stopped after 3 attempts in 2.0 s: …`.
  * The error also gets `attempts` and `elapsedMs` properties (in its `toJSON()` too), and its
- * `stack` is updated to the new message. Errors that are not ours, and runs of a single
- * attempt, are returned unchanged.
+ * `stack` is updated to the new message. Errors that are not ours, runs of a single attempt,
+ * and errors summarised already are returned unchanged.
  *
  * @param error - the last attempt's error, about to be thrown to the callers.
  * @param attempts - the auth calls made in the run (1 or more).
@@ -381,19 +355,16 @@ export class MissingPeerError extends withFields<Omit<MissingPeerDetails, 'dev'>
  */
 export function withAttemptSummary<E>(error: E, attempts: number, elapsedMs: number): E {
   if (!(error instanceof TokenManagerError) || !Number.isInteger(attempts) || attempts < 2) return error;
-  if ('elapsedMs' in error) return error; // summarised already
+  if ('elapsedMs' in error) return error;
+  const before = `${error.name}: ${error.message}`;
   const summary = `after ${attempts} attempts in ${(Math.max(0, elapsedMs) / 1000).toFixed(1)} s`;
   // The summary goes after the headline: up to the first `: ` of the first sentence, else that sentence.
   const headline = /^[^]*?(?=: |\. [A-Z]|$)/.exec(error.message)?.[0] ?? '';
   const rest = error.message.slice(headline.length);
-  const summarised = `${headline.replace(/ not attempted$/, ' stopped')} ${summary}${rest}`;
-  const before = `${error.name}: ${error.message}`;
-  define(error, 'message', summarised, false);
-  define(error, 'attempts', attempts, true);
-  define(error, 'elapsedMs', Math.max(0, Math.round(elapsedMs)), true);
-  if (typeof error.stack === 'string' && error.stack.startsWith(before)) {
-    define(error, 'stack', `${error.name}: ${summarised}${error.stack.slice(before.length)}`, false);
-  }
+  error.message = `${headline.replace(/ not attempted$/, ' stopped')} ${summary}${rest}`;
+  Object.assign(error, { attempts, elapsedMs: Math.max(0, Math.round(elapsedMs)) });
+  if (error.stack?.startsWith(before))
+    error.stack = `${error.name}: ${error.message}${error.stack.slice(before.length)}`;
   return error;
 }
 

@@ -7,9 +7,8 @@ export { TokenManager } from './manager/token-manager';
 export type { CloseOptions } from './manager/token-manager';
 export type { RetryOptions, TokenManagerOptions } from './manager/options';
 export type { GetAccessTokenOptions, HealthOptions, InvalidateOptions, InvalidateResult } from './manager/types';
-export type { TokenManagerHealth, TokenManagerState, TokenManagerStatus } from './manager/types';
+export type { TokenManagerHealth, TokenManagerState, TokenManagerStatus, TokenManagerEvents } from './manager/types';
 export type { LifecycleEvent, LifecycleEventType, RefreshedEvent, RefreshReason } from './manager/types';
-export type { TokenManagerEvents } from './manager/types';
 export type { DiagnosticsMessage } from './manager/lifecycle';
 export { TokenManagerPool } from './pool/pool';
 export type { TokenManagerPoolOptions } from './pool/options';
@@ -24,14 +23,9 @@ export { AesGcmTokenCipher, UnreadableSessionError } from './stores/encryption';
 export type { TokenCipher, AesGcmTokenCipherOptions, TokenEncryptionOptions } from './stores/encryption';
 export { LocalAuthBreaker } from './stores/memory-breaker';
 export type { AuthBreakerOptions } from './stores/memory-breaker';
-export type {
-  TokenStore,
-  StoredSession,
-  AcquireRefreshLockOptions,
-  RefreshLock,
-  RefreshLockResult,
-} from './stores/types';
-export type { AuthBreaker, BreakerAdmission, BreakerOutcome, BreakerState, BreakerStatus } from './stores/types';
+export type { TokenStore, StoredSession, RefreshLock, RefreshLockResult } from './stores/types';
+export type { AcquireRefreshLockOptions, AuthBreaker, BreakerAdmission, BreakerOutcome } from './stores/types';
+export type { BreakerState, BreakerStatus } from './stores/types';
 export { attachTokenManager } from './adapters/axios';
 export type { AttachTokenManagerOptions, DetachTokenManager } from './adapters/axios';
 export { createAuthorizedFetch } from './adapters/fetch';

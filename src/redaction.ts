@@ -12,24 +12,15 @@ export const REDACTED = '[REDACTED]';
 export const REDACTED_BEARER = `Bearer ${REDACTED}`;
 
 /** Field names whose values are secrets wherever they appear in a logged object. */
-const SECRET_KEYS = [
-  'accessToken',
-  'refreshToken',
-  'signature',
-  'secretKey',
-  'privateKey',
-  'authorization',
-  'Authorization',
-  'token',
-  'bearer',
-];
+const SECRET_KEYS = ['accessToken', 'refreshToken', 'signature', 'secretKey', 'privateKey', 'token', 'bearer'];
 
 /**
- * pino's redact paths match only the depth they name, so each secret key is listed at the
- * top level and under up to three levels of wildcards (e.g. `err.config.headers.authorization`).
+ * pino's redact paths match only the depth they name, so each secret key, and the `Authorization`
+ * header in both spellings (paths are case-sensitive), is listed at the top level and under up to
+ * three levels of wildcards (e.g. `err.config.headers.authorization`).
  */
 export const REDACT_PATHS: readonly string[] = Object.freeze(
-  SECRET_KEYS.flatMap((key) => [key, `*.${key}`, `*.*.${key}`, `*.*.*.${key}`]),
+  [...SECRET_KEYS, 'authorization', 'Authorization'].flatMap((key) => [key, `*.${key}`, `*.*.${key}`, `*.*.*.${key}`]),
 );
 
 /** A header value carrying a bearer token. */
@@ -50,11 +41,9 @@ export function redactBearerLines(text: string): string {
 
 /** Replaces every occurrence of the given secrets (4 characters or more) with `[REDACTED]`. */
 export function redactSecrets(text: string, secrets: readonly string[]): string {
-  let result = text;
-  for (const secret of secrets) {
-    if (secret.length >= 4) result = result.split(secret).join(REDACTED);
-  }
-  return result;
+  return secrets
+    .filter((secret) => secret.length >= 4)
+    .reduce((result, secret) => result.replaceAll(secret, REDACTED), text);
 }
 
 /**

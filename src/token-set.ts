@@ -41,51 +41,41 @@ export function startingPoint(
 ): { kind: 'tokens'; tokens: TokenSet } | { kind: 'seed'; seed: RefreshTokenSeed } | undefined {
   const start = stored ?? seed;
   if (start === undefined) return undefined;
-  if (hasAccessToken(start) && start.accessTokenExpiresAt > usableUntil) return { kind: 'tokens', tokens: start };
-  if (typeof start.refreshToken !== 'string' || start.refreshToken === '') return undefined;
-  return {
-    kind: 'seed',
-    seed: { refreshToken: start.refreshToken, refreshTokenExpiresAt: start.refreshTokenExpiresAt },
-  };
-}
-
-/** Whether seeded tokens hold an access token (rather than a refresh token alone). */
-export function hasAccessToken(tokens: InitialTokens): tokens is TokenSet {
-  return typeof tokens.accessToken === 'string' && tokens.accessToken !== '';
+  if (typeof start.accessToken === 'string' && start.accessToken !== '' && start.accessTokenExpiresAt > usableUntil) {
+    return { kind: 'tokens', tokens: start };
+  }
+  const { refreshToken, refreshTokenExpiresAt } = start;
+  if (typeof refreshToken !== 'string' || refreshToken === '') return undefined;
+  return { kind: 'seed', seed: { refreshToken, refreshTokenExpiresAt } };
 }
 
 /**
  * Below this difference between the server's `Date` and the local clock, the local clock
  * is trusted: `Date` has one-second resolution.
  */
-export const SKEW_TOLERANCE_MS = 2_000;
-
-/** When an auth request left and its answer arrived, on the local (wall) clock, epoch ms. */
-export interface RoundTrip {
-  sentAt: number;
-  receivedAt: number;
-}
+const SKEW_TOLERANCE_MS = 2_000;
 
 /**
- * Moves a provider's expiries from the server's clock onto the local one. The offset (how far
- * the server's clock is ahead) is estimated from its `Date` and the request's round trip: the
- * server stamped `Date` somewhere between sending and receiving, so delivery delay is not
- * mistaken for skew, and of the offsets the round trip allows the largest is taken, which
+ * Moves a provider's expiries from the server's clock onto the local one, given when the auth
+ * request left (`sentAt`) and when its answer arrived (`receivedAt`), epoch ms on the local
+ * clock. The offset (how far the server's clock is ahead) is estimated from its `Date` and the
+ * request's round trip: the server stamped `Date` somewhere between sending and receiving, so
+ * delivery delay is not mistaken for skew, and of the offsets the round trip allows the largest is taken, which
  * places the expiry earliest: never later than the server's own view. The one exception is by
  * design: within the `Date` header's resolution ({@link SKEW_TOLERANCE_MS}) the local clock is
  * trusted, so an expiry may land up to that much later than the server's; the last-window
  * margin (`expirySkewMs`, 10 s) covers it.
  */
-export function toLocalClock(set: TokenSet, { sentAt, receivedAt }: RoundTrip): TokenSet {
+export function toLocalClock(set: TokenSet, { sentAt, receivedAt }: { sentAt: number; receivedAt: number }): TokenSet {
   const { serverTime, ...rest } = set;
-  if (serverTime === undefined) return rest;
-  const agrees = serverTime - receivedAt - SKEW_TOLERANCE_MS <= 0 && serverTime - sentAt + SKEW_TOLERANCE_MS >= 0;
+  const agrees =
+    serverTime === undefined ||
+    (serverTime <= receivedAt + SKEW_TOLERANCE_MS && serverTime >= sentAt - SKEW_TOLERANCE_MS);
   if (agrees) return rest;
   const offsetMs = serverTime - sentAt;
-  const { accessTokenExpiresAt, refreshTokenExpiresAt } = rest;
-  const refresh =
-    refreshTokenExpiresAt === undefined ? {} : { refreshTokenExpiresAt: refreshTokenExpiresAt - offsetMs };
-  return { ...rest, accessTokenExpiresAt: accessTokenExpiresAt - offsetMs, ...refresh };
+  const local = { ...rest, accessTokenExpiresAt: rest.accessTokenExpiresAt - offsetMs };
+  if (rest.refreshTokenExpiresAt !== undefined) local.refreshTokenExpiresAt = rest.refreshTokenExpiresAt - offsetMs;
+  return local;
 }
 
 /**
@@ -97,14 +87,6 @@ const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 /** Whether `token` fits an `Authorization: Bearer` header. */
 export function isHeaderSafeToken(token: unknown): token is string {
   return typeof token === 'string' && BEARER_TOKEN.test(token);
-}
-
-/** Timing windows resolved for one token set. */
-export interface RefreshSchedule {
-  /** From here on, a background refresh runs while the token is still served. */
-  refreshAt: number;
-  /** From here on, callers wait for a new token instead of getting this one. */
-  blockAt: number;
 }
 
 /** The inputs of {@link computeSchedule}. */
@@ -132,7 +114,9 @@ export interface ScheduleInput {
 }
 
 /**
- * Where the refresh window opens and where callers start to wait.
+ * Where the refresh window opens (`refreshAt`: from here on, a background refresh runs while the
+ * token is still served) and where callers start to wait (`blockAt`: from here on, callers wait
+ * for a new token instead of getting this one).
  *
  * - The window is `refreshBeforeExpiryMs`, but never more than half the token's lifetime,
  *   so a short-lived token is not refreshed almost as soon as it arrives.
@@ -140,26 +124,22 @@ export interface ScheduleInput {
  * - Jitter moves the refresh point later by up to `refreshJitterMs`, and never past the
  *   middle of the window, so replicas started together spread out yet keep most of it.
  */
-export function computeSchedule(input: ScheduleInput): RefreshSchedule {
-  const lifetimeMs = Math.max(0, input.accessTokenExpiresAt - input.obtainedAt);
-  const windowMs = Math.min(input.refreshBeforeExpiryMs, lifetimeMs / 2);
-  const skewMs = input.adopted === true ? input.expirySkewMs : Math.min(input.expirySkewMs, windowMs / 2);
-  const jitterMs = Math.floor(Math.min(input.refreshJitterMs, (windowMs - skewMs) / 2) * input.random);
-  const blockAt = input.accessTokenExpiresAt - skewMs;
-  if (input.fallback !== undefined) {
-    // The latest point a replica that fetched this set can refresh at (its own skew, full jitter),
-    // then a quarter to three quarters of the way on to blockAt: the gap leaves that replica
-    // time to refresh and publish before any fallback fires.
-    const refresherSkewMs = Math.min(input.expirySkewMs, windowMs / 2);
-    const latestJitterMs = Math.min(input.refreshJitterMs, (windowMs - refresherSkewMs) / 2);
-    const latest = input.accessTokenExpiresAt - windowMs + latestJitterMs;
-    const roomMs = Math.max(0, blockAt - latest);
-    return { refreshAt: Math.min(Math.floor(latest + roomMs * (0.25 + 0.5 * input.fallback)), blockAt), blockAt };
+export function computeSchedule(input: ScheduleInput): { refreshAt: number; blockAt: number } {
+  const { accessTokenExpiresAt: expiresAt, expirySkewMs, refreshJitterMs, random, fallback } = input;
+  const windowMs = Math.min(input.refreshBeforeExpiryMs, Math.max(0, expiresAt - input.obtainedAt) / 2);
+  const ownSkewMs = Math.min(expirySkewMs, windowMs / 2);
+  const skewMs = input.adopted === true ? expirySkewMs : ownSkewMs;
+  const blockAt = expiresAt - skewMs;
+  const maxJitterMs = (skew: number): number => Math.min(refreshJitterMs, (windowMs - skew) / 2);
+  if (fallback === undefined) {
+    return { refreshAt: Math.min(expiresAt - windowMs + Math.floor(maxJitterMs(skewMs) * random), blockAt), blockAt };
   }
-  return {
-    refreshAt: Math.min(input.accessTokenExpiresAt - windowMs + jitterMs, blockAt),
-    blockAt,
-  };
+  // The latest point a replica that fetched this set can refresh at (its own skew, full jitter),
+  // then a quarter to three quarters of the way on to blockAt: the gap leaves that replica
+  // time to refresh and publish before any fallback fires.
+  const latest = expiresAt - windowMs + maxJitterMs(ownSkewMs);
+  const roomMs = Math.max(0, blockAt - latest);
+  return { refreshAt: Math.min(Math.floor(latest + roomMs * (0.25 + 0.5 * fallback)), blockAt), blockAt };
 }
 
 /**
@@ -176,11 +156,7 @@ export function sharedJitterFraction(token: string): number {
 }
 
 /** Whether the refresh token can still be used at `now`, keeping `marginMs` in hand. */
-export function hasUsableRefreshToken(
-  set: Pick<TokenSet, 'refreshToken' | 'refreshTokenExpiresAt'> | undefined,
-  now: number,
-  marginMs: number,
-): boolean {
+export function hasUsableRefreshToken(set: Partial<TokenSet> | undefined, now: number, marginMs: number): boolean {
   if (set?.refreshToken === undefined || set.refreshToken === '') return false;
   return set.refreshTokenExpiresAt === undefined || set.refreshTokenExpiresAt - marginMs > now;
 }

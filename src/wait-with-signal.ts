@@ -8,25 +8,14 @@ const waitersBySignal = new WeakMap<AbortSignal, Set<() => void>>();
 
 /** Calls `callback` once when `signal` aborts; the returned function cancels that. */
 export function onAbort(signal: AbortSignal, callback: () => void): () => void {
-  let waiters = waitersBySignal.get(signal);
-  if (waiters === undefined) {
-    const created = new Set<() => void>();
-    waiters = created;
-    waitersBySignal.set(signal, created);
-    signal.addEventListener(
-      'abort',
-      () => {
-        waitersBySignal.delete(signal);
-        for (const waiter of created) waiter();
-        created.clear();
-      },
-      { once: true },
-    );
+  const waiters = waitersBySignal.get(signal) ?? new Set<() => void>();
+  if (!waitersBySignal.has(signal)) {
+    waitersBySignal.set(signal, waiters);
+    signal.addEventListener('abort', () => waiters.forEach((waiter) => waiter()), { once: true });
   }
-  const registered = waiters;
-  registered.add(callback);
+  waiters.add(callback);
   return () => {
-    registered.delete(callback);
+    waiters.delete(callback);
   };
 }
 

@@ -1,5 +1,6 @@
 /** In-process stand-ins: an instant token provider, counting timers, memory snapshots. */
 import type { ProviderIdentity, TokenProvider, TokenSet } from '../../src/index';
+import { systemClock } from '../../src/clock';
 import type { Clock, TimerHandle } from '../../src/clock';
 import { ManualClock as TestManualClock } from '../../__tests__/helpers/manual-clock';
 
@@ -89,8 +90,8 @@ export class SlowProvider implements TokenProvider {
 }
 
 /**
- * Real timers that also count how many are armed and not yet fired or cleared
- * (`process.getActiveResourcesInfo()` does not list `unref()`ed timers).
+ * The library's real timers (its system clock's) that also count how many are armed and not yet
+ * fired or cleared (`process.getActiveResourcesInfo()` does not list `unref()`ed timers).
  */
 export class CountingTimers implements Pick<Clock, 'setTimeout' | 'clearTimeout'> {
   readonly #live = new Set<TimerHandle>();
@@ -102,7 +103,7 @@ export class CountingTimers implements Pick<Clock, 'setTimeout' | 'clearTimeout'
 
   readonly setTimeout = (callback: () => void, delayMs: number): TimerHandle => {
     this.armed += 1;
-    const handle: TimerHandle = globalThis.setTimeout(() => {
+    const handle: TimerHandle = systemClock.setTimeout(() => {
       this.#live.delete(handle);
       callback();
     }, delayMs);
@@ -112,7 +113,7 @@ export class CountingTimers implements Pick<Clock, 'setTimeout' | 'clearTimeout'
 
   readonly clearTimeout = (handle: TimerHandle): void => {
     this.#live.delete(handle);
-    globalThis.clearTimeout(handle as Parameters<typeof clearTimeout>[0]);
+    systemClock.clearTimeout(handle);
   };
 }
 
