@@ -35,11 +35,7 @@ export function reportError(error: unknown, stderr: NodeJS.WritableStream): numb
 }
 
 /** What a numeric flag accepts. */
-export interface NumberRule {
-  integer?: boolean;
-  min: number;
-  max?: number;
-}
+export type NumberRule = { integer?: boolean; min: number; max?: number };
 
 /** A numeric option: its flags, its help line, what it accepts, and its default. */
 export type NumberOption = [flags: string, description: string, rule: NumberRule, defaultValue?: number];
@@ -64,4 +60,17 @@ export function parseNumberFlag(value: string, flag: string, { integer = false, 
   if (valid && (!integer || Number.isInteger(parsed))) return parsed;
   const range = max === undefined ? `≥ ${min}` : `from ${min} to ${max}`;
   throw new ConfigurationError(`${flag} must be ${integer ? 'a whole number' : 'a number'} ${range}, got "${value}"`);
+}
+
+/** The port a URL of these schemes means when it names none. */
+const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443', 'redis:': '6379', 'rediss:': '6379' };
+
+/** `host:port` of a URL, for messages: never its user name or password; `fallback` when it is not a URL. */
+export function hostAndPort(url: string | undefined, fallback: string): string {
+  try {
+    const { hostname, port, protocol } = new URL(url ?? '');
+    return `${hostname}:${port || DEFAULT_PORTS[protocol]}`;
+  } catch {
+    return fallback;
+  }
 }

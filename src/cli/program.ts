@@ -24,10 +24,8 @@ export function readPackageVersion(
 ): string | undefined {
   for (let dir = startDir; ; dir = path.dirname(dir)) {
     try {
-      const { name, version } = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as Record<
-        string,
-        unknown
-      >;
+      const text = readFileSync(path.join(dir, 'package.json'), 'utf8');
+      const { name, version } = JSON.parse(text) as Record<string, unknown>;
       if (name === PACKAGE_NAME && typeof version === 'string') return version;
     } catch {
       // No package.json here, or not JSON: look further up.

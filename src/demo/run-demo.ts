@@ -5,15 +5,8 @@
 import { definedOnly } from '../defaults';
 import { TokenManager } from '../manager/token-manager';
 import { AlixAuthProvider } from '../providers/alix/provider';
-import {
-  DEMO_RETRY,
-  REVOCATION_NOTE,
-  formatTable,
-  latencyRow,
-  runDemoLoops,
-  type DemoLatency,
-  type DemoRunOptions,
-} from './runner';
+import { REVOCATION_NOTE, formatTable, latencyRow, runDemoLoops } from './runner';
+import type { DemoLatency, DemoRun, DemoRunOptions } from './runner';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions extends DemoRunOptions {
@@ -27,27 +20,10 @@ export const DEFAULT_DEMO_OPTIONS = Object.freeze({
   concurrency: 8,
   accessTokenTtlMs: 15_000,
   json: false,
-  retry: DEMO_RETRY,
 });
 
 /** What the demo measured, as printed in its summary and with `--json`. */
-export interface DemoSummary {
-  durationMs: number;
-  concurrency: number;
-  requests: number;
-  successes: number;
-  failures: number;
-  /** 401s the sandbox answered (each was replayed once by the interceptor). */
-  server401s: number;
-  /** Token sets obtained: refreshes plus sign-ins. */
-  refreshes: number;
-  signIns: number;
-  /** Auth calls the sandbox failed on purpose (the injected 503 burst). */
-  authFailures: number;
-  /** Whether the mid-run revocation was followed by successful requests. */
-  revocationRecovered: boolean;
-  latencyMs: DemoLatency;
-}
+export type DemoSummary = Awaited<ReturnType<typeof runDemo>>;
 
 const PAUSE_BETWEEN_REQUESTS_MS = 25;
 const OUTAGE_NOTE = 'auth server answers the next 3 refreshes with 503';
@@ -58,31 +34,33 @@ const OUTAGE_NOTE = 'auth server answers the next 3 refreshes with 503';
  * (one refresh recovers) and the auth server answers a burst of 503s (backoff rides it out).
  * Resolves to the summary; the process exit code is 0 only if no request failed.
  */
-export function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
+export function runDemo(options: DemoOptions = {}) {
   const settings = { ...DEFAULT_DEMO_OPTIONS, ...definedOnly(options) };
-  const retry = { ...DEMO_RETRY, ...definedOnly(options.retry ?? {}) };
   const ttlMs = settings.accessTokenTtlMs;
-  return runDemoLoops({ ...settings, retry }, (run) => {
+  return runDemoLoops(settings, (run: DemoRun) => {
     const { sandbox } = run;
     const manager = new TokenManager({
       provider: new AlixAuthProvider(run.partner),
       refreshBeforeExpiryMs: ttlMs / 3,
       expirySkewMs: 1_000,
       refreshJitterMs: 500,
-      retry,
+      retry: run.retry,
     });
-    let refreshes = 0;
-    let signIns = 0;
     let outageStarted = false;
     let recovered = false;
-    manager.on('refreshed', (event) => {
-      refreshes += 1;
-      if (event.signIn) signIns += 1;
+    manager.on('refreshed', () => {
       // The outage phase ends with the first refresh that gets through once every injected 503 is spent.
       if (outageStarted && sandbox.pendingFaults() === 0)
         run.endPhase(OUTAGE_NOTE, 'the auth server answers again; the refresh went through');
     });
     manager.on('error', () => undefined); // shown through the counters; the demo keeps going
+    const startOutage = (): void => {
+      sandbox.injectFaults(3, { type: 'status', status: 503, endpoint: 'refresh' });
+      outageStarted = true;
+      // Refresh now rather than at the next refresh point, so even a short run shows the backoff.
+      void manager.getAccessToken({ forceRefresh: true }).catch(() => undefined);
+      run.startPhase(OUTAGE_NOTE, 'retried with backoff while the valid token is still served');
+    };
     const { counts } = run;
     return {
       client: manager,
@@ -98,37 +76,26 @@ export function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       pauseMs: () => PAUSE_BETWEEN_REQUESTS_MS,
       phases: [
         [0.4, () => run.revoke('the next requests get 401; one refresh recovers them')],
-        [
-          0.6,
-          () => {
-            sandbox.injectFaults(3, { type: 'status', status: 503, endpoint: 'refresh' });
-            outageStarted = true;
-            // Refresh now rather than at the next refresh point, so even a short run shows the backoff.
-            void manager.getAccessToken({ forceRefresh: true }).catch(() => undefined);
-            run.startPhase(OUTAGE_NOTE, 'retried with backoff while the valid token is still served');
-          },
-        ],
+        [0.6, startOutage],
       ],
       progress: () => {
-        const next = manager.status().nextRefreshAt;
+        const { nextRefreshAt: next, refreshCount, counts: sessionCounts } = manager.status();
         const nextText = next === null ? '—' : `${(Math.max(0, next - Date.now()) / 1000).toFixed(1)}s`;
         return (
-          `[${(run.elapsedMs() / 1000).toFixed(1).padStart(5)}s] ` +
           `requests ${counts.requests} · ok ${counts.successes} · failed ${counts.failures} · ` +
-          `401s ${sandbox.counters().resource401s} · refreshes ${refreshes} (sign-ins ${signIns}) · ` +
-          `p50 ${run.percentile(50).toFixed(1)}ms p99 ${run.percentile(99).toFixed(1)}ms · next refresh ${nextText}` +
-          (run.note === '' ? '' : ` · ${run.note}`)
+          `401s ${sandbox.counters().resource401s} · refreshes ${refreshCount} (sign-ins ${sessionCounts.signIns}) · ` +
+          `p50 ${run.percentile(50).toFixed(1)}ms p99 ${run.percentile(99).toFixed(1)}ms · next refresh ${nextText}`
         );
       },
-      summarize: (durationMs, latencyMs) => ({
+      summarize: (durationMs: number, latencyMs: DemoLatency) => ({
         durationMs,
         concurrency: settings.concurrency,
         ...counts,
-        server401s: sandbox.counters().resource401s,
-        refreshes,
-        signIns,
-        authFailures: sandbox.counters().authFailures,
-        revocationRecovered: recovered,
+        server401s: sandbox.counters().resource401s, // each replayed once by the interceptor
+        refreshes: manager.status().refreshCount, // token sets obtained: refreshes plus sign-ins
+        signIns: manager.status().counts.signIns,
+        authFailures: sandbox.counters().authFailures, // the injected 503 burst
+        revocationRecovered: recovered, // requests sent after the revocation succeeded
         latencyMs,
       }),
       table: (summary) =>

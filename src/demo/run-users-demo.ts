@@ -4,20 +4,12 @@
  * checking that every bearer belongs to the user the request names.
  */
 import { definedOnly } from '../defaults';
-import { ConfigurationError } from '../errors';
+import { assertConfig } from '../errors';
 import { TokenManagerPool } from '../pool/pool';
 import { AlixAuthProvider } from '../providers/alix/provider';
 import { SANDBOX_USER_HEADER } from '../sandbox/core';
-import {
-  DEMO_RETRY,
-  REVOCATION_NOTE,
-  pause,
-  formatTable,
-  latencyRow,
-  runDemoLoops,
-  type DemoLatency,
-  type DemoRunOptions,
-} from './runner';
+import { REVOCATION_NOTE, pause, formatTable, latencyRow, runDemoLoops } from './runner';
+import type { DemoLatency, DemoRun, DemoRunOptions } from './runner';
 
 /** Options of {@link runUsersDemo}; `accessTokenTtlMs` defaults to a third of `durationMs`, within 3_000–15_000. */
 export interface UsersDemoOptions extends DemoRunOptions {
@@ -35,51 +27,13 @@ export const DEFAULT_USERS_DEMO_OPTIONS = Object.freeze({
   maxConcurrentAuth: 4,
   requestIntervalMs: 250,
   json: false,
-  retry: DEMO_RETRY,
 });
 
 /** The most users the demo simulates. */
 export const MAX_DEMO_USERS = 10_000;
 
 /** What the many-users demo measured, as printed in its summary and with `--json`. */
-export interface UsersDemoSummary {
-  mode: 'users';
-  durationMs: number;
-  users: number;
-  /** The sandbox's access token lifetime, ms. */
-  accessTokenTtlMs: number;
-  requests: number;
-  successes: number;
-  /** Requests that failed in the end, for any reason (the two below included). */
-  failures: number;
-  /** Requests that still got 401 after the interceptor's one replay. */
-  unrecovered401s: number;
-  /** Resource requests the sandbox refused (403, errorCode 44) because the bearer was another user's. */
-  userMismatches: number;
-  /** 401s the sandbox answered (each replayed once with that user's fresh token). */
-  server401s: number;
-  /** Sessions the pool holds. */
-  sessions: number;
-  /** Token sets obtained by all sessions: refreshes plus sign-ins. */
-  refreshes: number;
-  signIns: number;
-  /** The most auth calls the pool ran at once; never above `maxConcurrentAuth`. */
-  authInFlightPeak: number;
-  maxConcurrentAuth: number;
-  /** Auth calls the sandbox received (sign-ins and refreshes). */
-  authCalls: number;
-  /** Users the sandbox saw auth calls for (all of them, when every user got a session). */
-  usersSeenBySandbox: number;
-  /** The fewest and most sign-ins the sandbox counted for one user. */
-  signInsPerUser: { min: number; max: number };
-  /** The fewest and most refresh calls the sandbox counted for one user. */
-  refreshesPerUser: { min: number; max: number };
-  /** Users with a successful request sent after the mid-run revocation. */
-  usersRecovered: number;
-  latencyMs: DemoLatency;
-  /** No user mismatch, no unrecovered 401, no failed request: the exit code is 0. */
-  ok: boolean;
-}
+export type UsersDemoSummary = Awaited<ReturnType<typeof runUsersDemo>>;
 
 /** How long the revocation waits for requests and auth calls in flight to settle, ms. */
 const QUIESCE_LIMIT_MS = 2_000;
@@ -102,39 +56,33 @@ const range = ({ min, max }: { min: number; max: number }): string => (min === m
  * const summary = await runUsersDemo({ users: 50, durationMs: 20_000 });
  * process.exitCode = summary.ok ? 0 : 1;
  */
-export async function runUsersDemo(options: UsersDemoOptions): Promise<UsersDemoSummary> {
+export async function runUsersDemo(options: UsersDemoOptions) {
   const { users } = options;
-  if (!Number.isInteger(users) || users < 1 || users > MAX_DEMO_USERS) {
-    throw new ConfigurationError(`runUsersDemo(): users must be a whole number from 1 to ${MAX_DEMO_USERS}`);
-  }
+  const usersValid = Number.isInteger(users) && users >= 1 && users <= MAX_DEMO_USERS;
+  assertConfig(usersValid, `runUsersDemo(): users must be a whole number from 1 to ${MAX_DEMO_USERS}`);
   const settings = { ...DEFAULT_USERS_DEMO_OPTIONS, ...definedOnly(options) };
   // A third of the run, within 3–15 s, whole seconds: even a short run shows refreshes.
   const ttlMs =
     options.accessTokenTtlMs ?? Math.min(15_000, Math.max(3_000, Math.round(settings.durationMs / 3000) * 1000));
-  const retry = { ...DEMO_RETRY, ...definedOnly(options.retry ?? {}) };
-  return runDemoLoops({ ...settings, accessTokenTtlMs: ttlMs, retry }, (run) => {
+  return runDemoLoops({ ...settings, accessTokenTtlMs: ttlMs }, (run: DemoRun) => {
     const { sandbox, counts } = run;
     const pool = new TokenManagerPool({
       createProvider: AlixAuthProvider.forUsers(run.partner),
       maxConcurrentAuth: settings.maxConcurrentAuth,
       refreshBeforeExpiryMs: ttlMs / 3,
       expirySkewMs: Math.min(1_000, ttlMs / 6),
-      retry,
+      retry: run.retry,
     });
     // `user-0001@demo.alix.test` …
-    const emails = Array.from(
-      { length: users },
-      (_, i) => `user-${String(i + 1).padStart(String(users).length, '0')}@demo.alix.test`,
-    );
+    const userNumber = (i: number): string => String(i + 1).padStart(String(users).length, '0');
+    const emails = Array.from({ length: users }, (_, i) => `user-${userNumber(i)}@demo.alix.test`);
     const recovered = new Set<string>();
     let unrecovered401s = 0;
     let forbidden = 0;
     /** No request and no auth call in flight or waiting: a revocation now cannot race a token on its way. */
     const quiet = (): boolean => {
-      const status = pool.status();
-      return (
-        run.inFlight === 0 && status.authInFlight === 0 && status.authQueued === 0 && status.states.refreshing === 0
-      );
+      const { auth, states } = pool.status();
+      return run.inFlight === 0 && auth.inFlight === 0 && auth.queued === 0 && states.refreshing === 0;
     };
     /**
      * Revokes every access token while no request and no auth call is in flight (requests wait a
@@ -173,17 +121,16 @@ export async function runUsersDemo(options: UsersDemoOptions): Promise<UsersDemo
       progress: () => {
         const status = pool.status();
         return (
-          `[${(run.elapsedMs() / 1000).toFixed(1).padStart(5)}s] ` +
-          `users ${users} · sessions ${status.sessions} · requests ${counts.requests} · ok ${counts.successes} · ` +
+          `users ${users} · sessions ${status.sessions.held} · ` +
+          `requests ${counts.requests} · ok ${counts.successes} · ` +
           `401s ${sandbox.counters().resource401s} (unrecovered ${unrecovered401s}) · ` +
           `mismatches ${sandbox.userCounters().resourceUserMismatches} · ` +
-          `refreshes ${status.refreshCount} (sign-ins ${status.signInCount}) · ` +
-          `auth in flight ${status.authInFlight} (queued ${status.authQueued}) peak ` +
-          `${status.authInFlightPeak}/${status.maxConcurrentAuth}` +
-          (run.note === '' ? '' : ` · ${run.note}`)
+          `refreshes ${status.refreshCount} (sign-ins ${status.counts.signIns}) · ` +
+          `auth in flight ${status.auth.inFlight} (queued ${status.auth.queued}) peak ` +
+          `${status.auth.peak}/${status.auth.max}`
         );
       },
-      summarize: (durationMs, latencyMs) => {
+      summarize: (durationMs: number, latencyMs: DemoLatency) => {
         const status = pool.status();
         const counters = sandbox.counters();
         const { byUser, resourceUserMismatches } = sandbox.userCounters();
@@ -191,25 +138,26 @@ export async function runUsersDemo(options: UsersDemoOptions): Promise<UsersDemo
         // The client's 403s and the sandbox's count are the same requests; the larger one is reported.
         const userMismatches = Math.max(resourceUserMismatches, forbidden);
         return {
-          mode: 'users',
+          mode: 'users' as const,
           durationMs,
           users,
           accessTokenTtlMs: ttlMs,
           ...counts,
-          unrecovered401s,
-          userMismatches,
-          server401s: counters.resource401s,
-          sessions: status.sessions,
+          unrecovered401s, // still 401 after the interceptor's one replay
+          userMismatches, // 403 (errorCode 44): the bearer was another user's
+          server401s: counters.resource401s, // each replayed once with that user's fresh token
+          sessions: status.sessions.held,
           refreshes: status.refreshCount,
-          signIns: status.signInCount,
-          authInFlightPeak: status.authInFlightPeak,
-          maxConcurrentAuth: status.maxConcurrentAuth,
+          signIns: status.counts.signIns,
+          authInFlightPeak: status.auth.peak, // never above maxConcurrentAuth
+          maxConcurrentAuth: status.auth.max,
           authCalls: counters.authenticate + counters.refresh,
           usersSeenBySandbox: byUser.size,
           signInsPerUser: minMax(perUser.map((calls) => calls.authenticate)),
           refreshesPerUser: minMax(perUser.map((calls) => calls.refresh)),
           usersRecovered: recovered.size,
           latencyMs,
+          // No user mismatch, no unrecovered 401, no failed request: the exit code is 0.
           ok: userMismatches === 0 && unrecovered401s === 0 && counts.failures === 0,
         };
       },

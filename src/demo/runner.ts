@@ -7,6 +7,7 @@ import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import axios, { type AxiosInstance } from 'axios';
 import { attachTokenManager } from '../adapters/axios';
+import { definedOnly } from '../defaults';
 import type { TokenManagerOptions } from '../manager/options';
 import type { TokenManager } from '../manager/token-manager';
 import type { TokenManagerPool } from '../pool/pool';
@@ -22,8 +23,6 @@ export interface DemoRunOptions {
   json?: boolean;
   /** Where to print. @default process.stdout */
   output?: NodeJS.WriteStream | NodeJS.WritableStream;
-  /** Redraw one live line (TTY) instead of periodic plain lines. @default output.isTTY */
-  live?: boolean;
   /**
    * The retries within a refresh, which ride out the injected 503s; fields given replace the demo's.
    * @default { minDelayMs: 200, maxDelayMs: 1_000, maxRetryTimeMs: 10_000, backgroundMinDelayMs: 500 }
@@ -51,11 +50,7 @@ export const DEMO_PROGRESS_INTERVAL_MS = Object.freeze({ live: 250, plain: 5_000
 export const REVOCATION_NOTE = 'server revoked all access tokens';
 
 /** Latencies of a run, in ms, rounded to a tenth. */
-export interface DemoLatency {
-  p50: number;
-  p99: number;
-  max: number;
-}
+export type DemoLatency = { p50: number; p99: number; max: number };
 
 /** The state a demo's loops share with its phases and its progress line. */
 export class DemoRun {
@@ -76,6 +71,8 @@ export class DemoRun {
     readonly sandbox: AlixSandbox,
     readonly live: boolean,
     readonly say: (text: string) => void,
+    /** The demo's retries, with the options' fields over {@link DEMO_RETRY}. */
+    readonly retry: TokenManagerOptions['retry'],
   ) {}
 
   /** The provider options that sign in to the run's sandbox. */
@@ -131,13 +128,13 @@ export interface DemoScript<S> {
   pauseMs(): number;
   /** At which fraction of the run each phase starts; the run waits for what they return. */
   phases: Array<[number, () => unknown]>;
+  /** The progress line after its elapsed time (the phase label follows it). */
   progress(): string;
   summarize(durationMs: number, latencyMs: DemoLatency): S;
   table(summary: S): string;
 }
 
 export const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const roundTenth = (ms: number): number => Math.round(ms * 10) / 10;
 
 /** Runs a demo to its end, prints its summary (JSON or a table) and resolves to it. */
 export async function runDemoLoops<S>(
@@ -145,13 +142,13 @@ export async function runDemoLoops<S>(
   build: (run: DemoRun) => DemoScript<S>,
 ): Promise<S> {
   const output = options.output ?? process.stdout;
-  const live = options.live ?? ((output as NodeJS.WriteStream).isTTY === true && options.json !== true);
+  // A terminal gets one redrawn live line, anything else periodic plain lines.
+  const live = (output as NodeJS.WriteStream).isTTY === true && options.json !== true;
   const sandbox = await startAlixSandbox({ accessTokenTtlMs: options.accessTokenTtlMs });
   const say = (text: string): void => {
     if (options.json !== true) output.write(`${text}\n`);
   };
-  const run = new DemoRun(sandbox, live, say);
-  let maxLatency = 0;
+  const run = new DemoRun(sandbox, live, say, { ...DEMO_RETRY, ...definedOnly(options.retry ?? {}) });
   const demo = build(run);
   const agent = new http.Agent({ keepAlive: true });
   const api = axios.create({ baseURL: sandbox.url, httpAgent: agent });
@@ -176,9 +173,7 @@ export async function runDemoLoops<S>(
       } finally {
         run.inFlight -= 1;
       }
-      const took = performance.now() - began;
-      run.samples.push(took);
-      maxLatency = Math.max(maxLatency, took);
+      run.samples.push(performance.now() - began);
       await pause(demo.pauseMs());
     }
   };
@@ -188,10 +183,12 @@ export async function runDemoLoops<S>(
   const plainMs = Math.min(DEMO_PROGRESS_INTERVAL_MS.plain, Math.max(1_000, options.durationMs / 5));
   const ticker = setInterval(
     () => {
+      const note = run.note === '' ? '' : ` · ${run.note}`;
+      const line = `[${(run.elapsedMs() / 1000).toFixed(1).padStart(5)}s] ${demo.progress()}${note}`;
       // One terminal row, or the redraw would leave the wrapped rest behind.
       const width = Math.max(20, ((output as NodeJS.WriteStream).columns ?? 200) - 1);
-      if (live) output.write(`\r\x1b[2K${demo.progress().slice(0, width)}`);
-      else say(demo.progress());
+      if (live) output.write(`\r\x1b[2K${line.slice(0, width)}`);
+      else say(line);
     },
     options.progressIntervalMs ?? (live ? DEMO_PROGRESS_INTERVAL_MS.live : plainMs),
   );
@@ -199,7 +196,8 @@ export async function runDemoLoops<S>(
   try {
     await Promise.all(demo.loops.map(loop));
     await Promise.all(started);
-    const [p50, p99, max] = [run.percentile(50), run.percentile(99), maxLatency].map(roundTenth) as number[];
+    // The 100th percentile is the largest sample.
+    const [p50, p99, max] = [50, 99, 100].map((p) => Math.round(run.percentile(p) * 10) / 10) as number[];
     summary = demo.summarize(Math.round(run.elapsedMs()), { p50, p99, max } as DemoLatency);
   } finally {
     timers.forEach(clearTimeout);

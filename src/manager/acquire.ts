@@ -365,7 +365,10 @@ function isAmbiguous(error: unknown): boolean {
   return reason === 'timeout' || (reason === 'network' && !NOT_SENT.test(message));
 }
 
-/** Why a token set from the provider is not usable, tried in order; a set that is not usable never replaces one that is. */
+/**
+ * Why a token set from the provider is not usable, tried in order: whatever the provider
+ * returned, a set that is not usable never replaces one that is.
+ */
 const UNUSABLE: readonly [(tokens: TokenSet, now: number) => boolean, string][] = [
   [({ accessToken }) => typeof accessToken !== 'string' || accessToken === '', 'a token set without an access token'],
   [

@@ -1,8 +1,9 @@
 /**
  * The one timing rule: how long to wait before the next auth attempt, for retries inside a
  * refresh run (acquire.ts), for background attempts after a failed run (cycler.ts), and for
- * `Retry-After`, capped here once (also for what a breaker is told), and the breaker's open time. Pure: no clock, no timers;
- * the caller passes the attempt, the error and the time left.
+ * `Retry-After`, capped here once (also for what a breaker is told); and how long a failure
+ * opens the breaker. Pure: no clock, no timers; the caller passes the attempt, the error and
+ * the time left.
  */
 import { ErrorCodes, isTokenManagerError, isTransientError } from '../errors';
 import type { AuthUnavailableError } from '../errors';

@@ -10,6 +10,7 @@ import { computeSchedule, sharedJitterFraction } from '../token-set';
 import type { RefreshTokenSeed, TokenSet } from '../token-set';
 import { nextDelay } from './backoff';
 import type { BackoffPolicy } from './backoff';
+import type { ResolvedTokenManagerOptions } from './options';
 import type { InvalidateOptions, InvalidateResult, RefreshReason } from './types';
 
 /** How the held token set was obtained: the outcome of the run that brought it, or the seed. */
@@ -47,17 +48,11 @@ export type Decision =
   | { readonly kind: 'wait'; readonly reason: RefreshReason }
   | { readonly kind: 'fail-fast'; readonly error: Error };
 
-/** The numbers the cycler decides with. */
-export interface CyclerSettings {
-  refreshBeforeExpiryMs: number;
-  expirySkewMs: number;
-  refreshJitterMs: number;
-  rejectedBackoffMs: number;
-  invalidateCooldownMs: number;
-  /** Spacing of background attempts after failed runs. */
-  background: BackoffPolicy;
-  random: () => number;
-}
+/** The numbers the cycler decides with; `background` spaces background attempts after failed runs. */
+export type CyclerSettings = Pick<
+  ResolvedTokenManagerOptions,
+  'refreshBeforeExpiryMs' | 'expirySkewMs' | 'refreshJitterMs' | 'rejectedBackoffMs' | 'invalidateCooldownMs' | 'random'
+> & { background: BackoffPolicy };
 
 /** What {@link RefreshCycler.recordFailure} concluded. */
 export interface FailureOutcome {

@@ -6,11 +6,8 @@
  */
 export { OTEL_API_PACKAGE } from './peer';
 export { instrumentTokenManager } from './instrument';
-export type {
-  InstrumentableTokenSource,
-  InstrumentTokenManagerOptions,
-  TokenManagerInstrumentation,
-} from './instrument';
+export type { InstrumentableTokenSource, InstrumentTokenManagerOptions } from './instrument';
+export type { TokenManagerInstrumentation } from './instrument';
 export type { InstrumentedLifecycleEvent } from './recorder';
 export { ATTRIBUTES, INSTRUMENTATION_SCOPE, METRIC_NAMES, SPAN_EVENT_NAMES, SPAN_NAMES } from './names';
 export { DURATION_BUCKETS_S } from './metrics';

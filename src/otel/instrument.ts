@@ -97,10 +97,8 @@ export function instrumentTokenManager(
   const { metrics, trace } = otelApi(); // first: without the peer nothing else matters
   const candidate = source as Partial<Record<'on' | 'off' | 'status', unknown>> | null;
   const missing = (['on', 'off', 'status'] as const).filter((name) => typeof candidate?.[name] !== 'function');
-  check(
-    missing.length === 0,
-    `expected a TokenManager or TokenManagerPool, got an object without ${missing.join(', ')}()`,
-  );
+  const lacks = `got an object without ${missing.join(', ')}()`;
+  check(missing.length === 0, `expected a TokenManager or TokenManagerPool, ${lacks}`);
   const { attributes = {}, now = Date.now } = options;
   check(typeof attributes === 'object' && attributes !== null, 'attributes must be an object of attribute values');
   check(typeof now === 'function', 'now must be a function returning epoch ms');

@@ -22,13 +22,6 @@ export const DURATION_BUCKETS_S: readonly number[] = Object.freeze([
 /** Standard HTTP methods keep their name; anything else is `_OTHER` (semantic conventions), bounding cardinality. */
 const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE']);
 
-/** The remaining lifetime in seconds from a status, or undefined when it holds no token. */
-function remainingLifetimeS(status: unknown, nowMs: number): number | undefined {
-  const expiresAt = (status as { accessTokenExpiresAt?: unknown } | null)?.accessTokenExpiresAt;
-  if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) return undefined;
-  return Math.max(0, expiresAt - nowMs) / 1000;
-}
-
 /** Creates the instruments on `meter` and returns a recorder that feeds them. */
 export function createMetricsRecorder(
   meter: Meter,
@@ -55,16 +48,15 @@ export function createMetricsRecorder(
   const lockWait = histogram(METRIC_NAMES.lockWaitDuration, "Waits for the store's cross-process refresh lock");
   const lifetime = { description: 'Lifetime left on the held access token', ...seconds };
   const remainingLifetime = meter.createObservableGauge(METRIC_NAMES.tokenRemainingLifetime, lifetime);
+  /** The lifetime left on the held token, in seconds; no point when none is held. */
   const observeLifetime = (result: ObservableResult): void => {
-    // A collection must not fail because one source's status() threw: report no point instead.
-    let status: unknown;
     try {
-      status = readStatus();
+      const expiresAt = (readStatus() as { accessTokenExpiresAt?: unknown } | null)?.accessTokenExpiresAt;
+      if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) return;
+      result.observe(Math.max(0, expiresAt - now()) / 1000, base);
     } catch {
-      return;
+      // A collection must not fail because one source's status() threw: report no point instead.
     }
-    const remaining = remainingLifetimeS(status, now());
-    if (remaining !== undefined) result.observe(remaining, base);
   };
   remainingLifetime.addCallback(observeLifetime);
 
@@ -76,47 +68,40 @@ export function createMetricsRecorder(
     record(event: InstrumentedLifecycleEvent): void {
       switch (event.type) {
         case 'auth-call-ended': {
-          const { operation, outcome } = event;
-          const failed = outcome === 'failure' ? (event.errorCode ?? 'UNKNOWN') : undefined;
-          const attributes = attrs({ [A.authOperation]: operation, [A.authOutcome]: outcome }, failed);
+          const failed = event.outcome === 'failure' ? (event.errorCode ?? 'UNKNOWN') : undefined;
+          const attributes = attrs({ [A.authOperation]: event.operation, [A.authOutcome]: event.outcome }, failed);
           authCalls.add(1, attributes);
-          authTime.record(event.durationMs / 1000, attributes);
-          return;
+          return authTime.record(event.durationMs / 1000, attributes);
         }
         case 'refresh-ended':
-          runs.add(1, attrs({ [A.refreshReason]: event.reason, [A.refreshOutcome]: event.outcome }, event.errorCode));
-          return;
+          return runs.add(
+            1,
+            attrs({ [A.refreshReason]: event.reason, [A.refreshOutcome]: event.outcome }, event.errorCode),
+          );
         case 'retry-scheduled': {
           const attributes = { [A.authOperation]: event.operation, [A.retryBackground]: event.background };
-          retried.add(1, attrs(attributes, event.errorCode));
-          return;
+          return retried.add(1, attrs(attributes, event.errorCode));
         }
         case 'token-waited': {
           const failed = event.outcome === 'failure' ? (event.errorCode ?? 'UNKNOWN') : undefined;
-          tokenWait.record(event.durationMs / 1000, attrs({ [A.tokenWaitOutcome]: event.outcome }, failed));
-          return;
+          return tokenWait.record(event.durationMs / 1000, attrs({ [A.tokenWaitOutcome]: event.outcome }, failed));
         }
         case 'invalidated':
-          invalidated.add(1, attrs({ [A.invalidateResult]: event.result }));
-          return;
+          return invalidated.add(1, attrs({ [A.invalidateResult]: event.result }));
         case 'replayed': {
           const upper = event.method.toUpperCase();
           const method = KNOWN_METHODS.has(upper) ? upper : '_OTHER';
-          const { replayAdapter, httpStatusCode, httpMethod } = A;
-          replays.add(
-            1,
-            attrs({ [replayAdapter]: event.adapter, [httpStatusCode]: event.status, [httpMethod]: method }),
-          );
-          return;
+          const attributes = {
+            [A.replayAdapter]: event.adapter,
+            [A.httpStatusCode]: event.status,
+            [A.httpMethod]: method,
+          };
+          return replays.add(1, attrs(attributes));
         }
         case 'store-failed':
-          storeErrors.add(1, attrs({ [A.storeOperation]: event.operation }, event.errorCode));
-          return;
+          return storeErrors.add(1, attrs({ [A.storeOperation]: event.operation }, event.errorCode));
         case 'lock-waited':
-          lockWait.record(event.durationMs / 1000, attrs({ [A.lockOutcome]: event.outcome }));
-          return;
-        default:
-          return;
+          return lockWait.record(event.durationMs / 1000, attrs({ [A.lockOutcome]: event.outcome }));
       }
     },
     dispose(): void {

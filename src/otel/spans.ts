@@ -12,10 +12,7 @@ import { otelApi } from './peer';
 const A = ATTRIBUTES;
 
 /** A refresh run whose span is open, with its auth calls still in flight (by `operation#attempt`). */
-interface OpenRun {
-  span: Span;
-  calls: Map<string, Span>;
-}
+type OpenRun = { span: Span; calls: Map<string, Span> };
 
 const runKey = (session: string, refreshId: number): string => `${session}\u0000${refreshId}`;
 
@@ -63,8 +60,7 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
           // otherwise inherit whatever context armed its timer, often an unrelated old request.
           const parent = event.foreground ? context.active() : ROOT_CONTEXT;
           const attributes = { [A.refreshReason]: event.reason, [A.refreshForeground]: event.foreground };
-          const span = start(SPAN_NAMES.refresh, attributes, parent);
-          runs.set(key, { span, calls: new Map() });
+          runs.set(key, { span: start(SPAN_NAMES.refresh, attributes, parent), calls: new Map() });
           latest.set(session, key);
           return;
         }
@@ -126,9 +122,6 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
           return;
         case 'adopted':
           run?.span.addEvent(SPAN_EVENT_NAMES.sessionAdopted);
-          return;
-        default:
-          return;
       }
     },
     dispose(): void {

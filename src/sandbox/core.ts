@@ -3,31 +3,15 @@
  * The node:http server and the msw handlers both wrap one of these, so they behave alike.
  */
 import { randomUUID } from 'node:crypto';
-import { setUnrefTimeout, systemClock } from '../clock';
-import { ConfigurationError } from '../errors';
-import {
-  MALFORMED_BODY,
-  SandboxErrorCodes,
-  failureEnvelope,
-  successEnvelope,
-  toEpochSecondsString,
-  toIsoDatetime,
-} from './envelope';
+import { sleep, systemClock } from '../clock';
+import { ConfigurationError, assertConfig } from '../errors';
+import { MALFORMED_BODY, SandboxErrorCodes, failureEnvelope, successEnvelope } from './envelope';
 import { FaultQueue, type SandboxAuthEndpoint, type SandboxFault } from './faults';
 import { verifyAlixSignature } from './keys';
 import { resolveSandboxOptions, type AlixSandboxOptions, type ResolvedSandboxOptions } from './options';
-import { SandboxTokenRegistry, type IssuedToken, type TokenProblem } from './state';
-import type {
-  AlixSandboxControl,
-  SandboxAuthCallEvent,
-  SandboxAuthCallListener,
-  SandboxCounters,
-  SandboxReply,
-  SandboxRequest,
-  SandboxResponse,
-  SandboxUserAuthCalls,
-  SandboxUserCounters,
-} from './types';
+import { SandboxTokenRegistry, type IssuedToken, type TokenProblem, type TokenSession } from './state';
+import type { AlixSandboxControl, SandboxAuthCallEvent, SandboxAuthCallListener, SandboxCounters } from './types';
+import type { SandboxReply, SandboxRequest, SandboxResponse, SandboxUserAuthCalls, SandboxUserCounters } from './types';
 
 /** The routes the sandbox serves. */
 export const SANDBOX_PATHS = Object.freeze({
@@ -68,29 +52,15 @@ function header(headers: SandboxRequest['headers'], name: string): string | unde
   return Array.isArray(entry?.[1]) ? entry[1].join(', ') : entry?.[1];
 }
 
+/** The JSON object `text` holds; `undefined` when it is not JSON, or JSON but not an object. */
 function parseJsonObject(text: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : undefined;
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
   } catch {
-    return undefined;
+    // Not JSON.
   }
-}
-
-/** Resolves after `ms`, or at once when the signal aborts (the client is gone). */
-function wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = (): void => {
-      systemClock.clearTimeout(handle);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const handle = setUnrefTimeout(systemClock, done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
+  return undefined;
 }
 
 function checkUserArgument(method: string, userEmail: string | undefined): string | undefined {
@@ -104,11 +74,7 @@ function checkUserArgument(method: string, userEmail: string | undefined): strin
  * The core a front end serves: the one given, or a new one built from the sandbox options;
  * both at once is a ConfigurationError naming `caller`.
  */
-export function coreFor(
-  caller: string,
-  core: AlixSandboxCore | undefined,
-  options: AlixSandboxOptions,
-): AlixSandboxCore | undefined {
+export function coreFor(caller: string, core: AlixSandboxCore | undefined, options: AlixSandboxOptions) {
   const extra = Object.keys(options).filter((key) => options[key as keyof AlixSandboxOptions] !== undefined);
   if (core === undefined || extra.length === 0) return core;
   throw new ConfigurationError(`${caller}: pass either core or sandbox options, not both (${extra.join(', ')})`);
@@ -157,10 +123,9 @@ export class AlixSandboxCore implements AlixSandboxControl {
    * @throws {ConfigurationError} when the sandbox was given only a public key.
    */
   get privateKeyPem(): string {
-    if (this.#options.privateKeyPem === undefined) {
-      throw new ConfigurationError('the sandbox was given only publicKeyPem, so it has no private key to expose');
-    }
-    return this.#options.privateKeyPem;
+    const pem = this.#options.privateKeyPem;
+    assertConfig(pem !== undefined, 'the sandbox was given only publicKeyPem, so it has no private key to expose');
+    return pem;
   }
 
   /** Answers one request. Never rejects. */
@@ -170,12 +135,9 @@ export class AlixSandboxCore implements AlixSandboxControl {
     const method = request.method.toUpperCase();
     const auth = path === SANDBOX_PATHS.authenticate || path === SANDBOX_PATHS.refresh;
     const allow = path === SANDBOX_PATHS.cards ? 'GET' : auth ? 'POST' : '';
-    if (allow === '') {
-      return this.#json(404, failureEnvelope(SandboxErrorCodes.NOT_FOUND, `No route for ${method} ${path}`));
-    }
-    if (method !== allow) {
-      return this.#json(405, failureEnvelope(SandboxErrorCodes.METHOD_NOT_ALLOWED, `Use ${allow}`), { Allow: allow });
-    }
+    if (allow === '') return this.#fail(404, SandboxErrorCodes.NOT_FOUND, `No route for ${method} ${path}`);
+    if (method !== allow)
+      return this.#fail(405, SandboxErrorCodes.METHOD_NOT_ALLOWED, `Use ${allow}`, { Allow: allow });
     if (path === SANDBOX_PATHS.cards) return this.#cards(request);
     return this.#authCall(path === SANDBOX_PATHS.authenticate ? 'authenticate' : 'refresh', request, signal);
   }
@@ -231,21 +193,15 @@ export class AlixSandboxCore implements AlixSandboxControl {
 
   onAuthCall(listener: SandboxAuthCallListener): () => void {
     this.#listeners.add(listener);
-    return () => {
-      this.#listeners.delete(listener);
-    };
+    return () => void this.#listeners.delete(listener);
   }
 
   /** Builds a request body's answer for a 413 (used by the server's size limit). */
   payloadTooLarge(): SandboxResponse {
-    return this.#json(413, failureEnvelope(SandboxErrorCodes.PAYLOAD_TOO_LARGE, 'The request body is too large'));
+    return this.#fail(413, SandboxErrorCodes.PAYLOAD_TOO_LARGE, 'The request body is too large');
   }
 
-  async #authCall(
-    endpoint: SandboxAuthEndpoint,
-    request: SandboxRequest,
-    signal: AbortSignal | undefined,
-  ): Promise<SandboxReply> {
+  async #authCall(endpoint: SandboxAuthEndpoint, request: SandboxRequest, signal?: AbortSignal): Promise<SandboxReply> {
     this.#counters[endpoint] += 1;
     // The end user the call acts for, whatever its outcome: the sign-in's `userEmail`, the refresh
     // token's user (a refresh body's `userEmail` is a claim, the token is the proof).
@@ -259,7 +215,8 @@ export class AlixSandboxCore implements AlixSandboxControl {
     calls[endpoint] += 1;
     const fault = this.#faults.take(endpoint, userEmail);
     if (fault?.type === 'delay') {
-      await wait(fault.ms, signal);
+      // An abort (the client is gone) ends the wait early; the dropped connection is all it gets.
+      await sleep(systemClock, fault.ms, signal).catch(() => undefined);
       if (signal?.aborted) return { reset: true };
     }
     const decisive = fault?.type === 'delay' ? undefined : fault;
@@ -271,20 +228,14 @@ export class AlixSandboxCore implements AlixSandboxControl {
     const status = 'reset' in reply ? undefined : reply.status;
     const outcome = decisive !== undefined ? 'fault' : status === 200 ? 'success' : 'rejected';
     if (outcome !== 'success') this.#counters.authFailures += 1;
-    const errorCode = 'reset' in reply ? undefined : parseJsonObject(reply.bodyText)?.errorCode;
-    this.#emit({
-      endpoint,
-      outcome,
-      status,
-      errorCode: typeof errorCode === 'number' ? errorCode : undefined,
-      fault: fault?.type,
-      at: this.now(),
-    });
+    // Every body the sandbox sends is an envelope with a numeric errorCode, or not JSON at all (a malformed fault).
+    const errorCode = 'reset' in reply ? undefined : (parseJsonObject(reply.bodyText)?.errorCode as number | undefined);
+    this.#emit({ endpoint, outcome, status, errorCode, fault: fault?.type, at: this.now() });
     return reply;
   }
 
   #processAuth(endpoint: SandboxAuthEndpoint, request: SandboxRequest): SandboxResponse {
-    const invalid = (message: string): SandboxResponse => this.#reject(SandboxErrorCodes.INVALID_REQUEST, message);
+    const invalid = (message: string): SandboxResponse => this.#fail(400, SandboxErrorCodes.INVALID_REQUEST, message);
     const contentType = header(request.headers, 'content-type') ?? '';
     if (!/^application\/([a-z0-9.+-]*\+)?json\b/i.test(contentType.trim())) {
       return invalid('Content-Type must be application/json');
@@ -300,30 +251,28 @@ export class AlixSandboxCore implements AlixSandboxControl {
       return invalid('userEmail is required');
     }
     if (partnerCode !== this.partnerCode) {
-      return this.#reject(SandboxErrorCodes.UNKNOWN_PARTNER, 'The partner code is not recognised');
+      return this.#fail(400, SandboxErrorCodes.UNKNOWN_PARTNER, 'The partner code is not recognised');
     }
     if (!verifyAlixSignature(this.#options.publicKey, this.partnerCode, this.secretKey, signature as string)) {
-      return this.#reject(SandboxErrorCodes.INVALID_SIGNATURE, 'The signature is invalid');
+      return this.#fail(400, SandboxErrorCodes.INVALID_SIGNATURE, 'The signature is invalid');
     }
     const nowMs = this.now();
     // A sign-in names its user; a refresh keeps the session and user of its refresh token (a userEmail in its body
     // is ignored), and spends the token: refresh tokens rotate.
-    let session: Pick<IssuedToken, 'session' | 'userEmail'> = {
-      session: randomUUID(),
-      userEmail: userEmail === '' ? undefined : (userEmail as string | undefined),
-    };
+    let session: TokenSession = { session: randomUUID(), userEmail: (userEmail as string | undefined) || undefined };
     if (endpoint === 'refresh') {
       const problem = this.#tokens.problem(refreshToken as string, 'refresh', nowMs);
-      if (problem !== undefined) return this.#reject(...TOKEN_PROBLEMS.refresh[problem]);
+      if (problem !== undefined) return this.#fail(400, ...TOKEN_PROBLEMS.refresh[problem]);
       const spent = this.#tokens.get(refreshToken as string, 'refresh') as IssuedToken;
       spent.used = true;
       session = spent;
     }
     const pair = this.#tokens.issue(session, nowMs);
     // The sample's epoch-second strings named `…ExpiresAt`, or (strict) the table's ISO datetimes named `…ExpiredAt`.
+    // Expiries are whole seconds (state.ts), so neither format drops a fraction.
     const [suffix, format] = this.#options.strict.datetimeExpiries
-      ? ['ExpiredAt', toIsoDatetime]
-      : ['ExpiresAt', toEpochSecondsString];
+      ? ['ExpiredAt', (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z')]
+      : ['ExpiresAt', (ms: number) => String(ms / 1000)];
     const data = {
       accessToken: pair.accessToken,
       refreshToken: pair.refreshToken,
@@ -338,26 +287,21 @@ export class AlixSandboxCore implements AlixSandboxControl {
     const token = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header(request.headers, 'authorization') ?? '')?.[1];
     if (token === undefined) {
       this.#counters.resource401s += 1;
-      const missing = failureEnvelope(SandboxErrorCodes.MISSING_ACCESS_TOKEN, 'An access token is required');
-      return this.#json(401, missing, { 'WWW-Authenticate': 'Bearer' });
+      const required = 'An access token is required';
+      return this.#fail(401, SandboxErrorCodes.MISSING_ACCESS_TOKEN, required, { 'WWW-Authenticate': 'Bearer' });
     }
     const problem = this.#tokens.problem(token, 'access', this.now());
     if (problem !== undefined) {
       this.#counters.resource401s += 1;
-      const refused = failureEnvelope(...TOKEN_PROBLEMS.access[problem]);
-      return this.#json(401, refused, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
+      return this.#fail(401, ...TOKEN_PROBLEMS.access[problem], { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
     }
     const claimedUser = header(request.headers, SANDBOX_USER_HEADER.toLowerCase())?.trim();
-    if (
-      claimedUser === undefined ||
-      claimedUser === '' ||
-      this.#tokens.get(token, 'access')?.userEmail === claimedUser
-    ) {
+    if (!claimedUser || this.#tokens.get(token, 'access')?.userEmail === claimedUser) {
       return this.#json(200, successEnvelope(this.#options.cards));
     }
     this.#resourceUserMismatches += 1;
     const message = `The access token was not issued to the user named in ${SANDBOX_USER_HEADER}`;
-    return this.#json(403, failureEnvelope(SandboxErrorCodes.TOKEN_USER_MISMATCH, message));
+    return this.#fail(403, SandboxErrorCodes.TOKEN_USER_MISMATCH, message);
   }
 
   #faultReply(fault: Exclude<SandboxFault, { type: 'delay' }>): SandboxReply {
@@ -368,18 +312,19 @@ export class AlixSandboxCore implements AlixSandboxControl {
         return { status: 200, headers: this.#headers(), bodyText: MALFORMED_BODY };
       case 'reject': {
         const message = fault.message ?? 'Rejected by the sandbox (injected fault)';
-        return this.#json(fault.status ?? 400, failureEnvelope(fault.errorCode, message));
+        return this.#fail(fault.status ?? 400, fault.errorCode, message);
       }
       case 'status': {
         const extra: Record<string, string> =
           fault.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(Math.ceil(fault.retryAfterSeconds)) };
-        return this.#json(fault.status, failureEnvelope(fault.status, `Injected HTTP ${fault.status}`), extra);
+        return this.#fail(fault.status, fault.status, `Injected HTTP ${fault.status}`, extra);
       }
     }
   }
 
-  #reject(errorCode: number, message: string): SandboxResponse {
-    return this.#json(400, failureEnvelope(errorCode, message));
+  /** A failure envelope with this status (400: the call was refused). */
+  #fail(status: number, errorCode: number, message: string, extra?: Record<string, string>): SandboxResponse {
+    return this.#json(status, failureEnvelope(errorCode, message), extra);
   }
 
   #json(status: number, body: unknown, extra: Record<string, string> = {}): SandboxResponse {

@@ -70,20 +70,10 @@ export interface AlixTokenDatetimeData {
 }
 
 /** A successful Alix envelope. */
-export interface AlixSuccessEnvelope<T> {
-  success: true;
-  message: string;
-  data: T;
-  errorCode: 0;
-}
+export type AlixSuccessEnvelope<T> = { success: true; message: string; data: T; errorCode: 0 };
 
 /** A failed Alix envelope. */
-export interface AlixFailureEnvelope {
-  success: false;
-  message: string;
-  data: null;
-  errorCode: number;
-}
+export type AlixFailureEnvelope = { success: false; message: string; data: null; errorCode: number };
 
 /** Builds `{ success: true, message, data, errorCode: 0 }`. */
 export function successEnvelope<T>(data: T): AlixSuccessEnvelope<T> {
@@ -93,16 +83,6 @@ export function successEnvelope<T>(data: T): AlixSuccessEnvelope<T> {
 /** Builds `{ success: false, message, data: null, errorCode }`. */
 export function failureEnvelope(errorCode: number, message: string): AlixFailureEnvelope {
   return { success: false, message, data: null, errorCode };
-}
-
-/** Epoch ms (whole seconds) → the wire's epoch-second string. */
-export function toEpochSecondsString(epochMs: number): string {
-  return String(Math.floor(epochMs / 1000));
-}
-
-/** Epoch ms (whole seconds) → an ISO 8601 datetime in UTC without fractions, e.g. `2024-11-11T08:47:58Z`. */
-export function toIsoDatetime(epochMs: number): string {
-  return new Date(Math.floor(epochMs / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 }
 
 /** A body that starts like a success envelope and breaks off: not JSON. */

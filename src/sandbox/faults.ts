@@ -86,19 +86,16 @@ function checkFault(fault: SandboxFault): void {
   if (fault.userEmail !== undefined && (typeof fault.userEmail !== 'string' || fault.userEmail === '')) {
     throw new TypeError('injectFaults(): userEmail must be a non-empty string');
   }
-  const outOfRange = (message: string): never => {
-    throw new RangeError(`injectFaults(): ${message}`);
-  };
-  if (fault.type === 'status' && !isHttpStatus(fault.status, 400))
-    outOfRange('a status fault needs an HTTP status from 400 to 599');
-  if (fault.type === 'status' && !(fault.retryAfterSeconds === undefined || fault.retryAfterSeconds >= 0))
-    outOfRange('retryAfterSeconds must be 0 or more');
-  if (fault.type === 'delay' && !(Number.isFinite(fault.ms) && fault.ms >= 0))
-    outOfRange('a delay fault needs ms >= 0');
-  if (fault.type === 'reject' && !Number.isInteger(fault.errorCode))
-    outOfRange('a reject fault needs an integer errorCode');
-  if (fault.type === 'reject' && fault.status !== undefined && !isHttpStatus(fault.status, 100))
-    outOfRange('a reject fault status must be an HTTP status');
+  const { type } = fault;
+  const rangeRules: Array<[boolean, string]> = [
+    [type === 'status' && !isHttpStatus(fault.status, 400), 'a status fault needs an HTTP status from 400 to 599'],
+    [type === 'status' && !((fault.retryAfterSeconds ?? 0) >= 0), 'retryAfterSeconds must be 0 or more'],
+    [type === 'delay' && !(Number.isFinite(fault.ms) && fault.ms >= 0), 'a delay fault needs ms >= 0'],
+    [type === 'reject' && !Number.isInteger(fault.errorCode), 'a reject fault needs an integer errorCode'],
+    [type === 'reject' && !isHttpStatus(fault.status ?? 400, 100), 'a reject fault status must be an HTTP status'],
+  ];
+  const broken = rangeRules.find(([bad]) => bad);
+  if (broken !== undefined) throw new RangeError(`injectFaults(): ${broken[1]}`);
 }
 
 /**
@@ -121,8 +118,7 @@ export class FaultQueue {
   /** Takes one use of the first fault that applies to a call of `endpoint` for `userEmail`. */
   take(endpoint: SandboxAuthEndpoint, userEmail: string | undefined): SandboxFault | undefined {
     const index = this.#queue.findIndex(
-      ({ fault }) =>
-        (fault.endpoint ?? endpoint) === endpoint && (fault.userEmail === undefined || fault.userEmail === userEmail),
+      ({ fault }) => (fault.endpoint ?? endpoint) === endpoint && (fault.userEmail ?? userEmail) === userEmail,
     );
     const entry = this.#queue[index];
     if (entry === undefined) return undefined;

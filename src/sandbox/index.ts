@@ -9,51 +9,17 @@ export type { AlixSandbox, AlixSandboxServerOptions } from './server';
 export { DEFAULT_ALIX_SANDBOX_OPTIONS, DEFAULT_SANDBOX_CARDS } from './options';
 export type { AlixSandboxOptions, SandboxStrictOptions, SandboxCard } from './options';
 export { SandboxErrorCodes, ALIX_SUCCESS_MESSAGE } from './envelope';
-export type {
-  SandboxErrorCode,
-  AlixTokenData,
-  AlixTokenDatetimeData,
-  AlixSuccessEnvelope,
-  AlixFailureEnvelope,
-} from './envelope';
-export type {
-  SandboxFault,
-  SandboxFaultType,
-  SandboxFaultTarget,
-  SandboxAuthEndpoint,
-  StatusFault,
-  DelayFault,
-  ResetFault,
-  MalformedFault,
-  RejectFault,
-} from './faults';
-export {
-  generatePartnerKeyPair,
-  generatePartnerKeyPairSync,
-  createAlixSignature,
-  verifyAlixSignature,
-  alixSignedString,
-  PARTNER_KEY_BITS,
-} from './keys';
+export type { SandboxErrorCode, AlixTokenData, AlixTokenDatetimeData, AlixSuccessEnvelope } from './envelope';
+export type { AlixFailureEnvelope } from './envelope';
+export type { SandboxFault, SandboxFaultType, SandboxFaultTarget, SandboxAuthEndpoint, StatusFault } from './faults';
+export type { DelayFault, ResetFault, MalformedFault, RejectFault } from './faults';
+export { generatePartnerKeyPair, generatePartnerKeyPairSync, createAlixSignature, verifyAlixSignature } from './keys';
+export { alixSignedString, PARTNER_KEY_BITS } from './keys';
 export type { PartnerKeyPair } from './keys';
-export type {
-  AlixSandboxControl,
-  SandboxAuthCallEvent,
-  SandboxAuthCallListener,
-  SandboxCounters,
-  SandboxUserAuthCalls,
-  SandboxUserCounters,
-  SandboxRequest,
-  SandboxResponse,
-  SandboxReset,
-  SandboxReply,
-} from './types';
+export type { AlixSandboxControl, SandboxAuthCallEvent, SandboxAuthCallListener, SandboxCounters } from './types';
+export type { SandboxUserAuthCalls, SandboxUserCounters, SandboxRequest, SandboxResponse, SandboxReset } from './types';
+export type { SandboxReply } from './types';
 export { describeTokenStoreConformance } from '../testing/store-conformance';
-export type {
-  TokenStoreConformanceOptions,
-  ConformanceLockOptions,
-  ConformanceRawAccess,
-  ConformanceDescribe,
-  ConformanceIt,
-  CreateTokenStore,
-} from '../testing/store-conformance';
+export type { TokenStoreConformanceOptions, ConformanceLockOptions } from '../testing/store-conformance';
+export type { ConformanceRawAccess, ConformanceDescribe, ConformanceIt } from '../testing/store-conformance';
+export type { CreateTokenStore } from '../testing/store-conformance';

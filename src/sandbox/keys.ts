@@ -2,15 +2,8 @@
  * Partner RSA key pairs and the `partnerCode|secretKey` signature the Alix auth endpoints
  * check: RSA with SHA-256, PKCS#1 v1.5 padding, base64 with padding (SPEC §2).
  */
-import {
-  constants,
-  createPrivateKey,
-  generateKeyPair,
-  generateKeyPairSync,
-  sign,
-  verify,
-  type KeyObject,
-} from 'node:crypto';
+import { constants, createPrivateKey, generateKeyPair, generateKeyPairSync, sign, verify } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 
 /** An RSA key pair in PEM: the private key as PKCS#8, the public key as SPKI. */
@@ -51,6 +44,10 @@ export function alixSignedString(partnerCode: string, secretKey: string): string
   return `${partnerCode}|${secretKey}`;
 }
 
+const PKCS1 = constants.RSA_PKCS1_PADDING;
+const signedBytes = (partnerCode: string, secretKey: string): Buffer =>
+  Buffer.from(alixSignedString(partnerCode, secretKey), 'utf8');
+
 /**
  * Signs `partnerCode|secretKey` the way the Alix auth endpoints expect, for tests and demos
  * that call the sandbox by hand.
@@ -59,10 +56,7 @@ export function alixSignedString(partnerCode: string, secretKey: string): string
  */
 export function createAlixSignature(privateKey: string | KeyObject, partnerCode: string, secretKey: string): string {
   const key = typeof privateKey === 'string' ? createPrivateKey(privateKey) : privateKey;
-  return sign('sha256', Buffer.from(alixSignedString(partnerCode, secretKey), 'utf8'), {
-    key,
-    padding: constants.RSA_PKCS1_PADDING,
-  }).toString('base64');
+  return sign('sha256', signedBytes(partnerCode, secretKey), { key, padding: PKCS1 }).toString('base64');
 }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -76,12 +70,8 @@ export function verifyAlixSignature(
 ): boolean {
   if (signature === '' || !BASE64.test(signature)) return false;
   try {
-    return verify(
-      'sha256',
-      Buffer.from(alixSignedString(partnerCode, secretKey), 'utf8'),
-      { key: publicKey, padding: constants.RSA_PKCS1_PADDING },
-      Buffer.from(signature, 'base64'),
-    );
+    const key = { key: publicKey, padding: PKCS1 };
+    return verify('sha256', signedBytes(partnerCode, secretKey), key, Buffer.from(signature, 'base64'));
   } catch {
     return false;
   }

@@ -5,7 +5,7 @@
  * installed and `alixHandlers()` throws a typed `MissingPeerError` (`ERR_ALIX_MISSING_PEER`).
  */
 import type * as Msw from 'msw';
-import { ConfigurationError } from '../errors';
+import { assertConfig } from '../errors';
 import { loadOptionalPeer } from '../optional-peer';
 import { AlixSandboxCore, SANDBOX_PATHS, coreFor } from './core';
 import type { AlixSandboxOptions } from './options';
@@ -45,14 +45,9 @@ export type AlixHandlers = Msw.HttpHandler[] & {
 function resolve(input: AlixSandboxCore | AlixHandlersOptions): { core: AlixSandboxCore; baseUrl: string } {
   if (input instanceof AlixSandboxCore) return { core: input, baseUrl: DEFAULT_ALIX_HANDLERS_OPTIONS.baseUrl };
   const { baseUrl = DEFAULT_ALIX_HANDLERS_OPTIONS.baseUrl, core, ...coreOptions } = input;
-  let parsed: URL;
-  try {
-    parsed = new URL(baseUrl);
-  } catch (error) {
-    throw new ConfigurationError('alixHandlers(): baseUrl is not a URL', { cause: error });
-  }
-  if (parsed.search !== '' || parsed.hash !== '')
-    throw new ConfigurationError('alixHandlers(): baseUrl must not have a query or hash');
+  assertConfig(URL.canParse(baseUrl), 'alixHandlers(): baseUrl is not a URL');
+  const parsed = new URL(baseUrl);
+  assertConfig(parsed.search === '' && parsed.hash === '', 'alixHandlers(): baseUrl must not have a query or hash');
   return {
     core: coreFor('alixHandlers()', core, coreOptions) ?? new AlixSandboxCore(coreOptions),
     baseUrl: `${parsed.origin}${parsed.pathname.replace(/\/+$/, '')}`,
@@ -82,15 +77,9 @@ export function alixHandlers(coreOrOptions: AlixSandboxCore | AlixHandlersOption
   const { core, baseUrl } = resolve(coreOrOptions);
   const handlers = Object.values(SANDBOX_PATHS).map((path) =>
     http.all(`${baseUrl}${path}`, async ({ request }) => {
-      const reply = await core.handle(
-        {
-          method: request.method,
-          path,
-          headers: Object.fromEntries(request.headers.entries()),
-          bodyText: await request.text(),
-        },
-        request.signal,
-      );
+      const headers = Object.fromEntries(request.headers.entries());
+      const asked = { method: request.method, path, headers, bodyText: await request.text() };
+      const reply = await core.handle(asked, request.signal);
       if ('reset' in reply) return HttpResponse.error();
       return new HttpResponse(reply.bodyText, { status: reply.status, headers: reply.headers });
     }),

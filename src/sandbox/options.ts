@@ -4,8 +4,8 @@
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { systemClock } from '../clock';
-import { assertPositiveMs, definedOnly } from '../defaults';
-import { ConfigurationError } from '../errors';
+import { definedOnly } from '../defaults';
+import { ConfigurationError, assertConfig } from '../errors';
 import { createAlixSignature, generatePartnerKeyPairSync, verifyAlixSignature } from './keys';
 import type { SandboxAuthCallListener } from './types';
 
@@ -126,16 +126,25 @@ export type ResolvedSandboxOptions = Required<Omit<AlixSandboxOptions, Optional 
     strict: Readonly<Required<SandboxStrictOptions>>;
   };
 
-function checkString(name: string, value: unknown): void {
-  if (typeof value !== 'string' || value === '') {
-    throw new ConfigurationError(`sandbox option ${name} must be a non-empty string`);
-  }
-}
+const isNonEmptyString = (value: unknown): boolean => typeof value === 'string' && value !== '';
+const isFunction = (value: unknown): boolean => typeof value === 'function';
+const isPositiveNumber = (value: unknown): boolean => Number.isFinite(value) && (value as number) > 0;
+
+/** What each option must be when set (after defaults, so only the optional ones can be missing). */
+const OPTION_RULES: ReadonlyArray<[keyof AlixSandboxOptions, string, (value: unknown) => boolean]> = [
+  ['partnerCode', 'a non-empty string', isNonEmptyString],
+  ['secretKey', 'a non-empty string', isNonEmptyString],
+  ['accessTokenTtlMs', 'a positive number of ms', isPositiveNumber],
+  ['refreshTokenTtlMs', 'a positive number of ms', isPositiveNumber],
+  ['now', 'a function', isFunction],
+  ['cards', 'an array', Array.isArray],
+  ['tokenSigningSecret', 'a non-empty string', isNonEmptyString],
+  ['onAuthCall', 'a function', isFunction],
+  ['strict', 'an object', (value) => typeof value === 'object' && value !== null],
+];
 
 /** The key pair: generated when neither half is given, else parsed, checked to be RSA and to match. */
-function resolveKeys(
-  options: AlixSandboxOptions,
-): Pick<ResolvedSandboxOptions, 'publicKey' | 'publicKeyPem' | 'privateKeyPem'> {
+function resolveKeys(options: AlixSandboxOptions) {
   if (options.publicKeyPem === undefined && options.privateKeyPem === undefined) {
     const pair = generatePartnerKeyPairSync();
     return { publicKey: createPublicKey(pair.publicKeyPem), ...pair };
@@ -148,34 +157,26 @@ function resolveKeys(
     } catch (error) {
       throw new ConfigurationError(`sandbox option ${name} is not a PEM key`, { cause: error });
     }
-    if (key.asymmetricKeyType !== 'rsa') {
-      const type = key.asymmetricKeyType ?? 'unknown';
-      throw new ConfigurationError(`sandbox option ${name} must be an RSA key (got ${type})`);
-    }
+    const type = key.asymmetricKeyType ?? 'unknown';
+    assertConfig(type === 'rsa', `sandbox option ${name} must be an RSA key (got ${type})`);
     return key;
   };
   const privateKey = parse('privateKeyPem', options.privateKeyPem);
   const publicKey = parse('publicKeyPem', options.publicKeyPem) ?? createPublicKey(privateKey as KeyObject);
   if (privateKey !== undefined && options.publicKeyPem !== undefined) {
     const probe = createAlixSignature(privateKey, 'probe', 'probe');
-    if (!verifyAlixSignature(publicKey, 'probe', 'probe', probe)) {
-      throw new ConfigurationError('sandbox options privateKeyPem and publicKeyPem are not one key pair');
-    }
+    const paired = verifyAlixSignature(publicKey, 'probe', 'probe', probe);
+    assertConfig(paired, 'sandbox options privateKeyPem and publicKeyPem are not one key pair');
   }
   const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
   return { publicKey, publicKeyPem, privateKeyPem: options.privateKeyPem };
 }
 
-function resolveStrict(strict: SandboxStrictOptions | undefined): Readonly<Required<SandboxStrictOptions>> {
-  if (strict !== undefined && (typeof strict !== 'object' || strict === null)) {
-    throw new ConfigurationError('sandbox option strict must be an object');
-  }
-  const resolved = { ...DEFAULT_ALIX_SANDBOX_OPTIONS.strict, ...definedOnly(strict ?? {}) };
+function resolveStrict(strict: SandboxStrictOptions = {}): Readonly<Required<SandboxStrictOptions>> {
+  const resolved = { ...DEFAULT_ALIX_SANDBOX_OPTIONS.strict, ...definedOnly(strict) };
   for (const [name, value] of Object.entries(resolved)) {
-    if (!Object.hasOwn(DEFAULT_ALIX_SANDBOX_OPTIONS.strict, name)) {
-      throw new ConfigurationError(`sandbox option strict.${name} is unknown`);
-    }
-    if (typeof value !== 'boolean') throw new ConfigurationError(`sandbox option strict.${name} must be a boolean`);
+    assertConfig(Object.hasOwn(DEFAULT_ALIX_SANDBOX_OPTIONS.strict, name), `sandbox option strict.${name} is unknown`);
+    assertConfig(typeof value === 'boolean', `sandbox option strict.${name} must be a boolean`);
   }
   return Object.freeze(resolved);
 }
@@ -186,15 +187,8 @@ function resolveStrict(strict: SandboxStrictOptions | undefined): Readonly<Requi
  */
 export function resolveSandboxOptions(options: AlixSandboxOptions = {}): ResolvedSandboxOptions {
   const merged = { ...DEFAULT_ALIX_SANDBOX_OPTIONS, ...definedOnly(options) };
-  checkString('partnerCode', merged.partnerCode);
-  checkString('secretKey', merged.secretKey);
-  assertPositiveMs('sandbox option accessTokenTtlMs', merged.accessTokenTtlMs);
-  assertPositiveMs('sandbox option refreshTokenTtlMs', merged.refreshTokenTtlMs);
-  if (typeof merged.now !== 'function') throw new ConfigurationError('sandbox option now must be a function');
-  if (!Array.isArray(merged.cards)) throw new ConfigurationError('sandbox option cards must be an array');
-  if (merged.tokenSigningSecret !== undefined) checkString('tokenSigningSecret', merged.tokenSigningSecret);
-  if (merged.onAuthCall !== undefined && typeof merged.onAuthCall !== 'function') {
-    throw new ConfigurationError('sandbox option onAuthCall must be a function');
+  for (const [name, what, valid] of OPTION_RULES) {
+    assertConfig(merged[name] === undefined || valid(merged[name]), `sandbox option ${name} must be ${what}`);
   }
   return { ...merged, ...resolveKeys(options), strict: resolveStrict(options.strict) };
 }

@@ -2,10 +2,10 @@
  * The sandbox as a real HTTP server on 127.0.0.1, for demos, the CLI and tests that want
  * real sockets. It does not load msw.
  */
+import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigurationError } from '../errors';
-import { definedOnly } from '../defaults';
+import { assertConfig } from '../errors';
 import { AlixSandboxCore, coreFor } from './core';
 import { generatePartnerKeyPair } from './keys';
 import type { AlixSandboxOptions } from './options';
@@ -81,12 +81,8 @@ async function readBody(req: IncomingMessage): Promise<string | undefined> {
  * await sandbox.close();
  */
 export async function startAlixSandbox(options: AlixSandboxServerOptions = {}): Promise<AlixSandbox> {
-  const { host, port } = {
-    ...DEFAULT_ALIX_SANDBOX_SERVER_OPTIONS,
-    ...definedOnly({ host: options.host, port: options.port }),
-  };
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new ConfigurationError('startAlixSandbox(): port must be 0–65535');
+  const { host = DEFAULT_ALIX_SANDBOX_SERVER_OPTIONS.host, port = DEFAULT_ALIX_SANDBOX_SERVER_OPTIONS.port } = options;
+  assertConfig(Number.isInteger(port) && port >= 0 && port <= 65535, 'startAlixSandbox(): port must be 0–65535');
   const { host: _host, port: _port, core: given, ...coreOptions } = options;
   const core =
     coreFor('startAlixSandbox()', given, coreOptions) ??
@@ -105,33 +101,20 @@ export async function startAlixSandbox(options: AlixSandboxServerOptions = {}): 
     });
     try {
       const bodyText = await readBody(req);
-      const request = {
-        method: req.method ?? 'GET',
-        path: req.url ?? '/',
-        headers: req.headers,
-        bodyText: bodyText ?? '',
-      };
+      const { method = 'GET', url: path = '/', headers } = req;
+      const request = { method, path, headers, bodyText: bodyText ?? '' };
       const reply = bodyText === undefined ? core.payloadTooLarge() : await core.handle(request, controller.signal);
       if (res.destroyed) return;
-      if ('reset' in reply) {
-        req.socket.destroy();
-        return;
-      }
-      res.writeHead(reply.status, reply.headers);
-      res.end(reply.bodyText);
+      if ('reset' in reply) req.socket.destroy();
+      else res.writeHead(reply.status, reply.headers).end(reply.bodyText);
     } catch {
       req.socket.destroy();
     }
   };
 
   const server = createServer((req, res) => void serve(req, res));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  server.listen(port, host);
+  await once(server, 'listening'); // rejects on 'error', e.g. EADDRINUSE
   const address = server.address() as AddressInfo;
   const hostInUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${hostInUrl}:${address.port}`;

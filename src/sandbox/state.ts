@@ -24,6 +24,9 @@ export interface IssuedToken {
   used: boolean;
 }
 
+/** Who a token acts for: what a sign-in sets and its refreshes keep. */
+export type TokenSession = Pick<IssuedToken, 'userEmail' | 'session'>;
+
 const JWT_HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
 
 /** Issues tokens and answers whether a presented token is still good. */
@@ -40,17 +43,10 @@ export class SandboxTokenRegistry {
   }
 
   /** Issues a new access/refresh pair for a session. */
-  issue(
-    session: Pick<IssuedToken, 'userEmail' | 'session'>,
-    nowMs: number,
-  ): { accessToken: string; refreshToken: string; accessTokenExpiresAt: number; refreshTokenExpiresAt: number } {
-    const [accessToken, accessTokenExpiresAt] = this.#mint('access', session, nowMs, this.#options.accessTokenTtlMs);
-    const [refreshToken, refreshTokenExpiresAt] = this.#mint(
-      'refresh',
-      session,
-      nowMs,
-      this.#options.refreshTokenTtlMs,
-    );
+  issue(session: TokenSession, nowMs: number) {
+    const { accessTokenTtlMs, refreshTokenTtlMs } = this.#options;
+    const [accessToken, accessTokenExpiresAt] = this.#mint('access', session, nowMs, accessTokenTtlMs);
+    const [refreshToken, refreshTokenExpiresAt] = this.#mint('refresh', session, nowMs, refreshTokenTtlMs);
     return { accessToken, refreshToken, accessTokenExpiresAt, refreshTokenExpiresAt };
   }
 
@@ -76,12 +72,8 @@ export class SandboxTokenRegistry {
     }
   }
 
-  #mint(
-    kind: IssuedToken['kind'],
-    { userEmail, session }: Pick<IssuedToken, 'userEmail' | 'session'>,
-    nowMs: number,
-    ttlMs: number,
-  ): [string, number] {
+  #mint(kind: IssuedToken['kind'], owner: TokenSession, nowMs: number, ttlMs: number): [string, number] {
+    const { userEmail, session } = owner;
     const expiresAt = Math.ceil((nowMs + ttlMs) / 1000) * 1000;
     const claims = {
       partnerCode: this.#options.partnerCode,

@@ -21,9 +21,7 @@ export interface SandboxResponse {
 }
 
 /** The core's instruction to drop the connection without answering. */
-export interface SandboxReset {
-  reset: true;
-}
+export type SandboxReset = { reset: true };
 
 /** What {@link AlixSandboxCore.handle} resolves to. */
 export type SandboxReply = SandboxResponse | SandboxReset;

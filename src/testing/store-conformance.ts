@@ -132,10 +132,8 @@ export function describeTokenStoreConformance(
   describe(`${name} (TokenStore conformance)`, () => {
     describe('get() and set()', () => roundTrip(test, options));
     if (fencing === true) describe('fencing', () => fencingChecks(test));
-    if (lock !== undefined && lock !== false) {
-      const handOverMs = lock.handOverMs ?? DEFAULT_HAND_OVER_MS;
-      describe('acquireRefreshLock()', () => lockChecks(test, lock.lockTtlMs, handOverMs));
-    }
+    if (lock)
+      describe('acquireRefreshLock()', () => lockChecks(test, lock.lockTtlMs, lock.handOverMs ?? DEFAULT_HAND_OVER_MS));
     if (encryption !== undefined) describe('encryption at rest', () => encryptionChecks(test, encryption));
   });
 }
@@ -167,8 +165,7 @@ function roundTrip(test: Test, options: TokenStoreConformanceOptions): void {
   });
 
   test('keeps a session without a refresh token as it is', async (make, key) => {
-    const store = await make();
-    const { identity, tokens } = conformanceSession();
+    const [store, { identity, tokens }] = [await make(), conformanceSession()];
     const { accessToken, accessTokenExpiresAt } = tokens;
     const session = { identity, tokens: { accessToken, accessTokenExpiresAt } };
     await write(store, key, session);
@@ -195,11 +192,10 @@ function roundTrip(test: Test, options: TokenStoreConformanceOptions): void {
 
   test('declares the lock it has', async (make) => {
     const hasLock = typeof (await make()).acquireRefreshLock === 'function';
-    const declared = options.lock !== undefined && options.lock !== false;
     const mismatch = hasLock
       ? 'the store has acquireRefreshLock(): pass options.lock'
       : 'options.lock is set, but the store has no acquireRefreshLock()';
-    assert.equal(declared, hasLock, mismatch);
+    assert.equal(Boolean(options.lock), hasLock, mismatch);
     const unfenced = 'a store with a refresh lock must fence its writes (options.fencing): a holder may lose its lock';
     if (hasLock) assert.equal(options.fencing, true, unfenced);
   });

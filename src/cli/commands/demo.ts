@@ -3,13 +3,7 @@ import { runDemo } from '../../demo/run-demo';
 import { MAX_DEMO_USERS, runUsersDemo } from '../../demo/run-users-demo';
 import { ExitCodes, addNumberOptions, type CliIo, type RunAction } from '../io';
 
-interface DemoFlags {
-  duration: number;
-  concurrency: number;
-  users?: number;
-  maxConcurrentAuth: number;
-  json?: boolean;
-}
+type DemoFlags = { duration: number; concurrency: number; users?: number; maxConcurrentAuth: number; json?: boolean };
 
 /** `alix-token demo` (and `npm start`): a live session against the embedded sandbox; `--users N` for many end users. */
 export function registerDemoCommand(program: Command, run: RunAction, io: CliIo): void {
@@ -34,11 +28,8 @@ export function registerDemoCommand(program: Command, run: RunAction, io: CliIo)
           const summary = await runDemo({ ...options, concurrency: flags.concurrency });
           return summary.failures === 0 ? ExitCodes.OK : ExitCodes.FAILURE;
         }
-        const summary = await runUsersDemo({
-          ...options,
-          users: flags.users,
-          maxConcurrentAuth: flags.maxConcurrentAuth,
-        });
+        const { users, maxConcurrentAuth } = flags;
+        const summary = await runUsersDemo({ ...options, users, maxConcurrentAuth });
         return summary.ok ? ExitCodes.OK : ExitCodes.FAILURE;
       }),
     );

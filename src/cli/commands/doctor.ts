@@ -1,21 +1,13 @@
 import type { Command } from 'commander';
 // Type only (erased): ioredis itself is loaded lazily below, and only when REDIS_URL is set.
-import type { Redis as IoRedis } from 'ioredis';
-import { ConfigurationError, errorCodeOf, isTokenManagerError } from '../../errors';
+import type * as IoRedis from 'ioredis';
+import { isTokenManagerError } from '../../errors';
+import { loadOptionalPeer } from '../../optional-peer';
 import { loadPrivateKey } from '../../providers/alix/private-key';
 import { AlixAuthProvider } from '../../providers/alix/provider';
 import { readAlixEnvConfig } from '../../standalone/env-config';
-import {
-  checkAuth,
-  checkPrivateKey,
-  checkRedis,
-  messageOf,
-  row,
-  type DoctorCheck,
-  type DoctorCheckStatus,
-  type DoctorRedisClient,
-  type DoctorRedisFactory,
-} from '../doctor/checks';
+import { checkAuth, checkPrivateKey, checkRedis, messageOf, row } from '../doctor/checks';
+import type { DoctorCheck, DoctorCheckStatus, DoctorRedisClient, DoctorRedisFactory } from '../doctor/checks';
 import { ExitCodes, type CliIo, type RunAction } from '../io';
 
 /** Where the doctor reads its configuration and writes its report. */
@@ -50,10 +42,8 @@ const MARKS: Readonly<Record<DoctorCheckStatus, string>> = { ok: 'ok', warn: 'wa
  * tokens rotate).
  */
 export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorReport> {
-  const env = options.env ?? process.env;
-  const output = options.output ?? process.stdout;
+  const { env = process.env, output = process.stdout, createRedisClient = createIoredisClient } = options;
   const checks: DoctorCheck[] = [];
-  let configurationError = false;
   try {
     const config = readAlixEnvConfig(env);
     const { baseUrl, partnerCode, privateKey } = config.provider;
@@ -61,17 +51,15 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
     // The provider validated the key already; load it again to get the KeyObject it holds privately.
     const key = privateKey === undefined ? undefined : loadPrivateKey(privateKey);
     checks.push(row('configuration', 'ok', `partner ${partnerCode} at ${baseUrl}`), checkPrivateKey(key));
-    const auth = await checkAuth({ provider, refreshToken: config.initialTokens?.refreshToken, baseUrl });
-    configurationError = auth.configurationError;
-    checks.push(...auth.checks);
+    checks.push(...(await checkAuth(provider, config.initialTokens?.refreshToken, baseUrl)));
   } catch (error) {
     if (!isTokenManagerError(error, 'ERR_ALIX_CONFIGURATION')) throw error;
-    configurationError = true;
     checks.push(row('configuration', 'failed', messageOf(error), { errorCode: error.code }));
   }
   const redisUrl = env.REDIS_URL?.trim() === '' ? undefined : env.REDIS_URL?.trim();
-  checks.push(...(await checkRedis(redisUrl, options.createRedisClient ?? createIoredisClient)));
+  checks.push(...(await checkRedis(redisUrl, createRedisClient)));
 
+  const configurationError = checks.some((check) => check.errorCode === 'ERR_ALIX_CONFIGURATION');
   const failed = checks.filter((check) => check.status === 'failed').map((check) => check.name);
   const exitCode = configurationError ? ExitCodes.CONFIGURATION : failed.length > 0 ? ExitCodes.FAILURE : ExitCodes.OK;
   const report: DoctorReport = { ok: failed.length === 0, exitCode, failed, checks };
@@ -91,16 +79,11 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
 
 /** ioredis is an optional peer: loaded only here, and only when REDIS_URL is set. */
 async function createIoredisClient(url: string): Promise<DoctorRedisClient> {
-  let Redis: typeof IoRedis;
-  try {
-    ({ Redis } = await import('ioredis'));
-  } catch (error) {
-    const code = errorCodeOf(error);
-    if (code !== 'MODULE_NOT_FOUND' && code !== 'ERR_MODULE_NOT_FOUND') throw error;
-    throw new ConfigurationError(
-      'ioredis not installed: REDIS_URL is set, so run `npm install ioredis` to check Redis',
-    );
-  }
+  const { Redis } = loadOptionalPeer<typeof IoRedis>({
+    packageName: 'ioredis',
+    entry: 'alix-token doctor with REDIS_URL',
+    worksWithout: 'alix-token doctor without REDIS_URL (the Redis checks are skipped)',
+  });
   // No retries and no offline queue: the doctor wants the first answer, or the first error.
   // disconnectTimeout 0: after a failed check the socket is closed at once; ioredis would
   // otherwise hold the process open for 2 s with a timer on a socket that never closes again.

@@ -13,10 +13,7 @@ export const KEY_FILE_NAMES = Object.freeze({
 });
 
 /** Writes a new 2048-bit partner key pair into `dir` (private key mode 0600) and returns the paths. */
-export async function writePartnerKeyPair(
-  dir: string,
-  overwrite: boolean,
-): Promise<{ privateKeyPath: string; publicKeyPath: string; publicKeyPem: string }> {
+export async function writePartnerKeyPair(dir: string, overwrite: boolean) {
   const pair = await generatePartnerKeyPair();
   await mkdir(dir, { recursive: true });
   const privateKeyPath = path.join(dir, KEY_FILE_NAMES.privateKey);

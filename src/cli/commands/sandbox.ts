@@ -9,12 +9,8 @@ import { startAlixSandbox, type AlixSandbox } from '../../sandbox/server';
 import { ExitCodes, addNumberOptions, type CliIo, type RunAction } from '../io';
 import { writePartnerKeyPair } from './keygen';
 
-interface SandboxFlags {
-  port: number;
-  /** In seconds. */
-  accessTtl: number;
-  keyDir?: string;
-}
+/** The parsed flags; `accessTtl` is in seconds. */
+type SandboxFlags = { port: number; accessTtl: number; keyDir?: string };
 
 /** How often the sandbox checks that the process that started it is still alive, in ms. */
 export const PARENT_POLL_INTERVAL_MS = 500;
@@ -100,15 +96,13 @@ async function listen({ port, accessTtl }: SandboxFlags, privateKeyPem: string):
   try {
     return await startAlixSandbox({ port, accessTokenTtlMs: accessTtl * 1000, privateKeyPem });
   } catch (error) {
-    const where = `--port ${port}: 127.0.0.1:${port}`;
-    const code = errorCodeOf(error);
-    if (code === 'EADDRINUSE')
-      throw new ConfigurationError(`${where} is already in use; pick another port or 0 for a free one`);
-    if (code === 'EACCES')
-      throw new ConfigurationError(
-        `--port ${port}: not allowed to listen on 127.0.0.1:${port}; use a port above 1023 or 0`,
-      );
-    throw error;
+    const problems: Record<string, string> = {
+      EADDRINUSE: `127.0.0.1:${port} is already in use; pick another port or 0 for a free one`,
+      EACCES: `not allowed to listen on 127.0.0.1:${port}; use a port above 1023 or 0`,
+    };
+    const problem = problems[errorCodeOf(error) ?? ''];
+    if (problem === undefined) throw error;
+    throw new ConfigurationError(`--port ${port}: ${problem}`);
   }
 }
 
@@ -119,11 +113,7 @@ async function listen({ port, accessTtl }: SandboxFlags, privateKeyPem: string):
  * under a test runner) sends no signal: the child is re-parented, so `process.ppid` changes, or
  * the old parent pid stops existing.
  */
-function watchForStop(signals: CliIo['signals']): {
-  stopped: Promise<StopReason>;
-  reason(): StopReason | undefined;
-  dispose(): void;
-} {
+function watchForStop(signals: CliIo['signals']) {
   const parentPid = process.ppid;
   let reason: StopReason | undefined;
   let resolve: (why: StopReason) => void = () => undefined;
@@ -138,10 +128,8 @@ function watchForStop(signals: CliIo['signals']): {
   for (const signal of STOP_SIGNALS) signals.once(signal, onSignal);
   if (process.channel !== undefined) process.once('disconnect', onDisconnect);
   // The listening server keeps the process alive; this poll must not.
-  const stopPolling = setUnrefInterval(
-    () => isAlive(parentPid, process.ppid) || stop('parent'),
-    PARENT_POLL_INTERVAL_MS,
-  );
+  const poll = (): boolean | void => isAlive(parentPid, process.ppid) || stop('parent');
+  const stopPolling = setUnrefInterval(poll, PARENT_POLL_INTERVAL_MS);
   const dispose = (): void => {
     for (const signal of STOP_SIGNALS) signals.off(signal, onSignal);
     process.off('disconnect', onDisconnect);

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { AbortedError } from '../../errors';
 import { createTokenManagerFromEnv, createTokenManagerPoolFromEnv } from '../../standalone/default-manager';
 import { ALIX_ENV } from '../../standalone/env-config';
-import { ExitCodes, addNumberOptions, type CliIo, type RunAction } from '../io';
+import { ExitCodes, addNumberOptions, hostAndPort, type CliIo, type RunAction } from '../io';
 
 interface TokenFlags {
   status?: boolean;
@@ -15,16 +15,9 @@ interface TokenFlags {
   timeout?: number;
 }
 
-/** Where `alix-token token` reads its configuration and writes. */
-export interface TokenCommandIo {
-  env: NodeJS.ProcessEnv;
-  stdout: NodeJS.WritableStream;
-  /** Progress goes here, and only when it is a TTY (a pipe gets the token and nothing else). */
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
-}
-
 /** `alix-token token`: prints a valid access token (or, with --status, the session status). */
 export function registerTokenCommand(program: Command, run: RunAction, io: CliIo): void {
+  const userHelp = "an end user's session, from a session pool (one sign-in per user; ALIX_REFRESH_TOKEN is not used)";
   const command = program
     .command('token')
     .description('print a valid access token using ALIX_* environment variables (flags override them)')
@@ -33,10 +26,7 @@ export function registerTokenCommand(program: Command, run: RunAction, io: CliIo
     .option('--partner-code <code>', 'partner code (ALIX_PARTNER_CODE)')
     .option('--private-key-file <path>', 'partner RSA private key, PEM file (ALIX_PRIVATE_KEY_FILE)')
     .option('--user-email <email>', 'end-user email for sign-in (ALIX_USER_EMAIL)')
-    .option(
-      '--user <email>',
-      "an end user's session, from a session pool (one sign-in per user; ALIX_REFRESH_TOKEN is not used)",
-    );
+    .option('--user <email>', userHelp);
   const timeout = 'give up (exit 1) when no token arrives within this many milliseconds';
   addNumberOptions(command, [['--timeout <ms>', timeout, { integer: true, min: 1 }]])
     .addHelpText('after', '\nThe secret key is read only from ALIX_SECRET_KEY, never from a flag (flags show in ps).')
@@ -44,7 +34,7 @@ export function registerTokenCommand(program: Command, run: RunAction, io: CliIo
 }
 
 /** Runs `alix-token token` with the given flags and streams; resolves to the exit code. */
-export async function printToken(flags: TokenFlags, io: TokenCommandIo): Promise<number> {
+export async function printToken(flags: TokenFlags, io: Pick<CliIo, 'env' | 'stdout' | 'stderr'>): Promise<number> {
   const env = { ...io.env };
   if (flags.baseUrl !== undefined) env[ALIX_ENV.baseUrl] = flags.baseUrl;
   if (flags.partnerCode !== undefined) env[ALIX_ENV.partnerCode] = flags.partnerCode;
@@ -56,7 +46,8 @@ export async function printToken(flags: TokenFlags, io: TokenCommandIo): Promise
   const pool = flags.user === undefined ? undefined : createTokenManagerPoolFromEnv(env);
   const manager = pool === undefined ? createTokenManagerFromEnv(env) : pool.get(flags.user as string);
   const refreshing = (env[ALIX_ENV.refreshToken] ?? '').trim() !== '';
-  const where = hostAndPort(env[ALIX_ENV.baseUrl]);
+  // The manager was built, so the URL is valid; the fallback only guards the message.
+  const where = hostAndPort(env[ALIX_ENV.baseUrl], 'the auth server');
   // One self-erasing status line on a TTY; nothing at all elsewhere (scripts read stdout/stderr).
   const tty = io.stderr.isTTY === true;
   if (tty) io.stderr.write(`${refreshing ? 'refreshing the session at' : 'signing in to'} ${where}…`);
@@ -80,16 +71,5 @@ export async function printToken(flags: TokenFlags, io: TokenCommandIo): Promise
   } finally {
     manager.close();
     pool?.close();
-  }
-}
-
-/** `host:port` of the auth server, for messages (never a secret). */
-function hostAndPort(baseUrl: string | undefined): string {
-  try {
-    const url = new URL(baseUrl ?? '');
-    return `${url.hostname}:${url.port === '' ? (url.protocol === 'https:' ? '443' : '80') : url.port}`;
-  } catch {
-    // The manager was built, so the URL is valid; this only guards the message.
-    return 'the auth server';
   }
 }

@@ -2,11 +2,13 @@
  * The checks behind `alix-token doctor`. Each one returns rows of the report and never
  * throws: a failure is a row with status `failed`, so one broken part never hides the others.
  */
-import { createHash, createPublicKey, constants, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import { systemClock, systemMonotonicNow, withTimeout } from '../../clock';
 import { errorCodeOf, isTokenManagerError } from '../../errors';
 import type { AlixAuthProvider } from '../../providers/alix/provider';
+import { createAlixSignature, verifyAlixSignature } from '../../sandbox/keys';
 import type { TokenSet } from '../../token-set';
+import { hostAndPort } from '../io';
 
 /** How one check ended. `warn` is reported but does not fail the run. */
 export type DoctorCheckStatus = 'ok' | 'warn' | 'failed' | 'skipped';
@@ -24,16 +26,9 @@ export interface DoctorCheck {
 }
 
 /** A row; `extra` adds `durationMs` or `errorCode`. */
-export function row(
-  name: string,
-  status: DoctorCheckStatus,
-  detail: string,
-  extra: Pick<DoctorCheck, 'durationMs' | 'errorCode'> = {},
-): DoctorCheck {
+export function row(name: string, status: DoctorCheckStatus, detail: string, extra?: Partial<DoctorCheck>) {
   return { name, status, detail, ...extra };
 }
-
-const PKCS1 = constants.RSA_PKCS1_PADDING;
 
 /**
  * Signs a random probe with the private key and verifies it with the public half derived from
@@ -45,27 +40,17 @@ export function checkPrivateKey(key: KeyObject | undefined): DoctorCheck {
   if (key === undefined) return row(name, 'skipped', 'a signer holds the key: there is no local key to check');
   try {
     const publicKey = createPublicKey(key);
-    const probe = Buffer.from(`alix-token doctor probe ${randomUUID()}`, 'utf8');
-    const signature = sign('sha256', probe, { key, padding: PKCS1 });
-    if (!verify('sha256', probe, { key: publicKey, padding: PKCS1 }, signature)) {
+    const probe = `alix-token doctor probe ${randomUUID()}`;
+    if (!verifyAlixSignature(publicKey, probe, '', createAlixSignature(key, probe, ''))) {
       return row(name, 'failed', 'a probe signed with the private key does not verify with its public half');
     }
-    const fingerprint = createHash('sha256')
-      .update(publicKey.export({ type: 'spki', format: 'der' }))
-      .digest('hex');
+    const der = publicKey.export({ type: 'spki', format: 'der' });
+    const fingerprint = createHash('sha256').update(der).digest('hex');
     const bits = key.asymmetricKeyDetails?.modulusLength ?? 'unknown';
     return row(name, 'ok', `RSA ${bits}-bit key signs and verifies; public key sha256:${fingerprint}`);
   } catch (error) {
     return row(name, 'failed', `cannot sign and verify with the key: ${messageOf(error)}`);
   }
-}
-
-/** The auth call the doctor makes: a refresh when a refresh token is configured, else a sign-in. */
-export interface AuthProbe {
-  provider: Pick<AlixAuthProvider, 'authenticate' | 'refresh'>;
-  refreshToken: string | undefined;
-  /** Where the calls go, for messages (origin and path, no secrets). */
-  baseUrl: string;
 }
 
 /** Above this clock offset the report warns (the manager corrects skew, but logs and JWT checks elsewhere may not). */
@@ -75,45 +60,41 @@ export const CLOCK_OFFSET_WARN_MS = 30_000;
 export const SHORT_LIFETIME_WARN_MS = 60_000;
 
 /**
- * One real auth round trip, and what it tells: its latency, the clock offset against the
- * server's `Date` header, and the lifetime of the token it returned. `configurationError`:
- * whether the failure was a ConfigurationError (exit 2 rather than 1).
+ * One real auth round trip (a refresh when a refresh token is configured, else a sign-in) to
+ * `baseUrl`, and what it tells: its latency, the clock offset against the server's `Date`
+ * header, and the lifetime of the token it returned. A failure's row carries its error code
+ * (`ERR_ALIX_CONFIGURATION` makes the exit code 2 rather than 1).
  */
-export async function checkAuth(probe: AuthProbe): Promise<{ checks: DoctorCheck[]; configurationError: boolean }> {
-  const name = probe.refreshToken === undefined ? 'sign-in' : 'refresh';
+export async function checkAuth(
+  provider: Pick<AlixAuthProvider, 'authenticate' | 'refresh'>,
+  refreshToken: string | undefined,
+  baseUrl: string,
+): Promise<DoctorCheck[]> {
+  const name = refreshToken === undefined ? 'sign-in' : 'refresh';
   const sentAt = systemClock.now();
   const startedAt = systemMonotonicNow();
   let tokens: TokenSet;
   try {
-    tokens =
-      probe.refreshToken === undefined
-        ? await probe.provider.authenticate()
-        : await probe.provider.refresh(probe.refreshToken);
+    tokens = refreshToken === undefined ? await provider.authenticate() : await provider.refresh(refreshToken);
   } catch (error) {
     const durationMs = Math.round(systemMonotonicNow() - startedAt);
     const errorCode = isTokenManagerError(error) ? { errorCode: error.code } : {};
     const needsAnswer = `needs a successful ${name}`;
-    return {
-      configurationError: isTokenManagerError(error, 'ERR_ALIX_CONFIGURATION'),
-      checks: [
-        row(name, 'failed', messageOf(error), { durationMs, ...errorCode }),
-        row('clock offset', 'skipped', needsAnswer),
-        row('token lifetime', 'skipped', needsAnswer),
-      ],
-    };
+    return [
+      row(name, 'failed', messageOf(error), { durationMs, ...errorCode }),
+      row('clock offset', 'skipped', needsAnswer),
+      row('token lifetime', 'skipped', needsAnswer),
+    ];
   }
   const durationMs = Math.round(systemMonotonicNow() - startedAt);
   const receivedAt = systemClock.now();
-  const spent = probe.refreshToken === undefined ? '' : '; ALIX_REFRESH_TOKEN is now spent (refresh tokens rotate)';
-  const answered = `POST to ${probe.baseUrl} answered with a token set in ${durationMs} ms${spent}`;
-  return {
-    configurationError: false,
-    checks: [
-      row(name, 'ok', answered, { durationMs }),
-      clockOffsetCheck(tokens.serverTime, sentAt, receivedAt),
-      lifetimeCheck(tokens, tokens.serverTime ?? receivedAt),
-    ],
-  };
+  const spent = refreshToken === undefined ? '' : '; ALIX_REFRESH_TOKEN is now spent (refresh tokens rotate)';
+  const answered = `POST to ${baseUrl} answered with a token set in ${durationMs} ms${spent}`;
+  return [
+    row(name, 'ok', answered, { durationMs }),
+    clockOffsetCheck(tokens.serverTime, sentAt, receivedAt),
+    lifetimeCheck(tokens, tokens.serverTime ?? receivedAt),
+  ];
 }
 
 /**
@@ -159,6 +140,9 @@ export interface DoctorRedisClient {
 /** Builds a client for `url`; rejects (e.g. ioredis not installed) with an explaining error. */
 export type DoctorRedisFactory = (url: string) => Promise<DoctorRedisClient>;
 
+/** Runs one Redis command within {@link REDIS_STEP_TIMEOUT_MS}; `what` names it in the timeout's message. */
+type RedisStep = <T>(work: Promise<T>, what: string) => Promise<T>;
+
 /** Deadline of each Redis step (connect, PING, SET, EVAL), in ms. */
 export const REDIS_STEP_TIMEOUT_MS = 5_000;
 
@@ -194,17 +178,17 @@ return left > 0 and 1 or 0
  */
 export async function checkRedis(url: string | undefined, createClient: DoctorRedisFactory): Promise<DoctorCheck[]> {
   if (url === undefined) return [row('redis', 'skipped', 'REDIS_URL is not set')];
-  const where = redisWhere(url);
+  const where = hostAndPort(url, 'REDIS_URL');
   let client: DoctorRedisClient;
   try {
     client = await createClient(url);
   } catch (error) {
     return [row('redis', 'failed', messageOf(error))];
   }
-  const step = <T>(work: Promise<T>, what: string): Promise<T> =>
-    withTimeout(work, systemClock, REDIS_STEP_TIMEOUT_MS, () => {
-      return new Error(`${what} got no answer from ${where} within ${REDIS_STEP_TIMEOUT_MS} ms`);
-    });
+  const step: RedisStep = (work, what) => {
+    const late = `${what} got no answer from ${where} within ${REDIS_STEP_TIMEOUT_MS} ms`;
+    return withTimeout(work, systemClock, REDIS_STEP_TIMEOUT_MS, () => new Error(late));
+  };
   const checks: DoctorCheck[] = [];
   try {
     const startedAt = systemMonotonicNow();
@@ -238,11 +222,7 @@ export async function checkRedis(url: string | undefined, createClient: DoctorRe
   return checks;
 }
 
-async function lockCheck(
-  client: DoctorRedisClient,
-  step: <T>(work: Promise<T>, what: string) => Promise<T>,
-  where: string,
-): Promise<DoctorCheck> {
+async function lockCheck(client: DoctorRedisClient, step: RedisStep, where: string): Promise<DoctorCheck> {
   const name = 'redis lock';
   const key = `${DOCTOR_LOCK_KEY_PREFIX}${randomUUID()}`;
   const owner = randomUUID();
@@ -277,16 +257,6 @@ export function pubSubDetail(info: string | undefined): string {
   const cluster = /redis_mode:cluster/.test(info);
   if (cluster && major >= 7) return '; pub/sub: sharded (SPUBLISH/SSUBSCRIBE, Redis Cluster ≥ 7)';
   return `; pub/sub: classic (PUBLISH/SUBSCRIBE${cluster ? ', a cluster before Redis 7' : ''})`;
-}
-
-/** `host:port` of a Redis URL, without user name or password. */
-function redisWhere(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.hostname}:${parsed.port === '' ? '6379' : parsed.port}`;
-  } catch {
-    return 'REDIS_URL';
-  }
 }
 
 /** An error's message; this library's messages hold no secrets, and others are reduced to name and code. */
