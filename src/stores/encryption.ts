@@ -92,7 +92,8 @@ export class AesGcmTokenCipher implements TokenCipher {
       return undefined;
     try {
       const nonce = body.subarray(0, NONCE_BYTES);
-      const decipher = createDecipheriv('aes-256-gcm', key, nonce).setAAD(authenticatedData(id, aad));
+      const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
+      decipher.setAAD(authenticatedData(id, aad));
       decipher.setAuthTag(body.subarray(-TAG_BYTES));
       return Buffer.concat([decipher.update(body.subarray(NONCE_BYTES, -TAG_BYTES)), decipher.final()]).toString();
     } catch {

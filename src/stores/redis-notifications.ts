@@ -1,6 +1,14 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { setUnrefTimeout, sleep, systemClock, withTimeout } from '../clock';
+import { setUnrefTimeout, systemClock, withTimeout } from '../clock';
+import type { TimerHandle } from '../clock';
+
+/**
+ * How long a channel stays subscribed after its last listener left: a lock wait that ends as
+ * its manager starts to watch the session (the usual hand-over at start-up) keeps one
+ * subscription instead of an UNSUBSCRIBE racing a new SUBSCRIBE.
+ */
+const UNSUBSCRIBE_AFTER_MS = 1_000;
 
 /**
  * How a store's notifications travel: `sharded` (`SPUBLISH` / `SSUBSCRIBE`, Redis ≥ 7 on a
@@ -18,10 +26,7 @@ export interface Watch {
 }
 
 /** Called with each message published on a channel listened to. */
-type ChannelListener = (message: string) => void;
-
-/** How long after a failed detection of the mode it is asked again, ms. */
-const REDETECT_AFTER_MS = 1_000;
+export type ChannelListener = (message: string) => void;
 
 /**
  * The pub/sub side of a {@link RedisTokenStore}: ONE subscriber connection for everything the
@@ -33,8 +38,12 @@ const REDETECT_AFTER_MS = 1_000;
  */
 export class RedisNotifications {
   #subscriber: Redis | Cluster | undefined;
-  /** Per channel listened to, its listeners and what settles when its SUBSCRIBE was answered (either way). */
-  readonly #channels = new Map<string, { listeners: Set<ChannelListener>; subscribed: Promise<void> }>();
+  /** Per channel, the listeners on it. */
+  readonly #listeners = new Map<string, Set<ChannelListener>>();
+  /** Per channel, settles when its SUBSCRIBE was answered (either way). */
+  readonly #subscriptions = new Map<string, Promise<void>>();
+  /** Per channel without listeners, the timer that unsubscribes it. */
+  readonly #leaving = new Map<string, TimerHandle>();
   #mode: Promise<PubSubMode | undefined> | undefined;
   /** After a failed detection: not asked again before this (system clock, epoch ms). */
   #detectAfter = 0;
@@ -57,7 +66,7 @@ export class RedisNotifications {
    */
   mode(): Promise<PubSubMode | undefined> {
     if (this.#mode === undefined && systemClock.now() < this.#detectAfter) return Promise.resolve(undefined);
-    this.#mode ??= this.#detectMode().then((mode) => {
+    this.#mode ??= detectMode(this.client, this.info).then((mode) => {
       if (mode !== undefined) this.log.debug({ event: 'pubsub-mode', mode }, `notifications use ${mode} pub/sub`);
       else [this.#mode, this.#detectAfter] = [undefined, systemClock.now() + REDETECT_AFTER_MS];
       return mode;
@@ -74,34 +83,33 @@ export class RedisNotifications {
   /** Wakes every pending wait (they see the store closed) and closes the connection. */
   close(): void {
     this.#closed = true;
-    for (const { listeners } of [...this.#channels.values()]) for (const listener of [...listeners]) listener('closed');
-    this.#channels.clear();
+    for (const timer of this.#leaving.values()) systemClock.clearTimeout(timer);
+    for (const listeners of [...this.#listeners.values()]) for (const listener of [...listeners]) listener('closed');
+    this.#leaving.clear();
+    this.#listeners.clear();
+    this.#subscriptions.clear();
     this.#subscriber?.disconnect();
     this.#subscriber = undefined;
   }
 
-  /**
-   * Calls `listener` with every message on `channel` until the returned function is called; the
-   * last listener to leave a channel unsubscribes it at once (the connection stays, for the next).
-   */
+  /** Calls `listener` with every message on `channel` until the returned function is called. */
   listen(channel: string, listener: ChannelListener): () => void {
     if (this.#closed) return () => undefined;
-    let entry = this.#channels.get(channel);
-    if (entry === undefined) {
-      // #subscribe reads the map only after asking the mode: the entry is in it by then.
-      this.#channels.set(channel, (entry = { listeners: new Set(), subscribed: this.#subscribe(channel) }));
+    const leaving = this.#leaving.get(channel);
+    if (leaving !== undefined) systemClock.clearTimeout(leaving);
+    this.#leaving.delete(channel);
+    const listeners = this.#listeners.get(channel) ?? new Set();
+    if (!this.#listeners.has(channel)) {
+      this.#listeners.set(channel, listeners);
+      this.#subscriptions.set(channel, this.#subscribe(channel));
     }
-    const { listeners } = entry;
     // A set holds each function once: wrap, so one function may listen twice.
     const own: ChannelListener = (message) => listener(message);
     listeners.add(own);
     return () => {
       if (!listeners.delete(own) || listeners.size > 0 || this.#closed) return;
-      this.#channels.delete(channel);
-      // Chained on the mode like a SUBSCRIBE: one that follows for the channel is sent after this.
-      void this.mode()
-        .then((mode) => this.#subscriber?.[mode === 'sharded' ? 'sunsubscribe' : 'unsubscribe'](channel))
-        .catch(() => undefined);
+      const unsubscribe = (): void => this.#unsubscribe(channel);
+      this.#leaving.set(channel, setUnrefTimeout(systemClock, unsubscribe, UNSUBSCRIBE_AFTER_MS));
     };
   }
 
@@ -111,25 +119,47 @@ export class RedisNotifications {
    * published later.
    */
   async watch(channel: string, timeoutMs: number): Promise<Watch> {
-    let heard = false;
-    let wake = (): void => undefined;
+    let pending = false;
+    let wake: (() => void) | undefined;
     const stop = this.listen(channel, () => {
-      heard = true;
-      wake();
+      pending = true;
+      wake?.();
     });
-    const next = async (delayMs: number, signal: AbortSignal): Promise<void> => {
-      // One sleep, cut short by a message, close() or the caller's signal (whose reason is then thrown).
-      const woken = new AbortController();
-      wake = () => woken.abort();
-      if (heard || this.#closed || signal.aborted) woken.abort();
-      signal.addEventListener('abort', () => woken.abort(), { once: true, signal: woken.signal });
-      await sleep(systemClock, delayMs, woken.signal).catch(() => signal.throwIfAborted());
-      woken.abort();
-      heard = false;
-    };
-    const subscribed = this.#channels.get(channel)?.subscribed ?? Promise.resolve();
-    await withTimeout(subscribed, systemClock, timeoutMs, () => new Error('not yet')).catch(() => undefined);
+    const next = (delayMs: number, signal: AbortSignal): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        if (pending || this.#closed) {
+          pending = false;
+          return resolve();
+        }
+        const settle = (error?: unknown): void => {
+          systemClock.clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+          wake = undefined;
+          pending = false;
+          if (error === undefined) resolve();
+          else reject(error);
+        };
+        const onAbort = (): void => settle(signal.reason);
+        const timer = setUnrefTimeout(systemClock, () => settle(), delayMs);
+        wake = () => settle();
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+    const subscription = this.#subscriptions.get(channel) ?? Promise.resolve();
+    await withTimeout(subscription, systemClock, timeoutMs, () => new Error('not yet')).catch(() => undefined);
     return { next, stop };
+  }
+
+  #unsubscribe(channel: string): void {
+    this.#leaving.delete(channel);
+    if ((this.#listeners.get(channel)?.size ?? 0) > 0) return;
+    this.#listeners.delete(channel);
+    this.#subscriptions.delete(channel);
+    // The connection stays: the next wait or hand-over needs it again.
+    const subscriber = this.#subscriber;
+    if (subscriber === undefined) return;
+    void this.mode()
+      .then((mode) => (mode === 'sharded' ? subscriber.sunsubscribe(channel) : subscriber.unsubscribe(channel)))
+      .catch(() => undefined);
   }
 
   async #subscribe(channel: string): Promise<void> {
@@ -137,16 +167,16 @@ export class RedisNotifications {
     if (mode === undefined) {
       // Not known yet: try again shortly (the waiters poll, the managers' timers stay armed).
       const retry = (): void => {
-        const entry = this.#closed ? undefined : this.#channels.get(channel);
-        if (entry !== undefined) entry.subscribed = this.#subscribe(channel);
+        if (!this.#closed && this.#listeners.has(channel)) this.#subscriptions.set(channel, this.#subscribe(channel));
       };
       setUnrefTimeout(systemClock, retry, REDETECT_AFTER_MS);
       return;
     }
+    const subscriber = this.#ensureSubscriber(mode);
     // Unlistened (or closed) while the mode was asked: nothing to subscribe.
-    if (this.#closed || !this.#channels.has(channel)) return;
+    if (subscriber === undefined || !this.#listeners.has(channel)) return;
     try {
-      await this.#subscriberFor(mode)[mode === 'sharded' ? 'ssubscribe' : 'subscribe'](channel);
+      await (mode === 'sharded' ? subscriber.ssubscribe(channel) : subscriber.subscribe(channel));
       this.#failing.subscribe = false;
     } catch (error) {
       const text = 'redis subscribe failed; waiters poll instead (check the ACL allows SUBSCRIBE on this channel)';
@@ -173,8 +203,8 @@ export class RedisNotifications {
     this.#failing[kind] = true;
   }
 
-  #subscriberFor(mode: PubSubMode): Redis | Cluster {
-    if (this.#subscriber !== undefined) return this.#subscriber;
+  #ensureSubscriber(mode: PubSubMode): Redis | Cluster | undefined {
+    if (this.#subscriber !== undefined || this.#closed) return this.#subscriber;
     // A subscribed connection can run no other command, hence the duplicate; its offline
     // queue holds the SUBSCRIBE until it connects, and ioredis re-subscribes after a
     // reconnect. Polling covers the moments before it is subscribed and any time it is down.
@@ -188,20 +218,28 @@ export class RedisNotifications {
       this.log.debug({ event: 'subscriber-error', err: error }, 'redis subscriber connection error; polling instead');
     });
     subscriber.on(mode === 'sharded' ? 'smessage' : 'message', (channel: string, message: string) => {
-      for (const listener of [...(this.#channels.get(channel)?.listeners ?? [])]) listener(message);
+      for (const listener of [...(this.#listeners.get(channel) ?? [])]) listener(message);
     });
-    return (this.#subscriber = subscriber);
+    this.#subscriber = subscriber;
+    return subscriber;
   }
+}
 
-  /**
-   * Redis ≥ 7 on a cluster, and an ioredis that routes SSUBSCRIBE per shard: sharded; else
-   * classic; undefined when Redis could not be asked.
-   */
-  async #detectMode(): Promise<PubSubMode | undefined> {
-    const { client } = this;
-    if (!client.isCluster || !('shardedSubscribers' in (client as Cluster).options)) return 'classic';
-    const info = await this.info().catch(() => undefined);
-    if (info === undefined) return undefined;
-    return Number(/redis_version:(\d+)/.exec(info)?.[1] ?? '0') >= 7 ? 'sharded' : 'classic';
+/** How long after a failed detection of the mode it is asked again, ms. */
+const REDETECT_AFTER_MS = 1_000;
+
+/**
+ * Redis ≥ 7 on a cluster, and an ioredis that routes SSUBSCRIBE per shard: sharded; else
+ * classic; undefined when Redis could not be asked.
+ */
+async function detectMode(client: Redis | Cluster, info: () => Promise<string>): Promise<PubSubMode | undefined> {
+  if (!client.isCluster) return 'classic';
+  const options = (client as Cluster).options as { shardedSubscribers?: unknown };
+  if (!('shardedSubscribers' in options)) return 'classic';
+  try {
+    const major = Number(/redis_version:(\d+)/.exec(await info())?.[1] ?? '0');
+    return major >= 7 ? 'sharded' : 'classic';
+  } catch {
+    return undefined;
   }
 }
