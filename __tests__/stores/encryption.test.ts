@@ -9,7 +9,7 @@ import type { TokenCipher } from '../../src/stores/encryption';
 import { UNREADABLE_SESSION_CODE, UnreadableSessionError, sessionAad } from '../../src/stores/encryption';
 import { MemoryTokenStore } from '../../src/stores/memory';
 import { FakeProvider, makeTokenSet } from '../helpers/fake-provider';
-import { T0, makeManager } from '../helpers/manager';
+import { makeManager } from '../helpers/manager';
 import { startSandboxWithEnv } from '../helpers/sandbox-env';
 
 const K1 = randomBytes(32);
@@ -25,6 +25,18 @@ describe('AesGcmTokenCipher', () => {
     expect(first.startsWith('a1.k1.')).toBe(true);
     expect(await cipher.open(first, 'aad')).toBe('plain');
     expect(await cipher.open(second, 'aad')).toBe('plain');
+  });
+
+  it('never repeats a nonce, across the batches its random bytes are drawn in', async () => {
+    const cipher = new AesGcmTokenCipher({ keys: { k1: K1 }, current: 'k1' });
+    const sealed = await Promise.all(Array.from({ length: 1_000 }, () => cipher.seal('plain', 'aad')));
+    const nonces = sealed.map((value) =>
+      Buffer.from(value.split('.')[2] ?? '', 'base64url')
+        .subarray(0, 12)
+        .toString('hex'),
+    );
+    expect(new Set(nonces).size).toBe(1_000);
+    expect(await cipher.open(sealed[999] ?? '', 'aad')).toBe('plain');
   });
 
   it('does not open a value under other additional data, altered, relabelled or under an unlisted key', async () => {
@@ -62,20 +74,6 @@ describe('AesGcmTokenCipher', () => {
       const text = Buffer.isBuffer(key) ? key.toString('base64') : String(key);
       expect(() => attempt()).not.toThrow(text);
     }
-  });
-
-  it('costs at most a few tens of microseconds of CPU per seal and open (goal: 20 µs)', async () => {
-    const cipher = new AesGcmTokenCipher({ keys: { k1: K1 }, current: 'k1' });
-    const plaintext = JSON.stringify(makeTokenSet(T0));
-    const aad = sessionAad(KEY, 'id-a');
-    for (let i = 0; i < 2_000; i += 1) await cipher.open(await cipher.seal(plaintext, aad), aad);
-    const rounds = 20_000;
-    const before = process.cpuUsage();
-    for (let i = 0; i < rounds; i += 1) await cipher.open(await cipher.seal(plaintext, aad), aad);
-    const used = process.cpuUsage(before);
-    const microsPerRound = (used.user + used.system) / rounds;
-    // Loose bound: the machine is shared; docs/security.md reports the measured figure.
-    expect(microsPerRound).toBeLessThan(100);
   });
 });
 

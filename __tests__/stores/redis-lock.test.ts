@@ -65,6 +65,24 @@ describeRedis('RedisTokenStore: refresh locks', () => {
     expect(await client.exists(holder.keysFor(key).lock)).toBe(0);
   });
 
+  it('a waiter woken by a hand-over reads the new version and sends no second SET', async () => {
+    const client = await redis.connect();
+    const waiterClient = await redis.connect();
+    const key = redis.uniqueKey('session');
+    const holder = await makeStore({ client, ...NOTIFIED_ONLY });
+    const waiter = await makeStore({ client: waiterClient, ...NOTIFIED_ONLY });
+    await Promise.all([holder.get(key), waiter.get(key)]);
+    const first = await holder.acquireRefreshLock(key, { signal: never() });
+    const sets = jest.spyOn(waiterClient, 'set');
+    const waiting = waiter.acquireRefreshLock(key, { signal: never() });
+    await untilSubscribers(client, waiter.keysFor(key).channel, 1);
+    await holder.set(key, session());
+    expect(await waiting).toEqual({ acquired: false });
+    // The one SET NX that found the lock held; the wake-up cost a GET only.
+    expect(sets).toHaveBeenCalledTimes(1);
+    if (first.acquired) await first.lock.release();
+  });
+
   it('hands the lock to a waiter when the holder releases it without a new session', async () => {
     const client = await redis.connect();
     const key = redis.uniqueKey('session');

@@ -34,34 +34,42 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     if (path === SANDBOX_PATHS.authenticate) counts.authenticate += 1;
     else if (path === SANDBOX_PATHS.refresh) counts.refresh += 1;
     else if (path === SANDBOX_PATHS.cards) counts.resourceRequests += 1;
-    const forward = request(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        method: req.method,
-        path: req.url,
-        headers: { ...req.headers, host: upstream.host },
-        agent,
-        timeout: 10_000,
-      },
-      (answer) => {
-        if (path === SANDBOX_PATHS.cards && answer.statusCode === 401) counts.resource401s += 1;
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    let failed = false;
-    const fail = (): void => {
-      if (failed) return;
-      failed = true;
-      counts.proxyErrors += 1;
-      forward.destroy();
-      if (!res.headersSent) res.writeHead(502).end();
-      else res.destroy();
+    const body: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => body.push(chunk));
+    req.on('end', () => forward(true));
+    const forward = (mayRetry: boolean): void => {
+      const outgoing = request(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: upstream.host },
+          agent,
+          timeout: 10_000,
+        },
+        (answer) => {
+          if (path === SANDBOX_PATHS.cards && answer.statusCode === 401) counts.resource401s += 1;
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      let failed = false;
+      const fail = (error?: NodeJS.ErrnoException): void => {
+        if (failed) return;
+        failed = true;
+        outgoing.destroy();
+        // A kept-alive socket the sandbox closed as this request went out: Node's advice is one resend.
+        if (mayRetry && outgoing.reusedSocket && error?.code === 'ECONNRESET' && !res.headersSent)
+          return forward(false);
+        counts.proxyErrors += 1;
+        if (!res.headersSent) res.writeHead(502).end();
+        else res.destroy();
+      };
+      outgoing.on('timeout', fail);
+      outgoing.on('error', fail);
+      outgoing.end(Buffer.concat(body));
     };
-    forward.on('timeout', fail);
-    forward.on('error', fail);
-    req.pipe(forward);
   });
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {

@@ -5,7 +5,8 @@
  * and the error a value that does not open becomes (the manager counts it and treats the session
  * as absent).
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { ConfigurationError, ErrorCodes, TokenStoreError, assertConfig } from '../errors';
 import type { TokenSet } from '../token-set';
 import { pickTokenSet, tokenSetProblem } from './redis-scripts';
@@ -59,9 +60,9 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
  * ```
  */
 export class AesGcmTokenCipher implements TokenCipher {
-  readonly #keys: ReadonlyMap<string, Buffer>;
+  readonly #keys: ReadonlyMap<string, KeyObject>;
   readonly #current: string;
-  readonly #currentKey: Buffer;
+  readonly #currentKey: KeyObject;
 
   /** @throws ConfigurationError when a key id or key is invalid, or `current` is not listed (never echoing a key). */
   constructor(options: AesGcmTokenCipherOptions) {
@@ -77,7 +78,7 @@ export class AesGcmTokenCipher implements TokenCipher {
   }
 
   async seal(plaintext: string, aad: string): Promise<string> {
-    const nonce = randomBytes(NONCE_BYTES);
+    const nonce = freshNonce();
     const cipher = createCipheriv('aes-256-gcm', this.#currentKey, nonce).setAAD(authenticatedData(this.#current, aad));
     const body = Buffer.concat([nonce, cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
     return `${FORMAT}.${this.#current}.${body.toString('base64url')}`;
@@ -102,6 +103,16 @@ export class AesGcmTokenCipher implements TokenCipher {
   }
 }
 
+/** Random bytes for nonces, drawn in batches: one `randomBytes` call costs as much as the whole seal. */
+let nonces = Buffer.alloc(0);
+let noncesUsed = 0;
+
+/** A fresh random 96-bit nonce, never handed out twice (the batch is replaced, not overwritten). */
+function freshNonce(): Buffer {
+  if (noncesUsed + NONCE_BYTES > nonces.length) [nonces, noncesUsed] = [randomBytes(NONCE_BYTES * 256), 0];
+  return nonces.subarray(noncesUsed, (noncesUsed += NONCE_BYTES));
+}
+
 /** The key id is authenticated with the caller's data, so a value cannot be relabelled. */
 function authenticatedData(keyId: string, aad: string): Buffer {
   return Buffer.from(`${keyId}\n${aad}`, 'utf8');
@@ -111,7 +122,7 @@ function authenticatedData(keyId: string, aad: string): Buffer {
  * A key's 32 bytes; the error names the key id (by its position, if the id is wrong) and the
  * length found, never the key.
  */
-function keyBytes(id: string, key: Buffer | Uint8Array | string, index: number): Buffer {
+function keyBytes(id: string, key: Buffer | Uint8Array | string, index: number): KeyObject {
   // Not echoed: a key pasted where its id belongs would end up in the message.
   assertConfig(KEY_ID.test(id), `encryption key id number ${index + 1} must be 1 to 32 characters of A-Z a-z 0-9 _ -`);
   const bytes =
@@ -121,7 +132,7 @@ function keyBytes(id: string, key: Buffer | Uint8Array | string, index: number):
   assertConfig(bytes, `encryption key "${id}" must be a 32-byte Buffer or base64 of 32 bytes`);
   const expected = `${KEY_BYTES} bytes (base64: 44 characters)`;
   assertConfig(bytes.length === KEY_BYTES, `encryption key "${id}" must be ${expected}; it is ${bytes.length} bytes`);
-  return bytes;
+  return createSecretKey(bytes);
 }
 
 /**

@@ -373,6 +373,8 @@ export class RedisTokenStore implements TokenStore {
     const setLock = (): Promise<string | null> =>
       this.#commands.client.set(lock, owner, 'PX', Math.ceil(lockTtlMs), 'NX');
     const deadline = systemClock.now() + lockWaitMs;
+    const readVersion = async (): Promise<number> =>
+      (await this.#read(key, this.#commands.timeoutBefore(deadline))).version;
     let baseline = this.#versions.get(key);
     let watch: Watch | undefined;
     const stillHeld = (): TokenStoreError =>
@@ -382,24 +384,28 @@ export class RedisTokenStore implements TokenStore {
         if (this.#closed) throw new TokenStoreError('the redis token store is closed');
         if (signal.aborted) throw signal.reason;
         if (systemClock.now() >= deadline) throw stillHeld();
-        let version: number;
+        let version: number | undefined;
         try {
-          const reply = await this.#commands
-            .run('SET NX', key, setLock, this.#commands.timeoutBefore(deadline))
-            .catch((error: unknown) => {
-              // A SET that timed out here may still run on the server; the release queued behind it
-              // on the same connection undoes it, so no lock is left without an owner.
-              this.#release(key, owner, true).catch(() => undefined);
-              throw error;
-            });
-          if (reply === 'OK') {
-            this.#log.debug({ event: 'lock-acquired', key: lock }, 'refresh lock acquired');
-            return { acquired: true, lock: this.#hold(key, owner) };
+          // After a wait, the version first: a waiter woken by a hand-over reads it and is done, with no SET.
+          if (watch !== undefined) version = await readVersion();
+          if (version === undefined || version === baseline) {
+            const reply = await this.#commands
+              .run('SET NX', key, setLock, this.#commands.timeoutBefore(deadline))
+              .catch((error: unknown) => {
+                // A SET that timed out here may still run on the server; the release queued behind it
+                // on the same connection undoes it, so no lock is left without an owner.
+                this.#release(key, owner, true).catch(() => undefined);
+                throw error;
+              });
+            if (reply === 'OK') {
+              this.#log.debug({ event: 'lock-acquired', key: lock }, 'refresh lock acquired');
+              return { acquired: true, lock: this.#hold(key, owner) };
+            }
           }
           // Subscribed before reading the version: a session published after the read wakes this wait.
           const subscribeMs = Math.min(pollIntervalMs, Math.max(1, deadline - systemClock.now()));
           watch ??= await this.#notifications.watch(channel, subscribeMs);
-          ({ version } = await this.#read(key, this.#commands.timeoutBefore(deadline)));
+          version ??= await readVersion();
         } catch (error) {
           // A command cut short by the end of the wait is the wait running out, not Redis failing.
           if (systemClock.now() >= deadline) throw stillHeld();
