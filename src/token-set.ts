@@ -74,7 +74,8 @@ export function toLocalClock(set: TokenSet, { sentAt, receivedAt }: { sentAt: nu
   if (agrees) return rest;
   const offsetMs = serverTime - sentAt;
   const local = { ...rest, accessTokenExpiresAt: rest.accessTokenExpiresAt - offsetMs };
-  if (rest.refreshTokenExpiresAt !== undefined) local.refreshTokenExpiresAt = rest.refreshTokenExpiresAt - offsetMs;
+  if (typeof rest.refreshTokenExpiresAt === 'number')
+    local.refreshTokenExpiresAt = rest.refreshTokenExpiresAt - offsetMs;
   return local;
 }
 
@@ -157,6 +158,7 @@ export function sharedJitterFraction(token: string): number {
 
 /** Whether the refresh token can still be used at `now`, keeping `marginMs` in hand. */
 export function hasUsableRefreshToken(set: Partial<TokenSet> | undefined, now: number, marginMs: number): boolean {
-  if (set?.refreshToken === undefined || set.refreshToken === '') return false;
-  return set.refreshTokenExpiresAt === undefined || set.refreshTokenExpiresAt - marginMs > now;
+  // A provider's `null` counts as none (it is not a token to send, nor an expiry to judge by).
+  if (typeof set?.refreshToken !== 'string' || set.refreshToken === '') return false;
+  return set.refreshTokenExpiresAt == null || set.refreshTokenExpiresAt - marginMs > now;
 }

@@ -4,12 +4,20 @@
 import NodeCache from 'node-cache';
 import pino from 'pino';
 import { createAuthorizedFetch } from '../../src/adapters/fetch';
-import { AuthRejectedError, AuthUnavailableError, MalformedResponseError, TimeoutError } from '../../src/errors';
+import {
+  AuthRejectedError,
+  AuthUnavailableError,
+  MalformedResponseError,
+  TimeoutError,
+  TokenManagerClosedError,
+} from '../../src/errors';
 import { TokenManager } from '../../src/manager/token-manager';
 import type { LifecycleEvent } from '../../src/manager/types';
 import { AlixAuthProvider } from '../../src/providers/alix/provider';
+import { LocalAuthBreaker } from '../../src/stores/memory-breaker';
 import { MemoryTokenStore } from '../../src/stores/memory';
-import type { StoredSession, TokenStore } from '../../src/stores/types';
+import type { AuthBreaker, StoredSession, TokenStore } from '../../src/stores/types';
+import type { TokenSet } from '../../src/token-set';
 import { FakeProvider, flushPromises, flushUntil, makeTokenSet } from '../helpers/fake-provider';
 import { INSTANT_RETRY, T0, makeManager, minutes, useFakeClock } from '../helpers/manager';
 
@@ -544,6 +552,188 @@ describe('TokenManager hardening', () => {
       expect(JSON.stringify(lines)).not.toContain('from-env');
       await manager.getAccessToken({ forceRefresh: true });
       expect(manager.status()).toMatchObject({ refreshTokenRejections: { current: false, count: 1, lastAt: T0 } });
+      manager.close();
+    });
+  });
+});
+
+describe('Guarantees with unusual providers, stores, breakers and listeners', () => {
+  beforeEach(() => useFakeClock());
+  afterEach(() => jest.useRealTimers());
+
+  describe('SPEC §5: a malformed refresh never replaces a still-valid token set', () => {
+    it.each<[string, Partial<TokenSet>]>([
+      ['refreshTokenExpiresAt NaN', { refreshTokenExpiresAt: Number.NaN }],
+      ['a non-string refresh token', { refreshToken: 42 as unknown as string }],
+    ])('rejects a provider answer with %s and keeps serving the held set', async (_what, bad) => {
+      // No retry: a malformed answer is retried, and the fake's next answer would be a good one.
+      const { manager, provider } = makeManager({ initialTokens: makeTokenSet(T0), retry: { retries: 0 } });
+      expect(await manager.getAccessToken()).toBe('seed-access');
+      provider.script.push(() => ({ ...makeTokenSet(Date.now(), { accessToken: 'bad-set' }), ...bad }));
+      await expect(manager.getAccessToken({ forceRefresh: true })).rejects.toBeInstanceOf(MalformedResponseError);
+      expect(await manager.getAccessToken()).toBe('seed-access');
+      expect(manager.status().refreshTokenExpiresAt).toBe(makeTokenSet(T0).refreshTokenExpiresAt);
+      manager.close();
+    });
+
+    it('never sends a refresh call a null refresh token a provider answered with', async () => {
+      const { manager, provider } = makeManager({ initialTokens: makeTokenSet(T0) });
+      provider.script.push(() => ({
+        ...makeTokenSet(Date.now(), { accessToken: 'next' }),
+        refreshToken: null as never,
+      }));
+      await manager.getAccessToken({ forceRefresh: true }).catch(() => undefined);
+      await manager.getAccessToken({ forceRefresh: true }).catch(() => undefined);
+      expect(provider.usedRefreshTokens).toHaveLength(2);
+      expect(provider.usedRefreshTokens.map((token) => typeof token)).toEqual(['string', 'string']);
+      manager.close();
+    });
+  });
+
+  describe('SPEC §4 bounded waits', () => {
+    it('bounds the start-up store read by acquireTimeoutMs from the caller arrival, whatever storeTimeoutMs', async () => {
+      const store: TokenStore = { get: never, set: async () => undefined, delete: async () => undefined };
+      const { manager, provider } = makeManager({ store, storeTimeoutMs: 10_000, acquireTimeoutMs: 1_000 });
+      provider.authenticate = () => never();
+      let settled: unknown;
+      void manager.getAccessToken().then(
+        () => (settled = 'token'),
+        (error: unknown) => (settled = error),
+      );
+      await jest.advanceTimersByTimeAsync(999);
+      expect(settled).toBeUndefined();
+      // The deadline's own timer is armed in the tick the read gives up: one more ms.
+      await jest.advanceTimersByTimeAsync(2);
+      expect(settled).toMatchObject({ code: 'ERR_ALIX_TIMEOUT', stage: 'store' });
+      manager.close();
+      await jest.advanceTimersByTimeAsync(10_000);
+    });
+  });
+
+  describe('close() during the start-up read', () => {
+    it('rejects a caller waiting on a hung store read at once at close()', async () => {
+      const store: TokenStore = { get: never, set: async () => undefined, delete: async () => undefined };
+      const { manager } = makeManager({ store, storeTimeoutMs: 2_000 });
+      let settled: unknown;
+      void manager.getAccessToken().then(
+        () => (settled = 'token'),
+        (error: unknown) => (settled = error),
+      );
+      await flushPromises();
+      manager.close();
+      await flushPromises();
+      expect(settled).toBeInstanceOf(TokenManagerClosedError);
+      await jest.advanceTimersByTimeAsync(2_000);
+    });
+  });
+
+  describe('the breaker is scoped per session: providers without an identity share no circuit', () => {
+    it("never refuses partner B's provider because partner A's failed, when both declare no identity and share a breaker", async () => {
+      const breaker = new LocalAuthBreaker({ failureThreshold: 2 });
+      const a = makeManager({ breaker }, { identity: undefined, prefix: 'A-' });
+      const b = makeManager({ breaker }, { identity: undefined, prefix: 'B-' });
+      a.provider.script.push(unavailable(), unavailable(), unavailable(), unavailable());
+      await expect(a.manager.getAccessToken()).rejects.toMatchObject({ code: 'ERR_ALIX_AUTH_UNAVAILABLE' });
+      expect(a.manager.status().breaker?.state).toBe('open');
+      await expect(b.manager.getAccessToken()).resolves.toBe('B-access-1');
+      a.manager.close();
+      b.manager.close();
+    });
+  });
+
+  describe('single flight across close({ drainMs })', () => {
+    it('lets reports, forced and plain callers during the drain share the one run, then leaves no timer', async () => {
+      const { manager, provider } = makeManager({}, { manual: true });
+      const first = manager.getAccessToken();
+      await flushUntil(() => provider.pendingCount === 1);
+      provider.release();
+      expect(await first).toBe('access-1');
+      const forced = manager.getAccessToken({ forceRefresh: true });
+      await flushUntil(() => provider.pendingCount === 1);
+      const closed = manager.close({ drainMs: 5_000 });
+      expect(manager.invalidate('access-1')).toBe('refreshing');
+      const joined = [manager.getAccessToken({ forceRefresh: true }), manager.getAccessToken()];
+      await flushPromises();
+      expect(provider.calls).toHaveLength(2);
+      provider.release();
+      await expect(Promise.all([forced, ...joined])).resolves.toEqual(['access-2', 'access-2', 'access-2']);
+      await closed;
+      expect(provider.calls).toHaveLength(2);
+      expect(jest.getTimerCount()).toBe(0);
+      await expect(manager.getAccessToken()).rejects.toBeInstanceOf(TokenManagerClosedError);
+    });
+  });
+
+  describe('a failing custom breaker admits and never escapes', () => {
+    /** A custom breaker whose snapshot() starts throwing once `breakAt` says so. */
+    const brittleBreaker = (breakAt: 'admit' | 'record'): AuthBreaker => {
+      let broken = false;
+      return {
+        admit: async () => {
+          broken ||= breakAt === 'admit';
+          return { allowed: true, probe: false };
+        },
+        record: async () => {
+          broken ||= breakAt === 'record';
+        },
+        snapshot: () => {
+          if (broken) throw new Error('breaker cache not ready');
+          return { state: 'closed', failures: 0, openUntil: null, level: null };
+        },
+      };
+    };
+
+    it('still gets the caller a token when snapshot() throws after admit()', async () => {
+      const { manager } = makeManager({ breaker: brittleBreaker('admit') });
+      await expect(manager.getAccessToken()).resolves.toBe('access-1');
+      manager.close();
+    });
+
+    it('lets no rejection go unhandled when snapshot() throws after a successful call is recorded', async () => {
+      const unhandled: unknown[] = [];
+      const trap = (reason: unknown): void => void unhandled.push(reason);
+      process.on('unhandledRejection', trap);
+      try {
+        const { manager } = makeManager({ breaker: brittleBreaker('record') });
+        await expect(manager.getAccessToken()).resolves.toBe('access-1');
+        await new Promise((resolve) => setImmediate(resolve));
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(unhandled).toEqual([]);
+        manager.close();
+      } finally {
+        process.off('unhandledRejection', trap);
+      }
+    });
+  });
+
+  describe('single flight against re-entrant listeners', () => {
+    it('starts no second run when a refresh-started listener reports the held token', async () => {
+      const { manager, provider } = makeManager({}, { manual: true });
+      const first = manager.getAccessToken();
+      await flushUntil(() => provider.pendingCount === 1);
+      provider.release();
+      expect(await first).toBe('access-1');
+      manager.on('lifecycle', (event) => {
+        if (event.type === 'refresh-started' && event.reason === 'forced') manager.invalidate();
+      });
+      const forced = manager.getAccessToken({ forceRefresh: true });
+      await flushPromises();
+      expect(provider.pendingCount).toBe(1);
+      provider.release();
+      await forced;
+      manager.close();
+    });
+  });
+
+  describe('401 storms', () => {
+    it('remembers at most 256 storm targets per session, forgetting the oldest first', async () => {
+      const { manager } = makeManager({ initialTokens: makeTokenSet(T0, { expiresInMs: minutes(15) }) });
+      expect(await manager.getAccessToken()).toBe('seed-access');
+      for (let index = 0; index <= 256; index += 1)
+        expect(manager.invalidate(undefined, { target: `GET /t${index}`, replay: true })).toBe('cooldown');
+      expect(manager.invalidate(undefined, { target: 'GET /t1' })).toBe('cooldown');
+      // The oldest target was dropped to keep the map bounded: its next 401 is a revocation again.
+      expect(manager.invalidate(undefined, { target: 'GET /t0' })).toBe('refreshing');
       manager.close();
     });
   });

@@ -379,12 +379,24 @@ const UNUSABLE: readonly [(tokens: TokenSet, now: number) => boolean, string][] 
     ({ accessTokenExpiresAt }, now) => !Number.isFinite(accessTokenExpiresAt) || accessTokenExpiresAt <= now,
     'an access token that is already expired (after clock correction)',
   ],
+  [
+    ({ refreshToken }) => refreshToken != null && typeof refreshToken !== 'string',
+    'a refresh token that is not a string',
+  ],
+  [
+    ({ refreshTokenExpiresAt }) => refreshTokenExpiresAt != null && !Number.isFinite(refreshTokenExpiresAt),
+    'a refresh token expiry that is not epoch ms',
+  ],
 ];
+
+/** Whether a set holds a refresh token to send (a provider's `null` or `''` is none). */
+const hasRefreshToken = (tokens: Partial<TokenSet> | undefined): boolean =>
+  typeof tokens?.refreshToken === 'string' && tokens.refreshToken !== '';
 
 function checked(tokens: TokenSet, now: number, previous: Partial<TokenSet> | undefined): TokenSet {
   for (const [unusable, what] of UNUSABLE)
     if (unusable(tokens, now)) throw new MalformedResponseError(`provider returned ${what}`);
-  if (tokens.refreshToken === undefined && typeof previous?.refreshToken === 'string' && previous.refreshToken !== '') {
+  if (!hasRefreshToken(tokens) && previous !== undefined && hasRefreshToken(previous)) {
     // A provider that does not rotate: keep the refresh token we have.
     const { refreshToken, refreshTokenExpiresAt } = previous;
     return Object.freeze({ ...tokens, refreshToken, refreshTokenExpiresAt });

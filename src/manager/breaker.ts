@@ -5,7 +5,7 @@
  */
 import { AuthUnavailableError, ErrorCodes, isTokenManagerError } from '../errors';
 import type { AuthOperation } from '../errors';
-import type { AuthBreaker, BreakerAdmission, BreakerCall, BreakerState } from '../stores/types';
+import type { AuthBreaker, BreakerAdmission, BreakerCall, BreakerState, BreakerStatus } from '../stores/types';
 import { isBreakerError, retryAfterOf } from './backoff';
 import type { Lifecycle } from './lifecycle';
 
@@ -21,7 +21,16 @@ export class BreakerLink {
     /** The one cap on server-requested waits: the breaker stays open no longer than this manager would wait. */
     private readonly maxRetryAfterMs: number,
   ) {
-    this.#seen = breaker.snapshot(call).state;
+    this.#seen = this.snapshot()?.state ?? 'closed';
+  }
+
+  /** The breaker's state for this manager's calls; null when its `snapshot()` throws (a custom one): never an error of ours. */
+  snapshot(): BreakerStatus | null {
+    try {
+      return this.breaker.snapshot(this.call);
+    } catch {
+      return null;
+    }
   }
 
   /**
@@ -66,8 +75,8 @@ export class BreakerLink {
    */
   refusal(operation: AuthOperation, cause?: unknown): AuthUnavailableError | undefined {
     if (cause !== undefined) this.#observe();
-    const status = this.breaker.snapshot(this.call);
-    if (status.state !== 'open' || status.openUntil === null) return undefined;
+    const status = this.snapshot();
+    if (status?.state !== 'open' || status.openUntil === null) return undefined;
     const retryAfterMs = Math.ceil(status.openUntil - this.wallNow());
     if (retryAfterMs <= 0) return undefined; // half-open now: the run may be the probe
     return new AuthUnavailableError(
@@ -78,8 +87,8 @@ export class BreakerLink {
 
   /** Emits `breaker-changed` when the breaker's state differs from the one this manager last saw. */
   #observe(): void {
-    const status = this.breaker.snapshot(this.call);
-    if (status.state === this.#seen) return;
+    const status = this.snapshot();
+    if (status === null || status.state === this.#seen) return;
     this.#seen = status.state;
     const at = this.wallNow();
     const { state, openUntil } = status;

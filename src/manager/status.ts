@@ -84,7 +84,7 @@ export function snapshotStatus(cycler: RefreshCycler, stats: SessionStats, input
     refreshCount: stats.refreshCount,
     counts: { ...stats.counts },
     refreshTokenRejections: { ...stats.refreshTokenRejections },
-    breaker: input.breaker === undefined ? null : input.breaker.breaker.snapshot(input.breaker.call),
+    breaker: input.breaker?.snapshot() ?? null,
   };
 }
 

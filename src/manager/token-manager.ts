@@ -90,6 +90,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   #unwatch: (() => void) | undefined;
   /** Whether a published session is being read (one read at a time). */
   #adopting = false;
+  /** Aborted by `close()`: ends the callers' wait for the start-up read. */
+  readonly #closing = new AbortController();
 
   /** @throws ConfigurationError when an option is invalid. */
   constructor(options: TokenManagerOptions) {
@@ -114,9 +116,14 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const store = resolved.store ?? new MemoryTokenStore({ now: this.#wallNow });
     // The `breaker` option, else the store's own, else none (`false`, or a store without one).
     const breaker = resolved.breaker === false ? undefined : (resolved.breaker ?? store.breaker);
-    const call = { scope: provided?.scope ?? provided?.endpoint ?? identity, session: this.storeKey };
+    // A provider without an identity is a scope and a session of its own: managers that share a breaker object
+    // then never share its circuits.
+    const own = provided?.id === undefined ? `#${(unidentifiedManagers += 1)}` : '';
+    const call = { scope: provided?.scope ?? provided?.endpoint ?? identity + own, session: this.storeKey + own };
     this.#acquire = {
       ...resolved,
+      // A store call never outlasts the deadline of the caller it holds up (the start-up read has no run's deadline).
+      storeTimeoutMs: Math.min(resolved.storeTimeoutMs, resolved.acquireTimeoutMs),
       store,
       breaker:
         breaker && new BreakerLink(breaker, call, this.#lifecycle, this.#wallNow, resolved.retry.maxRetryAfterMs),
@@ -214,8 +221,12 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     if (this.#closed) throw new TokenManagerClosedError();
     const arrivedAt = this.#time();
     const ready = this.#started && options.signal?.aborted !== true;
-    // Awaited even when the read is done: that tick lets a run whose deadline just fired settle first.
-    await (ready ? undefined : this.#waitFor(this.#startUp(), options.signal));
+    // Awaited even when the read is done: that tick lets a run whose deadline just fired settle first. A read
+    // that hangs (a store without a deadline of its own) is left at close().
+    const closed = (): Error => new TokenManagerClosedError();
+    await (ready
+      ? undefined
+      : this.#waitFor(waitWithSignal(this.#startUp(), this.#closing.signal, closed), options.signal));
     if (this.#closed) throw new TokenManagerClosedError();
     const decision = this.#cycler.decide(this.#time(), options.forceRefresh === true, this.#flight !== undefined);
     if (decision.kind === 'fail-fast') throw decision.error;
@@ -287,7 +298,6 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const id = (this.#runs += 1);
     const startedAt = this.#time();
     const foreground = !this.#cycler.isValid(startedAt);
-    this.#lifecycle.emit({ type: 'refresh-started', at: this.#wallNow(), refreshId: id, reason, foreground });
     const { acquireTimeoutMs, retry, provider } = this.#options;
     const from = Math.min(since ?? startedAt, startedAt);
     const abort = new AbortController();
@@ -313,6 +323,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const flight: Flight = { id, reason, startedAt, abort, record, promise };
     flight.promise.catch(() => undefined);
     this.#flight = flight;
+    // Told once the run is in flight: a listener that reports a token or asks for one joins it.
+    this.#lifecycle.emit({ type: 'refresh-started', at: this.#wallNow(), refreshId: id, reason, foreground });
     return flight.promise;
   }
 
@@ -410,6 +422,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   #closeNow(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.abort();
     this.#unwatch?.();
     this.#unwatch = undefined;
     this.#cycler.clear();
@@ -419,6 +432,9 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     this.#lifecycle.emit({ type: 'closed', at: this.#wallNow() });
   }
 }
+
+/** Numbers the managers whose provider declares no identity, for their own breaker circuits. */
+let unidentifiedManagers = 0;
 
 /** The refresh run in flight. */
 interface Flight {
