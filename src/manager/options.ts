@@ -150,8 +150,9 @@ export interface TokenManagerOptions {
    */
   acquireTimeoutMs?: number;
   /**
-   * Each store call (read, write, lock release) is given up after this long, in ms; a read
-   * that times out counts as "nothing stored", a write as "held in memory only".
+   * Each store call (read, write, lock release) is given up after this long (at most
+   * `acquireTimeoutMs`), in ms; a read that times out counts as "nothing stored", a write as
+   * "held in memory only".
    * @default 2_000
    */
   storeTimeoutMs?: number;
