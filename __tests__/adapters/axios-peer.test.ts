@@ -32,7 +32,10 @@ describe('attachTokenManager() and the peer axios', () => {
 
   it('refuses an axios 0.x instance at attach time', () => {
     // A look-alike not built from axios 1.x's Axios class (real 0.27 instances: axios-versions.test.ts).
-    const interceptors = { request: { use: jest.fn(), eject: jest.fn() } };
+    const interceptors = {
+      request: { use: jest.fn(), eject: jest.fn() },
+      response: { use: jest.fn(), eject: jest.fn() },
+    };
     const legacy = { request: jest.fn(), defaults: { baseURL: ORIGIN }, interceptors };
     expect(() => attachTokenManager(legacy, new FakeTokenSource())).toThrow(ConfigurationError);
     expect(() => attachTokenManager(legacy, new FakeTokenSource())).toThrow(/0\.x.*install axios \^1\.6\.0/);

@@ -15,6 +15,9 @@ import { ConfigurationError, ErrorCodes } from '../../src/errors';
 import type { ReplayReport } from '../../src/manager/types';
 import type { TokenManagerPool } from '../../src/pool/pool';
 import { FakeTokenSource } from '../helpers/fake-token-source';
+import { flushUntil } from '../helpers/fake-provider';
+import { T0, useFakeClock } from '../helpers/manager';
+import { makePool, tokenPrefix, user as userKey } from '../pool/support';
 import { startLocalApi } from './support/local-api';
 import type { LocalApi } from './support/local-api';
 
@@ -328,5 +331,35 @@ describe('a session pool under concurrent load', () => {
     const refreshed = [...pool.sessions].filter(([, session]) => session.refreshCount > 0).map(([user]) => user);
     expect(refreshed.sort()).toEqual(users.filter((_, index) => index % 10 === 0).sort());
     expect(pool.sessions.size).toBe(100);
+  });
+});
+
+const POOL_ORIGIN = 'https://api.alix.example';
+
+describe('adapters with a TokenManagerPool (maxSessions)', () => {
+  beforeEach(() => useFakeClock(T0));
+  afterEach(() => jest.useRealTimers());
+
+  it("never fails one user's waiting request because another user's request pushed the pool over maxSessions", async () => {
+    const { pool, providers } = makePool({ maxSessions: 1 }, { manual: true });
+    const seen: Array<string | null> = [];
+    const fakeFetch = async (_input: unknown, init?: RequestInit) => {
+      seen.push(new Headers(init?.headers).get('authorization'));
+      return new Response('{}', { status: 200 });
+    };
+    const authorized = createAuthorizedFetch(pool, { origins: [POOL_ORIGIN], fetch: fakeFetch as typeof fetch });
+    const first = authorized(`${POOL_ORIGIN}/cards`, { alixSession: userKey(1) });
+    await flushUntil(() => providers.get(userKey(1))?.calls.length === 1);
+    const second = authorized(`${POOL_ORIGIN}/cards`, { alixSession: userKey(2) });
+    await flushUntil(() => providers.get(userKey(2))?.calls.length === 1);
+    providers.get(userKey(1))?.release();
+    providers.get(userKey(2))?.release();
+    const results = await Promise.allSettled([first, second]);
+    pool.close();
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+    expect(seen.sort()).toEqual([
+      `Bearer ${tokenPrefix(userKey(1))}access-1`,
+      `Bearer ${tokenPrefix(userKey(2))}access-1`,
+    ]);
   });
 });

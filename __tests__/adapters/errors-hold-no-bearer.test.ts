@@ -1,0 +1,119 @@
+/**
+ * Errors hold the bearer nowhere (own properties, util.inspect, toJSON()): transport errors of
+ * axios's own fetch adapter, createAuthorizedFetch connection errors, and errors axios makes
+ * after the transport answered.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import util from 'node:util';
+import axios from 'axios';
+import type { AxiosError } from 'axios';
+import { attachTokenManager } from '../../src/adapters/axios';
+import { createAuthorizedFetch } from '../../src/adapters/fetch';
+import { FakeTokenSource } from '../helpers/fake-token-source';
+import { closedOrigin, pathsHolding, startLocalApi } from './support/local-api';
+import type { LocalApi } from './support/local-api';
+
+/** Where `secret` can still be read from `error`: own properties (pathsHolding), util.inspect, toJSON(). */
+function leaks(error: unknown, secret: string): string[] {
+  const found = pathsHolding(error, secret);
+  if (util.inspect(error, { depth: 20, showHidden: true }).includes(secret)) found.push('util.inspect');
+  const json = (error as { toJSON?: () => unknown }).toJSON?.();
+  if (json !== undefined && JSON.stringify(json).includes(secret)) found.push('toJSON');
+  return found;
+}
+
+describe('fetch transport errors', () => {
+  let api: LocalApi;
+  beforeAll(async () => {
+    api = await startLocalApi();
+  });
+  afterAll(async () => {
+    await api.close();
+  });
+
+  it("hold the bearer nowhere when axios's own fetch adapter gets 401 twice", async () => {
+    const token = `SECRET-${'z'.repeat(24)}`;
+    const source = new FakeTokenSource(token);
+    const instance = axios.create({ baseURL: api.origin, adapter: 'fetch' });
+    const detach = attachTokenManager(instance, source);
+    const error = (await instance.get('/always-401').catch((e: unknown) => e)) as AxiosError;
+    detach();
+    expect(error.response?.status).toBe(401);
+    expect(leaks(error, `${token}-`)).toEqual([]);
+  });
+
+  it("hold the bearer nowhere when axios's own fetch adapter cannot connect", async () => {
+    const token = `SECRET-${'w'.repeat(24)}`;
+    const instance = axios.create({ baseURL: await closedOrigin(), adapter: 'fetch' });
+    const detach = attachTokenManager(instance, new FakeTokenSource(token));
+    const error = (await instance.post('/cards', 'body').catch((e: unknown) => e)) as AxiosError;
+    detach();
+    expect(axios.isAxiosError(error)).toBe(true);
+    expect(leaks(error, `${token}-`)).toEqual([]);
+  });
+
+  it.each([
+    ['a string', (url: string) => url],
+    ['a Request', (url: string) => new Request(url, { method: 'POST', body: 'x' })],
+  ])('createAuthorizedFetch: a connection error for %s input holds the bearer nowhere', async (_name, input) => {
+    const token = `SECRET-${'v'.repeat(24)}`;
+    const origin = await closedOrigin();
+    const authorized = createAuthorizedFetch(new FakeTokenSource(token), { origins: [origin] });
+    const error = await authorized(input(`${origin}/cards`)).catch((e: unknown) => e);
+    expect((error as Error).name).toBe('TypeError');
+    expect(leaks(error, `${token}-`)).toEqual([]);
+  });
+});
+
+describe('errors axios makes after the transport answered', () => {
+  let origin: string;
+  let server: http.Server;
+  beforeAll(async () => {
+    // Answers 200 with a body that is not JSON, and never echoes a header.
+    server = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"truncated');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it('a strict JSON parse failure (ERR_BAD_RESPONSE) holds the bearer nowhere', async () => {
+    const token = `SECRET-${'j'.repeat(24)}`;
+    const instance = axios.create({
+      baseURL: origin,
+      responseType: 'json',
+      transitional: { silentJSONParsing: false },
+    });
+    const detach = attachTokenManager(instance, new FakeTokenSource(token));
+    const error = (await instance.get('/cards').catch((e: unknown) => e)) as AxiosError;
+    detach();
+    expect(error.code).toBe('ERR_BAD_RESPONSE');
+    expect(leaks(error, `${token}-`)).toEqual([]);
+  });
+
+  it('a CanceledError for a signal that fired as the response arrived holds the bearer nowhere', async () => {
+    const token = `SECRET-${'c'.repeat(24)}`;
+    const controller = new AbortController();
+    const httpAdapter = axios.getAdapter('http');
+    const instance = axios.create({
+      baseURL: origin,
+      // e.g. AbortSignal.timeout() firing between the response's end and axios's next step
+      adapter: async (config) => {
+        const response = await httpAdapter(config);
+        controller.abort();
+        return response;
+      },
+    });
+    const detach = attachTokenManager(instance, new FakeTokenSource(token));
+    const error = (await instance.get('/cards', { signal: controller.signal }).catch((e: unknown) => e)) as AxiosError;
+    detach();
+    expect(axios.isCancel(error)).toBe(true);
+    expect(leaks(error, `${token}-`)).toEqual([]);
+  });
+});

@@ -1,0 +1,47 @@
+/**
+ * createAuthorizedFetch(): the origin judged is the one fetch requests, whatever the input, and
+ * the wrapper works installed as the global fetch.
+ */
+import { createAuthorizedFetch } from '../../src/adapters/fetch';
+import { FakeTokenSource } from '../helpers/fake-token-source';
+import { startLocalApi } from './support/local-api';
+
+describe('createAuthorizedFetch(): inputs that are not a Request', () => {
+  it('judges the origin of the URL fetch really requests for an object input that is not a Request', async () => {
+    const [allowed, other] = await Promise.all([startLocalApi(), startLocalApi()]);
+    // The platform fetch: it reads a Request's url, and stringifies any other input.
+    const authorized = createAuthorizedFetch(new FakeTokenSource('SECRET'), { origins: [allowed.origin] });
+    // e.g. a framework's request-like object, or a link record with a url field and its own toString()
+    const input = { url: `${allowed.origin}/cards`, toString: () => `${other.origin}/steal` };
+    await authorized(input as unknown as string);
+    await Promise.all([allowed.close(), other.close()]);
+    expect(other.seen).toEqual([{ path: '/steal', auth: null }]);
+  });
+});
+
+describe('createAuthorizedFetch() installed as the global fetch', () => {
+  it('sends each call once, with one bearer, when the wrapper itself becomes globalThis.fetch', async () => {
+    const api = await startLocalApi();
+    const original = globalThis.fetch;
+    const source = new FakeTokenSource('SECRET');
+    let tokenReads = 0;
+    const read = source.getAccessToken.bind(source);
+    source.getAccessToken = async () => {
+      tokenReads += 1;
+      // A guard so that a recursion ends instead of running forever.
+      if (tokenReads > 20) throw new Error('recursion');
+      return read();
+    };
+    const authorized = createAuthorizedFetch(source, { origins: [api.origin] });
+    globalThis.fetch = authorized as typeof fetch;
+    const outcome = await fetch(`${api.origin}/echo`).then(
+      (response) => response.status,
+      (error: unknown) => String(error),
+    );
+    globalThis.fetch = original;
+    await api.close();
+    expect(outcome).toBe(200);
+    expect(tokenReads).toBe(1);
+    expect(api.seen).toEqual([{ path: '/echo', auth: 'Bearer SECRET-0' }]);
+  });
+});
