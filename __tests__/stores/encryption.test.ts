@@ -102,6 +102,18 @@ describe('MemoryTokenStore with encryption', () => {
     await expect(new MemoryTokenStore({ cache }).get(KEY)).rejects.toMatchObject({ code: UNREADABLE_SESSION_CODE });
   });
 
+  it('binds the store key and identity unambiguously, even when one holds a newline', async () => {
+    const cache = new NodeCache({ useClones: false, checkperiod: 0 });
+    const store = new MemoryTokenStore({ cache, encryption });
+    // Identity "b\nc" under key "a", moved to key "a\nb" and relabelled with identity "c".
+    await store.set('a', { identity: 'b\nc', tokens: makeTokenSet(Date.now()) });
+    const sealed = cache.get<{ identity: string; sealed: string }>('a');
+    cache.set('a\nb', { identity: 'c', sealed: sealed?.sealed });
+    await expect(store.get('a\nb')).rejects.toMatchObject({ code: UNREADABLE_SESSION_CODE });
+    // Without a newline, the additional data is what earlier versions sealed under: their values still open.
+    expect(sessionAad('a', 'b')).toBe('alix-token-manager/session\na\nb');
+  });
+
   it('reads a plaintext session written before encryption once, and re-writes it sealed', async () => {
     const cache = new NodeCache({ useClones: false });
     const session = { identity: 'id-a', tokens: makeTokenSet(Date.now()) };

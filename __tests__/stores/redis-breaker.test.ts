@@ -128,6 +128,24 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
     expect(second?.status().breaker).toMatchObject({ state: 'open', failures: 3, level: 'session' });
   });
 
+  it("never shows one session's half-open circuit as its scope's to the scope's other sessions", async () => {
+    const store = made.store({
+      client: await redis.connect(),
+      breaker: { key: `breaker-${randomUUID()}`, failureThreshold: 1, openMs: 100 },
+    });
+    const breaker = store.breaker as NonNullable<typeof store.breaker>;
+    const userA = { scope: 'partner-a', session: 'user-a' };
+    const userB = { scope: 'partner-a', session: 'user-b' };
+    await breaker.record(userA, 'transient-failure');
+    expect(breaker.snapshot(userA).state).toBe('open');
+    expect(breaker.snapshot(userB)).toMatchObject({ state: 'closed', level: null });
+    await sleep(150);
+    // User A's own circuit lets its probe through; the scope's circuit never tripped.
+    expect(await breaker.admit(userA)).toEqual({ allowed: true, probe: true });
+    expect(breaker.snapshot(userA)).toMatchObject({ state: 'half-open', level: 'session' });
+    expect(breaker.snapshot(userB)).toMatchObject({ state: 'closed', level: null });
+  });
+
   it("never refuses another session for one session's failures, nor another partner for one partner's outage", async () => {
     const breakerKey = `breaker-${randomUUID()}`;
     const partnerA = flakyAuthServer('partner-a');

@@ -95,6 +95,31 @@ describeRedis('RedisTokenStore: connecting and ACLs', () => {
         await new Promise<void>((resolve) => silent.close(() => resolve()));
       }
     });
+
+    it('ends a lock wait at its signal, or at lockWaitMs, while the client is still connecting', async () => {
+      const sockets = new Set<net.Socket>();
+      const silent = net.createServer((socket) => sockets.add(socket));
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = silent.address() as AddressInfo;
+        const client = redis.createClient({ lazyConnect: false, port, connectTimeout: 20_000 });
+        const store = makeStore(client, { lockTtlMs: 100, lockWaitMs: 200, connectTimeoutMs: 3_000 });
+        const abort = new AbortController();
+        let startedAt = Date.now();
+        const aborted = store.acquireRefreshLock(redis.uniqueKey('lock'), { signal: abort.signal });
+        abort.abort(new Error('caller gave up'));
+        await expect(aborted).rejects.toThrow('caller gave up');
+        expect(Date.now() - startedAt).toBeLessThan(1_000);
+        startedAt = Date.now();
+        const timedOut = store.acquireRefreshLock(redis.uniqueKey('lock'), { signal: never() });
+        await expect(timedOut).rejects.toThrow(/still held after waiting 200 ms/);
+        expect(Date.now() - startedAt).toBeLessThan(1_000);
+        client.disconnect();
+      } finally {
+        for (const socket of sockets) socket.destroy();
+        await new Promise<void>((resolve) => silent.close(() => resolve()));
+      }
+    });
   });
 
   describe('ACL users', () => {

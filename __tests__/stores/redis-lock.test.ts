@@ -147,6 +147,38 @@ describeRedis('RedisTokenStore: refresh locks', () => {
     expect(await pubsubConnections(client)).toEqual([]);
   });
 
+  it("never calls a watcher for the store's own write, though Redis may deliver it before the write's reply", async () => {
+    const client = await redis.connect();
+    const store = await makeStore({ client });
+    const key = redis.uniqueKey('session');
+    let fired = 0;
+    const unwatch = store.watch(key, () => (fired += 1));
+    await untilSubscribers(client, store.keysFor(key).channel, 1);
+    await store.get(key);
+    for (let i = 0; i < 100; i += 1) await store.set(key, { identity: 'id', tokens: makeTokenSet(Date.now() + i) });
+    await sleep(100);
+    unwatch();
+    expect(fired).toBe(0);
+  });
+
+  it('watch subscribes a key once for all its listeners, and unwatch (or close) unsubscribes it', async () => {
+    const client = await redis.connect();
+    const store = await makeStore({ client });
+    const keys = Array.from({ length: 20 }, (_, index) => redis.uniqueKey(`watched-${index}`));
+    const stops = keys.flatMap((key) => [store.watch(key, () => undefined), store.watch(key, () => undefined)]);
+    for (const key of keys) await untilSubscribers(client, store.keysFor(key).channel, 1);
+    stops[0]?.();
+    await sleep(1_200);
+    await untilSubscribers(client, store.keysFor(keys[0] as string).channel, 1);
+    for (const stop of stops) stop();
+    for (const key of keys) await untilSubscribers(client, store.keysFor(key).channel, 0);
+    const closing = await makeStore({ client });
+    closing.watch(keys[0] as string, () => undefined);
+    await untilSubscribers(client, closing.keysFor(keys[0] as string).channel, 1);
+    await closing.close();
+    await untilSubscribers(client, closing.keysFor(keys[0] as string).channel, 0);
+  });
+
   it('takes over the lock of a holder that died once its TTL passes', async () => {
     const client = await redis.connect();
     const key = redis.uniqueKey('session');

@@ -177,6 +177,25 @@ describeRedis('RedisTokenStore: sessions', () => {
     expect((await raw(client, otherKey)).version).toBe(1);
   });
 
+  it('refuses the write of a store whose version map evicted the key: it never overwrites a newer session', async () => {
+    const client = await redis.connect();
+    const writer = await makeStore({ client });
+    const other = await makeStore({ client });
+    const key = redis.uniqueKey('session');
+    await other.get(key);
+    await other.set(key, session('id', makeTokenSet(Date.now())));
+    await writer.get(key);
+    await other.set(key, session('id', makeTokenSet(Date.now() + 1_000)));
+    const newer = await client.get(writer.keysFor(key).session);
+    // 10_000 other keys push `key` out of the writer's version map.
+    const keys = Array.from({ length: 10_000 }, (_, index) => `${key}:other:${index}`);
+    await Promise.all(keys.map((otherKey) => writer.get(otherKey)));
+    await expect(writer.set(key, session('id', makeTokenSet(Date.now() + 2_000)))).rejects.toThrow(
+      /stale write refused/,
+    );
+    expect(await client.get(writer.keysFor(key).session)).toBe(newer);
+  });
+
   it('forgets a key version on delete, so the next write starts a new key at version 1', async () => {
     const client = await redis.connect();
     const store = await makeStore({ client });

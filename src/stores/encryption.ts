@@ -186,8 +186,15 @@ export function resolveTokenCipher(option: unknown, owner: string): TokenCipher 
   return cipher as TokenCipher;
 }
 
-/** The additional authenticated data of the session under `key`: the store key and the identity. */
+/**
+ * The additional authenticated data of the session under `key`: the store key and the identity.
+ * Joined by newlines, a newline inside either would be ambiguous (`a` + `b\nc` reads as `a\nb` +
+ * `c`), so those are JSON-encoded under their own prefix; the rest keep the joined form, which
+ * values sealed before still open under.
+ */
 export function sessionAad(key: string, identity: string): string {
+  if (key.includes('\n') || identity.includes('\n'))
+    return `alix-token-manager/session-json\n${JSON.stringify([key, identity])}`;
   return `alix-token-manager/session\n${key}\n${identity}`;
 }
 

@@ -41,9 +41,10 @@ function sessionId(session: string): string {
  *
  * Admission. ARGV: openMs, a lease token. Either circuit open refuses (with its wait: the longer of
  * its open period and a probe's lease, as in `LocalAuthBreaker`); a tripped circuit whose open
- * period ran out lets one probe through per `openMs`. Returns `{allowed, probe, waitMs, level (0
- * none, 1 session, 2 scope), scope failures, clean}`, `clean` 1 when none of the keys exists (a
- * success then has nothing to reset).
+ * period ran out lets one probe through per `openMs`. Returns `{allowed, probe (0 none, 1 for the
+ * session's circuit, 2 for the scope's, 3 for both), waitMs, level (the refusing circuit: 0 none, 1
+ * session, 2 scope), scope failures, clean}`, `clean` 1 when none of the keys exists (a success then
+ * has nothing to reset).
  */
 const ADMIT_SCRIPT = `
 local function gate(tripped, open, probe)
@@ -59,7 +60,8 @@ local shared, sharedWait = gate(KEYS[5], KEYS[6], KEYS[7])
 if shared == 0 then return {0, 0, sharedWait, 2, failures, 0} end
 if own == 2 then redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[1]) end
 if shared == 2 then redis.call('SET', KEYS[7], ARGV[2], 'PX', ARGV[1]) end
-if own == 2 or shared == 2 then return {1, 1, 0, 0, failures, 0} end
+local probe = (own == 2 and 1 or 0) + (shared == 2 and 2 or 0)
+if probe > 0 then return {1, probe, 0, 0, failures, 0} end
 return {1, 0, 0, 0, failures, redis.call('EXISTS', unpack(KEYS)) == 0 and 1 or 0}
 `;
 
@@ -170,16 +172,15 @@ export class RedisAuthBreaker implements AuthBreaker {
       const waitMs = state === 'open' && openUntil !== null ? openUntil - options.now() : 0;
       return waitMs > 0 ? { allowed: false, retryAfterMs: waitMs } : { allowed: true, probe: false };
     }
-    const [allowed = 1, isProbe = 0, waitMs = 0, level = 0, failures = 0, clean = 0] = reply;
+    const [allowed = 1, probe = 0, waitMs = 0, level = 0, failures = 0, clean = 0] = reply;
     if (clean === 1) setRecent(this.#clean, id, true, MAX_REMEMBERED);
     const now = options.now();
-    const own = level === 1 ? opened(waitMs, failures, now) : closedOr(isProbe, 0);
-    const shared = level === 2 ? opened(waitMs, failures, now) : closedOr(isProbe, failures);
+    // Half-open only the circuit(s) the probe is for: another session's view of the scope stays closed.
+    const own = level === 1 ? opened(waitMs, failures, now) : closedOr(probe % 2 === 1, 0);
+    const shared = level === 2 ? opened(waitMs, failures, now) : closedOr(probe >= 2, failures);
     // Refused by the session's own circuit, the script did not look at the scope's.
     this.#remember(call, own, level === 1 ? undefined : shared);
-    return allowed === 1
-      ? { allowed: true, probe: isProbe === 1 }
-      : { allowed: false, retryAfterMs: Math.max(1, waitMs) };
+    return allowed === 1 ? { allowed: true, probe: probe > 0 } : { allowed: false, retryAfterMs: Math.max(1, waitMs) };
   }
 
   async record(call: BreakerCall, outcome: BreakerOutcome, retryAfterMs?: number): Promise<void> {
@@ -206,7 +207,7 @@ export class RedisAuthBreaker implements AuthBreaker {
     const [ownLeft = 0, sharedLeft = 0, count = 0] = reply;
     const now = options.now();
     const own = ownLeft > 0 ? opened(ownLeft, count, now) : CLOSED;
-    this.#remember(call, own, sharedLeft > 0 ? opened(sharedLeft, count, now) : closedOr(0, count));
+    this.#remember(call, own, sharedLeft > 0 ? opened(sharedLeft, count, now) : closedOr(false, count));
   }
 
   /**
@@ -274,8 +275,8 @@ function opened(waitMs: number, failures: number, now: number): Remembered {
   return { state: 'open', failures, openUntil: Math.ceil(now + waitMs) };
 }
 
-function closedOr(probe: number, failures: number): Remembered {
-  return { state: probe === 1 ? 'half-open' : 'closed', failures, openUntil: null };
+function closedOr(probe: boolean, failures: number): Remembered {
+  return { state: probe ? 'half-open' : 'closed', failures, openUntil: null };
 }
 
 /** An open period that ran out reads as half-open. */

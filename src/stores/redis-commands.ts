@@ -30,15 +30,19 @@ export class RedisCommands {
   }
 
   /**
-   * Runs one command: after waiting for a connection still being set up, failing fast
-   * while the client is disconnected, and giving up after `timeoutMs`.
+   * Runs one command: after waiting for a connection still being set up (at most `timeoutMs`
+   * when given, else `connectTimeoutMs`), failing fast while the client is disconnected, and
+   * giving up after `timeoutMs` (default `commandTimeoutMs`).
    */
-  async run<T>(operation: string, key: string, command: () => Promise<T>, timeoutMs = this.options.commandTimeoutMs) {
+  async run<T>(operation: string, key: string, command: () => Promise<T>, timeoutMs?: number): Promise<T> {
     const where = `redis ${operation} on ${key}`;
+    const limitMs = timeoutMs ?? this.options.commandTimeoutMs;
+    const timedOut = (): Error => new TokenStoreError(`${where} timed out after ${limitMs} ms`);
     try {
-      await this.#whenConnected(where);
-      const timedOut = (): Error => new TokenStoreError(`${where} timed out after ${timeoutMs} ms`);
-      return await withTimeout(command(), systemClock, timeoutMs, timedOut);
+      const connected = this.#whenConnected(where);
+      // A caller's own timeout (a lock wait's deadline) must not be outlasted by the connection wait.
+      await (timeoutMs === undefined ? connected : withTimeout(connected, systemClock, timeoutMs, timedOut));
+      return await withTimeout(command(), systemClock, limitMs, timedOut);
     } catch (error) {
       if (isTokenManagerError(error, ErrorCodes.STORE)) throw error;
       throw new TokenStoreError(`${where} failed`, { cause: error });

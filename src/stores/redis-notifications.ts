@@ -131,6 +131,8 @@ export class RedisNotifications {
           pending = false;
           return resolve();
         }
+        // An aborted signal fires no 'abort' event again.
+        if (signal.aborted) return reject(signal.reason);
         const settle = (error?: unknown): void => {
           systemClock.clearTimeout(timer);
           signal.removeEventListener('abort', onAbort);

@@ -5,6 +5,7 @@ import { setUnrefInterval, systemClock } from '../clock';
 import { assertPositiveMs, definedOnly } from '../defaults';
 import { TokenStoreError, assertConfig } from '../errors';
 import { createLogger } from '../logger';
+import { waitWithSignal } from '../wait-with-signal';
 import {
   EXTEND_LOCK_SCRIPT,
   FENCED_SET_SCRIPT,
@@ -246,6 +247,8 @@ export class RedisTokenStore implements TokenStore {
   readonly #notifications: RedisNotifications;
   /** Per key, the version the last `get()` read: the base of the next fenced `set()`. Least recently used first. */
   readonly #versions = new Map<string, number>();
+  /** Per key, the version this store is writing now: Redis may deliver its notification before the write's reply. */
+  readonly #writing = new Map<string, number>();
   /** Per key, the lock this store holds on it now: whether a write published during the hold. */
   readonly #holds = new Map<string, { published: boolean }>();
   /** The stop functions of the lock watchdogs running now (close() stops them). */
@@ -337,7 +340,9 @@ export class RedisTokenStore implements TokenStore {
     const ttlMs = Math.max(1, Math.ceil(expiresAt - now()));
     const value = encodeSession(cipher === undefined ? session : await sealSession(cipher, key, session), base + 1);
     const args = [String(base), value, String(ttlMs)];
-    const reply = await this.#evalPublishing('EVAL fenced-set', key, FENCED_SET_SCRIPT, 'session', args, notify);
+    this.#writing.set(key, base + 1);
+    const writing = this.#evalPublishing('EVAL fenced-set', key, FENCED_SET_SCRIPT, 'session', args, notify);
+    const reply = await writing.finally(() => this.#writing.delete(key));
     const [written, version] = reply.slice(0, 2).map(Number);
     if (written !== 1 || version === undefined) {
       const stale = `the session at ${key} is at version ${String(version)}, this write was based on version ${base}`;
@@ -373,8 +378,10 @@ export class RedisTokenStore implements TokenStore {
     const setLock = (): Promise<string | null> =>
       this.#commands.client.set(lock, owner, 'PX', Math.ceil(lockTtlMs), 'NX');
     const deadline = systemClock.now() + lockWaitMs;
+    // The signal ends this caller's wait for a command, not the command (a late SET is undone below).
+    const untilAbort = <T>(command: Promise<T>): Promise<T> => waitWithSignal(command, signal, () => signal.reason);
     const readVersion = async (): Promise<number> =>
-      (await this.#read(key, this.#commands.timeoutBefore(deadline))).version;
+      (await untilAbort(this.#read(key, this.#commands.timeoutBefore(deadline)))).version;
     let baseline = this.#versions.get(key);
     let watch: Watch | undefined;
     const stillHeld = (): TokenStoreError =>
@@ -389,14 +396,13 @@ export class RedisTokenStore implements TokenStore {
           // After a wait, the version first: a waiter woken by a hand-over reads it and is done, with no SET.
           if (watch !== undefined) version = await readVersion();
           if (version === undefined || version === baseline) {
-            const reply = await this.#commands
-              .run('SET NX', key, setLock, this.#commands.timeoutBefore(deadline))
-              .catch((error: unknown) => {
-                // A SET that timed out here may still run on the server; the release queued behind it
-                // on the same connection undoes it, so no lock is left without an owner.
-                this.#release(key, owner, true).catch(() => undefined);
-                throw error;
-              });
+            const setting = this.#commands.run('SET NX', key, setLock, this.#commands.timeoutBefore(deadline));
+            const reply = await untilAbort(setting).catch((error: unknown) => {
+              // A SET given up on here may still run on the server; the release sent once it settled
+              // (queued behind it on the same connection), undoes it, so no lock is left without an owner.
+              void setting.finally(() => this.#release(key, owner, true)).catch(() => undefined);
+              throw error;
+            });
             if (reply === 'OK') {
               this.#log.debug({ event: 'lock-acquired', key: lock }, 'refresh lock acquired');
               return { acquired: true, lock: this.#hold(key, owner) };
@@ -435,7 +441,8 @@ export class RedisTokenStore implements TokenStore {
     return this.#notifications.listen(this.keysFor(assertKey(key)).channel, (message) => {
       if (this.#closed || !/^\d+$/.test(message)) return;
       const known = this.#versions.get(key);
-      if (known === undefined || known < Number(message)) onPublished();
+      const version = Number(message);
+      if (version !== this.#writing.get(key) && (known === undefined || known < version)) onPublished();
     });
   }
 
