@@ -22,6 +22,7 @@ describe('redactOpaqueRuns()', () => {
     ['base64', SIGNATURE],
     ['base64url', raw.toString('base64url')],
     ['hex', raw.toString('hex')],
+    ['hex in dash-separated groups of 8', raw.toString('hex').match(/.{8}/g)?.join('-') ?? ''],
     ['split by a space in two, the first part short', `${SIGNATURE.slice(0, 20)} ${SIGNATURE.slice(20)}`],
     ['split by a space every 20 characters', SIGNATURE.match(/.{1,20}/g)?.join(' ') ?? ''],
     ['without its last character', SIGNATURE.slice(0, -1)],

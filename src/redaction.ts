@@ -56,13 +56,18 @@ const OPAQUE_RUN = /[A-Za-z0-9+/_-]{16,}={0,2}(?:[ .:][A-Za-z0-9+/_-]{16,}={0,2}
 /** The shortest run {@link redactOpaqueRuns} replaces, separators not counted. */
 const MIN_OPAQUE_RUN_LENGTH = 32;
 
+/** Letters and digits that make a run data however often it breaks (a UUID has 32). */
+const MIN_OPAQUE_ALPHANUMERICS = 48;
+
 /**
- * Whether a run reads as data rather than words: it holds a digit and 16 alphanumerics in a row.
- * Paths (`/api/v2/cards/12345/transactions`), kebab/snake-case codes and UUIDs break every
- * 4–12 characters and stay; encoded binary almost never does.
+ * Whether a run reads as data rather than words: it holds a digit and 16 alphanumerics in a row,
+ * or 48 in all (hex echoed in dash-separated groups). Paths (`/api/v2/cards/12345/transactions`),
+ * kebab/snake-case codes and UUIDs break every 4–12 characters and are short enough to stay;
+ * encoded binary almost never breaks.
  */
 function isOpaque(run: string): boolean {
-  return run.replace(/[ .:]/g, '').length >= MIN_OPAQUE_RUN_LENGTH && /[0-9]/.test(run) && /[A-Za-z0-9]{16}/.test(run);
+  if (run.replace(/[ .:]/g, '').length < MIN_OPAQUE_RUN_LENGTH || !/[0-9]/.test(run)) return false;
+  return /[A-Za-z0-9]{16}/.test(run) || run.replace(/[^A-Za-z0-9]/g, '').length >= MIN_OPAQUE_ALPHANUMERICS;
 }
 
 /**

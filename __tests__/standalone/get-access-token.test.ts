@@ -1,6 +1,13 @@
 import type { AlixSandbox } from '../../src/sandbox/server';
 import { readAlixEnvConfig } from '../../src/standalone/env-config';
-import { closeDefaultTokenManager, getAccessToken } from '../../src/standalone/default-manager';
+import { ConfigurationError } from '../../src/errors';
+import {
+  closeDefaultTokenManager,
+  createTokenManagerFromEnv,
+  createTokenManagerPoolFromEnv,
+  getAccessToken,
+} from '../../src/standalone/default-manager';
+import { captureThrow } from '../helpers/alix-keys';
 import { DIST_INDEX, DIST_INDEX_ESM, runNode } from '../helpers/child';
 import { startSandboxWithEnv } from '../helpers/sandbox-env';
 
@@ -53,6 +60,21 @@ describe('getAccessToken() standalone', () => {
       /must hold a PEM key/,
     );
     expect(() => readAlixEnvConfig({ ...env, ALIX_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----' })).toThrow(/only one of/);
+  });
+
+  const BAD_PEM = '-----BEGIN PRIVATE KEY-----\nQUJDRA==\n-----END PRIVATE KEY-----';
+  it.each([
+    ['ALIX_BASE_URL', { ALIX_BASE_URL: 'not a url' }, 'ALIX_BASE_URL: baseUrl is not an absolute URL'],
+    ['ALIX_BASE_URL', { ALIX_BASE_URL: 'http://alix.example.com' }, /^ALIX_BASE_URL: baseUrl uses plain http:/],
+    ['ALIX_PRIVATE_KEY', { ALIX_PRIVATE_KEY_FILE: '', ALIX_PRIVATE_KEY: BAD_PEM }, /^ALIX_PRIVATE_KEY: privateKey is/],
+    ['ALIX_PRIVATE_KEY_FILE', { ALIX_PRIVATE_KEY_FILE: '/nonexistent/alix-key.pem' }, /^ALIX_PRIVATE_KEY_FILE: /],
+  ])('names %s, and not its PEM, when its value is bad (manager and pool)', (_name, overrides, message) => {
+    for (const create of [createTokenManagerFromEnv, createTokenManagerPoolFromEnv]) {
+      const error = captureThrow(() => create({ ...env, ...overrides }), []);
+      expect(error).toBeInstanceOf(ConfigurationError);
+      expect((error as Error).message).toMatch(message);
+      expect((error as Error).message).not.toContain('QUJDRA');
+    }
   });
 });
 

@@ -143,6 +143,12 @@ describe('AlixAuthProvider construction', () => {
       );
     });
 
+    it('rejects a secret pasted as privateKey without quoting it (no path separator or .pem/.key)', () => {
+      expect(constructionError({ privateKey: SECRET_KEY }).message).toBe(
+        'privateKey file (the path given) cannot be read (ENOENT)',
+      );
+    });
+
     it('rejects a directory as the key file', () => {
       expect(constructionError({ privateKey: dir }).message).toMatch(/cannot be read \(EISDIR\)/);
     });

@@ -145,6 +145,32 @@ describe('AlixAuthProvider', () => {
 
       expect(body).toEqual({ partner: PARTNER_CODE, sig: EXPECTED_SIGNATURE });
     });
+
+    it.each([
+      [
+        'a circular object',
+        (): Record<string, unknown> => {
+          const body: Record<string, unknown> = {};
+          body.self = body;
+          return body;
+        },
+      ],
+      ['an object holding a BigInt', (): Record<string, unknown> => ({ amount: 1n })],
+    ])('fails with a ConfigurationError, sending nothing, when the body builder returns %s', async (_label, build) => {
+      const sent: string[] = [];
+      server.use(
+        http.post(AUTH_URL, ({ request }) => {
+          sent.push(request.url);
+          return HttpResponse.json(SEED_SUCCESS);
+        }),
+      );
+
+      const error = await rejectionOf(makeProvider({ buildAuthenticateBody: build }).authenticate());
+
+      expect(error).toBeInstanceOf(ConfigurationError);
+      expect((error as Error).message).toBe('authenticate failed: the request body builder threw (TypeError)');
+      expect(sent).toEqual([]);
+    });
   });
 
   describe('refresh()', () => {

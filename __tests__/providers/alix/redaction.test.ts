@@ -25,6 +25,7 @@ const SIGNATURE = raw.toString('base64');
 const ECHOES: Array<[label: string, echo: string]> = [
   ['base64url', raw.toString('base64url')],
   ['hex', raw.toString('hex')],
+  ['hex in dash-separated groups of 8', raw.toString('hex').match(/.{8}/g)?.join('-') ?? ''],
   ['split by a space in two', `${SIGNATURE.slice(0, 24)} ${SIGNATURE.slice(24)}`],
   ['split by a space in eight', SIGNATURE.match(/.{1,43}/g)?.join(' ') ?? ''],
   ['without its last character', SIGNATURE.slice(0, -1)],

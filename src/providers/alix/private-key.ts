@@ -21,12 +21,15 @@ export function loadPrivateKey(input: unknown): KeyObject {
   assertConfig(typeof input === 'string', 'privateKey must be a PEM string, a file path or a KeyObject');
   if (input.includes(PEM_MARKER)) return parsePem(input, 'privateKey');
   assertConfig(looksLikePath(input), "privateKey is neither a PEM string (no '-----BEGIN' line) nor a file path");
-  const what = `privateKey file '${input}'`;
+  // Quoted only when it reads as a path: a secret pasted in the wrong option must not be echoed.
+  const shownPath = /[/\\]|\.(?:pem|key)$/i.test(input) ? `'${input}'` : '(the path given)';
+  const what = `privateKey file ${shownPath}`;
   let text: string;
   try {
     text = readFileSync(input, 'utf8');
   } catch (error) {
-    throw new ConfigurationError(`${what} cannot be read (${errorCodeOf(error) ?? 'unreadable'})`, { cause: error });
+    // No cause: the fs error's message quotes the value, and its code is all it adds.
+    throw new ConfigurationError(`${what} cannot be read (${errorCodeOf(error) ?? 'unreadable'})`);
   }
   assertConfig(text.includes(PEM_MARKER), `${what} does not contain a PEM key`);
   return parsePem(text, what);

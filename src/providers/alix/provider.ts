@@ -248,9 +248,12 @@ export class AlixAuthProvider implements TokenProvider {
     const context = definedOnly({ partnerCode, refreshToken, signature, userEmail }) as AlixRefreshBodyContext;
     const build = refreshToken === undefined ? this.#settings.buildAuthenticateBody : this.#settings.buildRefreshBody;
     const builder = `${operation} failed: the request body builder`;
-    const body = await runUserCode(builder, secrets, () => build(context));
-    assertConfig(typeof body === 'object' && body !== null, `${builder} did not return an object`);
-    const data = JSON.stringify(body);
+    // Serialized within the guard: a circular object or a BigInt fails as a ConfigurationError too.
+    const data = await runUserCode(builder, secrets, async () => {
+      const body = await build(context);
+      assertConfig(typeof body === 'object' && body !== null, `${builder} did not return an object`);
+      return JSON.stringify(body);
+    });
     if (signal?.aborted) throw aborted();
 
     const controller = new AbortController();
