@@ -14,6 +14,19 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 const never = (): AbortSignal => new AbortController().signal;
 const session = (identity = 'id'): StoredSession => ({ identity, tokens: makeTokenSet(Date.now()) });
 
+/** Runs `test` against a server that accepts connections and never answers (a client stays connecting). */
+async function withSilentServer(test: (port: number) => Promise<void>): Promise<void> {
+  const sockets = new Set<net.Socket>();
+  const silent = net.createServer((socket) => sockets.add(socket));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  try {
+    await test((silent.address() as AddressInfo).port);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
+  }
+}
+
 /** The `ACL SETUSER` line docs/scaling.md tells users to run, as written there. */
 function documentedAcl(): string[] {
   const docs = readFileSync(path.resolve(__dirname, '../../docs/scaling.md'), 'utf8');
@@ -73,12 +86,8 @@ describeRedis('RedisTokenStore: connecting and ACLs', () => {
       expect(Date.now() - startedAt).toBeLessThan(1_000);
     });
 
-    it('gives up after connectTimeoutMs when the server accepts the connection but never answers', async () => {
-      const sockets = new Set<net.Socket>();
-      const silent = net.createServer((socket) => sockets.add(socket));
-      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-      try {
-        const { port } = silent.address() as AddressInfo;
+    it('gives up after connectTimeoutMs when the server accepts the connection but never answers', () =>
+      withSilentServer(async (port) => {
         // ioredis's own connect timeout is far longer: only the store's bound can end the wait.
         const client = redis.createClient({ lazyConnect: false, port, connectTimeout: 20_000 });
         const store = makeStore(client, { connectTimeoutMs: 300 });
@@ -90,18 +99,10 @@ describeRedis('RedisTokenStore: connecting and ACLs', () => {
         expect(waitedMs).toBeGreaterThanOrEqual(280);
         expect(waitedMs).toBeLessThan(1_500);
         client.disconnect();
-      } finally {
-        for (const socket of sockets) socket.destroy();
-        await new Promise<void>((resolve) => silent.close(() => resolve()));
-      }
-    });
+      }));
 
-    it('ends a lock wait at its signal, or at lockWaitMs, while the client is still connecting', async () => {
-      const sockets = new Set<net.Socket>();
-      const silent = net.createServer((socket) => sockets.add(socket));
-      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-      try {
-        const { port } = silent.address() as AddressInfo;
+    it('ends a lock wait at its signal, or at lockWaitMs, while the client is still connecting', () =>
+      withSilentServer(async (port) => {
         const client = redis.createClient({ lazyConnect: false, port, connectTimeout: 20_000 });
         const store = makeStore(client, { lockTtlMs: 100, lockWaitMs: 200, connectTimeoutMs: 3_000 });
         const abort = new AbortController();
@@ -115,11 +116,7 @@ describeRedis('RedisTokenStore: connecting and ACLs', () => {
         await expect(timedOut).rejects.toThrow(/still held after waiting 200 ms/);
         expect(Date.now() - startedAt).toBeLessThan(1_000);
         client.disconnect();
-      } finally {
-        for (const socket of sockets) socket.destroy();
-        await new Promise<void>((resolve) => silent.close(() => resolve()));
-      }
-    });
+      }));
   });
 
   describe('ACL users', () => {

@@ -24,7 +24,7 @@ export class BreakerLink {
     this.#seen = this.snapshot()?.state ?? 'closed';
   }
 
-  /** The breaker's state for this manager's calls; null when its `snapshot()` throws (a custom one): never an error of ours. */
+  /** The breaker's state for this manager's calls; null when its `snapshot()` throws (a custom breaker's). */
   snapshot(): BreakerStatus | null {
     try {
       return this.breaker.snapshot(this.call);
