@@ -89,6 +89,10 @@ describe('attachTokenManager(): no bearer for a url the transport sends elsewher
   afterAll(async () => {
     await Promise.all([allowed.close(), other.close()]);
   });
+  beforeEach(() => {
+    allowed.seen.length = 0;
+    other.seen.length = 0;
+  });
 
   it('allowAbsoluteUrls: false on axios 1.8.0-1.8.2 (inside the supported ^1.6.0): sends no bearer to an absolute url that the transport sends as it is while getUri() joins it', async () => {
     // axios 1.8.0/1.8.1: Axios#getUri() passes allowAbsoluteUrls to buildFullPath, the http adapter does not
