@@ -96,6 +96,15 @@ describe('alix-token doctor', () => {
     expect(JSON.stringify(report)).not.toContain('secret-value');
   });
 
+  it('exits 2 on a bad value, naming its variable and not the value', async () => {
+    const env = { ALIX_BASE_URL: 'not a url', ALIX_PARTNER_CODE: 'p', ALIX_SECRET_KEY: 'secret-value' };
+    const { report } = await doctor({ env: { ...env, ALIX_PRIVATE_KEY_FILE: '/nonexistent/key.pem' } });
+
+    expect(report).toMatchObject({ ok: false, exitCode: 2, failed: ['configuration'] });
+    expect(report.checks[0]?.detail).toMatch(/^ALIX_BASE_URL: baseUrl /);
+    expect(JSON.stringify(report)).not.toContain('secret-value');
+  });
+
   it('refreshes instead of signing in when ALIX_REFRESH_TOKEN is set', async () => {
     const provider = new AlixAuthProvider({
       baseUrl: sandbox.url,

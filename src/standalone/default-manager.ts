@@ -5,8 +5,7 @@ import type { TokenManagerOptions } from '../manager/options';
 import { TokenManagerPool } from '../pool/pool';
 import { MemoryTokenStore } from '../stores/memory';
 import type { InternalTokenManagerPoolOptions, TokenManagerPoolOptions } from '../pool/options';
-import { ConfigurationError } from '../errors';
-import { ALIX_ENV, readAlixEnvConfig } from './env-config';
+import { readAlixEnvConfig, withVariableNames } from './env-config';
 
 let defaultManager: TokenManager | undefined;
 let defaultPool: TokenManagerPool | undefined;
@@ -50,23 +49,6 @@ export function createTokenManagerFromEnv(
   const store = encryption && !options.store ? new MemoryTokenStore({ encryption }) : undefined;
   const alixProvider = withVariableNames(env, () => new AlixAuthProvider(provider));
   return new TokenManager({ initialTokens, store, ...options, provider: alixProvider });
-}
-
-/**
- * Builds the provider from the environment's options and, when it rejects one, names the variable
- * it came from (`baseUrl` → `ALIX_BASE_URL`): its messages start with the option's name and hold
- * no secret.
- */
-function withVariableNames<T>(env: NodeJS.ProcessEnv, build: () => T): T {
-  try {
-    return build();
-  } catch (error) {
-    const option = error instanceof ConfigurationError ? (/^\w+/.exec(error.message)?.[0] ?? '') : '';
-    if (!Object.hasOwn(ALIX_ENV, option)) throw error;
-    const fromFile = option === 'privateKey' && !env[ALIX_ENV.privateKey]?.trim();
-    const variable = fromFile ? ALIX_ENV.privateKeyFile : ALIX_ENV[option as keyof typeof ALIX_ENV];
-    throw new ConfigurationError(`${variable}: ${(error as ConfigurationError).message}`, { cause: error });
-  }
 }
 
 /**

@@ -81,3 +81,20 @@ export function parseEncryptionKeys(text: string): AesGcmTokenCipherOptions {
   }
   return options;
 }
+
+/**
+ * Builds the provider from the environment's options and, when it rejects one, names the variable
+ * it came from (`baseUrl` → `ALIX_BASE_URL`): its messages start with the option's name and hold
+ * no secret.
+ */
+export function withVariableNames<T>(env: NodeJS.ProcessEnv, build: () => T): T {
+  try {
+    return build();
+  } catch (error) {
+    const option = error instanceof ConfigurationError ? (/^\w+/.exec(error.message)?.[0] ?? '') : '';
+    if (!Object.hasOwn(ALIX_ENV, option)) throw error;
+    const fromFile = option === 'privateKey' && !env[ALIX_ENV.privateKey]?.trim();
+    const variable = fromFile ? ALIX_ENV.privateKeyFile : ALIX_ENV[option as keyof typeof ALIX_ENV];
+    throw new ConfigurationError(`${variable}: ${(error as ConfigurationError).message}`, { cause: error });
+  }
+}

@@ -5,7 +5,7 @@ import { isTokenManagerError } from '../../errors';
 import { loadOptionalPeer } from '../../optional-peer';
 import { loadPrivateKey } from '../../providers/alix/private-key';
 import { AlixAuthProvider } from '../../providers/alix/provider';
-import { readAlixEnvConfig } from '../../standalone/env-config';
+import { readAlixEnvConfig, withVariableNames } from '../../standalone/env-config';
 import { checkAuth, checkPrivateKey, checkRedis, messageOf, row } from '../doctor/checks';
 import type { DoctorCheck, DoctorCheckStatus, DoctorRedisClient, DoctorRedisFactory } from '../doctor/checks';
 import { ExitCodes, type CliIo, type RunAction } from '../io';
@@ -47,7 +47,7 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
   try {
     const config = readAlixEnvConfig(env);
     const { baseUrl, partnerCode, privateKey } = config.provider;
-    const provider = new AlixAuthProvider(config.provider);
+    const provider = withVariableNames(env, () => new AlixAuthProvider(config.provider));
     // The provider validated the key already; load it again to get the KeyObject it holds privately.
     const key = privateKey === undefined ? undefined : loadPrivateKey(privateKey);
     checks.push(row('configuration', 'ok', `partner ${partnerCode} at ${baseUrl}`), checkPrivateKey(key));
