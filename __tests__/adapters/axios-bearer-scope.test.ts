@@ -11,8 +11,7 @@ import axios16 from 'axios-1.6';
 import axiosOther from 'axios-other';
 import { attachTokenManager } from '../../src/adapters/axios';
 import { FakeTokenSource } from '../helpers/fake-token-source';
-import { startLocalApi } from './support/local-api';
-import type { LocalApi } from './support/local-api';
+import { useLocalApiPair } from './support/local-api';
 
 const ALLOWED = 'https://api.alix.example';
 
@@ -81,18 +80,7 @@ describe('attachTokenManager(): one Authorization line, whatever casing the user
 });
 
 describe('attachTokenManager(): no bearer for a url the transport sends elsewhere than getUri() says', () => {
-  let allowed: LocalApi;
-  let other: LocalApi;
-  beforeAll(async () => {
-    [allowed, other] = await Promise.all([startLocalApi(), startLocalApi()]);
-  });
-  afterAll(async () => {
-    await Promise.all([allowed.close(), other.close()]);
-  });
-  beforeEach(() => {
-    allowed.seen.length = 0;
-    other.seen.length = 0;
-  });
+  const apis = useLocalApiPair();
 
   it('allowAbsoluteUrls: false on axios 1.8.0-1.8.2 (inside the supported ^1.6.0): sends no bearer to an absolute url that the transport sends as it is while getUri() joins it', async () => {
     // axios 1.8.0/1.8.1: Axios#getUri() passes allowAbsoluteUrls to buildFullPath, the http adapter does not
@@ -101,23 +89,23 @@ describe('attachTokenManager(): no bearer for a url the transport sends elsewher
     // axios's own http adapter fed the config as 1.8.1's adapter reads it.
     const http = axios.getAdapter('http');
     const api = axios.create({
-      baseURL: allowed.origin,
+      baseURL: apis.allowed.origin,
       adapter: (config) => http({ ...config, allowAbsoluteUrls: undefined } as InternalAxiosRequestConfig),
     });
     const detach = attachTokenManager(api, new FakeTokenSource('SECRET'));
-    await api.get(`${other.origin}/absolute`, { allowAbsoluteUrls: false });
+    await api.get(`${apis.other.origin}/absolute`, { allowAbsoluteUrls: false });
     detach();
-    expect(other.seen).toEqual([{ path: '/absolute', auth: null }]);
+    expect(apis.other.seen).toEqual([{ path: '/absolute', auth: null }]);
   });
 
   it('axios 1.6: sends no bearer to the origin of a URL object url, which axios 1.6 sends as it is', async () => {
     // axios 1.6's isAbsoluteURL() tests the URL object as a string, so it is sent to its own origin
     // (new URL(url, 'http://localhost')), not joined to baseURL.
-    const api = axios16.create({ baseURL: allowed.origin });
+    const api = axios16.create({ baseURL: apis.allowed.origin });
     const detach = attachTokenManager(api, new FakeTokenSource('SECRET'));
-    await api.get(new URL('/next-page', other.origin) as unknown as string);
+    await api.get(new URL('/next-page', apis.other.origin) as unknown as string);
     detach();
-    expect(allowed.seen).toEqual([]);
-    expect(other.seen).toEqual([{ path: '/next-page', auth: null }]);
+    expect(apis.allowed.seen).toEqual([]);
+    expect(apis.other.seen).toEqual([{ path: '/next-page', auth: null }]);
   });
 });

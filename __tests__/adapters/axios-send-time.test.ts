@@ -6,29 +6,14 @@ import axios from 'axios';
 import type { AxiosError, AxiosInstance, InternalAxiosRequestConfig } from 'axios';
 import { attachTokenManager } from '../../src/adapters/axios';
 import { FakeTokenSource } from '../helpers/fake-token-source';
-import { closedOrigin, pathsHolding, startLocalApi } from './support/local-api';
-import type { LocalApi } from './support/local-api';
+import { closedOrigin, pathsHolding, useLocalApiPair } from './support/local-api';
 
-let allowed: LocalApi;
-let other: LocalApi;
-
-beforeAll(async () => {
-  [allowed, other] = await Promise.all([startLocalApi(), startLocalApi()]);
-});
-
-afterAll(async () => {
-  await Promise.all([allowed.close(), other.close()]);
-});
-
-beforeEach(() => {
-  allowed.seen.length = 0;
-  other.seen.length = 0;
-});
+const apis = useLocalApiPair();
 
 /** An app interceptor that sends every request to the other origin instead. */
 function redirectToOther(api: AxiosInstance): void {
   api.interceptors.request.use(
-    (config: InternalAxiosRequestConfig) => ({ ...config, baseURL: other.origin }) as InternalAxiosRequestConfig,
+    (config: InternalAxiosRequestConfig) => ({ ...config, baseURL: apis.other.origin }) as InternalAxiosRequestConfig,
   );
 }
 
@@ -37,25 +22,26 @@ describe('attachTokenManager() at send time', () => {
     ['before attachTokenManager (it runs after ours)', 'before'],
     ['after attachTokenManager (it runs before ours)', 'after'],
   ])('sends no bearer to an origin an interceptor registered %s switches to', async (_label, order) => {
-    const api = axios.create({ baseURL: allowed.origin });
+    const api = axios.create({ baseURL: apis.allowed.origin });
     if (order === 'before') redirectToOther(api);
     const detach = attachTokenManager(api, new FakeTokenSource('SECRET'));
     if (order === 'after') redirectToOther(api);
     await api.get('/echo');
     detach();
-    expect(other.seen).toEqual([{ path: '/echo', auth: null }]);
-    expect(allowed.seen).toEqual([]);
+    expect(apis.other.seen).toEqual([{ path: '/echo', auth: null }]);
+    expect(apis.allowed.seen).toEqual([]);
   });
 
   it('adds the bearer when an interceptor registered before it switches to the allowed origin', async () => {
-    const api = axios.create({ baseURL: other.origin });
+    const api = axios.create({ baseURL: apis.other.origin });
     api.interceptors.request.use(
-      (config: InternalAxiosRequestConfig) => ({ ...config, baseURL: allowed.origin }) as InternalAxiosRequestConfig,
+      (config: InternalAxiosRequestConfig) =>
+        ({ ...config, baseURL: apis.allowed.origin }) as InternalAxiosRequestConfig,
     );
-    const detach = attachTokenManager(api, new FakeTokenSource('SECRET'), { origins: [allowed.origin] });
+    const detach = attachTokenManager(api, new FakeTokenSource('SECRET'), { origins: [apis.allowed.origin] });
     await api.get('/echo');
     detach();
-    expect(allowed.seen).toEqual([{ path: '/echo', auth: 'Bearer SECRET-0' }]);
+    expect(apis.allowed.seen).toEqual([{ path: '/echo', auth: 'Bearer SECRET-0' }]);
   });
 
   it('decides per request when the base URL has no host of its own', async () => {
@@ -65,33 +51,33 @@ describe('attachTokenManager() at send time', () => {
       return { data: null, status: 200, statusText: 'OK', headers: {}, config };
     };
     const api = axios.create({ baseURL: 'http:', adapter: capture });
-    const detach = attachTokenManager(api, new FakeTokenSource('SECRET'), { origins: [allowed.origin] });
+    const detach = attachTokenManager(api, new FakeTokenSource('SECRET'), { origins: [apis.allowed.origin] });
     // Joined as axios does: http:/127.0.0.1:<port>/echo, which a URL parser reads with that host.
-    await api.get(`${allowed.origin.slice('http://'.length)}/echo`);
-    await api.get(`${other.origin.slice('http://'.length)}/echo`);
+    await api.get(`${apis.allowed.origin.slice('http://'.length)}/echo`);
+    await api.get(`${apis.other.origin.slice('http://'.length)}/echo`);
     detach();
     expect(sent).toEqual(['Bearer SECRET-0', null]);
   });
 
   it('adds the bearer to a config re-sent through the instance, once, with the current token', async () => {
     const source = new FakeTokenSource('SECRET');
-    const api = axios.create({ baseURL: allowed.origin });
+    const api = axios.create({ baseURL: apis.allowed.origin });
     const detach = attachTokenManager(api, source);
     const first = await api.get('/echo');
     await source.refresh();
     await api.request(first.config);
     detach();
-    expect(allowed.seen.map((r) => r.auth)).toEqual(['Bearer SECRET-0', 'Bearer SECRET-1']);
+    expect(apis.allowed.seen.map((r) => r.auth)).toEqual(['Bearer SECRET-0', 'Bearer SECRET-1']);
   });
 
   it('sends a re-sent config without the bearer once detached', async () => {
-    const api = axios.create({ baseURL: allowed.origin });
+    const api = axios.create({ baseURL: apis.allowed.origin });
     const detach = attachTokenManager(api, new FakeTokenSource('SECRET'));
     const first = await api.get('/echo');
     detach();
     first.config.headers.delete('Authorization');
     await api.request(first.config);
-    expect(allowed.seen.map((r) => r.auth)).toEqual(['Bearer SECRET-0', null]);
+    expect(apis.allowed.seen.map((r) => r.auth)).toEqual(['Bearer SECRET-0', null]);
   });
 });
 
@@ -110,7 +96,7 @@ describe('errors rethrown by attachTokenManager()', () => {
   it('hold the bearer nowhere when the API answers 401 twice', async () => {
     const token = `SECRET-${'y'.repeat(24)}`;
     const source = new FakeTokenSource(token);
-    const api = axios.create({ baseURL: allowed.origin });
+    const api = axios.create({ baseURL: apis.allowed.origin });
     const detach = attachTokenManager(api, source);
     const error = (await api.get('/always-401').catch((e: unknown) => e)) as AxiosError;
     detach();

@@ -40,6 +40,25 @@ export async function startLocalApi(): Promise<LocalApi> {
   };
 }
 
+/**
+ * Two local APIs for a describe block (the allowed origin and another), started before its tests,
+ * closed after them, and forgetting what they saw before each test.
+ */
+export function useLocalApiPair(): { allowed: LocalApi; other: LocalApi } {
+  const pair = {} as { allowed: LocalApi; other: LocalApi };
+  beforeAll(async () => {
+    [pair.allowed, pair.other] = await Promise.all([startLocalApi(), startLocalApi()]);
+  });
+  afterAll(async () => {
+    await Promise.all([pair.allowed.close(), pair.other.close()]);
+  });
+  beforeEach(() => {
+    pair.allowed.seen.length = 0;
+    pair.other.seen.length = 0;
+  });
+  return pair;
+}
+
 /** An origin on 127.0.0.1 where nothing listens (a server was bound there, then closed). */
 export async function closedOrigin(): Promise<string> {
   const api = await startLocalApi();
