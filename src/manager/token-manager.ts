@@ -223,10 +223,9 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const ready = this.#started && options.signal?.aborted !== true;
     // Awaited even when the read is done: that tick lets a run whose deadline just fired settle first. A read
     // that hangs (a store without a deadline of its own) is left at close().
-    const closed = (): Error => new TokenManagerClosedError();
-    await (ready
-      ? undefined
-      : this.#waitFor(waitWithSignal(this.#startUp(), this.#closing.signal, closed), options.signal));
+    const startUp = (): Promise<void> =>
+      waitWithSignal(this.#startUp(), this.#closing.signal, () => new TokenManagerClosedError());
+    await (ready ? undefined : this.#waitFor(startUp(), options.signal));
     if (this.#closed) throw new TokenManagerClosedError();
     const decision = this.#cycler.decide(this.#time(), options.forceRefresh === true, this.#flight !== undefined);
     if (decision.kind === 'fail-fast') throw decision.error;
