@@ -184,6 +184,9 @@ const HASH_TAG = /^[^{]*\{[^}]+\}/;
  */
 const MAX_TRACKED_VERSIONS = 10_000;
 
+/** How much earlier than `Date.now()` says a timer of ours may fire, in ms. */
+const TIMER_SLACK_MS = 5;
+
 /**
  * A {@link TokenStore} in Redis, shared by every replica of a service: they serve each
  * session and refresh it once between them, not once each. One store holds any number of
@@ -413,8 +416,9 @@ export class RedisTokenStore implements TokenStore {
           watch ??= await this.#notifications.watch(channel, subscribeMs);
           version ??= await readVersion();
         } catch (error) {
-          // A command cut short by the end of the wait is the wait running out, not Redis failing.
-          if (systemClock.now() >= deadline) throw stillHeld();
+          // A command cut short by the end of the wait is the wait running out, not Redis failing. Its timer may
+          // fire a little before Date.now() reaches the deadline (Node times timers on its own loop clock).
+          if (systemClock.now() >= deadline - TIMER_SLACK_MS) throw stillHeld();
           if (isRefusal(error)) warnRefusedOnce(this.#log, 'lock', error);
           throw error;
         }
