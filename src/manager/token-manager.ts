@@ -116,10 +116,11 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const store = resolved.store ?? new MemoryTokenStore({ now: this.#wallNow });
     // The `breaker` option, else the store's own, else none (`false`, or a store without one).
     const breaker = resolved.breaker === false ? undefined : (resolved.breaker ?? store.breaker);
-    // A provider without an identity is a scope and a session of its own: managers that share a breaker object
-    // then never share its circuits.
+    // A provider without an identity is a scope and a session of its own, and a key the user chose (which
+    // identities could share) carries the identity: managers that share a breaker never mix their circuits.
     const own = provided?.id === undefined ? `#${(unidentifiedManagers += 1)}` : '';
-    const call = { scope: provided?.scope ?? provided?.endpoint ?? identity + own, session: this.storeKey + own };
+    const key = resolved.storeKey === undefined ? this.storeKey : `${this.storeKey}\n${identity}`;
+    const call = { scope: provided?.scope ?? provided?.endpoint ?? identity + own, session: key + own };
     this.#acquire = {
       ...resolved,
       // A store call never outlasts the deadline of the caller it holds up (the start-up read has no run's deadline).
