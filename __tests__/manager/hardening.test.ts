@@ -628,34 +628,21 @@ describe('Guarantees with unusual providers, stores, breakers and listeners', ()
   });
 
   describe('the breaker is scoped per session: providers without an identity share no circuit', () => {
-    it('never refuses identity B because identity A failed, when both use one configured storeKey', async () => {
+    it.each([
+      ['identity B because identity A failed, when both use one configured storeKey', 'shared', 'user-A', 'user-B'],
+      ["partner B's provider because partner A's failed, when both declare no identity", undefined, null, null],
+    ] as const)('never refuses %s and share a breaker', async (_case, storeKey, idA, idB) => {
       const store = new MemoryTokenStore();
       const breaker = new LocalAuthBreaker({ failureThreshold: 2 });
       const scope = 'partner-1@https://auth.example';
-      const a = makeManager(
-        { store, breaker, storeKey: 'shared' },
-        { identity: { id: 'user-A', scope }, prefix: 'A-' },
-      );
-      const b = makeManager(
-        { store, breaker, storeKey: 'shared' },
-        { identity: { id: 'user-B', scope }, prefix: 'B-' },
-      );
+      const identity = (id: string | null) => (id === null ? undefined : { id, scope });
+      const options = storeKey === undefined ? { breaker } : { store, breaker, storeKey };
+      const a = makeManager(options, { identity: identity(idA), prefix: 'A-' });
+      const b = makeManager(options, { identity: identity(idB), prefix: 'B-' });
       a.provider.script.push(unavailable(), unavailable(), unavailable(), unavailable());
       await expect(a.manager.getAccessToken()).rejects.toMatchObject({ code: 'ERR_ALIX_AUTH_UNAVAILABLE' });
       expect(a.manager.status().breaker?.state).toBe('open');
       // B's own account never failed: its first call must reach its auth server.
-      await expect(b.manager.getAccessToken()).resolves.toBe('B-access-1');
-      a.manager.close();
-      b.manager.close();
-    });
-
-    it("never refuses partner B's provider because partner A's failed, when both declare no identity and share a breaker", async () => {
-      const breaker = new LocalAuthBreaker({ failureThreshold: 2 });
-      const a = makeManager({ breaker }, { identity: undefined, prefix: 'A-' });
-      const b = makeManager({ breaker }, { identity: undefined, prefix: 'B-' });
-      a.provider.script.push(unavailable(), unavailable(), unavailable(), unavailable());
-      await expect(a.manager.getAccessToken()).rejects.toMatchObject({ code: 'ERR_ALIX_AUTH_UNAVAILABLE' });
-      expect(a.manager.status().breaker?.state).toBe('open');
       await expect(b.manager.getAccessToken()).resolves.toBe('B-access-1');
       a.manager.close();
       b.manager.close();
