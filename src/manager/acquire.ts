@@ -16,7 +16,7 @@ import {
   withAttemptSummary,
 } from '../errors';
 import type { AuthOperation, AuthUnavailableError } from '../errors';
-import type { RefreshLock, StoredSession, TokenStore } from '../stores/types';
+import type { RefreshLock, TokenStore } from '../stores/types';
 import { hasUsableRefreshToken, isHeaderSafeToken, toLocalClock } from '../token-set';
 import type { RefreshTokenSeed, TokenSet } from '../token-set';
 import { nextDelay } from './backoff';
@@ -96,7 +96,7 @@ export async function acquireTokens(context: AcquireContext, request: AcquireReq
     // No lock wait behind other replicas' runs that the breaker refuses too: adopt what one of
     // them may have published, or fail at once.
     const stored = await step(request, 'store', () => readSession(context));
-    if (isNewerSession(context, stored, request)) return adopted(stored as TokenSet);
+    if (isNewerSession(context, stored, request)) return adopted(stored);
     throw refused;
   }
   const { store, storeKey } = context;
@@ -104,7 +104,7 @@ export async function acquireTokens(context: AcquireContext, request: AcquireReq
     const lock = await step(request, 'lock', () => takeLock(context, request.signal, round));
     try {
       const stored = await step(request, 'store', () => readSession(context));
-      if (isNewerSession(context, stored, request)) return adopted(stored as TokenSet);
+      if (isNewerSession(context, stored, request)) return adopted(stored);
       // Another process published a session this one cannot use (the rejected one, say): queue again.
       if (lock.kind === 'published') continue;
       const obtained = await step(request, 'auth', () => callProvider(context, request, stored));
@@ -128,13 +128,9 @@ function step<T>(request: AcquireRequest, stage: RunRecord['stage'], work: () =>
  * of another identity counts as absent (and is reported, unless `quiet`).
  */
 export async function readSession(context: AcquireContext, quiet = false): Promise<TokenSet | undefined> {
-  let stored: StoredSession | undefined;
-  try {
-    stored = await storeCall(context, () => context.store.get(context.storeKey));
-  } catch (error) {
+  const stored = await storeCall(context, () => context.store.get(context.storeKey)).catch((error: unknown) => {
     if (!quiet) reportStoreFailure(context, 'read', error);
-    return undefined;
-  }
+  });
   if (stored === undefined) return undefined;
   if (stored.identity !== context.identity) {
     if (!quiet) context.lifecycle.emit({ type: 'identity-mismatch', at: context.wallNow(), key: context.storeKey });
@@ -162,7 +158,7 @@ export function isNewerSession(
   context: AcquireContext,
   stored: TokenSet | undefined,
   request: Pick<AcquireRequest, 'held' | 'rejectedToken'>,
-): boolean {
+): stored is TokenSet {
   if (stored === undefined) return false;
   const { held } = request;
   if (stored.accessToken === request.rejectedToken || stored.accessToken === held?.accessToken) return false;
@@ -171,12 +167,9 @@ export function isNewerSession(
 }
 
 function storeCall<T>(context: AcquireContext, call: () => Promise<T>): Promise<T> {
-  return withTimeout(
-    Promise.resolve().then(call),
-    context.clock,
-    context.storeTimeoutMs,
-    () => new TimeoutError({ stage: 'store', timeoutMs: context.storeTimeoutMs }),
-  );
+  const timeoutMs = context.storeTimeoutMs;
+  const timedOut = (): TimeoutError => new TimeoutError({ stage: 'store', timeoutMs });
+  return withTimeout(Promise.resolve().then(call), context.clock, timeoutMs, timedOut);
 }
 
 /**
@@ -184,10 +177,7 @@ function storeCall<T>(context: AcquireContext, call: () => Promise<T>): Promise<
  * new refresh token exists only in memory, and serving it beats losing it.
  */
 function storeCallQuietly(context: AcquireContext, operation: 'write' | 'release', call: () => Promise<unknown>) {
-  return storeCall(context, call).then(
-    () => undefined,
-    (error: unknown) => reportStoreFailure(context, operation, error),
-  );
+  return storeCall(context, call).catch((error: unknown) => reportStoreFailure(context, operation, error));
 }
 
 type StoreOperation = LifecycleEventOf<'store-failed'>['operation'];
@@ -259,8 +249,11 @@ async function attempts(
     lifecycle.emit({ type: 'auth-call-ended', at: wallNow(), ...event, attempt, durationMs, ...result });
   /** The last refresh may have been processed (and the token rotated) before the connection broke. */
   let ambiguous = false;
-  /** Auth calls this operation made, and when the first started (for the summary of a final error). */
-  let calls = 0;
+  /**
+   * Auth calls the run made before this operation, and when this operation's first started (for
+   * the summary of a final error).
+   */
+  const callsBefore = record.attempts;
   let firstCallAt: number | undefined;
   /** When this attempt's call started on the timeline; undefined until it did. */
   let startedAt: number | undefined;
@@ -271,7 +264,7 @@ async function attempts(
       // Another replica may already hold that refresh's result. Asked before queuing for a call,
       // and not an auth call itself.
       const stored = await step(request, 'store', () => readSession(context));
-      if (isNewerSession(context, stored, request)) return adopted(stored as TokenSet);
+      if (isNewerSession(context, stored, request)) return adopted(stored);
       record.stage = 'auth';
     }
     // The pool's cap first, the breaker second: a call that queued while the breaker opened is refused, not sent.
@@ -283,7 +276,6 @@ async function attempts(
       // The run may have been abandoned while the breaker was asked.
       signal.throwIfAborted();
       record.attempts += 1;
-      calls += 1;
       startedAt = clock.now();
       firstCallAt ??= startedAt;
       lifecycle.emit({ type: 'auth-call-started', at: wallNow(), ...event, attempt: attemptNumber });
@@ -341,7 +333,7 @@ async function attempts(
   } catch (error) {
     if (signal.aborted) throw signal.reason;
     // The callers learn how hard it was tried: `… after 4 attempts in 11.9 s`.
-    throw withAttemptSummary(error, calls, clock.now() - (firstCallAt ?? clock.now()));
+    throw withAttemptSummary(error, record.attempts - callsBefore, clock.now() - (firstCallAt ?? clock.now()));
   }
 }
 
@@ -366,36 +358,29 @@ function isAmbiguous(error: unknown): boolean {
 }
 
 /**
- * Why a token set from the provider is not usable, tried in order: whatever the provider
- * returned, a set that is not usable never replaces one that is.
+ * Why a token set from the provider is not usable, if it is not, tried in order: whatever the
+ * provider returned, a set that is not usable never replaces one that is.
  */
-const UNUSABLE: readonly [(tokens: TokenSet, now: number) => boolean, string][] = [
-  [({ accessToken }) => typeof accessToken !== 'string' || accessToken === '', 'a token set without an access token'],
-  [
-    ({ accessToken }) => !isHeaderSafeToken(accessToken),
-    'an access token with characters a Bearer header cannot carry (RFC 6750 b64token)',
-  ],
-  [
-    ({ accessTokenExpiresAt }, now) => !Number.isFinite(accessTokenExpiresAt) || accessTokenExpiresAt <= now,
-    'an access token that is already expired (after clock correction)',
-  ],
-  [
-    ({ refreshToken }) => refreshToken != null && typeof refreshToken !== 'string',
-    'a refresh token that is not a string',
-  ],
-  [
-    ({ refreshTokenExpiresAt }) => refreshTokenExpiresAt != null && !Number.isFinite(refreshTokenExpiresAt),
-    'a refresh token expiry that is not epoch ms',
-  ],
-];
+function unusable(tokens: TokenSet, now: number): string | undefined {
+  const { accessToken, accessTokenExpiresAt, refreshToken, refreshTokenExpiresAt } = tokens;
+  if (typeof accessToken !== 'string' || accessToken === '') return 'a token set without an access token';
+  if (!isHeaderSafeToken(accessToken))
+    return 'an access token with characters a Bearer header cannot carry (RFC 6750 b64token)';
+  if (!Number.isFinite(accessTokenExpiresAt) || accessTokenExpiresAt <= now)
+    return 'an access token that is already expired (after clock correction)';
+  if (refreshToken != null && typeof refreshToken !== 'string') return 'a refresh token that is not a string';
+  if (refreshTokenExpiresAt != null && !Number.isFinite(refreshTokenExpiresAt))
+    return 'a refresh token expiry that is not epoch ms';
+  return undefined;
+}
 
 /** Whether a set holds a refresh token to send (a provider's `null` or `''` is none). */
 const hasRefreshToken = (tokens: Partial<TokenSet> | undefined): boolean =>
   typeof tokens?.refreshToken === 'string' && tokens.refreshToken !== '';
 
 function checked(tokens: TokenSet, now: number, previous: Partial<TokenSet> | undefined): TokenSet {
-  for (const [unusable, what] of UNUSABLE)
-    if (unusable(tokens, now)) throw new MalformedResponseError(`provider returned ${what}`);
+  const why = unusable(tokens, now);
+  if (why !== undefined) throw new MalformedResponseError(`provider returned ${why}`);
   if (!hasRefreshToken(tokens) && previous !== undefined && hasRefreshToken(previous)) {
     // A provider that does not rotate: keep the refresh token we have.
     const { refreshToken, refreshTokenExpiresAt } = previous;

@@ -8,9 +8,6 @@
 import { ErrorCodes, isTokenManagerError, isTransientError } from '../errors';
 import type { AuthUnavailableError } from '../errors';
 
-/** The one cap on server-requested waits (`Retry-After`), by default: 10 minutes. */
-export const DEFAULT_MAX_RETRY_AFTER_MS = 600_000;
-
 /** The numbers of one backoff schedule. */
 export interface BackoffPolicy {
   /** Delay after the first failure, in ms; later ones grow by `factor`. */

@@ -79,10 +79,7 @@ export class BreakerLink {
     if (status?.state !== 'open' || status.openUntil === null) return undefined;
     const retryAfterMs = Math.ceil(status.openUntil - this.wallNow());
     if (retryAfterMs <= 0) return undefined; // half-open now: the run may be the probe
-    return new AuthUnavailableError(
-      { operation, reason: 'breaker', retryAfterMs },
-      cause === undefined ? undefined : { cause },
-    );
+    return new AuthUnavailableError({ operation, reason: 'breaker', retryAfterMs }, { cause });
   }
 
   /** Emits `breaker-changed` when the breaker's state differs from the one this manager last saw. */

@@ -11,7 +11,7 @@ import type { RefreshTokenSeed, TokenSet } from '../token-set';
 import { nextDelay } from './backoff';
 import type { BackoffPolicy } from './backoff';
 import type { ResolvedTokenManagerOptions } from './options';
-import type { InvalidateOptions, InvalidateResult, RefreshReason } from './types';
+import type { InvalidateOptions, InvalidateResult, RefreshReason, TokenManagerEvents } from './types';
 
 /** How the held token set was obtained: the outcome of the run that brought it, or the seed. */
 export type TokenOrigin = 'refreshed' | 'signed-in' | 'adopted' | 'seeded';
@@ -20,7 +20,6 @@ export type TokenOrigin = 'refreshed' | 'signed-in' | 'adopted' | 'seeded';
 export interface HeldSession {
   /** The token set as obtained: expiries in epoch ms on the wall clock of its arrival. */
   readonly tokens: TokenSet;
-  readonly source: TokenOrigin;
   /** Timeline: a background refresh starts from here. */
   readonly refreshAt: number;
   /** Timeline: callers wait for a new token from here. */
@@ -124,7 +123,8 @@ export class RefreshCycler {
   timerAt(now: number): number | undefined {
     const held = this.#held;
     if (held === undefined || !this.isValid(now)) return undefined;
-    return Math.max(held.refreshAt, this.#nextAttemptAt());
+    const failure = this.#failure;
+    return Math.max(held.refreshAt, 'nextAttemptAt' in failure ? failure.nextAttemptAt : Number.NEGATIVE_INFINITY);
   }
 
   /**
@@ -146,7 +146,7 @@ export class RefreshCycler {
       adopted: source === 'adopted',
       ...(handOver && source === 'adopted' ? { fallback: this.settings.random() } : {}),
     });
-    this.#held = { tokens, source, wallOffset, rejected: false, ...schedule };
+    this.#held = { tokens, wallOffset, rejected: false, ...schedule };
     this.#seed = undefined;
     this.#failure = { kind: 'none' };
     return this.#held;
@@ -224,10 +224,7 @@ export class RefreshCycler {
    * Whether to warn that the held refresh token nears its expiry (wall clock `wallNow`):
    * once per refresh token, when less than `warningMs` is left.
    */
-  refreshTokenWarning(
-    wallNow: number,
-    warningMs: number,
-  ): { refreshTokenExpiresAt: number; remainingMs: number } | undefined {
+  refreshTokenWarning(wallNow: number, warningMs: number): TokenManagerEvents['refreshTokenExpiring'][0] | undefined {
     const expiresAt = this.#held?.tokens.refreshTokenExpiresAt;
     if (expiresAt === undefined || expiresAt === this.#warnedRefreshExpiry) return undefined;
     const remainingMs = expiresAt - wallNow;
@@ -240,10 +237,5 @@ export class RefreshCycler {
   clear(): void {
     this.#held = undefined;
     this.#seed = undefined;
-  }
-
-  #nextAttemptAt(): number {
-    const failure = this.#failure;
-    return 'nextAttemptAt' in failure ? failure.nextAttemptAt : Number.NEGATIVE_INFINITY;
   }
 }

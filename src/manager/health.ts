@@ -45,8 +45,7 @@ export function assessHealth(input: HealthInput): TokenManagerHealth {
   const remainingMs = (status.accessTokenExpiresAt ?? now) - now;
   if (remainingMs < minValidityMs)
     reasons.push(`access token expires in ${Math.max(0, Math.round(remainingMs / 1000))} s`);
-  if (status.refreshTokenExpiresAt !== null && status.refreshTokenExpiresAt - now < input.refreshTokenWarningMs) {
+  if (status.refreshTokenExpiresAt !== null && status.refreshTokenExpiresAt - now < input.refreshTokenWarningMs)
     reasons.push('refresh token expires soon; a full sign-in will follow');
-  }
   return { status: reasons.length === 0 ? 'ok' : 'degraded', reasons };
 }

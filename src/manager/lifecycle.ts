@@ -9,6 +9,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import type { SessionStats } from './status';
 import type { LifecycleEvent, LifecycleEventType, TokenManagerEvents } from './types';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
@@ -51,11 +52,10 @@ export interface DiagnosticsMessage {
 /** Where the stream goes. */
 export interface LifecycleSinks {
   logger: Logger;
+  /** Also published as `source` on the diagnostics channels. */
   emitter: EventEmitter<TokenManagerEvents>;
-  /** Published as `source` on the diagnostics channels. */
-  source: object;
-  /** The manager's own bookkeeping (counters, status); runs first, always. */
-  observe: (event: LifecycleEvent) => void;
+  /** The manager's own bookkeeping (counters, status); told first, always. */
+  stats: SessionStats;
 }
 
 /** A named `EventEmitter` event with its payload. */
@@ -71,14 +71,10 @@ function namedEventOf(event: LifecycleEvent): NamedEvent | undefined {
     return ['refreshTokenExpiring', { refreshTokenExpiresAt, remainingMs }];
   }
   if (event.type !== 'refresh-ended') return undefined;
-  const { outcome, accessTokenExpiresAt, error } = event;
+  const { outcome, accessTokenExpiresAt, refreshTokenExpiresAt = null, reason, error } = event;
   if ((outcome === 'failed' || outcome === 'abandoned') && error !== undefined) return ['error', error];
   if ((outcome !== 'refreshed' && outcome !== 'signed-in') || accessTokenExpiresAt === undefined) return undefined;
-  const refreshTokenExpiresAt = event.refreshTokenExpiresAt ?? null;
-  return [
-    'refreshed',
-    { accessTokenExpiresAt, refreshTokenExpiresAt, signIn: outcome === 'signed-in', reason: event.reason },
-  ];
+  return ['refreshed', { accessTokenExpiresAt, refreshTokenExpiresAt, signIn: outcome === 'signed-in', reason }];
 }
 
 /** Emits lifecycle events to every sink. */
@@ -86,8 +82,8 @@ export class Lifecycle {
   constructor(private readonly sinks: LifecycleSinks) {}
 
   emit(event: LifecycleEvent): void {
-    const { logger, emitter, source, observe } = this.sinks;
-    observe(event);
+    const { logger, emitter, stats } = this.sinks;
+    stats.observe(event);
     const rejected = event.type === 'refresh-ended' && event.refreshTokenRejected === true;
     const [level, name, message] = rejected
       ? (['warn', 'refresh-end', REFRESH_TOKEN_REJECTED] as const)
@@ -99,7 +95,8 @@ export class Lifecycle {
     }
     if (emitter.listenerCount('lifecycle') > 0) this.#safely(() => emitter.emit('lifecycle', event));
     const channel = diagnosticsChannel.channel(`alix-token-manager:${event.type}`);
-    if (channel.hasSubscribers) this.#safely(() => channel.publish({ event, source } satisfies DiagnosticsMessage));
+    if (channel.hasSubscribers)
+      this.#safely(() => channel.publish({ event, source: emitter } satisfies DiagnosticsMessage));
     const named = namedEventOf(event);
     // EventEmitter throws on an 'error' nobody listens to; a background failure must not.
     if (named !== undefined && emitter.listenerCount(named[0]) > 0)

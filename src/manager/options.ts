@@ -6,7 +6,6 @@ import type { AuthBreaker, TokenStore } from '../stores/types';
 import { isHeaderSafeToken } from '../token-set';
 import type { InitialTokens, TokenSet } from '../token-set';
 import { definedOnly } from '../defaults';
-import { DEFAULT_MAX_RETRY_AFTER_MS } from './backoff';
 import type { BackoffPolicy } from './backoff';
 import { isPrivateStore } from '../stores/memory';
 
@@ -236,7 +235,7 @@ export const DEFAULT_RETRY_OPTIONS = Object.freeze({
   factor: 2,
   randomize: true,
   maxRetryTimeMs: 30_000,
-  maxRetryAfterMs: DEFAULT_MAX_RETRY_AFTER_MS,
+  maxRetryAfterMs: 600_000,
   backgroundMinDelayMs: 5_000,
   backgroundMaxDelayMs: 60_000,
 });
@@ -307,13 +306,10 @@ export function resolveTokenManagerOptions(options: InternalTokenManagerOptions)
   const given = [...Object.keys(options), ...Object.keys(options.retry ?? {}).map((key) => `retry.${key}`)];
   for (const name of given) check(!(name in RENAMED), `TokenManager option ${name} is now ${RENAMED[name]}`);
   for (const name of ['now', 'scheduler', 'authGate', 'random', 'onServable'] as const)
-    check(
-      resolved[name] === undefined || typeof resolved[name] === 'function',
-      `TokenManager option ${name} must be a function`,
-    );
+    check(['undefined', 'function'].includes(typeof resolved[name]), `TokenManager option ${name} must be a function`);
   const { breaker, storeKey, store } = resolved;
   check(
-    breaker === undefined || breaker === false || implementsAll(breaker, ['admit', 'record', 'snapshot']),
+    breaker === undefined || breaker === false || missingMethod(breaker, ['admit', 'record', 'snapshot']) === undefined,
     'TokenManager option breaker must be an AuthBreaker (admit(), record(), snapshot()) or false',
   );
   check(
@@ -322,7 +318,7 @@ export function resolveTokenManagerOptions(options: InternalTokenManagerOptions)
   );
   check(resolved.acquireTimeoutMs > 0, 'TokenManager option acquireTimeoutMs must be positive');
   if (store !== undefined) {
-    const missing = ['get', 'set', 'delete'].find((method) => !implementsAll(store, [method]));
+    const missing = missingMethod(store, ['get', 'set', 'delete']);
     check(missing === undefined, `TokenManager option store.${missing} must be a function`);
     check(resolved.provider.identity !== undefined || isPrivateStore(store), UNIDENTIFIED_ON_SHARED_STORE);
   }
@@ -330,10 +326,10 @@ export function resolveTokenManagerOptions(options: InternalTokenManagerOptions)
   return resolved;
 }
 
-/** Whether `value` is an object with every one of `methods`. */
-function implementsAll(value: unknown, methods: string[]): boolean {
-  return (
-    typeof value === 'object' && value !== null && methods.every((m) => typeof Reflect.get(value, m) === 'function')
+/** The first of `methods` that `value` lacks (the first of them when it is not an object). */
+function missingMethod(value: unknown, methods: string[]): string | undefined {
+  return methods.find(
+    (m) => typeof value !== 'object' || value === null || typeof Reflect.get(value, m) !== 'function',
   );
 }
 
@@ -361,20 +357,12 @@ function validateInitialTokens(tokens: InitialTokens): void {
  * attempts after a failed run while a valid token is held (`retry.background*`). Both share
  * the `Retry-After` cap.
  */
-export function backoffPolicies({
-  retry,
-  random,
-}: ResolvedTokenManagerOptions): Record<'foreground' | 'background', BackoffPolicy> {
-  return {
-    foreground: { ...retry, maxAttempts: retry.retries + 1, random },
-    background: {
-      ...retry,
-      minDelayMs: retry.backgroundMinDelayMs,
-      maxDelayMs: retry.backgroundMaxDelayMs,
-      factor: 2,
-      randomize: false,
-      maxAttempts: Number.POSITIVE_INFINITY,
-      random,
-    },
-  };
+export function backoffPolicies(
+  options: ResolvedTokenManagerOptions,
+): Record<'foreground' | 'background', BackoffPolicy> {
+  const { retry, random } = options;
+  const foreground = { ...retry, maxAttempts: retry.retries + 1, random };
+  const { backgroundMinDelayMs: minDelayMs, backgroundMaxDelayMs: maxDelayMs } = retry;
+  const background = { ...foreground, minDelayMs, maxDelayMs, factor: 2, randomize: false, maxAttempts: Infinity };
+  return { foreground, background };
 }

@@ -15,12 +15,7 @@ import type { TokenOrigin } from './cycler';
 import { assessHealth } from './health';
 import { Lifecycle } from './lifecycle';
 import { backoffPolicies, resolveTokenManagerOptions } from './options';
-import type {
-  InternalTokenManagerOptions,
-  ResolvedTokenManagerOptions,
-  ScheduledRefresh,
-  TokenManagerOptions,
-} from './options';
+import type { ResolvedTokenManagerOptions, ScheduledRefresh, TokenManagerOptions } from './options';
 import { SessionStats, snapshotStatus } from './status';
 import type {
   GetAccessTokenOptions,
@@ -80,7 +75,6 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   #flight: Flight | undefined;
   #runs = 0;
   #hot: { readonly token: string; readonly refreshAt: number } | undefined;
-  readonly #onServable: InternalTokenManagerOptions['onServable'];
   /** The start-up read (the store, else the seed), made once; callers that arrive meanwhile wait for it. */
   #startup: Promise<void> | undefined;
   #started = false;
@@ -98,7 +92,6 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     super();
     const resolved = resolveTokenManagerOptions(options);
     this.#options = resolved;
-    this.#onServable = resolved.onServable;
     this.#wallNow = resolved.now ?? ((): number => systemClock.now());
     this.#time = resolved.now ?? monotonicClock();
     this.#clock = { ...systemClock, ...resolved.timers, now: this.#time };
@@ -107,12 +100,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     this.storeKey = resolved.storeKey ?? `alix-token-manager:session:${identity}`;
     const policies = backoffPolicies(resolved);
     this.#cycler = new RefreshCycler({ ...resolved, background: policies.background });
-    this.#lifecycle = new Lifecycle({
-      logger: createLogger(resolved.logger),
-      emitter: this,
-      source: this,
-      observe: (event) => this.#stats.observe(event),
-    });
+    this.#lifecycle = new Lifecycle({ logger: createLogger(resolved.logger), emitter: this, stats: this.#stats });
     const store = resolved.store ?? new MemoryTokenStore({ now: this.#wallNow });
     // The `breaker` option, else the store's own, else none (`false`, or a store without one).
     const breaker = resolved.breaker === false ? undefined : (resolved.breaker ?? store.breaker);
@@ -398,7 +386,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
         const newer = isNewerSession(this.#acquire, stored, current);
         // Installed only if nothing changed meanwhile (a run started, or ended with its own session).
         const unchanged = !this.#closed && this.#flight === undefined && this.#cycler.held === held;
-        if (newer && unchanged) this.#install(stored as TokenSet, 'adopted');
+        if (newer && unchanged) this.#install(stored, 'adopted');
       })
       .catch(() => undefined)
       .finally(() => {
@@ -416,7 +404,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const held = this.#cycler.held;
     const servable = held === undefined || held.rejected ? undefined : held;
     this.#hot = servable && { token: servable.tokens.accessToken, refreshAt: servable.refreshAt };
-    this.#onServable?.(servable?.tokens, servable?.refreshAt ?? Number.NEGATIVE_INFINITY);
+    this.#options.onServable?.(servable?.tokens, servable?.refreshAt ?? Number.NEGATIVE_INFINITY);
   }
 
   #closeNow(): void {
