@@ -1,6 +1,7 @@
 /**
- * The process-local auth circuit breaker (the default of a `MemoryTokenStore`), and the options,
- * validation and rules it shares with the Redis store's breaker (./redis-breaker.ts).
+ * The process-local auth circuit breaker (the default of a `MemoryTokenStore`), the options,
+ * validation and rules it shares with the Redis store's breaker (./redis-breaker.ts), and
+ * `setRecent()`, the bounded least-recently-used map both breakers and the Redis store keep.
  */
 import { systemClock } from '../clock';
 import { assertPositiveMs, definedOnly } from '../defaults';
@@ -45,14 +46,14 @@ export const DEFAULT_AUTH_BREAKER_OPTIONS = Object.freeze({
 /** Breaker options with the defaults applied. */
 export type ResolvedAuthBreakerOptions = Required<AuthBreakerOptions>;
 
+/** One circuit's state, before {@link combine} says which circuit decides (`level`). */
+export type CircuitStatus = Omit<BreakerStatus, 'level'>;
+
 /**
  * Merges the defaults and validates.
  * @throws ConfigurationError naming the offending option (`owner` says whose option it is).
  */
-export function resolveAuthBreakerOptions(
-  options: AuthBreakerOptions = {},
-  owner = 'AuthBreaker',
-): ResolvedAuthBreakerOptions {
+export function resolveAuthBreakerOptions(options: AuthBreakerOptions, owner: string): ResolvedAuthBreakerOptions {
   assertConfig(typeof options === 'object' && options !== null, `${owner} breaker options must be an object`);
   const resolved = { ...DEFAULT_AUTH_BREAKER_OPTIONS, ...definedOnly(options) };
   const { failureThreshold, windowMs, openMs, now } = resolved;
@@ -96,7 +97,7 @@ class Circuit {
       Object.assign(this, { tripped: true, openUntil: now + openForMs });
   }
 
-  status(now: number): Omit<BreakerStatus, 'level'> {
+  status(now: number): CircuitStatus {
     if (!this.tripped)
       return { state: 'closed', failures: now < this.windowEndsAt ? this.failures : 0, openUntil: null };
     if (now < this.openUntil) return { state: 'open', failures: this.failures, openUntil: Math.ceil(this.openUntil) };
@@ -172,8 +173,10 @@ export class LocalAuthBreaker implements AuthBreaker {
       resetScope(scope);
       return;
     }
-    touch(this.#scopes, call.scope, MAX_SCOPES, () => scope);
-    const session = touch(scope.sessions, call.session, MAX_FAILING_SESSIONS, () => new Circuit());
+    // Both go last in their maps (the order of the latest failures); past the bound, the first is forgotten.
+    setRecent(this.#scopes, call.scope, scope, MAX_SCOPES);
+    const session = scope.sessions.get(call.session) ?? new Circuit();
+    setRecent(scope.sessions, call.session, session, MAX_FAILING_SESSIONS);
     session.fail(now, options, breakerOpenMs(options.openMs, retryAfterMs), true);
     // A new window of the scope's evidence once the last one ended.
     if (!scope.tripped && now >= scope.windowEndsAt) resetScope(scope);
@@ -198,26 +201,18 @@ function resetScope(scope: ScopeCircuit): void {
   scope.limited.clear();
 }
 
-/**
- * The entry under `key` (made if missing), put last in `map` (the order of the latest failures);
- * past `max`, the first is forgotten.
- */
-function touch<T>(map: Map<string, T>, key: string, max: number, make: () => T): T {
-  const value = map.get(key) ?? make();
+/** Sets `key` as the most recently used entry of `map`, dropping the least recently used past `max`. */
+export function setRecent<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
   map.delete(key);
   map.set(key, value);
-  if (map.size > max) map.delete(map.keys().next().value as string);
-  return value;
+  if (map.size > max) map.delete(map.keys().next().value as K);
 }
 
 /**
  * The view of one call: whichever circuit holds it longest decides (open over half-open, then
  * the later `openUntil`).
  */
-export function combine(
-  own: Omit<BreakerStatus, 'level'> | undefined,
-  shared: Omit<BreakerStatus, 'level'>,
-): BreakerStatus {
+export function combine(own: CircuitStatus | undefined, shared: CircuitStatus): BreakerStatus {
   if (shared.state === 'closed' && (own === undefined || own.state === 'closed'))
     return { ...shared, failures: Math.max(shared.failures, own?.failures ?? 0), level: null };
   const rank = { closed: 0, 'half-open': 1, open: 2 } as const;

@@ -1,11 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { breakerOpenMs } from '../manager/backoff';
-import { combine } from './memory-breaker';
-import type { ResolvedAuthBreakerOptions } from './memory-breaker';
-import { isRefusal, setRecent, warnRefusedOnce } from './redis-commands';
+import { combine, setRecent } from './memory-breaker';
+import type { CircuitStatus, ResolvedAuthBreakerOptions } from './memory-breaker';
+import { isRefusal, warnRefusedOnce } from './redis-commands';
 import type { RedisCommands } from './redis-commands';
-import type { AuthBreaker, BreakerAdmission, BreakerCall, BreakerOutcome, BreakerState, BreakerStatus } from './types';
+import type { AuthBreaker, BreakerAdmission, BreakerCall, BreakerOutcome, BreakerStatus } from './types';
 
 /**
  * The Redis names of one circuit (a scope's, or one session's within it): `tripped` exists while
@@ -98,8 +98,7 @@ local function fail(tripped, open, failures, openFor, canTrip, lifetime)
 end
 note(KEYS[9], KEYS[10])
 if limited then note(KEYS[11], KEYS[12]) end
-local sharedOpen = openMs
-if redis.call('EXISTS', KEYS[12]) == 1 then sharedOpen = ownOpen end
+local sharedOpen = redis.call('EXISTS', KEYS[12]) == 1 and ownOpen or openMs
 local ownLeft = fail(KEYS[1], KEYS[2], KEYS[4], ownOpen, true, ownOpen + windowMs)
 local manySessions = redis.call('EXISTS', KEYS[10]) == 1
 local sharedLeft, count = fail(KEYS[5], KEYS[6], KEYS[8], sharedOpen, manySessions, scopeLifetime)
@@ -113,8 +112,7 @@ const TRIPPED_LIFETIME_MS = 24 * 60 * 60_000;
 /** At most this many sessions' and scopes' last-seen states are remembered (for `snapshot()`); the oldest go first. */
 const MAX_REMEMBERED = 10_000;
 
-type Remembered = Omit<BreakerStatus, 'level'>;
-const CLOSED: Remembered = Object.freeze({ state: 'closed', failures: 0, openUntil: null });
+const CLOSED: CircuitStatus = Object.freeze({ state: 'closed', failures: 0, openUntil: null });
 
 /**
  * The fleet-wide {@link AuthBreaker} of a `RedisTokenStore`: every replica on the Redis shares
@@ -126,12 +124,12 @@ const CLOSED: Remembered = Object.freeze({ state: 'closed', failures: 0, openUnt
  */
 export class RedisAuthBreaker implements AuthBreaker {
   /** Per call (scope and session), its session's circuit as last seen, while not closed; least recently seen first. */
-  readonly #sessions = new Map<string, Remembered>();
+  readonly #sessions = new Map<string, CircuitStatus>();
   /**
    * Per scope, its circuit as last seen by any session of this process, while not closed or counting: the
    * scope's circuit is one for all its sessions, so each of them fails fast on it without asking Redis first.
    */
-  readonly #scopes = new Map<string, Remembered>();
+  readonly #scopes = new Map<string, CircuitStatus>();
   /**
    * Calls whose last admission found none of the keys a success deletes: their success sends no
    * DEL. Failures counted anywhere in the fleet before that admission are seen by it (and then
@@ -255,13 +253,13 @@ export class RedisAuthBreaker implements AuthBreaker {
   }
 
   /** Keeps the session's circuit, and the scope's when seen, while they are not closed (or count failures). */
-  #remember(call: BreakerCall, own: Remembered, shared?: Remembered): void {
+  #remember(call: BreakerCall, own: CircuitStatus, shared?: CircuitStatus): void {
     keepWhileFailing(this.#sessions, sessionKey(call), own);
     if (shared !== undefined) keepWhileFailing(this.#scopes, call.scope, shared);
   }
 }
 
-function keepWhileFailing(map: Map<string, Remembered>, key: string, status: Remembered): void {
+function keepWhileFailing(map: Map<string, CircuitStatus>, key: string, status: CircuitStatus): void {
   if (status.state !== 'closed' || status.failures !== 0) setRecent(map, key, status, MAX_REMEMBERED);
   else map.delete(key);
 }
@@ -271,17 +269,17 @@ function sessionKey(call: BreakerCall): string {
   return `${call.scope}\n${call.session}`;
 }
 
-function opened(waitMs: number, failures: number, now: number): Remembered {
+function opened(waitMs: number, failures: number, now: number): CircuitStatus {
   return { state: 'open', failures, openUntil: Math.ceil(now + waitMs) };
 }
 
-function closedOr(probe: boolean, failures: number): Remembered {
+function closedOr(probe: boolean, failures: number): CircuitStatus {
   return { state: probe ? 'half-open' : 'closed', failures, openUntil: null };
 }
 
 /** An open period that ran out reads as half-open. */
-function lapse(status: Remembered, now: number): Remembered {
+function lapse(status: CircuitStatus, now: number): CircuitStatus {
   return status.state === 'open' && status.openUntil !== null && status.openUntil <= now
-    ? { ...status, state: 'half-open' as BreakerState, openUntil: null }
+    ? { ...status, state: 'half-open', openUntil: null }
     : status;
 }

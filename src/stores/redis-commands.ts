@@ -119,10 +119,3 @@ export function warnRefusedOnce(log: Logger, use: 'lock' | 'breaker', error: unk
   const text = `Redis refuses the ${use} commands for this user; the ${use} is off until its ACL allows them`;
   warnOnce(log, `${use}-refused`, { err: error }, `${text} (see docs/scaling.md)`);
 }
-
-/** Sets `key` as the most recently used entry of `map`, dropping the least recently used past `max`. */
-export function setRecent<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
-  map.delete(key);
-  map.set(key, value);
-  if (map.size > max) map.delete(map.keys().next().value as K);
-}

@@ -17,10 +17,10 @@ import {
 import type { DecodedSession } from './redis-scripts';
 import { UnreadableSessionError, openSession, resolveTokenCipher, sealSession } from './encryption';
 import type { TokenCipher, TokenEncryptionOptions } from './encryption';
-import { resolveAuthBreakerOptions } from './memory-breaker';
+import { resolveAuthBreakerOptions, setRecent } from './memory-breaker';
 import type { AuthBreakerOptions } from './memory-breaker';
 import { RedisAuthBreaker } from './redis-breaker';
-import { RedisCommands, isRefusal, setRecent, warnOnce, warnRefusedOnce } from './redis-commands';
+import { RedisCommands, isRefusal, warnOnce, warnRefusedOnce } from './redis-commands';
 import { RedisNotifications } from './redis-notifications';
 import type { PubSubMode, Watch } from './redis-notifications';
 import type {
