@@ -13,13 +13,11 @@ const MAX_SESSION_KEY_LENGTH = 320;
 /** The manager options the pool sets for each session itself. */
 const PER_SESSION = ['provider', 'scheduler', 'authGate', 'onServable', 'storeKey', 'initialTokens'] as const;
 
-/** What every session of a pool shares: the {@link TokenManagerOptions} a pool passes on. */
-type PooledManagerOptions = Omit<TokenManagerOptions, (typeof PER_SESSION)[number]>;
-
 /**
- * Options of {@link TokenManagerPool}; every `TokenManager` option (but the per-session ones) applies to each session.
+ * Options of {@link TokenManagerPool}; every `TokenManager` option (but the per-session ones) applies to each session:
+ * what every session of a pool shares.
  */
-export interface TokenManagerPoolOptions extends PooledManagerOptions {
+export interface TokenManagerPoolOptions extends Omit<TokenManagerOptions, (typeof PER_SESSION)[number]> {
   /**
    * Builds the provider of one session from its key (an end user's email, say); called once
    * per session, when it is created. `AlixAuthProvider.forUsers(common)` returns one.
@@ -78,33 +76,24 @@ export interface InternalTokenManagerPoolOptions
   encryption?: MemoryTokenStoreOptions['encryption'];
 }
 
-/** Pool options with their defaults applied, split into the pool's and the sessions'. */
-export interface ResolvedPoolOptions extends Required<
-  Pick<TokenManagerPoolOptions, 'createProvider' | 'maxSessions' | 'idleTtlMs' | 'maxConcurrentAuth'>
-> {
-  /** The sessions' `acquireTimeoutMs` (default applied). */
-  acquireTimeoutMs: number;
-  /** The store the pool made for itself, without a `store` option (then also `manager.store`): emptied by `close()`. */
-  privateStore: MemoryTokenStore | undefined;
-  /** What each session's manager is built with (besides its provider and the pool's hooks). */
-  manager: Omit<InternalTokenManagerOptions, (typeof PER_SESSION)[number]>;
-}
-
 /** Stands in for the per-session providers while the shared manager options are validated; never called. */
 const unused = (): Promise<never> => Promise.reject(new Error('unused'));
 const NO_PROVIDER: TokenProvider = { authenticate: unused, refresh: unused, identity: { id: 'pool' } };
 
 /**
  * Merges the defaults once and validates every option, the sessions' manager options included.
+ * @returns the pool options with their defaults applied, split into the pool's and the sessions':
+ *   `acquireTimeoutMs` is the sessions' (default applied); `privateStore` the store the pool made for
+ *   itself, without a `store` option (then also `manager.store`): emptied by `close()`; `manager` what
+ *   each session's manager is built with (besides its provider and the pool's hooks).
  * @throws ConfigurationError naming the offending option.
  */
-export function resolvePoolOptions(options: InternalTokenManagerPoolOptions): ResolvedPoolOptions {
+export function resolvePoolOptions(options: InternalTokenManagerPoolOptions) {
   assertConfig(typeof options === 'object' && options !== null, 'TokenManagerPool needs an options object');
   const check = (ok: boolean, problem: string): void => assertConfig(ok, `TokenManagerPool option ${problem}`);
   check(typeof options.createProvider === 'function', 'createProvider must be a function (key) => TokenProvider');
-  const given = options as Partial<InternalTokenManagerOptions>;
   for (const name of PER_SESSION)
-    check(given[name] === undefined, `${name} is per session and set by the pool; remove it`);
+    check(Reflect.get(options, name) === undefined, `${name} is per session and set by the pool; remove it`);
   const { createProvider, maxSessions, maxStoredSessions, idleTtlMs, maxConcurrentAuth, encryption, ...manager } = {
     ...DEFAULT_TOKEN_MANAGER_POOL_OPTIONS,
     ...definedOnly(options),

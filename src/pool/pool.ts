@@ -18,9 +18,9 @@ import type { TokenSet } from '../token-set';
 import { TimerHeap, type HeapEntry } from './heap';
 import { HotTable } from './hot-table';
 import { assertSessionKey, resolvePoolOptions } from './options';
-import type { InternalTokenManagerPoolOptions, ResolvedPoolOptions, TokenManagerPoolOptions } from './options';
+import type { InternalTokenManagerPoolOptions, TokenManagerPoolOptions } from './options';
 import { AuthSemaphore } from './semaphore';
-import type { PoolEvictionReason, TokenManagerPoolEvents, TokenManagerPoolStatus } from './types';
+import type { PoolEvictedEvent, TokenManagerPoolEvents, TokenManagerPoolStatus } from './types';
 
 /** A session's idle TTL and LRU place are renewed at most this often, in ms: the hot path stays a table lookup. */
 const RENEW_INTERVAL_MS = 1_000;
@@ -81,7 +81,7 @@ class PoolSession {
  * ```
  */
 export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
-  readonly #options: ResolvedPoolOptions;
+  readonly #options: ReturnType<typeof resolvePoolOptions>;
   readonly #time: () => number;
   readonly #wallNow: () => number;
   readonly #heap: TimerHeap;
@@ -307,12 +307,11 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     if (manager.listenerCount('lifecycle') !== 1 || manager.status().lastError !== null) return;
     // Ours is its only listener: its `closed` event is no eviction.
     manager.removeAllListeners('lifecycle');
+    // Closing tells #hold that it serves nothing: the hot path serves none meanwhile.
     manager.close();
     session.manager = undefined;
-    // Its last tokens seed the next manager (closing cleared them); the hot path serves none meanwhile.
+    // Its last tokens (closing cleared them) seed the next manager.
     session.tokens = tokens;
-    session.refreshAt = Number.NEGATIVE_INFINITY;
-    this.#publish(session);
   }
 
   /** The manager's servable token set changed: learn a new token's lifetime, and publish it to the hot path. */
@@ -371,11 +370,9 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
    * be waiting on is skipped (the pool then holds more than `maxSessions` for that long at most).
    */
   #trim(size: number): void {
-    const now = this.#time();
-    const wallNow = this.#wallNow();
     for (const session of this.#sessions.values()) {
       if (this.#sessions.size <= size) return;
-      if (!this.#busy(session, now, wallNow)) this.#evict(session.key, 'capacity');
+      if (!this.#busy(session)) this.#evict(session.key, 'capacity');
     }
   }
 
@@ -383,16 +380,16 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
    * Whether a caller may be waiting on this session's token (it must not be closed under them):
    * pinned, or without a valid token and used within `acquireTimeoutMs`.
    */
-  #busy(session: PoolSession, now: number, wallNow: number): boolean {
-    const recent = now - session.renewedAt < this.#options.acquireTimeoutMs + RENEW_INTERVAL_MS;
-    return session.pins > 0 || (!((session.tokens?.accessTokenExpiresAt ?? 0) > wallNow) && recent);
+  #busy(session: PoolSession): boolean {
+    const recent = this.#time() - session.renewedAt < this.#options.acquireTimeoutMs + RENEW_INTERVAL_MS;
+    return session.pins > 0 || (!((session.tokens?.accessTokenExpiresAt ?? 0) > this.#wallNow()) && recent);
   }
 
   /**
    * Evicts `key`'s session for `reason` (node-cache's `del` closes it), and counts and reports the
    * eviction. node-cache reports its own, the idle ones, as `expired` once it has deleted them.
    */
-  #evict(key: string, reason: PoolEvictionReason): void {
+  #evict(key: string, reason: PoolEvictedEvent['reason']): void {
     this.#cache.del(key);
     if (reason === 'idle' || reason === 'capacity') this.#evictions += 1;
     if (this.listenerCount('evicted') > 0) this.emit('evicted', { session: key, reason });
@@ -422,7 +419,6 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
    */
   #sweep(): void {
     const now = this.#time();
-    const wallNow = this.#wallNow();
     let unvisited = this.#sessions.size;
     for (const session of this.#sessions.values()) {
       // From here on, sessions were moved to the end in this very sweep (or renewed just now): all live.
@@ -431,7 +427,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       // A session under a wait (no TTL in node-cache) moves to the end without counting as used.
       if (session.pins > 0) this.#toEnd(session);
       // A session a caller may be waiting on is kept a little longer (it moves to the end).
-      else if (this.#busy(session, now, wallNow) && this.#renew(session, now)) continue;
+      else if (this.#busy(session) && this.#renew(session, now)) continue;
       else if (this.#cache.has(session.key)) break;
     }
     const oldest = this.#sessions.values().next().value;

@@ -7,13 +7,11 @@ export type PoolLifecycleEvent = LifecycleEvent & {
   session: string;
 };
 
-/** Why a session left the pool. */
-export type PoolEvictionReason = 'idle' | 'capacity' | 'deleted' | 'closed';
-
 /** Payload of the pool's `'evicted'` event. */
 export interface PoolEvictedEvent {
   session: string;
-  reason: PoolEvictionReason;
+  /** Why the session left the pool. */
+  reason: 'idle' | 'capacity' | 'deleted' | 'closed';
 }
 
 /** Events a `TokenManagerPool` emits (Node `EventEmitter`). */

@@ -57,8 +57,7 @@ export function createTokenManagerFromEnv(
  *   so a fixed environment works on the next call).
  */
 export function getDefaultTokenManager(): TokenManager {
-  defaultManager ??= createTokenManagerFromEnv();
-  return defaultManager;
+  return (defaultManager ??= createTokenManagerFromEnv());
 }
 
 /**
