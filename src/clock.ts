@@ -56,7 +56,7 @@ export function monotonicClock(): () => number {
 /** Arms an `unref()`ed timer, clamping the delay to what Node supports. */
 export function setUnrefTimeout(clock: Clock, callback: () => void, delayMs: number): TimerHandle {
   const handle = clock.setTimeout(callback, Math.min(Math.max(0, delayMs), MAX_TIMER_DELAY_MS));
-  if (typeof handle === 'object' && typeof handle.unref === 'function') handle.unref();
+  if (typeof handle === 'object') handle.unref?.();
   return handle;
 }
 

@@ -23,20 +23,14 @@ export const REDACT_PATHS: readonly string[] = Object.freeze(
   [...SECRET_KEYS, 'authorization', 'Authorization'].flatMap((key) => [key, `*.${key}`, `*.*.${key}`, `*.*.*.${key}`]),
 );
 
-/** A header value carrying a bearer token. */
-const BEARER_VALUE = /^\s*bearer\s+\S/i;
-
-/** An `Authorization: Bearer …` line in a raw HTTP header block. */
-const BEARER_LINE = /^(authorization:[ \t]*bearer[ \t]+)[^\r\n]*/gim;
-
 /** Whether a header value carries a bearer token. */
 export function isBearerValue(value: string): boolean {
-  return BEARER_VALUE.test(value);
+  return /^\s*bearer\s+\S/i.test(value);
 }
 
-/** Replaces the token of every `Authorization: Bearer …` line in a raw header block. */
+/** Replaces the token of every `Authorization: Bearer …` line in a raw HTTP header block. */
 export function redactBearerLines(text: string): string {
-  return text.replace(BEARER_LINE, `$1${REDACTED}`);
+  return text.replace(/^(authorization:[ \t]*bearer[ \t]+)[^\r\n]*/gim, `$1${REDACTED}`);
 }
 
 /** Replaces every occurrence of the given secrets (4 characters or more) with `[REDACTED]`. */
@@ -90,10 +84,10 @@ export function redactOpaqueRuns(text: string): string {
  * in `config` and the bearer in `request`. This library's own errors (codes `ERR_ALIX_*`)
  * hold no secret and are kept as they are.
  */
-export function sanitizeCause(cause: unknown): unknown {
-  const code = typeof cause === 'object' && cause !== null ? (cause as { code?: unknown }).code : undefined;
-  if (cause instanceof Error && typeof code === 'string' && code.startsWith('ERR_ALIX_')) return cause;
+export function sanitizeCause(cause: unknown): Error {
   if (!(cause instanceof Error)) return new Error(typeof cause === 'string' ? cause : 'non-error thrown');
+  const { code } = cause as { code?: unknown };
+  if (typeof code === 'string' && code.startsWith('ERR_ALIX_')) return cause;
   const summary = new Error(cause.message);
   summary.name = cause.name;
   if (typeof cause.stack === 'string') summary.stack = redactBearerLines(cause.stack);
@@ -105,9 +99,9 @@ export function sanitizeCause(cause: unknown): unknown {
  * {@link sanitizeCause}, with every occurrence of `secrets` also taken out of the message and
  * stack: for errors of user code (a signer, `signedString()`) that saw a secret and may echo it.
  */
-export function sanitizeCauseOf(cause: unknown, secrets: readonly string[]): unknown {
+export function sanitizeCauseOf(cause: unknown, secrets: readonly string[]): Error {
   const summary = sanitizeCause(cause);
-  if (!(summary instanceof Error) || summary === cause) return summary;
+  if (summary === cause) return summary;
   summary.message = redactSecrets(summary.message, secrets);
   if (typeof summary.stack === 'string') summary.stack = redactSecrets(summary.stack, secrets);
   return summary;

@@ -14,9 +14,7 @@ export function onAbort(signal: AbortSignal, callback: () => void): () => void {
     signal.addEventListener('abort', () => waiters.forEach((waiter) => waiter()), { once: true });
   }
   waiters.add(callback);
-  return () => {
-    waiters.delete(callback);
-  };
+  return () => void waiters.delete(callback);
 }
 
 /**

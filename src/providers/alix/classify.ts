@@ -179,13 +179,9 @@ function readExpiryValue(value: unknown): Expiry | { problem: string } {
  * server's). `undefined` when the token is not a JWT or has no numeric `exp`.
  */
 function jwtExp(token: string): number | undefined {
-  try {
-    const payload = /^[^.]*\.([^.]+)\.[^.]*$/.exec(token)?.[1] ?? '';
-    const claims: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
-    return isRecord(claims) && typeof claims.exp === 'number' ? claims.exp : undefined;
-  } catch {
-    return undefined;
-  }
+  const payload = /^[^.]*\.([^.]+)\.[^.]*$/.exec(token)?.[1] ?? '';
+  const claims = parseJson(Buffer.from(payload, 'base64url').toString('utf8'));
+  return isRecord(claims) && typeof claims.exp === 'number' ? claims.exp : undefined;
 }
 
 /**
