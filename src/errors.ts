@@ -380,8 +380,3 @@ export function errorCodeOf(error: unknown): string | undefined {
   const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
   return typeof code === 'string' ? code : undefined;
 }
-
-/** True when the error says retrying later may succeed. */
-export function isTransientError(error: unknown): boolean {
-  return isTokenManagerError(error) && error.transient;
-}

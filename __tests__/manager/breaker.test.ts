@@ -90,6 +90,16 @@ describe('LocalAuthBreaker', () => {
     expect(breaker.snapshot(ONE)).toMatchObject({ state: 'closed', failures: 1 });
   });
 
+  it("keeps a MemoryTokenStore's clock when the store's breaker options leave `now` undefined", async () => {
+    const clock = manualClock();
+    const { breaker } = new MemoryTokenStore({ now: clock.now, breaker: { failureThreshold: 1, now: undefined } });
+    await breaker?.record(ONE, 'transient-failure');
+    expect(breaker?.snapshot(ONE)).toMatchObject({
+      state: 'open',
+      openUntil: clock.now() + DEFAULT_AUTH_BREAKER_OPTIONS.openMs,
+    });
+  });
+
   it('refuses bad options at construction', () => {
     expect(() => new LocalAuthBreaker({ failureThreshold: 0 })).toThrow(ConfigurationError);
     expect(() => new LocalAuthBreaker({ openMs: -1 })).toThrow(/openMs/);

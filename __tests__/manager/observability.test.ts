@@ -132,6 +132,10 @@ describe('TokenManager', () => {
         { provider: new FakeProvider({ now: Date.now }), initialTokens: { refreshToken: '' } },
       ],
       ['a store without methods', { provider: new FakeProvider({ now: Date.now }), store: {} }],
+      [
+        'a randomize that is not a boolean',
+        { provider: new FakeProvider({ now: Date.now }), retry: { randomize: 'no' } },
+      ],
     ])('throws a ConfigurationError for %s', (_label, options) => {
       expect(() => new TokenManager(options as never)).toThrow(ConfigurationError);
     });

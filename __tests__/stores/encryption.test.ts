@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import NodeCache from 'node-cache';
-import { ConfigurationError } from '../../src/errors';
+import { ConfigurationError, ErrorCodes } from '../../src/errors';
 import type { LifecycleEvent } from '../../src/manager/types';
 import { createTokenManagerFromEnv } from '../../src/standalone/default-manager';
 import { parseEncryptionKeys, readAlixEnvConfig } from '../../src/standalone/env-config';
 import { AesGcmTokenCipher } from '../../src/stores/encryption';
 import type { TokenCipher } from '../../src/stores/encryption';
-import { UNREADABLE_SESSION_CODE, UnreadableSessionError, sessionAad } from '../../src/stores/encryption';
+import { UnreadableSessionError, sessionAad } from '../../src/stores/encryption';
 import { MemoryTokenStore } from '../../src/stores/memory';
 import { FakeProvider, makeTokenSet } from '../helpers/fake-provider';
 import { makeManager } from '../helpers/manager';
@@ -98,8 +98,8 @@ describe('MemoryTokenStore with encryption', () => {
     cache.set('alix-token-manager:session:id-b', cache.get(KEY));
     const read = store.get('alix-token-manager:session:id-b');
     await expect(read).rejects.toBeInstanceOf(UnreadableSessionError);
-    await expect(read).rejects.toMatchObject({ code: UNREADABLE_SESSION_CODE });
-    await expect(new MemoryTokenStore({ cache }).get(KEY)).rejects.toMatchObject({ code: UNREADABLE_SESSION_CODE });
+    await expect(read).rejects.toMatchObject({ code: ErrorCodes.STORE_UNREADABLE });
+    await expect(new MemoryTokenStore({ cache }).get(KEY)).rejects.toMatchObject({ code: ErrorCodes.STORE_UNREADABLE });
   });
 
   it('binds the store key and identity unambiguously, even when one holds a newline', async () => {
@@ -109,7 +109,7 @@ describe('MemoryTokenStore with encryption', () => {
     await store.set('a', { identity: 'b\nc', tokens: makeTokenSet(Date.now()) });
     const sealed = cache.get<{ identity: string; sealed: string }>('a');
     cache.set('a\nb', { identity: 'c', sealed: sealed?.sealed });
-    await expect(store.get('a\nb')).rejects.toMatchObject({ code: UNREADABLE_SESSION_CODE });
+    await expect(store.get('a\nb')).rejects.toMatchObject({ code: ErrorCodes.STORE_UNREADABLE });
     // Without a newline, the additional data is what earlier versions sealed under: their values still open.
     expect(sessionAad('a', 'b')).toBe('alix-token-manager/session\na\nb');
   });
@@ -164,7 +164,7 @@ describe('TokenManager on an encrypting store', () => {
     expect(provider.authenticateCount).toBe(2);
     expect(manager.status().counts.unreadableSessions).toBeGreaterThanOrEqual(1);
     const failures = events.flatMap((event) => (event.type === 'store-failed' ? [event.errorCode] : []));
-    expect(failures).toContain(UNREADABLE_SESSION_CODE);
+    expect(failures).toContain(ErrorCodes.STORE_UNREADABLE);
     // Its write replaced the bad value: a new manager adopts the session.
     const { manager: next } = makeManager({ store: new MemoryTokenStore({ cache, encryption }), provider });
     await expect(next.getAccessToken()).resolves.toBe('access-2');

@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
+import { ErrorCodes } from '../../src/errors';
 import type { TokenManager } from '../../src/manager/token-manager';
 import type { RedisTokenStore, RedisTokenStoreOptions } from '../../src/redis';
-import { UNREADABLE_SESSION_CODE } from '../../src/stores/encryption';
 import type { TokenSet } from '../../src/token-set';
 import { FakeProvider } from '../helpers/fake-provider';
 import type { FakeProviderOptions } from '../helpers/fake-provider';
@@ -152,7 +152,7 @@ describeRedis('RedisTokenStore with encryption', () => {
     // The store's own read reports the code the manager counts.
     const reader = makeStore(await redis.connect());
     await client.set(sessionKey, JSON.stringify({ ...stored, sealed: flipped }));
-    await expect(reader.get(aliceManager.storeKey)).rejects.toMatchObject({ code: UNREADABLE_SESSION_CODE });
+    await expect(reader.get(aliceManager.storeKey)).rejects.toMatchObject({ code: ErrorCodes.STORE_UNREADABLE });
   });
 
   it('rotates across three keys: reads every listed one; a refresh re-writes the value under the current', async () => {

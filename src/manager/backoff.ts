@@ -5,7 +5,7 @@
  * opens the breaker. Pure: no clock, no timers; the caller passes the attempt, the error and
  * the time left.
  */
-import { ErrorCodes, isTokenManagerError, isTransientError } from '../errors';
+import { ErrorCodes, isTokenManagerError } from '../errors';
 import type { AuthUnavailableError } from '../errors';
 
 /** The numbers of one backoff schedule. */
@@ -57,7 +57,8 @@ export function nextDelay(attempt: number, error: unknown, budgetMs: number, pol
   const withRetryAfter = retryAfterMs === undefined ? {} : { retryAfterMs };
   // Transient failures (network, timeout, 5xx, 429) and malformed answers (a proxy's HTML page, a
   // half-written body) may pass on another attempt; rejections may not.
-  const retryable = isTransientError(error) || isTokenManagerError(error, ErrorCodes.MALFORMED_RESPONSE);
+  const retryable =
+    (isTokenManagerError(error) && error.transient) || isTokenManagerError(error, ErrorCodes.MALFORMED_RESPONSE);
   if (!retryable) return { retry: false, why: 'permanent', ...withRetryAfter };
   // An open breaker: waiting inside this run would only delay the caller; the background
   // (which holds a valid token) tries again at `retryAfterMs`.

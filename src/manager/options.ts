@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock';
-import { ConfigurationError } from '../errors';
+import { assertConfig as check } from '../errors';
 import type { TokenProvider } from '../providers/types';
 import type { AuthBreaker, TokenStore } from '../stores/types';
 import { isHeaderSafeToken } from '../token-set';
@@ -260,11 +260,6 @@ export type ResolvedTokenManagerOptions = Omit<InternalTokenManagerOptions, Dura
   -readonly [K in Duration]: number;
 } & { retry: Required<RetryOptions>; random: () => number };
 
-/** @throws ConfigurationError with `message` unless `ok`. */
-function check(ok: unknown, message: string): asserts ok {
-  if (!ok) throw new ConfigurationError(message);
-}
-
 /** Options renamed in 0.x: refused with their new name, so that an upgrade never drops one silently. */
 const RENAMED: Readonly<Record<string, string>> = {
   'retry.minTimeoutMs': 'retry.minDelayMs',
@@ -303,6 +298,7 @@ export function resolveTokenManagerOptions(options: InternalTokenManagerOptions)
   for (const name of Object.keys(DEFAULT_TOKEN_MANAGER_OPTIONS) as Duration[]) ms(name, resolved[name]);
   for (const name of Object.keys(DEFAULT_RETRY_OPTIONS) as (keyof RetryOptions)[])
     if (name !== 'randomize') ms(`retry.${name}`, resolved.retry[name]);
+  check(typeof resolved.retry.randomize === 'boolean', 'TokenManager option retry.randomize must be a boolean');
   const given = [...Object.keys(options), ...Object.keys(options.retry ?? {}).map((key) => `retry.${key}`)];
   for (const name of given) check(!(name in RENAMED), `TokenManager option ${name} is now ${RENAMED[name]}`);
   for (const name of ['now', 'scheduler', 'authGate', 'random', 'onServable'] as const)

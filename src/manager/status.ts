@@ -2,8 +2,7 @@
  * The manager's counters, kept by watching its own lifecycle stream, and the `status()`
  * snapshot built from them and the cycler.
  */
-import { errorCodeOf } from '../errors';
-import { UNREADABLE_SESSION_CODE } from '../stores/encryption';
+import { ErrorCodes, errorCodeOf } from '../errors';
 import type { BreakerLink } from './breaker';
 import type { RefreshCycler } from './cycler';
 import type { LifecycleEvent, TokenManagerState, TokenManagerStatus } from './types';
@@ -19,7 +18,7 @@ const COUNTED: { readonly [K in keyof Counts]: (event: LifecycleEvent) => boolea
   invalidations: (event) => event.type === 'invalidated' && event.result === 'refreshing',
   adoptions: (event) => event.type === 'adopted',
   ambiguousRefreshes: (event) => event.type === 'auth-call-ended' && event.ambiguous === true,
-  unreadableSessions: (event) => event.type === 'store-failed' && event.errorCode === UNREADABLE_SESSION_CODE,
+  unreadableSessions: (event) => event.type === 'store-failed' && event.errorCode === ErrorCodes.STORE_UNREADABLE,
 };
 const COUNTERS = Object.keys(COUNTED) as (keyof Counts)[];
 

@@ -143,16 +143,10 @@ function keyBytes(id: string, key: Buffer | Uint8Array | string, index: number):
 export type TokenEncryptionOptions = AesGcmTokenCipherOptions | { cipher: TokenCipher };
 
 /**
- * The `errorCode` of the manager's `store-failed` event (and of the error a store's `get()`
- * rejects with) when a stored value does not open; `status().counts.unreadableSessions` counts them.
- */
-export const UNREADABLE_SESSION_CODE = ErrorCodes.STORE_UNREADABLE;
-
-/**
  * A stored value that does not open: altered, moved under another session's key, sealed with a
  * key no longer listed, or encrypted while the store has no encryption. The manager treats the
  * session as absent (it refreshes or signs in, and its write replaces the value); callers never
- * see this error. `code` is {@link UNREADABLE_SESSION_CODE}.
+ * see this error. `code` is `ERR_ALIX_STORE_UNREADABLE`.
  */
 export class UnreadableSessionError extends TokenStoreError {
   constructor(key: string, why: string) {
@@ -162,7 +156,7 @@ export class UnreadableSessionError extends TokenStoreError {
         'a value changed outside the library is replaced at the next write',
     });
     // Its own code, so status() and metrics count it apart from a store that is down.
-    Object.defineProperty(this, 'code', { value: UNREADABLE_SESSION_CODE, enumerable: true, configurable: true });
+    Object.defineProperty(this, 'code', { value: ErrorCodes.STORE_UNREADABLE, enumerable: true, configurable: true });
   }
 }
 

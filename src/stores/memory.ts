@@ -1,4 +1,5 @@
 import NodeCache from 'node-cache';
+import { systemClock } from '../clock';
 import { definedOnly } from '../defaults';
 import { assertConfig } from '../errors';
 import { LocalAuthBreaker } from './memory-breaker';
@@ -78,7 +79,7 @@ export class MemoryTokenStore implements TokenStore {
   /** @throws ConfigurationError when an option is invalid. */
   constructor(options: MemoryTokenStoreOptions = {}) {
     assertConfig(typeof options === 'object' && options !== null, 'MemoryTokenStore options must be an object');
-    const resolved = { now: (): number => Date.now(), maxSessions: 100_000, ...definedOnly(options) };
+    const resolved = { now: systemClock.now, maxSessions: 100_000, ...definedOnly(options) };
     const { now, maxSessions, cache, breaker, encryption } = resolved;
     assertConfig(typeof now === 'function', 'MemoryTokenStore option now must be a function');
     const bounded = (Number.isInteger(maxSessions) || maxSessions === Infinity) && maxSessions >= 1;
@@ -89,7 +90,7 @@ export class MemoryTokenStore implements TokenStore {
     this.#cache = cache ?? new NodeCache({ useClones: false, checkperiod: 0, stdTTL: 0 });
     this.#now = now;
     this.#cipher = resolveTokenCipher(encryption, 'MemoryTokenStore');
-    this.breaker = breaker === false ? undefined : new LocalAuthBreaker({ now, ...breaker });
+    this.breaker = breaker === false ? undefined : new LocalAuthBreaker({ ...breaker, now: breaker?.now ?? now });
   }
 
   /** @throws UnreadableSessionError when an encrypted value does not open (the manager treats it as absent). */

@@ -269,7 +269,8 @@ export class RedisTokenStore implements TokenStore {
     const { key = DEFAULT_REDIS_TOKEN_STORE_OPTIONS.breakerKey, ...breaker } = options.breaker ?? {};
     const keyProblem = 'RedisTokenStore option breaker.key must be a non-empty string';
     assertConfig(typeof key === 'string' && key !== '', keyProblem);
-    const breakerOptions = resolveAuthBreakerOptions({ now: resolved.now, ...breaker }, 'RedisTokenStore breaker');
+    const now = breaker.now ?? resolved.now;
+    const breakerOptions = resolveAuthBreakerOptions({ ...breaker, now }, 'RedisTokenStore breaker');
     this.breaker = new RedisAuthBreaker(commands, { ...breakerOptions, key }, this.#log);
   }
 
