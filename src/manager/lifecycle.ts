@@ -9,7 +9,6 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { SessionStats } from './status';
 import type { LifecycleEvent, LifecycleEventType, TokenManagerEvents } from './types';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
@@ -55,7 +54,7 @@ export interface LifecycleSinks {
   /** Also published as `source` on the diagnostics channels. */
   emitter: EventEmitter<TokenManagerEvents>;
   /** The manager's own bookkeeping (counters, status); told first, always. */
-  stats: SessionStats;
+  stats: { observe(event: LifecycleEvent): void };
 }
 
 /** A named `EventEmitter` event with its payload. */
