@@ -32,13 +32,6 @@ export interface Attempt<R extends { status: number | undefined }> {
   send(token: string, replay: boolean): Promise<R>;
 }
 
-/** The options both adapters take. */
-export interface AuthorizerOptions {
-  origins?: string[] | undefined;
-  retryStatuses?: number[] | undefined;
-  sessionKey?: unknown;
-}
-
 /**
  * Checks an adapter's token source and options. `source` is a pool when it has a `get()`
  * method (`TokenManagerPool` also has pool-level `getAccessToken(key)`/`invalidate(key)`, so
@@ -50,7 +43,7 @@ export interface AuthorizerOptions {
  */
 export function createAuthorizer(
   source: unknown,
-  options: AuthorizerOptions,
+  options: { origins?: string[]; retryStatuses?: number[]; sessionKey?: unknown },
   where: string,
   context: { argument: string; baseUrl: string | undefined; fix: string },
 ) {
@@ -111,17 +104,16 @@ export function createAuthorizer(
     const { status } = first;
     if (status === undefined || !retryStatuses.has(status)) return first;
     const manager = session();
-    const { method } = attempt;
     const url = attempt.url();
     // The storm key: `METHOD /path`, without the query (ids in it vary per call).
-    const target = `${method} ${url.pathname}`;
+    const target = `${attempt.method} ${url.pathname}`;
     // `cooldown` (a 401 storm at this target) and `ignored` (nothing held, or closed): a replay would only repeat
     // the rejection. A user-written source that returns nothing is treated as `refreshing`.
     const answer = manager.invalidate(token, { target });
     if (answer === 'cooldown' || answer === 'ignored' || !attempt.replayable) return first;
     const fresh = await manager.getAccessToken(options);
     try {
-      manager.recordReplay?.({ adapter: attempt.adapter, status, method, origin: url.origin });
+      manager.recordReplay?.({ adapter: attempt.adapter, status, method: attempt.method, origin: url.origin });
     } catch {
       // Observability must never change a request's outcome.
     }
@@ -144,4 +136,16 @@ export function isReplayableBody(body: unknown): boolean {
   if (typeof body !== 'object' || body === null) return true;
   const stream = typeof (body as { pipe?: unknown }).pipe === 'function' || body instanceof ReadableStream;
   return !stream && !(Symbol.asyncIterator in body);
+}
+
+/**
+ * Lets go of bodies nobody will read (a web stream, or a Node stream from axios's responseType
+ * 'stream'), so that their connections are freed. Anything else is left alone.
+ */
+export function releaseBodies(...bodies: unknown[]): void {
+  for (const body of bodies) {
+    const stream = body as { destroy?: unknown } | null | undefined;
+    if (body instanceof ReadableStream) void body.cancel().catch(() => undefined);
+    else if (typeof stream?.destroy === 'function') stream.destroy();
+  }
 }

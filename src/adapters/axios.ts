@@ -10,7 +10,7 @@
  */
 import axios from 'axios';
 import type { AxiosAdapter, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
-import { createAuthorizer, isReplayableBody } from './authorize';
+import { createAuthorizer, isReplayableBody, releaseBodies } from './authorize';
 import { assertSupportedInstance, createTransportResolver, type AxiosInstanceLike } from './axios-peer';
 import { createTargetCheck, isAllowedUrl, resolveRequestUrl, type OriginSet } from './origins';
 import { redactAxiosError } from './redact';
@@ -155,7 +155,7 @@ export function attachTokenManager(
       replayable: isReplayableBody(config.data),
       send: async (token, replay) => {
         // The rejected answer is dropped unread: as a stream (responseType 'stream') it would keep its socket.
-        if (replay) releaseBody(answered?.data);
+        if (replay) releaseBodies(answered?.data);
         sentTokens.add(token);
         configsWithBearer.add(config);
         if (sentTokens.size > 32) sentTokens.delete(sentTokens.values().next().value as string);
@@ -224,13 +224,6 @@ function namesKey(adapter: unknown): string | undefined {
   if (adapter === undefined || typeof adapter === 'string') return String(adapter);
   const names = Array.isArray(adapter) && adapter.every((name) => typeof name === 'string');
   return names ? `[${adapter.join(',')}]` : undefined;
-}
-
-/** Lets go of a response body nobody will read (responseType 'stream'), so that its connection is freed. */
-function releaseBody(data: unknown): void {
-  const stream = data as { destroy?: unknown } | null | undefined;
-  if (data instanceof ReadableStream) void data.cancel().catch(() => undefined);
-  else if (typeof stream?.destroy === 'function') stream.destroy();
 }
 
 /**

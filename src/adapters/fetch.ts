@@ -3,7 +3,7 @@
  * request once when the server rejects its token.
  */
 import { MalformedResponseError, assertConfig } from '../errors';
-import { createAuthorizer, isReplayableBody } from './authorize';
+import { createAuthorizer, isReplayableBody, releaseBodies } from './authorize';
 import { isAllowedUrl } from './origins';
 import type { AccessTokenSource, SessionSource } from './types';
 
@@ -127,7 +127,7 @@ export function createAuthorizedFetch(
       replayable,
       send: async (token, replay) => {
         if (replay) {
-          discard(first?.body);
+          releaseBodies(first?.body);
           return fetchImpl(spare ?? input, withBearer(spare ?? request, init, token));
         }
         // A Request's body can be read once: keep an unread copy for the replay.
@@ -137,18 +137,13 @@ export function createAuthorizedFetch(
     });
     const response = await sending.catch((error: unknown) => {
       // Failed (no fresh token for the replay, a network error): nobody will read the 401's body or the kept copy.
-      discard(first?.body, spare?.body);
+      releaseBodies(first?.body, spare?.body);
       throw error;
     });
-    if (response === first) discard(spare?.body);
+    if (response === first) releaseBodies(spare?.body);
     return response;
   };
   return authorizedFetch;
-}
-
-/** Lets go of bodies nobody will read, so that their connections are freed. */
-function discard(...bodies: Array<ReadableStream | null | undefined>): void {
-  for (const body of bodies) void body?.cancel().catch(() => undefined);
 }
 
 /** The call as `sessionKey` sees it: URL, method and headers, never the body (it stays unread). */

@@ -65,8 +65,8 @@ export function createOriginSet(
  */
 export function resolveRequestUrl(target: RequestTarget): URL | undefined {
   const url = typeof target.url === 'string' ? target.url : '';
-  if (!joinedToBase(target)) return parseUrl(url);
-  const base = target.baseURL as string;
+  const base = joinedBase(target);
+  if (base === undefined) return parseUrl(url);
   return parseUrl(url === '' ? base : `${base.replace(/\/+$/, '')}/${url.replace(/^\/+/, '')}`);
 }
 
@@ -75,11 +75,11 @@ type RequestTarget = { baseURL?: unknown; url?: unknown; allowAbsoluteUrls?: unk
 
 const ABSOLUTE_URL = /^([a-z][a-z\d+\-.]*:)?\/\//i;
 
-/** Whether axios appends the request's `url` to its `baseURL` (see {@link resolveRequestUrl}). */
-function joinedToBase(target: RequestTarget): boolean {
+/** The `baseURL` axios appends the request's `url` to, if it does (see {@link resolveRequestUrl}). */
+function joinedBase(target: RequestTarget): string | undefined {
   const url = typeof target.url === 'string' ? target.url : '';
   const absolute = ABSOLUTE_URL.test(url) && target.allowAbsoluteUrls !== false;
-  return typeof target.baseURL === 'string' && target.baseURL !== '' && !absolute;
+  return typeof target.baseURL === 'string' && target.baseURL !== '' && !absolute ? target.baseURL : undefined;
 }
 
 /**
@@ -97,11 +97,12 @@ export function createTargetCheck(origins: OriginSet): (target: RequestTarget) =
   return (target) => {
     const { url } = target;
     if (url !== undefined && typeof url !== 'string') return false;
-    if (!joinedToBase(target)) return isAllowedUrl(origins, resolveRequestUrl(target));
+    const base = joinedBase(target);
+    // Not joined: `url` is the whole URL.
+    if (base === undefined) return isAllowedUrl(origins, url);
     if (target.allowAbsoluteUrls === false && ABSOLUTE_URL.test(url ?? '') && !isAllowedUrl(origins, url)) {
       return false;
     }
-    const base = target.baseURL as string;
     const cached = byBase.get(base);
     if (cached !== undefined) return cached;
     const allowed = isAllowedUrl(origins, resolveRequestUrl(target));
