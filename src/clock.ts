@@ -37,15 +37,8 @@ export const systemClock: Clock = Object.freeze({
 
 /**
  * The system's monotonic clock, in ms from an arbitrary origin: it never jumps when the wall
- * clock is stepped. Looked up on every call, like {@link systemClock}.
- */
-export function systemMonotonicNow(): number {
-  return globalThis.performance.now();
-}
-
-/**
- * {@link systemMonotonicNow} for a hot path: `performance` is looked up when the clock is made (a manager's
- * construction), which keeps the hot path to one call, and lets fake timers installed
+ * clock is stepped. `performance` is looked up when the clock is made (a manager's
+ * construction), which keeps a hot path to one call, and lets fake timers installed
  * before that apply.
  */
 export function monotonicClock(): () => number {

@@ -14,7 +14,7 @@ export interface CliIo {
   signals: Pick<NodeJS.EventEmitter, 'once' | 'off'>;
 }
 
-/** Runs one command's action and records its exit code (an error is reported, and decides it). */
+/** Runs one command's action and records its exit code (an error it throws reaches `runCli()`, which reports it). */
 export type RunAction = (action: () => Promise<number>) => Promise<void>;
 
 /** Exit codes of `alix-token`. */

@@ -34,8 +34,16 @@ export function readPackageVersion(
   }
 }
 
-/** Builds the `alix-token` program on `io`; each command hands its exit code to `run`. */
-export function createProgram(io: CliIo, run: RunAction): Command {
+/**
+ * Runs the CLI with `argv` (as `process.argv`: node, script, arguments…) on `io` and resolves
+ * to the exit code; main.ts runs it on the real process. Each command hands its exit code to
+ * `run`; an error (a bad flag, or one a command throws) is reported, and decides it.
+ */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let exitCode: number = ExitCodes.OK;
+  const run: RunAction = async (action) => {
+    exitCode = await action();
+  };
   const program = new Command('alix-token')
     // Before the commands are added: they copy the output settings when they are made.
     .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) })
@@ -48,24 +56,8 @@ export function createProgram(io: CliIo, run: RunAction): Command {
   registerKeygenCommand(program, run, io);
   registerDemoCommand(program, run, io);
   registerDoctorCommand(program, run, io);
-  return program;
-}
-
-/**
- * Runs the CLI with `argv` (as `process.argv`: node, script, arguments…) on `io` and resolves
- * to the exit code; main.ts runs it on the real process.
- */
-export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
-  let exitCode: number = ExitCodes.OK;
-  const run: RunAction = async (action) => {
-    try {
-      exitCode = await action();
-    } catch (error) {
-      exitCode = reportError(error, io.stderr);
-    }
-  };
   try {
-    await createProgram(io, run).parseAsync([...argv]);
+    await program.parseAsync([...argv]);
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCodes.OK : ExitCodes.CONFIGURATION;
     return reportError(error, io.stderr);

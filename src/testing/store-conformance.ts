@@ -81,8 +81,6 @@ export interface ConformanceRawAccess {
   write(key: string, value: string): Promise<void>;
 }
 
-const DEFAULT_HAND_OVER_MS = 2_000;
-
 /**
  * Declares the conformance tests of a {@link TokenStore} under `name`: run it in your store's
  * test file. `createStore` makes a store over your backend (each call another replica's view
@@ -132,8 +130,7 @@ export function describeTokenStoreConformance(
   describe(`${name} (TokenStore conformance)`, () => {
     describe('get() and set()', () => roundTrip(test, options));
     if (fencing === true) describe('fencing', () => fencingChecks(test));
-    if (lock)
-      describe('acquireRefreshLock()', () => lockChecks(test, lock.lockTtlMs, lock.handOverMs ?? DEFAULT_HAND_OVER_MS));
+    if (lock) describe('acquireRefreshLock()', () => lockChecks(test, lock));
     if (encryption !== undefined) describe('encryption at rest', () => encryptionChecks(test, encryption));
   });
 }
@@ -219,7 +216,7 @@ function fencingChecks(test: Test): void {
 type Held = Extract<RefreshLockResult, { acquired: true }>;
 type Wait = Promise<RefreshLockResult>;
 
-function lockChecks(test: Test, lockTtlMs: number, handOverMs: number): void {
+function lockChecks(test: Test, { lockTtlMs, handOverMs = 2_000 }: ConformanceLockOptions): void {
   const acquire = (store: TokenStore, key: string, signal = new AbortController().signal): Wait =>
     store.acquireRefreshLock?.(key, { signal }) ?? assert.fail('the store has no acquireRefreshLock()');
   const held = async (result: Wait): Promise<Held> => {

@@ -50,14 +50,13 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
     const provider = withVariableNames(env, () => new AlixAuthProvider(config.provider));
     // The provider validated the key already; load it again to get the KeyObject it holds privately.
     const key = privateKey === undefined ? undefined : loadPrivateKey(privateKey);
-    checks.push(row('configuration', 'ok', `partner ${partnerCode} at ${baseUrl}`), checkPrivateKey(key));
-    checks.push(...(await checkAuth(provider, config.initialTokens?.refreshToken, baseUrl)));
+    const auth = await checkAuth(provider, config.initialTokens?.refreshToken, baseUrl);
+    checks.push(row('configuration', 'ok', `partner ${partnerCode} at ${baseUrl}`), checkPrivateKey(key), ...auth);
   } catch (error) {
     if (!isTokenManagerError(error, 'ERR_ALIX_CONFIGURATION')) throw error;
     checks.push(row('configuration', 'failed', messageOf(error), { errorCode: error.code }));
   }
-  const redisUrl = env.REDIS_URL?.trim() === '' ? undefined : env.REDIS_URL?.trim();
-  checks.push(...(await checkRedis(redisUrl, createRedisClient)));
+  checks.push(...(await checkRedis(env.REDIS_URL?.trim() || undefined, createRedisClient)));
 
   const configurationError = checks.some((check) => check.errorCode === 'ERR_ALIX_CONFIGURATION');
   const failed = checks.filter((check) => check.status === 'failed').map((check) => check.name);

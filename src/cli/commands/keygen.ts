@@ -6,21 +6,15 @@ import { ConfigurationError } from '../../errors';
 import { generatePartnerKeyPair } from '../../sandbox/keys';
 import { ExitCodes, type CliIo, type RunAction } from '../io';
 
-/** File names `keygen` writes. */
-export const KEY_FILE_NAMES = Object.freeze({
-  privateKey: 'alix-partner-private.pem',
-  publicKey: 'alix-partner-public.pem',
-});
-
-/** Writes a new 2048-bit partner key pair into `dir` (private key mode 0600) and returns the paths. */
+/** Writes a new 2048-bit partner key pair into `dir` (private key mode 0600) and returns it with the paths. */
 export async function writePartnerKeyPair(dir: string, overwrite: boolean) {
   const pair = await generatePartnerKeyPair();
   await mkdir(dir, { recursive: true });
-  const privateKeyPath = path.join(dir, KEY_FILE_NAMES.privateKey);
-  const publicKeyPath = path.join(dir, KEY_FILE_NAMES.publicKey);
+  const privateKeyPath = path.join(dir, 'alix-partner-private.pem');
+  const publicKeyPath = path.join(dir, 'alix-partner-public.pem');
   await writeNew(privateKeyPath, pair.privateKeyPem, 0o600, overwrite);
   await writeNew(publicKeyPath, pair.publicKeyPem, 0o644, overwrite);
-  return { privateKeyPath, publicKeyPath, publicKeyPem: pair.publicKeyPem };
+  return { privateKeyPath, publicKeyPath, ...pair };
 }
 
 async function writeNew(file: string, content: string, mode: number, overwrite: boolean): Promise<void> {

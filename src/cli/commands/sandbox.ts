@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -47,7 +47,7 @@ async function serveSandbox(flags: SandboxFlags, io: CliIo): Promise<number> {
   try {
     if (flags.keyDir === undefined) tempDir = await mkdtemp(path.join(os.tmpdir(), 'alix-sandbox-'));
     const keys = await writePartnerKeyPair(tempDir ?? (flags.keyDir as string), true);
-    const sandbox = await listen(flags, await readFile(keys.privateKeyPath, 'utf8'));
+    const sandbox = await listen(flags, keys.privateKeyPem);
     try {
       // A stop requested during start-up still wins; only a sandbox that stays up announces itself.
       if (stop.reason() === undefined) io.stdout.write(banner(sandbox, keys, flags.accessTtl, tempDir !== undefined));
@@ -60,7 +60,7 @@ async function serveSandbox(flags: SandboxFlags, io: CliIo): Promise<number> {
     return ExitCodes.OK;
   } finally {
     stop.dispose();
-    if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
+    removeSync();
     process.off('exit', removeSync);
   }
 }

@@ -36,13 +36,11 @@ export function registerTokenCommand(program: Command, run: RunAction, io: CliIo
 /** Runs `alix-token token` with the given flags and streams; resolves to the exit code. */
 export async function printToken(flags: TokenFlags, io: Pick<CliIo, 'env' | 'stdout' | 'stderr'>): Promise<number> {
   const env = { ...io.env };
-  if (flags.baseUrl !== undefined) env[ALIX_ENV.baseUrl] = flags.baseUrl;
-  if (flags.partnerCode !== undefined) env[ALIX_ENV.partnerCode] = flags.partnerCode;
-  if (flags.userEmail !== undefined) env[ALIX_ENV.userEmail] = flags.userEmail;
-  if (flags.privateKeyFile !== undefined) {
-    delete env[ALIX_ENV.privateKey];
-    env[ALIX_ENV.privateKeyFile] = flags.privateKeyFile;
+  for (const flag of ['baseUrl', 'partnerCode', 'userEmail', 'privateKeyFile'] as const) {
+    if (flags[flag] !== undefined) env[ALIX_ENV[flag]] = flags[flag];
   }
+  // A key file named on the command line wins over a key in the environment.
+  if (flags.privateKeyFile !== undefined) delete env[ALIX_ENV.privateKey];
   const pool = flags.user === undefined ? undefined : createTokenManagerPoolFromEnv(env);
   const manager = pool === undefined ? createTokenManagerFromEnv(env) : pool.get(flags.user as string);
   const refreshing = (env[ALIX_ENV.refreshToken] ?? '').trim() !== '';

@@ -3,12 +3,15 @@
  * throws: a failure is a row with status `failed`, so one broken part never hides the others.
  */
 import { createHash, createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
-import { systemClock, systemMonotonicNow, withTimeout } from '../../clock';
+import { monotonicClock, systemClock, withTimeout } from '../../clock';
 import { errorCodeOf, isTokenManagerError } from '../../errors';
 import type { AlixAuthProvider } from '../../providers/alix/provider';
 import { createAlixSignature, verifyAlixSignature } from '../../sandbox/keys';
 import type { TokenSet } from '../../token-set';
 import { hostAndPort } from '../io';
+
+/** Durations of round trips, in ms on the monotonic clock (never stepped with the wall clock). */
+const monotonicNow = monotonicClock();
 
 /** How one check ended. `warn` is reported but does not fail the run. */
 export type DoctorCheckStatus = 'ok' | 'warn' | 'failed' | 'skipped';
@@ -72,12 +75,12 @@ export async function checkAuth(
 ): Promise<DoctorCheck[]> {
   const name = refreshToken === undefined ? 'sign-in' : 'refresh';
   const sentAt = systemClock.now();
-  const startedAt = systemMonotonicNow();
+  const startedAt = monotonicNow();
   let tokens: TokenSet;
   try {
     tokens = refreshToken === undefined ? await provider.authenticate() : await provider.refresh(refreshToken);
   } catch (error) {
-    const durationMs = Math.round(systemMonotonicNow() - startedAt);
+    const durationMs = Math.round(monotonicNow() - startedAt);
     const errorCode = isTokenManagerError(error) ? { errorCode: error.code } : {};
     const needsAnswer = `needs a successful ${name}`;
     return [
@@ -86,7 +89,7 @@ export async function checkAuth(
       row('token lifetime', 'skipped', needsAnswer),
     ];
   }
-  const durationMs = Math.round(systemMonotonicNow() - startedAt);
+  const durationMs = Math.round(monotonicNow() - startedAt);
   const receivedAt = systemClock.now();
   const spent = refreshToken === undefined ? '' : '; ALIX_REFRESH_TOKEN is now spent (refresh tokens rotate)';
   const answered = `POST to ${baseUrl} answered with a token set in ${durationMs} ms${spent}`;
@@ -191,10 +194,10 @@ export async function checkRedis(url: string | undefined, createClient: DoctorRe
   };
   const checks: DoctorCheck[] = [];
   try {
-    const startedAt = systemMonotonicNow();
+    const startedAt = monotonicNow();
     await step(client.connect(), 'connect');
     const reply = await step(client.ping(), 'PING');
-    const pingMs = Math.round(systemMonotonicNow() - startedAt);
+    const pingMs = Math.round(monotonicNow() - startedAt);
     const info = client.info === undefined ? null : await step(client.info('server'), 'INFO').catch(() => undefined);
     const detail = `${where} answered ${reply} (connect + PING ${pingMs} ms)${info === null ? '' : pubSubDetail(info)}`;
     checks.push(row('redis ping', reply === 'PONG' ? 'ok' : 'failed', detail, { durationMs: pingMs }));
@@ -226,7 +229,7 @@ async function lockCheck(client: DoctorRedisClient, step: RedisStep, where: stri
   const name = 'redis lock';
   const key = `${DOCTOR_LOCK_KEY_PREFIX}${randomUUID()}`;
   const owner = randomUUID();
-  const startedAt = systemMonotonicNow();
+  const startedAt = monotonicNow();
   try {
     if ((await step(client.set(key, owner, 'PX', 10_000, 'NX'), 'SET NX')) !== 'OK') {
       return row(name, 'failed', `SET NX PX on a fresh key did not answer OK at ${where}`);
@@ -235,7 +238,7 @@ async function lockCheck(client: DoctorRedisClient, step: RedisStep, where: stri
       return row(name, 'failed', `a second SET NX took a held lock at ${where}: locks would not exclude each other`);
     }
     const released = await step(client.eval(RELEASE_IF_OWNER, 1, key, owner), 'EVAL');
-    const durationMs = Math.round(systemMonotonicNow() - startedAt);
+    const durationMs = Math.round(monotonicNow() - startedAt);
     if (released !== 1) {
       return row(name, 'failed', `the owner-checked DEL did not release the lock at ${where}`, { durationMs });
     }
