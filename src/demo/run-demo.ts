@@ -5,7 +5,7 @@
 import { definedOnly } from '../defaults';
 import { TokenManager } from '../manager/token-manager';
 import { AlixAuthProvider } from '../providers/alix/provider';
-import { REVOCATION_NOTE, formatTable, latencyRow, runDemoLoops } from './runner';
+import { REVOCATION_NOTE, latencyRow, runDemoLoops } from './runner';
 import type { DemoLatency, DemoRun, DemoRunOptions } from './runner';
 
 /** Options of {@link runDemo}. */
@@ -19,7 +19,6 @@ export const DEFAULT_DEMO_OPTIONS = Object.freeze({
   durationMs: 45_000,
   concurrency: 8,
   accessTokenTtlMs: 15_000,
-  json: false,
 });
 
 /** What the demo measured, as printed in its summary and with `--json`. */
@@ -98,19 +97,17 @@ export function runDemo(options: DemoOptions = {}) {
         revocationRecovered: recovered, // requests sent after the revocation succeeded
         latencyMs,
       }),
-      table: (summary) =>
-        formatTable([
-          ['duration', `${(summary.durationMs / 1000).toFixed(1)} s`],
-          ['concurrent loops', String(summary.concurrency)],
-          ['requests', String(summary.requests)],
-          ['successes', String(summary.successes)],
-          ['failures', String(summary.failures)],
-          ['401s answered by the server', String(summary.server401s)],
-          ['token sets obtained', `${summary.refreshes} (${summary.signIns} sign-in)`],
-          ['auth calls failed (injected 503s)', String(summary.authFailures)],
-          ['revocation recovered', summary.revocationRecovered ? 'yes' : 'no'],
-          latencyRow(summary.latencyMs),
-        ]),
+      rows: (summary) => [
+        ['concurrent loops', String(summary.concurrency)],
+        ['requests', String(summary.requests)],
+        ['successes', String(summary.successes)],
+        ['failures', String(summary.failures)],
+        ['401s answered by the server', String(summary.server401s)],
+        ['token sets obtained', `${summary.refreshes} (${summary.signIns} sign-in)`],
+        ['auth calls failed (injected 503s)', String(summary.authFailures)],
+        ['revocation recovered', summary.revocationRecovered ? 'yes' : 'no'],
+        latencyRow(summary.latencyMs),
+      ],
     };
   });
 }

@@ -3,12 +3,13 @@
  * sandbox, N simulated users sending requests through one axios instance, and the sandbox
  * checking that every bearer belongs to the user the request names.
  */
+import { setTimeout as pause } from 'node:timers/promises';
 import { definedOnly } from '../defaults';
 import { assertConfig } from '../errors';
 import { TokenManagerPool } from '../pool/pool';
 import { AlixAuthProvider } from '../providers/alix/provider';
 import { SANDBOX_USER_HEADER } from '../sandbox/core';
-import { REVOCATION_NOTE, pause, formatTable, latencyRow, runDemoLoops } from './runner';
+import { REVOCATION_NOTE, latencyRow, runDemoLoops } from './runner';
 import type { DemoLatency, DemoRun, DemoRunOptions } from './runner';
 
 /** Options of {@link runUsersDemo}; `accessTokenTtlMs` defaults to a third of `durationMs`, within 3_000–15_000. */
@@ -26,7 +27,6 @@ export const DEFAULT_USERS_DEMO_OPTIONS = Object.freeze({
   durationMs: 45_000,
   maxConcurrentAuth: 4,
   requestIntervalMs: 250,
-  json: false,
 });
 
 /** The most users the demo simulates. */
@@ -161,24 +161,22 @@ export async function runUsersDemo(options: UsersDemoOptions) {
           ok: userMismatches === 0 && unrecovered401s === 0 && counts.failures === 0,
         };
       },
-      table: (summary) =>
-        formatTable([
-          ['duration', `${(summary.durationMs / 1000).toFixed(1)} s`],
-          ['users / sessions held', `${summary.users} / ${summary.sessions}`],
-          ['access token lifetime', `${summary.accessTokenTtlMs / 1000} s`],
-          ['requests', String(summary.requests)],
-          ['successes', String(summary.successes)],
-          ['failures', String(summary.failures)],
-          ['user mismatches (403)', String(summary.userMismatches)],
-          ['401s answered / unrecovered', `${summary.server401s} / ${summary.unrecovered401s}`],
-          ['users recovered after revocation', `${summary.usersRecovered} of ${summary.users}`],
-          ['token sets obtained', `${summary.refreshes} (${summary.signIns} sign-ins)`],
-          ['auth calls at the sandbox', `${summary.authCalls} for ${summary.usersSeenBySandbox} users`],
-          ['sign-ins / refreshes per user', `${range(summary.signInsPerUser)} / ${range(summary.refreshesPerUser)}`],
-          ['peak concurrent auth calls', `${summary.authInFlightPeak} (max ${summary.maxConcurrentAuth})`],
-          latencyRow(summary.latencyMs),
-          ['result', summary.ok ? 'ok' : 'FAILED'],
-        ]),
+      rows: (summary) => [
+        ['users / sessions held', `${summary.users} / ${summary.sessions}`],
+        ['access token lifetime', `${summary.accessTokenTtlMs / 1000} s`],
+        ['requests', String(summary.requests)],
+        ['successes', String(summary.successes)],
+        ['failures', String(summary.failures)],
+        ['user mismatches (403)', String(summary.userMismatches)],
+        ['401s answered / unrecovered', `${summary.server401s} / ${summary.unrecovered401s}`],
+        ['users recovered after revocation', `${summary.usersRecovered} of ${summary.users}`],
+        ['token sets obtained', `${summary.refreshes} (${summary.signIns} sign-ins)`],
+        ['auth calls at the sandbox', `${summary.authCalls} for ${summary.usersSeenBySandbox} users`],
+        ['sign-ins / refreshes per user', `${range(summary.signInsPerUser)} / ${range(summary.refreshesPerUser)}`],
+        ['peak concurrent auth calls', `${summary.authInFlightPeak} (max ${summary.maxConcurrentAuth})`],
+        latencyRow(summary.latencyMs),
+        ['result', summary.ok ? 'ok' : 'FAILED'],
+      ],
     };
   });
 }

@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as pause } from 'node:timers/promises';
 import axios, { type AxiosInstance } from 'axios';
 import { attachTokenManager } from '../adapters/axios';
 import { definedOnly } from '../defaults';
@@ -131,13 +132,12 @@ export interface DemoScript<S> {
   /** The progress line after its elapsed time (the phase label follows it). */
   progress(): string;
   summarize(durationMs: number, latencyMs: DemoLatency): S;
-  table(summary: S): string;
+  /** The summary table's rows after its first, the run's duration. */
+  rows(summary: S): Array<[string, string]>;
 }
 
-export const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** Runs a demo to its end, prints its summary (JSON or a table) and resolves to it. */
-export async function runDemoLoops<S>(
+export async function runDemoLoops<S extends { durationMs: number }>(
   options: DemoRunOptions & { durationMs: number; accessTokenTtlMs: number },
   build: (run: DemoRun) => DemoScript<S>,
 ): Promise<S> {
@@ -209,18 +209,17 @@ export async function runDemoLoops<S>(
   }
   if (live) output.write('\n');
   if (options.json === true) output.write(`${JSON.stringify(summary, null, 2)}\n`);
-  else say(demo.table(summary));
+  else say(formatTable([['duration', `${(summary.durationMs / 1000).toFixed(1)} s`], ...demo.rows(summary)]));
   return summary;
 }
 
 /** A two-column table of label/value rows; the value column is at least 24 characters wide. */
-export function formatTable(rows: ReadonlyArray<readonly [string, string]>): string {
+function formatTable(rows: ReadonlyArray<readonly [string, string]>): string {
   const width = Math.max(...rows.map(([label]) => label.length));
   const valueWidth = Math.max(24, ...rows.map(([, value]) => value.length));
-  const line = `+${'-'.repeat(width + 2)}+${'-'.repeat(valueWidth + 2)}+`;
-  return [line, ...rows.map(([label, value]) => `| ${label.padEnd(width)} | ${value.padEnd(valueWidth)} |`), line].join(
-    '\n',
-  );
+  const rule = `+${'-'.repeat(width + 2)}+${'-'.repeat(valueWidth + 2)}+`;
+  const lines = rows.map(([label, value]) => `| ${label.padEnd(width)} | ${value.padEnd(valueWidth)} |`);
+  return [rule, ...lines, rule].join('\n');
 }
 
 /** The latency row of both summaries. */

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { sleep, systemClock } from '../clock';
 import { ConfigurationError, assertConfig } from '../errors';
 import { MALFORMED_BODY, SandboxErrorCodes, failureEnvelope, successEnvelope } from './envelope';
-import { FaultQueue, type SandboxAuthEndpoint, type SandboxFault } from './faults';
+import { FaultQueue, checkUserEmail, type SandboxAuthEndpoint, type SandboxFault } from './faults';
 import { verifyAlixSignature } from './keys';
 import { resolveSandboxOptions, type AlixSandboxOptions, type ResolvedSandboxOptions } from './options';
 import { SandboxTokenRegistry, type IssuedToken, type TokenProblem, type TokenSession } from './state';
@@ -27,8 +27,10 @@ export const SANDBOX_PATHS = Object.freeze({
  */
 export const SANDBOX_USER_HEADER = 'X-Alix-User';
 
-/** The `errorCode` and message of each reason a presented token is refused. */
-const TOKEN_PROBLEMS: Readonly<Record<'refresh' | 'access', Record<TokenProblem, [number, string]>>> = {
+type Refusals<Problem extends string> = Record<Problem, [errorCode: number, message: string]>;
+
+/** The `errorCode` and message of each reason a presented token is refused (`missing`: no bearer token at all). */
+const TOKEN_PROBLEMS: Readonly<{ refresh: Refusals<TokenProblem>; access: Refusals<TokenProblem | 'missing'> }> = {
   refresh: {
     unknown: [SandboxErrorCodes.INVALID_REFRESH_TOKEN, 'The refresh token is invalid'],
     used: [SandboxErrorCodes.REFRESH_TOKEN_USED, 'The refresh token has already been used'],
@@ -40,6 +42,7 @@ const TOKEN_PROBLEMS: Readonly<Record<'refresh' | 'access', Record<TokenProblem,
     used: [SandboxErrorCodes.INVALID_ACCESS_TOKEN, 'The access token is invalid'], // access tokens are never spent
     expired: [SandboxErrorCodes.ACCESS_TOKEN_EXPIRED, 'The access token has expired'],
     revoked: [SandboxErrorCodes.ACCESS_TOKEN_REVOKED, 'The access token has been revoked'],
+    missing: [SandboxErrorCodes.MISSING_ACCESS_TOKEN, 'An access token is required'],
   },
 };
 
@@ -61,13 +64,6 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
     // Not JSON.
   }
   return undefined;
-}
-
-function checkUserArgument(method: string, userEmail: string | undefined): string | undefined {
-  if (userEmail !== undefined && (typeof userEmail !== 'string' || userEmail === '')) {
-    throw new TypeError(`${method}(): userEmail must be a non-empty string`);
-  }
-  return userEmail;
 }
 
 /**
@@ -152,11 +148,11 @@ export class AlixSandboxCore implements AlixSandboxControl {
   }
 
   revokeAccessTokens(userEmail?: string): void {
-    this.#tokens.revoke('access', checkUserArgument('revokeAccessTokens', userEmail));
+    this.#tokens.revoke('access', checkUserEmail('revokeAccessTokens', userEmail));
   }
 
   revokeRefreshTokens(userEmail?: string): void {
-    this.#tokens.revoke('refresh', checkUserArgument('revokeRefreshTokens', userEmail));
+    this.#tokens.revoke('refresh', checkUserEmail('revokeRefreshTokens', userEmail));
   }
 
   injectFaults(count: number, fault: SandboxFault): void {
@@ -205,11 +201,11 @@ export class AlixSandboxCore implements AlixSandboxControl {
     this.#counters[endpoint] += 1;
     // The end user the call acts for, whatever its outcome: the sign-in's `userEmail`, the refresh
     // token's user (a refresh body's `userEmail` is a claim, the token is the proof).
-    const body = parseJsonObject(request.bodyText) ?? {};
+    const body = parseJsonObject(request.bodyText);
     const userEmail =
       endpoint === 'refresh'
-        ? this.#tokens.get(String(body.refreshToken), 'refresh')?.userEmail
-        : (typeof body.userEmail === 'string' && body.userEmail) || undefined;
+        ? this.#tokens.get(String(body?.refreshToken), 'refresh')?.userEmail
+        : (typeof body?.userEmail === 'string' && body.userEmail) || undefined;
     const calls = this.#userCalls.get(userEmail) ?? { authenticate: 0, refresh: 0 };
     this.#userCalls.set(userEmail, calls);
     calls[endpoint] += 1;
@@ -222,9 +218,9 @@ export class AlixSandboxCore implements AlixSandboxControl {
     const decisive = fault?.type === 'delay' ? undefined : fault;
     // With `afterProcessing` the request is processed (a refresh token spent, tokens issued), then the fault answers.
     if (decisive !== undefined && 'afterProcessing' in decisive && decisive.afterProcessing === true) {
-      this.#processAuth(endpoint, request);
+      this.#processAuth(endpoint, request, body);
     }
-    const reply = decisive === undefined ? this.#processAuth(endpoint, request) : this.#faultReply(decisive);
+    const reply = decisive === undefined ? this.#processAuth(endpoint, request, body) : this.#faultReply(decisive);
     const status = 'reset' in reply ? undefined : reply.status;
     const outcome = decisive !== undefined ? 'fault' : status === 200 ? 'success' : 'rejected';
     if (outcome !== 'success') this.#counters.authFailures += 1;
@@ -234,13 +230,13 @@ export class AlixSandboxCore implements AlixSandboxControl {
     return reply;
   }
 
-  #processAuth(endpoint: SandboxAuthEndpoint, request: SandboxRequest): SandboxResponse {
+  /** The answer to an auth call whose `body` was parsed from the request (`undefined`: not a JSON object). */
+  #processAuth(endpoint: SandboxAuthEndpoint, request: SandboxRequest, body: Record<string, unknown> | undefined) {
     const invalid = (message: string): SandboxResponse => this.#fail(400, SandboxErrorCodes.INVALID_REQUEST, message);
     const contentType = header(request.headers, 'content-type') ?? '';
     if (!/^application\/([a-z0-9.+-]*\+)?json\b/i.test(contentType.trim())) {
       return invalid('Content-Type must be application/json');
     }
-    const body = parseJsonObject(request.bodyText);
     if (body === undefined) return invalid('The request body must be a JSON object');
     const { partnerCode, signature, refreshToken, userEmail } = body;
     const required = endpoint === 'refresh' ? { partnerCode, signature, refreshToken } : { partnerCode, signature };
@@ -285,18 +281,15 @@ export class AlixSandboxCore implements AlixSandboxControl {
   #cards(request: SandboxRequest): SandboxResponse {
     this.#counters.resourceRequests += 1;
     const token = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header(request.headers, 'authorization') ?? '')?.[1];
-    if (token === undefined) {
-      this.#counters.resource401s += 1;
-      const required = 'An access token is required';
-      return this.#fail(401, SandboxErrorCodes.MISSING_ACCESS_TOKEN, required, { 'WWW-Authenticate': 'Bearer' });
-    }
-    const problem = this.#tokens.problem(token, 'access', this.now());
+    const problem = token === undefined ? 'missing' : this.#tokens.problem(token, 'access', this.now());
     if (problem !== undefined) {
       this.#counters.resource401s += 1;
-      return this.#fail(401, ...TOKEN_PROBLEMS.access[problem], { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
+      // No token gets a bare challenge, a refused one an `invalid_token` challenge (RFC 6750 §3).
+      const challenge = token === undefined ? 'Bearer' : 'Bearer error="invalid_token"';
+      return this.#fail(401, ...TOKEN_PROBLEMS.access[problem], { 'WWW-Authenticate': challenge });
     }
     const claimedUser = header(request.headers, SANDBOX_USER_HEADER.toLowerCase())?.trim();
-    if (!claimedUser || this.#tokens.get(token, 'access')?.userEmail === claimedUser) {
+    if (!claimedUser || this.#tokens.get(token as string, 'access')?.userEmail === claimedUser) {
       return this.#json(200, successEnvelope(this.#options.cards));
     }
     this.#resourceUserMismatches += 1;

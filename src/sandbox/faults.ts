@@ -71,6 +71,17 @@ export type SandboxFault = StatusFault | DelayFault | ResetFault | MalformedFaul
 /** The `type`s of {@link SandboxFault}. */
 export type SandboxFaultType = SandboxFault['type'];
 
+/**
+ * The `userEmail` argument of a control method, checked to be a non-empty string when given.
+ * @throws {TypeError} `<method>(): userEmail must be a non-empty string`.
+ */
+export function checkUserEmail(method: string, userEmail: string | undefined): string | undefined {
+  if (userEmail !== undefined && (typeof userEmail !== 'string' || userEmail === '')) {
+    throw new TypeError(`${method}(): userEmail must be a non-empty string`);
+  }
+  return userEmail;
+}
+
 const FAULT_TYPES: ReadonlySet<string> = new Set<SandboxFaultType>(['status', 'delay', 'reset', 'malformed', 'reject']);
 
 const isHttpStatus = (value: unknown, min: number): boolean =>
@@ -83,9 +94,7 @@ function checkFault(fault: SandboxFault): void {
   if (fault.endpoint !== undefined && fault.endpoint !== 'authenticate' && fault.endpoint !== 'refresh') {
     throw new TypeError("injectFaults(): endpoint must be 'authenticate' or 'refresh'");
   }
-  if (fault.userEmail !== undefined && (typeof fault.userEmail !== 'string' || fault.userEmail === '')) {
-    throw new TypeError('injectFaults(): userEmail must be a non-empty string');
-  }
+  checkUserEmail('injectFaults', fault.userEmail);
   const { type } = fault;
   const rangeRules: Array<[boolean, string]> = [
     [type === 'status' && !isHttpStatus(fault.status, 400), 'a status fault needs an HTTP status from 400 to 599'],

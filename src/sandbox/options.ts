@@ -116,16 +116,6 @@ export const DEFAULT_ALIX_SANDBOX_OPTIONS = Object.freeze({
   strict: Object.freeze({ refreshUserEmail: false, datetimeExpiries: false } satisfies Required<SandboxStrictOptions>),
 });
 
-/** The options that stay optional after defaults. */
-type Optional = 'privateKeyPem' | 'onAuthCall' | 'tokenSigningSecret';
-
-/** Options after defaults and validation. */
-export type ResolvedSandboxOptions = Required<Omit<AlixSandboxOptions, Optional | 'strict'>> &
-  Pick<AlixSandboxOptions, Optional> & {
-    publicKey: KeyObject;
-    strict: Readonly<Required<SandboxStrictOptions>>;
-  };
-
 const isNonEmptyString = (value: unknown): boolean => typeof value === 'string' && value !== '';
 const isFunction = (value: unknown): boolean => typeof value === 'function';
 const isPositiveNumber = (value: unknown): boolean => Number.isFinite(value) && (value as number) > 0;
@@ -143,33 +133,32 @@ const OPTION_RULES: ReadonlyArray<[keyof AlixSandboxOptions, string, (value: unk
   ['strict', 'an object', (value) => typeof value === 'object' && value !== null],
 ];
 
+/** A PEM option parsed, and checked to be RSA. */
+function parseKey(name: 'privateKeyPem' | 'publicKeyPem', pem: string): KeyObject {
+  let key: KeyObject;
+  try {
+    key = name === 'privateKeyPem' ? createPrivateKey(pem) : createPublicKey(pem);
+  } catch (error) {
+    throw new ConfigurationError(`sandbox option ${name} is not a PEM key`, { cause: error });
+  }
+  const type = key.asymmetricKeyType ?? 'unknown';
+  assertConfig(type === 'rsa', `sandbox option ${name} must be an RSA key (got ${type})`);
+  return key;
+}
+
 /** The key pair: generated when neither half is given, else parsed, checked to be RSA and to match. */
 function resolveKeys(options: AlixSandboxOptions) {
-  if (options.publicKeyPem === undefined && options.privateKeyPem === undefined) {
-    const pair = generatePartnerKeyPairSync();
-    return { publicKey: createPublicKey(pair.publicKeyPem), ...pair };
-  }
-  const parse = (name: 'privateKeyPem' | 'publicKeyPem', pem: string | undefined): KeyObject | undefined => {
-    if (pem === undefined) return undefined;
-    let key: KeyObject;
-    try {
-      key = name === 'privateKeyPem' ? createPrivateKey(pem) : createPublicKey(pem);
-    } catch (error) {
-      throw new ConfigurationError(`sandbox option ${name} is not a PEM key`, { cause: error });
-    }
-    const type = key.asymmetricKeyType ?? 'unknown';
-    assertConfig(type === 'rsa', `sandbox option ${name} must be an RSA key (got ${type})`);
-    return key;
-  };
-  const privateKey = parse('privateKeyPem', options.privateKeyPem);
-  const publicKey = parse('publicKeyPem', options.publicKeyPem) ?? createPublicKey(privateKey as KeyObject);
-  if (privateKey !== undefined && options.publicKeyPem !== undefined) {
+  const keyless = options.publicKeyPem === undefined && options.privateKeyPem === undefined;
+  const { privateKeyPem, publicKeyPem } = keyless ? generatePartnerKeyPairSync() : options;
+  const privateKey = privateKeyPem === undefined ? undefined : parseKey('privateKeyPem', privateKeyPem);
+  const publicKey =
+    publicKeyPem === undefined ? createPublicKey(privateKey as KeyObject) : parseKey('publicKeyPem', publicKeyPem);
+  if (privateKey !== undefined && publicKeyPem !== undefined) {
     const probe = createAlixSignature(privateKey, 'probe', 'probe');
     const paired = verifyAlixSignature(publicKey, 'probe', 'probe', probe);
     assertConfig(paired, 'sandbox options privateKeyPem and publicKeyPem are not one key pair');
   }
-  const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  return { publicKey, publicKeyPem, privateKeyPem: options.privateKeyPem };
+  return { publicKey, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(), privateKeyPem };
 }
 
 function resolveStrict(strict: SandboxStrictOptions = {}): Readonly<Required<SandboxStrictOptions>> {
@@ -185,10 +174,16 @@ function resolveStrict(strict: SandboxStrictOptions = {}): Readonly<Required<San
  * Merges the defaults once and validates everything.
  * @throws {ConfigurationError} on a bad option.
  */
-export function resolveSandboxOptions(options: AlixSandboxOptions = {}): ResolvedSandboxOptions {
+export function resolveSandboxOptions(options: AlixSandboxOptions = {}) {
   const merged = { ...DEFAULT_ALIX_SANDBOX_OPTIONS, ...definedOnly(options) };
   for (const [name, what, valid] of OPTION_RULES) {
     assertConfig(merged[name] === undefined || valid(merged[name]), `sandbox option ${name} must be ${what}`);
   }
   return { ...merged, ...resolveKeys(options), strict: resolveStrict(options.strict) };
 }
+
+/**
+ * Options after defaults and validation; `privateKeyPem`, `onAuthCall` and `tokenSigningSecret`
+ * stay optional.
+ */
+export type ResolvedSandboxOptions = ReturnType<typeof resolveSandboxOptions>;

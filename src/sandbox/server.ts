@@ -38,17 +38,13 @@ export const DEFAULT_ALIX_SANDBOX_SERVER_OPTIONS = Object.freeze({ host: '127.0.
 export const MAX_SANDBOX_BODY_BYTES = 1024 * 1024;
 
 /** A running sandbox server: where it is, the partner credentials, and the test controls. */
-export interface AlixSandbox extends AlixSandboxControl {
+export interface AlixSandbox
+  extends AlixSandboxControl, Pick<AlixSandboxCore, 'partnerCode' | 'secretKey' | 'privateKeyPem' | 'publicKeyPem'> {
   /** `http://127.0.0.1:PORT`, no trailing slash. */
   readonly url: string;
   /** The same as {@link AlixSandbox.url}: pass it as the provider's `baseUrl`. */
   readonly baseUrl: string;
   readonly port: number;
-  readonly partnerCode: string;
-  readonly secretKey: string;
-  /** The partner private key (PKCS#8 PEM). Throws if the sandbox was given only a public key. */
-  readonly privateKeyPem: string;
-  readonly publicKeyPem: string;
   /** The core behind the server. */
   readonly core: AlixSandboxCore;
   /** Stops listening, drops open connections (keep-alive too) and pending delays. Idempotent. */
@@ -84,12 +80,11 @@ export async function startAlixSandbox(options: AlixSandboxServerOptions = {}): 
   const { host = DEFAULT_ALIX_SANDBOX_SERVER_OPTIONS.host, port = DEFAULT_ALIX_SANDBOX_SERVER_OPTIONS.port } = options;
   assertConfig(Number.isInteger(port) && port >= 0 && port <= 65535, 'startAlixSandbox(): port must be 0–65535');
   const { host: _host, port: _port, core: given, ...coreOptions } = options;
+  // Without a key, generate the pair off the event loop rather than inside the core's constructor.
+  const keyless = coreOptions.publicKeyPem === undefined && coreOptions.privateKeyPem === undefined;
   const core =
     coreFor('startAlixSandbox()', given, coreOptions) ??
-    (coreOptions.publicKeyPem !== undefined || coreOptions.privateKeyPem !== undefined
-      ? new AlixSandboxCore(coreOptions)
-      : // Generate the key pair off the event loop rather than inside the core's constructor.
-        new AlixSandboxCore({ ...coreOptions, ...(await generatePartnerKeyPair()) }));
+    new AlixSandboxCore({ ...coreOptions, ...(keyless ? await generatePartnerKeyPair() : {}) });
   const inFlight = new Set<AbortController>();
 
   const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
