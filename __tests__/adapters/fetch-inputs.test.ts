@@ -2,6 +2,7 @@
  * createAuthorizedFetch(): the origin judged is the one fetch requests, whatever the input, and
  * the wrapper works installed as the global fetch.
  */
+import { Readable } from 'node:stream';
 import { createAuthorizedFetch } from '../../src/adapters/fetch';
 import { FakeTokenSource } from '../helpers/fake-token-source';
 import { startLocalApi } from './support/local-api';
@@ -43,5 +44,26 @@ describe('createAuthorizedFetch() installed as the global fetch', () => {
     expect(outcome).toBe(200);
     expect(tokenReads).toBe(1);
     expect(api.seen).toEqual([{ path: '/echo', auth: 'Bearer SECRET-0' }]);
+  });
+});
+
+describe('createAuthorizedFetch() with a fetch whose bodies are Node streams (node-fetch)', () => {
+  it("destroys the rejected answer's body and replays once with the fresh token", async () => {
+    const source = new FakeTokenSource('SECRET');
+    const rejectedBody = Readable.from(['unread']);
+    const sent: string[] = [];
+    const nodeFetch = async (_input: unknown, init?: RequestInit): Promise<Response> => {
+      sent.push(new Headers(init?.headers).get('authorization') ?? '');
+      const body = sent.length === 1 ? rejectedBody : Readable.from(['ok']);
+      return { status: sent.length === 1 ? 401 : 200, body } as unknown as Response;
+    };
+    const authorized = createAuthorizedFetch(source, {
+      origins: ['https://api.example'],
+      fetch: nodeFetch as typeof fetch,
+    });
+    const response = await authorized('https://api.example/cards');
+    expect(response.status).toBe(200);
+    expect(sent).toEqual(['Bearer SECRET-0', 'Bearer SECRET-1']);
+    expect(rejectedBody.destroyed).toBe(true);
   });
 });
