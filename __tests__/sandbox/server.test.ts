@@ -111,7 +111,8 @@ describe('AlixSandbox.close()', () => {
     await agentResponse.arrayBuffer();
     const startedAt = performance.now();
     await Promise.all([sandbox.close(), sandbox.close()]);
-    expect(performance.now() - startedAt).toBeLessThan(1_000);
+    // Before Node's keep-alive timeout (5 s) would have closed the idle connection.
+    expect(performance.now() - startedAt).toBeLessThan(3_000);
     await expect(fetch(`${sandbox.url}/api/v2/cards`)).rejects.toMatchObject({ name: 'TypeError' });
   });
 
@@ -135,6 +136,7 @@ describe('AlixSandbox.close()', () => {
     const startedAt = performance.now();
     await sandbox.close();
     expect(await pending).toMatch(/socket hang up|ECONNRESET/);
-    expect(performance.now() - startedAt).toBeLessThan(1_000);
+    // Long before the fault's 60 s.
+    expect(performance.now() - startedAt).toBeLessThan(10_000);
   });
 });

@@ -79,11 +79,11 @@ describeRedis('RedisTokenStore: connecting and ACLs', () => {
 
     it('fails at once, not after connectTimeoutMs, when the connection attempt is refused', async () => {
       const client = redis.createClient({ lazyConnect: false, port: await freePort() });
-      const store = makeStore(client, { connectTimeoutMs: 5_000 });
+      const store = makeStore(client, { connectTimeoutMs: 15_000 });
       expect(client.status).toBe('connecting');
       const startedAt = Date.now();
       await expect(store.get(redis.uniqueKey('session'))).rejects.toThrow(/closed before it was ready/);
-      expect(Date.now() - startedAt).toBeLessThan(1_000);
+      expect(Date.now() - startedAt).toBeLessThan(5_000);
     });
 
     it('gives up after connectTimeoutMs when the server accepts the connection but never answers', () =>
@@ -97,24 +97,25 @@ describeRedis('RedisTokenStore: connecting and ACLs', () => {
         await expect(failure).rejects.toThrow(/not ready after 300 ms/);
         const waitedMs = Date.now() - startedAt;
         expect(waitedMs).toBeGreaterThanOrEqual(280);
-        expect(waitedMs).toBeLessThan(1_500);
+        // Long before ioredis's own 20 s.
+        expect(waitedMs).toBeLessThan(10_000);
         client.disconnect();
       }));
 
     it('ends a lock wait at its signal, or at lockWaitMs, while the client is still connecting', () =>
       withSilentServer(async (port) => {
         const client = redis.createClient({ lazyConnect: false, port, connectTimeout: 20_000 });
-        const store = makeStore(client, { lockTtlMs: 100, lockWaitMs: 200, connectTimeoutMs: 3_000 });
+        const store = makeStore(client, { lockTtlMs: 100, lockWaitMs: 200, connectTimeoutMs: 15_000 });
         const abort = new AbortController();
         let startedAt = Date.now();
         const aborted = store.acquireRefreshLock(redis.uniqueKey('lock'), { signal: abort.signal });
         abort.abort(new Error('caller gave up'));
         await expect(aborted).rejects.toThrow('caller gave up');
-        expect(Date.now() - startedAt).toBeLessThan(1_000);
+        expect(Date.now() - startedAt).toBeLessThan(5_000);
         startedAt = Date.now();
         const timedOut = store.acquireRefreshLock(redis.uniqueKey('lock'), { signal: never() });
         await expect(timedOut).rejects.toThrow(/still held after waiting 200 ms/);
-        expect(Date.now() - startedAt).toBeLessThan(1_000);
+        expect(Date.now() - startedAt).toBeLessThan(5_000);
         client.disconnect();
       }));
   });
@@ -192,7 +193,7 @@ describeRedis('RedisTokenStore: connecting and ACLs', () => {
         await holder.get(key);
         await holder.set(key, written);
         expect(await waiting).toEqual({ acquired: false });
-        expect(Date.now() - publishedAt).toBeLessThan(1_000);
+        expect(Date.now() - publishedAt).toBeLessThan(options.pollIntervalMs / 2);
         expect(await waiter.get(key)).toEqual(written);
         if (lock.acquired) await lock.lock.release();
         await holder.delete(key);
