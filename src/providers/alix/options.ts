@@ -3,6 +3,7 @@
  * overridable parts (signed string, request bodies).
  */
 import type { KeyObject } from 'node:crypto';
+import { systemClock } from '../../clock';
 import type { AuthOperation } from '../../errors';
 import type { Logger } from '../../logger';
 
@@ -144,5 +145,5 @@ export const DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS = Object.freeze({
   signedString: defaultSignedString,
   buildAuthenticateBody: defaultBody,
   buildRefreshBody: defaultBody,
-  now: (): number => Date.now(),
+  now: systemClock.now,
 });
