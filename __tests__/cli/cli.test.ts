@@ -121,6 +121,17 @@ describe('alix-token CLI', () => {
       expect(stdout.text()).toMatch(/^eyJ\S+\n$/);
       expect(stderr.text()).toBe(expected.replace('PORT', String(alix.sandbox.port)));
     });
+
+    it("says it signs in for --user's session, which does not use ALIX_REFRESH_TOKEN", async () => {
+      const stderr = collectingStream();
+      const io = { env: { ...alix.env, ALIX_REFRESH_TOKEN: 'unused' }, stdout: collectingStream().stream };
+      const code = await printToken(
+        { user: 'ada@example.com' },
+        { ...io, stderr: Object.assign(stderr.stream, { isTTY: true }) },
+      );
+      expect(code).toBe(0);
+      expect(stderr.text()).toBe(`signing in to 127.0.0.1:${alix.sandbox.port}…\r\x1b[2K`);
+    });
   });
 
   describe('--version', () => {
@@ -221,6 +232,39 @@ describe('alix-token CLI', () => {
 
       expect(await run.result).toMatchObject({ code: 0, stderr: '' });
       expect(readdirSync(keyDir).sort()).toEqual(['alix-partner-private.pem', 'alix-partner-public.pem']);
+    });
+
+    it('uses a key pair already in --key-dir (a real one from keygen) and never overwrites it', async () => {
+      const keyDir = path.join(alix.scratch, 'partner-keys');
+      expect((await runAlixToken(['keygen', '--out', keyDir])).code).toBe(0);
+      const privateKeyFile = path.join(keyDir, 'alix-partner-private.pem');
+      const partnerKey = readFileSync(privateKeyFile, 'utf8');
+      const signals = new EventEmitter();
+      const run = startAlixToken(['sandbox', '--key-dir', keyDir], { signals });
+      const [banner] = await run.stdoutMatch(/demo key pair: .*/);
+      signals.emit('SIGINT');
+
+      expect(await run.result).toMatchObject({ code: 0, stderr: '' });
+      expect(readFileSync(privateKeyFile, 'utf8')).toBe(partnerKey);
+      expect(banner).toBe(
+        `demo key pair: ${privateKeyFile} (private), ${path.join(keyDir, 'alix-partner-public.pem')} (public), ` +
+          'already there: used as it is',
+      );
+    });
+
+    it('refuses a file in --key-dir that is not a private key, naming it, and leaves it as it is', async () => {
+      const keyDir = path.join(alix.scratch, 'not-a-key');
+      const privateKeyFile = path.join(keyDir, 'alix-partner-private.pem');
+      mkdirSync(keyDir, { recursive: true });
+      writeFileSync(privateKeyFile, 'not a key\n');
+
+      const result = await runAlixToken(['sandbox', '--key-dir', keyDir]);
+
+      expect(result).toMatchObject({ code: 2, stdout: '' });
+      expect(result.stderr).toBe(
+        `alix-token: --key-dir: ${privateKeyFile} is not a PEM private key [ERR_ALIX_CONFIGURATION]\n`,
+      );
+      expect(readFileSync(privateKeyFile, 'utf8')).toBe('not a key\n');
     });
 
     it('exits 2 on a bad flag value', async () => {

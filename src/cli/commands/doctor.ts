@@ -49,7 +49,7 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
     const { baseUrl, partnerCode, privateKey } = config.provider;
     const provider = withVariableNames(env, () => new AlixAuthProvider(config.provider));
     // The provider validated the key already; load it again to get the KeyObject it holds privately.
-    const key = privateKey === undefined ? undefined : loadPrivateKey(privateKey);
+    const key = loadPrivateKey(privateKey);
     const auth = await checkAuth(provider, config.initialTokens?.refreshToken, baseUrl);
     checks.push(row('configuration', 'ok', `partner ${partnerCode} at ${baseUrl}`), checkPrivateKey(key), ...auth);
   } catch (error) {

@@ -6,12 +6,14 @@ import { ConfigurationError } from '../../errors';
 import { generatePartnerKeyPair } from '../../sandbox/keys';
 import { ExitCodes, type CliIo, type RunAction } from '../io';
 
+/** The names of the key files `keygen` writes: the private key, then the public key. */
+export const PARTNER_KEY_FILES = ['alix-partner-private.pem', 'alix-partner-public.pem'] as const;
+
 /** Writes a new 2048-bit partner key pair into `dir` (private key mode 0600) and returns it with the paths. */
 export async function writePartnerKeyPair(dir: string, overwrite: boolean) {
   const pair = await generatePartnerKeyPair();
   await mkdir(dir, { recursive: true });
-  const privateKeyPath = path.join(dir, 'alix-partner-private.pem');
-  const publicKeyPath = path.join(dir, 'alix-partner-public.pem');
+  const [privateKeyPath, publicKeyPath] = PARTNER_KEY_FILES.map((name) => path.join(dir, name)) as [string, string];
   await writeNew(privateKeyPath, pair.privateKeyPem, 0o600, overwrite);
   await writeNew(publicKeyPath, pair.publicKeyPem, 0o644, overwrite);
   return { privateKeyPath, publicKeyPath, ...pair };

@@ -1,5 +1,6 @@
+import { createPrivateKey } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -7,10 +8,13 @@ import { setUnrefInterval } from '../../clock';
 import { ConfigurationError, errorCodeOf } from '../../errors';
 import { startAlixSandbox, type AlixSandbox } from '../../sandbox/server';
 import { ExitCodes, addNumberOptions, type CliIo, type RunAction } from '../io';
-import { writePartnerKeyPair } from './keygen';
+import { PARTNER_KEY_FILES, writePartnerKeyPair } from './keygen';
 
 /** The parsed flags; `accessTtl` is in seconds. */
 type SandboxFlags = { port: number; accessTtl: number; keyDir?: string };
+
+/** The sandbox's key pair: its files, the private key, and what the banner says of them after their paths. */
+type KeyPairFiles = { privateKeyPath: string; publicKeyPath: string; privateKeyPem: string; note: string };
 
 /** How often the sandbox checks that the process that started it is still alive, in ms. */
 export const PARENT_POLL_INTERVAL_MS = 500;
@@ -29,7 +33,11 @@ export function registerSandboxCommand(program: Command, run: RunAction, io: Cli
     ['--port <n>', 'port to listen on (0 picks a free one)', { integer: true, min: 0, max: 65_535 }, 0],
     ['--access-ttl <seconds>', 'lifetime of issued access tokens', { integer: true, min: 1 }, 900],
   ])
-    .option('--key-dir <dir>', 'where to write the demo partner key pair (default: a new temp dir, deleted on exit)')
+    .option(
+      '--key-dir <dir>',
+      'where the partner key pair is: one already there is used, never overwritten; else a demo pair is written ' +
+        '(default: a new temp dir, deleted on exit)',
+    )
     .action((flags: SandboxFlags) => run(() => serveSandbox(flags, io)));
 }
 
@@ -46,11 +54,14 @@ async function serveSandbox(flags: SandboxFlags, io: CliIo): Promise<number> {
   process.once('exit', removeSync); // the last resort, e.g. when something calls process.exit()
   try {
     if (flags.keyDir === undefined) tempDir = await mkdtemp(path.join(os.tmpdir(), 'alix-sandbox-'));
-    const keys = await writePartnerKeyPair(tempDir ?? (flags.keyDir as string), true);
+    const keys =
+      tempDir === undefined
+        ? await keyPairIn(flags.keyDir as string)
+        : { ...(await writePartnerKeyPair(tempDir, true)), note: ', deleted when the sandbox stops' };
     const sandbox = await listen(flags, keys.privateKeyPem);
     try {
       // A stop requested during start-up still wins; only a sandbox that stays up announces itself.
-      if (stop.reason() === undefined) io.stdout.write(banner(sandbox, keys, flags.accessTtl, tempDir !== undefined));
+      if (stop.reason() === undefined) io.stdout.write(banner(sandbox, keys, flags.accessTtl));
       if ((await stop.stopped) === 'parent') {
         io.stderr.write('alix-token sandbox: the process that started it exited; stopping\n');
       }
@@ -65,18 +76,31 @@ async function serveSandbox(flags: SandboxFlags, io: CliIo): Promise<number> {
   }
 }
 
+/**
+ * The key pair in --key-dir: the one already there (an earlier run's, or a real partner key from `alix-token
+ * keygen`, which must never be overwritten by a demo key), else a new demo pair.
+ */
+async function keyPairIn(dir: string): Promise<KeyPairFiles> {
+  const [privateKeyPath, publicKeyPath] = PARTNER_KEY_FILES.map((name) => path.join(dir, name)) as [string, string];
+  const privateKeyPem = await readFile(privateKeyPath, 'utf8').catch((error: unknown) => {
+    if (errorCodeOf(error) === 'ENOENT') return undefined;
+    throw new ConfigurationError(`--key-dir: cannot read ${privateKeyPath} (${errorCodeOf(error) ?? 'unreadable'})`);
+  });
+  if (privateKeyPem === undefined) return { ...(await writePartnerKeyPair(dir, false)), note: '' };
+  try {
+    createPrivateKey(privateKeyPem);
+  } catch {
+    throw new ConfigurationError(`--key-dir: ${privateKeyPath} is not a PEM private key`);
+  }
+  return { privateKeyPath, publicKeyPath, privateKeyPem, note: ', already there: used as it is' };
+}
+
 /** What a client needs to use the running sandbox. */
-function banner(
-  sandbox: AlixSandbox,
-  keys: { privateKeyPath: string; publicKeyPath: string },
-  accessTtlSeconds: number,
-  keysAreTemporary: boolean,
-): string {
+function banner(sandbox: AlixSandbox, keys: KeyPairFiles, accessTtlSeconds: number): string {
   return [
     `Alix sandbox listening on ${sandbox.url}`,
     `partner code: ${sandbox.partnerCode}`,
-    `demo key pair: ${keys.privateKeyPath} (private), ${keys.publicKeyPath} ` +
-      `(public)${keysAreTemporary ? ', deleted when the sandbox stops' : ''}`,
+    `demo key pair: ${keys.privateKeyPath} (private), ${keys.publicKeyPath} (public)${keys.note}`,
     `access tokens live ${accessTtlSeconds} s`,
     '',
     'To use it from another shell:',

@@ -43,7 +43,8 @@ export async function printToken(flags: TokenFlags, io: Pick<CliIo, 'env' | 'std
   if (flags.privateKeyFile !== undefined) delete env[ALIX_ENV.privateKey];
   const pool = flags.user === undefined ? undefined : createTokenManagerPoolFromEnv(env);
   const manager = pool === undefined ? createTokenManagerFromEnv(env) : pool.get(flags.user as string);
-  const refreshing = (env[ALIX_ENV.refreshToken] ?? '').trim() !== '';
+  // A pool's sessions sign in: ALIX_REFRESH_TOKEN is used only without --user.
+  const refreshing = pool === undefined && (env[ALIX_ENV.refreshToken] ?? '').trim() !== '';
   // The manager was built, so the URL is valid; the fallback only guards the message.
   const where = hostAndPort(env[ALIX_ENV.baseUrl], 'the auth server');
   // One self-erasing status line on a TTY; nothing at all elsewhere (scripts read stdout/stderr).
@@ -51,8 +52,7 @@ export async function printToken(flags: TokenFlags, io: Pick<CliIo, 'env' | 'std
   if (tty) io.stderr.write(`${refreshing ? 'refreshing the session at' : 'signing in to'} ${where}…`);
   const signal = flags.timeout === undefined ? undefined : AbortSignal.timeout(flags.timeout);
   try {
-    const token = await manager.getAccessToken(signal === undefined ? undefined : { signal });
-    if (tty) io.stderr.write('\r\x1b[2K');
+    const token = await manager.getAccessToken(signal && { signal }).finally(() => tty && io.stderr.write('\r\x1b[2K'));
     if (manager.status().refreshTokenRejections.current && refreshing) {
       io.stderr.write(
         `warning: ${ALIX_ENV.refreshToken} was rejected (expired or revoked); signed in with the partner key ` +
@@ -62,7 +62,6 @@ export async function printToken(flags: TokenFlags, io: Pick<CliIo, 'env' | 'std
     io.stdout.write(flags.status === true ? `${JSON.stringify(manager.status(), null, 2)}\n` : `${token}\n`);
     return ExitCodes.OK;
   } catch (error) {
-    if (tty) io.stderr.write('\r\x1b[2K');
     if (signal?.aborted !== true) throw error;
     const message = `no token within ${flags.timeout} ms (--timeout ${flags.timeout}) from ${where}`;
     throw new AbortedError(message, { cause: error });

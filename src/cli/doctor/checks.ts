@@ -38,9 +38,8 @@ export function row(name: string, status: DoctorCheckStatus, detail: string, ext
  * it, the same RSA-SHA256 PKCS#1 v1.5 scheme Alix verifies. The SHA-256 fingerprint of the
  * public key (SPKI DER) lets an operator compare it with the key they sent to Alix.
  */
-export function checkPrivateKey(key: KeyObject | undefined): DoctorCheck {
+export function checkPrivateKey(key: KeyObject): DoctorCheck {
   const name = 'private key';
-  if (key === undefined) return row(name, 'skipped', 'a signer holds the key: there is no local key to check');
   try {
     const publicKey = createPublicKey(key);
     const probe = `alix-token doctor probe ${randomUUID()}`;
