@@ -1,6 +1,7 @@
 import type { AlixSandbox } from '../../src/sandbox/server';
 import { readAlixEnvConfig } from '../../src/standalone/env-config';
 import { ConfigurationError } from '../../src/errors';
+import { AlixAuthProvider } from '../../src/providers/alix/provider';
 import {
   closeDefaultTokenManager,
   createTokenManagerFromEnv,
@@ -60,6 +61,18 @@ describe('getAccessToken() standalone', () => {
       /must hold a PEM key/,
     );
     expect(() => readAlixEnvConfig({ ...env, ALIX_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----' })).toThrow(/only one of/);
+  });
+
+  it('keeps what the environment configures when an option is passed as undefined', async () => {
+    const { refreshToken = '' } = await new AlixAuthProvider(readAlixEnvConfig(env).provider).authenticate();
+    const before = sandbox.counters();
+    const manager = createTokenManagerFromEnv(
+      { ...env, ALIX_REFRESH_TOKEN: refreshToken },
+      { initialTokens: undefined },
+    );
+    await manager.getAccessToken();
+    manager.close();
+    expect(sandbox.counters()).toMatchObject({ refresh: before.refresh + 1, authenticate: before.authenticate });
   });
 
   const BAD_PEM = '-----BEGIN PRIVATE KEY-----\nQUJDRA==\n-----END PRIVATE KEY-----';

@@ -1,3 +1,4 @@
+import { definedOnly } from '../defaults';
 import { AlixAuthProvider } from '../providers/alix/provider';
 import { TokenManager } from '../manager/token-manager';
 import type { GetAccessTokenOptions } from '../manager/types';
@@ -48,7 +49,8 @@ export function createTokenManagerFromEnv(
   const { encryption, initialTokens, provider } = readAlixEnvConfig(env);
   const store = encryption && !options.store ? new MemoryTokenStore({ encryption }) : undefined;
   const alixProvider = withVariableNames(env, () => new AlixAuthProvider(provider));
-  return new TokenManager({ initialTokens, store, ...options, provider: alixProvider });
+  // An option passed as undefined does not hide what the environment configures.
+  return new TokenManager({ initialTokens, store, ...definedOnly(options), provider: alixProvider });
 }
 
 /**
