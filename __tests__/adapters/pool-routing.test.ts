@@ -233,6 +233,15 @@ describe('attachTokenManager() with a session pool', () => {
     // @ts-expect-error neither a source nor a pool
     expect(() => attachTokenManager(instance, { getAccessToken: () => Promise.resolve('t') })).toThrow(/neither/);
   });
+
+  it('names the position of the bad source argument in each adapter', () => {
+    const problem = 'argument is neither a token manager (getAccessToken()/invalidate()) nor a session pool (get(key))';
+    const instance = axios.create({ baseURL: api.origin });
+    expect(() => attachTokenManager(instance, {} as never)).toThrow(`attachTokenManager: the second ${problem}`);
+    expect(() => createAuthorizedFetch({} as never, { origins: [api.origin] })).toThrow(
+      `createAuthorizedFetch: the first ${problem}`,
+    );
+  });
 });
 
 describe('createAuthorizedFetch() with a session pool', () => {

@@ -50,6 +50,46 @@ describe('replays leave nothing of the first attempt open', () => {
     expect(bodies.map((body) => body.destroyed || body.readableEnded)).toEqual([true]);
   });
 
+  it('axios responseType stream: the 401 response stream is released when the replay cannot get a token', async () => {
+    const server = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(401, { 'content-type': 'text/plain' });
+      // A body that does not end by itself: only the client can let the socket go.
+      res.write('x'.repeat(1024));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const source = new FakeTokenSource('SECRET');
+    let calls = 0;
+    source.getAccessToken = async () => {
+      calls += 1;
+      if (calls > 1) throw new Error('auth down');
+      return 'SECRET-0';
+    };
+    const bodies: Array<{ destroyed: boolean; readableEnded: boolean }> = [];
+    const httpAdapter = axios.getAdapter('http');
+    const api = axios.create({
+      baseURL: origin,
+      responseType: 'stream',
+      adapter: async (config) => {
+        try {
+          return await httpAdapter(config);
+        } catch (error) {
+          bodies.push((error as AxiosError).response?.data as { destroyed: boolean; readableEnded: boolean });
+          throw error;
+        }
+      },
+    });
+    const detach = attachTokenManager(api, source);
+    await expect(api.get('/cards')).rejects.toThrow('auth down');
+    detach();
+    await new Promise((resolve) => setImmediate(resolve));
+    const released = bodies.map((body) => body.destroyed || body.readableEnded);
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    expect(released).toEqual([true]);
+  });
+
   it('fetch: the 401 body is cancelled when the replay cannot get a token', async () => {
     let cancelled = 0;
     const source = new FakeTokenSource('SECRET');

@@ -8,24 +8,22 @@ import { createOriginSet, parseRetryStatuses } from './origins';
 import type { AccessTokenSource, SessionSource } from './types';
 
 /** Defaults shared by {@link AttachTokenManagerOptions} and {@link CreateAuthorizedFetchOptions}. */
-export const DEFAULT_ADAPTER_OPTIONS: Readonly<{ retryStatuses: readonly number[] }> = Object.freeze({
-  retryStatuses: Object.freeze([401]),
-});
+export const DEFAULT_ADAPTER_OPTIONS = Object.freeze({ retryStatuses: Object.freeze([401]) });
 
 /**
  * One request bound for an allowed origin, as the shared flow sees it; `R` is what one send ends
  * with, and its HTTP status if any.
  */
 export interface Attempt<R extends { status: number | undefined }> {
-  adapter: 'axios' | 'fetch';
   method: string;
   /** The URL the request goes to (asked only for a 401 or an error). */
   url(): URL;
   signal: AbortSignal | undefined;
-  /** The session the request names (`alixSession`), if any. */
-  session: unknown;
-  /** The `sessionKey` option's answer for the request: asked only of a pool, when the request names no session. */
-  deriveSession(): unknown;
+  /**
+   * The session the request names: its `alixSession`, else the `sessionKey` option's answer (asked only then; only a
+   * pool has that option).
+   */
+  session(): unknown;
   /** Whether the body can be sent a second time. */
   replayable: boolean;
   /** Sends the request with `Authorization: Bearer <token>`; `replay` on the second send. */
@@ -45,15 +43,15 @@ export function createAuthorizer(
   source: unknown,
   options: { origins?: string[]; retryStatuses?: number[]; sessionKey?: unknown },
   where: string,
-  context: { argument: string; baseUrl: string | undefined; fix: string },
+  context: { adapter: 'axios' | 'fetch'; baseUrl: string | undefined; fix: string },
 ) {
   const candidate = source as Partial<SessionSource & AccessTokenSource> | null | undefined;
   const pool = typeof candidate?.get === 'function' ? (candidate as SessionSource) : undefined;
   assertConfig(
     pool !== undefined ||
       (typeof candidate?.getAccessToken === 'function' && typeof candidate.invalidate === 'function'),
-    `${where}: the ${context.argument} argument is neither a token manager (getAccessToken()/invalidate()) nor a ` +
-      `session pool (get(key))`,
+    `${where}: the ${context.adapter === 'axios' ? 'second' : 'first'} argument is neither a token manager ` +
+      `(getAccessToken()/invalidate()) nor a session pool (get(key))`,
   );
   const single = candidate as AccessTokenSource;
   const { sessionKey } = options;
@@ -76,8 +74,8 @@ export function createAuthorizer(
    * @throws {ConfigurationError} otherwise; the request is not sent.
    */
   const sessionOf = (attempt: Attempt<{ status: number | undefined }>): (() => AccessTokenSource) => {
+    const named = attempt.session();
     if (pool === undefined) {
-      const named = attempt.session;
       // A request that names another end user would go out with this session's bearer.
       if (named === undefined || (typeof named === 'string' && single.actsFor?.(named) === true)) return singleSession;
       throw new ConfigurationError(
@@ -85,8 +83,7 @@ export function createAuthorizer(
           `it was not sent. Attach a TokenManagerPool to serve many users, or leave alixSession out.`,
       );
     }
-    const key = attempt.session ?? attempt.deriveSession();
-    if (typeof key === 'string' && key !== '') return () => pool.get(key);
+    if (typeof named === 'string' && named !== '') return () => pool.get(named);
     // The origin only: a path or query may hold personal data.
     throw new ConfigurationError(
       `${where}: a request to ${attempt.url().origin} names no session, and the token source is a session pool; ` +
@@ -113,7 +110,7 @@ export function createAuthorizer(
     if (answer === 'cooldown' || answer === 'ignored' || !attempt.replayable) return first;
     const fresh = await manager.getAccessToken(options);
     try {
-      manager.recordReplay?.({ adapter: attempt.adapter, status, method: attempt.method, origin: url.origin });
+      manager.recordReplay?.({ adapter: context.adapter, status, method: attempt.method, origin: url.origin });
     } catch {
       // Observability must never change a request's outcome.
     }

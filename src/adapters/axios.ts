@@ -117,7 +117,7 @@ export function attachTokenManager(
   assertSupportedInstance(instance, where);
   const resolveTransport = createTransportResolver(instance);
   const authorizer = createAuthorizer(source, options ?? {}, where, {
-    argument: 'second',
+    adapter: 'axios',
     baseUrl: instance.defaults.baseURL,
     fix:
       "pass `{ alixSession: '<user key>' }` with the request, or a `sessionKey(config)` option to " +
@@ -144,33 +144,38 @@ export function attachTokenManager(
       return transport(config);
     }
     let answered: AxiosResponse | undefined;
-    const outcome = await authorizer.send<Outcome>({
-      adapter: 'axios',
-      method: (config.method ?? 'get').toUpperCase(),
-      // Parsed only when needed (a 401, an error): an allowed target always parses.
-      url: () => resolveRequestUrl(config) as URL,
-      signal: config.signal instanceof AbortSignal ? config.signal : undefined,
-      session: config.alixSession,
-      deriveSession: () => options?.sessionKey?.(config),
-      replayable: isReplayableBody(config.data),
-      send: async (token, replay) => {
-        // The rejected answer is dropped unread: as a stream (responseType 'stream') it would keep its socket.
-        if (replay) releaseBodies(answered?.data);
-        sentTokens.add(token);
-        configsWithBearer.add(config);
-        if (sentTokens.size > 32) sentTokens.delete(sentTokens.values().next().value as string);
-        // The request's own AxiosHeaders: axios 1.x makes them before it calls the transport.
-        config.headers.set('Authorization', `Bearer ${token}`, true);
-        config.beforeRedirect = guardRedirect(config.beforeRedirect as BeforeRedirect | undefined);
-        try {
-          answered = await transport(config);
-          return { status: answered.status, response: answered };
-        } catch (error) {
-          answered = axios.isAxiosError(error) ? error.response : undefined;
-          return { status: answered?.status, error };
-        }
-      },
-    });
+    let outcome: Outcome;
+    try {
+      outcome = await authorizer.send<Outcome>({
+        method: (config.method ?? 'get').toUpperCase(),
+        // Parsed only when needed (a 401, an error): an allowed target always parses.
+        url: () => resolveRequestUrl(config) as URL,
+        signal: config.signal instanceof AbortSignal ? config.signal : undefined,
+        session: () => config.alixSession ?? options?.sessionKey?.(config),
+        replayable: isReplayableBody(config.data),
+        send: async (token, replay) => {
+          // The rejected answer is dropped unread: as a stream (responseType 'stream') it would keep its socket.
+          if (replay) releaseBodies(answered?.data);
+          sentTokens.add(token);
+          configsWithBearer.add(config);
+          if (sentTokens.size > 32) sentTokens.delete(sentTokens.values().next().value as string);
+          // The request's own AxiosHeaders: axios 1.x makes them before it calls the transport.
+          config.headers.set('Authorization', `Bearer ${token}`, true);
+          config.beforeRedirect = guardRedirect(config.beforeRedirect as BeforeRedirect | undefined);
+          try {
+            answered = await transport(config);
+            return { status: answered.status, response: answered };
+          } catch (error) {
+            answered = axios.isAxiosError(error) ? error.response : undefined;
+            return { status: answered?.status, error };
+          }
+        },
+      });
+    } catch (error) {
+      // Failed (no fresh token for the replay): nobody will read the rejected answer, and a stream keeps its socket.
+      releaseBodies(answered?.data);
+      throw error;
+    }
     if ('response' in outcome) return outcome.response;
     if (axios.isAxiosError(outcome.error)) redactAxiosError(outcome.error);
     throw outcome.error;

@@ -92,7 +92,7 @@ export function createAuthorizedFetch(
   const where = 'createAuthorizedFetch';
   assertConfig(typeof options === 'object' && options !== null, `${where}: options with \`origins\` are required`);
   const authorizer = createAuthorizer(source, { ...options, origins: options.origins ?? [] }, where, {
-    argument: 'first',
+    adapter: 'fetch',
     baseUrl: undefined,
     fix:
       "pass `{ alixSession: '<user key>' }` in the call's init, or a `sessionKey(request)` option to " +
@@ -118,12 +118,10 @@ export function createAuthorizedFetch(
     let first: Response | undefined;
     let spare: Request | undefined;
     const sending = authorizer.send({
-      adapter: 'fetch',
       method: (init?.method ?? request?.method ?? 'GET').toUpperCase(),
       url: () => new URL(url),
       signal: init?.signal ?? request?.signal ?? undefined,
-      session: init?.alixSession,
-      deriveSession: () => options.sessionKey?.(keyRequest(request, url, init)),
+      session: () => init?.alixSession ?? options.sessionKey?.(keyRequest(request, url, init)),
       replayable,
       send: async (token, replay) => {
         if (replay) {

@@ -106,7 +106,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     this.#options = resolvePoolOptions(options as InternalTokenManagerPoolOptions);
     const { manager, idleTtlMs } = this.#options;
     this.#time = manager.now ?? monotonicClock();
-    this.#wallNow = manager.now ?? ((): number => systemClock.now());
+    this.#wallNow = manager.now ?? systemClock.now;
     this.#heap = new TimerHeap({ ...systemClock, ...manager.timers, now: this.#time });
     this.#auth = new AuthSemaphore(this.#options.maxConcurrentAuth);
     this.#cache = new NodeCache({ stdTTL: idleTtlMs / 1000, checkperiod: 0, useClones: false, deleteOnExpire: true });
