@@ -84,3 +84,15 @@ describe('runDemo()', () => {
     });
   });
 });
+
+describe('runDemo() with an option the manager refuses', () => {
+  it('rejects and leaves no sandbox listening', async () => {
+    const listening = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'TCPServerWrap').length;
+    const before = listening();
+
+    const run = runDemo({ ...QUICK_DEMO, retry: { minDelayMs: -1 }, output: collectingStream().stream });
+
+    await expect(run).rejects.toMatchObject({ code: 'ERR_ALIX_CONFIGURATION' });
+    expect(listening()).toBe(before);
+  });
+});

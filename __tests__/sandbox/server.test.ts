@@ -86,6 +86,13 @@ describe('startAlixSandbox()', () => {
     expect(response.status).toBe(413);
   });
 
+  it('counts a request answered 413 among every request', async () => {
+    const sandbox = await begin();
+    const body = 'x'.repeat(1024 * 1024 + 1);
+    await fetch(`${sandbox.url}/api/v2/auth/access-token`, { method: 'POST', body });
+    expect(sandbox.counters().requests).toBe(1);
+  });
+
   it('serves a shared core and refuses a core mixed with other options', async () => {
     const core = new AlixSandboxCore({ privateKeyPem: keys.privateKeyPem });
     const sandbox = await startAlixSandbox({ core });

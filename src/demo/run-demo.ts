@@ -45,17 +45,16 @@ export function runDemo(options: DemoOptions = {}) {
       refreshJitterMs: 500,
       retry: run.retry,
     });
-    let outageStarted = false;
     let recovered = false;
     manager.on('refreshed', () => {
-      // The outage phase ends with the first refresh that gets through once every injected 503 is spent.
-      if (outageStarted && sandbox.pendingFaults() === 0)
+      // The outage phase ends with the first refresh that gets through once every injected 503 is spent
+      // (before the outage, endPhase() leaves the label alone: it is not the outage's).
+      if (sandbox.pendingFaults() === 0)
         run.endPhase(OUTAGE_NOTE, 'the auth server answers again; the refresh went through');
     });
     manager.on('error', () => undefined); // shown through the counters; the demo keeps going
     const startOutage = (): void => {
       sandbox.injectFaults(3, { type: 'status', status: 503, endpoint: 'refresh' });
-      outageStarted = true;
       // Refresh now rather than at the next refresh point, so even a short run shows the backoff.
       void manager.getAccessToken({ forceRefresh: true }).catch(() => undefined);
       run.startPhase(OUTAGE_NOTE, 'retried with backoff while the valid token is still served');

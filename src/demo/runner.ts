@@ -149,7 +149,13 @@ export async function runDemoLoops<S extends { durationMs: number }>(
     if (options.json !== true) output.write(`${text}\n`);
   };
   const run = new DemoRun(sandbox, live, say, { ...DEMO_RETRY, ...definedOnly(options.retry ?? {}) });
-  const demo = build(run);
+  let demo: DemoScript<S>;
+  try {
+    demo = build(run);
+  } catch (error) {
+    await sandbox.close(); // bad options must not leave the sandbox listening
+    throw error;
+  }
   const agent = new http.Agent({ keepAlive: true });
   const api = axios.create({ baseURL: sandbox.url, httpAgent: agent });
   const detach = attachTokenManager(api, demo.client);

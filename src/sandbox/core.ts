@@ -192,8 +192,9 @@ export class AlixSandboxCore implements AlixSandboxControl {
     return () => void this.#listeners.delete(listener);
   }
 
-  /** Builds a request body's answer for a 413 (used by the server's size limit). */
+  /** Builds a request body's answer for a 413 (used by the server's size limit), counted in `requests`. */
   payloadTooLarge(): SandboxResponse {
+    this.#counters.requests += 1;
     return this.#fail(413, SandboxErrorCodes.PAYLOAD_TOO_LARGE, 'The request body is too large');
   }
 
@@ -302,7 +303,7 @@ export class AlixSandboxCore implements AlixSandboxControl {
       case 'reset':
         return { reset: true };
       case 'malformed':
-        return { status: 200, headers: this.#headers(), bodyText: MALFORMED_BODY };
+        return { ...this.#json(200, null), bodyText: MALFORMED_BODY }; // a JSON answer's status and headers
       case 'reject': {
         const message = fault.message ?? 'Rejected by the sandbox (injected fault)';
         return this.#fail(fault.status ?? 400, fault.errorCode, message);
@@ -321,11 +322,8 @@ export class AlixSandboxCore implements AlixSandboxControl {
   }
 
   #json(status: number, body: unknown, extra: Record<string, string> = {}): SandboxResponse {
-    return { status, headers: { ...this.#headers(), ...extra }, bodyText: JSON.stringify(body) };
-  }
-
-  #headers(): Record<string, string> {
-    return { 'Content-Type': 'application/json; charset=utf-8', Date: new Date(this.now()).toUTCString() };
+    const headers = { 'Content-Type': 'application/json; charset=utf-8', Date: new Date(this.now()).toUTCString() };
+    return { status, headers: { ...headers, ...extra }, bodyText: JSON.stringify(body) };
   }
 
   #emit(event: SandboxAuthCallEvent): void {

@@ -62,12 +62,7 @@ export function createAlixSignature(privateKey: string | KeyObject, partnerCode:
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /** Checks a base64 signature of `partnerCode|secretKey` against the partner's public key. */
-export function verifyAlixSignature(
-  publicKey: KeyObject,
-  partnerCode: string,
-  secretKey: string,
-  signature: string,
-): boolean {
+export function verifyAlixSignature(publicKey: KeyObject, partnerCode: string, secretKey: string, signature: string) {
   if (signature === '' || !BASE64.test(signature)) return false;
   try {
     const key = { key: publicKey, padding: PKCS1 };

@@ -115,14 +115,12 @@ export async function startAlixSandbox(options: AlixSandboxServerOptions = {}): 
   const url = `http://${hostInUrl}:${address.port}`;
 
   let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
-    closing ??= new Promise<void>((resolve) => {
+  const close = (): Promise<void> =>
+    (closing ??= new Promise<void>((resolve) => {
       for (const controller of inFlight) controller.abort();
       server.close(() => resolve());
       server.closeAllConnections();
-    });
-    return closing;
-  };
+    }));
   return {
     url,
     baseUrl: url,
