@@ -41,9 +41,8 @@ export function startingPoint(
 ): { kind: 'tokens'; tokens: TokenSet } | { kind: 'seed'; seed: RefreshTokenSeed } | undefined {
   const start = stored ?? seed;
   if (start === undefined) return undefined;
-  if (typeof start.accessToken === 'string' && start.accessToken !== '' && start.accessTokenExpiresAt > usableUntil) {
+  if (typeof start.accessToken === 'string' && start.accessToken !== '' && start.accessTokenExpiresAt > usableUntil)
     return { kind: 'tokens', tokens: start };
-  }
   const { refreshToken, refreshTokenExpiresAt } = start;
   if (typeof refreshToken !== 'string' || refreshToken === '') return undefined;
   return { kind: 'seed', seed: { refreshToken, refreshTokenExpiresAt } };
@@ -132,9 +131,8 @@ export function computeSchedule(input: ScheduleInput): { refreshAt: number; bloc
   const skewMs = input.adopted === true ? expirySkewMs : ownSkewMs;
   const blockAt = expiresAt - skewMs;
   const maxJitterMs = (skew: number): number => Math.min(refreshJitterMs, (windowMs - skew) / 2);
-  if (fallback === undefined) {
+  if (fallback === undefined)
     return { refreshAt: Math.min(expiresAt - windowMs + Math.floor(maxJitterMs(skewMs) * random), blockAt), blockAt };
-  }
   // The latest point a replica that fetched this set can refresh at (its own skew, full jitter),
   // then a quarter to three quarters of the way on to blockAt: the gap leaves that replica
   // time to refresh and publish before any fallback fires.

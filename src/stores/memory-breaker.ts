@@ -57,10 +57,8 @@ export function resolveAuthBreakerOptions(options: AuthBreakerOptions, owner: st
   assertConfig(typeof options === 'object' && options !== null, `${owner} breaker options must be an object`);
   const resolved = { ...DEFAULT_AUTH_BREAKER_OPTIONS, ...definedOnly(options) };
   const { failureThreshold, windowMs, openMs, now } = resolved;
-  assertConfig(
-    Number.isInteger(failureThreshold) && failureThreshold >= 1,
-    `${owner} option failureThreshold must be an integer ≥ 1`,
-  );
+  const countable = Number.isInteger(failureThreshold) && failureThreshold >= 1;
+  assertConfig(countable, `${owner} option failureThreshold must be an integer ≥ 1`);
   assertPositiveMs(`${owner} option windowMs`, windowMs);
   assertPositiveMs(`${owner} option openMs`, openMs);
   assertConfig(typeof now === 'function', `${owner} option now must be a function`);

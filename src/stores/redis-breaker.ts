@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { breakerOpenMs } from '../manager/backoff';
 import { combine, setRecent } from './memory-breaker';
 import type { CircuitStatus, ResolvedAuthBreakerOptions } from './memory-breaker';
-import { isRefusal, warnRefusedOnce } from './redis-commands';
+import { warnIfRefused } from './redis-commands';
 import type { RedisCommands } from './redis-commands';
 import type { AuthBreaker, BreakerAdmission, BreakerCall, BreakerOutcome, BreakerStatus } from './types';
 
@@ -166,8 +166,8 @@ export class RedisAuthBreaker implements AuthBreaker {
     const reply = await this.#eval('admit', ADMIT_SCRIPT, call, [String(Math.ceil(options.openMs)), randomUUID()]);
     if (reply === undefined) {
       // Redis refused or did not answer: admit, unless the last state seen is still open.
-      const { state, openUntil } = this.snapshot(call);
-      const waitMs = state === 'open' && openUntil !== null ? openUntil - options.now() : 0;
+      const { openUntil } = this.snapshot(call);
+      const waitMs = openUntil === null ? 0 : openUntil - options.now();
       return waitMs > 0 ? { allowed: false, retryAfterMs: waitMs } : { allowed: true, probe: false };
     }
     const [allowed = 1, probe = 0, waitMs = 0, level = 0, failures = 0, clean = 0] = reply;
@@ -239,12 +239,11 @@ export class RedisAuthBreaker implements AuthBreaker {
       this.#unavailable = undefined;
       return result;
     } catch (error) {
-      const refused = isRefusal(error);
+      const refused = warnIfRefused(this.log, 'breaker', error);
       this.#unavailable = refused
         ? 'the Redis user may not use the breaker keys or EVAL (check its ACL)'
         : 'Redis could not be reached';
-      if (refused) warnRefusedOnce(this.log, 'breaker', error);
-      else {
+      if (!refused) {
         const text = 'the shared breaker could not be read; going by the last state seen';
         this.log.debug({ event: 'breaker-unavailable', err: error }, text);
       }

@@ -95,13 +95,6 @@ export class RedisCommands {
 /** What a refused command says: an ACL without the key or command, or a disabled script. */
 const REFUSED = /NOPERM|NOSCRIPT|no permissions|unknown command/i;
 
-/** Whether Redis refused a command for this user (it will refuse it again), as opposed to failing to answer. */
-export function isRefusal(error: unknown): boolean {
-  const cause = (error as { cause?: unknown } | null)?.cause;
-  const message = error instanceof Error ? error.message : String(error);
-  return REFUSED.test(`${message} ${cause instanceof Error ? cause.message : ''}`);
-}
-
 /** The events already warned about in this process. */
 const warned = new Set<string>();
 
@@ -114,8 +107,15 @@ export function warnOnce(log: Logger, event: string, fields: object, message: st
   warned.add(event);
 }
 
-/** Warns once per process that Redis refuses the store `use`: its protection is gone until the ACL is fixed. */
-export function warnRefusedOnce(log: Logger, use: 'lock' | 'breaker', error: unknown): void {
+/**
+ * Whether Redis refused a command for this user (it will refuse it again), as opposed to failing to answer;
+ * a refusal is warned about once per process: the store `use`'s protection is gone until the ACL is fixed.
+ */
+export function warnIfRefused(log: Logger, use: 'lock' | 'breaker', error: unknown): boolean {
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  const message = error instanceof Error ? error.message : String(error);
+  if (!REFUSED.test(`${message} ${cause instanceof Error ? cause.message : ''}`)) return false;
   const text = `Redis refuses the ${use} commands for this user; the ${use} is off until its ACL allows them`;
   warnOnce(log, `${use}-refused`, { err: error }, `${text} (see docs/scaling.md)`);
+  return true;
 }

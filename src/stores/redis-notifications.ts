@@ -85,7 +85,6 @@ export class RedisNotifications {
     this.#closed = true;
     for (const timer of this.#leaving.values()) systemClock.clearTimeout(timer);
     for (const listeners of [...this.#listeners.values()]) for (const listener of [...listeners]) listener('closed');
-    this.#leaving.clear();
     this.#listeners.clear();
     this.#subscriptions.clear();
     this.#subscriber?.disconnect();
@@ -153,7 +152,6 @@ export class RedisNotifications {
 
   #unsubscribe(channel: string): void {
     this.#leaving.delete(channel);
-    if ((this.#listeners.get(channel)?.size ?? 0) > 0) return;
     this.#listeners.delete(channel);
     this.#subscriptions.delete(channel);
     // The connection stays: the next wait or hand-over needs it again.

@@ -20,7 +20,7 @@ import type { TokenCipher, TokenEncryptionOptions } from './encryption';
 import { resolveAuthBreakerOptions, setRecent } from './memory-breaker';
 import type { AuthBreakerOptions } from './memory-breaker';
 import { RedisAuthBreaker } from './redis-breaker';
-import { RedisCommands, isRefusal, warnOnce, warnRefusedOnce } from './redis-commands';
+import { RedisCommands, warnIfRefused, warnOnce } from './redis-commands';
 import { RedisNotifications } from './redis-notifications';
 import type { PubSubMode, Watch } from './redis-notifications';
 import type {
@@ -148,6 +148,7 @@ function resolveRedisTokenStoreOptions(options: RedisTokenStoreOptions): Resolve
   // Version 1 took one key per store; JavaScript callers would otherwise pass it unnoticed.
   const why = 'one store holds every session, and the manager names each key (its storeKey option)';
   assertConfig(!('key' in options), `RedisTokenStore option key was removed in version 2: ${why}`);
+  // The key material stays with the cipher alone.
   const { logger: _logger, breaker: _breaker, encryption, ...rest } = options;
   const { breakerKey: _breakerKey, ...defaults } = DEFAULT_REDIS_TOKEN_STORE_OPTIONS;
   const resolved = { ...defaults, ...definedOnly(rest), cipher: resolveTokenCipher(encryption, 'RedisTokenStore') };
@@ -420,7 +421,7 @@ export class RedisTokenStore implements TokenStore {
           // A command cut short by the end of the wait is the wait running out, not Redis failing. Its timer may
           // fire a little before Date.now() reaches the deadline (Node times timers on its own loop clock).
           if (systemClock.now() >= deadline - TIMER_SLACK_MS) throw stillHeld();
-          if (isRefusal(error)) warnRefusedOnce(this.#log, 'lock', error);
+          warnIfRefused(this.#log, 'lock', error);
           throw error;
         }
         baseline ??= version;
@@ -444,7 +445,7 @@ export class RedisTokenStore implements TokenStore {
    */
   watch(key: string, onPublished: () => void): () => void {
     return this.#notifications.listen(this.keysFor(assertKey(key)).channel, (message) => {
-      if (this.#closed || !/^\d+$/.test(message)) return;
+      if (!/^\d+$/.test(message)) return;
       const known = this.#versions.get(key);
       const version = Number(message);
       if (version !== this.#writing.get(key) && (known === undefined || known < version)) onPublished();
@@ -485,13 +486,12 @@ export class RedisTokenStore implements TokenStore {
     this.#holds.set(key, hold);
     const until = systemClock.now() + lockWaitMs;
     const ttlMs = String(Math.ceil(lockTtlMs));
-    let stopped = false;
     let released = false;
     const extend = async (): Promise<void> => {
       if (systemClock.now() >= until) return stop();
       try {
         const reply = await this.#commands.eval('EVAL extend-lock', key, EXTEND_LOCK_SCRIPT, [lock], owner, ttlMs);
-        if (Number(reply) === 1 || stopped) return;
+        if (Number(reply) === 1 || !this.#watchdogs.has(stop)) return;
         const text = 'the refresh lock was lost while held (it expired, or Redis failed over); fencing still protects';
         this.#log.warn({ event: 'lock-lost', key: lock, lockTtlMs }, `${text} the session`);
         stop();
@@ -503,7 +503,6 @@ export class RedisTokenStore implements TokenStore {
     };
     const clear = setUnrefInterval(() => void extend(), lockTtlMs / 3);
     const stop = (): void => {
-      stopped = true;
       clear();
       this.#watchdogs.delete(stop);
     };

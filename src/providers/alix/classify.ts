@@ -132,9 +132,8 @@ export function interpretResponse(response: TextResponse, context: CallContext):
   }
   const malformed = (what: string): MalformedResponseError =>
     new MalformedResponseError(`${operation} failed: ${what}`, { operation, status });
-  if (status < 200 || status >= 300) {
+  if (status < 200 || status >= 300)
     throw malformed(`POST ${url} answered an unexpected HTTP ${status} (redirects are not followed)`);
-  }
   const fail: Fail = (problem) => malformed(`the HTTP ${status} answer to POST ${url} ${problem}`);
   // HTML and garbage are described, never quoted.
   if (text === '') throw fail('has an empty body, not JSON');

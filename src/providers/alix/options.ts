@@ -121,29 +121,20 @@ export interface AlixAuthProviderOptions {
   logger?: Logger;
 }
 
-/** The default string to sign: `partnerCode|secretKey`. */
-export function defaultSignedString(context: AlixSigningContext): string {
-  return `${context.partnerCode}|${context.secretKey ?? ''}`;
-}
-
-/**
- * The default body of both calls: the context as it is, so `{ partnerCode, signature }` for the
- * sign-in and `{ partnerCode, refreshToken, signature }` for the refresh, each plus `userEmail`
- * when configured. For the refresh, the union of the page's sample (which sends `refreshToken`)
- * and its field table (which requires `userEmail`), so a server that enforces either reading
- * accepts it.
- */
-export function defaultBody(context: AlixAuthenticateBodyContext): Record<string, unknown> {
-  return { ...context };
-}
-
 /** Defaults of {@link AlixAuthProviderOptions}, merged once by the constructor. */
 export const DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS = Object.freeze({
   paths: Object.freeze({ authenticate: '/api/v2/auth/access-token', refresh: '/api/v2/auth/refresh-token' }),
   timeoutMs: 10_000,
   signerTimeoutMs: 5_000,
-  signedString: defaultSignedString,
-  buildAuthenticateBody: defaultBody,
-  buildRefreshBody: defaultBody,
+  /** The string to sign: `partnerCode|secretKey`. */
+  signedString: (context: AlixSigningContext): string => `${context.partnerCode}|${context.secretKey ?? ''}`,
+  /**
+   * The body of both calls is the context as it is: `{ partnerCode, signature }` for the sign-in and
+   * `{ partnerCode, refreshToken, signature }` for the refresh, each plus `userEmail` when configured.
+   * For the refresh, the union of the page's sample (which sends `refreshToken`) and its field table
+   * (which requires `userEmail`), so a server that enforces either reading accepts it.
+   */
+  buildAuthenticateBody: (context: AlixAuthenticateBodyContext): Record<string, unknown> => ({ ...context }),
+  buildRefreshBody: (context: AlixRefreshBodyContext): Record<string, unknown> => ({ ...context }),
   now: systemClock.now,
 });

@@ -10,14 +10,14 @@ import { setUnrefTimeout, systemClock, withTimeout } from '../../clock';
 import { assertPositiveMs, definedOnly } from '../../defaults';
 import { AbortedError, ConfigurationError, TimeoutError, assertConfig, isTokenManagerError } from '../../errors';
 import type { AuthOperation } from '../../errors';
-import { createLogger, type Logger } from '../../logger';
+import { createLogger } from '../../logger';
 import { isLoopbackHost } from '../../loopback';
 import { sanitizeCauseOf } from '../../redaction';
 import type { TokenSet } from '../../token-set';
 import { onAbort, waitWithSignal } from '../../wait-with-signal';
 import type { ProviderIdentity, TokenProvider } from '../types';
 import { classifyTransportError, interpretResponse } from './classify';
-import { DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS as DEFAULTS, defaultSignedString } from './options';
+import { DEFAULT_ALIX_AUTH_PROVIDER_OPTIONS as DEFAULTS } from './options';
 import type { AlixAuthProviderOptions, AlixRefreshBodyContext, AlixSigner } from './options';
 import { loadPrivateKey } from './private-key';
 
@@ -34,27 +34,28 @@ function isNonEmpty(value: unknown): boolean {
 }
 
 /**
- * The options the calls use, defaults merged and checked. The key, signer, URL and logger are held
- * apart; `secretKey` and `userEmail` have no default and stay `undefined` unless given.
+ * The options the calls use, defaults merged and checked, with the parsed `url`, `baseUrl` (without a
+ * trailing slash, query or fragment), the signer and the logger; the private key is held by the signer
+ * alone. `secretKey` and `userEmail` have no default and stay `undefined` unless given.
  */
-function mergeOptions(options: AlixAuthProviderOptions) {
+function resolveOptions(options: AlixAuthProviderOptions) {
   assertConfig(typeof options === 'object' && options !== null, 'AlixAuthProvider options are required');
   const { privateKey: _key, signer: _signer, baseUrl: _url, logger: _logger, ...given } = definedOnly(options);
   const paths = { ...DEFAULTS.paths, ...definedOnly(options.paths ?? {}) };
   const settings = { ...DEFAULTS, ...given, partnerCode: given.partnerCode as string, paths };
   const required = (name: string): string => `${name} is required and must be a non-empty string`;
   assertConfig(isNonEmpty(settings.partnerCode), required('partnerCode'));
-  const needsSecret = settings.signedString === defaultSignedString || settings.secretKey !== undefined;
+  const needsSecret = settings.signedString === DEFAULTS.signedString || settings.secretKey !== undefined;
   if (needsSecret) assertConfig(isNonEmpty(settings.secretKey), required('secretKey'));
   if (settings.userEmail !== undefined) assertConfig(isNonEmpty(settings.userEmail), required('userEmail'));
-  for (const [name, path] of Object.entries(paths)) {
+  for (const [name, path] of Object.entries(paths))
     assertConfig(typeof path === 'string' && path.startsWith('/'), `paths.${name} must be a string starting with '/'`);
-  }
   for (const name of ['timeoutMs', 'signerTimeoutMs'] as const) assertPositiveMs(name, settings[name]);
-  for (const name of ['signedString', 'buildAuthenticateBody', 'buildRefreshBody', 'now'] as const) {
+  for (const name of ['signedString', 'buildAuthenticateBody', 'buildRefreshBody', 'now'] as const)
     assertConfig(typeof settings[name] === 'function', `${name} must be a function`);
-  }
-  return settings;
+  const url = parseBaseUrl(options.baseUrl);
+  const baseUrl = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  return { ...settings, url, baseUrl, signer: createSigner(options), logger: createLogger(options.logger) };
 }
 
 /** Parses and checks `baseUrl`: https, or http on a loopback host only, and no credentials, query or fragment. */
@@ -86,8 +87,7 @@ function alixIdentity(url: URL, partnerCode: string, userEmail: string | undefin
   return Object.freeze(userEmail === undefined ? identity : { ...identity, user: userEmail });
 }
 
-function createSigner(options: AlixAuthProviderOptions): AlixSigner {
-  const { privateKey, signer } = options;
+function createSigner({ privateKey, signer }: AlixAuthProviderOptions): AlixSigner {
   const hasKey = privateKey !== undefined;
   assertConfig(hasKey !== (signer !== undefined), 'exactly one of privateKey and signer is required');
   if (!hasKey) {
@@ -135,11 +135,7 @@ async function runUserCode<T>(what: string, secrets: readonly string[], run: () 
  * ```
  */
 export class AlixAuthProvider implements TokenProvider {
-  readonly #settings: ReturnType<typeof mergeOptions>;
-  readonly #signer: AlixSigner;
-  /** `baseUrl` without a trailing slash, query or fragment. */
-  readonly #baseUrl: string;
-  readonly #logger: Logger;
+  readonly #settings: ReturnType<typeof resolveOptions>;
   /**
    * The provider's own HTTP client. `axios.create()` would merge in the application's global
    * `axios.defaults` (an `Authorization` or `X-Api-Key` header, a `baseURL` with
@@ -168,15 +164,11 @@ export class AlixAuthProvider implements TokenProvider {
    *   privateKey/signer, or a key that is not a readable RSA private key of 2048+ bits.
    */
   constructor(options: AlixAuthProviderOptions) {
-    // The auth calls go through the application's (peer) axios: refuse 0.x and 1.x before 1.6 here, not at the first
-    // call.
+    // The auth calls go through the application's (peer) axios: refuse 0.x and 1.x before 1.6 here,
+    // not at the first call.
     assertSupportedPeer('AlixAuthProvider');
-    this.#settings = mergeOptions(options);
-    const url = parseBaseUrl(options.baseUrl);
-    this.#baseUrl = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
-    this.#signer = createSigner(options);
-    this.#logger = createLogger(options.logger);
-    this.identity = alixIdentity(url, this.#settings.partnerCode, this.#settings.userEmail);
+    this.#settings = resolveOptions(options);
+    this.identity = alixIdentity(this.#settings.url, this.#settings.partnerCode, this.#settings.userEmail);
   }
 
   /**
@@ -236,10 +228,10 @@ export class AlixAuthProvider implements TokenProvider {
 
   /** One auth call: sign, build the body (the sign-in's has no `refreshToken`), POST it, read the answer. */
   async #call(operation: AuthOperation, refreshToken: string | undefined, signal?: AbortSignal): Promise<TokenSet> {
-    const { timeoutMs, partnerCode, secretKey, userEmail } = this.#settings;
+    const { timeoutMs, partnerCode, secretKey, userEmail, now, logger } = this.#settings;
     // The full URL (origin + path, never a query) goes into every message: a baseUrl whose
     // path prefix doubles the API's own (`/api/api/v2/…`) is then plain to see.
-    const url = `${this.#baseUrl}${this.#settings.paths[operation]}`;
+    const url = `${this.#settings.baseUrl}${this.#settings.paths[operation]}`;
     const aborted = (): AbortedError => new AbortedError(`${operation} aborted by the caller: POST ${url}`);
     if (signal?.aborted) throw aborted();
     const signature = await waitWithSignal(this.#sign(operation), signal, aborted);
@@ -271,18 +263,18 @@ export class AlixAuthProvider implements TokenProvider {
       systemClock.clearTimeout(timer);
       stopForwarding?.();
     }
-    return interpretResponse(response, { operation, url, secrets, now: this.#settings.now(), logger: this.#logger });
+    return interpretResponse(response, { operation, url, secrets, now: now(), logger });
   }
 
   /** Signs this call's string, `signedString()`'s result, with the signer within `signerTimeoutMs`. */
   async #sign(operation: AuthOperation): Promise<string> {
-    const { partnerCode, secretKey, userEmail, signedString, signerTimeoutMs: timeoutMs } = this.#settings;
+    const { partnerCode, secretKey, userEmail, signedString, signer, signerTimeoutMs: timeoutMs } = this.#settings;
     const failed = `${operation} failed:`;
     const secrets = [secretKey ?? ''];
     const context = { partnerCode, secretKey, userEmail, operation };
     const data = await runUserCode(`${failed} signedString()`, secrets, () => signedString(context));
     assertConfig(typeof data === 'string' && data !== '', `${failed} signedString() did not return a non-empty string`);
-    const signing = runUserCode(`${failed} the signer`, [data, ...secrets], () => this.#signer(data));
+    const signing = runUserCode(`${failed} the signer`, [data, ...secrets], () => signer(data));
     const timedOut = (): TimeoutError => new TimeoutError({ stage: 'signer', timeoutMs });
     const signature: unknown = await withTimeout(signing, systemClock, timeoutMs, timedOut);
     const base64 = typeof signature === 'string' && signature !== '' && BASE64.test(signature);
