@@ -4,11 +4,8 @@
  */
 import type { Attributes, Meter, ObservableResult } from '@opentelemetry/api';
 import type { InstrumentedLifecycleEvent, LifecycleRecorder } from './recorder';
-import { ATTRIBUTES, METRIC_NAMES } from './names';
+import { ATTRIBUTES as A, METRIC_NAMES } from './names';
 import { otelApi } from './peer';
-
-/** The attribute keys, by a short name. */
-const A = ATTRIBUTES;
 
 /**
  * Bucket bounds for durations in seconds: the OpenTelemetry HTTP semantic conventions' set,
@@ -30,22 +27,21 @@ export function createMetricsRecorder(
   base: Attributes,
 ): LifecycleRecorder {
   const { ValueType } = otelApi();
-  const counter = (name: string, description: string, unit: string) =>
-    meter.createCounter(name, { description, unit, valueType: ValueType.INT });
+  const counter = (name: keyof typeof METRIC_NAMES, description: string, unit: string) =>
+    meter.createCounter(METRIC_NAMES[name], { description, unit, valueType: ValueType.INT });
   const seconds = { unit: 's', valueType: ValueType.DOUBLE };
   const buckets = { explicitBucketBoundaries: [...DURATION_BUCKETS_S] };
-  const histogram = (name: string, description: string) =>
-    meter.createHistogram(name, { description, ...seconds, advice: buckets });
-  const { authRequests, authDuration, refreshes, retries, tokenWaitDuration, invalidations } = METRIC_NAMES;
-  const authCalls = counter(authRequests, 'Auth calls made to the Alix auth server', '{request}');
-  const authTime = histogram(authDuration, 'Duration of auth calls to the Alix auth server');
-  const runs = counter(refreshes, 'Refresh runs (one per single flight), by reason and outcome', '{refresh}');
-  const retried = counter(retries, 'Failed auth calls scheduled for another attempt', '{retry}');
-  const tokenWait = histogram(tokenWaitDuration, 'Time callers without a usable token waited for one');
-  const invalidated = counter(invalidations, 'invalidate() reports, by what they caused', '{invalidation}');
-  const replays = counter(METRIC_NAMES.replays, 'Requests replayed after their token was rejected', '{request}');
-  const storeErrors = counter(METRIC_NAMES.storeErrors, 'Token store operations that failed', '{error}');
-  const lockWait = histogram(METRIC_NAMES.lockWaitDuration, "Waits for the store's cross-process refresh lock");
+  const histogram = (name: keyof typeof METRIC_NAMES, description: string) =>
+    meter.createHistogram(METRIC_NAMES[name], { description, ...seconds, advice: buckets });
+  const authCalls = counter('authRequests', 'Auth calls made to the Alix auth server', '{request}');
+  const authTime = histogram('authDuration', 'Duration of auth calls to the Alix auth server');
+  const runs = counter('refreshes', 'Refresh runs (one per single flight), by reason and outcome', '{refresh}');
+  const retried = counter('retries', 'Failed auth calls scheduled for another attempt', '{retry}');
+  const tokenWait = histogram('tokenWaitDuration', 'Time callers without a usable token waited for one');
+  const invalidated = counter('invalidations', 'invalidate() reports, by what they caused', '{invalidation}');
+  const replays = counter('replays', 'Requests replayed after their token was rejected', '{request}');
+  const storeErrors = counter('storeErrors', 'Token store operations that failed', '{error}');
+  const lockWait = histogram('lockWaitDuration', "Waits for the store's cross-process refresh lock");
   const lifetime = { description: 'Lifetime left on the held access token', ...seconds };
   const remainingLifetime = meter.createObservableGauge(METRIC_NAMES.tokenRemainingLifetime, lifetime);
   /** The lifetime left on the held token, in seconds; no point when none is held. */

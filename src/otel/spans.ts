@@ -5,11 +5,8 @@
  */
 import type { Attributes, Context, Span, Tracer } from '@opentelemetry/api';
 import type { InstrumentedLifecycleEvent, LifecycleRecorder } from './recorder';
-import { ATTRIBUTES, SPAN_EVENT_NAMES, SPAN_NAMES } from './names';
+import { ATTRIBUTES as A, SPAN_EVENT_NAMES, SPAN_NAMES } from './names';
 import { otelApi } from './peer';
-
-/** The attribute keys, by a short name. */
-const A = ATTRIBUTES;
 
 /** A refresh run whose span is open, with its auth calls still in flight (by `operation#attempt`). */
 type OpenRun = { span: Span; calls: Map<string, Span> };
@@ -27,41 +24,32 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
   const { ROOT_CONTEXT, SpanKind, context, trace } = otelApi();
   const runs = new Map<string, OpenRun>();
   /** The newest open run per session: where events without a `refreshId` belong. */
-  const latest = new Map<string, string>();
+  const latest = new Map<string, OpenRun>();
   const start = (name: string, attributes: Attributes, parent: Context): Span =>
     tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes: { ...base, ...attributes } }, parent);
-  /** The open run an event belongs to: by its `refreshId`, else the session's newest. */
-  const runOf = (event: InstrumentedLifecycleEvent): OpenRun | undefined => {
-    const session = event.session ?? '';
-    const key = 'refreshId' in event ? runKey(session, event.refreshId) : latest.get(session);
-    return key === undefined ? undefined : runs.get(key);
-  };
-  /** Ends a run's span and its auth calls still open; with `errorCode`, those calls failed with it. */
-  const endRun = (key: string, errorCode?: string): void => {
-    const run = runs.get(key);
-    if (run === undefined) return;
-    for (const call of run.calls.values()) {
-      if (errorCode !== undefined) fail(call, errorCode);
-      call.end();
+  /** Ends a run's auth calls still open, then its span; with `errorCode`, they all failed with it. */
+  const end = (run: OpenRun, errorCode?: string): void => {
+    for (const span of [...run.calls.values(), run.span]) {
+      if (errorCode !== undefined) fail(span, errorCode);
+      span.end();
     }
-    run.span.end();
-    runs.delete(key);
   };
 
   return {
     record(event: InstrumentedLifecycleEvent): void {
       const session = event.session ?? '';
-      const run = runOf(event);
+      // The open run the event belongs to: by its `refreshId`, else the session's newest.
+      const run = 'refreshId' in event ? runs.get(runKey(session, event.refreshId)) : latest.get(session);
       switch (event.type) {
         case 'refresh-started': {
-          const key = runKey(session, event.refreshId);
-          endRun(key);
+          if (run !== undefined) end(run);
           // A foreground run belongs to the caller that waits on it; a background run would
           // otherwise inherit whatever context armed its timer, often an unrelated old request.
           const parent = event.foreground ? context.active() : ROOT_CONTEXT;
           const attributes = { [A.refreshReason]: event.reason, [A.refreshForeground]: event.foreground };
-          runs.set(key, { span: start(SPAN_NAMES.refresh, attributes, parent), calls: new Map() });
-          latest.set(session, key);
+          const opened = { span: start(SPAN_NAMES.refresh, attributes, parent), calls: new Map<string, Span>() };
+          runs.set(runKey(session, event.refreshId), opened);
+          latest.set(session, opened);
           return;
         }
         case 'auth-call-started': {
@@ -101,11 +89,9 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
           // A run that hit its deadline (`abandoned`) failed too, and so did any auth call it
           // left unanswered: the deadline's error code is theirs.
           const failed = event.outcome === 'failed' || event.outcome === 'abandoned';
-          const errorCode = failed ? (event.errorCode ?? 'UNKNOWN') : undefined;
-          if (errorCode !== undefined) fail(run.span, errorCode);
-          const key = runKey(session, event.refreshId);
-          endRun(key, errorCode);
-          if (latest.get(session) === key) latest.delete(session);
+          end(run, failed ? (event.errorCode ?? 'UNKNOWN') : undefined);
+          runs.delete(runKey(session, event.refreshId));
+          if (latest.get(session) === run) latest.delete(session);
           return;
         }
         case 'lock-waited':
@@ -125,7 +111,8 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
       }
     },
     dispose(): void {
-      for (const key of [...runs.keys()]) endRun(key);
+      for (const run of runs.values()) end(run);
+      runs.clear();
       latest.clear();
     },
   };

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { pickTokenSet } from '../stores/redis-scripts';
 import type { RefreshLockResult, StoredSession, TokenStore } from '../stores/types';
 
 /** A test runner's `describe`: jest's, vitest's, or `node:test`'s. */
@@ -101,8 +102,8 @@ export function describeTokenStoreConformance(
   createStore: CreateTokenStore,
   options: TokenStoreConformanceOptions = {},
 ): void {
-  const describe = options.describe ?? (globalThis as { describe?: ConformanceDescribe }).describe;
-  const it = options.it ?? (globalThis as { it?: ConformanceIt }).it;
+  const runner = globalThis as { describe?: ConformanceDescribe; it?: ConformanceIt };
+  const { describe = runner.describe, it = runner.it, fencing, lock, encryption } = options;
   if (typeof describe !== 'function' || typeof it !== 'function') {
     throw new Error('describeTokenStoreConformance needs describe and it: pass them (from node:test, say) as options');
   }
@@ -126,7 +127,6 @@ export function describeTokenStoreConformance(
         await Promise.allSettled([...open].map(close));
       }
     });
-  const { fencing, lock, encryption } = options;
   describe(`${name} (TokenStore conformance)`, () => {
     describe('get() and set()', () => roundTrip(test, options));
     if (fencing === true) describe('fencing', () => fencingChecks(test));
@@ -344,10 +344,7 @@ function conformanceSession(identity = `identity-${randomUUID()}`): StoredSessio
 
 /** The session's fields the manager relies on, for comparison (a store may add or drop nothing else). */
 function comparable(session: StoredSession | undefined): unknown {
-  if (session === undefined) return undefined;
-  const { accessToken, accessTokenExpiresAt, refreshToken, refreshTokenExpiresAt } = session.tokens;
-  const tokens = { accessToken, accessTokenExpiresAt, refreshToken, refreshTokenExpiresAt };
-  return { identity: session.identity, tokens };
+  return session && { identity: session.identity, tokens: pickTokenSet(session.tokens) };
 }
 
 /** How a promise stood after waiting at most `ms`. */
