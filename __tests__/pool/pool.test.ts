@@ -51,6 +51,14 @@ describe('TokenManagerPool', () => {
       },
     );
 
+    it('refuses a key that only reads as a held one (an array, an object with toString), even while it is hot', async () => {
+      const { pool } = makePool();
+      await pool.getAccessToken(user(1));
+      for (const key of [[user(1)], { toString: () => user(1) }])
+        await expect(pool.getAccessToken(key as never)).rejects.toBeInstanceOf(ConfigurationError);
+      pool.close();
+    });
+
     it.each([['__proto__'], ['constructor'], ['toString'], ['hasOwnProperty']])(
       'treats the key %p as just a key: its own session, served on the hot path',
       async (key) => {

@@ -147,9 +147,10 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
    */
   getAccessToken(key: string, options?: GetAccessTokenOptions): Promise<string> {
     // The hot path: one lookup, one clock read, one comparison. A session in use leaves it at
-    // least once per renewal interval, which renews its idle TTL and marks the use.
+    // least once per renewal interval, which renews its idle TTL and marks the use. A key that is
+    // not a string (an array, say) would read as its string form: the slow path refuses it.
     const hot = this.#hot;
-    const slot = hot.slots[key];
+    const slot = typeof key === 'string' ? hot.slots[key] : undefined;
     if (slot !== undefined && options === undefined && this.#time() < (hot.until[slot] as number))
       return Promise.resolve(hot.tokens[slot] as string);
     return this.#getAccessTokenSlowly(key, options);
