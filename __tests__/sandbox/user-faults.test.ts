@@ -112,6 +112,8 @@ describe('AlixSandboxCore › fault validation', () => {
     ['a fractional count', 1.5, { type: 'reset' }, RangeError, /or Infinity/],
     ['NaN as count', Number.NaN, { type: 'reset' }, RangeError, /or Infinity/],
     ['-Infinity as count', -Infinity, { type: 'reset' }, RangeError, /or Infinity/],
+    ['an infinite Retry-After', 1, { type: 'status', status: 503, retryAfterSeconds: Infinity }, RangeError, /finite/],
+    ['a negative Retry-After', 1, { type: 'status', status: 503, retryAfterSeconds: -1 }, RangeError, /finite/],
   ])('refuses %s', (_label, count, fault, type, message) => {
     const core = makeCore();
 

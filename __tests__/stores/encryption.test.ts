@@ -124,6 +124,17 @@ describe('MemoryTokenStore with encryption', () => {
     expect(await store.get(KEY)).toEqual(session);
   });
 
+  it('still returns a plaintext session when re-writing it sealed fails (a KMS that is down), as the Redis store does', async () => {
+    const cache = new NodeCache({ useClones: false });
+    const session = { identity: 'id-a', tokens: makeTokenSet(Date.now()) };
+    await new MemoryTokenStore({ cache }).set(KEY, session);
+    const down = new Error('KMS unavailable');
+    const cipher: TokenCipher = { seal: () => Promise.reject(down), open: () => Promise.reject(down) };
+    const store = new MemoryTokenStore({ cache, encryption: { cipher } });
+    expect(await store.get(KEY)).toEqual(session);
+    expect(cache.get(KEY)).toEqual(session); // left for the next write to seal
+  });
+
   it('takes a TokenCipher of its own (a KMS) and binds the store key and identity as additional data', async () => {
     const aads: string[] = [];
     const inner = new AesGcmTokenCipher({ keys: { k1: K1 }, current: 'k1' });

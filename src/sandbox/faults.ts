@@ -84,6 +84,8 @@ export function checkUserEmail(method: string, userEmail: string | undefined): s
 
 const FAULT_TYPES: ReadonlySet<string> = new Set<SandboxFaultType>(['status', 'delay', 'reset', 'malformed', 'reject']);
 
+const isDuration = (value: number): boolean => Number.isFinite(value) && value >= 0;
+
 const isHttpStatus = (value: unknown, min: number): boolean =>
   Number.isInteger(value) && (value as number) >= min && (value as number) <= 599;
 
@@ -98,8 +100,8 @@ function checkFault(fault: SandboxFault): void {
   const { type } = fault;
   const rangeRules: Array<[boolean, string]> = [
     [type === 'status' && !isHttpStatus(fault.status, 400), 'a status fault needs an HTTP status from 400 to 599'],
-    [type === 'status' && !((fault.retryAfterSeconds ?? 0) >= 0), 'retryAfterSeconds must be 0 or more'],
-    [type === 'delay' && !(Number.isFinite(fault.ms) && fault.ms >= 0), 'a delay fault needs ms >= 0'],
+    [type === 'status' && !isDuration(fault.retryAfterSeconds ?? 0), 'retryAfterSeconds must be finite and >= 0'],
+    [type === 'delay' && !isDuration(fault.ms), 'a delay fault needs ms >= 0'],
     [type === 'reject' && !Number.isInteger(fault.errorCode), 'a reject fault needs an integer errorCode'],
     [type === 'reject' && !isHttpStatus(fault.status ?? 400, 100), 'a reject fault status must be an HTTP status'],
   ];

@@ -101,8 +101,9 @@ export class MemoryTokenStore implements TokenStore {
         throw new UnreadableSessionError(key, 'it is encrypted; this store has no encryption');
       return openSession(this.#cipher, key, entry);
     }
-    // A plaintext session (from before encryption was turned on) is re-written sealed.
-    if (this.#cipher !== undefined && entry !== undefined) await this.set(key, entry);
+    // A plaintext session (from before encryption was turned on) is re-written sealed; if the cipher fails
+    // (a KMS that is down), the session is still read, and the next write seals it.
+    if (this.#cipher !== undefined && entry !== undefined) await this.set(key, entry).catch(() => undefined);
     return entry;
   }
 

@@ -261,7 +261,7 @@ export function pubSubDetail(info: string | undefined): string {
   return `; pub/sub: classic (PUBLISH/SUBSCRIBE${cluster ? ', a cluster before Redis 7' : ''})`;
 }
 
-/** An error's message; this library's messages hold no secrets, and others are reduced to name and code. */
+/** An error's message (this library's hold no secrets; a Redis or network error's names no secret), with its code. */
 export function messageOf(error: unknown): string {
   if (isTokenManagerError(error)) return error.message;
   if (!(error instanceof Error)) return String(error);
