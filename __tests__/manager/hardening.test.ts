@@ -745,4 +745,118 @@ describe('Guarantees with unusual providers, stores, breakers and listeners', ()
       manager.close();
     });
   });
+
+  describe('garbage from a custom store or provider', () => {
+    const wrap = (inner: TokenStore, extra: Partial<TokenStore> = {}): TokenStore => ({
+      get: (key) => inner.get(key),
+      set: (key, session) => inner.set(key, session),
+      delete: (key) => inner.delete(key),
+      ...extra,
+    });
+
+    it('reads a store whose get() answers null (a missing Redis key) as nothing stored', async () => {
+      const store = wrap(new MemoryTokenStore(), { get: async () => null as unknown as StoredSession });
+      const { manager, provider } = makeManager({ store });
+      expect(await manager.getAccessToken()).toBe('access-1');
+      expect(await manager.getAccessToken({ forceRefresh: true })).toBe('access-2');
+      expect(provider.calls.map((call) => call.kind)).toEqual(['authenticate', 'refresh']);
+      manager.close();
+    });
+
+    it('reads a stored session without a token set as unreadable, not as a TypeError', async () => {
+      const garbage = { identity: 'unidentified' } as unknown as StoredSession;
+      const store = wrap(new MemoryTokenStore(), { get: async () => garbage });
+      const { manager } = makeManager({ store });
+      const events = lifecycleOf(manager);
+      expect(await manager.getAccessToken()).toBe('access-1');
+      expect(events.some((event) => event.type === 'store-failed' && event.operation === 'read')).toBe(true);
+      manager.close();
+    });
+
+    it('keeps the tokens it obtained when the store’s watch() throws', async () => {
+      const store = wrap(new MemoryTokenStore(), {
+        watch: () => {
+          throw new Error('subscriber down');
+        },
+      });
+      const { manager, provider } = makeManager({ store });
+      const events = lifecycleOf(manager);
+      expect(await manager.getAccessToken()).toBe('access-1');
+      expect(await manager.getAccessToken()).toBe('access-1');
+      expect(provider.calls).toHaveLength(1);
+      expect(events).toContainEqual(expect.objectContaining({ type: 'store-failed', operation: 'watch' }));
+      manager.close();
+    });
+
+    it('reads a provider’s null answer as a malformed response', async () => {
+      const { manager, provider } = makeManager({ retry: { ...INSTANT_RETRY, retries: 0 } });
+      provider.script.push(() => null as unknown as TokenSet);
+      await expect(manager.getAccessToken()).rejects.toBeInstanceOf(MalformedResponseError);
+      expect(await manager.getAccessToken()).toBe('access-1');
+      manager.close();
+    });
+
+    it('refuses initialTokens: null with a ConfigurationError', () => {
+      expect(() => makeManager({ initialTokens: null as never })).toThrow(
+        expect.objectContaining({ code: 'ERR_ALIX_CONFIGURATION' }),
+      );
+    });
+
+    it('reads getAccessToken(null) as no options while a token is held', async () => {
+      const { manager } = makeManager();
+      await manager.getAccessToken();
+      await expect(manager.getAccessToken(null as never)).resolves.toBe('access-1');
+      manager.close();
+    });
+  });
+
+  describe('close() against listeners and stores', () => {
+    it('leaves no refresh timer armed when an adopted listener closes the manager', async () => {
+      const store = new MemoryTokenStore();
+      await store.set('alix-token-manager:session:unidentified', {
+        identity: 'unidentified',
+        tokens: makeTokenSet(T0),
+      });
+      const { manager } = makeManager({ store });
+      manager.on('lifecycle', (event) => {
+        if (event.type === 'adopted') void manager.close();
+      });
+      await expect(manager.getAccessToken()).rejects.toBeInstanceOf(TokenManagerClosedError);
+      expect(jest.getTimerCount()).toBe(0);
+    });
+
+    it('rejects a waiting caller at close() even when the provider ignores the run’s signal', async () => {
+      const { manager, provider } = makeManager();
+      let called = false;
+      provider.authenticate = <T>(): Promise<T> => {
+        called = true;
+        return never<T>();
+      };
+      let outcome: unknown = 'pending';
+      const waiting = manager.getAccessToken().catch((error: unknown) => (outcome = error));
+      await flushUntil(() => called);
+      void manager.close();
+      await waiting;
+      expect(outcome).toBeInstanceOf(TokenManagerClosedError);
+    });
+
+    it('still closes (timer cancelled, closed emitted) when the store’s unwatch throws', async () => {
+      const inner = new MemoryTokenStore();
+      const store: TokenStore = {
+        get: (key) => inner.get(key),
+        set: (key, session) => inner.set(key, session),
+        delete: (key) => inner.delete(key),
+        watch: () => () => {
+          throw new Error('subscriber down');
+        },
+      };
+      const { manager } = makeManager({ store, initialTokens: makeTokenSet(T0) });
+      const events = lifecycleOf(manager);
+      expect(await manager.getAccessToken()).toBe('seed-access');
+      await expect(manager.close()).resolves.toBeUndefined();
+      expect(manager.status().state).toBe('closed');
+      expect(jest.getTimerCount()).toBe(0);
+      expect(events.map((event) => event.type)).toContain('closed');
+    });
+  });
 });

@@ -131,12 +131,15 @@ export async function readSession(context: AcquireContext, quiet = false): Promi
   const stored = await storeCall(context, () => context.store.get(context.storeKey)).catch((error: unknown) => {
     if (!quiet) reportStoreFailure(context, 'read', error);
   });
-  if (stored === undefined) return undefined;
+  // A custom store's `null` (a Redis client's answer for a missing key) is "nothing stored" too.
+  if (stored === undefined || stored === null) return undefined;
   if (stored.identity !== context.identity) {
     if (!quiet) context.lifecycle.emit({ type: 'identity-mismatch', at: context.wallNow(), key: context.storeKey });
     return undefined;
   }
-  if (!isHeaderSafeToken(stored.tokens.accessToken) || !Number.isFinite(stored.tokens.accessTokenExpiresAt)) {
+  // A session without a token set (a custom store's garbage) is no session: checked, not dereferenced.
+  const tokens = stored.tokens as TokenSet | undefined;
+  if (!isHeaderSafeToken(tokens?.accessToken) || !Number.isFinite(tokens.accessTokenExpiresAt)) {
     // Whoever wrote it, a set that cannot travel in a Bearer header is never served.
     const why = 'the stored session holds an access token a Bearer header cannot carry (RFC 6750 b64token)';
     if (!quiet) reportStoreFailure(context, 'read', new MalformedResponseError(`${why}; treated as absent`));
@@ -292,6 +295,8 @@ async function attempts(
     }
     // Not awaited: the token goes to its callers now.
     void breaker?.record(undefined);
+    // A custom provider's `null` or `undefined` is a malformed answer, not a TypeError for the callers.
+    if (typeof raw !== 'object' || raw === null) throw new MalformedResponseError('provider returned no token set');
     const receivedAt = wallNow();
     const tokens = checked(toLocalClock(raw, { sentAt, receivedAt }), receivedAt, previous);
     callEnded(attemptNumber, clock.now() - startedAt, { outcome: 'success' });

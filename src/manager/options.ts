@@ -330,6 +330,7 @@ function missingMethod(value: unknown, methods: string[]): string | undefined {
 }
 
 function validateInitialTokens(tokens: InitialTokens): void {
+  check(typeof tokens === 'object' && tokens !== null, 'TokenManager option initialTokens must be an object');
   const hasAccess = typeof tokens.accessToken === 'string' && tokens.accessToken !== '';
   const hasRefresh = typeof tokens.refreshToken === 'string' && tokens.refreshToken !== '';
   const option = 'TokenManager option initialTokens';

@@ -4,6 +4,7 @@ import type { Clock } from '../clock';
 import { TokenManagerClosedError, errorCodeOf } from '../errors';
 import { createLogger } from '../logger';
 import { MemoryTokenStore } from '../stores/memory';
+import type { TokenStore } from '../stores/types';
 import { startingPoint } from '../token-set';
 import type { TokenSet } from '../token-set';
 import { waitWithSignal } from '../wait-with-signal';
@@ -143,7 +144,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     if (
       hot !== undefined &&
       this.#time() < hot.refreshAt &&
-      (options === undefined || (options.forceRefresh !== true && options.signal?.aborted !== true))
+      // `null` (a JavaScript caller's "no options") is read as none, like on the slow path.
+      (options === undefined || options === null || (options.forceRefresh !== true && options.signal?.aborted !== true))
     )
       return Promise.resolve(hot.token);
     return this.#getAccessTokenSlowly(options ?? {});
@@ -298,7 +300,12 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       seed: this.#cycler.seed,
       record,
     };
-    const work = this.#startUp().then(() => acquireTokens(this.#acquire, request));
+    // Abandoned at its deadline or on close: it ends then, even if a provider or store ignores the signal.
+    const work = waitWithSignal(
+      this.#startUp().then(() => acquireTokens(this.#acquire, request)),
+      abort.signal,
+      () => abort.signal.reason as Error,
+    );
     const outcome = withTimeout(work, this.#clock, Math.max(0, from + acquireTimeoutMs - startedAt), () => {
       const error = deadlineError(record, acquireTimeoutMs, provider.identity?.endpoint);
       abort.abort(error);
@@ -360,15 +367,31 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const now = this.#time();
     const wall = this.#wallNow();
     const { store } = this.#acquire;
-    if (!this.#closed) this.#unwatch ??= store.watch?.(this.storeKey, () => this.#onPublished());
+    if (!this.#closed) this.#unwatch ??= this.#watch(store);
     const held = this.#cycler.install(tokens, source, now, wall, this.#unwatch !== undefined);
     this.#syncHot();
     if (source === 'adopted')
       this.#lifecycle.emit({ type: 'adopted', at: wall, accessTokenExpiresAt: tokens.accessTokenExpiresAt });
     const warning = this.#cycler.refreshTokenWarning(wall, this.#options.refreshTokenWarningMs);
     if (warning !== undefined) this.#lifecycle.emit({ type: 'refresh-token-expiring', at: wall, ...warning });
-    if (!this.#draining) this.#timer.arm(held.refreshAt);
+    // Not after close(), which a listener of the events above may have called.
+    if (!this.#draining && !this.#closed) this.#timer.arm(held.refreshAt);
     return held.tokens;
+  }
+
+  /**
+   * Watches the store for hand-overs, if it announces them. A `watch()` that throws is reported and
+   * left: the refresh timer covers a missed hand-over, while a throw here would drop the tokens just obtained.
+   */
+  #watch(store: TokenStore): (() => void) | undefined {
+    try {
+      return store.watch?.(this.storeKey, () => this.#onPublished());
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const errorCode = errorCodeOf(error) ?? 'UNKNOWN';
+      this.#lifecycle.emit({ type: 'store-failed', at: this.#wallNow(), operation: 'watch', errorCode, message });
+      return undefined;
+    }
   }
 
   /**
@@ -411,7 +434,11 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.#closing.abort();
-    this.#unwatch?.();
+    try {
+      this.#unwatch?.();
+    } catch {
+      // A store that fails to stop watching must not stop close(): a late hand-over is ignored once closed.
+    }
     this.#unwatch = undefined;
     this.#cycler.clear();
     this.#syncHot();

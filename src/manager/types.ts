@@ -201,7 +201,12 @@ type LifecyclePoint =
    */
   | { type: 'lock-waited'; durationMs: number; outcome: 'acquired' | 'published' | 'unavailable' }
   /** A store operation failed; the manager carried on with what it holds. */
-  | { type: 'store-failed'; operation: 'read' | 'write' | 'lock' | 'release'; errorCode: string; message: string }
+  | {
+      type: 'store-failed';
+      operation: 'read' | 'write' | 'lock' | 'release' | 'watch';
+      errorCode: string;
+      message: string;
+    }
   /** Calls that need a new token fail at once with the last error until `untilAt`. */
   | { type: 'fail-fast-entered'; untilAt: number; errorCode: string }
   /** A session written by another manager or process was adopted from the store. */
