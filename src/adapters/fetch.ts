@@ -63,8 +63,10 @@ export interface CreateAuthorizedFetchOptions {
  * body can be sent again and the manager does not answer that a fresh token cannot help
  * (`cooldown`), the request is replayed once with a fresh token; otherwise (a stream body, a
  * cooldown) that response is returned as it is. Requests to other origins pass through
- * untouched. Redirects are left to `fetch`, which drops `Authorization` when a redirect
- * changes origin.
+ * untouched. A request that carries the bearer does not leave its redirects to `fetch` (node-fetch
+ * keeps `Authorization` on a redirect to another port or a subdomain): the wrapper follows them
+ * itself, as fetch does (at most 20, a POST turned into a GET on 301/302/303), and judges every hop
+ * against `origins`; a 307/308 whose body cannot be sent again is returned as it is.
  *
  * `source` is one session (a `TokenManager`) or a session pool (a `TokenManagerPool`, or any
  * value with a `get(key)` method, see {@link SessionSource}). With a pool, each call bound for
@@ -105,11 +107,13 @@ export function createAuthorizedFetch(
 
   // Installed as `globalThis.fetch`, the wrapper would call itself: it then calls the fetch it was made with.
   const platformFetch = globalThis.fetch;
-  const authorizedFetch: AuthorizedFetch = async (input, init) => {
+  const authorizedFetch: AuthorizedFetch = (input, init) => send(input, init, 0);
+  const send = async (input: FetchInput, init: AuthorizedFetchInit | undefined, hops: number): Promise<Response> => {
     const fetchImpl = options.fetch ?? (globalThis.fetch === authorizedFetch ? platformFetch : globalThis.fetch);
     const request = isRequest(input) ? input : undefined;
     const url = request === undefined ? String(input) : request.url;
     if (!isAllowedUrl(authorizer.origins, url)) return fetchImpl(input, init);
+    const follow = (init?.redirect ?? request?.redirect ?? 'follow') === 'follow';
     // Bodies held in memory (string, URLSearchParams, ArrayBuffer and views, Blob, FormData) can be sent again; a
     // stream cannot, nor a Request whose body was already read. fetch sends a plain object as "[object Object]".
     const body: unknown = init?.body;
@@ -117,8 +121,9 @@ export function createAuthorizedFetch(
       body === undefined ? request === undefined || request.body === null || !request.bodyUsed : isReplayableBody(body);
     let first: Response | undefined;
     let spare: Request | undefined;
+    const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
     const sending = authorizer.send({
-      method: (init?.method ?? request?.method ?? 'GET').toUpperCase(),
+      method,
       url: () => new URL(url),
       signal: init?.signal ?? request?.signal ?? undefined,
       session: () => init?.alixSession ?? options.sessionKey?.(keyRequest(request, url, init)),
@@ -126,11 +131,11 @@ export function createAuthorizedFetch(
       send: async (token, replay) => {
         if (replay) {
           releaseBodies(first?.body);
-          return fetchImpl(spare ?? input, withBearer(spare ?? request, init, token));
+          return fetchImpl(spare ?? input, withBearer(spare ?? request, init, token, follow));
         }
         // A Request's body can be read once: keep an unread copy for the replay.
         spare = replayable && request?.body && body === undefined ? request.clone() : undefined;
-        return (first = await fetchImpl(input, withBearer(request, init, token)));
+        return (first = await fetchImpl(input, withBearer(request, init, token, follow)));
       },
     });
     const response = await sending.catch((error: unknown) => {
@@ -139,9 +144,48 @@ export function createAuthorizedFetch(
       throw error;
     });
     if (response === first) releaseBodies(spare?.body);
-    return response;
+    const location = follow && REDIRECT_STATUSES.has(response.status) ? response.headers.get('location') : null;
+    const hop = location === null ? undefined : nextHop(url, location, response.status, method, request, init);
+    if (hop === undefined) return response;
+    if (hops >= MAX_REDIRECTS) throw new TypeError(`fetch failed: more than ${MAX_REDIRECTS} redirects`);
+    releaseBodies(response.body);
+    return send(hop.url, hop.init, hops + 1);
   };
   return authorizedFetch;
+}
+
+/** Redirect statuses whose `Location` fetch follows. */
+const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+
+/** fetch's own limit on redirects. */
+const MAX_REDIRECTS = 20;
+
+/**
+ * The request a redirect leads to, by fetch's rules: a 303 (and a POST's 301 or 302) becomes a bodiless GET
+ * without the body's headers; a hop to another origin loses the caller's credentials headers. Undefined when
+ * the body must be sent again (307, 308) and cannot be (a stream, a `Request`'s): the caller gets the redirect.
+ */
+function nextHop(
+  from: string,
+  location: string,
+  status: number,
+  method: string,
+  request: Request | undefined,
+  init: AuthorizedFetchInit | undefined,
+): { url: string; init: AuthorizedFetchInit } | undefined {
+  const target = new URL(location, from);
+  const bodiless = (status === 303 && method !== 'HEAD') || ((status === 301 || status === 302) && method === 'POST');
+  const hasBody = init?.body != null || (init?.body === undefined && request?.body != null);
+  if (!bodiless && hasBody && !isReplayableBody(init?.body)) return undefined;
+  const headers = new Headers(init?.headers ?? request?.headers);
+  const dropped = [
+    ...(bodiless ? ['content-encoding', 'content-language', 'content-location', 'content-type'] : []),
+    ...(target.origin === new URL(from).origin ? [] : ['authorization', 'proxy-authorization', 'cookie']),
+  ];
+  for (const name of dropped) headers.delete(name);
+  const body = bodiless ? undefined : init?.body;
+  const hop = { ...init, method: bodiless ? 'GET' : method, headers, body, redirect: 'follow' as const };
+  return { url: target.href, init: { ...hop, signal: init?.signal ?? request?.signal } };
 }
 
 /** The call as `sessionKey` sees it: URL, method and headers, never the body (it stays unread). */
@@ -161,7 +205,8 @@ function isRequest(input: FetchInput): input is Request {
   return input instanceof Request || Object.prototype.toString.call(input) === '[object Request]';
 }
 
-function withBearer(request: Request | undefined, init: FetchInit | undefined, token: string): FetchInit {
+/** The init that sends the bearer; with `manual`, redirects come back to the wrapper instead of being followed. */
+function withBearer(request: Request | undefined, init: FetchInit | undefined, token: string, manual: boolean) {
   const headers = new Headers(init?.headers ?? request?.headers);
   try {
     headers.set('Authorization', `Bearer ${token}`);
@@ -171,5 +216,5 @@ function withBearer(request: Request | undefined, init: FetchInit | undefined, t
       'the access token has characters a Bearer header cannot carry (RFC 6750 b64token)',
     );
   }
-  return { ...init, headers };
+  return { ...init, headers, ...(manual ? { redirect: 'manual' as const } : {}) };
 }
