@@ -3,6 +3,7 @@
  * the one that runs; the HTTP adapter checks it at attach time and the Alix provider at
  * construction.
  */
+import { createRequire } from 'node:module';
 import axios from 'axios';
 import { ConfigurationError } from './errors';
 
@@ -50,4 +51,23 @@ export function unsupportedPeerReason(candidate: PeerAxios = peerAxios): string 
 export function assertSupportedPeer(where: string, candidate: PeerAxios = peerAxios): void {
   const reason = unsupportedPeerReason(candidate);
   if (reason !== undefined) throw new ConfigurationError(`${where}: ${reason}`);
+}
+
+/**
+ * The http proxy the installed axios would send a request for `url` to unencrypted, or undefined: before 1.16.1,
+ * axios sends an https request through an http proxy as plain http (the request line, headers and body), where
+ * 1.16.1 and later open a CONNECT tunnel. Which proxy applies is axios's own rule for `HTTPS_PROXY`, `ALL_PROXY`
+ * and `NO_PROXY` (its proxy-from-env dependency, loaded only for such an axios).
+ */
+export function cleartextProxyFor(url: string, candidate: PeerAxios = peerAxios): URL | undefined {
+  const version = typeof candidate.VERSION === 'string' ? candidate.VERSION : '';
+  const [major = 0, minor = 0, patch = 0] = version.split('.').map((part) => Number.parseInt(part, 10) || 0);
+  const tunnels = major > 1 || (major === 1 && (minor > 16 || (minor === 16 && patch >= 1)));
+  if (tunnels || !url.startsWith('https:')) return undefined;
+  const load = typeof module === 'object' ? require : createRequire(__filename);
+  const proxyFromEnv = createRequire(load.resolve('axios'))('proxy-from-env') as {
+    getProxyForUrl(url: string): string;
+  };
+  const proxy = proxyFromEnv.getProxyForUrl(url);
+  return URL.canParse(proxy) && new URL(proxy).protocol === 'http:' ? new URL(proxy) : undefined;
 }
