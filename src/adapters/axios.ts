@@ -135,6 +135,7 @@ export function attachTokenManager(
   let attached = true;
   // The tokens this attachment sent lately: a config re-sent (a response's config, `error.config`) still carries one.
   const sentTokens = new Set<string>();
+  let lastSent: string | undefined;
   const carriesOurBearer = (config: InternalAxiosRequestConfig): boolean => {
     const value: unknown = config.headers.get('Authorization');
     return typeof value === 'string' && value.startsWith('Bearer ') && sentTokens.has(value.slice(7));
@@ -164,10 +165,14 @@ export function attachTokenManager(
           // The rejected answer is dropped unread: as a stream (responseType 'stream') it would keep its socket.
           if (replay) releaseBodies(answered?.data);
           // Least recently sent first out: a pool's sessions each keep their bearer remembered while they are used.
-          sentTokens.delete(token);
-          sentTokens.add(token);
+          // The bearer sent last is the newest already (one manager's, request after request).
+          if (token !== lastSent) {
+            sentTokens.delete(token);
+            sentTokens.add(token);
+            lastSent = token;
+            if (sentTokens.size > SENT_TOKENS_KEPT) sentTokens.delete(sentTokens.values().next().value as string);
+          }
           configsWithBearer.add(config);
-          if (sentTokens.size > SENT_TOKENS_KEPT) sentTokens.delete(sentTokens.values().next().value as string);
           // The request's own AxiosHeaders: axios 1.x makes them before it calls the transport.
           config.headers.set('Authorization', `Bearer ${token}`, true);
           config.beforeRedirect = guardRedirect(config.beforeRedirect as BeforeRedirect | undefined);
