@@ -802,6 +802,18 @@ describe('Guarantees with unusual providers, stores, breakers and listeners', ()
       );
     });
 
+    it('refuses initialTokens expiries in epoch seconds (as the wire has them), and takes a simulated clock near 0', () => {
+      const seconds = Math.floor(T0 / 1000);
+      const refused = [
+        { ...makeTokenSet(T0), accessTokenExpiresAt: seconds + 900 },
+        { refreshToken: 'from-env', refreshTokenExpiresAt: seconds + 86_400 },
+      ];
+      for (const initialTokens of refused)
+        expect(() => makeManager({ initialTokens })).toThrow(/must be epoch ms; \d+ reads as epoch seconds/);
+      const simulated = { refreshToken: 'from-env', refreshTokenExpiresAt: 86_400_000 };
+      expect(() => makeManager({ now: () => 0, initialTokens: simulated }).manager.close()).not.toThrow();
+    });
+
     it('reads getAccessToken(null) as no options while a token is held', async () => {
       const { manager } = makeManager();
       await manager.getAccessToken();

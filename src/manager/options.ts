@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { systemClock } from '../clock';
 import type { Clock } from '../clock';
 import { assertConfig as check } from '../errors';
 import type { TokenProvider } from '../providers/types';
@@ -318,7 +319,8 @@ export function resolveTokenManagerOptions(options: InternalTokenManagerOptions)
     check(missing === undefined, `TokenManager option store.${missing} must be a function`);
     check(resolved.provider.identity !== undefined || isPrivateStore(store), UNIDENTIFIED_ON_SHARED_STORE);
   }
-  if (resolved.initialTokens !== undefined) validateInitialTokens(resolved.initialTokens);
+  if (resolved.initialTokens !== undefined)
+    validateInitialTokens(resolved.initialTokens, (resolved.now ?? systemClock.now)());
   return resolved;
 }
 
@@ -329,7 +331,10 @@ function missingMethod(value: unknown, methods: string[]): string | undefined {
   );
 }
 
-function validateInitialTokens(tokens: InitialTokens): void {
+/** Ten years, in ms: an expiry in epoch seconds reads as 1970, far further from now than any token lives. */
+const TEN_YEARS_MS = 10 * 365 * 24 * 60 * 60_000;
+
+function validateInitialTokens(tokens: InitialTokens, now: number): void {
   check(typeof tokens === 'object' && tokens !== null, 'TokenManager option initialTokens must be an object');
   const hasAccess = typeof tokens.accessToken === 'string' && tokens.accessToken !== '';
   const hasRefresh = typeof tokens.refreshToken === 'string' && tokens.refreshToken !== '';
@@ -347,6 +352,12 @@ function validateInitialTokens(tokens: InitialTokens): void {
     tokens.refreshTokenExpiresAt === undefined || Number.isFinite(tokens.refreshTokenExpiresAt),
     `${option}.refreshTokenExpiresAt must be epoch ms`,
   );
+  // The wire's epoch seconds, copied as they are, would silently read as expired (and the manager sign in).
+  for (const name of ['accessTokenExpiresAt', 'refreshTokenExpiresAt'] as const) {
+    const value = (tokens as Partial<Record<typeof name, number>>)[name];
+    const seconds = value !== undefined && now - value > TEN_YEARS_MS && Math.abs(value * 1000 - now) < TEN_YEARS_MS;
+    check(!seconds, `${option}.${name} must be epoch ms; ${value} reads as epoch seconds (multiply it by 1000)`);
+  }
 }
 
 /**
