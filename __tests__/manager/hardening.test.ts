@@ -814,6 +814,16 @@ describe('Guarantees with unusual providers, stores, breakers and listeners', ()
       expect(() => makeManager({ now: () => 0, initialTokens: simulated }).manager.close()).not.toThrow();
     });
 
+    it('answers invalidate() after close() with ignored, and emits nothing after closed', async () => {
+      const { manager } = makeManager();
+      await manager.getAccessToken();
+      const types: string[] = [];
+      manager.on('lifecycle', (event) => types.push(event.type));
+      manager.close();
+      expect(manager.invalidate('access-1')).toBe('ignored');
+      expect(types).toEqual(['closed']);
+    });
+
     it('reads getAccessToken(null) as no options while a token is held', async () => {
       const { manager } = makeManager();
       await manager.getAccessToken();

@@ -160,7 +160,9 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
    * of a refresh that a rejection started (see {@link InvalidateResult}).
    */
   invalidate(rejectedAccessToken?: string, options?: InvalidateOptions): InvalidateResult {
-    const result = this.#closed ? 'ignored' : this.#cycler.invalidate(rejectedAccessToken, this.#time(), options);
+    // Closed: nothing is held, and the stream ended with `closed`.
+    if (this.#closed) return 'ignored';
+    const result = this.#cycler.invalidate(rejectedAccessToken, this.#time(), options);
     this.#lifecycle.emit({ type: 'invalidated', at: this.#wallNow(), result });
     if (result === 'refreshing') this.#background('invalidated');
     return result;
