@@ -185,7 +185,8 @@ function storeCallQuietly(context: AcquireContext, operation: 'write' | 'release
 
 type StoreOperation = LifecycleEventOf<'store-failed'>['operation'];
 
-function reportStoreFailure(context: AcquireContext, operation: StoreOperation, error: unknown): void {
+/** Reports a store call's failure on the lifecycle stream (the manager carries on with what it holds). */
+export function reportStoreFailure(context: AcquireContext, operation: StoreOperation, error: unknown): void {
   const message = error instanceof Error ? error.message : String(error);
   const errorCode = errorCodeOf(error) ?? 'UNKNOWN';
   context.lifecycle.emit({ type: 'store-failed', at: context.wallNow(), operation, errorCode, message });

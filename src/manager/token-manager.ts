@@ -8,7 +8,7 @@ import type { TokenStore } from '../stores/types';
 import { startingPoint } from '../token-set';
 import type { TokenSet } from '../token-set';
 import { waitWithSignal } from '../wait-with-signal';
-import { acquireTokens, deadlineError, isNewerSession, readSession } from './acquire';
+import { acquireTokens, deadlineError, isNewerSession, readSession, reportStoreFailure } from './acquire';
 import type { AcquireContext, AcquireResult, RunRecord } from './acquire';
 import { BreakerLink } from './breaker';
 import { RefreshCycler } from './cycler';
@@ -389,9 +389,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     try {
       return store.watch?.(this.storeKey, () => this.#onPublished());
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      const errorCode = errorCodeOf(error) ?? 'UNKNOWN';
-      this.#lifecycle.emit({ type: 'store-failed', at: this.#wallNow(), operation: 'watch', errorCode, message });
+      reportStoreFailure(this.#acquire, 'watch', error);
       return undefined;
     }
   }
