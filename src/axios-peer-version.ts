@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import axios from 'axios';
 import { ConfigurationError } from './errors';
+import { requireFromHere } from './optional-peer';
 
 /** The oldest axios minor the adapter supports (`axios.getAdapter` is public from 1.5). */
 export const MIN_AXIOS_VERSION = '1.6.0';
@@ -33,9 +34,9 @@ export function unsupportedPeerReason(candidate: PeerAxios = peerAxios): string 
   const version = typeof candidate.VERSION === 'string' ? candidate.VERSION : undefined;
   const label = version === undefined ? 'the installed axios (no VERSION)' : `axios ${version}`;
   // Same major as MIN_AXIOS_VERSION, and at least its minor.
-  const [, major, minor] = /^(\d+)\.(\d+)\./.exec(version ?? '') ?? [];
-  const [, minMajor, minMinor] = /^(\d+)\.(\d+)\./.exec(MIN_AXIOS_VERSION) ?? [];
-  const tooOld = major === undefined || Number(major) !== Number(minMajor) || Number(minor) < Number(minMinor);
+  const [major, minor = 0] = versionParts(version) ?? [];
+  const [minMajor, minMinor = 0] = versionParts(MIN_AXIOS_VERSION) ?? [];
+  const tooOld = major === undefined || major !== minMajor || minor < minMinor;
   const incomplete = typeof candidate.AxiosHeaders !== 'function' || typeof candidate.getAdapter !== 'function';
   if (tooOld) return `${label} is not supported; install axios ${SUPPORTED_AXIOS_RANGE}`;
   if (incomplete) return `${label} has no AxiosHeaders/getAdapter; install axios ${SUPPORTED_AXIOS_RANGE}`;
@@ -60,14 +61,17 @@ export function assertSupportedPeer(where: string, candidate: PeerAxios = peerAx
  * and `NO_PROXY` (its proxy-from-env dependency, loaded only for such an axios).
  */
 export function cleartextProxyFor(url: string, candidate: PeerAxios = peerAxios): URL | undefined {
-  const version = typeof candidate.VERSION === 'string' ? candidate.VERSION : '';
-  const [major = 0, minor = 0, patch = 0] = version.split('.').map((part) => Number.parseInt(part, 10) || 0);
+  const [major = 0, minor = 0, patch = 0] = versionParts(candidate.VERSION) ?? [];
   const tunnels = major > 1 || (major === 1 && (minor > 16 || (minor === 16 && patch >= 1)));
   if (tunnels || !url.startsWith('https:')) return undefined;
-  const load = typeof module === 'object' ? require : createRequire(__filename);
-  const proxyFromEnv = createRequire(load.resolve('axios'))('proxy-from-env') as {
+  const proxyFromEnv = createRequire(requireFromHere().resolve('axios'))('proxy-from-env') as {
     getProxyForUrl(url: string): string;
   };
   const proxy = proxyFromEnv.getProxyForUrl(url);
   return URL.canParse(proxy) && new URL(proxy).protocol === 'http:' ? new URL(proxy) : undefined;
+}
+
+/** A version's [major, minor, patch], or undefined when it does not read as one. */
+function versionParts(version: unknown): number[] | undefined {
+  return (typeof version === 'string' ? /^(\d+)\.(\d+)\.(\d+)/.exec(version) : null)?.slice(1).map(Number);
 }

@@ -18,13 +18,20 @@ export function peerRange(packageName: OptionalPeer['packageName']): string {
   return peerDependencies[packageName];
 }
 
+/**
+ * `require` as this file would call it: the module's own under CommonJS (and jest), and one made from
+ * `__filename` in the ESM build, where tsup's `shims` define it from `import.meta.url` (`require` there is a stub
+ * that always throws).
+ */
+export function requireFromHere(): NodeRequire {
+  return typeof module === 'object' ? require : createRequire(__filename);
+}
+
 /** The peers loaded so far, by package name: callers on a hot path (a span per event) pay one lookup. */
 const loaded = new Map<string, unknown>();
 
 /**
- * The peer's module, loaded once. It is required from this file: with the module's own
- * `require` under CommonJS (and jest), and with one made from `__filename` in the ESM build,
- * where tsup's `shims` define it from `import.meta.url` (`require` there is a stub that always throws).
+ * The peer's module, loaded once, required from this file ({@link requireFromHere}).
  * @throws {MissingPeerError} when the peer is not installed; any other failure to load it
  *   (a broken install) is thrown as it is.
  */
@@ -32,7 +39,7 @@ export function loadOptionalPeer<T>(peer: OptionalPeer): T {
   const { packageName } = peer;
   if (loaded.has(packageName)) return loaded.get(packageName) as T;
   try {
-    loaded.set(packageName, (typeof module === 'object' ? require : createRequire(__filename))(packageName));
+    loaded.set(packageName, requireFromHere()(packageName));
     return loaded.get(packageName) as T;
   } catch (error) {
     // Only `packageName` itself missing (not one of its own files or dependencies) is a missing peer.
