@@ -85,6 +85,17 @@ function captureAdapter(seen: InternalAxiosRequestConfig[]): AxiosAdapter {
   };
 }
 
+/** A fetch that follows redirects keeping every header, as node-fetch does for another port or a subdomain. */
+async function headerKeepingFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+  let request = new Request(input, init);
+  for (;;) {
+    const response = await fetch(request, { redirect: 'manual' });
+    const location = response.headers.get('location');
+    if (request.redirect === 'manual' || location === null) return response;
+    request = new Request(new URL(location, request.url), { headers: request.headers });
+  }
+}
+
 function errorText(error: AxiosError): string {
   return util.inspect(error, { depth: Infinity }) + JSON.stringify(error.toJSON());
 }
@@ -256,6 +267,17 @@ describe('attachTokenManager()', () => {
       const otherHost = originA.replace('127.0.0.1', 'localhost');
       const response = await api.get(`/redirect?to=${encodeURIComponent(`${otherHost}/echo`)}`);
       expect(response.data.auth).toBeNull();
+    });
+
+    it('drops the bearer on a redirect to another origin with the fetch adapter and an env.fetch that keeps it', async () => {
+      const envFetch = jest.fn(headerKeepingFetch);
+      const to = (target: string): string => `/redirect?to=${encodeURIComponent(`${target}/echo`)}`;
+      const away = await api.get(to(originB), { adapter: 'fetch', env: { fetch: envFetch } });
+      const home = await api.get(to(originA), { adapter: 'fetch', env: { fetch: envFetch } });
+
+      expect(b.state.requests).toEqual([{ path: '/echo', auth: null, body: '' }]);
+      expect([away.data.auth, home.data.auth]).toEqual([null, 'Bearer SECRET-0']);
+      expect(envFetch).toHaveBeenCalledTimes(4);
     });
 
     it('calls the user beforeRedirect hook after its own check', async () => {

@@ -118,6 +118,22 @@ describe('createAuthorizedFetch() redirects', () => {
     expect(answer.status).toBe(307);
   });
 
+  it("returns a 307 as it is for a Request input's body rather than resend the request without it", async () => {
+    const authorizedFetch = createAuthorizedFetch(new FakeTokenSource('SECRET'), { origins: [originA] });
+    const to = `${originA}/redirect?status=307&to=${encodeURIComponent(`${originA}/echo`)}`;
+    const answer = await authorizedFetch(new Request(to, { method: 'PUT', body: 'card=1' }));
+    expect(answer.status).toBe(307);
+  });
+
+  it('fails a redirect to a data: or blob: URL, or an invalid one, as fetch does, instead of reading it', async () => {
+    const authorizedFetch = createAuthorizedFetch(new FakeTokenSource('SECRET'), { origins: [originA] });
+    const blob = URL.createObjectURL(new Blob(['held in this process']));
+    for (const to of ['data:text/plain,forged', blob, 'http://[bad']) {
+      await expect(authorizedFetch(redirect(to))).rejects.toThrow(TypeError);
+    }
+    URL.revokeObjectURL(blob);
+  });
+
   it("leaves a caller's redirect: 'manual' alone, and stops after 20 redirects as fetch does", async () => {
     const authorizedFetch = createAuthorizedFetch(new FakeTokenSource('SECRET'), { origins: [originA] });
     expect((await authorizedFetch(redirect(`${originA}/echo`), { redirect: 'manual' })).status).toBe(302);

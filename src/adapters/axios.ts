@@ -12,6 +12,7 @@ import axios from 'axios';
 import type { AxiosAdapter, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
 import { createAuthorizer, isReplayableBody, releaseBodies } from './authorize';
 import { assertSupportedInstance, createTransportResolver, type AxiosInstanceLike } from './axios-peer';
+import { followingRedirects } from './fetch';
 import { createTargetCheck, isAllowedUrl, resolveRequestUrl, type OriginSet } from './origins';
 import { redactAxiosError } from './redact';
 import type { AccessTokenSource, SessionSource } from './types';
@@ -145,12 +146,15 @@ export function attachTokenManager(
 
   /** What the wrapper around the request's transport does, after every interceptor has run. */
   const send = async (inner: unknown, config: InternalAxiosRequestConfig): Promise<AxiosResponse> => {
-    const transport = resolveTransport(inner, config);
     if (!attached || config.skipAuth === true || !isAllowedTarget(config)) {
       // Only a bearer of ours is removed: the user's own header for another origin is theirs to send.
       if (carriesOurBearer(config)) config.headers.delete('Authorization');
-      return transport(config);
+      return resolveTransport(inner, config)(config);
     }
+    // The fetch adapter leaves redirects to `env.fetch`, and one of the user's (node-fetch) may keep the bearer.
+    const envFetch = config.env?.fetch;
+    if (typeof envFetch === 'function') config.env = { ...config.env, fetch: redirectSafe(envFetch) };
+    const transport = resolveTransport(inner, config);
     let answered: AxiosResponse | undefined;
     let outcome: Outcome;
     try {
@@ -236,6 +240,19 @@ export function attachTokenManager(
     instance.interceptors.request.eject(requestId);
     instance.interceptors.response.eject(responseId);
   };
+}
+
+/** The redirect-safe fetch made for each `env.fetch`, one each: axios keeps a fetch adapter per `env.fetch`. */
+const redirectSafeFetches = new WeakMap<object, typeof fetch>();
+
+function redirectSafe(envFetch: typeof fetch): typeof fetch {
+  let safe = redirectSafeFetches.get(envFetch);
+  if (safe === undefined) {
+    safe = followingRedirects(envFetch);
+    // A replayed config carries the safe one already: it maps to itself.
+    redirectSafeFetches.set(envFetch, safe).set(safe, safe);
+  }
+  return safe;
 }
 
 /** A cache key for adapter names (`'http'`, `['xhr', 'http', 'fetch']`, or none); undefined for anything else. */

@@ -144,14 +144,44 @@ export function createAuthorizedFetch(
       throw error;
     });
     if (response === first) releaseBodies(spare?.body);
-    const location = follow && REDIRECT_STATUSES.has(response.status) ? response.headers.get('location') : null;
-    const hop = location === null ? undefined : nextHop(url, location, response.status, method, request, init);
-    if (hop === undefined) return response;
-    if (hops >= MAX_REDIRECTS) throw new TypeError(`fetch failed: more than ${MAX_REDIRECTS} redirects`);
-    releaseBodies(response.body);
-    return send(hop.url, hop.init, hops + 1);
+    const hop = follow ? redirectHop(response, url, method, request, init, hops) : undefined;
+    return hop === undefined ? response : send(hop.url, hop.init, hops + 1);
   };
   return authorizedFetch;
+}
+
+/**
+ * `fetchImpl` with the redirects of a request that follows them followed here, by fetch's rules (see
+ * {@link nextHop}): a hop to another origin never keeps the caller's `Authorization`, whatever `fetchImpl` does
+ * (node-fetch keeps it on a redirect to another port or a subdomain). For the axios fetch adapter's `env.fetch`.
+ */
+export function followingRedirects(fetchImpl: typeof fetch): typeof fetch {
+  const follow = async (input: FetchInput, init: FetchInit | undefined, hops: number): Promise<Response> => {
+    const request = isRequest(input) ? input : undefined;
+    if ((init?.redirect ?? request?.redirect ?? 'follow') !== 'follow') return fetchImpl(input, init);
+    const response = await fetchImpl(input, { ...init, redirect: 'manual' });
+    const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
+    const hop = redirectHop(response, request?.url ?? String(input), method, request, init, hops);
+    return hop === undefined ? response : follow(hop.url, hop.init, hops + 1);
+  };
+  return (input, init) => follow(input, init, 0);
+}
+
+/** Where `response` sends a request that follows redirects, its body released; undefined when it is the answer. */
+function redirectHop(
+  response: Response,
+  url: string,
+  method: string,
+  request: Request | undefined,
+  init: FetchInit | undefined,
+  hops: number,
+): { url: string; init: AuthorizedFetchInit } | undefined {
+  const location = REDIRECT_STATUSES.has(response.status) ? response.headers.get('location') : null;
+  const hop = location === null ? undefined : nextHop(url, location, response.status, method, request, init);
+  if (hop === undefined) return undefined;
+  if (hops >= MAX_REDIRECTS) throw new TypeError(`fetch failed: more than ${MAX_REDIRECTS} redirects`);
+  releaseBodies(response.body);
+  return hop;
 }
 
 /** Redirect statuses whose `Location` fetch follows. */
@@ -173,10 +203,16 @@ function nextHop(
   request: Request | undefined,
   init: AuthorizedFetchInit | undefined,
 ): { url: string; init: AuthorizedFetchInit } | undefined {
-  const target = new URL(location, from);
+  const target = URL.canParse(location, from) ? new URL(location, from) : undefined;
+  // fetch fails such a redirect: a `data:` or `blob:` target would answer for the API, from this process.
+  if (target === undefined || !/^https?:$/.test(target.protocol)) {
+    throw new TypeError('fetch failed: a redirect to an invalid or non-http(s) URL');
+  }
   const bodiless = (status === 303 && method !== 'HEAD') || ((status === 301 || status === 302) && method === 'POST');
-  const hasBody = init?.body != null || (init?.body === undefined && request?.body != null);
-  if (!bodiless && hasBody && !isReplayableBody(init?.body)) return undefined;
+  // A Request's own body was read by the first send, and the hop below is built from `init` alone.
+  const requestBody = init?.body === undefined && request?.body != null;
+  const hasBody = init?.body != null || requestBody;
+  if (!bodiless && hasBody && (requestBody || !isReplayableBody(init?.body))) return undefined;
   const headers = new Headers(init?.headers ?? request?.headers);
   const dropped = [
     ...(bodiless ? ['content-encoding', 'content-language', 'content-location', 'content-type'] : []),
