@@ -135,6 +135,18 @@ describe('MemoryTokenStore with encryption', () => {
     expect(cache.get(KEY)).toEqual(session); // left for the next write to seal
   });
 
+  it('reports a cipher that cannot work right now (a KMS that is down) as a TokenStoreError, on write and on read', async () => {
+    const cache = new NodeCache({ useClones: false });
+    const session = { identity: 'id-a', tokens: makeTokenSet(Date.now()) };
+    await new MemoryTokenStore({ cache, encryption }).set(KEY, session);
+    const down = new Error('KMS unavailable');
+    const cipher: TokenCipher = { seal: () => Promise.reject(down), open: () => Promise.reject(down) };
+    const store = new MemoryTokenStore({ cache, encryption: { cipher } });
+    const failure = { code: ErrorCodes.STORE, message: expect.stringContaining('the cipher failed') };
+    await expect(store.set(KEY, session)).rejects.toMatchObject(failure);
+    await expect(store.get(KEY)).rejects.toMatchObject(failure);
+  });
+
   it('takes a TokenCipher of its own (a KMS) and binds the store key and identity as additional data', async () => {
     const aads: string[] = [];
     const inner = new AesGcmTokenCipher({ keys: { k1: K1 }, current: 'k1' });

@@ -52,6 +52,15 @@ describe('MemoryTokenStore', () => {
     expect(jest.getTimerCount()).toBe(timersBefore);
   });
 
+  it('treats a value of another kind under its key in a shared cache (a string, a number, null) as no session', async () => {
+    const cache = new NodeCache({ useClones: false, checkperiod: 0 });
+    const store = new MemoryTokenStore({ cache });
+    for (const value of ["someone else's", 42, null]) {
+      cache.set('shared', value);
+      await expect(store.get('shared')).resolves.toBeUndefined();
+    }
+  });
+
   it('adds no listener to a cache it shares with other stores, however many share it', () => {
     const cache = new NodeCache({ useClones: false, checkperiod: 0 });
     const listeners = (): number => cache.eventNames().reduce((sum, name) => sum + cache.listenerCount(name), 0);

@@ -178,6 +178,32 @@ describeRedis('RedisTokenStore with TokenManager', () => {
     );
   });
 
+  it('shares a session whose provider says "no refresh token" with null (as the manager accepts it): one sign-in for two replicas', async () => {
+    const identity = newIdentity('no-refresh');
+    // A JavaScript provider without refresh tokens: null for both, which the manager treats as none.
+    class NullRefreshProvider extends FakeProvider {
+      override issue(): TokenSet {
+        const { accessToken, accessTokenExpiresAt } = super.issue();
+        return { accessToken, accessTokenExpiresAt, refreshToken: null, refreshTokenExpiresAt: null } as never;
+      }
+    }
+    const provider = new NullRefreshProvider({
+      now: () => Date.now(),
+      accessTtlMs: 60_000,
+      identity: { id: identity },
+    });
+    const [first, second] = [makeStore(await redis.connect()), makeStore(await redis.connect())];
+    const failed: string[] = [];
+    const manager = makeManager(first, { provider });
+    manager.on('lifecycle', (event) => {
+      if (event.type === 'store-failed') failed.push(event.message);
+    });
+    expect(await manager.getAccessToken()).toBe('access-1');
+    expect(failed).toEqual([]);
+    expect(await makeManager(second, { provider }).getAccessToken()).toBe('access-1');
+    expect(provider.calls).toHaveLength(1);
+  });
+
   it.each([
     ['fails fast (no offline queue)', {}],
     ['queues offline (ioredis defaults)', { enableOfflineQueue: true, maxRetriesPerRequest: 20 }],

@@ -90,6 +90,16 @@ describeRedis('RedisTokenStore: sessions', () => {
     expect(withoutRefresh).toBeLessThanOrEqual(5_000);
   });
 
+  it('stores a session whose refresh token "never" expires (a custom provider\'s huge finite expiry), as the manager accepts it', async () => {
+    const client = await redis.connect();
+    const store = await makeStore({ client });
+    const key = redis.uniqueKey('forever');
+    const stored = session('id', makeTokenSet(Date.now(), { refreshTokenExpiresAt: Number.MAX_VALUE }));
+    await store.set(key, stored);
+    expect(await store.get(key)).toEqual(stored);
+    expect(await client.pttl(store.keysFor(key).session)).toBeGreaterThan(0);
+  });
+
   it.each([
     ['not JSON', '{oops', 'not JSON', 1],
     [

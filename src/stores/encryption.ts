@@ -192,19 +192,27 @@ export function sessionAad(key: string, identity: string): string {
   return `alix-token-manager/session\n${key}\n${identity}`;
 }
 
-/** Seals `session` for the store key `key`. */
+/**
+ * Seals `session` for the store key `key`.
+ * @throws TokenStoreError when the cipher cannot work right now (a KMS that does not answer), as a read reports it.
+ */
 export async function sealSession(cipher: TokenCipher, key: string, session: StoredSession): Promise<SealedSession> {
-  const sealed = await cipher.seal(JSON.stringify(pickTokenSet(session.tokens)), sessionAad(key, session.identity));
+  const plaintext = JSON.stringify(pickTokenSet(session.tokens));
+  const sealed = await cipher.seal(plaintext, sessionAad(key, session.identity)).catch((error: unknown) => {
+    throw new TokenStoreError(`could not seal the session at ${key}: the cipher failed`, { cause: error });
+  });
   return { identity: session.identity, sealed };
 }
 
 /**
  * Opens a sealed session found under `key`.
- * @throws UnreadableSessionError when it does not open or holds no valid token set; the
- *   cipher's own error when it cannot work right now.
+ * @throws UnreadableSessionError when it does not open or holds no valid token set; TokenStoreError when the
+ *   cipher cannot work right now (a KMS that does not answer).
  */
 export async function openSession(cipher: TokenCipher, key: string, value: SealedSession): Promise<StoredSession> {
-  const plaintext = await cipher.open(value.sealed, sessionAad(key, value.identity));
+  const plaintext = await cipher.open(value.sealed, sessionAad(key, value.identity)).catch((error: unknown) => {
+    throw new TokenStoreError(`could not open the stored session at ${key}: the cipher failed`, { cause: error });
+  });
   if (plaintext === undefined) throw new UnreadableSessionError(key, 'it does not decrypt under this key and identity');
   let tokens: unknown;
   try {

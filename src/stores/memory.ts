@@ -95,7 +95,9 @@ export class MemoryTokenStore implements TokenStore {
 
   /** @throws UnreadableSessionError when an encrypted value does not open (the manager treats it as absent). */
   async get(key: string): Promise<StoredSession | undefined> {
-    const entry = this.#cache.get<StoredSession | SealedSession>(checkKey(key));
+    const found: unknown = this.#cache.get(checkKey(key));
+    // A shared cache may hold anything under the key: what is not an object is no session (as Redis reads it).
+    const entry = typeof found === 'object' && found !== null ? (found as StoredSession | SealedSession) : undefined;
     if (entry !== undefined && 'sealed' in entry) {
       if (this.#cipher === undefined)
         throw new UnreadableSessionError(key, 'it is encrypted; this store has no encryption');

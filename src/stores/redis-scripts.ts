@@ -75,16 +75,19 @@ export function tokenSetProblem(value: unknown): string | undefined {
   const set = value as Record<string, unknown>;
   if (typeof set.accessToken !== 'string' || set.accessToken === '') return 'accessToken is not a non-empty string';
   if (!Number.isFinite(set.accessTokenExpiresAt)) return 'accessTokenExpiresAt is not a number';
-  if (set.refreshToken !== undefined && typeof set.refreshToken !== 'string') return 'refreshToken is not a string';
-  if (set.refreshTokenExpiresAt !== undefined && !Number.isFinite(set.refreshTokenExpiresAt)) {
+  // `null` is a provider's "none", as the manager reads it (and the JSON of a value that had none).
+  if (set.refreshToken != null && typeof set.refreshToken !== 'string') return 'refreshToken is not a string';
+  if (set.refreshTokenExpiresAt != null && !Number.isFinite(set.refreshTokenExpiresAt)) {
     return 'refreshTokenExpiresAt is not a number';
   }
   return undefined;
 }
 
-/** Copies only the token set's own fields, so nothing else a caller attached is stored. */
+/** Copies only the token set's own fields, so nothing else a caller attached is stored (nor a `null` "none"). */
 export function pickTokenSet(set: TokenSet): TokenSet {
-  const { accessToken, accessTokenExpiresAt, refreshToken, refreshTokenExpiresAt } = set;
+  const { accessToken, accessTokenExpiresAt } = set;
+  const refreshToken = set.refreshToken ?? undefined;
+  const refreshTokenExpiresAt = set.refreshTokenExpiresAt ?? undefined;
   return definedOnly({ accessToken, accessTokenExpiresAt, refreshToken, refreshTokenExpiresAt }) as TokenSet;
 }
 

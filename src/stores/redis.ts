@@ -185,6 +185,9 @@ const HASH_TAG = /^[^{]*\{[^}]+\}/;
  */
 const MAX_TRACKED_VERSIONS = 10_000;
 
+/** The longest a session key lives, in ms (about 285 000 years): "never" in a PX that Redis accepts. */
+const MAX_TTL_MS = Number.MAX_SAFE_INTEGER;
+
 /** How much earlier than `Date.now()` says a timer of ours may fire, in ms. */
 const TIMER_SLACK_MS = 5;
 
@@ -310,9 +313,7 @@ export class RedisTokenStore implements TokenStore {
       if (cipher === undefined) throw new UnreadableSessionError(key, 'encrypted, but this store has no keys');
       return await openSession(cipher, key, sealed);
     } catch (error) {
-      if (!(error instanceof UnreadableSessionError)) {
-        throw new TokenStoreError(`could not open the stored session at ${key}: the cipher failed`, { cause: error });
-      }
+      if (!(error instanceof UnreadableSessionError)) throw error;
       const text = 'a stored session does not decrypt (altered, moved, or under an unlisted key); treated as absent';
       warnOnce(this.#log, 'store-value-unreadable', { key }, text);
       throw error;
@@ -342,7 +343,8 @@ export class RedisTokenStore implements TokenStore {
     const { cipher, now } = this.#options;
     const base = this.#versions.get(key) ?? 0;
     const expiresAt = session.tokens.refreshTokenExpiresAt ?? session.tokens.accessTokenExpiresAt;
-    const ttlMs = Math.max(1, Math.ceil(expiresAt - now()));
+    // Capped: Redis refuses a PX it cannot add to its clock (and `String()` writes 1e+21 and up in exponent form).
+    const ttlMs = Math.min(MAX_TTL_MS, Math.max(1, Math.ceil(expiresAt - now())));
     const value = encodeSession(cipher === undefined ? session : await sealSession(cipher, key, session), base + 1);
     const args = [String(base), value, String(ttlMs)];
     this.#writing.set(key, base + 1);
