@@ -519,6 +519,25 @@ describe('TokenManager hardening', () => {
       await manager.close();
       await expect(caller).rejects.toMatchObject({ code: 'ERR_ALIX_MANAGER_CLOSED' });
     });
+
+    it('ends the run that close() cancels with a refresh-ended of outcome closed, just before closed', async () => {
+      const { manager, provider } = makeManager({}, { manual: true });
+      const events = lifecycleOf(manager);
+      const errors: Error[] = [];
+      manager.on('error', (error) => errors.push(error));
+      const caller = manager.getAccessToken();
+      await flushUntil(() => provider.calls.length === 1);
+      await manager.close();
+      await expect(caller).rejects.toBeInstanceOf(TokenManagerClosedError);
+      const runEvents = events.filter((event) => event.type === 'refresh-ended' || event.type === 'closed');
+      expect(runEvents).toEqual([
+        expect.objectContaining({ type: 'refresh-ended', refreshId: 1, reason: 'initial', outcome: 'closed' }),
+        expect.objectContaining({ type: 'closed' }),
+      ]);
+      // Not a failure: no 'error' event, no failure counted.
+      expect(errors).toEqual([]);
+      expect(manager.status().counts.failures).toBe(0);
+    });
   });
 
   describe('sign-in rejection', () => {
@@ -669,6 +688,30 @@ describe('Guarantees with unusual providers, stores, breakers and listeners', ()
       expect(provider.calls).toHaveLength(2);
       expect(jest.getTimerCount()).toBe(0);
       await expect(manager.getAccessToken()).rejects.toBeInstanceOf(TokenManagerClosedError);
+    });
+
+    it('starts no run once the drained run has landed: a caller then gets TokenManagerClosedError at once', async () => {
+      const { manager, provider } = makeManager({}, { manual: true });
+      const first = manager.getAccessToken();
+      await flushUntil(() => provider.pendingCount === 1);
+      provider.release();
+      await first;
+      const forced = manager.getAccessToken({ forceRefresh: true });
+      await flushUntil(() => provider.pendingCount === 1);
+      const closed = manager.close({ drainMs: 5_000 });
+      const events = lifecycleOf(manager);
+      let late: Promise<string> | undefined;
+      // Arrives after the drained run landed, before the close itself.
+      manager.on('refreshed', () => {
+        late = manager.getAccessToken({ forceRefresh: true });
+        late.catch(() => undefined);
+      });
+      provider.release();
+      await expect(forced).resolves.toBe('access-2');
+      await expect(late).rejects.toBeInstanceOf(TokenManagerClosedError);
+      await closed;
+      expect(events.filter((event) => event.type === 'refresh-started')).toEqual([]);
+      expect(provider.calls).toHaveLength(2);
     });
   });
 
@@ -844,6 +887,32 @@ describe('Guarantees with unusual providers, stores, breakers and listeners', ()
         if (event.type === 'adopted') void manager.close();
       });
       await expect(manager.getAccessToken()).rejects.toBeInstanceOf(TokenManagerClosedError);
+      expect(jest.getTimerCount()).toBe(0);
+    });
+
+    it('rejects the waiting caller and emits nothing after closed when a refresh-token-expiring listener closes the manager', async () => {
+      const { manager } = makeManager({ refreshTokenWarningMs: minutes(60 * 24 * 365) });
+      const events = lifecycleOf(manager);
+      manager.on('refreshTokenExpiring', () => void manager.close());
+      await expect(manager.getAccessToken()).rejects.toBeInstanceOf(TokenManagerClosedError);
+      await flushPromises();
+      // Only the caller's own wait is reported after closed.
+      const afterClosed = events.slice(events.findIndex((event) => event.type === 'closed') + 1);
+      expect(afterClosed.map((event) => event.type)).toEqual(['token-waited']);
+    });
+
+    it('emits nothing after closed when an error listener closes the manager after a failed background refresh', async () => {
+      const { manager, provider } = makeManager({ retry: { ...INSTANT_RETRY, retries: 0 } });
+      await manager.getAccessToken();
+      manager.on('error', () => void manager.close());
+      const events = lifecycleOf(manager);
+      provider.script.push(unavailable());
+      // In the refresh window a valid token is held: the failed run plans a background retry, which close() must not leave armed.
+      jest.setSystemTime(manager.status().nextRefreshAt as number);
+      await expect(manager.getAccessToken()).resolves.toBe('access-1');
+      await flushUntil(() => manager.status().state === 'closed');
+      await flushPromises();
+      expect(events.at(-1)?.type).toBe('closed');
       expect(jest.getTimerCount()).toBe(0);
     });
 

@@ -284,8 +284,9 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
    * lock wait) and rejects with a TimeoutError naming what it waited for; a late answer is ignored.
    */
   #join(reason: RefreshReason, since?: number): Promise<string> {
-    if (this.#closed) return Promise.reject(new TokenManagerClosedError());
-    if (this.#flight !== undefined) return this.#flight.promise;
+    if (this.#flight !== undefined && !this.#closed) return this.#flight.promise;
+    // Draining, the drained run has landed: a new one would only be aborted by the close that follows.
+    if (this.#closed || this.#draining) return Promise.reject(new TokenManagerClosedError());
     this.#timer.arm(undefined);
     const id = (this.#runs += 1);
     const startedAt = this.#time();
@@ -325,18 +326,24 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     return flight.promise;
   }
 
-  /** Lets go of a run that ended (unless closed meanwhile): the fields its `refresh-ended` always carries. */
+  /** Lets go of a run that ended (unless closed meanwhile, which ended it): the fields of its `refresh-ended`. */
   #land(flight: Flight): Omit<LifecycleEventOf<'refresh-ended'>, 'outcome'> {
     if (this.#flight === flight) this.#flight = undefined;
     if (this.#closed) throw new TokenManagerClosedError();
-    const { id: refreshId, reason, record } = flight;
-    const durationMs = this.#time() - flight.startedAt;
+    return this.#ended(flight);
+  }
+
+  /** The fields a run's `refresh-ended` always carries. */
+  #ended({ id: refreshId, reason, record, startedAt }: Flight): Omit<LifecycleEventOf<'refresh-ended'>, 'outcome'> {
+    const durationMs = this.#time() - startedAt;
     return { type: 'refresh-ended', at: this.#wallNow(), refreshId, reason, durationMs, attempts: record.attempts };
   }
 
   #succeeded(flight: Flight, result: AcquireResult): string {
     const ended = this.#land(flight);
     const tokens = this.#install(result.tokens, result.source);
+    // A listener of an event #install emitted closed the manager: its callers get no token, and nothing follows `closed`.
+    if (this.#closed) throw new TokenManagerClosedError();
     const { accessTokenExpiresAt, refreshTokenExpiresAt = null } = tokens;
     const obtained = { accessTokenExpiresAt, refreshTokenExpiresAt, refreshTokenRejected: result.refreshRejected };
     this.#lifecycle.emit({ ...ended, outcome: result.source, ...obtained });
@@ -353,6 +360,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     // Abandoned: the deadline's own error (the reason its signal was aborted with) ended the run.
     const abandoned = flight.abort.signal.aborted && flight.abort.signal.reason === failure;
     this.#lifecycle.emit({ ...ended, outcome: abandoned ? 'abandoned' : 'failed', errorCode, error: failure });
+    // A listener of the event above closed the manager: nothing is planned, and the stream ended with `closed`.
+    if (this.#closed) throw failure;
     if (planned.failFastUntil !== undefined) {
       const untilAt = Math.floor(planned.failFastUntil - now + at);
       this.#lifecycle.emit({ type: 'fail-fast-entered', at, untilAt, errorCode });
@@ -443,7 +452,10 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     this.#cycler.clear();
     this.#syncHot();
     this.#timer.cancel();
-    this.#flight?.abort.abort(new TokenManagerClosedError());
+    const flight = this.#flight;
+    flight?.abort.abort(new TokenManagerClosedError());
+    // The run's pair ends here, before `closed`: its own landing emits nothing once closed.
+    if (flight !== undefined) this.#lifecycle.emit({ ...this.#ended(flight), outcome: 'closed' });
     this.#lifecycle.emit({ type: 'closed', at: this.#wallNow() });
   }
 }
