@@ -1,4 +1,4 @@
-import { ConfigurationError, TokenManagerClosedError } from '../../src/errors';
+import { AuthRejectedError, ConfigurationError, TokenManagerClosedError } from '../../src/errors';
 import type { TokenManager } from '../../src/manager/token-manager';
 import { TokenManagerPool } from '../../src/pool/pool';
 import { MemoryTokenStore } from '../../src/stores/memory';
@@ -199,6 +199,21 @@ describe('TokenManagerPool', () => {
       await expect(first).resolves.toBe(`${tokenPrefix(user(1))}access-1`);
       await expect(second).resolves.toBe(`${tokenPrefix(user(2))}access-1`);
       expect(pool.size).toBe(1);
+      pool.close();
+    });
+
+    it('sheds sessions kept over the cap by failed sign-ins once no caller can be waiting on them', async () => {
+      const { pool, providers } = makePool({ maxSessions: 2, acquireTimeoutMs: 5_000 });
+      for (let index = 1; index <= 6; index += 1) {
+        pool.get(user(index));
+        providers.get(user(index))?.script.push(new AuthRejectedError({ operation: 'authenticate', status: 400 }));
+        await expect(pool.getAccessToken(user(index))).rejects.toBeInstanceOf(AuthRejectedError);
+      }
+      // Each failed without a token just now: a caller may still ask again, so none is evicted yet.
+      expect(pool.size).toBe(6);
+      // No caller can be waiting on them any more; no new user arrives to trim the pool.
+      jest.advanceTimersByTime(5_000 + 2_000);
+      expect(pool.size).toBe(2);
       pool.close();
     });
 

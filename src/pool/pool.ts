@@ -375,6 +375,14 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       if (this.#sessions.size <= size) return;
       if (!this.#busy(session)) this.#evict(session.key, 'capacity');
     }
+    // Kept over the cap: the sweep sheds them once no caller can be waiting (a failed sign-in is not
+    // pinned, and no later use may come to trim the pool).
+    if (this.#sessions.size > size) this.#sweepBy(this.#time() + this.#options.acquireTimeoutMs + RENEW_INTERVAL_MS);
+  }
+
+  /** Brings the idle sweep forward to `at` on the shared timer, unless it is due sooner. */
+  #sweepBy(at: number): void {
+    if (this.#sweeper.heapIndex === -1 || this.#sweeper.at > at) this.#heap.schedule(this.#sweeper, at);
   }
 
   /**
@@ -435,6 +443,8 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     if (oldest === undefined) return;
     const idleAt = oldest.renewedAt + this.#options.idleTtlMs + 1;
     this.#heap.schedule(this.#sweeper, Math.max(idleAt, now + RENEW_INTERVAL_MS));
+    // Sessions kept over the cap while a caller might have waited on them go now (or at a later sweep).
+    if (this.#sessions.size > this.#options.maxSessions) this.#trim(this.#options.maxSessions);
   }
 
   #observe(session: PoolSession, event: LifecycleEvent): void {

@@ -102,6 +102,15 @@ describe('AlixAuthProvider construction', () => {
       expect(constructionError({ privateKey: keys.publicPem }).message).toMatch(/public key/);
     });
 
+    it('accepts a PEM bundle holding the private key beside its public key', () => {
+      // Node signs with the bundle's private key; its other blocks do not make it a public key.
+      expect(loadPrivateKey(keys.publicPem + keys.privatePem).asymmetricKeyType).toBe('rsa');
+      expect(loadPrivateKey(keys.privatePem + keys.publicPem).asymmetricKeyType).toBe('rsa');
+      const file = join(dir, 'bundle.pem');
+      writeFileSync(file, `${keys.publicPem}${keys.privatePem}`);
+      expect(() => new AlixAuthProvider(options({ privateKey: file }))).not.toThrow();
+    });
+
     it('rejects a public KeyObject passed as the private key', () => {
       expect(constructionError({ privateKey: keys.publicKey }).message).toMatch(/is a public key/);
     });
@@ -147,6 +156,13 @@ describe('AlixAuthProvider construction', () => {
       expect(constructionError({ privateKey: SECRET_KEY }).message).toBe(
         'privateKey file (the path given) cannot be read (ENOENT)',
       );
+    });
+
+    it('rejects a base64 secret with a slash pasted as privateKey without quoting it', () => {
+      const base64Secret = 'q7Zk/9vR+Lm2Xw==';
+      const error = constructionError({ privateKey: base64Secret });
+      expect(error.message).toBe('privateKey file (the path given) cannot be read (ENOENT)');
+      expect(findLeaks([error], { base64Secret })).toEqual([]);
     });
 
     it('rejects a directory as the key file', () => {

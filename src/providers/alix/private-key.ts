@@ -21,8 +21,10 @@ export function loadPrivateKey(input: unknown): KeyObject {
   assertConfig(typeof input === 'string', 'privateKey must be a PEM string, a file path or a KeyObject');
   if (input.includes(PEM_MARKER)) return parsePem(input, 'privateKey');
   assertConfig(looksLikePath(input), "privateKey is neither a PEM string (no '-----BEGIN' line) nor a file path");
-  // Quoted only when it reads as a path: a secret pasted in the wrong option must not be echoed.
-  const shownPath = /[/\\]|\.(?:pem|key)$/i.test(input) ? `'${input}'` : '(the path given)';
+  // Quoted only when it reads as a path: a secret pasted in the wrong option must not be echoed,
+  // and a base64 secret may hold '/' (a path that is all base64 characters is not shown either).
+  const readsAsPath = /[/\\]|\.(?:pem|key)$/i.test(input) && !/^[A-Za-z0-9+/=_-]+$/.test(input);
+  const shownPath = readsAsPath ? `'${input}'` : '(the path given)';
   const what = `privateKey file ${shownPath}`;
   let text: string;
   try {
@@ -46,7 +48,9 @@ function looksLikePath(value: string): boolean {
 function parsePem(rawPem: string, what: string): KeyObject {
   // Env variables often carry a PEM on one line with literal "\n" sequences.
   const pem = /\r?\n/.test(rawPem) ? rawPem : rawPem.replace(/\\n/g, '\n');
-  const publicOnly = /-----BEGIN (?:RSA )?PUBLIC KEY-----|-----BEGIN CERTIFICATE-----/.test(pem);
+  // A bundle may hold a public key or certificate beside the private key: Node signs with the latter.
+  const hasPrivate = /-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/.test(pem);
+  const publicOnly = !hasPrivate && /-----BEGIN (?:RSA )?PUBLIC KEY-----|-----BEGIN CERTIFICATE-----/.test(pem);
   assertConfig(!publicOnly, `${what} is a public key or certificate; the RSA private key is needed to sign`);
   const encrypted = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(pem);
   assertConfig(!encrypted, `${what} is an encrypted PEM; decrypt it first or pass a KeyObject`);
