@@ -195,6 +195,18 @@ describe('alix-token CLI', () => {
       expect(again.stderr).toContain('--force');
       expect((await runAlixToken(['keygen', '--out', out, '--force'])).code).toBe(0);
     });
+
+    it('writes no private key when the public key file is already there (no mismatched pair is left)', async () => {
+      const out = path.join(alix.scratch, 'public-only');
+      mkdirSync(out, { recursive: true });
+      writeFileSync(path.join(out, 'alix-partner-public.pem'), 'an older public key\n');
+
+      const result = await runAlixToken(['keygen', '--out', out]);
+
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain('alix-partner-public.pem exists; pass --force to overwrite it');
+      expect(readdirSync(out)).toEqual(['alix-partner-public.pem']);
+    });
   });
 
   describe('sandbox', () => {
@@ -265,6 +277,22 @@ describe('alix-token CLI', () => {
         `alix-token: --key-dir: ${privateKeyFile} is not a PEM private key [ERR_ALIX_CONFIGURATION]\n`,
       );
       expect(readFileSync(privateKeyFile, 'utf8')).toBe('not a key\n');
+    });
+
+    it('refuses a --key-dir that holds a public key without its private key, with a fix the command has', async () => {
+      const keyDir = path.join(alix.scratch, 'public-key-only');
+      const publicKeyFile = path.join(keyDir, 'alix-partner-public.pem');
+      mkdirSync(keyDir, { recursive: true });
+      writeFileSync(publicKeyFile, 'an older public key\n');
+
+      const result = await runAlixToken(['sandbox', '--key-dir', keyDir]);
+
+      expect(result).toMatchObject({ code: 2, stdout: '' });
+      expect(result.stderr).toBe(
+        `alix-token: ${publicKeyFile} exists without alix-partner-private.pem beside it; ` +
+          'remove it or pick another --key-dir [ERR_ALIX_CONFIGURATION]\n',
+      );
+      expect(readdirSync(keyDir)).toEqual(['alix-partner-public.pem']);
     });
 
     it('exits 2 on a bad flag value', async () => {

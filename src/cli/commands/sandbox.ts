@@ -86,7 +86,10 @@ async function keyPairIn(dir: string): Promise<KeyPairFiles> {
     if (errorCodeOf(error) === 'ENOENT') return undefined;
     throw new ConfigurationError(`--key-dir: cannot read ${privateKeyPath} (${errorCodeOf(error) ?? 'unreadable'})`);
   });
-  if (privateKeyPem === undefined) return { ...(await writePartnerKeyPair(dir, false)), note: '' };
+  if (privateKeyPem === undefined) {
+    const exists = ` without ${PARTNER_KEY_FILES[0]} beside it; remove it or pick another --key-dir`;
+    return { ...(await writePartnerKeyPair(dir, false, exists)), note: '' };
+  }
   try {
     createPrivateKey(privateKeyPem);
   } catch {
