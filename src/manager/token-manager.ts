@@ -342,7 +342,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   #succeeded(flight: Flight, result: AcquireResult): string {
     const ended = this.#land(flight);
     const tokens = this.#install(result.tokens, result.source);
-    // A listener of an event #install emitted closed the manager: its callers get no token, and nothing follows `closed`.
+    // A listener of an event #install emitted closed the manager: no token for its callers, nothing after `closed`.
     if (this.#closed) throw new TokenManagerClosedError();
     const { accessTokenExpiresAt, refreshTokenExpiresAt = null } = tokens;
     const obtained = { accessTokenExpiresAt, refreshTokenExpiresAt, refreshTokenRejected: result.refreshRejected };
