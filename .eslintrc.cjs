@@ -14,6 +14,11 @@ module.exports = {
   },
   overrides: [
     {
+      // Prettier wraps code at 120 but leaves comments and long strings alone.
+      files: ['src/**'],
+      rules: { 'max-len': ['error', { code: 120 }] },
+    },
+    {
       files: ['src/cli/**', 'src/demo/**', 'benchmarks/**', 'scripts/**'],
       rules: { 'no-console': 'off' },
     },
