@@ -85,14 +85,19 @@ export function redactOpaqueRuns(text: string): string {
  * hold no secret and are kept as they are.
  */
 export function sanitizeCause(cause: unknown): Error {
-  if (!(cause instanceof Error)) return new Error(typeof cause === 'string' ? cause : 'non-error thrown');
-  const { code } = cause as { code?: unknown };
-  if (typeof code === 'string' && code.startsWith('ERR_ALIX_')) return cause;
-  const summary = new Error(cause.message);
-  summary.name = cause.name;
-  if (typeof cause.stack === 'string') summary.stack = redactBearerLines(cause.stack);
-  if (typeof code === 'string') Object.defineProperty(summary, 'code', { value: code, enumerable: true });
-  return summary;
+  try {
+    if (!(cause instanceof Error)) return new Error(typeof cause === 'string' ? cause : 'non-error thrown');
+    const { code } = cause as { code?: unknown };
+    if (typeof code === 'string' && code.startsWith('ERR_ALIX_')) return cause;
+    const summary = new Error(cause.message);
+    summary.name = cause.name;
+    if (typeof cause.stack === 'string') summary.stack = redactBearerLines(cause.stack);
+    if (typeof code === 'string') Object.defineProperty(summary, 'code', { value: code, enumerable: true });
+    return summary;
+  } catch {
+    // A getter that throws, a revoked Proxy: the typed error that summarises such a cause must still be built.
+    return new Error('unreadable error thrown');
+  }
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   MissingPeerError,
   TimeoutError,
   TokenManagerClosedError,
+  TokenStoreError,
   composeErrorMessage,
   isTokenManagerError,
   withAttemptSummary,
@@ -226,5 +227,25 @@ describe('withAttemptSummary()', () => {
     expect(withAttemptSummary(once, 1, 100).message).toBe(refused().message);
     expect(withAttemptSummary(foreign, 3, 100).message).toBe('boom: x');
     expect(withAttemptSummary(twice, 5, 900).message).toBe(summarised);
+  });
+});
+
+describe('a cause that cannot be read', () => {
+  it('still builds the typed error when reading the cause throws (a getter, a revoked Proxy)', () => {
+    const throwingGetters = new Error('kept out');
+    for (const name of ['stack', 'message', 'name', 'code'])
+      Object.defineProperty(throwingGetters, name, {
+        get: () => {
+          throw new Error(`${name} getter threw`);
+        },
+      });
+    const { proxy: revoked, revoke } = Proxy.revocable(new Error('revoked'), {});
+    revoke();
+    for (const cause of [throwingGetters, revoked]) {
+      const error = new TokenStoreError('could not read the session', { cause });
+      expect(error.code).toBe(ErrorCodes.STORE);
+      expect(error.message).toBe('could not read the session');
+      expect(error.cause).toBeInstanceOf(Error);
+    }
   });
 });

@@ -97,3 +97,46 @@ describe('describeTokenStoreConformance()', () => {
     ]);
   });
 });
+
+/**
+ * A lock over one shared map: `leaky` waiters that see the lock freed are told they hold it
+ * without taking it (so a third store gets it too); `sticky` release() does nothing, the
+ * lock lasting until its `ttlMs`.
+ */
+function sharedLock(flaw: 'leaky' | 'sticky', ttlMs: number): TokenStore['acquireRefreshLock'] {
+  const held = new Map<string, number>();
+  const isHeld = (key: string): boolean => (held.get(key) ?? 0) > Date.now();
+  return async (key, { signal }) => {
+    let waited = false;
+    while (isHeld(key)) {
+      waited = true;
+      signal.throwIfAborted();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    if (!(flaw === 'leaky' && waited)) held.set(key, Date.now() + ttlMs);
+    return { acquired: true, lock: { release: async () => void (flaw === 'sticky' || held.delete(key)) } };
+  };
+}
+
+describe('describeTokenStoreConformance() on broken locks', () => {
+  const lock = { lockTtlMs: 300, handOverMs: 600 };
+  const handOver = 'acquireRefreshLock() › grants the lock to one store at a time, and to a waiter once released';
+
+  it('fails a lock whose waiter is told it holds the released lock without taking it', async () => {
+    const acquireRefreshLock = sharedLock('leaky', lock.lockTtlMs);
+    const failed = await failedChecks(
+      memoryStores(() => ({ acquireRefreshLock })),
+      { fencing: true, lock },
+    );
+    expect(failed).toContain(handOver);
+  });
+
+  it('fails a lock whose release() does nothing (freed only by its TTL)', async () => {
+    const acquireRefreshLock = sharedLock('sticky', lock.lockTtlMs);
+    const failed = await failedChecks(
+      memoryStores(() => ({ acquireRefreshLock })),
+      { fencing: true, lock },
+    );
+    expect(failed).toContain('acquireRefreshLock() › frees the lock at release(), not only when its lifetime ends');
+  });
+});

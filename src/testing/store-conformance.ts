@@ -242,8 +242,25 @@ function lockChecks(test: Test, { lockTtlMs, handOverMs = 2_000 }: ConformanceLo
     assert.equal(early.state, 'pending', 'a second store got past acquireRefreshLock() while the first held the lock');
     await first.lock.release();
     const late = `the waiter did not get the released lock within ${handOverMs} ms`;
-    const result = await resolvedWithin(waiting, handOverMs, late);
-    assert.equal(result.acquired, true, 'a lock released without a new session is taken over (not "published")');
+    const after = await settleWithin(waiting, handOverMs);
+    assert.equal(after.state, 'resolved', late);
+    const taken = (after as { value: RefreshLockResult }).value;
+    assert.equal(taken.acquired, true, 'a lock released without a new session is taken over (not "published")');
+    // The waiter must really hold it now: told "acquired" without taking it, two waiters would both refresh.
+    const third = acquire(await make(), key);
+    const blocked = await settleWithin(third, Math.max(lockTtlMs / 2, 50));
+    assert.equal(blocked.state, 'pending', 'a third store got the lock a waiter had just been handed');
+    await (taken as Held).lock.release();
+    await resolvedWithin(third, handOverMs, late);
+  });
+
+  test('frees the lock at release(), not only when its lifetime ends', async (make, key) => {
+    const [a, b] = [await make(), await make()];
+    await (await held(acquire(a, key))).lock.release();
+    // A free lock is granted at once; within half its lifetime, a lock still held by a no-op release() is not.
+    const late = 'a released lock was not granted to another store within lockTtlMs / 2: release() did not free it';
+    const result = await resolvedWithin(acquire(b, key), Math.max(lockTtlMs / 2, 50), late);
+    assert.equal(result.acquired, true, 'a free lock must resolve { acquired: true }');
   });
 
   test('hands over to a waiter when the holder publishes a session', async (make, key) => {
