@@ -220,6 +220,35 @@ describe('instrumentTokenManager()', () => {
       ]);
     });
 
+    it('records a negative or non-finite duration (a `now` that stepped back) as 0 instead of losing the point', async () => {
+      instrument();
+      source.send(
+        lifecycle('auth-call-started', { refreshId: 1, operation: 'refresh', attempt: 1 }),
+        lifecycle('auth-call-ended', {
+          refreshId: 1,
+          operation: 'refresh',
+          attempt: 1,
+          outcome: 'success',
+          durationMs: -5_000,
+        }),
+        lifecycle('token-waited', { durationMs: -25_000, outcome: 'success' }),
+        lifecycle('lock-waited', { durationMs: Number.NaN, outcome: 'acquired' }),
+      );
+
+      const exported = await telemetry.collect();
+      const success = { [ATTRIBUTES.authOperation]: 'refresh', [ATTRIBUTES.authOutcome]: 'success' };
+      expect(pointsOf(exported, METRIC_NAMES.authRequests)).toEqual([{ attributes: success, value: 1 }]);
+      expect(pointsOf(exported, METRIC_NAMES.authDuration)).toEqual([
+        { attributes: success, value: { count: 1, sum: 0 } },
+      ]);
+      expect(pointsOf(exported, METRIC_NAMES.tokenWaitDuration)).toEqual([
+        { attributes: { [ATTRIBUTES.tokenWaitOutcome]: 'success' }, value: { count: 1, sum: 0 } },
+      ]);
+      expect(pointsOf(exported, METRIC_NAMES.lockWaitDuration)).toEqual([
+        { attributes: { [ATTRIBUTES.lockOutcome]: 'acquired' }, value: { count: 1, sum: 0 } },
+      ]);
+    });
+
     it("reports the held token's remaining lifetime in seconds, 0 once expired, and no point without a token", async () => {
       instrument({ now: () => AT });
       source.statusValue = { accessTokenExpiresAt: AT + 90_000 };
@@ -561,6 +590,19 @@ describe('instrumentTokenManager()', () => {
     it('rejects options of the wrong type at once', () => {
       expect(() => instrument({ now: 5 as never })).toThrow(/now must be a function/);
       expect(() => instrument({ attributes: null as never })).toThrow(/attributes must be an object/);
+      expect(source.listenerCount('lifecycle')).toBe(0);
+    });
+
+    it('rejects a null options object and providers without getMeter()/getTracer() with a ConfigurationError', () => {
+      const cases: Array<[unknown, RegExp]> = [
+        [null, /options must be an object/],
+        [{ meterProvider: {} }, /meterProvider must be a MeterProvider/],
+        [{ tracerProvider: 1 }, /tracerProvider must be a TracerProvider/],
+      ];
+      for (const [options, message] of cases) {
+        expect(() => instrumentTokenManager(source, options as never)).toThrow(ConfigurationError);
+        expect(() => instrumentTokenManager(source, options as never)).toThrow(message);
+      }
       expect(source.listenerCount('lifecycle')).toBe(0);
     });
   });

@@ -75,6 +75,27 @@ describe('getAccessToken() standalone', () => {
     expect(sandbox.counters()).toMatchObject({ refresh: before.refresh + 1, authenticate: before.authenticate });
   });
 
+  it('takes key ids that name Object.prototype members (toString, __proto__) as ordinary ids', () => {
+    const key = Buffer.alloc(32, 7).toString('base64');
+    const encryptionOf = (keys: string) => readAlixEnvConfig({ ...env, ALIX_TOKEN_ENCRYPTION_KEYS: keys }).encryption;
+    expect(encryptionOf(`toString:${key}`)).toEqual({ keys: { toString: key }, current: 'toString' });
+    expect(encryptionOf(`k1:${key},constructor:${key}`)?.current).toBe('k1');
+    expect(Object.keys(encryptionOf(`__proto__:${key},k2:${key}`)?.keys ?? {})).toEqual(['__proto__', 'k2']);
+  });
+
+  it('rejects an env or options that is not an object, and a variable that is not a string, with a ConfigurationError', () => {
+    const cases: Array<[() => unknown, RegExp]> = [
+      [() => readAlixEnvConfig(null as never), /needs an object of variables/],
+      [() => readAlixEnvConfig({ ...env, ALIX_SECRET_KEY: 5 } as never), /^ALIX_SECRET_KEY must be a string$/],
+      [() => createTokenManagerFromEnv(env, null as never), /options must be an object/],
+    ];
+    for (const [create, message] of cases) {
+      const error = captureThrow(create, []);
+      expect(error).toBeInstanceOf(ConfigurationError);
+      expect((error as Error).message).toMatch(message);
+    }
+  });
+
   const BAD_PEM = '-----BEGIN PRIVATE KEY-----\nQUJDRA==\n-----END PRIVATE KEY-----';
   it.each([
     ['ALIX_BASE_URL', { ALIX_BASE_URL: 'not a url' }, 'ALIX_BASE_URL: baseUrl is not an absolute URL'],

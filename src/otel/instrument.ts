@@ -99,12 +99,18 @@ export function instrumentTokenManager(
   const missing = (['on', 'off', 'status'] as const).filter((name) => typeof candidate?.[name] !== 'function');
   const lacks = `got an object without ${missing.join(', ')}()`;
   check(missing.length === 0, `expected a TokenManager or TokenManagerPool, ${lacks}`);
-  const { attributes = {}, now = Date.now } = options;
+  check(typeof options === 'object' && options !== null, 'options must be an object');
+  const { attributes = {}, now = Date.now, meterProvider, tracerProvider } = options;
   check(typeof attributes === 'object' && attributes !== null, 'attributes must be an object of attribute values');
   check(typeof now === 'function', 'now must be a function returning epoch ms');
+  // Checked here, not left to fail as a TypeError at getMeter() or, worse, at the first event.
+  const has = (provider: unknown, method: string): boolean =>
+    provider === undefined || typeof (provider as Record<string, unknown> | null)?.[method] === 'function';
+  check(has(meterProvider, 'getMeter'), 'meterProvider must be a MeterProvider (with getMeter())');
+  check(has(tracerProvider, 'getTracer'), 'tracerProvider must be a TracerProvider (with getTracer())');
   // Looked up here, not at import, so a global SDK registered after this module loads is used.
-  const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(INSTRUMENTATION_SCOPE);
-  const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(INSTRUMENTATION_SCOPE);
+  const meter = (meterProvider ?? metrics.getMeterProvider()).getMeter(INSTRUMENTATION_SCOPE);
+  const tracer = (tracerProvider ?? trace.getTracerProvider()).getTracer(INSTRUMENTATION_SCOPE);
   const recorders = [
     createMetricsRecorder(meter, () => source.status(), now, attributes),
     createSpanRecorder(tracer, attributes),

@@ -19,6 +19,12 @@ export const DURATION_BUCKETS_S: readonly number[] = Object.freeze([
 /** Standard HTTP methods keep their name; anything else is `_OTHER` (semantic conventions), bounding cardinality. */
 const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE']);
 
+/**
+ * A duration in seconds, never negative: a manager's injected `now` may step back, and a
+ * histogram drops a negative (or NaN) value, losing the point its counter still counts.
+ */
+const toSeconds = (durationMs: number): number => (durationMs > 0 ? durationMs / 1000 : 0);
+
 /** Creates the instruments on `meter` and returns a recorder that feeds them. */
 export function createMetricsRecorder(
   meter: Meter,
@@ -67,7 +73,7 @@ export function createMetricsRecorder(
           const failed = event.outcome === 'failure' ? (event.errorCode ?? 'UNKNOWN') : undefined;
           const attributes = attrs({ [A.authOperation]: event.operation, [A.authOutcome]: event.outcome }, failed);
           authCalls.add(1, attributes);
-          return authTime.record(event.durationMs / 1000, attributes);
+          return authTime.record(toSeconds(event.durationMs), attributes);
         }
         case 'refresh-ended':
           return runs.add(
@@ -80,7 +86,7 @@ export function createMetricsRecorder(
         }
         case 'token-waited': {
           const failed = event.outcome === 'failure' ? (event.errorCode ?? 'UNKNOWN') : undefined;
-          return tokenWait.record(event.durationMs / 1000, attrs({ [A.tokenWaitOutcome]: event.outcome }, failed));
+          return tokenWait.record(toSeconds(event.durationMs), attrs({ [A.tokenWaitOutcome]: event.outcome }, failed));
         }
         case 'invalidated':
           return invalidated.add(1, attrs({ [A.invalidateResult]: event.result }));
@@ -97,7 +103,7 @@ export function createMetricsRecorder(
         case 'store-failed':
           return storeErrors.add(1, attrs({ [A.storeOperation]: event.operation }, event.errorCode));
         case 'lock-waited':
-          return lockWait.record(event.durationMs / 1000, attrs({ [A.lockOutcome]: event.outcome }));
+          return lockWait.record(toSeconds(event.durationMs), attrs({ [A.lockOutcome]: event.outcome }));
       }
     },
     dispose(): void {

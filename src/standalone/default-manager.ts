@@ -1,4 +1,5 @@
 import { definedOnly } from '../defaults';
+import { assertConfig } from '../errors';
 import { AlixAuthProvider } from '../providers/alix/provider';
 import { TokenManager } from '../manager/token-manager';
 import type { GetAccessTokenOptions } from '../manager/types';
@@ -46,6 +47,7 @@ export function createTokenManagerFromEnv(
   env: NodeJS.ProcessEnv = process.env,
   options: Omit<TokenManagerOptions, 'provider'> = {},
 ): TokenManager {
+  assertConfig(typeof options === 'object' && options !== null, 'createTokenManagerFromEnv options must be an object');
   const { encryption, initialTokens, provider } = readAlixEnvConfig(env);
   const store = encryption && !options.store ? new MemoryTokenStore({ encryption }) : undefined;
   const alixProvider = withVariableNames(env, () => new AlixAuthProvider(provider));

@@ -32,7 +32,13 @@ export interface AlixEnvConfig {
  * @throws ConfigurationError listing every missing variable by name (never a value).
  */
 export function readAlixEnvConfig(env: NodeJS.ProcessEnv = process.env): AlixEnvConfig {
-  const value = (name: string): string | undefined => env[name]?.trim() || undefined;
+  assertConfig(typeof env === 'object' && env !== null, 'readAlixEnvConfig(env) needs an object of variables');
+  const value = (name: string): string | undefined => {
+    const raw: unknown = env[name];
+    // An env object built by hand may hold a number: a typed error naming it, not a TypeError at trim().
+    assertConfig(raw === undefined || typeof raw === 'string', `${name} must be a string`);
+    return raw?.trim() || undefined;
+  };
   const required = [ALIX_ENV.baseUrl, ALIX_ENV.partnerCode, ALIX_ENV.secretKey];
   const missing: string[] = required.filter((name) => !value(name));
   const privateKey = value(ALIX_ENV.privateKey) ?? '';
@@ -63,17 +69,18 @@ export function readAlixEnvConfig(env: NodeJS.ProcessEnv = process.env): AlixEnv
  */
 export function parseEncryptionKeys(text: string): AesGcmTokenCipherOptions {
   const name = ALIX_ENV.tokenEncryptionKeys;
-  const keys: Record<string, string> = {};
+  // A Map, not an object: an id such as `toString` or `__proto__` is a key id like any other.
+  const keys = new Map<string, string>();
   let current: string | undefined;
   for (const [index, entry] of text.split(',').entries()) {
     const colon = entry.indexOf(':');
     const id = entry.slice(0, colon).trim();
     assertConfig(colon !== -1 && id !== '', `${name} entry ${index + 1} must be keyId:base64key`);
-    assertConfig(!(id in keys), `${name} entry ${index + 1} repeats an earlier key id`);
-    keys[id] = entry.slice(colon + 1).trim();
+    assertConfig(!keys.has(id), `${name} entry ${index + 1} repeats an earlier key id`);
+    keys.set(id, entry.slice(colon + 1).trim());
     current ??= id;
   }
-  const options = { keys, current: current as string };
+  const options = { keys: Object.fromEntries(keys), current: current as string };
   try {
     new AesGcmTokenCipher(options);
   } catch (error) {
