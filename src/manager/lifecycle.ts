@@ -76,11 +76,16 @@ function namedEventOf(event: LifecycleEvent): NamedEvent | undefined {
   return ['refreshed', { accessTokenExpiresAt, refreshTokenExpiresAt, signIn: outcome === 'signed-in', reason }];
 }
 
-/** Emits lifecycle events to every sink. */
+/** Emits lifecycle events to every sink; the stream ends with `closed`. */
 export class Lifecycle {
+  #ended = false;
+
   constructor(private readonly sinks: LifecycleSinks) {}
 
   emit(event: LifecycleEvent): void {
+    // What a closed manager's abandoned work still reports (a provider call ending, a caller's wait) is dropped.
+    if (this.#ended) return;
+    this.#ended = event.type === 'closed';
     const { logger, emitter, stats } = this.sinks;
     stats.observe(event);
     const rejected = event.type === 'refresh-ended' && event.refreshTokenRejected === true;

@@ -342,7 +342,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   #succeeded(flight: Flight, result: AcquireResult): string {
     const ended = this.#land(flight);
     const tokens = this.#install(result.tokens, result.source);
-    // A listener of an event #install emitted closed the manager: no token for its callers, nothing after `closed`.
+    // A listener of an event #install emitted closed the manager: its callers get no token.
     if (this.#closed) throw new TokenManagerClosedError();
     const { accessTokenExpiresAt, refreshTokenExpiresAt = null } = tokens;
     const obtained = { accessTokenExpiresAt, refreshTokenExpiresAt, refreshTokenRejected: result.refreshRejected };
@@ -360,8 +360,6 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     // Abandoned: the deadline's own error (the reason its signal was aborted with) ended the run.
     const abandoned = flight.abort.signal.aborted && flight.abort.signal.reason === failure;
     this.#lifecycle.emit({ ...ended, outcome: abandoned ? 'abandoned' : 'failed', errorCode, error: failure });
-    // A listener of the event above closed the manager: nothing is planned, and the stream ended with `closed`.
-    if (this.#closed) throw failure;
     if (planned.failFastUntil !== undefined) {
       const untilAt = Math.floor(planned.failFastUntil - now + at);
       this.#lifecycle.emit({ type: 'fail-fast-entered', at, untilAt, errorCode });
