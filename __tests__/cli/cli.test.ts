@@ -4,7 +4,7 @@
  * code, and the sandbox stopping on a real signal and when its parent dies.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { EventEmitter } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import {
   cpSync,
   existsSync,
@@ -19,8 +19,10 @@ import {
 } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import os from 'node:os';
+import { PassThrough } from 'node:stream';
 import path from 'node:path';
 import { printToken } from '../../src/cli/commands/token';
+import { exitOnClosedPipe } from '../../src/cli/io';
 import { startAlixSandbox } from '../../src/sandbox/server';
 import { CLI, ROOT, runNode } from '../helpers/child';
 import { runAlixToken, startAlixToken } from '../helpers/cli';
@@ -108,6 +110,17 @@ describe('alix-token CLI', () => {
       expect(result.code).toBe(2);
       expect(result.stderr).toContain('--timeout must be a whole number');
     });
+
+    it.each(['3000000000', '99999999999'])(
+      'exits 2 naming --timeout for %s ms, beyond what a timer can wait (never gives up at once)',
+      async (timeout) => {
+        const result = await runAlixToken(['token', '--timeout', timeout], { env: alix.env });
+        expect(result).toMatchObject({ code: 2, stdout: '' });
+        expect(result.stderr).toBe(
+          `alix-token: --timeout must be a whole number from 1 to 2147483647, got "${timeout}" [ERR_ALIX_CONFIGURATION]\n`,
+        );
+      },
+    );
 
     it.each([
       ['a TTY', true, `signing in to 127.0.0.1:PORT…\r\x1b[2K`],
@@ -301,6 +314,14 @@ describe('alix-token CLI', () => {
       expect(result.stderr).toContain('--port');
     });
 
+    it("exits 2 naming --access-ttl for a lifetime past the refresh token's, which clients refuse as malformed", async () => {
+      const result = await runAlixToken(['sandbox', '--access-ttl', '100000000000000000000']);
+      expect(result).toMatchObject({ code: 2, stdout: '' });
+      expect(result.stderr).toContain(
+        '--access-ttl must be a whole number from 1 to 15552000, got "100000000000000000000"',
+      );
+    });
+
     it('names --port, not startAlixSandbox(), for a port out of range', async () => {
       const result = await runAlixToken(['sandbox', '--port', '70000']);
       expect(result.code).toBe(2);
@@ -385,6 +406,27 @@ describe('alix-token CLI', () => {
       const result = await runAlixToken([command, '--help']);
       expect(result.code).toBe(0);
       expect(result.stdout).toContain(`Usage: alix-token ${command}`);
+    });
+
+    it('exits 1 quietly when its output pipe is closed (EPIPE, `alix-token --help | true`; a real process)', async () => {
+      const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('ALIX_')));
+      const child = spawn(process.execPath, [CLI, '--help'], { cwd: ROOT, env: base });
+      child.stdout.destroy(); // the reader is gone before the CLI writes a byte
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+      expect({ code, signal, stderr }).toEqual({ code: 1, signal: null, stderr: '' });
+    });
+
+    it('ends on EPIPE through exitOnClosedPipe(), and leaves other write errors alone', () => {
+      const stream = new PassThrough();
+      const exit = jest.fn();
+      exitOnClosedPipe(stream, exit);
+      stream.emit('error', Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+      expect(exit).toHaveBeenCalledWith(1);
+      expect(() => stream.emit('error', Object.assign(new Error('disk full'), { code: 'ENOSPC' }))).toThrow(
+        'disk full',
+      );
     });
 
     it('exits 2 on an unknown command', async () => {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { runDoctor, type DoctorReport } from '../../src/cli/commands/doctor';
+import { CLI, runNode } from '../helpers/child';
 import { describeRedis, useRedisServer } from '../helpers/redis-server';
 import { useSandboxWithEnv } from '../helpers/sandbox-env';
 import { collectingStream } from '../helpers/streams';
@@ -45,5 +46,20 @@ describeRedis('alix-token doctor against a real Redis (REDIS_URL)', () => {
     expect(report).toMatchObject({ exitCode: 1 });
     expect(report.failed[0]).toMatch(/^redis/);
     expect(JSON.stringify(report)).toContain('127.0.0.1:1');
+  });
+
+  it('reports a refused connection in its row alone: no ioredis "Unhandled error event" on stderr (a real process)', async () => {
+    const result = await runNode([CLI, 'doctor', '--json'], { ...alix.env, REDIS_URL: 'redis://127.0.0.1:1' });
+
+    expect(result).toMatchObject({ code: 1, stderr: 'alix-token doctor: failed: redis ping\n' });
+  });
+
+  it('exits 2 (bad configuration) for a REDIS_URL that is not a URL, naming it and never its password', async () => {
+    const report = await doctor({ ...alix.env, REDIS_URL: 'redis://:hunter2-password@127.0.0.1:99999/' });
+
+    expect(report).toMatchObject({ exitCode: 2, failed: ['redis'] });
+    expect(report.checks.at(-1)).toMatchObject({ errorCode: 'ERR_ALIX_CONFIGURATION' });
+    expect(report.checks.at(-1)?.detail).toContain('REDIS_URL');
+    expect(JSON.stringify(report)).not.toContain('hunter2');
   });
 });

@@ -96,3 +96,23 @@ describe('runDemo() with an option the manager refuses', () => {
     expect(listening()).toBe(before);
   });
 });
+
+describe('runDemo() with a concurrency it cannot run', () => {
+  it.each([100_000_000, 1_001, 0, -1, 1.5, Number.NaN])(
+    'rejects %p with a typed error before building a loop or a sandbox',
+    async (concurrency) => {
+      const from = jest.spyOn(Array, 'from');
+      try {
+        const run = runDemo({ ...QUICK_DEMO, concurrency, output: collectingStream().stream });
+
+        await expect(run).rejects.toMatchObject({
+          code: 'ERR_ALIX_CONFIGURATION',
+          message: 'runDemo(): concurrency must be a whole number from 1 to 1000',
+        });
+        expect(from).not.toHaveBeenCalled();
+      } finally {
+        from.mockRestore();
+      }
+    },
+  );
+});

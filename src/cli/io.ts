@@ -1,6 +1,6 @@
 /** What every `alix-token` command shares: its streams, its exit codes and its number flags. */
 import type { Command } from 'commander';
-import { ConfigurationError, ErrorCodes, isTokenManagerError } from '../errors';
+import { ConfigurationError, ErrorCodes, errorCodeOf, isTokenManagerError } from '../errors';
 
 /** Where `alix-token` reads its environment, writes its output and hears stop signals. */
 export interface CliIo {
@@ -32,6 +32,19 @@ export function reportError(error: unknown, stderr: NodeJS.WritableStream): numb
   const code = isTokenManagerError(error) ? ` [${error.code}]` : '';
   stderr.write(`alix-token: ${message}${code}\n`);
   return isTokenManagerError(error, ErrorCodes.CONFIGURATION) ? ExitCodes.CONFIGURATION : ExitCodes.FAILURE;
+}
+
+/**
+ * Ends the process with `exit(ExitCodes.FAILURE)`, quietly, when `stream` turns out to be a closed pipe
+ * (EPIPE: `alix-token token | head -c1`, a reader that stopped reading). Without a listener the write
+ * error is an unhandled 'error' event: a stack trace on stderr, and a demo that would run on for nothing.
+ * The output was not delivered, so the code says failure; other write errors are left to Node.
+ */
+export function exitOnClosedPipe(stream: NodeJS.WritableStream, exit: (code: number) => void): void {
+  stream.on('error', (error: unknown) => {
+    if (errorCodeOf(error) !== 'EPIPE') throw error;
+    exit(ExitCodes.FAILURE);
+  });
 }
 
 /** What a numeric flag accepts. */

@@ -3,6 +3,7 @@
  * embedded sandbox.
  */
 import { definedOnly } from '../defaults';
+import { assertConfig } from '../errors';
 import { TokenManager } from '../manager/token-manager';
 import { AlixAuthProvider } from '../providers/alix/provider';
 import { REVOCATION_NOTE, latencyRow, runDemoLoops } from './runner';
@@ -24,6 +25,13 @@ export const DEFAULT_DEMO_OPTIONS = Object.freeze({
 /** What the demo measured, as printed in its summary and with `--json`. */
 export type DemoSummary = Awaited<ReturnType<typeof runDemo>>;
 
+/**
+ * The most request loops the demo runs. Each loop is built up front and sends a request every
+ * {@link PAUSE_BETWEEN_REQUESTS_MS}: 1,000 of them already load the sandbox as much as
+ * `MAX_DEMO_USERS` users do, and `--concurrency 100000000` would exhaust memory before the first request.
+ */
+export const MAX_DEMO_CONCURRENCY = 1_000;
+
 const PAUSE_BETWEEN_REQUESTS_MS = 25;
 const OUTAGE_NOTE = 'auth server answers the next 3 refreshes with 503';
 
@@ -32,9 +40,13 @@ const OUTAGE_NOTE = 'auth server answers the next 3 refreshes with 503';
  * with the interceptor, and request loops; midway the server revokes every access token
  * (one refresh recovers) and the auth server answers a burst of 503s (backoff rides it out).
  * Resolves to the summary; the process exit code is 0 only if no request failed.
+ * @throws {ConfigurationError} when `concurrency` is not a whole number from 1 to {@link MAX_DEMO_CONCURRENCY}.
  */
-export function runDemo(options: DemoOptions = {}) {
+export async function runDemo(options: DemoOptions = {}) {
   const settings = { ...DEFAULT_DEMO_OPTIONS, ...definedOnly(options) };
+  const { concurrency } = settings;
+  const concurrencyValid = Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= MAX_DEMO_CONCURRENCY;
+  assertConfig(concurrencyValid, `runDemo(): concurrency must be a whole number from 1 to ${MAX_DEMO_CONCURRENCY}`);
   const ttlMs = settings.accessTokenTtlMs;
   return runDemoLoops(settings, (run: DemoRun) => {
     const { sandbox } = run;

@@ -86,7 +86,7 @@ async function createIoredisClient(url: string): Promise<DoctorRedisClient> {
   // No retries and no offline queue: the doctor wants the first answer, or the first error.
   // disconnectTimeout 0: after a failed check the socket is closed at once; ioredis would
   // otherwise hold the process open for 2 s with a timer on a socket that never closes again.
-  return new Redis(url, {
+  const client = new Redis(url, {
     lazyConnect: true,
     connectTimeout: 5_000,
     commandTimeout: 5_000,
@@ -95,6 +95,10 @@ async function createIoredisClient(url: string): Promise<DoctorRedisClient> {
     enableOfflineQueue: false,
     disconnectTimeout: 0,
   });
+  // Every failure reaches the report through the command it fails; without a listener ioredis
+  // would also print each one to stderr as an "Unhandled error event" with its stack.
+  client.on('error', () => undefined);
+  return client;
 }
 
 /** `alix-token doctor`: checks the key, the clock, the auth server and Redis from the environment. */

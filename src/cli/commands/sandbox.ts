@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { setUnrefInterval } from '../../clock';
 import { ConfigurationError, errorCodeOf } from '../../errors';
+import { DEFAULT_ALIX_SANDBOX_OPTIONS } from '../../sandbox/options';
 import { startAlixSandbox, type AlixSandbox } from '../../sandbox/server';
 import { ExitCodes, addNumberOptions, type CliIo, type RunAction } from '../io';
 import { PARTNER_KEY_FILES, writePartnerKeyPair } from './keygen';
@@ -19,6 +20,13 @@ type KeyPairFiles = { privateKeyPath: string; publicKeyPath: string; privateKeyP
 /** How often the sandbox checks that the process that started it is still alive, in ms. */
 export const PARENT_POLL_INTERVAL_MS = 500;
 
+/**
+ * The longest --access-ttl, in seconds: the refresh token's lifetime (180 days). An access token
+ * that outlives its refresh token is no Alix session, and one dated years ahead is refused by the
+ * client as a malformed answer (seconds mistaken for milliseconds), so the sandbox would be useless.
+ */
+const MAX_ACCESS_TTL_S = DEFAULT_ALIX_SANDBOX_OPTIONS.refreshTokenTtlMs / 1000;
+
 /** Signals that stop the sandbox cleanly; SIGHUP arrives when its terminal closes. */
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
@@ -31,7 +39,12 @@ export function registerSandboxCommand(program: Command, run: RunAction, io: Cli
     );
   addNumberOptions(command, [
     ['--port <n>', 'port to listen on (0 picks a free one)', { integer: true, min: 0, max: 65_535 }, 0],
-    ['--access-ttl <seconds>', 'lifetime of issued access tokens', { integer: true, min: 1 }, 900],
+    [
+      '--access-ttl <seconds>',
+      'lifetime of issued access tokens',
+      { integer: true, min: 1, max: MAX_ACCESS_TTL_S },
+      900,
+    ],
   ])
     .option(
       '--key-dir <dir>',

@@ -4,6 +4,12 @@ import { createTokenManagerFromEnv, createTokenManagerPoolFromEnv } from '../../
 import { ALIX_ENV } from '../../standalone/env-config';
 import { ExitCodes, addNumberOptions, hostAndPort, type CliIo, type RunAction } from '../io';
 
+/**
+ * The longest --timeout, in ms (about 24.8 days): the most a Node timer can wait. A longer one would
+ * fire at once (Node's TimeoutOverflowWarning) and the command would give up before it asked.
+ */
+const MAX_TIMEOUT_MS = 2_147_483_647;
+
 interface TokenFlags {
   status?: boolean;
   baseUrl?: string;
@@ -28,7 +34,7 @@ export function registerTokenCommand(program: Command, run: RunAction, io: CliIo
     .option('--user-email <email>', 'end-user email for sign-in (ALIX_USER_EMAIL)')
     .option('--user <email>', userHelp);
   const timeout = 'give up (exit 1) when no token arrives within this many milliseconds';
-  addNumberOptions(command, [['--timeout <ms>', timeout, { integer: true, min: 1 }]])
+  addNumberOptions(command, [['--timeout <ms>', timeout, { integer: true, min: 1, max: MAX_TIMEOUT_MS }]])
     .addHelpText('after', '\nThe secret key is read only from ALIX_SECRET_KEY, never from a flag (flags show in ps).')
     .action((flags: TokenFlags) => run(() => printToken(flags, io)));
 }

@@ -4,7 +4,7 @@
  */
 import { createHash, createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import { monotonicClock, systemClock, withTimeout } from '../../clock';
-import { errorCodeOf, isTokenManagerError } from '../../errors';
+import { ErrorCodes, errorCodeOf, isTokenManagerError } from '../../errors';
 import type { AlixAuthProvider } from '../../providers/alix/provider';
 import { createAlixSignature, verifyAlixSignature } from '../../sandbox/keys';
 import type { TokenSet } from '../../token-set';
@@ -185,6 +185,12 @@ export async function checkRedis(url: string | undefined, createClient: DoctorRe
   try {
     client = await createClient(url);
   } catch (error) {
+    // A REDIS_URL the client cannot parse is bad configuration (exit 2); the row never repeats
+    // the value, which may hold a password.
+    if (errorCodeOf(error) === 'ERR_INVALID_URL') {
+      const fix = 'REDIS_URL is not a valid URL; expected redis[s]://[user:password@]host:port[/db]';
+      return [row('redis', 'failed', fix, { errorCode: ErrorCodes.CONFIGURATION })];
+    }
     return [row('redis', 'failed', messageOf(error))];
   }
   const step: RedisStep = (work, what) => {
