@@ -154,7 +154,8 @@ export function attachTokenManager(
     // The fetch adapter leaves redirects to `env.fetch`, and one of the user's (node-fetch) may keep the bearer.
     const envFetch = config.env?.fetch;
     if (typeof envFetch === 'function') config.env = { ...config.env, fetch: redirectSafe(envFetch) };
-    const transport = resolveTransport(inner, config);
+    // Another attachment's wrapper under ours (two attachments on one instance) is skipped: one bearer, one replay.
+    const transport = resolveTransport(transportUnder(inner), config);
     let answered: AxiosResponse | undefined;
     let outcome: Outcome;
     try {
@@ -202,12 +203,14 @@ export function attachTokenManager(
   // One wrapper per transport (an adapter function, or a list of adapter names), made once:
   // the per-request path allocates nothing here.
   const wrappers = new Map<unknown, AxiosAdapter>();
+  const ownWrappers = new WeakSet<object>();
   const wrap = (inner: unknown): AxiosAdapter => {
     const key = typeof inner === 'function' ? inner : namesKey(inner);
     let wrapper = wrappers.get(key);
     if (wrapper === undefined) {
       wrapper = (sent) => send(inner, sent);
       wrappedTransports.set(wrapper, inner);
+      ownWrappers.add(wrapper);
       if (key !== undefined && wrappers.size < 16) wrappers.set(key, wrapper);
     }
     return wrapper;
@@ -216,11 +219,15 @@ export function attachTokenManager(
   // synchronous: axios only skips its promise chain when every request interceptor says so.
   const requestId = instance.interceptors.request.use(
     (config: InternalAxiosRequestConfig) => {
-      // A config that went through an attachment before (a retry library re-sending error.config)
-      // carries a wrapper already: wrap what it wraps, so the hook never runs twice.
-      const current = config.adapter;
-      const wrapped = typeof current === 'function' && wrappedTransports.has(current);
-      config.adapter = wrap(wrapped ? wrappedTransports.get(current) : current);
+      // A config that went through this attachment before (a retry library re-sending error.config)
+      // carries its wrapper already: it is kept, so the hook never runs twice. Another attachment's
+      // wrapper (a second token manager or pool on this instance, for other origins) is wrapped:
+      // each one serves its own origins.
+      for (let current: unknown = config.adapter; wrappedTransports.has(current as object);) {
+        if (ownWrappers.has(current as object)) return config;
+        current = wrappedTransports.get(current as object);
+      }
+      config.adapter = wrap(config.adapter);
       return config;
     },
     null,
@@ -253,6 +260,12 @@ function redirectSafe(envFetch: typeof fetch): typeof fetch {
     redirectSafeFetches.set(envFetch, safe).set(safe, safe);
   }
   return safe;
+}
+
+/** The transport under every attachment's wrapper around `adapter`. */
+function transportUnder(adapter: unknown): unknown {
+  while (typeof adapter === 'function' && wrappedTransports.has(adapter)) adapter = wrappedTransports.get(adapter);
+  return adapter;
 }
 
 /** A cache key for adapter names (`'http'`, `['xhr', 'http', 'fetch']`, or none); undefined for anything else. */
