@@ -150,9 +150,10 @@ export interface TokenManagerOptions {
    */
   acquireTimeoutMs?: number;
   /**
-   * Each store call (read, write, lock release) is given up after this long (at most
-   * `acquireTimeoutMs`), in ms; a read that times out counts as "nothing stored", a write as
-   * "held in memory only".
+   * Each store call (read, write, lock release) is given up after this long, in ms: at most
+   * `acquireTimeoutMs` for the start-up read, and a quarter of it inside a refresh run (so a store
+   * that hangs leaves time to sign in); a read that times out counts as "nothing stored", a write
+   * as "held in memory only".
    * @default 2_000
    */
   storeTimeoutMs?: number;

@@ -112,8 +112,9 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const call = { scope: provided?.scope ?? provided?.endpoint ?? identity + own, session: key + own };
     this.#acquire = {
       ...resolved,
-      // A store call never outlasts the deadline of the caller it holds up (the start-up read has no run's deadline).
-      storeTimeoutMs: Math.min(resolved.storeTimeoutMs, resolved.acquireTimeoutMs),
+      // A store call inside a run leaves the run time for its auth call: with a store that hangs, a run whose
+      // reads took the whole deadline would never sign in (every caller a TimeoutError, forever).
+      storeTimeoutMs: Math.min(resolved.storeTimeoutMs, resolved.acquireTimeoutMs / 4),
       store,
       breaker:
         breaker && new BreakerLink(breaker, call, this.#lifecycle, this.#wallNow, resolved.retry.maxRetryAfterMs),
@@ -163,6 +164,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     // Closed: nothing is held, and the stream ended with `closed`.
     if (this.#closed) return 'ignored';
     const result = this.#cycler.invalidate(rejectedAccessToken, this.#time(), options);
+    // Off the hot path before anyone hears of it: a listener that asks for a token never gets the rejected one.
+    if (result === 'refreshing') this.#syncHot();
     this.#lifecycle.emit({ type: 'invalidated', at: this.#wallNow(), result });
     if (result === 'refreshing') this.#background('invalidated');
     return result;
@@ -259,7 +262,9 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
    * is held: a stored session (newer) or else the seed.
    */
   #startUp(): Promise<void> {
-    this.#startup ??= readSession(this.#acquire)
+    // A store call never outlasts the deadline of the caller it holds up (the start-up read has no run's deadline).
+    const storeTimeoutMs = Math.min(this.#options.storeTimeoutMs, this.#options.acquireTimeoutMs);
+    this.#startup ??= readSession({ ...this.#acquire, storeTimeoutMs })
       .then((stored) => {
         if (this.#closed || this.#cycler.held !== undefined) return;
         const start = startingPoint(stored, this.#options.initialTokens, this.#wallNow() + this.#options.expirySkewMs);
