@@ -121,10 +121,13 @@ end
  * slot). ARGV: base version, new value (carrying base + 1), PX in ms, publish command (or '').
  * Writes only if the stored version still equals the base the writer read, then publishes the
  * new version. Returns `{1, newVersion, publishError}` or `{0, storedVersion}` for a stale
- * writer (nothing published).
+ * writer (nothing published); the same value already written (a retry whose first reply was lost)
+ * is `{1, newVersion, ''}`.
  */
 export const FENCED_SET_SCRIPT = `${LUA_STORED_VERSION}${LUA_NOTIFY}
-local current, base = stored_version(redis.call('GET', KEYS[1])), tonumber(ARGV[1])
+local raw = redis.call('GET', KEYS[1])
+local current, base = stored_version(raw), tonumber(ARGV[1])
+if current == base + 1 and raw == ARGV[2] then return {1, current, ''} end
 if current ~= base then return {0, current} end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return {1, base + 1, notify(ARGV[4], KEYS[2], tostring(base + 1))}

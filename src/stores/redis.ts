@@ -348,7 +348,11 @@ export class RedisTokenStore implements TokenStore {
     const value = encodeSession(cipher === undefined ? session : await sealSession(cipher, key, session), base + 1);
     const args = [String(base), value, String(ttlMs)];
     this.#writing.set(key, base + 1);
-    const writing = this.#evalPublishing('EVAL fenced-set', key, FENCED_SET_SCRIPT, 'session', args, notify);
+    const fencedSet = (): Promise<unknown[]> =>
+      this.#evalPublishing('EVAL fenced-set', key, FENCED_SET_SCRIPT, 'session', args, notify);
+    // Tried twice: a write lost to one failed command would leave the fleet the spent refresh token (the
+    // script sees its own value already written as a success, so a retry after a lost reply is no stale write).
+    const writing = fencedSet().catch(fencedSet);
     const reply = await writing.finally(() => this.#writing.delete(key));
     const [written, version] = reply.slice(0, 2).map(Number);
     if (written !== 1 || version === undefined) {
