@@ -78,7 +78,7 @@ export interface AlixAuthProviderOptions {
    * refresh field table requires it; its sample omits it).
    */
   userEmail?: string;
-  /** Request paths; each must start with `/`. */
+  /** Request paths; each must start with `/` and hold no query or fragment (messages show the URL). */
   paths?: Partial<AlixAuthPaths>;
   /**
    * Time limit of one auth request, in milliseconds.

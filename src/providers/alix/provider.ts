@@ -48,8 +48,19 @@ function resolveOptions(options: AlixAuthProviderOptions) {
   const needsSecret = settings.signedString === DEFAULTS.signedString || settings.secretKey !== undefined;
   if (needsSecret) assertConfig(isNonEmpty(settings.secretKey), required('secretKey'));
   if (settings.userEmail !== undefined) assertConfig(isNonEmpty(settings.userEmail), required('userEmail'));
-  for (const [name, path] of Object.entries(paths))
+  // A secret read from a file keeps its trailing newline and signs a string Alix never verifies (the env
+  // config trims), and a newline inside the partner code or email would move the border between the two
+  // in the identity hash (parts joined by newlines): refused by name, never echoed.
+  for (const name of ['partnerCode', 'secretKey', 'userEmail'] as const) {
+    const value = settings[name];
+    const untidy = typeof value === 'string' && (value !== value.trim() || /\p{Cc}/u.test(value));
+    assertConfig(!untidy, `${name} must not have leading or trailing whitespace or control characters`);
+  }
+  for (const [name, path] of Object.entries(paths)) {
     assertConfig(typeof path === 'string' && path.startsWith('/'), `paths.${name} must be a string starting with '/'`);
+    // Every error message shows the called URL: a query (a gateway key, say) would be in each one.
+    assertConfig(!/[?#]/.test(path), `paths.${name} must not contain a query or fragment`);
+  }
   for (const name of ['timeoutMs', 'signerTimeoutMs'] as const) assertPositiveMs(name, settings[name]);
   for (const name of ['signedString', 'buildAuthenticateBody', 'buildRefreshBody', 'now'] as const)
     assertConfig(typeof settings[name] === 'function', `${name} must be a function`);
@@ -144,8 +155,8 @@ export class AlixAuthProvider implements TokenProvider {
    * config alone: no global default and no interceptor of the default instance reaches it. Being
    * bare, it has no request or response transforms either: the body goes as the string given and
    * comes back as text, whatever its status.
-   * Proxies from the standard environment variables (`HTTPS_PROXY`, `NO_PROXY`) still apply,
-   * as axios's http adapter reads them when `proxy` is unset (see docs/alix-auth.md).
+   * Proxies from the standard environment variables (`HTTPS_PROXY`, `NO_PROXY`) still apply to
+   * https:, as axios's http adapter reads them when `proxy` is unset (see docs/alix-auth.md).
    */
   readonly #http = new axios.Axios({
     adapter: 'http',
@@ -249,11 +260,13 @@ export class AlixAuthProvider implements TokenProvider {
     const build = refreshToken === undefined ? this.#settings.buildAuthenticateBody : this.#settings.buildRefreshBody;
     const builder = `${operation} failed: the request body builder`;
     // Serialized within the guard: a circular object or a BigInt fails as a ConfigurationError too.
-    const data = await runUserCode(builder, secrets, async () => {
+    // A builder may return a promise (JavaScript callers): one that never settles must not outlive the signal.
+    const building = runUserCode(builder, secrets, async () => {
       const body = await build(context);
       assertConfig(typeof body === 'object' && body !== null, `${builder} did not return an object`);
       return JSON.stringify(body);
     });
+    const data = await waitWithSignal(building, signal, aborted);
     if (signal?.aborted) throw aborted();
 
     const controller = new AbortController();
@@ -262,7 +275,10 @@ export class AlixAuthProvider implements TokenProvider {
     let response: AxiosResponse<unknown>;
     try {
       const headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
-      response = await this.#http.request({ method: 'POST', url, data, headers, signal: controller.signal });
+      // Plain http: is allowed for loopback hosts only because it never leaves this host; an
+      // HTTP_PROXY from the environment would carry the signature and tokens elsewhere in clear text.
+      const proxy = this.#settings.url.protocol === 'http:' ? false : undefined;
+      response = await this.#http.request({ method: 'POST', url, data, headers, proxy, signal: controller.signal });
     } catch (error) {
       const timedOut = controller.signal.reason === TIMED_OUT;
       const context = { operation, url, aborted: signal?.aborted === true && !timedOut, timedOut, timeoutMs };
