@@ -21,6 +21,8 @@ describe('parseOrigin()', () => {
     expect(parseOrigin('http://localhost')).toBe('http://localhost');
     expect(parseOrigin('http://[::1]:3000')).toBe('http://[::1]:3000');
     expect(() => parseOrigin('http://api.example.com')).toThrow(ConfigurationError);
+    // An absolute `localhost.` is not looked up in the hosts file but in DNS, which may answer anything.
+    expect(() => parseOrigin('http://localhost.:3000')).toThrow(ConfigurationError);
   });
 
   it.each([
