@@ -6,12 +6,18 @@ import { useLocalApiPair } from './support/local-api';
 const apis = useLocalApiPair();
 
 describe('two attachments on one axios instance', () => {
-  it('each token manager sends its bearer to its own origin only', async () => {
+  /** One instance, token manager `first` for the allowed origin and `second` for the other one. */
+  function attachTwo() {
     const first = new FakeTokenSource('first');
     const second = new FakeTokenSource('second');
     const api = axios.create();
     attachTokenManager(api, first, { origins: [apis.allowed.origin] });
-    attachTokenManager(api, second, { origins: [apis.other.origin] });
+    const detachSecond = attachTokenManager(api, second, { origins: [apis.other.origin] });
+    return { first, second, api, detachSecond };
+  }
+
+  it('each token manager sends its bearer to its own origin only', async () => {
+    const { api } = attachTwo();
 
     await api.get(`${apis.allowed.origin}/a`);
     await api.get(`${apis.other.origin}/b`);
@@ -21,11 +27,7 @@ describe('two attachments on one axios instance', () => {
   });
 
   it("a 401 from the second origin invalidates the second manager's token and is replayed once", async () => {
-    const first = new FakeTokenSource('first');
-    const second = new FakeTokenSource('second');
-    const api = axios.create();
-    attachTokenManager(api, first, { origins: [apis.allowed.origin] });
-    attachTokenManager(api, second, { origins: [apis.other.origin] });
+    const { first, second, api } = attachTwo();
 
     const error = await api.get(`${apis.other.origin}/always-401`).catch((e: unknown) => e);
 
@@ -64,11 +66,7 @@ describe('two attachments on one axios instance', () => {
   });
 
   it('a config re-sent (error.config) goes through each attachment once', async () => {
-    const first = new FakeTokenSource('first');
-    const second = new FakeTokenSource('second');
-    const api = axios.create();
-    attachTokenManager(api, first, { origins: [apis.allowed.origin] });
-    attachTokenManager(api, second, { origins: [apis.other.origin] });
+    const { api } = attachTwo();
     const error = await api.get(`${apis.other.origin}/always-401`).catch((e: unknown) => e);
     apis.other.seen.length = 0;
 
@@ -78,11 +76,7 @@ describe('two attachments on one axios instance', () => {
   });
 
   it('detaching the second leaves the first working', async () => {
-    const first = new FakeTokenSource('first');
-    const second = new FakeTokenSource('second');
-    const api = axios.create();
-    attachTokenManager(api, first, { origins: [apis.allowed.origin] });
-    const detachSecond = attachTokenManager(api, second, { origins: [apis.other.origin] });
+    const { api, detachSecond } = attachTwo();
     detachSecond();
 
     await api.get(`${apis.allowed.origin}/a`);

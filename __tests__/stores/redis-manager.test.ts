@@ -5,6 +5,7 @@ import type { RedisTokenStoreOptions } from '../../src/redis';
 import type { TokenManager } from '../../src/manager/token-manager';
 import type { TokenManagerOptions } from '../../src/manager/options';
 import type { LifecycleEvent } from '../../src/manager/types';
+import { AuthRejectedError } from '../../src/errors';
 import { FakeProvider } from '../helpers/fake-provider';
 import type { FakeProviderOptions } from '../helpers/fake-provider';
 import { INSTANT_RETRY } from '../helpers/manager';
@@ -53,6 +54,31 @@ async function hammer(
     await sleep(everyMs);
   }
   return { calls, failures };
+}
+
+/**
+ * The Alix auth server as a fleet sees it: every refresh token works once (it rotates), a second
+ * use is refused, and every refresh token the fleet sent is recorded.
+ */
+class RotatingProvider extends FakeProvider {
+  readonly #live = new Set<string>();
+  readonly reused: string[] = [];
+
+  override issue(): TokenSet {
+    const tokens = super.issue();
+    this.#live.add(tokens.refreshToken as string);
+    return tokens;
+  }
+
+  override async refresh(refreshToken: string, signal?: AbortSignal): Promise<TokenSet> {
+    if (!this.#live.delete(refreshToken)) {
+      this.reused.push(refreshToken);
+      this.usedRefreshTokens.push(refreshToken);
+      this.calls.push({ kind: 'refresh', refreshToken, signal });
+      throw new AuthRejectedError({ operation: 'refresh', status: 400, errorCode: 32, apiMessage: 'spent' });
+    }
+    return super.refresh(refreshToken, signal);
+  }
 }
 
 describeRedis('RedisTokenStore with TokenManager', () => {
@@ -231,4 +257,33 @@ describeRedis('RedisTokenStore with TokenManager', () => {
       expect(failed).toContain('write');
     },
   );
+
+  it('never spends a refresh token twice when the holder could not write its rotated session once', async () => {
+    let offsetMs = 0;
+    const now = (): number => Date.now() + offsetMs;
+    const provider = new RotatingProvider({ now, accessTtlMs: 60_000, identity: { id: newIdentity('fleet') } });
+    const clientA = await redis.connect();
+    let failWrites = 0;
+    const evalOnce = clientA.eval.bind(clientA) as (...args: unknown[]) => Promise<unknown>;
+    (clientA as unknown as { eval: (...args: unknown[]) => Promise<unknown> }).eval = (...args) => {
+      if (failWrites > 0 && String(args[0]).includes("redis.call('SET'")) {
+        failWrites -= 1;
+        return Promise.reject(new Error('Connection is closed.'));
+      }
+      return evalOnce(...args);
+    };
+    const a = makeManager(makeStore(clientA, { now, breaker: false }), { provider, now });
+    const b = makeManager(makeStore(await redis.connect(), { now, breaker: false }), { provider, now });
+    await a.getAccessToken();
+    await b.getAccessToken();
+    expect(provider.calls.map((call) => call.kind)).toEqual(['authenticate']);
+
+    offsetMs = 61_000;
+    failWrites = 1;
+    const fromA = await a.getAccessToken();
+    const fromB = await b.getAccessToken();
+    expect(provider.reused).toEqual([]);
+    expect(provider.authenticateCount).toBe(1);
+    expect(fromB).toBe(fromA);
+  });
 });

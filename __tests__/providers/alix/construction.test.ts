@@ -4,11 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { http, HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
-import { ConfigurationError, ErrorCodes } from '../../../src/errors';
+import { AbortedError, ConfigurationError, ErrorCodes } from '../../../src/errors';
 import { AlixAuthProvider, loadPrivateKey, type AlixAuthProviderOptions } from '../../../src/providers/alix';
 import { captureThrow, findLeaks, makeRsaKeyPair, pemBodyLines } from '../../helpers/alix-keys';
 
 const SECRET_KEY = 'construction-secret-4b1d9e';
+const GATEWAY_KEY = 'gateway-subscription-key-5f0a93';
 const keys = makeRsaKeyPair();
 const smallKeys = makeRsaKeyPair(1024);
 const ecKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
@@ -280,9 +281,65 @@ describe('AlixAuthProvider construction', () => {
     });
   });
 
+  describe('request configuration', () => {
+    it.each([
+      ['a query', { refresh: `/api/v2/auth/refresh-token?subscription-key=${GATEWAY_KEY}` }, 'paths.refresh'],
+      ['a fragment', { authenticate: `/api/v2/auth/access-token#${GATEWAY_KEY}` }, 'paths.authenticate'],
+    ])('refuses a path with %s at construction, without echoing it', (_what, paths, name) => {
+      // Every error message shows the called URL: a query there (a gateway key, say) would be in each one.
+      const error = constructionError({ paths });
+      expect(error.message).toContain(`${name} must not contain a query or fragment`);
+    });
+
+    it.each([
+      ['secretKey', `${SECRET_KEY}\n`],
+      ['secretKey', ` ${SECRET_KEY}`],
+      ['partnerCode', 'acme '],
+      ['partnerCode', 'ac\tme'],
+      ['userEmail', 'user@example.com\r\n'],
+      ['userEmail', 'user@\u0000example.com'],
+    ] as const)('refuses a %s with surrounding whitespace or a control character, by name only', (name, value) => {
+      // A secret read from a file keeps its trailing newline: it signs a string Alix never verifies.
+      const error = constructionError({ [name]: value });
+      expect(error.message).toContain(`${name} must not have leading or trailing whitespace or control characters`);
+    });
+
+    it('never gives two different partner/user pairs one session identity', () => {
+      // The identity hashes the parts joined by newlines: a newline inside one must not move the border.
+      const make = (partnerCode: string, userEmail: string): (() => string) => {
+        return () => new AlixAuthProvider(options({ partnerCode, userEmail })).identity.id;
+      };
+      const ids = [make('acme\nuser', 'x@example.com'), make('acme', 'user\nx@example.com')].flatMap((id) => {
+        try {
+          return [id()];
+        } catch (error) {
+          expect(error).toBeInstanceOf(ConfigurationError);
+          return [];
+        }
+      });
+      expect(new Set(ids).size).toBe(ids.length);
+    });
+
+    it('ends with AbortedError when the signal fires while a body builder has not settled', async () => {
+      const controller = new AbortController();
+      const buildRefreshBody = ((): unknown => {
+        controller.abort();
+        return new Promise(() => undefined);
+      }) as unknown as AlixAuthProviderOptions['buildRefreshBody'];
+      const provider = new AlixAuthProvider(options({ buildRefreshBody }));
+      await expect(provider.refresh('refresh-token-1', controller.signal)).rejects.toBeInstanceOf(AbortedError);
+    });
+
+    it('still accepts unicode and inner spaces in the end-user email and the secret key', () => {
+      const provider = new AlixAuthProvider(options({ userEmail: 'zoë@exämple.com', secretKey: 'a b|c' }));
+      expect(provider.identity.user).toBe('zoë@exämple.com');
+    });
+  });
+
   describe('secrets', () => {
     const secrets: Record<string, string> = {
       secretKey: SECRET_KEY,
+      gatewayKey: GATEWAY_KEY,
       ...Object.fromEntries(
         [...pemBodyLines(keys.privatePem), ...pemBodyLines(smallKeys.privatePem), ...pemBodyLines(ecPem)].map(
           (line, i) => [`pem line ${i}`, line],

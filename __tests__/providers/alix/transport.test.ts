@@ -1,0 +1,70 @@
+/**
+ * The Alix provider's transport against real servers on 127.0.0.1 (no msw): what leaves the host.
+ */
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { AlixAuthProvider } from '../../../src/providers/alix';
+import { makeRsaKeyPair } from '../../helpers/alix-keys';
+
+const keys = makeRsaKeyPair();
+
+/** A real HTTP server on 127.0.0.1 that records what it is sent and answers with `answer`. */
+async function recordingServer(answer: string): Promise<{ server: Server; url: string; received: string[] }> {
+  const received: string[] = [];
+  const server = createServer((request: IncomingMessage, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+    request.on('end', () => {
+      received.push(`${request.method ?? ''} ${request.url ?? ''} ${body}`);
+      response.setHeader('Content-Type', 'application/json');
+      response.end(answer);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received };
+}
+
+describe('AlixAuthProvider transport', () => {
+  const PROXY_VARIABLES = ['http_proxy', 'HTTP_PROXY', 'no_proxy', 'NO_PROXY'] as const;
+  const saved = Object.fromEntries(PROXY_VARIABLES.map((name) => [name, process.env[name]]));
+  afterEach(() => {
+    for (const name of PROXY_VARIABLES) {
+      if (saved[name] === undefined) delete process.env[name];
+      else process.env[name] = saved[name];
+    }
+  });
+
+  it('never sends a loopback http: auth call through an HTTP_PROXY, where it would leave the host in clear text', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const data = { accessToken: 'a', refreshToken: 'r', accessTokenExpiresAt: String(now + 900) };
+    const answer = JSON.stringify({
+      success: true,
+      message: 'ok',
+      errorCode: 0,
+      data: { ...data, refreshTokenExpiresAt: String(now + 86_400) },
+    });
+    const alix = await recordingServer(answer);
+    const proxy = await recordingServer(answer);
+    try {
+      // The proxy of a corporate network: plain http, another host (here another port).
+      process.env.http_proxy = proxy.url;
+      process.env.HTTP_PROXY = proxy.url;
+      delete process.env.no_proxy;
+      delete process.env.NO_PROXY;
+      const provider = new AlixAuthProvider({
+        baseUrl: alix.url,
+        partnerCode: 'acme',
+        secretKey: 'transport-secret',
+        privateKey: keys.privatePem,
+      });
+      await expect(provider.refresh('refresh-token-9d3f')).resolves.toMatchObject({ accessToken: 'a' });
+      expect(proxy.received).toEqual([]);
+      expect(alix.received).toEqual([expect.stringContaining('POST /api/v2/auth/refresh-token')]);
+    } finally {
+      alix.server.close();
+      proxy.server.close();
+    }
+  });
+});
