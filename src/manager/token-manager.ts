@@ -262,9 +262,9 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
    * is held: a stored session (newer) or else the seed.
    */
   #startUp(): Promise<void> {
-    // A store call never outlasts the deadline of the caller it holds up (the start-up read has no run's deadline).
-    const storeTimeoutMs = Math.min(this.#options.storeTimeoutMs, this.#options.acquireTimeoutMs);
-    this.#startup ??= readSession({ ...this.#acquire, storeTimeoutMs })
+    const { storeTimeoutMs, acquireTimeoutMs } = this.#options;
+    // Not longer than the deadline of the caller it holds up (the start-up read has no run's deadline).
+    this.#startup ??= readSession({ ...this.#acquire, storeTimeoutMs: Math.min(storeTimeoutMs, acquireTimeoutMs) })
       .then((stored) => {
         if (this.#closed || this.#cycler.held !== undefined) return;
         const start = startingPoint(stored, this.#options.initialTokens, this.#wallNow() + this.#options.expirySkewMs);
