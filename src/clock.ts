@@ -36,14 +36,21 @@ export const systemClock: Clock = Object.freeze({
 });
 
 /**
- * The system's monotonic clock, in ms from an arbitrary origin: it never jumps when the wall
- * clock is stepped. `performance` is looked up when the clock is made (a manager's
- * construction), which keeps a hot path to one call, and lets fake timers installed
- * before that apply.
+ * The manager's timeline, in ms from an arbitrary origin: the monotonic clock, which never jumps
+ * back when the wall clock is stepped, moved on by whatever the wall clock gained on it. That gain
+ * is a suspend (CLOCK_MONOTONIC stands still while the machine sleeps, and a token must not outlive
+ * its expiry then) or a step forward (a refresh comes early). `performance` and `Date` are looked up
+ * when the clock is made (a manager's construction): fake timers installed before that apply to both.
  */
 export function monotonicClock(): () => number {
-  const { performance } = globalThis;
-  return () => performance.now();
+  const { performance, Date: WallClock } = globalThis;
+  const origin = WallClock.now() - performance.now();
+  let gained = 0;
+  return () => {
+    const monotonic = performance.now();
+    gained = Math.max(gained, WallClock.now() - origin - monotonic);
+    return monotonic + gained;
+  };
 }
 
 /** Arms an `unref()`ed timer, clamping the delay to what Node supports. */

@@ -278,6 +278,16 @@ describe('TokenManager hardening', () => {
       manager.close();
     });
 
+    it('does not serve a token past its expiry after the machine slept (the monotonic clock stood still)', async () => {
+      const { manager, provider } = makeManager({ now: undefined });
+      await manager.getAccessToken();
+      // A suspend: the wall clock moves two hours on, performance.now() (CLOCK_MONOTONIC) does not.
+      jest.setSystemTime(Date.now() + minutes(120));
+      await expect(manager.getAccessToken()).resolves.toBe('access-2');
+      expect(provider.calls).toHaveLength(2);
+      manager.close();
+    });
+
     it('does not count delivery delay as clock skew: the expiry stays the server’s', async () => {
       const provider = new FakeProvider({ now: () => Date.now(), manual: true });
       const issue = provider.issue.bind(provider);

@@ -136,6 +136,12 @@ describe('TokenManager', () => {
         'a randomize that is not a boolean',
         { provider: new FakeProvider({ now: Date.now }), retry: { randomize: 'no' } },
       ],
+      [
+        'retries that are not a whole number',
+        { provider: new FakeProvider({ now: Date.now }), retry: { retries: 1.5 } },
+      ],
+      ['a negative number of retries', { provider: new FakeProvider({ now: Date.now }), retry: { retries: -1 } }],
+      ['a retry factor below 1', { provider: new FakeProvider({ now: Date.now }), retry: { factor: 0 } }],
     ])('throws a ConfigurationError for %s', (_label, options) => {
       expect(() => new TokenManager(options as never)).toThrow(ConfigurationError);
     });

@@ -16,6 +16,7 @@ import {
   withAttemptSummary,
 } from '../errors';
 import type { AuthOperation, AuthUnavailableError } from '../errors';
+import { redactOpaqueRuns, redactSecrets } from '../redaction';
 import type { RefreshLock, TokenStore } from '../stores/types';
 import { hasUsableRefreshToken, isHeaderSafeToken, toLocalClock } from '../token-set';
 import type { RefreshTokenSeed, TokenSet } from '../token-set';
@@ -109,7 +110,10 @@ export async function acquireTokens(context: AcquireContext, request: AcquireReq
       if (lock.kind === 'published') continue;
       const obtained = await step(request, 'auth', () => callProvider(context, request, stored));
       const session = { identity: context.identity, tokens: obtained.tokens };
-      if (obtained.source !== 'adopted') await storeCallQuietly(context, 'write', () => store.set(storeKey, session));
+      if (obtained.source !== 'adopted') {
+        const written = () => store.set(storeKey, session);
+        await storeCallQuietly(context, 'write', written, secretsOf(obtained.tokens));
+      }
       return obtained;
     } finally {
       if (lock.kind === 'acquired') await storeCallQuietly(context, 'release', () => lock.lock.release());
@@ -179,15 +183,35 @@ function storeCall<T>(context: AcquireContext, call: () => Promise<T>): Promise<
  * A store write or lock release whose failure is reported, not thrown: after a failed write the
  * new refresh token exists only in memory, and serving it beats losing it.
  */
-function storeCallQuietly(context: AcquireContext, operation: 'write' | 'release', call: () => Promise<unknown>) {
-  return storeCall(context, call).catch((error: unknown) => reportStoreFailure(context, operation, error));
+function storeCallQuietly(
+  context: AcquireContext,
+  operation: 'write' | 'release',
+  call: () => Promise<unknown>,
+  secrets: readonly string[] = [],
+) {
+  return storeCall(context, call).catch((error: unknown) => reportStoreFailure(context, operation, error, secrets));
+}
+
+/** The secrets of a token set, as a store's error message might echo them. */
+function secretsOf(tokens: TokenSet): string[] {
+  return [tokens.accessToken, tokens.refreshToken].filter((secret): secret is string => typeof secret === 'string');
 }
 
 type StoreOperation = LifecycleEventOf<'store-failed'>['operation'];
 
-/** Reports a store call's failure on the lifecycle stream (the manager carries on with what it holds). */
-export function reportStoreFailure(context: AcquireContext, operation: StoreOperation, error: unknown): void {
-  const message = error instanceof Error ? error.message : String(error);
+/**
+ * Reports a store call's failure on the lifecycle stream (the manager carries on with what it holds).
+ * The message is the store's own text, which may echo the value it was given or read (a Redis
+ * client quoting its command, a custom store its JSON): `secrets` and any token-shaped run are redacted.
+ */
+export function reportStoreFailure(
+  context: AcquireContext,
+  operation: StoreOperation,
+  error: unknown,
+  secrets: readonly string[] = [],
+): void {
+  const text = error instanceof Error ? error.message : String(error);
+  const message = redactOpaqueRuns(redactSecrets(text, secrets));
   const errorCode = errorCodeOf(error) ?? 'UNKNOWN';
   context.lifecycle.emit({ type: 'store-failed', at: context.wallNow(), operation, errorCode, message });
 }

@@ -299,7 +299,11 @@ export function resolveTokenManagerOptions(options: InternalTokenManagerOptions)
     check(typeof value === 'number' && value >= 0, `TokenManager option ${name} must be a non-negative number of ms`);
   for (const name of Object.keys(DEFAULT_TOKEN_MANAGER_OPTIONS) as Duration[]) ms(name, resolved[name]);
   for (const name of Object.keys(DEFAULT_RETRY_OPTIONS) as (keyof RetryOptions)[])
-    if (name !== 'randomize') ms(`retry.${name}`, resolved.retry[name]);
+    if (name.endsWith('Ms')) ms(`retry.${name}`, resolved.retry[name]);
+  const { retries, factor } = resolved.retry;
+  const whole = (Number.isInteger(retries) && retries >= 0) || retries === Infinity;
+  check(whole, 'TokenManager option retry.retries must be a whole number ≥ 0');
+  check(typeof factor === 'number' && factor >= 1, 'TokenManager option retry.factor must be a number ≥ 1');
   check(typeof resolved.retry.randomize === 'boolean', 'TokenManager option retry.randomize must be a boolean');
   const given = [...Object.keys(options), ...Object.keys(options.retry ?? {}).map((key) => `retry.${key}`)];
   for (const name of given) check(!(name in RENAMED), `TokenManager option ${name} is now ${RENAMED[name]}`);

@@ -69,7 +69,7 @@ export function snapshotStatus(cycler: RefreshCycler, stats: SessionStats, input
   const offset = held?.wallOffset ?? input.wallOffset;
   const planned = failure.kind === 'retrying' || failure.kind === 'fail-fast' ? failure.nextAttemptAt + offset : null;
   return {
-    state: stateOf(cycler, input, error !== null),
+    state: stateOf(cycler, input),
     accessTokenExpiresAt: integer(held?.tokens.accessTokenExpiresAt),
     refreshTokenExpiresAt: integer(held?.tokens.refreshTokenExpiresAt ?? cycler.seed?.refreshTokenExpiresAt),
     nextRefreshAt: held === undefined || held.rejected ? null : integer(held.refreshAt + offset),
@@ -87,11 +87,15 @@ export function snapshotStatus(cycler: RefreshCycler, stats: SessionStats, input
   };
 }
 
-function stateOf(cycler: RefreshCycler, input: SnapshotInput, failing: boolean): TokenManagerState {
+/** The `state` of the snapshot, also read alone (a pool counts it for every session). */
+export function stateOf(
+  cycler: RefreshCycler,
+  input: Pick<SnapshotInput, 'closed' | 'refreshing' | 'now'>,
+): TokenManagerState {
   if (input.closed) return 'closed';
   if (input.refreshing) return 'refreshing';
   if (cycler.isValid(input.now)) return 'valid';
-  if (failing) return 'failed';
+  if (cycler.failure.kind !== 'none') return 'failed';
   return cycler.held === undefined ? 'idle' : 'expired';
 }
 

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { holdProcessOpen, monotonicClock, systemClock, timerAt, withTimeout } from '../clock';
 import type { Clock } from '../clock';
-import { TokenManagerClosedError, errorCodeOf } from '../errors';
+import { TokenManagerClosedError, assertConfig, errorCodeOf } from '../errors';
 import { createLogger } from '../logger';
 import { MemoryTokenStore } from '../stores/memory';
 import type { TokenStore } from '../stores/types';
@@ -17,7 +17,7 @@ import { assessHealth } from './health';
 import { Lifecycle } from './lifecycle';
 import { backoffPolicies, resolveTokenManagerOptions } from './options';
 import type { ResolvedTokenManagerOptions, ScheduledRefresh, TokenManagerOptions } from './options';
-import { SessionStats, snapshotStatus } from './status';
+import { SessionStats, snapshotStatus, stateOf } from './status';
 import type {
   GetAccessTokenOptions,
   HealthOptions,
@@ -28,6 +28,7 @@ import type {
   ReplayReport,
   TokenManagerEvents,
   TokenManagerHealth,
+  TokenManagerState,
   TokenManagerStatus,
 } from './types';
 
@@ -145,11 +146,16 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     if (
       hot !== undefined &&
       this.#time() < hot.refreshAt &&
-      // `null` (a JavaScript caller's "no options") is read as none, like on the slow path.
-      (options === undefined || options === null || (options.forceRefresh !== true && options.signal?.aborted !== true))
+      // `null` (a JavaScript caller's "no options") is read as none, like on the slow path. Anything but
+      // well-typed options takes the slow path, which checks them: bad input is refused on both paths alike.
+      (options === undefined ||
+        options === null ||
+        (typeof options === 'object' &&
+          (options.forceRefresh === undefined || options.forceRefresh === false) &&
+          (options.signal === undefined || options.signal?.aborted === false)))
     )
       return Promise.resolve(hot.token);
-    return this.#getAccessTokenSlowly(options ?? {});
+    return this.#getAccessTokenSlowly(options);
   }
 
   /**
@@ -188,6 +194,11 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     return snapshotStatus(this.#cycler, this.#stats, { ...state, now, wallOffset: this.#wallNow() - now });
   }
 
+  /** What `status().state` says, without building the rest of the snapshot. */
+  get state(): TokenManagerState {
+    return stateOf(this.#cycler, { closed: this.#closed, refreshing: this.#flight !== undefined, now: this.#time() });
+  }
+
   /** A readiness verdict: `ok`, `degraded` or `down`, with reasons (see docs/observability.md). */
   health(options: HealthOptions = {}): TokenManagerHealth {
     const { refreshTokenWarningMs } = this.#options;
@@ -213,8 +224,9 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     return drained.catch(() => undefined).then(() => this.#closeNow());
   }
 
-  async #getAccessTokenSlowly(options: GetAccessTokenOptions): Promise<string> {
+  async #getAccessTokenSlowly(given: GetAccessTokenOptions | undefined): Promise<string> {
     if (this.#closed) throw new TokenManagerClosedError();
+    const options = checkedGetOptions(given);
     const arrivedAt = this.#time();
     const ready = this.#started && options.signal?.aborted !== true;
     // Awaited even when the read is done: that tick lets a run whose deadline just fired settle first. A read
@@ -461,6 +473,24 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     if (flight !== undefined) this.#lifecycle.emit({ ...this.#ended(flight), outcome: 'closed' });
     this.#lifecycle.emit({ type: 'closed', at: this.#wallNow() });
   }
+}
+
+/**
+ * A JavaScript caller's `getAccessToken()` options, checked: a signal that is no AbortSignal would
+ * fail deep inside as an untyped TypeError, and a `forceRefresh: 'yes'` would be silently ignored.
+ * @throws ConfigurationError naming the option.
+ */
+function checkedGetOptions(options: GetAccessTokenOptions | null | undefined): GetAccessTokenOptions {
+  const { signal, forceRefresh } = (options ?? {}) as { signal?: unknown; forceRefresh?: unknown };
+  // Duck-typed: an AbortSignal of another realm (jsdom, a vm context) is not `instanceof` this one's.
+  const isSignal = typeof (signal as AbortSignal | null)?.aborted === 'boolean' && 'addEventListener' in Object(signal);
+  assertConfig(typeof (options ?? {}) === 'object', `getAccessToken(): options must be an object`);
+  assertConfig(
+    forceRefresh == null || typeof forceRefresh === 'boolean',
+    'getAccessToken(): forceRefresh must be a boolean',
+  );
+  assertConfig(signal == null || isSignal, 'getAccessToken(): signal must be an AbortSignal');
+  return { signal: isSignal ? (signal as AbortSignal) : undefined, forceRefresh: forceRefresh === true };
 }
 
 /** Numbers the managers whose provider declares no identity, for their own breaker circuits. */

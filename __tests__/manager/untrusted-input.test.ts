@@ -1,0 +1,86 @@
+/**
+ * What the manager takes from outside and must not trust: a store's error messages (which may
+ * echo the session they were given) and a JavaScript caller's getAccessToken() options.
+ */
+import pino from 'pino';
+import { ConfigurationError } from '../../src/errors';
+import type { LifecycleEvent } from '../../src/manager/types';
+import type { TokenManager } from '../../src/manager/token-manager';
+import { MemoryTokenStore } from '../../src/stores/memory';
+import type { StoredSession } from '../../src/stores/types';
+import { flushPromises } from '../helpers/fake-provider';
+import { makeManager, useFakeClock } from '../helpers/manager';
+
+function lifecycleOf(manager: TokenManager): LifecycleEvent[] {
+  const events: LifecycleEvent[] = [];
+  manager.on('lifecycle', (event) => events.push(event));
+  return events;
+}
+
+describe('TokenManager: untrusted input', () => {
+  beforeEach(() => useFakeClock());
+  afterEach(() => jest.useRealTimers());
+
+  it('keeps the tokens a failed store write echoes out of the store-failed event, the log and health()', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
+    // A store (or a Redis client) whose error quotes the command it failed, value and all.
+    class EchoingStore extends MemoryTokenStore {
+      override set(key: string, session: StoredSession): Promise<void> {
+        return Promise.reject(new Error(`ERR value refused: SET ${key} ${JSON.stringify(session)}`));
+      }
+    }
+    const { manager } = makeManager({ store: new EchoingStore(), logger });
+    const events = lifecycleOf(manager);
+    expect(await manager.getAccessToken()).toBe('access-1');
+    await flushPromises();
+    const failed = events.find((event) => event.type === 'store-failed');
+    expect(failed).toMatchObject({ operation: 'write', message: expect.stringContaining('ERR value refused') });
+    const everything = JSON.stringify(events) + lines.join('') + JSON.stringify([manager.status(), manager.health()]);
+    expect(everything).not.toContain('access-1');
+    expect(everything).not.toContain('refresh-1');
+    manager.close();
+  });
+
+  it('redacts a token-shaped run in any store failure message (a read echoing the stored value)', async () => {
+    const secret = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJwYXJ0bmVyLTEyMyJ9.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg';
+    class EchoingStore extends MemoryTokenStore {
+      override get(): Promise<StoredSession | undefined> {
+        return Promise.reject(new Error(`cannot parse stored value {"accessToken":"${secret}"}`));
+      }
+    }
+    const { manager } = makeManager({ store: new EchoingStore() });
+    const events = lifecycleOf(manager);
+    await manager.getAccessToken();
+    expect(events.some((event) => event.type === 'store-failed' && event.operation === 'read')).toBe(true);
+    expect(JSON.stringify(events)).not.toContain(secret.slice(0, 20));
+    manager.close();
+  });
+
+  it.each([
+    ['a signal that is not an AbortSignal', { signal: 'abc' }, /signal must be an AbortSignal/],
+    ['a signal without addEventListener', { signal: {} }, /signal must be an AbortSignal/],
+    ['a forceRefresh that is not a boolean', { forceRefresh: 'yes' }, /forceRefresh must be a boolean/],
+    ['options that are not an object', 'now', /options must be an object/],
+  ])('refuses %s with a ConfigurationError, whether or not a token is held', async (_what, options, message) => {
+    const { manager, provider } = makeManager();
+    // None held: the slow path.
+    await expect(manager.getAccessToken(options as never)).rejects.toThrow(ConfigurationError);
+    await manager.getAccessToken();
+    // One held: the hot path refuses it alike.
+    await expect(manager.getAccessToken(options as never)).rejects.toThrow(message);
+    expect(provider.calls).toHaveLength(1);
+    manager.close();
+  });
+
+  it('still accepts null options, a null signal, forceRefresh false and a real signal', async () => {
+    const { manager, provider } = makeManager();
+    const signal = new AbortController().signal;
+    expect(await manager.getAccessToken(null as never)).toBe('access-1');
+    expect(await manager.getAccessToken({ signal: null as never, forceRefresh: false })).toBe('access-1');
+    expect(await manager.getAccessToken({ signal, forceRefresh: null as never })).toBe('access-1');
+    expect(await manager.getAccessToken({ signal, forceRefresh: true })).toBe('access-2');
+    expect(provider.calls).toHaveLength(2);
+    manager.close();
+  });
+});
