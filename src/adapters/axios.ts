@@ -133,6 +133,7 @@ export function attachTokenManager(
   });
   const guardRedirect = createRedirectGuard(authorizer.origins);
   const isAllowedTarget = createTargetCheck(authorizer.origins);
+  const plainHttpAllowed = [...authorizer.origins].some((origin) => origin.startsWith('http:'));
   let attached = true;
   // The tokens this attachment sent lately: a config re-sent (a response's config, `error.config`) still carries one.
   const sentTokens = new Set<string>();
@@ -146,10 +147,16 @@ export function attachTokenManager(
 
   /** What the wrapper around the request's transport does, after every interceptor has run. */
   const send = async (inner: unknown, config: InternalAxiosRequestConfig): Promise<AxiosResponse> => {
-    if (!attached || config.skipAuth === true || !isAllowedTarget(config)) {
+    // axios sends `auth` as Basic in place of any Authorization: the request is the user's, and so is its 401.
+    if (!attached || config.skipAuth === true || config.auth || !isAllowedTarget(config)) {
       // Only a bearer of ours is removed: the user's own header for another origin is theirs to send.
       if (carriesOurBearer(config)) config.headers.delete('Authorization');
       return resolveTransport(inner, config)(config);
+    }
+    // Plain http is allowed for loopback only, which never leaves the host; an HTTP_PROXY from the environment
+    // would carry the bearer to the proxy in clear text (axios applies it to loopback too).
+    if (plainHttpAllowed && config.proxy === undefined && resolveRequestUrl(config)?.protocol === 'http:') {
+      config.proxy = false;
     }
     // The fetch adapter leaves redirects to `env.fetch`, and one of the user's (node-fetch) may keep the bearer.
     const envFetch = config.env?.fetch;

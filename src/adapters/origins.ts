@@ -99,13 +99,13 @@ export function createTargetCheck(origins: OriginSet): (target: RequestTarget) =
     if (url !== undefined && typeof url !== 'string') return false;
     const base = joinedBase(target);
     // Not joined: `url` is the whole URL.
-    if (base === undefined) return isAllowedUrl(origins, url);
-    if (target.allowAbsoluteUrls === false && ABSOLUTE_URL.test(url ?? '') && !isAllowedUrl(origins, url)) {
+    if (base === undefined) return isBearerUrl(origins, url);
+    if (target.allowAbsoluteUrls === false && ABSOLUTE_URL.test(url ?? '') && !isBearerUrl(origins, url)) {
       return false;
     }
     const cached = byBase.get(base);
     if (cached !== undefined) return cached;
-    const allowed = isAllowedUrl(origins, resolveRequestUrl(target));
+    const allowed = isBearerUrl(origins, resolveRequestUrl(target));
     const origin = parseUrl(base);
     const keepsOrigin = origin !== undefined && origin.host !== '' && parseUrl(`${base}/x`)?.origin === origin.origin;
     if (keepsOrigin && byBase.size < 64) byBase.set(base, allowed);
@@ -118,6 +118,15 @@ export function isAllowedUrl(origins: OriginSet, url: string | URL | undefined):
   const parsed = typeof url === 'string' ? parseUrl(url) : url;
   // The protocol is checked too: a `blob:https://host/…` URL has that host's origin.
   return parsed !== undefined && /^https?:$/.test(parsed.protocol) && origins.has(parsed.origin);
+}
+
+/**
+ * True when axios would send the bearer to `url`: an allowed URL without credentials. axios sends a URL's
+ * `user:password` as Basic in place of any Authorization, so a 401 to it says nothing about the bearer.
+ */
+function isBearerUrl(origins: OriginSet, url: string | URL | undefined): boolean {
+  const parsed = typeof url === 'string' ? parseUrl(url) : url;
+  return parsed !== undefined && parsed.username === '' && parsed.password === '' && isAllowedUrl(origins, parsed);
 }
 
 /**
