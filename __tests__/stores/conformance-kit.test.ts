@@ -1,8 +1,9 @@
+import { EventEmitter } from 'node:events';
 import NodeCache from 'node-cache';
 import { describeTokenStoreConformance } from '../../src/sandbox/index';
 import type { TokenStoreConformanceOptions } from '../../src/sandbox/index';
 import { MemoryTokenStore } from '../../src/stores/memory';
-import type { RefreshLockResult, TokenStore } from '../../src/stores/types';
+import type { RefreshLockResult, StoredSession, TokenStore } from '../../src/stores/types';
 
 type Check = { name: string; run: () => Promise<void> };
 
@@ -138,5 +139,58 @@ describe('describeTokenStoreConformance() on broken locks', () => {
       { fencing: true, lock },
     );
     expect(failed).toContain('acquireRefreshLock() › frees the lock at release(), not only when its lifetime ends');
+  });
+});
+
+/** MemoryTokenStores over one cache whose watch() is told of every set() (by any of them) unless `deaf`. */
+function watchedMemoryStores(deaf: boolean): () => TokenStore {
+  const [cache, published] = [new NodeCache({ useClones: false, checkperiod: 0 }), new EventEmitter()];
+  return () => {
+    const store = new MemoryTokenStore({ cache });
+    return {
+      get: (key) => store.get(key),
+      set: async (key, session) => {
+        await store.set(key, session);
+        published.emit(key);
+      },
+      delete: (key) => store.delete(key),
+      watch: (key, onPublished) => {
+        if (deaf) return () => undefined;
+        published.on(key, onPublished);
+        return () => published.off(key, onPublished);
+      },
+    };
+  };
+}
+
+describe('describeTokenStoreConformance(): replicas that read and watch', () => {
+  it('fails a store whose get() keeps serving what it read before another store replaced it', async () => {
+    const memory = watchedMemoryStores(false);
+    const readOnce = (): TokenStore => {
+      const store = memory();
+      const seen = new Map<string, StoredSession>();
+      const get = async (key: string): Promise<StoredSession | undefined> => {
+        const session = seen.get(key) ?? (await store.get(key));
+        if (session !== undefined) seen.set(key, session);
+        return session;
+      };
+      const set = async (key: string, session: StoredSession): Promise<void> => {
+        await store.set(key, session);
+        seen.set(key, session); // its own writes it does see
+      };
+      const remove = async (key: string): Promise<void> => {
+        await store.delete(key);
+        seen.delete(key);
+      };
+      return { ...store, get, set, delete: remove };
+    };
+    const replaced = 'shows a replacement to another store that read the session before';
+    expect(await failedChecks(readOnce)).toEqual([expect.stringContaining(replaced)]);
+  });
+
+  it('fails a store whose watch() never calls back, and passes one whose watch() does', async () => {
+    const watchCheck = 'calls a watch() callback when another store publishes a session under its key';
+    expect(await failedChecks(watchedMemoryStores(true))).toEqual([expect.stringContaining(watchCheck)]);
+    expect(await failedChecks(watchedMemoryStores(false))).toEqual([]);
   });
 });

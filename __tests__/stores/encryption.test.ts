@@ -9,7 +9,7 @@ import type { TokenCipher } from '../../src/stores/encryption';
 import { UnreadableSessionError, sessionAad } from '../../src/stores/encryption';
 import { MemoryTokenStore } from '../../src/stores/memory';
 import { FakeProvider, makeTokenSet } from '../helpers/fake-provider';
-import { makeManager } from '../helpers/manager';
+import { T0, makeManager, useFakeClock } from '../helpers/manager';
 import { startSandboxWithEnv } from '../helpers/sandbox-env';
 
 const K1 = randomBytes(32);
@@ -237,6 +237,56 @@ describe('ALIX_TOKEN_ENCRYPTION_KEYS', () => {
       expect(() => createTokenManagerFromEnv(malformed)).toThrow(ConfigurationError);
     } finally {
       await sandbox.close();
+    }
+  });
+});
+
+describe('encrypted sessions: values a store hands back are not trusted', () => {
+  beforeEach(() => useFakeClock());
+  afterEach(() => jest.useRealTimers());
+
+  it("does not let get()'s re-write of a plaintext session undo a set() made while a slow cipher sealed", async () => {
+    const aes = new AesGcmTokenCipher({ keys: { k: K1 }, current: 'k' });
+    const sealing: Array<() => void> = [];
+    const slowKms: TokenCipher = {
+      seal: async (plaintext, aad) => {
+        await new Promise<void>((resolve) => sealing.push(resolve));
+        return aes.seal(plaintext, aad);
+      },
+      open: (sealed, aad) => aes.open(sealed, aad),
+    };
+    const cache = new NodeCache({ useClones: false, checkperiod: 0 });
+    cache.set('k', { identity: 'id-a', tokens: makeTokenSet(T0, { accessToken: 'before-encryption' }) });
+    const store = new MemoryTokenStore({ cache, encryption: { cipher: slowKms } });
+
+    const reading = store.get('k'); // finds the plaintext value and re-writes it sealed
+    await Promise.resolve();
+    const writing = store.set('k', { identity: 'id-a', tokens: makeTokenSet(T0, { accessToken: 'refreshed' }) });
+    await Promise.resolve();
+    expect(sealing).toHaveLength(2);
+    sealing[1]?.();
+    await writing;
+    sealing[0]?.();
+    await reading;
+    expect((await store.get('k'))?.tokens.accessToken).toBe('refreshed');
+  });
+
+  it('reports a sealed value whose identity is not a string as unreadable, not as a TypeError', async () => {
+    const cache = new NodeCache({ useClones: false, checkperiod: 0 });
+    const store = new MemoryTokenStore({ cache, encryption: { keys: { k: K1 }, current: 'k' } });
+    cache.set('number', { identity: 42, sealed: 'a1.k.AAAA' });
+    cache.set('missing', { sealed: 'a1.k.AAAA' });
+    await expect(store.get('number')).rejects.toBeInstanceOf(UnreadableSessionError);
+    await expect(store.get('missing')).rejects.toBeInstanceOf(UnreadableSessionError);
+  });
+
+  it('does not open a sealed value with characters appended or inserted that base64url decoding would skip', async () => {
+    const cipher = new AesGcmTokenCipher({ keys: { k: K1 }, current: 'k' });
+    const sealed = await cipher.seal('{"a":1}', 'aad');
+    expect(await cipher.open(sealed, 'aad')).toBe('{"a":1}');
+    const at = sealed.length - 10;
+    for (const altered of [`${sealed}=`, `${sealed}!!`, `${sealed.slice(0, at)}*${sealed.slice(at)}`, `${sealed} `]) {
+      expect(await cipher.open(altered, 'aad')).toBeUndefined();
     }
   });
 });

@@ -43,7 +43,7 @@ describeRedis('FENCED_SET_SCRIPT publishing both ways', () => {
     subscriber.on('message', (_channel: string, message: string) => heard.push(message));
     await subscriber.subscribe(`${key}:published`);
     const channel = `${key}:published`;
-    const reply = await client.eval(FENCED_SET_SCRIPT, 2, key, channel, '0', '{"version":1}', '10000', 'BOTH');
+    const reply = await client.eval(FENCED_SET_SCRIPT, 2, key, channel, '0', '{"version":1}', '10000', '', 'BOTH');
     expect(reply).toEqual([1, 1, '']);
     await sleep(50);
     expect(heard).toEqual(['1']);

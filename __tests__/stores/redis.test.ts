@@ -209,6 +209,27 @@ describeRedis('RedisTokenStore: sessions', () => {
     expect(await client.get(writer.keysFor(key).session)).toBe(newer);
   });
 
+  it('refuses a write based on a version read before the key was deleted and written again (no ABA)', async () => {
+    const key = redis.uniqueKey('aba');
+    const stale = await makeStore();
+    const other = await makeStore();
+    await stale.get(key);
+    await stale.set(key, session('id', makeTokenSet(Date.now(), { accessToken: 'first' })));
+    // A sign-out (or FLUSHALL, or the key's expiry), then another replica signs in: version 1 again.
+    await other.delete(key);
+    expect(await other.get(key)).toBeUndefined();
+    await other.set(key, session('id', makeTokenSet(Date.now(), { accessToken: 'signed-in-again' })));
+
+    // The stale store never read that session: its write must be refused, not replace it.
+    const write = stale.set(key, session('id', makeTokenSet(Date.now(), { accessToken: 'stale' })));
+    await expect(write).rejects.toThrow(/stale write refused/);
+    expect((await other.get(key))?.tokens.accessToken).toBe('signed-in-again');
+    // Once it has read the new session, its next write goes through.
+    await stale.get(key);
+    await stale.set(key, session('id', makeTokenSet(Date.now(), { accessToken: 'refreshed' })));
+    expect((await other.get(key))?.tokens.accessToken).toBe('refreshed');
+  });
+
   it('forgets a key version on delete, so the next write starts a new key at version 1', async () => {
     const client = await redis.connect();
     const store = await makeStore({ client });

@@ -49,6 +49,8 @@ const TAG_BYTES = 16;
 /** Sealed values start with this, then `<keyId>.<base64url(nonce ‖ ciphertext ‖ tag)>`. */
 const FORMAT = 'a1';
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/** What `seal` writes after the key id: unpadded base64url (Node's decoder would skip anything else). */
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
 /**
  * The bundled {@link TokenCipher}: AES-256-GCM from `node:crypto`, a fresh random 96-bit nonce
@@ -89,8 +91,8 @@ export class AesGcmTokenCipher implements TokenCipher {
     const [format, id = '', payload = '', extra] = String(sealed).split('.');
     const key = this.#keys.get(id);
     const body = Buffer.from(payload, 'base64url');
-    if (format !== FORMAT || key === undefined || extra !== undefined || body.length < NONCE_BYTES + TAG_BYTES)
-      return undefined;
+    const wellFormed = format === FORMAT && extra === undefined && BASE64URL.test(payload);
+    if (!wellFormed || key === undefined || body.length < NONCE_BYTES + TAG_BYTES) return undefined;
     try {
       const nonce = body.subarray(0, NONCE_BYTES);
       const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
@@ -210,6 +212,8 @@ export async function sealSession(cipher: TokenCipher, key: string, session: Sto
  *   cipher cannot work right now (a KMS that does not answer).
  */
 export async function openSession(cipher: TokenCipher, key: string, value: SealedSession): Promise<StoredSession> {
+  // Found in a store, so not trusted: an identity that is not text is unreadable, not a TypeError.
+  if (typeof value.identity !== 'string') throw new UnreadableSessionError(key, 'its identity is not a string');
   const plaintext = await cipher.open(value.sealed, sessionAad(key, value.identity)).catch((error: unknown) => {
     throw new TokenStoreError(`could not open the stored session at ${key}: the cipher failed`, { cause: error });
   });

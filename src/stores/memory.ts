@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import NodeCache from 'node-cache';
 import { systemClock } from '../clock';
 import { definedOnly } from '../defaults';
@@ -105,11 +106,16 @@ export class MemoryTokenStore implements TokenStore {
     }
     // A plaintext session (from before encryption was turned on) is re-written sealed; if the cipher fails
     // (a KMS that is down), the session is still read, and the next write seals it.
-    if (this.#cipher !== undefined && entry !== undefined) await this.set(key, entry).catch(() => undefined);
+    if (this.#cipher !== undefined && entry !== undefined) await this.#write(key, entry, found).catch(() => undefined);
     return entry;
   }
 
   async set(key: string, session: StoredSession): Promise<void> {
+    await this.#write(key, session);
+  }
+
+  /** Stores `session`; when `replacing` is given, only if the key still holds it once sealed. */
+  async #write(key: string, session: StoredSession, replacing?: unknown): Promise<void> {
     const { tokens } = session;
     const expiresAt = tokens.refreshTokenExpiresAt ?? tokens.accessTokenExpiresAt;
     const ttlSeconds = Math.max(1, Math.ceil((expiresAt - this.#now()) / 1000));
@@ -119,6 +125,8 @@ export class MemoryTokenStore implements TokenStore {
       this.#cipher === undefined
         ? { identity: session.identity, tokens: Object.isFrozen(tokens) ? tokens : Object.freeze({ ...tokens }) }
         : await sealSession(this.#cipher, key, session);
+    // get()'s re-write of a plaintext value must not undo a set() that landed while it sealed (a slow KMS).
+    if (replacing !== undefined && !isDeepStrictEqual(this.#cache.get(key), replacing)) return;
     this.#cache.set(key, Object.freeze(value), ttlSeconds);
     this.#order.delete(key);
     this.#order.add(key);

@@ -118,19 +118,23 @@ end
 
 /**
  * Fenced write and hand-over in one command. KEYS[1] session key, KEYS[2] its channel (same
- * slot). ARGV: base version, new value (carrying base + 1), PX in ms, publish command (or '').
- * Writes only if the stored version still equals the base the writer read, then publishes the
- * new version. Returns `{1, newVersion, publishError}` or `{0, storedVersion}` for a stale
- * writer (nothing published); the same value already written (a retry whose first reply was lost)
- * is `{1, newVersion, ''}`.
+ * slot). ARGV: base version, new value (carrying base + 1), PX in ms, the SHA-1 of the value the
+ * base was read from ('' for none), publish command (or ''). Writes only if the stored value is
+ * still the one the writer read (its version and its digest), then publishes the new version.
+ * Returns `{1, newVersion, publishError}` or `{0, storedVersion}` for a stale writer (nothing
+ * published); the same value already written (a retry whose first reply was lost) is
+ * `{1, newVersion, ''}`.
  */
 export const FENCED_SET_SCRIPT = `${LUA_STORED_VERSION}${LUA_NOTIFY}
 local raw = redis.call('GET', KEYS[1])
 local current, base = stored_version(raw), tonumber(ARGV[1])
 if current == base + 1 and raw == ARGV[2] then return {1, current, ''} end
 if current ~= base then return {0, current} end
+-- Versions restart at 1 once a key is gone (deleted, expired, flushed): the same number written
+-- since by another process is another value, and this writer never read it.
+if base > 0 and ARGV[4] ~= '' and redis.sha1hex(raw) ~= ARGV[4] then return {0, current} end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-return {1, base + 1, notify(ARGV[4], KEYS[2], tostring(base + 1))}
+return {1, base + 1, notify(ARGV[5], KEYS[2], tostring(base + 1))}
 `;
 
 /**

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { setUnrefInterval, systemClock } from '../clock';
@@ -252,8 +252,12 @@ export class RedisTokenStore implements TokenStore {
   readonly #log: Logger;
   readonly #commands: RedisCommands;
   readonly #notifications: RedisNotifications;
-  /** Per key, the version the last `get()` read: the base of the next fenced `set()`. Least recently used first. */
-  readonly #versions = new Map<string, number>();
+  /**
+   * Per key, the version the last `get()` read and the digest of that value (a version number alone
+   * recurs once a key is deleted and written again): the base of the next fenced `set()`. Least
+   * recently used first.
+   */
+  readonly #versions = new Map<string, { version: number; digest: string }>();
   /** Per key, the version this store is writing now: Redis may deliver its notification before the write's reply. */
   readonly #writing = new Map<string, number>();
   /** Per key, the lock this store holds on it now: whether a write published during the hold. */
@@ -291,8 +295,8 @@ export class RedisTokenStore implements TokenStore {
    *   {@link UnreadableSessionError} when the value does not open (the manager treats it as absent).
    */
   async get(key: string): Promise<StoredSession | undefined> {
-    const { version, session, sealed, problem } = await this.#read(assertKey(key));
-    setRecent(this.#versions, key, version, MAX_TRACKED_VERSIONS);
+    const { version, session, sealed, problem, digest } = await this.#read(assertKey(key));
+    setRecent(this.#versions, key, { version, digest }, MAX_TRACKED_VERSIONS);
     const malformed = 'stored session is malformed; treating it as absent';
     if (problem !== undefined) this.#log.warn({ event: 'store-value-invalid', key, problem }, malformed);
     if (sealed !== undefined) return this.#open(key, sealed);
@@ -341,12 +345,12 @@ export class RedisTokenStore implements TokenStore {
    */
   async #write(key: string, session: StoredSession, notify: boolean): Promise<void> {
     const { cipher, now } = this.#options;
-    const base = this.#versions.get(key) ?? 0;
+    const { version: base, digest } = this.#versions.get(key) ?? { version: 0, digest: '' };
     const expiresAt = session.tokens.refreshTokenExpiresAt ?? session.tokens.accessTokenExpiresAt;
     // Capped: Redis refuses a PX it cannot add to its clock (and `String()` writes 1e+21 and up in exponent form).
     const ttlMs = Math.min(MAX_TTL_MS, Math.max(1, Math.ceil(expiresAt - now())));
     const value = encodeSession(cipher === undefined ? session : await sealSession(cipher, key, session), base + 1);
-    const args = [String(base), value, String(ttlMs)];
+    const args = [String(base), value, String(ttlMs), digest];
     this.#writing.set(key, base + 1);
     const fencedSet = (): Promise<unknown[]> =>
       this.#evalPublishing('EVAL fenced-set', key, FENCED_SET_SCRIPT, 'session', args, notify);
@@ -359,7 +363,7 @@ export class RedisTokenStore implements TokenStore {
       const stale = `the session at ${key} is at version ${String(version)}, this write was based on version ${base}`;
       throw new TokenStoreError(`stale write refused: ${stale}`);
     }
-    setRecent(this.#versions, key, version, MAX_TRACKED_VERSIONS);
+    setRecent(this.#versions, key, { version, digest: sha1(value) }, MAX_TRACKED_VERSIONS);
     this.#log.debug({ event: 'store-written', key, version, ttlMs }, 'session written to redis');
     const hold = this.#holds.get(key);
     if (notify && hold !== undefined) hold.published = true;
@@ -393,7 +397,7 @@ export class RedisTokenStore implements TokenStore {
     const untilAbort = <T>(command: Promise<T>): Promise<T> => waitWithSignal(command, signal, () => signal.reason);
     const readVersion = async (): Promise<number> =>
       (await untilAbort(this.#read(key, this.#commands.timeoutBefore(deadline)))).version;
-    let baseline = this.#versions.get(key);
+    let baseline = this.#versions.get(key)?.version;
     let watch: Watch | undefined;
     const stillHeld = (): TokenStoreError =>
       new TokenStoreError(`refresh lock ${lock} still held after waiting ${lockWaitMs} ms`);
@@ -452,7 +456,7 @@ export class RedisTokenStore implements TokenStore {
   watch(key: string, onPublished: () => void): () => void {
     return this.#notifications.listen(this.keysFor(assertKey(key)).channel, (message) => {
       if (!/^\d+$/.test(message)) return;
-      const known = this.#versions.get(key);
+      const known = this.#versions.get(key)?.version;
       const version = Number(message);
       if (version !== this.#writing.get(key) && (known === undefined || known < version)) onPublished();
     });
@@ -527,10 +531,11 @@ export class RedisTokenStore implements TokenStore {
     };
   }
 
-  /** Reads and decodes the value stored under `key`. */
-  async #read(key: string, timeoutMs?: number): Promise<DecodedSession> {
+  /** Reads and decodes the value stored under `key`, with its digest ('' when absent). */
+  async #read(key: string, timeoutMs?: number): Promise<DecodedSession & { digest: string }> {
     const { session } = this.keysFor(key);
-    return decodeSession(await this.#commands.run('GET', key, () => this.#commands.client.get(session), timeoutMs));
+    const raw = await this.#commands.run('GET', key, () => this.#commands.client.get(session), timeoutMs);
+    return { ...decodeSession(raw), digest: raw === null ? '' : sha1(raw) };
   }
 
   /** Deletes the lock if `owner` still holds it, and with `notify` tells waiters it is free (one script). */
@@ -558,6 +563,11 @@ export class RedisTokenStore implements TokenStore {
     if (notify && Number(fields[0]) === 1) this.#notifications.published(key, keys.channel, fields.at(-1));
     return fields;
   }
+}
+
+/** The SHA-1 of a stored value, as Lua's `redis.sha1hex` computes it. */
+function sha1(value: string): string {
+  return createHash('sha1').update(value).digest('hex');
 }
 
 function assertKey(key: string): string {

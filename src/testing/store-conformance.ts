@@ -176,6 +176,19 @@ function roundTrip(test: Test, options: TokenStoreConformanceOptions): void {
     assert.deepEqual(comparable(await store.get(key)), comparable(second));
   });
 
+  test('shows a replacement to another store that read the session before', async (make, key) => {
+    const [store, other, second] = [await make(), await make(), conformanceSession()];
+    await write(store, key, conformanceSession());
+    await other.get(key);
+    await write(store, key, second);
+    // A replica serving what it read before would refresh with a spent refresh token.
+    assert.deepEqual(
+      comparable(await other.get(key)),
+      comparable(second),
+      'another store still serves a replaced session',
+    );
+  });
+
   test('keeps sessions apart by key, and delete() forgets one', async (make, a) => {
     const [store, b] = [await make(), conformanceKey('b')];
     const [sessionA, sessionB] = [conformanceSession(), conformanceSession()];
@@ -185,6 +198,24 @@ function roundTrip(test: Test, options: TokenStoreConformanceOptions): void {
     await store.delete(a);
     assert.equal(await store.get(a), undefined);
     assert.deepEqual(comparable(await store.get(b)), comparable(sessionB));
+  });
+
+  test('calls a watch() callback when another store publishes a session under its key', async (make, key) => {
+    const [watcher, writer] = [await make(), await make()];
+    if (typeof watcher.watch !== 'function') return;
+    const handOverMs = (options.lock && options.lock.handOverMs) || 2_000;
+    let stop: (() => void) | undefined;
+    const told = new Promise<void>((resolve) => (stop = watcher.watch?.(key, resolve)));
+    try {
+      // A store may subscribe in the background: the writer publishes again until told, within handOverMs.
+      for (let round = 0; round < 4; round += 1) {
+        await write(writer, key, conformanceSession());
+        if ((await settleWithin(told, handOverMs / 4)).state === 'resolved') return;
+      }
+      assert.fail(`watch() did not call back within ${handOverMs} ms of another store's writes`);
+    } finally {
+      stop?.();
+    }
   });
 
   test('declares the lock it has', async (make) => {
