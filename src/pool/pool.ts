@@ -111,7 +111,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     this.#auth = new AuthSemaphore(this.#options.maxConcurrentAuth);
     this.#cache = new NodeCache({ stdTTL: idleTtlMs / 1000, checkperiod: 0, useClones: false, deleteOnExpire: true });
     this.#cache.on('del', (_key: string, session: PoolSession) => this.#close(session));
-    this.#cache.on('expired', (key: string) => this.#evict(key, 'idle'));
+    this.#cache.on('expired', (_key: string, session: PoolSession) => this.#evict(session.key, 'idle'));
   }
 
   /** Sessions held now. */
@@ -198,7 +198,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       const expiresAt = tokens?.accessTokenExpiresAt ?? Number.NaN;
       // An awake session's state is its manager's; a resting one has no refresh and no failure.
       if (manager === undefined) resting += 1;
-      states[manager?.status().state ?? (expiresAt > wallNow ? 'valid' : 'expired')] += 1;
+      states[manager?.state ?? (expiresAt > wallNow ? 'valid' : 'expired')] += 1;
       if (expiresAt > wallNow) earliest = Math.min(earliest, expiresAt);
     }
     const { signIns, failures, adoptions } = this.#stats.counts;
@@ -255,7 +255,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     this.#trim(this.#options.maxSessions - 1);
     this.#sessions.set(key, session);
     session.slot = this.#hot.add(key);
-    this.#cache.set(key, session);
+    this.#cache.set(cacheKey(key), session);
     this.#publish(session, this.#time());
     if (this.#sweeper.heapIndex === -1)
       this.#heap.schedule(this.#sweeper, session.renewedAt + this.#options.idleTtlMs + 1);
@@ -337,7 +337,8 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   /** A caller waits on the session, or it refreshes: node-cache holds it without a TTL meanwhile. */
   #pin(session: PoolSession): void {
     session.pins += 1;
-    if (session.pins === 1 && this.#sessions.get(session.key) === session) this.#cache.set(session.key, session, 0);
+    if (session.pins === 1 && this.#sessions.get(session.key) === session)
+      this.#cache.set(cacheKey(session.key), session, 0);
   }
 
   /** The last wait on the session ended: its idle TTL runs again from its last use (a background refresh is no use). */
@@ -345,7 +346,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     session.pins -= 1;
     if (session.pins !== 0 || this.#sessions.get(session.key) !== session) return;
     const leftMs = session.renewedAt + this.#options.idleTtlMs - this.#time();
-    if (leftMs > 0) this.#cache.set(session.key, session, leftMs / 1000);
+    if (leftMs > 0) this.#cache.set(cacheKey(session.key), session, leftMs / 1000);
     else this.#evict(session.key, 'idle');
     // Sessions kept over the cap because callers waited on them go once they are served.
     if (this.#sessions.size > this.#options.maxSessions) this.#trim(this.#options.maxSessions);
@@ -354,7 +355,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   /** Renews the idle TTL and moves the session to the most recent end; false when it had expired (now closed). */
   #renew(session: PoolSession, now: number): boolean {
     // A pinned session keeps no TTL until its last wait ends.
-    if (session.pins === 0 && !this.#cache.ttl(session.key, this.#options.idleTtlMs / 1000)) return false;
+    if (session.pins === 0 && !this.#cache.ttl(cacheKey(session.key), this.#options.idleTtlMs / 1000)) return false;
     this.#toEnd(session);
     this.#publish(session, now);
     return true;
@@ -399,7 +400,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
    * eviction. node-cache reports its own, the idle ones, as `expired` once it has deleted them.
    */
   #evict(key: string, reason: PoolEvictedEvent['reason']): void {
-    this.#cache.del(key);
+    this.#cache.del(cacheKey(key));
     if (reason === 'idle' || reason === 'capacity') this.#evictions += 1;
     if (this.listenerCount('evicted') > 0) this.emit('evicted', { session: key, reason });
   }
@@ -437,7 +438,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       if (session.pins > 0) this.#toEnd(session);
       // A session a caller may be waiting on is kept a little longer (it moves to the end).
       else if (this.#busy(session) && this.#renew(session, now)) continue;
-      else if (this.#cache.has(session.key)) break;
+      else if (this.#cache.has(cacheKey(session.key))) break;
     }
     const oldest = this.#sessions.values().next().value;
     if (oldest === undefined) return;
@@ -455,6 +456,14 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     if (event.type === 'closed' && this.#sessions.get(session.key) === session) this.#evict(session.key, 'deleted');
     if (this.listenerCount('lifecycle') > 0) this.emit('lifecycle', { ...event, session: session.key });
   }
+}
+
+/**
+ * The session's key in node-cache, which keeps its entries in a plain object: a bare `__proto__`
+ * would set that object's prototype (and make `t` and `v` read as held), so every key is prefixed.
+ */
+function cacheKey(key: string): string {
+  return `session:${key}`;
 }
 
 /**

@@ -26,11 +26,11 @@ export class AuthSemaphore {
   /** Resolves to a release function (to call once) when a permit is free; rejects when `signal` aborts first. */
   readonly gate: AuthGate = (signal) => {
     if (signal.aborted) return Promise.reject(signal.reason);
-    if (this.#inFlight < this.max && this.#queue.size === 0) return Promise.resolve(this.#take());
+    if (this.#inFlight < this.max && this.#queue.size === 0) return Promise.resolve(this.#take(signal));
     return new Promise((resolve, reject) => {
       const granted = (): void => {
         stop();
-        resolve(this.#take());
+        resolve(this.#take(signal));
       };
       const stop = onAbort(signal, () => {
         this.#queue.delete(granted);
@@ -40,16 +40,26 @@ export class AuthSemaphore {
     });
   };
 
-  /** Takes a permit; its release hands it straight to the first waiter, so no later arrival can take it first. */
-  #take(): () => void {
+  /**
+   * Takes a permit; its release hands it straight to the first waiter, so no later arrival can take it first.
+   * It is released once, at the latest when `signal` aborts: a run abandoned (its deadline passed, or its
+   * session closed) under a provider that ignores its signal must not hold the permit from every other session.
+   */
+  #take(signal: AbortSignal): () => void {
     this.#inFlight += 1;
     this.#peak = Math.max(this.#peak, this.#inFlight);
-    return () => {
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      stopWatching();
       this.#inFlight -= 1;
       const [next] = this.#queue;
       if (next === undefined) return;
       this.#queue.delete(next);
       next();
     };
+    const stopWatching = onAbort(signal, release);
+    return release;
   }
 }

@@ -1,0 +1,69 @@
+/**
+ * The pool under hostile providers, keys and load: a provider that ignores its signal, a key that
+ * names an object's prototype, and a readiness probe over many sessions.
+ */
+import { TokenManager } from '../../src/manager/token-manager';
+import { TokenManagerPool } from '../../src/pool/pool';
+import type { TokenProvider } from '../../src/providers/types';
+import { makeTokenSet } from '../helpers/fake-provider';
+import { INSTANT_RETRY, T0, useFakeClock } from '../helpers/manager';
+import { identityOf, makePool, tokenPrefix, user } from './support';
+
+beforeEach(() => useFakeClock(T0));
+afterEach(() => jest.useRealTimers());
+
+describe('TokenManagerPool under hostile input', () => {
+  it("gives back an abandoned run's auth slot even when its provider ignores the signal: others are still served", async () => {
+    const bad = 'hanging@example.com';
+    const pool = new TokenManagerPool({
+      now: () => Date.now(),
+      retry: INSTANT_RETRY,
+      maxConcurrentAuth: 2,
+      acquireTimeoutMs: 5_000,
+      createProvider: (key): TokenProvider => ({
+        identity: identityOf(key),
+        // Never settles, and never looks at its signal.
+        authenticate: () =>
+          key === bad ? new Promise<never>(() => undefined) : Promise.resolve(makeTokenSet(Date.now())),
+        refresh: () => Promise.resolve(makeTokenSet(Date.now())),
+      }),
+    });
+    for (let ask = 0; ask < 3; ask += 1) {
+      const asked = pool.getAccessToken(bad).catch((error: unknown) => error);
+      await jest.advanceTimersByTimeAsync(5_000);
+      await expect(asked).resolves.toMatchObject({ code: 'ERR_ALIX_TIMEOUT' });
+    }
+    expect(pool.status().auth.inFlight).toBe(0);
+    const served = pool.getAccessToken(user(1));
+    await jest.advanceTimersByTimeAsync(0);
+    await expect(served).resolves.toEqual(expect.any(String));
+    await pool.close();
+  });
+
+  it("keeps a session keyed '__proto__' from breaking others' idle eviction (node-cache keeps entries in a plain object)", async () => {
+    const { pool } = makePool({ idleTtlMs: 10_000 });
+    const evicted: string[] = [];
+    pool.on('evicted', ({ session, reason }) => evicted.push(`${session}:${reason}`));
+    for (const key of ['__proto__', 'v', 't']) await pool.getAccessToken(key);
+    jest.advanceTimersByTime(5_000);
+    await pool.getAccessToken('v');
+    jest.advanceTimersByTime(6_000);
+    expect(evicted.sort()).toEqual(['__proto__:idle', 't:idle']);
+    expect([pool.has('__proto__'), pool.has('t'), pool.has('v')]).toEqual([false, false, true]);
+    jest.advanceTimersByTime(10_000);
+    expect(pool.size).toBe(0);
+    await expect(pool.getAccessToken('__proto__')).resolves.toBe(`${tokenPrefix('__proto__')}access-1`);
+    await expect(pool.getAccessToken('v')).resolves.toBe(`${tokenPrefix('v')}access-1`);
+    await pool.close();
+  });
+
+  it("counts its sessions' states without building each manager's status() snapshot (a readiness probe at 100k sessions)", async () => {
+    const { pool } = makePool();
+    for (let index = 0; index < 5; index += 1) await pool.getAccessToken(user(index));
+    const snapshot = jest.spyOn(TokenManager.prototype, 'status');
+    expect(pool.health()).toEqual({ status: 'ok', reasons: [] });
+    expect(pool.status().states).toMatchObject({ valid: 5 });
+    expect(snapshot).not.toHaveBeenCalled();
+    await pool.close();
+  });
+});
