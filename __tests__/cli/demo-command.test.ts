@@ -86,4 +86,15 @@ describe('alix-token demo', () => {
     expect(demo).not.toHaveBeenCalled();
     expect(usersDemo).not.toHaveBeenCalled();
   });
+
+  it.each([['1e308'], ['3601']])('exits 2 naming the flag for --duration %s, without running a demo', async (value) => {
+    const result = await runAlixToken(['demo', '--duration', value]);
+
+    expect(result).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `alix-token: --duration must be at most 3600, got "${Number(value)}" [ERR_ALIX_CONFIGURATION]\n`,
+    });
+    expect(demo).not.toHaveBeenCalled();
+  });
 });

@@ -1,5 +1,7 @@
 import { collectingStream } from '../helpers/streams';
+import { ConfigurationError } from '../../src/errors';
 import { runDemo } from '../../src/demo/run-demo';
+import { runUsersDemo } from '../../src/demo/run-users-demo';
 import type { DemoOptions } from '../../src/demo/run-demo';
 
 /** The live labels the demo shows while its phases last. */
@@ -113,6 +115,16 @@ describe('runDemo() with a concurrency it cannot run', () => {
       } finally {
         from.mockRestore();
       }
+    },
+  );
+});
+
+describe('runDemo() and runUsersDemo() with a duration they cannot run', () => {
+  it.each([[Number.NaN], [0], [-1], [Infinity], [3_600_001]])(
+    'rejects durationMs %p with a ConfigurationError before starting anything',
+    async (durationMs) => {
+      await expect(runDemo({ durationMs, json: true })).rejects.toThrow(ConfigurationError);
+      await expect(runUsersDemo({ users: 1, durationMs, json: true })).rejects.toThrow(ConfigurationError);
     },
   );
 });

@@ -1,6 +1,7 @@
 import { ROOT_CONTEXT, SpanStatusCode, context, metrics, trace } from '@opentelemetry/api';
 import type { Attributes, MeterProvider } from '@opentelemetry/api';
 import { ConfigurationError } from '../../src/errors';
+import { TokenManager } from '../../src/manager/token-manager';
 import {
   ATTRIBUTES,
   DURATION_BUCKETS_S,
@@ -649,5 +650,44 @@ describe('instrumentTokenManager()', () => {
           .map(([label]) => label),
       ).toEqual([]);
     });
+  });
+
+  it('reports a code of its own provider or store that the library does not define as error.type _OTHER', async () => {
+    let calls = 0;
+    const provider = {
+      identity: undefined,
+      authenticate: () => Promise.reject(Object.assign(new Error('nope'), { code: `PROVIDER_${(calls += 1)}` })),
+      refresh: () => Promise.reject(new Error('unused')),
+    };
+    const manager = new TokenManager({ provider, retry: { retries: 0 } });
+    instrumentTokenManager(manager, {
+      meterProvider: telemetry.meterProvider,
+      tracerProvider: telemetry.tracerProvider,
+    });
+
+    for (let attempt = 0; attempt < 3; attempt += 1)
+      await manager.getAccessToken({ forceRefresh: true }).catch(() => {});
+    manager.close();
+
+    const errorTypes = pointsOf(await telemetry.collect(), METRIC_NAMES.authRequests).map(
+      (point) => point.attributes[ATTRIBUTES.errorType],
+    );
+    expect(calls).toBeGreaterThan(0);
+    expect(new Set(errorTypes)).toEqual(new Set(['_OTHER']));
+    const spanTypes = telemetry.spans().map((span) => span.attributes[ATTRIBUTES.errorType]);
+    expect(new Set(spanTypes)).toEqual(new Set(['_OTHER']));
+  });
+
+  it('keeps the library codes as error.type', async () => {
+    instrument();
+    source.send(
+      lifecycle('store-failed', { operation: 'read', errorCode: 'ERR_ALIX_STORE_UNREADABLE', message: 'x' }),
+      lifecycle('store-failed', { operation: 'write', errorCode: 'x'.repeat(10_000), message: 'x' }),
+    );
+
+    const errorTypes = pointsOf(await telemetry.collect(), METRIC_NAMES.storeErrors).map(
+      (point) => point.attributes[ATTRIBUTES.errorType],
+    );
+    expect(errorTypes.sort()).toEqual(['ERR_ALIX_STORE_UNREADABLE', '_OTHER']);
   });
 });

@@ -109,6 +109,21 @@ describe('startAlixSandbox()', () => {
   it('refuses a bad port', async () => {
     await expect(startAlixSandbox({ port: 70_000 })).rejects.toBeInstanceOf(ConfigurationError);
   });
+
+  it('keeps no per-user count for sign-ins whose signature does not verify', async () => {
+    const sandbox = await begin();
+    for (let user = 0; user < 20; user += 1) {
+      const response = await fetch(`${sandbox.url}/api/v2/auth/access-token`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ partnerCode: sandbox.partnerCode, signature: 'forged', userEmail: `u${user}@x.test` }),
+      });
+      expect(response.status).toBe(400);
+    }
+
+    expect(sandbox.userCounters().byUser.size).toBe(0);
+    expect(sandbox.authCallsFor()).toEqual({ authenticate: 20, refresh: 0 });
+  });
 });
 
 describe('AlixSandbox.close()', () => {

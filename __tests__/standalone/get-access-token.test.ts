@@ -7,6 +7,7 @@ import {
   createTokenManagerFromEnv,
   createTokenManagerPoolFromEnv,
   getAccessToken,
+  getDefaultTokenManager,
 } from '../../src/standalone/default-manager';
 import { captureThrow } from '../helpers/alix-keys';
 import { DIST_INDEX, DIST_INDEX_ESM, runNode } from '../helpers/child';
@@ -54,6 +55,14 @@ describe('getAccessToken() standalone', () => {
     expect(second).toBe(first);
     expect(sandbox.counters().authenticate - before.authenticate).toBe(1);
     expect(readAlixEnvConfig({ ...env, ALIX_REFRESH_TOKEN: 'rt' }).initialTokens).toEqual({ refreshToken: 'rt' });
+  });
+
+  it('builds a new default manager once the held one was closed by hand', async () => {
+    await getAccessTokenWithEnv(env);
+    await getDefaultTokenManager().close();
+
+    await expect(getAccessTokenWithEnv(env)).resolves.toEqual(expect.any(String));
+    expect(getDefaultTokenManager().status().state).not.toBe('closed');
   });
 
   it('rejects a PEM-less ALIX_PRIVATE_KEY and both key variables at once', () => {

@@ -9,6 +9,7 @@ import { setTimeout as pause } from 'node:timers/promises';
 import axios, { type AxiosInstance } from 'axios';
 import { attachTokenManager } from '../adapters/axios';
 import { definedOnly } from '../defaults';
+import { assertConfig } from '../errors';
 import type { TokenManagerOptions } from '../manager/options';
 import type { TokenManager } from '../manager/token-manager';
 import type { TokenManagerPool } from '../pool/pool';
@@ -43,6 +44,12 @@ export const DEMO_RETRY = Object.freeze({
   maxRetryTimeMs: 10_000,
   backgroundMinDelayMs: 500,
 });
+
+/**
+ * The longest demo run, in ms (an hour): every request's latency is kept for the summary, and a
+ * phase timer past 2^31 - 1 ms would fire at once.
+ */
+export const MAX_DEMO_DURATION_MS = 3_600_000;
 
 /** How often the demos show progress, in ms: a live line is redrawn, plain lines are printed. */
 export const DEMO_PROGRESS_INTERVAL_MS = Object.freeze({ live: 250, plain: 5_000 });
@@ -141,6 +148,9 @@ export async function runDemoLoops<S extends { durationMs: number }>(
   options: DemoRunOptions & { durationMs: number; accessTokenTtlMs: number },
   build: (run: DemoRun) => DemoScript<S>,
 ): Promise<S> {
+  const { durationMs } = options;
+  const durationValid = Number.isFinite(durationMs) && durationMs > 0 && durationMs <= MAX_DEMO_DURATION_MS;
+  assertConfig(durationValid, `demo: durationMs must be a number above 0 and at most ${MAX_DEMO_DURATION_MS}`);
   const output = options.output ?? process.stdout;
   // A terminal gets one redrawn live line, anything else periodic plain lines.
   const live = (output as NodeJS.WriteStream).isTTY === true && options.json !== true;

@@ -3,6 +3,7 @@
  * arrive, and one observable gauge read from `status()` at collection time.
  */
 import type { Attributes, Meter, ObservableResult } from '@opentelemetry/api';
+import { errorTypeOf } from './recorder';
 import type { InstrumentedLifecycleEvent, LifecycleRecorder } from './recorder';
 import { ATTRIBUTES as A, METRIC_NAMES } from './names';
 import { otelApi } from './peer';
@@ -64,7 +65,9 @@ export function createMetricsRecorder(
 
   /** The base attributes, these, and the error code (the semantic conventions' `error.type`) when there is one. */
   const attrs = (attributes: Attributes, errorCode?: string): Attributes =>
-    errorCode === undefined ? { ...base, ...attributes } : { ...base, ...attributes, [A.errorType]: errorCode };
+    errorCode === undefined
+      ? { ...base, ...attributes }
+      : { ...base, ...attributes, [A.errorType]: errorTypeOf(errorCode) };
 
   return {
     record(event: InstrumentedLifecycleEvent): void {

@@ -67,7 +67,10 @@ export const ATTRIBUTES = Object.freeze({
   authOutcome: 'alix.auth.outcome',
   /** 1 for the first call of an operation in a run. */
   authAttempt: 'alix.auth.attempt',
-  /** The library's error code (`AUTH_UNAVAILABLE`, …) on failures: the semantic-convention key. */
+  /**
+   * The library's error code (`AUTH_UNAVAILABLE`, …) on failures, `_OTHER` for any other code: the
+   * semantic-convention key.
+   */
   errorType: 'error.type',
   /** HTTP status of a failed auth call or of the response that caused a replay. */
   httpStatusCode: 'http.response.status_code',

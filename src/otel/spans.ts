@@ -4,6 +4,7 @@
  * by `refreshId` within a session (a pool's sessions count their runs independently).
  */
 import type { Attributes, Context, Span, Tracer } from '@opentelemetry/api';
+import { errorTypeOf } from './recorder';
 import type { InstrumentedLifecycleEvent, LifecycleRecorder } from './recorder';
 import { ATTRIBUTES as A, SPAN_EVENT_NAMES, SPAN_NAMES } from './names';
 import { otelApi } from './peer';
@@ -15,8 +16,8 @@ const runKey = (session: string, refreshId: number): string => `${session}\u0000
 
 /** Marks a span failed with the error code only: messages may echo the auth server's text. */
 function fail(span: Span, errorCode: string): void {
-  span.setAttribute(A.errorType, errorCode);
-  span.setStatus({ code: otelApi().SpanStatusCode.ERROR, message: errorCode });
+  span.setAttribute(A.errorType, errorTypeOf(errorCode));
+  span.setStatus({ code: otelApi().SpanStatusCode.ERROR, message: errorTypeOf(errorCode) });
 }
 
 /** Returns a recorder that turns lifecycle events into spans on `tracer`. */
@@ -80,7 +81,7 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
             [A.authOperation]: event.operation,
             [A.authAttempt]: event.attempt,
             [A.retryDelayMs]: event.delayMs,
-            [A.errorType]: event.errorCode,
+            [A.errorType]: errorTypeOf(event.errorCode),
           });
           return;
         case 'refresh-ended': {
@@ -103,7 +104,7 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
         case 'store-failed':
           run?.span.addEvent(SPAN_EVENT_NAMES.storeFailed, {
             [A.storeOperation]: event.operation,
-            [A.errorType]: event.errorCode,
+            [A.errorType]: errorTypeOf(event.errorCode),
           });
           return;
         case 'adopted':

@@ -201,12 +201,13 @@ export class AlixSandboxCore implements AlixSandboxControl {
   async #authCall(endpoint: SandboxAuthEndpoint, request: SandboxRequest, signal?: AbortSignal): Promise<SandboxReply> {
     this.#counters[endpoint] += 1;
     // The end user the call acts for, whatever its outcome: the sign-in's `userEmail`, the refresh
-    // token's user (a refresh body's `userEmail` is a claim, the token is the proof).
+    // token's user (a refresh body's `userEmail` is a claim, the token is the proof). A sign-in names
+    // its user only when signed: an unsigned caller must not grow the per-user counts without bound.
     const body = parseJsonObject(request.bodyText);
     const userEmail =
       endpoint === 'refresh'
         ? this.#tokens.get(String(body?.refreshToken), 'refresh')?.userEmail
-        : (typeof body?.userEmail === 'string' && body.userEmail) || undefined;
+        : (typeof body?.userEmail === 'string' && this.#signed(body) && body.userEmail) || undefined;
     const calls = this.#userCalls.get(userEmail) ?? { authenticate: 0, refresh: 0 };
     this.#userCalls.set(userEmail, calls);
     calls[endpoint] += 1;
@@ -229,6 +230,13 @@ export class AlixSandboxCore implements AlixSandboxControl {
     const errorCode = 'reset' in reply ? undefined : (parseJsonObject(reply.bodyText)?.errorCode as number | undefined);
     this.#emit({ endpoint, outcome, status, errorCode, fault: fault?.type, at: this.now() });
     return reply;
+  }
+
+  /** True when the body carries this partner's code and a valid signature. */
+  #signed(body: Record<string, unknown>): boolean {
+    const { partnerCode, signature } = body;
+    if (partnerCode !== this.partnerCode || typeof signature !== 'string') return false;
+    return verifyAlixSignature(this.#options.publicKey, this.partnerCode, this.secretKey, signature);
   }
 
   /** The answer to an auth call whose `body` was parsed from the request (`undefined`: not a JSON object). */

@@ -44,7 +44,7 @@ export interface SandboxCounters {
 
 /** Auth calls made for one end user (or for none), since start or the last `resetCounters()`. */
 export interface SandboxUserAuthCalls {
-  /** Sign-in calls whose body named this user as `userEmail`, whatever their outcome. */
+  /** Signed sign-in calls whose body named this user as `userEmail`, whatever their outcome (unsigned: no user). */
   authenticate: number;
   /** Refresh calls presenting a refresh token issued to this user, whatever their outcome. */
   refresh: number;

@@ -2,7 +2,7 @@ import { definedOnly } from '../defaults';
 import { assertConfig } from '../errors';
 import { AlixAuthProvider } from '../providers/alix/provider';
 import { TokenManager } from '../manager/token-manager';
-import type { GetAccessTokenOptions } from '../manager/types';
+import type { GetAccessTokenOptions, LifecycleEvent } from '../manager/types';
 import type { TokenManagerOptions } from '../manager/options';
 import { TokenManagerPool } from '../pool/pool';
 import { MemoryTokenStore } from '../stores/memory';
@@ -56,12 +56,22 @@ export function createTokenManagerFromEnv(
 }
 
 /**
- * The process-wide manager behind the standalone {@link getAccessToken}, created lazily.
+ * The process-wide manager behind the standalone {@link getAccessToken}, created lazily. One
+ * closed by hand is forgotten: the next call builds a new one.
  * @throws ConfigurationError when the environment is incomplete (nothing is cached then,
  *   so a fixed environment works on the next call).
  */
 export function getDefaultTokenManager(): TokenManager {
-  return (defaultManager ??= createTokenManagerFromEnv());
+  return (defaultManager ??= createDefaultTokenManager());
+}
+
+function createDefaultTokenManager(): TokenManager {
+  const manager = createTokenManagerFromEnv();
+  // Closed by hand (getDefaultTokenManager().close()): forget it, so the next call builds a new one, as the pool does.
+  manager.on('lifecycle', (event: LifecycleEvent) => {
+    if (event.type === 'closed' && defaultManager === manager) defaultManager = undefined;
+  });
+  return manager;
 }
 
 /**

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { runDemo } from '../../demo/run-demo';
 import { MAX_DEMO_USERS, runUsersDemo } from '../../demo/run-users-demo';
+import { MAX_DEMO_DURATION_MS } from '../../demo/runner';
+import { assertConfig } from '../../errors';
 import { ExitCodes, addNumberOptions, type CliIo, type RunAction } from '../io';
 
 type DemoFlags = { duration: number; concurrency: number; users?: number; maxConcurrentAuth: number; json?: boolean };
@@ -23,6 +25,9 @@ export function registerDemoCommand(program: Command, run: RunAction, io: CliIo)
     .option('--json', 'print only a machine-readable summary')
     .action((flags: DemoFlags) =>
       run(async () => {
+        // Checked here rather than in the flag's rule, which keeps its message for a value below 1.
+        const maxSeconds = MAX_DEMO_DURATION_MS / 1000;
+        assertConfig(flags.duration <= maxSeconds, `--duration must be at most ${maxSeconds}, got "${flags.duration}"`);
         const options = { durationMs: flags.duration * 1000, json: flags.json === true, output: io.stdout };
         if (flags.users === undefined) {
           const summary = await runDemo({ ...options, concurrency: flags.concurrency });
