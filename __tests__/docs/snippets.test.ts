@@ -4,7 +4,7 @@
  * `run` ones executed against the embedded sandbox. This test keeps the list that says which
  * (scripts/consumers/doc-snippets.json) in step with the docs, and the README's shape honest.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { codeBlocks, codeBlocksOf, listProblems, snippetChecks } from '../../scripts/consumers/doc-blocks.cjs';
 
@@ -21,6 +21,27 @@ describe('the documentation snippet list', () => {
 
     expect(decorated.length).toBeGreaterThan(0);
     for (const block of decorated) expect([block.id, checks[block.id]]).toEqual([block.id, 'typecheck-nestjs']);
+  });
+
+  it('imports the ioredis client by its named export (a default import fails to type-check in an .mts file)', () => {
+    // The docs' blocks are ES modules; under `module: nodenext` ioredis's default export is its
+    // module object, not the class, so `new Redis()` from `import Redis from 'ioredis'` does not compile.
+    const defaultImports = codeBlocks(root).filter((block) => /^import\s+\w+\s+from\s+'ioredis'/m.test(block.code));
+    expect(defaultImports.map((block) => block.id)).toEqual([]);
+  });
+
+  it('names only source files that exist in the present-tense column of "What moved in version 2"', () => {
+    const text = readFileSync(path.join(root, 'docs/architecture.md'), 'utf8');
+    const table = text.split('## What moved in version 2')[1] ?? '';
+    const currentColumn = table
+      .split('\n')
+      .filter((line) => line.startsWith('| ') && !line.startsWith('| version') && !line.startsWith('| ---'))
+      .map((line) => line.split(' | ')[1] ?? '');
+    const named = currentColumn.flatMap((cell) =>
+      [...cell.matchAll(/`(src\/[\w/.-]+\.ts)`/g)].map((match) => match[1] ?? ''),
+    );
+    expect(named.length).toBeGreaterThan(0);
+    expect(named.filter((file) => !existsSync(path.join(root, file)))).toEqual([]);
   });
 
   it('runs the README blocks against the sandbox', () => {
