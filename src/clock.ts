@@ -35,22 +35,30 @@ export const systemClock: Clock = Object.freeze({
   },
 });
 
+/** One timeline per `performance` (the real one, or fake timers' own): every manager and pool on it agree. */
+const timelines = new WeakMap<object, () => number>();
+
 /**
- * The manager's timeline, in ms from an arbitrary origin: the monotonic clock, which never jumps
- * back when the wall clock is stepped, moved on by whatever the wall clock gained on it. That gain
- * is a suspend (CLOCK_MONOTONIC stands still while the machine sleeps, and a token must not outlive
- * its expiry then) or a step forward (a refresh comes early). `performance` and `Date` are looked up
- * when the clock is made (a manager's construction): fake timers installed before that apply to both.
+ * The timeline of managers and pools, in ms from an arbitrary origin: the monotonic clock, which
+ * never jumps back when the wall clock is stepped, moved on by whatever the wall clock gained on it.
+ * That gain is a suspend (CLOCK_MONOTONIC stands still while the machine sleeps, and a token must not
+ * outlive its expiry then) or a step forward (a refresh comes early). `performance` and `Date` are
+ * looked up when the first clock on a `performance` is made: fake timers installed before that apply.
  */
 export function monotonicClock(): () => number {
   const { performance, Date: WallClock } = globalThis;
-  const origin = WallClock.now() - performance.now();
-  let gained = 0;
-  return () => {
-    const monotonic = performance.now();
-    gained = Math.max(gained, WallClock.now() - origin - monotonic);
-    return monotonic + gained;
-  };
+  let timeline = timelines.get(performance);
+  if (timeline === undefined) {
+    const origin = WallClock.now() - performance.now();
+    let gained = 0;
+    timeline = (): number => {
+      const monotonic = performance.now();
+      gained = Math.max(gained, WallClock.now() - origin - monotonic);
+      return monotonic + gained;
+    };
+    timelines.set(performance, timeline);
+  }
+  return timeline;
 }
 
 /** Arms an `unref()`ed timer, clamping the delay to what Node supports. */

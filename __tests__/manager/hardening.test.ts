@@ -278,6 +278,18 @@ describe('TokenManager hardening', () => {
       manager.close();
     });
 
+    it('does not serve a token past its expiry from the hot path after the wall clock stepped back 6 minutes', async () => {
+      const { manager, provider } = makeManager({ now: undefined, retry: { retries: 0 }, acquireTimeoutMs: 1_000 });
+      await manager.getAccessToken();
+      for (let index = 0; index < 100; index += 1) provider.script.push(unavailable());
+      await jest.advanceTimersByTimeAsync(minutes(15) - 5_000);
+      // Back to before the refresh point on the wall clock, which is all the hot path reads.
+      jest.setSystemTime(Date.now() - minutes(6));
+      await jest.advanceTimersByTimeAsync(10_000);
+      await expect(manager.getAccessToken()).rejects.toBeInstanceOf(AuthUnavailableError);
+      manager.close();
+    });
+
     it('does not serve a token past its expiry after the machine slept (the monotonic clock stood still)', async () => {
       const { manager, provider } = makeManager({ now: undefined });
       await manager.getAccessToken();

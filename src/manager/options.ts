@@ -209,11 +209,11 @@ export interface InternalTokenManagerOptions extends TokenManagerOptions {
    */
   random?: () => number;
   /**
-   * Told the token set the hot path serves and its refresh point (timeline), or `undefined` and
-   * −∞, whenever that changes: a pool answers its own hot path from it, and seeds the session's
-   * next manager with it.
+   * Told the token set the hot path serves and until when (wall clock, epoch ms; −∞ once its refresh
+   * point passed), or `undefined` and −∞, whenever that changes: a pool answers its own hot path from
+   * it, and seeds the session's next manager with it.
    */
-  onServable?: (tokens: TokenSet | undefined, refreshAt: number) => void;
+  onServable?: (tokens: TokenSet | undefined, until: number) => void;
 }
 
 /** One session's proactive-refresh timer, as a {@link RefreshScheduler} hands it out. */

@@ -76,7 +76,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   /** The one refresh run in flight: every caller, timer and 401 of its time shares it. */
   #flight: Flight | undefined;
   #runs = 0;
-  #hot: { readonly token: string; readonly refreshAt: number } | undefined;
+  /** What the hot path serves, and until when on the wall clock (its one read; see #syncHot). */
+  #hot: { readonly token: string; readonly until: number } | undefined;
   /** The start-up read (the store, else the seed), made once; callers that arrive meanwhile wait for it. */
   #startup: Promise<void> | undefined;
   #started = false;
@@ -145,7 +146,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const hot = this.#hot;
     if (
       hot !== undefined &&
-      this.#time() < hot.refreshAt &&
+      this.#wallNow() < hot.until &&
       // `null` (a JavaScript caller's "no options") is read as none, like on the slow path. Anything but
       // well-typed options takes the slow path, which checks them: bad input is refused on both paths alike.
       (options === undefined ||
@@ -447,11 +448,18 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     return { held: held?.tokens, rejectedToken: held?.rejected === true ? held.tokens.accessToken : undefined };
   }
 
+  /**
+   * Publishes the held token to the hot paths (this one's, a pool's) until its refresh point, as a wall-clock
+   * time: they read the wall clock alone, which a suspend moves on. A wall clock stepped back would stretch that
+   * time: the refresh timer, on the timeline, starts the background refresh (and so syncs again) at that point.
+   */
   #syncHot(): void {
     const held = this.#cycler.held;
     const servable = held === undefined || held.rejected ? undefined : held;
-    this.#hot = servable && { token: servable.tokens.accessToken, refreshAt: servable.refreshAt };
-    this.#options.onServable?.(servable?.tokens, servable?.refreshAt ?? Number.NEGATIVE_INFINITY);
+    const leftMs = servable === undefined ? 0 : servable.refreshAt - this.#time();
+    const until = leftMs > 0 ? this.#wallNow() + leftMs : Number.NEGATIVE_INFINITY;
+    this.#hot = servable && { token: servable.tokens.accessToken, until };
+    this.#options.onServable?.(servable?.tokens, until);
   }
 
   #closeNow(): void {

@@ -8,7 +8,7 @@
 export class HotTable {
   /** Key → slot. A dictionary-mode object with no prototype: any key is just a key. */
   readonly slots: Record<string, number | undefined> = dictionary();
-  /** Per slot, on the timeline: until when its token may be handed out as it is (−∞: not at all). */
+  /** Per slot, on the wall clock: until when its token may be handed out as it is (−∞: not at all). */
   readonly until: number[] = [];
   /** Per slot: the token handed out until then. */
   readonly tokens: Array<string | undefined> = [];
@@ -22,7 +22,7 @@ export class HotTable {
     return slot;
   }
 
-  /** Serves `token` from `slot` until `until` (timeline); nothing without a token. */
+  /** Serves `token` from `slot` until `until` (wall clock); nothing without a token. */
   set(slot: number, until: number, token: string | undefined): void {
     this.until[slot] = token === undefined ? Number.NEGATIVE_INFINITY : until;
     this.tokens[slot] = token;

@@ -36,8 +36,8 @@ class PoolSession {
   forward: ((event: LifecycleEvent) => void) | undefined = undefined;
   /** The token set the manager serves (or, resting, held last); `undefined` while none is servable. */
   tokens: TokenSet | undefined = undefined;
-  /** Timeline: the manager's refresh point for `tokens` (−∞ while resting or without tokens). */
-  refreshAt = Number.NEGATIVE_INFINITY;
+  /** Wall clock: until when the manager serves `tokens` as they are (−∞ while resting or without tokens). */
+  servableUntil = Number.NEGATIVE_INFINITY;
   /** Its slot in the pool's {@link HotTable} while held, −1 before and after. */
   slot = -1;
   /** The held token's lifetime when it arrived, in ms; NaN while unknown. */
@@ -146,12 +146,12 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
    * its `acquireTimeoutMs`.
    */
   getAccessToken(key: string, options?: GetAccessTokenOptions): Promise<string> {
-    // The hot path: one lookup, one clock read, one comparison. A session in use leaves it at
+    // The hot path: one lookup, one wall-clock read, one comparison. A session in use leaves it at
     // least once per renewal interval, which renews its idle TTL and marks the use. A key that is
     // not a string (an array, say) would read as its string form: the slow path refuses it.
     const hot = this.#hot;
     const slot = typeof key === 'string' ? hot.slots[key] : undefined;
-    if (slot !== undefined && options === undefined && this.#time() < (hot.until[slot] as number))
+    if (slot !== undefined && options === undefined && this.#wallNow() < (hot.until[slot] as number))
       return Promise.resolve(hot.tokens[slot] as string);
     return this.#getAccessTokenSlowly(key, options);
   }
@@ -273,7 +273,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       provider,
       authGate: this.#auth.gate,
       scheduler: (onDue) => this.#schedule(session, onDue),
-      onServable: (tokens, refreshAt) => this.#hold(session, tokens, refreshAt),
+      onServable: (tokens, until) => this.#hold(session, tokens, until),
       // Undefined options are dropped: the manager's defaults apply.
       storeKey: provider.identity === undefined ? anonymousStoreKey(session.key) : undefined,
       initialTokens: session.tokens,
@@ -316,11 +316,11 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   }
 
   /** The manager's servable token set changed: learn a new token's lifetime, and publish it to the hot path. */
-  #hold(session: PoolSession, tokens: TokenSet | undefined, refreshAt: number): void {
+  #hold(session: PoolSession, tokens: TokenSet | undefined, until: number): void {
     if (tokens !== undefined && tokens !== session.tokens)
       session.lifetimeMs = Math.max(0, tokens.accessTokenExpiresAt - this.#wallNow());
     session.tokens = tokens;
-    session.refreshAt = tokens === undefined ? Number.NEGATIVE_INFINITY : refreshAt;
+    session.servableUntil = tokens === undefined ? Number.NEGATIVE_INFINITY : until;
     this.#publish(session);
   }
 
@@ -330,7 +330,9 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
    */
   #publish(session: PoolSession, renewedAt = session.renewedAt): void {
     session.renewedAt = renewedAt;
-    const until = Math.min(session.refreshAt, renewedAt + RENEW_INTERVAL_MS);
+    // The hot path reads the wall clock: the next renewal, due on the timeline, as a wall-clock time.
+    const renewBy = renewedAt + RENEW_INTERVAL_MS - this.#time() + this.#wallNow();
+    const until = Math.min(session.servableUntil, renewBy);
     if (session.slot !== -1) this.#hot.set(session.slot, until, session.tokens?.accessToken);
   }
 
