@@ -1,6 +1,6 @@
 /**
  * What the manager takes from outside and must not trust: a store's error messages (which may
- * echo the session they were given) and a JavaScript caller's getAccessToken() options.
+ * echo the session they were given) and a JavaScript caller's getAccessToken() and invalidate() options.
  */
 import pino from 'pino';
 import { ConfigurationError } from '../../src/errors';
@@ -82,5 +82,19 @@ describe('TokenManager: untrusted input', () => {
     expect(await manager.getAccessToken({ signal, forceRefresh: true })).toBe('access-2');
     expect(provider.calls).toHaveLength(2);
     manager.close();
+  });
+
+  it('reads invalidate() options of null as none, and refuses options of the wrong type with a ConfigurationError', async () => {
+    const { manager, provider } = makeManager();
+    const token = await manager.getAccessToken();
+    const invalidate = manager.invalidate.bind(manager) as (...args: unknown[]) => unknown;
+    for (const options of ['GET /a', { target: 5 }, { target: 'GET /a', replay: 'true' }])
+      expect(() => invalidate(token, options)).toThrow(ConfigurationError);
+    // Refused before anything changed: the token is still held and served.
+    await expect(manager.getAccessToken()).resolves.toBe(token);
+    expect(invalidate(token, null)).toBe('refreshing');
+    await expect(manager.getAccessToken()).resolves.toBe('access-2');
+    expect(provider.calls).toHaveLength(2);
+    await manager.close();
   });
 });

@@ -121,6 +121,35 @@ describe('getAccessToken() standalone', () => {
   });
 });
 
+// docker --env-file, systemd EnvironmentFile and many CI secret stores keep quotes a shell would remove.
+describe('readAlixEnvConfig: a value wrapped in quotes', () => {
+  const env = { ALIX_BASE_URL: 'https://api.example.com', ALIX_PARTNER_CODE: 'P1', ALIX_SECRET_KEY: 'sk-secret' };
+  const pem = '-----BEGIN PRIVATE KEY-----\\nAAAA\\n-----END PRIVATE KEY-----';
+
+  it.each([
+    ['ALIX_PARTNER_CODE', '"P1"'],
+    ['ALIX_SECRET_KEY', "'sk-secret'"],
+    ['ALIX_BASE_URL', '"https://api.example.com"'],
+    ['ALIX_REFRESH_TOKEN', '"rt-secret"'],
+    ['ALIX_USER_EMAIL', '"user@example.com"'],
+  ])('refuses %s at construction, naming it and never its value', (name, quoted) => {
+    const read = () => readAlixEnvConfig({ ...env, ALIX_PRIVATE_KEY: pem, [name]: quoted });
+    expect(read).toThrow(ConfigurationError);
+    expect(read).toThrow(new RegExp(`^${name} is wrapped in quotes`));
+    expect(() => read()).not.toThrow(quoted.slice(1, -1));
+  });
+
+  it('refuses a quoted PEM in ALIX_PRIVATE_KEY with that reason, not "not a valid PEM private key"', () => {
+    expect(() => readAlixEnvConfig({ ...env, ALIX_PRIVATE_KEY: `"${pem}"` })).toThrow(
+      /^ALIX_PRIVATE_KEY is wrapped in quotes/,
+    );
+  });
+
+  it('keeps a value with a quote only inside it', () => {
+    expect(readAlixEnvConfig({ ...env, ALIX_PRIVATE_KEY: pem, ALIX_SECRET_KEY: 'a"b' }).provider.secretKey).toBe('a"b');
+  });
+});
+
 async function getAccessTokenWithEnv(env: Record<string, string>): Promise<string> {
   const saved = { ...process.env };
   Object.assign(process.env, env);

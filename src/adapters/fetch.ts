@@ -51,7 +51,8 @@ export interface CreateAuthorizedFetchOptions {
    * calls that pass no `init.alixSession`. It receives the call as a `Request` with its URL,
    * method and headers (the given `Request` itself when `init` changes neither; never a copy of
    * the body). Returning `undefined` or `''` means the call names no session: one bound for an
-   * allowed origin is then rejected with a `ConfigurationError` and not sent.
+   * allowed origin is then rejected with a `ConfigurationError` and not sent. It is asked for the call's first
+   * request only: the redirects the wrapper follows act for that same session.
    * @default none: each call must pass `init.alixSession`
    */
   sessionKey?: (request: Request) => string | undefined;
@@ -113,29 +114,33 @@ export function createAuthorizedFetch(
     const request = isRequest(input) ? input : undefined;
     const url = request === undefined ? String(input) : request.url;
     if (!isAllowedUrl(authorizer.origins, url)) return fetchImpl(input, init);
+    // Sent is the URL judged: a URL object (or any input fetch stringifies) may change while the token is awaited.
+    const target = request ?? url;
     const follow = (init?.redirect ?? request?.redirect ?? 'follow') === 'follow';
     // Bodies held in memory (string, URLSearchParams, ArrayBuffer and views, Blob, FormData) can be sent again; a
     // stream cannot, nor a Request whose body was already read. fetch sends a plain object as "[object Object]".
-    const body: unknown = init?.body;
+    // A null `init.body` is no body of its own: fetch then sends the Request's, as when it is left out.
+    const body: unknown = init?.body ?? undefined;
     const replayable =
       body === undefined ? request === undefined || request.body === null || !request.bodyUsed : isReplayableBody(body);
     let first: Response | undefined;
     let spare: Request | undefined;
+    let namedSession: string | undefined;
     const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
     const sending = authorizer.send({
       method,
       url: () => new URL(url),
       signal: init?.signal ?? request?.signal ?? undefined,
-      session: () => init?.alixSession ?? options.sessionKey?.(keyRequest(request, url, init)),
+      session: () => (namedSession = init?.alixSession ?? options.sessionKey?.(keyRequest(request, url, init))),
       replayable,
       send: async (token, replay) => {
         if (replay) {
           releaseBodies(first?.body);
-          return fetchImpl(spare ?? input, withBearer(spare ?? request, init, token, follow));
+          return fetchImpl(spare ?? target, withBearer(spare ?? request, init, token, follow));
         }
         // A Request's body can be read once: keep an unread copy for the replay.
         spare = replayable && request?.body && body === undefined ? request.clone() : undefined;
-        return (first = await fetchImpl(input, withBearer(request, init, token, follow)));
+        return (first = await fetchImpl(target, withBearer(request, init, token, follow)));
       },
     });
     const response = await sending.catch((error: unknown) => {
@@ -145,7 +150,9 @@ export function createAuthorizedFetch(
     });
     if (response === first) releaseBodies(spare?.body);
     const hop = follow ? redirectHop(response, url, method, request, init, hops) : undefined;
-    return hop === undefined ? response : send(hop.url, hop.init, hops + 1);
+    if (hop === undefined) return response;
+    // The hops act for the session of the request: `sessionKey` would read another one (or none) from a hop's URL.
+    return send(hop.url, namedSession === undefined ? hop.init : { ...hop.init, alixSession: namedSession }, hops + 1);
   };
   return authorizedFetch;
 }
@@ -177,10 +184,18 @@ function redirectHop(
   hops: number,
 ): { url: string; init: AuthorizedFetchInit } | undefined {
   const location = REDIRECT_STATUSES.has(response.status) ? response.headers.get('location') : null;
-  const hop = location === null ? undefined : nextHop(url, location, response.status, method, request, init);
-  if (hop === undefined) return undefined;
-  if (hops >= MAX_REDIRECTS) throw new TypeError(`fetch failed: more than ${MAX_REDIRECTS} redirects`);
-  releaseBodies(response.body);
+  let hop: ReturnType<typeof nextHop>;
+  try {
+    hop = location === null ? undefined : nextHop(url, location, response.status, method, request, init);
+    if (hop !== undefined && hops >= MAX_REDIRECTS) {
+      throw new TypeError(`fetch failed: more than ${MAX_REDIRECTS} redirects`);
+    }
+  } catch (error) {
+    // The call fails: nobody will read this redirect's body, and it holds a connection.
+    releaseBodies(response.body);
+    throw error;
+  }
+  if (hop !== undefined) releaseBodies(response.body);
   return hop;
 }
 
@@ -209,8 +224,9 @@ function nextHop(
     throw new TypeError('fetch failed: a redirect to an invalid or non-http(s) URL');
   }
   const bodiless = (status === 303 && method !== 'HEAD') || ((status === 301 || status === 302) && method === 'POST');
-  // A Request's own body was read by the first send, and the hop below is built from `init` alone.
-  const requestBody = init?.body === undefined && request?.body != null;
+  // A Request's own body (sent when `init.body` is left out or null) was read by the first send, and the hop below
+  // is built from `init` alone.
+  const requestBody = init?.body == null && request?.body != null;
   const hasBody = init?.body != null || requestBody;
   if (!bodiless && hasBody && (requestBody || !isReplayableBody(init?.body))) return undefined;
   const headers = new Headers(init?.headers ?? request?.headers);

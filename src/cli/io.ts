@@ -82,7 +82,10 @@ const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443', 
 export function hostAndPort(url: string | undefined, fallback: string): string {
   try {
     const { hostname, port, protocol } = new URL(url ?? '');
-    return `${hostname}:${port || DEFAULT_PORTS[protocol]}`;
+    // A URL without a host (unix:///path) or a port this table lacks would print as ":undefined".
+    const shownPort = port || DEFAULT_PORTS[protocol];
+    if (hostname === '' || shownPort === undefined) return fallback;
+    return `${hostname}:${shownPort}`;
   } catch {
     return fallback;
   }

@@ -100,7 +100,6 @@ export async function acquireTokens(context: AcquireContext, request: AcquireReq
     if (isNewerSession(context, stored, request)) return adopted(stored);
     throw refused;
   }
-  const { store, storeKey } = context;
   for (let round = 1; ; round += 1) {
     const lock = await step(request, 'lock', () => takeLock(context, request.signal, round));
     try {
@@ -109,11 +108,7 @@ export async function acquireTokens(context: AcquireContext, request: AcquireReq
       // Another process published a session this one cannot use (the rejected one, say): queue again.
       if (lock.kind === 'published') continue;
       const obtained = await step(request, 'auth', () => callProvider(context, request, stored));
-      const session = { identity: context.identity, tokens: obtained.tokens };
-      if (obtained.source !== 'adopted') {
-        const written = () => store.set(storeKey, session);
-        await storeCallQuietly(context, 'write', written, secretsOf(obtained.tokens));
-      }
+      if (obtained.source !== 'adopted') await writeSession(context, obtained.tokens);
       return obtained;
     } finally {
       if (lock.kind === 'acquired') await storeCallQuietly(context, 'release', () => lock.lock.release());
@@ -190,6 +185,12 @@ function storeCallQuietly(
   secrets: readonly string[] = [],
 ) {
   return storeCall(context, call).catch((error: unknown) => reportStoreFailure(context, operation, error, secrets));
+}
+
+/** Writes a session the provider issued to the store; a failure is reported (the set is still served). */
+function writeSession(context: AcquireContext, tokens: TokenSet): Promise<unknown> {
+  const session = { identity: context.identity, tokens };
+  return storeCallQuietly(context, 'write', () => context.store.set(context.storeKey, session), secretsOf(tokens));
 }
 
 /** The secrets of a token set, as a store's error message might echo them. */
@@ -325,6 +326,11 @@ async function attempts(
     const receivedAt = wallNow();
     const tokens = checked(toLocalClock(raw, { sentAt, receivedAt }), receivedAt, previous);
     callEnded(attemptNumber, clock.now() - startedAt, { outcome: 'success' });
+    // Ended: the abort p-retry may raise next must not end this call a second time, as a failure.
+    startedAt = undefined;
+    // Abandoned (deadline, close) while the server answered: nobody is served this set, but the server may
+    // have rotated the refresh token: stored, the next run adopts it (or refreshes with it) instead of a spent one.
+    if (signal.aborted) await writeSession(context, tokens);
     return { tokens, source: operation === 'refresh' ? 'refreshed' : 'signed-in', refreshRejected };
   };
 

@@ -166,11 +166,12 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
    * rejected a replay is in a 401 storm for `invalidateCooldownMs` (its reports change nothing,
    * other targets' still refresh); without one, nothing changes within `invalidateCooldownMs`
    * of a refresh that a rejection started (see {@link InvalidateResult}).
+   * @throws ConfigurationError when `options` is not an object, or a field of it has the wrong type.
    */
   invalidate(rejectedAccessToken?: string, options?: InvalidateOptions): InvalidateResult {
     // Closed: nothing is held, and the stream ended with `closed`.
     if (this.#closed) return 'ignored';
-    const result = this.#cycler.invalidate(rejectedAccessToken, this.#time(), options);
+    const result = this.#cycler.invalidate(rejectedAccessToken, this.#time(), checkedInvalidateOptions(options));
     // Off the hot path before anyone hears of it: a listener that asks for a token never gets the rejected one.
     if (result === 'refreshing') this.#syncHot();
     this.#lifecycle.emit({ type: 'invalidated', at: this.#wallNow(), result });
@@ -499,6 +500,19 @@ function checkedGetOptions(options: GetAccessTokenOptions | null | undefined): G
   );
   assertConfig(signal == null || isSignal, 'getAccessToken(): signal must be an AbortSignal');
   return { signal: isSignal ? (signal as AbortSignal) : undefined, forceRefresh: forceRefresh === true };
+}
+
+/**
+ * A JavaScript caller's `invalidate()` options, checked like `getAccessToken()`'s: `null` is none (not a
+ * TypeError from inside), and a `replay: 'true'` or a numeric target would be silently read as another report.
+ * @throws ConfigurationError naming the option.
+ */
+function checkedInvalidateOptions(options: InvalidateOptions | null | undefined): InvalidateOptions {
+  const { target, replay } = (options ?? {}) as { target?: unknown; replay?: unknown };
+  assertConfig(typeof (options ?? {}) === 'object', 'invalidate(): options must be an object');
+  assertConfig(target === undefined || typeof target === 'string', 'invalidate(): target must be a string');
+  assertConfig(replay === undefined || typeof replay === 'boolean', 'invalidate(): replay must be a boolean');
+  return options ?? {};
 }
 
 /** Numbers the managers whose provider declares no identity, for their own breaker circuits. */

@@ -179,8 +179,9 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   }
 
   /**
-   * Closes and forgets `key`'s session; its stored tokens stay in the store (delete them with
-   * `store.delete(manager.storeKey)` to sign the user out). Resolves to whether one was held.
+   * Closes and forgets `key`'s session in this pool; returns whether one was held. Its stored tokens
+   * stay in the store (`store.delete(manager.storeKey)` removes them), and other replicas keep the
+   * session they hold: the next one to refresh it writes it back to the store.
    */
   delete(key: string): boolean {
     if (!this.#sessions.has(key)) return false;

@@ -37,7 +37,12 @@ export function readAlixEnvConfig(env: NodeJS.ProcessEnv = process.env): AlixEnv
     const raw: unknown = env[name];
     // An env object built by hand may hold a number: a typed error naming it, not a TypeError at trim().
     assertConfig(raw === undefined || typeof raw === 'string', `${name} must be a string`);
-    return raw?.trim() || undefined;
+    const trimmed = raw?.trim() || undefined;
+    // docker --env-file, systemd and many CI secret stores keep the quotes a shell would remove: a quoted
+    // partner code or secret would only fail at the first sign-in, a quoted PEM as "not a valid PEM".
+    const quoted = trimmed !== undefined && trimmed.length >= 2 && /^(["'])[\s\S]*\1$/.test(trimmed);
+    assertConfig(!quoted, `${name} is wrapped in quotes; remove them (they are kept as part of the value)`);
+    return trimmed;
   };
   const required = [ALIX_ENV.baseUrl, ALIX_ENV.partnerCode, ALIX_ENV.secretKey];
   const missing: string[] = required.filter((name) => !value(name));

@@ -1,5 +1,6 @@
 import { createSecretKey, generateKeyPairSync } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { http, HttpResponse } from 'msw';
@@ -72,6 +73,11 @@ describe('AlixAuthProvider construction', () => {
 
     it('accepts a one-line PEM with literal \\n sequences (as env variables carry it)', () => {
       const oneLine = keys.privatePem.replace(/\n/g, '\\n');
+      expect(loadPrivateKey(oneLine).asymmetricKeyType).toBe('rsa');
+    });
+
+    it('accepts a one-line PEM with literal \\r\\n sequences (JSON-encoded from Windows)', () => {
+      const oneLine = keys.privatePem.trim().replace(/\n/g, '\\r\\n');
       expect(loadPrivateKey(oneLine).asymmetricKeyType).toBe('rsa');
     });
 
@@ -151,6 +157,29 @@ describe('AlixAuthProvider construction', () => {
       expect(constructionError({ privateKey: missing }).message).toBe(
         `privateKey file '${missing}' cannot be read (ENOENT)`,
       );
+    });
+
+    it.each([
+      [
+        'a FIFO, which would block the read until a writer comes',
+        () => {
+          const fifo = join(dir, 'key-fifo.pem');
+          execFileSync('mkfifo', [fifo]);
+          return fifo;
+        },
+      ],
+      ['a device such as /dev/zero, which never ends', () => '/dev/zero'],
+    ])('rejects %s at once, naming the path', (_label, make) => {
+      const file = make();
+      expect(constructionError({ privateKey: file }).message).toMatch(
+        /^privateKey file .+ is not a regular file \(a FIFO, device or socket\)$/,
+      );
+    });
+
+    it('rejects a symlink loop with the fs code', () => {
+      const loop = join(dir, 'loop.pem');
+      symlinkSync(loop, loop);
+      expect(constructionError({ privateKey: loop }).message).toBe(`privateKey file '${loop}' cannot be read (ELOOP)`);
     });
 
     it('rejects a secret pasted as privateKey without quoting it (no path separator or .pem/.key)', () => {

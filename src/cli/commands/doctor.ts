@@ -97,7 +97,12 @@ async function createIoredisClient(url: string): Promise<DoctorRedisClient> {
   });
   // Every failure reaches the report through the command it fails; without a listener ioredis
   // would also print each one to stderr as an "Unhandled error event" with its stack.
-  client.on('error', () => undefined);
+  // The rejected connect() says only "Connection is closed."; the event before it tells why
+  // (ECONNREFUSED, ENOTFOUND, ETIMEDOUT…), which is what the report needs.
+  let connectError: unknown;
+  client.on('error', (error: unknown) => (connectError ??= error));
+  const connect = client.connect.bind(client);
+  client.connect = () => connect().catch((error: unknown) => Promise.reject(connectError ?? error));
   return client;
 }
 

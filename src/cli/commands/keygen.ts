@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { ConfigurationError } from '../../errors';
+import { ConfigurationError, errorCodeOf } from '../../errors';
 import { generatePartnerKeyPair } from '../../sandbox/keys';
 import { ExitCodes, type CliIo, type RunAction } from '../io';
 
@@ -16,7 +16,11 @@ export const PARTNER_KEY_FILES = ['alix-partner-private.pem', 'alix-partner-publ
  */
 export async function writePartnerKeyPair(dir: string, overwrite: boolean, exists = '; pass --force to overwrite it') {
   const pair = await generatePartnerKeyPair();
-  await mkdir(dir, { recursive: true });
+  // A path at or below a file (EEXIST, ENOTDIR) or an unwritable parent is bad configuration (exit 2),
+  // not a raw fs error.
+  await mkdir(dir, { recursive: true }).catch((error: unknown) => {
+    throw new ConfigurationError(`cannot create the directory ${dir} (${errorCodeOf(error) ?? 'unwritable'})`);
+  });
   const [privateKeyPath, publicKeyPath] = PARTNER_KEY_FILES.map((name) => path.join(dir, name)) as [string, string];
   await writeNew(privateKeyPath, pair.privateKeyPem, 0o600, overwrite, exists);
   await writeNew(publicKeyPath, pair.publicKeyPem, 0o644, overwrite, exists).catch(async (error: unknown) => {

@@ -16,13 +16,22 @@ import {
 import type { AuthOperation, TokenManagerError } from '../../errors';
 import type { Logger } from '../../logger';
 import { redactOpaqueRuns, redactSecrets } from '../../redaction';
-import type { TokenSet } from '../../token-set';
+import { isHeaderSafeToken, type TokenSet } from '../../token-set';
 
 /** The longest API `message` kept in an error, in characters. */
 const MAX_API_MESSAGE_LENGTH = 300;
 
+/**
+ * The longest access token accepted, in characters: common servers refuse a header line over 8 KiB
+ * (nginx's default buffer), so a longer bearer would fail every API call it is sent with.
+ */
+const MAX_ACCESS_TOKEN_LENGTH = 8 * 1024 - 'Authorization: Bearer '.length;
+
 /** Expiries further ahead than this (10 years) are taken for a unit or format error. */
 const MAX_EXPIRY_AHEAD_MS = 10 * 365.25 * 24 * 60 * 60 * 1000;
+
+/** 4xx statuses that ask for a retry rather than refuse: 408 Request Timeout, 425 Too Early, 429 Too Many Requests. */
+const TRANSIENT_4XX_STATUSES: readonly number[] = [408, 425, 429];
 
 /**
  * `errorCode`s that mean "the signature did not verify". The sandbox answers 12; the real
@@ -97,7 +106,7 @@ function parseJson(text: string): unknown {
 
 /**
  * Interprets a response whatever its status.
- * @throws {AuthUnavailableError} on 5xx and 429 (transient, with `retryAfterMs`).
+ * @throws {AuthUnavailableError} on 5xx, 408, 425 and 429 (transient, with `retryAfterMs`).
  * @throws {AuthRejectedError} on other 4xx, and on `success: false` whatever the status.
  * @throws {MalformedResponseError} on a 2xx that is not a usable envelope, or a 1xx/3xx.
  */
@@ -115,7 +124,9 @@ export function interpretResponse(response: TextResponse, context: CallContext):
   const code = numeric ? Number(envelope.errorCode) : envelope.errorCode;
   const errorCode = typeof code === 'number' && Number.isFinite(code) ? code : undefined;
 
-  if (status === 429 || status >= 500) {
+  // 408 (the server gave up waiting for the request) and 425 (too early) ask for the same request again
+  // later: transient, like 429, not a rejection that would drop a good refresh token for a sign-in.
+  if (TRANSIENT_4XX_STATUSES.includes(status) || status >= 500) {
     const retryAfterMs = parseRetryAfterMs(header('retry-after'), serverTime ?? context.now);
     const detail = errorCode === undefined ? undefined : `errorCode ${errorCode}`;
     throw new AuthUnavailableError({ operation, reason: 'http', status, url, retryAfterMs, detail });
@@ -123,7 +134,16 @@ export function interpretResponse(response: TextResponse, context: CallContext):
   if (status >= 400 || (envelope.success === false && status >= 200 && status < 300)) {
     // The API's message without this call's secrets (by value), nor any opaque run (a re-encoded signature, a token).
     const said = typeof envelope.message === 'string' ? envelope.message : undefined;
-    const message = said && redactOpaqueRuns(redactSecrets(said, context.secrets));
+    // Control characters (ANSI escapes, CR/LF) would rewrite a terminal or forge a log line: each run
+    // becomes one space, first, so a signature echoed line-wrapped reads as one opaque run. A server
+    // that quotes the raw form-encoded body echoes it percent-encoded (`%2B`, `%2F` cut it into runs
+    // too short to look opaque): that form is taken out by value too.
+    const percentEncoded = context.secrets.flatMap((secret) => {
+      const encoded = encodeURIComponent(secret);
+      return [encoded, encoded.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase())];
+    });
+    const printable = said?.replace(/\p{Cc}+/gu, ' ');
+    const message = printable && redactOpaqueRuns(redactSecrets(printable, [...context.secrets, ...percentEncoded]));
     const apiMessage =
       message && message.length > MAX_API_MESSAGE_LENGTH ? `${message.slice(0, MAX_API_MESSAGE_LENGTH)}…` : message;
     const signature = SIGNATURE_REJECTED_ERROR_CODES.includes(errorCode ?? NaN) || /signature/i.test(apiMessage ?? '');
@@ -150,23 +170,39 @@ type ExpiryFormat = 'epoch seconds (string)' | 'epoch seconds (number)' | 'ISO 8
 
 type Expiry = { ms: number; format: ExpiryFormat };
 
-/** An ISO 8601 datetime with a zone (`Z` or `±hh:mm`); a zoneless one would be read in the host's zone. */
-const ISO_DATETIME = /^(\d{4}-\d{2}-\d{2})T(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})$/i;
+/**
+ * An ISO 8601 datetime with a zone (`Z`, `±hh:mm`, or the basic `±hhmm` and `±hh` that Java's `Z`
+ * pattern and PostgreSQL's timestamptz write), `T` or RFC 3339's space between date and time; a
+ * zoneless one would be read in the host's zone.
+ */
+const ISO_DATETIME =
+  /^(\d{4}-\d{2}-\d{2})[T ]((?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?)(Z|[+-]\d{2}(?::?\d{2})?)$/i;
+
+/** The same instant in the one form `Date.parse` reads everywhere (`T`, `±hh:mm`), or `undefined` if not a datetime. */
+function normalizedIsoDatetime(text: string): { day: string; text: string } | undefined {
+  const [, day, time, zone] = ISO_DATETIME.exec(text) ?? [];
+  if (day === undefined || time === undefined || zone === undefined) return undefined;
+  const digits = zone.slice(1).replace(':', '');
+  const offset = zone.toUpperCase() === 'Z' ? 'Z' : `${zone.charAt(0)}${digits.slice(0, 2)}:${digits.slice(2) || '00'}`;
+  return { day, text: `${day}T${time}${offset}` };
+}
 
 /** Reads one expiry value: epoch seconds (string or number) or an ISO 8601 datetime with a zone. */
 function readExpiryValue(value: unknown): Expiry | { problem: string } {
   const text = typeof value === 'string' ? value.trim() : '';
-  const day = ISO_DATETIME.exec(text)?.[1];
+  const datetime = normalizedIsoDatetime(text);
+  const at = datetime === undefined ? NaN : Date.parse(datetime.text);
   // `Date.parse` rolls 31 February over into March: the calendar day must survive the round trip.
-  const iso = day !== undefined && Number.isFinite(Date.parse(text)) && new Date(day).toISOString().startsWith(day);
-  let [ms, format]: [number | undefined, ExpiryFormat] = [iso ? Date.parse(text) : undefined, 'ISO 8601 datetime'];
+  const iso =
+    datetime !== undefined && Number.isFinite(at) && new Date(datetime.day).toISOString().startsWith(datetime.day);
+  let [ms, format]: [number | undefined, ExpiryFormat] = [iso ? at : undefined, 'ISO 8601 datetime'];
   if (typeof value === 'number') [ms, format] = [value * 1000, 'epoch seconds (number)'];
   if (/^[0-9]+(?:\.[0-9]+)?$/.test(text)) [ms, format] = [Number(text) * 1000, 'epoch seconds (string)'];
   if (ms === undefined) {
     const type = typeof value;
     const article = /^[aeiou]/.test(type) ? 'an' : 'a';
     const unread = `${article} ${type} that is neither epoch seconds nor an ISO 8601 datetime with a zone`;
-    const zoneless = /^\d{4}-\d{2}-\d{2}T[\d:.]+$/i.test(text);
+    const zoneless = /^\d{4}-\d{2}-\d{2}[T ][\d:.]+$/i.test(text);
     return { problem: zoneless ? 'an ISO 8601 datetime without a zone (Z or ±hh:mm)' : unread };
   }
   if (!Number.isFinite(ms) || ms <= 0) return { problem: 'a non-finite or non-positive value' };
@@ -185,12 +221,13 @@ function jwtExp(token: string): number | undefined {
 
 /**
  * Turns a successful envelope's `data` into a {@link TokenSet}, and lists how it departs from the
- * sample's shape. Both tokens are required. Each expiry is read under the sample's name
- * (`…ExpiresAt`) or the response table's (`…ExpiredAt`), whichever comes first, as epoch seconds
- * (string or number) or an ISO 8601 datetime with a zone, and converted to epoch ms. A missing or
- * unreadable access expiry falls back to the access token's JWT `exp` claim (decoded, never
- * verified); a missing or unreadable refresh expiry is malformed. An expiry that says something
- * clear but wrong (at or before `reference`, or more than 10 years ahead) is malformed, never patched.
+ * sample's shape. Both tokens are required; the access token must fit a Bearer header. Each expiry
+ * is read under the sample's name (`…ExpiresAt`) or the response table's (`…ExpiredAt`), whichever
+ * comes first, as epoch seconds (string or number) or an ISO 8601 datetime with a zone, and
+ * converted to epoch ms. A missing or unreadable access expiry falls back to the access token's
+ * JWT `exp` claim (decoded, never verified); a missing or unreadable refresh expiry is malformed.
+ * An expiry that says something clear but wrong (at or before `reference`, or more than 10 years
+ * ahead) is malformed, never patched.
  * @throws {MalformedResponseError} naming the missing or bad field.
  */
 function toTokenSet(data: unknown, reference: number, fail: Fail): { set: TokenSet; shapes: string[] } {
@@ -202,6 +239,15 @@ function toTokenSet(data: unknown, reference: number, fail: Fail): { set: TokenS
     throw fail(present(field) ? `has a non-string data.${field}` : `lacks data.${field}`);
   };
   const [accessToken, refreshToken] = [token('accessToken'), token('refreshToken')];
+  // Described, never quoted: a space, CR/LF, NUL or non-ASCII character would break (or smuggle) the
+  // `Authorization` header, and a bearer longer than servers' header limits fails every API call.
+  const { length } = accessToken;
+  if (!isHeaderSafeToken(accessToken) || length > MAX_ACCESS_TOKEN_LENGTH)
+    throw fail(
+      length > MAX_ACCESS_TOKEN_LENGTH
+        ? `has a data.accessToken of ${length} characters, over the ${MAX_ACCESS_TOKEN_LENGTH} a header may carry`
+        : 'has a data.accessToken with characters a Bearer header cannot carry (RFC 6750 b64token)',
+    );
   const shapes: string[] = [];
   const inRange = ({ ms, format }: Expiry, shown: string): number => {
     const sent = format === 'ISO 8601 datetime' ? new Date(ms).toISOString() : String(ms / 1000);

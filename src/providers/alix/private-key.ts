@@ -4,7 +4,7 @@
  * never the key material.
  */
 import { createPrivateKey, KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { ConfigurationError, assertConfig, errorCodeOf } from '../../errors';
 
 /** The smallest RSA modulus accepted, in bits. */
@@ -28,8 +28,12 @@ export function loadPrivateKey(input: unknown): KeyObject {
   const what = `privateKey file ${shownPath}`;
   let text: string;
   try {
+    // A FIFO would block this synchronous read until a writer comes, and a device (/dev/zero) never ends it.
+    const stats = statSync(input);
+    assertConfig(stats.isFile() || stats.isDirectory(), `${what} is not a regular file (a FIFO, device or socket)`);
     text = readFileSync(input, 'utf8');
   } catch (error) {
+    if (error instanceof ConfigurationError) throw error;
     // No cause: the fs error's message quotes the value, and its code is all it adds.
     throw new ConfigurationError(`${what} cannot be read (${errorCodeOf(error) ?? 'unreadable'})`);
   }
@@ -46,8 +50,8 @@ function looksLikePath(value: string): boolean {
 }
 
 function parsePem(rawPem: string, what: string): KeyObject {
-  // Env variables often carry a PEM on one line with literal "\n" sequences.
-  const pem = /\r?\n/.test(rawPem) ? rawPem : rawPem.replace(/\\n/g, '\n');
+  // Env variables often carry a PEM on one line with literal "\n" (or, JSON-encoded from Windows, "\r\n") sequences.
+  const pem = /\r?\n/.test(rawPem) ? rawPem : rawPem.replace(/\\r\\n|\\n/g, '\n');
   // A bundle may hold a public key or certificate beside the private key: Node signs with the latter.
   const hasPrivate = /-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/.test(pem);
   const publicOnly = !hasPrivate && /-----BEGIN (?:RSA )?PUBLIC KEY-----|-----BEGIN CERTIFICATE-----/.test(pem);

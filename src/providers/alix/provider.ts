@@ -215,8 +215,8 @@ export class AlixAuthProvider implements TokenProvider {
   /**
    * Full sign-in: POSTs `{ partnerCode, signature }` (plus `userEmail` when configured) to
    * `paths.authenticate`.
-   * @throws {AuthRejectedError} on `success: false` or a 4xx (not 429).
-   * @throws {AuthUnavailableError} on network errors, timeouts, 5xx and 429.
+   * @throws {AuthRejectedError} on `success: false` or a 4xx (not 408, 425 or 429).
+   * @throws {AuthUnavailableError} on network errors, timeouts, 5xx, 408, 425 and 429.
    * @throws {MalformedResponseError} on a 2xx that is not a valid token envelope.
    * @throws {AbortedError} when `signal` fires.
    * @throws {ConfigurationError} when the signer or a body/signed-string override fails.

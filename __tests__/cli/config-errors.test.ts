@@ -1,0 +1,69 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { runDoctor } from '../../src/cli/commands/doctor';
+import { checkRedis } from '../../src/cli/doctor/checks';
+import { hostAndPort } from '../../src/cli/io';
+import { runAlixToken } from '../helpers/cli';
+import { collectingStream } from '../helpers/streams';
+
+describe('alix-token keygen --out that cannot be a directory', () => {
+  let dir: string;
+  beforeAll(() => (dir = mkdtempSync(path.join(os.tmpdir(), 'alix-cli-config-'))));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('exits 2 with a typed error naming the directory when it names a file, not a raw EEXIST (exit 1)', async () => {
+    const file = path.join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    const result = await runAlixToken(['keygen', '--out', file]);
+
+    expect(result).toMatchObject({ code: 2, stdout: '' });
+    expect(result.stderr).toMatch(
+      /^alix-token: cannot create the directory .*a-file \(EEXIST\) \[ERR_ALIX_CONFIGURATION\]\n$/,
+    );
+  });
+
+  it('exits 2 when --out lies below a file (ENOTDIR)', async () => {
+    const file = path.join(dir, 'b-file');
+    writeFileSync(file, 'x');
+    const result = await runAlixToken(['keygen', '--out', path.join(file, 'keys')]);
+
+    expect(result).toMatchObject({ code: 2, stdout: '' });
+    expect(result.stderr).toMatch(/cannot create the directory .* \(ENOTDIR\) \[ERR_ALIX_CONFIGURATION\]/);
+  });
+});
+
+describe('hostAndPort (messages about REDIS_URL and ALIX_BASE_URL)', () => {
+  it('falls back for a URL without a host, rather than printing ":undefined"', () => {
+    expect(hostAndPort('unix:///var/run/redis.sock', 'REDIS_URL')).toBe('REDIS_URL');
+  });
+});
+
+describe('alix-token doctor: a REDIS_URL whose password has a bad percent-escape', () => {
+  // ioredis decodes the password with decodeURIComponent: a bare URIError "URI malformed", exit 1.
+  it('is bad configuration (exit 2) naming REDIS_URL, never the password', async () => {
+    const url = 'redis://:hunter2%zz@127.0.0.1:1';
+    const checks = await checkRedis(url, async () => {
+      decodeURIComponent('hunter2%zz');
+      throw new Error('unreachable');
+    });
+
+    expect(checks).toEqual([
+      expect.objectContaining({ name: 'redis', status: 'failed', errorCode: 'ERR_ALIX_CONFIGURATION' }),
+    ]);
+    expect(checks[0]?.detail).toContain('REDIS_URL');
+    expect(JSON.stringify(checks)).not.toContain('hunter2');
+  });
+});
+
+describe('alix-token doctor: Redis unreachable (real ioredis)', () => {
+  it('says why the connection failed (ECONNREFUSED), not only "Connection is closed."', async () => {
+    const output = collectingStream().stream;
+    const report = await runDoctor({ env: { REDIS_URL: 'redis://:hunter2@127.0.0.1:1' }, output });
+    const ping = report.checks.find((check) => check.name === 'redis ping');
+
+    expect(ping).toMatchObject({ status: 'failed', detail: expect.stringContaining('ECONNREFUSED') });
+    expect(ping?.detail).toMatch(/^127\.0\.0\.1:1: /);
+    expect(JSON.stringify(report)).not.toContain('hunter2');
+  });
+});
