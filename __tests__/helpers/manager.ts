@@ -1,5 +1,6 @@
 import { TokenManager } from '../../src/manager/token-manager';
 import type { InternalTokenManagerOptions } from '../../src/internal';
+import type { LifecycleEvent } from '../../src/manager/types';
 import { FakeProvider } from './fake-provider';
 import type { FakeProviderOptions } from './fake-provider';
 
@@ -41,3 +42,10 @@ export function makeManager(
 
 /** Minutes as ms, for readable schedules. */
 export const minutes = (count: number): number => count * 60_000;
+
+/** Records every lifecycle event `manager` emits from now on. */
+export function lifecycleOf(manager: TokenManager): LifecycleEvent[] {
+  const events: LifecycleEvent[] = [];
+  manager.on('lifecycle', (event) => events.push(event));
+  return events;
+}

@@ -274,3 +274,13 @@ export function captureLogger(): { logger: pino.Logger; lines: Array<Record<stri
   });
   return { logger: pino({ level: 'debug' }, stream), lines, text: () => JSON.stringify(lines) };
 }
+
+/** Polls Redis (bounded) until `channel` has `count` subscribers, so a test never races the subscription. */
+export async function untilSubscribers(client: Redis, channel: string, count: number): Promise<void> {
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    const [, subscribers] = (await client.pubsub('NUMSUB', channel)) as [string, number];
+    if (Number(subscribers) === count) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`${channel} never had ${count} subscribers`);
+}

@@ -12,14 +12,13 @@ import {
   TokenManagerClosedError,
 } from '../../src/errors';
 import { TokenManager } from '../../src/manager/token-manager';
-import type { LifecycleEvent } from '../../src/manager/types';
 import { AlixAuthProvider } from '../../src/providers/alix/provider';
 import { LocalAuthBreaker } from '../../src/stores/memory-breaker';
 import { MemoryTokenStore } from '../../src/stores/memory';
 import type { AuthBreaker, StoredSession, TokenStore } from '../../src/stores/types';
 import type { TokenSet } from '../../src/token-set';
 import { FakeProvider, flushPromises, flushUntil, makeTokenSet } from '../helpers/fake-provider';
-import { INSTANT_RETRY, T0, makeManager, minutes, useFakeClock } from '../helpers/manager';
+import { INSTANT_RETRY, T0, makeManager, minutes, useFakeClock, lifecycleOf } from '../helpers/manager';
 
 const unavailable = (retryAfterMs?: number, detail?: string): AuthUnavailableError =>
   new AuthUnavailableError({
@@ -30,12 +29,6 @@ const unavailable = (retryAfterMs?: number, detail?: string): AuthUnavailableErr
     detail,
   });
 const never = <T>(): Promise<T> => new Promise<T>(() => undefined);
-
-function lifecycleOf(manager: TokenManager): LifecycleEvent[] {
-  const events: LifecycleEvent[] = [];
-  manager.on('lifecycle', (event) => events.push(event));
-  return events;
-}
 
 describe('TokenManager hardening', () => {
   beforeEach(() => useFakeClock());

@@ -4,18 +4,10 @@
  */
 import pino from 'pino';
 import { ConfigurationError } from '../../src/errors';
-import type { LifecycleEvent } from '../../src/manager/types';
-import type { TokenManager } from '../../src/manager/token-manager';
 import { MemoryTokenStore } from '../../src/stores/memory';
 import type { StoredSession } from '../../src/stores/types';
 import { flushPromises } from '../helpers/fake-provider';
-import { makeManager, useFakeClock } from '../helpers/manager';
-
-function lifecycleOf(manager: TokenManager): LifecycleEvent[] {
-  const events: LifecycleEvent[] = [];
-  manager.on('lifecycle', (event) => events.push(event));
-  return events;
-}
+import { makeManager, useFakeClock, lifecycleOf } from '../helpers/manager';
 
 describe('TokenManager: untrusted input', () => {
   beforeEach(() => useFakeClock());

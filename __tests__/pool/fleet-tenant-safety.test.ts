@@ -16,7 +16,7 @@ import { ConfigurationError } from '../../src/errors';
 import { FakeProvider } from '../helpers/fake-provider';
 import { INSTANT_RETRY } from '../helpers/manager';
 import { makeRsaKeyPair } from '../helpers/alix-keys';
-import { closedAfterEach, describeRedis, useRedisServer } from '../helpers/redis-server';
+import { closedAfterEach, describeRedis, untilSubscribers, useRedisServer } from '../helpers/redis-server';
 
 /** Every user's provider, shared by the replicas (one auth server): counts calls per user fleet-wide. */
 function fleetProviders(now: () => number, accessTtlMs = 60_000) {
@@ -142,6 +142,9 @@ describeRedis('two pools on one Redis', () => {
     adopted.splice(0);
     const bobToken = await two.pool.getAccessToken(bob);
 
+    // Both replicas listen on Alice's channel before one publishes (a store subscribes in the background).
+    const channel = two.store.keysFor(two.pool.get(alice).storeKey).channel;
+    await untilSubscribers(await redis.connect(), channel, 2);
     // Replica one refreshes Alice: replica two adopts it for Alice alone.
     const handedOver = new Promise<void>((resolve) => (aliceAdopted = resolve));
     const fresh = await one.pool.getAccessToken(alice, { forceRefresh: true });

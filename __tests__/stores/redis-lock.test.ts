@@ -4,21 +4,11 @@ import { RedisTokenStore } from '../../src/redis';
 import type { RedisTokenStoreOptions, StoredSession } from '../../src/redis';
 import type { RefreshLockResult } from '../../src/stores/types';
 import { makeTokenSet } from '../helpers/fake-provider';
-import { captureLogger, describeRedis, useRedisServer } from '../helpers/redis-server';
+import { captureLogger, describeRedis, untilSubscribers, useRedisServer } from '../helpers/redis-server';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const never = (): AbortSignal => new AbortController().signal;
 const session = (identity = 'id'): StoredSession => ({ identity, tokens: makeTokenSet(Date.now()) });
-
-/** Polls Redis (bounded) until `channel` has `count` subscribers, so a test never races the subscription. */
-async function untilSubscribers(client: Redis, channel: string, count: number): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt += 1) {
-    const [, subscribers] = (await client.pubsub('NUMSUB', channel)) as [string, number];
-    if (Number(subscribers) === count) return;
-    await sleep(10);
-  }
-  throw new Error(`${channel} never had ${count} subscribers`);
-}
 
 /** The `sub=` (channel subscriptions) of every pub/sub connection, from CLIENT LIST. */
 async function pubsubConnections(client: Redis): Promise<number[]> {

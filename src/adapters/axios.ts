@@ -13,7 +13,7 @@ import type { AxiosAdapter, AxiosResponse, InternalAxiosRequestConfig } from 'ax
 import { createAuthorizer, isReplayableBody, releaseBodies } from './authorize';
 import { assertSupportedInstance, createTransportResolver, type AxiosInstanceLike } from './axios-peer';
 import { followingRedirects } from './fetch';
-import { createTargetCheck, isAllowedUrl, resolveRequestUrl, type OriginSet } from './origins';
+import { createTargetCheck, goesOverPlainHttp, isAllowedUrl, resolveRequestUrl, type OriginSet } from './origins';
 import { redactAxiosError } from './redact';
 import type { AccessTokenSource, SessionSource } from './types';
 
@@ -155,7 +155,7 @@ export function attachTokenManager(
     }
     // Plain http is allowed for loopback only, which never leaves the host; an HTTP_PROXY from the environment
     // would carry the bearer to the proxy in clear text (axios applies it to loopback too).
-    if (plainHttpAllowed && config.proxy === undefined && resolveRequestUrl(config)?.protocol === 'http:') {
+    if (plainHttpAllowed && config.proxy === undefined && goesOverPlainHttp(config)) {
       config.proxy = false;
     }
     // The fetch adapter leaves redirects to `env.fetch`, and one of the user's (node-fetch) may keep the bearer.

@@ -70,6 +70,16 @@ export function resolveRequestUrl(target: RequestTarget): URL | undefined {
   return parseUrl(url === '' ? base : `${base.replace(/\/+$/, '')}/${url.replace(/^\/+/, '')}`);
 }
 
+/**
+ * Whether a request goes over plain http: read off the string it is built from when that starts with its scheme
+ * (no URL parse per request), else from the URL axios resolves.
+ */
+export function goesOverPlainHttp(target: RequestTarget): boolean {
+  const from = joinedBase(target) ?? target.url;
+  if (typeof from === 'string' && /^https?:/i.test(from)) return from[4] === ':';
+  return resolveRequestUrl(target)?.protocol === 'http:';
+}
+
 /** What axios builds a request's URL from. */
 type RequestTarget = { baseURL?: unknown; url?: unknown; allowAbsoluteUrls?: unknown };
 
