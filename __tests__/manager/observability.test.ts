@@ -142,6 +142,10 @@ describe('TokenManager', () => {
       ],
       ['a negative number of retries', { provider: new FakeProvider({ now: Date.now }), retry: { retries: -1 } }],
       ['a retry factor below 1', { provider: new FakeProvider({ now: Date.now }), retry: { factor: 0 } }],
+      [
+        'no pause between background runs',
+        { provider: new FakeProvider({ now: Date.now }), retry: { backgroundMinDelayMs: 0 } },
+      ],
     ])('throws a ConfigurationError for %s', (_label, options) => {
       expect(() => new TokenManager(options as never)).toThrow(ConfigurationError);
     });

@@ -300,7 +300,10 @@ export function resolveTokenManagerOptions(options: InternalTokenManagerOptions)
   for (const name of Object.keys(DEFAULT_TOKEN_MANAGER_OPTIONS) as Duration[]) ms(name, resolved[name]);
   for (const name of Object.keys(DEFAULT_RETRY_OPTIONS) as (keyof RetryOptions)[])
     if (name.endsWith('Ms')) ms(`retry.${name}`, resolved.retry[name]);
-  const { retries, factor } = resolved.retry;
+  const { retries, factor, backgroundMinDelayMs, backgroundMaxDelayMs } = resolved.retry;
+  // 0 would retry a failing background refresh as fast as the server answers, for as long as the token is valid.
+  const paced = backgroundMinDelayMs > 0 && backgroundMaxDelayMs > 0;
+  check(paced, 'TokenManager options retry.backgroundMinDelayMs and retry.backgroundMaxDelayMs must be above 0');
   const whole = (Number.isInteger(retries) && retries >= 0) || retries === Infinity;
   check(whole, 'TokenManager option retry.retries must be a whole number ≥ 0');
   check(typeof factor === 'number' && factor >= 1, 'TokenManager option retry.factor must be a number ≥ 1');
