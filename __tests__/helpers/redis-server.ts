@@ -277,10 +277,12 @@ export function captureLogger(): { logger: pino.Logger; lines: Array<Record<stri
 
 /** Polls Redis (bounded) until `channel` has `count` subscribers, so a test never races the subscription. */
 export async function untilSubscribers(client: Redis, channel: string, count: number): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt += 1) {
-    const [, subscribers] = (await client.pubsub('NUMSUB', channel)) as [string, number];
-    if (Number(subscribers) === count) return;
+  let subscribers = 0;
+  // Up to 10 s: a loaded machine may take seconds to answer a subscription (the test's own timeout is longer).
+  for (let attempt = 0; attempt < 1_000; attempt += 1) {
+    subscribers = Number(((await client.pubsub('NUMSUB', channel)) as [string, number])[1]);
+    if (subscribers === count) return;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-  throw new Error(`${channel} never had ${count} subscribers`);
+  throw new Error(`${channel} never had ${count} subscribers (${subscribers} at the end)`);
 }

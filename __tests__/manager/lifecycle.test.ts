@@ -5,6 +5,8 @@ import type { TokenManagerOptions } from '../../src/manager/options';
 import type { LifecycleEvent } from '../../src/manager/types';
 import type { DiagnosticsMessage } from '../../src/manager/lifecycle';
 import { startAlixSandbox } from '../../src/sandbox/server';
+import { MemoryTokenStore } from '../../src/stores/memory';
+import type { StoredSession } from '../../src/stores/types';
 import type { AlixSandbox } from '../../src/sandbox/server';
 
 const INSTANT = { minDelayMs: 0, maxDelayMs: 0, randomize: false, retries: 2 };
@@ -63,6 +65,23 @@ describe('TokenManager lifecycle, status and health against the sandbox', () => 
     it('is degraded when the token has less than minValidityMs left', async () => {
       await start().getAccessToken();
       expect(manager.health({ minValidityMs: 60 * 60_000 }).status).toBe('degraded');
+    });
+
+    it('is degraded while the last token set could not be stored, and ok again once one is', async () => {
+      let failing = true;
+      class FailingStore extends MemoryTokenStore {
+        override set(key: string, session: StoredSession): Promise<void> {
+          return failing ? Promise.reject(new Error('READONLY replica')) : super.set(key, session);
+        }
+      }
+      await start({ store: new FailingStore() }).getAccessToken();
+      expect(manager.health()).toEqual({
+        status: 'degraded',
+        reasons: ['the token set is not stored: READONLY replica'],
+      });
+      failing = false;
+      await manager.getAccessToken({ forceRefresh: true });
+      expect(manager.health()).toEqual({ status: 'ok', reasons: [] });
     });
 
     it('is down when no valid token is held and the last sign-in failed', async () => {

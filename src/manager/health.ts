@@ -15,13 +15,16 @@ export interface HealthInput {
   refreshTokenWarningMs: number;
   /** Why the store's refresh lock could not be used at the last try, if it could not. */
   lockUnavailable?: string | undefined;
+  /** Why the last token set could not be written to the store, if it could not. */
+  writeFailing?: string | undefined;
 }
 
 /**
  * - `ok`: a valid token with at least `minValidityMs` left and no failing refresh.
  * - `degraded`: a valid token, but background refreshes fail, the token is close to expiry,
- *   the refresh token expires soon, or the store's breaker or lock cannot be used (an ACL
- *   refusing them, say); also a manager that holds no token yet and has not failed.
+ *   the refresh token expires soon, the store's breaker or lock cannot be used (an ACL
+ *   refusing them, say), or the last token set could not be written to the store; also a
+ *   manager that holds no token yet and has not failed.
  * - `down`: no valid token and the last acquisition failed (or the manager is closed).
  */
 export function assessHealth(input: HealthInput): TokenManagerHealth {
@@ -42,6 +45,7 @@ export function assessHealth(input: HealthInput): TokenManagerHealth {
   if (status.breaker?.unavailable !== undefined)
     reasons.push(`auth breaker unavailable: ${status.breaker.unavailable}`);
   if (input.lockUnavailable !== undefined) reasons.push(`refresh lock unavailable: ${input.lockUnavailable}`);
+  if (input.writeFailing !== undefined) reasons.push(`the token set is not stored: ${input.writeFailing}`);
   const remainingMs = (status.accessTokenExpiresAt ?? now) - now;
   if (remainingMs < minValidityMs)
     reasons.push(`access token expires in ${Math.max(0, Math.round(remainingMs / 1000))} s`);

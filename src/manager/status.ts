@@ -30,6 +30,12 @@ export class SessionStats {
   readonly refreshTokenRejections: Rejections = { count: 0, lastAt: null, current: false };
   /** Why the store's lock could not be used at the last try (an ACL refusing it, say); undefined once it works. */
   lockUnavailable: string | undefined = undefined;
+  /**
+   * Why the last token set could not be written to the store, until a run ends well without a failed write: the
+   * rotated refresh token then lives in this process alone (another replica would spend the old one).
+   */
+  writeFailing: string | undefined = undefined;
+  #runWriteFailed = false;
 
   /** Updates the counters from one lifecycle event. */
   observe(event: LifecycleEvent): void {
@@ -45,6 +51,13 @@ export class SessionStats {
       }
     }
     if (event.type === 'store-failed' && event.operation === 'lock') this.lockUnavailable = event.message;
+    if (event.type === 'refresh-started') this.#runWriteFailed = false;
+    if (event.type === 'store-failed' && event.operation === 'write') {
+      this.writeFailing = event.message;
+      this.#runWriteFailed = true;
+    }
+    const landed = event.type === 'refresh-ended' && ['refreshed', 'signed-in', 'adopted'].includes(event.outcome);
+    if (landed && !this.#runWriteFailed) this.writeFailing = undefined;
     if (event.type === 'lock-waited' && event.outcome !== 'unavailable') this.lockUnavailable = undefined;
   }
 }

@@ -205,7 +205,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   health(options: HealthOptions = {}): TokenManagerHealth {
     const { refreshTokenWarningMs } = this.#options;
     const input = { options, status: this.status(), now: this.#wallNow(), refreshTokenWarningMs };
-    return assessHealth({ ...input, lockUnavailable: this.#stats.lockUnavailable });
+    const { lockUnavailable, writeFailing } = this.#stats;
+    return assessHealth({ ...input, lockUnavailable, writeFailing });
   }
 
   /**
