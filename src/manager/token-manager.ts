@@ -491,10 +491,9 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
  * @throws ConfigurationError naming the option.
  */
 function checkedGetOptions(options: GetAccessTokenOptions | null | undefined): GetAccessTokenOptions {
-  const { signal, forceRefresh } = (options ?? {}) as { signal?: unknown; forceRefresh?: unknown };
+  const { signal, forceRefresh } = callerOptions(options, 'getAccessToken()');
   // Duck-typed: an AbortSignal of another realm (jsdom, a vm context) is not `instanceof` this one's.
   const isSignal = typeof (signal as AbortSignal | null)?.aborted === 'boolean' && 'addEventListener' in Object(signal);
-  assertConfig(typeof (options ?? {}) === 'object', `getAccessToken(): options must be an object`);
   assertConfig(
     forceRefresh == null || typeof forceRefresh === 'boolean',
     'getAccessToken(): forceRefresh must be a boolean',
@@ -509,11 +508,16 @@ function checkedGetOptions(options: GetAccessTokenOptions | null | undefined): G
  * @throws ConfigurationError naming the option.
  */
 function checkedInvalidateOptions(options: InvalidateOptions | null | undefined): InvalidateOptions {
-  const { target, replay } = (options ?? {}) as { target?: unknown; replay?: unknown };
-  assertConfig(typeof (options ?? {}) === 'object', 'invalidate(): options must be an object');
+  const { target, replay } = callerOptions(options, 'invalidate()');
   assertConfig(target === undefined || typeof target === 'string', 'invalidate(): target must be a string');
   assertConfig(replay === undefined || typeof replay === 'boolean', 'invalidate(): replay must be a boolean');
   return options ?? {};
+}
+
+/** A JavaScript caller's options as a record of unknown fields (`null`: none). @throws ConfigurationError else. */
+function callerOptions(options: unknown, method: string): Record<string, unknown> {
+  assertConfig(typeof (options ?? {}) === 'object', `${method}: options must be an object`);
+  return (options ?? {}) as Record<string, unknown>;
 }
 
 /** Numbers the managers whose provider declares no identity, for their own breaker circuits. */

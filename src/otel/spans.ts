@@ -16,8 +16,9 @@ const runKey = (session: string, refreshId: number): string => `${session}\u0000
 
 /** Marks a span failed with the error code only: messages may echo the auth server's text. */
 function fail(span: Span, errorCode: string): void {
-  span.setAttribute(A.errorType, errorTypeOf(errorCode));
-  span.setStatus({ code: otelApi().SpanStatusCode.ERROR, message: errorTypeOf(errorCode) });
+  const errorType = errorTypeOf(errorCode);
+  span.setAttribute(A.errorType, errorType);
+  span.setStatus({ code: otelApi().SpanStatusCode.ERROR, message: errorType });
 }
 
 /** Returns a recorder that turns lifecycle events into spans on `tracer`. */

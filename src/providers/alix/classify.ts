@@ -242,12 +242,12 @@ function toTokenSet(data: unknown, reference: number, fail: Fail): { set: TokenS
   // Described, never quoted: a space, CR/LF, NUL or non-ASCII character would break (or smuggle) the
   // `Authorization` header, and a bearer longer than servers' header limits fails every API call.
   const { length } = accessToken;
-  if (!isHeaderSafeToken(accessToken) || length > MAX_ACCESS_TOKEN_LENGTH)
+  if (length > MAX_ACCESS_TOKEN_LENGTH)
     throw fail(
-      length > MAX_ACCESS_TOKEN_LENGTH
-        ? `has a data.accessToken of ${length} characters, over the ${MAX_ACCESS_TOKEN_LENGTH} a header may carry`
-        : 'has a data.accessToken with characters a Bearer header cannot carry (RFC 6750 b64token)',
+      `has a data.accessToken of ${length} characters, over the ${MAX_ACCESS_TOKEN_LENGTH} a header may carry`,
     );
+  if (!isHeaderSafeToken(accessToken))
+    throw fail('has a data.accessToken with characters a Bearer header cannot carry (RFC 6750 b64token)');
   const shapes: string[] = [];
   const inRange = ({ ms, format }: Expiry, shown: string): number => {
     const sent = format === 'ISO 8601 datetime' ? new Date(ms).toISOString() : String(ms / 1000);
