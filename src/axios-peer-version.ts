@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import axios from 'axios';
-import { ConfigurationError } from './errors';
+import { assertConfig } from './errors';
 import { requireFromHere } from './optional-peer';
 
 /** The oldest axios minor the adapter supports (`axios.getAdapter` is public from 1.5). */
@@ -27,31 +27,21 @@ export interface PeerAxios {
 export const peerAxios = axios as unknown as PeerAxios;
 
 /**
- * Why the installed (peer) axios cannot be used, or undefined when it can: it must be 1.x from
- * {@link MIN_AXIOS_VERSION}, with `AxiosHeaders` and `getAdapter`.
+ * Checks that the installed (peer) axios is one this library can use: 1.x from {@link MIN_AXIOS_VERSION}, with
+ * `AxiosHeaders` and `getAdapter`. The adapter checks it at attach time, `AlixAuthProvider` at construction.
+ *
+ * @throws {ConfigurationError} `<where>: <reason>`, the reason naming the axios and the range to install.
  */
-export function unsupportedPeerReason(candidate: PeerAxios = peerAxios): string | undefined {
+export function assertSupportedPeer(where: string, candidate: PeerAxios = peerAxios): void {
   const version = typeof candidate.VERSION === 'string' ? candidate.VERSION : undefined;
-  const label = version === undefined ? 'the installed axios (no VERSION)' : `axios ${version}`;
+  const label = `${where}: ${version === undefined ? 'the installed axios (no VERSION)' : `axios ${version}`}`;
   // Same major as MIN_AXIOS_VERSION, and at least its minor.
   const [major, minor = 0] = versionParts(version) ?? [];
   const [minMajor, minMinor = 0] = versionParts(MIN_AXIOS_VERSION) ?? [];
   const tooOld = major === undefined || major !== minMajor || minor < minMinor;
-  const incomplete = typeof candidate.AxiosHeaders !== 'function' || typeof candidate.getAdapter !== 'function';
-  if (tooOld) return `${label} is not supported; install axios ${SUPPORTED_AXIOS_RANGE}`;
-  if (incomplete) return `${label} has no AxiosHeaders/getAdapter; install axios ${SUPPORTED_AXIOS_RANGE}`;
-  return undefined;
-}
-
-/**
- * Checks that the installed (peer) axios is one this library can use: what the adapter checks
- * at attach time, and what `AlixAuthProvider` checks at construction.
- *
- * @throws {ConfigurationError} `<where>: <reason>` (see {@link unsupportedPeerReason}).
- */
-export function assertSupportedPeer(where: string, candidate: PeerAxios = peerAxios): void {
-  const reason = unsupportedPeerReason(candidate);
-  if (reason !== undefined) throw new ConfigurationError(`${where}: ${reason}`);
+  assertConfig(!tooOld, `${label} is not supported; install axios ${SUPPORTED_AXIOS_RANGE}`);
+  const complete = typeof candidate.AxiosHeaders === 'function' && typeof candidate.getAdapter === 'function';
+  assertConfig(complete, `${label} has no AxiosHeaders/getAdapter; install axios ${SUPPORTED_AXIOS_RANGE}`);
 }
 
 /**

@@ -119,10 +119,7 @@ export function holdProcessOpen(): () => void {
  * One `unref()`ed timer for a point on `clock`'s timeline, re-armed at will: `arm(at)` replaces
  * the point (`undefined`: none), `cancel()` clears it. A manager's own proactive timer.
  */
-export function timerAt(
-  clock: Clock,
-  onDue: () => void,
-): { arm: (at: number | undefined) => void; cancel: () => void } {
+export function timerAt(clock: Clock, onDue: () => void) {
   let handle: TimerHandle | undefined;
   const cancel = (): void => {
     if (handle !== undefined) clock.clearTimeout(handle);

@@ -8,15 +8,13 @@ import { createRequire } from 'node:module';
 import { peerDependencies } from '../package.json';
 import { MissingPeerError, errorCodeOf, type MissingPeerDetails } from './errors';
 
-/** An optional peer (a key of `peerDependencies`, e.g. `msw`) and the entry that needs it. */
+/**
+ * An optional peer (a key of `peerDependencies`, e.g. `msw`, whose range there is the supported one) and the entry
+ * that needs it.
+ */
 type OptionalPeer = Omit<MissingPeerDetails, 'packageName' | 'range'> & {
   packageName: keyof typeof peerDependencies;
 };
-
-/** The supported range of an optional peer, from `peerDependencies` in package.json. */
-export function peerRange(packageName: OptionalPeer['packageName']): string {
-  return peerDependencies[packageName];
-}
 
 /**
  * `require` as this file would call it: the module's own under CommonJS (and jest), and one made from
@@ -37,15 +35,14 @@ const loaded = new Map<string, unknown>();
  */
 export function loadOptionalPeer<T>(peer: OptionalPeer): T {
   const { packageName } = peer;
-  if (loaded.has(packageName)) return loaded.get(packageName) as T;
   try {
-    loaded.set(packageName, requireFromHere()(packageName));
+    if (!loaded.has(packageName)) loaded.set(packageName, requireFromHere()(packageName));
     return loaded.get(packageName) as T;
   } catch (error) {
     // Only `packageName` itself missing (not one of its own files or dependencies) is a missing peer.
     const code = errorCodeOf(error);
     const notFound = code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND';
     if (!notFound || !(error instanceof Error) || !error.message.includes(`'${packageName}'`)) throw error;
-    throw new MissingPeerError({ ...peer, range: peerRange(packageName) }, { cause: error });
+    throw new MissingPeerError({ ...peer, range: peerDependencies[packageName] }, { cause: error });
   }
 }

@@ -5,7 +5,7 @@
 import axios, { AxiosHeaders } from 'axios';
 import type { AxiosAdapter, InternalAxiosRequestConfig } from 'axios';
 import { attachTokenManager } from '../../src/adapters/axios';
-import { MIN_AXIOS_VERSION, SUPPORTED_AXIOS_RANGE, unsupportedPeerReason } from '../../src/axios-peer-version';
+import { MIN_AXIOS_VERSION, SUPPORTED_AXIOS_RANGE, assertSupportedPeer } from '../../src/axios-peer-version';
 import { ConfigurationError } from '../../src/errors';
 import { FakeTokenSource } from '../helpers/fake-token-source';
 
@@ -77,24 +77,25 @@ describe('attachTokenManager() and the peer axios', () => {
   });
 });
 
-describe('unsupportedPeerReason()', () => {
+describe('assertSupportedPeer()', () => {
   const complete = { AxiosHeaders: class {}, getAdapter: () => async () => ({ status: 200 }) };
 
   it('accepts the installed axios and every 1.x from the minimum', () => {
-    expect(unsupportedPeerReason()).toBeUndefined();
-    expect(unsupportedPeerReason({ ...complete, VERSION: MIN_AXIOS_VERSION })).toBeUndefined();
-    expect(unsupportedPeerReason({ ...complete, VERSION: '1.99.0' })).toBeUndefined();
+    expect(() => assertSupportedPeer('check')).not.toThrow();
+    expect(() => assertSupportedPeer('check', { ...complete, VERSION: MIN_AXIOS_VERSION })).not.toThrow();
+    expect(() => assertSupportedPeer('check', { ...complete, VERSION: '1.99.0' })).not.toThrow();
   });
 
   it.each(['0.27.2', '1.5.1', '2.0.0', undefined])(
     'names axios %s as unsupported and the range to install',
     (version) => {
-      const reason = unsupportedPeerReason({ ...complete, VERSION: version });
-      expect(reason).toMatch(`install axios ${SUPPORTED_AXIOS_RANGE}`);
+      const check = (): void => assertSupportedPeer('check', { ...complete, VERSION: version });
+      expect(check).toThrow(ConfigurationError);
+      expect(check).toThrow(`install axios ${SUPPORTED_AXIOS_RANGE}`);
     },
   );
 
   it('names a 1.x without AxiosHeaders or getAdapter as unsupported', () => {
-    expect(unsupportedPeerReason({ VERSION: '1.6.0', AxiosHeaders: class {} })).toMatch(/getAdapter/);
+    expect(() => assertSupportedPeer('check', { VERSION: '1.6.0', AxiosHeaders: class {} })).toThrow(/getAdapter/);
   });
 });

@@ -111,9 +111,14 @@ describe('loadOptionalPeer()', () => {
   });
 
   it('takes each range from package.json peerDependencies', () => {
-    const { peerRange } = require('../../src/optional-peer') as typeof OptionalPeerModule;
-    expect(peerRange('msw')).toBe(peerDependencies.msw);
-    expect(peerRange('@opentelemetry/api')).toBe(peerDependencies['@opentelemetry/api']);
+    for (const packageName of ['msw', '@opentelemetry/api'] as const) {
+      jest.isolateModules(() => {
+        withoutPackage(packageName);
+        const { loadOptionalPeer } = require('../../src/optional-peer') as typeof OptionalPeerModule;
+        const error = thrownBy(() => loadOptionalPeer({ packageName, entry: 'e', worksWithout: 'w' }));
+        expect(error).toMatchObject({ range: peerDependencies[packageName] });
+      });
+    }
   });
 });
 /* eslint-enable @typescript-eslint/no-require-imports */

@@ -145,6 +145,9 @@ describeRedisCluster('RedisTokenStore on a Redis Cluster (3 masters, 3 replicas)
       await sleep(50);
     }
     await failover;
+    // Calls made from here on go through: a replica whose jittered refresh point came during the failover may
+    // only now reach the auth server, and a call held after this release would hang until its deadline.
+    provider.options.manual = false;
     provider.release();
     for (
       let attempt = 0;
@@ -152,7 +155,6 @@ describeRedisCluster('RedisTokenStore on a Redis Cluster (3 masters, 3 replicas)
       attempt += 1
     )
       await sleep(50);
-    provider.options.manual = false;
 
     // Past the old token's last valid moment: every replica must hold (or get) a new one.
     offsetMs = 55_000;

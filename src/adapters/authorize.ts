@@ -116,9 +116,7 @@ export function createAuthorizer(
     }
     const replayed = await attempt.send(fresh, true);
     // A token minted after this request started is rejected too: a storm at this target.
-    if (replayed.status !== undefined && retryStatuses.has(replayed.status)) {
-      manager.invalidate(fresh, { target, replay: true });
-    }
+    if (retryStatuses.has(replayed.status)) manager.invalidate(fresh, { target, replay: true });
     return replayed;
   };
   return { origins, send };

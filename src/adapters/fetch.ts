@@ -111,12 +111,11 @@ export function createAuthorizedFetch(
   const authorizedFetch: AuthorizedFetch = (input, init) => send(input, init, 0);
   const send = async (input: FetchInput, init: AuthorizedFetchInit | undefined, hops: number): Promise<Response> => {
     const fetchImpl = options.fetch ?? (globalThis.fetch === authorizedFetch ? platformFetch : globalThis.fetch);
-    const request = isRequest(input) ? input : undefined;
-    const url = request === undefined ? String(input) : request.url;
+    const call = callOf(input, init);
+    const { request, url, method, follow } = call;
     if (!isAllowedUrl(authorizer.origins, url)) return fetchImpl(input, init);
     // Sent is the URL judged: a URL object (or any input fetch stringifies) may change while the token is awaited.
     const target = request ?? url;
-    const follow = (init?.redirect ?? request?.redirect ?? 'follow') === 'follow';
     // Bodies held in memory (string, URLSearchParams, ArrayBuffer and views, Blob, FormData) can be sent again; a
     // stream cannot, nor a Request whose body was already read. fetch sends a plain object as "[object Object]".
     // A null `init.body` is no body of its own: fetch then sends the Request's, as when it is left out.
@@ -126,7 +125,6 @@ export function createAuthorizedFetch(
     let first: Response | undefined;
     let spare: Request | undefined;
     let namedSession: string | undefined;
-    const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
     const sending = authorizer.send({
       method,
       url: () => new URL(url),
@@ -149,7 +147,7 @@ export function createAuthorizedFetch(
       throw error;
     });
     if (response === first) releaseBodies(spare?.body);
-    const hop = follow ? redirectHop(response, url, method, request, init, hops) : undefined;
+    const hop = follow ? redirectHop(response, call, hops) : undefined;
     if (hop === undefined) return response;
     // The hops act for the session of the request: `sessionKey` would read another one (or none) from a hop's URL.
     return send(hop.url, namedSession === undefined ? hop.init : { ...hop.init, alixSession: namedSession }, hops + 1);
@@ -159,44 +157,27 @@ export function createAuthorizedFetch(
 
 /**
  * `fetchImpl` with the redirects of a request that follows them followed here, by fetch's rules (see
- * {@link nextHop}): a hop to another origin never keeps the caller's `Authorization`, whatever `fetchImpl` does
+ * {@link redirectHop}): a hop to another origin never keeps the caller's `Authorization`, whatever `fetchImpl` does
  * (node-fetch keeps it on a redirect to another port or a subdomain). For the axios fetch adapter's `env.fetch`.
  */
 export function followingRedirects(fetchImpl: typeof fetch): typeof fetch {
   const follow = async (input: FetchInput, init: FetchInit | undefined, hops: number): Promise<Response> => {
-    const request = isRequest(input) ? input : undefined;
-    if ((init?.redirect ?? request?.redirect ?? 'follow') !== 'follow') return fetchImpl(input, init);
+    const call = callOf(input, init);
+    if (!call.follow) return fetchImpl(input, init);
     const response = await fetchImpl(input, { ...init, redirect: 'manual' });
-    const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
-    const hop = redirectHop(response, request?.url ?? String(input), method, request, init, hops);
+    const hop = redirectHop(response, call, hops);
     return hop === undefined ? response : follow(hop.url, hop.init, hops + 1);
   };
   return (input, init) => follow(input, init, 0);
 }
 
-/** Where `response` sends a request that follows redirects, its body released; undefined when it is the answer. */
-function redirectHop(
-  response: Response,
-  url: string,
-  method: string,
-  request: Request | undefined,
-  init: FetchInit | undefined,
-  hops: number,
-): { url: string; init: AuthorizedFetchInit } | undefined {
-  const location = REDIRECT_STATUSES.has(response.status) ? response.headers.get('location') : null;
-  let hop: ReturnType<typeof nextHop>;
-  try {
-    hop = location === null ? undefined : nextHop(url, location, response.status, method, request, init);
-    if (hop !== undefined && hops >= MAX_REDIRECTS) {
-      throw new TypeError(`fetch failed: more than ${MAX_REDIRECTS} redirects`);
-    }
-  } catch (error) {
-    // The call fails: nobody will read this redirect's body, and it holds a connection.
-    releaseBodies(response.body);
-    throw error;
-  }
-  if (hop !== undefined) releaseBodies(response.body);
-  return hop;
+/** What fetch reads off a call: the `Request` given (if any), the URL, the method, and whether it follows redirects. */
+function callOf(input: FetchInput, init: AuthorizedFetchInit | undefined) {
+  const request = isRequest(input) ? input : undefined;
+  const url = request === undefined ? String(input) : request.url;
+  const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
+  const follow = (init?.redirect ?? request?.redirect ?? 'follow') === 'follow';
+  return { request, url, method, follow, init };
 }
 
 /** Redirect statuses whose `Location` fetch follows. */
@@ -206,33 +187,33 @@ const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]
 const MAX_REDIRECTS = 20;
 
 /**
- * The request a redirect leads to, by fetch's rules: a 303 (and a POST's 301 or 302) becomes a bodiless GET
- * without the body's headers; a hop to another origin loses the caller's credentials headers. Undefined when
- * the body must be sent again (307, 308) and cannot be (a stream, a `Request`'s): the caller gets the redirect.
+ * Where `response` sends a call that follows redirects, by fetch's rules, its body released; undefined when it is the
+ * answer. A 303 (and a POST's 301 or 302) becomes a bodiless GET without the body's headers; a hop to another origin
+ * loses the caller's credentials headers. A 307 or 308 whose body must be sent again and cannot be (a stream, a
+ * `Request`'s) is the answer too: the caller gets the redirect.
+ * @throws {TypeError} as fetch fails: a redirect to an invalid or non-http(s) URL, or more than 20 redirects.
  */
-function nextHop(
-  from: string,
-  location: string,
-  status: number,
-  method: string,
-  request: Request | undefined,
-  init: AuthorizedFetchInit | undefined,
-): { url: string; init: AuthorizedFetchInit } | undefined {
-  const target = URL.canParse(location, from) ? new URL(location, from) : undefined;
+function redirectHop(response: Response, { request, url, method, init }: ReturnType<typeof callOf>, hops: number) {
+  const { status } = response;
+  const location = REDIRECT_STATUSES.has(status) ? response.headers.get('location') : null;
+  if (location === null) return undefined;
+  const target = URL.canParse(location, url) ? new URL(location, url) : undefined;
   // fetch fails such a redirect: a `data:` or `blob:` target would answer for the API, from this process.
-  if (target === undefined || !/^https?:$/.test(target.protocol)) {
-    throw new TypeError('fetch failed: a redirect to an invalid or non-http(s) URL');
-  }
+  const invalid = target === undefined || !/^https?:$/.test(target.protocol);
   const bodiless = (status === 303 && method !== 'HEAD') || ((status === 301 || status === 302) && method === 'POST');
   // A Request's own body (sent when `init.body` is left out or null) was read by the first send, and the hop below
   // is built from `init` alone.
   const requestBody = init?.body == null && request?.body != null;
   const hasBody = init?.body != null || requestBody;
-  if (!bodiless && hasBody && (requestBody || !isReplayableBody(init?.body))) return undefined;
+  if (!invalid && !bodiless && hasBody && (requestBody || !isReplayableBody(init?.body))) return undefined;
+  // Followed or failed, the call is done with this redirect: its body holds a connection.
+  releaseBodies(response.body);
+  if (invalid) throw new TypeError('fetch failed: a redirect to an invalid or non-http(s) URL');
+  if (hops >= MAX_REDIRECTS) throw new TypeError(`fetch failed: more than ${MAX_REDIRECTS} redirects`);
   const headers = new Headers(init?.headers ?? request?.headers);
   const dropped = [
     ...(bodiless ? ['content-encoding', 'content-language', 'content-location', 'content-type'] : []),
-    ...(target.origin === new URL(from).origin ? [] : ['authorization', 'proxy-authorization', 'cookie']),
+    ...(target.origin === new URL(url).origin ? [] : ['authorization', 'proxy-authorization', 'cookie']),
   ];
   for (const name of dropped) headers.delete(name);
   const body = bodiless ? undefined : init?.body;

@@ -140,10 +140,11 @@ function isBearerUrl(origins: OriginSet, url: string | URL | undefined): boolean
 }
 
 /**
- * Validates `retryStatuses`: integer HTTP statuses 400–599.
+ * Validates `retryStatuses`: integer HTTP statuses 400–599. Any answer's status can be looked up in the set, an
+ * absent one (a network error) included: that one is never in it.
  * @throws {ConfigurationError} otherwise.
  */
-export function parseRetryStatuses(statuses: readonly number[], where: string): ReadonlySet<number> {
+export function parseRetryStatuses(statuses: readonly number[], where: string): ReadonlySet<number | undefined> {
   assertConfig(
     Array.isArray(statuses) && statuses.every((s) => Number.isInteger(s) && s >= 400 && s <= 599),
     `${where}: \`retryStatuses\` must be an array of HTTP error statuses (400–599)`,

@@ -108,8 +108,7 @@ export function redactAxiosError(error: unknown): void {
       if (!isObject(holder)) continue;
       if (isObject(holder.config)) {
         redactHeaders(holder.config.headers);
-        hide(holder.config, 'httpAgent');
-        hide(holder.config, 'httpsAgent');
+        for (const agent of ['httpAgent', 'httpsAgent']) hide(holder.config, agent);
       }
       redactRequest(holder.request);
       hide(holder, 'request');

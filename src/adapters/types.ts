@@ -1,4 +1,4 @@
-import type { InvalidateOptions, InvalidateResult, ReplayReport } from '../manager/types';
+import type { GetAccessTokenOptions, InvalidateOptions, InvalidateResult, ReplayReport } from '../manager/types';
 
 /**
  * What the HTTP adapters need from a token manager: a token now, and a way to report that
@@ -6,7 +6,7 @@ import type { InvalidateOptions, InvalidateResult, ReplayReport } from '../manag
  */
 export interface AccessTokenSource {
   /** Resolves to an access token that is valid now. */
-  getAccessToken(options?: { signal?: AbortSignal; forceRefresh?: boolean }): Promise<string>;
+  getAccessToken(options?: GetAccessTokenOptions): Promise<string>;
   /**
    * Reports that a server rejected `rejectedAccessToken`. When it is still the held token
    * the manager refreshes (once, however many callers report it); a token that has

@@ -44,10 +44,9 @@ const OUTAGE_NOTE = 'auth server answers the next 3 refreshes with 503';
  */
 export async function runDemo(options: DemoOptions = {}) {
   const settings = { ...DEFAULT_DEMO_OPTIONS, ...definedOnly(options) };
-  const { concurrency } = settings;
+  const { concurrency, accessTokenTtlMs: ttlMs } = settings;
   const concurrencyValid = Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= MAX_DEMO_CONCURRENCY;
   assertConfig(concurrencyValid, `runDemo(): concurrency must be a whole number from 1 to ${MAX_DEMO_CONCURRENCY}`);
-  const ttlMs = settings.accessTokenTtlMs;
   return runDemoLoops(settings, (run: DemoRun) => {
     const { sandbox } = run;
     const manager = new TokenManager({
@@ -76,8 +75,8 @@ export async function runDemo(options: DemoOptions = {}) {
       client: manager,
       banner:
         `Alix sandbox at ${sandbox.url} — access tokens live ${ttlMs / 1000} s; ` +
-        `${settings.concurrency} request loops for ${settings.durationMs / 1000} s`,
-      loops: Array.from({ length: settings.concurrency }, (_, index) => String(index)),
+        `${concurrency} request loops for ${settings.durationMs / 1000} s`,
+      loops: Array.from({ length: concurrency }, (_, index) => String(index)),
       request: (api) => api.get('/api/v2/cards'),
       recovered: () => {
         recovered = true;
@@ -99,7 +98,7 @@ export async function runDemo(options: DemoOptions = {}) {
       },
       summarize: (durationMs: number, latencyMs: DemoLatency) => ({
         durationMs,
-        concurrency: settings.concurrency,
+        concurrency,
         ...counts,
         server401s: sandbox.counters().resource401s, // each replayed once by the interceptor
         refreshes: manager.status().refreshCount, // token sets obtained: refreshes plus sign-ins

@@ -69,10 +69,8 @@ export interface AcquireRequest {
   signal: AbortSignal;
   /** When the retries must stop, on the timeline. */
   deadline: number;
-  /** The session held now, if any (perhaps expired or rejected). */
+  /** The session held now, if any (perhaps expired, or rejected by a server: never to be adopted again). */
   held: TokenSet | undefined;
-  /** The held access token a server rejected, never to be adopted again. */
-  rejectedToken: string | undefined;
   seed: RefreshTokenSeed | undefined;
   record: RunRecord;
 }
@@ -82,7 +80,7 @@ export interface AcquireResult {
   readonly tokens: TokenSet;
   readonly source: Exclude<TokenOrigin, 'seeded'>;
   /** The refresh token was refused, so the run signed in. */
-  readonly refreshRejected: boolean;
+  readonly refreshTokenRejected?: boolean;
 }
 
 type LockOutcome = { kind: 'acquired'; lock: RefreshLock } | { kind: 'published' } | { kind: 'unavailable' };
@@ -97,21 +95,25 @@ export async function acquireTokens(context: AcquireContext, request: AcquireReq
     // No lock wait behind other replicas' runs that the breaker refuses too: adopt what one of
     // them may have published, or fail at once.
     const stored = await step(request, 'store', () => readSession(context));
-    if (isNewerSession(context, stored, request)) return adopted(stored);
+    if (isNewerSession(context, stored, request.held)) return { tokens: stored, source: 'adopted' };
     throw refused;
   }
   for (let round = 1; ; round += 1) {
     const lock = await step(request, 'lock', () => takeLock(context, request.signal, round));
     try {
       const stored = await step(request, 'store', () => readSession(context));
-      if (isNewerSession(context, stored, request)) return adopted(stored);
+      if (isNewerSession(context, stored, request.held)) return { tokens: stored, source: 'adopted' };
       // Another process published a session this one cannot use (the rejected one, say): queue again.
       if (lock.kind === 'published') continue;
       const obtained = await step(request, 'auth', () => callProvider(context, request, stored));
       if (obtained.source !== 'adopted') await writeSession(context, obtained.tokens);
       return obtained;
     } finally {
-      if (lock.kind === 'acquired') await storeCallQuietly(context, 'release', () => lock.lock.release());
+      // A failed release is reported, not thrown: the run's outcome stands.
+      if (lock.kind === 'acquired') {
+        const release = storeCall(context, () => lock.lock.release());
+        await release.catch((error: unknown) => reportStoreFailure(context, 'release', error));
+      }
     }
   }
 }
@@ -147,23 +149,17 @@ export async function readSession(context: AcquireContext, quiet = false): Promi
   return stored.tokens;
 }
 
-function adopted(tokens: TokenSet): AcquireResult {
-  return { tokens, source: 'adopted', refreshRejected: false };
-}
-
 /**
  * A stored session is adopted instead of refreshing when another writer got there first:
- * it is neither the held token nor a rejected one, lives longer than the held one, and has
- * more than `expirySkewMs` left.
+ * it is not the held token (which may be a rejected one), lives longer than the held one, and
+ * has more than `expirySkewMs` left.
  */
 export function isNewerSession(
   context: AcquireContext,
   stored: TokenSet | undefined,
-  request: Pick<AcquireRequest, 'held' | 'rejectedToken'>,
+  held: TokenSet | undefined,
 ): stored is TokenSet {
-  if (stored === undefined) return false;
-  const { held } = request;
-  if (stored.accessToken === request.rejectedToken || stored.accessToken === held?.accessToken) return false;
+  if (stored === undefined || stored.accessToken === held?.accessToken) return false;
   if (held !== undefined && stored.accessTokenExpiresAt <= held.accessTokenExpiresAt) return false;
   return stored.accessTokenExpiresAt - context.expirySkewMs > context.wallNow();
 }
@@ -175,27 +171,14 @@ function storeCall<T>(context: AcquireContext, call: () => Promise<T>): Promise<
 }
 
 /**
- * A store write or lock release whose failure is reported, not thrown: after a failed write the
- * new refresh token exists only in memory, and serving it beats losing it.
+ * Writes a session the provider issued to the store. A failure is reported with the set's secrets redacted (a
+ * store's message may echo them), not thrown: the new refresh token then exists only in memory, and serving it
+ * beats losing it.
  */
-function storeCallQuietly(
-  context: AcquireContext,
-  operation: 'write' | 'release',
-  call: () => Promise<unknown>,
-  secrets: readonly string[] = [],
-) {
-  return storeCall(context, call).catch((error: unknown) => reportStoreFailure(context, operation, error, secrets));
-}
-
-/** Writes a session the provider issued to the store; a failure is reported (the set is still served). */
-function writeSession(context: AcquireContext, tokens: TokenSet): Promise<unknown> {
-  const session = { identity: context.identity, tokens };
-  return storeCallQuietly(context, 'write', () => context.store.set(context.storeKey, session), secretsOf(tokens));
-}
-
-/** The secrets of a token set, as a store's error message might echo them. */
-function secretsOf(tokens: TokenSet): string[] {
-  return [tokens.accessToken, tokens.refreshToken].filter((secret): secret is string => typeof secret === 'string');
+function writeSession(context: AcquireContext, tokens: TokenSet): Promise<void> {
+  const secrets = [tokens.accessToken, tokens.refreshToken ?? ''];
+  const write = storeCall(context, () => context.store.set(context.storeKey, { identity: context.identity, tokens }));
+  return write.catch((error: unknown) => reportStoreFailure(context, 'write', error, secrets));
 }
 
 type StoreOperation = LifecycleEventOf<'store-failed'>['operation'];
@@ -268,7 +251,7 @@ async function attempts(
   operation: AuthOperation,
   previous: Partial<TokenSet> | undefined,
   call: () => Promise<TokenSet>,
-  refreshRejected = false,
+  refreshTokenRejected = false,
 ): Promise<AcquireResult> {
   const { lifecycle, wallNow, clock, breaker } = context;
   const { refreshId, signal, record } = request;
@@ -293,7 +276,7 @@ async function attempts(
       // Another replica may already hold that refresh's result. Asked before queuing for a call,
       // and not an auth call itself.
       const stored = await step(request, 'store', () => readSession(context));
-      if (isNewerSession(context, stored, request)) return adopted(stored);
+      if (isNewerSession(context, stored, request.held)) return { tokens: stored, source: 'adopted' };
       record.stage = 'auth';
     }
     // The pool's cap first, the breaker second: a call that queued while the breaker opened is refused, not sent.
@@ -331,7 +314,7 @@ async function attempts(
     // Abandoned (deadline, close) while the server answered: nobody is served this set, but the server may
     // have rotated the refresh token: stored, the next run adopts it (or refreshes with it) instead of a spent one.
     if (signal.aborted) await writeSession(context, tokens);
-    return { tokens, source: operation === 'refresh' ? 'refreshed' : 'signed-in', refreshRejected };
+    return { tokens, source: operation === 'refresh' ? 'refreshed' : 'signed-in', refreshTokenRejected };
   };
 
   try {

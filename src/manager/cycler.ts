@@ -42,8 +42,7 @@ export type FailureState =
 
 /** What a caller should do now. */
 export type Decision =
-  | { readonly kind: 'serve'; readonly token: string }
-  | { readonly kind: 'serve-and-refresh'; readonly token: string }
+  | { readonly kind: 'serve' | 'serve-and-refresh'; readonly token: string }
   | { readonly kind: 'wait'; readonly reason: RefreshReason }
   | { readonly kind: 'fail-fast'; readonly error: Error };
 

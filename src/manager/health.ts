@@ -1,4 +1,5 @@
 /** `health()`: a readiness verdict from a status snapshot. Pure. */
+import type { SessionStats } from './status';
 import type { HealthOptions, TokenManagerHealth, TokenManagerStatus } from './types';
 
 /** Defaults of `health()` options. */
@@ -13,10 +14,8 @@ export interface HealthInput {
   options: HealthOptions;
   /** A refresh token with less than this left is "expiring soon". */
   refreshTokenWarningMs: number;
-  /** Why the store's refresh lock could not be used at the last try, if it could not. */
-  lockUnavailable?: string | undefined;
-  /** Why the last token set could not be written to the store, if it could not. */
-  writeFailing?: string | undefined;
+  /** Why the store's refresh lock could not be used at the last try, why the last token set is not stored. */
+  stats: Pick<SessionStats, 'lockUnavailable' | 'writeFailing'>;
 }
 
 /**
@@ -44,8 +43,9 @@ export function assessHealth(input: HealthInput): TokenManagerHealth {
   // Protection lost quietly is still lost: say so while a valid token hides it.
   if (status.breaker?.unavailable !== undefined)
     reasons.push(`auth breaker unavailable: ${status.breaker.unavailable}`);
-  if (input.lockUnavailable !== undefined) reasons.push(`refresh lock unavailable: ${input.lockUnavailable}`);
-  if (input.writeFailing !== undefined) reasons.push(`the token set is not stored: ${input.writeFailing}`);
+  const { lockUnavailable, writeFailing } = input.stats;
+  if (lockUnavailable !== undefined) reasons.push(`refresh lock unavailable: ${lockUnavailable}`);
+  if (writeFailing !== undefined) reasons.push(`the token set is not stored: ${writeFailing}`);
   const remainingMs = (status.accessTokenExpiresAt ?? now) - now;
   if (remainingMs < minValidityMs)
     reasons.push(`access token expires in ${Math.max(0, Math.round(remainingMs / 1000))} s`);

@@ -3,9 +3,8 @@
  * snapshot built from them and the cycler.
  */
 import { ErrorCodes, errorCodeOf } from '../errors';
-import type { BreakerLink } from './breaker';
 import type { RefreshCycler } from './cycler';
-import type { LifecycleEvent, TokenManagerState, TokenManagerStatus } from './types';
+import type { LifecycleEvent, TokenManagerStatus } from './types';
 
 type Counts = TokenManagerStatus['counts'];
 type Rejections = TokenManagerStatus['refreshTokenRejections'];
@@ -62,17 +61,11 @@ export class SessionStats {
   }
 }
 
-/** What the snapshot needs besides the cycler and the counters. */
-export interface SnapshotInput {
-  closed: boolean;
-  refreshing: boolean;
-  /** Timeline now. */
-  now: number;
-  /** Wall clock minus timeline now: turns planned timeline points into epoch ms. */
-  wallOffset: number;
-  /** The manager's breaker, if it has one. */
-  breaker?: BreakerLink | undefined;
-}
+/**
+ * What the snapshot takes from the manager besides the cycler and the counters: its state, its breaker, and the
+ * wall clock minus the timeline now (which turns planned timeline points into epoch ms).
+ */
+export type SnapshotInput = Pick<TokenManagerStatus, 'state' | 'breaker'> & { wallOffset: number };
 
 /** The `status()` snapshot: integer epoch ms, no secrets. */
 export function snapshotStatus(cycler: RefreshCycler, stats: SessionStats, input: SnapshotInput): TokenManagerStatus {
@@ -82,7 +75,7 @@ export function snapshotStatus(cycler: RefreshCycler, stats: SessionStats, input
   const offset = held?.wallOffset ?? input.wallOffset;
   const planned = failure.kind === 'retrying' || failure.kind === 'fail-fast' ? failure.nextAttemptAt + offset : null;
   return {
-    state: stateOf(cycler, input),
+    state: input.state,
     accessTokenExpiresAt: integer(held?.tokens.accessTokenExpiresAt),
     refreshTokenExpiresAt: integer(held?.tokens.refreshTokenExpiresAt ?? cycler.seed?.refreshTokenExpiresAt),
     nextRefreshAt: held === undefined || held.rejected ? null : integer(held.refreshAt + offset),
@@ -96,20 +89,8 @@ export function snapshotStatus(cycler: RefreshCycler, stats: SessionStats, input
     refreshCount: stats.refreshCount,
     counts: { ...stats.counts },
     refreshTokenRejections: { ...stats.refreshTokenRejections },
-    breaker: input.breaker?.snapshot() ?? null,
+    breaker: input.breaker,
   };
-}
-
-/** The `state` of the snapshot, also read alone (a pool counts it for every session). */
-export function stateOf(
-  cycler: RefreshCycler,
-  input: Pick<SnapshotInput, 'closed' | 'refreshing' | 'now'>,
-): TokenManagerState {
-  if (input.closed) return 'closed';
-  if (input.refreshing) return 'refreshing';
-  if (cycler.isValid(input.now)) return 'valid';
-  if (cycler.failure.kind !== 'none') return 'failed';
-  return cycler.held === undefined ? 'idle' : 'expired';
 }
 
 function integer(value: number | null | undefined): number | null {

@@ -4,7 +4,6 @@ import type { Clock } from '../clock';
 import { TokenManagerClosedError, assertConfig, errorCodeOf } from '../errors';
 import { createLogger } from '../logger';
 import { MemoryTokenStore } from '../stores/memory';
-import type { TokenStore } from '../stores/types';
 import { startingPoint } from '../token-set';
 import type { TokenSet } from '../token-set';
 import { waitWithSignal } from '../wait-with-signal';
@@ -17,7 +16,7 @@ import { assessHealth } from './health';
 import { Lifecycle } from './lifecycle';
 import { backoffPolicies, resolveTokenManagerOptions } from './options';
 import type { ResolvedTokenManagerOptions, ScheduledRefresh, TokenManagerOptions } from './options';
-import { SessionStats, snapshotStatus, stateOf } from './status';
+import { SessionStats, snapshotStatus } from './status';
 import type {
   GetAccessTokenOptions,
   HealthOptions,
@@ -95,7 +94,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     super();
     const resolved = resolveTokenManagerOptions(options);
     this.#options = resolved;
-    this.#wallNow = resolved.now ?? ((): number => systemClock.now());
+    this.#wallNow = resolved.now ?? systemClock.now;
     this.#time = resolved.now ?? monotonicClock();
     this.#clock = { ...systemClock, ...resolved.timers, now: this.#time };
     const provided = resolved.provider.identity;
@@ -191,22 +190,23 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
 
   /** A snapshot of the session with no secrets: state, expiries, last error, counters. */
   status(): TokenManagerStatus {
-    const now = this.#time();
-    const state = { closed: this.#closed, refreshing: this.#flight !== undefined, breaker: this.#acquire.breaker };
-    return snapshotStatus(this.#cycler, this.#stats, { ...state, now, wallOffset: this.#wallNow() - now });
+    const input = { state: this.state, breaker: this.#acquire.breaker?.snapshot() ?? null };
+    return snapshotStatus(this.#cycler, this.#stats, { ...input, wallOffset: this.#wallNow() - this.#time() });
   }
 
-  /** What `status().state` says, without building the rest of the snapshot. */
+  /** What `status().state` says, without building the rest of the snapshot (a pool counts it for every session). */
   get state(): TokenManagerState {
-    return stateOf(this.#cycler, { closed: this.#closed, refreshing: this.#flight !== undefined, now: this.#time() });
+    if (this.#closed) return 'closed';
+    if (this.#flight !== undefined) return 'refreshing';
+    if (this.#cycler.isValid(this.#time())) return 'valid';
+    if (this.#cycler.failure.kind !== 'none') return 'failed';
+    return this.#cycler.held === undefined ? 'idle' : 'expired';
   }
 
   /** A readiness verdict: `ok`, `degraded` or `down`, with reasons (see docs/observability.md). */
   health(options: HealthOptions = {}): TokenManagerHealth {
-    const { refreshTokenWarningMs } = this.#options;
-    const input = { options, status: this.status(), now: this.#wallNow(), refreshTokenWarningMs };
-    const { lockUnavailable, writeFailing } = this.#stats;
-    return assessHealth({ ...input, lockUnavailable, writeFailing });
+    const input = { options, status: this.status(), now: this.#wallNow(), stats: this.#stats };
+    return assessHealth({ ...input, refreshTokenWarningMs: this.#options.refreshTokenWarningMs });
   }
 
   /**
@@ -316,7 +316,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const abort = new AbortController();
     const record: RunRecord = { stage: 'store', attempts: 0, lastError: undefined };
     const request = {
-      ...this.#current(),
+      held: this.#cycler.held?.tokens,
       refreshId: id,
       signal: abort.signal,
       deadline: from + Math.min(acquireTimeoutMs, retry.maxRetryTimeMs),
@@ -365,8 +365,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     // A listener of an event #install emitted closed the manager: its callers get no token.
     if (this.#closed) throw new TokenManagerClosedError();
     const { accessTokenExpiresAt, refreshTokenExpiresAt = null } = tokens;
-    const obtained = { accessTokenExpiresAt, refreshTokenExpiresAt, refreshTokenRejected: result.refreshRejected };
-    this.#lifecycle.emit({ ...ended, outcome: result.source, ...obtained });
+    const { source: outcome, refreshTokenRejected = false } = result;
+    this.#lifecycle.emit({ ...ended, outcome, accessTokenExpiresAt, refreshTokenExpiresAt, refreshTokenRejected });
     return tokens.accessToken;
   }
 
@@ -395,8 +395,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   #install(tokens: TokenSet, source: TokenOrigin): TokenSet {
     const now = this.#time();
     const wall = this.#wallNow();
-    const { store } = this.#acquire;
-    if (!this.#closed) this.#unwatch ??= this.#watch(store);
+    if (!this.#closed) this.#unwatch ??= this.#watch();
     const held = this.#cycler.install(tokens, source, now, wall, this.#unwatch !== undefined);
     this.#syncHot();
     if (source === 'adopted')
@@ -412,9 +411,9 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
    * Watches the store for hand-overs, if it announces them. A `watch()` that throws is reported and
    * left: the refresh timer covers a missed hand-over, while a throw here would drop the tokens just obtained.
    */
-  #watch(store: TokenStore): (() => void) | undefined {
+  #watch(): (() => void) | undefined {
     try {
-      return store.watch?.(this.storeKey, () => this.#onPublished());
+      return this.#acquire.store.watch?.(this.storeKey, () => this.#onPublished());
     } catch (error) {
       reportStoreFailure(this.#acquire, 'watch', error);
       return undefined;
@@ -430,10 +429,9 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     if (this.#closed || this.#draining || this.#adopting || this.#flight !== undefined) return;
     this.#adopting = true;
     const held = this.#cycler.held;
-    const current = this.#current();
     readSession(this.#acquire, true)
       .then((stored) => {
-        const newer = isNewerSession(this.#acquire, stored, current);
+        const newer = isNewerSession(this.#acquire, stored, held?.tokens);
         // Installed only if nothing changed meanwhile (a run started, or ended with its own session).
         const unchanged = !this.#closed && this.#flight === undefined && this.#cycler.held === held;
         if (newer && unchanged) this.#install(stored, 'adopted');
@@ -442,12 +440,6 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       .finally(() => {
         this.#adopting = false;
       });
-  }
-
-  /** The held session as a run sees it: its tokens, and the access token a server rejected. */
-  #current(): { held: TokenSet | undefined; rejectedToken: string | undefined } {
-    const held = this.#cycler.held;
-    return { held: held?.tokens, rejectedToken: held?.rejected === true ? held.tokens.accessToken : undefined };
   }
 
   /**

@@ -165,14 +165,11 @@ type LifecyclePoint =
       /** True when the refresh token was rejected and a full sign-in followed. */
       refreshTokenRejected?: boolean;
     }
-  /** One auth call (refresh or sign-in) is about to be made; `attempt` 1 is the run's first of its operation. */
-  | { type: 'auth-call-started'; refreshId: number; operation: AuthOperation; attempt: number }
-  | {
+  /** One auth call (refresh or sign-in) is about to be made. */
+  | (AuthCall & { type: 'auth-call-started' })
+  | (AuthCall & {
       /** One auth call ended. */
       type: 'auth-call-ended';
-      refreshId: number;
-      operation: AuthOperation;
-      attempt: number;
       outcome: 'success' | 'failure';
       durationMs: number;
       errorCode?: string;
@@ -180,18 +177,15 @@ type LifecyclePoint =
       status?: number;
       /** A refresh whose request may have reached the server before the connection broke: the store is re-read. */
       ambiguous?: boolean;
-    }
-  | {
+    })
+  | (AuthCall & {
       /** Failed auth call `attempt` will be retried after `delayMs`. */
       type: 'retry-scheduled';
-      refreshId: number;
-      operation: AuthOperation;
-      attempt: number;
       delayMs: number;
       errorCode: string;
       /** True for the next background attempt after a failed run (a valid token is still held). */
       background: boolean;
-    }
+    })
   | { type: 'invalidated'; result: InvalidateResult }
   /** An HTTP adapter replayed a request after its token was rejected with `status`; `origin` has no path or query. */
   | { type: 'replayed'; adapter: 'axios' | 'fetch'; status: number; method: string; origin: string }
@@ -224,6 +218,9 @@ type LifecyclePoint =
    */
   | { type: 'breaker-changed'; state: BreakerState; retryAfterMs?: number }
   | { type: 'closed' };
+
+/** The auth call an event is about: its run, its operation, its `attempt` (1: the run's first of its operation). */
+type AuthCall = { refreshId: number; operation: AuthOperation; attempt: number };
 
 /** The `type` of a {@link LifecycleEvent}. */
 export type LifecycleEventType = LifecycleEvent['type'];

@@ -3,8 +3,7 @@
  * arrive, and one observable gauge read from `status()` at collection time.
  */
 import type { Attributes, Meter, ObservableResult } from '@opentelemetry/api';
-import { errorTypeOf } from './recorder';
-import type { InstrumentedLifecycleEvent, LifecycleRecorder } from './recorder';
+import { errorTypeOf, type InstrumentedLifecycleEvent, type LifecycleRecorder } from './recorder';
 import { ATTRIBUTES as A, METRIC_NAMES } from './names';
 import { otelApi } from './peer';
 

@@ -4,8 +4,7 @@
  * by `refreshId` within a session (a pool's sessions count their runs independently).
  */
 import type { Attributes, Context, Span, Tracer } from '@opentelemetry/api';
-import { errorTypeOf } from './recorder';
-import type { InstrumentedLifecycleEvent, LifecycleRecorder } from './recorder';
+import { errorTypeOf, type InstrumentedLifecycleEvent, type LifecycleRecorder } from './recorder';
 import { ATTRIBUTES as A, SPAN_EVENT_NAMES, SPAN_NAMES } from './names';
 import { otelApi } from './peer';
 

@@ -5,12 +5,12 @@
 import { randomUUID } from 'node:crypto';
 import { sleep, systemClock } from '../clock';
 import { ConfigurationError, assertConfig } from '../errors';
-import { MALFORMED_BODY, SandboxErrorCodes, failureEnvelope, successEnvelope } from './envelope';
+import { MALFORMED_BODY, SandboxErrorCodes, TOKEN_PROBLEMS, failureEnvelope, successEnvelope } from './envelope';
 import { FaultQueue, checkUserEmail, type SandboxAuthEndpoint, type SandboxFault } from './faults';
 import { verifyAlixSignature } from './keys';
 import { resolveSandboxOptions, type AlixSandboxOptions, type ResolvedSandboxOptions } from './options';
-import { SandboxTokenRegistry, type IssuedToken, type TokenProblem, type TokenSession } from './state';
-import type { AlixSandboxControl, SandboxAuthCallEvent, SandboxAuthCallListener, SandboxCounters } from './types';
+import { SandboxTokenRegistry, type IssuedToken, type TokenSession } from './state';
+import type { SandboxAuthCallEvent, SandboxAuthCallListener, SandboxCounters } from './types';
 import type { SandboxReply, SandboxRequest, SandboxResponse, SandboxUserAuthCalls, SandboxUserCounters } from './types';
 
 /** The routes the sandbox serves. */
@@ -27,24 +27,24 @@ export const SANDBOX_PATHS = Object.freeze({
  */
 export const SANDBOX_USER_HEADER = 'X-Alix-User';
 
-type Refusals<Problem extends string> = Record<Problem, [errorCode: number, message: string]>;
+/** The test controls, by name: the core's methods a running server forwards to it. */
+export const SANDBOX_CONTROLS = [
+  'now',
+  'shiftClock',
+  'revokeAccessTokens',
+  'revokeRefreshTokens',
+  'injectFaults',
+  'clearFaults',
+  'pendingFaults',
+  'counters',
+  'resetCounters',
+  'authCallsFor',
+  'userCounters',
+  'onAuthCall',
+] as const;
 
-/** The `errorCode` and message of each reason a presented token is refused (`missing`: no bearer token at all). */
-const TOKEN_PROBLEMS: Readonly<{ refresh: Refusals<TokenProblem>; access: Refusals<TokenProblem | 'missing'> }> = {
-  refresh: {
-    unknown: [SandboxErrorCodes.INVALID_REFRESH_TOKEN, 'The refresh token is invalid'],
-    used: [SandboxErrorCodes.REFRESH_TOKEN_USED, 'The refresh token has already been used'],
-    expired: [SandboxErrorCodes.REFRESH_TOKEN_EXPIRED, 'The refresh token has expired'],
-    revoked: [SandboxErrorCodes.REFRESH_TOKEN_REVOKED, 'The refresh token has been revoked'],
-  },
-  access: {
-    unknown: [SandboxErrorCodes.INVALID_ACCESS_TOKEN, 'The access token is invalid'],
-    used: [SandboxErrorCodes.INVALID_ACCESS_TOKEN, 'The access token is invalid'], // access tokens are never spent
-    expired: [SandboxErrorCodes.ACCESS_TOKEN_EXPIRED, 'The access token has expired'],
-    revoked: [SandboxErrorCodes.ACCESS_TOKEN_REVOKED, 'The access token has been revoked'],
-    missing: [SandboxErrorCodes.MISSING_ACCESS_TOKEN, 'An access token is required'],
-  },
-};
+/** The test-control surface shared by the core, the server and the msw handlers. */
+export type AlixSandboxControl = Pick<AlixSandboxCore, (typeof SANDBOX_CONTROLS)[number]>;
 
 function zeroCounters(): SandboxCounters {
   return { authenticate: 0, refresh: 0, authFailures: 0, resourceRequests: 0, resource401s: 0, requests: 0 };
@@ -89,7 +89,7 @@ export function coreFor(caller: string, core: AlixSandboxCore | undefined, optio
  * const reply = await core.handle({ method: 'GET', path: '/api/v2/cards', headers: {}, bodyText: '' });
  * // reply: { status: 401, headers: {...}, bodyText: '{"success":false,...}' }
  */
-export class AlixSandboxCore implements AlixSandboxControl {
+export class AlixSandboxCore {
   /** The partner code the sandbox accepts. */
   readonly partnerCode: string;
   /** The partner's secret key (signed as `partnerCode|secretKey`). */
@@ -140,55 +140,86 @@ export class AlixSandboxCore implements AlixSandboxControl {
     return this.#authCall(path === SANDBOX_PATHS.authenticate ? 'authenticate' : 'refresh', request, signal);
   }
 
+  /** Sandbox time, epoch ms: the `now` option plus every `shiftClock()`. */
   now(): number {
     return this.#options.now() + this.#shiftMs;
   }
 
+  /** Moves sandbox time by `ms` (may be negative); cumulative. */
   shiftClock(ms: number): void {
     if (!Number.isFinite(ms)) throw new RangeError('shiftClock(): ms must be a finite number');
     this.#shiftMs += ms;
   }
 
+  /**
+   * Every access token issued so far (to `userEmail` only, when given) answers 401 from now on.
+   * @throws {TypeError} when `userEmail` is given and is not a non-empty string.
+   */
   revokeAccessTokens(userEmail?: string): void {
     this.#tokens.revoke('access', checkUserEmail('revokeAccessTokens', userEmail));
   }
 
+  /**
+   * Every refresh token issued so far (to `userEmail` only, when given) is rejected
+   * (errorCode 35) from now on.
+   * @throws {TypeError} when `userEmail` is given and is not a non-empty string.
+   */
   revokeRefreshTokens(userEmail?: string): void {
     this.#tokens.revoke('refresh', checkUserEmail('revokeRefreshTokens', userEmail));
   }
 
+  /**
+   * The next `count` auth calls the fault applies to (of `fault.endpoint` and for
+   * `fault.userEmail`, when given) get this fault; `Infinity` means every such call until
+   * `clearFaults()`.
+   * @throws {RangeError} when `count` is not an integer >= 0 or `Infinity`, or a fault's
+   *   number is out of range.
+   * @throws {TypeError} on an unknown fault type, endpoint, or a `userEmail` that is not a
+   *   non-empty string.
+   */
   injectFaults(count: number, fault: SandboxFault): void {
     this.#faults.add(count, fault);
   }
 
+  /** Drops faults not yet used, lasting ones (`Infinity`) too. */
   clearFaults(): void {
     this.#faults.clear();
   }
 
+  /** How many faulted calls are still to come: `Infinity` while a lasting fault is queued, 0 when none. */
   pendingFaults(): number {
     return this.#faults.size;
   }
 
+  /** A snapshot of the counters. */
   counters(): SandboxCounters {
     return { ...this.#counters };
   }
 
+  /** Sets every counter to 0, the per-user ones too. */
   resetCounters(): void {
     this.#counters = zeroCounters();
     this.#userCalls = new Map();
     this.#resourceUserMismatches = 0;
   }
 
+  /**
+   * The auth calls made for one end user: sign-ins whose body named `userEmail`, refreshes
+   * presenting a refresh token issued to that user. Without an argument: the calls that named
+   * no user. Zeros for a user never seen.
+   */
   authCallsFor(userEmail?: string): SandboxUserAuthCalls {
     return { authenticate: 0, refresh: 0, ...this.#userCalls.get(userEmail === '' ? undefined : userEmail) };
   }
 
+  /** A snapshot of the per-user counts: auth calls by user and resource requests refused for the wrong user. */
   userCounters(): SandboxUserCounters {
     const byUser = new Map<string, SandboxUserAuthCalls>();
     for (const [user, calls] of this.#userCalls) if (user !== undefined) byUser.set(user, { ...calls });
     return { byUser, resourceUserMismatches: this.#resourceUserMismatches };
   }
 
+  /** Adds a listener for auth calls; returns its remover. */
   onAuthCall(listener: SandboxAuthCallListener): () => void {
     this.#listeners.add(listener);
     return () => void this.#listeners.delete(listener);

@@ -2,6 +2,7 @@
  * The Alix response envelope exactly as the API page shows it, and the sandbox's error
  * codes. Property order follows the page: success, message, data, errorCode.
  */
+import type { TokenProblem } from './state';
 
 /** The `message` of every successful Alix response. */
 export const ALIX_SUCCESS_MESSAGE = 'Your request has been successful';
@@ -47,27 +48,39 @@ export const SandboxErrorCodes = Object.freeze({
   PAYLOAD_TOO_LARGE: 413,
 } as const);
 
+type Refusals<Problem extends string> = Readonly<Record<Problem, [errorCode: number, message: string]>>;
+
+/** The `errorCode` and message of each reason a presented token is refused (`missing`: no bearer token at all). */
+export const TOKEN_PROBLEMS: { refresh: Refusals<TokenProblem>; access: Refusals<TokenProblem | 'missing'> } = {
+  refresh: {
+    unknown: [SandboxErrorCodes.INVALID_REFRESH_TOKEN, 'The refresh token is invalid'],
+    used: [SandboxErrorCodes.REFRESH_TOKEN_USED, 'The refresh token has already been used'],
+    expired: [SandboxErrorCodes.REFRESH_TOKEN_EXPIRED, 'The refresh token has expired'],
+    revoked: [SandboxErrorCodes.REFRESH_TOKEN_REVOKED, 'The refresh token has been revoked'],
+  },
+  access: {
+    unknown: [SandboxErrorCodes.INVALID_ACCESS_TOKEN, 'The access token is invalid'],
+    used: [SandboxErrorCodes.INVALID_ACCESS_TOKEN, 'The access token is invalid'], // access tokens are never spent
+    expired: [SandboxErrorCodes.ACCESS_TOKEN_EXPIRED, 'The access token has expired'],
+    revoked: [SandboxErrorCodes.ACCESS_TOKEN_REVOKED, 'The access token has been revoked'],
+    missing: [SandboxErrorCodes.MISSING_ACCESS_TOKEN, 'An access token is required'],
+  },
+};
+
 /** One of {@link SandboxErrorCodes}. */
 export type SandboxErrorCode = (typeof SandboxErrorCodes)[keyof typeof SandboxErrorCodes];
 
+/** The `data` of a successful auth response; the expiries are named `accessToken<Suffix>`, `refreshToken<Suffix>`. */
+type TokenData<Suffix extends string> = Record<`${'accessToken' | 'refreshToken'}${'' | Suffix}`, string>;
+
 /** The `data` of a successful auth response: expiries are epoch seconds as strings. */
-export interface AlixTokenData {
-  accessToken: string;
-  refreshToken: string;
-  accessTokenExpiresAt: string;
-  refreshTokenExpiresAt: string;
-}
+export type AlixTokenData = TokenData<'ExpiresAt'>;
 
 /**
  * The `data` of a successful auth response as the page's response table reads it (sandbox
  * option `strict.datetimeExpiries`): expiries are ISO 8601 datetimes in UTC.
  */
-export interface AlixTokenDatetimeData {
-  accessToken: string;
-  refreshToken: string;
-  accessTokenExpiredAt: string;
-  refreshTokenExpiredAt: string;
-}
+export type AlixTokenDatetimeData = TokenData<'ExpiredAt'>;
 
 /** A successful Alix envelope. */
 export type AlixSuccessEnvelope<T> = { success: true; message: string; data: T; errorCode: 0 };

@@ -16,7 +16,8 @@ export type { DelayFault, ResetFault, MalformedFault, RejectFault } from './faul
 export { generatePartnerKeyPair, generatePartnerKeyPairSync, createAlixSignature, verifyAlixSignature } from './keys';
 export { alixSignedString, PARTNER_KEY_BITS } from './keys';
 export type { PartnerKeyPair } from './keys';
-export type { AlixSandboxControl, SandboxAuthCallEvent, SandboxAuthCallListener, SandboxCounters } from './types';
+export type { AlixSandboxControl } from './core';
+export type { SandboxAuthCallEvent, SandboxAuthCallListener, SandboxCounters } from './types';
 export type { SandboxUserAuthCalls, SandboxUserCounters, SandboxRequest, SandboxResponse, SandboxReset } from './types';
 export type { SandboxReply } from './types';
 export { describeTokenStoreConformance } from '../testing/store-conformance';

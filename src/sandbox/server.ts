@@ -6,10 +6,9 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { assertConfig } from '../errors';
-import { AlixSandboxCore, coreFor } from './core';
+import { AlixSandboxCore, SANDBOX_CONTROLS, coreFor, type AlixSandboxControl } from './core';
 import { generatePartnerKeyPair } from './keys';
 import type { AlixSandboxOptions } from './options';
-import type { AlixSandboxControl } from './types';
 
 /** Options of {@link startAlixSandbox}. */
 export interface AlixSandboxServerOptions extends AlixSandboxOptions {
@@ -133,17 +132,6 @@ export async function startAlixSandbox(options: AlixSandboxServerOptions = {}): 
     publicKeyPem: core.publicKeyPem,
     core,
     close,
-    now: () => core.now(),
-    shiftClock: (ms) => core.shiftClock(ms),
-    revokeAccessTokens: (userEmail) => core.revokeAccessTokens(userEmail),
-    revokeRefreshTokens: (userEmail) => core.revokeRefreshTokens(userEmail),
-    injectFaults: (count, fault) => core.injectFaults(count, fault),
-    clearFaults: () => core.clearFaults(),
-    pendingFaults: () => core.pendingFaults(),
-    counters: () => core.counters(),
-    resetCounters: () => core.resetCounters(),
-    authCallsFor: (userEmail) => core.authCallsFor(userEmail),
-    userCounters: () => core.userCounters(),
-    onAuthCall: (listener) => core.onAuthCall(listener),
+    ...(Object.fromEntries(SANDBOX_CONTROLS.map((name) => [name, core[name].bind(core)])) as AlixSandboxControl),
   };
 }

@@ -1,7 +1,7 @@
 /**
  * The shapes shared by the sandbox core and its two front ends (node:http and msw).
  */
-import type { SandboxAuthEndpoint, SandboxFault, SandboxFaultType } from './faults';
+import type { SandboxAuthEndpoint, SandboxFaultType } from './faults';
 
 /** An HTTP request as the core sees it. */
 export interface SandboxRequest {
@@ -42,13 +42,13 @@ export interface SandboxCounters {
   requests: number;
 }
 
-/** Auth calls made for one end user (or for none), since start or the last `resetCounters()`. */
-export interface SandboxUserAuthCalls {
-  /** Signed sign-in calls whose body named this user as `userEmail`, whatever their outcome (unsigned: no user). */
-  authenticate: number;
-  /** Refresh calls presenting a refresh token issued to this user, whatever their outcome. */
-  refresh: number;
-}
+/**
+ * Auth calls made for one end user (or for none), since start or the last `resetCounters()`:
+ * `authenticate`, signed sign-in calls whose body named this user as `userEmail`, whatever their
+ * outcome (unsigned: no user); `refresh`, refresh calls presenting a refresh token issued to this
+ * user, whatever their outcome.
+ */
+export type SandboxUserAuthCalls = Pick<SandboxCounters, 'authenticate' | 'refresh'>;
 
 /** The per-user counts, since start or the last `resetCounters()`. */
 export interface SandboxUserCounters {
@@ -82,50 +82,3 @@ export interface SandboxAuthCallEvent {
 
 /** A listener for {@link SandboxAuthCallEvent}s; what it throws is ignored. */
 export type SandboxAuthCallListener = (event: SandboxAuthCallEvent) => void;
-
-/** The test-control surface shared by the core, the server and the msw handlers. */
-export interface AlixSandboxControl {
-  /** Sandbox time, epoch ms: the `now` option plus every `shiftClock()`. */
-  now(): number;
-  /** Moves sandbox time by `ms` (may be negative); cumulative. */
-  shiftClock(ms: number): void;
-  /**
-   * Every access token issued so far (to `userEmail` only, when given) answers 401 from now on.
-   * @throws {TypeError} when `userEmail` is given and is not a non-empty string.
-   */
-  revokeAccessTokens(userEmail?: string): void;
-  /**
-   * Every refresh token issued so far (to `userEmail` only, when given) is rejected
-   * (errorCode 35) from now on.
-   * @throws {TypeError} when `userEmail` is given and is not a non-empty string.
-   */
-  revokeRefreshTokens(userEmail?: string): void;
-  /**
-   * The next `count` auth calls the fault applies to (of `fault.endpoint` and for
-   * `fault.userEmail`, when given) get this fault; `Infinity` means every such call until
-   * `clearFaults()`.
-   * @throws {RangeError} when `count` is not an integer >= 0 or `Infinity`, or a fault's
-   *   number is out of range.
-   * @throws {TypeError} on an unknown fault type, endpoint, or a `userEmail` that is not a
-   *   non-empty string.
-   */
-  injectFaults(count: number, fault: SandboxFault): void;
-  /** Drops faults not yet used, lasting ones (`Infinity`) too. */
-  clearFaults(): void;
-  /** How many faulted calls are still to come: `Infinity` while a lasting fault is queued, 0 when none. */
-  pendingFaults(): number;
-  /** A snapshot of the counters. */
-  counters(): SandboxCounters;
-  /** Sets every counter to 0, the per-user ones too. */
-  resetCounters(): void;
-  /**
-   * The auth calls made for one end user: sign-ins whose body named `userEmail`, refreshes
-   * presenting a refresh token issued to that user. Without an argument: the calls that named
-   * no user. Zeros for a user never seen.
-   */
-  authCallsFor(userEmail?: string): SandboxUserAuthCalls;
-  /** A snapshot of the per-user counts: auth calls by user and resource requests refused for the wrong user. */
-  userCounters(): SandboxUserCounters;
-  /** Adds a listener for auth calls; returns its remover. */
-  onAuthCall(listener: SandboxAuthCallListener): () => void;
-}

@@ -2,7 +2,7 @@ import { definedOnly } from '../defaults';
 import { assertConfig } from '../errors';
 import { AlixAuthProvider } from '../providers/alix/provider';
 import { TokenManager } from '../manager/token-manager';
-import type { GetAccessTokenOptions, LifecycleEvent } from '../manager/types';
+import type { GetAccessTokenOptions } from '../manager/types';
 import type { TokenManagerOptions } from '../manager/options';
 import { TokenManagerPool } from '../pool/pool';
 import { MemoryTokenStore } from '../stores/memory';
@@ -62,13 +62,11 @@ export function createTokenManagerFromEnv(
  *   so a fixed environment works on the next call).
  */
 export function getDefaultTokenManager(): TokenManager {
-  return (defaultManager ??= createDefaultTokenManager());
-}
-
-function createDefaultTokenManager(): TokenManager {
+  if (defaultManager !== undefined) return defaultManager;
   const manager = createTokenManagerFromEnv();
+  defaultManager = manager;
   // Closed by hand (getDefaultTokenManager().close()): forget it, so the next call builds a new one, as the pool does.
-  manager.on('lifecycle', (event: LifecycleEvent) => {
+  manager.on('lifecycle', (event) => {
     if (event.type === 'closed' && defaultManager === manager) defaultManager = undefined;
   });
   return manager;

@@ -1,7 +1,6 @@
 import { ConfigurationError, assertConfig } from '../errors';
 import type { AlixAuthProviderOptions } from '../providers/alix/options';
-import { AesGcmTokenCipher } from '../stores/encryption';
-import type { AesGcmTokenCipherOptions } from '../stores/encryption';
+import { AesGcmTokenCipher, type AesGcmTokenCipherOptions } from '../stores/encryption';
 import type { InitialTokens } from '../token-set';
 
 /** The environment variables the standalone `getAccessToken()` and the CLI read. */

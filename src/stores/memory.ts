@@ -111,7 +111,7 @@ export class MemoryTokenStore implements TokenStore {
   }
 
   async set(key: string, session: StoredSession): Promise<void> {
-    await this.#write(key, session);
+    await this.#write(checkKey(key), session);
   }
 
   /** Stores `session`; when `replacing` is given, only if the key still holds it once sealed. */
@@ -119,7 +119,6 @@ export class MemoryTokenStore implements TokenStore {
     const { tokens } = session;
     const expiresAt = tokens.refreshTokenExpiresAt ?? tokens.accessTokenExpiresAt;
     const ttlSeconds = Math.max(1, Math.ceil((expiresAt - this.#now()) / 1000));
-    checkKey(key);
     // A frozen set (the manager's own) is shared, not copied: nobody can change it under us.
     const value =
       this.#cipher === undefined

@@ -239,11 +239,10 @@ export class RedisAuthBreaker implements AuthBreaker {
       this.#unavailable = undefined;
       return result;
     } catch (error) {
-      const refused = warnIfRefused(this.log, 'breaker', error);
-      this.#unavailable = refused
-        ? 'the Redis user may not use the breaker keys or EVAL (check its ACL)'
-        : 'Redis could not be reached';
-      if (!refused) {
+      if (warnIfRefused(this.log, 'breaker', error)) {
+        this.#unavailable = 'the Redis user may not use the breaker keys or EVAL (check its ACL)';
+      } else {
+        this.#unavailable = 'Redis could not be reached';
         const text = 'the shared breaker could not be read; going by the last state seen';
         this.log.debug({ event: 'breaker-unavailable', err: error }, text);
       }

@@ -18,12 +18,10 @@ import type { SealedSession, StoredSession } from './types';
 /** A decoded stored value: its version, and the session when the value is well formed. */
 export interface DecodedSession {
   version: number;
-  /** Undefined when the value is absent or not a valid session. */
-  session: StoredSession | undefined;
+  /** Undefined when the value is absent or not a valid session; sealed (an encrypting store's) still to be opened. */
+  session: StoredSession | SealedSession | undefined;
   /** Why a present value was rejected, for the log (never the value itself). */
   problem?: string;
-  /** A sealed value (an encrypting store's), still to be opened; `session` is then undefined. */
-  sealed?: SealedSession;
 }
 
 /** Serialises a session (or a sealed one) with the version it will have once written. */
@@ -51,8 +49,8 @@ export function decodeSession(raw: string | null): DecodedSession {
   const problem = identityProblem(identity) ?? (isSealed ? undefined : tokenSetProblem(tokens));
   if (problem !== undefined) return { version, session: undefined, problem };
   const id = identity as string;
-  if (isSealed) return { version, session: undefined, sealed: { identity: id, sealed } };
-  return { version, session: { identity: id, tokens: pickTokenSet(tokens as TokenSet) } };
+  const session = isSealed ? { identity: id, sealed } : { identity: id, tokens: pickTokenSet(tokens as TokenSet) };
+  return { version, session };
 }
 
 /** Why `session` may not be stored, or undefined when it may. */
@@ -91,16 +89,6 @@ export function pickTokenSet(set: TokenSet): TokenSet {
   return definedOnly({ accessToken, accessTokenExpiresAt, refreshToken, refreshTokenExpiresAt }) as TokenSet;
 }
 
-/** Lua: the stored value's version, counted exactly as {@link decodeSession} counts it. */
-const LUA_STORED_VERSION = `
-local function stored_version(raw)
-  local ok, decoded = pcall(cjson.decode, raw or 'null')
-  local version = ok and type(decoded) == 'table' and decoded.version
-  if type(version) ~= 'number' or version < 0 or version % 1 ~= 0 or version > 9007199254740991 then return 0 end
-  return version
-end
-`;
-
 /**
  * Lua: publishes `message` on `channel` with `command` (`PUBLISH`, `SPUBLISH` for sharded
  * pub/sub, `BOTH` while the publisher does not know which its fleet uses, or empty for none).
@@ -123,9 +111,15 @@ end
  * still the one the writer read (its version and its digest), then publishes the new version.
  * Returns `{1, newVersion, publishError}` or `{0, storedVersion}` for a stale writer (nothing
  * published); the same value already written (a retry whose first reply was lost) is
- * `{1, newVersion, ''}`.
+ * `{1, newVersion, ''}`. The stored version is counted exactly as {@link decodeSession} counts it.
  */
-export const FENCED_SET_SCRIPT = `${LUA_STORED_VERSION}${LUA_NOTIFY}
+export const FENCED_SET_SCRIPT = `${LUA_NOTIFY}
+local function stored_version(raw)
+  local ok, decoded = pcall(cjson.decode, raw or 'null')
+  local version = ok and type(decoded) == 'table' and decoded.version
+  if type(version) ~= 'number' or version < 0 or version % 1 ~= 0 or version > 9007199254740991 then return 0 end
+  return version
+end
 local raw = redis.call('GET', KEYS[1])
 local current, base = stored_version(raw), tonumber(ARGV[1])
 if current == base + 1 and raw == ARGV[2] then return {1, current, ''} end

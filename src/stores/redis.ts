@@ -16,7 +16,7 @@ import {
 } from './redis-scripts';
 import type { DecodedSession } from './redis-scripts';
 import { UnreadableSessionError, openSession, resolveTokenCipher, sealSession } from './encryption';
-import type { TokenCipher, TokenEncryptionOptions } from './encryption';
+import type { TokenEncryptionOptions } from './encryption';
 import { resolveAuthBreakerOptions, setRecent } from './memory-breaker';
 import type { AuthBreakerOptions } from './memory-breaker';
 import { RedisAuthBreaker } from './redis-breaker';
@@ -129,18 +129,16 @@ export const DEFAULT_REDIS_TOKEN_STORE_OPTIONS = Object.freeze({
   breakerKey: 'alix-token-manager:breaker',
 });
 
-/** Options with every default applied (the logger and breaker are resolved apart). */
-type ResolvedRedisTokenStoreOptions = Required<Omit<RedisTokenStoreOptions, 'logger' | 'breaker' | 'encryption'>> & {
-  /** What seals sessions, or undefined without encryption. */
-  cipher: TokenCipher | undefined;
-};
-
 /** The methods a client must have: a Redis, a Sentinel-configured Redis and a Cluster all have these. */
 const CLIENT_METHODS = ['get', 'set', 'del', 'eval', 'publish', 'duplicate', 'connect', 'once', 'off'] as const;
 const DURATIONS = ['lockTtlMs', 'lockWaitMs', 'pollIntervalMs', 'commandTimeoutMs', 'connectTimeoutMs'] as const;
 
-/** Merges the defaults and validates; bad options throw at construction. */
-function resolveRedisTokenStoreOptions(options: RedisTokenStoreOptions): ResolvedRedisTokenStoreOptions {
+/**
+ * Merges the defaults and validates; bad options throw at construction. The result has every default
+ * applied and `cipher` (what seals sessions, undefined without encryption); the logger and breaker are
+ * resolved apart.
+ */
+function resolveRedisTokenStoreOptions(options: RedisTokenStoreOptions) {
   assertConfig(typeof options === 'object' && options !== null, 'RedisTokenStore needs an options object');
   const client = options.client as Partial<Redis> | undefined;
   const isClient = CLIENT_METHODS.every((method) => typeof client?.[method] === 'function');
@@ -157,7 +155,7 @@ function resolveRedisTokenStoreOptions(options: RedisTokenStoreOptions): Resolve
   const exceeds = `RedisTokenStore option lockWaitMs (${lockWaitMs}) must exceed lockTtlMs (${lockTtlMs})`;
   assertConfig(lockWaitMs > lockTtlMs, `${exceeds} so a crashed holder's lock can be taken over`);
   assertConfig(typeof resolved.now === 'function', 'RedisTokenStore option now must be a function');
-  return resolved as ResolvedRedisTokenStoreOptions;
+  return resolved;
 }
 
 /**
@@ -248,7 +246,7 @@ export class RedisTokenStore implements TokenStore {
    * default); undefined with `breaker: false`.
    */
   readonly breaker: AuthBreaker | undefined;
-  readonly #options: ResolvedRedisTokenStoreOptions;
+  readonly #options: ReturnType<typeof resolveRedisTokenStoreOptions>;
   readonly #log: Logger;
   readonly #commands: RedisCommands;
   readonly #notifications: RedisNotifications;
@@ -295,11 +293,11 @@ export class RedisTokenStore implements TokenStore {
    *   {@link UnreadableSessionError} when the value does not open (the manager treats it as absent).
    */
   async get(key: string): Promise<StoredSession | undefined> {
-    const { version, session, sealed, problem, digest } = await this.#read(assertKey(key));
+    const { version, session, problem, digest } = await this.#read(assertKey(key));
     setRecent(this.#versions, key, { version, digest }, MAX_TRACKED_VERSIONS);
     const malformed = 'stored session is malformed; treating it as absent';
     if (problem !== undefined) this.#log.warn({ event: 'store-value-invalid', key, problem }, malformed);
-    if (sealed !== undefined) return this.#open(key, sealed);
+    if (session !== undefined && 'sealed' in session) return this.#open(key, session);
     if (this.#options.cipher === undefined || session === undefined) return session;
     // The migration to encryption: a plaintext value is re-written sealed.
     warnOnce(this.#log, 'store-value-plaintext', { key }, 'a stored session is in plaintext; re-writing it encrypted');

@@ -10,16 +10,11 @@ import { ExitCodes, addNumberOptions, hostAndPort, type CliIo, type RunAction } 
  */
 const MAX_TIMEOUT_MS = 2_147_483_647;
 
-interface TokenFlags {
-  status?: boolean;
-  baseUrl?: string;
-  partnerCode?: string;
-  privateKeyFile?: string;
-  userEmail?: string;
-  user?: string;
-  /** In ms. */
-  timeout?: number;
-}
+/** The flags that override the ALIX_* variable of the same name (`ALIX_ENV`). */
+const ENV_FLAGS = ['baseUrl', 'partnerCode', 'userEmail', 'privateKeyFile'] as const;
+
+/** The parsed flags; `timeout` is in ms. */
+type TokenFlags = Partial<Record<(typeof ENV_FLAGS)[number] | 'user', string>> & { status?: boolean; timeout?: number };
 
 /** `alix-token token`: prints a valid access token (or, with --status, the session status). */
 export function registerTokenCommand(program: Command, run: RunAction, io: CliIo): void {
@@ -42,7 +37,7 @@ export function registerTokenCommand(program: Command, run: RunAction, io: CliIo
 /** Runs `alix-token token` with the given flags and streams; resolves to the exit code. */
 export async function printToken(flags: TokenFlags, io: Pick<CliIo, 'env' | 'stdout' | 'stderr'>): Promise<number> {
   const env = { ...io.env };
-  for (const flag of ['baseUrl', 'partnerCode', 'userEmail', 'privateKeyFile'] as const) {
+  for (const flag of ENV_FLAGS) {
     if (flags[flag] !== undefined) env[ALIX_ENV[flag]] = flags[flag];
   }
   // A key file named on the command line wins over a key in the environment.

@@ -178,24 +178,25 @@ type Expiry = { ms: number; format: ExpiryFormat };
 const ISO_DATETIME =
   /^(\d{4}-\d{2}-\d{2})[T ]((?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?)(Z|[+-]\d{2}(?::?\d{2})?)$/i;
 
-/** The same instant in the one form `Date.parse` reads everywhere (`T`, `±hh:mm`), or `undefined` if not a datetime. */
-function normalizedIsoDatetime(text: string): { day: string; text: string } | undefined {
+/**
+ * The instant an ISO 8601 datetime with a zone names, in epoch ms, read in the one form `Date.parse` reads
+ * everywhere (`T`, `±hh:mm`); NaN when `text` is not such a datetime or names no calendar day.
+ */
+function parseIsoDatetime(text: string): number {
   const [, day, time, zone] = ISO_DATETIME.exec(text) ?? [];
-  if (day === undefined || time === undefined || zone === undefined) return undefined;
+  if (day === undefined || time === undefined || zone === undefined) return Number.NaN;
   const digits = zone.slice(1).replace(':', '');
   const offset = zone.toUpperCase() === 'Z' ? 'Z' : `${zone.charAt(0)}${digits.slice(0, 2)}:${digits.slice(2) || '00'}`;
-  return { day, text: `${day}T${time}${offset}` };
+  const at = Date.parse(`${day}T${time}${offset}`);
+  // `Date.parse` rolls 31 February over into March: the calendar day must survive the round trip.
+  return Number.isFinite(at) && new Date(day).toISOString().startsWith(day) ? at : Number.NaN;
 }
 
 /** Reads one expiry value: epoch seconds (string or number) or an ISO 8601 datetime with a zone. */
 function readExpiryValue(value: unknown): Expiry | { problem: string } {
   const text = typeof value === 'string' ? value.trim() : '';
-  const datetime = normalizedIsoDatetime(text);
-  const at = datetime === undefined ? NaN : Date.parse(datetime.text);
-  // `Date.parse` rolls 31 February over into March: the calendar day must survive the round trip.
-  const iso =
-    datetime !== undefined && Number.isFinite(at) && new Date(datetime.day).toISOString().startsWith(datetime.day);
-  let [ms, format]: [number | undefined, ExpiryFormat] = [iso ? at : undefined, 'ISO 8601 datetime'];
+  const at = parseIsoDatetime(text);
+  let [ms, format]: [number | undefined, ExpiryFormat] = [Number.isNaN(at) ? undefined : at, 'ISO 8601 datetime'];
   if (typeof value === 'number') [ms, format] = [value * 1000, 'epoch seconds (number)'];
   if (/^[0-9]+(?:\.[0-9]+)?$/.test(text)) [ms, format] = [Number(text) * 1000, 'epoch seconds (string)'];
   if (ms === undefined) {

@@ -7,25 +7,17 @@ import { systemClock } from '../../clock';
 import type { AuthOperation } from '../../errors';
 import type { Logger } from '../../logger';
 
-/** What {@link AlixAuthProviderOptions.signedString} receives. */
-export interface AlixSigningContext {
-  /** The partner code from the options. */
-  partnerCode: string;
-  /** The secret key from the options, if one was given. */
-  secretKey: string | undefined;
-  /** The configured end-user email, if any. */
-  userEmail: string | undefined;
+/** What {@link AlixAuthProviderOptions.signedString} receives: the options' values (each optional one if given). */
+export type AlixSigningContext = Pick<AlixAuthProviderOptions, 'partnerCode' | 'secretKey' | 'userEmail'> & {
   /** The call the signature is for. */
   operation: AuthOperation;
-}
+};
 
-/** What {@link AlixAuthProviderOptions.buildAuthenticateBody} receives. */
-export interface AlixAuthenticateBodyContext {
-  partnerCode: string;
+/** What {@link AlixAuthProviderOptions.buildAuthenticateBody} receives: the options' values and the signature. */
+export type AlixAuthenticateBodyContext = Pick<AlixAuthProviderOptions, 'partnerCode' | 'userEmail'> & {
   /** The base64 RSA-SHA256 signature of the signed string. */
   signature: string;
-  userEmail?: string;
-}
+};
 
 /** What {@link AlixAuthProviderOptions.buildRefreshBody} receives: also the refresh token being exchanged. */
 export type AlixRefreshBodyContext = AlixAuthenticateBodyContext & { refreshToken: string };
