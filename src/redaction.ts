@@ -83,31 +83,21 @@ export function redactOpaqueRuns(text: string): string {
  * nothing else: an AxiosError, for one, holds the request body (refresh token, signature)
  * in `config` and the bearer in `request`. This library's own errors (codes `ERR_ALIX_*`)
  * hold no secret and are kept as they are.
+ * @param secrets - also taken out of the message and stack: for errors of user code (a signer,
+ *   `signedString()`) that saw a secret and may echo it.
  */
-export function sanitizeCause(cause: unknown): Error {
+export function sanitizeCause(cause: unknown, secrets: readonly string[] = []): Error {
   try {
     if (!(cause instanceof Error)) return new Error(typeof cause === 'string' ? cause : 'non-error thrown');
     const { code } = cause as { code?: unknown };
     if (typeof code === 'string' && code.startsWith('ERR_ALIX_')) return cause;
-    const summary = new Error(cause.message);
+    const summary = new Error(redactSecrets(cause.message, secrets));
     summary.name = cause.name;
-    if (typeof cause.stack === 'string') summary.stack = redactBearerLines(cause.stack);
+    if (typeof cause.stack === 'string') summary.stack = redactSecrets(redactBearerLines(cause.stack), secrets);
     if (typeof code === 'string') Object.defineProperty(summary, 'code', { value: code, enumerable: true });
     return summary;
   } catch {
     // A getter that throws, a revoked Proxy: the typed error that summarises such a cause must still be built.
     return new Error('unreadable error thrown');
   }
-}
-
-/**
- * {@link sanitizeCause}, with every occurrence of `secrets` also taken out of the message and
- * stack: for errors of user code (a signer, `signedString()`) that saw a secret and may echo it.
- */
-export function sanitizeCauseOf(cause: unknown, secrets: readonly string[]): Error {
-  const summary = sanitizeCause(cause);
-  if (summary === cause) return summary;
-  summary.message = redactSecrets(summary.message, secrets);
-  if (typeof summary.stack === 'string') summary.stack = redactSecrets(summary.stack, secrets);
-  return summary;
 }

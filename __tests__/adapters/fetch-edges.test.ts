@@ -152,6 +152,15 @@ describe('createAuthorizedFetch(): replays', () => {
     expect(recording.responses.map((response) => response.bodyUsed)).toEqual([true]);
   });
 
+  it("takes `init.signal: null` as no signal, as fetch does: the Request's aborted signal then cancels nothing", async () => {
+    state.valid = 'SECRET-0';
+    const authorized = createAuthorizedFetch(new FakeTokenSource('SECRET'), { origins: [origin] });
+    const request = new Request(`${origin}/redirect?to=/echo`, { signal: AbortSignal.abort() });
+    const response = await authorized(request, { signal: null });
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { auth: string }).auth).toBe('Bearer SECRET-0');
+  });
+
   it.each([
     ['a Headers', () => new Headers({ AuThOrIzAtIoN: 'Basic mine' })],
     ['an array of pairs', () => [['AUTHORIZATION', 'Basic mine']] as [string, string][]],

@@ -128,7 +128,7 @@ export function createAuthorizedFetch(
     const sending = authorizer.send({
       method,
       url: () => new URL(url),
-      signal: init?.signal ?? request?.signal ?? undefined,
+      signal: call.signal,
       session: () => (namedSession = init?.alixSession ?? options.sessionKey?.(keyRequest(request, url, init))),
       replayable,
       send: async (token, replay) => {
@@ -171,13 +171,17 @@ export function followingRedirects(fetchImpl: typeof fetch): typeof fetch {
   return (input, init) => follow(input, init, 0);
 }
 
-/** What fetch reads off a call: the `Request` given (if any), the URL, the method, and whether it follows redirects. */
+/**
+ * What fetch reads off a call: the `Request` given (if any), the URL, the method, whether it follows redirects, and
+ * the signal (a `null` one in `init` is none: fetch then ignores the Request's).
+ */
 function callOf(input: FetchInput, init: AuthorizedFetchInit | undefined) {
   const request = isRequest(input) ? input : undefined;
   const url = request === undefined ? String(input) : request.url;
   const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
   const follow = (init?.redirect ?? request?.redirect ?? 'follow') === 'follow';
-  return { request, url, method, follow, init };
+  const signal = init?.signal === undefined ? request?.signal : (init.signal ?? undefined);
+  return { request, url, method, follow, signal, init };
 }
 
 /** Redirect statuses whose `Location` fetch follows. */
@@ -193,7 +197,11 @@ const MAX_REDIRECTS = 20;
  * `Request`'s) is the answer too: the caller gets the redirect.
  * @throws {TypeError} as fetch fails: a redirect to an invalid or non-http(s) URL, or more than 20 redirects.
  */
-function redirectHop(response: Response, { request, url, method, init }: ReturnType<typeof callOf>, hops: number) {
+function redirectHop(
+  response: Response,
+  { request, url, method, init, signal }: ReturnType<typeof callOf>,
+  hops: number,
+) {
   const { status } = response;
   const location = REDIRECT_STATUSES.has(status) ? response.headers.get('location') : null;
   if (location === null) return undefined;
@@ -218,7 +226,7 @@ function redirectHop(response: Response, { request, url, method, init }: ReturnT
   for (const name of dropped) headers.delete(name);
   const body = bodiless ? undefined : init?.body;
   const hop = { ...init, method: bodiless ? 'GET' : method, headers, body, redirect: 'follow' as const };
-  return { url: target.href, init: { ...hop, signal: init?.signal ?? request?.signal } };
+  return { url: target.href, init: { ...hop, signal } };
 }
 
 /** The call as `sessionKey` sees it: URL, method and headers, never the body (it stays unread). */

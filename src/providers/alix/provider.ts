@@ -12,7 +12,7 @@ import { AbortedError, ConfigurationError, TimeoutError, assertConfig, isTokenMa
 import type { AuthOperation } from '../../errors';
 import { createLogger } from '../../logger';
 import { isLoopbackHost } from '../../loopback';
-import { sanitizeCauseOf } from '../../redaction';
+import { sanitizeCause } from '../../redaction';
 import type { TokenSet } from '../../token-set';
 import { onAbort, waitWithSignal } from '../../wait-with-signal';
 import type { ProviderIdentity, TokenProvider } from '../types';
@@ -121,7 +121,7 @@ async function runUserCode<T>(what: string, secrets: readonly string[], run: () 
   } catch (error) {
     if (isTokenManagerError(error)) throw error;
     const name = error instanceof Error ? error.name : typeof error;
-    throw new ConfigurationError(`${what} threw (${name})`, { cause: sanitizeCauseOf(error, secrets) });
+    throw new ConfigurationError(`${what} threw (${name})`, { cause: sanitizeCause(error, secrets) });
   }
 }
 
