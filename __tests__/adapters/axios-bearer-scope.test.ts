@@ -10,6 +10,7 @@ import type { InternalAxiosRequestConfig } from 'axios';
 import axios16 from 'axios-1.6';
 import axiosOther from 'axios-other';
 import { attachTokenManager } from '../../src/adapters/axios';
+import { ConfigurationError } from '../../src/errors';
 import { FakeTokenSource } from '../helpers/fake-token-source';
 import { useLocalApiPair } from './support/local-api';
 
@@ -122,5 +123,42 @@ describe('attachTokenManager(): a re-sent response config with a pool of many se
     await api.request({ ...first.config, url: 'https://evil.example/steal' });
     detach();
     expect(sent.at(-1)).toEqual({ url: 'https://evil.example/steal', auth: null });
+  });
+});
+
+describe('attachTokenManager(): what the request brings is its own', () => {
+  it("leaves the user's own bearer to another origin alone: only a bearer of ours is removed", async () => {
+    const sent: Array<{ url: string; auth: string | null }> = [];
+    const api = axios.create({ baseURL: ALLOWED, adapter: capturing(sent) });
+    const detach = attachTokenManager(api, new FakeTokenSource('SECRET'));
+    await api.get('https://partner.example/cards', { headers: { Authorization: 'Bearer theirs' } });
+    detach();
+    expect(sent).toEqual([{ url: 'https://partner.example/cards', auth: 'Bearer theirs' }]);
+  });
+
+  it('refuses, unsent, a request naming a session when the single source cannot say whom it acts for', async () => {
+    const sent: Array<{ url: string; auth: string | null }> = [];
+    const api = axios.create({ baseURL: ALLOWED, adapter: capturing(sent) });
+    // A user-written source without actsFor(): it acts for nobody a request could name.
+    const detach = attachTokenManager(api, new FakeTokenSource('SECRET'));
+    await expect(api.get('/cards', { alixSession: 'jane@example.com' })).rejects.toBeInstanceOf(ConfigurationError);
+    detach();
+    expect(sent).toEqual([]);
+  });
+
+  it("hands the request's abort signal to the token source, so a request aborted while it waits for a token ends", async () => {
+    const asked: Array<AbortSignal | undefined> = [];
+    const source = new FakeTokenSource('SECRET');
+    const getAccessToken = source.getAccessToken.bind(source);
+    source.getAccessToken = (options?: { signal?: AbortSignal }) => {
+      asked.push(options?.signal);
+      return getAccessToken();
+    };
+    const api = axios.create({ baseURL: ALLOWED, adapter: capturing([]) });
+    const detach = attachTokenManager(api, source);
+    const controller = new AbortController();
+    await api.get('/cards', { signal: controller.signal });
+    detach();
+    expect(asked).toEqual([controller.signal]);
   });
 });

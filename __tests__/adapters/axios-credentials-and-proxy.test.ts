@@ -82,4 +82,20 @@ describe.each(copies)('attachTokenManager() with %s', (_label, copy) => {
       await proxy.close();
     }
   });
+
+  it('sends a plain-http loopback request through a proxy the request names itself: that choice is the caller’s', async () => {
+    const { allowed } = apis;
+    const proxy = await startProxy();
+    try {
+      const api = copy.create({ baseURL: allowed.origin });
+      attachTokenManager(api, new FakeTokenSource('SECRET'));
+      const { hostname, port } = new URL(proxy.url);
+
+      await api.get('/cards', { proxy: { protocol: 'http', host: hostname, port: Number(port) } });
+
+      expect(proxy.seen).toHaveLength(1);
+    } finally {
+      await proxy.close();
+    }
+  });
 });

@@ -117,3 +117,26 @@ describe('errors axios makes after the transport answered', () => {
     expect(leaks(error, `${token}-`)).toEqual([]);
   });
 });
+
+describe('an error of a config re-sent through another axios instance', () => {
+  it('holds the bearer nowhere: the config carries the attachment, not its response interceptor', async () => {
+    const token = `SECRET-${'u'.repeat(24)}`;
+    let calls = 0;
+    const instance = axios.create({
+      baseURL: 'https://api.alix.example',
+      adapter: async (config) => {
+        calls += 1;
+        if (calls === 1) return { data: null, status: 200, statusText: 'OK', headers: {}, config };
+        throw new axios.AxiosError('socket hang up', 'ECONNRESET', config);
+      },
+    });
+    const detach = attachTokenManager(instance, new FakeTokenSource(token));
+    const first = await instance.get('/cards');
+    // e.g. a retry helper that re-sends a response's config with the global axios
+    const error = (await axios.request({ ...first.config, url: '/cards/2' }).catch((e: unknown) => e)) as AxiosError;
+    detach();
+    expect(calls).toBe(2);
+    expect(axios.isAxiosError(error)).toBe(true);
+    expect(leaks(error, `${token}-`)).toEqual([]);
+  });
+});

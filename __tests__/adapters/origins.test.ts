@@ -29,6 +29,7 @@ describe('parseOrigin()', () => {
     ['a path', 'https://api.example.com/v2'],
     ['a query', 'https://api.example.com/?a=1'],
     ['credentials', 'https://user:pass@api.example.com'],
+    ['a password alone', 'https://:pass@api.example.com'],
     ['another scheme', 'ftp://api.example.com'],
     ['no scheme', 'api.example.com'],
   ])('rejects an entry with %s', (_what, entry) => {
@@ -92,6 +93,8 @@ describe('isAllowedUrl()', () => {
     expect(isAllowedUrl(origins, 'https://api.example.com:8443/a')).toBe(false);
     expect(isAllowedUrl(origins, 'https://api.example.com.evil.net/a')).toBe(false);
     expect(isAllowedUrl(origins, 'not a url')).toBe(false);
+    // A blob: URL has the origin of the URL inside it, but is no request to that origin.
+    expect(isAllowedUrl(origins, 'blob:https://api.example.com/0f6c1b5e')).toBe(false);
   });
 });
 

@@ -424,4 +424,95 @@ describe('LocalAuthBreaker scopes: one session, one partner never refuses anothe
     expect(await breaker.admit(call('partner-a', 'u3'))).toEqual({ allowed: true, probe: false });
     expect(await breaker.admit(call('partner-a', 'u1'))).toMatchObject({ allowed: false });
   });
+
+  it("starts the scope's evidence afresh once its window ended: an old failure of another session does not count", async () => {
+    const { breaker, clock } = make();
+    await breaker.record(call('partner-a', 'u1'), 'transient-failure');
+    clock.advance(10_000);
+    for (let i = 0; i < 3; i += 1) await breaker.record(call('partner-a', 'u2'), 'transient-failure');
+    expect(await breaker.admit(call('partner-a', 'u2'))).toMatchObject({ allowed: false });
+    expect(await breaker.admit(call('partner-a', 'u3'))).toEqual({ allowed: true, probe: false });
+  });
+
+  it("opens the scope for openMs, not for one session's Retry-After", async () => {
+    const { breaker } = make();
+    await breaker.record(call('partner-a', 'u1'), 'transient-failure');
+    await breaker.record(call('partner-a', 'u1'), 'transient-failure');
+    await breaker.record(call('partner-a', 'u2'), 'transient-failure', 600_000);
+    expect(await breaker.admit(call('partner-a', 'u3'))).toEqual({ allowed: false, retryAfterMs: 1_000 });
+  });
+
+  it('shows the larger failure count of the two closed circuits (a session whose failures outlived the scope’s window)', async () => {
+    const { breaker, clock } = make();
+    await breaker.record(call('partner-a', 'u1'), 'transient-failure');
+    clock.advance(9_000);
+    await breaker.record(call('partner-a', 'u2'), 'transient-failure');
+    clock.advance(2_000);
+    await breaker.record(call('partner-a', 'u2'), 'transient-failure');
+    expect(breaker.snapshot(call('partner-a', 'u2'))).toEqual({
+      state: 'closed',
+      failures: 2,
+      openUntil: null,
+      level: null,
+    });
+  });
+
+  it('counts no failures once their window has passed', async () => {
+    const { breaker, clock } = make();
+    await breaker.record(ONE, 'transient-failure');
+    await breaker.record(ONE, 'transient-failure');
+    clock.advance(10_000);
+    expect(breaker.snapshot(ONE)).toEqual({ state: 'closed', failures: 0, openUntil: null, level: null });
+  });
+
+  it("keeps an open session's Retry-After when a later failure (a call admitted before it opened) asks less", async () => {
+    const { breaker, clock } = make();
+    for (let i = 0; i < 3; i += 1) await breaker.record(ONE, 'transient-failure', 600_000);
+    clock.advance(1_000);
+    await breaker.record(ONE, 'transient-failure');
+    expect(await breaker.admit(ONE)).toEqual({ allowed: false, retryAfterMs: 599_000 });
+  });
+
+  it('shows openUntil in whole ms, rounded up, on a clock with fractions', async () => {
+    const { breaker } = make(manualClock(1_000_000.5));
+    for (let i = 0; i < 3; i += 1) await breaker.record(ONE, 'transient-failure');
+    expect(breaker.snapshot(ONE)).toMatchObject({ state: 'open', openUntil: 1_001_001 });
+  });
+
+  it('tracks up to 256 failing scopes, forgetting the least recently failing one past that', async () => {
+    const { breaker } = make();
+    const tripped = call('partner-0', 'u1');
+    for (let i = 0; i < 3; i += 1) await breaker.record(tripped, 'transient-failure');
+    for (let i = 1; i < 256; i += 1) await breaker.record(call(`partner-${i}`, 'u1'), 'transient-failure');
+    // Failing again makes partner-0 the most recent: the next new scope pushes partner-1 out instead.
+    await breaker.record(tripped, 'transient-failure');
+    await breaker.record(call('partner-256', 'u1'), 'transient-failure');
+    expect(await breaker.admit(tripped)).toMatchObject({ allowed: false });
+    for (let i = 257; i < 511; i += 1) await breaker.record(call(`partner-${i}`, 'u1'), 'transient-failure');
+    expect(await breaker.admit(tripped)).toMatchObject({ allowed: false });
+    await breaker.record(call('partner-511', 'u1'), 'transient-failure');
+    expect(await breaker.admit(tripped)).toEqual({ allowed: true, probe: false });
+  });
+
+  it('frees the place of a scope whose last failing session succeeded, so it pushes no failing scope out', async () => {
+    const { breaker } = make();
+    const tripped = call('partner-0', 'u1');
+    for (let i = 0; i < 3; i += 1) await breaker.record(tripped, 'transient-failure');
+    for (let i = 1; i < 256; i += 1) await breaker.record(call(`partner-${i}`, 'u1'), 'transient-failure');
+    await breaker.record(call('partner-255', 'u1'), 'success');
+    await breaker.record(call('partner-256', 'u1'), 'transient-failure');
+    expect(await breaker.admit(tripped)).toMatchObject({ allowed: false });
+  });
+
+  it("tracks the circuits of up to 10 000 failing sessions per scope, each kept after the scope's success", async () => {
+    const { breaker } = make();
+    const tripped = call('partner-a', 'u0');
+    for (let i = 0; i < 3; i += 1) await breaker.record(tripped, 'transient-failure');
+    for (let i = 1; i < 10_000; i += 1) await breaker.record(call('partner-a', `u${i}`), 'transient-failure');
+    await breaker.record(call('partner-a', 'u-ok'), 'success');
+    expect(await breaker.admit(tripped)).toMatchObject({ allowed: false });
+    await breaker.record(call('partner-a', 'u10000'), 'transient-failure');
+    await breaker.record(call('partner-a', 'u-ok'), 'success');
+    expect(await breaker.admit(tripped)).toEqual({ allowed: true, probe: false });
+  });
 });

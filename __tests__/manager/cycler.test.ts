@@ -67,6 +67,12 @@ describe('RefreshCycler', () => {
       expect(cycler.decide(T0 + 11 * MINUTE, false, true)).toEqual({ kind: 'serve', token: 'a1' });
     });
 
+    it('lets callers join a run in flight during fail-fast instead of refusing them', () => {
+      const cycler = makeCycler();
+      cycler.recordFailure(signInRejected(), T0);
+      expect(cycler.decide(T0 + 1, false, true)).toEqual({ kind: 'wait', reason: 'initial' });
+    });
+
     it('reads the timeline, not the wall clock, once a token arrived (wall ahead by an hour)', () => {
       const cycler = makeCycler();
       const wall = T0 + 60 * MINUTE;
@@ -108,6 +114,26 @@ describe('RefreshCycler', () => {
     });
   });
 
+  describe('install()', () => {
+    // Jitter up to (window − skew) / 2 = 145 s for a 15-minute token; random() near its top.
+    const jittery = { refreshJitterMs: Number.POSITIVE_INFINITY, random: () => 0.99 };
+
+    it('refreshes a seeded set at the plain refresh point, without jitter', () => {
+      const cycler = makeCycler(jittery);
+      expect(cycler.install(tokens(), 'seeded', T0, T0).refreshAt).toBe(T0 + 10 * MINUTE);
+      expect(makeCycler(jittery).install(tokens(), 'signed-in', T0, T0).refreshAt).toBe(T0 + 10 * MINUTE + 143_550);
+    });
+
+    it("places a handed-over session's refresh point after the refreshing replica's latest one", () => {
+      // Without hand-over: the shared point; with it: the latest point (no jitter here) plus a quarter
+      // to three quarters of the 290 s left before blockAt (random() = 0: a quarter).
+      expect(makeCycler().install(tokens(), 'adopted', T0, T0).refreshAt).toBe(T0 + 10 * MINUTE);
+      expect(makeCycler().install(tokens(), 'adopted', T0, T0, true).refreshAt).toBe(T0 + 10 * MINUTE + 72_500);
+      // Only an adopted session is a hand-over: a set this replica obtained keeps its own point.
+      expect(makeCycler().install(tokens(), 'refreshed', T0, T0, true).refreshAt).toBe(T0 + 10 * MINUTE);
+    });
+  });
+
   describe('recordFailure()', () => {
     it('plans background attempts with doubling delays, never past the blocking margin', () => {
       const cycler = makeCycler();
@@ -132,6 +158,18 @@ describe('RefreshCycler', () => {
       cycler.install(tokens(), 'signed-in', T0, T0);
       expect(cycler.recordFailure(signInRejected(), T0 + 10 * MINUTE).failFastUntil).toBe(T0 + 10 * MINUTE + 30_000);
       expect(cycler.decide(T0 + 10 * MINUTE + 1, false, false).kind).toBe('serve');
+    });
+
+    it('plans the next attempt after a rejected sign-in no later than the blocking margin', () => {
+      const cycler = makeCycler({ rejectedBackoffMs: 10 * MINUTE });
+      cycler.install(tokens(), 'signed-in', T0, T0);
+      const at = T0 + 10 * MINUTE;
+      const blockAt = T0 + 15 * MINUTE - 10_000;
+      expect(cycler.recordFailure(signInRejected(), at)).toEqual({
+        failFastUntil: at + 10 * MINUTE,
+        nextAttemptAt: blockAt,
+        delayMs: blockAt - at,
+      });
     });
 
     it.each([
@@ -174,6 +212,72 @@ describe('RefreshCycler', () => {
       expect(cycler.invalidate('a2', T0 + 30_000 - 1)).toBe('cooldown');
       expect(cycler.decide(T0 + 30_000 - 1, false, false).kind).toBe('serve');
       expect(cycler.invalidate('a2', T0 + 30_000)).toBe('refreshing');
+    });
+
+    it('reports the held token as stale once it was rejected, whatever the target', () => {
+      const cycler = makeCycler();
+      cycler.install(tokens(), 'signed-in', T0, T0);
+      expect(cycler.invalidate('a1', T0)).toBe('refreshing');
+      expect(cycler.invalidate('a1', T0 + 1, { target: 'GET /cards' })).toBe('stale');
+      expect(cycler.invalidate(undefined, T0 + 60_000)).toBe('stale');
+    });
+
+    it('ends fail-fast: callers wait for the refresh a rejected token starts', () => {
+      const cycler = makeCycler();
+      cycler.install(tokens(), 'signed-in', T0, T0);
+      cycler.recordFailure(signInRejected(), T0 + 10 * MINUTE);
+      expect(cycler.invalidate('a1', T0 + 10 * MINUTE + 1)).toBe('refreshing');
+      expect(cycler.failure).toEqual({ kind: 'none' });
+      expect(cycler.decide(T0 + 10 * MINUTE + 2, false, false)).toEqual({ kind: 'wait', reason: 'invalidated' });
+    });
+
+    it('keeps a target reported again in its storm longest: the oldest other target is forgotten first', () => {
+      const cycler = makeCycler();
+      cycler.install(tokens(), 'signed-in', T0, T0);
+      const targets = Array.from({ length: 256 }, (_, index) => `GET /cards/${index}`);
+      for (const target of targets) cycler.invalidate('a1', T0, { target, replay: true });
+      // Reported again: now the newest of the 256 remembered.
+      cycler.invalidate('a1', T0 + 1, { target: targets[0], replay: true });
+      cycler.invalidate('a1', T0 + 2, { target: 'GET /accounts', replay: true });
+      expect(cycler.invalidate('a1', T0 + 3, { target: targets[0] })).toBe('cooldown');
+      expect(cycler.invalidate('a1', T0 + 3, { target: targets[1] })).toBe('refreshing');
+    });
+  });
+  describe('refreshTokenWarning()', () => {
+    const WEEK = 7 * 24 * 60 * MINUTE;
+    const expiring = (leftMs: number): TokenSet => ({ ...tokens(), refreshTokenExpiresAt: T0 + leftMs });
+
+    it('warns once per refresh token, however often a set carrying it is installed', () => {
+      const cycler = makeCycler();
+      cycler.install(expiring(WEEK - 1), 'refreshed', T0, T0);
+      expect(cycler.refreshTokenWarning(T0, WEEK)).toEqual({
+        refreshTokenExpiresAt: T0 + WEEK - 1,
+        remainingMs: WEEK - 1,
+      });
+      // A provider that does not rotate: the next set keeps the refresh token and its expiry.
+      cycler.install({ ...expiring(WEEK - 1), accessToken: 'a2' }, 'refreshed', T0 + MINUTE, T0 + MINUTE);
+      expect(cycler.refreshTokenWarning(T0 + MINUTE, WEEK)).toBeUndefined();
+      cycler.install({ ...expiring(WEEK - 2), accessToken: 'a3' }, 'refreshed', T0 + MINUTE, T0 + MINUTE);
+      expect(cycler.refreshTokenWarning(T0 + MINUTE, WEEK)?.refreshTokenExpiresAt).toBe(T0 + WEEK - 2);
+    });
+
+    it('warns with exactly warningMs left, not 1 ms earlier', () => {
+      const early = makeCycler();
+      early.install(expiring(WEEK + 1), 'refreshed', T0, T0);
+      expect(early.refreshTokenWarning(T0, WEEK)).toBeUndefined();
+      const cycler = makeCycler();
+      cycler.install(expiring(WEEK), 'refreshed', T0, T0);
+      expect(cycler.refreshTokenWarning(T0, WEEK)).toEqual({ refreshTokenExpiresAt: T0 + WEEK, remainingMs: WEEK });
+    });
+  });
+
+  describe('clear()', () => {
+    it('forgets a seeded refresh token too (a closed manager holds no secret)', () => {
+      const cycler = makeCycler();
+      cycler.holdSeed({ refreshToken: 'r0', refreshTokenExpiresAt: T0 + MINUTE });
+      cycler.clear();
+      expect(cycler.seed).toBeUndefined();
+      expect(cycler.held).toBeUndefined();
     });
   });
 });

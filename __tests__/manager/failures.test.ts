@@ -1,7 +1,7 @@
 import { AuthRejectedError, AuthUnavailableError, MalformedResponseError } from '../../src/errors';
 import { MemoryTokenStore } from '../../src/stores/memory';
 import { flushPromises, makeTokenSet } from '../helpers/fake-provider';
-import { T0, makeManager, minutes, useFakeClock } from '../helpers/manager';
+import { T0, lifecycleOf, makeManager, minutes, useFakeClock } from '../helpers/manager';
 
 const unavailable = (status = 503, retryAfterMs?: number): AuthUnavailableError =>
   new AuthUnavailableError({ operation: 'refresh', reason: 'http', status, retryAfterMs });
@@ -145,6 +145,31 @@ describe('TokenManager', () => {
       const { manager, provider } = makeManager({ retry: { retries: 0 } });
       provider.script.push(() => makeTokenSet(T0, { accessToken: 'stale', expiresInMs: -1 }));
       await expect(manager.getAccessToken()).rejects.toMatchObject({ code: 'ERR_ALIX_MALFORMED_RESPONSE' });
+      manager.close();
+    });
+
+    it('rejects a token set that expires the instant it arrives', async () => {
+      const { manager, provider } = makeManager({ retry: { retries: 0 } });
+      provider.script.push(() => makeTokenSet(T0, { accessToken: 'stale', expiresInMs: 0 }));
+      await expect(manager.getAccessToken()).rejects.toMatchObject({ code: 'ERR_ALIX_MALFORMED_RESPONSE' });
+      manager.close();
+    });
+  });
+
+  describe('at the deadline', () => {
+    it('ends the run as abandoned, not failed, with the TimeoutError its signal was aborted with', async () => {
+      const { manager, provider } = makeManager({ acquireTimeoutMs: 1_000 }, { manual: true });
+      const events = lifecycleOf(manager);
+      const caller = manager.getAccessToken().catch((error: unknown) => error);
+      await jest.advanceTimersByTimeAsync(1_000);
+      const failure = await caller;
+      expect(failure).toMatchObject({ code: 'ERR_ALIX_TIMEOUT' });
+      expect(provider.calls[0]?.signal?.aborted).toBe(true);
+      expect(events.find((event) => event.type === 'refresh-ended')).toMatchObject({
+        outcome: 'abandoned',
+        errorCode: 'ERR_ALIX_TIMEOUT',
+        error: failure,
+      });
       manager.close();
     });
   });

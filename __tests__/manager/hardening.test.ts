@@ -535,6 +535,15 @@ describe('TokenManager hardening', () => {
       await expect(caller).rejects.toMatchObject({ code: 'ERR_ALIX_MANAGER_CLOSED' });
     });
 
+    it('closes at once with drainMs: 0, as without drainMs', async () => {
+      const { manager, provider } = makeManager({}, { manual: true });
+      const caller = manager.getAccessToken();
+      await flushUntil(() => provider.calls.length === 1);
+      void manager.close({ drainMs: 0 });
+      expect(manager.status().state).toBe('closed');
+      await expect(caller).rejects.toMatchObject({ code: 'ERR_ALIX_MANAGER_CLOSED' });
+    });
+
     it('ends the run that close() cancels with a refresh-ended of outcome closed, just before closed', async () => {
       const { manager, provider } = makeManager({}, { manual: true });
       const events = lifecycleOf(manager);

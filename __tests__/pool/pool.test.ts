@@ -133,6 +133,43 @@ describe('TokenManagerPool', () => {
       await pool.close();
     });
 
+    it('counts the end of a lone wait that outlasted idleTtlMs as a use: the served session stays', async () => {
+      const { pool, providers } = makePool({ idleTtlMs: 5_000 }, { manual: true });
+      const evicted: PoolEvictedEvent[] = [];
+      pool.on('evicted', (event) => evicted.push(event));
+      const waiting = pool.getAccessToken(user(1));
+      await flushUntil(() => providers.get(user(1))?.pendingCount === 1);
+      jest.advanceTimersByTime(7_500);
+      providers.get(user(1))?.release();
+      await expect(waiting).resolves.toBe(`${tokenPrefix(user(1))}access-1`);
+      expect(pool.has(user(1))).toBe(true);
+      expect(evicted).toEqual([]);
+      jest.advanceTimersByTime(5_000 - 1);
+      expect(pool.has(user(1))).toBe(true);
+      await pool.close();
+    });
+
+    it('never evicts a session under its background refresh: it goes once that refresh is stored', async () => {
+      const store = new MemoryTokenStore();
+      const { pool, providers } = makePool({ store, idleTtlMs: minutes(10) + 5_000 });
+      await pool.getAccessToken(user(1));
+      const manager = pool.get(user(1));
+      const provider = providers.get(user(1)) as FakeProvider;
+      provider.options.manual = true;
+      // Used within its token's lifetime: refreshed in the background at 10 minutes; the refresh hangs.
+      jest.advanceTimersByTime(minutes(10));
+      await flushUntil(() => provider.pendingCount === 1);
+      // Idle for idleTtlMs at 10:05, within the refresh's acquireTimeoutMs.
+      jest.advanceTimersByTime(6_000);
+      expect(pool.has(user(1))).toBe(true);
+      expect(manager.status().state).toBe('refreshing');
+      provider.release();
+      // Idle since its last use at 0: evicted as soon as the refresh has ended, its tokens stored.
+      await flushUntil(() => !pool.has(user(1)));
+      expect((await store.get(manager.storeKey))?.tokens.accessToken).toBe(`${tokenPrefix(user(1))}access-2`);
+      await pool.close();
+    });
+
     it('renews the idle TTL on use', async () => {
       const { pool } = makePool({ idleTtlMs: minutes(10) });
       await pool.getAccessToken(user(1));
@@ -188,6 +225,16 @@ describe('TokenManagerPool', () => {
       pool.close();
     });
 
+    it('makes room before it creates a session: a get() beyond maxSessions evicts the least recently used', async () => {
+      const { pool } = makePool({ maxSessions: 2 });
+      await pool.getAccessToken(user(1));
+      await pool.getAccessToken(user(2));
+      pool.get(user(3));
+      expect(pool.size).toBe(2);
+      expect([pool.has(user(1)), pool.has(user(2)), pool.has(user(3))]).toEqual([false, true, true]);
+      pool.close();
+    });
+
     it('keeps a session a caller is waiting on over the cap, and evicts it once it is served', async () => {
       const { pool, providers } = makePool({ maxSessions: 1 }, { manual: true });
       const first = pool.getAccessToken(user(1));
@@ -199,6 +246,39 @@ describe('TokenManagerPool', () => {
       await expect(first).resolves.toBe(`${tokenPrefix(user(1))}access-1`);
       await expect(second).resolves.toBe(`${tokenPrefix(user(2))}access-1`);
       expect(pool.size).toBe(1);
+      pool.close();
+    });
+
+    it('never closes a session over the cap under its background refresh: that refresh is stored', async () => {
+      const store = new MemoryTokenStore();
+      const { pool, providers } = makePool({ store, maxSessions: 1 });
+      await pool.getAccessToken(user(1));
+      const manager = pool.get(user(1));
+      const provider = providers.get(user(1)) as FakeProvider;
+      provider.options.manual = true;
+      jest.advanceTimersByTime(minutes(10));
+      await flushUntil(() => provider.pendingCount === 1);
+      await pool.getAccessToken(user(2));
+      expect(manager.status().state).toBe('refreshing');
+      provider.release();
+      await flushUntil(() => manager.status().refreshCount === 2);
+      expect((await store.get(manager.storeKey))?.tokens.accessToken).toBe(`${tokenPrefix(user(1))}access-2`);
+      pool.close();
+    });
+
+    // BUG: the session just served is evicted in place of the least recently used one, kept only by its background refresh.
+    it('evicts the least recently used session once its background refresh ends, not the one just served', async () => {
+      const { pool, providers } = makePool({ maxSessions: 1 });
+      await pool.getAccessToken(user(1));
+      const provider = providers.get(user(1)) as FakeProvider;
+      provider.options.manual = true;
+      jest.advanceTimersByTime(minutes(10));
+      await flushUntil(() => provider.pendingCount === 1);
+      await pool.getAccessToken(user(2));
+      expect(pool.has(user(2))).toBe(true);
+      provider.release();
+      await flushUntil(() => !pool.has(user(1)));
+      expect(pool.has(user(2))).toBe(true);
       pool.close();
     });
 
@@ -324,6 +404,24 @@ describe('TokenManagerPool', () => {
       pool.close();
     });
 
+    it('counts a use on the hot path within a renewal interval of the last renewal: it refreshes, not rests', async () => {
+      const { pool, providers } = makePool(window);
+      await pool.getAccessToken(user(1));
+      // 4:59.5 renews the session; 5:00.2 is served on the hot path without a renewal.
+      jest.advanceTimersByTime(minutes(5) - 500);
+      await pool.getAccessToken(user(1));
+      jest.advanceTimersByTime(700);
+      await pool.getAccessToken(user(1));
+      jest.advanceTimersByTime(minutes(5) - 200); // 10 min: refreshed in the background
+      await flushUntil(() => pool.status().refreshCount === 2);
+      // 20 min: the last use (5:00.2) is within the token's 15 min lifetime: refreshed again, not rested.
+      jest.advanceTimersByTime(minutes(10));
+      await flushUntil(() => pool.status().refreshCount === 3);
+      expect(providers.get(user(1))?.refreshCount).toBe(2);
+      expect(pool.status().sessions.resting).toBe(0);
+      pool.close();
+    });
+
     it('keeps a session awake while someone else listens to its manager', async () => {
       const made = makePool(window);
       const manager = made.pool.get(user(1));
@@ -388,6 +486,19 @@ describe('TokenManagerPool', () => {
       pool.close();
     });
 
+    it('answers delete() of a key it does not hold with false, and reports no eviction', async () => {
+      const { pool } = makePool();
+      const evicted: PoolEvictedEvent[] = [];
+      pool.on('evicted', (event) => evicted.push(event));
+      await pool.getAccessToken(user(1));
+      expect(pool.delete(user(2))).toBe(false);
+      expect(evicted).toEqual([]);
+      expect(pool.delete(user(1))).toBe(true);
+      expect(pool.delete(user(1))).toBe(false);
+      expect(evicted).toEqual([{ session: user(1), reason: 'deleted' }]);
+      pool.close();
+    });
+
     it('reports each eviction once, with its reason, once the session is gone', async () => {
       const { pool } = makePool({ maxSessions: 1, idleTtlMs: 5_000 });
       const evicted: Array<PoolEvictedEvent & { held: boolean }> = [];
@@ -420,6 +531,23 @@ describe('TokenManagerPool', () => {
       expect(status.accessTokenExpiresAt).toBe(T0 + minutes(15));
       expect(JSON.stringify(status)).not.toMatch(/example|access-/);
       expect(pool.health()).toEqual({ status: 'ok', reasons: [] });
+      pool.close();
+    });
+
+    it('is degraded, not down, when a failed session sits beside one refreshing a valid token', async () => {
+      const { pool, providers } = makePool();
+      await pool.getAccessToken(user(2));
+      pool.get(user(1));
+      providers.get(user(1))?.script.push(new ConfigurationError('boom'));
+      await expect(pool.getAccessToken(user(1))).rejects.toThrow('boom');
+      const provider = providers.get(user(2)) as FakeProvider;
+      provider.options.manual = true;
+      const refreshed = pool.getAccessToken(user(2), { forceRefresh: true });
+      await flushUntil(() => provider.pendingCount === 1);
+      expect(pool.status().states).toMatchObject({ failed: 1, valid: 0, refreshing: 1 });
+      expect(pool.health()).toEqual({ status: 'degraded', reasons: ['1 of 2 sessions failed their last refresh'] });
+      provider.release();
+      await expect(refreshed).resolves.toBe(`${tokenPrefix(user(2))}access-2`);
       pool.close();
     });
 

@@ -112,6 +112,8 @@ describe('MemoryTokenStore with encryption', () => {
     await expect(store.get('a\nb')).rejects.toMatchObject({ code: ErrorCodes.STORE_UNREADABLE });
     // Without a newline, the additional data is what earlier versions sealed under: their values still open.
     expect(sessionAad('a', 'b')).toBe('alix-token-manager/session\na\nb');
+    // With a newline in either, the JSON form: values sealed so (an identity with a newline) keep opening.
+    expect(sessionAad('a', 'b\nc')).toBe('alix-token-manager/session-json\n["a","b\\nc"]');
   });
 
   it('reads a plaintext session written before encryption once, and re-writes it sealed', async () => {
@@ -288,5 +290,28 @@ describe('encrypted sessions: values a store hands back are not trusted', () => 
     for (const altered of [`${sealed}=`, `${sealed}!!`, `${sealed.slice(0, at)}*${sealed.slice(at)}`, `${sealed} `]) {
       expect(await cipher.open(altered, 'aad')).toBeUndefined();
     }
+    expect(await cipher.open(`${sealed}.extra`, 'aad')).toBeUndefined();
+  });
+
+  it('reads a value that decrypts to JSON but no valid token set as unreadable', async () => {
+    const cache = new NodeCache({ useClones: false, checkperiod: 0 });
+    const cipher: TokenCipher = { seal: async () => 'sealed', open: async () => '{"accessToken":""}' };
+    const store = new MemoryTokenStore({ cache, encryption: { cipher } });
+    cache.set('k', { identity: 'id-a', sealed: 'sealed' });
+    await expect(store.get('k')).rejects.toBeInstanceOf(UnreadableSessionError);
+  });
+
+  it('seals only the token set’s own fields, and returns only those when a value opens', async () => {
+    const plaintexts: string[] = [];
+    const tokens = makeTokenSet(T0);
+    const extra = JSON.stringify({ ...tokens, serverTime: T0, note: 'kept by someone else' });
+    const cipher: TokenCipher = {
+      seal: async (plaintext) => (plaintexts.push(plaintext), 'sealed'),
+      open: async () => extra,
+    };
+    const store = new MemoryTokenStore({ encryption: { cipher } });
+    await store.set('k', { identity: 'id-a', tokens: { ...tokens, serverTime: T0 } });
+    expect(JSON.parse(plaintexts[0] ?? '')).toEqual(tokens);
+    expect(await store.get('k')).toEqual({ identity: 'id-a', tokens });
   });
 });

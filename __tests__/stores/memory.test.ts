@@ -24,6 +24,7 @@ describe('MemoryTokenStore', () => {
     mutable.accessToken = 'changed-after-set';
     expect((await store.get('mutable'))?.tokens.accessToken).not.toBe('changed-after-set');
     expect(Object.isFrozen((await store.get('mutable'))?.tokens)).toBe(true);
+    expect(Object.isFrozen(await store.get('mutable'))).toBe(true);
 
     const frozen = Object.freeze(makeTokenSet(T0));
     await store.set('frozen', { identity: 'id-a', tokens: frozen });
@@ -37,6 +38,30 @@ describe('MemoryTokenStore', () => {
     expect(await store.get('k')).toBeDefined();
     jest.setSystemTime(T0 + 10_001);
     expect(await store.get('k')).toBeUndefined();
+  });
+
+  it('keeps a session until its refresh token expires, rounding a part of a second up, not down', async () => {
+    const store = new MemoryTokenStore();
+    await store.set('k', { identity: 'id-a', tokens: makeTokenSet(T0, { refreshTokenExpiresAt: T0 + 1_500 }) });
+    jest.setSystemTime(T0 + 1_499);
+    expect(await store.get('k')).toBeDefined();
+  });
+
+  it('keeps a session stored already expired for one second at most, never without a lifetime', async () => {
+    const store = new MemoryTokenStore();
+    await store.set('k', { identity: 'id-a', tokens: makeTokenSet(T0, { refreshTokenExpiresAt: T0 - 60_000 }) });
+    jest.setSystemTime(T0 + 1_001);
+    expect(await store.get('k')).toBeUndefined();
+    expect(store.size).toBe(0);
+  });
+
+  it('counts a session stored again as the most recently stored: the bound drops the one left untouched', async () => {
+    const store = new MemoryTokenStore({ maxSessions: 2 });
+    const session = { identity: 'id-a', tokens: makeTokenSet(T0) };
+    for (const key of ['a', 'b', 'a', 'c']) await store.set(key, session);
+    expect(await store.get('a')).toBeDefined();
+    expect(await store.get('b')).toBeUndefined();
+    expect(await store.get('c')).toBeDefined();
   });
 
   it('holds many sessions apart by key, in one store or a shared cache, and arms no timer of its own', async () => {
@@ -100,7 +125,15 @@ describe('MemoryTokenStore', () => {
   it.each([
     ['a cache that is not a NodeCache', { cache: {} }],
     ['a clock that is not a function', { now: 5 }],
+    ['maxSessions 0', { maxSessions: 0 }],
+    ['a fractional maxSessions', { maxSessions: 1.5 }],
+    ['encryption null (never read as "no encryption")', { encryption: null }],
   ])('throws a ConfigurationError at construction for %s', (_label, options) => {
     expect(() => new MemoryTokenStore(options as never)).toThrow(ConfigurationError);
+  });
+
+  it('accepts maxSessions Infinity (no bound) and 1', () => {
+    expect(() => new MemoryTokenStore({ maxSessions: Infinity })).not.toThrow();
+    expect(() => new MemoryTokenStore({ maxSessions: 1 })).not.toThrow();
   });
 });

@@ -112,9 +112,19 @@ export class RefreshCycler {
     return { kind: 'wait', reason: held.rejected ? 'invalidated' : 'expired' };
   }
 
-  /** Whether a background refresh should start at `now` (the timer fired). */
+  /**
+   * Whether a background refresh should start at `now` (the timer fired). An attempt planned after a failed run
+   * for the blocking margin at the latest is due however late its timer fires: the token has just stopped being
+   * served, and the attempt announced (`retry-scheduled`) is made.
+   */
   isDueInBackground(now: number): boolean {
-    const at = this.timerAt(now);
+    const held = this.#held;
+    const failure = this.#failure;
+    const planned = held !== undefined && !held.rejected && 'nextAttemptAt' in failure;
+    const at =
+      planned && failure.nextAttemptAt <= held.blockAt
+        ? Math.max(held.refreshAt, failure.nextAttemptAt)
+        : this.timerAt(now);
     return at !== undefined && now >= at;
   }
 

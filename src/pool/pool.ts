@@ -375,8 +375,12 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
    * be waiting on is skipped (the pool then holds more than `maxSessions` for that long at most).
    */
   #trim(size: number): void {
+    // Only the least recently used go: a busy one among them is not replaced by a more recent session (the one just
+    // served, say); it goes once it is done, when its #unpin trims again.
+    let excess = this.#sessions.size - size;
     for (const session of this.#sessions.values()) {
-      if (this.#sessions.size <= size) return;
+      if (excess <= 0) break;
+      excess -= 1;
       if (!this.#busy(session)) this.#evict(session.key, 'capacity');
     }
     // Kept over the cap: the sweep sheds them once no caller can be waiting (a failed sign-in is not

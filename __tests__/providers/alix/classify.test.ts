@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import { AxiosError } from 'axios';
 import { AbortedError, AuthRejectedError, AuthUnavailableError, MalformedResponseError } from '../../../src/errors';
+import type { Logger } from '../../../src/logger';
 import { classifyTransportError, interpretResponse, parseRetryAfterMs } from '../../../src/providers/alix/classify';
 
 const transport = {
@@ -38,6 +39,13 @@ describe('classifyTransportError()', () => {
     const error = classifyTransportError(axiosError('ECONNABORTED', 'timeout of 10000ms exceeded'), transport);
 
     expect(error).toMatchObject({ reason: 'timeout', transient: true });
+  });
+
+  it('maps an ECONNABORTED that is no timeout (a request aborted) to reason network, not timeout', () => {
+    const error = classifyTransportError(axiosError('ECONNABORTED', 'Request aborted'), transport);
+
+    expect(error).toMatchObject({ reason: 'network' });
+    expect(error.message).toContain('(ECONNABORTED)');
   });
 
   it('maps the provider timer firing to reason timeout', () => {
@@ -97,6 +105,107 @@ describe('interpretResponse()', () => {
     ) as AuthRejectedError;
 
     expect(error.apiMessage).toHaveLength(301);
+  });
+
+  it('keeps an API message of 300 characters whole, and cuts one of 301 to 300 and an ellipsis', () => {
+    const rejected = (message: string) => {
+      const text = JSON.stringify({ success: false, message, data: null, errorCode: 1 });
+      return captured(() => interpretResponse({ status: 400, headers: {}, data: text }, context)) as AuthRejectedError;
+    };
+    const whole = 'ab '.repeat(100);
+    expect(rejected(whole).apiMessage).toBe(whole);
+    expect(rejected(`${whole}c`).apiMessage).toBe(`${whole}…`);
+  });
+
+  it.each([101, 302])(
+    'reads a success:false envelope on an HTTP %i as an unexpected status, not as a rejection',
+    (status) => {
+      const text = JSON.stringify({ success: false, message: 'moved', data: null, errorCode: 32 });
+      const error = captured(() => interpretResponse({ status, headers: {}, data: text }, context));
+
+      expect(error).toBeInstanceOf(MalformedResponseError);
+      expect((error as Error).message).toContain(`unexpected HTTP ${status}`);
+    },
+  );
+
+  it('describes a 200 that its content-type calls HTML as an HTML page, whatever its first character', () => {
+    const response = { status: 200, headers: { 'content-type': 'text/HTML; charset=utf-8' }, data: 'Service down' };
+    const error = captured(() => interpretResponse(response, context));
+
+    expect(error).toBeInstanceOf(MalformedResponseError);
+    expect((error as Error).message).toContain('is an HTML page, not JSON');
+  });
+});
+
+describe('interpretResponse() on a successful envelope', () => {
+  const NOW = Date.UTC(2030, 0, 1);
+  const seconds = (ms: number): string => String(ms / 1000);
+  const data = {
+    accessToken: 'access-1',
+    refreshToken: 'refresh-1',
+    accessTokenExpiresAt: seconds(NOW + 900_000),
+    refreshTokenExpiresAt: seconds(NOW + 86_400_000),
+  };
+  const read = (fields: Record<string, unknown>, logger?: Logger) => {
+    const text = JSON.stringify({ success: true, message: 'ok', errorCode: 0, data: { ...data, ...fields } });
+    const context = { operation: 'refresh' as const, url: 'https://alix.test/p', secrets: [], now: NOW, logger };
+    return interpretResponse({ status: 200, headers: {}, data: text }, context);
+  };
+  const MAX_TOKEN = 8 * 1024 - 'Authorization: Bearer '.length;
+  const TEN_YEARS_MS = 10 * 365.25 * 24 * 60 * 60 * 1000;
+
+  it('accepts an access token as long as a header line may carry, and refuses one character more', () => {
+    expect(read({ accessToken: 'a'.repeat(MAX_TOKEN) }).accessToken).toHaveLength(MAX_TOKEN);
+    expect(captured(() => read({ accessToken: 'a'.repeat(MAX_TOKEN + 1) }))).toBeInstanceOf(MalformedResponseError);
+  });
+
+  it('accepts an expiry exactly 10 years ahead, and refuses one a second further', () => {
+    expect(read({ refreshTokenExpiresAt: seconds(NOW + TEN_YEARS_MS) }).refreshTokenExpiresAt).toBe(NOW + TEN_YEARS_MS);
+    const error = captured(() => read({ refreshTokenExpiresAt: seconds(NOW + TEN_YEARS_MS + 1_000) }));
+    expect(error).toBeInstanceOf(MalformedResponseError);
+  });
+
+  it('rounds fractional epoch seconds to whole ms', () => {
+    expect(read({ accessTokenExpiresAt: `${(NOW + 900_000) / 1000}.1234` }).accessTokenExpiresAt).toBe(NOW + 900_123);
+  });
+
+  it('refuses hour 24 in an ISO 8601 datetime, which Date.parse would roll over into the next day', () => {
+    const error = captured(() => read({ accessTokenExpiresAt: '2030-01-01T24:00:00Z' }));
+    expect(error).toBeInstanceOf(MalformedResponseError);
+  });
+
+  it('refuses a success that is not a boolean (`"true"`) as no Alix envelope, whatever data it carries', () => {
+    const text = JSON.stringify({ success: 'true', message: 'ok', errorCode: 0, data });
+    const context = { operation: 'refresh' as const, url: 'https://alix.test/p', secrets: [], now: NOW };
+    const error = captured(() => interpretResponse({ status: 200, headers: {}, data: text }, context));
+
+    expect(error).toBeInstanceOf(MalformedResponseError);
+    expect((error as Error).message).toContain('not the Alix envelope');
+  });
+
+  it('falls back only on a numeric JWT exp claim: one sent as text is no claim', () => {
+    const jwt = (exp: unknown): string =>
+      ['{"alg":"HS256"}', JSON.stringify({ exp }), 'sig']
+        .map((part) => Buffer.from(part).toString('base64url'))
+        .join('.');
+    const exp = (NOW + 900_000) / 1000;
+    expect(read({ accessTokenExpiresAt: undefined, accessToken: jwt(exp) }).accessTokenExpiresAt).toBe(NOW + 900_000);
+    const error = captured(() => read({ accessTokenExpiresAt: undefined, accessToken: jwt(String(exp)) }));
+    expect(error).toBeInstanceOf(MalformedResponseError);
+    expect((error as Error).message).toContain('carries no JWT exp claim');
+  });
+
+  it("reports the response table's name (…ExpiredAt) even with the sample's epoch-second strings", () => {
+    const warn = jest.fn();
+    const logger = { isLevelEnabled: () => true, warn } as unknown as Logger;
+    const { accessTokenExpiresAt, ...rest } = data;
+    const text = JSON.stringify({ success: true, data: { ...rest, accessTokenExpiredAt: accessTokenExpiresAt } });
+    const context = { operation: 'refresh' as const, url: 'https://alix.test/p', secrets: [], now: NOW, logger };
+    interpretResponse({ status: 200, headers: {}, data: text }, context);
+    expect(warn).toHaveBeenCalledWith(
+      expect.objectContaining({ shape: 'data.accessTokenExpiredAt as epoch seconds (string)' }),
+      expect.any(String),
+    );
   });
 });
 

@@ -1,0 +1,33 @@
+/** The pool's one timer for many points: each entry fires at its own point, in order, whatever the arrival order. */
+import { systemClock } from '../../src/clock';
+import { TimerHeap, type HeapEntry } from '../../src/pool/heap';
+import { T0, useFakeClock } from '../helpers/manager';
+
+describe('TimerHeap', () => {
+  beforeEach(() => useFakeClock(T0));
+  afterEach(() => jest.useRealTimers());
+
+  it('fires every entry at its point exactly, earliest first, after arrivals, moves and removals in any order', () => {
+    const heap = new TimerHeap(systemClock);
+    const fired: Array<{ id: number; at: number }> = [];
+    const entries = Array.from({ length: 40 }, (_, id): HeapEntry => ({
+      at: 0,
+      heapIndex: -1,
+      fire: (now) => fired.push({ id, at: now - T0 }),
+    }));
+    // Points 1..40 s in a scrambled order (17 is coprime with 40), then some moved and some removed.
+    entries.forEach((entry, id) => heap.schedule(entry, T0 + ((id * 17) % 40) * 1_000 + 1_000));
+    for (const id of [3, 11, 26]) heap.schedule(entries[id] as HeapEntry, T0 + 40_500 + id);
+    for (const id of [5, 19, 33]) heap.remove(entries[id] as HeapEntry);
+    expect(heap.size).toBe(37);
+
+    jest.advanceTimersByTime(60_000);
+    const expected = entries
+      .map((entry, id) => ({ id, at: entry.at - T0 }))
+      .filter(({ id }) => ![5, 19, 33].includes(id))
+      .sort((a, b) => a.at - b.at);
+    expect(fired).toEqual(expected);
+    expect(heap.size).toBe(0);
+    expect(jest.getTimerCount()).toBe(0);
+  });
+});
