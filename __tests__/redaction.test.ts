@@ -1,5 +1,8 @@
 import { constants, generateKeyPairSync, sign } from 'node:crypto';
-import { REDACTED, redactOpaqueRuns } from '../src/redaction';
+import pino from 'pino';
+import { AbortedError } from '../src/errors';
+import { createLogger } from '../src/logger';
+import { REDACTED, redactOpaqueRuns, redactSecrets, sanitizeCause } from '../src/redaction';
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const raw = sign('sha256', Buffer.from('zencardtest|rjgQDe8QVlnP9AJL'), {
@@ -54,5 +57,40 @@ describe('redactOpaqueRuns()', () => {
 
     expect(redactOpaqueRuns(`id ${hex}`)).toBe(`id ${REDACTED}`);
     expect(redactOpaqueRuns(`id ${hex.slice(1)}`)).toBe(`id ${hex.slice(1)}`);
+  });
+});
+
+describe('redactSecrets()', () => {
+  it('replaces secrets of 4 characters or more, and leaves shorter ones: they would take words apart', () => {
+    expect(redactSecrets('bad key abcd for partner ab', ['abcd', 'ab'])).toBe(`bad key ${REDACTED} for partner ab`);
+  });
+});
+
+describe('sanitizeCause()', () => {
+  it("keeps the class name, the message and the string code of a foreign error, and redacts its stack's bearer lines", () => {
+    const cause = Object.assign(new TypeError('socket hang up'), { code: 'ECONNRESET', config: { secret: 'x' } });
+    cause.stack = 'TypeError: socket hang up\nAuthorization: Bearer abc.def\n    at send (client.js:1:1)';
+    const summary = sanitizeCause(cause);
+    expect(summary).toMatchObject({ name: 'TypeError', message: 'socket hang up', code: 'ECONNRESET' });
+    expect(summary).not.toHaveProperty('config');
+    expect(summary.stack).toBe(
+      `TypeError: socket hang up\nAuthorization: Bearer ${REDACTED}\n    at send (client.js:1:1)`,
+    );
+  });
+
+  it("keeps this library's own errors as they are, and a thrown string as the message", () => {
+    const ours = new AbortedError();
+    expect(sanitizeCause(ours)).toBe(ours);
+    expect(sanitizeCause('signer unavailable').message).toBe('signer unavailable');
+  });
+});
+
+describe("the library's logger", () => {
+  it('redacts a secret four levels deep, as an error config header is', () => {
+    const lines: string[] = [];
+    const user = pino({}, { write: (line: string) => void lines.push(line) });
+    createLogger(user).warn({ err: { config: { headers: { authorization: 'Bearer abc' } } } }, 'replayed');
+    expect(lines.join('')).not.toContain('abc');
+    expect(lines.join('')).toContain(REDACTED);
   });
 });

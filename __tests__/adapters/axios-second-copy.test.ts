@@ -196,6 +196,22 @@ describe.each(copies)('attachTokenManager() with an instance of %s', (_label, lo
     expect(other.seen).toEqual([]);
   });
 
+  it("applies the instance's own transforms once, not again in the copy's dispatch", async () => {
+    const applied: string[] = [];
+    const api = copy.create({
+      baseURL: allowed.origin,
+      headers: { 'Content-Type': 'application/json' },
+      transformRequest: [(data: unknown) => (applied.push('request'), JSON.stringify(data))],
+      transformResponse: [(data: unknown) => (applied.push('response'), data)],
+    });
+    attachTokenManager(api, new FakeTokenSource('SECRET'));
+
+    await api.post('/cards', { limit: 5 });
+
+    expect(applied).toEqual(['request', 'response']);
+    expect(allowed.seen.map((r) => r.body)).toEqual(['{"limit":5}']);
+  });
+
   it('replays a 401 once, with a fresh token, the body and headers intact', async () => {
     const source = new FakeTokenSource('SECRET');
     const api = copy.create({ baseURL: allowed.origin, headers: { 'X-Trace': 't1' } });

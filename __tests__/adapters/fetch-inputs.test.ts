@@ -20,6 +20,59 @@ describe('createAuthorizedFetch(): inputs that are not a Request', () => {
   });
 });
 
+describe('createAuthorizedFetch(): a Request input', () => {
+  const ALLOWED = 'https://api.alix.example';
+
+  /** A fetch that records the URL, bearer and body of each call, and answers 200. */
+  function recordingFetch() {
+    const calls: { url: string; auth: string | null; body: string }[] = [];
+    const fetchImpl = async (input: Parameters<typeof fetch>[0], init?: RequestInit): Promise<Response> => {
+      const request = new Request(input, init);
+      calls.push({ url: request.url, auth: request.headers.get('authorization'), body: await request.text() });
+      return new Response('ok');
+    };
+    return { calls, fetch: fetchImpl as typeof fetch };
+  }
+
+  it("sends init's body for a Request whose own body was read already, as fetch does", async () => {
+    const { calls, fetch: fetchImpl } = recordingFetch();
+    const authorized = createAuthorizedFetch(new FakeTokenSource('SECRET'), { origins: [ALLOWED], fetch: fetchImpl });
+    const request = new Request(`${ALLOWED}/cards`, { method: 'POST', body: 'read' });
+    await request.text();
+
+    expect((await authorized(request, { body: 'card=1' })).status).toBe(200);
+    expect(calls).toEqual([{ url: `${ALLOWED}/cards`, auth: 'Bearer SECRET-0', body: 'card=1' }]);
+  });
+
+  it('judges the url of a Request from another fetch implementation (known by its tag), not what it stringifies to', async () => {
+    const calls: { input: unknown; auth: string | null }[] = [];
+    const fetchImpl = async (input: unknown, init?: RequestInit): Promise<Response> => {
+      calls.push({ input, auth: new Headers(init?.headers).get('authorization') });
+      return new Response('ok');
+    };
+    const authorized = createAuthorizedFetch(new FakeTokenSource('SECRET'), {
+      origins: [ALLOWED],
+      fetch: fetchImpl as typeof fetch,
+    });
+    // e.g. a Request of a second undici copy: not an instance of this realm's Request
+    const foreign = {
+      [Symbol.toStringTag]: 'Request',
+      url: `${ALLOWED}/cards`,
+      method: 'GET',
+      headers: new Headers(),
+      redirect: 'manual',
+      signal: new AbortController().signal,
+      body: null,
+      bodyUsed: false,
+      toString: () => 'https://elsewhere.example/cards',
+    };
+
+    await authorized(foreign as unknown as Request);
+
+    expect(calls).toEqual([{ input: foreign, auth: 'Bearer SECRET-0' }]);
+  });
+});
+
 describe('createAuthorizedFetch() installed as the global fetch', () => {
   it('sends each call once, with one bearer, when the wrapper itself becomes globalThis.fetch', async () => {
     const api = await startLocalApi();

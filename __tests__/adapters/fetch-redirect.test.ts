@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createAuthorizedFetch } from '../../src/adapters/fetch';
+import { createAuthorizedFetch, followingRedirects } from '../../src/adapters/fetch';
 import { FakeTokenSource } from '../helpers/fake-token-source';
 
 /** Real servers: `/redirect?to=…&status=…` redirects, `/loop` to itself, anything else echoes what it got. */
@@ -138,5 +138,121 @@ describe('createAuthorizedFetch() redirects', () => {
     const authorizedFetch = createAuthorizedFetch(new FakeTokenSource('SECRET'), { origins: [originA] });
     expect((await authorizedFetch(redirect(`${originA}/echo`), { redirect: 'manual' })).status).toBe(302);
     await expect(authorizedFetch(`${originA}/loop`)).rejects.toThrow('fetch failed: more than 20 redirects');
+  });
+});
+
+const API = 'https://api.alix.example';
+
+/** What a scripted fetch was called with. */
+type Call = { url: string; method: string; headers: Headers; body: unknown; signal: unknown };
+
+/**
+ * A fetch that answers each URL from `redirects` (a status and a `Location`), anything else with a 200, and records
+ * every call it gets.
+ */
+function scriptedFetch(redirects: Record<string, [number, string]>) {
+  const calls: Call[] = [];
+  const fetchImpl = async (input: Parameters<typeof fetch>[0], init?: RequestInit): Promise<Response> => {
+    const request = input instanceof Request ? input : undefined;
+    calls.push({
+      url: request?.url ?? String(input),
+      method: init?.method ?? request?.method ?? 'GET',
+      headers: new Headers(init?.headers ?? request?.headers),
+      body: init?.body,
+      signal: init?.signal,
+    });
+    const [status, location] = redirects[request?.url ?? String(input)] ?? [200, undefined];
+    return new Response(null, { status, headers: location === undefined ? {} : { location } });
+  };
+  return { calls, fetch: fetchImpl as typeof fetch };
+}
+
+describe('createAuthorizedFetch() redirects, by the rules of fetch', () => {
+  const authorizedWith = (redirects: Record<string, [number, string]>) => {
+    const scripted = scriptedFetch(redirects);
+    const authorized = createAuthorizedFetch(new FakeTokenSource('SECRET'), { origins: [API], fetch: scripted.fetch });
+    return { ...scripted, authorized };
+  };
+  const sent = (calls: Call[]) => calls.map(({ url, method, body }) => ({ url, method, body }));
+
+  it('resends the body on a 308, and turns a POST answered 301 into a GET without it', async () => {
+    const { calls, authorized } = authorizedWith({
+      [`${API}/moved`]: [308, '/here'],
+      [`${API}/old`]: [301, '/new'],
+    });
+
+    await authorized(`${API}/moved`, { method: 'PUT', body: 'card=1' });
+    await authorized(`${API}/old`, { method: 'POST', body: 'card=2' });
+
+    expect(sent(calls)).toEqual([
+      { url: `${API}/moved`, method: 'PUT', body: 'card=1' },
+      { url: `${API}/here`, method: 'PUT', body: 'card=1' },
+      { url: `${API}/old`, method: 'POST', body: 'card=2' },
+      { url: `${API}/new`, method: 'GET', body: undefined },
+    ]);
+  });
+
+  it('keeps a HEAD answered 303 a HEAD', async () => {
+    const { calls, authorized } = authorizedWith({ [`${API}/old`]: [303, '/new'] });
+
+    await authorized(`${API}/old`, { method: 'HEAD' });
+
+    expect(calls.map(({ method }) => method)).toEqual(['HEAD', 'HEAD']);
+  });
+
+  it('follows 20 redirects and fails the 21st, as fetch does', async () => {
+    const chain = (length: number): Record<string, [number, string]> =>
+      Object.fromEntries(Array.from({ length }, (_, i) => [`${API}/r${i}`, [302, `/r${i + 1}`]]));
+    const twenty = authorizedWith(chain(20));
+    expect((await twenty.authorized(`${API}/r0`)).status).toBe(200);
+    expect(twenty.calls).toHaveLength(21);
+
+    const longer = authorizedWith(chain(21));
+    await expect(longer.authorized(`${API}/r0`)).rejects.toThrow('fetch failed: more than 20 redirects');
+    expect(longer.calls).toHaveLength(21);
+  });
+
+  it("drops the caller's credentials headers on a hop to another origin (another port too), and keeps the rest", async () => {
+    const { calls, authorized } = authorizedWith({
+      [`${API}/here`]: [302, '/there'],
+      [`${API}/there`]: [302, `${API}:8443/elsewhere`],
+    });
+    const headers = { cookie: 'session=1', 'proxy-authorization': 'Basic cHJveHk6cGFzcw==', 'x-card': '1' };
+
+    await authorized(`${API}/here`, { headers });
+
+    const credentials = calls.map(({ headers: sentHeaders }) => [
+      sentHeaders.get('cookie'),
+      sentHeaders.get('proxy-authorization'),
+      sentHeaders.get('x-card'),
+    ]);
+    expect(credentials).toEqual([
+      ['session=1', 'Basic cHJveHk6cGFzcw==', '1'],
+      ['session=1', 'Basic cHJveHk6cGFzcw==', '1'],
+      [null, null, '1'],
+    ]);
+  });
+
+  it("keeps a Request input's headers and signal on its redirects", async () => {
+    const { calls, authorized } = authorizedWith({ [`${API}/old`]: [302, '/new'] });
+    const request = new Request(`${API}/old`, { headers: { 'x-card': '1' }, signal: new AbortController().signal });
+
+    await authorized(request);
+
+    expect(calls).toHaveLength(2);
+    expect(calls[1]?.headers.get('x-card')).toBe('1');
+    expect(calls[1]?.signal).toBe(request.signal);
+  });
+});
+
+describe('followingRedirects()', () => {
+  it("leaves a call's redirect: 'manual' to the fetch it wraps, and follows the others itself", async () => {
+    const { calls, fetch: fetchImpl } = scriptedFetch({ [`${API}/old`]: [302, '/new'] });
+    const following = followingRedirects(fetchImpl);
+
+    expect((await following(`${API}/old`, { redirect: 'manual' })).status).toBe(302);
+    expect((await following(`${API}/old`)).status).toBe(200);
+
+    expect(calls.map(({ url }) => url)).toEqual([`${API}/old`, `${API}/old`, `${API}/new`]);
   });
 });

@@ -272,6 +272,22 @@ describe('createAuthorizedFetch() with a session pool', () => {
     expect(pool.lookups).toEqual(['carol', 'dave']);
   });
 
+  it("shows sessionKey the call's method and headers as sent: init's over the Request's", async () => {
+    const seen: string[] = [];
+    const alixFetch = pooledFetch((request) => {
+      seen.push(`${request.method} ${request.headers.get('x-user')}`);
+      return request.headers.get('x-user') ?? undefined;
+    });
+    const posted = (user: string): Request =>
+      new Request(`${api.origin}/x`, { method: 'POST', body: 'payload', ...asUser(user) });
+
+    await alixFetch(posted('erin'), { method: 'PUT' });
+    await alixFetch(posted('frank'), asUser('grace'));
+
+    expect(seen).toEqual(['PUT erin', 'POST grace']);
+    expect(pool.lookups).toEqual(['erin', 'grace']);
+  });
+
   it('rejects a call to an allowed origin that names no session, before sending it', async () => {
     const alixFetch = pooledFetch(() => undefined);
 

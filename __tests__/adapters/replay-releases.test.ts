@@ -96,4 +96,40 @@ describe('replays leave nothing of the first attempt open', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(cancelled).toBe(1);
   });
+
+  /** A Request whose body is a stream that counts its cancellations (the source's, once every copy let it go). */
+  function streamedRequest(): { request: Request; cancelled: () => number } {
+    let cancelled = 0;
+    const body = new ReadableStream({ cancel: () => void (cancelled += 1) });
+    const request = new Request(`${ALLOWED}/cards`, { method: 'POST', body, duplex: 'half' } as RequestInit);
+    return { request, cancelled: () => cancelled };
+  }
+
+  /** A fetch that lets the body it is sent go unread (its cancel settles once every copy is let go) and answers `status`. */
+  const answering = (status: number) => async (input: unknown) => {
+    void (input as Request).body?.cancel();
+    return new Response(null, { status });
+  };
+
+  it("fetch: the copy of a Request's body kept for a replay is released when the first answer is returned", async () => {
+    const { request, cancelled } = streamedRequest();
+    const authorized = createAuthorizedFetch(new FakeTokenSource('SECRET'), {
+      origins: [ALLOWED],
+      fetch: answering(200) as typeof fetch,
+    });
+    expect((await authorized(request)).status).toBe(200);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(cancelled()).toBe(1);
+  });
+
+  it("fetch: the copy of a Request's body kept for a replay is released when the replay cannot get a token", async () => {
+    const { request, cancelled } = streamedRequest();
+    const authorized = createAuthorizedFetch(authDownAfterOneToken(), {
+      origins: [ALLOWED],
+      fetch: answering(401) as typeof fetch,
+    });
+    await expect(authorized(request)).rejects.toThrow('auth down');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(cancelled()).toBe(1);
+  });
 });

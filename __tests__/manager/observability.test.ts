@@ -1,10 +1,11 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { AuthRejectedError, ConfigurationError } from '../../src/errors';
+import { AuthRejectedError, AuthUnavailableError, ConfigurationError, TimeoutError } from '../../src/errors';
 import { createLogger } from '../../src/logger';
 import { TokenManager } from '../../src/manager/token-manager';
-import { FakeProvider } from '../helpers/fake-provider';
-import { T0, makeManager, minutes, useFakeClock } from '../helpers/manager';
+import { FakeProvider, flushUntil, makeTokenSet } from '../helpers/fake-provider';
+import { T0, lifecycleOf, makeManager, minutes, useFakeClock } from '../helpers/manager';
+import { MemoryTokenStore } from '../../src/stores/memory';
 
 function captureLogs(): { logger: pino.Logger; lines: () => string } {
   const chunks: string[] = [];
@@ -70,6 +71,47 @@ describe('TokenManager', () => {
       expect(warnings).toEqual([{ refreshTokenExpiresAt: T0 + minutes(59), remainingMs: minutes(59) }]);
       manager.close();
     });
+
+    it('emits error for a run abandoned at its deadline, with its TimeoutError', async () => {
+      const { manager, provider } = makeManager({ acquireTimeoutMs: 1_000 }, { manual: true });
+      const errors: Error[] = [];
+      manager.on('error', (error) => errors.push(error));
+      const caller = manager.getAccessToken();
+      caller.catch(() => undefined);
+      await flushUntil(() => provider.pendingCount === 1);
+      await jest.advanceTimersByTimeAsync(1_000);
+      const failure: unknown = await caller.catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(TimeoutError);
+      expect(errors).toEqual([failure]);
+      manager.close();
+    });
+
+    it('emits no error event when nobody listens to it (and logs no listener failure)', async () => {
+      const { logger, lines } = captureLogs();
+      const { manager, provider } = makeManager({ logger });
+      provider.script.push(new AuthRejectedError({ operation: 'authenticate', status: 400, errorCode: 32 }));
+      await expect(manager.getAccessToken()).rejects.toBeInstanceOf(AuthRejectedError);
+      expect(lines()).toContain('"event":"refresh-end"');
+      expect(lines()).not.toContain('listener-threw');
+      manager.close();
+    });
+
+    it('keeps the outcome when a listener throws and the logger throws too', async () => {
+      const logger = pino({
+        level: 'error',
+        hooks: {
+          logMethod() {
+            throw new Error('log sink down');
+          },
+        },
+      });
+      const { manager } = makeManager({ logger });
+      manager.on('refreshed', () => {
+        throw new Error('listener bug');
+      });
+      expect(await manager.getAccessToken()).toBe('access-1');
+      manager.close();
+    });
   });
 
   describe('status()', () => {
@@ -92,6 +134,156 @@ describe('TokenManager', () => {
       expect(manager.status().state).toBe('expired');
       manager.close();
     });
+
+    it('counts a run abandoned at its deadline as a failure', async () => {
+      const { manager, provider } = makeManager({ acquireTimeoutMs: 1_000 }, { manual: true });
+      const caller = manager.getAccessToken();
+      caller.catch(() => undefined);
+      await flushUntil(() => provider.pendingCount === 1);
+      await jest.advanceTimersByTimeAsync(1_000);
+      await expect(caller).rejects.toBeInstanceOf(TimeoutError);
+      expect(manager.status().counts.failures).toBe(1);
+      manager.close();
+    });
+
+    it('counts token sets obtained in refreshCount and lastRefreshAt, not sessions adopted from the store', async () => {
+      const store = new MemoryTokenStore({ breaker: false });
+      const { manager, provider } = makeManager({ store });
+      await manager.getAccessToken();
+      jest.setSystemTime(T0 + minutes(1));
+      const tokens = makeTokenSet(T0 + minutes(1), { accessToken: 'from-replica' });
+      await store.set(manager.storeKey, { identity: 'unidentified', tokens });
+      expect(await manager.getAccessToken({ forceRefresh: true })).toBe('from-replica');
+      expect(provider.calls).toHaveLength(1);
+      expect(manager.status()).toMatchObject({ refreshCount: 1, lastRefreshAt: T0, counts: { adoptions: 1 } });
+      manager.close();
+    });
+
+    it('counts only the invalidations that started a refresh', async () => {
+      const { manager } = makeManager();
+      await manager.getAccessToken();
+      expect(manager.invalidate('an-older-token')).toBe('stale');
+      expect(manager.status().counts.invalidations).toBe(0);
+      expect(manager.invalidate('access-1')).toBe('refreshing');
+      expect(manager.status().counts.invalidations).toBe(1);
+      manager.close();
+    });
+
+    it('counts store failures that are no unreadable session apart from unreadableSessions', async () => {
+      const store = new MemoryTokenStore({ breaker: false });
+      store.get = () => Promise.reject(new Error('connection reset'));
+      store.set = () => Promise.reject(new Error('READONLY replica'));
+      const { manager } = makeManager({ store });
+      const events = lifecycleOf(manager);
+      expect(await manager.getAccessToken()).toBe('access-1');
+      expect(events.filter((event) => event.type === 'store-failed').map((event) => event.operation)).toEqual(
+        expect.arrayContaining(['read', 'write']),
+      );
+      expect(manager.status().counts.unreadableSessions).toBe(0);
+      manager.close();
+    });
+  });
+
+  describe('status() on the wall clock', () => {
+    it('reports nextRefreshAt on the wall clock the token set arrived on, as its expiry is', async () => {
+      // No injected `now`: the held session is tracked on the monotonic timeline, which a wall clock stepped back
+      // does not follow.
+      const { manager } = makeManager({ now: undefined });
+      await manager.getAccessToken();
+      jest.setSystemTime(T0 - minutes(60));
+      expect(manager.status()).toMatchObject({
+        accessTokenExpiresAt: T0 + minutes(15),
+        nextRefreshAt: T0 + minutes(10),
+      });
+      manager.close();
+    });
+
+    it("reports a seeded refresh token's expiry before the first refresh has ended", async () => {
+      const refreshTokenExpiresAt = T0 + minutes(60 * 24);
+      const { manager, provider } = makeManager(
+        { initialTokens: { refreshToken: 'seeded', refreshTokenExpiresAt } },
+        { manual: true },
+      );
+      const caller = manager.getAccessToken();
+      await flushUntil(() => provider.pendingCount === 1);
+      expect(manager.status()).toMatchObject({ state: 'refreshing', refreshTokenExpiresAt });
+      provider.release();
+      expect(await caller).toBe('access-1');
+      manager.close();
+    });
+  });
+
+  describe('status() snapshots', () => {
+    it('reports no nextRefreshAt while a rejected token waits for its refresh', async () => {
+      const { manager, provider } = makeManager();
+      await manager.getAccessToken();
+      provider.options.manual = true;
+      expect(manager.invalidate('access-1')).toBe('refreshing');
+      expect(manager.status()).toMatchObject({ state: 'refreshing', nextRefreshAt: null });
+      await flushUntil(() => provider.pendingCount === 1);
+      provider.release();
+      expect(await manager.getAccessToken()).toBe('access-2');
+      expect(manager.status().nextRefreshAt).toBe(T0 + minutes(10));
+      manager.close();
+    });
+
+    it('reports whole epoch ms for expiries that arrive with a fraction', async () => {
+      const { manager, provider } = makeManager();
+      provider.script.push(() =>
+        makeTokenSet(T0, { expiresInMs: minutes(15) + 0.75, refreshTokenExpiresAt: T0 + 0.5e9 + 0.25 }),
+      );
+      await manager.getAccessToken();
+      expect(manager.status()).toMatchObject({
+        accessTokenExpiresAt: T0 + minutes(15),
+        refreshTokenExpiresAt: T0 + 0.5e9,
+        nextRefreshAt: T0 + minutes(10),
+      });
+      manager.close();
+    });
+
+    it('is a snapshot: later events change no status() already taken', async () => {
+      const { manager, provider } = makeManager();
+      await manager.getAccessToken();
+      const before = manager.status();
+      manager.invalidate('access-1');
+      provider.script.push(new AuthRejectedError({ operation: 'refresh', status: 400, errorCode: 32 }));
+      expect(await manager.getAccessToken()).toBe('access-2');
+      expect(manager.status()).toMatchObject({ counts: { invalidations: 1 }, refreshTokenRejections: { count: 1 } });
+      expect(before.counts.invalidations).toBe(0);
+      expect(before.refreshTokenRejections).toEqual({ count: 0, lastAt: null, current: false });
+      manager.close();
+    });
+  });
+
+  describe('health()', () => {
+    it("is degraded while the store's refresh lock cannot be used", async () => {
+      const store = new MemoryTokenStore({ breaker: false });
+      Object.assign(store, { acquireRefreshLock: () => Promise.reject(new Error('NOPERM no permission')) });
+      const { manager } = makeManager({ store });
+      expect(await manager.getAccessToken()).toBe('access-1');
+      expect(manager.health()).toEqual({
+        status: 'degraded',
+        reasons: ['refresh lock unavailable: NOPERM no permission'],
+      });
+      manager.close();
+    });
+
+    it('is ok again once a run adopts a stored session after a failed write', async () => {
+      const store = new MemoryTokenStore({ breaker: false });
+      const set = store.set.bind(store);
+      store.set = () => Promise.reject(new Error('READONLY replica'));
+      const { manager } = makeManager({ store });
+      await manager.getAccessToken();
+      expect(manager.health().reasons).toEqual(['the token set is not stored: READONLY replica']);
+      jest.setSystemTime(T0 + minutes(1));
+      await set(manager.storeKey, {
+        identity: 'unidentified',
+        tokens: makeTokenSet(T0 + minutes(1), { accessToken: 'from-replica' }),
+      });
+      expect(await manager.getAccessToken({ forceRefresh: true })).toBe('from-replica');
+      expect(manager.health()).toEqual({ status: 'ok', reasons: [] });
+      manager.close();
+    });
   });
 
   describe('logging', () => {
@@ -106,6 +298,41 @@ describe('TokenManager', () => {
       expect(output).toContain('"event":"invalidated"');
       expect(output).toContain('"module":"alix-token-manager"');
       expect(output).not.toMatch(/access-\d|refresh-\d/);
+      manager.close();
+    });
+
+    it('logs a failed run with its errorCode and without the error object', async () => {
+      const { logger, lines } = captureLogs();
+      const { manager, provider } = makeManager({ logger });
+      provider.script.push(new AuthRejectedError({ operation: 'authenticate', status: 400, errorCode: 32 }));
+      await expect(manager.getAccessToken()).rejects.toBeInstanceOf(AuthRejectedError);
+      const ended = lines()
+        .split('\n')
+        .filter((line) => line.includes('"event":"refresh-end"'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(ended).toEqual([expect.objectContaining({ outcome: 'failed', errorCode: 'ERR_ALIX_AUTH_REJECTED' })]);
+      expect(ended[0]).not.toHaveProperty('error');
+      manager.close();
+    });
+
+    it('warns about what an operator acts on: a transient auth failure, a refused refresh token', async () => {
+      const { logger, lines } = captureLogs();
+      logger.level = 'warn';
+      const { manager, provider } = makeManager({ logger });
+      await manager.getAccessToken();
+      provider.script.push(
+        new AuthUnavailableError({ operation: 'refresh', reason: 'http', status: 503 }),
+        new AuthRejectedError({ operation: 'refresh', status: 400, errorCode: 32 }),
+      );
+      expect(await manager.getAccessToken({ forceRefresh: true })).toBe('access-2');
+      const warned = lines()
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as { level: number; event: string });
+      expect(warned.map(({ level, event }) => [level, event])).toEqual([
+        [40, 'auth-retry'],
+        [40, 'refresh-end'],
+      ]);
       manager.close();
     });
 
@@ -148,6 +375,55 @@ describe('TokenManager', () => {
       ],
     ])('throws a ConfigurationError for %s', (_label, options) => {
       expect(() => new TokenManager(options as never)).toThrow(ConfigurationError);
+    });
+
+    it.each([
+      ['a negative retry delay', { retry: { maxDelayMs: -1 } }, 'retry.maxDelayMs must be a non-negative number of ms'],
+      ['a retry budget as text', { retry: { maxRetryTimeMs: '30s' } }, 'retry.maxRetryTimeMs must be a non-negative'],
+      ['an onServable that is no function', { onServable: true }, 'onServable must be a function'],
+      [
+        'a breaker without snapshot()',
+        { breaker: { admit: () => undefined, record: () => undefined } },
+        'breaker must be an AuthBreaker',
+      ],
+      ['an empty storeKey', { storeKey: '' }, 'storeKey must be a non-empty string'],
+      [
+        'a seed whose refresh expiry is no number',
+        { initialTokens: { refreshToken: 'seeded', refreshTokenExpiresAt: 'tomorrow' } },
+        'initialTokens.refreshTokenExpiresAt must be epoch ms',
+      ],
+      ['no time to acquire a token', { acquireTimeoutMs: 0 }, 'acquireTimeoutMs must be positive'],
+      [
+        'a store without delete()',
+        { store: { get: () => undefined, set: () => undefined } },
+        'store.delete must be a function',
+      ],
+    ])('refuses %s, naming what is wrong', (_label, bad, message) => {
+      const options = { provider: new FakeProvider({ now: Date.now, identity: { id: 'p' } }), ...bad };
+      expect(() => new TokenManager(options as never)).toThrow(ConfigurationError);
+      expect(() => new TokenManager(options as never)).toThrow(message);
+    });
+
+    it('refuses a provider without identity on a store passed in, and accepts it on its own store', () => {
+      const provider = new FakeProvider({ now: Date.now });
+      expect(() => new TokenManager({ provider, store: new MemoryTokenStore() })).toThrow(
+        'the provider declares no identity',
+      );
+      expect(() => new TokenManager({ provider }).close()).not.toThrow();
+    });
+
+    it('reads an option given as undefined as not given (its default applies)', async () => {
+      const provider = new FakeProvider({ now: Date.now });
+      const options = { refreshBeforeExpiryMs: undefined, acquireTimeoutMs: undefined, retry: { retries: undefined } };
+      const manager = new TokenManager({ provider, refreshJitterMs: 0, ...options });
+      await manager.getAccessToken();
+      expect(manager.status().nextRefreshAt).toBe(T0 + minutes(10));
+      manager.close();
+    });
+
+    it('accepts endless retries and a constant delay (factor 1)', () => {
+      const provider = new FakeProvider({ now: Date.now });
+      expect(() => new TokenManager({ provider, retry: { retries: Infinity, factor: 1 } }).close()).not.toThrow();
     });
 
     it.each([

@@ -1,4 +1,13 @@
-import { ROOT_CONTEXT, SpanStatusCode, context, metrics, trace } from '@opentelemetry/api';
+import {
+  DiagLogLevel,
+  ROOT_CONTEXT,
+  SpanStatusCode,
+  ValueType,
+  context,
+  diag,
+  metrics,
+  trace,
+} from '@opentelemetry/api';
 import type { Attributes, MeterProvider } from '@opentelemetry/api';
 import { ConfigurationError } from '../../src/errors';
 import { TokenManager } from '../../src/manager/token-manager';
@@ -268,6 +277,66 @@ describe('instrumentTokenManager()', () => {
       await fresh.shutdown();
     });
 
+    it.each([Number.NaN, Number.POSITIVE_INFINITY, String(AT + 90_000)])(
+      'reports no lifetime point for an accessTokenExpiresAt of %p',
+      async (accessTokenExpiresAt) => {
+        instrument({ now: () => AT });
+        source.statusValue = { accessTokenExpiresAt };
+        expect(pointsOf(await telemetry.collect(), METRIC_NAMES.tokenRemainingLifetime)).toEqual([]);
+      },
+    );
+
+    it('reports a failed auth call or wait without an error code as error.type UNKNOWN', async () => {
+      instrument();
+      source.send(
+        lifecycle('auth-call-ended', {
+          refreshId: 1,
+          operation: 'authenticate',
+          attempt: 1,
+          outcome: 'failure',
+          durationMs: 10,
+        }),
+        lifecycle('token-waited', { durationMs: 10, outcome: 'failure' }),
+      );
+
+      const exported = await telemetry.collect();
+      expect(pointsOf(exported, METRIC_NAMES.authRequests)).toEqual([
+        {
+          attributes: {
+            [ATTRIBUTES.authOperation]: 'authenticate',
+            [ATTRIBUTES.authOutcome]: 'failure',
+            [ATTRIBUTES.errorType]: 'UNKNOWN',
+          },
+          value: 1,
+        },
+      ]);
+      expect(pointsOf(exported, METRIC_NAMES.tokenWaitDuration).map((point) => point.attributes)).toEqual([
+        { [ATTRIBUTES.tokenWaitOutcome]: 'failure', [ATTRIBUTES.errorType]: 'UNKNOWN' },
+      ]);
+    });
+
+    it.each(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE'])(
+      'reports a replayed %s request by its method name',
+      async (method) => {
+        instrument();
+        const origin = 'https://api.alix.example';
+        source.send(lifecycle('replayed', { adapter: 'fetch', status: 401, method: method.toLowerCase(), origin }));
+        const [point] = pointsOf(await telemetry.collect(), METRIC_NAMES.replays);
+        expect(point?.attributes[ATTRIBUTES.httpMethod]).toBe(method);
+      },
+    );
+
+    it('counts in integers and measures durations as doubles', async () => {
+      instrument();
+      source.send(...refreshWithOneRetry(), lifecycle('invalidated', { result: 'refreshing' }));
+      const exported = await telemetry.collect();
+      for (const name of [METRIC_NAMES.authRequests, METRIC_NAMES.refreshes, METRIC_NAMES.retries]) {
+        expect([name, metricOf(exported, name).descriptor.valueType]).toEqual([name, ValueType.INT]);
+      }
+      expect(metricOf(exported, METRIC_NAMES.invalidations).descriptor.valueType).toBe(ValueType.INT);
+      expect(metricOf(exported, METRIC_NAMES.authDuration).descriptor.valueType).toBe(ValueType.DOUBLE);
+    });
+
     it('adds the constant attributes to every point and span', async () => {
       instrument({ attributes: { 'service.component': 'payments' } });
       source.statusValue = { accessTokenExpiresAt: AT + 1_000 };
@@ -434,6 +503,135 @@ describe('instrumentTokenManager()', () => {
         [SPAN_NAMES.authRefresh, SpanStatusCode.UNSET],
         [SPAN_NAMES.refresh, SpanStatusCode.UNSET],
       ]);
+    });
+
+    it('marks a failed auth call without an error code in error as UNKNOWN', () => {
+      instrument();
+      source.send(
+        lifecycle('refresh-started', { refreshId: 5, reason: 'initial', foreground: true }),
+        lifecycle('auth-call-started', { refreshId: 5, operation: 'authenticate', attempt: 1 }),
+        lifecycle('auth-call-ended', {
+          refreshId: 5,
+          operation: 'authenticate',
+          attempt: 1,
+          outcome: 'failure',
+          durationMs: 10,
+        }),
+      );
+
+      const [call] = telemetry.spans();
+      expect(call?.name).toBe(SPAN_NAMES.authSignIn);
+      expect(call?.status).toEqual({ code: SpanStatusCode.ERROR, message: 'UNKNOWN' });
+      expect(call?.attributes[ATTRIBUTES.errorType]).toBe('UNKNOWN');
+    });
+
+    it('ends a run or an auth call left open when the same refreshId or attempt starts again', () => {
+      instrument();
+      const started = lifecycle('refresh-started', { refreshId: 1, reason: 'initial', foreground: true, session: 'a' });
+      const call = lifecycle('auth-call-started', {
+        refreshId: 1,
+        operation: 'authenticate',
+        attempt: 1,
+        session: 'a',
+      });
+      // A pool session recreated after eviction counts its runs from 1 again.
+      source.send(started, call, call, started);
+
+      expect(telemetry.spans().map((span) => span.name)).toEqual([
+        SPAN_NAMES.authSignIn,
+        SPAN_NAMES.authSignIn,
+        SPAN_NAMES.refresh,
+      ]);
+    });
+
+    it('ends every span once, however its run ends, and forgets the runs that ended', () => {
+      const logger = { error: jest.fn(), warn: jest.fn(), info: jest.fn(), debug: jest.fn(), verbose: jest.fn() };
+      diag.setLogger(logger, DiagLogLevel.WARN);
+      try {
+        const instrumentation = instrument();
+        source.send(...refreshWithOneRetry(1));
+        source.send(
+          lifecycle('refresh-started', { refreshId: 2, reason: 'expired', foreground: true }),
+          lifecycle('auth-call-started', { refreshId: 2, operation: 'refresh', attempt: 1 }),
+          lifecycle('auth-call-ended', {
+            refreshId: 2,
+            operation: 'refresh',
+            attempt: 1,
+            outcome: 'failure',
+            durationMs: 5,
+            errorCode: UNAVAILABLE,
+          }),
+          lifecycle('refresh-ended', {
+            refreshId: 2,
+            reason: 'expired',
+            outcome: 'failed',
+            durationMs: 5,
+            attempts: 1,
+            errorCode: UNAVAILABLE,
+          }),
+          // After every run ended: there is no open span to note it on.
+          lifecycle('store-failed', { operation: 'write', errorCode: 'ERR_ALIX_STORE', message: 'x' }),
+        );
+        instrumentation.uninstrument();
+
+        expect(telemetry.spans()).toHaveLength(5);
+        expect([...logger.error.mock.calls, ...logger.warn.mock.calls]).toEqual([]);
+      } finally {
+        diag.disable();
+      }
+    });
+
+    it("notes an event without a refreshId on the session's newest open run, even after an older run ended", () => {
+      instrument();
+      source.send(
+        lifecycle('refresh-started', { refreshId: 1, reason: 'scheduled', foreground: false }),
+        lifecycle('refresh-started', { refreshId: 2, reason: 'forced', foreground: true }),
+        lifecycle('refresh-ended', {
+          refreshId: 1,
+          reason: 'scheduled',
+          outcome: 'refreshed',
+          durationMs: 5,
+          attempts: 1,
+        }),
+        lifecycle('lock-waited', { durationMs: 40, outcome: 'acquired' }),
+        lifecycle('refresh-ended', {
+          refreshId: 2,
+          reason: 'forced',
+          outcome: 'refreshed',
+          durationMs: 5,
+          attempts: 1,
+        }),
+      );
+
+      const [older, newest] = telemetry.spans();
+      expect(older?.events).toEqual([]);
+      expect(newest?.events.map((event) => event.name)).toEqual([SPAN_EVENT_NAMES.lockWaited]);
+    });
+
+    it('notes a retry and a store failure whose code the library does not define as error.type _OTHER', () => {
+      instrument();
+      source.send(
+        lifecycle('refresh-started', { refreshId: 1, reason: 'scheduled', foreground: false }),
+        lifecycle('retry-scheduled', {
+          refreshId: 1,
+          operation: 'refresh',
+          attempt: 1,
+          delayMs: 250,
+          errorCode: 'PROVIDER_7',
+          background: false,
+        }),
+        lifecycle('store-failed', { operation: 'write', errorCode: 'STORE_7', message: 'x' }),
+        lifecycle('refresh-ended', {
+          refreshId: 1,
+          reason: 'scheduled',
+          outcome: 'refreshed',
+          durationMs: 5,
+          attempts: 2,
+        }),
+      );
+
+      const [run] = telemetry.spans();
+      expect(run?.events.map((event) => event.attributes?.[ATTRIBUTES.errorType])).toEqual(['_OTHER', '_OTHER']);
     });
 
     it('parents a foreground run on the active context and starts a background run as a new trace', () => {

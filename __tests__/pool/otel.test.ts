@@ -1,7 +1,11 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { AlixAuthProvider } from '../../src/providers/alix/provider';
 import { ConfigurationError } from '../../src/errors';
 import { METRIC_NAMES, instrumentTokenManager } from '../../src/otel';
 import { Telemetry, pointsOf } from '../otel/telemetry';
+import { makeRsaKeyPair } from '../helpers/alix-keys';
 import { makePool, user } from './support';
 
 describe('TokenManagerPool observability', () => {
@@ -48,6 +52,25 @@ describe('AlixAuthProvider.forUsers()', () => {
     expect(jane).toBeInstanceOf(AlixAuthProvider);
     expect(forUser('jane@example.com').identity.id).toBe(jane.identity.id);
     expect(forUser('john@example.com').identity.id).not.toBe(jane.identity.id);
+  });
+
+  it('refuses a userEmail in the common options: each session key is one', () => {
+    const withUser = { ...common, userEmail: 'jane@example.com' } as Parameters<typeof AlixAuthProvider.forUsers>[0];
+    expect(() => AlixAuthProvider.forUsers(withUser)).toThrow(ConfigurationError);
+    expect(() => AlixAuthProvider.forUsers(withUser)).toThrow(/^forUsers\(\): leave out userEmail/);
+  });
+
+  it('reads a private key file once, for every user to come', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'alix-for-users-'));
+    try {
+      const file = join(dir, 'private.pem');
+      writeFileSync(file, makeRsaKeyPair().privatePem);
+      const forUser = AlixAuthProvider.forUsers({ ...common, signer: undefined, privateKey: file });
+      rmSync(file);
+      expect(forUser('jane@example.com')).toBeInstanceOf(AlixAuthProvider);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('validates the common options once, at once', () => {

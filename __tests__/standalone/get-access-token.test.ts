@@ -72,6 +72,39 @@ describe('getAccessToken() standalone', () => {
     expect(() => readAlixEnvConfig({ ...env, ALIX_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----' })).toThrow(/only one of/);
   });
 
+  it('passes ALIX_USER_EMAIL to the provider, and no userEmail without it', () => {
+    expect(readAlixEnvConfig({ ...env, ALIX_USER_EMAIL: 'jane@example.com' }).provider.userEmail).toBe(
+      'jane@example.com',
+    );
+    expect(readAlixEnvConfig(env).provider).not.toHaveProperty('userEmail');
+  });
+
+  it('passes the caller options to the default manager: forceRefresh makes an auth call', async () => {
+    const token = await getAccessTokenWithEnv(env);
+    const before = sandbox.counters();
+    const saved = { ...process.env };
+    Object.assign(process.env, env);
+    try {
+      expect(await getAccessToken({ forceRefresh: true })).not.toBe(token);
+    } finally {
+      for (const name of Object.keys(env)) if (saved[name] === undefined) delete process.env[name];
+    }
+    const after = sandbox.counters();
+    expect(after.refresh + after.authenticate).toBe(before.refresh + before.authenticate + 1);
+  });
+
+  it('builds a new pool for end users once the default one was closed', async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, env);
+    try {
+      await getAccessToken({ userEmail: 'jane@example.com' });
+      closeDefaultTokenManager();
+      await expect(getAccessToken({ userEmail: 'jane@example.com' })).resolves.toEqual(expect.any(String));
+    } finally {
+      for (const name of Object.keys(env)) if (saved[name] === undefined) delete process.env[name];
+    }
+  });
+
   it('keeps what the environment configures when an option is passed as undefined', async () => {
     const { refreshToken = '' } = await new AlixAuthProvider(readAlixEnvConfig(env).provider).authenticate();
     const before = sandbox.counters();
@@ -111,6 +144,11 @@ describe('getAccessToken() standalone', () => {
     ['ALIX_BASE_URL', { ALIX_BASE_URL: 'http://alix.example.com' }, /^ALIX_BASE_URL: baseUrl uses plain http:/],
     ['ALIX_PRIVATE_KEY', { ALIX_PRIVATE_KEY_FILE: '', ALIX_PRIVATE_KEY: BAD_PEM }, /^ALIX_PRIVATE_KEY: privateKey is/],
     ['ALIX_PRIVATE_KEY_FILE', { ALIX_PRIVATE_KEY_FILE: '/nonexistent/alix-key.pem' }, /^ALIX_PRIVATE_KEY_FILE: /],
+    [
+      'ALIX_PRIVATE_KEY_FILE',
+      { ALIX_PRIVATE_KEY: '  ', ALIX_PRIVATE_KEY_FILE: '/nonexistent/alix-key.pem' },
+      /^ALIX_PRIVATE_KEY_FILE: /,
+    ],
   ])('names %s, and not its PEM, when its value is bad (manager and pool)', (_name, overrides, message) => {
     for (const create of [createTokenManagerFromEnv, createTokenManagerPoolFromEnv]) {
       const error = captureThrow(() => create({ ...env, ...overrides }), []);

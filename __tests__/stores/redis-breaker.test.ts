@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AuthUnavailableError, ErrorCodes } from '../../src/errors';
 import type { TokenManager } from '../../src/manager/token-manager';
+import type { RedisAuthBreaker } from '../../src/redis';
 import type { TokenProvider } from '../../src/providers/types';
 import type { TokenSet } from '../../src/token-set';
 import { INSTANT_RETRY } from '../helpers/manager';
@@ -144,6 +145,99 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
     expect(await breaker.admit(userA)).toEqual({ allowed: true, probe: true });
     expect(breaker.snapshot(userA)).toMatchObject({ state: 'half-open', level: 'session' });
     expect(breaker.snapshot(userB)).toMatchObject({ state: 'closed', level: null });
+  });
+
+  it("lets one probe through a session's half-open circuit for the whole fleet per openMs", async () => {
+    const client = await redis.connect();
+    const options = { key: `breaker-${randomUUID()}`, failureThreshold: 1, openMs: 60_000 };
+    const [a, b] = [
+      made.store({ client, breaker: options }).breaker as RedisAuthBreaker | undefined,
+      made.store({ client: await redis.connect(), breaker: options }).breaker,
+    ];
+    if (a === undefined || b === undefined) throw new Error('no breaker');
+    const jane = { scope: `partner-${randomUUID()}`, session: 'jane' };
+    await a.record(jane, 'transient-failure');
+    // The open period ran out (as after openMs): half-open.
+    await client.del(a.keysFor(jane).session.open);
+    expect(await a.admit(jane)).toEqual({ allowed: true, probe: true });
+    const second = await b.admit(jane);
+    expect(second).toMatchObject({ allowed: false, retryAfterMs: expect.any(Number) });
+    expect(second.allowed === false && second.retryAfterMs).toBeGreaterThan(59_000);
+  });
+
+  it("keeps a re-tripped scope open openMs when one session is rate-limited: the trip's evidence starts over", async () => {
+    const client = await redis.connect();
+    const store = made.store({
+      client,
+      breaker: { key: `breaker-${randomUUID()}`, failureThreshold: 2, openMs: 1_000 },
+    });
+    const breaker = store.breaker as RedisAuthBreaker;
+    const scope = `partner-${randomUUID()}`;
+    const [jane, joe] = [
+      { scope, session: 'jane' },
+      { scope, session: 'joe' },
+    ];
+    // Two sessions rate-limited: the scope trips for their Retry-After.
+    await breaker.record(jane, 'transient-failure', 60_000);
+    await breaker.record(joe, 'transient-failure', 60_000);
+    const keys = breaker.keysFor(jane).scope;
+    expect(await client.pttl(keys.open)).toBeGreaterThan(59_000);
+    // Its open period ran out; one session alone is rate-limited again: the scope stays open openMs, not its Retry-After.
+    await client.del(keys.open);
+    await breaker.record(jane, 'transient-failure', 30_000);
+    const left = await client.pttl(keys.open);
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThanOrEqual(1_000);
+  });
+
+  it('counts transient failures within windowMs only: the count expires with its window', async () => {
+    const client = await redis.connect();
+    const store = made.store({ client, breaker: { key: `breaker-${randomUUID()}`, windowMs: 30_000 } });
+    const breaker = store.breaker as RedisAuthBreaker;
+    const jane = { scope: `partner-${randomUUID()}`, session: 'jane' };
+    await breaker.record(jane, 'transient-failure');
+    await breaker.record(jane, 'transient-failure');
+    const { session, scope } = breaker.keysFor(jane);
+    for (const failures of [session.failures, scope.failures]) {
+      expect(await client.get(failures)).toBe('2');
+      const left = await client.pttl(failures);
+      expect(left).toBeGreaterThan(0);
+      expect(left).toBeLessThanOrEqual(30_000);
+    }
+  });
+
+  it('says it is unavailable while Redis cannot be reached, and no longer once Redis answers again', async () => {
+    const client = await redis.connect();
+    const store = made.store({ client, breaker: { key: `breaker-${randomUUID()}` } });
+    const breaker = store.breaker as RedisAuthBreaker;
+    const jane = { scope: `partner-${randomUUID()}`, session: 'jane' };
+    const ended = new Promise((resolve) => client.once('end', resolve));
+    client.disconnect();
+    await ended;
+    expect(await breaker.admit(jane)).toEqual({ allowed: true, probe: false });
+    expect(breaker.snapshot(jane).unavailable).toEqual(expect.any(String));
+    await client.connect();
+    expect(await breaker.admit(jane)).toEqual({ allowed: true, probe: false });
+    expect(breaker.snapshot(jane).unavailable).toBeUndefined();
+  });
+
+  it('goes by the last state it saw while Redis cannot be reached: an open circuit still refuses', async () => {
+    const client = await redis.connect();
+    const store = made.store({
+      client,
+      breaker: { key: `breaker-${randomUUID()}`, failureThreshold: 1, openMs: 60_000 },
+    });
+    const breaker = store.breaker as NonNullable<typeof store.breaker>;
+    const jane = { scope: `partner-${randomUUID()}`, session: 'jane' };
+    const joe = { scope: jane.scope, session: 'joe' };
+    await breaker.record(jane, 'transient-failure');
+    client.disconnect();
+    const admission = await breaker.admit(jane);
+    expect(admission).toMatchObject({ allowed: false, retryAfterMs: expect.any(Number) });
+    expect(admission.allowed === false && admission.retryAfterMs).toBeGreaterThan(59_000);
+    expect(breaker.snapshot(jane)).toMatchObject({ state: 'open', unavailable: expect.any(String) });
+    // A session it saw nothing of is admitted: the breaker never blocks auth on its own failure.
+    expect(await breaker.admit(joe)).toEqual({ allowed: true, probe: false });
   });
 
   it("never refuses another session for one session's failures, nor another partner for one partner's outage", async () => {

@@ -77,6 +77,20 @@ describeRedis('RedisTokenStore: connecting and ACLs', () => {
       expect((await store.get(key))?.identity).toBe('id');
     });
 
+    it('waits for each connection attempt: a client connecting again after a disconnect is waited for too', async () => {
+      const client = redis.createClient({ lazyConnect: true });
+      const store = makeStore(client);
+      const key = redis.uniqueKey('session');
+      await store.set(key, session());
+      const ended = new Promise((resolve) => client.once('end', resolve));
+      client.disconnect();
+      await ended;
+      void client.connect().catch(() => undefined);
+      expect(client.status).toBe('connecting');
+      expect((await store.get(key))?.identity).toBe('id');
+      expect(client.status).toBe('ready');
+    });
+
     it('fails at once, not after connectTimeoutMs, when the connection attempt is refused', async () => {
       const client = redis.createClient({ lazyConnect: false, port: await freePort() });
       const store = makeStore(client, { connectTimeoutMs: 15_000 });
@@ -118,6 +132,22 @@ describeRedis('RedisTokenStore: connecting and ACLs', () => {
         expect(Date.now() - startedAt).toBeLessThan(5_000);
         client.disconnect();
       }));
+  });
+
+  describe('a client whose connection was lost', () => {
+    it('fails at once while it waits to reconnect, even with an offline queue that would hold the command', async () => {
+      // The offline queue would keep the command until the reconnect, 10 s from now.
+      const client = await redis.connect({ enableOfflineQueue: true, retryStrategy: () => 10_000 });
+      const store = makeStore(client, { commandTimeoutMs: 5_000 });
+      const admin = await redis.connect();
+      const reconnecting = new Promise((resolve) => client.once('reconnecting', resolve));
+      const id = await client.client('ID');
+      await admin.client('KILL', 'ID', String(id));
+      await reconnecting;
+      expect(client.status).toBe('reconnecting');
+      await expect(store.get(redis.uniqueKey('session'))).rejects.toThrow(/the connection is reconnecting/);
+      client.disconnect();
+    });
   });
 
   describe('ACL users', () => {

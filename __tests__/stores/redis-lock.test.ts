@@ -93,6 +93,42 @@ describeRedis('RedisTokenStore: refresh locks', () => {
     expect(Date.now() - releasedAt).toBeLessThan(WELL_BEFORE_A_POLL);
   });
 
+  it('tells waiters once per hold: a hold that wrote publishes the version only, one that did not publishes released', async () => {
+    const client = await redis.connect();
+    const listener = await redis.connect();
+    const key = redis.uniqueKey('session');
+    const store = await makeStore({ client });
+    const { channel } = store.keysFor(key);
+    const messages: string[] = [];
+    let marked: () => void = () => undefined;
+    listener.on('message', (_channel: string, message: string) => {
+      messages.push(message);
+      if (message.startsWith('marker')) marked();
+    });
+    await listener.subscribe(channel);
+    /** Messages on one channel arrive in order: once the marker is in, so is everything sent before it. */
+    const mark = async (name: string): Promise<void> => {
+      const arrived = new Promise<void>((resolve) => (marked = resolve));
+      await client.publish(channel, name);
+      await arrived;
+    };
+    await store.get(key);
+
+    const writing = await store.acquireRefreshLock(key, { signal: never() });
+    if (!writing.acquired) throw new Error('the lock was not acquired');
+    await store.set(key, session());
+    await writing.lock.release();
+    await mark('marker-1');
+
+    const idle = await store.acquireRefreshLock(key, { signal: never() });
+    if (!idle.acquired) throw new Error('the lock was not acquired');
+    await idle.lock.release();
+    await mark('marker-2');
+    expect(messages).toEqual(['1', 'marker-1', 'released', 'marker-2']);
+    // A subscribed connection left open would count in other tests' CLIENT LIST.
+    await listener.quit();
+  });
+
   it('locks each key on its own: a held lock on one session never blocks another', async () => {
     const client = await redis.connect();
     const [keyA, keyB] = [redis.uniqueKey('a'), redis.uniqueKey('b')];
@@ -153,6 +189,29 @@ describeRedis('RedisTokenStore: refresh locks', () => {
     expect(fired).toBe(0);
   });
 
+  it('never calls a watcher for a lock released without a new session (no version to adopt)', async () => {
+    const client = await redis.connect();
+    const [key, barrierKey] = [redis.uniqueKey('session'), redis.uniqueKey('barrier')];
+    const store = await makeStore({ client });
+    const other = await makeStore({ client });
+    let fired = 0;
+    let barrierReached: () => void = () => undefined;
+    const barrier = new Promise<void>((resolve) => (barrierReached = resolve));
+    const unwatch = store.watch(key, () => (fired += 1));
+    const unwatchBarrier = store.watch(barrierKey, () => barrierReached());
+    await untilSubscribers(client, store.keysFor(key).channel, 1);
+    await untilSubscribers(client, store.keysFor(barrierKey).channel, 1);
+    const held = await other.acquireRefreshLock(key, { signal: never() });
+    if (!held.acquired) throw new Error('the lock was not acquired');
+    await held.lock.release();
+    // One subscriber connection gets both channels in the order Redis published them: the barrier comes after `released`.
+    await client.publish(store.keysFor(barrierKey).channel, '1');
+    await barrier;
+    unwatch();
+    unwatchBarrier();
+    expect(fired).toBe(0);
+  });
+
   it('watch subscribes a key once for all its listeners, and unwatch (or close) unsubscribes it', async () => {
     const client = await redis.connect();
     const store = await makeStore({ client });
@@ -201,6 +260,23 @@ describeRedis('RedisTokenStore: refresh locks', () => {
     expect(lines).toContainEqual(expect.objectContaining({ event: 'lock-expired' }));
   });
 
+  it('releases a lock once: a second release of the same hold sends nothing and warns of no expiry', async () => {
+    const client = await redis.connect();
+    const { logger, lines } = captureLogger();
+    const key = redis.uniqueKey('session');
+    const store = await makeStore({ client, logger });
+    const next = await makeStore({ client });
+    const held = await store.acquireRefreshLock(key, { signal: never() });
+    if (!held.acquired) throw new Error('the lock was not acquired');
+    await held.lock.release();
+    const taken = await next.acquireRefreshLock(key, { signal: never() });
+    if (!taken.acquired) throw new Error('the lock was not taken over');
+    await held.lock.release();
+    expect(await client.get(next.keysFor(key).lock)).not.toBeNull();
+    expect(lines).not.toContainEqual(expect.objectContaining({ event: 'lock-expired' }));
+    await taken.lock.release();
+  });
+
   it('gives up with TokenStoreError after lockWaitMs', async () => {
     const client = await redis.connect();
     const key = redis.uniqueKey('session');
@@ -231,6 +307,51 @@ describeRedis('RedisTokenStore: refresh locks', () => {
     await store.close();
     await expect(closing).rejects.toThrow(/closed/);
     await expect(store.acquireRefreshLock(key, { signal: never() })).rejects.toThrow(/closed/);
+  });
+
+  it('undoes a SET NX the caller gave up on that still ran on the server: no lock is left without an owner', async () => {
+    const client = await redis.connect();
+    const admin = await redis.connect();
+    const key = redis.uniqueKey('session');
+    const store = await makeStore({ client, ...NOTIFIED_ONLY });
+    const { lock } = store.keysFor(key);
+    const sets = jest.spyOn(client, 'set');
+    // Writes wait on the server: the SET NX is sent, and answered only after the caller gave up.
+    await admin.call('CLIENT', 'PAUSE', '10000', 'WRITE');
+    try {
+      const abort = new AbortController();
+      const acquiring = store.acquireRefreshLock(key, { signal: abort.signal });
+      while (sets.mock.calls.length === 0) await new Promise((resolve) => setImmediate(resolve));
+      abort.abort(new Error('caller gave up'));
+      await expect(acquiring).rejects.toThrow('caller gave up');
+    } finally {
+      await admin.call('CLIENT', 'UNPAUSE');
+    }
+    // The release follows the late SET's reply on the same connection (bounded: a left lock fails here, not at its TTL).
+    for (let attempt = 0; attempt < 500 && (await client.exists(lock)) === 1; attempt += 1) await sleep(10);
+    expect(await client.exists(lock)).toBe(0);
+  });
+
+  it('ends a pending wait as the store closes, not at its next poll', async () => {
+    const client = await redis.connect();
+    const key = redis.uniqueKey('session');
+    const store = await makeStore({ client, ...NOTIFIED_ONLY });
+    await client.set(store.keysFor(key).lock, 'someone-else', 'PX', 10_000);
+    const gets = jest.spyOn(client, 'get');
+    let settled = false;
+    const waiting = store.acquireRefreshLock(key, { signal: never() }).catch((error: unknown) => {
+      settled = true;
+      return error;
+    });
+    // The wait reads the version once subscribed, then waits: once that read is answered, it waits.
+    while (gets.mock.calls.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    await gets.mock.results[0]?.value;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(false);
+    await store.close();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(true);
+    expect(await waiting).toMatchObject({ message: expect.stringMatching(/closed/) });
   });
 
   it('rejects at once when Redis is unreachable, so the manager refreshes on its own', async () => {

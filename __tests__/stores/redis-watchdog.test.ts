@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { TokenProvider } from '../../src/providers/types';
 import type { RedisTokenStore } from '../../src/redis';
 import type { RedisTokenStoreOptions } from '../../src/redis';
+import { EXTEND_LOCK_SCRIPT } from '../../src/stores/redis-scripts';
 import type { TokenSet } from '../../src/token-set';
 import { INSTANT_RETRY } from '../helpers/manager';
 import { closedAfterEach, describeRedis, useRedisServer } from '../helpers/redis-server';
@@ -72,6 +73,38 @@ describeRedis('RedisTokenStore: the lock watchdog', () => {
     expect(ttl).toBeLessThanOrEqual(300);
     await result.lock.release();
     expect(await client.exists(store.keysFor(key).lock)).toBe(0);
+  });
+
+  it('extends a held lock for lockWaitMs at most: a holder stuck longer than every waiter waits loses it', async () => {
+    const client = await redis.connect();
+    const evals = jest.spyOn(client, 'eval');
+    const extensions = (): number => evals.mock.calls.filter(([script]) => script === EXTEND_LOCK_SCRIPT).length;
+    // Only the watchdog's interval and its clock are faked: Redis still answers in real time.
+    jest.useFakeTimers({
+      doNotFake: [
+        'nextTick',
+        'queueMicrotask',
+        'setImmediate',
+        'clearImmediate',
+        'setTimeout',
+        'clearTimeout',
+        'hrtime',
+        'performance',
+      ],
+    });
+    try {
+      const store = await makeStore({ client, lockTtlMs: 300, lockWaitMs: 1_000 });
+      const result = await store.acquireRefreshLock(redis.uniqueKey('stuck'), { signal: never() });
+      if (!result.acquired) throw new Error('the lock was not acquired');
+      await jest.advanceTimersByTimeAsync(900);
+      const withinTheWait = extensions();
+      expect(withinTheWait).toBeGreaterThan(0);
+      await jest.advanceTimersByTimeAsync(3_000);
+      expect(extensions()).toBe(withinTheWait);
+      await result.lock.release();
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('lets a holder that stopped extending (a dead process) be replaced once its lock expires', async () => {

@@ -127,6 +127,12 @@ describeRedis('RedisTokenStore: sessions', () => {
       2,
     ],
     ['no version', JSON.stringify({ identity: 'id', tokens: makeTokenSet(0) }), 'no valid version', 1],
+    [
+      'a negative version',
+      JSON.stringify({ version: -1, identity: 'id', tokens: makeTokenSet(0) }),
+      'no valid version',
+      1,
+    ],
   ])(
     'treats %s as absent, logs why without the value, and lets the next write replace it',
     async (_label, value, problem, nextVersion) => {
@@ -159,6 +165,24 @@ describeRedis('RedisTokenStore: sessions', () => {
     );
     await expect(store.set('', session('id'))).rejects.toThrow(/non-empty string/);
     expect(await client.exists(`{${key}}`)).toBe(0);
+  });
+
+  it('retries a write whose reply was lost: its own value, already written, is a success and not a stale write', async () => {
+    const client = await redis.connect();
+    const store = await makeStore({ client });
+    const key = redis.uniqueKey('lost-reply');
+    const evaluate = client.eval.bind(client);
+    // The script runs on the server, then the connection drops before its reply arrives.
+    jest.spyOn(client, 'eval').mockImplementationOnce(async (...args: Parameters<typeof client.eval>) => {
+      await evaluate(...args);
+      throw new Error('Connection is closed.');
+    });
+    const stored = session('id');
+    await store.set(key, stored);
+    expect(await raw(client, key)).toMatchObject({ version: 1 });
+    // The store knows the version it wrote: its next write follows on.
+    await store.set(key, session('id', makeTokenSet(Date.now(), { accessToken: 'next' })));
+    expect(await raw(client, key)).toMatchObject({ version: 2, tokens: { accessToken: 'next' } });
   });
 
   it('refuses a stale write per key and keeps the newer session; other keys are unaffected', async () => {
@@ -230,6 +254,21 @@ describeRedis('RedisTokenStore: sessions', () => {
     expect((await other.get(key))?.tokens.accessToken).toBe('refreshed');
   });
 
+  it('refuses a write based on a read (not a write) of a version since deleted and written again (no ABA)', async () => {
+    const key = redis.uniqueKey('aba-read');
+    const stale = await makeStore();
+    const other = await makeStore();
+    await other.set(key, session('id', makeTokenSet(Date.now(), { accessToken: 'first' })));
+    expect((await stale.get(key))?.tokens.accessToken).toBe('first');
+    await other.delete(key);
+    await other.set(key, session('id', makeTokenSet(Date.now(), { accessToken: 'signed-in-again' })));
+
+    // Both values are version 1: only what the stale store read tells them apart.
+    const write = stale.set(key, session('id', makeTokenSet(Date.now(), { accessToken: 'stale' })));
+    await expect(write).rejects.toThrow(/stale write refused/);
+    expect((await other.get(key))?.tokens.accessToken).toBe('signed-in-again');
+  });
+
   it('forgets a key version on delete, so the next write starts a new key at version 1', async () => {
     const client = await redis.connect();
     const store = await makeStore({ client });
@@ -265,6 +304,8 @@ describeRedis('RedisTokenStore: sessions', () => {
     expect(() => new RedisTokenStore({ client, pollIntervalMs: 0 })).toThrow(/pollIntervalMs/);
     expect(() => new RedisTokenStore({ client, connectTimeoutMs: -1 })).toThrow(/connectTimeoutMs/);
     expect(() => new RedisTokenStore({ client, lockTtlMs: 60_000 })).toThrow(/lockWaitMs .* must exceed lockTtlMs/);
+    // Equal is not enough: a crashed holder's lock would expire just as the wait gives up.
+    expect(() => new RedisTokenStore({ client, lockTtlMs: 45_000 })).toThrow(/lockWaitMs .* must exceed lockTtlMs/);
     expect(new RedisTokenStore({ client }).keysFor('k')).toEqual({
       session: '{k}',
       lock: '{k}:lock',

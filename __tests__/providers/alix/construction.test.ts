@@ -255,6 +255,22 @@ describe('AlixAuthProvider construction', () => {
       expect(constructionError({ timeoutMs }).message).toMatch(/timeoutMs/);
     });
 
+    it.each([0, -1, Number.NaN, Number.POSITIVE_INFINITY])('rejects signerTimeoutMs %p', (signerTimeoutMs) => {
+      expect(constructionError({ signerTimeoutMs }).message).toBe('signerTimeoutMs must be a positive number of ms');
+    });
+
+    it.each(['signedString', 'buildAuthenticateBody', 'buildRefreshBody', 'now'] as const)(
+      'rejects a %s that is not a function',
+      (name) => {
+        expect(constructionError({ [name]: 'not a function' }).message).toBe(`${name} must be a function`);
+      },
+    );
+
+    it('rejects a signer that is not a function', () => {
+      const signer = 'not a function' as unknown as AlixAuthProviderOptions['signer'];
+      expect(constructionError({ privateKey: undefined, signer }).message).toBe('signer must be a function');
+    });
+
     it('rejects a path without a leading slash', () => {
       expect(constructionError({ paths: { refresh: 'api/refresh' } }).message).toBe(
         "paths.refresh must be a string starting with '/'",
@@ -304,7 +320,9 @@ describe('AlixAuthProvider construction', () => {
       ['garbage', 'not a url', /not an absolute URL/],
       ['another scheme', 'ftp://alix.example', /must use https:/],
       ['credentials', 'https://user:pw@alix.example', /user name or password/],
+      ['a password without a user name', 'https://:pw@alix.example', /user name or password/],
       ['a query', 'https://alix.example/?x=1', /query or fragment/],
+      ['a fragment', 'https://alix.example/#x', /query or fragment/],
     ])('rejects %s', (_label, baseUrl, message) => {
       expect(constructionError({ baseUrl: baseUrl as string }).message).toMatch(message);
     });
@@ -362,6 +380,35 @@ describe('AlixAuthProvider construction', () => {
     it('still accepts unicode and inner spaces in the end-user email and the secret key', () => {
       const provider = new AlixAuthProvider(options({ userEmail: 'zoë@exämple.com', secretKey: 'a b|c' }));
       expect(provider.identity.user).toBe('zoë@exämple.com');
+    });
+  });
+
+  describe('identity', () => {
+    const identityOf = (overrides: Partial<AlixAuthProviderOptions>) =>
+      new AlixAuthProvider(options(overrides)).identity;
+
+    it('gives each user a session of their own and the partner at one origin one breaker scope', () => {
+      const jane = identityOf({ userEmail: 'jane@example.com' });
+      const john = identityOf({ userEmail: 'john@example.com' });
+      expect(john.id).not.toBe(jane.id);
+      expect(john.scope).toBe(jane.scope);
+      expect(identityOf({}).scope).toBe(jane.scope);
+      expect(identityOf({ partnerCode: 'other' }).scope).not.toBe(jane.scope);
+    });
+
+    it('tells two auth origins apart, in the session and in the breaker scope', () => {
+      const jane = identityOf({ userEmail: 'jane@example.com' });
+      const staging = identityOf({ baseUrl: 'https://staging.alix.test', userEmail: 'jane@example.com' });
+      expect(staging.id).not.toBe(jane.id);
+      expect(staging.scope).not.toBe(jane.scope);
+    });
+
+    it.each([
+      ['https://alix.test', 'alix.test:443'],
+      ['https://alix.test:8443/api', 'alix.test:8443'],
+      ['http://127.0.0.1', '127.0.0.1:80'],
+    ])('names the endpoint of %s as %s', (baseUrl, endpoint) => {
+      expect(identityOf({ baseUrl }).endpoint).toBe(endpoint);
     });
   });
 

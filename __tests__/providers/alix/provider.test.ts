@@ -9,6 +9,7 @@ import {
   ConfigurationError,
   ErrorCodes,
   MalformedResponseError,
+  TimeoutError,
 } from '../../../src/errors';
 import { AlixAuthProvider, type AlixAuthProviderOptions } from '../../../src/providers/alix';
 import { captureRejection, findLeaks, makeRsaKeyPair, pemBodyLines } from '../../helpers/alix-keys';
@@ -20,6 +21,8 @@ const PARTNER_CODE = 'zencardtest';
 const SECRET_KEY = 'test-secret-key-7f3a91c2';
 const USER_EMAIL = 'user@example.com';
 const OLD_REFRESH_TOKEN = 'old-refresh-token-5d8e2b7a41c9';
+/** A secret of a custom signed string (a signer's nonce, say): never in an error either. */
+const SIGNED_NONCE = 'signed-nonce-3e9b07c4';
 
 // The seed page's 200 sample, verbatim.
 const SEED_SUCCESS = {
@@ -169,6 +172,25 @@ describe('AlixAuthProvider', () => {
 
       expect(error).toBeInstanceOf(ConfigurationError);
       expect((error as Error).message).toBe('authenticate failed: the request body builder threw (TypeError)');
+      expect(sent).toEqual([]);
+    });
+
+    it.each([
+      ['null', (): Record<string, unknown> => null as unknown as Record<string, unknown>],
+      ['a string', (): Record<string, unknown> => 'partnerCode=x' as unknown as Record<string, unknown>],
+    ])('fails with a ConfigurationError, sending nothing, when the body builder returns %s', async (_label, build) => {
+      const sent: string[] = [];
+      server.use(
+        http.post(AUTH_URL, ({ request }) => {
+          sent.push(request.url);
+          return HttpResponse.json(SEED_SUCCESS);
+        }),
+      );
+
+      const error = await rejectionOf(makeProvider({ buildAuthenticateBody: build }).authenticate());
+
+      expect(error).toBeInstanceOf(ConfigurationError);
+      expect((error as Error).message).toBe('authenticate failed: the request body builder did not return an object');
       expect(sent).toEqual([]);
     });
   });
@@ -380,6 +402,45 @@ describe('AlixAuthProvider', () => {
       expect(error).toBeInstanceOf(ConfigurationError);
       expect((error as Error).message).toMatch(/did not return a base64 string/);
     });
+
+    it('rejects a signedString() that returns an empty string, before any signing', async () => {
+      const signer = jest.fn(async () => 'AAAA');
+      const provider = makeProvider({ privateKey: undefined, signer, signedString: () => '' });
+
+      const error = await rejectionOf(provider.authenticate());
+
+      expect(error).toBeInstanceOf(ConfigurationError);
+      expect((error as Error).message).toBe('authenticate failed: signedString() did not return a non-empty string');
+      expect(signer).not.toHaveBeenCalled();
+    });
+
+    it('gives up on a signer after signerTimeoutMs (5 s by default), not after the request timeoutMs', async () => {
+      jest.useFakeTimers();
+      try {
+        const outcomeOf = (overrides: Partial<AlixAuthProviderOptions>): { error?: unknown } => {
+          const signer = (): Promise<string> => new Promise<string>(() => undefined);
+          const outcome: { error?: unknown } = {};
+          makeProvider({ privateKey: undefined, signer, timeoutMs: 60_000, ...overrides })
+            .authenticate()
+            .catch((error: unknown) => {
+              outcome.error = error;
+            });
+          return outcome;
+        };
+        const configured = outcomeOf({ signerTimeoutMs: 50 });
+        const byDefault = outcomeOf({});
+
+        await jest.advanceTimersByTimeAsync(50);
+        expect(configured.error).toBeInstanceOf(TimeoutError);
+        expect(configured.error).toMatchObject({ stage: 'signer', timeoutMs: 50 });
+        await jest.advanceTimersByTimeAsync(4_949);
+        expect(byDefault.error).toBeUndefined();
+        await jest.advanceTimersByTimeAsync(1);
+        expect(byDefault.error).toMatchObject({ code: ErrorCodes.TIMEOUT, stage: 'signer', timeoutMs: 5_000 });
+      } finally {
+        jest.useRealTimers();
+      }
+    });
   });
 
   describe('rejections', () => {
@@ -557,6 +618,74 @@ describe('AlixAuthProvider', () => {
 
       expect(error).toBeInstanceOf(AbortedError);
     });
+
+    it('neither signs nor builds a body when the signal already fired', async () => {
+      const signer = jest.fn(async () => 'AAAA');
+      const buildAuthenticateBody = jest.fn((context: object) => ({ ...context }));
+      const provider = makeProvider({ privateKey: undefined, signer, buildAuthenticateBody });
+
+      const error = await rejectionOf(provider.authenticate(AbortSignal.abort()));
+
+      expect(error).toBeInstanceOf(AbortedError);
+      expect(signer).not.toHaveBeenCalled();
+      expect(buildAuthenticateBody).not.toHaveBeenCalled();
+    });
+
+    it('sends nothing once the signal fired, at whatever moment of the body building it fires', async () => {
+      // The abort comes some microtasks after the builder returns; every moment before the request
+      // is sent must end without a request (or with the request aborted), never with tokens.
+      let hits = 0;
+      server.use(
+        http.post(AUTH_URL, () => {
+          hits += 1;
+          return HttpResponse.json(SEED_SUCCESS);
+        }),
+      );
+      for (let depth = 0; depth < 12; depth += 1) {
+        const controller = new AbortController();
+        const buildAuthenticateBody = (context: object): Record<string, unknown> => {
+          let ticks = depth;
+          const later = (): void => (ticks-- === 0 ? controller.abort() : queueMicrotask(later));
+          queueMicrotask(later);
+          return { ...context };
+        };
+        const provider = makeProvider({ buildAuthenticateBody });
+        const error = await rejectionOf(provider.authenticate(controller.signal));
+        expect([depth, error]).toEqual([depth, expect.any(AbortedError)]);
+      }
+      expect(hits).toBe(0);
+    });
+
+    it('lets go of the caller’s signal once the call has ended', async () => {
+      respondToRefresh(SEED_SUCCESS);
+      const caller = new AbortController();
+      await makeProvider().refresh(OLD_REFRESH_TOKEN, caller.signal);
+
+      const abort = jest.spyOn(AbortController.prototype, 'abort');
+      try {
+        caller.abort();
+        expect(abort.mock.contexts).toEqual([caller]);
+      } finally {
+        abort.mockRestore();
+      }
+    });
+
+    it('leaves no request timer behind once the call has ended', async () => {
+      respondToRefresh(SEED_SUCCESS);
+      const setTimer = jest.spyOn(globalThis, 'setTimeout');
+      const clearTimer = jest.spyOn(globalThis, 'clearTimeout');
+      try {
+        await makeProvider({ timeoutMs: 12_345 }).refresh(OLD_REFRESH_TOKEN);
+        const timers = setTimer.mock.calls.flatMap(([, delayMs], i) =>
+          delayMs === 12_345 ? [setTimer.mock.results[i]?.value as unknown] : [],
+        );
+        expect(timers).toHaveLength(1);
+        expect(clearTimer).toHaveBeenCalledWith(timers[0]);
+      } finally {
+        setTimer.mockRestore();
+        clearTimer.mockRestore();
+      }
+    });
   });
 
   describe('malformed responses', () => {
@@ -642,6 +771,15 @@ describe('AlixAuthProvider', () => {
       respondToRefresh('', { status: 302, headers: { Location: 'https://elsewhere.test/' } });
       await expectMalformed(/unexpected HTTP 302/);
     });
+
+    it('refuses an answer over 1 MiB as malformed, however valid its envelope', async () => {
+      respondToRefresh({ ...SEED_SUCCESS, padding: 'x'.repeat(1024 * 1024) });
+
+      const error = await refreshError();
+
+      expect(error).toBeInstanceOf(MalformedResponseError);
+      expect((error as Error).message).toMatch(/is too large/);
+    });
   });
 
   describe('secrets', () => {
@@ -651,6 +789,7 @@ describe('AlixAuthProvider', () => {
       oldRefreshToken: OLD_REFRESH_TOKEN,
       signature: EXPECTED_SIGNATURE,
       secretKey: SECRET_KEY,
+      signedNonce: SIGNED_NONCE,
       ...Object.fromEntries(pemBodyLines(keys.privatePem).map((line, i) => [`pem line ${i}`, line])),
     };
 
@@ -679,6 +818,15 @@ describe('AlixAuthProvider', () => {
         () =>
           makeProvider({
             privateKey: undefined,
+            signer: (data) => Promise.reject(new Error(`HSM refused to sign ${data}`)),
+          }).refresh(OLD_REFRESH_TOKEN),
+      ],
+      [
+        'signer throws, echoing a signed string of its own',
+        () =>
+          makeProvider({
+            privateKey: undefined,
+            signedString: ({ partnerCode }) => `${partnerCode}|${SIGNED_NONCE}`,
             signer: (data) => Promise.reject(new Error(`HSM refused to sign ${data}`)),
           }).refresh(OLD_REFRESH_TOKEN),
       ],
