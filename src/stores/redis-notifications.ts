@@ -38,6 +38,8 @@ export type ChannelListener = (message: string) => void;
  */
 export class RedisNotifications {
   #subscriber: Redis | Cluster | undefined;
+  /** Resolves when the subscriber connection is next ready; undefined while it is (see #whenReady). */
+  #ready: Promise<void> | undefined;
   /** Per channel, the listeners on it. */
   readonly #listeners = new Map<string, Set<ChannelListener>>();
   /** Per channel, settles when its SUBSCRIBE was answered (either way). */
@@ -158,7 +160,10 @@ export class RedisNotifications {
     const subscriber = this.#subscriber;
     if (subscriber === undefined) return;
     void this.mode()
-      .then((mode) => (mode === 'sharded' ? subscriber.sunsubscribe(channel) : subscriber.unsubscribe(channel)))
+      .then(async (mode) => {
+        await this.#whenReady(subscriber);
+        return mode === 'sharded' ? subscriber.sunsubscribe(channel) : subscriber.unsubscribe(channel);
+      })
       .catch(() => undefined);
   }
 
@@ -176,6 +181,8 @@ export class RedisNotifications {
     // Unlistened (or closed) while the mode was asked: nothing to subscribe.
     if (subscriber === undefined || !this.#listeners.has(channel)) return;
     try {
+      await this.#whenReady(subscriber);
+      if (!this.#listeners.has(channel)) return;
       await (mode === 'sharded' ? subscriber.ssubscribe(channel) : subscriber.subscribe(channel));
       this.#failing.subscribe = false;
     } catch (error) {
@@ -203,11 +210,27 @@ export class RedisNotifications {
     this.#failing[kind] = true;
   }
 
+  /**
+   * Resolves once `subscriber` is ready (at once when it is). A (un)subscribe is sent only then: ioredis writes one
+   * asked during its connection handshake ahead of its ready check, whose INFO Redis refuses in subscriber mode, and
+   * drops the connection with the subscriptions it held (ioredis#2037).
+   */
+  #whenReady(subscriber: Redis | Cluster): Promise<void> {
+    if (subscriber.status === 'ready') return Promise.resolve();
+    this.#ready ??= new Promise<void>((resolve) =>
+      subscriber.once('ready', () => {
+        this.#ready = undefined;
+        resolve();
+      }),
+    );
+    return this.#ready;
+  }
+
   #ensureSubscriber(mode: PubSubMode): Redis | Cluster | undefined {
     if (this.#subscriber !== undefined || this.#closed) return this.#subscriber;
-    // A subscribed connection can run no other command, hence the duplicate; its offline
-    // queue holds the SUBSCRIBE until it connects, and ioredis re-subscribes after a
-    // reconnect. Polling covers the moments before it is subscribed and any time it is down.
+    // A subscribed connection can run no other command, hence the duplicate; a SUBSCRIBE waits
+    // until it is ready, and ioredis re-subscribes after a reconnect. Polling covers the
+    // moments before it is subscribed and any time it is down.
     // On a cluster, sharded: one subscriber per master, each SSUBSCRIBEd to the channels of its
     // own slots; classic: PUBLISH reaches every node, so one connection to any node hears all.
     const options = { enableOfflineQueue: true, ...(mode === 'sharded' ? { shardedSubscribers: true } : {}) };
@@ -221,6 +244,8 @@ export class RedisNotifications {
       for (const listener of [...(this.#listeners.get(channel) ?? [])]) listener(message);
     });
     this.#subscriber = subscriber;
+    // A lazy client's copy is lazy too, and no command is sent to it before it is ready (#whenReady).
+    if (subscriber.status === 'wait') subscriber.connect().catch(() => undefined);
     return subscriber;
   }
 }
