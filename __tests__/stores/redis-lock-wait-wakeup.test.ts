@@ -86,18 +86,19 @@ describeRedis('RedisNotifications: subscriptions while the subscriber connection
     const [queued, duringHandshake] = [redis.uniqueKey('queued'), redis.uniqueKey('handshake')].map(
       (key) => `{${key}}:published`,
     ) as [string, string];
-    let notifications: RedisNotifications | undefined;
     // A SUBSCRIBE written between the connection's 'connect' and its ready check put it in subscriber mode before
     // the check's INFO, which Redis then refused: ioredis dropped the connection and the queued subscription with it.
     const withHandshakeListen = {
       isCluster: false,
       duplicate: (options: object) => {
         const subscriber = client.duplicate(options);
-        subscriber.once('connect', () => notifications?.listen(duringHandshake, () => undefined));
+        subscriber.once('connect', () => notifications.listen(duringHandshake, () => undefined));
         return subscriber;
       },
     } as unknown as typeof client;
-    notifications = new RedisNotifications(withHandshakeListen, pino({ level: 'silent' }), () => client.info('server'));
+    const notifications = new RedisNotifications(withHandshakeListen, pino({ level: 'silent' }), () =>
+      client.info('server'),
+    );
     try {
       notifications.listen(queued, () => undefined);
       await untilSubscribers(client, duringHandshake, 1);
