@@ -149,6 +149,8 @@ describe('AlixAuthProvider', () => {
       expect(body).toEqual({ partner: PARTNER_CODE, sig: EXPECTED_SIGNATURE });
     });
 
+    const THREW = 'authenticate failed: the request body builder threw (TypeError)';
+    const NOT_AN_OBJECT = 'authenticate failed: the request body builder did not return an object';
     it.each([
       [
         'a circular object',
@@ -157,42 +159,29 @@ describe('AlixAuthProvider', () => {
           body.self = body;
           return body;
         },
+        THREW,
       ],
-      ['an object holding a BigInt', (): Record<string, unknown> => ({ amount: 1n })],
-    ])('fails with a ConfigurationError, sending nothing, when the body builder returns %s', async (_label, build) => {
-      const sent: string[] = [];
-      server.use(
-        http.post(AUTH_URL, ({ request }) => {
-          sent.push(request.url);
-          return HttpResponse.json(SEED_SUCCESS);
-        }),
-      );
+      ['an object holding a BigInt', (): Record<string, unknown> => ({ amount: 1n }), THREW],
+      ['null', (): Record<string, unknown> => null as unknown as Record<string, unknown>, NOT_AN_OBJECT],
+      ['a string', (): Record<string, unknown> => 'partnerCode=x' as unknown as Record<string, unknown>, NOT_AN_OBJECT],
+    ])(
+      'fails with a ConfigurationError, sending nothing, when the body builder returns %s',
+      async (_label, build, message) => {
+        const sent: string[] = [];
+        server.use(
+          http.post(AUTH_URL, ({ request }) => {
+            sent.push(request.url);
+            return HttpResponse.json(SEED_SUCCESS);
+          }),
+        );
 
-      const error = await rejectionOf(makeProvider({ buildAuthenticateBody: build }).authenticate());
+        const error = await rejectionOf(makeProvider({ buildAuthenticateBody: build }).authenticate());
 
-      expect(error).toBeInstanceOf(ConfigurationError);
-      expect((error as Error).message).toBe('authenticate failed: the request body builder threw (TypeError)');
-      expect(sent).toEqual([]);
-    });
-
-    it.each([
-      ['null', (): Record<string, unknown> => null as unknown as Record<string, unknown>],
-      ['a string', (): Record<string, unknown> => 'partnerCode=x' as unknown as Record<string, unknown>],
-    ])('fails with a ConfigurationError, sending nothing, when the body builder returns %s', async (_label, build) => {
-      const sent: string[] = [];
-      server.use(
-        http.post(AUTH_URL, ({ request }) => {
-          sent.push(request.url);
-          return HttpResponse.json(SEED_SUCCESS);
-        }),
-      );
-
-      const error = await rejectionOf(makeProvider({ buildAuthenticateBody: build }).authenticate());
-
-      expect(error).toBeInstanceOf(ConfigurationError);
-      expect((error as Error).message).toBe('authenticate failed: the request body builder did not return an object');
-      expect(sent).toEqual([]);
-    });
+        expect(error).toBeInstanceOf(ConfigurationError);
+        expect((error as Error).message).toBe(message);
+        expect(sent).toEqual([]);
+      },
+    );
   });
 
   describe('refresh()', () => {
