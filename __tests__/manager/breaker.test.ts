@@ -391,16 +391,39 @@ describe('LocalAuthBreaker scopes: one session, one partner never refuses anothe
       expect(await breaker.admit(call('partner-a', `user-${i}`))).toEqual({ allowed: true, probe: false });
   });
 
-  it('opens the scope only on failures of at least two distinct sessions within the window', async () => {
+  it('opens the scope only once failureThreshold distinct sessions failed in the window', async () => {
     const { breaker } = make();
-    await breaker.record(call('partner-a', 'u1'), 'transient-failure');
-    await breaker.record(call('partner-a', 'u1'), 'transient-failure');
-    expect(await breaker.admit(call('partner-a', 'u9'))).toEqual({ allowed: true, probe: false });
+    // One account that keeps failing, and one other user's blip: not the server's fault.
+    for (let i = 0; i < 10; i += 1) await breaker.record(call('partner-a', 'u1'), 'transient-failure');
     await breaker.record(call('partner-a', 'u2'), 'transient-failure');
+    expect(await breaker.admit(call('partner-a', 'u9'))).toEqual({ allowed: true, probe: false });
+    expect(breaker.snapshot(call('partner-a', 'u9'))).toMatchObject({ state: 'closed', failures: 2 });
+    await breaker.record(call('partner-a', 'u3'), 'transient-failure');
     expect(await breaker.admit(call('partner-a', 'u9'))).toEqual({ allowed: false, retryAfterMs: 1_000 });
     expect(breaker.snapshot(call('partner-a', 'u9'))).toMatchObject({ state: 'open', level: 'scope', failures: 3 });
     // Another partner (scope) is untouched.
     expect(await breaker.admit(call('partner-b', 'u1'))).toEqual({ allowed: true, probe: false });
+  });
+
+  it('counts at most two failures of one session toward the scope with the default threshold of 5', async () => {
+    const clock = manualClock();
+    const breaker = new LocalAuthBreaker({ now: clock.now });
+    for (let i = 0; i < 10; i += 1) await breaker.record(call('partner-a', 'u1'), 'transient-failure');
+    for (let i = 0; i < 2; i += 1) await breaker.record(call('partner-a', 'u2'), 'transient-failure');
+    expect(await breaker.admit(call('partner-a', 'u9'))).toEqual({ allowed: true, probe: false });
+    expect(breaker.snapshot(call('partner-a', 'u9'))).toMatchObject({ state: 'closed', failures: 4 });
+    await breaker.record(call('partner-a', 'u3'), 'transient-failure');
+    expect(await breaker.admit(call('partner-a', 'u9'))).toMatchObject({ allowed: false });
+  });
+
+  it('needs two distinct sessions to open the scope even with failureThreshold 1', async () => {
+    const clock = manualClock();
+    const breaker = new LocalAuthBreaker({ failureThreshold: 1, windowMs: 10_000, openMs: 1_000, now: clock.now });
+    for (let i = 0; i < 3; i += 1) await breaker.record(call('partner-a', 'u1'), 'transient-failure');
+    expect(await breaker.admit(call('partner-a', 'u1'))).toMatchObject({ allowed: false });
+    expect(await breaker.admit(call('partner-a', 'u9'))).toEqual({ allowed: true, probe: false });
+    await breaker.record(call('partner-a', 'u2'), 'transient-failure');
+    expect(await breaker.admit(call('partner-a', 'u9'))).toMatchObject({ allowed: false });
   });
 
   it('holds only the session that got a 429 for its Retry-After, and the scope once two sessions got one', async () => {
@@ -409,19 +432,20 @@ describe('LocalAuthBreaker scopes: one session, one partner never refuses anothe
     for (let i = 0; i < 6; i += 1) await breaker.record(limited, 'transient-failure', 600_000);
     expect(await breaker.admit(limited)).toEqual({ allowed: false, retryAfterMs: 600_000 });
     expect(await breaker.admit(call('partner-a', 'other'))).toEqual({ allowed: true, probe: false });
-    // A second session rate-limited too: the partner's server asks everyone to wait.
+    // More sessions rate-limited too: the partner's server asks everyone to wait.
     await breaker.record(call('partner-a', 'second'), 'transient-failure', 600_000);
+    await breaker.record(call('partner-a', 'third'), 'transient-failure', 600_000);
     clock.advance(1);
     expect(await breaker.admit(call('partner-a', 'other'))).toEqual({ allowed: false, retryAfterMs: 599_999 });
   });
 
   it("closes the scope on any session's success, but not another session's own circuit", async () => {
     const { breaker } = make();
-    for (const session of ['u1', 'u2', 'u1']) await breaker.record(call('partner-a', session), 'transient-failure');
+    for (const session of ['u1', 'u2', 'u3']) await breaker.record(call('partner-a', session), 'transient-failure');
     for (let i = 0; i < 3; i += 1) await breaker.record(call('partner-a', 'u1'), 'transient-failure');
-    expect(await breaker.admit(call('partner-a', 'u3'))).toMatchObject({ allowed: false });
-    await breaker.record(call('partner-a', 'u3'), 'success');
-    expect(await breaker.admit(call('partner-a', 'u3'))).toEqual({ allowed: true, probe: false });
+    expect(await breaker.admit(call('partner-a', 'u4'))).toMatchObject({ allowed: false });
+    await breaker.record(call('partner-a', 'u4'), 'success');
+    expect(await breaker.admit(call('partner-a', 'u4'))).toEqual({ allowed: true, probe: false });
     expect(await breaker.admit(call('partner-a', 'u1'))).toMatchObject({ allowed: false });
   });
 
@@ -437,9 +461,9 @@ describe('LocalAuthBreaker scopes: one session, one partner never refuses anothe
   it("opens the scope for openMs, not for one session's Retry-After", async () => {
     const { breaker } = make();
     await breaker.record(call('partner-a', 'u1'), 'transient-failure');
-    await breaker.record(call('partner-a', 'u1'), 'transient-failure');
-    await breaker.record(call('partner-a', 'u2'), 'transient-failure', 600_000);
-    expect(await breaker.admit(call('partner-a', 'u3'))).toEqual({ allowed: false, retryAfterMs: 1_000 });
+    await breaker.record(call('partner-a', 'u2'), 'transient-failure');
+    await breaker.record(call('partner-a', 'u3'), 'transient-failure', 600_000);
+    expect(await breaker.admit(call('partner-a', 'u4'))).toEqual({ allowed: false, retryAfterMs: 1_000 });
   });
 
   it('shows the larger failure count of the two closed circuits (a session whose failures outlived the scope’s window)', async () => {

@@ -52,12 +52,12 @@ describeRedis('RedisAuthBreaker: a success resets the fleet’s counts', () => {
     await b.record(joe, 'transient-failure');
     await b.record(jane, 'transient-failure');
     const { scope, session } = a.keysFor(jane);
-    expect(await client.exists(scope.failures, session.failures, scope.manyFailing)).toBe(3);
+    expect(await client.exists(scope.failures, session.failures, scope.failingSessions)).toBe(3);
 
     await expect(a.admit(jane)).resolves.toEqual({ allowed: true, probe: false });
     const commands = await commandsDuring(client, () => a.record(jane, 'success'));
     expect(commands).toEqual({ del: 1 });
-    expect(await client.exists(scope.failures, session.failures, scope.firstFailing, scope.manyFailing)).toBe(0);
+    expect(await client.exists(scope.failures, session.failures, scope.failingSessions)).toBe(0);
   });
 
   it('deletes again once a failure was counted after a clean admission, at the next admission', async () => {
@@ -82,18 +82,37 @@ describeRedis('RedisAuthBreaker: a success resets the fleet’s counts', () => {
     expect(await client.exists(a.keysFor(jane).session.failures, a.keysFor(jane).scope.failures)).toBe(0);
   });
 
+  it("counts one session's failures toward the scope only up to its share, across replicas", async () => {
+    const [a, b] = await replicas(`breaker-${randomUUID()}`);
+    const { jane, joe } = calls();
+    const [kim, sam] = ['kim', 'sam'].map((name) => ({ scope: jane.scope, session: `${name}-${randomUUID()}` }));
+    // Jane's account keeps failing on both replicas, and Joe has a blip: not the partner's auth server.
+    for (let failure = 0; failure < 5; failure += 1) {
+      await a.record(jane, 'transient-failure');
+      await b.record(jane, 'transient-failure');
+    }
+    await b.record(joe, 'transient-failure');
+    await b.record(joe, 'transient-failure');
+    await expect(a.admit(sam as BreakerCall)).resolves.toEqual({ allowed: true, probe: false });
+    expect(a.snapshot(jane)).toMatchObject({ state: 'open', failures: 5, level: 'session' });
+    await b.record(kim as BreakerCall, 'transient-failure');
+    await expect(a.admit(sam as BreakerCall)).resolves.toMatchObject({ allowed: false });
+    expect(a.snapshot(sam as BreakerCall)).toMatchObject({ state: 'open', failures: 5, level: 'scope' });
+  });
+
   it("shows every session of a scope the scope's circuit once one of them saw it open", async () => {
     const [a] = await replicas(`breaker-${randomUUID()}`);
     const { jane, joe } = calls();
-    const sam = { scope: jane.scope, session: `sam-${randomUUID()}` };
-    for (let failure = 0; failure < 3; failure += 1) {
-      await a.record(jane, 'transient-failure');
-      await a.record(joe, 'transient-failure');
-    }
+    const [kim, sam] = ['kim', 'sam'].map((name) => ({ scope: jane.scope, session: `${name}-${randomUUID()}` }));
+    // Five failures of three sessions (none counts for more than two of them) open the scope.
+    for (let failure = 0; failure < 2; failure += 1)
+      for (const call of [jane, joe, kim]) await a.record(call as BreakerCall, 'transient-failure');
     expect(a.snapshot(jane)).toMatchObject({ state: 'open' });
     // Sam never asked Redis: the scope's circuit, one for all its sessions, refuses him too.
-    expect(a.snapshot(sam)).toMatchObject({ state: 'open', level: 'scope' });
-    await a.admit(sam).then((admission) => expect(admission.allowed).toBe(false));
-    expect(a.snapshot({ scope: `other-${randomUUID()}`, session: sam.session })).toMatchObject({ state: 'closed' });
+    expect(a.snapshot(sam as BreakerCall)).toMatchObject({ state: 'open', level: 'scope' });
+    await a.admit(sam as BreakerCall).then((admission) => expect(admission.allowed).toBe(false));
+    expect(a.snapshot({ scope: `other-${randomUUID()}`, session: sam?.session ?? '' })).toMatchObject({
+      state: 'closed',
+    });
   });
 });

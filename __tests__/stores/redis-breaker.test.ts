@@ -77,15 +77,18 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
     return errors;
   }
 
-  it('caps 3 replicas × 2 sessions at threshold + one probe per openMs during an outage, then recovers', async () => {
+  it('caps 6 replicas × 3 sessions at their circuits, then one probe per openMs during an outage, then recovers', async () => {
     const server = flakyAuthServer();
-    const ids = [`a-${randomUUID()}`, `b-${randomUUID()}`];
-    const replicas = await fleet(6, `breaker-${randomUUID()}`, server, (index) => ids[index % 2] ?? '');
+    const ids = [`a-${randomUUID()}`, `b-${randomUUID()}`, `c-${randomUUID()}`];
+    const replicas = await fleet(6, `breaker-${randomUUID()}`, server, (index) => ids[index % 3] ?? '');
     const startedAt = Date.now();
     const errors = await hammer(replicas, 2_000);
     const outageMs = Date.now() - startedAt;
-    // threshold (3) + one probe per openMs (400 ms) + calls already in flight when it opened (one per session).
-    expect(server.calls).toBeLessThanOrEqual(3 + Math.ceil(outageMs / 400) + ids.length);
+    // Three sessions' failures open the scope (threshold 3, one counted per session); until then each session's
+    // own circuit caps it at the threshold. Then one probe per openMs (400 ms), and the calls in flight when it
+    // opened (one per session).
+    expect(server.calls).toBeLessThanOrEqual(ids.length * 3 + Math.ceil(outageMs / 400) + ids.length);
+    expect(replicas.map((manager) => manager.status().breaker?.level)).toContain('scope');
     expect(errors.length).toBeGreaterThan(20);
     expect(errors.filter((error) => (error as AuthUnavailableError).reason === 'breaker').length).toBeGreaterThan(
       errors.length * 0.9,

@@ -12,7 +12,8 @@ import type { AuthBreaker, BreakerAdmission, BreakerCall, BreakerOutcome, Breake
 /** Options of {@link LocalAuthBreaker} (and of a Redis store's shared breaker). */
 export interface AuthBreakerOptions {
   /**
-   * Transient auth failures within `windowMs` that open the breaker (a success resets the count).
+   * Transient auth failures within `windowMs` that open the breaker (a success resets the count): a
+   * session's own circuit, or its scope's, where each session counts less than half of them.
    * @default 5
    */
   failureThreshold?: number;
@@ -104,13 +105,14 @@ class Circuit {
 }
 
 /**
- * A scope's circuit, its failing sessions' own circuits, and the evidence that its failures come
- * from more than one session: up to two distinct sessions that failed in the window (two prove it
- * is not one account's fault), and the same for failures that carried a `Retry-After`.
+ * A scope's circuit and its failing sessions' own circuits. `failing` holds how many of each
+ * session's failures the scope counted in the window (no session counts for more than half of what
+ * opens it, so fewer than `failureThreshold` entries); `limited` holds up to two sessions whose
+ * failures carried a `Retry-After`.
  */
 class ScopeCircuit extends Circuit {
   readonly sessions = new Map<string, Circuit>();
-  readonly failing = new Set<string>();
+  readonly failing = new Map<string, number>();
   readonly limited = new Set<string>();
 }
 
@@ -118,11 +120,12 @@ class ScopeCircuit extends Circuit {
  * A circuit breaker in this process's memory: what a `MemoryTokenStore` (so a lone manager,
  * or every session of a pool) uses by default. It keeps a circuit per session and one per
  * scope (a partner's auth server). A session's circuit opens after `failureThreshold` of its
- * own transient failures within `windowMs`; the scope's opens after `failureThreshold`
- * failures of at least two distinct sessions, so one end user's failing account never refuses
- * the others. Open, a circuit admits no call for `openMs` (or the server's `Retry-After`: the
- * session's own, the scope's once two sessions received one), then one probe per `openMs`
- * until a call succeeds, which closes the session's circuit and the scope's.
+ * own transient failures within `windowMs`; the scope's after `failureThreshold` failures within
+ * `windowMs` of at least two sessions, each counting for less than half of them: one end user's
+ * failing account, however often it fails, never refuses the others. Open, a circuit admits no
+ * call for `openMs` (or the server's `Retry-After`: the session's own, the scope's once two
+ * sessions received one), then one probe per `openMs` until a call succeeds, which closes the
+ * session's circuit and the scope's.
  *
  * @example
  * ```ts
@@ -178,11 +181,15 @@ export class LocalAuthBreaker implements AuthBreaker {
     session.fail(now, options, breakerOpenMs(options.openMs, retryAfterMs), true);
     // A new window of the scope's evidence once the last one ended.
     if (!scope.tripped && now >= scope.windowEndsAt) resetScope(scope);
-    if (scope.failing.size < 2) scope.failing.add(call.session);
+    const counted = scope.failing.get(call.session) ?? 0;
+    const counts = !scope.tripped && counted < sessionShare(options);
+    if (counts) scope.failing.set(call.session, counted + 1);
     if ((retryAfterMs ?? 0) > 0 && scope.limited.size < 2) scope.limited.add(call.session);
     const sharedOpenMs = breakerOpenMs(options.openMs, scope.limited.size > 1 ? retryAfterMs : undefined);
-    // The scope opens only on the evidence of two sessions: one account's failures never refuse the others.
-    scope.fail(now, options, sharedOpenMs, scope.failing.size > 1);
+    // The scope opens on the failures of two sessions at least, none counting for more than its share: one
+    // account that keeps failing (its retries, its probes) and another user's blip never refuse the others.
+    // Tripped, any failure (a probe's) keeps it open.
+    if (counts || scope.tripped) scope.fail(now, options, sharedOpenMs, scope.failing.size > 1);
   }
 
   snapshot(call: BreakerCall): BreakerStatus {
@@ -190,6 +197,14 @@ export class LocalAuthBreaker implements AuthBreaker {
     const now = this.#options.now();
     return combine(scope.sessions.get(call.session)?.status(now), scope.status(now));
   }
+}
+
+/**
+ * How many of one session's failures a scope counts per window: less than half of `failureThreshold` (one at
+ * least), so the scope opens only on the failures of three sessions or more (two with a threshold below 3).
+ */
+export function sessionShare(options: ResolvedAuthBreakerOptions): number {
+  return Math.max(1, Math.floor((options.failureThreshold - 1) / 2));
 }
 
 /** Back to closed, with no failures nor failing sessions counted. */

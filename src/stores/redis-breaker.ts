@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { breakerOpenMs } from '../manager/backoff';
-import { combine, setRecent } from './memory-breaker';
+import { combine, sessionShare, setRecent } from './memory-breaker';
 import type { CircuitStatus, ResolvedAuthBreakerOptions } from './memory-breaker';
 import { warnIfRefused } from './redis-commands';
 import type { RedisCommands } from './redis-commands';
@@ -20,12 +20,12 @@ type Names<K extends string> = Readonly<Record<K, string>>;
 /**
  * The Redis names of the breaker for one call: every key under the scope's hash tag (one
  * cluster slot, so one script sees both circuits), the session's circuit keyed by a hash of its
- * store key, and the scope's evidence that more than one session failed: the first session that
- * failed in the window, whether a second one did, and the same two for failures that carried a
- * `Retry-After`.
+ * store key, and the scope's evidence that more than one session failed: how many of each session's
+ * failures the scope counted in the window (a hash), and for failures that carried a `Retry-After`,
+ * the first such session and whether a second one did.
  */
 export interface RedisBreakerKeys {
-  readonly scope: RedisCircuitKeys & Names<'firstFailing' | 'manyFailing' | 'firstLimited' | 'manyLimited'>;
+  readonly scope: RedisCircuitKeys & Names<'failingSessions' | 'firstLimited' | 'manyLimited'>;
   readonly session: RedisCircuitKeys;
 }
 
@@ -37,14 +37,14 @@ function sessionId(session: string): string {
 /**
  * Both scripts take every key of the call, in the order of {@link RedisBreakerKeys}: session
  * tripped, open, probe, failures (1-4); scope tripped, open, probe, failures (5-8); scope
- * first-failing, many-failing, first-limited, many-limited (9-12). A success deletes them all.
+ * failing-sessions, first-limited, many-limited (9-11). A success deletes them all.
  *
  * Admission. ARGV: openMs, a lease token. Either circuit open refuses (with its wait: the longer of
  * its open period and a probe's lease, as in `LocalAuthBreaker`); a tripped circuit whose open
  * period ran out lets one probe through per `openMs`. Returns `{allowed, probe (0 none, 1 for the
  * session's circuit, 2 for the scope's, 3 for both), waitMs, level (the refusing circuit: 0 none, 1
- * session, 2 scope), scope failures, clean}`, `clean` 1 when none of the keys exists (a success then
- * has nothing to reset).
+ * session, 2 scope), failures (the refusing circuit's, that tripped it; else the scope's in its window),
+ * clean}`, `clean` 1 when none of the keys exists (a success then has nothing to reset).
  */
 const ADMIT_SCRIPT = `
 local function gate(tripped, open, probe)
@@ -53,11 +53,12 @@ local function gate(tripped, open, probe)
   if left > 0 then return 0, left end
   return 2, 0
 end
-local failures = tonumber(redis.call('GET', KEYS[8]) or '0') or 0
+local function count(key) return tonumber(redis.call('GET', key) or '0') or 0 end
+local failures = count(KEYS[8])
 local own, ownWait = gate(KEYS[1], KEYS[2], KEYS[3])
-if own == 0 then return {0, 0, ownWait, 1, failures, 0} end
+if own == 0 then return {0, 0, ownWait, 1, count(KEYS[1]), 0} end
 local shared, sharedWait = gate(KEYS[5], KEYS[6], KEYS[7])
-if shared == 0 then return {0, 0, sharedWait, 2, failures, 0} end
+if shared == 0 then return {0, 0, sharedWait, 2, count(KEYS[5]), 0} end
 if own == 2 then redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[1]) end
 if shared == 2 then redis.call('SET', KEYS[7], ARGV[2], 'PX', ARGV[1]) end
 local probe = (own == 2 and 1 or 0) + (shared == 2 and 2 or 0)
@@ -68,16 +69,17 @@ return {1, 0, 0, 0, failures, redis.call('EXISTS', unpack(KEYS)) == 0 and 1 or 0
 /**
  * A transient failure. ARGV: windowMs, threshold, openMs, the session's open time (`breakerOpenMs`:
  * at least openMs, or the Retry-After it honours), 1 when the failure carried a Retry-After (else
- * 0), the session's id, the scope's tripped lifetime (ms). Counts the failure in both circuits; the
- * session's trips at the threshold, the scope's only once two sessions failed in the window; while
- * tripped, a failure keeps a circuit open at least its open time: the session's own, and for the
- * scope the same once two sessions were rate-limited, else openMs. Returns `{session open ms,
- * scope open ms, scope failures}` (0 when closed).
+ * 0), the session's id, the scope's tripped lifetime (ms), how many failures of one session the
+ * scope counts (`sessionShare`). Counts the failure in both circuits (the scope's only within the
+ * session's share); the session's trips at the threshold, the scope's at the threshold of failures
+ * from two sessions at least. While tripped, a failure keeps a circuit open at least its open time:
+ * the session's own, and for the scope the same once two sessions were rate-limited, else openMs.
+ * Returns `{session open ms, scope open ms, session failures, scope failures}` (0 when closed).
  */
 const FAILURE_SCRIPT = `
 local windowMs, threshold = tonumber(ARGV[1]), tonumber(ARGV[2])
 local openMs, ownOpen = tonumber(ARGV[3]), tonumber(ARGV[4])
-local limited, session, scopeLifetime = ARGV[5] == '1', ARGV[6], ARGV[7]
+local limited, session, scopeLifetime, share = ARGV[5] == '1', ARGV[6], ARGV[7], tonumber(ARGV[8])
 local function note(first, many)
   local seen = redis.call('GET', first)
   if not seen then redis.call('SET', first, session, 'PX', windowMs)
@@ -96,14 +98,22 @@ local function fail(tripped, open, failures, openFor, canTrip, lifetime)
   redis.call('DEL', failures)
   return openFor, count
 end
-note(KEYS[9], KEYS[10])
-if limited then note(KEYS[11], KEYS[12]) end
-local sharedOpen = redis.call('EXISTS', KEYS[12]) == 1 and ownOpen or openMs
-local ownLeft = fail(KEYS[1], KEYS[2], KEYS[4], ownOpen, true, ownOpen + windowMs)
-local manySessions = redis.call('EXISTS', KEYS[10]) == 1
-local sharedLeft, count = fail(KEYS[5], KEYS[6], KEYS[8], sharedOpen, manySessions, scopeLifetime)
-if sharedLeft > 0 then redis.call('DEL', KEYS[9], KEYS[10], KEYS[11], KEYS[12]) end
-return {ownLeft, sharedLeft, count}
+if limited then note(KEYS[10], KEYS[11]) end
+local sharedOpen = redis.call('EXISTS', KEYS[11]) == 1 and ownOpen or openMs
+local ownLeft, ownCount = fail(KEYS[1], KEYS[2], KEYS[4], ownOpen, true, ownOpen + windowMs)
+local tripped = redis.call('EXISTS', KEYS[5]) == 1
+local counts = not tripped and (tonumber(redis.call('HGET', KEYS[9], session) or '0') or 0) < share
+if counts then
+  redis.call('HINCRBY', KEYS[9], session, 1)
+  if redis.call('PTTL', KEYS[9]) < 0 then redis.call('PEXPIRE', KEYS[9], windowMs) end
+end
+local sharedLeft, count = 0, tonumber(redis.call('GET', KEYS[8]) or '0') or 0
+if counts or tripped then
+  local manySessions = redis.call('HLEN', KEYS[9]) > 1
+  sharedLeft, count = fail(KEYS[5], KEYS[6], KEYS[8], sharedOpen, manySessions, scopeLifetime)
+end
+if sharedLeft > 0 then redis.call('DEL', KEYS[9], KEYS[10], KEYS[11]) end
+return {ownLeft, sharedLeft, ownCount, count}
 `;
 
 /** A tripped scope's marker outlives any open period; one probe clears it on a quiet fleet. */
@@ -151,10 +161,9 @@ export class RedisAuthBreaker implements AuthBreaker {
     const tag = `{${this.options.key}:${call.scope}}`;
     const circuit = (base: string): RedisCircuitKeys =>
       Object.fromEntries(CIRCUIT.map((name) => [name, `${base}:${name}`])) as RedisCircuitKeys;
-    const evidence = { firstFailing: `${tag}:first-failing`, manyFailing: `${tag}:many-failing` };
     const limited = { firstLimited: `${tag}:first-limited`, manyLimited: `${tag}:many-limited` };
     return {
-      scope: { ...circuit(tag), ...evidence, ...limited },
+      scope: { ...circuit(tag), failingSessions: `${tag}:failing-sessions`, ...limited },
       session: circuit(`${tag}:session:${sessionId(call.session)}`),
     };
   }
@@ -199,12 +208,12 @@ export class RedisAuthBreaker implements AuthBreaker {
     const durations = [options.windowMs, options.failureThreshold, options.openMs];
     const args = [...durations, breakerOpenMs(options.openMs, retryAfterMs)].map((value) => String(Math.ceil(value)));
     const limited = breakerOpenMs(0, retryAfterMs) > 0 ? '1' : '0';
-    args.push(limited, sessionId(call.session), String(TRIPPED_LIFETIME_MS));
+    args.push(limited, sessionId(call.session), String(TRIPPED_LIFETIME_MS), String(sessionShare(options)));
     const reply = await this.#eval('failure', FAILURE_SCRIPT, call, args);
     if (reply === undefined) return;
-    const [ownLeft = 0, sharedLeft = 0, count = 0] = reply;
+    const [ownLeft = 0, sharedLeft = 0, ownCount = 0, count = 0] = reply;
     const now = options.now();
-    const own = ownLeft > 0 ? opened(ownLeft, count, now) : CLOSED;
+    const own = ownLeft > 0 ? opened(ownLeft, ownCount, now) : CLOSED;
     this.#remember(call, own, sharedLeft > 0 ? opened(sharedLeft, count, now) : closedOr(false, count));
   }
 

@@ -108,8 +108,8 @@ export type BreakerOutcome = 'success' | 'transient-failure';
  * A circuit breaker in front of the auth server, possibly shared by a whole fleet. It keeps
  * two circuits for each call: the session's own, opened by `failureThreshold` transient
  * failures of that session (5xx, 429, timeouts, connection errors; never rejections), and the
- * scope's (one partner's auth server), opened only by failures of at least two distinct
- * sessions: evidence that the server, not one account, is unwell. An open circuit admits no
+ * scope's (one partner's auth server), opened only by failures of several sessions, none counting
+ * for half of them: evidence that the server, not one account, is unwell. An open circuit admits no
  * call but one probe per `openMs`, until a call succeeds. A 429's `Retry-After` holds the
  * session that received it; it holds the scope only once two sessions received one. The
  * manager asks {@link admit} before every auth call and tells {@link record} after it. A
