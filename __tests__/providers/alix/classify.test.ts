@@ -2,7 +2,12 @@ import { inspect } from 'node:util';
 import { AxiosError } from 'axios';
 import { AbortedError, AuthRejectedError, AuthUnavailableError, MalformedResponseError } from '../../../src/errors';
 import type { Logger } from '../../../src/logger';
-import { classifyTransportError, interpretResponse, parseRetryAfterMs } from '../../../src/providers/alix/classify';
+import {
+  classifyTransportError,
+  interpretResponse,
+  parseHttpDate,
+  parseRetryAfterMs,
+} from '../../../src/providers/alix/classify';
 
 const transport = {
   operation: 'refresh' as const,
@@ -221,8 +226,53 @@ describe('parseRetryAfterMs()', () => {
     ['a huge delay, reported as sent (the manager applies the one cap)', '999999', 999_999_000],
     ['garbage', 'soon', undefined],
     ['a negative number', '-5', undefined],
+    ['a date Date.parse reads leniently', 'May 2030', undefined],
   ])('parses %s', (_label, value, expected) => {
     expect(parseRetryAfterMs(value, reference)).toBe(expected);
+  });
+});
+
+describe('parseHttpDate()', () => {
+  const AT = Date.UTC(1994, 10, 6, 8, 49, 37);
+
+  it.each([
+    ['the preferred form (IMF-fixdate)', 'Sun, 06 Nov 1994 08:49:37 GMT', AT],
+    ['the obsolete RFC 850 form', 'Sunday, 06-Nov-94 08:49:37 GMT', AT],
+    ['the obsolete asctime form, read as GMT', 'Sun Nov  6 08:49:37 1994', AT],
+    ['surrounding spaces', '  Sun, 06 Nov 1994 08:49:37 GMT ', AT],
+    ['a bare number, which Date.parse reads as a year', '1', undefined],
+    ['a year', '2024', undefined],
+    ['words and a number', 'garbage 12', undefined],
+    ['a day Date.parse would roll over', 'Mon, 31 Feb 2025 08:00:00 GMT', undefined],
+    ['the wrong weekday', 'Mon, 06 Nov 1994 08:49:37 GMT', undefined],
+    ['another zone', 'Sun, 06 Nov 1994 08:49:37 PST', undefined],
+    ['an ISO 8601 datetime', '1994-11-06T08:49:37Z', undefined],
+    ['nothing', '', undefined],
+  ])('reads %s', (_label, value, expected) => {
+    expect(parseHttpDate(value)).toBe(expected);
+  });
+
+  it('takes no clock offset from a Date header that is not an HTTP-date', () => {
+    const text = JSON.stringify({
+      success: true,
+      message: 'ok',
+      errorCode: 0,
+      data: {
+        accessToken: 'access-1',
+        refreshToken: 'refresh-1',
+        accessTokenExpiresAt: String(Date.UTC(2030, 0, 2) / 1000),
+        refreshTokenExpiresAt: String(Date.UTC(2030, 0, 3) / 1000),
+      },
+    });
+    const context = {
+      operation: 'refresh' as const,
+      url: 'https://alix.test/p',
+      secrets: [],
+      now: Date.UTC(2030, 0, 1),
+    };
+    const read = (date: string) => interpretResponse({ status: 200, headers: { date }, data: text }, context);
+    expect(read('1').serverTime).toBeUndefined();
+    expect(read('Tue, 01 Jan 2030 00:00:00 GMT').serverTime).toBe(Date.UTC(2030, 0, 1));
   });
 });
 

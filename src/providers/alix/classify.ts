@@ -86,9 +86,28 @@ type Fail = (problem: string) => MalformedResponseError;
 export function parseRetryAfterMs(value: string | undefined, referenceTime: number): number | undefined {
   const trimmed = value?.trim() ?? '';
   if (/^[0-9]+$/.test(trimmed)) return Number(trimmed) * 1000;
-  // An HTTP-date always names a weekday and month; bare numbers like "-5" are not dates.
-  const at = /[A-Za-z]/.test(trimmed) ? Date.parse(trimmed) : NaN;
-  return Number.isFinite(at) ? Math.max(0, at - referenceTime) : undefined;
+  const at = parseHttpDate(trimmed);
+  return at === undefined ? undefined : Math.max(0, at - referenceTime);
+}
+
+const MONTH = '(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
+/** RFC 9110's two obsolete forms a recipient must still accept: RFC 850's and asctime's (which names no zone). */
+const OBSOLETE_DATE = new RegExp(
+  `^(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, \\d{2}-${MONTH}-\\d{2} [0-9:]{8} GMT` +
+    `|(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ${MONTH} [ \\d]\\d [0-9:]{8} \\d{4})$`,
+);
+
+/**
+ * An HTTP-date (RFC 9110 §5.6.7) in epoch ms, or `undefined` for anything else. `Date.parse` alone reads
+ * "1" as the year 2001 and rolls 31 February over into March: a clock offset taken from such a header
+ * would move every expiry by years. The preferred form must be exactly what `toUTCString()` writes.
+ */
+export function parseHttpDate(value: string): number | undefined {
+  const text = value.trim();
+  const obsolete = OBSOLETE_DATE.test(text);
+  const at = Date.parse(obsolete && !text.endsWith('GMT') ? `${text} GMT` : text);
+  if (!Number.isFinite(at)) return undefined;
+  return obsolete || new Date(at).toUTCString() === text ? at : undefined;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -114,8 +133,7 @@ export function interpretResponse(response: TextResponse, context: CallContext):
   const { status } = response;
   const { operation, url } = context;
   const header = (name: string): string => String((response.headers[name] as unknown) ?? '');
-  const date = Date.parse(header('date'));
-  const serverTime = Number.isFinite(date) ? date : undefined;
+  const serverTime = parseHttpDate(header('date'));
   const text = typeof response.data === 'string' ? response.data.trim() : '';
   const body = parseJson(text);
   // The Alix envelope: `{ success, message, errorCode, data }`.
