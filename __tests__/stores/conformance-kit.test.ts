@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import NodeCache from 'node-cache';
 import { describeTokenStoreConformance } from '../../src/sandbox/index';
@@ -95,7 +96,23 @@ describe('describeTokenStoreConformance()', () => {
       'encryption at rest › keeps no token, nor any 8-character run of one, in the stored value',
       'encryption at rest › does not serve a value moved under another session key',
       'encryption at rest › does not serve a value with one character changed',
+      'encryption at rest › does not serve a plaintext session planted under its key',
     ]);
+  });
+
+  it('fails an encrypting store that serves a plaintext session planted under its key (readPlaintext on)', async () => {
+    const cache = sharedCache();
+    const encryption = {
+      read: async (key: string) => JSON.stringify(cache.get(key)),
+      write: async (key: string, value: string) => void cache.set(key, JSON.parse(value) as unknown),
+    };
+    const keys = { keys: { k1: randomBytes(32) }, current: 'k1' };
+    const migrating = (): MemoryTokenStore =>
+      new MemoryTokenStore({ cache, encryption: { ...keys, readPlaintext: true } });
+    expect(await failedChecks(migrating, { encryption })).toEqual([
+      'encryption at rest › does not serve a plaintext session planted under its key',
+    ]);
+    expect(await failedChecks(() => new MemoryTokenStore({ cache, encryption: keys }), { encryption })).toEqual([]);
   });
 });
 

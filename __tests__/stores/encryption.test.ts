@@ -116,23 +116,39 @@ describe('MemoryTokenStore with encryption', () => {
     expect(sessionAad('a', 'b\nc')).toBe('alix-token-manager/session-json\n["a","b\\nc"]');
   });
 
-  it('reads a plaintext session written before encryption once, and re-writes it sealed', async () => {
+  it('refuses a plaintext value as unreadable by default, and leaves it for the next write to replace', async () => {
     const cache = new NodeCache({ useClones: false });
     const session = { identity: 'id-a', tokens: makeTokenSet(Date.now()) };
     await new MemoryTokenStore({ cache }).set(KEY, session);
-    const store = new MemoryTokenStore({ cache, encryption });
+    // Both forms of the option: the bundled keys, and a cipher of one's own (a KMS).
+    for (const form of [encryption, { cipher: new AesGcmTokenCipher(encryption) }]) {
+      const read = new MemoryTokenStore({ cache, encryption: form }).get(KEY);
+      await expect(read).rejects.toBeInstanceOf(UnreadableSessionError);
+      await expect(read).rejects.toMatchObject({
+        code: ErrorCodes.STORE_UNREADABLE,
+        message: expect.stringContaining('it is not encrypted'),
+      });
+    }
+    expect(cache.get(KEY)).toEqual(session);
+  });
+
+  it('with readPlaintext, reads a plaintext session (from before encryption) once, re-writing it sealed', async () => {
+    const cache = new NodeCache({ useClones: false });
+    const session = { identity: 'id-a', tokens: makeTokenSet(Date.now()) };
+    await new MemoryTokenStore({ cache }).set(KEY, session);
+    const store = new MemoryTokenStore({ cache, encryption: { ...encryption, readPlaintext: true } });
     expect(await store.get(KEY)).toEqual(session);
     expect(JSON.stringify(cache.get(KEY))).not.toContain(session.tokens.refreshToken);
     expect(await store.get(KEY)).toEqual(session);
   });
 
-  it('still returns a plaintext session when re-writing it sealed fails (a KMS that is down), as the Redis store does', async () => {
+  it('with readPlaintext, still returns a plaintext session when sealing it fails (a KMS that is down)', async () => {
     const cache = new NodeCache({ useClones: false });
     const session = { identity: 'id-a', tokens: makeTokenSet(Date.now()) };
     await new MemoryTokenStore({ cache }).set(KEY, session);
     const down = new Error('KMS unavailable');
     const cipher: TokenCipher = { seal: () => Promise.reject(down), open: () => Promise.reject(down) };
-    const store = new MemoryTokenStore({ cache, encryption: { cipher } });
+    const store = new MemoryTokenStore({ cache, encryption: { cipher, readPlaintext: true } });
     expect(await store.get(KEY)).toEqual(session);
     expect(cache.get(KEY)).toEqual(session); // left for the next write to seal
   });
@@ -166,6 +182,21 @@ describe('MemoryTokenStore with encryption', () => {
     const noCipher = (): unknown => new MemoryTokenStore({ encryption: { cipher: {} as TokenCipher } });
     expect(noCipher).toThrow(/encryption.cipher must have seal\(\) and open\(\)/);
   });
+
+  it.each(['true', 1, null])(
+    'refuses readPlaintext %p, in either form of the option: it must be a boolean',
+    (value) => {
+      const cipher = new AesGcmTokenCipher(encryption);
+      for (const form of [encryption, { cipher }]) {
+        const options = { encryption: { ...form, readPlaintext: value as unknown as boolean } };
+        expect(() => new MemoryTokenStore(options)).toThrow(ConfigurationError);
+        expect(() => new MemoryTokenStore(options)).toThrow(/MemoryTokenStore option encryption.readPlaintext must be/);
+        expect(new MemoryTokenStore({ encryption: { ...form, readPlaintext: false } })).toBeInstanceOf(
+          MemoryTokenStore,
+        );
+      }
+    },
+  );
 });
 
 describe('TokenManager on an encrypting store', () => {
@@ -196,6 +227,24 @@ describe('TokenManager on an encrypting store', () => {
     expect(next.status().counts.unreadableSessions).toBe(0);
     manager.close();
     next.close();
+  });
+
+  it('signs in instead of serving a plaintext session planted under its key; its write seals the value', async () => {
+    const cache = new NodeCache({ useClones: false });
+    const encryption = { keys: { k1: K1 }, current: 'k1' };
+    const provider = new FakeProvider({ now: () => Date.now(), identity: { id: 'id-a' } });
+    const events: LifecycleEvent[] = [];
+    const { manager } = makeManager({ store: new MemoryTokenStore({ cache, encryption }), provider });
+    manager.on('lifecycle', (event) => events.push(event));
+    // Someone with write access but no key plants a session of their own, with the right identity.
+    cache.set(manager.storeKey, { identity: 'id-a', tokens: makeTokenSet(Date.now(), { accessToken: 'planted' }) });
+    await expect(manager.getAccessToken()).resolves.toBe('access-1');
+    expect(provider.authenticateCount).toBe(1);
+    expect(manager.status().counts.unreadableSessions).toBeGreaterThanOrEqual(1);
+    const failures = events.flatMap((event) => (event.type === 'store-failed' ? [event.errorCode] : []));
+    expect(failures).toContain(ErrorCodes.STORE_UNREADABLE);
+    expect(cache.get(manager.storeKey)).toEqual({ identity: 'id-a', sealed: expect.stringMatching(/^a1\.k1\./) });
+    manager.close();
   });
 });
 
@@ -259,7 +308,7 @@ describe('encrypted sessions: values a store hands back are not trusted', () => 
     };
     const cache = new NodeCache({ useClones: false, checkperiod: 0 });
     cache.set('k', { identity: 'id-a', tokens: makeTokenSet(T0, { accessToken: 'before-encryption' }) });
-    const store = new MemoryTokenStore({ cache, encryption: { cipher: slowKms } });
+    const store = new MemoryTokenStore({ cache, encryption: { cipher: slowKms, readPlaintext: true } });
 
     const reading = store.get('k'); // finds the plaintext value and re-writes it sealed
     await Promise.resolve();

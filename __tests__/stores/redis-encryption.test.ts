@@ -190,7 +190,49 @@ describeRedis('RedisTokenStore with encryption', () => {
     expect(provider.authenticateCount).toBe(2);
   });
 
-  it('reads a plaintext session written before encryption once, and re-writes it sealed at once (fenced)', async () => {
+  it('refuses a planted plaintext session: signs in instead of serving it, warns, re-writes it sealed', async () => {
+    const client = await redis.connect();
+    const { logger, lines } = captureLogger();
+    const id = `planted-${randomUUID()}`;
+    const provider = new RandomTokenProvider({ now: () => Date.now(), accessTtlMs: 60_000, id });
+    // Someone with write access but no key writes a session of their own, with the right identity, in plaintext.
+    const planter = makeManager(
+      makeStore(client, { encryption: undefined }),
+      new RandomTokenProvider({ now: () => Date.now(), id }),
+    );
+    const planted = await planter.getAccessToken();
+    const key = planter.storeKey;
+
+    const store = makeStore(await redis.connect(), { logger });
+    await expect(store.get(key)).rejects.toMatchObject({
+      code: ErrorCodes.STORE_UNREADABLE,
+      message: expect.stringContaining('it is not encrypted'),
+    });
+    const manager = makeManager(makeStore(await redis.connect(), { logger }), provider);
+    const token = await manager.getAccessToken();
+    expect(token).not.toBe(planted);
+    expect(provider.authenticateCount).toBe(1);
+    expect(manager.status().counts.unreadableSessions).toBeGreaterThanOrEqual(1);
+    const raw = await rawSession(client, store, key);
+    expect(raw).toEqual({ version: 2, identity: id, sealed: expect.stringMatching(/^a1\.k1\./) });
+    expect(JSON.stringify(raw)).not.toContain(planted);
+    const unreadable = lines.filter((line) => line.event === 'store-value-unreadable');
+    expect(unreadable.filter((line) => line.level === 40).length).toBeLessThanOrEqual(1);
+    expect(unreadable.length).toBeGreaterThanOrEqual(2);
+    expect(lines.filter((line) => line.event === 'store-value-plaintext')).toEqual([]);
+  });
+
+  it('validates readPlaintext: a boolean, in either form of the option', async () => {
+    const client = await redis.connect();
+    const cipher = { seal: async (text: string) => text, open: async (text: string) => text };
+    for (const form of [ENCRYPTION, { cipher }]) {
+      const encryption = { ...form, readPlaintext: 'yes' as unknown as boolean };
+      expect(() => makeStore(client, { encryption })).toThrow(/RedisTokenStore option encryption.readPlaintext must/);
+      expect(makeStore(client, { encryption: { ...form, readPlaintext: true } }).keysFor('k').session).toBe('{k}');
+    }
+  });
+
+  it('with readPlaintext, reads a plaintext session once and re-writes it sealed at once (fenced)', async () => {
     const client = await redis.connect();
     const id = `migration-${randomUUID()}`;
     const provider = new RandomTokenProvider({ now: () => Date.now(), accessTtlMs: 60_000, id });
@@ -201,9 +243,14 @@ describeRedis('RedisTokenStore with encryption', () => {
     const plain = { version: 1, tokens: expect.objectContaining({ accessToken: token }) };
     expect(await rawSession(client, plainStore, key)).toMatchObject(plain);
 
-    const after = makeManager(makeStore(await redis.connect()), provider);
+    const { logger, lines } = captureLogger();
+    const migrating = { encryption: { ...ENCRYPTION, readPlaintext: true }, logger };
+    const after = makeManager(makeStore(await redis.connect(), migrating), provider);
     await expect(after.getAccessToken()).resolves.toBe(token);
     expect(provider.calls).toHaveLength(1);
+    expect(lines.filter((line) => line.event === 'store-value-plaintext')).toEqual([
+      expect.objectContaining({ level: 40, key }),
+    ]);
     const raw = await rawSession(client, plainStore, key);
     expect(raw).toEqual({ version: 2, identity: provider.identity?.id, sealed: expect.stringMatching(/^a1\.k1\./) });
     expect(JSON.stringify(raw)).not.toContain(token);

@@ -139,15 +139,32 @@ function keyBytes(id: string, key: Buffer | Uint8Array | string, index: number):
 /**
  * The `encryption` option of a store: AES-256-GCM keys by id and the id to write with, or a
  * {@link TokenCipher} of your own (a KMS). Values are sealed with the session's store key and
- * identity as additional authenticated data.
+ * identity as additional authenticated data. A plaintext value found in the store is refused as
+ * unreadable, unless `readPlaintext` is on (while turning encryption on).
  */
-export type TokenEncryptionOptions = AesGcmTokenCipherOptions | { cipher: TokenCipher };
+export type TokenEncryptionOptions = (AesGcmTokenCipherOptions | { cipher: TokenCipher }) & {
+  /**
+   * The migration switch: a plaintext value (written before encryption was on) is read once and re-written
+   * sealed, instead of being refused. Risk: while on, anyone who can write to the store can plant a plaintext
+   * session of their own under any session's key, and it is served. Remove it once every session in use was
+   * re-written (one access-token lifetime); see docs/security.md.
+   * @default false
+   */
+  readPlaintext?: boolean;
+};
+
+/** A store's resolved `encryption` option: what seals its sessions, and whether it reads plaintext ones. */
+export interface ResolvedTokenEncryption {
+  cipher: TokenCipher;
+  readPlaintext: boolean;
+}
 
 /**
  * A stored value that does not open: altered, moved under another session's key, sealed with a
- * key no longer listed, or encrypted while the store has no encryption. The manager treats the
- * session as absent (it refreshes or signs in, and its write replaces the value); callers never
- * see this error. `code` is `ERR_ALIX_STORE_UNREADABLE`.
+ * key no longer listed, encrypted while the store has no encryption, or in plaintext while it has
+ * (unless `readPlaintext` is on). The manager treats the session as absent (it refreshes or signs
+ * in, and its write replaces the value); callers never see this error. `code` is
+ * `ERR_ALIX_STORE_UNREADABLE`.
  */
 export class UnreadableSessionError extends TokenStoreError {
   constructor(key: string, why: string) {
@@ -162,12 +179,20 @@ export class UnreadableSessionError extends TokenStoreError {
 }
 
 /**
- * The cipher for a store's `encryption` option, or undefined without one.
+ * The cipher for a store's `encryption` option and its `readPlaintext` switch, or undefined without one.
  * @throws ConfigurationError when the option is invalid (naming the store, never a key).
  */
-export function resolveTokenCipher(option: unknown, owner: string): TokenCipher | undefined {
+export function resolveTokenEncryption(option: unknown, owner: string): ResolvedTokenEncryption | undefined {
   if (option === undefined) return undefined;
   assertConfig(typeof option === 'object' && option !== null, `${owner} option encryption must be an object`);
+  const { readPlaintext = false } = option as { readPlaintext?: unknown };
+  // Strict: a string "false" from a config file must not turn the migration on.
+  assertConfig(typeof readPlaintext === 'boolean', `${owner} option encryption.readPlaintext must be a boolean`);
+  return { cipher: resolveTokenCipher(option, owner), readPlaintext };
+}
+
+/** The cipher an `encryption` object describes: the bundled AES-GCM one over its keys, or its own `cipher`. */
+function resolveTokenCipher(option: object, owner: string): TokenCipher {
   if (!('cipher' in option)) {
     try {
       return new AesGcmTokenCipher(option as AesGcmTokenCipherOptions);

@@ -5,7 +5,7 @@ import { definedOnly } from '../defaults';
 import { assertConfig } from '../errors';
 import { LocalAuthBreaker } from './memory-breaker';
 import type { AuthBreakerOptions } from './memory-breaker';
-import { UnreadableSessionError, openSession, resolveTokenCipher, sealSession } from './encryption';
+import { UnreadableSessionError, openSession, resolveTokenEncryption, sealSession } from './encryption';
 import type { TokenCipher, TokenEncryptionOptions } from './encryption';
 import type { AuthBreaker, SealedSession, StoredSession, TokenStore } from './types';
 
@@ -37,7 +37,9 @@ export interface MemoryTokenStoreOptions {
   maxSessions?: number;
   /**
    * Encrypts sessions at rest, as `RedisTokenStoreOptions.encryption` does (for a cache
-   * shared beyond this store, or heap dumps): `{ keys, current }` or `{ cipher }`.
+   * shared beyond this store, or heap dumps): `{ keys, current }` or `{ cipher }`. A plaintext value
+   * is refused as unreadable; `readPlaintext: true` (the migration switch) reads it once and re-writes it
+   * sealed, and lets anyone who can write to the cache plant a session meanwhile.
    * @default no encryption
    */
   encryption?: TokenEncryptionOptions;
@@ -70,6 +72,7 @@ export class MemoryTokenStore implements TokenStore {
   readonly #now: () => number;
   readonly #maxSessions: number;
   readonly #cipher: TokenCipher | undefined;
+  readonly #readPlaintext: boolean;
   /**
    * The keys this store wrote, least recently stored first (node-cache keeps no order it can
    * evict by). No 'del' listener keeps it (stores sharing a cache would pile them up): a key
@@ -90,11 +93,16 @@ export class MemoryTokenStore implements TokenStore {
     this.#maxSessions = maxSessions;
     this.#cache = cache ?? new NodeCache({ useClones: false, checkperiod: 0, stdTTL: 0 });
     this.#now = now;
-    this.#cipher = resolveTokenCipher(encryption, 'MemoryTokenStore');
+    const resolvedEncryption = resolveTokenEncryption(encryption, 'MemoryTokenStore');
+    this.#cipher = resolvedEncryption?.cipher;
+    this.#readPlaintext = resolvedEncryption?.readPlaintext ?? false;
     this.breaker = breaker === false ? undefined : new LocalAuthBreaker({ ...breaker, now: breaker?.now ?? now });
   }
 
-  /** @throws UnreadableSessionError when an encrypted value does not open (the manager treats it as absent). */
+  /**
+   * @throws UnreadableSessionError when an encrypted value does not open, or a value is in plaintext while this
+   *   store encrypts (without `readPlaintext`); the manager treats it as absent.
+   */
   async get(key: string): Promise<StoredSession | undefined> {
     const found: unknown = this.#cache.get(checkKey(key));
     // A shared cache may hold anything under the key: what is not an object is no session (as Redis reads it).
@@ -104,9 +112,13 @@ export class MemoryTokenStore implements TokenStore {
         throw new UnreadableSessionError(key, 'it is encrypted; this store has no encryption');
       return openSession(this.#cipher, key, entry);
     }
-    // A plaintext session (from before encryption was turned on) is re-written sealed; if the cipher fails
-    // (a KMS that is down), the session is still read, and the next write seals it.
-    if (this.#cipher !== undefined && entry !== undefined) await this.#write(key, entry, found).catch(() => undefined);
+    if (this.#cipher === undefined || entry === undefined) return entry;
+    // Nothing binds a plaintext value to its key: served, it would let anyone who can write to the cache plant a
+    // session of their own.
+    if (!this.#readPlaintext) throw new UnreadableSessionError(key, 'it is not encrypted');
+    // The migration: a plaintext session (from before encryption was turned on) is re-written sealed; if the cipher
+    // fails (a KMS that is down), the session is still read, and the next write seals it.
+    await this.#write(key, entry, found).catch(() => undefined);
     return entry;
   }
 

@@ -15,7 +15,7 @@ import {
   sessionProblem,
 } from './redis-scripts';
 import type { DecodedSession } from './redis-scripts';
-import { UnreadableSessionError, openSession, resolveTokenCipher, sealSession } from './encryption';
+import { UnreadableSessionError, openSession, resolveTokenEncryption, sealSession } from './encryption';
 import type { TokenEncryptionOptions } from './encryption';
 import { resolveAuthBreakerOptions, setRecent } from './memory-breaker';
 import type { AuthBreakerOptions } from './memory-breaker';
@@ -100,8 +100,9 @@ export interface RedisTokenStoreOptions {
   /**
    * Encrypts every session at rest (AES-256-GCM; the store key and identity are authenticated
    * with it): `{ keys: { [keyId]: key }, current: keyId }` with 32-byte keys (Buffers or
-   * base64), or `{ cipher }` for a KMS. A value that does not open counts as no stored session.
-   * Plaintext values are read once and re-written sealed. See docs/security.md.
+   * base64), or `{ cipher }` for a KMS. A value that does not open counts as no stored session, and
+   * so does a plaintext one, unless `readPlaintext: true` (the migration switch: read once, re-written
+   * sealed; it lets anyone who can write to Redis plant a session). See docs/security.md.
    * @default no encryption
    */
   encryption?: TokenEncryptionOptions;
@@ -135,8 +136,8 @@ const DURATIONS = ['lockTtlMs', 'lockWaitMs', 'pollIntervalMs', 'commandTimeoutM
 
 /**
  * Merges the defaults and validates; bad options throw at construction. The result has every default
- * applied and `cipher` (what seals sessions, undefined without encryption); the logger and breaker are
- * resolved apart.
+ * applied, `cipher` (what seals sessions, undefined without encryption) and `readPlaintext`; the logger and
+ * breaker are resolved apart.
  */
 function resolveRedisTokenStoreOptions(options: RedisTokenStoreOptions) {
   assertConfig(typeof options === 'object' && options !== null, 'RedisTokenStore needs an options object');
@@ -149,7 +150,8 @@ function resolveRedisTokenStoreOptions(options: RedisTokenStoreOptions) {
   // The key material stays with the cipher alone.
   const { logger: _logger, breaker: _breaker, encryption, ...rest } = options;
   const { breakerKey: _breakerKey, ...defaults } = DEFAULT_REDIS_TOKEN_STORE_OPTIONS;
-  const resolved = { ...defaults, ...definedOnly(rest), cipher: resolveTokenCipher(encryption, 'RedisTokenStore') };
+  const { cipher, readPlaintext = false } = resolveTokenEncryption(encryption, 'RedisTokenStore') ?? {};
+  const resolved = { ...defaults, ...definedOnly(rest), cipher, readPlaintext };
   for (const name of DURATIONS) assertPositiveMs(`RedisTokenStore option ${name}`, resolved[name]);
   const { lockWaitMs, lockTtlMs } = resolved;
   const exceeds = `RedisTokenStore option lockWaitMs (${lockWaitMs}) must exceed lockTtlMs (${lockTtlMs})`;
@@ -288,9 +290,10 @@ export class RedisTokenStore implements TokenStore {
 
   /**
    * Reads the session under `key` and remembers its version as the base of the next
-   * `set(key)`. With encryption, opens it (a plaintext value is re-written sealed).
+   * `set(key)`. With encryption, opens it (a plaintext value is refused, or with `readPlaintext` re-written sealed).
    * @throws TokenStoreError when Redis fails or does not answer within `commandTimeoutMs`;
-   *   {@link UnreadableSessionError} when the value does not open (the manager treats it as absent).
+   *   {@link UnreadableSessionError} when the value does not open or is in plaintext (the manager treats it as
+   *   absent).
    */
   async get(key: string): Promise<StoredSession | undefined> {
     const { version, session, problem, digest } = await this.#read(assertKey(key));
@@ -298,7 +301,10 @@ export class RedisTokenStore implements TokenStore {
     const malformed = 'stored session is malformed; treating it as absent';
     if (problem !== undefined) this.#log.warn({ event: 'store-value-invalid', key, problem }, malformed);
     if (session !== undefined && 'sealed' in session) return this.#open(key, session);
-    if (this.#options.cipher === undefined || session === undefined) return session;
+    const { cipher, readPlaintext } = this.#options;
+    if (cipher === undefined || session === undefined) return session;
+    // Nothing binds a plaintext value to its key: served, it would let anyone who can write to Redis plant a session.
+    if (!readPlaintext) throw this.#unreadable(key, new UnreadableSessionError(key, 'it is not encrypted'));
     // The migration to encryption: a plaintext value is re-written sealed.
     warnOnce(this.#log, 'store-value-plaintext', { key }, 'a stored session is in plaintext; re-writing it encrypted');
     await this.#write(key, session, false).catch((error: unknown) => {
@@ -315,11 +321,15 @@ export class RedisTokenStore implements TokenStore {
       if (cipher === undefined) throw new UnreadableSessionError(key, 'encrypted, but this store has no keys');
       return await openSession(cipher, key, sealed);
     } catch (error) {
-      if (!(error instanceof UnreadableSessionError)) throw error;
-      const text = 'a stored session does not decrypt (altered, moved, or under an unlisted key); treated as absent';
-      warnOnce(this.#log, 'store-value-unreadable', { key }, text);
-      throw error;
+      throw error instanceof UnreadableSessionError ? this.#unreadable(key, error) : error;
     }
+  }
+
+  /** Reports an unreadable value (at warn once per process) and returns the error, to throw. */
+  #unreadable(key: string, error: UnreadableSessionError): UnreadableSessionError {
+    const text = 'a stored session does not decrypt (altered, moved, in plaintext, or under an unlisted key)';
+    warnOnce(this.#log, 'store-value-unreadable', { key }, `${text}; treated as absent`);
+    return error;
   }
 
   /**

@@ -376,6 +376,23 @@ function encryptionChecks(test: Test, raw: ConformanceRawAccess): void {
     await raw.write(key, flipOneCharacter(await written(store, key)));
     await refused(await make(), key);
   });
+
+  test('does not serve a plaintext session planted under its key', async (make, key) => {
+    const session = conformanceSession();
+    const value = await written(await make(), key, session);
+    // The store's own envelope (a version, say), with the tokens in the clear where the sealed value was.
+    let envelope: Record<string, unknown> = {};
+    try {
+      const parsed: unknown = JSON.parse(value);
+      if (typeof parsed === 'object' && parsed !== null) envelope = { ...parsed };
+    } catch {
+      // Not JSON: the plain session alone is planted.
+    }
+    delete envelope.sealed;
+    const planted = conformanceSession(session.identity);
+    await raw.write(key, JSON.stringify({ ...envelope, identity: planted.identity, tokens: planted.tokens }));
+    await refused(await make(), key);
+  });
 }
 
 /** A fresh key for one check, so checks never see each other's sessions. */
