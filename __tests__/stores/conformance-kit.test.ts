@@ -49,6 +49,32 @@ function memoryStores(change: (store: MemoryTokenStore) => Partial<TokenStore> =
   };
 }
 
+/**
+ * Fenced stores over one map of versioned rows: each write is based on the version this store last read. With
+ * `restart`, a key's versions count from 1 again once it is deleted; otherwise they come from one sequence.
+ */
+function versionedStores(restart: boolean): () => TokenStore {
+  const rows = new Map<string, { version: number; session: StoredSession }>();
+  let last = 0;
+  return () => {
+    const seen = new Map<string, number>();
+    return {
+      get: async (key) => {
+        seen.set(key, rows.get(key)?.version ?? 0);
+        return rows.get(key)?.session;
+      },
+      set: async (key, session) => {
+        const base = seen.get(key) ?? 0;
+        if ((rows.get(key)?.version ?? 0) !== base) throw new Error(`stale write to ${key}`);
+        const version = restart ? base + 1 : (last += 1);
+        rows.set(key, { version, session });
+        seen.set(key, version);
+      },
+      delete: async (key) => void rows.delete(key),
+    };
+  };
+}
+
 /** A "lock" every caller gets at once. */
 const EVERYONE_HOLDS = async (): Promise<RefreshLockResult> => ({
   acquired: true,
@@ -72,9 +98,29 @@ describe('describeTokenStoreConformance()', () => {
     );
   });
 
+  const restarted = 'fencing › refuses a write based on a read from before the session was deleted and stored again';
+
   it('fails a store declared fenced that lets a stale write through', async () => {
     expect(await failedChecks(memoryStores(), { fencing: true })).toEqual([
       'fencing › refuses a write based on a stale read, and keeps the newer session',
+      restarted,
+    ]);
+  });
+
+  it('fails a fenced store whose versions restart once a key is deleted, and passes one whose do not', async () => {
+    expect(await failedChecks(versionedStores(true), { fencing: true })).toEqual([restarted]);
+    expect(await failedChecks(versionedStores(false), { fencing: true })).toEqual([]);
+  });
+
+  it('fails a store that drops a session once its access token expires', async () => {
+    const dropsWithAccessToken = memoryStores((store) => ({
+      get: async (key) => {
+        const stored = await store.get(key);
+        return stored !== undefined && stored.tokens.accessTokenExpiresAt > Date.now() ? stored : undefined;
+      },
+    }));
+    expect(await failedChecks(dropsWithAccessToken)).toEqual([
+      'get() and set() › keeps a session until its refresh token expires, not its access token',
     ]);
   });
 
@@ -117,11 +163,12 @@ describe('describeTokenStoreConformance()', () => {
 });
 
 /**
- * A lock over one shared map: `leaky` waiters that see the lock freed are told they hold it
- * without taking it (so a third store gets it too); `sticky` release() does nothing, the
- * lock lasting until its `ttlMs`.
+ * A lock over one shared map whose release() checks no owner and whose waiters wait for the lock
+ * even once a session was published. Besides, `leaky` waiters that see the lock freed are told
+ * they hold it without taking it (so a third store gets it too); `sticky` release() does
+ * nothing, the lock lasting until its `ttlMs`.
  */
-function sharedLock(flaw: 'leaky' | 'sticky', ttlMs: number): TokenStore['acquireRefreshLock'] {
+function sharedLock(flaw: 'leaky' | 'sticky' | 'none', ttlMs: number): TokenStore['acquireRefreshLock'] {
   const held = new Map<string, number>();
   const isHeld = (key: string): boolean => (held.get(key) ?? 0) > Date.now();
   return async (key, { signal }) => {
@@ -157,10 +204,36 @@ describe('describeTokenStoreConformance() on broken locks', () => {
     );
     expect(failed).toContain('acquireRefreshLock() › frees the lock at release(), not only when its lifetime ends');
   });
+
+  it('fails a lock whose waiter is told of a published session only at the release', async () => {
+    const acquireRefreshLock = sharedLock('none', lock.lockTtlMs);
+    // Told within less than the lock's lifetime: a waiter cannot take the lock over meanwhile.
+    const failed = await failedChecks(
+      memoryStores(() => ({ acquireRefreshLock })),
+      { fencing: true, lock: { lockTtlMs: lock.lockTtlMs, handOverMs: lock.lockTtlMs / 2 } },
+    );
+    expect(failed).toContain(
+      'acquireRefreshLock() › tells a waiter of a session the holder publishes while it still holds the lock',
+    );
+  });
+
+  it('fails a lock whose release() frees it for a holder that no longer owns it', async () => {
+    const acquireRefreshLock = sharedLock('none', lock.lockTtlMs);
+    const failed = await failedChecks(
+      memoryStores(() => ({ acquireRefreshLock })),
+      { fencing: true, lock },
+    );
+    expect(failed).toContain(
+      'acquireRefreshLock() › keeps the lock of its next holder when a holder whose lock expired releases it',
+    );
+  });
 });
 
-/** MemoryTokenStores over one cache whose watch() is told of every set() (by any of them) unless `deaf`. */
-function watchedMemoryStores(deaf: boolean): () => TokenStore {
+/**
+ * MemoryTokenStores over one cache whose watch() is told of every set() (by any of them) unless `deaf`; a `clingy`
+ * one goes on being told once stopped.
+ */
+function watchedMemoryStores(deaf: boolean, clingy = false): () => TokenStore {
   const [cache, published] = [new NodeCache({ useClones: false, checkperiod: 0 }), new EventEmitter()];
   return () => {
     const store = new MemoryTokenStore({ cache });
@@ -174,7 +247,7 @@ function watchedMemoryStores(deaf: boolean): () => TokenStore {
       watch: (key, onPublished) => {
         if (deaf) return () => undefined;
         published.on(key, onPublished);
-        return () => published.off(key, onPublished);
+        return () => void (clingy || published.off(key, onPublished));
       },
     };
   };
@@ -209,5 +282,11 @@ describe('describeTokenStoreConformance(): replicas that read and watch', () => 
     const watchCheck = 'calls a watch() callback when another store publishes a session under its key';
     expect(await failedChecks(watchedMemoryStores(true))).toEqual([expect.stringContaining(watchCheck)]);
     expect(await failedChecks(watchedMemoryStores(false))).toEqual([]);
+  });
+
+  it('fails a store whose watch() goes on calling back once stopped', async () => {
+    expect(await failedChecks(watchedMemoryStores(false, true))).toEqual([
+      'get() and set() › stops calling back once its watch() is stopped',
+    ]);
   });
 });

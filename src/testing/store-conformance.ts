@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { pickTokenSet } from '../stores/redis-scripts';
 import type { RefreshLockResult, StoredSession, TokenStore } from '../stores/types';
 
@@ -142,6 +143,27 @@ type Check = (
 ) => Promise<void>;
 type Test = (title: string, check: Check) => void;
 
+/**
+ * Has `writer` publish sessions under `key` until `told()` (a promise made before each write) resolves, within `ms`
+ * (a store may subscribe in the background); whether it did. The watcher reads each session first, as the manager
+ * holding it has.
+ */
+async function publishUntil(
+  watcher: TokenStore,
+  writer: TokenStore,
+  key: string,
+  told: () => Promise<void>,
+  ms: number,
+): Promise<boolean> {
+  for (let round = 0; round < 4; round += 1) {
+    await watcher.get(key);
+    const called = told();
+    await write(writer, key, conformanceSession());
+    if ((await settleWithin(called, ms / 4)).state === 'resolved') return true;
+  }
+  return false;
+}
+
 /** Reads `key` (the base of a fenced write), then stores `session` under it. */
 async function write(store: TokenStore, key: string, session: StoredSession): Promise<void> {
   await store.get(key);
@@ -200,22 +222,53 @@ function roundTrip(test: Test, options: TokenStoreConformanceOptions): void {
     assert.deepEqual(comparable(await store.get(b)), comparable(sessionB));
   });
 
+  test('keeps a session until its refresh token expires, not its access token', async (make, key) => {
+    const [store, other, { identity, tokens }] = [await make(), await make(), conformanceSession()];
+    // A session left idle past its access token (no replica running) is still refreshed, not signed in again.
+    const session = { identity, tokens: { ...tokens, accessTokenExpiresAt: Date.now() + 100 } };
+    await write(store, key, session);
+    // Long enough for a value kept only as long as its access token, even rounded up to a whole second, to be gone.
+    await delay(1_100);
+    const dropped = 'a session was dropped with its access token: keep it until its refresh token expires';
+    assert.deepEqual(comparable(await other.get(key)), comparable(session), dropped);
+  });
+
+  const watchMs = (options.lock && options.lock.handOverMs) || 2_000;
   test('calls a watch() callback when another store publishes a session under its key', async (make, key) => {
     const [watcher, writer] = [await make(), await make()];
     if (typeof watcher.watch !== 'function') return;
-    const handOverMs = (options.lock && options.lock.handOverMs) || 2_000;
     let stop: (() => void) | undefined;
     const told = new Promise<void>((resolve) => (stop = watcher.watch?.(key, resolve)));
     try {
-      // A store may subscribe in the background: the writer publishes again until told, within handOverMs.
-      for (let round = 0; round < 4; round += 1) {
-        await write(writer, key, conformanceSession());
-        if ((await settleWithin(told, handOverMs / 4)).state === 'resolved') return;
-      }
-      assert.fail(`watch() did not call back within ${handOverMs} ms of another store's writes`);
+      const calledBack = await publishUntil(watcher, writer, key, () => told, watchMs);
+      assert.ok(calledBack, `watch() did not call back within ${watchMs} ms of another store's writes`);
     } finally {
       stop?.();
     }
+  });
+
+  test('stops calling back once its watch() is stopped', async (make, key) => {
+    const [watcher, writer] = [await make(), await make()];
+    if (typeof watcher.watch !== 'function') return;
+    let [calls, wake] = [0, (): void => undefined];
+    const stop = watcher.watch(key, () => {
+      calls += 1;
+      wake();
+    });
+    const calledBack = await publishUntil(
+      watcher,
+      writer,
+      key,
+      () => new Promise((resolve) => (wake = resolve)),
+      watchMs,
+    );
+    stop();
+    if (!calledBack) return; // the check above reports a watch() that never calls back
+    const before = calls;
+    await write(writer, key, conformanceSession());
+    // Each dropped manager's callback would stay behind: a pool over many users would pile them up.
+    await delay(watchMs / 4);
+    assert.equal(calls, before, 'watch() called back after the function it returned was called');
   });
 
   test('declares the lock it has', async (make) => {
@@ -241,6 +294,19 @@ function fencingChecks(test: Test): void {
     // Having read the newer session, the same store may write again.
     await b.set(key, stale);
     assert.deepEqual(comparable(await a.get(key)), comparable(stale));
+  });
+
+  test('refuses a write based on a read from before the session was deleted and stored again', async (make, key) => {
+    const [a, b] = [await make(), await make()];
+    const [newer, stale] = [conformanceSession('fenced'), conformanceSession('fenced')];
+    await write(b, key, conformanceSession('fenced'));
+    await a.get(key);
+    // A version that restarts once the key is gone (deleted, expired) repeats the number `a` read.
+    await b.delete(key);
+    await write(b, key, newer);
+    const restarted = 'a write based on a read from before a delete() and a newer write must reject';
+    await assert.rejects(a.set(key, stale), restarted);
+    assert.deepEqual(comparable(await b.get(key)), comparable(newer));
   });
 }
 
@@ -306,12 +372,53 @@ function lockChecks(test: Test, { lockTtlMs, handOverMs = 2_000 }: ConformanceLo
     assert.deepEqual(read, comparable(session), 'after the hand-over the waiter reads the published session');
   });
 
+  test('tells a waiter of a session the holder publishes while it still holds the lock', async (make, key) => {
+    const [a, b, session] = [await make(), await make(), conformanceSession()];
+    const first = await held(acquire(a, key));
+    const since = Date.now();
+    try {
+      await b.get(key);
+      const waiting = acquire(b, key);
+      const early = await settleWithin(waiting, Math.min(50, lockTtlMs / 4));
+      assert.equal(
+        early.state,
+        'pending',
+        'a second store got past acquireRefreshLock() while the first held the lock',
+      );
+      await write(a, key, session);
+      const late = `the waiter was not told of the session published under the lock within ${handOverMs} ms`;
+      const result = await resolvedWithin(waiting, handOverMs, late);
+      // Taking the lock is right only once the holder's lock lifetime ran out (a store that does not extend it).
+      const published = 'a waiter must resolve { acquired: false } once the holder published a session';
+      if (result.acquired) assert.ok(Date.now() - since >= lockTtlMs, published);
+    } finally {
+      await first.lock.release();
+    }
+  });
+
   test('lets another store take the lock when its holder is gone', async (make, key, close) => {
     const [a, b] = [await make(), await make()];
     await held(acquire(a, key));
     await close(a); // the holder dies without releasing
     const late = `the lock of a holder that died was not taken over within lockTtlMs + ${handOverMs} ms`;
     assert.equal((await resolvedWithin(acquire(b, key), lockTtlMs + handOverMs, late)).acquired, true);
+  });
+
+  test('keeps the lock of its next holder when a holder whose lock expired releases it', async (make, key, close) => {
+    const [a, b, c] = [await make(), await make(), await make()];
+    const first = await held(acquire(a, key));
+    await close(a); // its lock now lasts lockTtlMs, with no holder to extend it
+    const late = `the lock of a holder that died was not taken over within lockTtlMs + ${handOverMs} ms`;
+    const took = await settleWithin(acquire(b, key), lockTtlMs + handOverMs);
+    assert.equal(took.state, 'resolved', late);
+    const second = await held(Promise.resolve((took as { value: RefreshLockResult }).value));
+    // The late release of the first holder (which a closed store may also refuse) must not free the lock b holds.
+    await first.lock.release().catch(() => undefined);
+    const third = acquire(c, key);
+    const blocked = await settleWithin(third, Math.max(lockTtlMs / 2, 50));
+    assert.equal(blocked.state, 'pending', "release() by a holder whose lock had expired freed the next holder's lock");
+    await second.lock.release();
+    await resolvedWithin(third, handOverMs, `the waiter did not get the released lock within ${handOverMs} ms`);
   });
 
   test('rejects a wait whose signal aborts', async (make, key) => {
