@@ -277,6 +277,22 @@ describe('alix-token CLI', () => {
       );
     });
 
+    it('names only the private key in the banner when --key-dir holds no public key', async () => {
+      const keyDir = path.join(alix.scratch, 'private-key-only');
+      expect((await runAlixToken(['keygen', '--out', keyDir])).code).toBe(0);
+      rmSync(path.join(keyDir, 'alix-partner-public.pem'));
+      const signals = new EventEmitter();
+      const run = startAlixToken(['sandbox', '--key-dir', keyDir], { signals });
+      const [banner] = await run.stdoutMatch(/demo key pair: .*/);
+      signals.emit('SIGINT');
+
+      expect(await run.result).toMatchObject({ code: 0, stderr: '' });
+      expect(banner).toBe(
+        `demo key pair: ${path.join(keyDir, 'alix-partner-private.pem')} (private), already there: used as it is`,
+      );
+      expect(readdirSync(keyDir)).toEqual(['alix-partner-private.pem']);
+    });
+
     it('refuses a file in --key-dir that is not a private key, naming it, and leaves it as it is', async () => {
       const keyDir = path.join(alix.scratch, 'not-a-key');
       const privateKeyFile = path.join(keyDir, 'alix-partner-private.pem');

@@ -1,3 +1,4 @@
+import { createPublicKey, sign } from 'node:crypto';
 import { ConfigurationError } from '../../src/errors';
 import {
   AlixSandboxCore,
@@ -6,6 +7,7 @@ import {
   type SandboxAuthCallEvent,
   type SandboxReply,
   type SandboxResponse,
+  verifyAlixSignature,
 } from '../../src/sandbox';
 
 const keys = generatePartnerKeyPairSync();
@@ -35,6 +37,19 @@ function claims(jwt: string): Record<string, unknown> {
   const [header, payload] = jwt.split('.');
   expect(JSON.parse(Buffer.from(header ?? '', 'base64url').toString())).toEqual({ alg: 'HS256', typ: 'JWT' });
   return JSON.parse(Buffer.from(payload ?? '', 'base64url').toString()) as Record<string, unknown>;
+}
+
+function refresh(core: AlixSandboxCore, refreshToken: string, signal?: AbortSignal): Promise<SandboxReply> {
+  const signature = createAlixSignature(keys.privateKeyPem, core.partnerCode, core.secretKey);
+  return core.handle(
+    {
+      method: 'POST',
+      path: '/api/v2/auth/refresh-token',
+      headers: { 'content-type': 'application/json' },
+      bodyText: JSON.stringify({ partnerCode: core.partnerCode, signature, refreshToken }),
+    },
+    signal,
+  );
 }
 
 describe('AlixSandboxCore', () => {
@@ -80,6 +95,84 @@ describe('AlixSandboxCore', () => {
     });
   });
 
+  describe('verifyAlixSignature()', () => {
+    const publicKey = createPublicKey(keys.publicKeyPem);
+    const signature = createAlixSignature(keys.privateKeyPem, 'partner', 'secret');
+
+    it('verifies an RSA-SHA256 PKCS#1 v1.5 signature of partnerCode|secretKey, in base64', () => {
+      const byHand = sign('sha256', Buffer.from('partner|secret'), keys.privateKeyPem).toString('base64');
+      expect(signature).toBe(byHand);
+      expect(verifyAlixSignature(publicKey, 'partner', 'secret', byHand)).toBe(true);
+    });
+
+    it('refuses a signature that is not padded base64, though it decodes to the right bytes', () => {
+      expect(signature).toMatch(/==$/);
+      expect(verifyAlixSignature(publicKey, 'partner', 'secret', signature.slice(0, -2))).toBe(false);
+      expect(
+        verifyAlixSignature(publicKey, 'partner', 'secret', `${signature.slice(0, 8)} ${signature.slice(8)}`),
+      ).toBe(false);
+    });
+  });
+
+  describe('request checks', () => {
+    const post = (
+      core: AlixSandboxCore,
+      path: string,
+      body: Record<string, unknown>,
+      contentType = 'application/json',
+    ) =>
+      core.handle({
+        method: 'POST',
+        path,
+        headers: { 'content-type': contentType },
+        bodyText: JSON.stringify({
+          partnerCode: core.partnerCode,
+          signature: createAlixSignature(keys.privateKeyPem, core.partnerCode, core.secretKey),
+          ...body,
+        }),
+      });
+    const refusal = (reply: SandboxReply): [number, number, string] => {
+      const { status, bodyText } = answered(reply);
+      const { errorCode, message } = JSON.parse(bodyText) as { errorCode: number; message: string };
+      return [status, errorCode, message];
+    };
+
+    it.each([
+      ['a refresh without a refreshToken', '/api/v2/auth/refresh-token', {}, 'refreshToken is required'],
+      [
+        'a refresh with an empty refreshToken',
+        '/api/v2/auth/refresh-token',
+        { refreshToken: '' },
+        'refreshToken is required',
+      ],
+      [
+        'a sign-in with a userEmail that is not a string',
+        '/api/v2/auth/access-token',
+        { userEmail: 42 },
+        'userEmail must be a string',
+      ],
+    ])('refuses %s with errorCode 10 before looking at any token', async (_case, path, body, message) => {
+      expect(refusal(await post(makeCore(), path, body))).toEqual([400, 10, message]);
+    });
+
+    it('refuses a Content-Type that only mentions JSON further on', async () => {
+      const reply = await post(makeCore(), '/api/v2/auth/access-token', {}, 'text/plain; profile=application/json');
+      expect(refusal(reply)).toEqual([400, 10, 'Content-Type must be application/json']);
+    });
+  });
+
+  describe('GET /api/v2/cards challenges', () => {
+    it('sends a bare Bearer challenge without a token and an invalid_token one for a refused token', async () => {
+      const core = makeCore();
+      const get = async (headers: Record<string, string>) =>
+        answered(await core.handle({ method: 'GET', path: '/api/v2/cards', headers, bodyText: '' })).headers[
+          'WWW-Authenticate'
+        ];
+      expect(await get({})).toBe('Bearer');
+      expect(await get({ authorization: 'Bearer never-issued' })).toBe('Bearer error="invalid_token"');
+    });
+  });
+
   describe('injectFaults()', () => {
     it('serves faults in order and only to their endpoint', async () => {
       const core = makeCore();
@@ -96,6 +189,31 @@ describe('AlixSandboxCore', () => {
       expect(() => core.injectFaults(-1, { type: 'reset' })).toThrow(RangeError);
       expect(() => core.injectFaults(1, { type: 'status', status: 200 })).toThrow(RangeError);
       expect(() => core.injectFaults(1, { type: 'explode' } as never)).toThrow(TypeError);
+    });
+
+    it('queues nothing for a count of 0', async () => {
+      const core = makeCore();
+      core.injectFaults(0, { type: 'status', status: 503 });
+      expect(core.pendingFaults()).toBe(0);
+      expect(answered(await signIn(core)).status).toBe(200);
+    });
+
+    it('rounds Retry-After up to whole seconds', async () => {
+      const core = makeCore();
+      core.injectFaults(1, { type: 'status', status: 429, retryAfterSeconds: 1.5 });
+      expect(answered(await signIn(core)).headers['Retry-After']).toBe('2');
+    });
+
+    it('answers a delayed call whose client has gone with a reset, without processing it', async () => {
+      const core = makeCore();
+      const { refreshToken } = (JSON.parse(answered(await signIn(core)).bodyText) as { data: { refreshToken: string } })
+        .data;
+      core.injectFaults(1, { type: 'delay', ms: 60_000 });
+      const gone = new AbortController();
+      const reply = refresh(core, refreshToken, gone.signal);
+      gone.abort();
+      expect(await reply).toEqual({ reset: true });
+      expect(answered(await refresh(core, refreshToken)).status).toBe(200);
     });
   });
 
@@ -120,6 +238,10 @@ describe('AlixSandboxCore', () => {
   });
 
   describe('shiftClock()', () => {
+    it('refuses a shift that is not a finite number', () => {
+      expect(() => makeCore().shiftClock(Number.NaN)).toThrow(RangeError);
+    });
+
     it('moves the Date header and the issued expiries', async () => {
       const core = makeCore({ accessTokenTtlMs: 60_000 });
       core.shiftClock(3_600_000);

@@ -60,6 +60,8 @@ describe('alixHandlers()', () => {
   it('refuses a bad base URL, and a core mixed with other options', () => {
     const core = new AlixSandboxCore({ privateKeyPem: keys.privateKeyPem });
     expect(() => alixHandlers({ baseUrl: 'not a url' })).toThrow(ConfigurationError);
+    expect(() => alixHandlers({ baseUrl: 'https://alix.example.test/?env=1' })).toThrow(ConfigurationError);
+    expect(() => alixHandlers({ baseUrl: 'https://alix.example.test/#top' })).toThrow(ConfigurationError);
     expect(() => alixHandlers({ core, accessTokenTtlMs: 1_000 })).toThrow(ConfigurationError);
   });
 });

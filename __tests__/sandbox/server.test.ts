@@ -86,6 +86,16 @@ describe('startAlixSandbox()', () => {
     expect(response.status).toBe(413);
   });
 
+  it('reads a body of exactly 1 MiB', async () => {
+    const sandbox = await begin();
+    const response = await fetch(`${sandbox.url}/api/v2/auth/access-token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: 'x'.repeat(1024 * 1024),
+    });
+    expect([response.status, ((await response.json()) as { errorCode: number }).errorCode]).toEqual([400, 10]);
+  });
+
   it('counts a request answered 413 among every request', async () => {
     const sandbox = await begin();
     const body = 'x'.repeat(1024 * 1024 + 1);

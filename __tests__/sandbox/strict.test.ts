@@ -56,6 +56,15 @@ describe('AlixSandboxCore › strict.refreshUserEmail (the refresh field table)'
     expect(withUser.status).toBe(200);
   });
 
+  it('refuses an empty userEmail as a missing one', async () => {
+    const core = makeCore({ strict: { refreshUserEmail: true } });
+    const { refreshToken } = (await signIn(core, { userEmail: USER })).body.data;
+
+    const empty = await refresh(core, { refreshToken, userEmail: '' });
+
+    expect([empty.status, empty.body.message]).toEqual([400, 'userEmail is required']);
+  });
+
   it('accepts a refresh without userEmail by default, as the sample sends it', async () => {
     const core = makeCore();
     const { refreshToken } = (await signIn(core, { userEmail: USER })).body.data;

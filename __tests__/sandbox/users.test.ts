@@ -8,6 +8,7 @@ import {
   AlixSandboxCore,
   createAlixSignature,
   generatePartnerKeyPairSync,
+  DEFAULT_ALIX_SANDBOX_OPTIONS,
   SANDBOX_USER_HEADER,
   SandboxErrorCodes,
   startAlixSandbox,
@@ -94,6 +95,53 @@ describe('AlixSandboxCore per-user tokens', () => {
     });
   });
 
+  describe('expired tokens', () => {
+    it('refuse a long-expired token as expired, and count its refresh for its user, after other sign-ins', async () => {
+      const core = makeCore();
+      const alice = await signIn(core, ALICE);
+      const spent = (await refresh(core, alice.refreshToken)).body.data;
+      core.shiftClock(DEFAULT_ALIX_SANDBOX_OPTIONS.refreshTokenTtlMs);
+      await signIn(core, BOB);
+
+      const reused = await refresh(core, alice.refreshToken);
+      const expired = await refresh(core, spent.refreshToken);
+      const cards = await getCards(core, spent.accessToken);
+
+      expect([reused.status, reused.body.errorCode]).toEqual([400, SandboxErrorCodes.REFRESH_TOKEN_EXPIRED]);
+      expect([expired.status, expired.body.errorCode]).toEqual([400, SandboxErrorCodes.REFRESH_TOKEN_EXPIRED]);
+      expect([cards.status, cards.body.errorCode]).toEqual([401, SandboxErrorCodes.ACCESS_TOKEN_EXPIRED]);
+      expect(core.authCallsFor(ALICE)).toEqual({ authenticate: 1, refresh: 3 });
+    });
+  });
+
+  describe('token kinds', () => {
+    it('refuse an access token as a refresh token, and a refresh token as a bearer', async () => {
+      const core = makeCore();
+      const alice = await signIn(core, ALICE);
+      const asRefresh = await refresh(core, alice.accessToken);
+      const asBearer = await getCards(core, alice.refreshToken);
+      expect([asRefresh.status, asRefresh.body.errorCode]).toEqual([400, SandboxErrorCodes.INVALID_REFRESH_TOKEN]);
+      expect([asBearer.status, asBearer.body.errorCode]).toEqual([401, SandboxErrorCodes.INVALID_ACCESS_TOKEN]);
+    });
+
+    it('revoke only their own kind', async () => {
+      const core = makeCore();
+      const alice = await signIn(core, ALICE);
+      core.revokeAccessTokens();
+      expect((await refresh(core, alice.refreshToken)).status).toBe(200);
+      core.revokeRefreshTokens();
+      expect((await getCards(core, (await signIn(core, ALICE)).accessToken)).status).toBe(200);
+    });
+
+    it('refuse a spent refresh token that was revoked afterwards as revoked', async () => {
+      const core = makeCore();
+      const alice = await signIn(core, ALICE);
+      await refresh(core, alice.refreshToken);
+      core.revokeRefreshTokens(ALICE);
+      expect((await refresh(core, alice.refreshToken)).body.errorCode).toBe(SandboxErrorCodes.REFRESH_TOKEN_REVOKED);
+    });
+  });
+
   describe('authCallsFor() and userCounters()', () => {
     it('count sign-ins by their userEmail and refreshes by their refresh token’s user, failed ones too', async () => {
       const core = makeCore();
@@ -116,6 +164,16 @@ describe('AlixSandboxCore per-user tokens', () => {
       expect(core.counters()).toMatchObject({ authenticate: 4, refresh: 3 });
     });
 
+    it('refuse an empty userEmail with a TypeError, as the other per-user controls do', () => {
+      const core = makeCore();
+      expect(() => core.authCallsFor('')).toThrow(
+        new TypeError('authCallsFor(): userEmail must be a non-empty string'),
+      );
+      expect(() => core.revokeAccessTokens('')).toThrow(
+        new TypeError('revokeAccessTokens(): userEmail must be a non-empty string'),
+      );
+    });
+
     it('count a faulted call for its user', async () => {
       const core = makeCore();
       core.injectFaults(1, { type: 'status', status: 503 });
@@ -129,6 +187,7 @@ describe('AlixSandboxCore per-user tokens', () => {
       const before = core.userCounters();
       before.byUser.set(BOB, { authenticate: 9, refresh: 9 });
       expect(core.authCallsFor(BOB)).toEqual({ authenticate: 0, refresh: 0 });
+      expect((await getCards(core, (await signIn(core, ALICE)).accessToken, BOB)).status).toBe(403);
       core.resetCounters();
       expect(core.authCallsFor(ALICE)).toEqual({ authenticate: 0, refresh: 0 });
       expect(core.userCounters()).toEqual({ byUser: new Map(), resourceUserMismatches: 0 });
@@ -161,6 +220,7 @@ describe('AlixSandboxCore per-user tokens', () => {
       const alice = await signIn(core, ALICE);
       expect((await getCards(core, alice.accessToken, ALICE)).status).toBe(200);
       expect((await getCards(core, alice.accessToken)).status).toBe(200);
+      expect((await getCards(core, alice.accessToken, '  ')).status).toBe(200);
       expect((await getCards(core, alice.accessToken, 'ALICE@example.com')).status).toBe(403);
       expect(core.userCounters().resourceUserMismatches).toBe(1);
     });

@@ -207,9 +207,10 @@ export class AlixSandboxCore {
    * The auth calls made for one end user: sign-ins whose body named `userEmail`, refreshes
    * presenting a refresh token issued to that user. Without an argument: the calls that named
    * no user. Zeros for a user never seen.
+   * @throws {TypeError} when `userEmail` is given and is not a non-empty string.
    */
   authCallsFor(userEmail?: string): SandboxUserAuthCalls {
-    return { authenticate: 0, refresh: 0, ...this.#userCalls.get(userEmail === '' ? undefined : userEmail) };
+    return { authenticate: 0, refresh: 0, ...this.#userCalls.get(checkUserEmail('authCallsFor', userEmail)) };
   }
 
   /** A snapshot of the per-user counts: auth calls by user and resource requests refused for the wrong user. */

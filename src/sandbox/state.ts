@@ -3,7 +3,9 @@
  * and (for refresh tokens, which rotate) whether it was already used. The tokens themselves are
  * opaque, JWT-looking strings like the ones Alix issues (HS256 with `partnerCode`, `session`,
  * `userEmail` for a sign-in that named its end user, `jti`, `iat`, `exp`): clients must not
- * decode them, and the sandbox trusts only this registry, never the claims.
+ * decode them, and the sandbox trusts only this registry, never the claims, except for a token it
+ * has forgotten: it forgets each token once expired, so that a long-running sandbox holds only live
+ * ones, and recognises a forgotten one by its HMAC, to refuse it as expired.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import type { ResolvedSandboxOptions } from './options';
@@ -32,6 +34,8 @@ const JWT_HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toS
 /** Issues tokens and answers whether a presented token is still good. */
 export class SandboxTokenRegistry {
   readonly #issued = new Map<string, IssuedToken>();
+  /** The earliest expiry in #issued, epoch ms: before it, no token there has expired. */
+  #nextExpiry = Infinity;
 
   readonly #options: Pick<ResolvedSandboxOptions, 'partnerCode' | 'accessTokenTtlMs' | 'refreshTokenTtlMs'>;
   /** The HS256 secret tokens are signed with; 32 random bytes unless the options give one. */
@@ -44,25 +48,39 @@ export class SandboxTokenRegistry {
 
   /** Issues a new access/refresh pair for a session. */
   issue(session: TokenSession, nowMs: number) {
+    this.#forgetExpired(nowMs);
     const { accessTokenTtlMs, refreshTokenTtlMs } = this.#options;
     const [accessToken, accessTokenExpiresAt] = this.#mint('access', session, nowMs, accessTokenTtlMs);
     const [refreshToken, refreshTokenExpiresAt] = this.#mint('refresh', session, nowMs, refreshTokenTtlMs);
     return { accessToken, refreshToken, accessTokenExpiresAt, refreshTokenExpiresAt };
   }
 
-  /** The token of this kind, used, expired or revoked alike; `undefined` when never issued. */
+  /** How many tokens the registry holds: none that had expired when it last issued. */
+  get size(): number {
+    return this.#issued.size;
+  }
+
+  /**
+   * The token of this kind, used, expired or revoked alike (a forgotten one rebuilt by #recall); `undefined` when
+   * never issued.
+   */
   get(token: string, kind: IssuedToken['kind']): IssuedToken | undefined {
     const issued = this.#issued.get(token);
-    return issued?.kind === kind ? issued : undefined;
+    if (issued === undefined) return this.#recall(token, kind);
+    return issued.kind === kind ? issued : undefined;
   }
 
   /** Why the token may not be used at `nowMs`; `undefined` when it may. */
   problem(token: string, kind: IssuedToken['kind'], nowMs: number): TokenProblem | undefined {
     const issued = this.get(token, kind);
     if (issued === undefined) return 'unknown';
+    // Expiry comes first: once forgotten, a token's revocation and use are lost, and its answer must not change.
+    if (nowMs >= issued.expiresAt) return 'expired';
+    // Recalled (see #recall) yet not expired: issued by another registry with the same secret, or the clock moved
+    // back past the expiry it was forgotten at; no live token of this registry either way.
+    if (!this.#issued.has(token)) return 'unknown';
     if (issued.revoked) return 'revoked';
-    if (issued.used) return 'used';
-    return nowMs >= issued.expiresAt ? 'expired' : undefined;
+    return issued.used ? 'used' : undefined;
   }
 
   /** Revokes every token of this kind issued so far, or only those issued to `userEmail`. */
@@ -70,6 +88,37 @@ export class SandboxTokenRegistry {
     for (const token of this.#issued.values()) {
       if (token.kind === kind && (userEmail === undefined || token.userEmail === userEmail)) token.revoked = true;
     }
+  }
+
+  /**
+   * Forgets the tokens expired at `nowMs`. Expiries are whole seconds, so the walk happens at most once a second of
+   * sandbox time, however many tokens are issued in between.
+   */
+  #forgetExpired(nowMs: number): void {
+    if (nowMs < this.#nextExpiry) return;
+    this.#nextExpiry = Infinity;
+    for (const [token, issued] of this.#issued) {
+      if (nowMs >= issued.expiresAt) this.#issued.delete(token);
+      else this.#nextExpiry = Math.min(this.#nextExpiry, issued.expiresAt);
+    }
+  }
+
+  /**
+   * A forgotten token, rebuilt from the claims its HMAC vouches for; `undefined` when this registry did not issue it.
+   * Its claims do not say which kind it was: it is taken as the kind asked for (it is refused either way).
+   */
+  #recall(token: string, kind: IssuedToken['kind']): IssuedToken | undefined {
+    const [header, payload, mac, ...rest] = token.split('.');
+    if (header !== JWT_HEADER || payload === undefined || rest.length > 0) return undefined;
+    if (mac !== this.#mac(`${header}.${payload}`)) return undefined;
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
+    if (claims.partnerCode !== this.#options.partnerCode) return undefined;
+    const { userEmail, session, exp } = claims as { userEmail?: string; session: string; exp: number };
+    return { kind, userEmail, session, expiresAt: exp * 1000, revoked: false, used: false };
+  }
+
+  #mac(payload: string): string {
+    return createHmac('sha256', this.#signingSecret).update(payload).digest('base64url');
   }
 
   #mint(kind: IssuedToken['kind'], owner: TokenSession, nowMs: number, ttlMs: number): [string, number] {
@@ -85,8 +134,9 @@ export class SandboxTokenRegistry {
       exp: expiresAt / 1000,
     };
     const payload = `${JWT_HEADER}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
-    const token = `${payload}.${createHmac('sha256', this.#signingSecret).update(payload).digest('base64url')}`;
+    const token = `${payload}.${this.#mac(payload)}`;
     this.#issued.set(token, { kind, userEmail, session, expiresAt, revoked: false, used: false });
+    this.#nextExpiry = Math.min(this.#nextExpiry, expiresAt);
     return [token, expiresAt];
   }
 }

@@ -1,5 +1,5 @@
 import { createPrivateKey } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -113,10 +113,13 @@ async function keyPairIn(dir: string): Promise<KeyPairFiles> {
 
 /** What a client needs to use the running sandbox. */
 function banner(sandbox: AlixSandbox, keys: KeyPairFiles, accessTtlSeconds: number): string {
+  // A --key-dir may hold the private key alone (the public one is derived from it): name only files that are there.
+  const keyFiles = [`${keys.privateKeyPath} (private)`];
+  if (existsSync(keys.publicKeyPath)) keyFiles.push(`${keys.publicKeyPath} (public)`);
   return [
     `Alix sandbox listening on ${sandbox.url}`,
     `partner code: ${sandbox.partnerCode}`,
-    `demo key pair: ${keys.privateKeyPath} (private), ${keys.publicKeyPath} (public)${keys.note}`,
+    `demo key pair: ${keyFiles.join(', ')}${keys.note}`,
     `access tokens live ${accessTtlSeconds} s`,
     '',
     'To use it from another shell:',

@@ -1,0 +1,70 @@
+/**
+ * The sandbox's token registry on an injected clock: it forgets tokens once expired, so a
+ * long-running sandbox holds only live ones, and still refuses a forgotten one as expired.
+ */
+import { generatePartnerKeyPairSync } from '../../src/sandbox';
+import { resolveSandboxOptions } from '../../src/sandbox/options';
+import { SandboxTokenRegistry, type IssuedToken, type TokenSession } from '../../src/sandbox/state';
+
+const { privateKeyPem } = generatePartnerKeyPairSync();
+const T0 = Date.UTC(2025, 0, 1);
+const SESSION: TokenSession = { session: 'session-1', userEmail: 'jane@example.com' };
+
+function makeRegistry(tokenSigningSecret = 'registry-secret'): SandboxTokenRegistry {
+  const options = { privateKeyPem, accessTokenTtlMs: 60_000, refreshTokenTtlMs: 600_000, tokenSigningSecret };
+  return new SandboxTokenRegistry(resolveSandboxOptions(options));
+}
+
+describe('SandboxTokenRegistry', () => {
+  it('forgets each token once it has expired, so it holds only live ones', () => {
+    const tokens = makeRegistry();
+    tokens.issue(SESSION, T0);
+    tokens.issue(SESSION, T0 + 1_000);
+    expect(tokens.size).toBe(4);
+
+    tokens.issue(SESSION, T0 + 60_000); // the first access token has expired
+    expect(tokens.size).toBe(5);
+
+    tokens.issue(SESSION, T0 + 601_000); // only the third pair's refresh token and the new pair live
+    expect(tokens.size).toBe(3);
+  });
+
+  it('refuses a forgotten token as expired, for its kind and its user', () => {
+    const tokens = makeRegistry();
+    const first = tokens.issue(SESSION, T0);
+    tokens.issue(SESSION, T0 + 600_000);
+
+    expect(tokens.problem(first.refreshToken, 'refresh', T0 + 600_000)).toBe('expired');
+    expect(tokens.problem(first.accessToken, 'access', T0 + 600_000)).toBe('expired');
+    expect(tokens.get(first.refreshToken, 'refresh')).toMatchObject({ userEmail: SESSION.userEmail });
+  });
+
+  it('answers expired for an expired token, used or revoked, before and after forgetting it alike', () => {
+    const tokens = makeRegistry();
+    const pair = tokens.issue(SESSION, T0);
+    (tokens.get(pair.refreshToken, 'refresh') as IssuedToken).used = true;
+    tokens.revoke('access', undefined);
+    const answers = () => [
+      tokens.problem(pair.refreshToken, 'refresh', T0 + 600_000),
+      tokens.problem(pair.accessToken, 'access', T0 + 600_000),
+    ];
+
+    expect(answers()).toEqual(['expired', 'expired']);
+    tokens.issue(SESSION, T0 + 600_000);
+    expect(answers()).toEqual(['expired', 'expired']);
+  });
+
+  it('never takes a token it did not issue for a forgotten one', () => {
+    const tokens = makeRegistry();
+    const forgotten = tokens.issue(SESSION, T0);
+    tokens.issue(SESSION, T0 + 600_000);
+    const stranger = makeRegistry('another-secret').issue(SESSION, T0);
+    const sibling = makeRegistry().issue(SESSION, T0);
+
+    expect(tokens.problem(stranger.refreshToken, 'refresh', T0 + 600_000)).toBe('unknown');
+    expect(tokens.problem(`${forgotten.refreshToken}.extra`, 'refresh', T0 + 600_000)).toBe('unknown');
+    expect(tokens.problem('not-a-jwt', 'access', T0)).toBe('unknown');
+    // Signed with the same secret, but not yet expired: not one this registry forgot.
+    expect(tokens.problem(sibling.refreshToken, 'refresh', T0)).toBe('unknown');
+  });
+});
