@@ -52,12 +52,12 @@ describeRedis('RedisAuthBreaker: a success resets the fleet’s counts', () => {
     await b.record(joe, 'transient-failure');
     await b.record(jane, 'transient-failure');
     const { scope, session } = a.keysFor(jane);
-    expect(await client.exists(scope.failures, session.failures, scope.failingSessions)).toBe(3);
+    expect(await client.exists(scope.failures, session.failures, scope.manyFailing)).toBe(3);
 
     await expect(a.admit(jane)).resolves.toEqual({ allowed: true, probe: false });
     const commands = await commandsDuring(client, () => a.record(jane, 'success'));
     expect(commands).toEqual({ del: 1 });
-    expect(await client.exists(scope.failures, session.failures, scope.failingSessions)).toBe(0);
+    expect(await client.exists(scope.failures, session.failures, scope.firstFailing, scope.manyFailing)).toBe(0);
   });
 
   it('deletes again once a failure was counted after a clean admission, at the next admission', async () => {

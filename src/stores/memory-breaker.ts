@@ -105,14 +105,13 @@ class Circuit {
 }
 
 /**
- * A scope's circuit and its failing sessions' own circuits. `failing` holds how many of each
- * session's failures the scope counted in the window (no session counts for more than half of what
- * opens it, so fewer than `failureThreshold` entries); `limited` holds up to two sessions whose
- * failures carried a `Retry-After`.
+ * A scope's circuit, its failing sessions' own circuits, and the evidence that its failures come
+ * from more than one session: up to two distinct sessions that failed in the window (two prove it
+ * is not one account's fault), and the same for failures that carried a `Retry-After`.
  */
 class ScopeCircuit extends Circuit {
   readonly sessions = new Map<string, Circuit>();
-  readonly failing = new Map<string, number>();
+  readonly failing = new Set<string>();
   readonly limited = new Set<string>();
 }
 
@@ -178,18 +177,18 @@ export class LocalAuthBreaker implements AuthBreaker {
     setRecent(this.#scopes, call.scope, scope, MAX_SCOPES);
     const session = scope.sessions.get(call.session) ?? new Circuit();
     setRecent(scope.sessions, call.session, session, MAX_FAILING_SESSIONS);
+    // Only a session's first failures in its window count for its scope (none while its own circuit is tripped):
+    // one account that keeps failing (its retries, its probes) and another user's blip never refuse the others.
+    const counts = !session.tripped;
     session.fail(now, options, breakerOpenMs(options.openMs, retryAfterMs), true);
     // A new window of the scope's evidence once the last one ended.
     if (!scope.tripped && now >= scope.windowEndsAt) resetScope(scope);
-    const counted = scope.failing.get(call.session) ?? 0;
-    const counts = !scope.tripped && counted < sessionShare(options);
-    if (counts) scope.failing.set(call.session, counted + 1);
+    if (scope.failing.size < 2) scope.failing.add(call.session);
     if ((retryAfterMs ?? 0) > 0 && scope.limited.size < 2) scope.limited.add(call.session);
     const sharedOpenMs = breakerOpenMs(options.openMs, scope.limited.size > 1 ? retryAfterMs : undefined);
-    // The scope opens on the failures of two sessions at least, none counting for more than its share: one
-    // account that keeps failing (its retries, its probes) and another user's blip never refuse the others.
-    // Tripped, any failure (a probe's) keeps it open.
-    if (counts || scope.tripped) scope.fail(now, options, sharedOpenMs, scope.failing.size > 1);
+    // The scope opens only on the evidence of two sessions; tripped, any failure (a probe's) keeps it open.
+    if (scope.tripped || (counts && session.failures <= sessionShare(options)))
+      scope.fail(now, options, sharedOpenMs, scope.failing.size > 1);
   }
 
   snapshot(call: BreakerCall): BreakerStatus {
@@ -200,8 +199,8 @@ export class LocalAuthBreaker implements AuthBreaker {
 }
 
 /**
- * How many of one session's failures a scope counts per window: less than half of `failureThreshold` (one at
- * least), so the scope opens only on the failures of three sessions or more (two with a threshold below 3).
+ * How many of one session's failures in its window its scope counts: less than half of `failureThreshold` (one
+ * at least), so the scope opens only on the failures of three sessions or more (two with a threshold below 3).
  */
 export function sessionShare(options: ResolvedAuthBreakerOptions): number {
   return Math.max(1, Math.floor((options.failureThreshold - 1) / 2));

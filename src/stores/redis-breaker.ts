@@ -20,12 +20,12 @@ type Names<K extends string> = Readonly<Record<K, string>>;
 /**
  * The Redis names of the breaker for one call: every key under the scope's hash tag (one
  * cluster slot, so one script sees both circuits), the session's circuit keyed by a hash of its
- * store key, and the scope's evidence that more than one session failed: how many of each session's
- * failures the scope counted in the window (a hash), and for failures that carried a `Retry-After`,
- * the first such session and whether a second one did.
+ * store key, and the scope's evidence that more than one session failed: the first session that
+ * failed in the window, whether a second one did, and the same two for failures that carried a
+ * `Retry-After`.
  */
 export interface RedisBreakerKeys {
-  readonly scope: RedisCircuitKeys & Names<'failingSessions' | 'firstLimited' | 'manyLimited'>;
+  readonly scope: RedisCircuitKeys & Names<'firstFailing' | 'manyFailing' | 'firstLimited' | 'manyLimited'>;
   readonly session: RedisCircuitKeys;
 }
 
@@ -37,7 +37,7 @@ function sessionId(session: string): string {
 /**
  * Both scripts take every key of the call, in the order of {@link RedisBreakerKeys}: session
  * tripped, open, probe, failures (1-4); scope tripped, open, probe, failures (5-8); scope
- * failing-sessions, first-limited, many-limited (9-11). A success deletes them all.
+ * first-failing, many-failing, first-limited, many-limited (9-12). A success deletes them all.
  *
  * Admission. ARGV: openMs, a lease token. Either circuit open refuses (with its wait: the longer of
  * its open period and a probe's lease, as in `LocalAuthBreaker`); a tripped circuit whose open
@@ -69,12 +69,13 @@ return {1, 0, 0, 0, failures, redis.call('EXISTS', unpack(KEYS)) == 0 and 1 or 0
 /**
  * A transient failure. ARGV: windowMs, threshold, openMs, the session's open time (`breakerOpenMs`:
  * at least openMs, or the Retry-After it honours), 1 when the failure carried a Retry-After (else
- * 0), the session's id, the scope's tripped lifetime (ms), how many failures of one session the
- * scope counts (`sessionShare`). Counts the failure in both circuits (the scope's only within the
- * session's share); the session's trips at the threshold, the scope's at the threshold of failures
- * from two sessions at least. While tripped, a failure keeps a circuit open at least its open time:
- * the session's own, and for the scope the same once two sessions were rate-limited, else openMs.
- * Returns `{session open ms, scope open ms, session failures, scope failures}` (0 when closed).
+ * 0), the session's id, the scope's tripped lifetime (ms), how many of a session's failures in its
+ * window its scope counts (`sessionShare`). Counts the failure in the session's circuit, and in the
+ * scope's within that share (none while the session's circuit is tripped); the session's trips at
+ * the threshold, the scope's only once two sessions failed in the window; while tripped, a failure
+ * keeps a circuit open at least its open time: the session's own, and for the scope the same once
+ * two sessions were rate-limited, else openMs. Returns `{session open ms, scope open ms, session
+ * failures, scope failures}` (0 when closed).
  */
 const FAILURE_SCRIPT = `
 local windowMs, threshold = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -98,21 +99,17 @@ local function fail(tripped, open, failures, openFor, canTrip, lifetime)
   redis.call('DEL', failures)
   return openFor, count
 end
-if limited then note(KEYS[10], KEYS[11]) end
-local sharedOpen = redis.call('EXISTS', KEYS[11]) == 1 and ownOpen or openMs
+note(KEYS[9], KEYS[10])
+if limited then note(KEYS[11], KEYS[12]) end
+local sharedOpen = redis.call('EXISTS', KEYS[12]) == 1 and ownOpen or openMs
+local ownCounts = redis.call('EXISTS', KEYS[1]) == 0
 local ownLeft, ownCount = fail(KEYS[1], KEYS[2], KEYS[4], ownOpen, true, ownOpen + windowMs)
-local tripped = redis.call('EXISTS', KEYS[5]) == 1
-local counts = not tripped and (tonumber(redis.call('HGET', KEYS[9], session) or '0') or 0) < share
-if counts then
-  redis.call('HINCRBY', KEYS[9], session, 1)
-  if redis.call('PTTL', KEYS[9]) < 0 then redis.call('PEXPIRE', KEYS[9], windowMs) end
-end
 local sharedLeft, count = 0, tonumber(redis.call('GET', KEYS[8]) or '0') or 0
-if counts or tripped then
-  local manySessions = redis.call('HLEN', KEYS[9]) > 1
+if redis.call('EXISTS', KEYS[5]) == 1 or (ownCounts and ownCount <= share) then
+  local manySessions = redis.call('EXISTS', KEYS[10]) == 1
   sharedLeft, count = fail(KEYS[5], KEYS[6], KEYS[8], sharedOpen, manySessions, scopeLifetime)
 end
-if sharedLeft > 0 then redis.call('DEL', KEYS[9], KEYS[10], KEYS[11]) end
+if sharedLeft > 0 then redis.call('DEL', KEYS[9], KEYS[10], KEYS[11], KEYS[12]) end
 return {ownLeft, sharedLeft, ownCount, count}
 `;
 
@@ -161,9 +158,10 @@ export class RedisAuthBreaker implements AuthBreaker {
     const tag = `{${this.options.key}:${call.scope}}`;
     const circuit = (base: string): RedisCircuitKeys =>
       Object.fromEntries(CIRCUIT.map((name) => [name, `${base}:${name}`])) as RedisCircuitKeys;
+    const evidence = { firstFailing: `${tag}:first-failing`, manyFailing: `${tag}:many-failing` };
     const limited = { firstLimited: `${tag}:first-limited`, manyLimited: `${tag}:many-limited` };
     return {
-      scope: { ...circuit(tag), failingSessions: `${tag}:failing-sessions`, ...limited },
+      scope: { ...circuit(tag), ...evidence, ...limited },
       session: circuit(`${tag}:session:${sessionId(call.session)}`),
     };
   }
