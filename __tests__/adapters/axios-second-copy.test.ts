@@ -185,6 +185,28 @@ describe.each(copies)('attachTokenManager() with an instance of %s', (_label, lo
     expect(other.seen.map((r) => [r.path, headerLines(r, 'authorization')])).toEqual([['/landed', []]]);
   });
 
+  it('keeps the bearer off a redirect to a subdomain, where follow-redirects keeps it', async () => {
+    const port = new URL(allowed.origin).port;
+    const asked: string[] = [];
+    // Every name reaches the allowed API: `evil.localhost` is another origin on its port.
+    const lookup = (name: string, _options: object, done: (error: null, address: string, family: number) => void) => {
+      asked.push(name);
+      done(null, '127.0.0.1', 4);
+    };
+    // An agent of its own: a kept-alive socket of another test would skip the lookup.
+    const httpAgent = new http.Agent({ keepAlive: false });
+    const api = copy.create({ baseURL: `http://localhost:${port}`, lookup, httpAgent } as object);
+    attachTokenManager(api, new FakeTokenSource('SECRET'));
+
+    await api.get(`/redirect?to=${encodeURIComponent(`http://evil.localhost:${port}/landed`)}`);
+    httpAgent.destroy();
+
+    expect(asked).toEqual(['localhost', 'evil.localhost']);
+    expect(allowed.seen.map((r) => [headerLines(r, 'host'), headerLines(r, 'authorization')])).toEqual([
+      [[`evil.localhost:${port}`], []],
+    ]);
+  });
+
   it('adds the bearer when an interceptor switches the request to the allowed origin', async () => {
     const api = copy.create({ baseURL: other.origin });
     api.interceptors.request.use((config) => ({ ...config, baseURL: allowed.origin }) as InternalAxiosRequestConfig);
@@ -244,6 +266,52 @@ describe.each(copies)('attachTokenManager() with an instance of %s', (_label, lo
       ['Bearer SECRET-1'],
     ]);
     expect(source.storms).toEqual(['GET /always-401']);
+  });
+
+  it("leaves the config the instance sent on the error's response, to be re-sent through it as it is", async () => {
+    const api = copy.create({ baseURL: allowed.origin });
+    attachTokenManager(api, new FakeTokenSource('SECRET'));
+
+    const error = (await api.get('/always-401').catch((e: unknown) => e)) as AxiosError;
+    // A retry helper re-sending `error.response.config` gets the instance's own transforms: the JSON is parsed.
+    const again = await api.request({ ...error.response?.config, url: '/echo' });
+
+    expect(error.response?.config).toBe(error.config);
+    expect(again.data).toEqual({ ok: true });
+  });
+
+  it("sends without a default header an interceptor removed: the copy's dispatch adds no default back", async () => {
+    const api = copy.create({ baseURL: allowed.origin, headers: { 'X-Trace': 't1' } });
+    attachTokenManager(api, new FakeTokenSource('SECRET'));
+    api.interceptors.request.use((config) => {
+      if (config.url === '/untraced') config.headers.delete('X-Trace');
+      return config;
+    });
+
+    await api.get('/traced');
+    await api.get('/untraced');
+
+    expect(allowed.seen.map((r) => [r.path, headerLines(r, 'x-trace')])).toEqual([
+      ['/traced', ['t1']],
+      ['/untraced', []],
+    ]);
+  });
+
+  it("serves a bare `new Axios()` of the copy, its defaults applied once, by the copy's own request()", async () => {
+    const bare = new copy.Axios({ baseURL: allowed.origin, headers: { 'X-Trace': 't1' } });
+    attachTokenManager(bare, new FakeTokenSource('SECRET'));
+    bare.interceptors.request.use((config) => {
+      if (config.url === '/untraced') config.headers.delete('X-Trace');
+      return config;
+    });
+
+    await bare.request({ url: '/traced' });
+    await bare.request({ url: '/untraced' });
+
+    expect(allowed.seen.map((r) => [r.path, headerLines(r, 'x-trace'), headerLines(r, 'authorization')])).toEqual([
+      ['/traced', ['t1'], ['Bearer SECRET-0']],
+      ['/untraced', [], ['Bearer SECRET-0']],
+    ]);
   });
 
   it.each([

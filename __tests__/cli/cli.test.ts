@@ -23,7 +23,10 @@ import { PassThrough } from 'node:stream';
 import path from 'node:path';
 import { printToken } from '../../src/cli/commands/token';
 import { exitOnClosedPipe } from '../../src/cli/io';
+import { TokenManager } from '../../src/manager/token-manager';
+import { AlixAuthProvider } from '../../src/providers/alix/provider';
 import { startAlixSandbox } from '../../src/sandbox/server';
+import { makeRsaKeyPair } from '../helpers/alix-keys';
 import { CLI, ROOT, runNode } from '../helpers/child';
 import { runAlixToken, startAlixToken } from '../helpers/cli';
 import { useSandboxWithEnv } from '../helpers/sandbox-env';
@@ -55,6 +58,28 @@ describe('alix-token CLI', () => {
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
       expect(result.stderr).toContain('ALIX_BASE_URL');
       expect(result.stderr).not.toContain('secret-value');
+    });
+
+    it('signs with the --private-key-file key over an ALIX_PRIVATE_KEY in the environment', async () => {
+      const env = { ...alix.env, ALIX_PRIVATE_KEY: makeRsaKeyPair().privatePem };
+      const result = await runAlixToken(['token', '--private-key-file', alix.env.ALIX_PRIVATE_KEY_FILE as string], {
+        env,
+      });
+      expect(result).toMatchObject({ code: 0, stderr: '' });
+    });
+
+    it('closes the manager it built once the token is printed', async () => {
+      const close = jest.spyOn(TokenManager.prototype, 'close');
+      try {
+        const code = await printToken(
+          {},
+          { env: alix.env, stdout: collectingStream().stream, stderr: collectingStream().stream },
+        );
+        expect(code).toBe(0);
+        expect(close).toHaveBeenCalledTimes(1);
+      } finally {
+        close.mockRestore();
+      }
     });
 
     it('exits 2 for an unreadable key file given by flag', async () => {
@@ -220,6 +245,51 @@ describe('alix-token CLI', () => {
       expect(result.stderr).toContain('alix-partner-public.pem exists; pass --force to overwrite it');
       expect(readdirSync(out)).toEqual(['alix-partner-public.pem']);
     });
+
+    it('with --force, keeps the old private key when the public key cannot be replaced', async () => {
+      const out = path.join(alix.scratch, 'force-public-blocked');
+      expect((await runAlixToken(['keygen', '--out', out])).code).toBe(0);
+      const oldPrivateKey = readFileSync(path.join(out, 'alix-partner-private.pem'), 'utf8');
+      rmSync(path.join(out, 'alix-partner-public.pem'));
+      mkdirSync(path.join(out, 'alix-partner-public.pem', 'in-the-way'), { recursive: true });
+
+      const result = await runAlixToken(['keygen', '--out', out, '--force']);
+
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`cannot write ${path.join(out, 'alix-partner-public.pem')}`);
+      expect(readFileSync(path.join(out, 'alix-partner-private.pem'), 'utf8')).toBe(oldPrivateKey);
+      expect(readdirSync(out).sort()).toEqual(['alix-partner-private.pem', 'alix-partner-public.pem']);
+    });
+
+    it('with --force, puts the old public key back when the private key cannot be replaced', async () => {
+      const out = path.join(alix.scratch, 'force-private-blocked');
+      expect((await runAlixToken(['keygen', '--out', out])).code).toBe(0);
+      const oldPublicKey = readFileSync(path.join(out, 'alix-partner-public.pem'), 'utf8');
+      rmSync(path.join(out, 'alix-partner-private.pem'));
+      mkdirSync(path.join(out, 'alix-partner-private.pem', 'in-the-way'), { recursive: true });
+
+      const result = await runAlixToken(['keygen', '--out', out, '--force']);
+
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`cannot write ${path.join(out, 'alix-partner-private.pem')}`);
+      expect(readFileSync(path.join(out, 'alix-partner-public.pem'), 'utf8')).toBe(oldPublicKey);
+      expect(readdirSync(out).sort()).toEqual(['alix-partner-private.pem', 'alix-partner-public.pem']);
+    });
+
+    it('with --force, replaces both keys with a new pair (the private key still 0600)', async () => {
+      const out = path.join(alix.scratch, 'force-replaces');
+      const first = await runAlixToken(['keygen', '--out', out]);
+      const oldPrivateKey = readFileSync(path.join(out, 'alix-partner-private.pem'), 'utf8');
+
+      const second = await runAlixToken(['keygen', '--out', out, '--force']);
+
+      expect(second.code).toBe(0);
+      expect(second.stdout).not.toBe(first.stdout);
+      expect(readFileSync(path.join(out, 'alix-partner-public.pem'), 'utf8')).toBe(second.stdout);
+      expect(readFileSync(path.join(out, 'alix-partner-private.pem'), 'utf8')).not.toBe(oldPrivateKey);
+      expect(statSync(path.join(out, 'alix-partner-private.pem')).mode & 0o777).toBe(0o600);
+      expect(readdirSync(out).sort()).toEqual(['alix-partner-private.pem', 'alix-partner-public.pem']);
+    });
   });
 
   describe('sandbox', () => {
@@ -257,6 +327,29 @@ describe('alix-token CLI', () => {
 
       expect(await run.result).toMatchObject({ code: 0, stderr: '' });
       expect(readdirSync(keyDir).sort()).toEqual(['alix-partner-private.pem', 'alix-partner-public.pem']);
+    });
+
+    it('issues access tokens that live --access-ttl seconds', async () => {
+      const signals = new EventEmitter();
+      const keyDir = path.join(alix.scratch, 'ttl-keys');
+      const run = startAlixToken(['sandbox', '--access-ttl', '30', '--key-dir', keyDir], { signals });
+      const [banner = ''] = await run.stdoutMatch(/Alix sandbox listening[\s\S]*Ctrl-C stops it/);
+      const exported = (name: string): string => new RegExp(`export ${name}=(\\S+)`).exec(banner)?.[1] ?? '';
+      try {
+        const tokens = await new AlixAuthProvider({
+          baseUrl: exported('ALIX_BASE_URL'),
+          partnerCode: exported('ALIX_PARTNER_CODE'),
+          secretKey: exported('ALIX_SECRET_KEY'),
+          privateKey: exported('ALIX_PRIVATE_KEY_FILE'),
+        }).authenticate();
+        // The server's Date header is rounded down to the second.
+        const lifetimeMs = tokens.accessTokenExpiresAt - (tokens.serverTime ?? 0);
+        expect(lifetimeMs).toBeGreaterThan(29_000);
+        expect(lifetimeMs).toBeLessThanOrEqual(31_000);
+      } finally {
+        signals.emit('SIGINT');
+      }
+      expect(await run.result).toMatchObject({ code: 0, stderr: '' });
     });
 
     it('uses a key pair already in --key-dir (a real one from keygen) and never overwrites it', async () => {

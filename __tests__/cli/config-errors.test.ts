@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { runDoctor } from '../../src/cli/commands/doctor';
 import { checkRedis } from '../../src/cli/doctor/checks';
-import { hostAndPort } from '../../src/cli/io';
+import { hostAndPort, parseNumberFlag } from '../../src/cli/io';
 import { runAlixToken } from '../helpers/cli';
 import { collectingStream } from '../helpers/streams';
 
@@ -36,6 +36,25 @@ describe('alix-token keygen --out that cannot be a directory', () => {
 describe('hostAndPort (messages about REDIS_URL and ALIX_BASE_URL)', () => {
   it('falls back for a URL without a host, rather than printing ":undefined"', () => {
     expect(hostAndPort('unix:///var/run/redis.sock', 'REDIS_URL')).toBe('REDIS_URL');
+  });
+
+  it("names the scheme's default port when the URL gives none, and never the user or password", () => {
+    expect(hostAndPort('https://alix.example/api', 'the auth server')).toBe('alix.example:443');
+    expect(hostAndPort('redis://user:hunter2@cache.internal', 'REDIS_URL')).toBe('cache.internal:6379');
+  });
+});
+
+describe('parseNumberFlag (--port, --timeout, --access-ttl, the demo flags)', () => {
+  it('accepts both bounds of the range', () => {
+    expect(parseNumberFlag('0', '--port', { integer: true, min: 0, max: 65_535 })).toBe(0);
+    expect(parseNumberFlag('65535', '--port', { integer: true, min: 0, max: 65_535 })).toBe(65_535);
+  });
+
+  it('refuses a fraction where a whole number is needed, naming the flag', () => {
+    expect(() => parseNumberFlag('1.5', '--timeout', { integer: true, min: 1 })).toThrow(
+      '--timeout must be a whole number ≥ 1, got "1.5"',
+    );
+    expect(parseNumberFlag('1.5', '--duration', { min: 1 })).toBe(1.5);
   });
 });
 

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { runDoctor, type DoctorReport } from '../../src/cli/commands/doctor';
 import { CLI, runNode } from '../helpers/child';
 import { describeRedis, useRedisServer } from '../helpers/redis-server';
@@ -23,20 +25,55 @@ describeRedis('alix-token doctor against a real Redis (REDIS_URL)', () => {
       ['redis ping', 'ok'],
       ['redis lock', 'ok'],
       ['redis breaker', 'ok'],
+      ['redis publish', 'ok'],
     ]);
     expect(report).toMatchObject({ exitCode: 0, failed: [] });
+  });
+
+  it('passes every Redis check for a user with the ACL docs/scaling.md gives, as written there', async () => {
+    const docs = readFileSync(path.resolve(__dirname, '../../docs/scaling.md'), 'utf8');
+    const setuser = /^ACL SETUSER alix-token-manager .*$/m.exec(docs)?.[0].split(' ') ?? [];
+    expect(setuser.slice(0, 3)).toEqual(['ACL', 'SETUSER', 'alix-token-manager']);
+    const user = `alix-test-${randomUUID()}`;
+    const admin = await redis.connect();
+    await admin.call('ACL', 'SETUSER', user, ...setuser.slice(3).map((rule) => rule.replace('>CHANGE-ME', '>secret')));
+    const report = await doctor({ ...alix.env, REDIS_URL: `redis://${user}:secret@${redis.host}:${redis.port}` });
+
+    const redisRows = report.checks.filter((check) => check.name.startsWith('redis'));
+    expect(redisRows.map((check) => [check.name, check.status])).toEqual([
+      ['redis ping', 'ok'],
+      ['redis lock', 'ok'],
+      ['redis breaker', 'ok'],
+      ['redis publish', 'ok'],
+    ]);
+    await admin.call('ACL', 'DELUSER', user);
   });
 
   it("warns, with the ACL fix, when the Redis user may not use the breaker's keys", async () => {
     const admin = await redis.connect();
     const [user, password] = [`alix-test-${randomUUID()}`, randomUUID()];
-    await admin.call('ACL', 'SETUSER', user, 'on', `>${password}`, '~alix-token-manager:doctor:lock:*', '+@all');
+    await admin.call('ACL', 'SETUSER', user, 'on', `>${password}`, '~{alix-token-manager:doctor:lock:*', '+@all');
     const report = await doctor({ ...alix.env, REDIS_URL: `redis://${user}:${password}@${redis.host}:${redis.port}` });
 
     const breaker = report.checks.find((check) => check.name === 'redis breaker');
     expect(breaker).toMatchObject({ status: 'warn', detail: expect.stringMatching(/NOPERM|no permissions/i) });
     expect(breaker?.detail).toContain('~{alix-token-manager:breaker:*');
     expect(report.checks.find((check) => check.name === 'redis lock')?.status).toBe('ok');
+    await admin.call('ACL', 'DELUSER', user);
+  });
+
+  it('warns, naming the ACL rule to add, when the Redis user may not PUBLISH the hand-over notifications', async () => {
+    const admin = await redis.connect();
+    const [user, password] = [`alix-test-${randomUUID()}`, randomUUID()];
+    await admin.call('ACL', 'SETUSER', user, 'on', `>${password}`, '~*', '&*', '+@all', '-publish');
+    const report = await doctor({ ...alix.env, REDIS_URL: `redis://${user}:${password}@${redis.host}:${redis.port}` });
+
+    const publish = report.checks.find((check) => check.name === 'redis publish');
+    expect(publish).toMatchObject({ status: 'warn', detail: expect.stringMatching(/NOPERM|no permissions/i) });
+    expect(publish?.detail).toContain('+publish');
+    expect(publish?.detail).toContain('&{alix-token-manager:*');
+    // Slower hand-overs, not an outage: the run still passes.
+    expect(report).toMatchObject({ exitCode: 0, failed: [] });
     await admin.call('ACL', 'DELUSER', user);
   });
 

@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runDoctor, type DoctorOptions, type DoctorReport } from '../../src/cli/commands/doctor';
-import type { DoctorRedisClient } from '../../src/cli/doctor/checks';
+import { checkAuth, type DoctorRedisClient } from '../../src/cli/doctor/checks';
 import { AlixAuthProvider } from '../../src/providers/alix/provider';
 import type { AlixSandbox } from '../../src/sandbox/server';
 import { makeRsaKeyPair } from '../helpers/alix-keys';
@@ -135,13 +135,40 @@ describe('alix-token doctor', () => {
     }
   });
 
+  it('warns when a fresh access token lives less than a minute', async () => {
+    const serverTime = Date.now();
+    const tokens = { accessToken: 'short-lived', accessTokenExpiresAt: serverTime + 30_000, serverTime };
+    const provider = { authenticate: async () => tokens, refresh: async () => tokens };
+
+    const checks = await checkAuth(provider, undefined, 'https://alix.example');
+
+    expect(checks.find((check) => check.name === 'token lifetime')).toMatchObject({
+      status: 'warn',
+      detail: 'access token 0m 30s, no refresh token: shorter than a minute',
+    });
+  });
+
   describe('with REDIS_URL', () => {
     const redisEnv = (): Record<string, string> => ({ ...env, REDIS_URL: 'redis://127.0.0.1:6390' });
 
-    it('checks a round trip and a lock', async () => {
-      const { report } = await doctor({ env: redisEnv(), createRedisClient: async () => fakeRedis() });
+    it('checks a round trip, a lock, the breaker and PUBLISH, then ends the connection with QUIT', async () => {
+      const ended: string[] = [];
+      const { report } = await doctor({ env: redisEnv(), createRedisClient: async () => fakeRedis({}, ended) });
 
-      expect(statuses(report)).toMatchObject({ 'redis ping': 'ok', 'redis lock': 'ok' });
+      expect(statuses(report)).toMatchObject({
+        'redis ping': 'ok',
+        'redis lock': 'ok',
+        'redis breaker': 'ok',
+        'redis publish': 'ok',
+      });
+      expect(report.exitCode).toBe(0);
+      expect(ended).toEqual(['quit']);
+    });
+
+    it('treats a blank REDIS_URL as unset', async () => {
+      const { report } = await doctor({ env: { ...env, REDIS_URL: '  ' }, createRedisClient: async () => fakeRedis() });
+
+      expect(statuses(report)).toMatchObject({ redis: 'skipped' });
       expect(report.exitCode).toBe(0);
     });
 
@@ -152,6 +179,39 @@ describe('alix-token doctor', () => {
       });
 
       expect(report).toMatchObject({ exitCode: 1, failed: ['redis lock'] });
+      expect(report.checks.find((check) => check.name === 'redis lock')?.detail).toMatch(/a second SET NX took/);
+    });
+
+    it('fails the lock check when the owner-checked DEL does not release the lock', async () => {
+      const { report } = await doctor({
+        env: redisEnv(),
+        createRedisClient: async () => fakeRedis({ releaseIgnored: true }),
+      });
+
+      expect(report).toMatchObject({ exitCode: 1, failed: ['redis lock'] });
+      expect(report.checks.find((check) => check.name === 'redis lock')?.detail).toMatch(/did not release the lock/);
+    });
+
+    it('fails the ping when Redis answers something other than PONG', async () => {
+      const { report } = await doctor({
+        env: redisEnv(),
+        createRedisClient: async () => fakeRedis({ pingReply: 'hello from a proxy' }),
+      });
+
+      expect(report).toMatchObject({ exitCode: 1, failed: ['redis ping'] });
+    });
+
+    it("warns when the breaker's keys do not keep their expiry", async () => {
+      const { report } = await doctor({
+        env: redisEnv(),
+        createRedisClient: async () => fakeRedis({ breakerExpiryLost: true }),
+      });
+
+      expect(report.checks.find((check) => check.name === 'redis breaker')).toMatchObject({
+        status: 'warn',
+        detail: expect.stringMatching(/did not keep their expiry/),
+      });
+      expect(report.exitCode).toBe(0);
     });
 
     it('fails clearly when ioredis cannot be loaded', async () => {
@@ -165,10 +225,15 @@ describe('alix-token doctor', () => {
       expect(report.checks.at(-1)?.detail).toContain('ioredis not installed');
     });
 
-    it('fails the ping, naming host:port, when Redis does not answer', async () => {
-      const { report } = await doctor({ env: redisEnv(), createRedisClient: async () => fakeRedis({ refuse: true }) });
+    it('fails the ping, naming host:port, and drops the connection when Redis does not answer', async () => {
+      const ended: string[] = [];
+      const { report } = await doctor({
+        env: redisEnv(),
+        createRedisClient: async () => fakeRedis({ refuse: true }, ended),
+      });
 
       expect(report).toMatchObject({ exitCode: 1, failed: ['redis ping'] });
+      expect(ended).toEqual(['disconnect']);
       expect(report.checks.find((check) => check.name === 'redis ping')?.detail).toMatch(
         /^127\.0\.0\.1:6390: connect ECONNREFUSED/,
       );
@@ -176,26 +241,45 @@ describe('alix-token doctor', () => {
   });
 });
 
-/** An in-memory Redis with just the doctor's commands, and a way to break each. */
-function fakeRedis(faults: { nxIgnored?: boolean; refuse?: boolean } = {}): DoctorRedisClient {
+/** What a fault in {@link fakeRedis} breaks. */
+interface RedisFaults {
+  nxIgnored?: boolean;
+  refuse?: boolean;
+  /** What PING answers instead of PONG. */
+  pingReply?: string;
+  /** The owner-checked DEL deletes nothing. */
+  releaseIgnored?: boolean;
+  /** The breaker's script finds its keys without their expiry (answers 0). */
+  breakerExpiryLost?: boolean;
+}
+
+/** An in-memory Redis with just the doctor's commands, a way to break each, and the calls that end the connection. */
+function fakeRedis(faults: RedisFaults = {}, ended: string[] = []): DoctorRedisClient {
   const keys = new Map<string, string>();
   return {
     connect: async () => {
       if (faults.refuse === true)
         throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6390'), { code: 'ECONNREFUSED' });
     },
-    ping: async () => 'PONG',
+    ping: async () => faults.pingReply ?? 'PONG',
     set: async (key, value) => {
       if (keys.has(key) && faults.nxIgnored !== true) return null;
       keys.set(key, value);
       return 'OK';
     },
-    eval: async (_script, _numKeys, key = '', owner = '') => {
-      if (keys.get(key) !== owner) return 0;
+    eval: async (script, _numKeys, key = '', owner = '') => {
+      if (script.includes('INCR')) return faults.breakerExpiryLost === true ? 0 : 1;
+      if (keys.get(key) !== owner || faults.releaseIgnored === true) return 0;
       keys.delete(key);
       return 1;
     },
-    quit: async () => 'OK',
-    disconnect: () => undefined,
+    publish: async () => 0,
+    quit: async () => {
+      ended.push('quit');
+      return 'OK';
+    },
+    disconnect: () => {
+      ended.push('disconnect');
+    },
   };
 }

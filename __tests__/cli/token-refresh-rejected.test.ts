@@ -1,4 +1,6 @@
 import { printToken } from '../../src/cli/commands/token';
+import { AlixAuthProvider } from '../../src/providers/alix/provider';
+import { readAlixEnvConfig } from '../../src/standalone/env-config';
 import { useSandboxWithEnv } from '../helpers/sandbox-env';
 import { collectingStream } from '../helpers/streams';
 
@@ -18,6 +20,23 @@ describe('alix-token token with a rejected ALIX_REFRESH_TOKEN', () => {
     expect(alix.sandbox.counters()).toMatchObject({ refresh: 1, authenticate: 1 });
     expect(stderr.text()).toMatch(/warning: ALIX_REFRESH_TOKEN was rejected/);
     expect(stderr.text()).not.toContain('stale-refresh-token');
+  });
+
+  it('refreshes with an accepted refresh token and says nothing on stderr', async () => {
+    const { refreshToken } = await new AlixAuthProvider(readAlixEnvConfig(alix.env).provider).authenticate();
+    alix.sandbox.resetCounters();
+    const stderr = collectingStream();
+    const code = await printToken(
+      {},
+      {
+        env: { ...alix.env, ALIX_REFRESH_TOKEN: refreshToken as string },
+        stdout: collectingStream().stream,
+        stderr: stderr.stream,
+      },
+    );
+    expect(code).toBe(0);
+    expect(alix.sandbox.counters()).toMatchObject({ refresh: 1, authenticate: 0 });
+    expect(stderr.text()).toBe('');
   });
 
   it('says nothing on stderr when no refresh token was given', async () => {

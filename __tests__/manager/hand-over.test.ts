@@ -178,6 +178,44 @@ describe('TokenManager hand-overs and the wall clock', () => {
     manager.close();
   });
 
+  it('watches the store once, under its store key, whatever number of sessions it installs', async () => {
+    const store = new MemoryTokenStore({ now: () => Date.now(), breaker: false });
+    const unwatch = jest.fn();
+    const watch = jest.fn((_key: string, _onPublished: () => void) => unwatch);
+    Object.assign(store, { watch });
+    const { manager } = makeManager({ store });
+    expect(await manager.getAccessToken()).toBe('access-1');
+    expect(await manager.getAccessToken({ forceRefresh: true })).toBe('access-2');
+    expect(await manager.getAccessToken({ forceRefresh: true })).toBe('access-3');
+    expect(watch).toHaveBeenCalledTimes(1);
+    expect(watch).toHaveBeenCalledWith(manager.storeKey, expect.any(Function));
+    manager.close();
+    manager.close();
+    expect(unwatch).toHaveBeenCalledTimes(1);
+  });
+
+  it('reports a watch() that throws as store-failed, serves its tokens, asks again with its next session', async () => {
+    const store = new MemoryTokenStore({ now: () => Date.now(), breaker: false });
+    const unwatch = jest.fn();
+    const watch = jest
+      .fn<() => void, [string, () => void]>()
+      .mockImplementationOnce(() => {
+        throw new Error('subscriber down');
+      })
+      .mockImplementation(() => unwatch);
+    Object.assign(store, { watch });
+    const { manager } = makeManager({ store });
+    const events = lifecycleOf(manager);
+    expect(await manager.getAccessToken()).toBe('access-1');
+    expect(events.filter((event) => event.type === 'store-failed')).toEqual([
+      expect.objectContaining({ operation: 'watch', errorCode: 'UNKNOWN', message: 'subscriber down' }),
+    ]);
+    expect(await manager.getAccessToken({ forceRefresh: true })).toBe('access-2');
+    expect(watch).toHaveBeenCalledTimes(2);
+    manager.close();
+    expect(unwatch).toHaveBeenCalledTimes(1);
+  });
+
   it('stops watching the store on close()', async () => {
     const store = new MemoryTokenStore({ now: () => Date.now(), breaker: false });
     const unwatch = jest.fn();

@@ -505,6 +505,30 @@ describe('instrumentTokenManager()', () => {
       ]);
     });
 
+    it("notes a session adopted from the store on the session's open run, and nowhere without one", () => {
+      instrument();
+      source.send(
+        lifecycle('refresh-started', { refreshId: 6, reason: 'scheduled', foreground: false, session: 'jane' }),
+        lifecycle('adopted', { accessTokenExpiresAt: AT + 900_000, session: 'jane' }),
+        lifecycle('refresh-ended', {
+          refreshId: 6,
+          reason: 'scheduled',
+          outcome: 'adopted',
+          durationMs: 5,
+          attempts: 0,
+          session: 'jane',
+        }),
+        // A hand-over adopted between runs: no run span is open.
+        lifecycle('adopted', { accessTokenExpiresAt: AT + 1_800_000, session: 'jane' }),
+      );
+
+      const spans = telemetry.spans();
+      expect(spans.map((span) => span.name)).toEqual([SPAN_NAMES.refresh]);
+      expect(spans[0]?.events.map((event) => [event.name, event.attributes])).toEqual([
+        [SPAN_EVENT_NAMES.sessionAdopted, {}],
+      ]);
+    });
+
     it('marks a failed auth call without an error code in error as UNKNOWN', () => {
       instrument();
       source.send(

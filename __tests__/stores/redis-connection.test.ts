@@ -197,6 +197,30 @@ describeRedis('RedisTokenStore: connecting and ACLs', () => {
       },
     );
 
+    itOwnServer('warns again of a PUBLISH outage that starts after a notification went out', async () => {
+      const admin = await redis.connect();
+      const user = await createUser(admin, ['~{alix-test:*', 'resetchannels', '+@all']);
+      const { logger, lines } = captureLogger();
+      const store = makeStore(await redis.connect(user), { logger });
+      const key = redis.uniqueKey('session');
+      const write = async (): Promise<void> => {
+        await store.get(key);
+        await store.set(key, session('acl'));
+      };
+
+      await write();
+      await write();
+      await admin.call('ACL', 'SETUSER', user.username, 'allchannels');
+      await write();
+      await admin.call('ACL', 'SETUSER', user.username, 'resetchannels');
+      await write();
+      await write();
+
+      // pino levels: warn (40) as an outage starts, debug (20) while it lasts.
+      const levels = lines.filter((line) => line.event === 'store-publish-failed').map((line) => line.level);
+      expect(levels).toEqual([40, 20, 40, 20]);
+    });
+
     itOwnServer('runs the whole protocol, notifications included, as the user docs/scaling.md defines', async () => {
       const admin = await redis.connect();
       const [setuser, command, , on, , ...rules] = documentedAcl();

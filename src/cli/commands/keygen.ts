@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, rm } from 'node:fs/promises';
+import { copyFile, mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ConfigurationError, errorCodeOf } from '../../errors';
@@ -13,6 +14,7 @@ export const PARTNER_KEY_FILES = ['alix-partner-private.pem', 'alix-partner-publ
  * Writes a new 2048-bit partner key pair into `dir` (private key mode 0600) and returns it with the paths.
  * Without `overwrite`, an existing file is refused with `exists` (what to do about it) and nothing is left
  * written: a private key beside another pair's public key would be sent to Alix as a mismatched pair.
+ * With it, both files are replaced or neither, for the same reason.
  */
 export async function writePartnerKeyPair(dir: string, overwrite: boolean, exists = '; pass --force to overwrite it') {
   const pair = await generatePartnerKeyPair();
@@ -22,16 +24,54 @@ export async function writePartnerKeyPair(dir: string, overwrite: boolean, exist
     throw new ConfigurationError(`cannot create the directory ${dir} (${errorCodeOf(error) ?? 'unwritable'})`);
   });
   const [privateKeyPath, publicKeyPath] = PARTNER_KEY_FILES.map((name) => path.join(dir, name)) as [string, string];
-  await writeNew(privateKeyPath, pair.privateKeyPem, 0o600, overwrite, exists);
-  await writeNew(publicKeyPath, pair.publicKeyPem, 0o644, overwrite, exists).catch(async (error: unknown) => {
-    if (!overwrite) await rm(privateKeyPath, { force: true });
+  if (overwrite) {
+    await replacePair(privateKeyPath, pair.privateKeyPem, publicKeyPath, pair.publicKeyPem);
+    return { privateKeyPath, publicKeyPath, ...pair };
+  }
+  await writeNew(privateKeyPath, pair.privateKeyPem, 0o600, exists);
+  await writeNew(publicKeyPath, pair.publicKeyPem, 0o644, exists).catch(async (error: unknown) => {
+    await rm(privateKeyPath, { force: true });
     throw error;
   });
   return { privateKeyPath, publicKeyPath, ...pair };
 }
 
-async function writeNew(file: string, content: string, mode: number, overwrite: boolean, exists: string) {
-  const flags = constants.O_WRONLY | constants.O_CREAT | (overwrite ? constants.O_TRUNC : constants.O_EXCL);
+/**
+ * Replaces both key files or neither: each is written to a temporary file beside it and renamed
+ * into place, the public key first, from a copy of the old one put back if the private key's
+ * rename fails. The copy is of the public key, so no spare copy of a secret is ever on disk.
+ */
+async function replacePair(privateKeyPath: string, privatePem: string, publicKeyPath: string, publicPem: string) {
+  const aside = (file: string, what: string) =>
+    path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.${what}`);
+  const [privateTemp, publicTemp, publicBackup] = [
+    aside(privateKeyPath, 'tmp'),
+    aside(publicKeyPath, 'tmp'),
+    aside(publicKeyPath, 'old'),
+  ];
+  const cannot = (file: string) => (error: NodeJS.ErrnoException) => {
+    throw new ConfigurationError(`cannot write ${file}: ${error.message}`);
+  };
+  try {
+    await writeNew(privateTemp, privatePem, 0o600, '');
+    await writeNew(publicTemp, publicPem, 0o644, '');
+    const backedUp = await copyFile(publicKeyPath, publicBackup, constants.COPYFILE_EXCL).then(
+      () => true,
+      (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? false : cannot(publicKeyPath)(error)),
+    );
+    await rename(publicTemp, publicKeyPath).catch(cannot(publicKeyPath));
+    await rename(privateTemp, privateKeyPath).catch(async (error: NodeJS.ErrnoException) => {
+      await (backedUp ? rename(publicBackup, publicKeyPath) : rm(publicKeyPath, { force: true }));
+      cannot(privateKeyPath)(error);
+    });
+  } finally {
+    await Promise.all([privateTemp, publicTemp, publicBackup].map((file) => rm(file, { force: true })));
+  }
+}
+
+/** Writes `file`, which must not exist yet (`exists` says what to do when it does). */
+async function writeNew(file: string, content: string, mode: number, exists: string) {
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
   const handle = await open(file, flags, mode).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'EEXIST') throw new ConfigurationError(`${file} exists${exists}`);
     throw new ConfigurationError(`cannot write ${file}: ${error.message}`);

@@ -133,6 +133,7 @@ export interface DoctorRedisClient {
   ping(): Promise<string>;
   set(key: string, value: string, px: 'PX', ms: number, nx: 'NX'): Promise<string | null>;
   eval(script: string, numKeys: number, ...args: string[]): Promise<unknown>;
+  publish(channel: string, message: string): Promise<number>;
   /** `INFO <section>`; optional: without it the pub/sub mode is not reported. */
   info?(section: string): Promise<string>;
   quit(): Promise<unknown>;
@@ -145,11 +146,15 @@ export type DoctorRedisFactory = (url: string) => Promise<DoctorRedisClient>;
 /** Runs one Redis command within {@link REDIS_STEP_TIMEOUT_MS}; `what` names it in the timeout's message. */
 type RedisStep = <T>(work: Promise<T>, what: string) => Promise<T>;
 
-/** Deadline of each Redis step (connect, PING, SET, EVAL), in ms. */
+/** Deadline of each Redis step (connect, PING, SET, EVAL, PUBLISH), in ms. */
 export const REDIS_STEP_TIMEOUT_MS = 5_000;
 
-/** The doctor's own lock key: it never touches a key a manager uses. */
-export const DOCTOR_LOCK_KEY_PREFIX = 'alix-token-manager:doctor:lock:';
+/**
+ * The start of the doctor's own lock key, `{alix-token-manager:doctor:lock:<uuid>}`: it never touches a key a
+ * manager uses, and starts with `{` as the store's keys do, so the ACL in docs/scaling.md (`~{alix-token-manager:*`)
+ * covers it.
+ */
+export const DOCTOR_LOCK_KEY_PREFIX = '{alix-token-manager:doctor:lock:';
 
 /**
  * The prefix of the shared auth breaker's keys (a RedisTokenStore's default `breaker.key`). The
@@ -157,6 +162,12 @@ export const DOCTOR_LOCK_KEY_PREFIX = 'alix-token-manager:doctor:lock:';
  * client it makes, rather than through a store: it must name the command Redis refused.
  */
 export const DOCTOR_BREAKER_KEY_PREFIX = 'alix-token-manager:breaker';
+
+/**
+ * The doctor publishes on a channel of its own under the store's channel pattern
+ * (`{<key>}:published`, which the ACL in docs/scaling.md grants as `&{alix-token-manager:*`).
+ */
+export const DOCTOR_CHANNEL_PREFIX = '{alix-token-manager:doctor:';
 
 const RELEASE_IF_OWNER =
   "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
@@ -176,7 +187,8 @@ return left > 0 and 1 or 0
  * Redis round trip (PING), a lock taken and released the way the Redis store does it, and
  * whether this Redis user may use the shared auth breaker's keys the way its scripts do. A
  * refused breaker is not an outage (the store admits every call), but the fleet then calls the
- * auth server unguarded during one: a warning, with the ACL fix.
+ * auth server unguarded during one: a warning, with the ACL fix. Likewise whether it may PUBLISH
+ * the store's hand-over notifications.
  */
 export async function checkRedis(url: string | undefined, createClient: DoctorRedisFactory): Promise<DoctorCheck[]> {
   if (url === undefined) return [row('redis', 'skipped', 'REDIS_URL is not set')];
@@ -227,13 +239,14 @@ export async function checkRedis(url: string | undefined, createClient: DoctorRe
       `PEXPIRE and PTTL on ~{${DOCTOR_BREAKER_KEY_PREFIX}:* (see docs/scaling.md)`;
     checks.push(row('redis breaker', 'warn', `${where}: ${messageOf(error)}. ${fix}`));
   }
+  checks.push(await publishCheck(client, step, where));
   await step(client.quit(), 'QUIT').catch(() => client.disconnect());
   return checks;
 }
 
 async function lockCheck(client: DoctorRedisClient, step: RedisStep, where: string): Promise<DoctorCheck> {
   const name = 'redis lock';
-  const key = `${DOCTOR_LOCK_KEY_PREFIX}${randomUUID()}`;
+  const key = `${DOCTOR_LOCK_KEY_PREFIX}${randomUUID()}}`;
   const owner = randomUUID();
   const startedAt = monotonicNow();
   try {
@@ -253,6 +266,25 @@ async function lockCheck(client: DoctorRedisClient, step: RedisStep, where: stri
   } catch (error) {
     const needs = `the Redis user needs SET, GET, DEL and EVAL on ${DOCTOR_LOCK_KEY_PREFIX}*`;
     return row(name, 'failed', `${where}: ${messageOf(error)} (${needs})`);
+  }
+}
+
+/**
+ * Whether this Redis user may PUBLISH, as the store's write and release scripts do to hand a
+ * new session over. A refused PUBLISH fails no write (the store logs `store-publish-failed` and
+ * waiters poll), so it is a warning: slower hand-overs, with the ACL rule that restores them.
+ */
+async function publishCheck(client: DoctorRedisClient, step: RedisStep, where: string): Promise<DoctorCheck> {
+  const name = 'redis publish';
+  const channel = `${DOCTOR_CHANNEL_PREFIX}${randomUUID()}}:published`;
+  try {
+    await step(client.publish(channel, 'doctor'), 'PUBLISH');
+    return row(name, 'ok', `PUBLISH on ${DOCTOR_CHANNEL_PREFIX}…}:published (the store's hand-over notifications)`);
+  } catch (error) {
+    const fix =
+      'Hand-overs will be slower (waiters poll every pollIntervalMs instead of hearing each new session): ' +
+      'allow +publish (+spublish on a Redis 7 cluster) on &{alix-token-manager:* (see docs/scaling.md)';
+    return row(name, 'warn', `${where}: ${messageOf(error)}. ${fix}`);
   }
 }
 
