@@ -422,6 +422,8 @@ describe('LocalAuthBreaker scopes: one session, one partner never refuses anothe
     for (let i = 0; i < 3; i += 1) await breaker.record(call('partner-a', 'u1'), 'transient-failure');
     expect(await breaker.admit(call('partner-a', 'u1'))).toMatchObject({ allowed: false });
     expect(await breaker.admit(call('partner-a', 'u9'))).toEqual({ allowed: true, probe: false });
+    // Its failures once its own circuit was open did not count for the scope.
+    expect(breaker.snapshot(call('partner-a', 'u9'))).toMatchObject({ state: 'closed', failures: 1 });
     await breaker.record(call('partner-a', 'u2'), 'transient-failure');
     expect(await breaker.admit(call('partner-a', 'u9'))).toMatchObject({ allowed: false });
   });

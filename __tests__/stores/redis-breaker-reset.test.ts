@@ -100,6 +100,20 @@ describeRedis('RedisAuthBreaker: a success resets the fleet’s counts', () => {
     expect(a.snapshot(sam as BreakerCall)).toMatchObject({ state: 'open', failures: 5, level: 'scope' });
   });
 
+  it('counts no failure of a session whose own circuit is open for the scope (threshold 1)', async () => {
+    const store = made.store({
+      client: await redis.connect(),
+      breaker: { key: `breaker-${randomUUID()}`, failureThreshold: 1 },
+    });
+    const breaker = store.breaker as RedisAuthBreaker;
+    const { jane, joe } = calls();
+    for (let failure = 0; failure < 3; failure += 1) await breaker.record(jane, 'transient-failure');
+    expect(breaker.snapshot(joe)).toMatchObject({ state: 'closed', failures: 1 });
+    await breaker.record(joe, 'transient-failure');
+    const sam = { scope: joe.scope, session: `sam-${randomUUID()}` };
+    expect(breaker.snapshot(sam)).toMatchObject({ state: 'open', level: 'scope', failures: 2 });
+  });
+
   it("shows every session of a scope the scope's circuit once one of them saw it open", async () => {
     const [a] = await replicas(`breaker-${randomUUID()}`);
     const { jane, joe } = calls();
