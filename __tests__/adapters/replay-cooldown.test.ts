@@ -7,7 +7,7 @@ import axios from 'axios';
 import type { AxiosError } from 'axios';
 import { attachTokenManager } from '../../src/adapters/axios';
 import { createAuthorizedFetch } from '../../src/adapters/fetch';
-import type { InvalidateOptions, InvalidateResult, ReplayReport } from '../../src/manager/types';
+import type { GetAccessTokenOptions, InvalidateOptions, InvalidateResult, ReplayReport } from '../../src/manager/types';
 import { FakeTokenSource } from '../helpers/fake-token-source';
 import { startLocalApi } from './support/local-api';
 import type { LocalApi } from './support/local-api';
@@ -172,5 +172,54 @@ describe('invalidate() is told the token the request carried and its target', ()
     expect(source.reports).toEqual([{ token: 'SECRET-0', options: { target: 'DELETE /v2/cards/42' } }]);
     expect(sent).toEqual(['Bearer SECRET-0', 'Bearer SECRET-1']);
     expect(source.refreshCount).toBe(1);
+  });
+});
+
+describe("the replay's wait for a fresh token", () => {
+  /** Serves SECRET-0, then a fresh token only to a caller whose signal has not aborted; the 401 aborts the caller. */
+  class AbortingSource {
+    readonly controller = new AbortController();
+    calls = 0;
+
+    getAccessToken(options?: GetAccessTokenOptions): Promise<string> {
+      this.calls += 1;
+      if (this.calls === 1) return Promise.resolve('SECRET-0');
+      if (options?.signal?.aborted === true) return Promise.reject(options.signal.reason as Error);
+      return Promise.resolve('SECRET-1');
+    }
+
+    invalidate(): InvalidateResult {
+      // The caller gives up while the session refreshes.
+      this.controller.abort();
+      return 'refreshing';
+    }
+  }
+
+  it("axios: honours the request's signal: an aborted request is not replayed", async () => {
+    const source = new AbortingSource();
+    const sent: Array<string | null> = [];
+    const api = axios.create({
+      baseURL: ALLOWED,
+      adapter: async (config) => {
+        sent.push((config.headers.get('Authorization') as string | undefined) ?? null);
+        const response = { data: null, status: 401, statusText: 'Unauthorized', headers: {}, config };
+        throw new axios.AxiosError('401', 'ERR_BAD_REQUEST', config, undefined, response);
+      },
+    });
+    attachTokenManager(api, source);
+    await expect(api.get('/v2/cards', { signal: source.controller.signal })).rejects.toThrow();
+    expect(sent).toEqual(['Bearer SECRET-0']);
+  });
+
+  it("fetch: honours the request's signal: an aborted request is not replayed", async () => {
+    const source = new AbortingSource();
+    const sent: Array<string | null> = [];
+    const fakeFetch = async (_input: unknown, init?: RequestInit) => {
+      sent.push(new Headers(init?.headers).get('authorization'));
+      return new Response('{}', { status: 401 });
+    };
+    const authorized = createAuthorizedFetch(source, { origins: [ALLOWED], fetch: fakeFetch as typeof fetch });
+    await expect(authorized(`${ALLOWED}/v2/cards`, { signal: source.controller.signal })).rejects.toThrow();
+    expect(sent).toEqual(['Bearer SECRET-0']);
   });
 });

@@ -1,4 +1,4 @@
-import { AuthRejectedError, ConfigurationError, TokenManagerClosedError } from '../../src/errors';
+import { AuthRejectedError, AuthUnavailableError, ConfigurationError, TokenManagerClosedError } from '../../src/errors';
 import type { TokenManager } from '../../src/manager/token-manager';
 import { TokenManagerPool } from '../../src/pool/pool';
 import { MemoryTokenStore } from '../../src/stores/memory';
@@ -146,6 +146,25 @@ describe('TokenManagerPool', () => {
       expect(evicted).toEqual([]);
       jest.advanceTimersByTime(5_000 - 1);
       expect(pool.has(user(1))).toBe(true);
+      await pool.close();
+    });
+
+    it('keeps a session without an idle TTL while a caller waits, however often others use it meanwhile', async () => {
+      const { pool, providers } = makePool({ idleTtlMs: 5_000 }, { manual: true });
+      const waiting = pool.getAccessToken(user(1));
+      const manager = pool.get(user(1));
+      await flushUntil(() => providers.get(user(1))?.pendingCount === 1);
+      // Two more uses during the sign-in, each more than idleTtlMs after the one before: none starts an idle TTL.
+      jest.advanceTimersByTime(6_000);
+      const second = pool.getAccessToken(user(1));
+      jest.advanceTimersByTime(6_000);
+      const served = Promise.allSettled([waiting, second, pool.getAccessToken(user(1))]);
+      const held = pool.get(user(1));
+      providers.get(user(1))?.release();
+      const token = `${tokenPrefix(user(1))}access-1`;
+      expect(await served).toEqual(Array(3).fill({ status: 'fulfilled', value: token }));
+      expect(held).toBe(manager);
+      expect(providers.get(user(1))?.authenticateCount).toBe(1);
       await pool.close();
     });
 
@@ -435,18 +454,25 @@ describe('TokenManagerPool', () => {
       made.pool.close();
     });
 
-    it('keeps a session whose last refresh failed awake (its failure state matters)', async () => {
+    it('keeps awake a session whose Retry-After runs past its idle point (its failure state matters)', async () => {
       const { pool, providers } = makePool(window);
       await pool.getAccessToken(user(1));
       const provider = providers.get(user(1)) as FakeProvider;
-      provider.script.push(
-        ...Array.from({ length: 50 }, () => Object.assign(new Error('down'), { code: 'ERR_ALIX_AUTH_UNAVAILABLE' })),
-      );
+      const limited = {
+        operation: 'refresh' as const,
+        reason: 'http' as const,
+        status: 429,
+        retryAfterMs: minutes(10),
+      };
+      provider.script.push(new AuthUnavailableError(limited));
       jest.advanceTimersByTime(minutes(10));
       await flushUntil(() => pool.status().counts.failures >= 1);
-      jest.advanceTimersByTime(minutes(30));
+      // The next attempt, at 20 min, finds the session idle (unused since T0, its token gone at 15 min): the only
+      // way a failed session reaches its refresh point idle (retries end at the token's blocking margin).
+      jest.advanceTimersByTime(minutes(10));
       await Promise.resolve();
       expect(pool.status().sessions.resting).toBe(0);
+      expect(pool.get(user(1)).status().lastError).toMatchObject({ code: 'ERR_ALIX_AUTH_UNAVAILABLE' });
       pool.close();
     });
 

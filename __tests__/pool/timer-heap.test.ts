@@ -30,4 +30,27 @@ describe('TimerHeap', () => {
     expect(heap.size).toBe(0);
     expect(jest.getTimerCount()).toBe(0);
   });
+
+  it('cancels an entry scheduled at a point that is not finite', () => {
+    const heap = new TimerHeap(systemClock);
+    const fired: number[] = [];
+    const entry: HeapEntry = { at: 0, heapIndex: -1, fire: (now) => fired.push(now) };
+    for (const at of [Number.POSITIVE_INFINITY, Number.NaN, undefined]) {
+      heap.schedule(entry, T0 + 1_000);
+      heap.schedule(entry, at);
+      expect(heap.size).toBe(0);
+      expect(entry.heapIndex).toBe(-1);
+    }
+    jest.advanceTimersByTime(60_000);
+    expect(fired).toEqual([]);
+  });
+
+  it('clears its timer as soon as its last entry is removed', () => {
+    const heap = new TimerHeap(systemClock);
+    const entry: HeapEntry = { at: 0, heapIndex: -1, fire: () => undefined };
+    heap.schedule(entry, T0 + 60_000);
+    expect(jest.getTimerCount()).toBe(1);
+    heap.remove(entry);
+    expect(jest.getTimerCount()).toBe(0);
+  });
 });
