@@ -246,33 +246,21 @@ describe('alix-token CLI', () => {
       expect(readdirSync(out)).toEqual(['alix-partner-public.pem']);
     });
 
-    it('with --force, keeps the old private key when the public key cannot be replaced', async () => {
-      const out = path.join(alix.scratch, 'force-public-blocked');
+    it.each([
+      ['keeps the old private key when the public key', 'alix-partner-public.pem', 'alix-partner-private.pem'],
+      ['puts the old public key back when the private key', 'alix-partner-private.pem', 'alix-partner-public.pem'],
+    ])('with --force, %s cannot be replaced', async (_what, blocked, kept) => {
+      const out = path.join(alix.scratch, `force-${blocked}-blocked`);
       expect((await runAlixToken(['keygen', '--out', out])).code).toBe(0);
-      const oldPrivateKey = readFileSync(path.join(out, 'alix-partner-private.pem'), 'utf8');
-      rmSync(path.join(out, 'alix-partner-public.pem'));
-      mkdirSync(path.join(out, 'alix-partner-public.pem', 'in-the-way'), { recursive: true });
+      const oldKey = readFileSync(path.join(out, kept), 'utf8');
+      rmSync(path.join(out, blocked));
+      mkdirSync(path.join(out, blocked, 'in-the-way'), { recursive: true });
 
       const result = await runAlixToken(['keygen', '--out', out, '--force']);
 
       expect(result.code).toBe(2);
-      expect(result.stderr).toContain(`cannot write ${path.join(out, 'alix-partner-public.pem')}`);
-      expect(readFileSync(path.join(out, 'alix-partner-private.pem'), 'utf8')).toBe(oldPrivateKey);
-      expect(readdirSync(out).sort()).toEqual(['alix-partner-private.pem', 'alix-partner-public.pem']);
-    });
-
-    it('with --force, puts the old public key back when the private key cannot be replaced', async () => {
-      const out = path.join(alix.scratch, 'force-private-blocked');
-      expect((await runAlixToken(['keygen', '--out', out])).code).toBe(0);
-      const oldPublicKey = readFileSync(path.join(out, 'alix-partner-public.pem'), 'utf8');
-      rmSync(path.join(out, 'alix-partner-private.pem'));
-      mkdirSync(path.join(out, 'alix-partner-private.pem', 'in-the-way'), { recursive: true });
-
-      const result = await runAlixToken(['keygen', '--out', out, '--force']);
-
-      expect(result.code).toBe(2);
-      expect(result.stderr).toContain(`cannot write ${path.join(out, 'alix-partner-private.pem')}`);
-      expect(readFileSync(path.join(out, 'alix-partner-public.pem'), 'utf8')).toBe(oldPublicKey);
+      expect(result.stderr).toContain(`cannot write ${path.join(out, blocked)}`);
+      expect(readFileSync(path.join(out, kept), 'utf8')).toBe(oldKey);
       expect(readdirSync(out).sort()).toEqual(['alix-partner-private.pem', 'alix-partner-public.pem']);
     });
 

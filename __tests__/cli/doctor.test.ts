@@ -172,24 +172,14 @@ describe('alix-token doctor', () => {
       expect(report.exitCode).toBe(0);
     });
 
-    it('fails the lock check when a second SET NX is not refused', async () => {
-      const { report } = await doctor({
-        env: redisEnv(),
-        createRedisClient: async () => fakeRedis({ nxIgnored: true }),
-      });
+    it.each([
+      ['a second SET NX is not refused', { nxIgnored: true }, /a second SET NX took/],
+      ['the owner-checked DEL does not release the lock', { releaseIgnored: true }, /did not release the lock/],
+    ])('fails the lock check when %s', async (_what, fault, detail) => {
+      const { report } = await doctor({ env: redisEnv(), createRedisClient: async () => fakeRedis(fault) });
 
       expect(report).toMatchObject({ exitCode: 1, failed: ['redis lock'] });
-      expect(report.checks.find((check) => check.name === 'redis lock')?.detail).toMatch(/a second SET NX took/);
-    });
-
-    it('fails the lock check when the owner-checked DEL does not release the lock', async () => {
-      const { report } = await doctor({
-        env: redisEnv(),
-        createRedisClient: async () => fakeRedis({ releaseIgnored: true }),
-      });
-
-      expect(report).toMatchObject({ exitCode: 1, failed: ['redis lock'] });
-      expect(report.checks.find((check) => check.name === 'redis lock')?.detail).toMatch(/did not release the lock/);
+      expect(report.checks.find((check) => check.name === 'redis lock')?.detail).toMatch(detail);
     });
 
     it('fails the ping when Redis answers something other than PONG', async () => {
