@@ -8,12 +8,14 @@ import { EventEmitter, once } from 'node:events';
 import {
   cpSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
   watch,
   writeFileSync,
 } from 'node:fs';
@@ -21,6 +23,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import os from 'node:os';
 import { PassThrough } from 'node:stream';
 import path from 'node:path';
+import { PARTNER_KEY_FILES } from '../../src/cli/commands/keygen';
 import { printToken } from '../../src/cli/commands/token';
 import { exitOnClosedPipe } from '../../src/cli/io';
 import { TokenManager } from '../../src/manager/token-manager';
@@ -262,6 +265,39 @@ describe('alix-token CLI', () => {
       expect(result.stderr).toContain(`cannot write ${path.join(out, blocked)}`);
       expect(readFileSync(path.join(out, kept), 'utf8')).toBe(oldKey);
       expect(readdirSync(out).sort()).toEqual(['alix-partner-private.pem', 'alix-partner-public.pem']);
+    });
+
+    it('with --force, replaces the files symbolic links point at and keeps the links', async () => {
+      const [out, secrets] = [path.join(alix.scratch, 'force-links'), path.join(alix.scratch, 'force-links-secrets')];
+      expect((await runAlixToken(['keygen', '--out', secrets])).code).toBe(0);
+      const oldPrivateKey = readFileSync(path.join(secrets, 'alix-partner-private.pem'), 'utf8');
+      mkdirSync(out);
+      for (const name of PARTNER_KEY_FILES) symlinkSync(path.join(secrets, name), path.join(out, name));
+
+      const result = await runAlixToken(['keygen', '--out', out, '--force']);
+
+      expect(result.code).toBe(0);
+      expect(PARTNER_KEY_FILES.map((name) => lstatSync(path.join(out, name)).isSymbolicLink())).toEqual([true, true]);
+      expect(readFileSync(path.join(secrets, 'alix-partner-public.pem'), 'utf8')).toBe(result.stdout);
+      expect(readFileSync(path.join(secrets, 'alix-partner-private.pem'), 'utf8')).not.toBe(oldPrivateKey);
+      expect(statSync(path.join(secrets, 'alix-partner-private.pem')).mode & 0o777).toBe(0o600);
+      expect(readdirSync(secrets).sort()).toEqual(PARTNER_KEY_FILES);
+    });
+
+    it('with --force, restores the old public key behind its link if the private key cannot be replaced', async () => {
+      const [out, secrets] = [
+        path.join(alix.scratch, 'force-link-kept'),
+        path.join(alix.scratch, 'force-link-secrets'),
+      ];
+      expect((await runAlixToken(['keygen', '--out', secrets])).code).toBe(0);
+      const oldPublicKey = readFileSync(path.join(secrets, 'alix-partner-public.pem'), 'utf8');
+      mkdirSync(path.join(out, 'alix-partner-private.pem', 'in-the-way'), { recursive: true });
+      symlinkSync(path.join(secrets, 'alix-partner-public.pem'), path.join(out, 'alix-partner-public.pem'));
+
+      expect((await runAlixToken(['keygen', '--out', out, '--force'])).code).toBe(2);
+      expect(lstatSync(path.join(out, 'alix-partner-public.pem')).isSymbolicLink()).toBe(true);
+      expect(readFileSync(path.join(secrets, 'alix-partner-public.pem'), 'utf8')).toBe(oldPublicKey);
+      expect(readdirSync(secrets).sort()).toEqual(PARTNER_KEY_FILES);
     });
 
     it('with --force, replaces both keys with a new pair (the private key still 0600)', async () => {

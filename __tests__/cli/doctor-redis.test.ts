@@ -71,6 +71,7 @@ describeRedis('alix-token doctor against a real Redis (REDIS_URL)', () => {
     const publish = report.checks.find((check) => check.name === 'redis publish');
     expect(publish).toMatchObject({ status: 'warn', detail: expect.stringMatching(/NOPERM|no permissions/i) });
     expect(publish?.detail).toContain('+publish');
+    expect(publish?.detail).not.toContain('spublish');
     expect(publish?.detail).toContain('&{alix-token-manager:*');
     // Slower hand-overs, not an outage: the run still passes.
     expect(report).toMatchObject({ exitCode: 0, failed: [] });

@@ -165,6 +165,20 @@ describe('alix-token doctor', () => {
       expect(ended).toEqual(['quit']);
     });
 
+    it('probes with SPUBLISH on a Redis 7 cluster, where the store uses sharded pub/sub, and names it', async () => {
+      const cluster = { info: 'redis_version:7.0.15\r\nredis_mode:cluster\r\n' };
+      const publishRow = async (faults: RedisFaults) => {
+        const { report } = await doctor({ env: redisEnv(), createRedisClient: async () => fakeRedis(faults) });
+        return report.checks.find((check) => check.name === 'redis publish');
+      };
+
+      expect(await publishRow(cluster)).toMatchObject({ status: 'ok', detail: expect.stringMatching(/^SPUBLISH on /) });
+      expect(await publishRow({ ...cluster, spublishRefused: true })).toMatchObject({
+        status: 'warn',
+        detail: expect.stringMatching(/NOPERM.*allow \+spublish on &\{alix-token-manager:\*/),
+      });
+    });
+
     it('treats a blank REDIS_URL as unset', async () => {
       const { report } = await doctor({ env: { ...env, REDIS_URL: '  ' }, createRedisClient: async () => fakeRedis() });
 
@@ -241,6 +255,10 @@ interface RedisFaults {
   releaseIgnored?: boolean;
   /** The breaker's script finds its keys without their expiry (answers 0). */
   breakerExpiryLost?: boolean;
+  /** What `INFO server` answers (a standalone Redis 7's without it). */
+  info?: string;
+  /** The user may not SPUBLISH (PUBLISH is allowed). */
+  spublishRefused?: boolean;
 }
 
 /** An in-memory Redis with just the doctor's commands, a way to break each, and the calls that end the connection. */
@@ -264,6 +282,12 @@ function fakeRedis(faults: RedisFaults = {}, ended: string[] = []): DoctorRedisC
       return 1;
     },
     publish: async () => 0,
+    spublish: async () => {
+      if (faults.spublishRefused === true)
+        throw new Error("NOPERM User has no permissions to run the 'spublish' command");
+      return 0;
+    },
+    info: async () => faults.info ?? 'redis_version:7.2.4\r\nredis_mode:standalone\r\n',
     quit: async () => {
       ended.push('quit');
       return 'OK';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, mkdir, open, rename, rm } from 'node:fs/promises';
+import { copyFile, mkdir, open, realpath, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ConfigurationError, errorCodeOf } from '../../errors';
@@ -40,14 +40,17 @@ export async function writePartnerKeyPair(dir: string, overwrite: boolean, exist
  * Replaces both key files or neither: each is written to a temporary file beside it and renamed
  * into place, the public key first, from a copy of the old one put back if the private key's
  * rename fails. The copy is of the public key, so no spare copy of a secret is ever on disk.
+ * A key path that is a symbolic link (into a secrets mount, say) stays one: the file it points at is replaced.
  */
 async function replacePair(privateKeyPath: string, privatePem: string, publicKeyPath: string, publicPem: string) {
+  const target = (file: string) => realpath(file).catch(() => file);
+  const [privateTarget, publicTarget] = await Promise.all([target(privateKeyPath), target(publicKeyPath)]);
   const aside = (file: string, what: string) =>
     path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.${what}`);
   const [privateTemp, publicTemp, publicBackup] = [
-    aside(privateKeyPath, 'tmp'),
-    aside(publicKeyPath, 'tmp'),
-    aside(publicKeyPath, 'old'),
+    aside(privateTarget, 'tmp'),
+    aside(publicTarget, 'tmp'),
+    aside(publicTarget, 'old'),
   ];
   const cannot = (file: string) => (error: NodeJS.ErrnoException) => {
     throw new ConfigurationError(`cannot write ${file}: ${error.message}`);
@@ -59,9 +62,9 @@ async function replacePair(privateKeyPath: string, privatePem: string, publicKey
       () => true,
       (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? false : cannot(publicKeyPath)(error)),
     );
-    await rename(publicTemp, publicKeyPath).catch(cannot(publicKeyPath));
-    await rename(privateTemp, privateKeyPath).catch(async (error: NodeJS.ErrnoException) => {
-      await (backedUp ? rename(publicBackup, publicKeyPath) : rm(publicKeyPath, { force: true }));
+    await rename(publicTemp, publicTarget).catch(cannot(publicKeyPath));
+    await rename(privateTemp, privateTarget).catch(async (error: NodeJS.ErrnoException) => {
+      await (backedUp ? rename(publicBackup, publicTarget) : rm(publicTarget, { force: true }));
       cannot(privateKeyPath)(error);
     });
   } finally {

@@ -134,6 +134,7 @@ export interface DoctorRedisClient {
   set(key: string, value: string, px: 'PX', ms: number, nx: 'NX'): Promise<string | null>;
   eval(script: string, numKeys: number, ...args: string[]): Promise<unknown>;
   publish(channel: string, message: string): Promise<number>;
+  spublish(channel: string, message: string): Promise<unknown>;
   /** `INFO <section>`; optional: without it the pub/sub mode is not reported. */
   info?(section: string): Promise<string>;
   quit(): Promise<unknown>;
@@ -146,7 +147,7 @@ export type DoctorRedisFactory = (url: string) => Promise<DoctorRedisClient>;
 /** Runs one Redis command within {@link REDIS_STEP_TIMEOUT_MS}; `what` names it in the timeout's message. */
 type RedisStep = <T>(work: Promise<T>, what: string) => Promise<T>;
 
-/** Deadline of each Redis step (connect, PING, SET, EVAL, PUBLISH), in ms. */
+/** Deadline of each Redis step (connect, PING, SET, EVAL, [S]PUBLISH), in ms. */
 export const REDIS_STEP_TIMEOUT_MS = 5_000;
 
 /**
@@ -188,7 +189,7 @@ return left > 0 and 1 or 0
  * whether this Redis user may use the shared auth breaker's keys the way its scripts do. A
  * refused breaker is not an outage (the store admits every call), but the fleet then calls the
  * auth server unguarded during one: a warning, with the ACL fix. Likewise whether it may PUBLISH
- * the store's hand-over notifications.
+ * (SPUBLISH with sharded pub/sub) the store's hand-over notifications.
  */
 export async function checkRedis(url: string | undefined, createClient: DoctorRedisFactory): Promise<DoctorCheck[]> {
   if (url === undefined) return [row('redis', 'skipped', 'REDIS_URL is not set')];
@@ -211,12 +212,13 @@ export async function checkRedis(url: string | undefined, createClient: DoctorRe
     return withTimeout(work, systemClock, REDIS_STEP_TIMEOUT_MS, () => new Error(late));
   };
   const checks: DoctorCheck[] = [];
+  let info: string | undefined | null = null;
   try {
     const startedAt = monotonicNow();
     await step(client.connect(), 'connect');
     const reply = await step(client.ping(), 'PING');
     const pingMs = Math.round(monotonicNow() - startedAt);
-    const info = client.info === undefined ? null : await step(client.info('server'), 'INFO').catch(() => undefined);
+    info = client.info === undefined ? null : await step(client.info('server'), 'INFO').catch(() => undefined);
     const detail = `${where} answered ${reply} (connect + PING ${pingMs} ms)${info === null ? '' : pubSubDetail(info)}`;
     checks.push(row('redis ping', reply === 'PONG' ? 'ok' : 'failed', detail, { durationMs: pingMs }));
   } catch (error) {
@@ -239,7 +241,7 @@ export async function checkRedis(url: string | undefined, createClient: DoctorRe
       `PEXPIRE and PTTL on ~{${DOCTOR_BREAKER_KEY_PREFIX}:* (see docs/scaling.md)`;
     checks.push(row('redis breaker', 'warn', `${where}: ${messageOf(error)}. ${fix}`));
   }
-  checks.push(await publishCheck(client, step, where));
+  checks.push(await publishCheck(client, step, where, typeof info === 'string' ? publishCommand(info) : 'PUBLISH'));
   await step(client.quit(), 'QUIT').catch(() => client.disconnect());
   return checks;
 }
@@ -270,20 +272,28 @@ async function lockCheck(client: DoctorRedisClient, step: RedisStep, where: stri
 }
 
 /**
- * Whether this Redis user may PUBLISH, as the store's write and release scripts do to hand a
- * new session over. A refused PUBLISH fails no write (the store logs `store-publish-failed` and
+ * Whether this Redis user may `command` (the one the store's write and release scripts use to hand a
+ * new session over). A refused one fails no write (the store logs `store-publish-failed` and
  * waiters poll), so it is a warning: slower hand-overs, with the ACL rule that restores them.
  */
-async function publishCheck(client: DoctorRedisClient, step: RedisStep, where: string): Promise<DoctorCheck> {
+async function publishCheck(
+  client: DoctorRedisClient,
+  step: RedisStep,
+  where: string,
+  command: 'SPUBLISH' | 'PUBLISH',
+): Promise<DoctorCheck> {
   const name = 'redis publish';
   const channel = `${DOCTOR_CHANNEL_PREFIX}${randomUUID()}}:published`;
   try {
-    await step(client.publish(channel, 'doctor'), 'PUBLISH');
-    return row(name, 'ok', `PUBLISH on ${DOCTOR_CHANNEL_PREFIX}…}:published (the store's hand-over notifications)`);
+    await step(
+      command === 'SPUBLISH' ? client.spublish(channel, 'doctor') : client.publish(channel, 'doctor'),
+      command,
+    );
+    return row(name, 'ok', `${command} on ${DOCTOR_CHANNEL_PREFIX}…}:published (the store's hand-over notifications)`);
   } catch (error) {
     const fix =
       'Hand-overs will be slower (waiters poll every pollIntervalMs instead of hearing each new session): ' +
-      'allow +publish (+spublish on a Redis 7 cluster) on &{alix-token-manager:* (see docs/scaling.md)';
+      `allow +${command.toLowerCase()} on &{alix-token-manager:* (see docs/scaling.md)`;
     return row(name, 'warn', `${where}: ${messageOf(error)}. ${fix}`);
   }
 }
@@ -294,10 +304,15 @@ async function publishCheck(client: DoctorRedisClient, step: RedisStep, where: s
  */
 export function pubSubDetail(info: string | undefined): string {
   if (info === undefined) return '; pub/sub mode unknown (INFO refused)';
-  const major = Number(/redis_version:(\d+)/.exec(info)?.[1] ?? '0');
+  if (publishCommand(info) === 'SPUBLISH') return '; pub/sub: sharded (SPUBLISH/SSUBSCRIBE, Redis Cluster ≥ 7)';
   const cluster = /redis_mode:cluster/.test(info);
-  if (cluster && major >= 7) return '; pub/sub: sharded (SPUBLISH/SSUBSCRIBE, Redis Cluster ≥ 7)';
   return `; pub/sub: classic (PUBLISH/SUBSCRIBE${cluster ? ', a cluster before Redis 7' : ''})`;
+}
+
+/** The command a `RedisTokenStore` on the server that answered `INFO server` with `info` publishes with. */
+function publishCommand(info: string): 'SPUBLISH' | 'PUBLISH' {
+  const major = Number(/redis_version:(\d+)/.exec(info)?.[1] ?? '0');
+  return /redis_mode:cluster/.test(info) && major >= 7 ? 'SPUBLISH' : 'PUBLISH';
 }
 
 /** An error's message (this library's hold no secrets; a Redis or network error's names no secret), with its code. */
