@@ -112,15 +112,24 @@ describe('attachTokenManager(): no bearer for a url the transport sends elsewher
 });
 
 describe('attachTokenManager(): a re-sent response config with a pool of many sessions', () => {
-  /** Sends a request for `user-0`, then one for each of `others` other sessions, then re-sends the first elsewhere. */
-  async function resendAfter(others: number): Promise<{ url: string; auth: string | null } | undefined> {
+  /**
+   * Sends a request for `user-0`, then one for each of `others` other sessions (with `user-0` sending again after the
+   * `againAfter`-th of them, if given), then re-sends the first elsewhere.
+   */
+  async function resendAfter(
+    others: number,
+    againAfter?: number,
+  ): Promise<{ url: string; auth: string | null } | undefined> {
     const sent: Array<{ url: string; auth: string | null }> = [];
     const api = axios.create({ baseURL: ALLOWED, adapter: capturing(sent) });
     const sessions = new Map<string, FakeTokenSource>();
     const pool = { get: (key: string) => sessions.get(key) ?? sessions.set(key, new FakeTokenSource(key)).get(key)! };
     const detach = attachTokenManager(api, pool);
     const first = await api.get('/cards', { alixSession: 'user-0' });
-    for (let user = 1; user <= others; user += 1) await api.get('/cards', { alixSession: `user-${user}` });
+    for (let user = 1; user <= others; user += 1) {
+      await api.get('/cards', { alixSession: `user-${user}` });
+      if (user === againAfter) await api.get('/cards', { alixSession: 'user-0' });
+    }
     await api.request({ ...first.config, url: 'https://evil.example/steal' });
     detach();
     return sent.at(-1);
@@ -137,6 +146,12 @@ describe('attachTokenManager(): a re-sent response config with a pool of many se
   it('forgets the least recently sent bearer past 10,000, so its memory does not grow with the sessions', async () => {
     // The re-sent config keeps a bearer no longer known as ours: it is the user's header from then on.
     expect(await resendAfter(10_000)).toEqual({ url: 'https://evil.example/steal', auth: 'Bearer user-0-0' });
+  });
+
+  it('keeps a bearer sent again among the newest: a session in use is not forgotten past 10,000 others', async () => {
+    // Forgotten by order of last use, not of first send: user-0's bearer, sent again after 5,000 others, is
+    // younger than the 5,000 sent before that.
+    expect(await resendAfter(10_000, 5_000)).toEqual({ url: 'https://evil.example/steal', auth: null });
   });
 });
 

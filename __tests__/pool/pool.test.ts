@@ -316,6 +316,43 @@ describe('TokenManagerPool', () => {
       pool.close();
     });
 
+    it('keeps a failed session over the cap for acquireTimeoutMs and a renewal interval after its use', async () => {
+      const { pool, providers } = makePool({ maxSessions: 1, acquireTimeoutMs: 5_000 });
+      pool.get(user(1));
+      providers.get(user(1))?.script.push(new AuthRejectedError({ operation: 'authenticate', status: 400 }));
+      await expect(pool.getAccessToken(user(1))).rejects.toBeInstanceOf(AuthRejectedError);
+      // A use within a renewal interval renews nothing, and its caller may wait acquireTimeoutMs from then.
+      jest.advanceTimersByTime(999);
+      pool.get(user(1));
+      jest.advanceTimersByTime(5_000);
+      pool.get(user(2));
+      expect([pool.has(user(1)), pool.has(user(2))]).toEqual([true, true]);
+      // From a renewal interval past acquireTimeoutMs, no caller can be waiting: the next session replaces it.
+      pool.delete(user(2));
+      jest.advanceTimersByTime(1);
+      pool.get(user(3));
+      expect([pool.has(user(1)), pool.has(user(3))]).toEqual([false, true]);
+      pool.close();
+    });
+
+    it('moves a session under a wait to the recent end in a sweep: the next one evicts the idle one', async () => {
+      const { pool, providers } = makePool({ maxSessions: 2, idleTtlMs: 5_000 });
+      pool.get(user(1));
+      (providers.get(user(1)) as FakeProvider).options.manual = true;
+      const waiting = pool.getAccessToken(user(1));
+      await flushUntil(() => providers.get(user(1))?.pendingCount === 1);
+      jest.advanceTimersByTime(3_000);
+      await pool.getAccessToken(user(2));
+      // The sweep (idleTtlMs after user 1 was created) finds user 1 under its wait and user 2 live.
+      jest.advanceTimersByTime(2_001);
+      expect([pool.has(user(1)), pool.has(user(2))]).toEqual([true, true]);
+      pool.get(user(3));
+      expect([pool.has(user(1)), pool.has(user(2)), pool.has(user(3))]).toEqual([true, false, true]);
+      providers.get(user(1))?.release();
+      await expect(waiting).resolves.toBe(`${tokenPrefix(user(1))}access-1`);
+      pool.close();
+    });
+
     it('forgets a session closed by hand, so the next use builds a new one', async () => {
       const { pool } = makePool();
       const manager = pool.get(user(1));

@@ -7,6 +7,8 @@ import {
   generatePartnerKeyPairSync,
   startAlixSandbox,
   type AlixSandbox,
+  type SandboxAuthCallEvent,
+  type SandboxReply,
 } from '../../src/sandbox';
 
 const keys = generatePartnerKeyPairSync();
@@ -136,6 +138,46 @@ describe('startAlixSandbox()', () => {
   });
 });
 
+/** Lets the event loop turn until `done()` holds (a request reaching the sandbox takes a few turns). */
+async function turnUntil(done: () => boolean, what: string): Promise<void> {
+  for (let turn = 0; !done(); turn += 1) {
+    if (turn === 10_000) throw new Error(`never: ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+describe('a client that disconnects', () => {
+  it('ends the wait on a delay fault: the call is dropped unprocessed (no token, no auth call reported)', async () => {
+    const core = new AlixSandboxCore({ privateKeyPem: keys.privateKeyPem });
+    const sandbox = await startAlixSandbox({ core });
+    running.push(sandbox);
+    const reported: SandboxAuthCallEvent[] = [];
+    core.onAuthCall((event) => reported.push(event));
+    // The server's answers, as the core gives them: the test waits on them, not on time.
+    const replies: Array<Promise<SandboxReply>> = [];
+    const handle = core.handle.bind(core);
+    core.handle = (request, signal) => {
+      const reply = handle(request, signal);
+      replies.push(reply);
+      return reply;
+    };
+    sandbox.injectFaults(1, { type: 'delay', ms: 60_000 });
+    const req = httpRequest(`${sandbox.url}/api/v2/auth/access-token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+    });
+    req.on('error', () => undefined);
+    req.end(JSON.stringify(signInBody(sandbox)));
+    await turnUntil(() => replies.length === 1 && sandbox.pendingFaults() === 0, 'the call reached the delay fault');
+
+    req.destroy();
+
+    expect(await replies[0]).toEqual({ reset: true });
+    expect(reported).toEqual([]);
+    expect(sandbox.counters()).toMatchObject({ authenticate: 1, authFailures: 0 });
+  });
+});
+
 describe('AlixSandbox.close()', () => {
   it('closes idle keep-alive connections and is idempotent', async () => {
     const sandbox = await begin();
@@ -160,11 +202,8 @@ describe('AlixSandbox.close()', () => {
       req.on('error', (error) => resolve(error.message));
       req.end(JSON.stringify(signInBody(sandbox)));
     });
-    // The request waits on the delay once it has taken the fault: let the event loop turn until then.
-    for (let turn = 0; sandbox.pendingFaults() > 0; turn += 1) {
-      if (turn === 10_000) throw new Error('the request never reached the delay fault');
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    // The request waits on the delay once it has taken the fault.
+    await turnUntil(() => sandbox.pendingFaults() === 0, 'the request reached the delay fault');
     const startedAt = performance.now();
     await sandbox.close();
     expect(await pending).toMatch(/socket hang up|ECONNRESET/);
