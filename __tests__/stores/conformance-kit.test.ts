@@ -4,14 +4,19 @@ import NodeCache from 'node-cache';
 import { describeTokenStoreConformance } from '../../src/sandbox/index';
 import type { TokenStoreConformanceOptions } from '../../src/sandbox/index';
 import { MemoryTokenStore } from '../../src/stores/memory';
-import type { RefreshLockResult, StoredSession, TokenStore } from '../../src/stores/types';
+import { LocalAuthBreaker } from '../../src/stores/memory-breaker';
+import type { AuthBreaker, BreakerCall, RefreshLockResult, StoredSession, TokenStore } from '../../src/stores/types';
 
 type Check = { name: string; run: () => Promise<void> };
 
-/** The kit's checks declared through a runner of our own (as node:test's or vitest's would be), run one by one. */
+/**
+ * The kit's checks declared through a runner of our own (as node:test's or vitest's would be), run one by one: the
+ * names of those that failed (`withReason`: each followed by its assertion's message).
+ */
 async function failedChecks(
   createStore: () => TokenStore,
   options: TokenStoreConformanceOptions = {},
+  withReason = false,
 ): Promise<string[]> {
   const checks: Check[] = [];
   const names: string[] = [];
@@ -25,7 +30,9 @@ async function failedChecks(
   };
   describeTokenStoreConformance('store', createStore, { ...options, describe, it });
   const failed: string[] = [];
-  for (const check of checks) await check.run().catch(() => failed.push(check.name));
+  // The message's first line: node:assert may append the values compared.
+  const reason = (error: unknown): string => (withReason ? `: ${(error as Error).message.split('\n')[0]}` : '');
+  for (const check of checks) await check.run().catch((error: unknown) => failed.push(check.name + reason(error)));
   return failed;
 }
 
@@ -74,6 +81,9 @@ function versionedStores(restart: boolean): () => TokenStore {
     };
   };
 }
+
+/** A breaker open period short enough for the kit's breaker checks, which wait for one probe. */
+const SHORT_OPEN = { openMs: 50 };
 
 /** A "lock" every caller gets at once. */
 const EVERYONE_HOLDS = async (): Promise<RefreshLockResult> => ({
@@ -138,7 +148,7 @@ describe('describeTokenStoreConformance()', () => {
       read: async (key: string) => JSON.stringify(cache.get(key)),
       write: async (key: string, value: string) => void cache.set(key, JSON.parse(value) as unknown),
     };
-    expect(await failedChecks(() => new MemoryTokenStore({ cache }), { encryption })).toEqual([
+    expect(await failedChecks(() => new MemoryTokenStore({ cache, breaker: SHORT_OPEN }), { encryption })).toEqual([
       'encryption at rest › keeps no token, nor any 8-character run of one, in the stored value',
       'encryption at rest › does not serve a value moved under another session key',
       'encryption at rest › does not serve a value with one character changed',
@@ -154,11 +164,12 @@ describe('describeTokenStoreConformance()', () => {
     };
     const keys = { keys: { k1: randomBytes(32) }, current: 'k1' };
     const migrating = (): MemoryTokenStore =>
-      new MemoryTokenStore({ cache, encryption: { ...keys, readPlaintext: true } });
+      new MemoryTokenStore({ cache, breaker: SHORT_OPEN, encryption: { ...keys, readPlaintext: true } });
     expect(await failedChecks(migrating, { encryption })).toEqual([
       'encryption at rest › does not serve a plaintext session planted under its key',
     ]);
-    expect(await failedChecks(() => new MemoryTokenStore({ cache, encryption: keys }), { encryption })).toEqual([]);
+    const encrypting = (): MemoryTokenStore => new MemoryTokenStore({ cache, breaker: SHORT_OPEN, encryption: keys });
+    expect(await failedChecks(encrypting, { encryption })).toEqual([]);
   });
 });
 
@@ -287,6 +298,61 @@ describe('describeTokenStoreConformance(): replicas that read and watch', () => 
   it('fails a store whose watch() goes on calling back once stopped', async () => {
     expect(await failedChecks(watchedMemoryStores(false, true))).toEqual([
       'get() and set() › stops calling back once its watch() is stopped',
+    ]);
+  });
+});
+
+/** MemoryTokenStores whose breaker is a LocalAuthBreaker (open 50 ms) that takes each call for `as(call)`. */
+function breakerStores(as: (call: BreakerCall) => BreakerCall = (call) => call): () => TokenStore {
+  return memoryStores(() => {
+    const breaker = new LocalAuthBreaker(SHORT_OPEN);
+    return {
+      breaker: {
+        admit: (call) => breaker.admit(as(call)),
+        record: (call, outcome, retryAfterMs) => breaker.record(as(call), outcome, retryAfterMs),
+        snapshot: (call) => breaker.snapshot(as(call)),
+      },
+    };
+  });
+}
+
+describe('describeTokenStoreConformance() on broken breakers', () => {
+  const sameScope =
+    "breaker › never refuses another session of the scope for one session's failures: " +
+    "one session's failures refused another session of its scope";
+  const otherScope =
+    'breaker › never refuses a call of another scope for failures in one: ' +
+    "one scope's failures refused a call of another scope";
+
+  it('passes a breaker with a circuit per session and per scope', async () => {
+    expect(await failedChecks(breakerStores())).toEqual([]);
+  });
+
+  it('fails a breaker with one circuit for every call', async () => {
+    const shared = breakerStores(() => ({ scope: 'every', session: 'every' }));
+    expect(await failedChecks(shared, {}, true)).toEqual([sameScope, otherScope]);
+  });
+
+  it('fails a breaker with one circuit per scope only', async () => {
+    const perScope = breakerStores(({ scope }) => ({ scope, session: 'every' }));
+    expect(await failedChecks(perScope, {}, true)).toEqual([sameScope]);
+  });
+
+  it('fails a breaker that never opens', async () => {
+    const neverOpens: AuthBreaker = {
+      admit: async () => ({ allowed: true, probe: false }),
+      record: async () => undefined,
+      snapshot: () => ({ state: 'closed', failures: 0, openUntil: null, level: null }),
+    };
+    expect(
+      await failedChecks(
+        memoryStores(() => ({ breaker: neverOpens })),
+        {},
+        true,
+      ),
+    ).toEqual([
+      "breaker › opens a session's circuit within 20 failures, as snapshot() shows: " +
+        "20 transient failures did not open the session's circuit",
     ]);
   });
 });

@@ -25,7 +25,8 @@ it('passes under node:test, with its describe and it passed in', () => {
         // The kit's stores share one backend, as two managers' stores share one cache.
         'const cache = new NodeCache({ useClones: false, checkperiod: 0 });',
         'cache.setMaxListeners(100);',
-        "describeTokenStoreConformance('MemoryTokenStore', () => new MemoryTokenStore({ cache }), { describe, it });",
+        'const create = () => new MemoryTokenStore({ cache, breaker: { openMs: 100 } });',
+        "describeTokenStoreConformance('MemoryTokenStore', create, { describe, it });",
       ].join('\n'),
     );
     const run = spawnSync(process.execPath, ['--test', file], { encoding: 'utf8', timeout: 60_000 });

@@ -11,10 +11,11 @@ describeRedisCluster('RedisTokenStore conformance (Redis Cluster, 3 masters)', (
   /** One connection for the kit's raw reads and writes. */
   const rawClient = (): Promise<Cluster> => (raw ??= cluster.connect());
   const timings = { lockTtlMs: 300, lockWaitMs: 3_000, pollIntervalMs: 50, commandTimeoutMs: 1_000 };
+  const breaker = { openMs: 200 };
 
   describeTokenStoreConformance(
     'RedisTokenStore on a cluster, with encryption',
-    async () => new RedisTokenStore({ ...timings, encryption, client: await cluster.connect() }),
+    async () => new RedisTokenStore({ ...timings, breaker, encryption, client: await cluster.connect() }),
     {
       fencing: true,
       lock: { lockTtlMs: 300, handOverMs: 1_500 },

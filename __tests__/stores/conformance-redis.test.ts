@@ -5,12 +5,13 @@ import { RedisTokenStore } from '../../src/redis';
 import { describeTokenStoreConformance } from '../../src/sandbox/index';
 import { describeRedis, useRedisServer } from '../helpers/redis-server';
 
-/** Short lock lifetimes, so the lock checks finish well within jest's 5 s per test. */
+/** Short lock lifetimes and open periods, so the lock and breaker checks finish well within jest's 5 s per test. */
 const TIMINGS: Partial<RedisTokenStoreOptions> = {
   lockTtlMs: 300,
   lockWaitMs: 3_000,
   pollIntervalMs: 50,
   commandTimeoutMs: 500,
+  breaker: { openMs: 200 },
 };
 const LOCK = { lockTtlMs: 300, handOverMs: 1_500 };
 

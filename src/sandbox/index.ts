@@ -23,4 +23,4 @@ export type { SandboxReply } from './types';
 export { describeTokenStoreConformance } from '../testing/store-conformance';
 export type { TokenStoreConformanceOptions, ConformanceLockOptions } from '../testing/store-conformance';
 export type { ConformanceRawAccess, ConformanceDescribe, ConformanceIt } from '../testing/store-conformance';
-export type { CreateTokenStore } from '../testing/store-conformance';
+export type { CreateTokenStore, ConformanceBreakerOptions } from '../testing/store-conformance';

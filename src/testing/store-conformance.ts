@@ -1,14 +1,22 @@
 /**
  * `describeTokenStoreConformance()`: the contract a token store must keep for the manager
  * (round trip with identity, newest-wins fencing, the refresh lock and its hand-over, close,
- * encryption at rest), as tests for any runner that has `describe` and `it`. Assertions use
- * `node:assert`, so it needs no test framework of ours.
+ * encryption at rest, the auth breaker's scopes), as tests for any runner that has `describe`
+ * and `it`. Assertions use `node:assert`, so it needs no test framework of ours.
  */
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pickTokenSet } from '../stores/redis-scripts';
-import type { RefreshLockResult, StoredSession, TokenStore } from '../stores/types';
+import type {
+  AuthBreaker,
+  BreakerAdmission,
+  BreakerCall,
+  BreakerStatus,
+  RefreshLockResult,
+  StoredSession,
+  TokenStore,
+} from '../stores/types';
 
 /** A test runner's `describe`: jest's, vitest's, or `node:test`'s. */
 export type ConformanceDescribe = (name: string, body: () => void) => unknown;
@@ -55,6 +63,8 @@ export interface TokenStoreConformanceOptions {
    * @default undefined (the encryption checks are skipped)
    */
   encryption?: ConformanceRawAccess;
+  /** How the kit checks the store's `breaker`, which it does whenever the store has one. */
+  breaker?: ConformanceBreakerOptions;
   /**
    * Closes a store made by `createStore` after each test (and, in the lock checks, plays a
    * holder that died).
@@ -73,6 +83,16 @@ export interface ConformanceLockOptions {
    * @default 2_000
    */
   handOverMs?: number;
+}
+
+/** How the kit exercises a store's auth breaker. */
+export interface ConformanceBreakerOptions {
+  /**
+   * The most the breaker may keep a session's circuit open after its failures (its `openMs`), in ms: the kit
+   * waits for the probe once. Give the store's breaker a short `openMs` in the test.
+   * @default 2_000
+   */
+  openMs?: number;
 }
 
 /** Reads and writes the backend's raw value for a session key, bypassing the store. */
@@ -133,6 +153,7 @@ export function describeTokenStoreConformance(
     if (fencing === true) describe('fencing', () => fencingChecks(test));
     if (lock) describe('acquireRefreshLock()', () => lockChecks(test, lock));
     if (encryption !== undefined) describe('encryption at rest', () => encryptionChecks(test, encryption));
+    describe('breaker', () => breakerChecks(test, options.breaker));
   });
 }
 
@@ -500,6 +521,88 @@ function encryptionChecks(test: Test, raw: ConformanceRawAccess): void {
     await raw.write(key, JSON.stringify({ ...envelope, identity: planted.identity, tokens: planted.tokens }));
     await refused(await make(), key);
   });
+}
+
+/** A session's own circuit must open within this many of its transient failures (the bundled breakers': 5). */
+const BREAKER_FAILURES = 20;
+
+/** Checks that hold for any breaker keeping a circuit per session and per scope; a store without one passes them. */
+function breakerChecks(test: Test, { openMs = 2_000 }: ConformanceBreakerOptions = {}): void {
+  const breakerTest = (title: string, check: (breaker: AuthBreaker) => Promise<void>): void =>
+    test(title, async (make) => {
+      const { breaker } = await make();
+      if (breaker !== undefined) await check(breaker);
+    });
+  const call = (scope = conformanceKey('scope')): BreakerCall => ({ scope, session: conformanceKey('session') });
+  /** Fails `call` (each attempt admitted first, as a manager asks) until refused, or BREAKER_FAILURES times. */
+  const trip = async (breaker: AuthBreaker, failing: BreakerCall): Promise<BreakerAdmission> => {
+    for (let failures = 0; ; failures += 1) {
+      const admission = await breaker.admit(failing);
+      if (!admission.allowed || failures === BREAKER_FAILURES) return admission;
+      await breaker.record(failing, 'transient-failure');
+    }
+  };
+  /** The admission of `open`'s probe: waits as long as the breaker asks, within `openMs`. */
+  const probe = async (breaker: AuthBreaker, open: BreakerCall): Promise<BreakerAdmission> => {
+    const deadline = Date.now() + openMs;
+    let admission = await breaker.admit(open);
+    while (!admission.allowed && Date.now() + admission.retryAfterMs <= deadline) {
+      await delay(admission.retryAfterMs);
+      admission = await breaker.admit(open);
+    }
+    return admission;
+  };
+
+  breakerTest(`opens a session's circuit within ${BREAKER_FAILURES} failures, as snapshot() shows`, async (b) => {
+    const failing = call();
+    assertStatus(b.snapshot(failing), 'closed');
+    const refused = await trip(b, failing);
+    assert.equal(refused.allowed, false, `${BREAKER_FAILURES} transient failures did not open the session's circuit`);
+    assert.ok(refused.retryAfterMs > 0, 'a refusal must say how long to wait (retryAfterMs > 0)');
+    assertStatus(b.snapshot(failing), 'open');
+  });
+
+  breakerTest("closes a session's circuit when its probe succeeds", async (b) => {
+    const failing = call();
+    if ((await trip(b, failing)).allowed) return; // the check above reports a breaker that never opens
+    assert.deepEqual(
+      await probe(b, failing),
+      { allowed: true, probe: true },
+      `no probe ({ allowed: true, probe: true }) within options.breaker.openMs, ${openMs} ms`,
+    );
+    await b.record(failing, 'success');
+    assert.deepEqual(await b.admit(failing), { allowed: true, probe: false }, 'a success did not close the circuit');
+    assertStatus(b.snapshot(failing), 'closed');
+  });
+
+  breakerTest("never refuses another session of the scope for one session's failures", async (b) => {
+    const failing = call();
+    // Its probes fail too: one account that keeps failing is still one user.
+    if ((await trip(b, failing)).allowed || (await probe(b, failing)).allowed) {
+      await b.record(failing, 'transient-failure');
+    }
+    const refused = "one session's failures refused another session of its scope";
+    assert.equal((await b.admit(call(failing.scope))).allowed, true, refused);
+  });
+
+  breakerTest('never refuses a call of another scope for failures in one', async (b) => {
+    const scope = conformanceKey('scope');
+    // An outage of one partner's auth server (every session failing) may open its scope, never another's.
+    for (let n = 0; n < BREAKER_FAILURES; n += 1) await trip(b, call(scope));
+    assert.equal((await b.admit(call())).allowed, true, "one scope's failures refused a call of another scope");
+  });
+}
+
+/** Asserts a {@link BreakerStatus}'s shape (its fields agree with each other) and its `state`. */
+function assertStatus(status: BreakerStatus, state: BreakerStatus['state']): void {
+  assert.equal(status.state, state, `snapshot() reads ${status.state} where the circuit is ${state}`);
+  assert.ok(Number.isInteger(status.failures) && status.failures >= 0, 'snapshot().failures is not a count');
+  assert.equal(status.openUntil !== null, state === 'open', 'snapshot().openUntil must be set only while open');
+  assert.ok(status.openUntil === null || Number.isFinite(status.openUntil), 'snapshot().openUntil is not a time');
+  const levels: Array<BreakerStatus['level']> = state === 'closed' ? [null] : ['session', 'scope'];
+  assert.ok(levels.includes(status.level), `snapshot().level is ${String(status.level)} where the circuit is ${state}`);
+  const unavailable = status.unavailable === undefined || typeof status.unavailable === 'string';
+  assert.ok(unavailable, 'snapshot().unavailable must be a reason (a string) or absent');
 }
 
 /** A fresh key for one check, so checks never see each other's sessions. */
