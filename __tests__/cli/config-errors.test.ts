@@ -46,15 +46,15 @@ describe('hostAndPort (messages about REDIS_URL and ALIX_BASE_URL)', () => {
 
 describe('parseNumberFlag (--port, --timeout, --access-ttl, the demo flags)', () => {
   it('accepts both bounds of the range', () => {
-    expect(parseNumberFlag('0', '--port', { integer: true, min: 0, max: 65_535 })).toBe(0);
-    expect(parseNumberFlag('65535', '--port', { integer: true, min: 0, max: 65_535 })).toBe(65_535);
+    expect(parseNumberFlag('0', '--port', { min: 0, max: 65_535 })).toBe(0);
+    expect(parseNumberFlag('65535', '--port', { min: 0, max: 65_535 })).toBe(65_535);
   });
 
   it('refuses a fraction where a whole number is needed, naming the flag', () => {
-    expect(() => parseNumberFlag('1.5', '--timeout', { integer: true, min: 1 })).toThrow(
+    expect(() => parseNumberFlag('1.5', '--timeout', { min: 1 })).toThrow(
       '--timeout must be a whole number ≥ 1, got "1.5"',
     );
-    expect(parseNumberFlag('1.5', '--duration', { min: 1 })).toBe(1.5);
+    expect(parseNumberFlag('1.5', '--duration', { fractions: true, min: 1 })).toBe(1.5);
   });
 });
 

@@ -1,6 +1,6 @@
 import { AuthRejectedError, TokenManagerClosedError } from '../../src/errors';
 import { flushUntil } from '../helpers/fake-provider';
-import { makeManager, useFakeClock } from '../helpers/manager';
+import { lifecycleOf, makeManager, useFakeClock } from '../helpers/manager';
 
 describe('TokenManager close({ drainMs })', () => {
   beforeEach(() => useFakeClock());
@@ -28,5 +28,21 @@ describe('TokenManager close({ drainMs })', () => {
     await expect(closed).resolves.toBeUndefined();
     expect(manager.status().state).toBe('closed');
     await expect(caller).rejects.toBeInstanceOf(TokenManagerClosedError);
+  });
+
+  it('starts no second run when a listener of the drained run reports its token: close() follows', async () => {
+    const { manager, provider } = makeManager({}, { manual: true });
+    const events = lifecycleOf(manager);
+    const results: string[] = [];
+    manager.on('refreshed', () => results.push(manager.invalidate()));
+    const caller = manager.getAccessToken();
+    await flushUntil(() => provider.pendingCount === 1);
+    const closed = manager.close({ drainMs: 5_000 });
+    provider.release();
+    await expect(caller).resolves.toEqual(expect.any(String));
+    await expect(closed).resolves.toBeUndefined();
+    expect(results).toEqual(['refreshing']);
+    expect(events.filter((event) => event.type === 'refresh-started')).toHaveLength(1);
+    expect(provider.calls).toHaveLength(1);
   });
 });

@@ -289,8 +289,7 @@ function namesKey(adapter: unknown): string | undefined {
  */
 export function createRedirectGuard(origins: OriginSet): (existing: BeforeRedirect | undefined) => BeforeRedirect {
   const guards = new WeakSet<BeforeRedirect>();
-  return (existing) => {
-    if (existing !== undefined && guards.has(existing)) return existing;
+  const wrap = (existing: BeforeRedirect | undefined): BeforeRedirect => {
     const guard: BeforeRedirect = (options, ...details) => {
       if (!isAllowedUrl(origins, typeof options.href === 'string' ? options.href : undefined)) {
         const headers = (options.headers ?? {}) as Record<string, unknown>;
@@ -301,4 +300,7 @@ export function createRedirectGuard(origins: OriginSet): (existing: BeforeRedire
     guards.add(guard);
     return guard;
   };
+  // Most requests have no hook of their own: they share one guard, made once (nothing allocated per request).
+  const alone = wrap(undefined);
+  return (existing) => (existing === undefined ? alone : guards.has(existing) ? existing : wrap(existing));
 }

@@ -7,9 +7,9 @@ export interface CliIo {
   /** ALIX_* variables and REDIS_URL. @default process.env */
   env: NodeJS.ProcessEnv;
   /** Tokens, reports and the demo. @default process.stdout */
-  stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
   /** Errors, warnings and progress. @default process.stderr */
-  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
   /** Emits SIGINT, SIGTERM and SIGHUP, on which `alix-token sandbox` stops. @default process */
   signals: Pick<NodeJS.EventEmitter, 'once' | 'off'>;
 }
@@ -47,8 +47,8 @@ export function exitOnClosedPipe(stream: NodeJS.WritableStream, exit: (code: num
   });
 }
 
-/** What a numeric flag accepts. */
-export type NumberRule = { integer?: boolean; min: number; max?: number };
+/** What a numeric flag accepts: a whole number unless `fractions` says otherwise. */
+export type NumberRule = { fractions?: boolean; min: number; max?: number };
 
 /** A numeric option: its flags, its help line, what it accepts, and its default. */
 export type NumberOption = [flags: string, description: string, rule: NumberRule, defaultValue?: number];
@@ -67,12 +67,12 @@ export function addNumberOptions(command: Command, options: NumberOption[]): Com
 }
 
 /** The number a flag's value holds, or a ConfigurationError naming the flag. */
-export function parseNumberFlag(value: string, flag: string, { integer = false, min, max }: NumberRule): number {
+export function parseNumberFlag(value: string, flag: string, { fractions = false, min, max }: NumberRule): number {
   const parsed = Number(value);
   const valid = value.trim() !== '' && Number.isFinite(parsed) && parsed >= min && parsed <= (max ?? Infinity);
-  if (valid && (!integer || Number.isInteger(parsed))) return parsed;
+  if (valid && (fractions || Number.isInteger(parsed))) return parsed;
   const range = max === undefined ? `≥ ${min}` : `from ${min} to ${max}`;
-  throw new ConfigurationError(`${flag} must be ${integer ? 'a whole number' : 'a number'} ${range}, got "${value}"`);
+  throw new ConfigurationError(`${flag} must be ${fractions ? 'a number' : 'a whole number'} ${range}, got "${value}"`);
 }
 
 /** The port a URL of these schemes means when it names none. */

@@ -15,14 +15,12 @@ export const PACKAGE_NAME = 'alix-token-manager';
  * The version in this package's own package.json, read at run time (not baked in at build
  * time, so it never disagrees with the installed package). The file is found by walking up
  * from the running code: dist/cli.js in the repository and in an installed tarball sits one
- * level below it, and src/cli/ (tests) two levels. The CommonJS bin has `__dirname`; the ESM
- * copy of the bundle falls back to the script being run.
+ * level below it, and src/cli/ (tests) two levels. The ESM copy of the bundle has `__dirname`
+ * too: tsup's `shims` define it from `import.meta.url`.
  * @returns `undefined` when no package.json of this package is found.
  */
-export function readPackageVersion(
-  startDir: string = typeof __dirname === 'string' ? __dirname : path.dirname(path.resolve(process.argv[1] ?? '.')),
-): string | undefined {
-  for (let dir = startDir; ; dir = path.dirname(dir)) {
+export function readPackageVersion(): string | undefined {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
     try {
       const text = readFileSync(path.join(dir, 'package.json'), 'utf8');
       const { name, version } = JSON.parse(text) as Record<string, unknown>;

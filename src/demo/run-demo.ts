@@ -6,8 +6,7 @@ import { definedOnly } from '../defaults';
 import { assertConfig } from '../errors';
 import { TokenManager } from '../manager/token-manager';
 import { AlixAuthProvider } from '../providers/alix/provider';
-import { REVOCATION_NOTE, latencyRow, runDemoLoops } from './runner';
-import type { DemoLatency, DemoRun, DemoRunOptions } from './runner';
+import { REVOCATION_NOTE, latencyRow, runDemoLoops, type DemoRunOptions } from './runner';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions extends DemoRunOptions {
@@ -47,7 +46,7 @@ export async function runDemo(options: DemoOptions = {}) {
   const { concurrency, accessTokenTtlMs: ttlMs } = settings;
   const concurrencyValid = Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= MAX_DEMO_CONCURRENCY;
   assertConfig(concurrencyValid, `runDemo(): concurrency must be a whole number from 1 to ${MAX_DEMO_CONCURRENCY}`);
-  return runDemoLoops(settings, (run: DemoRun) => {
+  return runDemoLoops(settings, (run) => {
     const { sandbox } = run;
     const manager = new TokenManager({
       provider: new AlixAuthProvider(run.partner),
@@ -96,7 +95,7 @@ export async function runDemo(options: DemoOptions = {}) {
           `p50 ${run.percentile(50).toFixed(1)}ms p99 ${run.percentile(99).toFixed(1)}ms · next refresh ${nextText}`
         );
       },
-      summarize: (durationMs: number, latencyMs: DemoLatency) => ({
+      summarize: (durationMs, latencyMs) => ({
         durationMs,
         concurrency,
         ...counts,

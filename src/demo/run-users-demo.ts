@@ -9,8 +9,7 @@ import { assertConfig } from '../errors';
 import { TokenManagerPool } from '../pool/pool';
 import { AlixAuthProvider } from '../providers/alix/provider';
 import { SANDBOX_USER_HEADER } from '../sandbox/core';
-import { REVOCATION_NOTE, latencyRow, runDemoLoops } from './runner';
-import type { DemoLatency, DemoRun, DemoRunOptions } from './runner';
+import { REVOCATION_NOTE, latencyRow, runDemoLoops, type DemoRunOptions } from './runner';
 
 /** Options of {@link runUsersDemo}; `accessTokenTtlMs` defaults to a third of `durationMs`, within 3_000–15_000. */
 export interface UsersDemoOptions extends DemoRunOptions {
@@ -63,7 +62,7 @@ export async function runUsersDemo(options: UsersDemoOptions) {
   // A third of the run, within 3–15 s, whole seconds: even a short run shows refreshes.
   const ttlMs =
     options.accessTokenTtlMs ?? Math.min(15_000, Math.max(3_000, Math.round(settings.durationMs / 3000) * 1000));
-  return runDemoLoops({ ...settings, accessTokenTtlMs: ttlMs }, (run: DemoRun) => {
+  return runDemoLoops({ ...settings, accessTokenTtlMs: ttlMs }, (run) => {
     const { sandbox, counts } = run;
     const pool = new TokenManagerPool({
       createProvider: AlixAuthProvider.forUsers(run.partner),
@@ -126,7 +125,7 @@ export async function runUsersDemo(options: UsersDemoOptions) {
           `${status.auth.peak}/${status.auth.max}`
         );
       },
-      summarize: (durationMs: number, latencyMs: DemoLatency) => {
+      summarize: (durationMs, latencyMs) => {
         const status = pool.status();
         const counters = sandbox.counters();
         // Every 403 (errorCode 44) a request got is one the sandbox counted.

@@ -3,7 +3,6 @@
  * manager or pool, the request loops with their counts and latencies, the phase labels, the
  * progress line and the closing summary.
  */
-import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as pause } from 'node:timers/promises';
 import axios, { type AxiosInstance } from 'axios';
@@ -84,7 +83,7 @@ export class DemoRun {
   ) {}
 
   /** The provider options that sign in to the run's sandbox. */
-  get partner(): { baseUrl: string; partnerCode: string; secretKey: string; privateKey: string; timeoutMs: number } {
+  get partner() {
     const { url: baseUrl, partnerCode, secretKey, privateKeyPem: privateKey } = this.sandbox;
     return { baseUrl, partnerCode, secretKey, privateKey, timeoutMs: 2_000 };
   }
@@ -166,8 +165,8 @@ export async function runDemoLoops<S extends { durationMs: number }>(
     await sandbox.close(); // bad options must not leave the sandbox listening
     throw error;
   }
-  const agent = new http.Agent({ keepAlive: true });
-  const api = axios.create({ baseURL: sandbox.url, httpAgent: agent });
+  // Node's global agent keeps connections alive; closing the sandbox drops them.
+  const api = axios.create({ baseURL: sandbox.url });
   const detach = attachTokenManager(api, demo.client);
   const deadline = run.startedAt + options.durationMs;
   say(demo.banner);
@@ -197,30 +196,27 @@ export async function runDemoLoops<S extends { durationMs: number }>(
   const started: unknown[] = [];
   const timers = demo.phases.map(([at, start]) => setTimeout(() => started.push(start()), options.durationMs * at));
   const plainMs = Math.min(DEMO_PROGRESS_INTERVAL_MS.plain, Math.max(1_000, options.durationMs / 5));
-  const ticker = setInterval(
-    () => {
-      const note = run.note === '' ? '' : ` · ${run.note}`;
-      const line = `[${(run.elapsedMs() / 1000).toFixed(1).padStart(5)}s] ${demo.progress()}${note}`;
-      // One terminal row, or the redraw would leave the wrapped rest behind.
-      const width = Math.max(20, ((output as NodeJS.WriteStream).columns ?? 200) - 1);
-      if (live) output.write(`\r\x1b[2K${line.slice(0, width)}`);
-      else say(line);
-    },
-    options.progressIntervalMs ?? (live ? DEMO_PROGRESS_INTERVAL_MS.live : plainMs),
-  );
+  const tick = (): void => {
+    const note = run.note === '' ? '' : ` · ${run.note}`;
+    const line = `[${(run.elapsedMs() / 1000).toFixed(1).padStart(5)}s] ${demo.progress()}${note}`;
+    // One terminal row, or the redraw would leave the wrapped rest behind.
+    const width = Math.max(20, ((output as NodeJS.WriteStream).columns ?? 200) - 1);
+    if (live) output.write(`\r\x1b[2K${line.slice(0, width)}`);
+    else say(line);
+  };
+  const ticker = setInterval(tick, options.progressIntervalMs ?? (live ? DEMO_PROGRESS_INTERVAL_MS.live : plainMs));
   let summary: S;
   try {
     await Promise.all(demo.loops.map(loop));
     await Promise.all(started);
+    const latency = (p: number): number => Math.round(run.percentile(p) * 10) / 10;
     // The 100th percentile is the largest sample.
-    const [p50, p99, max] = [50, 99, 100].map((p) => Math.round(run.percentile(p) * 10) / 10) as number[];
-    summary = demo.summarize(Math.round(run.elapsedMs()), { p50, p99, max } as DemoLatency);
+    summary = demo.summarize(Math.round(run.elapsedMs()), { p50: latency(50), p99: latency(99), max: latency(100) });
   } finally {
     timers.forEach(clearTimeout);
     clearInterval(ticker);
     detach();
     demo.client.close();
-    agent.destroy();
     await sandbox.close();
   }
   if (live) output.write('\n');

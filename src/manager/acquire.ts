@@ -90,19 +90,18 @@ type LockOutcome = { kind: 'acquired'; lock: RefreshLock } | { kind: 'published'
  * @throws the last provider error (typed), a {@link TimeoutError}, or the signal's reason.
  */
 export async function acquireTokens(context: AcquireContext, request: AcquireRequest): Promise<AcquireResult> {
+  // Refused by the breaker: no lock wait behind other replicas' runs that it refuses too; adopt what one of
+  // them may have published, or fail at once.
   const refused = refusal(context, request);
-  if (refused !== undefined) {
-    // No lock wait behind other replicas' runs that the breaker refuses too: adopt what one of
-    // them may have published, or fail at once.
-    const stored = await step(request, 'store', () => readSession(context));
-    if (isNewerSession(context, stored, request.held)) return { tokens: stored, source: 'adopted' };
-    throw refused;
-  }
   for (let round = 1; ; round += 1) {
-    const lock = await step(request, 'lock', () => takeLock(context, request.signal, round));
+    const lock: LockOutcome =
+      refused === undefined
+        ? await step(request, 'lock', () => takeLock(context, request.signal, round))
+        : { kind: 'unavailable' };
     try {
       const stored = await step(request, 'store', () => readSession(context));
       if (isNewerSession(context, stored, request.held)) return { tokens: stored, source: 'adopted' };
+      if (refused !== undefined) throw refused;
       // Another process published a session this one cannot use (the rejected one, say): queue again.
       if (lock.kind === 'published') continue;
       const obtained = await step(request, 'auth', () => callProvider(context, request, stored));
@@ -181,8 +180,6 @@ function writeSession(context: AcquireContext, tokens: TokenSet): Promise<void> 
   return write.catch((error: unknown) => reportStoreFailure(context, 'write', error, secrets));
 }
 
-type StoreOperation = LifecycleEventOf<'store-failed'>['operation'];
-
 /**
  * Reports a store call's failure on the lifecycle stream (the manager carries on with what it holds).
  * The message is the store's own text, which may echo the value it was given or read (a Redis
@@ -190,7 +187,7 @@ type StoreOperation = LifecycleEventOf<'store-failed'>['operation'];
  */
 export function reportStoreFailure(
   context: AcquireContext,
-  operation: StoreOperation,
+  operation: LifecycleEventOf<'store-failed'>['operation'],
   error: unknown,
   secrets: readonly string[] = [],
 ): void {

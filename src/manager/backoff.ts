@@ -41,10 +41,10 @@ export type Backoff =
     };
 
 /** The server's requested wait, capped, or undefined. */
-export function retryAfterOf(error: unknown, policy: Pick<BackoffPolicy, 'maxRetryAfterMs'>): number | undefined {
+export function retryAfterOf(error: unknown, maxRetryAfterMs: number): number | undefined {
   const requested = (error as { retryAfterMs?: unknown } | null)?.retryAfterMs;
   if (typeof requested !== 'number' || !Number.isFinite(requested) || requested <= 0) return undefined;
-  return Math.min(requested, policy.maxRetryAfterMs);
+  return Math.min(requested, maxRetryAfterMs);
 }
 
 /**
@@ -53,7 +53,7 @@ export function retryAfterOf(error: unknown, policy: Pick<BackoffPolicy, 'maxRet
  * than the server's `Retry-After`, and no retry at all when that wait would outlast the budget.
  */
 export function nextDelay(attempt: number, error: unknown, budgetMs: number, policy: BackoffPolicy): Backoff {
-  const retryAfterMs = retryAfterOf(error, policy);
+  const retryAfterMs = retryAfterOf(error, policy.maxRetryAfterMs);
   const withRetryAfter = retryAfterMs === undefined ? {} : { retryAfterMs };
   // Transient failures (network, timeout, 5xx, 429) and malformed answers (a proxy's HTML page, a
   // half-written body) may pass on another attempt; rejections may not.

@@ -60,7 +60,7 @@ export class BreakerLink {
     const success = error === undefined || isTokenManagerError(error, ErrorCodes.AUTH_REJECTED);
     const transient = !success && isTokenManagerError(error, ErrorCodes.AUTH_UNAVAILABLE) && !isBreakerError(error);
     if (!success && !transient) return;
-    const retryAfterMs = transient ? retryAfterOf(error, { maxRetryAfterMs: this.maxRetryAfterMs }) : undefined;
+    const retryAfterMs = transient ? retryAfterOf(error, this.maxRetryAfterMs) : undefined;
     try {
       await this.breaker.record(this.call, success ? 'success' : 'transient-failure', retryAfterMs);
     } catch {

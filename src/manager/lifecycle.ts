@@ -13,28 +13,27 @@ import type { LifecycleEvent, LifecycleEventType, TokenManagerEvents } from './t
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 
-/** How each event is logged: level, the `event` field (stable since version 1) and the message. */
-const LOG_FORMAT: Readonly<Record<LifecycleEventType, readonly [Level, string, string]>> = {
-  'refresh-started': ['info', 'refresh-start', 'refreshing the access token'],
-  'refresh-ended': ['info', 'refresh-end', 'refresh run ended'],
-  'auth-call-started': ['debug', 'auth-call-start', 'auth call started'],
-  'auth-call-ended': ['debug', 'auth-call-end', 'auth call ended'],
-  'retry-scheduled': ['warn', 'auth-retry', 'auth call failed transiently; retrying'],
-  invalidated: ['info', 'invalidated', 'access token rejected by a server'],
-  replayed: ['info', 'replayed', 'token rejected; request replayed once with a fresh token'],
-  'lock-waited': ['debug', 'lock-waited', 'waited for the shared refresh lock'],
-  'store-failed': ['warn', 'store-failed', 'token store operation failed; carrying on with what is held in memory'],
-  'fail-fast-entered': ['warn', 'fail-fast', 'sign-in rejected; callers without a valid token fail fast'],
-  adopted: ['info', 'adopted', 'using the newer session found in the store'],
-  'identity-mismatch': ['warn', 'identity-mismatch', 'the stored session belongs to another identity; ignoring it'],
-  'token-waited': ['debug', 'token-waited', 'caller waited for a token'],
-  'refresh-token-expiring': [
-    'warn',
-    'refresh-token-expiring',
-    'refresh token expires soon; a full sign-in will follow',
-  ],
-  'breaker-changed': ['warn', 'breaker-changed', 'the auth circuit breaker changed state'],
-  closed: ['debug', 'closed', 'token manager closed'],
+/**
+ * How each event is logged: level, message, and the `event` field, stable since version 1: the type, unless
+ * version 1 named it otherwise.
+ */
+const LOG_FORMAT: Readonly<Record<LifecycleEventType, readonly [Level, string, string?]>> = {
+  'refresh-started': ['info', 'refreshing the access token', 'refresh-start'],
+  'refresh-ended': ['info', 'refresh run ended', 'refresh-end'],
+  'auth-call-started': ['debug', 'auth call started', 'auth-call-start'],
+  'auth-call-ended': ['debug', 'auth call ended', 'auth-call-end'],
+  'retry-scheduled': ['warn', 'auth call failed transiently; retrying', 'auth-retry'],
+  invalidated: ['info', 'access token rejected by a server'],
+  replayed: ['info', 'token rejected; request replayed once with a fresh token'],
+  'lock-waited': ['debug', 'waited for the shared refresh lock'],
+  'store-failed': ['warn', 'token store operation failed; carrying on with what is held in memory'],
+  'fail-fast-entered': ['warn', 'sign-in rejected; callers without a valid token fail fast', 'fail-fast'],
+  adopted: ['info', 'using the newer session found in the store'],
+  'identity-mismatch': ['warn', 'the stored session belongs to another identity; ignoring it'],
+  'token-waited': ['debug', 'caller waited for a token'],
+  'refresh-token-expiring': ['warn', 'refresh token expires soon; a full sign-in will follow'],
+  'breaker-changed': ['warn', 'the auth circuit breaker changed state'],
+  closed: ['debug', 'token manager closed'],
 };
 
 /** A run that signed in because the refresh token (a seeded `ALIX_REFRESH_TOKEN`, say) was refused: worth a warning. */
@@ -89,8 +88,8 @@ export class Lifecycle {
     const { logger, emitter, stats } = this.sinks;
     stats.observe(event);
     const rejected = event.type === 'refresh-ended' && event.refreshTokenRejected === true;
-    const [level, name, message] = rejected
-      ? (['warn', 'refresh-end', REFRESH_TOKEN_REJECTED] as const)
+    const [level, message, name = event.type] = rejected
+      ? (['warn', REFRESH_TOKEN_REJECTED, 'refresh-end'] as const)
       : LOG_FORMAT[event.type];
     if (logger.isLevelEnabled(level)) {
       // The error object stays out of the log line: its code is there as `errorCode`.

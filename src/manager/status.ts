@@ -25,7 +25,7 @@ const COUNTERS = Object.keys(COUNTED) as (keyof Counts)[];
 export class SessionStats {
   refreshCount = 0;
   lastRefreshAt: number | null = null;
-  readonly counts = Object.fromEntries(COUNTERS.map((key) => [key, 0])) as Record<keyof Counts, number>;
+  readonly counts = Object.fromEntries(COUNTERS.map((key) => [key, 0])) as Counts;
   readonly refreshTokenRejections: Rejections = { count: 0, lastAt: null, current: false };
   /** Why the store's lock could not be used at the last try (an ACL refusing it, say); undefined once it works. */
   lockUnavailable: string | undefined = undefined;

@@ -126,9 +126,10 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       lifecycle: this.#lifecycle,
       retry: policies.foreground,
     };
+    // Not while draining: close() cancels the timer, and what re-arms it (the drained run landing) is followed
+    // by #closeNow in the same chain of microtasks, before any timer can fire.
     const onDue = (): void => {
-      if (!this.#closed && !this.#draining && this.#cycler.isDueInBackground(this.#time()))
-        this.#background('scheduled');
+      if (!this.#closed && this.#cycler.isDueInBackground(this.#time())) this.#background('scheduled');
     };
     this.#timer = resolved.scheduler === undefined ? timerAt(this.#clock, onDue) : resolved.scheduler(onDue);
   }
@@ -170,7 +171,12 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   invalidate(rejectedAccessToken?: string, options?: InvalidateOptions): InvalidateResult {
     // Closed: nothing is held, and the stream ended with `closed`.
     if (this.#closed) return 'ignored';
-    const result = this.#cycler.invalidate(rejectedAccessToken, this.#time(), checkedInvalidateOptions(options));
+    // A JavaScript caller's options, checked like getAccessToken()'s: `null` is none (not a TypeError from inside),
+    // and a `replay: 'true'` or a numeric target would be silently read as another report.
+    const { target, replay } = callerOptions(options, 'invalidate()');
+    assertConfig(target === undefined || typeof target === 'string', 'invalidate(): target must be a string');
+    assertConfig(replay === undefined || typeof replay === 'boolean', 'invalidate(): replay must be a boolean');
+    const result = this.#cycler.invalidate(rejectedAccessToken, this.#time(), options ?? {});
     // Off the hot path before anyone hears of it: a listener that asks for a token never gets the rejected one.
     if (result === 'refreshing') this.#syncHot();
     this.#lifecycle.emit({ type: 'invalidated', at: this.#wallNow(), result });
@@ -348,7 +354,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
 
   /** Lets go of a run that ended (unless closed meanwhile, which ended it): the fields of its `refresh-ended`. */
   #land(flight: Flight): Omit<LifecycleEventOf<'refresh-ended'>, 'outcome'> {
-    if (this.#flight === flight) this.#flight = undefined;
+    // Always this run: #join starts a run only while none is in flight.
+    this.#flight = undefined;
     if (this.#closed) throw new TokenManagerClosedError();
     return this.#ended(flight);
   }
@@ -395,7 +402,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   #install(tokens: TokenSet, source: TokenOrigin): TokenSet {
     const now = this.#time();
     const wall = this.#wallNow();
-    if (!this.#closed) this.#unwatch ??= this.#watch();
+    // Never closed here: every caller (a run landing, the start-up read, a hand-over) returns first when closed.
+    this.#unwatch ??= this.#watch();
     const held = this.#cycler.install(tokens, source, now, wall, this.#unwatch !== undefined);
     this.#syncHot();
     if (source === 'adopted')
@@ -403,7 +411,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const warning = this.#cycler.refreshTokenWarning(wall, this.#options.refreshTokenWarningMs);
     if (warning !== undefined) this.#lifecycle.emit({ type: 'refresh-token-expiring', at: wall, ...warning });
     // Not after close(), which a listener of the events above may have called.
-    if (!this.#draining && !this.#closed) this.#timer.arm(held.refreshAt);
+    if (!this.#closed) this.#timer.arm(held.refreshAt);
     return held.tokens;
   }
 
@@ -492,18 +500,6 @@ function checkedGetOptions(options: GetAccessTokenOptions | null | undefined): G
   );
   assertConfig(signal == null || isSignal, 'getAccessToken(): signal must be an AbortSignal');
   return { signal: isSignal ? (signal as AbortSignal) : undefined, forceRefresh: forceRefresh === true };
-}
-
-/**
- * A JavaScript caller's `invalidate()` options, checked like `getAccessToken()`'s: `null` is none (not a
- * TypeError from inside), and a `replay: 'true'` or a numeric target would be silently read as another report.
- * @throws ConfigurationError naming the option.
- */
-function checkedInvalidateOptions(options: InvalidateOptions | null | undefined): InvalidateOptions {
-  const { target, replay } = callerOptions(options, 'invalidate()');
-  assertConfig(target === undefined || typeof target === 'string', 'invalidate(): target must be a string');
-  assertConfig(replay === undefined || typeof replay === 'boolean', 'invalidate(): replay must be a boolean');
-  return options ?? {};
 }
 
 /** A JavaScript caller's options as a record of unknown fields (`null`: none). @throws ConfigurationError else. */

@@ -19,9 +19,6 @@ export type TokenManagerState = 'idle' | 'valid' | 'refreshing' | 'expired' | 'f
 /** Why a refresh ran. */
 export type RefreshReason = 'initial' | 'scheduled' | 'window' | 'expired' | 'forced' | 'invalidated';
 
-/** How a refresh run ended. */
-export type RefreshOutcome = 'refreshed' | 'signed-in' | 'adopted' | 'failed' | 'abandoned' | 'closed';
-
 /**
  * What `invalidate()` did with a reported token:
  * - `refreshing`: it was the held token; it is no longer served and one refresh runs.
@@ -54,49 +51,6 @@ export interface InvalidateOptions {
   replay?: boolean;
 }
 
-/** The last failure, as `status()` reports it: no secrets, no stack. */
-export interface StatusError {
-  code: string;
-  name: string;
-  message: string;
-  /** When the next attempt is planned (a background retry, or the end of fail-fast), epoch ms; null when none is. */
-  nextAttemptAt: number | null;
-}
-
-/** What happened to one session, counted since the manager was built. */
-export interface TokenManagerCounts {
-  /** Token sets obtained by a full sign-in (also counted in `refreshCount`). */
-  signIns: number;
-  /** Refresh runs (foreground or background) that ended without a token. */
-  failures: number;
-  /** Auth calls retried after a transient failure. */
-  retries: number;
-  /** `invalidate()` reports that started a refresh. */
-  invalidations: number;
-  /** Sessions adopted from the store (written by another manager or process). */
-  adoptions: number;
-  /**
-   * Refresh calls whose outcome was unknown (the connection broke after the request was sent);
-   * the store was re-read before the next attempt.
-   */
-  ambiguousRefreshes: number;
-  /**
-   * Store reads that found a value that does not open (encrypted under an unlisted key,
-   * altered, or moved from another session's key): each counted as no stored session.
-   */
-  unreadableSessions: number;
-}
-
-/** Refresh tokens the API rejected (expired or revoked), each followed by a full sign-in. */
-export interface RefreshTokenRejections {
-  /** How many; a seeded `ALIX_REFRESH_TOKEN` counts too. */
-  count: number;
-  /** When the last one was rejected, epoch ms; null if never. */
-  lastAt: number | null;
-  /** True when the newest token set came from the sign-in that followed a rejection. */
-  current: boolean;
-}
-
 /** A snapshot of a manager's session, with no secrets in it. Times are integer epoch ms. */
 export interface TokenManagerStatus {
   state: TokenManagerState;
@@ -108,12 +62,48 @@ export interface TokenManagerStatus {
   nextRefreshAt: number | null;
   /** When the last new token set arrived, epoch ms. */
   lastRefreshAt: number | null;
-  /** The last failure since the last success, and when the next attempt is planned. */
-  lastError: StatusError | null;
+  /** The last failure since the last success, and when the next attempt is planned: no secrets, no stack. */
+  lastError: {
+    code: string;
+    name: string;
+    message: string;
+    /** When the next attempt is planned (a background retry, or the end of fail-fast), epoch ms; null when none is. */
+    nextAttemptAt: number | null;
+  } | null;
   /** Token sets obtained (refreshes and sign-ins). */
   refreshCount: number;
-  counts: TokenManagerCounts;
-  refreshTokenRejections: RefreshTokenRejections;
+  /** What happened to the session, counted since the manager was built. */
+  counts: {
+    /** Token sets obtained by a full sign-in (also counted in `refreshCount`). */
+    signIns: number;
+    /** Refresh runs (foreground or background) that ended without a token. */
+    failures: number;
+    /** Auth calls retried after a transient failure. */
+    retries: number;
+    /** `invalidate()` reports that started a refresh. */
+    invalidations: number;
+    /** Sessions adopted from the store (written by another manager or process). */
+    adoptions: number;
+    /**
+     * Refresh calls whose outcome was unknown (the connection broke after the request was sent);
+     * the store was re-read before the next attempt.
+     */
+    ambiguousRefreshes: number;
+    /**
+     * Store reads that found a value that does not open (encrypted under an unlisted key,
+     * altered, or moved from another session's key): each counted as no stored session.
+     */
+    unreadableSessions: number;
+  };
+  /** Refresh tokens the API rejected (expired or revoked), each followed by a full sign-in. */
+  refreshTokenRejections: {
+    /** How many; a seeded `ALIX_REFRESH_TOKEN` counts too. */
+    count: number;
+    /** When the last one was rejected, epoch ms; null if never. */
+    lastAt: number | null;
+    /** True when the newest token set came from the sign-in that followed a rejection. */
+    current: boolean;
+  };
   /** The auth circuit breaker as this manager last saw it, or null without one. */
   breaker: BreakerStatus | null;
 }
@@ -150,7 +140,8 @@ type LifecyclePoint =
       type: 'refresh-ended';
       refreshId: number;
       reason: RefreshReason;
-      outcome: RefreshOutcome;
+      /** How the run ended. */
+      outcome: 'refreshed' | 'signed-in' | 'adopted' | 'failed' | 'abandoned' | 'closed';
       durationMs: number;
       /** Auth calls made by this run (0 when a session was adopted). */
       attempts: number;

@@ -6,8 +6,11 @@
  * it shares with the sessions' managers.
  */
 export class HotTable {
-  /** Key → slot. A dictionary-mode object with no prototype: any key is just a key. */
-  readonly slots: Record<string, number | undefined> = dictionary();
+  /**
+   * Key → slot. An object with no prototype (any key is just a key), which V8 keeps in dictionary
+   * mode from its creation: fit for the thousands of keys it will hold.
+   */
+  readonly slots = Object.create(null) as Record<string, number | undefined>;
   /** Per slot, on the wall clock: until when its token may be handed out as it is (−∞: not at all). */
   readonly until: number[] = [];
   /** Per slot: the token handed out until then. */
@@ -34,12 +37,4 @@ export class HotTable {
     this.set(slot, Number.NEGATIVE_INFINITY, undefined);
     this.#free.push(slot);
   }
-}
-
-/** An empty object with no prototype, in dictionary mode from the start (it will hold thousands of keys). */
-function dictionary<T>(): Record<string, T> {
-  const object = Object.create(null) as Record<string, T>;
-  object.seed = undefined as T;
-  delete object.seed;
-  return object;
 }

@@ -45,8 +45,9 @@ class PoolSession {
   /** Timeline: the last use that renewed its idle TTL and LRU place, at most a renewal interval ago. */
   renewedAt = Number.NEGATIVE_INFINITY;
   /**
-   * Callers waiting on the session, plus its refresh in flight: while above 0 the session is
-   * held in node-cache without a TTL, so idle eviction never closes it under a caller.
+   * Callers waiting on the session, plus its refresh in flight: while above 0 the pool never asks
+   * node-cache about its TTL (the renewal and the sweep skip it), so idle eviction never closes it
+   * under a caller.
    */
   pins = 0;
 
@@ -160,7 +161,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   async #getAccessTokenSlowly(key: string, options: GetAccessTokenOptions | undefined): Promise<string> {
     const manager = this.get(key);
     const session = this.#sessions.get(key) as PoolSession;
-    this.#pin(session);
+    session.pins += 1;
     try {
       return await manager.getAccessToken(options);
     } finally {
@@ -337,13 +338,6 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     if (session.slot !== -1) this.#hot.set(session.slot, until, session.tokens?.accessToken);
   }
 
-  /** A caller waits on the session, or it refreshes: node-cache holds it without a TTL meanwhile. */
-  #pin(session: PoolSession): void {
-    session.pins += 1;
-    if (session.pins === 1 && this.#sessions.get(session.key) === session)
-      this.#cache.set(cacheKey(session.key), session, 0);
-  }
-
   /** The last wait on the session ended: its idle TTL runs again from its last use (a background refresh is no use). */
   #unpin(session: PoolSession): void {
     session.pins -= 1;
@@ -357,7 +351,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
 
   /** Renews the idle TTL and moves the session to the most recent end; false when it had expired (now closed). */
   #renew(session: PoolSession, now: number): boolean {
-    // A pinned session keeps no TTL until its last wait ends.
+    // A pinned session's TTL may have run out under a wait: it is not read until #unpin sets it afresh.
     if (session.pins === 0 && !this.#cache.ttl(cacheKey(session.key), this.#options.idleTtlMs / 1000)) return false;
     this.#toEnd(session);
     this.#publish(session, now);
@@ -383,14 +377,11 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       excess -= 1;
       if (!this.#busy(session)) this.#evict(session.key, 'capacity');
     }
-    // Kept over the cap: the sweep sheds them once no caller can be waiting (a failed sign-in is not
-    // pinned, and no later use may come to trim the pool).
-    if (this.#sessions.size > size) this.#sweepBy(this.#time() + this.#options.acquireTimeoutMs + RENEW_INTERVAL_MS);
-  }
-
-  /** Brings the idle sweep forward to `at` on the shared timer, unless it is due sooner. */
-  #sweepBy(at: number): void {
-    if (this.#sweeper.heapIndex === -1 || this.#sweeper.at > at) this.#heap.schedule(this.#sweeper, at);
+    if (this.#sessions.size <= size) return;
+    // Kept over the cap: the sweep, brought forward unless due sooner, sheds them once no caller can be
+    // waiting (a failed sign-in is not pinned, and no later use may come to trim the pool).
+    const sweepAt = this.#time() + this.#options.acquireTimeoutMs + RENEW_INTERVAL_MS;
+    if (this.#sweeper.heapIndex === -1 || this.#sweeper.at > sweepAt) this.#heap.schedule(this.#sweeper, sweepAt);
   }
 
   /**
@@ -441,7 +432,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       // From here on, sessions were moved to the end in this very sweep (or renewed just now): all live.
       if (unvisited === 0 || session.renewedAt === now) break;
       unvisited -= 1;
-      // A session under a wait (no TTL in node-cache) moves to the end without counting as used.
+      // A session under a wait (its TTL not read) moves to the end without counting as used.
       if (session.pins > 0) this.#toEnd(session);
       // A session a caller may be waiting on is kept a little longer (it moves to the end).
       else if (this.#busy(session) && this.#renew(session, now)) continue;
@@ -457,7 +448,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
 
   #observe(session: PoolSession, event: LifecycleEvent): void {
     this.#stats.observe(event);
-    if (event.type === 'refresh-started') this.#pin(session);
+    if (event.type === 'refresh-started') session.pins += 1;
     if (event.type === 'refresh-ended') this.#unpin(session);
     // Closed by hand (pool.get(key).close()): forget it, so the next use builds a new one.
     if (event.type === 'closed' && this.#sessions.get(session.key) === session) this.#evict(session.key, 'deleted');

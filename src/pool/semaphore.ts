@@ -13,7 +13,7 @@ import type { TokenManagerPoolStatus } from './types';
 export class AuthSemaphore {
   #inFlight = 0;
   #peak = 0;
-  /** Waiters in arrival order; each takes its permit when called. */
+  /** Waiters in arrival order; each leaves the queue and takes its permit when called. */
   readonly #queue = new Set<() => void>();
 
   constructor(readonly max: number) {}
@@ -26,9 +26,11 @@ export class AuthSemaphore {
   /** Resolves to a release function (to call once) when a permit is free; rejects when `signal` aborts first. */
   readonly gate: AuthGate = (signal) => {
     if (signal.aborted) return Promise.reject(signal.reason);
-    if (this.#inFlight < this.max && this.#queue.size === 0) return Promise.resolve(this.#take(signal));
+    // Nobody can be queued while a permit is free: a release hands its permit to the first waiter at once.
+    if (this.#inFlight < this.max) return Promise.resolve(this.#take(signal));
     return new Promise((resolve, reject) => {
       const granted = (): void => {
+        this.#queue.delete(granted);
         stop();
         resolve(this.#take(signal));
       };
@@ -55,9 +57,7 @@ export class AuthSemaphore {
       stopWatching();
       this.#inFlight -= 1;
       const [next] = this.#queue;
-      if (next === undefined) return;
-      this.#queue.delete(next);
-      next();
+      next?.();
     };
     const stopWatching = onAbort(signal, release);
     return release;

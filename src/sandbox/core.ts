@@ -5,8 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import { sleep, systemClock } from '../clock';
 import { ConfigurationError, assertConfig } from '../errors';
-import { MALFORMED_BODY, SandboxErrorCodes, TOKEN_PROBLEMS, failureEnvelope, successEnvelope } from './envelope';
-import { FaultQueue, checkUserEmail, type SandboxAuthEndpoint, type SandboxFault } from './faults';
+import { MALFORMED_BODY, SandboxErrorCodes, TOKEN_PROBLEMS, successEnvelope } from './envelope';
+import { checkUserEmail, queueFault, takeFault, type QueuedFault, type SandboxAuthEndpoint } from './faults';
+import type { SandboxFault } from './faults';
 import { verifyAlixSignature } from './keys';
 import { resolveSandboxOptions, type AlixSandboxOptions, type ResolvedSandboxOptions } from './options';
 import { SandboxTokenRegistry, type IssuedToken, type TokenSession } from './state';
@@ -98,7 +99,7 @@ export class AlixSandboxCore {
   readonly publicKeyPem: string;
   readonly #options: ResolvedSandboxOptions;
   readonly #tokens: SandboxTokenRegistry;
-  readonly #faults = new FaultQueue();
+  readonly #faults: QueuedFault[] = [];
   readonly #listeners = new Set<SandboxAuthCallListener>();
   #counters = zeroCounters();
   /** Auth calls by end user; the `undefined` key holds the calls that named none. */
@@ -178,17 +179,17 @@ export class AlixSandboxCore {
    *   non-empty string.
    */
   injectFaults(count: number, fault: SandboxFault): void {
-    this.#faults.add(count, fault);
+    queueFault(this.#faults, count, fault);
   }
 
   /** Drops faults not yet used, lasting ones (`Infinity`) too. */
   clearFaults(): void {
-    this.#faults.clear();
+    this.#faults.length = 0;
   }
 
   /** How many faulted calls are still to come: `Infinity` while a lasting fault is queued, 0 when none. */
   pendingFaults(): number {
-    return this.#faults.size;
+    return this.#faults.reduce((sum, entry) => sum + entry.remaining, 0);
   }
 
   /** A snapshot of the counters. */
@@ -245,7 +246,7 @@ export class AlixSandboxCore {
     const calls = this.#userCalls.get(userEmail) ?? { authenticate: 0, refresh: 0 };
     this.#userCalls.set(userEmail, calls);
     calls[endpoint] += 1;
-    const fault = this.#faults.take(endpoint, userEmail);
+    const fault = takeFault(this.#faults, endpoint, userEmail);
     if (fault?.type === 'delay') {
       // An abort (the client is gone) ends the wait early; the dropped connection is all it gets.
       await sleep(systemClock, fault.ms, signal).catch(() => undefined);
@@ -368,9 +369,9 @@ export class AlixSandboxCore {
     }
   }
 
-  /** A failure envelope with this status (400: the call was refused). */
+  /** An `AlixFailureEnvelope`, in the page's property order, with this status (400: the call was refused). */
   #fail(status: number, errorCode: number, message: string, extra?: Record<string, string>): SandboxResponse {
-    return this.#json(status, failureEnvelope(errorCode, message), extra);
+    return this.#json(status, { success: false, message, data: null, errorCode }, extra);
   }
 
   #json(status: number, body: unknown, extra: Record<string, string> = {}): SandboxResponse {

@@ -93,10 +93,5 @@ export function successEnvelope<T>(data: T): AlixSuccessEnvelope<T> {
   return { success: true, message: ALIX_SUCCESS_MESSAGE, data, errorCode: 0 };
 }
 
-/** Builds `{ success: false, message, data: null, errorCode }`. */
-export function failureEnvelope(errorCode: number, message: string): AlixFailureEnvelope {
-  return { success: false, message, data: null, errorCode };
-}
-
 /** A body that starts like a success envelope and breaks off: not JSON. */
 export const MALFORMED_BODY = `{"success":true,"message":"${ALIX_SUCCESS_MESSAGE}","data":{"accessToken":`;

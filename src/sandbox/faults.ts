@@ -65,7 +65,7 @@ export interface RejectFault extends SandboxFaultTarget {
   status?: number;
 }
 
-/** A fault for {@link FaultQueue.add} / `injectFaults()`. */
+/** A fault for `injectFaults()`. */
 export type SandboxFault = StatusFault | DelayFault | ResetFault | MalformedFault | RejectFault;
 
 /** The `type`s of {@link SandboxFault}. */
@@ -109,42 +109,32 @@ function checkFault(fault: SandboxFault): void {
   if (broken !== undefined) throw new RangeError(`injectFaults(): ${broken[1]}`);
 }
 
+/** A queued fault and how many more calls it applies to (`Infinity`: every one until the queue is cleared). */
+export type QueuedFault = { fault: SandboxFault; remaining: number };
+
 /**
- * First in, first out: each call takes the first queued fault aimed at it (its endpoint, its
- * user), and a fault aimed elsewhere waits for its own calls. A fault queued with `Infinity`
- * stays for every such call until {@link FaultQueue.clear}.
+ * Queues the fault for the next `count` calls it applies to, behind any already queued. First in,
+ * first out: each call takes the first queued fault aimed at it (see {@link takeFault}).
  */
-export class FaultQueue {
-  readonly #queue: Array<{ fault: SandboxFault; remaining: number }> = [];
-
-  /** Queues the fault for the next `count` calls it applies to, behind any already queued. */
-  add(count: number, fault: SandboxFault): void {
-    if (count !== Infinity && !(Number.isInteger(count) && count >= 0)) {
-      throw new RangeError('injectFaults(): count must be an integer >= 0, or Infinity');
-    }
-    checkFault(fault);
-    if (count > 0) this.#queue.push({ fault: Object.freeze({ ...fault }), remaining: count });
+export function queueFault(queue: QueuedFault[], count: number, fault: SandboxFault): void {
+  if (count !== Infinity && !(Number.isInteger(count) && count >= 0)) {
+    throw new RangeError('injectFaults(): count must be an integer >= 0, or Infinity');
   }
+  checkFault(fault);
+  if (count > 0) queue.push({ fault: Object.freeze({ ...fault }), remaining: count });
+}
 
-  /** Takes one use of the first fault that applies to a call of `endpoint` for `userEmail`. */
-  take(endpoint: SandboxAuthEndpoint, userEmail: string | undefined): SandboxFault | undefined {
-    const index = this.#queue.findIndex(
-      ({ fault }) => (fault.endpoint ?? endpoint) === endpoint && (fault.userEmail ?? userEmail) === userEmail,
-    );
-    const entry = this.#queue[index];
-    if (entry === undefined) return undefined;
-    entry.remaining -= 1;
-    if (entry.remaining === 0) this.#queue.splice(index, 1);
-    return entry.fault;
-  }
-
-  /** How many faulted calls are still to come: `Infinity` while a lasting fault is queued. */
-  get size(): number {
-    return this.#queue.reduce((sum, entry) => sum + entry.remaining, 0);
-  }
-
-  /** Drops every queued fault, lasting ones too. */
-  clear(): void {
-    this.#queue.length = 0;
-  }
+/**
+ * Takes one use of the first queued fault that applies to a call of `endpoint` for `userEmail`
+ * (its endpoint, its user); a fault aimed elsewhere waits for its own calls.
+ */
+export function takeFault(queue: QueuedFault[], endpoint: SandboxAuthEndpoint, userEmail: string | undefined) {
+  const index = queue.findIndex(
+    ({ fault }) => (fault.endpoint ?? endpoint) === endpoint && (fault.userEmail ?? userEmail) === userEmail,
+  );
+  const entry = queue[index];
+  if (entry === undefined) return undefined;
+  entry.remaining -= 1;
+  if (entry.remaining === 0) queue.splice(index, 1);
+  return entry.fault;
 }

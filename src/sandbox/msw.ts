@@ -42,18 +42,6 @@ export type AlixHandlers = Msw.HttpHandler[] & {
   readonly baseUrl: string;
 };
 
-function resolve(input: AlixSandboxCore | AlixHandlersOptions): { core: AlixSandboxCore; baseUrl: string } {
-  if (input instanceof AlixSandboxCore) return { core: input, baseUrl: DEFAULT_ALIX_HANDLERS_OPTIONS.baseUrl };
-  const { baseUrl = DEFAULT_ALIX_HANDLERS_OPTIONS.baseUrl, core, ...coreOptions } = input;
-  assertConfig(URL.canParse(baseUrl), 'alixHandlers(): baseUrl is not a URL');
-  const parsed = new URL(baseUrl);
-  assertConfig(parsed.search === '' && parsed.hash === '', 'alixHandlers(): baseUrl must not have a query or hash');
-  return {
-    core: coreFor('alixHandlers()', core, coreOptions) ?? new AlixSandboxCore(coreOptions),
-    baseUrl: `${parsed.origin}${parsed.pathname.replace(/\/+$/, '')}`,
-  };
-}
-
 /**
  * Builds msw handlers that answer the Alix auth endpoints and `GET /api/v2/cards` exactly as
  * the sandbox server does (any method on those paths; other paths are left to your
@@ -74,7 +62,14 @@ export function alixHandlers(coreOrOptions: AlixSandboxCore | AlixHandlersOption
     worksWithout: 'startAlixSandbox() from alix-token-manager/testing, a real local server',
     dev: true,
   });
-  const { core, baseUrl } = resolve(coreOrOptions);
+  const options: AlixHandlersOptions =
+    coreOrOptions instanceof AlixSandboxCore ? { core: coreOrOptions } : coreOrOptions;
+  const { baseUrl: given = DEFAULT_ALIX_HANDLERS_OPTIONS.baseUrl, core: givenCore, ...coreOptions } = options;
+  assertConfig(URL.canParse(given), 'alixHandlers(): baseUrl is not a URL');
+  const parsed = new URL(given);
+  assertConfig(parsed.search === '' && parsed.hash === '', 'alixHandlers(): baseUrl must not have a query or hash');
+  const baseUrl = `${parsed.origin}${parsed.pathname.replace(/\/+$/, '')}`;
+  const core = coreFor('alixHandlers()', givenCore, coreOptions) ?? new AlixSandboxCore(coreOptions);
   const handlers = Object.values(SANDBOX_PATHS).map((path) =>
     http.all(`${baseUrl}${path}`, async ({ request }) => {
       const headers = Object.fromEntries(request.headers.entries());

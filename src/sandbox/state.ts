@@ -49,9 +49,8 @@ export class SandboxTokenRegistry {
   /** Issues a new access/refresh pair for a session. */
   issue(session: TokenSession, nowMs: number) {
     this.#forgetExpired(nowMs);
-    const { accessTokenTtlMs, refreshTokenTtlMs } = this.#options;
-    const [accessToken, accessTokenExpiresAt] = this.#mint('access', session, nowMs, accessTokenTtlMs);
-    const [refreshToken, refreshTokenExpiresAt] = this.#mint('refresh', session, nowMs, refreshTokenTtlMs);
+    const [accessToken, accessTokenExpiresAt] = this.#mint('access', session, nowMs);
+    const [refreshToken, refreshTokenExpiresAt] = this.#mint('refresh', session, nowMs);
     return { accessToken, refreshToken, accessTokenExpiresAt, refreshTokenExpiresAt };
   }
 
@@ -121,9 +120,9 @@ export class SandboxTokenRegistry {
     return createHmac('sha256', this.#signingSecret).update(payload).digest('base64url');
   }
 
-  #mint(kind: IssuedToken['kind'], owner: TokenSession, nowMs: number, ttlMs: number): [string, number] {
+  #mint(kind: IssuedToken['kind'], owner: TokenSession, nowMs: number): [string, number] {
     const { userEmail, session } = owner;
-    const expiresAt = Math.ceil((nowMs + ttlMs) / 1000) * 1000;
+    const expiresAt = Math.ceil((nowMs + this.#options[`${kind}TokenTtlMs`]) / 1000) * 1000;
     const claims = {
       partnerCode: this.#options.partnerCode,
       ...(userEmail === undefined ? {} : { userEmail }),

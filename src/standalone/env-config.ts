@@ -39,7 +39,7 @@ export function readAlixEnvConfig(env: NodeJS.ProcessEnv = process.env): AlixEnv
     const trimmed = raw?.trim() || undefined;
     // docker --env-file, systemd and many CI secret stores keep the quotes a shell would remove: a quoted
     // partner code or secret would only fail at the first sign-in, a quoted PEM as "not a valid PEM".
-    const quoted = trimmed !== undefined && trimmed.length >= 2 && /^(["'])[\s\S]*\1$/.test(trimmed);
+    const quoted = /^(["'])[\s\S]*\1$/.test(trimmed ?? '');
     assertConfig(!quoted, `${name} is wrapped in quotes; remove them (they are kept as part of the value)`);
     return trimmed;
   };
@@ -75,16 +75,15 @@ export function parseEncryptionKeys(text: string): AesGcmTokenCipherOptions {
   const name = ALIX_ENV.tokenEncryptionKeys;
   // A Map, not an object: an id such as `toString` or `__proto__` is a key id like any other.
   const keys = new Map<string, string>();
-  let current: string | undefined;
   for (const [index, entry] of text.split(',').entries()) {
     const colon = entry.indexOf(':');
     const id = entry.slice(0, colon).trim();
     assertConfig(colon !== -1 && id !== '', `${name} entry ${index + 1} must be keyId:base64key`);
     assertConfig(!keys.has(id), `${name} entry ${index + 1} repeats an earlier key id`);
     keys.set(id, entry.slice(colon + 1).trim());
-    current ??= id;
   }
-  const options = { keys: Object.fromEntries(keys), current: current as string };
+  // The first entry's id: a Map keeps insertion order, and the loop above let at least one in.
+  const options = { keys: Object.fromEntries(keys), current: [...keys.keys()][0] as string };
   try {
     new AesGcmTokenCipher(options);
   } catch (error) {

@@ -179,31 +179,26 @@ export class UnreadableSessionError extends TokenStoreError {
 }
 
 /**
- * The cipher for a store's `encryption` option and its `readPlaintext` switch, or undefined without one.
+ * The cipher for a store's `encryption` option (the bundled AES-GCM one over its keys, or its own `cipher`) and its
+ * `readPlaintext` switch, or undefined without one.
  * @throws ConfigurationError when the option is invalid (naming the store, never a key).
  */
 export function resolveTokenEncryption(option: unknown, owner: string): ResolvedTokenEncryption | undefined {
   if (option === undefined) return undefined;
   assertConfig(typeof option === 'object' && option !== null, `${owner} option encryption must be an object`);
-  const { readPlaintext = false } = option as { readPlaintext?: unknown };
+  const { readPlaintext = false, cipher } = option as { readPlaintext?: unknown; cipher?: Partial<TokenCipher> | null };
   // Strict: a string "false" from a config file must not turn the migration on.
   assertConfig(typeof readPlaintext === 'boolean', `${owner} option encryption.readPlaintext must be a boolean`);
-  return { cipher: resolveTokenCipher(option, owner), readPlaintext };
-}
-
-/** The cipher an `encryption` object describes: the bundled AES-GCM one over its keys, or its own `cipher`. */
-function resolveTokenCipher(option: object, owner: string): TokenCipher {
-  if (!('cipher' in option)) {
-    try {
-      return new AesGcmTokenCipher(option as AesGcmTokenCipherOptions);
-    } catch (error) {
-      throw new ConfigurationError(`${owner} option ${(error as Error).message}`);
-    }
+  if ('cipher' in option) {
+    const usable = typeof cipher?.seal === 'function' && typeof cipher.open === 'function';
+    assertConfig(usable, `${owner} option encryption.cipher must have seal() and open()`);
+    return { cipher: cipher as TokenCipher, readPlaintext };
   }
-  const cipher = (option as { cipher: Partial<TokenCipher> | null }).cipher;
-  const usable = typeof cipher?.seal === 'function' && typeof cipher.open === 'function';
-  assertConfig(usable, `${owner} option encryption.cipher must have seal() and open()`);
-  return cipher as TokenCipher;
+  try {
+    return { cipher: new AesGcmTokenCipher(option as AesGcmTokenCipherOptions), readPlaintext };
+  } catch (error) {
+    throw new ConfigurationError(`${owner} option ${(error as Error).message}`);
+  }
 }
 
 /**

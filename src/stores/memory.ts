@@ -6,7 +6,7 @@ import { assertConfig } from '../errors';
 import { LocalAuthBreaker } from './memory-breaker';
 import type { AuthBreakerOptions } from './memory-breaker';
 import { UnreadableSessionError, openSession, resolveTokenEncryption, sealSession } from './encryption';
-import type { TokenCipher, TokenEncryptionOptions } from './encryption';
+import type { ResolvedTokenEncryption, TokenEncryptionOptions } from './encryption';
 import type { AuthBreaker, SealedSession, StoredSession, TokenStore } from './types';
 
 /** Options of {@link MemoryTokenStore}. */
@@ -71,8 +71,7 @@ export class MemoryTokenStore implements TokenStore {
   readonly #cache: NodeCache;
   readonly #now: () => number;
   readonly #maxSessions: number;
-  readonly #cipher: TokenCipher | undefined;
-  readonly #readPlaintext: boolean;
+  readonly #encryption: ResolvedTokenEncryption | undefined;
   /**
    * The keys this store wrote, least recently stored first (node-cache keeps no order it can
    * evict by). No 'del' listener keeps it (stores sharing a cache would pile them up): a key
@@ -93,9 +92,7 @@ export class MemoryTokenStore implements TokenStore {
     this.#maxSessions = maxSessions;
     this.#cache = cache ?? new NodeCache({ useClones: false, checkperiod: 0, stdTTL: 0 });
     this.#now = now;
-    const resolvedEncryption = resolveTokenEncryption(encryption, 'MemoryTokenStore');
-    this.#cipher = resolvedEncryption?.cipher;
-    this.#readPlaintext = resolvedEncryption?.readPlaintext ?? false;
+    this.#encryption = resolveTokenEncryption(encryption, 'MemoryTokenStore');
     this.breaker = breaker === false ? undefined : new LocalAuthBreaker({ ...breaker, now: breaker?.now ?? now });
   }
 
@@ -108,14 +105,14 @@ export class MemoryTokenStore implements TokenStore {
     // A shared cache may hold anything under the key: what is not an object is no session (as Redis reads it).
     const entry = typeof found === 'object' && found !== null ? (found as StoredSession | SealedSession) : undefined;
     if (entry !== undefined && 'sealed' in entry) {
-      if (this.#cipher === undefined)
+      if (this.#encryption === undefined)
         throw new UnreadableSessionError(key, 'it is encrypted; this store has no encryption');
-      return openSession(this.#cipher, key, entry);
+      return openSession(this.#encryption.cipher, key, entry);
     }
-    if (this.#cipher === undefined || entry === undefined) return entry;
+    if (this.#encryption === undefined || entry === undefined) return entry;
     // Nothing binds a plaintext value to its key: served, it would let anyone who can write to the cache plant a
     // session of their own.
-    if (!this.#readPlaintext) throw new UnreadableSessionError(key, 'it is not encrypted');
+    if (!this.#encryption.readPlaintext) throw new UnreadableSessionError(key, 'it is not encrypted');
     // The migration: a plaintext session (from before encryption was turned on) is re-written sealed; if the cipher
     // fails (a KMS that is down), the session is still read, and the next write seals it.
     await this.#write(key, entry, found).catch(() => undefined);
@@ -133,9 +130,9 @@ export class MemoryTokenStore implements TokenStore {
     const ttlSeconds = Math.max(1, Math.ceil((expiresAt - this.#now()) / 1000));
     // A frozen set (the manager's own) is shared, not copied: nobody can change it under us.
     const value =
-      this.#cipher === undefined
+      this.#encryption === undefined
         ? { identity: session.identity, tokens: Object.isFrozen(tokens) ? tokens : Object.freeze({ ...tokens }) }
-        : await sealSession(this.#cipher, key, session);
+        : await sealSession(this.#encryption.cipher, key, session);
     // get()'s re-write of a plaintext value must not undo a set() that landed while it sealed (a slow KMS).
     if (replacing !== undefined && !isDeepStrictEqual(this.#cache.get(key), replacing)) return;
     this.#cache.set(key, Object.freeze(value), ttlSeconds);

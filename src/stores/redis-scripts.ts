@@ -33,21 +33,19 @@ export function encodeSession(value: StoredSession | SealedSession, version: num
 /** Decodes a stored value; anything malformed yields `session: undefined` and a `problem`. */
 export function decodeSession(raw: string | null): DecodedSession {
   if (raw === null) return { version: 0, session: undefined };
+  const rejected = (problem: string, version = 0): DecodedSession => ({ version, session: undefined, problem });
   let parsed: Partial<Record<'version' | 'identity' | 'tokens' | 'sealed', unknown>> | null;
   try {
     parsed = JSON.parse(raw) as typeof parsed;
   } catch {
-    return { version: 0, session: undefined, problem: 'not JSON' };
+    return rejected('not JSON');
   }
-  if (typeof parsed !== 'object' || parsed === null)
-    return { version: 0, session: undefined, problem: 'not an object' };
+  if (typeof parsed !== 'object' || parsed === null) return rejected('not an object');
   const { version, identity, tokens, sealed } = parsed;
-  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) {
-    return { version: 0, session: undefined, problem: 'no valid version' };
-  }
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) return rejected('no valid version');
   const isSealed = typeof sealed === 'string';
   const problem = identityProblem(identity) ?? (isSealed ? undefined : tokenSetProblem(tokens));
-  if (problem !== undefined) return { version, session: undefined, problem };
+  if (problem !== undefined) return rejected(problem, version);
   const id = identity as string;
   const session = isSealed ? { identity: id, sealed } : { identity: id, tokens: pickTokenSet(tokens as TokenSet) };
   return { version, session };
@@ -112,6 +110,8 @@ end
  * Returns `{1, newVersion, publishError}` or `{0, storedVersion}` for a stale writer (nothing
  * published); the same value already written (a retry whose first reply was lost) is
  * `{1, newVersion, ''}`. The stored version is counted exactly as {@link decodeSession} counts it.
+ * The digest matters because versions restart at 1 once a key is gone (deleted, expired, flushed): the same number
+ * written since by another process is another value, and this writer never read it.
  */
 export const FENCED_SET_SCRIPT = `${LUA_NOTIFY}
 local function stored_version(raw)
@@ -124,8 +124,6 @@ local raw = redis.call('GET', KEYS[1])
 local current, base = stored_version(raw), tonumber(ARGV[1])
 if current == base + 1 and raw == ARGV[2] then return {1, current, ''} end
 if current ~= base then return {0, current} end
--- Versions restart at 1 once a key is gone (deleted, expired, flushed): the same number written
--- since by another process is another value, and this writer never read it.
 if base > 0 and ARGV[4] ~= '' and redis.sha1hex(raw) ~= ARGV[4] then return {0, current} end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return {1, base + 1, notify(ARGV[5], KEYS[2], tostring(base + 1))}

@@ -300,11 +300,24 @@ export class RedisTokenStore implements TokenStore {
     setRecent(this.#versions, key, { version, digest }, MAX_TRACKED_VERSIONS);
     const malformed = 'stored session is malformed; treating it as absent';
     if (problem !== undefined) this.#log.warn({ event: 'store-value-invalid', key, problem }, malformed);
-    if (session !== undefined && 'sealed' in session) return this.#open(key, session);
+    return this.#decrypt(key, session).catch((error: unknown) => {
+      const text = 'a stored session does not decrypt (altered, moved, in plaintext, or under an unlisted key)';
+      if (error instanceof UnreadableSessionError)
+        warnOnce(this.#log, 'store-value-unreadable', { key }, `${text}; treated as absent`);
+      throw error;
+    });
+  }
+
+  /** Opens a sealed value; refuses a plaintext one while encrypting, or with `readPlaintext` re-writes it sealed. */
+  async #decrypt(key: string, session: StoredSession | SealedSession | undefined): Promise<StoredSession | undefined> {
     const { cipher, readPlaintext } = this.#options;
+    if (session !== undefined && 'sealed' in session) {
+      if (cipher === undefined) throw new UnreadableSessionError(key, 'encrypted, but this store has no keys');
+      return openSession(cipher, key, session);
+    }
     if (cipher === undefined || session === undefined) return session;
     // Nothing binds a plaintext value to its key: served, it would let anyone who can write to Redis plant a session.
-    if (!readPlaintext) throw this.#unreadable(key, new UnreadableSessionError(key, 'it is not encrypted'));
+    if (!readPlaintext) throw new UnreadableSessionError(key, 'it is not encrypted');
     // The migration to encryption: a plaintext value is re-written sealed.
     warnOnce(this.#log, 'store-value-plaintext', { key }, 'a stored session is in plaintext; re-writing it encrypted');
     await this.#write(key, session, false).catch((error: unknown) => {
@@ -312,24 +325,6 @@ export class RedisTokenStore implements TokenStore {
       this.#log.debug({ event: 'store-value-plaintext', key, err: error }, text);
     });
     return session;
-  }
-
-  /** Opens a sealed value; one that does not open is reported (once) and rethrown as unreadable. */
-  async #open(key: string, sealed: SealedSession): Promise<StoredSession> {
-    const { cipher } = this.#options;
-    try {
-      if (cipher === undefined) throw new UnreadableSessionError(key, 'encrypted, but this store has no keys');
-      return await openSession(cipher, key, sealed);
-    } catch (error) {
-      throw error instanceof UnreadableSessionError ? this.#unreadable(key, error) : error;
-    }
-  }
-
-  /** Reports an unreadable value (at warn once per process) and returns the error, to throw. */
-  #unreadable(key: string, error: UnreadableSessionError): UnreadableSessionError {
-    const text = 'a stored session does not decrypt (altered, moved, in plaintext, or under an unlisted key)';
-    warnOnce(this.#log, 'store-value-unreadable', { key }, `${text}; treated as absent`);
-    return error;
   }
 
   /**

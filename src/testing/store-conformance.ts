@@ -200,8 +200,8 @@ function roundTrip(test: Test, options: TokenStoreConformanceOptions): void {
     const [store, other, session] = [await make(), await make(), conformanceSession()];
     assert.equal(await store.get(key), undefined);
     await store.set(key, session);
-    assert.deepEqual(comparable(await store.get(key)), comparable(session));
-    assert.deepEqual(comparable(await other.get(key)), comparable(session));
+    await assertReads(store, key, session);
+    await assertReads(other, key, session);
   });
 
   test('keeps a session without a refresh token as it is', async (make, key) => {
@@ -209,14 +209,14 @@ function roundTrip(test: Test, options: TokenStoreConformanceOptions): void {
     const { accessToken, accessTokenExpiresAt } = tokens;
     const session = { identity, tokens: { accessToken, accessTokenExpiresAt } };
     await write(store, key, session);
-    assert.deepEqual(comparable(await store.get(key)), comparable(session));
+    await assertReads(store, key, session);
   });
 
   test('replaces a session with the next one set after a read', async (make, key) => {
     const [store, second] = [await make(), conformanceSession()];
     await write(store, key, conformanceSession());
     await write(store, key, second);
-    assert.deepEqual(comparable(await store.get(key)), comparable(second));
+    await assertReads(store, key, second);
   });
 
   test('shows a replacement to another store that read the session before', async (make, key) => {
@@ -225,11 +225,7 @@ function roundTrip(test: Test, options: TokenStoreConformanceOptions): void {
     await other.get(key);
     await write(store, key, second);
     // A replica serving what it read before would refresh with a spent refresh token.
-    assert.deepEqual(
-      comparable(await other.get(key)),
-      comparable(second),
-      'another store still serves a replaced session',
-    );
+    await assertReads(other, key, second, 'another store still serves a replaced session');
   });
 
   test('keeps sessions apart by key, and delete() forgets one', async (make, a) => {
@@ -237,10 +233,10 @@ function roundTrip(test: Test, options: TokenStoreConformanceOptions): void {
     const [sessionA, sessionB] = [conformanceSession(), conformanceSession()];
     await write(store, a, sessionA);
     await write(store, b, sessionB);
-    assert.deepEqual(comparable(await store.get(a)), comparable(sessionA));
+    await assertReads(store, a, sessionA);
     await store.delete(a);
     assert.equal(await store.get(a), undefined);
-    assert.deepEqual(comparable(await store.get(b)), comparable(sessionB));
+    await assertReads(store, b, sessionB);
   });
 
   test('keeps a session until its refresh token expires, not its access token', async (make, key) => {
@@ -251,7 +247,7 @@ function roundTrip(test: Test, options: TokenStoreConformanceOptions): void {
     // Long enough for a value kept only as long as its access token, even rounded up to a whole second, to be gone.
     await delay(1_100);
     const dropped = 'a session was dropped with its access token: keep it until its refresh token expires';
-    assert.deepEqual(comparable(await other.get(key)), comparable(session), dropped);
+    await assertReads(other, key, session, dropped);
   });
 
   const watchMs = (options.lock && options.lock.handOverMs) || 2_000;
@@ -276,13 +272,8 @@ function roundTrip(test: Test, options: TokenStoreConformanceOptions): void {
       calls += 1;
       wake();
     });
-    const calledBack = await publishUntil(
-      watcher,
-      writer,
-      key,
-      () => new Promise((resolve) => (wake = resolve)),
-      watchMs,
-    );
+    const told = (): Promise<void> => new Promise((resolve) => (wake = resolve));
+    const calledBack = await publishUntil(watcher, writer, key, told, watchMs);
     stop();
     if (!calledBack) return; // the check above reports a watch() that never calls back
     const before = calls;
@@ -311,10 +302,10 @@ function fencingChecks(test: Test): void {
     await b.get(key);
     await a.set(key, newer);
     await assert.rejects(b.set(key, stale), 'a write based on a read older than the last write must reject');
-    assert.deepEqual(comparable(await b.get(key)), comparable(newer));
+    await assertReads(b, key, newer);
     // Having read the newer session, the same store may write again.
     await b.set(key, stale);
-    assert.deepEqual(comparable(await a.get(key)), comparable(stale));
+    await assertReads(a, key, stale);
   });
 
   test('refuses a write based on a read from before the session was deleted and stored again', async (make, key) => {
@@ -327,7 +318,7 @@ function fencingChecks(test: Test): void {
     await write(b, key, newer);
     const restarted = 'a write based on a read from before a delete() and a newer write must reject';
     await assert.rejects(a.set(key, stale), restarted);
-    assert.deepEqual(comparable(await b.get(key)), comparable(newer));
+    await assertReads(b, key, newer);
   });
 }
 
@@ -342,32 +333,39 @@ function lockChecks(test: Test, { lockTtlMs, handOverMs = 2_000 }: ConformanceLo
     assert.equal(value.acquired, true, 'the lock was free: acquireRefreshLock() must resolve { acquired: true }');
     return value as Held;
   };
-  /** The wait's result once it resolved within `ms` (else fails with `late`), its lock released. */
-  const resolvedWithin = async (waiting: Wait, ms: number, late: string): Promise<RefreshLockResult> => {
+  /** Asserts how the wait stood after `ms` (else fails with `message`). */
+  const assertWait = async (waiting: Wait, ms: number, state: Settled<unknown>['state'], message: string) => {
+    assert.equal((await settleWithin(waiting, ms)).state, state, message);
+  };
+  /** The wait's result once it resolved within `ms` (else fails with `late`). */
+  const resolved = async (waiting: Wait, ms: number, late: string): Promise<RefreshLockResult> => {
     const after = await settleWithin(waiting, ms);
     assert.equal(after.state, 'resolved', late);
-    const result = (after as { value: RefreshLockResult }).value;
+    return (after as { value: RefreshLockResult }).value;
+  };
+  /** The same, its lock released. */
+  const resolvedWithin = async (waiting: Wait, ms: number, late: string): Promise<RefreshLockResult> => {
+    const result = await resolved(waiting, ms, late);
     if (result.acquired) await result.lock.release();
     return result;
   };
+  // Within the lock's lifetime (a store may also extend it while held, as RedisTokenStore does).
+  const halfTtlMs = Math.max(lockTtlMs / 2, 50);
+  const bothHeld = 'a second store got past acquireRefreshLock() while the first held the lock';
+  const diedLate = `the lock of a holder that died was not taken over within lockTtlMs + ${handOverMs} ms`;
 
   test('grants the lock to one store at a time, and to a waiter once released', async (make, key) => {
     const [a, b] = [await make(), await make()];
     const first = await held(acquire(a, key));
     const waiting = acquire(b, key);
-    // Within the lock's lifetime (a store may also extend it while held, as RedisTokenStore does).
-    const early = await settleWithin(waiting, Math.max(lockTtlMs / 2, 50));
-    assert.equal(early.state, 'pending', 'a second store got past acquireRefreshLock() while the first held the lock');
+    await assertWait(waiting, halfTtlMs, 'pending', bothHeld);
     await first.lock.release();
     const late = `the waiter did not get the released lock within ${handOverMs} ms`;
-    const after = await settleWithin(waiting, handOverMs);
-    assert.equal(after.state, 'resolved', late);
-    const taken = (after as { value: RefreshLockResult }).value;
+    const taken = await resolved(waiting, handOverMs, late);
     assert.equal(taken.acquired, true, 'a lock released without a new session is taken over (not "published")');
     // The waiter must really hold it now: told "acquired" without taking it, two waiters would both refresh.
     const third = acquire(await make(), key);
-    const blocked = await settleWithin(third, Math.max(lockTtlMs / 2, 50));
-    assert.equal(blocked.state, 'pending', 'a third store got the lock a waiter had just been handed');
+    await assertWait(third, halfTtlMs, 'pending', 'a third store got the lock a waiter had just been handed');
     await (taken as Held).lock.release();
     await resolvedWithin(third, handOverMs, late);
   });
@@ -377,7 +375,7 @@ function lockChecks(test: Test, { lockTtlMs, handOverMs = 2_000 }: ConformanceLo
     await (await held(acquire(a, key))).lock.release();
     // A free lock is granted at once; within half its lifetime, a lock still held by a no-op release() is not.
     const late = 'a released lock was not granted to another store within lockTtlMs / 2: release() did not free it';
-    const result = await resolvedWithin(acquire(b, key), Math.max(lockTtlMs / 2, 50), late);
+    const result = await resolvedWithin(acquire(b, key), halfTtlMs, late);
     assert.equal(result.acquired, true, 'a free lock must resolve { acquired: true }');
   });
 
@@ -389,8 +387,7 @@ function lockChecks(test: Test, { lockTtlMs, handOverMs = 2_000 }: ConformanceLo
     await write(a, key, session);
     await first.lock.release();
     await resolvedWithin(waiting, handOverMs, `the waiter was not told of the new session within ${handOverMs} ms`);
-    const read = comparable(await b.get(key));
-    assert.deepEqual(read, comparable(session), 'after the hand-over the waiter reads the published session');
+    await assertReads(b, key, session, 'after the hand-over the waiter reads the published session');
   });
 
   test('tells a waiter of a session the holder publishes while it still holds the lock', async (make, key) => {
@@ -400,12 +397,7 @@ function lockChecks(test: Test, { lockTtlMs, handOverMs = 2_000 }: ConformanceLo
     try {
       await b.get(key);
       const waiting = acquire(b, key);
-      const early = await settleWithin(waiting, Math.min(50, lockTtlMs / 4));
-      assert.equal(
-        early.state,
-        'pending',
-        'a second store got past acquireRefreshLock() while the first held the lock',
-      );
+      await assertWait(waiting, Math.min(50, lockTtlMs / 4), 'pending', bothHeld);
       await write(a, key, session);
       const late = `the waiter was not told of the session published under the lock within ${handOverMs} ms`;
       const result = await resolvedWithin(waiting, handOverMs, late);
@@ -421,23 +413,19 @@ function lockChecks(test: Test, { lockTtlMs, handOverMs = 2_000 }: ConformanceLo
     const [a, b] = [await make(), await make()];
     await held(acquire(a, key));
     await close(a); // the holder dies without releasing
-    const late = `the lock of a holder that died was not taken over within lockTtlMs + ${handOverMs} ms`;
-    assert.equal((await resolvedWithin(acquire(b, key), lockTtlMs + handOverMs, late)).acquired, true);
+    assert.equal((await resolvedWithin(acquire(b, key), lockTtlMs + handOverMs, diedLate)).acquired, true);
   });
 
   test('keeps the lock of its next holder when a holder whose lock expired releases it', async (make, key, close) => {
     const [a, b, c] = [await make(), await make(), await make()];
     const first = await held(acquire(a, key));
     await close(a); // its lock now lasts lockTtlMs, with no holder to extend it
-    const late = `the lock of a holder that died was not taken over within lockTtlMs + ${handOverMs} ms`;
-    const took = await settleWithin(acquire(b, key), lockTtlMs + handOverMs);
-    assert.equal(took.state, 'resolved', late);
-    const second = await held(Promise.resolve((took as { value: RefreshLockResult }).value));
+    const second = await held(resolved(acquire(b, key), lockTtlMs + handOverMs, diedLate));
     // The late release of the first holder (which a closed store may also refuse) must not free the lock b holds.
     await first.lock.release().catch(() => undefined);
     const third = acquire(c, key);
-    const blocked = await settleWithin(third, Math.max(lockTtlMs / 2, 50));
-    assert.equal(blocked.state, 'pending', "release() by a holder whose lock had expired freed the next holder's lock");
+    const freed = "release() by a holder whose lock had expired freed the next holder's lock";
+    await assertWait(third, halfTtlMs, 'pending', freed);
     await second.lock.release();
     await resolvedWithin(third, handOverMs, `the waiter did not get the released lock within ${handOverMs} ms`);
   });
@@ -447,8 +435,7 @@ function lockChecks(test: Test, { lockTtlMs, handOverMs = 2_000 }: ConformanceLo
     const first = await held(acquire(a, key));
     const waiting = acquire(b, key, controller.signal);
     controller.abort(new Error('caller gave up'));
-    const after = await settleWithin(waiting, handOverMs);
-    assert.equal(after.state, 'rejected', `an aborted wait did not reject within ${handOverMs} ms`);
+    await assertWait(waiting, handOverMs, 'rejected', `an aborted wait did not reject within ${handOverMs} ms`);
     await first.lock.release();
   });
 
@@ -458,8 +445,8 @@ function lockChecks(test: Test, { lockTtlMs, handOverMs = 2_000 }: ConformanceLo
     const first = await held(acquire(a, key));
     const waiting = acquire(b, key);
     await close(b);
-    const after = await settleWithin(waiting, handOverMs);
-    assert.equal(after.state, 'rejected', `a wait pending at close() did not reject within ${handOverMs} ms`);
+    const notEnded = `a wait pending at close() did not reject within ${handOverMs} ms`;
+    await assertWait(waiting, handOverMs, 'rejected', notEnded);
     const afterClose = 'acquireRefreshLock() afterClose() must reject (the manager then refreshes on its own)';
     await assert.rejects(acquire(b, key), afterClose);
     await first.lock.release();
@@ -617,13 +604,18 @@ function conformanceSession(identity = `identity-${randomUUID()}`): StoredSessio
   return { identity, tokens: { ...tokens, refreshToken: token(), refreshTokenExpiresAt: now + 180 * 86_400_000 } };
 }
 
-/** The session's fields the manager relies on, for comparison (a store may add or drop nothing else). */
-function comparable(session: StoredSession | undefined): unknown {
-  return session && { identity: session.identity, tokens: pickTokenSet(session.tokens) };
+/**
+ * Asserts `store` reads `session` under `key`, compared by the fields the manager relies on (a store may add or drop
+ * nothing else).
+ */
+async function assertReads(store: TokenStore, key: string, session: StoredSession, message?: string): Promise<void> {
+  const comparable = (read?: StoredSession): unknown =>
+    read && { identity: read.identity, tokens: pickTokenSet(read.tokens) };
+  assert.deepEqual(comparable(await store.get(key)), comparable(session), message);
 }
 
 /** How a promise stood after waiting at most `ms`. */
-type Settled<T> = { state: 'pending' } | { state: 'resolved'; value: T } | { state: 'rejected'; error: unknown };
+type Settled<T> = { state: 'pending' } | { state: 'resolved'; value: T } | { state: 'rejected' };
 
 /** Waits for `promise` at most `ms`; never rejects. */
 function settleWithin<T>(promise: Promise<T>, ms: number): Promise<Settled<T>> {
@@ -631,7 +623,7 @@ function settleWithin<T>(promise: Promise<T>, ms: number): Promise<Settled<T>> {
   const pending = new Promise<Settled<T>>((resolve) => (timer = setTimeout(() => resolve({ state: 'pending' }), ms)));
   const settled = promise.then(
     (value): Settled<T> => ({ state: 'resolved', value }),
-    (error: unknown): Settled<T> => ({ state: 'rejected', error }),
+    (): Settled<T> => ({ state: 'rejected' }),
   );
   return Promise.race([settled, pending]).finally(() => clearTimeout(timer));
 }

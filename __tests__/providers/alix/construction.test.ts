@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { http, HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
 import { AbortedError, ConfigurationError, ErrorCodes } from '../../../src/errors';
-import { AlixAuthProvider, loadPrivateKey, type AlixAuthProviderOptions } from '../../../src/providers/alix';
+import { AlixAuthProvider, type AlixAuthProviderOptions } from '../../../src/providers/alix';
+import { loadPrivateKey } from '../../../src/providers/alix/private-key';
 import { captureThrow, findLeaks, makeRsaKeyPair, pemBodyLines } from '../../helpers/alix-keys';
 
 const SECRET_KEY = 'construction-secret-4b1d9e';

@@ -13,14 +13,14 @@ export function registerDemoCommand(program: Command, run: RunAction, io: CliIo)
     .command('demo')
     .description('run the live demo: sandbox, TokenManager, axios interceptor, revocation and 503 recovery');
   addNumberOptions(command, [
-    ['--duration <seconds>', 'how long the request loops run', { min: 1 }, 45],
-    ['--concurrency <n>', 'concurrent request loops (single-session demo)', { integer: true, min: 1 }, 8],
+    ['--duration <seconds>', 'how long the request loops run', { fractions: true, min: 1 }, 45],
+    ['--concurrency <n>', 'concurrent request loops (single-session demo)', { min: 1 }, 8],
     [
       '--users <n>',
       'many end users instead: a TokenManagerPool with one session per user, each user a request loop',
-      { integer: true, min: 1, max: MAX_DEMO_USERS },
+      { min: 1, max: MAX_DEMO_USERS },
     ],
-    ['--max-concurrent-auth <n>', "with --users: the pool's cap on auth calls at once", { integer: true, min: 1 }, 4],
+    ['--max-concurrent-auth <n>', "with --users: the pool's cap on auth calls at once", { min: 1 }, 4],
   ])
     .option('--json', 'print only a machine-readable summary')
     .action((flags: DemoFlags) =>
@@ -29,13 +29,12 @@ export function registerDemoCommand(program: Command, run: RunAction, io: CliIo)
         const maxSeconds = MAX_DEMO_DURATION_MS / 1000;
         assertConfig(flags.duration <= maxSeconds, `--duration must be at most ${maxSeconds}, got "${flags.duration}"`);
         const options = { durationMs: flags.duration * 1000, json: flags.json === true, output: io.stdout };
-        if (flags.users === undefined) {
-          const summary = await runDemo({ ...options, concurrency: flags.concurrency });
-          return summary.failures === 0 ? ExitCodes.OK : ExitCodes.FAILURE;
-        }
-        const { users, maxConcurrentAuth } = flags;
-        const summary = await runUsersDemo({ ...options, users, maxConcurrentAuth });
-        return summary.ok ? ExitCodes.OK : ExitCodes.FAILURE;
+        const { users, concurrency, maxConcurrentAuth } = flags;
+        const ok =
+          users === undefined
+            ? (await runDemo({ ...options, concurrency })).failures === 0
+            : (await runUsersDemo({ ...options, users, maxConcurrentAuth })).ok;
+        return ok ? ExitCodes.OK : ExitCodes.FAILURE;
       }),
     );
 }

@@ -47,11 +47,9 @@ async function replacePair(privateKeyPath: string, privatePem: string, publicKey
   const [privateTarget, publicTarget] = await Promise.all([target(privateKeyPath), target(publicKeyPath)]);
   const aside = (file: string, what: string) =>
     path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.${what}`);
-  const [privateTemp, publicTemp, publicBackup] = [
-    aside(privateTarget, 'tmp'),
-    aside(publicTarget, 'tmp'),
-    aside(publicTarget, 'old'),
-  ];
+  const privateTemp = aside(privateTarget, 'tmp');
+  const publicTemp = aside(publicTarget, 'tmp');
+  const publicBackup = aside(publicTarget, 'old');
   const cannot = (file: string) => (error: NodeJS.ErrnoException) => {
     throw new ConfigurationError(`cannot write ${file}: ${error.message}`);
   };
@@ -74,8 +72,8 @@ async function replacePair(privateKeyPath: string, privatePem: string, publicKey
 
 /** Writes `file`, which must not exist yet (`exists` says what to do when it does). */
 async function writeNew(file: string, content: string, mode: number, exists: string) {
-  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
-  const handle = await open(file, flags, mode).catch((error: NodeJS.ErrnoException) => {
+  // 'wx' is O_CREAT | O_EXCL: an existing file fails with EEXIST.
+  const handle = await open(file, 'wx', mode).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'EEXIST') throw new ConfigurationError(`${file} exists${exists}`);
     throw new ConfigurationError(`cannot write ${file}: ${error.message}`);
   });

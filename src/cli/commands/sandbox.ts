@@ -38,13 +38,8 @@ export function registerSandboxCommand(program: Command, run: RunAction, io: Cli
       'run the embedded Alix sandbox on loopback until interrupted (or until the process that started it exits)',
     );
   addNumberOptions(command, [
-    ['--port <n>', 'port to listen on (0 picks a free one)', { integer: true, min: 0, max: 65_535 }, 0],
-    [
-      '--access-ttl <seconds>',
-      'lifetime of issued access tokens',
-      { integer: true, min: 1, max: MAX_ACCESS_TTL_S },
-      900,
-    ],
+    ['--port <n>', 'port to listen on (0 picks a free one)', { min: 0, max: 65_535 }, 0],
+    ['--access-ttl <seconds>', 'lifetime of issued access tokens', { min: 1, max: MAX_ACCESS_TTL_S }, 900],
   ])
     .option(
       '--key-dir <dir>',
@@ -136,9 +131,7 @@ function banner(sandbox: AlixSandbox, keys: KeyPairFiles, accessTtlSeconds: numb
 
 /** Starts the sandbox; a port that cannot be bound is reported against the --port flag. */
 async function listen({ port, accessTtl }: SandboxFlags, privateKeyPem: string): Promise<AlixSandbox> {
-  try {
-    return await startAlixSandbox({ port, accessTokenTtlMs: accessTtl * 1000, privateKeyPem });
-  } catch (error) {
+  return startAlixSandbox({ port, accessTokenTtlMs: accessTtl * 1000, privateKeyPem }).catch((error: unknown) => {
     const problems: Record<string, string> = {
       EADDRINUSE: `127.0.0.1:${port} is already in use; pick another port or 0 for a free one`,
       EACCES: `not allowed to listen on 127.0.0.1:${port}; use a port above 1023 or 0`,
@@ -146,7 +139,7 @@ async function listen({ port, accessTtl }: SandboxFlags, privateKeyPem: string):
     const problem = problems[errorCodeOf(error) ?? ''];
     if (problem === undefined) throw error;
     throw new ConfigurationError(`--port ${port}: ${problem}`);
-  }
+  });
 }
 
 /**

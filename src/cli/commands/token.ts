@@ -29,7 +29,7 @@ export function registerTokenCommand(program: Command, run: RunAction, io: CliIo
     .option('--user-email <email>', 'end-user email for sign-in (ALIX_USER_EMAIL)')
     .option('--user <email>', userHelp);
   const timeout = 'give up (exit 1) when no token arrives within this many milliseconds';
-  addNumberOptions(command, [['--timeout <ms>', timeout, { integer: true, min: 1, max: MAX_TIMEOUT_MS }]])
+  addNumberOptions(command, [['--timeout <ms>', timeout, { min: 1, max: MAX_TIMEOUT_MS }]])
     .addHelpText('after', '\nThe secret key is read only from ALIX_SECRET_KEY, never from a flag (flags show in ps).')
     .action((flags: TokenFlags) => run(() => printToken(flags, io)));
 }

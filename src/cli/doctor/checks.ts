@@ -135,8 +135,7 @@ export interface DoctorRedisClient {
   eval(script: string, numKeys: number, ...args: string[]): Promise<unknown>;
   publish(channel: string, message: string): Promise<number>;
   spublish(channel: string, message: string): Promise<unknown>;
-  /** `INFO <section>`; optional: without it the pub/sub mode is not reported. */
-  info?(section: string): Promise<string>;
+  info(section: string): Promise<string>;
   quit(): Promise<unknown>;
   disconnect(): void;
 }
@@ -212,14 +211,15 @@ export async function checkRedis(url: string | undefined, createClient: DoctorRe
     return withTimeout(work, systemClock, REDIS_STEP_TIMEOUT_MS, () => new Error(late));
   };
   const checks: DoctorCheck[] = [];
-  let info: string | undefined | null = null;
+  // Undefined when INFO is refused.
+  let info: string | undefined;
   try {
     const startedAt = monotonicNow();
     await step(client.connect(), 'connect');
     const reply = await step(client.ping(), 'PING');
     const pingMs = Math.round(monotonicNow() - startedAt);
-    info = client.info === undefined ? null : await step(client.info('server'), 'INFO').catch(() => undefined);
-    const detail = `${where} answered ${reply} (connect + PING ${pingMs} ms)${info === null ? '' : pubSubDetail(info)}`;
+    info = await step(client.info('server'), 'INFO').catch(() => undefined);
+    const detail = `${where} answered ${reply} (connect + PING ${pingMs} ms)${pubSubDetail(info)}`;
     checks.push(row('redis ping', reply === 'PONG' ? 'ok' : 'failed', detail, { durationMs: pingMs }));
   } catch (error) {
     client.disconnect();
@@ -241,7 +241,7 @@ export async function checkRedis(url: string | undefined, createClient: DoctorRe
       `PEXPIRE and PTTL on ~{${DOCTOR_BREAKER_KEY_PREFIX}:* (see docs/scaling.md)`;
     checks.push(row('redis breaker', 'warn', `${where}: ${messageOf(error)}. ${fix}`));
   }
-  checks.push(await publishCheck(client, step, where, typeof info === 'string' ? publishCommand(info) : 'PUBLISH'));
+  checks.push(await publishCheck(client, step, where, info));
   await step(client.quit(), 'QUIT').catch(() => client.disconnect());
   return checks;
 }
@@ -272,23 +272,18 @@ async function lockCheck(client: DoctorRedisClient, step: RedisStep, where: stri
 }
 
 /**
- * Whether this Redis user may `command` (the one the store's write and release scripts use to hand a
- * new session over). A refused one fails no write (the store logs `store-publish-failed` and
- * waiters poll), so it is a warning: slower hand-overs, with the ACL rule that restores them.
+ * Whether this Redis user may publish with the command a store on this server would use (`info` is its
+ * `INFO server` answer, undefined when refused) to hand a new session over. A refused one fails no write
+ * (the store logs `store-publish-failed` and waiters poll), so it is a warning: slower hand-overs, with the
+ * ACL rule that restores them.
  */
-async function publishCheck(
-  client: DoctorRedisClient,
-  step: RedisStep,
-  where: string,
-  command: 'SPUBLISH' | 'PUBLISH',
-): Promise<DoctorCheck> {
+async function publishCheck(client: DoctorRedisClient, step: RedisStep, where: string, info: string | undefined) {
   const name = 'redis publish';
+  const command = publishCommand(info);
   const channel = `${DOCTOR_CHANNEL_PREFIX}${randomUUID()}}:published`;
   try {
-    await step(
-      command === 'SPUBLISH' ? client.spublish(channel, 'doctor') : client.publish(channel, 'doctor'),
-      command,
-    );
+    const published = command === 'SPUBLISH' ? client.spublish(channel, 'doctor') : client.publish(channel, 'doctor');
+    await step(published, command);
     return row(name, 'ok', `${command} on ${DOCTOR_CHANNEL_PREFIX}…}:published (the store's hand-over notifications)`);
   } catch (error) {
     const fix =
@@ -309,8 +304,11 @@ export function pubSubDetail(info: string | undefined): string {
   return `; pub/sub: classic (PUBLISH/SUBSCRIBE${cluster ? ', a cluster before Redis 7' : ''})`;
 }
 
-/** The command a `RedisTokenStore` on the server that answered `INFO server` with `info` publishes with. */
-function publishCommand(info: string): 'SPUBLISH' | 'PUBLISH' {
+/**
+ * The command a `RedisTokenStore` on the server that answered `INFO server` with `info` publishes with
+ * (PUBLISH when INFO was refused).
+ */
+function publishCommand(info = ''): 'SPUBLISH' | 'PUBLISH' {
   const major = Number(/redis_version:(\d+)/.exec(info)?.[1] ?? '0');
   return /redis_mode:cluster/.test(info) && major >= 7 ? 'SPUBLISH' : 'PUBLISH';
 }

@@ -1,4 +1,3 @@
 /** The Alix auth provider: signer, HTTP calls, wire format → TokenSet. */
 export { AlixAuthProvider } from './provider';
 export type { AlixAuthProviderOptions, AlixSigner, AlixSigningContext } from './options';
-export { loadPrivateKey } from './private-key';

@@ -20,7 +20,10 @@ export function loadPrivateKey(input: unknown): KeyObject {
   if (input instanceof KeyObject) return checkKeyObject(input, 'privateKey');
   assertConfig(typeof input === 'string', 'privateKey must be a PEM string, a file path or a KeyObject');
   if (input.includes(PEM_MARKER)) return parsePem(input, 'privateKey');
-  assertConfig(looksLikePath(input), "privateKey is neither a PEM string (no '-----BEGIN' line) nor a file path");
+  // Taken for a path only if it cannot be key material: a single short line that is not one long run of
+  // base64 characters (a PEM body pasted without its header).
+  const pathLike = input.trim() !== '' && input.length <= 1024 && !/[\r\n]|^[A-Za-z0-9+/=_-]{64,}$/.test(input);
+  assertConfig(pathLike, "privateKey is neither a PEM string (no '-----BEGIN' line) nor a file path");
   // Quoted only when it reads as a path: a secret pasted in the wrong option must not be echoed,
   // and a base64 secret may hold '/' (a path that is all base64 characters is not shown either).
   const readsAsPath = /[/\\]|\.(?:pem|key)$/i.test(input) && !/^[A-Za-z0-9+/=_-]+$/.test(input);
@@ -39,14 +42,6 @@ export function loadPrivateKey(input: unknown): KeyObject {
   }
   assertConfig(text.includes(PEM_MARKER), `${what} does not contain a PEM key`);
   return parsePem(text, what);
-}
-
-/**
- * A string is taken for a path only if it cannot be key material: a single short line that
- * is not one long run of base64 characters (a PEM body pasted without its header).
- */
-function looksLikePath(value: string): boolean {
-  return value.trim() !== '' && value.length <= 1024 && !/[\r\n]/.test(value) && !/^[A-Za-z0-9+/=_-]{64,}$/.test(value);
 }
 
 function parsePem(rawPem: string, what: string): KeyObject {
