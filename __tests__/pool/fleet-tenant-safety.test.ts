@@ -88,8 +88,9 @@ describeRedis('two pools on one Redis', () => {
     createProvider: (key: string) => FakeProvider,
     now: () => number,
     options: Partial<TokenManagerPoolOptions> = {},
+    storeOptions: Partial<RedisTokenStoreOptions> = {},
   ): Promise<{ pool: TokenManagerPool; store: RedisTokenStore }> {
-    const store = makeStore(await redis.connect(), { now });
+    const store = makeStore(await redis.connect(), { now, ...storeOptions });
     const pool = new TokenManagerPool({ createProvider, store, now, retry: INSTANT_RETRY, ...options });
     pools.push(pool);
     return { pool, store };
@@ -98,7 +99,11 @@ describeRedis('two pools on one Redis', () => {
   it('signs each of 1,000 users in once fleet-wide and keeps one Redis key per user, expiring', async () => {
     const now = (): number => Date.now();
     const { providers, createProvider } = fleetProviders(now);
-    const [one, two] = [await makeReplica(createProvider, now), await makeReplica(createProvider, now)];
+    // 2,000 sign-ins at once queue thousands of Redis commands: on a loaded machine one may pass the default 1 s
+    // command timeout, and a lock that cannot be taken is refreshed without (a second sign-in, by design).
+    const slowRedis = { commandTimeoutMs: 15_000 };
+    const replica = (): ReturnType<typeof makeReplica> => makeReplica(createProvider, now, {}, slowRedis);
+    const [one, two] = [await replica(), await replica()];
     const users = Array.from({ length: 1_000 }, (_, index) => `user${index}-${randomUUID()}@example.com`);
 
     const tokens = await Promise.all(
