@@ -585,6 +585,28 @@ describe('TokenManagerPool', () => {
       expect(pool.status().counts.evictions).toBe(2);
     });
 
+    it("keeps the one session an 'evicted' listener asked for while that key's session was being created", async () => {
+      const { pool } = makePool({ maxSessions: 1 });
+      await pool.getAccessToken(user(1));
+      let asked: TokenManager | undefined;
+      pool.once('evicted', () => (asked = pool.get(user(2))));
+      const created = pool.get(user(2));
+      expect(created).toBe(asked);
+      expect(pool.get(user(2))).toBe(created);
+      expect(pool.size).toBe(1);
+      await expect(pool.getAccessToken(user(2))).resolves.toBe(`${tokenPrefix(user(2))}access-1`);
+      await pool.close();
+      expect(created.status().state).toBe('closed');
+    });
+
+    it('refuses a session whose creation an evicted listener answered by closing the pool', async () => {
+      const { pool } = makePool({ maxSessions: 1 });
+      await pool.getAccessToken(user(1));
+      pool.once('evicted', () => void pool.close());
+      expect(() => pool.get(user(2))).toThrow(TokenManagerClosedError);
+      expect(pool.size).toBe(0);
+    });
+
     it('reports the earliest expiry among valid tokens and counts, never a key or token', async () => {
       const { pool } = makePool();
       await pool.getAccessToken(user(1));

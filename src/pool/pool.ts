@@ -255,6 +255,14 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     const session = new PoolSession(key);
     const manager = this.#build(session);
     this.#trim(this.#options.maxSessions - 1);
+    // An 'evicted' listener may have asked for this key meanwhile (or closed the pool): what it got stands, and the
+    // manager built here goes (held over it, that one would be closed by no eviction, its hot slot never freed).
+    const created = this.#sessions.get(key);
+    if (created !== undefined || this.#closed !== undefined) {
+      manager.close();
+      if (created === undefined) throw new TokenManagerClosedError();
+      return created.manager ?? this.#build(created);
+    }
     this.#sessions.set(key, session);
     session.slot = this.#hot.add(key);
     this.#cache.set(cacheKey(key), session);
