@@ -469,6 +469,20 @@ describe('TokenManager hardening', () => {
       manager.close();
     });
 
+    it('never serves a stored session whose expiry is not epoch ms, and says so', async () => {
+      const store = new MemoryTokenStore();
+      const { manager, provider } = makeManager({ store });
+      const events = lifecycleOf(manager);
+      const tokens = makeTokenSet(T0, { expiresInMs: minutes(30) });
+      await store.set(manager.storeKey, { identity: 'unidentified', tokens: { ...tokens, accessTokenExpiresAt: NaN } });
+      expect(await manager.getAccessToken()).toBe('access-1');
+      expect(provider.authenticateCount).toBe(1);
+      const failure = events.find((event) => event.type === 'store-failed');
+      expect(failure).toMatchObject({ operation: 'read', errorCode: 'ERR_ALIX_MALFORMED_RESPONSE' });
+      expect(failure).toMatchObject({ message: expect.stringContaining('expiry that is not epoch ms') });
+      manager.close();
+    });
+
     it('refuses seeded initialTokens whose access token a Bearer header cannot carry, without quoting it', () => {
       const build = (): unknown =>
         makeManager({ initialTokens: makeTokenSet(T0, { accessToken: 'secret\u0000part' }) });

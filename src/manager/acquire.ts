@@ -139,10 +139,14 @@ export async function readSession(context: AcquireContext, quiet = false): Promi
   }
   // A session without a token set (a custom store's garbage) is no session: checked, not dereferenced.
   const tokens = stored.tokens as TokenSet | undefined;
-  if (!isHeaderSafeToken(tokens?.accessToken) || !Number.isFinite(tokens.accessTokenExpiresAt)) {
-    // Whoever wrote it, a set that cannot travel in a Bearer header is never served.
-    const why = 'the stored session holds an access token a Bearer header cannot carry (RFC 6750 b64token)';
-    if (!quiet) reportStoreFailure(context, 'read', new MalformedResponseError(`${why}; treated as absent`));
+  // Whoever wrote it, a set that cannot travel in a Bearer header, or whose expiry is unknown, is never served.
+  let unusable: string | undefined;
+  if (!isHeaderSafeToken(tokens?.accessToken))
+    unusable = 'an access token a Bearer header cannot carry (RFC 6750 b64token)';
+  else if (!Number.isFinite(tokens.accessTokenExpiresAt)) unusable = 'an access token expiry that is not epoch ms';
+  if (unusable !== undefined) {
+    const error = new MalformedResponseError(`the stored session holds ${unusable}; treated as absent`);
+    if (!quiet) reportStoreFailure(context, 'read', error);
     return undefined;
   }
   return stored.tokens;
