@@ -142,8 +142,6 @@ export function attachTokenManager(
     const value: unknown = config.headers.get('Authorization');
     return typeof value === 'string' && value.startsWith('Bearer ') && sentTokens.has(value.slice(7));
   };
-  // The configs sent with a bearer, held weakly: an error about one may come after many other requests.
-  const configsWithBearer = new WeakSet<object>();
 
   /** What the wrapper around the request's transport does, after every interceptor has run. */
   const send = async (inner: unknown, config: InternalAxiosRequestConfig): Promise<AxiosResponse> => {
@@ -184,9 +182,9 @@ export function attachTokenManager(
             lastSent = token;
             if (sentTokens.size > SENT_TOKENS_KEPT) sentTokens.delete(sentTokens.values().next().value as string);
           }
-          configsWithBearer.add(config);
           // The request's own AxiosHeaders: axios 1.x makes them before it calls the transport.
           config.headers.set('Authorization', `Bearer ${token}`, true);
+          // Also what marks the config as sent with the bearer (see the response interceptor below).
           config.beforeRedirect = guardRedirect(config.beforeRedirect as BeforeRedirect | undefined);
           try {
             answered = await transport(config);
@@ -241,11 +239,9 @@ export function attachTokenManager(
     { synchronous: true },
   );
   // Errors axios makes after the transport answered (a strict JSON parse failure, an abort as the response
-  // arrived) hold the config sent, bearer included.
+  // arrived) hold the config sent, bearer included: such a config carries our redirect guard.
   const responseId = instance.interceptors.response.use(undefined, (error: unknown) => {
-    if (axios.isAxiosError(error) && error.config !== undefined && configsWithBearer.has(error.config)) {
-      redactAxiosError(error);
-    }
+    if (axios.isAxiosError(error) && guardRedirect.made(error.config?.beforeRedirect)) redactAxiosError(error);
     throw error;
   });
   return () => {
@@ -285,9 +281,10 @@ function namesKey(adapter: unknown): string | undefined {
 /**
  * Builds a follow-redirects `beforeRedirect` hook (axios http adapter) that deletes the
  * Authorization header when a redirect leaves the allowed origins (or names no `href`), then
- * calls the user's own hook. Wrapping is idempotent, so a replayed config is not wrapped twice.
+ * calls the user's own hook. Wrapping is idempotent, so a replayed config is not wrapped twice;
+ * `made(hook)` tells whether a hook is one of the guards it made.
  */
-export function createRedirectGuard(origins: OriginSet): (existing: BeforeRedirect | undefined) => BeforeRedirect {
+export function createRedirectGuard(origins: OriginSet) {
   const guards = new WeakSet<BeforeRedirect>();
   const wrap = (existing: BeforeRedirect | undefined): BeforeRedirect => {
     const guard: BeforeRedirect = (options, ...details) => {
@@ -302,5 +299,7 @@ export function createRedirectGuard(origins: OriginSet): (existing: BeforeRedire
   };
   // Most requests have no hook of their own: they share one guard, made once (nothing allocated per request).
   const alone = wrap(undefined);
-  return (existing) => (existing === undefined ? alone : guards.has(existing) ? existing : wrap(existing));
+  const guard = (existing: BeforeRedirect | undefined): BeforeRedirect =>
+    existing === undefined ? alone : guards.has(existing) ? existing : wrap(existing);
+  return Object.assign(guard, { made: (hook: unknown): boolean => guards.has(hook as BeforeRedirect) });
 }
