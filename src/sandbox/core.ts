@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { sleep, systemClock } from '../clock';
 import { ConfigurationError, assertConfig } from '../errors';
+import { parseJsonObject } from '../json';
 import { MALFORMED_BODY, SandboxErrorCodes, TOKEN_PROBLEMS, successEnvelope } from './envelope';
 import { checkUserEmail, queueFault, takeFault, type QueuedFault, type SandboxAuthEndpoint } from './faults';
 import type { SandboxFault } from './faults';
@@ -54,17 +55,6 @@ function zeroCounters(): SandboxCounters {
 function header(headers: SandboxRequest['headers'], name: string): string | undefined {
   const entry = Object.entries(headers).find(([key]) => key.toLowerCase() === name);
   return Array.isArray(entry?.[1]) ? entry[1].join(', ') : entry?.[1];
-}
-
-/** The JSON object `text` holds; `undefined` when it is not JSON, or JSON but not an object. */
-function parseJsonObject(text: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
-  } catch {
-    // Not JSON.
-  }
-  return undefined;
 }
 
 /**

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
+import { parseJsonObject } from '../json';
 import { pickTokenSet } from '../stores/redis-scripts';
 import type {
   AuthBreaker,
@@ -495,15 +496,9 @@ function encryptionChecks(test: Test, raw: ConformanceRawAccess): void {
   test('does not serve a plaintext session planted under its key', async (make, key) => {
     const session = conformanceSession();
     const value = await written(await make(), key, session);
-    // The store's own envelope (a version, say), with the tokens in the clear where the sealed value was.
-    let envelope: Record<string, unknown> = {};
-    try {
-      const parsed: unknown = JSON.parse(value);
-      if (typeof parsed === 'object' && parsed !== null) envelope = { ...parsed };
-    } catch {
-      // Not JSON: the plain session alone is planted.
-    }
-    delete envelope.sealed;
+    // The store's own envelope (a version, say), with the tokens in the clear where the sealed value was; a value
+    // that is no JSON object has none: the plain session alone is planted.
+    const { sealed: _sealed, ...envelope } = parseJsonObject(value) ?? {};
     const planted = conformanceSession(session.identity);
     await raw.write(key, JSON.stringify({ ...envelope, identity: planted.identity, tokens: planted.tokens }));
     await refused(await make(), key);

@@ -17,6 +17,7 @@ import type { AuthOperation, TokenManagerError } from '../../errors';
 import type { Logger } from '../../logger';
 import { redactOpaqueRuns, redactSecrets } from '../../redaction';
 import { isHeaderSafeToken, type TokenSet } from '../../token-set';
+import { isRecord, parseJson } from '../../json';
 
 /** The longest API `message` kept in an error, in characters. */
 const MAX_API_MESSAGE_LENGTH = 300;
@@ -108,19 +109,6 @@ export function parseHttpDate(value: string): number | undefined {
   const at = Date.parse(obsolete && !text.endsWith('GMT') ? `${text} GMT` : text);
   if (!Number.isFinite(at)) return undefined;
   return obsolete || new Date(at).toUTCString() === text ? at : undefined;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** The JSON value of a body read as text, or `undefined` when it is not JSON (never thrown). */
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
