@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runDoctor, type DoctorOptions, type DoctorReport } from '../../src/cli/commands/doctor';
-import { checkAuth, type DoctorRedisClient } from '../../src/cli/doctor/checks';
+import { checkAuth, type DoctorRedisClient, type DoctorRedisFactory } from '../../src/cli/doctor/checks';
 import { AlixAuthProvider } from '../../src/providers/alix/provider';
 import type { AlixSandbox } from '../../src/sandbox/server';
 import { makeRsaKeyPair } from '../helpers/alix-keys';
@@ -179,6 +179,39 @@ describe('alix-token doctor', () => {
       });
     });
 
+    it('checks the keys of a Redis Cluster through a cluster client; a MOVED reply is no ACL problem', async () => {
+      const info = 'redis_version:7.0.15\r\nredis_mode:cluster\r\n';
+      const [made, ended]: [unknown[], string[]] = [[], []];
+      const clusterAware: DoctorRedisFactory = async (_url, options) => {
+        made.push(options);
+        return fakeRedis({ info }, ended);
+      };
+      const { report } = await doctor({ env: redisEnv(), createRedisClient: clusterAware });
+
+      expect(made).toEqual([undefined, { cluster: true }]);
+      expect(new Set(report.checks.map((check) => check.status))).toEqual(new Set(['ok']));
+      expect(ended).toEqual(['quit', 'quit']);
+
+      const noCluster: DoctorRedisFactory = async (_url, options) => {
+        if (options?.cluster === true) throw new Error('Failed to refresh slots cache.');
+        return fakeRedis({ info, moved: true });
+      };
+      const { report: moved } = await doctor({ env: redisEnv(), createRedisClient: noCluster });
+
+      expect(moved).toMatchObject({ exitCode: 1, failed: ['redis cluster'] });
+      expect(moved.checks.find((check) => check.name === 'redis cluster')?.detail).toMatch(
+        /slots cache.*cluster\|info/,
+      );
+      for (const name of ['redis lock', 'redis breaker', 'redis publish']) {
+        expect(moved.checks.find((check) => check.name === name)).toMatchObject({
+          status: 'warn',
+          detail: expect.stringMatching(
+            /^127\.0\.0\.1:6390: MOVED 1234 \S+: the key is on another node .*redis cluster row/,
+          ),
+        });
+      }
+    });
+
     it('treats a blank REDIS_URL as unset', async () => {
       const { report } = await doctor({ env: { ...env, REDIS_URL: '  ' }, createRedisClient: async () => fakeRedis() });
 
@@ -259,11 +292,16 @@ interface RedisFaults {
   info?: string;
   /** The user may not SPUBLISH (PUBLISH is allowed). */
   spublishRefused?: boolean;
+  /** Every key is served by another node of a cluster. */
+  moved?: boolean;
 }
 
 /** An in-memory Redis with just the doctor's commands, a way to break each, and the calls that end the connection. */
 function fakeRedis(faults: RedisFaults = {}, ended: string[] = []): DoctorRedisClient {
   const keys = new Map<string, string>();
+  const redirect = (): void => {
+    if (faults.moved === true) throw new Error('MOVED 1234 127.0.0.1:7001');
+  };
   return {
     connect: async () => {
       if (faults.refuse === true)
@@ -271,11 +309,13 @@ function fakeRedis(faults: RedisFaults = {}, ended: string[] = []): DoctorRedisC
     },
     ping: async () => faults.pingReply ?? 'PONG',
     set: async (key, value) => {
+      redirect();
       if (keys.has(key) && faults.nxIgnored !== true) return null;
       keys.set(key, value);
       return 'OK';
     },
     eval: async (script, _numKeys, key = '', owner = '') => {
+      redirect();
       if (script.includes('INCR')) return faults.breakerExpiryLost === true ? 0 : 1;
       if (keys.get(key) !== owner || faults.releaseIgnored === true) return 0;
       keys.delete(key);
@@ -283,6 +323,7 @@ function fakeRedis(faults: RedisFaults = {}, ended: string[] = []): DoctorRedisC
     },
     publish: async () => 0,
     spublish: async () => {
+      redirect();
       if (faults.spublishRefused === true)
         throw new Error("NOPERM User has no permissions to run the 'spublish' command");
       return 0;

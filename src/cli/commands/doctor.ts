@@ -76,9 +76,12 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
   return report;
 }
 
-/** ioredis is an optional peer: loaded only here, and only when REDIS_URL is set. */
-async function createIoredisClient(url: string): Promise<DoctorRedisClient> {
-  const { Redis } = loadOptionalPeer<typeof IoRedis>({
+/**
+ * ioredis is an optional peer: loaded only here, and only when REDIS_URL is set. With `cluster` the client is a
+ * `Cluster` seeded with the node at `url` (its host, port, user, password and TLS, as the plain client parses them).
+ */
+async function createIoredisClient(url: string, { cluster = false } = {}): Promise<DoctorRedisClient> {
+  const { Redis, Cluster } = loadOptionalPeer<typeof IoRedis>({
     packageName: 'ioredis',
     entry: 'alix-token doctor with REDIS_URL',
     worksWithout: 'alix-token doctor without REDIS_URL (the Redis checks are skipped)',
@@ -86,15 +89,14 @@ async function createIoredisClient(url: string): Promise<DoctorRedisClient> {
   // No retries and no offline queue: the doctor wants the first answer, or the first error.
   // disconnectTimeout 0: after a failed check the socket is closed at once; ioredis would
   // otherwise hold the process open for 2 s with a timer on a socket that never closes again.
-  const client = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: 5_000,
-    commandTimeout: 5_000,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    enableOfflineQueue: false,
-    disconnectTimeout: 0,
-  });
+  const failFast = { connectTimeout: 5_000, commandTimeout: 5_000, maxRetriesPerRequest: 0, disconnectTimeout: 0 };
+  const once = { lazyConnect: true, enableOfflineQueue: false };
+  let client: IoRedis.Redis | IoRedis.Cluster = new Redis(url, { ...once, ...failFast, retryStrategy: () => null });
+  if (cluster) {
+    const { host, port, username, password, tls } = client.options;
+    const redisOptions = { ...failFast, username, password, tls };
+    client = new Cluster([{ host, port }], { ...once, clusterRetryStrategy: () => null, redisOptions });
+  }
   // Every failure reaches the report through the command it fails; without a listener ioredis
   // would also print each one to stderr as an "Unhandled error event" with its stack.
   // The rejected connect() says only "Connection is closed."; the event before it tells why

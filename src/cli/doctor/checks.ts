@@ -140,11 +140,17 @@ export interface DoctorRedisClient {
   disconnect(): void;
 }
 
-/** Builds a client for `url`; rejects (e.g. ioredis not installed) with an explaining error. */
-export type DoctorRedisFactory = (url: string) => Promise<DoctorRedisClient>;
+/**
+ * Builds a client for `url`, with `cluster` one that follows the cluster's slot map from the node at `url`; rejects
+ * (e.g. ioredis not installed) with an explaining error.
+ */
+export type DoctorRedisFactory = (url: string, options?: { cluster?: boolean }) => Promise<DoctorRedisClient>;
 
 /** Runs one Redis command within {@link REDIS_STEP_TIMEOUT_MS}; `what` names it in the timeout's message. */
 type RedisStep = <T>(work: Promise<T>, what: string) => Promise<T>;
+
+/** The row of a refused key check: `fix` (the ACL rule) follows the error, unless Redis only redirected the key. */
+type RedisRefusal = (name: string, status: DoctorCheckStatus, error: unknown, fix: string) => DoctorCheck;
 
 /** Deadline of each Redis step (connect, PING, SET, EVAL, [S]PUBLISH), in ms. */
 export const REDIS_STEP_TIMEOUT_MS = 5_000;
@@ -188,7 +194,8 @@ return left > 0 and 1 or 0
  * whether this Redis user may use the shared auth breaker's keys the way its scripts do. A
  * refused breaker is not an outage (the store admits every call), but the fleet then calls the
  * auth server unguarded during one: a warning, with the ACL fix. Likewise whether it may PUBLISH
- * (SPUBLISH with sharded pub/sub) the store's hand-over notifications.
+ * (SPUBLISH with sharded pub/sub) the store's hand-over notifications. On a Redis Cluster the key checks go
+ * through a cluster client, so each runs under the ACL of the node that serves its key.
  */
 export async function checkRedis(url: string | undefined, createClient: DoctorRedisFactory): Promise<DoctorCheck[]> {
   if (url === undefined) return [row('redis', 'skipped', 'REDIS_URL is not set')];
@@ -228,10 +235,35 @@ export async function checkRedis(url: string | undefined, createClient: DoctorRe
       row('redis lock', 'skipped', 'needs a Redis connection'),
     ];
   }
-  checks.push(await lockCheck(client, step, where));
+  let keys = client;
+  // A MOVED/ASK reply names a key served by another node: never an ACL problem, whatever the check's fix says.
+  let redirected =
+    info === undefined
+      ? 'INFO is refused, so the doctor took it for a single server: allow +info (see docs/scaling.md)'
+      : 'the slot map changed during the check (a failover or resharding): run it again';
+  if (isCluster(info)) {
+    let cluster: DoctorRedisClient | undefined;
+    try {
+      cluster = await createClient(url, { cluster: true });
+      await step(cluster.connect(), 'connect (cluster)');
+      keys = cluster;
+    } catch (error) {
+      cluster?.disconnect();
+      redirected = 'no cluster client could connect (see the redis cluster row)';
+      const needs =
+        'an ioredis Cluster needs +cluster|slots, +cluster|info and every master reachable: docs/scaling.md';
+      checks.push(row('redis cluster', 'failed', `${where}: ${messageOf(error)} (${needs})`));
+    }
+  }
+  const refused: RedisRefusal = (name, status, error, fix) => {
+    const found = `${where}: ${messageOf(error)}`;
+    if (!/\b(MOVED|ASK) \d+ /.test(found)) return row(name, status, `${found}${fix}`);
+    return row(name, 'warn', `${found}: the key is on another node of this Redis Cluster; ${redirected}`);
+  };
+  checks.push(await lockCheck(keys, step, where, refused));
   const tag = `{${DOCTOR_BREAKER_KEY_PREFIX}:doctor-${randomUUID()}}`;
   try {
-    const done = await step(client.eval(BREAKER_PERMISSIONS, 2, `${tag}:open`, `${tag}:failures`), 'EVAL');
+    const done = await step(keys.eval(BREAKER_PERMISSIONS, 2, `${tag}:open`, `${tag}:failures`), 'EVAL');
     const used = `EVAL with SET PX, INCR, PEXPIRE, PTTL and DEL on ${DOCTOR_BREAKER_KEY_PREFIX}:* keys`;
     const lost = `the breaker's commands did not keep their expiry at ${where}`;
     checks.push(done === 1 ? row('redis breaker', 'ok', used) : row('redis breaker', 'warn', lost));
@@ -239,14 +271,14 @@ export async function checkRedis(url: string | undefined, createClient: DoctorRe
     const fix =
       `The auth breaker will be off, so an outage is not contained: allow EVAL, SET, GET, DEL, EXISTS, INCR, ` +
       `PEXPIRE and PTTL on ~{${DOCTOR_BREAKER_KEY_PREFIX}:* (see docs/scaling.md)`;
-    checks.push(row('redis breaker', 'warn', `${where}: ${messageOf(error)}. ${fix}`));
+    checks.push(refused('redis breaker', 'warn', error, `. ${fix}`));
   }
-  checks.push(await publishCheck(client, step, where, info));
-  await step(client.quit(), 'QUIT').catch(() => client.disconnect());
+  checks.push(await publishCheck(keys, step, refused, info));
+  for (const open of new Set([client, keys])) await step(open.quit(), 'QUIT').catch(() => open.disconnect());
   return checks;
 }
 
-async function lockCheck(client: DoctorRedisClient, step: RedisStep, where: string): Promise<DoctorCheck> {
+async function lockCheck(client: DoctorRedisClient, step: RedisStep, where: string, refused: RedisRefusal) {
   const name = 'redis lock';
   const key = `${DOCTOR_LOCK_KEY_PREFIX}${randomUUID()}}`;
   const owner = randomUUID();
@@ -267,7 +299,7 @@ async function lockCheck(client: DoctorRedisClient, step: RedisStep, where: stri
     return row(name, 'ok', detail, { durationMs });
   } catch (error) {
     const needs = `the Redis user needs SET, GET, DEL and EVAL on ${DOCTOR_LOCK_KEY_PREFIX}*`;
-    return row(name, 'failed', `${where}: ${messageOf(error)} (${needs})`);
+    return refused(name, 'failed', error, ` (${needs})`);
   }
 }
 
@@ -277,7 +309,7 @@ async function lockCheck(client: DoctorRedisClient, step: RedisStep, where: stri
  * (the store logs `store-publish-failed` and waiters poll), so it is a warning: slower hand-overs, with the
  * ACL rule that restores them.
  */
-async function publishCheck(client: DoctorRedisClient, step: RedisStep, where: string, info: string | undefined) {
+async function publishCheck(client: DoctorRedisClient, step: RedisStep, refused: RedisRefusal, info?: string) {
   const name = 'redis publish';
   const command = publishCommand(info);
   const channel = `${DOCTOR_CHANNEL_PREFIX}${randomUUID()}}:published`;
@@ -289,7 +321,7 @@ async function publishCheck(client: DoctorRedisClient, step: RedisStep, where: s
     const fix =
       'Hand-overs will be slower (waiters poll every pollIntervalMs instead of hearing each new session): ' +
       `allow +${command.toLowerCase()} on &{alix-token-manager:* (see docs/scaling.md)`;
-    return row(name, 'warn', `${where}: ${messageOf(error)}. ${fix}`);
+    return refused(name, 'warn', error, `. ${fix}`);
   }
 }
 
@@ -300,8 +332,7 @@ async function publishCheck(client: DoctorRedisClient, step: RedisStep, where: s
 export function pubSubDetail(info: string | undefined): string {
   if (info === undefined) return '; pub/sub mode unknown (INFO refused)';
   if (publishCommand(info) === 'SPUBLISH') return '; pub/sub: sharded (SPUBLISH/SSUBSCRIBE, Redis Cluster ≥ 7)';
-  const cluster = /redis_mode:cluster/.test(info);
-  return `; pub/sub: classic (PUBLISH/SUBSCRIBE${cluster ? ', a cluster before Redis 7' : ''})`;
+  return `; pub/sub: classic (PUBLISH/SUBSCRIBE${isCluster(info) ? ', a cluster before Redis 7' : ''})`;
 }
 
 /**
@@ -310,7 +341,12 @@ export function pubSubDetail(info: string | undefined): string {
  */
 function publishCommand(info = ''): 'SPUBLISH' | 'PUBLISH' {
   const major = Number(/redis_version:(\d+)/.exec(info)?.[1] ?? '0');
-  return /redis_mode:cluster/.test(info) && major >= 7 ? 'SPUBLISH' : 'PUBLISH';
+  return isCluster(info) && major >= 7 ? 'SPUBLISH' : 'PUBLISH';
+}
+
+/** Whether `INFO server` (its answer `info`, undefined when refused) says Redis Cluster. */
+function isCluster(info = ''): boolean {
+  return /redis_mode:cluster/.test(info);
 }
 
 /** An error's message (this library's hold no secrets; a Redis or network error's names no secret), with its code. */
