@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { runDoctor, type DoctorReport } from '../../src/cli/commands/doctor';
 import { nodeCommand } from '../../scripts/redis-cluster';
+import { documentedAcl } from '../helpers/documented-acl';
 import { describeRedisCluster, useRedisCluster } from '../helpers/redis-cluster';
 import { useSandboxWithEnv } from '../helpers/sandbox-env';
 import { collectingStream } from '../helpers/streams';
@@ -43,12 +42,12 @@ describeRedisCluster('alix-token doctor against a real Redis Cluster (3 masters)
   });
 
   it('passes at every master for a user with the ACL docs/scaling.md gives, as written there', async () => {
-    const docs = readFileSync(path.resolve(__dirname, '../../docs/scaling.md'), 'utf8');
-    const setuser = /^ACL SETUSER alix-token-manager .*$/m.exec(docs)?.[0].split(' ') ?? [];
     const user = `alix-test-${randomUUID()}`;
     await setUser(
       user,
-      setuser.slice(3).map((rule) => rule.replace('>CHANGE-ME', '>secret')),
+      documentedAcl()
+        .slice(3)
+        .map((rule) => rule.replace('>CHANGE-ME', '>secret')),
     );
 
     for (const checks of await redisRowsAtEveryMaster(`${user}:secret@`)) {

@@ -61,4 +61,23 @@ describeRedis('RedisTokenStore: a breaker and lock the ACL refuses', () => {
       await store.close();
     }
   });
+  itOwnServer('says the ACL refuses the breaker when only a command its scripts call is refused', async () => {
+    const admin = await redis.connect();
+    const username = `alix-test-${randomUUID()}`;
+    const password = randomUUID();
+    // Every key, but not EXISTS: Redis 7.0 refuses it inside the script without the NOPERM of a refused EVAL.
+    await admin.call('ACL', 'SETUSER', username, 'on', `>${password}`, '~*', '&*', '+@all', '-exists');
+    const { logger, lines } = captureLogger();
+    const store = new RedisTokenStore({ client: await redis.connect({ username, password }), logger });
+    try {
+      const call = { scope: 'partner', session: redis.uniqueKey('session') };
+      expect(await store.breaker?.admit(call)).toEqual({ allowed: true, probe: false });
+      expect(store.breaker?.snapshot(call)).toMatchObject({ unavailable: expect.stringMatching(/ACL/) });
+      // Warned once per process: at warn, or at debug when this file's other test warned first.
+      expect(lines).toContainEqual(expect.objectContaining({ event: 'breaker-refused' }));
+      expect(lines.filter((line) => line.event === 'breaker-unavailable')).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
 });

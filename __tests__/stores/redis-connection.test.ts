@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import type Redis from 'ioredis';
 import { TokenStoreError } from '../../src/errors';
 import { RedisTokenStore } from '../../src/redis';
 import type { RedisTokenStoreOptions, StoredSession } from '../../src/redis';
+import { documentedAcl } from '../helpers/documented-acl';
 import { makeTokenSet } from '../helpers/fake-provider';
 import { captureLogger, describeRedis, freePort, itOwnServer, useRedisServer } from '../helpers/redis-server';
 
@@ -25,14 +24,6 @@ async function withSilentServer(test: (port: number) => Promise<void>): Promise<
     for (const socket of sockets) socket.destroy();
     await new Promise<void>((resolve) => silent.close(() => resolve()));
   }
-}
-
-/** The `ACL SETUSER` line docs/scaling.md tells users to run, as written there. */
-function documentedAcl(): string[] {
-  const docs = readFileSync(path.resolve(__dirname, '../../docs/scaling.md'), 'utf8');
-  const line = /^ACL SETUSER alix-token-manager .*$/m.exec(docs)?.[0];
-  if (line === undefined) throw new Error('docs/scaling.md has no ACL SETUSER alix-token-manager line');
-  return line.split(' ');
 }
 
 describeRedis('RedisTokenStore: connecting and ACLs', () => {

@@ -92,8 +92,11 @@ export class RedisCommands {
   }
 }
 
-/** What a refused command says: an ACL without the key or command, or a disabled script. */
-const REFUSED = /NOPERM|NOSCRIPT|no permissions|unknown command/i;
+/**
+ * What a refused command says: an ACL without the key or command, or a disabled script. Redis 7.0 refuses a command a
+ * script calls with "ERR The user executing the script can't run this command…", without NOPERM.
+ */
+const REFUSED = /NOPERM|NOSCRIPT|no permissions|unknown command|can't run this command/i;
 
 /** The events already warned about in this process. */
 const warned = new Set<string>();
