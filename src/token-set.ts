@@ -44,7 +44,7 @@ export function startingPoint(
   if (typeof start.accessToken === 'string' && start.accessToken !== '' && start.accessTokenExpiresAt > usableUntil)
     return { kind: 'tokens', tokens: start };
   const { refreshToken, refreshTokenExpiresAt } = start;
-  if (typeof refreshToken !== 'string' || refreshToken === '') return undefined;
+  if (!isToken(refreshToken)) return undefined;
   return { kind: 'seed', seed: { refreshToken, refreshTokenExpiresAt } };
 }
 
@@ -83,6 +83,9 @@ export function toLocalClock(set: TokenSet, { sentAt, receivedAt }: { sentAt: nu
  * header. A token with a space, CR/LF or NUL would break the header (or smuggle another).
  */
 const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/** Whether `value` is a token to send: a non-empty string (a provider's `null` or `''` is none). */
+export const isToken = (value: unknown): value is string => typeof value === 'string' && value !== '';
 
 /** Whether `token` fits an `Authorization: Bearer` header. */
 export function isHeaderSafeToken(token: unknown): token is string {
@@ -157,6 +160,6 @@ export function sharedJitterFraction(token: string): number {
 /** Whether the refresh token can still be used at `now`, keeping `marginMs` in hand. */
 export function hasUsableRefreshToken(set: Partial<TokenSet> | undefined, now: number, marginMs: number): boolean {
   // A provider's `null` counts as none (it is not a token to send, nor an expiry to judge by).
-  if (typeof set?.refreshToken !== 'string' || set.refreshToken === '') return false;
+  if (!isToken(set?.refreshToken)) return false;
   return set.refreshTokenExpiresAt == null || set.refreshTokenExpiresAt - marginMs > now;
 }

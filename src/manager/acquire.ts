@@ -18,7 +18,7 @@ import {
 import type { AuthOperation, AuthUnavailableError } from '../errors';
 import { redactOpaqueRuns, redactSecrets } from '../redaction';
 import type { RefreshLock, TokenStore } from '../stores/types';
-import { hasUsableRefreshToken, isHeaderSafeToken, toLocalClock } from '../token-set';
+import { hasUsableRefreshToken, isHeaderSafeToken, isToken, toLocalClock } from '../token-set';
 import type { RefreshTokenSeed, TokenSet } from '../token-set';
 import { nextDelay } from './backoff';
 import type { BackoffPolicy } from './backoff';
@@ -394,14 +394,10 @@ function unusable(tokens: TokenSet, now: number): string | undefined {
   return undefined;
 }
 
-/** Whether a set holds a refresh token to send (a provider's `null` or `''` is none). */
-const hasRefreshToken = (tokens: Partial<TokenSet> | undefined): boolean =>
-  typeof tokens?.refreshToken === 'string' && tokens.refreshToken !== '';
-
 function checked(tokens: TokenSet, now: number, previous: Partial<TokenSet> | undefined): TokenSet {
   const why = unusable(tokens, now);
   if (why !== undefined) throw new MalformedResponseError(`provider returned ${why}`);
-  if (!hasRefreshToken(tokens) && previous !== undefined && hasRefreshToken(previous)) {
+  if (!isToken(tokens.refreshToken) && isToken(previous?.refreshToken)) {
     // A provider that does not rotate: keep the refresh token we have.
     const { refreshToken, refreshTokenExpiresAt } = previous;
     return Object.freeze({ ...tokens, refreshToken, refreshTokenExpiresAt });

@@ -4,7 +4,7 @@ import type { Clock } from '../clock';
 import { assertConfig as check } from '../errors';
 import type { TokenProvider } from '../providers/types';
 import type { AuthBreaker, TokenStore } from '../stores/types';
-import { isHeaderSafeToken } from '../token-set';
+import { isHeaderSafeToken, isToken } from '../token-set';
 import type { InitialTokens, TokenSet } from '../token-set';
 import { definedOnly } from '../defaults';
 import type { BackoffPolicy } from './backoff';
@@ -344,8 +344,8 @@ const TEN_YEARS_MS = 10 * 365 * 24 * 60 * 60_000;
 
 function validateInitialTokens(tokens: InitialTokens, now: number): void {
   check(typeof tokens === 'object' && tokens !== null, 'TokenManager option initialTokens must be an object');
-  const hasAccess = typeof tokens.accessToken === 'string' && tokens.accessToken !== '';
-  const hasRefresh = typeof tokens.refreshToken === 'string' && tokens.refreshToken !== '';
+  const hasAccess = isToken(tokens.accessToken);
+  const hasRefresh = isToken(tokens.refreshToken);
   const option = 'TokenManager option initialTokens';
   check(hasAccess || hasRefresh, `${option} needs an accessToken or a refreshToken`);
   check(

@@ -13,7 +13,7 @@ import type { AuthOperation } from '../../errors';
 import { createLogger } from '../../logger';
 import { isLoopbackHost } from '../../loopback';
 import { sanitizeCause } from '../../redaction';
-import type { TokenSet } from '../../token-set';
+import { isToken, type TokenSet } from '../../token-set';
 import { onAbort, waitWithSignal } from '../../wait-with-signal';
 import type { ProviderIdentity, TokenProvider } from '../types';
 import { classifyTransportError, interpretResponse } from './classify';
@@ -233,7 +233,7 @@ export class AlixAuthProvider implements TokenProvider {
    *   {@link ConfigurationError} when `refreshToken` is empty.
    */
   async refresh(refreshToken: string, signal?: AbortSignal): Promise<TokenSet> {
-    assertConfig(typeof refreshToken === 'string' && refreshToken !== '', 'refresh() needs a non-empty refresh token');
+    assertConfig(isToken(refreshToken), 'refresh() needs a non-empty refresh token');
     return this.#call('refresh', refreshToken, signal);
   }
 
