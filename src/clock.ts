@@ -18,7 +18,7 @@ export interface Clock {
 }
 
 /** Node's timers cap a delay at 2^31−1 ms (about 24.8 days); longer ones fire at once. */
-const MAX_TIMER_DELAY_MS = 2_147_483_647;
+export const MAX_TIMER_DELAY_MS = 2_147_483_647;
 
 /**
  * The real clock. It looks the globals up on every call (rather than capturing them) so

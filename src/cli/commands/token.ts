@@ -1,14 +1,9 @@
 import type { Command } from 'commander';
+import { MAX_TIMER_DELAY_MS } from '../../clock';
 import { AbortedError } from '../../errors';
 import { createTokenManagerFromEnv, createTokenManagerPoolFromEnv } from '../../standalone/default-manager';
 import { ALIX_ENV } from '../../standalone/env-config';
 import { ExitCodes, addNumberOptions, hostAndPort, type CliIo, type RunAction } from '../io';
-
-/**
- * The longest --timeout, in ms (about 24.8 days): the most a Node timer can wait. A longer one would
- * fire at once (Node's TimeoutOverflowWarning) and the command would give up before it asked.
- */
-const MAX_TIMEOUT_MS = 2_147_483_647;
 
 /** The flags that override the ALIX_* variable of the same name (`ALIX_ENV`). */
 const ENV_FLAGS = ['baseUrl', 'partnerCode', 'userEmail', 'privateKeyFile'] as const;
@@ -29,7 +24,9 @@ export function registerTokenCommand(program: Command, run: RunAction, io: CliIo
     .option('--user-email <email>', 'end-user email for sign-in (ALIX_USER_EMAIL)')
     .option('--user <email>', userHelp);
   const timeout = 'give up (exit 1) when no token arrives within this many milliseconds';
-  addNumberOptions(command, [['--timeout <ms>', timeout, { min: 1, max: MAX_TIMEOUT_MS }]])
+  // At most what a Node timer can wait (about 24.8 days): a longer one would fire at once (TimeoutOverflowWarning),
+  // and the command would give up before it asked.
+  addNumberOptions(command, [['--timeout <ms>', timeout, { min: 1, max: MAX_TIMER_DELAY_MS }]])
     .addHelpText('after', '\nThe secret key is read only from ALIX_SECRET_KEY, never from a flag (flags show in ps).')
     .action((flags: TokenFlags) => run(() => printToken(flags, io)));
 }
