@@ -47,23 +47,19 @@ function sessionId(session: string): string {
  * clean}`, `clean` 1 when none of the keys exists (a success then has nothing to reset).
  */
 const ADMIT_SCRIPT = `
-local function gate(tripped, open, probe)
-  if redis.call('EXISTS', tripped) == 0 then return 1, 0 end
-  local left = math.max(redis.call('PTTL', open), redis.call('PTTL', probe))
-  if left > 0 then return 0, left end
-  return 2, 0
-end
 local function count(key) return tonumber(redis.call('GET', key) or '0') or 0 end
-local failures = count(KEYS[8])
-local own, ownWait = gate(KEYS[1], KEYS[2], KEYS[3])
-if own == 0 then return {0, 0, ownWait, 1, count(KEYS[1]), 0} end
-local shared, sharedWait = gate(KEYS[5], KEYS[6], KEYS[7])
-if shared == 0 then return {0, 0, sharedWait, 2, count(KEYS[5]), 0} end
-if own == 2 then redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[1]) end
-if shared == 2 then redis.call('SET', KEYS[7], ARGV[2], 'PX', ARGV[1]) end
-local probe = (own == 2 and 1 or 0) + (shared == 2 and 2 or 0)
-if probe > 0 then return {1, probe, 0, 0, failures, 0} end
-return {1, 0, 0, 0, failures, redis.call('EXISTS', unpack(KEYS)) == 0 and 1 or 0}
+local failures, probe = count(KEYS[8]), 0
+for level = 1, 2 do
+  local tripped, open, lease = KEYS[level * 4 - 3], KEYS[level * 4 - 2], KEYS[level * 4 - 1]
+  if redis.call('EXISTS', tripped) == 1 then
+    local left = math.max(redis.call('PTTL', open), redis.call('PTTL', lease))
+    if left > 0 then return {0, 0, left, level, count(tripped), 0} end
+    probe = probe + level
+  end
+end
+if probe % 2 == 1 then redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[1]) end
+if probe >= 2 then redis.call('SET', KEYS[7], ARGV[2], 'PX', ARGV[1]) end
+return {1, probe, 0, 0, failures, probe == 0 and redis.call('EXISTS', unpack(KEYS)) == 0 and 1 or 0}
 `;
 
 /**
@@ -190,11 +186,11 @@ export class RedisAuthBreaker implements AuthBreaker {
 
   async record(call: BreakerCall, outcome: BreakerOutcome, retryAfterMs?: number): Promise<void> {
     const { options } = this;
-    const id = sessionKey(call);
+    // Whether nothing was counted when this call was admitted (a success then has nothing to reset).
+    const clean = this.#clean.delete(sessionKey(call));
     if (outcome === 'success') {
       // The server answered: the session's circuit and the scope's close (other sessions' stay).
-      // Nothing was counted when this call was admitted: nothing to reset.
-      if (!this.#clean.delete(id)) {
+      if (!clean) {
         const del = (keys: string[], at: string): Promise<number> =>
           this.commands.run('DEL breaker', at, () => this.commands.client.del(...keys));
         if ((await this.#send(call, del)) === undefined) return;
@@ -202,7 +198,6 @@ export class RedisAuthBreaker implements AuthBreaker {
       this.#remember(call, CLOSED, CLOSED);
       return;
     }
-    this.#clean.delete(id);
     const durations = [options.windowMs, options.failureThreshold, options.openMs];
     const args = [...durations, breakerOpenMs(options.openMs, retryAfterMs)].map((value) => String(Math.ceil(value)));
     const limited = breakerOpenMs(0, retryAfterMs) > 0 ? '1' : '0';

@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { setUnrefTimeout, systemClock, withTimeout } from '../clock';
 import type { TimerHandle } from '../clock';
+import { waitWithSignal } from '../wait-with-signal';
 
 /**
  * How long a channel stays subscribed after its last listener left: a lock wait that ends as
@@ -122,31 +123,28 @@ export class RedisNotifications {
   async watch(channel: string, timeoutMs: number): Promise<Watch> {
     let pending = false;
     let wake: (() => void) | undefined;
+    // A message wakes the wait in progress, or else makes the next one return at once.
     const stop = this.listen(channel, () => {
-      pending = true;
+      if (wake === undefined) pending = true;
       wake?.();
+      wake = undefined;
     });
-    const next = (delayMs: number, signal: AbortSignal): Promise<void> =>
-      new Promise<void>((resolve, reject) => {
-        if (pending || this.#closed) {
-          pending = false;
-          return resolve();
-        }
-        // An aborted signal fires no 'abort' event again.
-        if (signal.aborted) return reject(signal.reason);
-        const settle = (error?: unknown): void => {
-          systemClock.clearTimeout(timer);
-          signal.removeEventListener('abort', onAbort);
-          wake = undefined;
-          pending = false;
-          if (error === undefined) resolve();
-          else reject(error);
-        };
-        const onAbort = (): void => settle(signal.reason);
-        const timer = setUnrefTimeout(systemClock, () => settle(), delayMs);
-        wake = () => settle();
-        signal.addEventListener('abort', onAbort, { once: true });
+    const next = (delayMs: number, signal: AbortSignal): Promise<void> => {
+      if (pending || this.#closed) {
+        pending = false;
+        return Promise.resolve();
+      }
+      let timer: TimerHandle | undefined;
+      const woken = new Promise<void>((resolve) => {
+        wake = resolve;
+        timer = setUnrefTimeout(systemClock, resolve, delayMs);
       });
+      // The signal ends this wait only (an already aborted one at once); the timer goes either way.
+      return waitWithSignal(woken, signal, () => signal.reason).finally(() => {
+        if (timer !== undefined) systemClock.clearTimeout(timer);
+        wake = undefined;
+      });
+    };
     const subscription = this.#subscriptions.get(channel) ?? Promise.resolve();
     await withTimeout(subscription, systemClock, timeoutMs, () => new Error('not yet')).catch(() => undefined);
     return { next, stop };
@@ -217,12 +215,9 @@ export class RedisNotifications {
    */
   #whenReady(subscriber: Redis | Cluster): Promise<void> {
     if (subscriber.status === 'ready') return Promise.resolve();
-    this.#ready ??= new Promise<void>((resolve) =>
-      subscriber.once('ready', () => {
-        this.#ready = undefined;
-        resolve();
-      }),
-    );
+    this.#ready ??= new Promise<void>((resolve) => subscriber.once('ready', resolve)).then(() => {
+      this.#ready = undefined;
+    });
     return this.#ready;
   }
 
@@ -258,9 +253,7 @@ const REDETECT_AFTER_MS = 1_000;
  * classic; undefined when Redis could not be asked.
  */
 async function detectMode(client: Redis | Cluster, info: () => Promise<string>): Promise<PubSubMode | undefined> {
-  if (!client.isCluster) return 'classic';
-  const options = (client as Cluster).options as { shardedSubscribers?: unknown };
-  if (!('shardedSubscribers' in options)) return 'classic';
+  if (!client.isCluster || !('shardedSubscribers' in (client as Cluster).options)) return 'classic';
   try {
     const major = Number(/redis_version:(\d+)/.exec(await info())?.[1] ?? '0');
     return major >= 7 ? 'sharded' : 'classic';
