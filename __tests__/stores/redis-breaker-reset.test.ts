@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
 import type { RedisAuthBreaker } from '../../src/redis';
+import { LocalAuthBreaker } from '../../src/stores/memory-breaker';
 import type { BreakerCall } from '../../src/stores/types';
 import { closedAfterEach, describeRedis, useRedisServer } from '../helpers/redis-server';
 
@@ -98,6 +99,24 @@ describeRedis('RedisAuthBreaker: a success resets the fleet’s counts', () => {
     await b.record(kim as BreakerCall, 'transient-failure');
     await expect(a.admit(sam as BreakerCall)).resolves.toMatchObject({ allowed: false });
     expect(a.snapshot(sam as BreakerCall)).toMatchObject({ state: 'open', failures: 5, level: 'scope' });
+  });
+
+  it("reports a failing session's own count while its circuit is closed, as LocalAuthBreaker does", async () => {
+    const [a, b] = await replicas(`breaker-${randomUUID()}`);
+    const local = new LocalAuthBreaker({ failureThreshold: 5 });
+    const { jane, joe } = calls();
+    // Three failures: under the threshold, and more than the two its scope counts of one session.
+    for (let failure = 0; failure < 3; failure += 1) {
+      await a.record(jane, 'transient-failure');
+      await local.record(jane, 'transient-failure');
+    }
+    expect(a.snapshot(jane)).toMatchObject({ state: 'closed', failures: 3 });
+    expect(a.snapshot(jane)).toEqual(local.snapshot(jane));
+    // Another replica's admission reads the same counts from Redis.
+    await b.admit(jane);
+    await local.admit(jane);
+    expect(b.snapshot(jane)).toEqual(local.snapshot(jane));
+    expect(b.snapshot(joe)).toEqual(local.snapshot(joe));
   });
 
   it('counts no failure of a session whose own circuit is open for the scope (threshold 1)', async () => {

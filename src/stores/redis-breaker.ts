@@ -44,22 +44,25 @@ function sessionId(session: string): string {
  * period ran out lets one probe through per `openMs`. Returns `{allowed, probe (0 none, 1 for the
  * session's circuit, 2 for the scope's, 3 for both), waitMs, level (the refusing circuit: 0 none, 1
  * session, 2 scope), failures (the refusing circuit's, that tripped it; else the scope's in its window),
- * clean}`, `clean` 1 when none of the keys exists (a success then has nothing to reset).
+ * clean, ownFailures}`, `clean` 1 when none of the keys exists (a success then has nothing to reset),
+ * `ownFailures` the session's count (in its window, or that tripped it) when its circuit does not refuse.
  */
 const ADMIT_SCRIPT = `
 local function count(key) return tonumber(redis.call('GET', key) or '0') or 0 end
 local failures, probe = count(KEYS[8]), 0
+local function own() return count(probe % 2 == 1 and KEYS[1] or KEYS[4]) end
 for level = 1, 2 do
   local tripped, open, lease = KEYS[level * 4 - 3], KEYS[level * 4 - 2], KEYS[level * 4 - 1]
   if redis.call('EXISTS', tripped) == 1 then
     local left = math.max(redis.call('PTTL', open), redis.call('PTTL', lease))
-    if left > 0 then return {0, 0, left, level, count(tripped), 0} end
+    if left > 0 then return {0, 0, left, level, count(tripped), 0, level == 2 and own() or 0} end
     probe = probe + level
   end
 end
 if probe % 2 == 1 then redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[1]) end
 if probe >= 2 then redis.call('SET', KEYS[7], ARGV[2], 'PX', ARGV[1]) end
-return {1, probe, 0, 0, failures, probe == 0 and redis.call('EXISTS', unpack(KEYS)) == 0 and 1 or 0}
+local clean = probe == 0 and redis.call('EXISTS', unpack(KEYS)) == 0 and 1 or 0
+return {1, probe, 0, 0, failures, clean, own()}
 `;
 
 /**
@@ -173,11 +176,11 @@ export class RedisAuthBreaker implements AuthBreaker {
       const waitMs = openUntil === null ? 0 : openUntil - options.now();
       return waitMs > 0 ? { allowed: false, retryAfterMs: waitMs } : { allowed: true, probe: false };
     }
-    const [allowed = 1, probe = 0, waitMs = 0, level = 0, failures = 0, clean = 0] = reply;
+    const [allowed = 1, probe = 0, waitMs = 0, level = 0, failures = 0, clean = 0, ownFailures = 0] = reply;
     if (clean === 1) setRecent(this.#clean, id, true, MAX_REMEMBERED);
     const now = options.now();
     // Half-open only the circuit(s) the probe is for: another session's view of the scope stays closed.
-    const own = level === 1 ? opened(waitMs, failures, now) : closedOr(probe % 2 === 1, 0);
+    const own = level === 1 ? opened(waitMs, failures, now) : closedOr(probe % 2 === 1, ownFailures);
     const shared = level === 2 ? opened(waitMs, failures, now) : closedOr(probe >= 2, failures);
     // Refused by the session's own circuit, the script did not look at the scope's.
     this.#remember(call, own, level === 1 ? undefined : shared);
@@ -206,7 +209,7 @@ export class RedisAuthBreaker implements AuthBreaker {
     if (reply === undefined) return;
     const [ownLeft = 0, sharedLeft = 0, ownCount = 0, count = 0] = reply;
     const now = options.now();
-    const own = ownLeft > 0 ? opened(ownLeft, ownCount, now) : CLOSED;
+    const own = ownLeft > 0 ? opened(ownLeft, ownCount, now) : closedOr(false, ownCount);
     this.#remember(call, own, sharedLeft > 0 ? opened(sharedLeft, count, now) : closedOr(false, count));
   }
 
