@@ -88,7 +88,8 @@ export function redactOpaqueRuns(text: string): string {
  */
 export function sanitizeCause(cause: unknown, secrets: readonly string[] = []): Error {
   try {
-    if (!(cause instanceof Error)) return new Error(typeof cause === 'string' ? cause : 'non-error thrown');
+    if (!(cause instanceof Error))
+      return new Error(typeof cause === 'string' ? redactSecrets(cause, secrets) : 'non-error thrown');
     const { code } = cause as { code?: unknown };
     if (typeof code === 'string' && code.startsWith('ERR_ALIX_')) return cause;
     const summary = new Error(redactSecrets(cause.message, secrets));

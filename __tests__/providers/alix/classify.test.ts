@@ -103,6 +103,22 @@ describe('interpretResponse()', () => {
     expect(error).toMatchObject({ errorCode: 32 });
   });
 
+  it('keeps out a signature the server echoes JSON-escaped, as PHP writes a slash (\\/) in a quoted body', () => {
+    // The seed page's signature: its slashes cut the escaped echo into runs too short to look opaque.
+    const signature =
+      'NvbOckSnBVXJiOqhY+9UIbDBGHCMuEOHsz9hR3M+3L/GU13nlrARhWVbLiF8/YacsACdzc7dtBkZTG0Yx/kps8anuBVjMr2CDqtCXBci' +
+      'p7sBxz+Lv+e4KH7oCXM0hbDt6vgA/GWdo9qtrHRgy7oOr4vedCQPHIe6t4YUXwl5WMrnpJpmrx+nrWYMfiM/d4V6qycq4z9D/URWjILt' +
+      'CYDqpjWEx0frYz9tt3zbCAtz6s5ShGFY8iQGx9YdektjYzy/cexxHSfVxyCFaQCq4QCi04kUl6Lbg5bptexnks3eG5VViXEkaiH4pm+L' +
+      '0u08NyQdClMBveLLFe46CxxIv4gm1A==';
+    const message = `bad request {"signature":"${signature.replaceAll('/', '\\/')}"}`;
+    const text = JSON.stringify({ success: false, message, data: null, errorCode: 12 });
+    const error = captured(() =>
+      interpretResponse({ status: 400, headers: {}, data: text }, { ...context, secrets: [signature] }),
+    ) as AuthRejectedError;
+
+    expect(error.apiMessage).toBe('bad request {"signature":"[REDACTED]"}');
+  });
+
   it('truncates a long API message', () => {
     const text = JSON.stringify({ success: false, message: 'x'.repeat(1000), data: null, errorCode: 1 });
     const error = captured(() =>

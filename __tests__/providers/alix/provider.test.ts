@@ -820,6 +820,14 @@ describe('AlixAuthProvider', () => {
           }).refresh(OLD_REFRESH_TOKEN),
       ],
       [
+        'signer rejects with a string, echoing what it was asked to sign',
+        () =>
+          makeProvider({
+            privateKey: undefined,
+            signer: (data) => Promise.reject(`HSM refused to sign ${data}`),
+          }).refresh(OLD_REFRESH_TOKEN),
+      ],
+      [
         'signedString() throws, echoing the secret key',
         () =>
           makeProvider({

@@ -143,13 +143,15 @@ export function interpretResponse(response: TextResponse, context: CallContext):
     // Control characters (ANSI escapes, CR/LF) would rewrite a terminal or forge a log line: each run
     // becomes one space, first, so a signature echoed line-wrapped reads as one opaque run. A server
     // that quotes the raw form-encoded body echoes it percent-encoded (`%2B`, `%2F` cut it into runs
-    // too short to look opaque): that form is taken out by value too.
-    const percentEncoded = context.secrets.flatMap((secret) => {
+    // too short to look opaque), and one that quotes it JSON-encoded as PHP does writes each `/` as `\/`
+    // (the backslash cuts it likewise): those forms are taken out by value too.
+    const quoted = context.secrets.flatMap((secret) => {
       const encoded = encodeURIComponent(secret);
-      return [encoded, encoded.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase())];
+      const lower = encoded.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase());
+      return [encoded, lower, secret.replaceAll('/', '\\/')];
     });
     const printable = said?.replace(/\p{Cc}+/gu, ' ');
-    const message = printable && redactOpaqueRuns(redactSecrets(printable, [...context.secrets, ...percentEncoded]));
+    const message = printable && redactOpaqueRuns(redactSecrets(printable, [...context.secrets, ...quoted]));
     const apiMessage =
       message && message.length > MAX_API_MESSAGE_LENGTH ? `${message.slice(0, MAX_API_MESSAGE_LENGTH)}…` : message;
     const signature = SIGNATURE_REJECTED_ERROR_CODES.includes(errorCode ?? NaN) || /signature/i.test(apiMessage ?? '');
