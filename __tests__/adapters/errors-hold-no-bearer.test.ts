@@ -4,6 +4,7 @@
  * after the transport answered.
  */
 import http from 'node:http';
+import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import util from 'node:util';
 import axios from 'axios';
@@ -136,6 +137,33 @@ describe('an error of a config re-sent through another axios instance', () => {
     const error = (await axios.request({ ...first.config, url: '/cards/2' }).catch((e: unknown) => e)) as AxiosError;
     detach();
     expect(calls).toBe(2);
+    expect(axios.isAxiosError(error)).toBe(true);
+    expect(leaks(error, `${token}-`)).toEqual([]);
+  });
+});
+
+describe("axios's HTTP/2 transport (httpVersion: 2)", () => {
+  let server: http2.Http2Server;
+  let origin: string;
+  beforeAll(async () => {
+    server = http2.createServer((_req, res) => res.writeHead(401).end());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  // The stream keeps the headers it sent (its `sentHeaders`) under a symbol of its own.
+  it.each([
+    ['answered 401 twice', () => origin],
+    ['that cannot connect', closedOrigin],
+  ])('an error of a request %s holds the bearer nowhere', async (_name, target) => {
+    const token = `SECRET-${'h'.repeat(24)}`;
+    const instance = axios.create({ baseURL: await target(), httpVersion: 2 });
+    const detach = attachTokenManager(instance, new FakeTokenSource(token));
+    const error = (await instance.get('/cards').catch((e: unknown) => e)) as AxiosError;
+    detach();
     expect(axios.isAxiosError(error)).toBe(true);
     expect(leaks(error, `${token}-`)).toEqual([]);
   });

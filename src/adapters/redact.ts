@@ -55,7 +55,7 @@ function redactRaw(data: unknown, field?: 'chunk' | 'data'): unknown {
  * Redacts the bearer inside a request object an HTTP client left on an error: a Node
  * `ClientRequest` (`_header` block, outgoing header map, a socket that never sent it), a
  * follow-redirects `RedirectableRequest` (`_options.headers`, `_currentRequest`) or a fetch
- * `Request`.
+ * `Request`, or an HTTP/2 stream (axios's `httpVersion: 2`).
  */
 export function redactRequest(request: unknown, seen = new Set<unknown>()): void {
   if (!isObject(request) || seen.has(request)) return;
@@ -71,10 +71,13 @@ export function redactRequest(request: unknown, seen = new Set<unknown>()): void
       if (isObject(socket._writableState)) redactRaw(socket._writableState.buffered, 'chunk');
     }
     redactRaw(request.outputData, 'data');
-    // Node's ClientRequest keeps its outgoing headers under this internal symbol.
-    const symbol = Object.getOwnPropertySymbols(request).find((s) => s.description === 'kOutHeaders');
+    // Node's ClientRequest keeps its outgoing headers under this internal symbol, an HTTP/2 stream (axios's
+    // `httpVersion: 2`) under `sent-headers`.
+    const symbols = Object.getOwnPropertySymbols(request);
+    const symbol = symbols.find((s) => s.description === 'kOutHeaders');
     const entry = symbol === undefined ? undefined : (request[symbol] as UnknownRecord | undefined)?.authorization;
     if (Array.isArray(entry) && entry.length === 2) entry[1] = redactValue(entry[1]);
+    for (const sent of symbols) if (sent.description === 'sent-headers') redactHeaders(request[sent]);
     if (isObject(request._options)) redactHeaders(request._options.headers);
     redactHeaders(request.headers);
   } catch {
