@@ -215,6 +215,40 @@ describe('AlixSandboxCore', () => {
       expect(await reply).toEqual({ reset: true });
       expect(answered(await refresh(core, refreshToken)).status).toBe(200);
     });
+
+    it('keeps the process open while a delayed call waits, as its socket would (msw has none)', async () => {
+      const core = makeCore();
+      core.injectFaults(1, { type: 'delay', ms: 60_000 });
+      const refTimers = (): number => process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length;
+      const before = refTimers();
+      const gone = new AbortController();
+      const reply = core.handle(
+        { method: 'POST', path: '/api/v2/auth/access-token', headers: {}, bodyText: '{}' },
+        gone.signal,
+      );
+      const waiting = refTimers();
+      gone.abort();
+      expect(await reply).toEqual({ reset: true });
+      expect([waiting, refTimers()]).toEqual([before + 1, before]);
+    });
+  });
+
+  describe('resetCounters()', () => {
+    it('leaves out a call that arrived before it, its failure too', async () => {
+      const core = makeCore();
+      core.injectFaults(1, { type: 'delay', ms: 1_000 });
+      jest.useFakeTimers();
+      try {
+        const reply = core.handle({ method: 'POST', path: '/api/v2/auth/access-token', headers: {}, bodyText: '{}' });
+        core.resetCounters();
+        await jest.advanceTimersByTimeAsync(1_000);
+        expect(answered(await reply).status).toBe(400);
+      } finally {
+        jest.useRealTimers();
+      }
+      const zero = { authenticate: 0, refresh: 0, authFailures: 0, resourceRequests: 0, resource401s: 0, requests: 0 };
+      expect(core.counters()).toEqual(zero);
+    });
   });
 
   describe('onAuthCall()', () => {

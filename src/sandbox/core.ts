@@ -3,7 +3,7 @@
  * The node:http server and the msw handlers both wrap one of these, so they behave alike.
  */
 import { randomUUID } from 'node:crypto';
-import { sleep, systemClock } from '../clock';
+import { holdProcessOpen, sleep, systemClock } from '../clock';
 import { ConfigurationError, assertConfig } from '../errors';
 import { parseJsonObject } from '../json';
 import { MALFORMED_BODY, SandboxErrorCodes, TOKEN_PROBLEMS, successEnvelope } from './envelope';
@@ -224,7 +224,9 @@ export class AlixSandboxCore {
   }
 
   async #authCall(endpoint: SandboxAuthEndpoint, request: SandboxRequest, signal?: AbortSignal): Promise<SandboxReply> {
-    this.#counters[endpoint] += 1;
+    // Counted, its failure too, in the counters it arrived under: a resetCounters() during a delay must not get it.
+    const counters = this.#counters;
+    counters[endpoint] += 1;
     // The end user the call acts for, whatever its outcome: the sign-in's `userEmail`, the refresh
     // token's user (a refresh body's `userEmail` is a claim, the token is the proof). A sign-in names
     // its user only when signed: an unsigned caller must not grow the per-user counts without bound.
@@ -238,8 +240,11 @@ export class AlixSandboxCore {
     calls[endpoint] += 1;
     const fault = takeFault(this.#faults, endpoint, userEmail);
     if (fault?.type === 'delay') {
-      // An abort (the client is gone) ends the wait early; the dropped connection is all it gets.
-      await sleep(systemClock, fault.ms, signal).catch(() => undefined);
+      // An abort (the client is gone) ends the wait early; the dropped connection is all it gets. The wait keeps the
+      // process open, as a slow server's socket would: with msw nothing else does, and a script would exit unanswered.
+      await sleep(systemClock, fault.ms, signal)
+        .catch(() => undefined)
+        .finally(holdProcessOpen());
       if (signal?.aborted) return { reset: true };
     }
     const decisive = fault?.type === 'delay' ? undefined : fault;
@@ -250,7 +255,7 @@ export class AlixSandboxCore {
     const reply = decisive === undefined ? this.#processAuth(endpoint, request, body) : this.#faultReply(decisive);
     const status = 'reset' in reply ? undefined : reply.status;
     const outcome = decisive !== undefined ? 'fault' : status === 200 ? 'success' : 'rejected';
-    if (outcome !== 'success') this.#counters.authFailures += 1;
+    if (outcome !== 'success') counters.authFailures += 1;
     // Every body the sandbox sends is an envelope with a numeric errorCode, or not JSON at all (a malformed fault).
     const errorCode = 'reset' in reply ? undefined : (parseJsonObject(reply.bodyText)?.errorCode as number | undefined);
     this.#emit({ endpoint, outcome, status, errorCode, fault: fault?.type, at: this.now() });
