@@ -191,6 +191,25 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
     const left = await client.pttl(keys.open);
     expect(left).toBeGreaterThan(0);
     expect(left).toBeLessThanOrEqual(1_000);
+    // The script ran to its end: a Lua error would leave its first writes and report Redis unavailable.
+    expect(breaker.snapshot(jane)).not.toHaveProperty('unavailable');
+    expect(await client.pttl(keys.tripped)).toBeGreaterThan(60_000);
+  });
+
+  it("keeps a session's circuit tripped as long as a probe's Retry-After holds it open", async () => {
+    const client = await redis.connect();
+    const options = { key: `breaker-${randomUUID()}`, failureThreshold: 1, openMs: 1_000, windowMs: 1_000 };
+    const breaker = made.store({ client, breaker: options }).breaker as RedisAuthBreaker;
+    const jane = { scope: `partner-${randomUUID()}`, session: 'jane' };
+    await breaker.record(jane, 'transient-failure');
+    const { session } = breaker.keysFor(jane);
+    // The open period ran out; the probe is answered 429 with a Retry-After far past the trip's lifetime.
+    await client.del(session.open);
+    expect(await breaker.admit(jane)).toEqual({ allowed: true, probe: true });
+    await breaker.record(jane, 'transient-failure', 60_000);
+    expect(await client.pttl(session.open)).toBeGreaterThan(59_000);
+    // Without its tripped marker, admission ignores the open key: the session would be let through 58 s early.
+    expect(await client.pttl(session.tripped)).toBeGreaterThan(59_000);
   });
 
   it('counts transient failures within windowMs only: the count expires with its window', async () => {

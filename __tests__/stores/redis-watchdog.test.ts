@@ -107,6 +107,24 @@ describeRedis('RedisTokenStore: the lock watchdog', () => {
     }
   });
 
+  it('extends a lock whose lockTtlMs / 3 exceeds what a Node timer holds no sooner than the timer can wait', async () => {
+    const client = await redis.connect();
+    const evals = jest.spyOn(client, 'eval');
+    const extensions = (): number => evals.mock.calls.filter(([script]) => script === EXTEND_LOCK_SCRIPT).length;
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'queueMicrotask', 'setImmediate', 'setTimeout', 'clearTimeout'] });
+    try {
+      // Past 2^31 − 1 ms Node fires an interval every millisecond: an EVAL storm for the whole hold.
+      const store = await makeStore({ client, lockTtlMs: 7_000_000_000, lockWaitMs: 8_000_000_000 });
+      const result = await store.acquireRefreshLock(redis.uniqueKey('long-ttl'), { signal: never() });
+      if (!result.acquired) throw new Error('the lock was not acquired');
+      await jest.advanceTimersByTimeAsync(20);
+      expect(extensions()).toBe(0);
+      await result.lock.release();
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('lets a holder that stopped extending (a dead process) be replaced once its lock expires', async () => {
     const client = await redis.connect();
     const dead = await makeStore({ client });

@@ -73,13 +73,13 @@ return {1, probe, 0, 0, failures, clean, own()}
  * scope's within that share (none while the session's circuit is tripped); the session's trips at
  * the threshold, the scope's only once two sessions failed in the window; while tripped, a failure
  * keeps a circuit open at least its open time: the session's own, and for the scope the same once
- * two sessions were rate-limited, else openMs. Returns `{session open ms, scope open ms, session
- * failures, scope failures}` (0 when closed).
+ * two sessions were rate-limited, else openMs; and tripped at least its lifetime (admission reads `open` only
+ * under `tripped`). Returns `{session open ms, scope open ms, session failures, scope failures}` (0 when closed).
  */
 const FAILURE_SCRIPT = `
 local windowMs, threshold = tonumber(ARGV[1]), tonumber(ARGV[2])
 local openMs, ownOpen = tonumber(ARGV[3]), tonumber(ARGV[4])
-local limited, session, scopeLifetime, share = ARGV[5] == '1', ARGV[6], ARGV[7], tonumber(ARGV[8])
+local limited, session, scopeLifetime, share = ARGV[5] == '1', ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
 local function note(first, many)
   local seen = redis.call('GET', first)
   if not seen then redis.call('SET', first, session, 'PX', windowMs)
@@ -88,6 +88,7 @@ end
 local function fail(tripped, open, failures, openFor, canTrip, lifetime)
   if redis.call('EXISTS', tripped) == 1 then
     if redis.call('PTTL', open) < openFor then redis.call('SET', open, '1', 'PX', openFor) end
+    if redis.call('PTTL', tripped) < lifetime then redis.call('PEXPIRE', tripped, lifetime) end
     return redis.call('PTTL', open), tonumber(redis.call('GET', tripped) or '0') or 0
   end
   local count = redis.call('INCR', failures)

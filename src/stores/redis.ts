@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { setUnrefInterval, systemClock } from '../clock';
+import { MAX_TIMER_DELAY_MS, setUnrefInterval, systemClock } from '../clock';
 import { assertPositiveMs, definedOnly } from '../defaults';
 import { TokenStoreError, assertConfig } from '../errors';
 import { createLogger } from '../logger';
@@ -514,7 +514,8 @@ export class RedisTokenStore implements TokenStore {
         this.#log.debug(fields, 'could not extend the refresh lock; retrying');
       }
     };
-    const clear = setUnrefInterval(() => void extend(), lockTtlMs / 3);
+    // Capped: Node fires a longer interval every millisecond.
+    const clear = setUnrefInterval(() => void extend(), Math.min(lockTtlMs / 3, MAX_TIMER_DELAY_MS));
     const stop = (): void => {
       clear();
       this.#watchdogs.delete(stop);
