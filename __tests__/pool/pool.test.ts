@@ -74,6 +74,20 @@ describe('TokenManagerPool', () => {
       },
     );
 
+    it.each([
+      ['undefined', undefined],
+      ['null', null],
+    ])(
+      'refuses a createProvider that returns %s with a ConfigurationError (it was a TypeError)',
+      async (_name, provider) => {
+        const pool = new TokenManagerPool({ createProvider: () => provider as never });
+        expect(() => pool.get(user(1))).toThrow(ConfigurationError);
+        await expect(pool.getAccessToken(user(1))).rejects.toBeInstanceOf(ConfigurationError);
+        expect(pool.size).toBe(0);
+        await pool.close();
+      },
+    );
+
     it('accepts a key of exactly 320 characters', () => {
       const { pool } = makePool();
       expect(() => pool.get('x'.repeat(320))).not.toThrow();
@@ -681,6 +695,44 @@ describe('TokenManagerPool', () => {
       expect(refreshing.status().state).toBe('closed');
       expect(pool.status()).toMatchObject({ state: 'closed', sessions: { held: 0 } });
       expect(jest.getTimerCount()).toBe(0);
+    });
+
+    it("closes every session even when an 'evicted' listener throws (its metrics client closed first)", async () => {
+      const { pool } = makePool();
+      await pool.getAccessToken(user(1));
+      await pool.getAccessToken(user(2));
+      const managers = [pool.get(user(1)), pool.get(user(2))];
+      pool.on('evicted', () => {
+        throw new Error('metrics client closed');
+      });
+      await expect(pool.close()).resolves.toBeUndefined();
+      expect(managers.map((manager) => manager.status().state)).toEqual(['closed', 'closed']);
+      expect(pool.status()).toMatchObject({ state: 'closed', sessions: { held: 0, scheduled: 0, stored: 0 } });
+      expect(jest.getTimerCount()).toBe(0);
+    });
+
+    it("keeps sweeping idle sessions after an 'evicted' listener threw on one", async () => {
+      const { pool } = makePool({ idleTtlMs: minutes(2) });
+      pool.on('evicted', () => {
+        throw new Error('metrics client closed');
+      });
+      await pool.getAccessToken(user(1));
+      jest.advanceTimersByTime(5_000);
+      await pool.getAccessToken(user(2));
+      // No new user comes to restart the sweep: the throw ended the one that evicted user 1.
+      jest.advanceTimersByTime(minutes(3));
+      await flushUntil(() => !pool.has(user(2)));
+      expect(pool.status().counts.evictions).toBe(2);
+      await pool.close();
+    });
+
+    it('reads close(null) as close() (no options): every session closes', async () => {
+      const { pool } = makePool();
+      await pool.getAccessToken(user(1));
+      const manager = pool.get(user(1));
+      await expect(pool.close(null as never)).resolves.toBeUndefined();
+      expect(manager.status().state).toBe('closed');
+      expect(pool.status()).toMatchObject({ state: 'closed', sessions: { held: 0, scheduled: 0 } });
     });
   });
 });

@@ -19,8 +19,8 @@ const PER_SESSION = ['provider', 'scheduler', 'authGate', 'onServable', 'storeKe
  */
 export interface TokenManagerPoolOptions extends Omit<TokenManagerOptions, (typeof PER_SESSION)[number]> {
   /**
-   * Builds the provider of one session from its key (an end user's email, say); called once
-   * per session, when it is created. `AlixAuthProvider.forUsers(common)` returns one.
+   * Builds the provider of one session from its key (an end user's email, say); called when the
+   * session is created, and again each time it wakes from rest. `AlixAuthProvider.forUsers(common)` returns one.
    */
   createProvider: (key: string) => TokenProvider;
   /**

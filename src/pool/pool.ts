@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import NodeCache from 'node-cache';
 import { monotonicClock, systemClock } from '../clock';
 import { TokenManagerClosedError } from '../errors';
+import { createLogger } from '../logger';
 import type { InternalTokenManagerOptions, ScheduledRefresh } from '../manager/options';
 import { SessionStats } from '../manager/status';
 import { TokenManager, type CloseOptions } from '../manager/token-manager';
@@ -242,7 +243,8 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   close(options: CloseOptions = {}): Promise<void> {
     if (this.#closed !== undefined) return Promise.resolve();
     const closing: Array<Promise<void>> = [];
-    this.#closed = { options, closing };
+    // `null` (a JavaScript caller's "no options") is none, as for getAccessToken(): a manager's close() throws on it.
+    this.#closed = { options: options ?? {}, closing };
     for (const key of [...this.#sessions.keys()]) this.#evict(key, 'closed');
     // Each manager cancelled its refresh point as it closed: the sweep is the last one on the timer.
     this.#heap.remove(this.#sweeper);
@@ -284,8 +286,8 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       authGate: this.#auth.gate,
       scheduler: (onDue) => this.#schedule(session, onDue),
       onServable: (tokens, until) => this.#hold(session, tokens, until),
-      // Undefined options are dropped: the manager's defaults apply.
-      storeKey: provider.identity === undefined ? anonymousStoreKey(session.key) : undefined,
+      // Undefined options are dropped: the manager's defaults apply. No provider at all is the manager's to refuse.
+      storeKey: provider?.identity === undefined ? anonymousStoreKey(session.key) : undefined,
       initialTokens: session.tokens,
     };
     const manager = new TokenManager(options);
@@ -408,7 +410,16 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   #evict(key: string, reason: PoolEvictedEvent['reason']): void {
     this.#cache.del(cacheKey(key));
     if (reason === 'idle' || reason === 'capacity') this.#evictions += 1;
-    if (this.listenerCount('evicted') > 0) this.emit('evicted', { session: key, reason });
+    if (this.listenerCount('evicted') === 0) return;
+    try {
+      this.emit('evicted', { session: key, reason });
+    } catch (error) {
+      // As for a manager's listeners: logged, and no outcome changes (close() or a sweep still reaches every session).
+      createLogger(this.#options.manager.logger).error(
+        { event: 'listener-threw', err: error },
+        'an evicted listener threw',
+      );
+    }
   }
 
   /**
