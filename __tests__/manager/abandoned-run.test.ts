@@ -4,6 +4,7 @@
  */
 import type { LifecycleEvent } from '../../src/manager/types';
 import { MemoryTokenStore } from '../../src/stores/memory';
+import type { TokenStore } from '../../src/stores/types';
 import type { TokenSet } from '../../src/token-set';
 import { flushPromises, flushUntil, makeTokenSet } from '../helpers/fake-provider';
 import { T0, makeManager, useFakeClock } from '../helpers/manager';
@@ -43,4 +44,43 @@ describe('TokenManager: an answer to an abandoned run', () => {
     expect(ended).toEqual([expect.objectContaining({ outcome: 'success', attempt: 1 })]);
     await manager.close();
   });
+
+  describe('a store write that outlasts the deadline after the server answered in time', () => {
+    const hangingWrite = (): TokenStore => ({
+      get: async () => undefined,
+      set: () => new Promise<void>(() => undefined),
+      delete: async () => undefined,
+    });
+    const answerLate = async (): Promise<{ manager: TokenManagerOf; provider: FakeProviderOf; first: unknown }> => {
+      const initialTokens = { refreshToken: 'seed-refresh' };
+      const made = makeManager({ store: hangingWrite(), acquireTimeoutMs: 4_000, initialTokens }, { manual: true });
+      const first = made.manager.getAccessToken().catch((error: unknown) => error);
+      await flushUntil(() => made.provider.pendingCount === 1);
+      // The server answers (rotating the refresh token) at 3.5 s; the write then hangs past the 4 s deadline.
+      await jest.advanceTimersByTimeAsync(3_500);
+      made.provider.release();
+      await jest.advanceTimersByTimeAsync(2_000);
+      return { ...made, first: await first };
+    };
+
+    it('names the store, not the auth server, as what the run waited for', async () => {
+      const { manager, first } = await answerLate();
+      expect(first).toMatchObject({ code: 'ERR_ALIX_TIMEOUT', stage: 'store' });
+      await manager.close();
+    });
+
+    it('holds the set once the write gives up: the next caller gets it, never refreshing with the spent token', async () => {
+      const { manager, provider } = await answerLate();
+      provider.options.manual = false;
+      const next = manager.getAccessToken();
+      // A run would wait for its own write (which hangs too).
+      await jest.advanceTimersByTimeAsync(2_000);
+      await expect(next).resolves.toBe('access-1');
+      expect(provider.usedRefreshTokens).toEqual(['seed-refresh']);
+      await manager.close();
+    });
+  });
 });
+
+type TokenManagerOf = ReturnType<typeof makeManager>['manager'];
+type FakeProviderOf = ReturnType<typeof makeManager>['provider'];

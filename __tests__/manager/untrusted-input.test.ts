@@ -89,4 +89,12 @@ describe('TokenManager: untrusted input', () => {
     expect(provider.calls).toHaveLength(2);
     await manager.close();
   });
+
+  it('reads health(null) and close(null) as no options, as getAccessToken(null): close() still closes', async () => {
+    const { manager } = makeManager();
+    await manager.getAccessToken();
+    expect(manager.health(null as never).status).toBe('ok');
+    await manager.close(null as never);
+    expect(manager.state).toBe('closed');
+  });
 });

@@ -105,7 +105,7 @@ export async function acquireTokens(context: AcquireContext, request: AcquireReq
       // Another process published a session this one cannot use (the rejected one, say): queue again.
       if (lock.kind === 'published') continue;
       const obtained = await step(request, 'auth', () => callProvider(context, request, stored));
-      if (obtained.source !== 'adopted') await writeSession(context, obtained.tokens);
+      if (obtained.source !== 'adopted') await step(request, 'store', () => writeSession(context, obtained.tokens));
       return obtained;
     } finally {
       // A failed release is reported, not thrown: the run's outcome stands.

@@ -211,7 +211,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
 
   /** A readiness verdict: `ok`, `degraded` or `down`, with reasons (see docs/observability.md). */
   health(options: HealthOptions = {}): TokenManagerHealth {
-    const input = { options, status: this.status(), now: this.#wallNow(), stats: this.#stats };
+    // `null` (a JavaScript caller's "no options") is none, as for getAccessToken().
+    const input = { options: options ?? {}, status: this.status(), now: this.#wallNow(), stats: this.#stats };
     return assessHealth({ ...input, refreshTokenWarningMs: this.#options.refreshTokenWarningMs });
   }
 
@@ -223,13 +224,15 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
    */
   close(options: CloseOptions = {}): Promise<void> {
     const flight = this.#flight;
-    if (this.#closed || options.drainMs === undefined || options.drainMs <= 0 || flight === undefined) {
+    // `null` options are none: a TypeError here would leave the manager open.
+    const drainMs = options?.drainMs;
+    if (this.#closed || drainMs === undefined || drainMs <= 0 || flight === undefined) {
       this.#closeNow();
       return Promise.resolve();
     }
     this.#draining = true;
     this.#timer.cancel();
-    const drained = withTimeout(flight.promise, this.#clock, options.drainMs, () => new TokenManagerClosedError());
+    const drained = withTimeout(flight.promise, this.#clock, drainMs, () => new TokenManagerClosedError());
     return drained.catch(() => undefined).then(() => this.#closeNow());
   }
 
@@ -307,7 +310,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
    * Joins the run in flight, or starts one: the acquire pipeline (after the start-up read) under
    * one deadline, counted from `since` (timeline; the arrival of the caller that starts it). At
    * the deadline the run is abandoned (its signal aborts the provider call, the store wait or the
-   * lock wait) and rejects with a TimeoutError naming what it waited for; a late answer is ignored.
+   * lock wait) and rejects with a TimeoutError naming what it waited for; a late answer is stored and held.
    */
   #join(reason: RefreshReason, since?: number): Promise<string> {
     if (this.#flight !== undefined && !this.#closed) return this.#flight.promise;
@@ -329,11 +332,17 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       seed: this.#cycler.seed,
       record,
     };
+    const acquired = this.#startUp().then(() => acquireTokens(this.#acquire, request));
     // Abandoned at its deadline or on close: it ends then, even if a provider or store ignores the signal.
-    const work = waitWithSignal(
-      this.#startUp().then(() => acquireTokens(this.#acquire, request)),
-      abort.signal,
-      () => abort.signal.reason as Error,
+    const work = waitWithSignal(acquired, abort.signal, () => abort.signal.reason as Error);
+    // A set issued in time whose write outlasted the deadline is held (its rotated refresh token may be stored
+    // nowhere), unless the manager closed, or another run started or landed, meanwhile.
+    acquired.then(
+      (late) => {
+        const unchanged = !this.#closed && this.#flight === undefined && this.#cycler.held?.tokens === request.held;
+        if (abort.signal.aborted && unchanged) this.#install(late.tokens, late.source);
+      },
+      () => undefined,
     );
     const outcome = withTimeout(work, this.#clock, Math.max(0, from + acquireTimeoutMs - startedAt), () => {
       const error = deadlineError(record, acquireTimeoutMs, provider.identity?.endpoint);
