@@ -1,5 +1,5 @@
 import NodeCache from 'node-cache';
-import { ConfigurationError } from '../../src/errors';
+import { ConfigurationError, TokenStoreError } from '../../src/errors';
 import { MemoryTokenStore } from '../../src/stores/memory';
 import { makeTokenSet } from '../helpers/fake-provider';
 import { T0, useFakeClock } from '../helpers/manager';
@@ -130,6 +130,20 @@ describe('MemoryTokenStore', () => {
     ['encryption null (never read as "no encryption")', { encryption: null }],
   ])('throws a ConfigurationError at construction for %s', (_label, options) => {
     expect(() => new MemoryTokenStore(options as never)).toThrow(ConfigurationError);
+  });
+
+  // As RedisTokenStore does: a value the manager could not read back is refused at the write, typed.
+  it.each([
+    ['null', null],
+    ['no identity', { tokens: makeTokenSet(T0) }],
+    ['no access-token expiry', { identity: 'id-a', tokens: { accessToken: 'a' } }],
+    ['an expiry as a string', { identity: 'id-a', tokens: { ...makeTokenSet(T0), accessTokenExpiresAt: '1' } }],
+  ])('refuses a malformed session (%s) with a TokenStoreError, and keeps what it held', async (_label, session) => {
+    const store = new MemoryTokenStore();
+    const held = { identity: 'id-a', tokens: makeTokenSet(T0) };
+    await store.set('k', held);
+    await expect(store.set('k', session as never)).rejects.toBeInstanceOf(TokenStoreError);
+    expect(await store.get('k')).toEqual(held);
   });
 
   it('accepts maxSessions Infinity (no bound) and 1', () => {

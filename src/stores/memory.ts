@@ -5,6 +5,7 @@ import { definedOnly } from '../defaults';
 import { assertConfig } from '../errors';
 import { LocalAuthBreaker } from './memory-breaker';
 import type { AuthBreakerOptions } from './memory-breaker';
+import { assertStorable } from './redis-scripts';
 import { UnreadableSessionError, openSession, resolveTokenEncryption, sealSession } from './encryption';
 import type { ResolvedTokenEncryption, TokenEncryptionOptions } from './encryption';
 import type { AuthBreaker, SealedSession, StoredSession, TokenStore } from './types';
@@ -119,8 +120,10 @@ export class MemoryTokenStore implements TokenStore {
     return entry;
   }
 
+  /** @throws TokenStoreError for a malformed session (what is held stays). */
   async set(key: string, session: StoredSession): Promise<void> {
-    await this.#write(checkKey(key), session);
+    assertStorable(checkKey(key), session);
+    await this.#write(key, session);
   }
 
   /** Stores `session`; when `replacing` is given, only if the key still holds it once sealed. */

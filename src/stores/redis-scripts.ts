@@ -12,6 +12,7 @@
  * `identity` stay in clear, so fencing works on the server unchanged.
  */
 import { definedOnly } from '../defaults';
+import { TokenStoreError } from '../errors';
 import type { TokenSet } from '../token-set';
 import type { SealedSession, StoredSession } from './types';
 
@@ -56,6 +57,12 @@ export function sessionProblem(session: StoredSession): string | undefined {
   if (typeof session !== 'object' || session === null) return 'not a session object';
   // A write must carry an identity: a missing one is not version 1's, just a bad session.
   return identityProblem(session.identity ?? null) ?? tokenSetProblem(session.tokens);
+}
+
+/** @throws TokenStoreError when `session` may not be stored: a store writes only what it can read back. */
+export function assertStorable(key: string, session: StoredSession): void {
+  const problem = sessionProblem(session);
+  if (problem !== undefined) throw new TokenStoreError(`refusing to store a malformed session at ${key}: ${problem}`);
 }
 
 /** Why a stored value's identity is unusable, or undefined when it is fine. */

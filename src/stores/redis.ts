@@ -7,12 +7,12 @@ import { TokenStoreError, assertConfig } from '../errors';
 import { createLogger } from '../logger';
 import { waitWithSignal } from '../wait-with-signal';
 import {
+  assertStorable,
   EXTEND_LOCK_SCRIPT,
   FENCED_SET_SCRIPT,
   RELEASE_LOCK_SCRIPT,
   decodeSession,
   encodeSession,
-  sessionProblem,
 } from './redis-scripts';
 import type { DecodedSession } from './redis-scripts';
 import { UnreadableSessionError, openSession, resolveTokenEncryption, sealSession } from './encryption';
@@ -337,8 +337,7 @@ export class RedisTokenStore implements TokenStore {
    */
   async set(key: string, session: StoredSession): Promise<void> {
     assertKey(key);
-    const problem = sessionProblem(session);
-    if (problem !== undefined) throw new TokenStoreError(`refusing to store a malformed session at ${key}: ${problem}`);
+    assertStorable(key, session);
     await this.#write(key, session, true);
   }
 
