@@ -79,6 +79,26 @@ describe('TokenManager: an answer to an abandoned run', () => {
       expect(provider.usedRefreshTokens).toEqual(['seed-refresh']);
       await manager.close();
     });
+
+    it('holds the set from the deadline on: a caller before the write gives up never spends the old one', async () => {
+      const initialTokens = { refreshToken: 'seed-refresh' };
+      const { manager, provider } = makeManager({ store: hangingWrite(), acquireTimeoutMs: 4_000, initialTokens });
+      provider.options.manual = true;
+      const first = manager.getAccessToken().catch((error: unknown) => error);
+      await flushUntil(() => provider.pendingCount === 1);
+      await jest.advanceTimersByTimeAsync(3_500);
+      provider.release();
+      // Past the deadline (4 s), before the write gives up (at 4.5 s: a quarter of the deadline).
+      await jest.advanceTimersByTimeAsync(600);
+      expect(await first).toMatchObject({ code: 'ERR_ALIX_TIMEOUT', stage: 'store' });
+      provider.options.manual = false;
+      const next = manager.getAccessToken();
+      // A run would wait for its own write (which hangs too).
+      await jest.advanceTimersByTimeAsync(2_000);
+      await expect(next).resolves.toBe('access-1');
+      expect(provider.usedRefreshTokens).toEqual(['seed-refresh']);
+      await manager.close();
+    });
   });
 });
 

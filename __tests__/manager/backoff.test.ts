@@ -74,12 +74,12 @@ describe('nextDelay()', () => {
     });
   });
 
-  it.each([0, -1, Number.NaN, Number.POSITIVE_INFINITY])('reads a Retry-After of %p as none', (retryAfterMs) => {
+  it.each([0, -1, Number.NaN])('reads a Retry-After of %p as none', (retryAfterMs) => {
     expect(nextDelay(1, unavailable(retryAfterMs), 60_000, policy)).toEqual({ retry: true, delayMs: 500 });
   });
 
-  it('caps Retry-After at maxRetryAfterMs, the one cap', () => {
-    expect(nextDelay(1, unavailable(3_600_000), Number.POSITIVE_INFINITY, policy)).toEqual({
+  it.each([3_600_000, Number.POSITIVE_INFINITY])('caps a Retry-After of %p at maxRetryAfterMs, the one cap', (ms) => {
+    expect(nextDelay(1, unavailable(ms), Number.POSITIVE_INFINITY, policy)).toEqual({
       retry: true,
       delayMs: 600_000,
       retryAfterMs: 600_000,

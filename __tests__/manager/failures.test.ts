@@ -22,6 +22,21 @@ describe('TokenManager', () => {
       manager.close();
     });
 
+    it('does not carry the refused refresh token into a sign-in that issued none', async () => {
+      const { manager, provider } = makeManager({ initialTokens: makeTokenSet(T0, { expiresInMs: -1 }) });
+      const withoutRefresh = (): ReturnType<typeof provider.issue> => ({
+        ...provider.issue(),
+        refreshToken: undefined,
+      });
+      provider.script.push(rejected(), withoutRefresh, withoutRefresh);
+      await manager.getAccessToken();
+      await manager.getAccessToken({ forceRefresh: true });
+      // The second run signs in at once: the refused `seed-refresh` is not tried again (nor counted again).
+      expect(provider.calls.map((call) => call.kind)).toEqual(['refresh', 'authenticate', 'authenticate']);
+      expect(manager.status().refreshTokenRejections.count).toBe(1);
+      manager.close();
+    });
+
     it('signs in without trying the refresh token once it has expired', async () => {
       const { manager, provider } = makeManager({
         initialTokens: makeTokenSet(T0, { expiresInMs: -1, refreshTokenExpiresAt: T0 - 1 }),
@@ -70,6 +85,15 @@ describe('TokenManager', () => {
       await jest.advanceTimersByTimeAsync(1);
       await expect(caller).resolves.toBe('access-1');
       expect(provider.calls).toHaveLength(2);
+      manager.close();
+    });
+
+    it('reads a Retry-After too long for a number (1e308 s) as the longest honoured, not as none', async () => {
+      const { manager, provider } = makeManager({ retry: { minDelayMs: 0, maxDelayMs: 0 } });
+      provider.script.push(unavailable(503, 1e308 * 1000));
+      // Longer than the caller's budget: it fails at once, no retry hammers the server that asked to wait.
+      await expect(manager.getAccessToken()).rejects.toMatchObject({ status: 503 });
+      expect(provider.calls).toHaveLength(1);
       manager.close();
     });
 

@@ -198,6 +198,19 @@ describe('TokenManager', () => {
       manager.close();
     });
 
+    it('judges health() on that clock too: a wall clock stepped back adds no time left to the token', async () => {
+      const { manager } = makeManager({ now: undefined });
+      await manager.getAccessToken();
+      await jest.advanceTimersByTimeAsync(minutes(6));
+      jest.setSystemTime(Date.now() - minutes(60));
+      // 9 minutes are left, whatever the wall clock says now.
+      expect(manager.health({ minValidityMs: minutes(10) })).toEqual({
+        status: 'degraded',
+        reasons: ['access token expires in 540 s'],
+      });
+      manager.close();
+    });
+
     it("reports a seeded refresh token's expiry before the first refresh has ended", async () => {
       const refreshTokenExpiresAt = T0 + minutes(60 * 24);
       const { manager, provider } = makeManager(

@@ -52,6 +52,7 @@ describe('TokenManager: untrusted input', () => {
   it.each([
     ['a signal that is not an AbortSignal', { signal: 'abc' }, /signal must be an AbortSignal/],
     ['a signal without addEventListener', { signal: {} }, /signal must be an AbortSignal/],
+    ['a signal that only says it is not aborted', { signal: { aborted: false } }, /signal must be an AbortSignal/],
     ['a forceRefresh that is not a boolean', { forceRefresh: 'yes' }, /forceRefresh must be a boolean/],
     ['options that are not an object', 'now', /options must be an object/],
   ])('refuses %s with a ConfigurationError, whether or not a token is held', async (_what, options, message) => {

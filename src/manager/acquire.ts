@@ -60,6 +60,8 @@ export interface RunRecord {
   stage: 'lock' | 'store' | 'auth';
   attempts: number;
   lastError: unknown;
+  /** What the auth server issued, once it answered (the run may still be writing it). */
+  obtained?: AcquireResult;
 }
 
 /** One run's inputs. */
@@ -105,6 +107,7 @@ export async function acquireTokens(context: AcquireContext, request: AcquireReq
       // Another process published a session this one cannot use (the rejected one, say): queue again.
       if (lock.kind === 'published') continue;
       const obtained = await step(request, 'auth', () => callProvider(context, request, stored));
+      request.record.obtained = obtained;
       if (obtained.source !== 'adopted') await step(request, 'store', () => writeSession(context, obtained.tokens));
       return obtained;
     } finally {
@@ -238,7 +241,8 @@ async function callProvider(
       if (!isTokenManagerError(error, ErrorCodes.AUTH_REJECTED)) throw error;
     }
   }
-  return attempts(context, request, 'authenticate', previous, () => provider.authenticate(signal), refreshable);
+  // A new session: the refresh token held, refused or expired, is not carried into it.
+  return attempts(context, request, 'authenticate', undefined, () => provider.authenticate(signal), refreshable);
 }
 
 /**

@@ -40,10 +40,10 @@ export type Backoff =
       readonly retryAfterMs?: number;
     };
 
-/** The server's requested wait, capped, or undefined. */
+/** The server's requested wait, capped (one too long for a number too: `Infinity`), or undefined. */
 export function retryAfterOf(error: unknown, maxRetryAfterMs: number): number | undefined {
   const requested = (error as { retryAfterMs?: unknown } | null)?.retryAfterMs;
-  if (typeof requested !== 'number' || !Number.isFinite(requested) || requested <= 0) return undefined;
+  if (typeof requested !== 'number' || Number.isNaN(requested) || requested <= 0) return undefined;
   return Math.min(requested, maxRetryAfterMs);
 }
 

@@ -153,7 +153,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
         options === null ||
         (typeof options === 'object' &&
           (options.forceRefresh === undefined || options.forceRefresh === false) &&
-          (options.signal === undefined || options.signal?.aborted === false)))
+          (options.signal === undefined ||
+            (options.signal?.aborted === false && 'addEventListener' in options.signal))))
     )
       return Promise.resolve(hot.token);
     return this.#getAccessTokenSlowly(options);
@@ -211,8 +212,10 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
 
   /** A readiness verdict: `ok`, `degraded` or `down`, with reasons (see docs/observability.md). */
   health(options: HealthOptions = {}): TokenManagerHealth {
-    // `null` (a JavaScript caller's "no options") is none, as for getAccessToken().
-    const input = { options: options ?? {}, status: this.status(), now: this.#wallNow(), stats: this.#stats };
+    // `null` (a JavaScript caller's "no options") is none, as for getAccessToken(). Now on the wall clock status()
+    // reports on (the held set's arrival): one stepped back since adds no time left.
+    const now = this.#time() + (this.#cycler.held?.wallOffset ?? this.#wallNow() - this.#time());
+    const input = { options: options ?? {}, status: this.status(), now, stats: this.#stats };
     return assessHealth({ ...input, refreshTokenWarningMs: this.#options.refreshTokenWarningMs });
   }
 
@@ -391,11 +394,15 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const failure = error instanceof Error ? error : new Error(String(error));
     const now = this.#time();
     const at = ended.at;
-    const planned = this.#cycler.recordFailure(failure, now);
-    const errorCode = errorCodeOf(failure) ?? 'UNKNOWN';
     // Abandoned: the deadline's own error (the reason its signal was aborted with) ended the run.
     const abandoned = flight.abort.signal.aborted && flight.abort.signal.reason === failure;
+    // The server answered in time, the store write did not: held now (a run started before the write gives up
+    // would refresh with the spent refresh token), and nothing is planned after a failure.
+    const obtained = abandoned ? flight.record.obtained : undefined;
+    const planned = obtained === undefined ? this.#cycler.recordFailure(failure, now) : {};
+    const errorCode = errorCodeOf(failure) ?? 'UNKNOWN';
     this.#lifecycle.emit({ ...ended, outcome: abandoned ? 'abandoned' : 'failed', errorCode, error: failure });
+    if (obtained !== undefined) this.#install(obtained.tokens, obtained.source);
     if (planned.failFastUntil !== undefined) {
       const untilAt = Math.floor(planned.failFastUntil - now + at);
       this.#lifecycle.emit({ type: 'fail-fast-entered', at, untilAt, errorCode });
