@@ -60,28 +60,35 @@ describe.each(copies)('attachTokenManager() with %s', (_label, copy) => {
     },
   );
 
-  it('never hands a plain-http loopback request with the bearer to an HTTP_PROXY from the environment', async () => {
-    const { allowed } = apis;
-    const proxy = await startProxy();
-    const saved = { HTTP_PROXY: process.env.HTTP_PROXY, http_proxy: process.env.http_proxy };
-    process.env.HTTP_PROXY = proxy.url;
-    delete process.env.http_proxy;
-    try {
-      const api = copy.create({ baseURL: allowed.origin });
-      attachTokenManager(api, new FakeTokenSource('SECRET'));
+  // axios takes any proxy option but `false` or a proxy (`null` too) as "use the environment's".
+  it.each<[string, AxiosRequestConfig]>([
+    ['no proxy option', {}],
+    ['proxy: null', { proxy: null as unknown as false }],
+  ])(
+    'never hands a plain-http loopback request with the bearer to an HTTP_PROXY from the environment (%s)',
+    async (_case, config) => {
+      const { allowed } = apis;
+      const proxy = await startProxy();
+      const saved = { HTTP_PROXY: process.env.HTTP_PROXY, http_proxy: process.env.http_proxy };
+      process.env.HTTP_PROXY = proxy.url;
+      delete process.env.http_proxy;
+      try {
+        const api = copy.create({ baseURL: allowed.origin });
+        attachTokenManager(api, new FakeTokenSource('SECRET'));
 
-      await api.get('/cards');
+        await api.get('/cards', config);
 
-      expect(proxy.seen).toEqual([]);
-      expect(allowed.seen).toEqual([{ path: '/cards', auth: 'Bearer SECRET-0' }]);
-    } finally {
-      for (const [name, value] of Object.entries(saved)) {
-        if (value === undefined) delete process.env[name];
-        else process.env[name] = value;
+        expect(proxy.seen).toEqual([]);
+        expect(allowed.seen).toEqual([{ path: '/cards', auth: 'Bearer SECRET-0' }]);
+      } finally {
+        for (const [name, value] of Object.entries(saved)) {
+          if (value === undefined) delete process.env[name];
+          else process.env[name] = value;
+        }
+        await proxy.close();
       }
-      await proxy.close();
-    }
-  });
+    },
+  );
 
   it('sends a plain-http loopback request through a proxy the request names itself: that choice is the caller’s', async () => {
     const { allowed } = apis;

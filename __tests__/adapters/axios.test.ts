@@ -280,6 +280,17 @@ describe('attachTokenManager()', () => {
       expect(envFetch).toHaveBeenCalledTimes(4);
     });
 
+    it('neither invalidates nor replays a 401 from another origin a redirect took the request to, bearerless', async () => {
+      const error = await api
+        .get(`/redirect?to=${encodeURIComponent(`${originB}/always-401`)}`)
+        .catch((e: unknown) => e);
+
+      expect((error as AxiosError).response?.status).toBe(401);
+      expect(b.state.requests).toEqual([{ path: '/always-401', auth: null, body: '' }]);
+      expect(source.invalidated).toEqual([]);
+      expect(source.refreshCount).toBe(0);
+    });
+
     it('calls the user beforeRedirect hook after its own check', async () => {
       const targets: string[] = [];
       await api.get(`/redirect?to=${encodeURIComponent(`${originA}/echo`)}`, {

@@ -152,8 +152,9 @@ export function attachTokenManager(
       return resolveTransport(inner, config)(config);
     }
     // Plain http is allowed for loopback only, which never leaves the host; an HTTP_PROXY from the environment
-    // would carry the bearer to the proxy in clear text (axios applies it to loopback too).
-    if (plainHttpAllowed && config.proxy === undefined && goesOverPlainHttp(config)) {
+    // would carry the bearer to the proxy in clear text (axios applies it to loopback too, and reads any proxy option
+    // but a proxy or `false`, `null` too, as "the environment's").
+    if (plainHttpAllowed && !config.proxy && goesOverPlainHttp(config)) {
       config.proxy = false;
     }
     // The fetch adapter leaves redirects to `env.fetch`, and one of the user's (node-fetch) may keep the bearer.
@@ -188,10 +189,10 @@ export function attachTokenManager(
           config.beforeRedirect = guardRedirect(config.beforeRedirect as BeforeRedirect | undefined);
           try {
             answered = await transport(config);
-            return { status: answered.status, response: answered };
+            return { status: statusOf(answered, token), response: answered };
           } catch (error) {
             answered = axios.isAxiosError(error) ? error.response : undefined;
-            return { status: answered?.status, error };
+            return { status: statusOf(answered, token), error };
           }
         },
       });
@@ -250,6 +251,16 @@ export function attachTokenManager(
     instance.interceptors.request.eject(requestId);
     instance.interceptors.response.eject(responseId);
   };
+}
+
+/**
+ * An answer's status as the replay rule reads it: none for an error status from a Node request (follow-redirects'
+ * last hop) that did not carry the bearer, as after a redirect off the allowed origins: it says nothing of the token.
+ */
+function statusOf(answer: AxiosResponse | undefined, token: string): number | undefined {
+  const request = answer?.request as { getHeader?: (name: string) => unknown } | undefined;
+  if (answer === undefined || answer.status < 400 || typeof request?.getHeader !== 'function') return answer?.status;
+  return request.getHeader('authorization') === `Bearer ${token}` ? answer.status : undefined;
 }
 
 /** The redirect-safe fetch made for each `env.fetch`, one each: axios keeps a fetch adapter per `env.fetch`. */
