@@ -1,7 +1,8 @@
 import { constants, generateKeyPairSync, sign } from 'node:crypto';
 import pino from 'pino';
-import { AbortedError } from '../src/errors';
+import { AbortedError, ConfigurationError } from '../src/errors';
 import { createLogger } from '../src/logger';
+import { TokenManager } from '../src/manager/token-manager';
 import { REDACTED, redactOpaqueRuns, redactSecrets, sanitizeCause } from '../src/redaction';
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -92,5 +93,17 @@ describe("the library's logger", () => {
     createLogger(user).warn({ err: { config: { headers: { authorization: 'Bearer abc' } } } }, 'replayed');
     expect(lines.join('')).not.toContain('abc');
     expect(lines.join('')).toContain(REDACTED);
+  });
+
+  it('refuses a logger that is not a pino logger (console, null) with a ConfigurationError naming the option', () => {
+    const provider = {
+      authenticate: () => Promise.reject(new Error('unused')),
+      refresh: () => Promise.reject(new Error('unused')),
+    };
+    for (const logger of [console, null, {}]) {
+      // Not a TypeError ("userLogger.child is not a function") at construction.
+      expect(() => new TokenManager({ provider, logger: logger as never })).toThrow(ConfigurationError);
+      expect(() => createLogger(logger as never)).toThrow(/^logger must be a pino logger/);
+    }
   });
 });

@@ -3,6 +3,7 @@
  * library logs.
  */
 import pino, { type Logger } from 'pino';
+import { assertConfig } from './errors';
 import { REDACT_PATHS, REDACTED } from './redaction';
 
 export type { Logger };
@@ -18,5 +19,7 @@ let silentLogger: Logger | undefined;
  */
 export function createLogger(userLogger?: Logger, module = 'alix-token-manager'): Logger {
   if (userLogger === undefined) return (silentLogger ??= pino({ level: 'silent', redact: REDACT_OPTIONS }));
+  // console is the usual mistake: a typed error at construction, not a TypeError from child().
+  assertConfig(typeof userLogger?.child === 'function', 'logger must be a pino logger (console is not one)');
   return userLogger.child({ module }, { redact: REDACT_OPTIONS });
 }

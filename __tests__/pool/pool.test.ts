@@ -19,6 +19,7 @@ describe('TokenManagerPool', () => {
       ['idleTtlMs under a second', { idleTtlMs: 999 }],
       ['a per-session option (storeKey)', { storeKey: 'shared' }],
       ['a bad manager option', { acquireTimeoutMs: -1 }],
+      ['logger: console (not a pino logger)', { logger: console }],
     ])('throws ConfigurationError at once for %s', (_name, options) => {
       const createProvider = (): FakeProvider => new FakeProvider({ now: () => Date.now() });
       const build = (): TokenManagerPool =>

@@ -130,6 +130,9 @@ describe('getAccessToken() standalone', () => {
       [() => readAlixEnvConfig(null as never), /needs an object of variables/],
       [() => readAlixEnvConfig({ ...env, ALIX_SECRET_KEY: 5 } as never), /^ALIX_SECRET_KEY must be a string$/],
       [() => createTokenManagerFromEnv(env, null as never), /options must be an object/],
+      // Not spread away into the defaults (a string would become { 0: … }).
+      [() => createTokenManagerPoolFromEnv(env, null as never), /options must be an object/],
+      [() => createTokenManagerPoolFromEnv(env, 'maxSessions=5' as never), /options must be an object/],
     ];
     for (const [create, message] of cases) {
       const error = captureThrow(create, []);

@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import NodeCache from 'node-cache';
 import { describeTokenStoreConformance } from '../../src/sandbox/index';
 import type { TokenStoreConformanceOptions } from '../../src/sandbox/index';
+import { AesGcmTokenCipher, type TokenCipher } from '../../src/stores/encryption';
 import { MemoryTokenStore } from '../../src/stores/memory';
 import { LocalAuthBreaker } from '../../src/stores/memory-breaker';
 import type { AuthBreaker, BreakerCall, RefreshLockResult, StoredSession, TokenStore } from '../../src/stores/types';
@@ -152,6 +153,7 @@ describe('describeTokenStoreConformance()', () => {
       'encryption at rest › keeps no token, nor any 8-character run of one, in the stored value',
       'encryption at rest › does not serve a value moved under another session key',
       'encryption at rest › does not serve a value with one character changed',
+      'encryption at rest › does not serve a session whose identity was changed',
       'encryption at rest › does not serve a plaintext session planted under its key',
     ]);
   });
@@ -170,6 +172,26 @@ describe('describeTokenStoreConformance()', () => {
     ]);
     const encrypting = (): MemoryTokenStore => new MemoryTokenStore({ cache, breaker: SHORT_OPEN, encryption: keys });
     expect(await failedChecks(encrypting, { encryption })).toEqual([]);
+  });
+
+  it('fails an encrypting store whose sealed value is bound to its key but not to the identity beside it', async () => {
+    const cache = sharedCache();
+    const encryption = {
+      read: async (key: string) => JSON.stringify(cache.get(key)),
+      write: async (key: string, value: string) => void cache.set(key, JSON.parse(value) as unknown),
+    };
+    const aes = new AesGcmTokenCipher({ keys: { k1: randomBytes(32) }, current: 'k1' });
+    // The aad's first two lines (format, store key): the identity, its third, is left out.
+    const keyOnly = (aad: string): string => aad.split('\n').slice(0, 2).join('\n');
+    const cipher: TokenCipher = {
+      seal: (plaintext, aad) => aes.seal(plaintext, keyOnly(aad)),
+      open: (sealed, aad) => aes.open(sealed, keyOnly(aad)),
+    };
+    const relabelled = (): MemoryTokenStore =>
+      new MemoryTokenStore({ cache, breaker: SHORT_OPEN, encryption: { cipher } });
+    expect(await failedChecks(relabelled, { encryption })).toEqual([
+      'encryption at rest › does not serve a session whose identity was changed',
+    ]);
   });
 });
 
@@ -293,6 +315,20 @@ describe('describeTokenStoreConformance(): replicas that read and watch', () => 
     const watchCheck = 'calls a watch() callback when another store publishes a session under its key';
     expect(await failedChecks(watchedMemoryStores(true))).toEqual([expect.stringContaining(watchCheck)]);
     expect(await failedChecks(watchedMemoryStores(false))).toEqual([]);
+  });
+
+  it('fails a store whose watch() calls back once as it is called, and never for a write', async () => {
+    const memory = watchedMemoryStores(true);
+    const announcing = (): TokenStore => ({
+      ...memory(),
+      // A "subscribed" callback taken for a publication: the manager would never hear a hand-over.
+      watch: (_key, onPublished) => {
+        onPublished();
+        return () => undefined;
+      },
+    });
+    const watchCheck = 'calls a watch() callback when another store publishes a session under its key';
+    expect(await failedChecks(announcing)).toEqual([expect.stringContaining(watchCheck)]);
   });
 
   it('fails a store whose watch() goes on calling back once stopped', async () => {

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import NodeCache from 'node-cache';
 import { monotonicClock, systemClock } from '../clock';
 import { TokenManagerClosedError } from '../errors';
-import { createLogger } from '../logger';
+import { createLogger, type Logger } from '../logger';
 import type { InternalTokenManagerOptions, ScheduledRefresh } from '../manager/options';
 import { SessionStats } from '../manager/status';
 import { TokenManager, type CloseOptions } from '../manager/token-manager';
@@ -88,6 +88,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   readonly #wallNow: () => number;
   readonly #heap: TimerHeap;
   readonly #auth: AuthSemaphore;
+  readonly #log: Logger;
   /** The sessions in recency order (least recently used first); node-cache decides their expiry. */
   readonly #sessions = new Map<string, PoolSession>();
   /** What the hot path reads: each session's token and until when it may be served as is. */
@@ -111,6 +112,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     this.#wallNow = manager.now ?? systemClock.now;
     this.#heap = new TimerHeap({ ...systemClock, ...manager.timers, now: this.#time });
     this.#auth = new AuthSemaphore(this.#options.maxConcurrentAuth);
+    this.#log = createLogger(manager.logger);
     this.#cache = new NodeCache({ stdTTL: idleTtlMs / 1000, checkperiod: 0, useClones: false, deleteOnExpire: true });
     this.#cache.on('del', (_key: string, session: PoolSession) => this.#close(session));
     this.#cache.on('expired', (_key: string, session: PoolSession) => this.#evict(session.key, 'idle'));
@@ -415,10 +417,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       this.emit('evicted', { session: key, reason });
     } catch (error) {
       // As for a manager's listeners: logged, and no outcome changes (close() or a sweep still reaches every session).
-      createLogger(this.#options.manager.logger).error(
-        { event: 'listener-threw', err: error },
-        'an evicted listener threw',
-      );
+      this.#log.error({ event: 'listener-threw', err: error }, 'an evicted listener threw');
     }
   }
 

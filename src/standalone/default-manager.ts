@@ -29,6 +29,7 @@ export function createTokenManagerPoolFromEnv(
   env: NodeJS.ProcessEnv = process.env,
   options: Omit<TokenManagerPoolOptions, 'createProvider'> = {},
 ): TokenManagerPool {
+  assertConfig(typeof options === 'object' && options, 'createTokenManagerPoolFromEnv options must be an object');
   const { provider, encryption } = readAlixEnvConfig(env);
   const { userEmail: _userEmail, ...common } = provider;
   const createProvider = withVariableNames(env, () => AlixAuthProvider.forUsers(common));

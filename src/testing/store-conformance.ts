@@ -255,13 +255,15 @@ function roundTrip(test: Test, options: TokenStoreConformanceOptions): void {
   test('calls a watch() callback when another store publishes a session under its key', async (make, key) => {
     const [watcher, writer] = [await make(), await make()];
     if (typeof watcher.watch !== 'function') return;
-    let stop: (() => void) | undefined;
-    const told = new Promise<void>((resolve) => (stop = watcher.watch?.(key, resolve)));
+    // Only a call made after a write counts: one made as watch() is called (a "subscribed" signal) announces nothing.
+    let wake = (): void => undefined;
+    const stop = watcher.watch(key, () => wake());
     try {
-      const calledBack = await publishUntil(watcher, writer, key, () => told, watchMs);
+      const told = (): Promise<void> => new Promise((resolve) => (wake = resolve));
+      const calledBack = await publishUntil(watcher, writer, key, told, watchMs);
       assert.ok(calledBack, `watch() did not call back within ${watchMs} ms of another store's writes`);
     } finally {
-      stop?.();
+      stop();
     }
   });
 
@@ -491,6 +493,20 @@ function encryptionChecks(test: Test, raw: ConformanceRawAccess): void {
     const store = await make();
     await raw.write(key, flipOneCharacter(await written(store, key)));
     await refused(await make(), key);
+  });
+
+  test('does not serve a session whose identity was changed', async (make, key) => {
+    const envelope = parseJsonObject(await written(await make(), key));
+    // The identity kept in the clear beside the sealed tokens (the check above covers one sealed with them).
+    if (typeof envelope?.identity !== 'string') return;
+    const other = conformanceSession().identity;
+    await raw.write(key, JSON.stringify({ ...envelope, identity: other }));
+    const outcome = await settleWithin((await make()).get(key), 5_000);
+    const relabelled = 'get() served a session under an identity it was not sealed for: put the identity in the aad';
+    assert.ok(
+      outcome.state !== 'pending' && (outcome.state !== 'resolved' || outcome.value?.identity !== other),
+      relabelled,
+    );
   });
 
   test('does not serve a plaintext session planted under its key', async (make, key) => {
