@@ -2,6 +2,7 @@
  * The token set and the pure rules about its validity and timing. All points in time are
  * epoch milliseconds on the local clock unless a name says otherwise.
  */
+import { definedOnly } from './defaults';
 
 /** One session's tokens, as held by the library (epoch ms, never the wire's seconds). */
 export interface TokenSet {
@@ -18,6 +19,14 @@ export interface TokenSet {
    * epoch ms. Set by providers; the manager uses it to correct clock skew and then drops it.
    */
   serverTime?: number;
+}
+
+/** Copies only the token set's own fields, so nothing else a caller attached is kept (nor a `null` "none"). */
+export function pickTokenSet(set: TokenSet): TokenSet {
+  const { accessToken, accessTokenExpiresAt } = set;
+  const refreshToken = set.refreshToken ?? undefined;
+  const refreshTokenExpiresAt = set.refreshTokenExpiresAt ?? undefined;
+  return definedOnly({ accessToken, accessTokenExpiresAt, refreshToken, refreshTokenExpiresAt }) as TokenSet;
 }
 
 /** A refresh token held without an access token (seeded from the environment, or a store). */

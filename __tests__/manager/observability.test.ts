@@ -72,6 +72,17 @@ describe('TokenManager', () => {
       manager.close();
     });
 
+    it('never warns of a refresh token whose expiry the provider gave as null (none), and holds it as absent', async () => {
+      const { manager, provider } = makeManager({ refreshTokenWarningMs: minutes(60) });
+      provider.script.push(() => ({ ...provider.issue(), refreshTokenExpiresAt: null as never }));
+      const warnings: unknown[] = [];
+      manager.on('refreshTokenExpiring', (event) => warnings.push(event));
+      await manager.getAccessToken();
+      expect(warnings).toEqual([]);
+      expect(manager.status()).toMatchObject({ refreshTokenExpiresAt: null });
+      manager.close();
+    });
+
     it('emits error for a run abandoned at its deadline, with its TimeoutError', async () => {
       const { manager, provider } = makeManager({ acquireTimeoutMs: 1_000 }, { manual: true });
       const errors: Error[] = [];

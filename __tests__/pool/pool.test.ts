@@ -5,7 +5,8 @@ import { MemoryTokenStore } from '../../src/stores/memory';
 import type { PoolEvictedEvent, PoolLifecycleEvent } from '../../src/pool/types';
 import { FakeProvider, flushUntil } from '../helpers/fake-provider';
 import { T0, minutes, useFakeClock } from '../helpers/manager';
-import { makePool, tokenPrefix, user } from './support';
+import type { TokenSet } from '../../src/token-set';
+import { identityOf, makePool, tokenPrefix, user } from './support';
 
 describe('TokenManagerPool', () => {
   beforeEach(() => useFakeClock(T0));
@@ -472,6 +473,27 @@ describe('TokenManagerPool', () => {
       expect(pool.invalidate(user(1), `${tokenPrefix(user(1))}access-2`)).toBe('ignored');
       expect(pool.status().sessions.resting).toBe(1);
       expect(providers.get(user(1))?.calls).toHaveLength(2);
+      pool.close();
+    });
+
+    it("wakes a session whose provider says null for a refresh token's expiry (as the manager accepts)", async () => {
+      let serial = 0;
+      // A custom provider's `null` "none"; woken, the session was seeded with it and refused at every use.
+      const issue = (): Promise<TokenSet> => {
+        serial += 1;
+        const set = { accessToken: `a-${serial}`, accessTokenExpiresAt: Date.now() + minutes(15) };
+        return Promise.resolve({ ...set, refreshToken: `r-${serial}`, refreshTokenExpiresAt: null } as never);
+      };
+      const { pool } = makePool({
+        ...window,
+        createProvider: (key) => ({ identity: identityOf(key), authenticate: issue, refresh: issue }),
+      });
+      await pool.getAccessToken(user(1));
+      jest.advanceTimersByTime(minutes(10));
+      await flushUntil(() => pool.status().refreshCount === 2);
+      jest.advanceTimersByTime(minutes(10));
+      expect(pool.status().sessions.resting).toBe(1);
+      await expect(pool.getAccessToken(user(1))).resolves.toBe('a-2');
       pool.close();
     });
 

@@ -18,7 +18,7 @@ import {
 import type { AuthOperation, AuthUnavailableError } from '../errors';
 import { redactOpaqueRuns, redactSecrets } from '../redaction';
 import type { RefreshLock, TokenStore } from '../stores/types';
-import { hasUsableRefreshToken, isHeaderSafeToken, isToken, toLocalClock } from '../token-set';
+import { hasUsableRefreshToken, isHeaderSafeToken, isToken, pickTokenSet, toLocalClock } from '../token-set';
 import type { RefreshTokenSeed, TokenSet } from '../token-set';
 import { nextDelay } from './backoff';
 import type { BackoffPolicy } from './backoff';
@@ -401,13 +401,11 @@ function unusable(tokens: TokenSet, now: number): string | undefined {
 function checked(tokens: TokenSet, now: number, previous: Partial<TokenSet> | undefined): TokenSet {
   const why = unusable(tokens, now);
   if (why !== undefined) throw new MalformedResponseError(`provider returned ${why}`);
-  if (!isToken(tokens.refreshToken) && isToken(previous?.refreshToken)) {
-    // A provider that does not rotate: keep the refresh token we have.
-    const { refreshToken, refreshTokenExpiresAt } = previous;
-    return Object.freeze({ ...tokens, refreshToken, refreshTokenExpiresAt });
-  }
-  // Frozen: the manager and a memory store can then share one set instead of copying it.
-  return Object.freeze(tokens);
+  // A provider that does not rotate: keep the refresh token we have.
+  const kept = !isToken(tokens.refreshToken) && isToken(previous?.refreshToken) ? previous : tokens;
+  const { refreshToken, refreshTokenExpiresAt } = kept;
+  // Its own fields, a `null` as none; frozen: the manager and a memory store can then share it instead of copying it.
+  return Object.freeze(pickTokenSet({ ...tokens, refreshToken, refreshTokenExpiresAt }));
 }
 
 /** Of two token sets, the one whose access token lives longer (refresh tokens rotate with it). */

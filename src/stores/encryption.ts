@@ -9,7 +9,8 @@ import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from '
 import type { KeyObject } from 'node:crypto';
 import { ConfigurationError, ErrorCodes, TokenStoreError, assertConfig } from '../errors';
 import type { TokenSet } from '../token-set';
-import { pickTokenSet, tokenSetProblem } from './redis-scripts';
+import { pickTokenSet } from '../token-set';
+import { tokenSetProblem } from './redis-scripts';
 import type { SealedSession, StoredSession } from './types';
 
 /**

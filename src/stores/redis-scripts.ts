@@ -11,9 +11,8 @@
  * With encryption, `tokens` is replaced by `sealed` (see encryption.ts); `version` and
  * `identity` stay in clear, so fencing works on the server unchanged.
  */
-import { definedOnly } from '../defaults';
 import { TokenStoreError } from '../errors';
-import type { TokenSet } from '../token-set';
+import { pickTokenSet, type TokenSet } from '../token-set';
 import type { SealedSession, StoredSession } from './types';
 
 /** A decoded stored value: its version, and the session when the value is well formed. */
@@ -84,14 +83,6 @@ export function tokenSetProblem(value: unknown): string | undefined {
     return 'refreshTokenExpiresAt is not a number';
   }
   return undefined;
-}
-
-/** Copies only the token set's own fields, so nothing else a caller attached is stored (nor a `null` "none"). */
-export function pickTokenSet(set: TokenSet): TokenSet {
-  const { accessToken, accessTokenExpiresAt } = set;
-  const refreshToken = set.refreshToken ?? undefined;
-  const refreshTokenExpiresAt = set.refreshTokenExpiresAt ?? undefined;
-  return definedOnly({ accessToken, accessTokenExpiresAt, refreshToken, refreshTokenExpiresAt }) as TokenSet;
 }
 
 /**

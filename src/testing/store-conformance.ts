@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseJsonObject } from '../json';
-import { pickTokenSet } from '../stores/redis-scripts';
+import { pickTokenSet } from '../token-set';
 import type {
   AuthBreaker,
   BreakerAdmission,
