@@ -21,6 +21,13 @@ export interface TokenSet {
   serverTime?: number;
 }
 
+const TEN_YEARS_MS = 10 * 365 * 24 * 60 * 60_000;
+
+/** Whether an expiry is the wire's epoch seconds copied as they are (it would read as long expired). */
+export function readsAsEpochSeconds(value: number | null | undefined, now: number): boolean {
+  return value != null && now - value > TEN_YEARS_MS && Math.abs(value * 1000 - now) < TEN_YEARS_MS;
+}
+
 /** Copies only the token set's own fields, so nothing else a caller attached is kept (nor a `null` "none"). */
 export function pickTokenSet(set: TokenSet): TokenSet {
   const { accessToken, accessTokenExpiresAt } = set;

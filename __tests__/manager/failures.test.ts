@@ -165,6 +165,19 @@ describe('TokenManager', () => {
       manager.close();
     });
 
+    it('refuses a refresh-token expiry in epoch seconds, as it refuses such a seed (it would read as long expired)', async () => {
+      const { manager, provider } = makeManager({ retry: { retries: 0 } });
+      const inSeconds = (): ReturnType<typeof provider.issue> => {
+        const tokens = provider.issue();
+        return { ...tokens, refreshTokenExpiresAt: Math.floor((tokens.refreshTokenExpiresAt as number) / 1000) };
+      };
+      provider.script.push(inSeconds);
+      const failure = await manager.getAccessToken().catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(MalformedResponseError);
+      expect((failure as Error).message).toMatch(/epoch seconds/);
+      manager.close();
+    });
+
     it('rejects a token set that is already expired', async () => {
       const { manager, provider } = makeManager({ retry: { retries: 0 } });
       provider.script.push(() => makeTokenSet(T0, { accessToken: 'stale', expiresInMs: -1 }));

@@ -18,7 +18,14 @@ import {
 import type { AuthOperation, AuthUnavailableError } from '../errors';
 import { redactOpaqueRuns, redactSecrets } from '../redaction';
 import type { RefreshLock, TokenStore } from '../stores/types';
-import { hasUsableRefreshToken, isHeaderSafeToken, isToken, pickTokenSet, toLocalClock } from '../token-set';
+import {
+  hasUsableRefreshToken,
+  isHeaderSafeToken,
+  isToken,
+  pickTokenSet,
+  readsAsEpochSeconds,
+  toLocalClock,
+} from '../token-set';
 import type { RefreshTokenSeed, TokenSet } from '../token-set';
 import { nextDelay } from './backoff';
 import type { BackoffPolicy } from './backoff';
@@ -395,6 +402,8 @@ function unusable(tokens: TokenSet, now: number): string | undefined {
   if (refreshToken != null && typeof refreshToken !== 'string') return 'a refresh token that is not a string';
   if (refreshTokenExpiresAt != null && !Number.isFinite(refreshTokenExpiresAt))
     return 'a refresh token expiry that is not epoch ms';
+  if (readsAsEpochSeconds(refreshTokenExpiresAt, now))
+    return 'a refresh token expiry in epoch seconds (multiply it by 1000): it would read as long expired';
   return undefined;
 }
 

@@ -4,7 +4,7 @@ import type { Clock } from '../clock';
 import { assertConfig as check } from '../errors';
 import type { TokenProvider } from '../providers/types';
 import type { AuthBreaker, TokenStore } from '../stores/types';
-import { isHeaderSafeToken, isToken } from '../token-set';
+import { isHeaderSafeToken, isToken, readsAsEpochSeconds } from '../token-set';
 import type { InitialTokens, TokenSet } from '../token-set';
 import { definedOnly } from '../defaults';
 import type { BackoffPolicy } from './backoff';
@@ -340,7 +340,6 @@ function missingMethod(value: unknown, methods: string[]): string | undefined {
 }
 
 /** Ten years, in ms: an expiry in epoch seconds reads as 1970, far further from now than any token lives. */
-const TEN_YEARS_MS = 10 * 365 * 24 * 60 * 60_000;
 
 function validateInitialTokens(tokens: InitialTokens, now: number): void {
   check(typeof tokens === 'object' && tokens !== null, 'TokenManager option initialTokens must be an object');
@@ -363,8 +362,10 @@ function validateInitialTokens(tokens: InitialTokens, now: number): void {
   // The wire's epoch seconds, copied as they are, would silently read as expired (and the manager sign in).
   for (const name of ['accessTokenExpiresAt', 'refreshTokenExpiresAt'] as const) {
     const value = (tokens as Partial<Record<typeof name, number>>)[name];
-    const seconds = value !== undefined && now - value > TEN_YEARS_MS && Math.abs(value * 1000 - now) < TEN_YEARS_MS;
-    check(!seconds, `${option}.${name} must be epoch ms; ${value} reads as epoch seconds (multiply it by 1000)`);
+    check(
+      !readsAsEpochSeconds(value, now),
+      `${option}.${name} must be epoch ms; ${value} reads as epoch seconds (multiply it by 1000)`,
+    );
   }
 }
 
