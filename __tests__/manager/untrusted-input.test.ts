@@ -91,6 +91,21 @@ describe('TokenManager: untrusted input', () => {
     await manager.close();
   });
 
+  it.each([
+    ['a string', '60s'],
+    ['NaN', Number.NaN],
+    ['a negative number', -1],
+  ])(
+    'refuses health({ minValidityMs }) given %s with a ConfigurationError (it was used as given)',
+    async (_label, minValidityMs) => {
+      const { manager } = makeManager();
+      await manager.getAccessToken();
+      expect(() => manager.health({ minValidityMs: minValidityMs as number })).toThrow(ConfigurationError);
+      expect(manager.health({ minValidityMs: 0 }).status).toBe('ok');
+      await manager.close();
+    },
+  );
+
   it('reads health(null) and close(null) as no options, as getAccessToken(null): close() still closes', async () => {
     const { manager } = makeManager();
     await manager.getAccessToken();

@@ -1,4 +1,5 @@
 /** `health()`: a readiness verdict from a status snapshot. Pure. */
+import { assertConfig } from '../errors';
 import type { SessionStats } from './status';
 import type { HealthOptions, TokenManagerHealth, TokenManagerStatus } from './types';
 
@@ -29,6 +30,8 @@ export interface HealthInput {
 export function assessHealth(input: HealthInput): TokenManagerHealth {
   const { status, now } = input;
   const minValidityMs = input.options.minValidityMs ?? DEFAULT_HEALTH_OPTIONS.minValidityMs;
+  const known = Number.isFinite(minValidityMs) && minValidityMs >= 0;
+  assertConfig(known, 'health() option minValidityMs must be a number of ms ≥ 0');
   const reasons: string[] = [];
   if (status.state === 'closed') return { status: 'down', reasons: ['the token manager is closed'] };
   const valid =
