@@ -165,6 +165,24 @@ describe('MemoryTokenStore with encryption', () => {
     await expect(store.get(KEY)).rejects.toMatchObject(failure);
   });
 
+  it('reports a cipher that throws at once, or answers without a promise, as it reports one that rejects', async () => {
+    const cache = new NodeCache({ useClones: false });
+    const session = { identity: 'id-a', tokens: makeTokenSet(Date.now()) };
+    await new MemoryTokenStore({ cache, encryption }).set(KEY, session);
+    const throwing = (): never => {
+      throw new Error('KMS client not ready');
+    };
+    const failure = { code: ErrorCodes.STORE, message: expect.stringContaining('the cipher failed') };
+    const store = new MemoryTokenStore({ cache, encryption: { cipher: { seal: throwing, open: throwing } } });
+    await expect(store.set(KEY, session)).rejects.toMatchObject(failure);
+    await expect(store.get(KEY)).rejects.toMatchObject(failure);
+    // A synchronous cipher (a plain string back) still works.
+    const inner = new AesGcmTokenCipher(encryption);
+    const sealed = await inner.seal('{}', 'aad');
+    const plain: TokenCipher = { seal: (() => sealed) as never, open: (() => undefined) as never };
+    await expect(new MemoryTokenStore({ encryption: { cipher: plain } }).set(KEY, session)).resolves.toBeUndefined();
+  });
+
   it('takes a TokenCipher of its own (a KMS) and binds the store key and identity as additional data', async () => {
     const aads: string[] = [];
     const inner = new AesGcmTokenCipher({ keys: { k1: K1 }, current: 'k1' });

@@ -220,7 +220,9 @@ export function sessionAad(key: string, identity: string): string {
  */
 export async function sealSession(cipher: TokenCipher, key: string, session: StoredSession): Promise<SealedSession> {
   const plaintext = JSON.stringify(pickTokenSet(session.tokens));
-  const sealed = await cipher.seal(plaintext, sessionAad(key, session.identity)).catch((error: unknown) => {
+  // A cipher that throws at once, or answers without a promise, is taken as one that rejects or resolves.
+  const sealing = Promise.resolve().then(() => cipher.seal(plaintext, sessionAad(key, session.identity)));
+  const sealed = await sealing.catch((error: unknown) => {
     throw new TokenStoreError(`could not seal the session at ${key}: the cipher failed`, { cause: error });
   });
   return { identity: session.identity, sealed };
@@ -234,7 +236,8 @@ export async function sealSession(cipher: TokenCipher, key: string, session: Sto
 export async function openSession(cipher: TokenCipher, key: string, value: SealedSession): Promise<StoredSession> {
   // Found in a store, so not trusted: an identity that is not text is unreadable, not a TypeError.
   if (typeof value.identity !== 'string') throw new UnreadableSessionError(key, 'its identity is not a string');
-  const plaintext = await cipher.open(value.sealed, sessionAad(key, value.identity)).catch((error: unknown) => {
+  const opening = Promise.resolve().then(() => cipher.open(value.sealed, sessionAad(key, value.identity)));
+  const plaintext = await opening.catch((error: unknown) => {
     throw new TokenStoreError(`could not open the stored session at ${key}: the cipher failed`, { cause: error });
   });
   if (plaintext === undefined) throw new UnreadableSessionError(key, 'it does not decrypt under this key and identity');
