@@ -82,6 +82,13 @@ describe('AlixAuthProvider construction', () => {
       expect(loadPrivateKey(oneLine).asymmetricKeyType).toBe('rsa');
     });
 
+    it('accepts a one-line PEM ending in a line break, as an editor or `echo` saves it to a file', () => {
+      const file = join(dir, 'one-line.pem');
+      writeFileSync(file, `${keys.privatePem.trim().replace(/\n/g, '\\n')}\n`);
+      expect(loadPrivateKey(file).asymmetricKeyType).toBe('rsa');
+      expect(loadPrivateKey(`${keys.privatePem.trim().replace(/\n/g, '\\n')}\r\n`).asymmetricKeyType).toBe('rsa');
+    });
+
     it('accepts a KeyObject', () => {
       expect(() => new AlixAuthProvider(options({ privateKey: keys.privateKey }))).not.toThrow();
     });

@@ -45,8 +45,9 @@ export function loadPrivateKey(input: unknown): KeyObject {
 }
 
 function parsePem(rawPem: string, what: string): KeyObject {
-  // Env variables often carry a PEM on one line with literal "\n" (or, JSON-encoded from Windows, "\r\n") sequences.
-  const pem = /\r?\n/.test(rawPem) ? rawPem : rawPem.replace(/\\r\\n|\\n/g, '\n');
+  // Env variables often carry a PEM on one line with literal "\n" (or, JSON-encoded from Windows, "\r\n") sequences;
+  // a file holding that line usually ends in a real line break, which does not make it multi-line.
+  const pem = /\r?\n/.test(rawPem.trim()) ? rawPem : rawPem.replace(/\\r\\n|\\n/g, '\n');
   // A bundle may hold a public key or certificate beside the private key: Node signs with the latter.
   const hasPrivate = /-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/.test(pem);
   const publicOnly = !hasPrivate && /-----BEGIN (?:RSA )?PUBLIC KEY-----|-----BEGIN CERTIFICATE-----/.test(pem);
