@@ -75,6 +75,7 @@ describe('AlixSandboxCore', () => {
       expect(claims(body.data.accessToken)).toEqual({
         partnerCode: 'sandbox-partner',
         session: expect.any(String),
+        kind: 'access',
         jti: expect.any(String),
         iat: T0 / 1000,
         exp: Number(body.data.accessTokenExpiresAt),
@@ -189,6 +190,10 @@ describe('AlixSandboxCore', () => {
       expect(() => core.injectFaults(-1, { type: 'reset' })).toThrow(RangeError);
       expect(() => core.injectFaults(1, { type: 'status', status: 200 })).toThrow(RangeError);
       expect(() => core.injectFaults(1, { type: 'explode' } as never)).toThrow(TypeError);
+    });
+
+    it('refuses a reject fault with an interim (1xx) status, which the server could never end its call with', () => {
+      expect(() => makeCore().injectFaults(1, { type: 'reject', errorCode: 32, status: 101 })).toThrow(RangeError);
     });
 
     it('queues nothing for a count of 0', async () => {

@@ -11,7 +11,11 @@ afterEach(() => server.resetHandlers());
 afterAll(() => server.close());
 
 async function signIn(baseUrl: string, core: AlixSandboxCore): Promise<Response> {
-  return fetch(`${baseUrl}/api/v2/auth/access-token`, {
+  return signInAt(`${baseUrl}/api/v2/auth/access-token`, core);
+}
+
+function signInAt(url: string, core: AlixSandboxCore): Promise<Response> {
+  return fetch(url, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({
@@ -63,5 +67,18 @@ describe('alixHandlers()', () => {
     expect(() => alixHandlers({ baseUrl: 'https://alix.example.test/?env=1' })).toThrow(ConfigurationError);
     expect(() => alixHandlers({ baseUrl: 'https://alix.example.test/#top' })).toThrow(ConfigurationError);
     expect(() => alixHandlers({ core, accessTokenTtlMs: 1_000 })).toThrow(ConfigurationError);
+  });
+
+  it('answers a path as the server does (404), though msw matches it ignoring case and a trailing slash', async () => {
+    const alix = alixHandlers({ privateKeyPem: keys.privateKeyPem });
+    server.use(...alix);
+    for (const path of ['/api/v2/cards/', '/API/V2/CARDS', '/api/v2/auth/access-token/']) {
+      // The server hands the core the path it was sent.
+      const headers = { 'content-type': 'application/json' };
+      const direct = await alix.core.handle({ method: 'POST', path, headers, bodyText: '{}' });
+      expect(direct).toMatchObject({ status: 404 });
+      const response = await signInAt(`${alix.baseUrl}${path}`, alix.core);
+      expect({ path, status: response.status }).toEqual({ path, status: 404 });
+    }
   });
 });

@@ -190,6 +190,23 @@ describe('AlixSandbox.close()', () => {
     await expect(fetch(`${sandbox.url}/api/v2/cards`)).rejects.toMatchObject({ name: 'TypeError' });
   });
 
+  it('drops a request whose body is still on its way', async () => {
+    const sandbox = await begin();
+    const pending = new Promise<string>((resolve) => {
+      const req = httpRequest(`${sandbox.url}/api/v2/auth/access-token`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'Content-Length': '100', Expect: '100-continue' },
+      });
+      req.on('response', () => resolve('answered'));
+      req.on('error', (error) => resolve(error.message));
+      // The server's 100 Continue: it has the request and waits for a body that never comes.
+      req.on('continue', () => void sandbox.close().then(() => resolve('closed')));
+      req.flushHeaders();
+    });
+    expect(await pending).toMatch(/closed|socket hang up|ECONNRESET/);
+    await sandbox.close();
+  });
+
   it('drops a request waiting on a delay fault', async () => {
     const sandbox = await begin();
     sandbox.injectFaults(1, { type: 'delay', ms: 60_000 });

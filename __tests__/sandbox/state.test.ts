@@ -54,6 +54,20 @@ describe('SandboxTokenRegistry', () => {
     expect(answers()).toEqual(['expired', 'expired']);
   });
 
+  it('refuses an expired token presented as the other kind alike before and after forgetting it', () => {
+    const tokens = makeRegistry();
+    const pair = tokens.issue(SESSION, T0);
+    const answers = () => [
+      tokens.problem(pair.accessToken, 'refresh', T0 + 600_000),
+      tokens.problem(pair.refreshToken, 'access', T0 + 600_000),
+      tokens.get(pair.accessToken, 'refresh'),
+    ];
+
+    expect(answers()).toEqual(['unknown', 'unknown', undefined]);
+    tokens.issue(SESSION, T0 + 600_000); // forgets the pair
+    expect(answers()).toEqual(['unknown', 'unknown', undefined]);
+  });
+
   it('never takes a token it did not issue for a forgotten one', () => {
     const tokens = makeRegistry();
     const forgotten = tokens.issue(SESSION, T0);

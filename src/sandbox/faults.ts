@@ -61,7 +61,7 @@ export interface RejectFault extends SandboxFaultTarget {
   errorCode: number;
   /** @default 'Rejected by the sandbox (injected fault)' */
   message?: string;
-  /** @default 400 */
+  /** An HTTP status from 200 to 599 (a 1xx would never end the call). @default 400 */
   status?: number;
 }
 
@@ -103,7 +103,7 @@ function checkFault(fault: SandboxFault): void {
     [type === 'status' && !isDuration(fault.retryAfterSeconds ?? 0), 'retryAfterSeconds must be finite and >= 0'],
     [type === 'delay' && !isDuration(fault.ms), 'a delay fault needs ms >= 0'],
     [type === 'reject' && !Number.isInteger(fault.errorCode), 'a reject fault needs an integer errorCode'],
-    [type === 'reject' && !isHttpStatus(fault.status ?? 400, 100), 'a reject fault status must be an HTTP status'],
+    [type === 'reject' && !isHttpStatus(fault.status ?? 400, 200), 'a reject fault status must be 200 to 599'],
   ];
   const broken = rangeRules.find(([bad]) => bad);
   if (broken !== undefined) throw new RangeError(`injectFaults(): ${broken[1]}`);

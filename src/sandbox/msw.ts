@@ -68,12 +68,15 @@ export function alixHandlers(coreOrOptions: AlixSandboxCore | AlixHandlersOption
   assertConfig(URL.canParse(given), 'alixHandlers(): baseUrl is not a URL');
   const parsed = new URL(given);
   assertConfig(parsed.search === '' && parsed.hash === '', 'alixHandlers(): baseUrl must not have a query or hash');
-  const baseUrl = `${parsed.origin}${parsed.pathname.replace(/\/+$/, '')}`;
+  const prefix = parsed.pathname.replace(/\/+$/, '');
+  const baseUrl = `${parsed.origin}${prefix}`;
   const core = coreFor('alixHandlers()', givenCore, coreOptions) ?? new AlixSandboxCore(coreOptions);
   const handlers = Object.values(SANDBOX_PATHS).map((path) =>
     http.all(`${baseUrl}${path}`, async ({ request }) => {
       const headers = Object.fromEntries(request.headers.entries());
-      const asked = { method: request.method, path, headers, bodyText: await request.text() };
+      // The path as sent (msw's match ignores case and a trailing slash): the core routes it as for the server.
+      const sent = new URL(request.url).pathname.slice(prefix.length);
+      const asked = { method: request.method, path: sent, headers, bodyText: await request.text() };
       const reply = await core.handle(asked, request.signal);
       if ('reset' in reply) return HttpResponse.error();
       return new HttpResponse(reply.bodyText, { status: reply.status, headers: reply.headers });

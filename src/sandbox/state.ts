@@ -2,7 +2,7 @@
  * The sandbox's memory of every token it issued: its kind, session, user, expiry, revocation
  * and (for refresh tokens, which rotate) whether it was already used. The tokens themselves are
  * opaque, JWT-looking strings like the ones Alix issues (HS256 with `partnerCode`, `session`,
- * `userEmail` for a sign-in that named its end user, `jti`, `iat`, `exp`): clients must not
+ * `userEmail` for a sign-in that named its end user, `kind`, `jti`, `iat`, `exp`): clients must not
  * decode them, and the sandbox trusts only this registry, never the claims, except for a token it
  * has forgotten: it forgets each token once expired, so that a long-running sandbox holds only live
  * ones, and recognises a forgotten one by its HMAC, to refuse it as expired.
@@ -103,15 +103,15 @@ export class SandboxTokenRegistry {
   }
 
   /**
-   * A forgotten token, rebuilt from the claims its HMAC vouches for; `undefined` when this registry did not issue it.
-   * Its claims do not say which kind it was: it is taken as the kind asked for (it is refused either way).
+   * A forgotten token, rebuilt from the claims its HMAC vouches for; `undefined` when this registry did not issue it
+   * as a token of this kind (a live one of the other kind is unknown too: its answer must not change once forgotten).
    */
   #recall(token: string, kind: IssuedToken['kind']): IssuedToken | undefined {
     const [header, payload, mac, ...rest] = token.split('.');
     if (header !== JWT_HEADER || payload === undefined || rest.length > 0) return undefined;
     if (mac !== this.#mac(`${header}.${payload}`)) return undefined;
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
-    if (claims.partnerCode !== this.#options.partnerCode) return undefined;
+    if (claims.partnerCode !== this.#options.partnerCode || claims.kind !== kind) return undefined;
     const { userEmail, session, exp } = claims as { userEmail?: string; session: string; exp: number };
     return { kind, userEmail, session, expiresAt: exp * 1000, revoked: false, used: false };
   }
@@ -127,6 +127,7 @@ export class SandboxTokenRegistry {
       partnerCode: this.#options.partnerCode,
       ...(userEmail === undefined ? {} : { userEmail }),
       session,
+      kind,
       // Makes every token unique, even two issued in the same second.
       jti: randomBytes(12).toString('base64url'),
       iat: Math.floor(nowMs / 1000),
