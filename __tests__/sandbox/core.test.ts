@@ -56,6 +56,8 @@ describe('AlixSandboxCore', () => {
   describe('constructor', () => {
     it('refuses bad options with a ConfigurationError', () => {
       expect(() => makeCore({ accessTokenTtlMs: 0 })).toThrow(ConfigurationError);
+      // Past 10 years no client takes the expiry, and with datetime expiries a date cannot be written: never served.
+      expect(() => makeCore({ refreshTokenTtlMs: Number.MAX_SAFE_INTEGER })).toThrow(/at most 10 years/);
       expect(() => makeCore({ partnerCode: '' })).toThrow(ConfigurationError);
       expect(() => makeCore({ publicKeyPem: 'not a key', privateKeyPem: undefined })).toThrow(ConfigurationError);
       expect(() => makeCore({ publicKeyPem: otherKeys.publicKeyPem })).toThrow(/not one key pair/);

@@ -119,13 +119,15 @@ export const DEFAULT_ALIX_SANDBOX_OPTIONS = Object.freeze({
 const isNonEmptyString = (value: unknown): boolean => typeof value === 'string' && value !== '';
 const isFunction = (value: unknown): boolean => typeof value === 'function';
 const isPositiveNumber = (value: unknown): boolean => Number.isFinite(value) && (value as number) > 0;
+// A client refuses an expiry over 10 years away (as the provider does), and a far one cannot be written as a date.
+const isTokenTtl = (value: unknown): boolean => isPositiveNumber(value) && (value as number) <= 3_650 * 86_400_000;
 
 /** What each option must be when set (after defaults, so only the optional ones can be missing). */
 const OPTION_RULES: ReadonlyArray<[keyof AlixSandboxOptions, string, (value: unknown) => boolean]> = [
   ['partnerCode', 'a non-empty string', isNonEmptyString],
   ['secretKey', 'a non-empty string', isNonEmptyString],
-  ['accessTokenTtlMs', 'a positive number of ms', isPositiveNumber],
-  ['refreshTokenTtlMs', 'a positive number of ms', isPositiveNumber],
+  ['accessTokenTtlMs', 'a positive number of ms, at most 10 years', isTokenTtl],
+  ['refreshTokenTtlMs', 'a positive number of ms, at most 10 years', isTokenTtl],
   ['now', 'a function', isFunction],
   ['cards', 'an array', Array.isArray],
   ['tokenSigningSecret', 'a non-empty string', isNonEmptyString],
