@@ -313,7 +313,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
    * Joins the run in flight, or starts one: the acquire pipeline (after the start-up read) under
    * one deadline, counted from `since` (timeline; the arrival of the caller that starts it). At
    * the deadline the run is abandoned (its signal aborts the provider call, the store wait or the
-   * lock wait) and rejects with a TimeoutError naming what it waited for; a late answer is stored and held.
+   * lock wait) and rejects with a TimeoutError naming what it waited for. An answer already in hand is held
+   * (see #failed); a later one is only stored, for the next run to adopt.
    */
   #join(reason: RefreshReason, since?: number): Promise<string> {
     if (this.#flight !== undefined && !this.#closed) return this.#flight.promise;
@@ -335,17 +336,11 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       seed: this.#cycler.seed,
       record,
     };
-    const acquired = this.#startUp().then(() => acquireTokens(this.#acquire, request));
     // Abandoned at its deadline or on close: it ends then, even if a provider or store ignores the signal.
-    const work = waitWithSignal(acquired, abort.signal, () => abort.signal.reason as Error);
-    // A set issued in time whose write outlasted the deadline is held (its rotated refresh token may be stored
-    // nowhere), unless the manager closed, or another run started or landed, meanwhile.
-    acquired.then(
-      (late) => {
-        const unchanged = !this.#closed && this.#flight === undefined && this.#cycler.held?.tokens === request.held;
-        if (abort.signal.aborted && unchanged) this.#install(late.tokens, late.source);
-      },
-      () => undefined,
+    const work = waitWithSignal(
+      this.#startUp().then(() => acquireTokens(this.#acquire, request)),
+      abort.signal,
+      () => abort.signal.reason as Error,
     );
     const outcome = withTimeout(work, this.#clock, Math.max(0, from + acquireTimeoutMs - startedAt), () => {
       const error = deadlineError(record, acquireTimeoutMs, provider.identity?.endpoint);
