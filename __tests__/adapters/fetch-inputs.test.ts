@@ -98,6 +98,40 @@ describe('createAuthorizedFetch() installed as the global fetch', () => {
     expect(tokenReads).toBe(1);
     expect(api.seen).toEqual([{ path: '/echo', auth: 'Bearer SECRET-0' }]);
   });
+
+  it('sends each call once when a second wrapper is installed over the first (two accounts, two origins)', async () => {
+    const [one, two] = await Promise.all([startLocalApi(), startLocalApi()]);
+    const original = globalThis.fetch;
+    let tokenReads = 0;
+    const guarded = (prefix: string): FakeTokenSource => {
+      const source = new FakeTokenSource(prefix);
+      const read = source.getAccessToken.bind(source);
+      source.getAccessToken = async () => {
+        // A guard so that a recursion ends instead of running forever.
+        if ((tokenReads += 1) > 20) throw new Error('recursion');
+        return read();
+      };
+      return source;
+    };
+    globalThis.fetch = createAuthorizedFetch(guarded('ONE'), { origins: [one.origin] }) as typeof fetch;
+    globalThis.fetch = createAuthorizedFetch(guarded('TWO'), { origins: [two.origin] }) as typeof fetch;
+    const outcomes = await Promise.all(
+      [one, two].map((api) =>
+        fetch(`${api.origin}/echo`).then(
+          (r) => r.status,
+          (error: unknown) => String(error),
+        ),
+      ),
+    );
+    globalThis.fetch = original;
+    await Promise.all([one.close(), two.close()]);
+    expect(outcomes).toEqual([200, 200]);
+    expect(tokenReads).toBe(2);
+    expect([...one.seen, ...two.seen]).toEqual([
+      { path: '/echo', auth: 'Bearer ONE-0' },
+      { path: '/echo', auth: 'Bearer TWO-0' },
+    ]);
+  });
 });
 
 describe('createAuthorizedFetch() with a fetch whose bodies are Node streams (node-fetch)', () => {

@@ -27,6 +27,9 @@ export type AuthorizedFetchInit = FetchInit & {
  */
 export type AuthorizedFetch = (input: FetchInput, init?: AuthorizedFetchInit) => Promise<Response>;
 
+/** Every wrapper made here: see the default of `fetch` in {@link CreateAuthorizedFetchOptions}. */
+const wrappers = new WeakSet<object>();
+
 /** Options of {@link createAuthorizedFetch}. */
 export interface CreateAuthorizedFetchOptions {
   /**
@@ -37,7 +40,7 @@ export interface CreateAuthorizedFetchOptions {
   /**
    * The `fetch` to wrap.
    * @default `globalThis.fetch`, looked up on every call (so a later polyfill or mock applies); when that
-   * is the wrapper itself, the `globalThis.fetch` of when the wrapper was made
+   * is this wrapper or another one made by `createAuthorizedFetch`, the `globalThis.fetch` of when this one was made
    */
   fetch?: typeof fetch;
   /**
@@ -106,11 +109,13 @@ export function createAuthorizedFetch(
     `${where}: \`fetch\` must be a function`,
   );
 
-  // Installed as `globalThis.fetch`, the wrapper would call itself: it then calls the fetch it was made with.
+  // Installed as `globalThis.fetch`, a wrapper would call itself, or (one installed over another) each the other: it
+  // then calls the fetch it was made with, made earlier, so the chain ends.
   const platformFetch = globalThis.fetch;
   const authorizedFetch: AuthorizedFetch = (input, init) => send(input, init, 0);
+  wrappers.add(authorizedFetch);
   const send = async (input: FetchInput, init: AuthorizedFetchInit | undefined, hops: number): Promise<Response> => {
-    const fetchImpl = options.fetch ?? (globalThis.fetch === authorizedFetch ? platformFetch : globalThis.fetch);
+    const fetchImpl = options.fetch ?? (wrappers.has(globalThis.fetch) ? platformFetch : globalThis.fetch);
     const call = callOf(input, init);
     const { request, url, method, follow } = call;
     if (!isAllowedUrl(authorizer.origins, url)) return fetchImpl(input, init);

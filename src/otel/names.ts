@@ -68,7 +68,7 @@ export const ATTRIBUTES = Object.freeze({
   /** 1 for the first call of an operation in a run. */
   authAttempt: 'alix.auth.attempt',
   /**
-   * The library's error code (`AUTH_UNAVAILABLE`, …) on failures, `_OTHER` for any other code: the
+   * The library's error code (`ERR_ALIX_AUTH_UNAVAILABLE`, …) on failures, `_OTHER` for any other code: the
    * semantic-convention key.
    */
   errorType: 'error.type',
@@ -94,7 +94,7 @@ export const ATTRIBUTES = Object.freeze({
   invalidateResult: 'alix.invalidate.result',
   /** `axios` | `fetch`. */
   replayAdapter: 'alix.replay.adapter',
-  /** `read` | `write` | `lock` | `release`. */
+  /** `read` | `write` | `lock` | `release` | `watch`. */
   storeOperation: 'alix.store.operation',
   /** `acquired` | `published` | `unavailable`. */
   lockOutcome: 'alix.lock.outcome',
