@@ -293,6 +293,117 @@ describe('TokenManager hardening', () => {
       manager.close();
     });
 
+    it('does not hand its callers a set that expired while it was written', async () => {
+      const store: TokenStore = { get: async () => undefined, set: never, delete: async () => undefined };
+      const { manager, provider } = makeManager({ store, storeTimeoutMs: 1_000 }, { accessTtlMs: 4_000 });
+      const caller = manager.getAccessToken().catch((error: unknown) => error);
+      await flushUntil(() => provider.calls.length === 1);
+      // The manager's clock moves on past the set's expiry while the write hangs (a suspend, a step).
+      jest.setSystemTime(Date.now() + 4_500);
+      await jest.advanceTimersByTimeAsync(1_000);
+      expect(await caller).toBeInstanceOf(TimeoutError);
+      // Held, not lost: the next run refreshes with its refresh token.
+      const next = manager.getAccessToken();
+      await jest.advanceTimersByTimeAsync(1_000);
+      await expect(next).resolves.toBe('access-2');
+      expect(provider.usedRefreshTokens).toEqual(['refresh-1']);
+      manager.close();
+    });
+
+    it('places an expiry on the timeline as it arrived, not after a wall step back while it was written', async () => {
+      const store: TokenStore = { get: async () => undefined, set: never, delete: async () => undefined };
+      const options = { now: undefined, store, storeTimeoutMs: 1_000 };
+      const { manager, provider } = makeManager(options, { accessTtlMs: 4_000, manual: true });
+      const caller = manager.getAccessToken();
+      await flushUntil(() => provider.pendingCount === 1);
+      provider.release();
+      await flushPromises();
+      jest.setSystemTime(Date.now() - 60_000);
+      await jest.advanceTimersByTimeAsync(1_000);
+      await expect(caller).resolves.toBe('access-1');
+      // 4.5 s after it was issued with 4 s to live: expired, whatever the wall clock says.
+      await jest.advanceTimersByTimeAsync(3_500);
+      let served: string | undefined;
+      void manager.getAccessToken().then(
+        (token) => (served = token),
+        () => undefined,
+      );
+      await flushPromises();
+      expect(served).not.toBe('access-1');
+      manager.close();
+    });
+
+    it('does not hot-serve a token expired in a suspend, after a failed run and a step back', async () => {
+      const { manager, provider } = makeManager({ now: undefined, acquireTimeoutMs: 1_000 }, { manual: true });
+      const first = manager.getAccessToken();
+      await flushUntil(() => provider.pendingCount === 1);
+      provider.release();
+      await expect(first).resolves.toBe('access-1');
+      // A 16-minute suspend: the token expired; the run it starts gets no answer.
+      jest.setSystemTime(Date.now() + minutes(16));
+      const waiting = manager.getAccessToken().catch((error: unknown) => error);
+      await jest.advanceTimersByTimeAsync(1_000);
+      expect(await waiting).toBeInstanceOf(TimeoutError);
+      // The wall clock is then stepped back: the token stays expired on the timeline.
+      jest.setSystemTime(Date.now() - minutes(16));
+      let served: string | undefined;
+      void manager.getAccessToken().then(
+        (token) => (served = token),
+        () => undefined,
+      );
+      await flushPromises();
+      expect(served).toBeUndefined();
+      manager.close();
+    });
+
+    it('does not serve from the hot path a token its refresh timer, late after a suspend, found expired', async () => {
+      const { manager, provider } = makeManager({ now: undefined });
+      await expect(manager.getAccessToken()).resolves.toBe('access-1');
+      // A 6-minute suspend: the refresh timer (at 10 minutes) fires when the token has expired on the timeline.
+      jest.setSystemTime(Date.now() + minutes(6));
+      await jest.advanceTimersByTimeAsync(minutes(10));
+      expect(provider.calls).toHaveLength(1);
+      jest.setSystemTime(Date.now() - minutes(7));
+      provider.options.manual = true;
+      let served: string | undefined;
+      void manager.getAccessToken().then(
+        (token) => (served = token),
+        () => undefined,
+      );
+      await flushPromises();
+      expect(served).toBeUndefined();
+      manager.close();
+    });
+
+    it('does not serve from the hot path a token that expired under a forced refresh after a step back', async () => {
+      const { manager, provider } = makeManager({ now: undefined }, { accessTtlMs: 4_000, manual: true });
+      const first = manager.getAccessToken();
+      await flushUntil(() => provider.pendingCount === 1);
+      provider.release();
+      await expect(first).resolves.toBe('access-1');
+      // Forced before the refresh point, and never answered; the wall clock is stepped back meanwhile.
+      void manager.getAccessToken({ forceRefresh: true }).catch(() => undefined);
+      await flushUntil(() => provider.pendingCount === 1);
+      jest.setSystemTime(Date.now() - 60_000);
+      await jest.advanceTimersByTimeAsync(4_000);
+      let served: string | undefined;
+      void manager.getAccessToken().then(
+        (token) => (served = token),
+        () => undefined,
+      );
+      await flushPromises();
+      expect(served).toBeUndefined();
+      // Nor once that run has failed at its deadline.
+      await jest.advanceTimersByTimeAsync(20_000);
+      void manager.getAccessToken().then(
+        (token) => (served = token),
+        () => undefined,
+      );
+      await flushPromises();
+      expect(served).toBeUndefined();
+      manager.close();
+    });
+
     it('does not count delivery delay as clock skew: the expiry stays the server’s', async () => {
       const provider = new FakeProvider({ now: () => Date.now(), manual: true });
       const issue = provider.issue.bind(provider);

@@ -90,6 +90,8 @@ export interface AcquireResult {
   readonly source: Exclude<TokenOrigin, 'seeded'>;
   /** The refresh token was refused, so the run signed in. */
   readonly refreshTokenRejected?: boolean;
+  /** Wall clock minus timeline when the set arrived: a wall step while it is written must not move its expiry. */
+  readonly wallOffset?: number;
 }
 
 type LockOutcome = { kind: 'acquired'; lock: RefreshLock } | { kind: 'published' } | { kind: 'unavailable' };
@@ -319,6 +321,7 @@ async function attempts(
     // A custom provider's `null` or `undefined` is a malformed answer, not a TypeError for the callers.
     if (typeof raw !== 'object' || raw === null) throw new MalformedResponseError('provider returned no token set');
     const receivedAt = wallNow();
+    const wallOffset = receivedAt - clock.now();
     const tokens = checked(toLocalClock(raw, { sentAt, receivedAt }), receivedAt, previous);
     callEnded(attemptNumber, clock.now() - startedAt, { outcome: 'success' });
     // Ended: the abort p-retry may raise next must not end this call a second time, as a failure.
@@ -326,7 +329,7 @@ async function attempts(
     // Abandoned (deadline, close) while the server answered: nobody is served this set, but the server may
     // have rotated the refresh token: stored, the next run adopts it (or refreshes with it) instead of a spent one.
     if (signal.aborted) await writeSession(context, tokens);
-    return { tokens, source: operation === 'refresh' ? 'refreshed' : 'signed-in', refreshTokenRejected };
+    return { tokens, source: operation === 'refresh' ? 'refreshed' : 'signed-in', refreshTokenRejected, wallOffset };
   };
 
   try {

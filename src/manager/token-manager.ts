@@ -128,8 +128,11 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     };
     // Not while draining: close() cancels the timer, and what re-arms it (the drained run landing) is followed
     // by #closeNow in the same chain of microtasks, before any timer can fire.
+    // A timer that fires late (after a suspend) may find the token past its blocking margin and no refresh due: the
+    // hot path, which reads the wall clock alone, still learns that it has nothing to serve.
     const onDue = (): void => {
       if (!this.#closed && this.#cycler.isDueInBackground(this.#time())) this.#background('scheduled');
+      else if (!this.#closed) this.#syncHot();
     };
     this.#timer = resolved.scheduler === undefined ? timerAt(this.#clock, onDue) : resolved.scheduler(onDue);
   }
@@ -305,7 +308,6 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   }
 
   #background(reason: RefreshReason): void {
-    this.#syncHot();
     this.#join(reason).catch(() => undefined);
   }
 
@@ -317,10 +319,13 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
    * (see #failed); a later one is only stored, for the next run to adopt.
    */
   #join(reason: RefreshReason, since?: number): Promise<string> {
+    // The hot path learns the held token's time left anew (a wall step back since its last sync stretched it).
+    this.#syncHot();
     if (this.#flight !== undefined && !this.#closed) return this.#flight.promise;
     // Draining, the drained run has landed: a new one would only be aborted by the close that follows.
     if (this.#closed || this.#draining) return Promise.reject(new TokenManagerClosedError());
-    this.#timer.arm(undefined);
+    // Until the run lands, the timer only tells the hot path when the held token stops being served.
+    this.#timer.arm(this.#cycler.held?.blockAt);
     const id = (this.#runs += 1);
     const startedAt = this.#time();
     const foreground = !this.#cycler.isValid(startedAt);
@@ -375,12 +380,16 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
 
   #succeeded(flight: Flight, result: AcquireResult): string {
     const ended = this.#land(flight);
-    const tokens = this.#install(result.tokens, result.source);
+    const tokens = this.#install(result.tokens, result.source, result.wallOffset);
     // A listener of an event #install emitted closed the manager: its callers get no token.
     if (this.#closed) throw new TokenManagerClosedError();
+    const late = this.#time() >= (this.#cycler.held?.blockAt ?? Number.POSITIVE_INFINITY);
     const { accessTokenExpiresAt, refreshTokenExpiresAt = null } = tokens;
     const { source: outcome, refreshTokenRejected = false } = result;
     this.#lifecycle.emit({ ...ended, outcome, accessTokenExpiresAt, refreshTokenExpiresAt, refreshTokenRejected });
+    // Past its blocking margin already: the clock moved on while it was written (a suspend, a step). Held, not served.
+    if (late)
+      throw deadlineError(flight.record, this.#options.acquireTimeoutMs, this.#options.provider.identity?.endpoint);
     return tokens.accessToken;
   }
 
@@ -397,7 +406,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const planned = obtained === undefined ? this.#cycler.recordFailure(failure, now) : {};
     const errorCode = errorCodeOf(failure) ?? 'UNKNOWN';
     this.#lifecycle.emit({ ...ended, outcome: abandoned ? 'abandoned' : 'failed', errorCode, error: failure });
-    if (obtained !== undefined) this.#install(obtained.tokens, obtained.source);
+    if (obtained !== undefined) this.#install(obtained.tokens, obtained.source, obtained.wallOffset);
     if (planned.failFastUntil !== undefined) {
       const untilAt = Math.floor(planned.failFastUntil - now + at);
       this.#lifecycle.emit({ type: 'fail-fast-entered', at, untilAt, errorCode });
@@ -410,12 +419,14 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     throw failure;
   }
 
-  #install(tokens: TokenSet, source: TokenOrigin): TokenSet {
+  #install(tokens: TokenSet, source: TokenOrigin, wallOffset?: number): TokenSet {
     const now = this.#time();
     const wall = this.#wallNow();
     // Never closed here: every caller (a run landing, the start-up read, a hand-over) returns first when closed.
     this.#unwatch ??= this.#watch();
-    const held = this.#cycler.install(tokens, source, now, wall, this.#unwatch !== undefined);
+    // Placed on the timeline with the wall clock of its arrival (the default: now), not of the end of its write.
+    const arrival = now + (wallOffset ?? wall - now);
+    const held = this.#cycler.install(tokens, source, now, arrival, this.#unwatch !== undefined);
     this.#syncHot();
     if (source === 'adopted')
       this.#lifecycle.emit({ type: 'adopted', at: wall, accessTokenExpiresAt: tokens.accessTokenExpiresAt });
@@ -464,7 +475,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   /**
    * Publishes the held token to the hot paths (this one's, a pool's) until its refresh point, as a wall-clock
    * time: they read the wall clock alone, which a suspend moves on. A wall clock stepped back would stretch that
-   * time: the refresh timer, on the timeline, starts the background refresh (and so syncs again) at that point.
+   * time: the timer, on the timeline, syncs again at the refresh point (at the blocking point while a run is in
+   * flight), and so does every run that starts or is joined.
    */
   #syncHot(): void {
     const held = this.#cycler.held;
