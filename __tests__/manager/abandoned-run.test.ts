@@ -51,15 +51,18 @@ describe('TokenManager: an answer to an abandoned run', () => {
       set: () => new Promise<void>(() => undefined),
       delete: async () => undefined,
     });
-    const answerLate = async (): Promise<{ manager: TokenManagerOf; provider: FakeProviderOf; first: unknown }> => {
+    // The server answers (rotating the refresh token) at 3.5 s; the write then hangs past the 4 s deadline, and gives
+    // up at 4.5 s (a quarter of the deadline).
+    const answerLate = async (
+      afterMs = 2_000,
+    ): Promise<{ manager: TokenManagerOf; provider: FakeProviderOf; first: unknown }> => {
       const initialTokens = { refreshToken: 'seed-refresh' };
       const made = makeManager({ store: hangingWrite(), acquireTimeoutMs: 4_000, initialTokens }, { manual: true });
       const first = made.manager.getAccessToken().catch((error: unknown) => error);
       await flushUntil(() => made.provider.pendingCount === 1);
-      // The server answers (rotating the refresh token) at 3.5 s; the write then hangs past the 4 s deadline.
       await jest.advanceTimersByTimeAsync(3_500);
       made.provider.release();
-      await jest.advanceTimersByTimeAsync(2_000);
+      await jest.advanceTimersByTimeAsync(afterMs);
       return { ...made, first: await first };
     };
 
@@ -69,28 +72,12 @@ describe('TokenManager: an answer to an abandoned run', () => {
       await manager.close();
     });
 
-    it('holds the set once the write gives up: the next caller gets it, never refreshing with the spent token', async () => {
-      const { manager, provider } = await answerLate();
-      provider.options.manual = false;
-      const next = manager.getAccessToken();
-      // A run would wait for its own write (which hangs too).
-      await jest.advanceTimersByTimeAsync(2_000);
-      await expect(next).resolves.toBe('access-1');
-      expect(provider.usedRefreshTokens).toEqual(['seed-refresh']);
-      await manager.close();
-    });
-
-    it('holds the set from the deadline on: a caller before the write gives up never spends the old one', async () => {
-      const initialTokens = { refreshToken: 'seed-refresh' };
-      const { manager, provider } = makeManager({ store: hangingWrite(), acquireTimeoutMs: 4_000, initialTokens });
-      provider.options.manual = true;
-      const first = manager.getAccessToken().catch((error: unknown) => error);
-      await flushUntil(() => provider.pendingCount === 1);
-      await jest.advanceTimersByTimeAsync(3_500);
-      provider.release();
-      // Past the deadline (4 s), before the write gives up (at 4.5 s: a quarter of the deadline).
-      await jest.advanceTimersByTimeAsync(600);
-      expect(await first).toMatchObject({ code: 'ERR_ALIX_TIMEOUT', stage: 'store' });
+    it.each([
+      ['once the write gave up', 2_000],
+      ['from the deadline on, before the write gives up', 600],
+    ])('holds the set %s: the next caller gets it, never refreshing with the spent token', async (_when, afterMs) => {
+      const { manager, provider, first } = await answerLate(afterMs);
+      expect(first).toMatchObject({ code: 'ERR_ALIX_TIMEOUT', stage: 'store' });
       provider.options.manual = false;
       const next = manager.getAccessToken();
       // A run would wait for its own write (which hangs too).

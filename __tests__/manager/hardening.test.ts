@@ -20,6 +20,17 @@ import type { TokenSet } from '../../src/token-set';
 import { FakeProvider, flushPromises, flushUntil, makeTokenSet } from '../helpers/fake-provider';
 import { INSTANT_RETRY, T0, makeManager, minutes, useFakeClock, lifecycleOf } from '../helpers/manager';
 
+/** The token a call gets without waiting (the hot path, or a valid held one), else undefined. */
+async function hotServed(manager: TokenManager): Promise<string | undefined> {
+  let served: string | undefined;
+  void manager.getAccessToken().then(
+    (token) => (served = token),
+    () => undefined,
+  );
+  await flushPromises();
+  return served;
+}
+
 const unavailable = (retryAfterMs?: number, detail?: string): AuthUnavailableError =>
   new AuthUnavailableError({
     operation: 'refresh',
@@ -323,13 +334,7 @@ describe('TokenManager hardening', () => {
       await expect(caller).resolves.toBe('access-1');
       // 4.5 s after it was issued with 4 s to live: expired, whatever the wall clock says.
       await jest.advanceTimersByTimeAsync(3_500);
-      let served: string | undefined;
-      void manager.getAccessToken().then(
-        (token) => (served = token),
-        () => undefined,
-      );
-      await flushPromises();
-      expect(served).not.toBe('access-1');
+      expect(await hotServed(manager)).not.toBe('access-1');
       manager.close();
     });
 
@@ -346,13 +351,7 @@ describe('TokenManager hardening', () => {
       expect(await waiting).toBeInstanceOf(TimeoutError);
       // The wall clock is then stepped back: the token stays expired on the timeline.
       jest.setSystemTime(Date.now() - minutes(16));
-      let served: string | undefined;
-      void manager.getAccessToken().then(
-        (token) => (served = token),
-        () => undefined,
-      );
-      await flushPromises();
-      expect(served).toBeUndefined();
+      expect(await hotServed(manager)).toBeUndefined();
       manager.close();
     });
 
@@ -365,13 +364,7 @@ describe('TokenManager hardening', () => {
       expect(provider.calls).toHaveLength(1);
       jest.setSystemTime(Date.now() - minutes(7));
       provider.options.manual = true;
-      let served: string | undefined;
-      void manager.getAccessToken().then(
-        (token) => (served = token),
-        () => undefined,
-      );
-      await flushPromises();
-      expect(served).toBeUndefined();
+      expect(await hotServed(manager)).toBeUndefined();
       manager.close();
     });
 
@@ -386,21 +379,10 @@ describe('TokenManager hardening', () => {
       await flushUntil(() => provider.pendingCount === 1);
       jest.setSystemTime(Date.now() - 60_000);
       await jest.advanceTimersByTimeAsync(4_000);
-      let served: string | undefined;
-      void manager.getAccessToken().then(
-        (token) => (served = token),
-        () => undefined,
-      );
-      await flushPromises();
-      expect(served).toBeUndefined();
+      expect(await hotServed(manager)).toBeUndefined();
       // Nor once that run has failed at its deadline.
       await jest.advanceTimersByTimeAsync(20_000);
-      void manager.getAccessToken().then(
-        (token) => (served = token),
-        () => undefined,
-      );
-      await flushPromises();
-      expect(served).toBeUndefined();
+      expect(await hotServed(manager)).toBeUndefined();
       manager.close();
     });
 
