@@ -21,7 +21,8 @@ export interface TokenSet {
   serverTime?: number;
 }
 
-const TEN_YEARS_MS = 10 * 365 * 24 * 60 * 60_000;
+/** Ten years of 365 days: an expiry further off is taken for a unit error. */
+export const TEN_YEARS_MS = 10 * 365 * 24 * 60 * 60_000;
 
 /** Whether an expiry is the wire's epoch seconds copied as they are (it would read as long expired). */
 export function readsAsEpochSeconds(value: number | null | undefined, now: number): boolean {

@@ -6,6 +6,7 @@ import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { systemClock } from '../clock';
 import { definedOnly } from '../defaults';
 import { ConfigurationError, assertConfig } from '../errors';
+import { TEN_YEARS_MS } from '../token-set';
 import { createAlixSignature, generatePartnerKeyPairSync, verifyAlixSignature } from './keys';
 import type { SandboxAuthCallListener } from './types';
 
@@ -120,7 +121,7 @@ const isNonEmptyString = (value: unknown): boolean => typeof value === 'string' 
 const isFunction = (value: unknown): boolean => typeof value === 'function';
 const isPositiveNumber = (value: unknown): boolean => Number.isFinite(value) && (value as number) > 0;
 // A client refuses an expiry over 10 years away (as the provider does), and a far one cannot be written as a date.
-const isTokenTtl = (value: unknown): boolean => isPositiveNumber(value) && (value as number) <= 3_650 * 86_400_000;
+const isTokenTtl = (value: unknown): boolean => isPositiveNumber(value) && (value as number) <= TEN_YEARS_MS;
 
 /** What each option must be when set (after defaults, so only the optional ones can be missing). */
 const OPTION_RULES: ReadonlyArray<[keyof AlixSandboxOptions, string, (value: unknown) => boolean]> = [
