@@ -1,6 +1,6 @@
 import { createSecretKey, generateKeyPairSync } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { http, HttpResponse } from 'msw';
@@ -184,6 +184,15 @@ describe('AlixAuthProvider construction', () => {
       );
     });
 
+    it('rejects a key file far larger than a PEM key (a log, a disk image) without reading it in', () => {
+      const file = join(dir, 'huge.pem');
+      writeFileSync(file, '');
+      truncateSync(file, 64 * 1024 + 1);
+      expect(constructionError({ privateKey: file }).message).toBe(
+        `privateKey file '${file}' is 65537 bytes, too large for a PEM private key (at most 65536)`,
+      );
+    });
+
     it('rejects a symlink loop with the fs code', () => {
       const loop = join(dir, 'loop.pem');
       symlinkSync(loop, loop);
@@ -353,11 +362,18 @@ describe('AlixAuthProvider construction', () => {
       ['partnerCode', 'ac\tme'],
       ['userEmail', 'user@example.com\r\n'],
       ['userEmail', 'user@\u0000example.com'],
-    ] as const)('refuses a %s with surrounding whitespace or a control character, by name only', (name, value) => {
-      // A secret read from a file keeps its trailing newline: it signs a string Alix never verifies.
-      const error = constructionError({ [name]: value });
-      expect(error.message).toContain(`${name} must not have leading or trailing whitespace or control characters`);
-    });
+      ['partnerCode', 'ac\u200bme'],
+      ['secretKey', `${SECRET_KEY}\u200b`],
+      ['secretKey', `${SECRET_KEY.slice(0, 4)}\ufeff${SECRET_KEY.slice(4)}`],
+      ['userEmail', '\u200euser@example.com'],
+    ] as const)(
+      'refuses a %s with surrounding whitespace, a control or an invisible character, by name only',
+      (name, value) => {
+        // A secret read from a file keeps its trailing newline: it signs a string Alix never verifies.
+        const error = constructionError({ [name]: value });
+        expect(error.message).toContain(`${name} must not have leading or trailing whitespace or control characters`);
+      },
+    );
 
     it('never gives two different partner/user pairs one session identity', () => {
       // The identity hashes the parts joined by newlines: a newline inside one must not move the border.

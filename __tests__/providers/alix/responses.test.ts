@@ -179,6 +179,19 @@ describe('AlixAuthProvider › server text in a rejection', () => {
       (signature: string) => encodeURIComponent(signature).replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase()),
     ],
     ['wrapped every 64 characters with CR/LF', (signature: string) => signature.replace(/.{64}/g, '$&\r\n')],
+    [
+      'as HTML hex character references (&#x2F;, &#x2B;, &#x3D;)',
+      (signature: string) => signature.replace(/[+/=]/g, (char) => `&#x${char.charCodeAt(0).toString(16)};`),
+    ],
+    [
+      'as HTML decimal character references, escaped twice (&amp;#47;)',
+      (signature: string) => signature.replace(/[+/=]/g, (char) => `&amp;#${char.charCodeAt(0)};`),
+    ],
+    [
+      'as HTML named character references (&sol;, &plus;, &equals;)',
+      (signature: string) =>
+        signature.replace(/[+/=]/g, (char) => ({ '+': '&plus;', '/': '&sol;' })[char] ?? '&equals;'),
+    ],
   ])('keeps no piece of a signature echoed %s', async (_label, echo) => {
     let signature = '';
     answer = rejectEchoing((sent) => {

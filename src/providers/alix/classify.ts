@@ -31,6 +31,23 @@ const MAX_ACCESS_TOKEN_LENGTH = 8 * 1024 - 'Authorization: Bearer '.length;
 /** Expiries further ahead than this (10 years) are taken for a unit or format error. */
 const MAX_EXPIRY_AHEAD_MS = 10 * 365.25 * 24 * 60 * 60 * 1000;
 
+/**
+ * An HTML character reference, numeric or one of the names an escaper writes for the characters of
+ * base64 and of markup, also escaped twice (`&amp;#x2F;`): a server that quotes the body in an HTML
+ * page writes a signature's `/`, `+` and `=` so, which cuts it into runs too short to look opaque.
+ */
+const CHARACTER_REFERENCE = /&(?:amp;)*(?:#x([0-9a-f]{1,6})|#([0-9]{1,7})|(amp|lt|gt|quot|sol|plus|equals));/gi;
+const NAMED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', sol: '/', plus: '+', equals: '=' };
+
+/** `text` with its HTML character references decoded (a code point past U+10FFFF is left as written). */
+function decodeCharacterReferences(text: string): string {
+  return text.replace(CHARACTER_REFERENCE, (reference, hex?: string, decimal?: string, name?: string) => {
+    if (name !== undefined) return NAMED[name.toLowerCase()] ?? reference;
+    const point = hex === undefined ? Number(decimal) : parseInt(hex, 16);
+    return point <= 0x10ffff ? String.fromCodePoint(point) : reference;
+  });
+}
+
 /** 4xx statuses that ask for a retry rather than refuse: 408 Request Timeout, 425 Too Early, 429 Too Many Requests. */
 const TRANSIENT_4XX_STATUSES: readonly number[] = [408, 425, 429];
 
@@ -144,13 +161,14 @@ export function interpretResponse(response: TextResponse, context: CallContext):
     // becomes one space, first, so a signature echoed line-wrapped reads as one opaque run. A server
     // that quotes the raw form-encoded body echoes it percent-encoded (`%2B`, `%2F` cut it into runs
     // too short to look opaque), and one that quotes it JSON-encoded as PHP does writes each `/` as `\/`
-    // (the backslash cuts it likewise): those forms are taken out by value too.
+    // (the backslash cuts it likewise): those forms are taken out by value too. HTML character references
+    // (`&#x2F;`) are decoded first, so the signature they spell is taken out as it is.
     const quoted = context.secrets.flatMap((secret) => {
       const encoded = encodeURIComponent(secret);
       const lower = encoded.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase());
       return [encoded, lower, secret.replaceAll('/', '\\/')];
     });
-    const printable = said?.replace(/\p{Cc}+/gu, ' ');
+    const printable = said && decodeCharacterReferences(said).replace(/\p{Cc}+/gu, ' ');
     const message = printable && redactOpaqueRuns(redactSecrets(printable, [...context.secrets, ...quoted]));
     const apiMessage =
       message && message.length > MAX_API_MESSAGE_LENGTH ? `${message.slice(0, MAX_API_MESSAGE_LENGTH)}…` : message;

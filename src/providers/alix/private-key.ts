@@ -12,6 +12,9 @@ const MIN_RSA_MODULUS_BITS = 2048;
 
 const PEM_MARKER = '-----BEGIN ';
 
+/** The largest key file read, in bytes: a PEM private key is a few KB (16384-bit RSA: about 12 KB). */
+const MAX_KEY_FILE_BYTES = 64 * 1024;
+
 /**
  * Returns a validated RSA private `KeyObject` of at least 2048 bits.
  * @throws {ConfigurationError} when the input is not a readable PEM/KeyObject holding such a key.
@@ -34,6 +37,9 @@ export function loadPrivateKey(input: unknown): KeyObject {
     // A FIFO would block this synchronous read until a writer comes, and a device (/dev/zero) never ends it.
     const stats = statSync(input);
     assertConfig(stats.isFile() || stats.isDirectory(), `${what} is not a regular file (a FIFO, device or socket)`);
+    // A path to a log or a disk image by mistake would be read whole into memory.
+    const tooLarge = `${what} is ${stats.size} bytes, too large for a PEM private key (at most ${MAX_KEY_FILE_BYTES})`;
+    assertConfig(stats.size <= MAX_KEY_FILE_BYTES, tooLarge);
     text = readFileSync(input, 'utf8');
   } catch (error) {
     if (error instanceof ConfigurationError) throw error;

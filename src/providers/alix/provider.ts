@@ -50,11 +50,13 @@ function resolveOptions(options: AlixAuthProviderOptions) {
   if (settings.userEmail !== undefined) assertConfig(isNonEmpty(settings.userEmail), required('userEmail'));
   // A secret read from a file keeps its trailing newline and signs a string Alix never verifies (the env
   // config trims), and a newline inside the partner code or email would move the border between the two
-  // in the identity hash (parts joined by newlines): refused by name, never echoed.
+  // in the identity hash (parts joined by newlines): refused by name, never echoed. So is an invisible
+  // format character pasted along (U+200B, U+FEFF, U+200E): signed and sent, it fails as a bad signature.
   for (const name of ['partnerCode', 'secretKey', 'userEmail'] as const) {
     const value = settings[name];
-    const untidy = typeof value === 'string' && (value !== value.trim() || /\p{Cc}/u.test(value));
-    assertConfig(!untidy, `${name} must not have leading or trailing whitespace or control characters`);
+    const untidy = typeof value === 'string' && (value !== value.trim() || /[\p{Cc}\p{Cf}]/u.test(value));
+    const invisible = 'or invisible format characters (U+200B, U+FEFF…)';
+    assertConfig(!untidy, `${name} must not have leading or trailing whitespace or control characters, ${invisible}`);
   }
   for (const [name, path] of Object.entries(paths)) {
     assertConfig(typeof path === 'string' && path.startsWith('/'), `paths.${name} must be a string starting with '/'`);
