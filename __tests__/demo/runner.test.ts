@@ -30,6 +30,24 @@ describe('DemoRun.percentile()', () => {
     expect(runWith([7]).percentile(99)).toBe(7);
     expect(runWith([]).percentile(50)).toBe(0);
   });
+
+  it('sorts the samples once for the percentiles of one progress line', () => {
+    const run = runWith([10, 9, 1, 8, 2, 7, 3, 6, 4, 5]);
+    const sort = jest.spyOn(Array.prototype, 'sort');
+    try {
+      expect([run.percentile(50), run.percentile(99)]).toEqual([5, 10]);
+      expect(sort).toHaveBeenCalledTimes(1);
+    } finally {
+      sort.mockRestore();
+    }
+  });
+
+  it('reports the samples appended since the last percentile', () => {
+    const run = runWith([3, 1, 2]);
+    expect(run.percentile(100)).toBe(3);
+    run.samples.push(0, 9);
+    expect([0, 50, 100].map((p) => run.percentile(p))).toEqual([0, 2, 9]);
+  });
 });
 
 describe('runDemoLoops()', () => {

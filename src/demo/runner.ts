@@ -70,9 +70,11 @@ export class DemoRun {
   revokedAt: number | undefined;
   /** The label of the phase under way, shown in the progress line. */
   note = '';
-  /** Request latencies, kept in full so percentiles are exact (the demos' volumes are small). */
+  /** Request latencies, kept in full so percentiles are exact (the demos' volumes are small); only ever appended. */
   readonly samples: number[] = [];
   readonly startedAt = performance.now();
+  /** The samples sorted, as of the last percentile() (sorted again only once more were appended). */
+  #sorted: number[] = [];
 
   constructor(
     readonly sandbox: AlixSandbox,
@@ -94,8 +96,9 @@ export class DemoRun {
 
   /** The `p`-th percentile (0–100) of the latencies so far, nearest-rank; 0 with none. */
   percentile(p: number): number {
-    if (this.samples.length === 0) return 0;
-    const sorted = [...this.samples].sort((a, b) => a - b);
+    if (this.#sorted.length !== this.samples.length) this.#sorted = [...this.samples].sort((a, b) => a - b);
+    const sorted = this.#sorted;
+    if (sorted.length === 0) return 0;
     return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
   }
 

@@ -140,7 +140,7 @@ export function describeTokenStoreConformance(
         return store;
       };
       /** Closes a store once, however often asked (a check may close one early, as a holder that died). */
-      const close = async (store: TokenStore): Promise<void> => {
+      const close: Close = async (store) => {
         if (open.delete(store)) await closeStore(store);
       };
       try {
@@ -158,33 +158,9 @@ export function describeTokenStoreConformance(
   });
 }
 
-type Check = (
-  make: () => Promise<TokenStore>,
-  key: string,
-  close: (store: TokenStore) => Promise<void>,
-) => Promise<void>;
+type Close = (store: TokenStore) => Promise<void>;
+type Check = (make: () => Promise<TokenStore>, key: string, close: Close) => Promise<void>;
 type Test = (title: string, check: Check) => void;
-
-/**
- * Has `writer` publish sessions under `key` until `told()` (a promise made before each write) resolves, within `ms`
- * (a store may subscribe in the background); whether it did. The watcher reads each session first, as the manager
- * holding it has.
- */
-async function publishUntil(
-  watcher: TokenStore,
-  writer: TokenStore,
-  key: string,
-  told: () => Promise<void>,
-  ms: number,
-): Promise<boolean> {
-  for (let round = 0; round < 4; round += 1) {
-    await watcher.get(key);
-    const called = told();
-    await write(writer, key, conformanceSession());
-    if ((await settleWithin(called, ms / 4)).state === 'resolved') return true;
-  }
-  return false;
-}
 
 /** Reads `key` (the base of a fenced write), then stores `session` under it. */
 async function write(store: TokenStore, key: string, session: StoredSession): Promise<void> {
@@ -252,38 +228,47 @@ function roundTrip(test: Test, options: TokenStoreConformanceOptions): void {
   });
 
   const watchMs = (options.lock && options.lock.handOverMs) || 2_000;
-  test('calls a watch() callback when another store publishes a session under its key', async (make, key) => {
+  /**
+   * Watches `key` with one store while another (the writer) publishes sessions under it, each read by the watcher
+   * first as the manager holding it has, until a call comes after a write or `watchMs` is spent (a store may
+   * subscribe in the background); then stops watching. A call made as watch() is called (a "subscribed" signal)
+   * announces nothing. Undefined for a store without watch().
+   */
+  const watchPublished = async (make: () => Promise<TokenStore>, key: string) => {
     const [watcher, writer] = [await make(), await make()];
-    if (typeof watcher.watch !== 'function') return;
-    // Only a call made after a write counts: one made as watch() is called (a "subscribed" signal) announces nothing.
-    let wake = (): void => undefined;
-    const stop = watcher.watch(key, () => wake());
-    try {
-      const told = (): Promise<void> => new Promise((resolve) => (wake = resolve));
-      const calledBack = await publishUntil(watcher, writer, key, told, watchMs);
-      assert.ok(calledBack, `watch() did not call back within ${watchMs} ms of another store's writes`);
-    } finally {
-      stop();
-    }
-  });
-
-  test('stops calling back once its watch() is stopped', async (make, key) => {
-    const [watcher, writer] = [await make(), await make()];
-    if (typeof watcher.watch !== 'function') return;
-    let [calls, wake] = [0, (): void => undefined];
+    if (typeof watcher.watch !== 'function') return undefined;
+    let [calls, calledBack, wake] = [0, false, (): void => undefined];
     const stop = watcher.watch(key, () => {
       calls += 1;
       wake();
     });
-    const told = (): Promise<void> => new Promise((resolve) => (wake = resolve));
-    const calledBack = await publishUntil(watcher, writer, key, told, watchMs);
-    stop();
-    if (!calledBack) return; // the check above reports a watch() that never calls back
-    const before = calls;
-    await write(writer, key, conformanceSession());
+    try {
+      for (let round = 0; round < 4 && !calledBack; round += 1) {
+        await watcher.get(key);
+        const called = new Promise<void>((resolve) => (wake = resolve));
+        await write(writer, key, conformanceSession());
+        calledBack = (await settleWithin(called, watchMs / 4)).state === 'resolved';
+      }
+    } finally {
+      stop();
+    }
+    return { writer, calledBack, calls: () => calls };
+  };
+
+  test('calls a watch() callback when another store publishes a session under its key', async (make, key) => {
+    const watched = await watchPublished(make, key);
+    const late = `watch() did not call back within ${watchMs} ms of another store's writes`;
+    if (watched !== undefined) assert.ok(watched.calledBack, late);
+  });
+
+  test('stops calling back once its watch() is stopped', async (make, key) => {
+    const watched = await watchPublished(make, key);
+    if (!watched?.calledBack) return; // the check above reports a watch() that never calls back
+    const before = watched.calls();
+    await write(watched.writer, key, conformanceSession());
     // Each dropped manager's callback would stay behind: a pool over many users would pile them up.
     await delay(watchMs / 4);
-    assert.equal(calls, before, 'watch() called back after the function it returned was called');
+    assert.equal(watched.calls(), before, 'watch() called back after the function it returned was called');
   });
 
   test('declares the lock it has', async (make) => {
@@ -336,19 +321,15 @@ function lockChecks(test: Test, { lockTtlMs, handOverMs = 2_000 }: ConformanceLo
     assert.equal(value.acquired, true, 'the lock was free: acquireRefreshLock() must resolve { acquired: true }');
     return value as Held;
   };
-  /** Asserts how the wait stood after `ms` (else fails with `message`). */
+  /** Asserts how the wait stood after `ms` (else fails with `message`); its result, once resolved. */
   const assertWait = async (waiting: Wait, ms: number, state: Settled<unknown>['state'], message: string) => {
-    assert.equal((await settleWithin(waiting, ms)).state, state, message);
-  };
-  /** The wait's result once it resolved within `ms` (else fails with `late`). */
-  const resolved = async (waiting: Wait, ms: number, late: string): Promise<RefreshLockResult> => {
     const after = await settleWithin(waiting, ms);
-    assert.equal(after.state, 'resolved', late);
+    assert.equal(after.state, state, message);
     return (after as { value: RefreshLockResult }).value;
   };
-  /** The same, its lock released. */
+  /** The result of a wait that resolved within `ms` (else fails with `late`), its lock released. */
   const resolvedWithin = async (waiting: Wait, ms: number, late: string): Promise<RefreshLockResult> => {
-    const result = await resolved(waiting, ms, late);
+    const result = await assertWait(waiting, ms, 'resolved', late);
     if (result.acquired) await result.lock.release();
     return result;
   };
@@ -364,7 +345,7 @@ function lockChecks(test: Test, { lockTtlMs, handOverMs = 2_000 }: ConformanceLo
     await assertWait(waiting, halfTtlMs, 'pending', bothHeld);
     await first.lock.release();
     const late = `the waiter did not get the released lock within ${handOverMs} ms`;
-    const taken = await resolved(waiting, handOverMs, late);
+    const taken = await assertWait(waiting, handOverMs, 'resolved', late);
     assert.equal(taken.acquired, true, 'a lock released without a new session is taken over (not "published")');
     // The waiter must really hold it now: told "acquired" without taking it, two waiters would both refresh.
     const third = acquire(await make(), key);
@@ -423,7 +404,7 @@ function lockChecks(test: Test, { lockTtlMs, handOverMs = 2_000 }: ConformanceLo
     const [a, b, c] = [await make(), await make(), await make()];
     const first = await held(acquire(a, key));
     await close(a); // its lock now lasts lockTtlMs, with no holder to extend it
-    const second = await held(resolved(acquire(b, key), lockTtlMs + handOverMs, diedLate));
+    const second = await held(assertWait(acquire(b, key), lockTtlMs + handOverMs, 'resolved', diedLate));
     // The late release of the first holder (which a closed store may also refuse) must not free the lock b holds.
     await first.lock.release().catch(() => undefined);
     const third = acquire(c, key);
@@ -502,11 +483,8 @@ function encryptionChecks(test: Test, raw: ConformanceRawAccess): void {
     const other = conformanceSession().identity;
     await raw.write(key, JSON.stringify({ ...envelope, identity: other }));
     const outcome = await settleWithin((await make()).get(key), 5_000);
-    const relabelled = 'get() served a session under an identity it was not sealed for: put the identity in the aad';
-    assert.ok(
-      outcome.state !== 'pending' && (outcome.state !== 'resolved' || outcome.value?.identity !== other),
-      relabelled,
-    );
+    const denied = outcome.state !== 'pending' && (outcome.state !== 'resolved' || outcome.value?.identity !== other);
+    assert.ok(denied, 'get() served a session under an identity it was not sealed for: put the identity in the aad');
   });
 
   test('does not serve a plaintext session planted under its key', async (make, key) => {
@@ -563,11 +541,8 @@ function breakerChecks(test: Test, { openMs = 2_000 }: ConformanceBreakerOptions
   breakerTest("closes a session's circuit when its probe succeeds", async (b) => {
     const failing = call();
     if ((await trip(b, failing)).allowed) return; // the check above reports a breaker that never opens
-    assert.deepEqual(
-      await probe(b, failing),
-      { allowed: true, probe: true },
-      `no probe ({ allowed: true, probe: true }) within options.breaker.openMs, ${openMs} ms`,
-    );
+    const noProbe = `no probe ({ allowed: true, probe: true }) within options.breaker.openMs, ${openMs} ms`;
+    assert.deepEqual(await probe(b, failing), { allowed: true, probe: true }, noProbe);
     await b.record(failing, 'success');
     assert.deepEqual(await b.admit(failing), { allowed: true, probe: false }, 'a success did not close the circuit');
     assertStatus(b.snapshot(failing), 'closed');
