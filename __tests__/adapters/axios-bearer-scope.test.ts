@@ -191,3 +191,47 @@ describe('attachTokenManager(): what the request brings is its own', () => {
     expect(asked).toEqual([controller.signal]);
   });
 });
+
+describe('attachTokenManager(): where axios really sends a request', () => {
+  it('does not give the bearer to a request sent over a unix socket (socketPath), whatever its URL says', async () => {
+    const sent: Array<{ url: string; auth: string | null }> = [];
+    const api = axios.create({ baseURL: ALLOWED, adapter: capturing(sent) });
+    const detach = attachTokenManager(api, new FakeTokenSource('SECRET'));
+    await api.get('/cards', { socketPath: '/var/run/some-daemon.sock' });
+    detach();
+    expect(sent).toEqual([{ url: `${ALLOWED}/cards`, auth: null }]);
+  });
+});
+
+describe('attachTokenManager(): a legacy CancelToken', () => {
+  it.each(['cancelToken', 'signal'])(
+    'ends the wait for a token when the request is cancelled (by its %s), with axios’s cancel error, unsent',
+    async (by) => {
+      const sent: Array<{ url: string; auth: string | null }> = [];
+      let release: (token: string) => void = () => undefined;
+      const source = new FakeTokenSource('SECRET');
+      // A slow refresh: the token comes when released, or the wait ends when its signal aborts.
+      source.getAccessToken = (options?: { signal?: AbortSignal }) =>
+        new Promise<string>((resolve, reject) => {
+          release = resolve;
+          options?.signal?.addEventListener('abort', () => reject(new Error('aborted')));
+        });
+      const api = axios.create({ baseURL: ALLOWED, adapter: capturing(sent) });
+      const detach = attachTokenManager(api, source);
+      const cancel = axios.CancelToken.source();
+      const controller = new AbortController();
+      const request = api.get('/cards', { cancelToken: cancel.token, signal: controller.signal }).then(
+        () => 'sent',
+        (error: unknown) => (axios.isCancel(error) ? 'cancelled' : error),
+      );
+      await new Promise(setImmediate);
+      if (by === 'signal') controller.abort();
+      else cancel.cancel('navigated away');
+      const outcome = await Promise.race([request, new Promise((resolve) => setImmediate(resolve, 'still waiting'))]);
+      release('SECRET-0');
+      await request;
+      detach();
+      expect({ outcome, sent }).toEqual({ outcome: 'cancelled', sent: [] });
+    },
+  );
+});

@@ -122,6 +122,17 @@ export function createAuthorizer(
   return { origins, send };
 }
 
+/** RFC 6750 §3.1: the token is valid, and lacks a scope the request needs. */
+const INSUFFICIENT_SCOPE = /(?:^|[\s,])error\s*=\s*"?insufficient_scope\b/i;
+
+/**
+ * An answer's status as the replay rule reads it, given its `WWW-Authenticate`: none for a refusal for scope, which a
+ * fresh token (with the same scopes) would get too; refreshing for it would only add auth traffic.
+ */
+export function rejectionStatus(status: number, challenge: unknown): number | undefined {
+  return challenge != null && INSUFFICIENT_SCOPE.test(String(challenge)) ? undefined : status;
+}
+
 /**
  * Whether a request body can be sent a second time: everything held in memory (string,
  * URLSearchParams, ArrayBuffer and views, Blob, FormData, plain objects) can; a Node stream, a

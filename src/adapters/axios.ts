@@ -10,7 +10,8 @@
  */
 import axios from 'axios';
 import type { AxiosAdapter, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
-import { createAuthorizer, isReplayableBody, releaseBodies } from './authorize';
+import { onAbort } from '../wait-with-signal';
+import { createAuthorizer, isReplayableBody, rejectionStatus, releaseBodies } from './authorize';
 import { assertSupportedInstance, createTransportResolver, type AxiosInstanceLike } from './axios-peer';
 import { followingRedirects } from './fetch';
 import { createTargetCheck, goesOverPlainHttp, isAllowedUrl, resolveRequestUrl, type OriginSet } from './origins';
@@ -145,8 +146,9 @@ export function attachTokenManager(
 
   /** What the wrapper around the request's transport does, after every interceptor has run. */
   const send = async (inner: unknown, config: InternalAxiosRequestConfig): Promise<AxiosResponse> => {
-    // axios sends `auth` as Basic in place of any Authorization: the request is the user's, and so is its 401.
-    if (!attached || config.skipAuth === true || config.auth || !isAllowedTarget(config)) {
+    // axios sends `auth` as Basic in place of any Authorization: the request is the user's, and so is its 401. With a
+    // `socketPath` it goes to whatever listens on that socket, whatever its URL says.
+    if (!attached || config.skipAuth === true || config.auth || config.socketPath || !isAllowedTarget(config)) {
       // Only a bearer of ours is removed: the user's own header for another origin is theirs to send.
       if (carriesOurBearer(config)) config.headers.delete('Authorization');
       return resolveTransport(inner, config)(config);
@@ -157,19 +159,21 @@ export function attachTokenManager(
     if (plainHttpAllowed && !config.proxy && goesOverPlainHttp(config)) {
       config.proxy = false;
     }
-    // The fetch adapter leaves redirects to `env.fetch`, and one of the user's (node-fetch) may keep the bearer.
+    // The fetch adapter leaves redirects to `env.fetch` (the platform's by default): one of the user's (node-fetch) may
+    // keep the bearer, and a 401 from another origin, reached without it, must not count against the token.
     const envFetch = config.env?.fetch;
-    if (typeof envFetch === 'function') config.env = { ...config.env, fetch: redirectSafe(envFetch) };
+    config.env = { ...config.env, fetch: redirectSafe(typeof envFetch === 'function' ? envFetch : undefined) };
     // Another attachment's wrapper under ours (two attachments on one instance) is skipped: one bearer, one replay.
     const transport = resolveTransport(transportUnder(inner), config);
     let answered: AxiosResponse | undefined;
     let outcome: Outcome;
+    const wait = waitSignal(config);
     try {
       outcome = await authorizer.send<Outcome>({
         method: (config.method ?? 'get').toUpperCase(),
         // Parsed only when needed (a 401, an error): an allowed target always parses.
         url: () => resolveRequestUrl(config) as URL,
-        signal: config.signal instanceof AbortSignal ? config.signal : undefined,
+        signal: wait.signal,
         session: () => config.alixSession ?? options?.sessionKey?.(config),
         replayable: isReplayableBody(config.data),
         send: async (token, replay) => {
@@ -200,6 +204,8 @@ export function attachTokenManager(
       // Failed (no fresh token for the replay): nobody will read the rejected answer, and a stream keeps its socket.
       releaseBodies(answered?.data);
       throw error;
+    } finally {
+      wait.stop();
     }
     if ('response' in outcome) return outcome.response;
     if (axios.isAxiosError(outcome.error)) redactAxiosError(outcome.error);
@@ -254,24 +260,69 @@ export function attachTokenManager(
 }
 
 /**
- * An answer's status as the replay rule reads it: none for an error status from a Node request (follow-redirects'
- * last hop) that did not carry the bearer, as after a redirect off the allowed origins: it says nothing of the token.
+ * An answer's status as the replay rule reads it: none for an error status from a Node request (follow-redirects' last
+ * hop) that did not carry the bearer, as after a redirect off the allowed origins, or for a refusal for scope (see
+ * {@link rejectionStatus}): neither says anything of the token.
  */
 function statusOf(answer: AxiosResponse | undefined, token: string): number | undefined {
-  const request = answer?.request as { getHeader?: (name: string) => unknown } | undefined;
-  if (answer === undefined || answer.status < 400 || typeof request?.getHeader !== 'function') return answer?.status;
-  return request.getHeader('authorization') === `Bearer ${token}` ? answer.status : undefined;
+  if (answer === undefined || answer.status < 400) return answer?.status;
+  const request = answer.request as { getHeader?: (name: string) => unknown } | undefined;
+  const bearerless =
+    answeredElsewhere.has(request as Request) ||
+    (typeof request?.getHeader === 'function' && request.getHeader('authorization') !== `Bearer ${token}`);
+  if (bearerless) return undefined;
+  // A custom transport's headers are a plain object, in any casing.
+  const challenge = Object.entries(answer.headers ?? {}).find(([name]) => name.toLowerCase() === 'www-authenticate');
+  return rejectionStatus(answer.status, challenge?.[1]);
+}
+
+/**
+ * The signal that ends a request's wait for a token: its `signal`, or with a legacy `cancelToken` one that its
+ * cancellation aborts too (`stop()` unsubscribes: one token may serve many requests).
+ */
+function waitSignal(config: InternalAxiosRequestConfig): { signal: AbortSignal | undefined; stop(): void } {
+  const own = config.signal instanceof AbortSignal ? config.signal : undefined;
+  const { cancelToken } = config;
+  if (typeof cancelToken?.subscribe !== 'function') return { signal: own, stop: () => undefined };
+  const controller = new AbortController();
+  const abort = (): void => controller.abort();
+  cancelToken.subscribe(abort);
+  const forget = own === undefined ? undefined : onAbort(own, abort);
+  const stop = (): void => {
+    cancelToken.unsubscribe(abort);
+    forget?.();
+  };
+  return { signal: controller.signal, stop };
 }
 
 /** The redirect-safe fetch made for each `env.fetch`, one each: axios keeps a fetch adapter per `env.fetch`. */
 const redirectSafeFetches = new WeakMap<object, typeof fetch>();
 
-function redirectSafe(envFetch: typeof fetch): typeof fetch {
-  let safe = redirectSafeFetches.get(envFetch);
+/** The platform's fetch, looked up on each call (a later mock applies). */
+const platformFetch: typeof fetch = (input, init) => globalThis.fetch(input, init);
+
+/**
+ * The Requests the fetch adapter sent that got an error status from another origin: redirected there, without the
+ * bearer.
+ */
+const answeredElsewhere = new WeakSet<Request>();
+
+/** `envFetch` (a user's one following redirects by the Fetch standard's rules), noting {@link answeredElsewhere}. */
+function redirectSafe(envFetch: typeof fetch | undefined): typeof fetch {
+  let safe = redirectSafeFetches.get(envFetch ?? platformFetch);
   if (safe === undefined) {
-    safe = followingRedirects(envFetch);
+    const following = envFetch === undefined ? platformFetch : followingRedirects(envFetch);
+    safe = async (input, init) => {
+      const response = await following(input, init);
+      const { status, url } = response;
+      const sent = input instanceof Request ? input : undefined;
+      if (status >= 400 && sent && URL.canParse(url) && new URL(url).origin !== new URL(sent.url).origin) {
+        answeredElsewhere.add(sent);
+      }
+      return response;
+    };
     // A replayed config carries the safe one already: it maps to itself.
-    redirectSafeFetches.set(envFetch, safe).set(safe, safe);
+    redirectSafeFetches.set(envFetch ?? platformFetch, safe).set(safe, safe);
   }
   return safe;
 }

@@ -3,7 +3,7 @@
  * request once when the server rejects its token.
  */
 import { MalformedResponseError, assertConfig } from '../errors';
-import { createAuthorizer, isReplayableBody, releaseBodies } from './authorize';
+import { createAuthorizer, isReplayableBody, rejectionStatus, releaseBodies } from './authorize';
 import { isAllowedUrl } from './origins';
 import type { AccessTokenSource, SessionSource } from './types';
 
@@ -139,14 +139,14 @@ export function createAuthorizedFetch(
       send: async (token, replay) => {
         if (replay) {
           releaseBodies(first?.body);
-          return fetchImpl(spare ?? target, withBearer(spare ?? request, init, token, follow));
+          return answerOf(await fetchImpl(spare ?? target, withBearer(spare ?? request, init, token, follow)), url);
         }
         // A Request's body can be read once: keep an unread copy for the replay.
         spare = replayable && request?.body && body === undefined ? request.clone() : undefined;
-        return (first = await fetchImpl(target, withBearer(request, init, token, follow)));
+        return answerOf((first = await fetchImpl(target, withBearer(request, init, token, follow))), url);
       },
     });
-    const response = await sending.catch((error: unknown) => {
+    const { response } = await sending.catch((error: unknown) => {
       // Failed (no fresh token for the replay, a network error): nobody will read the 401's body or the kept copy.
       releaseBodies(first?.body, spare?.body);
       throw error;
@@ -232,6 +232,20 @@ function redirectHop(
   const body = bodiless ? undefined : init?.body;
   const hop = { ...init, method: bodiless ? 'GET' : method, headers, body, redirect: 'follow' as const };
   return { url: target.href, init: { ...hop, signal } };
+}
+
+/**
+ * A response, and its status as the replay rule reads it: none for one from another origin than `url` (a `fetch` that
+ * followed a redirect although asked not to: fetch sends no Authorization there), or for a refusal for scope (see
+ * {@link rejectionStatus}): neither says anything of the token.
+ */
+function answerOf(response: Response, url: string) {
+  const { status, redirected, url: from } = response;
+  if (status < 400) return { status, response };
+  const elsewhere = redirected && (!URL.canParse(from) || new URL(from).origin !== new URL(url).origin);
+  // A test double (or an odd fetch) may answer without headers.
+  const challenge = (response.headers as Headers | undefined)?.get('www-authenticate');
+  return { status: elsewhere ? undefined : rejectionStatus(status, challenge), response };
 }
 
 /** The call as `sessionKey` sees it: URL, method and headers, never the body (it stays unread). */

@@ -1,0 +1,108 @@
+/**
+ * Rejections that say nothing of the token are passed through, not refreshed and replayed: a refusal for scope
+ * (RFC 6750 §3.1 `insufficient_scope`: a fresh token has the same scopes), and a 401 from a redirect target the
+ * bearer never reached.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import axios from 'axios';
+import type { AxiosError, InternalAxiosRequestConfig } from 'axios';
+import { attachTokenManager } from '../../src/adapters/axios';
+import { createAuthorizedFetch } from '../../src/adapters/fetch';
+import { FakeTokenSource } from '../helpers/fake-token-source';
+
+const API = 'https://api.alix.example';
+
+describe.each([
+  ['Bearer error="insufficient_scope", scope="cards:write"'],
+  ['Bearer realm="alix",error=insufficient_scope'],
+])('a 401 whose challenge is %s', (challenge) => {
+  it('axios: is passed through, the token kept', async () => {
+    const source = new FakeTokenSource('SECRET');
+    let sends = 0;
+    const adapter = async (config: InternalAxiosRequestConfig) => {
+      sends += 1;
+      return { data: null, status: 401, statusText: '', headers: { 'WWW-Authenticate': challenge }, config };
+    };
+    const api = axios.create({ baseURL: API, adapter });
+    attachTokenManager(api, source);
+
+    expect((await api.get('/v2/cards')).status).toBe(401);
+    expect({ sends, invalidated: source.invalidated }).toEqual({ sends: 1, invalidated: [] });
+  });
+
+  it('fetch: is passed through, the token kept', async () => {
+    const source = new FakeTokenSource('SECRET');
+    let sends = 0;
+    const fetchImpl = async (): Promise<Response> => {
+      sends += 1;
+      return new Response(null, { status: 401, headers: { 'www-authenticate': challenge } });
+    };
+    const authorized = createAuthorizedFetch(source, { origins: [API], fetch: fetchImpl as typeof fetch });
+
+    expect((await authorized(`${API}/v2/cards`)).status).toBe(401);
+    expect({ sends, invalidated: source.invalidated }).toEqual({ sends: 1, invalidated: [] });
+  });
+});
+
+describe('a 401 whose challenge names another error', () => {
+  it('fetch: still refreshes and replays (invalid_token)', async () => {
+    const source = new FakeTokenSource('SECRET');
+    const challenge = 'Bearer error="invalid_token", error_description="insufficient_scope is not it"';
+    const fetchImpl = async (): Promise<Response> =>
+      new Response(null, { status: 401, headers: { 'www-authenticate': challenge } });
+    const authorized = createAuthorizedFetch(source, { origins: [API], fetch: fetchImpl as typeof fetch });
+
+    await authorized(`${API}/v2/cards`);
+    expect(source.invalidated).toEqual(['SECRET-0']);
+  });
+});
+
+describe('a 401 from a redirect target the bearer never reached', () => {
+  let allowed: http.Server;
+  let other: http.Server;
+  let allowedOrigin = '';
+  let otherOrigin = '';
+  const listen = async (server: http.Server): Promise<string> => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  };
+  beforeAll(async () => {
+    allowed = http.createServer((req, res) => res.writeHead(302, { location: `${otherOrigin}/cards` }).end());
+    other = http.createServer((req, res) => res.writeHead(401).end());
+    [allowedOrigin, otherOrigin] = await Promise.all([listen(allowed), listen(other)]);
+  });
+  afterAll(async () => {
+    for (const server of [allowed, other]) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('fetch: is passed through when the wrapped fetch follows redirects itself (fetch drops Authorization there)', async () => {
+    const source = new FakeTokenSource('SECRET');
+    // A fetch that follows redirects whatever it is asked (as fetch does, Authorization stays on its origin).
+    const following = ((input: string, init?: RequestInit) =>
+      fetch(input, { ...init, redirect: 'follow' })) as typeof fetch;
+    const authorized = createAuthorizedFetch(source, { origins: [allowedOrigin], fetch: following });
+
+    const response = await authorized(`${allowedOrigin}/cards`);
+
+    expect({ status: response.status, redirected: response.redirected }).toEqual({ status: 401, redirected: true });
+    expect(source.invalidated).toEqual([]);
+  });
+
+  it.each([
+    ['the platform fetch', undefined],
+    ['an env.fetch', (input: Parameters<typeof fetch>[0], init?: RequestInit) => fetch(input, init)],
+  ])('axios fetch adapter, with %s: is passed through', async (_, envFetch) => {
+    const source = new FakeTokenSource('SECRET');
+    const api = axios.create({ baseURL: allowedOrigin, adapter: 'fetch', env: { fetch: envFetch } });
+    attachTokenManager(api, source);
+
+    const error = (await api.get('/cards').catch((e: unknown) => e)) as AxiosError;
+
+    expect(error.response?.status).toBe(401);
+    expect(source.invalidated).toEqual([]);
+  });
+});
