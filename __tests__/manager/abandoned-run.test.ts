@@ -72,6 +72,23 @@ describe('TokenManager: an answer to an abandoned run', () => {
       await manager.close();
     });
 
+    it('holds nothing once a listener of the abandoned run closed the manager: no watch left, no token', async () => {
+      const unwatch = jest.fn();
+      const watch = jest.fn(() => unwatch);
+      const initialTokens = { refreshToken: 'seed-refresh' };
+      const store = { ...hangingWrite(), watch };
+      const { manager, provider } = makeManager({ store, acquireTimeoutMs: 4_000, initialTokens }, { manual: true });
+      manager.on('error', () => void manager.close());
+      const first = manager.getAccessToken().catch((error: unknown) => error);
+      await flushUntil(() => provider.pendingCount === 1);
+      await jest.advanceTimersByTimeAsync(3_500);
+      provider.release();
+      await jest.advanceTimersByTimeAsync(600);
+      expect(await first).toMatchObject({ code: 'ERR_ALIX_MANAGER_CLOSED' });
+      expect(manager.status()).toMatchObject({ state: 'closed', accessTokenExpiresAt: null });
+      expect(unwatch).toHaveBeenCalledTimes(watch.mock.calls.length);
+    });
+
     it.each([
       ['once the write gave up', 2_000],
       ['from the deadline on, before the write gives up', 600],

@@ -321,6 +321,25 @@ describe('TokenManager hardening', () => {
       manager.close();
     });
 
+    it('ends a run whose set expired while written as its callers saw it: abandoned, not refreshed', async () => {
+      const store: TokenStore = { get: async () => undefined, set: never, delete: async () => undefined };
+      const { manager, provider } = makeManager({ store, storeTimeoutMs: 1_000 }, { accessTtlMs: 4_000 });
+      const events = lifecycleOf(manager);
+      const refreshed = jest.fn();
+      manager.on('refreshed', refreshed);
+      const caller = manager.getAccessToken().catch((error: unknown) => error);
+      await flushUntil(() => provider.calls.length === 1);
+      jest.setSystemTime(Date.now() + 4_500);
+      await jest.advanceTimersByTimeAsync(1_000);
+      const error = await caller;
+      expect(error).toBeInstanceOf(TimeoutError);
+      const ended = events.filter((event) => event.type === 'refresh-ended');
+      expect(ended).toEqual([expect.objectContaining({ outcome: 'abandoned', errorCode: 'ERR_ALIX_TIMEOUT', error })]);
+      expect(refreshed).not.toHaveBeenCalled();
+      expect(manager.status()).toMatchObject({ refreshCount: 0, counts: { signIns: 0, failures: 1 } });
+      manager.close();
+    });
+
     it('places an expiry on the timeline as it arrived, not after a wall step back while it was written', async () => {
       const store: TokenStore = { get: async () => undefined, set: never, delete: async () => undefined };
       const options = { now: undefined, store, storeTimeoutMs: 1_000 };

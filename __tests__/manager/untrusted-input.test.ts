@@ -4,9 +4,10 @@
  */
 import pino from 'pino';
 import { ConfigurationError } from '../../src/errors';
+import type { TokenStore } from '../../src/stores/types';
 import { MemoryTokenStore } from '../../src/stores/memory';
 import type { StoredSession } from '../../src/stores/types';
-import { flushPromises } from '../helpers/fake-provider';
+import { flushPromises, flushUntil } from '../helpers/fake-provider';
 import { makeManager, useFakeClock, lifecycleOf } from '../helpers/manager';
 
 describe('TokenManager: untrusted input', () => {
@@ -105,6 +106,72 @@ describe('TokenManager: untrusted input', () => {
       await manager.close();
     },
   );
+
+  it.each([
+    ['a drainMs that is a string', { drainMs: 'abc' }],
+    ['a drainMs that is NaN', { drainMs: Number.NaN }],
+    ['a negative drainMs', { drainMs: -1 }],
+    ['options that are not an object', 5_000],
+  ])('refuses close() given %s with a ConfigurationError, and stays open', async (_label, options) => {
+    const { manager, provider } = makeManager({}, { manual: true });
+    const events = lifecycleOf(manager);
+    const first = manager.getAccessToken().catch((error: unknown) => error);
+    await flushUntil(() => provider.pendingCount === 1);
+    // A run in flight (what drainMs is about): refused, it is neither drained nor cancelled.
+    await expect(manager.close(options as never)).rejects.toThrow(ConfigurationError);
+    expect(manager.state).toBe('refreshing');
+    provider.release();
+    expect(await first).toBe('access-1');
+    await expect(manager.getAccessToken()).resolves.toBe('access-1');
+    expect(events.some((event) => event.type === 'closed')).toBe(false);
+    await manager.close();
+  });
+
+  it('reads a stored value whose getters throw as a failed read: reported, absent, read again by the next run', async () => {
+    let broken = true;
+    const throwing = {
+      identity: 'unidentified',
+      tokens: {
+        get accessToken(): string {
+          throw new Error('getter failed');
+        },
+      },
+    };
+    const store: TokenStore = {
+      get: async () => (broken ? (throwing as never) : undefined),
+      set: async () => undefined,
+      delete: async () => undefined,
+    };
+    const { manager, provider } = makeManager({ store });
+    const events = lifecycleOf(manager);
+    // As for a get() that rejects: the read is reported and counts as nothing stored, so the manager signs in.
+    await expect(manager.getAccessToken()).resolves.toBe('access-1');
+    expect(events).toContainEqual(expect.objectContaining({ type: 'store-failed', operation: 'read' }));
+    broken = false;
+    await expect(manager.getAccessToken({ forceRefresh: true })).resolves.toBe('access-2');
+    expect(provider.calls).toHaveLength(2);
+    manager.close();
+  });
+
+  it('reads a stored set whose refresh token getter throws as a failed read, not as a run that fails', async () => {
+    const tokens = { accessToken: 'stored-1', accessTokenExpiresAt: Date.now() + 60_000 };
+    Object.defineProperty(tokens, 'refreshToken', {
+      enumerable: true,
+      get: () => {
+        throw new Error('getter failed');
+      },
+    });
+    const store: TokenStore = {
+      get: async () => ({ identity: 'unidentified', tokens }) as never,
+      set: async () => undefined,
+      delete: async () => undefined,
+    };
+    const { manager } = makeManager({ store });
+    await manager.getAccessToken();
+    // Refreshing reads the refresh token: a getter that throws then would fail every run, untyped.
+    await expect(manager.getAccessToken({ forceRefresh: true })).resolves.toMatch(/^access-/);
+    manager.close();
+  });
 
   it('reads health(null) and close(null) as no options, as getAccessToken(null): close() still closes', async () => {
     const { manager } = makeManager();

@@ -757,5 +757,16 @@ describe('TokenManagerPool', () => {
       expect(manager.status().state).toBe('closed');
       expect(pool.status()).toMatchObject({ state: 'closed', sessions: { held: 0, scheduled: 0 } });
     });
+
+    it.each([['abc'], [-1], [Number.NaN]])('refuses close({ drainMs: %p }) before anything closes', async (drainMs) => {
+      const { pool } = makePool();
+      await pool.getAccessToken(user(1));
+      const manager = pool.get(user(1));
+      await expect(pool.close({ drainMs } as never)).rejects.toBeInstanceOf(ConfigurationError);
+      expect([pool.status().state, manager.status().state]).toEqual(['open', 'valid']);
+      expect(pool.get(user(1))).toBe(manager);
+      await pool.close();
+      expect(manager.status().state).toBe('closed');
+    });
   });
 });

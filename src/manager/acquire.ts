@@ -17,7 +17,7 @@ import {
 } from '../errors';
 import type { AuthOperation, AuthUnavailableError } from '../errors';
 import { redactOpaqueRuns, redactSecrets } from '../redaction';
-import type { RefreshLock, TokenStore } from '../stores/types';
+import type { RefreshLock, StoredSession, TokenStore } from '../stores/types';
 import {
   hasUsableRefreshToken,
   isHeaderSafeToken,
@@ -139,10 +139,22 @@ function step<T>(request: AcquireRequest, stage: RunRecord['stage'], work: () =>
  * Reads this identity's session from the store, within `storeTimeoutMs`. A failure or a session
  * of another identity counts as absent (and is reported, unless `quiet`).
  */
-export async function readSession(context: AcquireContext, quiet = false): Promise<TokenSet | undefined> {
-  const stored = await storeCall(context, () => context.store.get(context.storeKey)).catch((error: unknown) => {
+export function readSession(context: AcquireContext, quiet = false): Promise<TokenSet | undefined> {
+  // The answer is read inside the call, once, into a set of its own: a custom store's value whose getters throw
+  // fails this read as a get() that rejects does, and no later step (start-up, a refresh) ever reads it again.
+  const read = storeCall(context, async () => sessionOf(context, await context.store.get(context.storeKey), quiet));
+  return read.catch((error: unknown) => {
     if (!quiet) reportStoreFailure(context, 'read', error);
+    return undefined;
   });
+}
+
+/** The token set a store's answer holds for this identity. @throws MalformedResponseError when it is unusable. */
+function sessionOf(
+  context: AcquireContext,
+  stored: StoredSession | null | undefined,
+  quiet: boolean,
+): TokenSet | undefined {
   // A custom store's `null` (a Redis client's answer for a missing key) is "nothing stored" too.
   if (stored === undefined || stored === null) return undefined;
   if (stored.identity !== context.identity) {
@@ -152,16 +164,12 @@ export async function readSession(context: AcquireContext, quiet = false): Promi
   // A session without a token set (a custom store's garbage) is no session: checked, not dereferenced.
   const tokens = stored.tokens as TokenSet | undefined;
   // Whoever wrote it, a set that cannot travel in a Bearer header, or whose expiry is unknown, is never served.
-  let unusable: string | undefined;
+  const unusable = (what: string): Error =>
+    new MalformedResponseError(`the stored session holds ${what}; treated as absent`);
   if (!isHeaderSafeToken(tokens?.accessToken))
-    unusable = 'an access token a Bearer header cannot carry (RFC 6750 b64token)';
-  else if (!Number.isFinite(tokens.accessTokenExpiresAt)) unusable = 'an access token expiry that is not epoch ms';
-  if (unusable !== undefined) {
-    const error = new MalformedResponseError(`the stored session holds ${unusable}; treated as absent`);
-    if (!quiet) reportStoreFailure(context, 'read', error);
-    return undefined;
-  }
-  return stored.tokens;
+    throw unusable('an access token a Bearer header cannot carry (RFC 6750 b64token)');
+  if (!Number.isFinite(tokens.accessTokenExpiresAt)) throw unusable('an access token expiry that is not epoch ms');
+  return pickTokenSet(tokens);
 }
 
 /**

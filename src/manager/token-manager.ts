@@ -227,14 +227,16 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
    * `TokenManagerClosedError`. With `drainMs`, a refresh in flight may first finish and be
    * stored (a deploy then never loses a rotated refresh token). Nothing of the manager's
    * keeps the process alive after it.
+   * @throws ConfigurationError (rejects, closing nothing) when `options` is not an object or `drainMs` not ms ≥ 0.
    */
-  close(options: CloseOptions = {}): Promise<void> {
+  async close(options: CloseOptions = {}): Promise<void> {
     const flight = this.#flight;
-    // `null` options are none: a TypeError here would leave the manager open.
-    const drainMs = options?.drainMs;
-    if (this.#closed || drainMs === undefined || drainMs <= 0 || flight === undefined) {
+    // `null` options are none: a TypeError here would leave the manager open. Bad ones are refused before anything
+    // closes (a `drainMs: 'abc'` would drain for a timer's whim; a negative one close at once).
+    const drainMs = drainMsOf(options);
+    if (this.#closed || drainMs === 0 || flight === undefined) {
       this.#closeNow();
-      return Promise.resolve();
+      return;
     }
     this.#draining = true;
     this.#timer.cancel();
@@ -383,13 +385,17 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const tokens = this.#install(result.tokens, result.source, result.wallOffset);
     // A listener of an event #install emitted closed the manager: its callers get no token.
     if (this.#closed) throw new TokenManagerClosedError();
-    const late = this.#time() >= (this.#cycler.held?.blockAt ?? Number.POSITIVE_INFINITY);
+    // Past its blocking margin already: the clock moved on while it was written (a suspend, a step). Held, not served;
+    // the run ends as its callers see it, abandoned at their deadline (as a set held by #failed).
+    if (this.#time() >= (this.#cycler.held?.blockAt ?? Number.POSITIVE_INFINITY)) {
+      const { acquireTimeoutMs, provider } = this.#options;
+      const error = deadlineError(flight.record, acquireTimeoutMs, provider.identity?.endpoint);
+      this.#lifecycle.emit({ ...ended, outcome: 'abandoned', errorCode: error.code, error });
+      throw error;
+    }
     const { accessTokenExpiresAt, refreshTokenExpiresAt = null } = tokens;
     const { source: outcome, refreshTokenRejected = false } = result;
     this.#lifecycle.emit({ ...ended, outcome, accessTokenExpiresAt, refreshTokenExpiresAt, refreshTokenRejected });
-    // Past its blocking margin already: the clock moved on while it was written (a suspend, a step). Held, not served.
-    if (late)
-      throw deadlineError(flight.record, this.#options.acquireTimeoutMs, this.#options.provider.identity?.endpoint);
     return tokens.accessToken;
   }
 
@@ -406,6 +412,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const planned = obtained === undefined ? this.#cycler.recordFailure(failure, now) : {};
     const errorCode = errorCodeOf(failure) ?? 'UNKNOWN';
     this.#lifecycle.emit({ ...ended, outcome: abandoned ? 'abandoned' : 'failed', errorCode, error: failure });
+    // A listener of that event closed the manager: nothing is held or armed after it (as in #succeeded).
+    if (this.#closed) throw failure;
     if (obtained !== undefined) this.#install(obtained.tokens, obtained.source, obtained.wallOffset);
     if (planned.failFastUntil !== undefined) {
       const untilAt = Math.floor(planned.failFastUntil - now + at);
@@ -523,6 +531,13 @@ function checkedGetOptions(options: GetAccessTokenOptions | null | undefined): G
   );
   assertConfig(signal == null || isSignal, 'getAccessToken(): signal must be an AbortSignal');
   return { signal: isSignal ? (signal as AbortSignal) : undefined, forceRefresh: forceRefresh === true };
+}
+
+/** A JavaScript caller's `close()` options' `drainMs` (`null`: none). @throws ConfigurationError unless ms ≥ 0. */
+export function drainMsOf(options: unknown): number {
+  const drainMs = callerOptions(options, 'close()').drainMs ?? 0;
+  assertConfig(typeof drainMs === 'number' && drainMs >= 0, 'close(): drainMs must be a number of ms ≥ 0');
+  return drainMs;
 }
 
 /** A JavaScript caller's options as a record of unknown fields (`null`: none). @throws ConfigurationError else. */

@@ -12,7 +12,7 @@ import { TokenManagerClosedError } from '../errors';
 import { createLogger, type Logger } from '../logger';
 import type { InternalTokenManagerOptions, ScheduledRefresh } from '../manager/options';
 import { SessionStats } from '../manager/status';
-import { TokenManager, type CloseOptions } from '../manager/token-manager';
+import { TokenManager, drainMsOf, type CloseOptions } from '../manager/token-manager';
 import type { GetAccessTokenOptions, InvalidateOptions, InvalidateResult } from '../manager/types';
 import type { LifecycleEvent, TokenManagerHealth } from '../manager/types';
 import type { TokenSet } from '../token-set';
@@ -242,15 +242,16 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
    * With `drainMs`, the refreshes in flight may first finish and be stored (see
    * `TokenManager.close()`); the returned promise settles when they have.
    */
-  close(options: CloseOptions = {}): Promise<void> {
-    if (this.#closed !== undefined) return Promise.resolve();
+  async close(options: CloseOptions = {}): Promise<void> {
+    if (this.#closed !== undefined) return;
     const closing: Array<Promise<void>> = [];
-    // `null` (a JavaScript caller's "no options") is none, as for getAccessToken(): a manager's close() throws on it.
-    this.#closed = { options: options ?? {}, closing };
+    // Checked before anything closes, as a manager checks it: one refused per evicted manager would leave them open.
+    this.#closed = { options: { drainMs: drainMsOf(options) }, closing };
     for (const key of [...this.#sessions.keys()]) this.#evict(key, 'closed');
     // Each manager cancelled its refresh point as it closed: the sweep is the last one on the timer.
     this.#heap.remove(this.#sweeper);
-    return Promise.all(closing).then(() => this.#options.privateStore?.clear());
+    await Promise.all(closing);
+    await this.#options.privateStore?.clear();
   }
 
   #create(key: string): TokenManager {
