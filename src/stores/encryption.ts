@@ -8,8 +8,8 @@
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { ConfigurationError, ErrorCodes, TokenStoreError, assertConfig } from '../errors';
-import type { TokenSet } from '../token-set';
-import { pickTokenSet } from '../token-set';
+import { parseJson } from '../json';
+import { pickTokenSet, type TokenSet } from '../token-set';
 import { tokenSetProblem } from './redis-scripts';
 import type { SealedSession, StoredSession } from './types';
 
@@ -241,13 +241,32 @@ export async function openSession(cipher: TokenCipher, key: string, value: Seale
     throw new TokenStoreError(`could not open the stored session at ${key}: the cipher failed`, { cause: error });
   });
   if (plaintext === undefined) throw new UnreadableSessionError(key, 'it does not decrypt under this key and identity');
-  let tokens: unknown;
-  try {
-    tokens = JSON.parse(plaintext);
-  } catch {
-    throw new UnreadableSessionError(key, 'it decrypts to something that is not JSON');
-  }
+  const tokens = parseJson(plaintext);
+  if (tokens === undefined) throw new UnreadableSessionError(key, 'it decrypts to something that is not JSON');
   const problem = tokenSetProblem(tokens);
   if (problem !== undefined) throw new UnreadableSessionError(key, problem);
   return { identity: value.identity, tokens: pickTokenSet(tokens as TokenSet) };
+}
+
+/**
+ * The session a store serves for the value `found` under `key`: a sealed one opened; a plaintext one as it is, unless
+ * the store encrypts: then it is refused (nothing binds it to its key: served, it would let anyone who can write to the
+ * store plant a session), or with `readPlaintext` (the migration) served and handed to `rewrite`, to be written sealed.
+ * @throws UnreadableSessionError when a sealed value does not open (or the store has no encryption), or a plaintext
+ *   one is refused; TokenStoreError when the cipher cannot work right now.
+ */
+export async function openStored(
+  encryption: ResolvedTokenEncryption | undefined,
+  key: string,
+  found: StoredSession | SealedSession | undefined,
+  rewrite: (session: StoredSession) => Promise<void>,
+): Promise<StoredSession | undefined> {
+  if (found !== undefined && 'sealed' in found) {
+    if (encryption === undefined) throw new UnreadableSessionError(key, 'encrypted, but this store has no keys');
+    return openSession(encryption.cipher, key, found);
+  }
+  if (encryption === undefined || found === undefined) return found;
+  if (!encryption.readPlaintext) throw new UnreadableSessionError(key, 'it is not encrypted');
+  await rewrite(found);
+  return found;
 }

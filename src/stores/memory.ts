@@ -3,10 +3,9 @@ import NodeCache from 'node-cache';
 import { systemClock } from '../clock';
 import { definedOnly } from '../defaults';
 import { assertConfig } from '../errors';
-import { LocalAuthBreaker } from './memory-breaker';
-import type { AuthBreakerOptions } from './memory-breaker';
+import { LocalAuthBreaker, type AuthBreakerOptions } from './memory-breaker';
 import { assertStorable } from './redis-scripts';
-import { UnreadableSessionError, openSession, resolveTokenEncryption, sealSession } from './encryption';
+import { openStored, resolveTokenEncryption, sealSession } from './encryption';
 import type { ResolvedTokenEncryption, TokenEncryptionOptions } from './encryption';
 import type { AuthBreaker, SealedSession, StoredSession, TokenStore } from './types';
 
@@ -105,19 +104,10 @@ export class MemoryTokenStore implements TokenStore {
     const found: unknown = this.#cache.get(checkKey(key));
     // A shared cache may hold anything under the key: what is not an object is no session (as Redis reads it).
     const entry = typeof found === 'object' && found !== null ? (found as StoredSession | SealedSession) : undefined;
-    if (entry !== undefined && 'sealed' in entry) {
-      if (this.#encryption === undefined)
-        throw new UnreadableSessionError(key, 'it is encrypted; this store has no encryption');
-      return openSession(this.#encryption.cipher, key, entry);
-    }
-    if (this.#encryption === undefined || entry === undefined) return entry;
-    // Nothing binds a plaintext value to its key: served, it would let anyone who can write to the cache plant a
-    // session of their own.
-    if (!this.#encryption.readPlaintext) throw new UnreadableSessionError(key, 'it is not encrypted');
-    // The migration: a plaintext session (from before encryption was turned on) is re-written sealed; if the cipher
-    // fails (a KMS that is down), the session is still read, and the next write seals it.
-    await this.#write(key, entry, found).catch(() => undefined);
-    return entry;
+    // Nothing to open or refuse: served in this turn, as a plain store always did (callers may count the turns).
+    if (entry === undefined || (this.#encryption === undefined && !('sealed' in entry))) return entry;
+    // A plaintext session whose re-write fails (a KMS that is down) is still read; the next write seals it.
+    return openStored(this.#encryption, key, entry, (plain) => this.#write(key, plain, found).catch(() => undefined));
   }
 
   /** @throws TokenStoreError for a malformed session (what is held stays). */

@@ -160,10 +160,8 @@ export class RedisAuthBreaker implements AuthBreaker {
       Object.fromEntries(CIRCUIT.map((name) => [name, `${base}:${name}`])) as RedisCircuitKeys;
     const evidence = { firstFailing: `${tag}:first-failing`, manyFailing: `${tag}:many-failing` };
     const limited = { firstLimited: `${tag}:first-limited`, manyLimited: `${tag}:many-limited` };
-    return {
-      scope: { ...circuit(tag), ...evidence, ...limited },
-      session: circuit(`${tag}:session:${sessionId(call.session)}`),
-    };
+    const session = circuit(`${tag}:session:${sessionId(call.session)}`);
+    return { scope: { ...circuit(tag), ...evidence, ...limited }, session };
   }
 
   async admit(call: BreakerCall): Promise<BreakerAdmission> {
@@ -181,8 +179,8 @@ export class RedisAuthBreaker implements AuthBreaker {
     if (clean === 1) setRecent(this.#clean, id, true, MAX_REMEMBERED);
     const now = options.now();
     // Half-open only the circuit(s) the probe is for: another session's view of the scope stays closed.
-    const own = level === 1 ? opened(waitMs, failures, now) : closedOr(probe % 2 === 1, ownFailures);
-    const shared = level === 2 ? opened(waitMs, failures, now) : closedOr(probe >= 2, failures);
+    const own = level === 1 ? seen(waitMs, failures, now) : seen(0, ownFailures, now, probe % 2 === 1);
+    const shared = level === 2 ? seen(waitMs, failures, now) : seen(0, failures, now, probe >= 2);
     // Refused by the session's own circuit, the script did not look at the scope's.
     this.#remember(call, own, level === 1 ? undefined : shared);
     return allowed === 1 ? { allowed: true, probe: probe > 0 } : { allowed: false, retryAfterMs: Math.max(1, waitMs) };
@@ -194,12 +192,9 @@ export class RedisAuthBreaker implements AuthBreaker {
     const clean = this.#clean.delete(sessionKey(call));
     if (outcome === 'success') {
       // The server answered: the session's circuit and the scope's close (other sessions' stay).
-      if (!clean) {
-        const del = (keys: string[], at: string): Promise<number> =>
-          this.commands.run('DEL breaker', at, () => this.commands.client.del(...keys));
-        if ((await this.#send(call, del)) === undefined) return;
-      }
-      this.#remember(call, CLOSED, CLOSED);
+      const del = (keys: string[], at: string): Promise<number> =>
+        this.commands.run('DEL breaker', at, () => this.commands.client.del(...keys));
+      if (clean || (await this.#send(call, del)) !== undefined) this.#remember(call, CLOSED, CLOSED);
       return;
     }
     const durations = [options.windowMs, options.failureThreshold, options.openMs];
@@ -210,8 +205,7 @@ export class RedisAuthBreaker implements AuthBreaker {
     if (reply === undefined) return;
     const [ownLeft = 0, sharedLeft = 0, ownCount = 0, count = 0] = reply;
     const now = options.now();
-    const own = ownLeft > 0 ? opened(ownLeft, ownCount, now) : closedOr(false, ownCount);
-    this.#remember(call, own, sharedLeft > 0 ? opened(sharedLeft, count, now) : closedOr(false, count));
+    this.#remember(call, seen(ownLeft, ownCount, now), seen(sharedLeft, count, now));
   }
 
   /**
@@ -273,11 +267,9 @@ function sessionKey(call: BreakerCall): string {
   return `${call.scope}\n${call.session}`;
 }
 
-function opened(waitMs: number, failures: number, now: number): CircuitStatus {
-  return { state: 'open', failures, openUntil: Math.ceil(now + waitMs) };
-}
-
-function closedOr(probe: boolean, failures: number): CircuitStatus {
+/** A circuit as a script reported it: open for `waitMs` more when above 0; else half-open for a `probe`, or closed. */
+function seen(waitMs: number, failures: number, now: number, probe = false): CircuitStatus {
+  if (waitMs > 0) return { state: 'open', failures, openUntil: Math.ceil(now + waitMs) };
   return { state: probe ? 'half-open' : 'closed', failures, openUntil: null };
 }
 

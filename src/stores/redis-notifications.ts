@@ -182,10 +182,10 @@ export class RedisNotifications {
       await this.#whenReady(subscriber);
       if (!this.#listeners.has(channel)) return;
       await (mode === 'sharded' ? subscriber.ssubscribe(channel) : subscriber.subscribe(channel));
-      this.#failing.subscribe = false;
+      this.#note('subscribe');
     } catch (error) {
       const text = 'redis subscribe failed; waiters poll instead (check the ACL allows SUBSCRIBE on this channel)';
-      this.#failed('subscribe', { event: 'subscribe-failed', channel, err: error }, text);
+      this.#note('subscribe', [{ event: 'subscribe-failed', channel, err: error }, text]);
     }
   }
 
@@ -194,18 +194,15 @@ export class RedisNotifications {
    * or '' when it went out); never throws (waiters poll).
    */
   published(key: string, channel: string, error: unknown): void {
-    if (typeof error !== 'string' || error === '') {
-      this.#failing.publish = false;
-      return;
-    }
+    if (typeof error !== 'string' || error === '') return this.#note('publish');
     const text = 'pub/sub notification failed; waiters fall back to polling (check the ACL allows PUBLISH on this';
-    this.#failed('publish', { event: 'store-publish-failed', key, channel, err: new Error(error) }, `${text} channel)`);
+    this.#note('publish', [{ event: 'store-publish-failed', key, channel, err: new Error(error) }, `${text} channel)`]);
   }
 
-  /** Logs a failure at warn the first time in an outage, at debug while it lasts. */
-  #failed(kind: 'publish' | 'subscribe', fields: object, text: string): void {
-    this.log[this.#failing[kind] ? 'debug' : 'warn'](fields, text);
-    this.#failing[kind] = true;
+  /** Notes how a publish or subscribe went: a failure is logged at warn the first time in an outage, at debug after. */
+  #note(kind: 'publish' | 'subscribe', failure?: [fields: object, text: string]): void {
+    if (failure !== undefined) this.log[this.#failing[kind] ? 'debug' : 'warn'](...failure);
+    this.#failing[kind] = failure !== undefined;
   }
 
   /**

@@ -12,6 +12,7 @@
  * `identity` stay in clear, so fencing works on the server unchanged.
  */
 import { TokenStoreError } from '../errors';
+import { parseJson } from '../json';
 import { pickTokenSet, type TokenSet } from '../token-set';
 import type { SealedSession, StoredSession } from './types';
 
@@ -34,21 +35,16 @@ export function encodeSession(value: StoredSession | SealedSession, version: num
 export function decodeSession(raw: string | null): DecodedSession {
   if (raw === null) return { version: 0, session: undefined };
   const rejected = (problem: string, version = 0): DecodedSession => ({ version, session: undefined, problem });
-  let parsed: Partial<Record<'version' | 'identity' | 'tokens' | 'sealed', unknown>> | null;
-  try {
-    parsed = JSON.parse(raw) as typeof parsed;
-  } catch {
-    return rejected('not JSON');
-  }
+  const parsed = parseJson(raw);
+  if (parsed === undefined) return rejected('not JSON');
   if (typeof parsed !== 'object' || parsed === null) return rejected('not an object');
-  const { version, identity, tokens, sealed } = parsed;
+  const { version, identity, tokens, sealed } = parsed as Record<string, unknown>;
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) return rejected('no valid version');
   const isSealed = typeof sealed === 'string';
   const problem = identityProblem(identity) ?? (isSealed ? undefined : tokenSetProblem(tokens));
   if (problem !== undefined) return rejected(problem, version);
-  const id = identity as string;
-  const session = isSealed ? { identity: id, sealed } : { identity: id, tokens: pickTokenSet(tokens as TokenSet) };
-  return { version, session };
+  const body = isSealed ? { sealed } : { tokens: pickTokenSet(tokens as TokenSet) };
+  return { version, session: { identity: identity as string, ...body } };
 }
 
 /** Why `session` may not be stored, or undefined when it may. */
@@ -67,8 +63,7 @@ export function assertStorable(key: string, session: StoredSession): void {
 /** Why a stored value's identity is unusable, or undefined when it is fine. */
 function identityProblem(value: unknown): string | undefined {
   if (value === undefined) return 'no identity (written by version 1)';
-  if (typeof value !== 'string' || value === '') return 'identity is not a non-empty string';
-  return undefined;
+  return typeof value === 'string' && value !== '' ? undefined : 'identity is not a non-empty string';
 }
 
 /** Why a value is not a storable token set, or undefined when it is one. */
@@ -79,10 +74,8 @@ export function tokenSetProblem(value: unknown): string | undefined {
   if (!Number.isFinite(set.accessTokenExpiresAt)) return 'accessTokenExpiresAt is not a number';
   // `null` is a provider's "none", as the manager reads it (and the JSON of a value that had none).
   if (set.refreshToken != null && typeof set.refreshToken !== 'string') return 'refreshToken is not a string';
-  if (set.refreshTokenExpiresAt != null && !Number.isFinite(set.refreshTokenExpiresAt)) {
-    return 'refreshTokenExpiresAt is not a number';
-  }
-  return undefined;
+  const badExpiry = set.refreshTokenExpiresAt != null && !Number.isFinite(set.refreshTokenExpiresAt);
+  return badExpiry ? 'refreshTokenExpiresAt is not a number' : undefined;
 }
 
 /**

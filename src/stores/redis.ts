@@ -15,7 +15,7 @@ import {
   encodeSession,
 } from './redis-scripts';
 import type { DecodedSession } from './redis-scripts';
-import { UnreadableSessionError, openSession, resolveTokenEncryption, sealSession } from './encryption';
+import { UnreadableSessionError, openStored, resolveTokenEncryption, sealSession } from './encryption';
 import type { TokenEncryptionOptions } from './encryption';
 import { resolveAuthBreakerOptions, setRecent } from './memory-breaker';
 import type { AuthBreakerOptions } from './memory-breaker';
@@ -28,7 +28,6 @@ import type {
   AuthBreaker,
   RefreshLock,
   RefreshLockResult,
-  SealedSession,
   StoredSession,
   TokenStore,
 } from './types';
@@ -136,8 +135,7 @@ const DURATIONS = ['lockTtlMs', 'lockWaitMs', 'pollIntervalMs', 'commandTimeoutM
 
 /**
  * Merges the defaults and validates; bad options throw at construction. The result has every default
- * applied, `cipher` (what seals sessions, undefined without encryption) and `readPlaintext`; the logger and
- * breaker are resolved apart.
+ * applied and `encryption` resolved (undefined without); the logger and breaker are resolved apart.
  */
 function resolveRedisTokenStoreOptions(options: RedisTokenStoreOptions) {
   assertConfig(typeof options === 'object' && options !== null, 'RedisTokenStore needs an options object');
@@ -148,10 +146,9 @@ function resolveRedisTokenStoreOptions(options: RedisTokenStoreOptions) {
   const why = 'one store holds every session, and the manager names each key (its storeKey option)';
   assertConfig(!('key' in options), `RedisTokenStore option key was removed in version 2: ${why}`);
   // The key material stays with the cipher alone.
-  const { logger: _logger, breaker: _breaker, encryption, ...rest } = options;
-  const { breakerKey: _breakerKey, ...defaults } = DEFAULT_REDIS_TOKEN_STORE_OPTIONS;
-  const { cipher, readPlaintext = false } = resolveTokenEncryption(encryption, 'RedisTokenStore') ?? {};
-  const resolved = { ...defaults, ...definedOnly(rest), cipher, readPlaintext };
+  const { logger: _logger, breaker: _breaker, encryption: option, ...rest } = options;
+  const encryption = resolveTokenEncryption(option, 'RedisTokenStore');
+  const resolved = { ...DEFAULT_REDIS_TOKEN_STORE_OPTIONS, ...definedOnly(rest), encryption };
   for (const name of DURATIONS) assertPositiveMs(`RedisTokenStore option ${name}`, resolved[name]);
   const { lockWaitMs, lockTtlMs } = resolved;
   const exceeds = `RedisTokenStore option lockWaitMs (${lockWaitMs}) must exceed lockTtlMs (${lockTtlMs})`;
@@ -190,6 +187,11 @@ const MAX_TTL_MS = Number.MAX_SAFE_INTEGER;
 
 /** How much earlier than `Date.now()` says a timer of ours may fire, in ms. */
 const TIMER_SLACK_MS = 5;
+
+/** The scripts that may publish on a session's channel: how errors name each, and the key it runs on besides. */
+const FENCED_SET = { operation: 'EVAL fenced-set', script: FENCED_SET_SCRIPT, first: 'session' } as const;
+const RELEASE = { operation: 'EVAL release', script: RELEASE_LOCK_SCRIPT, first: 'lock' } as const;
+type PublishingScript = typeof FENCED_SET | typeof RELEASE;
 
 /**
  * A {@link TokenStore} in Redis, shared by every replica of a service: they serve each
@@ -300,31 +302,20 @@ export class RedisTokenStore implements TokenStore {
     setRecent(this.#versions, key, { version, digest }, MAX_TRACKED_VERSIONS);
     const malformed = 'stored session is malformed; treating it as absent';
     if (problem !== undefined) this.#log.warn({ event: 'store-value-invalid', key, problem }, malformed);
-    return this.#decrypt(key, session).catch((error: unknown) => {
+    const opening = openStored(this.#options.encryption, key, session, async (plain) => {
+      const text = 'a stored session is in plaintext; re-writing it encrypted';
+      warnOnce(this.#log, 'store-value-plaintext', { key }, text);
+      await this.#write(key, plain, false).catch((error: unknown) => {
+        const text = 'could not re-write the plaintext session; the next refresh will';
+        this.#log.debug({ event: 'store-value-plaintext', key, err: error }, text);
+      });
+    });
+    return opening.catch((error: unknown) => {
       const text = 'a stored session does not decrypt (altered, moved, in plaintext, or under an unlisted key)';
       if (error instanceof UnreadableSessionError)
         warnOnce(this.#log, 'store-value-unreadable', { key }, `${text}; treated as absent`);
       throw error;
     });
-  }
-
-  /** Opens a sealed value; refuses a plaintext one while encrypting, or with `readPlaintext` re-writes it sealed. */
-  async #decrypt(key: string, session: StoredSession | SealedSession | undefined): Promise<StoredSession | undefined> {
-    const { cipher, readPlaintext } = this.#options;
-    if (session !== undefined && 'sealed' in session) {
-      if (cipher === undefined) throw new UnreadableSessionError(key, 'encrypted, but this store has no keys');
-      return openSession(cipher, key, session);
-    }
-    if (cipher === undefined || session === undefined) return session;
-    // Nothing binds a plaintext value to its key: served, it would let anyone who can write to Redis plant a session.
-    if (!readPlaintext) throw new UnreadableSessionError(key, 'it is not encrypted');
-    // The migration to encryption: a plaintext value is re-written sealed.
-    warnOnce(this.#log, 'store-value-plaintext', { key }, 'a stored session is in plaintext; re-writing it encrypted');
-    await this.#write(key, session, false).catch((error: unknown) => {
-      const text = 'could not re-write the plaintext session; the next refresh will';
-      this.#log.debug({ event: 'store-value-plaintext', key, err: error }, text);
-    });
-    return session;
   }
 
   /**
@@ -336,8 +327,7 @@ export class RedisTokenStore implements TokenStore {
    *   malformed session, or a Redis failure of the write itself.
    */
   async set(key: string, session: StoredSession): Promise<void> {
-    assertKey(key);
-    assertStorable(key, session);
+    assertStorable(assertKey(key), session);
     await this.#write(key, session, true);
   }
 
@@ -346,16 +336,16 @@ export class RedisTokenStore implements TokenStore {
    * key's channel (one command).
    */
   async #write(key: string, session: StoredSession, notify: boolean): Promise<void> {
-    const { cipher, now } = this.#options;
+    const { encryption, now } = this.#options;
     const { version: base, digest } = this.#versions.get(key) ?? { version: 0, digest: '' };
     const expiresAt = session.tokens.refreshTokenExpiresAt ?? session.tokens.accessTokenExpiresAt;
     // Capped: Redis refuses a PX it cannot add to its clock (and `String()` writes 1e+21 and up in exponent form).
     const ttlMs = Math.min(MAX_TTL_MS, Math.max(1, Math.ceil(expiresAt - now())));
-    const value = encodeSession(cipher === undefined ? session : await sealSession(cipher, key, session), base + 1);
+    const sealed = encryption === undefined ? session : await sealSession(encryption.cipher, key, session);
+    const value = encodeSession(sealed, base + 1);
     const args = [String(base), value, String(ttlMs), digest];
     this.#writing.set(key, base + 1);
-    const fencedSet = (): Promise<unknown[]> =>
-      this.#evalPublishing('EVAL fenced-set', key, FENCED_SET_SCRIPT, 'session', args, notify);
+    const fencedSet = (): Promise<unknown[]> => this.#evalPublishing(FENCED_SET, key, args, notify);
     // Tried twice: a write lost to one failed command would leave the fleet the spent refresh token (the
     // script sees its own value already written as a success, so a retry after a lost reply is no stale write).
     const writing = fencedSet().catch(fencedSet);
@@ -543,22 +533,17 @@ export class RedisTokenStore implements TokenStore {
 
   /** Deletes the lock if `owner` still holds it, and with `notify` tells waiters it is free (one script). */
   async #release(key: string, owner: string, notify: boolean): Promise<boolean> {
-    const reply = await this.#evalPublishing('EVAL release', key, RELEASE_LOCK_SCRIPT, 'lock', [owner], notify);
+    const reply = await this.#evalPublishing(RELEASE, key, [owner], notify);
     return Number(reply[0]) === 1;
   }
 
   /**
-   * Runs a script on `key`'s `first` key and its channel whose last argument is the publish command ('' without
-   * `notify`, or when it published nothing); a notification Redis refused in a reply `{1, …, refusal}` is logged.
+   * Runs a script that publishes on `key`'s `first` key and its channel; its last argument is the publish command
+   * ('' without `notify`, or when it published nothing); a notification Redis refused in a reply `{1, …, refusal}` is
+   * logged.
    */
-  async #evalPublishing(
-    operation: string,
-    key: string,
-    script: string,
-    first: 'session' | 'lock',
-    args: string[],
-    notify: boolean,
-  ): Promise<unknown[]> {
+  async #evalPublishing(run: PublishingScript, key: string, args: string[], notify: boolean): Promise<unknown[]> {
+    const { operation, script, first } = run;
     const keys = this.keysFor(key);
     const publish = notify ? await this.#notifications.publishCommand() : '';
     const reply = await this.#commands.eval(operation, key, script, [keys[first], keys.channel], ...args, publish);
