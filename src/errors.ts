@@ -22,6 +22,7 @@ export const ErrorCodes = Object.freeze({
   STORE_UNREADABLE: 'ERR_ALIX_STORE_UNREADABLE',
   TIMEOUT: 'ERR_ALIX_TIMEOUT',
   MISSING_PEER: 'ERR_ALIX_MISSING_PEER',
+  POOL_FULL: 'ERR_ALIX_POOL_FULL',
 } as const);
 
 /** One of {@link ErrorCodes}. */
@@ -226,6 +227,15 @@ export class TokenManagerClosedError extends TokenManagerError {
   constructor() {
     super(ErrorCodes.CLOSED, 'the token manager is closed', false, {
       hint: 'create a new TokenManager (close() is final), and close a manager only when the process stops using it',
+    });
+  }
+}
+
+/** A pool refused a new session: it holds twice `maxSessions`, and callers wait on every one. */
+export class PoolFullError extends TokenManagerError {
+  constructor() {
+    super(ErrorCodes.POOL_FULL, 'the token manager pool is full: a caller waits on every session it holds', true, {
+      hint: 'retry shortly (a session goes once its callers are served); if it persists, raise maxSessions',
     });
   }
 }

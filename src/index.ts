@@ -38,5 +38,5 @@ export { readAlixEnvConfig } from './standalone/env-config';
 export type { AlixEnvConfig } from './standalone/env-config';
 export { ErrorCodes, isTokenManagerError, TokenManagerError, ConfigurationError } from './errors';
 export { AuthRejectedError, AuthUnavailableError, MalformedResponseError, TimeoutError } from './errors';
-export { TokenManagerClosedError, AbortedError, TokenStoreError, MissingPeerError } from './errors';
+export { TokenManagerClosedError, AbortedError, TokenStoreError, MissingPeerError, PoolFullError } from './errors';
 export type { ErrorCode } from './errors';

@@ -1,7 +1,9 @@
-import { AuthRejectedError, AuthUnavailableError, ConfigurationError, TokenManagerClosedError } from '../../src/errors';
+import { AuthRejectedError, AuthUnavailableError, ConfigurationError, PoolFullError } from '../../src/errors';
+import { TokenManagerClosedError } from '../../src/errors';
 import type { TokenManager } from '../../src/manager/token-manager';
 import { TokenManagerPool } from '../../src/pool/pool';
 import { MemoryTokenStore } from '../../src/stores/memory';
+import type { RefreshLockResult } from '../../src/stores/types';
 import type { PoolEvictedEvent, PoolLifecycleEvent } from '../../src/pool/types';
 import { FakeProvider, flushUntil } from '../helpers/fake-provider';
 import { T0, minutes, useFakeClock } from '../helpers/manager';
@@ -319,13 +321,13 @@ describe('TokenManagerPool', () => {
 
     it('sheds sessions kept over the cap by failed sign-ins once no caller can be waiting on them', async () => {
       const { pool, providers } = makePool({ maxSessions: 2, acquireTimeoutMs: 5_000 });
-      for (let index = 1; index <= 6; index += 1) {
+      for (let index = 1; index <= 4; index += 1) {
         pool.get(user(index));
         providers.get(user(index))?.script.push(new AuthRejectedError({ operation: 'authenticate', status: 400 }));
         await expect(pool.getAccessToken(user(index))).rejects.toBeInstanceOf(AuthRejectedError);
       }
       // Each failed without a token just now: a caller may still ask again, so none is evicted yet.
-      expect(pool.size).toBe(6);
+      expect(pool.size).toBe(4);
       // No caller can be waiting on them any more; no new user arrives to trim the pool.
       jest.advanceTimersByTime(5_000 + 2_000);
       expect(pool.size).toBe(2);
@@ -369,6 +371,41 @@ describe('TokenManagerPool', () => {
       pool.close();
     });
 
+    it('refuses a new user with PoolFullError once sessions callers wait on hold twice maxSessions', async () => {
+      const { pool, providers } = makePool({ maxSessions: 2 }, { manual: true });
+      const users = [1, 2, 3, 4].map(user);
+      const waiting = users.map((name) => pool.getAccessToken(name));
+      await flushUntil(() => users.every((name) => providers.get(name)?.pendingCount === 1));
+      // An auth outage: every new user's sign-in hangs, and each one held would take memory without bound.
+      expect(() => pool.get(user(5))).toThrow(PoolFullError);
+      await expect(pool.getAccessToken(user(5))).rejects.toMatchObject({ code: 'ERR_ALIX_POOL_FULL', transient: true });
+      expect([pool.size, pool.has(user(5))]).toEqual([4, false]);
+      // Nothing held is lost: every waiting caller is served, and the pool is back under its cap.
+      for (const name of users) providers.get(name)?.release();
+      expect(await Promise.all(waiting)).toEqual(users.map((name) => `${tokenPrefix(name)}access-1`));
+      expect(pool.size).toBe(2);
+      await pool.close();
+    });
+
+    it('at twice maxSessions evicts the least recently used session no caller waits on, however recent', async () => {
+      const { pool, providers } = makePool({ maxSessions: 2 }, { manual: true });
+      const evicted: PoolEvictedEvent[] = [];
+      pool.on('evicted', (event) => evicted.push(event));
+      const users = [1, 2, 3, 4].map(user);
+      const waiting = users.map((name) => pool.getAccessToken(name));
+      await flushUntil(() => users.every((name) => providers.get(name)?.pendingCount === 1));
+      providers.get(user(4))?.release();
+      await waiting[3];
+      // Users 1 to 3 still wait; user 4, served, is the one that goes.
+      const fifth = pool.getAccessToken(user(5));
+      expect(evicted).toEqual([{ session: user(4), reason: 'capacity' }]);
+      await flushUntil(() => providers.get(user(5))?.pendingCount === 1);
+      for (const name of [1, 2, 3, 5].map(user)) providers.get(name)?.release();
+      await expect(fifth).resolves.toBe(`${tokenPrefix(user(5))}access-1`);
+      await Promise.all(waiting);
+      await pool.close();
+    });
+
     it('forgets a session closed by hand, so the next use builds a new one', async () => {
       const { pool } = makePool();
       const manager = pool.get(user(1));
@@ -376,6 +413,52 @@ describe('TokenManagerPool', () => {
       expect(pool.has(user(1))).toBe(false);
       expect(pool.get(user(1))).not.toBe(manager);
       pool.close();
+    });
+  });
+
+  describe('auth slots and the shared lock', () => {
+    it("waits for its auth slot before it takes a session's shared lock: no lock is held while it queues", async () => {
+      const store = new MemoryTokenStore();
+      const locked = new Set<string>();
+      Object.assign(store, {
+        acquireRefreshLock: (key: string): Promise<RefreshLockResult> => {
+          locked.add(key);
+          const release = (): Promise<void> => Promise.resolve(void locked.delete(key));
+          return Promise.resolve({ acquired: true, lock: { release } });
+        },
+      });
+      const { pool, providers } = makePool({ store, maxConcurrentAuth: 1 }, { manual: true });
+      const first = pool.getAccessToken(user(1));
+      await flushUntil(() => providers.get(user(1))?.pendingCount === 1);
+      const second = pool.getAccessToken(user(2));
+      await flushUntil(() => pool.status().auth.queued === 1);
+      // User 2 queues behind user 1's sign-in: another replica may refresh user 2 meanwhile.
+      const secondKey = pool.get(user(2)).storeKey;
+      expect([locked.has(pool.get(user(1)).storeKey), locked.has(secondKey)]).toEqual([true, false]);
+      providers.get(user(1))?.release();
+      await first;
+      await flushUntil(() => providers.get(user(2))?.pendingCount === 1);
+      expect(locked.has(secondKey)).toBe(true);
+      providers.get(user(2))?.release();
+      await expect(second).resolves.toBe(`${tokenPrefix(user(2))}access-1`);
+      expect([locked.size, pool.status().auth]).toEqual([0, { inFlight: 0, peak: 1, queued: 0, max: 1 }]);
+      await pool.close();
+    });
+
+    it('gives its auth slot back when its lock wait is abandoned: the next user still signs in', async () => {
+      const store = new MemoryTokenStore();
+      // A lock held by another replica that never lets go: the wait ends only at the run's deadline.
+      const acquireRefreshLock = (_key: string, { signal }: { signal: AbortSignal }): Promise<RefreshLockResult> =>
+        new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+      Object.assign(store, { acquireRefreshLock });
+      const { pool } = makePool({ store, maxConcurrentAuth: 1, acquireTimeoutMs: 2_000 });
+      const first = pool.getAccessToken(user(1)).catch((error: unknown) => error);
+      await jest.advanceTimersByTimeAsync(2_000);
+      expect(await first).toMatchObject({ code: 'ERR_ALIX_TIMEOUT' });
+      expect(pool.status().auth).toMatchObject({ inFlight: 0, queued: 0 });
+      Object.assign(store, { acquireRefreshLock: undefined });
+      await expect(pool.getAccessToken(user(2))).resolves.toBe(`${tokenPrefix(user(2))}access-1`);
+      await pool.close();
     });
   });
 

@@ -69,6 +69,8 @@ export interface RunRecord {
   lastError: unknown;
   /** What the auth server issued, once it answered (the run may still be writing it). */
   obtained?: AcquireResult;
+  /** The pool's auth slot, taken before the shared lock, until the run's next auth call takes it over. */
+  permit?: () => void;
 }
 
 /** One run's inputs. */
@@ -107,7 +109,7 @@ export async function acquireTokens(context: AcquireContext, request: AcquireReq
   for (let round = 1; ; round += 1) {
     const lock: LockOutcome =
       refused === undefined
-        ? await step(request, 'lock', () => takeLock(context, request.signal, round))
+        ? await step(request, 'lock', () => takeLock(context, request, round))
         : { kind: 'unavailable' };
     try {
       const stored = await step(request, 'store', () => readSession(context));
@@ -120,6 +122,8 @@ export async function acquireTokens(context: AcquireContext, request: AcquireReq
       if (obtained.source !== 'adopted') await step(request, 'store', () => writeSession(context, obtained.tokens));
       return obtained;
     } finally {
+      request.record.permit?.();
+      request.record.permit = undefined;
       // A failed release is reported, not thrown: the run's outcome stands.
       if (lock.kind === 'acquired') {
         const release = storeCall(context, () => lock.lock.release());
@@ -222,9 +226,14 @@ export function reportStoreFailure(
 }
 
 /** Takes the cross-process lock when the store offers one; `unavailable` means refresh without it. */
-async function takeLock(context: AcquireContext, signal: AbortSignal, round: number): Promise<LockOutcome> {
+async function takeLock(context: AcquireContext, request: AcquireRequest, round: number): Promise<LockOutcome> {
   const { store } = context;
+  const { signal, record } = request;
   if (store.acquireRefreshLock === undefined || round > MAX_LOCK_ROUNDS) return { kind: 'unavailable' };
+  // The pool's auth slot first: a run queued for one would hold the lock other replicas wait on meanwhile.
+  record.stage = 'auth';
+  record.permit = await context.authGate?.(signal);
+  record.stage = 'lock';
   const startedAt = context.clock.now();
   let outcome: LockOutcome;
   try {
@@ -302,7 +311,8 @@ async function attempts(
       record.stage = 'auth';
     }
     // The pool's cap first, the breaker second: a call that queued while the breaker opened is refused, not sent.
-    const release = context.authGate === undefined ? undefined : await context.authGate(signal);
+    const release = record.permit ?? (context.authGate === undefined ? undefined : await context.authGate(signal));
+    record.permit = undefined;
     let raw: TokenSet;
     let sentAt: number;
     try {

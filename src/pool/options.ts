@@ -24,7 +24,9 @@ export interface TokenManagerPoolOptions extends Omit<TokenManagerOptions, (type
    */
   createProvider: (key: string) => TokenProvider;
   /**
-   * The most sessions held at once; creating one more evicts the least recently used, in sessions.
+   * The most sessions held at once; creating one more evicts the least recently used, in sessions. Sessions callers
+   * wait on may hold the pool over it, up to twice it; there a new session is refused with `PoolFullError` when
+   * callers wait on every one.
    * @default 10_000
    */
   maxSessions?: number;

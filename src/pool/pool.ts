@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import NodeCache from 'node-cache';
 import { monotonicClock, systemClock } from '../clock';
-import { TokenManagerClosedError } from '../errors';
+import { PoolFullError, TokenManagerClosedError } from '../errors';
 import { createLogger, type Logger } from '../logger';
 import type { InternalTokenManagerOptions, ScheduledRefresh } from '../manager/options';
 import { SessionStats } from '../manager/status';
@@ -260,6 +260,16 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     const session = new PoolSession(key);
     const manager = this.#build(session);
     this.#trim(this.#options.maxSessions - 1);
+    // Sessions callers wait on may hold the pool over maxSessions, up to twice it: beyond, the least recently
+    // used session no caller waits on goes, however recent; with none, the new user is refused.
+    while (this.#sessions.size >= 2 * this.#options.maxSessions) {
+      const idle = [...this.#sessions.values()].find((held) => !this.#busy(held));
+      if (idle === undefined) {
+        manager.close();
+        throw new PoolFullError();
+      }
+      this.#evict(idle.key, 'capacity');
+    }
     // An 'evicted' listener may have asked for this key meanwhile (or closed the pool): what it got stands, and the
     // manager built here goes (held over it, that one would be closed by no eviction, its hot slot never freed).
     const created = this.#sessions.get(key);
