@@ -180,4 +180,14 @@ describe('TokenManager: untrusted input', () => {
     await manager.close(null as never);
     expect(manager.state).toBe('closed');
   });
+
+  it.each([
+    ['a string', '60s'],
+    ['a number', 60_000],
+  ])('refuses health() given %s for options', async (_name, options) => {
+    const { manager } = makeManager();
+    await manager.getAccessToken();
+    expect(() => manager.health(options as never)).toThrow(ConfigurationError);
+    manager.close();
+  });
 });

@@ -215,10 +215,11 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
 
   /** A readiness verdict: `ok`, `degraded` or `down`, with reasons (see docs/observability.md). */
   health(options: HealthOptions = {}): TokenManagerHealth {
-    // `null` (a JavaScript caller's "no options") is none, as for getAccessToken(). Now on the wall clock status()
-    // reports on (the held set's arrival): one stepped back since adds no time left.
+    // Checked as getAccessToken()'s (`null`: none). Now on the wall clock status() reports on (the held set's
+    // arrival): one stepped back since adds no time left.
+    const checked: HealthOptions = callerOptions(options, 'health()');
     const now = this.#time() + (this.#cycler.held?.wallOffset ?? this.#wallNow() - this.#time());
-    const input = { options: options ?? {}, status: this.status(), now, stats: this.#stats };
+    const input = { options: checked, status: this.status(), now, stats: this.#stats };
     return assessHealth({ ...input, refreshTokenWarningMs: this.#options.refreshTokenWarningMs });
   }
 
