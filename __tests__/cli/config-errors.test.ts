@@ -86,3 +86,32 @@ describe('alix-token doctor: Redis unreachable (real ioredis)', () => {
     expect(JSON.stringify(report)).not.toContain('hunter2');
   });
 });
+
+describe('alix-token token: a bad value given by flag', () => {
+  // Complete but for a key file that is never read: every error below comes before it.
+  const env = {
+    ALIX_BASE_URL: 'https://alix.example',
+    ALIX_PARTNER_CODE: 'partner',
+    ALIX_SECRET_KEY: 'secret-value',
+    ALIX_PRIVATE_KEY_FILE: '/nonexistent/env-key.pem',
+  };
+
+  it.each([
+    [['--partner-code', ''], /^alix-token: --partner-code is empty \[ERR_ALIX_CONFIGURATION\]\n$/],
+    [['--base-url', 'not a url'], /^alix-token: --base-url: baseUrl is not an absolute URL \[ERR_ALIX_CONFIGURATION\]/],
+    [['--partner-code', '"p"'], /^alix-token: --partner-code is wrapped in quotes/],
+    [['--private-key-file', '/nonexistent/flag-key.pem'], /^alix-token: --private-key-file: privateKey file/],
+  ])('%j is reported against the flag, not its environment variable', async (args, message) => {
+    const result = await runAlixToken(['token', ...args], { env });
+
+    expect(result).toMatchObject({ code: 2, stdout: '' });
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).not.toMatch(/\bALIX_/);
+  });
+
+  it('still names the variable when the bad value came from the environment', async () => {
+    const result = await runAlixToken(['token', '--partner-code', 'p'], { env: { ...env, ALIX_BASE_URL: 'nope' } });
+
+    expect(result.stderr).toMatch(/^alix-token: ALIX_BASE_URL: baseUrl is not an absolute URL/);
+  });
+});

@@ -1,15 +1,21 @@
 import type { Command } from 'commander';
 import { MAX_TIMER_DELAY_MS } from '../../clock';
-import { AbortedError } from '../../errors';
+import { AbortedError, ConfigurationError, assertConfig } from '../../errors';
 import { createTokenManagerFromEnv, createTokenManagerPoolFromEnv } from '../../standalone/default-manager';
 import { ALIX_ENV } from '../../standalone/env-config';
 import { ExitCodes, addNumberOptions, hostAndPort, type CliIo, type RunAction } from '../io';
 
-/** The flags that override the ALIX_* variable of the same name (`ALIX_ENV`). */
-const ENV_FLAGS = ['baseUrl', 'partnerCode', 'userEmail', 'privateKeyFile'] as const;
+/** The flags that override the ALIX_* variable of the same name (`ALIX_ENV`), as they are typed. */
+const ENV_FLAGS = {
+  baseUrl: '--base-url',
+  partnerCode: '--partner-code',
+  userEmail: '--user-email',
+  privateKeyFile: '--private-key-file',
+} as const;
+type EnvFlag = keyof typeof ENV_FLAGS;
 
 /** The parsed flags; `timeout` is in ms. */
-type TokenFlags = Partial<Record<(typeof ENV_FLAGS)[number] | 'user', string>> & { status?: boolean; timeout?: number };
+type TokenFlags = Partial<Record<EnvFlag | 'user', string>> & { status?: boolean; timeout?: number };
 
 /** `alix-token token`: prints a valid access token (or, with --status, the session status). */
 export function registerTokenCommand(program: Command, run: RunAction, io: CliIo): void {
@@ -34,13 +40,23 @@ export function registerTokenCommand(program: Command, run: RunAction, io: CliIo
 /** Runs `alix-token token` with the given flags and streams; resolves to the exit code. */
 export async function printToken(flags: TokenFlags, io: Pick<CliIo, 'env' | 'stdout' | 'stderr'>): Promise<number> {
   const env = { ...io.env };
-  for (const flag of ENV_FLAGS) {
-    if (flags[flag] !== undefined) env[ALIX_ENV[flag]] = flags[flag];
+  const given = (Object.keys(ENV_FLAGS) as EnvFlag[]).filter((flag) => flags[flag] !== undefined);
+  for (const flag of given) {
+    assertConfig(flags[flag]?.trim() !== '', `${ENV_FLAGS[flag]} is empty`);
+    env[ALIX_ENV[flag]] = flags[flag];
   }
   // A key file named on the command line wins over a key in the environment.
   if (flags.privateKeyFile !== undefined) delete env[ALIX_ENV.privateKey];
-  const pool = flags.user === undefined ? undefined : createTokenManagerPoolFromEnv(env);
-  const manager = pool === undefined ? createTokenManagerFromEnv(env) : pool.get(flags.user as string);
+  let pool, manager;
+  try {
+    pool = flags.user === undefined ? undefined : createTokenManagerPoolFromEnv(env);
+    manager = pool === undefined ? createTokenManagerFromEnv(env) : pool.get(flags.user as string);
+  } catch (error) {
+    // The environment's errors name its variables: a value the user typed as a flag is named as that flag.
+    if (!(error instanceof ConfigurationError)) throw error;
+    const message = given.reduce((text, flag) => text.replaceAll(ALIX_ENV[flag], ENV_FLAGS[flag]), error.message);
+    throw new ConfigurationError(message, { cause: error });
+  }
   // A pool's sessions sign in: ALIX_REFRESH_TOKEN is used only without --user.
   const refreshing = pool === undefined && (env[ALIX_ENV.refreshToken] ?? '').trim() !== '';
   // The manager was built, so the URL is valid; the fallback only guards the message.
