@@ -382,8 +382,7 @@ export class RedisTokenStore implements TokenStore {
     const { lock, channel } = this.keysFor(assertKey(key));
     const { lockWaitMs, lockTtlMs, pollIntervalMs } = this.#options;
     const owner = randomUUID();
-    const setLock = (): Promise<string | null> =>
-      this.#commands.client.set(lock, owner, 'PX', Math.ceil(lockTtlMs), 'NX');
+    const setLock = (): Promise<string | null> => this.#commands.client.set(lock, owner, 'PX', px(lockTtlMs), 'NX');
     const deadline = systemClock.now() + lockWaitMs;
     // The signal ends this caller's wait for a command, not the command (a late SET is undone below).
     const untilAbort = <T>(command: Promise<T>): Promise<T> => waitWithSignal(command, signal, () => signal.reason);
@@ -417,7 +416,14 @@ export class RedisTokenStore implements TokenStore {
           }
           // Subscribed before reading the version: a session published after the read wakes this wait.
           const subscribeMs = Math.min(pollIntervalMs, Math.max(1, deadline - systemClock.now()));
-          watch ??= await this.#notifications.watch(channel, subscribeMs);
+          if (watch === undefined) {
+            const watching = this.#notifications.watch(channel, subscribeMs);
+            // An abort ends the wait for the subscription at once; the watch, once made, is stopped.
+            watch = await untilAbort(watching).catch((error: unknown) => {
+              void watching.then((late) => late.stop());
+              throw error;
+            });
+          }
           version ??= await readVersion();
         } catch (error) {
           // A command cut short by the end of the wait is the wait running out, not Redis failing. Its timer may
@@ -487,7 +493,7 @@ export class RedisTokenStore implements TokenStore {
     const hold = { published: false };
     this.#holds.set(key, hold);
     const until = systemClock.now() + lockWaitMs;
-    const ttlMs = String(Math.ceil(lockTtlMs));
+    const ttlMs = px(lockTtlMs);
     let released = false;
     const extend = async (): Promise<void> => {
       if (systemClock.now() >= until) return stop();
@@ -503,8 +509,9 @@ export class RedisTokenStore implements TokenStore {
         this.#log.debug(fields, 'could not extend the refresh lock; retrying');
       }
     };
-    // Capped: Node fires a longer interval every millisecond.
-    const clear = setUnrefInterval(() => void extend(), Math.min(lockTtlMs / 3, MAX_TIMER_DELAY_MS));
+    // Capped: Node fires a longer interval every millisecond. None once closed (a SET that answered after close()).
+    const delayMs = Math.min(lockTtlMs / 3, MAX_TIMER_DELAY_MS);
+    const clear = this.#closed ? () => undefined : setUnrefInterval(() => void extend(), delayMs);
     const stop = (): void => {
       clear();
       this.#watchdogs.delete(stop);
@@ -551,6 +558,11 @@ export class RedisTokenStore implements TokenStore {
     if (notify && Number(fields[0]) === 1) this.#notifications.published(key, keys.channel, fields.at(-1));
     return fields;
   }
+}
+
+/** A PX argument: whole ms, capped at {@link MAX_TTL_MS} (Redis refuses a longer one). */
+function px(ms: number): string {
+  return String(Math.min(MAX_TTL_MS, Math.ceil(ms)));
 }
 
 /** The SHA-1 of a stored value, as Lua's `redis.sha1hex` computes it. */
