@@ -7,9 +7,6 @@ import { ConfigurationError, assertConfig } from '../errors';
 import { createOriginSet, parseRetryStatuses } from './origins';
 import type { AccessTokenSource, SessionSource } from './types';
 
-/** Defaults shared by {@link AttachTokenManagerOptions} and {@link CreateAuthorizedFetchOptions}. */
-export const DEFAULT_ADAPTER_OPTIONS = Object.freeze({ retryStatuses: Object.freeze([401]) });
-
 /**
  * One request bound for an allowed origin, as the shared flow sees it; `R` is what one send ends
  * with, and its HTTP status if any.
@@ -65,7 +62,7 @@ export function createAuthorizer(
       `token manager`,
   );
   const origins = createOriginSet(options.origins, context.baseUrl, where);
-  const retryStatuses = parseRetryStatuses(options.retryStatuses ?? DEFAULT_ADAPTER_OPTIONS.retryStatuses, where);
+  const retryStatuses = parseRetryStatuses(options.retryStatuses ?? [401], where);
   const singleSession = (): AccessTokenSource => single;
 
   /**
@@ -126,11 +123,21 @@ export function createAuthorizer(
 const INSUFFICIENT_SCOPE = /(?:^|[\s,])error\s*=\s*"?insufficient_scope\b/i;
 
 /**
- * An answer's status as the replay rule reads it, given its `WWW-Authenticate`: none for a refusal for scope, which a
- * fresh token (with the same scopes) would get too; refreshing for it would only add auth traffic.
+ * An error answer's status as the replay rule reads it, for both adapters: none when it says nothing of the token,
+ * because the bearer did not get there (a redirect off the allowed origins drops it) or because it refuses for scope
+ * (its `WWW-Authenticate` `challenge`), which a fresh token with the same scopes would get too: refreshing for either
+ * would only add auth traffic.
  */
-export function rejectionStatus(status: number, challenge: unknown): number | undefined {
-  return challenge != null && INSUFFICIENT_SCOPE.test(String(challenge)) ? undefined : status;
+export function rejectionStatus(status: number, challenge: unknown, bearerArrived: boolean): number | undefined {
+  return bearerArrived && !INSUFFICIENT_SCOPE.test(String(challenge ?? '')) ? status : undefined;
+}
+
+/**
+ * Whether a fetch `response` comes from the origin of `url`, the one the bearer was sent to, and not from a redirect
+ * elsewhere (one fetch followed, or one followed by fetching again). A test double's has no URL.
+ */
+export function answeredFrom({ url: from }: Response, url: string): boolean {
+  return !URL.canParse(from) || new URL(from).origin === new URL(url).origin;
 }
 
 /**

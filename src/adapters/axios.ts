@@ -11,7 +11,7 @@
 import axios from 'axios';
 import type { AxiosAdapter, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
 import { onAbort } from '../wait-with-signal';
-import { createAuthorizer, isReplayableBody, rejectionStatus, releaseBodies } from './authorize';
+import { answeredFrom, createAuthorizer, isReplayableBody, rejectionStatus, releaseBodies } from './authorize';
 import { assertSupportedInstance, createTransportResolver, type AxiosInstanceLike } from './axios-peer';
 import { followingRedirects } from './fetch';
 import { createTargetCheck, goesOverPlainHttp, isAllowedUrl, resolveRequestUrl, type OriginSet } from './origins';
@@ -156,13 +156,10 @@ export function attachTokenManager(
     // Plain http is allowed for loopback only, which never leaves the host; an HTTP_PROXY from the environment
     // would carry the bearer to the proxy in clear text (axios applies it to loopback too, and reads any proxy option
     // but a proxy or `false`, `null` too, as "the environment's").
-    if (plainHttpAllowed && !config.proxy && goesOverPlainHttp(config)) {
-      config.proxy = false;
-    }
+    if (plainHttpAllowed && !config.proxy && goesOverPlainHttp(config)) config.proxy = false;
     // The fetch adapter leaves redirects to `env.fetch` (the platform's by default): one of the user's (node-fetch) may
     // keep the bearer, and a 401 from another origin, reached without it, must not count against the token.
-    const envFetch = config.env?.fetch;
-    config.env = { ...config.env, fetch: redirectSafe(typeof envFetch === 'function' ? envFetch : undefined) };
+    config.env = { ...config.env, fetch: redirectSafe(config.env?.fetch) };
     // Another attachment's wrapper under ours (two attachments on one instance) is skipped: one bearer, one replay.
     const transport = resolveTransport(transportUnder(inner), config);
     let answered: AxiosResponse | undefined;
@@ -260,20 +257,20 @@ export function attachTokenManager(
 }
 
 /**
- * An answer's status as the replay rule reads it: none for an error status from a Node request (follow-redirects' last
- * hop) that did not carry the bearer, as after a redirect off the allowed origins, or for a refusal for scope (see
- * {@link rejectionStatus}): neither says anything of the token.
+ * An answer's status as the replay rule reads it (see {@link rejectionStatus}). Where the bearer got to: a Node request
+ * (follow-redirects' last hop) shows the Authorization it sent; the fetch transport's Request, whether it was
+ * {@link answeredElsewhere}; any other transport's answer is taken as the bearer's.
  */
 function statusOf(answer: AxiosResponse | undefined, token: string): number | undefined {
   if (answer === undefined || answer.status < 400) return answer?.status;
   const request = answer.request as { getHeader?: (name: string) => unknown } | undefined;
-  const bearerless =
-    answeredElsewhere.has(request as Request) ||
-    (typeof request?.getHeader === 'function' && request.getHeader('authorization') !== `Bearer ${token}`);
-  if (bearerless) return undefined;
+  const arrived =
+    typeof request?.getHeader === 'function'
+      ? request.getHeader('authorization') === `Bearer ${token}`
+      : !answeredElsewhere.has(request as Request);
   // A custom transport's headers are a plain object, in any casing.
   const challenge = Object.entries(answer.headers ?? {}).find(([name]) => name.toLowerCase() === 'www-authenticate');
-  return rejectionStatus(answer.status, challenge?.[1]);
+  return rejectionStatus(answer.status, challenge?.[1], arrived);
 }
 
 /**
@@ -301,28 +298,26 @@ const redirectSafeFetches = new WeakMap<object, typeof fetch>();
 /** The platform's fetch, looked up on each call (a later mock applies). */
 const platformFetch: typeof fetch = (input, init) => globalThis.fetch(input, init);
 
-/**
- * The Requests the fetch adapter sent that got an error status from another origin: redirected there, without the
- * bearer.
- */
+/** The Requests the fetch adapter sent whose error answer came from another origin: redirected, without the bearer. */
 const answeredElsewhere = new WeakSet<Request>();
 
-/** `envFetch` (a user's one following redirects by the Fetch standard's rules), noting {@link answeredElsewhere}. */
-function redirectSafe(envFetch: typeof fetch | undefined): typeof fetch {
-  let safe = redirectSafeFetches.get(envFetch ?? platformFetch);
+/**
+ * The request's `env.fetch` (the platform's when it names none; a user's one following redirects by the Fetch
+ * standard's rules), noting {@link answeredElsewhere}.
+ */
+function redirectSafe(envFetch: unknown): typeof fetch {
+  const key = typeof envFetch === 'function' ? (envFetch as typeof fetch) : platformFetch;
+  let safe = redirectSafeFetches.get(key);
   if (safe === undefined) {
-    const following = envFetch === undefined ? platformFetch : followingRedirects(envFetch);
+    const following = key === platformFetch ? key : followingRedirects(key);
     safe = async (input, init) => {
       const response = await following(input, init);
-      const { status, url } = response;
-      const sent = input instanceof Request ? input : undefined;
-      if (status >= 400 && sent && URL.canParse(url) && new URL(url).origin !== new URL(sent.url).origin) {
-        answeredElsewhere.add(sent);
-      }
+      const sent = input instanceof Request && response.status >= 400 ? input : undefined;
+      if (sent && !answeredFrom(response, sent.url)) answeredElsewhere.add(sent);
       return response;
     };
     // A replayed config carries the safe one already: it maps to itself.
-    redirectSafeFetches.set(envFetch ?? platformFetch, safe).set(safe, safe);
+    redirectSafeFetches.set(key, safe).set(safe, safe);
   }
   return safe;
 }

@@ -3,7 +3,7 @@
  * request once when the server rejects its token.
  */
 import { MalformedResponseError, assertConfig } from '../errors';
-import { createAuthorizer, isReplayableBody, rejectionStatus, releaseBodies } from './authorize';
+import { answeredFrom, createAuthorizer, isReplayableBody, rejectionStatus, releaseBodies } from './authorize';
 import { isAllowedUrl } from './origins';
 import type { AccessTokenSource, SessionSource } from './types';
 
@@ -235,17 +235,15 @@ function redirectHop(
 }
 
 /**
- * A response, and its status as the replay rule reads it: none for one from another origin than `url` (a `fetch` that
- * followed a redirect although asked not to: fetch sends no Authorization there), or for a refusal for scope (see
- * {@link rejectionStatus}): neither says anything of the token.
+ * A response, and its status as the replay rule reads it (see {@link rejectionStatus}). One from another origin than
+ * `url` came from a `fetch` that followed a redirect although asked not to: fetch sends no Authorization there.
  */
 function answerOf(response: Response, url: string) {
-  const { status, redirected, url: from } = response;
+  const { status } = response;
   if (status < 400) return { status, response };
-  const elsewhere = redirected && (!URL.canParse(from) || new URL(from).origin !== new URL(url).origin);
   // A test double (or an odd fetch) may answer without headers.
   const challenge = (response.headers as Headers | undefined)?.get('www-authenticate');
-  return { status: elsewhere ? undefined : rejectionStatus(status, challenge), response };
+  return { status: rejectionStatus(status, challenge, answeredFrom(response, url)), response };
 }
 
 /** The call as `sessionKey` sees it: URL, method and headers, never the body (it stays unread). */

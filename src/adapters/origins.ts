@@ -110,9 +110,8 @@ export function createTargetCheck(origins: OriginSet): (target: RequestTarget) =
     const base = joinedBase(target);
     // Not joined: `url` is the whole URL.
     if (base === undefined) return isBearerUrl(origins, url);
-    if (target.allowAbsoluteUrls === false && ABSOLUTE_URL.test(url ?? '') && !isBearerUrl(origins, url)) {
-      return false;
-    }
+    const absolute = target.allowAbsoluteUrls === false && ABSOLUTE_URL.test(url ?? '');
+    if (absolute && !isBearerUrl(origins, url)) return false;
     const cached = byBase.get(base);
     if (cached !== undefined) return cached;
     const allowed = isBearerUrl(origins, resolveRequestUrl(target));
