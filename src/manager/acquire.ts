@@ -375,10 +375,9 @@ async function attempts(
         // joined to it gets the breaker's answer instead of waiting for an attempt it would refuse.
         const refused = startedAt === undefined ? undefined : refusal(context, request, error);
         if (refused !== undefined) throw refused;
-        const { delayMs } = plan;
-        const scheduled = { attempt: attemptNumber, delayMs, errorCode: errorCodeOf(error) ?? 'UNKNOWN' };
+        const scheduled = { attempt: attemptNumber, delayMs: plan.delayMs, errorCode: errorCodeOf(error) ?? 'UNKNOWN' };
         lifecycle.emit({ type: 'retry-scheduled', at: wallNow(), ...event, ...scheduled, background: false });
-        if (delayMs > 0) await sleep(clock, delayMs, signal);
+        if (plan.delayMs > 0) await sleep(clock, plan.delayMs, signal);
         return true;
       },
     });
@@ -448,11 +447,6 @@ export function deadlineError(record: RunRecord, timeoutMs: number, endpoint: st
   const { stage, attempts, lastError } = record;
   const signerTimedOut =
     isTokenManagerError(lastError, ErrorCodes.TIMEOUT) && (lastError as TimeoutError).stage === 'signer';
-  return new TimeoutError({
-    stage: stage === 'auth' && signerTimedOut ? 'signer' : stage,
-    timeoutMs,
-    endpoint,
-    attempts,
-    lastErrorCode: errorCodeOf(lastError),
-  });
+  const waitedIn = stage === 'auth' && signerTimedOut ? 'signer' : stage;
+  return new TimeoutError({ stage: waitedIn, timeoutMs, endpoint, attempts, lastErrorCode: errorCodeOf(lastError) });
 }

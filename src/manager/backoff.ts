@@ -65,11 +65,8 @@ export function nextDelay(attempt: number, error: unknown, budgetMs: number, pol
   if (isBreakerError(error)) return { retry: false, why: 'breaker', ...withRetryAfter };
   if (attempt >= policy.maxAttempts) return { retry: false, why: 'attempts', ...withRetryAfter };
   const jitter = policy.randomize ? 1 + policy.random() : 1;
-  const backoffMs = Math.min(
-    Math.round(jitter * policy.minDelayMs * policy.factor ** (attempt - 1)),
-    policy.maxDelayMs,
-  );
-  const delayMs = Math.max(backoffMs, retryAfterMs ?? 0);
+  const backoffMs = Math.round(jitter * policy.minDelayMs * policy.factor ** (attempt - 1));
+  const delayMs = Math.max(Math.min(backoffMs, policy.maxDelayMs), retryAfterMs ?? 0);
   if (delayMs > budgetMs) return { retry: false, why: 'budget', ...withRetryAfter };
   return { retry: true, delayMs, ...withRetryAfter };
 }

@@ -40,6 +40,8 @@ const LOG_FORMAT: Readonly<Record<LifecycleEventType, readonly [Level, string, s
 const REFRESH_TOKEN_REJECTED =
   'the refresh token was rejected (expired or revoked); signed in again with the partner key';
 
+const LISTENER_THREW = 'a lifecycle listener threw; the outcome is unchanged';
+
 /** The message published on a diagnostics channel. */
 export interface DiagnosticsMessage {
   event: LifecycleEvent;
@@ -111,10 +113,7 @@ export class Lifecycle {
       run();
     } catch (error) {
       try {
-        this.sinks.logger.error(
-          { event: 'listener-threw', err: error },
-          'a lifecycle listener threw; the outcome is unchanged',
-        );
+        this.sinks.logger.error({ event: 'listener-threw', err: error }, LISTENER_THREW);
       } catch {
         // Logging must never throw into the manager either.
       }

@@ -334,39 +334,29 @@ export function resolveTokenManagerOptions(options: InternalTokenManagerOptions)
 
 /** The first of `methods` that `value` lacks (the first of them when it is not an object). */
 function missingMethod(value: unknown, methods: string[]): string | undefined {
-  return methods.find(
-    (m) => typeof value !== 'object' || value === null || typeof Reflect.get(value, m) !== 'function',
-  );
+  const isObject = typeof value === 'object' && value !== null;
+  return methods.find((m) => !isObject || typeof Reflect.get(value, m) !== 'function');
 }
-
-/** Ten years, in ms: an expiry in epoch seconds reads as 1970, far further from now than any token lives. */
 
 function validateInitialTokens(tokens: InitialTokens, now: number): void {
   check(typeof tokens === 'object' && tokens !== null, 'TokenManager option initialTokens must be an object');
   const hasAccess = isToken(tokens.accessToken);
-  const hasRefresh = isToken(tokens.refreshToken);
   const option = 'TokenManager option initialTokens';
-  check(hasAccess || hasRefresh, `${option} needs an accessToken or a refreshToken`);
+  check(hasAccess || isToken(tokens.refreshToken), `${option} needs an accessToken or a refreshToken`);
   check(
     !hasAccess || isHeaderSafeToken(tokens.accessToken),
     `${option}.accessToken has characters a Bearer header cannot carry (RFC 6750 b64token)`,
   );
+  const { accessTokenExpiresAt, refreshTokenExpiresAt } = tokens as Partial<TokenSet>;
+  const epochMs = (name: string): string => `${option}.${name} must be epoch ms`;
+  check(!hasAccess || Number.isFinite(accessTokenExpiresAt), epochMs('accessTokenExpiresAt'));
   check(
-    !hasAccess || Number.isFinite((tokens as { accessTokenExpiresAt?: unknown }).accessTokenExpiresAt),
-    `${option}.accessTokenExpiresAt must be epoch ms`,
-  );
-  check(
-    tokens.refreshTokenExpiresAt === undefined || Number.isFinite(tokens.refreshTokenExpiresAt),
-    `${option}.refreshTokenExpiresAt must be epoch ms`,
+    refreshTokenExpiresAt === undefined || Number.isFinite(refreshTokenExpiresAt),
+    epochMs('refreshTokenExpiresAt'),
   );
   // The wire's epoch seconds, copied as they are, would silently read as expired (and the manager sign in).
-  for (const name of ['accessTokenExpiresAt', 'refreshTokenExpiresAt'] as const) {
-    const value = (tokens as Partial<Record<typeof name, number>>)[name];
-    check(
-      !readsAsEpochSeconds(value, now),
-      `${option}.${name} must be epoch ms; ${value} reads as epoch seconds (multiply it by 1000)`,
-    );
-  }
+  for (const [name, value] of Object.entries({ accessTokenExpiresAt, refreshTokenExpiresAt }))
+    check(!readsAsEpochSeconds(value, now), `${epochMs(name)}; ${value} reads as epoch seconds (multiply it by 1000)`);
 }
 
 /**

@@ -152,8 +152,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       this.#wallNow() < hot.until &&
       // `null` (a JavaScript caller's "no options") is read as none, like on the slow path. Anything but
       // well-typed options takes the slow path, which checks them: bad input is refused on both paths alike.
-      (options === undefined ||
-        options === null ||
+      (options == null ||
         (typeof options === 'object' &&
           (options.forceRefresh === undefined || options.forceRefresh === false) &&
           (options.signal === undefined ||
@@ -235,10 +234,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     // `null` options are none: a TypeError here would leave the manager open. Bad ones are refused before anything
     // closes (a `drainMs: 'abc'` would drain for a timer's whim; a negative one close at once).
     const drainMs = drainMsOf(options);
-    if (this.#closed || drainMs === 0 || flight === undefined) {
-      this.#closeNow();
-      return;
-    }
+    if (this.#closed || drainMs === 0 || flight === undefined) return this.#closeNow();
     this.#draining = true;
     this.#timer.cancel();
     const drained = withTimeout(flight.promise, this.#clock, drainMs, () => new TokenManagerClosedError());
@@ -404,7 +400,6 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const ended = this.#land(flight);
     const failure = error instanceof Error ? error : new Error(String(error));
     const now = this.#time();
-    const at = ended.at;
     // Abandoned: the deadline's own error (the reason its signal was aborted with) ended the run.
     const abandoned = flight.abort.signal.aborted && flight.abort.signal.reason === failure;
     // The server answered in time, the store write did not: held now (a run started before the write gives up
@@ -417,12 +412,12 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     if (this.#closed) throw failure;
     if (obtained !== undefined) this.#install(obtained.tokens, obtained.source, obtained.wallOffset);
     if (planned.failFastUntil !== undefined) {
-      const untilAt = Math.floor(planned.failFastUntil - now + at);
-      this.#lifecycle.emit({ type: 'fail-fast-entered', at, untilAt, errorCode });
+      const untilAt = Math.floor(planned.failFastUntil - now + ended.at);
+      this.#lifecycle.emit({ type: 'fail-fast-entered', at: ended.at, untilAt, errorCode });
     }
     if (planned.delayMs !== undefined) {
       const retry = { refreshId: flight.id, attempt: ended.attempts, delayMs: planned.delayMs, errorCode };
-      this.#lifecycle.emit({ type: 'retry-scheduled', at, operation: 'refresh', ...retry, background: true });
+      this.#lifecycle.emit({ type: 'retry-scheduled', at: ended.at, operation: 'refresh', ...retry, background: true });
     }
     this.#timer.arm(this.#cycler.timerAt(now));
     throw failure;
