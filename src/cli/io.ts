@@ -80,13 +80,9 @@ const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443', 
 
 /** `host:port` of a URL, for messages: never its user name or password; `fallback` when it is not a URL. */
 export function hostAndPort(url: string | undefined, fallback: string): string {
-  try {
-    const { hostname, port, protocol } = new URL(url ?? '');
-    // A URL without a host (unix:///path) or a port this table lacks would print as ":undefined".
-    const shownPort = port || DEFAULT_PORTS[protocol];
-    if (hostname === '' || shownPort === undefined) return fallback;
-    return `${hostname}:${shownPort}`;
-  } catch {
-    return fallback;
-  }
+  if (url === undefined || !URL.canParse(url)) return fallback;
+  const { hostname, port, protocol } = new URL(url);
+  // A URL without a host (unix:///path) or a port this table lacks would print as ":undefined".
+  const shownPort = port || DEFAULT_PORTS[protocol];
+  return hostname === '' || shownPort === undefined ? fallback : `${hostname}:${shownPort}`;
 }

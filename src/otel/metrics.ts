@@ -77,11 +77,10 @@ export function createMetricsRecorder(
           authCalls.add(1, attributes);
           return authTime.record(toSeconds(event.durationMs), attributes);
         }
-        case 'refresh-ended':
-          return runs.add(
-            1,
-            attrs({ [A.refreshReason]: event.reason, [A.refreshOutcome]: event.outcome }, event.errorCode),
-          );
+        case 'refresh-ended': {
+          const attributes = { [A.refreshReason]: event.reason, [A.refreshOutcome]: event.outcome };
+          return runs.add(1, attrs(attributes, event.errorCode));
+        }
         case 'retry-scheduled': {
           const attributes = { [A.authOperation]: event.operation, [A.retryBackground]: event.background };
           return retried.add(1, attrs(attributes, event.errorCode));
@@ -95,12 +94,8 @@ export function createMetricsRecorder(
         case 'replayed': {
           const upper = event.method.toUpperCase();
           const method = KNOWN_METHODS.has(upper) ? upper : '_OTHER';
-          const attributes = {
-            [A.replayAdapter]: event.adapter,
-            [A.httpStatusCode]: event.status,
-            [A.httpMethod]: method,
-          };
-          return replays.add(1, attrs(attributes));
+          const attributes = { [A.replayAdapter]: event.adapter, [A.httpStatusCode]: event.status };
+          return replays.add(1, attrs({ ...attributes, [A.httpMethod]: method }));
         }
         case 'store-failed':
           return storeErrors.add(1, attrs({ [A.storeOperation]: event.operation }, event.errorCode));

@@ -50,10 +50,8 @@ export function readAlixEnvConfig(env: NodeJS.ProcessEnv = process.env): AlixEnv
   if (!privateKey && !privateKeyFile) missing.push(`${ALIX_ENV.privateKey} or ${ALIX_ENV.privateKeyFile}`);
   assertConfig(missing.length === 0, `missing environment variables: ${missing.join(', ')}`);
   assertConfig(!privateKey || !privateKeyFile, `set only one of ${ALIX_ENV.privateKey} and ${ALIX_ENV.privateKeyFile}`);
-  assertConfig(
-    !privateKey || privateKey.includes('-----BEGIN'),
-    `${ALIX_ENV.privateKey} must hold a PEM key; use ${ALIX_ENV.privateKeyFile} for a path`,
-  );
+  const notPem = `${ALIX_ENV.privateKey} must hold a PEM key; use ${ALIX_ENV.privateKeyFile} for a path`;
+  assertConfig(!privateKey || privateKey.includes('-----BEGIN'), notPem);
   const [baseUrl, partnerCode, secretKey] = required.map(value) as [string, string, string];
   const provider = { baseUrl, partnerCode, secretKey, privateKey: privateKey || privateKeyFile };
   const userEmail = value(ALIX_ENV.userEmail);

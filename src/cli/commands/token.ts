@@ -68,10 +68,8 @@ export async function printToken(flags: TokenFlags, io: Pick<CliIo, 'env' | 'std
   try {
     const token = await manager.getAccessToken(signal && { signal }).finally(() => tty && io.stderr.write('\r\x1b[2K'));
     if (manager.status().refreshTokenRejections.current && refreshing) {
-      io.stderr.write(
-        `warning: ${ALIX_ENV.refreshToken} was rejected (expired or revoked); signed in with the partner key ` +
-          `instead. Replace or unset it.\n`,
-      );
+      const rejected = `${ALIX_ENV.refreshToken} was rejected (expired or revoked); signed in with the partner key`;
+      io.stderr.write(`warning: ${rejected} instead. Replace or unset it.\n`);
     }
     io.stdout.write(flags.status === true ? `${JSON.stringify(manager.status(), null, 2)}\n` : `${token}\n`);
     return ExitCodes.OK;

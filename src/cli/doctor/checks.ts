@@ -81,12 +81,9 @@ export async function checkAuth(
   } catch (error) {
     const durationMs = Math.round(monotonicNow() - startedAt);
     const errorCode = isTokenManagerError(error) ? { errorCode: error.code } : {};
-    const needsAnswer = `needs a successful ${name}`;
-    return [
-      row(name, 'failed', messageOf(error), { durationMs, ...errorCode }),
-      row('clock offset', 'skipped', needsAnswer),
-      row('token lifetime', 'skipped', needsAnswer),
-    ];
+    const needs = `needs a successful ${name}`;
+    const skipped = ['clock offset', 'token lifetime'].map((check) => row(check, 'skipped', needs));
+    return [row(name, 'failed', messageOf(error), { durationMs, ...errorCode }), ...skipped];
   }
   const durationMs = Math.round(monotonicNow() - startedAt);
   const receivedAt = systemClock.now();
@@ -112,9 +109,8 @@ function clockOffsetCheck(serverTime: number | undefined, sentAt: number, receiv
   const errorMs = Math.round((high - low) / 2);
   const offset = `${seconds(Math.abs(offsetMs))} ${offsetMs >= 0 ? 'behind' : 'ahead of'}`;
   const detail = `local clock is ${offset} the server's Date header (± ${seconds(errorMs)})`;
-  if (Math.abs(offsetMs) - errorMs > CLOCK_OFFSET_WARN_MS) {
-    return row(name, 'warn', `${detail}; the manager corrects for it, but sync the clock (NTP)`);
-  }
+  const warning = `${detail}; the manager corrects for it, but sync the clock (NTP)`;
+  if (Math.abs(offsetMs) - errorMs > CLOCK_OFFSET_WARN_MS) return row(name, 'warn', warning);
   return row(name, 'ok', detail);
 }
 
@@ -230,10 +226,8 @@ export async function checkRedis(url: string | undefined, createClient: DoctorRe
     checks.push(row('redis ping', reply === 'PONG' ? 'ok' : 'failed', detail, { durationMs: pingMs }));
   } catch (error) {
     client.disconnect();
-    return [
-      row('redis ping', 'failed', `${where}: ${messageOf(error)}`),
-      row('redis lock', 'skipped', 'needs a Redis connection'),
-    ];
+    const failed = row('redis ping', 'failed', `${where}: ${messageOf(error)}`);
+    return [failed, row('redis lock', 'skipped', 'needs a Redis connection')];
   }
   let keys = client;
   // A MOVED/ASK reply names a key served by another node: never an ACL problem, whatever the check's fix says.
@@ -292,11 +286,9 @@ async function lockCheck(client: DoctorRedisClient, step: RedisStep, where: stri
     }
     const released = await step(client.eval(RELEASE_IF_OWNER, 1, key, owner), 'EVAL');
     const durationMs = Math.round(monotonicNow() - startedAt);
-    if (released !== 1) {
-      return row(name, 'failed', `the owner-checked DEL did not release the lock at ${where}`, { durationMs });
-    }
     const detail = `SET NX PX, a refused second SET NX and an owner-checked DEL in ${durationMs} ms`;
-    return row(name, 'ok', detail, { durationMs });
+    const kept = `the owner-checked DEL did not release the lock at ${where}`;
+    return released === 1 ? row(name, 'ok', detail, { durationMs }) : row(name, 'failed', kept, { durationMs });
   } catch (error) {
     const needs = `the Redis user needs SET, GET, DEL and EVAL on ${DOCTOR_LOCK_KEY_PREFIX}*`;
     return refused(name, 'failed', error, ` (${needs})`);
