@@ -47,10 +47,7 @@ export class TimerHeap {
     if (index === -1) return;
     entry.heapIndex = -1;
     const last = this.#entries.pop() as HeapEntry;
-    if (last !== entry) {
-      last.heapIndex = index;
-      this.#sift(last);
-    }
+    if (last !== entry) this.#sift(last, index);
     if (this.#entries.length === 0) this.#arm();
   }
 
@@ -75,10 +72,9 @@ export class TimerHeap {
     this.#arm();
   }
 
-  /** Moves `entry` (its `heapIndex` is its slot, maybe still held by another) up towards the root, or else down. */
-  #sift(entry: HeapEntry): void {
+  /** Moves `entry` from slot `index` (maybe still held by another) up towards the root, or else down. */
+  #sift(entry: HeapEntry, index = entry.heapIndex): void {
     const entries = this.#entries;
-    let index = entry.heapIndex;
     while (index > 0) {
       const parent = (index - 1) >> 1;
       if ((entries[parent] as HeapEntry).at <= entry.at) break;

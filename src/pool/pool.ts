@@ -244,13 +244,12 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
    */
   async close(options: CloseOptions = {}): Promise<void> {
     if (this.#closed !== undefined) return;
-    const closing: Array<Promise<void>> = [];
     // Checked before anything closes, as a manager checks it: one refused per evicted manager would leave them open.
-    this.#closed = { options: { drainMs: drainMsOf(options) }, closing };
+    this.#closed = { options: { drainMs: drainMsOf(options) }, closing: [] };
     for (const key of [...this.#sessions.keys()]) this.#evict(key, 'closed');
     // Each manager cancelled its refresh point as it closed: the sweep is the last one on the timer.
     this.#heap.remove(this.#sweeper);
-    await Promise.all(closing);
+    await Promise.all(this.#closed.closing);
     await this.#options.privateStore?.clear();
   }
 
@@ -262,21 +261,18 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     this.#trim(this.#options.maxSessions - 1);
     // Sessions callers wait on may hold the pool over maxSessions, up to twice it: beyond, the least recently
     // used session no caller waits on goes, however recent; with none, the new user is refused.
-    while (this.#sessions.size >= 2 * this.#options.maxSessions) {
-      const idle = [...this.#sessions.values()].find((held) => !this.#busy(held));
-      if (idle === undefined) {
-        manager.close();
-        throw new PoolFullError();
-      }
-      this.#evict(idle.key, 'capacity');
+    for (const held of this.#sessions.values()) {
+      if (this.#sessions.size < 2 * this.#options.maxSessions) break;
+      if (!this.#busy(held)) this.#evict(held.key, 'capacity');
     }
-    // An 'evicted' listener may have asked for this key meanwhile (or closed the pool): what it got stands, and the
-    // manager built here goes (held over it, that one would be closed by no eviction, its hot slot never freed).
-    const created = this.#sessions.get(key);
-    if (created !== undefined || this.#closed !== undefined) {
+    const full = this.#sessions.size >= 2 * this.#options.maxSessions;
+    // An 'evicted' listener may have asked for this key meanwhile (or closed the pool): what it got stands (get()
+    // answers it, or TokenManagerClosedError), and the manager built here goes (held over it, that one would be
+    // closed by no eviction, its hot slot never freed).
+    if (full || this.#sessions.has(key) || this.#closed !== undefined) {
       manager.close();
-      if (created === undefined) throw new TokenManagerClosedError();
-      return created.manager ?? this.#build(created);
+      if (full) throw new PoolFullError();
+      return this.get(key);
     }
     this.#sessions.set(key, session);
     session.slot = this.#hot.add(key);
@@ -303,11 +299,10 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       storeKey: provider?.identity === undefined ? anonymousStoreKey(session.key) : undefined,
       initialTokens: session.tokens,
     };
-    const manager = new TokenManager(options);
-    session.manager = manager;
+    session.manager = new TokenManager(options);
     session.forward = (event) => this.#observe(session, event);
-    manager.on('lifecycle', session.forward);
-    return manager;
+    session.manager.on('lifecycle', session.forward);
+    return session.manager;
   }
 
   /**
@@ -423,7 +418,6 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   #evict(key: string, reason: PoolEvictedEvent['reason']): void {
     this.#cache.del(cacheKey(key));
     if (reason === 'idle' || reason === 'capacity') this.#evictions += 1;
-    if (this.listenerCount('evicted') === 0) return;
     try {
       this.emit('evicted', { session: key, reason });
     } catch (error) {
