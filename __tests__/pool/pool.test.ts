@@ -414,6 +414,20 @@ describe('TokenManagerPool', () => {
       expect(pool.get(user(1))).not.toBe(manager);
       pool.close();
     });
+
+    it('keeps the session a listener asked for as the idle one it replaces closed', async () => {
+      const { pool } = makePool({ idleTtlMs: minutes(10) }, { accessTtlMs: minutes(120) });
+      await pool.getAccessToken(user(1));
+      const idle = pool.get(user(1));
+      let asked: TokenManager | undefined;
+      pool.on('lifecycle', (event) => {
+        if (event.type === 'closed' && asked === undefined) asked = pool.get(user(1));
+      });
+      jest.advanceTimersByTime(minutes(11));
+      expect(idle.status().state).toBe('closed');
+      expect([asked?.status().state, pool.has(user(1)), pool.get(user(1)) === asked]).toEqual(['idle', true, true]);
+      await pool.close();
+    });
   });
 
   describe('auth slots and the shared lock', () => {

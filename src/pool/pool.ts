@@ -115,7 +115,8 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     this.#log = createLogger(manager.logger);
     this.#cache = new NodeCache({ stdTTL: idleTtlMs / 1000, checkperiod: 0, useClones: false, deleteOnExpire: true });
     this.#cache.on('del', (_key: string, session: PoolSession) => this.#close(session));
-    this.#cache.on('expired', (_key: string, session: PoolSession) => this.#evict(session.key, 'idle'));
+    // node-cache deleted it already: a session a 'closed' listener made under its key since is another one.
+    this.#cache.on('expired', (_key: string, session: PoolSession) => this.#evict(session.key, 'idle', false));
   }
 
   /** Sessions held now. */
@@ -413,10 +414,10 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
 
   /**
    * Evicts `key`'s session for `reason` (node-cache's `del` closes it), and counts and reports the
-   * eviction. node-cache reports its own, the idle ones, as `expired` once it has deleted them.
+   * eviction. node-cache reports its own, the idle ones, as `expired` once it has deleted them (`held` false).
    */
-  #evict(key: string, reason: PoolEvictedEvent['reason']): void {
-    this.#cache.del(cacheKey(key));
+  #evict(key: string, reason: PoolEvictedEvent['reason'], held = true): void {
+    if (held) this.#cache.del(cacheKey(key));
     if (reason === 'idle' || reason === 'capacity') this.#evictions += 1;
     try {
       this.emit('evicted', { session: key, reason });
