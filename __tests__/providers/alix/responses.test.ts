@@ -192,6 +192,7 @@ describe('AlixAuthProvider › server text in a rejection', () => {
       (signature: string) =>
         signature.replace(/[+/=]/g, (char) => ({ '+': '&plus;', '/': '&sol;' })[char] ?? '&equals;'),
     ],
+    ['with a zero-width space every 8 characters', (signature: string) => signature.replace(/.{8}/g, '$&\u200b')],
   ])('keeps no piece of a signature echoed %s', async (_label, echo) => {
     let signature = '';
     answer = rejectEchoing((sent) => {
@@ -211,5 +212,12 @@ describe('AlixAuthProvider › server text in a rejection', () => {
     const error = (await refreshError()) as AuthRejectedError;
     expect(error.apiMessage).toBe('bad [31m input X-Forged: yes');
     expect(error.message).not.toMatch(/\p{Cc}/u);
+  });
+
+  it('drops invisible format characters (a right-to-left override would reorder a log line)', async () => {
+    answer = json(400, { success: false, message: 'bad \u202egnp.exe\u202c input\u200b', data: null, errorCode: 3 });
+    const error = (await refreshError()) as AuthRejectedError;
+    expect(error.apiMessage).toBe('bad gnp.exe input');
+    expect(error.message).not.toMatch(/\p{Cf}/u);
   });
 });
