@@ -101,6 +101,7 @@ describe('alix-token token: a bad value given by flag', () => {
     [['--base-url', 'not a url'], /^alix-token: --base-url: baseUrl is not an absolute URL \[ERR_ALIX_CONFIGURATION\]/],
     [['--partner-code', '"p"'], /^alix-token: --partner-code is wrapped in quotes/],
     [['--private-key-file', '/nonexistent/flag-key.pem'], /^alix-token: --private-key-file: privateKey file/],
+    [['--user', ' '], /^alix-token: --user is empty \[ERR_ALIX_CONFIGURATION\]\n$/],
   ])('%j is reported against the flag, not its environment variable', async (args, message) => {
     const result = await runAlixToken(['token', ...args], { env });
 

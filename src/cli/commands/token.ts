@@ -40,6 +40,7 @@ export function registerTokenCommand(program: Command, run: RunAction, io: CliIo
 /** Runs `alix-token token` with the given flags and streams; resolves to the exit code. */
 export async function printToken(flags: TokenFlags, io: Pick<CliIo, 'env' | 'stdout' | 'stderr'>): Promise<number> {
   const env = { ...io.env };
+  assertConfig(flags.user?.trim() !== '', '--user is empty');
   const given = (Object.keys(ENV_FLAGS) as EnvFlag[]).filter((flag) => flags[flag] !== undefined);
   for (const flag of given) {
     assertConfig(flags[flag]?.trim() !== '', `${ENV_FLAGS[flag]} is empty`);
