@@ -334,6 +334,24 @@ describe('TokenManagerPool', () => {
       pool.close();
     });
 
+    it('sheds them on time after its timeline gained on its timer (a suspend, a wall-clock step forward)', async () => {
+      // On its own clocks: the timeline follows the wall clock's step forward; the timers do not.
+      const { pool, providers } = makePool({ maxSessions: 2, acquireTimeoutMs: 5_000, now: undefined });
+      await pool.getAccessToken(user(1));
+      // The idle sweep was armed 30 minutes ahead; 40 minutes pass for the timeline in one step.
+      jest.setSystemTime(Date.now() + minutes(40));
+      for (let index = 2; index <= 4; index += 1) {
+        pool.get(user(index));
+        providers.get(user(index))?.script.push(new AuthRejectedError({ operation: 'authenticate', status: 400 }));
+        await expect(pool.getAccessToken(user(index))).rejects.toBeInstanceOf(AuthRejectedError);
+      }
+      // User 1, idle, went; users 2 to 4 failed just now and are kept over the cap for a while, no longer.
+      expect(pool.size).toBe(3);
+      jest.advanceTimersByTime(5_000 + 2_000);
+      expect(pool.size).toBe(2);
+      pool.close();
+    });
+
     it('keeps a failed session over the cap for acquireTimeoutMs and a renewal interval after its use', async () => {
       const { pool, providers } = makePool({ maxSessions: 1, acquireTimeoutMs: 5_000 });
       pool.get(user(1));

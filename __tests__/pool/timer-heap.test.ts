@@ -53,4 +53,22 @@ describe('TimerHeap', () => {
     heap.remove(entry);
     expect(jest.getTimerCount()).toBe(0);
   });
+
+  it('fires a point scheduled after the timeline gained on its timer (a suspend, a wall step forward) on time', () => {
+    // The pool's timeline is the monotonic clock plus what the wall clock gained on it; its timers run on the monotonic one.
+    let gainedMs = 0;
+    const heap = new TimerHeap({ ...systemClock, now: () => Date.now() + gainedMs });
+    const fired: string[] = [];
+    const entry = (name: string): HeapEntry => ({ at: 0, heapIndex: -1, fire: () => fired.push(name) });
+    const [far, later, near] = [entry('far'), entry('later'), entry('near')];
+    heap.schedule(far, T0 + 10 * 60_000);
+    heap.schedule(later, T0 + 60 * 60_000);
+    heap.remove(far);
+    gainedMs = 30 * 60_000;
+    heap.schedule(near, T0 + gainedMs + 1_000);
+    // Its timer, armed before the gain for the far point, would fire 10 minutes from now: the near point is re-armed.
+    jest.advanceTimersByTime(1_000);
+    expect(fired).toEqual(['near']);
+    heap.remove(later);
+  });
 });

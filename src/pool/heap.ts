@@ -38,7 +38,9 @@ export class TimerHeap {
     if (entry.heapIndex === -1) entry.heapIndex = this.#entries.push(entry) - 1;
     entry.at = at;
     this.#sift(entry);
-    if (at < this.#timerAt) this.#arm();
+    // A timer whose point passed unfired was armed before the timeline gained on it (a suspend, a wall-clock step
+    // forward): it fires as late as the gain, so it is re-armed too.
+    if (at < this.#timerAt || this.#timerAt <= this.clock.now()) this.#arm();
   }
 
   /** Unschedules `entry`; the timer is left to fire early and re-arm, which is cheaper. */
@@ -61,6 +63,8 @@ export class TimerHeap {
 
   #fire(): void {
     const now = this.clock.now();
+    // Fired, not stale: the points the entries below schedule are armed for once, at the end.
+    this.#timerAt = Number.NaN;
     for (let top = this.#entries[0]; top !== undefined && top.at <= now; top = this.#entries[0]) {
       this.remove(top);
       try {

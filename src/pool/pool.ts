@@ -398,9 +398,10 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     }
     if (this.#sessions.size <= size) return;
     // Kept over the cap: the sweep, brought forward unless due sooner, sheds them once no caller can be
-    // waiting (a failed sign-in is not pinned, and no later use may come to trim the pool).
+    // waiting (a failed sign-in is not pinned, and no later use may come to trim the pool). Scheduled again even
+    // when due sooner: a point the timeline passed unfired (it gained on the timer) is re-armed by the heap.
     const sweepAt = this.#time() + this.#options.acquireTimeoutMs + RENEW_INTERVAL_MS;
-    if (this.#sweeper.heapIndex === -1 || this.#sweeper.at > sweepAt) this.#heap.schedule(this.#sweeper, sweepAt);
+    this.#heap.schedule(this.#sweeper, this.#sweeper.heapIndex === -1 ? sweepAt : Math.min(this.#sweeper.at, sweepAt));
   }
 
   /**
