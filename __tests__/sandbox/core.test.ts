@@ -162,6 +162,11 @@ describe('AlixSandboxCore', () => {
       const reply = await post(makeCore(), '/api/v2/auth/access-token', {}, 'text/plain; profile=application/json');
       expect(refusal(reply)).toEqual([400, 10, 'Content-Type must be application/json']);
     });
+
+    it('refuses a media type that only starts with json (application/json-seq)', async () => {
+      const reply = await post(makeCore(), '/api/v2/auth/access-token', {}, 'application/json-seq');
+      expect(refusal(reply)).toEqual([400, 10, 'Content-Type must be application/json']);
+    });
   });
 
   describe('GET /api/v2/cards challenges', () => {

@@ -69,6 +69,14 @@ describe('alixHandlers()', () => {
     expect(() => alixHandlers({ core, accessTokenTtlMs: 1_000 })).toThrow(ConfigurationError);
   });
 
+  it('sends no body to a HEAD request, as the node server does', async () => {
+    const alix = alixHandlers({ privateKeyPem: keys.privateKeyPem });
+    server.use(...alix);
+    const response = await fetch(`${alix.baseUrl}/api/v2/cards`, { method: 'HEAD' });
+    expect(response.status).toBe(405);
+    expect(await response.text()).toBe('');
+  });
+
   it('answers a path as the server does (404), though msw matches it ignoring case and a trailing slash', async () => {
     const alix = alixHandlers({ privateKeyPem: keys.privateKeyPem });
     server.use(...alix);

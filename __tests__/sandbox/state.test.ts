@@ -4,7 +4,7 @@
  */
 import { generatePartnerKeyPairSync } from '../../src/sandbox';
 import { resolveSandboxOptions } from '../../src/sandbox/options';
-import { SandboxTokenRegistry, type IssuedToken, type TokenSession } from '../../src/sandbox/state';
+import { SandboxTokenRegistry, type TokenSession } from '../../src/sandbox/state';
 
 const { privateKeyPem } = generatePartnerKeyPairSync();
 const T0 = Date.UTC(2025, 0, 1);
@@ -39,10 +39,20 @@ describe('SandboxTokenRegistry', () => {
     expect(tokens.get(first.refreshToken, 'refresh')).toMatchObject({ userEmail: SESSION.userEmail });
   });
 
+  it('forgets a spent refresh token, and still refuses it as used, or revoked once its session is', () => {
+    const tokens = makeRegistry();
+    const spent = tokens.issue(SESSION, T0).refreshToken;
+    tokens.issue(tokens.spend(spent), T0 + 1_000);
+    expect(tokens.size).toBe(3); // the first access token and the second pair
+    expect(tokens.problem(spent, 'refresh', T0 + 2_000)).toBe('used');
+    tokens.revoke('refresh', undefined);
+    expect(tokens.problem(spent, 'refresh', T0 + 2_000)).toBe('revoked');
+  });
+
   it('answers expired for an expired token, used or revoked, before and after forgetting it alike', () => {
     const tokens = makeRegistry();
     const pair = tokens.issue(SESSION, T0);
-    (tokens.get(pair.refreshToken, 'refresh') as IssuedToken).used = true;
+    tokens.issue(tokens.spend(pair.refreshToken), T0);
     tokens.revoke('access', undefined);
     const answers = () => [
       tokens.problem(pair.refreshToken, 'refresh', T0 + 600_000),
@@ -73,7 +83,8 @@ describe('SandboxTokenRegistry', () => {
     const forgotten = tokens.issue(SESSION, T0);
     tokens.issue(SESSION, T0 + 600_000);
     const stranger = makeRegistry('another-secret').issue(SESSION, T0);
-    const sibling = makeRegistry().issue(SESSION, T0);
+    // Its own session: sessions are random UUIDs, one per sign-in, never shared between sandboxes.
+    const sibling = makeRegistry().issue({ ...SESSION, session: 'session-2' }, T0);
 
     expect(tokens.problem(stranger.refreshToken, 'refresh', T0 + 600_000)).toBe('unknown');
     expect(tokens.problem(`${forgotten.refreshToken}.extra`, 'refresh', T0 + 600_000)).toBe('unknown');

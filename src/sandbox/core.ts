@@ -11,7 +11,7 @@ import { checkUserEmail, queueFault, takeFault, type QueuedFault, type SandboxAu
 import type { SandboxFault } from './faults';
 import { verifyAlixSignature } from './keys';
 import { resolveSandboxOptions, type AlixSandboxOptions, type ResolvedSandboxOptions } from './options';
-import { SandboxTokenRegistry, type IssuedToken, type TokenSession } from './state';
+import { SandboxTokenRegistry, type TokenSession } from './state';
 import type { SandboxAuthCallEvent, SandboxAuthCallListener, SandboxCounters } from './types';
 import type { SandboxReply, SandboxRequest, SandboxResponse, SandboxUserAuthCalls, SandboxUserCounters } from './types';
 
@@ -283,7 +283,7 @@ export class AlixSandboxCore {
   #processAuth(endpoint: SandboxAuthEndpoint, request: SandboxRequest, body: Record<string, unknown> | undefined) {
     const invalid = (message: string): SandboxResponse => this.#fail(400, SandboxErrorCodes.INVALID_REQUEST, message);
     const contentType = header(request.headers, 'content-type') ?? '';
-    if (!/^application\/([a-z0-9.+-]*\+)?json\b/i.test(contentType.trim())) {
+    if (!/^application\/([a-z0-9.+-]*\+)?json[ \t]*(;|$)/i.test(contentType.trim())) {
       return invalid('Content-Type must be application/json');
     }
     if (body === undefined) return invalid('The request body must be a JSON object');
@@ -308,9 +308,7 @@ export class AlixSandboxCore {
     if (endpoint === 'refresh') {
       const problem = this.#tokens.problem(refreshToken as string, 'refresh', nowMs);
       if (problem !== undefined) return this.#fail(400, ...TOKEN_PROBLEMS.refresh[problem]);
-      const spent = this.#tokens.get(refreshToken as string, 'refresh') as IssuedToken;
-      spent.used = true;
-      session = spent;
+      session = this.#tokens.spend(refreshToken as string);
     }
     const pair = this.#tokens.issue(session, nowMs);
     // The sample's epoch-second strings named `…ExpiresAt`, or (strict) the table's ISO datetimes named `…ExpiredAt`.

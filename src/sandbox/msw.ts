@@ -79,7 +79,9 @@ export function alixHandlers(coreOrOptions: AlixSandboxCore | AlixHandlersOption
       const asked = { method: request.method, path: sent, headers, bodyText: await request.text() };
       const reply = await core.handle(asked, request.signal);
       if ('reset' in reply) return HttpResponse.error();
-      return new HttpResponse(reply.bodyText, { status: reply.status, headers: reply.headers });
+      // A HEAD answer has no body; the node server's drops it.
+      const body = request.method === 'HEAD' ? null : reply.bodyText;
+      return new HttpResponse(body, { status: reply.status, headers: reply.headers });
     }),
   );
   return Object.assign(handlers, { core, baseUrl });

@@ -1,6 +1,7 @@
 /**
- * The sandbox's memory of every token it issued: its kind, session, user, expiry, revocation
- * and (for refresh tokens, which rotate) whether it was already used. The tokens themselves are
+ * The sandbox's memory of every live token it issued: its kind, session, user, expiry and
+ * revocation; refresh tokens rotate, and a spent one is forgotten at once, its session's newest
+ * refresh token answering for it (used, or revoked with it). The tokens themselves are
  * opaque, JWT-looking strings like the ones Alix issues (HS256 with `partnerCode`, `session`,
  * `userEmail` for a sign-in that named its end user, `kind`, `jti`, `iat`, `exp`): clients must not
  * decode them, and the sandbox trusts only this registry, never the claims, except for a token it
@@ -23,7 +24,6 @@ export interface IssuedToken {
   /** Epoch ms, always a whole second, so the wire's epoch seconds never promise more than we keep. */
   expiresAt: number;
   revoked: boolean;
-  used: boolean;
 }
 
 /** Who a token acts for: what a sign-in sets and its refreshes keep. */
@@ -34,6 +34,8 @@ const JWT_HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toS
 /** Issues tokens and answers whether a presented token is still good. */
 export class SandboxTokenRegistry {
   readonly #issued = new Map<string, IssuedToken>();
+  /** Each live session's newest refresh token: any older one of the session was spent. */
+  readonly #sessions = new Map<string, IssuedToken>();
   /** The earliest expiry in #issued, epoch ms: before it, no token there has expired. */
   #nextExpiry = Infinity;
 
@@ -69,17 +71,25 @@ export class SandboxTokenRegistry {
     return issued.kind === kind ? issued : undefined;
   }
 
+  /** Spends a live refresh token (see {@link problem}); its session's next refresh token answers for it. */
+  spend(token: string): TokenSession {
+    const spent = this.#issued.get(token) as IssuedToken;
+    this.#issued.delete(token);
+    return spent;
+  }
+
   /** Why the token may not be used at `nowMs`; `undefined` when it may. */
   problem(token: string, kind: IssuedToken['kind'], nowMs: number): TokenProblem | undefined {
     const issued = this.get(token, kind);
     if (issued === undefined) return 'unknown';
     // Expiry comes first: once forgotten, a token's revocation and use are lost, and its answer must not change.
     if (nowMs >= issued.expiresAt) return 'expired';
-    // Recalled (see #recall) yet not expired: issued by another registry with the same secret, or the clock moved
-    // back past the expiry it was forgotten at; no live token of this registry either way.
-    if (!this.#issued.has(token)) return 'unknown';
-    if (issued.revoked) return 'revoked';
-    return issued.used ? 'used' : undefined;
+    if (this.#issued.has(token)) return issued.revoked ? 'revoked' : undefined;
+    // Recalled (see #recall) yet not expired: a spent refresh token of a live session; else issued by another registry
+    // with the same secret, or the clock moved back past the expiry it was forgotten at.
+    const newest = kind === 'refresh' ? this.#sessions.get(issued.session) : undefined;
+    if (newest === undefined) return 'unknown';
+    return newest.revoked ? 'revoked' : 'used';
   }
 
   /** Revokes every token of this kind issued so far, or only those issued to `userEmail`. */
@@ -97,8 +107,12 @@ export class SandboxTokenRegistry {
     if (nowMs < this.#nextExpiry) return;
     this.#nextExpiry = Infinity;
     for (const [token, issued] of this.#issued) {
-      if (nowMs >= issued.expiresAt) this.#issued.delete(token);
-      else this.#nextExpiry = Math.min(this.#nextExpiry, issued.expiresAt);
+      if (nowMs < issued.expiresAt) {
+        this.#nextExpiry = Math.min(this.#nextExpiry, issued.expiresAt);
+        continue;
+      }
+      this.#issued.delete(token);
+      if (this.#sessions.get(issued.session) === issued) this.#sessions.delete(issued.session);
     }
   }
 
@@ -113,7 +127,7 @@ export class SandboxTokenRegistry {
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
     if (claims.partnerCode !== this.#options.partnerCode || claims.kind !== kind) return undefined;
     const { userEmail, session, exp } = claims as { userEmail?: string; session: string; exp: number };
-    return { kind, userEmail, session, expiresAt: exp * 1000, revoked: false, used: false };
+    return { kind, userEmail, session, expiresAt: exp * 1000, revoked: false };
   }
 
   #mac(payload: string): string {
@@ -135,7 +149,9 @@ export class SandboxTokenRegistry {
     };
     const payload = `${JWT_HEADER}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
     const token = `${payload}.${this.#mac(payload)}`;
-    this.#issued.set(token, { kind, userEmail, session, expiresAt, revoked: false, used: false });
+    const issued: IssuedToken = { kind, userEmail, session, expiresAt, revoked: false };
+    this.#issued.set(token, issued);
+    if (kind === 'refresh') this.#sessions.set(session, issued);
     this.#nextExpiry = Math.min(this.#nextExpiry, expiresAt);
     return [token, expiresAt];
   }
