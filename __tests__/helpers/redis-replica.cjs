@@ -72,8 +72,10 @@ async function main() {
       );
       await sleep(10 + Math.random() * 10);
     }
+    // A refresh the last calls started in the background may still be in flight (slow on a loaded machine): let it
+    // land, so that every auth call this replica made is in its refreshCount (and its rotated token is stored).
+    await Promise.all(managers.map((manager) => manager.close({ drainMs: 10_000 })));
     const refreshCount = managers.reduce((sum, manager) => sum + manager.status().refreshCount, 0);
-    for (const manager of managers) manager.close();
     await store.close();
     await client.quit();
     process.send({ type: 'done', calls, failures, tokens: [...tokens], refreshCount }, () => process.exit(0));

@@ -546,7 +546,8 @@ describe('TokenManager hardening', () => {
       } finally {
         process.off('warning', onWarning);
       }
-    });
+      // 10,000 callers are seconds of CPU: a loaded machine may take longer than the default 20 s (no timer here).
+    }, 60_000);
   });
 
   describe('token grammar', () => {

@@ -100,9 +100,12 @@ describeRedis('two pools on one Redis', () => {
     const now = (): number => Date.now();
     const { providers, createProvider } = fleetProviders(now);
     // 2,000 sign-ins at once queue thousands of Redis commands: on a loaded machine one may pass the default 1 s
-    // command timeout, and a lock that cannot be taken is refreshed without (a second sign-in, by design).
+    // command timeout (or 2 s store timeout), and a lock that cannot be taken, or a session that cannot be read, is
+    // signed in without (a second sign-in, by design). Users queue for 8 auth slots per replica, all from the same
+    // instant: the last may wait past the default 20 s acquire deadline. Both bounds are far above the work here.
     const slowRedis = { commandTimeoutMs: 15_000 };
-    const replica = (): ReturnType<typeof makeReplica> => makeReplica(createProvider, now, {}, slowRedis);
+    const slowMachine = { acquireTimeoutMs: 100_000, storeTimeoutMs: 15_000 };
+    const replica = (): ReturnType<typeof makeReplica> => makeReplica(createProvider, now, slowMachine, slowRedis);
     const [one, two] = [await replica(), await replica()];
     const users = Array.from({ length: 1_000 }, (_, index) => `user${index}-${randomUUID()}@example.com`);
 
@@ -129,7 +132,7 @@ describeRedis('two pools on one Redis', () => {
     expect(ours).toHaveLength(users.length);
     const ttls = await Promise.all(ours.map((key) => client.pttl(key)));
     expect(ttls.every((ttl) => ttl > 0)).toBe(true);
-  }, 60_000);
+  }, 120_000);
 
   it("never wakes B's session with A's hand-over, and B never adopts A's session", async () => {
     const now = (): number => Date.now();

@@ -5,7 +5,7 @@ import type { TokenManager } from '../../src/manager/token-manager';
 import type { LifecycleEvent } from '../../src/manager/types';
 import { FakeProvider } from '../helpers/fake-provider';
 import { INSTANT_RETRY } from '../helpers/manager';
-import { closedAfterEach, describeRedis, useRedisServer } from '../helpers/redis-server';
+import { closedAfterEach, describeRedis, untilSubscribers, useRedisServer } from '../helpers/redis-server';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -48,8 +48,11 @@ interface Fleet {
   events: LifecycleEvent[][];
 }
 
-/** 4 s tokens: the refresher's point at expiry − 2 s, the others' fallbacks in [expiry − 1.55 s, − 0.65 s]. */
-const MANAGER_OPTIONS = { refreshBeforeExpiryMs: 2_000, expirySkewMs: 200, refreshJitterMs: 0, retry: INSTANT_RETRY };
+/**
+ * 8 s tokens: the refresher's point at expiry − 4 s, the others' fallbacks in [expiry − 3.05 s, − 1.15 s]. The
+ * refresher has ≥ 950 ms to refresh and publish before a fallback fires, even on a loaded machine.
+ */
+const MANAGER_OPTIONS = { refreshBeforeExpiryMs: 4_000, expirySkewMs: 200, refreshJitterMs: 0, retry: INSTANT_RETRY };
 
 describeRedis('RedisTokenStore hand-over', () => {
   const redis = useRedisServer();
@@ -58,7 +61,7 @@ describeRedis('RedisTokenStore hand-over', () => {
   /** K replicas of one identity, each with its own client and store; resolves once all hold the first token. */
   async function fleet(replicas: number): Promise<Fleet> {
     const identity = { id: `fleet-${randomUUID()}` };
-    const provider = new FakeProvider({ now: () => Date.now(), accessTtlMs: 4_000, identity });
+    const provider = new FakeProvider({ now: () => Date.now(), accessTtlMs: 8_000, identity });
     const storeOptions = { lockTtlMs: 2_000, lockWaitMs: 3_000, pollIntervalMs: 100 };
     const stores = await Promise.all(
       Array.from({ length: replicas }, async () => made.store({ client: await redis.connect(), ...storeOptions })),
@@ -71,8 +74,9 @@ describeRedis('RedisTokenStore hand-over', () => {
     });
     await Promise.all(managers.map((manager) => manager.getAccessToken()));
     expect(provider.calls).toHaveLength(1);
-    // Every subscriber is connected and subscribed before anything is counted.
-    await sleep(300);
+    // Every store listens on the session's channel before anything is counted (a loaded machine may take seconds).
+    const channel = stores[0]?.keysFor(managers[0]?.storeKey ?? '').channel ?? '';
+    await untilSubscribers(await redis.connect(), channel, replicas);
     for (const list of events) list.splice(0);
     return { provider, managers, stores, events };
   }
@@ -83,8 +87,8 @@ describeRedis('RedisTokenStore hand-over', () => {
       const { provider, managers, events } = await fleet(replicas);
       const counter = await countCommands(await redis.connect());
 
-      // The refresher's timer fires at expiry − 2 s; the others' fallbacks only after it.
-      await untilAllServe(managers, 'access-2', 5_000);
+      // The refresher's timer fires at expiry − 4 s; the others' fallbacks only after it.
+      await untilAllServe(managers, 'access-2', 8_000);
       const commands = await counter.stop();
 
       expect(provider.calls.map((call) => call.kind)).toEqual(['authenticate', 'refresh']);
@@ -98,25 +102,26 @@ describeRedis('RedisTokenStore hand-over', () => {
       // replica. No breaker DEL: nothing was counted when the call was admitted.
       expect(commands).toEqual({ set: 1, get: replicas, eval: 3 });
     },
+    30_000,
   );
 
   it('keeps one subscriber connection per store across lifetimes', async () => {
     const { managers } = await fleet(3);
     const counter = await redis.connect();
     const clientsBefore = (await counter.client('LIST')) as string;
-    await untilAllServe(managers, 'access-2', 5_000);
-    await untilAllServe(managers, 'access-3', 5_000);
+    await untilAllServe(managers, 'access-2', 8_000);
+    await untilAllServe(managers, 'access-3', 8_000);
     const clientsAfter = (await counter.client('LIST')) as string;
     const subscribers = (list: string): number => list.split('\n').filter((line) => / sub=[1-9]/.test(line)).length;
     expect(subscribers(clientsBefore)).toBe(3);
     expect(subscribers(clientsAfter)).toBe(3);
-  });
+  }, 30_000);
 
   it('adopts a hand-over it hears with one read, and ignores its own write', async () => {
     const { provider, managers, events } = await fleet(2);
     const [first, second] = managers as [TokenManager, TokenManager];
     await first.getAccessToken({ forceRefresh: true });
-    await untilAllServe(managers, 'access-2', 2_000);
+    await untilAllServe(managers, 'access-2', 8_000);
     expect(provider.calls).toHaveLength(2);
     expect(events[1]?.filter((event) => event.type === 'refresh-started')).toHaveLength(0);
     expect(events[1]?.filter((event) => event.type === 'adopted')).toHaveLength(1);
