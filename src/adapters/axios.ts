@@ -145,7 +145,11 @@ export function attachTokenManager(
   };
 
   /** What the wrapper around the request's transport does, after every interceptor has run. */
-  const send = async (inner: unknown, config: InternalAxiosRequestConfig): Promise<AxiosResponse> => {
+  const send = async (
+    inner: unknown,
+    config: InternalAxiosRequestConfig,
+    viaFetch: boolean,
+  ): Promise<AxiosResponse> => {
     // axios sends `auth` as Basic in place of any Authorization: the request is the user's, and so is its 401. With a
     // `socketPath` it goes to whatever listens on that socket, whatever its URL says.
     if (!attached || config.skipAuth === true || config.auth || config.socketPath || !isAllowedTarget(config)) {
@@ -159,7 +163,9 @@ export function attachTokenManager(
     if (plainHttpAllowed && !config.proxy && goesOverPlainHttp(config)) config.proxy = false;
     // The fetch adapter leaves redirects to `env.fetch` (the platform's by default): one of the user's (node-fetch) may
     // keep the bearer, and a 401 from another origin, reached without it, must not count against the token.
-    config.env = { ...config.env, fetch: redirectSafe(config.env?.fetch) };
+    // Only then: a new `env` per request costs more CPU than the rest of the wrapper.
+    const envFetch = config.env?.fetch;
+    if (viaFetch || typeof envFetch === 'function') config.env = { ...config.env, fetch: redirectSafe(envFetch) };
     // Another attachment's wrapper under ours (two attachments on one instance) is skipped: one bearer, one replay.
     const transport = resolveTransport(transportUnder(inner), config);
     let answered: AxiosResponse | undefined;
@@ -217,7 +223,8 @@ export function attachTokenManager(
     const key = typeof inner === 'function' ? inner : namesKey(inner);
     let wrapper = wrappers.get(key);
     if (wrapper === undefined) {
-      wrapper = (sent) => send(inner, sent);
+      const viaFetch = fetchesFirst(inner);
+      wrapper = (sent) => send(inner, sent, viaFetch);
       wrappedTransports.set(wrapper, inner);
       ownWrappers.add(wrapper);
       if (key !== undefined && wrappers.size < 16) wrappers.set(key, wrapper);
@@ -326,6 +333,13 @@ function redirectSafe(envFetch: unknown): typeof fetch {
 function transportUnder(adapter: unknown): unknown {
   while (typeof adapter === 'function' && wrappedTransports.has(adapter)) adapter = wrappedTransports.get(adapter);
   return adapter;
+}
+
+/** Whether axios sends through its fetch adapter with these adapter names: `fetch` named, and not after `http`. */
+function fetchesFirst(adapter: unknown): boolean {
+  const names: unknown[] = Array.isArray(adapter) ? adapter : [adapter];
+  const fetchAt = names.indexOf('fetch');
+  return fetchAt !== -1 && !names.slice(0, fetchAt).includes('http');
 }
 
 /** A cache key for adapter names (`'http'`, `['xhr', 'http', 'fetch']`, or none); undefined for anything else. */
