@@ -170,7 +170,11 @@ export function interpretResponse(response: TextResponse, context: CallContext):
     });
     // Invisible format characters (a right-to-left override, a zero-width space) go without a trace: they would
     // reorder a terminal's line, or cut a signature into runs too short to look opaque.
-    const printable = said && decodeCharacterReferences(said).replace(/\p{Cf}+/gu, '').replace(/\p{Cc}+/gu, ' ');
+    const printable =
+      said &&
+      decodeCharacterReferences(said)
+        .replace(/\p{Cf}+/gu, '')
+        .replace(/\p{Cc}+/gu, ' ');
     const message = printable && redactOpaqueRuns(redactSecrets(printable, [...context.secrets, ...quoted]));
     const apiMessage =
       message && message.length > MAX_API_MESSAGE_LENGTH ? `${message.slice(0, MAX_API_MESSAGE_LENGTH)}…` : message;
