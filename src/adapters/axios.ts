@@ -280,6 +280,9 @@ function statusOf(answer: AxiosResponse | undefined, token: string): number | un
   return rejectionStatus(answer.status, challenge?.[1], arrived);
 }
 
+/** What a wait without a `cancelToken` stops: nothing (one function for every request). */
+const nothingToStop = (): void => undefined;
+
 /**
  * The signal that ends a request's wait for a token: its `signal`, or with a legacy `cancelToken` one that its
  * cancellation aborts too (`stop()` unsubscribes: one token may serve many requests).
@@ -287,7 +290,7 @@ function statusOf(answer: AxiosResponse | undefined, token: string): number | un
 function waitSignal(config: InternalAxiosRequestConfig): { signal: AbortSignal | undefined; stop(): void } {
   const own = config.signal instanceof AbortSignal ? config.signal : undefined;
   const { cancelToken } = config;
-  if (typeof cancelToken?.subscribe !== 'function') return { signal: own, stop: () => undefined };
+  if (typeof cancelToken?.subscribe !== 'function') return { signal: own, stop: nothingToStop };
   const controller = new AbortController();
   const abort = (): void => controller.abort();
   cancelToken.subscribe(abort);
