@@ -106,6 +106,18 @@ describe('LocalAuthBreaker', () => {
     expect(() => new LocalAuthBreaker({ windowMs: Number.NaN })).toThrow(/windowMs/);
     expect(Object.isFrozen(DEFAULT_AUTH_BREAKER_OPTIONS)).toBe(true);
   });
+
+  it('refuses a windowMs or openMs beyond Number.MAX_SAFE_INTEGER (no exact arithmetic, no PX Redis takes)', () => {
+    for (const name of ['windowMs', 'openMs']) {
+      const tooLong = { [name]: Number.MAX_SAFE_INTEGER + 2 };
+      expect(() => new LocalAuthBreaker(tooLong)).toThrow(ConfigurationError);
+      expect(() => new LocalAuthBreaker(tooLong)).toThrow(
+        new RegExp(`LocalAuthBreaker option ${name} must be at most`),
+      );
+      expect(() => new LocalAuthBreaker({ [name]: 9.3e18 })).toThrow(ConfigurationError);
+      expect(() => new LocalAuthBreaker({ [name]: Number.MAX_SAFE_INTEGER })).not.toThrow();
+    }
+  });
 });
 
 describe('nextDelay() with an open breaker', () => {

@@ -133,6 +133,33 @@ describeRedis('RedisAuthBreaker: a success resets the fleet’s counts', () => {
     expect(breaker.snapshot(sam)).toMatchObject({ state: 'open', level: 'scope', failures: 2 });
   });
 
+  it('runs its scripts with the longest windowMs and openMs it accepts (Number.MAX_SAFE_INTEGER)', async () => {
+    const longest = Number.MAX_SAFE_INTEGER;
+    const store = made.store({
+      client: await redis.connect(),
+      breaker: { key: `breaker-${randomUUID()}`, failureThreshold: 1, windowMs: longest, openMs: longest },
+    });
+    const breaker = store.breaker as RedisAuthBreaker;
+    const { jane } = calls();
+    await breaker.record(jane, 'transient-failure');
+    expect(breaker.snapshot(jane)).toMatchObject({ state: 'open', level: 'session' });
+    expect(breaker.snapshot(jane).unavailable).toBeUndefined();
+    await expect(breaker.admit(jane)).resolves.toMatchObject({ allowed: false });
+  });
+
+  it('opens for a Retry-After too long for its scripts (a manager with maxRetryAfterMs: Infinity) at the longest it holds', async () => {
+    const store = made.store({
+      client: await redis.connect(),
+      breaker: { key: `breaker-${randomUUID()}`, failureThreshold: 1 },
+    });
+    const breaker = store.breaker as RedisAuthBreaker;
+    const { jane } = calls();
+    await breaker.record(jane, 'transient-failure', 1e23);
+    expect(breaker.snapshot(jane)).toMatchObject({ state: 'open', level: 'session' });
+    expect(breaker.snapshot(jane).unavailable).toBeUndefined();
+    await expect(breaker.admit(jane)).resolves.toMatchObject({ allowed: false });
+  });
+
   it("shows every session of a scope the scope's circuit once one of them saw it open", async () => {
     const [a] = await replicas(`breaker-${randomUUID()}`);
     const { jane, joe } = calls();

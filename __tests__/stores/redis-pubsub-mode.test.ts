@@ -24,6 +24,22 @@ describe('RedisNotifications.mode()', () => {
     notifications.close();
   });
 
+  it('clears the timer that subscribes again once the mode may be known, on close()', async () => {
+    jest.useFakeTimers();
+    try {
+      const down = (): Promise<string> => Promise.reject(new Error('down'));
+      const notifications = new RedisNotifications(cluster, pino({ level: 'silent' }), down);
+      notifications.listen('{k}:published', () => undefined);
+      // The detection fails, and a retry of the subscription is armed for a second later.
+      await jest.advanceTimersByTimeAsync(0);
+      expect(jest.getTimerCount()).toBe(1);
+      notifications.close();
+      expect(jest.getTimerCount()).toBe(0);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('is classic on a cluster before Redis 7', async () => {
     const info = (): Promise<string> => Promise.resolve('redis_version:6.2.14');
     const notifications = new RedisNotifications(cluster, pino({ level: 'silent' }), info);

@@ -318,6 +318,10 @@ describeRedis('RedisTokenStore: sessions', () => {
     });
     expect(() => new RedisTokenStore({ client, breaker: { failureThreshold: 0 } })).toThrow(/failureThreshold/);
     expect(() => new RedisTokenStore({ client, breaker: { key: '' } })).toThrow(/breaker.key/);
+    // Beyond it, the failure script would fail after its INCR (a PX Redis refuses), leaving a count without expiry.
+    const tooLong = Number.MAX_SAFE_INTEGER + 2;
+    expect(() => new RedisTokenStore({ client, breaker: { windowMs: tooLong } })).toThrow(ConfigurationError);
+    expect(() => new RedisTokenStore({ client, breaker: { openMs: 9.3e18 } })).toThrow(/breaker option openMs/);
     expect(new RedisTokenStore({ client, breaker: false }).breaker).toBeUndefined();
   });
 });

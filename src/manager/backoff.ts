@@ -73,12 +73,13 @@ export function nextDelay(attempt: number, error: unknown, budgetMs: number, pol
 
 /**
  * How long a transient failure opens an auth circuit breaker: its `openMs`, or the server's
- * `Retry-After` if longer. No cap here: a manager records `Retry-After` already capped by
- * {@link retryAfterOf} (its `retry.maxRetryAfterMs`), the one cap on server-requested waits.
+ * `Retry-After` if longer. A manager records `Retry-After` already capped by {@link retryAfterOf} (its
+ * `retry.maxRetryAfterMs`, the one cap on server-requested waits); the bound here is only arithmetic.
  */
 export function breakerOpenMs(openMs: number, retryAfterMs: number | undefined): number {
   const requested = typeof retryAfterMs === 'number' && Number.isFinite(retryAfterMs) ? retryAfterMs : 0;
-  return Math.ceil(Math.max(openMs, requested));
+  // At most what a breaker accepts as its own openMs (`maxRetryAfterMs` may be Infinity).
+  return Math.ceil(Math.min(Math.max(openMs, requested), Number.MAX_SAFE_INTEGER));
 }
 
 /** Whether an error says the auth circuit breaker refused the call (no call was made). */

@@ -229,14 +229,29 @@ export async function sealSession(cipher: TokenCipher, key: string, session: Sto
 }
 
 /**
- * Opens a sealed session found under `key`.
- * @throws UnreadableSessionError when it does not open or holds no valid token set; TokenStoreError when the
- *   cipher cannot work right now (a KMS that does not answer).
+ * The session a store serves for the value `found` under `key`: a sealed one opened; a plaintext one as it is, unless
+ * the store encrypts: then it is refused (nothing binds it to its key: served, it would let anyone who can write to the
+ * store plant a session), or with `readPlaintext` (the migration) served and handed to `rewrite`, to be written sealed.
+ * @throws UnreadableSessionError when a sealed value does not open (or the store has no encryption) or holds no valid
+ *   token set, or a plaintext one is refused; TokenStoreError when the cipher cannot work right now (a KMS that does
+ *   not answer).
  */
-export async function openSession(cipher: TokenCipher, key: string, value: SealedSession): Promise<StoredSession> {
+export async function openStored(
+  encryption: ResolvedTokenEncryption | undefined,
+  key: string,
+  found: StoredSession | SealedSession | undefined,
+  rewrite: (session: StoredSession) => Promise<void>,
+): Promise<StoredSession | undefined> {
+  if (found === undefined || !('sealed' in found)) {
+    if (encryption === undefined || found === undefined) return found;
+    if (!encryption.readPlaintext) throw new UnreadableSessionError(key, 'it is not encrypted');
+    await rewrite(found);
+    return found;
+  }
+  if (encryption === undefined) throw new UnreadableSessionError(key, 'encrypted, but this store has no keys');
   // Found in a store, so not trusted: an identity that is not text is unreadable, not a TypeError.
-  if (typeof value.identity !== 'string') throw new UnreadableSessionError(key, 'its identity is not a string');
-  const opening = Promise.resolve().then(() => cipher.open(value.sealed, sessionAad(key, value.identity)));
+  if (typeof found.identity !== 'string') throw new UnreadableSessionError(key, 'its identity is not a string');
+  const opening = Promise.resolve().then(() => encryption.cipher.open(found.sealed, sessionAad(key, found.identity)));
   const plaintext = await opening.catch((error: unknown) => {
     throw new TokenStoreError(`could not open the stored session at ${key}: the cipher failed`, { cause: error });
   });
@@ -245,28 +260,5 @@ export async function openSession(cipher: TokenCipher, key: string, value: Seale
   if (tokens === undefined) throw new UnreadableSessionError(key, 'it decrypts to something that is not JSON');
   const problem = tokenSetProblem(tokens);
   if (problem !== undefined) throw new UnreadableSessionError(key, problem);
-  return { identity: value.identity, tokens: pickTokenSet(tokens as TokenSet) };
-}
-
-/**
- * The session a store serves for the value `found` under `key`: a sealed one opened; a plaintext one as it is, unless
- * the store encrypts: then it is refused (nothing binds it to its key: served, it would let anyone who can write to the
- * store plant a session), or with `readPlaintext` (the migration) served and handed to `rewrite`, to be written sealed.
- * @throws UnreadableSessionError when a sealed value does not open (or the store has no encryption), or a plaintext
- *   one is refused; TokenStoreError when the cipher cannot work right now.
- */
-export async function openStored(
-  encryption: ResolvedTokenEncryption | undefined,
-  key: string,
-  found: StoredSession | SealedSession | undefined,
-  rewrite: (session: StoredSession) => Promise<void>,
-): Promise<StoredSession | undefined> {
-  if (found !== undefined && 'sealed' in found) {
-    if (encryption === undefined) throw new UnreadableSessionError(key, 'encrypted, but this store has no keys');
-    return openSession(encryption.cipher, key, found);
-  }
-  if (encryption === undefined || found === undefined) return found;
-  if (!encryption.readPlaintext) throw new UnreadableSessionError(key, 'it is not encrypted');
-  await rewrite(found);
-  return found;
+  return { identity: found.identity, tokens: pickTokenSet(tokens as TokenSet) };
 }

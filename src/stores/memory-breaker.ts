@@ -57,11 +57,15 @@ export type CircuitStatus = Omit<BreakerStatus, 'level'>;
 export function resolveAuthBreakerOptions(options: AuthBreakerOptions, owner: string): ResolvedAuthBreakerOptions {
   assertConfig(typeof options === 'object' && options !== null, `${owner} breaker options must be an object`);
   const resolved = { ...DEFAULT_AUTH_BREAKER_OPTIONS, ...definedOnly(options) };
-  const { failureThreshold, windowMs, openMs, now } = resolved;
+  const { failureThreshold, now } = resolved;
   const countable = Number.isInteger(failureThreshold) && failureThreshold >= 1;
   assertConfig(countable, `${owner} option failureThreshold must be an integer ≥ 1`);
-  assertPositiveMs(`${owner} option windowMs`, windowMs);
-  assertPositiveMs(`${owner} option openMs`, openMs);
+  for (const name of ['windowMs', 'openMs'] as const) {
+    assertPositiveMs(`${owner} option ${name}`, resolved[name]);
+    // Beyond it, `now + ms` is inexact, and the Redis breaker's scripts fail on their PX (after counting).
+    const exact = resolved[name] <= Number.MAX_SAFE_INTEGER;
+    assertConfig(exact, `${owner} option ${name} must be at most ${Number.MAX_SAFE_INTEGER} ms`);
+  }
   assertConfig(typeof now === 'function', `${owner} option now must be a function`);
   return resolved;
 }

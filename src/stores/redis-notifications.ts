@@ -47,6 +47,8 @@ export class RedisNotifications {
   readonly #subscriptions = new Map<string, Promise<void>>();
   /** Per channel without listeners, the timer that unsubscribes it. */
   readonly #leaving = new Map<string, TimerHandle>();
+  /** The timers that subscribe a channel again once the mode may be known (close() clears them). */
+  readonly #retrying = new Set<TimerHandle>();
   #mode: Promise<PubSubMode | undefined> | undefined;
   /** After a failed detection: not asked again before this (system clock, epoch ms). */
   #detectAfter = 0;
@@ -86,7 +88,7 @@ export class RedisNotifications {
   /** Wakes every pending wait (they see the store closed) and closes the connection. */
   close(): void {
     this.#closed = true;
-    for (const timer of this.#leaving.values()) systemClock.clearTimeout(timer);
+    for (const timer of [...this.#leaving.values(), ...this.#retrying]) systemClock.clearTimeout(timer);
     for (const listeners of [...this.#listeners.values()]) for (const listener of [...listeners]) listener('closed');
     this.#listeners.clear();
     this.#subscriptions.clear();
@@ -170,9 +172,11 @@ export class RedisNotifications {
     if (mode === undefined) {
       // Not known yet: try again shortly (the waiters poll, the managers' timers stay armed).
       const retry = (): void => {
+        this.#retrying.delete(timer);
         if (!this.#closed && this.#listeners.has(channel)) this.#subscriptions.set(channel, this.#subscribe(channel));
       };
-      setUnrefTimeout(systemClock, retry, REDETECT_AFTER_MS);
+      const timer = setUnrefTimeout(systemClock, retry, REDETECT_AFTER_MS);
+      this.#retrying.add(timer);
       return;
     }
     const subscriber = this.#ensureSubscriber(mode);
