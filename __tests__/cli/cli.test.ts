@@ -27,6 +27,7 @@ import { PARTNER_KEY_FILES } from '../../src/cli/commands/keygen';
 import { printToken } from '../../src/cli/commands/token';
 import { exitOnClosedPipe } from '../../src/cli/io';
 import { TokenManager } from '../../src/manager/token-manager';
+import { TokenManagerPool } from '../../src/pool/pool';
 import { AlixAuthProvider } from '../../src/providers/alix/provider';
 import { startAlixSandbox } from '../../src/sandbox/server';
 import { makeRsaKeyPair } from '../helpers/alix-keys';
@@ -172,6 +173,19 @@ describe('alix-token CLI', () => {
       );
       expect(code).toBe(0);
       expect(stderr.text()).toBe(`signing in to 127.0.0.1:${alix.sandbox.port}…\r\x1b[2K`);
+    });
+
+    it('closes the pool it made when --user names no valid session key', async () => {
+      const close = jest.spyOn(TokenManagerPool.prototype, 'close');
+      try {
+        const io = { env: alix.env, stdout: collectingStream().stream, stderr: collectingStream().stream };
+        await expect(printToken({ user: 'x'.repeat(400) }, io)).rejects.toMatchObject({
+          code: 'ERR_ALIX_CONFIGURATION',
+        });
+        expect(close).toHaveBeenCalledTimes(1);
+      } finally {
+        close.mockRestore();
+      }
     });
   });
 

@@ -53,6 +53,7 @@ export async function printToken(flags: TokenFlags, io: Pick<CliIo, 'env' | 'std
     pool = flags.user === undefined ? undefined : createTokenManagerPoolFromEnv(env);
     manager = pool === undefined ? createTokenManagerFromEnv(env) : pool.get(flags.user as string);
   } catch (error) {
+    pool?.close(); // built before pool.get() threw (a --user that cannot be a session key)
     // The environment's errors name its variables: a value the user typed as a flag is named as that flag.
     if (!(error instanceof ConfigurationError)) throw error;
     const message = given.reduce((text, flag) => text.replaceAll(ALIX_ENV[flag], ENV_FLAGS[flag]), error.message);
@@ -64,9 +65,9 @@ export async function printToken(flags: TokenFlags, io: Pick<CliIo, 'env' | 'std
   const where = hostAndPort(env[ALIX_ENV.baseUrl], 'the auth server');
   // One self-erasing status line on a TTY; nothing at all elsewhere (scripts read stdout/stderr).
   const tty = io.stderr.isTTY === true;
-  if (tty) io.stderr.write(`${refreshing ? 'refreshing the session at' : 'signing in to'} ${where}…`);
   const signal = flags.timeout === undefined ? undefined : AbortSignal.timeout(flags.timeout);
   try {
+    if (tty) io.stderr.write(`${refreshing ? 'refreshing the session at' : 'signing in to'} ${where}…`);
     const token = await manager.getAccessToken(signal && { signal }).finally(() => tty && io.stderr.write('\r\x1b[2K'));
     if (manager.status().refreshTokenRejections.current && refreshing) {
       const rejected = `${ALIX_ENV.refreshToken} was rejected (expired or revoked); signed in with the partner key`;
