@@ -72,7 +72,7 @@ describe('alixHandlers()', () => {
   it('sends no body to a HEAD request, as the node server does', async () => {
     const alix = alixHandlers({ privateKeyPem: keys.privateKeyPem });
     server.use(...alix);
-    const response = await fetch(`${alix.baseUrl}/api/v2/cards`, { method: 'HEAD' });
+    const response = await fetch(`${alix.baseUrl}/api/v2/auth/access-token`, { method: 'HEAD' });
     expect(response.status).toBe(405);
     expect(await response.text()).toBe('');
   });

@@ -2,6 +2,7 @@
  * Faults aimed at one end user (`userEmail`) and faults that last (`injectFaults(Infinity, …)`),
  * for tests like "one user's sign-in answers 500 forever while every other user is served".
  */
+import { ConfigurationError } from '../../src/errors';
 import { AlixSandboxCore, createAlixSignature, generatePartnerKeyPairSync, type SandboxReply } from '../../src/sandbox';
 
 const keys = generatePartnerKeyPairSync();
@@ -106,14 +107,32 @@ describe('AlixSandboxCore › injectFaults(Infinity, …)', () => {
 
 describe('AlixSandboxCore › fault validation', () => {
   it.each([
-    ['an empty userEmail', 1, { type: 'reset', userEmail: '' }, TypeError, /userEmail must be a non-empty string/],
-    ['a non-string userEmail', 1, { type: 'reset', userEmail: 42 }, TypeError, /userEmail must be a non-empty string/],
-    ['a negative count', -1, { type: 'reset' }, RangeError, /count must be an integer >= 0, or Infinity/],
-    ['a fractional count', 1.5, { type: 'reset' }, RangeError, /or Infinity/],
-    ['NaN as count', Number.NaN, { type: 'reset' }, RangeError, /or Infinity/],
-    ['-Infinity as count', -Infinity, { type: 'reset' }, RangeError, /or Infinity/],
-    ['an infinite Retry-After', 1, { type: 'status', status: 503, retryAfterSeconds: Infinity }, RangeError, /finite/],
-    ['a negative Retry-After', 1, { type: 'status', status: 503, retryAfterSeconds: -1 }, RangeError, /finite/],
+    [
+      'an empty userEmail',
+      1,
+      { type: 'reset', userEmail: '' },
+      ConfigurationError,
+      /userEmail must be a non-empty string/,
+    ],
+    [
+      'a non-string userEmail',
+      1,
+      { type: 'reset', userEmail: 42 },
+      ConfigurationError,
+      /userEmail must be a non-empty string/,
+    ],
+    ['a negative count', -1, { type: 'reset' }, ConfigurationError, /count must be an integer >= 0, or Infinity/],
+    ['a fractional count', 1.5, { type: 'reset' }, ConfigurationError, /or Infinity/],
+    ['NaN as count', Number.NaN, { type: 'reset' }, ConfigurationError, /or Infinity/],
+    ['-Infinity as count', -Infinity, { type: 'reset' }, ConfigurationError, /or Infinity/],
+    [
+      'an infinite Retry-After',
+      1,
+      { type: 'status', status: 503, retryAfterSeconds: Infinity },
+      ConfigurationError,
+      /finite/,
+    ],
+    ['a negative Retry-After', 1, { type: 'status', status: 503, retryAfterSeconds: -1 }, ConfigurationError, /finite/],
   ])('refuses %s', (_label, count, fault, type, message) => {
     const core = makeCore();
 
@@ -138,6 +157,6 @@ describe('AlixSandboxCore › revokeAccessTokens(userEmail)', () => {
     };
 
     expect([statusOf(await cards(bad)), statusOf(await cards(good))]).toEqual([401, 200]);
-    expect(() => core.revokeAccessTokens('')).toThrow(TypeError);
+    expect(() => core.revokeAccessTokens('')).toThrow(ConfigurationError);
   });
 });

@@ -2,6 +2,7 @@
  * Per-user tokens in the sandbox: the sign-in's `userEmail` as a claim that refreshes keep,
  * auth calls counted per user, and 403 for a token used for another user (`X-Alix-User`).
  */
+import { ConfigurationError } from '../../src/errors';
 import { setupServer } from 'msw/node';
 import { alixHandlers } from '../../src/sandbox/msw';
 import {
@@ -164,13 +165,13 @@ describe('AlixSandboxCore per-user tokens', () => {
       expect(core.counters()).toMatchObject({ authenticate: 4, refresh: 3 });
     });
 
-    it('refuse an empty userEmail with a TypeError, as the other per-user controls do', () => {
+    it('refuse an empty userEmail with a ConfigurationError, as the other per-user controls do', () => {
       const core = makeCore();
       expect(() => core.authCallsFor('')).toThrow(
-        new TypeError('authCallsFor(): userEmail must be a non-empty string'),
+        new ConfigurationError('authCallsFor(): userEmail must be a non-empty string'),
       );
       expect(() => core.revokeAccessTokens('')).toThrow(
-        new TypeError('revokeAccessTokens(): userEmail must be a non-empty string'),
+        new ConfigurationError('revokeAccessTokens(): userEmail must be a non-empty string'),
       );
     });
 

@@ -117,34 +117,44 @@ export class AlixSandboxCore {
     return pem;
   }
 
-  /** Answers one request. Never rejects. */
+  /** Answers one request. Never rejects, unless the `now` option answers other than a finite number. */
   async handle(request: SandboxRequest, signal?: AbortSignal): Promise<SandboxReply> {
     this.#counters.requests += 1;
     const path = request.path.split('?')[0] ?? '';
     const method = request.method.toUpperCase();
     const auth = path === SANDBOX_PATHS.authenticate || path === SANDBOX_PATHS.refresh;
-    const allow = path === SANDBOX_PATHS.cards ? 'GET' : auth ? 'POST' : '';
+    // HEAD is answered where GET is; the front ends send its answer without the body.
+    const allow = path === SANDBOX_PATHS.cards ? 'GET, HEAD' : auth ? 'POST' : '';
     if (allow === '') return this.#fail(404, SandboxErrorCodes.NOT_FOUND, `No route for ${method} ${path}`);
-    if (method !== allow)
+    if (!allow.split(', ').includes(method)) {
       return this.#fail(405, SandboxErrorCodes.METHOD_NOT_ALLOWED, `Use ${allow}`, { Allow: allow });
+    }
     if (path === SANDBOX_PATHS.cards) return this.#cards(request);
     return this.#authCall(path === SANDBOX_PATHS.authenticate ? 'authenticate' : 'refresh', request, signal);
   }
 
-  /** Sandbox time, epoch ms: the `now` option plus every `shiftClock()`. */
+  /**
+   * Sandbox time, epoch ms: the `now` option plus every `shiftClock()`.
+   * @throws {ConfigurationError} when the `now` option answers other than a finite number.
+   */
   now(): number {
-    return this.#options.now() + this.#shiftMs;
+    const base = this.#options.now();
+    assertConfig(Number.isFinite(base), 'sandbox option now must return a finite number of epoch ms');
+    return base + this.#shiftMs;
   }
 
-  /** Moves sandbox time by `ms` (may be negative); cumulative. */
+  /**
+   * Moves sandbox time by `ms` (may be negative); cumulative.
+   * @throws {ConfigurationError} when `ms` is not a finite number.
+   */
   shiftClock(ms: number): void {
-    if (!Number.isFinite(ms)) throw new RangeError('shiftClock(): ms must be a finite number');
+    assertConfig(Number.isFinite(ms), 'shiftClock(): ms must be a finite number');
     this.#shiftMs += ms;
   }
 
   /**
    * Every access token issued so far (to `userEmail` only, when given) answers 401 from now on.
-   * @throws {TypeError} when `userEmail` is given and is not a non-empty string.
+   * @throws {ConfigurationError} when `userEmail` is given and is not a non-empty string.
    */
   revokeAccessTokens(userEmail?: string): void {
     this.#tokens.revoke('access', checkUserEmail('revokeAccessTokens', userEmail));
@@ -153,7 +163,7 @@ export class AlixSandboxCore {
   /**
    * Every refresh token issued so far (to `userEmail` only, when given) is rejected
    * (errorCode 35) from now on.
-   * @throws {TypeError} when `userEmail` is given and is not a non-empty string.
+   * @throws {ConfigurationError} when `userEmail` is given and is not a non-empty string.
    */
   revokeRefreshTokens(userEmail?: string): void {
     this.#tokens.revoke('refresh', checkUserEmail('revokeRefreshTokens', userEmail));
@@ -163,9 +173,8 @@ export class AlixSandboxCore {
    * The next `count` auth calls the fault applies to (of `fault.endpoint` and for
    * `fault.userEmail`, when given) get this fault; `Infinity` means every such call until
    * `clearFaults()`.
-   * @throws {RangeError} when `count` is not an integer >= 0 or `Infinity`, or a fault's
-   *   number is out of range.
-   * @throws {TypeError} on an unknown fault type, endpoint, or a `userEmail` that is not a
+   * @throws {ConfigurationError} when `count` is not an integer >= 0 or `Infinity`; on an unknown
+   *   fault type or endpoint, a fault's number out of range, or a `userEmail` that is not a
    *   non-empty string.
    */
   injectFaults(count: number, fault: SandboxFault): void {
@@ -198,7 +207,7 @@ export class AlixSandboxCore {
    * The auth calls made for one end user: sign-ins whose body named `userEmail`, refreshes
    * presenting a refresh token issued to that user. Without an argument: the calls that named
    * no user. Zeros for a user never seen.
-   * @throws {TypeError} when `userEmail` is given and is not a non-empty string.
+   * @throws {ConfigurationError} when `userEmail` is given and is not a non-empty string.
    */
   authCallsFor(userEmail?: string): SandboxUserAuthCalls {
     return { authenticate: 0, refresh: 0, ...this.#userCalls.get(checkUserEmail('authCallsFor', userEmail)) };
@@ -211,8 +220,12 @@ export class AlixSandboxCore {
     return { byUser, resourceUserMismatches: this.#resourceUserMismatches };
   }
 
-  /** Adds a listener for auth calls; returns its remover. */
+  /**
+   * Adds a listener for auth calls; returns its remover.
+   * @throws {ConfigurationError} when `listener` is not a function.
+   */
   onAuthCall(listener: SandboxAuthCallListener): () => void {
+    assertConfig(typeof listener === 'function', 'onAuthCall(): listener must be a function');
     this.#listeners.add(listener);
     return () => void this.#listeners.delete(listener);
   }
@@ -345,21 +358,16 @@ export class AlixSandboxCore {
   }
 
   #faultReply(fault: Exclude<SandboxFault, { type: 'delay' }>): SandboxReply {
-    switch (fault.type) {
-      case 'reset':
-        return { reset: true };
-      case 'malformed':
-        return { ...this.#json(200, null), bodyText: MALFORMED_BODY }; // a JSON answer's status and headers
-      case 'reject': {
-        const message = fault.message ?? 'Rejected by the sandbox (injected fault)';
-        return this.#fail(fault.status ?? 400, fault.errorCode, message);
-      }
-      case 'status': {
-        const extra: Record<string, string> =
-          fault.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(Math.ceil(fault.retryAfterSeconds)) };
-        return this.#fail(fault.status, fault.status, `Injected HTTP ${fault.status}`, extra);
-      }
+    if (fault.type === 'reset') return { reset: true };
+    // A malformed answer has a JSON answer's status and headers.
+    if (fault.type === 'malformed') return { ...this.#json(200, null), bodyText: MALFORMED_BODY };
+    if (fault.type === 'reject') {
+      const message = fault.message ?? 'Rejected by the sandbox (injected fault)';
+      return this.#fail(fault.status ?? 400, fault.errorCode, message);
     }
+    const retryAfter: Record<string, string> =
+      fault.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(Math.ceil(fault.retryAfterSeconds)) };
+    return this.#fail(fault.status, fault.status, `Injected HTTP ${fault.status}`, retryAfter);
   }
 
   /** An `AlixFailureEnvelope`, in the page's property order, with this status (400: the call was refused). */

@@ -1,6 +1,7 @@
 /**
  * Faults a test can inject into the next auth calls, and the queue that hands them out.
  */
+import { assertConfig } from '../errors';
 
 /** The two auth endpoints: sign-in (`access-token`) and `refresh-token`. */
 export type SandboxAuthEndpoint = 'authenticate' | 'refresh';
@@ -73,12 +74,11 @@ export type SandboxFaultType = SandboxFault['type'];
 
 /**
  * The `userEmail` argument of a control method, checked to be a non-empty string when given.
- * @throws {TypeError} `<method>(): userEmail must be a non-empty string`.
+ * @throws {ConfigurationError} `<method>(): userEmail must be a non-empty string`.
  */
 export function checkUserEmail(method: string, userEmail: string | undefined): string | undefined {
-  if (userEmail !== undefined && (typeof userEmail !== 'string' || userEmail === '')) {
-    throw new TypeError(`${method}(): userEmail must be a non-empty string`);
-  }
+  const valid = userEmail === undefined || (typeof userEmail === 'string' && userEmail !== '');
+  assertConfig(valid, `${method}(): userEmail must be a non-empty string`);
   return userEmail;
 }
 
@@ -89,38 +89,31 @@ const isDuration = (value: number): boolean => Number.isFinite(value) && value >
 const isHttpStatus = (value: unknown, min: number): boolean =>
   Number.isInteger(value) && (value as number) >= min && (value as number) <= 599;
 
-function checkFault(fault: SandboxFault): void {
-  if (typeof fault !== 'object' || fault === null || !FAULT_TYPES.has(fault.type)) {
-    throw new TypeError(`injectFaults(): unknown fault type; expected one of ${[...FAULT_TYPES].join(', ')}`);
-  }
-  if (fault.endpoint !== undefined && fault.endpoint !== 'authenticate' && fault.endpoint !== 'refresh') {
-    throw new TypeError("injectFaults(): endpoint must be 'authenticate' or 'refresh'");
-  }
-  checkUserEmail('injectFaults', fault.userEmail);
-  const { type } = fault;
-  const rangeRules: Array<[boolean, string]> = [
-    [type === 'status' && !isHttpStatus(fault.status, 400), 'a status fault needs an HTTP status from 400 to 599'],
-    [type === 'status' && !isDuration(fault.retryAfterSeconds ?? 0), 'retryAfterSeconds must be finite and >= 0'],
-    [type === 'delay' && !isDuration(fault.ms), 'a delay fault needs ms >= 0'],
-    [type === 'reject' && !Number.isInteger(fault.errorCode), 'a reject fault needs an integer errorCode'],
-    [type === 'reject' && !isHttpStatus(fault.status ?? 400, 200), 'a reject fault status must be 200 to 599'],
-  ];
-  const broken = rangeRules.find(([bad]) => bad);
-  if (broken !== undefined) throw new RangeError(`injectFaults(): ${broken[1]}`);
-}
-
 /** A queued fault and how many more calls it applies to (`Infinity`: every one until the queue is cleared). */
 export type QueuedFault = { fault: SandboxFault; remaining: number };
 
 /**
  * Queues the fault for the next `count` calls it applies to, behind any already queued. First in,
  * first out: each call takes the first queued fault aimed at it (see {@link takeFault}).
+ * @throws {ConfigurationError} on a bad count or fault, queueing nothing.
  */
 export function queueFault(queue: QueuedFault[], count: number, fault: SandboxFault): void {
-  if (count !== Infinity && !(Number.isInteger(count) && count >= 0)) {
-    throw new RangeError('injectFaults(): count must be an integer >= 0, or Infinity');
-  }
-  checkFault(fault);
+  const validCount = count === Infinity || (Number.isInteger(count) && count >= 0);
+  assertConfig(validCount, 'injectFaults(): count must be an integer >= 0, or Infinity');
+  const types = [...FAULT_TYPES].join(', ');
+  assertConfig(FAULT_TYPES.has(fault?.type), `injectFaults(): unknown fault type; expected one of ${types}`);
+  const { type, endpoint } = fault;
+  const validEndpoint = endpoint === undefined || endpoint === 'authenticate' || endpoint === 'refresh';
+  assertConfig(validEndpoint, "injectFaults(): endpoint must be 'authenticate' or 'refresh'");
+  checkUserEmail('injectFaults', fault.userEmail);
+  const rules: Array<[boolean, string]> = [
+    [type === 'status' && !isHttpStatus(fault.status, 400), 'a status fault needs an HTTP status from 400 to 599'],
+    [type === 'status' && !isDuration(fault.retryAfterSeconds ?? 0), 'retryAfterSeconds must be finite and >= 0'],
+    [type === 'delay' && !isDuration(fault.ms), 'a delay fault needs ms >= 0'],
+    [type === 'reject' && !Number.isInteger(fault.errorCode), 'a reject fault needs an integer errorCode'],
+    [type === 'reject' && !isHttpStatus(fault.status ?? 400, 200), 'a reject fault status must be 200 to 599'],
+  ];
+  for (const [broken, message] of rules) assertConfig(!broken, `injectFaults(): ${message}`);
   if (count > 0) queue.push({ fault: Object.freeze({ ...fault }), remaining: count });
 }
 

@@ -79,7 +79,7 @@ export function alixHandlers(coreOrOptions: AlixSandboxCore | AlixHandlersOption
       const asked = { method: request.method, path: sent, headers, bodyText: await request.text() };
       const reply = await core.handle(asked, request.signal);
       if ('reset' in reply) return HttpResponse.error();
-      // A HEAD answer has no body; the node server's drops it.
+      // A HEAD answer has no body; node:http drops it from the server's.
       const body = request.method === 'HEAD' ? null : reply.bodyText;
       return new HttpResponse(body, { status: reply.status, headers: reply.headers });
     }),

@@ -7,7 +7,7 @@ import { systemClock } from '../clock';
 import { definedOnly } from '../defaults';
 import { ConfigurationError, assertConfig } from '../errors';
 import { TEN_YEARS_MS } from '../token-set';
-import { createAlixSignature, generatePartnerKeyPairSync, verifyAlixSignature } from './keys';
+import { generatePartnerKeyPairSync } from './keys';
 import type { SandboxAuthCallListener } from './types';
 
 /** One fake Alix card. */
@@ -119,6 +119,7 @@ export const DEFAULT_ALIX_SANDBOX_OPTIONS = Object.freeze({
 
 const isNonEmptyString = (value: unknown): boolean => typeof value === 'string' && value !== '';
 const isFunction = (value: unknown): boolean => typeof value === 'function';
+const isObject = (value: unknown): boolean => typeof value === 'object' && value !== null;
 const isPositiveNumber = (value: unknown): boolean => Number.isFinite(value) && (value as number) > 0;
 // A client refuses an expiry over 10 years away (as the provider does), and a far one cannot be written as a date.
 const isTokenTtl = (value: unknown): boolean => isPositiveNumber(value) && (value as number) <= TEN_YEARS_MS;
@@ -130,10 +131,10 @@ const OPTION_RULES: ReadonlyArray<[keyof AlixSandboxOptions, string, (value: unk
   ['accessTokenTtlMs', 'a positive number of ms, at most 10 years', isTokenTtl],
   ['refreshTokenTtlMs', 'a positive number of ms, at most 10 years', isTokenTtl],
   ['now', 'a function', isFunction],
-  ['cards', 'an array', Array.isArray],
+  ['cards', 'an array of objects', (value) => Array.isArray(value) && value.every((card) => isObject(card))],
   ['tokenSigningSecret', 'a non-empty string', isNonEmptyString],
   ['onAuthCall', 'a function', isFunction],
-  ['strict', 'an object', (value) => typeof value === 'object' && value !== null],
+  ['strict', 'an object', isObject],
 ];
 
 /** A PEM option parsed, and checked to be RSA. */
@@ -153,15 +154,10 @@ function parseKey(name: 'privateKeyPem' | 'publicKeyPem', pem: string): KeyObjec
 function resolveKeys(options: AlixSandboxOptions) {
   const keyless = options.publicKeyPem === undefined && options.privateKeyPem === undefined;
   const { privateKeyPem, publicKeyPem } = keyless ? generatePartnerKeyPairSync() : options;
-  const privateKey = privateKeyPem === undefined ? undefined : parseKey('privateKeyPem', privateKeyPem);
-  const publicKey =
-    publicKeyPem === undefined ? createPublicKey(privateKey as KeyObject) : parseKey('publicKeyPem', publicKeyPem);
-  // A pair generated here matches by construction: only given halves are probed.
-  if (!keyless && privateKey !== undefined && publicKeyPem !== undefined) {
-    const probe = createAlixSignature(privateKey, 'probe', 'probe');
-    const paired = verifyAlixSignature(publicKey, 'probe', 'probe', probe);
-    assertConfig(paired, 'sandbox options privateKeyPem and publicKeyPem are not one key pair');
-  }
+  const derived = privateKeyPem === undefined ? undefined : createPublicKey(parseKey('privateKeyPem', privateKeyPem));
+  const publicKey = publicKeyPem === undefined ? (derived as KeyObject) : parseKey('publicKeyPem', publicKeyPem);
+  const paired = derived === undefined || derived.equals(publicKey);
+  assertConfig(paired, 'sandbox options privateKeyPem and publicKeyPem are not one key pair');
   return { publicKey, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(), privateKeyPem };
 }
 

@@ -134,8 +134,7 @@ export class SandboxTokenRegistry {
     return createHmac('sha256', this.#signingSecret).update(payload).digest('base64url');
   }
 
-  #mint(kind: IssuedToken['kind'], owner: TokenSession, nowMs: number): [string, number] {
-    const { userEmail, session } = owner;
+  #mint(kind: IssuedToken['kind'], { userEmail, session }: TokenSession, nowMs: number): [string, number] {
     const expiresAt = Math.ceil((nowMs + this.#options[`${kind}TokenTtlMs`]) / 1000) * 1000;
     const claims = {
       partnerCode: this.#options.partnerCode,
