@@ -55,13 +55,6 @@ export function composeErrorMessage(what: string, next = ''): string {
   return tail === '' ? trim(what) : `${trim(what)}. ${tail.charAt(0).toUpperCase()}${tail.slice(1)}.`;
 }
 
-/** {@link TokenManagerError} typed with the read-only fields `F` its subclass copies from its details. */
-function withFields<F>(): new (
-  ...args: ConstructorParameters<typeof TokenManagerError>
-) => TokenManagerError & Readonly<F> {
-  return TokenManagerError as never;
-}
-
 /** Base class of every error this library throws. */
 export class TokenManagerError extends Error {
   /** Stable machine-readable code. */
@@ -85,12 +78,20 @@ export class TokenManagerError extends Error {
   }
 }
 
-/** Bad options or environment: fix the configuration; retrying cannot help. */
-export class ConfigurationError extends TokenManagerError {
-  constructor(message: string, options?: TokenManagerErrorOptions) {
-    super(ErrorCodes.CONFIGURATION, message, false, options);
-  }
+/**
+ * The base of one subclass, holding its `code` and whether it is `transient`; its constructor takes what
+ * happened and the options. Typed with the read-only fields `F` the subclass copies from its details.
+ */
+function errorClass<F = object>(code: ErrorCode, transient: boolean) {
+  return class extends TokenManagerError {
+    constructor(message: string, options?: TokenManagerErrorOptions) {
+      super(code, message, transient, options);
+    }
+  } as unknown as new (message: string, options?: TokenManagerErrorOptions) => TokenManagerError & Readonly<F>;
 }
+
+/** Bad options or environment: fix the configuration; retrying cannot help. */
+export class ConfigurationError extends errorClass(ErrorCodes.CONFIGURATION, false) {}
 
 /** Throws a {@link ConfigurationError} saying `message` unless `ok`: the one form of an option check. */
 export function assertConfig(ok: unknown, message: string): asserts ok {
@@ -131,7 +132,7 @@ const REJECTED_HINTS = {
  * The auth API answered and said no (`success: false`, or a 4xx other than 429).
  * Retrying the same request will not help; a rejected refresh falls back to a sign-in.
  */
-export class AuthRejectedError extends withFields<Omit<AuthRejectedDetails, 'hint'>>() {
+export class AuthRejectedError extends errorClass<Omit<AuthRejectedDetails, 'hint'>>(ErrorCodes.AUTH_REJECTED, false) {
   constructor(details: AuthRejectedDetails, options: TokenManagerErrorOptions = {}) {
     const { operation, status, errorCode, apiMessage, url } = details;
     const where = url === undefined ? '' : ` POST ${url}`;
@@ -139,7 +140,7 @@ export class AuthRejectedError extends withFields<Omit<AuthRejectedDetails, 'hin
     const said = apiMessage === undefined ? '' : `: ${apiMessage}`;
     const hint = options.hint ?? details.hint ?? REJECTED_HINTS[status === 404 || status === 405 ? 'path' : operation];
     const what = `${operation} rejected:${where} answered HTTP ${status}${code}${said}`;
-    super(ErrorCodes.AUTH_REJECTED, what, false, { ...options, hint });
+    super(what, { ...options, hint });
     Object.assign(this, { operation, status, errorCode, apiMessage, url });
   }
 }
@@ -191,13 +192,16 @@ function unavailableMessage({ operation, reason, status, retryAfterMs, url, deta
   }[reason];
 }
 
+/** The fields of an {@link AuthUnavailableError}: its details but the extra words. */
+type UnavailableFields = Omit<AuthUnavailableDetails, 'detail'>;
+
 /** The auth server is unreachable, timed out, or answered 5xx/429: retry with backoff. */
-export class AuthUnavailableError extends withFields<Omit<AuthUnavailableDetails, 'detail'>>() {
+export class AuthUnavailableError extends errorClass<UnavailableFields>(ErrorCodes.AUTH_UNAVAILABLE, true) {
   constructor(details: AuthUnavailableDetails, options: TokenManagerErrorOptions = {}) {
     const { operation, reason, status, retryAfterMs, url } = details;
     const wait = reason === 'breaker' ? `retry after ${retryAfterMs ?? 0} ms; ` : '';
     const hint = options.hint ?? `${wait}${UNAVAILABLE_HINTS[reason]}`;
-    super(ErrorCodes.AUTH_UNAVAILABLE, unavailableMessage(details), true, { ...options, hint });
+    super(unavailableMessage(details), { ...options, hint });
     Object.assign(this, { operation, reason, status, retryAfterMs, url });
   }
 }
@@ -214,27 +218,27 @@ const CHECK_ENDPOINT =
  * `details.operation` names the auth call, the message ends with the next step (check
  * `baseUrl` and `paths`: the answer usually did not come from Alix) unless `options.hint` gives another.
  */
-export class MalformedResponseError extends withFields<MalformedDetails>() {
+export class MalformedResponseError extends errorClass<MalformedDetails>(ErrorCodes.MALFORMED_RESPONSE, false) {
   constructor(message: string, { operation, status }: MalformedDetails = {}, options: TokenManagerErrorOptions = {}) {
     const hint = options.hint ?? (operation && CHECK_ENDPOINT);
-    super(ErrorCodes.MALFORMED_RESPONSE, message, false, { ...options, hint });
+    super(message, { ...options, hint });
     Object.assign(this, { operation, status });
   }
 }
 
 /** The manager was closed; create a new one. */
-export class TokenManagerClosedError extends TokenManagerError {
+export class TokenManagerClosedError extends errorClass(ErrorCodes.CLOSED, false) {
   constructor() {
-    super(ErrorCodes.CLOSED, 'the token manager is closed', false, {
+    super('the token manager is closed', {
       hint: 'create a new TokenManager (close() is final), and close a manager only when the process stops using it',
     });
   }
 }
 
 /** A pool refused a new session: it holds twice `maxSessions`, and callers wait on every one. */
-export class PoolFullError extends TokenManagerError {
+export class PoolFullError extends errorClass(ErrorCodes.POOL_FULL, true) {
   constructor() {
-    super(ErrorCodes.POOL_FULL, 'the token manager pool is full: a caller waits on every session it holds', true, {
+    super('the token manager pool is full: a caller waits on every session it holds', {
       hint: 'retry shortly (a session goes once its callers are served); if it persists, raise maxSessions',
     });
   }
@@ -244,7 +248,7 @@ export class PoolFullError extends TokenManagerError {
 const CALL_AGAIN = 'call getAccessToken() again when you need a token; the shared refresh goes on';
 
 /** The caller's `AbortSignal` fired; the shared refresh others wait on goes on. */
-export class AbortedError extends TokenManagerError {
+export class AbortedError extends errorClass(ErrorCodes.ABORTED, false) {
   /**
    * @param message - what was aborted.
    * @default message `getAccessToken() aborted by the caller's AbortSignal`, with the hint that the refresh goes on.
@@ -252,16 +256,12 @@ export class AbortedError extends TokenManagerError {
   constructor(message?: string, options: TokenManagerErrorOptions = {}) {
     const what = message ?? "getAccessToken() aborted by the caller's AbortSignal";
     const hint = options.hint ?? (message === undefined ? CALL_AGAIN : undefined);
-    super(ErrorCodes.ABORTED, what, false, { ...options, hint });
+    super(what, { ...options, hint });
   }
 }
 
 /** A token store failed to read or write. */
-export class TokenStoreError extends TokenManagerError {
-  constructor(message: string, options?: TokenManagerErrorOptions) {
-    super(ErrorCodes.STORE, message, true, options);
-  }
-}
+export class TokenStoreError extends errorClass(ErrorCodes.STORE, true) {}
 
 /** What was being waited for when a deadline passed. */
 export type TimeoutStage = 'signer' | 'store' | 'lock' | 'auth' | 'acquire';
@@ -302,14 +302,14 @@ const STAGE_HINTS: Readonly<Record<TimeoutStage, string>> = {
  * time, or no token could be obtained within `acquireTimeoutMs`. Transient: a later call
  * may succeed.
  */
-export class TimeoutError extends withFields<TimeoutDetails>() {
+export class TimeoutError extends errorClass<TimeoutDetails>(ErrorCodes.TIMEOUT, true) {
   constructor(details: TimeoutDetails, options: TokenManagerErrorOptions = {}) {
     const { stage, timeoutMs, endpoint, attempts, lastErrorCode } = details;
     const where = stage === 'auth' && endpoint !== undefined ? ` (${endpoint})` : '';
     const made = attempts === undefined ? '' : `; ${attempts} auth ${attempts === 1 ? 'call' : 'calls'} made`;
     const last = lastErrorCode === undefined ? '' : `, last error ${lastErrorCode}`;
     const what = `timed out after ${timeoutMs} ms: ${STAGE_WORDS[stage]}${where}${made}${last}`;
-    super(ErrorCodes.TIMEOUT, what, true, { ...options, hint: options.hint ?? STAGE_HINTS[stage] });
+    super(what, { ...options, hint: options.hint ?? STAGE_HINTS[stage] });
     Object.assign(this, { stage, timeoutMs, endpoint, attempts, lastErrorCode });
   }
 }
@@ -328,19 +328,22 @@ export interface MissingPeerDetails {
   dev?: boolean;
 }
 
+/** The fields of a {@link MissingPeerError}: its details but `dev`, and the command that installs the peer. */
+type MissingPeerFields = Omit<MissingPeerDetails, 'dev'> & { installCommand: string };
+
 /**
  * An entry that needs an optional peer dependency was used, and the peer is not installed.
  * Thrown on first use (e.g. `instrumentTokenManager()`, `alixHandlers()`), in CommonJS and
  * ESM alike; `installCommand` installs a supported version (e.g. `npm install "@opentelemetry/api@^1.4.0"`).
  */
-export class MissingPeerError extends withFields<Omit<MissingPeerDetails, 'dev'> & { installCommand: string }>() {
+export class MissingPeerError extends errorClass<MissingPeerFields>(ErrorCodes.MISSING_PEER, false) {
   constructor(details: MissingPeerDetails, options: TokenManagerErrorOptions = {}) {
     const { packageName, range, entry, worksWithout } = details;
     // Quoted: `^` is an escape character in cmd.exe and `>`/`<` redirect in every shell.
     const installCommand = `npm install${details.dev === true ? ' --save-dev' : ''} "${packageName}@${range}"`;
     const what = `${entry} needs the optional peer dependency ${packageName} (${range}), which is not installed`;
     const hint = options.hint ?? `install it with ${installCommand}; without it, use ${worksWithout}`;
-    super(ErrorCodes.MISSING_PEER, what, false, { ...options, hint });
+    super(what, { ...options, hint });
     Object.assign(this, { packageName, range, entry, worksWithout, installCommand });
   }
 }

@@ -1,8 +1,8 @@
 /**
  * health()'s verdict at the edges of each rule: pure, from a status snapshot and the wall clock.
  */
-import { assessHealth } from '../../src/manager/health';
-import type { HealthInput } from '../../src/manager/health';
+import { assessHealth } from '../../src/manager/status';
+import type { HealthInput } from '../../src/manager/status';
 import type { TokenManagerStatus } from '../../src/manager/types';
 
 const NOW = Date.UTC(2026, 0, 1, 12, 0, 0);

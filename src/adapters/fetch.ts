@@ -215,10 +215,9 @@ function redirectHop(
   const invalid = target === undefined || !/^https?:$/.test(target.protocol);
   const bodiless = (status === 303 && method !== 'HEAD') || ((status === 301 || status === 302) && method === 'POST');
   // A Request's own body (sent when `init.body` is left out or null) was read by the first send, and the hop below
-  // is built from `init` alone.
+  // is built from `init` alone. No body at all is replayable (isReplayableBody(undefined)).
   const requestBody = init?.body == null && request?.body != null;
-  const hasBody = init?.body != null || requestBody;
-  if (!invalid && !bodiless && hasBody && (requestBody || !isReplayableBody(init?.body))) return undefined;
+  if (!invalid && !bodiless && (requestBody || !isReplayableBody(init?.body))) return undefined;
   // Followed or failed, the call is done with this redirect: its body holds a connection.
   releaseBodies(response.body);
   if (invalid) throw new TypeError('fetch failed: a redirect to an invalid or non-http(s) URL');

@@ -44,7 +44,7 @@ const NOT_SENT = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ENETUNREACH|EHOSTUNREACH/;
 /** Everything a run needs that does not change between runs. */
 export type AcquireContext = Pick<
   ResolvedTokenManagerOptions,
-  'provider' | 'storeTimeoutMs' | 'refreshTokenMarginMs' | 'expirySkewMs' | 'authGate'
+  'provider' | 'storeTimeoutMs' | 'acquireTimeoutMs' | 'refreshTokenMarginMs' | 'expirySkewMs' | 'authGate'
 > & {
   store: TokenStore;
   storeKey: string;
@@ -146,34 +146,28 @@ function step<T>(request: AcquireRequest, stage: RunRecord['stage'], work: () =>
 export function readSession(context: AcquireContext, quiet = false): Promise<TokenSet | undefined> {
   // The answer is read inside the call, once, into a set of its own: a custom store's value whose getters throw
   // fails this read as a get() that rejects does, and no later step (start-up, a refresh) ever reads it again.
-  const read = storeCall(context, async () => sessionOf(context, await context.store.get(context.storeKey), quiet));
+  const read = storeCall(context, async () => {
+    const stored: StoredSession | null | undefined = await context.store.get(context.storeKey);
+    // A custom store's `null` (a Redis client's answer for a missing key) is "nothing stored" too.
+    if (stored === undefined || stored === null) return undefined;
+    if (stored.identity !== context.identity) {
+      if (!quiet) context.lifecycle.emit({ type: 'identity-mismatch', at: context.wallNow(), key: context.storeKey });
+      return undefined;
+    }
+    // A session without a token set (a custom store's garbage) is no session: checked, not dereferenced.
+    const tokens = stored.tokens as TokenSet | undefined;
+    // Whoever wrote it, a set that cannot travel in a Bearer header, or whose expiry is unknown, is never served.
+    const unusable = (what: string): Error =>
+      new MalformedResponseError(`the stored session holds ${what}; treated as absent`);
+    if (!isHeaderSafeToken(tokens?.accessToken))
+      throw unusable('an access token a Bearer header cannot carry (RFC 6750 b64token)');
+    if (!Number.isFinite(tokens.accessTokenExpiresAt)) throw unusable('an access token expiry that is not epoch ms');
+    return pickTokenSet(tokens);
+  });
   return read.catch((error: unknown) => {
     if (!quiet) reportStoreFailure(context, 'read', error);
     return undefined;
   });
-}
-
-/** The token set a store's answer holds for this identity. @throws MalformedResponseError when it is unusable. */
-function sessionOf(
-  context: AcquireContext,
-  stored: StoredSession | null | undefined,
-  quiet: boolean,
-): TokenSet | undefined {
-  // A custom store's `null` (a Redis client's answer for a missing key) is "nothing stored" too.
-  if (stored === undefined || stored === null) return undefined;
-  if (stored.identity !== context.identity) {
-    if (!quiet) context.lifecycle.emit({ type: 'identity-mismatch', at: context.wallNow(), key: context.storeKey });
-    return undefined;
-  }
-  // A session without a token set (a custom store's garbage) is no session: checked, not dereferenced.
-  const tokens = stored.tokens as TokenSet | undefined;
-  // Whoever wrote it, a set that cannot travel in a Bearer header, or whose expiry is unknown, is never served.
-  const unusable = (what: string): Error =>
-    new MalformedResponseError(`the stored session holds ${what}; treated as absent`);
-  if (!isHeaderSafeToken(tokens?.accessToken))
-    throw unusable('an access token a Bearer header cannot carry (RFC 6750 b64token)');
-  if (!Number.isFinite(tokens.accessTokenExpiresAt)) throw unusable('an access token expiry that is not epoch ms');
-  return pickTokenSet(tokens);
 }
 
 /**
@@ -443,10 +437,12 @@ function newest(a: TokenSet | undefined, b: TokenSet | undefined): TokenSet | un
 }
 
 /** The error a run's deadline produces: what it was waiting for, and the attempts made. */
-export function deadlineError(record: RunRecord, timeoutMs: number, endpoint: string | undefined): TimeoutError {
+export function deadlineError(context: AcquireContext, record: RunRecord): TimeoutError {
   const { stage, attempts, lastError } = record;
+  const endpoint = context.provider.identity?.endpoint;
   const signerTimedOut =
     isTokenManagerError(lastError, ErrorCodes.TIMEOUT) && (lastError as TimeoutError).stage === 'signer';
   const waitedIn = stage === 'auth' && signerTimedOut ? 'signer' : stage;
-  return new TimeoutError({ stage: waitedIn, timeoutMs, endpoint, attempts, lastErrorCode: errorCodeOf(lastError) });
+  const lastErrorCode = errorCodeOf(lastError);
+  return new TimeoutError({ stage: waitedIn, timeoutMs: context.acquireTimeoutMs, endpoint, attempts, lastErrorCode });
 }

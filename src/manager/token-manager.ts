@@ -8,15 +8,14 @@ import { startingPoint } from '../token-set';
 import type { TokenSet } from '../token-set';
 import { waitWithSignal } from '../wait-with-signal';
 import { acquireTokens, deadlineError, isNewerSession, readSession, reportStoreFailure } from './acquire';
-import type { AcquireContext, AcquireResult, RunRecord } from './acquire';
+import type { AcquireContext, AcquireRequest, AcquireResult, RunRecord } from './acquire';
 import { BreakerLink } from './breaker';
 import { RefreshCycler } from './cycler';
 import type { TokenOrigin } from './cycler';
-import { assessHealth } from './health';
 import { Lifecycle } from './lifecycle';
 import { backoffPolicies, resolveTokenManagerOptions } from './options';
 import type { ResolvedTokenManagerOptions, ScheduledRefresh, TokenManagerOptions } from './options';
-import { SessionStats, snapshotStatus } from './status';
+import { SessionStats, assessHealth, snapshotStatus } from './status';
 import type {
   GetAccessTokenOptions,
   HealthOptions,
@@ -328,7 +327,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const id = (this.#runs += 1);
     const startedAt = this.#time();
     const foreground = !this.#cycler.isValid(startedAt);
-    const { acquireTimeoutMs, retry, provider } = this.#options;
+    const { acquireTimeoutMs, retry } = this.#options;
     const from = Math.min(since ?? startedAt, startedAt);
     const abort = new AbortController();
     const record: RunRecord = { stage: 'store', attempts: 0, lastError: undefined };
@@ -347,7 +346,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       () => abort.signal.reason as Error,
     );
     const outcome = withTimeout(work, this.#clock, Math.max(0, from + acquireTimeoutMs - startedAt), () => {
-      const error = deadlineError(record, acquireTimeoutMs, provider.identity?.endpoint);
+      const error = deadlineError(this.#acquire, record);
       abort.abort(error);
       return error;
     });
@@ -355,7 +354,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       (result) => this.#succeeded(flight, result),
       (error: unknown) => this.#failed(flight, error),
     );
-    const flight: Flight = { id, reason, startedAt, abort, record, promise };
+    const flight: Flight = { ...request, reason, startedAt, abort, promise };
     flight.promise.catch(() => undefined);
     this.#flight = flight;
     // Told once the run is in flight: a listener that reports a token or asks for one joins it.
@@ -372,7 +371,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   }
 
   /** The fields a run's `refresh-ended` always carries. */
-  #ended({ id: refreshId, reason, record, startedAt }: Flight): Omit<LifecycleEventOf<'refresh-ended'>, 'outcome'> {
+  #ended({ refreshId, reason, record, startedAt }: Flight): Omit<LifecycleEventOf<'refresh-ended'>, 'outcome'> {
     const durationMs = this.#time() - startedAt;
     return { type: 'refresh-ended', at: this.#wallNow(), refreshId, reason, durationMs, attempts: record.attempts };
   }
@@ -385,8 +384,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     // Past its blocking margin already: the clock moved on while it was written (a suspend, a step). Held, not served;
     // the run ends as its callers see it, abandoned at their deadline (as a set held by #failed).
     if (this.#time() >= (this.#cycler.held?.blockAt ?? Number.POSITIVE_INFINITY)) {
-      const { acquireTimeoutMs, provider } = this.#options;
-      const error = deadlineError(flight.record, acquireTimeoutMs, provider.identity?.endpoint);
+      const error = deadlineError(this.#acquire, flight.record);
       this.#lifecycle.emit({ ...ended, outcome: 'abandoned', errorCode: error.code, error });
       throw error;
     }
@@ -416,7 +414,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       this.#lifecycle.emit({ type: 'fail-fast-entered', at: ended.at, untilAt, errorCode });
     }
     if (planned.delayMs !== undefined) {
-      const retry = { refreshId: flight.id, attempt: ended.attempts, delayMs: planned.delayMs, errorCode };
+      const retry = { refreshId: flight.refreshId, attempt: ended.attempts, delayMs: planned.delayMs, errorCode };
       this.#lifecycle.emit({ type: 'retry-scheduled', at: ended.at, operation: 'refresh', ...retry, background: true });
     }
     this.#timer.arm(this.#cycler.timerAt(now));
@@ -545,15 +543,13 @@ function callerOptions(options: unknown, method: string): Record<string, unknown
 /** Numbers the managers whose provider declares no identity, for their own breaker circuits. */
 let unidentifiedManagers = 0;
 
-/** The refresh run in flight. */
-interface Flight {
-  readonly id: number;
+/** The refresh run in flight: what the acquire pipeline was asked (its `refreshId`, its `record`), and why. */
+interface Flight extends AcquireRequest {
   readonly reason: RefreshReason;
   /** Timeline. */
   readonly startedAt: number;
   /** Aborted at the deadline (with its TimeoutError) or on close. */
   readonly abort: AbortController;
-  readonly record: RunRecord;
   /** Resolves to the new access token, or rejects with why the run failed. */
   readonly promise: Promise<string>;
 }

@@ -337,6 +337,7 @@ function lockChecks(test: Test, { lockTtlMs, handOverMs = 2_000 }: ConformanceLo
   const halfTtlMs = Math.max(lockTtlMs / 2, 50);
   const bothHeld = 'a second store got past acquireRefreshLock() while the first held the lock';
   const diedLate = `the lock of a holder that died was not taken over within lockTtlMs + ${handOverMs} ms`;
+  const handOverLate = `the waiter did not get the released lock within ${handOverMs} ms`;
 
   test('grants the lock to one store at a time, and to a waiter once released', async (make, key) => {
     const [a, b] = [await make(), await make()];
@@ -344,14 +345,13 @@ function lockChecks(test: Test, { lockTtlMs, handOverMs = 2_000 }: ConformanceLo
     const waiting = acquire(b, key);
     await assertWait(waiting, halfTtlMs, 'pending', bothHeld);
     await first.lock.release();
-    const late = `the waiter did not get the released lock within ${handOverMs} ms`;
-    const taken = await assertWait(waiting, handOverMs, 'resolved', late);
+    const taken = await assertWait(waiting, handOverMs, 'resolved', handOverLate);
     assert.equal(taken.acquired, true, 'a lock released without a new session is taken over (not "published")');
     // The waiter must really hold it now: told "acquired" without taking it, two waiters would both refresh.
     const third = acquire(await make(), key);
     await assertWait(third, halfTtlMs, 'pending', 'a third store got the lock a waiter had just been handed');
     await (taken as Held).lock.release();
-    await resolvedWithin(third, handOverMs, late);
+    await resolvedWithin(third, handOverMs, handOverLate);
   });
 
   test('frees the lock at release(), not only when its lifetime ends', async (make, key) => {
@@ -411,7 +411,7 @@ function lockChecks(test: Test, { lockTtlMs, handOverMs = 2_000 }: ConformanceLo
     const freed = "release() by a holder whose lock had expired freed the next holder's lock";
     await assertWait(third, halfTtlMs, 'pending', freed);
     await second.lock.release();
-    await resolvedWithin(third, handOverMs, `the waiter did not get the released lock within ${handOverMs} ms`);
+    await resolvedWithin(third, handOverMs, handOverLate);
   });
 
   test('rejects a wait whose signal aborts', async (make, key) => {
@@ -448,18 +448,16 @@ function encryptionChecks(test: Test, raw: ConformanceRawAccess): void {
   const written = async (store: TokenStore, key: string, session = conformanceSession()): Promise<string> => {
     await write(store, key, session);
     const value = await raw.read(key);
-    assert.equal(typeof value, 'string', 'the raw value was not found under the key just written');
-    return value as string;
+    assert.ok(value, 'the raw value was not found under the key just written');
+    return value;
   };
 
   test('keeps no token, nor any 8-character run of one, in the stored value', async (make, key) => {
     const session = conformanceSession();
     const value = await written(await make(), key, session);
-    assert.ok(value.length > 0, 'the raw value was not found under the key just written');
-    for (const token of [session.tokens.accessToken, session.tokens.refreshToken ?? '']) {
-      const leaked = fragmentsOf(token).filter((fragment) => value.includes(fragment));
-      assert.equal(leaked.length, 0, 'the stored value holds part of a token in the clear');
-    }
+    const tokens = [session.tokens.accessToken, session.tokens.refreshToken ?? ''];
+    const leaked = tokens.flatMap(fragmentsOf).filter((fragment) => value.includes(fragment));
+    assert.equal(leaked.length, 0, 'the stored value holds part of a token in the clear');
   });
 
   test('does not serve a value moved under another session key', async (make, key) => {
@@ -493,8 +491,7 @@ function encryptionChecks(test: Test, raw: ConformanceRawAccess): void {
     // The store's own envelope (a version, say), with the tokens in the clear where the sealed value was; a value
     // that is no JSON object has none: the plain session alone is planted.
     const { sealed: _sealed, ...envelope } = parseJsonObject(value) ?? {};
-    const planted = conformanceSession(session.identity);
-    await raw.write(key, JSON.stringify({ ...envelope, identity: planted.identity, tokens: planted.tokens }));
+    await raw.write(key, JSON.stringify({ ...envelope, ...conformanceSession(session.identity) }));
     await refused(await make(), key);
   });
 }
@@ -605,13 +602,12 @@ type Settled<T> = { state: 'pending' } | { state: 'resolved'; value: T } | { sta
 
 /** Waits for `promise` at most `ms`; never rejects. */
 function settleWithin<T>(promise: Promise<T>, ms: number): Promise<Settled<T>> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const pending = new Promise<Settled<T>>((resolve) => (timer = setTimeout(() => resolve({ state: 'pending' }), ms)));
   const settled = promise.then(
     (value): Settled<T> => ({ state: 'resolved', value }),
     (): Settled<T> => ({ state: 'rejected' }),
   );
-  return Promise.race([settled, pending]).finally(() => clearTimeout(timer));
+  // Unref'd: the timer left behind once the promise settled holds neither the runner nor the process open.
+  return Promise.race([settled, delay<Settled<T>>(ms, { state: 'pending' }, { ref: false })]);
 }
 
 /** Every run of 8 characters of `token`. */

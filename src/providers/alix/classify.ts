@@ -134,12 +134,11 @@ export function parseHttpDate(value: string): number | undefined {
  * @throws {AuthRejectedError} on other 4xx, and on `success: false` whatever the status.
  * @throws {MalformedResponseError} on a 2xx that is not a usable envelope, or a 1xx/3xx.
  */
-export function interpretResponse(response: TextResponse, context: CallContext): TokenSet {
-  const { status } = response;
+export function interpretResponse({ status, headers, data }: TextResponse, context: CallContext): TokenSet {
   const { operation, url } = context;
-  const header = (name: string): string => String((response.headers[name] as unknown) ?? '');
+  const header = (name: string): string => String((headers[name] as unknown) ?? '');
   const serverTime = parseHttpDate(header('date'));
-  const text = typeof response.data === 'string' ? response.data.trim() : '';
+  const text = typeof data === 'string' ? data.trim() : '';
   const body = parseJson(text);
   // The Alix envelope: `{ success, message, errorCode, data }`.
   const envelope = isRecord(body) && typeof body.success === 'boolean' ? body : {};
@@ -232,9 +231,8 @@ function readExpiryValue(value: unknown): Expiry | { problem: string } {
   if (typeof value === 'number') [ms, format] = [value * 1000, 'epoch seconds (number)'];
   if (/^[0-9]+(?:\.[0-9]+)?$/.test(text)) [ms, format] = [Number(text) * 1000, 'epoch seconds (string)'];
   if (ms === undefined) {
-    const type = typeof value;
-    const article = /^[aeiou]/.test(type) ? 'an' : 'a';
-    const unread = `${article} ${type} that is neither epoch seconds nor an ISO 8601 datetime with a zone`;
+    const article = /^[aeiou]/.test(typeof value) ? 'an' : 'a';
+    const unread = `${article} ${typeof value} that is neither epoch seconds nor an ISO 8601 datetime with a zone`;
     const zoneless = /^\d{4}-\d{2}-\d{2}[T ][\d:.]+$/i.test(text);
     return { problem: zoneless ? 'an ISO 8601 datetime without a zone (Z or ±hh:mm)' : unread };
   }

@@ -43,17 +43,16 @@ function resolveOptions(options: AlixAuthProviderOptions) {
   const { privateKey: _key, signer: _signer, baseUrl: _url, logger: _logger, ...given } = definedOnly(options);
   const paths = { ...DEFAULTS.paths, ...definedOnly(options.paths ?? {}) };
   const settings = { ...DEFAULTS, ...given, partnerCode: given.partnerCode as string, paths };
-  const required = (name: string): string => `${name} is required and must be a non-empty string`;
-  assertConfig(isNonEmpty(settings.partnerCode), required('partnerCode'));
+  // Which of the three strings must be given: the secret key unless a custom signed string leaves it out.
   const needsSecret = settings.signedString === DEFAULTS.signedString || settings.secretKey !== undefined;
-  if (needsSecret) assertConfig(isNonEmpty(settings.secretKey), required('secretKey'));
-  if (settings.userEmail !== undefined) assertConfig(isNonEmpty(settings.userEmail), required('userEmail'));
+  const required = { partnerCode: true, secretKey: needsSecret, userEmail: settings.userEmail !== undefined };
   // A secret read from a file keeps its trailing newline and signs a string Alix never verifies (the env
   // config trims), and a newline inside the partner code or email would move the border between the two
   // in the identity hash (parts joined by newlines): refused by name, never echoed. So is an invisible
   // format character pasted along (U+200B, U+FEFF, U+200E): signed and sent, it fails as a bad signature.
   for (const name of ['partnerCode', 'secretKey', 'userEmail'] as const) {
     const value = settings[name];
+    if (required[name]) assertConfig(isNonEmpty(value), `${name} is required and must be a non-empty string`);
     const untidy = typeof value === 'string' && (value !== value.trim() || /[\p{Cc}\p{Cf}]/u.test(value));
     const invisible = 'or invisible format characters (U+200B, U+FEFF…)';
     assertConfig(!untidy, `${name} must not have leading or trailing whitespace or control characters, ${invisible}`);
