@@ -79,6 +79,12 @@ describe('alix-token demo', () => {
     [['--duration', '0'], '--duration must be a number ≥ 1, got "0"'],
     [['--concurrency', '1.5'], '--concurrency must be a whole number ≥ 1, got "1.5"'],
     [['--users', '0'], '--users must be a whole number from 1 to 10000, got "0"'],
+    [['--concurrency', '2000'], '--concurrency must be at most 1000, got "2000"'],
+    [
+      ['--users', '5', '--concurrency', '3'],
+      '--concurrency is for the single-session demo; --users runs a loop per user',
+    ],
+    [['--max-concurrent-auth', '2'], '--max-concurrent-auth needs --users'],
   ])('exits 2 naming the flag for demo %j, without running a demo', async (flags, message) => {
     const result = await runAlixToken(['demo', ...flags]);
 

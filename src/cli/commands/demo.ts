@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { runDemo } from '../../demo/run-demo';
+import { MAX_DEMO_CONCURRENCY, runDemo } from '../../demo/run-demo';
 import { MAX_DEMO_USERS, runUsersDemo } from '../../demo/run-users-demo';
 import { MAX_DEMO_DURATION_MS } from '../../demo/runner';
 import { assertConfig } from '../../errors';
@@ -25,11 +25,18 @@ export function registerDemoCommand(program: Command, run: RunAction, io: CliIo)
     .option('--json', 'print only a machine-readable summary')
     .action((flags: DemoFlags) =>
       run(async () => {
-        // Checked here rather than in the flag's rule, which keeps its message for a value below 1.
+        const { users, concurrency, maxConcurrentAuth } = flags;
+        // Checked here rather than in the flags' rules, which keep their messages for a value below 1.
         const maxSeconds = MAX_DEMO_DURATION_MS / 1000;
         assertConfig(flags.duration <= maxSeconds, `--duration must be at most ${maxSeconds}, got "${flags.duration}"`);
+        const tooMany = `--concurrency must be at most ${MAX_DEMO_CONCURRENCY}, got "${concurrency}"`;
+        assertConfig(concurrency <= MAX_DEMO_CONCURRENCY, tooMany);
+        // A flag the chosen demo ignores would go unnoticed: the other demo's flags are refused by name.
+        const given = (name: string): boolean => command.getOptionValueSource(name) === 'cli';
+        const single = 'is for the single-session demo; --users runs a loop per user';
+        assertConfig(users === undefined || !given('concurrency'), `--concurrency ${single}`);
+        assertConfig(users !== undefined || !given('maxConcurrentAuth'), '--max-concurrent-auth needs --users');
         const options = { durationMs: flags.duration * 1000, json: flags.json === true, output: io.stdout };
-        const { users, concurrency, maxConcurrentAuth } = flags;
         const ok =
           users === undefined
             ? (await runDemo({ ...options, concurrency })).failures === 0
