@@ -133,11 +133,21 @@ export function rejectionStatus(status: number, challenge: unknown, bearerArrive
 }
 
 /**
- * Whether a fetch `response` comes from the origin of `url`, the one the bearer was sent to, and not from a redirect
- * elsewhere (one fetch followed, or one followed by fetching again). A test double's has no URL.
+ * The answers of redirect chains followed hop by hop (`followingRedirects()`) that went through another origin: fetch's
+ * rules drop Authorization on the hop that leaves the origin and never put it back, even when the chain comes back.
  */
-export function answeredFrom({ url: from }: Response, url: string): boolean {
-  return !URL.canParse(from) || new URL(from).origin === new URL(url).origin;
+export const answeredAfterLeaving = new WeakSet<Response>();
+
+/**
+ * Whether the bearer sent to `url` reached the server that answered `response`: not when it answers from another
+ * origin, nor after a chain through another one ({@link answeredAfterLeaving}). A `fetch` that follows redirects
+ * itself does not tell through which origins (`redirected` alone): its answer from `url`'s origin counts, as a
+ * revoked token must still be replaced; the 401-storm guard bounds what a chain through another origin costs.
+ * A test double's has no URL.
+ */
+export function bearerReached(response: Response, url: string): boolean {
+  if (answeredAfterLeaving.has(response)) return false;
+  return !URL.canParse(response.url) || new URL(response.url).origin === new URL(url).origin;
 }
 
 /**

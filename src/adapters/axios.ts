@@ -11,7 +11,7 @@
 import axios from 'axios';
 import type { AxiosAdapter, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
 import { onAbort } from '../wait-with-signal';
-import { answeredFrom, createAuthorizer, isReplayableBody, rejectionStatus, releaseBodies } from './authorize';
+import { bearerReached, createAuthorizer, isReplayableBody, rejectionStatus, releaseBodies } from './authorize';
 import { assertSupportedInstance, createTransportResolver, type AxiosInstanceLike } from './axios-peer';
 import { followingRedirects } from './fetch';
 import { createTargetCheck, goesOverPlainHttp, isAllowedUrl, resolveRequestUrl, type OriginSet } from './origins';
@@ -308,12 +308,13 @@ const redirectSafeFetches = new WeakMap<object, typeof fetch>();
 /** The platform's fetch, looked up on each call (a later mock applies). */
 const platformFetch: typeof fetch = (input, init) => globalThis.fetch(input, init);
 
-/** The Requests the fetch adapter sent whose error answer came from another origin: redirected, without the bearer. */
+/** The Requests the fetch adapter sent whose error answer the bearer did not reach (see {@link bearerReached}). */
 const answeredElsewhere = new WeakSet<Request>();
 
 /**
  * The request's `env.fetch` (the platform's when it names none; a user's one following redirects by the Fetch
- * standard's rules), noting {@link answeredElsewhere}.
+ * standard's rules), noting {@link answeredElsewhere}. The platform's follows redirects itself and does not tell
+ * through which origins: only its answer from another origin is noted (see {@link bearerReached}).
  */
 function redirectSafe(envFetch: unknown): typeof fetch {
   const key = typeof envFetch === 'function' ? (envFetch as typeof fetch) : platformFetch;
@@ -323,7 +324,7 @@ function redirectSafe(envFetch: unknown): typeof fetch {
     safe = async (input, init) => {
       const response = await following(input, init);
       const sent = input instanceof Request && response.status >= 400 ? input : undefined;
-      if (sent && !answeredFrom(response, sent.url)) answeredElsewhere.add(sent);
+      if (sent && !bearerReached(response, sent.url)) answeredElsewhere.add(sent);
       return response;
     };
     // A replayed config carries the safe one already: it maps to itself.

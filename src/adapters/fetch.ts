@@ -3,7 +3,14 @@
  * request once when the server rejects its token.
  */
 import { MalformedResponseError, assertConfig } from '../errors';
-import { answeredFrom, createAuthorizer, isReplayableBody, rejectionStatus, releaseBodies } from './authorize';
+import {
+  answeredAfterLeaving,
+  bearerReached,
+  createAuthorizer,
+  isReplayableBody,
+  rejectionStatus,
+  releaseBodies,
+} from './authorize';
 import { isAllowedUrl } from './origins';
 import type { AccessTokenSource, SessionSource } from './types';
 
@@ -163,17 +170,20 @@ export function createAuthorizedFetch(
 /**
  * `fetchImpl` with the redirects of a request that follows them followed here, by fetch's rules (see
  * {@link redirectHop}): a hop to another origin never keeps the caller's `Authorization`, whatever `fetchImpl` does
- * (node-fetch keeps it on a redirect to another port or a subdomain). For the axios fetch adapter's `env.fetch`.
+ * (node-fetch keeps it on a redirect to another port or a subdomain), nor gets it back: the answer of a chain that
+ * `left` the origin is noted in {@link answeredAfterLeaving}. For the axios fetch adapter's `env.fetch`.
  */
 export function followingRedirects(fetchImpl: typeof fetch): typeof fetch {
-  const follow = async (input: FetchInput, init: FetchInit | undefined, hops: number): Promise<Response> => {
+  const follow = async (input: FetchInput, init: FetchInit | undefined, hops: number, left: boolean) => {
     const call = callOf(input, init);
     if (!call.follow) return fetchImpl(input, init);
     const response = await fetchImpl(input, { ...init, redirect: 'manual' });
     const hop = redirectHop(response, call, hops);
-    return hop === undefined ? response : follow(hop.url, hop.init, hops + 1);
+    if (hop !== undefined) return follow(hop.url, hop.init, hops + 1, left || hop.crossOrigin);
+    if (left) answeredAfterLeaving.add(response);
+    return response;
   };
-  return (input, init) => follow(input, init, 0);
+  return (input, init) => follow(input, init, 0, false);
 }
 
 /**
@@ -223,14 +233,15 @@ function redirectHop(
   if (invalid) throw new TypeError('fetch failed: a redirect to an invalid or non-http(s) URL');
   if (hops >= MAX_REDIRECTS) throw new TypeError(`fetch failed: more than ${MAX_REDIRECTS} redirects`);
   const headers = new Headers(init?.headers ?? request?.headers);
+  const crossOrigin = target.origin !== new URL(url).origin;
   const dropped = [
     ...(bodiless ? ['content-encoding', 'content-language', 'content-location', 'content-type'] : []),
-    ...(target.origin === new URL(url).origin ? [] : ['authorization', 'proxy-authorization', 'cookie']),
+    ...(crossOrigin ? ['authorization', 'proxy-authorization', 'cookie'] : []),
   ];
   for (const name of dropped) headers.delete(name);
   const body = bodiless ? undefined : init?.body;
   const hop = { ...init, method: bodiless ? 'GET' : method, headers, body, redirect: 'follow' as const };
-  return { url: target.href, init: { ...hop, signal } };
+  return { url: target.href, init: { ...hop, signal }, crossOrigin };
 }
 
 /**
@@ -242,7 +253,7 @@ function answerOf(response: Response, url: string) {
   if (status < 400) return { status, response };
   // A test double (or an odd fetch) may answer without headers.
   const challenge = (response.headers as Headers | undefined)?.get('www-authenticate');
-  return { status: rejectionStatus(status, challenge, answeredFrom(response, url)), response };
+  return { status: rejectionStatus(status, challenge, bearerReached(response, url)), response };
 }
 
 /** The call as `sessionKey` sees it: URL, method and headers, never the body (it stays unread). */
