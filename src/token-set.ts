@@ -109,6 +109,38 @@ export function isHeaderSafeToken(token: unknown): token is string {
   return typeof token === 'string' && BEARER_TOKEN.test(token);
 }
 
+/**
+ * Why `value` is not a usable token set, or undefined when it is one: the one rule for every set the library
+ * takes in (a provider's answer, a stored session, the `initialTokens` option). The access token must fit a
+ * Bearer header and expire at finite epoch ms; a refresh token and its expiry are optional (`null` is a
+ * provider's "none", and the JSON of a set that had none). With `accessTokenOptional`, a refresh token alone
+ * will do. With `now`, an expiry that reads as the wire's epoch seconds is refused too.
+ */
+export function tokenSetProblem(
+  value: unknown,
+  { now, accessTokenOptional = false }: { now?: number; accessTokenOptional?: boolean } = {},
+): string | undefined {
+  if (typeof value !== 'object' || value === null) return 'not a token set object';
+  const { accessToken, accessTokenExpiresAt, refreshToken, refreshTokenExpiresAt } = value as Partial<TokenSet>;
+  if (accessTokenOptional && !isToken(accessToken)) {
+    if (!isToken(refreshToken)) return 'needs an accessToken or a refreshToken';
+  } else {
+    if (!isToken(accessToken)) return 'accessToken must be a non-empty string';
+    if (!isHeaderSafeToken(accessToken))
+      return 'accessToken has characters a Bearer header cannot carry (RFC 6750 b64token)';
+    if (!Number.isFinite(accessTokenExpiresAt)) return 'accessTokenExpiresAt must be epoch ms';
+  }
+  if (refreshToken != null && typeof refreshToken !== 'string') return 'refreshToken must be a string';
+  if (refreshTokenExpiresAt != null && !Number.isFinite(refreshTokenExpiresAt))
+    return 'refreshTokenExpiresAt must be epoch ms';
+  if (now === undefined) return undefined;
+  // The wire's epoch seconds, copied as they are, would silently read as long expired.
+  for (const [name, expiry] of Object.entries({ accessTokenExpiresAt, refreshTokenExpiresAt }))
+    if (readsAsEpochSeconds(expiry, now))
+      return `${name} must be epoch ms; ${expiry} reads as epoch seconds (multiply it by 1000)`;
+  return undefined;
+}
+
 /** The inputs of {@link computeSchedule}. */
 export interface ScheduleInput {
   accessTokenExpiresAt: number;

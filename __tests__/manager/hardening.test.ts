@@ -10,6 +10,7 @@ import {
   MalformedResponseError,
   TimeoutError,
   TokenManagerClosedError,
+  TokenStoreError,
 } from '../../src/errors';
 import { TokenManager } from '../../src/manager/token-manager';
 import { AlixAuthProvider } from '../../src/providers/alix/provider';
@@ -570,10 +571,10 @@ describe('TokenManager hardening', () => {
       const store = new MemoryTokenStore();
       const { manager, provider } = makeManager({ store });
       const events = lifecycleOf(manager);
-      await store.set(manager.storeKey, {
-        identity: 'unidentified',
-        tokens: makeTokenSet(T0, { accessToken: 'abc\r\nX-Injected: 1', expiresInMs: minutes(30) }),
-      });
+      const tokens = makeTokenSet(T0, { accessToken: 'abc\r\nX-Injected: 1', expiresInMs: minutes(30) });
+      // Written by another store's code (a MemoryTokenStore refuses to store it).
+      await expect(store.set(manager.storeKey, { identity: 'unidentified', tokens })).rejects.toThrow(TokenStoreError);
+      jest.spyOn(store, 'get').mockResolvedValue({ identity: 'unidentified', tokens });
       expect(await manager.getAccessToken()).toBe('access-1');
       expect(provider.authenticateCount).toBe(1);
       const failure = events.find((event) => event.type === 'store-failed');
@@ -595,7 +596,7 @@ describe('TokenManager hardening', () => {
       expect(provider.authenticateCount).toBe(1);
       const failure = events.find((event) => event.type === 'store-failed');
       expect(failure).toMatchObject({ operation: 'read', errorCode: 'ERR_ALIX_MALFORMED_RESPONSE' });
-      expect(failure).toMatchObject({ message: expect.stringContaining('expiry that is not epoch ms') });
+      expect(failure).toMatchObject({ message: expect.stringContaining('accessTokenExpiresAt must be epoch ms') });
       manager.close();
     });
 

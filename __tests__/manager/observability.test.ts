@@ -414,7 +414,7 @@ describe('TokenManager', () => {
       [
         'a seed whose refresh expiry is no number',
         { initialTokens: { refreshToken: 'seeded', refreshTokenExpiresAt: 'tomorrow' } },
-        'initialTokens.refreshTokenExpiresAt must be epoch ms',
+        'initialTokens: refreshTokenExpiresAt must be epoch ms',
       ],
       ['no time to acquire a token', { acquireTimeoutMs: 0 }, 'acquireTimeoutMs must be positive'],
       [

@@ -123,7 +123,7 @@ describeRedis('RedisTokenStore: sessions', () => {
     [
       'a wrong token shape',
       JSON.stringify({ version: 1, identity: 'id', tokens: { accessToken: 5, accessTokenExpiresAt: 'soon' } }),
-      'accessToken is not a non-empty string',
+      'accessToken must be a non-empty string',
       2,
     ],
     ['no version', JSON.stringify({ identity: 'id', tokens: makeTokenSet(0) }), 'no valid version', 1],

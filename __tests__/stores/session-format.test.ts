@@ -1,4 +1,5 @@
-import { decodeSession, encodeSession, sessionProblem, tokenSetProblem } from '../../src/stores/redis-scripts';
+import { decodeSession, encodeSession, sessionProblem } from '../../src/stores/redis-scripts';
+import { tokenSetProblem } from '../../src/token-set';
 import type { StoredSession } from '../../src/stores/types';
 import type { TokenSet } from '../../src/token-set';
 
@@ -54,17 +55,17 @@ describe('The stored session format (encodeSession / decodeSession)', () => {
     [
       'an access expiry JSON reads as Infinity',
       '{"version":3,"identity":"id-a","tokens":{"accessToken":"a1","accessTokenExpiresAt":1e999}}',
-      'accessTokenExpiresAt is not a number',
+      'accessTokenExpiresAt must be epoch ms',
     ],
     [
       'a refresh expiry that is text',
       raw({ tokens: { ...TOKENS, refreshTokenExpiresAt: 'soon' } }),
-      'refreshTokenExpiresAt is not a number',
+      'refreshTokenExpiresAt must be epoch ms',
     ],
     [
       'a refresh token that is a number',
       raw({ tokens: { ...TOKENS, refreshToken: 5 } }),
-      'refreshToken is not a string',
+      'refreshToken must be a string',
     ],
   ])('rejects %s, keeping the version so a writer may replace it', (_label, value, problem) => {
     expect(decodeSession(value)).toEqual({ version: 3, session: undefined, problem });
@@ -80,8 +81,14 @@ describe('sessionProblem() / tokenSetProblem()', () => {
 
   it('refuses a non-finite access expiry, and accepts null refresh fields', () => {
     expect(tokenSetProblem({ ...TOKENS, accessTokenExpiresAt: Number.NaN })).toBe(
-      'accessTokenExpiresAt is not a number',
+      'accessTokenExpiresAt must be epoch ms',
     );
     expect(tokenSetProblem({ ...TOKENS, refreshToken: null, refreshTokenExpiresAt: null })).toBeUndefined();
+  });
+
+  it('refuses to store an access token a Bearer header cannot carry, as the manager refuses to serve one', () => {
+    expect(sessionProblem({ identity: 'id-a', tokens: { ...TOKENS, accessToken: 'a1\r\nX-Injected: 1' } })).toBe(
+      'accessToken has characters a Bearer header cannot carry (RFC 6750 b64token)',
+    );
   });
 });

@@ -18,14 +18,7 @@ import {
 import type { AuthOperation, AuthUnavailableError } from '../errors';
 import { redactOpaqueRuns, redactSecrets } from '../redaction';
 import type { RefreshLock, StoredSession, TokenStore } from '../stores/types';
-import {
-  hasUsableRefreshToken,
-  isHeaderSafeToken,
-  isToken,
-  pickTokenSet,
-  readsAsEpochSeconds,
-  toLocalClock,
-} from '../token-set';
+import { hasUsableRefreshToken, isToken, pickTokenSet, toLocalClock, tokenSetProblem } from '../token-set';
 import type { RefreshTokenSeed, TokenSet } from '../token-set';
 import { nextDelay } from './backoff';
 import type { BackoffPolicy } from './backoff';
@@ -154,15 +147,14 @@ export function readSession(context: AcquireContext, quiet = false): Promise<Tok
       if (!quiet) context.lifecycle.emit({ type: 'identity-mismatch', at: context.wallNow(), key: context.storeKey });
       return undefined;
     }
-    // A session without a token set (a custom store's garbage) is no session: checked, not dereferenced.
-    const tokens = stored.tokens as TokenSet | undefined;
-    // Whoever wrote it, a set that cannot travel in a Bearer header, or whose expiry is unknown, is never served.
-    const unusable = (what: string): Error =>
-      new MalformedResponseError(`the stored session holds ${what}; treated as absent`);
-    if (!isHeaderSafeToken(tokens?.accessToken))
-      throw unusable('an access token a Bearer header cannot carry (RFC 6750 b64token)');
-    if (!Number.isFinite(tokens.accessTokenExpiresAt)) throw unusable('an access token expiry that is not epoch ms');
-    return pickTokenSet(tokens);
+    // Whoever wrote it, an access token a Bearer header cannot carry, or whose expiry is unknown, is never served (a
+    // custom store's garbage is checked, not dereferenced). Only the access half decides: a refresh token or expiry
+    // that is not one is no refresh token (see hasUsableRefreshToken), not a reason to drop a servable token.
+    const { accessToken, accessTokenExpiresAt } = (stored.tokens as Partial<TokenSet> | undefined) ?? {};
+    const problem = tokenSetProblem({ accessToken, accessTokenExpiresAt });
+    if (problem !== undefined)
+      throw new MalformedResponseError(`the stored session is unusable (${problem}); treated as absent`);
+    return pickTokenSet(stored.tokens);
   });
   return read.catch((error: unknown) => {
     if (!quiet) reportStoreFailure(context, 'read', error);
@@ -402,28 +394,12 @@ function isAmbiguous(error: unknown): boolean {
   return reason === 'timeout' || (reason === 'network' && !NOT_SENT.test(message));
 }
 
-/**
- * Why a token set from the provider is not usable, if it is not, tried in order: whatever the
- * provider returned, a set that is not usable never replaces one that is.
- */
-function unusable(tokens: TokenSet, now: number): string | undefined {
-  const { accessToken, accessTokenExpiresAt, refreshToken, refreshTokenExpiresAt } = tokens;
-  if (typeof accessToken !== 'string' || accessToken === '') return 'a token set without an access token';
-  if (!isHeaderSafeToken(accessToken))
-    return 'an access token with characters a Bearer header cannot carry (RFC 6750 b64token)';
-  if (!Number.isFinite(accessTokenExpiresAt) || accessTokenExpiresAt <= now)
-    return 'an access token that is already expired (after clock correction)';
-  if (refreshToken != null && typeof refreshToken !== 'string') return 'a refresh token that is not a string';
-  if (refreshTokenExpiresAt != null && !Number.isFinite(refreshTokenExpiresAt))
-    return 'a refresh token expiry that is not epoch ms';
-  if (readsAsEpochSeconds(refreshTokenExpiresAt, now))
-    return 'a refresh token expiry in epoch seconds (multiply it by 1000): it would read as long expired';
-  return undefined;
-}
-
 function checked(tokens: TokenSet, now: number, previous: Partial<TokenSet> | undefined): TokenSet {
-  const why = unusable(tokens, now);
-  if (why !== undefined) throw new MalformedResponseError(`provider returned ${why}`);
+  // Whatever the provider returned, a set that is not usable never replaces one that is.
+  const expired =
+    tokens.accessTokenExpiresAt <= now ? 'its access token is already expired (after clock correction)' : undefined;
+  const problem = tokenSetProblem(tokens, { now }) ?? expired;
+  if (problem !== undefined) throw new MalformedResponseError(`provider returned an unusable token set: ${problem}`);
   // A provider that does not rotate: keep the refresh token we have.
   const kept = !isToken(tokens.refreshToken) && isToken(previous?.refreshToken) ? previous : tokens;
   const { refreshToken, refreshTokenExpiresAt } = kept;

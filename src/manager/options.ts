@@ -4,7 +4,7 @@ import type { Clock } from '../clock';
 import { assertConfig as check } from '../errors';
 import type { TokenProvider } from '../providers/types';
 import type { AuthBreaker, TokenStore } from '../stores/types';
-import { isHeaderSafeToken, isToken, readsAsEpochSeconds } from '../token-set';
+import { tokenSetProblem } from '../token-set';
 import type { InitialTokens, TokenSet } from '../token-set';
 import { definedOnly } from '../defaults';
 import type { BackoffPolicy } from './backoff';
@@ -327,8 +327,11 @@ export function resolveTokenManagerOptions(options: InternalTokenManagerOptions)
     check(missing === undefined, `TokenManager option store.${missing} must be a function`);
     check(resolved.provider.identity !== undefined || isPrivateStore(store), UNIDENTIFIED_ON_SHARED_STORE);
   }
-  if (resolved.initialTokens !== undefined)
-    validateInitialTokens(resolved.initialTokens, (resolved.now ?? systemClock.now)());
+  if (resolved.initialTokens !== undefined) {
+    const now = (resolved.now ?? systemClock.now)();
+    const problem = tokenSetProblem(resolved.initialTokens, { now, accessTokenOptional: true });
+    check(problem === undefined, `TokenManager option initialTokens: ${problem}`);
+  }
   return resolved;
 }
 
@@ -336,27 +339,6 @@ export function resolveTokenManagerOptions(options: InternalTokenManagerOptions)
 function missingMethod(value: unknown, methods: string[]): string | undefined {
   const isObject = typeof value === 'object' && value !== null;
   return methods.find((m) => !isObject || typeof Reflect.get(value, m) !== 'function');
-}
-
-function validateInitialTokens(tokens: InitialTokens, now: number): void {
-  check(typeof tokens === 'object' && tokens !== null, 'TokenManager option initialTokens must be an object');
-  const hasAccess = isToken(tokens.accessToken);
-  const option = 'TokenManager option initialTokens';
-  check(hasAccess || isToken(tokens.refreshToken), `${option} needs an accessToken or a refreshToken`);
-  check(
-    !hasAccess || isHeaderSafeToken(tokens.accessToken),
-    `${option}.accessToken has characters a Bearer header cannot carry (RFC 6750 b64token)`,
-  );
-  const { accessTokenExpiresAt, refreshTokenExpiresAt } = tokens as Partial<TokenSet>;
-  const epochMs = (name: string): string => `${option}.${name} must be epoch ms`;
-  check(!hasAccess || Number.isFinite(accessTokenExpiresAt), epochMs('accessTokenExpiresAt'));
-  check(
-    refreshTokenExpiresAt === undefined || Number.isFinite(refreshTokenExpiresAt),
-    epochMs('refreshTokenExpiresAt'),
-  );
-  // The wire's epoch seconds, copied as they are, would silently read as expired (and the manager sign in).
-  for (const [name, value] of Object.entries({ accessTokenExpiresAt, refreshTokenExpiresAt }))
-    check(!readsAsEpochSeconds(value, now), `${epochMs(name)}; ${value} reads as epoch seconds (multiply it by 1000)`);
 }
 
 /**

@@ -9,8 +9,7 @@ import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from '
 import type { KeyObject } from 'node:crypto';
 import { ConfigurationError, ErrorCodes, TokenStoreError, assertConfig } from '../errors';
 import { parseJson } from '../json';
-import { pickTokenSet, type TokenSet } from '../token-set';
-import { tokenSetProblem } from './redis-scripts';
+import { pickTokenSet, tokenSetProblem, type TokenSet } from '../token-set';
 import type { SealedSession, StoredSession } from './types';
 
 /**

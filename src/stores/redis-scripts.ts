@@ -13,7 +13,7 @@
  */
 import { TokenStoreError } from '../errors';
 import { parseJson } from '../json';
-import { pickTokenSet, type TokenSet } from '../token-set';
+import { pickTokenSet, tokenSetProblem, type TokenSet } from '../token-set';
 import type { SealedSession, StoredSession } from './types';
 
 /** A decoded stored value: its version, and the session when the value is well formed. */
@@ -64,18 +64,6 @@ export function assertStorable(key: string, session: StoredSession): void {
 function identityProblem(value: unknown): string | undefined {
   if (value === undefined) return 'no identity (written by version 1)';
   return typeof value === 'string' && value !== '' ? undefined : 'identity is not a non-empty string';
-}
-
-/** Why a value is not a storable token set, or undefined when it is one. */
-export function tokenSetProblem(value: unknown): string | undefined {
-  if (typeof value !== 'object' || value === null) return 'no tokens object';
-  const set = value as Record<string, unknown>;
-  if (typeof set.accessToken !== 'string' || set.accessToken === '') return 'accessToken is not a non-empty string';
-  if (!Number.isFinite(set.accessTokenExpiresAt)) return 'accessTokenExpiresAt is not a number';
-  // `null` is a provider's "none", as the manager reads it (and the JSON of a value that had none).
-  if (set.refreshToken != null && typeof set.refreshToken !== 'string') return 'refreshToken is not a string';
-  const badExpiry = set.refreshTokenExpiresAt != null && !Number.isFinite(set.refreshTokenExpiresAt);
-  return badExpiry ? 'refreshTokenExpiresAt is not a number' : undefined;
 }
 
 /**
