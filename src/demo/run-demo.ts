@@ -56,6 +56,16 @@ export async function runDemo(options: DemoOptions = {}) {
       retry: run.retry,
     });
     let recovered = false;
+    let endRevocation = (): void => undefined;
+    // The outage waits for the revocation's recovery (on a busy machine it can outlast 60 % of the run:
+    // a forced refresh would join the recovering one and miss the 503s), at the latest until the run's end.
+    const revocationOver = new Promise<void>((resolve) => {
+      const latest = setTimeout(resolve, settings.durationMs).unref();
+      endRevocation = () => {
+        clearTimeout(latest);
+        resolve();
+      };
+    });
     manager.on('refreshed', () => {
       // The outage phase ends with the first refresh that gets through once every injected 503 is spent
       // (before the outage, endPhase() leaves the label alone: it is not the outage's).
@@ -63,11 +73,13 @@ export async function runDemo(options: DemoOptions = {}) {
         run.endPhase(OUTAGE_NOTE, 'the auth server answers again; the refresh went through');
     });
     manager.on('error', () => undefined); // shown through the counters; the demo keeps going
-    const startOutage = (): void => {
+    const startOutage = (): Promise<unknown> => {
       sandbox.injectFaults(3, { type: 'status', status: 503, endpoint: 'refresh' });
-      // Refresh now rather than at the next refresh point, so even a short run shows the backoff.
-      void manager.getAccessToken({ forceRefresh: true }).catch(() => undefined);
+      // Refresh now rather than at the next refresh point, so even a short run shows the backoff;
+      // the run waits for it, so a run that ends mid-outage still reports all of it.
+      const refresh = manager.getAccessToken({ forceRefresh: true }).catch(() => undefined);
       run.startPhase(OUTAGE_NOTE, 'retried with backoff while the valid token is still served');
+      return refresh;
     };
     const { counts } = run;
     return {
@@ -80,11 +92,12 @@ export async function runDemo(options: DemoOptions = {}) {
       recovered: () => {
         recovered = true;
         run.endPhase(REVOCATION_NOTE, 'requests sent after the revocation succeed again');
+        endRevocation();
       },
       pauseMs: () => PAUSE_BETWEEN_REQUESTS_MS,
       phases: [
         [0.4, () => run.revoke('the next requests get 401; one refresh recovers them')],
-        [0.6, startOutage],
+        [0.6, () => revocationOver.then(startOutage)],
       ],
       progress: () => {
         const { nextRefreshAt: next, refreshCount, counts: sessionCounts } = manager.status();

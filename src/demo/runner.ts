@@ -174,9 +174,19 @@ export async function runDemoLoops<S extends { durationMs: number }>(
   const deadline = run.startedAt + options.durationMs;
   say(demo.banner);
 
+  const started: unknown[] = [];
+  /**
+   * A loop runs past the deadline while a phase has yet to start, a revocation is pending, or the
+   * sandbox revoked and the loop has sent no request since: however late a busy machine runs the
+   * phases, every loop meets each of them, and one more request (which succeeds or fails) ends it.
+   */
   const loop = async (key: string): Promise<void> => {
-    while (performance.now() < deadline) {
+    let metRevocation = false;
+    const pending = (): boolean =>
+      started.length < demo.phases.length || run.hold !== undefined || (run.revokedAt !== undefined && !metRevocation);
+    while (performance.now() < deadline || pending()) {
       if (run.hold !== undefined) await run.hold;
+      metRevocation = run.revokedAt !== undefined;
       const began = performance.now();
       run.counts.requests += 1;
       run.inFlight += 1;
@@ -196,7 +206,6 @@ export async function runDemoLoops<S extends { durationMs: number }>(
     }
   };
 
-  const started: unknown[] = [];
   const timers = demo.phases.map(([at, start]) => setTimeout(() => started.push(start()), options.durationMs * at));
   const plainMs = Math.min(DEMO_PROGRESS_INTERVAL_MS.plain, Math.max(1_000, options.durationMs / 5));
   const tick = (): void => {
@@ -212,6 +221,7 @@ export async function runDemoLoops<S extends { durationMs: number }>(
   try {
     await Promise.all(demo.loops.map(loop));
     await Promise.all(started);
+    if (live) tick(); // the final state, phases ended
     const latency = (p: number): number => Math.round(run.percentile(p) * 10) / 10;
     // The 100th percentile is the largest sample.
     summary = demo.summarize(Math.round(run.elapsedMs()), { p50: latency(50), p99: latency(99), max: latency(100) });
