@@ -41,8 +41,9 @@ describe('runDemo()', () => {
       expect(frames.every(({ elapsedS }) => Number.isFinite(elapsedS))).toBe(true);
       // No plain phase lines on a terminal: the labels live in the redrawn line only.
       expect(tty.text()).not.toMatch(/^(>>>|<<<)/m);
+      // By frame, not by the rounded elapsed time two frames in a row may share.
       const shownAt = (label: string): number[] =>
-        frames.filter(({ line }) => line.includes(label)).map(({ elapsedS }) => elapsedS);
+        frames.flatMap(({ line }, frame) => (line.includes(label) ? [frame] : []));
       // The revocation (at 40%) is recovered by one refresh, often within one frame: if its label
       // shows at all, it is gone before the outage (at 60%) begins.
       expect(shownAt(OUTAGE_LABEL).length).toBeGreaterThan(0);
