@@ -56,8 +56,19 @@ describe('the sandbox controls › bad input', () => {
   });
 
   it('refuses a base clock that answers NaN, rather than issuing tokens that expire at NaN', () => {
-    const core = makeCore({ now: () => Number.NaN });
+    let base = T0;
+    const core = makeCore({ now: () => base });
+    base = Number.NaN; // a clock that goes bad after construction
     expectConfigError(() => core.now(), /sandbox option now must return a finite number/);
+  });
+
+  it.each([
+    ['NaN', () => Number.NaN],
+    ['a Date', () => new Date(T0)],
+  ])('refuses at construction a base clock that answers %s, not at every request', async (_label, now) => {
+    expectConfigError(() => makeCore({ now: now as never }), /sandbox option now must return a finite number/);
+    const started = startAlixSandbox({ privateKeyPem: keys.privateKeyPem, now: now as never });
+    await expect(started).rejects.toMatchObject({ code: ErrorCodes.CONFIGURATION });
   });
 
   it('refuses cards that are not objects', () => {

@@ -99,9 +99,10 @@ export class AlixSandboxCore {
   /** The signature that verified last (see #verifies). */
   #validSignature: string | undefined;
 
-  /** @throws {ConfigurationError} on a bad option. */
+  /** @throws {ConfigurationError} on a bad option, or a `now` option that answers other than a finite number. */
   constructor(options: AlixSandboxOptions = {}) {
     this.#options = resolveSandboxOptions(options);
+    this.now(); // A clock answering NaN or a Date fails here, not in every answer (a dropped socket, an msw 500).
     ({ partnerCode: this.partnerCode, secretKey: this.secretKey, publicKeyPem: this.publicKeyPem } = this.#options);
     this.#tokens = new SandboxTokenRegistry(this.#options);
     if (this.#options.onAuthCall !== undefined) this.#listeners.add(this.#options.onAuthCall);
@@ -117,7 +118,7 @@ export class AlixSandboxCore {
     return pem;
   }
 
-  /** Answers one request. Never rejects, unless the `now` option answers other than a finite number. */
+  /** Answers one request. Never rejects, unless the `now` option comes to answer other than a finite number. */
   async handle(request: SandboxRequest, signal?: AbortSignal): Promise<SandboxReply> {
     this.#counters.requests += 1;
     const path = request.path.split('?')[0] ?? '';

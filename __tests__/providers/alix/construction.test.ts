@@ -212,6 +212,13 @@ describe('AlixAuthProvider construction', () => {
       expect(findLeaks([error], { base64Secret })).toEqual([]);
     });
 
+    it('reads a key file whose path is one long run of base64 characters, as a mounted secret may be named', () => {
+      const file = join(dir, 'run_secrets_alix_partner_private_key_for_the_production_environment');
+      writeFileSync(file, keys.privatePem);
+      expect(file).toMatch(/^[A-Za-z0-9+/=_-]{64,}$/); // the case: no dot, no extension
+      expect(loadPrivateKey(file).type).toBe('private');
+    });
+
     it('rejects a directory as the key file', () => {
       expect(constructionError({ privateKey: dir }).message).toMatch(/cannot be read \(EISDIR\)/);
     });

@@ -4,7 +4,7 @@
  * never the key material.
  */
 import { createPrivateKey, KeyObject } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { ConfigurationError, assertConfig, errorCodeOf } from '../../errors';
 
 /** The smallest RSA modulus accepted, in bits. */
@@ -23,9 +23,11 @@ export function loadPrivateKey(input: unknown): KeyObject {
   if (input instanceof KeyObject) return checkKeyObject(input, 'privateKey');
   assertConfig(typeof input === 'string', 'privateKey must be a PEM string, a file path or a KeyObject');
   if (input.includes(PEM_MARKER)) return parsePem(input, 'privateKey');
-  // Taken for a path only if it cannot be key material: a single short line that is not one long run of
-  // base64 characters (a PEM body pasted without its header).
-  const pathLike = input.trim() !== '' && input.length <= 1024 && !/[\r\n]|^[A-Za-z0-9+/=_-]{64,}$/.test(input);
+  // Taken for a path if it is a single short line that names a file or cannot be key material: one long run of
+  // base64 characters may be a PEM body pasted without its header, or a long path without a dot.
+  const base64Run = /^[A-Za-z0-9+/=_-]{64,}$/.test(input);
+  const pathLike =
+    input.trim() !== '' && input.length <= 1024 && !/[\r\n]/.test(input) && (!base64Run || existsSync(input));
   assertConfig(pathLike, "privateKey is neither a PEM string (no '-----BEGIN' line) nor a file path");
   // Quoted only when it reads as a path: a secret pasted in the wrong option must not be echoed,
   // and a base64 secret may hold '/' (a path that is all base64 characters is not shown either).
