@@ -739,7 +739,7 @@ describe('AlixAuthProvider', () => {
       ['a past time', String(SEED_NOW / 1000 - 1), /data\.accessTokenExpiresAt 1731313977, already past/],
       ['the current second', String(SEED_NOW / 1000), /already past/],
       ['more than 10 years ahead', String(SEED_NOW / 1000 + 11 * 365 * 86_400), /more than 10 years ahead/],
-      ['milliseconds', String(SEED_NOW + 900_000), /milliseconds sent instead of seconds/],
+      ['microseconds', String((SEED_NOW + 900_000) * 1000), /more than 10 years ahead/],
     ])('rejects accessTokenExpiresAt given as %s', async (_label, value, message) => {
       respondToRefresh(withData({ accessToken: 'opaque-access-token', accessTokenExpiresAt: value }));
       await expectMalformed(message);
@@ -920,8 +920,8 @@ describe('AlixAuthProvider', () => {
         () => HttpResponse.json(withData({ accessToken: `opaque-${OLD_REFRESH_TOKEN}`, accessTokenExpiresAt: 'soon' })),
       ],
       [
-        '200 with expiries in milliseconds',
-        () => HttpResponse.json(withData({ accessTokenExpiresAt: String(SEED_NOW + 900_000) })),
+        '200 with expiries in microseconds',
+        () => HttpResponse.json(withData({ accessTokenExpiresAt: String((SEED_NOW + 900_000) * 1000) })),
       ],
       [
         '200 with a past refreshTokenExpiresAt',

@@ -77,6 +77,10 @@ describe('AlixAuthProvider › expiries as the page reads them', () => {
       '…ExpiredAt names with epoch seconds as numbers',
       { accessTokenExpiredAt: 1731314878, refreshTokenExpiredAt: 1746865978 },
     ],
+    [
+      'datetimes as epoch milliseconds (Jackson), numbers and strings',
+      { accessTokenExpiredAt: ACCESS_EXPIRES_AT, refreshTokenExpiredAt: String(REFRESH_EXPIRES_AT) },
+    ],
   ])('reads %s', async (_label, data) => {
     answerRefreshWith(data);
 
@@ -113,6 +117,15 @@ describe('AlixAuthProvider › expiries as the page reads them', () => {
     const set = await makeProvider().refresh('old-refresh-token');
 
     expect(set.accessTokenExpiresAt).toBe(ACCESS_EXPIRES_AT);
+  });
+
+  it('names an expiry in epoch milliseconds as it was sent when it is already past', async () => {
+    answerRefreshWith({ accessTokenExpiresAt: SEED_NOW - 1, refreshTokenExpiresAt: '1746865978' });
+
+    const error = await refreshError();
+
+    expect(error).toBeInstanceOf(MalformedResponseError);
+    expect((error as Error).message).toMatch(`data.accessTokenExpiresAt ${SEED_NOW - 1}, already past`);
   });
 
   it('refuses a JWT exp that is already past, naming the claim', async () => {

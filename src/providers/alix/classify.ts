@@ -197,7 +197,8 @@ export function interpretResponse({ status, headers, data }: TextResponse, conte
 }
 
 /** How an expiry was written. `epoch seconds (string)` is the sample's; the others earn the warning. */
-type ExpiryFormat = 'epoch seconds (string)' | 'epoch seconds (number)' | 'ISO 8601 datetime' | 'JWT exp claim';
+type ExpiryFormat =
+  `epoch ${'seconds' | 'milliseconds'} (${'string' | 'number'})` | 'ISO 8601 datetime' | 'JWT exp claim';
 
 type Expiry = { ms: number; format: ExpiryFormat };
 
@@ -223,13 +224,17 @@ function parseIsoDatetime(text: string): number {
   return Number.isFinite(at) && new Date(day).toISOString().startsWith(day) ? at : Number.NaN;
 }
 
-/** Reads one expiry value: epoch seconds (string or number) or an ISO 8601 datetime with a zone. */
+/** Reads one expiry value: epoch seconds or ms (string or number) or an ISO 8601 datetime with a zone. */
 function readExpiryValue(value: unknown): Expiry | { problem: string } {
   const text = typeof value === 'string' ? value.trim() : '';
   const at = parseIsoDatetime(text);
   let [ms, format]: [number | undefined, ExpiryFormat] = [Number.isNaN(at) ? undefined : at, 'ISO 8601 datetime'];
-  if (typeof value === 'number') [ms, format] = [value * 1000, 'epoch seconds (number)'];
-  if (/^[0-9]+(?:\.[0-9]+)?$/.test(text)) [ms, format] = [Number(text) * 1000, 'epoch seconds (string)'];
+  const number = typeof value === 'number' ? value : /^[0-9]+(?:\.[0-9]+)?$/.test(text) ? Number(text) : undefined;
+  // The table's "datetime" may come as epoch ms (Jackson's default for a date): no date in epoch seconds reaches
+  // 1e11 (the year 5138), so a number that does is read as ms.
+  const unit = number !== undefined && number >= 1e11 ? 'milliseconds' : 'seconds';
+  const written = typeof value === 'number' ? 'number' : 'string';
+  if (number !== undefined) [ms, format] = [unit === 'seconds' ? number * 1000 : number, `epoch ${unit} (${written})`];
   if (ms === undefined) {
     const article = /^[aeiou]/.test(typeof value) ? 'an' : 'a';
     const unread = `${article} ${typeof value} that is neither epoch seconds nor an ISO 8601 datetime with a zone`;
@@ -254,7 +259,7 @@ function jwtExp(token: string): number | undefined {
  * Turns a successful envelope's `data` into a {@link TokenSet}, and lists how it departs from the
  * sample's shape. Both tokens are required; the access token must fit a Bearer header. Each expiry
  * is read under the sample's name (`…ExpiresAt`) or the response table's (`…ExpiredAt`), whichever
- * comes first, as epoch seconds (string or number) or an ISO 8601 datetime with a zone, and
+ * comes first, as epoch seconds or ms (string or number) or an ISO 8601 datetime with a zone, and
  * converted to epoch ms. A missing or unreadable access expiry falls back to the access token's
  * JWT `exp` claim (decoded, never verified); a missing or unreadable refresh expiry is malformed.
  * An expiry that says something clear but wrong (at or before `reference`, or more than 10 years
@@ -281,12 +286,12 @@ function toTokenSet(data: unknown, reference: number, fail: Fail): { set: TokenS
     throw fail('has a data.accessToken with characters a Bearer header cannot carry (RFC 6750 b64token)');
   const shapes: string[] = [];
   const inRange = ({ ms, format }: Expiry, shown: string): number => {
-    const sent = format === 'ISO 8601 datetime' ? new Date(ms).toISOString() : String(ms / 1000);
+    const seconds = !format.startsWith('epoch milliseconds');
+    const sent = format === 'ISO 8601 datetime' ? new Date(ms).toISOString() : String(seconds ? ms / 1000 : ms);
     if (ms <= reference)
       throw fail(`has ${shown} ${sent}, already past (reference ${new Date(reference).toISOString()})`);
     if (ms - reference <= MAX_EXPIRY_AHEAD_MS) return ms;
-    const hint = format !== 'ISO 8601 datetime' && ms > 1e14 ? '; milliseconds sent instead of seconds?' : '';
-    throw fail(`has ${shown} ${sent}, more than 10 years ahead${hint}`);
+    throw fail(`has ${shown} ${sent}, more than 10 years ahead`);
   };
   /**
    * One expiry, read under the first of its two names that is present and noted when its shape is
