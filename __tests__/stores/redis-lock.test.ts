@@ -141,6 +141,28 @@ describeRedis('RedisTokenStore: refresh locks', () => {
     expect(await client.exists(store.keysFor(keyA).lock, store.keysFor(keyB).lock)).toBe(2);
   });
 
+  it("refuses a store key that names another key's lock: a tenant called bob:lock never overwrites bob's lock", async () => {
+    const client = await redis.connect();
+    const store = await makeStore({ client, ...NOTIFIED_ONLY });
+    // Keys that hold a hash tag are used as they are: `{app}:bob:lock` is the Redis name of `{app}:bob`'s lock.
+    const tag = `{${redis.uniqueKey('app')}}`;
+    const [bob, intruder] = [`${tag}:bob`, `${tag}:bob:lock`];
+    const held = await store.acquireRefreshLock(bob, { signal: never() });
+    const owner = await client.get(store.keysFor(bob).lock);
+    await expect(store.get(intruder)).rejects.toThrow(TokenStoreError);
+    await expect(store.set(intruder, session('intruder'))).rejects.toThrow(TokenStoreError);
+    await expect(store.acquireRefreshLock(intruder, { signal: never() })).rejects.toThrow(TokenStoreError);
+    expect(() => store.watch(intruder, () => undefined)).toThrow(TokenStoreError);
+    expect(await client.get(store.keysFor(bob).lock)).toBe(owner);
+    if (held.acquired) await held.lock.release();
+    // An untagged key is wrapped (`{…:lock}`), so it never names a lock.
+    const plain = redis.uniqueKey('bob:lock');
+    const stored = session('bob');
+    await store.get(plain);
+    await store.set(plain, stored);
+    expect(await store.get(plain)).toEqual(stored);
+  });
+
   it('serves waits on many keys from one subscriber connection, subscribing and unsubscribing per key', async () => {
     const client = await redis.connect();
     const [keyA, keyB] = [redis.uniqueKey('a'), redis.uniqueKey('b')];

@@ -55,7 +55,7 @@ export interface RedisTokenStoreOptions {
    * The store holds any number of sessions: the manager names each one's key `<key>` (by
    * default `alix-token-manager:session:<identity id>`); in Redis the session is `{<key>}`, its
    * lock `{<key>}:lock` and its notification channel `{<key>}:published` (hash-tagged, so one
-   * cluster slot; a key that already has a hash tag is used as it is).
+   * cluster slot; a key that already has a hash tag is used as it is, and may not end in `:lock`).
    */
   client: Redis | Cluster;
   /**
@@ -572,5 +572,8 @@ function sha1(value: string): string {
 
 function assertKey(key: string): string {
   if (typeof key !== 'string' || key === '') throw new TokenStoreError('a store key must be a non-empty string');
+  // A hash-tagged key is its own Redis name: `{app}:bob:lock` would be the lock of `{app}:bob`.
+  if (HASH_TAG.test(key) && key.endsWith(':lock'))
+    throw new TokenStoreError(`store key ${key} names another key's lock`);
   return key;
 }
