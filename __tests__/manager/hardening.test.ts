@@ -1056,6 +1056,24 @@ describe('Guarantees with unusual providers, stores, breakers and listeners', ()
       expect(afterClosed.map((event) => event.type)).toEqual([]);
     });
 
+    it('ends the run as closed, before closed, when a listener of an event of its landing closes the manager', async () => {
+      const { manager } = makeManager({ refreshTokenWarningMs: minutes(60 * 24 * 365) });
+      const events = lifecycleOf(manager);
+      manager.on('refreshTokenExpiring', () => void manager.close());
+      await expect(manager.getAccessToken()).rejects.toBeInstanceOf(TokenManagerClosedError);
+      const ended = events.filter((event) => event.type === 'refresh-ended');
+      expect(ended).toEqual([expect.objectContaining({ refreshId: 1, outcome: 'closed' })]);
+      expect(events.at(-1)?.type).toBe('closed');
+    });
+
+    it('never hands a run’s callers the token a listener of its landing rejected: they get the next run’s', async () => {
+      const { manager, provider } = makeManager({ refreshTokenWarningMs: minutes(60 * 24 * 365) });
+      manager.once('refreshTokenExpiring', () => expect(manager.invalidate('access-1')).toBe('refreshing'));
+      await expect(manager.getAccessToken()).resolves.toBe('access-2');
+      expect(provider.calls).toHaveLength(2);
+      manager.close();
+    });
+
     it('emits nothing after closed when an error listener closes the manager after a failed background refresh', async () => {
       const { manager, provider } = makeManager({ retry: { ...INSTANT_RETRY, retries: 0 } });
       await manager.getAccessToken();

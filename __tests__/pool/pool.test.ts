@@ -131,6 +131,29 @@ describe('TokenManagerPool', () => {
       pool.close();
     });
 
+    it('reports closed as the last event of a session evicted as its background refresh ends', async () => {
+      const { pool } = makePool({ idleTtlMs: minutes(10) });
+      const types: string[] = [];
+      pool.on('lifecycle', (event) => types.push(event.type));
+      await pool.getAccessToken(user(1));
+      jest.advanceTimersByTime(minutes(10) + 1);
+      await flushUntil(() => !pool.has(user(1)));
+      expect(types.slice(-2)).toEqual(['refresh-ended', 'closed']);
+      pool.close();
+    });
+
+    it('still evicts an idle session when a lifecycle listener of the pool throws', async () => {
+      const { pool } = makePool({ idleTtlMs: minutes(10) });
+      pool.on('lifecycle', () => {
+        throw new Error('listener bug');
+      });
+      await pool.getAccessToken(user(1));
+      jest.advanceTimersByTime(minutes(10) + 1);
+      await flushUntil(() => !pool.has(user(1)));
+      expect(pool.status().sessions.held).toBe(0);
+      pool.close();
+    });
+
     it('never evicts a session under a caller waiting on a sign-in that outlasts idleTtlMs', async () => {
       const { pool, providers } = makePool({ idleTtlMs: 5_000 }, { manual: true });
       const waiting = pool.getAccessToken(user(1));

@@ -376,11 +376,11 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     return { type: 'refresh-ended', at: this.#wallNow(), refreshId, reason, durationMs, attempts: record.attempts };
   }
 
-  #succeeded(flight: Flight, result: AcquireResult): string {
+  #succeeded(flight: Flight, result: AcquireResult): string | Promise<string> {
+    // Installed while still in flight: a listener of an event #install emits that closes the manager ends this run as
+    // close() ends any (`closed`, before `closed`), and one that rejects the token joins it (and is answered below).
+    if (!this.#closed) this.#install(result.tokens, result.source, result.wallOffset);
     const ended = this.#land(flight);
-    const tokens = this.#install(result.tokens, result.source, result.wallOffset);
-    // A listener of an event #install emitted closed the manager: its callers get no token.
-    if (this.#closed) throw new TokenManagerClosedError();
     // Past its blocking margin already: the clock moved on while it was written (a suspend, a step). Held, not served;
     // the run ends as its callers see it, abandoned at their deadline (as a set held by #failed).
     if (this.#time() >= (this.#cycler.held?.blockAt ?? Number.POSITIVE_INFINITY)) {
@@ -388,10 +388,12 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       this.#lifecycle.emit({ ...ended, outcome: 'abandoned', errorCode: error.code, error });
       throw error;
     }
-    const { accessTokenExpiresAt, refreshTokenExpiresAt = null } = tokens;
+    const { accessToken, accessTokenExpiresAt, refreshTokenExpiresAt = null } = result.tokens;
     const { source: outcome, refreshTokenRejected = false } = result;
+    // Rejected as it landed (see invalidate()): never served; its callers wait for the next run, within its deadline.
+    const rejected = this.#cycler.held?.rejected === true;
     this.#lifecycle.emit({ ...ended, outcome, accessTokenExpiresAt, refreshTokenExpiresAt, refreshTokenRejected });
-    return tokens.accessToken;
+    return rejected ? this.#join('invalidated', flight.startedAt) : accessToken;
   }
 
   #failed(flight: Flight, error: unknown): never {
@@ -421,7 +423,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     throw failure;
   }
 
-  #install(tokens: TokenSet, source: TokenOrigin, wallOffset?: number): TokenSet {
+  #install(tokens: TokenSet, source: TokenOrigin, wallOffset?: number): void {
     const now = this.#time();
     const wall = this.#wallNow();
     // Never closed here: every caller (a run landing, the start-up read, a hand-over) returns first when closed.
@@ -436,7 +438,6 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     if (warning !== undefined) this.#lifecycle.emit({ type: 'refresh-token-expiring', at: wall, ...warning });
     // Not after close(), which a listener of the events above may have called.
     if (!this.#closed) this.#timer.arm(held.refreshAt);
-    return held.tokens;
   }
 
   /**

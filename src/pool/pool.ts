@@ -474,10 +474,14 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   #observe(session: PoolSession, event: LifecycleEvent): void {
     this.#stats.observe(event);
     if (event.type === 'refresh-started') session.pins += 1;
-    if (event.type === 'refresh-ended') this.#unpin(session);
-    // Closed by hand (pool.get(key).close()): forget it, so the next use builds a new one.
-    if (event.type === 'closed' && this.#sessions.get(session.key) === session) this.#evict(session.key, 'deleted');
-    if (this.listenerCount('lifecycle') > 0) this.emit('lifecycle', { ...event, session: session.key });
+    try {
+      // Told first: what follows may close the session (evicted as its run ends), whose `closed` must come last.
+      if (this.listenerCount('lifecycle') > 0) this.emit('lifecycle', { ...event, session: session.key });
+    } finally {
+      if (event.type === 'refresh-ended') this.#unpin(session);
+      // Closed by hand (pool.get(key).close()): forget it, so the next use builds a new one.
+      if (event.type === 'closed' && this.#sessions.get(session.key) === session) this.#evict(session.key, 'deleted');
+    }
   }
 }
 
