@@ -133,7 +133,8 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
    * The session for `key`: the same `TokenManager` while it is awake, created on first use
    * (or when a resting session wakes). Counts as use (renews its idle TTL and LRU place).
    * @throws ConfigurationError when `key` is not a non-empty string of at most 320 characters,
-   *   or `createProvider` throws; TokenManagerClosedError after `close()`.
+   *   or `createProvider` answers no provider; whatever `createProvider` throws, as it is (the factory's own
+   *   error, e.g. `forUsers()`'s ConfigurationError for a bad email); TokenManagerClosedError after `close()`.
    */
   get(key: string): TokenManager {
     const session = this.#sessions.get(key);
