@@ -175,12 +175,13 @@ describe('alix-token CLI', () => {
       expect(stderr.text()).toBe(`signing in to 127.0.0.1:${alix.sandbox.port}…\r\x1b[2K`);
     });
 
-    it('closes the pool it made when --user names no valid session key', async () => {
+    it('closes the pool it made when --user names no valid session key, and names the flag', async () => {
       const close = jest.spyOn(TokenManagerPool.prototype, 'close');
       try {
         const io = { env: alix.env, stdout: collectingStream().stream, stderr: collectingStream().stream };
         await expect(printToken({ user: 'x'.repeat(400) }, io)).rejects.toMatchObject({
           code: 'ERR_ALIX_CONFIGURATION',
+          message: expect.stringMatching(/^--user: .*at most 320 characters, got a string of 400 characters$/),
         });
         expect(close).toHaveBeenCalledTimes(1);
       } finally {

@@ -33,6 +33,18 @@ describe('alix-token keygen --out that cannot be a directory', () => {
   });
 });
 
+describe('alix-token keygen --out and sandbox --key-dir, empty (an unset variable in --out "$DIR")', () => {
+  it.each([
+    [['keygen', '--out', ''], /^alix-token: --out is empty \[ERR_ALIX_CONFIGURATION\]\n$/],
+    [['sandbox', '--key-dir', ''], /^alix-token: --key-dir is empty \[ERR_ALIX_CONFIGURATION\]\n$/],
+  ])('%j exits 2 naming the flag, not "cannot create the directory  (ENOENT)"', async (args, message) => {
+    const result = await runAlixToken(args);
+
+    expect(result).toMatchObject({ code: 2, stdout: '' });
+    expect(result.stderr).toMatch(message);
+  });
+});
+
 describe('hostAndPort (messages about REDIS_URL and ALIX_BASE_URL)', () => {
   it('falls back for a URL without a host, rather than printing ":undefined"', () => {
     expect(hostAndPort('unix:///var/run/redis.sock', 'REDIS_URL')).toBe('REDIS_URL');

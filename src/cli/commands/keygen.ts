@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { copyFile, mkdir, open, realpath, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { ConfigurationError, errorCodeOf } from '../../errors';
+import { ConfigurationError, assertConfig, errorCodeOf } from '../../errors';
 import { generatePartnerKeyPair } from '../../sandbox/keys';
 import { ExitCodes, type CliIo, type RunAction } from '../io';
 
@@ -94,6 +94,7 @@ export function registerKeygenCommand(program: Command, run: RunAction, io: CliI
     .option('--force', 'overwrite existing key files')
     .action((flags: { out: string; force?: boolean }) =>
       run(async () => {
+        assertConfig(flags.out.trim() !== '', '--out is empty');
         const written = await writePartnerKeyPair(flags.out, flags.force === true);
         io.stderr.write(`private key: ${written.privateKeyPath} (keep it secret)\n`);
         io.stderr.write(`public key:  ${written.publicKeyPath} (send it to Alix)\n`);

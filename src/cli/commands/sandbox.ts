@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { setUnrefInterval } from '../../clock';
-import { ConfigurationError, errorCodeOf } from '../../errors';
+import { ConfigurationError, assertConfig, errorCodeOf } from '../../errors';
 import { DEFAULT_ALIX_SANDBOX_OPTIONS } from '../../sandbox/options';
 import { startAlixSandbox, type AlixSandbox } from '../../sandbox/server';
 import { ExitCodes, addNumberOptions, type CliIo, type RunAction } from '../io';
@@ -50,6 +50,8 @@ export function registerSandboxCommand(program: Command, run: RunAction, io: Cli
 }
 
 async function serveSandbox(flags: SandboxFlags, io: CliIo): Promise<number> {
+  // An empty value is an unset variable in `--key-dir "$DIR"`, not the working directory: named, not an ENOENT.
+  assertConfig(flags.keyDir?.trim() !== '', '--key-dir is empty');
   // Stop handlers before anything is written: a signal that arrives while the key pair is
   // being made must end up in the cleanup below, not kill the process around it.
   const stop = watchForStop(io.signals);

@@ -57,7 +57,7 @@ export async function printToken(flags: TokenFlags, io: Pick<CliIo, 'env' | 'std
     // The environment's errors name its variables: a value the user typed as a flag is named as that flag.
     if (!(error instanceof ConfigurationError)) throw error;
     const message = given.reduce((text, flag) => text.replaceAll(ALIX_ENV[flag], ENV_FLAGS[flag]), error.message);
-    throw new ConfigurationError(message, { cause: error });
+    throw new ConfigurationError(pool === undefined ? message : `--user: ${message}`, { cause: error });
   }
   // A pool's sessions sign in: ALIX_REFRESH_TOKEN is used only without --user.
   const refreshing = pool === undefined && (env[ALIX_ENV.refreshToken] ?? '').trim() !== '';
