@@ -374,6 +374,8 @@ describe('alix-token CLI', () => {
       const run = startAlixToken(['sandbox', '--access-ttl', '30', '--key-dir', keyDir], { signals });
       const [banner = ''] = await run.stdoutMatch(/Alix sandbox listening[\s\S]*Ctrl-C stops it/);
       const exported = (name: string): string => new RegExp(`export ${name}=(\\S+)`).exec(banner)?.[1] ?? '';
+      // Through npx: a CLI installed in the project (not globally) is not on the PATH.
+      expect(banner).toContain('\n  npx alix-token token\n');
       try {
         const tokens = await new AlixAuthProvider({
           baseUrl: exported('ALIX_BASE_URL'),

@@ -124,7 +124,7 @@ function banner(sandbox: AlixSandbox, keys: KeyPairFiles, accessTtlSeconds: numb
     `  export ALIX_PARTNER_CODE=${sandbox.partnerCode}`,
     `  export ALIX_SECRET_KEY=${sandbox.secretKey}`,
     `  export ALIX_PRIVATE_KEY_FILE=${keys.privateKeyPath}`,
-    '  alix-token token',
+    '  npx alix-token token',
     '',
     'Ctrl-C stops it.',
     '',
