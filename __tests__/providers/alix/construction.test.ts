@@ -134,6 +134,21 @@ describe('AlixAuthProvider construction', () => {
       expect(constructionError({ privateKey: ecPem }).message).toMatch(/is a ec key; Alix signatures need an RSA key/);
     });
 
+    it('accepts a PEM wrapped in the quotes `docker --env-file` keeps', () => {
+      for (const quote of ['"', "'"]) {
+        const quoted = `${quote}${keys.privatePem.trim().replace(/\n/g, '\\n')}${quote}`;
+        expect(loadPrivateKey(quoted).asymmetricKeyType).toBe('rsa');
+      }
+    });
+
+    it('rejects an OpenSSH private key, saying how to convert it', () => {
+      const openSsh =
+        '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n';
+      expect(constructionError({ privateKey: openSsh }).message).toBe(
+        'privateKey is an OpenSSH key; convert it to PEM (ssh-keygen -p -m PEM -f <file>)',
+      );
+    });
+
     it('rejects an EC KeyObject', () => {
       expect(constructionError({ privateKey: ecKey }).message).toMatch(/ec key/);
     });

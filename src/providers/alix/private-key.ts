@@ -55,11 +55,15 @@ export function loadPrivateKey(input: unknown): KeyObject {
 function parsePem(rawPem: string, what: string): KeyObject {
   // Env variables often carry a PEM on one line with literal "\n" (or, JSON-encoded from Windows, "\r\n") sequences;
   // a file holding that line usually ends in a real line break, which does not make it multi-line.
-  const pem = /\r?\n/.test(rawPem.trim()) ? rawPem : rawPem.replace(/\\r\\n|\\n/g, '\n');
+  // `docker --env-file` keeps the quotes around a value.
+  const unquoted = rawPem.trim().replace(/^(["'])(-----BEGIN[\s\S]*)\1$/, '$2');
+  const pem = /\r?\n/.test(unquoted) ? unquoted : unquoted.replace(/\\r\\n|\\n/g, '\n');
   // A bundle may hold a public key or certificate beside the private key: Node signs with the latter.
   const hasPrivate = /-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/.test(pem);
   const publicOnly = !hasPrivate && /-----BEGIN (?:RSA )?PUBLIC KEY-----|-----BEGIN CERTIFICATE-----/.test(pem);
   assertConfig(!publicOnly, `${what} is a public key or certificate; the RSA private key is needed to sign`);
+  const openSsh = `${what} is an OpenSSH key; convert it to PEM (ssh-keygen -p -m PEM -f <file>)`;
+  assertConfig(!pem.includes('-----BEGIN OPENSSH PRIVATE KEY-----'), openSsh);
   const encrypted = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(pem);
   assertConfig(!encrypted, `${what} is an encrypted PEM; decrypt it first or pass a KeyObject`);
   try {
