@@ -417,6 +417,9 @@ describe('TokenManager', () => {
         'initialTokens: refreshTokenExpiresAt must be epoch ms',
       ],
       ['no time to acquire a token', { acquireTimeoutMs: 0 }, 'acquireTimeoutMs must be positive'],
+      // A timer cannot wait longer: it would end the wait after 24.8 days, not at the time given (nor never).
+      ['no deadline', { acquireTimeoutMs: Infinity }, 'acquireTimeoutMs must be positive and at most 2147483647'],
+      ['a deadline no timer holds', { acquireTimeoutMs: 2 ** 31 }, 'acquireTimeoutMs must be positive and at most'],
       [
         'a store without delete()',
         { store: { get: () => undefined, set: () => undefined } },

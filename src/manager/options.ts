@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { systemClock } from '../clock';
+import { MAX_TIMER_DELAY_MS, systemClock } from '../clock';
 import type { Clock } from '../clock';
 import { assertConfig as check } from '../errors';
 import type { TokenProvider } from '../providers/types';
@@ -321,7 +321,12 @@ export function resolveTokenManagerOptions(options: InternalTokenManagerOptions)
     storeKey === undefined || (typeof storeKey === 'string' && storeKey !== ''),
     'TokenManager option storeKey must be a non-empty string',
   );
-  check(resolved.acquireTimeoutMs > 0, 'TokenManager option acquireTimeoutMs must be positive');
+  const { acquireTimeoutMs } = resolved;
+  const timed = acquireTimeoutMs > 0 && acquireTimeoutMs <= MAX_TIMER_DELAY_MS;
+  check(
+    timed,
+    `TokenManager option acquireTimeoutMs must be positive and at most ${MAX_TIMER_DELAY_MS} ms (24.8 days)`,
+  );
   if (store !== undefined) {
     const missing = missingMethod(store, ['get', 'set', 'delete']);
     check(missing === undefined, `TokenManager option store.${missing} must be a function`);
