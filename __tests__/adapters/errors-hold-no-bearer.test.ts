@@ -168,3 +168,65 @@ describe("axios's HTTP/2 transport (httpVersion: 2)", () => {
     expect(leaks(error, `${token}-`)).toEqual([]);
   });
 });
+
+describe("an error whose body is a stream (responseType: 'stream')", () => {
+  let server: http.Server;
+  let origin: string;
+  let arrived: () => void;
+  beforeAll(async () => {
+    // `/hold` is never answered (it stays in flight); anything else is answered 500.
+    server = http.createServer((req, res) => {
+      req.resume();
+      if (req.url === '/hold') arrived();
+      else res.writeHead(500).end('down');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it("shows no other session's bearer: the stream's request and socket lead to every request on the agent", async () => {
+    const alice = new FakeTokenSource(`SECRET-alice-${'a'.repeat(24)}`);
+    const bob = new FakeTokenSource(`SECRET-bob-${'b'.repeat(24)}`);
+    const agent = new http.Agent();
+    const instance = axios.create({ baseURL: origin, httpAgent: agent, responseType: 'stream' });
+    const detach = attachTokenManager(instance, { get: (key: string) => (key === 'bob' ? bob : alice) });
+    const onHold = new Promise<void>((resolve) => (arrived = resolve));
+    const held = instance.get('/hold', { alixSession: 'bob' }).catch((e: unknown) => e);
+    await onHold;
+
+    const error = (await instance.get('/cards', { alixSession: 'alice' }).catch((e: unknown) => e)) as AxiosError;
+    // Read while bob's request is still in flight.
+    const printed = [
+      util.inspect(error, { depth: Infinity }),
+      util.inspect({ ...error.response }, { depth: Infinity }),
+    ];
+    agent.destroy();
+    await held;
+    detach();
+    expect(error.response?.status).toBe(500);
+    expect(printed.map((text) => text.includes('SECRET-'))).toEqual([false, false]);
+  });
+});
+
+describe('an error whose body is JSON', () => {
+  it('keeps the fields the server sent, even ones a stream would hide (req, socket, client)', async () => {
+    const server = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(500, { 'content-type': 'application/json' }).end('{"client":"c-1","socket":1,"req":"r"}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const instance = axios.create({ baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+    const detach = attachTokenManager(instance, new FakeTokenSource(`SECRET-${'c'.repeat(24)}`));
+
+    const error = (await instance.get('/cards').catch((e: unknown) => e)) as AxiosError;
+    detach();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+
+    expect(JSON.stringify(error.response?.data)).toBe('{"client":"c-1","socket":1,"req":"r"}');
+  });
+});

@@ -98,9 +98,9 @@ function hide(target: UnknownRecord, key: string): void {
 /**
  * Redacts the bearer everywhere it is reachable from an AxiosError-shaped object: the
  * config's headers, the response's config, and the underlying request objects. The request
- * objects and the config's `httpAgent`/`httpsAgent` are also made non-enumerable (still
- * readable as `err.request`, `err.config.httpAgent`), because through their sockets and
- * timers they reach other in-flight requests that `util.inspect` would print.
+ * objects, the config's `httpAgent`/`httpsAgent` and a body stream's `req`/`socket`/`client` are
+ * also made non-enumerable (still readable as `err.request`, `err.config.httpAgent`), because
+ * through their sockets and timers they reach other in-flight requests that `util.inspect` would print.
  * Anything that is not an object is left as it is; the function never throws.
  */
 export function redactAxiosError(error: unknown): void {
@@ -116,7 +116,12 @@ export function redactAxiosError(error: unknown): void {
       redactRequest(holder.request);
       hide(holder, 'request');
     }
-    if (isObject(error.response) && isObject(error.response.data)) redactRequest(error.response.data.req);
+    // A body stream (responseType 'stream') holds its request and socket, and through them the agent's other requests.
+    const body = isObject(error.response) ? error.response.data : undefined;
+    if (isObject(body)) redactRequest(body.req);
+    // Only a stream's: a JSON body's own `client` field stays as the server sent it.
+    if (isObject(body) && typeof body.pipe === 'function')
+      for (const key of ['req', 'socket', 'client']) hide(body, key);
   } catch {
     // Never let redaction replace the caller's error with one of its own.
   }
