@@ -93,11 +93,13 @@ describe('a 401 from a redirect target the bearer never reached', () => {
   });
 
   it.each([
-    ['the platform fetch', undefined],
-    ['an env.fetch', (input: Parameters<typeof fetch>[0], init?: RequestInit) => fetch(input, init)],
-  ])('axios fetch adapter, with %s: is passed through', async (_, envFetch) => {
+    ['the platform fetch', undefined, 'fetch'],
+    ['an env.fetch', (input: Parameters<typeof fetch>[0], init?: RequestInit) => fetch(input, init), 'fetch'],
+    // axios reads adapter names in any case.
+    ["the platform fetch, named 'Fetch'", undefined, 'Fetch'],
+  ])('axios fetch adapter, with %s: is passed through', async (_, envFetch, adapter) => {
     const source = new FakeTokenSource('SECRET');
-    const api = axios.create({ baseURL: allowedOrigin, adapter: 'fetch', env: { fetch: envFetch } });
+    const api = axios.create({ baseURL: allowedOrigin, adapter, env: { fetch: envFetch } });
     attachTokenManager(api, source);
 
     const error = (await api.get('/cards').catch((e: unknown) => e)) as AxiosError;

@@ -341,7 +341,8 @@ function transportUnder(adapter: unknown): unknown {
 
 /** Whether axios sends through its fetch adapter with these adapter names: `fetch` named, and not after `http`. */
 function fetchesFirst(adapter: unknown): boolean {
-  const names: unknown[] = Array.isArray(adapter) ? adapter : [adapter];
+  // Read as axios reads them: in any case.
+  const names = (Array.isArray(adapter) ? adapter : [adapter]).map((name) => String(name).toLowerCase());
   const fetchAt = names.indexOf('fetch');
   return fetchAt !== -1 && !names.slice(0, fetchAt).includes('http');
 }
