@@ -182,6 +182,22 @@ describe('attachTokenManager() with a session pool', () => {
     },
   );
 
+  it('rejects a request whose sessionKey is async (its type forbids it), leaving no unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): number => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    // @ts-expect-error sessionKey must answer the key itself
+    const client = pooledAxios({ sessionKey: () => Promise.reject(new Error('lookup failed')) });
+
+    const error = await client.get('/x').catch((e: unknown) => e);
+    await new Promise((resolve) => setImmediate(resolve));
+    process.off('unhandledRejection', onUnhandled);
+
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(unhandled).toEqual([]);
+    expect(api.state.hits).toBe(0);
+  });
+
   it('rejects a non-string alixSession from untyped callers', async () => {
     const client = pooledAxios();
 

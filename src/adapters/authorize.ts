@@ -81,6 +81,8 @@ export function createAuthorizer(
       );
     }
     if (typeof named === 'string' && named !== '') return () => pool.get(named);
+    // An async `sessionKey` (its type forbids it): its promise is refused, never awaited, so its rejection is handled.
+    if (named instanceof Promise) named.catch(() => undefined);
     // The origin only: a path or query may hold personal data.
     throw new ConfigurationError(
       `${where}: a request to ${attempt.url().origin} names no session, and the token source is a session pool; ` +
