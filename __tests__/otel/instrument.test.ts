@@ -8,7 +8,7 @@ import {
   metrics,
   trace,
 } from '@opentelemetry/api';
-import type { Attributes, MeterProvider } from '@opentelemetry/api';
+import type { Attributes, MeterProvider, TracerProvider } from '@opentelemetry/api';
 import { ConfigurationError } from '../../src/errors';
 import { TokenManager } from '../../src/manager/token-manager';
 import {
@@ -803,6 +803,45 @@ describe('instrumentTokenManager()', () => {
       expect(pointsOf(exported, METRIC_NAMES.tokenWaitDuration)).toHaveLength(1);
       expect(pointsOf(exported, METRIC_NAMES.tokenRemainingLifetime)).toEqual([]);
       expect(telemetry.spans()).toHaveLength(3);
+    });
+
+    it('never lets uninstrument() throw on a failing SDK, and still ends the open spans', () => {
+      const meter = telemetry.meterProvider.getMeter('broken');
+      const gauge = meter.createObservableGauge('broken');
+      gauge.removeCallback = () => {
+        throw new Error('sdk bug');
+      };
+      const meterProvider: MeterProvider = {
+        getMeter: () => Object.assign(Object.create(meter) as typeof meter, { createObservableGauge: () => gauge }),
+      };
+      const instrumentation = instrument({ meterProvider });
+      source.send(lifecycle('refresh-started', { refreshId: 1, reason: 'scheduled', foreground: false }));
+
+      expect(() => instrumentation.uninstrument()).not.toThrow();
+      expect(telemetry.spans().map((span) => span.name)).toEqual([SPAN_NAMES.refresh]);
+    });
+
+    it('forgets a run whose span.end() throws, instead of ending it again at uninstrument()', () => {
+      const tracer = telemetry.tracerProvider.getTracer('broken');
+      const end = jest.fn(() => {
+        throw new Error('span processor bug');
+      });
+      const tracerProvider: TracerProvider = {
+        getTracer: () =>
+          Object.assign(Object.create(tracer) as typeof tracer, {
+            startSpan: (...args: Parameters<typeof tracer.startSpan>) =>
+              Object.assign(tracer.startSpan(...args), { end }),
+          }),
+      };
+      const instrumentation = instrument({ tracerProvider });
+      const run = { refreshId: 1, reason: 'scheduled', outcome: 'refreshed', durationMs: 5, attempts: 1 } as const;
+      source.send(
+        lifecycle('refresh-started', { refreshId: 1, reason: 'scheduled', foreground: false }),
+        lifecycle('refresh-ended', { ...run, accessTokenExpiresAt: AT + 900_000 }),
+      );
+
+      expect(() => instrumentation.uninstrument()).not.toThrow();
+      expect(end).toHaveBeenCalledTimes(1);
     });
 
     it('rejects a source that is not a manager or pool, naming what is missing', () => {

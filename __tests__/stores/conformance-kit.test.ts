@@ -123,6 +123,35 @@ describe('describeTokenStoreConformance()', () => {
     expect(await failedChecks(versionedStores(false), { fencing: true })).toEqual([]);
   });
 
+  it('fails a store that changes the token set it is given (the manager gives a frozen one)', async () => {
+    // Changed in place, as it then serves it: a read compared with the very object written would still match.
+    const normalising = memoryStores((store) => ({
+      set: async (key, session) => {
+        const tokens = session.tokens as { accessTokenExpiresAt: number };
+        tokens.accessTokenExpiresAt = Math.floor(tokens.accessTokenExpiresAt / 1000) * 1000;
+        await store.set(key, session);
+      },
+    }));
+    expect(await failedChecks(normalising)).toContain(
+      'get() and set() › returns the session set, with its identity, to this store and to another',
+    );
+  });
+
+  it('fails a store whose delete() forgets the session for itself only', async () => {
+    const cache = sharedCache();
+    const forgetsLocally = (): TokenStore => {
+      const [store, deleted] = [new MemoryTokenStore({ cache }), new Set<string>()];
+      return {
+        get: async (key) => (deleted.has(key) ? undefined : store.get(key)),
+        set: async (key, session) => void (deleted.delete(key), await store.set(key, session)),
+        delete: async (key) => void deleted.add(key),
+      };
+    };
+    expect(await failedChecks(forgetsLocally)).toEqual([
+      'get() and set() › keeps sessions apart by key, and delete() forgets one',
+    ]);
+  });
+
   it('fails a store that drops a session once its access token expires', async () => {
     const dropsWithAccessToken = memoryStores((store) => ({
       get: async (key) => {

@@ -3,7 +3,7 @@
  */
 import type { Attributes, MeterProvider, TracerProvider } from '@opentelemetry/api';
 import { ConfigurationError } from '../errors';
-import type { InstrumentedLifecycleEvent } from './recorder';
+import type { InstrumentedLifecycleEvent, LifecycleRecorder } from './recorder';
 import { createMetricsRecorder } from './metrics';
 import { INSTRUMENTATION_SCOPE } from './names';
 import { otelApi } from './peer';
@@ -115,23 +115,27 @@ export function instrumentTokenManager(
     createMetricsRecorder(meter, () => source.status(), now, attributes),
     createSpanRecorder(tracer, attributes),
   ];
-  const listener = (event: InstrumentedLifecycleEvent): void => {
+  /**
+   * Runs `act` on each recorder. The source emits synchronously from its own code paths: telemetry must never be
+   * able to change a refresh's outcome (nor fail a shutdown, nor keep one recorder from the next), so a failing
+   * recorder is silenced here.
+   */
+  const each = (act: (recorder: LifecycleRecorder) => void): void => {
     for (const recorder of recorders) {
-      // The source emits synchronously from its own code paths: telemetry must never be
-      // able to change a refresh's outcome, so a failing recorder is silenced here.
       try {
-        recorder.record(event);
+        act(recorder);
       } catch {
         // nothing to do: losing one data point is better than failing a caller
       }
     }
   };
+  const listener = (event: InstrumentedLifecycleEvent): void => each((recorder) => recorder.record(event));
   source.on('lifecycle', listener);
   return {
     // Idempotent: removing the listener, the gauge callback and the open spans a second time does nothing.
     uninstrument(): void {
       source.off('lifecycle', listener);
-      for (const recorder of recorders) recorder.dispose();
+      each((recorder) => recorder.dispose());
     },
   };
 }

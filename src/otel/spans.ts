@@ -90,10 +90,10 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
           // A run that hit its deadline (`abandoned`) failed too, and so did any auth call it
           // left unanswered: the deadline's error code is theirs.
           const failed = event.outcome === 'failed' || event.outcome === 'abandoned';
-          end(run, failed ? (event.errorCode ?? 'UNKNOWN') : undefined);
+          // Forgotten first: an SDK whose end() throws must not leave the run behind, to be ended again.
           runs.delete(runKey(session, event.refreshId));
           if (latest.get(session) === run) latest.delete(session);
-          return;
+          return end(run, failed ? (event.errorCode ?? 'UNKNOWN') : undefined);
         }
         case 'lock-waited':
           run?.span.addEvent(SPAN_EVENT_NAMES.lockWaited, {

@@ -184,7 +184,7 @@ function roundTrip(test: Test, options: TokenStoreConformanceOptions): void {
   test('keeps a session without a refresh token as it is', async (make, key) => {
     const [store, { identity, tokens }] = [await make(), conformanceSession()];
     const { accessToken, accessTokenExpiresAt } = tokens;
-    const session = { identity, tokens: { accessToken, accessTokenExpiresAt } };
+    const session = { identity, tokens: Object.freeze({ accessToken, accessTokenExpiresAt }) };
     await write(store, key, session);
     await assertReads(store, key, session);
   });
@@ -213,13 +213,14 @@ function roundTrip(test: Test, options: TokenStoreConformanceOptions): void {
     await assertReads(store, a, sessionA);
     await store.delete(a);
     assert.equal(await store.get(a), undefined);
+    assert.equal(await (await make()).get(a), undefined, 'another store still serves a deleted session');
     await assertReads(store, b, sessionB);
   });
 
   test('keeps a session until its refresh token expires, not its access token', async (make, key) => {
     const [store, other, { identity, tokens }] = [await make(), await make(), conformanceSession()];
     // A session left idle past its access token (no replica running) is still refreshed, not signed in again.
-    const session = { identity, tokens: { ...tokens, accessTokenExpiresAt: Date.now() + 100 } };
+    const session = { identity, tokens: Object.freeze({ ...tokens, accessTokenExpiresAt: Date.now() + 100 }) };
     await write(store, key, session);
     // Long enough for a value kept only as long as its access token, even rounded up to a whole second, to be gone.
     await delay(1_100);
@@ -580,11 +581,15 @@ function conformanceKey(name: string): string {
   return `alix-conformance:${randomUUID()}:${name}`;
 }
 
-/** A session with random tokens (so a fragment of one can be searched for) valid for 15 min. */
+/**
+ * A session with random tokens (so a fragment of one can be searched for) valid for 15 min; its token set frozen, as
+ * the manager's is (a store that changes it fails every write).
+ */
 function conformanceSession(identity = `identity-${randomUUID()}`): StoredSession {
   const [now, token] = [Date.now(), (): string => randomBytes(24).toString('base64url')];
   const tokens = { accessToken: token(), accessTokenExpiresAt: now + 15 * 60_000 };
-  return { identity, tokens: { ...tokens, refreshToken: token(), refreshTokenExpiresAt: now + 180 * 86_400_000 } };
+  const refresh = { refreshToken: token(), refreshTokenExpiresAt: now + 180 * 86_400_000 };
+  return { identity, tokens: Object.freeze({ ...tokens, ...refresh }) };
 }
 
 /**
