@@ -116,10 +116,10 @@ export function redactAxiosError(error: unknown): void {
       redactRequest(holder.request);
       hide(holder, 'request');
     }
-    // A body stream (responseType 'stream') holds its request and socket, and through them the agent's other requests.
     const body = isObject(error.response) ? error.response.data : undefined;
     if (isObject(body)) redactRequest(body.req);
-    // Only a stream's: a JSON body's own `client` field stays as the server sent it.
+    // A body stream (responseType 'stream') reaches the agent's other requests through its request and socket; a JSON
+    // body's own fields stay as the server sent them.
     if (isObject(body) && typeof body.pipe === 'function')
       for (const key of ['req', 'socket', 'client']) hide(body, key);
   } catch {
