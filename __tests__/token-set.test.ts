@@ -99,6 +99,34 @@ describe('computeSchedule()', () => {
     expect(at(0.5)).toBe(latest + roomMs / 2);
     expect(computeSchedule({ ...base, adopted: true, fallback: 0.5 }).blockAt).toBe(T0 + 15 * MINUTE - 10_000);
   });
+
+  it("keeps the fallback a quarter of the way past the refreshing replica's latest point when expirySkewMs is over half the window", () => {
+    // A 40 s token: window 20 s; the fetching replica's margin is 10 s (half the window), its jitter at most 5 s.
+    const short = { ...base, accessTokenExpiresAt: T0 + 40_000, expirySkewMs: 12_000, refreshJitterMs: 10_000 };
+    const latest = T0 + 25_000;
+    expect(computeSchedule({ ...short, random: 0.9999 }).refreshAt).toBeLessThan(latest);
+    const blockAt = T0 + 40_000 - 12_000;
+    expect(computeSchedule({ ...short, adopted: true, fallback: 0 })).toEqual({
+      refreshAt: latest + (blockAt - latest) / 4,
+      blockAt,
+    });
+  });
+
+  it("opens an adopted set's fallback window at blockAt at the latest, when a replica's latest point is past it", () => {
+    // A 40 s token: window 20 s; the fetching replica's latest point is at 25 s, the adopted blockAt at 24 s.
+    const short = { ...base, accessTokenExpiresAt: T0 + 40_000, expirySkewMs: 16_000, refreshJitterMs: 10_000 };
+    expect(computeSchedule({ ...short, adopted: true, fallback: 0.5 })).toEqual({
+      refreshAt: T0 + 24_000,
+      blockAt: T0 + 24_000,
+    });
+  });
+
+  it('never serves a set that expired before it was obtained: callers wait from its expiry at the latest', () => {
+    expect(computeSchedule({ ...base, accessTokenExpiresAt: T0 - 1_000 })).toEqual({
+      refreshAt: T0 - 1_000,
+      blockAt: T0 - 1_000,
+    });
+  });
 });
 
 describe('hasUsableRefreshToken()', () => {

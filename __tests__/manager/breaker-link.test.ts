@@ -56,6 +56,44 @@ describe("A manager's side of the auth circuit breaker", () => {
     manager.close();
   });
 
+  it('never tells callers to retry after 0 ms when a custom breaker refuses with retryAfterMs 0', async () => {
+    const breaker = recordingBreaker({ admit: () => Promise.resolve({ allowed: false, retryAfterMs: 0 }) });
+    const { manager, provider } = makeManager({ breaker });
+    await expect(manager.getAccessToken()).rejects.toMatchObject({ reason: 'breaker', retryAfterMs: 1 });
+    expect(provider.calls).toHaveLength(0);
+    manager.close();
+  });
+
+  it("keeps the provider's error when the breaker itself fails to record the outcome", async () => {
+    const breaker = recordingBreaker({ record: () => Promise.reject(new Error('breaker backend down')) });
+    const { manager, provider } = makeManager({ breaker });
+    provider.script.push(new AuthRejectedError({ operation: 'authenticate', status: 400, errorCode: 32 }));
+    await expect(manager.getAccessToken()).rejects.toBeInstanceOf(AuthRejectedError);
+    manager.close();
+  });
+
+  it("tells breaker-changed with retryAfterMs 0, not a negative one, when the breaker's clock is behind", async () => {
+    let status: BreakerStatus = CLOSED;
+    const breaker = recordingBreaker({ snapshot: () => status });
+    const { manager } = makeManager({ breaker });
+    const events = lifecycleOf(manager);
+    status = { state: 'open', failures: 3, openUntil: T0 - 500, level: 'session' };
+    await manager.getAccessToken();
+    expect(events.filter((event) => event.type === 'breaker-changed')).toEqual([
+      { type: 'breaker-changed', at: T0, state: 'open', retryAfterMs: 0 },
+    ]);
+    manager.close();
+  });
+
+  it('names the sign-in as the call not attempted when no refresh token is held', async () => {
+    const breaker = recordingBreaker({
+      snapshot: () => ({ state: 'open', failures: 3, openUntil: T0 + 1_000, level: 'session' }),
+    });
+    const { manager } = makeManager({ breaker });
+    await expect(manager.getAccessToken()).rejects.toMatchObject({ reason: 'breaker', operation: 'authenticate' });
+    manager.close();
+  });
+
   it('lets the run be the probe once openUntil is reached, to the millisecond', async () => {
     const openUntil = T0 + 1_000;
     const breaker = recordingBreaker({

@@ -8,6 +8,7 @@ import { AlixAuthProvider } from '../../src/providers/alix/provider';
 import { startAlixSandbox } from '../../src/sandbox/server';
 import type { AlixSandbox } from '../../src/sandbox/server';
 import { MemoryTokenStore } from '../../src/stores/memory';
+import type { AuthBreaker } from '../../src/stores/types';
 import { AuthUnavailableError } from '../../src/errors';
 import { TokenManagerPool } from '../../src/pool/pool';
 import type { TokenSet } from '../../src/token-set';
@@ -75,6 +76,22 @@ describe('LocalAuthBreaker', () => {
     expect(await breaker.admit(ONE)).toEqual({ allowed: false, retryAfterMs: 1 });
     clock.advance(1);
     expect(await breaker.admit(ONE)).toEqual({ allowed: true, probe: true });
+  });
+
+  it.each([Number.NaN, Number.POSITIVE_INFINITY])(
+    'opens for openMs when record() is given a Retry-After of %p',
+    async (retryAfterMs) => {
+      const { breaker } = make();
+      for (let i = 0; i < 3; i += 1) await breaker.record(ONE, 'transient-failure', retryAfterMs);
+      expect(breaker.snapshot(ONE)).toMatchObject({ state: 'open', openUntil: 1_001_000 });
+      expect(await breaker.admit(ONE)).toEqual({ allowed: false, retryAfterMs: 1_000 });
+    },
+  );
+
+  it('stays open at most Number.MAX_SAFE_INTEGER ms for a finite Retry-After beyond it', async () => {
+    const { breaker } = make();
+    for (let i = 0; i < 3; i += 1) await breaker.record(ONE, 'transient-failure', 1e300);
+    expect(breaker.snapshot(ONE).openUntil).toBe(1_000_000 + Number.MAX_SAFE_INTEGER);
   });
 
   it('counts failures within windowMs only, and a success resets the count', async () => {
@@ -353,8 +370,21 @@ describe('An open breaker, known to the manager, before any lock or queue', () =
     manager.close();
   });
 
-  it('refuses, not sends, a call that queued behind the pool cap while the breaker opened', async () => {
-    const breaker = new LocalAuthBreaker({ failureThreshold: 2, openMs: 5_000, now: clock.now });
+  it.each([
+    ['', false],
+    [' (a breaker that records asynchronously, as a shared one does)', true],
+  ])('refuses, not sends, a call that queued behind the pool cap while the breaker opened%s', async (_label, slow) => {
+    const local = new LocalAuthBreaker({ failureThreshold: 2, openMs: 5_000, now: clock.now });
+    // The failure lands a macrotask later: the queued call must not be let go before it does.
+    const later = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    const breaker: AuthBreaker = {
+      admit: (call) => local.admit(call),
+      record: async (call, outcome, retryAfterMs) => {
+        if (slow) await later();
+        return local.record(call, outcome, retryAfterMs);
+      },
+      snapshot: (call) => local.snapshot(call),
+    };
     const providers = new Map<string, FakeProvider>();
     const pool = new TokenManagerPool({
       createProvider: (key) => {
@@ -469,6 +499,15 @@ describe('LocalAuthBreaker scopes: one session, one partner never refuses anothe
     clock.advance(10_000);
     for (let i = 0; i < 3; i += 1) await breaker.record(call('partner-a', 'u2'), 'transient-failure');
     expect(await breaker.admit(call('partner-a', 'u2'))).toMatchObject({ allowed: false });
+    expect(await breaker.admit(call('partner-a', 'u3'))).toEqual({ allowed: true, probe: false });
+  });
+
+  it('forgets an old failure of another session at the very end of its window, even with failureThreshold 1', async () => {
+    const clock = manualClock();
+    const breaker = new LocalAuthBreaker({ failureThreshold: 1, windowMs: 10_000, openMs: 1_000, now: clock.now });
+    await breaker.record(call('partner-a', 'u1'), 'transient-failure');
+    clock.advance(10_000);
+    await breaker.record(call('partner-a', 'u2'), 'transient-failure');
     expect(await breaker.admit(call('partner-a', 'u3'))).toEqual({ allowed: true, probe: false });
   });
 

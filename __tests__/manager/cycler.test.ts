@@ -153,6 +153,22 @@ describe('RefreshCycler', () => {
       expect(cycler.timerAt(at)).toBe(at + 300_000);
     });
 
+    it("plans the next background attempt after an open breaker's refusal at its retryAfterMs", () => {
+      const cycler = makeCycler();
+      cycler.install(tokens(), 'signed-in', T0, T0);
+      const at = T0 + 10 * MINUTE;
+      const refused = new AuthUnavailableError({ operation: 'refresh', reason: 'breaker', retryAfterMs: 2_000 });
+      expect(cycler.recordFailure(refused, at)).toEqual({ nextAttemptAt: at + 2_000, delayMs: 2_000 });
+    });
+
+    it('refreshes in the background no earlier than the refresh point after a forced refresh failed before it', () => {
+      const cycler = makeCycler();
+      cycler.install(tokens(), 'signed-in', T0, T0);
+      cycler.recordFailure(unavailable(), T0 + MINUTE);
+      expect(cycler.decide(T0 + 2 * MINUTE, false, false).kind).toBe('serve');
+      expect(cycler.decide(T0 + 10 * MINUTE, false, false).kind).toBe('serve-and-refresh');
+    });
+
     it('enters fail-fast only for a rejected sign-in, and a valid token is still served', () => {
       const cycler = makeCycler();
       cycler.install(tokens(), 'signed-in', T0, T0);
@@ -229,6 +245,15 @@ describe('RefreshCycler', () => {
       expect(cycler.invalidate('a1', T0 + 10 * MINUTE + 1)).toBe('refreshing');
       expect(cycler.failure).toEqual({ kind: 'none' });
       expect(cycler.decide(T0 + 10 * MINUTE + 2, false, false)).toEqual({ kind: 'wait', reason: 'invalidated' });
+    });
+
+    it("ends a target's storm invalidateCooldownMs after the replay's 401, to the millisecond", () => {
+      const cycler = makeCycler();
+      cycler.install(tokens(), 'signed-in', T0, T0);
+      const target = 'GET /cards';
+      expect(cycler.invalidate('a1', T0, { target, replay: true })).toBe('cooldown');
+      expect(cycler.invalidate('a1', T0 + 30_000 - 1, { target })).toBe('cooldown');
+      expect(cycler.invalidate('a1', T0 + 30_000, { target })).toBe('refreshing');
     });
 
     it('keeps a target reported again in its storm longest: the oldest other target is forgotten first', () => {

@@ -642,6 +642,27 @@ describe('TokenManager hardening', () => {
       manager.close();
     });
 
+    it('does not count a sign-in whose connection broke as ambiguous (a sign-in spends no refresh token)', async () => {
+      const { manager, provider } = makeManager({ retry: { ...INSTANT_RETRY, retries: 2 } });
+      provider.script.push(
+        new AuthUnavailableError({ operation: 'authenticate', reason: 'network', detail: 'ECONNRESET' }),
+      );
+      const events = lifecycleOf(manager);
+      expect(await manager.getAccessToken()).toBe('access-1');
+      expect(manager.status().counts.ambiguousRefreshes).toBe(0);
+      expect(events.filter((event) => event.type === 'auth-call-ended' && event.ambiguous === true)).toEqual([]);
+      manager.close();
+    });
+
+    it('does not count a refresh that could not connect (ECONNREFUSED: never sent) as ambiguous', async () => {
+      const { manager, provider } = makeManager({ retry: { ...INSTANT_RETRY, retries: 2 } });
+      await manager.getAccessToken();
+      provider.script.push(unavailable(undefined, 'connect ECONNREFUSED 127.0.0.1:443'));
+      expect(await manager.getAccessToken({ forceRefresh: true })).toBe('access-2');
+      expect(manager.status().counts.ambiguousRefreshes).toBe(0);
+      manager.close();
+    });
+
     it('lets a refresh in flight finish and be stored with close({ drainMs })', async () => {
       const store = new MemoryTokenStore();
       const { manager, provider } = makeManager({ store });
@@ -955,9 +976,11 @@ describe('Guarantees with unusual providers, stores, breakers and listeners', ()
     it('reads a store whose get() answers null (a missing Redis key) as nothing stored', async () => {
       const store = wrap(new MemoryTokenStore(), { get: async () => null as unknown as StoredSession });
       const { manager, provider } = makeManager({ store });
+      const events = lifecycleOf(manager);
       expect(await manager.getAccessToken()).toBe('access-1');
       expect(await manager.getAccessToken({ forceRefresh: true })).toBe('access-2');
       expect(provider.calls.map((call) => call.kind)).toEqual(['authenticate', 'refresh']);
+      expect(events.filter((event) => event.type === 'store-failed')).toEqual([]);
       manager.close();
     });
 

@@ -1,8 +1,11 @@
+import { AuthUnavailableError } from '../../src/errors';
+import { isNewerSession } from '../../src/manager/acquire';
+import type { AcquireContext } from '../../src/manager/acquire';
 import { MemoryTokenStore } from '../../src/stores/memory';
 import type { AuthBreaker, RefreshLockResult, TokenStore } from '../../src/stores/types';
 import type { TokenSet } from '../../src/token-set';
 import { flushPromises, makeTokenSet } from '../helpers/fake-provider';
-import { T0, lifecycleOf, makeManager, minutes, useFakeClock } from '../helpers/manager';
+import { INSTANT_RETRY, T0, lifecycleOf, makeManager, minutes, useFakeClock } from '../helpers/manager';
 
 /** The key makeManager's provider (identity `unidentified`) stores its session under. */
 const KEY = 'alix-token-manager:session:unidentified';
@@ -34,6 +37,41 @@ describe('TokenManager runs on a shared store', () => {
     await expect(manager.getAccessToken()).resolves.toBe('published');
     expect(provider.calls).toEqual([]);
     manager.close();
+  });
+
+  it('serves what it obtained, and reports the failure, when releasing the lock fails', async () => {
+    const store = plainStore();
+    const release = (): Promise<void> => Promise.reject(new Error('lock store gone'));
+    Object.assign(store, { acquireRefreshLock: () => Promise.resolve({ acquired: true, lock: { release } }) });
+    const { manager } = makeManager({ store });
+    const events = lifecycleOf(manager);
+    expect(await manager.getAccessToken()).toBe('access-1');
+    expect(events).toContainEqual(expect.objectContaining({ type: 'store-failed', operation: 'release' }));
+    manager.close();
+  });
+
+  it('does not write back a session it adopted after an ambiguous refresh (another replica stored it)', async () => {
+    const store = plainStore();
+    const { manager, provider } = makeManager({ store, retry: { ...INSTANT_RETRY, retries: 2 } });
+    await manager.getAccessToken();
+    const replica = makeTokenSet(T0, { accessToken: 'from-replica', expiresInMs: minutes(20) });
+    provider.script.push(() => {
+      void publish(store, replica);
+      throw new AuthUnavailableError({ operation: 'refresh', reason: 'network', detail: 'ECONNRESET' });
+    });
+    const set = jest.spyOn(store, 'set');
+    expect(await manager.getAccessToken({ forceRefresh: true })).toBe('from-replica');
+    expect(set.mock.calls).toEqual([[KEY, { identity: 'unidentified', tokens: replica }]]);
+    manager.close();
+  });
+
+  it.each([
+    ['exactly expirySkewMs', 10_000, false],
+    ['1 ms more than expirySkewMs', 10_001, true],
+  ])('adopts a stored session with %s left: %p', (_label, leftMs, adopted) => {
+    const context = { expirySkewMs: 10_000, wallNow: () => T0 } as AcquireContext;
+    const stored = { accessToken: 'stored', accessTokenExpiresAt: T0 + leftMs };
+    expect(isNewerSession(context, stored, undefined)).toBe(adopted);
   });
 
   it('queues for the lock again when the session published meanwhile is the rejected one', async () => {
