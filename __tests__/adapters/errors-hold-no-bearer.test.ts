@@ -15,6 +15,19 @@ import { FakeTokenSource } from '../helpers/fake-token-source';
 import { closedOrigin, pathsHolding, startLocalApi } from './support/local-api';
 import type { LocalApi } from './support/local-api';
 
+/** A loopback server answering with `handler`; `close()` ends its open connections too. */
+async function serve(handler: http.RequestListener): Promise<{ origin: string; close(): Promise<void> }> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 /** Where `secret` can still be read from `error`: own properties (pathsHolding), util.inspect, toJSON(). */
 function leaks(error: unknown, secret: string): string[] {
   const found = pathsHolding(error, secret);
@@ -69,20 +82,15 @@ describe('fetch transport errors', () => {
 
 describe('errors axios makes after the transport answered', () => {
   let origin: string;
-  let server: http.Server;
+  let close: () => Promise<void>;
   beforeAll(async () => {
     // Answers 200 with a body that is not JSON, and never echoes a header.
-    server = http.createServer((req, res) => {
+    ({ origin, close } = await serve((req, res) => {
       req.resume();
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"truncated');
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    }));
   });
-  afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
+  afterAll(() => close());
 
   it('a strict JSON parse failure (ERR_BAD_RESPONSE) holds the bearer nowhere', async () => {
     const token = `SECRET-${'j'.repeat(24)}`;
@@ -170,23 +178,18 @@ describe("axios's HTTP/2 transport (httpVersion: 2)", () => {
 });
 
 describe("an error whose body is a stream (responseType: 'stream')", () => {
-  let server: http.Server;
   let origin: string;
+  let close: () => Promise<void>;
   let arrived: () => void;
   beforeAll(async () => {
     // `/hold` is never answered (it stays in flight); anything else is answered 500.
-    server = http.createServer((req, res) => {
+    ({ origin, close } = await serve((req, res) => {
       req.resume();
       if (req.url === '/hold') arrived();
       else res.writeHead(500).end('down');
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    }));
   });
-  afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
+  afterAll(() => close());
 
   it("shows no other session's bearer: the stream's request and socket lead to every request on the agent", async () => {
     const alice = new FakeTokenSource(`SECRET-alice-${'a'.repeat(24)}`);
@@ -214,18 +217,16 @@ describe("an error whose body is a stream (responseType: 'stream')", () => {
 
 describe('an error whose body is JSON', () => {
   it('keeps the fields the server sent, even ones a stream would hide (req, socket, client)', async () => {
-    const server = http.createServer((req, res) => {
+    const server = await serve((req, res) => {
       req.resume();
       res.writeHead(500, { 'content-type': 'application/json' }).end('{"client":"c-1","socket":1,"req":"r"}');
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const instance = axios.create({ baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+    const instance = axios.create({ baseURL: server.origin });
     const detach = attachTokenManager(instance, new FakeTokenSource(`SECRET-${'c'.repeat(24)}`));
 
     const error = (await instance.get('/cards').catch((e: unknown) => e)) as AxiosError;
     detach();
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await server.close();
 
     expect(JSON.stringify(error.response?.data)).toBe('{"client":"c-1","socket":1,"req":"r"}');
   });
