@@ -529,7 +529,7 @@ describe('instrumentTokenManager()', () => {
       ]);
     });
 
-    it('marks a failed auth call without an error code in error as UNKNOWN', () => {
+    it('marks a failed auth call or run without an error code in error as UNKNOWN', () => {
       instrument();
       source.send(
         lifecycle('refresh-started', { refreshId: 5, reason: 'initial', foreground: true }),
@@ -541,12 +541,14 @@ describe('instrumentTokenManager()', () => {
           outcome: 'failure',
           durationMs: 10,
         }),
+        lifecycle('refresh-ended', { refreshId: 5, reason: 'initial', outcome: 'failed', durationMs: 10, attempts: 1 }),
       );
 
-      const [call] = telemetry.spans();
+      const [call, run] = telemetry.spans();
       expect(call?.name).toBe(SPAN_NAMES.authSignIn);
       expect(call?.status).toEqual({ code: SpanStatusCode.ERROR, message: 'UNKNOWN' });
       expect(call?.attributes[ATTRIBUTES.errorType]).toBe('UNKNOWN');
+      expect(run?.status).toEqual({ code: SpanStatusCode.ERROR, message: 'UNKNOWN' });
     });
 
     it('ends a run or an auth call left open when the same refreshId or attempt starts again', () => {
@@ -842,6 +844,58 @@ describe('instrumentTokenManager()', () => {
 
       expect(() => instrumentation.uninstrument()).not.toThrow();
       expect(end).toHaveBeenCalledTimes(1);
+    });
+
+    it('ends every span exactly once when span.end() throws, at uninstrument() too', () => {
+      const tracer = telemetry.tracerProvider.getTracer('broken');
+      const ended: number[] = []; // the spans, numbered in the order they started
+      let started = 0;
+      const tracerProvider: TracerProvider = {
+        getTracer: () =>
+          Object.assign(Object.create(tracer) as typeof tracer, {
+            startSpan: (...args: Parameters<typeof tracer.startSpan>) => {
+              const [span, index] = [tracer.startSpan(...args), started++];
+              const end = span.end.bind(span);
+              return Object.assign(span, {
+                end: () => {
+                  ended.push(index);
+                  end();
+                  throw new Error('span processor bug');
+                },
+              });
+            },
+          }),
+      };
+      const instrumentation = instrument({ tracerProvider });
+      const call = (attempt: number) => ({ refreshId: 1, operation: 'refresh', attempt }) as const;
+      source.send(
+        lifecycle('refresh-started', { refreshId: 1, reason: 'scheduled', foreground: false }),
+        lifecycle('auth-call-started', call(1)),
+        lifecycle('auth-call-ended', { ...call(1), outcome: 'failure', durationMs: 5 }),
+        lifecycle('auth-call-started', call(2)),
+        lifecycle('auth-call-started', call(2)),
+        lifecycle('refresh-started', { refreshId: 1, reason: 'scheduled', foreground: false, session: 'b' }),
+      );
+
+      expect(() => instrumentation.uninstrument()).not.toThrow();
+      instrumentation.uninstrument();
+      expect(telemetry.spans()).toHaveLength(5);
+      expect(ended.sort()).toEqual([0, 1, 2, 3, 4]);
+    });
+
+    it('records nothing once uninstrument() returns, even an event in mid-emit to an earlier listener', async () => {
+      const tracer = telemetry.tracerProvider.getTracer('spied');
+      const startSpan = jest.spyOn(tracer, 'startSpan');
+      source.on('lifecycle', () => instrumentation.uninstrument()); // registered first: called first
+      const instrumentation = instrument({ tracerProvider: { getTracer: () => tracer } });
+      const run = { refreshId: 1, reason: 'scheduled', outcome: 'refreshed', durationMs: 5, attempts: 1 } as const;
+      source.send(
+        lifecycle('refresh-started', { refreshId: 1, reason: 'scheduled', foreground: false }),
+        lifecycle('refresh-ended', { ...run, accessTokenExpiresAt: AT + 900_000 }),
+      );
+
+      expect(startSpan).not.toHaveBeenCalled();
+      expect(pointsOf(await telemetry.collect(), METRIC_NAMES.refreshes)).toEqual([]);
     });
 
     it('rejects a source that is not a manager or pool, naming what is missing', () => {

@@ -97,6 +97,11 @@ describe('describeTokenStoreConformance()', () => {
     expect(await failedChecks(memoryStores())).toEqual([]);
   });
 
+  it('refuses to declare its checks without a describe and an it', () => {
+    const declare = () => describeTokenStoreConformance('store', memoryStores(), { describe: null as never });
+    expect(declare).toThrow(/needs describe and it/);
+  });
+
   it('fails a store that loses the identity', async () => {
     const loses = memoryStores((store) => ({
       get: async (key) => {
@@ -172,6 +177,17 @@ describe('describeTokenStoreConformance()', () => {
     expect(failed).toContain(`acquireRefreshLock() › ${exclusive}`);
   });
 
+  it('fails a store declared with a lock it does not have, each lock check saying so', async () => {
+    const lock = { lockTtlMs: 100, handOverMs: 200 };
+    const failed = await failedChecks(memoryStores(), { fencing: true, lock }, true);
+    expect(failed).toContain(
+      'get() and set() › declares the lock it has: options.lock is set, but the store has no acquireRefreshLock()',
+    );
+    const lockChecks = failed.filter((check) => check.startsWith('acquireRefreshLock() › '));
+    expect(lockChecks).toHaveLength(7);
+    for (const check of lockChecks) expect(check).toMatch(/: the store has no acquireRefreshLock\(\)$/);
+  });
+
   it('fails a store declared encrypted that keeps tokens in the clear and serves moved or altered values', async () => {
     const cache = sharedCache();
     const encryption = {
@@ -201,6 +217,27 @@ describe('describeTokenStoreConformance()', () => {
     ]);
     const encrypting = (): MemoryTokenStore => new MemoryTokenStore({ cache, breaker: SHORT_OPEN, encryption: keys });
     expect(await failedChecks(encrypting, { encryption })).toEqual([]);
+  });
+
+  it('fails a store whose values are no JSON object and that serves a plaintext session planted under its key', async () => {
+    const values = new Map<string, string>();
+    const encryption = {
+      read: async (key: string) => values.get(key),
+      write: async (key: string, value: string) => void values.set(key, value),
+    };
+    // "Sealed" as base64, and a value that is JSON read as a plaintext session (a migration left switched on).
+    const encoded = (): TokenStore => ({
+      get: async (key) => {
+        const value = values.get(key);
+        const text = value?.startsWith('{') ? value : value && Buffer.from(value, 'base64').toString();
+        return text === undefined ? undefined : (JSON.parse(text) as StoredSession);
+      },
+      set: async (key, session) => void values.set(key, Buffer.from(JSON.stringify(session)).toString('base64')),
+      delete: async (key) => void values.delete(key),
+    });
+    expect(await failedChecks(encoded, { encryption }, true)).toContain(
+      'encryption at rest › does not serve a plaintext session planted under its key: get() served a value that must not open',
+    );
   });
 
   it('fails an encrypting store whose sealed value is bound to its key but not to the identity beside it', async () => {
@@ -401,6 +438,23 @@ describe('describeTokenStoreConformance() on broken breakers', () => {
   it('fails a breaker with one circuit per scope only', async () => {
     const perScope = breakerStores(({ scope }) => ({ scope, session: 'every' }));
     expect(await failedChecks(perScope, {}, true)).toEqual([sameScope]);
+  });
+
+  it('fails a breaker whose snapshot() gives a reason of unavailability that is not a string', async () => {
+    const stores = memoryStores(() => {
+      const breaker = new LocalAuthBreaker(SHORT_OPEN);
+      return {
+        breaker: {
+          admit: (call) => breaker.admit(call),
+          record: (call, outcome) => breaker.record(call, outcome),
+          snapshot: (call) => ({ ...breaker.snapshot(call), unavailable: true as never }),
+        },
+      };
+    });
+    expect(await failedChecks(stores, {}, true)).toContain(
+      "breaker › opens a session's circuit within 20 failures, as snapshot() shows: " +
+        'snapshot().unavailable must be a reason (a string) or absent',
+    );
   });
 
   it('fails a breaker that never opens', async () => {

@@ -132,10 +132,11 @@ export function instrumentTokenManager(
   const listener = (event: InstrumentedLifecycleEvent): void => each((recorder) => recorder.record(event));
   source.on('lifecycle', listener);
   return {
-    // Idempotent: removing the listener, the gauge callback and the open spans a second time does nothing.
     uninstrument(): void {
       source.off('lifecycle', listener);
       each((recorder) => recorder.dispose());
+      // Dropped, so a second call does nothing, nor does an event in mid-emit (another of its listeners called this).
+      recorders.length = 0;
     },
   };
 }

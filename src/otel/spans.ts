@@ -28,12 +28,18 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
   const latest = new Map<string, OpenRun>();
   const start = (name: string, attributes: Attributes, parent: Context): Span =>
     tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes: { ...base, ...attributes } }, parent);
-  /** Ends a run's auth calls still open, then its span; with `errorCode`, they all failed with it. */
-  const end = (run: OpenRun, errorCode?: string): void => {
-    for (const span of [...run.calls.values(), run.span]) {
+  /** Ends `span`, failed with `errorCode` when given. An SDK that throws must not keep the next span open. */
+  const close = (span: Span, errorCode?: string): void => {
+    try {
       if (errorCode !== undefined) fail(span, errorCode);
       span.end();
+    } catch {
+      // nothing to do: the span is forgotten all the same, never to be ended twice
     }
+  };
+  /** Ends a run's auth calls still open, then its span; with `errorCode`, they all failed with it. */
+  const end = (run: OpenRun, errorCode?: string): void => {
+    for (const span of [...run.calls.values(), run.span]) close(span, errorCode);
   };
 
   return {
@@ -41,43 +47,42 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
       const session = event.session ?? '';
       // The open run the event belongs to: by its `refreshId`, else the session's newest.
       const run = 'refreshId' in event ? runs.get(runKey(session, event.refreshId)) : latest.get(session);
+      if (event.type === 'refresh-started') {
+        if (run !== undefined) end(run);
+        // A foreground run belongs to the caller that waits on it; a background run would
+        // otherwise inherit whatever context armed its timer, often an unrelated old request.
+        const parent = event.foreground ? context.active() : ROOT_CONTEXT;
+        const attributes = { [A.refreshReason]: event.reason, [A.refreshForeground]: event.foreground };
+        const opened = { span: start(SPAN_NAMES.refresh, attributes, parent), calls: new Map<string, Span>() };
+        runs.set(runKey(session, event.refreshId), opened);
+        latest.set(session, opened);
+        return;
+      }
+      // Every other event is noted on its open run, if any: a background retry, say, comes after its run ended
+      // (the retries counter still counts it).
+      if (run === undefined) return;
       switch (event.type) {
-        case 'refresh-started': {
-          if (run !== undefined) end(run);
-          // A foreground run belongs to the caller that waits on it; a background run would
-          // otherwise inherit whatever context armed its timer, often an unrelated old request.
-          const parent = event.foreground ? context.active() : ROOT_CONTEXT;
-          const attributes = { [A.refreshReason]: event.reason, [A.refreshForeground]: event.foreground };
-          const opened = { span: start(SPAN_NAMES.refresh, attributes, parent), calls: new Map<string, Span>() };
-          runs.set(runKey(session, event.refreshId), opened);
-          latest.set(session, opened);
-          return;
-        }
         case 'auth-call-started': {
-          if (run === undefined) return;
           const { operation, attempt } = event;
           const name = operation === 'authenticate' ? SPAN_NAMES.authSignIn : SPAN_NAMES.authRefresh;
           const attributes = { [A.authOperation]: operation, [A.authAttempt]: attempt };
           const span = start(name, attributes, trace.setSpan(ROOT_CONTEXT, run.span));
-          run.calls.get(`${operation}#${attempt}`)?.end();
+          const previous = run.calls.get(`${operation}#${attempt}`);
           run.calls.set(`${operation}#${attempt}`, span);
+          if (previous !== undefined) close(previous);
           return;
         }
         case 'auth-call-ended': {
           const key = `${event.operation}#${event.attempt}`;
-          const span = run?.calls.get(key);
+          const span = run.calls.get(key);
           if (span === undefined) return;
           span.setAttribute(A.authOutcome, event.outcome);
           if (event.status !== undefined) span.setAttribute(A.httpStatusCode, event.status);
-          if (event.outcome === 'failure') fail(span, event.errorCode ?? 'UNKNOWN');
-          span.end();
-          run?.calls.delete(key);
-          return;
+          run.calls.delete(key);
+          return close(span, event.outcome === 'failure' ? (event.errorCode ?? 'UNKNOWN') : undefined);
         }
         case 'retry-scheduled':
-          // A background retry comes after its run ended: there is no open span to note it on
-          // (the retries counter still counts it).
-          run?.span.addEvent(SPAN_EVENT_NAMES.retryScheduled, {
+          run.span.addEvent(SPAN_EVENT_NAMES.retryScheduled, {
             [A.authOperation]: event.operation,
             [A.authAttempt]: event.attempt,
             [A.retryDelayMs]: event.delayMs,
@@ -85,30 +90,28 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
           });
           return;
         case 'refresh-ended': {
-          if (run === undefined) return;
           run.span.setAttributes({ [A.refreshOutcome]: event.outcome, [A.refreshAttempts]: event.attempts });
           // A run that hit its deadline (`abandoned`) failed too, and so did any auth call it
           // left unanswered: the deadline's error code is theirs.
           const failed = event.outcome === 'failed' || event.outcome === 'abandoned';
-          // Forgotten first: an SDK whose end() throws must not leave the run behind, to be ended again.
           runs.delete(runKey(session, event.refreshId));
           if (latest.get(session) === run) latest.delete(session);
           return end(run, failed ? (event.errorCode ?? 'UNKNOWN') : undefined);
         }
         case 'lock-waited':
-          run?.span.addEvent(SPAN_EVENT_NAMES.lockWaited, {
+          run.span.addEvent(SPAN_EVENT_NAMES.lockWaited, {
             [A.lockOutcome]: event.outcome,
             [A.lockWaitMs]: event.durationMs,
           });
           return;
         case 'store-failed':
-          run?.span.addEvent(SPAN_EVENT_NAMES.storeFailed, {
+          run.span.addEvent(SPAN_EVENT_NAMES.storeFailed, {
             [A.storeOperation]: event.operation,
             [A.errorType]: errorTypeOf(event.errorCode),
           });
           return;
         case 'adopted':
-          run?.span.addEvent(SPAN_EVENT_NAMES.sessionAdopted);
+          run.span.addEvent(SPAN_EVENT_NAMES.sessionAdopted);
       }
     },
     dispose(): void {
