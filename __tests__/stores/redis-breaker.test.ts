@@ -238,6 +238,9 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
     await ended;
     expect(await breaker.admit(jane)).toEqual({ allowed: true, probe: false });
     expect(breaker.snapshot(jane).unavailable).toEqual(expect.any(String));
+    // A failure it cannot count is dropped, never thrown at the manager.
+    await expect(breaker.record(jane, 'transient-failure')).resolves.toBeUndefined();
+    expect(breaker.snapshot(jane)).toMatchObject({ state: 'closed', failures: 0, unavailable: expect.any(String) });
     await client.connect();
     expect(await breaker.admit(jane)).toEqual({ allowed: true, probe: false });
     expect(breaker.snapshot(jane).unavailable).toBeUndefined();

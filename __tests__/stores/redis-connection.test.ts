@@ -7,7 +7,14 @@ import { RedisTokenStore } from '../../src/redis';
 import type { RedisTokenStoreOptions, StoredSession } from '../../src/redis';
 import { documentedAcl } from '../helpers/documented-acl';
 import { makeTokenSet } from '../helpers/fake-provider';
-import { captureLogger, describeRedis, freePort, itOwnServer, useRedisServer } from '../helpers/redis-server';
+import {
+  captureLogger,
+  describeRedis,
+  freePort,
+  itOwnServer,
+  untilSubscribers,
+  useRedisServer,
+} from '../helpers/redis-server';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const never = (): AbortSignal => new AbortController().signal;
@@ -138,6 +145,40 @@ describeRedis('RedisTokenStore: connecting and ACLs', () => {
       expect(client.status).toBe('reconnecting');
       await expect(store.get(redis.uniqueKey('session'))).rejects.toThrow(/the connection is reconnecting/);
       client.disconnect();
+    });
+
+    itOwnServer('subscribes again once a client whose retryStrategy gave up is connected again', async () => {
+      // The store's subscriber connection is a copy of the client: it gives up too.
+      const client = await redis.connect({ retryStrategy: () => null });
+      const { logger, lines } = captureLogger();
+      const store = makeStore(client, { logger });
+      const key = redis.uniqueKey('session');
+      const published = new Promise<void>((resolve) => store.watch(key, resolve));
+      await untilSubscribers(await redis.connect(), store.keysFor(key).channel, 1);
+      const ended = new Promise((resolve) => client.once('end', resolve));
+      await redis.kill();
+      await ended;
+      await redis.start();
+      await client.connect();
+      const admin = await redis.connect();
+      await untilSubscribers(admin, store.keysFor(key).channel, 1);
+      await makeStore(admin).set(key, session());
+      await published;
+      expect(lines).toContainEqual(expect.objectContaining({ event: 'subscriber-ended', level: 40 }));
+    });
+
+    it('subscribes again on a new connection when only the subscriber connection gave up', async () => {
+      const client = await redis.connect({ retryStrategy: () => null });
+      const store = makeStore(client);
+      const key = redis.uniqueKey('session');
+      const published = new Promise<void>((resolve) => store.watch(key, resolve));
+      const admin = await redis.connect();
+      await untilSubscribers(admin, store.keysFor(key).channel, 1);
+      await admin.client('KILL', 'TYPE', 'pubsub');
+      expect(client.status).toBe('ready');
+      await untilSubscribers(admin, store.keysFor(key).channel, 1);
+      await makeStore(admin).set(key, session());
+      await published;
     });
   });
 

@@ -1,6 +1,7 @@
 import type Redis from 'ioredis';
 import { TokenStoreError } from '../../src/errors';
 import { RedisTokenStore } from '../../src/redis';
+import type { RedisAuthBreaker } from '../../src/redis';
 import type { RedisTokenStoreOptions, StoredSession } from '../../src/redis';
 import type { RefreshLockResult } from '../../src/stores/types';
 import { makeTokenSet } from '../helpers/fake-provider';
@@ -161,6 +162,34 @@ describeRedis('RedisTokenStore: refresh locks', () => {
     await store.get(plain);
     await store.set(plain, stored);
     expect(await store.get(plain)).toEqual(stored);
+  });
+
+  it("refuses a hash-tagged key that names another key's session (`{bob}` is bob's) or the breaker's keys", async () => {
+    const client = await redis.connect();
+    const breakerKey = redis.uniqueKey('breaker');
+    const store = await makeStore({ client, ...NOTIFIED_ONLY, breaker: { key: breakerKey } });
+    const bob = redis.uniqueKey('bob');
+    const stored = session('bob');
+    await store.get(bob);
+    await store.set(bob, stored);
+    const call = { scope: 'partner', session: bob };
+    const scopeOpen = (store.breaker as RedisAuthBreaker).keysFor(call).scope.open;
+    await client.set(scopeOpen, '1', 'PX', 60_000);
+    for (const intruder of [`{${bob}}`, scopeOpen, `{${breakerKey}:other}:tripped`]) {
+      await expect(store.get(intruder)).rejects.toThrow(TokenStoreError);
+      await expect(store.set(intruder, session('intruder'))).rejects.toThrow(TokenStoreError);
+      await expect(store.delete(intruder)).rejects.toThrow(TokenStoreError);
+      await expect(store.acquireRefreshLock(intruder, { signal: never() })).rejects.toThrow(TokenStoreError);
+      expect(() => store.watch(intruder, () => undefined)).toThrow(TokenStoreError);
+    }
+    expect(await store.get(bob)).toEqual(stored);
+    expect(await client.get(scopeOpen)).toBe('1');
+    // A key whose tag is part of it, or that only starts like the breaker's prefix, is still its own.
+    for (const own of [`{${bob}}:x`, `x:{${bob}}`, `{${breakerKey}}:x`]) {
+      await store.get(own);
+      await store.set(own, stored);
+      expect(await store.get(own)).toEqual(stored);
+    }
   });
 
   it('serves waits on many keys from one subscriber connection, subscribing and unsubscribing per key', async () => {
@@ -329,6 +358,17 @@ describeRedis('RedisTokenStore: refresh locks', () => {
     await store.close();
     await expect(closing).rejects.toThrow(/closed/);
     await expect(store.acquireRefreshLock(key, { signal: never() })).rejects.toThrow(/closed/);
+  });
+
+  it('rejects with the reason of a signal already aborted, and sends nothing', async () => {
+    const client = await redis.connect();
+    const store = await makeStore({ client });
+    const sent = jest.spyOn(client, 'sendCommand');
+    const reason = new Error('manager closing');
+    await expect(
+      store.acquireRefreshLock(redis.uniqueKey('session'), { signal: AbortSignal.abort(reason) }),
+    ).rejects.toBe(reason);
+    expect(sent).not.toHaveBeenCalled();
   });
 
   it('undoes a SET NX the caller gave up on that still ran on the server: no lock is left without an owner', async () => {

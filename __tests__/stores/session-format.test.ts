@@ -29,6 +29,12 @@ describe('The stored session format (encodeSession / decodeSession)', () => {
     expect(decodeSession(null)).toEqual({ version: 0, session: undefined });
   });
 
+  it('reads a value that is not a JSON object as absent, at version 0, and says why', () => {
+    for (const raw of ['{"version":', '42', 'null', '"text"'])
+      expect(decodeSession(raw)).toEqual({ version: 0, session: undefined, problem: expect.stringMatching(/^not /) });
+    expect(decodeSession('null').problem).toBe('not an object');
+  });
+
   it.each([
     ['a fractional version', 1.5],
     ['a version past the safe integers', 2 ** 60],

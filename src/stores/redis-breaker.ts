@@ -224,7 +224,7 @@ export class RedisAuthBreaker implements AuthBreaker {
     const run = (keys: string[], at: string): Promise<unknown> =>
       this.commands.eval(`EVAL breaker-${name}`, at, script, keys, ...args);
     const reply = await this.#send(call, run);
-    return reply === undefined ? undefined : Array.isArray(reply) ? reply.map(Number) : [];
+    return (reply as unknown[] | undefined)?.map(Number);
   }
 
   /**

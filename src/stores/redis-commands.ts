@@ -74,7 +74,7 @@ export class RedisCommands {
   #waitForReady(): Promise<void> {
     const { client } = this;
     const { connectTimeoutMs } = this.options;
-    let settle = (): void => undefined;
+    let settle!: () => void;
     const ready = new Promise<void>((resolve, reject) => {
       settle = () =>
         client.status === 'ready' ? resolve() : reject(new Error('the connection closed before it was ready'));

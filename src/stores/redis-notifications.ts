@@ -32,10 +32,11 @@ export type ChannelListener = (message: string) => void;
 /**
  * The pub/sub side of a {@link RedisTokenStore}: ONE subscriber connection for everything the
  * store listens to (lock waits, and the hand-overs of the sessions its managers hold), created
- * on first use and kept until `close()`; on a cluster with sharded pub/sub, one per shard (an
- * ioredis `Cluster` with `shardedSubscribers`). A channel is subscribed while something
- * listens on it. A subscription that fails (an ACL without channel permission, a down Redis)
- * only costs promptness: waiters poll, and a manager's own refresh timer stays armed.
+ * on first use and kept until `close()` (made again once the client is ready, if its retryStrategy
+ * gave up); on a cluster with sharded pub/sub, one per shard (an ioredis `Cluster` with
+ * `shardedSubscribers`). A channel is subscribed while something listens on it. A subscription
+ * that fails (an ACL without channel permission, a down Redis) only costs promptness: waiters
+ * poll, and a manager's own refresh timer stays armed.
  */
 export class RedisNotifications {
   #subscriber: Redis | Cluster | undefined;
@@ -47,7 +48,7 @@ export class RedisNotifications {
   readonly #subscriptions = new Map<string, Promise<void>>();
   /** Per channel without listeners, the timer that unsubscribes it. */
   readonly #leaving = new Map<string, TimerHandle>();
-  /** The timers that subscribe a channel again once the mode may be known (close() clears them). */
+  /** The timers that subscribe channels again: once the mode may be known, or the client is back (close() clears). */
   readonly #retrying = new Set<TimerHandle>();
   #mode: Promise<PubSubMode | undefined> | undefined;
   /** After a failed detection: not asked again before this (system clock, epoch ms). */
@@ -171,17 +172,13 @@ export class RedisNotifications {
     const mode = await this.mode();
     if (mode === undefined) {
       // Not known yet: try again shortly (the waiters poll, the managers' timers stay armed).
-      const retry = (): void => {
-        this.#retrying.delete(timer);
+      return this.#later(() => {
         if (!this.#closed && this.#listeners.has(channel)) this.#subscriptions.set(channel, this.#subscribe(channel));
-      };
-      const timer = setUnrefTimeout(systemClock, retry, REDETECT_AFTER_MS);
-      this.#retrying.add(timer);
-      return;
+      });
     }
-    const subscriber = this.#ensureSubscriber(mode);
     // Unlistened (or closed) while the mode was asked: nothing to subscribe.
-    if (subscriber === undefined || !this.#listeners.has(channel)) return;
+    if (!this.#listeners.has(channel)) return;
+    const subscriber = this.#ensureSubscriber(mode);
     try {
       await this.#whenReady(subscriber);
       if (!this.#listeners.has(channel)) return;
@@ -191,6 +188,12 @@ export class RedisNotifications {
       const text = 'redis subscribe failed; waiters poll instead (check the ACL allows SUBSCRIBE on this channel)';
       this.#note('subscribe', [{ event: 'subscribe-failed', channel, err: error }, text]);
     }
+  }
+
+  /** Runs `run` after {@link REDETECT_AFTER_MS}, unless closed first. */
+  #later(run: () => void): void {
+    const timer = setUnrefTimeout(systemClock, () => this.#retrying.delete(timer) && run(), REDETECT_AFTER_MS);
+    this.#retrying.add(timer);
   }
 
   /**
@@ -222,8 +225,8 @@ export class RedisNotifications {
     return this.#ready;
   }
 
-  #ensureSubscriber(mode: PubSubMode): Redis | Cluster | undefined {
-    if (this.#subscriber !== undefined || this.#closed) return this.#subscriber;
+  #ensureSubscriber(mode: PubSubMode): Redis | Cluster {
+    if (this.#subscriber !== undefined) return this.#subscriber;
     // A subscribed connection can run no other command, hence the duplicate; a SUBSCRIBE waits
     // until it is ready, and ioredis re-subscribes after a reconnect. Polling covers the
     // moments before it is subscribed and any time it is down.
@@ -238,6 +241,19 @@ export class RedisNotifications {
     });
     subscriber.on(mode === 'sharded' ? 'smessage' : 'message', (channel: string, message: string) => {
       for (const listener of [...(this.#listeners.get(channel) ?? [])]) listener(message);
+    });
+    // Once its retryStrategy gives up, it is made again when the client is ready again (at once if it is: after a
+    // second), so notifications come back with the client.
+    subscriber.once('end', () => {
+      if (this.#subscriber !== subscriber) return;
+      [this.#subscriber, this.#ready] = [undefined, undefined];
+      const text = 'the redis subscriber connection gave up reconnecting; waiters poll until the client is ready again';
+      this.log.warn({ event: 'subscriber-ended' }, text);
+      const again = (): void => {
+        for (const channel of this.#listeners.keys()) this.#subscriptions.set(channel, this.#subscribe(channel));
+      };
+      if (this.client.status === 'ready') this.#later(again);
+      else this.client.once('ready', again);
     });
     this.#subscriber = subscriber;
     // A lazy client's copy is lazy too, and no command is sent to it before it is ready (#whenReady).
@@ -256,7 +272,7 @@ const REDETECT_AFTER_MS = 1_000;
 async function detectMode(client: Redis | Cluster, info: () => Promise<string>): Promise<PubSubMode | undefined> {
   if (!client.isCluster || !('shardedSubscribers' in (client as Cluster).options)) return 'classic';
   try {
-    const major = Number(/redis_version:(\d+)/.exec(await info())?.[1] ?? '0');
+    const major = Number(/redis_version:(\d+)/.exec(await info())?.[1]);
     return major >= 7 ? 'sharded' : 'classic';
   } catch {
     return undefined;

@@ -55,7 +55,8 @@ export interface RedisTokenStoreOptions {
    * The store holds any number of sessions: the manager names each one's key `<key>` (by
    * default `alix-token-manager:session:<identity id>`); in Redis the session is `{<key>}`, its
    * lock `{<key>}:lock` and its notification channel `{<key>}:published` (hash-tagged, so one
-   * cluster slot; a key that already has a hash tag is used as it is, and may not end in `:lock`).
+   * cluster slot; a key that already has a hash tag is used as it is, and may not be another key's name: `{k}` (the
+   * session of `k`), a lock (`…:lock`) or the breaker's keys).
    */
   client: Redis | Cluster;
   /**
@@ -266,6 +267,8 @@ export class RedisTokenStore implements TokenStore {
   readonly #holds = new Map<string, { published: boolean }>();
   /** The stop functions of the lock watchdogs running now (close() stops them). */
   readonly #watchdogs = new Set<() => void>();
+  /** How the breaker's keys start (no session key may). */
+  readonly #breakerTag: string;
   #closed = false;
 
   /** @throws ConfigurationError when an option is invalid. */
@@ -275,8 +278,9 @@ export class RedisTokenStore implements TokenStore {
     const commands = (this.#commands = new RedisCommands(options.client, resolved));
     const info = (): Promise<string> => commands.run('INFO', 'server', () => commands.client.info('server'));
     this.#notifications = new RedisNotifications(options.client, this.#log, info);
+    const { key = DEFAULT_REDIS_TOKEN_STORE_OPTIONS.breakerKey, ...breaker } = options.breaker || {};
+    this.#breakerTag = `{${key}:`;
     if (options.breaker === false) return;
-    const { key = DEFAULT_REDIS_TOKEN_STORE_OPTIONS.breakerKey, ...breaker } = options.breaker ?? {};
     const keyProblem = 'RedisTokenStore option breaker.key must be a non-empty string';
     assertConfig(typeof key === 'string' && key !== '', keyProblem);
     const now = breaker.now ?? resolved.now;
@@ -298,7 +302,7 @@ export class RedisTokenStore implements TokenStore {
    *   absent).
    */
   async get(key: string): Promise<StoredSession | undefined> {
-    const { version, session, problem, digest } = await this.#read(assertKey(key));
+    const { version, session, problem, digest } = await this.#read(assertKey(key, this.#breakerTag));
     setRecent(this.#versions, key, { version, digest }, MAX_TRACKED_VERSIONS);
     const malformed = 'stored session is malformed; treating it as absent';
     if (problem !== undefined) this.#log.warn({ event: 'store-value-invalid', key, problem }, malformed);
@@ -327,7 +331,7 @@ export class RedisTokenStore implements TokenStore {
    *   malformed session, or a Redis failure of the write itself.
    */
   async set(key: string, session: StoredSession): Promise<void> {
-    assertStorable(assertKey(key), session);
+    assertStorable(assertKey(key, this.#breakerTag), session);
     await this.#write(key, session, true);
   }
 
@@ -366,7 +370,7 @@ export class RedisTokenStore implements TokenStore {
    * @throws TokenStoreError when Redis fails.
    */
   async delete(key: string): Promise<void> {
-    const { session } = this.keysFor(assertKey(key));
+    const { session } = this.keysFor(assertKey(key, this.#breakerTag));
     await this.#commands.run('DEL', key, () => this.#commands.client.del(session));
     this.#versions.delete(key);
   }
@@ -379,7 +383,7 @@ export class RedisTokenStore implements TokenStore {
    *   the signal's reason when it aborts.
    */
   async acquireRefreshLock(key: string, { signal }: AcquireRefreshLockOptions): Promise<RefreshLockResult> {
-    const { lock, channel } = this.keysFor(assertKey(key));
+    const { lock, channel } = this.keysFor(assertKey(key, this.#breakerTag));
     const { lockWaitMs, lockTtlMs, pollIntervalMs } = this.#options;
     const owner = randomUUID();
     const setLock = (): Promise<string | null> => this.#commands.client.set(lock, owner, 'PX', px(lockTtlMs), 'NX');
@@ -452,7 +456,7 @@ export class RedisTokenStore implements TokenStore {
    * its own. All of a store's keys share its one subscriber connection.
    */
   watch(key: string, onPublished: () => void): () => void {
-    return this.#notifications.listen(this.keysFor(assertKey(key)).channel, (message) => {
+    return this.#notifications.listen(this.keysFor(assertKey(key, this.#breakerTag)).channel, (message) => {
       if (!/^\d+$/.test(message)) return;
       const known = this.#versions.get(key)?.version;
       const version = Number(message);
@@ -554,7 +558,7 @@ export class RedisTokenStore implements TokenStore {
     const keys = this.keysFor(key);
     const publish = notify ? await this.#notifications.publishCommand() : '';
     const reply = await this.#commands.eval(operation, key, script, [keys[first], keys.channel], ...args, publish);
-    const fields: unknown[] = Array.isArray(reply) ? reply : [];
+    const fields = reply as unknown[];
     if (notify && Number(fields[0]) === 1) this.#notifications.published(key, keys.channel, fields.at(-1));
     return fields;
   }
@@ -570,10 +574,15 @@ function sha1(value: string): string {
   return createHash('sha1').update(value).digest('hex');
 }
 
-function assertKey(key: string): string {
+/** @throws TokenStoreError unless `key` is a non-empty string whose Redis names are its own, not the breaker's. */
+function assertKey(key: string, breakerTag: string): string {
   if (typeof key !== 'string' || key === '') throw new TokenStoreError('a store key must be a non-empty string');
-  // A hash-tagged key is its own Redis name: `{app}:bob:lock` would be the lock of `{app}:bob`.
-  if (HASH_TAG.test(key) && key.endsWith(':lock'))
-    throw new TokenStoreError(`store key ${key} names another key's lock`);
+  if (!HASH_TAG.test(key)) return key;
+  // A hash-tagged key is its own Redis name: `{bob}` is bob's session, `{app}:bob:lock` the lock of `{app}:bob`.
+  const inner = key.slice(1, -1);
+  const names = (what: string): TokenStoreError => new TokenStoreError(`store key ${key} names ${what}`);
+  if (key === `{${inner}}` && !HASH_TAG.test(inner)) throw names(`the session of key ${inner}`);
+  if (key.endsWith(':lock')) throw names("another key's lock");
+  if (key.startsWith(breakerTag)) throw names("the breaker's keys");
   return key;
 }
