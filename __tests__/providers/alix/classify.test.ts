@@ -2,6 +2,7 @@ import { inspect } from 'node:util';
 import { AxiosError } from 'axios';
 import { AbortedError, AuthRejectedError, AuthUnavailableError, MalformedResponseError } from '../../../src/errors';
 import type { Logger } from '../../../src/logger';
+import { toLocalClock } from '../../../src/token-set';
 import {
   classifyTransportError,
   interpretResponse,
@@ -74,6 +75,13 @@ describe('classifyTransportError()', () => {
     expect(error).toBeInstanceOf(MalformedResponseError);
   });
 
+  it('maps a thrown non-Error (a string) to reason network', () => {
+    const error = classifyTransportError('boom', transport);
+
+    expect(error).toMatchObject({ reason: 'network' });
+    expect(error.message).toContain('(network error)');
+  });
+
   it('keeps no AxiosError (and no request body) as the cause', () => {
     const error = classifyTransportError(axiosError('ECONNRESET', 'read ECONNRESET'), transport);
 
@@ -94,6 +102,13 @@ describe('interpretResponse()', () => {
 
     expect(error).toBeInstanceOf(AuthRejectedError);
     expect(error).toMatchObject({ status: 404, errorCode: undefined, operation: 'authenticate' });
+  });
+
+  it('keeps a character reference past U+10FFFF as written, rather than throwing a RangeError', () => {
+    const text = JSON.stringify({ success: false, message: 'bad &#x110000; and &#1114112; &amp;', errorCode: 3 });
+    const error = captured(() => interpretResponse({ status: 400, headers: {}, data: text }, context));
+
+    expect(error).toMatchObject({ apiMessage: 'bad &#x110000; and &#1114112; &' });
   });
 
   it('accepts an errorCode sent as a numeric string', () => {
@@ -216,6 +231,25 @@ describe('interpretResponse() on a successful envelope', () => {
     expect((error as Error).message).toContain('carries no JWT exp claim');
   });
 
+  it('names a non-string token and an object expiry, described, never quoted', () => {
+    expect((captured(() => read({ refreshToken: 123 })) as Error).message).toContain(
+      'has a non-string data.refreshToken',
+    );
+    expect((captured(() => read({ refreshTokenExpiresAt: { at: 1 } })) as Error).message).toContain(
+      'has data.refreshTokenExpiresAt as an object that is neither epoch seconds nor an ISO 8601 datetime',
+    );
+  });
+
+  it('returns the token set when the logger throws on the shape warning (logging never breaks a refresh)', () => {
+    const warn = jest.fn(() => {
+      throw new Error('log transport down');
+    });
+    const logger = { isLevelEnabled: () => true, warn } as unknown as Logger;
+    const expiry = NOW + 900_000;
+    expect(read({ accessTokenExpiresAt: expiry }, logger).accessTokenExpiresAt).toBe(expiry);
+    expect(warn).toHaveBeenCalledTimes(1);
+  });
+
   it("reports the response table's name (…ExpiredAt) even with the sample's epoch-second strings", () => {
     const warn = jest.fn();
     const logger = { isLevelEnabled: () => true, warn } as unknown as Logger;
@@ -289,6 +323,28 @@ describe('parseHttpDate()', () => {
     const read = (date: string) => interpretResponse({ status: 200, headers: { date }, data: text }, context);
     expect(read('1').serverTime).toBeUndefined();
     expect(read('Tue, 01 Jan 2030 00:00:00 GMT').serverTime).toBe(Date.UTC(2030, 0, 1));
+  });
+
+  it.each([
+    ['an hour behind the issuer (a front proxy, or local time labelled GMT)', -3600, 0, 0],
+    ['honest, the token issued 5 minutes before (served from a cache)', 0, -300, undefined],
+    ['honest, the token stamped after its own expiry (a garbled iat)', 0, 1000, undefined],
+  ])('cross-checks a Date header %s with the access JWT iat', (_label, dateOffsetS, iatOffsetS, expected) => {
+    // The issuer's clock: the expiries and the JWT's iat are on it; iat is at most its now, never after it.
+    const issuerS = 1_731_313_978;
+    const claims = { iat: issuerS + iatOffsetS, exp: issuerS + 900 };
+    const jwt = ['{"alg":"HS256"}', JSON.stringify(claims)].map((part) => Buffer.from(part).toString('base64url'));
+    const data = { accessToken: `${jwt.join('.')}.c2ln`, refreshToken: 'refresh-1' };
+    const expiries = { accessTokenExpiresAt: String(issuerS + 900), refreshTokenExpiresAt: String(issuerS + 86_400) };
+    const text = JSON.stringify({ success: true, message: 'ok', errorCode: 0, data: { ...data, ...expiries } });
+    const date = new Date((issuerS + dateOffsetS) * 1000).toUTCString();
+    const context = { operation: 'refresh' as const, url: 'https://alix.test/p', secrets: [], now: issuerS * 1000 };
+    const set = interpretResponse({ status: 200, headers: { date }, data: text }, context);
+
+    expect(set.serverTime).toBe(expected === undefined ? Date.parse(date) : (issuerS + expected) * 1000);
+    // The local clock agrees with the issuer's: the access token must not outlive the issuer's expiry.
+    const local = toLocalClock(set, { sentAt: issuerS * 1000, receivedAt: issuerS * 1000 });
+    expect(local.accessTokenExpiresAt).toBeLessThanOrEqual((issuerS + 900) * 1000);
   });
 });
 

@@ -1,5 +1,6 @@
 import { createSecretKey, generateKeyPairSync } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
+import type * as nodeFs from 'node:fs';
 import { chmodSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -208,6 +209,25 @@ describe('AlixAuthProvider construction', () => {
       );
     });
 
+    it('reads at most 64 KiB of a key file whose reported size is 0, as files under /proc and /sys report', () => {
+      const file = join(dir, 'proc-like.pem');
+      writeFileSync(file, `${keys.privatePem}${'#'.repeat(64 * 1024)}`);
+      // The module object private-key.ts reads statSync from (an `import * as` copy would not be it).
+      const fs = jest.requireActual<typeof nodeFs>('node:fs');
+      const realStat = fs.statSync;
+      const stat = jest.spyOn(fs, 'statSync').mockImplementation(((path: string) => {
+        const stats = realStat(path);
+        return path === file ? Object.assign(stats, { size: 0 }) : stats;
+      }) as typeof fs.statSync);
+      try {
+        expect(constructionError({ privateKey: file }).message).toBe(
+          `privateKey file '${file}' holds more than 65536 bytes, too large for a PEM private key`,
+        );
+      } finally {
+        stat.mockRestore();
+      }
+    });
+
     it('rejects a symlink loop with the fs code', () => {
       const loop = join(dir, 'loop.pem');
       symlinkSync(loop, loop);
@@ -289,6 +309,14 @@ describe('AlixAuthProvider construction', () => {
         () => new AlixAuthProvider(options({ secretKey: undefined, signedString: (c) => c.partnerCode })),
       ).not.toThrow();
     });
+
+    it.each([() => Number.NaN, () => new Date(), () => '1731313978000'])(
+      'rejects a now clock that answers other than finite epoch ms (%p), at construction',
+      (now) => {
+        const error = constructionError({ now: now as () => number });
+        expect(error.message).toBe('now must return a finite number of epoch ms');
+      },
+    );
 
     it.each([0, -1, Number.NaN, Number.POSITIVE_INFINITY])('rejects timeoutMs %p', (timeoutMs) => {
       expect(constructionError({ timeoutMs }).message).toMatch(/timeoutMs/);
@@ -396,6 +424,12 @@ describe('AlixAuthProvider construction', () => {
         expect(error.message).toContain(`${name} must not have leading or trailing whitespace or control characters`);
       },
     );
+
+    it('accepts a userEmail whose IDN domain holds a zero-width non-joiner or joiner (Persian, Indic scripts)', () => {
+      // IDNA2008 (CONTEXTJ) allows U+200C/U+200D in a label; the email is sent, never signed.
+      for (const userEmail of ['user@\u0645\u06cc\u200c\u0647\u0627.ir', 'user@\u0915\u094d\u200d\u0937.in'])
+        expect(new AlixAuthProvider(options({ userEmail })).identity.user).toBe(userEmail);
+    });
 
     it('never gives two different partner/user pairs one session identity', () => {
       // The identity hashes the parts joined by newlines: a newline inside one must not move the border.

@@ -348,6 +348,15 @@ describe('AlixAuthProvider', () => {
       expect(verifies(`${PARTNER_CODE}|refresh`, signature)).toBe(true);
     });
 
+    it('signs and sends with no secretKey at all when signedString() needs none', async () => {
+      const signature = await capturedSignature({
+        secretKey: undefined,
+        signedString: (c) => `${c.partnerCode}|nonce`,
+      });
+
+      expect(verifies(`${PARTNER_CODE}|nonce`, signature)).toBe(true);
+    });
+
     it('uses a signer function instead of a key', async () => {
       const signed: string[] = [];
       const signature = await capturedSignature({

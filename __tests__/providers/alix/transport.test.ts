@@ -2,22 +2,27 @@
  * The Alix provider's transport against real servers on 127.0.0.1 (no msw): what leaves the host.
  */
 import { once } from 'node:events';
+import { gzipSync } from 'node:zlib';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { MalformedResponseError } from '../../../src/errors';
 import { AlixAuthProvider } from '../../../src/providers/alix';
 import { makeRsaKeyPair } from '../../helpers/alix-keys';
 
 const keys = makeRsaKeyPair();
 
 /** A real HTTP server on 127.0.0.1 that records what it is sent and answers with `answer`. */
-async function recordingServer(answer: string): Promise<{ server: Server; url: string; received: string[] }> {
+async function recordingServer(
+  answer: string | Buffer,
+  headers: Record<string, string> = {},
+): Promise<{ server: Server; url: string; received: string[] }> {
   const received: string[] = [];
   const server = createServer((request: IncomingMessage, response) => {
     let body = '';
     request.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
     request.on('end', () => {
       received.push(`${request.method ?? ''} ${request.url ?? ''} ${body}`);
-      response.setHeader('Content-Type', 'application/json');
+      response.writeHead(200, { 'Content-Type': 'application/json', ...headers });
       response.end(answer);
     });
   });
@@ -67,4 +72,31 @@ describe('AlixAuthProvider transport', () => {
       proxy.server.close();
     }
   });
+
+  it.each([
+    ['gzip', Buffer.concat([gzipSync('{"success":true}').subarray(0, 10), Buffer.from('not deflate data')])],
+    ['br', Buffer.from('not brotli data')],
+  ])(
+    'calls a %s body that does not decompress an unreadable answer, not a server it could not reach',
+    async (encoding, body) => {
+      const alix = await recordingServer(body, { 'Content-Encoding': encoding });
+      try {
+        const provider = new AlixAuthProvider({
+          baseUrl: alix.url,
+          partnerCode: 'acme',
+          secretKey: 'transport-secret',
+          privateKey: keys.privatePem,
+        });
+        const error = await provider.refresh('refresh-token-9d3f').catch((caught: unknown) => caught);
+        expect(error).toBeInstanceOf(MalformedResponseError);
+        expect((error as Error).message).toMatch(
+          new RegExp(
+            `^refresh failed: the answer to POST ${alix.url}/api/v2/auth/refresh-token could not be decompressed \\((Z|ERR)_\\w+\\)\\.`,
+          ),
+        );
+      } finally {
+        alix.server.close();
+      }
+    },
+  );
 });

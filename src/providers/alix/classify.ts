@@ -193,7 +193,11 @@ export function interpretResponse({ status, headers, data }: TextResponse, conte
   if (envelope.success === undefined) throw fail('is JSON but not the Alix envelope (no boolean success)');
   const { set, shapes } = toTokenSet(envelope.data, serverTime ?? context.now, fail);
   if (shapes.length > 0) reportShape(context.logger, shapes.join('; '));
-  return serverTime === undefined ? set : { ...set, serverTime };
+  if (serverTime === undefined) return set;
+  // A `Date` from another clock than the expiries' (a front proxy's) that runs behind would keep tokens past
+  // expiry: the access token's `iat`, on the issuer's clock and at most its now, raises it (never past the expiry).
+  const issuedAt = (jwtClaim(set.accessToken, 'iat') ?? 0) * 1000;
+  return { ...set, serverTime: issuedAt < set.accessTokenExpiresAt ? Math.max(serverTime, issuedAt) : serverTime };
 }
 
 /** How an expiry was written. `epoch seconds (string)` is the sample's; the others earn the warning. */
@@ -246,13 +250,13 @@ function readExpiryValue(value: unknown): Expiry | { problem: string } {
 }
 
 /**
- * The `exp` claim of a JWT, read without verifying anything (the client cannot: the key is the
- * server's). `undefined` when the token is not a JWT or has no numeric `exp`.
+ * A numeric claim (`exp`, `iat`) of a JWT, read without verifying anything (the client cannot: the
+ * key is the server's). `undefined` when the token is not a JWT or has no such number.
  */
-function jwtExp(token: string): number | undefined {
+function jwtClaim(token: string, name: 'exp' | 'iat'): number | undefined {
   const payload = /^[^.]*\.([^.]+)\.[^.]*$/.exec(token)?.[1] ?? '';
   const claims = parseJson(Buffer.from(payload, 'base64url').toString('utf8'));
-  return isRecord(claims) && typeof claims.exp === 'number' ? claims.exp : undefined;
+  return isRecord(claims) && typeof claims[name] === 'number' ? claims[name] : undefined;
 }
 
 /**
@@ -314,7 +318,7 @@ function toTokenSet(data: unknown, reference: number, fail: Fail): { set: TokenS
     shapes.push(`${value === undefined ? 'no access expiry' : `${shown} unreadable`} (the JWT exp claim was read)`);
     return inRange({ ...claimed, format: 'JWT exp claim' }, "the access token's JWT exp claim");
   };
-  const accessTokenExpiresAt = expiry('access', () => jwtExp(accessToken));
+  const accessTokenExpiresAt = expiry('access', () => jwtClaim(accessToken, 'exp'));
   const refreshTokenExpiresAt = expiry('refresh');
   return { set: { accessToken, accessTokenExpiresAt, refreshToken, refreshTokenExpiresAt }, shapes };
 }
@@ -362,8 +366,11 @@ export function classifyTransportError(error: unknown, context: TransportContext
     const detail = `within ${context.timeoutMs} ms`;
     return new AuthUnavailableError({ operation, reason: 'timeout', url, detail }, { cause: error });
   }
-  if (isAxiosError(error) && /maxContentLength/.test(message)) {
-    const what = `${operation} failed: the answer to POST ${url} is too large`;
+  // The server answered, but too much, or a body that does not decompress (zlib's Z_DATA_ERROR, brotli's ERR__ERROR_…).
+  const undecodable = /^(?:Z_|ERR__)[A-Z]/.test(code ?? '');
+  if (isAxiosError(error) && (undecodable || /maxContentLength/.test(message))) {
+    const why = undecodable ? `could not be decompressed (${code})` : 'is too large';
+    const what = `${operation} failed: the answer to POST ${url} ${why}`;
     return new MalformedResponseError(what, { operation }, { cause: error });
   }
   let detail = code !== undefined && /^[A-Z][A-Z0-9_]+$/.test(code) ? code : 'network error';

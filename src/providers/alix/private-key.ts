@@ -4,7 +4,7 @@
  * never the key material.
  */
 import { createPrivateKey, KeyObject } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { ConfigurationError, assertConfig, errorCodeOf } from '../../errors';
 
 /** The smallest RSA modulus accepted, in bits. */
@@ -42,7 +42,13 @@ export function loadPrivateKey(input: unknown): KeyObject {
     // A path to a log or a disk image by mistake would be read whole into memory.
     const tooLarge = `${what} is ${stats.size} bytes, too large for a PEM private key (at most ${MAX_KEY_FILE_BYTES})`;
     assertConfig(stats.size <= MAX_KEY_FILE_BYTES, tooLarge);
-    text = readFileSync(input, 'utf8');
+    // Files under /proc and /sys report size 0 whatever they hold (/proc/self/pagemap: gigabytes).
+    const bytes = readAtMost(input, MAX_KEY_FILE_BYTES + 1);
+    assertConfig(
+      bytes.length <= MAX_KEY_FILE_BYTES,
+      `${what} holds more than ${MAX_KEY_FILE_BYTES} bytes, too large for a PEM private key`,
+    );
+    text = bytes.toString('utf8');
   } catch (error) {
     if (error instanceof ConfigurationError) throw error;
     // No cause: the fs error's message quotes the value, and its code is all it adds.
@@ -50,6 +56,20 @@ export function loadPrivateKey(input: unknown): KeyObject {
   }
   assertConfig(text.includes(PEM_MARKER), `${what} does not contain a PEM key`);
   return parsePem(text, what);
+}
+
+/** The first `limit` bytes of the file at `path` (fewer if it ends sooner). */
+function readAtMost(path: string, limit: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const buffer = Buffer.alloc(limit);
+    let length = 0;
+    for (let read = -1; read !== 0 && length < limit; length += read)
+      read = readSync(fd, buffer, length, limit - length, null);
+    return buffer.subarray(0, length);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function parsePem(rawPem: string, what: string): KeyObject {

@@ -53,7 +53,9 @@ function resolveOptions(options: AlixAuthProviderOptions) {
   for (const name of ['partnerCode', 'secretKey', 'userEmail'] as const) {
     const value = settings[name];
     if (required[name]) assertConfig(isNonEmpty(value), `${name} is required and must be a non-empty string`);
-    const untidy = typeof value === 'string' && (value !== value.trim() || /[\p{Cc}\p{Cf}]/u.test(value));
+    // But ZWNJ and ZWJ (U+200C, U+200D): Persian and Indic words hold them, and so an IDN email domain may (IDNA2008).
+    const untidy =
+      typeof value === 'string' && (value !== value.trim() || /(?![\u200c\u200d])[\p{Cc}\p{Cf}]/u.test(value));
     const invisible = 'or invisible format characters (U+200B, U+FEFF…)';
     assertConfig(!untidy, `${name} must not have leading or trailing whitespace or control characters, ${invisible}`);
   }
@@ -65,6 +67,8 @@ function resolveOptions(options: AlixAuthProviderOptions) {
   for (const name of ['timeoutMs', 'signerTimeoutMs'] as const) assertPositiveMs(name, settings[name]);
   for (const name of ['signedString', 'buildAuthenticateBody', 'buildRefreshBody', 'now'] as const)
     assertConfig(typeof settings[name] === 'function', `${name} must be a function`);
+  // A clock answering NaN or a Date would fail each answer without a `Date` header as "more than 10 years ahead".
+  assertConfig(Number.isFinite(settings.now()), 'now must return a finite number of epoch ms');
   const url = parseBaseUrl(options.baseUrl);
   const baseUrl = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
   return { ...settings, url, baseUrl, signer: createSigner(options), logger: createLogger(options.logger) };
