@@ -1,10 +1,13 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runDoctor } from '../../src/cli/commands/doctor';
 import { checkRedis } from '../../src/cli/doctor/checks';
-import { hostAndPort, parseNumberFlag } from '../../src/cli/io';
+import { hostAndPort, parseNumberFlag, reportError } from '../../src/cli/io';
+import { isAlive } from '../../src/cli/commands/sandbox';
 import { runAlixToken } from '../helpers/cli';
+import { CLI, runNode } from '../helpers/child';
 import { collectingStream } from '../helpers/streams';
 
 describe('alix-token keygen --out that cannot be a directory', () => {
@@ -31,6 +34,18 @@ describe('alix-token keygen --out that cannot be a directory', () => {
     expect(result).toMatchObject({ code: 2, stdout: '' });
     expect(result.stderr).toMatch(/cannot create the directory .* \(ENOTDIR\) \[ERR_ALIX_CONFIGURATION\]/);
   });
+
+  // procfs answers ENOENT to a mkdir under an existing directory: Node's own recursive mkdir then retries for ever.
+  (existsSync('/proc/self') ? it : it.skip)(
+    'exits 2 naming --out under /proc, rather than spinning for ever',
+    async () => {
+      const result = await runNode([CLI, 'keygen', '--out', '/proc/alix-keys/out'], {}, 20_000);
+
+      expect(result).toMatchObject({ code: 2, signal: null, stdout: '' });
+      expect(result.stderr).toMatch(/^alix-token: cannot create the directory \/proc\/alix-keys\/out \(ENOENT\)/);
+    },
+    30_000,
+  );
 });
 
 describe('alix-token keygen --out and sandbox --key-dir, empty (an unset variable in --out "$DIR")', () => {
@@ -42,6 +57,26 @@ describe('alix-token keygen --out and sandbox --key-dir, empty (an unset variabl
 
     expect(result).toMatchObject({ code: 2, stdout: '' });
     expect(result.stderr).toMatch(message);
+  });
+});
+
+describe('reportError (what runCli() prints for an error a command throws)', () => {
+  it('prints a thrown non-Error as its string form, without a code, and exits 1', async () => {
+    const { stream, text } = collectingStream();
+    expect(reportError('boom', stream)).toBe(1);
+    await new Promise(setImmediate);
+    expect(text()).toBe('alix-token: boom\n');
+  });
+});
+
+describe('isAlive (the sandbox stops when the process that started it is gone)', () => {
+  it('is false once the parent changed or its pid no longer exists, true while it runs', () => {
+    const gone = spawnSync(process.execPath, ['-e', '']).pid as number;
+    expect([isAlive(process.pid, process.pid), isAlive(process.pid, 1), isAlive(gone, gone)]).toEqual([
+      true,
+      false,
+      false,
+    ]);
   });
 });
 

@@ -3,6 +3,7 @@
  * names an object's prototype, and a readiness probe over many sessions.
  */
 import { TokenManager } from '../../src/manager/token-manager';
+import type { GetAccessTokenOptions } from '../../src/manager/types';
 import { TokenManagerPool } from '../../src/pool/pool';
 import type { TokenProvider } from '../../src/providers/types';
 import { makeTokenSet } from '../helpers/fake-provider';
@@ -64,6 +65,18 @@ describe('TokenManagerPool under hostile input', () => {
     expect(pool.health()).toEqual({ status: 'ok', reasons: [] });
     expect(pool.status().states).toMatchObject({ valid: 5 });
     expect(snapshot).not.toHaveBeenCalled();
+    await pool.close();
+  });
+  it('refuses bad per-call options before it creates (or evicts) anything: no session is made for a call it refuses', async () => {
+    const { pool, providers } = makePool({ maxSessions: 1 });
+    await pool.getAccessToken(user(1));
+    const evicted = jest.fn();
+    pool.on('evicted', evicted);
+    const bad = [{ signal: 'abort' }, { forceRefresh: 'yes' }, 'options'] as unknown as GetAccessTokenOptions[];
+    for (const options of bad)
+      await expect(pool.getAccessToken(user(2), options)).rejects.toMatchObject({ code: 'ERR_ALIX_CONFIGURATION' });
+    expect([pool.has(user(1)), pool.has(user(2)), providers.has(user(2))]).toEqual([true, false, false]);
+    expect(evicted).not.toHaveBeenCalled();
     await pool.close();
   });
 });

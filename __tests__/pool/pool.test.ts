@@ -469,9 +469,85 @@ describe('TokenManagerPool', () => {
       expect([asked?.status().state, pool.has(user(1)), pool.get(user(1)) === asked]).toEqual(['idle', true, true]);
       await pool.close();
     });
+    it('below twice maxSessions keeps a more recent session in place of a least recently used one a caller waits on', async () => {
+      const { pool, providers } = makePool({ maxSessions: 2 }, { manual: true });
+      const evicted: PoolEvictedEvent[] = [];
+      pool.on('evicted', (event) => evicted.push(event));
+      const waiting = pool.getAccessToken(user(1));
+      const served = pool.getAccessToken(user(2));
+      await flushUntil(() => [1, 2].every((index) => providers.get(user(index))?.pendingCount === 1));
+      providers.get(user(2))?.release();
+      await served;
+      const third = pool.getAccessToken(user(3));
+      // Over the cap, but under twice it: user 1 is kept for its caller, and user 2 is not evicted in its place.
+      expect([evicted, pool.size, pool.has(user(2))]).toEqual([[], 3, true]);
+      await flushUntil(() => providers.get(user(3))?.pendingCount === 1);
+      for (const index of [1, 3]) providers.get(user(index))?.release();
+      await Promise.all([waiting, third]);
+      await pool.close();
+    });
+
+    it('evicts a session kept over the cap as soon as its caller is served, before any sweep', async () => {
+      const { pool, providers } = makePool({ maxSessions: 1 }, { manual: true });
+      const waiting = [1, 2].map((index) => pool.getAccessToken(user(index)));
+      await flushUntil(() => [1, 2].every((index) => providers.get(user(index))?.pendingCount === 1));
+      providers.get(user(1))?.release();
+      await waiting[0];
+      expect([pool.has(user(1)), pool.size]).toEqual([false, 1]);
+      providers.get(user(2))?.release();
+      await waiting[1];
+      await pool.close();
+    });
+
+    it('renews the idle TTL of a session used only through the hot path: one in use is never evicted as idle', async () => {
+      const { pool } = makePool({ idleTtlMs: 5_000 });
+      const evicted = jest.fn();
+      pool.on('evicted', evicted);
+      for (let second = 0; second < 12; second += 1) {
+        await pool.getAccessToken(user(1));
+        jest.advanceTimersByTime(1_000);
+      }
+      expect(evicted).not.toHaveBeenCalled();
+      await pool.close();
+    });
+
+    it('keeps its idle sweep on time when it keeps a session over the cap: an idle session goes at its idle TTL', async () => {
+      const { pool, providers } = makePool(
+        { maxSessions: 1, idleTtlMs: 1_000, acquireTimeoutMs: 10_000 },
+        { manual: true },
+      );
+      const evicted: PoolEvictedEvent[] = [];
+      pool.on('evicted', (event) => evicted.push(event));
+      const waiting = [1, 2].map((index) => pool.getAccessToken(user(index)));
+      await flushUntil(() => [1, 2].every((index) => providers.get(user(index))?.pendingCount === 1));
+      for (const index of [1, 2]) providers.get(user(index))?.release();
+      await Promise.all(waiting);
+      expect(evicted).toEqual([{ session: user(1), reason: 'capacity' }]);
+      // Kept over the cap, user 1 brought a sweep forward to 11 s from now; user 2's idle TTL ends sooner.
+      jest.advanceTimersByTime(2_000);
+      expect(evicted).toEqual([
+        { session: user(1), reason: 'capacity' },
+        { session: user(2), reason: 'idle' },
+      ]);
+      await pool.close();
+    });
   });
 
   describe('auth slots and the shared lock', () => {
+    it("reports the most auth calls that ever ran at once as its peak, not the latest call's count", async () => {
+      const { pool, providers } = makePool({ maxConcurrentAuth: 2 }, { manual: true });
+      const first = [1, 2].map((index) => pool.getAccessToken(user(index)));
+      await flushUntil(() => [1, 2].every((index) => providers.get(user(index))?.pendingCount === 1));
+      for (const index of [1, 2]) providers.get(user(index))?.release();
+      await Promise.all(first);
+      const third = pool.getAccessToken(user(3));
+      await flushUntil(() => providers.get(user(3))?.pendingCount === 1);
+      expect(pool.status().auth).toMatchObject({ inFlight: 1, peak: 2 });
+      providers.get(user(3))?.release();
+      await third;
+      await pool.close();
+    });
+
     it("waits for its auth slot before it takes a session's shared lock: no lock is held while it queues", async () => {
       const store = new MemoryTokenStore();
       const locked = new Set<string>();

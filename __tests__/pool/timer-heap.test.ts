@@ -31,6 +31,22 @@ describe('TimerHeap', () => {
     expect(jest.getTimerCount()).toBe(0);
   });
 
+  it('fires the entries due after one that throws, and keeps its timer for the later ones', () => {
+    const heap = new TimerHeap(systemClock);
+    const fired: number[] = [];
+    const entry = (id: number, fire = (): number => fired.push(id)): HeapEntry => ({ at: 0, heapIndex: -1, fire });
+    heap.schedule(
+      entry(0, () => {
+        throw new Error('an entry that throws');
+      }),
+      T0 + 1_000,
+    );
+    heap.schedule(entry(1), T0 + 1_000);
+    heap.schedule(entry(2), T0 + 2_000);
+    jest.advanceTimersByTime(2_000);
+    expect(fired).toEqual([1, 2]);
+  });
+
   it('cancels an entry scheduled at a point that is not finite', () => {
     const heap = new TimerHeap(systemClock);
     const fired: number[] = [];

@@ -516,7 +516,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
  * fail deep inside as an untyped TypeError, and a `forceRefresh: 'yes'` would be silently ignored.
  * @throws ConfigurationError naming the option.
  */
-function checkedGetOptions(options: GetAccessTokenOptions | null | undefined): GetAccessTokenOptions {
+export function checkedGetOptions(options: GetAccessTokenOptions | null | undefined): GetAccessTokenOptions {
   const { signal, forceRefresh } = callerOptions(options, 'getAccessToken()');
   // Duck-typed: an AbortSignal of another realm (jsdom, a vm context) is not `instanceof` this one's.
   const isSignal = typeof (signal as AbortSignal | null)?.aborted === 'boolean' && 'addEventListener' in Object(signal);

@@ -12,7 +12,7 @@ import { PoolFullError, TokenManagerClosedError } from '../errors';
 import { createLogger, type Logger } from '../logger';
 import type { InternalTokenManagerOptions, ScheduledRefresh } from '../manager/options';
 import { SessionStats } from '../manager/status';
-import { TokenManager, drainMsOf, type CloseOptions } from '../manager/token-manager';
+import { TokenManager, checkedGetOptions, drainMsOf, type CloseOptions } from '../manager/token-manager';
 import type { GetAccessTokenOptions, InvalidateOptions, InvalidateResult } from '../manager/types';
 import type { LifecycleEvent, TokenManagerHealth } from '../manager/types';
 import type { TokenSet } from '../token-set';
@@ -164,11 +164,13 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
 
   /** Apart from the hot path, which stays small enough to inline. */
   async #getAccessTokenSlowly(key: string, options: GetAccessTokenOptions | undefined): Promise<string> {
+    // Refused before the session is made: a call refused must not create one, nor evict another for it.
+    const checked = checkedGetOptions(options);
     const manager = this.get(key);
     const session = this.#sessions.get(key) as PoolSession;
     session.pins += 1;
     try {
-      return await manager.getAccessToken(options);
+      return await manager.getAccessToken(checked);
     } finally {
       // A wait that ended is a use: the caller holds a token, or will ask again.
       this.#publish(session, this.#time());

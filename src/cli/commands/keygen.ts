@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, mkdir, open, realpath, rename, rm } from 'node:fs/promises';
+import { copyFile, mkdir, open, realpath, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ConfigurationError, assertConfig, errorCodeOf } from '../../errors';
@@ -20,7 +20,7 @@ export async function writePartnerKeyPair(dir: string, overwrite: boolean, exist
   const pair = await generatePartnerKeyPair();
   // A path at or below a file (EEXIST, ENOTDIR) or an unwritable parent is bad configuration (exit 2),
   // not a raw fs error.
-  await mkdir(dir, { recursive: true }).catch((error: unknown) => {
+  await makeDirectory(dir).catch((error: unknown) => {
     throw new ConfigurationError(`cannot create the directory ${dir} (${errorCodeOf(error) ?? 'unwritable'})`);
   });
   const [privateKeyPath, publicKeyPath] = PARTNER_KEY_FILES.map((name) => path.join(dir, name)) as [string, string];
@@ -68,6 +68,19 @@ async function replacePair(privateKeyPath: string, privatePem: string, publicKey
   } finally {
     await Promise.all([privateTemp, publicTemp, publicBackup].map((file) => rm(file, { force: true })));
   }
+}
+
+/**
+ * `mkdir -p dir`, but not Node's `recursive: true`, which retries for ever where a directory answers ENOENT
+ * for a child it cannot hold (procfs: `--out /proc/x`): here a child's ENOENT once its parent exists is final.
+ */
+async function makeDirectory(dir: string, parentMade = false): Promise<void> {
+  await mkdir(dir).catch(async (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EEXIST' && (await stat(dir).catch(() => undefined))?.isDirectory()) return;
+    if (error.code !== 'ENOENT' || parentMade || path.dirname(dir) === dir) throw error;
+    await makeDirectory(path.dirname(dir));
+    await makeDirectory(dir, true);
+  });
 }
 
 /** Writes `file`, which must not exist yet (`exists` says what to do when it does). */
