@@ -3,7 +3,7 @@
  * unenroll): a manager clearing many `unref()`ed timers of distinct delays (jittered refresh points,
  * store-call deadlines) would otherwise keep one list per delay. Bench scenario 5 measures the heap.
  */
-import { monotonicClock, setUnrefTimeout, sleep, systemClock, timerAt } from '../src/clock';
+import { monotonicClock, setUnrefInterval, setUnrefTimeout, sleep, systemClock, timerAt } from '../src/clock';
 
 describe('systemClock.clearTimeout', () => {
   beforeEach(() => jest.useRealTimers());
@@ -75,5 +75,43 @@ describe('timers on a clock', () => {
     expect(onDue).not.toHaveBeenCalled();
     jest.advanceTimersByTime(10_000);
     expect(onDue).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('clock edges', () => {
+  afterEach(() => jest.useRealTimers());
+
+  it('monotonicClock() never goes back when the wall clock is stepped back', () => {
+    jest.useFakeTimers({ now: 1_800_000_000_000 });
+    const timeline = monotonicClock();
+    const start = timeline();
+    jest.setSystemTime(Date.now() + 60_000);
+    expect(timeline() - start).toBe(60_000);
+    jest.setSystemTime(Date.now() - 120_000);
+    expect(timeline() - start).toBe(60_000);
+  });
+
+  it('setUnrefTimeout() arms a negative delay as 0 on an injected clock', () => {
+    const clock = { now: () => 0, setTimeout: jest.fn(() => 1), clearTimeout: jest.fn() };
+    setUnrefTimeout(clock, () => undefined, -5);
+    expect(clock.setTimeout).toHaveBeenCalledWith(expect.any(Function), 0);
+  });
+
+  it('setUnrefInterval() leaves the process free to exit', () => {
+    const setInterval = jest.spyOn(globalThis, 'setInterval');
+    const stop = setUnrefInterval(() => undefined, 60_000);
+    const handle = setInterval.mock.results[0]?.value as NodeJS.Timeout;
+    expect(handle.hasRef()).toBe(false);
+    stop();
+    setInterval.mockRestore();
+  });
+
+  it('timerAt() arms nothing for a point that is not a finite number', () => {
+    jest.useFakeTimers({ now: 1_700_000_000_000 });
+    const onDue = jest.fn();
+    const timer = timerAt(systemClock, onDue);
+    timer.arm(Number.NaN);
+    jest.advanceTimersByTime(10);
+    expect(onDue).not.toHaveBeenCalled();
   });
 });

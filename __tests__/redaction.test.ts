@@ -3,7 +3,14 @@ import pino from 'pino';
 import { AbortedError, ConfigurationError } from '../src/errors';
 import { createLogger } from '../src/logger';
 import { TokenManager } from '../src/manager/token-manager';
-import { REDACTED, redactOpaqueRuns, redactSecrets, sanitizeCause } from '../src/redaction';
+import {
+  REDACTED,
+  isBearerValue,
+  redactBearerLines,
+  redactOpaqueRuns,
+  redactSecrets,
+  sanitizeCause,
+} from '../src/redaction';
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const raw = sign('sha256', Buffer.from('zencardtest|rjgQDe8QVlnP9AJL'), {
@@ -95,6 +102,25 @@ describe("the library's logger", () => {
     expect(lines.join('')).toContain(REDACTED);
   });
 
+  it.each([
+    'accessToken',
+    'refreshToken',
+    'signature',
+    'secretKey',
+    'privateKey',
+    'token',
+    'bearer',
+    'authorization',
+    'Authorization',
+  ])('redacts %s at the top level and one, two and three levels down', (key) => {
+    const lines: string[] = [];
+    const user = pino({}, { write: (line: string) => void lines.push(line) });
+    const nested = { [key]: 'secret-1', b: { [key]: 'secret-2', c: { [key]: 'secret-3' } } };
+    createLogger(user).info({ [key]: 'secret-0', a: nested }, 'logged');
+    expect(lines.join('')).not.toMatch(/secret-\d/);
+    expect(lines.join('').split(`"${REDACTED}"`)).toHaveLength(5);
+  });
+
   it('refuses a logger that is not a pino logger (console, null) with a ConfigurationError naming the option', () => {
     const provider = {
       authenticate: () => Promise.reject(new Error('unused')),
@@ -105,5 +131,54 @@ describe("the library's logger", () => {
       expect(() => new TokenManager({ provider, logger: logger as never })).toThrow(ConfigurationError);
       expect(() => createLogger(logger as never)).toThrow(/^logger must be a pino logger/);
     }
+  });
+});
+
+describe('redaction edges', () => {
+  it.each([' ', '.', ':', '-'])('replaces a 32-character hex id split in two halves of 16 by %j', (separator) => {
+    const hex = '7f9c2ba4e88f827d616045507605853e';
+    expect(redactOpaqueRuns(`id ${hex.slice(0, 16)}${separator}${hex.slice(16)} end`)).toBe(`id ${REDACTED} end`);
+  });
+
+  it('replaces hex in dash-separated groups of 8 from 48 letters and digits, and keeps 47', () => {
+    const groups = Array.from({ length: 6 }, () => '7f9c2ba4').join('-');
+    expect(redactOpaqueRuns(`id ${groups}`)).toBe(`id ${REDACTED}`);
+    expect(redactOpaqueRuns(`id ${groups.slice(1)}`)).toBe(`id ${groups.slice(1)}`);
+  });
+
+  it('replaces every occurrence of a secret, and keeps one of 3 characters', () => {
+    expect(redactSecrets('abcd, again abcd; abc', ['abcd', 'abc'])).toBe(`${REDACTED}, again ${REDACTED}; abc`);
+  });
+
+  it('tells a bearer value from other schemes and from a word that starts with "bearer"', () => {
+    expect([' Bearer abc', 'bearer\tabc'].map(isBearerValue)).toEqual([true, true]);
+    expect(['Bearerabc', 'Basic bearer abc', 'Bearer '].map(isBearerValue)).toEqual([false, false, false]);
+  });
+
+  it('redacts every Authorization: Bearer line of a header block, not only the first', () => {
+    const block = 'POST / HTTP/1.1\r\nAuthorization: Bearer one\r\nHost: x\r\nauthorization: bearer two\r\n';
+    expect(redactBearerLines(block)).toBe(
+      `POST / HTTP/1.1\r\nAuthorization: Bearer ${REDACTED}\r\nHost: x\r\nauthorization: bearer ${REDACTED}\r\n`,
+    );
+  });
+
+  it('takes the given secrets out of a thrown string and of a foreign error message', () => {
+    expect(sanitizeCause('signer saw s3cr3t-key', ['s3cr3t-key']).message).toBe(`signer saw ${REDACTED}`);
+    const summary = sanitizeCause(new Error('signer saw s3cr3t-key'), ['s3cr3t-key']);
+    expect(summary.message).toBe(`signer saw ${REDACTED}`);
+    expect(summary.stack).toContain(`signer saw ${REDACTED}`);
+    expect(summary.stack).not.toContain('s3cr3t-key');
+  });
+
+  it("summarises a foreign error whose code starts with ERR_ but not ERR_ALIX_ (axios's ERR_BAD_REQUEST)", () => {
+    const cause = Object.assign(new Error('Request failed with status code 400'), {
+      code: 'ERR_BAD_REQUEST',
+      config: { data: '{"refreshToken":"r-secret"}' },
+    });
+    const summary = sanitizeCause(cause);
+    expect(summary).not.toBe(cause);
+    expect(summary).toMatchObject({ message: 'Request failed with status code 400', code: 'ERR_BAD_REQUEST' });
+    expect(summary).not.toHaveProperty('config');
+    expect(Object.keys(summary)).toContain('code');
   });
 });

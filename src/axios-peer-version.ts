@@ -37,7 +37,7 @@ export function assertSupportedPeer(where: string, candidate: PeerAxios = peerAx
   const label = `${where}: ${version === undefined ? 'the installed axios (no VERSION)' : `axios ${version}`}`;
   // Same major as MIN_AXIOS_VERSION, and at least its minor.
   const [major, minor = 0] = versionParts(version) ?? [];
-  const [minMajor, minMinor = 0] = versionParts(MIN_AXIOS_VERSION) ?? [];
+  const [minMajor, minMinor] = versionParts(MIN_AXIOS_VERSION) as [number, number];
   const tooOld = major === undefined || major !== minMajor || minor < minMinor;
   assertConfig(!tooOld, `${label} is not supported; install axios ${SUPPORTED_AXIOS_RANGE}`);
   const complete = typeof candidate.AxiosHeaders === 'function' && typeof candidate.getAdapter === 'function';

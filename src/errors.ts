@@ -372,7 +372,7 @@ export function withAttemptSummary<E>(error: E, attempts: number, elapsedMs: num
   const before = `${error.name}: ${error.message}`;
   const summary = `after ${attempts} attempts in ${(Math.max(0, elapsedMs) / 1000).toFixed(1)} s`;
   // The summary goes after the headline: up to the first `: ` of the first sentence, else that sentence.
-  const headline = /^[^]*?(?=: |\. [A-Z]|$)/.exec(error.message)?.[0] ?? '';
+  const headline = error.message.slice(0, error.message.search(/: |\. [A-Z]|$/));
   const rest = error.message.slice(headline.length);
   error.message = `${headline.replace(/ not attempted$/, ' stopped')} ${summary}${rest}`;
   Object.assign(error, { attempts, elapsedMs: Math.max(0, Math.round(elapsedMs)) });

@@ -5,7 +5,12 @@
 import axios, { AxiosHeaders } from 'axios';
 import type { AxiosAdapter, InternalAxiosRequestConfig } from 'axios';
 import { attachTokenManager } from '../../src/adapters/axios';
-import { MIN_AXIOS_VERSION, SUPPORTED_AXIOS_RANGE, assertSupportedPeer } from '../../src/axios-peer-version';
+import {
+  MIN_AXIOS_VERSION,
+  SUPPORTED_AXIOS_RANGE,
+  assertSupportedPeer,
+  cleartextProxyFor,
+} from '../../src/axios-peer-version';
 import { ConfigurationError } from '../../src/errors';
 import { FakeTokenSource } from '../helpers/fake-token-source';
 
@@ -97,5 +102,34 @@ describe('assertSupportedPeer()', () => {
 
   it('names a 1.x without AxiosHeaders or getAdapter as unsupported', () => {
     expect(() => assertSupportedPeer('check', { VERSION: '1.6.0', AxiosHeaders: class {} })).toThrow(/getAdapter/);
+  });
+});
+
+describe('cleartextProxyFor()', () => {
+  const saved = { ...process.env };
+  beforeEach(() => {
+    for (const name of ['HTTPS_PROXY', 'https_proxy', 'ALL_PROXY', 'all_proxy', 'NO_PROXY', 'no_proxy']) {
+      delete process.env[name];
+    }
+  });
+  afterAll(() => {
+    process.env = saved;
+  });
+
+  it('names the http proxy an axios before 1.16.1 (or of unknown version) sends an https request to in clear', () => {
+    process.env.HTTPS_PROXY = 'http://proxy.local:3128';
+    for (const VERSION of ['1.6.0', '1.16.0', undefined]) {
+      expect(cleartextProxyFor('https://api.example.com/x', { VERSION })?.href).toBe('http://proxy.local:3128/');
+    }
+    for (const VERSION of ['1.16.1', '1.17.0', '2.0.0']) {
+      expect(cleartextProxyFor('https://api.example.com/x', { VERSION })).toBeUndefined();
+    }
+  });
+
+  it('names none for an http URL, nor for an https proxy', () => {
+    process.env.HTTPS_PROXY = 'http://proxy.local:3128';
+    expect(cleartextProxyFor('http://api.example.com/x', { VERSION: '1.6.0' })).toBeUndefined();
+    process.env.HTTPS_PROXY = 'https://proxy.local:3129';
+    expect(cleartextProxyFor('https://api.example.com/x', { VERSION: '1.6.0' })).toBeUndefined();
   });
 });

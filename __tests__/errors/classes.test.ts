@@ -12,6 +12,7 @@ import {
   MalformedResponseError,
   TimeoutError,
   TokenStoreError,
+  errorCodeOf,
   isTokenManagerError,
   withAttemptSummary,
 } from '../../src/errors';
@@ -44,6 +45,12 @@ describe('isTokenManagerError()', () => {
     expect(isTokenManagerError(fromAnotherCopy)).toBe(true);
     expect(isTokenManagerError(fromAnotherCopy, ErrorCodes.AUTH_REJECTED)).toBe(true);
     expect(isTokenManagerError(nodeError)).toBe(false);
+  });
+
+  it('reads only a string code: an error with a numeric code is not ours, and has none', () => {
+    const httpError = Object.assign(new Error('Not Found'), { code: 404 });
+    expect(errorCodeOf(httpError)).toBeUndefined();
+    expect(isTokenManagerError(httpError)).toBe(false);
   });
 
   it('matches the code asked for only', () => {
@@ -130,5 +137,16 @@ describe('withAttemptSummary() edges', () => {
     expect(error.stack).toMatch(/^AuthUnavailableError: refresh failed: /);
     withAttemptSummary(error, 2, 1_000);
     expect(error.stack?.split('\n')[0]).toBe(`AuthUnavailableError: ${error.message}`);
+  });
+});
+
+describe('edges of the error constructors', () => {
+  it('keeps no cause when none is given', () => {
+    expect('cause' in new ConfigurationError('timeoutMs must be a positive number of ms')).toBe(false);
+  });
+
+  it('says retry after 0 ms, never "undefined", for a breaker error built without retryAfterMs', () => {
+    const error = new AuthUnavailableError({ operation: 'refresh', reason: 'breaker' });
+    expect(error.message).toContain('Retry after 0 ms;');
   });
 });

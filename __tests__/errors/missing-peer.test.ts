@@ -98,6 +98,18 @@ describe('loadOptionalPeer()', () => {
     });
   });
 
+  it("rethrows a missing subpath of the peer (a broken install) as it is, not as the peer's absence", () => {
+    jest.isolateModules(() => {
+      jest.doMock('msw', () => {
+        throw Object.assign(new Error("Cannot find module 'msw/lib/core'"), { code: 'MODULE_NOT_FOUND' });
+      });
+      const { loadOptionalPeer } = require('../../src/optional-peer') as typeof OptionalPeerModule;
+      const error = thrownBy(() => loadOptionalPeer({ packageName: 'msw', entry: 'e', worksWithout: 'w' }));
+
+      expect((error as { code?: string }).code).toBe('MODULE_NOT_FOUND');
+    });
+  });
+
   it('loads an installed peer', () => {
     jest.isolateModules(() => {
       const { loadOptionalPeer } = require('../../src/optional-peer') as typeof OptionalPeerModule;

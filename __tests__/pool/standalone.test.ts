@@ -46,6 +46,20 @@ describe('a pool from the environment', () => {
     }
   });
 
+  it('keeps the sessions sealed when an option is passed as undefined, as a single manager from the environment does', async () => {
+    const withKeys = { ...env, ALIX_TOKEN_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}` };
+    const seal = jest.spyOn(AesGcmTokenCipher.prototype, 'seal');
+    try {
+      // A config object's unset field (`encryption: config.encryption`) must not switch off what the environment sets.
+      const pool = createTokenManagerPoolFromEnv(withKeys, { encryption: undefined, maxSessions: undefined } as never);
+      await pool.getAccessToken('jane@example.com');
+      expect(seal).toHaveBeenCalledTimes(1);
+      await pool.close();
+    } finally {
+      seal.mockRestore();
+    }
+  });
+
   it('standalone getAccessToken({ userEmail }) asks the pool with no options, so its hot path can serve', async () => {
     const saved = process.env;
     process.env = { ...saved, ...env };

@@ -1,5 +1,5 @@
 import type { AlixSandbox } from '../../src/sandbox/server';
-import { readAlixEnvConfig } from '../../src/standalone/env-config';
+import { readAlixEnvConfig, withVariableNames } from '../../src/standalone/env-config';
 import { ConfigurationError } from '../../src/errors';
 import { AlixAuthProvider } from '../../src/providers/alix/provider';
 import {
@@ -125,6 +125,50 @@ describe('getAccessToken() standalone', () => {
     expect(Object.keys(encryptionOf(`__proto__:${key},k2:${key}`)?.keys ?? {})).toEqual(['__proto__', 'k2']);
   });
 
+  it('refuses a key of the wrong length in ALIX_TOKEN_ENCRYPTION_KEYS, naming the variable and the id, never the key', () => {
+    const short = Buffer.alloc(16, 7).toString('base64');
+    const read = () => readAlixEnvConfig({ ...env, ALIX_TOKEN_ENCRYPTION_KEYS: `k1:${short}` });
+    expect(read).toThrow(ConfigurationError);
+    expect(read).toThrow(/^ALIX_TOKEN_ENCRYPTION_KEYS: encryption key "k1" must be/);
+    expect(() => read()).not.toThrow(short);
+  });
+
+  it('refuses an ALIX_TOKEN_ENCRYPTION_KEYS entry without a key id, and trims each key', () => {
+    const key = Buffer.alloc(32, 7).toString('base64');
+    for (const keys of [key, `:${key}`]) {
+      expect(() => readAlixEnvConfig({ ...env, ALIX_TOKEN_ENCRYPTION_KEYS: keys })).toThrow(
+        /^ALIX_TOKEN_ENCRYPTION_KEYS entry 1 must be keyId:base64key/,
+      );
+    }
+    const encryption = readAlixEnvConfig({ ...env, ALIX_TOKEN_ENCRYPTION_KEYS: `k1: ${key} ,k2:${key}` }).encryption;
+    expect(encryption?.keys).toEqual({ k1: key, k2: key });
+  });
+
+  it('withVariableNames() renames an option error after its variable, keeping it as the cause, and rethrows others', () => {
+    const optionError = new ConfigurationError('baseUrl must be an http(s) URL');
+    const renamed = captureThrow(
+      () =>
+        withVariableNames(env, () => {
+          throw optionError;
+        }),
+      [],
+    );
+    expect(renamed).toMatchObject({ message: 'ALIX_BASE_URL: baseUrl must be an http(s) URL', cause: optionError });
+    for (const other of [
+      new ConfigurationError('AlixAuthProvider: axios 0.27.2 is not supported'),
+      new TypeError('x'),
+    ]) {
+      const thrown = captureThrow(
+        () =>
+          withVariableNames(env, () => {
+            throw other;
+          }),
+        [],
+      );
+      expect(thrown).toBe(other);
+    }
+  });
+
   it('rejects an env or options that is not an object, and a variable that is not a string, with a ConfigurationError', () => {
     const cases: Array<[() => unknown, RegExp]> = [
       [() => readAlixEnvConfig(null as never), /needs an object of variables/],
@@ -188,6 +232,14 @@ describe('readAlixEnvConfig: a value wrapped in quotes', () => {
 
   it('keeps a value with a quote only inside it', () => {
     expect(readAlixEnvConfig({ ...env, ALIX_PRIVATE_KEY: pem, ALIX_SECRET_KEY: 'a"b' }).provider.secretKey).toBe('a"b');
+  });
+
+  it('keeps a value that only ends in a quote, or starts and ends with different ones', () => {
+    for (const secretKey of ['ab"c"', `"abc'`]) {
+      expect(readAlixEnvConfig({ ...env, ALIX_PRIVATE_KEY: pem, ALIX_SECRET_KEY: secretKey }).provider.secretKey).toBe(
+        secretKey,
+      );
+    }
   });
 });
 

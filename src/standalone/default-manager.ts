@@ -33,7 +33,7 @@ export function createTokenManagerPoolFromEnv(
   const { provider, encryption } = readAlixEnvConfig(env);
   const { userEmail: _userEmail, ...common } = provider;
   const createProvider = withVariableNames(env, () => AlixAuthProvider.forUsers(common));
-  const withEncryption: InternalTokenManagerPoolOptions = { encryption, ...options, createProvider };
+  const withEncryption: InternalTokenManagerPoolOptions = { encryption, ...definedOnly(options), createProvider };
   return new TokenManagerPool(withEncryption);
 }
 
