@@ -28,9 +28,11 @@ describe('parseOrigin()', () => {
   it.each([
     ['a path', 'https://api.example.com/v2'],
     ['a query', 'https://api.example.com/?a=1'],
+    ['a fragment', 'https://api.example.com/#top'],
     ['credentials', 'https://user:pass@api.example.com'],
     ['a password alone', 'https://:pass@api.example.com'],
     ['another scheme', 'ftp://api.example.com'],
+    ['another scheme on a loopback host', 'ftp://127.0.0.1'],
     ['no scheme', 'api.example.com'],
   ])('rejects an entry with %s', (_what, entry) => {
     expect(() => parseOrigin(entry)).toThrow(ConfigurationError);

@@ -61,6 +61,7 @@ describe('AesGcmTokenCipher', () => {
 
   it.each([
     ['a short key', { keys: { k1: randomBytes(31) }, current: 'k1' }, /"k1" must be 32 bytes .* it is 31 bytes/],
+    ['a long key', { keys: { k1: randomBytes(33) }, current: 'k1' }, /"k1" must be 32 bytes .* it is 33 bytes/],
     ['a key that is not base64', { keys: { k1: 'not base64!' }, current: 'k1' }, /"k1" must be a 32-byte Buffer/],
     ['an unlisted current key', { keys: { k1: K1 }, current: 'k2' }, /current must name one of the listed key ids/],
     ['a key id with a dot', { keys: { 'k.1': K1 }, current: 'k.1' }, /key id number 1 must be 1 to 32 characters/],
@@ -349,6 +350,18 @@ describe('encrypted sessions: values a store hands back are not trusted', () => 
     await expect(store.get('missing')).rejects.toBeInstanceOf(UnreadableSessionError);
   });
 
+  it('opens a value sealed by an earlier release: the format and what it authenticates are stable', async () => {
+    const cipher = new AesGcmTokenCipher({ keys: { k1: Buffer.alloc(32, 7) }, current: 'k1' });
+    expect(await cipher.open('a1.k1.MTSHYVbZZWhONhS5zGSWgXMmd2LFwhqm4dUM5B5ywA5b9uE', 'aad')).toBe('{"a":1}');
+  });
+
+  it('does not open a value relabelled with another id of the same key, nor with another format', async () => {
+    const cipher = new AesGcmTokenCipher({ keys: { k1: K1, k2: K1 }, current: 'k1' });
+    const sealed = await cipher.seal('plain', 'aad');
+    expect(await cipher.open(sealed.replace('.k1.', '.k2.'), 'aad')).toBeUndefined();
+    expect(await cipher.open(`a2${sealed.slice(2)}`, 'aad')).toBeUndefined();
+  });
+
   it('does not open a sealed value with characters appended or inserted that base64url decoding would skip', async () => {
     const cipher = new AesGcmTokenCipher({ keys: { k: K1 }, current: 'k' });
     const sealed = await cipher.seal('{"a":1}', 'aad');
@@ -360,13 +373,16 @@ describe('encrypted sessions: values a store hands back are not trusted', () => 
     expect(await cipher.open(`${sealed}.extra`, 'aad')).toBeUndefined();
   });
 
-  it('reads a value that decrypts to JSON but no valid token set as unreadable', async () => {
-    const cache = new NodeCache({ useClones: false, checkperiod: 0 });
-    const cipher: TokenCipher = { seal: async () => 'sealed', open: async () => '{"accessToken":""}' };
-    const store = new MemoryTokenStore({ cache, encryption: { cipher } });
-    cache.set('k', { identity: 'id-a', sealed: 'sealed' });
-    await expect(store.get('k')).rejects.toBeInstanceOf(UnreadableSessionError);
-  });
+  it.each(['{"accessToken":""}', 'not JSON'])(
+    'reads a value that decrypts to %j (no token set) as unreadable',
+    async (text) => {
+      const cache = new NodeCache({ useClones: false, checkperiod: 0 });
+      const cipher: TokenCipher = { seal: async () => 'sealed', open: async () => text };
+      const store = new MemoryTokenStore({ cache, encryption: { cipher } });
+      cache.set('k', { identity: 'id-a', sealed: 'sealed' });
+      await expect(store.get('k')).rejects.toBeInstanceOf(UnreadableSessionError);
+    },
+  );
 
   it('seals only the token set’s own fields, and returns only those when a value opens', async () => {
     const plaintexts: string[] = [];

@@ -32,7 +32,7 @@ export function redactHeaders(headers: unknown): void {
       if (key.toLowerCase() === 'authorization') headers[key] = redactValue(headers[key]);
     }
   } catch {
-    // A frozen or exotic header object: the property is hidden from inspection instead.
+    // A frozen or exotic header object: left as it is (nothing can change it).
   }
 }
 

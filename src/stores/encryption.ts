@@ -255,8 +255,8 @@ export async function openStored(
     throw new TokenStoreError(`could not open the stored session at ${key}: the cipher failed`, { cause: error });
   });
   if (plaintext === undefined) throw new UnreadableSessionError(key, 'it does not decrypt under this key and identity');
+  // Text that is not JSON parses to undefined: not a token set.
   const tokens = parseJson(plaintext);
-  if (tokens === undefined) throw new UnreadableSessionError(key, 'it decrypts to something that is not JSON');
   const problem = tokenSetProblem(tokens);
   if (problem !== undefined) throw new UnreadableSessionError(key, problem);
   return { identity: found.identity, tokens: pickTokenSet(tokens as TokenSet) };
