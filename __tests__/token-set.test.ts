@@ -1,4 +1,11 @@
-import { computeSchedule, hasUsableRefreshToken, startingPoint, toLocalClock } from '../src/token-set';
+import {
+  computeSchedule,
+  hasUsableRefreshToken,
+  pickTokenSet,
+  startingPoint,
+  toLocalClock,
+  tokenSetProblem,
+} from '../src/token-set';
 import type { TokenSet } from '../src/token-set';
 
 const MINUTE = 60_000;
@@ -139,5 +146,33 @@ describe('hasUsableRefreshToken()', () => {
     const set = { refreshToken: 'r1', refreshTokenExpiresAt: T0 + 60_000 };
     expect(hasUsableRefreshToken(set, T0 - 1, 60_000)).toBe(true);
     expect(hasUsableRefreshToken(set, T0, 60_000)).toBe(false);
+  });
+});
+
+describe('tokenSetProblem()', () => {
+  it('takes an expiry for epoch seconds only when it reads as long past: not under a fake clock near epoch 0', () => {
+    // T0 is 1000 s after the epoch, as under `jest.useFakeTimers({ now: 0 })`: ms expiries are small numbers.
+    expect(tokenSetProblem(tokens(), { now: T0 })).toBeUndefined();
+    const now = Date.UTC(2030, 0, 1);
+    expect(tokenSetProblem(tokens({ accessTokenExpiresAt: now / 1000 + 900 }), { now })).toMatch(
+      /reads as epoch seconds/,
+    );
+    // An expiry long past but nowhere near now / 1000 is not seconds: no "multiply it by 1000" advice.
+    expect(tokenSetProblem(tokens({ accessTokenExpiresAt: 1 }), { now })).toBeUndefined();
+  });
+});
+
+describe('tokenSetProblem() with accessTokenOptional (a seed, a stored session)', () => {
+  it('takes a refresh token alone, and refuses a set with neither token (an unset variable seeded as "")', () => {
+    expect(tokenSetProblem({ refreshToken: 'r1' }, { accessTokenOptional: true })).toBeUndefined();
+    const empty = { accessToken: '', refreshToken: '' };
+    expect(tokenSetProblem(empty, { accessTokenOptional: true })).toBe('needs an accessToken or a refreshToken');
+  });
+});
+
+describe('pickTokenSet()', () => {
+  it("drops a provider's null refresh token and expiry (none), and any field not of a token set", () => {
+    const set = { ...tokens(), refreshToken: null, refreshTokenExpiresAt: null, serverTime: T0 } as unknown as TokenSet;
+    expect(pickTokenSet(set)).toStrictEqual({ accessToken: 'a1', accessTokenExpiresAt: T0 + 15 * MINUTE });
   });
 });

@@ -187,7 +187,10 @@ function unavailableMessage({ operation, reason, status, retryAfterMs, url, deta
   return {
     http: `${operation} failed: ${request} answered HTTP ${status ?? 'error'}${extra}: ${unavailable}`,
     timeout: `${operation} failed: ${request} got no answer${host === undefined ? '' : ` from ${host}`}${extra}`,
-    network: `${operation} failed: could not reach ${server}${extra} for ${target}`,
+    network:
+      status === undefined
+        ? `${operation} failed: could not reach ${server}${extra} for ${target}`
+        : `${operation} failed: the connection to ${server} dropped while ${request} answered HTTP ${status}${extra}`,
     breaker: `${operation} not attempted: the auth circuit breaker is open after repeated failures of ${server}`,
   }[reason];
 }

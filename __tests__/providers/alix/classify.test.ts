@@ -231,6 +231,10 @@ describe('interpretResponse() on a successful envelope', () => {
     expect((error as Error).message).toContain('carries no JWT exp claim');
   });
 
+  it('refuses a blank refresh token, which no refresh could use', () => {
+    expect(captured(() => read({ refreshToken: '   ' }))).toBeInstanceOf(MalformedResponseError);
+  });
+
   it('names a non-string token and an object expiry, described, never quoted', () => {
     expect((captured(() => read({ refreshToken: 123 })) as Error).message).toContain(
       'has a non-string data.refreshToken',
@@ -277,6 +281,7 @@ describe('parseRetryAfterMs()', () => {
     ['garbage', 'soon', undefined],
     ['a negative number', '-5', undefined],
     ['a date Date.parse reads leniently', 'May 2030', undefined],
+    ['a number with a unit', '120 seconds', undefined],
   ])('parses %s', (_label, value, expected) => {
     expect(parseRetryAfterMs(value, reference)).toBe(expected);
   });

@@ -67,6 +67,15 @@ describe('a rejected signature', () => {
     expect((error as Error).message).toContain('ALIX_SECRET_KEY');
   });
 
+  it('is recognised by errorCode 12 alone when the API message does not say so', async () => {
+    sandbox.injectFaults(1, { type: 'reject', errorCode: 12, message: 'Unauthorized' });
+
+    const error = await failure(provider().authenticate());
+
+    expect(error).toMatchObject({ errorCode: 12 });
+    expect((error as Error).message).toContain('ALIX_SECRET_KEY');
+  });
+
   it('is not claimed for other rejections', async () => {
     const error = await failure(provider({ partnerCode: 'someone-else' }).authenticate());
 

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { gzipSync } from 'node:zlib';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { MalformedResponseError } from '../../../src/errors';
+import { AuthUnavailableError, MalformedResponseError } from '../../../src/errors';
 import { AlixAuthProvider } from '../../../src/providers/alix';
 import { makeRsaKeyPair } from '../../helpers/alix-keys';
 
@@ -99,4 +99,37 @@ describe('AlixAuthProvider transport', () => {
       }
     },
   );
+
+  it('calls a connection dropped mid-body a server that answered, still transient and ambiguous', async () => {
+    // The server sends its status and half the body, then the connection drops (a proxy or a load balancer cut it).
+    const server = createServer((request, response) => {
+      request.resume();
+      request.on('end', () => {
+        response.writeHead(200, { 'Content-Type': 'application/json' });
+        response.write('{"success":true,"data":{"accessToken":"', () => response.destroy());
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const provider = new AlixAuthProvider({
+        baseUrl: url,
+        partnerCode: 'acme',
+        secretKey: 'transport-secret',
+        privateKey: keys.privatePem,
+      });
+      const error = await provider.refresh('refresh-token-9d3f').catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(AuthUnavailableError);
+      // `network`: the refresh may have run on the server, so the manager treats it as ambiguous.
+      expect(error).toMatchObject({ reason: 'network', status: 200, transient: true });
+      expect((error as Error).message).toMatch(
+        new RegExp(
+          `^refresh failed: the connection to the auth server at 127\\.0\\.0\\.1:\\d+ dropped while POST ${url}/api/v2/auth/refresh-token answered HTTP 200 \\(ERR_BAD_RESPONSE\\)`,
+        ),
+      );
+    } finally {
+      server.close();
+    }
+  });
 });

@@ -107,6 +107,19 @@ describe('AlixAuthProvider › expiries as the page reads them', () => {
     expect([set.accessTokenExpiresAt, set.refreshTokenExpiresAt]).toEqual([ACCESS_EXPIRES_AT, REFRESH_EXPIRES_AT]);
   });
 
+  it("takes the response table's name when the sample's is sent null (a serializer that writes every field)", async () => {
+    answerRefreshWith({
+      accessTokenExpiresAt: null,
+      accessTokenExpiredAt: '2024-11-11T08:47:58Z',
+      refreshTokenExpiresAt: null,
+      refreshTokenExpiredAt: '2025-05-10T08:32:58Z',
+    });
+
+    const set = await makeProvider().refresh('old-refresh-token');
+
+    expect([set.accessTokenExpiresAt, set.refreshTokenExpiresAt]).toEqual([ACCESS_EXPIRES_AT, REFRESH_EXPIRES_AT]);
+  });
+
   it.each([
     ['missing', {}],
     ['unreadable', { accessTokenExpiresAt: 'soon' }],

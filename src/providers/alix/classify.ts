@@ -375,5 +375,7 @@ export function classifyTransportError(error: unknown, context: TransportContext
   }
   let detail = code !== undefined && /^[A-Z][A-Z0-9_]+$/.test(code) ? code : 'network error';
   if (/socket hang up/i.test(message)) detail = 'socket hang up';
-  return new AuthUnavailableError({ operation, reason: 'network', url, detail }, { cause: error });
+  // A connection dropped mid-body after the status came: the server answered (the refresh may have run).
+  const status = isAxiosError(error) ? error.response?.status : undefined;
+  return new AuthUnavailableError({ operation, reason: 'network', url, status, detail }, { cause: error });
 }
