@@ -196,6 +196,24 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
     expect(await client.pttl(keys.tripped)).toBeGreaterThan(60_000);
   });
 
+  it('opens a scope openMs, not for a Retry-After that only one of its sessions was given (twice)', async () => {
+    const client = await redis.connect();
+    const store = made.store({
+      client,
+      breaker: { key: `breaker-${randomUUID()}`, failureThreshold: 5, openMs: 1_000 },
+    });
+    const breaker = store.breaker as RedisAuthBreaker;
+    const scope = `partner-${randomUUID()}`;
+    const [jane, joe, kim] = ['jane', 'joe', 'kim'].map((session) => ({ scope, session }));
+    // Joe and Kim fail (the scope's evidence of more than one failing session); only Jane is rate-limited.
+    for (const call of [joe, joe, kim]) await breaker.record(call, 'transient-failure');
+    await breaker.record(jane, 'transient-failure', 60_000);
+    await breaker.record(jane, 'transient-failure', 60_000);
+    const left = await client.pttl(breaker.keysFor(jane).scope.open);
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThanOrEqual(1_000);
+  });
+
   it("keeps a session's circuit tripped as long as a probe's Retry-After holds it open", async () => {
     const client = await redis.connect();
     const options = { key: `breaker-${randomUUID()}`, failureThreshold: 1, openMs: 1_000, windowMs: 1_000 };

@@ -117,7 +117,9 @@ describeRedis('RedisTokenStore: connecting and ACLs', () => {
     it('ends a lock wait at its signal, or at lockWaitMs, while the client is still connecting', () =>
       withSilentServer(async (port) => {
         const client = redis.createClient({ lazyConnect: false, port, connectTimeout: 20_000 });
-        const store = makeStore(client, { lockTtlMs: 100, lockWaitMs: 200, connectTimeoutMs: 15_000 });
+        // Each command's own bounds far longer too: only the wait's deadline may end it.
+        const bounds = { connectTimeoutMs: 15_000, commandTimeoutMs: 15_000 };
+        const store = makeStore(client, { lockTtlMs: 100, lockWaitMs: 200, ...bounds });
         const abort = new AbortController();
         let startedAt = Date.now();
         const aborted = store.acquireRefreshLock(redis.uniqueKey('lock'), { signal: abort.signal });

@@ -76,6 +76,20 @@ describeRedis('RedisTokenStore: refresh locks', () => {
     if (first.acquired) await first.lock.release();
   });
 
+  it('answers acquired:false at once when a session was published since its last read, the lock still held', async () => {
+    const client = await redis.connect();
+    const key = redis.uniqueKey('session');
+    // No poll within the wait, and no notification after it starts: only the version read first can end it.
+    const options = { lockTtlMs: 1_000, lockWaitMs: 2_000, pollIntervalMs: 10_000 };
+    const holder = await makeStore({ client, ...options });
+    const waiter = await makeStore({ client, ...options });
+    await Promise.all([holder.get(key), waiter.get(key)]);
+    const held = await holder.acquireRefreshLock(key, { signal: never() });
+    await holder.set(key, session());
+    expect(await waiter.acquireRefreshLock(key, { signal: never() })).toEqual({ acquired: false });
+    if (held.acquired) await held.lock.release();
+  });
+
   it('hands the lock to a waiter when the holder releases it without a new session', async () => {
     const client = await redis.connect();
     const key = redis.uniqueKey('session');
@@ -148,6 +162,9 @@ describeRedis('RedisTokenStore: refresh locks', () => {
     // Keys that hold a hash tag are used as they are: `{app}:bob:lock` is the Redis name of `{app}:bob`'s lock.
     const tag = `{${redis.uniqueKey('app')}}`;
     const [bob, intruder] = [`${tag}:bob`, `${tag}:bob:lock`];
+    expect(store.keysFor(bob)).toEqual({ session: bob, lock: intruder, channel: `${bob}:published` });
+    // `{}` is no hash tag to Redis (it hashes the whole key): wrapped, or a cluster would put the lock in another slot.
+    expect(store.keysFor('{}x').session).toBe('{{}x}');
     const held = await store.acquireRefreshLock(bob, { signal: never() });
     const owner = await client.get(store.keysFor(bob).lock);
     await expect(store.get(intruder)).rejects.toThrow(TokenStoreError);
@@ -185,11 +202,24 @@ describeRedis('RedisTokenStore: refresh locks', () => {
     expect(await store.get(bob)).toEqual(stored);
     expect(await client.get(scopeOpen)).toBe('1');
     // A key whose tag is part of it, or that only starts like the breaker's prefix, is still its own.
-    for (const own of [`{${bob}}:x`, `x:{${bob}}`, `{${breakerKey}}:x`]) {
+    for (const own of [`{${bob}}:x`, `x:{${bob}}`, `{${breakerKey}}:x`, `{{${bob}}}`]) {
       await store.get(own);
       await store.set(own, stored);
       expect(await store.get(own)).toEqual(stored);
     }
+  });
+
+  it('refuses a key starting with `}`: wrapped as `{}x}`, it has no hash tag, and its lock would be in another slot', async () => {
+    const store = await makeStore({ client: await redis.connect(), ...NOTIFIED_ONLY });
+    const key = `}${redis.uniqueKey('x')}`;
+    await expect(store.get(key)).rejects.toThrow(/cannot be hash-tagged/);
+    await expect(store.set(key, session('x'))).rejects.toThrow(TokenStoreError);
+    await expect(store.acquireRefreshLock(key, { signal: never() })).rejects.toThrow(TokenStoreError);
+    // Within the key, a `}` is harmless: `{x}}` has the tag `x`.
+    const own = `${redis.uniqueKey('x')}}`;
+    const stored = session('own');
+    await store.set(own, stored);
+    expect(await store.get(own)).toEqual(stored);
   });
 
   it('serves waits on many keys from one subscriber connection, subscribing and unsubscribing per key', async () => {

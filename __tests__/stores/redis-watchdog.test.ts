@@ -5,7 +5,7 @@ import type { RedisTokenStoreOptions } from '../../src/redis';
 import { EXTEND_LOCK_SCRIPT } from '../../src/stores/redis-scripts';
 import type { TokenSet } from '../../src/token-set';
 import { INSTANT_RETRY } from '../helpers/manager';
-import { closedAfterEach, describeRedis, useRedisServer } from '../helpers/redis-server';
+import { captureLogger, closedAfterEach, describeRedis, useRedisServer } from '../helpers/redis-server';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const never = (): AbortSignal => new AbortController().signal;
@@ -61,16 +61,21 @@ describeRedis('RedisTokenStore: the lock watchdog', () => {
     expect(new Set(tokens)).toEqual(new Set(['access-1']));
   });
 
-  it('extends a held lock past lockTtlMs and deletes it on release', async () => {
+  it('extends a held lock past lockTtlMs and deletes it on release; a released hold extends no more', async () => {
     const client = await redis.connect();
-    const store = await makeStore({ client });
+    const { logger, lines } = captureLogger();
+    const store = await makeStore({ client, logger });
     const key = redis.uniqueKey('held');
+    const before = await store.acquireRefreshLock(key, { signal: never() });
+    if (before.acquired) await before.lock.release();
     const result = await store.acquireRefreshLock(key, { signal: never() });
     if (!result.acquired) throw new Error('the lock was not acquired');
     await sleep(900); // three lifetimes of an unextended lock
     const ttl = await client.pttl(store.keysFor(key).lock);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(300);
+    // The first hold's watchdog, had it outlived its release, would have found the lock another owner's.
+    expect(lines).not.toContainEqual(expect.objectContaining({ event: 'lock-lost' }));
     await result.lock.release();
     expect(await client.exists(store.keysFor(key).lock)).toBe(0);
   });
@@ -138,9 +143,10 @@ describeRedis('RedisTokenStore: the lock watchdog', () => {
     if (next.acquired) await next.lock.release();
   });
 
-  it('stops extending a lock it lost: the new owner keeps it', async () => {
+  it('stops extending a lock it lost, and warns: the new owner keeps it', async () => {
     const client = await redis.connect();
-    const store = await makeStore({ client });
+    const { logger, lines } = captureLogger();
+    const store = await makeStore({ client, logger });
     const key = redis.uniqueKey('lost');
     const result = await store.acquireRefreshLock(key, { signal: never() });
     if (!result.acquired) throw new Error('the lock was not acquired');
@@ -148,6 +154,7 @@ describeRedis('RedisTokenStore: the lock watchdog', () => {
     await client.set(lock, 'someone-else', 'PX', 300);
     await sleep(600);
     expect(await client.get(lock)).toBeNull();
+    expect(lines.filter((line) => line.event === 'lock-lost')).toEqual([expect.objectContaining({ level: 40 })]);
     await result.lock.release();
   });
 

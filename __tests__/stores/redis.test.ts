@@ -133,6 +133,19 @@ describeRedis('RedisTokenStore: sessions', () => {
       'no valid version',
       1,
     ],
+    // Redis's script must count these as 0 too, or every write would be refused until the value expires.
+    [
+      'a fractional version',
+      JSON.stringify({ version: 1.5, identity: 'id', tokens: makeTokenSet(0) }),
+      'no valid version',
+      1,
+    ],
+    [
+      'an unsafe version',
+      JSON.stringify({ version: 2 ** 60, identity: 'id', tokens: makeTokenSet(0) }),
+      'no valid version',
+      1,
+    ],
   ])(
     'treats %s as absent, logs why without the value, and lets the next write replace it',
     async (_label, value, problem, nextVersion) => {

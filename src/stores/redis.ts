@@ -56,7 +56,7 @@ export interface RedisTokenStoreOptions {
    * default `alix-token-manager:session:<identity id>`); in Redis the session is `{<key>}`, its
    * lock `{<key>}:lock` and its notification channel `{<key>}:published` (hash-tagged, so one
    * cluster slot; a key that already has a hash tag is used as it is, and may not be another key's name: `{k}` (the
-   * session of `k`), a lock (`…:lock`) or the breaker's keys).
+   * session of `k`), a lock (`…:lock`) or the breaker's keys; nor may a key start with `}`, which cannot be tagged).
    */
   client: Redis | Cluster;
   /**
@@ -577,6 +577,8 @@ function sha1(value: string): string {
 /** @throws TokenStoreError unless `key` is a non-empty string whose Redis names are its own, not the breaker's. */
 function assertKey(key: string, breakerTag: string): string {
   if (typeof key !== 'string' || key === '') throw new TokenStoreError('a store key must be a non-empty string');
+  // Wrapped, `}x` would be `{}x}`, whose empty tag Redis ignores: its lock would hash to another cluster slot.
+  if (key.startsWith('}')) throw new TokenStoreError(`store key ${key} starts with '}' and so cannot be hash-tagged`);
   if (!HASH_TAG.test(key)) return key;
   // A hash-tagged key is its own Redis name: `{bob}` is bob's session, `{app}:bob:lock` the lock of `{app}:bob`.
   const inner = key.slice(1, -1);
