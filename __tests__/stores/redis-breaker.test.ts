@@ -204,7 +204,11 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
     });
     const breaker = store.breaker as RedisAuthBreaker;
     const scope = `partner-${randomUUID()}`;
-    const [jane, joe, kim] = ['jane', 'joe', 'kim'].map((session) => ({ scope, session }));
+    const [jane, joe, kim] = [
+      { scope, session: 'jane' },
+      { scope, session: 'joe' },
+      { scope, session: 'kim' },
+    ];
     // Joe and Kim fail (the scope's evidence of more than one failing session); only Jane is rate-limited.
     for (const call of [joe, joe, kim]) await breaker.record(call, 'transient-failure');
     await breaker.record(jane, 'transient-failure', 60_000);
