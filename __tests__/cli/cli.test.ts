@@ -175,6 +175,22 @@ describe('alix-token CLI', () => {
       expect(stderr.text()).toBe(`signing in to 127.0.0.1:${alix.sandbox.port}…\r\x1b[2K`);
     });
 
+    it('lets an unexpected error out of --user as it is, not as bad configuration, and closes the pool', async () => {
+      const close = jest.spyOn(TokenManagerPool.prototype, 'close');
+      const bug = new TypeError('a bug');
+      const get = jest.spyOn(TokenManagerPool.prototype, 'get').mockImplementation(() => {
+        throw bug;
+      });
+      try {
+        const io = { env: alix.env, stdout: collectingStream().stream, stderr: collectingStream().stream };
+        await expect(printToken({ user: 'ada@example.com' }, io)).rejects.toBe(bug);
+        expect(close).toHaveBeenCalledTimes(1);
+      } finally {
+        close.mockRestore();
+        get.mockRestore();
+      }
+    });
+
     it('closes the pool it made when --user names no valid session key, and names the flag', async () => {
       const close = jest.spyOn(TokenManagerPool.prototype, 'close');
       try {
@@ -280,6 +296,25 @@ describe('alix-token CLI', () => {
       expect(result.stderr).toContain(`cannot write ${path.join(out, blocked)}`);
       expect(readFileSync(path.join(out, kept), 'utf8')).toBe(oldKey);
       expect(readdirSync(out).sort()).toEqual(['alix-partner-private.pem', 'alix-partner-public.pem']);
+    });
+
+    // sysfs refuses a new file even to root: neither EEXIST nor a directory problem.
+    (existsSync('/sys/kernel') ? it : it.skip)('exits 2 naming a key file it may not create', async () => {
+      const result = await runAlixToken(['keygen', '--out', '/sys/kernel']);
+
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/^alix-token: cannot write \/sys\/kernel\/alix-partner-private\.pem: /);
+    });
+
+    it('with --force, writes no public key when there was none and the private key cannot be replaced', async () => {
+      const out = path.join(alix.scratch, 'force-no-public');
+      mkdirSync(path.join(out, 'alix-partner-private.pem', 'in-the-way'), { recursive: true });
+
+      const result = await runAlixToken(['keygen', '--out', out, '--force']);
+
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`cannot write ${path.join(out, 'alix-partner-private.pem')}`);
+      expect(readdirSync(out)).toEqual(['alix-partner-private.pem']);
     });
 
     it('with --force, replaces the files symbolic links point at and keeps the links', async () => {
@@ -440,6 +475,19 @@ describe('alix-token CLI', () => {
         `alix-token: --key-dir: ${privateKeyFile} is not a PEM private key [ERR_ALIX_CONFIGURATION]\n`,
       );
       expect(readFileSync(privateKeyFile, 'utf8')).toBe('not a key\n');
+    });
+
+    it('refuses a private key in --key-dir it cannot read, naming it and why', async () => {
+      const keyDir = path.join(alix.scratch, 'unreadable-key');
+      const privateKeyFile = path.join(keyDir, 'alix-partner-private.pem');
+      mkdirSync(privateKeyFile, { recursive: true });
+
+      const result = await runAlixToken(['sandbox', '--key-dir', keyDir]);
+
+      expect(result).toMatchObject({ code: 2, stdout: '' });
+      expect(result.stderr).toBe(
+        `alix-token: --key-dir: cannot read ${privateKeyFile} (EISDIR) [ERR_ALIX_CONFIGURATION]\n`,
+      );
     });
 
     it('refuses a --key-dir that holds a public key without its private key, with a fix the command has', async () => {

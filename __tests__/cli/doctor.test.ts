@@ -96,6 +96,18 @@ describe('alix-token doctor', () => {
     expect(JSON.stringify(report)).not.toContain('secret-value');
   });
 
+  it('lets an unexpected error out as it is, not as a configuration row', async () => {
+    const bug = new TypeError('a bug');
+    const broken = Object.defineProperty({ ...env }, 'ALIX_PARTNER_CODE', {
+      enumerable: true,
+      get: () => {
+        throw bug;
+      },
+    });
+
+    await expect(doctor({ env: broken })).rejects.toBe(bug);
+  });
+
   it('exits 2 on a bad value, naming its variable and not the value', async () => {
     const env = { ALIX_BASE_URL: 'not a url', ALIX_PARTNER_CODE: 'p', ALIX_SECRET_KEY: 'secret-value' };
     const { report } = await doctor({ env: { ...env, ALIX_PRIVATE_KEY_FILE: '/nonexistent/key.pem' } });
@@ -145,6 +157,24 @@ describe('alix-token doctor', () => {
     expect(checks.find((check) => check.name === 'token lifetime')).toMatchObject({
       status: 'warn',
       detail: 'access token 0m 30s, no refresh token: shorter than a minute',
+    });
+  });
+
+  it('says a token issued already expired is, and gives a lifetime of hours in hours and minutes', async () => {
+    const serverTime = Date.now();
+    const tokens = {
+      accessToken: 'expired',
+      accessTokenExpiresAt: serverTime,
+      refreshTokenExpiresAt: serverTime + 7_500_000,
+      serverTime,
+    };
+    const provider = { authenticate: async () => tokens, refresh: async () => tokens };
+
+    const checks = await checkAuth(provider, undefined, 'https://alix.example');
+
+    expect(checks.find((check) => check.name === 'token lifetime')).toMatchObject({
+      status: 'warn',
+      detail: 'access token already expired, refresh token 2h 5m: shorter than a minute',
     });
   });
 
@@ -212,6 +242,17 @@ describe('alix-token doctor', () => {
       }
     });
 
+    it('drops the cluster client whose connect fails, and reports it', async () => {
+      const info = 'redis_version:7.0.15\r\nredis_mode:cluster\r\n';
+      const ended: string[] = [];
+      const unreachable: DoctorRedisFactory = async (_url, options) =>
+        options?.cluster === true ? fakeRedis({ refuse: true }, ended) : fakeRedis({ info });
+      const { report } = await doctor({ env: redisEnv(), createRedisClient: unreachable });
+
+      expect(report).toMatchObject({ exitCode: 1, failed: ['redis cluster'] });
+      expect(ended).toEqual(['disconnect']);
+    });
+
     it('treats a blank REDIS_URL as unset', async () => {
       const { report } = await doctor({ env: { ...env, REDIS_URL: '  ' }, createRedisClient: async () => fakeRedis() });
 
@@ -222,6 +263,7 @@ describe('alix-token doctor', () => {
     it.each([
       ['a second SET NX is not refused', { nxIgnored: true }, /a second SET NX took/],
       ['the owner-checked DEL does not release the lock', { releaseIgnored: true }, /did not release the lock/],
+      ['SET NX on a fresh key answers something other than OK', { setReply: 'QUEUED' }, /did not answer OK/],
     ])('fails the lock check when %s', async (_what, fault, detail) => {
       const { report } = await doctor({ env: redisEnv(), createRedisClient: async () => fakeRedis(fault) });
 
@@ -284,6 +326,8 @@ interface RedisFaults {
   refuse?: boolean;
   /** What PING answers instead of PONG. */
   pingReply?: string;
+  /** What SET answers instead of OK when it sets the key. */
+  setReply?: string;
   /** The owner-checked DEL deletes nothing. */
   releaseIgnored?: boolean;
   /** The breaker's script finds its keys without their expiry (answers 0). */
@@ -312,7 +356,7 @@ function fakeRedis(faults: RedisFaults = {}, ended: string[] = []): DoctorRedisC
       redirect();
       if (keys.has(key) && faults.nxIgnored !== true) return null;
       keys.set(key, value);
-      return 'OK';
+      return faults.setReply ?? 'OK';
     },
     eval: async (script, _numKeys, key = '', owner = '') => {
       redirect();

@@ -39,6 +39,14 @@ describe('alix-token token with a rejected ALIX_REFRESH_TOKEN', () => {
     expect(stderr.text()).toBe('');
   });
 
+  it('says on a TTY that it refreshes the session with ALIX_REFRESH_TOKEN', async () => {
+    const { refreshToken } = await new AlixAuthProvider(readAlixEnvConfig(alix.env).provider).authenticate();
+    const stderr = collectingStream({ isTTY: true });
+    const env = { ...alix.env, ALIX_REFRESH_TOKEN: refreshToken as string };
+    await expect(printToken({}, { env, stdout: collectingStream().stream, stderr: stderr.stream })).resolves.toBe(0);
+    expect(stderr.text()).toBe(`refreshing the session at 127.0.0.1:${alix.sandbox.port}…\r\x1b[2K`);
+  });
+
   it('says nothing on stderr when no refresh token was given', async () => {
     const stderr = collectingStream();
     await expect(

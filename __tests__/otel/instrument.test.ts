@@ -807,7 +807,7 @@ describe('instrumentTokenManager()', () => {
       expect(telemetry.spans()).toHaveLength(3);
     });
 
-    it('never lets uninstrument() throw on a failing SDK, and still ends the open spans', () => {
+    it('never lets uninstrument() throw on a failing SDK, and still ends the open spans', async () => {
       const meter = telemetry.meterProvider.getMeter('broken');
       const gauge = meter.createObservableGauge('broken');
       gauge.removeCallback = () => {
@@ -821,6 +821,10 @@ describe('instrumentTokenManager()', () => {
 
       expect(() => instrumentation.uninstrument()).not.toThrow();
       expect(telemetry.spans().map((span) => span.name)).toEqual([SPAN_NAMES.refresh]);
+      // The gauge's callback could not be removed: it must stop reading status() all the same.
+      const status = jest.spyOn(source, 'status');
+      expect(pointsOf(await telemetry.collect(), 'broken')).toEqual([]);
+      expect(status).not.toHaveBeenCalled();
     });
 
     it('forgets a run whose span.end() throws, instead of ending it again at uninstrument()', () => {
@@ -881,6 +885,29 @@ describe('instrumentTokenManager()', () => {
       instrumentation.uninstrument();
       expect(telemetry.spans()).toHaveLength(5);
       expect(ended.sort()).toEqual([0, 1, 2, 3, 4]);
+    });
+
+    it('ends a failed span even when marking it failed throws', () => {
+      const tracer = telemetry.tracerProvider.getTracer('broken');
+      const tracerProvider: TracerProvider = {
+        getTracer: () =>
+          Object.assign(Object.create(tracer) as typeof tracer, {
+            startSpan: (...args: Parameters<typeof tracer.startSpan>) =>
+              Object.assign(tracer.startSpan(...args), {
+                setStatus: () => {
+                  throw new Error('span processor bug');
+                },
+              }),
+          }),
+      };
+      instrument({ tracerProvider });
+      const run = { refreshId: 1, reason: 'scheduled', outcome: 'failed', durationMs: 5, attempts: 1 } as const;
+      source.send(
+        lifecycle('refresh-started', { refreshId: 1, reason: 'scheduled', foreground: false }),
+        lifecycle('refresh-ended', { ...run, errorCode: UNAVAILABLE }),
+      );
+
+      expect(telemetry.spans().map((span) => span.name)).toEqual([SPAN_NAMES.refresh]);
     });
 
     it('records nothing once uninstrument() returns, even an event in mid-emit to an earlier listener', async () => {

@@ -21,6 +21,7 @@ describe('TokenManagerPool', () => {
       ['a fractional maxConcurrentAuth', { maxConcurrentAuth: 1.5 }],
       ['idleTtlMs under a second', { idleTtlMs: 999 }],
       ['a per-session option (storeKey)', { storeKey: 'shared' }],
+      ['a per-session option (provider)', { provider: new FakeProvider({ now: () => Date.now() }) }],
       ['a bad manager option', { acquireTimeoutMs: -1 }],
       ['logger: console (not a pino logger)', { logger: console }],
     ])('throws ConfigurationError at once for %s', (_name, options) => {
@@ -227,6 +228,22 @@ describe('TokenManagerPool', () => {
       // Idle since its last use at 0: evicted as soon as the refresh has ended, its tokens stored.
       await flushUntil(() => !pool.has(user(1)));
       expect((await store.get(manager.storeKey))?.tokens.accessToken).toBe(`${tokenPrefix(user(1))}access-2`);
+      await pool.close();
+    });
+
+    it('evicts a session whose background refresh ends exactly when its idle TTL runs out', async () => {
+      const { pool, providers } = makePool({ idleTtlMs: minutes(10) + 6_000 });
+      await pool.getAccessToken(user(1));
+      const provider = providers.get(user(1)) as FakeProvider;
+      provider.options.manual = true;
+      jest.advanceTimersByTime(minutes(10));
+      await flushUntil(() => provider.pendingCount === 1);
+      // Idle since its last use at 0: its idle TTL runs out at 10:06, as the refresh ends.
+      jest.advanceTimersByTime(6_000);
+      provider.release();
+      await flushUntil(() => pool.status().refreshCount === 2);
+      jest.advanceTimersByTime(minutes(60));
+      expect(pool.has(user(1))).toBe(false);
       await pool.close();
     });
 
@@ -531,6 +548,52 @@ describe('TokenManagerPool', () => {
       ]);
       await pool.close();
     });
+
+    it('keeps its sweep on time when an evicted listener makes a session during the sweep, over the cap', async () => {
+      const { pool, providers } = makePool(
+        { maxSessions: 2, idleTtlMs: 1_000, acquireTimeoutMs: 10_000 },
+        { manual: true },
+      );
+      const evicted: PoolEvictedEvent[] = [];
+      pool.on('evicted', (event) => {
+        evicted.push(event);
+        if (event.session === user(1)) pool.get(user(2)); // in the sweep, under two waits: kept over the cap
+      });
+      const waiting = [3, 4].map((index) => pool.getAccessToken(user(index)));
+      const served = pool.getAccessToken(user(1));
+      await flushUntil(() => [1, 3, 4].every((index) => providers.get(user(index))?.pendingCount === 1));
+      providers.get(user(1))?.release();
+      await served;
+      jest.advanceTimersByTime(1_001);
+      expect(evicted).toEqual([{ session: user(1), reason: 'idle' }]);
+      for (const index of [3, 4]) providers.get(user(index))?.release();
+      await Promise.all(waiting);
+      // Served, user 3 goes at once: the pool is over its cap.
+      expect(evicted).toEqual([
+        { session: user(1), reason: 'idle' },
+        { session: user(3), reason: 'capacity' },
+      ]);
+      // The sweep is due when user 4's idle TTL has run out, at the next renewal point: user 2, never used, goes too.
+      jest.advanceTimersByTime(1_999);
+      expect(evicted).toHaveLength(2);
+      jest.advanceTimersByTime(1);
+      expect(evicted.slice(2)).toEqual([
+        { session: user(4), reason: 'idle' },
+        { session: user(2), reason: 'idle' },
+      ]);
+      await pool.close();
+    });
+  });
+
+  it("counts the sessions' tokens in the store it made without a store option, and none in a store passed", async () => {
+    const { pool } = makePool();
+    await pool.getAccessToken(user(1));
+    expect(pool.status().sessions.stored).toBe(1);
+    await pool.close();
+    const { pool: shared } = makePool({ store: new MemoryTokenStore() });
+    await shared.getAccessToken(user(1));
+    expect(shared.status().sessions.stored).toBeNull();
+    await shared.close();
   });
 
   describe('auth slots and the shared lock', () => {

@@ -111,8 +111,8 @@ export function instrumentTokenManager(
   // Looked up here, not at import, so a global SDK registered after this module loads is used.
   const meter = (meterProvider ?? metrics.getMeterProvider()).getMeter(INSTRUMENTATION_SCOPE);
   const tracer = (tracerProvider ?? trace.getTracerProvider()).getTracer(INSTRUMENTATION_SCOPE);
-  const recorders = [
-    createMetricsRecorder(meter, () => source.status(), now, attributes),
+  const recorders: LifecycleRecorder[] = [
+    createMetricsRecorder(meter, () => (recorders.length > 0 ? source.status() : null), now, attributes),
     createSpanRecorder(tracer, attributes),
   ];
   /**
@@ -135,7 +135,8 @@ export function instrumentTokenManager(
     uninstrument(): void {
       source.off('lifecycle', listener);
       each((recorder) => recorder.dispose());
-      // Dropped, so a second call does nothing, nor does an event in mid-emit (another of its listeners called this).
+      // Dropped, so a second call does nothing, nor does an event in mid-emit (another of its listeners called this),
+      // nor a gauge callback the SDK failed to remove (it reads no status()).
       recorders.length = 0;
     },
   };

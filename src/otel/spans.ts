@@ -28,11 +28,14 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
   const latest = new Map<string, OpenRun>();
   const start = (name: string, attributes: Attributes, parent: Context): Span =>
     tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes: { ...base, ...attributes } }, parent);
-  /** Ends `span`, failed with `errorCode` when given. An SDK that throws must not keep the next span open. */
+  /** Ends `span`, failed with `errorCode` when given. An SDK that throws must keep no span open, this one or the next. */
   const close = (span: Span, errorCode?: string): void => {
     try {
-      if (errorCode !== undefined) fail(span, errorCode);
-      span.end();
+      try {
+        if (errorCode !== undefined) fail(span, errorCode);
+      } finally {
+        span.end();
+      }
     } catch {
       // nothing to do: the span is forgotten all the same, never to be ended twice
     }

@@ -403,8 +403,10 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
     // Kept over the cap: the sweep, brought forward unless due sooner, sheds them once no caller can be
     // waiting (a failed sign-in is not pinned, and no later use may come to trim the pool). Scheduled again even
     // when due sooner: a point the timeline passed unfired (it gained on the timer) is re-armed by the heap.
+    // It is scheduled whenever sessions are held, except during its own run (an evicted listener made a session
+    // then), which schedules it again as it ends.
     const sweepAt = this.#time() + this.#options.acquireTimeoutMs + RENEW_INTERVAL_MS;
-    this.#heap.schedule(this.#sweeper, this.#sweeper.heapIndex === -1 ? sweepAt : Math.min(this.#sweeper.at, sweepAt));
+    this.#heap.schedule(this.#sweeper, Math.min(this.#sweeper.at, sweepAt));
   }
 
   /**

@@ -154,7 +154,7 @@ async function listen({ port, accessTtl }: SandboxFlags, privateKeyPem: string):
 function watchForStop(signals: CliIo['signals']) {
   const parentPid = process.ppid;
   let reason: StopReason | undefined;
-  let resolve: (why: StopReason) => void = () => undefined;
+  let resolve!: (why: StopReason) => void; // set at once: a promise runs its executor synchronously
   const stopped = new Promise<StopReason>((settle) => (resolve = settle));
   const stop = (why: StopReason): void => {
     dispose();
