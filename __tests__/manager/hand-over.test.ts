@@ -107,6 +107,22 @@ describe('TokenManager hand-overs and the wall clock', () => {
     watching.close();
   });
 
+  it('adopts no hand-over that is not newer than the held session: its own echoed, an older one', async () => {
+    const { store, announce } = announcingStore();
+    const { manager } = makeManager({ store });
+    expect(await manager.getAccessToken()).toBe('access-1');
+    const events = lifecycleOf(manager);
+    announce();
+    await flushPromises();
+    const older = { identity: 'unidentified', tokens: makeTokenSet(T0 - minutes(1), { accessToken: 'older' }) };
+    Object.assign(store, { get: async () => older });
+    announce();
+    await flushPromises();
+    expect(events.filter((event) => event.type === 'adopted')).toEqual([]);
+    expect(await manager.getAccessToken()).toBe('access-1');
+    manager.close();
+  });
+
   it('reads the store once for hand-overs announced while a read is under way', async () => {
     const { store, announce, reads } = announcingStore();
     const { manager } = makeManager({ store });

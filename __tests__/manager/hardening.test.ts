@@ -66,6 +66,15 @@ describe('TokenManager hardening', () => {
       b.manager.close();
     });
 
+    it('acts for its own user only: never for an empty session key, nor for any without a user', () => {
+      const alice = makeManager({}, { identity: { id: 'a', user: 'alice@example.com' } }).manager;
+      const anyone = makeManager().manager;
+      const answers = [alice.actsFor('alice@example.com'), alice.actsFor(''), alice.actsFor('bob@example.com')];
+      expect([...answers, anyone.actsFor('')]).toEqual([true, false, false, false]);
+      alice.close();
+      anyone.close();
+    });
+
     it('keeps two identities apart by default key in one shared store', async () => {
       const store = new MemoryTokenStore();
       const a = makeManager({ store }, { identity: { id: 'partner-A' }, prefix: 'A-' });
@@ -467,7 +476,10 @@ describe('TokenManager hardening', () => {
       manager.close();
       answer({ identity: 'unidentified', tokens: makeTokenSet(T0, { accessToken: 'stored' }) });
       await expect(caller).rejects.toMatchObject({ code: 'ERR_ALIX_MANAGER_CLOSED' });
+      // Once the read has landed too: nothing held, and nothing served from the hot path.
+      await flushPromises();
       expect(manager.status()).toMatchObject({ state: 'closed', accessTokenExpiresAt: null });
+      await expect(manager.getAccessToken()).rejects.toBeInstanceOf(TokenManagerClosedError);
     });
 
     it('keeps a successful sign-in when an error listener throws during a failed store write', async () => {
@@ -948,6 +960,25 @@ describe('Guarantees with unusual providers, stores, breakers and listeners', ()
       expect(provider.pendingCount).toBe(1);
       provider.release();
       await forced;
+      manager.close();
+    });
+
+    it('keeps the caller deadline for the run that replaces a set a listener rejected as it landed', async () => {
+      const options = { acquireTimeoutMs: 1_000, refreshTokenWarningMs: minutes(60 * 24 * 365) };
+      const { manager, provider } = makeManager(options, { manual: true });
+      manager.once('refreshTokenExpiring', () => manager.invalidate());
+      let settled: unknown;
+      void manager.getAccessToken().then(
+        (token) => (settled = token),
+        (error: unknown) => (settled = error),
+      );
+      await flushUntil(() => provider.pendingCount === 1);
+      await jest.advanceTimersByTimeAsync(600);
+      provider.release();
+      await flushUntil(() => provider.calls.length === 2);
+      // Arrived at T0: its wait ends at T0 + 1 s, whichever run it is answered by.
+      await jest.advanceTimersByTimeAsync(400);
+      expect(settled).toBeInstanceOf(TimeoutError);
       manager.close();
     });
   });

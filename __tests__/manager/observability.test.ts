@@ -3,6 +3,7 @@ import pino from 'pino';
 import { AuthRejectedError, AuthUnavailableError, ConfigurationError, TimeoutError } from '../../src/errors';
 import { createLogger } from '../../src/logger';
 import { TokenManager } from '../../src/manager/token-manager';
+import { TokenManagerPool } from '../../src/pool/pool';
 import { FakeProvider, flushUntil, makeTokenSet } from '../helpers/fake-provider';
 import { T0, lifecycleOf, makeManager, minutes, useFakeClock } from '../helpers/manager';
 import { MemoryTokenStore } from '../../src/stores/memory';
@@ -59,6 +60,26 @@ describe('TokenManager', () => {
       expect(failure).toBeInstanceOf(AuthRejectedError);
       expect(seen.map(([name]) => name)).toEqual(['refresh-ended', 'error']);
       for (const [, error] of seen) expect(error).toBe(failure);
+      manager.close();
+    });
+
+    it('reports each wait for a token as token-waited: how long, and the error code of one that failed', async () => {
+      const { manager, provider } = makeManager({ acquireTimeoutMs: 1_000 }, { manual: true });
+      const events = lifecycleOf(manager);
+      const first = manager.getAccessToken();
+      await flushUntil(() => provider.pendingCount === 1);
+      await jest.advanceTimersByTimeAsync(250);
+      provider.release();
+      expect(await first).toBe('access-1');
+      const forced = manager.getAccessToken({ forceRefresh: true }).catch((error: unknown) => error);
+      await flushUntil(() => provider.pendingCount === 1);
+      await jest.advanceTimersByTimeAsync(1_000);
+      const failure = await forced;
+      expect(failure).toBeInstanceOf(TimeoutError);
+      expect(events.filter((event) => event.type === 'token-waited')).toEqual([
+        { type: 'token-waited', at: T0 + 250, durationMs: 250, outcome: 'success' },
+        { type: 'token-waited', at: T0 + 1_250, durationMs: 1_000, outcome: 'failure', errorCode: 'ERR_ALIX_TIMEOUT' },
+      ]);
       manager.close();
     });
 
@@ -411,6 +432,22 @@ describe('TokenManager', () => {
         'breaker must be an AuthBreaker',
       ],
       ['an empty storeKey', { storeKey: '' }, 'storeKey must be a non-empty string'],
+      ['a duration as numeric text', { storeTimeoutMs: '2000' }, 'storeTimeoutMs must be a non-negative number of ms'],
+      ['a null cooldown', { invalidateCooldownMs: null }, 'invalidateCooldownMs must be a non-negative number of ms'],
+      ['a shrinking retry factor', { retry: { factor: 0.5 } }, 'retry.factor must be a number ≥ 1'],
+      ['a Redis URL as the store', { store: 'redis://localhost:6379' }, 'store.get must be a function'],
+      [
+        'a provider without refresh()',
+        { provider: { authenticate: jest.fn(), identity: { id: 'p' } } },
+        'provider must implement authenticate() and refresh()',
+      ],
+      [
+        'no ceiling between background runs',
+        { retry: { backgroundMaxDelayMs: 0 } },
+        'retry.backgroundMaxDelayMs must be above 0',
+      ],
+      // Read as no retry options at all (the defaults), silently: `retry: 3` is not three retries.
+      ['retry options that are a number', { retry: 3 }, 'retry must be an object'],
       [
         'a seed whose refresh expiry is no number',
         { initialTokens: { refreshToken: 'seeded', refreshTokenExpiresAt: 'tomorrow' } },
@@ -437,6 +474,20 @@ describe('TokenManager', () => {
         'the provider declares no identity',
       );
       expect(() => new TokenManager({ provider }).close()).not.toThrow();
+    });
+
+    it('refuses a provider identity without an id: every such session would share one store key', async () => {
+      // A JavaScript provider's `identity: { user }`: a pool would hand bob the session alice signed in.
+      for (const identity of [{ user: 'bob' }, { id: '' }, 'partner-a']) {
+        const provider = { authenticate: jest.fn(), refresh: jest.fn(), identity } as never;
+        expect(() => new TokenManager({ provider })).toThrow('provider.identity.id must be a non-empty string');
+      }
+      const pool = new TokenManagerPool({
+        createProvider: (key) =>
+          new FakeProvider({ now: Date.now, prefix: `${key}-`, identity: { user: key } as never }),
+      });
+      await expect(pool.getAccessToken('alice')).rejects.toThrow(ConfigurationError);
+      await pool.close();
     });
 
     it('reads an option given as undefined as not given (its default applies)', async () => {

@@ -288,6 +288,11 @@ export function resolveTokenManagerOptions(options: InternalTokenManagerOptions)
     typeof provider?.authenticate === 'function' && typeof provider.refresh === 'function',
     'TokenManager option provider must implement authenticate() and refresh()',
   );
+  // An id-less identity would key every such session alike (a pool's users, two partners on one store) and match it.
+  const identity = provider.identity as { id?: unknown } | null | undefined;
+  const identified = identity === undefined || (typeof identity?.id === 'string' && identity.id !== '');
+  check(identified, 'TokenManager option provider.identity.id must be a non-empty string');
+  check(typeof (options.retry ?? {}) === 'object', 'TokenManager option retry must be an object');
   const resolved: ResolvedTokenManagerOptions = {
     ...DEFAULT_TOKEN_MANAGER_OPTIONS,
     random: Math.random,
