@@ -13,6 +13,7 @@ import {
 } from '../../src/axios-peer-version';
 import { ConfigurationError } from '../../src/errors';
 import { FakeTokenSource } from '../helpers/fake-token-source';
+import { startLocalApi } from './support/local-api';
 
 const ORIGIN = 'https://api.example.com';
 
@@ -53,6 +54,18 @@ describe('attachTokenManager() and the peer axios', () => {
     attachTokenManager(bare, new FakeTokenSource('SECRET'));
     await bare.request({ url: '/cards' });
     expect(seen[0]?.headers.get('Authorization')).toBe('Bearer SECRET-0');
+  });
+
+  it('serves a bare `new axios.Axios()` of the peer without an adapter of its own, on axios’s default one', async () => {
+    const api = await startLocalApi();
+    try {
+      const bare = new axios.Axios({ baseURL: api.origin });
+      attachTokenManager(bare, new FakeTokenSource('SECRET'));
+      await bare.request({ url: '/cards' });
+    } finally {
+      await api.close();
+    }
+    expect(api.seen).toEqual([{ path: '/cards', auth: 'Bearer SECRET-0' }]);
   });
 
   it('refuses something that is not an axios instance', () => {

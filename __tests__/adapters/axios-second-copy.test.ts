@@ -268,6 +268,20 @@ describe.each(copies)('attachTokenManager() with an instance of %s', (_label, lo
     expect(source.storms).toEqual(['GET /always-401']);
   });
 
+  it('leaves the config the instance sent on the response, to be re-sent through it as it is', async () => {
+    const api = copy.create({ baseURL: allowed.origin });
+    attachTokenManager(api, new FakeTokenSource('SECRET'));
+    const sent: InternalAxiosRequestConfig[] = [];
+    api.interceptors.request.use((config) => (sent.push(config), config));
+
+    const response = await api.get('/echo');
+    // Paging through `response.config` gets the instance's own transforms: the JSON is parsed.
+    const again = await api.request({ ...response.config, url: '/echo' });
+
+    expect(response.config).toBe(sent[0]);
+    expect(again.data).toEqual({ ok: true });
+  });
+
   it("leaves the config the instance sent on the error's response, to be re-sent through it as it is", async () => {
     const api = copy.create({ baseURL: allowed.origin });
     attachTokenManager(api, new FakeTokenSource('SECRET'));

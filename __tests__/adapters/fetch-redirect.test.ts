@@ -233,6 +233,36 @@ describe('createAuthorizedFetch() redirects, by the rules of fetch', () => {
     ]);
   });
 
+  it("leaves a Request input's redirect: 'manual' alone", async () => {
+    const { calls, authorized } = authorizedWith({ [`${API}/old`]: [302, '/new'] });
+
+    const response = await authorized(new Request(`${API}/old`, { redirect: 'manual' }));
+
+    expect(response.status).toBe(302);
+    expect(calls.map(({ url }) => url)).toEqual([`${API}/old`]);
+  });
+
+  it('follows the redirects of the replay itself too: a fetch that keeps headers on them never carries the bearer off', async () => {
+    const reached: Array<[string, string | null]> = [];
+    // The first send is rejected; the replay is redirected to another origin by a fetch that keeps every header.
+    const keeping = async (input: Parameters<typeof fetch>[0], init?: RequestInit): Promise<Response> => {
+      const auth = new Headers(init?.headers).get('authorization');
+      reached.push([String(input), auth]);
+      if (reached.length === 1) return new Response(null, { status: 401 });
+      if (String(input) !== `${API}/cards`) return new Response(null, { status: 200 });
+      const moved = new Response(null, { status: 302, headers: { location: 'https://evil.example/x' } });
+      return init?.redirect === 'manual' ? moved : keeping('https://evil.example/x', init);
+    };
+    const authorized = createAuthorizedFetch(new FakeTokenSource('SECRET'), { origins: [API], fetch: keeping });
+
+    expect((await authorized(`${API}/cards`)).status).toBe(200);
+    expect(reached).toEqual([
+      [`${API}/cards`, 'Bearer SECRET-0'],
+      [`${API}/cards`, 'Bearer SECRET-1'],
+      ['https://evil.example/x', null],
+    ]);
+  });
+
   it("keeps a Request input's headers and signal on its redirects", async () => {
     const { calls, authorized } = authorizedWith({ [`${API}/old`]: [302, '/new'] });
     const request = new Request(`${API}/old`, { headers: { 'x-card': '1' }, signal: new AbortController().signal });

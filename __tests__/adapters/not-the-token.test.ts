@@ -43,6 +43,20 @@ describe.each([
     expect((await authorized(`${API}/v2/cards`)).status).toBe(401);
     expect({ sends, invalidated: source.invalidated }).toEqual({ sends: 1, invalidated: [] });
   });
+
+  it('fetch, with retryStatuses [401, 403]: a 403 (the status RFC 6750 gives it) is passed through, the token kept', async () => {
+    const source = new FakeTokenSource('SECRET');
+    let sends = 0;
+    const fetchImpl = async (): Promise<Response> => {
+      sends += 1;
+      return new Response(null, { status: 403, headers: { 'www-authenticate': challenge } });
+    };
+    const options = { origins: [API], fetch: fetchImpl as typeof fetch, retryStatuses: [401, 403] };
+    const authorized = createAuthorizedFetch(source, options);
+
+    expect((await authorized(`${API}/v2/cards`)).status).toBe(403);
+    expect({ sends, invalidated: source.invalidated }).toEqual({ sends: 1, invalidated: [] });
+  });
 });
 
 describe('a 401 whose challenge names another error', () => {
@@ -122,12 +136,15 @@ describe('a 401 from the allowed origin at the end of a redirect chain through a
   };
   beforeAll(async () => {
     allowed = http.createServer((req, res) => {
-      const to = req.url === '/same' ? `${allowedOrigin}/home` : `${otherOrigin}/bounce`;
-      if (req.url !== '/home') return void res.writeHead(302, { location: to }).end();
+      const landing = `${allowedOrigin}/home`;
+      const to = { '/same': landing, '/again': landing, '/long': `${otherOrigin}/back-again` }[req.url ?? ''];
+      if (req.url !== '/home') return void res.writeHead(302, { location: to ?? `${otherOrigin}/bounce` }).end();
       home.push(req.headers.authorization ?? null);
       res.writeHead(401).end();
     });
-    other = http.createServer((req, res) => res.writeHead(302, { location: `${allowedOrigin}/home` }).end());
+    other = http.createServer((req, res) => {
+      res.writeHead(302, { location: `${allowedOrigin}${req.url === '/back-again' ? '/again' : '/home'}` }).end();
+    });
     [allowedOrigin, otherOrigin] = await Promise.all([listen(allowed), listen(other)]);
   });
   beforeEach(() => {
@@ -164,6 +181,21 @@ describe('a 401 from the allowed origin at the end of a redirect chain through a
       refreshes: 0,
     });
   });
+
+  it.each(hopByHop)(
+    'axios, with %s: is passed through when the chain comes back before its last hop (A → B → A → A)',
+    async (_, adapter, envFetch) => {
+      const source = new FakeTokenSource('SECRET');
+      const api = axios.create({ baseURL: allowedOrigin, adapter, env: { fetch: envFetch } });
+      attachTokenManager(api, source);
+
+      const error = (await api.get('/long').catch((e: unknown) => e)) as AxiosError;
+
+      expect(error.response?.status).toBe(401);
+      expect(home).toEqual([null]);
+      expect(source.invalidated).toEqual([]);
+    },
+  );
 
   it('fetch, wrapping the platform fetch: is passed through, the token kept', async () => {
     const source = new FakeTokenSource('SECRET');

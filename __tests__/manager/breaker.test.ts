@@ -119,6 +119,7 @@ describe('LocalAuthBreaker', () => {
 
   it('refuses bad options at construction', () => {
     expect(() => new LocalAuthBreaker({ failureThreshold: 0 })).toThrow(ConfigurationError);
+    expect(() => new LocalAuthBreaker({ failureThreshold: 2.5 })).toThrow(/failureThreshold must be an integer/);
     expect(() => new LocalAuthBreaker({ openMs: -1 })).toThrow(/openMs/);
     expect(() => new LocalAuthBreaker({ windowMs: Number.NaN })).toThrow(/windowMs/);
     expect(Object.isFrozen(DEFAULT_AUTH_BREAKER_OPTIONS)).toBe(true);
@@ -458,6 +459,13 @@ describe('LocalAuthBreaker scopes: one session, one partner never refuses anothe
     expect(await breaker.admit(call('partner-a', 'u9'))).toMatchObject({ allowed: false });
   });
 
+  it('counts less than half of an even failureThreshold per session: two sessions never open the scope', async () => {
+    const clock = manualClock();
+    const breaker = new LocalAuthBreaker({ failureThreshold: 4, now: clock.now });
+    for (const user of ['u1', 'u1', 'u2', 'u2']) await breaker.record(call('partner-a', user), 'transient-failure');
+    expect(await breaker.admit(call('partner-a', 'u9'))).toEqual({ allowed: true, probe: false });
+  });
+
   it('needs two distinct sessions to open the scope even with failureThreshold 1', async () => {
     const clock = manualClock();
     const breaker = new LocalAuthBreaker({ failureThreshold: 1, windowMs: 10_000, openMs: 1_000, now: clock.now });
@@ -509,6 +517,19 @@ describe('LocalAuthBreaker scopes: one session, one partner never refuses anothe
     clock.advance(10_000);
     await breaker.record(call('partner-a', 'u2'), 'transient-failure');
     expect(await breaker.admit(call('partner-a', 'u3'))).toEqual({ allowed: true, probe: false });
+  });
+
+  it('reopens the scope for openMs from a failed probe, whichever session probed', async () => {
+    const { breaker, clock } = make();
+    for (const user of ['u1', 'u2', 'u3']) await breaker.record(call('partner-a', user), 'transient-failure');
+    clock.advance(1_000);
+    // u1's probe fails 500 ms in: its second failure no longer counts as evidence, yet it is the scope's probe.
+    expect(await breaker.admit(call('partner-a', 'u1'))).toEqual({ allowed: true, probe: true });
+    clock.advance(500);
+    await breaker.record(call('partner-a', 'u1'), 'transient-failure');
+    clock.advance(500);
+    expect(await breaker.admit(call('partner-a', 'u9'))).toEqual({ allowed: false, retryAfterMs: 500 });
+    expect(breaker.snapshot(call('partner-a', 'u9'))).toMatchObject({ state: 'open', level: 'scope' });
   });
 
   it("opens the scope for openMs, not for one session's Retry-After", async () => {

@@ -47,9 +47,12 @@ describe('MemoryTokenStore', () => {
     expect(await store.get('k')).toBeDefined();
   });
 
-  it('keeps a session stored already expired for one second at most, never without a lifetime', async () => {
+  it.each([
+    ['a minute ago', T0 - 60_000],
+    ['this very ms: node-cache reads a lifetime of 0 s as none', T0],
+  ])('keeps a session stored already expired (%s) for one second at most, never without a lifetime', async (_, at) => {
     const store = new MemoryTokenStore();
-    await store.set('k', { identity: 'id-a', tokens: makeTokenSet(T0, { refreshTokenExpiresAt: T0 - 60_000 }) });
+    await store.set('k', { identity: 'id-a', tokens: makeTokenSet(T0, { refreshTokenExpiresAt: at }) });
     jest.setSystemTime(T0 + 1_001);
     expect(await store.get('k')).toBeUndefined();
     expect(store.size).toBe(0);
@@ -149,5 +152,10 @@ describe('MemoryTokenStore', () => {
   it('accepts maxSessions Infinity (no bound) and 1', () => {
     expect(() => new MemoryTokenStore({ maxSessions: Infinity })).not.toThrow();
     expect(() => new MemoryTokenStore({ maxSessions: 1 })).not.toThrow();
+  });
+
+  it('gives its managers no breaker with breaker: false', () => {
+    expect(new MemoryTokenStore().breaker).toBeDefined();
+    expect(new MemoryTokenStore({ breaker: false }).breaker).toBeUndefined();
   });
 });
