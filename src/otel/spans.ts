@@ -28,7 +28,7 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
   const latest = new Map<string, OpenRun>();
   const start = (name: string, attributes: Attributes, parent: Context): Span =>
     tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes: { ...base, ...attributes } }, parent);
-  /** Ends `span`, failed with `errorCode` when given. An SDK that throws must keep no span open, this one or the next. */
+  /** Ends `span`, failed with `errorCode` when given. An SDK that throws must leave no span open, this or the next. */
   const close = (span: Span, errorCode?: string): void => {
     try {
       try {
