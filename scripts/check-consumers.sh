@@ -10,7 +10,7 @@
 # (quick-start-run.mjs, with the ALIX_* variables it reads pointing there), and a script
 # against the sandbox sends a request with the bearer, replays a 401 once, and keeps the
 # bearer off another origin. In the latest project, every ts/js block of README.md and docs/
-# is type-checked and the ones doc-snippets.json marks `run` run against the sandbox
+# is type-checked, the ones doc-snippets.json marks `run` run against the sandbox and the `jest` ones under Jest
 # (doc-snippets.mjs).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -88,6 +88,14 @@ describe('alix-token doctor', () => {
     expect(printed).toMatch(/1 check failed: sign-in\n$/);
   });
 
+  it('names a wrong partner code without sending the reader back to alix-token doctor', async () => {
+    const { report } = await doctor({ env: { ...env, ALIX_PARTNER_CODE: 'my-partner' } });
+
+    const signIn = report.checks.find((check) => check.name === 'sign-in');
+    expect(signIn?.detail).toContain('errorCode 11: The partner code is not recognised. Check partnerCode');
+    expect(signIn?.detail).not.toContain('alix-token doctor');
+  });
+
   it('exits 2 on a missing variable, naming it', async () => {
     const { report } = await doctor({ env: { ALIX_SECRET_KEY: 'secret-value' } });
 

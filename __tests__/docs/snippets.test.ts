@@ -1,8 +1,9 @@
 /**
  * Every fenced ts/js block in README.md and docs/ is checked from the packed tarball by
  * `npm run check:consumers` (scripts/consumers/doc-snippets.mjs): type-checked, and the
- * `run` ones executed against the embedded sandbox. This test keeps the list that says which
- * (scripts/consumers/doc-snippets.json) in step with the docs, and the README's shape honest.
+ * `run` ones executed against the embedded sandbox, the `jest` ones run by Jest. This test keeps
+ * the list that says which (scripts/consumers/doc-snippets.json) in step with the docs, and the
+ * README's shape honest.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -44,6 +45,13 @@ describe('the documentation snippet list', () => {
     expect(named.filter((file) => !existsSync(path.join(root, file)))).toEqual([]);
   });
 
+  it('runs the Jest examples of testing-with-the-sandbox.md under Jest, with the jest.config.cjs it gives', () => {
+    // msw 2 under Jest's CommonJS mode fails to load without that config: type-checking alone missed it.
+    const checks = snippetChecks();
+    const kinds = codeBlocksOf(root, 'docs/testing-with-the-sandbox.md').map((block) => checks[block.id]);
+    expect(kinds.slice(0, 3)).toEqual(['jest', 'jest', 'jest-config']);
+  });
+
   it('runs the README blocks against the sandbox', () => {
     const checks = snippetChecks();
     expect(codeBlocksOf(root, 'README.md').map((block) => checks[block.id])).toEqual(['run', 'run']);
@@ -74,6 +82,12 @@ describe('the README quick start', () => {
   it('shows the standalone getAccessToken() as its own example, from the ALIX_* environment', () => {
     expect(standalone?.code).toMatch(/await getAccessToken\(\)/);
     expect(standalone?.code).not.toMatch(/new TokenManager\(/);
+  });
+
+  it('builds the standalone example URL so that a trailing slash in ALIX_BASE_URL does not double it', () => {
+    // `${ALIX_BASE_URL}/api/v2/cards` with ALIX_BASE_URL=https://host/ asks for //api/v2/cards: a 404.
+    expect(standalone?.code).not.toMatch(/\$\{process\.env\.ALIX_BASE_URL\}\//);
+    expect(standalone?.code).toMatch(/new URL\('\/api\/v2\/cards', process\.env\.ALIX_BASE_URL\)/);
   });
 
   it('keeps the first screen: the two set-up commands before the quick start', () => {

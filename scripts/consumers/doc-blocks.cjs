@@ -7,8 +7,8 @@ const path = require('node:path');
 /** Fence languages the doc check covers: every block in one of these is run or type-checked. */
 const CODE_LANGUAGES = ['ts', 'typescript', 'mts', 'cts', 'tsx', 'js', 'javascript', 'mjs', 'cjs', 'jsx'];
 
-/** How a block is checked: `run` (executed against the embedded sandbox) or type-checked. */
-const CHECKS = ['run', 'typecheck', 'typecheck-nestjs'];
+/** How a block is checked: `run` (executed against the embedded sandbox), type-checked, or run by Jest. */
+const CHECKS = ['run', 'typecheck', 'typecheck-nestjs', 'jest', 'jest-config'];
 
 /** README.md, then docs/*.md in name order, as paths relative to `root`. */
 function documents(root) {

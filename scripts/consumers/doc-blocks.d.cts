@@ -1,6 +1,6 @@
 /** Types of doc-blocks.cjs (see there). */
 export declare const CODE_LANGUAGES: readonly string[];
-export type SnippetCheck = 'run' | 'typecheck' | 'typecheck-nestjs';
+export type SnippetCheck = 'run' | 'typecheck' | 'typecheck-nestjs' | 'jest' | 'jest-config';
 export declare const CHECKS: readonly SnippetCheck[];
 export interface CodeBlock {
   /** `README.md#1`, `docs/fetch.md#2`: the document and the block's number in it. */

@@ -46,6 +46,13 @@ console.log(
   `doc snippets: ${runnable.length} ran against the embedded sandbox: ${runnable.map((block) => block.id).join(', ')}`,
 );
 
+const jestTests = blocks.filter((block) => block.check === 'jest');
+await runUnderJest(
+  jestTests,
+  blocks.filter((block) => block.check === 'jest-config'),
+);
+console.log(`doc snippets: ${jestTests.length} passed under Jest: ${jestTests.map((block) => block.id).join(', ')}`);
+
 /** `docs/x.md#2` → `docs_x_md_2.mts` (`.mjs` for a JavaScript block). */
 function fileName(block) {
   const javascript = ['js', 'javascript', 'mjs', 'jsx'].includes(block.language);
@@ -128,6 +135,33 @@ async function runAgainstSandbox(block) {
         `${block.id} reads the ALIX_* variables but did not sign in at the sandbox`,
       );
     }
+  } finally {
+    await close();
+  }
+}
+
+/**
+ * Runs the `jest` blocks as test files, as a user pastes them, under the one `jest-config` block their
+ * page gives (its jest.config.cjs, which names @swc/jest: linked from the checkout with Jest itself).
+ */
+async function runUnderJest(tests, configs) {
+  if (tests.length === 0) return;
+  assert.equal(configs.length, 1, 'the jest blocks need exactly one jest-config block (their jest.config.cjs)');
+  const dir = path.resolve('doc-jest');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'jest.config.cjs'), configs[0].code);
+  for (const block of tests) writeFileSync(path.join(dir, `${block.file.replace(/\.mts$/, '')}.test.ts`), block.code);
+  for (const name of ['@swc/jest', '@swc/core']) {
+    const here = path.resolve('node_modules', name);
+    if (existsSync(here)) continue;
+    mkdirSync(path.dirname(here), { recursive: true });
+    symlinkSync(path.join(root, 'node_modules', name), here, 'dir');
+  }
+  const { env, close } = await sandboxForChild('doc-jest-');
+  try {
+    const jest = path.join(root, 'node_modules/jest/bin/jest.js');
+    const run = await runNode([jest, '--ci', '--config', path.join(dir, 'jest.config.cjs')], env);
+    assert.equal(run.code, 0, `${tests.map((block) => block.id).join(', ')} failed under Jest:\n${run.output}`);
   } finally {
     await close();
   }

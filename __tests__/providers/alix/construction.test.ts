@@ -258,6 +258,12 @@ describe('AlixAuthProvider construction', () => {
       expect(constructionError({ privateKey: dir }).message).toMatch(/cannot be read \(EISDIR\)/);
     });
 
+    it('says a directory given as the key file is one, and which file in it to name', () => {
+      expect(constructionError({ privateKey: `${dir}/` }).message).toMatch(
+        /cannot be read \(EISDIR\): a directory; name the key file in it \(keygen: alix-partner-private\.pem\)$/,
+      );
+    });
+
     it('rejects a file without a PEM key', () => {
       const file = join(dir, 'garbage.pem');
       writeFileSync(file, 'hello');

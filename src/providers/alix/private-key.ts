@@ -52,7 +52,10 @@ export function loadPrivateKey(input: unknown): KeyObject {
   } catch (error) {
     if (error instanceof ConfigurationError) throw error;
     // No cause: the fs error's message quotes the value, and its code is all it adds.
-    throw new ConfigurationError(`${what} cannot be read (${errorCodeOf(error) ?? 'unreadable'})`);
+    const code = errorCodeOf(error) ?? 'unreadable';
+    // A directory is what `alix-token keygen --out ./keys` leaves, and so the likeliest wrong path.
+    const hint = code === 'EISDIR' ? ': a directory; name the key file in it (keygen: alix-partner-private.pem)' : '';
+    throw new ConfigurationError(`${what} cannot be read (${code})${hint}`);
   }
   assertConfig(text.includes(PEM_MARKER), `${what} does not contain a PEM key`);
   return parsePem(text, what);
