@@ -15,10 +15,13 @@ export interface TokenSet {
   /** When the refresh token expires, epoch ms. */
   refreshTokenExpiresAt?: number;
   /**
-   * The auth server's clock when it issued this set (from the response's `Date` header),
-   * epoch ms. Set by providers; the manager uses it to correct clock skew and then drops it.
+   * The auth server's clock when it issued this set (from the response's `Date` header, or the access token's `iat`
+   * claim when the `Date` was behind it), epoch ms. Set by providers; the manager uses it to correct clock skew and
+   * then drops it.
    */
   serverTime?: number;
+  /** Where `serverTime` came from: the `Date` header, or the access token's `iat` claim (for reports; then dropped). */
+  serverTimeFrom?: 'date' | 'iat';
 }
 
 /** Ten years of 365 days: an expiry further off is taken for a unit error. */

@@ -72,6 +72,18 @@ describe('attachTokenManager() and the peer axios', () => {
     expect(() => attachTokenManager({} as never, new FakeTokenSource())).toThrow(ConfigurationError);
   });
 
+  it.each([
+    ['no defaults', { defaults: undefined }],
+    ['null defaults', { defaults: null }],
+    ['no interceptors', { interceptors: undefined }],
+    ['no request()', { request: undefined }],
+  ])('refuses an axios 1.x instance with %s as not an axios instance, not with a TypeError', (_what, broken) => {
+    const bare = Object.assign(new axios.Axios({}), broken);
+    expect(() => attachTokenManager(bare, new FakeTokenSource())).toThrow(
+      /the first argument is not an axios instance/,
+    );
+  });
+
   it('serves an instance of another axios copy through that copy’s transports (axios-second-copy.test.ts)', () => {
     let foreign: typeof axios | undefined;
     jest.isolateModules(() => {

@@ -3,6 +3,8 @@
  * with the same ALIX_* environment `alix-token token` reads.
  */
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { runDoctor, type DoctorOptions, type DoctorReport } from '../../src/cli/commands/doctor';
 import { checkAuth, type DoctorRedisClient, type DoctorRedisFactory } from '../../src/cli/doctor/checks';
@@ -152,6 +154,40 @@ describe('alix-token doctor', () => {
       expect(report.exitCode).toBe(0);
     } finally {
       sandbox.shiftClock(-120_000);
+    }
+  });
+
+  it("names the token's iat as the server's time when the Date header was behind it (a proxy's clock)", async () => {
+    // The issuer stamps the token now; the Date header comes from a clock an hour behind it.
+    const nowS = Math.floor(Date.now() / 1000);
+    const jwt = [{ alg: 'HS256' }, { iat: nowS, exp: nowS + 900 }].map((part) =>
+      Buffer.from(JSON.stringify(part)).toString('base64url'),
+    );
+    const data = {
+      accessToken: `${jwt.join('.')}.c2ln`,
+      accessTokenExpiresAt: String(nowS + 900),
+      refreshToken: 'refresh-1',
+      refreshTokenExpiresAt: String(nowS + 86_400),
+    };
+    const server = createServer((_request, response) => {
+      response.writeHead(200, {
+        'Content-Type': 'application/json',
+        Date: new Date((nowS - 3600) * 1000).toUTCString(),
+      });
+      response.end(JSON.stringify({ success: true, message: 'ok', errorCode: 0, data }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const keys = { partnerCode: 'p', secretKey: 's', privateKey: makeRsaKeyPair().privatePem };
+      const checks = await checkAuth(new AlixAuthProvider({ baseUrl, ...keys }), undefined, baseUrl);
+
+      const offset = checks.find((check) => check.name === 'clock offset');
+      expect(offset?.status).toBe('ok');
+      expect(offset?.detail).toMatch(/^local clock is \d+\.\d s (behind|ahead of) the access token's iat claim \(/);
+      expect(offset?.detail).toContain('the Date header was behind it');
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 

@@ -7,7 +7,7 @@ import { MemoryTokenStore } from '../../src/stores/memory';
 import type { TokenStore } from '../../src/stores/types';
 import type { TokenSet } from '../../src/token-set';
 import { flushPromises, flushUntil, makeTokenSet } from '../helpers/fake-provider';
-import { T0, makeManager, useFakeClock } from '../helpers/manager';
+import { T0, lifecycleOf, makeManager, useFakeClock } from '../helpers/manager';
 
 afterEach(() => jest.useRealTimers());
 
@@ -101,6 +101,76 @@ describe('TokenManager: an answer to an abandoned run', () => {
       await jest.advanceTimersByTimeAsync(2_000);
       await expect(next).resolves.toBe('access-1');
       expect(provider.usedRefreshTokens).toEqual(['seed-refresh']);
+      await manager.close();
+    });
+
+    it('keeps and serves the held set when its late write then fails, says so, and writes the next set', async () => {
+      const written = new MemoryTokenStore({ now: () => Date.now() });
+      let failWrite: ((error: Error) => void) | undefined;
+      // The first write hangs past the deadline, then fails; the next ones go through.
+      const store: TokenStore = {
+        get: (key) => written.get(key),
+        set: (key, session) =>
+          failWrite === undefined
+            ? new Promise<void>((_resolve, reject) => (failWrite = reject))
+            : written.set(key, session),
+        delete: (key) => written.delete(key),
+      };
+      const initialTokens = { refreshToken: 'seed-refresh' };
+      const { manager, provider } = makeManager({ store, acquireTimeoutMs: 4_000, initialTokens }, { manual: true });
+      const events = lifecycleOf(manager);
+      const first = manager.getAccessToken().catch((error: unknown) => error);
+      await flushUntil(() => provider.pendingCount === 1);
+      await jest.advanceTimersByTimeAsync(3_500);
+      provider.release();
+      await jest.advanceTimersByTimeAsync(600);
+      expect(await first).toMatchObject({ code: 'ERR_ALIX_TIMEOUT', stage: 'store' });
+      failWrite?.(new Error('READONLY You cannot write against a read only replica'));
+      await flushPromises();
+
+      expect(events.filter((event) => event.type === 'store-failed')).toEqual([
+        expect.objectContaining({ operation: 'write', message: expect.stringContaining('READONLY') }),
+      ]);
+      expect(manager.health().reasons).toContainEqual(expect.stringContaining('the token set is not stored: READONLY'));
+      // Nothing held is lost: served as it is, with no auth call (its refresh token is the only live one).
+      provider.options.manual = false;
+      await expect(manager.getAccessToken()).resolves.toBe('access-1');
+      expect(provider.calls).toHaveLength(1);
+      // The next refresh writes again, and the health verdict forgets the failed write.
+      await expect(manager.getAccessToken({ forceRefresh: true })).resolves.toBe('access-2');
+      expect((await written.get(manager.storeKey))?.tokens.accessToken).toBe('access-2');
+      expect(manager.health().reasons.join()).not.toContain('not stored');
+      await manager.close();
+    });
+
+    it("blames a late write's failure that lands during the next run on that write, not the run's own", async () => {
+      const written = new MemoryTokenStore({ now: () => Date.now() });
+      let failWrite: ((error: Error) => void) | undefined;
+      const store: TokenStore = {
+        get: (key) => written.get(key),
+        set: (key, session) =>
+          failWrite === undefined
+            ? new Promise<void>((_resolve, reject) => (failWrite = reject))
+            : written.set(key, session),
+        delete: (key) => written.delete(key),
+      };
+      const initialTokens = { refreshToken: 'seed-refresh' };
+      const { manager, provider } = makeManager({ store, acquireTimeoutMs: 4_000, initialTokens }, { manual: true });
+      const first = manager.getAccessToken().catch((error: unknown) => error);
+      await flushUntil(() => provider.pendingCount === 1);
+      await jest.advanceTimersByTimeAsync(3_500);
+      provider.release();
+      await jest.advanceTimersByTimeAsync(600);
+      expect(await first).toMatchObject({ code: 'ERR_ALIX_TIMEOUT', stage: 'store' });
+      // The next run is at the auth server when the late write fails; its own write then goes through.
+      const next = manager.getAccessToken({ forceRefresh: true });
+      await flushUntil(() => provider.pendingCount === 1);
+      failWrite?.(new Error('READONLY You cannot write against a read only replica'));
+      await flushPromises();
+      provider.release();
+      await expect(next).resolves.toBe('access-2');
+      expect((await written.get(manager.storeKey))?.tokens.accessToken).toBe('access-2');
+      expect(manager.health().reasons.join()).not.toContain('not stored');
       await manager.close();
     });
   });

@@ -92,6 +92,24 @@ describe('TokenManager: untrusted input', () => {
     await manager.close();
   });
 
+  it('reads an invalidate() token of null as none, like undefined, and refuses one that is no string', async () => {
+    const { manager, provider } = makeManager({ invalidateCooldownMs: 0 });
+    const invalidate = manager.invalidate.bind(manager) as (...args: unknown[]) => unknown;
+    const held = await manager.getAccessToken();
+    for (const token of [42, {}, ['access-1']]) {
+      expect(() => invalidate(token)).toThrow(ConfigurationError);
+      expect(() => invalidate(token)).toThrow(/rejectedAccessToken must be a string/);
+    }
+    // Refused before anything changed: the token is still held and served.
+    await expect(manager.getAccessToken()).resolves.toBe(held);
+    expect(invalidate(null)).toBe('refreshing');
+    await expect(manager.getAccessToken()).resolves.toBe('access-2');
+    expect(invalidate(undefined, { target: null, replay: null })).toBe('refreshing');
+    await expect(manager.getAccessToken()).resolves.toBe('access-3');
+    expect(provider.calls).toHaveLength(3);
+    await manager.close();
+  });
+
   it.each([
     ['a string', '60s'],
     ['NaN', Number.NaN],

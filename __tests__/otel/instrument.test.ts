@@ -449,6 +449,22 @@ describe('instrumentTokenManager()', () => {
       ]);
     });
 
+    it("notes a write's failure on its own run's span: a late one of a run that ended is on no newer run's", () => {
+      instrument();
+      const failed = (refreshId: number) =>
+        lifecycle('store-failed', { operation: 'write', errorCode: 'ERR_ALIX_STORE', message: 'x', refreshId });
+      const ended = { reason: 'forced', outcome: 'refreshed', durationMs: 5, attempts: 1 } as const;
+      source.send(
+        lifecycle('refresh-started', { refreshId: 8, reason: 'forced', foreground: true }),
+        failed(7),
+        failed(8),
+        lifecycle('refresh-ended', { refreshId: 8, ...ended }),
+      );
+
+      const [run] = telemetry.spans();
+      expect(run?.events.map((event) => event.name)).toEqual([SPAN_EVENT_NAMES.storeFailed]);
+    });
+
     it('marks a run abandoned at its deadline in error, and the auth call it left unanswered too', () => {
       instrument();
       source.send(

@@ -2,6 +2,7 @@
  * The pool under hostile providers, keys and load: a provider that ignores its signal, a key that
  * names an object's prototype, and a readiness probe over many sessions.
  */
+import { ConfigurationError } from '../../src/errors';
 import { TokenManager } from '../../src/manager/token-manager';
 import type { GetAccessTokenOptions } from '../../src/manager/types';
 import { TokenManagerPool } from '../../src/pool/pool';
@@ -77,6 +78,19 @@ describe('TokenManagerPool under hostile input', () => {
       await expect(pool.getAccessToken(user(2), options)).rejects.toMatchObject({ code: 'ERR_ALIX_CONFIGURATION' });
     expect([pool.has(user(1)), pool.has(user(2)), providers.has(user(2))]).toEqual([true, false, false]);
     expect(evicted).not.toHaveBeenCalled();
+    await pool.close();
+  });
+
+  it("reads invalidate()'s null token as none, and refuses one that is no string, held session or not", async () => {
+    const { pool } = makePool();
+    const invalidate = pool.invalidate.bind(pool) as (...args: unknown[]) => unknown;
+    expect(() => invalidate(user(1), 42)).toThrow(ConfigurationError);
+    expect(() => invalidate(user(1), 'token', { replay: 'yes' })).toThrow(ConfigurationError);
+    const held = await pool.getAccessToken(user(1));
+    expect(() => invalidate(user(1), 42)).toThrow(ConfigurationError);
+    await expect(pool.getAccessToken(user(1))).resolves.toBe(held);
+    expect(invalidate(user(1), null)).toBe('refreshing');
+    await expect(pool.getAccessToken(user(1))).resolves.not.toBe(held);
     await pool.close();
   });
 });

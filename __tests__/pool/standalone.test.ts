@@ -27,6 +27,14 @@ describe('a pool from the environment', () => {
     pool.close();
   });
 
+  it("builds every session's provider from the environment, even when a JS caller passes createProvider", async () => {
+    const createProvider = jest.fn();
+    const pool = createTokenManagerPoolFromEnv(env, { createProvider } as never);
+    await expect(pool.getAccessToken('jane@example.com')).resolves.toEqual(expect.any(String));
+    expect(createProvider).not.toHaveBeenCalled();
+    await pool.close();
+  });
+
   it('keeps the sessions sealed with ALIX_TOKEN_ENCRYPTION_KEYS, as a single manager from the environment does', async () => {
     const withKeys = { ...env, ALIX_TOKEN_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}` };
     const seal = jest.spyOn(AesGcmTokenCipher.prototype, 'seal');

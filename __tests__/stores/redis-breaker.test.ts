@@ -150,6 +150,30 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
     expect(breaker.snapshot(userB)).toMatchObject({ state: 'closed', level: null });
   });
 
+  it("shows the scope's probe as its half-open circuit, which a session refused by its own leaves alone", async () => {
+    const client = await redis.connect();
+    const store = made.store({
+      client,
+      breaker: { key: `breaker-${randomUUID()}`, failureThreshold: 1, openMs: 60_000 },
+    });
+    const breaker = store.breaker as RedisAuthBreaker;
+    const scope = `partner-${randomUUID()}`;
+    const [jane, joe, ann] = [
+      { scope, session: 'jane' },
+      { scope, session: 'joe' },
+      { scope, session: 'ann' },
+    ];
+    // Two sessions failed: the scope tripped (and each session's own circuit).
+    for (const call of [jane, joe]) await breaker.record(call, 'transient-failure');
+    // The scope's open period ran out (as after openMs): Ann, whose own circuit is closed, probes the scope.
+    await client.del(breaker.keysFor(ann).scope.open);
+    expect(await breaker.admit(ann)).toEqual({ allowed: true, probe: true });
+    expect(breaker.snapshot(ann)).toMatchObject({ state: 'half-open', level: 'scope' });
+    // Jane's own circuit refuses her: the scope, which that answer did not look at, is still seen half-open.
+    expect(await breaker.admit(jane)).toMatchObject({ allowed: false });
+    expect(breaker.snapshot(ann)).toMatchObject({ state: 'half-open', level: 'scope' });
+  });
+
   it("lets one probe through a session's half-open circuit for the whole fleet per openMs", async () => {
     const client = await redis.connect();
     const options = { key: `breaker-${randomUUID()}`, failureThreshold: 1, openMs: 60_000 };

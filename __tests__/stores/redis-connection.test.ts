@@ -182,6 +182,81 @@ describeRedis('RedisTokenStore: connecting and ACLs', () => {
       await makeStore(admin).set(key, session());
       await published;
     });
+
+    it('subscribes again each time the client is back after its subscriber connection gave up', async () => {
+      const client = await redis.connect({ retryStrategy: () => null });
+      const { logger, lines } = captureLogger();
+      const store = makeStore(client, { logger });
+      const key = redis.uniqueKey('session');
+      let published = 0;
+      store.watch(key, () => (published += 1));
+      const admin = await redis.connect();
+      const writer = makeStore(admin);
+      for (const round of [1, 2]) {
+        await untilSubscribers(admin, store.keysFor(key).channel, 1);
+        const ended = new Promise((resolve) => client.once('end', resolve));
+        client.disconnect();
+        await ended;
+        // The subscriber gives up while the client is down: the store waits for the client's 'ready'.
+        await admin.client('KILL', 'TYPE', 'pubsub');
+        while (lines.filter((line) => line.event === 'subscriber-ended').length < round) await sleep(10);
+        await client.connect();
+        await untilSubscribers(admin, store.keysFor(key).channel, 1);
+        await writer.get(key);
+        await writer.set(key, session());
+        while (published < round) await sleep(10);
+      }
+    });
+  });
+
+  describe('close()', () => {
+    it('takes off the client every listener the store added, even one waiting for it to be ready again', async () => {
+      const client = await redis.connect({ retryStrategy: () => null });
+      const events = ['ready', 'close', 'end', 'error'] as const;
+      const before = events.map((event) => client.listenerCount(event));
+      const { logger, lines } = captureLogger();
+      const store = makeStore(client, { logger });
+      const admin = await redis.connect();
+      const ended = new Promise((resolve) => client.once('end', resolve));
+      client.disconnect();
+      await ended;
+      // The client is down when a subscriber connection gives up: the store waits for the client's 'ready'. Twice:
+      // a watch after the first made a new subscriber connection.
+      for (const count of [1, 2]) {
+        const key = redis.uniqueKey('session');
+        store.watch(key, () => undefined);
+        await untilSubscribers(admin, store.keysFor(key).channel, 1);
+        await admin.client('KILL', 'TYPE', 'pubsub');
+        while (lines.filter((line) => line.event === 'subscriber-ended').length < count) await sleep(10);
+      }
+      await store.close();
+      expect(events.map((event) => client.listenerCount(event))).toEqual(before);
+    });
+
+    it('opens no subscriber connection for a watch it closed before the subscription was made', async () => {
+      const client = await redis.connect();
+      const duplicate = jest.spyOn(client, 'duplicate');
+      const store = makeStore(client);
+      store.watch(redis.uniqueKey('session'), () => undefined);
+      await store.close();
+      await store.pubSubMode();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(duplicate).not.toHaveBeenCalled();
+    });
+
+    it('ends a wait for a connecting client at once, and takes its listeners off the client', () =>
+      withSilentServer(async (port) => {
+        const client = redis.createClient({ lazyConnect: false, port, connectTimeout: 20_000 });
+        const events = ['ready', 'close', 'end'] as const;
+        const before = events.map((event) => client.listenerCount(event));
+        const store = makeStore(client, { connectTimeoutMs: 15_000 });
+        const reading = store.get(redis.uniqueKey('session'));
+        await store.close();
+        // At once, not after connectTimeoutMs (past the test's timeout).
+        await expect(reading).rejects.toThrow(/the store was closed/);
+        expect(events.map((event) => client.listenerCount(event))).toEqual(before);
+        client.disconnect();
+      }));
   });
 
   describe('ACL users', () => {

@@ -260,4 +260,29 @@ describeRedis('RedisTokenStore with encryption', () => {
     await expect(old.getAccessToken()).resolves.toEqual(expect.any(String));
     expect(old.status().counts.unreadableSessions).toBeGreaterThanOrEqual(1);
   });
+
+  // After the migration test: the plaintext warning is once per process.
+  it("tells lock waiters of the release after a plaintext session's re-write under the lock (silent)", async () => {
+    const client = await redis.connect();
+    const key = `migration-${randomUUID()}`;
+    const tokens = { accessToken: 'a', accessTokenExpiresAt: Date.now() + 60_000 };
+    await makeStore(client, { encryption: undefined }).set(key, { identity: 'id', tokens });
+    const store = makeStore(await redis.connect(), { encryption: { ...ENCRYPTION, readPlaintext: true } });
+    const { channel } = store.keysFor(key);
+    const listener = await redis.connect();
+    const heard: string[] = [];
+    listener.on('message', (_channel: string, message: string) => heard.push(message));
+    await listener.subscribe(channel);
+    const locked = await store.acquireRefreshLock(key, { signal: new AbortController().signal });
+    if (!locked.acquired) throw new Error('the lock was free');
+    await store.get(key);
+    await locked.lock.release();
+    // Messages on one channel arrive in order: the marker comes after whatever the release published.
+    const marked = new Promise((resolve) =>
+      listener.on('message', (_channel: string, message: string) => message === 'marker' && resolve(message)),
+    );
+    await client.publish(channel, 'marker');
+    await marked;
+    expect(heard).toEqual(['released', 'marker']);
+  });
 });

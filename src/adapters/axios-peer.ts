@@ -38,7 +38,8 @@ export function assertSupportedInstance(instance: unknown, where: string): asser
   assertConfig(
     typeof candidate?.request === 'function' &&
       typeof candidate.interceptors?.request?.use === 'function' &&
-      typeof candidate.defaults === 'object',
+      typeof candidate.defaults === 'object' &&
+      candidate.defaults !== null,
     `${where}: the first argument is not an axios instance`,
   );
   assertConfig(

@@ -112,7 +112,8 @@ export async function acquireTokens(context: AcquireContext, request: AcquireReq
       if (lock.kind === 'published') continue;
       const obtained = await step(request, 'auth', () => callProvider(context, request, stored));
       request.record.obtained = obtained;
-      if (obtained.source !== 'adopted') await step(request, 'store', () => writeSession(context, obtained.tokens));
+      if (obtained.source !== 'adopted')
+        await step(request, 'store', () => writeSession(context, request, obtained.tokens));
       return obtained;
     } finally {
       request.record.permit?.();
@@ -188,10 +189,10 @@ function storeCall<T>(context: AcquireContext, call: () => Promise<T>): Promise<
  * store's message may echo them), not thrown: the new refresh token then exists only in memory, and serving it
  * beats losing it.
  */
-function writeSession(context: AcquireContext, tokens: TokenSet): Promise<void> {
+function writeSession(context: AcquireContext, { refreshId }: AcquireRequest, tokens: TokenSet): Promise<void> {
   const secrets = [tokens.accessToken, tokens.refreshToken ?? ''];
   const write = storeCall(context, () => context.store.set(context.storeKey, { identity: context.identity, tokens }));
-  return write.catch((error: unknown) => reportStoreFailure(context, 'write', error, secrets));
+  return write.catch((error: unknown) => reportStoreFailure(context, 'write', error, secrets, refreshId));
 }
 
 /**
@@ -204,11 +205,13 @@ export function reportStoreFailure(
   operation: LifecycleEventOf<'store-failed'>['operation'],
   error: unknown,
   secrets: readonly string[] = [],
+  refreshId?: number,
 ): void {
   const text = error instanceof Error ? error.message : String(error);
   const message = redactOpaqueRuns(redactSecrets(text, secrets));
   const errorCode = errorCodeOf(error) ?? 'UNKNOWN';
-  context.lifecycle.emit({ type: 'store-failed', at: context.wallNow(), operation, errorCode, message });
+  const run = refreshId === undefined ? {} : { refreshId };
+  context.lifecycle.emit({ type: 'store-failed', at: context.wallNow(), operation, errorCode, message, ...run });
 }
 
 /** Takes the cross-process lock when the store offers one; `unavailable` means refresh without it. */
@@ -332,7 +335,7 @@ async function attempts(
     startedAt = undefined;
     // Abandoned (deadline, close) while the server answered: nobody is served this set, but the server may
     // have rotated the refresh token: stored, the next run adopts it (or refreshes with it) instead of a spent one.
-    if (signal.aborted) await writeSession(context, tokens);
+    if (signal.aborted) await writeSession(context, request, tokens);
     return { tokens, source: operation === 'refresh' ? 'refreshed' : 'signed-in', refreshTokenRejected, wallOffset };
   };
 

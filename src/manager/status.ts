@@ -34,7 +34,9 @@ export class SessionStats {
    * rotated refresh token then lives in this process alone (another replica would spend the old one).
    */
   writeFailing: string | undefined = undefined;
-  #runWriteFailed = false;
+  /** The run whose write failed last, and the newest run that landed (an older run's late write failure is moot). */
+  #failedRun: number | undefined;
+  #landedRun = 0;
 
   /** Updates the counters from one lifecycle event. */
   observe(event: LifecycleEvent): void {
@@ -50,13 +52,14 @@ export class SessionStats {
       }
     }
     if (event.type === 'store-failed' && event.operation === 'lock') this.lockUnavailable = event.message;
-    if (event.type === 'refresh-started') this.#runWriteFailed = false;
-    if (event.type === 'store-failed' && event.operation === 'write') {
+    if (event.type === 'store-failed' && event.operation === 'write' && (event.refreshId ?? 0) > this.#landedRun) {
       this.writeFailing = event.message;
-      this.#runWriteFailed = true;
+      this.#failedRun = event.refreshId;
     }
-    const landed = event.type === 'refresh-ended' && ['refreshed', 'signed-in', 'adopted'].includes(event.outcome);
-    if (landed && !this.#runWriteFailed) this.writeFailing = undefined;
+    if (event.type === 'refresh-ended' && ['refreshed', 'signed-in', 'adopted'].includes(event.outcome)) {
+      if (this.#failedRun !== event.refreshId) this.writeFailing = undefined;
+      this.#landedRun = event.refreshId;
+    }
     if (event.type === 'lock-waited' && event.outcome !== 'unavailable') this.lockUnavailable = undefined;
   }
 }

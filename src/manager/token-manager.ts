@@ -168,17 +168,14 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
    * rejected a replay is in a 401 storm for `invalidateCooldownMs` (its reports change nothing,
    * other targets' still refresh); without one, nothing changes within `invalidateCooldownMs`
    * of a refresh that a rejection started (see {@link InvalidateResult}).
-   * @throws ConfigurationError when `options` is not an object, or a field of it has the wrong type.
+   * @throws ConfigurationError when the token is not a string, `options` is not an object, or a field of it has the
+   *   wrong type (`null` is none, for each).
    */
   invalidate(rejectedAccessToken?: string, options?: InvalidateOptions): InvalidateResult {
+    const [token, checked] = checkedInvalidation(rejectedAccessToken, options);
     // Closed: nothing is held, and the stream ended with `closed`.
     if (this.#closed) return 'ignored';
-    // A JavaScript caller's options, checked like getAccessToken()'s: `null` is none (not a TypeError from inside),
-    // and a `replay: 'true'` or a numeric target would be silently read as another report.
-    const { target, replay } = callerOptions(options, 'invalidate()');
-    assertConfig(target === undefined || typeof target === 'string', 'invalidate(): target must be a string');
-    assertConfig(replay === undefined || typeof replay === 'boolean', 'invalidate(): replay must be a boolean');
-    const result = this.#cycler.invalidate(rejectedAccessToken, this.#time(), options ?? {});
+    const result = this.#cycler.invalidate(token, this.#time(), checked);
     // Off the hot path before anyone hears of it: a listener that asks for a token never gets the rejected one.
     if (result === 'refreshing') this.#syncHot();
     this.#lifecycle.emit({ type: 'invalidated', at: this.#wallNow(), result });
@@ -526,6 +523,19 @@ export function checkedGetOptions(options: GetAccessTokenOptions | null | undefi
   );
   assertConfig(signal == null || isSignal, 'getAccessToken(): signal must be an AbortSignal');
   return { signal: isSignal ? (signal as AbortSignal) : undefined, forceRefresh: forceRefresh === true };
+}
+
+/**
+ * A JavaScript caller's `invalidate()` token and options, checked like getAccessToken()'s (`null` is none): a
+ * token or target that is no string, or a `replay: 'true'`, would be silently read as another report.
+ * @throws ConfigurationError naming the argument.
+ */
+export function checkedInvalidation(token: unknown, options: unknown): [string | undefined, InvalidateOptions] {
+  const { target, replay } = callerOptions(options, 'invalidate()');
+  assertConfig(token == null || typeof token === 'string', 'invalidate(): rejectedAccessToken must be a string');
+  assertConfig(target == null || typeof target === 'string', 'invalidate(): target must be a string');
+  assertConfig(replay == null || typeof replay === 'boolean', 'invalidate(): replay must be a boolean');
+  return [token ?? undefined, { target: target ?? undefined, replay: replay ?? undefined }];
 }
 
 /** A JavaScript caller's `close()` options' `drainMs` (`null`: none). @throws ConfigurationError unless ms ≥ 0. */

@@ -191,6 +191,8 @@ type LifecyclePoint =
       operation: 'read' | 'write' | 'lock' | 'release' | 'watch';
       errorCode: string;
       message: string;
+      /** A write's run: whose token set it was (a late write may fail after a newer set was written). */
+      refreshId?: number;
     }
   /** Calls that need a new token fail at once with the last error until `untilAt`. */
   | { type: 'fail-fast-entered'; untilAt: number; errorCode: string }

@@ -49,7 +49,8 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
     record(event: InstrumentedLifecycleEvent): void {
       const session = event.session ?? '';
       // The open run the event belongs to: by its `refreshId`, else the session's newest.
-      const run = 'refreshId' in event ? runs.get(runKey(session, event.refreshId)) : latest.get(session);
+      const id = 'refreshId' in event ? event.refreshId : undefined;
+      const run = id === undefined ? latest.get(session) : runs.get(runKey(session, id));
       if (event.type === 'refresh-started') {
         if (run !== undefined) end(run);
         // A foreground run belongs to the caller that waits on it; a background run would

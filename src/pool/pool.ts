@@ -12,7 +12,13 @@ import { PoolFullError, TokenManagerClosedError } from '../errors';
 import { createLogger, type Logger } from '../logger';
 import type { InternalTokenManagerOptions, ScheduledRefresh } from '../manager/options';
 import { SessionStats } from '../manager/status';
-import { TokenManager, checkedGetOptions, drainMsOf, type CloseOptions } from '../manager/token-manager';
+import {
+  TokenManager,
+  checkedGetOptions,
+  checkedInvalidation,
+  drainMsOf,
+  type CloseOptions,
+} from '../manager/token-manager';
 import type { GetAccessTokenOptions, InvalidateOptions, InvalidateResult } from '../manager/types';
 import type { LifecycleEvent, TokenManagerHealth } from '../manager/types';
 import type { TokenSet } from '../token-set';
@@ -181,9 +187,11 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
   /**
    * Reports that a server rejected `key`'s token (see `TokenManager.invalidate()`); `ignored`
    * when no session for `key` is held, or it rests (it serves no token until its next use).
+   * @throws ConfigurationError on a bad token or options, whether or not a session is held.
    */
   invalidate(key: string, rejectedAccessToken?: string, options?: InvalidateOptions): InvalidateResult {
-    return this.#sessions.get(key)?.manager?.invalidate(rejectedAccessToken, options) ?? 'ignored';
+    const [token, checked] = checkedInvalidation(rejectedAccessToken, options);
+    return this.#sessions.get(key)?.manager?.invalidate(token, checked) ?? 'ignored';
   }
 
   /**

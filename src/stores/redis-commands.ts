@@ -18,11 +18,18 @@ const CONNECTING_STATES: ReadonlySet<string> = new Set(['wait', 'connecting', 'c
 export class RedisCommands {
   /** The one pending wait for the client's connection, shared by every command meanwhile. */
   #connecting: Promise<void> | undefined;
+  /** Ends that wait (close()): its listeners are on the user's client. */
+  #stopConnecting: (() => void) | undefined;
 
   constructor(
     readonly client: Redis | Cluster,
     private readonly options: { readonly commandTimeoutMs: number; readonly connectTimeoutMs: number },
   ) {}
+
+  /** Ends a pending wait for the connection: its commands reject, and the client loses the listeners it added. */
+  close(): void {
+    this.#stopConnecting?.();
+  }
 
   /** A command timeout that ends no later than `deadline` (system clock, epoch ms). */
   timeoutBefore(deadline: number): number {
@@ -78,6 +85,7 @@ export class RedisCommands {
     const ready = new Promise<void>((resolve, reject) => {
       settle = () =>
         client.status === 'ready' ? resolve() : reject(new Error('the connection closed before it was ready'));
+      this.#stopConnecting = () => reject(new Error('the store was closed'));
     });
     client.once('ready', settle).once('close', settle).once('end', settle);
     // A lazyConnect client that never connected: ioredis would connect on the first

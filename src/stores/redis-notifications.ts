@@ -50,6 +50,8 @@ export class RedisNotifications {
   readonly #leaving = new Map<string, TimerHandle>();
   /** The timers that subscribe channels again: once the mode may be known, or the client is back (close() clears). */
   readonly #retrying = new Set<TimerHandle>();
+  /** Subscribes again once the client is ready (close() takes it off: the client is the user's). */
+  #onClientReady: (() => void) | undefined;
   #mode: Promise<PubSubMode | undefined> | undefined;
   /** After a failed detection: not asked again before this (system clock, epoch ms). */
   #detectAfter = 0;
@@ -95,6 +97,7 @@ export class RedisNotifications {
     this.#subscriptions.clear();
     this.#subscriber?.disconnect();
     this.#subscriber = undefined;
+    if (this.#onClientReady !== undefined) this.client.off('ready', this.#onClientReady);
   }
 
   /** Calls `listener` with every message on `channel` until the returned function is called. */
@@ -250,10 +253,12 @@ export class RedisNotifications {
       const text = 'the redis subscriber connection gave up reconnecting; waiters poll until the client is ready again';
       this.log.warn({ event: 'subscriber-ended' }, text);
       const again = (): void => {
+        this.#onClientReady = undefined;
         for (const channel of this.#listeners.keys()) this.#subscriptions.set(channel, this.#subscribe(channel));
       };
+      // One wait for the client is enough: it subscribes every channel again.
       if (this.client.status === 'ready') this.#later(again);
-      else this.client.once('ready', again);
+      else if (this.#onClientReady === undefined) this.client.once('ready', (this.#onClientReady = again));
     });
     this.#subscriber = subscriber;
     // A lazy client's copy is lazy too, and no command is sent to it before it is ready (#whenReady).

@@ -482,6 +482,7 @@ export class RedisTokenStore implements TokenStore {
     this.#closed = true;
     for (const stop of [...this.#watchdogs]) stop();
     this.#notifications.close();
+    this.#commands.close();
   }
 
   /**

@@ -3,6 +3,7 @@ import { AxiosError } from 'axios';
 import { AbortedError, AuthRejectedError, AuthUnavailableError, MalformedResponseError } from '../../../src/errors';
 import type { Logger } from '../../../src/logger';
 import { toLocalClock } from '../../../src/token-set';
+import { DIST_INDEX, runNode } from '../../helpers/child';
 import {
   classifyTransportError,
   interpretResponse,
@@ -305,6 +306,30 @@ describe('parseHttpDate()', () => {
     ['nothing', '', undefined],
   ])('reads %s', (_label, value, expected) => {
     expect(parseHttpDate(value)).toBe(expected);
+  });
+
+  it('reads an asctime Date header as GMT on a host whose zone is not UTC', async () => {
+    // The zone is the process's: a child process of the built package, on New York time, against a server whose
+    // Date header is in asctime form (no zone named).
+    const expiresAt = String(AT / 1000 + 900);
+    const body = { success: true, message: 'ok', errorCode: 0, data: { accessToken: 'a', refreshToken: 'r' } };
+    const data = { ...body, data: { ...body.data, accessTokenExpiresAt: expiresAt, refreshTokenExpiresAt: expiresAt } };
+    const script = `
+      const { AlixAuthProvider } = require(${JSON.stringify(DIST_INDEX)});
+      const { privateKey } = require('node:crypto').generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const server = require('node:http').createServer((_request, response) => {
+        response.writeHead(200, { 'Content-Type': 'application/json', Date: 'Sun Nov  6 08:49:37 1994' });
+        response.end(${JSON.stringify(JSON.stringify(data))});
+      });
+      server.listen(0, '127.0.0.1', async () => {
+        const baseUrl = 'http://127.0.0.1:' + server.address().port;
+        const provider = new AlixAuthProvider({ baseUrl, partnerCode: 'p', secretKey: 's', privateKey });
+        console.log((await provider.authenticate().catch((error) => error)).serverTime);
+        server.close();
+      });`;
+    const result = await runNode(['-e', script], { TZ: 'America/New_York' });
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    expect(Number(result.stdout)).toBe(AT);
   });
 
   it('takes no clock offset from a Date header that is not an HTTP-date', () => {

@@ -91,16 +91,16 @@ export async function checkAuth(
   const answered = `POST to ${baseUrl} answered with a token set in ${durationMs} ms${spent}`;
   return [
     row(name, 'ok', answered, { durationMs }),
-    clockOffsetCheck(tokens.serverTime, sentAt, receivedAt),
+    clockOffsetCheck(tokens, sentAt, receivedAt),
     lifetimeCheck(tokens, tokens.serverTime ?? receivedAt),
   ];
 }
 
 /**
- * The server stamped `Date` (whole seconds, rounded down) somewhere between sending and
+ * The server stamped `Date` (or the token's `iat`: whole seconds, rounded down) somewhere between sending and
  * receiving, so its true clock lay in [Date − received, Date + 1 s − sent] relative to ours.
  */
-function clockOffsetCheck(serverTime: number | undefined, sentAt: number, receivedAt: number): DoctorCheck {
+function clockOffsetCheck({ serverTime, serverTimeFrom }: TokenSet, sentAt: number, receivedAt: number): DoctorCheck {
   const name = 'clock offset';
   if (serverTime === undefined) return row(name, 'skipped', 'the server sent no Date header');
   const low = serverTime - receivedAt;
@@ -108,7 +108,11 @@ function clockOffsetCheck(serverTime: number | undefined, sentAt: number, receiv
   const offsetMs = Math.round((low + high) / 2);
   const errorMs = Math.round((high - low) / 2);
   const offset = `${seconds(Math.abs(offsetMs))} ${offsetMs >= 0 ? 'behind' : 'ahead of'}`;
-  const detail = `local clock is ${offset} the server's Date header (± ${seconds(errorMs)})`;
+  const [source, why] =
+    serverTimeFrom === 'iat'
+      ? ["the access token's iat claim", '; the Date header was behind it']
+      : ["the server's Date header", ''];
+  const detail = `local clock is ${offset} ${source} (± ${seconds(errorMs)}${why})`;
   const warning = `${detail}; the manager corrects for it, but sync the clock (NTP)`;
   if (Math.abs(offsetMs) - errorMs > CLOCK_OFFSET_WARN_MS) return row(name, 'warn', warning);
   return row(name, 'ok', detail);

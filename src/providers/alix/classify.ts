@@ -123,7 +123,8 @@ const OBSOLETE_DATE = new RegExp(
 export function parseHttpDate(value: string): number | undefined {
   const text = value.trim();
   const obsolete = OBSOLETE_DATE.test(text);
-  const at = Date.parse(obsolete && !text.endsWith('GMT') ? `${text} GMT` : text);
+  // asctime names no zone: GMT, whatever the host's (another form without GMT is refused below anyway).
+  const at = Date.parse(text.endsWith('GMT') ? text : `${text} GMT`);
   if (!Number.isFinite(at)) return undefined;
   return obsolete || new Date(at).toUTCString() === text ? at : undefined;
 }
@@ -197,7 +198,9 @@ export function interpretResponse({ status, headers, data }: TextResponse, conte
   // A `Date` from another clock than the expiries' (a front proxy's) that runs behind would keep tokens past
   // expiry: the access token's `iat`, on the issuer's clock and at most its now, raises it (never past the expiry).
   const issuedAt = (jwtClaim(set.accessToken, 'iat') ?? 0) * 1000;
-  return { ...set, serverTime: issuedAt < set.accessTokenExpiresAt ? Math.max(serverTime, issuedAt) : serverTime };
+  if (issuedAt > serverTime && issuedAt < set.accessTokenExpiresAt)
+    return { ...set, serverTime: issuedAt, serverTimeFrom: 'iat' };
+  return { ...set, serverTime, serverTimeFrom: 'date' };
 }
 
 /** How an expiry was written. `epoch seconds (string)` is the sample's; the others earn the warning. */
