@@ -160,6 +160,16 @@ describe('tokenSetProblem()', () => {
     // An expiry long past but nowhere near now / 1000 is not seconds: no "multiply it by 1000" advice.
     expect(tokenSetProblem(tokens({ accessTokenExpiresAt: 1 }), { now })).toBeUndefined();
   });
+
+  it.each([true, 0, { token: 'r1' }])('refuses a refresh token that is not a string (%p)', (refreshToken) => {
+    const set = { ...tokens(), refreshToken } as unknown as TokenSet;
+    expect(tokenSetProblem(set)).toBe('refreshToken must be a string');
+  });
+
+  it.each(['soon', true])('refuses a refresh expiry that is not epoch ms (%p)', (refreshTokenExpiresAt) => {
+    const set = { ...tokens(), refreshTokenExpiresAt } as unknown as TokenSet;
+    expect(tokenSetProblem(set)).toBe('refreshTokenExpiresAt must be epoch ms');
+  });
 });
 
 describe('tokenSetProblem() with accessTokenOptional (a seed, a stored session)', () => {
@@ -167,6 +177,13 @@ describe('tokenSetProblem() with accessTokenOptional (a seed, a stored session)'
     expect(tokenSetProblem({ refreshToken: 'r1' }, { accessTokenOptional: true })).toBeUndefined();
     const empty = { accessToken: '', refreshToken: '' };
     expect(tokenSetProblem(empty, { accessTokenOptional: true })).toBe('needs an accessToken or a refreshToken');
+  });
+
+  it('still checks an access token that is there: it must fit a Bearer header and expire at epoch ms', () => {
+    const optional = { accessTokenOptional: true };
+    expect(tokenSetProblem(tokens({ accessToken: 'a b' }), optional)).toMatch(/Bearer header cannot carry/);
+    expect(tokenSetProblem(tokens({ accessTokenExpiresAt: Number.NaN }), optional)).toMatch(/epoch ms/);
+    expect(tokenSetProblem(tokens({ refreshToken: undefined }), optional)).toBeUndefined();
   });
 });
 

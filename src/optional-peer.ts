@@ -39,9 +39,9 @@ export function loadOptionalPeer<T>(peer: OptionalPeer): T {
     if (!loaded.has(packageName)) loaded.set(packageName, requireFromHere()(packageName));
     return loaded.get(packageName) as T;
   } catch (error) {
-    // Only `packageName` itself missing (not one of its own files or dependencies) is a missing peer.
-    const code = errorCodeOf(error);
-    const notFound = code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND';
+    // Only `packageName` itself missing (not one of its own files or dependencies) is a missing peer. A `require()`
+    // (createRequire's too, in the ESM build) reports that as MODULE_NOT_FOUND, never as ESM's ERR_MODULE_NOT_FOUND.
+    const notFound = errorCodeOf(error) === 'MODULE_NOT_FOUND';
     if (!notFound || !(error instanceof Error) || !error.message.includes(`'${packageName}'`)) throw error;
     throw new MissingPeerError({ ...peer, range: peerDependencies[packageName] }, { cause: error });
   }

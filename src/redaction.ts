@@ -47,7 +47,7 @@ export function redactSecrets(text: string, secrets: readonly string[]): string 
  */
 const OPAQUE_RUN = /[A-Za-z0-9+/_-]{16,}={0,2}(?:[ .:][A-Za-z0-9+/_-]{16,}={0,2})*/g;
 
-/** The shortest run {@link redactOpaqueRuns} replaces, separators not counted. */
+/** The shortest run {@link redactOpaqueRuns} replaces (one with a separator has 16 or more on either side of it). */
 const MIN_OPAQUE_RUN_LENGTH = 32;
 
 /** Letters and digits that make a run data however often it breaks (a UUID has 32). */
@@ -60,7 +60,7 @@ const MIN_OPAQUE_ALPHANUMERICS = 48;
  * encoded binary almost never breaks.
  */
 function isOpaque(run: string): boolean {
-  if (run.replace(/[ .:]/g, '').length < MIN_OPAQUE_RUN_LENGTH || !/[0-9]/.test(run)) return false;
+  if (run.length < MIN_OPAQUE_RUN_LENGTH || !/[0-9]/.test(run)) return false;
   return /[A-Za-z0-9]{16}/.test(run) || run.replace(/[^A-Za-z0-9]/g, '').length >= MIN_OPAQUE_ALPHANUMERICS;
 }
 

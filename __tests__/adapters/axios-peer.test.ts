@@ -133,7 +133,16 @@ describe('assertSupportedPeer()', () => {
 describe('cleartextProxyFor()', () => {
   const saved = { ...process.env };
   beforeEach(() => {
-    for (const name of ['HTTPS_PROXY', 'https_proxy', 'ALL_PROXY', 'all_proxy', 'NO_PROXY', 'no_proxy']) {
+    for (const name of [
+      'HTTPS_PROXY',
+      'https_proxy',
+      'HTTP_PROXY',
+      'http_proxy',
+      'ALL_PROXY',
+      'all_proxy',
+      'NO_PROXY',
+      'no_proxy',
+    ]) {
       delete process.env[name];
     }
   });
@@ -151,8 +160,9 @@ describe('cleartextProxyFor()', () => {
     }
   });
 
-  it('names none for an http URL, nor for an https proxy', () => {
+  it('names none for an http URL (already in clear, whatever proxy it takes), nor for an https proxy', () => {
     process.env.HTTPS_PROXY = 'http://proxy.local:3128';
+    process.env.HTTP_PROXY = 'http://proxy.local:3128';
     expect(cleartextProxyFor('http://api.example.com/x', { VERSION: '1.6.0' })).toBeUndefined();
     process.env.HTTPS_PROXY = 'https://proxy.local:3129';
     expect(cleartextProxyFor('https://api.example.com/x', { VERSION: '1.6.0' })).toBeUndefined();

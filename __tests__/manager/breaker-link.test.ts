@@ -32,6 +32,24 @@ describe("A manager's side of the auth circuit breaker", () => {
     manager.close();
   });
 
+  it.each([
+    [{ id: 'user-a', endpoint: 'auth.example:443', scope: 'partner-x' }, 'partner-x'],
+    [{ id: 'user-a', endpoint: 'auth.example:443' }, 'auth.example:443'],
+    [{ id: 'user-a' }, 'user-a'],
+  ])('asks the breaker about the scope of identity %j: %s', async (identity, scope) => {
+    const scopes: string[] = [];
+    const breaker = recordingBreaker({
+      admit: (call) => {
+        scopes.push(call.scope);
+        return Promise.resolve({ allowed: true, probe: false });
+      },
+    });
+    const { manager } = makeManager({ breaker }, { identity });
+    await manager.getAccessToken();
+    expect(scopes).toEqual([scope]);
+    manager.close();
+  });
+
   it('counts a rejection as an answer from the server (success), like the sign-in that follows it', async () => {
     const breaker = recordingBreaker();
     const { manager, provider } = makeManager({ breaker });

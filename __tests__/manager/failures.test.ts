@@ -1,4 +1,9 @@
-import { AuthRejectedError, AuthUnavailableError, MalformedResponseError } from '../../src/errors';
+import {
+  AuthRejectedError,
+  AuthUnavailableError,
+  MalformedResponseError,
+  TokenManagerClosedError,
+} from '../../src/errors';
 import { MemoryTokenStore } from '../../src/stores/memory';
 import { flushPromises, makeTokenSet } from '../helpers/fake-provider';
 import { T0, lifecycleOf, makeManager, minutes, useFakeClock } from '../helpers/manager';
@@ -143,6 +148,16 @@ describe('TokenManager', () => {
       }
     });
 
+    it('doubles the delay between background runs whatever retry.factor paces the retries within a run', async () => {
+      const { manager, provider } = makeManager({ retry: { retries: 0, factor: 3 } });
+      await manager.getAccessToken();
+      for (let index = 0; index < 50; index += 1) provider.script.push(unavailable());
+      await jest.advanceTimersByTimeAsync(minutes(14));
+      // 10:00, 10:05, 10:15, 10:35, 11:15, 12:15, 13:15 (growing by 3: 10:00, 10:05, 10:20, 11:05, 12:05, 13:05).
+      expect(provider.refreshCount).toBe(7);
+      manager.close();
+    });
+
     it('emits error events for background failures when someone listens', async () => {
       const { manager, provider } = makeManager({ retry: { retries: 0 } });
       const errors: unknown[] = [];
@@ -223,6 +238,15 @@ describe('TokenManager', () => {
       expect(await manager.getAccessToken()).toBe('access-1');
       expect(provider.calls).toHaveLength(2);
       manager.close();
+    });
+
+    it('rejects a call that close() overtakes with TokenManagerClosedError, not the fail-fast error', async () => {
+      const { manager, provider } = makeManager();
+      provider.script.push(rejected('authenticate'));
+      await manager.getAccessToken().catch(() => undefined);
+      const overtaken = manager.getAccessToken();
+      manager.close();
+      await expect(overtaken).rejects.toBeInstanceOf(TokenManagerClosedError);
     });
   });
 

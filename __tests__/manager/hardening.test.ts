@@ -331,6 +331,23 @@ describe('TokenManager hardening', () => {
       manager.close();
     });
 
+    it.each([
+      [3_999, 'the set'],
+      [4_000, 'a TimeoutError'],
+    ])('hands its callers, when the written set lands %i ms into its 4 s life, %s', async (stepMs, expected) => {
+      const store: TokenStore = { get: async () => undefined, set: never, delete: async () => undefined };
+      // The hanging write is given up after 1 s: the run lands 1 ms before the set expires, or as it expires.
+      const { manager, provider } = makeManager({ store, storeTimeoutMs: 1_000 }, { accessTtlMs: 4_000 });
+      const caller = manager.getAccessToken().catch((error: unknown) => error);
+      await flushUntil(() => provider.calls.length === 1);
+      jest.setSystemTime(Date.now() + stepMs - 1_000);
+      await jest.advanceTimersByTimeAsync(1_000);
+      const got = await caller;
+      if (expected === 'the set') expect(got).toBe('access-1');
+      else expect(got).toBeInstanceOf(TimeoutError);
+      manager.close();
+    });
+
     it('ends a run whose set expired while written as its callers saw it: abandoned, not refreshed', async () => {
       const store: TokenStore = { get: async () => undefined, set: never, delete: async () => undefined };
       const { manager, provider } = makeManager({ store, storeTimeoutMs: 1_000 }, { accessTtlMs: 4_000 });

@@ -83,6 +83,17 @@ describe('TokenManager', () => {
       manager.close();
     });
 
+    it('reports a wait that failed with an error of no code as a failure, errorCode UNKNOWN', async () => {
+      const { manager, provider } = makeManager();
+      provider.script.push(new RangeError('a provider bug'));
+      const events = lifecycleOf(manager);
+      await expect(manager.getAccessToken()).rejects.toThrow(RangeError);
+      expect(events.filter((event) => event.type === 'token-waited')).toEqual([
+        { type: 'token-waited', at: T0, durationMs: 0, outcome: 'failure', errorCode: 'UNKNOWN' },
+      ]);
+      manager.close();
+    });
+
     it('warns once per refresh token when it nears its own expiry', async () => {
       const { manager } = makeManager({ refreshTokenWarningMs: minutes(60) }, { refreshTtlMs: minutes(59) });
       const warnings: unknown[] = [];
@@ -466,6 +477,11 @@ describe('TokenManager', () => {
       const options = { provider: new FakeProvider({ now: Date.now, identity: { id: 'p' } }), ...bad };
       expect(() => new TokenManager(options as never)).toThrow(ConfigurationError);
       expect(() => new TokenManager(options as never)).toThrow(message);
+    });
+
+    it('accepts the longest deadline a timer holds, 2^31 − 1 ms', () => {
+      const provider = new FakeProvider({ now: Date.now, identity: { id: 'p' } });
+      expect(() => new TokenManager({ provider, acquireTimeoutMs: 2 ** 31 - 1 }).close()).not.toThrow();
     });
 
     it('refuses a provider without identity on a store passed in, and accepts it on its own store', () => {

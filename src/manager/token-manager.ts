@@ -319,8 +319,6 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     if (this.#flight !== undefined && !this.#closed) return this.#flight.promise;
     // Draining, the drained run has landed: a new one would only be aborted by the close that follows.
     if (this.#closed || this.#draining) return Promise.reject(new TokenManagerClosedError());
-    // Until the run lands, the timer only tells the hot path when the held token stops being served.
-    this.#timer.arm(this.#cycler.held?.blockAt);
     const id = (this.#runs += 1);
     const startedAt = this.#time();
     const foreground = !this.#cycler.isValid(startedAt);
@@ -397,8 +395,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const ended = this.#land(flight);
     const failure = error instanceof Error ? error : new Error(String(error));
     const now = this.#time();
-    // Abandoned: the deadline's own error (the reason its signal was aborted with) ended the run.
-    const abandoned = flight.abort.signal.aborted && flight.abort.signal.reason === failure;
+    // Abandoned: only the deadline aborts a run that lands (a close ended it in #land), with the error it ends with.
+    const abandoned = flight.abort.signal.aborted;
     // The server answered in time, the store write did not: held now (a run started before the write gives up
     // would refresh with the spent refresh token), and nothing is planned after a failure.
     const obtained = abandoned ? flight.record.obtained : undefined;
@@ -475,8 +473,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   /**
    * Publishes the held token to the hot paths (this one's, a pool's) until its refresh point, as a wall-clock
    * time: they read the wall clock alone, which a suspend moves on. A wall clock stepped back would stretch that
-   * time: the timer, on the timeline, syncs again at the refresh point (at the blocking point while a run is in
-   * flight), and so does every run that starts or is joined.
+   * time: the timer, on the timeline, syncs again at the refresh point (a run in flight leaves it armed: one that
+   * started before that point is a forced or a rejected token's), and so does every run that starts or is joined.
    */
   #syncHot(): void {
     const held = this.#cycler.held;

@@ -119,6 +119,21 @@ describe('interpretResponse()', () => {
     expect(error).toMatchObject({ errorCode: 32 });
   });
 
+  it('accepts a negative errorCode sent as a numeric string', () => {
+    const text = JSON.stringify({ success: false, message: 'no', data: null, errorCode: '-1' });
+    const error = captured(() => interpretResponse({ status: 400, headers: {}, data: text }, context));
+
+    expect(error).toMatchObject({ errorCode: -1 });
+  });
+
+  it('says a success:true envelope whose data is an array has no data object', () => {
+    const text = JSON.stringify({ success: true, message: 'ok', data: [], errorCode: 0 });
+    const error = captured(() => interpretResponse({ status: 200, headers: {}, data: text }, context));
+
+    expect(error).toBeInstanceOf(MalformedResponseError);
+    expect((error as Error).message).toContain('has success:true but no data object');
+  });
+
   it('keeps out a signature the server echoes JSON-escaped, as PHP writes a slash (\\/) in a quoted body', () => {
     // The seed page's signature: its slashes cut the escaped echo into runs too short to look opaque.
     const signature =
@@ -164,6 +179,12 @@ describe('interpretResponse()', () => {
       expect((error as Error).message).toContain(`unexpected HTTP ${status}`);
     },
   );
+
+  it('describes a 200 whose body starts with a tag as an HTML page, whatever its content-type', () => {
+    const error = captured(() => interpretResponse({ status: 200, headers: {}, data: '<!doctype html>' }, context));
+
+    expect((error as Error).message).toContain('is an HTML page, not JSON');
+  });
 
   it('describes a 200 that its content-type calls HTML as an HTML page, whatever its first character', () => {
     const response = { status: 200, headers: { 'content-type': 'text/HTML; charset=utf-8' }, data: 'Service down' };

@@ -159,9 +159,9 @@ describe('AlixAuthProvider construction', () => {
       expect(constructionError({ privateKey: corrupt }).message).toBe('privateKey is not a valid PEM private key');
     });
 
-    it('rejects an encrypted PEM', () => {
+    it.each(['pkcs8', 'pkcs1'] as const)('rejects an encrypted PEM (%s)', (type) => {
       const encrypted = keys.privateKey
-        .export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' })
+        .export({ type, format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' })
         .toString();
       expect(constructionError({ privateKey: encrypted }).message).toMatch(/encrypted PEM/);
     });
@@ -169,6 +169,20 @@ describe('AlixAuthProvider construction', () => {
     it('rejects a bare base64 key body without echoing it', () => {
       const body = pemBodyLines(keys.privatePem).join('');
       const error = constructionError({ privateKey: body });
+      expect(error.message).toBe("privateKey is neither a PEM string (no '-----BEGIN' line) nor a file path");
+    });
+
+    it('rejects a key body pasted without its header lines, as an env variable carries it (\\n), unquoted', () => {
+      // Short enough (a 1024-bit key) to be taken for a path; its backslashes must not make it read as one.
+      const body = pemBodyLines(smallKeys.privatePem).join('\\n');
+      const error = constructionError({ privateKey: body });
+      expect(error.message).toBe("privateKey is neither a PEM string (no '-----BEGIN' line) nor a file path");
+    });
+
+    it('rejects one 64-character line of a key body as key material, not as a path', () => {
+      const line = pemBodyLines(keys.privatePem)[0] ?? '';
+      expect(line).toHaveLength(64);
+      const error = constructionError({ privateKey: line });
       expect(error.message).toBe("privateKey is neither a PEM string (no '-----BEGIN' line) nor a file path");
     });
 
@@ -356,12 +370,15 @@ describe('AlixAuthProvider construction', () => {
   });
 
   describe('baseUrl', () => {
-    it.each(['http://alix.example', 'http://10.0.0.5:8080', 'http://[::2]/', 'http://localhost.evil.example'])(
-      'refuses plain http for the non-loopback %s',
-      (baseUrl) => {
-        expect(constructionError({ baseUrl }).message).toMatch(/plain http: for .*only loopback hosts/);
-      },
-    );
+    it.each([
+      'http://alix.example',
+      'http://10.0.0.5:8080',
+      'http://[::2]/',
+      'http://localhost.evil.example',
+      'http://evil-localhost',
+    ])('refuses plain http for the non-loopback %s', (baseUrl) => {
+      expect(constructionError({ baseUrl }).message).toMatch(/plain http: for .*only loopback hosts/);
+    });
 
     it.each([
       'http://127.0.0.1:8080',
@@ -383,6 +400,20 @@ describe('AlixAuthProvider construction', () => {
       );
 
       await new AlixAuthProvider(options({ baseUrl: 'http://127.0.0.1:8080' })).authenticate();
+
+      expect(hits).toBe(1);
+    });
+
+    it('drops every trailing slash of the baseUrl path, so the request path does not start with //', async () => {
+      let hits = 0;
+      server.use(
+        http.post('https://alix.test/v1/api/v2/auth/access-token', () => {
+          hits += 1;
+          return HttpResponse.json(tokenResponse());
+        }),
+      );
+
+      await new AlixAuthProvider(options({ baseUrl: 'https://alix.test/v1//' })).authenticate();
 
       expect(hits).toBe(1);
     });

@@ -392,8 +392,11 @@ describe('AlixAuthProvider', () => {
       await expect(refreshError(provider)).resolves.toBe(thrown);
     });
 
-    it('rejects a signer result that is not base64', async () => {
-      const provider = makeProvider({ privateKey: undefined, signer: async () => 'not base64!' });
+    it.each([
+      ['not base64', 'not base64!'],
+      ['empty (which the base64 pattern alone would pass)', ''],
+    ])('rejects a signer result that is %s', async (_label, result) => {
+      const provider = makeProvider({ privateKey: undefined, signer: async () => result });
 
       const error = await refreshError(provider);
 

@@ -24,14 +24,16 @@ export function loadPrivateKey(input: unknown): KeyObject {
   assertConfig(typeof input === 'string', 'privateKey must be a PEM string, a file path or a KeyObject');
   if (input.includes(PEM_MARKER)) return parsePem(input, 'privateKey');
   // Taken for a path if it is a single short line that names a file or cannot be key material: one long run of
-  // base64 characters may be a PEM body pasted without its header, or a long path without a dot.
-  const base64Run = /^[A-Za-z0-9+/=_-]{64,}$/.test(input);
+  // base64 characters may be a PEM body pasted without its header (its lines joined by an env variable's literal
+  // "\n" sequences, whose backslashes would read as a Windows path), or a long path without a dot.
+  const body = input.replace(/\\r\\n|\\n/g, '');
+  const base64Run = /^[A-Za-z0-9+/=_-]{64,}$/.test(body);
   const pathLike =
     input.trim() !== '' && input.length <= 1024 && !/[\r\n]/.test(input) && (!base64Run || existsSync(input));
   assertConfig(pathLike, "privateKey is neither a PEM string (no '-----BEGIN' line) nor a file path");
   // Quoted only when it reads as a path: a secret pasted in the wrong option must not be echoed,
   // and a base64 secret may hold '/' (a path that is all base64 characters is not shown either).
-  const readsAsPath = /[/\\]|\.(?:pem|key)$/i.test(input) && !/^[A-Za-z0-9+/=_-]+$/.test(input);
+  const readsAsPath = /[/\\]|\.(?:pem|key)$/i.test(input) && !/^[A-Za-z0-9+/=_-]+$/.test(body);
   const shownPath = readsAsPath ? `'${input}'` : '(the path given)';
   const what = `privateKey file ${shownPath}`;
   let text: string;
