@@ -56,6 +56,13 @@ async function hammer(
   return { calls, failures };
 }
 
+/** Polls `done` until it holds; a bound against a hang (throws naming `what`), never a timing assertion. */
+async function until(what: string, done: () => boolean | Promise<boolean>, withinMs = 5_000): Promise<void> {
+  for (const giveUpAt = Date.now() + withinMs; !(await done()); await sleep(10)) {
+    if (Date.now() > giveUpAt) throw new Error(`never happened within ${withinMs} ms: ${what}`);
+  }
+}
+
 /**
  * The Alix auth server as a fleet sees it: every refresh token works once (it rotates), a second
  * use is refused, and every refresh token the fleet sent is recorded.
@@ -189,19 +196,54 @@ describeRedis('RedisTokenStore with TokenManager', () => {
       Array.from({ length: 3 }, async () => makeManager(makeStore(await redis.connect()), timing)),
     );
 
-    const running = hammer(replicas, 3_000);
-    await sleep(700);
-    await redis.kill();
-    await sleep(300);
-    await redis.start();
-    const { calls, failures } = await running;
+    // A call counts for the phase it started and ended in: phases end on events, so no count depends on speed.
+    const served = { up: 0, down: 0, back: 0 };
+    let phase: keyof typeof served = 'up';
+    const failures: unknown[] = [];
+    let stopped = false;
+    const running = (async () => {
+      while (!stopped) {
+        await Promise.all(
+          replicas.map(async (manager) => {
+            const from = phase;
+            try {
+              await manager.getAccessToken();
+              if (phase === from) served[from] += 1;
+            } catch (error) {
+              failures.push(error);
+            }
+          }),
+        );
+        await sleep(20);
+      }
+    })();
+
+    // Stopped however the test ends: a loop left running would keep jest alive.
+    try {
+      await until('a call served before the kill', () => served.up > 0);
+      await redis.kill();
+      phase = 'down';
+      // Down until a replica refreshed without Redis, and calls were served after that refresh too.
+      const providerCalls = provider.calls.length;
+      await until('a refresh while Redis is down', () => provider.calls.length > providerCalls);
+      const servedBeforeRefresh = served.down;
+      await until('a call served after that refresh', () => served.down > servedBeforeRefresh);
+      await redis.start();
+      phase = 'back';
+      const reader = makeStore(await redis.connect());
+      const key = `alix-token-manager:session:${identity}`;
+      // Polled: a refresh between the two reads would change the token and fail a single comparison.
+      await until(
+        'the restarted Redis holds the session the replicas serve',
+        async () => (await reader.get(key))?.tokens.accessToken === (await replicas[0]?.getAccessToken()),
+      );
+      await until('a call served after the restart', () => served.back > 0);
+    } finally {
+      stopped = true;
+      await running;
+    }
 
     expect(failures).toEqual([]);
-    expect(calls).toBeGreaterThan(100);
-    const reader = makeStore(await redis.connect());
-    expect((await reader.get(`alix-token-manager:session:${identity}`))?.tokens.accessToken).toBe(
-      await replicas[0]?.getAccessToken(),
-    );
   });
 
   it('shares a session whose provider says "no refresh token" with null (as the manager accepts it): one sign-in for two replicas', async () => {
