@@ -97,6 +97,14 @@ describe('parseNumberFlag (--port, --timeout, --access-ttl, the demo flags)', ()
     expect(parseNumberFlag('65535', '--port', { min: 0, max: 65_535 })).toBe(65_535);
   });
 
+  it('refuses an empty or blank value (an unset variable in --port "$PORT"), which Number() reads as 0', () => {
+    for (const value of ['', ' ']) {
+      expect(() => parseNumberFlag(value, '--port', { min: 0, max: 65_535 })).toThrow(
+        `--port must be a whole number from 0 to 65535, got "${value}"`,
+      );
+    }
+  });
+
   it('refuses a fraction where a whole number is needed, naming the flag', () => {
     expect(() => parseNumberFlag('1.5', '--timeout', { min: 1 })).toThrow(
       '--timeout must be a whole number ≥ 1, got "1.5"',

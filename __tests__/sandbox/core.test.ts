@@ -1,4 +1,4 @@
-import { createPublicKey, sign } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
 import { ConfigurationError } from '../../src/errors';
 import {
   AlixSandboxCore,
@@ -63,6 +63,12 @@ describe('AlixSandboxCore', () => {
       expect(() => makeCore({ publicKeyPem: otherKeys.publicKeyPem })).toThrow(/not one key pair/);
     });
 
+    it('refuses a key that is not RSA, rather than refusing every signature later', () => {
+      const ecKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+      const privateKeyPem = ecKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      expect(() => makeCore({ privateKeyPem })).toThrow(/privateKeyPem must be an RSA key \(got ec\)/);
+    });
+
     it('derives the public key from a private key', () => {
       expect(makeCore().publicKeyPem).toBe(keys.publicKeyPem);
     });
@@ -88,6 +94,17 @@ describe('AlixSandboxCore', () => {
       const core = makeCore({ now: () => T0 + 1, accessTokenTtlMs: 1_000 });
       const body = JSON.parse(answered(await signIn(core)).bodyText) as { data: { accessTokenExpiresAt: string } };
       expect(body.data.accessTokenExpiresAt).toBe(String(T0 / 1000 + 2));
+    });
+
+    it('takes the method in any case, as the front ends pass it on', async () => {
+      const reply = answered(
+        await makeCore().handle({ method: 'get', path: '/api/v2/cards', headers: {}, bodyText: '' }),
+      );
+      expect(reply.status).toBe(401);
+    });
+
+    it('marks token answers uncacheable (Cache-Control: no-store, RFC 6749 §5.1)', async () => {
+      expect(answered(await signIn(makeCore())).headers['Cache-Control']).toBe('no-store');
     });
 
     it('ignores a query string', async () => {
@@ -169,6 +186,17 @@ describe('AlixSandboxCore', () => {
     });
   });
 
+  describe('GET /api/v2/cards', () => {
+    it('takes the Bearer scheme in any case, as HTTP auth schemes are (RFC 7235)', async () => {
+      const core = makeCore();
+      const { accessToken } = (JSON.parse(answered(await signIn(core)).bodyText) as { data: { accessToken: string } })
+        .data;
+      const headers = { authorization: `bearer ${accessToken}` };
+      const reply = answered(await core.handle({ method: 'GET', path: '/api/v2/cards', headers, bodyText: '' }));
+      expect(reply.status).toBe(200);
+    });
+  });
+
   describe('GET /api/v2/cards challenges', () => {
     it('sends a bare Bearer challenge without a token and an invalid_token one for a refused token', async () => {
       const core = makeCore();
@@ -203,6 +231,14 @@ describe('AlixSandboxCore', () => {
       expect(() => makeCore().injectFaults(1, { type: 'reject', errorCode: 32, status: 101 })).toThrow(
         ConfigurationError,
       );
+    });
+
+    it('keeps the fault as injected, whatever the test does to its object afterwards', async () => {
+      const core = makeCore();
+      const fault = { type: 'status' as const, status: 503 };
+      core.injectFaults(1, fault);
+      fault.status = 500;
+      expect(answered(await signIn(core)).status).toBe(503);
     });
 
     it('queues nothing for a count of 0', async () => {
@@ -244,6 +280,15 @@ describe('AlixSandboxCore', () => {
       gone.abort();
       expect(await reply).toEqual({ reset: true });
       expect([waiting, refTimers()]).toEqual([before + 1, before]);
+    });
+  });
+
+  describe('counters()', () => {
+    it('hands out a snapshot that later calls leave as it was', async () => {
+      const core = makeCore();
+      const before = core.counters();
+      await signIn(core);
+      expect([before.authenticate, core.counters().authenticate]).toEqual([0, 1]);
     });
   });
 

@@ -49,6 +49,14 @@ describe('SandboxTokenRegistry', () => {
     expect(tokens.problem(spent, 'refresh', T0 + 2_000)).toBe('revoked');
   });
 
+  it('forgets a session with its newest refresh token: a spent one recalled after a clock step back is unknown', () => {
+    const tokens = makeRegistry();
+    const spent = tokens.issue(SESSION, T0).refreshToken;
+    tokens.issue(tokens.spend(spent), T0);
+    tokens.issue({ session: 'session-2', userEmail: undefined }, T0 + 600_000); // forgets session-1's tokens
+    expect(tokens.problem(spent, 'refresh', T0 + 1_000)).toBe('unknown');
+  });
+
   it('answers expired for an expired token, used or revoked, before and after forgetting it alike', () => {
     const tokens = makeRegistry();
     const pair = tokens.issue(SESSION, T0);
@@ -89,6 +97,10 @@ describe('SandboxTokenRegistry', () => {
     expect(tokens.problem(stranger.refreshToken, 'refresh', T0 + 600_000)).toBe('unknown');
     expect(tokens.problem(`${forgotten.refreshToken}.extra`, 'refresh', T0 + 600_000)).toBe('unknown');
     expect(tokens.problem('not-a-jwt', 'access', T0)).toBe('unknown');
+    // Signed with the same secret by another partner's sandbox: never this partner's, expired or not.
+    const options = { privateKeyPem, partnerCode: 'other-partner', tokenSigningSecret: 'registry-secret' };
+    const foreign = new SandboxTokenRegistry(resolveSandboxOptions(options)).issue(SESSION, T0);
+    expect(tokens.problem(foreign.accessToken, 'access', T0 + 900_000)).toBe('unknown');
     // Signed with the same secret, but not yet expired: not one this registry forgot.
     expect(tokens.problem(sibling.refreshToken, 'refresh', T0)).toBe('unknown');
   });

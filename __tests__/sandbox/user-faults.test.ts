@@ -133,6 +133,15 @@ describe('AlixSandboxCore › fault validation', () => {
       /finite/,
     ],
     ['a negative Retry-After', 1, { type: 'status', status: 503, retryAfterSeconds: -1 }, ConfigurationError, /finite/],
+    ['a negative delay', 1, { type: 'delay', ms: -1 }, ConfigurationError, /a delay fault needs ms >= 0/],
+    ['a delay of NaN ms', 1, { type: 'delay', ms: Number.NaN }, ConfigurationError, /a delay fault needs ms >= 0/],
+    [
+      'a fractional errorCode',
+      1,
+      { type: 'reject', errorCode: 32.5 },
+      ConfigurationError,
+      /a reject fault needs an integer errorCode/,
+    ],
   ])('refuses %s', (_label, count, fault, type, message) => {
     const core = makeCore();
 

@@ -243,12 +243,13 @@ export class AlixSandboxCore {
     counters[endpoint] += 1;
     // The end user the call acts for, whatever its outcome: the sign-in's `userEmail`, the refresh
     // token's user (a refresh body's `userEmail` is a claim, the token is the proof). A sign-in names
-    // its user only when signed: an unsigned caller must not grow the per-user counts without bound.
+    // its user only when it carries the partner's signature: an unsigned caller must not grow the per-user counts
+    // without bound.
     const body = parseJsonObject(request.bodyText);
     const userEmail =
       endpoint === 'refresh'
         ? this.#tokens.get(String(body?.refreshToken), 'refresh')?.userEmail
-        : (typeof body?.userEmail === 'string' && this.#signed(body) && body.userEmail) || undefined;
+        : (typeof body?.userEmail === 'string' && this.#verifies(body.signature) && body.userEmail) || undefined;
     const calls = this.#userCalls.get(userEmail) ?? { authenticate: 0, refresh: 0 };
     this.#userCalls.set(userEmail, calls);
     calls[endpoint] += 1;
@@ -274,11 +275,6 @@ export class AlixSandboxCore {
     const errorCode = 'reset' in reply ? undefined : (parseJsonObject(reply.bodyText)?.errorCode as number | undefined);
     this.#emit({ endpoint, outcome, status, errorCode, fault: fault?.type, at: this.now() });
     return reply;
-  }
-
-  /** True when the body carries this partner's code and a valid signature. */
-  #signed(body: Record<string, unknown>): boolean {
-    return body.partnerCode === this.partnerCode && this.#verifies(body.signature);
   }
 
   /**

@@ -69,7 +69,8 @@ export async function printToken(flags: TokenFlags, io: Pick<CliIo, 'env' | 'std
   try {
     if (tty) io.stderr.write(`${refreshing ? 'refreshing the session at' : 'signing in to'} ${where}…`);
     const token = await manager.getAccessToken(signal && { signal }).finally(() => tty && io.stderr.write('\r\x1b[2K'));
-    if (manager.status().refreshTokenRejections.current && refreshing) {
+    // A manager this new refreshes only a seeded refresh token: a rejection is always ALIX_REFRESH_TOKEN's.
+    if (manager.status().refreshTokenRejections.current) {
       const rejected = `${ALIX_ENV.refreshToken} was rejected (expired or revoked); signed in with the partner key`;
       io.stderr.write(`warning: ${rejected} instead. Replace or unset it.\n`);
     }
