@@ -11,13 +11,14 @@ import type { AuthBreaker, BreakerCall, RefreshLockResult, StoredSession, TokenS
 type Check = { name: string; run: () => Promise<void> };
 
 /**
- * The kit's checks declared through a runner of our own (as node:test's or vitest's would be), run one by one: the
- * names of those that failed (`withReason`: each followed by its assertion's message).
+ * The kit's checks declared through a runner of our own (as node:test's or vitest's would be), run one by one (`only`:
+ * those whose names start so): the names of those that failed (`withReason`: each followed by its assertion's message).
  */
 async function failedChecks(
   createStore: () => TokenStore,
   options: TokenStoreConformanceOptions = {},
   withReason = false,
+  only = '',
 ): Promise<string[]> {
   const checks: Check[] = [];
   const names: string[] = [];
@@ -33,7 +34,9 @@ async function failedChecks(
   const failed: string[] = [];
   // The message's first line: node:assert may append the values compared.
   const reason = (error: unknown): string => (withReason ? `: ${(error as Error).message.split('\n')[0]}` : '');
-  for (const check of checks) await check.run().catch((error: unknown) => failed.push(check.name + reason(error)));
+  for (const check of checks.filter(({ name }) => name.startsWith(only))) {
+    await check.run().catch((error: unknown) => failed.push(check.name + reason(error)));
+  }
   return failed;
 }
 
@@ -128,6 +131,19 @@ describe('describeTokenStoreConformance()', () => {
     expect(await failedChecks(versionedStores(false), { fencing: true })).toEqual([]);
   });
 
+  it('fails a store whose get() returns a copy with a field of the token set dropped', async () => {
+    const dropping = memoryStores((store) => ({
+      get: async (key) => {
+        const stored = await store.get(key);
+        const { refreshTokenExpiresAt: _dropped, ...tokens } = stored?.tokens ?? { accessToken: '' };
+        return stored && { identity: stored.identity, tokens: tokens as StoredSession['tokens'] };
+      },
+    }));
+    expect(await failedChecks(dropping)).toContain(
+      'get() and set() › returns the session set, with its identity, to this store and to another',
+    );
+  });
+
   it('fails a store that changes the token set it is given (the manager gives a frozen one)', async () => {
     // Changed in place, as it then serves it: a read compared with the very object written would still match.
     const normalising = memoryStores((store) => ({
@@ -157,6 +173,22 @@ describe('describeTokenStoreConformance()', () => {
     ]);
   });
 
+  it("fails a store keeping a session 1/1000 of its refresh token's lifetime (seconds read as ms)", async () => {
+    const rows = new Map<string, { session: StoredSession; until: number }>();
+    const slipped = (): TokenStore => ({
+      get: async (key) => ((rows.get(key)?.until ?? 0) > Date.now() ? rows.get(key)?.session : undefined),
+      set: async (key, session) => {
+        const { refreshTokenExpiresAt, accessTokenExpiresAt } = session.tokens;
+        const lifetimeMs = (refreshTokenExpiresAt ?? accessTokenExpiresAt) - Date.now();
+        rows.set(key, { session, until: Date.now() + lifetimeMs / 1000 });
+      },
+      delete: async (key) => void rows.delete(key),
+    });
+    expect(await failedChecks(slipped)).toEqual([
+      'get() and set() › keeps a session until its refresh token expires, not its access token',
+    ]);
+  });
+
   it('fails a store that drops a session once its access token expires', async () => {
     const dropsWithAccessToken = memoryStores((store) => ({
       get: async (key) => {
@@ -177,6 +209,15 @@ describe('describeTokenStoreConformance()', () => {
     expect(failed).toContain(`acquireRefreshLock() › ${exclusive}`);
   });
 
+  it('fails a store with a lock declared without fencing', async () => {
+    const locking = memoryStores(() => ({ acquireRefreshLock: EVERYONE_HOLDS }));
+    const lock = { lockTtlMs: 100, handOverMs: 200 };
+    expect(await failedChecks(locking, { lock }, true, 'get() and set()')).toEqual([
+      'get() and set() › declares the lock it has: a store with a refresh lock must fence its writes ' +
+        '(options.fencing): a holder may lose its lock',
+    ]);
+  });
+
   it('fails a store declared with a lock it does not have, each lock check saying so', async () => {
     const lock = { lockTtlMs: 100, handOverMs: 200 };
     const failed = await failedChecks(memoryStores(), { fencing: true, lock }, true);
@@ -184,7 +225,7 @@ describe('describeTokenStoreConformance()', () => {
       'get() and set() › declares the lock it has: options.lock is set, but the store has no acquireRefreshLock()',
     );
     const lockChecks = failed.filter((check) => check.startsWith('acquireRefreshLock() › '));
-    expect(lockChecks).toHaveLength(7);
+    expect(lockChecks).toHaveLength(8);
     for (const check of lockChecks) expect(check).toMatch(/: the store has no acquireRefreshLock\(\)$/);
   });
 
@@ -240,6 +281,48 @@ describe('describeTokenStoreConformance()', () => {
     );
   });
 
+  it('fails an encrypting store that keeps 8 characters of a token in the clear beside the sealed value', async () => {
+    const cache = sharedCache();
+    const encryption = {
+      read: async (key: string) => JSON.stringify(cache.get(key)),
+      write: async (key: string, value: string) => void cache.set(key, JSON.parse(value) as unknown),
+    };
+    const aes = new AesGcmTokenCipher({ keys: { k1: randomBytes(32) }, current: 'k1' });
+    // A "hint" to tell sessions apart in logs: the access token's last 8 characters.
+    const hinting: TokenCipher = {
+      seal: async (plaintext, aad) => {
+        const hint = (JSON.parse(plaintext) as { accessToken: string }).accessToken.slice(-8);
+        return `${hint}.${await aes.seal(plaintext, aad)}`;
+      },
+      open: (sealed, aad) => aes.open(sealed.slice(sealed.indexOf('.') + 1), aad),
+    };
+    const stores = (): MemoryTokenStore =>
+      new MemoryTokenStore({ cache, breaker: false, encryption: { cipher: hinting } });
+    expect(await failedChecks(stores, { encryption }, false, 'encryption at rest')).toEqual([
+      'encryption at rest › keeps no token, nor any 8-character run of one, in the stored value',
+    ]);
+  });
+
+  it('fails an encrypting store whose get() never answers for a value that does not open', async () => {
+    const cache = sharedCache();
+    const encryption = {
+      read: async (key: string) => JSON.stringify(cache.get(key)),
+      write: async (key: string, value: string) => void cache.set(key, JSON.parse(value) as unknown),
+    };
+    const keys = { keys: { k1: randomBytes(32) }, current: 'k1' };
+    // Retrying an unreadable value for ever: the manager's read would wait out its deadline each time.
+    const forever = (): TokenStore => {
+      const store = new MemoryTokenStore({ cache, breaker: false, encryption: keys });
+      return {
+        get: (key) => store.get(key).catch(() => new Promise<never>(() => undefined)),
+        set: (key, session) => store.set(key, session),
+        delete: (key) => store.delete(key),
+      };
+    };
+    const changed = 'encryption at rest › does not serve a value with one character changed';
+    expect(await failedChecks(forever, { encryption }, true, changed)).toEqual([`${changed}: get() did not answer`]);
+  });
+
   it('fails an encrypting store whose sealed value is bound to its key but not to the identity beside it', async () => {
     const cache = sharedCache();
     const encryption = {
@@ -265,12 +348,13 @@ describe('describeTokenStoreConformance()', () => {
  * A lock over one shared map whose release() checks no owner and whose waiters wait for the lock
  * even once a session was published. Besides, `leaky` waiters that see the lock freed are told
  * they hold it without taking it (so a third store gets it too); `sticky` release() does
- * nothing, the lock lasting until its `ttlMs`.
+ * nothing, the lock lasting until its `ttlMs`; `global` is one lock for every key.
  */
-function sharedLock(flaw: 'leaky' | 'sticky' | 'none', ttlMs: number): TokenStore['acquireRefreshLock'] {
+function sharedLock(flaw: 'leaky' | 'sticky' | 'global' | 'none', ttlMs: number): TokenStore['acquireRefreshLock'] {
   const held = new Map<string, number>();
   const isHeld = (key: string): boolean => (held.get(key) ?? 0) > Date.now();
-  return async (key, { signal }) => {
+  return async (sessionKey, { signal }) => {
+    const key = flaw === 'global' ? 'every session' : sessionKey;
     let waited = false;
     while (isHeld(key)) {
       waited = true;
@@ -316,6 +400,26 @@ describe('describeTokenStoreConformance() on broken locks', () => {
     );
   });
 
+  it('fails one lock for every session key, and passes a lock per key', async () => {
+    const apart = 'acquireRefreshLock() › keeps the locks of different keys apart';
+    const stores = (flaw: 'global' | 'none') => {
+      const acquireRefreshLock = sharedLock(flaw, lock.lockTtlMs); // one lock table, shared by the stores
+      return memoryStores(() => ({ acquireRefreshLock }));
+    };
+    expect(await failedChecks(stores('global'), { fencing: true, lock }, false, apart)).toEqual([apart]);
+    expect(await failedChecks(stores('none'), { fencing: true, lock }, false, apart)).toEqual([]);
+  });
+
+  it('fails a lock whose waiter cannot read the published session (set() resolves before it lands)', async () => {
+    const acquireRefreshLock = sharedLock('none', lock.lockTtlMs);
+    const writeBehind = memoryStores((store) => ({
+      acquireRefreshLock,
+      set: async (key, session) => void setTimeout(() => void store.set(key, session).catch(() => undefined), 100),
+    }));
+    const only = 'acquireRefreshLock() › hands over to a waiter when the holder publishes a session';
+    expect(await failedChecks(writeBehind, { fencing: true, lock }, false, only)).toEqual([only]);
+  });
+
   it('fails a lock whose release() frees it for a holder that no longer owns it', async () => {
     const acquireRefreshLock = sharedLock('none', lock.lockTtlMs);
     const failed = await failedChecks(
@@ -330,17 +434,20 @@ describe('describeTokenStoreConformance() on broken locks', () => {
 
 /**
  * MemoryTokenStores over one cache whose watch() is told of every set() (by any of them) unless `deaf`; a `clingy`
- * one goes on being told once stopped.
+ * one goes on being told once stopped; an `early` one is told before the write lands (a publish sent before the SET).
  */
-function watchedMemoryStores(deaf: boolean, clingy = false): () => TokenStore {
+function watchedMemoryStores(deaf: boolean, clingy = false, early = false): () => TokenStore {
   const [cache, published] = [new NodeCache({ useClones: false, checkperiod: 0 }), new EventEmitter()];
   return () => {
     const store = new MemoryTokenStore({ cache });
     return {
       get: (key) => store.get(key),
       set: async (key, session) => {
+        if (early) published.emit(key);
+        // The write's round trip: a reader told early reads the session before this one.
+        if (early) await new Promise((resolve) => setTimeout(resolve, 10));
         await store.set(key, session);
-        published.emit(key);
+        if (!early) published.emit(key);
       },
       delete: (key) => store.delete(key),
       watch: (key, onPublished) => {
@@ -395,6 +502,11 @@ describe('describeTokenStoreConformance(): replicas that read and watch', () => 
     });
     const watchCheck = 'calls a watch() callback when another store publishes a session under its key';
     expect(await failedChecks(announcing)).toEqual([expect.stringContaining(watchCheck)]);
+  });
+
+  it('fails a store whose watch() calls back before the write it announces can be read', async () => {
+    const watchCheck = 'calls a watch() callback when another store publishes a session under its key';
+    expect(await failedChecks(watchedMemoryStores(false, false, true))).toEqual([expect.stringContaining(watchCheck)]);
   });
 
   it('fails a store whose watch() goes on calling back once stopped', async () => {

@@ -219,21 +219,26 @@ function roundTrip(test: Test, options: TokenStoreConformanceOptions): void {
 
   test('keeps a session until its refresh token expires, not its access token', async (make, key) => {
     const [store, other, { identity, tokens }] = [await make(), await make(), conformanceSession()];
-    // A session left idle past its access token (no replica running) is still refreshed, not signed in again.
-    const session = { identity, tokens: Object.freeze({ ...tokens, accessTokenExpiresAt: Date.now() + 100 }) };
+    // A session left idle past its access token (no replica running) is still refreshed, not signed in again. Its
+    // refresh token ends in 10 min: a lifetime in the wrong unit (seconds given as ms) ends before the read below.
+    const [now, minutes] = [Date.now(), 10 * 60_000];
+    const lifetimes = { accessTokenExpiresAt: now + 100, refreshTokenExpiresAt: now + minutes };
+    const session = { identity, tokens: Object.freeze({ ...tokens, ...lifetimes }) };
     await write(store, key, session);
     // Long enough for a value kept only as long as its access token, even rounded up to a whole second, to be gone.
     await delay(1_100);
-    const dropped = 'a session was dropped with its access token: keep it until its refresh token expires';
+    const dropped =
+      'a session was dropped before its refresh token expired (with its access token, or a TTL in s as ms)';
     await assertReads(other, key, session, dropped);
   });
 
   const watchMs = (options.lock && options.lock.handOverMs) || 2_000;
   /**
    * Watches `key` with one store while another (the writer) publishes sessions under it, each read by the watcher
-   * first as the manager holding it has, until a call comes after a write or `watchMs` is spent (a store may
-   * subscribe in the background); then stops watching. A call made as watch() is called (a "subscribed" signal)
-   * announces nothing. Undefined for a store without watch().
+   * first as the manager holding it has, until a call comes whose get() (made at once, as the manager's is) reads the
+   * session just written, or `watchMs` is spent (a store may subscribe in the background); then stops watching. A
+   * call made as watch() is called (a "subscribed" signal), or before the write lands, announces nothing. Undefined
+   * for a store without watch().
    */
   const watchPublished = async (make: () => Promise<TokenStore>, key: string) => {
     const [watcher, writer] = [await make(), await make()];
@@ -246,8 +251,16 @@ function roundTrip(test: Test, options: TokenStoreConformanceOptions): void {
     try {
       for (let round = 0; round < 4 && !calledBack; round += 1) {
         await watcher.get(key);
-        const called = new Promise<void>((resolve) => (wake = resolve));
-        await write(writer, key, conformanceSession());
+        const session = conformanceSession();
+        const reads = (read?: StoredSession): boolean => read?.tokens.accessToken === session.tokens.accessToken;
+        const called = new Promise<void>((resolve) => {
+          wake = () =>
+            void watcher.get(key).then(
+              (read) => reads(read) && resolve(),
+              () => undefined,
+            );
+        });
+        await write(writer, key, session);
         calledBack = (await settleWithin(called, watchMs / 4)).state === 'resolved';
       }
     } finally {
@@ -258,7 +271,7 @@ function roundTrip(test: Test, options: TokenStoreConformanceOptions): void {
 
   test('calls a watch() callback when another store publishes a session under its key', async (make, key) => {
     const watched = await watchPublished(make, key);
-    const late = `watch() did not call back within ${watchMs} ms of another store's writes`;
+    const late = `watch() did not call back within ${watchMs} ms of another store's writes, with them readable`;
     if (watched !== undefined) assert.ok(watched.calledBack, late);
   });
 
@@ -392,6 +405,17 @@ function lockChecks(test: Test, { lockTtlMs, handOverMs = 2_000 }: ConformanceLo
     } finally {
       await first.lock.release();
     }
+  });
+
+  test('keeps the locks of different keys apart', async (make, key) => {
+    const [a, b] = [await make(), await make()];
+    const first = await held(acquire(a, key));
+    // One lock for every session would make a pool's users, and the fleet's, refresh one at a time.
+    const shared = 'the lock of one key kept another store from the lock of another key';
+    const result = await resolvedWithin(acquire(b, conformanceKey('other')), halfTtlMs, shared);
+    await first.lock.release();
+    assert.equal(result.acquired, true, shared);
+    if (result.acquired) await result.lock.release();
   });
 
   test('lets another store take the lock when its holder is gone', async (make, key, close) => {
