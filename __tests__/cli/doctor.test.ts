@@ -7,7 +7,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { runDoctor, type DoctorOptions, type DoctorReport } from '../../src/cli/commands/doctor';
-import { checkAuth, type DoctorRedisClient, type DoctorRedisFactory } from '../../src/cli/doctor/checks';
+import { checkAuth, messageOf, type DoctorRedisClient, type DoctorRedisFactory } from '../../src/cli/doctor/checks';
+import { AuthRejectedError, AuthUnavailableError, MalformedResponseError, TimeoutError } from '../../src/errors';
 import { AlixAuthProvider } from '../../src/providers/alix/provider';
 import type { AlixSandbox } from '../../src/sandbox/server';
 import { makeRsaKeyPair } from '../helpers/alix-keys';
@@ -96,6 +97,31 @@ describe('alix-token doctor', () => {
     const signIn = report.checks.find((check) => check.name === 'sign-in');
     expect(signIn?.detail).toContain('errorCode 11: The partner code is not recognised. Check partnerCode');
     expect(signIn?.detail).not.toContain('alix-token doctor');
+  });
+
+  it('never sends the reader back to alix-token doctor, whatever the auth server answers', async () => {
+    sandbox.injectFaults(1, { type: 'status', status: 503 });
+    const { report } = await doctor();
+    sandbox.clearFaults();
+
+    const signIn = report.checks.find((check) => check.name === 'sign-in');
+    expect(signIn).toMatchObject({ status: 'failed', errorCode: 'ERR_ALIX_AUTH_UNAVAILABLE' });
+    expect(signIn?.detail).toContain('if this persists, ask Alix about it');
+    expect(JSON.stringify(report)).not.toContain('alix-token doctor');
+  });
+
+  it.each<[string, Error]>([
+    ['a rejected sign-in', new AuthRejectedError({ operation: 'authenticate', status: 400, errorCode: 11 })],
+    ...(['http', 'timeout', 'network'] as const).map((reason): [string, Error] => [
+      `an unavailable server (${reason})`,
+      new AuthUnavailableError({ operation: 'refresh', reason }),
+    ]),
+    ['a malformed answer', new MalformedResponseError('no token set', { operation: 'authenticate' })],
+    ['an auth timeout', new TimeoutError({ stage: 'auth', timeoutMs: 1_000 })],
+  ])('reports %s with its next step but the doctor itself', (_label, error) => {
+    expect(error.message).toContain('alix-token doctor');
+    expect(messageOf(error)).not.toContain('alix-token doctor');
+    expect(messageOf(error)).toMatch(/\.$/);
   });
 
   it('exits 2 on a missing variable, naming it', async () => {

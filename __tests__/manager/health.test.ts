@@ -33,10 +33,15 @@ function statusOf(overrides: Partial<TokenManagerStatus> = {}): TokenManagerStat
   };
 }
 
+/** By default a caller gets the held token at once while it is valid or refreshed before its expiry. */
+const servableIn = ({ state, accessTokenExpiresAt }: TokenManagerStatus): boolean =>
+  state === 'valid' || (state === 'refreshing' && (accessTokenExpiresAt ?? NOW) > NOW);
+
 const health = (status: TokenManagerStatus, input: Partial<HealthInput> = {}): ReturnType<typeof assessHealth> =>
   assessHealth({
     status,
     now: NOW,
+    servable: servableIn(status),
     options: {},
     refreshTokenWarningMs: 7 * DAY_MS,
     stats: { lockUnavailable: undefined, writeFailing: undefined },
@@ -70,6 +75,13 @@ describe('assessHealth()', () => {
       reasons: ['no valid token held; the next call refreshes'],
     });
     expect(health(statusOf({ state: 'refreshing', accessTokenExpiresAt: NOW, lastError })).status).toBe('down');
+  });
+
+  it('counts no token while callers wait for the refresh, however long it has left', () => {
+    expect(health(statusOf({ state: 'refreshing' }), { servable: false })).toEqual({
+      status: 'degraded',
+      reasons: ['no valid token held; the next call refreshes'],
+    });
   });
 
   it('tells a manager that never held a token from one whose token expired', () => {

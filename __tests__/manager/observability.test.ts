@@ -312,6 +312,28 @@ describe('TokenManager', () => {
   });
 
   describe('health()', () => {
+    it('is not ok while callers wait for a refresh: a rejected token, or one in its last expirySkewMs', async () => {
+      const { manager, provider } = makeManager({ expirySkewMs: minutes(2) }, { manual: true });
+      const answered = async (caller: Promise<string>): Promise<string> => {
+        await flushUntil(() => provider.pendingCount === 1);
+        provider.release();
+        return caller;
+      };
+      expect(await answered(manager.getAccessToken())).toBe('access-1');
+      manager.invalidate('access-1');
+      const waiting = manager.getAccessToken();
+      await flushUntil(() => provider.pendingCount === 1);
+      expect(manager.health().status).toBe('degraded');
+      expect(await answered(waiting)).toBe('access-2');
+      // 1 min 59 s left: callers wait, though more than minValidityMs is left.
+      jest.setSystemTime(T0 + minutes(13) + 1_000);
+      const blocked = manager.getAccessToken();
+      await flushUntil(() => provider.pendingCount === 1);
+      expect(manager.health({ minValidityMs: 0 }).status).toBe('degraded');
+      expect(await answered(blocked)).toBe('access-3');
+      manager.close();
+    });
+
     it("is degraded while the store's refresh lock cannot be used", async () => {
       const store = new MemoryTokenStore({ breaker: false });
       Object.assign(store, { acquireRefreshLock: () => Promise.reject(new Error('NOPERM no permission')) });
@@ -529,6 +551,12 @@ describe('TokenManager', () => {
       const options = { provider: new FakeProvider({ now: Date.now }), ...renamed };
       expect(() => new TokenManager(options as never)).toThrow(ConfigurationError);
       expect(() => new TokenManager(options as never)).toThrow(message);
+    });
+
+    it.each(['constructor', 'toString'])('takes an option named %s as any other unknown option', (name) => {
+      const provider = new FakeProvider({ now: Date.now });
+      expect(() => new TokenManager({ provider, unknownOption: 1 } as never).close()).not.toThrow();
+      expect(() => new TokenManager({ provider, [name]: 1 } as never).close()).not.toThrow();
     });
   });
 });

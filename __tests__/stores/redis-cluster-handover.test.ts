@@ -103,7 +103,7 @@ describeRedisCluster('RedisTokenStore hand-over on a Redis Cluster (3 masters)',
 
     /**
      * Nothing refused or failed: no warning (a refused PUBLISH, SUBSCRIBE, breaker script…), nor a refusal logged at
-     * debug because this process warned of it already (once per process), nor a failed lock extension.
+     * debug because this store warned of it already (once per store), nor a failed lock extension.
      */
     function expectNothingRefused(): void {
       const refusal = (line: Record<string, unknown>): boolean =>

@@ -112,7 +112,7 @@ describeRedis('RedisTokenStore with encryption', () => {
     for (const key of sessions) expect(JSON.parse(values.get(key) ?? '')).toEqual(sealed);
   });
 
-  it('refuses a value moved to another session, and one with a byte flipped: absent, warned once', async () => {
+  it('refuses a value moved to another session, and one with a byte flipped: absent, warned once a store', async () => {
     const client = await redis.connect();
     const { logger, lines } = captureLogger();
     const run = randomUUID();
@@ -126,7 +126,8 @@ describeRedis('RedisTokenStore with encryption', () => {
     // Alice's value copied under Bob's key: Bob's manager signs in instead of serving it.
     const aliceValue = (await client.get(bobStore.keysFor(aliceManager.storeKey).session)) ?? '';
     await client.set(bobStore.keysFor(bobKey).session, aliceValue);
-    const bobManager = makeManager(makeStore(await redis.connect(), { logger }), bob);
+    const bobLog = captureLogger();
+    const bobManager = makeManager(makeStore(await redis.connect(), { logger: bobLog.logger }), bob);
     const bobToken = await bobManager.getAccessToken();
     expect(bobToken).not.toBe(aliceToken);
     expect(bob.authenticateCount).toBe(1);
@@ -139,16 +140,21 @@ describeRedis('RedisTokenStore with encryption', () => {
     const other = stored.sealed[middle] === 'A' ? 'B' : 'A';
     const flipped = `${stored.sealed.slice(0, middle)}${other}${stored.sealed.slice(middle + 1)}`;
     await client.set(sessionKey, JSON.stringify({ ...stored, sealed: flipped }));
-    const replica = makeManager(makeStore(await redis.connect(), { logger }), alice);
+    const replicaLog = captureLogger();
+    const replica = makeManager(makeStore(await redis.connect(), { logger: replicaLog.logger }), alice);
     await expect(replica.getAccessToken()).resolves.not.toBe(aliceToken);
     expect(alice.authenticateCount).toBe(2);
     expect(replica.status()).toMatchObject({ counts: { unreadableSessions: expect.any(Number) }, lastError: null });
     expect(replica.status().counts.unreadableSessions).toBeGreaterThanOrEqual(1);
 
-    const unreadable = lines.filter((line) => line.event === 'store-value-unreadable');
-    expect(unreadable.filter((line) => line.level === 40)).toHaveLength(1);
+    // Warned once per store: at warn the first time, at debug after that.
+    for (const store of [bobLog, replicaLog]) {
+      const unreadable = store.lines.filter((line) => line.event === 'store-value-unreadable');
+      expect(unreadable.filter((line) => line.level === 40)).toHaveLength(1);
+    }
+    const unreadable = [...bobLog.lines, ...replicaLog.lines].filter((line) => line.event === 'store-value-unreadable');
     expect(unreadable.length).toBeGreaterThanOrEqual(2);
-    expect(JSON.stringify(lines)).not.toContain(aliceToken);
+    expect(JSON.stringify([lines, bobLog.lines, replicaLog.lines])).not.toContain(aliceToken);
     // The store's own read reports the code the manager counts.
     const reader = makeStore(await redis.connect());
     await client.set(sessionKey, JSON.stringify({ ...stored, sealed: flipped }));
@@ -208,7 +214,8 @@ describeRedis('RedisTokenStore with encryption', () => {
       code: ErrorCodes.STORE_UNREADABLE,
       message: expect.stringContaining('it is not encrypted'),
     });
-    const manager = makeManager(makeStore(await redis.connect(), { logger }), provider);
+    const managerLog = captureLogger();
+    const manager = makeManager(makeStore(await redis.connect(), { logger: managerLog.logger }), provider);
     const token = await manager.getAccessToken();
     expect(token).not.toBe(planted);
     expect(provider.authenticateCount).toBe(1);
@@ -216,10 +223,14 @@ describeRedis('RedisTokenStore with encryption', () => {
     const raw = await rawSession(client, store, key);
     expect(raw).toEqual({ version: 2, identity: id, sealed: expect.stringMatching(/^a1\.k1\./) });
     expect(JSON.stringify(raw)).not.toContain(planted);
-    const unreadable = lines.filter((line) => line.event === 'store-value-unreadable');
-    expect(unreadable.filter((line) => line.level === 40).length).toBeLessThanOrEqual(1);
+    // Each store warns once of its own (the first read), at debug after that.
+    for (const log of [lines, managerLog.lines]) {
+      const unreadable = log.filter((line) => line.event === 'store-value-unreadable');
+      expect(unreadable.filter((line) => line.level === 40)).toHaveLength(1);
+    }
+    const unreadable = [...lines, ...managerLog.lines].filter((line) => line.event === 'store-value-unreadable');
     expect(unreadable.length).toBeGreaterThanOrEqual(2);
-    expect(lines.filter((line) => line.event === 'store-value-plaintext')).toEqual([]);
+    expect([...lines, ...managerLog.lines].filter((line) => line.event === 'store-value-plaintext')).toEqual([]);
   });
 
   it('validates readPlaintext: a boolean, in either form of the option', async () => {
@@ -261,7 +272,21 @@ describeRedis('RedisTokenStore with encryption', () => {
     expect(old.status().counts.unreadableSessions).toBeGreaterThanOrEqual(1);
   });
 
-  // After the migration test: the plaintext warning is once per process.
+  it('warns of a plaintext session once per store: a second store (another tenant) warns of its own', async () => {
+    const logs = [captureLogger(), captureLogger()];
+    for (const { logger } of logs) {
+      const key = `plain-${randomUUID()}`;
+      const tokens = { accessToken: 'a', accessTokenExpiresAt: Date.now() + 60_000 };
+      await makeStore(await redis.connect(), { encryption: undefined }).set(key, { identity: 'id', tokens });
+      const store = makeStore(await redis.connect(), { encryption: { ...ENCRYPTION, readPlaintext: true }, logger });
+      await store.get(key);
+    }
+    for (const { lines } of logs)
+      expect(lines.filter((line) => line.event === 'store-value-plaintext')).toEqual([
+        expect.objectContaining({ level: 40 }),
+      ]);
+  });
+
   it("tells lock waiters of the release after a plaintext session's re-write under the lock (silent)", async () => {
     const client = await redis.connect();
     const key = `migration-${randomUUID()}`;

@@ -314,7 +314,7 @@ export function resolveTokenManagerOptions(options: InternalTokenManagerOptions)
   check(typeof factor === 'number' && factor >= 1, 'TokenManager option retry.factor must be a number ≥ 1');
   check(typeof resolved.retry.randomize === 'boolean', 'TokenManager option retry.randomize must be a boolean');
   const given = [...Object.keys(options), ...Object.keys(options.retry ?? {}).map((key) => `retry.${key}`)];
-  for (const name of given) check(!(name in RENAMED), `TokenManager option ${name} is now ${RENAMED[name]}`);
+  for (const name of given) check(!Object.hasOwn(RENAMED, name), `TokenManager option ${name} is now ${RENAMED[name]}`);
   for (const name of ['now', 'scheduler', 'authGate', 'random', 'onServable'] as const)
     check(['undefined', 'function'].includes(typeof resolved[name]), `TokenManager option ${name} must be a function`);
   const { breaker, storeKey, store } = resolved;

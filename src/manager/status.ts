@@ -112,6 +112,11 @@ export interface HealthInput {
   options: HealthOptions;
   /** A refresh token with less than this left is "expiring soon". */
   refreshTokenWarningMs: number;
+  /**
+   * Whether a caller gets the held token at once: a refresh running does not make one that callers wait for
+   * (in its last `expirySkewMs`, or rejected by a server) count as valid.
+   */
+  servable: boolean;
   /** Why the store's refresh lock could not be used at the last try, why the last token set is not stored. */
   stats: Pick<SessionStats, 'lockUnavailable' | 'writeFailing'>;
 }
@@ -131,9 +136,7 @@ export function assessHealth(input: HealthInput): TokenManagerHealth {
   assertConfig(known, 'health() option minValidityMs must be a number of ms ≥ 0');
   const reasons: string[] = [];
   if (status.state === 'closed') return { status: 'down', reasons: ['the token manager is closed'] };
-  const valid =
-    status.state === 'valid' ||
-    (status.state === 'refreshing' && status.accessTokenExpiresAt !== null && status.accessTokenExpiresAt > now);
+  const valid = input.servable;
   if (!valid && status.lastError !== null)
     return { status: 'down', reasons: [`no valid token; the last attempt failed: ${status.lastError.code}`] };
   if (!valid && status.state === 'idle')

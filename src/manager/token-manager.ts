@@ -214,7 +214,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     // arrival): one stepped back since adds no time left.
     const checked: HealthOptions = callerOptions(options, 'health()');
     const now = this.#time() + (this.#cycler.held?.wallOffset ?? this.#wallNow() - this.#time());
-    const input = { options: checked, status: this.status(), now, stats: this.#stats };
+    const servable = this.#cycler.isValid(this.#time());
+    const input = { options: checked, status: this.status(), now, servable, stats: this.#stats };
     return assessHealth({ ...input, refreshTokenWarningMs: this.#options.refreshTokenWarningMs });
   }
 

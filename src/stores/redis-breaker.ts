@@ -3,7 +3,6 @@ import type { Logger } from 'pino';
 import { breakerOpenMs } from '../manager/backoff';
 import { combine, sessionShare, setRecent } from './memory-breaker';
 import type { CircuitStatus, ResolvedAuthBreakerOptions } from './memory-breaker';
-import { warnIfRefused } from './redis-commands';
 import type { RedisCommands } from './redis-commands';
 import type { AuthBreaker, BreakerAdmission, BreakerCall, BreakerOutcome, BreakerStatus } from './types';
 
@@ -126,7 +125,7 @@ const CLOSED: CircuitStatus = Object.freeze({ state: 'closed', failures: 0, open
  * each session's circuit and each scope's (partner auth server's), with the same rules as
  * `LocalAuthBreaker`; half-open lets one probe through per `openMs` for the whole fleet. When
  * Redis refuses it (no connection, an ACL without its keys, a missing script), it admits
- * (falling back to the last state it saw), warns once per process, and says so in `snapshot()`
+ * (falling back to the last state it saw), warns once per store, and says so in `snapshot()`
  * (and so in `health()`): it never blocks auth on its own failure.
  */
 export class RedisAuthBreaker implements AuthBreaker {
@@ -230,7 +229,7 @@ export class RedisAuthBreaker implements AuthBreaker {
   /**
    * Sends `command` on every key of `call` (named in errors by the scope's first key). An answer means the
    * breaker is available again. A refusal or no answer resolves undefined: the breaker says so in snapshots,
-   * and warns once per process if refused.
+   * and warns once per store if refused.
    */
   async #send<T>(call: BreakerCall, command: (keys: string[], at: string) => Promise<T>): Promise<T | undefined> {
     const { session, scope } = this.keysFor(call);
@@ -239,7 +238,7 @@ export class RedisAuthBreaker implements AuthBreaker {
       this.#unavailable = undefined;
       return result;
     } catch (error) {
-      if (warnIfRefused(this.log, 'breaker', error)) {
+      if (this.commands.warnIfRefused('breaker', error)) {
         this.#unavailable = 'the Redis user may not use the breaker keys or EVAL (check its ACL)';
       } else {
         this.#unavailable = 'Redis could not be reached';

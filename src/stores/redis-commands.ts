@@ -14,17 +14,48 @@ const DOWN_STATES: ReadonlySet<string> = new Set(['end', 'close', 'reconnecting'
 /** Connection states on the way to `ready`: a command waits for the attempt's outcome. */
 const CONNECTING_STATES: ReadonlySet<string> = new Set(['wait', 'connecting', 'connect']);
 
+/**
+ * What a refused command says: an ACL without the key or command, or a disabled script. Redis 7.0 refuses a command a
+ * script calls with "ERR The user executing the script can't run this command…", without NOPERM.
+ */
+const REFUSED = /NOPERM|NOSCRIPT|no permissions|unknown command|can't run this command/i;
+
 /** Runs a store's commands on its client, within their deadlines. */
 export class RedisCommands {
   /** The one pending wait for the client's connection, shared by every command meanwhile. */
   #connecting: Promise<void> | undefined;
   /** Ends that wait (close()): its listeners are on the user's client. */
   #stopConnecting: (() => void) | undefined;
+  /** The events this store warned about already: each store (another Redis, another tenant's key) warns of its own. */
+  readonly #warned = new Set<string>();
 
   constructor(
     readonly client: Redis | Cluster,
     private readonly options: { readonly commandTimeoutMs: number; readonly connectTimeoutMs: number },
+    private readonly log: Logger,
   ) {}
+
+  /**
+   * Logs `event` at warn the first time for this store, at debug after that: a refusal lasts, and
+   * a fleet of sessions that fail the same way says so once.
+   */
+  warnOnce(event: string, fields: object, message: string): void {
+    this.log[this.#warned.has(event) ? 'debug' : 'warn']({ event, ...fields }, message);
+    this.#warned.add(event);
+  }
+
+  /**
+   * Whether Redis refused a command for this user (it will refuse it again), as opposed to failing to answer;
+   * a refusal is warned about once per store: the store `use`'s protection is gone until the ACL is fixed.
+   */
+  warnIfRefused(use: 'lock' | 'breaker', error: unknown): boolean {
+    const cause = (error as { cause?: unknown } | null)?.cause;
+    const message = error instanceof Error ? error.message : String(error);
+    if (!REFUSED.test(`${message} ${cause instanceof Error ? cause.message : ''}`)) return false;
+    const text = `Redis refuses the ${use} commands for this user; the ${use} is off until its ACL allows them`;
+    this.warnOnce(`${use}-refused`, { err: error }, `${text} (see docs/scaling.md)`);
+    return true;
+  }
 
   /** Ends a pending wait for the connection: its commands reject, and the client loses the listeners it added. */
   close(): void {
@@ -98,35 +129,4 @@ export class RedisCommands {
       client.off('ready', settle).off('close', settle).off('end', settle);
     });
   }
-}
-
-/**
- * What a refused command says: an ACL without the key or command, or a disabled script. Redis 7.0 refuses a command a
- * script calls with "ERR The user executing the script can't run this command…", without NOPERM.
- */
-const REFUSED = /NOPERM|NOSCRIPT|no permissions|unknown command|can't run this command/i;
-
-/** The events already warned about in this process. */
-const warned = new Set<string>();
-
-/**
- * Logs `event` at warn the first time in this process, at debug after that: a refusal lasts, and
- * a fleet of sessions that fail the same way says so once.
- */
-export function warnOnce(log: Logger, event: string, fields: object, message: string): void {
-  log[warned.has(event) ? 'debug' : 'warn']({ event, ...fields }, message);
-  warned.add(event);
-}
-
-/**
- * Whether Redis refused a command for this user (it will refuse it again), as opposed to failing to answer;
- * a refusal is warned about once per process: the store `use`'s protection is gone until the ACL is fixed.
- */
-export function warnIfRefused(log: Logger, use: 'lock' | 'breaker', error: unknown): boolean {
-  const cause = (error as { cause?: unknown } | null)?.cause;
-  const message = error instanceof Error ? error.message : String(error);
-  if (!REFUSED.test(`${message} ${cause instanceof Error ? cause.message : ''}`)) return false;
-  const text = `Redis refuses the ${use} commands for this user; the ${use} is off until its ACL allows them`;
-  warnOnce(log, `${use}-refused`, { err: error }, `${text} (see docs/scaling.md)`);
-  return true;
 }

@@ -20,7 +20,7 @@ import type { TokenEncryptionOptions } from './encryption';
 import { resolveAuthBreakerOptions, setRecent } from './memory-breaker';
 import type { AuthBreakerOptions } from './memory-breaker';
 import { RedisAuthBreaker } from './redis-breaker';
-import { RedisCommands, warnIfRefused, warnOnce } from './redis-commands';
+import { RedisCommands } from './redis-commands';
 import { RedisNotifications } from './redis-notifications';
 import type { PubSubMode, Watch } from './redis-notifications';
 import type {
@@ -275,7 +275,7 @@ export class RedisTokenStore implements TokenStore {
   constructor(options: RedisTokenStoreOptions) {
     const resolved = (this.#options = resolveRedisTokenStoreOptions(options));
     this.#log = createLogger(options.logger, 'alix-token-manager/redis');
-    const commands = (this.#commands = new RedisCommands(options.client, resolved));
+    const commands = (this.#commands = new RedisCommands(options.client, resolved, this.#log));
     const info = (): Promise<string> => commands.run('INFO', 'server', () => commands.client.info('server'));
     this.#notifications = new RedisNotifications(options.client, this.#log, info);
     const { key = DEFAULT_REDIS_TOKEN_STORE_OPTIONS.breakerKey, ...breaker } = options.breaker || {};
@@ -308,7 +308,7 @@ export class RedisTokenStore implements TokenStore {
     if (problem !== undefined) this.#log.warn({ event: 'store-value-invalid', key, problem }, malformed);
     const opening = openStored(this.#options.encryption, key, session, async (plain) => {
       const text = 'a stored session is in plaintext; re-writing it encrypted';
-      warnOnce(this.#log, 'store-value-plaintext', { key }, text);
+      this.#commands.warnOnce('store-value-plaintext', { key }, text);
       await this.#write(key, plain, false).catch((error: unknown) => {
         const text = 'could not re-write the plaintext session; the next refresh will';
         this.#log.debug({ event: 'store-value-plaintext', key, err: error }, text);
@@ -317,7 +317,7 @@ export class RedisTokenStore implements TokenStore {
     return opening.catch((error: unknown) => {
       const text = 'a stored session does not decrypt (altered, moved, in plaintext, or under an unlisted key)';
       if (error instanceof UnreadableSessionError)
-        warnOnce(this.#log, 'store-value-unreadable', { key }, `${text}; treated as absent`);
+        this.#commands.warnOnce('store-value-unreadable', { key }, `${text}; treated as absent`);
       throw error;
     });
   }
@@ -433,7 +433,7 @@ export class RedisTokenStore implements TokenStore {
           // A command cut short by the end of the wait is the wait running out, not Redis failing. Its timer may
           // fire a little before Date.now() reaches the deadline (Node times timers on its own loop clock).
           if (systemClock.now() >= deadline - TIMER_SLACK_MS) throw stillHeld();
-          warnIfRefused(this.#log, 'lock', error);
+          this.#commands.warnIfRefused('lock', error);
           throw error;
         }
         baseline ??= version;

@@ -348,7 +348,8 @@ function isCluster(info = ''): boolean {
 /** An error's message (this library's hold no secrets; a Redis or network error's names no secret), with its code. */
 export function messageOf(error: unknown): string {
   // The doctor is already running: its own name as the next step would send the reader in a circle.
-  if (isTokenManagerError(error)) return error.message.replace(/,? or run alix-token doctor(?=\.|$)/, '');
+  if (isTokenManagerError(error))
+    return error.message.replace(/,? or run alix-token doctor(?=\.|$)|run alix-token doctor and /, '');
   if (!(error instanceof Error)) return String(error);
   const code = errorCodeOf(error);
   return code === undefined ? error.message : `${error.message} (${code})`;
