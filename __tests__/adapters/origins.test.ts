@@ -59,6 +59,7 @@ describe('createOriginSet()', () => {
 
   it('throws a ConfigurationError with neither origins nor a base URL, or with empty origins', () => {
     expect(() => createOriginSet(undefined, undefined, 'test')).toThrow(ConfigurationError);
+    expect(() => createOriginSet(undefined, '', 'test')).toThrow(/no origin to send the bearer to/);
     expect(() => createOriginSet([], 'https://api.example.com', 'test')).toThrow(ConfigurationError);
   });
 });
@@ -105,5 +106,6 @@ describe('parseRetryStatuses()', () => {
     expect([...parseRetryStatuses([401, 403], 'test')]).toEqual([401, 403]);
     expect(() => parseRetryStatuses([200], 'test')).toThrow(ConfigurationError);
     expect(() => parseRetryStatuses([401.5], 'test')).toThrow(ConfigurationError);
+    expect(() => parseRetryStatuses(new Set([401]) as never, 'test')).toThrow(ConfigurationError);
   });
 });

@@ -80,6 +80,13 @@ describe('redactRequest() on a socket that never sent the request', () => {
     }
   });
 
+  it('keeps every other byte of a buffer, a binary body after the header block included', () => {
+    const body = Buffer.from([0xff, 0x00, 0xc3]);
+    const request = { socket: { destroyed: true, _pendingData: Buffer.concat([Buffer.from(block, 'latin1'), body]) } };
+    redactRequest(request);
+    expect(request.socket._pendingData).toEqual(Buffer.concat([Buffer.from(clean, 'latin1'), body]));
+  });
+
   it("redacts the chunks buffered in its writable state, and a request's pending writes", () => {
     const buffered = [{ chunk: Buffer.from(block, 'latin1') }];
     const outputData = [{ data: block }];

@@ -126,6 +126,7 @@ describe('attachTokenManager(): rarely taken paths', () => {
 describe('attachTokenManager(): what never gets the bearer', () => {
   it.each([
     ['a protocol-relative url (axios takes it as absolute)', '//evil.example/x'],
+    ['an absolute url with an upper-case scheme (axios matches schemes in any case)', 'HTTPS://evil.example/x'],
     ['a url with credentials (axios sends them as Basic)', 'https://user:pass@api.example/x'],
   ])('%s', async (_what, url) => {
     const seen: (string | undefined)[] = [];

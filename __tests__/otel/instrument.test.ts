@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import {
   DiagLogLevel,
   ROOT_CONTEXT,
+  SpanKind,
   SpanStatusCode,
   ValueType,
   context,
@@ -14,6 +17,7 @@ import { TokenManager } from '../../src/manager/token-manager';
 import {
   ATTRIBUTES,
   DURATION_BUCKETS_S,
+  INSTRUMENTATION_SCOPE,
   METRIC_NAMES,
   SPAN_EVENT_NAMES,
   SPAN_NAMES,
@@ -348,6 +352,17 @@ describe('instrumentTokenManager()', () => {
       for (const span of telemetry.spans()) expect(span.attributes['service.component']).toBe('payments');
     });
 
+    it('reports every metric and span under the instrumentation scope alix-token-manager', async () => {
+      instrument();
+      source.send(...refreshWithOneRetry());
+      await telemetry.collect();
+      const scopes = telemetry.metricExporter.getMetrics().flatMap((resource) => resource.scopeMetrics);
+      expect(scopes.map((scope) => scope.scope.name)).toEqual(['alix-token-manager']);
+      expect(new Set(telemetry.spans().map((span) => span.instrumentationScope.name))).toEqual(
+        new Set(['alix-token-manager']),
+      );
+    });
+
     it('uses the global providers when none are passed', async () => {
       metrics.setGlobalMeterProvider(telemetry.meterProvider);
       trace.setGlobalTracerProvider(telemetry.tracerProvider);
@@ -369,6 +384,8 @@ describe('instrumentTokenManager()', () => {
       source.send(...refreshWithOneRetry());
 
       const [failed, succeeded, run] = telemetry.spans();
+      // Internal: the HTTP client's own instrumentation makes the client span of each call, under ours.
+      expect(new Set(telemetry.spans().map((span) => span.kind))).toEqual(new Set([SpanKind.INTERNAL]));
       expect(run?.name).toBe(SPAN_NAMES.refresh);
       expect(run?.parentSpanContext).toBeUndefined();
       expect(run?.attributes).toEqual({
@@ -793,6 +810,17 @@ describe('instrumentTokenManager()', () => {
       expect(pointsOf(await telemetry.collect(), METRIC_NAMES.authRequests)).toEqual([]);
       expect(status).toHaveBeenCalledTimes(1);
     });
+
+    it('removes from the meter the gauge callback it added', () => {
+      const meter = telemetry.meterProvider.getMeter('test');
+      const gauge = meter.createObservableGauge('gauge');
+      jest.spyOn(meter, 'createObservableGauge').mockReturnValue(gauge);
+      const added = jest.spyOn(gauge, 'addCallback');
+      const removed = jest.spyOn(gauge, 'removeCallback');
+      instrumentTokenManager(source, { meterProvider: { getMeter: () => meter } }).uninstrument();
+      expect(removed.mock.calls).toEqual([[added.mock.calls[0]?.[0]]]);
+      expect(added).toHaveBeenCalledTimes(1);
+    });
   });
 
   describe('failure isolation', () => {
@@ -956,6 +984,7 @@ describe('instrumentTokenManager()', () => {
       const cases: Array<[unknown, RegExp]> = [
         [null, /options must be an object/],
         [{ meterProvider: {} }, /meterProvider must be a MeterProvider/],
+        [{ meterProvider: null }, /meterProvider must be a MeterProvider/],
         [{ tracerProvider: 1 }, /tracerProvider must be a TracerProvider/],
       ];
       for (const [options, message] of cases) {
@@ -1034,6 +1063,12 @@ describe('instrumentTokenManager()', () => {
     expect(new Set(errorTypes)).toEqual(new Set(['_OTHER']));
     const spanTypes = telemetry.spans().map((span) => span.attributes[ATTRIBUTES.errorType]);
     expect(new Set(spanTypes)).toEqual(new Set(['_OTHER']));
+  });
+
+  it('reports under names docs/observability.md lists, so dashboards and alert rules built from it match', () => {
+    const doc = readFileSync(path.join(__dirname, '../../docs/observability.md'), 'utf8');
+    const named = [METRIC_NAMES, SPAN_NAMES, SPAN_EVENT_NAMES, ATTRIBUTES].flatMap((names) => Object.values(names));
+    expect([INSTRUMENTATION_SCOPE, ...named].filter((name) => !doc.includes(`\`${name}\``))).toEqual([]);
   });
 
   it('keeps the library codes as error.type', async () => {

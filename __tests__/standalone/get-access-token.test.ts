@@ -2,6 +2,7 @@ import type { AlixSandbox } from '../../src/sandbox/server';
 import { readAlixEnvConfig, withVariableNames } from '../../src/standalone/env-config';
 import { ConfigurationError } from '../../src/errors';
 import { AlixAuthProvider } from '../../src/providers/alix/provider';
+import { TokenManagerPool } from '../../src/pool/pool';
 import {
   closeDefaultTokenManager,
   createTokenManagerFromEnv,
@@ -72,6 +73,18 @@ describe('getAccessToken() standalone', () => {
     expect(() => readAlixEnvConfig({ ...env, ALIX_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----' })).toThrow(/only one of/);
   });
 
+  it('names every missing variable at once, in one message', () => {
+    const message =
+      'missing environment variables: ALIX_BASE_URL, ALIX_PARTNER_CODE, ALIX_SECRET_KEY, ' +
+      'ALIX_PRIVATE_KEY or ALIX_PRIVATE_KEY_FILE';
+    expect(() => readAlixEnvConfig({})).toThrow(message);
+  });
+
+  it('takes a variable set to blank as unset, as a docker --env-file line `NAME=` sets it', () => {
+    const blank = { ...env, ALIX_USER_EMAIL: ' ', ALIX_REFRESH_TOKEN: '', ALIX_TOKEN_ENCRYPTION_KEYS: '' };
+    expect(readAlixEnvConfig(blank)).toEqual(readAlixEnvConfig(env));
+  });
+
   it('passes ALIX_USER_EMAIL to the provider, and no userEmail without it', () => {
     expect(readAlixEnvConfig({ ...env, ALIX_USER_EMAIL: 'jane@example.com' }).provider.userEmail).toBe(
       'jane@example.com',
@@ -98,8 +111,24 @@ describe('getAccessToken() standalone', () => {
     Object.assign(process.env, env);
     try {
       await getAccessToken({ userEmail: 'jane@example.com' });
+      const manager = getDefaultTokenManager();
+      const closedPools = jest.spyOn(TokenManagerPool.prototype, 'close');
       closeDefaultTokenManager();
+      // Closed, not only forgotten: a forgotten one would go on refreshing in the background.
+      expect(manager.status().state).toBe('closed');
+      expect(closedPools).toHaveBeenCalledTimes(1);
+      closedPools.mockRestore();
       await expect(getAccessToken({ userEmail: 'jane@example.com' })).resolves.toEqual(expect.any(String));
+    } finally {
+      for (const name of Object.keys(env)) if (saved[name] === undefined) delete process.env[name];
+    }
+  });
+
+  it("refuses an empty userEmail rather than serve the process-wide session's token", async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, env);
+    try {
+      await expect(getAccessToken({ userEmail: '' })).rejects.toThrow(/session key must be/);
     } finally {
       for (const name of Object.keys(env)) if (saved[name] === undefined) delete process.env[name];
     }
@@ -234,8 +263,8 @@ describe('readAlixEnvConfig: a value wrapped in quotes', () => {
     expect(readAlixEnvConfig({ ...env, ALIX_PRIVATE_KEY: pem, ALIX_SECRET_KEY: 'a"b' }).provider.secretKey).toBe('a"b');
   });
 
-  it('keeps a value that only ends in a quote, or starts and ends with different ones', () => {
-    for (const secretKey of ['ab"c"', `"abc'`]) {
+  it('keeps a value that only ends in a quote, starts and ends with different ones, or closes its quote early', () => {
+    for (const secretKey of ['ab"c"', `"abc'`, '"ab"c']) {
       expect(readAlixEnvConfig({ ...env, ALIX_PRIVATE_KEY: pem, ALIX_SECRET_KEY: secretKey }).provider.secretKey).toBe(
         secretKey,
       );

@@ -115,9 +115,8 @@ export function createTargetCheck(origins: OriginSet): (target: RequestTarget) =
     const cached = byBase.get(base);
     if (cached !== undefined) return cached;
     const allowed = isBearerUrl(origins, resolveRequestUrl(target));
-    const origin = parseUrl(base);
-    const keepsOrigin = origin !== undefined && origin.host !== '' && parseUrl(`${base}/x`)?.origin === origin.origin;
-    if (keepsOrigin && byBase.size < 64) byBase.set(base, allowed);
+    // A base that parses alone has its host (an http(s) URL has one): what is joined after its `/` is path.
+    if (parseUrl(base) !== undefined && byBase.size < 64) byBase.set(base, allowed);
     return allowed;
   };
 }

@@ -119,9 +119,8 @@ export function createSpanRecorder(tracer: Tracer, base: Attributes): LifecycleR
       }
     },
     dispose(): void {
+      // Not cleared: instrument() drops this recorder with its maps, and never records to it again.
       for (const run of runs.values()) end(run);
-      runs.clear();
-      latest.clear();
     },
   };
 }

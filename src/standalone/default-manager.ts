@@ -68,7 +68,7 @@ export function getDefaultTokenManager(): TokenManager {
   defaultManager = manager;
   // Closed by hand (getDefaultTokenManager().close()): forget it, so the next call builds a new one, as the pool does.
   manager.on('lifecycle', (event) => {
-    if (event.type === 'closed' && defaultManager === manager) defaultManager = undefined;
+    if (event.type === 'closed') defaultManager = undefined;
   });
   return manager;
 }
