@@ -105,27 +105,8 @@ describe('TokenManager: an answer to an abandoned run', () => {
     });
 
     it('keeps and serves the held set when its late write then fails, says so, and writes the next set', async () => {
-      const written = new MemoryTokenStore({ now: () => Date.now() });
-      let failWrite: ((error: Error) => void) | undefined;
-      // The first write hangs past the deadline, then fails; the next ones go through.
-      const store: TokenStore = {
-        get: (key) => written.get(key),
-        set: (key, session) =>
-          failWrite === undefined
-            ? new Promise<void>((_resolve, reject) => (failWrite = reject))
-            : written.set(key, session),
-        delete: (key) => written.delete(key),
-      };
-      const initialTokens = { refreshToken: 'seed-refresh' };
-      const { manager, provider } = makeManager({ store, acquireTimeoutMs: 4_000, initialTokens }, { manual: true });
-      const events = lifecycleOf(manager);
-      const first = manager.getAccessToken().catch((error: unknown) => error);
-      await flushUntil(() => provider.pendingCount === 1);
-      await jest.advanceTimersByTimeAsync(3_500);
-      provider.release();
-      await jest.advanceTimersByTimeAsync(600);
-      expect(await first).toMatchObject({ code: 'ERR_ALIX_TIMEOUT', stage: 'store' });
-      failWrite?.(new Error('READONLY You cannot write against a read only replica'));
+      const { manager, provider, written, events, failWrite } = await abandonedByItsWrite();
+      failWrite(new Error('READONLY You cannot write against a read only replica'));
       await flushPromises();
 
       expect(events.filter((event) => event.type === 'store-failed')).toEqual([
@@ -144,28 +125,11 @@ describe('TokenManager: an answer to an abandoned run', () => {
     });
 
     it("blames a late write's failure that lands during the next run on that write, not the run's own", async () => {
-      const written = new MemoryTokenStore({ now: () => Date.now() });
-      let failWrite: ((error: Error) => void) | undefined;
-      const store: TokenStore = {
-        get: (key) => written.get(key),
-        set: (key, session) =>
-          failWrite === undefined
-            ? new Promise<void>((_resolve, reject) => (failWrite = reject))
-            : written.set(key, session),
-        delete: (key) => written.delete(key),
-      };
-      const initialTokens = { refreshToken: 'seed-refresh' };
-      const { manager, provider } = makeManager({ store, acquireTimeoutMs: 4_000, initialTokens }, { manual: true });
-      const first = manager.getAccessToken().catch((error: unknown) => error);
-      await flushUntil(() => provider.pendingCount === 1);
-      await jest.advanceTimersByTimeAsync(3_500);
-      provider.release();
-      await jest.advanceTimersByTimeAsync(600);
-      expect(await first).toMatchObject({ code: 'ERR_ALIX_TIMEOUT', stage: 'store' });
+      const { manager, provider, written, failWrite } = await abandonedByItsWrite();
       // The next run is at the auth server when the late write fails; its own write then goes through.
       const next = manager.getAccessToken({ forceRefresh: true });
       await flushUntil(() => provider.pendingCount === 1);
-      failWrite?.(new Error('READONLY You cannot write against a read only replica'));
+      failWrite(new Error('READONLY You cannot write against a read only replica'));
       await flushPromises();
       provider.release();
       await expect(next).resolves.toBe('access-2');
@@ -175,6 +139,34 @@ describe('TokenManager: an answer to an abandoned run', () => {
     });
   });
 });
+
+/**
+ * A manager whose first run the server answered in time but whose store write hung past the 4 s deadline (its
+ * caller got a TimeoutError); `failWrite` then fails that write. Later writes go through to `written`.
+ */
+async function abandonedByItsWrite() {
+  const written = new MemoryTokenStore({ now: () => Date.now() });
+  let failWrite: ((error: Error) => void) | undefined;
+  const store: TokenStore = {
+    get: (key) => written.get(key),
+    set: (key, session) =>
+      failWrite === undefined
+        ? new Promise<void>((_resolve, reject) => (failWrite = reject))
+        : written.set(key, session),
+    delete: (key) => written.delete(key),
+  };
+  const initialTokens = { refreshToken: 'seed-refresh' };
+  const { manager, provider } = makeManager({ store, acquireTimeoutMs: 4_000, initialTokens }, { manual: true });
+  const events = lifecycleOf(manager);
+  const first = manager.getAccessToken().catch((error: unknown) => error);
+  await flushUntil(() => provider.pendingCount === 1);
+  await jest.advanceTimersByTimeAsync(3_500);
+  provider.release();
+  await jest.advanceTimersByTimeAsync(600);
+  expect(await first).toMatchObject({ code: 'ERR_ALIX_TIMEOUT', stage: 'store' });
+  if (failWrite === undefined) throw new Error('the first write was never made');
+  return { manager, provider, written, events, failWrite };
+}
 
 type TokenManagerOf = ReturnType<typeof makeManager>['manager'];
 type FakeProviderOf = ReturnType<typeof makeManager>['provider'];
