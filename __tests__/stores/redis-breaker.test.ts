@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { AuthUnavailableError, ErrorCodes } from '../../src/errors';
 import type { TokenManager } from '../../src/manager/token-manager';
 import type { RedisAuthBreaker } from '../../src/redis';
+import type { AuthBreakerOptions } from '../../src/stores/memory-breaker';
+import type { BreakerCall } from '../../src/stores/types';
 import type { TokenProvider } from '../../src/providers/types';
 import type { TokenSet } from '../../src/token-set';
 import { INSTANT_RETRY } from '../helpers/manager';
@@ -132,6 +134,15 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
     expect(second?.status().breaker).toMatchObject({ state: 'open', failures: 3, level: 'session' });
   });
 
+  /** A breaker on its own key and connection, and one call per session name, all in one new partner's scope. */
+  async function scopeOnRedis<Names extends string[]>(options: AuthBreakerOptions, ...sessions: Names) {
+    const client = await redis.connect();
+    const store = made.store({ client, breaker: { key: `breaker-${randomUUID()}`, ...options } });
+    const scope = `partner-${randomUUID()}`;
+    const calls = sessions.map((session) => ({ scope, session })) as { [K in keyof Names]: BreakerCall };
+    return { client, breaker: store.breaker as RedisAuthBreaker, calls };
+  }
+
   it("never shows one session's half-open circuit as its scope's to the scope's other sessions", async () => {
     const store = made.store({
       client: await redis.connect(),
@@ -151,18 +162,13 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
   });
 
   it("shows the scope's probe as its half-open circuit, which a session refused by its own leaves alone", async () => {
-    const client = await redis.connect();
-    const store = made.store({
-      client,
-      breaker: { key: `breaker-${randomUUID()}`, failureThreshold: 1, openMs: 60_000 },
-    });
-    const breaker = store.breaker as RedisAuthBreaker;
-    const scope = `partner-${randomUUID()}`;
-    const [jane, joe, ann] = [
-      { scope, session: 'jane' },
-      { scope, session: 'joe' },
-      { scope, session: 'ann' },
-    ];
+    const { client, breaker, calls } = await scopeOnRedis(
+      { failureThreshold: 1, openMs: 60_000 },
+      'jane',
+      'joe',
+      'ann',
+    );
+    const [jane, joe, ann] = calls;
     // Two sessions failed: the scope tripped (and each session's own circuit).
     for (const call of [jane, joe]) await breaker.record(call, 'transient-failure');
     // The scope's open period ran out (as after openMs): Ann, whose own circuit is closed, probes the scope.
@@ -193,17 +199,8 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
   });
 
   it("keeps a re-tripped scope open openMs when one session is rate-limited: the trip's evidence starts over", async () => {
-    const client = await redis.connect();
-    const store = made.store({
-      client,
-      breaker: { key: `breaker-${randomUUID()}`, failureThreshold: 2, openMs: 1_000 },
-    });
-    const breaker = store.breaker as RedisAuthBreaker;
-    const scope = `partner-${randomUUID()}`;
-    const [jane, joe] = [
-      { scope, session: 'jane' },
-      { scope, session: 'joe' },
-    ];
+    const { client, breaker, calls } = await scopeOnRedis({ failureThreshold: 2, openMs: 1_000 }, 'jane', 'joe');
+    const [jane, joe] = calls;
     // Two sessions rate-limited: the scope trips for their Retry-After.
     await breaker.record(jane, 'transient-failure', 60_000);
     await breaker.record(joe, 'transient-failure', 60_000);
@@ -221,18 +218,8 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
   });
 
   it('opens a scope openMs, not for a Retry-After that only one of its sessions was given (twice)', async () => {
-    const client = await redis.connect();
-    const store = made.store({
-      client,
-      breaker: { key: `breaker-${randomUUID()}`, failureThreshold: 5, openMs: 1_000 },
-    });
-    const breaker = store.breaker as RedisAuthBreaker;
-    const scope = `partner-${randomUUID()}`;
-    const [jane, joe, kim] = [
-      { scope, session: 'jane' },
-      { scope, session: 'joe' },
-      { scope, session: 'kim' },
-    ];
+    const { client, breaker, calls } = await scopeOnRedis({ failureThreshold: 5, openMs: 1_000 }, 'jane', 'joe', 'kim');
+    const [jane, joe, kim] = calls;
     // Joe and Kim fail (the scope's evidence of more than one failing session); only Jane is rate-limited.
     for (const call of [joe, joe, kim]) await breaker.record(call, 'transient-failure');
     await breaker.record(jane, 'transient-failure', 60_000);
@@ -259,10 +246,8 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
   });
 
   it('counts transient failures within windowMs only: the count expires with its window', async () => {
-    const client = await redis.connect();
-    const store = made.store({ client, breaker: { key: `breaker-${randomUUID()}`, windowMs: 30_000 } });
-    const breaker = store.breaker as RedisAuthBreaker;
-    const jane = { scope: `partner-${randomUUID()}`, session: 'jane' };
+    const { client, breaker, calls } = await scopeOnRedis({ windowMs: 30_000 }, 'jane');
+    const [jane] = calls;
     await breaker.record(jane, 'transient-failure');
     await breaker.record(jane, 'transient-failure');
     const { session, scope } = breaker.keysFor(jane);
@@ -275,10 +260,8 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
   });
 
   it('says it is unavailable while Redis cannot be reached, and no longer once Redis answers again', async () => {
-    const client = await redis.connect();
-    const store = made.store({ client, breaker: { key: `breaker-${randomUUID()}` } });
-    const breaker = store.breaker as RedisAuthBreaker;
-    const jane = { scope: `partner-${randomUUID()}`, session: 'jane' };
+    const { client, breaker, calls } = await scopeOnRedis({}, 'jane');
+    const [jane] = calls;
     const ended = new Promise((resolve) => client.once('end', resolve));
     client.disconnect();
     await ended;
