@@ -306,6 +306,27 @@ describeRedis('RedisTokenStore: connecting and ACLs', () => {
       },
     );
 
+    itOwnServer('never logs the password a subscriber connection was refused with', async () => {
+      const admin = await redis.connect();
+      const user = await createUser(admin, ['~{alix-test:*', 'allchannels', '+@all']);
+      const { logger, lines, text } = captureLogger();
+      const store = makeStore(await redis.connect(user), { logger });
+      // The subscriber connection, made after this, authenticates with the password the client still holds.
+      await admin.call('ACL', 'SETUSER', user.username, 'resetpass', `>${randomUUID()}`);
+      const logged = new Promise<void>((resolve) => {
+        const push = lines.push.bind(lines);
+        lines.push = (...added) => (
+          added.some((line) => line.event === 'subscriber-error') && resolve(),
+          push(...added)
+        );
+      });
+      const stop = store.watch(redis.uniqueKey('session'), () => undefined);
+      await logged;
+      stop();
+      expect(text()).toMatch(/WRONGPASS/);
+      expect(text()).not.toContain(user.password);
+    });
+
     itOwnServer('warns again of a PUBLISH outage that starts after a notification went out', async () => {
       const admin = await redis.connect();
       const user = await createUser(admin, ['~{alix-test:*', 'resetchannels', '+@all']);

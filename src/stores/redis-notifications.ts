@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { setUnrefTimeout, systemClock, withTimeout } from '../clock';
 import type { TimerHandle } from '../clock';
+import { sanitizeCause } from '../redaction';
 import { waitWithSignal } from '../wait-with-signal';
 
 /**
@@ -189,7 +190,7 @@ export class RedisNotifications {
       this.#note('subscribe');
     } catch (error) {
       const text = 'redis subscribe failed; waiters poll instead (check the ACL allows SUBSCRIBE on this channel)';
-      this.#note('subscribe', [{ event: 'subscribe-failed', channel, err: error }, text]);
+      this.#note('subscribe', [{ event: 'subscribe-failed', channel, err: sanitizeCause(error) }, text]);
     }
   }
 
@@ -239,8 +240,10 @@ export class RedisNotifications {
     const subscriber = this.client.isCluster
       ? (this.client as Cluster).duplicate([], options as never)
       : (this.client as Redis).duplicate({ enableOfflineQueue: true });
+    // ioredis hangs the failed command on its error: a refused AUTH's arguments are the password.
     subscriber.on('error', (error: unknown) => {
-      this.log.debug({ event: 'subscriber-error', err: error }, 'redis subscriber connection error; polling instead');
+      const err = sanitizeCause(error);
+      this.log.debug({ event: 'subscriber-error', err }, 'redis subscriber connection error; polling instead');
     });
     subscriber.on(mode === 'sharded' ? 'smessage' : 'message', (channel: string, message: string) => {
       for (const listener of [...(this.#listeners.get(channel) ?? [])]) listener(message);
