@@ -291,8 +291,10 @@ export function resolveTokenManagerOptions(options: InternalTokenManagerOptions)
   // An id-less identity would key every such session alike (a pool's users, two partners on one store) and match it.
   const identity = provider.identity as { id?: unknown } | null | undefined;
   const identified = identity === undefined || (typeof identity?.id === 'string' && identity.id !== '');
-  check(identified, 'TokenManager option provider.identity.id must be a non-empty string');
-  check(typeof (options.retry ?? {}) === 'object', 'TokenManager option retry must be an object');
+  const must = (ok: boolean, name: string, what: string): void =>
+    check(ok, `TokenManager option ${name} must be ${what}`);
+  must(identified, 'provider.identity.id', 'a non-empty string');
+  must(typeof (options.retry ?? {}) === 'object', 'retry', 'an object');
   const resolved: ResolvedTokenManagerOptions = {
     ...DEFAULT_TOKEN_MANAGER_OPTIONS,
     random: Math.random,
@@ -301,7 +303,7 @@ export function resolveTokenManagerOptions(options: InternalTokenManagerOptions)
     retry: { ...DEFAULT_RETRY_OPTIONS, ...definedOnly(options.retry ?? {}) },
   };
   const ms = (name: string, value: unknown): void =>
-    check(typeof value === 'number' && value >= 0, `TokenManager option ${name} must be a non-negative number of ms`);
+    must(typeof value === 'number' && value >= 0, name, 'a non-negative number of ms');
   for (const name of Object.keys(DEFAULT_TOKEN_MANAGER_OPTIONS) as Duration[]) ms(name, resolved[name]);
   for (const name of Object.keys(DEFAULT_RETRY_OPTIONS) as (keyof RetryOptions)[])
     if (name.endsWith('Ms')) ms(`retry.${name}`, resolved.retry[name]);
@@ -310,31 +312,22 @@ export function resolveTokenManagerOptions(options: InternalTokenManagerOptions)
   const paced = backgroundMinDelayMs > 0 && backgroundMaxDelayMs > 0;
   check(paced, 'TokenManager options retry.backgroundMinDelayMs and retry.backgroundMaxDelayMs must be above 0');
   const whole = (Number.isInteger(retries) && retries >= 0) || retries === Infinity;
-  check(whole, 'TokenManager option retry.retries must be a whole number ≥ 0');
-  check(typeof factor === 'number' && factor >= 1, 'TokenManager option retry.factor must be a number ≥ 1');
-  check(typeof resolved.retry.randomize === 'boolean', 'TokenManager option retry.randomize must be a boolean');
+  must(whole, 'retry.retries', 'a whole number ≥ 0');
+  must(typeof factor === 'number' && factor >= 1, 'retry.factor', 'a number ≥ 1');
+  must(typeof resolved.retry.randomize === 'boolean', 'retry.randomize', 'a boolean');
   const given = [...Object.keys(options), ...Object.keys(options.retry ?? {}).map((key) => `retry.${key}`)];
   for (const name of given) check(!Object.hasOwn(RENAMED, name), `TokenManager option ${name} is now ${RENAMED[name]}`);
   for (const name of ['now', 'scheduler', 'authGate', 'random', 'onServable'] as const)
-    check(['undefined', 'function'].includes(typeof resolved[name]), `TokenManager option ${name} must be a function`);
-  const { breaker, storeKey, store } = resolved;
-  check(
-    breaker === undefined || breaker === false || missingMethod(breaker, ['admit', 'record', 'snapshot']) === undefined,
-    'TokenManager option breaker must be an AuthBreaker (admit(), record(), snapshot()) or false',
-  );
-  check(
-    storeKey === undefined || (typeof storeKey === 'string' && storeKey !== ''),
-    'TokenManager option storeKey must be a non-empty string',
-  );
-  const { acquireTimeoutMs } = resolved;
+    must(['undefined', 'function'].includes(typeof resolved[name]), name, 'a function');
+  const { breaker, storeKey, store, acquireTimeoutMs } = resolved;
+  const isBreaker = breaker === false || missingMethod(breaker, ['admit', 'record', 'snapshot']) === undefined;
+  must(breaker === undefined || isBreaker, 'breaker', 'an AuthBreaker (admit(), record(), snapshot()) or false');
+  must(storeKey === undefined || (typeof storeKey === 'string' && storeKey !== ''), 'storeKey', 'a non-empty string');
   const timed = acquireTimeoutMs > 0 && acquireTimeoutMs <= MAX_TIMER_DELAY_MS;
-  check(
-    timed,
-    `TokenManager option acquireTimeoutMs must be positive and at most ${MAX_TIMER_DELAY_MS} ms (24.8 days)`,
-  );
+  must(timed, 'acquireTimeoutMs', `positive and at most ${MAX_TIMER_DELAY_MS} ms (24.8 days)`);
   if (store !== undefined) {
     const missing = missingMethod(store, ['get', 'set', 'delete']);
-    check(missing === undefined, `TokenManager option store.${missing} must be a function`);
+    must(missing === undefined, `store.${missing}`, 'a function');
     check(resolved.provider.identity !== undefined || isPrivateStore(store), UNIDENTIFIED_ON_SHARED_STORE);
   }
   if (resolved.initialTokens !== undefined) {

@@ -130,13 +130,12 @@ export interface HealthInput {
  * - `down`: no valid token and the last acquisition failed (or the manager is closed).
  */
 export function assessHealth(input: HealthInput): TokenManagerHealth {
-  const { status, now } = input;
+  const { status, now, servable: valid } = input;
   const minValidityMs = input.options.minValidityMs ?? DEFAULT_HEALTH_OPTIONS.minValidityMs;
   const known = Number.isFinite(minValidityMs) && minValidityMs >= 0;
   assertConfig(known, 'health() option minValidityMs must be a number of ms ≥ 0');
   const reasons: string[] = [];
   if (status.state === 'closed') return { status: 'down', reasons: ['the token manager is closed'] };
-  const valid = input.servable;
   if (!valid && status.lastError !== null)
     return { status: 'down', reasons: [`no valid token; the last attempt failed: ${status.lastError.code}`] };
   if (!valid && status.state === 'idle')
