@@ -225,7 +225,7 @@ describe('describeTokenStoreConformance()', () => {
       'get() and set() › declares the lock it has: options.lock is set, but the store has no acquireRefreshLock()',
     );
     const lockChecks = failed.filter((check) => check.startsWith('acquireRefreshLock() › '));
-    expect(lockChecks).toHaveLength(8);
+    expect(lockChecks).toHaveLength(9);
     for (const check of lockChecks) expect(check).toMatch(/: the store has no acquireRefreshLock\(\)$/);
   });
 
@@ -366,6 +366,56 @@ function sharedLock(flaw: 'leaky' | 'sticky' | 'global' | 'none', ttlMs: number)
   };
 }
 
+/**
+ * Fenced stores with a lock over one table, kept by a watchdog that extends it every third of `ttlMs` (as
+ * RedisTokenStore's) until released, closed, or found lost; a waiter is told of a session published meanwhile. A
+ * `blind` watchdog extends the key's lock whoever holds it (a PEXPIRE with no owner check), and goes on.
+ */
+function watchdogStores(blind: boolean, ttlMs: number): () => TokenStore & { close(): Promise<void> } {
+  const sessions = versionedStores(false);
+  const [locks, writes] = [new Map<string, { owner: symbol; expiresAt: number }>(), new Map<string, number>()];
+  const isHeld = (key: string): boolean => (locks.get(key)?.expiresAt ?? 0) > Date.now();
+  return () => {
+    const [store, watchdogs] = [sessions(), new Set<() => void>()];
+    const hold = (key: string): RefreshLockResult => {
+      const owner = Symbol(key);
+      locks.set(key, { owner, expiresAt: Date.now() + ttlMs });
+      const extend = (): void => {
+        const lock = locks.get(key);
+        if (lock && lock.expiresAt > Date.now() && (blind || lock.owner === owner)) lock.expiresAt = Date.now() + ttlMs;
+        else stop();
+      };
+      const timer = setInterval(extend, ttlMs / 3);
+      const stop = (): void => void (clearInterval(timer), watchdogs.delete(stop));
+      watchdogs.add(stop);
+      const release = async (): Promise<void> => void (stop(), locks.get(key)?.owner === owner && locks.delete(key));
+      return { acquired: true, lock: { release } };
+    };
+    let closed = false;
+    return {
+      ...store,
+      set: async (key, session) => {
+        await store.set(key, session);
+        writes.set(key, (writes.get(key) ?? 0) + 1);
+      },
+      acquireRefreshLock: async (key, { signal }) => {
+        const writesAtStart = writes.get(key);
+        for (;;) {
+          if (closed) throw new Error('closed');
+          signal.throwIfAborted();
+          if (!isHeld(key)) return hold(key);
+          if (writes.get(key) !== writesAtStart) return { acquired: false };
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      },
+      close: async () => {
+        closed = true;
+        for (const stop of [...watchdogs]) stop();
+      },
+    };
+  };
+}
+
 describe('describeTokenStoreConformance() on broken locks', () => {
   const lock = { lockTtlMs: 300, handOverMs: 600 };
   const handOver = 'acquireRefreshLock() › grants the lock to one store at a time, and to a waiter once released';
@@ -418,6 +468,12 @@ describe('describeTokenStoreConformance() on broken locks', () => {
     }));
     const only = 'acquireRefreshLock() › hands over to a waiter when the holder publishes a session';
     expect(await failedChecks(writeBehind, { fencing: true, lock }, false, only)).toEqual([only]);
+  });
+
+  it("fails a lock whose holder's watchdog extends the next holder's lock once its own lapsed", async () => {
+    const lapsed = "acquireRefreshLock() › never extends the next holder's lock for a live holder whose lock lapsed";
+    expect(await failedChecks(watchdogStores(true, lock.lockTtlMs), { fencing: true, lock })).toEqual([lapsed]);
+    expect(await failedChecks(watchdogStores(false, lock.lockTtlMs), { fencing: true, lock })).toEqual([]);
   });
 
   it('fails a lock whose release() frees it for a holder that no longer owns it', async () => {

@@ -439,6 +439,24 @@ function lockChecks(test: Test, { lockTtlMs, handOverMs = 2_000 }: ConformanceLo
     await resolvedWithin(third, handOverMs, handOverLate);
   });
 
+  test("never extends the next holder's lock for a live holder whose lock lapsed", async (make, key, close) => {
+    const [a, b, c] = [await make(), await make(), await make()];
+    const first = await held(acquire(a, key));
+    try {
+      // A live holder loses its lock by stalling (a GC pause, a starved CPU), its watchdog with it, past the lock's
+      // lifetime: twice it, so an extension sent just before the stall has lapsed too.
+      stall(2 * lockTtlMs);
+      // Asked at once, before the stalled holder's watchdog runs again (and, ignoring the owner, would extend b's).
+      const lapsed = `the lock of a holder stalled for 2 × lockTtlMs was not taken over within ${handOverMs} ms`;
+      await held(assertWait(acquire(b, key), handOverMs, 'resolved', lapsed));
+      await close(b); // the next holder dies: its lock must lapse lockTtlMs later, whatever the stalled holder does
+      const kept = "a holder whose lock had lapsed kept extending the next holder's lock after that holder died";
+      await resolvedWithin(acquire(c, key), lockTtlMs + handOverMs, kept);
+    } finally {
+      await first.lock.release();
+    }
+  });
+
   test('rejects a wait whose signal aborts', async (make, key) => {
     const [a, b, controller] = [await make(), await make(), new AbortController()];
     const first = await held(acquire(a, key));
@@ -636,6 +654,11 @@ function settleWithin<T>(promise: Promise<T>, ms: number): Promise<Settled<T>> {
   );
   // Unref'd: the timer left behind once the promise settled holds neither the runner nor the process open.
   return Promise.race([settled, delay<Settled<T>>(ms, { state: 'pending' }, { ref: false })]);
+}
+
+/** Blocks this process (its timers, its sockets) for `ms`, as a long GC pause would. */
+function stall(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /** Every run of 8 characters of `token`. */
