@@ -27,11 +27,6 @@ export interface TokenSet {
 /** Ten years of 365 days: an expiry further off is taken for a unit error. */
 export const TEN_YEARS_MS = 10 * 365 * 24 * 60 * 60_000;
 
-/** Whether an expiry is the wire's epoch seconds copied as they are (it would read as long expired). */
-export function readsAsEpochSeconds(value: number | null | undefined, now: number): boolean {
-  return value != null && now - value > TEN_YEARS_MS && Math.abs(value * 1000 - now) < TEN_YEARS_MS;
-}
-
 /** Copies only the token set's own fields, so nothing else a caller attached is kept (nor a `null` "none"). */
 export function pickTokenSet(set: TokenSet): TokenSet {
   const { accessToken, accessTokenExpiresAt } = set;
@@ -139,7 +134,7 @@ export function tokenSetProblem(
   if (now === undefined) return undefined;
   // The wire's epoch seconds, copied as they are, would silently read as long expired.
   for (const [name, expiry] of Object.entries({ accessTokenExpiresAt, refreshTokenExpiresAt }))
-    if (readsAsEpochSeconds(expiry, now))
+    if (expiry != null && now - expiry > TEN_YEARS_MS && Math.abs(expiry * 1000 - now) < TEN_YEARS_MS)
       return `${name} must be epoch ms; ${expiry} reads as epoch seconds (multiply it by 1000)`;
   return undefined;
 }

@@ -8,8 +8,10 @@ import axios from 'axios';
 import type { AxiosAdapter, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
 import { bearerReached } from '../../src/adapters/authorize';
 import { attachTokenManager, createRedirectGuard } from '../../src/adapters/axios';
+import { createAuthorizedFetch } from '../../src/adapters/fetch';
 import { goesOverPlainHttp } from '../../src/adapters/origins';
 import { redactAxiosError, redactHeaders, redactRequest } from '../../src/adapters/redact';
+import { MalformedResponseError } from '../../src/errors';
 import { FakeTokenSource } from '../helpers/fake-token-source';
 
 const BASE = 'https://api.example';
@@ -214,5 +216,18 @@ describe('redaction never throws', () => {
     const request = { socket: { destroyed: true, _pendingData: pending } };
     redactRequest(request);
     expect(request.socket._pendingData).toBe(pending);
+  });
+});
+
+describe('createAuthorizedFetch(): a token a Bearer header cannot carry', () => {
+  it('refuses to send it, with a typed error that does not quote it', async () => {
+    const token = 'secret-part\nX-Injected: 1';
+    const fetchImpl = jest.fn<Promise<Response>, Parameters<typeof fetch>>();
+    const source = { getAccessToken: async () => token, invalidate: () => undefined };
+    const authorizedFetch = createAuthorizedFetch(source, { origins: [BASE], fetch: fetchImpl });
+    const failure = await authorizedFetch(`${BASE}/x`).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(MalformedResponseError);
+    expect(String((failure as Error).message)).not.toContain('secret-part');
+    expect(fetchImpl).not.toHaveBeenCalled();
   });
 });
