@@ -73,6 +73,18 @@ describeRedis('RedisAuthBreaker: a success resets the fleet’s counts', () => {
     expect(await client.exists(a.keysFor(jane).scope.failures)).toBe(0);
   });
 
+  it('deletes when the latest admission found counts, though an earlier one (never recorded) was clean', async () => {
+    const [a, b] = await replicas(`breaker-${randomUUID()}`);
+    const { jane, joe } = calls();
+    const client = await redis.connect();
+    // A clean admission whose call never records (its caller gave up), then a failure elsewhere in the fleet.
+    await a.admit(jane);
+    await b.record(joe, 'transient-failure');
+    await a.admit(jane);
+    await a.record(jane, 'success');
+    expect(await client.exists(a.keysFor(jane).scope.failures)).toBe(0);
+  });
+
   it('deletes after its own failure, even when the admission before it was clean', async () => {
     const [a] = await replicas(`breaker-${randomUUID()}`);
     const { jane } = calls();

@@ -287,6 +287,17 @@ describeRedis('RedisTokenStore with encryption', () => {
       ]);
   });
 
+  it('with readPlaintext, still serves a plaintext session whose sealed re-write fails (the next write seals it)', async () => {
+    const key = `plain-${randomUUID()}`;
+    const session = { identity: 'id', tokens: { accessToken: 'a', accessTokenExpiresAt: Date.now() + 60_000 } };
+    await makeStore(await redis.connect(), { encryption: undefined }).set(key, session);
+    const { logger, lines } = captureLogger();
+    const cipher = { seal: () => Promise.reject(new Error('kms down')), open: async () => undefined };
+    const store = makeStore(await redis.connect(), { encryption: { cipher, readPlaintext: true }, logger });
+    await expect(store.get(key)).resolves.toEqual(session);
+    expect(lines.filter((line) => line.event === 'store-value-plaintext').map((line) => line.level)).toEqual([40, 20]);
+  });
+
   it("tells lock waiters of the release after a plaintext session's re-write under the lock (silent)", async () => {
     const client = await redis.connect();
     const key = `migration-${randomUUID()}`;
