@@ -14,6 +14,19 @@ import { REDIS_SKIP_MARKER, runMarkerPath } from './run-markers';
 
 export { freePort };
 
+/** Real time for all but the lock watchdog's interval, which a test drives. */
+export const REAL_TIME_BUT_INTERVALS = [
+  'Date',
+  'hrtime',
+  'nextTick',
+  'performance',
+  'queueMicrotask',
+  'setImmediate',
+  'clearImmediate',
+  'setTimeout',
+  'clearTimeout',
+] as const;
+
 /** How the Redis test files run: against a server, skipped (locally), or failing (CI). */
 export type RedisTestMode = 'run' | 'skip' | 'fail';
 

@@ -35,25 +35,17 @@ function identifiedProvider(id: string, options: FakeProviderOptions, tokenPrefi
 /** A fresh identity id per test, so tests never share a session key. */
 const newIdentity = (name: string): string => `${name}-${randomUUID()}`;
 
-/** Calls getAccessToken() on every manager every `everyMs` until `durationMs` passed; counts failures. */
-async function hammer(
-  managers: TokenManager[],
-  durationMs: number,
-  everyMs = 20,
-): Promise<{ calls: number; failures: unknown[] }> {
+/** Calls getAccessToken() on every manager every `everyMs` until `done()` holds (bounded); returns the failures. */
+async function hammer(managers: TokenManager[], done: () => boolean, everyMs = 20): Promise<unknown[]> {
   const failures: unknown[] = [];
-  let calls = 0;
-  const until = Date.now() + durationMs;
-  while (Date.now() < until) {
+  for (let rounds = 0; !done(); rounds += 1) {
+    if (rounds === 500) throw new Error('hammered 500 rounds and done() never held');
     await Promise.all(
-      managers.map((manager) => {
-        calls += 1;
-        return manager.getAccessToken().catch((error: unknown) => failures.push(error));
-      }),
+      managers.map((manager) => manager.getAccessToken().catch((error: unknown) => failures.push(error))),
     );
     await sleep(everyMs);
   }
-  return { calls, failures };
+  return failures;
 }
 
 /** Polls `done` until it holds; a bound against a hang (throws naming `what`), never a timing assertion. */
@@ -291,10 +283,12 @@ describeRedis('RedisTokenStore with TokenManager', () => {
       const startedAt = Date.now();
       await manager.getAccessToken();
       expect(Date.now() - startedAt).toBeLessThan(5_000);
-      const { failures } = await hammer([manager], 1_500);
+      // Until two refreshes ran, each failing to take the lock and to write (Redis is down).
+      const failures = await hammer([manager], () => provider.calls.length >= 3);
 
       expect(failures).toEqual([]);
       expect(provider.calls.length).toBeGreaterThanOrEqual(3);
+      expect(provider.calls.map((call) => call.kind)).toEqual(['authenticate', 'refresh', 'refresh']);
       expect(failed).toContain('lock');
       expect(failed).toContain('write');
     },

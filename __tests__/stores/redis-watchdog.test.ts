@@ -1,32 +1,40 @@
 import { randomUUID } from 'node:crypto';
-import type { TokenProvider } from '../../src/providers/types';
+import type Redis from 'ioredis';
 import type { RedisTokenStore } from '../../src/redis';
 import type { RedisTokenStoreOptions } from '../../src/redis';
 import { EXTEND_LOCK_SCRIPT } from '../../src/stores/redis-scripts';
-import type { TokenSet } from '../../src/token-set';
+import type { TokenManager } from '../../src/manager/token-manager';
+import { FakeProvider } from '../helpers/fake-provider';
 import { INSTANT_RETRY } from '../helpers/manager';
-import { captureLogger, closedAfterEach, describeRedis, useRedisServer } from '../helpers/redis-server';
+import {
+  captureLogger,
+  closedAfterEach,
+  describeRedis,
+  REAL_TIME_BUT_INTERVALS,
+  useRedisServer,
+} from '../helpers/redis-server';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const never = (): AbortSignal => new AbortController().signal;
 
-/** An auth server that takes `delayMs` to answer each call, counting them across every replica. */
-function slowAuthServer(delayMs: number): { calls: number; providerFor: (id: string) => TokenProvider } {
-  const server = { calls: 0, providerFor: (id: string): TokenProvider => provider(id) };
-  const issue = async (): Promise<TokenSet> => {
-    server.calls += 1;
-    const serial = server.calls;
-    await sleep(delayMs);
-    const now = Date.now();
-    return {
-      accessToken: `access-${serial}`,
-      accessTokenExpiresAt: now + 60_000,
-      refreshToken: `refresh-${serial}`,
-      refreshTokenExpiresAt: now + 3_600_000,
-    };
-  };
-  const provider = (id: string): TokenProvider => ({ identity: { id }, authenticate: issue, refresh: issue });
-  return server;
+/** Polls `done` (bounded, in real time) until it holds: a phase ends on observed state, never on a fixed wait. */
+async function eventually(what: string, done: () => boolean): Promise<void> {
+  for (let polls = 0; !done(); polls += 1) {
+    if (polls === 1_000) throw new Error(`never happened: ${what}`);
+    await sleep(10);
+  }
+}
+
+/** Counts the lock SETs Redis refused `client` (a nil reply to SET … NX: another replica held the lock). */
+function countLockRefusals(client: Redis): () => number {
+  let refusals = 0;
+  const set = client.set.bind(client) as (...args: unknown[]) => Promise<unknown>;
+  jest.spyOn(client, 'set').mockImplementation((async (...args: unknown[]) => {
+    const reply = await set(...args);
+    if (reply === null) refusals += 1;
+    return reply;
+  }) as never);
+  return () => refusals;
 }
 
 describeRedis('RedisTokenStore: the lock watchdog', () => {
@@ -44,21 +52,57 @@ describeRedis('RedisTokenStore: the lock watchdog', () => {
   }
 
   it('keeps the lock through a refresh slower than lockTtlMs: 4 replicas make one auth call in all', async () => {
-    const server = slowAuthServer(1_200);
-    const id = `slow-${randomUUID()}`;
-    const replicas = await Promise.all(
-      Array.from({ length: 4 }, async () =>
-        made.manager({
-          provider: server.providerFor(id),
-          store: await makeStore(),
-          refreshJitterMs: 0,
-          retry: INSTANT_RETRY,
-        }),
-      ),
-    );
-    const tokens = await Promise.all(replicas.map((manager) => manager.getAccessToken()));
-    expect(server.calls).toBe(1);
-    expect(new Set(tokens)).toEqual(new Set(['access-1']));
+    // The watchdog's interval runs on fake time; Redis ages the lock in step (below), so a stalled machine cannot
+    // expire it in real time: lockTtlMs only has to outlast the test's own work.
+    const lockTtlMs = 30_000;
+    const tick = lockTtlMs / 3;
+    jest.useFakeTimers({ doNotFake: [...REAL_TIME_BUT_INTERVALS] });
+    try {
+      const provider = new FakeProvider({
+        now: () => Date.now(),
+        manual: true,
+        identity: { id: `slow-${randomUUID()}` },
+      });
+      const clients = await Promise.all(Array.from({ length: 4 }, () => redis.connect()));
+      const refusals = clients.map(countLockRefusals);
+      const stores = clients.map((client) =>
+        made.store({ client, lockTtlMs, lockWaitMs: 2 * lockTtlMs, pollIntervalMs: 50 }),
+      );
+      const evals = clients.map((client) => jest.spyOn(client, 'eval'));
+      const extensions = (): Array<Promise<unknown>> =>
+        evals.flatMap(({ mock }) =>
+          mock.calls.flatMap(([script], index) => (script === EXTEND_LOCK_SCRIPT ? [mock.results[index]?.value] : [])),
+        );
+      const replicas = stores.map((store) =>
+        made.manager({ provider, store, refreshJitterMs: 0, retry: INSTANT_RETRY }),
+      );
+      const { lock } = (stores[0] as RedisTokenStore).keysFor((replicas[0] as TokenManager).storeKey);
+      const admin = await redis.connect();
+      /** Resolves once every replica but the holder has been refused the lock from now on. */
+      const waitersRefusedAgain = async (): Promise<void> => {
+        const before = refusals.map((count) => count());
+        const refused = (): number => refusals.filter((count, i) => count() > (before[i] ?? 0)).length;
+        await eventually('3 replicas refused the lock', () => refused() === 3);
+      };
+
+      const tokens = Promise.all(replicas.map((manager) => manager.getAccessToken()));
+      await eventually('the holder calls the auth server', () => provider.calls.length > 0);
+      await waitersRefusedAgain();
+      for (let aged = 0; aged < lockTtlMs; aged += tick) {
+        await admin.pexpire(lock, (await admin.pttl(lock)) - tick);
+        await jest.advanceTimersByTimeAsync(tick);
+        await eventually('the watchdog extends the lock', () => extensions().length > aged / tick);
+      }
+      // Aged a whole lockTtlMs, the lock is still held, and held out every waiter once more.
+      expect(await Promise.all(extensions())).toEqual([1, 1, 1]);
+      expect(await admin.pttl(lock)).toBeGreaterThan(lockTtlMs - tick);
+      await waitersRefusedAgain();
+      provider.release();
+      expect(new Set(await tokens)).toEqual(new Set(['access-1']));
+      expect(provider.calls).toHaveLength(1);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('extends a held lock past lockTtlMs and deletes it on release; a released hold extends no more', async () => {
