@@ -350,7 +350,10 @@ describe('describeTokenStoreConformance()', () => {
  * they hold it without taking it (so a third store gets it too); `sticky` release() does
  * nothing, the lock lasting until its `ttlMs`; `global` is one lock for every key.
  */
-function sharedLock(flaw: 'leaky' | 'sticky' | 'global' | 'none', ttlMs: number): TokenStore['acquireRefreshLock'] {
+function sharedLock(
+  flaw: 'leaky' | 'sticky' | 'global' | 'none',
+  ttlMs: number,
+): NonNullable<TokenStore['acquireRefreshLock']> {
   const held = new Map<string, number>();
   const isHeld = (key: string): boolean => (held.get(key) ?? 0) > Date.now();
   return async (sessionKey, { signal }) => {
@@ -438,16 +441,40 @@ describe('describeTokenStoreConformance() on broken locks', () => {
     expect(failed).toContain('acquireRefreshLock() › frees the lock at release(), not only when its lifetime ends');
   });
 
-  it('fails a lock whose waiter is told of a published session only at the release', async () => {
-    const acquireRefreshLock = sharedLock('none', lock.lockTtlMs);
+  describe('a lock whose waiter is told of a published session only at the release', () => {
+    const toldUnderLock =
+      'acquireRefreshLock() › tells a waiter of a session the holder publishes while it still holds the lock';
     // Told within less than the lock's lifetime: a waiter cannot take the lock over meanwhile.
-    const failed = await failedChecks(
-      memoryStores(() => ({ acquireRefreshLock })),
-      { fencing: true, lock: { lockTtlMs: lock.lockTtlMs, handOverMs: lock.lockTtlMs / 2 } },
-    );
-    expect(failed).toContain(
-      'acquireRefreshLock() › tells a waiter of a session the holder publishes while it still holds the lock',
-    );
+    const options = { fencing: true, lock: { lockTtlMs: lock.lockTtlMs, handOverMs: lock.lockTtlMs / 2 } };
+
+    it('fails', async () => {
+      const acquireRefreshLock = sharedLock('none', lock.lockTtlMs);
+      const failed = await failedChecks(
+        memoryStores(() => ({ acquireRefreshLock })),
+        options,
+        false,
+        toldUnderLock,
+      );
+      expect(failed).toEqual([toldUnderLock]);
+    });
+
+    it('fails even if a slowed first publish lands after the waiter took the expired lock', async () => {
+      const acquireRefreshLock = sharedLock('none', lock.lockTtlMs);
+      let [acquisitions, waiterTookIt] = [0, (): void => undefined];
+      const tookExpired = new Promise<void>((resolve) => (waiterTookIt = resolve));
+      const slowed = memoryStores((store) => ({
+        acquireRefreshLock: async (key, wait) => {
+          const result = await acquireRefreshLock(key, wait);
+          if ((acquisitions += 1) === 2) waiterTookIt();
+          return result;
+        },
+        set: async (key, session) => {
+          await tookExpired;
+          await store.set(key, session);
+        },
+      }));
+      expect(await failedChecks(slowed, options, false, toldUnderLock)).toEqual([toldUnderLock]);
+    });
   });
 
   it('fails one lock for every session key, and passes a lock per key', async () => {

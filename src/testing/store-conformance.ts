@@ -389,21 +389,29 @@ function lockChecks(test: Test, { lockTtlMs, handOverMs = 2_000 }: ConformanceLo
   });
 
   test('tells a waiter of a session the holder publishes while it still holds the lock', async (make, key) => {
-    const [a, b, session] = [await make(), await make(), conformanceSession()];
-    const first = await held(acquire(a, key));
-    const since = Date.now();
-    try {
-      await b.get(key);
-      const waiting = acquire(b, key);
-      await assertWait(waiting, Math.min(50, lockTtlMs / 4), 'pending', bothHeld);
-      await write(a, key, session);
-      const late = `the waiter was not told of the session published under the lock within ${handOverMs} ms`;
-      const result = await resolvedWithin(waiting, handOverMs, late);
-      // Taking the lock is right only once the holder's lock lifetime ran out (a store that does not extend it).
-      const published = 'a waiter must resolve { acquired: false } once the holder published a session';
-      if (result.acquired) assert.ok(Date.now() - since >= lockTtlMs, published);
-    } finally {
-      await first.lock.release();
+    const [a, b] = [await make(), await make()];
+    const late = `the waiter was not told of the session published under the lock within ${handOverMs} ms`;
+    const published = 'a waiter must resolve { acquired: false } once the holder published a session';
+    for (let tries = 1; ; tries += 1) {
+      const lockedFrom = Date.now();
+      const first = await held(acquire(a, key));
+      try {
+        await b.get(key);
+        const waiting = acquire(b, key);
+        await assertWait(waiting, Math.min(50, lockTtlMs / 4), 'pending', bothHeld);
+        await write(a, key, conformanceSession());
+        const toldInTime = Date.now() + handOverMs <= lockedFrom + lockTtlMs;
+        if (!(await resolvedWithin(waiting, handOverMs, late)).acquired) return;
+        // Taking the lock is right if the holder's lock (not extended) ran out before the waiter could be told. A write
+        // that a loaded machine slowed so far tells nothing of the store: try again, but not for ever, or a waiter that
+        // only ever takes the lock at its end would pass on a slow machine.
+        const why = toldInTime
+          ? `it had ${handOverMs} ms to be told`
+          : `${tries} publishes came too near the lock's end`;
+        assert.ok(!toldInTime && tries < 4, `${published}: ${why}`);
+      } finally {
+        await first.lock.release();
+      }
     }
   });
 
