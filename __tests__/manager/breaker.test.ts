@@ -532,6 +532,41 @@ describe('LocalAuthBreaker scopes: one session, one partner never refuses anothe
     expect(breaker.snapshot(call('partner-a', 'u9'))).toMatchObject({ state: 'open', level: 'scope' });
   });
 
+  it('lets at most two probes through per openMs after an outage tripped every session: no herd', async () => {
+    const { breaker, clock } = make();
+    const users = ['u0', 'u1', 'u2', 'u3', 'u4'].map((user) => call('partner-a', user));
+    // An outage: every user fails (its retries too) until its own circuit trips, and the scope's; u4 fails last.
+    for (let round = 0; round < 3; round += 1)
+      for (const user of users) await breaker.record(user, 'transient-failure');
+    const admitEach = async () => {
+      const allowed: boolean[] = [];
+      for (const user of users) allowed.push((await breaker.admit(user)).allowed);
+      return allowed;
+    };
+    clock.advance(1_000);
+    expect(await admitEach()).toEqual([true, false, false, false, false]);
+    await breaker.record(call('partner-a', 'u0'), 'transient-failure');
+    clock.advance(1_000);
+    // u0, whose probe failed last, probes its own circuit alone; u1 probes the scope's.
+    expect(await admitEach()).toEqual([true, true, false, false, false]);
+  });
+
+  it('never lets a session that fails on its own hold its scope open by asking first at each half-open moment', async () => {
+    const { breaker, clock } = make();
+    // An outage trips the scope; once it is over, one account keeps failing (a 500 for that user alone).
+    for (const user of ['u1', 'u2', 'u3']) await breaker.record(call('partner-a', user), 'transient-failure');
+    const broken = call('partner-a', 'broken');
+    for (let round = 0; round < 5; round += 1) {
+      clock.advance(1_000);
+      // It asks first at each half-open moment (a caller retrying in a loop); its own circuit trips on the third.
+      expect(await breaker.admit(broken)).toMatchObject({ allowed: true });
+      await breaker.record(broken, 'transient-failure');
+    }
+    expect(breaker.snapshot(broken)).toMatchObject({ state: 'open', level: 'session' });
+    expect(breaker.snapshot(call('partner-a', 'u9'))).toMatchObject({ state: 'half-open', level: 'scope' });
+    expect(await breaker.admit(call('partner-a', 'u9'))).toEqual({ allowed: true, probe: true });
+  });
+
   it("opens the scope for openMs, not for one session's Retry-After", async () => {
     const { breaker } = make();
     await breaker.record(call('partner-a', 'u1'), 'transient-failure');

@@ -180,6 +180,51 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
     expect(breaker.snapshot(ann)).toMatchObject({ state: 'half-open', level: 'scope' });
   });
 
+  /** As after openMs: the open periods and probe leases of `calls`' circuits and their scope's ran out. */
+  async function lapse(
+    client: Awaited<ReturnType<typeof redis.connect>>,
+    breaker: RedisAuthBreaker,
+    calls: BreakerCall[],
+  ) {
+    const keys = calls.map((call) => breaker.keysFor(call));
+    await client.del(...keys.flatMap(({ scope, session }) => [scope.open, scope.probe, session.open, session.probe]));
+  }
+
+  it('lets at most two probes through per openMs after an outage tripped every session: no herd', async () => {
+    const options = { failureThreshold: 1, openMs: 60_000 };
+    const { client, breaker, calls } = await scopeOnRedis(options, 'u0', 'u1', 'u2', 'u3', 'u4');
+    // An outage: every user fails, which trips its own circuit and the scope's; u4 fails last.
+    for (const call of calls) await breaker.record(call, 'transient-failure');
+    const admitEach = async () => {
+      const allowed: boolean[] = [];
+      for (const call of calls) allowed.push((await breaker.admit(call)).allowed);
+      return allowed;
+    };
+    await lapse(client, breaker, calls);
+    expect(await admitEach()).toEqual([true, false, false, false, false]);
+    await breaker.record(calls[0], 'transient-failure');
+    await lapse(client, breaker, calls);
+    // u0, whose probe failed last, probes its own circuit alone; u1 probes the scope's.
+    expect(await admitEach()).toEqual([true, true, false, false, false]);
+  });
+
+  it('never lets a session that fails on its own hold its scope open by asking first at each half-open moment', async () => {
+    const options = { failureThreshold: 1, openMs: 60_000 };
+    const { client, breaker, calls } = await scopeOnRedis(options, 'jane', 'joe', 'broken', 'ann');
+    const [jane, joe, broken, ann] = calls;
+    // An outage trips the scope; once it is over, one account keeps failing (a 500 for that user alone).
+    for (const call of [jane, joe]) await breaker.record(call, 'transient-failure');
+    for (let round = 0; round < 3; round += 1) {
+      await lapse(client, breaker, [broken]);
+      expect(await breaker.admit(broken)).toEqual({ allowed: true, probe: true });
+      await breaker.record(broken, 'transient-failure');
+    }
+    // Its failure left the scope alone, as this process still shows it.
+    expect(breaker.snapshot(ann)).toMatchObject({ state: 'half-open', level: 'scope' });
+    expect(await breaker.admit(ann)).toEqual({ allowed: true, probe: true });
+    expect(breaker.snapshot(broken)).toMatchObject({ state: 'open', level: 'session' });
+  });
+
   it("lets one probe through a session's half-open circuit for the whole fleet per openMs", async () => {
     const client = await redis.connect();
     const options = { key: `breaker-${randomUUID()}`, failureThreshold: 1, openMs: 60_000 };

@@ -111,12 +111,14 @@ class Circuit {
 /**
  * A scope's circuit, its failing sessions' own circuits, and the evidence that its failures come
  * from more than one session: up to two distinct sessions that failed in the window (two prove it
- * is not one account's fault), and the same for failures that carried a `Retry-After`.
+ * is not one account's fault), and the same for failures that carried a `Retry-After`; and the
+ * session whose failure it counted last (while tripped: that tripped it or kept it open).
  */
 class ScopeCircuit extends Circuit {
   readonly sessions = new Map<string, Circuit>();
   readonly failing = new Set<string>();
   readonly limited = new Set<string>();
+  lastFailing: string | undefined;
 }
 
 /**
@@ -158,8 +160,11 @@ export class LocalAuthBreaker implements AuthBreaker {
       const until = Math.max(circuit.openUntil, circuit.probeUntil);
       if (now < until) return { allowed: false, retryAfterMs: Math.ceil(until - now) };
     }
-    // Half-open: this call is the probe, and holds the lease of every tripped circuit for openMs.
-    for (const circuit of tripped) circuit.probeUntil = now + this.#options.openMs;
+    // Half-open: this call is the probe, and holds the lease of every tripped circuit for openMs; but the session
+    // that failed the scope last leaves its lease to another: failing again (as one broken account does) would
+    // tell nothing new of the scope's server.
+    for (const circuit of tripped)
+      if (circuit !== scope || scope.lastFailing !== call.session) circuit.probeUntil = now + this.#options.openMs;
     return { allowed: true, probe: tripped.length > 0 };
   }
 
@@ -190,9 +195,12 @@ export class LocalAuthBreaker implements AuthBreaker {
     if (scope.failing.size < 2) scope.failing.add(call.session);
     if ((retryAfterMs ?? 0) > 0 && scope.limited.size < 2) scope.limited.add(call.session);
     const sharedOpenMs = breakerOpenMs(options.openMs, scope.limited.size > 1 ? retryAfterMs : undefined);
-    // The scope opens only on the evidence of two sessions; tripped, any failure (a probe's) keeps it open.
-    if (scope.tripped || (counts && session.failures <= sessionShare(options)))
+    // The scope opens only on the evidence of two sessions; tripped, a failure (a probe's) keeps it open, unless
+    // the session that failed it last failed again (it did not probe the scope).
+    if (scope.tripped ? scope.lastFailing !== call.session : counts && session.failures <= sessionShare(options)) {
       scope.fail(now, options, sharedOpenMs, scope.failing.size > 1);
+      scope.lastFailing = call.session;
+    }
   }
 
   snapshot(call: BreakerCall): BreakerStatus {

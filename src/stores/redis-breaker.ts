@@ -21,10 +21,11 @@ type Names<K extends string> = Readonly<Record<K, string>>;
  * cluster slot, so one script sees both circuits), the session's circuit keyed by a hash of its
  * store key, and the scope's evidence that more than one session failed: the first session that
  * failed in the window, whether a second one did, and the same two for failures that carried a
- * `Retry-After`.
+ * `Retry-After`; and the session whose failure last tripped the scope or kept it open.
  */
 export interface RedisBreakerKeys {
-  readonly scope: RedisCircuitKeys & Names<'firstFailing' | 'manyFailing' | 'firstLimited' | 'manyLimited'>;
+  readonly scope: RedisCircuitKeys &
+    Names<'firstFailing' | 'manyFailing' | 'firstLimited' | 'manyLimited' | 'lastFailing'>;
   readonly session: RedisCircuitKeys;
 }
 
@@ -36,11 +37,13 @@ function sessionId(session: string): string {
 /**
  * Both scripts take every key of the call, in the order of {@link RedisBreakerKeys}: session
  * tripped, open, probe, failures (1-4); scope tripped, open, probe, failures (5-8); scope
- * first-failing, many-failing, first-limited, many-limited (9-12). A success deletes them all.
+ * first-failing, many-failing, first-limited, many-limited, last-failing (9-13). A success deletes
+ * them all.
  *
- * Admission. ARGV: openMs, a lease token. Either circuit open refuses (with its wait: the longer of
- * its open period and a probe's lease, as in `LocalAuthBreaker`); a tripped circuit whose open
- * period ran out lets one probe through per `openMs`. Returns `{allowed, probe (0 none, 1 for the
+ * Admission. ARGV: openMs, a lease token, the session's id. Either circuit open refuses (with its
+ * wait: the longer of its open period and a probe's lease, as in `LocalAuthBreaker`); a tripped
+ * circuit whose open period ran out lets one probe through per `openMs` (the scope's last failing
+ * session takes no lease of the scope). Returns `{allowed, probe (0 none, 1 for the
  * session's circuit, 2 for the scope's, 3 for both), waitMs, level (the refusing circuit: 0 none, 1
  * session, 2 scope), failures (the refusing circuit's, that tripped it; else the scope's in its window),
  * clean, ownFailures}`, `clean` 1 when none of the keys exists (a success then has nothing to reset),
@@ -59,7 +62,9 @@ for level = 1, 2 do
   end
 end
 if probe % 2 == 1 then redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[1]) end
-if probe >= 2 then redis.call('SET', KEYS[7], ARGV[2], 'PX', ARGV[1]) end
+if probe >= 2 and redis.call('GET', KEYS[13]) ~= ARGV[3] then
+  redis.call('SET', KEYS[7], ARGV[2], 'PX', ARGV[1])
+end
 local clean = probe == 0 and redis.call('EXISTS', unpack(KEYS)) == 0 and 1 or 0
 return {1, probe, 0, 0, failures, clean, own()}
 `;
@@ -71,9 +76,10 @@ return {1, probe, 0, 0, failures, clean, own()}
  * window its scope counts (`sessionShare`). Counts the failure in the session's circuit, and in the
  * scope's within that share (none while the session's circuit is tripped); the session's trips at
  * the threshold, the scope's only once two sessions failed in the window; while tripped, a failure
- * keeps a circuit open at least its open time: the session's own, and for the scope the same once
- * two sessions were rate-limited, else openMs; and tripped at least its lifetime (admission reads `open` only
- * under `tripped`). Returns `{session open ms, scope open ms, session failures, scope failures}` (0 when closed).
+ * keeps a circuit open at least its open time: the session's own, and for the scope (unless it is its
+ * last failing session's) the same once two sessions were rate-limited, else openMs; and tripped at
+ * least its lifetime (admission reads `open` only under `tripped`). Returns `{session open ms, scope
+ * open ms (0 when closed, -1 when left alone), session failures, scope failures}`.
  */
 const FAILURE_SCRIPT = `
 local windowMs, threshold = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -104,11 +110,17 @@ local sharedOpen = redis.call('EXISTS', KEYS[12]) == 1 and ownOpen or openMs
 local ownCounts = redis.call('EXISTS', KEYS[1]) == 0
 local ownLeft, ownCount = fail(KEYS[1], KEYS[2], KEYS[4], ownOpen, true, ownOpen + windowMs)
 local sharedLeft, count = 0, tonumber(redis.call('GET', KEYS[8]) or '0') or 0
-if redis.call('EXISTS', KEYS[5]) == 1 or (ownCounts and ownCount <= share) then
+local scopeTripped = redis.call('EXISTS', KEYS[5]) == 1
+if scopeTripped and redis.call('GET', KEYS[13]) == session then
+  sharedLeft = -1
+elseif scopeTripped or (ownCounts and ownCount <= share) then
   local manySessions = redis.call('EXISTS', KEYS[10]) == 1
   sharedLeft, count = fail(KEYS[5], KEYS[6], KEYS[8], sharedOpen, manySessions, scopeLifetime)
 end
-if sharedLeft > 0 then redis.call('DEL', KEYS[9], KEYS[10], KEYS[11], KEYS[12]) end
+if sharedLeft > 0 then
+  redis.call('DEL', KEYS[9], KEYS[10], KEYS[11], KEYS[12])
+  redis.call('SET', KEYS[13], session, 'PX', scopeLifetime)
+end
 return {ownLeft, sharedLeft, ownCount, count}
 `;
 
@@ -160,14 +172,15 @@ export class RedisAuthBreaker implements AuthBreaker {
     const evidence = { firstFailing: `${tag}:first-failing`, manyFailing: `${tag}:many-failing` };
     const limited = { firstLimited: `${tag}:first-limited`, manyLimited: `${tag}:many-limited` };
     const session = circuit(`${tag}:session:${sessionId(call.session)}`);
-    return { scope: { ...circuit(tag), ...evidence, ...limited }, session };
+    return { scope: { ...circuit(tag), ...evidence, ...limited, lastFailing: `${tag}:last-failing` }, session };
   }
 
   async admit(call: BreakerCall): Promise<BreakerAdmission> {
     const { options } = this;
     const id = sessionKey(call);
     this.#clean.delete(id);
-    const reply = await this.#eval('admit', ADMIT_SCRIPT, call, [String(Math.ceil(options.openMs)), randomUUID()]);
+    const args = [String(Math.ceil(options.openMs)), randomUUID(), sessionId(call.session)];
+    const reply = await this.#eval('admit', ADMIT_SCRIPT, call, args);
     if (reply === undefined) {
       // Redis refused or did not answer: admit, unless the last state seen is still open.
       const { openUntil } = this.snapshot(call);
@@ -204,7 +217,7 @@ export class RedisAuthBreaker implements AuthBreaker {
     if (reply === undefined) return;
     const [ownLeft = 0, sharedLeft = 0, ownCount = 0, count = 0] = reply;
     const now = options.now();
-    this.#remember(call, seen(ownLeft, ownCount, now), seen(sharedLeft, count, now));
+    this.#remember(call, seen(ownLeft, ownCount, now), sharedLeft < 0 ? undefined : seen(sharedLeft, count, now));
   }
 
   /**
