@@ -79,6 +79,14 @@ export function redactOpaqueRuns(text: string): string {
 }
 
 /**
+ * Text the library reports but did not write (a custom provider's or store's error message, in `status().lastError` or
+ * a `store-failed` event): it may quote a token it was given, so the tokens held and any opaque run are taken out.
+ */
+export function redactReport(text: string, secrets: readonly string[]): string {
+  return redactOpaqueRuns(redactSecrets(text, secrets));
+}
+
+/**
  * Reduces a thrown value to an Error with its class name, message, code and stack, and
  * nothing else: an AxiosError, for one, holds the request body (refresh token, signature)
  * in `config` and the bearer in `request`. This library's own errors (codes `ERR_ALIX_*`)

@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import { AxiosError } from 'axios';
 import pino from 'pino';
 import { AuthRejectedError, AuthUnavailableError, ConfigurationError, TimeoutError } from '../../src/errors';
 import { createLogger } from '../../src/logger';
@@ -136,6 +137,24 @@ describe('TokenManager', () => {
       await expect(manager.getAccessToken()).rejects.toBeInstanceOf(AuthRejectedError);
       expect(lines()).toContain('"event":"refresh-end"');
       expect(lines()).not.toContain('listener-threw');
+      manager.close();
+    });
+
+    it("logs a listener's error without the request a custom provider's AxiosError carries", async () => {
+      const { logger, lines } = captureLogs();
+      const { manager, provider } = makeManager({ logger }, { prefix: 'tok_4f9a2c' });
+      await manager.getAccessToken();
+      const config = { data: '{"refreshToken":"tok_4f9a2crefresh-1"}', headers: { Authorization: 'Bearer abc' } };
+      provider.script.push(new AxiosError('Request failed with status code 400', 'ERR_BAD_REQUEST', config as never));
+      // A listener that passes the failure on: what it throws is logged by the manager.
+      manager.on('error', (error) => {
+        throw error;
+      });
+      await expect(manager.getAccessToken({ forceRefresh: true })).rejects.toBeInstanceOf(AxiosError);
+      expect(lines()).toContain('"event":"listener-threw"');
+      expect(lines()).toContain('Request failed with status code 400');
+      expect(lines()).not.toContain('tok_4f9a2crefresh-1');
+      expect(lines()).not.toContain('Bearer abc');
       manager.close();
     });
 

@@ -50,6 +50,50 @@ describe('TokenManager: untrusted input', () => {
     manager.close();
   });
 
+  it('redacts the held tokens, however short, from a failed read or lock that echoes the stored value', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
+    let echoing = false;
+    // 19 characters: too short for the shape rule, so only the manager's knowledge of the held tokens redacts them.
+    class EchoingStore extends MemoryTokenStore {
+      readonly #echo = async (key: string): Promise<Error> =>
+        new Error(`cannot parse stored value ${JSON.stringify(await super.get(key))}`);
+      override async get(key: string): Promise<StoredSession | undefined> {
+        if (echoing) throw await this.#echo(key);
+        return super.get(key);
+      }
+      async acquireRefreshLock(key: string): Promise<never> {
+        throw await this.#echo(key);
+      }
+    }
+    const { manager } = makeManager({ store: new EchoingStore(), logger }, { prefix: 'tok_4f9a2c' });
+    const events = lifecycleOf(manager);
+    expect(await manager.getAccessToken()).toBe('tok_4f9a2caccess-1');
+    echoing = true;
+    await manager.getAccessToken({ forceRefresh: true });
+    const failed = events.filter((event) => event.type === 'store-failed').map((event) => event.operation);
+    expect(failed).toEqual(expect.arrayContaining(['lock', 'read']));
+    const everything = JSON.stringify(events) + lines.join('') + JSON.stringify([manager.status(), manager.health()]);
+    expect(everything).toContain('cannot parse stored value');
+    expect(everything).not.toContain('tok_4f9a2caccess-1');
+    expect(everything).not.toContain('tok_4f9a2crefresh-1');
+    manager.close();
+  });
+
+  it("keeps the refresh token a custom provider's error quotes out of status(), also after close()", async () => {
+    const { manager, provider } = makeManager({}, { prefix: 'tok_4f9a2c' });
+    await manager.getAccessToken();
+    // A provider's own error (not one of the library's classes) that quotes the refresh token it was given.
+    const thrown = new Error('refresh failed: tok_4f9a2crefresh-1 is unknown');
+    provider.script.push(thrown);
+    // The callers get the provider's error as it threw it: it is the user's own object.
+    await expect(manager.getAccessToken({ forceRefresh: true })).rejects.toBe(thrown);
+    expect(manager.status().lastError).toMatchObject({ message: 'refresh failed: [REDACTED] is unknown' });
+    expect(JSON.stringify(manager.health())).not.toContain('tok_4f9a2crefresh-1');
+    manager.close();
+    expect(JSON.stringify(manager.status())).not.toContain('tok_4f9a2crefresh-1');
+  });
+
   it.each([
     ['a signal that is not an AbortSignal', { signal: 'abc' }, /signal must be an AbortSignal/],
     ['a signal without addEventListener', { signal: {} }, /signal must be an AbortSignal/],

@@ -16,7 +16,7 @@ import {
   withAttemptSummary,
 } from '../errors';
 import type { AuthOperation, AuthUnavailableError } from '../errors';
-import { redactOpaqueRuns, redactSecrets } from '../redaction';
+import { redactReport } from '../redaction';
 import type { RefreshLock, StoredSession, TokenStore } from '../stores/types';
 import { hasUsableRefreshToken, isToken, pickTokenSet, toLocalClock, tokenSetProblem } from '../token-set';
 import type { RefreshTokenSeed, TokenSet } from '../token-set';
@@ -50,6 +50,8 @@ export type AcquireContext = Pick<
   lifecycle: Lifecycle;
   /** Asked before each auth call, told after it; undefined when the manager has no breaker. */
   breaker: BreakerLink | undefined;
+  /** The tokens the manager holds now: a store failure's message loses them, however short. */
+  heldSecrets: () => readonly string[];
 };
 
 /**
@@ -198,7 +200,8 @@ function writeSession(context: AcquireContext, { refreshId }: AcquireRequest, to
 /**
  * Reports a store call's failure on the lifecycle stream (the manager carries on with what it holds).
  * The message is the store's own text, which may echo the value it was given or read (a Redis
- * client quoting its command, a custom store its JSON): `secrets` and any token-shaped run are redacted.
+ * client quoting its command, a custom store its JSON): `secrets`, the held tokens and any token-shaped run are
+ * redacted.
  */
 export function reportStoreFailure(
   context: AcquireContext,
@@ -208,7 +211,7 @@ export function reportStoreFailure(
   refreshId?: number,
 ): void {
   const text = error instanceof Error ? error.message : String(error);
-  const message = redactOpaqueRuns(redactSecrets(text, secrets));
+  const message = redactReport(text, [...secrets, ...context.heldSecrets()]);
   const errorCode = errorCodeOf(error) ?? 'UNKNOWN';
   const run = refreshId === undefined ? {} : { refreshId };
   context.lifecycle.emit({ type: 'store-failed', at: context.wallNow(), operation, errorCode, message, ...run });

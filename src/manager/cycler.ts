@@ -6,7 +6,8 @@
  */
 import { ErrorCodes, isTokenManagerError } from '../errors';
 import type { AuthRejectedError } from '../errors';
-import { computeSchedule, sharedJitterFraction } from '../token-set';
+import { redactReport } from '../redaction';
+import { computeSchedule, isToken, sharedJitterFraction } from '../token-set';
 import type { RefreshTokenSeed, TokenSet } from '../token-set';
 import { nextDelay } from './backoff';
 import type { BackoffPolicy } from './backoff';
@@ -30,15 +31,21 @@ export interface HeldSession {
   readonly rejected: boolean;
 }
 
+/**
+ * A failed run's error, and the message `status()` reports of it: redacted when it was recorded, with the tokens then
+ * held (a custom provider's error may quote the refresh token it was given; close() forgets the tokens, not the error).
+ */
+type Failure = { readonly error: Error; readonly message: string };
+
 /** Where the last failure left the cycler. */
 export type FailureState =
   | { readonly kind: 'none' }
   /** The last run failed; the next caller that needs a token tries again. */
-  | { readonly kind: 'failed'; readonly error: Error }
+  | ({ readonly kind: 'failed' } & Failure)
   /** A valid token is held and the next background attempt is planned. */
-  | { readonly kind: 'retrying'; readonly error: Error; readonly failures: number; readonly nextAttemptAt: number }
+  | ({ readonly kind: 'retrying'; readonly failures: number; readonly nextAttemptAt: number } & Failure)
   /** The credentials were rejected: callers without a valid token get this error until `until`. */
-  | { readonly kind: 'fail-fast'; readonly error: Error; readonly until: number; readonly nextAttemptAt: number };
+  | ({ readonly kind: 'fail-fast'; readonly until: number; readonly nextAttemptAt: number } & Failure);
 
 /** What a caller should do now. */
 export type Decision =
@@ -89,6 +96,12 @@ export class RefreshCycler {
 
   get failure(): FailureState {
     return this.#failure;
+  }
+
+  /** The tokens it holds, a seed's included: what a report of a failure takes out. */
+  get secrets(): string[] {
+    const tokens = this.#held?.tokens;
+    return [tokens?.accessToken, tokens?.refreshToken, this.#seed?.refreshToken].filter(isToken);
   }
 
   /** Whether the held token may be served at `now`. */
@@ -174,17 +187,18 @@ export class RefreshCycler {
   recordFailure(error: Error, now: number): FailureOutcome {
     const held = this.#held;
     const valid = held !== undefined && this.isValid(now);
+    const failure = { error, message: redactReport(error.message, this.secrets) };
     // A definitive "no" to the credentials themselves: the sign-in was rejected (4xx or `success: false`).
     // Matched by code and fields, not `instanceof`, so a second copy of the library (dual packages) is recognised too.
     const signInRejected = (error as Partial<AuthRejectedError>).operation === 'authenticate';
     if (isTokenManagerError(error, ErrorCodes.AUTH_REJECTED) && signInRejected) {
       const until = now + this.settings.rejectedBackoffMs;
       const nextAttemptAt = valid ? Math.min(until, held.blockAt) : until;
-      this.#failure = { kind: 'fail-fast', error, until, nextAttemptAt };
+      this.#failure = { kind: 'fail-fast', ...failure, until, nextAttemptAt };
       return { failFastUntil: until, ...(valid ? { nextAttemptAt, delayMs: nextAttemptAt - now } : {}) };
     }
     if (!valid) {
-      this.#failure = { kind: 'failed', error };
+      this.#failure = { kind: 'failed', ...failure };
       return {};
     }
     const failures = this.#failure.kind === 'retrying' ? this.#failure.failures + 1 : 1;
@@ -192,7 +206,7 @@ export class RefreshCycler {
     const delayMs = plan.retry ? plan.delayMs : (plan.retryAfterMs ?? this.settings.rejectedBackoffMs);
     // The server's Retry-After is honoured even past blockAt; our own backoff never waits that long.
     const nextAttemptAt = plan.retryAfterMs === undefined ? Math.min(now + delayMs, held.blockAt) : now + delayMs;
-    this.#failure = { kind: 'retrying', error, failures, nextAttemptAt };
+    this.#failure = { kind: 'retrying', ...failure, failures, nextAttemptAt };
     return { nextAttemptAt, delayMs: nextAttemptAt - now };
   }
 

@@ -9,6 +9,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { sanitizeCause } from '../redaction';
 import type { LifecycleEvent, LifecycleEventType, TokenManagerEvents } from './types';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
@@ -113,7 +114,9 @@ export class Lifecycle {
       run();
     } catch (error) {
       try {
-        this.sinks.logger.error({ event: 'listener-threw', err: error }, LISTENER_THREW);
+        // Summarised: a listener that passes on the `'error'` event's payload may throw a custom provider's AxiosError,
+        // whose config holds the refresh call's body.
+        this.sinks.logger.error({ event: 'listener-threw', err: sanitizeCause(error) }, LISTENER_THREW);
       } catch {
         // Logging must never throw into the manager either.
       }

@@ -74,7 +74,7 @@ export type SnapshotInput = Pick<TokenManagerStatus, 'state' | 'breaker'> & { wa
 export function snapshotStatus(cycler: RefreshCycler, stats: SessionStats, input: SnapshotInput): TokenManagerStatus {
   const held = cycler.held;
   const failure = cycler.failure;
-  const error = failure.kind === 'none' ? null : failure.error;
+  const last = failure.kind === 'none' ? null : failure;
   const offset = held?.wallOffset ?? input.wallOffset;
   const planned = failure.kind === 'retrying' || failure.kind === 'fail-fast' ? failure.nextAttemptAt + offset : null;
   return {
@@ -83,10 +83,10 @@ export function snapshotStatus(cycler: RefreshCycler, stats: SessionStats, input
     refreshTokenExpiresAt: integer(held?.tokens.refreshTokenExpiresAt ?? cycler.seed?.refreshTokenExpiresAt),
     nextRefreshAt: held === undefined || held.rejected ? null : integer(held.refreshAt + offset),
     lastRefreshAt: integer(stats.lastRefreshAt),
-    lastError: error && {
-      code: errorCodeOf(error) ?? 'UNKNOWN',
-      name: error.name,
-      message: error.message, // messages never hold secrets
+    lastError: last && {
+      code: errorCodeOf(last.error) ?? 'UNKNOWN',
+      name: last.error.name,
+      message: last.message,
       nextAttemptAt: integer(planned),
     },
     refreshCount: stats.refreshCount,

@@ -124,6 +124,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       wallNow: this.#wallNow,
       lifecycle: this.#lifecycle,
       retry: policies.foreground,
+      heldSecrets: () => this.#cycler.secrets,
     };
     // Not while draining: close() cancels the timer, and what re-arms it (the drained run landing) is followed
     // by #closeNow in the same chain of microtasks, before any timer can fire.

@@ -31,7 +31,9 @@ export interface ProviderIdentity {
 
 /**
  * Obtains token sets from an auth server. Providers classify their failures with the
- * library's error classes so the manager knows what to retry.
+ * library's error classes so the manager knows what to retry. An error of another kind is not
+ * retried and reaches the callers and the `'error'` event as thrown: an AxiosError from a refresh
+ * call holds the refresh token in `config.data`, so wrap it (`cause` keeps a sanitised summary).
  */
 export interface TokenProvider {
   /** Full sign-in: a new session from the partner's credentials. */
