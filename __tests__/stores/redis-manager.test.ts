@@ -322,4 +322,47 @@ describeRedis('RedisTokenStore with TokenManager', () => {
     expect(provider.authenticateCount).toBe(1);
     expect(fromB).toBe(fromA);
   });
+
+  it('writes a refresh whose session version the store forgot meanwhile (10,000 other keys read): the fleet adopts it', async () => {
+    let offsetMs = 0;
+    const now = (): number => Date.now() + offsetMs;
+    const provider = new RotatingProvider({ now, accessTtlMs: 60_000, identity: { id: newIdentity('evicted') } });
+    // 10,000 reads queue on one connection; a loaded machine can take over a second to answer the last.
+    const slowOptions = {
+      now,
+      breaker: false,
+      commandTimeoutMs: 30_000,
+      lockTtlMs: 30_000,
+      lockWaitMs: 45_000,
+    } as const;
+    const storeA = makeStore(await redis.connect(), slowOptions);
+    const a = makeManager(storeA, { provider, now, acquireTimeoutMs: 60_000, storeTimeoutMs: 30_000 });
+    const b = makeManager(makeStore(await redis.connect(), { now, breaker: false }), { provider, now });
+    const failed: string[] = [];
+    a.on('lifecycle', (event) => {
+      if (event.type === 'store-failed') failed.push(event.message);
+    });
+    await a.getAccessToken();
+    await b.getAccessToken();
+
+    offsetMs = 61_000;
+    provider.options.manual = true;
+    const refreshing = a.getAccessToken();
+    await until('the refresh reaches the auth server', () => provider.pendingCount === 1);
+    // A pool's other sessions use the same store while this refresh waits on the auth server.
+    const others = Array.from({ length: 10_000 }, (_, index) => `${redis.uniqueKey('other')}:${index}`);
+    for (let start = 0; start < others.length; start += 1_000) {
+      await Promise.all(others.slice(start, start + 1_000).map((key) => storeA.get(key)));
+    }
+    provider.options.manual = false;
+    provider.release();
+    const fromA = await refreshing;
+
+    expect(failed).toEqual([]);
+    expect((await storeA.get(a.storeKey))?.tokens.refreshToken).toBe('refresh-2');
+    // The other replica adopts the new session instead of spending the rotated refresh token and signing in.
+    expect(await b.getAccessToken()).toBe(fromA);
+    expect(provider.reused).toEqual([]);
+    expect(provider.authenticateCount).toBe(1);
+  });
 });

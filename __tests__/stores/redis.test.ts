@@ -29,6 +29,14 @@ describeRedis('RedisTokenStore: sessions', () => {
     tokens,
   });
 
+  /** Reads 10,000 other keys through `store`: they push `key` out of its version map. */
+  async function readOtherKeys(store: RedisTokenStore, key: string): Promise<void> {
+    const keys = Array.from({ length: 10_000 }, (_, index) => `${key}:other:${index}`);
+    for (let start = 0; start < keys.length; start += 1_000) {
+      await Promise.all(keys.slice(start, start + 1_000).map((otherKey) => store.get(otherKey)));
+    }
+  }
+
   /** The stored value's JSON as Redis holds it. */
   async function raw(client: Redis, key: string): Promise<Record<string, unknown>> {
     return JSON.parse((await client.get(`{${key}}`)) ?? 'null') as Record<string, unknown>;
@@ -235,15 +243,32 @@ describeRedis('RedisTokenStore: sessions', () => {
     await writer.get(key);
     await other.set(key, session('id', makeTokenSet(Date.now() + 1_000)));
     const newer = await client.get(writer.keysFor(key).session);
-    // 10_000 other keys push `key` out of the writer's version map.
-    const keys = Array.from({ length: 10_000 }, (_, index) => `${key}:other:${index}`);
-    for (let start = 0; start < keys.length; start += 1_000) {
-      await Promise.all(keys.slice(start, start + 1_000).map((otherKey) => writer.get(otherKey)));
-    }
+    await readOtherKeys(writer, key);
     await expect(writer.set(key, session('id', makeTokenSet(Date.now() + 2_000)))).rejects.toThrow(
       /stale write refused/,
     );
     expect(await client.get(writer.keysFor(key).session)).toBe(newer);
+  });
+
+  it('keeps the write base of a key whose lock it holds however many keys it reads, and still fences with it', async () => {
+    const client = await redis.connect();
+    const writer = await makeStore({ client, commandTimeoutMs: 30_000, lockTtlMs: 30_000, lockWaitMs: 45_000 });
+    const other = await makeStore({ client });
+    const key = redis.uniqueKey('held');
+    await other.set(key, session('id', makeTokenSet(Date.now())));
+    const held = await writer.acquireRefreshLock(key, { signal: new AbortController().signal });
+    await writer.get(key);
+    // A replica that gave up waiting for the lock writes without it.
+    await other.get(key);
+    await other.set(key, session('id', makeTokenSet(Date.now() + 1_000)));
+    const newer = await client.get(writer.keysFor(key).session);
+    await readOtherKeys(writer, key);
+    await expect(writer.set(key, session('id', makeTokenSet(Date.now() + 2_000)))).rejects.toThrow(
+      /stale write refused: the session at .* is at version 2, this write was based on version 1/,
+    );
+    expect(await client.get(writer.keysFor(key).session)).toBe(newer);
+    if (held.acquired) await held.lock.release();
+    await writer.close();
   });
 
   it('refuses a write based on a version read before the key was deleted and written again (no ABA)', async () => {

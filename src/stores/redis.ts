@@ -177,11 +177,17 @@ export interface RedisTokenStoreKeys {
 const HASH_TAG = /^[^{]*\{[^}]+\}/;
 
 /**
- * How many session versions a store remembers. A pool may touch many sessions in one
- * process; forgetting the least recently used one only costs that session a refused write
- * (its manager re-reads and adopts), so the bound is safe.
+ * How many session versions a store remembers, least recently used dropped first (a pool may touch any number of
+ * sessions). A key whose lock the store holds keeps its base in the hold, so a refresh's write never loses it to
+ * other keys' reads; a forgotten key's write without the lock is refused as stale, never written over a newer one.
  */
 const MAX_TRACKED_VERSIONS = 10_000;
+
+/** What a fenced write is based on: the version last read or written, and the digest of that value ('' for none). */
+type WriteBase = { readonly version: number; readonly digest: string };
+
+/** The base of a key this store has not read: absent. */
+const ABSENT: WriteBase = Object.freeze({ version: 0, digest: '' });
 
 /** The longest a session key lives, in ms (about 285 000 years): "never" in a PX that Redis accepts. */
 const MAX_TTL_MS = Number.MAX_SAFE_INTEGER;
@@ -260,11 +266,11 @@ export class RedisTokenStore implements TokenStore {
    * recurs once a key is deleted and written again): the base of the next fenced `set()`. Least
    * recently used first.
    */
-  readonly #versions = new Map<string, { version: number; digest: string }>();
+  readonly #versions = new Map<string, WriteBase>();
   /** Per key, the version this store is writing now: Redis may deliver its notification before the write's reply. */
   readonly #writing = new Map<string, number>();
-  /** Per key, the lock this store holds on it now: whether a write published during the hold. */
-  readonly #holds = new Map<string, { published: boolean }>();
+  /** Per key, the lock this store holds on it now: whether a write published during the hold, and its write base. */
+  readonly #holds = new Map<string, { published: boolean; base?: WriteBase }>();
   /** The stop functions of the lock watchdogs running now (close() stops them). */
   readonly #watchdogs = new Set<() => void>();
   /** How the breaker's keys start (no session key may). */
@@ -303,7 +309,7 @@ export class RedisTokenStore implements TokenStore {
    */
   async get(key: string): Promise<StoredSession | undefined> {
     const { version, session, problem, digest } = await this.#read(assertKey(key, this.#breakerTag));
-    setRecent(this.#versions, key, { version, digest }, MAX_TRACKED_VERSIONS);
+    this.#track(key, { version, digest });
     const malformed = 'stored session is malformed; treating it as absent';
     if (problem !== undefined) this.#log.warn({ event: 'store-value-invalid', key, problem }, malformed);
     const opening = openStored(this.#options.encryption, key, session, async (plain) => {
@@ -341,7 +347,7 @@ export class RedisTokenStore implements TokenStore {
    */
   async #write(key: string, session: StoredSession, notify: boolean): Promise<void> {
     const { encryption, now } = this.#options;
-    const { version: base, digest } = this.#versions.get(key) ?? { version: 0, digest: '' };
+    const { version: base, digest } = this.#versions.get(key) ?? this.#holds.get(key)?.base ?? ABSENT;
     const expiresAt = session.tokens.refreshTokenExpiresAt ?? session.tokens.accessTokenExpiresAt;
     // Capped: Redis refuses a PX it cannot add to its clock (and `String()` writes 1e+21 and up in exponent form).
     const ttlMs = Math.min(MAX_TTL_MS, Math.max(1, Math.ceil(expiresAt - now())));
@@ -359,20 +365,20 @@ export class RedisTokenStore implements TokenStore {
       const stale = `the session at ${key} is at version ${String(version)}, this write was based on version ${base}`;
       throw new TokenStoreError(`stale write refused: ${stale}`);
     }
-    setRecent(this.#versions, key, { version, digest: sha1(value) }, MAX_TRACKED_VERSIONS);
+    this.#track(key, { version, digest: sha1(value) });
     this.#log.debug({ event: 'store-written', key, version, ttlMs }, 'session written to redis');
     const hold = this.#holds.get(key);
     if (notify && hold !== undefined) hold.published = true;
   }
 
   /**
-   * Deletes the session under `key` (unfenced) and forgets its version.
+   * Deletes the session under `key` (unfenced); the next write creates it afresh.
    * @throws TokenStoreError when Redis fails.
    */
   async delete(key: string): Promise<void> {
     const { session } = this.keysFor(assertKey(key, this.#breakerTag));
     await this.#commands.run('DEL', key, () => this.#commands.client.del(session));
-    this.#versions.delete(key);
+    this.#track(key, ABSENT);
   }
 
   /**
@@ -534,6 +540,13 @@ export class RedisTokenStore implements TokenStore {
         this.#log.warn(fields, 'the refresh lock expired before its holder released it; consider a longer lockTtlMs');
       },
     };
+  }
+
+  /** Remembers `base` as what the next write of `key` is based on, in the hold too while this store holds its lock. */
+  #track(key: string, base: WriteBase): void {
+    setRecent(this.#versions, key, base, MAX_TRACKED_VERSIONS);
+    const hold = this.#holds.get(key);
+    if (hold !== undefined) hold.base = base;
   }
 
   /** Reads and decodes the value stored under `key`, with its digest ('' when absent). */
