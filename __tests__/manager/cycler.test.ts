@@ -267,6 +267,20 @@ describe('RefreshCycler', () => {
       expect(cycler.invalidate('a1', T0 + 3, { target: targets[0] })).toBe('cooldown');
       expect(cycler.invalidate('a1', T0 + 3, { target: targets[1] })).toBe('refreshing');
     });
+
+    it('keeps a target of any length (a path carrying user input) in at most 65 characters, each its own', () => {
+      const cycler = makeCycler();
+      cycler.install(tokens(), 'signed-in', T0, T0);
+      const search = (term: string): string => `GET /cards/search/${'x'.repeat(100_000)}${term}`;
+      const set = jest.spyOn(Map.prototype, 'set');
+      cycler.invalidate('a1', T0, { target: search('a'), replay: true });
+      const keptLengths = set.mock.calls.map(([key]) => String(key).length);
+      set.mockRestore();
+      expect(keptLengths).toEqual([expect.any(Number)]);
+      expect(keptLengths[0]).toBeLessThanOrEqual(65);
+      expect(cycler.invalidate('a1', T0 + 1, { target: search('a') })).toBe('cooldown');
+      expect(cycler.invalidate('a1', T0 + 1, { target: search('b') })).toBe('refreshing');
+    });
   });
   describe('refreshTokenWarning()', () => {
     const WEEK = 7 * 24 * 60 * MINUTE;

@@ -4,6 +4,7 @@
  * it what to do, does it, and reports back. All times are on the manager's timeline (a
  * monotonic clock unless the user injected `now`), in ms.
  */
+import { createHash } from 'node:crypto';
 import { ErrorCodes, isTokenManagerError } from '../errors';
 import type { AuthRejectedError } from '../errors';
 import { redactReport } from '../redaction';
@@ -71,6 +72,8 @@ export interface FailureOutcome {
 
 /** At most this many request targets in a 401 storm are remembered per session; the oldest go first. */
 const MAX_STORM_TARGETS = 256;
+/** A target longer than this, in characters, is remembered by its digest: a path can carry user input of any length. */
+const MAX_STORM_KEY_LENGTH = 64;
 
 /** Holds one session's state and answers every "what now?" with a pure transition. */
 export class RefreshCycler {
@@ -78,7 +81,7 @@ export class RefreshCycler {
   #seed: RefreshTokenSeed | undefined;
   #failure: FailureState = { kind: 'none' };
   #lastInvalidationAt = Number.NEGATIVE_INFINITY;
-  /** Targets (`METHOD /path`) in a 401 storm, and until when (timeline); oldest first, bounded. */
+  /** Targets in a 401 storm (by {@link stormKey}), and until when (timeline); oldest first, bounded. */
   readonly #storms = new Map<string, number>();
   #warnedRefreshExpiry: number | undefined;
 
@@ -218,7 +221,7 @@ export class RefreshCycler {
   invalidate(token: string | undefined, now: number, options: InvalidateOptions = {}): InvalidateResult {
     const held = this.#held;
     if (held === undefined) return 'ignored';
-    const { target } = options;
+    const target = options.target === undefined ? undefined : stormKey(options.target);
     if (target !== undefined && options.replay === true) {
       this.#storms.delete(target);
       this.#storms.set(target, now + this.settings.invalidateCooldownMs);
@@ -261,4 +264,16 @@ export class RefreshCycler {
     this.#held = undefined;
     this.#seed = undefined;
   }
+}
+
+/**
+ * A target as the storm map keeps it: a short one as it is; a long one as its digest, padded past
+ * {@link MAX_STORM_KEY_LENGTH} so that no short target can equal it.
+ */
+function stormKey(target: string): string {
+  if (target.length <= MAX_STORM_KEY_LENGTH) return target;
+  return createHash('sha256')
+    .update(target)
+    .digest('base64url')
+    .padEnd(MAX_STORM_KEY_LENGTH + 1, '=');
 }
