@@ -5,8 +5,8 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import axios from 'axios';
-import type { AxiosError, AxiosInstance, InternalAxiosRequestConfig } from 'axios';
+import axios, { AxiosError } from 'axios';
+import type { AxiosAdapter, AxiosInstance, InternalAxiosRequestConfig } from 'axios';
 import { attachTokenManager } from '../../src/adapters/axios';
 import type { AttachTokenManagerOptions } from '../../src/adapters/axios';
 import { createAuthorizedFetch } from '../../src/adapters/fetch';
@@ -66,31 +66,34 @@ interface UserApi {
   origin: string;
   /** Requests received, bearer mismatches (a bearer not issued to the X-User user), tokens to answer 401. */
   state: { hits: number; mismatches: number; rejected: Set<string>; seen: { user: string; auth: string | null }[] };
+  /** Answers one request (403 for a bearer not issued to `user`, 401 for a rejected one) and records it in `state`. */
+  answer(user: string, auth: string | null): number;
   close(): Promise<void>;
 }
 
 /** A real HTTP server on 127.0.0.1 that checks each bearer belongs to the request's X-User. */
 async function startUserApi(): Promise<UserApi> {
   const state: UserApi['state'] = { hits: 0, mismatches: 0, rejected: new Set(), seen: [] };
+  const answer = (user: string, auth: string | null): number => {
+    state.hits += 1;
+    state.seen.push({ user, auth });
+    if (auth !== null && auth.startsWith(`Bearer T:${user}-`)) return state.rejected.has(auth.slice(7)) ? 401 : 200;
+    state.mismatches += 1;
+    return 403;
+  };
   const server = http.createServer((req, res) => {
     req.resume();
     req.on('end', () => {
-      state.hits += 1;
-      const user = String(req.headers['x-user'] ?? '');
       const auth = req.headers.authorization ?? null;
-      state.seen.push({ user, auth });
-      const send = (status: number): void =>
-        void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ auth }));
-      if (auth === null || !auth.startsWith(`Bearer T:${user}-`)) {
-        state.mismatches += 1;
-        send(403);
-      } else send(state.rejected.has(auth.slice('Bearer '.length)) ? 401 : 200);
+      const status = answer(String(req.headers['x-user'] ?? ''), auth);
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ auth }));
     });
   });
   await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1', backlog: 2048 }, resolve));
   return {
     origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     state,
+    answer,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -349,13 +352,34 @@ describe('createAuthorizedFetch() with a session pool', () => {
 });
 
 describe('a session pool under concurrent load', () => {
+  /**
+   * The user API answered in process: a thousand requests at once are about the adapters' and the pool's
+   * interleaving, and that many sockets to one local server got reset on a loaded machine.
+   */
+  const inProcessAxios: AxiosAdapter = async (config) => {
+    const auth = config.headers.get('Authorization');
+    const status = api.answer(String(config.headers.get('x-user') ?? ''), typeof auth === 'string' ? auth : null);
+    const response = { data: { auth }, status, statusText: '', headers: {}, config, request: {} };
+    if (config.validateStatus?.(status) !== false) return response;
+    throw new AxiosError(`Request failed with status code ${status}`, AxiosError.ERR_BAD_REQUEST, config, {}, response);
+  };
+  const inProcessFetch = async (_input: unknown, init?: RequestInit): Promise<Response> => {
+    const headers = new Headers(init?.headers);
+    return new Response(null, { status: api.answer(headers.get('x-user') ?? '', headers.get('authorization')) });
+  };
+
   it('never sends one user a bearer of another across 1,000 mixed requests for 100 users', async () => {
     const users = Array.from({ length: 100 }, (_, index) => `user${index}@example.com`);
     // Every tenth user's first token is rejected: those requests go through the 401 replay.
     for (const user of users.filter((_, index) => index % 10 === 0)) api.state.rejected.add(`T:${user}-0`);
-    const named = pooledAxios();
-    const derived = pooledAxios({ sessionKey: byUserHeader });
-    const alixFetch = createAuthorizedFetch(pool, { origins: [api.origin] });
+    const inProcess = (options: AttachTokenManagerOptions = {}): AxiosInstance => {
+      const instance = axios.create({ baseURL: api.origin, adapter: inProcessAxios });
+      attachTokenManager(instance, pool, options);
+      return instance;
+    };
+    const named = inProcess();
+    const derived = inProcess({ sessionKey: byUserHeader });
+    const alixFetch = createAuthorizedFetch(pool, { origins: [api.origin], fetch: inProcessFetch as typeof fetch });
 
     const statuses = await Promise.all(
       Array.from({ length: 1000 }, async (_, index) => {

@@ -3,10 +3,9 @@
  * manager or pool, the request loops with their counts and latencies, the phase labels, the
  * progress line and the closing summary.
  */
-import { performance } from 'node:perf_hooks';
-import { setTimeout as pause } from 'node:timers/promises';
 import axios, { type AxiosInstance } from 'axios';
 import { attachTokenManager } from '../adapters/axios';
+import { sleep, systemClock } from '../clock';
 import { definedOnly } from '../defaults';
 import { assertConfig } from '../errors';
 import type { TokenManagerOptions } from '../manager/options';
@@ -193,8 +192,8 @@ export async function runDemoLoops<S extends { durationMs: number }>(
       try {
         await demo.request(api, key);
         run.counts.successes += 1;
-        // Only a request sent after the revocation proves the recovery.
-        if (run.revokedAt !== undefined && began > run.revokedAt) demo.recovered(key);
+        // Only a request sent after the revocation proves the recovery (one it released may start in its millisecond).
+        if (run.revokedAt !== undefined && began >= run.revokedAt) demo.recovered(key);
       } catch (error) {
         run.counts.failures += 1;
         demo.failed?.(error);
@@ -202,7 +201,7 @@ export async function runDemoLoops<S extends { durationMs: number }>(
         run.inFlight -= 1;
       }
       run.samples.push(performance.now() - began);
-      await pause(demo.pauseMs());
+      await sleep(systemClock, demo.pauseMs());
     }
   };
 
