@@ -9,6 +9,7 @@ import { TokenManagerPool } from '../../src/pool/pool';
 import type { TokenProvider } from '../../src/providers/types';
 import { makeTokenSet } from '../helpers/fake-provider';
 import { INSTANT_RETRY, T0, useFakeClock } from '../helpers/manager';
+import { captureLogger } from '../helpers/redis-server';
 import { identityOf, makePool, tokenPrefix, user } from './support';
 
 beforeEach(() => useFakeClock(T0));
@@ -91,6 +92,24 @@ describe('TokenManagerPool under hostile input', () => {
     await expect(pool.getAccessToken(user(1))).resolves.toBe(held);
     expect(invalidate(user(1), null)).toBe('refreshing');
     await expect(pool.getAccessToken(user(1))).resolves.not.toBe(held);
+    await pool.close();
+  });
+});
+
+describe('TokenManagerPool: a throwing evicted listener', () => {
+  it('logs its error without the request an AxiosError it rethrows carries', async () => {
+    const { logger, text } = captureLogger();
+    const { pool } = makePool({ logger });
+    await pool.getAccessToken(user(1));
+    pool.on('evicted', () => {
+      // As a listener that passes on a custom provider's AxiosError would: its config holds the refresh call's body.
+      throw Object.assign(new Error('Request failed with status code 500'), {
+        config: { data: 'refresh_token=rt-short-1' },
+      });
+    });
+    expect(pool.delete(user(1))).toBe(true);
+    expect(text()).toContain('Request failed with status code 500');
+    expect(text()).not.toContain('rt-short-1');
     await pool.close();
   });
 });

@@ -21,6 +21,7 @@ import {
 } from '../manager/token-manager';
 import type { GetAccessTokenOptions, InvalidateOptions, InvalidateResult } from '../manager/types';
 import type { LifecycleEvent, TokenManagerHealth } from '../manager/types';
+import { sanitizeCause } from '../redaction';
 import type { TokenSet } from '../token-set';
 import { TimerHeap, type HeapEntry } from './heap';
 import { HotTable } from './hot-table';
@@ -437,7 +438,7 @@ export class TokenManagerPool extends EventEmitter<TokenManagerPoolEvents> {
       this.emit('evicted', { session: key, reason });
     } catch (error) {
       // As for a manager's listeners: logged, and no outcome changes (close() or a sweep still reaches every session).
-      this.#log.error({ event: 'listener-threw', err: error }, 'an evicted listener threw');
+      this.#log.error({ event: 'listener-threw', err: sanitizeCause(error) }, 'an evicted listener threw');
     }
   }
 
