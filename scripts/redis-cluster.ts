@@ -43,14 +43,15 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 /** Runs one command on one node over a short-lived connection. */
 export async function nodeCommand(port: number, ...command: string[]): Promise<string> {
-  // disconnectTimeout: after a refused connection ioredis would keep a 2 s timer on the dead socket.
+  // disconnectTimeout: after a refused connection ioredis would keep a 2 s timer on the dead socket. A dead node
+  // refuses at once, so only a loaded machine ever waits out the long connectTimeout (500 ms failed there).
   const client = new Redis({
     port,
     host: '127.0.0.1',
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
-    connectTimeout: 500,
+    connectTimeout: 5_000,
     disconnectTimeout: 0,
   });
   client.on('error', () => undefined);

@@ -3,12 +3,13 @@ import type Redis from 'ioredis';
 import type { RedisTokenStore } from '../../src/redis';
 import type { RedisTokenStoreOptions } from '../../src/redis';
 import type { TokenManager } from '../../src/manager/token-manager';
-import type { TokenManagerOptions } from '../../src/manager/options';
+import type { InternalTokenManagerOptions } from '../../src/manager/options';
 import type { LifecycleEvent } from '../../src/manager/types';
 import { AuthRejectedError } from '../../src/errors';
 import { FakeProvider } from '../helpers/fake-provider';
 import type { FakeProviderOptions } from '../helpers/fake-provider';
 import { INSTANT_RETRY } from '../helpers/manager';
+import { ManualClock } from '../helpers/manual-clock';
 import type { TokenSet } from '../../src/token-set';
 import { closedAfterEach, describeRedis, freePort, itOwnServer, useRedisServer } from '../helpers/redis-server';
 
@@ -98,10 +99,22 @@ describeRedis('RedisTokenStore with TokenManager', () => {
 
   function makeManager(
     store: RedisTokenStore,
-    options: Partial<TokenManagerOptions> & { provider: FakeProvider },
+    options: Partial<InternalTokenManagerOptions> & { provider: FakeProvider },
   ): TokenManager {
     return made.manager({ refreshJitterMs: 0, retry: INSTANT_RETRY, ...options, store });
   }
+
+  /**
+   * For tests that count sign-ins: a replica that gives up waiting (for the lock, a Redis reply or its own store
+   * deadline) signs in itself, by design. So Redis's bounds outlast what a loaded machine takes, and the managers'
+   * deadlines run on a clock that never moves: a slow run stays slow, and signs in no more often.
+   */
+  const patientStore: Partial<RedisTokenStoreOptions> = {
+    lockTtlMs: 30_000,
+    lockWaitMs: 60_000,
+    commandTimeoutMs: 15_000,
+  };
+  const patientManager = (): Pick<InternalTokenManagerOptions, 'timers'> => ({ timers: new ManualClock(0) });
 
   it('lets 8 replicas of one identity share one sign-in, and one refresh once their tokens expire', async () => {
     let offsetMs = 0;
@@ -109,7 +122,9 @@ describeRedis('RedisTokenStore with TokenManager', () => {
     const identity = newIdentity('partner');
     const provider = identifiedProvider(identity, { now, accessTtlMs: 60_000 });
     const replicas = await Promise.all(
-      Array.from({ length: 8 }, async () => makeManager(makeStore(await redis.connect(), { now }), { provider, now })),
+      Array.from({ length: 8 }, async () =>
+        makeManager(makeStore(await redis.connect(), { now, ...patientStore }), { provider, now, ...patientManager() }),
+      ),
     );
 
     const first = await Promise.all(replicas.map((manager) => manager.getAccessToken()));
@@ -124,7 +139,7 @@ describeRedis('RedisTokenStore with TokenManager', () => {
     // The default key derives from the identity, and the value carries it.
     const key = `alix-token-manager:session:${identity}`;
     expect(replicas[0]?.storeKey).toBe(key);
-    const reader = makeStore(await redis.connect());
+    const reader = makeStore(await redis.connect(), patientStore);
     expect(await reader.get(key)).toEqual({ identity, tokens: expect.objectContaining({ accessToken: 'access-2' }) });
   });
 
@@ -133,16 +148,16 @@ describeRedis('RedisTokenStore with TokenManager', () => {
     const providers = identities.map((id, index) =>
       identifiedProvider(id, { now: () => Date.now(), accessTtlMs: 60_000 }, `id${index}-`),
     );
-    const stores3 = await Promise.all([0, 1, 2].map(async () => makeStore(await redis.connect())));
+    const stores3 = await Promise.all([0, 1, 2].map(async () => makeStore(await redis.connect(), patientStore)));
     // Every replica's store serves all three identities' managers.
     const fleet = stores3.flatMap((store) =>
-      providers.map((provider, index) => ({ index, manager: makeManager(store, { provider }) })),
+      providers.map((provider, index) => ({ index, manager: makeManager(store, { provider, ...patientManager() }) })),
     );
 
     const tokens = await Promise.all(fleet.map(({ manager }) => manager.getAccessToken()));
     expect(providers.map((provider) => provider.calls.length)).toEqual([1, 1, 1]);
     expect(tokens).toEqual(fleet.map(({ index }) => `id${index}-access-1`));
-    const reader = makeStore(await redis.connect());
+    const reader = makeStore(await redis.connect(), patientStore);
     for (const [position, { index }] of fleet.entries()) {
       const stored = await reader.get(`alix-token-manager:session:${identities[index] ?? ''}`);
       expect(stored?.identity).toBe(identities[index]);
@@ -170,7 +185,7 @@ describeRedis('RedisTokenStore with TokenManager', () => {
       // Used straight after creation, as docs/scaling.md shows: no await on the connection.
       const client = redis.createClient({ lazyConnect: false });
       expect(client.status).toBe('connecting');
-      const manager = makeManager(makeStore(client), { provider });
+      const manager = makeManager(makeStore(client, patientStore), { provider, ...patientManager() });
       manager.on('lifecycle', (event) => lifecycle.push(event));
       return manager;
     });
@@ -222,7 +237,7 @@ describeRedis('RedisTokenStore with TokenManager', () => {
       await until('a call served after that refresh', () => served.down > servedBeforeRefresh);
       await redis.start();
       phase = 'back';
-      const reader = makeStore(await redis.connect());
+      const reader = makeStore(await redis.connect(), patientStore);
       const key = `alix-token-manager:session:${identity}`;
       // Polled: a refresh between the two reads would change the token and fail a single comparison.
       await until(
@@ -252,15 +267,18 @@ describeRedis('RedisTokenStore with TokenManager', () => {
       accessTtlMs: 60_000,
       identity: { id: identity },
     });
-    const [first, second] = [makeStore(await redis.connect()), makeStore(await redis.connect())];
+    const [first, second] = [
+      makeStore(await redis.connect(), patientStore),
+      makeStore(await redis.connect(), patientStore),
+    ];
     const failed: string[] = [];
-    const manager = makeManager(first, { provider });
+    const manager = makeManager(first, { provider, ...patientManager() });
     manager.on('lifecycle', (event) => {
       if (event.type === 'store-failed') failed.push(event.message);
     });
     expect(await manager.getAccessToken()).toBe('access-1');
     expect(failed).toEqual([]);
-    expect(await makeManager(second, { provider }).getAccessToken()).toBe('access-1');
+    expect(await makeManager(second, { provider, ...patientManager() }).getAccessToken()).toBe('access-1');
     expect(provider.calls).toHaveLength(1);
   });
 
@@ -308,8 +326,9 @@ describeRedis('RedisTokenStore with TokenManager', () => {
       }
       return evalOnce(...args);
     };
-    const a = makeManager(makeStore(clientA, { now, breaker: false }), { provider, now });
-    const b = makeManager(makeStore(await redis.connect(), { now, breaker: false }), { provider, now });
+    const patient = { now, breaker: false, ...patientStore } as const;
+    const a = makeManager(makeStore(clientA, patient), { provider, now, ...patientManager() });
+    const b = makeManager(makeStore(await redis.connect(), patient), { provider, now, ...patientManager() });
     await a.getAccessToken();
     await b.getAccessToken();
     expect(provider.calls.map((call) => call.kind)).toEqual(['authenticate']);

@@ -25,6 +25,13 @@ async function eventually(what: string, done: () => boolean): Promise<void> {
   }
 }
 
+/** The replies to the lock extensions (EVALs of EXTEND_LOCK_SCRIPT) `client` sent so far, in order: 1 extended, 0 lost. */
+function extensionsSentBy(client: Redis): () => Array<Promise<unknown>> {
+  const { mock } = jest.spyOn(client, 'eval');
+  return () =>
+    mock.calls.flatMap(([script], index) => (script === EXTEND_LOCK_SCRIPT ? [mock.results[index]?.value] : []));
+}
+
 /** Counts the lock SETs Redis refused `client` (a nil reply to SET … NX: another replica held the lock). */
 function countLockRefusals(client: Redis): () => number {
   let refusals = 0;
@@ -36,6 +43,16 @@ function countLockRefusals(client: Redis): () => number {
   }) as never);
   return () => refusals;
 }
+
+/**
+ * Lock bounds for a watchdog driven on fake time (Redis ages the lock in step): only the test's own work runs in real
+ * time, which these outlast on a loaded machine.
+ */
+const patientLock = (lockTtlMs: number): Partial<RedisTokenStoreOptions> => ({
+  lockTtlMs,
+  lockWaitMs: 2 * lockTtlMs,
+  commandTimeoutMs: 15_000,
+});
 
 describeRedis('RedisTokenStore: the lock watchdog', () => {
   const redis = useRedisServer();
@@ -68,11 +85,8 @@ describeRedis('RedisTokenStore: the lock watchdog', () => {
       const stores = clients.map((client) =>
         made.store({ client, lockTtlMs, lockWaitMs: 2 * lockTtlMs, pollIntervalMs: 50 }),
       );
-      const evals = clients.map((client) => jest.spyOn(client, 'eval'));
-      const extensions = (): Array<Promise<unknown>> =>
-        evals.flatMap(({ mock }) =>
-          mock.calls.flatMap(([script], index) => (script === EXTEND_LOCK_SCRIPT ? [mock.results[index]?.value] : [])),
-        );
+      const sent = clients.map(extensionsSentBy);
+      const extensions = (): Array<Promise<unknown>> => sent.flatMap((extensionsOfOne) => extensionsOfOne());
       const replicas = stores.map((store) =>
         made.manager({ provider, store, refreshJitterMs: 0, retry: INSTANT_RETRY }),
       );
@@ -106,22 +120,38 @@ describeRedis('RedisTokenStore: the lock watchdog', () => {
   });
 
   it('extends a held lock past lockTtlMs and deletes it on release; a released hold extends no more', async () => {
-    const client = await redis.connect();
-    const { logger, lines } = captureLogger();
-    const store = await makeStore({ client, logger });
-    const key = redis.uniqueKey('held');
-    const before = await store.acquireRefreshLock(key, { signal: never() });
-    if (before.acquired) await before.lock.release();
-    const result = await store.acquireRefreshLock(key, { signal: never() });
-    if (!result.acquired) throw new Error('the lock was not acquired');
-    await sleep(900); // three lifetimes of an unextended lock
-    const ttl = await client.pttl(store.keysFor(key).lock);
-    expect(ttl).toBeGreaterThan(0);
-    expect(ttl).toBeLessThanOrEqual(300);
-    // The first hold's watchdog, had it outlived its release, would have found the lock another owner's.
-    expect(lines).not.toContainEqual(expect.objectContaining({ event: 'lock-lost' }));
-    await result.lock.release();
-    expect(await client.exists(store.keysFor(key).lock)).toBe(0);
+    const lockTtlMs = 30_000;
+    const tick = lockTtlMs / 3;
+    jest.useFakeTimers({ doNotFake: [...REAL_TIME_BUT_INTERVALS] });
+    try {
+      const client = await redis.connect();
+      const extensions = extensionsSentBy(client);
+      const { logger, lines } = captureLogger();
+      const store = await makeStore({ client, logger, ...patientLock(lockTtlMs) });
+      const key = redis.uniqueKey('held');
+      const { lock } = store.keysFor(key);
+      const before = await store.acquireRefreshLock(key, { signal: never() });
+      if (before.acquired) await before.lock.release();
+      const result = await store.acquireRefreshLock(key, { signal: never() });
+      if (!result.acquired) throw new Error('the lock was not acquired');
+      // Three lifetimes of an unextended lock, aged in Redis in step with the watchdog's interval.
+      for (let aged = 0; aged < 3 * lockTtlMs; aged += tick) {
+        await client.pexpire(lock, (await client.pttl(lock)) - tick);
+        await jest.advanceTimersByTimeAsync(tick);
+        await eventually('the watchdog extends the lock', () => extensions().length > aged / tick);
+      }
+      // One extension a tick, each of them this hold's: the first hold's watchdog, had it outlived its release, would
+      // have found the lock another owner's.
+      expect(await Promise.all(extensions())).toEqual(Array.from({ length: 9 }, () => 1));
+      const ttl = await client.pttl(lock);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(lockTtlMs);
+      expect(lines).not.toContainEqual(expect.objectContaining({ event: 'lock-lost' }));
+      await result.lock.release();
+      expect(await client.exists(lock)).toBe(0);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('extends a held lock for lockWaitMs at most: a holder stuck longer than every waiter waits loses it', async () => {
@@ -188,18 +218,33 @@ describeRedis('RedisTokenStore: the lock watchdog', () => {
   });
 
   it('stops extending a lock it lost, and warns: the new owner keeps it', async () => {
-    const client = await redis.connect();
-    const { logger, lines } = captureLogger();
-    const store = await makeStore({ client, logger });
-    const key = redis.uniqueKey('lost');
-    const result = await store.acquireRefreshLock(key, { signal: never() });
-    if (!result.acquired) throw new Error('the lock was not acquired');
-    const { lock } = store.keysFor(key);
-    await client.set(lock, 'someone-else', 'PX', 300);
-    await sleep(600);
-    expect(await client.get(lock)).toBeNull();
-    expect(lines.filter((line) => line.event === 'lock-lost')).toEqual([expect.objectContaining({ level: 40 })]);
-    await result.lock.release();
+    const lockTtlMs = 30_000;
+    const tick = lockTtlMs / 3;
+    jest.useFakeTimers({ doNotFake: [...REAL_TIME_BUT_INTERVALS] });
+    try {
+      const client = await redis.connect();
+      const extensions = extensionsSentBy(client);
+      const { logger, lines } = captureLogger();
+      const store = await makeStore({ client, logger, ...patientLock(lockTtlMs) });
+      const key = redis.uniqueKey('lost');
+      const result = await store.acquireRefreshLock(key, { signal: never() });
+      if (!result.acquired) throw new Error('the lock was not acquired');
+      const { lock } = store.keysFor(key);
+      await client.set(lock, 'someone-else', 'PX', lockTtlMs);
+      // Aged in step with the watchdog's interval for two lifetimes: the new owner's lock expires unextended in the
+      // first, and no tick after the loss tries again.
+      for (let aged = 0; aged < 2 * lockTtlMs; aged += tick) {
+        await client.pexpire(lock, (await client.pttl(lock)) - tick);
+        await jest.advanceTimersByTimeAsync(tick);
+      }
+      expect(await client.get(lock)).toBeNull();
+      expect(await Promise.all(extensions())).toEqual([0]);
+      await eventually('the watchdog warns of the lost lock', () => lines.some((line) => line.event === 'lock-lost'));
+      expect(lines.filter((line) => line.event === 'lock-lost')).toEqual([expect.objectContaining({ level: 40 })]);
+      await result.lock.release();
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   describe('lock edges', () => {
