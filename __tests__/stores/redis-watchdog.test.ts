@@ -119,16 +119,20 @@ describeRedis('RedisTokenStore: the lock watchdog', () => {
     }
   });
 
-  it('extends a held lock past lockTtlMs and deletes it on release; a released hold extends no more', async () => {
+  /** A store whose lock watchdog runs on fake intervals (the test ages the lock in Redis), with its log and EVALs. */
+  async function watchedStore(name: string) {
     const lockTtlMs = 30_000;
-    const tick = lockTtlMs / 3;
     jest.useFakeTimers({ doNotFake: [...REAL_TIME_BUT_INTERVALS] });
+    const client = await redis.connect();
+    const extensions = extensionsSentBy(client);
+    const { logger, lines } = captureLogger();
+    const store = await makeStore({ client, logger, ...patientLock(lockTtlMs) });
+    return { lockTtlMs, tick: lockTtlMs / 3, client, extensions, lines, store, key: redis.uniqueKey(name) };
+  }
+
+  it('extends a held lock past lockTtlMs and deletes it on release; a released hold extends no more', async () => {
     try {
-      const client = await redis.connect();
-      const extensions = extensionsSentBy(client);
-      const { logger, lines } = captureLogger();
-      const store = await makeStore({ client, logger, ...patientLock(lockTtlMs) });
-      const key = redis.uniqueKey('held');
+      const { lockTtlMs, tick, client, extensions, lines, store, key } = await watchedStore('held');
       const { lock } = store.keysFor(key);
       const before = await store.acquireRefreshLock(key, { signal: never() });
       if (before.acquired) await before.lock.release();
@@ -218,15 +222,8 @@ describeRedis('RedisTokenStore: the lock watchdog', () => {
   });
 
   it('stops extending a lock it lost, and warns: the new owner keeps it', async () => {
-    const lockTtlMs = 30_000;
-    const tick = lockTtlMs / 3;
-    jest.useFakeTimers({ doNotFake: [...REAL_TIME_BUT_INTERVALS] });
     try {
-      const client = await redis.connect();
-      const extensions = extensionsSentBy(client);
-      const { logger, lines } = captureLogger();
-      const store = await makeStore({ client, logger, ...patientLock(lockTtlMs) });
-      const key = redis.uniqueKey('lost');
+      const { lockTtlMs, tick, client, extensions, lines, store, key } = await watchedStore('lost');
       const result = await store.acquireRefreshLock(key, { signal: never() });
       if (!result.acquired) throw new Error('the lock was not acquired');
       const { lock } = store.keysFor(key);
