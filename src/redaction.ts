@@ -79,8 +79,8 @@ export function redactOpaqueRuns(text: string): string {
 }
 
 /**
- * Text the library reports but did not write (a custom provider's or store's error message, in `status().lastError` or
- * a `store-failed` event): it may quote a token it was given, so the tokens held and any opaque run are taken out.
+ * Text the library reports but did not write (the auth server's answer, a custom provider's or store's error message):
+ * it may quote a token it was given, so the known secrets and any opaque run are taken out.
  */
 export function redactReport(text: string, secrets: readonly string[]): string {
   return redactOpaqueRuns(redactSecrets(text, secrets));

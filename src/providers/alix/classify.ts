@@ -15,7 +15,7 @@ import {
 } from '../../errors';
 import type { AuthOperation, TokenManagerError } from '../../errors';
 import type { Logger } from '../../logger';
-import { redactOpaqueRuns, redactSecrets } from '../../redaction';
+import { redactReport } from '../../redaction';
 import { isHeaderSafeToken, type TokenSet } from '../../token-set';
 import { isRecord, parseJson } from '../../json';
 
@@ -175,7 +175,7 @@ export function interpretResponse({ status, headers, data }: TextResponse, conte
       decodeCharacterReferences(said)
         .replace(/\p{Cf}+/gu, '')
         .replace(/\p{Cc}+/gu, ' ');
-    const message = printable && redactOpaqueRuns(redactSecrets(printable, [...context.secrets, ...quoted]));
+    const message = printable && redactReport(printable, [...context.secrets, ...quoted]);
     const apiMessage =
       message && message.length > MAX_API_MESSAGE_LENGTH ? `${message.slice(0, MAX_API_MESSAGE_LENGTH)}…` : message;
     const signature = SIGNATURE_REJECTED_ERROR_CODES.includes(errorCode ?? NaN) || /signature/i.test(apiMessage ?? '');
