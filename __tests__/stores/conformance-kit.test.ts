@@ -46,6 +46,17 @@ function sharedCache(): NodeCache {
   return cache;
 }
 
+/** The kit's raw access to a MemoryTokenStore's backend: the value stored under a key, as JSON. */
+function rawAccess(cache: NodeCache): {
+  read(key: string): Promise<string>;
+  write(key: string, value: string): Promise<void>;
+} {
+  return {
+    read: async (key) => JSON.stringify(cache.get(key)),
+    write: async (key, value) => void cache.set(key, JSON.parse(value) as unknown),
+  };
+}
+
 /** MemoryTokenStores over one cache, with `change` made to each. */
 function memoryStores(change: (store: MemoryTokenStore) => Partial<TokenStore> = () => ({})): () => TokenStore {
   const cache = sharedCache();
@@ -231,10 +242,7 @@ describe('describeTokenStoreConformance()', () => {
 
   it('fails a store declared encrypted that keeps tokens in the clear and serves moved or altered values', async () => {
     const cache = sharedCache();
-    const encryption = {
-      read: async (key: string) => JSON.stringify(cache.get(key)),
-      write: async (key: string, value: string) => void cache.set(key, JSON.parse(value) as unknown),
-    };
+    const encryption = rawAccess(cache);
     expect(await failedChecks(() => new MemoryTokenStore({ cache, breaker: SHORT_OPEN }), { encryption })).toEqual([
       'encryption at rest › keeps no token, nor any 8-character run of one, in the stored value',
       'encryption at rest › does not serve a value moved under another session key',
@@ -246,10 +254,7 @@ describe('describeTokenStoreConformance()', () => {
 
   it('fails an encrypting store that serves a plaintext session planted under its key (readPlaintext on)', async () => {
     const cache = sharedCache();
-    const encryption = {
-      read: async (key: string) => JSON.stringify(cache.get(key)),
-      write: async (key: string, value: string) => void cache.set(key, JSON.parse(value) as unknown),
-    };
+    const encryption = rawAccess(cache);
     const keys = { keys: { k1: randomBytes(32) }, current: 'k1' };
     const migrating = (): MemoryTokenStore =>
       new MemoryTokenStore({ cache, breaker: SHORT_OPEN, encryption: { ...keys, readPlaintext: true } });
@@ -283,10 +288,7 @@ describe('describeTokenStoreConformance()', () => {
 
   it('fails an encrypting store that keeps 8 characters of a token in the clear beside the sealed value', async () => {
     const cache = sharedCache();
-    const encryption = {
-      read: async (key: string) => JSON.stringify(cache.get(key)),
-      write: async (key: string, value: string) => void cache.set(key, JSON.parse(value) as unknown),
-    };
+    const encryption = rawAccess(cache);
     const aes = new AesGcmTokenCipher({ keys: { k1: randomBytes(32) }, current: 'k1' });
     // A "hint" to tell sessions apart in logs: the access token's last 8 characters.
     const hinting: TokenCipher = {
@@ -305,10 +307,7 @@ describe('describeTokenStoreConformance()', () => {
 
   it('fails an encrypting store whose get() never answers for a value that does not open', async () => {
     const cache = sharedCache();
-    const encryption = {
-      read: async (key: string) => JSON.stringify(cache.get(key)),
-      write: async (key: string, value: string) => void cache.set(key, JSON.parse(value) as unknown),
-    };
+    const encryption = rawAccess(cache);
     const keys = { keys: { k1: randomBytes(32) }, current: 'k1' };
     // Retrying an unreadable value for ever: the manager's read would wait out its deadline each time.
     const forever = (): TokenStore => {
@@ -325,10 +324,7 @@ describe('describeTokenStoreConformance()', () => {
 
   it('fails an encrypting store whose sealed value is bound to its key but not to the identity beside it', async () => {
     const cache = sharedCache();
-    const encryption = {
-      read: async (key: string) => JSON.stringify(cache.get(key)),
-      write: async (key: string, value: string) => void cache.set(key, JSON.parse(value) as unknown),
-    };
+    const encryption = rawAccess(cache);
     const aes = new AesGcmTokenCipher({ keys: { k1: randomBytes(32) }, current: 'k1' });
     // The aad's first two lines (format, store key): the identity, its third, is left out.
     const keyOnly = (aad: string): string => aad.split('\n').slice(0, 2).join('\n');
