@@ -1,5 +1,6 @@
 import {
   createOriginSet,
+  createTargetCheck,
   isAllowedUrl,
   parseOrigin,
   parseRetryStatuses,
@@ -84,6 +85,22 @@ describe('resolveRequestUrl()', () => {
   it('returns undefined for what cannot be resolved to an absolute URL', () => {
     expect(resolveRequestUrl({ url: '/cards' })).toBeUndefined();
     expect(resolveRequestUrl({ url: '//evil.example.net/x' })).toBeUndefined();
+  });
+});
+
+describe('createTargetCheck()', () => {
+  // An answer kept for a base outlives the allow-list it was read from: emptying the list tells kept from not kept.
+  it('keeps the answers of 64 bases at most, each at most 2048 characters long', () => {
+    const origins = new Set(['https://api.example.com']);
+    const check = createTargetCheck(origins);
+    const bases = Array.from({ length: 65 }, (_, index) => `https://api.example.com/v${index}`);
+    const long = `https://api.example.com/${'a'.repeat(2048)}`;
+    for (const baseURL of [long, ...bases]) expect(check({ baseURL, url: '/cards' })).toBe(true);
+    origins.clear();
+    expect(check({ baseURL: long, url: '/cards' })).toBe(false);
+    expect(check({ baseURL: bases[0], url: '/cards' })).toBe(true);
+    expect(check({ baseURL: bases[63], url: '/cards' })).toBe(true);
+    expect(check({ baseURL: bases[64], url: '/cards' })).toBe(false);
   });
 });
 

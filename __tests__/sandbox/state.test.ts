@@ -4,15 +4,15 @@
  */
 import { generatePartnerKeyPairSync } from '../../src/sandbox';
 import { resolveSandboxOptions } from '../../src/sandbox/options';
-import { SandboxTokenRegistry, type TokenSession } from '../../src/sandbox/state';
+import { MAX_LIVE_TOKENS, SandboxTokenRegistry, type TokenSession } from '../../src/sandbox/state';
 
 const { privateKeyPem } = generatePartnerKeyPairSync();
 const T0 = Date.UTC(2025, 0, 1);
 const SESSION: TokenSession = { session: 'session-1', userEmail: 'jane@example.com' };
 
-function makeRegistry(tokenSigningSecret = 'registry-secret'): SandboxTokenRegistry {
+function makeRegistry(tokenSigningSecret = 'registry-secret', maxLiveTokens?: number): SandboxTokenRegistry {
   const options = { privateKeyPem, accessTokenTtlMs: 60_000, refreshTokenTtlMs: 600_000, tokenSigningSecret };
-  return new SandboxTokenRegistry(resolveSandboxOptions(options));
+  return new SandboxTokenRegistry(resolveSandboxOptions(options), maxLiveTokens);
 }
 
 describe('SandboxTokenRegistry', () => {
@@ -27,6 +27,22 @@ describe('SandboxTokenRegistry', () => {
 
     tokens.issue(SESSION, T0 + 601_000); // only the third pair's refresh token and the new pair live
     expect(tokens.size).toBe(3);
+  });
+
+  it('holds a bounded number of live tokens, and refuses the oldest forgotten as unknown', () => {
+    const tokens = makeRegistry(undefined, 6);
+    const oldest = tokens.issue(SESSION, T0);
+    for (let n = 1; n < 3; n += 1) tokens.issue({ session: `other-${n}`, userEmail: undefined }, T0);
+    expect(tokens.size).toBe(6);
+    const newest = tokens.issue({ session: 'newest', userEmail: undefined }, T0);
+    expect(tokens.size).toBe(6);
+    expect(tokens.problem(oldest.accessToken, 'access', T0)).toBe('unknown');
+    expect(tokens.problem(oldest.refreshToken, 'refresh', T0)).toBe('unknown');
+    expect(tokens.problem(newest.refreshToken, 'refresh', T0)).toBeUndefined();
+    expect(new SandboxTokenRegistry(resolveSandboxOptions({ privateKeyPem }))).toHaveProperty(
+      'maxLiveTokens',
+      MAX_LIVE_TOKENS,
+    );
   });
 
   it('refuses a forgotten token as expired, for its kind and its user', () => {

@@ -5,6 +5,7 @@
 import { ConfigurationError } from '../../src/errors';
 import { setupServer } from 'msw/node';
 import { alixHandlers } from '../../src/sandbox/msw';
+import { MAX_COUNTED_USERS } from '../../src/sandbox/core';
 import {
   AlixSandboxCore,
   createAlixSignature,
@@ -164,6 +165,25 @@ describe('AlixSandboxCore per-user tokens', () => {
       ]);
       expect(core.counters()).toMatchObject({ authenticate: 4, refresh: 3 });
     });
+
+    it('count a bounded number of users, forgetting the first seen first but never the calls that named none', async () => {
+      const core = makeCore();
+      await signIn(core);
+      // Refused before any token is issued: only the counting is under test.
+      core.injectFaults(Infinity, { type: 'reject', errorCode: SandboxErrorCodes.INVALID_REQUEST });
+      const signature = createAlixSignature(keys.privateKeyPem, core.partnerCode, core.secretKey);
+      const headers = { 'content-type': 'application/json' };
+      const user = (n: number): string => `user-${n}@example.com`;
+      for (let n = 0; n < MAX_COUNTED_USERS; n += 1) {
+        const bodyText = JSON.stringify({ partnerCode: core.partnerCode, signature, userEmail: user(n) });
+        await core.handle({ method: 'POST', path: '/api/v2/auth/access-token', headers, bodyText });
+      }
+      const { byUser } = core.userCounters();
+      expect(byUser.size).toBe(MAX_COUNTED_USERS - 1);
+      expect(byUser.has(user(0))).toBe(false);
+      expect(core.authCallsFor(user(MAX_COUNTED_USERS - 1))).toEqual({ authenticate: 1, refresh: 0 });
+      expect(core.authCallsFor()).toEqual({ authenticate: 1, refresh: 0 });
+    }, 60_000); // a hundred thousand calls
 
     it('refuse an empty userEmail with a ConfigurationError, as the other per-user controls do', () => {
       const core = makeCore();

@@ -94,8 +94,9 @@ function joinedBase(target: RequestTarget): string | undefined {
 
 /**
  * The allow-list check of an axios instance's requests. A URL appended to a `baseURL` with a host
- * of its own has that base's origin, so the answer is kept per base (at most 64): parsing each
- * request's URL would cost more than all the rest of the adapter's work.
+ * of its own has that base's origin, so the answer is kept per base (at most 64, of at most
+ * 2048 characters: a base built from user input could be megabytes long): parsing each request's URL would cost
+ * more than all the rest of the adapter's work.
  *
  * A `url` that is not a string (a URL object, which axios 1.6 sends to its own origin) never gets
  * the bearer. Under `allowAbsoluteUrls: false` an absolute `url` must be allowed as well as the
@@ -116,7 +117,8 @@ export function createTargetCheck(origins: OriginSet): (target: RequestTarget) =
     if (cached !== undefined) return cached;
     const allowed = isBearerUrl(origins, resolveRequestUrl(target));
     // A base that parses alone has its host (an http(s) URL has one): what is joined after its `/` is path.
-    if (parseUrl(base) !== undefined && byBase.size < 64) byBase.set(base, allowed);
+    const cacheable = byBase.size < 64 && base.length <= 2048;
+    if (cacheable && parseUrl(base) !== undefined) byBase.set(base, allowed);
     return allowed;
   };
 }

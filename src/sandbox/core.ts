@@ -29,6 +29,9 @@ export const SANDBOX_PATHS = Object.freeze({
  */
 export const SANDBOX_USER_HEADER = 'X-Alix-User';
 
+/** The most users whose auth calls are counted, the calls naming none taking one place (see `userCounters()`). */
+export const MAX_COUNTED_USERS = 100_000;
+
 /** The test controls, by name: the core's methods a running server forwards to it. */
 export const SANDBOX_CONTROLS = [
   'now',
@@ -252,6 +255,11 @@ export class AlixSandboxCore {
         : (typeof body?.userEmail === 'string' && this.#verifies(body.signature) && body.userEmail) || undefined;
     const calls = this.#userCalls.get(userEmail) ?? { authenticate: 0, refresh: 0 };
     this.#userCalls.set(userEmail, calls);
+    // A soak with ever new users must not count them forever: the first seen go first (the calls naming none stay).
+    if (this.#userCalls.size > MAX_COUNTED_USERS) {
+      const [first, second] = this.#userCalls.keys();
+      this.#userCalls.delete(first ?? second);
+    }
     calls[endpoint] += 1;
     const fault = takeFault(this.#faults, endpoint, userEmail);
     if (fault?.type === 'delay') {

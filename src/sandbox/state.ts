@@ -6,7 +6,9 @@
  * `userEmail` for a sign-in that named its end user, `kind`, `jti`, `iat`, `exp`): clients must not
  * decode them, and the sandbox trusts only this registry, never the claims, except for a token it
  * has forgotten: it forgets each token once expired, so that a long-running sandbox holds only live
- * ones, and recognises a forgotten one by its HMAC, to refuse it as expired.
+ * ones, and recognises a forgotten one by its HMAC, to refuse it as expired. Past {@link MAX_LIVE_TOKENS} live
+ * ones (a soak with many users: refresh tokens live 180 days) it forgets the oldest issued, refused from then on as
+ * unknown (a client signs in again).
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import type { ResolvedSandboxOptions } from './options';
@@ -29,6 +31,9 @@ export interface IssuedToken {
 /** Who a token acts for: what a sign-in sets and its refreshes keep. */
 export type TokenSession = Pick<IssuedToken, 'userEmail' | 'session'>;
 
+/** The most tokens the registry holds. */
+export const MAX_LIVE_TOKENS = 100_000;
+
 const JWT_HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
 
 /** Issues tokens and answers whether a presented token is still good. */
@@ -43,7 +48,11 @@ export class SandboxTokenRegistry {
   /** The HS256 secret tokens are signed with; 32 random bytes unless the options give one. */
   readonly #signingSecret: string;
 
-  constructor(options: ResolvedSandboxOptions) {
+  /** `maxLiveTokens`: the most tokens held at once (smaller in tests, which prove the bound). */
+  constructor(
+    options: ResolvedSandboxOptions,
+    private readonly maxLiveTokens = MAX_LIVE_TOKENS,
+  ) {
     this.#options = options;
     this.#signingSecret = options.tokenSigningSecret ?? randomBytes(32).toString('base64url');
   }
@@ -111,9 +120,13 @@ export class SandboxTokenRegistry {
         this.#nextExpiry = Math.min(this.#nextExpiry, issued.expiresAt);
         continue;
       }
-      this.#issued.delete(token);
-      if (this.#sessions.get(issued.session) === issued) this.#sessions.delete(issued.session);
+      this.#forget(token, issued);
     }
+  }
+
+  #forget(token: string, issued: IssuedToken): void {
+    this.#issued.delete(token);
+    if (this.#sessions.get(issued.session) === issued) this.#sessions.delete(issued.session);
   }
 
   /**
@@ -152,6 +165,8 @@ export class SandboxTokenRegistry {
     this.#issued.set(token, issued);
     if (kind === 'refresh') this.#sessions.set(session, issued);
     this.#nextExpiry = Math.min(this.#nextExpiry, expiresAt);
+    const [oldest] = this.#issued;
+    if (oldest !== undefined && this.#issued.size > this.maxLiveTokens) this.#forget(...oldest);
     return [token, expiresAt];
   }
 }
