@@ -1,13 +1,18 @@
-/** The pool's cap on concurrent auth calls: permits, the queue in arrival order, and waiters that give up. */
+/** The pool's cap on concurrent auth calls: permits, the queues (refreshes first), and waiters that give up. */
 import { AuthSemaphore } from '../../src/pool/semaphore';
+import { MemoryTokenStore } from '../../src/stores/memory';
+import type { RefreshLockResult } from '../../src/stores/types';
+import { flushUntil } from '../helpers/fake-provider';
+import { T0, useFakeClock } from '../helpers/manager';
+import { makePool, tokenPrefix, user } from './support';
 
 describe('AuthSemaphore', () => {
-  it('takes a waiter whose signal aborts out of the queue at once, and hands the permit to the next one', async () => {
+  it('takes a waiter whose signal aborts out of its queue at once, and hands the permit to the next one', async () => {
     const semaphore = new AuthSemaphore(1);
-    const release = await semaphore.gate(new AbortController().signal);
+    const release = await semaphore.gate(new AbortController().signal, 'authenticate');
     const leaving = new AbortController();
-    const left = semaphore.gate(leaving.signal);
-    const staying = semaphore.gate(new AbortController().signal);
+    const left = semaphore.gate(leaving.signal, 'refresh');
+    const staying = semaphore.gate(new AbortController().signal, 'authenticate');
     expect(semaphore.status()).toEqual({ inFlight: 1, peak: 1, queued: 2, max: 1 });
     leaving.abort(new Error('deadline'));
     await expect(left).rejects.toThrow('deadline');
@@ -17,5 +22,48 @@ describe('AuthSemaphore', () => {
     expect(semaphore.status()).toEqual({ inFlight: 1, peak: 1, queued: 0, max: 1 });
     next();
     expect(semaphore.status()).toMatchObject({ inFlight: 0, queued: 0 });
+  });
+});
+
+describe('TokenManagerPool auth queue', () => {
+  beforeEach(() => useFakeClock(T0));
+  afterEach(() => jest.useRealTimers());
+
+  /** A store whose lock is always free: the run queues for its slot before the lock, before the store is read. */
+  const lockingStore = (): MemoryTokenStore => {
+    const lock = { release: (): Promise<void> => Promise.resolve() };
+    const acquireRefreshLock = (): Promise<RefreshLockResult> => Promise.resolve({ acquired: true, lock });
+    return Object.assign(new MemoryTokenStore(), { acquireRefreshLock });
+  };
+
+  it.each([
+    ['without a refresh lock', () => undefined],
+    ['with a refresh lock', lockingStore],
+  ])("gives a held session's refresh the next auth slot, ahead of queued first sign-ins (%s)", async (_, store) => {
+    const { pool, providers } = makePool({ maxConcurrentAuth: 1, store: store() }, { manual: true });
+    const held = pool.getAccessToken(user(0));
+    await flushUntil(() => providers.get(user(0))?.pendingCount === 1);
+    providers.get(user(0))?.release();
+    await held;
+    const refreshAt = pool.get(user(0)).status().nextRefreshAt as number;
+    jest.advanceTimersByTime(refreshAt - Date.now() - 1_000);
+    const newUsers = Array.from({ length: 20 }, (_, index) => user(index + 1));
+    const signIns = newUsers.map((name) => pool.getAccessToken(name));
+    await flushUntil(() => providers.get(user(1))?.pendingCount === 1 && pool.status().auth.queued === 19);
+    jest.advanceTimersByTime(1_000);
+    await flushUntil(() => pool.status().auth.queued === 20);
+    providers.get(user(1))?.release();
+    const atServer = (): string[] =>
+      [...providers].filter(([, provider]) => provider.pendingCount > 0).map(([name]) => name);
+    await flushUntil(() => atServer().length === 1);
+    expect([atServer(), providers.get(user(0))?.calls.at(-1)?.kind]).toEqual([[user(0)], 'refresh']);
+    providers.get(user(0))?.release();
+    for (const name of newUsers.slice(1)) {
+      await flushUntil(() => providers.get(name)?.pendingCount === 1);
+      providers.get(name)?.release();
+    }
+    await expect(Promise.all(signIns)).resolves.toHaveLength(20);
+    await expect(pool.getAccessToken(user(0))).resolves.toBe(`${tokenPrefix(user(0))}access-2`);
+    await pool.close();
   });
 });

@@ -224,7 +224,10 @@ async function takeLock(context: AcquireContext, request: AcquireRequest, round:
   if (store.acquireRefreshLock === undefined || round > MAX_LOCK_ROUNDS) return { kind: 'unavailable' };
   // The pool's auth slot first: a run queued for one would hold the lock other replicas wait on meanwhile.
   record.stage = 'auth';
-  record.permit = await context.authGate?.(signal);
+  // The store is not read yet: what the run holds tells whether it will refresh (served first) or sign in.
+  const previous = request.held ?? request.seed;
+  const refreshable = hasUsableRefreshToken(previous, context.wallNow(), context.refreshTokenMarginMs);
+  record.permit = await context.authGate?.(signal, refreshable ? 'refresh' : 'authenticate');
   record.stage = 'lock';
   const startedAt = context.clock.now();
   let outcome: LockOutcome;
@@ -303,7 +306,8 @@ async function attempts(
       record.stage = 'auth';
     }
     // The pool's cap first, the breaker second: a call that queued while the breaker opened is refused, not sent.
-    const release = record.permit ?? (context.authGate === undefined ? undefined : await context.authGate(signal));
+    const release =
+      record.permit ?? (context.authGate === undefined ? undefined : await context.authGate(signal, operation));
     record.permit = undefined;
     let raw: TokenSet;
     let sentAt: number;

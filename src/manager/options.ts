@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { MAX_TIMER_DELAY_MS, systemClock } from '../clock';
 import type { Clock } from '../clock';
 import { assertConfig as check } from '../errors';
+import type { AuthOperation } from '../errors';
 import type { TokenProvider } from '../providers/types';
 import type { AuthBreaker, TokenStore } from '../stores/types';
 import { tokenSetProblem } from '../token-set';
@@ -199,7 +200,8 @@ export interface InternalTokenManagerOptions extends TokenManagerOptions {
   scheduler?: RefreshScheduler;
   /**
    * Waited for before each auth call, and released after it: a pool caps how many auth calls
-   * run at once across its sessions. The wait is bounded by the run's deadline (`signal`).
+   * run at once across its sessions, and serves queued refreshes before sign-ins (`operation`). The wait is
+   * bounded by the run's deadline (`signal`).
    * @default no gate
    */
   authGate?: AuthGate;
@@ -227,7 +229,7 @@ export interface ScheduledRefresh {
 export type RefreshScheduler = (onDue: () => void) => ScheduledRefresh;
 
 /** Resolves to a release function once an auth call may start; rejects when `signal` aborts. */
-export type AuthGate = (signal: AbortSignal) => Promise<() => void>;
+export type AuthGate = (signal: AbortSignal, operation: AuthOperation) => Promise<() => void>;
 
 /** Defaults of {@link RetryOptions}. */
 export const DEFAULT_RETRY_OPTIONS = Object.freeze({
