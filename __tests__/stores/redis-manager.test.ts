@@ -6,7 +6,7 @@ import type { TokenManager } from '../../src/manager/token-manager';
 import type { InternalTokenManagerOptions } from '../../src/manager/options';
 import type { LifecycleEvent } from '../../src/manager/types';
 import { AuthRejectedError } from '../../src/errors';
-import { FakeProvider } from '../helpers/fake-provider';
+import { FakeProvider, makeTokenSet } from '../helpers/fake-provider';
 import type { FakeProviderOptions } from '../helpers/fake-provider';
 import { INSTANT_RETRY } from '../helpers/manager';
 import { ManualClock } from '../helpers/manual-clock';
@@ -342,46 +342,76 @@ describeRedis('RedisTokenStore with TokenManager', () => {
     expect(fromB).toBe(fromA);
   });
 
-  it('writes a refresh whose session version the store forgot meanwhile (10,000 other keys read): the fleet adopts it', async () => {
+  it.each([
+    ['holding the lock', { lockTtlMs: 30_000, lockWaitMs: 45_000 }, undefined],
+    ['without the lock (its holder hangs)', { lockTtlMs: 100, lockWaitMs: 300 }, 'hung-holder'],
+  ])(
+    'writes a refresh whose session version the store forgot meanwhile (10,000 other keys read), %s: the fleet adopts it',
+    async (_label, lockOptions, lockHolder) => {
+      let offsetMs = 0;
+      const now = (): number => Date.now() + offsetMs;
+      const provider = new RotatingProvider({ now, accessTtlMs: 60_000, identity: { id: newIdentity('evicted') } });
+      // 10,000 reads queue on one connection; a loaded machine can take over a second to answer the last.
+      const slowOptions = { now, breaker: false, commandTimeoutMs: 30_000, ...lockOptions } as const;
+      const clientA = await redis.connect();
+      const storeA = makeStore(clientA, slowOptions);
+      const a = makeManager(storeA, { provider, now, acquireTimeoutMs: 60_000, storeTimeoutMs: 30_000 });
+      const b = makeManager(makeStore(await redis.connect(), { now, breaker: false }), { provider, now });
+      const failed: string[] = [];
+      a.on('lifecycle', (event) => {
+        if (event.type === 'store-failed') failed.push(event.message);
+      });
+      await a.getAccessToken();
+      await b.getAccessToken();
+      const { lock } = storeA.keysFor(a.storeKey);
+      if (lockHolder !== undefined) await clientA.set(lock, lockHolder, 'PX', 60_000);
+
+      offsetMs = 61_000;
+      provider.options.manual = true;
+      const refreshing = a.getAccessToken();
+      await until('the refresh reaches the auth server', () => provider.pendingCount === 1);
+      // A pool's other sessions use the same store while this refresh waits on the auth server.
+      const others = Array.from({ length: 10_000 }, (_, index) => `${redis.uniqueKey('other')}:${index}`);
+      for (let start = 0; start < others.length; start += 1_000) {
+        await Promise.all(others.slice(start, start + 1_000).map((key) => storeA.get(key)));
+      }
+      provider.options.manual = false;
+      provider.release();
+      const fromA = await refreshing;
+      if (lockHolder !== undefined) await clientA.del(lock);
+
+      // The lock may fail (its holder hangs); the write may not.
+      expect(failed).toEqual(lockHolder === undefined ? [] : [expect.stringContaining('still held')]);
+      expect((await storeA.get(a.storeKey))?.tokens.refreshToken).toBe('refresh-2');
+      // The other replica adopts the new session instead of spending the rotated refresh token and signing in.
+      expect(await b.getAccessToken()).toBe(fromA);
+      expect(provider.reused).toEqual([]);
+      expect(provider.authenticateCount).toBe(1);
+    },
+  );
+
+  it('leaves a newer session another replica wrote while it refreshed without the lock', async () => {
     let offsetMs = 0;
     const now = (): number => Date.now() + offsetMs;
-    const provider = new RotatingProvider({ now, accessTtlMs: 60_000, identity: { id: newIdentity('evicted') } });
-    // 10,000 reads queue on one connection; a loaded machine can take over a second to answer the last.
-    const slowOptions = {
-      now,
-      breaker: false,
-      commandTimeoutMs: 30_000,
-      lockTtlMs: 30_000,
-      lockWaitMs: 45_000,
-    } as const;
-    const storeA = makeStore(await redis.connect(), slowOptions);
-    const a = makeManager(storeA, { provider, now, acquireTimeoutMs: 60_000, storeTimeoutMs: 30_000 });
-    const b = makeManager(makeStore(await redis.connect(), { now, breaker: false }), { provider, now });
-    const failed: string[] = [];
-    a.on('lifecycle', (event) => {
-      if (event.type === 'store-failed') failed.push(event.message);
-    });
-    await a.getAccessToken();
-    await b.getAccessToken();
+    const identity = newIdentity('raced');
+    const provider = new RotatingProvider({ now, accessTtlMs: 60_000, identity: { id: identity } });
+    const client = await redis.connect();
+    const store = makeStore(client, { now, breaker: false, lockTtlMs: 100, lockWaitMs: 300 });
+    const manager = makeManager(store, { provider, now });
+    await manager.getAccessToken();
+    await client.set(store.keysFor(manager.storeKey).lock, 'hung-holder', 'PX', 60_000);
 
     offsetMs = 61_000;
     provider.options.manual = true;
-    const refreshing = a.getAccessToken();
+    const refreshing = manager.getAccessToken();
     await until('the refresh reaches the auth server', () => provider.pendingCount === 1);
-    // A pool's other sessions use the same store while this refresh waits on the auth server.
-    const others = Array.from({ length: 10_000 }, (_, index) => `${redis.uniqueKey('other')}:${index}`);
-    for (let start = 0; start < others.length; start += 1_000) {
-      await Promise.all(others.slice(start, start + 1_000).map((key) => storeA.get(key)));
-    }
-    provider.options.manual = false;
+    const other = makeStore(await redis.connect(), { now, breaker: false });
+    await other.get(manager.storeKey);
+    const newer = { identity, tokens: makeTokenSet(now(), { accessToken: 'newer', expiresInMs: 120_000 }) };
+    await other.set(manager.storeKey, newer);
     provider.release();
-    const fromA = await refreshing;
+    await refreshing;
 
-    expect(failed).toEqual([]);
-    expect((await storeA.get(a.storeKey))?.tokens.refreshToken).toBe('refresh-2');
-    // The other replica adopts the new session instead of spending the rotated refresh token and signing in.
-    expect(await b.getAccessToken()).toBe(fromA);
-    expect(provider.reused).toEqual([]);
-    expect(provider.authenticateCount).toBe(1);
+    expect(await other.get(manager.storeKey)).toEqual(newer);
   });
 });

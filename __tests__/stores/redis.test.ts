@@ -218,6 +218,8 @@ describeRedis('RedisTokenStore: sessions', () => {
 
     const stale = slow.set(key, session('id', makeTokenSet(Date.now(), { accessToken: 'stale' })));
     await expect(stale).rejects.toBeInstanceOf(TokenStoreError);
+    // Its own code: the manager re-reads and writes again on this refusal, never on a store that is down.
+    await expect(stale).rejects.toMatchObject({ code: ErrorCodes.STORE_STALE_WRITE });
     await expect(stale).rejects.toThrow(
       /stale write refused: the session at .* is at version 1, this write was based on version 0/,
     );

@@ -193,8 +193,17 @@ function storeCall<T>(context: AcquireContext, call: () => Promise<T>): Promise<
  */
 function writeSession(context: AcquireContext, { refreshId }: AcquireRequest, tokens: TokenSet): Promise<void> {
   const secrets = [tokens.accessToken, tokens.refreshToken ?? ''];
-  const write = storeCall(context, () => context.store.set(context.storeKey, { identity: context.identity, tokens }));
-  return write.catch((error: unknown) => reportStoreFailure(context, 'write', error, secrets, refreshId));
+  const write = (): Promise<void> =>
+    storeCall(context, () => context.store.set(context.storeKey, { identity: context.identity, tokens }));
+  // Refused as stale: another writer came first, or the store forgot the run's read (a pool reads many sessions).
+  // Left unwritten, a set no newer than this one would leave the fleet a spent refresh token and cost it a sign-in.
+  const rebase = async (error: unknown): Promise<void> => {
+    if (!isTokenManagerError(error, ErrorCodes.STORE_STALE_WRITE)) throw error;
+    if (!isNewerSession(context, await readSession(context), tokens)) await write();
+  };
+  return write()
+    .catch(rebase)
+    .catch((error: unknown) => reportStoreFailure(context, 'write', error, secrets, refreshId));
 }
 
 /**

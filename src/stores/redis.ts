@@ -3,7 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { MAX_TIMER_DELAY_MS, setUnrefInterval, systemClock } from '../clock';
 import { assertPositiveMs, definedOnly } from '../defaults';
-import { TokenStoreError, assertConfig } from '../errors';
+import { ErrorCodes, TokenStoreError, assertConfig } from '../errors';
 import { createLogger } from '../logger';
 import { waitWithSignal } from '../wait-with-signal';
 import {
@@ -179,7 +179,8 @@ const HASH_TAG = /^[^{]*\{[^}]+\}/;
 /**
  * How many session versions a store remembers, least recently used dropped first (a pool may touch any number of
  * sessions). A key whose lock the store holds keeps its base in the hold, so a refresh's write never loses it to
- * other keys' reads; a forgotten key's write without the lock is refused as stale, never written over a newer one.
+ * other keys' reads; a forgotten key's write without the lock is refused as stale, never written over a newer one
+ * (the manager re-reads the key, and writes again unless the stored session is newer).
  */
 const MAX_TRACKED_VERSIONS = 10_000;
 
@@ -333,8 +334,8 @@ export class RedisTokenStore implements TokenStore {
    * access token), then notifies waiting processes. Fenced: the write happens only if
    * nobody wrote since this store's last `get(key)`. A notification that fails is logged
    * (`store-publish-failed`), not thrown: the session is written and waiters poll.
-   * @throws TokenStoreError on a stale write (another process wrote a newer session), a
-   *   malformed session, or a Redis failure of the write itself.
+   * @throws TokenStoreError on a stale write (another process wrote a newer session, or this store forgot its read;
+   *   code `ERR_ALIX_STORE_STALE_WRITE`), a malformed session, or a Redis failure of the write itself.
    */
   async set(key: string, session: StoredSession): Promise<void> {
     assertStorable(assertKey(key, this.#breakerTag), session);
@@ -363,7 +364,8 @@ export class RedisTokenStore implements TokenStore {
     const [written, version] = reply.slice(0, 2).map(Number);
     if (written !== 1 || version === undefined) {
       const stale = `the session at ${key} is at version ${String(version)}, this write was based on version ${base}`;
-      throw new TokenStoreError(`stale write refused: ${stale}`);
+      // A code of its own: the manager re-reads and writes again, which for a store that is down would only add waits.
+      throw Object.assign(new TokenStoreError(`stale write refused: ${stale}`), { code: ErrorCodes.STORE_STALE_WRITE });
     }
     this.#track(key, { version, digest: sha1(value) });
     this.#log.debug({ event: 'store-written', key, version, ttlMs }, 'session written to redis');
