@@ -102,6 +102,11 @@ const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 /** Whether `value` is a token to send: a non-empty string (a provider's `null` or `''` is none). */
 export const isToken = (value: unknown): value is string => typeof value === 'string' && value !== '';
 
+/** The tokens the given sets hold (what a report of a failure takes out). */
+export function tokensOf(...sets: ReadonlyArray<Partial<TokenSet> | undefined>): string[] {
+  return sets.flatMap((set) => [set?.accessToken, set?.refreshToken]).filter(isToken);
+}
+
 /** Whether `token` fits an `Authorization: Bearer` header. */
 export function isHeaderSafeToken(token: unknown): token is string {
   return typeof token === 'string' && BEARER_TOKEN.test(token);

@@ -6,9 +6,9 @@ import pino from 'pino';
 import { ConfigurationError } from '../../src/errors';
 import type { TokenStore } from '../../src/stores/types';
 import { MemoryTokenStore } from '../../src/stores/memory';
-import type { StoredSession } from '../../src/stores/types';
+import type { RefreshLockResult, StoredSession } from '../../src/stores/types';
 import { flushPromises, flushUntil } from '../helpers/fake-provider';
-import { makeManager, useFakeClock, lifecycleOf } from '../helpers/manager';
+import { makeManager, minutes, useFakeClock, lifecycleOf } from '../helpers/manager';
 
 describe('TokenManager: untrusted input', () => {
   beforeEach(() => useFakeClock());
@@ -92,6 +92,49 @@ describe('TokenManager: untrusted input', () => {
     expect(JSON.stringify(manager.health())).not.toContain('tok_4f9a2crefresh-1');
     manager.close();
     expect(JSON.stringify(manager.status())).not.toContain('tok_4f9a2crefresh-1');
+  });
+
+  it('redacts the tokens a run refreshes with from the store, before it holds them, out of status()', async () => {
+    const store = new MemoryTokenStore();
+    const { manager, provider } = makeManager({ store }, { prefix: 'tok_4f9a2c' });
+    await manager.getAccessToken();
+    // In the held token's last seconds, another replica stored a set that lives a little longer: not worth adopting,
+    // but the run refreshes with its refresh token, which a custom provider's error may quote.
+    jest.setSystemTime(Date.now() + minutes(15) - 5_000);
+    const tokens = { accessToken: 'tok_4f9a2cstored-a', accessTokenExpiresAt: Date.now() + 6_000 };
+    await store.set(manager.storeKey, {
+      identity: 'unidentified',
+      tokens: { ...tokens, refreshToken: 'tok_4f9a2cstored-r' },
+    });
+    provider.script.push(new Error('refresh failed: tok_4f9a2cstored-r is unknown'));
+    await expect(manager.getAccessToken()).rejects.toThrow('tok_4f9a2cstored-r is unknown');
+    expect(provider.usedRefreshTokens).toEqual(['tok_4f9a2cstored-r']);
+    expect(manager.status().lastError).toMatchObject({ message: 'refresh failed: [REDACTED] is unknown' });
+    manager.close();
+  });
+
+  it("redacts the seed's tokens and the run's new ones from store failures that echo them, however short", async () => {
+    const seed = { refreshToken: 'tok_4f9a2cseed-r' };
+    // A provider that does not rotate its refresh token: the stored session keeps the seed's.
+    class EchoingStore extends MemoryTokenStore {
+      readonly #echo = async (key: string): Promise<Error> =>
+        new Error(`cannot parse stored value ${JSON.stringify((await super.get(key)) ?? seed)}`);
+      override async get(key: string): Promise<StoredSession | undefined> {
+        throw await this.#echo(key);
+      }
+      async acquireRefreshLock(key: string): Promise<RefreshLockResult> {
+        return { acquired: true, lock: { release: async () => Promise.reject(await this.#echo(key)) } };
+      }
+    }
+    const { manager } = makeManager({ store: new EchoingStore(), initialTokens: seed }, { prefix: 'tok_4f9a2c' });
+    const events = lifecycleOf(manager);
+    expect(await manager.getAccessToken()).toBe('tok_4f9a2caccess-1');
+    const failed = events.filter((event) => event.type === 'store-failed');
+    expect(failed.map((event) => event.operation)).toEqual(['read', 'read', 'release']);
+    expect(JSON.stringify(failed)).toContain('cannot parse stored value');
+    for (const token of ['tok_4f9a2cseed-r', 'tok_4f9a2caccess-1', 'tok_4f9a2crefresh-1'])
+      expect(JSON.stringify(failed)).not.toContain(token);
+    manager.close();
   });
 
   it.each([

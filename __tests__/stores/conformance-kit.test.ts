@@ -473,6 +473,37 @@ describe('describeTokenStoreConformance() on broken locks', () => {
     });
   });
 
+  it('passes a lock that is not extended, whose waiter takes it once lapsed, when lockTtlMs leaves no time to tell', async () => {
+    const toldUnderLock =
+      'acquireRefreshLock() › tells a waiter of a session the holder publishes while it still holds the lock';
+    const [lockTtlMs, handOverMs] = [100, 300];
+    const acquireRefreshLock = sharedLock('none', lockTtlMs);
+    const writes = new Map<string, number>();
+    // A waiter that asks for the lock every 10 ms and for a new session every 150 ms (within handOverMs): the holder's
+    // lock lapses before it hears of the session, and taking a free lock is right.
+    const polling = memoryStores((store) => ({
+      set: async (key, session) => {
+        await store.set(key, session);
+        writes.set(key, (writes.get(key) ?? 0) + 1);
+      },
+      acquireRefreshLock: async (key, wait) => {
+        const [writesAtStart, controller] = [writes.get(key), new AbortController()];
+        const told = setInterval(() => writes.get(key) !== writesAtStart && controller.abort(), 150);
+        const signal = AbortSignal.any([wait.signal, controller.signal]);
+        try {
+          return await acquireRefreshLock(key, { signal });
+        } catch (error) {
+          if (controller.signal.aborted && !wait.signal.aborted) return { acquired: false };
+          throw error;
+        } finally {
+          clearInterval(told);
+        }
+      },
+    }));
+    const options = { fencing: true, lock: { lockTtlMs, handOverMs } };
+    expect(await failedChecks(polling, options, true, toldUnderLock)).toEqual([]);
+  });
+
   it('fails one lock for every session key, and passes a lock per key', async () => {
     const apart = 'acquireRefreshLock() › keeps the locks of different keys apart';
     const stores = (flaw: 'global' | 'none') => {

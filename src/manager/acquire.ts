@@ -18,7 +18,7 @@ import {
 import type { AuthOperation, AuthUnavailableError } from '../errors';
 import { redactReport } from '../redaction';
 import type { RefreshLock, StoredSession, TokenStore } from '../stores/types';
-import { hasUsableRefreshToken, isToken, pickTokenSet, toLocalClock, tokenSetProblem } from '../token-set';
+import { hasUsableRefreshToken, isToken, pickTokenSet, toLocalClock, tokenSetProblem, tokensOf } from '../token-set';
 import type { RefreshTokenSeed, TokenSet } from '../token-set';
 import { nextDelay } from './backoff';
 import type { BackoffPolicy } from './backoff';
@@ -64,6 +64,8 @@ export interface RunRecord {
   lastError: unknown;
   /** What the auth server issued, once it answered (the run may still be writing it). */
   obtained?: AcquireResult;
+  /** The session the run last read from the store: it may refresh with it before the manager holds it. */
+  read?: TokenSet;
   /** The pool's auth slot, taken before the shared lock, until the run's next auth call takes it over. */
   permit?: () => void;
 }
@@ -107,7 +109,7 @@ export async function acquireTokens(context: AcquireContext, request: AcquireReq
         ? await step(request, 'lock', () => takeLock(context, request, round))
         : { kind: 'unavailable' };
     try {
-      const stored = await step(request, 'store', () => readSession(context));
+      const stored = await readForRun(context, request);
       if (isNewerSession(context, stored, request.held)) return { tokens: stored, source: 'adopted' };
       if (refused !== undefined) throw refused;
       // Another process published a session this one cannot use (the rejected one, say): queue again.
@@ -123,7 +125,7 @@ export async function acquireTokens(context: AcquireContext, request: AcquireReq
       // A failed release is reported, not thrown: the run's outcome stands.
       if (lock.kind === 'acquired') {
         const release = storeCall(context, () => lock.lock.release());
-        await release.catch((error: unknown) => reportStoreFailure(context, 'release', error));
+        await release.catch((error: unknown) => reportStoreFailure(context, 'release', error, runSecrets(request)));
       }
     }
   }
@@ -135,11 +137,27 @@ function step<T>(request: AcquireRequest, stage: RunRecord['stage'], work: () =>
   return work();
 }
 
+/** The tokens a run works with beyond the held ones (what it read, what it obtained): its reports redact them too. */
+export function runSecrets({ record }: Pick<AcquireRequest, 'record'>): string[] {
+  return tokensOf(record.read, record.obtained?.tokens);
+}
+
+/** A run's store read: what it finds counts among the run's secrets from then on. */
+async function readForRun(context: AcquireContext, request: AcquireRequest): Promise<TokenSet | undefined> {
+  const stored = await step(request, 'store', () => readSession(context, runSecrets(request)));
+  request.record.read = stored ?? request.record.read;
+  return stored;
+}
+
 /**
  * Reads this identity's session from the store, within `storeTimeoutMs`. A failure or a session
- * of another identity counts as absent (and is reported, unless `quiet`).
+ * of another identity counts as absent (and is reported with `secrets` redacted, unless `quiet`).
  */
-export function readSession(context: AcquireContext, quiet = false): Promise<TokenSet | undefined> {
+export function readSession(
+  context: AcquireContext,
+  secrets: readonly string[] | 'quiet' = [],
+): Promise<TokenSet | undefined> {
+  const quiet = secrets === 'quiet';
   // The answer is read inside the call, once, into a set of its own: a custom store's value whose getters throw
   // fails this read as a get() that rejects does, and no later step (start-up, a refresh) ever reads it again.
   const read = storeCall(context, async () => {
@@ -160,7 +178,7 @@ export function readSession(context: AcquireContext, quiet = false): Promise<Tok
     return pickTokenSet(stored.tokens);
   });
   return read.catch((error: unknown) => {
-    if (!quiet) reportStoreFailure(context, 'read', error);
+    if (!quiet) reportStoreFailure(context, 'read', error, secrets);
     return undefined;
   });
 }
@@ -191,19 +209,19 @@ function storeCall<T>(context: AcquireContext, call: () => Promise<T>): Promise<
  * store's message may echo them), not thrown: the new refresh token then exists only in memory, and serving it
  * beats losing it.
  */
-function writeSession(context: AcquireContext, { refreshId }: AcquireRequest, tokens: TokenSet): Promise<void> {
-  const secrets = [tokens.accessToken, tokens.refreshToken ?? ''];
+function writeSession(context: AcquireContext, request: AcquireRequest, tokens: TokenSet): Promise<void> {
+  const secrets = [...tokensOf(tokens), ...runSecrets(request)];
   const write = (): Promise<void> =>
     storeCall(context, () => context.store.set(context.storeKey, { identity: context.identity, tokens }));
   // Refused as stale: another writer came first, or the store forgot the run's read (a pool reads many sessions).
   // Left unwritten, a set no newer than this one would leave the fleet a spent refresh token and cost it a sign-in.
   const rebase = async (error: unknown): Promise<void> => {
     if (!isTokenManagerError(error, ErrorCodes.STORE_STALE_WRITE)) throw error;
-    if (!isNewerSession(context, await readSession(context), tokens)) await write();
+    if (!isNewerSession(context, await readSession(context, secrets), tokens)) await write();
   };
   return write()
     .catch(rebase)
-    .catch((error: unknown) => reportStoreFailure(context, 'write', error, secrets, refreshId));
+    .catch((error: unknown) => reportStoreFailure(context, 'write', error, secrets, request.refreshId));
 }
 
 /**
@@ -245,7 +263,7 @@ async function takeLock(context: AcquireContext, request: AcquireRequest, round:
     outcome = result.acquired ? { kind: 'acquired', lock: result.lock } : { kind: 'published' };
   } catch (error) {
     if (signal.aborted) throw signal.reason;
-    reportStoreFailure(context, 'lock', error);
+    reportStoreFailure(context, 'lock', error, runSecrets(request));
     outcome = { kind: 'unavailable' };
   }
   const durationMs = context.clock.now() - startedAt;
@@ -310,7 +328,7 @@ async function attempts(
     if (ambiguous) {
       // Another replica may already hold that refresh's result. Asked before queuing for a call,
       // and not an auth call itself.
-      const stored = await step(request, 'store', () => readSession(context));
+      const stored = await readForRun(context, request);
       if (isNewerSession(context, stored, request.held)) return { tokens: stored, source: 'adopted' };
       record.stage = 'auth';
     }

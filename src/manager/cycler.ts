@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { ErrorCodes, isTokenManagerError } from '../errors';
 import type { AuthRejectedError } from '../errors';
 import { redactReport } from '../redaction';
-import { computeSchedule, isToken, sharedJitterFraction } from '../token-set';
+import { computeSchedule, sharedJitterFraction, tokensOf } from '../token-set';
 import type { RefreshTokenSeed, TokenSet } from '../token-set';
 import { nextDelay } from './backoff';
 import type { BackoffPolicy } from './backoff';
@@ -103,8 +103,7 @@ export class RefreshCycler {
 
   /** The tokens it holds, a seed's included: what a report of a failure takes out. */
   get secrets(): string[] {
-    const tokens = this.#held?.tokens;
-    return [tokens?.accessToken, tokens?.refreshToken, this.#seed?.refreshToken].filter(isToken);
+    return tokensOf(this.#held?.tokens, this.#seed);
   }
 
   /** Whether the held token may be served at `now`. */
@@ -185,12 +184,13 @@ export class RefreshCycler {
   /**
    * Records a failed run at `now` and plans what follows: fail-fast after a rejected
    * sign-in; while a valid token is held, the next background attempt (backoff, or the
-   * server's `Retry-After`); otherwise nothing until the next caller.
+   * server's `Retry-After`); otherwise nothing until the next caller. `runSecrets`, the tokens the run worked with
+   * besides the held ones, are redacted from the recorded message as the held ones are.
    */
-  recordFailure(error: Error, now: number): FailureOutcome {
+  recordFailure(error: Error, now: number, runSecrets: readonly string[] = []): FailureOutcome {
     const held = this.#held;
     const valid = held !== undefined && this.isValid(now);
-    const failure = { error, message: redactReport(error.message, this.secrets) };
+    const failure = { error, message: redactReport(error.message, [...this.secrets, ...runSecrets]) };
     // A definitive "no" to the credentials themselves: the sign-in was rejected (4xx or `success: false`).
     // Matched by code and fields, not `instanceof`, so a second copy of the library (dual packages) is recognised too.
     const signInRejected = (error as Partial<AuthRejectedError>).operation === 'authenticate';

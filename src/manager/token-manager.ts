@@ -4,10 +4,10 @@ import type { Clock } from '../clock';
 import { TokenManagerClosedError, assertConfig, errorCodeOf } from '../errors';
 import { createLogger } from '../logger';
 import { MemoryTokenStore } from '../stores/memory';
-import { startingPoint } from '../token-set';
+import { startingPoint, tokensOf } from '../token-set';
 import type { TokenSet } from '../token-set';
 import { waitWithSignal } from '../wait-with-signal';
-import { acquireTokens, deadlineError, isNewerSession, readSession, reportStoreFailure } from './acquire';
+import { acquireTokens, deadlineError, isNewerSession, readSession, reportStoreFailure, runSecrets } from './acquire';
 import type { AcquireContext, AcquireRequest, AcquireResult, RunRecord } from './acquire';
 import { BreakerLink } from './breaker';
 import { RefreshCycler } from './cycler';
@@ -289,9 +289,11 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
    * is held: a stored session (newer) or else the seed.
    */
   #startUp(): Promise<void> {
-    const { storeTimeoutMs, acquireTimeoutMs } = this.#options;
-    // Not longer than the deadline of the caller it holds up (the start-up read has no run's deadline).
-    this.#startup ??= readSession({ ...this.#acquire, storeTimeoutMs: Math.min(storeTimeoutMs, acquireTimeoutMs) })
+    const { storeTimeoutMs, acquireTimeoutMs, initialTokens } = this.#options;
+    // Not longer than the deadline of the caller it holds up (the start-up read has no run's deadline). The seed is not
+    // held yet, but a store may echo it (the stored session of a provider that does not rotate its refresh token).
+    const context = { ...this.#acquire, storeTimeoutMs: Math.min(storeTimeoutMs, acquireTimeoutMs) };
+    this.#startup ??= readSession(context, tokensOf(initialTokens))
       .then((stored) => {
         if (this.#closed || this.#cycler.held !== undefined) return;
         const start = startingPoint(stored, this.#options.initialTokens, this.#wallNow() + this.#options.expirySkewMs);
@@ -402,7 +404,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     // The server answered in time, the store write did not: held now (a run started before the write gives up
     // would refresh with the spent refresh token), and nothing is planned after a failure.
     const obtained = abandoned ? flight.record.obtained : undefined;
-    const planned = obtained === undefined ? this.#cycler.recordFailure(failure, now) : {};
+    const planned = obtained === undefined ? this.#cycler.recordFailure(failure, now, runSecrets(flight)) : {};
     const errorCode = errorCodeOf(failure) ?? 'UNKNOWN';
     this.#lifecycle.emit({ ...ended, outcome: abandoned ? 'abandoned' : 'failed', errorCode, error: failure });
     // A listener of that event closed the manager: nothing is held or armed after it (as in #succeeded).
@@ -459,7 +461,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     if (this.#closed || this.#draining || this.#adopting || this.#flight !== undefined) return;
     this.#adopting = true;
     const held = this.#cycler.held;
-    readSession(this.#acquire, true)
+    readSession(this.#acquire, 'quiet')
       .then((stored) => {
         const newer = isNewerSession(this.#acquire, stored, held?.tokens);
         // Installed only if nothing changed meanwhile (a run started, or ended with its own session).
