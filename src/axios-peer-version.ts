@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import axios from 'axios';
-import { assertConfig } from './errors';
+import { ConfigurationError, assertConfig } from './errors';
 import { requireFromHere } from './optional-peer';
 
 /** The oldest axios minor the adapter supports (`axios.getAdapter` is public from 1.5). */
@@ -44,6 +44,9 @@ export function assertSupportedPeer(where: string, candidate: PeerAxios = peerAx
   assertConfig(complete, `${label} has no AxiosHeaders/getAdapter; install axios ${SUPPORTED_AXIOS_RANGE}`);
 }
 
+type ProxyFromEnv = { getProxyForUrl(url: string): string };
+let proxyFromEnv: ProxyFromEnv | undefined;
+
 /**
  * The http proxy the installed axios would send a request for `url` to unencrypted, or undefined: before 1.16.1,
  * axios sends an https request through an http proxy as plain http (the request line, headers and body), where
@@ -51,14 +54,30 @@ export function assertSupportedPeer(where: string, candidate: PeerAxios = peerAx
  * and `NO_PROXY` (its proxy-from-env dependency, loaded only for such an axios).
  */
 export function cleartextProxyFor(url: string, candidate: PeerAxios = peerAxios): URL | undefined {
-  const [major = 0, minor = 0, patch = 0] = versionParts(candidate.VERSION) ?? [];
-  const tunnels = major > 1 || (major === 1 && (minor > 16 || (minor === 16 && patch >= 1)));
-  if (tunnels || !url.startsWith('https:')) return undefined;
-  const proxyFromEnv = createRequire(requireFromHere().resolve('axios'))('proxy-from-env') as {
-    getProxyForUrl(url: string): string;
-  };
+  if (tunnelsHttps(candidate) || !url.startsWith('https:')) return undefined;
+  // Resolved once: an old axios's interceptor asks this on every request it would send with the bearer.
+  proxyFromEnv ??= createRequire(requireFromHere().resolve('axios'))('proxy-from-env') as ProxyFromEnv;
   const proxy = proxyFromEnv.getProxyForUrl(url);
   return URL.canParse(proxy) && new URL(proxy).protocol === 'http:' ? new URL(proxy) : undefined;
+}
+
+/**
+ * Refuses what the installed axios would send to an http proxy unencrypted (see {@link cleartextProxyFor}).
+ * @throws {ConfigurationError} `<what> not sent: …`, with the fix as its hint.
+ */
+export function assertNoCleartextProxy(url: string, what: string): void {
+  const proxy = cleartextProxyFor(url);
+  if (proxy === undefined) return;
+  const why = `axios ${String(peerAxios.VERSION)} would send it to the http proxy at ${proxy.host} unencrypted`;
+  throw new ConfigurationError(`${what} not sent: ${why} (before 1.16.1, axios does not tunnel https)`, {
+    hint: `upgrade axios to 1.16.1 or later, or add ${new URL(url).hostname} to NO_PROXY`,
+  });
+}
+
+/** Whether axios `candidate` tunnels an https request through an http proxy: from 1.16.1 on. */
+export function tunnelsHttps(candidate: PeerAxios = peerAxios): boolean {
+  const [major = 0, minor = 0, patch = 0] = versionParts(candidate.VERSION) ?? [];
+  return major > 1 || (major === 1 && (minor > 16 || (minor === 16 && patch >= 1)));
 }
 
 /** A version's [major, minor, patch], or undefined when it does not read as one. */

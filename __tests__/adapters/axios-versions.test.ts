@@ -117,6 +117,39 @@ describe('attachTokenManager() with a real axios 1.6.0 (the oldest supported)', 
     expect(response.status).toBe(200);
     expect(elsewhere.seen).toEqual([{ path: '/public', auth: null }]);
   });
+
+  it('refuses, unsent, an https request with the bearer that this axios would hand an HTTPS_PROXY unencrypted', async () => {
+    const proxy = await startLocalApi();
+    // Every variable axios's proxy rule reads (npm sets its own `npm_config_*` for `npm test`), set here alone.
+    const saved = { ...process.env };
+    for (const name of ['https_proxy', 'all_proxy', 'no_proxy', 'proxy'].flatMap((n) => [n, n.toUpperCase()]))
+      for (const variable of [name, `npm_config_${name}`]) delete process.env[variable];
+    process.env.HTTPS_PROXY = proxy.origin;
+    try {
+      const source = new FakeTokenSource('SECRET');
+      // Nothing listens on port 9: a request that goes direct fails to connect.
+      const api = axios.create({ baseURL: 'https://127.0.0.1:9' });
+      attachTokenManager(api, source);
+
+      const refused = await api.get('/cards').catch((e: unknown) => e);
+
+      expect(proxy.seen).toEqual([]);
+      expect(refused).toBeInstanceOf(library.ConfigurationError);
+      expect((refused as Error).message).toBe(
+        'attachTokenManager: a request to https://127.0.0.1:9 not sent: axios 1.6.0 would send it to the http ' +
+          `proxy at ${new URL(proxy.origin).host} unencrypted (before 1.16.1, axios does not tunnel https). ` +
+          'Upgrade axios to 1.16.1 or later, or add 127.0.0.1 to NO_PROXY.',
+      );
+      // A proxy the request sets aside, or NO_PROXY, sends it direct.
+      await expect(api.get('/cards', { proxy: false })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+      process.env.NO_PROXY = '127.0.0.1';
+      await expect(api.get('/cards')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+      expect(proxy.seen).toEqual([]);
+    } finally {
+      process.env = saved;
+      await proxy.close();
+    }
+  });
 });
 
 describe('attachTokenManager() with a real axios 0.27 instance', () => {

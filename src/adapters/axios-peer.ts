@@ -76,8 +76,7 @@ function isLegacyInstance(instance: object): boolean {
 export function createTransportResolver(
   instance: AxiosInstanceLike,
 ): (adapter: unknown, config: InternalAxiosRequestConfig) => AxiosAdapter {
-  const ours = peer.interceptors?.request;
-  if (ours !== undefined && Object.getPrototypeOf(instance.interceptors.request) === Object.getPrototypeOf(ours)) {
+  if (isPeerInstance(instance)) {
     const getAdapter = peer.getAdapter as (names: unknown, config: unknown) => AxiosAdapter;
     return (adapter, config) =>
       typeof adapter === 'function' ? (adapter as AxiosAdapter) : getAdapter(adapter ?? peer.defaults?.adapter, config);
@@ -99,6 +98,12 @@ export function createTransportResolver(
         },
       );
   return (adapter) => (typeof adapter === 'function' ? (adapter as AxiosAdapter) : viaCopy(adapter));
+}
+
+/** Whether `instance` was made by the peer axios (its interceptor managers are of the peer's class). */
+export function isPeerInstance(instance: AxiosInstanceLike): boolean {
+  const ours = peer.interceptors?.request;
+  return ours !== undefined && Object.getPrototypeOf(instance.interceptors.request) === Object.getPrototypeOf(ours);
 }
 
 /** A bare axios 1.x `Axios` (no interceptors, no defaults) of some copy, seen structurally. */

@@ -10,9 +10,10 @@
  */
 import axios from 'axios';
 import type { AxiosAdapter, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
+import { assertNoCleartextProxy, peerAxios, tunnelsHttps } from '../axios-peer-version';
 import { onAbort } from '../wait-with-signal';
 import { bearerReached, createAuthorizer, isReplayableBody, rejectionStatus, releaseBodies } from './authorize';
-import { assertSupportedInstance, createTransportResolver, type AxiosInstanceLike } from './axios-peer';
+import { assertSupportedInstance, createTransportResolver, isPeerInstance, type AxiosInstanceLike } from './axios-peer';
 import { followingRedirects } from './fetch';
 import { createTargetCheck, goesOverPlainHttp, isAllowedUrl, resolveRequestUrl, type OriginSet } from './origins';
 import { redactAxiosError } from './redact';
@@ -135,6 +136,8 @@ export function attachTokenManager(
   const guardRedirect = createRedirectGuard(authorizer.origins);
   const isAllowedTarget = createTargetCheck(authorizer.origins);
   const plainHttpAllowed = [...authorizer.origins].some((origin) => origin.startsWith('http:'));
+  // Another copy's version is unknown here: only the peer's instances are checked.
+  const cleartextProxyRisk = isPeerInstance(instance) && !tunnelsHttps();
   let attached = true;
   // The tokens this attachment sent lately: a config re-sent (a response's config, `error.config`) still carries one.
   const sentTokens = new Set<string>();
@@ -161,13 +164,19 @@ export function attachTokenManager(
     // would carry the bearer to the proxy in clear text (axios applies it to loopback too, and reads any proxy option
     // but a proxy or `false`, `null` too, as "the environment's").
     if (plainHttpAllowed && !config.proxy && goesOverPlainHttp(config)) config.proxy = false;
+    const under = transportUnder(inner);
+    // Before 1.16.1, axios hands an https request to an http proxy unencrypted, bearer included.
+    if (cleartextProxyRisk && takesEnvironmentProxy(config, under)) {
+      const url = resolveRequestUrl(config) as URL;
+      assertNoCleartextProxy(url.href, `${where}: a request to ${url.origin}`);
+    }
     // The fetch adapter leaves redirects to `env.fetch` (the platform's by default): one of the user's (node-fetch) may
     // keep the bearer, and a 401 from another origin, reached without it, must not count against the token.
     // Only then: a new `env` per request costs more CPU than the rest of the wrapper.
     const envFetch = config.env?.fetch;
     if (viaFetch || typeof envFetch === 'function') config.env = { ...config.env, fetch: redirectSafe(envFetch) };
     // Another attachment's wrapper under ours (two attachments on one instance) is skipped: one bearer, one replay.
-    const transport = resolveTransport(transportUnder(inner), config);
+    const transport = resolveTransport(under, config);
     let answered: AxiosResponse | undefined;
     let outcome: Outcome;
     const wait = waitSignal(config);
@@ -278,6 +287,16 @@ function statusOf(answer: AxiosResponse | undefined, token: string): number | un
   // A custom transport's headers are a plain object, in any casing.
   const challenge = Object.entries(answer.headers ?? {}).find(([name]) => name.toLowerCase() === 'www-authenticate');
   return rejectionStatus(answer.status, challenge?.[1], arrived);
+}
+
+/**
+ * Whether axios may send the request through a proxy from the environment: by its http transport (the fetch adapter
+ * and a transport of the user's own take no proxy of axios), when the request names no proxy (that one is the
+ * caller's choice; axios reads any value but `false` or a proxy as "the environment's").
+ */
+function takesEnvironmentProxy(config: InternalAxiosRequestConfig, transport: unknown): boolean {
+  if (config.proxy || config.proxy === false) return false;
+  return typeof transport === 'function' ? transport === peerAxios.getAdapter?.('http') : !fetchesFirst(transport);
 }
 
 /** What a wait without a `cancelToken` stops: nothing (one function for every request). */

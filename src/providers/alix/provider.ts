@@ -5,7 +5,7 @@
  */
 import { constants, createHash, sign } from 'node:crypto';
 import axios, { type AxiosResponse } from 'axios';
-import { assertSupportedPeer, cleartextProxyFor, peerAxios } from '../../axios-peer-version';
+import { assertNoCleartextProxy, assertSupportedPeer } from '../../axios-peer-version';
 import { setUnrefTimeout, systemClock, withTimeout } from '../../clock';
 import { assertPositiveMs, definedOnly } from '../../defaults';
 import { AbortedError, ConfigurationError, TimeoutError, assertConfig, isTokenManagerError } from '../../errors';
@@ -251,13 +251,7 @@ export class AlixAuthProvider implements TokenProvider {
     const aborted = (): AbortedError => new AbortedError(`${operation} aborted by the caller: POST ${url}`);
     if (signal?.aborted) throw aborted();
     // Such a proxy would read the signature, the refresh token and the new tokens: refused, not signed.
-    const proxy = cleartextProxyFor(url);
-    if (proxy !== undefined) {
-      const why = `axios ${String(peerAxios.VERSION)} would send it to the http proxy at ${proxy.host} unencrypted`;
-      throw new ConfigurationError(`${operation} not sent: ${why} (before 1.16.1, axios does not tunnel https)`, {
-        hint: `upgrade axios to 1.16.1 or later, or add ${new URL(url).hostname} to NO_PROXY`,
-      });
-    }
+    assertNoCleartextProxy(url, operation);
     const signature = await waitWithSignal(this.#sign(operation), signal, aborted);
     const secrets = [signature, refreshToken ?? '', secretKey ?? ''];
     // The default builders send this context as it is: `refreshToken` and `userEmail` only when set.
