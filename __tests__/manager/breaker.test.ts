@@ -549,6 +549,10 @@ describe('LocalAuthBreaker scopes: one session, one partner never refuses anothe
     clock.advance(1_000);
     // u0, whose probe failed last, probes its own circuit alone; u1 probes the scope's.
     expect(await admitEach()).toEqual([true, true, false, false, false]);
+    await breaker.record(call('partner-a', 'u1'), 'transient-failure');
+    clock.advance(1_000);
+    // Of the scope's last two failing sessions, u0 and u1, one passes (on their own lease); u2 probes the scope.
+    expect(await admitEach()).toEqual([true, false, true, false, false]);
   });
 
   it('never lets a session that fails on its own hold its scope open by asking first at each half-open moment', async () => {
@@ -564,6 +568,31 @@ describe('LocalAuthBreaker scopes: one session, one partner never refuses anothe
     }
     expect(breaker.snapshot(broken)).toMatchObject({ state: 'open', level: 'session' });
     expect(breaker.snapshot(call('partner-a', 'u9'))).toMatchObject({ state: 'half-open', level: 'scope' });
+    expect(await breaker.admit(call('partner-a', 'u9'))).toEqual({ allowed: true, probe: true });
+  });
+
+  it('never lets two broken accounts taking turns to ask first hold their scope open', async () => {
+    const { breaker, clock } = make();
+    // An outage trips the scope; once it is over, two accounts keep failing (a 500 for each of them alone).
+    for (const user of ['u1', 'u2', 'u3']) await breaker.record(call('partner-a', user), 'transient-failure');
+    const [first, second] = [call('partner-a', 'broken-1'), call('partner-a', 'broken-2')];
+    for (const broken of [first, second, first, second, first, second]) {
+      clock.advance(1_000);
+      expect(await breaker.admit(broken)).toMatchObject({ allowed: true });
+      await breaker.record(broken, 'transient-failure');
+    }
+    expect(await breaker.admit(call('partner-a', 'u9'))).toEqual({ allowed: true, probe: true });
+  });
+
+  it('lets a session its tripped scope remembers failing through once per openMs, even with its own circuit closed', async () => {
+    const { breaker, clock } = make();
+    // u3's failure trips the scope (its own circuit counts one failure of three).
+    for (const user of ['u1', 'u2', 'u3']) await breaker.record(call('partner-a', user), 'transient-failure');
+    clock.advance(1_000);
+    expect(await breaker.admit(call('partner-a', 'u3'))).toEqual({ allowed: true, probe: true });
+    await breaker.record(call('partner-a', 'u3'), 'transient-failure');
+    // Its retry waits openMs; the scope's probe is still another session's.
+    expect(await breaker.admit(call('partner-a', 'u3'))).toEqual({ allowed: false, retryAfterMs: 1_000 });
     expect(await breaker.admit(call('partner-a', 'u9'))).toEqual({ allowed: true, probe: true });
   });
 

@@ -187,7 +187,8 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
     calls: BreakerCall[],
   ) {
     const keys = calls.map((call) => breaker.keysFor(call));
-    await client.del(...keys.flatMap(({ scope, session }) => [scope.open, scope.probe, session.open, session.probe]));
+    const leases = keys.flatMap(({ scope, session }) => [scope.probe, scope.lastFailingProbe, session.probe]);
+    await client.del(...leases, ...keys.flatMap(({ scope, session }) => [scope.open, session.open]));
   }
 
   it('lets at most two probes through per openMs after an outage tripped every session: no herd', async () => {
@@ -206,6 +207,10 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
     await lapse(client, breaker, calls);
     // u0, whose probe failed last, probes its own circuit alone; u1 probes the scope's.
     expect(await admitEach()).toEqual([true, true, false, false, false]);
+    await breaker.record(calls[1], 'transient-failure');
+    await lapse(client, breaker, calls);
+    // Of the scope's last two failing sessions, u0 and u1, one passes (on their own lease); u2 probes the scope.
+    expect(await admitEach()).toEqual([true, false, true, false, false]);
   });
 
   it('never lets a session that fails on its own hold its scope open by asking first at each half-open moment', async () => {
@@ -223,6 +228,34 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
     expect(breaker.snapshot(ann)).toMatchObject({ state: 'half-open', level: 'scope' });
     expect(await breaker.admit(ann)).toEqual({ allowed: true, probe: true });
     expect(breaker.snapshot(broken)).toMatchObject({ state: 'open', level: 'session' });
+  });
+
+  it('never lets two broken accounts taking turns to ask first hold their scope open', async () => {
+    const options = { failureThreshold: 1, openMs: 60_000 };
+    const { client, breaker, calls } = await scopeOnRedis(options, 'jane', 'joe', 'first', 'second', 'ann');
+    const [jane, joe, first, second, ann] = calls;
+    // An outage trips the scope; once it is over, two accounts keep failing (a 500 for each of them alone).
+    for (const call of [jane, joe]) await breaker.record(call, 'transient-failure');
+    for (const broken of [first, second, first, second, first, second]) {
+      await lapse(client, breaker, [broken]);
+      expect(await breaker.admit(broken)).toMatchObject({ allowed: true });
+      await breaker.record(broken, 'transient-failure');
+    }
+    expect(await breaker.admit(ann)).toEqual({ allowed: true, probe: true });
+  });
+
+  it('lets a session its tripped scope remembers failing through once per openMs, even with its own circuit closed', async () => {
+    const options = { failureThreshold: 3, openMs: 60_000 };
+    const { client, breaker, calls } = await scopeOnRedis(options, 'u1', 'u2', 'u3', 'u9');
+    const [u1, u2, u3, u9] = calls;
+    // u3's failure trips the scope (its own circuit counts one failure of three).
+    for (const call of [u1, u2, u3]) await breaker.record(call, 'transient-failure');
+    await lapse(client, breaker, [u3]);
+    expect(await breaker.admit(u3)).toEqual({ allowed: true, probe: true });
+    await breaker.record(u3, 'transient-failure');
+    // Its retry waits openMs; the scope's probe is still another session's.
+    expect(await breaker.admit(u3)).toMatchObject({ allowed: false });
+    expect(await breaker.admit(u9)).toEqual({ allowed: true, probe: true });
   });
 
   it("lets one probe through a session's half-open circuit for the whole fleet per openMs", async () => {

@@ -111,14 +111,16 @@ class Circuit {
 /**
  * A scope's circuit, its failing sessions' own circuits, and the evidence that its failures come
  * from more than one session: up to two distinct sessions that failed in the window (two prove it
- * is not one account's fault), and the same for failures that carried a `Retry-After`; and the
- * session whose failure it counted last (while tripped: that tripped it or kept it open).
+ * is not one account's fault), and the same for failures that carried a `Retry-After`; and, while
+ * tripped, the last two distinct sessions whose failures tripped it or kept it open (the latest last).
  */
 class ScopeCircuit extends Circuit {
   readonly sessions = new Map<string, Circuit>();
   readonly failing = new Set<string>();
   readonly limited = new Set<string>();
-  lastFailing: string | undefined;
+  lastFailing: string[] = [];
+  /** Until when a call of one of those last two sessions holds their own lease of the scope. */
+  excusedUntil = Number.NEGATIVE_INFINITY;
 }
 
 /**
@@ -156,15 +158,20 @@ export class LocalAuthBreaker implements AuthBreaker {
     const now = this.#options.now();
     const scope = this.#scopes.get(call.scope);
     const tripped = [scope?.sessions.get(call.session), scope].filter((circuit) => circuit?.tripped) as Circuit[];
+    // The sessions that failed the scope last leave its probe to another (failing again, as broken accounts do,
+    // would tell nothing new of its server); between them, they make one call per openMs, and only while no
+    // probe holds the scope.
+    const excused = scope?.tripped === true && scope.lastFailing.includes(call.session);
     for (const circuit of tripped) {
-      const until = Math.max(circuit.openUntil, circuit.probeUntil);
+      const lease = circuit === scope && excused ? Math.max(scope.probeUntil, scope.excusedUntil) : circuit.probeUntil;
+      const until = Math.max(circuit.openUntil, lease);
       if (now < until) return { allowed: false, retryAfterMs: Math.ceil(until - now) };
     }
-    // Half-open: this call is the probe, and holds the lease of every tripped circuit for openMs; but the session
-    // that failed the scope last leaves its lease to another: failing again (as one broken account does) would
-    // tell nothing new of the scope's server.
+    // Half-open: this call is the probe, and holds the lease of every tripped circuit for openMs (their own lease
+    // of the scope for the sessions it excuses).
     for (const circuit of tripped)
-      if (circuit !== scope || scope.lastFailing !== call.session) circuit.probeUntil = now + this.#options.openMs;
+      if (circuit === scope && excused) scope.excusedUntil = now + this.#options.openMs;
+      else circuit.probeUntil = now + this.#options.openMs;
     return { allowed: true, probe: tripped.length > 0 };
   }
 
@@ -196,10 +203,13 @@ export class LocalAuthBreaker implements AuthBreaker {
     if ((retryAfterMs ?? 0) > 0 && scope.limited.size < 2) scope.limited.add(call.session);
     const sharedOpenMs = breakerOpenMs(options.openMs, scope.limited.size > 1 ? retryAfterMs : undefined);
     // The scope opens only on the evidence of two sessions; tripped, a failure (a probe's) keeps it open, unless
-    // the session that failed it last failed again (it did not probe the scope).
-    if (scope.tripped ? scope.lastFailing !== call.session : counts && session.failures <= sessionShare(options)) {
+    // one of the two sessions that failed it last failed again (it did not probe the scope).
+    if (
+      scope.tripped ? !scope.lastFailing.includes(call.session) : counts && session.failures <= sessionShare(options)
+    ) {
+      const previous = scope.tripped ? scope.lastFailing.slice(-1) : [];
       scope.fail(now, options, sharedOpenMs, scope.failing.size > 1);
-      scope.lastFailing = call.session;
+      if (scope.tripped) scope.lastFailing = [...previous, call.session];
     }
   }
 
