@@ -31,3 +31,37 @@ describe('the types of each subpath export', () => {
     expect(resolvedModule?.resolvedFileName).toBe(path.posix.join(installed, types));
   });
 });
+
+// `tsc --init` (TypeScript 5.9 and later) turns exactOptionalPropertyTypes on: an optional member
+// that the library's own stores, or a wrapper forwarding it, set to undefined must admit undefined.
+it('a consumer under exactOptionalPropertyTypes passes the shipped stores and forwards a provider', () => {
+  const consumer = path.join(root, '__consumer-exact-optional.ts');
+  const source = `
+    import { MemoryTokenStore, type TokenProvider, type TokenStore } from ${JSON.stringify(path.join(root, 'dist/index.js'))};
+    import type { RedisTokenStore } from ${JSON.stringify(path.join(root, 'dist/redis.js'))};
+    declare const redisStore: RedisTokenStore;
+    declare const inner: TokenProvider;
+    export const stores: TokenStore[] = [redisStore, new MemoryTokenStore()];
+    export const forwarding: TokenProvider = { ...inner, identity: inner.identity };
+  `;
+  const options: ts.CompilerOptions = {
+    strict: true,
+    exactOptionalPropertyTypes: true,
+    skipLibCheck: true,
+    noEmit: true,
+    module: ts.ModuleKind.NodeNext,
+    target: ts.ScriptTarget.ESNext,
+    types: ['node'],
+  };
+  const compilerHost = ts.createCompilerHost(options);
+  const readFile = compilerHost.readFile.bind(compilerHost);
+  compilerHost.readFile = (file) => (file === consumer ? source : readFile(file));
+  compilerHost.fileExists = (file) => file === consumer || ts.sys.fileExists(file);
+  const program = ts.createProgram([consumer], options, compilerHost);
+
+  const problems = ts
+    .getPreEmitDiagnostics(program)
+    .map((diagnostic) => ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'));
+
+  expect(problems).toEqual([]);
+});

@@ -5,9 +5,9 @@
 # Each install must print no `npm warn` line. In each project, CommonJS and ESM consumers load
 # every subpath; a subpath whose optional peer is missing still loads, and its first use
 # throws the typed MissingPeerError (ERR_ALIX_MISSING_PEER, the peer's range, the install
-# command). The README quick start type-checks under `strict` with `moduleResolution` node16
-# and bundler and then runs, verbatim, as ES module code against the embedded sandbox
-# (quick-start-run.mjs, with the ALIX_* variables it reads pointing there), and a script
+# command). The README quick start type-checks under `strict` and exactOptionalPropertyTypes (as `tsc --init`
+# writes) with `moduleResolution` node16 and bundler and then runs, verbatim, as ES module code against the
+# embedded sandbox (quick-start-run.mjs, with the ALIX_* variables it reads pointing there), and a script
 # against the sandbox sends a request with the bearer, replays a 401 once, and keeps the
 # bearer off another origin. In the latest project, every ts/js block of README.md and docs/
 # is type-checked, the ones doc-snippets.json marks `run` run against the sandbox and the `jest` ones under Jest
@@ -39,7 +39,7 @@ extract_quick_start() {
 # The compiler and Node's types come from the library's own dev dependencies: only the
 # library and its peers are installed from the registry.
 tsc() {
-  node "$root/node_modules/typescript/bin/tsc" --strict --target es2022 --skipLibCheck false \
+  node "$root/node_modules/typescript/bin/tsc" --strict --exactOptionalPropertyTypes --target es2022 --skipLibCheck false \
     --types node --typeRoots "$root/node_modules/@types" "$@"
 }
 
@@ -73,7 +73,7 @@ check_project() {
   # The node16 check also emits the JavaScript that runs below: readme/quick-start.mjs.
   tsc --module node16 --moduleResolution node16 --outDir readme quick-start.mts
   tsc --noEmit --module esnext --moduleResolution bundler quick-start.ts
-  echo "types: README quick start type-checks (strict; node16 and bundler resolution)"
+  echo "types: README quick start type-checks (strict, exactOptionalPropertyTypes; node16 and bundler resolution)"
 
   node quick-start-run.mjs readme/quick-start.mjs
   node sandbox-run.mjs

@@ -403,6 +403,17 @@ describe('alix-token CLI', () => {
       expect(readdirSync(keyDir).sort()).toEqual(['alix-partner-private.pem', 'alix-partner-public.pem']);
     });
 
+    it('exports the key file as an absolute path when --key-dir is relative: the other shell may be elsewhere', async () => {
+      const keyDir = path.join(alix.scratch, 'relative-keys');
+      const signals = new EventEmitter();
+      const run = startAlixToken(['sandbox', '--key-dir', path.relative(process.cwd(), keyDir)], { signals });
+      const [, keyFile] = await run.stdoutMatch(/ALIX_PRIVATE_KEY_FILE=(\S+)/);
+      signals.emit('SIGINT');
+
+      expect(await run.result).toMatchObject({ code: 0, stderr: '' });
+      expect(keyFile).toBe(path.join(keyDir, 'alix-partner-private.pem'));
+    });
+
     it('issues access tokens that live --access-ttl seconds', async () => {
       const signals = new EventEmitter();
       const keyDir = path.join(alix.scratch, 'ttl-keys');

@@ -73,6 +73,11 @@ describe('the README quick start', () => {
     expect(intro).toMatch(/CommonJS/);
   });
 
+  it('tells a user who installed the package how to run it against the embedded sandbox', () => {
+    const intro = readme.slice(readme.indexOf('## Quick start'), readme.indexOf('```ts'));
+    expect(intro).toContain('npx alix-token sandbox');
+  });
+
   it('configures userEmail from ALIX_USER_EMAIL and keeps one session', () => {
     expect(quickStart?.code).toMatch(/userEmail: process\.env\.ALIX_USER_EMAIL \?\? '[^']+@[^']+'/);
     expect(quickStart?.code.match(/new TokenManager\(/g)).toHaveLength(1);

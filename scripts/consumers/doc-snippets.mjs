@@ -30,7 +30,13 @@ linkThirdPartyPackages(blocks);
 
 const plain = blocks.filter((block) => block.check !== 'typecheck-nestjs');
 const nestjs = blocks.filter((block) => block.check === 'typecheck-nestjs');
-typeCheck('tsconfig.doc-snippets.json', plain, { outDir, rootDir: sourceDir, noEmitOnError: true });
+// exactOptionalPropertyTypes as `tsc --init` writes it (a NestJS project's defaults leave it off).
+typeCheck('tsconfig.doc-snippets.json', plain, {
+  outDir,
+  rootDir: sourceDir,
+  noEmitOnError: true,
+  exactOptionalPropertyTypes: true,
+});
 typeCheck('tsconfig.doc-snippets-nestjs.json', nestjs, {
   noEmit: true,
   experimentalDecorators: true,

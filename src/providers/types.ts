@@ -58,5 +58,5 @@ export interface TokenProvider {
    * };
    * ```
    */
-  readonly identity?: ProviderIdentity;
+  readonly identity?: ProviderIdentity | undefined;
 }

@@ -45,7 +45,7 @@ export interface TokenStore {
    * Optional: the auth breaker every manager on this store shares by default (a shared store's
    * breaker counts failures across the fleet). See {@link AuthBreaker}.
    */
-  readonly breaker?: AuthBreaker;
+  readonly breaker?: AuthBreaker | undefined;
 }
 
 /** Options of {@link TokenStore.acquireRefreshLock}. */

@@ -66,7 +66,7 @@ async function serveSandbox(flags: SandboxFlags, io: CliIo): Promise<number> {
     if (flags.keyDir === undefined) tempDir = await mkdtemp(path.join(os.tmpdir(), 'alix-sandbox-'));
     const keys =
       tempDir === undefined
-        ? await keyPairIn(flags.keyDir as string)
+        ? await keyPairIn(path.resolve(flags.keyDir as string)) // the banner's exports serve a shell elsewhere
         : { ...(await writePartnerKeyPair(tempDir, true)), note: ', deleted when the sandbox stops' };
     const sandbox = await listen(flags, keys.privateKeyPem);
     try {
