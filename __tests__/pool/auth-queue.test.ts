@@ -1,4 +1,5 @@
-/** The pool's cap on concurrent auth calls: permits, the queues (refreshes first), and waiters that give up. */
+/** The pool's cap on concurrent auth calls: permits, the queues (held sessions first), and waiters that give up. */
+import { AuthRejectedError } from '../../src/errors';
 import { AuthSemaphore } from '../../src/pool/semaphore';
 import { MemoryTokenStore } from '../../src/stores/memory';
 import type { RefreshLockResult } from '../../src/stores/types';
@@ -9,10 +10,10 @@ import { makePool, tokenPrefix, user } from './support';
 describe('AuthSemaphore', () => {
   it('takes a waiter whose signal aborts out of its queue at once, and hands the permit to the next one', async () => {
     const semaphore = new AuthSemaphore(1);
-    const release = await semaphore.gate(new AbortController().signal, 'authenticate');
+    const release = await semaphore.gate(new AbortController().signal, false);
     const leaving = new AbortController();
-    const left = semaphore.gate(leaving.signal, 'refresh');
-    const staying = semaphore.gate(new AbortController().signal, 'authenticate');
+    const left = semaphore.gate(leaving.signal, true);
+    const staying = semaphore.gate(new AbortController().signal, false);
     expect(semaphore.status()).toEqual({ inFlight: 1, peak: 1, queued: 2, max: 1 });
     leaving.abort(new Error('deadline'));
     await expect(left).rejects.toThrow('deadline');
@@ -36,13 +37,15 @@ describe('TokenManagerPool auth queue', () => {
     return Object.assign(new MemoryTokenStore(), { acquireRefreshLock });
   };
 
-  it.each([
-    ['without a refresh lock', () => undefined],
-    ['with a refresh lock', lockingStore],
-  ])("gives a held session's refresh the next auth slot, ahead of queued first sign-ins (%s)", async (_, store) => {
-    const { pool, providers } = makePool({ maxConcurrentAuth: 1, store: store() }, { manual: true });
+  /**
+   * user(0) holds a session, 20 new users queue their sign-ins for the one auth slot, then user(0)'s refresh falls
+   * due: it queues last, and takes the slot user(1)'s sign-in releases. The refresh answers `refreshOutcome`.
+   */
+  const refreshQueuedBehindSignIns = async (store: MemoryTokenStore | undefined, refreshOutcome?: Error) => {
+    const { pool, providers } = makePool({ maxConcurrentAuth: 1, store }, { manual: true });
     const held = pool.getAccessToken(user(0));
     await flushUntil(() => providers.get(user(0))?.pendingCount === 1);
+    providers.get(user(0))?.script.push(refreshOutcome);
     providers.get(user(0))?.release();
     await held;
     const refreshAt = pool.get(user(0)).status().nextRefreshAt as number;
@@ -57,13 +60,49 @@ describe('TokenManagerPool auth queue', () => {
       [...providers].filter(([, provider]) => provider.pendingCount > 0).map(([name]) => name);
     await flushUntil(() => atServer().length === 1);
     expect([atServer(), providers.get(user(0))?.calls.at(-1)?.kind]).toEqual([[user(0)], 'refresh']);
-    providers.get(user(0))?.release();
-    for (const name of newUsers.slice(1)) {
-      await flushUntil(() => providers.get(name)?.pendingCount === 1);
-      providers.get(name)?.release();
-    }
-    await expect(Promise.all(signIns)).resolves.toHaveLength(20);
-    await expect(pool.getAccessToken(user(0))).resolves.toBe(`${tokenPrefix(user(0))}access-2`);
-    await pool.close();
-  });
+    return { pool, providers, newUsers, signIns, atServer };
+  };
+
+  const stores = [
+    ['without a refresh lock', () => undefined],
+    ['with a refresh lock', lockingStore],
+  ] as const;
+
+  it.each(stores)(
+    "gives a held session's refresh the next auth slot, ahead of queued first sign-ins (%s)",
+    async (_, store) => {
+      const { pool, providers, newUsers, signIns } = await refreshQueuedBehindSignIns(store());
+      providers.get(user(0))?.release();
+      for (const name of newUsers.slice(1)) {
+        await flushUntil(() => providers.get(name)?.pendingCount === 1);
+        providers.get(name)?.release();
+      }
+      await expect(Promise.all(signIns)).resolves.toHaveLength(20);
+      await expect(pool.getAccessToken(user(0))).resolves.toBe(`${tokenPrefix(user(0))}access-2`);
+      await pool.close();
+    },
+  );
+
+  // With a lock, the sign-in queues again while the run holds the lock other replicas wait on.
+  it.each(stores)(
+    "gives a held session's sign-in after its refresh token is refused the next free auth slot too (%s)",
+    async (_, store) => {
+      const refused = new AuthRejectedError({ operation: 'refresh', status: 400, errorCode: 32 });
+      const { pool, providers, newUsers, signIns, atServer } = await refreshQueuedBehindSignIns(store(), refused);
+      providers.get(user(0))?.release();
+      // The refused refresh's slot goes to the next sign-in queued, before user(0)'s own sign-in queues (19th).
+      await flushUntil(() => providers.get(user(2))?.pendingCount === 1 && pool.status().auth.queued === 19);
+      providers.get(user(2))?.release();
+      await flushUntil(() => atServer().length === 1);
+      expect([atServer(), providers.get(user(0))?.calls.at(-1)?.kind]).toEqual([[user(0)], 'authenticate']);
+      providers.get(user(0))?.release();
+      for (const name of newUsers.slice(2)) {
+        await flushUntil(() => providers.get(name)?.pendingCount === 1);
+        providers.get(name)?.release();
+      }
+      await expect(Promise.all(signIns)).resolves.toHaveLength(20);
+      await expect(pool.getAccessToken(user(0))).resolves.toBe(`${tokenPrefix(user(0))}access-2`);
+      await pool.close();
+    },
+  );
 });

@@ -251,10 +251,7 @@ async function takeLock(context: AcquireContext, request: AcquireRequest, round:
   if (store.acquireRefreshLock === undefined || round > MAX_LOCK_ROUNDS) return { kind: 'unavailable' };
   // The pool's auth slot first: a run queued for one would hold the lock other replicas wait on meanwhile.
   record.stage = 'auth';
-  // The store is not read yet: what the run holds tells whether it will refresh (served first) or sign in.
-  const previous = request.held ?? request.seed;
-  const refreshable = hasUsableRefreshToken(previous, context.wallNow(), context.refreshTokenMarginMs);
-  record.permit = await context.authGate?.(signal, refreshable ? 'refresh' : 'authenticate');
+  record.permit = await context.authGate?.(signal, isHeld(request));
   record.stage = 'lock';
   const startedAt = context.clock.now();
   let outcome: LockOutcome;
@@ -334,7 +331,7 @@ async function attempts(
     }
     // The pool's cap first, the breaker second: a call that queued while the breaker opened is refused, not sent.
     const release =
-      record.permit ?? (context.authGate === undefined ? undefined : await context.authGate(signal, operation));
+      record.permit ?? (context.authGate === undefined ? undefined : await context.authGate(signal, isHeld(request)));
     record.permit = undefined;
     let raw: TokenSet;
     let sentAt: number;
@@ -419,6 +416,14 @@ function refusal(context: AcquireContext, request: AcquireRequest, cause?: unkno
   const seed = request.held ?? request.seed;
   const refreshable = hasUsableRefreshToken(seed, context.wallNow(), context.refreshTokenMarginMs);
   return context.breaker?.refusal(refreshable ? 'refresh' : 'authenticate', cause);
+}
+
+/**
+ * Whether the run's session was served before (held or seeded): a pool serves its every auth call, the sign-in
+ * that replaces a refused refresh token included, before new sessions' sign-ins.
+ */
+function isHeld(request: AcquireRequest): boolean {
+  return (request.held ?? request.seed) !== undefined;
 }
 
 /**

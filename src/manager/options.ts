@@ -2,7 +2,6 @@ import type { Logger } from 'pino';
 import { MAX_TIMER_DELAY_MS, systemClock } from '../clock';
 import type { Clock } from '../clock';
 import { assertConfig as check } from '../errors';
-import type { AuthOperation } from '../errors';
 import type { TokenProvider } from '../providers/types';
 import type { AuthBreaker, TokenStore } from '../stores/types';
 import { tokenSetProblem } from '../token-set';
@@ -200,8 +199,8 @@ export interface InternalTokenManagerOptions extends TokenManagerOptions {
   scheduler?: RefreshScheduler;
   /**
    * Waited for before each auth call, and released after it: a pool caps how many auth calls
-   * run at once across its sessions, and serves queued refreshes before sign-ins (`operation`). The wait is
-   * bounded by the run's deadline (`signal`).
+   * run at once across its sessions, and serves the calls of sessions already held (`held`) before new sessions'
+   * sign-ins. The wait is bounded by the run's deadline (`signal`).
    * @default no gate
    */
   authGate?: AuthGate;
@@ -228,8 +227,11 @@ export interface ScheduledRefresh {
 /** Hands out {@link ScheduledRefresh}es: one per manager, all on one timer if it likes. */
 export type RefreshScheduler = (onDue: () => void) => ScheduledRefresh;
 
-/** Resolves to a release function once an auth call may start; rejects when `signal` aborts. */
-export type AuthGate = (signal: AbortSignal, operation: AuthOperation) => Promise<() => void>;
+/**
+ * Resolves to a release function once an auth call may start; rejects when `signal` aborts. `held`: the run's
+ * session holds (or was seeded with) a token set, whether this call refreshes it or signs in to replace it.
+ */
+export type AuthGate = (signal: AbortSignal, held: boolean) => Promise<() => void>;
 
 /** Defaults of {@link RetryOptions}. */
 export const DEFAULT_RETRY_OPTIONS = Object.freeze({
