@@ -100,4 +100,14 @@ describeRedis('alix-token doctor against a real Redis (REDIS_URL)', () => {
     expect(report.checks.at(-1)?.detail).toContain('REDIS_URL');
     expect(JSON.stringify(report)).not.toContain('hunter2');
   });
+
+  it('exits 2 (bad configuration) for a REDIS_URL whose database is not a number, and reports it (a real process)', async () => {
+    for (const db of ['/hunter2', '/%20', '?db=x']) {
+      const url = `redis://${redis.host}:${redis.port}${db}`;
+      const result = await runNode([CLI, 'doctor', '--json'], { ...alix.env, REDIS_URL: url });
+
+      expect(result).toMatchObject({ code: 2, stderr: 'alix-token doctor: failed: redis\n' });
+      expect(JSON.parse(result.stdout)).toMatchObject({ failed: ['redis'] });
+    }
+  });
 });

@@ -429,7 +429,7 @@ describeRedis('RedisTokenStore: refresh locks', () => {
     const key = redis.uniqueKey('session');
     const store = await makeStore({ client, ...NOTIFIED_ONLY });
     await client.set(store.keysFor(key).lock, 'someone-else', 'PX', 10_000);
-    const gets = jest.spyOn(client, 'get');
+    const gets = jest.spyOn(client, 'getBuffer');
     let settled = false;
     const waiting = store.acquireRefreshLock(key, { signal: never() }).catch((error: unknown) => {
       settled = true;

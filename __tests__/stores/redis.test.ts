@@ -309,6 +309,42 @@ describeRedis('RedisTokenStore: sessions', () => {
     expect((await other.get(key))?.tokens.accessToken).toBe('signed-in-again');
   });
 
+  it('overwrites, once read, a planted value holding bytes that are not UTF-8: its fence is the bytes Redis holds', async () => {
+    const client = await redis.connect();
+    const store = await makeStore({ client });
+    const key = redis.uniqueKey('not-utf8');
+    await store.set(key, session('id', makeTokenSet(Date.now(), { accessToken: 'first' })));
+    const stored = JSON.stringify(await raw(client, key)).slice(0, -1);
+    // A field holding the byte 0xFF: JSON to Lua and to the store, but ioredis hands it over as U+FFFD.
+    const planted = [Buffer.from(`${stored},"planted":"`), Buffer.from([0xff]), Buffer.from('"}')];
+    await client.set(`{${key}}`, Buffer.concat(planted));
+
+    expect((await store.get(key))?.tokens.accessToken).toBe('first');
+    await store.set(key, session('id', makeTokenSet(Date.now(), { accessToken: 'refreshed' })));
+    expect((await store.get(key))?.tokens.accessToken).toBe('refreshed');
+  });
+
+  it('overwrites, once read, a value whose version JSON.parse and Lua read apart (cjson is lenient, and shallower)', async () => {
+    const client = await redis.connect();
+    const store = await makeStore({ client });
+    const tokens = makeTokenSet(Date.now());
+    const deep = `${'['.repeat(1_001)}${']'.repeat(1_001)}`;
+    for (const extra of ['NaN', '0x1', 'Infinity', '+1', '01', '1.', deep]) {
+      const key = redis.uniqueKey('json-apart');
+      await client.set(`{${key}}`, `{"version":5,"identity":"id","tokens":${JSON.stringify(tokens)},"x":${extra}}`);
+
+      await store.get(key);
+      await store.set(key, session('id', tokens));
+      expect(await store.get(key)).toEqual(session('id', tokens));
+    }
+    // The store's own JSON of an identity holding a lone surrogate (`"\ud800"`) is one cjson refuses.
+    const key = redis.uniqueKey('lone-surrogate');
+    await store.set(key, session('id-\ud800', tokens));
+    await store.get(key);
+    await store.set(key, session('id-\ud800', makeTokenSet(Date.now(), { accessToken: 'refreshed' })));
+    expect((await store.get(key))?.tokens.accessToken).toBe('refreshed');
+  });
+
   it('forgets a key version on delete, so the next write starts a new key at version 1', async () => {
     const client = await redis.connect();
     const store = await makeStore({ client });

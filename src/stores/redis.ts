@@ -131,7 +131,7 @@ export const DEFAULT_REDIS_TOKEN_STORE_OPTIONS = Object.freeze({
 });
 
 /** The methods a client must have: a Redis, a Sentinel-configured Redis and a Cluster all have these. */
-const CLIENT_METHODS = ['get', 'set', 'del', 'eval', 'publish', 'duplicate', 'connect', 'once', 'off'] as const;
+const CLIENT_METHODS = ['getBuffer', 'set', 'del', 'eval', 'publish', 'duplicate', 'connect', 'once', 'off'] as const;
 const DURATIONS = ['lockTtlMs', 'lockWaitMs', 'pollIntervalMs', 'commandTimeoutMs', 'connectTimeoutMs'] as const;
 
 /**
@@ -554,8 +554,10 @@ export class RedisTokenStore implements TokenStore {
   /** Reads and decodes the value stored under `key`, with its digest ('' when absent). */
   async #read(key: string, timeoutMs?: number): Promise<DecodedSession & { digest: string }> {
     const { session } = this.keysFor(key);
-    const raw = await this.#commands.run('GET', key, () => this.#commands.client.get(session), timeoutMs);
-    return { ...decodeSession(raw), digest: raw === null ? '' : sha1(raw) };
+    // Bytes, not text: a string would turn bytes that are not UTF-8 into U+FFFD, and its digest would never match the
+    // script's, leaving the key unwritable for as long as it lives.
+    const raw = await this.#commands.run('GET', key, () => this.#commands.client.getBuffer(session), timeoutMs);
+    return { ...decodeSession(raw?.toString() ?? null), digest: raw === null ? '' : sha1(raw) };
   }
 
   /** Deletes the lock if `owner` still holds it, and with `notify` tells waiters it is free (one script). */
@@ -586,7 +588,7 @@ function px(ms: number): string {
 }
 
 /** The SHA-1 of a stored value, as Lua's `redis.sha1hex` computes it. */
-function sha1(value: string): string {
+function sha1(value: string | Buffer): string {
   return createHash('sha1').update(value).digest('hex');
 }
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 // Type only (erased): ioredis itself is loaded lazily below, and only when REDIS_URL is set.
 import type * as IoRedis from 'ioredis';
-import { isTokenManagerError } from '../../errors';
+import { assertConfig, isTokenManagerError } from '../../errors';
 import { loadOptionalPeer } from '../../optional-peer';
 import { loadPrivateKey } from '../../providers/alix/private-key';
 import { AlixAuthProvider } from '../../providers/alix/provider';
@@ -92,6 +92,9 @@ async function createIoredisClient(url: string, { cluster = false } = {}): Promi
   const failFast = { connectTimeout: 5_000, commandTimeout: 5_000, maxRetriesPerRequest: 0, disconnectTimeout: 0 };
   const once = { lazyConnect: true, enableOfflineQueue: false };
   let client: IoRedis.Redis | IoRedis.Cluster = new Redis(url, { ...once, ...failFast, retryStrategy: () => null });
+  // ioredis reads a database that is no number (`/x`, `?db=x`) as NaN, then sends SELECT NaN ahead of every command and
+  // leaves Redis's refusal unhandled: the process would die with a stack trace instead of the report.
+  assertConfig(Number.isInteger(client.options.db), 'REDIS_URL names a database that is not a number');
   if (cluster) {
     const { host, port, username, password, tls } = client.options;
     const redisOptions = { ...failFast, username, password, tls };

@@ -207,7 +207,8 @@ export async function checkRedis(url: string | undefined, createClient: DoctorRe
     // A REDIS_URL the client cannot parse is bad configuration (exit 2); the row never repeats
     // the value, which may hold a password.
     // ioredis reports a bad percent-escape in the password as a bare URIError ("URI malformed").
-    if (errorCodeOf(error) === 'ERR_INVALID_URL' || error instanceof URIError) {
+    const invalid = errorCodeOf(error) === 'ERR_INVALID_URL' || error instanceof URIError;
+    if (invalid || isTokenManagerError(error, ErrorCodes.CONFIGURATION)) {
       const fix = 'REDIS_URL is not a valid URL; expected redis[s]://[user:password@]host:port[/db]';
       return [row('redis', 'failed', fix, { errorCode: ErrorCodes.CONFIGURATION })];
     }
