@@ -93,6 +93,18 @@ describe('TokenManagerPool', () => {
       },
     );
 
+    it('refuses a key that is not well-formed Unicode: lone surrogates would share one store key', async () => {
+      // Hashed as UTF-8, every lone surrogate reads as U+FFFD: without an identity, one user adopted another's session.
+      const pool = new TokenManagerPool({ createProvider: () => new FakeProvider({ now: Date.now }) });
+      const refused = new ConfigurationError(
+        'TokenManagerPool: a session key must be well-formed Unicode (no lone surrogates)',
+      );
+      expect(() => pool.get('a\uD800')).toThrow(refused);
+      await expect(pool.getAccessToken('a\uDC00')).rejects.toThrow(refused);
+      expect(pool.size).toBe(0);
+      await pool.close();
+    });
+
     it('accepts a key of exactly 320 characters', () => {
       const { pool } = makePool();
       expect(() => pool.get('x'.repeat(320))).not.toThrow();

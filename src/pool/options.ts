@@ -112,7 +112,7 @@ export function resolvePoolOptions(options: InternalTokenManagerPoolOptions) {
 }
 
 /**
- * A session key: a non-empty string of at most {@link MAX_SESSION_KEY_LENGTH} characters.
+ * A session key: a non-empty string of at most {@link MAX_SESSION_KEY_LENGTH} characters, well-formed Unicode.
  * @throws ConfigurationError otherwise (the message never repeats the key: it is personal data).
  */
 export function assertSessionKey(key: unknown): asserts key is string {
@@ -120,4 +120,9 @@ export function assertSessionKey(key: unknown): asserts key is string {
   const valid = typeof key === 'string' && key.length > 0 && key.length <= MAX_SESSION_KEY_LENGTH;
   const rule = `a non-empty string of at most ${MAX_SESSION_KEY_LENGTH} characters`;
   assertConfig(valid, `TokenManagerPool: a session key must be ${rule}, got ${what}`);
+  // Hashed as UTF-8 into a store key, every lone surrogate reads as U+FFFD: two users would share one session.
+  assertConfig(
+    !/\p{Surrogate}/u.test(key),
+    'TokenManagerPool: a session key must be well-formed Unicode (no lone surrogates)',
+  );
 }
