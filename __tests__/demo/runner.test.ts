@@ -4,7 +4,7 @@
  */
 import { setTimeout as pause } from 'node:timers/promises';
 import type { AxiosInstance, InternalAxiosRequestConfig } from 'axios';
-import { DemoRun, runDemoLoops, type DemoLatency } from '../../src/demo/runner';
+import { DEMO_LATENCY_SAMPLES, DemoRun, runDemoLoops, type DemoLatency } from '../../src/demo/runner';
 import type { TokenManager } from '../../src/manager/token-manager';
 import type { AlixSandbox } from '../../src/sandbox/server';
 import { FakeTokenSource } from '../helpers/fake-token-source';
@@ -13,7 +13,7 @@ import { collectingStream } from '../helpers/streams';
 /** A run whose latencies are `samples` (no sandbox: the percentiles never touch it). */
 function runWith(samples: number[]): DemoRun {
   const run = new DemoRun({} as AlixSandbox, false, () => undefined, {});
-  run.samples.push(...samples);
+  for (const sample of samples) run.record(sample);
   return run;
 }
 
@@ -45,8 +45,20 @@ describe('DemoRun.percentile()', () => {
   it('reports the samples appended since the last percentile', () => {
     const run = runWith([3, 1, 2]);
     expect(run.percentile(100)).toBe(3);
-    run.samples.push(0, 9);
+    run.record(0);
+    run.record(9);
     expect([0, 50, 100].map((p) => run.percentile(p))).toEqual([0, 2, 9]);
+  });
+
+  it('keeps a bounded sample of the latencies past DEMO_LATENCY_SAMPLES, and the largest of them all', () => {
+    const run = runWith(Array.from({ length: DEMO_LATENCY_SAMPLES }, () => 1));
+    run.random = () => 0; // each later latency replaces the first sample
+    for (let more = 0; more < DEMO_LATENCY_SAMPLES; more += 1) run.record(2);
+    // Every latency kept would put the 99th percentile among the 2s; the reservoir holds one of them.
+    expect([run.percentile(99), run.percentile(100)]).toEqual([1, 2]);
+    run.random = () => 0.5; // half of the latencies recorded: past the reservoir, dropped
+    run.record(3);
+    expect([run.percentile(99), run.percentile(100)]).toEqual([1, 3]);
   });
 });
 

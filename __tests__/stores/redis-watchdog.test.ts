@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
 import type { RedisTokenStore } from '../../src/redis';
 import type { RedisTokenStoreOptions } from '../../src/redis';
+import { ErrorCodes } from '../../src/errors';
 import { EXTEND_LOCK_SCRIPT } from '../../src/stores/redis-scripts';
 import type { TokenManager } from '../../src/manager/token-manager';
-import { FakeProvider } from '../helpers/fake-provider';
+import { FakeProvider, makeTokenSet } from '../helpers/fake-provider';
 import { INSTANT_RETRY } from '../helpers/manager';
 import {
   captureLogger,
@@ -185,6 +186,36 @@ describeRedis('RedisTokenStore: the lock watchdog', () => {
       await jest.advanceTimersByTimeAsync(3_000);
       expect(extensions()).toBe(withinTheWait);
       await result.lock.release();
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('forgets a hold it stopped extending: a holder that never releases leaves no write base behind', async () => {
+    const client = await redis.connect();
+    // Only the watchdog's interval and its clock are faked: Redis still answers in real time.
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'queueMicrotask', 'setImmediate', 'setTimeout', 'clearTimeout'] });
+    try {
+      const store = await makeStore({ client, lockTtlMs: 300, lockWaitMs: 1_000, commandTimeoutMs: 30_000 });
+      const key = redis.uniqueKey('never-released');
+      const session = {
+        identity: 'id',
+        tokens: makeTokenSet(Date.now(), { refreshTokenExpiresAt: Date.now() + 60_000 }),
+      };
+      await store.get(key);
+      await store.set(key, session);
+      const result = await store.acquireRefreshLock(key, { signal: never() });
+      if (!result.acquired) throw new Error('the lock was not acquired');
+      await store.get(key);
+      await jest.advanceTimersByTimeAsync(3_000); // past lockWaitMs: the watchdog stops, the lock is let lapse
+      // The store forgets its read of the key among 10,000 others; only a hold still kept would remember it.
+      const others = Array.from({ length: 10_000 }, (_, index) => `${redis.uniqueKey('other')}:${index}`);
+      for (let start = 0; start < others.length; start += 1_000) {
+        await Promise.all(others.slice(start, start + 1_000).map((other) => store.get(other)));
+      }
+      await expect(store.set(key, { ...session, identity: 'refreshed' })).rejects.toMatchObject({
+        code: ErrorCodes.STORE_STALE_WRITE,
+      });
     } finally {
       jest.useRealTimers();
     }

@@ -43,11 +43,14 @@ export const DEMO_RETRY = Object.freeze({
   backgroundMinDelayMs: 500,
 });
 
-/**
- * The longest demo run, in ms (an hour): every request's latency is kept for the summary, and a
- * phase timer past 2^31 - 1 ms would fire at once.
- */
+/** The longest demo run, in ms (an hour): a phase timer past 2^31 - 1 ms would fire at once. */
 export const MAX_DEMO_DURATION_MS = 3_600_000;
+
+/**
+ * How many request latencies a run keeps for its percentiles: every one up to this many (the percentiles are exact),
+ * then a uniform sample of them all (an hour at full concurrency sends tens of millions).
+ */
+export const DEMO_LATENCY_SAMPLES = 10_000;
 
 /** How often the demos show progress, in ms: a live line is redrawn, plain lines are printed. */
 export const DEMO_PROGRESS_INTERVAL_MS = Object.freeze({ live: 250, plain: 5_000 });
@@ -69,11 +72,15 @@ export class DemoRun {
   revokedAt: number | undefined;
   /** The label of the phase under way, shown in the progress line. */
   note = '';
-  /** Request latencies, kept in full so percentiles are exact (the demos' volumes are small); only ever appended. */
-  readonly samples: number[] = [];
   readonly startedAt = performance.now();
-  /** The samples sorted, as of the last percentile() (sorted again only once more were appended). */
-  #sorted: number[] = [];
+  /** Which sample a latency past {@link DEMO_LATENCY_SAMPLES} replaces, if any: `random() * recorded`. */
+  random: () => number = Math.random;
+  /** A reservoir of the latencies: where a sample sits does not matter, so percentile() sorts it in place. */
+  readonly #samples: number[] = [];
+  #sorted = true;
+  #recorded = 0;
+  /** The largest latency: the reservoir may have dropped it. */
+  #max = 0;
 
   constructor(
     readonly sandbox: AlixSandbox,
@@ -93,12 +100,23 @@ export class DemoRun {
     return performance.now() - this.startedAt;
   }
 
-  /** The `p`-th percentile (0–100) of the latencies so far, nearest-rank; 0 with none. */
+  /** Adds one request's latency, in ms. */
+  record(latencyMs: number): void {
+    this.#recorded += 1;
+    this.#max = Math.max(this.#max, latencyMs);
+    const slot = this.#samples.length < DEMO_LATENCY_SAMPLES ? this.#samples.length : this.random() * this.#recorded;
+    if (slot >= DEMO_LATENCY_SAMPLES) return;
+    this.#samples[Math.floor(slot)] = latencyMs;
+    this.#sorted = false;
+  }
+
+  /** The `p`-th percentile (0–100) of the latencies so far, nearest-rank (of the samples kept); 0 with none. */
   percentile(p: number): number {
-    if (this.#sorted.length !== this.samples.length) this.#sorted = [...this.samples].sort((a, b) => a - b);
-    const sorted = this.#sorted;
-    if (sorted.length === 0) return 0;
-    return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+    const samples = this.#samples;
+    if (p >= 100 || samples.length === 0) return this.#max;
+    if (!this.#sorted) samples.sort((a, b) => a - b);
+    this.#sorted = true;
+    return samples[Math.min(samples.length - 1, Math.max(0, Math.ceil((p / 100) * samples.length) - 1))] as number;
   }
 
   /** Shows `note` until {@link DemoRun.endPhase}; a plain output also gets a `>>>` line. */
@@ -200,7 +218,7 @@ export async function runDemoLoops<S extends { durationMs: number }>(
       } finally {
         run.inFlight -= 1;
       }
-      run.samples.push(performance.now() - began);
+      run.record(performance.now() - began);
       await sleep(systemClock, demo.pauseMs());
     }
   };
@@ -222,7 +240,7 @@ export async function runDemoLoops<S extends { durationMs: number }>(
     await Promise.all(started);
     if (live) tick(); // the final state, phases ended
     const latency = (p: number): number => Math.round(run.percentile(p) * 10) / 10;
-    // The 100th percentile is the largest sample.
+    // The 100th percentile is the largest latency.
     summary = demo.summarize(Math.round(run.elapsedMs()), { p50: latency(50), p99: latency(99), max: latency(100) });
   } finally {
     timers.forEach(clearTimeout);

@@ -270,7 +270,10 @@ export class RedisTokenStore implements TokenStore {
   readonly #versions = new Map<string, WriteBase>();
   /** Per key, the version this store is writing now: Redis may deliver its notification before the write's reply. */
   readonly #writing = new Map<string, number>();
-  /** Per key, the lock this store holds on it now: whether a write published during the hold, and its write base. */
+  /**
+   * Per key, the lock this store holds on it now (while its watchdog runs): whether a write published during the hold,
+   * and its write base.
+   */
   readonly #holds = new Map<string, { published: boolean; base?: WriteBase }>();
   /** The stop functions of the lock watchdogs running now (close() stops them). */
   readonly #watchdogs = new Set<() => void>();
@@ -525,9 +528,12 @@ export class RedisTokenStore implements TokenStore {
     // Capped: Node fires a longer interval every millisecond. None once closed (a SET that answered after close()).
     const delayMs = Math.min(lockTtlMs / 3, MAX_TIMER_DELAY_MS);
     const clear = this.#closed ? () => undefined : setUnrefInterval(() => void extend(), delayMs);
+    // A hold no watchdog keeps (lost, past lockWaitMs, closed) no longer guards the write: a direct caller of
+    // acquireRefreshLock() that never releases would otherwise leave it here for good.
     const stop = (): void => {
       clear();
       this.#watchdogs.delete(stop);
+      if (this.#holds.get(key) === hold) this.#holds.delete(key);
     };
     this.#watchdogs.add(stop);
     return {
@@ -535,7 +541,6 @@ export class RedisTokenStore implements TokenStore {
         if (released) return;
         released = true;
         stop();
-        if (this.#holds.get(key) === hold) this.#holds.delete(key);
         // A write during the hold told the waiters already; otherwise tell them the lock is free.
         if (await this.#release(key, owner, !hold.published)) return;
         const fields = { event: 'lock-expired', key: lock, lockTtlMs };
