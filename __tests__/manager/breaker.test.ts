@@ -523,10 +523,10 @@ describe('LocalAuthBreaker scopes: one session, one partner never refuses anothe
     const { breaker, clock } = make();
     for (const user of ['u1', 'u2', 'u3']) await breaker.record(call('partner-a', user), 'transient-failure');
     clock.advance(1_000);
-    // u1's probe fails 500 ms in: its second failure no longer counts as evidence, yet it is the scope's probe.
-    expect(await breaker.admit(call('partner-a', 'u1'))).toEqual({ allowed: true, probe: true });
+    // u4's probe fails 500 ms in.
+    expect(await breaker.admit(call('partner-a', 'u4'))).toEqual({ allowed: true, probe: true });
     clock.advance(500);
-    await breaker.record(call('partner-a', 'u1'), 'transient-failure');
+    await breaker.record(call('partner-a', 'u4'), 'transient-failure');
     clock.advance(500);
     expect(await breaker.admit(call('partner-a', 'u9'))).toEqual({ allowed: false, retryAfterMs: 500 });
     expect(breaker.snapshot(call('partner-a', 'u9'))).toMatchObject({ state: 'open', level: 'scope' });
@@ -535,7 +535,7 @@ describe('LocalAuthBreaker scopes: one session, one partner never refuses anothe
   it('lets at most two probes through per openMs after an outage tripped every session: no herd', async () => {
     const { breaker, clock } = make();
     const users = ['u0', 'u1', 'u2', 'u3', 'u4'].map((user) => call('partner-a', user));
-    // An outage: every user fails (its retries too) until its own circuit trips, and the scope's; u4 fails last.
+    // An outage: every user fails (its retries too) until its own circuit trips, and the scope's.
     for (let round = 0; round < 3; round += 1)
       for (const user of users) await breaker.record(user, 'transient-failure');
     const admitEach = async () => {
@@ -543,16 +543,34 @@ describe('LocalAuthBreaker scopes: one session, one partner never refuses anothe
       for (const user of users) allowed.push((await breaker.admit(user)).allowed);
       return allowed;
     };
+    for (let round = 0; round < 3; round += 1) {
+      clock.advance(1_000);
+      // Of the failing sessions, one passes (on the lease they share); a session that never failed probes the scope.
+      expect(await admitEach()).toEqual([true, false, false, false, false]);
+      const newcomer = call('partner-a', `new-${round}`);
+      expect(await breaker.admit(newcomer)).toEqual({ allowed: true, probe: true });
+      for (const failed of [call('partner-a', 'u0'), newcomer]) await breaker.record(failed, 'transient-failure');
+    }
+    // The server is back: the next of their calls, within openMs, closes the scope.
     clock.advance(1_000);
     expect(await admitEach()).toEqual([true, false, false, false, false]);
-    await breaker.record(call('partner-a', 'u0'), 'transient-failure');
-    clock.advance(1_000);
-    // u0, whose probe failed last, probes its own circuit alone; u1 probes the scope's.
-    expect(await admitEach()).toEqual([true, true, false, false, false]);
-    await breaker.record(call('partner-a', 'u1'), 'transient-failure');
-    clock.advance(1_000);
-    // Of the scope's last two failing sessions, u0 and u1, one passes (on their own lease); u2 probes the scope.
-    expect(await admitEach()).toEqual([true, false, true, false, false]);
+    await breaker.record(call('partner-a', 'u0'), 'success');
+    expect(await breaker.admit(call('partner-a', 'u9'))).toEqual({ allowed: true, probe: false });
+  });
+
+  it('never lets any number of broken accounts taking turns hold their scope open', async () => {
+    const { breaker, clock } = make();
+    // Four accounts fail on their own (a 500 for each of them alone): their own circuits trip, and the scope.
+    const broken = [1, 2, 3, 4].map((n) => call('partner-a', `broken-${n}`));
+    for (let round = 0; round < 3; round += 1)
+      for (const user of broken) await breaker.record(user, 'transient-failure');
+    for (let round = 0; round < 8; round += 1) {
+      clock.advance(1_000);
+      // Each asks at every half-open moment, before anyone else, and fails.
+      for (const user of broken)
+        if ((await breaker.admit(user)).allowed) await breaker.record(user, 'transient-failure');
+      expect(await breaker.admit(call('partner-a', `u${round}`))).toEqual({ allowed: true, probe: true });
+    }
   });
 
   it('never lets a session that fails on its own hold its scope open by asking first at each half-open moment', async () => {

@@ -187,30 +187,47 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
     calls: BreakerCall[],
   ) {
     const keys = calls.map((call) => breaker.keysFor(call));
-    const leases = keys.flatMap(({ scope, session }) => [scope.probe, scope.lastFailingProbe, session.probe]);
+    const leases = keys.flatMap(({ scope, session }) => [scope.probe, scope.excusedProbe, session.probe]);
     await client.del(...leases, ...keys.flatMap(({ scope, session }) => [scope.open, session.open]));
   }
 
   it('lets at most two probes through per openMs after an outage tripped every session: no herd', async () => {
     const options = { failureThreshold: 1, openMs: 60_000 };
     const { client, breaker, calls } = await scopeOnRedis(options, 'u0', 'u1', 'u2', 'u3', 'u4');
-    // An outage: every user fails, which trips its own circuit and the scope's; u4 fails last.
+    // An outage: every user fails, which trips its own circuit and the scope's.
     for (const call of calls) await breaker.record(call, 'transient-failure');
     const admitEach = async () => {
       const allowed: boolean[] = [];
       for (const call of calls) allowed.push((await breaker.admit(call)).allowed);
       return allowed;
     };
+    for (let round = 0; round < 3; round += 1) {
+      const newcomer = { scope: calls[0].scope, session: `new-${round}` };
+      await lapse(client, breaker, [...calls, newcomer]);
+      // Of the failing sessions, one passes (on the lease they share); a session that never failed probes the scope.
+      expect(await admitEach()).toEqual([true, false, false, false, false]);
+      expect(await breaker.admit(newcomer)).toEqual({ allowed: true, probe: true });
+      for (const failed of [calls[0], newcomer]) await breaker.record(failed, 'transient-failure');
+    }
+    // The server is back: the next of their calls, within openMs, closes the scope.
     await lapse(client, breaker, calls);
     expect(await admitEach()).toEqual([true, false, false, false, false]);
-    await breaker.record(calls[0], 'transient-failure');
-    await lapse(client, breaker, calls);
-    // u0, whose probe failed last, probes its own circuit alone; u1 probes the scope's.
-    expect(await admitEach()).toEqual([true, true, false, false, false]);
-    await breaker.record(calls[1], 'transient-failure');
-    await lapse(client, breaker, calls);
-    // Of the scope's last two failing sessions, u0 and u1, one passes (on their own lease); u2 probes the scope.
-    expect(await admitEach()).toEqual([true, false, true, false, false]);
+    await breaker.record(calls[0], 'success');
+    expect(await breaker.admit({ ...calls[0], session: 'u9' })).toEqual({ allowed: true, probe: false });
+  });
+
+  it('never lets any number of broken accounts taking turns hold their scope open', async () => {
+    const options = { failureThreshold: 1, openMs: 60_000 };
+    const { client, breaker, calls } = await scopeOnRedis(options, 'b1', 'b2', 'b3', 'b4');
+    // Four accounts fail on their own (a 500 for each of them alone): their own circuits trip, and the scope.
+    for (const call of calls) await breaker.record(call, 'transient-failure');
+    for (let round = 0; round < 8; round += 1) {
+      await lapse(client, breaker, calls);
+      // Each asks at every half-open moment, before anyone else, and fails.
+      for (const call of calls)
+        if ((await breaker.admit(call)).allowed) await breaker.record(call, 'transient-failure');
+      expect(await breaker.admit({ ...calls[0], session: `u${round}` })).toEqual({ allowed: true, probe: true });
+    }
   });
 
   it('never lets a session that fails on its own hold its scope open by asking first at each half-open moment', async () => {
@@ -286,7 +303,7 @@ describeRedis('RedisTokenStore: the fleet-wide breaker', () => {
     expect(await client.pttl(keys.open)).toBeGreaterThan(59_000);
     // Its open period ran out; one session alone is rate-limited again: the scope stays open openMs, not its Retry-After.
     await client.del(keys.open);
-    await breaker.record(jane, 'transient-failure', 30_000);
+    await breaker.record({ ...jane, session: 'kim' }, 'transient-failure', 30_000);
     const left = await client.pttl(keys.open);
     expect(left).toBeGreaterThan(0);
     expect(left).toBeLessThanOrEqual(1_000);

@@ -106,20 +106,23 @@ class Circuit {
     if (now < this.openUntil) return { state: 'open', failures: this.failures, openUntil: Math.ceil(this.openUntil) };
     return { state: 'half-open', failures: this.failures, openUntil: null };
   }
+
+  /** Whether it is tripped or counts failures in its window. */
+  failingAt(now: number): boolean {
+    return this.tripped || now < this.windowEndsAt;
+  }
 }
 
 /**
  * A scope's circuit, its failing sessions' own circuits, and the evidence that its failures come
  * from more than one session: up to two distinct sessions that failed in the window (two prove it
- * is not one account's fault), and the same for failures that carried a `Retry-After`; and, while
- * tripped, the last two distinct sessions whose failures tripped it or kept it open (the latest last).
+ * is not one account's fault), and the same for failures that carried a `Retry-After`.
  */
 class ScopeCircuit extends Circuit {
   readonly sessions = new Map<string, Circuit>();
   readonly failing = new Set<string>();
   readonly limited = new Set<string>();
-  lastFailing: string[] = [];
-  /** Until when a call of one of those last two sessions holds their own lease of the scope. */
+  /** Until when a call of a session the tripped scope excuses (see `admit`) holds their one shared lease of it. */
   excusedUntil = Number.NEGATIVE_INFINITY;
 }
 
@@ -157,17 +160,19 @@ export class LocalAuthBreaker implements AuthBreaker {
   async admit(call: BreakerCall): Promise<BreakerAdmission> {
     const now = this.#options.now();
     const scope = this.#scopes.get(call.scope);
-    const tripped = [scope?.sessions.get(call.session), scope].filter((circuit) => circuit?.tripped) as Circuit[];
-    // The sessions that failed the scope last leave its probe to another (failing again, as broken accounts do,
-    // would tell nothing new of its server); between them, they make one call per openMs, and only while no
-    // probe holds the scope.
-    const excused = scope?.tripped === true && scope.lastFailing.includes(call.session);
+    const own = scope?.sessions.get(call.session);
+    const tripped = [own, scope].filter((circuit) => circuit?.tripped) as Circuit[];
+    // Sessions failing on their own circuit leave the scope's probe to another: failing again, as any number of
+    // broken accounts would in turns, tells nothing new of its server. Between them, they make one call per
+    // openMs, and only while no probe holds the scope: after an outage (every session failing) that call alone
+    // finds the server back.
+    const excused = scope?.tripped === true && own?.failingAt(now) === true;
     for (const circuit of tripped) {
       const lease = circuit === scope && excused ? Math.max(scope.probeUntil, scope.excusedUntil) : circuit.probeUntil;
       const until = Math.max(circuit.openUntil, lease);
       if (now < until) return { allowed: false, retryAfterMs: Math.ceil(until - now) };
     }
-    // Half-open: this call is the probe, and holds the lease of every tripped circuit for openMs (their own lease
+    // Half-open: this call is the probe, and holds the lease of every tripped circuit for openMs (the shared lease
     // of the scope for the sessions it excuses).
     for (const circuit of tripped)
       if (circuit === scope && excused) scope.excusedUntil = now + this.#options.openMs;
@@ -193,6 +198,7 @@ export class LocalAuthBreaker implements AuthBreaker {
     setRecent(this.#scopes, call.scope, scope, MAX_SCOPES);
     const session = scope.sessions.get(call.session) ?? new Circuit();
     setRecent(scope.sessions, call.session, session, MAX_FAILING_SESSIONS);
+    const excused = scope.tripped && session.failingAt(now);
     // Only a session's first failures in its window count for its scope (none while its own circuit is tripped):
     // one account that keeps failing (its retries, its probes) and another user's blip never refuse the others.
     const counts = !session.tripped;
@@ -203,14 +209,9 @@ export class LocalAuthBreaker implements AuthBreaker {
     if ((retryAfterMs ?? 0) > 0 && scope.limited.size < 2) scope.limited.add(call.session);
     const sharedOpenMs = breakerOpenMs(options.openMs, scope.limited.size > 1 ? retryAfterMs : undefined);
     // The scope opens only on the evidence of two sessions; tripped, a failure (a probe's) keeps it open, unless
-    // one of the two sessions that failed it last failed again (it did not probe the scope).
-    if (
-      scope.tripped ? !scope.lastFailing.includes(call.session) : counts && session.failures <= sessionShare(options)
-    ) {
-      const previous = scope.tripped ? scope.lastFailing.slice(-1) : [];
+    // its session was failing already (the scope excused it from its probe).
+    if (scope.tripped ? !excused : counts && session.failures <= sessionShare(options))
       scope.fail(now, options, sharedOpenMs, scope.failing.size > 1);
-      if (scope.tripped) scope.lastFailing = [...previous, call.session];
-    }
   }
 
   snapshot(call: BreakerCall): BreakerStatus {

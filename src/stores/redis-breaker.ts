@@ -21,12 +21,11 @@ type Names<K extends string> = Readonly<Record<K, string>>;
  * cluster slot, so one script sees both circuits), the session's circuit keyed by a hash of its
  * store key, and the scope's evidence that more than one session failed: the first session that
  * failed in the window, whether a second one did, and the same two for failures that carried a
- * `Retry-After`; and the last two distinct sessions whose failures tripped the scope or kept it open,
- * and their own probe lease of the scope.
+ * `Retry-After`; and the lease of the scope its excused sessions share (the ones failing on their own circuit).
  */
 export interface RedisBreakerKeys {
   readonly scope: RedisCircuitKeys &
-    Names<'firstFailing' | 'manyFailing' | 'firstLimited' | 'manyLimited' | 'lastFailing' | 'lastFailingProbe'>;
+    Names<'firstFailing' | 'manyFailing' | 'firstLimited' | 'manyLimited' | 'excusedProbe'>;
   readonly session: RedisCircuitKeys;
 }
 
@@ -36,22 +35,22 @@ function sessionId(session: string): string {
 }
 
 /**
- * Lua: whether the scope's last-failing key (KEYS[13]: the ids of its last two failing sessions, the latest last,
- * space-separated) holds the session id `id`; ids all have one length, so one cannot match across two.
+ * Lua: whether the scope is tripped and the session failing on its own circuit (tripped, or counting failures in its
+ * window): the scope then excuses it from its probe, as `LocalAuthBreaker` does.
  */
-const REMEMBERED = (id: string): string => `string.find(redis.call('GET', KEYS[13]) or '', ${id}, 1, true)`;
+const EXCUSED = `redis.call('EXISTS', KEYS[5]) == 1 and redis.call('EXISTS', KEYS[1], KEYS[4]) > 0`;
 
 /**
  * Both scripts take every key of the call, in the order of {@link RedisBreakerKeys}: session
  * tripped, open, probe, failures (1-4); scope tripped, open, probe, failures (5-8); scope
- * first-failing, many-failing, first-limited, many-limited, last-failing, last-failing-probe (9-14).
+ * first-failing, many-failing, first-limited, many-limited, excused-probe (9-13).
  * A success deletes them all.
  *
- * Admission. ARGV: openMs, a lease token, the session's id. Either circuit open refuses (with its
+ * Admission. ARGV: openMs, a lease token. Either circuit open refuses (with its
  * wait: the longer of its open period and a probe's lease, as in `LocalAuthBreaker`); a tripped
- * circuit whose open period ran out lets one probe through per `openMs` (the scope's last two failing
- * sessions take not its lease but their own: one of their calls per `openMs`, while no probe holds the
- * scope). Returns `{allowed, probe (0 none, 1 for the session's circuit, 2 for the scope's, 3 for both),
+ * circuit whose open period ran out lets one probe through per `openMs` (the sessions the scope
+ * excuses take not its lease but their shared one: one of their calls per `openMs`, while no probe
+ * holds the scope). Returns `{allowed, probe (0 none, 1 for the session's circuit, 2 for the scope's, 3 for both),
  * waitMs, level (the refusing circuit: 0 none, 1 session, 2 scope), failures (the refusing circuit's,
  * that tripped it; else the scope's in its window), clean, ownFailures}`, `clean` 1 when none of the keys
  * exists (a success then has nothing to reset), `ownFailures` the session's count (in its window, or that
@@ -59,20 +58,20 @@ const REMEMBERED = (id: string): string => `string.find(redis.call('GET', KEYS[1
  */
 const ADMIT_SCRIPT = `
 local function count(key) return tonumber(redis.call('GET', key) or '0') or 0 end
-local excused = redis.call('EXISTS', KEYS[5]) == 1 and ${REMEMBERED('ARGV[3]')}
+local excused = ${EXCUSED}
 local failures, probe = count(KEYS[8]), 0
 local function own() return count(probe % 2 == 1 and KEYS[1] or KEYS[4]) end
 for level = 1, 2 do
   local tripped, open, lease = KEYS[level * 4 - 3], KEYS[level * 4 - 2], KEYS[level * 4 - 1]
   if redis.call('EXISTS', tripped) == 1 then
     local left = math.max(redis.call('PTTL', open), redis.call('PTTL', lease))
-    if level == 2 and excused then left = math.max(left, redis.call('PTTL', KEYS[14])) end
+    if level == 2 and excused then left = math.max(left, redis.call('PTTL', KEYS[13])) end
     if left > 0 then return {0, 0, left, level, count(tripped), 0, level == 2 and own() or 0} end
     probe = probe + level
   end
 end
 if probe % 2 == 1 then redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[1]) end
-if probe >= 2 then redis.call('SET', excused and KEYS[14] or KEYS[7], ARGV[2], 'PX', ARGV[1]) end
+if probe >= 2 then redis.call('SET', excused and KEYS[13] or KEYS[7], ARGV[2], 'PX', ARGV[1]) end
 local clean = probe == 0 and redis.call('EXISTS', unpack(KEYS)) == 0 and 1 or 0
 return {1, probe, 0, 0, failures, clean, own()}
 `;
@@ -84,8 +83,8 @@ return {1, probe, 0, 0, failures, clean, own()}
  * window its scope counts (`sessionShare`). Counts the failure in the session's circuit, and in the
  * scope's within that share (none while the session's circuit is tripped); the session's trips at
  * the threshold, the scope's only once two sessions failed in the window; while tripped, a failure
- * keeps a circuit open at least its open time: the session's own, and for the scope (unless it is one of
- * its last two failing sessions') the same once two sessions were rate-limited, else openMs; and tripped
+ * keeps a circuit open at least its open time: the session's own, and for the scope (unless it excuses the
+ * session, as admission does) the same once two sessions were rate-limited, else openMs; and tripped
  * at least its lifetime (admission reads `open` only under `tripped`). Returns `{session open ms, scope
  * open ms (0 when closed, -1 when left alone), session failures, scope failures}`.
  */
@@ -115,21 +114,17 @@ end
 note(KEYS[9], KEYS[10])
 if limited then note(KEYS[11], KEYS[12]) end
 local sharedOpen = redis.call('EXISTS', KEYS[12]) == 1 and ownOpen or openMs
-local ownCounts = redis.call('EXISTS', KEYS[1]) == 0
+local ownCounts, excused = redis.call('EXISTS', KEYS[1]) == 0, ${EXCUSED}
 local ownLeft, ownCount = fail(KEYS[1], KEYS[2], KEYS[4], ownOpen, true, ownOpen + windowMs)
 local sharedLeft, count = 0, tonumber(redis.call('GET', KEYS[8]) or '0') or 0
 local scopeTripped = redis.call('EXISTS', KEYS[5]) == 1
-if scopeTripped and ${REMEMBERED('session')} then
+if excused then
   sharedLeft = -1
 elseif scopeTripped or (ownCounts and ownCount <= share) then
   local manySessions = redis.call('EXISTS', KEYS[10]) == 1
   sharedLeft, count = fail(KEYS[5], KEYS[6], KEYS[8], sharedOpen, manySessions, scopeLifetime)
 end
-if sharedLeft > 0 then
-  redis.call('DEL', KEYS[9], KEYS[10], KEYS[11], KEYS[12])
-  local previous = scopeTripped and redis.call('GET', KEYS[13])
-  redis.call('SET', KEYS[13], previous and previous:match('%S+$') .. ' ' .. session or session, 'PX', scopeLifetime)
-end
+if sharedLeft > 0 then redis.call('DEL', KEYS[9], KEYS[10], KEYS[11], KEYS[12]) end
 return {ownLeft, sharedLeft, ownCount, count}
 `;
 
@@ -181,15 +176,14 @@ export class RedisAuthBreaker implements AuthBreaker {
     const evidence = { firstFailing: `${tag}:first-failing`, manyFailing: `${tag}:many-failing` };
     const limited = { firstLimited: `${tag}:first-limited`, manyLimited: `${tag}:many-limited` };
     const session = circuit(`${tag}:session:${sessionId(call.session)}`);
-    const last = { lastFailing: `${tag}:last-failing`, lastFailingProbe: `${tag}:last-failing-probe` };
-    return { scope: { ...circuit(tag), ...evidence, ...limited, ...last }, session };
+    return { scope: { ...circuit(tag), ...evidence, ...limited, excusedProbe: `${tag}:excused-probe` }, session };
   }
 
   async admit(call: BreakerCall): Promise<BreakerAdmission> {
     const { options } = this;
     const id = sessionKey(call);
     this.#clean.delete(id);
-    const args = [String(Math.ceil(options.openMs)), randomUUID(), sessionId(call.session)];
+    const args = [String(Math.ceil(options.openMs)), randomUUID()];
     const reply = await this.#eval('admit', ADMIT_SCRIPT, call, args);
     if (reply === undefined) {
       // Redis refused or did not answer: admit, unless the last state seen is still open.
