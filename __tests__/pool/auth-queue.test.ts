@@ -60,7 +60,17 @@ describe('TokenManagerPool auth queue', () => {
       [...providers].filter(([, provider]) => provider.pendingCount > 0).map(([name]) => name);
     await flushUntil(() => atServer().length === 1);
     expect([atServer(), providers.get(user(0))?.calls.at(-1)?.kind]).toEqual([[user(0)], 'refresh']);
-    return { pool, providers, newUsers, signIns, atServer };
+    /** Answers the sign-ins of newUsers from `first` on, in turn; every user then holds a token, user(0) its second. */
+    const signInTheRest = async (first: number): Promise<void> => {
+      for (const name of newUsers.slice(first)) {
+        await flushUntil(() => providers.get(name)?.pendingCount === 1);
+        providers.get(name)?.release();
+      }
+      await expect(Promise.all(signIns)).resolves.toHaveLength(20);
+      await expect(pool.getAccessToken(user(0))).resolves.toBe(`${tokenPrefix(user(0))}access-2`);
+      await pool.close();
+    };
+    return { pool, providers, atServer, signInTheRest };
   };
 
   const stores = [
@@ -71,15 +81,9 @@ describe('TokenManagerPool auth queue', () => {
   it.each(stores)(
     "gives a held session's refresh the next auth slot, ahead of queued first sign-ins (%s)",
     async (_, store) => {
-      const { pool, providers, newUsers, signIns } = await refreshQueuedBehindSignIns(store());
+      const { providers, signInTheRest } = await refreshQueuedBehindSignIns(store());
       providers.get(user(0))?.release();
-      for (const name of newUsers.slice(1)) {
-        await flushUntil(() => providers.get(name)?.pendingCount === 1);
-        providers.get(name)?.release();
-      }
-      await expect(Promise.all(signIns)).resolves.toHaveLength(20);
-      await expect(pool.getAccessToken(user(0))).resolves.toBe(`${tokenPrefix(user(0))}access-2`);
-      await pool.close();
+      await signInTheRest(1);
     },
   );
 
@@ -88,7 +92,7 @@ describe('TokenManagerPool auth queue', () => {
     "gives a held session's sign-in after its refresh token is refused the next free auth slot too (%s)",
     async (_, store) => {
       const refused = new AuthRejectedError({ operation: 'refresh', status: 400, errorCode: 32 });
-      const { pool, providers, newUsers, signIns, atServer } = await refreshQueuedBehindSignIns(store(), refused);
+      const { pool, providers, atServer, signInTheRest } = await refreshQueuedBehindSignIns(store(), refused);
       providers.get(user(0))?.release();
       // The refused refresh's slot goes to the next sign-in queued, before user(0)'s own sign-in queues (19th).
       await flushUntil(() => providers.get(user(2))?.pendingCount === 1 && pool.status().auth.queued === 19);
@@ -96,13 +100,7 @@ describe('TokenManagerPool auth queue', () => {
       await flushUntil(() => atServer().length === 1);
       expect([atServer(), providers.get(user(0))?.calls.at(-1)?.kind]).toEqual([[user(0)], 'authenticate']);
       providers.get(user(0))?.release();
-      for (const name of newUsers.slice(2)) {
-        await flushUntil(() => providers.get(name)?.pendingCount === 1);
-        providers.get(name)?.release();
-      }
-      await expect(Promise.all(signIns)).resolves.toHaveLength(20);
-      await expect(pool.getAccessToken(user(0))).resolves.toBe(`${tokenPrefix(user(0))}access-2`);
-      await pool.close();
+      await signInTheRest(2);
     },
   );
 });
