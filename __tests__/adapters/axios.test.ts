@@ -199,6 +199,15 @@ describe('attachTokenManager()', () => {
       );
     });
 
+    it('reads an option or request option given as undefined as not given', async () => {
+      const again = axios.create({ baseURL: `${originA}/`, httpAgent: agent });
+      const unset = { origins: undefined, retryStatuses: undefined, sessionKey: undefined };
+      const detachAgain = attachTokenManager(again, source, unset);
+      const response = await again.get('/echo', { skipAuth: undefined, alixSession: undefined });
+      detachAgain();
+      expect(response.data.auth).toBe('Bearer SECRET-0');
+    });
+
     it('leaves a request with skipAuth untouched', async () => {
       const response = await api.get('/echo', { skipAuth: true });
       expect(response.data.auth).toBeNull();

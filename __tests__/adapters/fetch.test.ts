@@ -108,6 +108,14 @@ describe('createAuthorizedFetch()', () => {
       }
     });
 
+    it('reads an option or alixSession given as undefined as not given', async () => {
+      const unset = { fetch: undefined, retryStatuses: undefined, sessionKey: undefined };
+      state.validToken = 'SECRET-1';
+      const wrapped = createAuthorizedFetch(source, { origins: [API], ...unset });
+      const response = await wrapped(`${API}/protected`, { alixSession: undefined });
+      expect((await echoOf(response)).auth).toBe('Bearer SECRET-1');
+    });
+
     it('throws a ConfigurationError without origins', () => {
       const missing = {} as { origins: string[] };
       expect(() => createAuthorizedFetch(source, missing)).toThrow(ConfigurationError);

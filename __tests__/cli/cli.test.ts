@@ -3,7 +3,8 @@
  * Three tests start a real process, for what only a process shows: the installed bin's exit
  * code, and the sandbox stopping on a real signal and when its parent dies.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import {
   cpSync,
@@ -23,8 +24,10 @@ import { createServer, type Server, type Socket } from 'node:net';
 import os from 'node:os';
 import { PassThrough } from 'node:stream';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { PARTNER_KEY_FILES } from '../../src/cli/commands/keygen';
 import { printToken } from '../../src/cli/commands/token';
+import { checkPrivateKey } from '../../src/cli/doctor/checks';
 import { exitOnClosedPipe } from '../../src/cli/io';
 import { TokenManager } from '../../src/manager/token-manager';
 import { TokenManagerPool } from '../../src/pool/pool';
@@ -259,6 +262,17 @@ describe('alix-token CLI', () => {
       expect(readFileSync(path.join(out, 'alix-partner-public.pem'), 'utf8')).toBe(result.stdout);
     });
 
+    it('prints the public key fingerprint as doctor does, to compare with the key Alix holds without openssl', async () => {
+      const out = path.join(alix.scratch, 'fingerprinted');
+      const result = await runAlixToken(['keygen', '--out', out]);
+      const der = createPublicKey(result.stdout).export({ type: 'spki', format: 'der' });
+      const fingerprint = `sha256:${createHash('sha256').update(der).digest('hex')}`;
+      const privateKey = createPrivateKey(readFileSync(path.join(out, 'alix-partner-private.pem')));
+
+      expect(result.stderr).toContain(`\nfingerprint: ${fingerprint} `);
+      expect(checkPrivateKey(privateKey).detail).toContain(`public key ${fingerprint}`);
+    });
+
     it('refuses to overwrite keys without --force', async () => {
       const out = path.join(alix.scratch, 'twice');
       await runAlixToken(['keygen', '--out', out]);
@@ -394,7 +408,7 @@ describe('alix-token CLI', () => {
       const keyDir = path.join(alix.scratch, 'sandbox-keys');
       const signals = new EventEmitter();
       const run = startAlixToken(['sandbox', '--key-dir', keyDir], { signals });
-      const [, keyFile] = await run.stdoutMatch(/ALIX_PRIVATE_KEY_FILE=(\S+)/);
+      const [, keyFile] = await run.stdoutMatch(/ALIX_PRIVATE_KEY_FILE='([^']+)'/);
       expect(keyFile).toBe(path.join(keyDir, 'alix-partner-private.pem'));
 
       signals.emit('SIGINT');
@@ -407,11 +421,25 @@ describe('alix-token CLI', () => {
       const keyDir = path.join(alix.scratch, 'relative-keys');
       const signals = new EventEmitter();
       const run = startAlixToken(['sandbox', '--key-dir', path.relative(process.cwd(), keyDir)], { signals });
-      const [, keyFile] = await run.stdoutMatch(/ALIX_PRIVATE_KEY_FILE=(\S+)/);
+      const [, keyFile] = await run.stdoutMatch(/ALIX_PRIVATE_KEY_FILE='([^']+)'/);
       signals.emit('SIGINT');
 
       expect(await run.result).toMatchObject({ code: 0, stderr: '' });
       expect(keyFile).toBe(path.join(keyDir, 'alix-partner-private.pem'));
+    });
+
+    it('quotes its exports for the shell: a --key-dir may hold a space, a $ or a quote', async () => {
+      const keyDir = path.join(alix.scratch, "keys of $USER's");
+      const signals = new EventEmitter();
+      const run = startAlixToken(['sandbox', '--key-dir', keyDir], { signals });
+      const [, url, exports] = await run.stdoutMatch(/listening on (\S+)[\s\S]*shell:\n([\s\S]*) {2}npx alix-token/);
+      signals.emit('SIGINT');
+      const print = 'printf "%s\\n" "$ALIX_PARTNER_CODE" "$ALIX_SECRET_KEY" "$ALIX_PRIVATE_KEY_FILE" "$ALIX_BASE_URL"';
+      const { stdout } = await promisify(execFile)('sh', ['-c', `${exports}${print}`]);
+
+      expect(await run.result).toMatchObject({ code: 0, stderr: '' });
+      const keyFile = path.join(keyDir, 'alix-partner-private.pem');
+      expect(stdout).toBe(`sandbox-partner\nsandbox-secret\n${keyFile}\n${url}\n`);
     });
 
     it('issues access tokens that live --access-ttl seconds', async () => {
@@ -419,7 +447,7 @@ describe('alix-token CLI', () => {
       const keyDir = path.join(alix.scratch, 'ttl-keys');
       const run = startAlixToken(['sandbox', '--access-ttl', '30', '--key-dir', keyDir], { signals });
       const [banner = ''] = await run.stdoutMatch(/Alix sandbox listening[\s\S]*Ctrl-C stops it/);
-      const exported = (name: string): string => new RegExp(`export ${name}=(\\S+)`).exec(banner)?.[1] ?? '';
+      const exported = (name: string): string => new RegExp(`export ${name}='([^']*)'`).exec(banner)?.[1] ?? '';
       // Through npx: a CLI installed in the project (not globally) is not on the PATH.
       expect(banner).toContain('\n  npx alix-token token\n');
       try {
@@ -544,7 +572,7 @@ describe('alix-token CLI', () => {
       const signals = new EventEmitter();
       const result = await withTmpdir(tmp, async () => {
         const run = startAlixToken(['sandbox'], { signals });
-        const [, keyFile = ''] = await run.stdoutMatch(/ALIX_PRIVATE_KEY_FILE=(\S+)/);
+        const [, keyFile = ''] = await run.stdoutMatch(/ALIX_PRIVATE_KEY_FILE='([^']+)'/);
         expect(existsSync(keyFile)).toBe(true);
         expect(path.dirname(keyFile).startsWith(tmp)).toBe(true);
 
@@ -704,7 +732,7 @@ function sandboxStarted(
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
       const url = /listening on (http:\/\/\S+)/.exec(stdout)?.[1];
-      const keyFile = /ALIX_PRIVATE_KEY_FILE=(\S+)/.exec(stdout)?.[1];
+      const keyFile = /ALIX_PRIVATE_KEY_FILE='([^']+)'/.exec(stdout)?.[1];
       if (url !== undefined && keyFile !== undefined) resolve({ url, keyFile, banner: stdout });
     });
     child.on('error', reject);

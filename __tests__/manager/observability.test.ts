@@ -556,6 +556,15 @@ describe('TokenManager', () => {
       manager.close();
     });
 
+    it('reads a call option given as undefined as not given', async () => {
+      const manager = new TokenManager({ provider: new FakeProvider({ now: Date.now }) });
+      const token = await manager.getAccessToken();
+      expect(await manager.getAccessToken({ signal: undefined, forceRefresh: undefined })).toBe(token);
+      expect(manager.health({ minValidityMs: undefined })).toEqual(manager.health());
+      expect(manager.invalidate(undefined, { target: undefined, replay: undefined })).toBe('refreshing');
+      await expect(manager.close({ drainMs: undefined })).resolves.toBeUndefined();
+    });
+
     it('accepts endless retries and a constant delay (factor 1)', () => {
       const provider = new FakeProvider({ now: Date.now });
       expect(() => new TokenManager({ provider, retry: { retries: Infinity, factor: 1 } }).close()).not.toThrow();

@@ -91,6 +91,12 @@ describe('instrumentTokenManager()', () => {
       ...extra,
     });
 
+  it('reads an option given as undefined as not given', async () => {
+    instrument({ attributes: undefined, now: undefined });
+    source.send(...refreshWithOneRetry());
+    expect(metricOf(await telemetry.collect(), METRIC_NAMES.authRequests).dataPoints).toHaveLength(2);
+  });
+
   describe('metrics', () => {
     it('counts auth calls and records their durations in seconds by operation and outcome, with the error code on failure', async () => {
       instrument();

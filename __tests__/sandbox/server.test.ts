@@ -113,6 +113,13 @@ describe('startAlixSandbox()', () => {
     await expect(startAlixSandbox({ core, partnerCode: 'x' })).rejects.toBeInstanceOf(ConfigurationError);
   });
 
+  it('reads an option given as undefined as not given, also beside a core', async () => {
+    const core = new AlixSandboxCore({ privateKeyPem: keys.privateKeyPem, partnerCode: undefined, strict: undefined });
+    const sandbox = await begin({ core, privateKeyPem: undefined, host: undefined, port: undefined });
+    expect(sandbox.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(sandbox.partnerCode).toBe('sandbox-partner');
+  });
+
   it('throws on reading privateKeyPem when given only a public key', async () => {
     const sandbox = await begin({ privateKeyPem: undefined, publicKeyPem: keys.publicKeyPem });
     expect(() => sandbox.privateKeyPem).toThrow(ConfigurationError);

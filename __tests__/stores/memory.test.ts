@@ -17,6 +17,21 @@ describe('MemoryTokenStore', () => {
     expect(await store.get('k')).toBeUndefined();
   });
 
+  it('reads an option given as undefined as not given (its default applies)', async () => {
+    const unset = {
+      cache: undefined,
+      now: undefined,
+      breaker: undefined,
+      maxSessions: undefined,
+      encryption: undefined,
+    };
+    const store = new MemoryTokenStore(unset);
+    const session = { identity: 'id-a', tokens: makeTokenSet(T0) };
+    await store.set('k', session);
+    expect(await store.get('k')).toEqual(session);
+    expect(store.breaker).toBeDefined();
+  });
+
   it("copies a caller's mutable token set, and shares a frozen one (the manager's) instead of copying it", async () => {
     const store = new MemoryTokenStore();
     const mutable = makeTokenSet(T0);

@@ -371,6 +371,24 @@ describeRedis('RedisTokenStore: sessions', () => {
     expect(Date.now() - startedAt).toBeLessThan(5_000);
   });
 
+  it('reads an option given as undefined as not given (its default applies)', async () => {
+    const client = await redis.connect();
+    const unset = {
+      lockTtlMs: undefined,
+      lockWaitMs: undefined,
+      pollIntervalMs: undefined,
+      commandTimeoutMs: undefined,
+    };
+    const others = { connectTimeoutMs: undefined, encryption: undefined, logger: undefined, now: undefined };
+    const store = new RedisTokenStore({ client, ...unset, ...others, breaker: { key: undefined, openMs: undefined } });
+    const key = redis.uniqueKey('session');
+    const stored = session('identity-a');
+    await store.set(key, stored);
+    expect(await store.get(key)).toEqual(stored);
+    await expect(store.get('{alix-token-manager:breaker:x}:tripped')).rejects.toThrow(TokenStoreError);
+    expect(new RedisTokenStore({ client, breaker: undefined }).breaker).toBeDefined();
+  });
+
   it('validates its options at construction, and names the removed key option', async () => {
     const client = await redis.connect();
     expect(() => new RedisTokenStore({ client: {} as never })).toThrow(ConfigurationError);

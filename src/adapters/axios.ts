@@ -26,7 +26,7 @@ declare module 'axios' {
      * (for public endpoints, or the auth calls themselves).
      * @default false
      */
-    skipAuth?: boolean;
+    skipAuth?: boolean | undefined;
     /**
      * The session this request acts for (an end user's `userEmail`) when the instance is
      * attached to a session pool (`TokenManagerPool`): its bearer comes from `pool.get(key)`,
@@ -34,7 +34,7 @@ declare module 'axios' {
      * With a single token manager it must name the user that manager acts for (its
      * `userEmail`), or the request is refused unsent (`ERR_ALIX_CONFIGURATION`).
      */
-    alixSession?: string;
+    alixSession?: string | undefined;
   }
 }
 
@@ -45,13 +45,13 @@ export interface AttachTokenManagerOptions {
    * other origin are sent untouched. Plain `http://` is accepted for loopback hosts only.
    * @default the origin of the instance's `defaults.baseURL`
    */
-  origins?: string[];
+  origins?: string[] | undefined;
   /**
    * Response statuses that mean "this token was rejected": the token is invalidated and the
    * request replayed once with a fresh one.
    * @default [401]
    */
-  retryStatuses?: number[];
+  retryStatuses?: number[] | undefined;
   /**
    * With a session pool only: derives a request's session key (an end user's `userEmail`)
    * from its config as it is sent (after every interceptor), e.g. from a header or the URL,
@@ -60,7 +60,7 @@ export interface AttachTokenManagerOptions {
    * `ConfigurationError` and not sent.
    * @default none: each request must carry `alixSession`
    */
-  sessionKey?: (config: InternalAxiosRequestConfig) => string | undefined;
+  sessionKey?: ((config: InternalAxiosRequestConfig) => string | undefined) | undefined;
 }
 
 /** Removes what {@link attachTokenManager} added; calling it again does nothing. */

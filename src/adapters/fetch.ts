@@ -25,7 +25,7 @@ export type AuthorizedFetchInit = FetchInit & {
    * only. Takes precedence over the `sessionKey` option; with a single token manager it must name
    * the user that manager acts for (its `userEmail`), or the call is refused unsent.
    */
-  alixSession?: string;
+  alixSession?: string | undefined;
 };
 
 /**
@@ -49,13 +49,13 @@ export interface CreateAuthorizedFetchOptions {
    * @default `globalThis.fetch`, looked up on every call (so a later polyfill or mock applies); when that
    * is this wrapper or another one made by `createAuthorizedFetch`, the `globalThis.fetch` of when this one was made
    */
-  fetch?: typeof fetch;
+  fetch?: typeof fetch | undefined;
   /**
    * Response statuses that mean "this token was rejected": the token is invalidated and the
    * request replayed once with a fresh one when its body can be sent again.
    * @default [401]
    */
-  retryStatuses?: number[];
+  retryStatuses?: number[] | undefined;
   /**
    * With a session pool only: derives a call's session key (an end user's `userEmail`) for
    * calls that pass no `init.alixSession`. It receives the call as a `Request` with its URL,
@@ -65,7 +65,7 @@ export interface CreateAuthorizedFetchOptions {
    * request only: the redirects the wrapper follows act for that same session.
    * @default none: each call must pass `init.alixSession`
    */
-  sessionKey?: (request: Request) => string | undefined;
+  sessionKey?: ((request: Request) => string | undefined) | undefined;
 }
 
 /**

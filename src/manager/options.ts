@@ -19,51 +19,51 @@ export interface RetryOptions {
    * Retries after the first attempt, within one run.
    * @default 4
    */
-  retries?: number;
+  retries?: number | undefined;
   /**
    * Delay before the first retry within a run, in ms; later ones grow by `factor`.
    * @default 500
    */
-  minDelayMs?: number;
+  minDelayMs?: number | undefined;
   /**
    * Longest delay between two attempts within a run, in ms.
    * @default 10_000
    */
-  maxDelayMs?: number;
+  maxDelayMs?: number | undefined;
   /**
    * Growth of the delay from one retry to the next.
    * @default 2
    */
-  factor?: number;
+  factor?: number | undefined;
   /**
    * Multiply each delay within a run by a random factor in [1, 2) so replicas do not retry in step.
    * @default true
    */
-  randomize?: boolean;
+  randomize?: boolean | undefined;
   /**
    * Stop retrying once this much time has passed since the first attempt, in ms; the
    * effective budget is the smaller of this and `acquireTimeoutMs`.
    * @default 30_000
    */
-  maxRetryTimeMs?: number;
+  maxRetryTimeMs?: number | undefined;
   /**
    * The longest `Retry-After` honoured, in ms; a longer one is cut to this. The one cap on
    * server-requested waits: a caller whose budget is shorter fails at once with the error's
    * `retryAfterMs`; the background waits it out.
    * @default 600_000 (10 minutes)
    */
-  maxRetryAfterMs?: number;
+  maxRetryAfterMs?: number | undefined;
   /**
    * After a failed background refresh, the first delay before the next background run while the
    * held token is still valid, in ms; it doubles up to `backgroundMaxDelayMs`.
    * @default 5_000
    */
-  backgroundMinDelayMs?: number;
+  backgroundMinDelayMs?: number | undefined;
   /**
    * The longest delay between background runs, in ms.
    * @default 60_000
    */
-  backgroundMaxDelayMs?: number;
+  backgroundMaxDelayMs?: number | undefined;
 }
 
 /** Options of {@link TokenManager}. */
@@ -75,24 +75,24 @@ export interface TokenManagerOptions {
    * Where the session is kept; written on every change, read at start-up and around refreshes.
    * @default a new MemoryTokenStore
    */
-  store?: TokenStore;
+  store?: TokenStore | undefined;
   /**
    * The key the session is stored under. Whatever the key, a stored session is adopted only
    * when its identity is the provider's.
    * @default `alix-token-manager:session:<provider identity id>`
    */
-  storeKey?: string;
+  storeKey?: string | undefined;
   /**
    * Tokens to start from, e.g. a refresh token from the environment. A session already
    * in the store takes precedence, since its refresh token is newer.
    * @default none: the first call signs in
    */
-  initialTokens?: InitialTokens;
+  initialTokens?: InitialTokens | undefined;
   /**
    * A pino logger; the manager logs through a child of it with secrets redacted.
    * @default a silent logger
    */
-  logger?: Logger;
+  logger?: Logger | undefined;
 
   // When to refresh
   /**
@@ -100,30 +100,30 @@ export interface TokenManagerOptions {
    * more than half the token's lifetime.
    * @default 300_000 (5 minutes)
    */
-  refreshBeforeExpiryMs?: number;
+  refreshBeforeExpiryMs?: number | undefined;
   /**
    * In the last this-many ms of a token's life callers wait for a new token instead of
    * getting the old one (never more than half the refresh window), in ms.
    * @default 10_000
    */
-  expirySkewMs?: number;
+  expirySkewMs?: number | undefined;
   /**
    * Up to this much random delay is added to the refresh point, in ms, so replicas started
    * together refresh apart (never past the middle of the refresh window).
    * @default 15_000
    */
-  refreshJitterMs?: number;
+  refreshJitterMs?: number | undefined;
   /**
    * A refresh token this close to its expiry is treated as expired (the manager signs in), in ms.
    * @default 60_000
    */
-  refreshTokenMarginMs?: number;
+  refreshTokenMarginMs?: number | undefined;
   /**
    * When the refresh token has less than this left, `'refreshTokenExpiring'` is emitted
    * and a warning logged, once per refresh token, in ms.
    * @default 604_800_000 (7 days)
    */
-  refreshTokenWarningMs?: number;
+  refreshTokenWarningMs?: number | undefined;
   /**
    * The clock, epoch ms. Pass a skewed or simulated one to test or to correct a known
    * offset; an injected clock is trusted never to step backwards. Without one, expiries are
@@ -131,7 +131,7 @@ export interface TokenManagerOptions {
    * (`performance.now()`), so a wall-clock step never serves an expired token.
    * @default Date.now on arrival, then the monotonic clock
    */
-  now?: () => number;
+  now?: (() => number) | undefined;
 
   // Retries: every wait before another auth attempt
   /**
@@ -139,7 +139,7 @@ export interface TokenManagerOptions {
    * failed run while a valid token is held.
    * @default see {@link RetryOptions}: 4 retries from 500 ms up to 10 s; background runs from 5 s up to 60 s
    */
-  retry?: RetryOptions;
+  retry?: RetryOptions | undefined;
 
   // Deadlines, cooldowns and the breaker
   /**
@@ -148,7 +148,7 @@ export interface TokenManagerOptions {
    * caller gets a `TimeoutError` naming what did not answer.
    * @default 20_000
    */
-  acquireTimeoutMs?: number;
+  acquireTimeoutMs?: number | undefined;
   /**
    * Each store call (read, write, lock release) is given up after this long, in ms: at most
    * `acquireTimeoutMs` for the start-up read, and a quarter of it inside a refresh run (so a store
@@ -156,20 +156,20 @@ export interface TokenManagerOptions {
    * as "held in memory only".
    * @default 2_000
    */
-  storeTimeoutMs?: number;
+  storeTimeoutMs?: number | undefined;
   /**
    * After a refresh that a rejected token (a 401) started, a rejection of the new token within
    * this long starts no further refresh: an endpoint that rejects every token costs at most
    * one auth call per this many ms, and other callers keep the held token, in ms.
    * @default 30_000
    */
-  invalidateCooldownMs?: number;
+  invalidateCooldownMs?: number | undefined;
   /**
    * After a sign-in the API rejected (or answered malformed), calls that need a new token
    * fail fast with that error for this long instead of asking again, in ms.
    * @default 30_000
    */
-  rejectedBackoffMs?: number;
+  rejectedBackoffMs?: number | undefined;
   /**
    * The auth circuit breaker asked before every auth call: after repeated transient failures
    * (5xx, 429, timeouts, connection errors) it lets no call through but one probe per
@@ -178,7 +178,7 @@ export interface TokenManagerOptions {
    * whole fleet; `false` turns the breaker off.
    * @default the store's `breaker` (a `MemoryTokenStore` has a process-local one), else none
    */
-  breaker?: AuthBreaker | false;
+  breaker?: AuthBreaker | false | undefined;
 }
 
 /**

@@ -33,7 +33,7 @@ import type {
 /** Options of {@link TokenManager.close}. */
 export interface CloseOptions {
   /** Let a refresh in flight finish (and be stored) for up to this long first, in ms. @default 0 */
-  drainMs?: number;
+  drainMs?: number | undefined;
 }
 
 /**

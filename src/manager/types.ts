@@ -8,9 +8,9 @@ import type { BreakerState, BreakerStatus } from '../stores/types';
 /** Options of `TokenManager.getAccessToken()`. */
 export interface GetAccessTokenOptions {
   /** Abandons this caller's wait (rejecting with `AbortedError`); a shared refresh goes on. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Get a new token even if the held one is valid (joins a refresh already running). */
-  forceRefresh?: boolean;
+  forceRefresh?: boolean | undefined;
 }
 
 /** Where a manager's session stands. */
@@ -43,12 +43,12 @@ export interface InvalidateOptions {
    * 401s still refresh. Without a target, any second rejection within `invalidateCooldownMs`
    * of a refresh that a rejection started gets `cooldown` (the session-wide rule).
    */
-  target?: string;
+  target?: string | undefined;
   /**
    * True when the 401 answered a replay: the target rejected a token minted after its request
    * started, which a refresh cannot fix. Puts the target in a storm (no refresh).
    */
-  replay?: boolean;
+  replay?: boolean | undefined;
 }
 
 /** A snapshot of a manager's session, with no secrets in it. Times are integer epoch ms. */
@@ -114,7 +114,7 @@ export interface HealthOptions {
    * `ok` needs a token valid for at least this long, in ms.
    * @default 60_000
    */
-  minValidityMs?: number;
+  minValidityMs?: number | undefined;
 }
 
 /** A readiness verdict: `ok`, `degraded` (still serving, but something is failing), or `down`. */

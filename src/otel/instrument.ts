@@ -15,25 +15,25 @@ export interface InstrumentTokenManagerOptions {
    * Where metrics go.
    * @default the global provider, `metrics.getMeterProvider()`, looked up at call time
    */
-  meterProvider?: MeterProvider;
+  meterProvider?: MeterProvider | undefined;
   /**
    * Where spans go.
    * @default the global provider, `trace.getTracerProvider()`, looked up at call time
    */
-  tracerProvider?: TracerProvider;
+  tracerProvider?: TracerProvider | undefined;
   /**
    * Constant attributes added to every metric point and span, to tell instrumented managers
    * apart (e.g. `{ 'service.component': 'payments' }`). Keep them low-cardinality and never
    * put a secret in them.
    * @default {}
    */
-  attributes?: Attributes;
+  attributes?: Attributes | undefined;
   /**
    * The clock the remaining-lifetime gauge subtracts from `accessTokenExpiresAt`, epoch ms.
    * Pass the manager's own `now` when it runs on a custom clock.
    * @default () => Date.now()
    */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 /**

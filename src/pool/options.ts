@@ -29,7 +29,7 @@ export interface TokenManagerPoolOptions extends Omit<TokenManagerOptions, (type
    * callers wait on every one.
    * @default 10_000
    */
-  maxSessions?: number;
+  maxSessions?: number | undefined;
   /**
    * The most sessions the pool's private store keeps (used only without a `store` option):
    * a user whose session was evicted adopts the kept one on return, without a sign-in, while
@@ -37,26 +37,26 @@ export interface TokenManagerPoolOptions extends Omit<TokenManagerOptions, (type
    * 1.1 kB of heap.
    * @default 50_000
    */
-  maxStoredSessions?: number;
+  maxStoredSessions?: number | undefined;
   /**
    * A session not used for this long is evicted (node-cache TTL, renewed on use at most once
    * a second), in ms; at least 1_000.
    * @default 1_800_000 (30 minutes)
    */
-  idleTtlMs?: number;
+  idleTtlMs?: number | undefined;
   /**
    * The most auth calls (sign-ins and refreshes) running at once across all sessions; the
    * others wait their turn within their `acquireTimeoutMs`.
    * @default 8
    */
-  maxConcurrentAuth?: number;
+  maxConcurrentAuth?: number | undefined;
   /**
    * Up to this much random delay is added to each session's refresh point, in ms; it never
    * goes past the middle of the refresh window, so the pool's default (no cap) spreads
    * refreshes over half the window: jitter proportional to the token's lifetime.
    * @default Number.POSITIVE_INFINITY
    */
-  refreshJitterMs?: number;
+  refreshJitterMs?: number | undefined;
 }
 
 /** Defaults of {@link TokenManagerPoolOptions} (the `TokenManager` ones apply to the rest). */

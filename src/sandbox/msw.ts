@@ -19,13 +19,13 @@ export interface AlixHandlersOptions extends AlixSandboxOptions {
    * The base URL the handlers answer under (a path prefix is allowed).
    * @default 'https://sandbox.alix.test'
    */
-  baseUrl?: string;
+  baseUrl?: string | undefined;
   /**
    * An existing core to serve (e.g. shared with a running `startAlixSandbox()`); the other
    * sandbox options must then be left out.
    * @default a new core built from the other options
    */
-  core?: AlixSandboxCore;
+  core?: AlixSandboxCore | undefined;
 }
 
 /** The defaults of {@link AlixHandlersOptions}' own fields. */

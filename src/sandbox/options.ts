@@ -38,14 +38,14 @@ export interface SandboxStrictOptions {
    * field table reads (it marks `userEmail` required).
    * @default false
    */
-  refreshUserEmail?: boolean;
+  refreshUserEmail?: boolean | undefined;
   /**
    * Send expiries as ISO 8601 datetimes in UTC (`2024-11-11T08:47:58Z`) named
    * `accessTokenExpiredAt` / `refreshTokenExpiredAt`, as the page's response table reads,
    * instead of the sample's epoch-second strings named `…ExpiresAt`.
    * @default false
    */
-  datetimeExpiries?: boolean;
+  datetimeExpiries?: boolean | undefined;
 }
 
 /** Options of {@link AlixSandboxCore} (and so of `startAlixSandbox()` and `alixHandlers()`). */
@@ -54,56 +54,56 @@ export interface AlixSandboxOptions {
    * The one partner code the sandbox knows.
    * @default 'sandbox-partner'
    */
-  partnerCode?: string;
+  partnerCode?: string | undefined;
   /**
    * The partner's secret key, the second half of the signed `partnerCode|secretKey`.
    * @default 'sandbox-secret'
    */
-  secretKey?: string;
+  secretKey?: string | undefined;
   /**
    * The partner's RSA public key (PEM) that signatures are verified with.
    * @default derived from `privateKeyPem`, or from a freshly generated 2048-bit pair
    */
-  publicKeyPem?: string;
+  publicKeyPem?: string | undefined;
   /**
    * The partner's RSA private key (PEM). The sandbox never signs with it; it only exposes it
    * (and derives the public key from it) so tests can pass one pre-made key to many sandboxes
    * instead of paying for a key generation each.
    * @default generated when `publicKeyPem` is not given either
    */
-  privateKeyPem?: string;
+  privateKeyPem?: string | undefined;
   /**
    * Lifetime of issued access tokens, in ms (rounded up to whole seconds on the wire).
    * @default 900_000 (15 minutes)
    */
-  accessTokenTtlMs?: number;
+  accessTokenTtlMs?: number | undefined;
   /**
    * Lifetime of issued refresh tokens, in ms.
    * @default 15_552_000_000 (180 days)
    */
-  refreshTokenTtlMs?: number;
+  refreshTokenTtlMs?: number | undefined;
   /**
    * The sandbox's base clock, epoch ms; `shiftClock()` adds to it.
    * @default Date.now
    */
-  now?: () => number;
+  now?: (() => number) | undefined;
   /**
    * The HS256 secret issued tokens are signed with.
    * @default 32 random bytes
    */
-  tokenSigningSecret?: string;
+  tokenSigningSecret?: string | undefined;
   /**
    * What `GET /api/v2/cards` returns.
    * @default DEFAULT_SANDBOX_CARDS
    */
-  cards?: readonly SandboxCard[];
+  cards?: readonly SandboxCard[] | undefined;
   /** A first listener for auth calls (more with `onAuthCall()`). @default none */
-  onAuthCall?: SandboxAuthCallListener;
+  onAuthCall?: SandboxAuthCallListener | undefined;
   /**
    * Which of the page's tables to enforce where they disagree with its sample.
    * @default { refreshUserEmail: false, datetimeExpiries: false } (the sample's reading)
    */
-  strict?: SandboxStrictOptions;
+  strict?: SandboxStrictOptions | undefined;
 }
 
 /** The defaults of {@link AlixSandboxOptions} that are constants. */

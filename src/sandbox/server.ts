@@ -16,18 +16,18 @@ export interface AlixSandboxServerOptions extends AlixSandboxOptions {
    * The interface to listen on.
    * @default '127.0.0.1'
    */
-  host?: string;
+  host?: string | undefined;
   /**
    * The port; 0 picks a free one.
    * @default 0
    */
-  port?: number;
+  port?: number | undefined;
   /**
    * An existing core to serve (e.g. one shared with msw handlers); the other sandbox
    * options must then be left out.
    * @default a new core built from the other options
    */
-  core?: AlixSandboxCore;
+  core?: AlixSandboxCore | undefined;
 }
 
 /** The defaults of {@link AlixSandboxServerOptions}' own fields. */

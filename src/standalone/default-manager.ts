@@ -15,7 +15,7 @@ let defaultPool: TokenManagerPool | undefined;
 /** Options of the standalone {@link getAccessToken}: a manager's, plus the end user. */
 export interface StandaloneGetAccessTokenOptions extends GetAccessTokenOptions {
   /** The end user whose session to use (a session of the process-wide pool); without it, the one default session. */
-  userEmail?: string;
+  userEmail?: string | undefined;
 }
 
 /**

@@ -150,7 +150,7 @@ export type TokenEncryptionOptions = (AesGcmTokenCipherOptions | { cipher: Token
    * re-written (one access-token lifetime); see docs/security.md.
    * @default false
    */
-  readPlaintext?: boolean;
+  readPlaintext?: boolean | undefined;
 };
 
 /** A store's resolved `encryption` option: what seals its sessions, and whether it reads plaintext ones. */

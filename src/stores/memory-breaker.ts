@@ -16,24 +16,24 @@ export interface AuthBreakerOptions {
    * session's own circuit, or its scope's, where each session counts less than half of them.
    * @default 5
    */
-  failureThreshold?: number;
+  failureThreshold?: number | undefined;
   /**
    * The window failures are counted in, from the first one, in ms.
    * @default 30_000
    */
-  windowMs?: number;
+  windowMs?: number | undefined;
   /**
    * How long the breaker stays open before one probe is let through (at least the server's
    * `Retry-After`, as capped by the recording manager's `retry.maxRetryAfterMs`); also the
    * longest a probe holds its lease, in ms.
    * @default 5_000
    */
-  openMs?: number;
+  openMs?: number | undefined;
   /**
    * The clock, epoch ms.
    * @default Date.now
    */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 /** Defaults of {@link AuthBreakerOptions}. */

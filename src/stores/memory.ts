@@ -17,24 +17,24 @@ export interface MemoryTokenStoreOptions {
    * check-period timer, so it never keeps the process alive.
    * @default a private NodeCache
    */
-  cache?: NodeCache;
+  cache?: NodeCache | undefined;
   /**
    * The clock for entry lifetimes, epoch ms.
    * @default Date.now
    */
-  now?: () => number;
+  now?: (() => number) | undefined;
   /**
    * The process-local auth breaker every manager on this store shares (so all sessions of a
    * pool count the auth server's failures together); `false` for none.
    * @default a LocalAuthBreaker with its defaults
    */
-  breaker?: AuthBreakerOptions | false;
+  breaker?: AuthBreakerOptions | false | undefined;
   /**
    * The most sessions kept: storing one more drops the least recently stored (its user then
    * signs in again on return). Bounds memory however many users a service ever sees.
    * @default 100_000 (about 110 MB of heap at most)
    */
-  maxSessions?: number;
+  maxSessions?: number | undefined;
   /**
    * Encrypts sessions at rest, as `RedisTokenStoreOptions.encryption` does (for a cache
    * shared beyond this store, or heap dumps): `{ keys, current }` or `{ cipher }`. A plaintext value
@@ -42,7 +42,7 @@ export interface MemoryTokenStoreOptions {
    * sealed, and lets anyone who can write to the cache plant a session meanwhile.
    * @default no encryption
    */
-  encryption?: TokenEncryptionOptions;
+  encryption?: TokenEncryptionOptions | undefined;
 }
 
 /**

@@ -39,7 +39,7 @@ export interface RedisAuthBreakerOptions extends AuthBreakerOptions {
    * `{<key>}:failures` (one hash tag: one cluster slot). Replicas that share it share the breaker.
    * @default 'alix-token-manager:breaker'
    */
-  key?: string;
+  key?: string | undefined;
 }
 
 /** Options of {@link RedisTokenStore}. */
@@ -64,39 +64,39 @@ export interface RedisTokenStoreOptions {
    * `false` for none (managers then use no breaker unless given one).
    * @default DEFAULT_AUTH_BREAKER_OPTIONS, key 'alix-token-manager:breaker'
    */
-  breaker?: RedisAuthBreakerOptions | false;
+  breaker?: RedisAuthBreakerOptions | false | undefined;
   /**
    * How long the refresh lock lives if its holder never releases it (a crashed process), in
    * ms. Keep it above the longest refresh, retries included.
    * @default 30_000
    */
-  lockTtlMs?: number;
+  lockTtlMs?: number | undefined;
   /**
    * The longest a process waits for another's refresh before it gives up and refreshes on
    * its own, in ms. Must exceed `lockTtlMs`, so that a crashed holder's lock can expire and
    * be taken over within the wait.
    * @default 45_000
    */
-  lockWaitMs?: number;
+  lockWaitMs?: number | undefined;
   /**
    * While waiting, the store and the lock are re-checked this often in case a pub/sub
    * notification was missed (or the holder died), in ms.
    * @default 500
    */
-  pollIntervalMs?: number;
+  pollIntervalMs?: number | undefined;
   /**
    * Each Redis command is given up after this long, in ms, so an unreachable Redis never
    * holds a refresh up for long.
    * @default 1_000
    */
-  commandTimeoutMs?: number;
+  commandTimeoutMs?: number | undefined;
   /**
    * While the client is still connecting (a store used straight after `new Redis(…)`), a
    * command waits this long for the connection to become ready, in ms, before it fails.
    * A connection attempt that fails ends the wait at once.
    * @default 2_000
    */
-  connectTimeoutMs?: number;
+  connectTimeoutMs?: number | undefined;
   /**
    * Encrypts every session at rest (AES-256-GCM; the store key and identity are authenticated
    * with it): `{ keys: { [keyId]: key }, current: keyId }` with 32-byte keys (Buffers or
@@ -105,18 +105,18 @@ export interface RedisTokenStoreOptions {
    * sealed; it lets anyone who can write to Redis plant a session). See docs/security.md.
    * @default no encryption
    */
-  encryption?: TokenEncryptionOptions;
+  encryption?: TokenEncryptionOptions | undefined;
   /**
    * A pino logger; the store logs through a child of it with secrets redacted.
    * @default a silent logger
    */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /**
    * The clock token expiries are measured against (for the key's TTL), epoch ms. Use the
    * manager's `now`.
    * @default the system clock
    */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 /** Defaults of {@link RedisTokenStoreOptions}. */

@@ -364,6 +364,11 @@ describe('AlixAuthProvider construction', () => {
       );
     });
 
+    it('reads an option or path given as undefined as not given', () => {
+      const unset = { userEmail: undefined, timeoutMs: undefined, logger: undefined, signer: undefined };
+      expect(() => new AlixAuthProvider(options({ ...unset, paths: { refresh: undefined } }))).not.toThrow();
+    });
+
     it('rejects an empty userEmail', () => {
       expect(constructionError({ userEmail: '' }).message).toMatch(/userEmail/);
     });

@@ -1,10 +1,11 @@
-import { randomUUID } from 'node:crypto';
+import { createPublicKey, randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
 import { copyFile, mkdir, open, realpath, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ConfigurationError, assertConfig, errorCodeOf } from '../../errors';
 import { generatePartnerKeyPair } from '../../sandbox/keys';
+import { publicKeyFingerprint } from '../doctor/checks';
 import { ExitCodes, type CliIo, type RunAction } from '../io';
 
 /** The names of the key files `keygen` writes: the private key, then the public key. */
@@ -111,6 +112,8 @@ export function registerKeygenCommand(program: Command, run: RunAction, io: CliI
         const written = await writePartnerKeyPair(flags.out, flags.force === true);
         io.stderr.write(`private key: ${written.privateKeyPath} (keep it secret)\n`);
         io.stderr.write(`public key:  ${written.publicKeyPath} (send it to Alix)\n`);
+        const fingerprint = publicKeyFingerprint(createPublicKey(written.publicKeyPem));
+        io.stderr.write(`fingerprint: ${fingerprint} (of the public key, as \`alix-token doctor\` prints it)\n`);
         io.stdout.write(written.publicKeyPem);
         return ExitCodes.OK;
       }),

@@ -120,15 +120,20 @@ function banner(sandbox: AlixSandbox, keys: KeyPairFiles, accessTtlSeconds: numb
     `access tokens live ${accessTtlSeconds} s`,
     '',
     'To use it from another shell:',
-    `  export ALIX_BASE_URL=${sandbox.url}`,
-    `  export ALIX_PARTNER_CODE=${sandbox.partnerCode}`,
-    `  export ALIX_SECRET_KEY=${sandbox.secretKey}`,
-    `  export ALIX_PRIVATE_KEY_FILE=${keys.privateKeyPath}`,
+    `  export ALIX_BASE_URL=${shellQuoted(sandbox.url)}`,
+    `  export ALIX_PARTNER_CODE=${shellQuoted(sandbox.partnerCode)}`,
+    `  export ALIX_SECRET_KEY=${shellQuoted(sandbox.secretKey)}`,
+    `  export ALIX_PRIVATE_KEY_FILE=${shellQuoted(keys.privateKeyPath)}`,
     '  npx alix-token token',
     '',
     'Ctrl-C stops it.',
     '',
   ].join('\n');
+}
+
+/** `value` as one POSIX shell word: a --key-dir or TMPDIR may hold a space, a `$` or a quote. */
+function shellQuoted(value: string): string {
+  return `'${value.replaceAll("'", "'\\''")}'`;
 }
 
 /** Starts the sandbox; a port that cannot be bound is reported against the --port flag. */

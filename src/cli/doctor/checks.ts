@@ -33,6 +33,12 @@ export function row(name: string, status: DoctorCheckStatus, detail: string, ext
   return { name, status, detail, ...extra };
 }
 
+/** `sha256:<hex>` of the public key's SPKI DER, what `openssl pkey -pubin -outform DER | sha256sum` prints. */
+export function publicKeyFingerprint(publicKey: KeyObject): string {
+  const der = publicKey.export({ type: 'spki', format: 'der' });
+  return `sha256:${createHash('sha256').update(der).digest('hex')}`;
+}
+
 /**
  * Signs a random probe with the private key and verifies it with the public half derived from
  * it, the same RSA-SHA256 PKCS#1 v1.5 scheme Alix verifies. The SHA-256 fingerprint of the
@@ -46,10 +52,8 @@ export function checkPrivateKey(key: KeyObject): DoctorCheck {
     if (!verifyAlixSignature(publicKey, probe, '', createAlixSignature(key, probe, ''))) {
       return row(name, 'failed', 'a probe signed with the private key does not verify with its public half');
     }
-    const der = publicKey.export({ type: 'spki', format: 'der' });
-    const fingerprint = createHash('sha256').update(der).digest('hex');
     const bits = key.asymmetricKeyDetails?.modulusLength ?? 'unknown';
-    return row(name, 'ok', `RSA ${bits}-bit key signs and verifies; public key sha256:${fingerprint}`);
+    return row(name, 'ok', `RSA ${bits}-bit key signs and verifies; public key ${publicKeyFingerprint(publicKey)}`);
   } catch (error) {
     return row(name, 'failed', `cannot sign and verify with the key: ${messageOf(error)}`);
   }

@@ -56,61 +56,61 @@ export interface AlixAuthProviderOptions {
    * The partner's secret key, signed as `partnerCode|secretKey`. Required unless a custom
    * {@link AlixAuthProviderOptions.signedString} is given.
    */
-  secretKey?: string;
+  secretKey?: string | undefined;
   /**
    * The partner's RSA private key (2048 bits or more): a PEM string (PKCS#1 or PKCS#8,
    * unencrypted; literal `\n` sequences from env variables are accepted), a path to a PEM
    * file, or a `KeyObject`. Validated at construction.
    */
-  privateKey?: string | KeyObject;
+  privateKey?: string | KeyObject | undefined;
   /** Signs with a key held elsewhere, instead of `privateKey`. */
-  signer?: AlixSigner;
+  signer?: AlixSigner | undefined;
   /**
    * The end-user email; sent as `userEmail` in the sign-in and the refresh body (the page's
    * refresh field table requires it; its sample omits it).
    */
-  userEmail?: string;
+  userEmail?: string | undefined;
   /** Request paths; each must start with `/` and hold no query or fragment (messages show the URL). */
-  paths?: Partial<AlixAuthPaths>;
+  paths?: { [Path in keyof AlixAuthPaths]?: AlixAuthPaths[Path] | undefined } | undefined;
   /**
    * Time limit of one auth request, in milliseconds.
    * @default 10_000
    */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /**
    * Time limit of one signature, in milliseconds: a `signer` (KMS, HSM, another process) that
    * does not answer fails the attempt with a `TimeoutError` naming the signer.
    * @default 5_000
    */
-  signerTimeoutMs?: number;
+  signerTimeoutMs?: number | undefined;
   /**
    * The string to sign.
    * @default ({ partnerCode, secretKey }) => `${partnerCode}|${secretKey}`
    */
-  signedString?: (context: AlixSigningContext) => string;
+  signedString?: ((context: AlixSigningContext) => string) | undefined;
   /**
    * The JSON body of the sign-in call.
    * @default ({ partnerCode, signature, userEmail }) => ({ partnerCode, signature, userEmail? })
    */
-  buildAuthenticateBody?: (context: AlixAuthenticateBodyContext) => Record<string, unknown>;
+  buildAuthenticateBody?: ((context: AlixAuthenticateBodyContext) => Record<string, unknown>) | undefined;
   /**
    * The JSON body of the refresh call.
    * @default ({ partnerCode, refreshToken, signature, userEmail }) =>
    *   ({ partnerCode, refreshToken, signature, userEmail? })
    */
-  buildRefreshBody?: (context: AlixRefreshBodyContext) => Record<string, unknown>;
+  buildRefreshBody?: ((context: AlixRefreshBodyContext) => Record<string, unknown>) | undefined;
   /**
    * The clock expiries are checked against when the response has no `Date` header, epoch ms.
    * @default Date.now
    */
-  now?: () => number;
+  now?: (() => number) | undefined;
   /**
    * A pino logger for the provider's one warning: a response whose expiries depart from the
    * page's sample (the `…ExpiredAt` names, numbers, ISO datetimes, a JWT `exp` fallback), once
    * per process and shape, naming the shape and never a value.
    * @default a silent logger
    */
-  logger?: Logger;
+  logger?: Logger | undefined;
 }
 
 /** Defaults of {@link AlixAuthProviderOptions}, merged once by the constructor. */
