@@ -263,6 +263,31 @@ describe('createAuthorizedFetch() redirects, by the rules of fetch', () => {
     ]);
   });
 
+  it('replays a call once in all, not once per redirect hop, when every hop rejects the bearer it first gets', async () => {
+    const reached: Array<[string, string | null]> = [];
+    // Each hop rejects the first bearer it sees and sends the next one on to the following hop.
+    const rejectingHops = async (input: Parameters<typeof fetch>[0], init?: RequestInit): Promise<Response> => {
+      const url = String(input);
+      const seen = reached.some(([hop]) => hop === url);
+      reached.push([url, new Headers(init?.headers).get('authorization')]);
+      const next = Number(new URL(url).pathname.slice('/hop'.length)) + 1;
+      return seen
+        ? new Response(null, { status: 302, headers: { location: `/hop${next}` } })
+        : new Response(null, { status: 401 });
+    };
+    const source = new FakeTokenSource();
+    const authorized = createAuthorizedFetch(source, { origins: [API], fetch: rejectingHops });
+
+    expect((await authorized(`${API}/hop1`)).status).toBe(401);
+    expect(reached).toEqual([
+      [`${API}/hop1`, 'Bearer token-0'],
+      [`${API}/hop1`, 'Bearer token-1'],
+      [`${API}/hop2`, 'Bearer token-1'],
+    ]);
+    // The hop's rejection is still reported (its token may be revoked); only the replay budget is spent.
+    expect(source.invalidated).toEqual(['token-0', 'token-1']);
+  });
+
   it("keeps a Request input's headers and signal on its redirects", async () => {
     const { calls, authorized } = authorizedWith({ [`${API}/old`]: [302, '/new'] });
     const request = new Request(`${API}/old`, { headers: { 'x-card': '1' }, signal: new AbortController().signal });

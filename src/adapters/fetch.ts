@@ -119,9 +119,10 @@ export function createAuthorizedFetch(
   // Installed as `globalThis.fetch`, a wrapper would call itself, or (one installed over another) each the other: it
   // then calls the fetch it was made with, made earlier, so the chain ends.
   const platformFetch = globalThis.fetch;
-  const authorizedFetch: AuthorizedFetch = (input, init) => send(input, init, 0);
+  const authorizedFetch: AuthorizedFetch = (input, init) => send(input, init);
   wrappers.add(authorizedFetch);
-  const send = async (input: FetchInput, init: AuthorizedFetchInit | undefined, hops: number): Promise<Response> => {
+  // `replayed`: a hop of a call replayed already. SPEC §4 allows one replay per call, not one per hop.
+  const send = async (input: FetchInput, init?: AuthorizedFetchInit, hops = 0, replayed = false): Promise<Response> => {
     const fetchImpl = options.fetch ?? (wrappers.has(globalThis.fetch) ? platformFetch : globalThis.fetch);
     const call = callOf(input, init);
     const { request, url, method, follow } = call;
@@ -142,7 +143,7 @@ export function createAuthorizedFetch(
       url: () => new URL(url),
       signal: call.signal,
       session: () => (namedSession = init?.alixSession ?? options.sessionKey?.(keyRequest(request, url, init))),
-      replayable,
+      replayable: replayable && !replayed,
       send: async (token, replay) => {
         if (replay) {
           releaseBodies(first?.body);
@@ -162,7 +163,8 @@ export function createAuthorizedFetch(
     const hop = follow ? redirectHop(response, call, hops) : undefined;
     if (hop === undefined) return response;
     // The hops act for the session of the request: `sessionKey` would read another one (or none) from a hop's URL.
-    return send(hop.url, namedSession === undefined ? hop.init : { ...hop.init, alixSession: namedSession }, hops + 1);
+    const hopInit = namedSession === undefined ? hop.init : { ...hop.init, alixSession: namedSession };
+    return send(hop.url, hopInit, hops + 1, replayed || response !== first);
   };
   return authorizedFetch;
 }
